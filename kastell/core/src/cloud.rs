@@ -1,0 +1,273 @@
+//! The [`CloudProvider`] trait: one cloud account's servers and snapshots.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::capability::{CloudCapability, unsupported};
+use crate::error::{Error, ErrorKind, Result};
+use crate::poll::PollSchedule;
+use crate::types::{
+    ActionRef, ActionState, ActionStatus, CostEstimate, ProviderInfo, RebootMode, Server, ServerId,
+    ServerStatus, Snapshot, SnapshotId, SnapshotStatus, TokenInfo,
+};
+
+/// One account at one cloud provider.
+///
+/// # Behaviour every implementation keeps
+/// - An operation the [`CloudCapability`] does not declare fails with
+///   [`ErrorKind::Unsupported`] before any request.
+/// - Lists are complete: every page is read.
+/// - Snapshot operations act only on the given server's snapshots; a
+///   snapshot of another server is [`ErrorKind::NotFound`].
+/// - Reboot, snapshot creation and restore are never sent twice after an
+///   ambiguous failure (see [`crate::retry`]).
+/// - `Debug` and `Display` never show the token.
+#[async_trait]
+pub trait CloudProvider: Send + Sync + fmt::Debug {
+    /// Who this provider is and which endpoint it talks to.
+    fn info(&self) -> ProviderInfo;
+
+    /// What this provider supports.
+    fn capability(&self) -> CloudCapability;
+
+    /// How often to poll this provider's actions (per-provider timing).
+    fn poll_schedule(&self) -> PollSchedule {
+        PollSchedule::default()
+    }
+
+    /// Checks the token and reports whether it can write.
+    async fn validate_token(&self) -> Result<TokenInfo>;
+
+    /// One server, with normalised status and its public IPv4.
+    async fn get_server(&self, id: &ServerId) -> Result<Server>;
+
+    /// The server whose public IPv4 is `ip`, searching every page.
+    async fn find_server_by_ip(&self, ip: Ipv4Addr) -> Result<Option<Server>>;
+
+    /// Every server in the account.
+    async fn list_servers(&self) -> Result<Vec<Server>>;
+
+    /// Starts a reboot. Requires `reboot` (or `reboot_hard` for
+    /// [`RebootMode::Hard`]).
+    async fn reboot(&self, id: &ServerId, mode: RebootMode) -> Result<ActionRef>;
+
+    /// Starts a snapshot named `name`. Requires `snapshot_create`.
+    async fn create_snapshot(&self, id: &ServerId, name: &str) -> Result<ActionRef>;
+
+    /// The snapshots taken from server `id`, every page. Requires `snapshot_list`.
+    async fn list_snapshots(&self, id: &ServerId) -> Result<Vec<Snapshot>>;
+
+    /// Deletes `snapshot` after checking it belongs to `server`. Requires
+    /// `snapshot_delete`.
+    async fn delete_snapshot(&self, server: &ServerId, snapshot: &SnapshotId) -> Result<()>;
+
+    /// Rebuilds `server` from its own `snapshot`. Requires `snapshot_restore`.
+    async fn restore_snapshot(&self, server: &ServerId, snapshot: &SnapshotId)
+    -> Result<ActionRef>;
+
+    /// The current state of an action started by this provider.
+    async fn action_status(&self, action: &ActionRef) -> Result<ActionStatus>;
+
+    /// What keeping a snapshot of `id` would cost per month. Requires
+    /// `cost_estimate`.
+    async fn snapshot_cost_estimate(&self, id: &ServerId) -> Result<CostEstimate>;
+}
+
+/// What a completed reboot looked like.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RebootOutcome {
+    /// The action that was started.
+    pub action: ActionRef,
+    /// The server once it was running again.
+    pub server: Server,
+    /// From the request to the server running again.
+    pub took: Duration,
+}
+
+/// Waiting helpers built on [`CloudProvider`], available on every provider.
+#[async_trait]
+pub trait CloudProviderExt: CloudProvider {
+    /// Polls `action` with this provider's schedule until it finishes or
+    /// `deadline` passes. A failed action is [`ErrorKind::InvalidState`] with
+    /// the provider's message; polling errors that are retryable are
+    /// tolerated until the deadline.
+    async fn wait_for_action(
+        &self,
+        action: &ActionRef,
+        deadline: Duration,
+    ) -> Result<ActionStatus> {
+        let started = Instant::now();
+        let mut waits = self.poll_schedule().waits();
+        loop {
+            let last_error = match self.action_status(action).await {
+                Ok(status) if status.state == ActionState::Succeeded => return Ok(status),
+                Ok(status) if status.state == ActionState::Failed => {
+                    return Err(Error::invalid_state(format!(
+                        "{:?} action {} failed: {}",
+                        action.kind,
+                        action.id,
+                        status.message.as_deref().unwrap_or("no reason given")
+                    ))
+                    .with_provider(self.info().id)
+                    .with_context("server", &action.server));
+                }
+                Ok(_) => None,
+                Err(e) if e.is_retryable() => Some(e),
+                Err(e) => return Err(e),
+            };
+            let wait = waits.next().unwrap_or(Duration::from_secs(10));
+            if started.elapsed() + wait > deadline {
+                let mut err = Error::timeout(format!(
+                    "{:?} action {} did not finish within {}s",
+                    action.kind,
+                    action.id,
+                    deadline.as_secs()
+                ))
+                .with_provider(self.info().id)
+                .with_context("server", &action.server)
+                .with_hint("The provider may still be working on it; check again later");
+                if let Some(last) = last_error {
+                    err = err.with_context("last_error", last);
+                }
+                return Err(err);
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Polls the server until its status is `wanted`, for at most `deadline`.
+    async fn wait_for_status(
+        &self,
+        id: &ServerId,
+        wanted: ServerStatus,
+        deadline: Duration,
+    ) -> Result<Server> {
+        let started = Instant::now();
+        let mut waits = self.poll_schedule().waits();
+        loop {
+            let seen = match self.get_server(id).await {
+                Ok(server) if server.status == wanted => return Ok(server),
+                Ok(server) => server.raw_status,
+                Err(e) if e.is_retryable() => e.to_string(),
+                Err(e) => return Err(e),
+            };
+            let wait = waits.next().unwrap_or(Duration::from_secs(10));
+            if started.elapsed() + wait > deadline {
+                return Err(Error::timeout(format!(
+                    "server {id} was not {wanted} within {}s (last seen: {seen})",
+                    deadline.as_secs()
+                ))
+                .with_provider(self.info().id)
+                .with_hint("The server may still be changing state; check its status later"));
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Reboots and waits until the provider reports the action done and the
+    /// server running again.
+    async fn reboot_and_wait(
+        &self,
+        id: &ServerId,
+        mode: RebootMode,
+        deadline: Duration,
+    ) -> Result<RebootOutcome> {
+        let cap = self.capability();
+        let allowed = match mode {
+            RebootMode::Soft => cap.reboot,
+            RebootMode::Hard => cap.reboot_hard,
+        };
+        if !allowed {
+            return Err(unsupported(self.info().id, "reboot"));
+        }
+        let started = Instant::now();
+        let action = self.reboot(id, mode).await?;
+        self.wait_for_action(&action, deadline).await?;
+        let remaining = deadline.saturating_sub(started.elapsed());
+        let server = self
+            .wait_for_status(id, ServerStatus::Running, remaining)
+            .await?;
+        Ok(RebootOutcome {
+            action,
+            server,
+            took: started.elapsed(),
+        })
+    }
+
+    /// Takes a snapshot and waits until it is available; returns it with its
+    /// real id.
+    async fn snapshot_and_wait(
+        &self,
+        id: &ServerId,
+        name: &str,
+        deadline: Duration,
+    ) -> Result<Snapshot> {
+        if !self.capability().snapshot_create || !self.capability().snapshot_list {
+            return Err(unsupported(self.info().id, "snapshot_create"));
+        }
+        let started = Instant::now();
+        let action = self.create_snapshot(id, name).await?;
+        let status = self.wait_for_action(&action, deadline).await?;
+        let snapshot_id = status.resource.or(action.resource.clone()).ok_or_else(|| {
+            Error::unexpected("the provider did not report the new snapshot's id")
+                .with_provider(self.info().id)
+        })?;
+        let mut waits = self.poll_schedule().waits();
+        loop {
+            let found = self
+                .list_snapshots(id)
+                .await?
+                .into_iter()
+                .find(|s| s.id.as_str() == snapshot_id);
+            match found {
+                Some(s) if s.status == SnapshotStatus::Available => return Ok(s),
+                Some(s) if s.status == SnapshotStatus::Failed => {
+                    return Err(Error::invalid_state(format!("snapshot {} failed", s.id))
+                        .with_provider(self.info().id));
+                }
+                _ => {}
+            }
+            let wait = waits.next().unwrap_or(Duration::from_secs(10));
+            if started.elapsed() + wait > deadline {
+                return Err(Error::timeout(format!(
+                    "snapshot {snapshot_id} was not available within {}s",
+                    deadline.as_secs()
+                ))
+                .with_provider(self.info().id));
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Restores `server` from `snapshot` and waits until it runs again.
+    async fn restore_and_wait(
+        &self,
+        server: &ServerId,
+        snapshot: &SnapshotId,
+        deadline: Duration,
+    ) -> Result<Duration> {
+        if !self.capability().snapshot_restore {
+            return Err(unsupported(self.info().id, "snapshot_restore"));
+        }
+        let started = Instant::now();
+        let action = self.restore_snapshot(server, snapshot).await?;
+        self.wait_for_action(&action, deadline).await?;
+        let remaining = deadline.saturating_sub(started.elapsed());
+        self.wait_for_status(server, ServerStatus::Running, remaining)
+            .await?;
+        Ok(started.elapsed())
+    }
+}
+
+impl<T: CloudProvider + ?Sized> CloudProviderExt for T {}
+
+/// The error for a server id that names no server at this provider.
+pub fn server_not_found(provider: &'static str, id: &ServerId) -> Error {
+    Error::new(ErrorKind::NotFound, format!("server {id} not found"))
+        .with_provider(provider)
+        .with_hint("Check the server id, or that the token belongs to the right project")
+}

@@ -1,0 +1,87 @@
+//! The [`Platform`] trait: what runs on a server (Coolify, Dokploy, bare).
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use crate::capability::PlatformCapability;
+use crate::error::{Error, Result};
+use crate::poll::PollSchedule;
+use crate::types::{
+    ArtifactSink, ArtifactSource, BackupReport, Health, PlatformInfo, StepReport, UpdateOptions,
+    UpdateReport,
+};
+
+/// The software a server runs, driven over a [`crate::Transport`] it was
+/// handed when built. A platform never opens connections of its own.
+///
+/// # Behaviour every implementation keeps
+/// - An operation its [`PlatformCapability`] does not declare fails with
+///   [`crate::ErrorKind::Unsupported`] before any command runs.
+/// - `update` with `dry_run` runs no command that changes the server.
+/// - `backup` streams every artifact into the sink (no temporary files on
+///   the server) and leaves nothing behind on failure.
+/// - `restore` runs between the engine's `stop` and `start`; it reports each
+///   step and fails on the first step that fails. The engine, not the
+///   platform, guarantees `start` after a `stop`.
+#[async_trait]
+pub trait Platform: Send + Sync + fmt::Debug {
+    /// Who this platform is.
+    fn info(&self) -> PlatformInfo;
+
+    /// What this platform supports.
+    fn capability(&self) -> PlatformCapability;
+
+    /// The installed version.
+    async fn version(&self) -> Result<String>;
+
+    /// Whether the platform answers as it should.
+    async fn health(&self) -> Result<Health>;
+
+    /// Updates the platform (or reports the plan for a dry run).
+    async fn update(&self, options: &UpdateOptions) -> Result<UpdateReport>;
+
+    /// Streams a backup into `sink`.
+    async fn backup(&self, sink: &mut dyn ArtifactSink) -> Result<BackupReport>;
+
+    /// Restores from verified artifacts while the platform is stopped.
+    async fn restore(&self, source: &dyn ArtifactSource) -> Result<Vec<StepReport>>;
+
+    /// Stops the platform's services. Requires `stop_start`.
+    async fn stop(&self) -> Result<()>;
+
+    /// Starts the platform's services. Requires `stop_start`.
+    async fn start(&self) -> Result<()>;
+}
+
+/// Waiting helpers built on [`Platform`], available on every platform.
+#[async_trait]
+pub trait PlatformExt: Platform {
+    /// Polls [`Platform::health`] until healthy, for at most `deadline`.
+    /// Returns the healthy report, or a timeout carrying the last detail.
+    async fn wait_healthy(&self, deadline: Duration, schedule: PollSchedule) -> Result<Health> {
+        let started = Instant::now();
+        let mut waits = schedule.waits();
+        loop {
+            let last = match self.health().await {
+                Ok(health) if health.healthy => return Ok(health),
+                Ok(health) => health.detail,
+                Err(e) if e.is_retryable() => e.to_string(),
+                Err(e) => return Err(e),
+            };
+            let wait = waits.next().unwrap_or(schedule.max);
+            if started.elapsed() + wait > deadline {
+                return Err(Error::timeout(format!(
+                    "{} was not healthy within {}s: {last}",
+                    self.info().display_name,
+                    deadline.as_secs()
+                ))
+                .with_provider(self.info().id));
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+impl<T: Platform + ?Sized> PlatformExt for T {}

@@ -1,0 +1,519 @@
+//! Link-time registration of providers and platforms.
+//!
+//! A vendor crate declares one `const` [`ProviderEntry`] (or
+//! [`PlatformEntry`]) and calls [`crate::register_provider!`] (or
+//! [`crate::register_platform!`]) once. That submits the entry to
+//! `inventory` and defines `pub fn register(&mut Registry)` for hosts where
+//! link-time constructors do not run. Vendor crates need no `inventory`
+//! dependency of their own.
+//!
+//! A crate that is only listed in `Cargo.toml` and never named in code is not
+//! linked, and its entries silently vanish: the binary that wants a provider
+//! must name it (`use kastell_hetzner as _;`).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use crate::capability::{CloudCapability, PlatformCapability};
+use crate::cloud::CloudProvider;
+use crate::error::{Error, ErrorKind, Result};
+use crate::platform::Platform;
+use crate::secret::Secret;
+use crate::transport::Transport;
+
+/// Provider ids that kastell itself ships, each behind a cargo feature of
+/// the same name.
+pub const FIRST_PARTY_PROVIDERS: &[&str] = &["digitalocean", "hetzner", "linode", "vultr"];
+
+/// Platform ids that kastell itself ships, each behind a cargo feature of
+/// the same name.
+pub const FIRST_PARTY_PLATFORMS: &[&str] = &["bare", "coolify", "dokploy"];
+
+/// What a provider constructor is given.
+#[derive(Debug, Clone, Default)]
+pub struct ProviderConfig {
+    /// The API token (never printed).
+    pub token: Secret,
+    /// An endpoint override (simulator, proxy); `None` means the vendor's.
+    pub endpoint: Option<String>,
+    /// Provider-specific options.
+    pub options: BTreeMap<String, String>,
+}
+
+/// A cloud provider's registry entry.
+#[derive(Debug)]
+pub struct ProviderEntry {
+    /// Unique id, lower case (`hetzner`).
+    pub id: &'static str,
+    /// Human name (`Hetzner Cloud`).
+    pub display_name: &'static str,
+    /// The environment variable holding the token (`HETZNER_TOKEN`).
+    pub token_env: &'static str,
+    /// What the provider supports.
+    pub capability: CloudCapability,
+    /// Builds a provider from its configuration.
+    pub build: fn(ProviderConfig) -> Result<Arc<dyn CloudProvider>>,
+}
+
+/// The server a platform is built for.
+#[derive(Debug, Clone, Default)]
+pub struct PlatformTarget {
+    /// The server's name in the fleet store.
+    pub name: String,
+    /// Its IP address.
+    pub ip: String,
+    /// Its domain, for HTTPS health checks.
+    pub domain: Option<String>,
+    /// Paths to back up (bare servers); empty means the platform's default.
+    pub backup_paths: Vec<String>,
+}
+
+/// What a platform constructor is given.
+#[derive(Debug, Clone)]
+pub struct PlatformContext {
+    /// The connection to the server.
+    pub transport: Arc<dyn Transport>,
+    /// Which server it is.
+    pub target: PlatformTarget,
+    /// Platform-specific options.
+    pub options: BTreeMap<String, String>,
+}
+
+/// A platform's registry entry.
+#[derive(Debug)]
+pub struct PlatformEntry {
+    /// Unique id, lower case (`coolify`).
+    pub id: &'static str,
+    /// Human name (`Coolify`).
+    pub display_name: &'static str,
+    /// What the platform supports.
+    pub capability: PlatformCapability,
+    /// Builds a platform over a transport.
+    pub build: fn(PlatformContext) -> Result<Arc<dyn Platform>>,
+}
+
+/// A provider entry as submitted to `inventory`, with the submitting crate.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct ProviderRegistration {
+    pub entry: &'static ProviderEntry,
+    pub crate_name: &'static str,
+}
+
+/// A platform entry as submitted to `inventory`, with the submitting crate.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct PlatformRegistration {
+    pub entry: &'static PlatformEntry,
+    pub crate_name: &'static str,
+}
+
+inventory::collect!(ProviderRegistration);
+inventory::collect!(PlatformRegistration);
+
+/// Registers a provider: `register_provider!(ENTRY);` in the vendor crate's
+/// root, where `ENTRY` is a `const` or `static` [`ProviderEntry`].
+///
+/// Expands to an `inventory` submission and to
+/// `pub fn register(registry: &mut Registry) -> Result<()>` for explicit
+/// registration.
+#[macro_export]
+macro_rules! register_provider {
+    ($entry:path) => {
+        $crate::__private::inventory::submit! {
+            $crate::registry::ProviderRegistration {
+                entry: &$entry,
+                crate_name: env!("CARGO_PKG_NAME"),
+            }
+        }
+
+        /// Adds this crate's provider to `registry` explicitly, for builds
+        /// where link-time registration does not run.
+        pub fn register(registry: &mut $crate::Registry) -> $crate::Result<()> {
+            registry.add_provider(&$entry, env!("CARGO_PKG_NAME"))
+        }
+    };
+}
+
+/// Registers a platform: `register_platform!(ENTRY);` in the vendor crate's
+/// root. See [`register_provider!`].
+#[macro_export]
+macro_rules! register_platform {
+    ($entry:path) => {
+        $crate::__private::inventory::submit! {
+            $crate::registry::PlatformRegistration {
+                entry: &$entry,
+                crate_name: env!("CARGO_PKG_NAME"),
+            }
+        }
+
+        /// Adds this crate's platform to `registry` explicitly, for builds
+        /// where link-time registration does not run.
+        pub fn register(registry: &mut $crate::Registry) -> $crate::Result<()> {
+            registry.add_platform(&$entry, env!("CARGO_PKG_NAME"))
+        }
+    };
+}
+
+#[derive(Debug)]
+struct Slot<E: 'static> {
+    entry: &'static E,
+    crate_name: &'static str,
+    /// Other crates that registered the same id.
+    rivals: Vec<&'static str>,
+}
+
+/// The providers and platforms this build knows, sorted by id.
+#[derive(Debug, Default)]
+pub struct Registry {
+    providers: BTreeMap<&'static str, Slot<ProviderEntry>>,
+    platforms: BTreeMap<&'static str, Slot<PlatformEntry>>,
+}
+
+impl Registry {
+    /// An empty registry, for explicit registration.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Everything registered at link time, collected once.
+    ///
+    /// Duplicate ids do not abort the collection: the id is kept with every
+    /// rival crate recorded, and looking it up fails naming all of them.
+    pub fn global() -> &'static Registry {
+        static GLOBAL: OnceLock<Registry> = OnceLock::new();
+        GLOBAL.get_or_init(|| {
+            let mut registry = Registry::new();
+            let mut providers: Vec<&ProviderRegistration> = inventory::iter::<ProviderRegistration>
+                .into_iter()
+                .collect();
+            providers.sort_by_key(|r| (r.entry.id, r.crate_name));
+            for r in providers {
+                registry.insert_provider(r.entry, r.crate_name);
+            }
+            let mut platforms: Vec<&PlatformRegistration> = inventory::iter::<PlatformRegistration>
+                .into_iter()
+                .collect();
+            platforms.sort_by_key(|r| (r.entry.id, r.crate_name));
+            for r in platforms {
+                registry.insert_platform(r.entry, r.crate_name);
+            }
+            registry
+        })
+    }
+
+    fn insert_provider(&mut self, entry: &'static ProviderEntry, crate_name: &'static str) {
+        match self.providers.get_mut(entry.id) {
+            Some(slot) => slot.rivals.push(crate_name),
+            None => {
+                self.providers.insert(
+                    entry.id,
+                    Slot {
+                        entry,
+                        crate_name,
+                        rivals: Vec::new(),
+                    },
+                );
+            }
+        }
+    }
+
+    fn insert_platform(&mut self, entry: &'static PlatformEntry, crate_name: &'static str) {
+        match self.platforms.get_mut(entry.id) {
+            Some(slot) => slot.rivals.push(crate_name),
+            None => {
+                self.platforms.insert(
+                    entry.id,
+                    Slot {
+                        entry,
+                        crate_name,
+                        rivals: Vec::new(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Adds a provider. Refuses an id that is already registered, naming
+    /// both crates, and an empty or non-lower-case id.
+    pub fn add_provider(
+        &mut self,
+        entry: &'static ProviderEntry,
+        crate_name: &'static str,
+    ) -> Result<()> {
+        check_id(entry.id)?;
+        if let Some(slot) = self.providers.get(entry.id) {
+            return Err(duplicate(
+                "provider",
+                entry.id,
+                &[slot.crate_name, crate_name],
+            ));
+        }
+        self.insert_provider(entry, crate_name);
+        Ok(())
+    }
+
+    /// Adds a platform. Refuses duplicates as [`Registry::add_provider`] does.
+    pub fn add_platform(
+        &mut self,
+        entry: &'static PlatformEntry,
+        crate_name: &'static str,
+    ) -> Result<()> {
+        check_id(entry.id)?;
+        if let Some(slot) = self.platforms.get(entry.id) {
+            return Err(duplicate(
+                "platform",
+                entry.id,
+                &[slot.crate_name, crate_name],
+            ));
+        }
+        self.insert_platform(entry, crate_name);
+        Ok(())
+    }
+
+    /// Every provider, sorted by id.
+    pub fn providers(&self) -> impl Iterator<Item = &'static ProviderEntry> + '_ {
+        self.providers.values().map(|slot| slot.entry)
+    }
+
+    /// Every platform, sorted by id.
+    pub fn platforms(&self) -> impl Iterator<Item = &'static PlatformEntry> + '_ {
+        self.platforms.values().map(|slot| slot.entry)
+    }
+
+    /// Provider ids, sorted.
+    pub fn provider_ids(&self) -> Vec<&'static str> {
+        self.providers.keys().copied().collect()
+    }
+
+    /// Platform ids, sorted.
+    pub fn platform_ids(&self) -> Vec<&'static str> {
+        self.platforms.keys().copied().collect()
+    }
+
+    /// Whether a provider with `id` is registered.
+    pub fn has_provider(&self, id: &str) -> bool {
+        self.providers.contains_key(id)
+    }
+
+    /// Whether a platform with `id` is registered.
+    pub fn has_platform(&self, id: &str) -> bool {
+        self.platforms.contains_key(id)
+    }
+
+    /// The provider `id`. Fails when it is unknown (listing what is
+    /// available and saying when a first-party feature was compiled out) or
+    /// registered by more than one crate (naming them).
+    pub fn provider(&self, id: &str) -> Result<&'static ProviderEntry> {
+        match self.providers.get(id) {
+            Some(slot) if slot.rivals.is_empty() => Ok(slot.entry),
+            Some(slot) => {
+                let mut crates = vec![slot.crate_name];
+                crates.extend(&slot.rivals);
+                Err(duplicate("provider", id, &crates))
+            }
+            None => Err(missing(
+                "provider",
+                id,
+                &self.provider_ids(),
+                FIRST_PARTY_PROVIDERS,
+            )),
+        }
+    }
+
+    /// The platform `id`, with the same failure rules as [`Registry::provider`].
+    pub fn platform(&self, id: &str) -> Result<&'static PlatformEntry> {
+        match self.platforms.get(id) {
+            Some(slot) if slot.rivals.is_empty() => Ok(slot.entry),
+            Some(slot) => {
+                let mut crates = vec![slot.crate_name];
+                crates.extend(&slot.rivals);
+                Err(duplicate("platform", id, &crates))
+            }
+            None => Err(missing(
+                "platform",
+                id,
+                &self.platform_ids(),
+                FIRST_PARTY_PLATFORMS,
+            )),
+        }
+    }
+
+    /// Fails when any id was registered by more than one crate.
+    pub fn check(&self) -> Result<()> {
+        for (id, slot) in &self.providers {
+            if !slot.rivals.is_empty() {
+                self.provider(id)?;
+            }
+        }
+        for (id, slot) in &self.platforms {
+            if !slot.rivals.is_empty() {
+                self.platform(id)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid_input(format!(
+            "registry id {id:?} must be non-empty lower-case letters, digits, '-' or '_'"
+        )))
+    }
+}
+
+fn duplicate(what: &str, id: &str, crates: &[&str]) -> Error {
+    Error::new(
+        ErrorKind::ConfigInvalid,
+        format!(
+            "{what} id {id:?} is registered by more than one crate: {}",
+            crates.join(", ")
+        ),
+    )
+    .with_hint(format!(
+        "Link only one of these crates, or give one of them another {what} id"
+    ))
+}
+
+fn missing(what: &str, id: &str, available: &[&str], first_party: &[&str]) -> Error {
+    let list = if available.is_empty() {
+        "none".to_owned()
+    } else {
+        available.join(", ")
+    };
+    let mut err = Error::not_found(format!(
+        "unknown {what} {id:?}; available in this build: {list}"
+    ));
+    if first_party.contains(&id) {
+        err = err.with_hint(format!(
+            "The {what} {id:?} was compiled out of this build: rebuild with `--features {id}`"
+        ));
+    } else {
+        err = err.with_hint(format!(
+            "Check the spelling, or link the crate that provides the {what} {id:?}"
+        ));
+    }
+    err
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{MemoryCloud, MemoryPlatform, MemoryTransport};
+
+    fn build_cloud(_: ProviderConfig) -> Result<Arc<dyn CloudProvider>> {
+        Ok(Arc::new(MemoryCloud::new()))
+    }
+
+    fn build_platform(ctx: PlatformContext) -> Result<Arc<dyn Platform>> {
+        Ok(Arc::new(MemoryPlatform::new(ctx.transport)))
+    }
+
+    static ALPHA: ProviderEntry = ProviderEntry {
+        id: "alpha",
+        display_name: "Alpha",
+        token_env: "ALPHA_TOKEN",
+        capability: CloudCapability::all(),
+        build: build_cloud,
+    };
+    static ALPHA_AGAIN: ProviderEntry = ProviderEntry {
+        id: "alpha",
+        display_name: "Alpha (fork)",
+        token_env: "ALPHA_TOKEN",
+        capability: CloudCapability::all(),
+        build: build_cloud,
+    };
+    static BETA: ProviderEntry = ProviderEntry {
+        id: "beta",
+        display_name: "Beta",
+        token_env: "BETA_TOKEN",
+        capability: CloudCapability::all(),
+        build: build_cloud,
+    };
+    static BAD: ProviderEntry = ProviderEntry {
+        id: "Bad Id",
+        display_name: "Bad",
+        token_env: "BAD_TOKEN",
+        capability: CloudCapability::all(),
+        build: build_cloud,
+    };
+    static MEM: PlatformEntry = PlatformEntry {
+        id: "memory",
+        display_name: "Memory",
+        capability: PlatformCapability::all(),
+        build: build_platform,
+    };
+
+    #[test]
+    fn explicit_registration_sorts_and_refuses_duplicates() {
+        let mut registry = Registry::new();
+        registry.add_provider(&BETA, "crate-beta").unwrap();
+        registry.add_provider(&ALPHA, "crate-alpha").unwrap();
+        assert_eq!(registry.provider_ids(), vec!["alpha", "beta"]);
+        let err = registry
+            .add_provider(&ALPHA_AGAIN, "crate-alpha-fork")
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConfigInvalid);
+        assert!(err.message().contains("crate-alpha"));
+        assert!(err.message().contains("crate-alpha-fork"));
+        assert!(registry.add_provider(&BAD, "crate-bad").is_err());
+        assert!(registry.check().is_ok());
+    }
+
+    #[test]
+    fn link_time_style_duplicates_fail_on_lookup_naming_both() {
+        let mut registry = Registry::new();
+        registry.insert_provider(&ALPHA, "crate-alpha");
+        registry.insert_provider(&ALPHA_AGAIN, "crate-alpha-fork");
+        let err = registry.provider("alpha").unwrap_err();
+        assert!(err.message().contains("crate-alpha, crate-alpha-fork"));
+        assert!(registry.check().is_err());
+    }
+
+    #[test]
+    fn failed_lookup_lists_available_and_mentions_features() {
+        let mut registry = Registry::new();
+        registry.add_provider(&BETA, "crate-beta").unwrap();
+        let err = registry.provider("hetzner").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert!(err.message().contains("available in this build: beta"));
+        assert!(err.hint().unwrap().contains("--features hetzner"));
+        let err = registry.provider("nosuch").unwrap_err();
+        assert!(!err.hint().unwrap().contains("--features"));
+        let err = registry.platform("coolify").unwrap_err();
+        assert!(err.message().contains("available in this build: none"));
+        assert!(err.hint().unwrap().contains("compiled out"));
+    }
+
+    #[tokio::test]
+    async fn entries_build_working_implementations() {
+        let mut registry = Registry::new();
+        registry.add_provider(&ALPHA, "crate-alpha").unwrap();
+        registry.add_platform(&MEM, "crate-mem").unwrap();
+        let cloud = (registry.provider("alpha").unwrap().build)(ProviderConfig::default()).unwrap();
+        assert_eq!(cloud.capability(), CloudCapability::all());
+        let ctx = PlatformContext {
+            transport: Arc::new(MemoryTransport::new()),
+            target: PlatformTarget::default(),
+            options: BTreeMap::new(),
+        };
+        let platform = (registry.platform("memory").unwrap().build)(ctx).unwrap();
+        assert_eq!(platform.capability(), PlatformCapability::all());
+    }
+
+    #[test]
+    fn the_core_test_build_sees_no_link_time_entries() {
+        // Core's own unit-test binary links no provider crate, so the global
+        // registry is empty here; the guard test in `kastell-tests` checks a
+        // binary that does link providers.
+        assert!(Registry::global().provider_ids().is_empty());
+        assert!(Registry::global().check().is_ok());
+    }
+}

@@ -1,0 +1,228 @@
+//! Backup ids, artifacts and the sink/source a platform streams through.
+
+use std::fmt;
+use std::io::{Read, Write};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The id of a local backup: in the original tool's format,
+/// `YYYY-MM-DD_HH-MM-SS-mmm` (UTC), so ids sort by time.
+///
+/// [`BackupId::new`] accepts any id of ASCII letters, digits, `-` and `_`
+/// (up to 64), which is also what makes an id safe to join to a path: it can
+/// hold no separator and no `..`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct BackupId(String);
+
+impl BackupId {
+    /// Validates and wraps a backup id.
+    pub fn new(id: impl Into<String>) -> Result<Self> {
+        let id = id.into();
+        let valid = !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if valid {
+            Ok(Self(id))
+        } else {
+            Err(Error::invalid_input(format!(
+                "invalid backup id {id:?}: only letters, digits, '-' and '_' are allowed (at most 64)"
+            ))
+            .with_hint("Use backup-list to see the available backup ids"))
+        }
+    }
+
+    /// The id for a backup started at `time`.
+    pub fn at(time: SystemTime) -> Self {
+        let millis = time
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        Self(format_utc_millis(millis))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for BackupId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for BackupId {
+    type Error = Error;
+    fn try_from(value: String) -> Result<Self> {
+        Self::new(value)
+    }
+}
+
+impl From<BackupId> for String {
+    fn from(id: BackupId) -> Self {
+        id.0
+    }
+}
+
+/// Formats milliseconds since the epoch as `YYYY-MM-DD_HH-MM-SS-mmm` (UTC).
+fn format_utc_millis(millis: u128) -> String {
+    let ms = (millis % 1000) as u32;
+    let secs = (millis / 1000) as i64;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}_{:02}-{:02}-{:02}-{ms:03}",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Converts days since 1970-01-01 into a proleptic Gregorian date
+/// (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// How an artifact's bytes are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArtifactFormat {
+    /// `pg_dump -Fc` custom format, restored with `pg_restore`.
+    PgCustom,
+    /// Plain SQL from `pg_dump` (legacy backups).
+    PgPlain,
+    /// A tar archive.
+    Tar,
+    /// Opaque bytes.
+    Raw,
+}
+
+/// Compression applied by kastell on the local side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// Stored as produced.
+    #[default]
+    None,
+    /// gzip (the original tool's backups).
+    Gzip,
+    /// zstd.
+    Zstd,
+}
+
+/// What a platform is about to write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactSpec {
+    /// File name inside the backup (`coolify-db.dump`); letters, digits,
+    /// `-`, `_` and `.` only, checked by the sink.
+    pub name: String,
+    /// Layout of the bytes.
+    pub format: ArtifactFormat,
+}
+
+/// A finished artifact: its name, size and checksum.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactRecord {
+    /// File name inside the backup.
+    pub name: String,
+    /// Layout of the (uncompressed) bytes.
+    pub format: ArtifactFormat,
+    /// Compression of the stored file.
+    pub compression: Compression,
+    /// Size of the stored file in bytes.
+    pub size: u64,
+    /// Lower-case hex SHA-256 of the stored file.
+    pub sha256: String,
+}
+
+/// Where a platform streams backup artifacts. The engine owns it: it stages,
+/// hashes, compresses and publishes what is written.
+pub trait ArtifactSink: Send {
+    /// Opens a new artifact for writing. Refuses a name already opened or
+    /// one that is not a plain file name.
+    fn open(&mut self, spec: &ArtifactSpec) -> Result<Box<dyn Write + Send>>;
+
+    /// Declares the artifact complete once its writer has been dropped, and
+    /// returns its record. Refuses an artifact that was never opened.
+    fn seal(&mut self, name: &str) -> Result<ArtifactRecord>;
+}
+
+/// Where a platform reads artifacts from during a restore. Implementations
+/// verify checksums before they hand anything out.
+pub trait ArtifactSource: Send + Sync {
+    /// The artifacts of the backup.
+    fn records(&self) -> Vec<ArtifactRecord>;
+
+    /// Opens one artifact for reading (decompressed). Refuses unknown names.
+    fn open(&self, name: &str) -> Result<Box<dyn Read + Send>>;
+}
+
+/// What a platform's backup produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackupReport {
+    /// Platform version at backup time (`unknown` when it could not be read).
+    pub platform_version: String,
+    /// The sealed artifacts.
+    pub artifacts: Vec<ArtifactRecord>,
+    /// Paths that were configured but missing on the server.
+    pub skipped: Vec<String>,
+    /// Anything the user should know.
+    pub warnings: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn ids_use_the_original_format_and_sort_by_time() {
+        // 2026-03-15T12:30:45.123Z
+        let t = UNIX_EPOCH + Duration::from_millis(1_773_577_845_123);
+        assert_eq!(BackupId::at(t).as_str(), "2026-03-15_12-30-45-123");
+        assert_eq!(BackupId::at(UNIX_EPOCH).as_str(), "1970-01-01_00-00-00-000");
+        // Leap day.
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(BackupId::at(leap).as_str(), "2000-02-29_00-00-00-000");
+        let earlier = BackupId::at(t);
+        let later = BackupId::at(t + Duration::from_millis(1));
+        assert!(earlier < later);
+        let much_later = BackupId::at(t + Duration::from_secs(86_400 * 400));
+        assert!(later < much_later);
+    }
+
+    #[test]
+    fn ids_refuse_traversal() {
+        for bad in [
+            "",
+            "..",
+            "../x",
+            "a/b",
+            "a\\b",
+            "a.b",
+            "a b",
+            &"x".repeat(65),
+        ] {
+            assert!(BackupId::new(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(BackupId::new("2026-03-15_12-30-45-123").is_ok());
+    }
+}

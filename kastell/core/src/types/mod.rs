@@ -1,0 +1,20 @@
+//! Domain types shared by every provider, platform, transport and surface.
+
+mod action;
+mod backup;
+mod ids;
+mod platform;
+mod server;
+mod snapshot;
+mod step;
+
+pub use action::{ActionKind, ActionRef, ActionState, ActionStatus, RebootMode};
+pub use backup::{
+    ArtifactFormat, ArtifactRecord, ArtifactSink, ArtifactSource, ArtifactSpec, BackupId,
+    BackupReport, Compression,
+};
+pub use ids::{ServerId, SnapshotId};
+pub use platform::{Health, PlatformInfo, UpdateOptions, UpdateReport};
+pub use server::{ProviderInfo, Server, ServerStatus, TokenInfo};
+pub use snapshot::{CostEstimate, Snapshot, SnapshotStatus};
+pub use step::{StepReport, StepStatus, StepTimer};

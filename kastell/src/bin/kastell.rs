@@ -1,0 +1,2 @@
+//! The kastell CLI.
+fn main() {}
