@@ -109,8 +109,12 @@ impl fmt::Display for ErrorKind {
 }
 
 /// The kastell error: a kind, a message and everything a caller needs to
-/// decide what to do next.
+/// decide what to do next. One pointer wide, so `Result` stays small.
 pub struct Error {
+    inner: Box<Inner>,
+}
+
+struct Inner {
     kind: ErrorKind,
     message: String,
     retryable: bool,
@@ -127,7 +131,7 @@ impl Error {
     /// Creates an error of `kind` with `message`, using the kind's defaults for
     /// retryability and for whether the request may have taken effect.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self {
+        let inner = Inner {
             kind,
             message: message.into(),
             retryable: kind.default_retryable(),
@@ -138,6 +142,9 @@ impl Error {
             hint: None,
             context: Vec::new(),
             source: None,
+        };
+        Self {
+            inner: Box::new(inner),
         }
     }
 
@@ -195,144 +202,144 @@ impl Error {
 
     /// What went wrong.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.inner.kind
     }
 
     /// The human-readable message, without context or hint.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.inner.message
     }
 
     /// Whether retrying the same request can succeed.
     pub fn is_retryable(&self) -> bool {
-        self.retryable
+        self.inner.retryable
     }
 
     /// Whether the failed request may nevertheless have been carried out.
     /// Non-idempotent operations are retried only when this is `false`.
     pub fn may_have_taken_effect(&self) -> bool {
-        self.may_have_taken_effect
+        self.inner.may_have_taken_effect
     }
 
     /// How long the other side asked us to wait before trying again.
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        self.inner.retry_after
     }
 
     /// The provider, platform or transport that reported the error.
     pub fn provider(&self) -> Option<&str> {
-        self.provider.as_deref()
+        self.inner.provider.as_deref()
     }
 
     /// The operation that failed (`reboot`, `get_server`, `exec`, ...).
     pub fn operation(&self) -> Option<&'static str> {
-        self.operation
+        self.inner.operation
     }
 
     /// What the reader can do about it.
     pub fn hint(&self) -> Option<&str> {
-        self.hint.as_deref()
+        self.inner.hint.as_deref()
     }
 
     /// Key/value context attached along the way (server id, command, ...).
     pub fn context(&self) -> &[(&'static str, String)] {
-        &self.context
+        &self.inner.context
     }
 
     /// Overrides whether the error is retryable.
     pub fn set_retryable(mut self, retryable: bool) -> Self {
-        self.retryable = retryable;
+        self.inner.retryable = retryable;
         self
     }
 
     /// Records that the request was provably never carried out (the
     /// connection was refused, or the vendor rejected it outright).
     pub fn never_applied(mut self) -> Self {
-        self.may_have_taken_effect = false;
+        self.inner.may_have_taken_effect = false;
         self
     }
 
     /// Records that the request may have been carried out.
     pub fn maybe_applied(mut self) -> Self {
-        self.may_have_taken_effect = true;
+        self.inner.may_have_taken_effect = true;
         self
     }
 
     /// Sets how long to wait before a retry.
     pub fn with_retry_after(mut self, after: Duration) -> Self {
-        self.retry_after = Some(after);
+        self.inner.retry_after = Some(after);
         self
     }
 
     /// Sets the provider, platform or transport id.
     pub fn with_provider(mut self, provider: impl Into<Cow<'static, str>>) -> Self {
-        self.provider = Some(provider.into());
+        self.inner.provider = Some(provider.into());
         self
     }
 
     /// Sets the failed operation's name.
     pub fn with_operation(mut self, operation: &'static str) -> Self {
-        self.operation = Some(operation);
+        self.inner.operation = Some(operation);
         self
     }
 
     /// Sets the hint, replacing any earlier one.
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
+        self.inner.hint = Some(hint.into());
         self
     }
 
     /// Sets the hint only when none is set yet.
     pub fn or_hint(mut self, hint: impl Into<String>) -> Self {
-        if self.hint.is_none() {
-            self.hint = Some(hint.into());
+        if self.inner.hint.is_none() {
+            self.inner.hint = Some(hint.into());
         }
         self
     }
 
     /// Appends one key/value pair of context. Never pass secrets.
     pub fn with_context(mut self, key: &'static str, value: impl fmt::Display) -> Self {
-        self.context.push((key, value.to_string()));
+        self.inner.context.push((key, value.to_string()));
         self
     }
 
     /// Attaches the underlying cause.
     pub fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
-        self.source = Some(Box::new(source));
+        self.inner.source = Some(Box::new(source));
         self
     }
 
     /// Replaces the message, keeping everything else.
     pub fn with_message(mut self, message: impl Into<String>) -> Self {
-        self.message = message.into();
+        self.inner.message = message.into();
         self
     }
 
     /// A serialisable summary for JSON output (CLI `--json`, MCP results).
     pub fn report(&self) -> ErrorReport {
         ErrorReport {
-            kind: self.kind,
+            kind: self.inner.kind,
             message: self.to_string(),
-            hint: self.hint.clone(),
-            retryable: self.retryable,
-            retry_after_secs: self.retry_after.map(|d| d.as_secs_f64()),
-            provider: self.provider.as_deref().map(str::to_owned),
-            operation: self.operation.map(str::to_owned),
+            hint: self.inner.hint.clone(),
+            retryable: self.inner.retryable,
+            retry_after_secs: self.inner.retry_after.map(|d| d.as_secs_f64()),
+            provider: self.inner.provider.as_deref().map(str::to_owned),
+            operation: self.inner.operation.map(str::to_owned),
         }
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
+        f.write_str(&self.inner.message)?;
         let mut parts: Vec<String> = Vec::new();
-        if let Some(provider) = &self.provider {
+        if let Some(provider) = &self.inner.provider {
             parts.push(format!("provider: {provider}"));
         }
-        if let Some(operation) = self.operation {
+        if let Some(operation) = self.inner.operation {
             parts.push(format!("operation: {operation}"));
         }
-        for (key, value) in &self.context {
+        for (key, value) in &self.inner.context {
             parts.push(format!("{key}: {value}"));
         }
         if !parts.is_empty() {
@@ -345,26 +352,26 @@ impl fmt::Display for Error {
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
-        d.field("kind", &self.kind)
-            .field("message", &self.message)
-            .field("retryable", &self.retryable)
-            .field("may_have_taken_effect", &self.may_have_taken_effect);
-        if let Some(after) = self.retry_after {
+        d.field("kind", &self.inner.kind)
+            .field("message", &self.inner.message)
+            .field("retryable", &self.inner.retryable)
+            .field("may_have_taken_effect", &self.inner.may_have_taken_effect);
+        if let Some(after) = self.inner.retry_after {
             d.field("retry_after", &after);
         }
-        if let Some(provider) = &self.provider {
+        if let Some(provider) = &self.inner.provider {
             d.field("provider", provider);
         }
-        if let Some(operation) = self.operation {
+        if let Some(operation) = self.inner.operation {
             d.field("operation", &operation);
         }
-        if let Some(hint) = &self.hint {
+        if let Some(hint) = &self.inner.hint {
             d.field("hint", hint);
         }
-        if !self.context.is_empty() {
-            d.field("context", &self.context);
+        if !self.inner.context.is_empty() {
+            d.field("context", &self.inner.context);
         }
-        if let Some(source) = &self.source {
+        if let Some(source) = &self.inner.source {
             d.field("source", &source.to_string());
         }
         d.finish()
@@ -373,7 +380,7 @@ impl fmt::Debug for Error {
 
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source
+        self.inner.source
             .as_ref()
             .map(|s| s.as_ref() as &(dyn StdError + 'static))
     }

@@ -1,0 +1,356 @@
+//! A private OpenSSH server on loopback, for the sandbox and for tests.
+//!
+//! [`LocalSshd::start`] generates fresh host and client keys in a temporary
+//! directory, writes a locked-down `sshd_config` listening on `127.0.0.1`
+//! on a free port, starts `/usr/sbin/sshd -D -e` and waits until it answers.
+//! The daemon is stopped and the directory removed when the value is dropped.
+//!
+//! As root it logs in a dedicated user, `kastell-sandbox`, whose shell is
+//! `/bin/sh` (created on first use), so root's shell start-up files cannot
+//! slow or break commands. As any other user it logs in that same user.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use kastell_core::env::scrubbed_command;
+use kastell_core::{Error, ErrorKind, Result};
+
+use crate::config::SshConfig;
+
+/// The login user the sandbox creates when running as root.
+pub const SANDBOX_USER: &str = "kastell-sandbox";
+const SSHD: &str = "/usr/sbin/sshd";
+
+/// Serialises user creation between threads of one process.
+static USER_SETUP: Mutex<()> = Mutex::new(());
+
+/// A running private sshd. Dropping it stops the daemon.
+#[derive(Debug)]
+pub struct LocalSshd {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    port: u16,
+    user: String,
+    home: PathBuf,
+    host_key_fingerprint: String,
+}
+
+fn setup_error(what: impl std::fmt::Display) -> Error {
+    Error::new(ErrorKind::Unavailable, format!("sandbox sshd: {what}"))
+        .with_provider("sandbox")
+        .with_hint("Install OpenSSH's server: apt-get install -y openssh-server")
+}
+
+fn run_tool(program: &str, args: &[&str]) -> Result<String> {
+    let out = scrubbed_command(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| setup_error(format!("cannot run {program}: {e}")))?;
+    if !out.status.success() {
+        return Err(setup_error(format!(
+            "{program} {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn keygen(path: &Path, kind: &str) -> Result<()> {
+    let path_text = path.to_string_lossy();
+    let mut args = vec![
+        "-q",
+        "-t",
+        kind,
+        "-N",
+        "",
+        "-C",
+        "kastell-sandbox",
+        "-f",
+        &path_text,
+    ];
+    if kind == "rsa" {
+        args.extend(["-b", "3072"]);
+    }
+    run_tool("ssh-keygen", &args)?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+        .map_err(|e| Error::io("restricting a sandbox key", e))?;
+    Ok(())
+}
+
+/// The `SHA256:...` fingerprint of a public key file, via `ssh-keygen -lf`.
+pub fn fingerprint_of(public_key: &Path) -> Result<String> {
+    let out = run_tool(
+        "ssh-keygen",
+        &["-l", "-E", "sha256", "-f", &public_key.to_string_lossy()],
+    )?;
+    out.split_whitespace()
+        .nth(1)
+        .map(str::to_owned)
+        .ok_or_else(|| setup_error(format!("unexpected ssh-keygen output: {out}")))
+}
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// Makes sure the login user exists and returns (name, home).
+fn login_user() -> Result<(String, PathBuf)> {
+    if !is_root() {
+        let name = run_tool("id", &["-un"])?.trim().to_owned();
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/"));
+        return Ok((name, home));
+    }
+    let _guard = USER_SETUP.lock().unwrap_or_else(|p| p.into_inner());
+    if run_tool("id", &["-u", SANDBOX_USER]).is_err() {
+        // `-p '*'`: no password, but not locked (sshd refuses locked
+        // accounts when PAM is off). Another process may create the user at
+        // the same moment, so check again on failure.
+        let created = run_tool(
+            "useradd",
+            &[
+                "--create-home",
+                "--shell",
+                "/bin/sh",
+                "-p",
+                "*",
+                SANDBOX_USER,
+            ],
+        );
+        if let Err(e) = created {
+            if run_tool("id", &["-u", SANDBOX_USER]).is_err() {
+                return Err(e);
+            }
+        }
+    }
+    // A user created elsewhere with a locked password ("!") cannot log in.
+    let status = run_tool("passwd", &["-S", SANDBOX_USER])?;
+    if status.split_whitespace().nth(1) == Some("L") {
+        run_tool("usermod", &["-p", "*", SANDBOX_USER])?;
+    }
+    Ok((
+        SANDBOX_USER.to_owned(),
+        PathBuf::from(format!("/home/{SANDBOX_USER}")),
+    ))
+}
+
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))
+        .map_err(|e| setup_error(format!("cannot find a free port: {e}")))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| setup_error(format!("cannot read the free port: {e}")))
+}
+
+fn write_file(path: &Path, text: &str, mode: u32) -> Result<()> {
+    fs::write(path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::io(format!("restricting {}", path.display()), e))
+}
+
+impl LocalSshd {
+    /// Starts a private sshd on `127.0.0.1`.
+    ///
+    /// Fails with a hint when OpenSSH's server is not installed.
+    pub fn start() -> Result<Self> {
+        if !Path::new(SSHD).is_file() {
+            return Err(setup_error(format!("{SSHD} is not installed")));
+        }
+        let (user, home) = login_user()?;
+        let dir = tempfile::Builder::new()
+            .prefix("kastell-sshd-")
+            .tempdir()
+            .map_err(|e| Error::io("creating the sandbox directory", e))?;
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
+            .map_err(|e| Error::io("opening the sandbox directory", e))?;
+        let p = dir.path();
+        keygen(&p.join("host_ed25519"), "ed25519")?;
+        keygen(&p.join("client_ed25519"), "ed25519")?;
+        keygen(&p.join("client_rsa"), "rsa")?;
+        keygen(&p.join("stranger_ed25519"), "ed25519")?;
+        let mut authorized = String::new();
+        for key in ["client_ed25519.pub", "client_rsa.pub"] {
+            authorized.push_str(
+                &fs::read_to_string(p.join(key))
+                    .map_err(|e| Error::io("reading a sandbox key", e))?,
+            );
+        }
+        write_file(&p.join("authorized_keys"), &authorized, 0o644)?;
+        let host_key_fingerprint = fingerprint_of(&p.join("host_ed25519.pub"))?;
+        if is_root() {
+            fs::create_dir_all("/run/sshd").map_err(|e| Error::io("creating /run/sshd", e))?;
+        }
+
+        let mut last_error = None;
+        for _ in 0..5 {
+            let port = free_port()?;
+            match Self::launch(p, port, &user) {
+                Ok(child) => {
+                    return Ok(Self {
+                        dir,
+                        child: Some(child),
+                        port,
+                        user,
+                        home,
+                        host_key_fingerprint,
+                    });
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| setup_error("could not start")))
+    }
+
+    fn launch(dir: &Path, port: u16, user: &str) -> Result<Child> {
+        let d = dir.display();
+        let config = format!(
+            "ListenAddress 127.0.0.1\n\
+             Port {port}\n\
+             HostKey {d}/host_ed25519\n\
+             PidFile {d}/sshd.pid\n\
+             AuthorizedKeysFile {d}/authorized_keys\n\
+             AllowUsers {user}\n\
+             PasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\n\
+             PubkeyAuthentication yes\n\
+             PermitRootLogin prohibit-password\n\
+             UsePAM no\n\
+             StrictModes no\n\
+             MaxStartups 100\n\
+             MaxSessions 100\n\
+             PrintMotd no\n\
+             Subsystem sftp internal-sftp\n"
+        );
+        let config_path = dir.join("sshd_config");
+        write_file(&config_path, &config, 0o600)?;
+        let config_text = config_path.to_string_lossy().into_owned();
+        run_tool(SSHD, &["-t", "-f", &config_text])?;
+        let log = fs::File::create(dir.join("sshd.log"))
+            .map_err(|e| Error::io("creating the sshd log", e))?;
+        let mut child = scrubbed_command(SSHD)
+            .args(["-D", "-e", "-f", &config_text])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| setup_error(format!("cannot start sshd: {e}")))?;
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = fs::read_to_string(dir.join("sshd.log")).unwrap_or_default();
+                return Err(setup_error(format!(
+                    "sshd exited with {status}: {}",
+                    log.trim()
+                )));
+            }
+            if banner_ready(port) {
+                return Ok(child);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        Err(setup_error(format!(
+            "sshd did not answer on port {port} within 10s"
+        )))
+    }
+
+    /// The address to connect to.
+    pub fn host(&self) -> &str {
+        "127.0.0.1"
+    }
+
+    /// The port sshd listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The login user.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The login user's home directory.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// The daemon's working directory (keys, config, log).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// An authorised ed25519 private key.
+    pub fn ed25519_key(&self) -> PathBuf {
+        self.dir.path().join("client_ed25519")
+    }
+
+    /// An authorised RSA private key.
+    pub fn rsa_key(&self) -> PathBuf {
+        self.dir.path().join("client_rsa")
+    }
+
+    /// A valid private key that is not authorised.
+    pub fn stranger_key(&self) -> PathBuf {
+        self.dir.path().join("stranger_ed25519")
+    }
+
+    /// The `SHA256:...` fingerprint of the host key sshd presents.
+    pub fn host_key_fingerprint(&self) -> &str {
+        &self.host_key_fingerprint
+    }
+
+    /// Connection settings with the ed25519 key and nothing pinned.
+    pub fn ssh_config(&self) -> SshConfig {
+        SshConfig::new(self.host(), self.port, self.user.clone()).with_identity(self.ed25519_key())
+    }
+
+    /// What sshd has logged so far (for diagnosing failed tests).
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+
+    /// Whether the daemon process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// Stops the daemon and ends its open sessions. Idempotent.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // Sessions are the daemon's children: end them first, then the
+            // listener, so no connection to this sandbox survives.
+            let _ = scrubbed_command("pkill")
+                .args(["-KILL", "-P", &child.id().to_string()])
+                .status();
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn banner_ready(port: u16) -> bool {
+    let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
+    let Ok(stream) = TcpStream::connect_timeout(&addr.into(), Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).is_ok() && line.starts_with("SSH-2.0-")
+}
+
+impl Drop for LocalSshd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
