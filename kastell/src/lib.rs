@@ -1,1 +1,16 @@
-//! Placeholder.
+//! # kastell
+//!
+//! Keeps self-hosted servers safe: backups, snapshots, updates, reboots and
+//! maintenance, over a CLI and MCP.
+//!
+//! This crate holds the local fleet store ([`store`]), the one policy table
+//! that decides what may run where ([`policy`]), the security event log
+//! ([`security_log`]) and the command-line surface ([`cli`]). The plugin
+//! contract lives in `kastell-core`.
+
+pub mod env;
+pub mod paths;
+pub mod store;
+
+pub use env::Env;
+pub use store::{FleetStore, ServerRecord};

@@ -1,0 +1,90 @@
+//! Injectable environment lookups.
+//!
+//! Everything in kastell that reads an environment variable (SAFE_MODE,
+//! `KASTELL_DIR`, `KASTELL_ALLOW_PRIVATE_IPS`, provider tokens) goes through
+//! [`Env`], so tests can pass a fixed set of variables instead of mutating
+//! the process environment (which is `unsafe` in edition 2024, and this
+//! workspace forbids `unsafe`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A source of environment variables: the live process environment, or a
+/// fixed map for tests.
+///
+/// The process variant reads the environment on every call; nothing is
+/// cached, so a value changed between two calls is seen by the second.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    fixed: Option<Arc<BTreeMap<String, String>>>,
+}
+
+impl Env {
+    /// The live process environment.
+    pub fn process() -> Self {
+        Self { fixed: None }
+    }
+
+    /// A fixed environment holding exactly `vars` and nothing else.
+    pub fn from_pairs<K, V>(vars: impl IntoIterator<Item = (K, V)>) -> Self
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let map = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        Self {
+            fixed: Some(Arc::new(map)),
+        }
+    }
+
+    /// The value of `name`, or `None` when it is unset. A value that is not
+    /// valid UTF-8 is returned lossily converted, never dropped, so a
+    /// garbled SAFE_MODE value still counts as "set".
+    pub fn get(&self, name: &str) -> Option<String> {
+        match &self.fixed {
+            Some(map) => map.get(name).cloned(),
+            None => std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()),
+        }
+    }
+
+    /// The value of `name` trimmed, or `None` when it is unset, empty or
+    /// only white space.
+    pub fn get_nonempty(&self, name: &str) -> Option<String> {
+        self.get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Whether `name` is set to `true` (case-insensitive, surrounding white
+    /// space ignored). Anything else, including unset, is `false`.
+    pub fn is_true(&self, name: &str) -> bool {
+        self.get(name)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_env_sees_only_its_pairs() {
+        let env = Env::from_pairs([("A", " x "), ("B", "  "), ("C", "TRUE")]);
+        assert_eq!(env.get("A").as_deref(), Some(" x "));
+        assert_eq!(env.get_nonempty("A").as_deref(), Some("x"));
+        assert_eq!(env.get_nonempty("B"), None);
+        assert_eq!(env.get("PATH"), None);
+        assert!(env.is_true("C"));
+        assert!(!env.is_true("A"));
+        assert!(!env.is_true("MISSING"));
+    }
+
+    #[test]
+    fn process_env_reads_live_values() {
+        // PATH is set in every test environment we run in.
+        assert!(Env::process().get("PATH").is_some());
+    }
+}

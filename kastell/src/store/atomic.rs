@@ -1,0 +1,135 @@
+//! Crash-safe file replacement.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use kastell_core::{Error, Result};
+
+/// Prefix of the temporary files [`write_atomic`] creates; a leftover with
+/// this prefix is debris from a crash and safe to delete.
+pub const TEMP_PREFIX: &str = ".kastell-tmp-";
+
+/// Replaces `path` with `bytes` so that readers see either the old or the
+/// new content, never a mix, even across a crash or power loss.
+///
+/// The content goes to a uniquely named temporary file in the same
+/// directory (created with mode 0600, never following an existing file),
+/// is flushed to disk, renamed over `path`, and then the directory itself
+/// is flushed so the rename is durable. The temporary file is removed on
+/// any failure. Refuses (returns an error) when `path` has no parent or
+/// file name, or on any I/O failure.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let (dir, name) = match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) => (dir, name),
+        _ => {
+            return Err(Error::invalid_input(format!(
+                "cannot write {}: not a file path",
+                path.display()
+            )));
+        }
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let temp = temp_path(dir, &name.to_string_lossy());
+    let result = write_and_rename(&temp, path, dir, bytes);
+    if result.is_err() {
+        // Best effort: the temp file may not exist if creating it failed.
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+fn write_and_rename(temp: &Path, path: &Path, dir: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(temp)
+        .map_err(|e| Error::io(format!("creating {}", temp.display()), e))?;
+    file.write_all(bytes)
+        .map_err(|e| Error::io(format!("writing {}", temp.display()), e))?;
+    file.sync_all()
+        .map_err(|e| Error::io(format!("flushing {}", temp.display()), e))?;
+    drop(file);
+    std::fs::rename(temp, path).map_err(|e| {
+        Error::io(
+            format!("renaming {} to {}", temp.display(), path.display()),
+            e,
+        )
+    })?;
+    sync_dir(dir)
+}
+
+/// Flushes a directory's entries (a completed rename or mkdir) to disk.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(format!("flushing directory {}", dir.display()), e))
+}
+
+fn temp_path(dir: &Path, name: &str) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let seq = COUNTER.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!(
+        "{TEMP_PREFIX}{name}-{}-{nanos}-{seq}",
+        std::process::id()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn replaces_content_with_0600_and_leaves_no_temp_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("servers.json");
+        std::fs::write(&path, b"old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_atomic(&path, b"new").unwrap();
+        write_atomic(&path, b"newer").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"newer");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(entries(tmp.path()), vec!["servers.json".to_owned()]);
+    }
+
+    #[test]
+    fn failure_leaves_target_untouched_and_no_debris() {
+        let tmp = tempfile::tempdir().unwrap();
+        // The target is a non-empty directory: the rename must fail.
+        let path = tmp.path().join("target");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("keep"), b"x").unwrap();
+        assert!(write_atomic(&path, b"data").is_err());
+        assert_eq!(entries(tmp.path()), vec!["target".to_owned()]);
+        assert!(path.join("keep").exists());
+    }
+
+    #[test]
+    fn temp_names_are_unique() {
+        let dir = Path::new("/x");
+        assert_ne!(temp_path(dir, "a"), temp_path(dir, "a"));
+    }
+}

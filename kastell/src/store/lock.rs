@@ -1,0 +1,333 @@
+//! The `servers.json.lock/` directory lock, compatible with the original.
+//!
+//! Taking the lock is `mkdir`; inside, `owner.pid` holds
+//! `pid@hostname@epochms`. A lock is stale when its owner is on this host
+//! and no longer running, when its age exceeds [`LockOptions::stale_after`]
+//! and its owner's liveness cannot be checked (another host, unreadable
+//! owner file), or when it exceeds [`LockOptions::hard_ceiling`] even with
+//! a live owner. Stale locks are broken by renaming them aside, so two
+//! processes breaking the same stale lock cannot both win.
+
+use std::fs::{DirBuilder, OpenOptions};
+use std::io::{ErrorKind as IoKind, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use kastell_core::{Error, Result};
+use rustix::io::Errno;
+use rustix::process::{Pid, test_kill_process};
+
+/// The file inside the lock directory that names the owner.
+pub const OWNER_FILE: &str = "owner.pid";
+
+/// How long to wait for a lock and when to consider one stale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockOptions {
+    /// Give up after waiting this long (default 10 s).
+    pub wait: Duration,
+    /// A lock whose owner's liveness is unknown is stale after this
+    /// (default 30 s).
+    pub stale_after: Duration,
+    /// A lock is stale after this even when its owner is alive (default
+    /// 60 s): no store operation legitimately takes that long.
+    pub hard_ceiling: Duration,
+}
+
+impl Default for LockOptions {
+    fn default() -> Self {
+        Self {
+            wait: Duration::from_secs(10),
+            stale_after: Duration::from_secs(30),
+            hard_ceiling: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Who holds a lock, as written in `owner.pid`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockOwner {
+    /// Process id.
+    pub pid: i32,
+    /// Host name (`uname -n`).
+    pub host: String,
+    /// When the lock was taken, in milliseconds since the Unix epoch.
+    pub since_ms: u64,
+}
+
+impl LockOwner {
+    /// This process, now.
+    pub fn current() -> Self {
+        Self {
+            pid: i32::try_from(std::process::id()).unwrap_or(i32::MAX),
+            host: hostname(),
+            since_ms: now_ms(),
+        }
+    }
+
+    /// Parses `pid@hostname@epochms`; `None` when malformed.
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let (pid, rest) = text.split_once('@')?;
+        let (host, since) = rest.rsplit_once('@')?;
+        Some(Self {
+            pid: pid.parse().ok()?,
+            host: host.to_owned(),
+            since_ms: since.parse().ok()?,
+        })
+    }
+
+    /// The `owner.pid` content.
+    pub fn render(&self) -> String {
+        format!("{}@{}@{}", self.pid, self.host, self.since_ms)
+    }
+}
+
+/// A held lock; released on [`StoreLock::release`] or when dropped.
+#[derive(Debug)]
+pub struct StoreLock {
+    dir: PathBuf,
+    owner: String,
+    released: bool,
+}
+
+impl StoreLock {
+    /// Takes the lock directory `dir`, breaking it if stale and otherwise
+    /// waiting with backoff for up to `opts.wait`. Refuses with a retryable
+    /// `InvalidState` error naming the holder (and how to clear a stale
+    /// lock) when the wait runs out, and with an I/O error when the lock
+    /// cannot be created at all (for example a read-only directory).
+    pub fn acquire(dir: &Path, opts: &LockOptions) -> Result<Self> {
+        let start = Instant::now();
+        let mut delay = Duration::from_millis(10);
+        loop {
+            match DirBuilder::new().mode(0o700).create(dir) {
+                Ok(()) => return Self::claim(dir),
+                Err(e) if e.kind() == IoKind::AlreadyExists => {}
+                Err(e) => return Err(Error::io(format!("creating lock {}", dir.display()), e)),
+            }
+            let seen = read_owner_text(dir);
+            let holder = match assess(dir, seen.as_deref(), opts) {
+                Assessment::Gone => "an owner that just released it".to_owned(),
+                Assessment::Stale(reason) => {
+                    tracing::warn!("breaking stale lock {}: {reason}", dir.display());
+                    break_lock(dir, seen.as_deref());
+                    reason
+                }
+                Assessment::Held(holder) => {
+                    let waited = start.elapsed();
+                    if waited < opts.wait {
+                        std::thread::sleep(jitter(delay).min(opts.wait - waited));
+                        delay = (delay * 2).min(Duration::from_millis(200));
+                    }
+                    holder
+                }
+            };
+            // Every path is bounded by the deadline, even one that keeps
+            // finding a lock it cannot break.
+            let waited = start.elapsed();
+            if waited >= opts.wait {
+                return Err(busy(dir, &holder, waited));
+            }
+        }
+    }
+
+    fn claim(dir: &Path) -> Result<Self> {
+        let owner = LockOwner::current().render();
+        let written = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(dir.join(OWNER_FILE))
+            .and_then(|mut f| f.write_all(owner.as_bytes()));
+        if let Err(e) = written {
+            let _ = std::fs::remove_dir_all(dir);
+            return Err(Error::io(
+                format!("writing {}/{OWNER_FILE}", dir.display()),
+                e,
+            ));
+        }
+        Ok(Self {
+            dir: dir.to_owned(),
+            owner,
+            released: false,
+        })
+    }
+
+    /// Releases the lock. If another process has taken it over (because
+    /// this one held it past the hard ceiling), leaves it alone and says
+    /// so. Refuses only on an I/O failure while removing it.
+    pub fn release(mut self) -> Result<()> {
+        self.released = true;
+        release_dir(&self.dir, &self.owner)
+    }
+}
+
+impl Drop for StoreLock {
+    fn drop(&mut self) {
+        if !self.released {
+            if let Err(e) = release_dir(&self.dir, &self.owner) {
+                tracing::warn!("could not release {}: {e}", self.dir.display());
+            }
+        }
+    }
+}
+
+fn release_dir(dir: &Path, owner: &str) -> Result<()> {
+    match read_owner_text(dir) {
+        Some(text) if text.trim() == owner => std::fs::remove_file(dir.join(OWNER_FILE))
+            .and_then(|()| std::fs::remove_dir(dir))
+            .map_err(|e| Error::io(format!("removing lock {}", dir.display()), e)),
+        _ => {
+            tracing::warn!(
+                "lock {} was taken over by another process; leaving it",
+                dir.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+enum Assessment {
+    /// The lock vanished between mkdir and inspection: try again at once.
+    Gone,
+    Stale(String),
+    Held(String),
+}
+
+fn assess(dir: &Path, owner_text: Option<&str>, opts: &LockOptions) -> Assessment {
+    let now = now_ms();
+    let owner = owner_text.and_then(LockOwner::parse);
+    let since = match &owner {
+        Some(o) => o.since_ms,
+        None => match dir_mtime_ms(dir) {
+            Some(ms) => ms,
+            None => return Assessment::Gone,
+        },
+    };
+    let age = Duration::from_millis(now.saturating_sub(since));
+    let describe = |owner: &Option<LockOwner>| match owner {
+        Some(o) => format!(
+            "pid {} on host {}, held for {}s",
+            o.pid,
+            o.host,
+            age.as_secs()
+        ),
+        None => format!("unknown owner, held for {}s", age.as_secs()),
+    };
+    if age > opts.hard_ceiling {
+        return Assessment::Stale(format!(
+            "older than the {}s ceiling ({})",
+            opts.hard_ceiling.as_secs(),
+            describe(&owner)
+        ));
+    }
+    let liveness = match &owner {
+        Some(o) if o.host == hostname() => pid_alive(o.pid),
+        _ => None,
+    };
+    match liveness {
+        Some(false) => Assessment::Stale(format!("owner is not running ({})", describe(&owner))),
+        Some(true) => Assessment::Held(describe(&owner)),
+        None if age > opts.stale_after => Assessment::Stale(format!(
+            "older than {}s and owner liveness unknown ({})",
+            opts.stale_after.as_secs(),
+            describe(&owner)
+        )),
+        None => Assessment::Held(describe(&owner)),
+    }
+}
+
+/// Moves a stale lock aside and deletes it. If the directory moved turns
+/// out to belong to a newer owner than the one judged stale (a race with
+/// another breaker), it is put back.
+fn break_lock(dir: &Path, judged: Option<&str>) {
+    let aside = PathBuf::from(format!(
+        "{}.stale-{}-{}",
+        dir.display(),
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    ));
+    if std::fs::rename(dir, &aside).is_err() {
+        // Someone else broke or released it first.
+        return;
+    }
+    if read_owner_text(&aside).as_deref() != judged {
+        if std::fs::rename(&aside, dir).is_err() {
+            tracing::warn!(
+                "a lock taken while breaking a stale one could not be restored: {}",
+                aside.display()
+            );
+        }
+        return;
+    }
+    if let Err(e) = std::fs::remove_dir_all(&aside) {
+        tracing::warn!("could not remove stale lock {}: {e}", aside.display());
+    }
+}
+
+fn busy(dir: &Path, holder: &str, waited: Duration) -> Error {
+    Error::invalid_state(format!(
+        "servers.json is locked by another kastell process ({holder}); gave up after {:.1}s",
+        waited.as_secs_f64()
+    ))
+    .set_retryable(true)
+    .with_hint(format!(
+        "Wait for the other kastell command to finish and retry. If no kastell process is running, the lock is stale: remove it with `rm -r '{}'`",
+        dir.display()
+    ))
+}
+
+fn read_owner_text(dir: &Path) -> Option<String> {
+    std::fs::read_to_string(dir.join(OWNER_FILE)).ok()
+}
+
+fn dir_mtime_ms(dir: &Path) -> Option<u64> {
+    let modified = std::fs::metadata(dir).ok()?.modified().ok()?;
+    let ms = modified.duration_since(UNIX_EPOCH).ok()?.as_millis();
+    u64::try_from(ms).ok()
+}
+
+/// Whether `pid` is running: `Some(true)` when it is (or exists but is not
+/// ours to signal), `Some(false)` when no such process exists, `None` when
+/// that cannot be told.
+fn pid_alive(pid: i32) -> Option<bool> {
+    let pid = Pid::from_raw(pid)?;
+    match test_kill_process(pid) {
+        Ok(()) => Some(true),
+        Err(Errno::PERM) => Some(true),
+        Err(Errno::SRCH) => Some(false),
+        Err(_) => None,
+    }
+}
+
+/// This host's name, as the original records it.
+pub fn hostname() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or_default()
+}
+
+fn jitter(delay: Duration) -> Duration {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let spread = u32::try_from(delay.as_millis() / 2 + 1).unwrap_or(1);
+    delay + Duration::from_millis(u64::from(nanos % spread))
+}
+
+#[cfg(test)]
+#[path = "lock_tests.rs"]
+mod tests;

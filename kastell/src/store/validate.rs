@@ -1,0 +1,308 @@
+//! Input validation for server records: names, IPv4 addresses and the
+//! other strings `server add` accepts.
+
+use std::net::Ipv4Addr;
+
+use kastell_core::{Error, Result};
+
+use crate::env::Env;
+
+/// The environment switch that allows private, reserved and (kastell
+/// extension) loopback addresses.
+pub const ALLOW_PRIVATE_IPS_VAR: &str = "KASTELL_ALLOW_PRIVATE_IPS";
+
+/// IP values the original tool writes while a server is being provisioned.
+/// They are exempt from the duplicate-IP check and from format validation
+/// in the store.
+pub const SENTINEL_IPS: &[&str] = &["", "pending", "0.0.0.0"];
+
+const NAME_HINT: &str = "Use 3-63 characters: lower-case letters, digits and '-', starting with a letter and not ending with '-' (for example web-1)";
+
+/// Shows a user-supplied value safely in a message: escaped and cut to 64
+/// characters, so hostile input cannot forge lines or flood the terminal.
+pub(crate) fn shown(value: &str) -> String {
+    let cut: String = value.chars().take(64).collect();
+    let mut out = format!("{cut:?}");
+    if value.chars().count() > 64 {
+        out.push('…');
+    }
+    out
+}
+
+/// Shows a user-supplied value in a message as is when it is short and
+/// printable, else escaped and cut as [`shown`] does.
+pub(crate) fn display_safe(value: &str) -> String {
+    if value.chars().count() <= 64 && !value.chars().any(char::is_control) {
+        value.to_owned()
+    } else {
+        shown(value)
+    }
+}
+
+/// Checks a server name against the original rule: 3 to 63 characters,
+/// `^[a-z][a-z0-9-]*[a-z0-9]$`. Refuses anything else as `InvalidInput`
+/// with a hint describing the rule.
+pub fn validate_name(name: &str) -> Result<()> {
+    let invalid = |why: &str| {
+        Error::invalid_input(format!("Invalid server name {}: {why}", shown(name)))
+            .with_hint(NAME_HINT)
+    };
+    let len = name.len();
+    if !(3..=63).contains(&len) {
+        return Err(invalid("it must be 3 to 63 characters long"));
+    }
+    let bytes = name.as_bytes();
+    if !bytes[0].is_ascii_lowercase() {
+        return Err(invalid("it must start with a lower-case letter"));
+    }
+    if !bytes
+        .iter()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+    {
+        return Err(invalid(
+            "only lower-case letters, digits and '-' are allowed",
+        ));
+    }
+    if bytes[len - 1] == b'-' {
+        return Err(invalid("it must not end with '-'"));
+    }
+    Ok(())
+}
+
+/// Whether `ip` is one of the provisioning placeholders in [`SENTINEL_IPS`].
+pub fn is_sentinel_ip(ip: &str) -> bool {
+    SENTINEL_IPS.contains(&ip)
+}
+
+/// Parses a dotted-quad IPv4 address strictly: exactly four decimal octets
+/// of one to three digits, no leading zeros, each 0-255, nothing else (no
+/// IPv6, no white space, no shorthand forms like `10.1`). Refuses anything
+/// else with `Invalid IP address format`.
+pub fn parse_ipv4_strict(ip: &str) -> Result<Ipv4Addr> {
+    let invalid = || {
+        Error::invalid_input(format!("Invalid IP address format: {}", shown(ip)))
+            .with_hint("Use a public IPv4 address in dotted form, for example 203.0.113.10")
+    };
+    let mut octets = [0u8; 4];
+    let mut parts = ip.split('.');
+    for slot in &mut octets {
+        let part = parts.next().ok_or_else(invalid)?;
+        let digits_only = !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+        if !digits_only || part.len() > 3 || (part.len() > 1 && part.starts_with('0')) {
+            return Err(invalid());
+        }
+        *slot = part.parse::<u8>().map_err(|_| invalid())?;
+    }
+    if parts.next().is_some() {
+        return Err(invalid());
+    }
+    Ok(Ipv4Addr::from(octets))
+}
+
+/// Whether private, reserved and loopback addresses are allowed, i.e.
+/// whether `KASTELL_ALLOW_PRIVATE_IPS` is `true` in `env`.
+pub fn allow_private_ips(env: &Env) -> bool {
+    env.is_true(ALLOW_PRIVATE_IPS_VAR)
+}
+
+/// The original tool's `assertValidIp`: a strict dotted quad
+/// ([`parse_ipv4_strict`]) that is not `0.0.0.0` and, unless
+/// `allow_private` is set, not loopback (127/8), private (10/8, 172.16/12,
+/// 192.168/16), link-local (169.254/16), multicast (224/4) or reserved
+/// (240/4 and above).
+///
+/// DEVIATION from the original: there, `127.*` is rejected even when
+/// `KASTELL_ALLOW_PRIVATE_IPS=true`. Here that switch also allows loopback,
+/// because the sandbox and the test suite run a private sshd on 127.0.0.1.
+/// `0.0.0.0` is always refused.
+pub fn validate_ip(ip: &str, allow_private: bool) -> Result<Ipv4Addr> {
+    let addr = parse_ipv4_strict(ip)?;
+    if addr.is_unspecified() {
+        return Err(
+            Error::invalid_input("IP address 0.0.0.0 is not allowed").with_hint(
+                "Use the server's public IPv4 address; 0.0.0.0 is a provisioning placeholder",
+            ),
+        );
+    }
+    if allow_private {
+        return Ok(addr);
+    }
+    let allow_hint = format!("Set {ALLOW_PRIVATE_IPS_VAR}=true to allow.");
+    if addr.is_loopback() {
+        return Err(
+            Error::invalid_input(format!("Loopback IP address not allowed: {addr}")).with_hint(
+                format!(
+                    "{allow_hint} (kastell also allows loopback with it, for a local test sshd)"
+                ),
+            ),
+        );
+    }
+    let [a, b, ..] = addr.octets();
+    let reserved = a == 10
+        || (a == 172 && (16..=31).contains(&b))
+        || (a == 192 && b == 168)
+        || (a == 169 && b == 254)
+        || a >= 224;
+    if reserved {
+        return Err(Error::invalid_input(format!(
+            "Private/reserved IP address not allowed: {addr}. {allow_hint}"
+        ))
+        .with_hint(allow_hint));
+    }
+    Ok(addr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kastell_core::ErrorKind;
+
+    #[test]
+    fn names_follow_the_original_rule() {
+        for good in ["web", "web-1", "a1b", "coolify-prod-01", &"a".repeat(63)] {
+            assert!(validate_name(good).is_ok(), "{good:?} refused");
+        }
+        let bad = [
+            "",
+            "ab",
+            "a",
+            &"a".repeat(64),
+            "1web",
+            "-web",
+            "web-",
+            "Web-1",
+            "web_1",
+            "web 1",
+            "web.1",
+            "wéb-1",
+            "web\n1",
+            "web;rm",
+            "../etc",
+            "web/1",
+            "\u{0}web",
+            "ab\u{202e}c",
+        ];
+        for name in bad {
+            let err = validate_name(name).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{name:?}");
+            assert!(err.hint().unwrap().contains("3-63"), "{name:?}");
+            assert!(!err.message().contains('\n'), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn hostile_values_are_escaped_and_cut_in_messages() {
+        let long = "x\n".repeat(500);
+        let err = validate_name(&long).unwrap_err();
+        assert!(err.message().len() < 200);
+        assert!(!err.message().contains('\n'));
+    }
+
+    #[test]
+    fn strict_ipv4_parsing() {
+        assert_eq!(
+            parse_ipv4_strict("203.0.113.10").unwrap(),
+            Ipv4Addr::new(203, 0, 113, 10)
+        );
+        assert!(parse_ipv4_strict("0.0.0.0").is_ok());
+        for bad in [
+            "",
+            "1.2.3",
+            "1.2.3.4.5",
+            "01.2.3.4",
+            "1.2.3.04",
+            "1.2.3.256",
+            "1.2.3.-1",
+            "1.2.3.+4",
+            " 1.2.3.4",
+            "1.2.3.4 ",
+            "1..3.4",
+            "1.2.3.4.",
+            "::1",
+            "2001:db8::1",
+            "1.2.3.4/24",
+            "0x7f.0.0.1",
+            "1.2.3.1000",
+            "１.2.3.4",
+            "pending",
+            "localhost",
+        ] {
+            let err = parse_ipv4_strict(bad).unwrap_err();
+            assert!(
+                err.message().starts_with("Invalid IP address format"),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn private_and_reserved_ranges_need_the_switch() {
+        for public in [
+            "203.0.113.10",
+            "198.51.100.7",
+            "8.8.8.8",
+            "172.15.0.1",
+            "172.32.0.1",
+        ] {
+            assert!(validate_ip(public, false).is_ok(), "{public}");
+        }
+        for private in [
+            "10.0.0.1",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "224.0.0.1",
+            "239.255.255.255",
+            "240.0.0.1",
+            "255.255.255.255",
+        ] {
+            let err = validate_ip(private, false).unwrap_err();
+            assert!(
+                err.message()
+                    .starts_with("Private/reserved IP address not allowed"),
+                "{private}"
+            );
+            assert!(
+                err.hint()
+                    .unwrap()
+                    .contains("KASTELL_ALLOW_PRIVATE_IPS=true")
+            );
+            assert!(validate_ip(private, true).is_ok(), "{private}");
+        }
+    }
+
+    #[test]
+    fn loopback_is_allowed_only_with_the_switch_and_zero_never() {
+        let err = validate_ip("127.0.0.1", false).unwrap_err();
+        assert!(err.message().contains("Loopback"));
+        assert!(validate_ip("127.0.0.1", true).is_ok());
+        assert!(validate_ip("0.0.0.0", false).is_err());
+        assert!(validate_ip("0.0.0.0", true).is_err());
+    }
+
+    #[test]
+    fn the_switch_is_read_from_env() {
+        assert!(allow_private_ips(&Env::from_pairs([(
+            ALLOW_PRIVATE_IPS_VAR,
+            "true"
+        )])));
+        assert!(allow_private_ips(&Env::from_pairs([(
+            ALLOW_PRIVATE_IPS_VAR,
+            " TRUE "
+        )])));
+        assert!(!allow_private_ips(&Env::from_pairs([(
+            ALLOW_PRIVATE_IPS_VAR,
+            "1"
+        )])));
+        assert!(!allow_private_ips(&Env::from_pairs::<&str, &str>([])));
+    }
+
+    #[test]
+    fn sentinels() {
+        for s in ["", "pending", "0.0.0.0"] {
+            assert!(is_sentinel_ip(s));
+        }
+        assert!(!is_sentinel_ip("203.0.113.1"));
+    }
+}
