@@ -8,8 +8,11 @@
 //! ([`security_log`]) and the command-line surface ([`cli`]). The plugin
 //! contract lives in `kastell-core`.
 
+pub mod build;
+pub mod doctor;
 pub mod env;
 pub mod paths;
+pub mod remote;
 pub mod store;
 
 pub use env::Env;

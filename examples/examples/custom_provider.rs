@@ -1,0 +1,256 @@
+//! Write your own provider: a complete third-party cloud provider in one file.
+#![allow(clippy::print_stdout)] // An example program reports to its terminal.
+//!
+//! A provider crate needs only `kastell-core`: implement [`CloudProvider`],
+//! declare a `const` [`ProviderEntry`], and call [`register_provider!`]. Any
+//! binary that names the crate (`use my_provider as _;`) then finds it in
+//! [`Registry::global`], next to kastell's own providers, with no change to
+//! kastell.
+//!
+//! This "Acme Cloud" keeps its servers in memory and finishes each action
+//! after two polls, so the example runs anywhere:
+//! `cargo run -p kastell-examples --example custom_provider`.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use kastell_core::capability::unsupported;
+use kastell_core::cloud::server_not_found;
+use kastell_core::types::{
+    ActionKind, ActionRef, ActionState, ActionStatus, CostEstimate, ProviderInfo, RebootMode,
+    Server, ServerId, ServerStatus, Snapshot, SnapshotId, TokenInfo,
+};
+use kastell_core::{
+    CloudCapability, CloudProvider, CloudProviderExt, Error, PollSchedule, ProviderConfig,
+    ProviderEntry, Registry, Result, Secret, register_provider,
+};
+
+/// Acme's API keeps a server table and counts polls per action.
+#[derive(Debug)]
+struct AcmeCloud {
+    token: Secret,
+    servers: Mutex<HashMap<ServerId, Server>>,
+    actions: Mutex<HashMap<String, u32>>,
+}
+
+impl AcmeCloud {
+    fn build(config: ProviderConfig) -> Result<Arc<dyn CloudProvider>> {
+        if config.token.is_empty() {
+            return Err(
+                Error::new(kastell_core::ErrorKind::Unauthenticated, "no Acme token")
+                    .with_hint("Set ACME_TOKEN"),
+            );
+        }
+        let id = ServerId::new("acme-1")?;
+        let server = Server {
+            id: id.clone(),
+            name: "web-1".into(),
+            status: ServerStatus::Running,
+            raw_status: "up".into(),
+            public_ipv4: Some(Ipv4Addr::new(203, 0, 113, 7)),
+            region: Some("acme-west".into()),
+            plan: Some("small".into()),
+            disk_gb: Some(25.0),
+            created_at: None,
+        };
+        Ok(Arc::new(AcmeCloud {
+            token: config.token,
+            servers: Mutex::new(HashMap::from([(id, server)])),
+            actions: Mutex::new(HashMap::new()),
+        }))
+    }
+}
+
+#[async_trait]
+impl CloudProvider for AcmeCloud {
+    fn info(&self) -> ProviderInfo {
+        ProviderInfo {
+            id: "acme",
+            display_name: "Acme Cloud",
+            endpoint: "memory://acme".into(),
+        }
+    }
+
+    fn capability(&self) -> CloudCapability {
+        // Acme can reboot but has no snapshots: kastell refuses snapshot
+        // operations before calling us.
+        CloudCapability {
+            reboot: true,
+            ..CloudCapability::default()
+        }
+    }
+
+    fn poll_schedule(&self) -> PollSchedule {
+        PollSchedule::new(Duration::from_millis(10), Duration::from_millis(50))
+    }
+
+    async fn validate_token(&self) -> Result<TokenInfo> {
+        Ok(TokenInfo {
+            can_write: !self.token.expose().starts_with("ro-"),
+            account: Some("acme-demo".into()),
+            scopes: Vec::new(),
+        })
+    }
+
+    async fn get_server(&self, id: &ServerId) -> Result<Server> {
+        let servers = self
+            .servers
+            .lock()
+            .map_err(|_| Error::unexpected("lock poisoned"))?;
+        servers
+            .get(id)
+            .cloned()
+            .ok_or_else(|| server_not_found("acme", id))
+    }
+
+    async fn find_server_by_ip(&self, ip: Ipv4Addr) -> Result<Option<Server>> {
+        let servers = self
+            .servers
+            .lock()
+            .map_err(|_| Error::unexpected("lock poisoned"))?;
+        Ok(servers
+            .values()
+            .find(|s| s.public_ipv4 == Some(ip))
+            .cloned())
+    }
+
+    async fn list_servers(&self) -> Result<Vec<Server>> {
+        let servers = self
+            .servers
+            .lock()
+            .map_err(|_| Error::unexpected("lock poisoned"))?;
+        Ok(servers.values().cloned().collect())
+    }
+
+    async fn reboot(&self, id: &ServerId, mode: RebootMode) -> Result<ActionRef> {
+        if mode == RebootMode::Hard {
+            return Err(unsupported("acme", "hard reboot"));
+        }
+        self.get_server(id).await?;
+        let action = format!("reboot-{id}");
+        self.actions
+            .lock()
+            .map_err(|_| Error::unexpected("lock poisoned"))?
+            .insert(action.clone(), 2);
+        Ok(ActionRef {
+            id: action,
+            kind: ActionKind::Reboot,
+            server: id.clone(),
+            resource: None,
+        })
+    }
+
+    async fn create_snapshot(&self, _: &ServerId, _: &str) -> Result<ActionRef> {
+        Err(unsupported("acme", "snapshot_create"))
+    }
+
+    async fn list_snapshots(&self, _: &ServerId) -> Result<Vec<Snapshot>> {
+        Err(unsupported("acme", "snapshot_list"))
+    }
+
+    async fn delete_snapshot(&self, _: &ServerId, _: &SnapshotId) -> Result<()> {
+        Err(unsupported("acme", "snapshot_delete"))
+    }
+
+    async fn restore_snapshot(&self, _: &ServerId, _: &SnapshotId) -> Result<ActionRef> {
+        Err(unsupported("acme", "snapshot_restore"))
+    }
+
+    async fn action_status(&self, action: &ActionRef) -> Result<ActionStatus> {
+        let mut actions = self
+            .actions
+            .lock()
+            .map_err(|_| Error::unexpected("lock poisoned"))?;
+        let left = actions
+            .get_mut(&action.id)
+            .ok_or_else(|| Error::not_found(format!("no action {}", action.id)))?;
+        *left = left.saturating_sub(1);
+        let state = if *left == 0 {
+            ActionState::Succeeded
+        } else {
+            ActionState::Running
+        };
+        Ok(ActionStatus {
+            state,
+            progress: None,
+            resource: None,
+            message: None,
+        })
+    }
+
+    async fn snapshot_cost_estimate(&self, _: &ServerId) -> Result<CostEstimate> {
+        Err(unsupported("acme", "cost_estimate"))
+    }
+}
+
+/// The registry entry: constant, so it can be submitted at link time.
+const ACME: ProviderEntry = ProviderEntry {
+    id: "acme",
+    display_name: "Acme Cloud",
+    token_env: "ACME_TOKEN",
+    capability: CloudCapability {
+        reboot: true,
+        reboot_hard: false,
+        snapshot_create: false,
+        snapshot_list: false,
+        snapshot_delete: false,
+        snapshot_restore: false,
+        cost_estimate: false,
+        find_by_ip_server_side: false,
+    },
+    build: AcmeCloud::build,
+};
+
+register_provider!(ACME);
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let registry = Registry::global();
+    println!(
+        "providers in this binary: {}",
+        registry.provider_ids().join(", ")
+    );
+
+    let entry = registry.provider("acme")?;
+    let cloud = (entry.build)(ProviderConfig {
+        token: Secret::new("demo-token"),
+        ..ProviderConfig::default()
+    })?;
+    println!(
+        "built {} (token shown as {:?})",
+        entry.display_name,
+        Secret::new("demo-token")
+    );
+
+    let server = cloud
+        .find_server_by_ip(Ipv4Addr::new(203, 0, 113, 7))
+        .await?
+        .ok_or_else(|| Error::not_found("no server at 203.0.113.7"))?;
+    println!(
+        "found {} ({}) status {}",
+        server.name, server.id, server.status
+    );
+
+    let outcome = cloud
+        .reboot_and_wait(&server.id, RebootMode::Soft, Duration::from_secs(5))
+        .await?;
+    println!("rebooted {} in {:?}", outcome.server.name, outcome.took);
+
+    match cloud
+        .snapshot_and_wait(&server.id, "kastell-demo", Duration::from_secs(5))
+        .await
+    {
+        Err(e) => println!("snapshot refused before any request: {e}"),
+        Ok(s) => println!("unexpected snapshot {}", s.id),
+    }
+
+    let missing = registry.provider("hetzner").err().map(|e| e.to_string());
+    println!(
+        "looking up a compiled-out provider: {}",
+        missing.unwrap_or_default()
+    );
+    Ok(())
+}
