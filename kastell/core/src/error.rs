@@ -380,7 +380,8 @@ impl fmt::Debug for Error {
 
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.inner.source
+        self.inner
+            .source
             .as_ref()
             .map(|s| s.as_ref() as &(dyn StdError + 'static))
     }
