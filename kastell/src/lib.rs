@@ -12,8 +12,11 @@ pub mod build;
 pub mod doctor;
 pub mod env;
 pub mod paths;
+pub mod policy;
 pub mod remote;
+pub mod security_log;
 pub mod store;
 
 pub use env::Env;
+pub use policy::{Decision, Operation, Policy, Surface};
 pub use store::{FleetStore, ServerRecord};

@@ -31,8 +31,9 @@ pub use validate::{
     validate_ip, validate_name,
 };
 
+pub(crate) use validate::{display_safe, shown};
+
 use file::Entry;
-use validate::display_safe;
 
 /// The store file's name inside the kastell directory.
 pub const SERVERS_FILE: &str = "servers.json";
@@ -220,7 +221,9 @@ impl FleetStore {
 
 fn check_record(record: &ServerRecord) -> Result<()> {
     validate_name(&record.name)?;
-    ServerId::new(record.id.as_str())?;
+    ServerId::new(record.id.as_str()).map_err(|e| {
+        e.or_hint("Use the provider's server id, or manual-<epoch-ms> for a server with none")
+    })?;
     if !is_sentinel_ip(&record.ip) {
         parse_ipv4_strict(&record.ip)?;
     }

@@ -145,7 +145,7 @@ pub fn validate_ip(ip: &str, allow_private: bool) -> Result<Ipv4Addr> {
         || a >= 224;
     if reserved {
         return Err(Error::invalid_input(format!(
-            "Private/reserved IP address not allowed: {addr}. {allow_hint}"
+            "Private/reserved IP address not allowed: {addr}"
         ))
         .with_hint(allow_hint));
     }
