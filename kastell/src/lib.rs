@@ -9,6 +9,7 @@
 //! contract lives in `kastell-core`.
 
 pub mod build;
+pub mod cli;
 pub mod doctor;
 pub mod env;
 pub mod paths;
