@@ -77,10 +77,7 @@ impl CloudProvider for AcmeCloud {
     fn capability(&self) -> CloudCapability {
         // Acme can reboot but has no snapshots: kastell refuses snapshot
         // operations before calling us.
-        CloudCapability {
-            reboot: true,
-            ..CloudCapability::default()
-        }
+        ACME.capability
     }
 
     fn poll_schedule(&self) -> PollSchedule {
@@ -193,13 +190,7 @@ const ACME: ProviderEntry = ProviderEntry {
     token_env: "ACME_TOKEN",
     capability: CloudCapability {
         reboot: true,
-        reboot_hard: false,
-        snapshot_create: false,
-        snapshot_list: false,
-        snapshot_delete: false,
-        snapshot_restore: false,
-        cost_estimate: false,
-        find_by_ip_server_side: false,
+        ..CloudCapability::NONE
     },
     build: AcmeCloud::build,
 };

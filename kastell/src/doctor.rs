@@ -7,8 +7,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use kastell_core::{
-    CloudCapability, ErrorReport, HostKeyInfo, PlatformCapability, RemoteCommand, Registry,
-    Result, Transport, TransportExt,
+    CloudCapability, ErrorReport, HostKeyInfo, PlatformCapability, Registry, RemoteCommand, Result,
+    Transport, TransportExt,
 };
 use serde::Serialize;
 
@@ -160,7 +160,9 @@ pub async fn diagnose(store: &FleetStore, env: &Env, server: Option<&str>) -> Re
 }
 
 fn mode_of(path: &Path) -> Option<u32> {
-    std::fs::metadata(path).ok().map(|m| m.permissions().mode() & 0o777)
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o777)
 }
 
 fn store_health(store: &FleetStore) -> StoreHealth {
@@ -215,7 +217,10 @@ fn check_records(servers: &[ServerRecord], problems: &mut Vec<String>, notes: &m
     let mut names = BTreeSet::new();
     for record in servers {
         if !names.insert(record.name.as_str()) {
-            problems.push(format!("server name {:?} appears more than once", record.name));
+            problems.push(format!(
+                "server name {:?} appears more than once",
+                record.name
+            ));
         }
         if let Some(provider) = record.unknown_provider() {
             notes.push(format!(

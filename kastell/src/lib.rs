@@ -10,6 +10,7 @@
 
 pub mod build;
 pub mod cli;
+pub mod demo;
 pub mod doctor;
 pub mod env;
 pub mod paths;

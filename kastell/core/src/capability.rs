@@ -2,7 +2,8 @@
 //! so callers refuse unsupported operations before any I/O.
 //!
 //! The structs are deliberately exhaustive with `Default` (all `false`), so a
-//! third-party crate can write `CloudCapability { reboot: true, ..Default::default() }`.
+//! third-party crate can write `CloudCapability { reboot: true, ..Default::default() }`,
+//! or `..CloudCapability::NONE` in a `const` registry entry.
 
 use serde::Serialize;
 
@@ -30,6 +31,19 @@ pub struct CloudCapability {
 }
 
 impl CloudCapability {
+    /// Everything off. Usable in `const` items, unlike `Default`:
+    /// `CloudCapability { reboot: true, ..CloudCapability::NONE }`.
+    pub const NONE: Self = Self {
+        reboot: false,
+        reboot_hard: false,
+        snapshot_create: false,
+        snapshot_list: false,
+        snapshot_delete: false,
+        snapshot_restore: false,
+        cost_estimate: false,
+        find_by_ip_server_side: false,
+    };
+
     /// Everything on; used by the memory reference implementation.
     pub const fn all() -> Self {
         Self {
@@ -65,6 +79,17 @@ pub struct PlatformCapability {
 }
 
 impl PlatformCapability {
+    /// Everything off. Usable in `const` items, unlike `Default`.
+    pub const NONE: Self = Self {
+        version: false,
+        health: false,
+        update: false,
+        update_dry_run: false,
+        backup: false,
+        backup_restore: false,
+        stop_start: false,
+    };
+
     /// Everything on; used by the memory reference implementation.
     pub const fn all() -> Self {
         Self {

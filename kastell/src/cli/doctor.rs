@@ -1,10 +1,14 @@
-//! `kastell doctor` (placeholder: being written by another engineer, who
-//! replaces this file; keep `DoctorArgs` and `run`'s signature).
+//! `kastell doctor [server]`: prints what [`crate::doctor::diagnose`] found.
+//! Exits 1 when something needs attention (a store problem, an unreachable
+//! server), after printing the whole report.
+
+use std::process::ExitCode;
 
 use clap::Args;
-use kastell_core::{Error, Result};
+use kastell_core::{HostKeyTrust, Result};
 
 use super::Context;
+use crate::doctor::{DoctorReport, ServerCheck, diagnose};
 
 /// Arguments of `kastell doctor`.
 #[derive(Debug, Clone, Args)]
@@ -13,8 +17,115 @@ pub struct DoctorArgs {
     pub server: Option<String>,
 }
 
-/// Runs `kastell doctor`. Refuses for now with `Unsupported`.
-pub async fn run(args: DoctorArgs, ctx: &Context) -> Result<()> {
-    let _ = (args, ctx);
-    Err(Error::unsupported("doctor is being written"))
+/// Runs `kastell doctor`. Fails only when the store cannot be opened or the
+/// named server cannot be resolved; problems found are reported and give
+/// exit code 1.
+pub async fn run(args: DoctorArgs, ctx: &Context) -> Result<ExitCode> {
+    let store = ctx.store()?;
+    let report = diagnose(&store, &ctx.env, args.server.as_deref()).await?;
+    if ctx.out.is_json() {
+        ctx.out.json(&report)?;
+    } else {
+        print_human(ctx, &report)?;
+    }
+    Ok(if report.healthy() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn print_human(ctx: &Context, report: &DoctorReport) -> Result<()> {
+    let out = &ctx.out;
+    out.line(format_args!("kastell {}", report.version))?;
+    if report.providers.is_empty() {
+        out.line("providers: none compiled in")?;
+    } else {
+        let rows: Vec<Vec<String>> = report
+            .providers
+            .iter()
+            .map(|p| {
+                vec![
+                    p.id.to_owned(),
+                    p.display_name.to_owned(),
+                    p.token_env.to_owned(),
+                    if p.token_set { "set" } else { "not set" }.to_owned(),
+                ]
+            })
+            .collect();
+        out.table(&["PROVIDER", "NAME", "TOKEN", "TOKEN SET"], &rows)?;
+    }
+    if report.platforms.is_empty() {
+        out.line("platforms: none compiled in")?;
+    } else {
+        let ids: Vec<&str> = report.platforms.iter().map(|p| p.id).collect();
+        out.line(format_args!("platforms: {}", ids.join(", ")))?;
+    }
+    let store = &report.store;
+    let state = if store.problems.is_empty() {
+        "ok"
+    } else {
+        "NEEDS ATTENTION"
+    };
+    let presence = if store.exists {
+        ""
+    } else {
+        " (not created yet)"
+    };
+    out.line(format_args!(
+        "store: {}{presence}: {} server(s), {state}",
+        store.path, store.servers
+    ))?;
+    for problem in &store.problems {
+        out.line(format_args!("  problem: {problem}"))?;
+    }
+    for note in &store.notes {
+        out.line(format_args!("  note: {note}"))?;
+    }
+    if let Some(check) = &report.server {
+        print_server(ctx, check)?;
+    }
+    Ok(())
+}
+
+fn print_server(ctx: &Context, check: &ServerCheck) -> Result<()> {
+    let out = &ctx.out;
+    let target = format!("{}@{}:{}", check.user, check.ip, check.port);
+    if !check.reachable {
+        out.line(format_args!(
+            "server {} ({target}): NOT REACHABLE",
+            check.name
+        ))?;
+        if let Some(error) = &check.error {
+            out.line(format_args!("  error ({}): {}", error.kind, error.message))?;
+            if let Some(hint) = &error.hint {
+                out.line(format_args!("  hint: {hint}"))?;
+            }
+        }
+        return Ok(());
+    }
+    out.line(format_args!(
+        "server {} ({target}): reachable, connect {} ms, round trip {} ms",
+        check.name,
+        check.connect_ms.unwrap_or(0),
+        check.latency_ms.unwrap_or(0)
+    ))?;
+    if let Some(key) = &check.host_key {
+        let trust = match key.trust {
+            HostKeyTrust::Pinned => "matches the pinned key",
+            HostKeyTrust::TrustedOnFirstUse => "trusted on first use and pinned",
+            HostKeyTrust::NotApplicable => "no host key",
+        };
+        out.line(format_args!(
+            "  host key {} ({}), {trust}",
+            key.fingerprint, key.key_type
+        ))?;
+        if let Some(warning) = &key.warning {
+            out.line(format_args!("  warning: {warning}"))?;
+        }
+    }
+    if let Some(boot) = &check.boot_id {
+        out.line(format_args!("  boot id {boot}"))?;
+    }
+    Ok(())
 }

@@ -7,6 +7,7 @@
 //! only, at the level in `KASTELL_LOG` (default `warn`).
 
 pub mod confirm;
+pub mod demo;
 pub mod doctor;
 pub mod output;
 pub mod server;
@@ -47,6 +48,8 @@ pub enum Command {
     Server(server::ServerCommand),
     /// Check this build, the fleet store and (optionally) one server.
     Doctor(doctor::DoctorArgs),
+    /// Run the real code against a local sandbox: no account, no network.
+    Demo(demo::DemoArgs),
 }
 
 /// What every command gets: output mode, environment and access to the
@@ -94,8 +97,9 @@ impl Context {
 pub async fn run(cli: Cli) -> ExitCode {
     let ctx = Context::new(cli.json, Env::process());
     let result = match cli.command {
-        Command::Server(cmd) => server::run(cmd, &ctx),
+        Command::Server(cmd) => server::run(cmd, &ctx).map(|()| ExitCode::SUCCESS),
         Command::Doctor(args) => doctor::run(args, &ctx).await,
+        Command::Demo(args) => demo::run(args, &ctx).await.map(|()| ExitCode::SUCCESS),
     };
     finish(result, ctx.json)
 }
@@ -113,9 +117,10 @@ pub fn run_blocking(cli: Cli) -> ExitCode {
     }
 }
 
-fn finish(result: Result<()>, json: bool) -> ExitCode {
+/// Turns a command's result into the exit code, reporting an error first.
+fn finish(result: Result<ExitCode>, json: bool) -> ExitCode {
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             report_error(&err, json);
             ExitCode::FAILURE

@@ -328,15 +328,30 @@ impl LocalSshd {
     /// Stops the daemon and ends its open sessions. Idempotent.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            // Sessions are the daemon's children: end them first, then the
-            // listener, so no connection to this sandbox survives.
+            // Sessions are the daemon's children: end them first and give
+            // the daemon a moment to reap them (so none is left a zombie),
+            // then end the daemon itself.
+            let parent = child.id().to_string();
             let _ = scrubbed_command("pkill")
-                .args(["-KILL", "-P", &child.id().to_string()])
+                .args(["-KILL", "-P", &parent])
                 .status();
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while Instant::now() < deadline && has_children(&parent) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
     }
+}
+
+/// Whether process `pid` still has child processes (reaped ones do not count).
+fn has_children(pid: &str) -> bool {
+    scrubbed_command("pgrep")
+        .args(["-P", pid])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn banner_ready(port: u16) -> bool {

@@ -71,7 +71,9 @@ impl Inner {
                 if let Some(pin) = &self.config.pin_host_key {
                     pin(info)?;
                 }
-                tracing::warn!("{}", info.warning.as_deref().unwrap_or("host key pinned"));
+                // The warning travels in the result (HostKeyInfo); log it
+                // for the record only.
+                tracing::info!("{}", info.warning.as_deref().unwrap_or("host key pinned"));
                 *pinned = Some(info.fingerprint.clone());
                 Ok(())
             }
