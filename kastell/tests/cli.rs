@@ -4,22 +4,12 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use serde_json::Value;
 
-/// A `kastell` command with a clean environment: only PATH, HOME and
-/// KASTELL_DIR, so no SAFE_MODE or token from the host leaks in.
-fn kastell(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kastell"));
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("KASTELL_DIR", dir.join("state"))
-        .stdin(Stdio::null());
-    cmd
-}
+mod support;
+use support::kastell;
 
 fn run(dir: &Path, args: &[&str]) -> Output {
     kastell(dir, args).output().unwrap()

@@ -6,22 +6,18 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use kastell_testkit::sshd::SshdFixture;
 use serde_json::Value;
 
-/// A `kastell` command with a clean environment (no SAFE_MODE, no token,
-/// no strict host keys from the host), loopback addresses allowed.
+mod support;
+
+/// Runs `kastell` (clean environment, loopback addresses allowed) with
+/// `extra_env` on top.
 fn kastell(dir: &Path, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kastell"));
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("KASTELL_DIR", dir.join("state"))
-        .env("KASTELL_ALLOW_PRIVATE_IPS", "true")
-        .stdin(Stdio::null());
+    let mut cmd = support::kastell(dir, args);
+    cmd.env("KASTELL_ALLOW_PRIVATE_IPS", "true");
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
