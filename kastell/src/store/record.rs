@@ -31,7 +31,8 @@ pub struct SshSettings {
     /// TCP port; `None` means 22.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
-    /// Private key file; `None` means the SSH agent and default keys.
+    /// Private key file; `None` means the default keys (`~/.ssh/id_ed25519`,
+    /// then `~/.ssh/id_rsa`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity_file: Option<String>,
     /// The pinned host key fingerprint (`SHA256:...`); `None` until the
