@@ -86,7 +86,7 @@ impl CloudProvider for AcmeCloud {
 
     async fn validate_token(&self) -> Result<TokenInfo> {
         Ok(TokenInfo {
-            can_write: !self.token.expose().starts_with("ro-"),
+            can_write: Some(!self.token.expose().starts_with("ro-")),
             account: Some("acme-demo".into()),
             scopes: Vec::new(),
         })

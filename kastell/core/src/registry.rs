@@ -36,6 +36,13 @@ pub struct ProviderConfig {
     pub token: Secret,
     /// An endpoint override (simulator, proxy); `None` means the vendor's.
     pub endpoint: Option<String>,
+    /// Time allowed for one request; `None` means the provider's default.
+    pub timeout: Option<std::time::Duration>,
+    /// How failed requests are retried; `None` means the default policy.
+    pub retry: Option<crate::RetryPolicy>,
+    /// How often to poll actions; `None` means the provider's own timing
+    /// (a simulator running faster than real time wants shorter polls).
+    pub poll: Option<crate::PollSchedule>,
     /// Provider-specific options.
     pub options: BTreeMap<String, String>,
 }

@@ -1,10 +1,14 @@
 //! The memory transport, scripted to answer the trials' commands.
 
+use std::net::Ipv4Addr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use kastell_core::Transport;
-use kastell_core::memory::{MemoryTransport, Reply};
+use kastell_core::memory::{MemoryCloud, MemoryTransport, Reply};
+use kastell_core::types::ServerId;
+use kastell_core::{CloudProvider, Transport};
+
+use crate::cloud::{Account, CloudFixture, CloudOp, Fault, TokenChoice};
 
 use crate::transport::{
     CONCURRENT_ECHO_PREFIX, EXIT_AND_STDERR, PROCESS_COUNT_PREFIX, SLEEP_PREFIX, TransportFixture,
@@ -66,5 +70,70 @@ impl MemoryFixture {
 impl TransportFixture for MemoryFixture {
     fn transport(&self) -> Arc<dyn Transport> {
         self.transport.clone()
+    }
+}
+
+/// A [`MemoryCloud`] with 130 servers, for the cloud trials' self-test. It
+/// has no tokens and no HTTP, so only the behaviour trials apply to it.
+pub struct MemoryCloudFixture {
+    cloud: Arc<MemoryCloud>,
+    account: Account,
+}
+
+impl MemoryCloudFixture {
+    /// Seeds the account.
+    pub async fn new() -> Self {
+        let cloud = MemoryCloud::new();
+        let ids: Vec<ServerId> = (0..130u8)
+            .map(|i| cloud.add_server(&format!("web-{i}"), Ipv4Addr::new(203, 0, 113, i)))
+            .collect();
+        let account = Account {
+            server_a: ids[0].clone(),
+            server_b: ids[1].clone(),
+            missing_server: ServerId::new("999999").expect("valid id"),
+            public_ip_a: Ipv4Addr::new(203, 0, 113, 0),
+            private_ip_a: None,
+            last_ip: Ipv4Addr::new(203, 0, 113, 129),
+            server_count: ids.len(),
+        };
+        Self {
+            cloud: Arc::new(cloud),
+            account,
+        }
+    }
+}
+
+impl CloudFixture for MemoryCloudFixture {
+    fn id(&self) -> &'static str {
+        "memory"
+    }
+
+    fn provider(&self, token: TokenChoice, _retries: bool) -> Arc<dyn CloudProvider> {
+        assert_eq!(
+            token,
+            TokenChoice::ReadWrite,
+            "the memory cloud has no tokens"
+        );
+        self.cloud.clone()
+    }
+
+    fn account(&self) -> Account {
+        self.account.clone()
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn boots(&self, id: &ServerId) -> u64 {
+        self.cloud.boots(id)
+    }
+
+    fn inject(&self, _op: CloudOp, _fault: Fault, _times: u64, _after_effect: bool) -> bool {
+        false
+    }
+
+    fn requests(&self, _op: CloudOp) -> Vec<Instant> {
+        Vec::new()
     }
 }

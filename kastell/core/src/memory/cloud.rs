@@ -213,7 +213,7 @@ impl CloudProvider for MemoryCloud {
     async fn validate_token(&self) -> Result<TokenInfo> {
         drop(self.enter("validate_token")?);
         Ok(TokenInfo {
-            can_write: true,
+            can_write: Some(true),
             account: Some("memory".into()),
             scopes: vec!["read".into(), "write".into()],
         })

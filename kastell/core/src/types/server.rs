@@ -20,8 +20,10 @@ pub struct ProviderInfo {
 /// What validating a token found out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TokenInfo {
-    /// Whether the token may change things (reboot, snapshot).
-    pub can_write: bool,
+    /// Whether the token may change things (reboot, snapshot); `None` when
+    /// the API does not tell (Hetzner: a read-only token is only refused at
+    /// the first write).
+    pub can_write: Option<bool>,
     /// Account or project label, when the API tells.
     pub account: Option<String>,
     /// Scopes granted, when the API tells.

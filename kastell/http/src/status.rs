@@ -1,0 +1,91 @@
+//! The default mapping from an HTTP status to an error kind. Vendor mappers
+//! recognise their own special answers (busy, locked, read-only tokens)
+//! first and fall back to [`default_error`].
+
+use kastell_core::{Error, ErrorKind};
+
+/// The error for `status` with the vendor's `message`, by the usual
+/// meaning of the status:
+/// 400 `InvalidInput`, 401 `Unauthenticated`, 403 `PermissionDenied` (with a
+/// token-scope hint), 404 `NotFound`, 409/423 `InvalidState` (retryable),
+/// 422 `InvalidInput`, 429 `RateLimited`, 408/5xx `Unavailable` (retryable),
+/// anything else `Unexpected`.
+pub fn default_error(provider: &'static str, status: u16, message: &str) -> Error {
+    let message = if message.trim().is_empty() {
+        format!("HTTP {status}")
+    } else {
+        format!("HTTP {status}: {}", message.trim())
+    };
+    let error = match status {
+        400 => Error::new(ErrorKind::InvalidInput, message),
+        401 => Error::new(ErrorKind::Unauthenticated, message).with_hint(format!(
+            "The {provider} API token was rejected: check that it is set, current and not revoked"
+        )),
+        403 => Error::new(ErrorKind::PermissionDenied, message).with_hint(format!(
+            "The {provider} API token lacks the right to do this: use a read-write token with the needed scopes"
+        )),
+        404 => Error::new(ErrorKind::NotFound, message),
+        408 => Error::unavailable(message),
+        409 | 423 => Error::new(ErrorKind::InvalidState, message).set_retryable(true),
+        422 => Error::new(ErrorKind::InvalidInput, message),
+        429 => Error::new(ErrorKind::RateLimited, message)
+            .with_hint("The provider is rate limiting requests; kastell waits as asked and retries"),
+        500..=599 => Error::unavailable(message)
+            .with_hint("The provider reported a server-side problem; try again shortly"),
+        _ => Error::unexpected(message),
+    };
+    error
+        .with_provider(provider)
+        .with_context("http_status", status)
+}
+
+/// The vendor "busy" answer: `InvalidState`, retryable, and provably not
+/// applied (the vendor refused the request).
+pub fn busy(provider: &'static str, status: u16, message: &str) -> Error {
+    Error::new(
+        ErrorKind::InvalidState,
+        format!("HTTP {status}: {}", message.trim()),
+    )
+    .set_retryable(true)
+    .never_applied()
+    .with_provider(provider)
+    .with_context("http_status", status)
+    .with_hint(
+        "Another operation is still running on this server; kastell retries when it finishes",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_retryability() {
+        let cases = [
+            (400, ErrorKind::InvalidInput, false),
+            (401, ErrorKind::Unauthenticated, false),
+            (403, ErrorKind::PermissionDenied, false),
+            (404, ErrorKind::NotFound, false),
+            (409, ErrorKind::InvalidState, true),
+            (422, ErrorKind::InvalidInput, false),
+            (429, ErrorKind::RateLimited, true),
+            (500, ErrorKind::Unavailable, true),
+            (503, ErrorKind::Unavailable, true),
+            (302, ErrorKind::Unexpected, false),
+        ];
+        for (status, kind, retryable) in cases {
+            let err = default_error("acme", status, "boom");
+            assert_eq!(err.kind(), kind, "{status}");
+            assert_eq!(err.is_retryable(), retryable, "{status}");
+            assert_eq!(err.provider(), Some("acme"));
+        }
+        assert!(
+            default_error("acme", 403, "")
+                .hint()
+                .unwrap()
+                .contains("scopes")
+        );
+        let b = busy("acme", 423, "locked");
+        assert!(b.is_retryable() && !b.may_have_taken_effect());
+    }
+}
