@@ -1,0 +1,1 @@
+//! kastell provider for DigitalOcean (being written).

@@ -1,0 +1,1 @@
+//! kastell provider for Hetzner Cloud (being written).

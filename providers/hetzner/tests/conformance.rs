@@ -1,0 +1,1 @@
+//! Conformance trials against the simulator (being written).

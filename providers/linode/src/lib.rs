@@ -1,0 +1,1 @@
+//! kastell provider for Linode (Akamai) (being written).

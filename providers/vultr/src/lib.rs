@@ -1,0 +1,1 @@
+//! kastell provider for Vultr (being written).
