@@ -2,6 +2,9 @@
 //! failures, retries, the at-most-once rule for writes, page links and
 //! token hygiene.
 
+// Test helpers: a panic is the test failing, with the error shown.
+#![allow(clippy::unwrap_used)]
+
 use std::net::{Ipv4Addr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
