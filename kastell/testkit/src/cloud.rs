@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kastell_core::types::{RebootMode, ServerId, ServerStatus, SnapshotId, SnapshotStatus};
+use kastell_core::types::{RebootMode, ServerId, ServerStatus, SnapshotStatus};
 use kastell_core::{CloudProvider, CloudProviderExt, Error, ErrorKind, Registry, Result};
 pub use kastell_sim::Fault;
 
@@ -408,13 +408,23 @@ pub async fn non_idempotent_calls_reach_the_provider_at_most_once(f: &dyn CloudF
     assert_eq!(err.kind(), ErrorKind::Timeout);
     assert_eq!(f.requests(CloudOp::CreateSnapshot).len() - sent, 1);
 
+    let snap = p
+        .snapshot_and_wait(&account.server_b, "kastell-conformance-once", WAIT)
+        .await
+        .expect("snapshot of B");
     let sent = f.requests(CloudOp::RestoreSnapshot).len();
     assert!(f.inject(CloudOp::RestoreSnapshot, Fault::Status(500), 1, false));
-    let any = SnapshotId::new("12345").expect("id");
-    p.restore_snapshot(&account.server_b, &any)
+    let err = p
+        .restore_snapshot(&account.server_b, &snap.id)
         .await
-        .expect_err("500");
-    assert!(f.requests(CloudOp::RestoreSnapshot).len() - sent <= 1);
+        .expect_err("500 on restore");
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert_eq!(
+        f.requests(CloudOp::RestoreSnapshot).len() - sent,
+        1,
+        "a restore is never re-sent after a 500"
+    );
+    p.delete_snapshot(&account.server_b, &snap.id).await.expect("cleanup");
 }
 
 /// No token appears in `Debug`, `Display` or any error.
