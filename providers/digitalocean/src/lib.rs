@@ -1,1 +1,89 @@
-//! kastell provider for DigitalOcean (being written).
+//! # kastell-digitalocean: DigitalOcean droplets and snapshots for kastell
+//!
+//! A [`CloudProvider`] over the DigitalOcean v2 API
+//! (`https://api.digitalocean.com/v2`), registered as `digitalocean`.
+//!
+//! ## What it supports
+//! - token check (`GET /account`; the API does not tell whether a token may
+//!   write, so `can_write` is `None`);
+//! - droplets with normalised status (`active` is running; in-flight work only
+//!   shows as `locked`) and the public IPv4 (the `networks.v4` entry of type
+//!   `public`, never a private one);
+//! - listing and finding by IP across every page (`per_page=200`, following
+//!   `links.pages.next`; DigitalOcean has no server-side IP filter);
+//! - soft reboot (`reboot`) and hard reboot (`power_cycle`), action polling
+//!   (`GET /actions/{id}`);
+//! - snapshots of one droplet: create (the real id is reported once the
+//!   action completes), list (every page), delete and restore (a `rebuild`
+//!   action), each delete or restore only after checking the snapshot is in
+//!   that droplet's own list;
+//! - a cost estimate at the documented $0.06 per GB-month on the droplet disk.
+//!
+//! Reboot, snapshot and rebuild are never re-sent after an ambiguous failure;
+//! the "Droplet already has a pending event." answer and 429s (which wait for
+//! `retry-after`) are retried.
+//!
+//! ## Configuration
+//! [`ProviderConfig`]: the token (`DIGITALOCEAN_TOKEN`), an optional endpoint
+//! (a simulator or proxy), timeout (default 30 s), retry policy and poll
+//! schedule (default 2 s growing to 15 s).
+//!
+//! ## The simulator
+//! With the `sim` feature, [`sim::DigitalOceanSim`] serves a stateful
+//! simulation of the API on loopback for tests, examples and the sandbox.
+
+use std::sync::Arc;
+
+use kastell_core::{CloudCapability, CloudProvider, ProviderConfig, ProviderEntry, Result};
+
+mod client;
+mod error;
+mod model;
+#[cfg(feature = "sim")]
+pub mod sim;
+
+pub use client::DigitalOcean;
+
+/// The registry id.
+pub const ID: &str = "digitalocean";
+
+/// The human name.
+pub const DISPLAY_NAME: &str = "DigitalOcean";
+
+/// The environment variable holding the API token.
+pub const TOKEN_ENV: &str = "DIGITALOCEAN_TOKEN";
+
+/// The public API endpoint, used unless the configuration names another.
+pub const DEFAULT_ENDPOINT: &str = "https://api.digitalocean.com/v2";
+
+/// The documented snapshot price in US dollars per GB-month.
+pub const SNAPSHOT_PRICE_PER_GB_MONTH: f64 = 0.06;
+
+/// What this provider implements: everything but a server-side IP lookup.
+pub const CAPABILITY: CloudCapability = CloudCapability {
+    reboot: true,
+    reboot_hard: true,
+    snapshot_create: true,
+    snapshot_list: true,
+    snapshot_delete: true,
+    snapshot_restore: true,
+    cost_estimate: true,
+    find_by_ip_server_side: false,
+};
+
+/// The registry entry.
+pub const ENTRY: ProviderEntry = ProviderEntry {
+    id: ID,
+    display_name: DISPLAY_NAME,
+    token_env: TOKEN_ENV,
+    capability: CAPABILITY,
+    build,
+};
+
+kastell_core::register_provider!(ENTRY);
+
+/// Builds the provider from `config`. Refuses an empty token or an endpoint
+/// that is not an http(s) URL.
+pub fn build(config: ProviderConfig) -> Result<Arc<dyn CloudProvider>> {
+    Ok(Arc::new(DigitalOcean::new(config)?))
+}

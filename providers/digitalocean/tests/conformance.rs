@@ -1,1 +1,310 @@
-//! Conformance trials against the simulator (being written).
+//! Every cloud conformance trial against the DigitalOcean simulator, and a
+//! few checks of the simulator's own DigitalOcean shapes.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers fail loudly.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kastell_core::types::{RebootMode, ServerId, SnapshotId};
+use kastell_core::{CloudProvider, CloudProviderExt, ErrorKind, Idempotency, RetryPolicy, Secret};
+use kastell_digitalocean::sim::DigitalOceanSim;
+use kastell_http::{ApiClient, ApiRequest, ClientConfig};
+use kastell_sim::{SimOptions, private_ip, public_ip};
+use kastell_testkit::cloud::{Account, CloudOp};
+use kastell_testkit::sim_cloud::SimCloudFixture;
+use serde_json::{Value, json};
+
+/// More droplets than two pages of 200, so single-page bugs show.
+const SERVERS: usize = 450;
+
+fn server_id(text: &str) -> ServerId {
+    ServerId::new(text).expect("simulator ids are valid")
+}
+
+/// Where each operation goes. DigitalOcean sends reboot, snapshot and rebuild
+/// to the same path (`POST /v2/droplets/{id}/actions`, the type is in the
+/// body) and faults match on method and path only, so the operations are told
+/// apart by droplet: the trials reboot A and snapshot/restore B.
+fn route(op: CloudOp, account: &Account) -> (&'static str, String) {
+    match op {
+        CloudOp::GetServer => ("GET", format!("/v2/droplets/{}", account.server_a)),
+        CloudOp::Reboot => ("POST", format!("/v2/droplets/{}/actions", account.server_a)),
+        CloudOp::CreateSnapshot | CloudOp::RestoreSnapshot => {
+            ("POST", format!("/v2/droplets/{}/actions", account.server_b))
+        }
+        CloudOp::DeleteSnapshot => ("DELETE", "/v2/snapshots/".to_owned()),
+    }
+}
+
+async fn fixture() -> SimCloudFixture {
+    let sim = DigitalOceanSim::start(SimOptions {
+        servers: SERVERS,
+        ..SimOptions::default()
+    })
+    .await
+    .expect("simulator starts");
+    let ids = sim.server_ids();
+    let account = Account {
+        server_a: server_id(&ids[0]),
+        server_b: server_id(&ids[1]),
+        missing_server: server_id(&sim.missing_server_id()),
+        public_ip_a: public_ip(0),
+        private_ip_a: Some(private_ip(0)),
+        last_ip: public_ip(ids.len() - 1),
+        server_count: ids.len(),
+    };
+    let sim = Arc::new(sim);
+    let for_boots = Arc::clone(&sim);
+    SimCloudFixture {
+        id: kastell_digitalocean::ID,
+        endpoint: sim.endpoint(),
+        context: sim.context().clone(),
+        account,
+        build: kastell_digitalocean::build,
+        boots: Box::new(move |id| for_boots.boots(id.as_str())),
+        route,
+        keep_alive: Box::new(sim),
+    }
+}
+
+kastell_testkit::cloud_trials!(fixture;
+    lists_every_page_and_finds_by_ip,
+    find_by_ip_picks_the_public_address,
+    reboot_waits_for_the_new_boot,
+    snapshot_round_trip_is_scoped_to_its_server,
+    restore_from_own_snapshot_waits_until_running,
+    errors_map_to_kinds,
+    rate_limit_storm_is_survived,
+    busy_answers_are_retried,
+    non_idempotent_calls_reach_the_provider_at_most_once,
+    secrets_never_appear_in_output,
+    validates_tokens,
+    registry_entry_matches_the_provider,
+);
+
+/// A raw client for the simulator, to look at its JSON directly.
+fn raw(sim: &DigitalOceanSim) -> ApiClient {
+    ApiClient::new(
+        ClientConfig {
+            provider: "digitalocean-raw",
+            base_url: sim.endpoint(),
+            token: Secret::new(sim.context().tokens.read_write.clone()),
+            timeout: Duration::from_secs(2),
+            retry: RetryPolicy::none(),
+        },
+        |f| kastell_http::status::default_error(f.provider, f.status, &f.body_text()),
+    )
+    .expect("client")
+}
+
+fn provider(sim: &DigitalOceanSim) -> Arc<dyn CloudProvider> {
+    kastell_digitalocean::build(kastell_core::ProviderConfig {
+        token: Secret::new(sim.context().tokens.read_write.clone()),
+        endpoint: Some(sim.endpoint()),
+        poll: Some(kastell_core::PollSchedule::new(
+            Duration::from_millis(5),
+            Duration::from_millis(40),
+        )),
+        ..Default::default()
+    })
+    .expect("provider")
+}
+
+async fn start(servers: usize) -> DigitalOceanSim {
+    DigitalOceanSim::start(SimOptions {
+        servers,
+        ..SimOptions::default()
+    })
+    .await
+    .expect("simulator starts")
+}
+
+#[tokio::test]
+async fn pages_link_back_to_the_simulator_and_clamp_per_page() {
+    let sim = start(45).await;
+    let api = raw(&sim);
+    let first: Value = api
+        .get_json("list", ApiRequest::get("droplets").query("per_page", "20"))
+        .await
+        .unwrap();
+    assert_eq!(first["droplets"].as_array().unwrap().len(), 20);
+    assert_eq!(first["meta"]["total"], 45);
+    let pages = &first["links"]["pages"];
+    assert!(pages.get("prev").is_none() && pages.get("first").is_none());
+    let next = pages["next"].as_str().unwrap();
+    assert_eq!(
+        next,
+        format!("{}/droplets?page=2&per_page=20", sim.endpoint())
+    );
+    let last: Value = api
+        .get_json("list", ApiRequest::get(pages["last"].as_str().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(last["droplets"].as_array().unwrap().len(), 5);
+    assert!(last["links"]["pages"].get("next").is_none());
+    assert!(last["links"]["pages"]["prev"].is_string());
+
+    let clamped: Value = api
+        .get_json(
+            "list",
+            ApiRequest::get("droplets").query("per_page", "5000"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(clamped["droplets"].as_array().unwrap().len(), 45);
+    assert_eq!(
+        clamped["links"],
+        json!({}),
+        "no links.pages on a single page"
+    );
+}
+
+#[tokio::test]
+async fn droplets_list_the_private_address_first() {
+    let sim = start(3).await;
+    let d: Value = raw(&sim)
+        .get_json(
+            "get",
+            ApiRequest::get(format!("droplets/{}", sim.server_id(2))),
+        )
+        .await
+        .unwrap();
+    let v4 = d["droplet"]["networks"]["v4"].as_array().unwrap();
+    assert_eq!(v4[0]["type"], "private");
+    assert_eq!(v4[0]["ip_address"], private_ip(2).to_string());
+    assert_eq!(v4[1]["type"], "public");
+    assert_eq!(d["droplet"]["status"], "active");
+    let server = provider(&sim)
+        .get_server(&server_id(&sim.server_id(2)))
+        .await
+        .unwrap();
+    assert_eq!(server.public_ipv4, Some(public_ip(2)));
+    assert_eq!(server.disk_gb, Some(80.0));
+}
+
+#[tokio::test]
+async fn droplets_stay_active_but_locked_and_refuse_a_second_action() {
+    let sim = start(2).await;
+    let api = raw(&sim);
+    let a = sim.server_id(0);
+    let actions = format!("droplets/{a}/actions");
+    let post = |body: Value| ApiRequest::post(actions.clone(), body, Idempotency::NonIdempotent);
+    let started: Value = api
+        .send("snap", post(json!({"type": "snapshot", "name": "s1"})))
+        .await
+        .unwrap()
+        .json("digitalocean", "snap")
+        .unwrap();
+    assert_eq!(started["action"]["status"], "in-progress");
+    assert!(started["action"].get("image_id").is_none());
+    let d: Value = api
+        .get_json("get", ApiRequest::get(format!("droplets/{a}")))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            d["droplet"]["status"].as_str(),
+            d["droplet"]["locked"].as_bool()
+        ),
+        (Some("active"), Some(true))
+    );
+    let snaps: Value = api
+        .get_json("list", ApiRequest::get(format!("droplets/{a}/snapshots")))
+        .await
+        .unwrap();
+    assert_eq!(snaps["snapshots"], json!([]), "listed only once complete");
+    let busy = api
+        .send("reboot", post(json!({"type": "reboot"})))
+        .await
+        .unwrap_err();
+    assert!(busy.message().contains("pending event"), "{busy}");
+    let bad = api
+        .send("restore", post(json!({"type": "restore", "image": 1})))
+        .await
+        .unwrap_err();
+    assert!(bad.message().contains("422"), "{bad}");
+}
+
+#[tokio::test]
+async fn the_other_account_is_invisible() {
+    let sim = start(2).await;
+    let api = raw(&sim);
+    let foreign = sim.other_account_server_id();
+    for path in [
+        format!("droplets/{foreign}"),
+        format!("droplets/{foreign}/snapshots"),
+    ] {
+        let err = api.send("get", ApiRequest::get(path)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+    }
+    let snap = sim.other_account_snapshot_id();
+    let err = api
+        .send("delete", ApiRequest::delete(format!("snapshots/{snap}")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    let all: Value = api
+        .get_json("all", ApiRequest::get("snapshots"))
+        .await
+        .unwrap();
+    assert_eq!(all["snapshots"], json!([]));
+    let p = provider(&sim);
+    let err = p
+        .restore_snapshot(
+            &server_id(&sim.server_id(0)),
+            &SnapshotId::new(snap).unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(err.hint().is_some());
+    let found = p
+        .find_server_by_ip(Ipv4Addr::new(198, 19, 255, 1))
+        .await
+        .unwrap();
+    assert!(found.is_none());
+}
+
+#[tokio::test]
+async fn snapshots_report_their_real_id_and_cost() {
+    let sim = start(3).await;
+    let p = provider(&sim);
+    let b = server_id(&sim.server_id(1));
+    let cost = p.snapshot_cost_estimate(&b).await.unwrap();
+    assert_eq!((cost.size_gb, cost.currency.as_str()), (50.0, "$"));
+    assert!((cost.monthly - 3.0).abs() < 1e-9);
+    assert_eq!(cost.to_string(), "$3.00/mo");
+
+    let snap = p
+        .snapshot_and_wait(&b, "kastell-cost", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(snap.server_id.as_ref(), Some(&b));
+    assert!(snap.size_gb.unwrap() > 0.0);
+    let listed: Value = raw(&sim)
+        .get_json(
+            "all",
+            ApiRequest::get("snapshots").query("resource_type", "droplet"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["snapshots"][0]["id"],
+        json!(snap.id.as_str()),
+        "string ids there"
+    );
+    assert_eq!(listed["snapshots"][0]["resource_id"], json!(b.as_str()));
+
+    let hard = p
+        .reboot_and_wait(&b, RebootMode::Hard, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(hard.server.id, b);
+    assert_eq!(sim.boots(b.as_str()), 2);
+    let posts = sim
+        .context()
+        .recorder
+        .count("POST", &format!("/droplets/{b}/actions"));
+    assert_eq!(posts, 2, "one snapshot and one power cycle");
+}

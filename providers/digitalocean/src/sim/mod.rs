@@ -1,0 +1,117 @@
+//! A stateful simulator of the DigitalOcean v2 API on loopback (feature
+//! `sim`), for tests, examples and the sandbox.
+//!
+//! What it models:
+//! - the real paths, JSON shapes and int ids (string ids in `/v2/snapshots`);
+//! - pagination with `page`/`per_page` (clamped to 200, default 20) and
+//!   `links.pages` URLs pointing back at the simulator, absent on one page;
+//! - droplets that stay `active` with `locked: true` while an action runs,
+//!   and answer a second action with 422 "Droplet already has a pending
+//!   event." (reads keep working);
+//! - actions `in-progress` → `completed` on the virtual clock: reboot 10 s,
+//!   power cycle 6 s, snapshot 30 s + 0.5 s per disk GB, rebuild 20 s
+//!   (virtual); a reboot, power cycle or rebuild counts one boot when it
+//!   completes;
+//! - a snapshot appears in `/v2/droplets/{id}/snapshots` only once its action
+//!   completes, with `created_at` = the action's start; restore is `rebuild`;
+//! - `networks.v4` lists the private address first and the public one second;
+//! - a droplet and a snapshot of another account, which our token gets 404
+//!   for;
+//! - `ratelimit-limit/-remaining/-reset` on every answer and `retry-after`
+//!   on injected 429s; a read-only token writing gets 403 `forbidden`.
+
+use std::sync::{Arc, Mutex};
+
+use kastell_sim::{SimContext, SimOptions, SimServer, Tokens};
+
+use crate::ID;
+
+mod dialect;
+mod routes;
+mod state;
+
+use state::{FIRST_DROPLET, FOREIGN_DROPLET, FOREIGN_IMAGE, MISSING_DROPLET, World};
+
+/// A running DigitalOcean simulator. Dropping it stops the server.
+#[derive(Debug)]
+pub struct DigitalOceanSim {
+    server: SimServer,
+    context: SimContext,
+    world: Arc<Mutex<World>>,
+}
+
+impl DigitalOceanSim {
+    /// Seeds `options.servers` droplets (`web-0`... with ids from
+    /// 310000000) and serves the API on a free loopback port on the current
+    /// tokio runtime. Refuses when no port can be bound.
+    pub async fn start(options: SimOptions) -> std::io::Result<Self> {
+        let context = SimContext::new(
+            Arc::new(dialect::DoDialect::new()),
+            Tokens::for_provider(ID),
+            options.scale,
+        );
+        let world = Arc::new(Mutex::new(World::seed(options.servers)));
+        let app = routes::App {
+            world: Arc::clone(&world),
+            ctx: context.clone(),
+        };
+        let server = SimServer::start(context.layer(routes::router(app))).await?;
+        world.lock().unwrap_or_else(|p| p.into_inner()).base = server.url("/v2");
+        Ok(Self {
+            server,
+            context,
+            world,
+        })
+    }
+
+    /// The base URL to use as the provider endpoint: `http://127.0.0.1:PORT/v2`.
+    pub fn endpoint(&self) -> String {
+        self.server.url("/v2")
+    }
+
+    /// Faults, the request log, the tokens and the virtual clock.
+    pub fn context(&self) -> &SimContext {
+        &self.context
+    }
+
+    /// How many times droplet `server_id` has booted (1 when seeded; each
+    /// completed reboot, power cycle or rebuild adds one). 0 for an unknown id.
+    pub fn boots(&self, server_id: &str) -> u64 {
+        let Ok(id) = server_id.parse::<u64>() else {
+            return 0;
+        };
+        let mut world = self.world.lock().unwrap_or_else(|p| p.into_inner());
+        world.advance(self.context.clock.now());
+        world.droplet(id).map(|d| d.boots).unwrap_or(0)
+    }
+
+    /// The seeded droplet ids of our account, in listing order.
+    pub fn server_ids(&self) -> Vec<String> {
+        let world = self.world.lock().unwrap_or_else(|p| p.into_inner());
+        world
+            .our_droplets()
+            .iter()
+            .map(|d| d.id.to_string())
+            .collect()
+    }
+
+    /// A well-formed droplet id that exists in no account.
+    pub fn missing_server_id(&self) -> String {
+        MISSING_DROPLET.to_string()
+    }
+
+    /// A droplet of another account: it exists, but our tokens get 404.
+    pub fn other_account_server_id(&self) -> String {
+        FOREIGN_DROPLET.to_string()
+    }
+
+    /// A snapshot of another account's droplet: our tokens get 404.
+    pub fn other_account_snapshot_id(&self) -> String {
+        FOREIGN_IMAGE.to_string()
+    }
+
+    /// The id of seeded droplet `index` (`web-<index>`).
+    pub fn server_id(&self, index: usize) -> String {
+        (FIRST_DROPLET + index as u64).to_string()
+    }
+}
