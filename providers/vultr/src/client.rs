@@ -1,0 +1,403 @@
+//! [`VultrCloud`]: the [`CloudProvider`] over Vultr's API v2.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use kastell_core::capability::unsupported;
+use kastell_core::types::{
+    ActionKind, ActionRef, ActionState, ActionStatus, CostEstimate, ProviderInfo, RebootMode,
+    Server, ServerId, Snapshot, SnapshotId, SnapshotStatus, TokenInfo,
+};
+use kastell_core::{
+    CloudCapability, CloudProvider, Error, ErrorKind, Idempotency, PollSchedule, ProviderConfig,
+    Result,
+};
+use kastell_http::{ApiClient, ApiRequest, ClientConfig, paginate};
+use serde_json::json;
+
+use crate::actions::Tracker;
+use crate::error::map_error;
+use crate::model::{
+    self, AccountEnvelope, Instance, InstanceEnvelope, InstancePage, SnapshotEnvelope,
+    SnapshotPage, VultrSnapshot,
+};
+use crate::{CAPABILITY, DEFAULT_ENDPOINT, DISPLAY_NAME, ID};
+
+/// Time allowed for one request unless configured.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Vultr's largest page.
+const PER_PAGE: &str = "500";
+
+/// Dollars per GB-month of snapshot storage (Vultr's documented rate).
+const PRICE_PER_GB_MONTH: f64 = 0.05;
+
+/// The ACL that lets a key change servers.
+const WRITE_ACL: &str = "manage_servers";
+
+/// The Vultr provider: one account, reached with one API key.
+///
+/// Refuses hard reboots (Vultr has no such call), ids that are not UUIDs,
+/// and snapshots that kastell did not take of the given server. `Debug`
+/// never shows the token.
+#[derive(Debug)]
+pub struct VultrCloud {
+    api: ApiClient,
+    endpoint: String,
+    poll: PollSchedule,
+    actions: Tracker,
+}
+
+impl VultrCloud {
+    /// A provider for `config`: its token, and optionally an endpoint,
+    /// timeout (default 30 s), retry policy and poll schedule (default 3 s
+    /// growing to 15 s). Refuses an empty token and an endpoint that is not
+    /// an http(s) URL.
+    pub fn new(config: ProviderConfig) -> Result<Self> {
+        let endpoint = config
+            .endpoint
+            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
+        let api = ApiClient::new(
+            ClientConfig {
+                provider: ID,
+                base_url: endpoint.clone(),
+                token: config.token,
+                timeout: config.timeout.unwrap_or(DEFAULT_TIMEOUT),
+                retry: config.retry.unwrap_or_default(),
+            },
+            map_error,
+        )
+        .map_err(|e| e.or_hint(format!("Set {} to a Vultr API key", crate::TOKEN_ENV)))?;
+        let poll = config.poll.unwrap_or_else(default_poll);
+        Ok(Self {
+            api,
+            endpoint,
+            poll,
+            actions: Tracker::new(&poll),
+        })
+    }
+
+    async fn instance(&self, operation: &'static str, id: &ServerId) -> Result<Instance> {
+        let path = instance_path(id)?;
+        let envelope: InstanceEnvelope = self
+            .api
+            .get_json(operation, ApiRequest::get(path))
+            .await
+            .map_err(|e| e.with_context("server", id))?;
+        Ok(envelope.instance)
+    }
+
+    /// Every instance, or those matching one server-side filter.
+    async fn instances(
+        &self,
+        operation: &'static str,
+        filter: Option<(&'static str, String)>,
+    ) -> Result<Vec<Instance>> {
+        paginate(|cursor| {
+            let filter = filter.clone();
+            async move {
+                let mut request = ApiRequest::get("instances").query("per_page", PER_PAGE);
+                if let Some((key, value)) = filter {
+                    request = request.query(key, value);
+                }
+                if let Some(cursor) = cursor {
+                    request = request.query("cursor", cursor);
+                }
+                let page: InstancePage = self.api.get_json(operation, request).await?;
+                Ok((page.instances, model::next_cursor(page.meta)))
+            }
+        })
+        .await
+    }
+
+    /// `snapshot`, after checking kastell took it of `server`; any other
+    /// snapshot is [`ErrorKind::NotFound`].
+    async fn own_snapshot(
+        &self,
+        operation: &'static str,
+        server: &ServerId,
+        snapshot: &SnapshotId,
+    ) -> Result<VultrSnapshot> {
+        instance_path(server)?;
+        let path = snapshot_path(snapshot)?;
+        let envelope: SnapshotEnvelope = self
+            .api
+            .get_json(operation, ApiRequest::get(path))
+            .await
+            .map_err(|e| e.with_context("snapshot", snapshot))?;
+        if !model::belongs_to(&envelope.snapshot, server) {
+            return Err(Error::not_found(format!(
+                "snapshot {snapshot} is not a snapshot of server {server}"
+            ))
+            .with_provider(ID)
+            .with_operation(operation)
+            .with_hint(
+                "List this server's snapshots to see their ids; kastell only acts on \
+                 snapshots it took of the same server",
+            ));
+        }
+        Ok(envelope.snapshot)
+    }
+
+    async fn snapshot_status(&self, action: &ActionRef) -> Result<ActionStatus> {
+        let id = action
+            .resource
+            .clone()
+            .or_else(|| action.id.strip_prefix("snapshot-").map(str::to_owned))
+            .ok_or_else(|| {
+                Error::invalid_input(format!("action {} names no snapshot", action.id))
+                    .with_provider(ID)
+            })?;
+        let path = snapshot_path(&SnapshotId::new(id.clone())?)?;
+        let envelope: SnapshotEnvelope = self
+            .api
+            .get_json("action_status", ApiRequest::get(path))
+            .await?;
+        let status = model::snapshot_status(envelope.snapshot.status.as_deref());
+        let (state, message) = match status {
+            SnapshotStatus::Available => (ActionState::Succeeded, None),
+            SnapshotStatus::Creating | SnapshotStatus::Unknown => (ActionState::Running, None),
+            SnapshotStatus::Deleting | SnapshotStatus::Failed => (
+                ActionState::Failed,
+                Some(format!(
+                    "snapshot {id} is {}",
+                    envelope.snapshot.status.as_deref().unwrap_or("gone")
+                )),
+            ),
+        };
+        Ok(ActionStatus {
+            state,
+            progress: (state == ActionState::Succeeded).then_some(100),
+            resource: Some(id),
+            message,
+        })
+    }
+}
+
+/// The poll schedule used unless configured: the terraform provider waits
+/// at least 3 s between polls; 15 s keeps long snapshots cheap.
+fn default_poll() -> PollSchedule {
+    PollSchedule::new(Duration::from_secs(3), Duration::from_secs(15))
+}
+
+/// `instances/<id>`, refusing ids that are not UUIDs (manual servers
+/// included) before any request.
+fn instance_path(id: &ServerId) -> Result<String> {
+    if !model::is_uuid(id.as_str()) {
+        let hint = if id.is_manual() {
+            "This server was added manually and has no Vultr instance; use SSH instead"
+        } else {
+            "Vultr instance ids are UUIDs; check the id in the fleet store or the Vultr console"
+        };
+        return Err(
+            Error::invalid_input(format!("{id} is not a Vultr instance id (a UUID)"))
+                .with_provider(ID)
+                .with_hint(hint),
+        );
+    }
+    Ok(format!("instances/{id}"))
+}
+
+/// `snapshots/<id>`, refusing ids that are not UUIDs before any request.
+fn snapshot_path(id: &SnapshotId) -> Result<String> {
+    if !model::is_uuid(id.as_str()) {
+        return Err(
+            Error::invalid_input(format!("{id} is not a Vultr snapshot id (a UUID)"))
+                .with_provider(ID)
+                .with_hint("List this server's snapshots to see their ids"),
+        );
+    }
+    Ok(format!("snapshots/{id}"))
+}
+
+#[async_trait]
+impl CloudProvider for VultrCloud {
+    fn info(&self) -> ProviderInfo {
+        ProviderInfo {
+            id: ID,
+            display_name: DISPLAY_NAME,
+            endpoint: self.endpoint.clone(),
+        }
+    }
+
+    fn capability(&self) -> CloudCapability {
+        CAPABILITY
+    }
+
+    fn poll_schedule(&self) -> PollSchedule {
+        self.poll
+    }
+
+    async fn validate_token(&self) -> Result<TokenInfo> {
+        let envelope: AccountEnvelope = self
+            .api
+            .get_json("validate_token", ApiRequest::get("account"))
+            .await?;
+        let account = envelope.account;
+        // An empty ACL list says nothing either way.
+        let can_write =
+            (!account.acls.is_empty()).then(|| account.acls.iter().any(|a| a == WRITE_ACL));
+        Ok(TokenInfo {
+            can_write,
+            account: account.name.filter(|n| !n.is_empty()).or(account.email),
+            scopes: account.acls,
+        })
+    }
+
+    async fn get_server(&self, id: &ServerId) -> Result<Server> {
+        model::to_server(self.instance("get_server", id).await?)
+    }
+
+    async fn find_server_by_ip(&self, ip: Ipv4Addr) -> Result<Option<Server>> {
+        // The filter is server-side; matching again keeps a proxy or an API
+        // that ignores it from returning the wrong server.
+        let matches = self
+            .instances("find_server_by_ip", Some(("main_ip", ip.to_string())))
+            .await?;
+        matches
+            .into_iter()
+            .find(|i| model::public_ipv4(i) == Some(ip))
+            .map(model::to_server)
+            .transpose()
+    }
+
+    async fn list_servers(&self) -> Result<Vec<Server>> {
+        self.instances("list_servers", None)
+            .await?
+            .into_iter()
+            .map(model::to_server)
+            .collect()
+    }
+
+    async fn reboot(&self, id: &ServerId, mode: RebootMode) -> Result<ActionRef> {
+        if mode == RebootMode::Hard {
+            return Err(unsupported(ID, "reboot_hard"));
+        }
+        let path = format!("{}/reboot", instance_path(id)?);
+        let request = ApiRequest::post(path, json!({}), Idempotency::NonIdempotent);
+        self.api
+            .send("reboot", request)
+            .await
+            .map_err(|e| e.with_context("server", id))?;
+        Ok(self.actions.start(ActionKind::Reboot, id, None))
+    }
+
+    async fn create_snapshot(&self, id: &ServerId, name: &str) -> Result<ActionRef> {
+        instance_path(id)?;
+        let body = json!({
+            "instance_id": id.as_str(),
+            "description": model::description_for(id, name),
+        });
+        let request = ApiRequest::post("snapshots", body, Idempotency::NonIdempotent);
+        let envelope: SnapshotEnvelope = self
+            .api
+            .send("create_snapshot", request)
+            .await
+            .map_err(|e| e.with_context("server", id))?
+            .json(ID, "create_snapshot")?;
+        let snapshot = envelope.snapshot.id;
+        Ok(ActionRef {
+            id: format!("snapshot-{snapshot}"),
+            kind: ActionKind::CreateSnapshot,
+            server: id.clone(),
+            resource: Some(snapshot),
+        })
+    }
+
+    async fn list_snapshots(&self, id: &ServerId) -> Result<Vec<Snapshot>> {
+        instance_path(id)?;
+        // Every page of the account's snapshots, kept when the description
+        // names this server: snapshots carry no instance id, and how the
+        // `description` query filter matches is not documented.
+        let all = paginate(|cursor| async move {
+            let mut request = ApiRequest::get("snapshots").query("per_page", PER_PAGE);
+            if let Some(cursor) = cursor {
+                request = request.query("cursor", cursor);
+            }
+            let page: SnapshotPage = self.api.get_json("list_snapshots", request).await?;
+            Ok((page.snapshots, model::next_cursor(page.meta)))
+        })
+        .await?;
+        all.into_iter()
+            .filter(|s| model::belongs_to(s, id))
+            .map(|s| model::to_snapshot(s, id))
+            .collect()
+    }
+
+    async fn delete_snapshot(&self, server: &ServerId, snapshot: &SnapshotId) -> Result<()> {
+        self.own_snapshot("delete_snapshot", server, snapshot)
+            .await?;
+        self.api
+            .send(
+                "delete_snapshot",
+                ApiRequest::delete(snapshot_path(snapshot)?),
+            )
+            .await
+            .map_err(|e| e.with_context("snapshot", snapshot))?;
+        Ok(())
+    }
+
+    async fn restore_snapshot(
+        &self,
+        server: &ServerId,
+        snapshot: &SnapshotId,
+    ) -> Result<ActionRef> {
+        let own = self
+            .own_snapshot("restore_snapshot", server, snapshot)
+            .await?;
+        if model::snapshot_status(own.status.as_deref()) != SnapshotStatus::Available {
+            return Err(Error::invalid_state(format!(
+                "snapshot {snapshot} is not complete yet (status {})",
+                own.status.as_deref().unwrap_or("unknown")
+            ))
+            .with_provider(ID)
+            .with_operation("restore_snapshot")
+            .with_hint("Wait until the snapshot is complete, then restore it"));
+        }
+        let path = format!("{}/restore", instance_path(server)?);
+        let body = json!({ "snapshot_id": snapshot.as_str() });
+        let request = ApiRequest::post(path, body, Idempotency::NonIdempotent);
+        self.api
+            .send("restore_snapshot", request)
+            .await
+            .map_err(|e| e.with_context("server", server))?;
+        let resource = Some(snapshot.as_str().to_owned());
+        Ok(self
+            .actions
+            .start(ActionKind::RestoreSnapshot, server, resource))
+    }
+
+    async fn action_status(&self, action: &ActionRef) -> Result<ActionStatus> {
+        if action.kind == ActionKind::CreateSnapshot {
+            return self.snapshot_status(action).await;
+        }
+        let instance = self.instance("action_status", &action.server).await?;
+        let state = self.actions.observe(action, model::is_ready(&instance));
+        Ok(ActionStatus {
+            state,
+            progress: (state == ActionState::Succeeded).then_some(100),
+            resource: action.resource.clone(),
+            message: None,
+        })
+    }
+
+    async fn snapshot_cost_estimate(&self, id: &ServerId) -> Result<CostEstimate> {
+        let instance = self.instance("snapshot_cost_estimate", id).await?;
+        let size_gb = instance.disk.filter(|d| *d > 0.0).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Unexpected,
+                format!("Vultr reported no disk size for instance {id}"),
+            )
+            .with_provider(ID)
+            .with_operation("snapshot_cost_estimate")
+        })?;
+        Ok(CostEstimate {
+            monthly: size_gb * PRICE_PER_GB_MONTH,
+            currency: "$".to_owned(),
+            size_gb,
+            basis: "documented rate ($0.05 per GB-month) on the instance disk, an upper bound"
+                .to_owned(),
+        })
+    }
+}

@@ -1,0 +1,122 @@
+//! A stateful simulator of the Vultr API v2 (feature `sim`).
+//!
+//! [`VultrSim`] serves the routes kastell uses on loopback, under `/v2`:
+//! `GET /account`, `GET /instances` (cursor pages, `per_page` clamped to
+//! 500, `main_ip`/`label`/`region` filters), `GET /instances/{id}`,
+//! `POST /instances/{id}/reboot` (204), `POST /instances/{id}/restore`
+//! (202), `GET`/`POST /snapshots` and `GET`/`DELETE /snapshots/{id}`.
+//!
+//! What it models, on a virtual clock ([`SimOptions::scale`]):
+//! - UUID ids; a malformed instance id is 400 `invalid instance ID`, a
+//!   malformed snapshot id 400 `Invalid UUID format.`, an unknown one 404;
+//! - a reboot goes `stopped/installingbooting` (3 s) →
+//!   `running/installingbooting` (4 s) → `running/ok`, and counts a boot when
+//!   it ends; a restore goes `running/locked` (8 s) →
+//!   `running/installingbooting` (6 s) → `running/ok`, also counting a boot;
+//! - while either runs, reboot, snapshot and restore of that instance are
+//!   refused with 500 "Server is currently locked" (reads keep working);
+//! - a snapshot is `pending` with size 0 for 30 s plus 0.5 s per disk GB,
+//!   then `complete` with its size in bytes; its JSON names no instance;
+//! - the read-write token's account has the `manage_servers` ACL, the
+//!   read-only token's does not, and the read-only token's writes are 403;
+//! - another account's instance and snapshot exist and are never visible
+//!   (404); the other account's snapshot even claims, in its description,
+//!   to belong to the first seeded server;
+//! - our account also holds a snapshot not taken by kastell
+//!   (`manual backup`) and a kastell snapshot of the second server.
+//!
+//! Vultr documents no rate-limit headers, so answers carry none; an
+//! injected 429 carries `Retry-After`.
+
+use std::sync::{Arc, Mutex};
+
+use kastell_sim::{SimContext, SimOptions, SimServer, Tokens};
+
+mod dialect;
+mod routes;
+mod state;
+mod util;
+
+use dialect::VultrDialect;
+use routes::App;
+use state::State;
+
+/// A running Vultr simulator. Dropping it stops the server.
+#[derive(Debug)]
+pub struct VultrSim {
+    server: SimServer,
+    context: SimContext,
+    state: Arc<Mutex<State>>,
+}
+
+impl VultrSim {
+    /// Seeds `options.servers` instances (`web-0`, `web-1`, ... with
+    /// [`kastell_sim::public_ip`] as `main_ip` and
+    /// [`kastell_sim::private_ip`] as `internal_ip`) and serves them on a free
+    /// loopback port. Refuses when no port can be bound.
+    pub async fn start(options: SimOptions) -> std::io::Result<Self> {
+        let context = SimContext::new(
+            Arc::new(VultrDialect),
+            Tokens::for_provider(crate::ID),
+            options.scale,
+        );
+        let state = Arc::new(Mutex::new(State::seeded(options.servers)));
+        let app = App {
+            state: state.clone(),
+            ctx: context.clone(),
+        };
+        let server = SimServer::start(context.layer(routes::router(app))).await?;
+        Ok(Self {
+            server,
+            context,
+            state,
+        })
+    }
+
+    /// The base URL, `/v2` included, to use as the provider's endpoint.
+    pub fn endpoint(&self) -> String {
+        self.server.url("/v2")
+    }
+
+    /// The context: tokens, faults, request log and clock.
+    pub fn context(&self) -> &SimContext {
+        &self.context
+    }
+
+    /// How many times instance `server_id` has booted (seeded instances
+    /// start at 1; 0 for an unknown id).
+    pub fn boots(&self, server_id: &str) -> u64 {
+        let mut state = self.lock();
+        state.settle(self.context.clock.now());
+        state
+            .instances
+            .iter()
+            .find(|i| i.id == server_id)
+            .map_or(0, |i| i.boots)
+    }
+
+    /// The ids of our seeded instances, in listing order.
+    pub fn server_ids(&self) -> Vec<String> {
+        self.lock()
+            .instances
+            .iter()
+            .filter(|i| i.is_mine())
+            .map(|i| i.id.clone())
+            .collect()
+    }
+
+    /// A well-formed instance id that names no instance.
+    pub fn missing_server_id(&self) -> String {
+        State::missing_id()
+    }
+
+    /// Another account's instance and snapshot ids: never visible to this
+    /// simulator's tokens (404).
+    pub fn other_account_ids(&self) -> (String, String) {
+        State::foreign_ids()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
