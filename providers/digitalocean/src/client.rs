@@ -15,18 +15,16 @@ use kastell_core::{
     CloudCapability, CloudProvider, Error, ErrorKind, Idempotency, PollSchedule, ProviderConfig,
     Result,
 };
-use kastell_http::{ApiClient, ApiRequest, ClientConfig, paginate, path_segment};
+use kastell_http::{ApiClient, ApiRequest, ClientConfig, path_segment};
 use serde_json::json;
 
 use crate::error::map_error;
 use crate::model::{
-    AccountEnvelope, ActionEnvelope, DropletEnvelope, DropletPage, SnapshotPage, action_state,
-    next_page, pick_new_snapshot,
+    AccountEnvelope, ActionEnvelope, DropletEnvelope, action_state, pick_new_snapshot,
 };
+use crate::pages::{all_pages, split_droplets, split_snapshots};
 use crate::{CAPABILITY, DEFAULT_ENDPOINT, DISPLAY_NAME, ID, SNAPSHOT_PRICE_PER_GB_MONTH};
 
-/// The documented page size maximum.
-const PER_PAGE: &str = "200";
 /// Time allowed for one request unless configured.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Snapshot names remembered for resolving the new snapshot's id; older
@@ -100,29 +98,6 @@ impl DigitalOcean {
         })
     }
 
-    /// Every page of a list, following `links.pages.next`.
-    async fn all_pages<T, P>(
-        &self,
-        operation: &'static str,
-        first: String,
-        split: fn(P) -> (Vec<T>, Option<String>),
-    ) -> Result<Vec<T>>
-    where
-        P: serde::de::DeserializeOwned,
-    {
-        paginate(|cursor| {
-            let request = match cursor {
-                Some(next) => ApiRequest::get(next),
-                None => ApiRequest::get(first.clone()).query("per_page", PER_PAGE),
-            };
-            async move {
-                let page: P = self.api.get_json(operation, request).await?;
-                Ok(split(page))
-            }
-        })
-        .await
-    }
-
     /// Refuses `snapshot` unless it is in `server`'s own snapshot list.
     async fn own_snapshot(&self, server: &ServerId, snapshot: &SnapshotId) -> Result<Snapshot> {
         self.list_snapshots(server)
@@ -171,16 +146,6 @@ fn droplet_id(id: &ServerId) -> Result<u64> {
             .with_provider(ID)
             .with_hint("DigitalOcean droplet ids are numbers; manually added servers have none")
     })
-}
-
-fn split_droplets(page: DropletPage) -> (Vec<crate::model::Droplet>, Option<String>) {
-    let next = next_page(page.links.as_ref());
-    (page.droplets.unwrap_or_default(), next)
-}
-
-fn split_snapshots(page: SnapshotPage) -> (Vec<crate::model::DoSnapshot>, Option<String>) {
-    let next = next_page(page.links.as_ref());
-    (page.snapshots.unwrap_or_default(), next)
 }
 
 #[async_trait]
@@ -240,7 +205,7 @@ impl CloudProvider for DigitalOcean {
     }
 
     async fn list_servers(&self) -> Result<Vec<Server>> {
-        self.all_pages("list_servers", "droplets".to_owned(), split_droplets)
+        all_pages(&self.api, "list_servers", "droplets", split_droplets)
             .await?
             .into_iter()
             .map(crate::model::Droplet::into_server)
@@ -276,7 +241,7 @@ impl CloudProvider for DigitalOcean {
 
     async fn list_snapshots(&self, id: &ServerId) -> Result<Vec<Snapshot>> {
         let first = format!("droplets/{}/snapshots", droplet_id(id)?);
-        self.all_pages("list_snapshots", first, split_snapshots)
+        all_pages(&self.api, "list_snapshots", &first, split_snapshots)
             .await?
             .into_iter()
             .map(|s| s.into_snapshot(id))

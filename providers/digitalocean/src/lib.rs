@@ -39,6 +39,7 @@ use kastell_core::{CloudCapability, CloudProvider, ProviderConfig, ProviderEntry
 mod client;
 mod error;
 mod model;
+mod pages;
 #[cfg(feature = "sim")]
 pub mod sim;
 

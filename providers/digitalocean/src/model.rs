@@ -131,14 +131,6 @@ pub(crate) struct SnapshotPage {
     pub(crate) links: Option<Links>,
 }
 
-/// The `links.pages.next` URL, if there is a next page.
-pub(crate) fn next_page(links: Option<&Links>) -> Option<String> {
-    links
-        .and_then(|l| l.pages.as_ref())
-        .and_then(|p| p.next.clone())
-        .filter(|n| !n.is_empty())
-}
-
 /// One droplet snapshot (int id here; string id in `/v2/snapshots`).
 #[derive(Debug, Deserialize)]
 pub(crate) struct DoSnapshot {
@@ -323,23 +315,6 @@ mod tests {
         assert_eq!(action_state("in-progress"), ActionState::Running);
         assert_eq!(action_state("completed"), ActionState::Succeeded);
         assert_eq!(action_state("errored"), ActionState::Failed);
-    }
-
-    #[test]
-    fn list_pages_and_links() {
-        let json = r#"{"droplets": [], "links": {"pages": {
-            "next": "https://api.digitalocean.com/v2/droplets?page=2&per_page=20",
-            "last": "https://api.digitalocean.com/v2/droplets?page=3&per_page=20"}},
-            "meta": {"total": 43}}"#;
-        let page: DropletPage = serde_json::from_str(json).unwrap();
-        assert_eq!(
-            next_page(page.links.as_ref()).as_deref(),
-            Some("https://api.digitalocean.com/v2/droplets?page=2&per_page=20")
-        );
-        let single: SnapshotPage =
-            serde_json::from_str(r#"{"snapshots": [], "links": {}, "meta": {"total": 0}}"#)
-                .unwrap();
-        assert_eq!(next_page(single.links.as_ref()), None);
     }
 
     #[test]

@@ -245,7 +245,10 @@ async fn post_action(State(app): State<App>, Path(raw): Path<String>, body: Byte
                 .map(str::to_owned)
                 .unwrap_or_else(|| format!("{}-{}", droplet.1, (now * 1000.0) as u64)),
         },
-        Some("rebuild") => match request.get("image").and_then(Value::as_u64) {
+        Some("rebuild") => match request
+            .get("image")
+            .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
+        {
             Some(image) => Work::Rebuild { image },
             None => {
                 return app.refuse(Refusal::Unprocessable(
