@@ -1,0 +1,117 @@
+//! A stateful simulator of the Hetzner Cloud API (feature `sim`).
+//!
+//! Serves `/v1` on loopback with Hetzner's paths, JSON shapes, int64 ids,
+//! `page`/`per_page` pagination (clamped to 50) with `meta.pagination`,
+//! `{"error": {...}}` bodies and `RateLimit-*` headers on every answer.
+//!
+//! The seeded project has [`SimOptions::servers`] servers `web-0`, `web-1`,
+//! ... with ids from 42000001, public IPv4 [`kastell_sim::public_ip`] and
+//! private IPv4 [`kastell_sim::private_ip`] (`private_net`), each also a
+//! primary IP for `GET /primary_ips?ip=`; three system images; 61 snapshots
+//! over two pages of `GET /images?type=snapshot` (the oldest is `web-0`'s,
+//! the one of `web-2` is delete-protected); and, in another project, a
+//! server and a snapshot the token never sees (404).
+//!
+//! On the virtual clock: a soft reboot keeps `running` and `locked` for
+//! 10 s; a reset shows `starting` for 8 s; a snapshot locks the server for
+//! 40 s while its image is `creating`, then the image is `available` with
+//! an `image_size`; a rebuild goes `off` → `rebuilding` (the action, 23 s)
+//! → `starting` → `running`. Actions go `running` (progress ramping) →
+//! `success`. While an action holds a server every write to it is answered
+//! 423 `locked`; reads keep working. A finished reboot, reset or rebuild
+//! counts a boot ([`HetznerSim::boots`]).
+
+mod dialect;
+mod render;
+mod routes;
+mod state;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use kastell_sim::{SimContext, SimOptions, SimServer, Tokens};
+
+use self::routes::Shared;
+use self::state::{FOREIGN_SERVER, FOREIGN_SNAPSHOT, MISSING_SERVER, World};
+
+/// A running Hetzner simulator. Dropping it stops the server.
+#[derive(Debug)]
+pub struct HetznerSim {
+    server: SimServer,
+    context: SimContext,
+    shared: Arc<Shared>,
+}
+
+impl HetznerSim {
+    /// Seeds a project per `options` and serves it on a free loopback port
+    /// of the current tokio runtime. Refuses when no port can be bound.
+    pub async fn start(options: SimOptions) -> std::io::Result<Self> {
+        let context = SimContext::new(
+            Arc::new(dialect::HetznerDialect::default()),
+            Tokens::for_provider(crate::ID),
+            options.scale,
+        );
+        let origin = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let shared = Arc::new(Shared {
+            world: std::sync::Mutex::new(World::seed(&options, origin)),
+            clock: context.clock,
+            origin,
+        });
+        let router = context.layer(routes::router(shared.clone()));
+        let server = SimServer::start(router).await?;
+        Ok(Self {
+            server,
+            context,
+            shared,
+        })
+    }
+
+    /// The API base URL, `http://127.0.0.1:<port>/v1`.
+    pub fn endpoint(&self) -> String {
+        self.server.url("/v1")
+    }
+
+    /// Tokens, faults, the request log and the clock.
+    pub fn context(&self) -> &SimContext {
+        &self.context
+    }
+
+    /// How many times server `server_id` has booted (1 when seeded, one
+    /// more per finished reboot, reset or rebuild); 0 for unknown ids.
+    pub fn boots(&self, server_id: &str) -> u64 {
+        let Ok(id) = server_id.parse::<i64>() else {
+            return 0;
+        };
+        let world = self.shared.world(self.shared.now());
+        world.servers.get(&id).map_or(0, |s| s.boots)
+    }
+
+    /// The seeded servers of our project, in listing order (by id).
+    pub fn server_ids(&self) -> Vec<String> {
+        let world = self.shared.world(self.shared.now());
+        world
+            .servers
+            .values()
+            .filter(|s| s.ours)
+            .map(|s| s.id.to_string())
+            .collect()
+    }
+
+    /// A well-formed server id that names no server.
+    pub fn missing_server_id(&self) -> String {
+        MISSING_SERVER.to_string()
+    }
+
+    /// The id of another project's server: it exists, but our token gets
+    /// 404 for it.
+    pub fn foreign_server_id(&self) -> String {
+        FOREIGN_SERVER.to_string()
+    }
+
+    /// The id of another project's snapshot (404 for our token).
+    pub fn foreign_snapshot_id(&self) -> String {
+        FOREIGN_SNAPSHOT.to_string()
+    }
+}

@@ -1,0 +1,446 @@
+//! The simulated Hetzner endpoints under `/v1`.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use kastell_sim::SimClock;
+use serde_json::{Value, json};
+
+use super::dialect::error;
+use super::render;
+use super::state::{SimImage, Work, World};
+
+/// What every handler shares: the world and the clock. Virtual time is
+/// `origin` (Unix seconds at start) plus the clock.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) world: Mutex<World>,
+    pub(crate) clock: SimClock,
+    pub(crate) origin: f64,
+}
+
+impl Shared {
+    /// Virtual Unix seconds now.
+    pub(crate) fn now(&self) -> f64 {
+        self.origin + self.clock.now()
+    }
+
+    /// The world with every finished job settled.
+    pub(crate) fn world(&self, now: f64) -> MutexGuard<'_, World> {
+        let mut world = self.world.lock().unwrap_or_else(|p| p.into_inner());
+        world.settle(now);
+        world
+    }
+}
+
+type S = State<Arc<Shared>>;
+type Q = Query<Vec<(String, String)>>;
+type Answer = Result<Response, Fail>;
+
+/// A refusal in Hetzner's error shape.
+#[derive(Debug)]
+pub(crate) struct Fail {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl Fail {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for Fail {
+    fn into_response(self) -> Response {
+        error(self.status, self.code, &self.message)
+    }
+}
+
+/// The routes, relative to the server root.
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/v1/servers", get(list_servers))
+        .route("/v1/servers/{id}", get(get_server))
+        .route("/v1/servers/{id}/actions", get(server_actions))
+        .route(
+            "/v1/servers/{id}/actions/{verb}",
+            axum::routing::post(server_action),
+        )
+        .route("/v1/actions", get(list_actions))
+        .route("/v1/actions/{id}", get(get_action))
+        .route("/v1/primary_ips", get(primary_ips))
+        .route("/v1/images", get(list_images))
+        .route("/v1/images/{id}", get(get_image).delete(delete_image))
+        .route("/v1/pricing", get(pricing))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "not found") })
+        .with_state(shared)
+}
+
+fn param<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    query
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+fn invalid(message: &str) -> Fail {
+    Fail::new(StatusCode::BAD_REQUEST, "invalid_input", message)
+}
+
+fn missing(what: &str, id: i64) -> Fail {
+    Fail::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("{what} with ID '{id}' not found"),
+    )
+}
+
+fn id_of(raw: &str, what: &str) -> Result<i64, Fail> {
+    raw.parse()
+        .map_err(|_| invalid(&format!("invalid {what} id {raw:?}")))
+}
+
+/// `page` (default 1) and `per_page` (default 25, clamped to 1..=50).
+fn paging(query: &[(String, String)]) -> Result<(usize, usize), Fail> {
+    let number = |key: &str, default: usize| match param(query, key) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<usize>()
+            .map_err(|_| invalid(&format!("{key} must be a number"))),
+    };
+    Ok((
+        number("page", 1)?.max(1),
+        number("per_page", 25)?.clamp(1, 50),
+    ))
+}
+
+async fn list_servers(State(s): S, Query(q): Q) -> Answer {
+    let (page, per_page) = paging(&q)?;
+    let now = s.now();
+    let world = s.world(now);
+    let items: Vec<Value> = world
+        .servers
+        .values()
+        .filter(|v| v.ours)
+        .filter(|v| param(&q, "name").is_none_or(|n| n == v.name))
+        .filter(|v| param(&q, "status").is_none_or(|st| st == v.status_at(now)))
+        .map(|v| render::server(v, now))
+        .collect();
+    Ok(render::page("servers", &items, page, per_page))
+}
+
+async fn get_server(State(s): S, Path(id): Path<String>) -> Answer {
+    let id = id_of(&id, "server")?;
+    let now = s.now();
+    let world = s.world(now);
+    match world.servers.get(&id).filter(|v| v.ours) {
+        Some(v) => Ok(render::one(
+            StatusCode::OK,
+            "server",
+            render::server(v, now),
+        )),
+        None => Err(missing("server", id)),
+    }
+}
+
+async fn server_actions(
+    State(s): S,
+    Path(id): Path<String>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Answer {
+    let id = id_of(&id, "server")?;
+    let (page, per_page) = paging(&q)?;
+    let now = s.now();
+    let world = s.world(now);
+    if !world.servers.get(&id).is_some_and(|v| v.ours) {
+        return Err(missing("server", id));
+    }
+    let items: Vec<Value> = world
+        .actions
+        .values()
+        .filter(|a| a.resources.contains(&(id, "server")))
+        .map(|a| render::action(a, now))
+        .filter(|a| param(&q, "status").is_none_or(|st| a["status"] == st))
+        .collect();
+    Ok(render::page("actions", &items, page, per_page))
+}
+
+/// `POST /servers/{id}/actions/{reboot|reset|create_image|rebuild}`.
+async fn server_action(
+    State(s): S,
+    Path((id, verb)): Path<(String, String)>,
+    body: Bytes,
+) -> Answer {
+    let id = id_of(&id, "server")?;
+    if !matches!(
+        verb.as_str(),
+        "reboot" | "reset" | "create_image" | "rebuild"
+    ) {
+        return Err(Fail::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such action",
+        ));
+    }
+    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        serde_json::from_slice(&body).map_err(|_| {
+            Fail::new(
+                StatusCode::BAD_REQUEST,
+                "json_error",
+                "request body is not valid JSON",
+            )
+        })?
+    };
+    let now = s.now();
+    let mut world = s.world(now);
+    let (locked, disk) = match world.servers.get(&id).filter(|v| v.ours) {
+        Some(v) => (v.locked_at(now), v.disk),
+        None => return Err(missing("server", id)),
+    };
+    if locked {
+        return Err(Fail::new(
+            StatusCode::LOCKED,
+            "locked",
+            "cannot perform operation because server is locked",
+        ));
+    }
+    let created = StatusCode::CREATED;
+    match verb.as_str() {
+        "reboot" => Ok(render::one(
+            created,
+            "action",
+            render::action(&world.start(now, id, Work::REBOOT), now),
+        )),
+        "reset" => Ok(render::one(
+            created,
+            "action",
+            render::action(&world.start(now, id, Work::RESET), now),
+        )),
+        "create_image" => {
+            if !matches!(
+                body.get("type").and_then(Value::as_str),
+                None | Some("snapshot")
+            ) {
+                return Err(invalid("type must be snapshot"));
+            }
+            let description = body
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            let labels = body.get("labels").cloned().unwrap_or_else(|| json!({}));
+            let (image, action) = world.create_snapshot(now, id, description, labels);
+            let answer = json!({"image": render::image(&image, now), "action": render::action(&action, now)});
+            Ok((created, axum::Json(answer)).into_response())
+        }
+        _ => {
+            let image = rebuild_image(&world, body.get("image"))?;
+            if !image.available_at(now) {
+                return Err(invalid("image is not available yet"));
+            }
+            if image.disk > disk {
+                return Err(invalid("image disk is bigger than the server's disk"));
+            }
+            let action = world.start(now, id, Work::REBUILD);
+            let answer = json!({"action": render::action(&action, now), "root_password": null});
+            Ok((created, axum::Json(answer)).into_response())
+        }
+    }
+}
+
+/// The image a rebuild names: an id (string or number) of a visible image,
+/// or a system image's name.
+fn rebuild_image(world: &World, image: Option<&Value>) -> Result<SimImage, Fail> {
+    let wanted = match image {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => return Err(invalid("image is required")),
+    };
+    let found = match wanted.parse::<i64>() {
+        Ok(id) => world.images.get(&id),
+        Err(_) => world
+            .images
+            .values()
+            .find(|i| i.kind == "system" && i.name.as_deref() == Some(wanted.as_str())),
+    };
+    found.filter(|i| i.ours).cloned().ok_or_else(|| {
+        Fail::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("image {wanted:?} not found"),
+        )
+    })
+}
+
+/// `GET /actions?id=1&id=2`; listing without ids was removed by Hetzner.
+async fn list_actions(State(s): S, Query(q): Q) -> Answer {
+    let ids: Vec<i64> = q
+        .iter()
+        .filter(|(k, _)| k == "id")
+        .map(|(_, v)| id_of(v, "action"))
+        .collect::<Result<_, _>>()?;
+    if ids.is_empty() {
+        return Err(invalid(
+            "listing all actions is no longer supported: pass id",
+        ));
+    }
+    let (page, per_page) = paging(&q)?;
+    let now = s.now();
+    let world = s.world(now);
+    let items: Vec<Value> = ids
+        .iter()
+        .filter_map(|id| world.actions.get(id))
+        .filter(|a| action_is_ours(&world, a.resources.first()))
+        .map(|a| render::action(a, now))
+        .collect();
+    Ok(render::page("actions", &items, page, per_page))
+}
+
+fn action_is_ours(world: &World, first: Option<&(i64, &'static str)>) -> bool {
+    first.is_some_and(|(id, _)| world.servers.get(id).is_some_and(|v| v.ours))
+}
+
+async fn get_action(State(s): S, Path(id): Path<String>) -> Answer {
+    let id = id_of(&id, "action")?;
+    let now = s.now();
+    let world = s.world(now);
+    match world
+        .actions
+        .get(&id)
+        .filter(|a| action_is_ours(&world, a.resources.first()))
+    {
+        Some(a) => Ok(render::one(
+            StatusCode::OK,
+            "action",
+            render::action(a, now),
+        )),
+        None => Err(missing("action", id)),
+    }
+}
+
+/// Our servers' public IPv4s as primary IPs, plus one unassigned.
+async fn primary_ips(State(s): S, Query(q): Q) -> Answer {
+    let (page, per_page) = paging(&q)?;
+    let now = s.now();
+    let world = s.world(now);
+    let assigned = world.servers.values().filter(|v| v.ours).filter_map(|v| {
+        v.public
+            .map(|ip| (600_000 + (v.id % 100_000), ip.to_string(), Some(v.id)))
+    });
+    let spare = std::iter::once((699_999, "198.19.255.254".to_owned(), None));
+    let items: Vec<Value> = assigned
+            .chain(spare)
+            .filter(|(_, ip, _)| param(&q, "ip").is_none_or(|want| want == ip))
+            .map(|(id, ip, server)| {
+                json!({"id": id, "name": format!("primary_ip-{id}"), "ip": ip, "type": "ipv4",
+                       "assignee_id": server, "assignee_type": "server", "auto_delete": true,
+                       "blocked": false, "dns_ptr": [], "labels": {}, "protection": {"delete": false}})
+            })
+            .collect();
+    Ok(render::page("primary_ips", &items, page, per_page))
+}
+
+/// `GET /images` with `type`, `status` and `sort` (`id`, `created`, with
+/// `:asc`/`:desc`); system images and our own images only.
+async fn list_images(State(s): S, Query(q): Q) -> Answer {
+    let (page, per_page) = paging(&q)?;
+    let types: Vec<&str> = q
+        .iter()
+        .filter(|(k, _)| k == "type")
+        .flat_map(|(_, v)| v.split(','))
+        .collect();
+    let now = s.now();
+    let world = s.world(now);
+    let mut images: Vec<&SimImage> = world
+        .images
+        .values()
+        .filter(|i| i.ours)
+        .filter(|i| types.is_empty() || types.contains(&i.kind))
+        .collect();
+    match param(&q, "sort").unwrap_or("id") {
+        "id" | "id:asc" => {}
+        "id:desc" => images.reverse(),
+        "created" | "created:asc" => images.sort_by(|a, b| a.created.total_cmp(&b.created)),
+        "created:desc" => {
+            images.sort_by(|a, b| b.created.total_cmp(&a.created).then(b.id.cmp(&a.id)))
+        }
+        other => return Err(invalid(&format!("unsupported sort {other:?}"))),
+    }
+    let items: Vec<Value> = images
+        .into_iter()
+        .map(|i| render::image(i, now))
+        .filter(|i| param(&q, "status").is_none_or(|st| i["status"] == st))
+        .collect();
+    Ok(render::page("images", &items, page, per_page))
+}
+
+async fn get_image(State(s): S, Path(id): Path<String>) -> Answer {
+    let id = id_of(&id, "image")?;
+    let now = s.now();
+    let world = s.world(now);
+    match world.images.get(&id).filter(|i| i.ours) {
+        Some(i) => Ok(render::one(StatusCode::OK, "image", render::image(i, now))),
+        None => Err(missing("image", id)),
+    }
+}
+
+/// `DELETE /images/{id}`: 204; refused for system images, protected
+/// images (423 `protected`) and images still being created (423 `locked`).
+async fn delete_image(State(s): S, Path(id): Path<String>) -> Answer {
+    let id = id_of(&id, "image")?;
+    let now = s.now();
+    let mut world = s.world(now);
+    let image = world
+        .images
+        .get(&id)
+        .filter(|i| i.ours)
+        .ok_or_else(|| missing("image", id))?;
+    if image.kind == "system" {
+        return Err(Fail::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unsupported_error",
+            "system images cannot be deleted",
+        ));
+    }
+    if image.protected {
+        return Err(Fail::new(
+            StatusCode::LOCKED,
+            "protected",
+            "image is protected against deletion",
+        ));
+    }
+    if !image.available_at(now) {
+        return Err(Fail::new(
+            StatusCode::LOCKED,
+            "locked",
+            "image is being created",
+        ));
+    }
+    world.images.remove(&id);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The price list; only the image price matters to kastell.
+async fn pricing() -> Response {
+    let body = json!({"pricing": {
+        "currency": "EUR",
+        "vat_rate": "19.00",
+        "image": {"price_per_gb_month": {"net": "0.0100000000", "gross": "0.0119000000000000"}},
+        "floating_ip": {"price_monthly": {"net": "3.0000000000", "gross": "3.5700000000000000"}},
+        "server_backup": {"percentage": "20.00"},
+        "server_types": [],
+    }});
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
