@@ -66,7 +66,10 @@ impl DigitalOcean {
             },
             map_error,
         )
-        .map_err(|e| e.or_hint(format!("Set {}", crate::TOKEN_ENV)))?;
+        .map_err(|e| match e.kind() {
+            ErrorKind::Unauthenticated => e.or_hint(format!("Set {}", crate::TOKEN_ENV)),
+            _ => e,
+        })?;
         Ok(Self {
             api,
             endpoint,
@@ -365,6 +368,13 @@ mod tests {
         let err = DigitalOcean::new(ProviderConfig::default()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unauthenticated);
         assert!(err.hint().unwrap().contains("DIGITALOCEAN_TOKEN"));
+        let err = DigitalOcean::new(ProviderConfig {
+            token: Secret::new("t"),
+            endpoint: Some("ftp://example.invalid".into()),
+            ..ProviderConfig::default()
+        })
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConfigInvalid);
         let manual = ServerId::new("manual-1742050000000").unwrap();
         assert_eq!(
             droplet_id(&manual).unwrap_err().kind(),
