@@ -3,7 +3,8 @@
 //! A reboot (204) or restore (202) is followed by polling the instance. A
 //! fast reboot may never look different from a running server, so an action
 //! succeeds only when the instance is ready *and* either it was seen not
-//! ready since the request or [`Tracker::min_settle`] has passed.
+//! ready since the request or a minimum delay derived from the poll schedule
+//! has passed.
 //!
 //! The action id carries the request time (`reboot-<unix-ms>-<n>`), so a
 //! handle kept by another process still gets the minimum delay; what was

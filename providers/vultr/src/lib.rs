@@ -39,7 +39,7 @@
 //! terraform provider's timing).
 //!
 //! ## The simulator
-//! With the `sim` feature, [`sim::VultrSim`] serves a stateful imitation of
+//! With the `sim` feature, `sim::VultrSim` serves a stateful imitation of
 //! the API on loopback (real paths, JSON shapes, UUID ids, cursor pages,
 //! virtual time, locked answers, fault injection) for tests and the sandbox.
 //!

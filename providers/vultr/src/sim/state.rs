@@ -51,8 +51,8 @@ pub(crate) struct SimInstance {
     work: Option<(Work, Timeline)>,
 }
 
-/// One snapshot. Vultr does not show `instance_id`; it is kept here only
-/// to size the snapshot.
+/// One snapshot. Like Vultr's, it records no instance: only the
+/// description can say where it came from.
 #[derive(Debug, Clone)]
 pub(crate) struct SimSnapshot {
     id: String,
