@@ -22,6 +22,7 @@
 //! counts a boot ([`HetznerSim::boots`]).
 
 mod dialect;
+mod images;
 mod render;
 mod routes;
 mod state;

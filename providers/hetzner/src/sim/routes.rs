@@ -12,8 +12,9 @@ use kastell_sim::SimClock;
 use serde_json::{Value, json};
 
 use super::dialect::error;
+use super::images;
 use super::render;
-use super::state::{SimImage, Work, World};
+use super::state::{Work, World};
 
 /// What every handler shares: the world and the clock. Virtual time is
 /// `origin` (Unix seconds at start) plus the clock.
@@ -38,20 +39,20 @@ impl Shared {
     }
 }
 
-type S = State<Arc<Shared>>;
-type Q = Query<Vec<(String, String)>>;
-type Answer = Result<Response, Fail>;
+pub(super) type S = State<Arc<Shared>>;
+pub(super) type Q = Query<Vec<(String, String)>>;
+pub(super) type Answer = Result<Response, Fail>;
 
 /// A refusal in Hetzner's error shape.
 #[derive(Debug)]
-pub(crate) struct Fail {
+pub(super) struct Fail {
     status: StatusCode,
     code: &'static str,
     message: String,
 }
 
 impl Fail {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -79,25 +80,28 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/actions", get(list_actions))
         .route("/v1/actions/{id}", get(get_action))
         .route("/v1/primary_ips", get(primary_ips))
-        .route("/v1/images", get(list_images))
-        .route("/v1/images/{id}", get(get_image).delete(delete_image))
-        .route("/v1/pricing", get(pricing))
+        .route("/v1/images", get(images::list_images))
+        .route(
+            "/v1/images/{id}",
+            get(images::get_image).delete(images::delete_image),
+        )
+        .route("/v1/pricing", get(images::pricing))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "not found") })
         .with_state(shared)
 }
 
-fn param<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
+pub(super) fn param<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
     query
         .iter()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.as_str())
 }
 
-fn invalid(message: &str) -> Fail {
+pub(super) fn invalid(message: &str) -> Fail {
     Fail::new(StatusCode::BAD_REQUEST, "invalid_input", message)
 }
 
-fn missing(what: &str, id: i64) -> Fail {
+pub(super) fn missing(what: &str, id: i64) -> Fail {
     Fail::new(
         StatusCode::NOT_FOUND,
         "not_found",
@@ -105,13 +109,13 @@ fn missing(what: &str, id: i64) -> Fail {
     )
 }
 
-fn id_of(raw: &str, what: &str) -> Result<i64, Fail> {
+pub(super) fn id_of(raw: &str, what: &str) -> Result<i64, Fail> {
     raw.parse()
         .map_err(|_| invalid(&format!("invalid {what} id {raw:?}")))
 }
 
 /// `page` (default 1) and `per_page` (default 25, clamped to 1..=50).
-fn paging(query: &[(String, String)]) -> Result<(usize, usize), Fail> {
+pub(super) fn paging(query: &[(String, String)]) -> Result<(usize, usize), Fail> {
     let number = |key: &str, default: usize| match param(query, key) {
         None => Ok(default),
         Some(v) => v
@@ -246,7 +250,7 @@ async fn server_action(
             Ok((created, axum::Json(answer)).into_response())
         }
         _ => {
-            let image = rebuild_image(&world, body.get("image"))?;
+            let image = images::rebuild_image(&world, body.get("image"))?;
             if !image.available_at(now) {
                 return Err(invalid("image is not available yet"));
             }
@@ -258,30 +262,6 @@ async fn server_action(
             Ok((created, axum::Json(answer)).into_response())
         }
     }
-}
-
-/// The image a rebuild names: an id (string or number) of a visible image,
-/// or a system image's name.
-fn rebuild_image(world: &World, image: Option<&Value>) -> Result<SimImage, Fail> {
-    let wanted = match image {
-        Some(Value::String(text)) => text.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => return Err(invalid("image is required")),
-    };
-    let found = match wanted.parse::<i64>() {
-        Ok(id) => world.images.get(&id),
-        Err(_) => world
-            .images
-            .values()
-            .find(|i| i.kind == "system" && i.name.as_deref() == Some(wanted.as_str())),
-    };
-    found.filter(|i| i.ours).cloned().ok_or_else(|| {
-        Fail::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("image {wanted:?} not found"),
-        )
-    })
 }
 
 /// `GET /actions?id=1&id=2`; listing without ids was removed by Hetzner.
@@ -350,97 +330,4 @@ async fn primary_ips(State(s): S, Query(q): Q) -> Answer {
             })
             .collect();
     Ok(render::page("primary_ips", &items, page, per_page))
-}
-
-/// `GET /images` with `type`, `status` and `sort` (`id`, `created`, with
-/// `:asc`/`:desc`); system images and our own images only.
-async fn list_images(State(s): S, Query(q): Q) -> Answer {
-    let (page, per_page) = paging(&q)?;
-    let types: Vec<&str> = q
-        .iter()
-        .filter(|(k, _)| k == "type")
-        .flat_map(|(_, v)| v.split(','))
-        .collect();
-    let now = s.now();
-    let world = s.world(now);
-    let mut images: Vec<&SimImage> = world
-        .images
-        .values()
-        .filter(|i| i.ours)
-        .filter(|i| types.is_empty() || types.contains(&i.kind))
-        .collect();
-    match param(&q, "sort").unwrap_or("id") {
-        "id" | "id:asc" => {}
-        "id:desc" => images.reverse(),
-        "created" | "created:asc" => images.sort_by(|a, b| a.created.total_cmp(&b.created)),
-        "created:desc" => {
-            images.sort_by(|a, b| b.created.total_cmp(&a.created).then(b.id.cmp(&a.id)))
-        }
-        other => return Err(invalid(&format!("unsupported sort {other:?}"))),
-    }
-    let items: Vec<Value> = images
-        .into_iter()
-        .map(|i| render::image(i, now))
-        .filter(|i| param(&q, "status").is_none_or(|st| i["status"] == st))
-        .collect();
-    Ok(render::page("images", &items, page, per_page))
-}
-
-async fn get_image(State(s): S, Path(id): Path<String>) -> Answer {
-    let id = id_of(&id, "image")?;
-    let now = s.now();
-    let world = s.world(now);
-    match world.images.get(&id).filter(|i| i.ours) {
-        Some(i) => Ok(render::one(StatusCode::OK, "image", render::image(i, now))),
-        None => Err(missing("image", id)),
-    }
-}
-
-/// `DELETE /images/{id}`: 204; refused for system images, protected
-/// images (423 `protected`) and images still being created (423 `locked`).
-async fn delete_image(State(s): S, Path(id): Path<String>) -> Answer {
-    let id = id_of(&id, "image")?;
-    let now = s.now();
-    let mut world = s.world(now);
-    let image = world
-        .images
-        .get(&id)
-        .filter(|i| i.ours)
-        .ok_or_else(|| missing("image", id))?;
-    if image.kind == "system" {
-        return Err(Fail::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unsupported_error",
-            "system images cannot be deleted",
-        ));
-    }
-    if image.protected {
-        return Err(Fail::new(
-            StatusCode::LOCKED,
-            "protected",
-            "image is protected against deletion",
-        ));
-    }
-    if !image.available_at(now) {
-        return Err(Fail::new(
-            StatusCode::LOCKED,
-            "locked",
-            "image is being created",
-        ));
-    }
-    world.images.remove(&id);
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// The price list; only the image price matters to kastell.
-async fn pricing() -> Response {
-    let body = json!({"pricing": {
-        "currency": "EUR",
-        "vat_rate": "19.00",
-        "image": {"price_per_gb_month": {"net": "0.0100000000", "gross": "0.0119000000000000"}},
-        "floating_ip": {"price_monthly": {"net": "3.0000000000", "gross": "3.5700000000000000"}},
-        "server_backup": {"percentage": "20.00"},
-        "server_types": [],
-    }});
-    (StatusCode::OK, axum::Json(body)).into_response()
 }
