@@ -83,9 +83,9 @@ impl LinodeCloud {
         Ok(Self {
             api,
             endpoint,
-            poll: config
-                .poll
-                .unwrap_or_else(|| PollSchedule::new(Duration::from_secs(2), Duration::from_secs(15))),
+            poll: config.poll.unwrap_or_else(|| {
+                PollSchedule::new(Duration::from_secs(2), Duration::from_secs(15))
+            }),
             page_size,
         })
     }
@@ -136,7 +136,10 @@ impl LinodeCloud {
         let n = instance_id(id)?;
         let ips: InstanceIps = self
             .api
-            .get_json(operation, ApiRequest::get(format!("linode/instances/{n}/ips")))
+            .get_json(
+                operation,
+                ApiRequest::get(format!("linode/instances/{n}/ips")),
+            )
             .await
             .map_err(|e| or_server_not_found(e, id))?;
         Ok(public_ipv4(&ips))
@@ -144,8 +147,9 @@ impl LinodeCloud {
 
     /// Public IPv4 of every instance, from one account-wide address list.
     pub(crate) async fn public_ips_by_instance(&self) -> Result<HashMap<u64, Ipv4Addr>> {
-        let addresses: Vec<IpAddress> =
-            self.list_all("list_servers", "networking/ips", None).await?;
+        let addresses: Vec<IpAddress> = self
+            .list_all("list_servers", "networking/ips", None)
+            .await?;
         let mut by_instance = HashMap::new();
         for address in addresses {
             if let (Some(linode), Some(ip)) = (address.linode_id, address.public_ipv4()) {
@@ -228,7 +232,8 @@ impl LinodeCloud {
     pub(crate) async fn event_for(&self, action_id: &str) -> Result<Option<Event>> {
         if let Some(key) = action_id.strip_prefix(PENDING) {
             let mut parts = key.splitn(3, ':');
-            let (Some(action), Some(linode), Some(since)) = (parts.next(), parts.next(), parts.next())
+            let (Some(action), Some(linode), Some(since)) =
+                (parts.next(), parts.next(), parts.next())
             else {
                 return Err(bad_action_id(action_id));
             };
@@ -238,7 +243,10 @@ impl LinodeCloud {
         let id: u64 = action_id.parse().map_err(|_| bad_action_id(action_id))?;
         let event = self
             .api
-            .get_json("action_status", ApiRequest::get(format!("account/events/{id}")))
+            .get_json(
+                "action_status",
+                ApiRequest::get(format!("account/events/{id}")),
+            )
             .await?;
         Ok(Some(event))
     }

@@ -132,7 +132,8 @@ impl RandomBytes {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         hasher.write_u128(nanos);
-        self.buffer.extend_from_slice(&hasher.finish().to_le_bytes());
+        self.buffer
+            .extend_from_slice(&hasher.finish().to_le_bytes());
     }
 }
 
@@ -197,8 +198,14 @@ mod tests {
             Some("2")
         );
         assert_eq!(image_owner(Some("kastell-1-x"), None).as_deref(), Some("1"));
-        assert_eq!(image_owner(Some("kastell-1-x"), Some("")).as_deref(), Some("1"));
-        assert_eq!(image_owner(Some("kastell-1-x"), Some("my golden image")), None);
+        assert_eq!(
+            image_owner(Some("kastell-1-x"), Some("")).as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            image_owner(Some("kastell-1-x"), Some("my golden image")),
+            None
+        );
         assert_eq!(image_owner(Some("web-1-base"), None), None);
         assert_eq!(image_owner(Some("kastell-web-1"), None), None);
         assert_eq!(image_owner(None, Some("kastell:12a")), None);

@@ -139,7 +139,11 @@ mod tests {
     #[test]
     fn rate_limits_wait_as_asked() {
         let body = r#"{"errors":[{"reason":"Too Many Requests"}]}"#;
-        let err = map(429, body, &[("retry-after", "7"), ("x-ratelimit-remaining", "0")]);
+        let err = map(
+            429,
+            body,
+            &[("retry-after", "7"), ("x-ratelimit-remaining", "0")],
+        );
         assert_eq!(err.kind(), ErrorKind::RateLimited);
         assert!(err.is_retryable());
         assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));

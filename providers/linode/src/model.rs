@@ -4,8 +4,7 @@
 use std::net::Ipv4Addr;
 
 use kastell_core::types::{
-    ActionState, ActionStatus, Server, ServerId, ServerStatus, Snapshot, SnapshotId,
-    SnapshotStatus,
+    ActionState, ActionStatus, Server, ServerId, ServerStatus, Snapshot, SnapshotId, SnapshotStatus,
 };
 use kastell_core::{Error, Result};
 use serde::Deserialize;
@@ -208,8 +207,13 @@ pub(crate) fn image_action_status(image: &Image) -> ActionStatus {
         state,
         progress: (state == ActionState::Succeeded).then_some(100),
         resource: Some(image.id.clone()),
-        message: (state == ActionState::Failed)
-            .then(|| format!("image {} is {}", image.id, image.status.as_deref().unwrap_or("?"))),
+        message: (state == ActionState::Failed).then(|| {
+            format!(
+                "image {} is {}",
+                image.id,
+                image.status.as_deref().unwrap_or("?")
+            )
+        }),
     }
 }
 
@@ -263,9 +267,8 @@ pub(crate) fn to_server(instance: &Instance, public_ipv4: Option<Ipv4Addr>) -> R
 pub(crate) fn to_snapshot(image: &Image, server: &ServerId) -> Result<Snapshot> {
     let raw_status = image.status.clone().unwrap_or_default();
     Ok(Snapshot {
-        id: SnapshotId::new(image.id.clone()).map_err(|e| {
-            Error::unexpected(format!("Linode returned an unusable image id: {e}"))
-        })?,
+        id: SnapshotId::new(image.id.clone())
+            .map_err(|e| Error::unexpected(format!("Linode returned an unusable image id: {e}")))?,
         server_id: Some(server.clone()),
         name: image.label.clone().unwrap_or_default(),
         status: snapshot_status(&raw_status),

@@ -37,7 +37,8 @@ fn instance_normalises_with_the_public_address_from_ips() {
 
 #[test]
 fn sparse_and_null_fields_are_tolerated() {
-    let instance: Instance = parse(r#"{"id": 1, "label": null, "status": "provisioning", "specs": null}"#);
+    let instance: Instance =
+        parse(r#"{"id": 1, "label": null, "status": "provisioning", "specs": null}"#);
     let server = to_server(&instance, None).expect("server");
     assert_eq!(server.status, ServerStatus::Provisioning);
     assert_eq!(server.disk_gb, None);
@@ -164,6 +165,7 @@ fn pages_parse_with_defaults() {
     assert_eq!((page.page, page.pages), (Some(2), Some(3)));
     let page: Page<Instance> = parse(r#"{}"#);
     assert!(page.data.is_empty());
-    let profile: Profile = parse(r#"{"uid": 1, "username": "alice", "email": "a@example.com", "restricted": false}"#);
+    let profile: Profile =
+        parse(r#"{"uid": 1, "username": "alice", "email": "a@example.com", "restricted": false}"#);
     assert_eq!(profile.username.as_deref(), Some("alice"));
 }

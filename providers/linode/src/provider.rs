@@ -60,11 +60,8 @@ impl CloudProvider for LinodeCloud {
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect();
-        let can_write = header.map(|_| {
-            scopes
-                .iter()
-                .any(|s| s == "*" || s == "linodes:read_write")
-        });
+        let can_write =
+            header.map(|_| scopes.iter().any(|s| s == "*" || s == "linodes:read_write"));
         Ok(TokenInfo {
             can_write,
             account: profile.username,

@@ -1,1 +1,220 @@
-//! Conformance trials against the simulator (being written).
+//! The shared cloud conformance trials against the Linode simulator, plus
+//! Linode-specific checks (pagination, encoded image ids, event search,
+//! scoping to our account, maintenance).
+
+// Fixture helpers are not `#[test]` functions; a failed setup should panic.
+#![allow(clippy::expect_used)]
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kastell_core::types::{ServerId, SnapshotId};
+use kastell_core::{CloudProvider, CloudProviderExt, ErrorKind, ProviderConfig, Secret};
+use kastell_linode::sim::LinodeSim;
+use kastell_sim::{SimOptions, private_ip, public_ip};
+use kastell_testkit::cloud::{Account, CloudOp};
+use kastell_testkit::sim_cloud::SimCloudFixture;
+
+const SERVERS: usize = 130;
+
+/// Where each operation goes at Linode. `get_server` reads the instance and
+/// then its `/ips`; the `/ips` path is the one unique to it (the instance's
+/// own path is a prefix of every sub-resource), so faults land there.
+fn route(op: CloudOp, account: &Account) -> (&'static str, String) {
+    let a = account.server_a.as_str();
+    match op {
+        CloudOp::GetServer => ("GET", format!("/v4/linode/instances/{a}/ips")),
+        CloudOp::Reboot => ("POST", format!("/v4/linode/instances/{a}/reboot")),
+        CloudOp::CreateSnapshot => ("POST", "/v4/images".to_owned()),
+        CloudOp::DeleteSnapshot => ("DELETE", "/v4/images/".to_owned()),
+        CloudOp::RestoreSnapshot => ("POST", "/rebuild".to_owned()),
+    }
+}
+
+fn account(sim: &LinodeSim) -> Account {
+    let ids = sim.server_ids();
+    let id = |s: &str| ServerId::new(s).expect("seeded id");
+    Account {
+        server_a: id(&ids[0]),
+        server_b: id(&ids[1]),
+        missing_server: id(&sim.missing_server_id()),
+        public_ip_a: public_ip(0),
+        private_ip_a: Some(private_ip(0)),
+        last_ip: public_ip(ids.len() - 1),
+        server_count: ids.len(),
+    }
+}
+
+async fn start() -> LinodeSim {
+    LinodeSim::start(SimOptions {
+        servers: SERVERS,
+        ..SimOptions::default()
+    })
+    .await
+    .expect("simulator starts")
+}
+
+async fn fixture() -> SimCloudFixture {
+    let sim = Arc::new(start().await);
+    let boots_of = sim.clone();
+    SimCloudFixture {
+        id: kastell_linode::ID,
+        endpoint: sim.endpoint(),
+        context: sim.context().clone(),
+        account: account(&sim),
+        build: kastell_linode::build,
+        boots: Box::new(move |id| boots_of.boots(id.as_str())),
+        route,
+        keep_alive: Box::new(sim),
+    }
+}
+
+kastell_testkit::cloud_trials!(fixture;
+    lists_every_page_and_finds_by_ip,
+    find_by_ip_picks_the_public_address,
+    reboot_waits_for_the_new_boot,
+    snapshot_round_trip_is_scoped_to_its_server,
+    restore_from_own_snapshot_waits_until_running,
+    errors_map_to_kinds,
+    rate_limit_storm_is_survived,
+    busy_answers_are_retried,
+    non_idempotent_calls_reach_the_provider_at_most_once,
+    secrets_never_appear_in_output,
+    validates_tokens,
+    registry_entry_matches_the_provider,
+);
+
+fn provider(sim: &LinodeSim, options: &[(&str, &str)]) -> Arc<dyn CloudProvider> {
+    kastell_linode::build(ProviderConfig {
+        token: Secret::new(sim.context().tokens.read_write.clone()),
+        endpoint: Some(sim.endpoint()),
+        timeout: Some(Duration::from_secs(2)),
+        retry: Some(kastell_testkit::sim_cloud::test_retry_policy()),
+        poll: Some(kastell_core::PollSchedule::new(
+            Duration::from_millis(5),
+            Duration::from_millis(40),
+        )),
+        options: options
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    })
+    .expect("provider")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_pages_are_all_read() {
+    let sim = start().await;
+    let p = provider(&sim, &[("page_size", "25")]);
+    let servers = p.list_servers().await.expect("list");
+    assert_eq!(servers.len(), SERVERS);
+    assert!(
+        servers
+            .iter()
+            .enumerate()
+            .all(|(i, s)| s.public_ipv4 == Some(public_ip(i)))
+    );
+    let pages = sim
+        .context()
+        .recorder
+        .matching("GET", "/v4/linode/instances");
+    assert_eq!(pages.len(), SERVERS.div_ceil(25), "one request per page");
+    assert!(pages.iter().all(|r| r.query.contains("page_size=25")));
+    let bad = kastell_linode::build(ProviderConfig {
+        token: Secret::new("x"),
+        options: [("page_size".to_owned(), "1000".to_owned())].into(),
+        ..ProviderConfig::default()
+    });
+    assert_eq!(bad.expect_err("refused").kind(), ErrorKind::ConfigInvalid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_are_addressed_encoded_and_the_other_account_is_invisible() {
+    let sim = start().await;
+    let p = provider(&sim, &[]);
+    let a = ServerId::new(sim.server_ids()[0].clone()).expect("id");
+    let snap = p
+        .snapshot_and_wait(&a, "nightly", Duration::from_secs(30))
+        .await
+        .expect("snapshot");
+    assert!(snap.id.as_str().starts_with("private/"));
+    assert_eq!(snap.name, format!("kastell-{a}-nightly"));
+    assert_eq!(snap.size_gb, Some(24.5));
+    // The seeded "golden-base" image and the other account's image marked
+    // for server A are not A's snapshots.
+    let listed = p.list_snapshots(&a).await.expect("list");
+    assert_eq!(
+        listed.iter().map(|s| &s.id).collect::<Vec<_>>(),
+        vec![&snap.id]
+    );
+    let foreign = SnapshotId::new("private/99000001").expect("id");
+    let err = p.delete_snapshot(&a, &foreign).await.expect_err("foreign");
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    let golden = SnapshotId::new("private/38600001").expect("id");
+    let err = p.restore_snapshot(&a, &golden).await.expect_err("not ours");
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(err.hint().unwrap_or("").contains("kastell"));
+
+    p.delete_snapshot(&a, &snap.id).await.expect("delete");
+    let encoded = format!("/v4/images/{}", snap.id.as_str().replace('/', "%2F"));
+    assert_eq!(sim.context().recorder.count("DELETE", &encoded), 1);
+
+    let other = ServerId::new(sim.foreign_server_id()).expect("id");
+    let err = p.get_server(&other).await.expect_err("foreign server");
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    let hidden = p
+        .find_server_by_ip(Ipv4Addr::new(198, 19, 0, 1))
+        .await
+        .expect("lookup");
+    assert!(hidden.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reboot_events_are_found_by_filter_and_hard_reboots_refused() {
+    let sim = start().await;
+    let p = provider(&sim, &[]);
+    let a = ServerId::new(sim.server_ids()[0].clone()).expect("id");
+    let err = p
+        .reboot(&a, kastell_core::types::RebootMode::Hard)
+        .await
+        .expect_err("hard");
+    assert_eq!(err.kind(), ErrorKind::Unsupported);
+    assert_eq!(
+        sim.context().recorder.writes(),
+        0,
+        "refused before any request"
+    );
+    let action = p
+        .reboot(&a, kastell_core::types::RebootMode::Soft)
+        .await
+        .expect("reboot");
+    assert!(action.id.parse::<u64>().is_ok(), "event id {}", action.id);
+    // A second reboot while the first runs is refused as busy (retried
+    // until the first finishes, then sent).
+    let second = p.reboot_and_wait(&a, Default::default(), Duration::from_secs(30));
+    let outcome = second.await.expect("second reboot");
+    assert_ne!(outcome.action.id, action.id);
+    assert_eq!(sim.boots(a.as_str()), 3);
+    let estimate = p.snapshot_cost_estimate(&a).await.expect("cost");
+    assert_eq!(estimate.size_gb, 24.5);
+    assert!(estimate.basis.contains("unverified"));
+    assert_eq!(estimate.to_string(), "$2.45/mo");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planned_maintenance_is_not_retried() {
+    let sim = start().await;
+    let p = provider(&sim, &[]);
+    let a = ServerId::new(sim.server_ids()[0].clone()).expect("id");
+    sim.set_maintenance(true);
+    let err = p.get_server(&a).await.expect_err("maintenance");
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert!(!err.is_retryable());
+    assert_eq!(
+        sim.context().recorder.count("GET", "/v4/linode/instances/"),
+        1
+    );
+    sim.set_maintenance(false);
+    assert!(p.get_server(&a).await.is_ok());
+}

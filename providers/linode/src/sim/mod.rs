@@ -1,0 +1,115 @@
+//! A stateful simulator of the Linode API v4 on loopback (feature `sim`).
+//!
+//! [`LinodeSim::start`] seeds `options.servers` instances of ours (ids from
+//! 41000000, labels `web-0`, ..., public address
+//! [`public_ip(i)`](kastell_sim::public_ip), private address
+//! [`private_ip(i)`](kastell_sim::private_ip) listed *first* in the
+//! instance's `ipv4` array), each with a swap disk listed before its ext4
+//! disk. It also holds two public images, a private image of ours that
+//! kastell did not make, and another account's instance and image (the
+//! image marked as a snapshot of our first instance): lookups never see
+//! them.
+//!
+//! Modelled: `GET /profile` with `X-OAuth-Scopes` (`*`, or read-only scopes
+//! for the read-only token); paginated lists (`page`, `page_size` clamped to
+//! 25..=500) with `X-Filter`; `GET /networking/ips/{address}` (private
+//! addresses answer with `public: false`); reboots (`running` → `rebooting`
+//! → `booting` → `running`, counting a boot) and rebuilds (`rebuilding` →
+//! `booting` → `running`) answering `{}` / the instance, with
+//! `linode_reboot` / `linode_rebuild` events (`scheduled` → `started` →
+//! `finished`) searchable by `action`, `entity.id`, `entity.type` and
+//! `created` `+gte`, ordered by `+order_by`/`+order`; images from a disk
+//! (`creating` → `available`, size in MB, event `disk_imagize`), deleted
+//! with `200 {}`; `400 "Linode busy."` for a second job on an instance; root
+//! password strength checks; `X-RateLimit-*` headers on every answer and
+//! `Retry-After` on 429s; planned maintenance (`503` with
+//! `X-Maintenance-Mode`) through [`LinodeSim::set_maintenance`].
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use kastell_sim::{SimContext, SimOptions, SimServer, Tokens};
+
+mod dialect;
+mod filter;
+mod routes;
+mod state;
+
+use routes::Shared;
+use state::{FIRST_INSTANCE, MISSING_INSTANCE, State};
+
+/// A running Linode simulator. Dropping it stops the server.
+#[derive(Debug)]
+pub struct LinodeSim {
+    server: SimServer,
+    context: SimContext,
+    shared: Arc<Shared>,
+    servers: usize,
+}
+
+impl LinodeSim {
+    /// Seeds the account per `options` and serves it on a free loopback
+    /// port, on the current tokio runtime. Fails when no port can be bound.
+    pub async fn start(options: SimOptions) -> std::io::Result<Self> {
+        let context = SimContext::new(
+            Arc::new(dialect::LinodeDialect),
+            Tokens::for_provider(crate::ID),
+            options.scale,
+        );
+        let shared = Arc::new(Shared {
+            state: std::sync::Mutex::new(State::seed(&options)),
+            clock: context.clock,
+            maintenance: Default::default(),
+        });
+        let router = context.layer(routes::router(shared.clone()));
+        let server = SimServer::start(router).await?;
+        Ok(Self {
+            server,
+            context,
+            shared,
+            servers: options.servers,
+        })
+    }
+
+    /// The base URL, `http://127.0.0.1:<port>/v4`.
+    pub fn endpoint(&self) -> String {
+        self.server.url("/v4")
+    }
+
+    /// Faults, the request log, the tokens and the clock.
+    pub fn context(&self) -> &SimContext {
+        &self.context
+    }
+
+    /// How many times instance `server_id` has booted (1 when seeded; each
+    /// finished reboot or rebuild adds one). 0 for unknown ids.
+    pub fn boots(&self, server_id: &str) -> u64 {
+        let Ok(id) = server_id.parse::<u64>() else {
+            return 0;
+        };
+        self.shared.with(|state, _| state.boots(id))
+    }
+
+    /// The seeded instances of our account, in listing order.
+    pub fn server_ids(&self) -> Vec<String> {
+        (0..self.servers)
+            .map(|i| (FIRST_INSTANCE + i as u64).to_string())
+            .collect()
+    }
+
+    /// A well-formed instance id that names no instance.
+    pub fn missing_server_id(&self) -> String {
+        MISSING_INSTANCE.to_string()
+    }
+
+    /// The other account's instance id: our tokens must never see it.
+    pub fn foreign_server_id(&self) -> String {
+        state::FOREIGN.to_string()
+    }
+
+    /// Switches planned maintenance on or off: while on, every request is
+    /// answered `503` with `X-Maintenance-Mode`.
+    pub fn set_maintenance(&self, on: bool) {
+        self.shared.maintenance.store(on, Ordering::SeqCst);
+    }
+}

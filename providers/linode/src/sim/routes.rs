@@ -1,0 +1,285 @@
+//! The simulated Linode API v4 routes.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State as App};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use kastell_sim::{Dialect, SimClock, TokenKind};
+use serde_json::{Value, json};
+
+use super::dialect::{LinodeDialect, error};
+use super::filter;
+use super::state::{Refusal, State};
+
+/// What every handler shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) state: Mutex<State>,
+    pub(crate) clock: SimClock,
+    pub(crate) maintenance: AtomicBool,
+}
+
+impl Shared {
+    /// Runs `f` on the settled state at the current virtual time.
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut State, f64) -> T) -> T {
+        let now = self.clock.now();
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.settle(now);
+        f(&mut state, now)
+    }
+}
+
+type Params = Query<HashMap<String, String>>;
+
+/// The API under `/v4`, with the planned-maintenance switch in front.
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    let api = Router::new()
+        .route("/profile", get(profile))
+        .route("/linode/instances", get(list_instances))
+        .route("/linode/instances/{id}", get(get_instance))
+        .route("/linode/instances/{id}/ips", get(instance_ips))
+        .route("/linode/instances/{id}/disks", get(instance_disks))
+        .route("/linode/instances/{id}/reboot", post(reboot))
+        .route("/linode/instances/{id}/rebuild", post(rebuild))
+        .route("/networking/ips", get(list_ips))
+        .route("/networking/ips/{address}", get(get_ip))
+        .route("/images", get(list_images).post(create_image))
+        .route("/images/{id}", get(get_image).delete(delete_image))
+        .route("/account/events", get(list_events))
+        .route("/account/events/{id}", get(get_event))
+        .with_state(shared.clone());
+    Router::new()
+        .nest("/v4", api)
+        .layer(from_fn_with_state(shared, maintenance))
+}
+
+async fn maintenance(App(shared): App<Arc<Shared>>, request: Request, next: Next) -> Response {
+    if !shared.maintenance.load(Ordering::SeqCst) {
+        return next.run(request).await;
+    }
+    let mut response = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The API is undergoing planned maintenance",
+        None,
+    );
+    response
+        .headers_mut()
+        .insert("x-maintenance-mode", HeaderValue::from_static("all"));
+    response
+}
+
+fn ok(value: Value) -> Response {
+    (StatusCode::OK, Json(value)).into_response()
+}
+
+fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "Not found", None)
+}
+
+fn refused(refusal: Refusal) -> Response {
+    match refusal {
+        Refusal::NotFound => not_found(),
+        Refusal::Busy => LinodeDialect.busy(),
+        Refusal::Invalid(field, reason) => error(StatusCode::BAD_REQUEST, &reason, Some(field)),
+    }
+}
+
+/// The JSON body (`{}` when empty); `None` when it is not JSON.
+fn body_json(body: &Bytes) -> Option<Value> {
+    if body.is_empty() {
+        return Some(json!({}));
+    }
+    serde_json::from_slice(body).ok()
+}
+
+fn invalid_json() -> Response {
+    error(StatusCode::BAD_REQUEST, "Invalid JSON", None)
+}
+
+/// Filters, sorts and pages `items` per the request.
+fn listed(items: Vec<Value>, headers: &HeaderMap, query: &HashMap<String, String>) -> Response {
+    match filter::from_headers(headers) {
+        Ok(f) => ok(filter::list(items, f.as_ref(), query)),
+        Err(reason) => error(StatusCode::BAD_REQUEST, &reason, None),
+    }
+}
+
+async fn profile(Extension(kind): Extension<TokenKind>) -> Response {
+    let scopes = match kind {
+        TokenKind::ReadWrite => "*",
+        TokenKind::ReadOnly => {
+            "account:read_only events:read_only images:read_only ips:read_only linodes:read_only"
+        }
+    };
+    let mut response = ok(json!({
+        "uid": 1, "username": "kastell-sim", "email": "sim@example.invalid",
+        "restricted": false, "two_factor_auth": false, "authorized_keys": [],
+    }));
+    if let Ok(value) = HeaderValue::from_str(scopes) {
+        response.headers_mut().insert("x-oauth-scopes", value);
+    }
+    response
+}
+
+async fn list_instances(App(s): App<Arc<Shared>>, Query(q): Params, h: HeaderMap) -> Response {
+    let items = s.with(|st, now| st.linodes().map(|l| l.json(now)).collect());
+    listed(items, &h, &q)
+}
+
+fn instance_of<T>(
+    s: &Shared,
+    id: &str,
+    f: impl FnOnce(&super::state::Linode, f64) -> T,
+) -> Option<T> {
+    let id: u64 = id.parse().ok()?;
+    s.with(|st, now| st.linode(id).map(|l| f(l, now)))
+}
+
+async fn get_instance(App(s): App<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    instance_of(&s, &id, |l, now| l.json(now)).map_or_else(not_found, ok)
+}
+
+async fn instance_ips(App(s): App<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    instance_of(&s, &id, |l, _| l.ips_json()).map_or_else(not_found, ok)
+}
+
+async fn instance_disks(
+    App(s): App<Arc<Shared>>,
+    Path(id): Path<String>,
+    Query(q): Params,
+    h: HeaderMap,
+) -> Response {
+    match instance_of(&s, &id, |l, _| l.disks_json()) {
+        Some(disks) => listed(disks, &h, &q),
+        None => not_found(),
+    }
+}
+
+async fn reboot(App(s): App<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> Response {
+    if body_json(&body).is_none() {
+        return invalid_json();
+    }
+    let Ok(id) = id.parse::<u64>() else {
+        return not_found();
+    };
+    match s.with(|st, now| st.reboot(id, now)) {
+        Ok(()) => ok(json!({})),
+        Err(refusal) => refused(refusal),
+    }
+}
+
+/// Linode wants 7 to 128 characters of some strength; the simulator asks
+/// for 12 or more with three kinds of character.
+fn strong(password: &str) -> bool {
+    let classes = [
+        password.chars().any(|c| c.is_ascii_lowercase()),
+        password.chars().any(|c| c.is_ascii_uppercase()),
+        password.chars().any(|c| c.is_ascii_digit()),
+        password.chars().any(|c| !c.is_ascii_alphanumeric()),
+    ];
+    (12..=128).contains(&password.len()) && classes.iter().filter(|c| **c).count() >= 3
+}
+
+async fn rebuild(App(s): App<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> Response {
+    let Some(body) = body_json(&body) else {
+        return invalid_json();
+    };
+    let Ok(id) = id.parse::<u64>() else {
+        return not_found();
+    };
+    let Some(image) = body.get("image").and_then(Value::as_str) else {
+        return error(StatusCode::BAD_REQUEST, "image is required", Some("image"));
+    };
+    let password = body.get("root_pass").and_then(Value::as_str).unwrap_or("");
+    if !strong(password) {
+        let reason = "Password does not meet strength requirement.";
+        return error(StatusCode::BAD_REQUEST, reason, Some("root_pass"));
+    }
+    match s.with(|st, now| st.rebuild(id, image, now)) {
+        Ok(instance) => ok(instance),
+        Err(refusal) => refused(refusal),
+    }
+}
+
+async fn list_ips(App(s): App<Arc<Shared>>, Query(q): Params, h: HeaderMap) -> Response {
+    let items = s.with(|st, _| st.linodes().map(|l| l.ip_json(true)).collect());
+    listed(items, &h, &q)
+}
+
+async fn get_ip(App(s): App<Arc<Shared>>, Path(address): Path<String>) -> Response {
+    let found = s.with(|st, _| {
+        st.linodes().find_map(|l| {
+            let (public, private) = l.addresses();
+            if public.to_string() == address {
+                Some(l.ip_json(true))
+            } else if private.to_string() == address {
+                Some(l.ip_json(false))
+            } else {
+                None
+            }
+        })
+    });
+    found.map_or_else(not_found, ok)
+}
+
+async fn list_images(App(s): App<Arc<Shared>>, Query(q): Params, h: HeaderMap) -> Response {
+    let items = s.with(|st, now| st.images().map(|i| i.json(now)).collect());
+    listed(items, &h, &q)
+}
+
+async fn create_image(App(s): App<Arc<Shared>>, body: Bytes) -> Response {
+    let Some(body) = body_json(&body) else {
+        return invalid_json();
+    };
+    let Some(disk) = body.get("disk_id").and_then(Value::as_u64) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "disk_id is required",
+            Some("disk_id"),
+        );
+    };
+    let label = body.get("label").and_then(Value::as_str).map(str::to_owned);
+    let description = body
+        .get("description")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    match s.with(|st, now| st.imagize(disk, label, description, now)) {
+        Ok(image) => ok(image),
+        Err(refusal) => refused(refusal),
+    }
+}
+
+async fn get_image(App(s): App<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    s.with(|st, now| st.image(&id).map(|i| i.json(now)))
+        .map_or_else(not_found, ok)
+}
+
+async fn delete_image(App(s): App<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    match s.with(|st, _| st.delete_image(&id)) {
+        Ok(()) => ok(json!({})),
+        Err(refusal) => refused(refusal),
+    }
+}
+
+async fn list_events(App(s): App<Arc<Shared>>, Query(q): Params, h: HeaderMap) -> Response {
+    let mut items: Vec<Value> = s.with(|st, now| st.events_json(now));
+    // Newest first unless the filter orders otherwise, as Linode lists them.
+    items.reverse();
+    listed(items, &h, &q)
+}
+
+async fn get_event(App(s): App<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    let Ok(id) = id.parse::<u64>() else {
+        return not_found();
+    };
+    s.with(|st, now| st.event(id, now))
+        .map_or_else(not_found, ok)
+}
