@@ -40,7 +40,7 @@
 //! 15 s), and the option `page_size` (25 to 500, default 500).
 //!
 //! ## The simulator
-//! With the `sim` feature, [`sim::LinodeSim`] serves a stateful imitation of
+//! With the `sim` feature, `sim::LinodeSim` serves a stateful imitation of
 //! the API on loopback: paginated instances, private-first `ipv4` arrays,
 //! IP lookups, events searchable by `X-Filter`, images from disks, the
 //! `Linode busy.` answer while a job runs, and resources of another account

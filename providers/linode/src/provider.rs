@@ -171,8 +171,12 @@ impl CloudProvider for LinodeCloud {
             .owned_image("delete_snapshot", server, snapshot)
             .await?;
         let request = ApiRequest::delete(format!("images/{}", path_segment(&image.id)));
-        self.api.send("delete_snapshot", request).await?;
-        Ok(())
+        match self.api.send("delete_snapshot", request).await {
+            // It existed and was ours a moment ago: a 404 now (a retried
+            // DELETE whose first answer was lost) means it is gone.
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     }
 
     async fn restore_snapshot(

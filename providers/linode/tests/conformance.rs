@@ -196,6 +196,20 @@ async fn reboot_events_are_found_by_filter_and_hard_reboots_refused() {
     let outcome = second.await.expect("second reboot");
     assert_ne!(outcome.action.id, action.id);
     assert_eq!(sim.boots(a.as_str()), 3);
+    // An event not yet visible when the reboot was accepted is searched for
+    // on each poll.
+    let pending = kastell_core::types::ActionRef {
+        id: format!("pending:linode_reboot:{a}:2000-01-01T00:00:00"),
+        ..outcome.action.clone()
+    };
+    let status = p.action_status(&pending).await.expect("pending search");
+    assert_eq!(status.state, kastell_core::types::ActionState::Succeeded);
+    let never = kastell_core::types::ActionRef {
+        id: format!("pending:linode_rebuild:{a}:2000-01-01T00:00:00"),
+        ..outcome.action.clone()
+    };
+    let status = p.action_status(&never).await.expect("nothing yet");
+    assert_eq!(status.state, kastell_core::types::ActionState::Running);
     let estimate = p.snapshot_cost_estimate(&a).await.expect("cost");
     assert_eq!(estimate.size_gb, 24.5);
     assert!(estimate.basis.contains("unverified"));
