@@ -33,7 +33,7 @@
 //! the `RateLimit-*` headers) ask.
 //!
 //! ## Simulator
-//! With the `sim` feature, [`sim::HetznerSim`] serves a stateful Hetzner
+//! With the `sim` feature, `sim::HetznerSim` serves a stateful Hetzner
 //! API on loopback for tests, examples and the sandbox.
 
 mod client;

@@ -187,3 +187,28 @@ async fn a_read_only_token_is_named_in_the_hint() {
     assert_eq!(err.kind(), ErrorKind::PermissionDenied);
     assert!(err.hint().unwrap().contains("read-only"));
 }
+
+#[tokio::test]
+async fn an_action_failing_after_its_201_is_an_error() {
+    let (sim, p) = setup().await;
+    let a = server(&sim, 0);
+    let before = sim.boots(a.as_str());
+    sim.fail_next_action();
+    let err = p
+        .reboot_and_wait(&a, RebootMode::Soft, WAIT)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidState);
+    assert!(err.message().contains("action_failed"), "{err}");
+    assert_eq!(sim.boots(a.as_str()), before, "a failed reboot is no boot");
+
+    sim.fail_next_action();
+    let err = p
+        .snapshot_and_wait(&a, "kastell-doomed", WAIT)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidState);
+    let doomed = p.list_snapshots(&a).await.unwrap();
+    let doomed = doomed.iter().find(|s| s.name == "kastell-doomed").unwrap();
+    assert_eq!(doomed.raw_status, "unavailable");
+}

@@ -17,7 +17,8 @@
 //! 40 s while its image is `creating`, then the image is `available` with
 //! an `image_size`; a rebuild goes `off` → `rebuilding` (the action, 23 s)
 //! → `starting` → `running`. Actions go `running` (progress ramping) →
-//! `success`. While an action holds a server every write to it is answered
+//! `success` ([`HetznerSim::fail_next_action`] makes one end `error`
+//! after its 201). While an action holds a server every write to it is answered
 //! 423 `locked`; reads keep working. A finished reboot, reset or rebuild
 //! counts a boot ([`HetznerSim::boots`]).
 
@@ -98,6 +99,15 @@ impl HetznerSim {
             .filter(|s| s.ours)
             .map(|s| s.id.to_string())
             .collect()
+    }
+
+    /// Makes the next action started fail after its 201, as Hetzner
+    /// actions sometimes do: it ends `error` with code `action_failed`, a
+    /// failed reboot counts no boot and a failed snapshot ends
+    /// `unavailable`.
+    pub fn fail_next_action(&self) {
+        let mut world = self.shared.world(self.shared.now());
+        world.fail_next = true;
     }
 
     /// A well-formed server id that names no server.

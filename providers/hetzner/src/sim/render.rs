@@ -61,10 +61,14 @@ pub(crate) fn image(i: &SimImage, now: f64) -> Value {
     json!({
         "id": i.id,
         "type": i.kind,
-        "status": if available { "available" } else { "creating" },
+        "status": match (available, i.failed) {
+            (false, _) => "creating",
+            (true, false) => "available",
+            (true, true) => "unavailable",
+        },
         "name": i.name,
         "description": i.description,
-        "image_size": if available && i.kind != "system" { json!(i.size) } else { Value::Null },
+        "image_size": if available && !i.failed && i.kind != "system" { json!(i.size) } else { Value::Null },
         "disk_size": i.disk,
         "created": timestamp(i.created),
         "created_from": i.from.as_ref().map(|(id, name)| json!({"id": id, "name": name})),
@@ -98,12 +102,20 @@ pub(crate) fn action(a: &SimAction, now: f64) -> Value {
     json!({
         "id": a.id,
         "command": a.command,
-        "status": if done { "success" } else { "running" },
+        "status": match (done, a.failed) {
+            (false, _) => "running",
+            (true, false) => "success",
+            (true, true) => "error",
+        },
         "progress": progress,
         "started": timestamp(a.started),
         "finished": if done { json!(timestamp(end)) } else { Value::Null },
         "resources": resources,
-        "error": null,
+        "error": if done && a.failed {
+            json!({"code": "action_failed", "message": "Action failed"})
+        } else {
+            Value::Null
+        },
     })
 }
 

@@ -83,6 +83,8 @@ pub(crate) struct SimImage {
     pub(crate) disk: u32,
     pub(crate) from: Option<(i64, String)>,
     pub(crate) protected: bool,
+    /// Its action failed: the image ends `unavailable`.
+    pub(crate) failed: bool,
     pub(crate) labels: serde_json::Value,
 }
 
@@ -101,6 +103,8 @@ pub(crate) struct SimAction {
     pub(crate) started: f64,
     pub(crate) duration: f64,
     pub(crate) resources: Vec<(i64, &'static str)>,
+    /// Ends in `error` instead of `success`.
+    pub(crate) failed: bool,
 }
 
 /// Work to start on a server: its states over time, how long the action
@@ -155,6 +159,8 @@ pub(crate) struct World {
     pub(crate) actions: BTreeMap<i64, SimAction>,
     next_image: i64,
     next_action: i64,
+    /// The next action started fails after its 201.
+    pub(crate) fail_next: bool,
 }
 
 impl World {
@@ -232,6 +238,7 @@ impl World {
             disk,
             from,
             protected: false,
+            failed: false,
             labels: serde_json::json!({}),
         }
     }
@@ -265,6 +272,7 @@ impl World {
             extra,
         } = work;
         self.settle(now);
+        let failed = std::mem::take(&mut self.fail_next);
         if let Some(s) = self.servers.get_mut(&server) {
             // An unlocked job still finishing (a rebuild's `starting`) is
             // cut short by the new one.
@@ -278,7 +286,7 @@ impl World {
             s.job = Some(Job {
                 timeline: Timeline::new(now, steps, &last),
                 lock_until: now + action_secs,
-                boots,
+                boots: boots && !failed,
             });
         }
         let id = self.next_action;
@@ -291,6 +299,7 @@ impl World {
             started: now,
             duration: action_secs,
             resources,
+            failed,
         };
         self.actions.insert(id, action.clone());
         action
@@ -308,6 +317,7 @@ impl World {
         let mut image = self.image(id, "snapshot", Some(server), description, now);
         image.ready_at = now + durations::SNAPSHOT;
         image.labels = labels;
+        image.failed = self.fail_next;
         self.images.insert(id, image.clone());
         let work = Work {
             command: "create_image",
