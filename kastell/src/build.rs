@@ -10,14 +10,24 @@
 //! `kastell/Cargo.toml`, name the crate below under its `cfg`, and add its
 //! row to [`FEATURES`].
 
-// #[cfg(feature = "hetzner")]
-// use kastell_hetzner as _;
+#[cfg(feature = "digitalocean")]
+use kastell_digitalocean as _;
+#[cfg(feature = "hetzner")]
+use kastell_hetzner as _;
+#[cfg(feature = "linode")]
+use kastell_linode as _;
+#[cfg(feature = "vultr")]
+use kastell_vultr as _;
 
 /// Every first-party feature with whether it is enabled in this build, as
-/// `(registry id, enabled)`. No first-party provider or platform crate
-/// exists yet, so the table is empty; the guard test checks every id kastell
+/// `(registry id, enabled)`. The guard test checks every id kastell
 /// reserves (`kastell_core::registry::FIRST_PARTY_*`) against it.
-pub const FEATURES: &[(&str, bool)] = &[];
+pub const FEATURES: &[(&str, bool)] = &[
+    ("digitalocean", cfg!(feature = "digitalocean")),
+    ("hetzner", cfg!(feature = "hetzner")),
+    ("linode", cfg!(feature = "linode")),
+    ("vultr", cfg!(feature = "vultr")),
+];
 
 /// Whether the first-party provider or platform `id` was compiled in.
 pub fn feature_enabled(id: &str) -> bool {

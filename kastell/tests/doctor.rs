@@ -89,7 +89,20 @@ fn doctor_reports_reachability_and_pins_the_host_key_on_first_use() {
     assert!(server["latencyMs"].is_u64());
     assert_eq!(server["bootId"].as_str().unwrap().len(), 36);
     assert_eq!(report["store"]["servers"], 1);
-    assert_eq!(report["providers"], serde_json::json!([]));
+    let providers: Vec<&str> = report["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(providers, ["digitalocean", "hetzner", "linode", "vultr"]);
+    assert!(
+        report["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["tokenSet"] == false)
+    );
 
     let stored: Value =
         serde_json::from_slice(&std::fs::read(tmp.path().join("state/servers.json")).unwrap())
@@ -164,7 +177,27 @@ fn doctor_without_a_server_checks_the_build_and_the_store() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("providers: none compiled in"), "{text}");
+    for id in ["digitalocean", "hetzner", "linode", "vultr"] {
+        assert!(text.contains(id), "{text}");
+    }
+    assert!(text.contains("HETZNER_TOKEN"), "{text}");
+
+    // A set token is reported as set; its value is never printed.
+    let with_token = kastell(
+        tmp.path(),
+        &["--json", "doctor"],
+        &[("HETZNER_TOKEN", "hcloud-secret-value-123")],
+    );
+    let shown = String::from_utf8_lossy(&with_token.stdout);
+    assert!(!shown.contains("hcloud-secret-value-123"), "{shown}");
+    let report = json(&with_token);
+    let hetzner = report["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "hetzner")
+        .unwrap();
+    assert_eq!(hetzner["tokenSet"], true);
     assert!(text.contains("not created yet"), "{text}");
 
     // A servers.json that other users can read is a problem to fix.

@@ -424,7 +424,9 @@ pub async fn non_idempotent_calls_reach_the_provider_at_most_once(f: &dyn CloudF
         1,
         "a restore is never re-sent after a 500"
     );
-    p.delete_snapshot(&account.server_b, &snap.id).await.expect("cleanup");
+    p.delete_snapshot(&account.server_b, &snap.id)
+        .await
+        .expect("cleanup");
 }
 
 /// No token appears in `Debug`, `Display` or any error.
