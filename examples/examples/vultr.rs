@@ -1,0 +1,8 @@
+//! The vultr example: with `VULTR_TOKEN` set it uses the real API (and
+//! `KASTELL_EXAMPLE_SERVER` or the first server); without it, it starts the
+//! vultr simulator. It shows a server, creates a snapshot, waits for it, lists
+//! and deletes it, and prints what happened.
+//!
+//! `cargo run -p kastell-examples --example vultr`
+
+kastell_examples::provider_example!(kastell_vultr, VultrSim);
