@@ -148,6 +148,35 @@ pub struct ClientConfig {
     pub retry: RetryPolicy,
 }
 
+/// The request timeout when the provider configuration names none.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl ClientConfig {
+    /// The settings for a provider built from the registry: the configured
+    /// endpoint or `default_endpoint` (without a trailing slash), the
+    /// configured timeout or [`DEFAULT_TIMEOUT`], the configured retry
+    /// policy or the default one, and the token.
+    pub fn for_provider(
+        provider: &'static str,
+        default_endpoint: &str,
+        config: &kastell_core::ProviderConfig,
+    ) -> Self {
+        let endpoint = config
+            .endpoint
+            .as_deref()
+            .unwrap_or(default_endpoint)
+            .trim_end_matches('/')
+            .to_owned();
+        Self {
+            provider,
+            base_url: endpoint,
+            token: config.token.clone(),
+            timeout: config.timeout.unwrap_or(DEFAULT_TIMEOUT),
+            retry: config.retry.clone().unwrap_or_default(),
+        }
+    }
+}
+
 impl fmt::Debug for ClientConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientConfig")

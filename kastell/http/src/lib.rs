@@ -22,7 +22,9 @@ pub mod headers;
 mod pages;
 pub mod status;
 
-pub use client::{ApiClient, ApiFailure, ApiRequest, ApiResponse, ClientConfig, ErrorMapper};
+pub use client::{
+    ApiClient, ApiFailure, ApiRequest, ApiResponse, ClientConfig, DEFAULT_TIMEOUT, ErrorMapper,
+};
 pub use pages::{MAX_PAGES, paginate};
 
 /// Percent-encodes one path segment (`private/123` becomes `private%2F123`).

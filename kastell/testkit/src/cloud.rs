@@ -101,6 +101,28 @@ macro_rules! cloud_trials {
     };
 }
 
+/// Instantiates every cloud trial for a provider against its simulator, so
+/// a trial added here runs for every provider crate.
+#[macro_export]
+macro_rules! all_cloud_trials {
+    ($fixture:path) => {
+        $crate::cloud_trials!($fixture;
+            lists_every_page_and_finds_by_ip,
+            find_by_ip_picks_the_public_address,
+            reboot_waits_for_the_new_boot,
+            snapshot_round_trip_is_scoped_to_its_server,
+            restore_from_own_snapshot_waits_until_running,
+            errors_map_to_kinds,
+            rate_limit_storm_is_survived,
+            busy_answers_are_retried,
+            non_idempotent_calls_reach_the_provider_at_most_once,
+            secrets_never_appear_in_output,
+            validates_tokens,
+            registry_entry_matches_the_provider,
+        );
+    };
+}
+
 const WAIT: Duration = Duration::from_secs(60);
 
 fn rw(f: &dyn CloudFixture) -> Arc<dyn CloudProvider> {

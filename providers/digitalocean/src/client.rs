@@ -25,8 +25,6 @@ use crate::model::{
 use crate::pages::{all_pages, split_droplets, split_snapshots};
 use crate::{CAPABILITY, DEFAULT_ENDPOINT, DISPLAY_NAME, ID, SNAPSHOT_PRICE_PER_GB_MONTH};
 
-/// Time allowed for one request unless configured.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Snapshot names remembered for resolving the new snapshot's id; older
 /// entries are dropped past this (the fallback then matches by time).
 const MAX_PENDING_NAMES: usize = 1024;
@@ -51,22 +49,9 @@ impl DigitalOcean {
     /// policy and polling to 2 s growing to 15 s. Refuses an empty token or
     /// an unusable endpoint.
     pub fn new(config: ProviderConfig) -> Result<Self> {
-        let endpoint = config
-            .endpoint
-            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned())
-            .trim_end_matches('/')
-            .to_owned();
-        let api = ApiClient::new(
-            ClientConfig {
-                provider: ID,
-                base_url: endpoint.clone(),
-                token: config.token,
-                timeout: config.timeout.unwrap_or(DEFAULT_TIMEOUT),
-                retry: config.retry.unwrap_or_default(),
-            },
-            map_error,
-        )
-        .map_err(|e| match e.kind() {
+        let client_config = ClientConfig::for_provider(ID, DEFAULT_ENDPOINT, &config);
+        let endpoint = client_config.base_url.clone();
+        let api = ApiClient::new(client_config, map_error).map_err(|e| match e.kind() {
             ErrorKind::Unauthenticated => e.or_hint(format!("Set {}", crate::TOKEN_ENV)),
             _ => e,
         })?;

@@ -36,20 +36,9 @@ pub(crate) struct Hetzner {
 impl Hetzner {
     /// A provider for `config`; refuses an empty token or a bad endpoint.
     pub(crate) fn new(config: ProviderConfig) -> Result<Self> {
-        let endpoint = config
-            .endpoint
-            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
-        let api = ApiClient::new(
-            ClientConfig {
-                provider: ID,
-                base_url: endpoint.clone(),
-                token: config.token,
-                timeout: config.timeout.unwrap_or(Duration::from_secs(30)),
-                retry: config.retry.unwrap_or_default(),
-            },
-            map_error,
-        )
-        .map_err(|e| {
+        let client_config = ClientConfig::for_provider(ID, DEFAULT_ENDPOINT, &config);
+        let endpoint = client_config.base_url.clone();
+        let api = ApiClient::new(client_config, map_error).map_err(|e| {
             e.or_hint(format!(
                 "Set {} to a Hetzner Cloud API token",
                 crate::TOKEN_ENV

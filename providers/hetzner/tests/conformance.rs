@@ -52,17 +52,4 @@ async fn fixture() -> SimCloudFixture {
     }
 }
 
-kastell_testkit::cloud_trials!(fixture;
-    lists_every_page_and_finds_by_ip,
-    find_by_ip_picks_the_public_address,
-    reboot_waits_for_the_new_boot,
-    snapshot_round_trip_is_scoped_to_its_server,
-    restore_from_own_snapshot_waits_until_running,
-    errors_map_to_kinds,
-    rate_limit_storm_is_survived,
-    busy_answers_are_retried,
-    non_idempotent_calls_reach_the_provider_at_most_once,
-    secrets_never_appear_in_output,
-    validates_tokens,
-    registry_entry_matches_the_provider,
-);
+kastell_testkit::all_cloud_trials!(fixture);

@@ -17,9 +17,6 @@ use crate::convention::linode_time;
 use crate::model::{Event, Image, Instance, InstanceIps, IpAddress, Page, public_ipv4};
 use crate::{DEFAULT_ENDPOINT, ID};
 
-/// Time allowed for one request unless configured.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Largest page Linode serves, and the default here (fewest requests).
 const MAX_PAGE_SIZE: u32 = 500;
 
@@ -52,10 +49,8 @@ impl LinodeCloud {
     /// A provider for `config`. Refuses an empty token, a malformed
     /// endpoint and a `page_size` option outside 25..=500.
     pub fn new(config: ProviderConfig) -> Result<Self> {
-        let endpoint = config
-            .endpoint
-            .clone()
-            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
+        let client_config = ClientConfig::for_provider(ID, DEFAULT_ENDPOINT, &config);
+        let endpoint = client_config.base_url.clone();
         let page_size = match config.options.get("page_size") {
             None => MAX_PAGE_SIZE,
             Some(raw) => raw
@@ -70,16 +65,7 @@ impl LinodeCloud {
                     .with_provider(ID)
                 })?,
         };
-        let api = ApiClient::new(
-            ClientConfig {
-                provider: ID,
-                base_url: endpoint.clone(),
-                token: config.token,
-                timeout: config.timeout.unwrap_or(DEFAULT_TIMEOUT),
-                retry: config.retry.unwrap_or_default(),
-            },
-            crate::error::map_error,
-        )?;
+        let api = ApiClient::new(client_config, crate::error::map_error)?;
         Ok(Self {
             api,
             endpoint,

@@ -24,9 +24,6 @@ use crate::model::{
 };
 use crate::{CAPABILITY, DEFAULT_ENDPOINT, DISPLAY_NAME, ID};
 
-/// Time allowed for one request unless configured.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Vultr's largest page.
 const PER_PAGE: &str = "500";
 
@@ -55,20 +52,10 @@ impl VultrCloud {
     /// growing to 15 s). Refuses an empty token and an endpoint that is not
     /// an http(s) URL.
     pub fn new(config: ProviderConfig) -> Result<Self> {
-        let endpoint = config
-            .endpoint
-            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
-        let api = ApiClient::new(
-            ClientConfig {
-                provider: ID,
-                base_url: endpoint.clone(),
-                token: config.token,
-                timeout: config.timeout.unwrap_or(DEFAULT_TIMEOUT),
-                retry: config.retry.unwrap_or_default(),
-            },
-            map_error,
-        )
-        .map_err(|e| e.or_hint(format!("Set {} to a Vultr API key", crate::TOKEN_ENV)))?;
+        let client_config = ClientConfig::for_provider(ID, DEFAULT_ENDPOINT, &config);
+        let endpoint = client_config.base_url.clone();
+        let api = ApiClient::new(client_config, map_error)
+            .map_err(|e| e.or_hint(format!("Set {} to a Vultr API key", crate::TOKEN_ENV)))?;
         let poll = config.poll.unwrap_or_else(default_poll);
         Ok(Self {
             api,
