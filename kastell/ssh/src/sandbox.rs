@@ -30,6 +30,14 @@ const SSHD: &str = "/usr/sbin/sshd";
 /// Serialises user creation between threads of one process.
 static USER_SETUP: Mutex<()> = Mutex::new(());
 
+/// How to start a [`LocalSshd`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SandboxOptions {
+    /// Directories put first on the `PATH` of every session (where test
+    /// shims for `docker`, `systemctl` or `apt-get` live).
+    pub path_prefix: Vec<PathBuf>,
+}
+
 /// A running private sshd. Dropping it stops the daemon.
 #[derive(Debug)]
 pub struct LocalSshd {
@@ -159,10 +167,16 @@ fn write_file(path: &Path, text: &str, mode: u32) -> Result<()> {
 }
 
 impl LocalSshd {
-    /// Starts a private sshd on `127.0.0.1`.
+    /// Starts a private sshd on `127.0.0.1` with default options.
     ///
     /// Fails with a hint when OpenSSH's server is not installed.
     pub fn start() -> Result<Self> {
+        Self::start_with(&SandboxOptions::default())
+    }
+
+    /// Starts a private sshd on `127.0.0.1` with `options`. Refuses a path
+    /// prefix that contains `:` or white space.
+    pub fn start_with(options: &SandboxOptions) -> Result<Self> {
         if !Path::new(SSHD).is_file() {
             return Err(setup_error(format!("{SSHD} is not installed")));
         }
@@ -194,7 +208,7 @@ impl LocalSshd {
         let mut last_error = None;
         for _ in 0..5 {
             let port = free_port()?;
-            match Self::launch(p, port, &user) {
+            match Self::launch(p, port, &user, &session_path(options)?) {
                 Ok(child) => {
                     return Ok(Self {
                         dir,
@@ -211,7 +225,7 @@ impl LocalSshd {
         Err(last_error.unwrap_or_else(|| setup_error("could not start")))
     }
 
-    fn launch(dir: &Path, port: u16, user: &str) -> Result<Child> {
+    fn launch(dir: &Path, port: u16, user: &str, path: &str) -> Result<Child> {
         let d = dir.display();
         let config = format!(
             "ListenAddress 127.0.0.1\n\
@@ -229,6 +243,7 @@ impl LocalSshd {
              MaxStartups 100\n\
              MaxSessions 100\n\
              PrintMotd no\n\
+             SetEnv PATH={path}\n\
              Subsystem sftp internal-sftp\n"
         );
         let config_path = dir.join("sshd_config");
@@ -352,6 +367,22 @@ fn has_children(pid: &str) -> bool {
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// The `PATH` of every session: the prefix, then the usual system paths.
+fn session_path(options: &SandboxOptions) -> Result<String> {
+    let mut parts = Vec::new();
+    for dir in &options.path_prefix {
+        let text = dir.to_string_lossy();
+        if text.contains(':') || text.chars().any(char::is_whitespace) {
+            return Err(Error::invalid_input(format!(
+                "sandbox PATH entry {text:?} may not contain ':' or white space"
+            )));
+        }
+        parts.push(text.into_owned());
+    }
+    parts.extend(["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"].map(String::from));
+    Ok(parts.join(":"))
 }
 
 fn banner_ready(port: u16) -> bool {

@@ -4,7 +4,7 @@ use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
 use std::sync::Arc;
 
 use kastell_core::Transport;
-pub use kastell_ssh::sandbox::{LocalSshd, SANDBOX_USER, fingerprint_of};
+pub use kastell_ssh::sandbox::{LocalSshd, SANDBOX_USER, SandboxOptions, fingerprint_of};
 use kastell_ssh::{SshConfig, SshTransport};
 
 use crate::transport::TransportFixture;
@@ -20,7 +20,13 @@ impl SshdFixture {
     /// Starts a private sshd; panics with the reason (and install hint) when
     /// it cannot.
     pub fn start() -> Self {
-        let sshd = LocalSshd::start().unwrap_or_else(|e| {
+        Self::start_with(&SandboxOptions::default())
+    }
+
+    /// Starts a private sshd with `options` (e.g. a shim directory first on
+    /// the PATH); panics with the reason when it cannot.
+    pub fn start_with(options: &SandboxOptions) -> Self {
+        let sshd = LocalSshd::start_with(options).unwrap_or_else(|e| {
             panic!(
                 "cannot start the test sshd: {e} (hint: {})",
                 e.hint().unwrap_or("")

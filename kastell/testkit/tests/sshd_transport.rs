@@ -150,3 +150,24 @@ fn fastrand_suffix() -> u64 {
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_path_prefix_puts_shims_first() {
+    let shims = std::env::temp_dir().join(format!("kastell-shims-{}", std::process::id()));
+    std::fs::create_dir_all(&shims).unwrap();
+    let shim = shims.join("docker");
+    std::fs::write(&shim, "#!/bin/sh\necho shimmed \"$@\"\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&shims, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let f = SshdFixture::start_with(&kastell_testkit::sshd::SandboxOptions {
+        path_prefix: vec![shims.clone()],
+    });
+    let out = f
+        .ssh()
+        .exec_checked(&RemoteCommand::fixed("docker ps -q"), T)
+        .await
+        .unwrap();
+    assert_eq!(out.stdout_text(), "shimmed ps -q");
+    std::fs::remove_dir_all(&shims).unwrap();
+}

@@ -1,0 +1,1 @@
+//! Shared PaaS platform machinery (being written).

@@ -1,0 +1,1 @@
+//! kastell platform for bare servers (being written).

@@ -1,0 +1,1 @@
+//! kastell platform for Coolify (being written).

@@ -1,0 +1,1 @@
+//! kastell platform for Dokploy (being written).
