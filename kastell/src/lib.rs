@@ -8,6 +8,7 @@
 //! ([`security_log`]) and the command-line surface ([`cli`]). The plugin
 //! contract lives in `kastell-core`.
 
+pub mod backup;
 pub mod build;
 pub mod cli;
 pub mod demo;

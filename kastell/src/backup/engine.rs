@@ -1,0 +1,448 @@
+//! The backup engine: create, list, verify and restore backups of one
+//! server, one operation per server at a time.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use kastell_core::types::{BackupId, BackupReport, Compression, StepReport, StepStatus, StepTimer};
+use kastell_core::{Error, ErrorKind, Platform, PlatformExt, PollSchedule, Result};
+
+use super::hostlock::HostLock;
+use super::layout::{BackupLayout, STAGING_PREFIX};
+use super::manifest::{FORMAT_VERSION, MANIFEST_FILE, Manifest};
+use super::staging::{Staging, sweep_abandoned};
+use super::stored::{BackupStatus, StoredBackup, VerifiedSource};
+use crate::store::ServerRecord;
+
+/// What to back up, and what to record about it.
+#[derive(Debug, Clone)]
+pub struct BackupRequest {
+    /// The server.
+    pub server: ServerRecord,
+    /// Its platform, over a connection to it.
+    pub platform: Arc<dyn Platform>,
+    /// The SSH host key fingerprint of the connection, for the manifest.
+    pub host_key: Option<String>,
+}
+
+/// A published backup.
+#[derive(Debug, Clone)]
+pub struct CreatedBackup {
+    /// Its id.
+    pub id: BackupId,
+    /// Its directory.
+    pub path: PathBuf,
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// What the platform reported.
+    pub report: BackupReport,
+}
+
+/// What to restore.
+#[derive(Debug, Clone)]
+pub struct RestoreRequest {
+    /// The server to restore onto.
+    pub server: ServerRecord,
+    /// Its platform, over a connection to it.
+    pub platform: Arc<dyn Platform>,
+    /// The backup to restore.
+    pub backup_id: BackupId,
+    /// Take a backup of the current state first (default: yes).
+    pub safety_backup: bool,
+    /// The SSH host key of the connection, for the safety backup's manifest.
+    pub host_key: Option<String>,
+    /// How long to wait for the platform to be healthy afterwards.
+    pub health_deadline: Duration,
+}
+
+/// How a restore went: every step, warnings, the safety backup taken, and
+/// the error that stopped it, if any.
+#[derive(Debug)]
+pub struct RestoreOutcome {
+    /// The backup restored.
+    pub backup_id: BackupId,
+    /// Each step, in order.
+    pub steps: Vec<StepReport>,
+    /// Things the user should know (legacy backup, other server).
+    pub warnings: Vec<String>,
+    /// The backup of the state before the restore.
+    pub safety_backup: Option<BackupId>,
+    /// Why it failed.
+    pub error: Option<Error>,
+}
+
+impl RestoreOutcome {
+    /// Whether every step succeeded.
+    pub fn success(&self) -> bool {
+        self.error.is_none() && self.steps.iter().all(|s| s.status != StepStatus::Failure)
+    }
+}
+
+/// Creates, lists, verifies and restores backups under one kastell
+/// directory.
+#[derive(Debug, Clone)]
+pub struct BackupEngine {
+    layout: BackupLayout,
+    compression: Compression,
+}
+
+impl BackupEngine {
+    /// An engine for `<kastell_dir>/backups`, compressing with zstd.
+    pub fn new(kastell_dir: &Path) -> Self {
+        Self {
+            layout: BackupLayout::new(kastell_dir),
+            compression: Compression::Zstd,
+        }
+    }
+
+    /// Stores artifacts with `compression` (`None` or `Zstd`).
+    pub fn with_compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// Backs the server up: streams every artifact into a staging
+    /// directory and publishes it only when all are sealed. A failure
+    /// leaves nothing behind. Waits while another operation holds the
+    /// server.
+    pub async fn create(&self, request: &BackupRequest) -> Result<CreatedBackup> {
+        let server_dir = self.layout.server_dir(&request.server.name)?;
+        let _lock = HostLock::acquire_async(&server_dir).await?;
+        self.create_locked(request, None).await
+    }
+
+    async fn create_locked(
+        &self,
+        request: &BackupRequest,
+        reason: Option<String>,
+    ) -> Result<CreatedBackup> {
+        let server_dir = self.layout.server_dir(&request.server.name)?;
+        sweep_abandoned(&server_dir);
+        let id = fresh_id(&server_dir).await;
+        let mut staging = Staging::create(&server_dir, &id, self.compression)?;
+        let report = request.platform.backup(&mut staging).await?;
+        let manifest = self.manifest_for(request, &id, &report, reason);
+        let path = staging.publish(manifest)?;
+        let manifest = Manifest::read(&path)?;
+        Ok(CreatedBackup {
+            id,
+            path,
+            manifest,
+            report,
+        })
+    }
+
+    fn manifest_for(
+        &self,
+        request: &BackupRequest,
+        id: &BackupId,
+        report: &BackupReport,
+        reason: Option<String>,
+    ) -> Manifest {
+        let server = &request.server;
+        let bare = request.platform.info().id == "bare";
+        Manifest {
+            server_name: server.name.clone(),
+            provider: server.provider.clone().unwrap_or_default(),
+            timestamp: id.to_string(),
+            coolify_version: if bare {
+                "n/a".into()
+            } else {
+                report.platform_version.clone()
+            },
+            files: Vec::new(),
+            platform: (!bare).then(|| request.platform.info().id.to_owned()),
+            mode: bare.then(|| "bare".to_owned()),
+            format_version: FORMAT_VERSION,
+            kastell_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+            server_id: Some(server.id.clone()),
+            host_key: request.host_key.clone(),
+            created_at: Some(
+                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            ),
+            compression: self.compression,
+            artifacts: Vec::new(),
+            skipped: report.skipped.clone(),
+            reason,
+        }
+    }
+
+    /// The server's backups, newest first. Staging directories and
+    /// directories without a manifest (interrupted backups of the original
+    /// tool) are not backups and are not listed.
+    pub fn list(&self, server: &str) -> Result<Vec<StoredBackup>> {
+        let dir = self.layout.server_dir(server)?;
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(format!("listing {}", dir.display()), e)),
+        };
+        let mut backups: Vec<StoredBackup> = entries
+            .flatten()
+            .filter(|e| e.path().is_dir() && e.path().join(MANIFEST_FILE).exists())
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with(STAGING_PREFIX) {
+                    return None;
+                }
+                BackupId::new(name)
+                    .ok()
+                    .map(|id| StoredBackup::load(id, e.path()))
+            })
+            .collect();
+        backups.sort_by(|a, b| b.id.cmp(&a.id));
+        Ok(backups)
+    }
+
+    /// One backup of the server. `NotFound` (listing what exists) when
+    /// there is no such backup.
+    pub fn find(&self, server: &str, id: &BackupId) -> Result<StoredBackup> {
+        let dir = self.layout.backup_dir(server, id)?;
+        if dir.join(MANIFEST_FILE).exists() {
+            return Ok(StoredBackup::load(id.clone(), dir));
+        }
+        let known: Vec<String> = self
+            .list(server)?
+            .iter()
+            .take(5)
+            .map(|b| b.id.to_string())
+            .collect();
+        Err(
+            Error::not_found(format!("backup {id} of server {server} not found")).with_hint(
+                if known.is_empty() {
+                    "This server has no backups yet; create one with backup-create".to_owned()
+                } else {
+                    format!("Newest backups: {}", known.join(", "))
+                },
+            ),
+        )
+    }
+
+    /// The server's newest backup.
+    pub fn latest(&self, server: &str) -> Result<StoredBackup> {
+        self.list(server)?.into_iter().next().ok_or_else(|| {
+            Error::not_found(format!("server {server} has no backups"))
+                .with_hint("Create one with backup-create")
+        })
+    }
+
+    /// Recomputes the checksums of one backup; returns warnings (a legacy
+    /// backup cannot be verified). Refuses a corrupt backup.
+    pub fn verify(&self, server: &str, id: &BackupId) -> Result<Vec<String>> {
+        self.find(server, id)?.verify()
+    }
+
+    /// Restores a backup onto the server. Nothing on the server is touched
+    /// until the backup verified, matches the server's platform and a
+    /// safety backup of the current state exists; once the platform was
+    /// stopped it is started again whatever fails, even if the caller stops
+    /// waiting. Never returns `Err`: the outcome carries the steps and error.
+    pub async fn restore(&self, request: RestoreRequest) -> RestoreOutcome {
+        let mut outcome = RestoreOutcome {
+            backup_id: request.backup_id.clone(),
+            steps: Vec::new(),
+            warnings: Vec::new(),
+            safety_backup: None,
+            error: None,
+        };
+        if let Err(e) = self.restore_into(&request, &mut outcome).await {
+            outcome.error = Some(e);
+        }
+        outcome
+    }
+
+    async fn restore_into(
+        &self,
+        request: &RestoreRequest,
+        outcome: &mut RestoreOutcome,
+    ) -> Result<()> {
+        let server = &request.server.name;
+        let server_dir = self.layout.server_dir(server)?;
+        let _lock = HostLock::acquire_async(&server_dir).await?;
+
+        let step = StepTimer::start("Verify backup");
+        let source = match self.verified(server, &request.backup_id) {
+            Ok((source, manifest, warnings)) => {
+                outcome.warnings.extend(warnings);
+                if manifest.server_name != *server {
+                    outcome.warnings.push(format!(
+                        "backup {} was taken from server {}, not {server}",
+                        request.backup_id, manifest.server_name
+                    ));
+                }
+                let theirs = manifest.platform_id().to_owned();
+                let ours = request.platform.info().id;
+                if theirs != ours {
+                    let e = Error::invalid_input(format!(
+                        "backup {} is a {theirs} backup; server {server} runs {ours}",
+                        request.backup_id
+                    ))
+                    .with_hint("Restore a backup taken from a server of the same platform");
+                    outcome.steps.push(step.failure(&e));
+                    return Err(e);
+                }
+                outcome.steps.push(step.success("checksums match"));
+                source
+            }
+            Err(e) => {
+                outcome.steps.push(step.failure(&e));
+                return Err(e);
+            }
+        };
+
+        if request.safety_backup {
+            let step = StepTimer::start("Safety backup");
+            let backup = BackupRequest {
+                server: request.server.clone(),
+                platform: request.platform.clone(),
+                host_key: request.host_key.clone(),
+            };
+            let reason = format!("safety backup before restoring {}", request.backup_id);
+            match self.create_locked(&backup, Some(reason)).await {
+                Ok(created) => {
+                    outcome
+                        .steps
+                        .push(step.success(format!("current state saved as {}", created.id)));
+                    outcome.safety_backup = Some(created.id);
+                }
+                Err(e) => {
+                    let e =
+                        e.or_hint("The current state could not be saved, so nothing was changed");
+                    outcome.steps.push(step.failure(&e));
+                    return Err(e);
+                }
+            }
+        }
+
+        // The stop → restore → start sequence runs as its own task: if the
+        // caller is cancelled, the task still starts the platform again.
+        let platform = request.platform.clone();
+        let guarded = tokio::spawn(async move { stop_restore_start(platform, source).await });
+        let (steps, result) = guarded
+            .await
+            .map_err(|e| Error::unexpected(format!("the restore task failed: {e}")))?;
+        outcome.steps.extend(steps);
+        result?;
+
+        let step = StepTimer::start("Health check");
+        let schedule = PollSchedule::new(Duration::from_millis(200), Duration::from_secs(5));
+        match request
+            .platform
+            .wait_healthy(request.health_deadline, schedule)
+            .await
+        {
+            Ok(health) => outcome.steps.push(step.success(health.detail)),
+            Err(e) => {
+                let e = e.or_hint("The data was restored but the platform is not healthy yet; check it with server_info health");
+                outcome.steps.push(step.failure(&e));
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn verified(
+        &self,
+        server: &str,
+        id: &BackupId,
+    ) -> Result<(VerifiedSource, Manifest, Vec<String>)> {
+        let stored = self.find(server, id)?;
+        if stored.status == BackupStatus::Corrupt {
+            return Err(Error::new(
+                ErrorKind::Corrupt,
+                format!(
+                    "backup {id} is corrupt: {}",
+                    stored.problem.as_deref().unwrap_or("unreadable")
+                ),
+            )
+            .with_hint("Nothing was changed on the server; restore another backup"));
+        }
+        let (source, warnings) = stored
+            .source()
+            .map_err(|e| e.or_hint("Nothing was changed on the server; restore another backup"))?;
+        let manifest = stored
+            .manifest
+            .ok_or_else(|| Error::new(ErrorKind::Corrupt, "no manifest"))?;
+        Ok((source, manifest, warnings))
+    }
+}
+
+/// Stops the platform, restores, and starts it again whatever happened
+/// after the stop was attempted. Returns the steps and the first error.
+async fn stop_restore_start(
+    platform: Arc<dyn Platform>,
+    source: VerifiedSource,
+) -> (Vec<StepReport>, Result<()>) {
+    let name = platform.info().display_name;
+    let stops = platform.capability().stop_start;
+    let mut steps = Vec::new();
+    let mut first_error: Option<Error> = None;
+    if stops {
+        let step = StepTimer::start(format!("Stop {name}"));
+        match platform.stop().await {
+            Ok(()) => steps.push(step.success("stopped")),
+            Err(e) => {
+                steps.push(step.failure(&e));
+                first_error = Some(e);
+            }
+        }
+    }
+    if first_error.is_none() {
+        match platform.restore(&source).await {
+            Ok(platform_steps) => {
+                let failed = platform_steps
+                    .iter()
+                    .find(|s| s.status == StepStatus::Failure)
+                    .map(|s| {
+                        Error::new(
+                            ErrorKind::CommandFailed,
+                            format!(
+                                "{} failed: {}",
+                                s.name,
+                                s.error.as_deref().unwrap_or("no detail")
+                            ),
+                        )
+                    });
+                steps.extend(platform_steps);
+                first_error = failed;
+            }
+            Err(e) => {
+                if !steps_mention_failure(&steps) {
+                    steps.push(StepTimer::start("Restore").failure(&e));
+                }
+                first_error = Some(e);
+            }
+        }
+    }
+    if stops {
+        // Always: a stopped platform is never left behind.
+        let step = StepTimer::start(format!("Start {name}"));
+        match platform.start().await {
+            Ok(()) => steps.push(step.success("started")),
+            Err(e) => {
+                let e = e.with_hint(format!(
+                    "{name} may be down: start it by hand and check its health"
+                ));
+                steps.push(step.failure(&e));
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    (steps, first_error.map_or(Ok(()), Err))
+}
+
+fn steps_mention_failure(steps: &[StepReport]) -> bool {
+    steps.iter().any(|s| s.status == StepStatus::Failure)
+}
+
+/// A backup id for now that no backup of this server has yet.
+async fn fresh_id(server_dir: &Path) -> BackupId {
+    loop {
+        let id = BackupId::at(SystemTime::now());
+        if !server_dir.join(id.as_str()).exists() {
+            return id;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}

@@ -1,0 +1,27 @@
+//! Backups: streamed, checksummed, published atomically, restored only
+//! after verification, with a guard that always starts a stopped platform
+//! again.
+//!
+//! Layout: `<KASTELL_DIR>/backups/<server>/<backup-id>/` holding the
+//! artifacts (zstd-compressed, 0600) and `manifest.json`, a superset of the
+//! original tool's manifest. A backup is written into a hidden
+//! `.staging-*` directory and renamed into place only when every artifact
+//! is sealed, so a failed or interrupted backup is never listed and leaves
+//! nothing behind.
+
+mod engine;
+mod hostlock;
+mod layout;
+mod manifest;
+mod staging;
+mod stored;
+
+pub use engine::{BackupEngine, BackupRequest, CreatedBackup, RestoreOutcome, RestoreRequest};
+pub use hostlock::HostLock;
+pub use layout::{BACKUPS_DIR, BackupLayout, LOCK_FILE, STAGING_PREFIX, check_component};
+pub use manifest::{FORMAT_VERSION, MANIFEST_FILE, Manifest, stored_file};
+pub use staging::{Staging, sweep_abandoned};
+pub use stored::{BackupStatus, StoredBackup, VerifiedSource};
+
+#[cfg(test)]
+mod tests;

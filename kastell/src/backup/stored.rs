@@ -1,0 +1,196 @@
+//! A published backup on disk: listing status, checksum verification, and
+//! an [`ArtifactSource`] that hands out decompressed streams only after
+//! every checksum matched.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use kastell_core::types::{ArtifactRecord, ArtifactSource, BackupId, Compression};
+use kastell_core::{Error, ErrorKind, Result};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::manifest::{Manifest, stored_file};
+
+/// What a listed backup looks like from the outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupStatus {
+    /// kastell's format, every file present with the recorded size.
+    Complete,
+    /// The original tool's format: no checksums to verify against.
+    UnverifiedLegacy,
+    /// Manifest unreadable, or a file missing or of the wrong size.
+    Corrupt,
+}
+
+/// A backup on disk.
+#[derive(Debug, Clone)]
+pub struct StoredBackup {
+    /// Its id.
+    pub id: BackupId,
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Its manifest (`None` when unreadable).
+    pub manifest: Option<Manifest>,
+    /// Its status from the listing checks (sizes, not checksums).
+    pub status: BackupStatus,
+    /// Why it is corrupt, when it is.
+    pub problem: Option<String>,
+}
+
+impl StoredBackup {
+    /// Reads the backup in `dir` and checks its files' presence and sizes.
+    pub fn load(id: BackupId, dir: PathBuf) -> Self {
+        let manifest = match Manifest::read(&dir) {
+            Ok(m) => m,
+            Err(e) => {
+                return Self {
+                    id,
+                    dir,
+                    manifest: None,
+                    status: BackupStatus::Corrupt,
+                    problem: Some(e.to_string()),
+                };
+            }
+        };
+        let problem = manifest.records(&dir).iter().find_map(|r| {
+            let file = dir.join(stored_file(r));
+            match std::fs::metadata(&file) {
+                Err(_) => Some(format!("missing file {}", stored_file(r))),
+                Ok(m) if manifest.has_checksums() && m.len() != r.size => Some(format!(
+                    "{} is {} bytes, the manifest says {}",
+                    stored_file(r),
+                    m.len(),
+                    r.size
+                )),
+                Ok(_) => None,
+            }
+        });
+        let status = match (&problem, manifest.has_checksums()) {
+            (Some(_), _) => BackupStatus::Corrupt,
+            (None, true) => BackupStatus::Complete,
+            (None, false) => BackupStatus::UnverifiedLegacy,
+        };
+        Self {
+            id,
+            dir,
+            manifest: Some(manifest),
+            status,
+            problem,
+        }
+    }
+
+    /// Recomputes every file's SHA-256 and compares it with the manifest.
+    /// Refuses (`Corrupt`) a backup whose manifest is unreadable, whose file
+    /// is missing, or whose checksum differs. A legacy backup has nothing to
+    /// compare against: it passes with a warning in the returned list.
+    pub fn verify(&self) -> Result<Vec<String>> {
+        let manifest = self.manifest.as_ref().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Corrupt,
+                format!("backup {} has no readable manifest", self.id),
+            )
+        })?;
+        if !manifest.has_checksums() {
+            return Ok(vec![format!(
+                "backup {} was made by the original tool and has no checksums: it cannot be verified",
+                self.id
+            )]);
+        }
+        for record in &manifest.artifacts {
+            let actual = sha256_of(&self.dir.join(stored_file(record)))?;
+            if actual != record.sha256 {
+                return Err(Error::new(
+                    ErrorKind::Corrupt,
+                    format!(
+                        "{} in backup {} does not match its checksum",
+                        stored_file(record),
+                        self.id
+                    ),
+                )
+                .with_hint(
+                    "The file changed or was damaged after the backup; restore another backup",
+                ));
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    /// An [`ArtifactSource`] over this backup, after [`StoredBackup::verify`]
+    /// passed. Returns the source and verification warnings.
+    pub fn source(&self) -> Result<(VerifiedSource, Vec<String>)> {
+        let warnings = self.verify()?;
+        let manifest = self
+            .manifest
+            .as_ref()
+            .ok_or_else(|| Error::new(ErrorKind::Corrupt, "no manifest"))?;
+        Ok((
+            VerifiedSource {
+                dir: self.dir.clone(),
+                records: manifest.records(&self.dir),
+            },
+            warnings,
+        ))
+    }
+}
+
+fn sha256_of(path: &Path) -> Result<String> {
+    let file = File::open(path).map_err(|e| {
+        Error::new(
+            ErrorKind::Corrupt,
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = reader
+            .read(&mut buf)
+            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Artifacts of a verified backup, read decompressed.
+#[derive(Debug, Clone)]
+pub struct VerifiedSource {
+    dir: PathBuf,
+    records: Vec<ArtifactRecord>,
+}
+
+impl ArtifactSource for VerifiedSource {
+    fn records(&self) -> Vec<ArtifactRecord> {
+        self.records.clone()
+    }
+
+    fn open(&self, name: &str) -> Result<Box<dyn Read + Send>> {
+        let record = self
+            .records
+            .iter()
+            .find(|r| r.name == name)
+            .ok_or_else(|| Error::not_found(format!("the backup has no artifact {name}")))?;
+        let path = self.dir.join(stored_file(record));
+        let file =
+            File::open(&path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        let reader = BufReader::with_capacity(1 << 20, file);
+        Ok(match record.compression {
+            Compression::None => Box::new(reader),
+            Compression::Gzip => Box::new(flate2::read::GzDecoder::new(reader)),
+            Compression::Zstd => Box::new(
+                zstd::stream::read::Decoder::with_buffer(reader)
+                    .map_err(|e| Error::io(format!("decompressing {}", path.display()), e))?,
+            ),
+        })
+    }
+}

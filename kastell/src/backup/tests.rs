@@ -1,0 +1,426 @@
+//! Engine tests over the memory platform and transport.
+
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use kastell_core::memory::{MemoryPlatform, MemoryTransport};
+use kastell_core::types::{
+    ArtifactSink, ArtifactSource, BackupId, BackupReport, Health, PlatformInfo, StepReport,
+    StepStatus, UpdateOptions, UpdateReport,
+};
+use kastell_core::{ErrorKind, Platform, PlatformCapability, Result};
+
+use super::*;
+use crate::store::ServerRecord;
+
+fn record(name: &str) -> ServerRecord {
+    ServerRecord::new("manual-1", name, "203.0.113.10")
+}
+
+fn setup(data: &[u8]) -> (tempfile::TempDir, BackupEngine, Arc<MemoryPlatform>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let engine = BackupEngine::new(tmp.path());
+    let platform = Arc::new(MemoryPlatform::new(Arc::new(MemoryTransport::new())));
+    platform.set_data(data, b"APP_KEY=base64:abc");
+    (tmp, engine, platform)
+}
+
+fn request(platform: &Arc<MemoryPlatform>, name: &str) -> BackupRequest {
+    BackupRequest {
+        server: record(name),
+        platform: platform.clone(),
+        host_key: Some("SHA256:host".into()),
+    }
+}
+
+fn restore_request(platform: Arc<dyn Platform>, name: &str, id: &BackupId) -> RestoreRequest {
+    RestoreRequest {
+        server: record(name),
+        platform,
+        backup_id: id.clone(),
+        safety_backup: true,
+        host_key: None,
+        health_deadline: Duration::from_secs(2),
+    }
+}
+
+#[tokio::test]
+async fn create_list_verify() {
+    let (tmp, engine, platform) = setup(b"rows v1");
+    let created = engine.create(&request(&platform, "web-1")).await.unwrap();
+    assert_eq!(created.manifest.server_name, "web-1");
+    assert_eq!(created.manifest.platform.as_deref(), Some("memory"));
+    assert_eq!(created.manifest.host_key.as_deref(), Some("SHA256:host"));
+    assert_eq!(created.manifest.artifacts.len(), 2);
+    assert!(created.manifest.files.iter().all(|f| f.ends_with(".zst")));
+    for file in &created.manifest.files {
+        let mode = std::fs::metadata(created.path.join(file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{file}");
+    }
+    let dir_mode = std::fs::metadata(&created.path)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(dir_mode & 0o777, 0o700);
+
+    let second = engine.create(&request(&platform, "web-1")).await.unwrap();
+    let listed = engine.list("web-1").unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].id, second.id, "newest first");
+    assert!(listed.iter().all(|b| b.status == BackupStatus::Complete));
+    assert!(engine.verify("web-1", &created.id).unwrap().is_empty());
+    assert!(engine.list("web-2").unwrap().is_empty());
+    let hidden: Vec<_> = std::fs::read_dir(tmp.path().join("backups/web-1"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(STAGING_PREFIX))
+        .collect();
+    assert!(hidden.is_empty(), "no staging directory left");
+}
+
+#[tokio::test]
+async fn corruption_is_detected_by_listing_and_verify() {
+    let (_tmp, engine, platform) = setup(b"rows");
+    let created = engine.create(&request(&platform, "web-1")).await.unwrap();
+    let file = created.path.join(&created.manifest.files[0]);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xFF;
+    std::fs::write(&file, &bytes).unwrap();
+    assert_eq!(
+        engine.list("web-1").unwrap()[0].status,
+        BackupStatus::Complete,
+        "same size"
+    );
+    let err = engine.verify("web-1", &created.id).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt);
+    std::fs::write(&file, b"short").unwrap();
+    assert_eq!(
+        engine.list("web-1").unwrap()[0].status,
+        BackupStatus::Corrupt
+    );
+}
+
+#[tokio::test]
+async fn legacy_backups_list_as_unverified() {
+    let (tmp, engine, _platform) = setup(b"");
+    let dir = tmp.path().join("backups/web-1/2026-03-15_12-30-45-123");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join(MANIFEST_FILE),
+        r#"{"serverName":"web-1","provider":"hetzner","timestamp":"2026-03-15_12-30-45-123","coolifyVersion":"4.0.0","files":["coolify-backup.sql.gz"],"platform":"coolify"}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.join("coolify-backup.sql.gz"), b"gz").unwrap();
+    // An interrupted backup of the original tool: no manifest, not listed.
+    std::fs::create_dir_all(tmp.path().join("backups/web-1/2026-03-16_00-00-00-000")).unwrap();
+    let listed = engine.list("web-1").unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].status, BackupStatus::UnverifiedLegacy);
+    let id = BackupId::new("2026-03-15_12-30-45-123").unwrap();
+    let warnings = engine.verify("web-1", &id).unwrap();
+    assert!(warnings[0].contains("cannot be verified"));
+}
+
+#[tokio::test]
+async fn restore_round_trip_with_safety_backup() {
+    let (_tmp, engine, platform) = setup(b"rows v1");
+    let created = engine.create(&request(&platform, "web-1")).await.unwrap();
+    platform.set_data(b"rows v2", b"APP_KEY=changed");
+    let outcome = engine
+        .restore(restore_request(platform.clone(), "web-1", &created.id))
+        .await;
+    assert!(outcome.success(), "{:?}", outcome);
+    assert_eq!(platform.data().0, b"rows v1");
+    assert!(platform.is_running());
+    assert_eq!(platform.events(), vec!["stop", "restore", "start"]);
+    let names: Vec<&str> = outcome.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        vec![
+            "Verify backup",
+            "Safety backup",
+            "Stop Memory",
+            "Restore database",
+            "Restore config",
+            "Start Memory",
+            "Health check"
+        ]
+    );
+    // The safety backup holds the state from before the restore.
+    let safety = outcome.safety_backup.unwrap();
+    let stored = engine.find("web-1", &safety).unwrap();
+    assert!(
+        stored
+            .manifest
+            .unwrap()
+            .reason
+            .unwrap()
+            .contains(created.id.as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_backup_is_refused_before_anything_is_stopped() {
+    let (_tmp, engine, platform) = setup(b"rows");
+    let created = engine.create(&request(&platform, "web-1")).await.unwrap();
+    let file = created.path.join(&created.manifest.files[0]);
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[0] ^= 0xFF;
+    std::fs::write(&file, &bytes).unwrap();
+    let outcome = engine
+        .restore(restore_request(platform.clone(), "web-1", &created.id))
+        .await;
+    assert!(!outcome.success());
+    assert_eq!(outcome.error.as_ref().unwrap().kind(), ErrorKind::Corrupt);
+    assert!(platform.events().is_empty(), "the platform was not touched");
+    assert_eq!(outcome.steps.len(), 1);
+    assert!(outcome.safety_backup.is_none());
+}
+
+#[tokio::test]
+async fn a_failure_after_the_stop_still_starts_the_platform() {
+    let (_tmp, engine, platform) = setup(b"rows");
+    let created = engine.create(&request(&platform, "web-1")).await.unwrap();
+    platform.fail_next_restore("pg_restore: error: relation exists");
+    let outcome = engine
+        .restore(restore_request(platform.clone(), "web-1", &created.id))
+        .await;
+    assert!(!outcome.success());
+    assert!(
+        platform.is_running(),
+        "started again after the failed restore"
+    );
+    assert_eq!(platform.events(), vec!["stop", "start"]);
+    let last = outcome.steps.last().unwrap();
+    assert_eq!(last.name, "Start Memory");
+    assert_eq!(last.status, StepStatus::Success);
+    assert!(
+        outcome
+            .steps
+            .iter()
+            .any(|s| s.status == StepStatus::Failure)
+    );
+}
+
+#[tokio::test]
+async fn a_backup_of_another_platform_is_refused() {
+    let (_tmp, engine, platform) = setup(b"rows");
+    let created = engine.create(&request(&platform, "web-1")).await.unwrap();
+    let mut renamed = TestPlatform::new(platform.clone());
+    renamed.id = "other";
+    let other: Arc<dyn Platform> = Arc::new(renamed);
+    let outcome = engine
+        .restore(restore_request(other, "web-1", &created.id))
+        .await;
+    assert_eq!(
+        outcome.error.as_ref().unwrap().kind(),
+        ErrorKind::InvalidInput
+    );
+    assert!(platform.events().is_empty());
+}
+
+#[tokio::test]
+async fn a_backup_from_another_server_warns() {
+    let (_tmp, engine, platform) = setup(b"rows");
+    let created = engine.create(&request(&platform, "web-1")).await.unwrap();
+    // Copy web-1's backup under web-2, as a user moving backups would.
+    let target = created
+        .path
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("web-2")
+        .join(created.id.as_str());
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    std::fs::rename(&created.path, &target).unwrap();
+    let outcome = engine
+        .restore(restore_request(platform.clone(), "web-2", &created.id))
+        .await;
+    assert!(outcome.success(), "{outcome:?}");
+    assert!(
+        outcome
+            .warnings
+            .iter()
+            .any(|w| w.contains("taken from server web-1"))
+    );
+}
+
+#[tokio::test]
+async fn a_failed_backup_leaves_nothing_listed_or_staged() {
+    let (tmp, engine, _platform) = setup(b"");
+    let mut failing = TestPlatform::new(_platform.clone());
+    failing.fail_backup = true;
+    let failing: Arc<dyn Platform> = Arc::new(failing);
+    let err = engine
+        .create(&BackupRequest {
+            server: record("web-1"),
+            platform: failing,
+            host_key: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::CommandFailed);
+    assert!(engine.list("web-1").unwrap().is_empty());
+    let left: Vec<_> = std::fs::read_dir(tmp.path().join("backups/web-1"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != LOCK_FILE)
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test]
+async fn cancelling_a_restore_still_starts_the_platform() {
+    let (_tmp, engine, platform) = setup(b"rows");
+    let created = engine.create(&request(&platform, "web-1")).await.unwrap();
+    let mut slow = TestPlatform::new(platform.clone());
+    slow.restore_delay = Duration::from_millis(300);
+    let slow = Arc::new(slow);
+    let mut req = restore_request(slow.clone(), "web-1", &created.id);
+    req.safety_backup = false;
+    let task = tokio::spawn(async move { engine.restore(req).await });
+    // Cancel while the restore is in flight (after the stop).
+    while !platform.events().contains(&"stop".to_string()) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    task.abort();
+    for _ in 0..200 {
+        if platform.is_running() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        platform.is_running(),
+        "the guard started the platform: {:?}",
+        platform.events()
+    );
+}
+
+#[tokio::test]
+async fn two_backups_of_one_server_never_overlap() {
+    let (_tmp, engine, platform) = setup(b"rows");
+    let tracker = Arc::new(TestPlatform::new(platform.clone()));
+    let make = |engine: BackupEngine, tracker: Arc<TestPlatform>| async move {
+        engine
+            .create(&BackupRequest {
+                server: record("web-1"),
+                platform: tracker,
+                host_key: None,
+            })
+            .await
+    };
+    let (a, b) = tokio::join!(
+        make(engine.clone(), tracker.clone()),
+        make(engine.clone(), tracker.clone())
+    );
+    assert_ne!(a.unwrap().id, b.unwrap().id);
+    assert_eq!(
+        tracker.max.load(Ordering::SeqCst),
+        1,
+        "the host lock serialised them"
+    );
+}
+
+#[tokio::test]
+async fn names_and_ids_cannot_escape_the_store() {
+    let (_tmp, engine, platform) = setup(b"rows");
+    for bad in ["../web-1", "..", "a/b", ".hidden"] {
+        assert!(engine.list(bad).is_err(), "{bad}");
+        let mut req = request(&platform, "web-1");
+        req.server.name = bad.into();
+        assert_eq!(
+            engine.create(&req).await.unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+    }
+    assert!(BackupId::new("../../etc/passwd").is_err());
+}
+
+/// The memory platform with knobs: another id, a slow restore, a dump
+/// that fails half-way, and a count of backups running at once.
+#[derive(Debug)]
+struct TestPlatform {
+    inner: Arc<MemoryPlatform>,
+    id: &'static str,
+    restore_delay: Duration,
+    fail_backup: bool,
+    now: AtomicUsize,
+    max: AtomicUsize,
+}
+
+impl TestPlatform {
+    fn new(inner: Arc<MemoryPlatform>) -> Self {
+        Self {
+            inner,
+            id: "memory",
+            restore_delay: Duration::ZERO,
+            fail_backup: false,
+            now: AtomicUsize::new(0),
+            max: AtomicUsize::new(0),
+        }
+    }
+}
+
+#[async_trait]
+impl Platform for TestPlatform {
+    fn info(&self) -> PlatformInfo {
+        PlatformInfo {
+            id: self.id,
+            display_name: "Memory",
+        }
+    }
+    fn capability(&self) -> PlatformCapability {
+        PlatformCapability::all()
+    }
+    async fn version(&self) -> Result<String> {
+        self.inner.version().await
+    }
+    async fn health(&self) -> Result<Health> {
+        self.inner.health().await
+    }
+    async fn update(&self, options: &UpdateOptions) -> Result<UpdateReport> {
+        self.inner.update(options).await
+    }
+    async fn backup(&self, sink: &mut dyn ArtifactSink) -> Result<BackupReport> {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let report = if self.fail_backup {
+            use std::io::Write;
+            let mut w = sink.open(&kastell_core::types::ArtifactSpec {
+                name: "db.dump".into(),
+                format: kastell_core::types::ArtifactFormat::PgCustom,
+            })?;
+            w.write_all(b"partial").unwrap();
+            drop(w);
+            Err(kastell_core::Error::new(
+                ErrorKind::CommandFailed,
+                "pg_dump: connection lost",
+            ))
+        } else {
+            self.inner.backup(sink).await
+        };
+        self.now.fetch_sub(1, Ordering::SeqCst);
+        report
+    }
+    async fn restore(&self, source: &dyn ArtifactSource) -> Result<Vec<StepReport>> {
+        tokio::time::sleep(self.restore_delay).await;
+        self.inner.restore(source).await
+    }
+    async fn stop(&self) -> Result<()> {
+        self.inner.stop().await
+    }
+    async fn start(&self) -> Result<()> {
+        self.inner.start().await
+    }
+}
