@@ -7,6 +7,9 @@
 //! - [`cloud`]: the conformance trials every [`kastell_core::CloudProvider`]
 //!   must pass, against its simulator (and against `MemoryCloud`), with
 //!   [`cloud_trials!`].
+//! - [`pg`]: a private throwaway PostgreSQL cluster on a unix socket.
+//! - [`shim`]: fake `docker`/`curl`/... programs for the sandbox sshd's
+//!   `PATH`, faking Coolify or Dokploy over a [`pg::PgCluster`].
 //! - [`data`]: deterministic pseudo-random streams and hashing writers for
 //!   byte-exact transfer checks.
 //!
@@ -17,6 +20,8 @@
 pub mod cloud;
 pub mod data;
 pub mod memory;
+pub mod pg;
+pub mod shim;
 pub mod sim_cloud;
 pub mod sshd;
 pub mod transport;
