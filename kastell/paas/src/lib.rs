@@ -1,1 +1,54 @@
-//! Shared PaaS platform machinery (being written).
+//! # kastell-paas: what Coolify and Dokploy share
+//!
+//! Both platforms are a web application with its PostgreSQL database in
+//! Docker. Everything they have in common lives here, in [`PaasPlatform`];
+//! a platform crate only declares a [`PaasSpec`] constant (names, ports,
+//! containers, paths and commands) and registers it.
+//!
+//! ## What a [`PaasPlatform`] does
+//! - **version**: `docker inspect <container> --format '{{.Config.Image}}'`
+//!   reduced to the image tag; a failed command or empty output is
+//!   `unknown`.
+//! - **health**: an HTTP GET from the local machine (5 s timeout,
+//!   redirects not followed) to the `health_url` option, else
+//!   `https://<domain>`, else `http://<ip>:<port>`; healthy only on a 2xx or
+//!   3xx answer.
+//! - **update**: the platform's install script, downloaded into a private
+//!   temporary directory that is removed on exit, checked (shebang, 100 B
+//!   to 1 MiB) and run, with a long timeout. A dry run only reports it.
+//! - **backup**: `pg_dump -Fc` streamed into the sink as `<id>-db.dump`,
+//!   then a tar of the configuration entries that exist as
+//!   `<id>-config.tar`. Nothing is written on the server.
+//! - **restore** (between the engine's `stop` and `start`): start the
+//!   database, wait for `pg_isready`, `pg_restore --clean --if-exists
+//!   --single-transaction --exit-on-error` (legacy plain SQL: `psql` with
+//!   `ON_ERROR_STOP` into a recreated `public` schema), extract the
+//!   configuration. It stops at the first failed step: the trait method
+//!   then returns that step's error, with every step so far in its context
+//!   (see [`RestoreOutcome::into_result`]); [`PaasPlatform::restore_with_steps`]
+//!   gives the steps and the error side by side.
+//! - **stop / start**: the spec's service commands, exit status checked.
+//!
+//! Every command is built in [`commands`] with shell quoting; options are
+//! described in [`settings`].
+
+mod backup;
+pub mod commands;
+mod health;
+mod platform;
+mod restore;
+pub mod settings;
+pub mod spec;
+mod update;
+mod version;
+
+pub use health::HEALTH_TIMEOUT;
+pub use platform::PaasPlatform;
+pub use restore::{
+    RestoreOutcome, STEP_RESTORE_CONFIG, STEP_RESTORE_DB, STEP_START_DB, STEP_WAIT_DB,
+};
+pub use settings::Settings;
+pub use spec::{
+    CAPABILITY, ConfigSpec, DbContainer, Interpreter, PaasSpec, ServiceSpec, UpdateSpec,
+};
+pub use version::{UNKNOWN_VERSION, image_tag};

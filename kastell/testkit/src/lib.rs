@@ -21,6 +21,7 @@ pub mod cloud;
 pub mod data;
 pub mod memory;
 pub mod pg;
+pub mod platform;
 pub mod shim;
 pub mod sim_cloud;
 pub mod sshd;

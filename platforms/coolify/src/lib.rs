@@ -1,1 +1,70 @@
-//! kastell platform for Coolify (being written).
+//! # kastell-coolify: Coolify for kastell
+//!
+//! A [`Platform`] for [Coolify](https://coolify.io), registered under the
+//! id `coolify`. All behaviour is shared with the other PostgreSQL-in-Docker
+//! platforms in [`kastell_paas::PaasPlatform`]; this crate only says what is
+//! particular to Coolify ([`SPEC`]):
+//!
+//! - health: port 8000 (or HTTPS on the server's domain);
+//! - version: the image tag of the `coolify` container;
+//! - database: container `coolify-db`, user and database `coolify`;
+//! - configuration: under `/data/coolify`, the compose project
+//!   (`source/.env`, `source/docker-compose.yml`,
+//!   `source/docker-compose.prod.yml`) and the SSH keys Coolify uses to
+//!   reach managed servers (`ssh/keys`); missing entries are skipped and
+//!   reported;
+//! - services: `docker compose -f docker-compose.yml -f
+//!   docker-compose.prod.yml stop` / `up -d` / `up -d postgres`, run in
+//!   `/data/coolify/source`;
+//! - update: `https://cdn.coollabs.io/coolify/install.sh`, run with `bash`.
+//!
+//! Options (`root`, `health_url`, timeouts) are described in
+//! [`kastell_paas::settings`].
+
+use std::sync::Arc;
+
+use kastell_core::{Platform, PlatformContext, PlatformEntry, Result};
+use kastell_paas::{
+    ConfigSpec, DbContainer, Interpreter, PaasPlatform, PaasSpec, ServiceSpec, UpdateSpec,
+};
+
+/// How Coolify differs from the other PostgreSQL-in-Docker platforms.
+pub const SPEC: PaasSpec = PaasSpec {
+    id: "coolify",
+    display_name: "Coolify",
+    health_port: 8000,
+    version_container: "coolify",
+    db_container: DbContainer::Fixed("coolify-db"),
+    db_user: "coolify",
+    db_name: "coolify",
+    config: ConfigSpec {
+        base: "/data/coolify",
+        entries: &[
+            "source/.env",
+            "source/docker-compose.yml",
+            "source/docker-compose.prod.yml",
+            "ssh/keys",
+        ],
+    },
+    services: ServiceSpec {
+        dir: Some("/data/coolify/source"),
+        stop: "cd {} && docker compose -f docker-compose.yml -f docker-compose.prod.yml stop",
+        start: "cd {} && docker compose -f docker-compose.yml -f docker-compose.prod.yml up -d",
+        start_db: "cd {} && docker compose -f docker-compose.yml -f docker-compose.prod.yml up -d postgres",
+    },
+    update: UpdateSpec {
+        url: "https://cdn.coollabs.io/coolify/install.sh",
+        interpreter: Interpreter::Bash,
+        argument: None,
+    },
+};
+
+/// Builds the Coolify platform over `ctx`; refuses invalid options.
+pub fn build(ctx: PlatformContext) -> Result<Arc<dyn Platform>> {
+    PaasPlatform::build(&SPEC, ctx)
+}
+
+/// The registry entry for Coolify.
+pub const ENTRY: PlatformEntry = SPEC.entry(build);
+
+kastell_core::register_platform!(ENTRY);

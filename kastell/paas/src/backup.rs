@@ -1,0 +1,133 @@
+//! Streaming backups: the database dump and the configuration archive go
+//! straight from the server into the engine's sink; nothing is written on
+//! the server.
+
+use std::time::Duration;
+
+use kastell_core::transport::check_status;
+use kastell_core::types::{
+    ArtifactFormat, ArtifactRecord, ArtifactSink, ArtifactSpec, BackupReport,
+};
+use kastell_core::{Error, RemoteCommand, Result, TransportExt};
+
+use crate::commands;
+use crate::platform::PaasPlatform;
+use crate::version::UNKNOWN_VERSION;
+
+/// The path of a configuration entry as shown to the user.
+pub(crate) fn entry_path(base: &str, entry: &str) -> String {
+    if entry == "." {
+        base.to_owned()
+    } else {
+        format!("{}/{entry}", base.trim_end_matches('/'))
+    }
+}
+
+impl PaasPlatform {
+    /// Version (best effort), then the database, then the configuration.
+    /// The first failure ends the backup with its error; the engine
+    /// discards whatever was written.
+    pub(crate) async fn run_backup(&self, sink: &mut dyn ArtifactSink) -> Result<BackupReport> {
+        let mut warnings = Vec::new();
+        let platform_version = self.version_or_unknown().await;
+        if platform_version == UNKNOWN_VERSION {
+            warnings.push(format!(
+                "the {} version could not be read; the backup records it as unknown",
+                self.spec.display_name
+            ));
+        }
+        let container = self.db_container().await?;
+        let mut artifacts = vec![
+            self.stream_artifact(
+                sink,
+                ArtifactSpec {
+                    name: self.spec.db_artifact(),
+                    format: ArtifactFormat::PgCustom,
+                },
+                &commands::pg_dump(self.spec, &container)?,
+                self.settings.dump_timeout,
+            )
+            .await
+            .map_err(|e| {
+                e.or_hint(format!(
+                    "The database dump failed; check that the {} database container is healthy",
+                    self.spec.display_name
+                ))
+            })?,
+        ];
+
+        let (present, skipped) = self.existing_config_entries().await?;
+        if present.is_empty() {
+            warnings.push(format!(
+                "no configuration was found under {}; the backup holds only the database",
+                commands::config_dir(self.spec, &self.settings)
+            ));
+        } else {
+            artifacts.push(
+                self.stream_artifact(
+                    sink,
+                    ArtifactSpec {
+                        name: self.spec.config_artifact(),
+                        format: ArtifactFormat::Tar,
+                    },
+                    &commands::tar_config(self.spec, &self.settings, &present)?,
+                    self.settings.dump_timeout,
+                )
+                .await?,
+            );
+        }
+        Ok(BackupReport {
+            platform_version,
+            artifacts,
+            skipped,
+            warnings,
+        })
+    }
+
+    /// Which configuration entries exist (one command), and the full paths
+    /// of those that do not.
+    async fn existing_config_entries(&self) -> Result<(Vec<String>, Vec<String>)> {
+        let command = commands::list_config(self.spec, &self.settings)?;
+        let out = self
+            .transport
+            .exec_checked(&command, self.settings.short_timeout)
+            .await?;
+        let listed = out.stdout_text();
+        let listed: Vec<&str> = listed.lines().map(str::trim).collect();
+        let mut present = Vec::new();
+        let mut skipped = Vec::new();
+        for entry in self.spec.config.entries {
+            if listed.contains(entry) {
+                present.push((*entry).to_owned());
+            } else {
+                skipped.push(entry_path(self.spec.config.base, entry));
+            }
+        }
+        Ok((present, skipped))
+    }
+
+    /// Streams `command`'s stdout into a new artifact and seals it once the
+    /// command exited 0 with some output.
+    async fn stream_artifact(
+        &self,
+        sink: &mut dyn ArtifactSink,
+        spec: ArtifactSpec,
+        command: &RemoteCommand,
+        timeout: Duration,
+    ) -> Result<ArtifactRecord> {
+        let writer = sink.open(&spec)?;
+        let out = self
+            .transport
+            .exec_streaming(command, None, writer, timeout)
+            .await?;
+        check_status(command, out.status, &out.stderr)?;
+        if out.bytes_received == 0 {
+            return Err(Error::unexpected(format!(
+                "`{}` exited 0 but produced no output for {}",
+                command.as_str(),
+                spec.name
+            )));
+        }
+        sink.seal(&spec.name)
+    }
+}

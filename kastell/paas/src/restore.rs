@@ -1,0 +1,272 @@
+//! Restoring a backup while the platform is stopped: start the database,
+//! wait for it, replace its contents, put the configuration back.
+
+use std::io::{Cursor, Read};
+use std::time::Instant;
+
+use kastell_core::transport::check_status;
+use kastell_core::types::{ArtifactFormat, ArtifactRecord, ArtifactSource, StepReport, StepTimer};
+use kastell_core::{BoxRead, Error, PollSchedule, RemoteCommand, Result};
+
+use crate::commands;
+use crate::platform::PaasPlatform;
+
+/// Step name: starting only the database service.
+pub const STEP_START_DB: &str = "Start database";
+/// Step name: polling `pg_isready` until the database accepts connections.
+pub const STEP_WAIT_DB: &str = "Wait for database";
+/// Step name: replacing the database contents.
+pub const STEP_RESTORE_DB: &str = "Restore database";
+/// Step name: extracting the configuration archive.
+pub const STEP_RESTORE_CONFIG: &str = "Restore config";
+
+/// Everything a restore did: the steps that ran, in order, and the error of
+/// the step that failed (always the last step) if one did.
+#[derive(Debug)]
+pub struct RestoreOutcome {
+    /// The steps that ran.
+    pub steps: Vec<StepReport>,
+    /// Why the restore stopped, when it did not finish.
+    pub error: Option<Error>,
+}
+
+impl RestoreOutcome {
+    /// `Ok(steps)` when every step succeeded. Otherwise the error of the
+    /// failed step, its message prefixed with the step name
+    /// (`Restore database failed: ...`), with context `failed_step` (its name) and `steps` (every
+    /// step so far, the failed one last, as JSON [`StepReport`]s) so callers
+    /// that only see the `Err` can still show what ran.
+    pub fn into_result(self) -> Result<Vec<StepReport>> {
+        match self.error {
+            None => Ok(self.steps),
+            Some(err) => {
+                let failed = self
+                    .steps
+                    .last()
+                    .map(|s| s.name.clone())
+                    .unwrap_or_else(|| "before the first step".to_owned());
+                let steps = serde_json::to_string(&self.steps).unwrap_or_default();
+                let message = match self.steps.last() {
+                    Some(_) => format!("{failed} failed: {}", err.message()),
+                    None => err.message().to_owned(),
+                };
+                Err(err
+                    .with_message(message)
+                    .with_context("failed_step", failed)
+                    .with_context("steps", steps))
+            }
+        }
+    }
+}
+
+/// The artifacts a restore uses, found by format so legacy names work.
+struct Artifacts {
+    db: ArtifactRecord,
+    config: Option<ArtifactRecord>,
+}
+
+fn find_artifacts(source: &dyn ArtifactSource) -> Result<Artifacts> {
+    let records = source.records();
+    let db = records
+        .iter()
+        .find(|r| r.format == ArtifactFormat::PgCustom)
+        .or_else(|| records.iter().find(|r| r.format == ArtifactFormat::PgPlain))
+        .cloned()
+        .ok_or_else(|| {
+            Error::invalid_input("the backup has no database dump (pg-custom or pg-plain artifact)")
+                .with_hint("Pick another backup with `kastell backup list`")
+        })?;
+    let config = records
+        .iter()
+        .find(|r| r.format == ArtifactFormat::Tar)
+        .cloned();
+    Ok(Artifacts { db, config })
+}
+
+impl PaasPlatform {
+    /// Runs the restore steps, stopping at the first failure, and returns
+    /// every step with the error that stopped it. Nothing runs when the
+    /// backup has no database artifact (the outcome then has no steps).
+    ///
+    /// [`kastell_core::Platform::restore`] is this, turned into a `Result`
+    /// with [`RestoreOutcome::into_result`].
+    pub async fn restore_with_steps(&self, source: &dyn ArtifactSource) -> RestoreOutcome {
+        let mut steps = Vec::new();
+        let artifacts = match find_artifacts(source) {
+            Ok(a) => a,
+            Err(e) => {
+                return RestoreOutcome {
+                    steps,
+                    error: Some(e),
+                };
+            }
+        };
+        macro_rules! step {
+            ($name:expr, $body:expr) => {{
+                let timer = StepTimer::start($name);
+                match $body.await {
+                    Ok((value, detail)) => {
+                        steps.push(timer.success(detail));
+                        value
+                    }
+                    Err(e) => {
+                        steps.push(timer.failure(&e));
+                        return RestoreOutcome {
+                            steps,
+                            error: Some(e),
+                        };
+                    }
+                }
+            }};
+        }
+        step!(STEP_START_DB, async {
+            self.run_service(self.spec.services.start_db, "start the database of")
+                .await
+                .map(|_| ((), "database service started".to_owned()))
+        });
+        let container = step!(STEP_WAIT_DB, self.wait_for_database());
+        step!(
+            STEP_RESTORE_DB,
+            self.restore_database(source, &artifacts.db, &container)
+        );
+        match &artifacts.config {
+            Some(config) => step!(STEP_RESTORE_CONFIG, self.restore_config(source, config)),
+            None => steps.push(StepReport::skipped(
+                STEP_RESTORE_CONFIG,
+                "the backup has no configuration archive",
+            )),
+        }
+        RestoreOutcome { steps, error: None }
+    }
+
+    /// Polls (finding the container, then `pg_isready`) with backoff until
+    /// the database answers or the `db_ready_timeout_secs` deadline passes.
+    /// Returns the container and a detail.
+    async fn wait_for_database(&self) -> Result<(String, String)> {
+        let started = Instant::now();
+        let deadline = self.settings.db_ready_timeout;
+        let schedule = PollSchedule::new(
+            std::time::Duration::from_millis(500),
+            std::time::Duration::from_secs(5),
+        );
+        let mut waits = schedule.waits();
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let last = match self.find_db_container().await {
+                Err(e)
+                    if !e.is_retryable() && e.kind() != kastell_core::ErrorKind::CommandFailed =>
+                {
+                    return Err(e);
+                }
+                Err(e) => e.to_string(),
+                Ok(None) => "no database container is running yet".to_owned(),
+                Ok(Some(container)) => {
+                    let command = commands::pg_isready(self.spec, &container)?;
+                    match self
+                        .transport
+                        .exec(&command, self.settings.short_timeout)
+                        .await
+                    {
+                        Ok(out) if out.success() => {
+                            let detail = format!(
+                                "{container} accepted connections after {attempts} check(s) in {:.1}s",
+                                started.elapsed().as_secs_f64()
+                            );
+                            return Ok((container, detail));
+                        }
+                        Ok(out) => {
+                            let text = format!("{} {}", out.stdout_text(), out.stderr_text());
+                            format!("pg_isready exited {}: {}", out.status, text.trim())
+                        }
+                        Err(e) if e.is_retryable() => e.to_string(),
+                        Err(e) => return Err(e),
+                    }
+                }
+            };
+            let wait = waits.next().unwrap_or(schedule.max);
+            if started.elapsed() + wait > deadline {
+                return Err(Error::timeout(format!(
+                    "the {} database did not accept connections within {}s: {last}",
+                    self.spec.display_name,
+                    deadline.as_secs()
+                ))
+                .with_hint(
+                    "Check the database container's logs (`docker logs`), or raise the \
+                     db_ready_timeout_secs option",
+                ));
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Replaces the database contents from a custom-format dump
+    /// (`pg_restore --clean --if-exists --single-transaction`) or, for a
+    /// legacy plain-SQL dump, from `psql` with `ON_ERROR_STOP` after
+    /// dropping and recreating the `public` schema.
+    async fn restore_database(
+        &self,
+        source: &dyn ArtifactSource,
+        record: &ArtifactRecord,
+        container: &str,
+    ) -> Result<((), String)> {
+        let reader = source.open(&record.name)?;
+        let (command, stdin, tool): (RemoteCommand, BoxRead, &str) = match record.format {
+            ArtifactFormat::PgPlain => (
+                commands::psql_restore(self.spec, container)?,
+                Box::new(Cursor::new(commands::PLAIN_SQL_PRELUDE.as_bytes()).chain(reader)),
+                "psql (plain SQL, public schema recreated)",
+            ),
+            _ => (
+                commands::pg_restore(self.spec, container)?,
+                reader,
+                "pg_restore",
+            ),
+        };
+        let sent = self.feed(&command, stdin).await.map_err(|e| {
+            e.or_hint(
+                "The database was left as it was before the restore (single transaction); \
+                 the engine restarts the platform",
+            )
+        })?;
+        Ok((
+            (),
+            format!("{} ({sent} bytes) restored with {tool}", record.name),
+        ))
+    }
+
+    /// Extracts the configuration archive into the configuration directory.
+    async fn restore_config(
+        &self,
+        source: &dyn ArtifactSource,
+        record: &ArtifactRecord,
+    ) -> Result<((), String)> {
+        let reader = source.open(&record.name)?;
+        let command = commands::untar_config(self.spec, &self.settings)?;
+        let sent = self.feed(&command, reader).await?;
+        Ok((
+            (),
+            format!(
+                "{} ({sent} bytes) extracted into {}",
+                record.name,
+                commands::config_dir(self.spec, &self.settings)
+            ),
+        ))
+    }
+
+    /// Runs `command` with `stdin`, discarding its stdout; a non-zero exit
+    /// is an error with stderr. Returns the bytes sent.
+    async fn feed(&self, command: &RemoteCommand, stdin: BoxRead) -> Result<u64> {
+        let out = self
+            .transport
+            .exec_streaming(
+                command,
+                Some(stdin),
+                Box::new(std::io::sink()),
+                self.settings.restore_timeout,
+            )
+            .await?;
+        check_status(command, out.status, &out.stderr)?;
+        Ok(out.bytes_sent)
+    }
+}

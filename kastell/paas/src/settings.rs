@@ -1,0 +1,167 @@
+//! The options a [`crate::PaasPlatform`] reads from
+//! [`kastell_core::PlatformContext::options`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use kastell_core::{Error, Result};
+
+/// Option key: filesystem prefix for every configuration path (default `/`).
+pub const OPT_ROOT: &str = "root";
+/// Option key: URL to check instead of the domain or `http://<ip>:<port>`.
+pub const OPT_HEALTH_URL: &str = "health_url";
+/// Option key: seconds allowed for the update script (default: the
+/// [`kastell_core::types::UpdateOptions`] timeout, 30 minutes).
+pub const OPT_UPDATE_TIMEOUT: &str = "update_timeout_secs";
+/// Option key: seconds allowed for `pg_dump` and the config tar (default 6 h).
+pub const OPT_DUMP_TIMEOUT: &str = "dump_timeout_secs";
+/// Option key: seconds allowed for the database and config restores
+/// (default 6 h).
+pub const OPT_RESTORE_TIMEOUT: &str = "restore_timeout_secs";
+/// Option key: seconds to wait for the database to accept connections
+/// before a restore (default 180).
+pub const OPT_DB_READY_TIMEOUT: &str = "db_ready_timeout_secs";
+/// Option key: seconds allowed for stop/start commands (default 600).
+pub const OPT_SERVICE_TIMEOUT: &str = "service_timeout_secs";
+
+const KNOWN: &[&str] = &[
+    OPT_ROOT,
+    OPT_HEALTH_URL,
+    OPT_UPDATE_TIMEOUT,
+    OPT_DUMP_TIMEOUT,
+    OPT_RESTORE_TIMEOUT,
+    OPT_DB_READY_TIMEOUT,
+    OPT_SERVICE_TIMEOUT,
+];
+
+const SIX_HOURS: u64 = 6 * 3600;
+
+/// Parsed options with their defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Prefix for configuration paths, without a trailing `/` (`""` for `/`).
+    pub root: String,
+    /// Health URL override.
+    pub health_url: Option<String>,
+    /// Update script timeout; `None` means the caller's `UpdateOptions`.
+    pub update_timeout: Option<Duration>,
+    /// `pg_dump` / config tar timeout.
+    pub dump_timeout: Duration,
+    /// Database and config restore timeout.
+    pub restore_timeout: Duration,
+    /// How long to wait for the database before a restore.
+    pub db_ready_timeout: Duration,
+    /// Stop/start timeout.
+    pub service_timeout: Duration,
+    /// Timeout of short read-only commands (version, listings, lookups).
+    pub short_timeout: Duration,
+}
+
+impl Settings {
+    /// Reads `options`. Refuses a relative `root` or one with `..`, a
+    /// `health_url` that is not `http://` or `https://`, and timeouts that
+    /// are not positive whole seconds. Unknown keys are ignored (logged).
+    pub fn from_options(options: &BTreeMap<String, String>) -> Result<Self> {
+        for key in options.keys() {
+            if !KNOWN.contains(&key.as_str()) {
+                tracing::debug!(option = %key, "ignoring an option the PaaS platforms do not use");
+            }
+        }
+        let root = parse_root(options.get(OPT_ROOT).map(String::as_str).unwrap_or("/"))?;
+        let health_url = match options.get(OPT_HEALTH_URL) {
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                Some(url.clone())
+            }
+            Some(url) => {
+                return Err(Error::config_invalid(format!(
+                    "option {OPT_HEALTH_URL} must be an http:// or https:// URL, not {url:?}"
+                )));
+            }
+            None => None,
+        };
+        Ok(Self {
+            root,
+            health_url,
+            update_timeout: secs(options, OPT_UPDATE_TIMEOUT)?,
+            dump_timeout: secs(options, OPT_DUMP_TIMEOUT)?
+                .unwrap_or(Duration::from_secs(SIX_HOURS)),
+            restore_timeout: secs(options, OPT_RESTORE_TIMEOUT)?
+                .unwrap_or(Duration::from_secs(SIX_HOURS)),
+            db_ready_timeout: secs(options, OPT_DB_READY_TIMEOUT)?
+                .unwrap_or(Duration::from_secs(180)),
+            service_timeout: secs(options, OPT_SERVICE_TIMEOUT)?
+                .unwrap_or(Duration::from_secs(600)),
+            short_timeout: Duration::from_secs(60),
+        })
+    }
+
+    /// `path` (absolute) under the root prefix.
+    pub fn path(&self, path: &str) -> String {
+        format!("{}{path}", self.root)
+    }
+}
+
+fn parse_root(root: &str) -> Result<String> {
+    let bad = !root.starts_with('/') || root.split('/').any(|part| part == "..");
+    if bad {
+        return Err(Error::config_invalid(format!(
+            "option {OPT_ROOT} must be an absolute path without '..', not {root:?}"
+        )));
+    }
+    Ok(root.trim_end_matches('/').to_owned())
+}
+
+fn secs(options: &BTreeMap<String, String>, key: &str) -> Result<Option<Duration>> {
+    match options.get(key) {
+        None => Ok(None),
+        Some(text) => match text.trim().parse::<u64>() {
+            Ok(n) if n > 0 => Ok(Some(Duration::from_secs(n))),
+            _ => Err(Error::config_invalid(format!(
+                "option {key} must be a positive number of seconds, not {text:?}"
+            ))),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let s = Settings::from_options(&BTreeMap::new()).unwrap();
+        assert_eq!(s.path("/data/coolify"), "/data/coolify");
+        assert_eq!(s.dump_timeout, Duration::from_secs(SIX_HOURS));
+        assert_eq!(s.restore_timeout, Duration::from_secs(SIX_HOURS));
+        assert_eq!(s.update_timeout, None);
+        let s = Settings::from_options(&opts(&[
+            ("root", "/tmp/fake/"),
+            ("update_timeout_secs", "90"),
+            ("health_url", "http://127.0.0.1:1"),
+            ("something_else", "x"),
+        ]))
+        .unwrap();
+        assert_eq!(s.path("/etc/dokploy"), "/tmp/fake/etc/dokploy");
+        assert_eq!(s.update_timeout, Some(Duration::from_secs(90)));
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        for bad in [
+            ("root", "relative"),
+            ("root", "/a/../b"),
+            ("health_url", "ftp://x"),
+            ("dump_timeout_secs", "0"),
+            ("restore_timeout_secs", "soon"),
+        ] {
+            assert!(Settings::from_options(&opts(&[bad])).is_err(), "{bad:?}");
+        }
+    }
+}

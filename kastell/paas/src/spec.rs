@@ -1,0 +1,120 @@
+//! What distinguishes one PostgreSQL-in-Docker PaaS from another: a
+//! [`PaasSpec`] constant per platform crate.
+
+use std::sync::Arc;
+
+use kastell_core::{Platform, PlatformCapability, PlatformContext, PlatformEntry, Result};
+
+/// Everything a [`crate::PaasPlatform`] supports: version, health, update
+/// (with dry run), backup, restore and stop/start.
+pub const CAPABILITY: PlatformCapability = PlatformCapability::all();
+
+/// How the PostgreSQL container is found on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbContainer {
+    /// A container with a fixed name (`coolify-db`).
+    Fixed(&'static str),
+    /// The first container whose name matches this `docker ps` name filter
+    /// (`dokploy-postgres`, a Swarm task with a generated suffix). Looking
+    /// it up fails when no container matches.
+    NameFilter(&'static str),
+}
+
+/// The program that runs a downloaded install script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interpreter {
+    /// `bash <script>`.
+    Bash,
+    /// `sh <script>`.
+    Sh,
+}
+
+/// How the platform updates itself: an install script fetched over HTTPS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpdateSpec {
+    /// The script's URL (`https://cdn.coollabs.io/coolify/install.sh`).
+    pub url: &'static str,
+    /// The program that runs it.
+    pub interpreter: Interpreter,
+    /// One argument for the script (Dokploy needs `update`, or it runs a
+    /// fresh install that collides with ports 80/443).
+    pub argument: Option<&'static str>,
+}
+
+/// The configuration archived next to the database: `entries`, relative to
+/// `base`, are put into one tar file (`tar -C <root><base> ...`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfigSpec {
+    /// Absolute directory the entries are relative to (`/data/coolify`).
+    pub base: &'static str,
+    /// Files or directories under `base` (`source/.env`); `.` is `base`
+    /// itself. Missing entries are skipped and reported.
+    pub entries: &'static [&'static str],
+}
+
+/// Remote shell commands that control the platform's services. Each one is
+/// run with `cd <root><dir>` first when `dir` is set (compose projects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceSpec {
+    /// Directory (absolute, under the `root` option) to run commands in.
+    pub dir: Option<&'static str>,
+    /// Stops every service of the platform.
+    pub stop: &'static str,
+    /// Starts every service of the platform.
+    pub start: &'static str,
+    /// Starts only the database service (before a restore).
+    pub start_db: &'static str,
+}
+
+/// One PostgreSQL-in-Docker PaaS: identity, ports, containers, paths and
+/// commands. Platform crates declare one as a `const`; everything else is
+/// shared in [`crate::PaasPlatform`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaasSpec {
+    /// Registry id (`coolify`).
+    pub id: &'static str,
+    /// Human name (`Coolify`).
+    pub display_name: &'static str,
+    /// Port the web UI answers on, checked over plain HTTP on the IP.
+    pub health_port: u16,
+    /// The container whose image tag is the platform version.
+    pub version_container: &'static str,
+    /// The PostgreSQL container.
+    pub db_container: DbContainer,
+    /// PostgreSQL user.
+    pub db_user: &'static str,
+    /// PostgreSQL database.
+    pub db_name: &'static str,
+    /// The configuration to archive.
+    pub config: ConfigSpec,
+    /// Service control.
+    pub services: ServiceSpec,
+    /// Self-update.
+    pub update: UpdateSpec,
+}
+
+impl PaasSpec {
+    /// Artifact name of the database dump (`coolify-db.dump`).
+    pub fn db_artifact(&self) -> String {
+        format!("{}-db.dump", self.id)
+    }
+
+    /// The registry entry for this platform, with `build` as its
+    /// constructor (which should call [`crate::PaasPlatform::build`]).
+    pub const fn entry(
+        &self,
+        build: fn(PlatformContext) -> Result<Arc<dyn Platform>>,
+    ) -> PlatformEntry {
+        PlatformEntry {
+            id: self.id,
+            display_name: self.display_name,
+            capability: CAPABILITY,
+            build,
+        }
+    }
+
+    /// Artifact name of the configuration archive (`coolify-config.tar`).
+    pub fn config_artifact(&self) -> String {
+        format!("{}-config.tar", self.id)
+    }
+}

@@ -1,0 +1,96 @@
+//! Updating the platform with its own install script.
+
+use kastell_core::types::{UpdateOptions, UpdateReport};
+use kastell_core::{Error, ErrorKind, Result};
+
+use crate::commands;
+use crate::platform::PaasPlatform;
+use crate::version::UNKNOWN_VERSION;
+
+/// How much command output an update report or error keeps.
+const TAIL_BYTES: usize = 2000;
+
+/// The last `max` bytes of `bytes` as text (lossy, trimmed, on a character
+/// boundary).
+pub(crate) fn tail(bytes: &[u8], max: usize) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim();
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    text[start..].to_owned()
+}
+
+impl PaasPlatform {
+    /// Runs (or, for a dry run, only reports) the update script. A dry run
+    /// reads the version and nothing else. A non-zero exit is
+    /// [`ErrorKind::CommandFailed`] with the tail of stderr (or stdout) and
+    /// a hint; a timeout keeps the transport's kind with a hint added.
+    pub(crate) async fn run_update(&self, options: &UpdateOptions) -> Result<UpdateReport> {
+        let command = commands::update(self.spec)?;
+        let version_before = self.version_or_unknown().await;
+        let mut report = UpdateReport {
+            version_before: Some(version_before.clone()),
+            commands: vec![command.as_str().to_owned()],
+            ..UpdateReport::default()
+        };
+        if options.dry_run {
+            report.hint = Some(format!(
+                "Dry run: nothing was changed. The update downloads {} and runs it on the server.",
+                self.spec.update.url
+            ));
+            return Ok(report);
+        }
+        let timeout = self.settings.update_timeout.unwrap_or(options.timeout);
+        let name = self.spec.display_name;
+        let out = self.transport.exec(&command, timeout).await.map_err(|e| {
+            let hint = if e.kind() == ErrorKind::Timeout {
+                format!(
+                    "The {name} installer did not finish within {}s; it may still be running on \
+                         the server. Check the platform before retrying, or raise the \
+                         update_timeout_secs option",
+                    timeout.as_secs()
+                )
+            } else {
+                format!("The {name} update could not be run; check the SSH connection")
+            };
+            e.or_hint(hint)
+        })?;
+        if !out.success() {
+            let stderr = tail(&out.stderr, TAIL_BYTES);
+            let detail = if stderr.is_empty() {
+                tail(&out.stdout, TAIL_BYTES)
+            } else {
+                stderr
+            };
+            return Err(Error::new(
+                ErrorKind::CommandFailed,
+                format!("{name} update failed (exit code {}): {detail}", out.status),
+            )
+            .with_context("exit_status", out.status)
+            .with_context("version_before", version_before)
+            .with_hint(format!(
+                "Read the installer output in the error; the server may need more disk space or \
+                 a manual run of the installer ({}). Check the platform's health before retrying",
+                self.spec.update.url
+            )));
+        }
+        let version_after = self.version_or_unknown().await;
+        report.output_tail = tail(&out.stdout, TAIL_BYTES);
+        report.hint = if version_after == UNKNOWN_VERSION {
+            Some(format!(
+                "The update finished but the {name} version could not be read; check that it is running"
+            ))
+        } else if version_after == version_before {
+            Some(format!("{name} was already at {version_after}"))
+        } else {
+            None
+        };
+        report.version_after = Some(version_after);
+        Ok(report)
+    }
+}

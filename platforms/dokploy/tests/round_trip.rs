@@ -1,0 +1,29 @@
+//! Backup and restore of a real PostgreSQL database through the sandbox
+//! sshd and the Dokploy shim.
+
+use kastell_testkit::platform::{
+    PaasRoundTrip, paas_failed_restore_changes_nothing, paas_round_trip, paas_update,
+};
+use kastell_testkit::shim::PaasFlavour;
+
+const CASE: PaasRoundTrip = PaasRoundTrip {
+    build: kastell_dokploy::build,
+    flavour: PaasFlavour::Dokploy,
+    database: "dokploy",
+    config_file: "etc/dokploy/dokploy.yml",
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_change_restore_brings_the_rows_back() {
+    paas_round_trip(CASE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_restore_changes_nothing() {
+    paas_failed_restore_changes_nothing(CASE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_runs_the_installer() {
+    paas_update(CASE).await;
+}
