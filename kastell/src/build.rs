@@ -10,8 +10,14 @@
 //! `kastell/Cargo.toml`, name the crate below under its `cfg`, and add its
 //! row to [`FEATURES`].
 
+#[cfg(feature = "bare")]
+use kastell_bare as _;
+#[cfg(feature = "coolify")]
+use kastell_coolify as _;
 #[cfg(feature = "digitalocean")]
 use kastell_digitalocean as _;
+#[cfg(feature = "dokploy")]
+use kastell_dokploy as _;
 #[cfg(feature = "hetzner")]
 use kastell_hetzner as _;
 #[cfg(feature = "linode")]
@@ -23,7 +29,10 @@ use kastell_vultr as _;
 /// `(registry id, enabled)`. The guard test checks every id kastell
 /// reserves (`kastell_core::registry::FIRST_PARTY_*`) against it.
 pub const FEATURES: &[(&str, bool)] = &[
+    ("bare", cfg!(feature = "bare")),
+    ("coolify", cfg!(feature = "coolify")),
     ("digitalocean", cfg!(feature = "digitalocean")),
+    ("dokploy", cfg!(feature = "dokploy")),
     ("hetzner", cfg!(feature = "hetzner")),
     ("linode", cfg!(feature = "linode")),
     ("vultr", cfg!(feature = "vultr")),

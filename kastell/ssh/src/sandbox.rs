@@ -381,7 +381,17 @@ fn session_path(options: &SandboxOptions) -> Result<String> {
         }
         parts.push(text.into_owned());
     }
-    parts.extend(["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"].map(String::from));
+    parts.extend(
+        [
+            "/usr/local/sbin",
+            "/usr/local/bin",
+            "/usr/sbin",
+            "/usr/bin",
+            "/sbin",
+            "/bin",
+        ]
+        .map(String::from),
+    );
     Ok(parts.join(":"))
 }
 
