@@ -27,7 +27,8 @@ use sha2::{Digest, Sha256};
 mod paas;
 
 pub use paas::{
-    PaasHost, PaasRoundTrip, paas_failed_restore_changes_nothing, paas_round_trip, paas_update,
+    PaasHost, PaasRoundTrip, health_endpoint, paas_failed_restore_changes_nothing, paas_round_trip,
+    paas_update,
 };
 
 /// What a trial needs from the platform under test.

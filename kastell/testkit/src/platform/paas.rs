@@ -56,7 +56,12 @@ impl PaasHost {
                 domain: None,
                 backup_paths: Vec::new(),
             },
-            options: [("root".to_owned(), root)].into_iter().collect(),
+            options: [
+                ("root".to_owned(), root),
+                ("health_url".to_owned(), health_endpoint()),
+            ]
+            .into_iter()
+            .collect(),
         })
         .unwrap();
         Self {
@@ -66,6 +71,24 @@ impl PaasHost {
             platform,
         }
     }
+}
+
+/// A local HTTP endpoint answering every request with 200, standing in for
+/// the platform's web UI in health checks. Lives until the process ends.
+pub fn health_endpoint() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+            let mut buf = [0u8; 1024];
+            let _ = conn.read(&mut buf);
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        }
+    });
+    format!("http://{addr}/")
 }
 
 const RT_QUERY: &str =

@@ -1,0 +1,65 @@
+// Shared by several test binaries; each uses part of it.
+#![allow(dead_code, unused_imports)]
+
+//! A fake Coolify or Dokploy host for engine tests: the testkit's
+//! `PaasHost` (a private PostgreSQL cluster behind the `docker` shim, over
+//! a sandbox sshd, with a local health endpoint).
+
+use kastell::ServerRecord;
+use kastell::backup::BackupEngine;
+use kastell_testkit::platform::{PaasHost, PaasRoundTrip};
+use kastell_testkit::shim::PaasFlavour;
+
+pub(crate) use kastell_testkit::platform::PaasHost as Host;
+
+/// Which platform the host runs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Kind {
+    Coolify,
+    Dokploy,
+}
+
+impl Kind {
+    pub(crate) fn database(self) -> &'static str {
+        match self {
+            Kind::Coolify => "coolify",
+            Kind::Dokploy => "dokploy",
+        }
+    }
+
+    /// What the shim logs when the platform's application is stopped.
+    pub(crate) fn stop_marker(self) -> &'static str {
+        match self {
+            Kind::Coolify => "compose",
+            Kind::Dokploy => "service scale",
+        }
+    }
+}
+
+pub(crate) fn start(kind: Kind) -> PaasHost {
+    let case = match kind {
+        Kind::Coolify => PaasRoundTrip {
+            build: kastell_coolify::build,
+            flavour: PaasFlavour::Coolify,
+            database: "coolify",
+            config_file: "data/coolify/source/.env",
+        },
+        Kind::Dokploy => PaasRoundTrip {
+            build: kastell_dokploy::build,
+            flavour: PaasFlavour::Dokploy,
+            database: "dokploy",
+            config_file: "etc/dokploy/dokploy.yml",
+        },
+    };
+    PaasHost::start(&case)
+}
+
+pub(crate) fn record(kind: Kind) -> ServerRecord {
+    let mut record = ServerRecord::new("manual-1", "paas-1", "127.0.0.1");
+    record.platform = Some(kind.database().to_owned());
+    record
+}
+
+pub(crate) fn engine(dir: &std::path::Path) -> BackupEngine {
+    BackupEngine::new(dir)
+}
