@@ -6,6 +6,11 @@
 //!   first one listed); without it, it starts that provider's simulator and
 //!   runs against it. It shows a server, creates a snapshot, waits for it,
 //!   lists and deletes it, and prints what happened.
+//! - `coolify`, `dokploy`, `bare`: one per platform, against a local fake
+//!   host (a private sshd on 127.0.0.1, a PostgreSQL cluster behind a
+//!   `docker` shim for the PaaS ones, a fake filesystem root for bare): a
+//!   backup through kastell's engine, a change, a verified restore, and
+//!   what each step did.
 //! - `custom_provider`: a complete third-party cloud provider in one file.
 //!
 //! Run one with `cargo run -p kastell-examples --example hetzner`.
@@ -16,6 +21,8 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+
+pub mod platforms;
 
 use kastell_core::types::ServerId;
 use kastell_core::{
@@ -174,6 +181,19 @@ pub async fn snapshot_tour(
     }
 }
 
+/// Turns an example's result into an exit code, printing a failure and its
+/// hint on stderr.
+pub fn report(result: Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let hint = e.hint().map(|h| format!("\nhint: {h}")).unwrap_or_default();
+            let _ = writeln!(std::io::stderr(), "error: {e}{hint}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs [`run`] on stdout and turns its result into an exit code, printing
 /// a failure and its hint on stderr.
 pub async fn main_with<F>(
@@ -185,14 +205,7 @@ pub async fn main_with<F>(
 where
     F: Future<Output = std::io::Result<SimTarget>>,
 {
-    match run(id, token_env, build, start_sim, &mut std::io::stdout()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            let hint = e.hint().map(|h| format!("\nhint: {h}")).unwrap_or_default();
-            let _ = writeln!(std::io::stderr(), "error: {e}{hint}");
-            ExitCode::FAILURE
-        }
-    }
+    report(run(id, token_env, build, start_sim, &mut std::io::stdout()).await)
 }
 
 /// Re-exports the provider example macro needs.

@@ -1,4 +1,5 @@
-//! Every provider example runs against its simulator when no token is set.
+//! Every provider example runs against its simulator when no token is set,
+//! and every platform example against its local fake host.
 
 // Test helpers: a panic is the test failing, with the error shown.
 #![allow(clippy::unwrap_used)]
@@ -62,4 +63,24 @@ fn custom_provider() {
     let out = run_without_tokens("custom_provider");
     assert!(out.contains("rebooted web-1"), "{out}");
     assert!(out.contains("snapshot refused before any request"), "{out}");
+}
+
+#[test]
+fn coolify() {
+    let out = run_without_tokens("coolify");
+    assert!(out.contains("rows after the restore: 1:blog, 2:shop, 3:wiki"), "{out}");
+    assert!(out.contains("platform running: true, database running: true"), "{out}");
+}
+
+#[test]
+fn dokploy() {
+    let out = run_without_tokens("dokploy");
+    assert!(out.contains("rows after the restore: 1:blog, 2:shop, 3:wiki"), "{out}");
+}
+
+#[test]
+fn bare() {
+    let out = run_without_tokens("bare");
+    assert!(out.contains("crontab after the restore: 0 3 * * * root /usr/local/bin/nightly"), "{out}");
+    assert!(out.contains("sshd_config on the host unchanged: true"), "{out}");
 }

@@ -24,7 +24,10 @@ use kastell_core::types::{ArtifactFormat, ArtifactSource, UpdateOptions};
 use kastell_core::{ErrorKind, Platform, PlatformContext, PlatformTarget, Result};
 use sha2::{Digest, Sha256};
 
+mod bare;
 mod paas;
+
+pub use bare::BareHost;
 
 pub use paas::{
     PaasHost, PaasRoundTrip, health_endpoint, paas_failed_restore_changes_nothing, paas_round_trip,

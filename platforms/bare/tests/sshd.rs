@@ -5,7 +5,7 @@ mod common;
 
 use std::fs;
 
-use common::{Host, snapshot, tar_members};
+use common::{Host, HostPlatform, snapshot, tar_members};
 use kastell_core::memory::MemoryArtifacts;
 use kastell_core::types::{StepStatus, UpdateOptions};
 use kastell_core::{ErrorKind, Platform};
