@@ -68,19 +68,34 @@ fn custom_provider() {
 #[test]
 fn coolify() {
     let out = run_without_tokens("coolify");
-    assert!(out.contains("rows after the restore: 1:blog, 2:shop, 3:wiki"), "{out}");
-    assert!(out.contains("platform running: true, database running: true"), "{out}");
+    assert!(
+        out.contains("rows after the restore: 1:blog, 2:shop, 3:wiki"),
+        "{out}"
+    );
+    assert!(
+        out.contains("platform running: true, database running: true"),
+        "{out}"
+    );
 }
 
 #[test]
 fn dokploy() {
     let out = run_without_tokens("dokploy");
-    assert!(out.contains("rows after the restore: 1:blog, 2:shop, 3:wiki"), "{out}");
+    assert!(
+        out.contains("rows after the restore: 1:blog, 2:shop, 3:wiki"),
+        "{out}"
+    );
 }
 
 #[test]
 fn bare() {
     let out = run_without_tokens("bare");
-    assert!(out.contains("crontab after the restore: 0 3 * * * root /usr/local/bin/nightly"), "{out}");
-    assert!(out.contains("sshd_config on the host unchanged: true"), "{out}");
+    assert!(
+        out.contains("crontab after the restore: 0 3 * * * root /usr/local/bin/nightly"),
+        "{out}"
+    );
+    assert!(
+        out.contains("sshd_config on the host unchanged: true"),
+        "{out}"
+    );
 }

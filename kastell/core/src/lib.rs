@@ -27,6 +27,7 @@ pub mod registry;
 pub mod retry;
 pub mod secret;
 pub mod shell;
+pub mod time;
 pub mod transport;
 pub mod types;
 

@@ -77,28 +77,13 @@ fn format_utc_millis(millis: u128) -> String {
     let secs = (millis / 1000) as i64;
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
+    let (year, month, day) = crate::time::civil_from_days(days);
     format!(
         "{year:04}-{month:02}-{day:02}_{:02}-{:02}-{:02}-{ms:03}",
         rem / 3600,
         (rem % 3600) / 60,
         rem % 60
     )
-}
-
-/// Converts days since 1970-01-01 into a proleptic Gregorian date
-/// (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// How an artifact's bytes are laid out.
