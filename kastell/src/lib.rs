@@ -5,7 +5,8 @@
 //!
 //! This crate holds the local fleet store ([`store`]), the one policy table
 //! that decides what may run where ([`policy`]), the security event log
-//! ([`security_log`]) and the command-line surface ([`cli`]). The plugin
+//! ([`security_log`]), the operations both surfaces call ([`ops`]) and the
+//! command-line surface ([`cli`]). The plugin
 //! contract lives in `kastell-core`.
 
 pub mod backup;
@@ -14,6 +15,7 @@ pub mod cli;
 pub mod demo;
 pub mod doctor;
 pub mod env;
+pub mod ops;
 pub mod paths;
 pub mod policy;
 pub mod remote;

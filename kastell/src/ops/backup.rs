@@ -1,0 +1,325 @@
+//! SSH backups: create, list, restore, verify, through the backup engine.
+
+use kastell_core::types::BackupId;
+use kastell_core::{Error, ErrorKind};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::context::Context;
+use super::result::{OpError, OpResult, Step, steps};
+use super::suggest::{Action, Candidate, Suggestion};
+use crate::backup::{BackupRequest, BackupStatus, RestoreRequest, StoredBackup};
+use crate::policy::{Operation, Surface};
+use crate::store::ServerRecord;
+
+/// A published backup.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupCreateResult {
+    /// Always `true`.
+    pub success: bool,
+    /// Server name.
+    pub server: String,
+    /// Server IP.
+    pub ip: String,
+    /// The new backup's id (`YYYY-MM-DD_HH-MM-SS-mmm`).
+    pub backup_id: String,
+    /// Its directory.
+    pub backup_path: String,
+    /// The platform's version at backup time.
+    pub platform_version: String,
+    /// The stored files.
+    pub files: Vec<String>,
+    /// Configured paths that did not exist and were skipped.
+    pub skipped: Vec<String>,
+    /// Next steps the policy allows.
+    #[serde(rename = "suggested_actions")]
+    pub suggested_actions: Vec<Suggestion>,
+}
+
+/// One listed backup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupEntry {
+    /// Its id.
+    pub backup_id: String,
+    /// `complete`, `unverified_legacy` or `corrupt`.
+    pub status: String,
+    /// When it was taken (the manifest's timestamp), when readable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+    /// The platform it was taken from (`coolify`, `dokploy`, `bare`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// The platform's version then (the original's `coolifyVersion`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coolify_version: Option<String>,
+    /// The stored files.
+    pub files: Vec<String>,
+    /// Why it is corrupt, when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl From<&StoredBackup> for BackupEntry {
+    fn from(b: &StoredBackup) -> Self {
+        let m = b.manifest.as_ref();
+        Self {
+            backup_id: b.id.to_string(),
+            status: match b.status {
+                BackupStatus::Complete => "complete",
+                BackupStatus::UnverifiedLegacy => "unverified_legacy",
+                BackupStatus::Corrupt => "corrupt",
+            }
+            .to_owned(),
+            timestamp: m.map(|m| m.timestamp.clone()),
+            platform: m.map(|m| m.platform_id().to_owned()),
+            coolify_version: m.map(|m| m.coolify_version.clone()),
+            files: m.map(|m| m.files.clone()).unwrap_or_default(),
+            problem: b.problem.clone(),
+        }
+    }
+}
+
+/// A server's backups, newest first. An empty list is a success.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupListResult {
+    /// Always `true`.
+    pub success: bool,
+    /// Server name.
+    pub server: String,
+    /// Server IP.
+    pub ip: String,
+    /// How many backups there are.
+    pub backup_count: usize,
+    /// The backups, newest first.
+    pub backups: Vec<BackupEntry>,
+    /// `No backups found for this server` when there are none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Next steps the policy allows.
+    #[serde(rename = "suggested_actions")]
+    pub suggested_actions: Vec<Suggestion>,
+}
+
+/// A finished restore.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupRestoreResult {
+    /// Always `true`.
+    pub success: bool,
+    /// Server name.
+    pub server: String,
+    /// Server IP.
+    pub ip: String,
+    /// The backup restored.
+    pub backup_id: String,
+    /// The backup of the state before the restore.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub safety_backup_id: Option<String>,
+    /// Each step with its duration.
+    pub steps: Vec<Step>,
+    /// Things to know (legacy backup, taken from another server).
+    pub warnings: Vec<String>,
+    /// Next steps the policy allows.
+    #[serde(rename = "suggested_actions")]
+    pub suggested_actions: Vec<Suggestion>,
+}
+
+/// A verified backup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupVerifyResult {
+    /// Always `true`.
+    pub success: bool,
+    /// Server name.
+    pub server: String,
+    /// The backup checked.
+    pub backup_id: String,
+    /// `Backup verified: every checksum matches` (or legacy warning).
+    pub message: String,
+    /// Things to know (a legacy backup has no checksums).
+    pub warnings: Vec<String>,
+}
+
+fn health(ctx: &Context, server: &ServerRecord) -> Vec<Suggestion> {
+    ctx.suggest(
+        server,
+        vec![Candidate::new(Action::InfoHealth, "Check server health")],
+    )
+}
+
+/// Backs `server` up over SSH (any platform, bare included). Order:
+/// policy, server, host key, platform, then the engine (which publishes
+/// only a complete backup).
+pub async fn backup_create(ctx: &Context, query: Option<&str>) -> OpResult<BackupCreateResult> {
+    let admitted = ctx.admit(Operation::BackupCreate, query)?;
+    let server = &admitted.server;
+    let fail = |e: Error| {
+        OpError::from(e)
+            .on(server)
+            .with_suggestions(health(ctx, server))
+    };
+    let transport = ctx.transport_for(server);
+    let host_key = transport.host_key().await.map_err(fail)?;
+    let platform = ctx.platform_for(server, transport).map_err(fail)?;
+    let created = ctx
+        .engine
+        .create(&BackupRequest {
+            server: server.clone(),
+            platform,
+            host_key: Some(host_key.fingerprint),
+        })
+        .await
+        .map_err(fail)?;
+    Ok(BackupCreateResult {
+        success: true,
+        server: server.name.clone(),
+        ip: server.ip.clone(),
+        backup_id: created.id.to_string(),
+        backup_path: created.path.display().to_string(),
+        platform_version: created.manifest.coolify_version.clone(),
+        files: created.manifest.files.clone(),
+        skipped: created.manifest.skipped.clone(),
+        suggested_actions: ctx.suggest(
+            server,
+            vec![Candidate::new(Action::BackupList, "See all backups")],
+        ),
+    })
+}
+
+/// Lists `server`'s backups with their status (local only). No backups is
+/// a success with `backupCount` 0 and a message (the original's empty
+/// branch broke its own schema).
+pub async fn backup_list(ctx: &Context, query: Option<&str>) -> OpResult<BackupListResult> {
+    let admitted = ctx.admit(Operation::BackupList, query)?;
+    let server = &admitted.server;
+    let backups = ctx
+        .engine
+        .list(&server.name)
+        .map_err(|e| OpError::from(e).on(server))?;
+    let entries: Vec<BackupEntry> = backups.iter().map(BackupEntry::from).collect();
+    let (message, candidates) = match entries.first() {
+        None => (
+            Some("No backups found for this server".to_owned()),
+            vec![Candidate::new(Action::BackupCreate, "Create a backup")],
+        ),
+        Some(newest) => (
+            None,
+            vec![
+                Candidate::new(Action::BackupRestore, "Restore latest backup")
+                    .arg("backupId", newest.backup_id.clone()),
+            ],
+        ),
+    };
+    Ok(BackupListResult {
+        success: true,
+        server: server.name.clone(),
+        ip: server.ip.clone(),
+        backup_count: entries.len(),
+        backups: entries,
+        message,
+        suggested_actions: ctx.suggest(server, candidates),
+    })
+}
+
+fn parse_id(id: &str) -> Result<BackupId, Error> {
+    BackupId::new(id.to_owned())
+        .map_err(|e| e.or_hint("A backup id looks like 2026-03-15_12-00-00-000; see backup-list"))
+}
+
+/// Which backup: `id` when given, else the newest.
+fn pick(ctx: &Context, server: &ServerRecord, id: Option<&str>) -> Result<BackupId, Error> {
+    match id.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(id) => parse_id(id),
+        None => Ok(ctx.engine.latest(&server.name)?.id),
+    }
+}
+
+/// Restores a backup onto `server`.
+///
+/// Order: policy (SAFE_MODE blocks it), server, then the backup id: on MCP
+/// it is required (`InvalidInput`); on the CLI none means the newest (the
+/// original's `--force` picked the oldest). The engine verifies the backup,
+/// refuses another platform's, takes a safety backup and always starts the
+/// platform again; its steps come back either way.
+pub async fn backup_restore(
+    ctx: &Context,
+    query: Option<&str>,
+    backup_id: Option<&str>,
+) -> OpResult<BackupRestoreResult> {
+    let admitted = ctx.admit(Operation::BackupRestore, query)?;
+    let server = &admitted.server;
+    let fail = |e: Error| {
+        OpError::from(e)
+            .on(server)
+            .with_suggestions(health(ctx, server))
+    };
+    if ctx.surface == Surface::Mcp && backup_id.is_none_or(|s| s.trim().is_empty()) {
+        return Err(fail(
+            Error::new(
+                ErrorKind::InvalidInput,
+                "backupId is required for backup-restore",
+            )
+            .with_hint("List backups with backup-list and pass one backupId"),
+        ));
+    }
+    let id = pick(ctx, server, backup_id).map_err(fail)?;
+    let transport = ctx.transport_for(server);
+    let host_key = transport.host_key().await.map_err(fail)?;
+    let platform = ctx.platform_for(server, transport).map_err(fail)?;
+    let outcome = ctx
+        .engine
+        .restore(RestoreRequest {
+            server: server.clone(),
+            platform,
+            backup_id: id.clone(),
+            safety_backup: true,
+            host_key: Some(host_key.fingerprint),
+            health_deadline: ctx.timing.health,
+        })
+        .await;
+    let success = outcome.success();
+    if let (false, Some(e)) = (success, outcome.error) {
+        return Err(fail(e).with_steps(&outcome.steps));
+    }
+    if !success {
+        return Err(fail(Error::unexpected("a restore step failed")).with_steps(&outcome.steps));
+    }
+    Ok(BackupRestoreResult {
+        success: true,
+        server: server.name.clone(),
+        ip: server.ip.clone(),
+        backup_id: id.to_string(),
+        safety_backup_id: outcome.safety_backup.map(|b| b.to_string()),
+        steps: steps(&outcome.steps),
+        warnings: outcome.warnings,
+        suggested_actions: health(ctx, server),
+    })
+}
+
+/// Recomputes a backup's checksums (`backup_id` `None`: the newest).
+/// Refuses a corrupt backup (`Corrupt`) and an unknown id (`NotFound`).
+pub async fn backup_verify(
+    ctx: &Context,
+    query: Option<&str>,
+    backup_id: Option<&str>,
+) -> OpResult<BackupVerifyResult> {
+    let admitted = ctx.admit(Operation::BackupVerify, query)?;
+    let server = &admitted.server;
+    let fail = |e: Error| OpError::from(e).on(server);
+    let id = pick(ctx, server, backup_id).map_err(fail)?;
+    let warnings = ctx.engine.verify(&server.name, &id).map_err(fail)?;
+    Ok(BackupVerifyResult {
+        success: true,
+        server: server.name.clone(),
+        backup_id: id.to_string(),
+        message: if warnings.is_empty() {
+            "Backup verified: every checksum matches".to_owned()
+        } else {
+            "Backup readable, but not fully verifiable".to_owned()
+        },
+        warnings,
+    })
+}

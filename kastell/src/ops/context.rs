@@ -1,0 +1,348 @@
+//! Everything an operation needs: the environment, the fleet store, the
+//! policy, the surface, the backup engine, timings, and the factories that
+//! reach a server's provider, transport and platform (overridable, so tests
+//! inject in-memory doubles and simulators).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kastell_core::types::ServerId;
+use kastell_core::{
+    CloudProvider, Error, Platform, PlatformContext, PlatformTarget, PollSchedule, ProviderConfig,
+    Registry, Result, Secret, Transport,
+};
+
+use super::result::{OpError, OpResult};
+use super::suggest::{Candidate, Suggestion, suggest};
+use crate::backup::BackupEngine;
+use crate::env::Env;
+use crate::policy::{Decision, Operation, Policy, Surface, TokenEnv};
+use crate::store::{FleetStore, PLATFORM_BARE, ServerRecord};
+
+/// Builds the cloud provider for a server record.
+pub type ProviderFactory =
+    Arc<dyn Fn(&ServerRecord) -> Result<Arc<dyn CloudProvider>> + Send + Sync>;
+/// Builds the transport (SSH) to a server record.
+pub type TransportFactory = Arc<dyn Fn(&ServerRecord) -> Arc<dyn Transport> + Send + Sync>;
+/// Builds the platform of a server record over a transport.
+pub type PlatformFactory =
+    Arc<dyn Fn(&ServerRecord, Arc<dyn Transport>) -> Result<Arc<dyn Platform>> + Send + Sync>;
+
+/// The record field (kept in `extra`) holding platform options, as a JSON
+/// object of strings.
+pub const PLATFORM_OPTIONS_KEY: &str = "platformOptions";
+
+/// How long operations wait, and how often they poll.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timing {
+    /// Provider reboot: action finished and server `running` again.
+    pub reboot: Duration,
+    /// SSH back after a reboot, with a new boot id.
+    pub ssh_back: Duration,
+    /// Platform healthy (after an update, a reboot or a restore).
+    pub health: Duration,
+    /// A snapshot taken and available.
+    pub snapshot: Duration,
+    /// A snapshot restored and the server running.
+    pub snapshot_restore: Duration,
+    /// The platform update command.
+    pub update: Duration,
+    /// Polling SSH and health.
+    pub poll: PollSchedule,
+    /// Poll schedule handed to providers (`None`: each provider's own).
+    pub provider_poll: Option<PollSchedule>,
+}
+
+impl Default for Timing {
+    /// Production timings: 10 min for reboots, 5 min for SSH to come back,
+    /// 2 min for health (the original polled 12 × 5 s = 1 min), 30 min for
+    /// snapshots and restores, 30 min for updates; polls from 2 s to 10 s.
+    fn default() -> Self {
+        Self {
+            reboot: Duration::from_secs(600),
+            ssh_back: Duration::from_secs(300),
+            health: Duration::from_secs(120),
+            snapshot: Duration::from_secs(1800),
+            snapshot_restore: Duration::from_secs(1800),
+            update: Duration::from_secs(1800),
+            poll: PollSchedule::new(Duration::from_secs(2), Duration::from_secs(10)),
+            provider_poll: None,
+        }
+    }
+}
+
+impl Timing {
+    /// Timings for tests and simulators: a few seconds everywhere, polls of
+    /// a few milliseconds.
+    pub fn fast() -> Self {
+        let short = Duration::from_secs(5);
+        Self {
+            reboot: short,
+            ssh_back: Duration::from_secs(2),
+            health: Duration::from_secs(1),
+            snapshot: Duration::from_secs(20),
+            snapshot_restore: Duration::from_secs(20),
+            update: short,
+            poll: PollSchedule::new(Duration::from_millis(5), Duration::from_millis(50)),
+            provider_poll: Some(PollSchedule::new(
+                Duration::from_millis(20),
+                Duration::from_millis(200),
+            )),
+        }
+    }
+}
+
+/// The operations' environment. Cheap to clone.
+#[derive(Clone)]
+pub struct Context {
+    /// Environment (SAFE_MODE, tokens, endpoint overrides).
+    pub env: Env,
+    /// The fleet store.
+    pub store: FleetStore,
+    /// The policy table applied before every operation.
+    pub policy: Policy,
+    /// Where requests come from.
+    pub surface: Surface,
+    /// The backup engine.
+    pub engine: BackupEngine,
+    /// Timings.
+    pub timing: Timing,
+    /// Provider endpoint overrides by provider id (simulators, proxies);
+    /// `KASTELL_<ID>_ENDPOINT` is read when a provider has none here.
+    pub endpoints: BTreeMap<String, String>,
+    provider: Option<ProviderFactory>,
+    transport: Option<TransportFactory>,
+    platform: Option<PlatformFactory>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("store", &self.store.dir())
+            .field("surface", &self.surface)
+            .field("timing", &self.timing)
+            .field("endpoints", &self.endpoints)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// A context over `store` for `surface`: the policy logs refusals to
+    /// `security.log` in the store's directory, backups live there too,
+    /// and the default factories are used.
+    pub fn new(env: Env, store: FleetStore, surface: Surface) -> Self {
+        let policy = Policy::for_dir(env.clone(), store.dir());
+        let engine = BackupEngine::new(store.dir());
+        Self {
+            env,
+            store,
+            policy,
+            surface,
+            engine,
+            timing: Timing::default(),
+            endpoints: BTreeMap::new(),
+            provider: None,
+            transport: None,
+            platform: None,
+        }
+    }
+
+    /// Uses `timing` instead of the defaults.
+    pub fn with_timing(mut self, timing: Timing) -> Self {
+        self.timing = timing;
+        self
+    }
+
+    /// Sends API calls for provider `id` to `url` (a simulator).
+    pub fn with_endpoint(mut self, id: impl Into<String>, url: impl Into<String>) -> Self {
+        self.endpoints.insert(id.into(), url.into());
+        self
+    }
+
+    /// Builds providers with `factory` instead of the registry.
+    pub fn with_provider_factory(mut self, factory: ProviderFactory) -> Self {
+        self.provider = Some(factory);
+        self
+    }
+
+    /// Builds transports with `factory` instead of SSH.
+    pub fn with_transport_factory(mut self, factory: TransportFactory) -> Self {
+        self.transport = Some(factory);
+        self
+    }
+
+    /// Builds platforms with `factory` instead of the registry.
+    pub fn with_platform_factory(mut self, factory: PlatformFactory) -> Self {
+        self.platform = Some(factory);
+        self
+    }
+
+    /// The API token of `provider` from the variable its registry entry
+    /// names (`<PROVIDER>_TOKEN` when not compiled in); `None` when unset
+    /// or blank. Never logged.
+    pub fn token(&self, provider: &str) -> Option<Secret> {
+        self.env
+            .get_nonempty(&TokenEnv::for_provider(provider).var)
+            .map(Secret::new)
+    }
+
+    /// The endpoint override for `provider`: [`Context::endpoints`], else
+    /// `KASTELL_<ID>_ENDPOINT`.
+    pub fn endpoint(&self, provider: &str) -> Option<String> {
+        self.endpoints.get(provider).cloned().or_else(|| {
+            self.env.get_nonempty(&format!(
+                "KASTELL_{}_ENDPOINT",
+                provider.to_ascii_uppercase()
+            ))
+        })
+    }
+
+    /// The cloud provider of `record`. Refuses a manual server or one
+    /// without a provider (`InvalidState`), a provider not compiled in
+    /// (`Unsupported`) and a missing token (`Unauthenticated`).
+    pub fn provider_for(&self, record: &ServerRecord) -> Result<Arc<dyn CloudProvider>> {
+        if let Some(factory) = &self.provider {
+            return factory(record);
+        }
+        let id = cloud_provider_id(record)?;
+        let entry = Registry::global().provider(id)?;
+        let token = self.token(id).ok_or_else(|| {
+            Error::new(
+                kastell_core::ErrorKind::Unauthenticated,
+                format!("No API token found for {id}"),
+            )
+            .with_hint(format!("Set {} environment variable", entry.token_env))
+        })?;
+        (entry.build)(ProviderConfig {
+            token,
+            endpoint: self.endpoint(id),
+            poll: self.timing.provider_poll,
+            ..ProviderConfig::default()
+        })
+    }
+
+    /// The transport to `record`: SSH with the record's settings, pinning a
+    /// first-use host key (see [`crate::remote::transport_for`]).
+    pub fn transport_for(&self, record: &ServerRecord) -> Arc<dyn Transport> {
+        match &self.transport {
+            Some(factory) => factory(record),
+            None => Arc::new(crate::remote::transport_for(&self.store, record, &self.env)),
+        }
+    }
+
+    /// The platform of `record` over `transport`: the registry entry for
+    /// its resolved platform (`bare` when it runs none), with its domain,
+    /// backup paths and `platformOptions`. Refuses a platform not compiled
+    /// in and options that are not an object of strings.
+    pub fn platform_for(
+        &self,
+        record: &ServerRecord,
+        transport: Arc<dyn Transport>,
+    ) -> Result<Arc<dyn Platform>> {
+        if let Some(factory) = &self.platform {
+            return factory(record, transport);
+        }
+        let id = record.resolve_platform().unwrap_or(PLATFORM_BARE);
+        let entry = Registry::global().platform(id)?;
+        (entry.build)(PlatformContext {
+            transport,
+            target: PlatformTarget {
+                name: record.name.clone(),
+                ip: record.ip.clone(),
+                domain: record.domain.clone(),
+                backup_paths: record.backup_paths.clone(),
+            },
+            options: platform_options(record)?,
+        })
+    }
+
+    /// Whether `provider`'s token is there (for [`Policy::check`]).
+    pub fn token_present(&self, provider: &str) -> bool {
+        self.token(provider).is_some()
+    }
+
+    /// Applies the policy and resolves the server, in the same order on
+    /// both surfaces: SAFE_MODE first (before even looking the server up),
+    /// then the server (`query` by IP, then name; `None` auto-selects the
+    /// only server), then the server rules (manual, token, platform). A
+    /// refusal is logged to `security.log` once.
+    pub fn admit(&self, op: Operation, query: Option<&str>) -> OpResult<Admitted> {
+        let token = |p: &str| self.token_present(p);
+        self.policy.check(op, self.surface, None, token)?;
+        let server = self.store.resolve(query)?;
+        let decision = self
+            .policy
+            .check(op, self.surface, Some(&server), token)
+            .map_err(|e| OpError::from(e).on(&server))?;
+        Ok(Admitted { server, decision })
+    }
+
+    /// `candidates` that the policy allows on `server` now.
+    pub fn suggest(&self, server: &ServerRecord, candidates: Vec<Candidate>) -> Vec<Suggestion> {
+        suggest(
+            &self.policy,
+            self.surface,
+            Some(server),
+            |p| self.token_present(p),
+            candidates,
+        )
+    }
+}
+
+/// A server the policy allowed an operation on.
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    /// The resolved server.
+    pub server: ServerRecord,
+    /// The policy's decision (token situation, notes).
+    pub decision: Decision,
+}
+
+/// The provider id of a cloud server. Refuses manual servers and records
+/// without a provider.
+pub fn cloud_provider_id(record: &ServerRecord) -> Result<&str> {
+    if record.is_manual() {
+        return Err(Error::invalid_state(format!(
+            "Server {} was added manually and has no provider id",
+            record.name
+        ))
+        .with_hint("Provider operations need a cloud server; use SSH-based operations instead"));
+    }
+    record.provider_id().ok_or_else(|| {
+        Error::invalid_state(format!("Server {} has no provider", record.name))
+            .with_hint("Set its provider in servers.json, or re-add it with --provider")
+    })
+}
+
+/// The provider's id of `record` as a validated [`ServerId`].
+pub fn server_id(record: &ServerRecord) -> Result<ServerId> {
+    ServerId::new(record.id.clone())
+}
+
+/// The `platformOptions` object of `record`, as strings. Numbers and
+/// booleans are accepted and turned into text; anything else is refused.
+pub fn platform_options(record: &ServerRecord) -> Result<BTreeMap<String, String>> {
+    let Some(value) = record.extra.get(PLATFORM_OPTIONS_KEY) else {
+        return Ok(BTreeMap::new());
+    };
+    let invalid = || {
+        Error::config_invalid(format!(
+            "{PLATFORM_OPTIONS_KEY} of server {} must be an object of strings",
+            record.name
+        ))
+        .with_hint("Fix it in servers.json, e.g. {\"sudo\": \"true\"}")
+    };
+    let object = value.as_object().ok_or_else(invalid)?;
+    object
+        .iter()
+        .map(|(k, v)| {
+            let text = match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Bool(_) | serde_json::Value::Number(_) => v.to_string(),
+                _ => return Err(invalid()),
+            };
+            Ok((k.clone(), text))
+        })
+        .collect()
+}

@@ -1,0 +1,192 @@
+//! The pieces update, restart and maintain share: opening a server
+//! (transport, platform, provider when there is a token) and the steps
+//! built on it, each timed.
+
+use std::sync::Arc;
+
+use kastell_core::types::{ServerStatus, StepReport, StepTimer, UpdateOptions, UpdateReport};
+use kastell_core::{CloudProvider, Error, Platform, PlatformExt, Transport};
+
+use super::context::{Context, server_id};
+use super::reboot::{RebootProof, reboot_proven};
+use super::result::{OpError, OpResult};
+use crate::policy::{Decision, TokenStatus};
+use crate::store::ServerRecord;
+
+/// A step's report and what it produced, or the error that failed it.
+#[derive(Debug)]
+pub struct Ran<T> {
+    /// The report shown to the user.
+    pub step: StepReport,
+    /// The step's product, or why it failed.
+    pub outcome: Result<T, Error>,
+}
+
+impl<T> Ran<T> {
+    fn ok(step: StepReport, value: T) -> Self {
+        Self {
+            step,
+            outcome: Ok(value),
+        }
+    }
+
+    fn failed(timer: StepTimer, error: Error) -> Self {
+        Self {
+            step: timer.failure(&error),
+            outcome: Err(error),
+        }
+    }
+}
+
+/// A server opened for work: its connection, platform and, for a cloud
+/// server whose token is there, its provider.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The record.
+    pub server: ServerRecord,
+    /// The connection.
+    pub transport: Arc<dyn Transport>,
+    /// The platform over it.
+    pub platform: Arc<dyn Platform>,
+    /// The provider, when the server is a cloud server and the token is set.
+    pub provider: Option<Arc<dyn CloudProvider>>,
+    /// Why there is no provider, when there is none.
+    pub no_provider: Option<String>,
+}
+
+impl Target {
+    /// Opens `server` as allowed by `decision`. Refuses when the platform
+    /// or provider cannot be built.
+    pub fn open(ctx: &Context, server: &ServerRecord, decision: &Decision) -> OpResult<Self> {
+        let fail = |e: Error| OpError::from(e).on(server);
+        let transport = ctx.transport_for(server);
+        let platform = ctx.platform_for(server, transport.clone()).map_err(fail)?;
+        let (provider, no_provider) = match &decision.token {
+            _ if server.is_manual() => (None, Some("Manual server".to_owned())),
+            TokenStatus::Present { .. } => (Some(ctx.provider_for(server).map_err(fail)?), None),
+            TokenStatus::Missing { provider, env } => (
+                None,
+                Some(format!("No API token for {provider} ({} not set)", env.var)),
+            ),
+            TokenStatus::NotNeeded => (None, Some("No provider API needed".to_owned())),
+        };
+        Ok(Self {
+            server: server.clone(),
+            transport,
+            platform,
+            provider,
+            no_provider,
+        })
+    }
+
+    /// The platform's display name (`Coolify`, `Bare`).
+    pub fn label(&self) -> &'static str {
+        self.platform.info().display_name
+    }
+
+    /// Whether the server runs no platform.
+    pub fn is_bare(&self) -> bool {
+        self.platform.info().id == crate::store::PLATFORM_BARE
+    }
+
+    /// `Status Check`: the provider's view of the server. Skipped for
+    /// manual servers and when there is no token (with why); fails unless
+    /// the server is `running`.
+    pub async fn status_step(&self) -> Ran<()> {
+        const NAME: &str = "Status Check";
+        let Some(provider) = &self.provider else {
+            let why = self.no_provider.as_deref().unwrap_or("No provider");
+            return Ran::ok(
+                StepReport::skipped(NAME, format!("{why} — assuming running")),
+                (),
+            );
+        };
+        let timer = StepTimer::start(NAME);
+        let id = match server_id(&self.server) {
+            Ok(id) => id,
+            Err(e) => return Ran::failed(timer, e),
+        };
+        match provider.get_server(&id).await {
+            Ok(s) if s.status == ServerStatus::Running => {
+                Ran::ok(timer.success("Server is running"), ())
+            }
+            Ok(s) => Ran::failed(
+                timer,
+                Error::invalid_state(format!("Server is not running (status: {})", s.raw_status))
+                    .with_hint("Start it at the provider, then try again"),
+            ),
+            Err(e) => Ran::failed(timer, e),
+        }
+    }
+
+    /// `<Platform> Update` (`Package Upgrade` on bare servers): the
+    /// platform's update, keeping its hint (the original dropped it).
+    pub async fn update_step(&self, ctx: &Context) -> Ran<UpdateReport> {
+        let name = if self.is_bare() {
+            "Package Upgrade".to_owned()
+        } else {
+            format!("{} Update", self.label())
+        };
+        let timer = StepTimer::start(name);
+        let options = UpdateOptions {
+            dry_run: false,
+            timeout: ctx.timing.update,
+        };
+        match self.platform.update(&options).await {
+            Ok(report) => {
+                let mut step = timer.success(update_detail(self.label(), &report));
+                step.hint = report.hint.clone();
+                Ran::ok(step, report)
+            }
+            Err(e) => Ran::failed(timer, e),
+        }
+    }
+
+    /// `name` (`Health Check`, `Final Check`): waits for the platform to
+    /// be healthy, reporting `ok` or `failed` as detail.
+    pub async fn health_step(&self, ctx: &Context, name: &str, ok: &str, failed: &str) -> Ran<()> {
+        let timer = StepTimer::start(name);
+        match self
+            .platform
+            .wait_healthy(ctx.timing.health, ctx.timing.poll)
+            .await
+        {
+            Ok(_) => Ran::ok(timer.success(ok), ()),
+            Err(e) => {
+                let mut ran = Ran::failed(timer, e);
+                ran.step.detail = Some(failed.to_owned());
+                ran
+            }
+        }
+    }
+
+    /// `Reboot`: through the provider when there is one, else over SSH,
+    /// proven by a changed boot id.
+    pub async fn reboot_step(&self, ctx: &Context) -> Ran<RebootProof> {
+        let timer = StepTimer::start("Reboot");
+        match reboot_proven(ctx, &self.server, &self.transport, self.provider.as_ref()).await {
+            Ok(proof) => Ran::ok(timer.success(proof.detail()), proof),
+            Err(e) => Ran::failed(timer, e),
+        }
+    }
+}
+
+/// One line about an update: versions, or packages on bare servers.
+pub fn update_detail(label: &str, report: &UpdateReport) -> String {
+    let mut parts = Vec::new();
+    match (&report.version_before, &report.version_after) {
+        (Some(a), Some(b)) if a != b => parts.push(format!("{label} {a} → {b}")),
+        (_, Some(b)) => parts.push(format!("{label} {b}")),
+        _ => parts.push(format!("{label} updated")),
+    }
+    if !report.packages_upgraded.is_empty() {
+        parts.push(format!(
+            "{} packages upgraded",
+            report.packages_upgraded.len()
+        ));
+    }
+    if report.reboot_required {
+        parts.push("reboot required".to_owned());
+    }
+    parts.join(", ")
+}

@@ -1,0 +1,282 @@
+//! `maintain`: status → update → health → reboot → final check, every step
+//! timed, optionally after a provider snapshot. Bare servers are
+//! maintained too (the original refused them).
+
+use kastell_core::types::{StepReport, StepStatus};
+use kastell_core::{CloudProviderExt, Error};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::context::{Context, server_id};
+use super::flow::{Ran, Target};
+use super::result::{OpError, OpResult, SnapshotInfo, Step, StepSummary, steps};
+use super::suggest::{Action, Candidate, Suggestion};
+use crate::policy::Operation;
+
+/// What `maintain` should do besides the five steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MaintainOptions {
+    /// Skip the reboot (and so the final check).
+    pub skip_reboot: bool,
+    /// Reboot even when the health check after the update failed (by
+    /// default a failed health check skips the reboot: rebooting a broken
+    /// platform rarely fixes it and hides the state to look at).
+    pub reboot_even_if_unhealthy: bool,
+    /// Take a provider snapshot first and wait until it is available
+    /// (billable; cloud servers with a token only; a failure stops the run).
+    pub snapshot: bool,
+}
+
+/// A maintenance run in which every step succeeded or was skipped.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MaintainResult {
+    /// Always `true`.
+    pub success: bool,
+    /// Server name.
+    pub server: String,
+    /// Server IP.
+    pub ip: String,
+    /// Provider id, when the server has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// The platform (`Coolify`, `Dokploy`, `Bare`).
+    pub platform: String,
+    /// Each step with its outcome and duration.
+    pub steps: Vec<Step>,
+    /// Counts by outcome.
+    pub summary: StepSummary,
+    /// The snapshot taken first, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotInfo>,
+    /// `Maintenance completed`.
+    pub message: String,
+    /// Things to know (a status check skipped for want of a token).
+    pub notes: Vec<String>,
+    /// Next steps the policy allows.
+    #[serde(rename = "suggested_actions")]
+    pub suggested_actions: Vec<Suggestion>,
+}
+
+const STATUS: &str = "Status Check";
+const HEALTH: &str = "Health Check";
+const REBOOT: &str = "Reboot";
+const FINAL: &str = "Final Check";
+
+/// Runs maintenance on `server`.
+///
+/// Order: policy for `maintain` (SAFE_MODE blocks it; no token is needed:
+/// without one the status check is skipped and the reboot goes over SSH),
+/// and for `snapshot-create` when a snapshot is asked for; server; then:
+/// 0. `Snapshot` (only with `options.snapshot`), awaited until available;
+/// 1. `Status Check` through the provider (skipped on manual servers and
+///    without a token); not running stops the run;
+/// 2. the platform update (`Package Upgrade` on bare servers); a failure
+///    stops the run;
+/// 3. `Health Check`; a failure is reported and skips the reboot unless
+///    `reboot_even_if_unhealthy`;
+/// 4. `Reboot`, proven by a changed boot id: skipped with `skip_reboot`,
+///    and on bare servers unless the upgrade says a reboot is required;
+/// 5. `Final Check` (skipped when there was no reboot).
+///
+/// Every step is present in the result (`skipped` with why when it did not
+/// run). Any failed step makes the whole run an [`OpError`] carrying all
+/// steps.
+pub async fn maintain(
+    ctx: &Context,
+    query: Option<&str>,
+    options: MaintainOptions,
+) -> OpResult<MaintainResult> {
+    let admitted = ctx.admit(Operation::Maintain, query)?;
+    let server = &admitted.server;
+    if options.snapshot {
+        ctx.policy
+            .check(Operation::SnapshotCreate, ctx.surface, Some(server), |p| {
+                ctx.token_present(p)
+            })
+            .map_err(|e| OpError::from(e).on(server))?;
+    }
+    let target = Target::open(ctx, server, &admitted.decision)?;
+    let mut run = Run::default();
+    let update_name = if target.is_bare() {
+        "Package Upgrade".to_owned()
+    } else {
+        format!("{} Update", target.label())
+    };
+
+    let mut snapshot = None;
+    if options.snapshot {
+        let ran = snapshot_step(ctx, &target).await;
+        snapshot = run.record(ran);
+        if snapshot.is_none() {
+            run.skip_rest(&[STATUS, &update_name, HEALTH, REBOOT, FINAL]);
+        }
+    }
+    if !run.failed() && run.record(target.status_step().await).is_none() {
+        run.skip_rest(&[&update_name, HEALTH, REBOOT, FINAL]);
+    }
+    let mut update = None;
+    if !run.failed() {
+        update = run.record(target.update_step(ctx).await);
+        if update.is_none() {
+            run.skip_rest(&[HEALTH, REBOOT, FINAL]);
+        }
+    }
+    if let Some(report) = update {
+        let label = target.label();
+        let healthy = run
+            .record(
+                target
+                    .health_step(
+                        ctx,
+                        HEALTH,
+                        &format!("{label} is healthy"),
+                        &format!("{label} did not respond after update"),
+                    )
+                    .await,
+            )
+            .is_some();
+        let skip = if options.skip_reboot {
+            Some("Skipped by user".to_owned())
+        } else if !healthy && !options.reboot_even_if_unhealthy {
+            Some(format!(
+                "Skipped: {label} was unhealthy after the update (reboot_even_if_unhealthy reboots anyway)"
+            ))
+        } else if target.is_bare() && !report.reboot_required {
+            Some("No reboot required after the package upgrade".to_owned())
+        } else {
+            None
+        };
+        match skip {
+            Some(why) => {
+                run.reports.push(StepReport::skipped(REBOOT, why));
+                run.reports
+                    .push(StepReport::skipped(FINAL, "No reboot to check after"));
+            }
+            None => {
+                if run.record(target.reboot_step(ctx).await).is_some() {
+                    let ran = target
+                        .health_step(
+                            ctx,
+                            FINAL,
+                            &format!("Server and {label} are running"),
+                            &format!("Server running but {label} did not respond"),
+                        )
+                        .await;
+                    run.record(ran);
+                } else {
+                    run.skip_rest(&[FINAL]);
+                }
+            }
+        }
+    }
+    finish(ctx, &admitted.decision.notes, &target, run, snapshot)
+}
+
+async fn snapshot_step(ctx: &Context, target: &Target) -> Ran<SnapshotInfo> {
+    let timer = kastell_core::types::StepTimer::start("Snapshot");
+    let outcome = async {
+        let provider = target.provider.as_ref().ok_or_else(|| {
+            Error::invalid_state("A snapshot needs the provider API")
+                .with_hint("Set the provider's token, or run maintain without snapshot")
+        })?;
+        let name = format!("kastell-maintain-{}", chrono::Utc::now().timestamp_millis());
+        let snap = provider
+            .snapshot_and_wait(&server_id(&target.server)?, &name, ctx.timing.snapshot)
+            .await?;
+        Ok::<_, Error>(SnapshotInfo::from(&snap))
+    }
+    .await;
+    match outcome {
+        Ok(info) => Ran {
+            step: timer.success(format!("Snapshot {} is available", info.id)),
+            outcome: Ok(info),
+        },
+        Err(e) => Ran {
+            step: timer.failure(&e),
+            outcome: Err(e),
+        },
+    }
+}
+
+/// The steps so far and the first error.
+#[derive(Default)]
+struct Run {
+    reports: Vec<StepReport>,
+    first_error: Option<Error>,
+}
+
+impl Run {
+    /// Keeps the step; returns its product, remembering the first error.
+    fn record<T>(&mut self, ran: Ran<T>) -> Option<T> {
+        self.reports.push(ran.step);
+        match ran.outcome {
+            Ok(value) => Some(value),
+            Err(e) => {
+                self.first_error.get_or_insert(e);
+                None
+            }
+        }
+    }
+
+    fn failed(&self) -> bool {
+        self.first_error.is_some()
+    }
+
+    fn skip_rest(&mut self, names: &[&str]) {
+        for name in names {
+            self.reports.push(StepReport::skipped(
+                *name,
+                "Skipped: an earlier step failed",
+            ));
+        }
+    }
+}
+
+fn finish(
+    ctx: &Context,
+    notes: &[String],
+    target: &Target,
+    run: Run,
+    snapshot: Option<SnapshotInfo>,
+) -> OpResult<MaintainResult> {
+    let server = &target.server;
+    let failed = run.reports.iter().any(|s| s.status == StepStatus::Failure);
+    let mut candidates = vec![Candidate::new(Action::InfoHealth, "Check server health")];
+    candidates.push(Candidate::new(Action::Logs, "Look at the logs"));
+    if failed {
+        let at = run
+            .reports
+            .iter()
+            .find(|s| s.status == StepStatus::Failure)
+            .map_or("a step", |s| s.name.as_str());
+        let err = run
+            .first_error
+            .unwrap_or_else(|| Error::unexpected("a step failed"));
+        let mut op = OpError::from(err).on(server).with_steps(&run.reports);
+        op.error = format!("Maintenance failed at {at}: {}", op.error);
+        return Err(op.with_suggestions(ctx.suggest(server, candidates)));
+    }
+    let steps = steps(&run.reports);
+    let mut notes = notes.to_vec();
+    notes.extend(
+        target
+            .no_provider
+            .iter()
+            .map(|n| format!("{n}: status check skipped")),
+    );
+    candidates[0] = Candidate::new(Action::InfoStatus, "Check server status");
+    Ok(MaintainResult {
+        success: true,
+        server: server.name.clone(),
+        ip: server.ip.clone(),
+        provider: server.provider_id().map(str::to_owned),
+        platform: target.label().to_owned(),
+        summary: StepSummary::of(&steps),
+        steps,
+        snapshot,
+        message: "Maintenance completed".to_owned(),
+        notes,
+        suggested_actions: ctx.suggest(server, candidates),
+    })
+}

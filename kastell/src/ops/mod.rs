@@ -1,0 +1,52 @@
+//! The operations layer: what the CLI and the MCP server both call.
+//!
+//! Each operation resolves its server, applies [`Policy::check`] first
+//! (SAFE_MODE, then manual servers, tokens and platforms, in one order for
+//! both surfaces, every refusal logged to `security.log`), runs, and
+//! returns a serialisable result with the original tool's field names, or
+//! an [`OpError`] (`{error, hint, kind, steps, suggested_actions}`).
+//! Providers, transports and platforms come from [`Context`]'s factories,
+//! which tests replace with in-memory doubles or simulators.
+//!
+//! [`Policy::check`]: crate::policy::Policy::check
+
+// `OpError` is the user-facing failure payload (error, hint, steps,
+// suggestions), returned once per operation and never in a hot path:
+// boxing it would only make every caller's `?` noisier.
+#![allow(clippy::result_large_err)]
+
+mod backup;
+mod context;
+mod flow;
+mod maintain;
+mod reboot;
+mod restart;
+mod result;
+mod snapshot;
+mod suggest;
+mod update;
+
+pub use backup::{
+    BackupCreateResult, BackupEntry, BackupListResult, BackupRestoreResult, BackupVerifyResult,
+    backup_create, backup_list, backup_restore, backup_verify,
+};
+pub use context::{
+    Admitted, Context, PLATFORM_OPTIONS_KEY, PlatformFactory, ProviderFactory, Timing,
+    TransportFactory, cloud_provider_id, platform_options, server_id,
+};
+pub use flow::{Ran, Target, update_detail};
+pub use maintain::{MaintainOptions, MaintainResult, maintain};
+pub use reboot::{
+    REBOOT_AS_ROOT, REBOOT_WITH_SUDO, RebootMethod, RebootProof, reboot_command, reboot_proven,
+};
+pub use restart::{RestartResult, restart};
+pub use result::{OpError, OpResult, SnapshotInfo, Step, StepOutcome, StepSummary, steps};
+pub use snapshot::{
+    SnapshotActionResult, SnapshotCreateResult, SnapshotListResult, snapshot_create,
+    snapshot_delete, snapshot_list, snapshot_restore,
+};
+pub use suggest::{Action, Candidate, Suggestion, allowed, suggest};
+pub use update::{UpdateResult, update};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,91 @@
+//! `restart`: a reboot proven by a changed boot id, then platform health.
+//! Cloud servers reboot through the provider; manual servers over SSH
+//! (the original refused them).
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::context::Context;
+use super::flow::Target;
+use super::reboot::RebootProof;
+use super::result::{OpError, OpResult, Step, steps};
+use super::suggest::{Action, Candidate, Suggestion};
+use crate::policy::Operation;
+
+/// A finished, proven restart.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RestartResult {
+    /// Always `true`.
+    pub success: bool,
+    /// Server name.
+    pub server: String,
+    /// Server IP.
+    pub ip: String,
+    /// `Server restarted successfully`.
+    pub message: String,
+    /// `running`.
+    pub final_status: String,
+    /// How the reboot was asked for and the boot ids that prove it.
+    pub reboot: RebootProof,
+    /// Reboot and health check, with durations.
+    pub steps: Vec<Step>,
+    /// Next steps the policy allows.
+    #[serde(rename = "suggested_actions")]
+    pub suggested_actions: Vec<Suggestion>,
+}
+
+/// Reboots `server` and proves it.
+///
+/// Order: policy (SAFE_MODE blocks it; cloud servers need their token),
+/// server, then the reboot: the boot id is read over SSH when it answers,
+/// the provider reboots a cloud server (SSH reboots a manual one), SSH must
+/// come back with a different boot id, and the platform must be healthy.
+/// Fails with the steps that ran: a provider that reports success while the
+/// boot id never changes is a failure.
+pub async fn restart(ctx: &Context, query: Option<&str>) -> OpResult<RestartResult> {
+    let admitted = ctx.admit(Operation::Restart, query)?;
+    let target = Target::open(ctx, &admitted.server, &admitted.decision)?;
+    let server = &target.server;
+    let fail = |e, reports: &[_]| {
+        OpError::from(e)
+            .on(server)
+            .with_steps(reports)
+            .with_suggestions(ctx.suggest(
+                server,
+                vec![Candidate::new(
+                    Action::InfoStatus,
+                    "Check the server's status",
+                )],
+            ))
+    };
+    let reboot = target.reboot_step(ctx).await;
+    let mut reports = vec![reboot.step];
+    let proof = reboot.outcome.map_err(|e| fail(e, &reports))?;
+    let health = target
+        .health_step(
+            ctx,
+            "Health Check",
+            &format!("Server and {} are running", target.label()),
+            &format!("Server rebooted but {} did not respond", target.label()),
+        )
+        .await;
+    reports.push(health.step);
+    health.outcome.map_err(|e| fail(e, &reports))?;
+    Ok(RestartResult {
+        success: true,
+        server: server.name.clone(),
+        ip: server.ip.clone(),
+        message: "Server restarted successfully".to_owned(),
+        final_status: "running".to_owned(),
+        reboot: proof,
+        steps: steps(&reports),
+        suggested_actions: ctx.suggest(
+            server,
+            vec![
+                Candidate::new(Action::InfoHealth, "Check server health"),
+                Candidate::new(Action::Logs, "Check logs after the reboot"),
+            ],
+        ),
+    })
+}

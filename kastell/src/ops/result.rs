@@ -1,0 +1,223 @@
+//! The serialisable results of operations: the success payloads' shared
+//! parts (steps, snapshots, suggestions) and [`OpError`], the one failure
+//! shape both surfaces print.
+//!
+//! Every type here derives `JsonSchema`, so an output schema is generated
+//! from the very type that is serialised (the original's schemas were
+//! written by hand and did not match its payloads).
+
+use kastell_core::Error;
+use kastell_core::types::{Snapshot, SnapshotStatus, StepReport, StepStatus};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::suggest::Suggestion;
+
+/// How a step ended, as serialised (`success`, `failure`, `skipped`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StepOutcome {
+    /// It did what it should.
+    Success,
+    /// It failed; `error` says why.
+    Failure,
+    /// It did not run; `detail` says why.
+    Skipped,
+}
+
+impl From<StepStatus> for StepOutcome {
+    fn from(status: StepStatus) -> Self {
+        match status {
+            StepStatus::Success => Self::Success,
+            StepStatus::Failure => Self::Failure,
+            StepStatus::Skipped => Self::Skipped,
+        }
+    }
+}
+
+/// One step of an operation, with its 1-based position and duration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Step {
+    /// Position in the list, from 1.
+    pub step: usize,
+    /// Step name (`Status Check`, `Coolify Update`, ...).
+    pub name: String,
+    /// Outcome.
+    pub status: StepOutcome,
+    /// What happened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What to do about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// Wall time in milliseconds (0 for skipped steps).
+    pub duration_ms: u64,
+}
+
+/// Numbers `reports` from 1 and converts them to [`Step`]s.
+pub fn steps(reports: &[StepReport]) -> Vec<Step> {
+    reports
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Step {
+            step: i + 1,
+            name: r.name.clone(),
+            status: r.status.into(),
+            detail: r.detail.clone(),
+            error: r.error.clone(),
+            hint: r.hint.clone(),
+            duration_ms: r.duration_ms,
+        })
+        .collect()
+}
+
+/// Counts of steps by outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
+pub struct StepSummary {
+    /// All steps.
+    pub total: usize,
+    /// Steps that succeeded.
+    pub success: usize,
+    /// Steps that failed.
+    pub failure: usize,
+    /// Steps that did not run.
+    pub skipped: usize,
+}
+
+impl StepSummary {
+    /// Counts `steps`.
+    pub fn of(steps: &[Step]) -> Self {
+        let count = |o: StepOutcome| steps.iter().filter(|s| s.status == o).count();
+        Self {
+            total: steps.len(),
+            success: count(StepOutcome::Success),
+            failure: count(StepOutcome::Failure),
+            skipped: count(StepOutcome::Skipped),
+        }
+    }
+}
+
+/// A provider snapshot as shown to users.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotInfo {
+    /// The provider's snapshot id (always the real one, never `pending`).
+    pub id: String,
+    /// The provider server id it was taken from, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_id: Option<String>,
+    /// Name or description.
+    pub name: String,
+    /// `creating`, `available`, `deleting`, `failed` or `unknown`.
+    pub status: String,
+    /// Size in GB once known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_gb: Option<f64>,
+    /// Creation time (ISO-8601), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+}
+
+impl From<&Snapshot> for SnapshotInfo {
+    fn from(s: &Snapshot) -> Self {
+        let status = match s.status {
+            SnapshotStatus::Creating => "creating",
+            SnapshotStatus::Available => "available",
+            SnapshotStatus::Deleting => "deleting",
+            SnapshotStatus::Failed => "failed",
+            SnapshotStatus::Unknown => "unknown",
+        };
+        Self {
+            id: s.id.to_string(),
+            server_id: s.server_id.as_ref().map(ToString::to_string),
+            name: s.name.clone(),
+            status: status.to_owned(),
+            size_gb: s.size_gb,
+            created_at: s.created_at.clone(),
+        }
+    }
+}
+
+/// A failed operation: the error, a hint, the error kind, the steps that
+/// ran and what to do next. Serialises as
+/// `{error, hint?, kind, server?, ip?, steps?, suggested_actions}`.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct OpError {
+    /// What went wrong.
+    pub error: String,
+    /// What to do about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// The error kind (`permission_denied`, `not_found`, `timeout`, ...).
+    pub kind: String,
+    /// The server's name, when it was resolved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// The server's IP, when it was resolved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// The steps that ran before the failure (and the ones skipped).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Step>,
+    /// Next steps, each naming a tool and action the policy allows.
+    pub suggested_actions: Vec<Suggestion>,
+}
+
+impl OpError {
+    /// The error kind as it was before serialisation.
+    pub fn is_kind(&self, kind: kastell_core::ErrorKind) -> bool {
+        self.kind == kind.as_str()
+    }
+
+    /// Adds the server it happened on.
+    pub fn on(mut self, server: &crate::store::ServerRecord) -> Self {
+        self.server = Some(server.name.clone());
+        self.ip = Some(server.ip.clone());
+        self
+    }
+
+    /// Adds the steps that ran.
+    pub fn with_steps(mut self, reports: &[StepReport]) -> Self {
+        self.steps = steps(reports);
+        self
+    }
+
+    /// Adds suggestions.
+    pub fn with_suggestions(mut self, suggestions: Vec<Suggestion>) -> Self {
+        self.suggested_actions = suggestions;
+        self
+    }
+}
+
+impl From<Error> for OpError {
+    fn from(err: Error) -> Self {
+        Self {
+            error: err.to_string(),
+            hint: err.hint().map(str::to_owned),
+            kind: err.kind().as_str().to_owned(),
+            server: None,
+            ip: None,
+            steps: Vec::new(),
+            suggested_actions: Vec::new(),
+        }
+    }
+}
+
+impl std::fmt::Display for OpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.error)?;
+        if let Some(hint) = &self.hint {
+            write!(f, " (hint: {hint})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for OpError {}
+
+/// What every operation returns.
+pub type OpResult<T> = Result<T, OpError>;

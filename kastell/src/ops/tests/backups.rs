@@ -1,0 +1,157 @@
+//! Backups and snapshots through the operations.
+
+use kastell_core::ErrorKind;
+
+use super::*;
+
+#[tokio::test]
+async fn an_empty_backup_list_is_a_success_with_its_shape() {
+    let world = World::new();
+    let listed = backup_list(&world.context(Surface::Mcp, &[]), Some("web-1"))
+        .await
+        .unwrap();
+    let json = serde_json::to_value(&listed).unwrap();
+    assert_eq!(json["success"], true);
+    assert_eq!(json["backupCount"], 0);
+    assert_eq!(json["backups"], serde_json::json!([]));
+    assert_eq!(json["ip"], "203.0.113.10");
+    assert_eq!(json["message"], "No backups found for this server");
+    assert_eq!(
+        json["suggested_actions"][0]["command"],
+        "server_backup { action: 'backup-create', server: 'web-1' }"
+    );
+}
+
+#[tokio::test]
+async fn backup_create_list_verify_and_restore_the_newest() {
+    let world = World::new();
+    let ctx = world.cli();
+    world.platform.set_data(b"rows v1", b"env v1");
+    let first = backup_create(&ctx, Some("web-1")).await.unwrap();
+    assert_eq!(first.platform_version, "1.0.0");
+    world.platform.set_data(b"rows v2", b"env v2");
+    let second = backup_create(&ctx, Some("web-1")).await.unwrap();
+    world.platform.set_data(b"rows v3", b"env v3");
+
+    let listed = backup_list(&ctx, Some("web-1")).await.unwrap();
+    assert_eq!(listed.backup_count, 2);
+    assert_eq!(
+        listed.backups[0].backup_id, second.backup_id,
+        "newest first"
+    );
+    assert_eq!(listed.backups[0].status, "complete");
+
+    let verified = backup_verify(&ctx, Some("web-1"), None).await.unwrap();
+    assert_eq!(verified.backup_id, second.backup_id);
+
+    // CLI: no id means the newest (the original took the oldest).
+    let restored = backup_restore(&ctx, Some("web-1"), None).await.unwrap();
+    assert_eq!(restored.backup_id, second.backup_id);
+    assert_eq!(world.platform.data().0, b"rows v2");
+    assert!(restored.safety_backup_id.is_some());
+    assert!(
+        restored
+            .steps
+            .iter()
+            .all(|s| s.status != StepOutcome::Failure)
+    );
+
+    // MCP: the id is required.
+    let mcp = world.context(Surface::Mcp, &[("KASTELL_SAFE_MODE", "false")]);
+    let err = backup_restore(&mcp, Some("web-1"), None).await.unwrap_err();
+    assert!(err.is_kind(ErrorKind::InvalidInput));
+    let err = backup_restore(&mcp, Some("web-1"), Some("../../etc"))
+        .await
+        .unwrap_err();
+    assert!(err.is_kind(ErrorKind::InvalidInput));
+    let restored = backup_restore(&mcp, Some("web-1"), Some(&first.backup_id))
+        .await
+        .unwrap();
+    assert_eq!(restored.backup_id, first.backup_id);
+    assert_eq!(world.platform.data().0, b"rows v1");
+}
+
+#[tokio::test]
+async fn snapshots_round_trip_and_ownership_errors_surface() {
+    let world = World::new();
+    let ctx = world.cli();
+    let empty = snapshot_list(&ctx, Some("web-1")).await.unwrap();
+    let json = serde_json::to_value(&empty).unwrap();
+    assert_eq!(json["snapshotCount"], 0);
+    assert_eq!(json["ip"], "203.0.113.10");
+    assert_eq!(json["message"], "No snapshots found");
+
+    let created = snapshot_create(&ctx, Some("web-1")).await.unwrap();
+    assert_eq!(created.snapshot.status, "available");
+    assert_ne!(created.snapshot.id, "pending");
+    assert_eq!(created.cost_estimate, "$0.40/mo");
+    let listed = snapshot_list(&ctx, Some("web-1")).await.unwrap();
+    assert_eq!(listed.snapshot_count, 1);
+
+    // web-2 cannot delete or restore web-1's snapshot.
+    let theirs = created.snapshot.id.clone();
+    let err = snapshot_delete(&ctx, Some("web-2"), &theirs)
+        .await
+        .unwrap_err();
+    assert!(err.is_kind(ErrorKind::NotFound), "{err}");
+    assert_eq!(err.server.as_deref(), Some("web-2"));
+    let err = snapshot_restore(&ctx, Some("web-2"), &theirs)
+        .await
+        .unwrap_err();
+    assert!(err.is_kind(ErrorKind::NotFound));
+    let err = snapshot_delete(&ctx, Some("web-1"), "a/../b")
+        .await
+        .unwrap_err();
+    assert!(err.is_kind(ErrorKind::InvalidInput));
+
+    let restored = snapshot_restore(&ctx, Some("web-1"), &theirs)
+        .await
+        .unwrap();
+    assert!(restored.message.contains("running"));
+    let deleted = snapshot_delete(&ctx, Some("web-1"), &theirs).await.unwrap();
+    assert_eq!(deleted.message, "Snapshot deleted");
+    assert_eq!(
+        snapshot_list(&ctx, Some("web-1"))
+            .await
+            .unwrap()
+            .snapshot_count,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_failed_cost_estimate_is_unknown_not_an_error() {
+    let world = World::new();
+    world.cloud.fail_next(
+        "snapshot_cost_estimate",
+        kastell_core::Error::unavailable("pricing down"),
+    );
+    let created = snapshot_create(&world.cli(), Some("web-1")).await.unwrap();
+    assert_eq!(created.cost_estimate, "unknown");
+}
+
+#[test]
+fn errors_serialise_with_the_original_field_names() {
+    let err = OpError::from(
+        kastell_core::Error::not_found("Server not found: x").with_hint("Available servers: a"),
+    );
+    let json = serde_json::to_value(&err).unwrap();
+    assert_eq!(json["error"], "Server not found: x");
+    assert_eq!(json["hint"], "Available servers: a");
+    assert_eq!(json["kind"], "not_found");
+    assert_eq!(json["suggested_actions"], serde_json::json!([]));
+    assert!(json.get("steps").is_none());
+    let schema = serde_json::to_value(schemars::schema_for!(OpError)).unwrap();
+    assert!(schema["properties"]["suggested_actions"].is_object());
+    let schema = serde_json::to_value(schemars::schema_for!(MaintainResult)).unwrap();
+    for field in [
+        "success",
+        "server",
+        "ip",
+        "steps",
+        "summary",
+        "suggested_actions",
+    ] {
+        assert!(schema["properties"][field].is_object(), "{field}");
+    }
+}

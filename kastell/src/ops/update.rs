@@ -1,0 +1,119 @@
+//! `update`: the platform's update (a package upgrade on bare servers),
+//! after the provider's status check when there is a token.
+
+use kastell_core::Error;
+use kastell_core::types::StepReport;
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::context::Context;
+use super::flow::Target;
+use super::result::{OpError, OpResult, Step, steps};
+use super::suggest::{Action, Candidate, Suggestion};
+use crate::policy::Operation;
+
+/// A finished update.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateResult {
+    /// Always `true`.
+    pub success: bool,
+    /// Server name.
+    pub server: String,
+    /// Server IP.
+    pub ip: String,
+    /// `<Platform> update completed successfully`.
+    pub message: String,
+    /// Version before, when the platform reports one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_before: Option<String>,
+    /// Version after, when the platform reports one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_after: Option<String>,
+    /// Packages upgraded (bare servers).
+    pub packages_upgraded: Vec<String>,
+    /// Whether a reboot is needed to finish the update.
+    pub reboot_required: bool,
+    /// The platform's advice, kept (the original dropped it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// Things to know (a status check skipped for want of a token).
+    pub notes: Vec<String>,
+    /// Status check and update, with durations.
+    pub steps: Vec<Step>,
+    /// Next steps the policy allows.
+    #[serde(rename = "suggested_actions")]
+    pub suggested_actions: Vec<Suggestion>,
+}
+
+/// Updates the platform of `server` (bare servers: packages).
+///
+/// Order: policy (SAFE_MODE blocks it), server, then the provider status
+/// check: refused when the server is not `running`; skipped with a note on
+/// manual servers and on cloud servers without a token (the original sent
+/// an empty token and failed). Failures keep the platform's hint and the
+/// steps that ran.
+pub async fn update(ctx: &Context, query: Option<&str>) -> OpResult<UpdateResult> {
+    let admitted = ctx.admit(Operation::Update, query)?;
+    let target = Target::open(ctx, &admitted.server, &admitted.decision)?;
+    let server = &admitted.server;
+    let status = target.status_step().await;
+    let mut reports = vec![status.step];
+    if let Err(e) = status.outcome {
+        return Err(failure(ctx, &target, e, &reports));
+    }
+    let ran = target.update_step(ctx).await;
+    reports.push(ran.step);
+    let report = ran
+        .outcome
+        .map_err(|e| failure(ctx, &target, e, &reports))?;
+    let mut candidates = vec![Candidate::new(
+        Action::InfoHealth,
+        "Check the platform after the update",
+    )];
+    if report.reboot_required {
+        candidates.insert(
+            0,
+            Candidate::new(Action::Restart, "The update needs a reboot"),
+        );
+    }
+    let mut notes = admitted.decision.notes.clone();
+    notes.extend(
+        target
+            .no_provider
+            .iter()
+            .map(|n| format!("{n}: status check skipped")),
+    );
+    Ok(UpdateResult {
+        success: true,
+        server: server.name.clone(),
+        ip: server.ip.clone(),
+        message: format!("{} update completed successfully", target.label()),
+        version_before: report.version_before,
+        version_after: report.version_after,
+        packages_upgraded: report.packages_upgraded,
+        reboot_required: report.reboot_required,
+        hint: report.hint,
+        notes,
+        steps: steps(&reports),
+        suggested_actions: ctx.suggest(server, candidates),
+    })
+}
+
+/// The update's failure: the error with `Server: <n> (<ip>).` before its
+/// hint, the steps that ran, and a health check suggestion.
+fn failure(ctx: &Context, target: &Target, e: Error, reports: &[StepReport]) -> OpError {
+    let server = &target.server;
+    let hint = format!(
+        "Server: {} ({}). {}",
+        server.name,
+        server.ip,
+        e.hint().unwrap_or("Check the server's health and logs")
+    );
+    let mut err = OpError::from(e).on(server).with_steps(reports);
+    err.hint = Some(hint);
+    err.with_suggestions(ctx.suggest(
+        server,
+        vec![Candidate::new(Action::InfoHealth, "Check server health")],
+    ))
+}
