@@ -8,7 +8,7 @@
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kastell_core::{Error, Registry, RemoteCommand, Result, Transport};
@@ -193,6 +193,8 @@ pub async fn run(dir: Option<PathBuf>, out: &mut dyn Write) -> Result<()> {
         ),
     )?;
 
+    backups(&store, &sshd, out).await?;
+
     let registry = Registry::global();
     let list = |ids: Vec<&str>| {
         if ids.is_empty() {
@@ -204,7 +206,7 @@ pub async fn run(dir: Option<PathBuf>, out: &mut dyn Write) -> Result<()> {
     say(
         out,
         format!(
-            "6. This build: providers {}; platforms {}",
+            "8. This build: providers {}; platforms {}",
             list(registry.provider_ids()),
             list(registry.platform_ids())
         ),
@@ -215,4 +217,127 @@ pub async fn run(dir: Option<PathBuf>, out: &mut dyn Write) -> Result<()> {
     )?;
     drop(sshd);
     Ok(())
+}
+
+/// Step 7: a backup of the sandbox host's configuration (a fake root the
+/// sandbox user owns), an accident, and a verified restore, through the
+/// same operations the CLI and the MCP server run.
+async fn backups(store: &FleetStore, sshd: &LocalSshd, out: &mut dyn Write) -> Result<()> {
+    // The store directory is private (0700); the sandbox's login user needs
+    // a root it can reach, so it gets a temporary directory of its own.
+    let base = tempfile::Builder::new()
+        .prefix("kastell-sandbox-root-")
+        .permissions(std::fs::Permissions::from_mode(0o755))
+        .tempdir()
+        .map_err(|e| Error::io("creating the sandbox root", e))?;
+    let root = base.path().join("root");
+    let crontab = root.join("etc/crontab");
+    write_file(&crontab, "0 3 * * * root /usr/local/bin/nightly-report\n")?;
+    write_file(
+        &root.join("etc/ufw/ufw.conf"),
+        "ENABLED=yes\nLOGLEVEL=low\n",
+    )?;
+    hand_over(&root, sshd.user())?;
+    let root_text = root.display().to_string();
+    store.update(SANDBOX_SERVER, |r| {
+        r.extra.insert(
+            crate::ops::PLATFORM_OPTIONS_KEY.to_owned(),
+            serde_json::json!({ "root": root_text, "sudo": "never" }),
+        );
+    })?;
+    let ctx = crate::ops::Context::new(
+        Env::from_pairs([("KASTELL_SAFE_MODE", "false")]),
+        store.clone(),
+        Surface::Cli,
+    );
+    say(
+        out,
+        "7. Backups, through the same operations the CLI and the MCP server run:",
+    )?;
+    let created = crate::ops::backup_create(&ctx, Some(SANDBOX_SERVER))
+        .await
+        .map_err(op_error)?;
+    say(
+        out,
+        format!(
+            "   backup {}: {} (missing paths skipped: {})",
+            created.backup_id,
+            created.files.join(", "),
+            created.skipped.join(", ")
+        ),
+    )?;
+    write_file(&crontab, "# an accident emptied the crontab\n")?;
+    hand_over(&root, sshd.user())?;
+    say(out, "   the crontab was then emptied by accident")?;
+    let restored = crate::ops::backup_restore(&ctx, Some(SANDBOX_SERVER), None)
+        .await
+        .map_err(op_error)?;
+    say(
+        out,
+        format!(
+            "   restored the newest backup {} (a safety backup of the damaged state was taken first):",
+            restored.backup_id
+        ),
+    )?;
+    for step in &restored.steps {
+        let detail = step.detail.as_deref().unwrap_or("");
+        say(
+            out,
+            format!("     {:<22} {:?} {detail}", step.name, step.status),
+        )?;
+    }
+    let back =
+        std::fs::read_to_string(&crontab).map_err(|e| Error::io("reading the crontab", e))?;
+    say(
+        out,
+        format!("   crontab after the restore: {}", back.trim()),
+    )?;
+    let listed = crate::ops::backup_list(&ctx, Some(SANDBOX_SERVER))
+        .await
+        .map_err(op_error)?;
+    say(
+        out,
+        format!(
+            "   {} backups listed, newest first, each checksummed",
+            listed.backup_count
+        ),
+    )
+}
+
+fn op_error(e: crate::ops::OpError) -> Error {
+    let mut error = Error::unexpected(e.error.clone());
+    if let Some(hint) = &e.hint {
+        error = error.with_hint(hint.clone());
+    }
+    error
+}
+
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+    }
+    std::fs::write(path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}
+
+/// Gives the fake root to the sandbox's login user (a no-op when that user
+/// is the current one).
+fn hand_over(root: &Path, user: &str) -> Result<()> {
+    if !rustix::process::geteuid().is_root() {
+        return Ok(());
+    }
+    let status = kastell_core::env::scrubbed_command("chown")
+        .arg("-R")
+        .arg(format!("{user}:"))
+        .arg(root)
+        .status()
+        .map_err(|e| Error::io("running chown", e))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::unexpected(format!(
+            "chown of {} failed",
+            root.display()
+        )))
+    }
 }
