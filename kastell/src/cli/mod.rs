@@ -6,11 +6,19 @@
 //! code is 1. Usage errors exit with 2 (clap's default). Logs go to stderr
 //! only, at the level in `KASTELL_LOG` (default `warn`).
 
+pub mod backup;
 pub mod confirm;
 pub mod demo;
 pub mod doctor;
+pub mod fleet;
+pub mod maintain;
+pub mod op;
 pub mod output;
+pub mod plan;
+pub mod progress;
+pub mod report;
 pub mod server;
+pub mod snapshot;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -50,6 +58,18 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
     /// Run the real code against a local sandbox: no account, no network.
     Demo(demo::DemoArgs),
+    /// Back servers up over SSH, list, verify and restore backups.
+    #[command(subcommand)]
+    Backup(backup::BackupCommand),
+    /// Provider snapshots: create, list, delete, restore.
+    #[command(subcommand)]
+    Snapshot(snapshot::SnapshotCommand),
+    /// Update the platform (bare servers: packages).
+    Update(fleet::FleetArgs),
+    /// Reboot a server and prove it (a new boot id), then check health.
+    Restart(fleet::FleetArgs),
+    /// Status, update, health check, reboot and final check.
+    Maintain(maintain::MaintainArgs),
 }
 
 /// What every command gets: output mode, environment and access to the
@@ -100,6 +120,11 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Server(cmd) => server::run(cmd, &ctx).map(|()| ExitCode::SUCCESS),
         Command::Doctor(args) => doctor::run(args, &ctx).await,
         Command::Demo(args) => demo::run(args, &ctx).await.map(|()| ExitCode::SUCCESS),
+        Command::Backup(cmd) => backup::run(cmd, &ctx).await,
+        Command::Snapshot(cmd) => snapshot::run(cmd, &ctx).await,
+        Command::Update(args) => maintain::update(args, &ctx).await,
+        Command::Restart(args) => maintain::restart(args, &ctx).await,
+        Command::Maintain(args) => maintain::maintain(args, &ctx).await,
     };
     finish(result, ctx.json)
 }

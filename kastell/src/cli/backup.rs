@@ -1,0 +1,59 @@
+//! `kastell backup create|list|restore|verify`.
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use kastell_core::Result;
+
+use super::Context;
+use super::fleet::{self, FleetArgs, OneArgs};
+use super::op::Op;
+
+/// The backup commands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum BackupCommand {
+    /// Back a server up over SSH into the kastell directory.
+    Create(FleetArgs),
+    /// List a server's backups, newest first.
+    List(ReadArgs),
+    /// Restore a backup onto its server (default: the newest), after a
+    /// safety backup of the current state.
+    Restore(RestoreArgs),
+    /// Recompute a backup's checksums (default: the newest).
+    Verify(ReadArgs),
+}
+
+/// Arguments of `backup list` and `backup verify`.
+#[derive(Debug, Clone, Args)]
+pub struct ReadArgs {
+    /// The server (name or IP); optional when there is only one.
+    pub server: Option<String>,
+    /// The backup id (verify only; default: the newest).
+    #[arg(long = "backup", value_name = "ID")]
+    pub backup: Option<String>,
+}
+
+/// Arguments of `backup restore`.
+#[derive(Debug, Clone, Args)]
+pub struct RestoreArgs {
+    /// Server, dry run and confirmation.
+    #[command(flatten)]
+    pub target: OneArgs,
+    /// The backup id (default: the newest).
+    #[arg(long = "backup", value_name = "ID")]
+    pub backup: Option<String>,
+}
+
+/// Runs a backup command.
+pub async fn run(cmd: BackupCommand, ctx: &Context) -> Result<ExitCode> {
+    match cmd {
+        BackupCommand::Create(args) => fleet::execute(ctx, Op::BackupCreate, args).await,
+        BackupCommand::List(args) => fleet::run_read(ctx, Op::BackupList, args.server).await,
+        BackupCommand::Verify(args) => {
+            fleet::run_read(ctx, Op::BackupVerify(args.backup), args.server).await
+        }
+        BackupCommand::Restore(args) => {
+            fleet::execute(ctx, Op::BackupRestore(args.backup), args.target.into()).await
+        }
+    }
+}

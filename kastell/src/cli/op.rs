@@ -1,0 +1,323 @@
+//! The operations the CLI runs: one enum naming each, what it asks before
+//! it runs, how it calls [`crate::ops`] and what its dry-run plan says.
+//! Nothing here decides policy: [`crate::ops`] applies it on every run.
+
+// `OpError` is the ops failure payload, returned once per operation (see
+// `crate::ops`): boxing it would only make every caller noisier.
+#![allow(clippy::result_large_err)]
+
+use kastell_core::Error;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::backup::BackupLayout;
+use crate::ops::{self, MaintainOptions, OpError};
+use crate::policy::{Operation, Policy, Surface};
+use crate::remote::{DEFAULT_PORT, DEFAULT_USER};
+use crate::store::{PLATFORM_BARE, ServerRecord};
+
+/// One CLI operation with its arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// `backup create`.
+    BackupCreate,
+    /// `backup list`.
+    BackupList,
+    /// `backup verify [--backup ID]` (none: the newest).
+    BackupVerify(Option<String>),
+    /// `backup restore [--backup ID]` (none: the newest).
+    BackupRestore(Option<String>),
+    /// `snapshot create`.
+    SnapshotCreate,
+    /// `snapshot list`.
+    SnapshotList,
+    /// `snapshot delete --snapshot ID`.
+    SnapshotDelete(String),
+    /// `snapshot restore --snapshot ID`.
+    SnapshotRestore(String),
+    /// `update`.
+    Update,
+    /// `restart`.
+    Restart,
+    /// `maintain [--skip-reboot] [--snapshot]`.
+    Maintain(MaintainOptions),
+}
+
+fn json<T: Serialize>(result: ops::OpResult<T>) -> Result<Value, OpError> {
+    result.and_then(|v| {
+        serde_json::to_value(v)
+            .map_err(|e| OpError::from(Error::unexpected(format!("encoding the result: {e}"))))
+    })
+}
+
+impl Op {
+    /// The command as typed (`backup create`, `maintain`, ...).
+    pub fn title(&self) -> &'static str {
+        match self {
+            Op::BackupCreate => "backup create",
+            Op::BackupList => "backup list",
+            Op::BackupVerify(_) => "backup verify",
+            Op::BackupRestore(_) => "backup restore",
+            Op::SnapshotCreate => "snapshot create",
+            Op::SnapshotList => "snapshot list",
+            Op::SnapshotDelete(_) => "snapshot delete",
+            Op::SnapshotRestore(_) => "snapshot restore",
+            Op::Update => "update",
+            Op::Restart => "restart",
+            Op::Maintain(_) => "maintain",
+        }
+    }
+
+    /// The policy operation.
+    pub fn operation(&self) -> Operation {
+        match self {
+            Op::BackupCreate => Operation::BackupCreate,
+            Op::BackupList => Operation::BackupList,
+            Op::BackupVerify(_) => Operation::BackupVerify,
+            Op::BackupRestore(_) => Operation::BackupRestore,
+            Op::SnapshotCreate => Operation::SnapshotCreate,
+            Op::SnapshotList => Operation::SnapshotList,
+            Op::SnapshotDelete(_) => Operation::SnapshotDelete,
+            Op::SnapshotRestore(_) => Operation::SnapshotRestore,
+            Op::Update => Operation::Update,
+            Op::Restart => Operation::Restart,
+            Op::Maintain(_) => Operation::Maintain,
+        }
+    }
+
+    /// Whether it changes a server or its data, so it asks first (or needs
+    /// `--force`) even on one server.
+    pub fn destructive(&self) -> bool {
+        matches!(
+            self,
+            Op::BackupRestore(_)
+                | Op::SnapshotDelete(_)
+                | Op::SnapshotRestore(_)
+                | Op::Update
+                | Op::Restart
+                | Op::Maintain(_)
+        )
+    }
+
+    /// Whether it only reads (no confirmation even with `--all`).
+    pub fn read_only(&self) -> bool {
+        matches!(
+            self,
+            Op::BackupList | Op::BackupVerify(_) | Op::SnapshotList
+        )
+    }
+
+    /// The y/N question for `server`.
+    pub fn question(&self, server: &ServerRecord) -> String {
+        let who = format!("\"{}\" ({})", server.name, server.ip);
+        match self {
+            Op::BackupRestore(id) => format!(
+                "This will restore {who} from backup {}. Current data will be OVERWRITTEN. Continue?",
+                id.as_deref().unwrap_or("(newest)")
+            ),
+            Op::SnapshotDelete(id) => {
+                format!("Delete snapshot {id} of {who}? This cannot be undone.")
+            }
+            Op::SnapshotRestore(id) => format!(
+                "Rebuild {who} from snapshot {id}? Everything written since is LOST. Continue?"
+            ),
+            Op::Update => format!(
+                "Update {} on {who}? This may cause brief downtime.",
+                platform(server)
+            ),
+            Op::Restart => format!("Reboot {who}? It will be unreachable for a while."),
+            Op::Maintain(_) => format!(
+                "Run maintenance (update, health check, reboot) on {who}? This causes downtime."
+            ),
+            _ => format!("Run {} on {who}?", self.title()),
+        }
+    }
+
+    /// Runs it through [`crate::ops`] and returns its payload as JSON.
+    pub async fn run(&self, ctx: &ops::Context, server: Option<&str>) -> Result<Value, OpError> {
+        match self {
+            Op::BackupCreate => json(ops::backup_create(ctx, server).await),
+            Op::BackupList => json(ops::backup_list(ctx, server).await),
+            Op::BackupVerify(id) => json(ops::backup_verify(ctx, server, id.as_deref()).await),
+            Op::BackupRestore(id) => json(ops::backup_restore(ctx, server, id.as_deref()).await),
+            Op::SnapshotCreate => json(ops::snapshot_create(ctx, server).await),
+            Op::SnapshotList => json(ops::snapshot_list(ctx, server).await),
+            Op::SnapshotDelete(id) => json(ops::snapshot_delete(ctx, server, id).await),
+            Op::SnapshotRestore(id) => json(ops::snapshot_restore(ctx, server, id).await),
+            Op::Update => json(ops::update(ctx, server).await),
+            Op::Restart => json(ops::restart(ctx, server).await),
+            Op::Maintain(options) => json(ops::maintain(ctx, server, *options).await),
+        }
+    }
+
+    /// Why the policy would refuse it on `server` now (nothing is logged:
+    /// a dry run is a question, not a request).
+    pub fn refusal(&self, ctx: &ops::Context, server: &ServerRecord) -> Option<String> {
+        Policy::new(ctx.env.clone(), None)
+            .check(self.operation(), Surface::Cli, Some(server), |p| {
+                ctx.token_present(p)
+            })
+            .err()
+            .map(|e| match e.hint() {
+                Some(hint) => format!("{e} (hint: {hint})"),
+                None => e.to_string(),
+            })
+    }
+
+    /// The steps it would take on `server`, with the commands and API calls.
+    pub fn plan(&self, ctx: &ops::Context, server: &ServerRecord) -> Vec<String> {
+        let p = platform(server);
+        let api = api(ctx, server);
+        let ssh = ssh_target(server);
+        match self {
+            Op::BackupCreate => vec![
+                format!("Read the SSH host key of {ssh}"),
+                format!(
+                    "Back up the {p} platform over SSH into {}/<new id> (published only when complete)",
+                    backups_dir(ctx, server)
+                ),
+            ],
+            Op::BackupList => vec![format!("Read {} (local)", backups_dir(ctx, server))],
+            Op::BackupVerify(id) => vec![format!(
+                "Recompute the checksums of backup {} (local)",
+                id.as_deref().unwrap_or("(newest)")
+            )],
+            Op::BackupRestore(id) => {
+                let id = id.as_deref().unwrap_or("(newest: none found)");
+                vec![
+                    format!("Verify backup {id} (every checksum)"),
+                    format!("Safety backup of the current state of {ssh}"),
+                    format!(
+                        "Restore {id} onto the {p} platform over SSH (started again whatever happens)"
+                    ),
+                    "Health check".to_owned(),
+                ]
+            }
+            Op::SnapshotCreate => vec![
+                format!("Estimate the snapshot cost via {api}"),
+                format!("Create snapshot kastell-<epoch-ms> via {api} and wait until available"),
+            ],
+            Op::SnapshotList => vec![format!("List the server's snapshots via {api} (read-only)")],
+            Op::SnapshotDelete(id) => vec![format!("Delete snapshot {id} via {api}")],
+            Op::SnapshotRestore(id) => vec![format!(
+                "Rebuild server {} from snapshot {id} via {api} and wait until running",
+                server.id
+            )],
+            Op::Update => vec![status_step(ctx, server), update_step(server)],
+            Op::Restart => vec![
+                format!("Read the boot id over SSH ({ssh})"),
+                reboot_step(ctx, server),
+                "Wait for SSH to answer with a new boot id".to_owned(),
+                format!("Health Check of {p}"),
+            ],
+            Op::Maintain(o) => maintain_plan(ctx, server, *o),
+        }
+    }
+}
+
+fn maintain_plan(ctx: &ops::Context, server: &ServerRecord, o: MaintainOptions) -> Vec<String> {
+    let mut steps = Vec::new();
+    if o.snapshot {
+        steps.push(format!(
+            "Snapshot: create kastell-<epoch-ms> via {} and wait until available",
+            api(ctx, server)
+        ));
+    }
+    steps.push(status_step(ctx, server));
+    steps.push(update_step(server));
+    steps.push("Health Check (a failure skips the reboot)".to_owned());
+    if o.skip_reboot {
+        steps.push("Reboot: skipped (--skip-reboot)".to_owned());
+        steps.push("Final Check: skipped (no reboot)".to_owned());
+    } else {
+        let when = if is_bare(server) {
+            " (only if the upgrade requires one)"
+        } else {
+            ""
+        };
+        steps.push(format!("{}{when}", reboot_step(ctx, server)));
+        steps.push("Final Check: SSH with a new boot id, then health".to_owned());
+    }
+    steps
+}
+
+fn is_bare(server: &ServerRecord) -> bool {
+    server.resolve_platform().unwrap_or(PLATFORM_BARE) == PLATFORM_BARE
+}
+
+fn platform(server: &ServerRecord) -> String {
+    server
+        .resolve_platform()
+        .unwrap_or(PLATFORM_BARE)
+        .to_owned()
+}
+
+fn ssh_target(server: &ServerRecord) -> String {
+    let ssh = server.ssh.clone().unwrap_or_default();
+    format!(
+        "{}@{}:{}",
+        ssh.user.as_deref().unwrap_or(DEFAULT_USER),
+        server.ip,
+        ssh.port.unwrap_or(DEFAULT_PORT)
+    )
+}
+
+fn backups_dir(ctx: &ops::Context, server: &ServerRecord) -> String {
+    BackupLayout::new(ctx.store.dir())
+        .server_dir(&server.name)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|e| format!("(invalid: {e})"))
+}
+
+/// `the hetzner API (server 123)`, or why there is none.
+fn api(ctx: &ops::Context, server: &ServerRecord) -> String {
+    match ops::cloud_provider_id(server) {
+        Ok(p) if ctx.token_present(p) => format!("the {p} API (server {})", server.id),
+        Ok(p) => format!("the {p} API (server {}; no token set)", server.id),
+        Err(_) => "no provider API (manual server)".to_owned(),
+    }
+}
+
+fn status_step(ctx: &ops::Context, server: &ServerRecord) -> String {
+    match ops::cloud_provider_id(server) {
+        Ok(p) if ctx.token_present(p) => {
+            format!(
+                "Status Check via the {p} API (server {} must be running)",
+                server.id
+            )
+        }
+        Ok(p) => format!("Status Check: skipped (no {p} token)"),
+        Err(_) => "Status Check: skipped (manual server)".to_owned(),
+    }
+}
+
+fn update_step(server: &ServerRecord) -> String {
+    if is_bare(server) {
+        "Package Upgrade over SSH (apt-get update, then a non-interactive apt-get upgrade)"
+            .to_owned()
+    } else {
+        format!(
+            "{} Update over SSH (the platform's own update command)",
+            platform(server)
+        )
+    }
+}
+
+fn reboot_step(ctx: &ops::Context, server: &ServerRecord) -> String {
+    match ops::cloud_provider_id(server) {
+        Ok(p) if ctx.token_present(p) => {
+            format!(
+                "Reboot via the {p} API (server {}) and wait until running",
+                server.id
+            )
+        }
+        _ => {
+            let user = server
+                .ssh
+                .as_ref()
+                .and_then(|s| s.user.clone())
+                .unwrap_or_else(|| DEFAULT_USER.to_owned());
+            format!("Reboot over SSH: {}", ops::reboot_command(&user))
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! Human rendering of operation payloads: each step with its status and
+//! duration, the key fields, warnings, notes and suggested next steps.
+//! The payload is the exact JSON `--json` prints (and MCP returns), so
+//! both views always show the same result.
+
+use std::time::Duration;
+
+use kastell_core::Result;
+use serde_json::Value;
+
+use super::output::{Output, render_table};
+use crate::ops::OpError;
+
+/// What one operation on one server gave: the ops payload (success or
+/// [`OpError`]) and how long it took.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The server asked for (`None`: the only one, auto-selected).
+    pub server: Option<String>,
+    /// The success payload, or the failure.
+    pub result: std::result::Result<Value, OpError>,
+    /// Wall time of the whole operation.
+    pub elapsed: Duration,
+}
+
+impl Outcome {
+    /// Whether the operation succeeded.
+    pub fn ok(&self) -> bool {
+        self.result.is_ok()
+    }
+
+    /// The server's name as the payload has it, else as asked for.
+    pub fn server_name(&self) -> String {
+        let from_payload = match &self.result {
+            Ok(v) => v.get("server").and_then(Value::as_str).map(str::to_owned),
+            Err(e) => e.server.clone(),
+        };
+        from_payload
+            .or_else(|| self.server.clone())
+            .unwrap_or_else(|| "-".to_owned())
+    }
+
+    /// The payload as `--json` prints it for a single server: the ops
+    /// success payload or the ops failure payload, unchanged.
+    pub fn payload(&self) -> Value {
+        match &self.result {
+            Ok(v) => v.clone(),
+            Err(e) => serde_json::to_value(e).unwrap_or_else(|_| Value::String(e.to_string())),
+        }
+    }
+}
+
+/// Key fields printed as `label: value` when present.
+const FIELDS: [(&str, &str); 11] = [
+    ("message", "message"),
+    ("backupId", "backup"),
+    ("backupPath", "path"),
+    ("platformVersion", "platform version"),
+    ("safetyBackupId", "safety backup"),
+    ("snapshotId", "snapshot"),
+    ("costEstimate", "cost estimate"),
+    ("versionBefore", "version before"),
+    ("versionAfter", "version after"),
+    ("finalStatus", "final status"),
+    ("hint", "hint"),
+];
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().map(text).collect())
+        .unwrap_or_default()
+}
+
+/// The lines describing `outcome` under the heading `title`.
+pub fn lines(title: &str, outcome: &Outcome) -> Vec<String> {
+    let payload = outcome.payload();
+    let ip = payload.get("ip").map(text).unwrap_or_default();
+    let target = if ip.is_empty() {
+        outcome.server_name()
+    } else {
+        format!("{} ({ip})", outcome.server_name())
+    };
+    let state = if outcome.ok() { "OK" } else { "FAILED" };
+    let mut out = vec![format!(
+        "{title} on {target}: {state} in {}",
+        millis(outcome.elapsed.as_millis())
+    )];
+    if let Err(e) = &outcome.result {
+        out.push(format!("  error: {}", e.error));
+    }
+    for (key, label) in FIELDS {
+        if let Some(v) = payload.get(key).filter(|v| !v.is_null()) {
+            out.push(format!("  {label}: {}", text(v)));
+        }
+    }
+    if let Some(s) = payload.get("snapshot").filter(|v| v.is_object()) {
+        out.push(format!(
+            "  snapshot: {} ({}, {})",
+            s.get("id").map(text).unwrap_or_default(),
+            s.get("name").map(text).unwrap_or_default(),
+            s.get("status").map(text).unwrap_or_default()
+        ));
+    }
+    let files = strings(payload.get("files"));
+    if !files.is_empty() && payload.get("backups").is_none() {
+        out.push(format!("  files: {}", files.join(", ")));
+    }
+    out.extend(step_lines(payload.get("steps")));
+    out.extend(list_lines(&payload));
+    for w in strings(payload.get("warnings")) {
+        out.push(format!("  warning: {w}"));
+    }
+    for n in strings(payload.get("notes")) {
+        out.push(format!("  note: {n}"));
+    }
+    if let Some(suggestions) = payload.get("suggested_actions").and_then(Value::as_array) {
+        for s in suggestions {
+            out.push(format!(
+                "  next: {} ({})",
+                s.get("command").map(text).unwrap_or_default(),
+                s.get("reason").map(text).unwrap_or_default()
+            ));
+        }
+    }
+    out
+}
+
+fn millis(ms: u128) -> String {
+    if ms >= 10_000 {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    } else {
+        format!("{ms} ms")
+    }
+}
+
+/// `  1. Status Check  success  120 ms  detail` for each step.
+fn step_lines(steps: Option<&Value>) -> Vec<String> {
+    let Some(steps) = steps.and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    steps
+        .iter()
+        .map(|s| {
+            let get = |k: &str| s.get(k).map(text).unwrap_or_default();
+            let ms = s.get("durationMs").and_then(Value::as_u64).unwrap_or(0);
+            let mut line = format!(
+                "  {}. {}  {}  {}",
+                get("step"),
+                get("name"),
+                get("status"),
+                millis(u128::from(ms))
+            );
+            for key in ["detail", "error", "hint"] {
+                let value = get(key);
+                if !value.is_empty() {
+                    line.push_str(&format!("  {key}: {value}"));
+                }
+            }
+            line
+        })
+        .collect()
+}
+
+/// Tables for listed backups and snapshots.
+fn list_lines(payload: &Value) -> Vec<String> {
+    let table = |headers: &[&str], rows: Vec<Vec<String>>| -> Vec<String> {
+        render_table(headers, &rows)
+            .lines()
+            .map(|l| format!("  {l}"))
+            .collect()
+    };
+    let rows_of = |key: &str, cols: &[&str]| -> Option<Vec<Vec<String>>> {
+        let items = payload.get(key)?.as_array()?;
+        Some(
+            items
+                .iter()
+                .map(|i| {
+                    cols.iter()
+                        .map(|c| i.get(*c).map(text).unwrap_or_default())
+                        .collect()
+                })
+                .collect(),
+        )
+    };
+    let backup_cols = [
+        "backupId",
+        "status",
+        "platform",
+        "coolifyVersion",
+        "timestamp",
+    ];
+    if let Some(rows) = rows_of("backups", &backup_cols).filter(|r| !r.is_empty()) {
+        return table(&["BACKUP", "STATUS", "PLATFORM", "VERSION", "TAKEN"], rows);
+    }
+    let snapshot_cols = ["id", "name", "status", "sizeGb", "createdAt"];
+    if let Some(rows) = rows_of("snapshots", &snapshot_cols).filter(|r| !r.is_empty()) {
+        return table(&["SNAPSHOT", "NAME", "STATUS", "SIZE GB", "CREATED"], rows);
+    }
+    Vec::new()
+}
+
+/// Prints `outcome` (human text on stdout; for a failure also `error:` and
+/// `hint:` on stderr) or, with `--json`, its payload.
+pub fn print(out: &Output, title: &str, outcome: &Outcome) -> Result<()> {
+    if out.is_json() {
+        return out.json(&outcome.payload());
+    }
+    for line in lines(title, outcome) {
+        out.line(line)?;
+    }
+    if let Err(e) = &outcome.result {
+        let mut text = format!("error: {}\n", e.error);
+        if let Some(hint) = &e.hint {
+            text.push_str(&format!("hint: {hint}\n"));
+        }
+        eprint!("{text}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn steps_show_status_and_duration() {
+        let outcome = Outcome {
+            server: Some("web-1".into()),
+            result: Ok(json!({
+                "success": true, "server": "web-1", "ip": "203.0.113.1",
+                "backupId": "2026-01-01_00-00-00-000",
+                "steps": [{"step": 1, "name": "Verify backup", "status": "success",
+                           "detail": "ok", "durationMs": 12}],
+                "suggested_actions": []
+            })),
+            elapsed: Duration::from_millis(40),
+        };
+        let text = lines("backup restore", &outcome).join("\n");
+        assert!(text.starts_with("backup restore on web-1 (203.0.113.1): OK in 40 ms"));
+        assert!(text.contains("backup: 2026-01-01_00-00-00-000"), "{text}");
+        assert!(
+            text.contains("1. Verify backup  success  12 ms  detail: ok"),
+            "{text}"
+        );
+    }
+}
