@@ -15,6 +15,7 @@ pub mod cli;
 pub mod demo;
 pub mod doctor;
 pub mod env;
+pub mod mcp;
 pub mod ops;
 pub mod paths;
 pub mod policy;

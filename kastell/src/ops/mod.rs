@@ -18,6 +18,8 @@
 mod backup;
 mod context;
 mod flow;
+mod info;
+mod logs;
 mod maintain;
 mod reboot;
 mod restart;
@@ -35,6 +37,14 @@ pub use context::{
     TransportFactory, cloud_provider_id, platform_options, server_id,
 };
 pub use flow::{Ran, Target, update_detail};
+pub use info::{
+    ServerHealthResult, ServerListResult, ServerStatusResult, ServerSummary, server_health,
+    server_list, server_status,
+};
+pub use logs::{
+    DEFAULT_LOG_LINES, LoadAverage, LogSource, LogsResult, MAX_LOG_LINES, MonitorResult, Usage,
+    logs, monitor,
+};
 pub use maintain::{MaintainOptions, MaintainResult, maintain};
 pub use reboot::{
     REBOOT_AS_ROOT, REBOOT_WITH_SUDO, RebootMethod, RebootProof, reboot_command, reboot_proven,

@@ -1,0 +1,207 @@
+//! Read-only server information for `server_info`: the fleet list, a
+//! server's status (SSH reachability, boot id, the provider's view) and
+//! its platform's health.
+
+use kastell_core::TransportExt;
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::context::{Context, server_id};
+use super::result::{OpError, OpResult};
+use super::suggest::{Action, Candidate, Suggestion, suggest};
+use crate::policy::Operation;
+use crate::store::ServerRecord;
+
+/// One server in the fleet list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerSummary {
+    /// Server name.
+    pub name: String,
+    /// Server IP.
+    pub ip: String,
+    /// Cloud provider id (`hetzner`, ...), or `manual`.
+    pub provider: String,
+    /// Platform (`coolify`, `dokploy`, `bare`).
+    pub platform: String,
+    /// Whether it was added manually (no provider API).
+    pub manual: bool,
+}
+
+/// The fleet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerListResult {
+    /// Always `true`.
+    pub success: bool,
+    /// How many servers there are.
+    pub server_count: usize,
+    /// The servers, in store order.
+    pub servers: Vec<ServerSummary>,
+    /// Set when the fleet is empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Next steps the policy allows.
+    #[serde(rename = "suggested_actions")]
+    pub suggested_actions: Vec<Suggestion>,
+}
+
+/// A server's status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerStatusResult {
+    /// Always `true` (an unreachable server is reported, not an error).
+    pub success: bool,
+    /// Server name.
+    pub server: String,
+    /// Server IP.
+    pub ip: String,
+    /// Platform.
+    pub platform: String,
+    /// Whether SSH answered.
+    pub reachable: bool,
+    /// The kernel's boot id, when SSH answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
+    /// The provider's status (`running`, ...), when asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_status: Option<String>,
+    /// What could not be checked, and why.
+    pub notes: Vec<String>,
+    /// Next steps the policy allows.
+    #[serde(rename = "suggested_actions")]
+    pub suggested_actions: Vec<Suggestion>,
+}
+
+/// A platform's health.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerHealthResult {
+    /// Always `true` (an unhealthy platform is reported, not an error).
+    pub success: bool,
+    /// Server name.
+    pub server: String,
+    /// Server IP.
+    pub ip: String,
+    /// Platform.
+    pub platform: String,
+    /// Healthy only on a definite good answer.
+    pub healthy: bool,
+    /// What was checked and what it said.
+    pub detail: String,
+    /// Next steps the policy allows.
+    #[serde(rename = "suggested_actions")]
+    pub suggested_actions: Vec<Suggestion>,
+}
+
+/// Lists the fleet (local only).
+pub async fn server_list(ctx: &Context) -> OpResult<ServerListResult> {
+    let token = |p: &str| ctx.token_present(p);
+    ctx.policy
+        .check(Operation::ServerList, ctx.surface, None, token)?;
+    let records = ctx.store.servers()?;
+    let servers: Vec<ServerSummary> = records
+        .iter()
+        .map(|r| ServerSummary {
+            name: r.name.clone(),
+            ip: r.ip.clone(),
+            provider: r.provider_id().unwrap_or("manual").to_owned(),
+            platform: r.platform_id().to_owned(),
+            manual: r.is_manual(),
+        })
+        .collect();
+    let (message, suggested_actions) = match records.first() {
+        None => (Some("No servers found".to_owned()), Vec::new()),
+        Some(first) => (
+            None,
+            suggest(
+                &ctx.policy,
+                ctx.surface,
+                Some(first),
+                token,
+                vec![Candidate::new(
+                    Action::InfoStatus,
+                    "Check a server's status",
+                )],
+            ),
+        ),
+    };
+    Ok(ServerListResult {
+        success: true,
+        server_count: servers.len(),
+        servers,
+        message,
+        suggested_actions,
+    })
+}
+
+fn next(ctx: &Context, server: &ServerRecord, action: Action, why: &str) -> Vec<Suggestion> {
+    ctx.suggest(server, vec![Candidate::new(action, why)])
+}
+
+/// A server's status: SSH reachability and boot id, and the provider's
+/// status when the server is a cloud server and its token is there.
+pub async fn server_status(ctx: &Context, query: Option<&str>) -> OpResult<ServerStatusResult> {
+    let admitted = ctx.admit(Operation::Info, query)?;
+    let server = &admitted.server;
+    let mut notes = Vec::new();
+    let transport = ctx.transport_for(server);
+    let boot_id = match transport.boot_id().await {
+        Ok(id) => Some(id),
+        Err(e) => {
+            notes.push(format!("SSH: {e}"));
+            None
+        }
+    };
+    let mut provider_status = None;
+    match server.provider_id() {
+        Some(p) if !server.is_manual() && ctx.token_present(p) => {
+            let status = match (ctx.provider_for(server), server_id(server)) {
+                (Ok(provider), Ok(id)) => provider.get_server(&id).await.map(|s| s.raw_status),
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            };
+            match status {
+                Ok(s) => provider_status = Some(s),
+                Err(e) => notes.push(format!("Provider: {e}")),
+            }
+        }
+        Some(p) if !server.is_manual() => notes.push(format!("No API token for {p}")),
+        _ => {}
+    }
+    Ok(ServerStatusResult {
+        success: true,
+        server: server.name.clone(),
+        ip: server.ip.clone(),
+        platform: server.platform_id().to_owned(),
+        reachable: boot_id.is_some(),
+        boot_id,
+        provider_status,
+        notes,
+        suggested_actions: next(ctx, server, Action::InfoHealth, "Check platform health"),
+    })
+}
+
+/// The platform's health over SSH (bare: SSH itself).
+pub async fn server_health(ctx: &Context, query: Option<&str>) -> OpResult<ServerHealthResult> {
+    let admitted = ctx.admit(Operation::Info, query)?;
+    let server = &admitted.server;
+    let fail = |e: kastell_core::Error| OpError::from(e).on(server);
+    let platform = ctx
+        .platform_for(server, ctx.transport_for(server))
+        .map_err(fail)?;
+    let health = platform.health().await.map_err(fail)?;
+    let (action, why) = if health.healthy {
+        (Action::Monitor, "See CPU, memory and disk")
+    } else {
+        (Action::Logs, "Read the logs")
+    };
+    Ok(ServerHealthResult {
+        success: true,
+        server: server.name.clone(),
+        ip: server.ip.clone(),
+        platform: server.platform_id().to_owned(),
+        healthy: health.healthy,
+        detail: health.detail,
+        suggested_actions: next(ctx, server, action, why),
+    })
+}

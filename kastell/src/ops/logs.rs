@@ -1,0 +1,257 @@
+//! Read-only diagnostics for `server_logs`: the last lines of the system
+//! journal or the platform's container log, and CPU, memory and disk use.
+
+use std::time::Duration;
+
+use kastell_core::{Error, ErrorKind, RemoteCommand, TransportExt};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::context::Context;
+use super::result::{OpError, OpResult};
+use super::suggest::{Action, Candidate, Suggestion};
+use crate::policy::Operation;
+use crate::store::PLATFORM_BARE;
+
+/// Lines returned when none are asked for.
+pub const DEFAULT_LOG_LINES: u32 = 100;
+/// The most lines one call returns.
+pub const MAX_LOG_LINES: u32 = 2000;
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Which log to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogSource {
+    /// The system journal (`journalctl`).
+    System,
+    /// The platform's container (`docker logs`); not on bare servers.
+    Platform,
+}
+
+/// The last lines of a log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LogsResult {
+    /// Always `true`.
+    pub success: bool,
+    /// Server name.
+    pub server: String,
+    /// Server IP.
+    pub ip: String,
+    /// `system` or `platform`.
+    pub source: String,
+    /// The command that ran.
+    pub command: String,
+    /// The lines, oldest first.
+    pub lines: Vec<String>,
+    /// Next steps the policy allows.
+    #[serde(rename = "suggested_actions")]
+    pub suggested_actions: Vec<Suggestion>,
+}
+
+/// Load averages.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, JsonSchema)]
+pub struct LoadAverage {
+    /// Over 1 minute.
+    pub one: f64,
+    /// Over 5 minutes.
+    pub five: f64,
+    /// Over 15 minutes.
+    pub fifteen: f64,
+}
+
+/// Memory use in bytes (`free -b`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Usage {
+    /// Total.
+    pub total_bytes: u64,
+    /// Used.
+    pub used_bytes: u64,
+    /// Available.
+    pub available_bytes: u64,
+}
+
+/// CPU load, memory and root-disk use.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitorResult {
+    /// Always `true`.
+    pub success: bool,
+    /// Server name.
+    pub server: String,
+    /// Server IP.
+    pub ip: String,
+    /// Load averages (`/proc/loadavg`).
+    pub load: LoadAverage,
+    /// Memory (`free -b`).
+    pub memory: Usage,
+    /// The root file system (`df -P /`, 1 KiB blocks turned into bytes).
+    pub disk: Usage,
+    /// Next steps the policy allows.
+    #[serde(rename = "suggested_actions")]
+    pub suggested_actions: Vec<Suggestion>,
+}
+
+fn log_command(source: LogSource, platform: &str, lines: u32) -> Result<RemoteCommand, Error> {
+    let n = lines.to_string();
+    match source {
+        LogSource::System => RemoteCommand::template("journalctl -n {} --no-pager 2>&1", &[&n]),
+        LogSource::Platform if platform == PLATFORM_BARE => Err(Error::new(
+            ErrorKind::InvalidInput,
+            "Bare servers have no platform log",
+        )
+        .with_hint("Read the system journal instead (source: system)")),
+        LogSource::Platform => {
+            RemoteCommand::template("docker logs --tail {} {} 2>&1", &[&n, platform])
+        }
+    }
+}
+
+/// The last `lines` lines (default 100, at most 2000) of `source`.
+pub async fn logs(
+    ctx: &Context,
+    query: Option<&str>,
+    source: LogSource,
+    lines: Option<u32>,
+) -> OpResult<LogsResult> {
+    let admitted = ctx.admit(Operation::Logs, query)?;
+    let server = &admitted.server;
+    let fail = |e: Error| OpError::from(e).on(server);
+    let n = lines.unwrap_or(DEFAULT_LOG_LINES);
+    if n == 0 || n > MAX_LOG_LINES {
+        return Err(fail(
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("lines must be 1 to {MAX_LOG_LINES}"),
+            )
+            .with_hint("Ask for fewer lines, e.g. 100"),
+        ));
+    }
+    let command = log_command(source, server.platform_id(), n).map_err(fail)?;
+    let output = ctx
+        .transport_for(server)
+        .exec_checked(&command, TIMEOUT)
+        .await
+        .map_err(fail)?;
+    Ok(LogsResult {
+        success: true,
+        server: server.name.clone(),
+        ip: server.ip.clone(),
+        source: match source {
+            LogSource::System => "system",
+            LogSource::Platform => "platform",
+        }
+        .to_owned(),
+        command: command.as_str().to_owned(),
+        lines: String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+        suggested_actions: ctx.suggest(
+            server,
+            vec![Candidate::new(Action::InfoHealth, "Check platform health")],
+        ),
+    })
+}
+
+const MONITOR: &str = "cat /proc/loadavg && echo --- && free -b && echo --- && df -P /";
+
+/// Parses the output of [`MONITOR`]; `None` when it is not recognisable.
+fn parse_monitor(text: &str) -> Option<(LoadAverage, Usage, Usage)> {
+    let mut parts = text.split("---");
+    let load: Vec<f64> = parts
+        .next()?
+        .split_whitespace()
+        .take(3)
+        .map(|v| v.parse().ok())
+        .collect::<Option<_>>()?;
+    let mem_line = parts.next()?.lines().find(|l| l.starts_with("Mem:"))?;
+    let mem: Vec<u64> = mem_line
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().ok())
+        .collect::<Option<_>>()?;
+    let disk_line = parts
+        .next()?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .nth(1)?;
+    let disk: Vec<u64> = disk_line
+        .split_whitespace()
+        .skip(1)
+        .take(3)
+        .map(|v| v.parse().ok())
+        .collect::<Option<_>>()?;
+    Some((
+        LoadAverage {
+            one: *load.first()?,
+            five: *load.get(1)?,
+            fifteen: *load.get(2)?,
+        },
+        Usage {
+            total_bytes: *mem.first()?,
+            used_bytes: *mem.get(1)?,
+            available_bytes: *mem.get(5).or(mem.get(2))?,
+        },
+        Usage {
+            total_bytes: disk.first()? * 1024,
+            used_bytes: disk.get(1)? * 1024,
+            available_bytes: disk.get(2)? * 1024,
+        },
+    ))
+}
+
+/// CPU load, memory and root-disk use over SSH.
+pub async fn monitor(ctx: &Context, query: Option<&str>) -> OpResult<MonitorResult> {
+    let admitted = ctx.admit(Operation::Logs, query)?;
+    let server = &admitted.server;
+    let fail = |e: Error| OpError::from(e).on(server);
+    let output = ctx
+        .transport_for(server)
+        .exec_checked(&RemoteCommand::fixed(MONITOR), TIMEOUT)
+        .await
+        .map_err(fail)?;
+    let (load, memory, disk) = parse_monitor(&output.stdout_text()).ok_or_else(|| {
+        fail(
+            Error::unexpected("could not read /proc/loadavg, free -b or df -P /")
+                .with_hint("The server needs procps and coreutils"),
+        )
+    })?;
+    Ok(MonitorResult {
+        success: true,
+        server: server.name.clone(),
+        ip: server.ip.clone(),
+        load,
+        memory,
+        disk,
+        suggested_actions: ctx.suggest(
+            server,
+            vec![Candidate::new(Action::Logs, "Read the system journal")],
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_monitor_output() {
+        let text = "0.10 0.20 0.30 1/100 42\n---\n               total        used        free      shared  buff/cache   available\nMem:      1000  400  100  0  500  600\nSwap: 0 0 0\n---\nFilesystem 1024-blocks Used Available Capacity Mounted on\n/dev/root 100 40 60 40% /\n";
+        let (load, mem, disk) = parse_monitor(text).unwrap();
+        assert_eq!(load.five, 0.20);
+        assert_eq!(mem.available_bytes, 600);
+        assert_eq!(disk.total_bytes, 102_400);
+        assert!(parse_monitor("garbage").is_none());
+    }
+
+    #[test]
+    fn log_commands_are_quoted_and_bare_has_no_platform_log() {
+        let cmd = log_command(LogSource::System, "bare", 5).unwrap();
+        assert_eq!(cmd.as_str(), "journalctl -n '5' --no-pager 2>&1");
+        let cmd = log_command(LogSource::Platform, "coolify", 7).unwrap();
+        assert_eq!(cmd.as_str(), "docker logs --tail '7' 'coolify' 2>&1");
+        assert!(log_command(LogSource::Platform, "bare", 7).is_err());
+    }
+}
