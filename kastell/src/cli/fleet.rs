@@ -189,9 +189,11 @@ async fn run_one(
     let label = server
         .clone()
         .unwrap_or_else(|| "the only server".to_owned());
-    let _task = progress.task(format!("{} on {label}", op.title()));
+    let title = format!("{} on {label}", op.title());
+    let task = progress.task(title.clone());
+    let octx = octx.clone().with_progress(task.hook(title));
     let start = Instant::now();
-    let result = op.run(octx, server.as_deref()).await;
+    let result = op.run(&octx, server.as_deref()).await;
     Outcome {
         server,
         result,

@@ -111,7 +111,9 @@ snapshot-restore; set KASTELL_SAFE_MODE=false to allow them.",
         match args.action {
             BackupAction::BackupCreate => finish(
                 progress
-                    .around("backup-create", ops::backup_create(ctx, server))
+                    .around("backup-create", ctx, |c| async move {
+                        ops::backup_create(&c, server).await
+                    })
                     .await,
                 BackupOutput::BackupCreate,
             ),
@@ -121,16 +123,17 @@ snapshot-restore; set KASTELL_SAFE_MODE=false to allow them.",
             ),
             BackupAction::BackupRestore => finish(
                 progress
-                    .around(
-                        "backup-restore",
-                        ops::backup_restore(ctx, server, args.backup_id.as_deref()),
-                    )
+                    .around("backup-restore", ctx, |c| async move {
+                        ops::backup_restore(&c, server, args.backup_id.as_deref()).await
+                    })
                     .await,
                 BackupOutput::BackupRestore,
             ),
             BackupAction::SnapshotCreate => finish(
                 progress
-                    .around("snapshot-create", ops::snapshot_create(ctx, server))
+                    .around("snapshot-create", ctx, |c| async move {
+                        ops::snapshot_create(&c, server).await
+                    })
                     .await,
                 BackupOutput::SnapshotCreate,
             ),
@@ -144,10 +147,9 @@ snapshot-restore; set KASTELL_SAFE_MODE=false to allow them.",
             ),
             BackupAction::SnapshotRestore => finish(
                 progress
-                    .around(
-                        "snapshot-restore",
-                        ops::snapshot_restore(ctx, server, snapshot_id),
-                    )
+                    .around("snapshot-restore", ctx, |c| async move {
+                        ops::snapshot_restore(&c, server, snapshot_id).await
+                    })
                     .await,
                 BackupOutput::SnapshotRestore,
             ),
@@ -193,11 +195,23 @@ three actions; set KASTELL_SAFE_MODE=false to allow them.",
         let progress = Progress::new(&rc);
         match args.action {
             MaintainAction::Update => finish(
-                progress.around("update", ops::update(ctx, server)).await,
+                progress
+                    .around(
+                        "update",
+                        ctx,
+                        |c| async move { ops::update(&c, server).await },
+                    )
+                    .await,
                 MaintainOutput::Update,
             ),
             MaintainAction::Restart => finish(
-                progress.around("restart", ops::restart(ctx, server)).await,
+                progress
+                    .around(
+                        "restart",
+                        ctx,
+                        |c| async move { ops::restart(&c, server).await },
+                    )
+                    .await,
                 MaintainOutput::Restart,
             ),
             MaintainAction::Maintain => {
@@ -208,7 +222,9 @@ three actions; set KASTELL_SAFE_MODE=false to allow them.",
                 };
                 finish(
                     progress
-                        .around("maintain", ops::maintain(ctx, server, options))
+                        .around("maintain", ctx, |c| async move {
+                            ops::maintain(&c, server, options).await
+                        })
                         .await,
                     MaintainOutput::Maintain,
                 )

@@ -6,6 +6,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::context::Context;
+use super::progress::Stepper;
 use super::result::{OpError, OpResult, Step, steps};
 use super::suggest::{Action, Candidate, Suggestion};
 use crate::backup::{BackupRequest, BackupStatus, RestoreRequest, StoredBackup};
@@ -164,6 +165,8 @@ pub async fn backup_create(ctx: &Context, query: Option<&str>) -> OpResult<Backu
     let transport = ctx.transport_for(server);
     let host_key = transport.host_key().await.map_err(fail)?;
     let platform = ctx.platform_for(server, transport).map_err(fail)?;
+    ctx.progress()
+        .message(&format!("Backing up {} over SSH", server.name));
     let created = ctx
         .engine
         .create(&BackupRequest {
@@ -173,6 +176,8 @@ pub async fn backup_create(ctx: &Context, query: Option<&str>) -> OpResult<Backu
         })
         .await
         .map_err(fail)?;
+    ctx.progress()
+        .message(&format!("Backup {} is complete", created.id));
     Ok(BackupCreateResult {
         success: true,
         server: server.name.clone(),
@@ -269,6 +274,10 @@ pub async fn backup_restore(
     let transport = ctx.transport_for(server);
     let host_key = transport.host_key().await.map_err(fail)?;
     let platform = ctx.platform_for(server, transport).map_err(fail)?;
+    ctx.progress().message(&format!(
+        "Restoring backup {id} onto {} (safety backup, stop, restore, start, health check)",
+        server.name
+    ));
     let outcome = ctx
         .engine
         .restore(RestoreRequest {
@@ -280,7 +289,13 @@ pub async fn backup_restore(
             health_deadline: ctx.timing.health,
         })
         .await;
+    Stepper::new(ctx.progress(), outcome.steps.len()).finish_all(&outcome.steps);
     let success = outcome.success();
+    ctx.progress().message(if success {
+        "Restore finished"
+    } else {
+        "Restore failed"
+    });
     if let (false, Some(e)) = (success, outcome.error) {
         return Err(fail(e).with_steps(&outcome.steps));
     }

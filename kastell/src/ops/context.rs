@@ -13,8 +13,9 @@ use kastell_core::{
     Registry, Result, Secret, Transport,
 };
 
+use super::progress::{self, Progress};
 use super::result::{OpError, OpResult};
-use super::suggest::{Candidate, Suggestion, suggest};
+use super::suggest::{Candidate, Suggestion, refusal_candidates, suggest};
 use crate::backup::BackupEngine;
 use crate::env::Env;
 use crate::policy::{Decision, Operation, Policy, Surface, TokenEnv};
@@ -114,6 +115,7 @@ pub struct Context {
     provider: Option<ProviderFactory>,
     transport: Option<TransportFactory>,
     platform: Option<PlatformFactory>,
+    progress: Arc<dyn Progress>,
 }
 
 impl std::fmt::Debug for Context {
@@ -145,7 +147,19 @@ impl Context {
             provider: None,
             transport: None,
             platform: None,
+            progress: progress::none(),
         }
+    }
+
+    /// Reports steps to `progress` (the default ignores them).
+    pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// Where operations report their steps.
+    pub fn progress(&self) -> &dyn Progress {
+        self.progress.as_ref()
     }
 
     /// Uses `timing` instead of the defaults.
@@ -269,13 +283,37 @@ impl Context {
     /// refusal is logged to `security.log` once.
     pub fn admit(&self, op: Operation, query: Option<&str>) -> OpResult<Admitted> {
         let token = |p: &str| self.token_present(p);
-        self.policy.check(op, self.surface, None, token)?;
+        if let Err(e) = self.policy.check(op, self.surface, None, token) {
+            // Decided already: the server is looked up only to say which
+            // one it was and to address the suggestions (an unknown server
+            // keeps the SAFE_MODE refusal).
+            let server = self.store.resolve(query).ok();
+            return Err(self.refused(op, e, server.as_ref()));
+        }
         let server = self.store.resolve(query)?;
         let decision = self
             .policy
             .check(op, self.surface, Some(&server), token)
-            .map_err(|e| OpError::from(e).on(&server))?;
+            .map_err(|e| self.refused(op, e, Some(&server)))?;
         Ok(Admitted { server, decision })
+    }
+
+    /// The policy's refusal `err` of `op`, with the server when known and
+    /// the allowed alternatives the original offered (see
+    /// [`refusal_candidates`](super::suggest::refusal_candidates)), filtered through the policy.
+    fn refused(&self, op: Operation, err: Error, server: Option<&ServerRecord>) -> OpError {
+        let candidates = refusal_candidates(op, err.kind(), server);
+        let mut refused = OpError::from(err);
+        if let Some(server) = server {
+            refused = refused.on(server);
+        }
+        refused.with_suggestions(suggest(
+            &self.policy,
+            self.surface,
+            server,
+            |p| self.token_present(p),
+            candidates,
+        ))
     }
 
     /// `candidates` that the policy allows on `server` now.

@@ -119,15 +119,20 @@ impl Target {
         }
     }
 
-    /// `<Platform> Update` (`Package Upgrade` on bare servers): the
-    /// platform's update, keeping its hint (the original dropped it).
-    pub async fn update_step(&self, ctx: &Context) -> Ran<UpdateReport> {
-        let name = if self.is_bare() {
+    /// The update step's name: `<Platform> Update`, or `Package Upgrade`
+    /// on bare servers.
+    pub fn update_name(&self) -> String {
+        if self.is_bare() {
             "Package Upgrade".to_owned()
         } else {
             format!("{} Update", self.label())
-        };
-        let timer = StepTimer::start(name);
+        }
+    }
+
+    /// `<Platform> Update` (`Package Upgrade` on bare servers): the
+    /// platform's update, keeping its hint (the original dropped it).
+    pub async fn update_step(&self, ctx: &Context) -> Ran<UpdateReport> {
+        let timer = StepTimer::start(self.update_name());
         let options = UpdateOptions {
             dry_run: false,
             timeout: ctx.timing.update,

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::context::{Context, server_id};
 use super::flow::{Ran, Target};
+use super::progress::Stepper;
 use super::result::{OpError, OpResult, SnapshotInfo, Step, StepSummary, steps};
 use super::suggest::{Action, Candidate, Suggestion};
 use crate::policy::Operation;
@@ -97,26 +98,25 @@ pub async fn maintain(
             .map_err(|e| OpError::from(e).on(server))?;
     }
     let target = Target::open(ctx, server, &admitted.decision)?;
-    let mut run = Run::default();
-    let update_name = if target.is_bare() {
-        "Package Upgrade".to_owned()
-    } else {
-        format!("{} Update", target.label())
-    };
+    let total = if options.snapshot { 6 } else { 5 };
+    let mut run = Run::new(Stepper::new(ctx.progress(), total));
+    let update_name = target.update_name();
 
     let mut snapshot = None;
     if options.snapshot {
+        run.start("Snapshot");
         let ran = snapshot_step(ctx, &target).await;
         snapshot = run.record(ran);
         if snapshot.is_none() {
             run.skip_rest(&[STATUS, &update_name, HEALTH, REBOOT, FINAL]);
         }
     }
-    if !run.failed() && run.record(target.status_step().await).is_none() {
+    if !run.failed() && run.start(STATUS) && run.record(target.status_step().await).is_none() {
         run.skip_rest(&[&update_name, HEALTH, REBOOT, FINAL]);
     }
     let mut update = None;
     if !run.failed() {
+        run.start(&update_name);
         update = run.record(target.update_step(ctx).await);
         if update.is_none() {
             run.skip_rest(&[HEALTH, REBOOT, FINAL]);
@@ -124,6 +124,7 @@ pub async fn maintain(
     }
     if let Some(report) = update {
         let label = target.label();
+        run.start(HEALTH);
         let healthy = run
             .record(
                 target
@@ -149,12 +150,13 @@ pub async fn maintain(
         };
         match skip {
             Some(why) => {
-                run.reports.push(StepReport::skipped(REBOOT, why));
-                run.reports
-                    .push(StepReport::skipped(FINAL, "No reboot to check after"));
+                run.push(StepReport::skipped(REBOOT, why));
+                run.push(StepReport::skipped(FINAL, "No reboot to check after"));
             }
             None => {
+                run.start(REBOOT);
                 if run.record(target.reboot_step(ctx).await).is_some() {
+                    run.start(FINAL);
                     let ran = target
                         .health_step(
                             ctx,
@@ -199,17 +201,38 @@ async fn snapshot_step(ctx: &Context, target: &Target) -> Ran<SnapshotInfo> {
     }
 }
 
-/// The steps so far and the first error.
-#[derive(Default)]
-struct Run {
+/// The steps so far and the first error, each step reported to the
+/// context's progress hook as it starts and ends.
+struct Run<'a> {
     reports: Vec<StepReport>,
     first_error: Option<Error>,
+    stepper: Stepper<'a>,
 }
 
-impl Run {
+impl<'a> Run<'a> {
+    fn new(stepper: Stepper<'a>) -> Self {
+        Self {
+            reports: Vec::new(),
+            first_error: None,
+            stepper,
+        }
+    }
+
+    /// Reports that the step `name` starts; always `true` (for chaining).
+    fn start(&self, name: &str) -> bool {
+        self.stepper.start(name);
+        true
+    }
+
+    /// Keeps a finished (or skipped) step and reports it.
+    fn push(&mut self, report: StepReport) {
+        self.stepper.finish(&report);
+        self.reports.push(report);
+    }
+
     /// Keeps the step; returns its product, remembering the first error.
     fn record<T>(&mut self, ran: Ran<T>) -> Option<T> {
-        self.reports.push(ran.step);
+        self.push(ran.step);
         match ran.outcome {
             Ok(value) => Some(value),
             Err(e) => {
@@ -225,7 +248,7 @@ impl Run {
 
     fn skip_rest(&mut self, names: &[&str]) {
         for name in names {
-            self.reports.push(StepReport::skipped(
+            self.push(StepReport::skipped(
                 *name,
                 "Skipped: an earlier step failed",
             ));
@@ -237,7 +260,7 @@ fn finish(
     ctx: &Context,
     notes: &[String],
     target: &Target,
-    run: Run,
+    run: Run<'_>,
     snapshot: Option<SnapshotInfo>,
 ) -> OpResult<MaintainResult> {
     let server = &target.server;

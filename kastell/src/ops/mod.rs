@@ -21,6 +21,7 @@ mod flow;
 mod info;
 mod logs;
 mod maintain;
+mod progress;
 mod reboot;
 mod restart;
 mod result;
@@ -46,6 +47,7 @@ pub use logs::{
     logs, monitor,
 };
 pub use maintain::{MaintainOptions, MaintainResult, maintain};
+pub use progress::{NoProgress, Progress};
 pub use reboot::{
     REBOOT_AS_ROOT, REBOOT_WITH_SUDO, RebootMethod, RebootProof, reboot_command, reboot_proven,
 };

@@ -103,6 +103,8 @@ pub async fn reboot_proven(
     let before = transport.boot_id().await;
     let method = match provider {
         Some(provider) => {
+            ctx.progress()
+                .message("Reboot requested through the provider API");
             provider
                 .reboot_and_wait(&server_id(server)?, RebootMode::Soft, ctx.timing.reboot)
                 .await
@@ -119,12 +121,15 @@ pub async fn reboot_proven(
                 ))
                 .with_hint("Check the server with `kastell doctor <server>`")
             })?;
+            ctx.progress().message("Reboot requested over SSH");
             request_ssh_reboot(transport).await?;
             tracing::debug!(server = %server.name, boot_id = %before, "reboot requested over SSH");
             RebootMethod::Ssh
         }
     };
     let before = before.ok();
+    ctx.progress()
+        .message("Waiting for the server to boot again (new boot id over SSH)");
     let after = wait_new_boot(ctx, transport, before.as_deref(), method).await?;
     Ok(RebootProof {
         method,

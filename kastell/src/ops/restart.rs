@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::context::Context;
 use super::flow::Target;
+use super::progress::Stepper;
 use super::reboot::RebootProof;
 use super::result::{OpError, OpResult, Step, steps};
 use super::suggest::{Action, Candidate, Suggestion};
@@ -59,9 +60,13 @@ pub async fn restart(ctx: &Context, query: Option<&str>) -> OpResult<RestartResu
                 )],
             ))
     };
+    let mut stepper = Stepper::new(ctx.progress(), 2);
+    stepper.start("Reboot");
     let reboot = target.reboot_step(ctx).await;
+    stepper.finish(&reboot.step);
     let mut reports = vec![reboot.step];
     let proof = reboot.outcome.map_err(|e| fail(e, &reports))?;
+    stepper.start("Health Check");
     let health = target
         .health_step(
             ctx,
@@ -70,6 +75,7 @@ pub async fn restart(ctx: &Context, query: Option<&str>) -> OpResult<RestartResu
             &format!("Server rebooted but {} did not respond", target.label()),
         )
         .await;
+    stepper.finish(&health.step);
     reports.push(health.step);
     health.outcome.map_err(|e| fail(e, &reports))?;
     Ok(RestartResult {

@@ -110,10 +110,15 @@ pub async fn snapshot_create(ctx: &Context, query: Option<&str>) -> OpResult<Sna
         }
     };
     let name = format!("kastell-{}", chrono::Utc::now().timestamp_millis());
+    let progress = ctx.progress();
+    progress.message(&format!(
+        "Requesting snapshot {name}, then waiting until it is available"
+    ));
     let snapshot = provider
         .snapshot_and_wait(&id, &name, ctx.timing.snapshot)
         .await
         .map_err(fail)?;
+    progress.message(&format!("Snapshot {} is available", snapshot.id));
     Ok(SnapshotCreateResult {
         success: true,
         server: server.name.clone(),
@@ -211,10 +216,15 @@ pub async fn snapshot_restore(
     let fail = |e: Error| OpError::from(e).on(&server);
     let snapshot = parse_snapshot_id(snapshot_id).map_err(fail)?;
     let id = server_id(&server).map_err(fail)?;
+    let progress = ctx.progress();
+    progress.message(&format!(
+        "Requesting the restore of snapshot {snapshot}, then waiting until the server runs"
+    ));
     provider
         .restore_and_wait(&id, &snapshot, ctx.timing.snapshot_restore)
         .await
         .map_err(fail)?;
+    progress.message("Snapshot restored; the server is running");
     Ok(SnapshotActionResult {
         success: true,
         server: server.name.clone(),

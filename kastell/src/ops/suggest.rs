@@ -9,6 +9,8 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use kastell_core::ErrorKind;
+
 use crate::policy::{Operation, Policy, Surface};
 use crate::store::ServerRecord;
 
@@ -182,4 +184,41 @@ pub fn suggest(
             reason: c.reason,
         })
         .collect()
+}
+
+/// What to offer instead when the policy refuses `op` with an error of
+/// `kind` (before the policy filter): a refused snapshot-create and a
+/// missing token offer an SSH backup; a SAFE_MODE refusal of anything
+/// else offers the read-only status and backup list.
+pub(super) fn refusal_candidates(
+    op: Operation,
+    kind: ErrorKind,
+    server: Option<&ServerRecord>,
+) -> Vec<Candidate> {
+    let ssh_backup = || {
+        Candidate::new(
+            Action::BackupCreate,
+            "Use backup-create for an SSH-based backup instead",
+        )
+    };
+    if op == Operation::SnapshotCreate {
+        return vec![ssh_backup()];
+    }
+    match kind {
+        ErrorKind::Unauthenticated => vec![Candidate::new(
+            Action::BackupCreate,
+            "Use backup-create for an SSH-based backup (no API token needed)",
+        )],
+        ErrorKind::PermissionDenied => vec![
+            Candidate::new(Action::InfoStatus, "Check the server's status (read-only)"),
+            Candidate::new(Action::BackupList, "See the server's backups (read-only)"),
+        ],
+        ErrorKind::InvalidState if server.is_some_and(ServerRecord::is_manual) => match op {
+            Operation::SnapshotList | Operation::SnapshotDelete | Operation::SnapshotRestore => {
+                vec![ssh_backup()]
+            }
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
 }

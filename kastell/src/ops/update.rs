@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::context::Context;
 use super::flow::Target;
+use super::progress::Stepper;
 use super::result::{OpError, OpResult, Step, steps};
 use super::suggest::{Action, Candidate, Suggestion};
 use crate::policy::Operation;
@@ -57,12 +58,17 @@ pub async fn update(ctx: &Context, query: Option<&str>) -> OpResult<UpdateResult
     let admitted = ctx.admit(Operation::Update, query)?;
     let target = Target::open(ctx, &admitted.server, &admitted.decision)?;
     let server = &admitted.server;
+    let mut stepper = Stepper::new(ctx.progress(), 2);
+    stepper.start("Status Check");
     let status = target.status_step().await;
+    stepper.finish(&status.step);
     let mut reports = vec![status.step];
     if let Err(e) = status.outcome {
         return Err(failure(ctx, &target, e, &reports));
     }
+    stepper.start(&target.update_name());
     let ran = target.update_step(ctx).await;
+    stepper.finish(&ran.step);
     reports.push(ran.step);
     let report = ran
         .outcome

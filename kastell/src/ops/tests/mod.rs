@@ -4,6 +4,8 @@
 mod backups;
 mod maintenance;
 mod policy;
+mod progress;
+mod refusals;
 mod restarts;
 
 use std::net::Ipv4Addr;
