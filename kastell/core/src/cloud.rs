@@ -271,3 +271,196 @@ pub fn server_not_found(provider: &'static str, id: &ServerId) -> Error {
         .with_provider(provider)
         .with_hint("Check the server id, or that the token belongs to the right project")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{ActionKind, SnapshotStatus};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    mockall::mock! {
+        Cloud {}
+
+        impl fmt::Debug for Cloud {
+            fn fmt<'a>(&self, f: &mut fmt::Formatter<'a>) -> fmt::Result;
+        }
+
+        #[async_trait]
+        impl CloudProvider for Cloud {
+            fn info(&self) -> ProviderInfo;
+            fn capability(&self) -> CloudCapability;
+            fn poll_schedule(&self) -> PollSchedule;
+            async fn validate_token(&self) -> Result<TokenInfo>;
+            async fn get_server(&self, id: &ServerId) -> Result<Server>;
+            async fn find_server_by_ip(&self, ip: Ipv4Addr) -> Result<Option<Server>>;
+            async fn list_servers(&self) -> Result<Vec<Server>>;
+            async fn reboot(&self, id: &ServerId, mode: RebootMode) -> Result<ActionRef>;
+            async fn create_snapshot(&self, id: &ServerId, name: &str) -> Result<ActionRef>;
+            async fn list_snapshots(&self, id: &ServerId) -> Result<Vec<Snapshot>>;
+            async fn delete_snapshot(&self, server: &ServerId, snapshot: &SnapshotId) -> Result<()>;
+            async fn restore_snapshot(&self, server: &ServerId, snapshot: &SnapshotId) -> Result<ActionRef>;
+            async fn action_status(&self, action: &ActionRef) -> Result<ActionStatus>;
+            async fn snapshot_cost_estimate(&self, id: &ServerId) -> Result<CostEstimate>;
+        }
+    }
+
+    fn mock() -> MockCloud {
+        let mut cloud = MockCloud::new();
+        cloud.expect_info().returning(|| ProviderInfo {
+            id: "mock",
+            display_name: "Mock",
+            endpoint: "mock://".into(),
+        });
+        cloud
+            .expect_poll_schedule()
+            .returning(|| PollSchedule::new(Duration::from_millis(1), Duration::from_millis(2)));
+        cloud
+    }
+
+    fn action(kind: ActionKind) -> ActionRef {
+        ActionRef {
+            id: "a-1".into(),
+            kind,
+            server: ServerId::new("42").unwrap(),
+            resource: None,
+        }
+    }
+
+    fn status(state: ActionState, resource: Option<&str>) -> ActionStatus {
+        ActionStatus {
+            state,
+            progress: None,
+            resource: resource.map(str::to_owned),
+            message: Some("disk full".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn waiting_rides_out_retryable_errors_until_the_action_succeeds() {
+        let mut cloud = mock();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = calls.clone();
+        cloud.expect_action_status().times(3).returning(move |_| {
+            match seen.fetch_add(1, Ordering::SeqCst) {
+                0 => Err(Error::unavailable("502")),
+                1 => Ok(status(ActionState::Running, None)),
+                _ => Ok(status(ActionState::Succeeded, None)),
+            }
+        });
+        let done = cloud
+            .wait_for_action(&action(ActionKind::Reboot), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(done.state, ActionState::Succeeded);
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_failed_action_or_a_permanent_error_ends_the_wait_at_once() {
+        let mut cloud = mock();
+        cloud
+            .expect_action_status()
+            .times(1)
+            .returning(|_| Ok(status(ActionState::Failed, None)));
+        let err = cloud
+            .wait_for_action(&action(ActionKind::Reboot), Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidState);
+        assert!(err.message().contains("disk full"), "{err}");
+
+        let mut cloud = mock();
+        cloud
+            .expect_action_status()
+            .times(1)
+            .returning(|_| Err(Error::new(ErrorKind::Unauthenticated, "401")));
+        let err = cloud
+            .wait_for_action(&action(ActionKind::Reboot), Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unauthenticated);
+    }
+
+    #[tokio::test]
+    async fn a_running_action_past_the_deadline_is_a_timeout() {
+        let mut cloud = mock();
+        cloud
+            .expect_action_status()
+            .returning(|_| Ok(status(ActionState::Running, None)));
+        let err = cloud
+            .wait_for_action(&action(ActionKind::Reboot), Duration::from_millis(30))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout);
+        assert!(err.hint().is_some());
+    }
+
+    #[tokio::test]
+    async fn unsupported_reboots_and_snapshots_make_no_request() {
+        let mut cloud = mock();
+        cloud.expect_capability().returning(|| CloudCapability {
+            reboot: true,
+            ..CloudCapability::NONE
+        });
+        cloud.expect_reboot().never();
+        cloud.expect_create_snapshot().never();
+        let id = ServerId::new("42").unwrap();
+        let err = cloud
+            .reboot_and_wait(&id, RebootMode::Hard, Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unsupported);
+        let err = cloud
+            .snapshot_and_wait(&id, "x", Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unsupported);
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_is_found_by_the_id_the_finished_action_reports() {
+        let mut cloud = mock();
+        cloud.expect_capability().returning(CloudCapability::all);
+        cloud
+            .expect_create_snapshot()
+            .times(1)
+            .returning(|_, _| Ok(action(ActionKind::CreateSnapshot)));
+        cloud
+            .expect_action_status()
+            .returning(|_| Ok(status(ActionState::Succeeded, Some("snap-9"))));
+        cloud.expect_list_snapshots().returning(|id| {
+            Ok(vec![Snapshot {
+                id: SnapshotId::new("snap-9").unwrap(),
+                server_id: Some(id.clone()),
+                name: "x".into(),
+                status: SnapshotStatus::Available,
+                raw_status: "available".into(),
+                size_gb: Some(1.0),
+                created_at: None,
+            }])
+        });
+        let id = ServerId::new("42").unwrap();
+        let snapshot = cloud
+            .snapshot_and_wait(&id, "x", Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(snapshot.id.as_str(), "snap-9");
+
+        // An action that never names its snapshot is an error, not a guess.
+        let mut cloud = mock();
+        cloud.expect_capability().returning(CloudCapability::all);
+        cloud
+            .expect_create_snapshot()
+            .returning(|_, _| Ok(action(ActionKind::CreateSnapshot)));
+        cloud
+            .expect_action_status()
+            .returning(|_| Ok(status(ActionState::Succeeded, None)));
+        cloud.expect_list_snapshots().never();
+        let err = cloud
+            .snapshot_and_wait(&id, "x", Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unexpected);
+    }
+}
