@@ -23,6 +23,8 @@ use kastell_core::{Error, ErrorKind, Result};
 
 use crate::config::SshConfig;
 
+pub mod hosts;
+
 /// The login user the sandbox creates when running as root.
 pub const SANDBOX_USER: &str = "kastell-sandbox";
 const SSHD: &str = "/usr/sbin/sshd";
@@ -36,6 +38,11 @@ pub struct SandboxOptions {
     /// Directories put first on the `PATH` of every session (where test
     /// shims for `docker`, `systemctl` or `apt-get` live).
     pub path_prefix: Vec<PathBuf>,
+    /// Loopback addresses sshd listens on as well as `127.0.0.1` (on the
+    /// same port), so one daemon can stand for several hosts: a session
+    /// tells which address it reached from `$SSH_CONNECTION`. Only
+    /// addresses in `127.0.0.0/8` are accepted.
+    pub extra_addresses: Vec<Ipv4Addr>,
 }
 
 /// A running private sshd. Dropping it stops the daemon.
@@ -110,6 +117,13 @@ fn is_root() -> bool {
 }
 
 /// Makes sure the login user exists and returns (name, home).
+/// The user a [`LocalSshd`] logs in: [`SANDBOX_USER`] when running as root
+/// (created on first use), else the current user. Lets shims and files be
+/// prepared for that user before the daemon starts.
+pub fn login_user_name() -> Result<String> {
+    login_user().map(|(name, _)| name)
+}
+
 fn login_user() -> Result<(String, PathBuf)> {
     if !is_root() {
         let name = run_tool("id", &["-un"])?.trim().to_owned();
@@ -205,10 +219,11 @@ impl LocalSshd {
             fs::create_dir_all("/run/sshd").map_err(|e| Error::io("creating /run/sshd", e))?;
         }
 
+        let listen = listen_addresses(options)?;
         let mut last_error = None;
         for _ in 0..5 {
             let port = free_port()?;
-            match Self::launch(p, port, &user, &session_path(options)?) {
+            match Self::launch(p, port, &user, &session_path(options)?, &listen) {
                 Ok(child) => {
                     return Ok(Self {
                         dir,
@@ -225,10 +240,14 @@ impl LocalSshd {
         Err(last_error.unwrap_or_else(|| setup_error("could not start")))
     }
 
-    fn launch(dir: &Path, port: u16, user: &str, path: &str) -> Result<Child> {
+    fn launch(dir: &Path, port: u16, user: &str, path: &str, listen: &[Ipv4Addr]) -> Result<Child> {
         let d = dir.display();
+        let listen: String = listen
+            .iter()
+            .map(|a| format!("ListenAddress {a}:{port}\n"))
+            .collect();
         let config = format!(
-            "ListenAddress 127.0.0.1\n\
+            "{listen}\
              Port {port}\n\
              HostKey {d}/host_ed25519\n\
              PidFile {d}/sshd.pid\n\
@@ -367,6 +386,24 @@ fn has_children(pid: &str) -> bool {
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// `127.0.0.1` then the extra addresses of `options`, without repeats.
+/// Refuses an address outside `127.0.0.0/8`.
+fn listen_addresses(options: &SandboxOptions) -> Result<Vec<Ipv4Addr>> {
+    let mut all = vec![Ipv4Addr::LOCALHOST];
+    for address in &options.extra_addresses {
+        if !address.is_loopback() {
+            return Err(Error::invalid_input(format!(
+                "sandbox sshd may only listen on loopback, not {address}"
+            ))
+            .with_hint("Use an address in 127.0.0.0/8"));
+        }
+        if !all.contains(address) {
+            all.push(*address);
+        }
+    }
+    Ok(all)
 }
 
 /// The `PATH` of every session: the prefix, then the usual system paths.

@@ -164,6 +164,7 @@ impl ShimDir {
     pub fn sandbox_options(&self) -> SandboxOptions {
         SandboxOptions {
             path_prefix: vec![self.dir()],
+            ..SandboxOptions::default()
         }
     }
 

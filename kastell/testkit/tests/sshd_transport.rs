@@ -162,6 +162,7 @@ async fn a_path_prefix_puts_shims_first() {
     std::fs::set_permissions(&shims, std::fs::Permissions::from_mode(0o755)).unwrap();
     let f = SshdFixture::start_with(&kastell_testkit::sshd::SandboxOptions {
         path_prefix: vec![shims.clone()],
+        ..Default::default()
     });
     let out = f
         .ssh()
