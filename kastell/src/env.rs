@@ -17,12 +17,13 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Default)]
 pub struct Env {
     fixed: Option<Arc<BTreeMap<String, String>>>,
+    overlay: Option<Arc<BTreeMap<String, String>>>,
 }
 
 impl Env {
     /// The live process environment.
     pub fn process() -> Self {
-        Self { fixed: None }
+        Self::default()
     }
 
     /// A fixed environment holding exactly `vars` and nothing else.
@@ -37,6 +38,24 @@ impl Env {
             .collect();
         Self {
             fixed: Some(Arc::new(map)),
+            overlay: None,
+        }
+    }
+
+    /// This environment with `vars` set on top: they win over the
+    /// underlying values (and over earlier overlays); everything else is
+    /// read as before. The sandbox uses it to point providers at its
+    /// simulators whatever the process environment says.
+    pub fn overlaid<K, V>(&self, vars: impl IntoIterator<Item = (K, V)>) -> Self
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let mut map = self.overlay.as_deref().cloned().unwrap_or_default();
+        map.extend(vars.into_iter().map(|(k, v)| (k.into(), v.into())));
+        Self {
+            fixed: self.fixed.clone(),
+            overlay: Some(Arc::new(map)),
         }
     }
 
@@ -44,6 +63,9 @@ impl Env {
     /// valid UTF-8 is returned lossily converted, never dropped, so a
     /// garbled SAFE_MODE value still counts as "set".
     pub fn get(&self, name: &str) -> Option<String> {
+        if let Some(value) = self.overlay.as_ref().and_then(|m| m.get(name)) {
+            return Some(value.clone());
+        }
         match &self.fixed {
             Some(map) => map.get(name).cloned(),
             None => std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()),
@@ -86,5 +108,18 @@ mod tests {
     fn process_env_reads_live_values() {
         // PATH is set in every test environment we run in.
         assert!(Env::process().get("PATH").is_some());
+    }
+
+    #[test]
+    fn overlay_wins_and_leaves_the_rest_alone() {
+        let base = Env::from_pairs([("A", "base"), ("B", "kept")]);
+        let env = base.overlaid([("A", "over")]).overlaid([("C", "new")]);
+        assert_eq!(env.get("A").as_deref(), Some("over"));
+        assert_eq!(env.get("B").as_deref(), Some("kept"));
+        assert_eq!(env.get("C").as_deref(), Some("new"));
+        assert_eq!(base.get("A").as_deref(), Some("base"));
+        let live = Env::process().overlaid([("KASTELL_TEST_OVERLAY", "1")]);
+        assert!(live.get("PATH").is_some());
+        assert_eq!(live.get("KASTELL_TEST_OVERLAY").as_deref(), Some("1"));
     }
 }

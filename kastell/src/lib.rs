@@ -20,6 +20,7 @@ pub mod ops;
 pub mod paths;
 pub mod policy;
 pub mod remote;
+pub mod sandbox;
 pub mod security_log;
 pub mod store;
 

@@ -92,6 +92,25 @@ impl Timing {
             )),
         }
     }
+
+    /// Timings for the sandbox: simulators at 200× finish a reboot in well
+    /// under a second, so polls are short; deadlines stay generous for
+    /// slow machines.
+    pub fn sandbox() -> Self {
+        Self {
+            reboot: Duration::from_secs(60),
+            ssh_back: Duration::from_secs(20),
+            health: Duration::from_secs(20),
+            snapshot: Duration::from_secs(60),
+            snapshot_restore: Duration::from_secs(60),
+            update: Duration::from_secs(60),
+            poll: PollSchedule::new(Duration::from_millis(20), Duration::from_millis(200)),
+            provider_poll: Some(PollSchedule::new(
+                Duration::from_millis(20),
+                Duration::from_millis(250),
+            )),
+        }
+    }
 }
 
 /// The operations' environment. Cheap to clone.

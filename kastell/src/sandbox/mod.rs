@@ -1,0 +1,350 @@
+//! The sandbox fleet: kastell's real code against servers that exist only
+//! on this machine, with no account, no root needed and no network.
+//!
+//! [`Sandbox::start`] brings up
+//! - the API simulator of every cloud provider compiled in (feature
+//!   `sandbox`), each a small seeded account on a loopback port;
+//! - one private OpenSSH server listening on several loopback addresses,
+//!   each address one fake host ([`FakeHosts`]): a fake filesystem root, a
+//!   boot id that changes when the host reboots, and `apt-get`,
+//!   `systemctl`, `reboot` and `journalctl` that behave like a Debian
+//!   server's;
+//! - a fleet store holding one server per provider (its simulator's first
+//!   server, reached over SSH at its fake host) and one manually added
+//!   server, all bare, with the sandbox's host key pinned.
+//!
+//! A reboot through a simulator's API is mirrored onto the fake host (a
+//! new boot id, the pending-reboot flag cleared) by a background task, so
+//! restart and maintain prove reboots exactly as they do on real servers.
+//! [`Sandbox::context`] gives the operations context that points every
+//! provider at its simulator with the simulator's token, whatever the
+//! process environment holds: the sandbox never reaches a real API.
+//!
+//! Dropping the sandbox stops everything and removes what it wrote except
+//! the store directory, which belongs to the caller.
+
+pub mod clouds;
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kastell_core::{Error, Registry, Result};
+use kastell_ssh::sandbox::hosts::FakeHosts;
+use kastell_ssh::sandbox::{LocalSshd, SandboxOptions, login_user_name};
+use sha2::{Digest, Sha256};
+
+use crate::env::Env;
+use crate::ops::{Context, PLATFORM_OPTIONS_KEY, Timing};
+use crate::policy::Surface;
+use crate::store::{FleetStore, ServerRecord, SshSettings};
+
+pub use clouds::SandboxCloud;
+
+/// The name of the sandbox's manually added server.
+pub const MANUAL_SERVER: &str = "manual-web";
+
+/// The first loopback address given to a fake host (`127.0.0.1` stays the
+/// daemon's own address).
+const FIRST_HOST: u8 = 11;
+
+/// How often the simulators' boot counters are compared with the hosts'.
+const BOOT_SYNC_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Files every fake host starts with under its root (a subset of the bare
+/// platform's default backup paths; the others are reported as missing).
+const SEED_FILES: &[(&str, &str)] = &[
+    (
+        "etc/crontab",
+        "SHELL=/bin/sh\n0 3 * * * root /usr/local/bin/nightly-report\n",
+    ),
+    ("etc/ufw/ufw.conf", "ENABLED=yes\nLOGLEVEL=low\n"),
+    (
+        "etc/nginx/nginx.conf",
+        "events {}\nhttp {\n    include sites/*.conf;\n}\n",
+    ),
+    (
+        "etc/nginx/sites/app.conf",
+        "server {\n    listen 80;\n    location / { return 200 'ok'; }\n}\n",
+    ),
+];
+
+/// One server of the sandbox fleet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxServer {
+    /// Its name in the store.
+    pub name: String,
+    /// The loopback address of its fake host (its IP in the store).
+    pub address: Ipv4Addr,
+    /// The provider whose simulator holds it; `None` for the manual one.
+    pub provider: Option<&'static str>,
+    /// Its id at the provider (or the store's generated id).
+    pub server_id: String,
+}
+
+/// A running sandbox. Dropping it stops the simulators and the daemon.
+pub struct Sandbox {
+    store: FleetStore,
+    hosts: Arc<FakeHosts>,
+    clouds: Arc<Vec<Box<dyn SandboxCloud>>>,
+    servers: Vec<SandboxServer>,
+    sshd: LocalSshd,
+    boot_sync: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("store", &self.store.path())
+            .field("servers", &self.servers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sandbox {
+    /// Starts the sandbox and registers its fleet in a store at `dir`,
+    /// which must not hold servers with the same names or addresses yet.
+    /// Must run inside a multi-threaded tokio runtime. Refuses (with a
+    /// hint) when OpenSSH's server is missing or a port cannot be bound.
+    pub async fn start(dir: &Path) -> Result<Self> {
+        let user = blocking(login_user_name).await?;
+        let hosts = Arc::new(blocking(move || FakeHosts::create(&user)).await?);
+        let clouds = clouds::start_all().await?;
+        let servers = plan(&clouds)?;
+        let options = SandboxOptions {
+            path_prefix: vec![hosts.bin_dir()],
+            extra_addresses: servers.iter().map(|s| s.address).collect(),
+        };
+        let sshd = blocking(move || LocalSshd::start_with(&options)).await?;
+        let store = FleetStore::open(dir)?;
+        let mut servers = servers;
+        for server in &mut servers {
+            seed_host(&hosts, server.address)?;
+            let record = store.add(record_for(server, &sshd, &hosts)?)?;
+            server.server_id = record.id;
+        }
+        let clouds = Arc::new(clouds);
+        let boot_sync = tokio::spawn(sync_boots(hosts.clone(), clouds.clone(), servers.clone()));
+        Ok(Self {
+            store,
+            hosts,
+            clouds,
+            servers,
+            sshd,
+            boot_sync,
+        })
+    }
+
+    /// The fleet store holding the sandbox's servers.
+    pub fn store(&self) -> &FleetStore {
+        &self.store
+    }
+
+    /// The servers, cloud ones first (by provider id), then the manual one.
+    pub fn servers(&self) -> &[SandboxServer] {
+        &self.servers
+    }
+
+    /// The sandbox server named `name`.
+    pub fn server(&self, name: &str) -> Option<&SandboxServer> {
+        self.servers.iter().find(|s| s.name == name)
+    }
+
+    /// The providers whose simulators run, with their API base URLs.
+    pub fn endpoints(&self) -> Vec<(&'static str, String)> {
+        self.clouds
+            .iter()
+            .map(|c| (c.provider_id(), c.endpoint()))
+            .collect()
+    }
+
+    /// The private sshd standing for every host.
+    pub fn sshd(&self) -> &LocalSshd {
+        &self.sshd
+    }
+
+    /// The fake hosts (roots, boot ids, shim log).
+    pub fn hosts(&self) -> &FakeHosts {
+        &self.hosts
+    }
+
+    /// How many times the simulator of `server` booted it (`None` for the
+    /// manual server).
+    pub fn boots(&self, server: &SandboxServer) -> Option<u64> {
+        let provider = server.provider?;
+        self.clouds
+            .iter()
+            .find(|c| c.provider_id() == provider)
+            .map(|c| c.boots(&server.server_id))
+    }
+
+    /// The variables the sandbox sets on top of any environment: each
+    /// provider's token variable and endpoint override pointing at its
+    /// simulator, and the switch that lets kastell reach loopback
+    /// addresses. The values are sandbox tokens, not anyone's secrets.
+    pub fn env_overlay(&self) -> BTreeMap<String, String> {
+        let mut vars = BTreeMap::new();
+        vars.insert("KASTELL_ALLOW_PRIVATE_IPS".to_owned(), "true".to_owned());
+        for cloud in self.clouds.iter() {
+            let id = cloud.provider_id();
+            if let Ok(entry) = Registry::global().provider(id) {
+                vars.insert(entry.token_env.to_owned(), cloud.token());
+            }
+            vars.insert(
+                format!("KASTELL_{}_ENDPOINT", id.to_ascii_uppercase()),
+                cloud.endpoint(),
+            );
+        }
+        vars
+    }
+
+    /// The operations context over the sandbox fleet for `surface`: `base`
+    /// (SAFE_MODE and the rest) with [`Sandbox::env_overlay`] on top, and
+    /// timings sized for simulators running at 200×.
+    pub fn context(&self, base: &Env, surface: Surface) -> Context {
+        let env = base.overlaid(self.env_overlay());
+        let mut ctx = Context::new(env, self.store.clone(), surface).with_timing(Timing::sandbox());
+        for (id, endpoint) in self.endpoints() {
+            ctx = ctx.with_endpoint(id, endpoint);
+        }
+        ctx
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.boot_sync.abort();
+    }
+}
+
+/// Runs blocking setup work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::unexpected(format!("sandbox setup task failed: {e}")))?
+}
+
+/// One server per simulator (its first seeded server) and the manual one,
+/// each with its own loopback address.
+fn plan(clouds: &[Box<dyn SandboxCloud>]) -> Result<Vec<SandboxServer>> {
+    let mut servers = Vec::new();
+    for (cloud, last) in clouds.iter().zip(FIRST_HOST..) {
+        let id = cloud.server_ids().into_iter().next().ok_or_else(|| {
+            Error::unexpected(format!(
+                "the {} simulator seeded no server",
+                cloud.provider_id()
+            ))
+        })?;
+        servers.push(SandboxServer {
+            name: format!("{}-web", cloud.provider_id()),
+            address: Ipv4Addr::new(127, 0, 0, last),
+            provider: Some(cloud.provider_id()),
+            server_id: id,
+        });
+    }
+    let last = FIRST_HOST.saturating_add(u8::try_from(servers.len()).unwrap_or(u8::MAX));
+    servers.push(SandboxServer {
+        name: MANUAL_SERVER.to_owned(),
+        address: Ipv4Addr::new(127, 0, 0, last),
+        provider: None,
+        server_id: format!("manual-{}", std::process::id()),
+    });
+    Ok(servers)
+}
+
+/// Writes the seed files under the host's root and gives it a first boot.
+fn seed_host(hosts: &FakeHosts, address: Ipv4Addr) -> Result<()> {
+    for (path, text) in SEED_FILES {
+        hosts.write(address, path, text)?;
+    }
+    hosts.reboot(address, &boot_id(&address.to_string(), 1))
+}
+
+/// The store record of `server`: bare, reached at its fake host as the
+/// sandbox login with the sandbox key, the sandbox host key pinned, the
+/// bare platform confined to the host's fake root without sudo.
+fn record_for(server: &SandboxServer, sshd: &LocalSshd, hosts: &FakeHosts) -> Result<ServerRecord> {
+    let mut record = ServerRecord::new(
+        server.server_id.clone(),
+        server.name.clone(),
+        server.address.to_string(),
+    );
+    record.mode = "bare".into();
+    record.provider = server.provider.map(str::to_owned);
+    record.ssh = Some(SshSettings {
+        user: Some(sshd.user().to_owned()),
+        port: Some(sshd.port()),
+        identity_file: Some(sshd.ed25519_key().display().to_string()),
+        host_key: Some(sshd.host_key_fingerprint().to_owned()),
+    });
+    let root = hosts.root(server.address)?.display().to_string();
+    record.extra.insert(
+        PLATFORM_OPTIONS_KEY.to_owned(),
+        serde_json::json!({ "root": root, "sudo": "never" }),
+    );
+    Ok(record)
+}
+
+/// A boot id in the kernel's format, derived from who booted and how
+/// many times, so each boot of each host gets a different one.
+fn boot_id(seed: &str, boots: u64) -> String {
+    let digest = Sha256::digest(format!("{seed}#{boots}").as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// Mirrors every finished reboot in a simulator onto its fake host until
+/// the sandbox is dropped.
+async fn sync_boots(
+    hosts: Arc<FakeHosts>,
+    clouds: Arc<Vec<Box<dyn SandboxCloud>>>,
+    servers: Vec<SandboxServer>,
+) {
+    let mut seen: BTreeMap<Ipv4Addr, u64> = BTreeMap::new();
+    let mut ticker = tokio::time::interval(BOOT_SYNC_INTERVAL);
+    loop {
+        ticker.tick().await;
+        for server in &servers {
+            let Some(provider) = server.provider else {
+                continue;
+            };
+            let Some(cloud) = clouds.iter().find(|c| c.provider_id() == provider) else {
+                continue;
+            };
+            let boots = cloud.boots(&server.server_id);
+            let last = seen.insert(server.address, boots);
+            if last.is_some_and(|last| last != boots) {
+                let id = boot_id(&server.address.to_string(), boots);
+                if let Err(e) = hosts.reboot(server.address, &id) {
+                    tracing::warn!(server = %server.name, error = %e, "sandbox boot not mirrored");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boot_ids_look_like_the_kernels_and_differ_per_boot() {
+        let first = boot_id("127.0.0.11", 1);
+        assert_eq!(first.len(), 36);
+        assert_eq!(first.matches('-').count(), 4);
+        assert_ne!(first, boot_id("127.0.0.11", 2));
+        assert_ne!(first, boot_id("127.0.0.12", 1));
+        assert_eq!(first, boot_id("127.0.0.11", 1));
+    }
+}
