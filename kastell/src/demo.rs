@@ -1,28 +1,28 @@
-//! `kastell demo`: the real code against a local sandbox, with no account,
-//! no network and nothing left behind.
+//! `kastell demo`: the real code against the sandbox fleet, with no
+//! account, no root needed, no network and nothing left behind.
 //!
-//! It starts a private OpenSSH server on 127.0.0.1, registers it in a
-//! throwaway fleet store, runs the doctor against it (trusting and pinning
-//! its host key on first use), shows a changed host key being refused, and
-//! walks the SAFE_MODE policy an AI agent runs under.
+//! It starts [`crate::sandbox::Sandbox`] (the provider simulators and one
+//! private OpenSSH server standing for every host), then walks through what
+//! kastell does: the fleet store, the doctor, a changed host key refused,
+//! the SAFE_MODE policy an AI agent runs under, a backup with an accident
+//! and a verified restore, a provider snapshot, a full maintenance cycle
+//! with a proven reboot, and a reboot of a manually added server over SSH.
+//! Every step runs through the same operations the CLI and MCP server use.
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use kastell_core::{Error, Registry, RemoteCommand, Result, Transport};
 use kastell_ssh::SshTransport;
-use kastell_ssh::sandbox::LocalSshd;
 
 use crate::doctor::{ServerCheck, diagnose};
 use crate::env::Env;
+use crate::ops::{self, Context, MaintainOptions, Step};
 use crate::policy::{Operation, Policy, Surface};
+use crate::sandbox::{MANUAL_SERVER, Sandbox, SandboxServer};
 use crate::security_log::SecurityLog;
-use crate::store::{FleetStore, ServerRecord, SshSettings};
-
-/// The sandbox server's name in the demo store.
-pub const SANDBOX_SERVER: &str = "sandbox-1";
 
 fn say(out: &mut dyn Write, text: impl AsRef<str>) -> Result<()> {
     writeln!(out, "{}", text.as_ref()).map_err(|e| Error::io("writing the demo output", e))
@@ -66,16 +66,17 @@ fn describe(out: &mut dyn Write, check: &ServerCheck) -> Result<()> {
     Ok(())
 }
 
-fn sandbox_record(sshd: &LocalSshd, name: &str) -> ServerRecord {
-    let mut record = ServerRecord::new(format!("manual-{}", std::process::id()), name, sshd.host());
-    record.mode = "bare".into();
-    record.ssh = Some(SshSettings {
-        user: Some(sshd.user().to_owned()),
-        port: Some(sshd.port()),
-        identity_file: Some(sshd.ed25519_key().display().to_string()),
-        host_key: None,
-    });
-    record
+/// The cloud server the demo works on (Hetzner when compiled in, else the
+/// first cloud server, else the manual one).
+fn showcase(sandbox: &Sandbox) -> Result<SandboxServer> {
+    let servers = sandbox.servers();
+    servers
+        .iter()
+        .find(|s| s.provider == Some("hetzner"))
+        .or_else(|| servers.iter().find(|s| s.provider.is_some()))
+        .or_else(|| servers.first())
+        .cloned()
+        .ok_or_else(|| Error::unexpected("the sandbox has no server"))
 }
 
 /// Runs the demo, narrating to `out`. Uses `dir` as the kastell directory
@@ -95,105 +96,22 @@ pub async fn run(dir: Option<PathBuf>, out: &mut dyn Write) -> Result<()> {
     };
     say(
         out,
-        "kastell demo: a private sshd on 127.0.0.1 and a throwaway fleet store; no account, no network.\n",
+        "kastell demo: provider API simulators and a private sshd on loopback; no account, no network.\n",
     )?;
-
-    let sshd = tokio::task::spawn_blocking(LocalSshd::start)
-        .await
-        .map_err(|e| Error::unexpected(format!("sandbox start failed: {e}")))??;
-    say(
-        out,
-        format!(
-            "1. Sandbox host: OpenSSH listening on {}:{}, login {} with a fresh ed25519 key",
-            sshd.host(),
-            sshd.port(),
-            sshd.user()
-        ),
-    )?;
-
-    let store = FleetStore::open(&dir)?;
-    let record = store.add(sandbox_record(&sshd, SANDBOX_SERVER))?;
-    say(
-        out,
-        format!(
-            "2. Fleet store {}: added {} ({}, {}), no host key pinned yet",
-            store.path().display(),
-            record.name,
-            record.id,
-            record.mode
-        ),
-    )?;
-
-    let env = Env::process();
-    say(out, format!("3. kastell doctor {SANDBOX_SERVER}:"))?;
-    let report = diagnose(&store, &env, Some(SANDBOX_SERVER)).await?;
-    if let Some(check) = &report.server {
-        describe(out, check)?;
-    }
-    let pinned = store
-        .find(SANDBOX_SERVER)?
-        .and_then(|r| r.host_key().map(str::to_owned))
-        .unwrap_or_else(|| "nothing".to_owned());
-    say(
-        out,
-        format!(
-            "   servers.json now pins {pinned}; the sandbox's own key is {}",
-            sshd.host_key_fingerprint()
-        ),
-    )?;
-
-    say(
-        out,
-        "4. The same host, checked against a different pinned key (what a rebuilt or intercepted server looks like):",
-    )?;
-    let other_key = kastell_ssh::sandbox::fingerprint_of(&sshd.dir().join("stranger_ed25519.pub"))?;
-    let rekeyed = SshTransport::new(sshd.ssh_config().with_pinned_host_key(other_key));
-    match rekeyed
-        .exec(&RemoteCommand::fixed("true"), Duration::from_secs(10))
-        .await
-    {
-        Ok(_) => say(out, "   unexpectedly accepted")?,
-        Err(e) => {
-            say(out, format!("   refused ({}): {}", e.kind(), e.message()))?;
-            if let Some(hint) = e.hint() {
-                say(out, format!("   hint: {hint}"))?;
-            }
-        }
-    }
-
-    say(
-        out,
-        "5. SAFE_MODE, the switch that keeps an AI agent from destroying anything (on by default over MCP):",
-    )?;
-    let policy = Policy::new(
-        Env::from_pairs([("HOME", "/nonexistent")]),
-        Some(SecurityLog::in_dir(&dir)),
+    let sandbox = Sandbox::start(&dir).await?;
+    let ctx = sandbox.context(
+        &Env::from_pairs([("KASTELL_SAFE_MODE", "false")]),
+        Surface::Cli,
     );
-    let sandbox = store.find(SANDBOX_SERVER)?;
-    for op in [
-        Operation::BackupCreate,
-        Operation::BackupList,
-        Operation::BackupRestore,
-        Operation::SnapshotCreate,
-        Operation::Update,
-        Operation::Restart,
-        Operation::Maintain,
-    ] {
-        let line = match policy.check(op, Surface::Mcp, sandbox.as_ref(), |_| false) {
-            Ok(_) => format!("   {:<17} allowed", op.as_str()),
-            Err(e) => format!("   {:<17} refused: {}", op.as_str(), e.message()),
-        };
-        say(out, line)?;
-    }
-    say(
-        out,
-        format!(
-            "   every refusal was appended to {}",
-            dir.join("security.log").display()
-        ),
-    )?;
-
-    backups(&store, &sshd, out).await?;
+    introduce(&sandbox, out)?;
+    let main = showcase(&sandbox)?;
+    doctor(&sandbox, &ctx, &main, out).await?;
+    host_key_refused(&sandbox, out).await?;
+    safe_mode(&ctx, &dir, &main, out)?;
+    backups(&sandbox, &ctx, &main, out).await?;
+    snapshots(&ctx, &main, out).await?;
+    maintenance(&sandbox, &ctx, out).await?;
+    manual_restart(&ctx, out).await?;
 
     let registry = Registry::global();
     let list = |ids: Vec<&str>| {
@@ -206,70 +124,183 @@ pub async fn run(dir: Option<PathBuf>, out: &mut dyn Write) -> Result<()> {
     say(
         out,
         format!(
-            "8. This build: providers {}; platforms {}",
+            "10. This build: providers {}; platforms {}",
             list(registry.provider_ids()),
             list(registry.platform_ids())
         ),
     )?;
     say(
         out,
-        "\nDone: the sandbox sshd is stopped and the demo store removed.",
+        "\nTry it from an AI agent: `kastell-mcp --sandbox` serves this same fleet over MCP (SAFE_MODE on).\n\
+         Done: the simulators and the sandbox sshd are stopped and the demo store removed.",
     )?;
-    drop(sshd);
+    drop(sandbox);
     Ok(())
 }
 
-/// Step 7: a backup of the sandbox host's configuration (a fake root the
-/// sandbox user owns), an accident, and a verified restore, through the
-/// same operations the CLI and the MCP server run.
-async fn backups(store: &FleetStore, sshd: &LocalSshd, out: &mut dyn Write) -> Result<()> {
-    // The store directory is private (0700); the sandbox's login user needs
-    // a root it can reach, so it gets a temporary directory of its own.
-    let base = tempfile::Builder::new()
-        .prefix("kastell-sandbox-root-")
-        .permissions(std::fs::Permissions::from_mode(0o755))
-        .tempdir()
-        .map_err(|e| Error::io("creating the sandbox root", e))?;
-    let root = base.path().join("root");
-    let crontab = root.join("etc/crontab");
-    write_file(&crontab, "0 3 * * * root /usr/local/bin/nightly-report\n")?;
-    write_file(
-        &root.join("etc/ufw/ufw.conf"),
-        "ENABLED=yes\nLOGLEVEL=low\n",
-    )?;
-    hand_over(&root, sshd.user())?;
-    let root_text = root.display().to_string();
-    store.update(SANDBOX_SERVER, |r| {
-        r.extra.insert(
-            crate::ops::PLATFORM_OPTIONS_KEY.to_owned(),
-            serde_json::json!({ "root": root_text, "sudo": "never" }),
-        );
-    })?;
-    let ctx = crate::ops::Context::new(
-        Env::from_pairs([("KASTELL_SAFE_MODE", "false")]),
-        store.clone(),
-        Surface::Cli,
-    );
+/// Steps 1 and 2: what runs and what the store holds.
+fn introduce(sandbox: &Sandbox, out: &mut dyn Write) -> Result<()> {
+    let endpoints = sandbox.endpoints();
+    if endpoints.is_empty() {
+        say(
+            out,
+            "1. Sandbox: no cloud provider compiled in, so no API simulator runs",
+        )?;
+    } else {
+        say(
+            out,
+            "1. Sandbox: an API simulator per provider, on loopback:",
+        )?;
+        for (id, endpoint) in &endpoints {
+            say(out, format!("   {id:<13} {endpoint}"))?;
+        }
+    }
+    let sshd = sandbox.sshd();
     say(
         out,
-        "7. Backups, through the same operations the CLI and the MCP server run:",
+        format!(
+            "   and one OpenSSH server (port {}, login {}) standing for {} hosts, each its own loopback address",
+            sshd.port(),
+            sshd.user(),
+            sandbox.servers().len()
+        ),
     )?;
-    let created = crate::ops::backup_create(&ctx, Some(SANDBOX_SERVER))
+    say(
+        out,
+        format!(
+            "2. Fleet store {}: every server bare, its host key pinned",
+            sandbox.store().path().display()
+        ),
+    )?;
+    for server in sandbox.servers() {
+        let origin = match server.provider {
+            Some(provider) => format!("{provider} server {}", server.server_id),
+            None => "added manually (no provider)".to_owned(),
+        };
+        say(
+            out,
+            format!("   {:<18} {:<12} {origin}", server.name, server.address),
+        )?;
+    }
+    Ok(())
+}
+
+/// Step 3: the doctor on one server.
+async fn doctor(
+    sandbox: &Sandbox,
+    ctx: &Context,
+    server: &SandboxServer,
+    out: &mut dyn Write,
+) -> Result<()> {
+    say(out, format!("3. kastell doctor {}:", server.name))?;
+    let report = diagnose(sandbox.store(), &ctx.env, Some(&server.name)).await?;
+    if let Some(check) = &report.server {
+        describe(out, check)?;
+    }
+    Ok(())
+}
+
+/// Step 4: the same host behind a different pinned key.
+async fn host_key_refused(sandbox: &Sandbox, out: &mut dyn Write) -> Result<()> {
+    say(
+        out,
+        "4. The same host, checked against a different pinned key (what a rebuilt or intercepted server looks like):",
+    )?;
+    let sshd = sandbox.sshd();
+    let other_key = kastell_ssh::sandbox::fingerprint_of(&sshd.dir().join("stranger_ed25519.pub"))?;
+    let rekeyed = SshTransport::new(sshd.ssh_config().with_pinned_host_key(other_key));
+    match rekeyed
+        .exec(&RemoteCommand::fixed("true"), Duration::from_secs(10))
+        .await
+    {
+        Ok(_) => say(out, "   unexpectedly accepted"),
+        Err(e) => {
+            say(out, format!("   refused ({}): {}", e.kind(), e.message()))?;
+            match e.hint() {
+                Some(hint) => say(out, format!("   hint: {hint}")),
+                None => Ok(()),
+            }
+        }
+    }
+}
+
+/// Step 5: what SAFE_MODE allows an agent on a cloud server.
+fn safe_mode(
+    ctx: &Context,
+    dir: &std::path::Path,
+    server: &SandboxServer,
+    out: &mut dyn Write,
+) -> Result<()> {
+    say(
+        out,
+        format!(
+            "5. SAFE_MODE, the switch that keeps an AI agent from destroying anything (on by default over MCP), on {}:",
+            server.name
+        ),
+    )?;
+    let policy = Policy::new(
+        Env::from_pairs([("HOME", "/nonexistent")]),
+        Some(SecurityLog::in_dir(dir)),
+    );
+    let record = ctx.store.find(&server.name)?;
+    for op in [
+        Operation::BackupCreate,
+        Operation::BackupList,
+        Operation::BackupRestore,
+        Operation::SnapshotCreate,
+        Operation::SnapshotDelete,
+        Operation::Update,
+        Operation::Restart,
+        Operation::Maintain,
+    ] {
+        let line = match policy.check(op, Surface::Mcp, record.as_ref(), |p| ctx.token_present(p)) {
+            Ok(_) => format!("   {:<17} allowed", op.as_str()),
+            Err(e) => format!("   {:<17} refused: {}", op.as_str(), e.message()),
+        };
+        say(out, line)?;
+    }
+    say(
+        out,
+        format!(
+            "   every refusal was appended to {}",
+            dir.join("security.log").display()
+        ),
+    )
+}
+
+/// Step 6: a backup, an accident and a verified restore.
+async fn backups(
+    sandbox: &Sandbox,
+    ctx: &Context,
+    server: &SandboxServer,
+    out: &mut dyn Write,
+) -> Result<()> {
+    say(
+        out,
+        format!(
+            "6. Backups of {}, through the same operations the CLI and the MCP server run:",
+            server.name
+        ),
+    )?;
+    let created = ops::backup_create(ctx, Some(&server.name))
         .await
         .map_err(op_error)?;
     say(
         out,
         format!(
-            "   backup {}: {} (missing paths skipped: {})",
+            "   backup {}: {} (paths this host lacks, skipped: {})",
             created.backup_id,
             created.files.join(", "),
             created.skipped.join(", ")
         ),
     )?;
-    write_file(&crontab, "# an accident emptied the crontab\n")?;
-    hand_over(&root, sshd.user())?;
+    sandbox.hosts().write(
+        server.address,
+        "etc/crontab",
+        "# an accident emptied the crontab\n",
+    )?;
     say(out, "   the crontab was then emptied by accident")?;
-    let restored = crate::ops::backup_restore(&ctx, Some(SANDBOX_SERVER), None)
+    let restored = ops::backup_restore(ctx, Some(&server.name), None)
         .await
         .map_err(op_error)?;
     say(
@@ -279,20 +310,18 @@ async fn backups(store: &FleetStore, sshd: &LocalSshd, out: &mut dyn Write) -> R
             restored.backup_id
         ),
     )?;
-    for step in &restored.steps {
-        let detail = step.detail.as_deref().unwrap_or("");
-        say(
-            out,
-            format!("     {:<22} {:?} {detail}", step.name, step.status),
-        )?;
-    }
+    show_steps(out, &restored.steps)?;
+    let crontab = sandbox.hosts().root(server.address)?.join("etc/crontab");
     let back =
         std::fs::read_to_string(&crontab).map_err(|e| Error::io("reading the crontab", e))?;
     say(
         out,
-        format!("   crontab after the restore: {}", back.trim()),
+        format!(
+            "   crontab after the restore: {}",
+            back.lines().last().unwrap_or("").trim()
+        ),
     )?;
-    let listed = crate::ops::backup_list(&ctx, Some(SANDBOX_SERVER))
+    let listed = ops::backup_list(ctx, Some(&server.name))
         .await
         .map_err(op_error)?;
     say(
@@ -304,40 +333,144 @@ async fn backups(store: &FleetStore, sshd: &LocalSshd, out: &mut dyn Write) -> R
     )
 }
 
+/// Step 7: a provider snapshot taken, listed and deleted.
+async fn snapshots(ctx: &Context, server: &SandboxServer, out: &mut dyn Write) -> Result<()> {
+    if server.provider.is_none() {
+        return say(out, "7. Snapshots: no cloud provider compiled in, skipped");
+    }
+    say(
+        out,
+        format!(
+            "7. A provider snapshot of {}, awaited until available:",
+            server.name
+        ),
+    )?;
+    let created = ops::snapshot_create(ctx, Some(&server.name))
+        .await
+        .map_err(op_error)?;
+    let size = created
+        .snapshot
+        .size_gb
+        .map_or_else(|| "size unknown".to_owned(), |gb| format!("{gb} GB"));
+    say(
+        out,
+        format!(
+            "   snapshot {} ({}, {size}); {}",
+            created.snapshot.id, created.snapshot.status, created.cost_estimate
+        ),
+    )?;
+    let listed = ops::snapshot_list(ctx, Some(&server.name))
+        .await
+        .map_err(op_error)?;
+    say(
+        out,
+        format!(
+            "   {} snapshot(s) of this server listed (other servers' snapshots are never shown)",
+            listed.snapshot_count
+        ),
+    )?;
+    ops::snapshot_delete(ctx, Some(&server.name), &created.snapshot.id)
+        .await
+        .map_err(op_error)?;
+    say(out, format!("   snapshot {} deleted", created.snapshot.id))
+}
+
+/// Step 8: a full maintenance cycle on every cloud server at once.
+async fn maintenance(sandbox: &Sandbox, ctx: &Context, out: &mut dyn Write) -> Result<()> {
+    let clouds: Vec<&SandboxServer> = sandbox
+        .servers()
+        .iter()
+        .filter(|s| s.provider.is_some())
+        .collect();
+    let Some(first) = clouds.first() else {
+        return say(
+            out,
+            "8. Maintenance of cloud servers: no cloud provider compiled in, skipped",
+        );
+    };
+    say(
+        out,
+        format!(
+            "8. Maintenance of the {} cloud servers at once (status, package upgrade, health, reboot through the provider's API, final check):",
+            clouds.len()
+        ),
+    )?;
+    let tasks: Vec<_> = clouds
+        .iter()
+        .map(|server| {
+            let ctx = ctx.clone();
+            let name = server.name.clone();
+            tokio::spawn(async move {
+                ops::maintain(&ctx, Some(&name), MaintainOptions::default()).await
+            })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        results.push(
+            task.await
+                .map_err(|e| Error::unexpected(format!("a maintenance task failed: {e}")))?,
+        );
+    }
+    for (server, result) in clouds.iter().zip(results) {
+        match result {
+            Ok(done) => {
+                let total: u64 = done.steps.iter().map(|s| s.duration_ms).sum();
+                say(
+                    out,
+                    format!("   {:<18} {} in {total} ms", server.name, done.message),
+                )?;
+                if server.name == first.name {
+                    show_steps(out, &done.steps)?;
+                }
+            }
+            Err(e) => say(out, format!("   {:<18} failed: {}", server.name, e.error))?,
+        }
+    }
+    Ok(())
+}
+
+/// Step 9: the manually added server has no provider; it reboots over SSH.
+async fn manual_restart(ctx: &Context, out: &mut dyn Write) -> Result<()> {
+    say(
+        out,
+        format!(
+            "9. Restart of {MANUAL_SERVER}, which has no provider API: a reboot over SSH, proven by the boot id:"
+        ),
+    )?;
+    let done = ops::restart(ctx, Some(MANUAL_SERVER))
+        .await
+        .map_err(op_error)?;
+    say(out, format!("   {}", done.reboot.detail()))
+}
+
+/// Prints each step with its outcome, duration and detail.
+fn show_steps(out: &mut dyn Write, steps: &[Step]) -> Result<()> {
+    for step in steps {
+        let detail = step
+            .detail
+            .as_deref()
+            .or(step.error.as_deref())
+            .unwrap_or("");
+        let status = serde_json::to_value(step.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        say(
+            out,
+            format!(
+                "     {:<22} {status:<8} {:>5} ms  {detail}",
+                step.name, step.duration_ms
+            ),
+        )?;
+    }
+    Ok(())
+}
+
 fn op_error(e: crate::ops::OpError) -> Error {
     let mut error = Error::unexpected(e.error.clone());
     if let Some(hint) = &e.hint {
         error = error.with_hint(hint.clone());
     }
     error
-}
-
-fn write_file(path: &Path, text: &str) -> Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
-    }
-    std::fs::write(path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))
-}
-
-/// Gives the fake root to the sandbox's login user (a no-op when that user
-/// is the current one).
-fn hand_over(root: &Path, user: &str) -> Result<()> {
-    if !rustix::process::geteuid().is_root() {
-        return Ok(());
-    }
-    let status = kastell_core::env::scrubbed_command("chown")
-        .arg("-R")
-        .arg(format!("{user}:"))
-        .arg(root)
-        .status()
-        .map_err(|e| Error::io("running chown", e))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(Error::unexpected(format!(
-            "chown of {} failed",
-            root.display()
-        )))
-    }
 }

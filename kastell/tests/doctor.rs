@@ -235,20 +235,39 @@ fn the_demo_runs_end_to_end_and_leaves_nothing_behind() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("trusted on first use and pinned"), "{text}");
-    assert!(text.contains("refused (host_key_mismatch)"), "{text}");
-    assert!(
-        text.contains("backup-restore    refused: Restore disabled in SAFE_MODE"),
-        "{text}"
-    );
+    for expected in [
+        "refused (host_key_mismatch)",
+        "backup-restore    refused: Restore disabled in SAFE_MODE",
+        "crontab after the restore: 0 3 * * * root /usr/local/bin/nightly-report",
+        "Server rebooted via provider API (boot id",
+        "Server rebooted via SSH (boot id",
+        "snapshot(s) of this server listed",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing:\n{text}");
+    }
+    let maintained = text.matches("Maintenance completed").count();
+    let clouds = ["digitalocean", "hetzner", "linode", "vultr"]
+        .into_iter()
+        .filter(|id| kastell::build::feature_enabled(id))
+        .count();
+    assert_eq!(maintained, clouds, "{text}");
     let log = std::fs::read_to_string(keep.join("security.log")).unwrap();
-    assert_eq!(log.lines().count(), 5, "{log}");
+    assert_eq!(
+        log.lines().count(),
+        6,
+        "one line per SAFE_MODE refusal: {log}"
+    );
     let stored: Value =
         serde_json::from_slice(&std::fs::read(keep.join("servers.json")).unwrap()).unwrap();
-    assert!(
-        stored[0]["ssh"]["hostKey"]
-            .as_str()
-            .unwrap()
-            .starts_with("SHA256:")
-    );
+    let servers = stored.as_array().unwrap();
+    assert_eq!(servers.len(), clouds + 1, "{stored}");
+    for server in servers {
+        assert!(
+            server["ssh"]["hostKey"]
+                .as_str()
+                .unwrap()
+                .starts_with("SHA256:"),
+            "{server}"
+        );
+    }
 }

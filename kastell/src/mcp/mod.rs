@@ -61,16 +61,78 @@ pub async fn serve_stdio(ctx: Context) -> Result<(), Error> {
     Ok(())
 }
 
-/// Sets up logging (stderr) and a runtime, then serves. Returns the exit
-/// code: 0 after a clean disconnect, 1 on failure (reported on stderr).
+/// The command line of `kastell-mcp`.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "kastell-mcp",
+    version,
+    about = "The kastell MCP server over stdio: server_backup, server_maintain, server_info, server_logs",
+    long_about = "The kastell MCP server over stdio. Point an MCP client at this command; \
+                  it serves the fleet in KASTELL_DIR (default ~/.kastell) with SAFE_MODE on \
+                  unless KASTELL_SAFE_MODE=false."
+)]
+pub struct McpArgs {
+    /// Serve a sandbox fleet instead of yours: provider API simulators and
+    /// fake hosts on loopback, in a temporary store removed on exit. No
+    /// account and no network; nothing real is touched. SAFE_MODE still
+    /// applies (set KASTELL_SAFE_MODE=false to let the agent change things).
+    #[arg(long)]
+    pub sandbox: bool,
+}
+
+/// Starts the sandbox fleet in a temporary directory and serves it until
+/// the client disconnects; then removes everything.
+async fn serve_sandbox(env: Env) -> Result<(), Error> {
+    let dir = tempfile::Builder::new()
+        .prefix("kastell-mcp-sandbox-")
+        .tempdir()
+        .map_err(|e| Error::io("creating the sandbox directory", e))?;
+    let sandbox = crate::sandbox::Sandbox::start(dir.path()).await?;
+    let names: Vec<&str> = sandbox.servers().iter().map(|s| s.name.as_str()).collect();
+    eprintln!(
+        "kastell-mcp: sandbox fleet of {} servers ({}) on loopback; store {}",
+        names.len(),
+        names.join(", "),
+        sandbox.store().path().display()
+    );
+    let ctx = sandbox.context(&env, Surface::Mcp);
+    let served = serve_stdio(ctx).await;
+    drop(sandbox);
+    served
+}
+
+/// Parses the command line, sets up logging (stderr) and a runtime, then
+/// serves. Returns the exit code: 0 after a clean disconnect, 1 on failure
+/// (reported on stderr), 2 for a bad command line.
 pub fn run_blocking() -> std::process::ExitCode {
+    let args = match <McpArgs as clap::Parser>::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            // --help and --version print to stdout and succeed; the
+            // client never asks for them.
+            let _ = e.print();
+            return if e.use_stderr() {
+                std::process::ExitCode::from(2)
+            } else {
+                std::process::ExitCode::SUCCESS
+            };
+        }
+    };
     let env = Env::process();
     crate::cli::init_logging(&env);
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::io("starting the async runtime", e))
-        .and_then(|rt| rt.block_on(async { serve_stdio(context(env)?).await }));
+        .and_then(|rt| {
+            rt.block_on(async {
+                if args.sandbox {
+                    serve_sandbox(env).await
+                } else {
+                    serve_stdio(context(env)?).await
+                }
+            })
+        });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -63,11 +63,7 @@ const SEED_FILES: &[(&str, &str)] = &[
     ("etc/ufw/ufw.conf", "ENABLED=yes\nLOGLEVEL=low\n"),
     (
         "etc/nginx/nginx.conf",
-        "events {}\nhttp {\n    include sites/*.conf;\n}\n",
-    ),
-    (
-        "etc/nginx/sites/app.conf",
-        "server {\n    listen 80;\n    location / { return 200 'ok'; }\n}\n",
+        "events {}\nhttp {\n    server {\n        listen 80;\n        location / { return 200 'ok'; }\n    }\n}\n",
     ),
 ];
 
