@@ -18,6 +18,9 @@ pub trait SandboxCloud: Send + Sync {
     /// How many times `server_id` has booted (rises by one per finished
     /// reboot).
     fn boots(&self, server_id: &str) -> u64;
+    /// The simulator's tokens, faults, request log and clock.
+    #[cfg(feature = "sandbox")]
+    fn sim(&self) -> &kastell_sim::SimContext;
 }
 
 /// Implements [`SandboxCloud`] for a simulator type by delegating to its
@@ -41,6 +44,9 @@ macro_rules! sandbox_cloud {
             fn boots(&self, server_id: &str) -> u64 {
                 <$sim>::boots(self, server_id)
             }
+            fn sim(&self) -> &kastell_sim::SimContext {
+                self.context()
+            }
         }
     };
 }
@@ -57,11 +63,6 @@ sandbox_cloud!(kastell_linode::sim::LinodeSim, kastell_linode::ID);
 #[cfg(all(feature = "sandbox", feature = "vultr"))]
 sandbox_cloud!(kastell_vultr::sim::VultrSim, kastell_vultr::ID);
 
-/// Servers seeded per simulated account: a few, so listings have more than
-/// the sandbox's own server in them.
-#[cfg(feature = "sandbox")]
-const SERVERS_PER_ACCOUNT: usize = 3;
-
 /// Virtual seconds per real second: a 10 s reboot takes 50 ms.
 #[cfg(feature = "sandbox")]
 const SPEED: f64 = 200.0;
@@ -75,38 +76,39 @@ fn started<T: SandboxCloud + 'static>(
         .map_err(|e| kastell_core::Error::io(format!("starting the {id} simulator"), e))
 }
 
-/// Starts the simulator of every cloud provider compiled in, in registry
-/// id order, on the current tokio runtime. Empty without the `sandbox`
-/// feature. Refuses when a simulator cannot bind a loopback port.
-pub async fn start_all() -> Result<Vec<Box<dyn SandboxCloud>>> {
+/// Starts the simulator of every cloud provider compiled in that `wanted`
+/// accepts, in registry id order, on the current tokio runtime, each
+/// seeding `servers` servers. Empty without the `sandbox` feature.
+/// Refuses when a simulator cannot bind a loopback port.
+#[cfg_attr(not(feature = "sandbox"), allow(unused_variables))]
+pub async fn start(
+    servers: usize,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<Vec<Box<dyn SandboxCloud>>> {
     #[allow(unused_mut)]
     let mut clouds: Vec<Box<dyn SandboxCloud>> = Vec::new();
     #[cfg(feature = "sandbox")]
     {
         let options = kastell_sim::SimOptions {
-            servers: SERVERS_PER_ACCOUNT,
+            servers,
             scale: SPEED,
         };
         #[cfg(feature = "digitalocean")]
-        clouds.push(started(
-            "digitalocean",
-            kastell_digitalocean::sim::DigitalOceanSim::start(options).await,
-        )?);
+        if wanted("digitalocean") {
+            clouds.push(started("digitalocean", kastell_digitalocean::sim::DigitalOceanSim::start(options).await)?);
+        }
         #[cfg(feature = "hetzner")]
-        clouds.push(started(
-            "hetzner",
-            kastell_hetzner::sim::HetznerSim::start(options).await,
-        )?);
+        if wanted("hetzner") {
+            clouds.push(started("hetzner", kastell_hetzner::sim::HetznerSim::start(options).await)?);
+        }
         #[cfg(feature = "linode")]
-        clouds.push(started(
-            "linode",
-            kastell_linode::sim::LinodeSim::start(options).await,
-        )?);
+        if wanted("linode") {
+            clouds.push(started("linode", kastell_linode::sim::LinodeSim::start(options).await)?);
+        }
         #[cfg(feature = "vultr")]
-        clouds.push(started(
-            "vultr",
-            kastell_vultr::sim::VultrSim::start(options).await,
-        )?);
+        if wanted("vultr") {
+            clouds.push(started("vultr", kastell_vultr::sim::VultrSim::start(options).await)?);
+        }
     }
     Ok(clouds)
 }

@@ -48,7 +48,10 @@ pub const MANUAL_SERVER: &str = "manual-web";
 
 /// The first loopback address given to a fake host (`127.0.0.1` stays the
 /// daemon's own address).
-const FIRST_HOST: u8 = 11;
+const FIRST_HOST: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
+
+/// The most hosts one sandbox holds (one sshd listens on all of them).
+pub const MAX_HOSTS: usize = 500;
 
 /// How often the simulators' boot counters are compared with the hosts'.
 const BOOT_SYNC_INTERVAL: Duration = Duration::from_millis(20);
@@ -66,6 +69,31 @@ const SEED_FILES: &[(&str, &str)] = &[
         "events {}\nhttp {\n    server {\n        listen 80;\n        location / { return 200 'ok'; }\n    }\n}\n",
     ),
 ];
+
+/// What a sandbox holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxPlan {
+    /// The providers to simulate (registry ids); `None` for every one
+    /// compiled in. Ids not compiled in are ignored.
+    pub providers: Option<Vec<String>>,
+    /// Servers registered per simulated provider (each its own fake host),
+    /// named `<provider>-web` when there is one, `<provider>-web-<n>`
+    /// (from 1) when there are more.
+    pub servers_per_provider: usize,
+    /// Whether to add [`MANUAL_SERVER`], a server without a provider.
+    pub manual_server: bool,
+}
+
+impl Default for SandboxPlan {
+    /// Every provider compiled in, one server each, and the manual server.
+    fn default() -> Self {
+        Self {
+            providers: None,
+            servers_per_provider: 1,
+            manual_server: true,
+        }
+    }
+}
 
 /// One server of the sandbox fleet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,10 +133,23 @@ impl Sandbox {
     /// Must run inside a multi-threaded tokio runtime. Refuses (with a
     /// hint) when OpenSSH's server is missing or a port cannot be bound.
     pub async fn start(dir: &Path) -> Result<Self> {
+        Self::start_with(dir, &SandboxPlan::default()).await
+    }
+
+    /// [`Sandbox::start`] with the fleet `plan` describes (a fleet of 100
+    /// servers at one provider for benchmarks, say). Refuses a plan of
+    /// more than [`MAX_HOSTS`] hosts.
+    pub async fn start_with(dir: &Path, plan: &SandboxPlan) -> Result<Self> {
         let user = blocking(login_user_name).await?;
         let hosts = Arc::new(blocking(move || FakeHosts::create(&user)).await?);
-        let clouds = clouds::start_all().await?;
-        let servers = plan(&clouds)?;
+        let wanted = |id: &str| {
+            plan.providers
+                .as_ref()
+                .is_none_or(|ids| ids.iter().any(|p| p == id))
+        };
+        let seeded = plan.servers_per_provider.max(3);
+        let clouds = clouds::start(seeded, wanted).await?;
+        let servers = fleet(&clouds, plan)?;
         let options = SandboxOptions {
             path_prefix: vec![hosts.bin_dir()],
             extra_addresses: servers.iter().map(|s| s.address).collect(),
@@ -224,32 +265,55 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| Error::unexpected(format!("sandbox setup task failed: {e}")))?
 }
 
-/// One server per simulator (its first seeded server) and the manual one,
-/// each with its own loopback address.
-fn plan(clouds: &[Box<dyn SandboxCloud>]) -> Result<Vec<SandboxServer>> {
-    let mut servers = Vec::new();
-    for (cloud, last) in clouds.iter().zip(FIRST_HOST..) {
-        let id = cloud.server_ids().into_iter().next().ok_or_else(|| {
-            Error::unexpected(format!(
-                "the {} simulator seeded no server",
-                cloud.provider_id()
-            ))
-        })?;
+/// The servers `plan` asks for: the first seeded servers of each
+/// simulator, then the manual one, each with its own loopback address
+/// (consecutive from 127.0.0.11).
+fn fleet(clouds: &[Box<dyn SandboxCloud>], plan: &SandboxPlan) -> Result<Vec<SandboxServer>> {
+    let per_provider = plan.servers_per_provider;
+    let total = clouds.len() * per_provider + usize::from(plan.manual_server);
+    if total > MAX_HOSTS {
+        return Err(Error::invalid_input(format!(
+            "a sandbox of {total} hosts is too big; at most {MAX_HOSTS}"
+        )));
+    }
+    let mut servers = Vec::with_capacity(total);
+    for cloud in clouds {
+        let ids = cloud.server_ids();
+        if ids.len() < per_provider {
+            return Err(Error::unexpected(format!(
+                "the {} simulator seeded {} servers, fewer than {per_provider}",
+                cloud.provider_id(),
+                ids.len()
+            )));
+        }
+        for (n, id) in ids.into_iter().take(per_provider).enumerate() {
+            let name = if per_provider == 1 {
+                format!("{}-web", cloud.provider_id())
+            } else {
+                format!("{}-web-{}", cloud.provider_id(), n + 1)
+            };
+            servers.push(SandboxServer {
+                name,
+                address: host_address(servers.len()),
+                provider: Some(cloud.provider_id()),
+                server_id: id,
+            });
+        }
+    }
+    if plan.manual_server {
         servers.push(SandboxServer {
-            name: format!("{}-web", cloud.provider_id()),
-            address: Ipv4Addr::new(127, 0, 0, last),
-            provider: Some(cloud.provider_id()),
-            server_id: id,
+            name: MANUAL_SERVER.to_owned(),
+            address: host_address(servers.len()),
+            provider: None,
+            server_id: format!("manual-{}", std::process::id()),
         });
     }
-    let last = FIRST_HOST.saturating_add(u8::try_from(servers.len()).unwrap_or(u8::MAX));
-    servers.push(SandboxServer {
-        name: MANUAL_SERVER.to_owned(),
-        address: Ipv4Addr::new(127, 0, 0, last),
-        provider: None,
-        server_id: format!("manual-{}", std::process::id()),
-    });
     Ok(servers)
+}
+
+/// The loopback address of host number `index` (below [`MAX_HOSTS`]).
+fn host_address(index: usize) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(FIRST_HOST) + index as u32)
 }
 
 /// Writes the seed files under the host's root and gives it a first boot.
