@@ -1,6 +1,7 @@
 //! Injected failures.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// What an injected failure looks like. The vendor's [`crate::Dialect`]
@@ -102,6 +103,8 @@ struct Armed {
 #[derive(Debug, Default)]
 pub struct Faults {
     armed: Mutex<Vec<Armed>>,
+    /// Faults injected so far, over every rule ever armed.
+    fired: AtomicU64,
 }
 
 impl Faults {
@@ -117,9 +120,16 @@ impl Faults {
             });
     }
 
-    /// Disarms everything.
+    /// Disarms everything (the count of faults fired is kept).
     pub fn clear(&self) {
         self.armed.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// How many faults were injected so far, by every rule ever armed
+    /// (including cleared ones): a test counts what it really injected
+    /// rather than what it armed.
+    pub fn fired(&self) -> u64 {
+        self.fired.load(Ordering::Relaxed)
     }
 
     /// The fault to inject for this request, if any, and whether it comes
@@ -134,6 +144,9 @@ impl Faults {
                 a.fired += 1;
                 chosen = Some((a.rule.fault.clone(), a.rule.after_effect));
             }
+        }
+        if chosen.is_some() {
+            self.fired.fetch_add(1, Ordering::Relaxed);
         }
         chosen
     }
@@ -173,5 +186,6 @@ mod tests {
         );
         faults.clear();
         assert_eq!(faults.take("DELETE", "/images/1"), None);
+        assert_eq!(faults.fired(), 3, "what fired stays counted after clear");
     }
 }
