@@ -190,6 +190,11 @@ impl Error {
 
     /// Wraps an I/O error as [`ErrorKind::Unexpected`] with `what` describing
     /// what was being done (for example `"writing servers.json"`).
+    ///
+    /// A local disk that refused the write (full, over a quota or a
+    /// file-size limit, read-only) gets a hint saying so: the message alone
+    /// (`No space left on device`) does not tell the user which machine ran
+    /// out of room or what to do.
     pub fn io(what: impl fmt::Display, err: std::io::Error) -> Self {
         let kind = match err.kind() {
             std::io::ErrorKind::NotFound => ErrorKind::NotFound,
@@ -197,7 +202,12 @@ impl Error {
             std::io::ErrorKind::TimedOut => ErrorKind::Timeout,
             _ => ErrorKind::Unexpected,
         };
-        Self::new(kind, format!("{what}: {err}")).with_source(err)
+        let hint = local_disk_hint(err.kind());
+        let error = Self::new(kind, format!("{what}: {err}")).with_source(err);
+        match hint {
+            Some(hint) => error.with_hint(hint),
+            None => error,
+        }
     }
 
     /// What went wrong.
@@ -410,6 +420,22 @@ pub struct ErrorReport {
     pub operation: Option<String>,
 }
 
+/// The hint for an I/O error of `kind` that means this machine's disk
+/// refused a write, if it is one.
+fn local_disk_hint(kind: std::io::ErrorKind) -> Option<&'static str> {
+    use std::io::ErrorKind as Io;
+    match kind {
+        Io::StorageFull | Io::QuotaExceeded | Io::FileTooLarge => Some(
+            "This machine's disk is full, or a quota or file-size limit was reached: free some space \
+             (or move the kastell directory, KASTELL_DIR, to a larger disk) and try again",
+        ),
+        Io::ReadOnlyFilesystem => Some(
+            "This machine's disk is read-only here: point KASTELL_DIR at a writable directory and try again",
+        ),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -476,5 +502,24 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::PermissionDenied);
         assert!(err.message().starts_with("reading servers.json"));
         assert!(StdError::source(&err).is_some());
+        assert_eq!(err.hint(), None, "no disk hint for other I/O errors");
+    }
+
+    #[test]
+    fn a_full_or_limited_local_disk_says_so_in_the_hint() {
+        for (raw, kind) in [
+            (28, std::io::ErrorKind::StorageFull),
+            (122, std::io::ErrorKind::QuotaExceeded),
+            (27, std::io::ErrorKind::FileTooLarge),
+        ] {
+            let io = std::io::Error::from_raw_os_error(raw);
+            assert_eq!(io.kind(), kind);
+            let err = Error::io("writing backup.tar.zst", io);
+            assert_eq!(err.kind(), ErrorKind::Unexpected);
+            assert!(!err.is_retryable());
+            assert!(err.hint().unwrap().contains("disk is full"), "{err:?}");
+        }
+        let err = Error::io("writing x", std::io::Error::from_raw_os_error(30));
+        assert!(err.hint().unwrap().contains("read-only"), "{err:?}");
     }
 }
