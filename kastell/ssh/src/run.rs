@@ -45,10 +45,17 @@ fn would_block(err: &ssh2::Error) -> bool {
     matches!(err.code(), ErrorCode::Session(EAGAIN))
 }
 
+/// What to do when the connection broke under a command: the message
+/// (`Failed waiting for channel success`, `Broken pipe`) is libssh2's and
+/// says nothing a user can act on.
+const CONNECTION_LOST_HINT: &str = "The SSH connection to the server broke during the command: \
+     check that the server is up and reachable, then try again";
+
 fn channel_error(what: &str, err: &ssh2::Error) -> Error {
     Error::unavailable(format!("SSH channel {what} failed: {}", err.message()))
         .with_provider("ssh")
         .with_operation("exec")
+        .with_hint(CONNECTION_LOST_HINT)
 }
 
 /// Repeats a non-blocking libssh2 call until it stops saying "would block"
@@ -114,7 +121,8 @@ fn drain(
                     "reading from the SSH channel failed: {e}"
                 ))
                 .with_provider("ssh")
-                .with_operation("exec"));
+                .with_operation("exec")
+                .with_hint(CONNECTION_LOST_HINT));
             }
         }
     }

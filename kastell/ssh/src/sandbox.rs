@@ -359,8 +359,34 @@ impl LocalSshd {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
     }
 
+    /// Ends every open connection at once, as a network failure or a host
+    /// going down would, while the daemon keeps listening. Each connection
+    /// is two processes under the daemon: its privileged monitor and the
+    /// unprivileged process that carries the connection (killing only the
+    /// monitor leaves running commands streaming). Both get `SIGKILL`, so
+    /// the client sees the connection drop and the commands it started lose
+    /// their stdin and stdout (they are not killed, as on a real server).
+    /// New connections are accepted as before. Returns how many processes
+    /// were ended (0 when no connection was open or the daemon is stopped).
+    /// For fault-injection tests.
+    pub fn kill_sessions(&self) -> usize {
+        let Some(child) = self.child.as_ref() else {
+            return 0;
+        };
+        let mut ended = 0;
+        for monitor in children_of(child.id()) {
+            for connection in children_of(monitor) {
+                ended += usize::from(kill(connection));
+            }
+            ended += usize::from(kill(monitor));
+        }
+        ended
+    }
+
     /// Stops the daemon and ends its open sessions. Idempotent.
     pub fn stop(&mut self) {
+        // Connections first, both of their processes (see kill_sessions).
+        self.kill_sessions();
         if let Some(mut child) = self.child.take() {
             // Sessions are the daemon's children: end them first and give
             // the daemon a moment to reap them (so none is left a zombie),
@@ -377,6 +403,32 @@ impl LocalSshd {
             let _ = child.wait();
         }
     }
+}
+
+/// The ids of the child processes of `pid` (none when it has none or
+/// `pgrep` cannot run).
+fn children_of(pid: u32) -> Vec<u32> {
+    scrubbed_command("pgrep")
+        .args(["-P", &pid.to_string()])
+        .stdin(Stdio::null())
+        .output()
+        .map(|out| {
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|line| line.trim().parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Sends `SIGKILL` to process `pid`; whether it was delivered.
+fn kill(pid: u32) -> bool {
+    i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .is_some_and(|pid| {
+            rustix::process::kill_process(pid, rustix::process::Signal::KILL).is_ok()
+        })
 }
 
 /// Whether process `pid` still has child processes (reaped ones do not count).
