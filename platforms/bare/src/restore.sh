@@ -3,7 +3,10 @@ root={}
 if [ ! -d "$root" ]; then echo "restore root $root is not a directory" >&2; exit 21; fi
 d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
-trap 'exit 129' HUP INT TERM
+# A dropped connection closes stdout: the next step line raises SIGPIPE,
+# which must end the script through the EXIT trap (by default it kills the
+# shell outright and leaves $d behind) and before anything is switched.
+trap 'exit 129' HUP INT TERM PIPE
 step() {
   printf 'KASTELL_STEP %s %s %s\n' "$1" "$2" "$(printf '%s' "$3" | tr '\n\r\t' '   ' | cut -c1-1500)"
 }
