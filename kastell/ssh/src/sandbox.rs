@@ -370,17 +370,9 @@ impl LocalSshd {
     /// were ended (0 when no connection was open or the daemon is stopped).
     /// For fault-injection tests.
     pub fn kill_sessions(&self) -> usize {
-        let Some(child) = self.child.as_ref() else {
-            return 0;
-        };
-        let mut ended = 0;
-        for monitor in children_of(child.id()) {
-            for connection in children_of(monitor) {
-                ended += usize::from(kill(connection));
-            }
-            ended += usize::from(kill(monitor));
-        }
-        ended
+        self.child
+            .as_ref()
+            .map_or(0, |child| end_sessions_of(child.id()))
     }
 
     /// Stops the daemon and ends its open sessions. Idempotent.
@@ -391,6 +383,8 @@ impl LocalSshd {
             // Sessions are the daemon's children: end them first and give
             // the daemon a moment to reap them (so none is left a zombie),
             // then end the daemon itself.
+            // The daemon accepts connections until it is killed: one
+            // that arrives meanwhile is ended on the next round.
             let parent = child.id().to_string();
             let _ = scrubbed_command("pkill")
                 .args(["-KILL", "-P", &parent])
@@ -398,11 +392,26 @@ impl LocalSshd {
             let deadline = Instant::now() + Duration::from_secs(2);
             while Instant::now() < deadline && has_children(&parent) {
                 std::thread::sleep(Duration::from_millis(10));
+                end_sessions_of(child.id());
             }
             let _ = child.kill();
             let _ = child.wait();
         }
     }
+}
+
+/// Ends the connections of the sshd `daemon`: each connection's process
+/// and then its monitor (see [`LocalSshd::kill_sessions`]). Returns how
+/// many processes were ended.
+fn end_sessions_of(daemon: u32) -> usize {
+    let mut ended = 0;
+    for monitor in children_of(daemon) {
+        for connection in children_of(monitor) {
+            ended += usize::from(kill(connection));
+        }
+        ended += usize::from(kill(monitor));
+    }
+    ended
 }
 
 /// The ids of the child processes of `pid` (none when it has none or
