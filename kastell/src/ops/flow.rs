@@ -10,8 +10,35 @@ use kastell_core::{CloudProvider, Error, Platform, PlatformExt, Transport};
 use super::context::{Context, server_id};
 use super::reboot::{RebootProof, reboot_proven};
 use super::result::{OpError, OpResult};
+use super::suggest::{Action, Candidate};
+use crate::backup::{BackupLayout, HostLock};
 use crate::policy::{Decision, TokenStatus};
 use crate::store::ServerRecord;
+
+/// Takes `server`'s host lock for `activity` (`update`, `restart`,
+/// `maintain`) without waiting, so one operation runs per server at a time
+/// (the lock the backup engine takes too, in the store's `backups/<server>/`).
+/// Refuses, naming the operation that holds it and suggesting a status
+/// check, while another process or task works on the server: a second
+/// maintenance started late would repeat the upgrade and the reboot.
+pub(super) fn lock_host(
+    ctx: &Context,
+    server: &ServerRecord,
+    activity: &str,
+) -> OpResult<HostLock> {
+    BackupLayout::new(ctx.store.dir())
+        .server_dir(&server.name)
+        .and_then(|dir| HostLock::try_acquire(&dir, &server.name, activity))
+        .map_err(|e| {
+            OpError::from(e).on(server).with_suggestions(ctx.suggest(
+                server,
+                vec![Candidate::new(
+                    Action::InfoStatus,
+                    "Check the server's status",
+                )],
+            ))
+        })
+}
 
 /// A step's report and what it produced, or the error that failed it.
 #[derive(Debug)]

@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::context::{Context, server_id};
-use super::flow::{Ran, Target};
+use super::flow::{Ran, Target, lock_host};
 use super::progress::Stepper;
 use super::result::{OpError, OpResult, SnapshotInfo, Step, StepSummary, steps};
 use super::suggest::{Action, Candidate, Suggestion};
@@ -68,7 +68,9 @@ const FINAL: &str = "Final Check";
 ///
 /// Order: policy for `maintain` (SAFE_MODE blocks it; no token is needed:
 /// without one the status check is skipped and the reboot goes over SSH),
-/// and for `snapshot-create` when a snapshot is asked for; server; then:
+/// and for `snapshot-create` when a snapshot is asked for; server; the
+/// server's host lock (refused while another operation holds it, see
+/// `lock_host`); then:
 /// 0. `Snapshot` (only with `options.snapshot`), awaited until available;
 /// 1. `Status Check` through the provider (skipped on manual servers and
 ///    without a token); not running stops the run;
@@ -97,6 +99,7 @@ pub async fn maintain(
             })
             .map_err(|e| OpError::from(e).on(server))?;
     }
+    let _host = lock_host(ctx, server, "maintain")?;
     let target = Target::open(ctx, server, &admitted.decision)?;
     let total = if options.snapshot { 6 } else { 5 };
     let mut run = Run::new(Stepper::new(ctx.progress(), total));

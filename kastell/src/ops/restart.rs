@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::context::Context;
-use super::flow::Target;
+use super::flow::{Target, lock_host};
 use super::progress::Stepper;
 use super::reboot::RebootProof;
 use super::result::{OpError, OpResult, Step, steps};
@@ -39,13 +39,15 @@ pub struct RestartResult {
 /// Reboots `server` and proves it.
 ///
 /// Order: policy (SAFE_MODE blocks it; cloud servers need their token),
-/// server, then the reboot: the boot id is read over SSH when it answers,
+/// server, the server's host lock (refused while another operation holds
+/// it), then the reboot: the boot id is read over SSH when it answers,
 /// the provider reboots a cloud server (SSH reboots a manual one), SSH must
 /// come back with a different boot id, and the platform must be healthy.
 /// Fails with the steps that ran: a provider that reports success while the
 /// boot id never changes is a failure.
 pub async fn restart(ctx: &Context, query: Option<&str>) -> OpResult<RestartResult> {
     let admitted = ctx.admit(Operation::Restart, query)?;
+    let _host = lock_host(ctx, &admitted.server, "restart")?;
     let target = Target::open(ctx, &admitted.server, &admitted.decision)?;
     let server = &target.server;
     let fail = |e, reports: &[_]| {

@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::context::Context;
-use super::flow::Target;
+use super::flow::{Target, lock_host};
 use super::progress::Stepper;
 use super::result::{OpError, OpResult, Step, steps};
 use super::suggest::{Action, Candidate, Suggestion};
@@ -49,13 +49,15 @@ pub struct UpdateResult {
 
 /// Updates the platform of `server` (bare servers: packages).
 ///
-/// Order: policy (SAFE_MODE blocks it), server, then the provider status
+/// Order: policy (SAFE_MODE blocks it), server, the server's host lock
+/// (refused while another operation holds it), then the provider status
 /// check: refused when the server is not `running`; skipped with a note on
 /// manual servers and on cloud servers without a token (the original sent
 /// an empty token and failed). Failures keep the platform's hint and the
 /// steps that ran.
 pub async fn update(ctx: &Context, query: Option<&str>) -> OpResult<UpdateResult> {
     let admitted = ctx.admit(Operation::Update, query)?;
+    let _host = lock_host(ctx, &admitted.server, "update")?;
     let target = Target::open(ctx, &admitted.server, &admitted.decision)?;
     let server = &admitted.server;
     let mut stepper = Stepper::new(ctx.progress(), 2);
