@@ -80,12 +80,20 @@ fn lock(slot: &Slot) -> MutexGuard<'_, Option<Pipeline>> {
 /// The writer handed to a platform for one artifact.
 struct ArtifactWriter {
     slot: Slot,
+    /// The file it writes, named in write errors: a platform only sees an
+    /// I/O error, and a full local disk must not read like a remote failure.
+    path: PathBuf,
 }
 
 impl Write for ArtifactWriter {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         match lock(&self.slot).as_mut() {
-            Some(pipeline) => pipeline.write_all(data).map(|()| data.len()),
+            Some(pipeline) => pipeline.write_all(data).map(|()| data.len()).map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("writing the local backup file {}: {e}", self.path.display()),
+                )
+            }),
             None => Err(std::io::Error::other("artifact already sealed")),
         }
     }
@@ -271,7 +279,7 @@ impl ArtifactSink for Staging {
                 slot: slot.clone(),
             },
         );
-        Ok(Box::new(ArtifactWriter { slot }))
+        Ok(Box::new(ArtifactWriter { slot, path }))
     }
 
     fn seal(&mut self, name: &str) -> Result<ArtifactRecord> {
