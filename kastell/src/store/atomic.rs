@@ -67,6 +67,49 @@ fn write_and_rename(temp: &Path, path: &Path, dir: &Path, bytes: &[u8]) -> Resul
     sync_dir(dir)
 }
 
+/// Removes the temporary files [`write_atomic`] left next to `path` when
+/// the process writing them died mid-write (a killed `kastell`): their
+/// names carry the writer's pid, and those of a process still running on
+/// this host are kept. Best effort; call it holding the lock that
+/// serialises writers of `path`, so no live writer's file is in flight.
+pub(crate) fn sweep_debris(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!("{TEMP_PREFIX}{}-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file_name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let writer = rest
+            .split('-')
+            .next()
+            .and_then(|pid| pid.parse::<i32>().ok());
+        if !writer.is_some_and(is_running) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether process `pid` runs on this host (even as another user).
+fn is_running(pid: i32) -> bool {
+    rustix::process::Pid::from_raw(pid).is_some_and(|pid| {
+        matches!(
+            rustix::process::test_kill_process(pid),
+            Ok(()) | Err(rustix::io::Errno::PERM)
+        )
+    })
+}
+
 /// Flushes a directory's entries (a completed rename or mkdir) to disk.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
@@ -125,6 +168,26 @@ mod tests {
         assert!(write_atomic(&path, b"data").is_err());
         assert_eq!(entries(tmp.path()), vec!["target".to_owned()]);
         assert!(path.join("keep").exists());
+    }
+
+    #[test]
+    fn debris_of_dead_writers_is_swept_and_live_ones_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("servers.json");
+        write_atomic(&path, b"[]").unwrap();
+        // pid 2^30 is above any pid_max: no such process.
+        let dead = format!("{TEMP_PREFIX}servers.json-1073741824-5-0");
+        let live = temp_path(tmp.path(), "servers.json");
+        let other = format!("{TEMP_PREFIX}other.json-1073741824-5-0");
+        for name in [dead.as_str(), other.as_str()] {
+            std::fs::write(tmp.path().join(name), b"[{\"half").unwrap();
+        }
+        std::fs::write(&live, b"[").unwrap();
+        sweep_debris(&path);
+        let live_name = live.file_name().unwrap().to_string_lossy().into_owned();
+        let mut expected = vec![other, live_name, "servers.json".to_owned()];
+        expected.sort();
+        assert_eq!(entries(tmp.path()), expected);
     }
 
     #[test]

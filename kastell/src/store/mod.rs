@@ -208,9 +208,11 @@ impl FleetStore {
 
     /// Runs `change` on the entries under the lock, re-reading the file
     /// inside the lock and writing it back atomically when `change`
-    /// succeeds. Nothing is written when it fails.
+    /// succeeds. Nothing is written when it fails. Temporary files left by
+    /// writers killed mid-write are swept first.
     fn modify<T>(&self, change: impl FnOnce(&mut Vec<Entry>) -> Result<T>) -> Result<T> {
         let lock = StoreLock::acquire(&self.lock_dir, &self.lock)?;
+        atomic::sweep_debris(&self.file);
         let mut entries = file::read_entries(&self.file)?;
         let out = change(&mut entries)?;
         write_atomic(&self.file, &file::render(&entries)?)?;
