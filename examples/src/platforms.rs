@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kastell::ServerRecord;
-use kastell::backup::{BackupEngine, BackupRequest, RestoreOutcome, RestoreRequest};
+use kastell::backup::{
+    BackupEngine, BackupRequest, RestoreOutcome, RestoreRequest, TransferProgress,
+};
 use kastell_core::{Error, Platform, PlatformContext, Result, Transport};
 use kastell_testkit::platform::{BareHost, PaasHost, PaasRoundTrip};
 
@@ -46,6 +48,7 @@ async fn back_up(
             server: server.clone(),
             platform: platform.clone(),
             host_key: None,
+            transfer: TransferProgress::none(),
         })
         .await?;
     say(
@@ -89,6 +92,7 @@ async fn restore(
             backup_id: id.clone(),
             safety_backup: true,
             host_key: None,
+            transfer: TransferProgress::none(),
             health_deadline: Duration::from_secs(30),
         })
         .await;

@@ -11,7 +11,7 @@ mod paas_host;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kastell::backup::{BackupRequest, STAGING_PREFIX};
+use kastell::backup::{BackupRequest, STAGING_PREFIX, TransferProgress};
 use paas_host::{Kind, engine, record, start};
 
 /// Files in /tmp owned by the sandbox user and newer than `marker`,
@@ -65,6 +65,7 @@ async fn a_connection_killed_mid_backup_leaves_nothing_behind() {
                 server: record(kind),
                 platform,
                 host_key: None,
+                transfer: TransferProgress::none(),
             })
             .await
     });

@@ -9,7 +9,7 @@ mod paas_host;
 
 use std::time::Duration;
 
-use kastell::backup::{BackupRequest, BackupStatus, RestoreRequest};
+use kastell::backup::{BackupRequest, BackupStatus, RestoreRequest, TransferProgress};
 use kastell_core::types::StepStatus;
 use kastell_core::{ErrorKind, Transport};
 use paas_host::{Host, Kind, engine, record, start};
@@ -23,6 +23,7 @@ async fn backup(host: &Host, kind: Kind, dir: &std::path::Path) -> kastell::back
             server: record(kind),
             platform: host.platform.clone(),
             host_key: Some(host_key),
+            transfer: TransferProgress::none(),
         })
         .await
         .unwrap()
@@ -35,6 +36,7 @@ fn restore_request(host: &Host, kind: Kind, id: &kastell_core::types::BackupId) 
         backup_id: id.clone(),
         safety_backup: true,
         host_key: None,
+        transfer: TransferProgress::none(),
         health_deadline: Duration::from_secs(10),
     }
 }

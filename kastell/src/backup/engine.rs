@@ -13,6 +13,7 @@ use super::layout::{BackupLayout, STAGING_PREFIX};
 use super::manifest::{FORMAT_VERSION, MANIFEST_FILE, Manifest};
 use super::staging::{Staging, sweep_abandoned};
 use super::stored::{BackupStatus, StoredBackup, VerifiedSource};
+use super::transfer::{ObservedSink, TransferProgress};
 use crate::store::ServerRecord;
 
 /// What to back up, and what to record about it.
@@ -24,6 +25,9 @@ pub struct BackupRequest {
     pub platform: Arc<dyn Platform>,
     /// The SSH host key fingerprint of the connection, for the manifest.
     pub host_key: Option<String>,
+    /// Told how many bytes of each artifact arrived so far (the default:
+    /// nobody).
+    pub transfer: TransferProgress,
 }
 
 /// A published backup.
@@ -54,6 +58,9 @@ pub struct RestoreRequest {
     pub host_key: Option<String>,
     /// How long to wait for the platform to be healthy afterwards.
     pub health_deadline: Duration,
+    /// Told how many bytes of each artifact were sent so far, and of the
+    /// safety backup's artifacts received (the default: nobody).
+    pub transfer: TransferProgress,
 }
 
 /// How a restore went: every step, warnings, the safety backup taken, and
@@ -105,7 +112,7 @@ impl BackupEngine {
     /// Backs the server up: streams every artifact into a staging
     /// directory and publishes it only when all are sealed. A failure
     /// leaves nothing behind. Waits while another operation holds the
-    /// server.
+    /// server. Reports the bytes received to the request's `transfer`.
     pub async fn create(&self, request: &BackupRequest) -> Result<CreatedBackup> {
         let server_dir = self.layout.server_dir(&request.server.name)?;
         let _lock = HostLock::acquire_async(&server_dir).await?;
@@ -121,7 +128,8 @@ impl BackupEngine {
         sweep_abandoned(&server_dir);
         let id = fresh_id(&server_dir).await;
         let mut staging = Staging::create(&server_dir, &id, self.compression)?;
-        let report = request.platform.backup(&mut staging).await?;
+        let mut sink = ObservedSink::new(&mut staging, request.transfer.clone());
+        let report = request.platform.backup(&mut sink).await?;
         let manifest = self.manifest_for(request, &id, &report, reason);
         let path = staging.publish(manifest)?;
         let manifest = Manifest::read(&path)?;
@@ -238,6 +246,8 @@ impl BackupEngine {
     /// safety backup of the current state exists; once the platform was
     /// stopped it is started again whatever fails, even if the caller stops
     /// waiting. Never returns `Err`: the outcome carries the steps and error.
+    /// Reports the bytes sent (and those of the safety backup received) to
+    /// the request's `transfer`.
     pub async fn restore(&self, request: RestoreRequest) -> RestoreOutcome {
         let mut outcome = RestoreOutcome {
             backup_id: request.backup_id.clone(),
@@ -283,7 +293,7 @@ impl BackupEngine {
                     return Err(e);
                 }
                 outcome.steps.push(step.success("checksums match"));
-                source
+                source.with_transfer(request.transfer.clone())
             }
             Err(e) => {
                 outcome.steps.push(step.failure(&e));
@@ -297,6 +307,7 @@ impl BackupEngine {
                 server: request.server.clone(),
                 platform: request.platform.clone(),
                 host_key: request.host_key.clone(),
+                transfer: request.transfer.clone(),
             };
             let reason = format!("safety backup before restoring {}", request.backup_id);
             match self.create_locked(&backup, Some(reason)).await {

@@ -15,6 +15,7 @@ mod layout;
 mod manifest;
 mod staging;
 mod stored;
+mod transfer;
 
 pub use engine::{BackupEngine, BackupRequest, CreatedBackup, RestoreOutcome, RestoreRequest};
 pub use hostlock::HostLock;
@@ -22,6 +23,7 @@ pub use layout::{BACKUPS_DIR, BackupLayout, LOCK_FILE, STAGING_PREFIX, check_com
 pub use manifest::{FORMAT_VERSION, MANIFEST_FILE, Manifest, stored_file};
 pub use staging::{Staging, sweep_abandoned};
 pub use stored::{BackupStatus, StoredBackup, VerifiedSource};
+pub use transfer::{Counted, REPORT_EVERY, TransferProgress};
 
 #[cfg(test)]
 mod tests;

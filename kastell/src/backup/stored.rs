@@ -12,6 +12,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::manifest::{Manifest, stored_file};
+use super::transfer::TransferProgress;
 
 /// What a listed backup looks like from the outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -130,6 +131,7 @@ impl StoredBackup {
             VerifiedSource {
                 dir: self.dir.clone(),
                 records: manifest.records(&self.dir),
+                transfer: TransferProgress::none(),
             },
             warnings,
         ))
@@ -167,6 +169,18 @@ fn sha256_of(path: &Path) -> Result<String> {
 pub struct VerifiedSource {
     dir: PathBuf,
     records: Vec<ArtifactRecord>,
+    transfer: TransferProgress,
+}
+
+impl VerifiedSource {
+    /// Reports to `transfer` how much of each artifact has been read, as
+    /// `sending <name>`: the bytes of the stored (compressed) file consumed
+    /// so far, out of its stored size from the manifest, so the count ends
+    /// at the artifact's recorded size.
+    pub fn with_transfer(mut self, transfer: TransferProgress) -> Self {
+        self.transfer = transfer;
+        self
+    }
 }
 
 impl ArtifactSource for VerifiedSource {
@@ -183,7 +197,11 @@ impl ArtifactSource for VerifiedSource {
         let path = self.dir.join(stored_file(record));
         let file =
             File::open(&path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-        let reader = BufReader::with_capacity(1 << 20, file);
+        let reader = self.transfer.reader(
+            format!("sending {name}"),
+            Some(record.size),
+            BufReader::with_capacity(1 << 20, file),
+        );
         Ok(match record.compression {
             Compression::None => Box::new(reader),
             Compression::Gzip => Box::new(flate2::read::GzDecoder::new(reader)),

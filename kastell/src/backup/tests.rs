@@ -33,6 +33,7 @@ fn request(platform: &Arc<MemoryPlatform>, name: &str) -> BackupRequest {
         server: record(name),
         platform: platform.clone(),
         host_key: Some("SHA256:host".into()),
+        transfer: TransferProgress::none(),
     }
 }
 
@@ -43,6 +44,7 @@ fn restore_request(platform: Arc<dyn Platform>, name: &str, id: &BackupId) -> Re
         backup_id: id.clone(),
         safety_backup: true,
         host_key: None,
+        transfer: TransferProgress::none(),
         health_deadline: Duration::from_secs(2),
     }
 }
@@ -264,6 +266,7 @@ async fn a_failed_backup_leaves_nothing_listed_or_staged() {
             server: record("web-1"),
             platform: failing,
             host_key: None,
+            transfer: TransferProgress::none(),
         })
         .await
         .unwrap_err();
@@ -316,6 +319,7 @@ async fn two_backups_of_one_server_never_overlap() {
                 server: record("web-1"),
                 platform: tracker,
                 host_key: None,
+                transfer: TransferProgress::none(),
             })
             .await
     };

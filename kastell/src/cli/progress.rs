@@ -1,15 +1,19 @@
 //! Progress on stderr: one spinner per running operation (the waits for
 //! snapshots, reboots, transfers), only when stderr is a terminal and
 //! `--json` was not given. The spinner shows the step the operation is on
-//! (through [`Task::hook`]). Stdout is never touched.
+//! and, while a backup or restore moves an artifact, the bytes moved and
+//! the rate (through [`Task::hook`]). Stdout is never touched.
 
 use std::io::IsTerminal;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::ops::{self, Step};
+use crate::ops::{self, Step, human_bytes};
+
+/// The least time over which a transfer rate is shown.
+const RATE_AFTER: Duration = Duration::from_millis(50);
 
 /// Where spinners are drawn, or nothing when progress is off.
 #[derive(Debug, Clone)]
@@ -68,11 +72,13 @@ impl Task {
 
 impl Task {
     /// An [`ops::Progress`] hook that shows `label` followed by the
-    /// operation's current step (or message) on this spinner.
+    /// operation's current step (or message, or transfer: bytes moved, of
+    /// how many, and the rate) on this spinner.
     pub fn hook(&self, label: impl Into<String>) -> Arc<dyn ops::Progress> {
         Arc::new(SpinnerHook {
             bar: self.bar.clone(),
             label: label.into(),
+            transfer: Mutex::new(None),
         })
     }
 }
@@ -81,6 +87,38 @@ impl Task {
 struct SpinnerHook {
     bar: Option<ProgressBar>,
     label: String,
+    transfer: Mutex<Option<Transfer>>,
+}
+
+/// The transfer shown: since when, and from how many bytes, its rate is
+/// measured.
+struct Transfer {
+    what: String,
+    since: Instant,
+    from: u64,
+}
+
+impl SpinnerHook {
+    /// Bytes per second of `what` since it was first reported, once that
+    /// was long enough ago; a new transfer starts being measured.
+    fn rate(&self, what: &str, done: u64) -> Option<u64> {
+        let mut transfer = self.transfer.lock().unwrap_or_else(|p| p.into_inner());
+        match &*transfer {
+            Some(t) if t.what == what && done >= t.from => {
+                let secs = t.since.elapsed();
+                (secs >= RATE_AFTER && done > t.from)
+                    .then(|| ((done - t.from) as f64 / secs.as_secs_f64()) as u64)
+            }
+            _ => {
+                *transfer = Some(Transfer {
+                    what: what.to_owned(),
+                    since: Instant::now(),
+                    from: done,
+                });
+                None
+            }
+        }
+    }
 }
 
 impl SpinnerHook {
@@ -100,6 +138,23 @@ impl ops::Progress for SpinnerHook {
 
     fn message(&self, text: &str) {
         self.show(text.to_owned());
+    }
+
+    fn bytes(&self, what: &str, done: u64, total: Option<u64>) {
+        if self.bar.is_none() {
+            return;
+        }
+        let mut text = format!("{what}: {}", human_bytes(done));
+        if let Some(total) = total {
+            text.push_str(&format!(" of {}", human_bytes(total)));
+            if let Some(percent) = done.min(total).saturating_mul(100).checked_div(total) {
+                text.push_str(&format!(" ({percent}%)"));
+            }
+        }
+        if let Some(rate) = self.rate(what, done) {
+            text.push_str(&format!(", {}/s", human_bytes(rate)));
+        }
+        self.show(text);
     }
 }
 
@@ -133,6 +188,35 @@ mod tests {
     }
 
     #[test]
+    fn an_enabled_spinner_shows_bytes_moved_and_then_the_rate() {
+        let progress = Progress {
+            multi: Some(MultiProgress::with_draw_target(ProgressDrawTarget::hidden())),
+        };
+        let task = progress.task("backup restore on web-1");
+        let hook = task.hook("backup restore on web-1");
+        let bar = task.bar.as_ref().unwrap();
+        hook.bytes("sending db.dump", 3 << 20, Some(12 << 20));
+        assert_eq!(
+            bar.message(),
+            "backup restore on web-1: sending db.dump: 3.0 MiB of 12.0 MiB (25%)"
+        );
+        std::thread::sleep(RATE_AFTER);
+        hook.bytes("sending db.dump", 6 << 20, Some(12 << 20));
+        let shown = bar.message();
+        assert!(
+            shown.starts_with(
+                "backup restore on web-1: sending db.dump: 6.0 MiB of 12.0 MiB (50%), "
+            ) && shown.ends_with("/s"),
+            "{shown}"
+        );
+        hook.bytes("receiving config.tar", 700, None);
+        assert_eq!(
+            bar.message(),
+            "backup restore on web-1: receiving config.tar: 700 B"
+        );
+    }
+
+    #[test]
     fn disabled_progress_draws_nothing() {
         let progress = Progress::new(false);
         assert!(!progress.enabled());
@@ -142,5 +226,6 @@ mod tests {
         let hook = task.hook("maintain on web-1");
         hook.step_started(1, 5, "Status Check");
         hook.message("waiting");
+        hook.bytes("receiving db.dump", 1 << 20, None);
     }
 }

@@ -1,13 +1,15 @@
 //! Progress notifications for long work, sent only when the request
 //! carried a progress token: one when the work starts, one at every step
 //! boundary the operation reports through [`ops::Progress`] (with the step
-//! count as `total` and the step's name as message), one every few seconds
-//! while it runs (with the elapsed time), and one when it ends.
+//! count as `total` and the step's name as message), byte counts while a
+//! backup or restore moves an artifact (`backup-create: receiving
+//! fs-config.tar: 12.0 MiB`, at most one every [`BYTES_EVERY`]), one every
+//! few seconds while it runs (with the elapsed time), and one when it ends.
 //!
 //! All notifications of a request go out from one loop, so their
 //! `progress` values strictly increase: a finished step `i` is worth `i`,
 //! and everything between two step boundaries (a step starting, a message,
-//! a heartbeat) a fraction below the next whole number.
+//! a heartbeat, bytes moved) a fraction below the next whole number.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,10 +20,19 @@ use rmcp::model::{ProgressNotificationParam, ProgressToken};
 use rmcp::service::{Peer, RequestContext};
 use tokio::sync::mpsc;
 
-use crate::ops::{self, Context, Step};
+use crate::ops::{self, Context, Step, human_bytes};
 
 /// How often a running operation reports that it is still running.
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
+
+/// The least time between two byte-count notifications of one request (at
+/// most four a second). A count that arrives sooner waits, replaced by any
+/// newer one, until this much time has passed or another event is sent.
+const BYTES_EVERY: Duration = Duration::from_millis(250);
+
+/// How many bytes of a transfer of unknown size advance the value as much
+/// as one other event between two steps does.
+const BYTES_PER_EVENT: f64 = 1024.0 * 1024.0;
 
 /// Where progress goes for one request.
 #[derive(Debug, Clone)]
@@ -44,6 +55,11 @@ enum Event {
         text: String,
     },
     Message(String),
+    Bytes {
+        what: String,
+        done: u64,
+        total: Option<u64>,
+    },
 }
 
 /// The [`ops::Progress`] hook: forwards events to the request's loop.
@@ -67,31 +83,87 @@ impl ops::Progress for Hook {
     fn message(&self, text: &str) {
         let _ = self.0.send(Event::Message(text.to_owned()));
     }
+
+    fn bytes(&self, what: &str, done: u64, total: Option<u64>) {
+        let what = what.to_owned();
+        let _ = self.0.send(Event::Bytes { what, done, total });
+    }
 }
 
 /// The numbers sent so far for one request.
+///
+/// Between two step boundaries the value is `steps_done + 1 - 1/(work + 1)`:
+/// `work` only grows (by one for a step starting, a message or a
+/// heartbeat, and with the bytes of a transfer), so values rise towards the
+/// next whole number without reaching it, however many events come.
 #[derive(Debug, Default)]
 struct Counter {
     last: f64,
     steps_done: f64,
-    between: u32,
+    work: f64,
+    transfer: Option<Transfer>,
     total: Option<f64>,
     current: Option<String>,
+}
+
+/// The transfer whose bytes were reported last.
+#[derive(Debug)]
+struct Transfer {
+    what: String,
+    done: u64,
 }
 
 impl Counter {
     /// A value after `last`, below the next whole step.
     fn between(&mut self) -> f64 {
-        self.between = self.between.saturating_add(1);
-        let value = self.steps_done + 1.0 - 1.0 / (f64::from(self.between) + 1.0);
-        self.bump(value)
+        self.advance(self.work + 1.0)
+    }
+
+    /// `done` bytes of `what` (of `total`) moved. With a known total, a
+    /// whole transfer closes 90% of the distance to the next whole number,
+    /// each count in proportion to the share it adds (so without other
+    /// events the value is linear in the bytes); without one, every
+    /// [`BYTES_PER_EVENT`] count as one event.
+    fn bytes(&mut self, what: &str, done: u64, total: Option<u64>) -> f64 {
+        let before = match &self.transfer {
+            Some(t) if t.what == what && done >= t.done => t.done,
+            _ => 0,
+        };
+        self.transfer = Some(Transfer {
+            what: what.to_owned(),
+            done,
+        });
+        let work = match total {
+            Some(total) if total > 0 => {
+                let share = |n: u64| (n as f64 / total as f64).min(1.0);
+                let (from, to) = (share(before), share(done));
+                let closed = 0.9 * (to - from) / (1.0 - 0.9 * from);
+                let gap = (1.0 - closed) / (self.work + 1.0);
+                1.0 / gap - 1.0
+            }
+            _ => self.work + (done - before) as f64 / BYTES_PER_EVENT,
+        };
+        self.advance(work)
     }
 
     /// Step `index` finished.
     fn finished(&mut self, index: usize) -> f64 {
         self.steps_done = self.steps_done.max(index as f64);
-        self.between = 0;
+        self.work = 0.0;
+        self.transfer = None;
         self.bump(self.steps_done)
+    }
+
+    /// Moves the work done between steps to `work` (or a little further,
+    /// when that is not ahead).
+    fn advance(&mut self, work: f64) -> f64 {
+        self.work = if work > self.work {
+            work
+        } else {
+            self.work + 0.01
+        };
+        let value = self.steps_done + 1.0 - 1.0 / (self.work + 1.0);
+        self.bump(value)
     }
 
     fn bump(&mut self, value: f64) -> f64 {
@@ -102,6 +174,29 @@ impl Counter {
         };
         self.last = value;
         value
+    }
+}
+
+/// Holds byte counts back so that at most one goes out per [`BYTES_EVERY`].
+#[derive(Debug, Default)]
+struct BytesGate {
+    sent_at: Option<tokio::time::Instant>,
+    pending: Option<Event>,
+}
+
+impl BytesGate {
+    /// Whether a byte count may go out now.
+    fn open(&self) -> bool {
+        self.sent_at.is_none_or(|at| at.elapsed() >= BYTES_EVERY)
+    }
+
+    /// When the count held back may go out.
+    fn due(&self) -> Option<tokio::time::Instant> {
+        self.pending.as_ref()?;
+        Some(
+            self.sent_at
+                .map_or_else(tokio::time::Instant::now, |at| at + BYTES_EVERY),
+        )
     }
 }
 
@@ -141,8 +236,48 @@ impl Progress {
                 (counter.finished(index), message)
             }
             Event::Message(text) => (counter.between(), format!("{label}: {text}")),
+            Event::Bytes { what, done, total } => {
+                let amount = match total {
+                    Some(total) => format!("{} of {}", human_bytes(done), human_bytes(total)),
+                    None => human_bytes(done),
+                };
+                let message = format!("{label}: {what}: {amount}");
+                (counter.bytes(&what, done, total), message)
+            }
         };
         self.notify(value, counter.total, message).await;
+    }
+
+    /// Sends `event`, or holds a byte count back while the gate is shut.
+    /// Any other event first sends the count held back, so counts never
+    /// arrive after what followed them.
+    async fn dispatch(
+        &self,
+        label: &str,
+        counter: &mut Counter,
+        gate: &mut BytesGate,
+        event: Event,
+    ) {
+        if matches!(event, Event::Bytes { .. }) {
+            if gate.open() {
+                gate.pending = None;
+                gate.sent_at = Some(tokio::time::Instant::now());
+                self.event(label, counter, event).await;
+            } else {
+                gate.pending = Some(event);
+            }
+            return;
+        }
+        self.flush(label, counter, gate).await;
+        self.event(label, counter, event).await;
+    }
+
+    /// Sends the byte count held back, if any.
+    async fn flush(&self, label: &str, counter: &mut Counter, gate: &mut BytesGate) {
+        if let Some(pending) = gate.pending.take() {
+            gate.sent_at = Some(tokio::time::Instant::now());
+            self.event(label, counter, pending).await;
+        }
     }
 
     /// Runs `work` (named `label`) on a copy of `ctx` whose progress hook
@@ -161,19 +296,23 @@ impl Progress {
         let work = work(ctx.clone().with_progress(Arc::new(Hook(tx))));
         let started = Instant::now();
         let mut counter = Counter::default();
+        let mut gate = BytesGate::default();
         let first = counter.between();
         self.notify(first, None, format!("{label}: started")).await;
         let mut ticker =
             tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
         tokio::pin!(work);
         loop {
+            let due = gate.due();
+            let flush_at = due.unwrap_or_else(tokio::time::Instant::now);
             tokio::select! {
                 biased;
-                Some(event) = rx.recv() => self.event(label, &mut counter, event).await,
+                Some(event) = rx.recv() => self.dispatch(label, &mut counter, &mut gate, event).await,
                 out = &mut work => {
                     while let Ok(event) = rx.try_recv() {
-                        self.event(label, &mut counter, event).await;
+                        self.dispatch(label, &mut counter, &mut gate, event).await;
                     }
+                    self.flush(label, &mut counter, &mut gate).await;
                     let secs = started.elapsed().as_secs();
                     let message = format!("{label}: finished after {secs} s");
                     match counter.total {
@@ -194,6 +333,9 @@ impl Progress {
                     };
                     let value = counter.between();
                     self.notify(value, counter.total, message).await;
+                }
+                _ = tokio::time::sleep_until(flush_at), if due.is_some() => {
+                    self.flush(label, &mut counter, &mut gate).await;
                 }
             }
         }
@@ -217,6 +359,36 @@ mod tests {
         seen.push(c.finished(2));
         seen.push(c.finished(2));
         seen.push(c.finished(3));
+        assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+    }
+
+    #[test]
+    fn bytes_fill_the_gap_below_the_next_step_in_order() {
+        const MIB: u64 = 1 << 20;
+        let mut c = Counter::default();
+        let mut seen = vec![c.between(), c.finished(1), c.between()];
+        // A transfer of known size: linear in its share, ending below 2.
+        let start = *seen.last().unwrap();
+        let quarter = c.bytes("sending a", 12 * MIB, Some(48 * MIB));
+        let half = c.bytes("sending a", 24 * MIB, Some(48 * MIB));
+        assert!(((half - start) - 2.0 * (quarter - start)).abs() < 1e-9);
+        seen.extend([quarter, half]);
+        seen.push(c.between());
+        seen.push(c.bytes("sending a", 48 * MIB, Some(48 * MIB)));
+        seen.push(c.bytes("sending a", 48 * MIB, Some(48 * MIB)));
+        // Another one, then a transfer of unknown size, a gigabyte of it.
+        seen.push(c.bytes("sending b", 0, Some(0)));
+        for i in 0..=4096 {
+            seen.push(c.bytes("receiving c", i * 256 * 1024, None));
+        }
+        for _ in 0..1000 {
+            seen.push(c.between());
+        }
+        assert!(seen.last().copied().unwrap() < 2.0, "{:?}", seen.last());
+        seen.push(c.finished(2));
+        assert_eq!(seen.last().copied(), Some(2.0));
+        seen.push(c.bytes("receiving c", 5, None));
+        assert!(seen.last().copied().unwrap() < 3.0);
         assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
     }
 }

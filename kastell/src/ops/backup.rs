@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::context::Context;
-use super::progress::Stepper;
+use super::progress::{Stepper, transfer};
 use super::result::{OpError, OpResult, Step, steps};
 use super::suggest::{Action, Candidate, Suggestion};
 use crate::backup::{BackupRequest, BackupStatus, RestoreRequest, StoredBackup};
@@ -173,6 +173,7 @@ pub async fn backup_create(ctx: &Context, query: Option<&str>) -> OpResult<Backu
             server: server.clone(),
             platform,
             host_key: Some(host_key.fingerprint),
+            transfer: transfer(ctx),
         })
         .await
         .map_err(fail)?;
@@ -287,6 +288,7 @@ pub async fn backup_restore(
             safety_backup: true,
             host_key: Some(host_key.fingerprint),
             health_deadline: ctx.timing.health,
+            transfer: transfer(ctx),
         })
         .await;
     Stepper::new(ctx.progress(), outcome.steps.len()).finish_all(&outcome.steps);

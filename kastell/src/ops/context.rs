@@ -181,6 +181,12 @@ impl Context {
         self.progress.as_ref()
     }
 
+    /// The progress hook, shared, for work that outlives a borrow of the
+    /// context (a transfer reported from the engine's streams).
+    pub(super) fn progress_shared(&self) -> Arc<dyn Progress> {
+        self.progress.clone()
+    }
+
     /// Uses `timing` instead of the defaults.
     pub fn with_timing(mut self, timing: Timing) -> Self {
         self.timing = timing;

@@ -47,7 +47,7 @@ pub use logs::{
     logs, monitor,
 };
 pub use maintain::{MaintainOptions, MaintainResult, maintain};
-pub use progress::{NoProgress, Progress};
+pub use progress::{NoProgress, Progress, human_bytes};
 pub use reboot::{
     REBOOT_AS_ROOT, REBOOT_WITH_SUDO, RebootMethod, RebootProof, reboot_command, reboot_proven,
 };

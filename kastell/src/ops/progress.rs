@@ -5,13 +5,16 @@
 //! before a step runs, [`Progress::step_finished`] with its report (also
 //! for steps that were skipped, which are never started), and
 //! [`Progress::message`] for what happens inside a step (a reboot
-//! requested, a wait for the new boot). The default hook does nothing.
+//! requested, a wait for the new boot), and [`Progress::bytes`] while a
+//! backup or a restore moves an artifact. The default hook does nothing.
 
 use std::sync::Arc;
 
 use kastell_core::types::StepReport;
 
+use super::context::Context;
 use super::result::Step;
+use crate::backup::TransferProgress;
 
 /// Receives an operation's step events. Indexes count from 1 and `total`
 /// is the number of steps the operation will report. Implementations must
@@ -23,6 +26,20 @@ pub trait Progress: Send + Sync {
     fn step_finished(&self, index: usize, total: usize, step: &Step);
     /// Something worth telling about the work in progress.
     fn message(&self, _text: &str) {}
+
+    /// A transfer is under way: `done` bytes of `what` (a short phrase
+    /// such as `receiving coolify-db.dump` or `sending config.tar`) have
+    /// moved, out of `total` when known.
+    ///
+    /// Backups report the bytes received from the server as they reach
+    /// the staging directory (total unknown); restores report the bytes of
+    /// the stored artifact streamed to the server, out of its stored size
+    /// from the manifest. Calls are throttled at the source (at most one
+    /// per [`REPORT_EVERY`](crate::backup::REPORT_EVERY) bytes of one
+    /// transfer, see [`TransferProgress`]); `done` grows from call to call
+    /// of one transfer, and the last call of a transfer carries its final
+    /// count. The default ignores it.
+    fn bytes(&self, _what: &str, _done: u64, _total: Option<u64>) {}
 }
 
 /// The hook that ignores everything (the default).
@@ -37,6 +54,28 @@ impl Progress for NoProgress {
 /// The default hook, shared.
 pub(super) fn none() -> Arc<dyn Progress> {
     Arc::new(NoProgress)
+}
+
+/// A [`TransferProgress`] that forwards byte counts to `ctx`'s hook.
+pub(super) fn transfer(ctx: &Context) -> TransferProgress {
+    let progress = ctx.progress_shared();
+    TransferProgress::new(move |what, done, total| progress.bytes(what, done, total))
+}
+
+/// `bytes` in binary units with one decimal (`512 B`, `12.0 MiB`,
+/// `1.5 GiB`), for progress messages.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// Numbers steps for one operation and forwards them to a [`Progress`].
@@ -88,5 +127,20 @@ fn to_step(index: usize, report: &StepReport) -> Step {
         error: report.error.clone(),
         hint: report.hint.clone(),
         duration_ms: report.duration_ms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_bytes;
+
+    #[test]
+    fn bytes_read_in_binary_units() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1024), "1.0 KiB");
+        assert_eq!(human_bytes(12 * 1024 * 1024 + 50_000), "12.0 MiB");
+        assert_eq!(human_bytes(3 << 29), "1.5 GiB");
+        assert_eq!(human_bytes(u64::MAX), "16.0 EiB");
     }
 }

@@ -1,13 +1,15 @@
 //! The progress hook: every step is reported, in order, as it starts and
-//! ends.
+//! ends, and transfers report their bytes.
 
 use std::sync::Mutex;
 
+use crate::backup::REPORT_EVERY;
+
 use super::*;
 
-/// Records every event as a line.
+/// Records every event as a line, and byte counts apart.
 #[derive(Default)]
-struct Recorder(Mutex<Vec<String>>);
+struct Recorder(Mutex<Vec<String>>, Mutex<Vec<(String, u64, Option<u64>)>>);
 
 impl Progress for Recorder {
     fn step_started(&self, index: usize, total: usize, name: &str) {
@@ -26,6 +28,9 @@ impl Progress for Recorder {
     fn message(&self, text: &str) {
         self.0.lock().unwrap().push(format!("msg {text}"));
     }
+    fn bytes(&self, what: &str, done: u64, total: Option<u64>) {
+        self.1.lock().unwrap().push((what.to_owned(), done, total));
+    }
 }
 
 impl Recorder {
@@ -34,6 +39,15 @@ impl Recorder {
         events
             .into_iter()
             .filter(|e| !e.starts_with("msg "))
+            .collect()
+    }
+    /// The counts reported for `what`, with the totals they carried.
+    fn bytes_of(&self, what: &str) -> Vec<(u64, Option<u64>)> {
+        let events = self.1.lock().unwrap().clone();
+        events
+            .into_iter()
+            .filter(|(w, _, _)| w == what)
+            .map(|(_, done, total)| (done, total))
             .collect()
     }
     fn messages(&self) -> Vec<String> {
@@ -165,4 +179,70 @@ async fn backup_restore_reports_before_after_and_each_step() {
         "{messages:?}"
     );
     assert_eq!(messages.last().unwrap(), "msg Restore finished");
+}
+
+/// `len` bytes that do not compress (xorshift), so the stored artifact is
+/// about as large as the data.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Counts that strictly increase, more than one of them, ending at `end`.
+fn assert_counts(counts: &[(u64, Option<u64>)], end: u64, total: Option<u64>) {
+    assert!(counts.len() > 1, "{counts:?}");
+    assert!(counts.windows(2).all(|w| w[0].0 < w[1].0), "{counts:?}");
+    assert_eq!(counts.last().map(|c| c.0), Some(end), "{counts:?}");
+    assert!(counts.iter().all(|c| c.1 == total), "{counts:?}");
+}
+
+#[tokio::test]
+async fn backup_create_and_restore_report_increasing_bytes_ending_at_the_size() {
+    let world = World::new();
+    let data = noise(1_500_000);
+    let config = noise(300_000);
+    world.platform.set_data(&data, &config);
+
+    let (ctx, recorder) = recorded(&world);
+    let created = backup_create(&ctx, Some("man-1")).await.unwrap();
+    assert_counts(
+        &recorder.bytes_of("receiving memory-db.dump"),
+        data.len() as u64,
+        None,
+    );
+    assert_counts(
+        &recorder.bytes_of("receiving memory-config.tar"),
+        config.len() as u64,
+        None,
+    );
+
+    let id = kastell_core::types::BackupId::new(created.backup_id.clone()).unwrap();
+    let stored = ctx.engine.find("man-1", &id).unwrap().manifest.unwrap();
+    let (ctx, recorder) = recorded(&world);
+    world.platform.set_data(b"damaged", b"damaged");
+    backup_restore(&ctx, Some("man-1"), Some(&created.backup_id))
+        .await
+        .unwrap();
+    assert_eq!(world.platform.data(), (data, config), "restored");
+    for artifact in &stored.artifacts {
+        assert!(artifact.size > REPORT_EVERY, "{artifact:?}");
+        assert_counts(
+            &recorder.bytes_of(&format!("sending {}", artifact.name)),
+            artifact.size,
+            Some(artifact.size),
+        );
+    }
+    let safety = recorder.bytes_of("receiving memory-db.dump");
+    assert_eq!(
+        safety.last().map(|c| c.0),
+        Some(7),
+        "the safety backup reports what it received"
+    );
 }
