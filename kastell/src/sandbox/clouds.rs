@@ -95,19 +95,31 @@ pub async fn start(
         };
         #[cfg(feature = "digitalocean")]
         if wanted("digitalocean") {
-            clouds.push(started("digitalocean", kastell_digitalocean::sim::DigitalOceanSim::start(options).await)?);
+            clouds.push(started(
+                "digitalocean",
+                kastell_digitalocean::sim::DigitalOceanSim::start(options).await,
+            )?);
         }
         #[cfg(feature = "hetzner")]
         if wanted("hetzner") {
-            clouds.push(started("hetzner", kastell_hetzner::sim::HetznerSim::start(options).await)?);
+            clouds.push(started(
+                "hetzner",
+                kastell_hetzner::sim::HetznerSim::start(options).await,
+            )?);
         }
         #[cfg(feature = "linode")]
         if wanted("linode") {
-            clouds.push(started("linode", kastell_linode::sim::LinodeSim::start(options).await)?);
+            clouds.push(started(
+                "linode",
+                kastell_linode::sim::LinodeSim::start(options).await,
+            )?);
         }
         #[cfg(feature = "vultr")]
         if wanted("vultr") {
-            clouds.push(started("vultr", kastell_vultr::sim::VultrSim::start(options).await)?);
+            clouds.push(started(
+                "vultr",
+                kastell_vultr::sim::VultrSim::start(options).await,
+            )?);
         }
     }
     Ok(clouds)
