@@ -1,0 +1,125 @@
+//! Benchmark 4: `backup create --all` and `maintain --all` through the
+//! release `kastell` binary over a sandbox fleet of `n` servers (the
+//! Hetzner simulator, each server its own fake host behind one real sshd),
+//! against the same command on one server of that fleet, with the CLI's
+//! peak memory.
+
+use std::path::Path;
+use std::process::Command;
+
+use kastell::sandbox::{Sandbox, SandboxPlan};
+use kastell_core::{Error, Result};
+
+use crate::measure::{ChildRun, check, run_child, secs};
+use crate::report::Section;
+
+/// Runs `kastell args` against the sandbox's store with its variables.
+fn kastell(bin: &Path, sandbox: &Sandbox, dir: &Path, args: &[&str]) -> Result<ChildRun> {
+    let mut command = Command::new(bin);
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("KASTELL_DIR", dir)
+        .envs(sandbox.env_overlay());
+    let run = run_child(command)?;
+    check(&run, &format!("kastell {}", args.join(" ")))?;
+    Ok(run)
+}
+
+/// One row: what ran, its time, the ratio to one server, peak memory.
+fn row(what: String, run: &ChildRun, one: &ChildRun) -> Vec<String> {
+    vec![
+        what,
+        secs(run.wall),
+        format!(
+            "{:.2}×",
+            run.wall.as_secs_f64() / one.wall.as_secs_f64().max(1e-9)
+        ),
+        format!("{:.1} MB", run.peak_rss_kib as f64 / 1024.0),
+    ]
+}
+
+/// Runs the fleet benchmark with `n` servers, using the `kastell` binary
+/// at `bin`.
+pub(crate) async fn run(bin: &Path, n: usize) -> Result<Section> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("creating a directory", e))?;
+    let plan = SandboxPlan {
+        providers: Some(vec!["hetzner".into()]),
+        servers_per_provider: n,
+        manual_server: false,
+    };
+    let sandbox = Sandbox::start_with(dir.path(), &plan).await?;
+    let first = sandbox
+        .servers()
+        .first()
+        .map(|s| s.name.clone())
+        .ok_or_else(|| Error::unexpected("empty fleet"))?;
+    let bin = bin.to_path_buf();
+    let path = dir.path().to_path_buf();
+    let sandbox = std::sync::Arc::new(sandbox);
+    let shared = sandbox.clone();
+    let rows = tokio::task::spawn_blocking(move || -> Result<Vec<Vec<String>>> {
+        let run = |args: &[&str]| kastell(&bin, &shared, &path, args);
+        let backup_one = run(&["backup", "create", &first, "--json"])?;
+        let backup_all = run(&["backup", "create", "--all", "--force", "--json"])?;
+        let backup_all_wide = run(&[
+            "backup",
+            "create",
+            "--all",
+            "--force",
+            "--concurrency",
+            "32",
+            "--json",
+        ])?;
+        let maintain_one = run(&["maintain", &first, "--force", "--json"])?;
+        let maintain_all = run(&["maintain", "--all", "--force", "--json"])?;
+        let maintain_all_wide = run(&[
+            "maintain",
+            "--all",
+            "--force",
+            "--concurrency",
+            "32",
+            "--json",
+        ])?;
+        Ok(vec![
+            row("backup create, 1 server".into(), &backup_one, &backup_one),
+            row(
+                format!("backup create --all, {n} servers (default concurrency)"),
+                &backup_all,
+                &backup_one,
+            ),
+            row(
+                format!("backup create --all --concurrency 32, {n} servers"),
+                &backup_all_wide,
+                &backup_one,
+            ),
+            row("maintain, 1 server".into(), &maintain_one, &maintain_one),
+            row(
+                format!("maintain --all, {n} servers (default concurrency)"),
+                &maintain_all,
+                &maintain_one,
+            ),
+            row(
+                format!("maintain --all --concurrency 32, {n} servers"),
+                &maintain_all_wide,
+                &maintain_one,
+            ),
+        ])
+    })
+    .await
+    .map_err(|e| Error::unexpected(format!("fleet runs: {e}")))??;
+    let mut section = Section::new(format!("4. Fleet operations over {n} servers"));
+    section.para(format!(
+        "The release `kastell` binary over a sandbox fleet of {n} Hetzner servers (the API \
+         simulator at 200× real time; each server its own fake Debian host on a loopback address \
+         behind one real sshd), with production timings (polls from 2 s). Each maintain upgrades \
+         packages, reboots through the API because the upgrade asks for it, proves the reboot by \
+         the boot id and checks health again. Ratios are to the same command on one server; \
+         memory is the CLI's peak RSS."
+    ));
+    section.table(&["command", "wall time", "× one server", "peak RSS"], rows);
+    drop(sandbox);
+    Ok(section)
+}

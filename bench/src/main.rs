@@ -1,0 +1,176 @@
+//! `kastell-bench`: measures kastell against baselines taken in the same
+//! run and writes the report (BENCHMARKS.md). See `--help`.
+//!
+//! The benchmarks: MCP start (against the cheapest stdio process), backup
+//! and restore throughput of a raw dump and of a Coolify-shaped host over a
+//! real sshd (against the OpenSSH client moving the same bytes), fleet
+//! operations over 100 simulated servers (against one server), API requests
+//! per operation (against the minimum each API allows) and reboot detection
+//! latency (against the polling interval).
+
+// A reporting tool: its output is the point.
+#![allow(clippy::print_stdout)]
+
+mod economy;
+mod fleet;
+mod mcp_start;
+mod measure;
+mod paas;
+mod reboot;
+mod report;
+mod throughput;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use kastell_core::{Error, Result};
+
+use crate::report::Section;
+
+/// Benchmarks of kastell, each against a baseline measured in the same run.
+#[derive(Debug, Parser)]
+#[command(name = "kastell-bench", version)]
+struct Args {
+    /// Which benchmarks to run (comma-separated): mcp, raw, paas, fleet,
+    /// api, reboot.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "mcp,raw,paas,fleet,api,reboot"
+    )]
+    only: Vec<String>,
+    /// Size of the raw dump in MiB.
+    #[arg(long, default_value_t = 1024)]
+    dump_mib: u64,
+    /// Approximate size of the Coolify-shaped database in MiB.
+    #[arg(long, default_value_t = 1024)]
+    db_mib: u64,
+    /// Servers in the fleet benchmark.
+    #[arg(long, default_value_t = 100)]
+    fleet: usize,
+    /// Repetitions of each timed measurement.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Small sizes and single runs: checks that every benchmark works.
+    #[arg(long)]
+    quick: bool,
+    /// Where to write the report (not written when absent).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Directory holding the `kastell` and `kastell-mcp` binaries to
+    /// measure (default: next to this program).
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+}
+
+impl Args {
+    fn wants(&self, name: &str) -> bool {
+        self.only.iter().any(|o| o == name)
+    }
+
+    fn bin(&self, name: &str) -> Result<PathBuf> {
+        let dir = match &self.bin_dir {
+            Some(dir) => dir.clone(),
+            None => std::env::current_exe()
+                .map_err(|e| Error::io("finding this program", e))?
+                .parent()
+                .map(PathBuf::from)
+                .unwrap_or_default(),
+        };
+        let path = dir.join(name);
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(
+                Error::config_invalid(format!("{} not found", path.display()))
+                    .with_hint("Build it first: cargo build --release -p kastell --bins"),
+            )
+        }
+    }
+}
+
+fn report(section: Section, sections: &mut Vec<Section>) {
+    println!("{}", section.markdown());
+    sections.push(section);
+}
+
+async fn run(args: &Args) -> Result<Vec<Section>> {
+    let mut sections = Vec::new();
+    let (dump, db, fleet, runs) = if args.quick {
+        (16 << 20, 16, 8, 1)
+    } else {
+        (
+            args.dump_mib << 20,
+            args.db_mib,
+            args.fleet,
+            args.runs.max(1),
+        )
+    };
+    if args.wants("mcp") {
+        let mcp = args.bin("kastell-mcp")?;
+        let mcp_runs = if args.quick { 3 } else { 30 };
+        report(
+            tokio::task::spawn_blocking(move || mcp_start::run(&mcp, mcp_runs))
+                .await
+                .map_err(|e| Error::unexpected(e.to_string()))??,
+            &mut sections,
+        );
+    }
+    if args.wants("raw") {
+        for section in throughput::run(dump, runs).await? {
+            report(section, &mut sections);
+        }
+    }
+    if args.wants("paas") {
+        report(paas::run(db, runs).await?, &mut sections);
+    }
+    if args.wants("fleet") {
+        report(
+            fleet::run(&args.bin("kastell")?, fleet).await?,
+            &mut sections,
+        );
+    }
+    if args.wants("api") {
+        report(
+            economy::run(if args.quick { 60 } else { 500 }).await?,
+            &mut sections,
+        );
+    }
+    if args.wants("reboot") {
+        report(
+            reboot::run(if args.quick { 3 } else { 20 }).await?,
+            &mut sections,
+        );
+    }
+    Ok(sections)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("starting the runtime", e))
+        .and_then(|rt| rt.block_on(run(&args)));
+    match result {
+        Ok(sections) => {
+            if let Some(out) = &args.out {
+                let text = report::document(&sections, "bash .ci/bench");
+                if let Err(e) = std::fs::write(out, text) {
+                    eprintln!("kastell-bench: writing {}: {e}", out.display());
+                    return ExitCode::FAILURE;
+                }
+                eprintln!("kastell-bench: wrote {}", out.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("kastell-bench: {e}");
+            if let Some(hint) = e.hint() {
+                eprintln!("hint: {hint}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
