@@ -86,8 +86,11 @@ impl CloudProvider for LinodeCloud {
         let (Some(linode), Some(_)) = (address.linode_id, address.public_ipv4()) else {
             return Ok(None);
         };
-        match self.get_server(&ServerId::new(linode.to_string())?).await {
-            Ok(server) => Ok(Some(server)),
+        // The address is known to be this instance's public one, so the
+        // instance alone completes the answer (no second IP lookup).
+        let id = ServerId::new(linode.to_string())?;
+        match self.instance("find_server_by_ip", &id).await {
+            Ok(instance) => to_server(&instance, Some(ip)).map(Some),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }

@@ -155,6 +155,17 @@ async fn images_are_addressed_encoded_and_the_other_account_is_invisible() {
         .await
         .expect("lookup");
     assert!(hidden.is_none());
+
+    // A found address needs the address lookup and the instance, nothing
+    // more: the public IP is already known.
+    sim.context().recorder.clear();
+    let found = p
+        .find_server_by_ip(kastell_sim::public_ip(1))
+        .await
+        .expect("lookup")
+        .expect("found");
+    assert_eq!(found.public_ipv4, Some(kastell_sim::public_ip(1)));
+    assert_eq!(sim.context().recorder.all().len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
