@@ -318,8 +318,7 @@ impl BackupEngine {
                     outcome.safety_backup = Some(created.id);
                 }
                 Err(e) => {
-                    let e =
-                        e.or_hint("The current state could not be saved, so nothing was changed");
+                    let e = nothing_changed(e);
                     outcome.steps.push(step.failure(&e));
                     return Err(e);
                 }
@@ -456,4 +455,17 @@ async fn fresh_id(server_dir: &Path) -> BackupId {
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
+}
+
+/// A failed safety backup, with a hint that starts by saying nothing was
+/// changed on the server (before the platform's own advice, which does not
+/// know a restore was refused).
+fn nothing_changed(err: Error) -> Error {
+    const NOTHING: &str =
+        "Nothing was changed on the server: its current state could not be saved first";
+    let hint = match err.hint() {
+        Some(advice) => format!("{NOTHING}. {advice}"),
+        None => NOTHING.to_owned(),
+    };
+    err.with_hint(hint)
 }
