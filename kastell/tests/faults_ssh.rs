@@ -27,13 +27,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use faults_common::{
-    RemoteTemp, SERIAL, Tally, Watched, assert_host_healthy, assert_no_partial_backup,
+    PAAS_SERVER, RemoteTemp, SERIAL, Tally, Watched, assert_host_healthy, assert_no_partial_backup,
     assert_no_remote_temp, assert_paas_running, assert_store_readable, assert_user_sees,
+    paas_context,
 };
 use kastell::backup::STAGING_PREFIX;
-use kastell::ops::{self, Context, PLATFORM_OPTIONS_KEY, Timing};
+use kastell::ops::{self, Context};
 use kastell::sandbox::{MANUAL_SERVER, Sandbox, SandboxPlan};
-use kastell::{Env, FleetStore, ServerRecord, Surface};
+use kastell::{Env, Surface};
 use kastell_core::Transport;
 
 /// How long a fault may take to become injectable before the test gives
@@ -355,24 +356,12 @@ impl Paas {
             )
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let store = FleetStore::open(dir.path()).unwrap();
-        let mut record = ServerRecord::new("manual-1700000000001", "paas-1", "127.0.0.1");
-        record.platform = Some("coolify".into());
-        record.mode = "coolify".into();
-        record
-            .extra
-            .insert(PLATFORM_OPTIONS_KEY.to_owned(), serde_json::json!({}));
-        store.add(record).unwrap();
-        let transport = host.sshd.ssh();
-        let platform = host.platform.clone();
-        let ctx = Context::new(
-            Env::from_pairs([("KASTELL_ALLOW_PRIVATE_IPS", "true")]),
-            store,
-            Surface::Cli,
-        )
-        .with_timing(Timing::fast())
-        .with_transport_factory(Arc::new(move |_| transport.clone() as Arc<dyn Transport>))
-        .with_platform_factory(Arc::new(move |_, _| Ok(platform.clone())));
+        let ctx = paas_context(
+            dir.path(),
+            "coolify",
+            host.sshd.ssh(),
+            host.platform.clone(),
+        );
         Self { host, dir, ctx }
     }
 
@@ -383,7 +372,9 @@ impl Paas {
     /// Backs up, then changes the data; returns the backup id and the
     /// changed rows.
     async fn backup_then_change(&self) -> (String, String) {
-        let created = ops::backup_create(&self.ctx, Some("paas-1")).await.unwrap();
+        let created = ops::backup_create(&self.ctx, Some(PAAS_SERVER))
+            .await
+            .unwrap();
         self.host
             .pg
             .execute("coolify", "DELETE FROM big WHERE id % 2 = 0;")
@@ -399,7 +390,7 @@ impl Paas {
         self.host.shim.clear_commands().unwrap();
         let task = tokio::spawn({
             let (ctx, id) = (self.ctx.clone(), id.to_owned());
-            async move { ops::backup_restore(&ctx, Some("paas-1"), Some(&id)).await }
+            async move { ops::backup_restore(&ctx, Some(PAAS_SERVER), Some(&id)).await }
         });
         let shim = &self.host.shim;
         strike_when(&task, "pg_restore ran", || {
@@ -453,7 +444,7 @@ async fn a_connection_killed_mid_restore_leaves_the_platform_started() {
         "the database is exactly as before the restore",
     );
     assert_no_remote_temp(&mut t, &remote);
-    let listed = assert_no_partial_backup(&mut t, paas.dir.path(), "paas-1");
+    let listed = assert_no_partial_backup(&mut t, paas.dir.path(), PAAS_SERVER);
     t.check(
         listed.len() == 2,
         "the backup and the safety backup are listed",
@@ -503,7 +494,7 @@ async fn sshd_stopped_mid_restore_says_the_platform_may_be_down() {
         "the database is exactly as before the restore",
     );
     assert_no_remote_temp(&mut t, &remote);
-    let listed = assert_no_partial_backup(&mut t, paas.dir.path(), "paas-1");
+    let listed = assert_no_partial_backup(&mut t, paas.dir.path(), PAAS_SERVER);
     t.check(
         listed.len() == 2,
         "the backup and the safety backup are listed",

@@ -412,3 +412,30 @@ impl kastell_core::Transport for Watched {
         self.inner.host_key().await
     }
 }
+
+/// The name of the server [`paas_context`] registers.
+pub(crate) const PAAS_SERVER: &str = "paas-1";
+
+/// An operations context over a fresh store at `dir` holding one server,
+/// [`PAAS_SERVER`] at 127.0.0.1 running `platform_id`, reached through
+/// `transport` (a fake PaaS host's sshd) and built as `platform`.
+pub(crate) fn paas_context(
+    dir: &Path,
+    platform_id: &str,
+    transport: std::sync::Arc<dyn kastell_core::Transport>,
+    platform: std::sync::Arc<dyn kastell_core::Platform>,
+) -> Context {
+    let store = FleetStore::open(dir).unwrap();
+    let mut record = kastell::ServerRecord::new("manual-1700000000001", PAAS_SERVER, "127.0.0.1");
+    record.platform = Some(platform_id.to_owned());
+    record.mode = platform_id.to_owned();
+    store.add(record).unwrap();
+    Context::new(
+        kastell::Env::from_pairs([("KASTELL_ALLOW_PRIVATE_IPS", "true")]),
+        store,
+        kastell::Surface::Cli,
+    )
+    .with_timing(ops::Timing::fast())
+    .with_transport_factory(std::sync::Arc::new(move |_| transport.clone()))
+    .with_platform_factory(std::sync::Arc::new(move |_, _| Ok(platform.clone())))
+}
