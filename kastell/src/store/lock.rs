@@ -101,10 +101,8 @@ impl StoreLock {
         let start = Instant::now();
         let mut delay = Duration::from_millis(10);
         loop {
-            match DirBuilder::new().mode(0o700).create(dir) {
-                Ok(()) => return Self::claim(dir),
-                Err(e) if e.kind() == IoKind::AlreadyExists => {}
-                Err(e) => return Err(Error::io(format!("creating lock {}", dir.display()), e)),
+            if let Some(lock) = Self::try_claim(dir)? {
+                return Ok(lock);
             }
             let seen = read_owner_text(dir);
             let holder = match assess(dir, seen.as_deref(), opts) {
@@ -132,6 +130,67 @@ impl StoreLock {
         }
     }
 
+    /// Takes `dir` if nobody holds it (`None` when someone does). The lock
+    /// never appears without its owner file: the owner is written into a
+    /// private `<dir>.claim-<pid>-<nanos>` directory first, which is then
+    /// renamed to `dir` without replacing anything (`RENAME_NOREPLACE`).
+    /// A process killed between a bare `mkdir` and writing its owner used
+    /// to leave an ownerless lock that blocked every writer until it was
+    /// 30 s old. On a filesystem without `RENAME_NOREPLACE` it falls back
+    /// to `mkdir` and writing the owner, as the original tool does. Claim
+    /// directories of processes that died half-way are removed.
+    fn try_claim(dir: &Path) -> Result<Option<Self>> {
+        sweep_abandoned_claims(dir);
+        let staged = claim_path(dir);
+        DirBuilder::new()
+            .mode(0o700)
+            .create(&staged)
+            .map_err(|e| Error::io(format!("creating lock {}", dir.display()), e))?;
+        let owner = LockOwner::current().render();
+        let written = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(staged.join(OWNER_FILE))
+            .and_then(|mut f| f.write_all(owner.as_bytes()));
+        if let Err(e) = written {
+            let _ = std::fs::remove_dir_all(&staged);
+            return Err(Error::io(
+                format!("writing {}/{OWNER_FILE}", staged.display()),
+                e,
+            ));
+        }
+        let cwd = rustix::fs::CWD;
+        let renamed =
+            rustix::fs::renameat_with(cwd, &staged, cwd, dir, rustix::fs::RenameFlags::NOREPLACE);
+        match renamed {
+            Ok(()) => Ok(Some(Self {
+                dir: dir.to_owned(),
+                owner,
+                released: false,
+            })),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&staged);
+                match e {
+                    Errno::EXIST | Errno::NOTEMPTY => Ok(None),
+                    Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP => {
+                        match DirBuilder::new().mode(0o700).create(dir) {
+                            Ok(()) => Self::claim(dir).map(Some),
+                            Err(e) if e.kind() == IoKind::AlreadyExists => Ok(None),
+                            Err(e) => Err(Error::io(format!("creating lock {}", dir.display()), e)),
+                        }
+                    }
+                    e => Err(Error::io(
+                        format!("creating lock {}", dir.display()),
+                        std::io::Error::from(e),
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Writes the owner into the freshly made lock directory `dir` (the
+    /// `mkdir` fallback of [`StoreLock::try_claim`]).
     fn claim(dir: &Path) -> Result<Self> {
         let owner = LockOwner::current().render();
         let written = OpenOptions::new()
@@ -279,6 +338,46 @@ fn busy(dir: &Path, holder: &str, waited: Duration) -> Error {
         "Wait for the other kastell command to finish and retry. If no kastell process is running, the lock is stale: remove it with `rm -r '{}'`",
         dir.display()
     ))
+}
+
+/// Where [`StoreLock::try_claim`] prepares the lock `dir` of this process.
+fn claim_path(dir: &Path) -> PathBuf {
+    PathBuf::from(format!(
+        "{}.claim-{}-{}",
+        dir.display(),
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    ))
+}
+
+/// Removes the claim directories next to `dir` whose process is no longer
+/// running (killed between preparing its claim and renaming it).
+fn sweep_abandoned_claims(dir: &Path) {
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+        return;
+    };
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    let prefix = format!("{}.claim-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file_name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<i32>().ok());
+        if pid.and_then(pid_alive) == Some(false) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn read_owner_text(dir: &Path) -> Option<String> {

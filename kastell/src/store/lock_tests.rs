@@ -184,3 +184,30 @@ fn release_leaves_a_lock_taken_over_by_someone_else() {
     lock.release().unwrap();
     assert!(dir.join(OWNER_FILE).exists());
 }
+
+#[test]
+fn a_lock_is_never_visible_without_its_owner_and_abandoned_claims_are_swept() {
+    let (tmp, dir) = lock_path();
+    // A process that died after preparing its claim, before renaming it.
+    let abandoned = tmp
+        .path()
+        .join(format!("servers.json.lock.claim-{}-1", dead_pid()));
+    std::fs::create_dir(&abandoned).unwrap();
+    std::fs::write(abandoned.join(OWNER_FILE), "half").unwrap();
+    let lock = StoreLock::acquire(&dir, &quick()).unwrap();
+    assert!(dir.join(OWNER_FILE).is_file(), "taken with its owner");
+    assert!(!abandoned.exists(), "the abandoned claim was swept");
+    // A second claim while it is held fails without disturbing it.
+    assert!(StoreLock::try_claim(&dir).unwrap().is_none());
+    let left: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        left,
+        vec!["servers.json.lock".to_owned()],
+        "no claim left over"
+    );
+    lock.release().unwrap();
+    assert!(!dir.exists());
+}
