@@ -40,6 +40,20 @@ pub(super) fn lock_host(
         })
 }
 
+/// `err` from a request that must not be repeated blindly (a reboot, a
+/// snapshot, a restore). When it may have been carried out anyway (its
+/// answer was lost, late or a 5xx), the hint becomes `maybe_done`, which
+/// says so and what to check: generic advice such as "try again shortly"
+/// would reboot the server twice or take a second, billed snapshot. Errors
+/// that certainly changed nothing are returned as they are.
+pub(super) fn unknown_outcome(err: Error, maybe_done: &str) -> Error {
+    if err.may_have_taken_effect() {
+        err.with_hint(maybe_done)
+    } else {
+        err
+    }
+}
+
 /// A step's report and what it produced, or the error that failed it.
 #[derive(Debug)]
 pub struct Ran<T> {
@@ -221,4 +235,26 @@ pub fn update_detail(label: &str, report: &UpdateReport) -> String {
         parts.push("reboot required".to_owned());
     }
     parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use kastell_core::{Error, ErrorKind};
+
+    use super::unknown_outcome;
+
+    #[test]
+    fn a_request_that_may_have_happened_says_so_instead_of_try_again() {
+        let lost = Error::new(ErrorKind::Unavailable, "HTTP 502").with_hint("try again shortly");
+        assert!(lost.may_have_taken_effect());
+        let shown = unknown_outcome(lost, "check first");
+        assert_eq!(shown.hint(), Some("check first"));
+        assert_eq!(shown.kind(), ErrorKind::Unavailable);
+
+        let refused = Error::new(ErrorKind::InvalidState, "locked")
+            .never_applied()
+            .with_hint("retried when free");
+        let shown = unknown_outcome(refused, "check first");
+        assert_eq!(shown.hint(), Some("retried when free"), "nothing happened");
+    }
 }

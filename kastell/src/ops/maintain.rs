@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::context::{Context, server_id};
-use super::flow::{Ran, Target, lock_host};
+use super::flow::{Ran, Target, lock_host, unknown_outcome};
 use super::progress::Stepper;
 use super::result::{OpError, OpResult, SnapshotInfo, Step, StepSummary, steps};
 use super::suggest::{Action, Candidate, Suggestion};
@@ -188,7 +188,15 @@ async fn snapshot_step(ctx: &Context, target: &Target) -> Ran<SnapshotInfo> {
         let name = format!("kastell-maintain-{}", chrono::Utc::now().timestamp_millis());
         let snap = provider
             .snapshot_and_wait(&server_id(&target.server)?, &name, ctx.timing.snapshot)
-            .await?;
+            .await
+            .map_err(|e| {
+                unknown_outcome(
+                    e,
+                    "The snapshot may have been taken even though the answer was lost or late \
+                     (snapshots are billed): look for it with snapshot-list before running \
+                     maintenance with a snapshot again",
+                )
+            })?;
         Ok::<_, Error>(SnapshotInfo::from(&snap))
     }
     .await;

@@ -15,6 +15,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::context::{Context, server_id};
+use super::flow::unknown_outcome;
 use crate::store::ServerRecord;
 
 /// The detached reboot run as root: it returns at once and reboots a
@@ -109,7 +110,12 @@ pub async fn reboot_proven(
                 .reboot_and_wait(&server_id(server)?, RebootMode::Soft, ctx.timing.reboot)
                 .await
                 .map_err(|e| {
-                    e.or_hint("The server may still be rebooting; check it with server_info status")
+                    unknown_outcome(
+                        e,
+                        "The provider may have rebooted the server even though its answer was \
+                         lost or late: check it with server_info status before asking again",
+                    )
+                    .or_hint("The server may still be rebooting; check it with server_info status")
                 })?;
             RebootMethod::Provider
         }

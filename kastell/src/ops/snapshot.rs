@@ -10,6 +10,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::context::{Context, server_id};
+use super::flow::unknown_outcome;
 use super::result::{OpError, OpResult, SnapshotInfo};
 use super::suggest::{Action, Candidate, Suggestion};
 use crate::policy::Operation;
@@ -117,7 +118,13 @@ pub async fn snapshot_create(ctx: &Context, query: Option<&str>) -> OpResult<Sna
     let snapshot = provider
         .snapshot_and_wait(&id, &name, ctx.timing.snapshot)
         .await
-        .map_err(fail)?;
+        .map_err(|e| {
+            fail(unknown_outcome(
+                e,
+                "The snapshot may have been taken even though the answer was lost or late \
+                 (snapshots are billed): look for it with snapshot-list before asking again",
+            ))
+        })?;
     progress.message(&format!("Snapshot {} is available", snapshot.id));
     Ok(SnapshotCreateResult {
         success: true,
@@ -223,7 +230,13 @@ pub async fn snapshot_restore(
     provider
         .restore_and_wait(&id, &snapshot, ctx.timing.snapshot_restore)
         .await
-        .map_err(fail)?;
+        .map_err(|e| {
+            fail(unknown_outcome(
+                e,
+                "The restore may have started even though the answer was lost or late: check \
+                 the server with server_info status before asking again",
+            ))
+        })?;
     progress.message("Snapshot restored; the server is running");
     Ok(SnapshotActionResult {
         success: true,
