@@ -268,6 +268,16 @@ impl Cloud {
     }
 }
 
+/// The hint of a request whose outcome is unknown says to check before
+/// asking again (never a bare "try again", which could repeat it).
+fn told_to_check(t: &mut Tally, err: &OpError) {
+    let hint = err.hint.as_deref().unwrap_or("");
+    t.check(
+        hint.contains("before asking again"),
+        format!("the user is told to check before asking again: {hint:?}"),
+    );
+}
+
 /// 5xx answers and gateway pages: two in a row are ridden out; a server
 /// that keeps failing ends in `unavailable` with a hint.
 async fn server_errors(c: &Cloud) {
@@ -320,6 +330,7 @@ async fn hangs(c: &Cloud) {
     c.arm(FaultRule::new("POST", &c.routes.reboot, Fault::Hang));
     let err = c.restart().await.unwrap_err();
     assert_user_sees(&mut t, &err, &["timeout"], &[]);
+    told_to_check(&mut t, &err);
     let n = assert_at_most_once(
         &mut t,
         &c.sim.context.recorder,
@@ -358,6 +369,7 @@ async fn malformed(c: &Cloud) {
     match c.restart().await {
         Err(err) => {
             assert_user_sees(&mut t, &err, &["unexpected"], &[]);
+            told_to_check(&mut t, &err);
         }
         // Vultr and Linode answer a reboot with no body to read: the
         // mangled one is ignored, and the boot id proves the reboot.
@@ -456,6 +468,7 @@ async fn at_most_once(c: &Cloud) {
     c.arm(FaultRule::new("POST", &c.routes.reboot, Fault::Gateway(502)).after_effect());
     let err = c.restart().await.unwrap_err();
     assert_user_sees(&mut t, &err, &["unavailable"], &[]);
+    told_to_check(&mut t, &err);
     let n = assert_at_most_once(&mut t, recorder, "POST", &c.routes.reboot, sent);
     t.check(n == 1, "the reboot was sent");
     wait_for_boot(c, boots + 1).await;
@@ -468,6 +481,7 @@ async fn at_most_once(c: &Cloud) {
         .await
         .unwrap_err();
     assert_user_sees(&mut t, &err, &["timeout"], &[]);
+    told_to_check(&mut t, &err);
     let n = assert_at_most_once(&mut t, recorder, "POST", &c.routes.create, sent);
     t.check(n == 1, "the snapshot was requested");
 
@@ -479,6 +493,7 @@ async fn at_most_once(c: &Cloud) {
         .await
         .unwrap_err();
     assert_user_sees(&mut t, &err, &["unavailable"], &[]);
+    told_to_check(&mut t, &err);
     let n = assert_at_most_once(&mut t, recorder, "POST", &c.routes.create, sent);
     t.check(n == 1, "the snapshot was requested once");
     let after = wait_for_snapshots(c, before + 1).await;
@@ -499,6 +514,7 @@ async fn at_most_once(c: &Cloud) {
         .await
         .unwrap_err();
     assert_user_sees(&mut t, &err, &["unavailable"], &[]);
+    told_to_check(&mut t, &err);
     let n = assert_at_most_once(&mut t, recorder, "POST", &c.routes.restore, sent);
     t.check(n == 1, "the restore was requested once");
     c.disarm();
