@@ -6,6 +6,9 @@
 //! fs-config.tar: 12.0 MiB`, at most one every [`BYTES_EVERY`]), one every
 //! few seconds while it runs (with the elapsed time), and one when it ends.
 //!
+//! The same hook tells operations when the client cancelled the request
+//! (with or without a progress token): they stop at their next safe point.
+//!
 //! All notifications of a request go out from one loop, so their
 //! `progress` values strictly increase: a finished step `i` is worth `i`,
 //! and everything between two step boundaries (a step starting, a message,
@@ -39,6 +42,7 @@ const BYTES_PER_EVENT: f64 = 1024.0 * 1024.0;
 pub struct Progress {
     peer: Peer<RoleServer>,
     token: Option<ProgressToken>,
+    cancel: CancelProbe,
 }
 
 /// A step event from the operation.
@@ -62,13 +66,41 @@ enum Event {
     },
 }
 
-/// The [`ops::Progress`] hook: forwards events to the request's loop.
-struct Hook(mpsc::UnboundedSender<Event>);
+/// Whether the request was cancelled (the client's `notifications/cancelled`,
+/// or its disconnecting).
+#[derive(Clone)]
+struct CancelProbe(Arc<dyn Fn() -> bool + Send + Sync>);
+
+impl std::fmt::Debug for CancelProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("CancelProbe").field(&(self.0)()).finish()
+    }
+}
+
+/// The [`ops::Progress`] hook: forwards events to the request's loop (when
+/// the client asked for progress) and answers whether the request was
+/// cancelled.
+struct Hook {
+    events: Option<mpsc::UnboundedSender<Event>>,
+    cancel: CancelProbe,
+}
+
+impl Hook {
+    fn send(&self, event: Event) {
+        if let Some(events) = &self.events {
+            let _ = events.send(event);
+        }
+    }
+}
 
 impl ops::Progress for Hook {
     fn step_started(&self, index: usize, total: usize, name: &str) {
         let name = name.to_owned();
-        let _ = self.0.send(Event::Started { index, total, name });
+        self.send(Event::Started { index, total, name });
+    }
+
+    fn cancelled(&self) -> bool {
+        (self.cancel.0)()
     }
 
     fn step_finished(&self, index: usize, total: usize, step: &Step) {
@@ -77,16 +109,16 @@ impl ops::Progress for Hook {
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
         let text = format!("{} ({outcome})", step.name);
-        let _ = self.0.send(Event::Finished { index, total, text });
+        self.send(Event::Finished { index, total, text });
     }
 
     fn message(&self, text: &str) {
-        let _ = self.0.send(Event::Message(text.to_owned()));
+        self.send(Event::Message(text.to_owned()));
     }
 
     fn bytes(&self, what: &str, done: u64, total: Option<u64>) {
         let what = what.to_owned();
-        let _ = self.0.send(Event::Bytes { what, done, total });
+        self.send(Event::Bytes { what, done, total });
     }
 }
 
@@ -203,9 +235,11 @@ impl BytesGate {
 impl Progress {
     /// Progress for the request behind `rc` (silent without a token).
     pub fn new(rc: &RequestContext<RoleServer>) -> Self {
+        let ct = rc.ct.clone();
         Self {
             peer: rc.peer.clone(),
             token: rc.meta.get_progress_token(),
+            cancel: CancelProbe(Arc::new(move || ct.is_cancelled())),
         }
     }
 
@@ -289,11 +323,20 @@ impl Progress {
         W: FnOnce(Context) -> F,
         F: Future,
     {
+        let cancel = self.cancel.clone();
         if self.token.is_none() {
-            return work(ctx.clone()).await;
+            let hook = Hook {
+                events: None,
+                cancel,
+            };
+            return work(ctx.clone().with_progress(Arc::new(hook))).await;
         }
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let work = work(ctx.clone().with_progress(Arc::new(Hook(tx))));
+        let hook = Hook {
+            events: Some(tx),
+            cancel,
+        };
+        let work = work(ctx.clone().with_progress(Arc::new(hook)));
         let started = Instant::now();
         let mut counter = Counter::default();
         let mut gate = BytesGate::default();

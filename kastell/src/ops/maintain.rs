@@ -118,7 +118,7 @@ pub async fn maintain(
         run.skip_rest(&[&update_name, HEALTH, REBOOT, FINAL]);
     }
     let mut update = None;
-    if !run.failed() {
+    if !run.failed() && !run.stop_if_cancelled(&[&update_name, HEALTH, REBOOT, FINAL]) {
         run.start(&update_name);
         update = run.record(target.update_step(ctx).await);
         if update.is_none() {
@@ -156,6 +156,7 @@ pub async fn maintain(
                 run.push(StepReport::skipped(REBOOT, why));
                 run.push(StepReport::skipped(FINAL, "No reboot to check after"));
             }
+            None if run.stop_if_cancelled(&[REBOOT, FINAL]) => {}
             None => {
                 run.start(REBOOT);
                 if run.record(target.reboot_step(ctx).await).is_some() {
@@ -257,6 +258,29 @@ impl<'a> Run<'a> {
         self.first_error.is_some()
     }
 
+    /// At a safe point: when the caller asked to stop, reports `rest` as
+    /// not started, remembers a `Cancelled` error and returns `true`.
+    fn stop_if_cancelled(&mut self, rest: &[&str]) -> bool {
+        if !self.stepper.cancelled() {
+            return false;
+        }
+        let next = rest.first().copied().unwrap_or("the next step");
+        for name in rest {
+            self.push(StepReport::skipped(
+                *name,
+                "Not started: the client cancelled the maintenance",
+            ));
+        }
+        self.first_error.get_or_insert(
+            Error::new(
+                kastell_core::ErrorKind::Cancelled,
+                format!("cancelled before {next}; nothing after it was started"),
+            )
+            .with_hint("The steps before it ran and are listed; run maintain again to finish"),
+        );
+        true
+    }
+
     fn skip_rest(&mut self, names: &[&str]) {
         for name in names {
             self.push(StepReport::skipped(
@@ -275,7 +299,8 @@ fn finish(
     snapshot: Option<SnapshotInfo>,
 ) -> OpResult<MaintainResult> {
     let server = &target.server;
-    let failed = run.reports.iter().any(|s| s.status == StepStatus::Failure);
+    let failed =
+        run.first_error.is_some() || run.reports.iter().any(|s| s.status == StepStatus::Failure);
     let mut candidates = vec![Candidate::new(Action::InfoHealth, "Check server health")];
     candidates.push(Candidate::new(Action::Logs, "Look at the logs"));
     if failed {
@@ -283,12 +308,15 @@ fn finish(
             .reports
             .iter()
             .find(|s| s.status == StepStatus::Failure)
-            .map_or("a step", |s| s.name.as_str());
+            .map(|s| s.name.clone());
         let err = run
             .first_error
             .unwrap_or_else(|| Error::unexpected("a step failed"));
         let mut op = OpError::from(err).on(server).with_steps(&run.reports);
-        op.error = format!("Maintenance failed at {at}: {}", op.error);
+        op.error = match at {
+            Some(at) => format!("Maintenance failed at {at}: {}", op.error),
+            None => format!("Maintenance stopped: {}", op.error),
+        };
         return Err(op.with_suggestions(ctx.suggest(server, candidates)));
     }
     let steps = steps(&run.reports);

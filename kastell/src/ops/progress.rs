@@ -26,6 +26,14 @@ pub trait Progress: Send + Sync {
     fn step_finished(&self, index: usize, total: usize, step: &Step);
     /// Something worth telling about the work in progress.
     fn message(&self, _text: &str) {}
+    /// Whether the caller asked the operation to stop (an MCP client's
+    /// cancellation). Operations look at it only at safe points, before a
+    /// step that changes something, and stop there with what ran so far;
+    /// a step that started always finishes (a restore always starts the
+    /// platform again). The default: never.
+    fn cancelled(&self) -> bool {
+        false
+    }
 
     /// A transfer is under way: `done` bytes of `what` (a short phrase
     /// such as `receiving coolify-db.dump` or `sending config.tar`) have
@@ -93,6 +101,11 @@ impl<'a> Stepper<'a> {
             total,
             done: 0,
         }
+    }
+
+    /// Whether the caller asked to stop (see [`Progress::cancelled`]).
+    pub(super) fn cancelled(&self) -> bool {
+        self.progress.cancelled()
     }
 
     /// The next step, called `name`, starts.

@@ -2,6 +2,7 @@
 //! Cloud servers reboot through the provider; manual servers over SSH
 //! (the original refused them).
 
+use kastell_core::Error;
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -63,6 +64,16 @@ pub async fn restart(ctx: &Context, query: Option<&str>) -> OpResult<RestartResu
             ))
     };
     let mut stepper = Stepper::new(ctx.progress(), 2);
+    if stepper.cancelled() {
+        return Err(fail(
+            Error::new(
+                kastell_core::ErrorKind::Cancelled,
+                "Cancelled before the reboot; nothing was changed",
+            )
+            .with_hint("Call restart again to reboot"),
+            &[],
+        ));
+    }
     stepper.start("Reboot");
     let reboot = target.reboot_step(ctx).await;
     stepper.finish(&reboot.step);

@@ -246,3 +246,97 @@ async fn backup_create_and_restore_report_increasing_bytes_ending_at_the_size() 
         "the safety backup reports what it received"
     );
 }
+
+/// A hook that reports "cancelled" once the step `after` has finished.
+struct CancelAfter {
+    after: &'static str,
+    cancelled: std::sync::atomic::AtomicBool,
+}
+
+impl Progress for CancelAfter {
+    fn step_started(&self, _index: usize, _total: usize, _name: &str) {}
+
+    fn step_finished(&self, _index: usize, _total: usize, step: &Step) {
+        if step.name == self.after {
+            self.cancelled
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancelled.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn cancelling(world: &World, after: &'static str) -> Context {
+    world.cli().with_progress(Arc::new(CancelAfter {
+        after,
+        cancelled: std::sync::atomic::AtomicBool::new(false),
+    }))
+}
+
+#[tokio::test]
+async fn a_cancelled_maintain_stops_before_the_reboot_and_says_what_ran() {
+    let world = World::new();
+    world.link_boot_id_to_cloud();
+    let err = maintain(
+        &cancelling(&world, "Health Check"),
+        Some("web-1"),
+        MaintainOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind, "cancelled", "{err:?}");
+    assert!(
+        err.error.contains("cancelled before Reboot"),
+        "{}",
+        err.error
+    );
+    let status: Vec<_> = err
+        .steps
+        .iter()
+        .map(|s| (s.name.as_str(), s.status))
+        .collect();
+    assert_eq!(
+        status,
+        [
+            ("Status Check", StepOutcome::Success),
+            ("Memory Update", StepOutcome::Success),
+            ("Health Check", StepOutcome::Success),
+            ("Reboot", StepOutcome::Skipped),
+            ("Final Check", StepOutcome::Skipped),
+        ]
+    );
+    assert!(
+        !world.cloud.calls().contains(&"reboot"),
+        "no reboot was asked for"
+    );
+}
+
+#[tokio::test]
+async fn a_maintain_cancelled_after_the_status_check_changes_nothing() {
+    let world = World::new();
+    let err = maintain(
+        &cancelling(&world, "Status Check"),
+        Some("web-1"),
+        MaintainOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind, "cancelled");
+    assert!(!world.platform.events().contains(&"update".to_string()));
+    assert_eq!(err.steps.len(), 5, "{:?}", err.steps);
+}
+
+#[tokio::test]
+async fn a_cancelled_restart_reboots_nothing() {
+    let world = World::new();
+    world.link_boot_id_to_cloud();
+    let ctx = world.cli().with_progress(Arc::new(CancelAfter {
+        after: "",
+        cancelled: std::sync::atomic::AtomicBool::new(true),
+    }));
+    let err = restart(&ctx, Some("web-1")).await.unwrap_err();
+    assert_eq!(err.kind, "cancelled");
+    assert!(!world.cloud.calls().contains(&"reboot"));
+}
