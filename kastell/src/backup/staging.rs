@@ -21,24 +21,13 @@ use super::manifest::{MANIFEST_FILE, Manifest, stored_file};
 /// zstd level used when compressing (fast, and far better than gzip -6).
 const ZSTD_LEVEL: i32 = 3;
 
-/// Background threads zstd compresses on, so the thread reading from the
-/// server only hands bytes over: at most this many, and no more than the
-/// machine has cores.
-const ZSTD_MAX_WORKERS: u32 = 4;
-
-/// A zstd encoder at [`ZSTD_LEVEL`] writing into `inner`, compressing on
-/// background workers (see [`ZSTD_MAX_WORKERS`]).
+/// A zstd encoder at [`ZSTD_LEVEL`] writing into `inner`. Single-threaded
+/// on purpose: a failing write (a full disk) surfaces on the next chunk,
+/// not only when the artifact ends, so nothing more is pulled from the
+/// server once the disk refuses.
 fn zstd_encoder<W: Write>(inner: W) -> Result<zstd::stream::write::Encoder<'static, W>> {
-    let mut encoder = zstd::stream::write::Encoder::new(inner, ZSTD_LEVEL)
-        .map_err(|e| Error::io("starting zstd compression", e))?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let workers = u32::try_from(cores)
-        .unwrap_or(ZSTD_MAX_WORKERS)
-        .clamp(1, ZSTD_MAX_WORKERS);
-    encoder
-        .multithread(workers)
-        .map_err(|e| Error::io("starting zstd worker threads", e))?;
-    Ok(encoder)
+    zstd::stream::write::Encoder::new(inner, ZSTD_LEVEL)
+        .map_err(|e| Error::io("starting zstd compression", e))
 }
 
 /// A file writer that hashes and counts what reaches the disk.
