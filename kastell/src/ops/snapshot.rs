@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::context::{Context, server_id};
-use super::flow::unknown_outcome;
+use super::flow::{lock_host, unknown_outcome};
 use super::result::{OpError, OpResult, SnapshotInfo};
 use super::suggest::{Action, Candidate, Suggestion};
 use crate::policy::Operation;
@@ -213,7 +213,8 @@ pub async fn snapshot_delete(
 }
 
 /// Rebuilds the server from one of its snapshots and waits until it is
-/// running again. Order as [`snapshot_delete`] (SAFE_MODE blocks it).
+/// running again. Order as [`snapshot_delete`] (SAFE_MODE blocks it),
+/// then the server's host lock (refused while another operation holds it).
 pub async fn snapshot_restore(
     ctx: &Context,
     query: Option<&str>,
@@ -223,6 +224,9 @@ pub async fn snapshot_restore(
     let fail = |e: Error| OpError::from(e).on(&server);
     let snapshot = parse_snapshot_id(snapshot_id).map_err(fail)?;
     let id = server_id(&server).map_err(fail)?;
+    // A rebuild under a running backup or maintenance would pull the disk
+    // from under it: one operation per server at a time.
+    let _host = lock_host(ctx, &server, "snapshot-restore")?;
     let progress = ctx.progress();
     progress.message(&format!(
         "Requesting the restore of snapshot {snapshot}, then waiting until the server runs"
