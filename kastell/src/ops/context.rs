@@ -15,7 +15,7 @@ use kastell_core::{
 
 use super::progress::{self, Progress};
 use super::result::{OpError, OpResult};
-use super::suggest::{Candidate, Suggestion, refusal_candidates, suggest};
+use super::suggest::{Candidate, Suggestion, refusal_candidates, suggest, unresolved_candidates};
 use crate::backup::BackupEngine;
 use crate::env::Env;
 use crate::policy::{Decision, Operation, Policy, Surface, TokenEnv};
@@ -315,12 +315,27 @@ impl Context {
             let server = self.store.resolve(query).ok();
             return Err(self.refused(op, e, server.as_ref()));
         }
-        let server = self.store.resolve(query)?;
+        let server = self.store.resolve(query).map_err(|e| self.unresolved(e))?;
         let decision = self
             .policy
             .check(op, self.surface, Some(&server), token)
             .map_err(|e| self.refused(op, e, Some(&server)))?;
         Ok(Admitted { server, decision })
+    }
+
+    /// The store's refusal `err` to pick a server (`Server not found`,
+    /// `Multiple servers found`), suggesting the fleet list when the policy
+    /// allows it and there is a fleet to list.
+    fn unresolved(&self, err: Error) -> OpError {
+        let has_servers = self.store.servers().is_ok_and(|s| !s.is_empty());
+        let candidates = unresolved_candidates(err.kind(), has_servers);
+        OpError::from(err).with_suggestions(suggest(
+            &self.policy,
+            self.surface,
+            None,
+            |p| self.token_present(p),
+            candidates,
+        ))
     }
 
     /// The policy's refusal `err` of `op`, with the server when known and

@@ -186,6 +186,20 @@ pub fn suggest(
         .collect()
 }
 
+/// What to offer when no server could be chosen (before the policy
+/// filter): the fleet list, for a query that matched nothing (`NotFound`)
+/// or a missing query among several servers (`InvalidInput`), as long as
+/// the fleet has servers to list.
+pub(super) fn unresolved_candidates(kind: ErrorKind, fleet_has_servers: bool) -> Vec<Candidate> {
+    match kind {
+        ErrorKind::NotFound | ErrorKind::InvalidInput if fleet_has_servers => vec![Candidate::new(
+            Action::InfoList,
+            "See the servers and their names",
+        )],
+        _ => Vec::new(),
+    }
+}
+
 /// What to offer instead when the policy refuses `op` with an error of
 /// `kind` (before the policy filter): a refused snapshot-create and a
 /// missing token offer an SSH backup; a SAFE_MODE refusal of anything

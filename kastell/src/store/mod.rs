@@ -333,7 +333,7 @@ fn locate(entries: &[Entry], query: &str) -> Result<usize> {
                     "No servers yet. Add one with: kastell server add --name <name> --ip <ip>",
                 )
             } else {
-                err.with_hint(format!("Available servers: {}", names.join(", ")))
+                err.with_hint(resolve::available_hint("Available servers", &names))
             }
         })
 }

@@ -23,12 +23,25 @@ fn pick<'a>(records: &[&'a ServerRecord], query: &str) -> Option<&'a ServerRecor
         .copied()
 }
 
-fn names(records: &[&ServerRecord]) -> String {
-    records
-        .iter()
-        .map(|r| r.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+/// The most server names a hint lists.
+pub(crate) const MAX_LISTED_NAMES: usize = 10;
+
+/// The servers a hint points to: `<label>: a, b, c` when there are at most
+/// [`MAX_LISTED_NAMES`], else how many there are and where to see them all
+/// (a fleet of hundreds would otherwise fill the hint).
+pub(crate) fn available_hint(label: &str, names: &[&str]) -> String {
+    if names.len() <= MAX_LISTED_NAMES {
+        format!("{label}: {}", names.join(", "))
+    } else {
+        format!(
+            "{} servers are known; list them with `kastell server list` (MCP: server_info list)",
+            names.len()
+        )
+    }
+}
+
+fn names<'a>(records: &[&'a ServerRecord]) -> Vec<&'a str> {
+    records.iter().map(|r| r.name.as_str()).collect()
 }
 
 /// Resolves `query` to one server.
@@ -39,8 +52,9 @@ fn names(records: &[&ServerRecord]) -> String {
 /// auto-selects the only server, or refuses with "Multiple servers found.
 /// Specify which server to use." listing them; a query matches by exact IP
 /// first, then exact name, else `NotFound` "Server not found: <q>" listing
-/// the available servers. A query naming an excluded record is refused
-/// with `InvalidState`, saying why.
+/// the available servers. Hints list at most [`MAX_LISTED_NAMES`] names
+/// (else they say how many there are). A query naming an excluded record
+/// is refused with `InvalidState`, saying why.
 pub fn resolve<'a>(records: &'a [ServerRecord], query: Option<&str>) -> Result<&'a ServerRecord> {
     let (usable, excluded): (Vec<&ServerRecord>, Vec<&ServerRecord>) =
         records.iter().partition(|r| r.unknown_provider().is_none());
@@ -78,10 +92,10 @@ pub fn resolve<'a>(records: &'a [ServerRecord], query: Option<&str>) -> Result<&
             ErrorKind::InvalidInput,
             "Multiple servers found. Specify which server to use.",
         )
-        .with_hint(format!("Available: {}", names(&usable)))),
+        .with_hint(available_hint("Available", &names(&usable)))),
         Some(q) => Err(
             Error::not_found(format!("Server not found: {}", display_safe(q)))
-                .with_hint(format!("Available servers: {}", names(&usable))),
+                .with_hint(available_hint("Available servers", &names(&usable))),
         ),
     }
 }
@@ -142,6 +156,38 @@ mod tests {
         }
         let err = resolve(&fleet, Some("x\nforged: line")).unwrap_err();
         assert!(!err.message().contains('\n'));
+    }
+
+    #[test]
+    fn hints_list_a_few_names_and_count_many() {
+        let fleet: Vec<ServerRecord> = (0..MAX_LISTED_NAMES)
+            .map(|i| rec(&format!("web-{i}"), &format!("203.0.113.{}", i + 1)))
+            .collect();
+        let all = (0..MAX_LISTED_NAMES)
+            .map(|i| format!("web-{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let err = resolve(&fleet, Some("ghost")).unwrap_err();
+        assert_eq!(
+            err.hint(),
+            Some(format!("Available servers: {all}").as_str())
+        );
+        let err = resolve(&fleet, None).unwrap_err();
+        assert_eq!(err.hint(), Some(format!("Available: {all}").as_str()));
+
+        let mut many = fleet;
+        many.push(rec("web-x", "203.0.113.200"));
+        for err in [
+            resolve(&many, Some("ghost")).unwrap_err(),
+            resolve(&many, None).unwrap_err(),
+        ] {
+            let hint = err.hint().unwrap();
+            assert_eq!(
+                hint,
+                "11 servers are known; list them with `kastell server list` (MCP: server_info list)"
+            );
+            assert!(!hint.contains("web-0"), "{hint}");
+        }
     }
 
     #[test]

@@ -181,6 +181,23 @@ fn remove_by_ip_or_name() {
 }
 
 #[test]
+fn a_missing_server_in_a_big_fleet_is_counted_not_listed() {
+    let (_tmp, store) = store();
+    for i in 0..12 {
+        let mut record = manual(&format!("web-{i}"), &format!("203.0.113.{}", i + 1));
+        record.id = format!("manual-{}", 1_742_050_000_000u64 + i);
+        store.add(record).unwrap();
+    }
+    let err = store.remove("ghost").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert_eq!(
+        err.hint(),
+        Some("12 servers are known; list them with `kastell server list` (MCP: server_info list)")
+    );
+    assert_eq!(store.servers().unwrap().len(), 12);
+}
+
+#[test]
 fn remove_keeps_unknown_provider_and_unreadable_entries() {
     let (_tmp, store) = store();
     let content = ORIGINAL.replacen("[", "[{\"weird\": true},", 1);

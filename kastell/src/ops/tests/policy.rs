@@ -219,3 +219,56 @@ async fn real_results_never_suggest_what_safe_mode_refuses() {
     );
     assert_eq!(restore.reason, "Restore latest backup");
 }
+
+fn commands(suggestions: &[Suggestion]) -> Vec<&str> {
+    suggestions.iter().map(|s| s.command.as_str()).collect()
+}
+
+#[tokio::test]
+async fn an_unknown_server_suggests_the_fleet_list_and_names_the_servers() {
+    let world = World::new();
+    let list = ["server_info { action: 'list' }"];
+    for ctx in [
+        world.cli(),
+        world.context(Surface::Mcp, &[]),
+        world.context(Surface::Mcp, &[("KASTELL_SAFE_MODE", "false"), CLOUD_TOKEN]),
+    ] {
+        let errors = [
+            backup_list(&ctx, Some("ghost")).await.unwrap_err(),
+            backup_create(&ctx, Some("ghost")).await.unwrap_err(),
+            server_status(&ctx, Some("ghost")).await.unwrap_err(),
+            monitor(&ctx, Some("ghost")).await.unwrap_err(),
+        ];
+        for err in errors {
+            assert!(err.is_kind(ErrorKind::NotFound), "{err}");
+            assert_eq!(err.error, "Server not found: ghost");
+            assert_eq!(
+                err.hint.as_deref(),
+                Some("Available servers: web-1, web-2, man-1, bare-1")
+            );
+            assert_eq!(commands(&err.suggested_actions), list, "{err:?}");
+        }
+        // No server named among several: the list too.
+        let err = backup_list(&ctx, None).await.unwrap_err();
+        assert!(err.is_kind(ErrorKind::InvalidInput), "{err}");
+        assert_eq!(commands(&err.suggested_actions), list);
+    }
+    // A SAFE_MODE refusal comes before the lookup and keeps its own
+    // suggestions.
+    let err = update(&world.context(Surface::Mcp, &[]), Some("ghost"))
+        .await
+        .unwrap_err();
+    assert!(err.is_kind(ErrorKind::PermissionDenied));
+    assert!(!commands(&err.suggested_actions).contains(&list[0]));
+
+    // An empty fleet has nothing to list.
+    let empty = tempfile::tempdir().unwrap();
+    let ctx = Context::new(
+        Env::from_pairs([("KASTELL_SAFE_MODE", "false")]),
+        FleetStore::open(empty.path()).unwrap(),
+        Surface::Mcp,
+    );
+    let err = backup_list(&ctx, Some("ghost")).await.unwrap_err();
+    assert_eq!(err.error, "No servers found");
+    assert!(err.suggested_actions.is_empty(), "{err:?}");
+}
