@@ -122,7 +122,17 @@ pub struct SnapshotInfo {
     pub created_at: Option<String>,
 }
 
+/// `gb` rounded to two decimals, as sizes are shown: provider APIs and
+/// unit conversions yield float noise such as `0.5200000000000001`.
+/// `None` for values that are not finite numbers.
+pub(crate) fn round_gb(gb: f64) -> Option<f64> {
+    let rounded = (gb * 100.0).round() / 100.0;
+    rounded.is_finite().then_some(rounded)
+}
+
 impl From<&Snapshot> for SnapshotInfo {
+    /// The snapshot as shown, whichever provider it came from: its size
+    /// rounded to two decimals (see [`round_gb`]).
     fn from(s: &Snapshot) -> Self {
         let status = match s.status {
             SnapshotStatus::Creating => "creating",
@@ -136,7 +146,7 @@ impl From<&Snapshot> for SnapshotInfo {
             server_id: s.server_id.as_ref().map(ToString::to_string),
             name: s.name.clone(),
             status: status.to_owned(),
-            size_gb: s.size_gb,
+            size_gb: s.size_gb.and_then(round_gb),
             created_at: s.created_at.clone(),
         }
     }

@@ -155,3 +155,39 @@ fn errors_serialise_with_the_original_field_names() {
         assert!(schema["properties"][field].is_object(), "{field}");
     }
 }
+
+#[test]
+fn snapshot_sizes_are_shown_rounded_to_two_decimals() {
+    use kastell_core::types::{Snapshot, SnapshotId, SnapshotStatus};
+    let snapshot = |size: Option<f64>| Snapshot {
+        id: SnapshotId::new("42".to_owned()).unwrap(),
+        server_id: None,
+        name: "kastell-1".into(),
+        status: SnapshotStatus::Available,
+        raw_status: "available".into(),
+        size_gb: size,
+        created_at: None,
+    };
+    for (raw, shown) in [
+        (0.5200000000000001, 0.52),
+        (2.2499999999999996, 2.25),
+        (1.2 + 0.35 * 3.0, 2.25),
+        (0.005, 0.01),
+        (40.0, 40.0),
+        (0.0, 0.0),
+    ] {
+        let info = SnapshotInfo::from(&snapshot(Some(raw)));
+        assert_eq!(info.size_gb, Some(shown), "{raw}");
+        let json = serde_json::to_string(&info).unwrap();
+        assert!(
+            json.contains(&format!("\"sizeGb\":{shown}")),
+            "{raw} serialised as {json}"
+        );
+    }
+    assert_eq!(SnapshotInfo::from(&snapshot(None)).size_gb, None);
+    for bad in [f64::NAN, f64::INFINITY] {
+        let info = SnapshotInfo::from(&snapshot(Some(bad)));
+        assert_eq!(info.size_gb, None, "{bad}");
+        assert!(!serde_json::to_string(&info).unwrap().contains("sizeGb"));
+    }
+}
