@@ -108,21 +108,6 @@ pub(crate) fn pick_artifact(source: &dyn ArtifactSource) -> Result<String> {
     }
 }
 
-fn summary(steps: &[StepReport]) -> String {
-    steps
-        .iter()
-        .map(|s| {
-            let status = match s.status {
-                StepStatus::Success => "ok",
-                StepStatus::Failure => "failed",
-                StepStatus::Skipped => "skipped",
-            };
-            format!("{}: {status}", s.name)
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 fn failed_detail(steps: &[StepReport], name: &str) -> String {
     steps
         .iter()
@@ -131,7 +116,9 @@ fn failed_detail(steps: &[StepReport], name: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Maps the script's exit status to the error the caller sees.
+/// Maps the script's exit status to the error the caller sees: provider
+/// `bare`, operation `restore`, and the steps that ran as JSON
+/// [`StepReport`]s in its `steps` context (as the PaaS platforms do).
 pub(crate) fn outcome(
     command: &RemoteCommand,
     status: i32,
@@ -209,7 +196,7 @@ pub(crate) fn outcome(
     Err(err
         .with_provider(crate::ID)
         .with_operation("restore")
-        .with_context("steps", summary(&steps)))
+        .with_context("steps", serde_json::to_string(&steps).unwrap_or_default()))
 }
 
 /// Runs the restore script with the archive on stdin.
@@ -284,7 +271,14 @@ mod tests {
         assert!(!err.may_have_taken_effect());
         assert!(err.message().contains("sshd -t"));
         assert!(err.hint().unwrap().contains("Bad option"));
-        assert!(err.to_string().contains("Validate sshd_config: failed"));
+        // The steps that ran travel as JSON in the `steps` context, as for
+        // the PaaS platforms, so callers that only see the error show them.
+        let (_, json) = err.context().iter().find(|(k, _)| *k == "steps").unwrap();
+        let shown: Vec<StepReport> = serde_json::from_str(json).unwrap();
+        assert_eq!(shown.len(), 2);
+        assert_eq!(shown[1].name, "Validate sshd_config");
+        assert_eq!(shown[1].status, StepStatus::Failure);
+        assert!(shown[1].hint.as_deref().unwrap().contains("Bad option"));
 
         let steps =
             parse_steps("KASTELL_STEP switch ok x\nKASTELL_STEP reload-nginx failed boom\n");
