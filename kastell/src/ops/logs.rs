@@ -24,7 +24,8 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 pub enum LogSource {
     /// The system journal (`journalctl`).
     System,
-    /// The platform's container (`docker logs`); not on bare servers.
+    /// The platform's container (`docker logs`; Dokploy's Swarm service:
+    /// `docker service logs`); not on bare servers.
     Platform,
 }
 
@@ -102,6 +103,12 @@ fn log_command(source: LogSource, platform: &str, lines: u32) -> Result<RemoteCo
             "Bare servers have no platform log",
         )
         .with_hint("Read the system journal instead (source: system)")),
+        // Dokploy runs as the Swarm service `dokploy`, whose task container
+        // is named `dokploy.1.<task id>`: `docker logs dokploy` finds no
+        // container there, the service's log has it.
+        LogSource::Platform if platform == "dokploy" => {
+            RemoteCommand::template("docker service logs --tail {} {} 2>&1", &[&n, platform])
+        }
         LogSource::Platform => {
             RemoteCommand::template("docker logs --tail {} {} 2>&1", &[&n, platform])
         }
@@ -252,6 +259,11 @@ mod tests {
         assert_eq!(cmd.as_str(), "journalctl -n '5' --no-pager 2>&1");
         let cmd = log_command(LogSource::Platform, "coolify", 7).unwrap();
         assert_eq!(cmd.as_str(), "docker logs --tail '7' 'coolify' 2>&1");
+        let cmd = log_command(LogSource::Platform, "dokploy", 7).unwrap();
+        assert_eq!(
+            cmd.as_str(),
+            "docker service logs --tail '7' 'dokploy' 2>&1"
+        );
         assert!(log_command(LogSource::Platform, "bare", 7).is_err());
     }
 }

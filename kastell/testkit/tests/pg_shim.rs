@@ -520,3 +520,41 @@ async fn fake_root_and_generic_scripts_belong_to_the_sandbox_user() {
     assert!(plain.commands().is_empty());
     assert!(plain.root().is_dir());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_come_from_containers_and_swarm_services_only() {
+    let pg = PgCluster::start().unwrap();
+    let coolify = PaasShim::coolify(&pg).unwrap();
+    let f = SshdFixture::start_with(&coolify.sandbox_options());
+    let out = run(&f, "docker logs --tail 2 coolify").await;
+    assert_eq!(out.status, 0, "{}", out.stderr_text());
+    assert_eq!(
+        out.stdout_text(),
+        "kastell-shim app log line 19\nkastell-shim app log line 20"
+    );
+    let all = run(&f, "docker logs coolify-db").await.stdout_text();
+    assert_eq!(all.lines().count(), 20);
+    assert!(all.starts_with("kastell-shim db log line 1\n"), "{all}");
+    let out = run(&f, "docker logs --tail 2 nope").await;
+    assert_eq!(out.status, 1);
+    assert!(out.stderr_text().contains("No such container: nope"));
+    assert_eq!(run(&f, "docker logs --tail x coolify").await.status, 1);
+    assert_eq!(run(&f, "docker service logs coolify").await.status, 1);
+
+    let dokploy = PaasShim::dokploy(&pg).unwrap();
+    let g = SshdFixture::start_with(&dokploy.sandbox_options());
+    // A swarm service is not a container: like Docker, `docker logs`
+    // does not find it by its service name.
+    let out = run(&g, "docker logs --tail 2 dokploy").await;
+    assert_eq!(out.status, 1);
+    assert!(out.stderr_text().contains("No such container: dokploy"));
+    let out = run(&g, "docker service logs --tail 2 dokploy").await;
+    assert_eq!(out.status, 0, "{}", out.stderr_text());
+    let lines: Vec<String> = out.stdout_text().lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[1].starts_with("dokploy.1.") && lines[1].ends_with("| kastell-shim app log line 20"),
+        "{lines:?}"
+    );
+    assert_eq!(run(&g, "docker service logs --tail 2 nope").await.status, 1);
+}
