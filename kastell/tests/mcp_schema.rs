@@ -8,7 +8,6 @@
 #![cfg(all(feature = "hetzner", feature = "bare"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
@@ -19,7 +18,7 @@ use kastell_testkit::platform::BareHost;
 use serde_json::{Value, json};
 
 mod mcp_common;
-use mcp_common::Mcp;
+use mcp_common::{Mcp, output_schemas, strict, violations};
 
 /// Adds the manual bare server `sandbox` (the fake host, its fake root in
 /// `platformOptions`) and the Hetzner server `cloud` (simulator server 1).
@@ -62,58 +61,6 @@ fn write_fleet(dir: &Path, host: &BareHost, sim: &HetznerSim) {
         r["platformOptions"] = json!({"root": host.root().to_string_lossy(), "sudo": "never"});
     }
     std::fs::write(&path, serde_json::to_string_pretty(&value).unwrap()).unwrap();
-}
-
-/// `schema` with undeclared properties forbidden: `unevaluatedProperties:
-/// false` on every `oneOf` branch (which sees its `$ref`'s properties) and
-/// on every other object definition.
-fn strict(schema: &Value) -> Value {
-    let mut schema = schema.clone();
-    let mut targets = Vec::new();
-    if let Some(branches) = schema["oneOf"].as_array_mut() {
-        for b in branches {
-            if let Some(r) = b["$ref"].as_str() {
-                targets.push(r.rsplit('/').next().unwrap().to_owned());
-            }
-            b["unevaluatedProperties"] = json!(false);
-        }
-    }
-    if let Some(defs) = schema["$defs"].as_object_mut() {
-        for (name, def) in defs {
-            if def.get("properties").is_some() && !targets.contains(name) {
-                def["unevaluatedProperties"] = json!(false);
-            }
-        }
-    }
-    schema
-}
-
-/// Output schemas by tool name, from tools/list.
-async fn output_schemas(mcp: &Mcp) -> HashMap<String, Value> {
-    let tools = mcp.client.list_all_tools().await.unwrap();
-    tools
-        .into_iter()
-        .map(|t| {
-            let schema = Value::Object((*t.output_schema.expect("output schema")).clone());
-            (t.name.to_string(), schema)
-        })
-        .collect()
-}
-
-/// Validates `instance` against `schema`; each violation as text.
-fn violations(schema: &Value, instance: &Value) -> Vec<String> {
-    let validator = jsonschema::validator_for(schema)
-        .unwrap_or_else(|e| panic!("the output schema does not compile: {e}"));
-    validator
-        .iter_errors(instance)
-        .map(|e| {
-            format!(
-                "{e} (instance path `{}`, schema path `{}`)",
-                e.instance_path(),
-                e.schema_path()
-            )
-        })
-        .collect()
 }
 
 /// Runs the calls and checks every response; returns the problems found.

@@ -3,18 +3,19 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
-    ProgressNotificationParam, ProtocolVersion,
+    NumberOrString, ProgressNotificationParam, ProgressToken, ProtocolVersion, RequestMetaObject,
 };
 use rmcp::service::{NotificationContext, RunningService};
 use rmcp::transport::TokioChildProcess;
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 
 /// A client that records progress notifications.
@@ -46,6 +47,8 @@ pub(crate) struct Mcp {
     pub(crate) client: RunningService<RoleClient, Recorder>,
     pub(crate) recorder: Recorder,
     pub(crate) stderr: Option<tokio::process::ChildStderr>,
+    /// The tools' output schemas from tools/list, fetched on first use.
+    schemas: tokio::sync::OnceCell<HashMap<String, Value>>,
 }
 
 /// Starts `kastell-mcp` with a cleared environment: PATH, HOME (`dir`),
@@ -70,6 +73,7 @@ pub(crate) async fn start(dir: &Path, env: &[(&str, &str)]) -> Mcp {
         client,
         recorder,
         stderr,
+        schemas: tokio::sync::OnceCell::new(),
     }
 }
 
@@ -83,6 +87,93 @@ impl Mcp {
             .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(map))
             .await
             .unwrap_or_else(|e| panic!("{tool}: protocol error {e}"))
+    }
+
+    /// Calls `tool` with `args` and checks what every response must
+    /// satisfy: the text is the structured content; a failure has a
+    /// non-empty `error`, `hint` and `kind` and validates against
+    /// [`error_schema`]; a success carries the requested `action` and
+    /// validates against the tool's `outputSchema` from tools/list, also
+    /// with undeclared properties forbidden ([`strict`]); every suggestion
+    /// names an existing action, and none SAFE_MODE blocks when `safe`.
+    pub(crate) async fn checked(&self, tool: &str, args: Value, safe: bool) -> CallToolResult {
+        let result = self.call(tool, args.clone()).await;
+        self.check(tool, &args, &result, safe).await;
+        result
+    }
+
+    /// The checks of [`Mcp::checked`] on `result`, the answer to `tool`
+    /// called with `args`.
+    pub(crate) async fn check(
+        &self,
+        tool: &str,
+        args: &Value,
+        result: &CallToolResult,
+        safe: bool,
+    ) {
+        let value = content(result);
+        eprintln!("{tool} {args} -> {value}");
+        assert_text_matches(result);
+        if is_error(result) {
+            assert_error_with_hint(result);
+            assert!(
+                value["kind"].as_str().is_some_and(|k| !k.is_empty()),
+                "{tool} {args}: failure without a kind: {value}"
+            );
+            let problems = violations(&error_schema(), value);
+            assert!(
+                problems.is_empty(),
+                "{tool} {args}: the failure breaks the error schema:\n{}",
+                problems.join("\n")
+            );
+        } else {
+            assert_eq!(
+                value["action"], args["action"],
+                "{tool} {args}: another action answered"
+            );
+            let schema = &self.output_schemas().await[tool];
+            let mut problems = violations(schema, value);
+            problems.extend(violations(&strict(schema), value));
+            assert!(
+                problems.is_empty(),
+                "{tool} {args}: the result breaks the output schema:\n{}\n  instance: {value}",
+                problems.join("\n")
+            );
+        }
+        assert_suggestions_valid(value, safe);
+    }
+
+    /// Calls `tool` with `args` and a progress token; returns the result and
+    /// the progress notifications that arrived for it (after a short grace
+    /// period for the last ones), oldest first.
+    pub(crate) async fn call_with_progress(
+        &self,
+        tool: &str,
+        args: Value,
+    ) -> (CallToolResult, Vec<ProgressNotificationParam>) {
+        let Value::Object(map) = args else {
+            panic!("arguments must be an object")
+        };
+        let mut params = CallToolRequestParams::new(tool.to_owned()).with_arguments(map);
+        let mut meta = RequestMetaObject::default();
+        meta.set_progress_token(ProgressToken(NumberOrString::Number(4242)));
+        params.meta = Some(meta);
+        self.recorder.progress.lock().unwrap().clear();
+        let result = self
+            .client
+            .call_tool(params)
+            .await
+            .unwrap_or_else(|e| panic!("{tool}: protocol error {e}"));
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let progress = self.recorder.progress.lock().unwrap().clone();
+        (result, progress)
+    }
+
+    /// The output schemas by tool name, from tools/list (asked once).
+    pub(crate) async fn output_schemas(&self) -> &HashMap<String, Value> {
+        self.schemas
+            .get_or_init(|| async { output_schemas(self).await })
+            .await
     }
 
     /// Stops the server and returns everything it wrote to stderr.
@@ -218,4 +309,106 @@ pub(crate) fn assert_matches_output_schema(tool: &str, value: &Value) {
             "{tool}: undeclared {key}"
         );
     }
+}
+
+/// Output schemas by tool name, straight from tools/list.
+pub(crate) async fn output_schemas(mcp: &Mcp) -> HashMap<String, Value> {
+    let tools = mcp.client.list_all_tools().await.unwrap();
+    tools
+        .into_iter()
+        .map(|t| {
+            let schema = Value::Object((*t.output_schema.expect("output schema")).clone());
+            (t.name.to_string(), schema)
+        })
+        .collect()
+}
+
+/// `schema` with undeclared properties forbidden: `unevaluatedProperties:
+/// false` on every `oneOf` branch (which sees its `$ref`'s properties) and
+/// on every other object definition.
+pub(crate) fn strict(schema: &Value) -> Value {
+    let mut schema = schema.clone();
+    let mut targets = Vec::new();
+    if let Some(branches) = schema["oneOf"].as_array_mut() {
+        for b in branches {
+            if let Some(r) = b["$ref"].as_str() {
+                targets.push(r.rsplit('/').next().unwrap().to_owned());
+            }
+            b["unevaluatedProperties"] = json!(false);
+        }
+    }
+    if let Some(defs) = schema["$defs"].as_object_mut() {
+        for (name, def) in defs {
+            if def.get("properties").is_some() && !targets.contains(name) {
+                def["unevaluatedProperties"] = json!(false);
+            }
+        }
+    }
+    schema
+}
+
+/// Validates `instance` against `schema` (jsonschema, the draft the
+/// schema names); each violation as text.
+pub(crate) fn violations(schema: &Value, instance: &Value) -> Vec<String> {
+    let validator = jsonschema::validator_for(schema)
+        .unwrap_or_else(|e| panic!("the schema does not compile: {e}"));
+    validator
+        .iter_errors(instance)
+        .map(|e| {
+            format!(
+                "{e} (instance path `{}`, schema path `{}`)",
+                e.instance_path(),
+                e.schema_path()
+            )
+        })
+        .collect()
+}
+
+/// The schema of a failure's structured content: the one the operations
+/// serialise ([`kastell::ops::OpError`], as serialised: skipped fields are
+/// optional), with undeclared properties forbidden.
+pub(crate) fn error_schema() -> Value {
+    let schema = schemars::generate::SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator()
+        .into_root_schema_for::<kastell::ops::OpError>();
+    let mut schema = serde_json::to_value(schema).unwrap();
+    schema["unevaluatedProperties"] = json!(false);
+    schema
+}
+
+/// Adds a manual server (no provider: a `manual-` id) to the fleet store
+/// in `dir/state`: at 127.0.0.1 through `sshd` (its user, port and ed25519
+/// key), running `platform` (`None`: a bare server), with `options` as its
+/// `platformOptions`.
+pub(crate) fn add_manual_server(
+    dir: &Path,
+    name: &str,
+    platform: Option<&str>,
+    sshd: &kastell_testkit::sshd::LocalSshd,
+    options: Value,
+) -> kastell::ServerRecord {
+    let store = kastell::FleetStore::open(dir.join("state")).unwrap();
+    let id = format!(
+        "manual-{}",
+        1_700_000_000_000u64 + store.servers().unwrap().len() as u64
+    );
+    let mut record = kastell::ServerRecord::new(id, name, "127.0.0.1");
+    match platform {
+        Some(p) => {
+            record.mode = p.to_owned();
+            record.platform = Some(p.to_owned());
+        }
+        None => record.mode = "bare".to_owned(),
+    }
+    record.ssh = Some(kastell::store::SshSettings {
+        user: Some(sshd.user().to_owned()),
+        port: Some(sshd.port()),
+        identity_file: Some(sshd.ed25519_key().to_string_lossy().into_owned()),
+        host_key: None,
+    });
+    record
+        .extra
+        .insert(kastell::ops::PLATFORM_OPTIONS_KEY.to_owned(), options);
+    store.add(record).unwrap()
 }
