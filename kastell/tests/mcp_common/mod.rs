@@ -54,8 +54,14 @@ pub(crate) struct Mcp {
 /// Starts `kastell-mcp` with a cleared environment: PATH, HOME (`dir`),
 /// KASTELL_DIR (`dir/state`), loopback addresses allowed, plus `env`.
 pub(crate) async fn start(dir: &Path, env: &[(&str, &str)]) -> Mcp {
+    start_with_args(dir, &[], env).await
+}
+
+/// [`start`] with command-line arguments (`--sandbox`).
+pub(crate) async fn start_with_args(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Mcp {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_kastell-mcp"));
-    cmd.env_clear()
+    cmd.args(args)
+        .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", dir)
         .env("KASTELL_DIR", dir.join("state"))
