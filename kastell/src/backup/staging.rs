@@ -8,8 +8,10 @@ use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 
 use kastell_core::types::{ArtifactRecord, ArtifactSink, ArtifactSpec, BackupId, Compression};
 use kastell_core::{Error, ErrorKind, Result};
@@ -18,13 +20,15 @@ use sha2::{Digest, Sha256};
 use super::layout::STAGING_PREFIX;
 use super::manifest::{MANIFEST_FILE, Manifest, stored_file};
 
-/// zstd level used when compressing (fast, and far better than gzip -6).
-const ZSTD_LEVEL: i32 = 3;
+/// zstd level used when compressing: level 1 keeps pace with a gigabit
+/// link on one core and its artifacts are a few percent larger than level
+/// 3's (see BENCHMARKS.md); far better than gzip -6 either way.
+const ZSTD_LEVEL: i32 = 1;
 
-/// A zstd encoder at [`ZSTD_LEVEL`] writing into `inner`. Single-threaded
-/// on purpose: a failing write (a full disk) surfaces on the next chunk,
-/// not only when the artifact ends, so nothing more is pulled from the
-/// server once the disk refuses.
+/// A zstd encoder at [`ZSTD_LEVEL`] writing into `inner`. zstd's own
+/// worker threads are not used: they would report a failing write (a full
+/// disk) only when the artifact ends; the artifact's writer thread
+/// ([`Worker`]) takes the work off the reading thread instead.
 fn zstd_encoder<W: Write>(inner: W) -> Result<zstd::stream::write::Encoder<'static, W>> {
     zstd::stream::write::Encoder::new(inner, ZSTD_LEVEL)
         .map_err(|e| Error::io("starting zstd compression", e))
@@ -80,29 +84,120 @@ impl Pipeline {
     }
 }
 
-type Slot = Arc<Mutex<Option<Pipeline>>>;
+/// Chunks waiting for an artifact's writer thread, at most: the thread
+/// reading from the server runs this far ahead of the disk, no further.
+const QUEUED_CHUNKS: usize = 8;
 
-fn lock(slot: &Slot) -> MutexGuard<'_, Option<Pipeline>> {
+/// An artifact's [`Pipeline`] (compression, hashing, the file) running on
+/// its own thread, fed over a bounded channel: the thread reading from the
+/// server only hands chunks over, and a failed write (a full disk) is seen
+/// at the next chunk.
+struct Worker {
+    chunks: Option<SyncSender<Vec<u8>>>,
+    thread: Option<JoinHandle<std::io::Result<(u64, String)>>>,
+    /// The first write error, for the writer to report.
+    failed: Arc<Mutex<Option<(std::io::ErrorKind, String)>>>,
+    /// Set when the artifact is abandoned: the thread stops writing.
+    abandoned: Arc<AtomicBool>,
+}
+
+impl Worker {
+    /// Starts the thread that runs `pipeline`, naming `path` in errors.
+    fn start(mut pipeline: Pipeline, path: &Path) -> Result<Self> {
+        let (chunks, queue) = sync_channel::<Vec<u8>>(QUEUED_CHUNKS);
+        let failed = Arc::new(Mutex::new(None));
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let (failed_in, abandoned_in) = (failed.clone(), abandoned.clone());
+        let path = path.to_path_buf();
+        let thread = std::thread::Builder::new()
+            .name("kastell-artifact".into())
+            .spawn(move || {
+                for chunk in queue {
+                    if abandoned_in.load(Ordering::Relaxed) {
+                        return Err(std::io::Error::other("artifact abandoned"));
+                    }
+                    if let Err(e) = pipeline.write_all(&chunk) {
+                        let message =
+                            format!("writing the local backup file {}: {e}", path.display());
+                        *failed_in.lock().unwrap_or_else(|p| p.into_inner()) =
+                            Some((e.kind(), message));
+                        return Err(e);
+                    }
+                }
+                pipeline.finish()
+            })
+            .map_err(|e| Error::io("starting an artifact writer thread", e))?;
+        Ok(Self {
+            chunks: Some(chunks),
+            thread: Some(thread),
+            failed,
+            abandoned,
+        })
+    }
+
+    /// The error the thread stopped with, as the writer reports it.
+    fn failure(&self) -> std::io::Error {
+        match &*self.failed.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some((kind, message)) => std::io::Error::new(*kind, message.clone()),
+            None => std::io::Error::other("the artifact writer stopped"),
+        }
+    }
+
+    /// Queues `data`; fails once the thread has failed.
+    fn write(&self, data: &[u8]) -> std::io::Result<()> {
+        if self
+            .failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+        {
+            return Err(self.failure());
+        }
+        match &self.chunks {
+            Some(chunks) => chunks.send(data.to_vec()).map_err(|_| self.failure()),
+            None => Err(std::io::Error::other("artifact already sealed")),
+        }
+    }
+
+    /// Ends the stream and waits for the thread: size and SHA-256 of the
+    /// stored file, flushed and fsynced.
+    fn finish(mut self) -> std::io::Result<(u64, String)> {
+        drop(self.chunks.take());
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(std::io::Error::other("the artifact writer thread panicked")),
+            None => Err(std::io::Error::other("artifact already sealed")),
+        }
+    }
+}
+
+impl Drop for Worker {
+    /// An artifact never sealed: the thread stops at its next chunk and is
+    /// waited for, so its file is closed before the staging directory goes.
+    fn drop(&mut self) {
+        self.abandoned.store(true, Ordering::Relaxed);
+        drop(self.chunks.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+type Slot = Arc<Mutex<Option<Worker>>>;
+
+fn lock(slot: &Slot) -> MutexGuard<'_, Option<Worker>> {
     slot.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The writer handed to a platform for one artifact.
 struct ArtifactWriter {
     slot: Slot,
-    /// The file it writes, named in write errors: a platform only sees an
-    /// I/O error, and a full local disk must not read like a remote failure.
-    path: PathBuf,
 }
 
 impl Write for ArtifactWriter {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        match lock(&self.slot).as_mut() {
-            Some(pipeline) => pipeline.write_all(data).map(|()| data.len()).map_err(|e| {
-                std::io::Error::new(
-                    e.kind(),
-                    format!("writing the local backup file {}: {e}", self.path.display()),
-                )
-            }),
+        match lock(&self.slot).as_ref() {
+            Some(worker) => worker.write(data).map(|()| data.len()),
             None => Err(std::io::Error::other("artifact already sealed")),
         }
     }
@@ -277,7 +372,7 @@ impl ArtifactSink for Staging {
                 ));
             }
         };
-        let slot: Slot = Arc::new(Mutex::new(Some(pipeline)));
+        let slot: Slot = Arc::new(Mutex::new(Some(Worker::start(pipeline, &path)?)));
         self.open.insert(
             spec.name.clone(),
             Open {
@@ -285,7 +380,7 @@ impl ArtifactSink for Staging {
                 slot: slot.clone(),
             },
         );
-        Ok(Box::new(ArtifactWriter { slot, path }))
+        Ok(Box::new(ArtifactWriter { slot }))
     }
 
     fn seal(&mut self, name: &str) -> Result<ArtifactRecord> {
@@ -298,10 +393,10 @@ impl ArtifactSink for Staging {
             self.open.insert(name.to_owned(), open);
             return Err(Error::invalid_state(message));
         }
-        let pipeline = lock(&open.slot)
+        let worker = lock(&open.slot)
             .take()
             .ok_or_else(|| Error::invalid_state(format!("artifact {name} was already sealed")))?;
-        let (size, sha256) = pipeline
+        let (size, sha256) = worker
             .finish()
             .map_err(|e| Error::io(format!("finishing artifact {name}"), e))?;
         let record = ArtifactRecord {
@@ -318,6 +413,9 @@ impl ArtifactSink for Staging {
 
 impl Drop for Staging {
     fn drop(&mut self) {
+        // Writers of unsealed artifacts stop first, so no file is still
+        // being written when the directory goes.
+        self.open.clear();
         if !self.published {
             if let Err(e) = fs::remove_dir_all(&self.dir) {
                 tracing::warn!(
