@@ -4,8 +4,8 @@
 //! [`Sandbox::start`] brings up
 //! - the API simulator of every cloud provider compiled in (feature
 //!   `sandbox`), each a small seeded account on a loopback port;
-//! - one private OpenSSH server listening on several loopback addresses,
-//!   each address one fake host ([`FakeHosts`]): a fake filesystem root, a
+//! - private OpenSSH servers listening on several loopback addresses (one
+//!   daemon per 15 hosts), each address one fake host ([`FakeHosts`]): a fake filesystem root, a
 //!   boot id that changes when the host reboots, and `apt-get`,
 //!   `systemctl`, `reboot` and `journalctl` that behave like a Debian
 //!   server's;
@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use kastell_core::{Error, Registry, Result};
 use kastell_ssh::sandbox::hosts::FakeHosts;
-use kastell_ssh::sandbox::{LocalSshd, SandboxOptions, login_user_name};
+use kastell_ssh::sandbox::{LocalSshd, MAX_EXTRA_ADDRESSES, SandboxOptions, login_user_name};
 use sha2::{Digest, Sha256};
 
 use crate::env::Env;
@@ -53,8 +53,21 @@ const FIRST_HOST: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
 /// The most hosts one sandbox holds (one sshd listens on all of them).
 pub const MAX_HOSTS: usize = 500;
 
-/// How often the simulators' boot counters are compared with the hosts'.
+/// How often the simulators' boot counters are compared with the hosts',
+/// for a fleet of up to [`BOOT_SYNC_BATCH`] cloud servers; bigger fleets
+/// are compared less often (each look advances a simulator's state), up
+/// to [`BOOT_SYNC_SLOWEST`].
 const BOOT_SYNC_INTERVAL: Duration = Duration::from_millis(20);
+const BOOT_SYNC_BATCH: usize = 5;
+const BOOT_SYNC_SLOWEST: Duration = Duration::from_millis(250);
+
+/// The boot sync interval for `servers` cloud servers.
+fn boot_sync_interval(servers: usize) -> Duration {
+    let rounds = u32::try_from(servers.div_ceil(BOOT_SYNC_BATCH).max(1)).unwrap_or(u32::MAX);
+    BOOT_SYNC_INTERVAL
+        .saturating_mul(rounds)
+        .min(BOOT_SYNC_SLOWEST)
+}
 
 /// Files every fake host starts with under its root (a subset of the bare
 /// platform's default backup paths; the others are reported as missing).
@@ -114,7 +127,7 @@ pub struct Sandbox {
     hosts: Arc<FakeHosts>,
     clouds: Arc<Vec<Box<dyn SandboxCloud>>>,
     servers: Vec<SandboxServer>,
-    sshd: LocalSshd,
+    sshds: Vec<LocalSshd>,
     boot_sync: tokio::task::JoinHandle<()>,
 }
 
@@ -150,17 +163,23 @@ impl Sandbox {
         let seeded = plan.servers_per_provider.max(3);
         let clouds = clouds::start(seeded, wanted).await?;
         let servers = fleet(&clouds, plan)?;
-        let options = SandboxOptions {
-            path_prefix: vec![hosts.bin_dir()],
-            extra_addresses: servers.iter().map(|s| s.address).collect(),
-        };
-        let sshd = blocking(move || LocalSshd::start_with(&options)).await?;
+        // One daemon per group of hosts: sshd listens on 16 sockets at most.
+        let mut sshds = Vec::new();
+        for group in servers.chunks(MAX_EXTRA_ADDRESSES) {
+            let options = SandboxOptions {
+                path_prefix: vec![hosts.bin_dir()],
+                extra_addresses: group.iter().map(|s| s.address).collect(),
+            };
+            sshds.push(blocking(move || LocalSshd::start_with(&options)).await?);
+        }
         let store = FleetStore::open(dir)?;
         let mut servers = servers;
-        for server in &mut servers {
-            seed_host(&hosts, server.address)?;
-            let record = store.add(record_for(server, &sshd, &hosts)?)?;
-            server.server_id = record.id;
+        for (group, sshd) in servers.chunks_mut(MAX_EXTRA_ADDRESSES).zip(&sshds) {
+            for server in group {
+                seed_host(&hosts, server.address)?;
+                let record = store.add(record_for(server, sshd, &hosts)?)?;
+                server.server_id = record.id;
+            }
         }
         let clouds = Arc::new(clouds);
         let boot_sync = tokio::spawn(sync_boots(hosts.clone(), clouds.clone(), servers.clone()));
@@ -169,7 +188,7 @@ impl Sandbox {
             hosts,
             clouds,
             servers,
-            sshd,
+            sshds,
             boot_sync,
         })
     }
@@ -197,9 +216,17 @@ impl Sandbox {
             .collect()
     }
 
-    /// The private sshd standing for every host.
+    /// The private sshd standing for the first hosts (the only one in a
+    /// sandbox of up to [`MAX_EXTRA_ADDRESSES`] servers). A sandbox always
+    /// has one: [`Sandbox::start_with`] refuses a plan without servers.
     pub fn sshd(&self) -> &LocalSshd {
-        &self.sshd
+        &self.sshds[0]
+    }
+
+    /// Every sshd of the sandbox, each standing for up to
+    /// [`MAX_EXTRA_ADDRESSES`] hosts, in server order.
+    pub fn sshds(&self) -> &[LocalSshd] {
+        &self.sshds
     }
 
     /// The fake hosts (roots, boot ids, shim log).
@@ -271,6 +298,12 @@ async fn blocking<T: Send + 'static>(
 fn fleet(clouds: &[Box<dyn SandboxCloud>], plan: &SandboxPlan) -> Result<Vec<SandboxServer>> {
     let per_provider = plan.servers_per_provider;
     let total = clouds.len() * per_provider + usize::from(plan.manual_server);
+    if total == 0 {
+        return Err(Error::invalid_input(
+            "this sandbox plan has no server: no provider simulated and no manual server",
+        )
+        .with_hint("Ask for the manual server or a provider compiled into this build"));
+    }
     if total > MAX_HOSTS {
         return Err(Error::invalid_input(format!(
             "a sandbox of {total} hosts is too big; at most {MAX_HOSTS}"
@@ -372,7 +405,8 @@ async fn sync_boots(
     servers: Vec<SandboxServer>,
 ) {
     let mut seen: BTreeMap<Ipv4Addr, u64> = BTreeMap::new();
-    let mut ticker = tokio::time::interval(BOOT_SYNC_INTERVAL);
+    let clouds_servers = servers.iter().filter(|s| s.provider.is_some()).count();
+    let mut ticker = tokio::time::interval(boot_sync_interval(clouds_servers));
     loop {
         ticker.tick().await;
         for server in &servers {
@@ -397,6 +431,14 @@ async fn sync_boots(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bigger_fleets_are_synced_less_often_within_bounds() {
+        assert_eq!(boot_sync_interval(0), BOOT_SYNC_INTERVAL);
+        assert_eq!(boot_sync_interval(4), BOOT_SYNC_INTERVAL);
+        assert_eq!(boot_sync_interval(10), BOOT_SYNC_INTERVAL * 2);
+        assert_eq!(boot_sync_interval(100), BOOT_SYNC_SLOWEST);
+    }
 
     #[test]
     fn boot_ids_look_like_the_kernels_and_differ_per_boot() {

@@ -41,7 +41,8 @@ pub struct SandboxOptions {
     /// Loopback addresses sshd listens on as well as `127.0.0.1` (on the
     /// same port), so one daemon can stand for several hosts: a session
     /// tells which address it reached from `$SSH_CONNECTION`. Only
-    /// addresses in `127.0.0.0/8` are accepted.
+    /// addresses in `127.0.0.0/8` are accepted, at most
+    /// [`MAX_EXTRA_ADDRESSES`].
     pub extra_addresses: Vec<Ipv4Addr>,
 }
 
@@ -449,9 +450,21 @@ fn has_children(pid: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// How many addresses one sshd listens on besides `127.0.0.1` (OpenSSH
+/// listens on 16 sockets at most).
+pub const MAX_EXTRA_ADDRESSES: usize = 15;
+
 /// `127.0.0.1` then the extra addresses of `options`, without repeats.
-/// Refuses an address outside `127.0.0.0/8`.
+/// Refuses an address outside `127.0.0.0/8` and more than
+/// [`MAX_EXTRA_ADDRESSES`] extra ones.
 fn listen_addresses(options: &SandboxOptions) -> Result<Vec<Ipv4Addr>> {
+    if options.extra_addresses.len() > MAX_EXTRA_ADDRESSES {
+        return Err(Error::invalid_input(format!(
+            "sandbox sshd can listen on at most {MAX_EXTRA_ADDRESSES} extra addresses, not {}",
+            options.extra_addresses.len()
+        ))
+        .with_hint("Start one sshd per group of addresses"));
+    }
     let mut all = vec![Ipv4Addr::LOCALHOST];
     for address in &options.extra_addresses {
         if !address.is_loopback() {
