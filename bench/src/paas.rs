@@ -1,6 +1,6 @@
 //! Benchmark 2, end to end: `backup-create` on a Coolify-shaped host (the
 //! `docker` shim over a real PostgreSQL holding about `db_mib` MiB) against
-//! the bare `ssh host 'docker exec coolify-db pg_dump -Fc ...' > file`
+//! the bare `ssh host 'docker exec coolify-db pg_dump -Fc -Z0 ...' > file`
 //! stream of the same database in the same run.
 
 use std::time::Instant;
@@ -23,7 +23,7 @@ const CASE: PaasRoundTrip = PaasRoundTrip {
 };
 
 /// The dump command kastell's Coolify platform runs (see kastell-paas).
-const PG_DUMP: &str = "docker exec coolify-db pg_dump -Fc -U coolify -d coolify";
+const PG_DUMP: &str = "docker exec coolify-db pg_dump -Fc -Z0 -U coolify -d coolify";
 
 /// Bytes a generated row takes in the table, roughly (for sizing).
 const ROW_BYTES: u64 = 200;

@@ -42,7 +42,7 @@ async fn backup_streams_the_dump_and_the_existing_config() {
     let cmds = t.commands();
     assert_eq!(
         cmds[1],
-        "docker exec 'compose-db' pg_dump -Fc -U 'appuser' -d 'appdb'"
+        "docker exec 'compose-db' pg_dump -Fc -Z0 -U 'appuser' -d 'appdb'"
     );
     assert!(cmds[2].starts_with(
         "d='/data/app'; printf '%s\\n' 'source/.env\nsource/docker-compose.yml\nssh/keys' |"
@@ -73,7 +73,7 @@ async fn swarm_backup_looks_the_container_up() {
     );
     assert_eq!(
         cmds[2],
-        format!("docker exec '{SWARM_ID}' pg_dump -Fc -U 'swarm' -d 'swarm'")
+        format!("docker exec '{SWARM_ID}' pg_dump -Fc -Z0 -U 'swarm' -d 'swarm'")
     );
     assert_eq!(
         cmds[4],

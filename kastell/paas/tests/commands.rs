@@ -27,7 +27,7 @@ async fn commands_quote_every_value() {
     );
     assert_eq!(
         commands::pg_dump(&COMPOSE, "compose-db").unwrap().as_str(),
-        "docker exec 'compose-db' pg_dump -Fc -U 'appuser' -d 'appdb'"
+        "docker exec 'compose-db' pg_dump -Fc -Z0 -U 'appuser' -d 'appdb'"
     );
     assert_eq!(
         commands::pg_restore(&COMPOSE, "compose-db")
