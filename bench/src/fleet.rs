@@ -90,7 +90,7 @@ pub(crate) async fn run(bin: &Path, n: usize) -> Result<Section> {
     section.para(format!(
         "The release `kastell` binary over a sandbox fleet of {n} Hetzner servers (the API \
          simulator at 200× real time; each server its own fake Debian host on a loopback address \
-         behind one real sshd), with production timings (polls from 2 s). Each maintain upgrades \
+         behind real sshd daemons, one per 15 hosts), with production timings (polls from 2 s). Each maintain upgrades \
          packages, reboots through the API because the upgrade asks for it, proves the reboot by \
          the boot id and checks health again. Ratios are to the same command on one server; \
          memory is the CLI's peak RSS. Every fake host, simulator and sshd session runs on this \
