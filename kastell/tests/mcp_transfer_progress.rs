@@ -5,8 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use kastell_testkit::platform::BareHost;
@@ -17,50 +15,12 @@ use rmcp::model::{
 use serde_json::{Value, json};
 
 mod mcp_common;
-use mcp_common::Mcp;
+use mcp_common::{Mcp, add_manual_server};
 
 /// Size of the file on the server: many times the engine's reporting step
 /// (256 KiB), so byte counts are reported whatever the throttling lets
 /// through.
 const BIG: usize = 6 << 20;
-
-/// Adds a manual bare server through the real `kastell` binary, in the
-/// store `mcp_common::start` uses for `dir`.
-fn add(dir: &Path, name: &str, user: &str, port: u16, key: &Path) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kastell"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("KASTELL_DIR", dir.join("state"))
-        .env("KASTELL_ALLOW_PRIVATE_IPS", "true")
-        .args(["server", "add", "--name", name, "--ip", "127.0.0.1"])
-        .args(["--platform", "bare", "--user", user])
-        .args(["--port", &port.to_string()])
-        .arg("--identity-file")
-        .arg(key)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Points every record at the fake root (no sudo), in `platformOptions`.
-fn set_platform_options(dir: &Path, root: &Path) {
-    let path = dir.join("state/servers.json");
-    let mut value: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let records = match &mut value {
-        Value::Array(a) => a,
-        Value::Object(o) => o.get_mut("servers").unwrap().as_array_mut().unwrap(),
-        _ => panic!("unexpected servers.json"),
-    };
-    for r in records {
-        r["platformOptions"] = json!({"root": root.to_string_lossy(), "sudo": "never"});
-    }
-    std::fs::write(&path, serde_json::to_string_pretty(&value).unwrap()).unwrap();
-}
 
 /// `len` bytes that do not compress (xorshift).
 fn noise(len: usize) -> Vec<u8> {
@@ -136,10 +96,13 @@ async fn backup_create_and_restore_report_bytes_moved() {
     std::fs::write(host.path("etc/nginx/big.bin"), noise(BIG)).unwrap();
     host.hand_over();
     let tmp = tempfile::tempdir().unwrap();
-    let key = host.fixture.sshd.ed25519_key();
-    let user = host.fixture.sshd.user().to_owned();
-    add(tmp.path(), "sandbox", &user, host.fixture.sshd.port(), &key);
-    set_platform_options(tmp.path(), &host.root());
+    add_manual_server(
+        tmp.path(),
+        "sandbox",
+        None,
+        &host.fixture.sshd,
+        json!({"root": host.root().to_string_lossy(), "sudo": "never"}),
+    );
     let mcp = mcp_common::start(tmp.path(), &[("KASTELL_SAFE_MODE", "false")]).await;
 
     let (created, progress) = with_token(&mcp, "backup-create", json!({}), 7).await;
