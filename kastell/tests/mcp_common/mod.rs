@@ -418,3 +418,114 @@ pub(crate) fn add_manual_server(
         .insert(kastell::ops::PLATFORM_OPTIONS_KEY.to_owned(), options);
     store.add(record).unwrap()
 }
+
+/// `server_backup` arguments for `action` on `server`, plus `extra`.
+pub(crate) fn backup(server: &str, action: &str, extra: Value) -> Value {
+    let mut v = json!({"action": action, "server": server});
+    if let (Value::Object(m), Value::Object(e)) = (&mut v, extra) {
+        m.extend(e);
+    }
+    v
+}
+
+/// The structured content of a success (panics on a failure).
+pub(crate) fn ok(result: &CallToolResult) -> &Value {
+    let value = content(result);
+    assert_eq!(result.is_error, Some(false), "expected success: {value}");
+    assert_eq!(value["success"], true, "{value}");
+    value
+}
+
+/// The structured content of a failure (panics on a success).
+pub(crate) fn failed(result: &CallToolResult) -> &Value {
+    let value = content(result);
+    assert!(is_error(result), "expected a failure: {value}");
+    value
+}
+
+/// The `(tool, action)` of every suggestion.
+pub(crate) fn suggested(value: &Value) -> Vec<(String, String)> {
+    value["suggested_actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let command = s["command"].as_str().unwrap();
+            let (tool, rest) = command.split_once(' ').unwrap();
+            let action = rest.split("action: '").nth(1).unwrap().split('\'').next();
+            (tool.to_owned(), action.unwrap().to_owned())
+        })
+        .collect()
+}
+
+/// Step names of a result or failure, in order.
+pub(crate) fn step_names(value: &Value) -> Vec<String> {
+    value["steps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no steps in {value}"))
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The step called `name`.
+pub(crate) fn step<'a>(value: &'a Value, name: &str) -> &'a Value {
+    value["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no step {name} in {value}"))
+}
+
+/// The backup ids of a backup-list result, in order.
+pub(crate) fn listed_ids(value: &Value) -> Vec<String> {
+    value["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["backupId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The listed backup `id`.
+pub(crate) fn listed<'a>(value: &'a Value, id: &str) -> &'a Value {
+    value["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["backupId"] == id)
+        .unwrap_or_else(|| panic!("backup {id} not listed in {value}"))
+}
+
+/// A SAFE_MODE refusal on `server`: the original's error and hint, kind
+/// `permission_denied`, the server named, and at least one suggestion, each
+/// for this server and none of them blocked (the latter checked by
+/// [`Mcp::checked`] with `safe`).
+pub(crate) fn assert_safe_mode_refusal(
+    result: &CallToolResult,
+    server: &str,
+    error: &str,
+    hint: &str,
+) {
+    let value = failed(result);
+    assert_eq!(value["error"], error, "{value}");
+    assert_eq!(value["hint"], hint, "{value}");
+    assert_eq!(value["kind"], "permission_denied", "{value}");
+    assert_eq!(value["server"], server, "{value}");
+    assert_eq!(value["ip"], "127.0.0.1", "{value}");
+    let suggestions = value["suggested_actions"].as_array().unwrap();
+    assert!(!suggestions.is_empty(), "no alternative offered: {value}");
+    for s in suggestions {
+        let command = s["command"].as_str().unwrap();
+        assert!(
+            command.contains(&format!("server: '{server}'")),
+            "a suggestion for another server: {command}"
+        );
+    }
+}
+
+/// What `security.log` of the store in `dir` holds.
+pub(crate) fn security_log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("state/security.log")).unwrap_or_default()
+}
