@@ -29,7 +29,10 @@ pub fn default_error(provider: &'static str, status: u16, message: &str) -> Erro
         409 | 423 => Error::new(ErrorKind::InvalidState, message).set_retryable(true),
         422 => Error::new(ErrorKind::InvalidInput, message),
         429 => Error::new(ErrorKind::RateLimited, message)
-            .with_hint("The provider is rate limiting requests; kastell waits as asked and retries"),
+            .with_hint(
+                "The provider is rate limiting requests and kastell's retries ran out: wait a few \
+                 minutes, or work on fewer servers at once (--concurrency), then try again",
+            ),
         500..=599 => Error::unavailable(message)
             .with_hint("The provider reported a server-side problem; try again shortly"),
         _ => Error::unexpected(message),
@@ -51,7 +54,8 @@ pub fn busy(provider: &'static str, status: u16, message: &str) -> Error {
     .with_provider(provider)
     .with_context("http_status", status)
     .with_hint(
-        "Another operation is still running on this server; kastell retries when it finishes",
+        "Another operation was still running on this server when kastell's retries ran out: \
+         wait until it finishes (server_info status), then try again",
     )
 }
 

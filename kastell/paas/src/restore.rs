@@ -225,8 +225,8 @@ impl PaasPlatform {
         };
         let sent = self.feed(&command, stdin).await.map_err(|e| {
             e.or_hint(
-                "The database was left as it was before the restore (single transaction); \
-                 the engine restarts the platform",
+                "The database was left as it was before the restore (single transaction) and \
+                 kastell starts the platform again; check the database container, then retry",
             )
         })?;
         Ok((
