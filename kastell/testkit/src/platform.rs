@@ -34,6 +34,22 @@ pub use paas::{
     paas_update,
 };
 
+/// Checks a platform crate's registration: `register` adds an entry under
+/// `id` with `display_name` and every capability, and the crate's
+/// link-time entry is in the global registry too. Panics otherwise.
+pub fn assert_registers_under(
+    register: fn(&mut kastell_core::Registry) -> Result<()>,
+    id: &str,
+    display_name: &str,
+) {
+    let mut registry = kastell_core::Registry::new();
+    register(&mut registry).unwrap();
+    let entry = registry.platform(id).unwrap();
+    assert_eq!(entry.display_name, display_name);
+    assert_eq!(entry.capability, kastell_core::PlatformCapability::all());
+    assert!(kastell_core::Registry::global().has_platform(id));
+}
+
 /// What a trial needs from the platform under test.
 pub trait PlatformFixture: Send + Sync {
     /// The platform, built over [`PlatformFixture::transport`].

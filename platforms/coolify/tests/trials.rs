@@ -32,12 +32,11 @@ kastell_testkit::all_platform_trials!(fixture);
 
 #[test]
 fn registers_under_its_id() {
-    let mut registry = kastell_core::Registry::new();
-    kastell_coolify::register(&mut registry).unwrap();
-    let entry = registry.platform("coolify").unwrap();
-    assert_eq!(entry.display_name, "Coolify");
-    assert_eq!(entry.capability, kastell_core::PlatformCapability::all());
-    assert!(kastell_core::Registry::global().has_platform("coolify"));
+    kastell_testkit::platform::assert_registers_under(
+        kastell_coolify::register,
+        "coolify",
+        "Coolify",
+    );
 }
 
 #[tokio::test]

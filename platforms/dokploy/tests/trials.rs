@@ -38,12 +38,11 @@ kastell_testkit::all_platform_trials!(fixture);
 
 #[test]
 fn registers_under_its_id() {
-    let mut registry = kastell_core::Registry::new();
-    kastell_dokploy::register(&mut registry).unwrap();
-    let entry = registry.platform("dokploy").unwrap();
-    assert_eq!(entry.display_name, "Dokploy");
-    assert_eq!(entry.capability, kastell_core::PlatformCapability::all());
-    assert!(kastell_core::Registry::global().has_platform("dokploy"));
+    kastell_testkit::platform::assert_registers_under(
+        kastell_dokploy::register,
+        "dokploy",
+        "Dokploy",
+    );
 }
 
 #[tokio::test]
