@@ -1,20 +1,36 @@
-//! The MCP surface: `kastell-mcp`, an rmcp server over stdio with the tools
-//! `server_backup`, `server_maintain`, `server_info` and `server_logs`.
+//! The MCP surface: `kastell-mcp`, an rmcp server over stdio or
+//! Streamable HTTP ([`http`]) with the tools `server_backup`,
+//! `server_maintain`, `server_info` and `server_logs`, tasks for long work,
+//! the `kastell://fleet` resource, prompts and operation logs.
 //!
-//! It only parses arguments, calls [`crate::ops`] and renders the results:
-//! SAFE_MODE (on by default for MCP) and every other guard are applied by
-//! the operations through the one policy table. stdout carries nothing but
-//! the protocol; logs and the startup line go to stderr.
+//! It only parses arguments (strictly: [`strict`]), calls [`crate::ops`]
+//! and renders the results: SAFE_MODE (on by default for MCP) and every
+//! other guard are applied by the operations through the one policy table.
+//! stdout carries nothing but the protocol (over stdio); logs and the
+//! startup line go to stderr.
 
+mod call;
+pub mod http;
+mod logging;
 mod output;
 mod params;
 mod progress;
+mod prompts;
 mod render;
+mod resources;
+mod schema;
 mod server;
+mod strict;
+mod task;
+mod tools;
 
-pub use output::{BackupOutput, InfoOutput, LogsOutput, MaintainOutput};
+pub use http::{HttpOptions, serve_http};
+pub use output::{BackupOutput, InfoOutput, LogsOutput, MaintainOutput, ToolOutput};
 pub use progress::{HEARTBEAT, Progress};
 pub use server::KastellMcp;
+
+use std::net::SocketAddr;
+use std::time::Duration;
 
 use kastell_core::Error;
 use rmcp::ServiceExt;
@@ -47,18 +63,71 @@ pub fn context(env: Env) -> Result<Context, Error> {
     Ok(Context::new(env, store, Surface::Mcp))
 }
 
-/// Serves the tools over stdin/stdout until the client disconnects.
+/// How long a stopping server waits for its running tasks to reach a safe
+/// point (a restore always finishes putting the platform back).
+const TASK_PATIENCE: Duration = Duration::from_secs(300);
+
+/// Resolves when the process is asked to stop (SIGINT or SIGTERM). If the
+/// handlers cannot be installed, never resolves (the process then ends the
+/// default way on those signals).
+pub(crate) async fn terminated() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut interrupt), Ok(mut terminate)) => {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
+
+/// Serves the tools over stdin/stdout until the client disconnects, then
+/// lets running tasks reach a safe point.
 pub async fn serve_stdio(ctx: Context) -> Result<(), Error> {
     eprintln!("{}", startup_line(&ctx));
-    let service = KastellMcp::new(ctx)
+    let server = KastellMcp::new(ctx);
+    let tasks = server.tasks().clone();
+    let service = server
         .serve(rmcp::transport::stdio())
         .await
         .map_err(|e| Error::unexpected(format!("MCP initialisation failed: {e}")))?;
-    service
+    let stopped = service
         .waiting()
         .await
-        .map_err(|e| Error::unexpected(format!("MCP server stopped: {e}")))?;
-    Ok(())
+        .map_err(|e| Error::unexpected(format!("MCP server stopped: {e}")));
+    let left = tasks.shutdown(TASK_PATIENCE).await;
+    if left > 0 {
+        eprintln!("kastell-mcp: {left} task(s) still running when it stopped");
+    }
+    stopped.map(|_| ())
+}
+
+/// Serves `ctx` over the transport `args` chose; `dir` is where an HTTP
+/// token file lives.
+async fn serve(ctx: Context, args: &McpArgs, dir: &std::path::Path) -> Result<(), Error> {
+    match args.http {
+        None => serve_stdio(ctx).await,
+        Some(bind) => {
+            let options = HttpOptions {
+                bind,
+                allow_remote: args.allow_remote,
+                allowed_hosts: args.allowed_hosts.clone(),
+                allowed_origins: args.allowed_origins.clone(),
+            };
+            serve_http(
+                ctx,
+                options,
+                dir,
+                tokio_util::sync::CancellationToken::new(),
+            )
+            .await
+        }
+    }
 }
 
 /// The command line of `kastell-mcp`.
@@ -66,10 +135,11 @@ pub async fn serve_stdio(ctx: Context) -> Result<(), Error> {
 #[command(
     name = "kastell-mcp",
     version,
-    about = "The kastell MCP server over stdio: server_backup, server_maintain, server_info, server_logs",
-    long_about = "The kastell MCP server over stdio. Point an MCP client at this command; \
-                  it serves the fleet in KASTELL_DIR (default ~/.kastell) with SAFE_MODE on \
-                  unless KASTELL_SAFE_MODE=false."
+    about = "The kastell MCP server (stdio, or Streamable HTTP with --http): server_backup, server_maintain, server_info, server_logs",
+    long_about = "The kastell MCP server. Point an MCP client at this command (stdio), or \
+                  serve it over Streamable HTTP with --http 127.0.0.1:8765 (bearer token from \
+                  KASTELL_MCP_TOKEN or KASTELL_DIR/mcp-token); it serves the fleet in \
+                  KASTELL_DIR (default ~/.kastell) with SAFE_MODE on unless KASTELL_SAFE_MODE=false."
 )]
 pub struct McpArgs {
     /// Serve a sandbox fleet instead of yours: provider API simulators and
@@ -78,11 +148,29 @@ pub struct McpArgs {
     /// applies (set KASTELL_SAFE_MODE=false to let the agent change things).
     #[arg(long)]
     pub sandbox: bool,
+    /// Serve over Streamable HTTP at http://ADDR/mcp instead of stdio
+    /// (e.g. 127.0.0.1:8765; port 0 picks a free one). Clients send
+    /// `Authorization: Bearer <token>`.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<SocketAddr>,
+    /// Allow --http on an address other than loopback (needs
+    /// KASTELL_MCP_TOKEN or an existing token file, and --allowed-host for
+    /// the name clients connect to).
+    #[arg(long, requires = "http")]
+    pub allow_remote: bool,
+    /// A Host header value to accept besides localhost, 127.0.0.1 and ::1
+    /// (repeatable).
+    #[arg(long = "allowed-host", value_name = "HOST", requires = "http")]
+    pub allowed_hosts: Vec<String>,
+    /// An Origin to accept (repeatable; e.g. http://localhost:6274). By
+    /// default a request carrying any Origin is refused.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN", requires = "http")]
+    pub allowed_origins: Vec<String>,
 }
 
 /// Starts the sandbox fleet in a temporary directory and serves it until
 /// the client disconnects; then removes everything.
-async fn serve_sandbox(env: Env) -> Result<(), Error> {
+async fn serve_sandbox(env: Env, args: &McpArgs) -> Result<(), Error> {
     let dir = tempfile::Builder::new()
         .prefix("kastell-mcp-sandbox-")
         .tempdir()
@@ -96,7 +184,7 @@ async fn serve_sandbox(env: Env) -> Result<(), Error> {
         sandbox.store().path().display()
     );
     let ctx = sandbox.context(&env, Surface::Mcp);
-    let served = serve_stdio(ctx).await;
+    let served = serve(ctx, args, dir.path()).await;
     drop(sandbox);
     served
 }
@@ -127,9 +215,10 @@ pub fn run_blocking() -> std::process::ExitCode {
         .and_then(|rt| {
             rt.block_on(async {
                 if args.sandbox {
-                    serve_sandbox(env).await
+                    serve_sandbox(env, &args).await
                 } else {
-                    serve_stdio(context(env)?).await
+                    let dir = crate::paths::kastell_dir_in(&env)?;
+                    serve(context(env)?, &args, &dir).await
                 }
             })
         });

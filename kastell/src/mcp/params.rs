@@ -8,6 +8,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use super::strict::{self, ActionArgs, ToolArgs};
+
 /// The longest string any argument may hold.
 pub(crate) const MAX_ARG_LEN: usize = 256;
 
@@ -34,7 +36,7 @@ pub(crate) enum BackupAction {
 
 /// `server_backup` arguments.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct BackupArgs {
     /// backup-create: back the server up over SSH (platform database and
     /// configuration, or the configured paths on bare servers) into the local
@@ -65,6 +67,41 @@ pub(crate) struct BackupArgs {
     pub(crate) snapshot_id: Option<String>,
 }
 
+/// `server_backup`'s actions and the arguments each reads.
+pub(crate) const BACKUP_TOOL: ToolArgs = ToolArgs {
+    tool: "server_backup",
+    actions: &[
+        ActionArgs {
+            action: "backup-create",
+            args: &["server"],
+        },
+        ActionArgs {
+            action: "backup-list",
+            args: &["server"],
+        },
+        ActionArgs {
+            action: "backup-restore",
+            args: &["server", "backupId"],
+        },
+        ActionArgs {
+            action: "snapshot-create",
+            args: &["server"],
+        },
+        ActionArgs {
+            action: "snapshot-list",
+            args: &["server"],
+        },
+        ActionArgs {
+            action: "snapshot-delete",
+            args: &["server", "snapshotId"],
+        },
+        ActionArgs {
+            action: "snapshot-restore",
+            args: &["server", "snapshotId"],
+        },
+    ],
+};
+
 /// What `server_maintain` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -80,7 +117,7 @@ pub(crate) enum MaintainAction {
 
 /// `server_maintain` arguments.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct MaintainArgs {
     /// update: update the platform (Coolify or Dokploy update script; a
     /// package upgrade on bare servers). restart: reboot through the provider
@@ -107,6 +144,25 @@ pub(crate) struct MaintainArgs {
     pub(crate) reboot_even_if_unhealthy: bool,
 }
 
+/// `server_maintain`'s actions and the arguments each reads.
+pub(crate) const MAINTAIN_TOOL: ToolArgs = ToolArgs {
+    tool: "server_maintain",
+    actions: &[
+        ActionArgs {
+            action: "update",
+            args: &["server"],
+        },
+        ActionArgs {
+            action: "restart",
+            args: &["server"],
+        },
+        ActionArgs {
+            action: "maintain",
+            args: &["server", "skipReboot", "snapshot", "rebootEvenIfUnhealthy"],
+        },
+    ],
+};
+
 /// What `server_info` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -122,7 +178,7 @@ pub(crate) enum InfoAction {
 
 /// `server_info` arguments.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct InfoArgs {
     /// list: every server in the local fleet store. status: SSH reachability,
     /// boot id and (with a token) the provider's status. health: the
@@ -134,6 +190,25 @@ pub(crate) struct InfoArgs {
     #[schemars(length(max = 256))]
     pub(crate) server: Option<String>,
 }
+
+/// `server_info`'s actions and the arguments each reads.
+pub(crate) const INFO_TOOL: ToolArgs = ToolArgs {
+    tool: "server_info",
+    actions: &[
+        ActionArgs {
+            action: "list",
+            args: &[],
+        },
+        ActionArgs {
+            action: "status",
+            args: &["server"],
+        },
+        ActionArgs {
+            action: "health",
+            args: &["server"],
+        },
+    ],
+};
 
 /// What `server_logs` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -160,7 +235,7 @@ pub(crate) enum LogsSource {
 
 /// `server_logs` arguments.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct LogsArgs {
     /// logs: the last lines of the system journal (`journalctl`) or of the
     /// platform's container (`docker logs`). monitor: load averages, memory
@@ -179,6 +254,21 @@ pub(crate) struct LogsArgs {
     #[schemars(range(min = 1, max = 2000))]
     pub(crate) lines: Option<u32>,
 }
+
+/// `server_logs`' actions and the arguments each reads.
+pub(crate) const LOGS_TOOL: ToolArgs = ToolArgs {
+    tool: "server_logs",
+    actions: &[
+        ActionArgs {
+            action: "logs",
+            args: &["server", "source", "lines"],
+        },
+        ActionArgs {
+            action: "monitor",
+            args: &["server"],
+        },
+    ],
+};
 
 /// A bad-arguments error with a hint.
 fn invalid(message: impl Into<String>, hint: &str) -> Error {
@@ -208,14 +298,20 @@ fn check_lengths(value: &serde_json::Value) -> Result<(), Error> {
     Ok(())
 }
 
-/// Parses `arguments` into `T`, refusing strings over [`MAX_ARG_LEN`] and
-/// naming what was wrong (never echoing the whole value).
+/// Parses `arguments` into `T`, refusing strings over [`MAX_ARG_LEN`],
+/// arguments `tool` does not know and arguments their action does not use
+/// ([`strict::check`]), and naming what was wrong (never echoing the
+/// whole value).
 pub(super) fn parse<T: DeserializeOwned>(
-    tool: &str,
+    tool: &ToolArgs,
     arguments: serde_json::Map<String, serde_json::Value>,
 ) -> Result<T, Error> {
     let value = serde_json::Value::Object(arguments);
     check_lengths(&value)?;
+    if let serde_json::Value::Object(arguments) = &value {
+        strict::check(tool, arguments)?;
+    }
+    let tool = tool.tool;
     serde_json::from_value(value).map_err(|e| {
         let mut text = e.to_string();
         text.truncate(300);

@@ -8,6 +8,8 @@
 //!
 //! The same hook tells operations when the client cancelled the request
 //! (with or without a progress token): they stop at their next safe point.
+//! Step events also go to the client's log ([`ClientLog`]) when it asked
+//! for operation logs.
 //!
 //! All notifications of a request go out from one loop, so their
 //! `progress` values strictly increase: a finished step `i` is worth `i`,
@@ -23,7 +25,8 @@ use rmcp::model::{ProgressNotificationParam, ProgressToken};
 use rmcp::service::{Peer, RequestContext};
 use tokio::sync::mpsc;
 
-use crate::ops::{self, Context, Step, human_bytes};
+use super::logging::{ClientLog, Severity};
+use crate::ops::{self, Context, Step, StepOutcome, human_bytes};
 
 /// How often a running operation reports that it is still running.
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
@@ -43,6 +46,7 @@ pub struct Progress {
     peer: Peer<RoleServer>,
     token: Option<ProgressToken>,
     cancel: CancelProbe,
+    log: ClientLog,
 }
 
 /// A step event from the operation.
@@ -57,6 +61,7 @@ enum Event {
         index: usize,
         total: usize,
         text: String,
+        failed: bool,
     },
     Message(String),
     Bytes {
@@ -109,7 +114,13 @@ impl ops::Progress for Hook {
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
         let text = format!("{} ({outcome})", step.name);
-        self.send(Event::Finished { index, total, text });
+        let failed = matches!(step.status, StepOutcome::Failure);
+        self.send(Event::Finished {
+            index,
+            total,
+            text,
+            failed,
+        });
     }
 
     fn message(&self, text: &str) {
@@ -233,13 +244,15 @@ impl BytesGate {
 }
 
 impl Progress {
-    /// Progress for the request behind `rc` (silent without a token).
-    pub fn new(rc: &RequestContext<RoleServer>) -> Self {
+    /// Progress for the request behind `rc` (no notifications without a
+    /// token), logging its steps to `log`.
+    pub(crate) fn new(rc: &RequestContext<RoleServer>, log: ClientLog) -> Self {
         let ct = rc.ct.clone();
         Self {
             peer: rc.peer.clone(),
             token: rc.meta.get_progress_token(),
             cancel: CancelProbe(Arc::new(move || ct.is_cancelled())),
+            log,
         }
     }
 
@@ -261,15 +274,31 @@ impl Progress {
                 counter.total = Some(total as f64);
                 let message = format!("{label}: {name} ({index}/{total})");
                 counter.current = Some(name);
+                self.log.send(Severity::Info, &message).await;
                 (counter.between(), message)
             }
-            Event::Finished { index, total, text } => {
+            Event::Finished {
+                index,
+                total,
+                text,
+                failed,
+            } => {
                 counter.total = Some(total as f64);
                 counter.current = None;
                 let message = format!("{label}: {text} ({index}/{total})");
+                let severity = if failed {
+                    Severity::Warning
+                } else {
+                    Severity::Info
+                };
+                self.log.send(severity, &message).await;
                 (counter.finished(index), message)
             }
-            Event::Message(text) => (counter.between(), format!("{label}: {text}")),
+            Event::Message(text) => {
+                let message = format!("{label}: {text}");
+                self.log.send(Severity::Info, &message).await;
+                (counter.between(), message)
+            }
             Event::Bytes { what, done, total } => {
                 let amount = match total {
                     Some(total) => format!("{} of {}", human_bytes(done), human_bytes(total)),
@@ -324,7 +353,7 @@ impl Progress {
         F: Future,
     {
         let cancel = self.cancel.clone();
-        if self.token.is_none() {
+        if self.token.is_none() && !self.log.is_on() {
             let hook = Hook {
                 events: None,
                 cancel,

@@ -1,0 +1,180 @@
+//! One parsed tool call and how it runs: which operation, whether it is
+//! long work (reported with progress, run as a task for clients that
+//! support tasks) and the result it renders.
+
+use kastell_core::Error;
+use rmcp::model::{CallToolResult, JsonObject};
+
+use super::output::{BackupOutput, InfoOutput, LogsOutput, MaintainOutput};
+use super::params::{
+    self, BACKUP_TOOL, BackupAction, BackupArgs, INFO_TOOL, InfoAction, InfoArgs, LOGS_TOOL,
+    LogsAction, LogsArgs, LogsSource, MAINTAIN_TOOL, MaintainAction, MaintainArgs,
+};
+use super::render::finish;
+use super::tools;
+use crate::ops::{self, Context, LogSource, MaintainOptions};
+
+/// A tool call whose arguments parsed.
+#[derive(Debug, Clone)]
+pub(crate) enum Call {
+    /// `server_backup`.
+    Backup(BackupArgs),
+    /// `server_maintain`.
+    Maintain(MaintainArgs),
+    /// `server_info`.
+    Info(InfoArgs),
+    /// `server_logs`.
+    Logs(LogsArgs),
+}
+
+impl Call {
+    /// Parses a call of tool `name`: `None` for a tool kastell does not
+    /// have, else the call or what was wrong with its arguments.
+    pub(crate) fn parse(name: &str, arguments: JsonObject) -> Option<Result<Self, Error>> {
+        Some(match name {
+            tools::BACKUP => params::parse(&BACKUP_TOOL, arguments).map(Self::Backup),
+            tools::MAINTAIN => params::parse(&MAINTAIN_TOOL, arguments).map(Self::Maintain),
+            tools::INFO => params::parse(&INFO_TOOL, arguments).map(Self::Info),
+            tools::LOGS => params::parse(&LOGS_TOOL, arguments).map(Self::Logs),
+            _ => return None,
+        })
+    }
+
+    /// The action's name (`backup-create`, `maintain`, ...).
+    pub(crate) fn label(&self) -> &'static str {
+        match self {
+            Self::Backup(a) => match a.action {
+                BackupAction::BackupCreate => "backup-create",
+                BackupAction::BackupList => "backup-list",
+                BackupAction::BackupRestore => "backup-restore",
+                BackupAction::SnapshotCreate => "snapshot-create",
+                BackupAction::SnapshotList => "snapshot-list",
+                BackupAction::SnapshotDelete => "snapshot-delete",
+                BackupAction::SnapshotRestore => "snapshot-restore",
+            },
+            Self::Maintain(a) => match a.action {
+                MaintainAction::Update => "update",
+                MaintainAction::Restart => "restart",
+                MaintainAction::Maintain => "maintain",
+            },
+            Self::Info(a) => match a.action {
+                InfoAction::List => "list",
+                InfoAction::Status => "status",
+                InfoAction::Health => "health",
+            },
+            Self::Logs(a) => match a.action {
+                LogsAction::Logs => "logs",
+                LogsAction::Monitor => "monitor",
+            },
+        }
+    }
+
+    /// Whether this is long work that changes something: backups and
+    /// restores, snapshot creation and restore, updates, reboots and
+    /// maintenance. Long work reports progress, may be cancelled at its
+    /// safe points, and runs as a task for clients that support tasks.
+    pub(crate) fn is_long(&self) -> bool {
+        match self {
+            Self::Backup(a) => matches!(
+                a.action,
+                BackupAction::BackupCreate
+                    | BackupAction::BackupRestore
+                    | BackupAction::SnapshotCreate
+                    | BackupAction::SnapshotRestore
+            ),
+            Self::Maintain(_) => true,
+            Self::Info(_) | Self::Logs(_) => false,
+        }
+    }
+
+    /// Runs the call in `ctx` (whose progress hook receives the
+    /// operation's steps) and renders its result.
+    pub(crate) async fn run(self, ctx: &Context) -> CallToolResult {
+        match self {
+            Self::Backup(args) => backup(ctx, args).await,
+            Self::Maintain(args) => maintain(ctx, args).await,
+            Self::Info(args) => info(ctx, args).await,
+            Self::Logs(args) => logs(ctx, args).await,
+        }
+    }
+}
+
+async fn backup(ctx: &Context, args: BackupArgs) -> CallToolResult {
+    let server = params::server(&args.server);
+    let snapshot_id = args.snapshot_id.as_deref().unwrap_or("");
+    match args.action {
+        BackupAction::BackupCreate => finish(
+            ops::backup_create(ctx, server).await,
+            BackupOutput::BackupCreate,
+        ),
+        BackupAction::BackupList => finish(
+            ops::backup_list(ctx, server).await,
+            BackupOutput::BackupList,
+        ),
+        BackupAction::BackupRestore => finish(
+            ops::backup_restore(ctx, server, args.backup_id.as_deref()).await,
+            BackupOutput::BackupRestore,
+        ),
+        BackupAction::SnapshotCreate => finish(
+            ops::snapshot_create(ctx, server).await,
+            BackupOutput::SnapshotCreate,
+        ),
+        BackupAction::SnapshotList => finish(
+            ops::snapshot_list(ctx, server).await,
+            BackupOutput::SnapshotList,
+        ),
+        BackupAction::SnapshotDelete => finish(
+            ops::snapshot_delete(ctx, server, snapshot_id).await,
+            BackupOutput::SnapshotDelete,
+        ),
+        BackupAction::SnapshotRestore => finish(
+            ops::snapshot_restore(ctx, server, snapshot_id).await,
+            BackupOutput::SnapshotRestore,
+        ),
+    }
+}
+
+async fn maintain(ctx: &Context, args: MaintainArgs) -> CallToolResult {
+    let server = params::server(&args.server);
+    match args.action {
+        MaintainAction::Update => finish(ops::update(ctx, server).await, MaintainOutput::Update),
+        MaintainAction::Restart => finish(ops::restart(ctx, server).await, MaintainOutput::Restart),
+        MaintainAction::Maintain => {
+            let options = MaintainOptions {
+                skip_reboot: args.skip_reboot,
+                reboot_even_if_unhealthy: args.reboot_even_if_unhealthy,
+                snapshot: args.snapshot,
+            };
+            finish(
+                ops::maintain(ctx, server, options).await,
+                MaintainOutput::Maintain,
+            )
+        }
+    }
+}
+
+async fn info(ctx: &Context, args: InfoArgs) -> CallToolResult {
+    let server = params::server(&args.server);
+    match args.action {
+        InfoAction::List => finish(ops::server_list(ctx).await, InfoOutput::List),
+        InfoAction::Status => finish(ops::server_status(ctx, server).await, InfoOutput::Status),
+        InfoAction::Health => finish(ops::server_health(ctx, server).await, InfoOutput::Health),
+    }
+}
+
+async fn logs(ctx: &Context, args: LogsArgs) -> CallToolResult {
+    let server = params::server(&args.server);
+    match args.action {
+        LogsAction::Logs => {
+            let source = match args.source {
+                LogsSource::System => LogSource::System,
+                LogsSource::Platform => LogSource::Platform,
+            };
+            finish(
+                ops::logs(ctx, server, source, args.lines).await,
+                LogsOutput::Logs,
+            )
+        }
+        LogsAction::Monitor => finish(ops::monitor(ctx, server).await, LogsOutput::Monitor),
+    }
+}

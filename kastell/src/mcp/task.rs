@@ -1,0 +1,255 @@
+//! Long work as MCP tasks (the `io.modelcontextprotocol/tasks` extension)
+//! for clients that declare it.
+//!
+//! The call returns a task at once; `tasks/get` shows `working` with the
+//! steps so far in the status message (`maintain: 2/5 done (Status Check:
+//! success, Update: success); running Health Check`), then the tool's
+//! result exactly as a direct call would have returned it. `tasks/cancel`
+//! asks the operation to stop at its next safe point, the same points a
+//! cancelled request stops at: before the update, before the reboot,
+//! before a restore stops the platform, and between two chunks of a backup
+//! (whose staging directory is then removed, so nothing half-written is
+//! listed). A step that started always finishes, and a restore always
+//! starts the platform again. The task then ends `cancelled`, its status
+//! message naming the steps that ran.
+//!
+//! Tasks live in the memory of this kastell-mcp process, shared by all its
+//! sessions. When kastell-mcp stops, [`Tasks::shutdown`] asks every running
+//! task to stop at its next safe point and waits for it to get there (see
+//! README: what happens to a task when kastell-mcp stops).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rmcp::model::{CallToolResult, Task};
+use rmcp::task_manager::{TaskContext, TaskExit, TaskManager, TaskOptions};
+
+use super::call::Call;
+use super::logging::{ClientLog, Severity};
+use crate::ops::{self, Context, Step, StepOutcome, human_bytes};
+
+/// How long a task (running or finished) is kept: a day. rmcp fails a task
+/// still running when this runs out; kastell's operations end long before.
+const TTL_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// How often a client is asked to poll.
+const POLL_MS: u64 = 1000;
+
+/// The tasks of one kastell-mcp process.
+#[derive(Clone, Default)]
+pub(crate) struct Tasks {
+    manager: TaskManager,
+    running: Arc<Mutex<Vec<String>>>,
+}
+
+impl std::fmt::Debug for Tasks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tasks")
+            .field("running", &self.manager.running_task_count())
+            .finish()
+    }
+}
+
+impl Tasks {
+    /// rmcp's task store, for `tasks/get`, `tasks/update` and `tasks/cancel`.
+    pub(crate) fn manager(&self) -> &TaskManager {
+        &self.manager
+    }
+
+    /// Starts `call` in `ctx` as a task and returns its seed state.
+    pub(crate) fn spawn(&self, ctx: Context, call: Call, log: ClientLog) -> Task {
+        let label = call.label();
+        let options = TaskOptions::new()
+            .with_ttl_ms(TTL_MS)
+            .with_poll_interval_ms(POLL_MS)
+            .with_status_message(format!("{label}: started"));
+        let running = self.running.clone();
+        let task = self.manager.spawn(options, move |task| {
+            Box::pin(async move {
+                let hook = Arc::new(TaskProgress::new(task.clone(), label, log));
+                let result = call.run(&ctx.with_progress(hook.clone())).await;
+                hook.settle(&result);
+                if let Ok(mut ids) = running.lock() {
+                    ids.retain(|id| id != task.task_id());
+                }
+                if task.is_cancel_requested() && is_cancelled(&result) {
+                    Err(TaskExit::Cancelled)
+                } else {
+                    Ok(result)
+                }
+            })
+        });
+        if let Ok(mut ids) = self.running.lock() {
+            ids.push(task.task_id.clone());
+        }
+        task
+    }
+
+    /// Asks every running task to stop at its next safe point and waits up
+    /// to `patience` for them to end; returns how many were still running
+    /// then.
+    pub(crate) async fn shutdown(&self, patience: Duration) -> usize {
+        let ids = self
+            .running
+            .lock()
+            .map(|ids| ids.clone())
+            .unwrap_or_default();
+        for id in &ids {
+            let _ = self.manager.cancel_task(id);
+        }
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let left = self.manager.running_task_count();
+            if left == 0 || tokio::time::Instant::now() >= deadline {
+                return left;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Whether `result` is an operation that stopped because it was asked to.
+fn is_cancelled(result: &CallToolResult) -> bool {
+    result.is_error == Some(true)
+        && result
+            .structured_content
+            .as_ref()
+            .and_then(|c| c.get("kind"))
+            .and_then(|k| k.as_str())
+            == Some(kastell_core::ErrorKind::Cancelled.as_str())
+}
+
+/// What a task has done so far, for its status message.
+#[derive(Debug, Default)]
+struct Sofar {
+    done: Vec<String>,
+    total: usize,
+    running: Option<String>,
+    moved: Option<String>,
+}
+
+/// The [`ops::Progress`] hook of a task: the steps so far become the
+/// task's status message, `tasks/cancel` is the cancellation.
+struct TaskProgress {
+    task: TaskContext,
+    label: &'static str,
+    log: ClientLog,
+    sofar: Mutex<Sofar>,
+}
+
+impl TaskProgress {
+    fn new(task: TaskContext, label: &'static str, log: ClientLog) -> Self {
+        Self {
+            task,
+            label,
+            log,
+            sofar: Mutex::new(Sofar::default()),
+        }
+    }
+
+    /// Changes what was done so far with `change` and shows it.
+    fn update(&self, change: impl FnOnce(&mut Sofar)) {
+        let Ok(mut sofar) = self.sofar.lock() else {
+            return;
+        };
+        change(&mut sofar);
+        let mut parts = Vec::new();
+        if sofar.total > 0 {
+            let mut steps = format!("{}/{} steps done", sofar.done.len(), sofar.total);
+            if !sofar.done.is_empty() {
+                steps.push_str(&format!(" ({})", sofar.done.join(", ")));
+            }
+            parts.push(steps);
+        }
+        if let Some(now) = &sofar.running {
+            parts.push(format!("now: {now}"));
+        }
+        if let Some(moved) = &sofar.moved {
+            parts.push(moved.clone());
+        }
+        self.task
+            .set_status_message(format!("{}: {}", self.label, parts.join("; ")));
+    }
+
+    /// Sends `text` to the client's log without blocking the operation.
+    fn log(&self, severity: Severity, text: String) {
+        if self.log.is_on() {
+            let log = self.log.clone();
+            tokio::spawn(async move { log.send(severity, &text).await });
+        }
+    }
+
+    /// The final status message, once the operation returned `result`.
+    fn settle(&self, result: &CallToolResult) {
+        let outcome = if result.is_error == Some(true) {
+            "failed"
+        } else {
+            "finished"
+        };
+        let stopped = is_cancelled(result);
+        self.update(|sofar| {
+            sofar.running = None;
+            sofar.moved = None;
+            sofar.running = Some(if stopped {
+                "stopped at a safe point, as asked".into()
+            } else {
+                outcome.into()
+            });
+        });
+        self.log(Severity::Info, format!("{}: {outcome}", self.label));
+    }
+}
+
+impl ops::Progress for TaskProgress {
+    fn step_started(&self, index: usize, total: usize, name: &str) {
+        self.update(|sofar| {
+            sofar.total = total;
+            sofar.running = Some(name.to_owned());
+            sofar.moved = None;
+        });
+        let label = self.label;
+        self.log(Severity::Info, format!("{label}: {name} ({index}/{total})"));
+    }
+
+    fn step_finished(&self, index: usize, total: usize, step: &Step) {
+        let outcome = match step.status {
+            StepOutcome::Success => "success",
+            StepOutcome::Failure => "failure",
+            StepOutcome::Skipped => "skipped",
+        };
+        self.update(|sofar| {
+            sofar.total = total;
+            sofar.done.push(format!("{}: {outcome}", step.name));
+            sofar.running = None;
+            sofar.moved = None;
+        });
+        let severity = if matches!(step.status, StepOutcome::Failure) {
+            Severity::Warning
+        } else {
+            Severity::Info
+        };
+        let label = self.label;
+        let name = &step.name;
+        self.log(
+            severity,
+            format!("{label}: {name} ({outcome}) ({index}/{total})"),
+        );
+    }
+
+    fn message(&self, text: &str) {
+        self.update(|sofar| sofar.running = Some(text.to_owned()));
+        self.log(Severity::Info, format!("{}: {text}", self.label));
+    }
+
+    fn cancelled(&self) -> bool {
+        self.task.is_cancel_requested()
+    }
+
+    fn bytes(&self, what: &str, done: u64, total: Option<u64>) {
+        let amount = match total {
+            Some(total) => format!("{} of {}", human_bytes(done), human_bytes(total)),
+            None => human_bytes(done),
+        };
+        self.update(|sofar| sofar.moved = Some(format!("{what}: {amount}")));
+    }
+}

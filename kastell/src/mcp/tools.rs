@@ -1,0 +1,126 @@
+//! The tool definitions `tools/list` returns: name, title, description,
+//! input and output schema (see [`super::schema`]) and the four behaviour
+//! annotations, each set for the most a tool's actions can do (a tool that
+//! lists and also deletes is destructive).
+
+use std::sync::Arc;
+
+use rmcp::model::{Tool, ToolAnnotations};
+
+use super::output::{BackupOutput, InfoOutput, LogsOutput, MaintainOutput, ToolOutput};
+use super::params::{BackupArgs, InfoArgs, LogsArgs, MaintainArgs};
+use super::schema::{input, output};
+
+/// `server_backup`.
+pub(crate) const BACKUP: &str = "server_backup";
+/// `server_maintain`.
+pub(crate) const MAINTAIN: &str = "server_maintain";
+/// `server_info`.
+pub(crate) const INFO: &str = "server_info";
+/// `server_logs`.
+pub(crate) const LOGS: &str = "server_logs";
+
+/// What a tool can do at most, as MCP's hints.
+struct Behaviour {
+    read_only: bool,
+    destructive: bool,
+    idempotent: bool,
+}
+
+/// Reads only: lists, status, logs. Repeating a call changes nothing.
+const READS: Behaviour = Behaviour {
+    read_only: true,
+    destructive: false,
+    idempotent: true,
+};
+
+/// Changes servers and can overwrite or delete (restores, snapshot
+/// deletion, reboots); a second call does the work again.
+const CHANGES: Behaviour = Behaviour {
+    read_only: false,
+    destructive: true,
+    idempotent: false,
+};
+
+fn tool(
+    name: &'static str,
+    title: &str,
+    description: &'static str,
+    schemas: (Arc<rmcp::model::JsonObject>, Arc<rmcp::model::JsonObject>),
+    behaviour: Behaviour,
+) -> Tool {
+    let (input_schema, output_schema) = schemas;
+    // Every tool reaches servers and provider APIs outside kastell.
+    let annotations = ToolAnnotations::with_title(title)
+        .read_only(behaviour.read_only)
+        .destructive(behaviour.destructive)
+        .idempotent(behaviour.idempotent)
+        .open_world(true);
+    Tool::new(name, description, input_schema)
+        .with_title(title)
+        .with_raw_output_schema(output_schema)
+        .with_annotations(annotations)
+}
+
+/// Every tool, in the order `tools/list` returns them.
+pub(crate) fn all() -> Vec<Tool> {
+    vec![
+        tool(
+            BACKUP,
+            "Server backups and snapshots",
+            "Back up and restore a server, and manage its cloud provider snapshots. \
+backup-create backs the server up over SSH (Coolify/Dokploy database and configuration, or the \
+configured paths of a bare server) into the local store with SHA-256 checksums; backup-list lists \
+local backups newest first; backup-restore verifies a backup, takes a safety backup, stops the \
+platform, restores and starts it again (backupId required, from backup-list). snapshot-create takes \
+a provider snapshot and waits until it is available (billable); snapshot-list lists the server's \
+snapshots; snapshot-delete deletes one and snapshot-restore rebuilds the server's disk from one \
+(snapshotId required, from snapshot-list). Snapshot actions need a cloud server (not manually \
+added) and its provider's API token (HETZNER_TOKEN, DIGITALOCEAN_TOKEN, VULTR_TOKEN, LINODE_TOKEN). \
+SAFE_MODE (on by default) blocks backup-restore, snapshot-create, snapshot-delete and \
+snapshot-restore; set KASTELL_SAFE_MODE=false to allow them.",
+            (input::<BackupArgs>(), output::<ToolOutput<BackupOutput>>()),
+            CHANGES,
+        ),
+        tool(
+            MAINTAIN,
+            "Server updates, reboots and maintenance",
+            "Update, restart or fully maintain a server. update runs the platform's \
+update (Coolify or Dokploy update script; a package upgrade on bare servers). restart reboots the \
+server through its provider (over SSH for manually added servers), proves the reboot by a changed \
+boot id, then waits for SSH and platform health. maintain runs status check, update, health check, \
+reboot and final check, reporting every step with its duration; a failed health check after the \
+update skips the reboot unless rebootEvenIfUnhealthy is set; skipReboot skips it; snapshot takes \
+and awaits a provider snapshot first (billable, needs the provider token). Bare servers are \
+maintained too (reboot only when the upgrade requires it). SAFE_MODE (on by default) blocks all \
+three actions; set KASTELL_SAFE_MODE=false to allow them.",
+            (
+                input::<MaintainArgs>(),
+                output::<ToolOutput<MaintainOutput>>(),
+            ),
+            CHANGES,
+        ),
+        tool(
+            INFO,
+            "Server information",
+            "Read-only server information. list shows every server in the local fleet \
+store (name, IP, provider, platform). status checks SSH reachability and the boot id, and the \
+provider's status when the server is a cloud server with a token. health runs the platform's \
+health check (Coolify/Dokploy HTTP check; SSH on bare servers). Never changes anything; allowed \
+in SAFE_MODE.",
+            (input::<InfoArgs>(), output::<ToolOutput<InfoOutput>>()),
+            READS,
+        ),
+        tool(
+            LOGS,
+            "Server logs and monitoring",
+            "Read-only diagnostics over SSH. logs returns the last lines (default 100, at \
+most 2000) of the system journal (journalctl, source system) or of the platform's container \
+(docker logs, source platform; not on bare servers). monitor returns load averages \
+(/proc/loadavg), memory (free -b) and root-disk use (df -P /). Never changes anything; allowed in \
+SAFE_MODE.",
+            (input::<LogsArgs>(), output::<ToolOutput<LogsOutput>>()),
+            READS,
+        ),
+    ]
+}

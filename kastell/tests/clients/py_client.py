@@ -1,0 +1,99 @@
+"""A thin driver around the official Python MCP SDK client (PyPI `mcp`), run
+by kastell's conformance tests.
+
+It reads a plan (JSON) from the file named by its first argument, connects
+over stdio or Streamable HTTP (handshake era with mode "legacy", or letting
+the SDK negotiate with "auto"), lists the tools, resources and prompts, makes
+the planned calls and prints one JSON report on stdout. Whatever the SDK
+rejects is reported as an error string: the Rust test decides what passes.
+"""
+
+import asyncio
+import json
+import sys
+
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+
+def dump(model):
+    return model.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def describe(err):
+    return f"{type(err).__name__}: {err}"
+
+
+async def run(plan):
+    report = {"sdk": "python", "calls": [], "logs": []}
+    if plan["transport"] == "http":
+        http = create_mcp_http_client(headers=plan.get("headers") or {})
+        server = streamable_http_client(plan["url"], http_client=http)
+    else:
+        server = StdioServerParameters(
+            command=plan["command"], args=plan.get("args") or [], env=plan.get("env") or {}
+        )
+
+    async def on_log(params):
+        report["logs"].append(dump(params))
+
+    try:
+        async with Client(
+            server,
+            mode=plan.get("mode", "legacy"),
+            logging_callback=on_log,
+            log_level=plan.get("logLevel"),
+            read_timeout_seconds=120,
+        ) as client:
+            report["protocolVersion"] = client.protocol_version
+            try:
+                report["tools"] = [dump(t) for t in (await client.list_tools()).tools]
+            except Exception as err:  # noqa: BLE001 - reported to the test
+                report["toolsError"] = describe(err)
+            if plan.get("resources"):
+                try:
+                    resources = (await client.list_resources()).resources
+                    report["resources"] = [dump(r) for r in resources]
+                    report["resourceReads"] = [
+                        dump(await client.read_resource(str(r.uri))) for r in resources
+                    ]
+                except Exception as err:  # noqa: BLE001
+                    report["resourcesError"] = describe(err)
+            if plan.get("prompts"):
+                try:
+                    report["prompts"] = [dump(p) for p in (await client.list_prompts()).prompts]
+                except Exception as err:  # noqa: BLE001
+                    report["promptsError"] = describe(err)
+            if plan.get("setLogLevel"):
+                await client.set_logging_level(plan["setLogLevel"])
+            for call in plan.get("calls") or []:
+                progress = []
+
+                async def on_progress(value, total, message, progress=progress):
+                    progress.append({"progress": value, "total": total, "message": message})
+
+                try:
+                    result = await client.call_tool(
+                        call["name"],
+                        call.get("arguments"),
+                        progress_callback=on_progress if call.get("progress") else None,
+                    )
+                    report["calls"].append({"result": dump(result), "progress": progress})
+                except Exception as err:  # noqa: BLE001
+                    report["calls"].append({"error": describe(err), "progress": progress})
+    except BaseException as err:  # noqa: BLE001 - includes exception groups from anyio
+        report["connectError"] = describe(err)
+    return report
+
+
+def main():
+    with open(sys.argv[1], encoding="utf-8") as f:
+        plan = json.load(f)
+    report = asyncio.run(run(plan))
+    sys.stdout.write(json.dumps(report) + "\n")
+
+
+if __name__ == "__main__":
+    main()
