@@ -25,7 +25,7 @@ mod task;
 mod tools;
 
 pub use http::{HttpOptions, serve_http};
-pub use output::{BackupOutput, InfoOutput, LogsOutput, MaintainOutput, ToolOutput};
+pub use output::{BackupOutput, InfoOutput, LogsOutput, MaintainOutput};
 pub use progress::{HEARTBEAT, Progress};
 pub use server::KastellMcp;
 

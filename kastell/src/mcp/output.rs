@@ -8,9 +8,8 @@ use serde::Serialize;
 
 use crate::ops::{
     BackupCreateResult, BackupListResult, BackupRestoreResult, LogsResult, MaintainResult,
-    MonitorResult, OpError, RestartResult, ServerHealthResult, ServerListResult,
-    ServerStatusResult, SnapshotActionResult, SnapshotCreateResult, SnapshotListResult,
-    UpdateResult,
+    MonitorResult, RestartResult, ServerHealthResult, ServerListResult, ServerStatusResult,
+    SnapshotActionResult, SnapshotCreateResult, SnapshotListResult, UpdateResult,
 };
 
 /// A `server_backup` success, tagged by `action`.
@@ -80,17 +79,4 @@ pub enum LogsOutput {
     /// `monitor`.
     #[serde(rename = "monitor")]
     Monitor(MonitorResult),
-}
-
-/// What a tool's `structuredContent` holds: its success (one of the
-/// types above), or, in an `isError` result, the failure. The output
-/// schemas describe both, because clients (the TypeScript SDK among them)
-/// validate the structured content of error results too.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-#[serde(untagged)]
-pub enum ToolOutput<T> {
-    /// The tool did what was asked.
-    Success(T),
-    /// It did not: what went wrong, a hint, the kind and next steps.
-    Failure(OpError),
 }

@@ -56,10 +56,34 @@ pub(crate) fn input<T: JsonSchema>() -> Arc<JsonObject> {
     Arc::new(schema)
 }
 
-/// The output schema of `T` (what its `Serialize` writes).
-pub(crate) fn output<T: JsonSchema>() -> Arc<JsonObject> {
-    let mut schema = generate::<T>(SchemaSettings::draft2020_12().for_serialize());
+/// The output schema of a tool whose successes are `T` (a tagged union)
+/// and whose `isError` results carry an `F`: `T`'s schema with `F` as one
+/// more `oneOf` branch, so the tag is no longer required at the root.
+/// Clients (the TypeScript SDK among them) validate the structured content
+/// of error results too.
+pub(crate) fn output_or_failure<T: JsonSchema, F: JsonSchema>() -> Arc<JsonObject> {
+    let settings = || SchemaSettings::draft2020_12().for_serialize();
+    let mut schema = generate::<T>(settings());
     root_object(&mut schema);
+    let mut failure = generate::<F>(settings());
+    let name = F::schema_name().into_owned();
+    let mut defs = match failure.remove("$defs") {
+        Some(Value::Object(defs)) => defs,
+        _ => Map::new(),
+    };
+    defs.insert(name.clone(), Value::Object(failure));
+    if let Value::Object(ours) = schema
+        .entry("$defs")
+        .or_insert_with(|| Value::Object(Map::new()))
+    {
+        for (key, def) in defs {
+            ours.entry(key).or_insert(def);
+        }
+    }
+    if let Some(Value::Array(branches)) = schema.get_mut("oneOf") {
+        branches.push(serde_json::json!({"$ref": format!("#/$defs/{name}")}));
+    }
+    schema.remove("required");
     Arc::new(schema)
 }
 
@@ -148,6 +172,13 @@ mod tests {
 
     use super::*;
 
+    /// `T`'s output schema alone, without a failure branch.
+    fn output<T: JsonSchema>() -> Arc<JsonObject> {
+        let mut schema = generate::<T>(SchemaSettings::draft2020_12().for_serialize());
+        root_object(&mut schema);
+        Arc::new(schema)
+    }
+
     #[derive(Serialize, JsonSchema)]
     #[serde(tag = "action")]
     #[allow(dead_code)]
@@ -177,6 +208,29 @@ mod tests {
         assert_eq!(schema["required"], serde_json::json!(["action"]));
         assert_eq!(schema["oneOf"].as_array().map(Vec::len), Some(2));
         assert!(schema.get("$schema").is_none());
+    }
+
+    #[derive(Serialize, JsonSchema)]
+    #[allow(dead_code)]
+    struct Failure {
+        error: String,
+    }
+
+    #[test]
+    fn a_failure_is_one_more_branch_and_the_tag_is_no_longer_required() {
+        let schema = Value::Object(output_or_failure::<Tagged, Failure>().as_ref().clone());
+        assert_eq!(schema["type"], "object");
+        assert_eq!(schema["oneOf"].as_array().map(Vec::len), Some(3));
+        assert_eq!(schema["oneOf"][2]["$ref"], "#/$defs/Failure");
+        assert_eq!(
+            schema["$defs"]["Failure"]["required"],
+            serde_json::json!(["error"])
+        );
+        assert!(schema.get("required").is_none());
+        assert_eq!(
+            schema["properties"]["action"]["enum"],
+            serde_json::json!(["one", "two"])
+        );
     }
 
     #[test]

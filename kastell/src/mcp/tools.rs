@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use rmcp::model::{Tool, ToolAnnotations};
 
-use super::output::{BackupOutput, InfoOutput, LogsOutput, MaintainOutput, ToolOutput};
+use super::output::{BackupOutput, InfoOutput, LogsOutput, MaintainOutput};
 use super::params::{BackupArgs, InfoArgs, LogsArgs, MaintainArgs};
-use super::schema::{input, output};
+use super::schema::{input, output_or_failure};
+use crate::ops::OpError;
 
 /// `server_backup`.
 pub(crate) const BACKUP: &str = "server_backup";
@@ -79,7 +80,10 @@ snapshots; snapshot-delete deletes one and snapshot-restore rebuilds the server'
 added) and its provider's API token (HETZNER_TOKEN, DIGITALOCEAN_TOKEN, VULTR_TOKEN, LINODE_TOKEN). \
 SAFE_MODE (on by default) blocks backup-restore, snapshot-create, snapshot-delete and \
 snapshot-restore; set KASTELL_SAFE_MODE=false to allow them.",
-            (input::<BackupArgs>(), output::<ToolOutput<BackupOutput>>()),
+            (
+                input::<BackupArgs>(),
+                output_or_failure::<BackupOutput, OpError>(),
+            ),
             CHANGES,
         ),
         tool(
@@ -96,7 +100,7 @@ maintained too (reboot only when the upgrade requires it). SAFE_MODE (on by defa
 three actions; set KASTELL_SAFE_MODE=false to allow them.",
             (
                 input::<MaintainArgs>(),
-                output::<ToolOutput<MaintainOutput>>(),
+                output_or_failure::<MaintainOutput, OpError>(),
             ),
             CHANGES,
         ),
@@ -108,7 +112,10 @@ store (name, IP, provider, platform). status checks SSH reachability and the boo
 provider's status when the server is a cloud server with a token. health runs the platform's \
 health check (Coolify/Dokploy HTTP check; SSH on bare servers). Never changes anything; allowed \
 in SAFE_MODE.",
-            (input::<InfoArgs>(), output::<ToolOutput<InfoOutput>>()),
+            (
+                input::<InfoArgs>(),
+                output_or_failure::<InfoOutput, OpError>(),
+            ),
             READS,
         ),
         tool(
@@ -119,7 +126,10 @@ most 2000) of the system journal (journalctl, source system) or of the platform'
 (docker logs, source platform; not on bare servers). monitor returns load averages \
 (/proc/loadavg), memory (free -b) and root-disk use (df -P /). Never changes anything; allowed in \
 SAFE_MODE.",
-            (input::<LogsArgs>(), output::<ToolOutput<LogsOutput>>()),
+            (
+                input::<LogsArgs>(),
+                output_or_failure::<LogsOutput, OpError>(),
+            ),
             READS,
         ),
     ]
