@@ -15,25 +15,12 @@ use rmcp::model::{
 use serde_json::{Value, json};
 
 mod mcp_common;
-use mcp_common::{Mcp, add_manual_server};
+use mcp_common::{Mcp, add_manual_server, noise};
 
 /// Size of the file on the server: many times the engine's reporting step
 /// (256 KiB), so byte counts are reported whatever the throttling lets
 /// through.
 const BIG: usize = 6 << 20;
-
-/// `len` bytes that do not compress (xorshift).
-fn noise(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 /// Calls server_backup `action` with a progress token and returns the
 /// result and the notifications the call sent.

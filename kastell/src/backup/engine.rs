@@ -325,6 +325,21 @@ impl BackupEngine {
             }
         }
 
+        // The last safe point: once the platform is stopped, the restore
+        // runs to its end and the platform is started again.
+        if request.transfer.stop_requested() {
+            let e = Error::new(
+                ErrorKind::Cancelled,
+                "Restore cancelled before the platform was stopped: nothing was changed on the server",
+            )
+            .with_hint("Call backup-restore again to restore; the safety backup (if taken) is kept");
+            outcome.steps.push(StepReport::skipped(
+                "Restore",
+                "cancelled before it started",
+            ));
+            return Err(e);
+        }
+
         // The stop → restore → start sequence runs as its own task: if the
         // caller is cancelled, the task still starts the platform again.
         let platform = request.platform.clone();

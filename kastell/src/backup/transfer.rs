@@ -31,10 +31,14 @@ pub const REPORT_EVERY: u64 = 256 * 1024;
 /// when it is known.
 type Callback = dyn Fn(&str, u64, Option<u64>) + Send + Sync;
 
-/// Where byte counts of transfers go. The default reports nothing (and
-/// costs nothing: streams are not wrapped). Cheap to clone.
+/// Whether the caller asked the transfer to stop.
+type StopProbe = dyn Fn() -> bool + Send + Sync;
+
+/// Where byte counts of transfers go, and whether a backup's download
+/// should stop. The default reports nothing (and costs nothing: streams
+/// are not wrapped). Cheap to clone.
 #[derive(Clone, Default)]
-pub struct TransferProgress(Option<Arc<Callback>>);
+pub struct TransferProgress(Option<Arc<Callback>>, Option<Arc<StopProbe>>);
 
 impl fmt::Debug for TransferProgress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -49,7 +53,7 @@ impl fmt::Debug for TransferProgress {
 impl TransferProgress {
     /// Reports nothing.
     pub fn none() -> Self {
-        Self(None)
+        Self(None, None)
     }
 
     /// Calls `report(what, done, total)` as transfers progress. `what` is
@@ -57,7 +61,22 @@ impl TransferProgress {
     /// `done` grows with each call for the same transfer and ends at the
     /// transfer's final count. It must be quick and must not block.
     pub fn new(report: impl Fn(&str, u64, Option<u64>) + Send + Sync + 'static) -> Self {
-        Self(Some(Arc::new(report)))
+        Self(Some(Arc::new(report)), None)
+    }
+
+    /// Also stops what a backup receives as soon as `stop` answers true:
+    /// the artifact's writer then fails with "cancelled" at its next chunk,
+    /// so the backup fails like any interrupted one (nothing is listed,
+    /// the staging directory is removed). Restores are never stopped
+    /// mid-stream. Only takes effect when progress is reported.
+    pub fn stopping_when(mut self, stop: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        self.1 = Some(Arc::new(stop));
+        self
+    }
+
+    /// Whether the stop probe says to stop (never without one).
+    pub fn stop_requested(&self) -> bool {
+        self.1.as_ref().is_some_and(|stop| stop())
     }
 
     /// Whether anything is reported.
@@ -88,6 +107,7 @@ impl TransferProgress {
             Some(meter) => Box::new(CountingWriter {
                 inner: writer,
                 meter,
+                stop: self.1.clone(),
             }),
             None => writer,
         }
@@ -159,14 +179,22 @@ impl Meter {
     }
 }
 
-/// A writer that counts and reports what passes through it.
+/// A writer that counts and reports what passes through it, and fails
+/// once its stop probe says so.
 struct CountingWriter {
     inner: Box<dyn Write + Send>,
     meter: Meter,
+    stop: Option<Arc<StopProbe>>,
 }
+
+/// The message of the error a stopped transfer fails with.
+const CANCELLED: &str = "the transfer was cancelled";
 
 impl Write for CountingWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.stop.as_ref().is_some_and(|stop| stop()) {
+            return Err(io::Error::other(CANCELLED));
+        }
         let len = data.len().min(REPORT_EVERY as usize);
         let n = self.inner.write(&data[..len])?;
         self.meter.add(n);

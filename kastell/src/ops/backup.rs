@@ -151,6 +151,19 @@ fn health(ctx: &Context, server: &ServerRecord) -> Vec<Suggestion> {
     )
 }
 
+/// `e`, or, when the caller cancelled the operation (which stops a
+/// backup's download at its next chunk), the cancellation.
+fn stopped_or(ctx: &Context, e: Error) -> Error {
+    if !ctx.progress().cancelled() {
+        return e;
+    }
+    Error::new(
+        ErrorKind::Cancelled,
+        "Backup cancelled before it was complete: nothing was listed",
+    )
+    .with_hint("The partial copy was removed; call backup-create again to back up")
+}
+
 /// Backs `server` up over SSH (any platform, bare included). Order:
 /// policy, server, host key, platform, then the engine (which publishes
 /// only a complete backup).
@@ -176,7 +189,7 @@ pub async fn backup_create(ctx: &Context, query: Option<&str>) -> OpResult<Backu
             transfer: transfer(ctx),
         })
         .await
-        .map_err(fail)?;
+        .map_err(|e| fail(stopped_or(ctx, e)))?;
     ctx.progress()
         .message(&format!("Backup {} is complete", created.id));
     Ok(BackupCreateResult {

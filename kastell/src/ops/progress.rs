@@ -67,7 +67,9 @@ pub(super) fn none() -> Arc<dyn Progress> {
 /// A [`TransferProgress`] that forwards byte counts to `ctx`'s hook.
 pub(super) fn transfer(ctx: &Context) -> TransferProgress {
     let progress = ctx.progress_shared();
+    let stop = ctx.progress_shared();
     TransferProgress::new(move |what, done, total| progress.bytes(what, done, total))
+        .stopping_when(move || stop.cancelled())
 }
 
 /// `bytes` in binary units with one decimal (`512 B`, `12.0 MiB`,

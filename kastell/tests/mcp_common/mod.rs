@@ -18,10 +18,12 @@ use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 
-/// A client that records progress notifications.
+/// A client that records progress notifications (and declares the tasks
+/// extension when `tasks` is set).
 #[derive(Clone, Default)]
 pub(crate) struct Recorder {
     pub(crate) progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
+    pub(crate) tasks: bool,
 }
 
 impl ClientHandler for Recorder {
@@ -34,11 +36,13 @@ impl ClientHandler for Recorder {
     }
 
     fn get_info(&self) -> ClientConfig {
-        ClientConfig::new(
-            ClientCapabilities::default(),
-            Implementation::new("kastell-tests", "0"),
-        )
-        .with_protocol_version(ProtocolVersion::V_2025_06_18)
+        let capabilities = if self.tasks {
+            ClientCapabilities::builder().enable_tasks().build()
+        } else {
+            ClientCapabilities::default()
+        };
+        ClientConfig::new(capabilities, Implementation::new("kastell-tests", "0"))
+            .with_protocol_version(ProtocolVersion::V_2025_06_18)
     }
 }
 
@@ -59,6 +63,16 @@ pub(crate) async fn start(dir: &Path, env: &[(&str, &str)]) -> Mcp {
 
 /// [`start`] with command-line arguments (`--sandbox`).
 pub(crate) async fn start_with_args(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Mcp {
+    start_as(Recorder::default(), dir, args, env).await
+}
+
+/// [`start_with_args`] with the client `recorder`.
+pub(crate) async fn start_as(
+    recorder: Recorder,
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Mcp {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_kastell-mcp"));
     cmd.args(args)
         .env_clear()
@@ -73,7 +87,6 @@ pub(crate) async fn start_with_args(dir: &Path, args: &[&str], env: &[(&str, &st
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let recorder = Recorder::default();
     let client = recorder.clone().serve(transport).await.unwrap();
     Mcp {
         client,
@@ -381,6 +394,19 @@ pub(crate) fn error_schema() -> Value {
     let mut schema = serde_json::to_value(schema).unwrap();
     schema["unevaluatedProperties"] = json!(false);
     schema
+}
+
+/// `len` bytes that do not compress (xorshift).
+pub(crate) fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
 }
 
 /// Adds a manual server (no provider: a `manual-` id) to the fleet store

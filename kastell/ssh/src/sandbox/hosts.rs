@@ -72,7 +72,8 @@ exit 0
 "#;
 
 /// `apt-get`: a simulation lists two packages; an upgrade sets the host's
-/// reboot flag.
+/// reboot flag, after `state/upgrade-delay` seconds when that file exists
+/// (tests use it to act while an upgrade runs).
 const APT_GET: &str = r#"echo "apt-get DEBIAN_FRONTEND=${DEBIAN_FRONTEND:-} $*" >> "$STATE/log"
 case " $* " in
   *" -s "*)
@@ -82,6 +83,7 @@ case " $* " in
     echo "Conf libssl3 (3.0.11-2 Debian:12/stable [amd64])" ;;
   *" update "*) echo "Hit:1 http://deb.debian.org/debian bookworm InRelease" ;;
   *" upgrade "*)
+    if [ -e "$STATE/upgrade-delay" ]; then sleep "$('@CAT@' "$STATE/upgrade-delay")"; fi
     echo "Setting up libssl3 (3.0.11-2) ..."
     flag="$ROOTS/$(host_ip)/var/run"
     mkdir -p "$flag" && touch "$flag/reboot-required" ;;
