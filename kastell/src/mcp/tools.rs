@@ -134,3 +134,50 @@ SAFE_MODE.",
         ),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::super::params::{BACKUP_TOOL, INFO_TOOL, LOGS_TOOL, MAINTAIN_TOOL};
+    use super::*;
+
+    #[test]
+    fn the_strict_argument_tables_match_the_input_schemas() {
+        let tables = [BACKUP_TOOL, MAINTAIN_TOOL, INFO_TOOL, LOGS_TOOL];
+        let tools = all();
+        assert_eq!(tools.len(), tables.len());
+        for (tool, table) in tools.iter().zip(tables) {
+            assert_eq!(tool.name, table.tool);
+            let schema = Value::Object(tool.input_schema.as_ref().clone());
+            let mut properties: Vec<&str> = schema["properties"]
+                .as_object()
+                .map(|p| p.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            let mut known = table.known();
+            properties.sort_unstable();
+            known.sort_unstable();
+            assert_eq!(properties, known, "{}", tool.name);
+            let actions: Vec<&str> = schema["properties"]["action"]["enum"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let listed: Vec<&str> = table.actions.iter().map(|a| a.action).collect();
+            assert_eq!(actions, listed, "{}", tool.name);
+            assert_eq!(schema["additionalProperties"], false, "{}", tool.name);
+        }
+    }
+
+    #[test]
+    fn annotations_say_what_each_tool_can_do_at_most() {
+        for tool in all() {
+            let hints = tool.annotations.clone().unwrap_or_default();
+            let reads_only = tool.name == INFO || tool.name == LOGS;
+            assert_eq!(hints.read_only_hint, Some(reads_only), "{}", tool.name);
+            assert_eq!(hints.destructive_hint, Some(!reads_only), "{}", tool.name);
+            assert_eq!(hints.idempotent_hint, Some(reads_only), "{}", tool.name);
+            assert_eq!(hints.open_world_hint, Some(true), "{}", tool.name);
+            assert!(tool.title.is_some(), "{}", tool.name);
+        }
+    }
+}
