@@ -28,9 +28,10 @@ use mcp_common::{Mcp, Recorder, add_manual_server, content, noise};
 /// A large file under the bare host's backed-up paths.
 const BIG: usize = 96 << 20;
 
-/// A bare host as manual server `bare-1`, and kastell-mcp (SAFE_MODE off)
-/// with a client that declares tasks.
-async fn setup(big: bool) -> (BareHost, tempfile::TempDir, Mcp) {
+/// A bare host as manual server `bare-1` (with a large file when `big`),
+/// and kastell-mcp (SAFE_MODE off) with a client that declares tasks when
+/// `tasks`.
+async fn setup(big: bool, tasks: bool) -> (BareHost, tempfile::TempDir, Mcp) {
     let host = tokio::task::spawn_blocking(BareHost::start).await.unwrap();
     host.write("etc/crontab", "0 3 * * * root /usr/local/bin/nightly\n");
     host.write("etc/nginx/nginx.conf", "events {}\n");
@@ -47,7 +48,7 @@ async fn setup(big: bool) -> (BareHost, tempfile::TempDir, Mcp) {
         json!({"root": host.root().to_string_lossy(), "sudo": "never"}),
     );
     let recorder = Recorder {
-        tasks: true,
+        tasks,
         ..Recorder::default()
     };
     let mcp =
@@ -68,6 +69,16 @@ async fn start_task(mcp: &Mcp, tool: &str, args: Value) -> String {
         }
         other => panic!("expected a task, got {other:?}"),
     }
+}
+
+/// Starts a backup of `bare-1` as a task; returns its id.
+async fn start_backup(mcp: &Mcp) -> String {
+    start_task(
+        mcp,
+        "server_backup",
+        json!({"action": "backup-create", "server": "bare-1"}),
+    )
+    .await
 }
 
 /// Polls the task until it ends (or `until` says to stop polling); returns
@@ -145,13 +156,8 @@ fn backup_dir_entries(tmp: &tempfile::TempDir) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_task_is_polled_to_completion() {
-    let (_host, _tmp, mcp) = setup(false).await;
-    let id = start_task(
-        &mcp,
-        "server_backup",
-        json!({"action": "backup-create", "server": "bare-1"}),
-    )
-    .await;
+    let (_host, _tmp, mcp) = setup(false, true).await;
+    let id = start_backup(&mcp).await;
     let (task, messages) = settle(&mcp, &id).await;
     assert_eq!(task.status(), TaskStatus::Completed, "{messages:?}");
     let result = completed(&task);
@@ -180,13 +186,8 @@ async fn a_backup_task_is_polled_to_completion() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_cancelled_while_it_downloads_lists_nothing() {
-    let (_host, tmp, mcp) = setup(true).await;
-    let id = start_task(
-        &mcp,
-        "server_backup",
-        json!({"action": "backup-create", "server": "bare-1"}),
-    )
-    .await;
+    let (_host, tmp, mcp) = setup(true, true).await;
+    let id = start_backup(&mcp).await;
     // Cancel once bytes are arriving.
     let (task, seen) = poll(&mcp, &id, |m| m.contains("receiving")).await;
     assert!(
@@ -217,7 +218,7 @@ async fn a_backup_cancelled_while_it_downloads_lists_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_maintain_cancelled_during_the_upgrade_never_reboots() {
-    let (host, _tmp, mcp) = setup(false).await;
+    let (host, _tmp, mcp) = setup(false, true).await;
     host.set_state("upgrade-delay", "3");
     host.clear_log();
     let id = start_task(
@@ -261,18 +262,7 @@ async fn a_maintain_cancelled_during_the_upgrade_never_reboots() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_without_tasks_gets_long_work_answered_directly() {
-    let host = tokio::task::spawn_blocking(BareHost::start).await.unwrap();
-    host.write("etc/crontab", "# crontab\n");
-    host.hand_over();
-    let tmp = tempfile::tempdir().unwrap();
-    add_manual_server(
-        tmp.path(),
-        "bare-1",
-        None,
-        &host.fixture.sshd,
-        json!({"root": host.root().to_string_lossy(), "sudo": "never"}),
-    );
-    let mcp = mcp_common::start(tmp.path(), &[]).await;
+    let (_host, _tmp, mcp) = setup(false, false).await;
     let answer = mcp
         .client
         .call_tool_once(params(

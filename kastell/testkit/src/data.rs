@@ -5,6 +5,15 @@ use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
+/// `len` pseudo-random bytes from `seed` (fastrand): they do not
+/// compress, so a stored artifact of them is about as large as the data.
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut bytes = vec![0u8; len];
+    rng.fill(&mut bytes);
+    bytes
+}
+
 /// A reader of `len` pseudo-random bytes from `seed`, hashing what it hands
 /// out so the sender's checksum is known without holding the data.
 pub struct RandomReader {

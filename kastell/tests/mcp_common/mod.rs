@@ -396,17 +396,9 @@ pub(crate) fn error_schema() -> Value {
     schema
 }
 
-/// `len` bytes that do not compress (xorshift).
+/// `len` bytes that do not compress.
 pub(crate) fn noise(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
+    kastell_testkit::data::noise(0x2545_f491_4f6c_dd1d, len)
 }
 
 /// Adds a manual server (no provider: a `manual-` id) to the fleet store

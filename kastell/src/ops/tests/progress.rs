@@ -184,15 +184,7 @@ async fn backup_restore_reports_before_after_and_each_step() {
 /// `len` bytes that do not compress (xorshift), so the stored artifact is
 /// about as large as the data.
 fn noise(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
+    kastell_testkit::data::noise(0x9e37_79b9_7f4a_7c15, len)
 }
 
 /// Counts that strictly increase, more than one of them, ending at `end`.
