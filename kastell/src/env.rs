@@ -80,11 +80,30 @@ impl Env {
             .filter(|v| !v.is_empty())
     }
 
-    /// Whether `name` is set to `true` (case-insensitive, surrounding white
-    /// space ignored). Anything else, including unset, is `false`.
-    pub fn is_true(&self, name: &str) -> bool {
-        self.get(name)
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    /// The switch `name` as [`parse_switch`] reads it: `None` when unset or
+    /// not a recognised value (the caller decides which way that fails).
+    pub fn switch(&self, name: &str) -> Option<bool> {
+        self.get(name).and_then(|v| parse_switch(&v))
+    }
+
+    /// Whether the switch `name` is on: `true/1/yes/on`. Unset, off or an
+    /// unrecognised value is `false` (for switches that loosen a check, such
+    /// as `KASTELL_ALLOW_PRIVATE_IPS` and `KASTELL_STRICT_HOST_KEY`'s
+    /// opposite, failing towards the default).
+    pub fn is_on(&self, name: &str) -> bool {
+        self.switch(name) == Some(true)
+    }
+}
+
+/// Reads a boolean switch, the one way every `KASTELL_*` switch is read:
+/// `Some(true)` for `true/1/yes/on`, `Some(false)` for `false/0/no/off`
+/// (case-insensitive, surrounding white space ignored), `None` for
+/// anything else.
+pub fn parse_switch(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
     }
 }
 
@@ -99,9 +118,25 @@ mod tests {
         assert_eq!(env.get_nonempty("A").as_deref(), Some("x"));
         assert_eq!(env.get_nonempty("B"), None);
         assert_eq!(env.get("PATH"), None);
-        assert!(env.is_true("C"));
-        assert!(!env.is_true("A"));
-        assert!(!env.is_true("MISSING"));
+        assert!(env.is_on("C"));
+        assert!(!env.is_on("A"));
+        assert!(!env.is_on("MISSING"));
+        assert_eq!(env.switch("A"), None);
+    }
+
+    #[test]
+    fn every_switch_reads_the_same_words() {
+        for on in ["true", "1", "yes", "on", " TRUE ", "On"] {
+            assert_eq!(parse_switch(on), Some(true), "{on:?}");
+            assert!(Env::from_pairs([("S", on)]).is_on("S"), "{on:?}");
+        }
+        for off in ["false", "0", "no", "off", "OFF "] {
+            assert_eq!(parse_switch(off), Some(false), "{off:?}");
+            assert!(!Env::from_pairs([("S", off)]).is_on("S"), "{off:?}");
+        }
+        for other in ["", "2", "enabled", "tru"] {
+            assert_eq!(parse_switch(other), None, "{other:?}");
+        }
     }
 
     #[test]

@@ -16,14 +16,9 @@ pub const DEFAULT_USER: &str = "root";
 pub const DEFAULT_PORT: u16 = 22;
 
 /// Whether `KASTELL_STRICT_HOST_KEY` asks to refuse unpinned hosts: `true`,
-/// `1`, `yes` or `on`, case-insensitive.
+/// `1`, `yes` or `on`, case-insensitive ([`Env::is_on`]).
 pub fn strict_host_key(env: &Env) -> bool {
-    env.get("KASTELL_STRICT_HOST_KEY").is_some_and(|v| {
-        matches!(
-            v.trim().to_ascii_lowercase().as_str(),
-            "true" | "1" | "yes" | "on"
-        )
-    })
+    env.is_on("KASTELL_STRICT_HOST_KEY")
 }
 
 /// SSH settings for `record`: its user, port, identity file and pinned host

@@ -18,16 +18,9 @@ pub const SAFE_MODE_VAR: &str = "KASTELL_SAFE_MODE";
 /// The deprecated name still honoured.
 pub const LEGACY_SAFE_MODE_VAR: &str = "QUICKLIFY_SAFE_MODE";
 
-/// Parses a boolean the way SAFE_MODE does: `Some(true)` for
-/// `true/1/yes/on`, `Some(false)` for `false/0/no/off` (case-insensitive,
-/// surrounding white space ignored), `None` for anything else.
-pub fn parse_bool(value: &str) -> Option<bool> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Some(true),
-        "false" | "0" | "no" | "off" => Some(false),
-        _ => None,
-    }
-}
+/// Parses a boolean the way every `KASTELL_*` switch is read (see
+/// [`crate::env::parse_switch`]).
+pub use crate::env::parse_switch as parse_bool;
 
 /// What the environment says about SAFE_MODE, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -100,9 +100,10 @@ pub fn parse_ipv4_strict(ip: &str) -> Result<Ipv4Addr> {
 }
 
 /// Whether private, reserved and loopback addresses are allowed, i.e.
-/// whether `KASTELL_ALLOW_PRIVATE_IPS` is `true` in `env`.
+/// whether the switch `KASTELL_ALLOW_PRIVATE_IPS` is on in `env`
+/// (`true/1/yes/on`, like every `KASTELL_*` switch).
 pub fn allow_private_ips(env: &Env) -> bool {
-    env.is_true(ALLOW_PRIVATE_IPS_VAR)
+    env.is_on(ALLOW_PRIVATE_IPS_VAR)
 }
 
 /// The original tool's `assertValidIp`: a strict dotted quad
@@ -291,9 +292,15 @@ mod tests {
             ALLOW_PRIVATE_IPS_VAR,
             " TRUE "
         )])));
-        assert!(!allow_private_ips(&Env::from_pairs([(
+        // The same words as every other KASTELL_* switch (`1` used to be
+        // ignored here while KASTELL_STRICT_HOST_KEY=1 worked).
+        assert!(allow_private_ips(&Env::from_pairs([(
             ALLOW_PRIVATE_IPS_VAR,
             "1"
+        )])));
+        assert!(!allow_private_ips(&Env::from_pairs([(
+            ALLOW_PRIVATE_IPS_VAR,
+            "off"
         )])));
         assert!(!allow_private_ips(&Env::from_pairs::<&str, &str>([])));
     }

@@ -89,16 +89,4 @@ fn default_identity_files() -> Vec<PathBuf> {
     }
 }
 
-/// Reads `KASTELL_STRICT_HOST_KEY`: `true`, `1`, `yes` or `on`
-/// (case-insensitive) turn strict host-key checking on; anything else, or
-/// unset, leaves trust-on-first-use.
-pub fn strict_host_key_from_env() -> bool {
-    std::env::var("KASTELL_STRICT_HOST_KEY")
-        .map(|v| {
-            matches!(
-                v.trim().to_ascii_lowercase().as_str(),
-                "true" | "1" | "yes" | "on"
-            )
-        })
-        .unwrap_or(false)
-}
+

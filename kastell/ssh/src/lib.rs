@@ -32,6 +32,6 @@ mod run;
 pub mod sandbox;
 mod transport;
 
-pub use config::{HostKeyPinner, SshConfig, strict_host_key_from_env};
+pub use config::{HostKeyPinner, SshConfig};
 pub use hostkey::fingerprint_sha256;
 pub use transport::SshTransport;
