@@ -85,26 +85,16 @@ impl Op {
         }
     }
 
-    /// Whether it changes a server or its data, so it asks first (or needs
-    /// `--force`) even on one server.
+    /// Whether it interrupts service or loses data, so it asks first (or
+    /// needs `--force`) even on one server (the operations table's
+    /// [`Rule::asks_first`](crate::policy::Rule::asks_first)).
     pub fn destructive(&self) -> bool {
-        matches!(
-            self,
-            Op::BackupRestore(_)
-                | Op::SnapshotDelete(_)
-                | Op::SnapshotRestore(_)
-                | Op::Update
-                | Op::Restart
-                | Op::Maintain(_)
-        )
+        self.operation().rule().asks_first()
     }
 
     /// Whether it only reads (no confirmation even with `--all`).
     pub fn read_only(&self) -> bool {
-        matches!(
-            self,
-            Op::BackupList | Op::BackupVerify(_) | Op::SnapshotList
-        )
+        self.operation().rule().reads_only()
     }
 
     /// The y/N question for `server`.

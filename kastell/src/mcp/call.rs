@@ -12,7 +12,7 @@ use super::params::{
 };
 use super::render::finish;
 use super::tools;
-use crate::ops::{self, Context, LogSource, MaintainOptions};
+use crate::ops::{self, Action, Context, LogSource, MaintainOptions};
 
 /// A tool call whose arguments parsed.
 #[derive(Debug, Clone)]
@@ -40,51 +40,47 @@ impl Call {
         })
     }
 
-    /// The action's name (`backup-create`, `maintain`, ...).
-    pub(crate) fn label(&self) -> &'static str {
+    /// The tool and action it calls.
+    pub(crate) fn action(&self) -> Action {
         match self {
             Self::Backup(a) => match a.action {
-                BackupAction::BackupCreate => "backup-create",
-                BackupAction::BackupList => "backup-list",
-                BackupAction::BackupRestore => "backup-restore",
-                BackupAction::SnapshotCreate => "snapshot-create",
-                BackupAction::SnapshotList => "snapshot-list",
-                BackupAction::SnapshotDelete => "snapshot-delete",
-                BackupAction::SnapshotRestore => "snapshot-restore",
+                BackupAction::BackupCreate => Action::BackupCreate,
+                BackupAction::BackupList => Action::BackupList,
+                BackupAction::BackupRestore => Action::BackupRestore,
+                BackupAction::SnapshotCreate => Action::SnapshotCreate,
+                BackupAction::SnapshotList => Action::SnapshotList,
+                BackupAction::SnapshotDelete => Action::SnapshotDelete,
+                BackupAction::SnapshotRestore => Action::SnapshotRestore,
             },
             Self::Maintain(a) => match a.action {
-                MaintainAction::Update => "update",
-                MaintainAction::Restart => "restart",
-                MaintainAction::Maintain => "maintain",
+                MaintainAction::Update => Action::Update,
+                MaintainAction::Restart => Action::Restart,
+                MaintainAction::Maintain => Action::Maintain,
             },
             Self::Info(a) => match a.action {
-                InfoAction::List => "list",
-                InfoAction::Status => "status",
-                InfoAction::Health => "health",
+                InfoAction::List => Action::InfoList,
+                InfoAction::Status => Action::InfoStatus,
+                InfoAction::Health => Action::InfoHealth,
             },
             Self::Logs(a) => match a.action {
-                LogsAction::Logs => "logs",
-                LogsAction::Monitor => "monitor",
+                LogsAction::Logs => Action::Logs,
+                LogsAction::Monitor => Action::Monitor,
             },
         }
     }
 
-    /// Whether this is long work that changes something: backups and
-    /// restores, snapshot creation and restore, updates, reboots and
-    /// maintenance. Long work reports progress, may be cancelled at its
-    /// safe points, and runs as a task for clients that support tasks.
+    /// The action's name (`backup-create`, `maintain`, ...).
+    pub(crate) fn label(&self) -> &'static str {
+        self.action().parts().1
+    }
+
+    /// Whether this is long work, as the operations table says
+    /// ([`crate::policy::Rule::long_running`]): backups and restores,
+    /// snapshot creation and restore, updates, reboots and maintenance.
+    /// Long work reports progress, may be cancelled at its safe points, and
+    /// runs as a task for clients that support tasks.
     pub(crate) fn is_long(&self) -> bool {
-        match self {
-            Self::Backup(a) => matches!(
-                a.action,
-                BackupAction::BackupCreate
-                    | BackupAction::BackupRestore
-                    | BackupAction::SnapshotCreate
-                    | BackupAction::SnapshotRestore
-            ),
-            Self::Maintain(_) => true,
-            Self::Info(_) | Self::Logs(_) => false,
-        }
+        self.action().parts().2.rule().long_running
     }
 
     /// Runs the call in `ctx` (whose progress hook receives the

@@ -1,7 +1,7 @@
 //! The tool definitions `tools/list` returns: name, title, description,
 //! input and output schema (see [`super::schema`]) and the four behaviour
-//! annotations, each set for the most a tool's actions can do (a tool that
-//! lists and also deletes is destructive).
+//! annotations, derived from the operations table for the most a tool's
+//! actions can do (a tool that lists and also deletes is destructive).
 
 use std::sync::Arc;
 
@@ -10,7 +10,8 @@ use rmcp::model::{Tool, ToolAnnotations};
 use super::output::{BackupOutput, InfoOutput, LogsOutput, MaintainOutput};
 use super::params::{BackupArgs, InfoArgs, LogsArgs, MaintainArgs};
 use super::schema::{input, output_or_failure};
-use crate::ops::OpError;
+use crate::ops::{Action, OpError};
+use crate::policy::Rule;
 
 /// `server_backup`.
 pub(crate) const BACKUP: &str = "server_backup";
@@ -21,42 +22,34 @@ pub(crate) const INFO: &str = "server_info";
 /// `server_logs`.
 pub(crate) const LOGS: &str = "server_logs";
 
-/// What a tool can do at most, as MCP's hints.
-struct Behaviour {
-    read_only: bool,
-    destructive: bool,
-    idempotent: bool,
+/// The operations-table rows of `tool`'s actions.
+fn rules_of(tool: &str) -> impl Iterator<Item = &'static Rule> + '_ {
+    Action::ALL
+        .into_iter()
+        .filter(move |a| a.parts().0 == tool)
+        .map(|a| a.parts().2.rule())
 }
 
-/// Reads only: lists, status, logs. Repeating a call changes nothing.
-const READS: Behaviour = Behaviour {
-    read_only: true,
-    destructive: false,
-    idempotent: true,
-};
-
-/// Changes servers and can overwrite or delete (restores, snapshot
-/// deletion, reboots); a second call does the work again.
-const CHANGES: Behaviour = Behaviour {
-    read_only: false,
-    destructive: true,
-    idempotent: false,
-};
+/// MCP's hints for `tool`: read-only when every action only reads,
+/// destructive when any asks first (interrupts service or loses data),
+/// idempotent when every action is; open-world always (every tool reaches
+/// servers and provider APIs outside kastell).
+pub(crate) fn annotations(tool: &str, title: &str) -> ToolAnnotations {
+    ToolAnnotations::with_title(title)
+        .read_only(rules_of(tool).all(Rule::reads_only))
+        .destructive(rules_of(tool).any(Rule::asks_first))
+        .idempotent(rules_of(tool).all(|r| r.idempotent))
+        .open_world(true)
+}
 
 fn tool(
     name: &'static str,
     title: &str,
     description: &'static str,
     schemas: (Arc<rmcp::model::JsonObject>, Arc<rmcp::model::JsonObject>),
-    behaviour: Behaviour,
 ) -> Tool {
     let (input_schema, output_schema) = schemas;
-    // Every tool reaches servers and provider APIs outside kastell.
-    let annotations = ToolAnnotations::with_title(title)
-        .read_only(behaviour.read_only)
-        .destructive(behaviour.destructive)
-        .idempotent(behaviour.idempotent)
-        .open_world(true);
+    let annotations = annotations(name, title);
     Tool::new(name, description, input_schema)
         .with_title(title)
         .with_raw_output_schema(output_schema)
@@ -84,7 +77,6 @@ snapshot-restore; set KASTELL_SAFE_MODE=false to allow them.",
                 input::<BackupArgs>(),
                 output_or_failure::<BackupOutput, OpError>(),
             ),
-            CHANGES,
         ),
         tool(
             MAINTAIN,
@@ -102,7 +94,6 @@ three actions; set KASTELL_SAFE_MODE=false to allow them.",
                 input::<MaintainArgs>(),
                 output_or_failure::<MaintainOutput, OpError>(),
             ),
-            CHANGES,
         ),
         tool(
             INFO,
@@ -116,7 +107,6 @@ in SAFE_MODE.",
                 input::<InfoArgs>(),
                 output_or_failure::<InfoOutput, OpError>(),
             ),
-            READS,
         ),
         tool(
             LOGS,
@@ -130,7 +120,6 @@ SAFE_MODE.",
                 input::<LogsArgs>(),
                 output_or_failure::<LogsOutput, OpError>(),
             ),
-            READS,
         ),
     ]
 }
@@ -165,6 +154,66 @@ mod tests {
             let listed: Vec<&str> = table.actions.iter().map(|a| a.action).collect();
             assert_eq!(actions, listed, "{}", tool.name);
             assert_eq!(schema["additionalProperties"], false, "{}", tool.name);
+        }
+    }
+
+    /// Every surface that restates the operations table agrees with it:
+    /// the MCP calls (long work, names), the strict-argument tables, the
+    /// annotations, and the CLI's confirmation rules.
+    #[test]
+    fn every_surface_agrees_with_the_operations_table() {
+        use super::super::call::Call;
+        use crate::cli::op::Op;
+        use crate::ops::MaintainOptions;
+
+        let tables = [BACKUP_TOOL, MAINTAIN_TOOL, INFO_TOOL, LOGS_TOOL];
+        for action in Action::ALL {
+            let (tool, name, operation) = action.parts();
+            let rule = operation.rule();
+            let mut args = serde_json::Map::new();
+            args.insert("action".into(), Value::String(name.into()));
+            let call = Call::parse(tool, args)
+                .unwrap_or_else(|| panic!("no tool {tool}"))
+                .unwrap_or_else(|e| panic!("{tool} {name}: {e}"));
+            assert_eq!(call.action(), action);
+            assert_eq!(call.label(), name);
+            assert_eq!(call.is_long(), rule.long_running, "{tool} {name}");
+            let table = tables.iter().find(|t| t.tool == tool).unwrap();
+            assert!(
+                table.actions.iter().any(|a| a.action == name),
+                "{tool} {name} is not in the strict-argument table"
+            );
+        }
+        for tool in all() {
+            let rules: Vec<&Rule> = Action::ALL
+                .iter()
+                .filter(|a| a.parts().0 == tool.name)
+                .map(|a| a.parts().2.rule())
+                .collect();
+            let hints = tool.annotations.clone().unwrap_or_default();
+            let reads = rules.iter().all(|r| r.reads_only());
+            assert_eq!(hints.read_only_hint, Some(reads), "{}", tool.name);
+            let harms = rules.iter().any(|r| r.asks_first());
+            assert_eq!(hints.destructive_hint, Some(harms), "{}", tool.name);
+        }
+        let cli = [
+            Op::BackupCreate,
+            Op::BackupList,
+            Op::BackupVerify(None),
+            Op::BackupRestore(None),
+            Op::SnapshotCreate,
+            Op::SnapshotList,
+            Op::SnapshotDelete("1".into()),
+            Op::SnapshotRestore("1".into()),
+            Op::Update,
+            Op::Restart,
+            Op::Maintain(MaintainOptions::default()),
+        ];
+        for op in cli {
+            let rule = op.operation().rule();
+            assert_eq!(op.destructive(), rule.asks_first(), "{}", op.title());
+            assert_eq!(op.read_only(), rule.reads_only(), "{}", op.title());
+            assert_eq!(op.title().replace(' ', "-"), rule.action, "{}", op.title());
         }
     }
 

@@ -22,7 +22,7 @@ use crate::store::{ServerRecord, is_known_platform};
 pub use safe_mode::{
     LEGACY_SAFE_MODE_VAR, SAFE_MODE_VAR, SafeModeReading, parse_bool, read_safe_mode, safe_mode,
 };
-pub use table::{Operation, PlatformNeed, RULES, Refusal, Rule, Surface, TokenNeed};
+pub use table::{Category, Operation, PlatformNeed, RULES, Refusal, Rule, Surface, TokenNeed};
 
 /// The environment variable that holds a provider's API token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -245,7 +245,7 @@ impl Policy {
         if let Some(log) = &self.log {
             log.record(&SecurityEvent::block(
                 rule.action,
-                rule.category,
+                rule.log_category(),
                 reason,
                 surface.as_str(),
                 server.map(|s| s.name.as_str()),

@@ -1,4 +1,12 @@
-//! The policy table: one row per operation, shared by the CLI and MCP.
+//! The operations table: one row per operation, shared by the CLI and MCP.
+//!
+//! Each row says what the operation is at most ([`Category`]), whether it
+//! is billable, long-running and idempotent, and its policy: the SAFE_MODE
+//! refusal, the manual-server refusal, its token and platform needs. The
+//! surfaces derive from it rather than restating it: the policy checks,
+//! the CLI's confirmation, the MCP tool annotations and which calls run as
+//! tasks with progress ([`Rule::asks_first`], [`Rule::long_running`],
+//! ...), and a test in `mcp::tools` fails when a surface disagrees.
 
 use serde::Serialize;
 
@@ -124,6 +132,34 @@ pub enum PlatformNeed {
     Known,
 }
 
+/// What an operation does at most, in rising order of what it can cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    /// Reads only: lists, status, logs, verification.
+    Read,
+    /// Adds without taking anything away: a backup, a snapshot, a fleet
+    /// record.
+    SafeWrite,
+    /// Interrupts service but loses nothing: updates, reboots, maintenance.
+    Disruptive,
+    /// Overwrites or deletes: restores, snapshot deletion, removing a
+    /// server from the fleet.
+    Destructive,
+}
+
+impl Category {
+    /// `read`, `safe-write`, `disruptive` or `destructive`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::SafeWrite => "safe-write",
+            Self::Disruptive => "disruptive",
+            Self::Destructive => "destructive",
+        }
+    }
+}
+
 /// An error message and hint, exactly as shown to the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Refusal {
@@ -140,9 +176,15 @@ pub struct Rule {
     pub op: Operation,
     /// Its action name (`backup-restore`).
     pub action: &'static str,
-    /// Its category in the security log (`read`, `write`, `destructive`,
-    /// `billable`).
-    pub category: &'static str,
+    /// What it does at most.
+    pub category: Category,
+    /// Whether it costs money at the provider (a snapshot).
+    pub billable: bool,
+    /// Whether it is long work: reported with progress, cancellable at
+    /// safe points, run as an MCP task for clients that take tasks.
+    pub long_running: bool,
+    /// Whether doing it twice has no more effect than once.
+    pub idempotent: bool,
     /// Set when SAFE_MODE blocks it: the refusal shown.
     pub safe_mode: Option<Refusal>,
     /// Set when manually added servers are refused: the refusal shown.
@@ -151,8 +193,30 @@ pub struct Rule {
     pub token: TokenNeed,
     /// Platform need.
     pub platform: PlatformNeed,
-    /// Whether the CLI asks for confirmation (or `--force`) first.
-    pub confirm: bool,
+}
+
+impl Rule {
+    /// Whether a person is asked before it runs (or must pass `--force`),
+    /// even on one server: what interrupts service or loses data.
+    pub const fn asks_first(&self) -> bool {
+        matches!(self.category, Category::Disruptive | Category::Destructive)
+    }
+
+    /// Whether it only reads.
+    pub const fn reads_only(&self) -> bool {
+        matches!(self.category, Category::Read)
+    }
+
+    /// Its category as the security log names it, the original tool's
+    /// words: `read`, `write`, `billable` or `destructive`.
+    pub const fn log_category(&self) -> &'static str {
+        match self.category {
+            Category::Read => "read",
+            Category::SafeWrite if self.billable => "billable",
+            Category::SafeWrite => "write",
+            Category::Disruptive | Category::Destructive => "destructive",
+        }
+    }
 }
 
 const SNAPSHOT_MANUAL: Refusal = Refusal {
@@ -160,22 +224,35 @@ const SNAPSHOT_MANUAL: Refusal = Refusal {
     hint: "Use backup-create for SSH-based backup instead.",
 };
 
-const fn row(op: Operation, action: &'static str, category: &'static str) -> Rule {
+/// A row for `op` of `category`: reads are idempotent, nothing is long,
+/// billable, blocked or restricted until a builder below says so.
+const fn row(op: Operation, action: &'static str, category: Category) -> Rule {
     Rule {
         op,
         action,
         category,
+        billable: false,
+        long_running: false,
+        idempotent: matches!(category, Category::Read),
         safe_mode: None,
         manual: None,
         token: TokenNeed::None,
         platform: PlatformNeed::None,
-        confirm: false,
     }
 }
 
 const fn blocked(mut rule: Rule, error: &'static str, hint: &'static str) -> Rule {
     rule.safe_mode = Some(Refusal { error, hint });
-    rule.confirm = true;
+    rule
+}
+
+const fn long(mut rule: Rule) -> Rule {
+    rule.long_running = true;
+    rule
+}
+
+const fn billable(mut rule: Rule) -> Rule {
+    rule.billable = true;
     rule
 }
 
@@ -200,64 +277,68 @@ use Operation as Op;
 /// The policy table, indexed by `Operation as usize`. SAFE_MODE messages
 /// are the original's MCP strings, now used on both surfaces.
 pub static RULES: [Rule; 17] = [
-    row(Op::BackupCreate, "backup-create", "write"),
-    row(Op::BackupList, "backup-list", "read"),
-    needs_platform(blocked(
-        row(Op::BackupRestore, "backup-restore", "destructive"),
+    long(row(Op::BackupCreate, "backup-create", Category::SafeWrite)),
+    row(Op::BackupList, "backup-list", Category::Read),
+    long(needs_platform(blocked(
+        row(Op::BackupRestore, "backup-restore", Category::Destructive),
         "Restore disabled in SAFE_MODE",
         "Set KASTELL_SAFE_MODE=false to enable restore operations",
-    )),
-    row(Op::BackupVerify, "backup-verify", "read"),
-    cloud_only(blocked(
-        row(Op::SnapshotCreate, "snapshot-create", "billable"),
+    ))),
+    row(Op::BackupVerify, "backup-verify", Category::Read),
+    long(billable(cloud_only(blocked(
+        row(Op::SnapshotCreate, "snapshot-create", Category::SafeWrite),
         "Snapshot creation is disabled in SAFE_MODE",
         "Set KASTELL_SAFE_MODE=false to enable snapshot creation (billable operation)",
-    )),
-    cloud_only(row(Op::SnapshotList, "snapshot-list", "read")),
+    )))),
+    cloud_only(row(Op::SnapshotList, "snapshot-list", Category::Read)),
     cloud_only(blocked(
-        row(Op::SnapshotDelete, "snapshot-delete", "destructive"),
+        row(Op::SnapshotDelete, "snapshot-delete", Category::Destructive),
         "Snapshot delete disabled in SAFE_MODE",
         "Set KASTELL_SAFE_MODE=false to enable snapshot deletion",
     )),
-    cloud_only(blocked(
-        row(Op::SnapshotRestore, "snapshot-restore", "destructive"),
+    long(cloud_only(blocked(
+        row(
+            Op::SnapshotRestore,
+            "snapshot-restore",
+            Category::Destructive,
+        ),
         "Snapshot restore disabled in SAFE_MODE",
         "Set KASTELL_SAFE_MODE=false to enable snapshot restore (destructive operation)",
-    )),
-    token(
+    ))),
+    long(token(
         blocked(
-            row(Op::Update, "update", "destructive"),
+            row(Op::Update, "update", Category::Disruptive),
             "Update is disabled in SAFE_MODE",
             "Set KASTELL_SAFE_MODE=false to enable platform updates",
         ),
         TokenNeed::Optional,
-    ),
-    token(
+    )),
+    long(token(
         blocked(
-            row(Op::Restart, "restart", "destructive"),
+            row(Op::Restart, "restart", Category::Disruptive),
             "Restart is disabled in SAFE_MODE",
             "Set KASTELL_SAFE_MODE=false to enable server reboot",
         ),
         TokenNeed::Required,
-    ),
-    token(
+    )),
+    long(token(
         blocked(
-            row(Op::Maintain, "maintain", "destructive"),
+            row(Op::Maintain, "maintain", Category::Disruptive),
             "Maintenance is disabled in SAFE_MODE",
             "Set KASTELL_SAFE_MODE=false to enable maintenance (includes reboot)",
         ),
         TokenNeed::Optional,
-    ),
-    row(Op::ServerAdd, "server-add", "write"),
-    row(Op::ServerList, "server-list", "read"),
+    )),
+    row(Op::ServerAdd, "server-add", Category::SafeWrite),
+    row(Op::ServerList, "server-list", Category::Read),
     blocked(
-        row(Op::ServerRemove, "server-remove", "destructive"),
+        row(Op::ServerRemove, "server-remove", Category::Destructive),
         "Server removal is disabled in SAFE_MODE",
         "Set KASTELL_SAFE_MODE=false to enable removing servers",
     ),
-    row(Op::Doctor, "doctor", "read"),
-    row(Op::Info, "info", "read"),
-    row(Op::Logs, "logs", "read"),
+    row(Op::Doctor, "doctor", Category::Read),
+    row(Op::Info, "info", Category::Read),
+    row(Op::Logs, "logs", Category::Read),
 ];
 
 #[cfg(test)]
@@ -275,16 +356,41 @@ mod tests {
     }
 
     #[test]
-    fn every_safe_mode_block_asks_for_confirmation_and_names_the_switch() {
+    fn every_safe_mode_block_names_the_switch_and_covers_what_asks_first() {
         for rule in &RULES {
             if let Some(block) = rule.safe_mode {
-                assert!(rule.confirm, "{}", rule.action);
                 assert!(
                     block
                         .hint
                         .starts_with("Set KASTELL_SAFE_MODE=false to enable")
                 );
+                assert!(rule.asks_first() || rule.billable, "{}", rule.action);
+            } else {
+                // SAFE_MODE lets through exactly what adds or reads and
+                // costs nothing.
+                assert!(
+                    rule.category <= Category::SafeWrite && !rule.billable,
+                    "{} is not blocked in SAFE_MODE",
+                    rule.action
+                );
+            }
+            assert_eq!(rule.idempotent, rule.reads_only(), "{}", rule.action);
+            if rule.long_running {
+                assert!(!rule.reads_only(), "{} reads but is long", rule.action);
             }
         }
+    }
+
+    #[test]
+    fn the_security_log_keeps_the_original_category_words() {
+        let words: Vec<&str> = RULES.iter().map(Rule::log_category).collect();
+        assert!(
+            words
+                .iter()
+                .all(|w| ["read", "write", "billable", "destructive"].contains(w))
+        );
+        assert_eq!(Operation::SnapshotCreate.rule().log_category(), "billable");
+        assert_eq!(Operation::Maintain.rule().log_category(), "destructive");
+        assert_eq!(Operation::BackupCreate.rule().log_category(), "write");
     }
 }

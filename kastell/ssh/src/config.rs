@@ -88,5 +88,3 @@ fn default_identity_files() -> Vec<PathBuf> {
         None => Vec::new(),
     }
 }
-
-
