@@ -1,7 +1,8 @@
 //! `kastell server add`.
 
-use clap::{Args, ValueEnum};
-use kastell_core::registry::FIRST_PARTY_PROVIDERS;
+use clap::Args;
+use kastell_core::Registry;
+use kastell_core::registry::{FIRST_PARTY_PLATFORMS, FIRST_PARTY_PROVIDERS};
 use kastell_core::types::ServerId;
 use kastell_core::{Error, Result};
 
@@ -9,21 +10,33 @@ use crate::cli::Context;
 use crate::env::Env;
 use crate::policy::{Operation, Surface};
 use crate::store::{
-    MODE_BARE, MODE_COOLIFY, ServerRecord, SshSettings, allow_private_ips, is_known_provider,
-    validate_ip, validate_name,
+    MODE_BARE, MODE_COOLIFY, PLATFORM_BARE, ServerRecord, SshSettings, allow_private_ips,
+    is_known_platform, is_known_provider, validate_ip, validate_name,
 };
 
 const ID_HINT: &str = "Use the provider's server id (letters, digits, '-', '_' and '.'), or leave --id out for a manual server";
 
-/// The platform a server runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PlatformArg {
-    /// Coolify (port 8000).
-    Coolify,
-    /// Dokploy (port 3000).
-    Dokploy,
-    /// No platform: a plain Linux server.
-    Bare,
+/// The ids a catalogue knows: the first-party ones (compiled in or not)
+/// and every one registered in this build, sorted, once each.
+fn known(first_party: &[&'static str], registered: Vec<&'static str>) -> Vec<&'static str> {
+    let mut ids: Vec<&'static str> = first_party.iter().copied().chain(registered).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// `--platform`: a platform id kastell knows, first-party or registered by
+/// a platform crate linked into this build (`bare` for none).
+pub fn parse_platform(value: &str) -> std::result::Result<String, String> {
+    if is_known_platform(value) {
+        return Ok(value.to_owned());
+    }
+    let ids = known(FIRST_PARTY_PLATFORMS, Registry::global().platform_ids());
+    Err(format!(
+        "unknown platform {}; this build knows: {}",
+        crate::store::shown(value),
+        ids.join(", ")
+    ))
 }
 
 /// Arguments of `kastell server add`.
@@ -38,9 +51,11 @@ pub struct AddArgs {
     /// Cloud provider (hetzner, digitalocean, vultr, linode).
     #[arg(long)]
     pub provider: Option<String>,
-    /// Platform the server runs (default: coolify, as the original tool).
-    #[arg(long, value_enum)]
-    pub platform: Option<PlatformArg>,
+    /// Platform the server runs: coolify (the default, as the original
+    /// tool), dokploy, bare (none), or any platform a linked crate
+    /// registers (`kastell doctor` lists them).
+    #[arg(long, value_parser = parse_platform)]
+    pub platform: Option<String>,
     /// Domain for HTTPS health checks.
     #[arg(long)]
     pub domain: Option<String>,
@@ -94,15 +109,26 @@ pub fn record_from_args(
             ))
             .with_hint(format!(
                 "Known providers: {}",
-                FIRST_PARTY_PROVIDERS.join(", ")
+                known(FIRST_PARTY_PROVIDERS, Registry::global().provider_ids()).join(", ")
             )));
         }
         record.provider = Some(provider.clone());
     }
-    match args.platform {
-        Some(PlatformArg::Bare) => record.mode = MODE_BARE.to_owned(),
-        Some(PlatformArg::Coolify) => record.platform = Some("coolify".to_owned()),
-        Some(PlatformArg::Dokploy) => record.platform = Some("dokploy".to_owned()),
+    match args.platform.as_deref() {
+        Some(PLATFORM_BARE) => record.mode = MODE_BARE.to_owned(),
+        Some(platform) => {
+            if !is_known_platform(platform) {
+                return Err(Error::invalid_input(format!(
+                    "Unknown platform {}",
+                    crate::store::shown(platform)
+                ))
+                .with_hint(format!(
+                    "Known platforms: {}",
+                    known(FIRST_PARTY_PLATFORMS, Registry::global().platform_ids()).join(", ")
+                )));
+            }
+            record.platform = Some(platform.to_owned());
+        }
         None => {}
     }
     if record.mode != MODE_BARE {

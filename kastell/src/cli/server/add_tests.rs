@@ -43,19 +43,19 @@ fn defaults_match_the_original_add() {
 #[test]
 fn platforms_are_written_like_the_original() {
     let mut a = args("web-1", "203.0.113.10");
-    a.platform = Some(PlatformArg::Dokploy);
+    a.platform = Some("dokploy".to_owned());
     let rec = record_from_args(&a, &no_env(), now()).unwrap();
     assert_eq!(
         (rec.mode.as_str(), rec.platform.as_deref()),
         ("coolify", Some("dokploy"))
     );
-    a.platform = Some(PlatformArg::Coolify);
+    a.platform = Some("coolify".to_owned());
     let rec = record_from_args(&a, &no_env(), now()).unwrap();
     assert_eq!(
         (rec.mode.as_str(), rec.platform.as_deref()),
         ("coolify", Some("coolify"))
     );
-    a.platform = Some(PlatformArg::Bare);
+    a.platform = Some("bare".to_owned());
     let rec = record_from_args(&a, &no_env(), now()).unwrap();
     assert_eq!((rec.mode.as_str(), rec.platform.as_deref()), ("bare", None));
     assert!(rec.is_bare());
@@ -145,5 +145,16 @@ fn hostile_inputs_are_refused() {
         let err = record_from_args(&case, &no_env(), now()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{case:?}");
         assert!(err.hint().is_some(), "{case:?}");
+    }
+}
+
+#[test]
+fn platform_choices_come_from_the_catalogue() {
+    assert_eq!(parse_platform("dokploy").as_deref(), Ok("dokploy"));
+    assert_eq!(parse_platform("bare").as_deref(), Ok("bare"));
+    let err = parse_platform("plesk").unwrap_err();
+    assert!(err.contains("unknown platform \"plesk\""), "{err}");
+    for id in ["bare", "coolify", "dokploy"] {
+        assert!(err.contains(id), "{err}");
     }
 }

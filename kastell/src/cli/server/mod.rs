@@ -9,7 +9,7 @@ use kastell_core::Result;
 
 use super::Context;
 
-pub use add::{AddArgs, PlatformArg, record_from_args};
+pub use add::{AddArgs, parse_platform, record_from_args};
 pub use remove::RemoveArgs;
 
 /// The `server` subcommands.
