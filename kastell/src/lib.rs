@@ -9,6 +9,7 @@
 //! command-line surface ([`cli`]). The plugin
 //! contract lives in `kastell-core`.
 
+pub mod advice;
 pub mod backup;
 pub mod build;
 pub mod cli;

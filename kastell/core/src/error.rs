@@ -108,6 +108,26 @@ impl fmt::Display for ErrorKind {
     }
 }
 
+/// What the user can do about an error, as a fact the product words for
+/// its own surfaces (naming its flags, tools and settings). The error's
+/// hint says the same in plain words that name no product, so a library
+/// user still gets advice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Advice {
+    /// This machine's disk is full or a quota was reached: free space or
+    /// move the data directory.
+    FreeLocalDisk,
+    /// This machine's disk is read-only: use a writable data directory.
+    WritableLocalDisk,
+    /// The server did not come back: check its reachability.
+    CheckReachability,
+    /// The provider rate-limits: wait, or work on fewer servers at once.
+    SlowDown,
+    /// Another operation is still running on the server: wait for it.
+    WaitForOtherOperation,
+}
+
 /// The kastell error: a kind, a message and everything a caller needs to
 /// decide what to do next. One pointer wide, so `Result` stays small.
 pub struct Error {
@@ -123,6 +143,7 @@ struct Inner {
     provider: Option<Cow<'static, str>>,
     operation: Option<&'static str>,
     hint: Option<String>,
+    advice: Option<Advice>,
     context: Vec<(&'static str, String)>,
     source: Option<Box<dyn StdError + Send + Sync + 'static>>,
 }
@@ -140,6 +161,7 @@ impl Error {
             provider: None,
             operation: None,
             hint: None,
+            advice: None,
             context: Vec::new(),
             source: None,
         };
@@ -202,12 +224,24 @@ impl Error {
             std::io::ErrorKind::TimedOut => ErrorKind::Timeout,
             _ => ErrorKind::Unexpected,
         };
-        let hint = local_disk_hint(err.kind());
+        let advice = local_disk_advice(err.kind());
         let error = Self::new(kind, format!("{what}: {err}")).with_source(err);
-        match hint {
-            Some(hint) => error.with_hint(hint),
+        match advice {
+            Some((advice, hint)) => error.with_hint(hint).with_advice(advice),
             None => error,
         }
+    }
+
+    /// What the user can do, as a fact for the product to word.
+    pub fn advice(&self) -> Option<Advice> {
+        self.inner.advice
+    }
+
+    /// Sets what the user can do (see [`Advice`]); the hint should say it
+    /// in plain words too.
+    pub fn with_advice(mut self, advice: Advice) -> Self {
+        self.inner.advice = Some(advice);
+        self
     }
 
     /// What went wrong.
@@ -293,9 +327,11 @@ impl Error {
         self
     }
 
-    /// Sets the hint, replacing any earlier one.
+    /// Sets the hint, replacing any earlier one (and the advice that went
+    /// with it: the new hint knows better).
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.inner.hint = Some(hint.into());
+        self.inner.advice = None;
         self
     }
 
@@ -420,18 +456,20 @@ pub struct ErrorReport {
     pub operation: Option<String>,
 }
 
-/// The hint for an I/O error of `kind` that means this machine's disk
-/// refused a write, if it is one.
-fn local_disk_hint(kind: std::io::ErrorKind) -> Option<&'static str> {
+/// The advice and plain hint for an I/O error of `kind` that means this
+/// machine's disk refused a write, if it is one.
+fn local_disk_advice(kind: std::io::ErrorKind) -> Option<(Advice, &'static str)> {
     use std::io::ErrorKind as Io;
     match kind {
-        Io::StorageFull | Io::QuotaExceeded | Io::FileTooLarge => Some(
+        Io::StorageFull | Io::QuotaExceeded | Io::FileTooLarge => Some((
+            Advice::FreeLocalDisk,
             "This machine's disk is full, or a quota or file-size limit was reached: free some space \
-             (or move the kastell directory, KASTELL_DIR, to a larger disk) and try again",
-        ),
-        Io::ReadOnlyFilesystem => Some(
-            "This machine's disk is read-only here: point KASTELL_DIR at a writable directory and try again",
-        ),
+             (or move the data directory to a larger disk) and try again",
+        )),
+        Io::ReadOnlyFilesystem => Some((
+            Advice::WritableLocalDisk,
+            "This machine's disk is read-only here: use a writable data directory and try again",
+        )),
         _ => None,
     }
 }

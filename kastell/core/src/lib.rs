@@ -33,7 +33,7 @@ pub mod types;
 
 pub use capability::{CloudCapability, PlatformCapability};
 pub use cloud::{CloudProvider, CloudProviderExt, RebootOutcome};
-pub use error::{Error, ErrorKind, ErrorReport, Result};
+pub use error::{Advice, Error, ErrorKind, ErrorReport, Result};
 pub use platform::{Platform, PlatformExt};
 pub use poll::PollSchedule;
 pub use registry::{

@@ -241,9 +241,8 @@ pub trait TransportExt: Transport {
                     deadline.as_secs()
                 ))
                 .with_context("last_error", last)
-                .with_hint(
-                    "The server may still be booting; check it with `kastell doctor <server>`",
-                ));
+                .with_hint("The server may still be booting; check that it is reachable over SSH")
+                .with_advice(crate::Advice::CheckReachability));
             }
             tokio::time::sleep(wait).await;
         }

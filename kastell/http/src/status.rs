@@ -2,7 +2,7 @@
 //! recognise their own special answers (busy, locked, read-only tokens)
 //! first and fall back to [`default_error`].
 
-use kastell_core::{Error, ErrorKind};
+use kastell_core::{Advice, Error, ErrorKind};
 
 /// The error for `status` with the vendor's `message`, by the usual
 /// meaning of the status:
@@ -30,9 +30,10 @@ pub fn default_error(provider: &'static str, status: u16, message: &str) -> Erro
         422 => Error::new(ErrorKind::InvalidInput, message),
         429 => Error::new(ErrorKind::RateLimited, message)
             .with_hint(
-                "The provider is rate limiting requests and kastell's retries ran out: wait a few \
-                 minutes, or work on fewer servers at once (--concurrency), then try again",
-            ),
+                "The provider is rate limiting requests and the retries ran out: wait a few \
+                 minutes, or work on fewer servers at once, then try again",
+            )
+            .with_advice(Advice::SlowDown),
         500..=599 => Error::unavailable(message)
             .with_hint("The provider reported a server-side problem; try again shortly"),
         _ => Error::unexpected(message),
@@ -54,9 +55,10 @@ pub fn busy(provider: &'static str, status: u16, message: &str) -> Error {
     .with_provider(provider)
     .with_context("http_status", status)
     .with_hint(
-        "Another operation was still running on this server when kastell's retries ran out: \
-         wait until it finishes (server_info status), then try again",
+        "Another operation was still running on this server when the retries ran out: \
+         wait until it finishes, then try again",
     )
+    .with_advice(Advice::WaitForOtherOperation)
 }
 
 #[cfg(test)]

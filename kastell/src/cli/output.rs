@@ -93,9 +93,10 @@ struct JsonError<'a> {
 /// stderr, or with `json` a `{error, hint, kind}` object on stdout.
 pub fn report_error(err: &Error, json: bool) {
     if json {
+        let hint = crate::advice::hint(err);
         let body = JsonError {
             error: err.to_string(),
-            hint: err.hint(),
+            hint: hint.as_deref(),
             kind: err.kind().as_str(),
         };
         let text = serde_json::to_string_pretty(&body)
@@ -105,7 +106,7 @@ pub fn report_error(err: &Error, json: bool) {
         return;
     }
     let mut text = format!("error: {err}\n");
-    if let Some(hint) = err.hint() {
+    if let Some(hint) = crate::advice::hint(err) {
         text.push_str(&format!("hint: {hint}\n"));
     }
     let _ = std::io::stderr().lock().write_all(text.as_bytes());

@@ -226,7 +226,7 @@ pub fn run_blocking() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("kastell-mcp: {e}");
-            if let Some(hint) = e.hint() {
+            if let Some(hint) = crate::advice::hint(&e) {
                 eprintln!("hint: {hint}");
             }
             std::process::ExitCode::FAILURE

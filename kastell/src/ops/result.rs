@@ -207,7 +207,7 @@ impl From<Error> for OpError {
     fn from(err: Error) -> Self {
         Self {
             error: err.to_string(),
-            hint: err.hint().map(str::to_owned),
+            hint: crate::advice::hint(&err),
             kind: err.kind().as_str().to_owned(),
             server: None,
             ip: None,
