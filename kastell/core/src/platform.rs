@@ -53,6 +53,19 @@ pub trait Platform: Send + Sync + fmt::Debug {
 
     /// Starts the platform's services. Requires `stop_start`.
     async fn start(&self) -> Result<()>;
+
+    /// The command that prints the last `lines` lines of the platform's own
+    /// log (its container's or service's), run by whoever asks for logs.
+    /// The default: the platform has no log of its own (`Unsupported`,
+    /// with a hint to read the system journal).
+    fn log_command(&self, lines: u32) -> Result<crate::RemoteCommand> {
+        let _ = lines;
+        Err(Error::unsupported(format!(
+            "{} has no platform log of its own",
+            self.info().display_name
+        ))
+        .with_hint("Read the system journal instead (source: system)"))
+    }
 }
 
 /// Waiting helpers built on [`Platform`], available on every platform.

@@ -51,6 +51,6 @@ pub use restore::{
 };
 pub use settings::Settings;
 pub use spec::{
-    CAPABILITY, ConfigSpec, DbContainer, Interpreter, PaasSpec, ServiceSpec, UpdateSpec,
+    CAPABILITY, ConfigSpec, DbContainer, Interpreter, LogSpec, PaasSpec, ServiceSpec, UpdateSpec,
 };
 pub use version::{UNKNOWN_VERSION, image_tag};

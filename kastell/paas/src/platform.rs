@@ -15,7 +15,7 @@ use kastell_core::{
 
 use crate::commands;
 use crate::settings::Settings;
-use crate::spec::{CAPABILITY, DbContainer, PaasSpec};
+use crate::spec::{CAPABILITY, DbContainer, LogSpec, PaasSpec};
 
 /// A PaaS (Coolify, Dokploy, ...) described by a [`PaasSpec`], driven over
 /// the transport of its [`PlatformContext`].
@@ -164,6 +164,18 @@ impl Platform for PaasPlatform {
 
     fn capability(&self) -> PlatformCapability {
         CAPABILITY
+    }
+
+    fn log_command(&self, lines: u32) -> Result<RemoteCommand> {
+        let n = lines.to_string();
+        match self.spec.log {
+            LogSpec::Container(name) => {
+                RemoteCommand::template("docker logs --tail {} {} 2>&1", &[&n, name])
+            }
+            LogSpec::SwarmService(name) => {
+                RemoteCommand::template("docker service logs --tail {} {} 2>&1", &[&n, name])
+            }
+        }
     }
 
     async fn version(&self) -> Result<String> {

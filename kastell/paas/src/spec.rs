@@ -66,6 +66,16 @@ pub struct ServiceSpec {
     pub start_db: &'static str,
 }
 
+/// Where the platform's own log is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogSpec {
+    /// `docker logs` of this container (`coolify`).
+    Container(&'static str),
+    /// `docker service logs` of this Swarm service (`dokploy`, whose task
+    /// container has a generated name that `docker logs` cannot find).
+    SwarmService(&'static str),
+}
+
 /// One PostgreSQL-in-Docker PaaS: identity, ports, containers, paths and
 /// commands. Platform crates declare one as a `const`; everything else is
 /// shared in [`crate::PaasPlatform`].
@@ -91,6 +101,8 @@ pub struct PaasSpec {
     pub services: ServiceSpec,
     /// Self-update.
     pub update: UpdateSpec,
+    /// Where its own log is read.
+    pub log: LogSpec,
 }
 
 impl PaasSpec {

@@ -1,9 +1,10 @@
 //! Read-only diagnostics for `server_logs`: the last lines of the system
 //! journal or the platform's container log, and CPU, memory and disk use.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use kastell_core::{Error, ErrorKind, RemoteCommand, TransportExt};
+use kastell_core::{Error, ErrorKind, RemoteCommand, Transport, TransportExt};
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -11,7 +12,7 @@ use super::context::Context;
 use super::result::{OpError, OpResult};
 use super::suggest::{Action, Candidate, Suggestion};
 use crate::policy::Operation;
-use crate::store::PLATFORM_BARE;
+use crate::store::ServerRecord;
 
 /// Lines returned when none are asked for.
 pub const DEFAULT_LOG_LINES: u32 = 100;
@@ -94,24 +95,21 @@ pub struct MonitorResult {
     pub suggested_actions: Vec<Suggestion>,
 }
 
-fn log_command(source: LogSource, platform: &str, lines: u32) -> Result<RemoteCommand, Error> {
-    let n = lines.to_string();
+/// The command for `source`: the system journal, or the log the
+/// server's platform says is its own ([`kastell_core::Platform::log_command`];
+/// a platform without one, such as bare, refuses with a hint).
+fn log_command(
+    ctx: &Context,
+    server: &ServerRecord,
+    transport: Arc<dyn Transport>,
+    source: LogSource,
+    lines: u32,
+) -> Result<RemoteCommand, Error> {
     match source {
-        LogSource::System => RemoteCommand::template("journalctl -n {} --no-pager 2>&1", &[&n]),
-        LogSource::Platform if platform == PLATFORM_BARE => Err(Error::new(
-            ErrorKind::InvalidInput,
-            "Bare servers have no platform log",
-        )
-        .with_hint("Read the system journal instead (source: system)")),
-        // Dokploy runs as the Swarm service `dokploy`, whose task container
-        // is named `dokploy.1.<task id>`: `docker logs dokploy` finds no
-        // container there, the service's log has it.
-        LogSource::Platform if platform == "dokploy" => {
-            RemoteCommand::template("docker service logs --tail {} {} 2>&1", &[&n, platform])
+        LogSource::System => {
+            RemoteCommand::template("journalctl -n {} --no-pager 2>&1", &[&lines.to_string()])
         }
-        LogSource::Platform => {
-            RemoteCommand::template("docker logs --tail {} {} 2>&1", &[&n, platform])
-        }
+        LogSource::Platform => ctx.platform_for(server, transport)?.log_command(lines),
     }
 }
 
@@ -135,9 +133,9 @@ pub async fn logs(
             .with_hint("Ask for fewer lines, e.g. 100"),
         ));
     }
-    let command = log_command(source, server.platform_id(), n).map_err(fail)?;
-    let output = ctx
-        .transport_for(server)
+    let transport = ctx.transport_for(server);
+    let command = log_command(ctx, server, transport.clone(), source, n).map_err(fail)?;
+    let output = transport
         .exec_checked(&command, TIMEOUT)
         .await
         .map_err(fail)?;
@@ -253,17 +251,35 @@ mod tests {
         assert!(parse_monitor("garbage").is_none());
     }
 
+    /// The platform `id` of this build over a transport that runs nothing.
+    #[cfg(all(feature = "bare", feature = "coolify", feature = "dokploy"))]
+    fn platform(id: &str) -> Arc<dyn kastell_core::Platform> {
+        let entry = kastell_core::Registry::global().platform(id).unwrap();
+        (entry.build)(kastell_core::PlatformContext {
+            transport: Arc::new(kastell_core::memory::MemoryTransport::new()),
+            target: kastell_core::PlatformTarget {
+                name: "web-1".into(),
+                ip: "203.0.113.10".into(),
+                domain: None,
+                backup_paths: Vec::new(),
+            },
+            options: Default::default(),
+        })
+        .unwrap()
+    }
+
     #[test]
-    fn log_commands_are_quoted_and_bare_has_no_platform_log() {
-        let cmd = log_command(LogSource::System, "bare", 5).unwrap();
-        assert_eq!(cmd.as_str(), "journalctl -n '5' --no-pager 2>&1");
-        let cmd = log_command(LogSource::Platform, "coolify", 7).unwrap();
+    #[cfg(all(feature = "bare", feature = "coolify", feature = "dokploy"))]
+    fn each_platform_names_its_own_log_and_bare_has_none() {
+        let cmd = platform("coolify").log_command(7).unwrap();
         assert_eq!(cmd.as_str(), "docker logs --tail '7' 'coolify' 2>&1");
-        let cmd = log_command(LogSource::Platform, "dokploy", 7).unwrap();
+        let cmd = platform("dokploy").log_command(7).unwrap();
         assert_eq!(
             cmd.as_str(),
             "docker service logs --tail '7' 'dokploy' 2>&1"
         );
-        assert!(log_command(LogSource::Platform, "bare", 7).is_err());
+        let err = platform("bare").log_command(7).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unsupported);
+        assert!(err.hint().unwrap().contains("source: system"), "{err}");
     }
 }

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use kastell_core::{Platform, PlatformContext, PlatformEntry, Result};
 use kastell_paas::{
-    ConfigSpec, DbContainer, Interpreter, PaasPlatform, PaasSpec, ServiceSpec, UpdateSpec,
+    ConfigSpec, DbContainer, Interpreter, LogSpec, PaasPlatform, PaasSpec, ServiceSpec, UpdateSpec,
 };
 
 /// How Coolify differs from the other PostgreSQL-in-Docker platforms.
@@ -57,6 +57,7 @@ pub const SPEC: PaasSpec = PaasSpec {
         interpreter: Interpreter::Bash,
         argument: None,
     },
+    log: LogSpec::Container("coolify"),
 };
 
 /// Builds the Coolify platform over `ctx`; refuses invalid options.

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use kastell_core::{Platform, PlatformContext, PlatformEntry, Result};
 use kastell_paas::{
-    ConfigSpec, DbContainer, Interpreter, PaasPlatform, PaasSpec, ServiceSpec, UpdateSpec,
+    ConfigSpec, DbContainer, Interpreter, LogSpec, PaasPlatform, PaasSpec, ServiceSpec, UpdateSpec,
 };
 
 /// How Dokploy differs from the other PostgreSQL-in-Docker platforms.
@@ -51,6 +51,7 @@ pub const SPEC: PaasSpec = PaasSpec {
         interpreter: Interpreter::Sh,
         argument: Some("update"),
     },
+    log: LogSpec::SwarmService("dokploy"),
 };
 
 /// Builds the Dokploy platform over `ctx`; refuses invalid options.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use kastell_core::memory::{MemoryTransport, Reply};
 use kastell_core::{PlatformContext, PlatformTarget};
 use kastell_paas::{
-    ConfigSpec, DbContainer, Interpreter, PaasPlatform, PaasSpec, ServiceSpec, UpdateSpec,
+    ConfigSpec, DbContainer, Interpreter, LogSpec, PaasPlatform, PaasSpec, ServiceSpec, UpdateSpec,
 };
 
 pub const COMPOSE: PaasSpec = PaasSpec {
@@ -35,6 +35,7 @@ pub const COMPOSE: PaasSpec = PaasSpec {
         interpreter: Interpreter::Bash,
         argument: None,
     },
+    log: LogSpec::Container("compose-app"),
 };
 
 pub const SWARM: PaasSpec = PaasSpec {
@@ -60,6 +61,7 @@ pub const SWARM: PaasSpec = PaasSpec {
         interpreter: Interpreter::Sh,
         argument: Some("update"),
     },
+    log: LogSpec::SwarmService("swarm-app"),
 };
 
 pub const DUMP: &[u8] = b"PGDMP fake custom dump";
