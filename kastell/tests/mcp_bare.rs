@@ -213,7 +213,13 @@ async fn bare_through_mcp() {
             false,
         )
         .await;
-    assert_eq!(failed(&r)["kind"], "invalid_input");
+    // A bare server has no platform log of its own: the platform says so.
+    assert_eq!(failed(&r)["kind"], "unsupported");
+    assert!(
+        failed(&r)["hint"].as_str().unwrap().contains("source: system"),
+        "{}",
+        failed(&r)
+    );
 
     // A backup holding a broken sshd_config is refused; nothing changes.
     host.write("etc/ssh/sshd_config", "ThisIsNotAnOption yes\n");
