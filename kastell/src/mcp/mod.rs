@@ -83,10 +83,7 @@ pub struct McpArgs {
 /// Starts the sandbox fleet in a temporary directory and serves it until
 /// the client disconnects; then removes everything.
 async fn serve_sandbox(env: Env) -> Result<(), Error> {
-    let dir = tempfile::Builder::new()
-        .prefix("kastell-mcp-sandbox-")
-        .tempdir()
-        .map_err(|e| Error::io("creating the sandbox directory", e))?;
+    let dir = kastell_ssh::sandbox::owner::tempdir(crate::sandbox::STORE_DIR_PREFIX)?;
     let sandbox = crate::sandbox::Sandbox::start(dir.path()).await?;
     let names: Vec<&str> = sandbox.servers().iter().map(|s| s.name.as_str()).collect();
     eprintln!(
@@ -103,7 +100,8 @@ async fn serve_sandbox(env: Env) -> Result<(), Error> {
 
 /// Parses the command line, sets up logging (stderr) and a runtime, then
 /// serves. Returns the exit code: 0 after a clean disconnect, 1 on failure
-/// (reported on stderr), 2 for a bad command line.
+/// (reported on stderr), 2 for a bad command line, 130 or 143 when
+/// `SIGINT` or `SIGTERM` stopped it (the sandbox torn down first).
 pub fn run_blocking() -> std::process::ExitCode {
     let args = match <McpArgs as clap::Parser>::try_parse() {
         Ok(args) => args,
@@ -125,14 +123,30 @@ pub fn run_blocking() -> std::process::ExitCode {
         .build()
         .map_err(|e| Error::io("starting the async runtime", e))
         .and_then(|rt| {
-            rt.block_on(async {
+            let ended = rt.block_on(crate::shutdown::run_until_signal(async {
                 if args.sandbox {
                     serve_sandbox(env).await
                 } else {
                     serve_stdio(context(env)?).await
                 }
-            })
+            }));
+            // After a signal the blocking read of stdin still waits for the
+            // client: the process must not wait for it.
+            rt.shutdown_background();
+            ended
         });
+    let result = match result {
+        Ok(crate::shutdown::Ended::Stopped(signal)) => {
+            let what = if args.sandbox {
+                crate::sandbox::TORN_DOWN
+            } else {
+                "serving"
+            };
+            return crate::shutdown::report("kastell-mcp", signal, what);
+        }
+        Ok(crate::shutdown::Ended::Finished(served)) => served,
+        Err(e) => Err(e),
+    };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
