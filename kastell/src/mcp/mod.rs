@@ -47,13 +47,18 @@ pub fn context(env: Env) -> Result<Context, Error> {
     Ok(Context::new(env, store, Surface::Mcp))
 }
 
-/// Serves the tools over stdin/stdout until the client disconnects.
+/// Serves the tools over stdin/stdout until the client disconnects (closes
+/// stdin), which is a clean end even before it initialised the session.
 pub async fn serve_stdio(ctx: Context) -> Result<(), Error> {
     eprintln!("{}", startup_line(&ctx));
-    let service = KastellMcp::new(ctx)
-        .serve(rmcp::transport::stdio())
-        .await
-        .map_err(|e| Error::unexpected(format!("MCP initialisation failed: {e}")))?;
+    let service = match KastellMcp::new(ctx).serve(rmcp::transport::stdio()).await {
+        Ok(service) => service,
+        Err(rmcp::service::ServerInitializeError::ConnectionClosed(during)) => {
+            tracing::info!("the client closed stdin during {during}");
+            return Ok(());
+        }
+        Err(e) => return Err(Error::unexpected(format!("MCP initialisation failed: {e}"))),
+    };
     service
         .waiting()
         .await
