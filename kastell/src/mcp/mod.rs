@@ -135,9 +135,11 @@ pub fn run_blocking() -> std::process::ExitCode {
                     serve_stdio(context(env)?).await
                 }
             }));
-            // After a signal the blocking read of stdin still waits for the
-            // client: the process must not wait for it.
-            rt.shutdown_background();
+            if matches!(ended, Ok(crate::shutdown::Ended::Stopped(_))) {
+                // The blocking read of stdin still waits for the client:
+                // the process must not wait for it.
+                rt.shutdown_background();
+            }
             ended
         });
     let result = match result {
