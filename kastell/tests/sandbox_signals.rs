@@ -1,7 +1,8 @@
 //! However the sandbox binaries end, the sandbox leaves nothing behind:
-//! `kastell demo` interrupted (SIGINT) at several points, `kastell-mcp
-//! --sandbox` stopped (SIGTERM) or killed (SIGKILL) while idle and during a
-//! call, and a client that closes stdin. Each run gets its own `TMPDIR`, so
+//! `kastell demo` interrupted (SIGINT) at several points and terminated
+//! (SIGTERM), `kastell-mcp --sandbox` stopped (SIGTERM, SIGINT) or killed
+//! (SIGKILL, with and without its sshd guardian) while idle and during a
+//! call, and clients that close stdin. Each run gets its own `TMPDIR`, so
 //! "nothing behind" is checked exactly: no sandbox directory in it, no
 //! process whose command line names it, and none of the processes that ran
 //! the sandbox (each sshd from its pid file, its sessions and guardian)
@@ -317,9 +318,20 @@ fn demo(scratch: &Scratch) -> Running {
     Running::spawn(scratch.command(env!("CARGO_BIN_EXE_kastell"), &["demo"], &[]))
 }
 
-/// Interrupts `kastell demo` once a stdout line contains `point`; checks
-/// exit status 130, the message and that nothing is left.
+/// Interrupts `kastell demo` (SIGINT) once a stdout line contains
+/// `point`; checks exit status 130, the message and that nothing is left.
 fn interrupt_demo_at(point: &str, sandbox_running: bool) {
+    stop_demo_at(
+        point,
+        sandbox_running,
+        rustix::process::Signal::INT,
+        "SIGINT",
+    );
+}
+
+/// Sends `signal` (named `name`) to `kastell demo` once a stdout line
+/// contains `point`; checks exit status, message and that nothing is left.
+fn stop_demo_at(point: &str, sandbox_running: bool, signal: rustix::process::Signal, name: &str) {
     let scratch = Scratch::new();
     let mut run = demo(&scratch);
     run.wait_for(point);
@@ -328,7 +340,7 @@ fn interrupt_demo_at(point: &str, sandbox_running: bool) {
     } else {
         BTreeSet::new()
     };
-    stop_with(run, rustix::process::Signal::INT, "SIGINT", "kastell demo");
+    stop_with(run, signal, name, "kastell demo");
     scratch.assert_nothing_left(&seen);
 }
 
@@ -351,6 +363,16 @@ fn demo_interrupted_during_the_backups_leaves_nothing() {
 #[test]
 fn demo_interrupted_during_the_fleet_maintenance_leaves_nothing() {
     interrupt_demo_at("8. Maintenance of", true);
+}
+
+#[test]
+fn demo_terminated_during_the_snapshots_leaves_nothing() {
+    stop_demo_at(
+        "7. A provider snapshot",
+        true,
+        rustix::process::Signal::TERM,
+        "SIGTERM",
+    );
 }
 
 /// A raw MCP client over the child's stdio: JSON-RPC lines.
@@ -389,8 +411,14 @@ fn running_mcp(during_a_call: bool) -> (Scratch, Running, BTreeSet<(u32, u64)>) 
 /// Stops `kastell-mcp --sandbox` with SIGTERM, idle or `during_a_call`;
 /// checks exit status 143, the message and that nothing is left.
 fn terminate_mcp(during_a_call: bool) {
+    stop_mcp(during_a_call, rustix::process::Signal::TERM, "SIGTERM");
+}
+
+/// Sends `signal` (named `name`) to `kastell-mcp --sandbox`, idle or
+/// `during_a_call`; checks exit status, message and that nothing is left.
+fn stop_mcp(during_a_call: bool, signal: rustix::process::Signal, name: &str) {
     let (scratch, run, seen) = running_mcp(during_a_call);
-    stop_with(run, rustix::process::Signal::TERM, "SIGTERM", "kastell-mcp");
+    stop_with(run, signal, name, "kastell-mcp");
     scratch.assert_nothing_left(&seen);
 }
 
@@ -402,6 +430,11 @@ fn mcp_sandbox_terminated_while_idle_leaves_nothing() {
 #[test]
 fn mcp_sandbox_terminated_during_a_call_leaves_nothing() {
     terminate_mcp(true);
+}
+
+#[test]
+fn mcp_sandbox_interrupted_during_a_call_leaves_nothing() {
+    stop_mcp(true, rustix::process::Signal::INT, "SIGINT");
 }
 
 /// Kills `kastell-mcp --sandbox` with SIGKILL, idle or `during_a_call`: no
