@@ -10,7 +10,6 @@
 //! Every step runs through the same operations the CLI and MCP server use.
 
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -86,11 +85,7 @@ pub async fn run(dir: Option<PathBuf>, out: &mut dyn Write) -> Result<()> {
     let dir = match dir {
         Some(dir) => dir,
         None => {
-            temp = tempfile::Builder::new()
-                .prefix("kastell-demo-")
-                .permissions(std::fs::Permissions::from_mode(0o700))
-                .tempdir()
-                .map_err(|e| Error::io("creating the demo directory", e))?;
+            temp = kastell_ssh::sandbox::owner::tempdir(crate::sandbox::DEMO_DIR_PREFIX)?;
             temp.path().to_path_buf()
         }
     };

@@ -23,6 +23,7 @@ pub mod policy;
 pub mod remote;
 pub mod sandbox;
 pub mod security_log;
+pub mod shutdown;
 pub mod store;
 
 pub use env::Env;

@@ -216,7 +216,10 @@ async fn bare_through_mcp() {
     // A bare server has no platform log of its own: the platform says so.
     assert_eq!(failed(&r)["kind"], "unsupported");
     assert!(
-        failed(&r)["hint"].as_str().unwrap().contains("source: system"),
+        failed(&r)["hint"]
+            .as_str()
+            .unwrap()
+            .contains("source: system"),
         "{}",
         failed(&r)
     );

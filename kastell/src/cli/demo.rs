@@ -1,11 +1,13 @@
 //! `kastell demo`: runs [`crate::demo::run`] against a local sandbox.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::Args;
 use kastell_core::Result;
 
 use super::Context;
+use crate::shutdown::{self, Ended};
 
 /// Arguments of `kastell demo`.
 #[derive(Debug, Clone, Args)]
@@ -16,7 +18,17 @@ pub struct DemoArgs {
     pub dir: Option<PathBuf>,
 }
 
-/// Runs the sandbox demo, narrating on stdout.
-pub async fn run(args: DemoArgs, _ctx: &Context) -> Result<()> {
-    crate::demo::run(args.dir, &mut std::io::stdout()).await
+/// Runs the sandbox demo, narrating on stdout. On `SIGINT` or `SIGTERM`
+/// the sandbox is torn down, stderr says so and the exit code is 130 or
+/// 143 ([`crate::shutdown`]).
+pub async fn run(args: DemoArgs, _ctx: &Context) -> Result<ExitCode> {
+    let mut out = std::io::stdout();
+    match shutdown::run_until_signal(crate::demo::run(args.dir, &mut out)).await? {
+        Ended::Finished(done) => done.map(|()| ExitCode::SUCCESS),
+        Ended::Stopped(signal) => Ok(shutdown::report(
+            "kastell demo",
+            signal,
+            crate::sandbox::TORN_DOWN,
+        )),
+    }
 }

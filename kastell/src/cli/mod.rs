@@ -119,7 +119,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Server(cmd) => server::run(cmd, &ctx).map(|()| ExitCode::SUCCESS),
         Command::Doctor(args) => doctor::run(args, &ctx).await,
-        Command::Demo(args) => demo::run(args, &ctx).await.map(|()| ExitCode::SUCCESS),
+        Command::Demo(args) => demo::run(args, &ctx).await,
         Command::Backup(cmd) => backup::run(cmd, &ctx).await,
         Command::Snapshot(cmd) => snapshot::run(cmd, &ctx).await,
         Command::Update(args) => maintain::update(args, &ctx).await,

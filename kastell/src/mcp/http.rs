@@ -22,7 +22,6 @@ use std::net::SocketAddr;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
@@ -32,7 +31,6 @@ use kastell_core::{Error, ErrorKind, Secret};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use subtle::ConstantTimeEq;
-use tokio_util::sync::CancellationToken;
 
 use super::server::KastellMcp;
 use super::task::Tasks;
@@ -50,9 +48,6 @@ pub const MAX_BODY: usize = 256 * 1024;
 
 /// The shortest token accepted from `KASTELL_MCP_TOKEN` or a token file.
 const MIN_TOKEN_LEN: usize = 16;
-
-/// How long a stopping server waits for running tasks to reach a safe point.
-const TASK_PATIENCE: Duration = Duration::from_secs(300);
 
 /// How `--http` was asked to serve.
 #[derive(Debug, Clone)]
@@ -226,14 +221,15 @@ fn allowed_hosts(options: &HttpOptions) -> Vec<String> {
     hosts
 }
 
-/// Serves `ctx` over Streamable HTTP until `stop` is cancelled (or the
-/// process gets SIGINT/SIGTERM), then lets running tasks reach a safe
-/// point. `kastell_dir` holds the token file.
+/// Serves `ctx` over Streamable HTTP, with `tasks` shared by every
+/// session, until the future is dropped (`kastell-mcp` does that on SIGINT
+/// or SIGTERM, once running work reached a safe point). `kastell_dir`
+/// holds the token file.
 pub async fn serve_http(
     ctx: Context,
     options: HttpOptions,
     kastell_dir: &Path,
-    stop: CancellationToken,
+    tasks: Tasks,
 ) -> Result<(), Error> {
     let remote = !options.bind.ip().is_loopback();
     if remote && !options.allow_remote {
@@ -252,13 +248,11 @@ pub async fn serve_http(
         .local_addr()
         .map_err(|e| Error::io("reading the listening address", e))?;
 
-    let tasks = Tasks::default();
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(allowed_hosts(&options))
         .with_allowed_origins(options.allowed_origins.clone())
         .enforce_origin_validation()
-        .with_max_request_body_bytes(MAX_BODY)
-        .with_cancellation_token(stop.child_token());
+        .with_max_request_body_bytes(MAX_BODY);
     let factory = {
         let (ctx, tasks) = (ctx.clone(), tasks.clone());
         move || Ok(KastellMcp::sharing(ctx.clone(), tasks.clone()))
@@ -292,24 +286,9 @@ pub async fn serve_http(
     }
     eprintln!("kastell-mcp: serving MCP over HTTP at http://{local}/mcp");
 
-    let shutdown = {
-        let stop = stop.clone();
-        async move {
-            tokio::select! {
-                () = stop.cancelled() => {}
-                () = crate::mcp::terminated() => stop.cancel(),
-            }
-        }
-    };
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
+    axum::serve(listener, router)
         .await
-        .map_err(|e| Error::io("serving MCP over HTTP", e));
-    let left = tasks.shutdown(TASK_PATIENCE).await;
-    if left > 0 {
-        eprintln!("kastell-mcp: {left} task(s) still running when it stopped");
-    }
-    served
+        .map_err(|e| Error::io("serving MCP over HTTP", e))
 }
 
 #[cfg(test)]

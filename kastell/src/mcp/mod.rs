@@ -28,6 +28,7 @@ pub use http::{HttpOptions, serve_http};
 pub use output::{BackupOutput, InfoOutput, LogsOutput, MaintainOutput};
 pub use progress::{HEARTBEAT, Progress};
 pub use server::KastellMcp;
+pub use task::Tasks;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -63,55 +64,52 @@ pub fn context(env: Env) -> Result<Context, Error> {
     Ok(Context::new(env, store, Surface::Mcp))
 }
 
-/// How long a stopping server waits for its running tasks to reach a safe
-/// point (a restore always finishes putting the platform back).
-const TASK_PATIENCE: Duration = Duration::from_secs(300);
+/// How long a stopping server waits for its running work (tasks, and
+/// long calls answered directly) to reach a safe point: a restore always
+/// finishes putting the platform back.
+const PATIENCE: Duration = Duration::from_secs(300);
 
-/// Resolves when the process is asked to stop (SIGINT or SIGTERM). If the
-/// handlers cannot be installed, never resolves (the process then ends the
-/// default way on those signals).
-pub(crate) async fn terminated() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
-        (Ok(mut interrupt), Ok(mut terminate)) => {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-            }
-        }
-        _ => std::future::pending().await,
-    }
-}
-
-/// Serves the tools over stdin/stdout until the client disconnects, then
-/// lets running tasks reach a safe point.
-pub async fn serve_stdio(ctx: Context) -> Result<(), Error> {
+/// Serves the tools over stdin/stdout until the client disconnects (closes
+/// stdin), which is a clean end even before it initialised the session;
+/// then lets running work reach a safe point.
+pub async fn serve_stdio(ctx: Context, tasks: Tasks) -> Result<(), Error> {
     eprintln!("{}", startup_line(&ctx));
-    let server = KastellMcp::new(ctx);
-    let tasks = server.tasks().clone();
-    let service = server
-        .serve(rmcp::transport::stdio())
-        .await
-        .map_err(|e| Error::unexpected(format!("MCP initialisation failed: {e}")))?;
+    let server = KastellMcp::sharing(ctx, tasks.clone());
+    let service = match server.serve(rmcp::transport::stdio()).await {
+        Ok(service) => service,
+        Err(rmcp::service::ServerInitializeError::ConnectionClosed(during)) => {
+            tracing::info!("the client closed stdin during {during}");
+            return Ok(());
+        }
+        Err(e) => return Err(Error::unexpected(format!("MCP initialisation failed: {e}"))),
+    };
     let stopped = service
         .waiting()
         .await
         .map_err(|e| Error::unexpected(format!("MCP server stopped: {e}")));
-    let left = tasks.shutdown(TASK_PATIENCE).await;
-    if left > 0 {
-        eprintln!("kastell-mcp: {left} task(s) still running when it stopped");
-    }
+    settle(&tasks).await;
     stopped.map(|_| ())
 }
 
-/// Serves `ctx` over the transport `args` chose; `dir` is where an HTTP
-/// token file lives.
-async fn serve(ctx: Context, args: &McpArgs, dir: &std::path::Path) -> Result<(), Error> {
+/// Asks the running work of `tasks` to stop at its next safe point and
+/// waits for it (up to [`PATIENCE`]), saying on stderr what was left.
+pub(crate) async fn settle(tasks: &Tasks) {
+    let left = tasks.shutdown(PATIENCE).await;
+    if left > 0 {
+        eprintln!("kastell-mcp: {left} operation(s) still running when it stopped");
+    }
+}
+
+/// Serves `ctx` over the transport `args` chose, with `tasks` shared by
+/// every session; `dir` is where an HTTP token file lives.
+async fn serve(
+    ctx: Context,
+    args: &McpArgs,
+    dir: &std::path::Path,
+    tasks: Tasks,
+) -> Result<(), Error> {
     match args.http {
-        None => serve_stdio(ctx).await,
+        None => serve_stdio(ctx, tasks).await,
         Some(bind) => {
             let options = HttpOptions {
                 bind,
@@ -119,13 +117,7 @@ async fn serve(ctx: Context, args: &McpArgs, dir: &std::path::Path) -> Result<()
                 allowed_hosts: args.allowed_hosts.clone(),
                 allowed_origins: args.allowed_origins.clone(),
             };
-            serve_http(
-                ctx,
-                options,
-                dir,
-                tokio_util::sync::CancellationToken::new(),
-            )
-            .await
+            serve_http(ctx, options, dir, tasks).await
         }
     }
 }
@@ -170,11 +162,8 @@ pub struct McpArgs {
 
 /// Starts the sandbox fleet in a temporary directory and serves it until
 /// the client disconnects; then removes everything.
-async fn serve_sandbox(env: Env, args: &McpArgs) -> Result<(), Error> {
-    let dir = tempfile::Builder::new()
-        .prefix("kastell-mcp-sandbox-")
-        .tempdir()
-        .map_err(|e| Error::io("creating the sandbox directory", e))?;
+async fn serve_sandbox(env: Env, args: &McpArgs, tasks: Tasks) -> Result<(), Error> {
+    let dir = kastell_ssh::sandbox::owner::tempdir(crate::sandbox::STORE_DIR_PREFIX)?;
     let sandbox = crate::sandbox::Sandbox::start(dir.path()).await?;
     let names: Vec<&str> = sandbox.servers().iter().map(|s| s.name.as_str()).collect();
     eprintln!(
@@ -184,14 +173,15 @@ async fn serve_sandbox(env: Env, args: &McpArgs) -> Result<(), Error> {
         sandbox.store().path().display()
     );
     let ctx = sandbox.context(&env, Surface::Mcp);
-    let served = serve(ctx, args, dir.path()).await;
+    let served = serve(ctx, args, dir.path(), tasks).await;
     drop(sandbox);
     served
 }
 
 /// Parses the command line, sets up logging (stderr) and a runtime, then
 /// serves. Returns the exit code: 0 after a clean disconnect, 1 on failure
-/// (reported on stderr), 2 for a bad command line.
+/// (reported on stderr), 2 for a bad command line, 130 or 143 when
+/// `SIGINT` or `SIGTERM` stopped it (the sandbox torn down first).
 pub fn run_blocking() -> std::process::ExitCode {
     let args = match <McpArgs as clap::Parser>::try_parse() {
         Ok(args) => args,
@@ -213,15 +203,45 @@ pub fn run_blocking() -> std::process::ExitCode {
         .build()
         .map_err(|e| Error::io("starting the async runtime", e))
         .and_then(|rt| {
-            rt.block_on(async {
-                if args.sandbox {
-                    serve_sandbox(env, &args).await
-                } else {
-                    let dir = crate::paths::kastell_dir_in(&env)?;
-                    serve(context(env)?, &args, &dir).await
+            let tasks = Tasks::default();
+            let ended = rt.block_on(async {
+                let work = async {
+                    if args.sandbox {
+                        serve_sandbox(env, &args, tasks.clone()).await
+                    } else {
+                        let dir = crate::paths::kastell_dir_in(&env)?;
+                        serve(context(env)?, &args, &dir, tasks.clone()).await
+                    }
+                };
+                tokio::pin!(work);
+                let ended = crate::shutdown::run_until_signal(&mut work).await;
+                if matches!(ended, Ok(crate::shutdown::Ended::Stopped(_))) {
+                    // Running work reaches a safe point while everything it
+                    // uses (the sandbox too) is still up; then `work` is
+                    // dropped, which tears the rest down.
+                    settle(&tasks).await;
                 }
-            })
+                ended
+            });
+            if matches!(ended, Ok(crate::shutdown::Ended::Stopped(_))) {
+                // The blocking read of stdin still waits for the client:
+                // the process must not wait for it.
+                rt.shutdown_background();
+            }
+            ended
         });
+    let result = match result {
+        Ok(crate::shutdown::Ended::Stopped(signal)) => {
+            let what = if args.sandbox {
+                crate::sandbox::TORN_DOWN
+            } else {
+                "serving"
+            };
+            return crate::shutdown::report("kastell-mcp", signal, what);
+        }
+        Ok(crate::shutdown::Ended::Finished(served)) => served,
+        Err(e) => Err(e),
+    };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

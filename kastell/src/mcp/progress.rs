@@ -245,13 +245,18 @@ impl BytesGate {
 
 impl Progress {
     /// Progress for the request behind `rc` (no notifications without a
-    /// token), logging its steps to `log`.
-    pub(crate) fn new(rc: &RequestContext<RoleServer>, log: ClientLog) -> Self {
+    /// token), logging its steps to `log`; the work is cancelled when the
+    /// client cancels the request or `stopping` says kastell-mcp stops.
+    pub(crate) fn new(
+        rc: &RequestContext<RoleServer>,
+        log: ClientLog,
+        stopping: impl Fn() -> bool + Send + Sync + 'static,
+    ) -> Self {
         let ct = rc.ct.clone();
         Self {
             peer: rc.peer.clone(),
             token: rc.meta.get_progress_token(),
-            cancel: CancelProbe(Arc::new(move || ct.is_cancelled())),
+            cancel: CancelProbe(Arc::new(move || ct.is_cancelled() || stopping())),
             log,
         }
     }

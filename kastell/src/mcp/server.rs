@@ -61,19 +61,15 @@ impl KastellMcp {
         Self::sharing(ctx, Tasks::default())
     }
 
-    /// A server for one more session that shares `tasks` with the others.
-    pub(crate) fn sharing(ctx: Context, tasks: Tasks) -> Self {
+    /// A server for one more session that shares `tasks` (the process's
+    /// long work) with the others.
+    pub fn sharing(ctx: Context, tasks: Tasks) -> Self {
         Self {
             ctx,
             tasks,
             level: SessionLevel::default(),
             tools: Arc::new(tools::all()),
         }
-    }
-
-    /// The tasks this server (and every session sharing them) runs.
-    pub(crate) fn tasks(&self) -> &Tasks {
-        &self.tasks
     }
 
     async fn call(
@@ -109,7 +105,9 @@ impl KastellMcp {
             return Ok(CallToolResponse::Task(CreateTaskResult::new(task)));
         }
         let label = call.label();
-        let result = Progress::new(&rc, log)
+        let _counted = self.tasks.in_flight();
+        let tasks = self.tasks.clone();
+        let result = Progress::new(&rc, log, move || tasks.stopping())
             .around(label, &self.ctx, |c| async move { call.run(&c).await })
             .await;
         Ok(result.into())

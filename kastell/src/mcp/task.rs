@@ -15,9 +15,12 @@
 //!
 //! Tasks live in the memory of this kastell-mcp process, shared by all its
 //! sessions. When kastell-mcp stops, [`Tasks::shutdown`] asks every running
-//! task to stop at its next safe point and waits for it to get there (see
-//! README: what happens to a task when kastell-mcp stops).
+//! task, and every long call answered directly (each holds an
+//! [`InFlight`] guard), to stop at its next safe point and waits for them
+//! to get there (see README: what happens to a task when kastell-mcp
+//! stops).
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,11 +38,25 @@ const TTL_MS: u64 = 24 * 60 * 60 * 1000;
 /// How often a client is asked to poll.
 const POLL_MS: u64 = 1000;
 
-/// The tasks of one kastell-mcp process.
+/// The long work of one kastell-mcp process: its MCP tasks, and the long
+/// calls answered directly that are still running. Cheap to clone; clones
+/// share everything.
 #[derive(Clone, Default)]
-pub(crate) struct Tasks {
+pub struct Tasks {
     manager: TaskManager,
     running: Arc<Mutex<Vec<String>>>,
+    in_flight: Arc<AtomicUsize>,
+    stopping: Arc<AtomicBool>,
+}
+
+/// A long call answered directly, counted while it runs.
+#[derive(Debug)]
+pub(crate) struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl std::fmt::Debug for Tasks {
@@ -56,6 +73,18 @@ impl Tasks {
         &self.manager
     }
 
+    /// Counts a long call answered directly until the guard is dropped.
+    pub(crate) fn in_flight(&self) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(self.in_flight.clone())
+    }
+
+    /// Whether kastell-mcp is stopping: long work stops at its next safe
+    /// point.
+    pub(crate) fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
     /// Starts `call` in `ctx` as a task and returns its seed state.
     pub(crate) fn spawn(&self, ctx: Context, call: Call, log: ClientLog) -> Task {
         let label = call.label();
@@ -64,15 +93,16 @@ impl Tasks {
             .with_poll_interval_ms(POLL_MS)
             .with_status_message(format!("{label}: started"));
         let running = self.running.clone();
+        let stopping = self.stopping.clone();
         let task = self.manager.spawn(options, move |task| {
             Box::pin(async move {
-                let hook = Arc::new(TaskProgress::new(task.clone(), label, log));
+                let hook = Arc::new(TaskProgress::new(task.clone(), label, log, stopping));
                 let result = call.run(&ctx.with_progress(hook.clone())).await;
                 hook.settle(&result);
                 if let Ok(mut ids) = running.lock() {
                     ids.retain(|id| id != task.task_id());
                 }
-                if task.is_cancel_requested() && is_cancelled(&result) {
+                if is_cancelled(&result) {
                     Err(TaskExit::Cancelled)
                 } else {
                     Ok(result)
@@ -135,15 +165,22 @@ struct TaskProgress {
     label: &'static str,
     log: ClientLog,
     sofar: Mutex<Sofar>,
+    stopping: Arc<AtomicBool>,
 }
 
 impl TaskProgress {
-    fn new(task: TaskContext, label: &'static str, log: ClientLog) -> Self {
+    fn new(
+        task: TaskContext,
+        label: &'static str,
+        log: ClientLog,
+        stopping: Arc<AtomicBool>,
+    ) -> Self {
         Self {
             task,
             label,
             log,
             sofar: Mutex::new(Sofar::default()),
+            stopping,
         }
     }
 
@@ -242,7 +279,7 @@ impl ops::Progress for TaskProgress {
     }
 
     fn cancelled(&self) -> bool {
-        self.task.is_cancel_requested()
+        self.task.is_cancel_requested() || self.stopping.load(Ordering::SeqCst)
     }
 
     fn bytes(&self, what: &str, done: u64, total: Option<u64>) {

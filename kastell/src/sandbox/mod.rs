@@ -21,18 +21,21 @@
 //! process environment holds: the sandbox never reaches a real API.
 //!
 //! Dropping the sandbox stops everything and removes what it wrote except
-//! the store directory, which belongs to the caller.
+//! the store directory, which belongs to the caller. The binaries drop it
+//! on `SIGINT` and `SIGTERM` too ([`crate::shutdown`]); what a process
+//! killed outright leaves is swept by the next start ([`sweep_stale`]).
 
 pub mod clouds;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use kastell_core::{Error, Registry, Result};
 use kastell_ssh::sandbox::hosts::FakeHosts;
+use kastell_ssh::sandbox::owner;
 use kastell_ssh::sandbox::{LocalSshd, MAX_EXTRA_ADDRESSES, SandboxOptions, login_user_name};
 use sha2::{Digest, Sha256};
 
@@ -45,6 +48,18 @@ pub use clouds::SandboxCloud;
 
 /// The name of the sandbox's manually added server.
 pub const MANUAL_SERVER: &str = "manual-web";
+
+/// The name of the temporary store `kastell-mcp --sandbox` serves starts
+/// with this.
+pub const STORE_DIR_PREFIX: &str = "kastell-mcp-sandbox-";
+
+/// The name of the temporary directory of `kastell demo` starts with this.
+pub const DEMO_DIR_PREFIX: &str = "kastell-demo-";
+
+/// What dropping a sandbox tears down, for the line the binaries print
+/// when a signal stops them.
+pub const TORN_DOWN: &str =
+    "the sandbox (API simulators, sshd, fake hosts) and removed its temporary directories";
 
 /// The first loopback address given to a fake host (`127.0.0.1` stays the
 /// daemon's own address).
@@ -123,11 +138,12 @@ pub struct SandboxServer {
 
 /// A running sandbox. Dropping it stops the simulators and the daemon.
 pub struct Sandbox {
-    store: FleetStore,
+    // Dropped in this order: the daemons first, then what their sessions use.
+    sshds: Vec<LocalSshd>,
     hosts: Arc<FakeHosts>,
     clouds: Arc<Vec<Box<dyn SandboxCloud>>>,
+    store: FleetStore,
     servers: Vec<SandboxServer>,
-    sshds: Vec<LocalSshd>,
     boot_sync: tokio::task::JoinHandle<()>,
 }
 
@@ -153,6 +169,13 @@ impl Sandbox {
     /// servers at one provider for benchmarks, say). Refuses a plan of
     /// more than [`MAX_HOSTS`] hosts.
     pub async fn start_with(dir: &Path, plan: &SandboxPlan) -> Result<Self> {
+        let swept = blocking(|| Ok(sweep_stale())).await?;
+        if !swept.is_empty() {
+            tracing::warn!(
+                count = swept.len(),
+                "removed sandbox directories left by kastell processes that are gone"
+            );
+        }
         let user = blocking(login_user_name).await?;
         let hosts = Arc::new(blocking(move || FakeHosts::create(&user)).await?);
         let wanted = |id: &str| {
@@ -277,10 +300,33 @@ impl Sandbox {
     }
 }
 
+/// How long dropping a sandbox waits for its boot sync task to end.
+const BOOT_SYNC_STOP: Duration = Duration::from_secs(2);
+
 impl Drop for Sandbox {
+    /// Stops the boot sync task and waits (briefly) until it has let go of
+    /// the fake hosts, so they are removed before this returns, not
+    /// whenever the runtime drops the task (a process that exits right
+    /// after, as on a signal, might never get there). Then the fields go:
+    /// the sshd daemons, the fake hosts, the simulators.
     fn drop(&mut self) {
         self.boot_sync.abort();
+        let deadline = std::time::Instant::now() + BOOT_SYNC_STOP;
+        while !self.boot_sync.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
+}
+
+/// Removes what sandboxes of processes that are gone left in the system
+/// temporary directory: their sshd and fake hosts directories (stopping a
+/// daemon still running from one), their temporary stores
+/// ([`STORE_DIR_PREFIX`]) and demo directories ([`DEMO_DIR_PREFIX`]).
+/// Returns the directories removed. [`Sandbox::start_with`] runs it first.
+pub fn sweep_stale() -> Vec<PathBuf> {
+    let mut removed = kastell_ssh::sandbox::sweep_stale();
+    removed.extend(owner::sweep(&[STORE_DIR_PREFIX, DEMO_DIR_PREFIX], |_| {}));
+    removed
 }
 
 /// Runs blocking setup work off the async threads.

@@ -5,6 +5,12 @@
 //! on a free port, starts `/usr/sbin/sshd -D -e` and waits until it answers.
 //! The daemon is stopped and the directory removed when the value is dropped.
 //!
+//! The daemon cannot outlive this process, however it ends: sshd runs under
+//! a guardian process ([`guardian`]) that stops it and removes its
+//! directory when this process disappears, even on `SIGKILL`. The
+//! directory records its owner ([`owner`]), and [`sweep_stale`] removes the
+//! sandbox directories (and stops the daemons) of owners that are gone.
+//!
 //! As root it logs in a dedicated user, `kastell-sandbox`, whose shell is
 //! `/bin/sh` (created on first use), so root's shell start-up files cannot
 //! slow or break commands. As any other user it logs in that same user.
@@ -14,7 +20,7 @@ use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -23,11 +29,20 @@ use kastell_core::{Error, ErrorKind, Result};
 
 use crate::config::SshConfig;
 
+mod guardian;
 pub mod hosts;
+pub mod owner;
+mod process;
+
+use guardian::Guardian;
+use process::{children_of, kill};
 
 /// The login user the sandbox creates when running as root.
 pub const SANDBOX_USER: &str = "kastell-sandbox";
 const SSHD: &str = "/usr/sbin/sshd";
+
+/// The name of every sandbox sshd directory starts with this.
+pub const SSHD_DIR_PREFIX: &str = "kastell-sshd-";
 
 /// Serialises user creation between threads of one process.
 static USER_SETUP: Mutex<()> = Mutex::new(());
@@ -50,7 +65,7 @@ pub struct SandboxOptions {
 #[derive(Debug)]
 pub struct LocalSshd {
     dir: tempfile::TempDir,
-    child: Option<Child>,
+    guardian: Option<Guardian>,
     port: u16,
     user: String,
     home: PathBuf,
@@ -196,10 +211,7 @@ impl LocalSshd {
             return Err(setup_error(format!("{SSHD} is not installed")));
         }
         let (user, home) = login_user()?;
-        let dir = tempfile::Builder::new()
-            .prefix("kastell-sshd-")
-            .tempdir()
-            .map_err(|e| Error::io("creating the sandbox directory", e))?;
+        let dir = owner::tempdir(SSHD_DIR_PREFIX)?;
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
             .map_err(|e| Error::io("opening the sandbox directory", e))?;
         let p = dir.path();
@@ -225,10 +237,10 @@ impl LocalSshd {
         for _ in 0..5 {
             let port = free_port()?;
             match Self::launch(p, port, &user, &session_path(options)?, &listen) {
-                Ok(child) => {
+                Ok(guardian) => {
                     return Ok(Self {
                         dir,
-                        child: Some(child),
+                        guardian: Some(guardian),
                         port,
                         user,
                         home,
@@ -241,7 +253,13 @@ impl LocalSshd {
         Err(last_error.unwrap_or_else(|| setup_error("could not start")))
     }
 
-    fn launch(dir: &Path, port: u16, user: &str, path: &str, listen: &[Ipv4Addr]) -> Result<Child> {
+    fn launch(
+        dir: &Path,
+        port: u16,
+        user: &str,
+        path: &str,
+        listen: &[Ipv4Addr],
+    ) -> Result<Guardian> {
         let d = dir.display();
         let listen: String = listen
             .iter()
@@ -272,29 +290,21 @@ impl LocalSshd {
         run_tool(SSHD, &["-t", "-f", &config_text])?;
         let log = fs::File::create(dir.join("sshd.log"))
             .map_err(|e| Error::io("creating the sshd log", e))?;
-        let mut child = scrubbed_command(SSHD)
-            .args(["-D", "-e", "-f", &config_text])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| setup_error(format!("cannot start sshd: {e}")))?;
+        // -D: sshd stays in the foreground, the guardian's child.
+        let mut guardian = Guardian::spawn(dir, SSHD, &["-D", "-e", "-f", &config_text], log)?;
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(status)) = child.try_wait() {
+            if guardian.daemon_exited() {
+                guardian.stop();
                 let log = fs::read_to_string(dir.join("sshd.log")).unwrap_or_default();
-                return Err(setup_error(format!(
-                    "sshd exited with {status}: {}",
-                    log.trim()
-                )));
+                return Err(setup_error(format!("sshd exited: {}", log.trim())));
             }
             if banner_ready(port) {
-                return Ok(child);
+                return Ok(guardian);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = child.kill();
-        let _ = child.wait();
+        guardian.stop();
         Err(setup_error(format!(
             "sshd did not answer on port {port} within 10s"
         )))
@@ -357,7 +367,13 @@ impl LocalSshd {
 
     /// Whether the daemon process is still running.
     pub fn is_running(&mut self) -> bool {
-        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+        self.guardian.as_ref().is_some_and(|g| !g.daemon_exited())
+    }
+
+    /// The daemon's process id, while it has not been stopped (the sshd
+    /// itself, not its guardian; also in `sshd.pid` in [`LocalSshd::dir`]).
+    pub fn pid(&self) -> Option<u32> {
+        self.guardian.as_ref().map(Guardian::daemon)
     }
 
     /// Ends every open connection at once, as a network failure or a host
@@ -371,34 +387,51 @@ impl LocalSshd {
     /// were ended (0 when no connection was open or the daemon is stopped).
     /// For fault-injection tests.
     pub fn kill_sessions(&self) -> usize {
-        self.child
-            .as_ref()
-            .map_or(0, |child| end_sessions_of(child.id()))
+        self.pid().map_or(0, end_sessions_of)
     }
 
-    /// Stops the daemon and ends its open sessions. Idempotent.
+    /// Stops the daemon and ends its open sessions; the directory stays
+    /// until the value is dropped. Idempotent.
     pub fn stop(&mut self) {
-        // Connections first, both of their processes (see kill_sessions).
+        // Connections first, both of their processes (see kill_sessions);
+        // the guardian then ends any that arrived meanwhile (sessions are
+        // the daemon's children: it reaps them, so none is left a zombie)
+        // and the daemon itself.
         self.kill_sessions();
-        if let Some(mut child) = self.child.take() {
-            // Sessions are the daemon's children: end them first and give
-            // the daemon a moment to reap them (so none is left a zombie),
-            // then end the daemon itself.
-            // The daemon accepts connections until it is killed: one
-            // that arrives meanwhile is ended on the next round.
-            let parent = child.id().to_string();
-            let _ = scrubbed_command("pkill")
-                .args(["-KILL", "-P", &parent])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(2);
-            while Instant::now() < deadline && has_children(&parent) {
-                std::thread::sleep(Duration::from_millis(10));
-                end_sessions_of(child.id());
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(mut guardian) = self.guardian.take() {
+            guardian.stop();
         }
     }
+}
+
+/// Removes the sandbox sshd directories ([`SSHD_DIR_PREFIX`]) and fake
+/// hosts directories ([`hosts::HOSTS_DIR_PREFIX`]) of this user whose
+/// owner process is gone ([`owner::sweep`]), first stopping a daemon still
+/// running from one (its guardian was killed too). Returns the
+/// directories removed.
+pub fn sweep_stale() -> Vec<PathBuf> {
+    owner::sweep(&[SSHD_DIR_PREFIX, hosts::HOSTS_DIR_PREFIX], stop_orphan)
+}
+
+/// Stops the daemon started from the sandbox directory `dir`, if one
+/// still runs: the process in its `sshd.pid` whose command line names the
+/// directory's `sshd_config` (so a reused pid is left alone).
+fn stop_orphan(dir: &Path) {
+    let Some(pid) = fs::read_to_string(dir.join("sshd.pid"))
+        .ok()
+        .and_then(|text| text.trim().parse::<u32>().ok())
+    else {
+        return;
+    };
+    let config = dir.join("sshd_config");
+    if !process::command_line(pid).contains(&*config.to_string_lossy()) {
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while end_sessions_of(pid) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    kill(pid);
 }
 
 /// Ends the connections of the sshd `daemon`: each connection's process
@@ -413,41 +446,6 @@ fn end_sessions_of(daemon: u32) -> usize {
         ended += usize::from(kill(monitor));
     }
     ended
-}
-
-/// The ids of the child processes of `pid` (none when it has none or
-/// `pgrep` cannot run).
-fn children_of(pid: u32) -> Vec<u32> {
-    scrubbed_command("pgrep")
-        .args(["-P", &pid.to_string()])
-        .stdin(Stdio::null())
-        .output()
-        .map(|out| {
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .filter_map(|line| line.trim().parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Sends `SIGKILL` to process `pid`; whether it was delivered.
-fn kill(pid: u32) -> bool {
-    i32::try_from(pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-        .is_some_and(|pid| {
-            rustix::process::kill_process(pid, rustix::process::Signal::KILL).is_ok()
-        })
-}
-
-/// Whether process `pid` still has child processes (reaped ones do not count).
-fn has_children(pid: &str) -> bool {
-    scrubbed_command("pgrep")
-        .args(["-P", pid])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// How many addresses one sshd listens on besides `127.0.0.1` (OpenSSH

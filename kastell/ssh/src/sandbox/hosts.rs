@@ -18,9 +18,10 @@
 //! A provider simulator's reboot is mirrored with [`FakeHosts::reboot`].
 //! Every shim call is appended to a log ([`FakeHosts::log`]).
 //!
-//! Layout (one temporary directory, removed on drop): `bin/` (the shims),
-//! `state/` (log, boot ids, flags; writable by the login user) and
-//! `roots/<address>/` (the fake roots, owned by the login user).
+//! Layout (one temporary directory, [`HOSTS_DIR_PREFIX`]`*`, removed on
+//! drop, swept by [`super::sweep_stale`] once its owner is gone): `bin/`
+//! (the shims), `state/` (log, boot ids, flags; writable by the login
+//! user) and `roots/<address>/` (the fake roots, owned by the login user).
 
 use std::fs;
 use std::net::Ipv4Addr;
@@ -29,6 +30,9 @@ use std::path::{Path, PathBuf};
 
 use kastell_core::env::scrubbed_command;
 use kastell_core::{Error, Result};
+
+/// The name of every fake hosts directory starts with this.
+pub const HOSTS_DIR_PREFIX: &str = "kastell-hosts-";
 
 /// Functions every shim starts with: where the state is and which host the
 /// session reached.
@@ -162,10 +166,7 @@ impl FakeHosts {
     /// (the sandbox sshd's login user). Refuses when no temporary
     /// directory can be written or the real `cat` cannot be found.
     pub fn create(user: &str) -> Result<Self> {
-        let base = tempfile::Builder::new()
-            .prefix("kastell-hosts-")
-            .tempdir()
-            .map_err(|e| Error::io("creating the fake hosts directory", e))?;
+        let base = super::owner::tempdir(HOSTS_DIR_PREFIX)?;
         let hosts = Self {
             base,
             user: user.to_owned(),

@@ -1,0 +1,150 @@
+//! Who owns a sandbox's temporary directory, and the sweep of those whose
+//! owner is gone.
+//!
+//! A sandbox directory (`kastell-sshd-*`, `kastell-hosts-*`, a sandbox's
+//! store) is removed when its value is dropped. A process killed with
+//! `SIGKILL`, or one that aborts, drops nothing: [`tempdir`] therefore
+//! writes an owner file, [`OWNER_FILE`], naming the process (its pid and
+//! its start time, so a reused pid is not mistaken for the owner), and
+//! [`sweep`] removes the directories whose owner no longer runs.
+//!
+//! A directory without an owner file was left by an older kastell, or is
+//! being created this instant: it is swept only once it is older than
+//! [`UNMARKED_AGE`].
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kastell_core::{Error, Result};
+
+use super::process;
+
+/// The file naming a sandbox directory's owner: `<pid> <start time>`.
+pub const OWNER_FILE: &str = ".kastell-owner";
+
+/// How old a sandbox directory without an owner file must be before it
+/// is swept (a live sandbox of an older kastell has none either).
+pub const UNMARKED_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Creates a temporary directory named `<prefix><random>` in the system
+/// temporary directory (`$TMPDIR`, else `/tmp`), mode 0700, owned by this
+/// process ([`OWNER_FILE`]); it is removed when the value is dropped.
+pub fn tempdir(prefix: &str) -> Result<tempfile::TempDir> {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .permissions(fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .map_err(|e| Error::io(format!("creating a {prefix}* directory"), e))?;
+    mark(dir.path())?;
+    Ok(dir)
+}
+
+/// Records this process as the owner of `dir`.
+pub fn mark(dir: &Path) -> Result<()> {
+    let me = std::process::id();
+    let started = process::start_time(me).map_or_else(String::new, |t| format!(" {t}"));
+    let path = dir.join(OWNER_FILE);
+    fs::write(&path, format!("{me}{started}\n"))
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}
+
+/// Whether the process that owns `dir` is gone (see the module notes for
+/// a directory without an owner file).
+pub fn is_stale(dir: &Path) -> bool {
+    match fs::read_to_string(dir.join(OWNER_FILE)) {
+        Ok(text) => owner_is_gone(&text),
+        Err(_) => fs::symlink_metadata(dir)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|age| age > UNMARKED_AGE),
+    }
+}
+
+/// Whether the owner named by an owner file's `text` no longer runs. A
+/// file that cannot be parsed names nobody: its directory is stale.
+fn owner_is_gone(text: &str) -> bool {
+    let mut words = text.split_whitespace();
+    let Some(pid) = words.next().and_then(|w| w.parse::<u32>().ok()) else {
+        return true;
+    };
+    let recorded_start = words.next().and_then(|w| w.parse::<u64>().ok());
+    if process::has_ended(pid) {
+        return true;
+    }
+    // Alive, but is it the owner or a later process given the same pid?
+    match (recorded_start, process::start_time(pid)) {
+        (Some(recorded), Some(now)) => recorded != now,
+        _ => false,
+    }
+}
+
+/// Removes every directory of this user in the system temporary directory
+/// whose name starts with one of `prefixes` and whose owner is gone,
+/// calling `before_removing` on each first (to stop what still runs from
+/// it). Returns the directories removed. Directories of other users,
+/// symbolic links and files are left alone; a directory that cannot be
+/// removed is skipped with a warning.
+pub fn sweep(prefixes: &[&str], mut before_removing: impl FnMut(&Path)) -> Vec<PathBuf> {
+    let me = rustix::process::geteuid().as_raw();
+    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !prefixes.iter().any(|p| name.starts_with(p)) {
+            continue;
+        }
+        let path = entry.path();
+        let ours = fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() && m.uid() == me);
+        if !ours || !is_stale(&path) {
+            continue;
+        }
+        before_removing(&path);
+        match fs::remove_dir_all(&path) {
+            Ok(()) => removed.push(path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(dir = %path.display(), error = %e, "stale sandbox directory not removed");
+            }
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_directory_of_this_process_is_not_stale() {
+        let dir = tempdir("kastell-owner-test-").unwrap();
+        assert!(!is_stale(dir.path()));
+    }
+
+    #[test]
+    fn a_directory_whose_owner_exited_or_was_replaced_is_stale() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(owner_is_gone(&format!("{pid} 12345\n")));
+        assert!(owner_is_gone("not a pid\n"));
+        // This process's pid with another start time: a reused pid.
+        let me = std::process::id();
+        let started = process::start_time(me).unwrap();
+        assert!(owner_is_gone(&format!("{me} {}\n", started + 1)));
+        assert!(!owner_is_gone(&format!("{me} {started}\n")));
+        assert!(!owner_is_gone(&format!("{me}\n")));
+    }
+
+    #[test]
+    fn a_young_directory_without_owner_file_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!is_stale(dir.path()));
+    }
+}
