@@ -67,10 +67,13 @@ pub async fn run_until_signal<T>(work: impl Future<Output = T>) -> Result<Ended<
     };
     let mut interrupt = install(SignalKind::interrupt(), "SIGINT")?;
     let mut terminate = install(SignalKind::terminate(), "SIGTERM")?;
+    // A signal that arrived wins over work that ended at the same time
+    // (a client sends SIGTERM and closes stdin at once).
     tokio::select! {
-        value = work => Ok(Ended::Finished(value)),
+        biased;
         _ = interrupt.recv() => Ok(Ended::Stopped(StopSignal::Interrupt)),
         _ = terminate.recv() => Ok(Ended::Stopped(StopSignal::Terminate)),
+        value = work => Ok(Ended::Finished(value)),
     }
 }
 

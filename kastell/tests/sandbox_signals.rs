@@ -277,8 +277,16 @@ impl Running {
 
     /// Closes stdin, waits for the process to end and returns its status
     /// and stderr.
-    fn finish(mut self) -> (ExitStatus, String) {
-        drop(self.stdin.take());
+    fn finish(self) -> (ExitStatus, String) {
+        self.finish_with(true)
+    }
+
+    /// Waits for the process to exit (closing its stdin first when
+    /// `close_stdin`) and returns its status and stderr.
+    fn finish_with(mut self, close_stdin: bool) -> (ExitStatus, String) {
+        if close_stdin {
+            drop(self.stdin.take());
+        }
         let deadline = Instant::now() + EXIT_DEADLINE;
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -302,7 +310,8 @@ impl Running {
 /// with 128 + its number and says on stderr that it stopped the sandbox.
 fn stop_with(run: Running, signal: rustix::process::Signal, name: &str, program: &str) {
     run.signal(signal);
-    let (status, stderr) = run.finish();
+    // The signal alone must end it: stdin stays open.
+    let (status, stderr) = run.finish_with(false);
     assert_eq!(
         status.code(),
         Some(128 + signal.as_raw()),
