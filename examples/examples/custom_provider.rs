@@ -20,13 +20,18 @@ use async_trait::async_trait;
 use kastell_core::capability::unsupported;
 use kastell_core::cloud::server_not_found;
 use kastell_core::types::{
-    ActionKind, ActionRef, ActionState, ActionStatus, CostEstimate, ProviderInfo, RebootMode,
-    Server, ServerId, ServerStatus, Snapshot, SnapshotId, TokenInfo,
+    ActionKind, ActionRef, ActionState, ActionStatus, ProviderInfo, RebootMode, Server, ServerId,
+    ServerStatus, TokenInfo,
 };
 use kastell_core::{
     CloudCapability, CloudProvider, CloudProviderExt, Error, PollSchedule, ProviderConfig,
     ProviderEntry, Registry, Result, Secret, register_provider,
 };
+
+/// A poisoned lock: another thread panicked while holding it.
+fn poisoned<T>(_: T) -> Error {
+    Error::unexpected("lock poisoned")
+}
 
 /// Acme's API keeps a server table and counts polls per action.
 #[derive(Debug)]
@@ -76,7 +81,8 @@ impl CloudProvider for AcmeCloud {
 
     fn capability(&self) -> CloudCapability {
         // Acme can reboot but has no snapshots: kastell refuses snapshot
-        // operations before calling us.
+        // operations before calling us (and the trait's defaults refuse
+        // them too, so there is nothing to write for them).
         ACME.capability
     }
 
@@ -93,32 +99,15 @@ impl CloudProvider for AcmeCloud {
     }
 
     async fn get_server(&self, id: &ServerId) -> Result<Server> {
-        let servers = self
-            .servers
-            .lock()
-            .map_err(|_| Error::unexpected("lock poisoned"))?;
+        let servers = self.servers.lock().map_err(poisoned)?;
         servers
             .get(id)
             .cloned()
             .ok_or_else(|| server_not_found("acme", id))
     }
 
-    async fn find_server_by_ip(&self, ip: Ipv4Addr) -> Result<Option<Server>> {
-        let servers = self
-            .servers
-            .lock()
-            .map_err(|_| Error::unexpected("lock poisoned"))?;
-        Ok(servers
-            .values()
-            .find(|s| s.public_ipv4 == Some(ip))
-            .cloned())
-    }
-
     async fn list_servers(&self) -> Result<Vec<Server>> {
-        let servers = self
-            .servers
-            .lock()
-            .map_err(|_| Error::unexpected("lock poisoned"))?;
+        let servers = self.servers.lock().map_err(poisoned)?;
         Ok(servers.values().cloned().collect())
     }
 
@@ -130,7 +119,7 @@ impl CloudProvider for AcmeCloud {
         let action = format!("reboot-{id}");
         self.actions
             .lock()
-            .map_err(|_| Error::unexpected("lock poisoned"))?
+            .map_err(poisoned)?
             .insert(action.clone(), 2);
         Ok(ActionRef {
             id: action,
@@ -140,27 +129,8 @@ impl CloudProvider for AcmeCloud {
         })
     }
 
-    async fn create_snapshot(&self, _: &ServerId, _: &str) -> Result<ActionRef> {
-        Err(unsupported("acme", "snapshot_create"))
-    }
-
-    async fn list_snapshots(&self, _: &ServerId) -> Result<Vec<Snapshot>> {
-        Err(unsupported("acme", "snapshot_list"))
-    }
-
-    async fn delete_snapshot(&self, _: &ServerId, _: &SnapshotId) -> Result<()> {
-        Err(unsupported("acme", "snapshot_delete"))
-    }
-
-    async fn restore_snapshot(&self, _: &ServerId, _: &SnapshotId) -> Result<ActionRef> {
-        Err(unsupported("acme", "snapshot_restore"))
-    }
-
     async fn action_status(&self, action: &ActionRef) -> Result<ActionStatus> {
-        let mut actions = self
-            .actions
-            .lock()
-            .map_err(|_| Error::unexpected("lock poisoned"))?;
+        let mut actions = self.actions.lock().map_err(poisoned)?;
         let left = actions
             .get_mut(&action.id)
             .ok_or_else(|| Error::not_found(format!("no action {}", action.id)))?;
@@ -176,10 +146,6 @@ impl CloudProvider for AcmeCloud {
             resource: None,
             message: None,
         })
-    }
-
-    async fn snapshot_cost_estimate(&self, _: &ServerId) -> Result<CostEstimate> {
-        Err(unsupported("acme", "cost_estimate"))
     }
 }
 

@@ -45,8 +45,13 @@ pub trait CloudProvider: Send + Sync + fmt::Debug {
     /// One server, with normalised status and its public IPv4.
     async fn get_server(&self, id: &ServerId) -> Result<Server>;
 
-    /// The server whose public IPv4 is `ip`, searching every page.
-    async fn find_server_by_ip(&self, ip: Ipv4Addr) -> Result<Option<Server>>;
+    /// The server whose public IPv4 is `ip`, searching every page. The
+    /// default looks through [`CloudProvider::list_servers`]; a provider
+    /// whose API can filter by IP overrides it.
+    async fn find_server_by_ip(&self, ip: Ipv4Addr) -> Result<Option<Server>> {
+        let servers = self.list_servers().await?;
+        Ok(servers.into_iter().find(|s| s.public_ipv4 == Some(ip)))
+    }
 
     /// Every server in the account.
     async fn list_servers(&self) -> Result<Vec<Server>>;
@@ -55,26 +60,47 @@ pub trait CloudProvider: Send + Sync + fmt::Debug {
     /// [`RebootMode::Hard`]).
     async fn reboot(&self, id: &ServerId, mode: RebootMode) -> Result<ActionRef>;
 
-    /// Starts a snapshot named `name`. Requires `snapshot_create`.
-    async fn create_snapshot(&self, id: &ServerId, name: &str) -> Result<ActionRef>;
+    /// Starts a snapshot named `name`. Requires `snapshot_create`; the
+    /// default refuses with `Unsupported`.
+    async fn create_snapshot(&self, id: &ServerId, name: &str) -> Result<ActionRef> {
+        let _ = (id, name);
+        Err(unsupported(self.info().id, "snapshot_create"))
+    }
 
-    /// The snapshots taken from server `id`, every page. Requires `snapshot_list`.
-    async fn list_snapshots(&self, id: &ServerId) -> Result<Vec<Snapshot>>;
+    /// The snapshots taken from server `id`, every page. Requires
+    /// `snapshot_list`; the default refuses with `Unsupported`.
+    async fn list_snapshots(&self, id: &ServerId) -> Result<Vec<Snapshot>> {
+        let _ = id;
+        Err(unsupported(self.info().id, "snapshot_list"))
+    }
 
     /// Deletes `snapshot` after checking it belongs to `server`. Requires
-    /// `snapshot_delete`.
-    async fn delete_snapshot(&self, server: &ServerId, snapshot: &SnapshotId) -> Result<()>;
+    /// `snapshot_delete`; the default refuses with `Unsupported`.
+    async fn delete_snapshot(&self, server: &ServerId, snapshot: &SnapshotId) -> Result<()> {
+        let _ = (server, snapshot);
+        Err(unsupported(self.info().id, "snapshot_delete"))
+    }
 
-    /// Rebuilds `server` from its own `snapshot`. Requires `snapshot_restore`.
-    async fn restore_snapshot(&self, server: &ServerId, snapshot: &SnapshotId)
-    -> Result<ActionRef>;
+    /// Rebuilds `server` from its own `snapshot`. Requires
+    /// `snapshot_restore`; the default refuses with `Unsupported`.
+    async fn restore_snapshot(
+        &self,
+        server: &ServerId,
+        snapshot: &SnapshotId,
+    ) -> Result<ActionRef> {
+        let _ = (server, snapshot);
+        Err(unsupported(self.info().id, "snapshot_restore"))
+    }
 
     /// The current state of an action started by this provider.
     async fn action_status(&self, action: &ActionRef) -> Result<ActionStatus>;
 
     /// What keeping a snapshot of `id` would cost per month. Requires
-    /// `cost_estimate`.
-    async fn snapshot_cost_estimate(&self, id: &ServerId) -> Result<CostEstimate>;
+    /// `cost_estimate`; the default refuses with `Unsupported`.
+    async fn snapshot_cost_estimate(&self, id: &ServerId) -> Result<CostEstimate> {
+        let _ = id;
+        Err(unsupported(self.info().id, "cost_estimate"))
+    }
 }
 
 /// What a completed reboot looked like.

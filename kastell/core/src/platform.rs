@@ -48,11 +48,17 @@ pub trait Platform: Send + Sync + fmt::Debug {
     /// Restores from verified artifacts while the platform is stopped.
     async fn restore(&self, source: &dyn ArtifactSource) -> Result<Vec<StepReport>>;
 
-    /// Stops the platform's services. Requires `stop_start`.
-    async fn stop(&self) -> Result<()>;
+    /// Stops the platform's services. Requires `stop_start`; the default
+    /// refuses with `Unsupported`.
+    async fn stop(&self) -> Result<()> {
+        Err(crate::capability::unsupported(self.info().id, "stop"))
+    }
 
-    /// Starts the platform's services. Requires `stop_start`.
-    async fn start(&self) -> Result<()>;
+    /// Starts the platform's services. Requires `stop_start`; the default
+    /// refuses with `Unsupported`.
+    async fn start(&self) -> Result<()> {
+        Err(crate::capability::unsupported(self.info().id, "start"))
+    }
 
     /// The command that prints the last `lines` lines of the platform's own
     /// log (its container's or service's), run by whoever asks for logs.

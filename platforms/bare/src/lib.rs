@@ -47,7 +47,6 @@ mod update;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use kastell_core::capability::unsupported;
 use kastell_core::types::{
     ArtifactSink, ArtifactSource, BackupReport, Health, PlatformInfo, StepReport, UpdateOptions,
     UpdateReport,
@@ -195,13 +194,5 @@ impl Platform for BarePlatform {
             source,
         )
         .await
-    }
-
-    async fn stop(&self) -> Result<()> {
-        Err(unsupported(ID, "stop"))
-    }
-
-    async fn start(&self) -> Result<()> {
-        Err(unsupported(ID, "start"))
     }
 }
