@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::capability::{CloudCapability, unsupported};
 use crate::error::{Error, ErrorKind, Result};
-use crate::poll::PollSchedule;
+use crate::poll::{Look, PollSchedule};
 use crate::types::{
     ActionRef, ActionState, ActionStatus, CostEstimate, ProviderInfo, RebootMode, Server, ServerId,
     ServerStatus, Snapshot, SnapshotId, SnapshotStatus, TokenInfo,
@@ -126,43 +126,43 @@ pub trait CloudProviderExt: CloudProvider {
         action: &ActionRef,
         deadline: Duration,
     ) -> Result<ActionStatus> {
-        let started = Instant::now();
-        let mut waits = self.poll_schedule().waits();
-        loop {
-            let last_error = match self.action_status(action).await {
-                Ok(status) if status.state == ActionState::Succeeded => return Ok(status),
-                Ok(status) if status.state == ActionState::Failed => {
-                    return Err(Error::invalid_state(format!(
+        let provider = self.info().id;
+        let look = || async {
+            match self.action_status(action).await {
+                Ok(status) if status.state == ActionState::Succeeded => Look::Done(status),
+                Ok(status) if status.state == ActionState::Failed => Look::Failed(
+                    Error::invalid_state(format!(
                         "{:?} action {} failed: {}",
                         action.kind,
                         action.id,
                         status.message.as_deref().unwrap_or("no reason given")
                     ))
-                    .with_provider(self.info().id)
-                    .with_context("server", &action.server));
-                }
-                Ok(_) => None,
-                Err(e) if e.is_retryable() => Some(e),
-                Err(e) => return Err(e),
-            };
-            let wait = waits.next().unwrap_or(Duration::from_secs(10));
-            if started.elapsed() + wait > deadline {
-                let mut err = Error::timeout(format!(
-                    "{:?} action {} did not finish within {}s",
-                    action.kind,
-                    action.id,
-                    deadline.as_secs()
-                ))
-                .with_provider(self.info().id)
-                .with_context("server", &action.server)
-                .with_hint("The provider may still be working on it; check again later");
-                if let Some(last) = last_error {
-                    err = err.with_context("last_error", last);
-                }
-                return Err(err);
+                    .with_provider(provider)
+                    .with_context("server", &action.server),
+                ),
+                Ok(_) => Look::Pending(None),
+                Err(e) if e.is_retryable() => Look::Pending(Some(e)),
+                Err(e) => Look::Failed(e),
             }
-            tokio::time::sleep(wait).await;
-        }
+        };
+        let expired = |last_error: Option<Error>| {
+            let mut err = Error::timeout(format!(
+                "{:?} action {} did not finish within {}s",
+                action.kind,
+                action.id,
+                deadline.as_secs()
+            ))
+            .with_provider(provider)
+            .with_context("server", &action.server)
+            .with_hint("The provider may still be working on it; check again later");
+            if let Some(last) = last_error {
+                err = err.with_context("last_error", last);
+            }
+            err
+        };
+        self.poll_schedule()
+            .poll_until(deadline, look, expired)
+            .await
     }
 
     /// Polls the server until its status is `wanted`, for at most `deadline`.
@@ -172,26 +172,25 @@ pub trait CloudProviderExt: CloudProvider {
         wanted: ServerStatus,
         deadline: Duration,
     ) -> Result<Server> {
-        let started = Instant::now();
-        let mut waits = self.poll_schedule().waits();
-        loop {
-            let seen = match self.get_server(id).await {
-                Ok(server) if server.status == wanted => return Ok(server),
-                Ok(server) => server.raw_status,
-                Err(e) if e.is_retryable() => e.to_string(),
-                Err(e) => return Err(e),
-            };
-            let wait = waits.next().unwrap_or(Duration::from_secs(10));
-            if started.elapsed() + wait > deadline {
-                return Err(Error::timeout(format!(
-                    "server {id} was not {wanted} within {}s (last seen: {seen})",
-                    deadline.as_secs()
-                ))
-                .with_provider(self.info().id)
-                .with_hint("The server may still be changing state; check its status later"));
+        let look = || async {
+            match self.get_server(id).await {
+                Ok(server) if server.status == wanted => Look::Done(server),
+                Ok(server) => Look::Pending(server.raw_status),
+                Err(e) if e.is_retryable() => Look::Pending(e.to_string()),
+                Err(e) => Look::Failed(e),
             }
-            tokio::time::sleep(wait).await;
-        }
+        };
+        let expired = |seen: String| {
+            Error::timeout(format!(
+                "server {id} was not {wanted} within {}s (last seen: {seen})",
+                deadline.as_secs()
+            ))
+            .with_provider(self.info().id)
+            .with_hint("The server may still be changing state; check its status later")
+        };
+        self.poll_schedule()
+            .poll_until(deadline, look, expired)
+            .await
     }
 
     /// Reboots and waits until the provider reports the action done and the
@@ -242,31 +241,31 @@ pub trait CloudProviderExt: CloudProvider {
             Error::unexpected("the provider did not report the new snapshot's id")
                 .with_provider(self.info().id)
         })?;
-        let mut waits = self.poll_schedule().waits();
-        loop {
-            let found = self
-                .list_snapshots(id)
-                .await?
-                .into_iter()
-                .find(|s| s.id.as_str() == snapshot_id);
-            match found {
-                Some(s) if s.status == SnapshotStatus::Available => return Ok(s),
-                Some(s) if s.status == SnapshotStatus::Failed => {
-                    return Err(Error::invalid_state(format!("snapshot {} failed", s.id))
-                        .with_provider(self.info().id));
-                }
-                _ => {}
+        let remaining = deadline.saturating_sub(started.elapsed());
+        let look = || async {
+            let listed = match self.list_snapshots(id).await {
+                Ok(listed) => listed,
+                Err(e) => return Look::Failed(e),
+            };
+            match listed.into_iter().find(|s| s.id.as_str() == snapshot_id) {
+                Some(s) if s.status == SnapshotStatus::Available => Look::Done(s),
+                Some(s) if s.status == SnapshotStatus::Failed => Look::Failed(
+                    Error::invalid_state(format!("snapshot {} failed", s.id))
+                        .with_provider(self.info().id),
+                ),
+                _ => Look::Pending(()),
             }
-            let wait = waits.next().unwrap_or(Duration::from_secs(10));
-            if started.elapsed() + wait > deadline {
-                return Err(Error::timeout(format!(
-                    "snapshot {snapshot_id} was not available within {}s",
-                    deadline.as_secs()
-                ))
-                .with_provider(self.info().id));
-            }
-            tokio::time::sleep(wait).await;
-        }
+        };
+        let expired = |()| {
+            Error::timeout(format!(
+                "snapshot {snapshot_id} was not available within {}s",
+                deadline.as_secs()
+            ))
+            .with_provider(self.info().id)
+        };
+        self.poll_schedule()
+            .poll_until(remaining, look, expired)
+            .await
     }
 
     /// Restores `server` from `snapshot` and waits until it runs again.

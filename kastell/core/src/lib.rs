@@ -35,7 +35,7 @@ pub use capability::{CloudCapability, PlatformCapability};
 pub use cloud::{CloudProvider, CloudProviderExt, RebootOutcome};
 pub use error::{Advice, Error, ErrorKind, ErrorReport, Result};
 pub use platform::{Platform, PlatformExt};
-pub use poll::PollSchedule;
+pub use poll::{Look, PollSchedule};
 pub use registry::{
     PlatformContext, PlatformEntry, PlatformTarget, ProviderConfig, ProviderEntry, Registry,
 };

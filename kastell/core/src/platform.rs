@@ -1,13 +1,13 @@
 //! The [`Platform`] trait: what runs on a server (Coolify, Dokploy, bare).
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::capability::PlatformCapability;
 use crate::error::{Error, Result};
-use crate::poll::PollSchedule;
+use crate::poll::{Look, PollSchedule};
 use crate::types::{
     ArtifactSink, ArtifactSource, BackupReport, Health, PlatformInfo, StepReport, UpdateOptions,
     UpdateReport,
@@ -80,26 +80,23 @@ pub trait PlatformExt: Platform {
     /// Polls [`Platform::health`] until healthy, for at most `deadline`.
     /// Returns the healthy report, or a timeout carrying the last detail.
     async fn wait_healthy(&self, deadline: Duration, schedule: PollSchedule) -> Result<Health> {
-        let started = Instant::now();
-        let mut waits = schedule.waits();
-        loop {
-            let last = match self.health().await {
-                Ok(health) if health.healthy => return Ok(health),
-                Ok(health) => health.detail,
-                Err(e) if e.is_retryable() => e.to_string(),
-                Err(e) => return Err(e),
-            };
-            let wait = waits.next().unwrap_or(schedule.max);
-            if started.elapsed() + wait > deadline {
-                return Err(Error::timeout(format!(
-                    "{} was not healthy within {}s: {last}",
-                    self.info().display_name,
-                    deadline.as_secs()
-                ))
-                .with_provider(self.info().id));
+        let look = || async {
+            match self.health().await {
+                Ok(health) if health.healthy => Look::Done(health),
+                Ok(health) => Look::Pending(health.detail),
+                Err(e) if e.is_retryable() => Look::Pending(e.to_string()),
+                Err(e) => Look::Failed(e),
             }
-            tokio::time::sleep(wait).await;
-        }
+        };
+        let expired = |last: String| {
+            Error::timeout(format!(
+                "{} was not healthy within {}s: {last}",
+                self.info().display_name,
+                deadline.as_secs()
+            ))
+            .with_provider(self.info().id)
+        };
+        schedule.poll_until(deadline, look, expired).await
     }
 }
 

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::poll::PollSchedule;
+use crate::poll::{Look, PollSchedule};
 use crate::shell::RemoteCommand;
 
 /// A boxed reader that can move to a blocking thread.
@@ -222,30 +222,28 @@ pub trait TransportExt: Transport {
     async fn wait_reachable(&self, deadline: Duration, schedule: PollSchedule) -> Result<Duration> {
         let started = Instant::now();
         let probe = RemoteCommand::fixed("true");
-        let mut waits = schedule.waits();
-        loop {
+        let look = || async {
             let remaining = deadline.saturating_sub(started.elapsed());
             let attempt_timeout = remaining
                 .min(Duration::from_secs(15))
                 .max(Duration::from_millis(100));
-            let last = match self.exec_checked(&probe, attempt_timeout).await {
-                Ok(_) => return Ok(started.elapsed()),
-                Err(e) if !e.is_retryable() => return Err(e),
-                Err(e) => e,
-            };
-            let wait = waits.next().unwrap_or(schedule.max);
-            if started.elapsed() + wait >= deadline {
-                return Err(Error::timeout(format!(
-                    "{} was not reachable within {}s",
-                    self.target(),
-                    deadline.as_secs()
-                ))
-                .with_context("last_error", last)
-                .with_hint("The server may still be booting; check that it is reachable over SSH")
-                .with_advice(crate::Advice::CheckReachability));
+            match self.exec_checked(&probe, attempt_timeout).await {
+                Ok(_) => Look::Done(started.elapsed()),
+                Err(e) if !e.is_retryable() => Look::Failed(e),
+                Err(e) => Look::Pending(e),
             }
-            tokio::time::sleep(wait).await;
-        }
+        };
+        let expired = |last: Error| {
+            Error::timeout(format!(
+                "{} was not reachable within {}s",
+                self.target(),
+                deadline.as_secs()
+            ))
+            .with_context("last_error", last)
+            .with_hint("The server may still be booting; check that it is reachable over SSH")
+            .with_advice(crate::Advice::CheckReachability)
+        };
+        schedule.poll_until(deadline, look, expired).await
     }
 }
 
