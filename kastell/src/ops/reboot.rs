@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use kastell_core::types::RebootMode;
 use kastell_core::{
-    CloudProvider, CloudProviderExt, Error, ErrorKind, RemoteCommand, Result, Transport,
+    CloudProvider, CloudProviderExt, Error, ErrorKind, Look, RemoteCommand, Result, Transport,
     TransportExt,
 };
 use schemars::JsonSchema;
@@ -174,37 +174,34 @@ async fn wait_new_boot(
     method: RebootMethod,
 ) -> Result<String> {
     let deadline = ctx.timing.ssh_back;
-    let started = Instant::now();
-    let mut waits = ctx.timing.poll.waits();
-    loop {
-        let last = match transport.boot_id().await {
-            Ok(id) if Some(id.as_str()) != before => return Ok(id),
-            Ok(id) => Ok(id),
-            Err(e) if e.is_retryable() => Err(e),
-            Err(e) => return Err(e),
-        };
-        let wait = waits.next().unwrap_or(ctx.timing.poll.max);
-        if started.elapsed() + wait > deadline {
-            return Err(match last {
-                Ok(same) => Error::invalid_state(match method {
-                    RebootMethod::Provider => format!(
-                        "The provider reported the reboot as done, but the boot id is still {same} after {}s: the server did not reboot",
-                        deadline.as_secs()
-                    ),
-                    RebootMethod::Ssh => format!(
-                        "The server did not reboot: its boot id is still {same} after {}s",
-                        deadline.as_secs()
-                    ),
-                })
-                .with_hint("Check the server's console or logs; try the restart again"),
-                Err(e) => Error::timeout(format!(
-                    "SSH did not come back within {}s after the reboot",
-                    deadline.as_secs()
-                ))
-                .with_context("last_error", e)
-                .with_hint("The server may still be booting; check it with server_info status"),
-            });
+    let look = || async {
+        match transport.boot_id().await {
+            Ok(id) if Some(id.as_str()) != before => Look::Done(id),
+            Ok(id) => Look::Pending(Ok(id)),
+            Err(e) if e.is_retryable() => Look::Pending(Err(e)),
+            Err(e) => Look::Failed(e),
         }
-        tokio::time::sleep(wait).await;
+    };
+    let expired = |last: std::result::Result<String, Error>| {
+        match last {
+        Ok(same) => Error::invalid_state(match method {
+            RebootMethod::Provider => format!(
+                "The provider reported the reboot as done, but the boot id is still {same} after {}s: the server did not reboot",
+                deadline.as_secs()
+            ),
+            RebootMethod::Ssh => format!(
+                "The server did not reboot: its boot id is still {same} after {}s",
+                deadline.as_secs()
+            ),
+        })
+        .with_hint("Check the server's console or logs; try the restart again"),
+        Err(e) => Error::timeout(format!(
+            "SSH did not come back within {}s after the reboot",
+            deadline.as_secs()
+        ))
+        .with_context("last_error", e)
+        .with_hint("The server may still be booting; check it with server_info status"),
     }
+    };
+    ctx.timing.poll.poll_until(deadline, look, expired).await
 }
