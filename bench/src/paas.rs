@@ -15,7 +15,7 @@ use crate::measure::{mb_per_s, median, secs};
 use crate::report::Section;
 use crate::throughput::openssh;
 
-const CASE: PaasRoundTrip = PaasRoundTrip {
+pub(crate) const CASE: PaasRoundTrip = PaasRoundTrip {
     build: kastell_coolify::build,
     flavour: PaasFlavour::Coolify,
     database: "coolify",
@@ -23,7 +23,7 @@ const CASE: PaasRoundTrip = PaasRoundTrip {
 };
 
 /// The dump command kastell's Coolify platform runs (see kastell-paas).
-const PG_DUMP: &str = "docker exec coolify-db pg_dump -Fc -Z0 -U coolify -d coolify";
+pub(crate) const PG_DUMP: &str = "docker exec coolify-db pg_dump -Fc -Z0 -U coolify -d coolify";
 
 /// The same dump compressed on the server with pg_dump's default zlib (what
 /// kastell ran before, and closest to the original tool's remote gzip).
@@ -34,7 +34,7 @@ const ROW_BYTES: u64 = 200;
 
 /// Fills the database with about `mib` MiB of order rows; returns its size
 /// in bytes as PostgreSQL reports it.
-fn fill(host: &PaasHost, mib: u64) -> Result<u64> {
+pub(crate) fn fill(host: &PaasHost, mib: u64) -> Result<u64> {
     let rows = (mib << 20) / ROW_BYTES;
     host.pg.execute(
         "coolify",
