@@ -5,7 +5,7 @@
 
 #![cfg(feature = "coolify")]
 // Test helpers: a panic is the test failing, with the error shown.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod paas_host;
 
