@@ -104,10 +104,11 @@ impl ShapedLink {
     }
 
     /// Sets both ends to `mbit` Mbit/s (`verb`: `add` or `change`). The
-    /// bucket holds 10 ms of the rate, at least 128 KiB (a veth hands tc
-    /// segments of up to 64 KiB).
+    /// bucket holds 2 ms of the rate, at least 128 KiB (a veth hands tc
+    /// segments of up to 64 KiB): a larger bucket lets kastell's 2 MiB
+    /// link sample through at more than the rate.
     fn shape(&self, mbit: u32, verb: &str) -> Result<()> {
-        let burst = (u64::from(mbit) * 1_000_000 / 8 / 100).max(128 * 1024);
+        let burst = (u64::from(mbit) * 1_000_000 / 8 / 500).max(128 * 1024);
         let rate = format!("{mbit}mbit");
         let burst = burst.to_string();
         let tbf = [

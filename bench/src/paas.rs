@@ -3,7 +3,7 @@
 //! the bare `ssh host 'docker exec coolify-db pg_dump -Fc -Z0 ...' > file`
 //! stream of the same database in the same run.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use kastell::ServerRecord;
 use kastell::backup::{BackupEngine, BackupRequest, TransferProgress};
@@ -34,7 +34,7 @@ const ROW_BYTES: u64 = 200;
 
 /// Fills the database with about `mib` MiB of order rows; returns its size
 /// in bytes as PostgreSQL reports it.
-pub(crate) fn fill(host: &PaasHost, mib: u64) -> Result<u64> {
+fn fill(host: &PaasHost, mib: u64) -> Result<u64> {
     let rows = (mib << 20) / ROW_BYTES;
     host.pg.execute(
         "coolify",
@@ -66,8 +66,9 @@ pub(crate) fn fill(host: &PaasHost, mib: u64) -> Result<u64> {
         .map_err(|_| Error::unexpected(format!("database size {size:?}")))
 }
 
-/// Runs the benchmark `runs` times on a database of about `db_mib` MiB.
-pub(crate) async fn run(db_mib: u64, runs: usize) -> Result<Section> {
+/// A Coolify-shaped host whose database holds about `db_mib` MiB: the
+/// host, the database size in bytes and how long filling it took.
+pub(crate) async fn filled_host(db_mib: u64) -> Result<(PaasHost, u64, Duration)> {
     let host = tokio::task::spawn_blocking(|| PaasHost::start(&CASE))
         .await
         .map_err(|e| Error::unexpected(format!("starting the Coolify host: {e}")))?;
@@ -78,8 +79,12 @@ pub(crate) async fn run(db_mib: u64, runs: usize) -> Result<Section> {
     })
     .await
     .map_err(|e| Error::unexpected(format!("filling the database: {e}")))?;
-    let db_size = db_size?;
-    let fill_time = started.elapsed();
+    Ok((host, db_size?, started.elapsed()))
+}
+
+/// Runs the benchmark `runs` times on a database of about `db_mib` MiB.
+pub(crate) async fn run(db_mib: u64, runs: usize) -> Result<Section> {
+    let (host, db_size, fill_time) = filled_host(db_mib).await?;
     let local = tempfile::tempdir().map_err(|e| Error::io("creating a directory", e))?;
     let stream_file = local.path().join("stream.dump");
     let record = ServerRecord::new("bench-coolify", "bench-coolify", "127.0.0.1");

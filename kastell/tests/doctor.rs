@@ -95,7 +95,10 @@ fn doctor_reports_reachability_and_pins_the_host_key_on_first_use() {
     assert_eq!(server["link"]["bytes"], 2 * 1024 * 1024);
     assert!(server["linkMbPerSec"].as_f64().unwrap() > 0.0);
     assert!(
-        server["compressionPlan"].as_str().unwrap().contains("link measured"),
+        server["compressionPlan"]
+            .as_str()
+            .unwrap()
+            .contains("link measured"),
         "{server}"
     );
     assert_eq!(report["store"]["servers"], 1);
