@@ -98,7 +98,9 @@ pub struct LinkSample {
     /// Bytes received.
     pub bytes: u64,
     /// Seconds from sending the command to its end, less one command's
-    /// round trip.
+    /// round trip, but at least half of the whole (a fast link's sample
+    /// lasts about as long as the round trip, which would otherwise leave
+    /// nothing to divide by).
     pub seconds: f64,
 }
 
@@ -140,8 +142,17 @@ pub async fn measure_link(transport: &dyn Transport, round_trip: Duration) -> Re
     }
     Ok(LinkSample {
         bytes: out.bytes_received,
-        seconds: elapsed.saturating_sub(round_trip).as_secs_f64(),
+        seconds: sample_seconds(elapsed, round_trip),
     })
+}
+
+/// `elapsed` less `round_trip`, at least half of `elapsed`: the estimate
+/// is at most twice the plain bytes / elapsed.
+fn sample_seconds(elapsed: Duration, round_trip: Duration) -> f64 {
+    elapsed
+        .saturating_sub(round_trip)
+        .max(elapsed / 2)
+        .as_secs_f64()
 }
 
 #[cfg(test)]
@@ -160,6 +171,14 @@ mod tests {
         let nothing = HostTools::parse("");
         assert_eq!(nothing.cores, 1);
         assert_eq!(nothing.summary(), "none");
+    }
+
+    #[test]
+    fn the_round_trip_never_takes_more_than_half_the_sample() {
+        let ms = Duration::from_millis;
+        assert!((sample_seconds(ms(200), ms(40)) - 0.160).abs() < 1e-9);
+        assert!((sample_seconds(ms(6), ms(5)) - 0.003).abs() < 1e-9);
+        assert!((sample_seconds(ms(4), ms(9)) - 0.002).abs() < 1e-9);
     }
 
     #[test]
