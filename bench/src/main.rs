@@ -3,7 +3,9 @@
 //!
 //! The benchmarks: MCP start (against the cheapest stdio process), backup
 //! and restore throughput of a raw dump and of a Coolify-shaped host over a
-//! real sshd (against the OpenSSH client moving the same bytes), fleet
+//! real sshd (against the OpenSSH client moving the same bytes), the same
+//! host behind a shaped link at 100 Mbit/s and 1 Gbit/s (against the bare
+//! and the server-gzip streams), fleet
 //! operations over 100 simulated servers (against one server), API requests
 //! per operation (against the minimum each API allows) and reboot detection
 //! latency (against the polling interval).
@@ -15,9 +17,11 @@ mod economy;
 mod fleet;
 mod mcp_start;
 mod measure;
+mod netns;
 mod paas;
 mod reboot;
 mod report;
+mod shaped;
 mod throughput;
 
 use std::path::PathBuf;
@@ -32,12 +36,12 @@ use crate::report::Section;
 #[derive(Debug, Parser)]
 #[command(name = "kastell-bench", version)]
 struct Args {
-    /// Which benchmarks to run (comma-separated): mcp, raw, paas, fleet,
-    /// api, reboot.
+    /// Which benchmarks to run (comma-separated): mcp, raw, paas, shaped,
+    /// fleet, api, reboot (`shaped` needs root: network namespaces, tc).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "mcp,raw,paas,fleet,api,reboot"
+        default_value = "mcp,raw,paas,shaped,fleet,api,reboot"
     )]
     only: Vec<String>,
     /// Size of the raw dump in MiB.
@@ -124,6 +128,9 @@ async fn run(args: &Args) -> Result<Vec<Section>> {
     }
     if args.wants("paas") {
         report(paas::run(db, runs).await?, &mut sections);
+    }
+    if args.wants("shaped") {
+        report(shaped::run(db, runs).await?, &mut sections);
     }
     if args.wants("fleet") {
         report(

@@ -3,7 +3,7 @@
 //! the bare `ssh host 'docker exec coolify-db pg_dump -Fc -Z0 ...' > file`
 //! stream of the same database in the same run.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use kastell::ServerRecord;
 use kastell::backup::{BackupEngine, BackupRequest, TransferProgress};
@@ -15,7 +15,7 @@ use crate::measure::{mb_per_s, median, secs};
 use crate::report::Section;
 use crate::throughput::openssh;
 
-const CASE: PaasRoundTrip = PaasRoundTrip {
+pub(crate) const CASE: PaasRoundTrip = PaasRoundTrip {
     build: kastell_coolify::build,
     flavour: PaasFlavour::Coolify,
     database: "coolify",
@@ -23,7 +23,7 @@ const CASE: PaasRoundTrip = PaasRoundTrip {
 };
 
 /// The dump command kastell's Coolify platform runs (see kastell-paas).
-const PG_DUMP: &str = "docker exec coolify-db pg_dump -Fc -Z0 -U coolify -d coolify";
+pub(crate) const PG_DUMP: &str = "docker exec coolify-db pg_dump -Fc -Z0 -U coolify -d coolify";
 
 /// The same dump compressed on the server with pg_dump's default zlib (what
 /// kastell ran before, and closest to the original tool's remote gzip).
@@ -66,8 +66,9 @@ fn fill(host: &PaasHost, mib: u64) -> Result<u64> {
         .map_err(|_| Error::unexpected(format!("database size {size:?}")))
 }
 
-/// Runs the benchmark `runs` times on a database of about `db_mib` MiB.
-pub(crate) async fn run(db_mib: u64, runs: usize) -> Result<Section> {
+/// A Coolify-shaped host whose database holds about `db_mib` MiB: the
+/// host, the database size in bytes and how long filling it took.
+pub(crate) async fn filled_host(db_mib: u64) -> Result<(PaasHost, u64, Duration)> {
     let host = tokio::task::spawn_blocking(|| PaasHost::start(&CASE))
         .await
         .map_err(|e| Error::unexpected(format!("starting the Coolify host: {e}")))?;
@@ -78,8 +79,12 @@ pub(crate) async fn run(db_mib: u64, runs: usize) -> Result<Section> {
     })
     .await
     .map_err(|e| Error::unexpected(format!("filling the database: {e}")))?;
-    let db_size = db_size?;
-    let fill_time = started.elapsed();
+    Ok((host, db_size?, started.elapsed()))
+}
+
+/// Runs the benchmark `runs` times on a database of about `db_mib` MiB.
+pub(crate) async fn run(db_mib: u64, runs: usize) -> Result<Section> {
+    let (host, db_size, fill_time) = filled_host(db_mib).await?;
     let local = tempfile::tempdir().map_err(|e| Error::io("creating a directory", e))?;
     let stream_file = local.path().join("stream.dump");
     let record = ServerRecord::new("bench-coolify", "bench-coolify", "127.0.0.1");

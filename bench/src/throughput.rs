@@ -169,7 +169,7 @@ pub(crate) fn write_dump(path: &Path, size: u64) -> Result<()> {
 }
 
 /// The OpenSSH client's arguments to reach the sandbox sshd.
-fn ssh_args(sshd: &LocalSshd) -> Vec<String> {
+fn ssh_args(sshd: &LocalSshd, host: &str) -> Vec<String> {
     vec![
         "-i".into(),
         sshd.ed25519_key().display().to_string(),
@@ -183,7 +183,7 @@ fn ssh_args(sshd: &LocalSshd) -> Vec<String> {
         "UserKnownHostsFile=/dev/null".into(),
         "-o".into(),
         "LogLevel=ERROR".into(),
-        format!("{}@{}", sshd.user(), sshd.host()),
+        format!("{}@{host}", sshd.user()),
     ]
 }
 
@@ -194,8 +194,20 @@ pub(crate) fn openssh(
     input: Option<&Path>,
     output: Option<&Path>,
 ) -> Result<Duration> {
+    openssh_at(sshd, sshd.host(), remote, input, output)
+}
+
+/// [`openssh`] to `host` (the same daemon's keys and user, reached at
+/// another address: the shaped link's).
+pub(crate) fn openssh_at(
+    sshd: &LocalSshd,
+    host: &str,
+    remote: &str,
+    input: Option<&Path>,
+    output: Option<&Path>,
+) -> Result<Duration> {
     let mut command = Command::new("ssh");
-    command.args(ssh_args(sshd)).arg(remote);
+    command.args(ssh_args(sshd, host)).arg(remote);
     command.stdin(match input {
         Some(p) => Stdio::from(fs::File::open(p).map_err(|e| Error::io("opening input", e))?),
         None => Stdio::null(),

@@ -6,6 +6,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use kastell_core::wire::{
+    CompressMode, HostTools, LinkSample, WireCodec, choose, measure_link, probe_tools,
+};
 use kastell_core::{
     CloudCapability, ErrorReport, HostKeyInfo, PlatformCapability, Registry, RemoteCommand, Result,
     Transport, TransportExt,
@@ -115,6 +118,18 @@ pub struct ServerCheck {
     /// The kernel boot id (changes on every boot).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub boot_id: Option<String>,
+    /// The compressors the host runs (zstd, pigz, gzip) and its cores.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compressors: Option<HostTools>,
+    /// A 2 MiB sample of random bytes from the host: link throughput.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<LinkSample>,
+    /// The link sample in MB/s (10^6 bytes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_mb_per_sec: Option<f64>,
+    /// What `backup create --compress auto` would do on this link, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compression_plan: Option<String>,
     /// Why it was not reachable.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorReport>,
@@ -250,6 +265,10 @@ async fn probe(store: &FleetStore, record: &ServerRecord, env: &Env) -> ServerCh
         latency_ms: None,
         host_key: None,
         boot_id: None,
+        compressors: None,
+        link: None,
+        link_mb_per_sec: None,
+        compression_plan: None,
         error: None,
     };
     let probe = RemoteCommand::fixed("true");
@@ -266,5 +285,16 @@ async fn probe(store: &FleetStore, record: &ServerRecord, env: &Env) -> ServerCh
     }
     check.host_key = transport.host_key().await.ok();
     check.boot_id = transport.boot_id().await.ok();
+    if let Ok(tools) = probe_tools(&transport).await {
+        let round_trip = Duration::from_micros(tools.round_trip_micros);
+        check.link = measure_link(&transport, round_trip).await.ok();
+        check.link_mb_per_sec = check.link.map(|l| (l.bytes_per_sec() / 1e5).round() / 10.0);
+        let plan = choose(CompressMode::Auto, &tools, check.link);
+        check.compression_plan = Some(match plan.codec {
+            WireCodec::Raw => format!("raw over SSH, zstd locally: {}", plan.reason),
+            codec => format!("{codec} on the server: {}", plan.reason),
+        });
+        check.compressors = Some(tools);
+    }
     check
 }

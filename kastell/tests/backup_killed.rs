@@ -1,10 +1,11 @@
-//! A backup whose SSH connection dies half-way leaves no listed backup, no
+//! A backup whose SSH connection dies half-way (raw, or zstd-compressed on
+//! the server) leaves no listed backup, no
 //! staging directory and no file on the server. In its own test binary so
 //! nothing else writes as the sandbox user meanwhile.
 
 #![cfg(feature = "coolify")]
 // Test helpers: a panic is the test failing, with the error shown.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod paas_host;
 
@@ -12,6 +13,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use kastell::backup::{BackupRequest, STAGING_PREFIX, TransferProgress};
+use kastell_core::wire::CompressMode;
 use paas_host::{Kind, engine, record, start};
 
 /// Files in /tmp owned by the sandbox user and newer than `marker`,
@@ -41,8 +43,38 @@ fn staging_bytes(server_dir: &Path) -> u64 {
         .sum()
 }
 
+/// Processes of the sandbox user named `name` (pg_dump, zstd).
+fn sandbox_processes(name: &str) -> Vec<String> {
+    let out = std::process::Command::new("pgrep")
+        .args(["-u", "kastell-sandbox", "-x", name])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Raw over the wire, then zstd on the server: one after the other, so
+/// neither sees the other's files or processes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_killed_mid_backup_leaves_nothing_behind() {
+    killed_mid_backup(CompressMode::Local).await;
+    killed_mid_backup(CompressMode::Server).await;
+    // The server's compressor and dump went with the connection.
+    let started = Instant::now();
+    while !(sandbox_processes("zstd").is_empty() && sandbox_processes("pg_dump").is_empty()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "still running on the server: zstd {:?}, pg_dump {:?}",
+            sandbox_processes("zstd"),
+            sandbox_processes("pg_dump")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn killed_mid_backup(mode: CompressMode) {
     let kind = Kind::Coolify;
     let mut host = start(kind);
     // Enough data that the dump is still streaming when the connection dies.
@@ -61,6 +93,7 @@ async fn a_connection_killed_mid_backup_leaves_nothing_behind() {
     let platform = host.platform.clone();
     let task = tokio::spawn(async move {
         engine(&dir)
+            .with_compress_mode(mode)
             .create(&BackupRequest {
                 server: record(kind),
                 platform,

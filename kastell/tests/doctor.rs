@@ -88,6 +88,19 @@ fn doctor_reports_reachability_and_pins_the_host_key_on_first_use() {
     );
     assert!(server["latencyMs"].is_u64());
     assert_eq!(server["bootId"].as_str().unwrap().len(), 36);
+    // The host's compressors (this machine's: .ci/setup installs zstd) and
+    // a link sample of 2 MiB.
+    assert_eq!(server["compressors"]["zstd"], true, "{server}");
+    assert!(server["compressors"]["cores"].as_u64().unwrap() >= 1);
+    assert_eq!(server["link"]["bytes"], 2 * 1024 * 1024);
+    assert!(server["linkMbPerSec"].as_f64().unwrap() > 0.0);
+    assert!(
+        server["compressionPlan"]
+            .as_str()
+            .unwrap()
+            .contains("link measured"),
+        "{server}"
+    );
     assert_eq!(report["store"]["servers"], 1);
     let providers: Vec<&str> = report["providers"]
         .as_array()
@@ -128,6 +141,8 @@ fn doctor_reports_reachability_and_pins_the_host_key_on_first_use() {
     assert!(text.contains("reachable"), "{text}");
     assert!(text.contains(f.sshd.host_key_fingerprint()), "{text}");
     assert!(text.contains("matches the pinned key"), "{text}");
+    assert!(text.contains("zstd present"), "{text}");
+    assert!(text.contains("link: "), "{text}");
 }
 
 #[test]

@@ -30,6 +30,7 @@ pub mod shell;
 pub mod time;
 pub mod transport;
 pub mod types;
+pub mod wire;
 
 pub use capability::{CloudCapability, PlatformCapability};
 pub use cloud::{CloudProvider, CloudProviderExt, RebootOutcome};

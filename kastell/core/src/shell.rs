@@ -68,6 +68,24 @@ impl RemoteCommand {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// `producer | consumer`, each run by its own `sh -c`, failing when
+    /// either fails (a POSIX `sh` has no `pipefail`): the consumer's exit
+    /// status when it is not 0, else the producer's. A producer ended by
+    /// `SIGPIPE` (status 141) after a consumer that exited 0 is a success:
+    /// the consumer had read all it needed.
+    pub fn piped(producer: &RemoteCommand, consumer: &RemoteCommand) -> Self {
+        // fd 3 carries the producer's status out of the command
+        // substitution; fd 4 is the real stdout, where the consumer writes.
+        let script = format!(
+            "exec 4>&1; s=$( {{ {{ sh -c {} 3>&- 4>&-; echo $? >&3; }} | sh -c {} 3>&- >&4; }} 3>&1 ); \
+             c=$?; exec 4>&-; s=${{s:-1}}; [ \"$c\" = 0 ] || exit \"$c\"; \
+             [ \"$s\" = 141 ] && exit 0; exit \"$s\"",
+            quote(producer.as_str()),
+            quote(consumer.as_str())
+        );
+        Self(script)
+    }
 }
 
 impl fmt::Display for RemoteCommand {
@@ -118,6 +136,64 @@ mod tests {
                 .arg(cmd.as_str())
                 .output()
                 .unwrap();
+            assert!(out.status.success(), "{value:?}: {out:?}");
+            assert_eq!(String::from_utf8(out.stdout).unwrap(), *value);
+        }
+        assert!(!std::path::Path::new("/tmp/kastell-never").exists());
+    }
+
+    fn run(cmd: &RemoteCommand, stdin: &[u8]) -> std::process::Output {
+        use std::io::Write as _;
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(cmd.as_str())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    #[test]
+    fn piped_commands_stream_and_fail_when_either_side_fails() {
+        let upper = RemoteCommand::fixed("tr a-z A-Z");
+        let ok = RemoteCommand::piped(&RemoteCommand::fixed("cat; printf ' it'\\''s'"), &upper);
+        let out = run(&ok, b"hello");
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(out.stdout, b"HELLO IT'S");
+
+        let producer_fails =
+            RemoteCommand::piped(&RemoteCommand::fixed("printf partial; exit 3"), &upper);
+        let out = run(&producer_fails, b"");
+        assert_eq!(out.status.code(), Some(3), "{out:?}");
+        assert_eq!(out.stdout, b"PARTIAL");
+
+        let consumer_fails = RemoteCommand::piped(
+            &RemoteCommand::fixed("cat"),
+            &RemoteCommand::fixed("cat >/dev/null; echo nope >&2; exit 5"),
+        );
+        let out = run(&consumer_fails, b"data");
+        assert_eq!(out.status.code(), Some(5), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "nope");
+
+        // A consumer that stops reading early but succeeds: a success.
+        let early = RemoteCommand::piped(
+            &RemoteCommand::fixed("yes"),
+            &RemoteCommand::fixed("head -c 3"),
+        );
+        let out = run(&early, b"");
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(out.stdout, b"y\ny");
+
+        // Hostile text inside either side stays one word for its shell.
+        for value in HOSTILE {
+            let producer = RemoteCommand::template("printf '%s' {}", &[value]).unwrap();
+            let out = run(
+                &RemoteCommand::piped(&producer, &RemoteCommand::fixed("cat")),
+                b"",
+            );
             assert!(out.status.success(), "{value:?}: {out:?}");
             assert_eq!(String::from_utf8(out.stdout).unwrap(), *value);
         }

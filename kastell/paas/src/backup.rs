@@ -8,6 +8,7 @@ use kastell_core::transport::check_status;
 use kastell_core::types::{
     ArtifactFormat, ArtifactRecord, ArtifactSink, ArtifactSpec, BackupReport,
 };
+use kastell_core::wire::{WirePlan, backup_plan};
 use kastell_core::{Error, RemoteCommand, Result, TransportExt};
 
 use crate::commands;
@@ -37,6 +38,8 @@ impl PaasPlatform {
             ));
         }
         let container = self.db_container().await?;
+        let plan = backup_plan(self.transport.as_ref(), sink.compress_mode()).await;
+        warnings.extend(plan.warning.clone());
         let mut artifacts = vec![
             self.stream_artifact(
                 sink,
@@ -44,6 +47,7 @@ impl PaasPlatform {
                     name: self.spec.db_artifact(),
                     format: ArtifactFormat::PgCustom,
                 },
+                &plan,
                 &commands::pg_dump(self.spec, &container)?,
                 self.settings.dump_timeout,
             )
@@ -70,6 +74,7 @@ impl PaasPlatform {
                         name: self.spec.config_artifact(),
                         format: ArtifactFormat::Tar,
                     },
+                    &plan,
                     &commands::tar_config(self.spec, &self.settings, &present)?,
                     self.settings.dump_timeout,
                 )
@@ -106,16 +111,19 @@ impl PaasPlatform {
         Ok((present, skipped))
     }
 
-    /// Streams `command`'s stdout into a new artifact and seals it once the
-    /// command exited 0 with some output.
+    /// Streams `command`'s stdout, compressed on the server as `plan`
+    /// says, into a new artifact and seals it once the command exited 0
+    /// with some output.
     async fn stream_artifact(
         &self,
         sink: &mut dyn ArtifactSink,
         spec: ArtifactSpec,
+        plan: &WirePlan,
         command: &RemoteCommand,
         timeout: Duration,
     ) -> Result<ArtifactRecord> {
-        let writer = sink.open(&spec)?;
+        let command = &plan.codec.compressing(command);
+        let writer = sink.open_encoded(&spec, plan.codec, &plan.reason)?;
         let out = self
             .transport
             .exec_streaming(command, None, writer, timeout)

@@ -23,9 +23,10 @@ pub fn find_container(name_filter: &str) -> Result<RemoteCommand> {
 }
 
 /// Streams a custom-format dump of the platform database to stdout,
-/// uncompressed (`-Z0`): the server's CPU stays free and the backup engine
-/// compresses it locally with zstd, smaller and several times faster than
-/// pg_dump's own zlib (see BENCHMARKS.md). `pg_restore` reads either.
+/// uncompressed (`-Z0`): pg_dump's own zlib is several times slower than
+/// zstd (see BENCHMARKS.md). The backup pipes it through `zstd -T0` on the
+/// server when the link is the bottleneck, else the engine compresses it
+/// locally. `pg_restore` reads either.
 pub fn pg_dump(spec: &PaasSpec, container: &str) -> Result<RemoteCommand> {
     RemoteCommand::template(
         "docker exec {} pg_dump -Fc -Z0 -U {} -d {}",

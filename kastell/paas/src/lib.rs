@@ -16,13 +16,18 @@
 //! - **update**: the platform's install script, downloaded into a private
 //!   temporary directory that is removed on exit, checked (shebang, 100 B
 //!   to 1 MiB) and run, with a long timeout. A dry run only reports it.
-//! - **backup**: `pg_dump -Fc -Z0` streamed into the sink as `<id>-db.dump`
-//!   (uncompressed on the server, which spares its CPU: zlib made the
-//!   dump several times slower; the engine compresses with zstd locally),
+//! - **backup**: `pg_dump -Fc -Z0` streamed into the sink as `<id>-db.dump`,
 //!   then a tar of the configuration entries that exist as
-//!   `<id>-config.tar`. Nothing is written on the server.
+//!   `<id>-config.tar`. Each stream is piped through the codec the sink's
+//!   [`kastell_core::wire::CompressMode`] and one probe of the host choose
+//!   ([`kastell_core::wire::backup_plan`]): `zstd -1 -T0` on the server
+//!   when the link is slower than the host compresses (stored as sent),
+//!   pigz or gzip when the host has no zstd, else raw (zstd locally).
+//!   pg_dump's own zlib is never used: it made the dump several times
+//!   slower. Nothing is written on the server.
 //! - **restore** (between the engine's `stop` and `start`): start the
-//!   database, wait for `pg_isready`, `pg_restore --clean --if-exists
+//!   database, wait for `pg_isready` (a zstd artifact is sent as stored and
+//!   decompressed on the server when the host has zstd), `pg_restore --clean --if-exists
 //!   --single-transaction --exit-on-error` (legacy plain SQL: `psql` with
 //!   `ON_ERROR_STOP` into a recreated `public` schema), extract the
 //!   configuration. It stops at the first failed step: the trait method

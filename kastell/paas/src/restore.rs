@@ -5,7 +5,10 @@ use std::io::{Cursor, Read};
 use std::time::Instant;
 
 use kastell_core::transport::check_status;
-use kastell_core::types::{ArtifactFormat, ArtifactRecord, ArtifactSource, StepReport, StepTimer};
+use kastell_core::types::{
+    ArtifactFormat, ArtifactRecord, ArtifactSource, Compression, StepReport, StepTimer,
+};
+use kastell_core::wire::{restore_feed, server_unzstd};
 use kastell_core::{BoxRead, Error, PollSchedule, RemoteCommand, Result};
 
 use crate::commands;
@@ -125,12 +128,21 @@ impl PaasPlatform {
                 .map(|_| ((), "database service started".to_owned()))
         });
         let container = step!(STEP_WAIT_DB, self.wait_for_database());
+        // One probe, only when there is zstd to decompress on the server.
+        let server_zstd = source
+            .records()
+            .iter()
+            .any(|r| r.compression == Compression::Zstd)
+            && server_unzstd(self.transport.as_ref()).await;
         step!(
             STEP_RESTORE_DB,
-            self.restore_database(source, &artifacts.db, &container)
+            self.restore_database(source, &artifacts.db, &container, server_zstd)
         );
         match &artifacts.config {
-            Some(config) => step!(STEP_RESTORE_CONFIG, self.restore_config(source, config)),
+            Some(config) => step!(
+                STEP_RESTORE_CONFIG,
+                self.restore_config(source, config, server_zstd)
+            ),
             None => steps.push(StepReport::skipped(
                 STEP_RESTORE_CONFIG,
                 "the backup has no configuration archive",
@@ -209,19 +221,27 @@ impl PaasPlatform {
         source: &dyn ArtifactSource,
         record: &ArtifactRecord,
         container: &str,
+        server_zstd: bool,
     ) -> Result<((), String)> {
-        let reader = source.open(&record.name)?;
         let (command, stdin, tool): (RemoteCommand, BoxRead, &str) = match record.format {
             ArtifactFormat::PgPlain => (
                 commands::psql_restore(self.spec, container)?,
-                Box::new(Cursor::new(commands::PLAIN_SQL_PRELUDE.as_bytes()).chain(reader)),
+                Box::new(
+                    Cursor::new(commands::PLAIN_SQL_PRELUDE.as_bytes())
+                        .chain(source.open(&record.name)?),
+                ),
                 "psql (plain SQL, public schema recreated)",
             ),
-            _ => (
-                commands::pg_restore(self.spec, container)?,
-                reader,
-                "pg_restore",
-            ),
+            _ => {
+                let consumer = commands::pg_restore(self.spec, container)?;
+                let feed = restore_feed(source, &record.name, &consumer, server_zstd)?;
+                let tool = if feed.compressed {
+                    "pg_restore (sent zstd-compressed, decompressed on the server)"
+                } else {
+                    "pg_restore"
+                };
+                (feed.command, feed.stdin, tool)
+            }
         };
         let sent = self.feed(&command, stdin).await.map_err(|e| {
             e.or_hint(
@@ -240,14 +260,20 @@ impl PaasPlatform {
         &self,
         source: &dyn ArtifactSource,
         record: &ArtifactRecord,
+        server_zstd: bool,
     ) -> Result<((), String)> {
-        let reader = source.open(&record.name)?;
-        let command = commands::untar_config(self.spec, &self.settings)?;
-        let sent = self.feed(&command, reader).await?;
+        let consumer = commands::untar_config(self.spec, &self.settings)?;
+        let feed = restore_feed(source, &record.name, &consumer, server_zstd)?;
+        let how = if feed.compressed {
+            ", sent zstd-compressed"
+        } else {
+            ""
+        };
+        let sent = self.feed(&feed.command, feed.stdin).await?;
         Ok((
             (),
             format!(
-                "{} ({sent} bytes) extracted into {}",
+                "{} ({sent} bytes{how}) extracted into {}",
                 record.name,
                 commands::config_dir(self.spec, &self.settings)
             ),

@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use kastell_core::types::{BackupId, BackupReport, Compression, StepReport, StepStatus, StepTimer};
+use kastell_core::wire::CompressMode;
 use kastell_core::{Error, ErrorKind, Platform, PlatformExt, PollSchedule, Result};
 
 use super::hostlock::HostLock;
@@ -41,6 +42,8 @@ pub struct CreatedBackup {
     pub manifest: Manifest,
     /// What the platform reported.
     pub report: BackupReport,
+    /// How long the platform's backup took (probe, dumps, archives).
+    pub elapsed: Duration,
 }
 
 /// What to restore.
@@ -92,6 +95,7 @@ impl RestoreOutcome {
 pub struct BackupEngine {
     layout: BackupLayout,
     compression: Compression,
+    compress: CompressMode,
 }
 
 impl BackupEngine {
@@ -100,12 +104,25 @@ impl BackupEngine {
         Self {
             layout: BackupLayout::new(kastell_dir),
             compression: Compression::Zstd,
+            compress: CompressMode::Auto,
         }
     }
 
     /// Stores artifacts with `compression` (`None` or `Zstd`).
     pub fn with_compression(mut self, compression: Compression) -> Self {
         self.compression = compression;
+        self
+    }
+
+    /// Compresses where `mode` says: `none` also stores uncompressed;
+    /// `auto` (the default), `server` and `local` store zstd.
+    pub fn with_compress_mode(mut self, mode: CompressMode) -> Self {
+        self.compress = mode;
+        if mode == CompressMode::None {
+            self.compression = Compression::None;
+        } else if self.compression == Compression::None {
+            self.compression = Compression::Zstd;
+        }
         self
     }
 
@@ -127,9 +144,12 @@ impl BackupEngine {
         let server_dir = self.layout.server_dir(&request.server.name)?;
         sweep_abandoned(&server_dir);
         let id = fresh_id(&server_dir).await;
-        let mut staging = Staging::create(&server_dir, &id, self.compression)?;
+        let mut staging =
+            Staging::create(&server_dir, &id, self.compression)?.with_compress_mode(self.compress);
+        let started = Instant::now();
         let mut sink = ObservedSink::new(&mut staging, request.transfer.clone());
         let report = request.platform.backup(&mut sink).await?;
+        let elapsed = started.elapsed();
         let manifest = self.manifest_for(request, &id, &report, reason);
         let path = staging.publish(manifest)?;
         let manifest = Manifest::read(&path)?;
@@ -138,6 +158,7 @@ impl BackupEngine {
             path,
             manifest,
             report,
+            elapsed,
         })
     }
 
@@ -173,6 +194,7 @@ impl BackupEngine {
             artifacts: Vec::new(),
             skipped: report.skipped.clone(),
             reason,
+            wire: Vec::new(),
         }
     }
 

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use kastell_core::types::{ArtifactFormat, ArtifactRecord, Compression};
+use kastell_core::wire::WireTransfer;
 use kastell_core::{Error, ErrorKind, Result};
 use serde::{Deserialize, Serialize};
 
@@ -66,6 +67,10 @@ pub struct Manifest {
     /// kastell: why it was taken, when not on request (a safety backup).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// kastell: how each artifact came over the wire (codec on the server,
+    /// bytes sent, bytes they stand for, time).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wire: Vec<WireTransfer>,
 }
 
 fn legacy_format() -> u32 {
@@ -214,6 +219,7 @@ mod tests {
             }],
             skipped: vec![],
             reason: None,
+            wire: vec![],
         };
         let json: serde_json::Value = serde_json::from_slice(&m.to_json().unwrap()).unwrap();
         for key in [

@@ -13,6 +13,7 @@ mod engine;
 mod hostlock;
 mod layout;
 mod manifest;
+mod pipeline;
 mod staging;
 mod stored;
 mod transfer;

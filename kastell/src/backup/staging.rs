@@ -5,96 +5,34 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use kastell_core::types::{ArtifactRecord, ArtifactSink, ArtifactSpec, BackupId, Compression};
+use kastell_core::wire::{CompressMode, WireCodec, WireTransfer};
 use kastell_core::{Error, ErrorKind, Result};
-use sha2::{Digest, Sha256};
 
 use super::layout::STAGING_PREFIX;
 use super::manifest::{MANIFEST_FILE, Manifest, stored_file};
-
-/// zstd level used when compressing: level 1 keeps pace with a gigabit
-/// link on one core and its artifacts are a few percent larger than level
-/// 3's (see BENCHMARKS.md); far better than gzip -6 either way.
-const ZSTD_LEVEL: i32 = 1;
-
-/// A zstd encoder at [`ZSTD_LEVEL`] writing into `inner`. zstd's own
-/// worker threads are not used: they would report a failing write (a full
-/// disk) only when the artifact ends; the artifact's writer thread
-/// ([`Worker`]) takes the work off the reading thread instead.
-fn zstd_encoder<W: Write>(inner: W) -> Result<zstd::stream::write::Encoder<'static, W>> {
-    zstd::stream::write::Encoder::new(inner, ZSTD_LEVEL)
-        .map_err(|e| Error::io("starting zstd compression", e))
-}
-
-/// A file writer that hashes and counts what reaches the disk.
-struct HashingFile {
-    file: BufWriter<File>,
-    hasher: Sha256,
-    size: u64,
-}
-
-impl Write for HashingFile {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        let n = self.file.write(data)?;
-        self.hasher.update(&data[..n]);
-        self.size += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.file.flush()
-    }
-}
-
-enum Pipeline {
-    Plain(HashingFile),
-    Zstd(Box<zstd::stream::write::Encoder<'static, HashingFile>>),
-}
-
-impl Pipeline {
-    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
-        match self {
-            Self::Plain(w) => w.write_all(data),
-            Self::Zstd(w) => w.write_all(data),
-        }
-    }
-
-    /// Finishes compression, flushes and fsyncs; returns size and SHA-256
-    /// of the stored file.
-    fn finish(self) -> std::io::Result<(u64, String)> {
-        let mut file = match self {
-            Self::Plain(w) => w,
-            Self::Zstd(w) => w.finish()?,
-        };
-        file.flush()?;
-        file.file.get_ref().sync_all()?;
-        let digest = file.hasher.finalize();
-        Ok((
-            file.size,
-            digest.iter().map(|b| format!("{b:02x}")).collect(),
-        ))
-    }
-}
+use super::pipeline::{self, Chunks, HashingFile, Stored, is_disk_error};
 
 /// Chunks waiting for an artifact's writer thread, at most: the thread
 /// reading from the server runs this far ahead of the disk, no further.
 const QUEUED_CHUNKS: usize = 8;
 
-/// An artifact's [`Pipeline`] (compression, hashing, the file) running on
+/// An artifact's [`pipeline`] (decoding, compression, hashing, the file) running on
 /// its own thread, fed over a bounded channel: the thread reading from the
 /// server only hands chunks over, and a failed write (a full disk) is seen
 /// at the next chunk.
 struct Worker {
     chunks: Option<SyncSender<Vec<u8>>>,
-    thread: Option<JoinHandle<std::io::Result<(u64, String)>>>,
+    thread: Option<JoinHandle<std::io::Result<Stored>>>,
     /// The first write error, for the writer to report.
     failed: Arc<Mutex<Option<(std::io::ErrorKind, String)>>>,
     /// Set when the artifact is abandoned: the thread stops writing.
@@ -102,8 +40,14 @@ struct Worker {
 }
 
 impl Worker {
-    /// Starts the thread that runs `pipeline`, naming `path` in errors.
-    fn start(mut pipeline: Pipeline, path: &Path) -> Result<Self> {
+    /// Starts the thread that decodes `codec`, stores with `compression`
+    /// into `file` and names `path` in errors.
+    fn start(
+        codec: WireCodec,
+        compression: Compression,
+        file: HashingFile,
+        path: &Path,
+    ) -> Result<Self> {
         let (chunks, queue) = sync_channel::<Vec<u8>>(QUEUED_CHUNKS);
         let failed = Arc::new(Mutex::new(None));
         let abandoned = Arc::new(AtomicBool::new(false));
@@ -112,19 +56,23 @@ impl Worker {
         let thread = std::thread::Builder::new()
             .name("kastell-artifact".into())
             .spawn(move || {
-                for chunk in queue {
-                    if abandoned_in.load(Ordering::Relaxed) {
-                        return Err(std::io::Error::other("artifact abandoned"));
-                    }
-                    if let Err(e) = pipeline.write_all(&chunk) {
-                        let message =
-                            format!("writing the local backup file {}: {e}", path.display());
+                let input = Chunks::new(queue, abandoned_in.clone());
+                let result = pipeline::run(input, codec, compression, file);
+                if let Err(e) = &result {
+                    if !abandoned_in.load(Ordering::Relaxed) {
+                        let message = if is_disk_error(e) {
+                            e.to_string()
+                        } else {
+                            format!(
+                                "the {codec} stream for {} did not decode: {e}",
+                                path.display()
+                            )
+                        };
                         *failed_in.lock().unwrap_or_else(|p| p.into_inner()) =
                             Some((e.kind(), message));
-                        return Err(e);
                     }
                 }
-                pipeline.finish()
+                result
             })
             .map_err(|e| Error::io("starting an artifact writer thread", e))?;
         Ok(Self {
@@ -160,8 +108,8 @@ impl Worker {
     }
 
     /// Ends the stream and waits for the thread: size and SHA-256 of the
-    /// stored file, flushed and fsynced.
-    fn finish(mut self) -> std::io::Result<(u64, String)> {
+    /// stored file, flushed and fsynced, and the uncompressed size.
+    fn finish(mut self) -> std::io::Result<Stored> {
         drop(self.chunks.take());
         match self.thread.take().map(JoinHandle::join) {
             Some(Ok(result)) => result,
@@ -189,15 +137,21 @@ fn lock(slot: &Slot) -> MutexGuard<'_, Option<Worker>> {
     slot.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The writer handed to a platform for one artifact.
+/// The writer handed to a platform for one artifact; it counts the bytes
+/// that came over the wire.
 struct ArtifactWriter {
     slot: Slot,
+    received: Arc<AtomicU64>,
 }
 
 impl Write for ArtifactWriter {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         match lock(&self.slot).as_ref() {
-            Some(worker) => worker.write(data).map(|()| data.len()),
+            Some(worker) => worker.write(data).map(|()| {
+                self.received
+                    .fetch_add(data.len() as u64, Ordering::Relaxed);
+                data.len()
+            }),
             None => Err(std::io::Error::other("artifact already sealed")),
         }
     }
@@ -210,6 +164,10 @@ impl Write for ArtifactWriter {
 struct Open {
     spec: ArtifactSpec,
     slot: Slot,
+    codec: WireCodec,
+    reason: String,
+    received: Arc<AtomicU64>,
+    opened: Instant,
 }
 
 /// A backup in a hidden staging directory next to where it will be
@@ -218,8 +176,10 @@ pub struct Staging {
     dir: PathBuf,
     final_dir: PathBuf,
     compression: Compression,
+    mode: CompressMode,
     open: BTreeMap<String, Open>,
     sealed: Vec<ArtifactRecord>,
+    transfers: Vec<WireTransfer>,
     published: bool,
 }
 
@@ -277,10 +237,32 @@ impl Staging {
             dir,
             final_dir,
             compression,
+            mode: if compression == Compression::None {
+                CompressMode::None
+            } else {
+                CompressMode::Auto
+            },
             open: BTreeMap::new(),
             sealed: Vec::new(),
+            transfers: Vec::new(),
             published: false,
         })
+    }
+
+    /// Asks platforms to compress as `mode` says (default: `auto`, or
+    /// `none` when storing uncompressed, which keeps the wire raw too).
+    pub fn with_compress_mode(mut self, mode: CompressMode) -> Self {
+        self.mode = if self.compression == Compression::None {
+            CompressMode::None
+        } else {
+            mode
+        };
+        self
+    }
+
+    /// How each sealed artifact came over the wire.
+    pub fn transfers(&self) -> &[WireTransfer] {
+        &self.transfers
     }
 
     /// The staging directory (hidden from listings).
@@ -308,6 +290,7 @@ impl Staging {
         manifest.artifacts = self.sealed.clone();
         manifest.files = self.sealed.iter().map(stored_file).collect();
         manifest.compression = self.compression;
+        manifest.wire = self.transfers.clone();
         let path = self.dir.join(MANIFEST_FILE);
         let bytes = manifest.to_json()?;
         let mut file = OpenOptions::new()
@@ -332,6 +315,19 @@ impl Staging {
 
 impl ArtifactSink for Staging {
     fn open(&mut self, spec: &ArtifactSpec) -> Result<Box<dyn Write + Send>> {
+        self.open_encoded(spec, WireCodec::Raw, "")
+    }
+
+    fn compress_mode(&self) -> CompressMode {
+        self.mode
+    }
+
+    fn open_encoded(
+        &mut self,
+        spec: &ArtifactSpec,
+        codec: WireCodec,
+        reason: &str,
+    ) -> Result<Box<dyn Write + Send>> {
         if !valid_artifact_name(&spec.name) {
             return Err(Error::invalid_input(format!(
                 "artifact name {:?} is not a plain file name",
@@ -358,29 +354,27 @@ impl ArtifactSink for Staging {
             .mode(0o600)
             .open(&path)
             .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
-        let hashing = HashingFile {
-            file: BufWriter::with_capacity(1 << 20, file),
-            hasher: Sha256::new(),
-            size: 0,
-        };
-        let pipeline = match self.compression {
-            Compression::Zstd => Pipeline::Zstd(Box::new(zstd_encoder(hashing)?)),
-            Compression::None => Pipeline::Plain(hashing),
-            Compression::Gzip => {
-                return Err(Error::unsupported(
-                    "kastell writes zstd or uncompressed artifacts, not gzip",
-                ));
-            }
-        };
-        let slot: Slot = Arc::new(Mutex::new(Some(Worker::start(pipeline, &path)?)));
+        if self.compression == Compression::Gzip {
+            return Err(Error::unsupported(
+                "kastell writes zstd or uncompressed artifacts, not gzip",
+            ));
+        }
+        let hashing = HashingFile::new(file, &path);
+        let worker = Worker::start(codec, self.compression, hashing, &path)?;
+        let slot: Slot = Arc::new(Mutex::new(Some(worker)));
+        let received = Arc::new(AtomicU64::new(0));
         self.open.insert(
             spec.name.clone(),
             Open {
                 spec: spec.clone(),
                 slot: slot.clone(),
+                codec,
+                reason: reason.to_owned(),
+                received: received.clone(),
+                opened: Instant::now(),
             },
         );
-        Ok(Box::new(ArtifactWriter { slot }))
+        Ok(Box::new(ArtifactWriter { slot, received }))
     }
 
     fn seal(&mut self, name: &str) -> Result<ArtifactRecord> {
@@ -396,16 +390,25 @@ impl ArtifactSink for Staging {
         let worker = lock(&open.slot)
             .take()
             .ok_or_else(|| Error::invalid_state(format!("artifact {name} was already sealed")))?;
-        let (size, sha256) = worker
+        let stored = worker
             .finish()
             .map_err(|e| Error::io(format!("finishing artifact {name}"), e))?;
         let record = ArtifactRecord {
             name: name.to_owned(),
             format: open.spec.format,
             compression: self.compression,
-            size,
-            sha256,
+            size: stored.size,
+            sha256: stored.sha256,
         };
+        self.transfers.push(WireTransfer {
+            artifact: name.to_owned(),
+            codec: open.codec,
+            stored: self.compression,
+            bytes_on_wire: open.received.load(Ordering::Relaxed),
+            bytes_uncompressed: stored.uncompressed,
+            millis: u64::try_from(open.opened.elapsed().as_millis()).unwrap_or(u64::MAX),
+            reason: open.reason,
+        });
         self.sealed.push(record.clone());
         Ok(record)
     }
@@ -452,6 +455,7 @@ pub fn sweep_abandoned(server_dir: &Path) {
 mod tests {
     use super::*;
     use kastell_core::types::ArtifactFormat;
+    use sha2::{Digest, Sha256};
     use std::io::Read;
     use std::os::unix::fs::PermissionsExt;
 

@@ -12,7 +12,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::manifest::{Manifest, stored_file};
-use super::transfer::TransferProgress;
+use super::transfer::{Counted, TransferProgress};
 
 /// What a listed backup looks like from the outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -183,12 +183,9 @@ impl VerifiedSource {
     }
 }
 
-impl ArtifactSource for VerifiedSource {
-    fn records(&self) -> Vec<ArtifactRecord> {
-        self.records.clone()
-    }
-
-    fn open(&self, name: &str) -> Result<Box<dyn Read + Send>> {
+impl VerifiedSource {
+    /// The record, path and counted reader of the stored file of `name`.
+    fn stored(&self, name: &str) -> Result<(&ArtifactRecord, PathBuf, Counted<BufReader<File>>)> {
         let record = self
             .records
             .iter()
@@ -202,6 +199,22 @@ impl ArtifactSource for VerifiedSource {
             Some(record.size),
             BufReader::with_capacity(1 << 20, file),
         );
+        Ok((record, path, reader))
+    }
+}
+
+impl ArtifactSource for VerifiedSource {
+    fn open_stored(&self, name: &str) -> Result<(Box<dyn Read + Send>, Compression)> {
+        let (record, _, reader) = self.stored(name)?;
+        Ok((Box::new(reader), record.compression))
+    }
+
+    fn records(&self) -> Vec<ArtifactRecord> {
+        self.records.clone()
+    }
+
+    fn open(&self, name: &str) -> Result<Box<dyn Read + Send>> {
+        let (record, path, reader) = self.stored(name)?;
         Ok(match record.compression {
             Compression::None => Box::new(reader),
             Compression::Gzip => Box::new(flate2::read::GzDecoder::new(reader)),

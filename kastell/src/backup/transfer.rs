@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use kastell_core::Result;
 use kastell_core::types::{ArtifactRecord, ArtifactSink, ArtifactSpec};
+use kastell_core::wire::{CompressMode, WireCodec};
 
 /// Bytes between two reports of one artifact (256 KiB). Writes and reads
 /// are also cut to at most this size, so a single large write still
@@ -138,14 +139,27 @@ impl<'a> ObservedSink<'a> {
 
 impl ArtifactSink for ObservedSink<'_> {
     fn open(&mut self, spec: &ArtifactSpec) -> Result<Box<dyn Write + Send>> {
-        let writer = self.inner.open(spec)?;
-        Ok(self
-            .progress
-            .writer(format!("receiving {}", spec.name), None, writer))
+        self.open_encoded(spec, WireCodec::Raw, "")
     }
 
     fn seal(&mut self, name: &str) -> Result<ArtifactRecord> {
         self.inner.seal(name)
+    }
+
+    fn compress_mode(&self) -> CompressMode {
+        self.inner.compress_mode()
+    }
+
+    fn open_encoded(
+        &mut self,
+        spec: &ArtifactSpec,
+        codec: WireCodec,
+        reason: &str,
+    ) -> Result<Box<dyn Write + Send>> {
+        let writer = self.inner.open_encoded(spec, codec, reason)?;
+        Ok(self
+            .progress
+            .writer(format!("receiving {}", spec.name), None, writer))
     }
 }
 

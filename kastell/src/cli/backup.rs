@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use kastell_core::Result;
+use kastell_core::wire::CompressMode;
 
 use super::Context;
 use super::fleet::{self, FleetArgs, OneArgs};
@@ -13,7 +14,7 @@ use super::op::Op;
 #[derive(Debug, Clone, Subcommand)]
 pub enum BackupCommand {
     /// Back a server up over SSH into the kastell directory.
-    Create(FleetArgs),
+    Create(CreateArgs),
     /// List a server's backups, newest first.
     List(ReadArgs),
     /// Restore a backup onto its server (default: the newest), after a
@@ -21,6 +22,24 @@ pub enum BackupCommand {
     Restore(RestoreArgs),
     /// Recompute a backup's checksums (default: the newest).
     Verify(ReadArgs),
+}
+
+/// Arguments of `backup create`.
+#[derive(Debug, Clone, Args)]
+pub struct CreateArgs {
+    /// Server or fleet, dry run and confirmation.
+    #[command(flatten)]
+    pub target: FleetArgs,
+    /// Where to compress: `auto` (on the server when the host has zstd,
+    /// pigz or gzip and the measured link is slower than it compresses),
+    /// `server` (whenever the host can), `local` (raw over SSH, zstd
+    /// here) or `none` (raw, stored uncompressed).
+    #[arg(long, value_name = "WHERE", default_value = "auto", value_parser = compress_mode)]
+    pub compress: CompressMode,
+}
+
+fn compress_mode(text: &str) -> std::result::Result<CompressMode, String> {
+    text.parse::<CompressMode>().map_err(|e| e.to_string())
 }
 
 /// Arguments of `backup list` and `backup verify`.
@@ -47,7 +66,9 @@ pub struct RestoreArgs {
 /// Runs a backup command.
 pub async fn run(cmd: BackupCommand, ctx: &Context) -> Result<ExitCode> {
     match cmd {
-        BackupCommand::Create(args) => fleet::execute(ctx, Op::BackupCreate, args).await,
+        BackupCommand::Create(args) => {
+            fleet::execute(ctx, Op::BackupCreate(args.compress), args.target).await
+        }
         BackupCommand::List(args) => fleet::run_read(ctx, Op::BackupList, args.server).await,
         BackupCommand::Verify(args) => {
             fleet::run_read(ctx, Op::BackupVerify(args.backup), args.server).await

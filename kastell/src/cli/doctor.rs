@@ -127,5 +127,26 @@ fn print_server(ctx: &Context, check: &ServerCheck) -> Result<()> {
     if let Some(boot) = &check.boot_id {
         out.line(format_args!("  boot id {boot}"))?;
     }
+    if let Some(tools) = &check.compressors {
+        out.line(format_args!(
+            "  compressors on the host: {} ({} core(s)); zstd {}",
+            tools.summary(),
+            tools.cores,
+            if tools.zstd {
+                "present"
+            } else {
+                "MISSING: backups fall back to gzip or local zstd"
+            }
+        ))?;
+    }
+    if let (Some(link), Some(rate)) = (&check.link, check.link_mb_per_sec) {
+        out.line(format_args!(
+            "  link: {rate:.1} MB/s ({} bytes in {:.3} s)",
+            link.bytes, link.seconds
+        ))?;
+    }
+    if let Some(plan) = &check.compression_plan {
+        out.line(format_args!("  backup compression (auto): {plan}"))?;
+    }
     Ok(())
 }

@@ -7,6 +7,7 @@
 #![allow(clippy::result_large_err)]
 
 use kastell_core::Error;
+use kastell_core::wire::CompressMode;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -19,8 +20,8 @@ use crate::store::{PLATFORM_BARE, ServerRecord};
 /// One CLI operation with its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
-    /// `backup create`.
-    BackupCreate,
+    /// `backup create [--compress WHERE]`.
+    BackupCreate(CompressMode),
     /// `backup list`.
     BackupList,
     /// `backup verify [--backup ID]` (none: the newest).
@@ -54,7 +55,7 @@ impl Op {
     /// The command as typed (`backup create`, `maintain`, ...).
     pub fn title(&self) -> &'static str {
         match self {
-            Op::BackupCreate => "backup create",
+            Op::BackupCreate(_) => "backup create",
             Op::BackupList => "backup list",
             Op::BackupVerify(_) => "backup verify",
             Op::BackupRestore(_) => "backup restore",
@@ -71,7 +72,7 @@ impl Op {
     /// The policy operation.
     pub fn operation(&self) -> Operation {
         match self {
-            Op::BackupCreate => Operation::BackupCreate,
+            Op::BackupCreate(_) => Operation::BackupCreate,
             Op::BackupList => Operation::BackupList,
             Op::BackupVerify(_) => Operation::BackupVerify,
             Op::BackupRestore(_) => Operation::BackupRestore,
@@ -126,7 +127,9 @@ impl Op {
     /// Runs it through [`crate::ops`] and returns its payload as JSON.
     pub async fn run(&self, ctx: &ops::Context, server: Option<&str>) -> Result<Value, OpError> {
         match self {
-            Op::BackupCreate => json(ops::backup_create(ctx, server).await),
+            Op::BackupCreate(compress) => {
+                json(ops::backup_create_with(ctx, server, *compress).await)
+            }
             Op::BackupList => json(ops::backup_list(ctx, server).await),
             Op::BackupVerify(id) => json(ops::backup_verify(ctx, server, id.as_deref()).await),
             Op::BackupRestore(id) => json(ops::backup_restore(ctx, server, id.as_deref()).await),
@@ -160,7 +163,7 @@ impl Op {
         let api = api(ctx, server);
         let ssh = ssh_target(server);
         match self {
-            Op::BackupCreate => vec![
+            Op::BackupCreate(_) => vec![
                 format!("Read the SSH host key of {ssh}"),
                 format!(
                     "Back up the {p} platform over SSH into {}/<new id> (published only when complete)",

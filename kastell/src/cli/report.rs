@@ -51,11 +51,14 @@ impl Outcome {
 }
 
 /// Key fields printed as `label: value` when present.
-const FIELDS: [(&str, &str); 11] = [
+const FIELDS: [(&str, &str); 14] = [
     ("message", "message"),
     ("backupId", "backup"),
     ("backupPath", "path"),
     ("platformVersion", "platform version"),
+    ("compression", "compression"),
+    ("compressionReason", "why"),
+    ("transfer", "transfer"),
     ("safetyBackupId", "safety backup"),
     ("snapshotId", "snapshot"),
     ("costEstimate", "cost estimate"),

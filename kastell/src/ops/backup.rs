@@ -1,6 +1,7 @@
 //! SSH backups: create, list, restore, verify, through the backup engine.
 
 use kastell_core::types::{BackupId, StepReport, StepStatus};
+use kastell_core::wire::CompressMode;
 use kastell_core::{Error, ErrorKind};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -9,6 +10,7 @@ use super::context::Context;
 use super::progress::{Stepper, transfer};
 use super::result::{OpError, OpResult, Step, steps};
 use super::suggest::{Action, Candidate, Suggestion};
+use super::wire::{WireSummary, summarize};
 use crate::backup::{BackupRequest, BackupStatus, RestoreRequest, StoredBackup};
 use crate::policy::{Operation, Surface};
 use crate::store::ServerRecord;
@@ -33,6 +35,11 @@ pub struct BackupCreateResult {
     pub files: Vec<String>,
     /// Configured paths that did not exist and were skipped.
     pub skipped: Vec<String>,
+    /// Which compression ran where, the bytes sent and the effective rate.
+    #[serde(flatten)]
+    pub wire: WireSummary,
+    /// Things to know (zstd missing on the host, version unreadable).
+    pub warnings: Vec<String>,
     /// Next steps the policy allows.
     #[serde(rename = "suggested_actions")]
     pub suggested_actions: Vec<Suggestion>,
@@ -164,10 +171,20 @@ fn stopped_or(ctx: &Context, e: Error) -> Error {
     .with_hint("The partial copy was removed; call backup-create again to back up")
 }
 
-/// Backs `server` up over SSH (any platform, bare included). Order:
-/// policy, server, host key, platform, then the engine (which publishes
-/// only a complete backup).
+/// Backs `server` up over SSH (any platform, bare included), compressing
+/// where kastell decides ([`CompressMode::Auto`]). Order: policy, server,
+/// host key, platform, then the engine (which publishes only a complete
+/// backup).
 pub async fn backup_create(ctx: &Context, query: Option<&str>) -> OpResult<BackupCreateResult> {
+    backup_create_with(ctx, query, CompressMode::Auto).await
+}
+
+/// [`backup_create`], compressing where `compress` says (`--compress`).
+pub async fn backup_create_with(
+    ctx: &Context,
+    query: Option<&str>,
+    compress: CompressMode,
+) -> OpResult<BackupCreateResult> {
     let admitted = ctx.admit(Operation::BackupCreate, query)?;
     let server = &admitted.server;
     let fail = |e: Error| {
@@ -182,6 +199,8 @@ pub async fn backup_create(ctx: &Context, query: Option<&str>) -> OpResult<Backu
         .message(&format!("Backing up {} over SSH", server.name));
     let created = ctx
         .engine
+        .clone()
+        .with_compress_mode(compress)
         .create(&BackupRequest {
             server: server.clone(),
             platform,
@@ -201,6 +220,8 @@ pub async fn backup_create(ctx: &Context, query: Option<&str>) -> OpResult<Backu
         platform_version: created.manifest.coolify_version.clone(),
         files: created.manifest.files.clone(),
         skipped: created.manifest.skipped.clone(),
+        wire: summarize(&created.manifest.wire),
+        warnings: created.report.warnings.clone(),
         suggested_actions: ctx.suggest(
             server,
             vec![Candidate::new(Action::BackupList, "See all backups")],

@@ -29,10 +29,11 @@ mod result;
 mod snapshot;
 mod suggest;
 mod update;
+mod wire;
 
 pub use backup::{
     BackupCreateResult, BackupEntry, BackupListResult, BackupRestoreResult, BackupVerifyResult,
-    backup_create, backup_list, backup_restore, backup_verify,
+    backup_create, backup_create_with, backup_list, backup_restore, backup_verify,
 };
 pub use context::{
     Admitted, Context, PLATFORM_OPTIONS_KEY, PlatformFactory, ProviderFactory, Timing,
@@ -61,6 +62,7 @@ pub use snapshot::{
 };
 pub use suggest::{Action, Candidate, Suggestion, allowed, suggest};
 pub use update::{UpdateResult, update};
+pub use wire::{WireSummary, summarize};
 
 #[cfg(test)]
 mod tests;

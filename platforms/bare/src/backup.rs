@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use kastell_core::transport::check_status;
 use kastell_core::types::{ArtifactFormat, ArtifactSink, ArtifactSpec, BackupReport};
+use kastell_core::wire::backup_plan;
 use kastell_core::{Error, RemoteCommand, Result, Transport};
 
 use crate::options::{BareOptions, DEFAULT_BACKUP_PATHS, relative_path};
@@ -121,10 +122,17 @@ pub(crate) async fn run(
         TAR_SCRIPT,
         &[&options.root, &present.join("\n")],
     )?)?;
-    let writer = sink.open(&ArtifactSpec {
-        name: ARTIFACT.to_owned(),
-        format: ArtifactFormat::Tar,
-    })?;
+    let plan = backup_plan(transport, sink.compress_mode()).await;
+    // The compressor runs as the login user; only tar needs the privilege.
+    let tar = plan.codec.compressing(&tar);
+    let writer = sink.open_encoded(
+        &ArtifactSpec {
+            name: ARTIFACT.to_owned(),
+            format: ArtifactFormat::Tar,
+        },
+        plan.codec,
+        &plan.reason,
+    )?;
     let streamed = transport
         .exec_streaming(&tar, None, writer, TAR_TIMEOUT)
         .await?;
@@ -137,7 +145,7 @@ pub(crate) async fn run(
         ));
     }
     let record = sink.seal(ARTIFACT)?;
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<String> = plan.warning.into_iter().collect();
     if !skipped.is_empty() {
         warnings.push(format!(
             "not on the server, skipped: {}",

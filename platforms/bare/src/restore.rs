@@ -10,7 +10,8 @@
 use std::time::Duration;
 
 use kastell_core::transport::check_status;
-use kastell_core::types::{ArtifactFormat, ArtifactSource, StepReport, StepStatus};
+use kastell_core::types::{ArtifactFormat, ArtifactSource, Compression, StepReport, StepStatus};
+use kastell_core::wire::{restore_feed, server_unzstd};
 use kastell_core::{Error, ErrorKind, RemoteCommand, Result, Transport};
 
 use crate::backup::{ARTIFACT, LEGACY_ARTIFACT};
@@ -207,11 +208,22 @@ pub(crate) async fn run(
     source: &dyn ArtifactSource,
 ) -> Result<Vec<StepReport>> {
     let name = pick_artifact(source)?;
-    let reader = source.open(&name)?;
-    let command = privilege.wrap(RemoteCommand::template(SCRIPT, &[&options.root])?)?;
+    let script = privilege.wrap(RemoteCommand::template(SCRIPT, &[&options.root])?)?;
+    let zstd_stored = source
+        .records()
+        .iter()
+        .any(|r| r.name == name && r.compression == Compression::Zstd);
+    let server_zstd = zstd_stored && server_unzstd(transport).await;
+    let feed = restore_feed(source, &name, &script, server_zstd)?;
+    let command = feed.command;
     let capture = Capture::new(1 << 20);
     let streamed = transport
-        .exec_streaming(&command, Some(reader), Box::new(capture.clone()), TIMEOUT)
+        .exec_streaming(
+            &command,
+            Some(feed.stdin),
+            Box::new(capture.clone()),
+            TIMEOUT,
+        )
         .await?;
     let steps = parse_steps(&capture.text());
     outcome(

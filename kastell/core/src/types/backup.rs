@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::wire::{CompressMode, WireCodec};
 
 /// The id of a local backup: in the original tool's format,
 /// `YYYY-MM-DD_HH-MM-SS-mmm` (UTC), so ids sort by time.
@@ -148,6 +149,33 @@ pub trait ArtifactSink: Send {
     /// Declares the artifact complete once its writer has been dropped, and
     /// returns its record. Refuses an artifact that was never opened.
     fn seal(&mut self, name: &str) -> Result<ArtifactRecord>;
+
+    /// Where the user asked compression to run for this backup. The
+    /// default, [`CompressMode::Local`], keeps the wire raw: a sink that
+    /// accepts compressed bytes says otherwise.
+    fn compress_mode(&self) -> CompressMode {
+        CompressMode::Local
+    }
+
+    /// Opens an artifact whose bytes arrive encoded with `codec` (the
+    /// server compressed them); `reason` says why, for the record. The
+    /// default accepts only [`WireCodec::Raw`].
+    fn open_encoded(
+        &mut self,
+        spec: &ArtifactSpec,
+        codec: WireCodec,
+        reason: &str,
+    ) -> Result<Box<dyn Write + Send>> {
+        let _ = reason;
+        if codec == WireCodec::Raw {
+            self.open(spec)
+        } else {
+            Err(Error::unsupported(format!(
+                "this artifact store cannot take {codec}-compressed bytes for {}",
+                spec.name
+            )))
+        }
+    }
 }
 
 /// Where a platform reads artifacts from during a restore. Implementations
@@ -158,6 +186,14 @@ pub trait ArtifactSource: Send + Sync {
 
     /// Opens one artifact for reading (decompressed). Refuses unknown names.
     fn open(&self, name: &str) -> Result<Box<dyn Read + Send>>;
+
+    /// Opens one artifact as stored, with the compression of what the
+    /// reader yields, so a platform can send compressed bytes and
+    /// decompress on the server. The default yields the decompressed bytes
+    /// ([`Compression::None`]).
+    fn open_stored(&self, name: &str) -> Result<(Box<dyn Read + Send>, Compression)> {
+        Ok((self.open(name)?, Compression::None))
+    }
 }
 
 /// What a platform's backup produced.
