@@ -197,7 +197,7 @@ mod tests {
             assert_eq!(hints.destructive_hint, Some(harms), "{}", tool.name);
         }
         let cli = [
-            Op::BackupCreate,
+            Op::BackupCreate(kastell_core::wire::CompressMode::Auto),
             Op::BackupList,
             Op::BackupVerify(None),
             Op::BackupRestore(None),
