@@ -1,9 +1,12 @@
 //! Conformance trials for [`CloudProvider`] implementations.
 //!
-//! A provider crate implements [`CloudFixture`] over its simulator (seeded
-//! with at least 120 servers, so single-page bugs show) and instantiates the
-//! trials with [`cloud_trials!`](crate::cloud_trials). The memory reference
-//! implementation runs the trials that need no HTTP faults.
+//! A provider crate wraps its simulator (seeded with at least 120 servers,
+//! so single-page bugs show) in a [`crate::sim_cloud::SimCloudFixture`] and
+//! instantiates every trial with
+//! [`all_cloud_trials!`](crate::all_cloud_trials)`(ID, fixture)`, which
+//! also adds the live test of [`crate::live`]. The memory reference
+//! implementation runs the trials that need no HTTP faults, through
+//! [`cloud_trials!`](crate::cloud_trials).
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
