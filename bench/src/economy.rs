@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kastell::sandbox::clouds::{self, SandboxCloud};
+use kastell::sandbox::clouds::{self, Simulator};
 use kastell_core::types::{RebootMode, ServerId};
 use kastell_core::{
     CloudProvider, CloudProviderExt, Error, PollSchedule, ProviderConfig, Registry, Result, Secret,
@@ -64,10 +64,10 @@ fn minimum(provider: &str, servers: usize) -> Minimum {
     }
 }
 
-fn provider_for(cloud: &dyn SandboxCloud) -> Result<Arc<dyn CloudProvider>> {
+fn provider_for(cloud: &dyn Simulator) -> Result<Arc<dyn CloudProvider>> {
     let entry = Registry::global().provider(cloud.provider_id())?;
     (entry.build)(ProviderConfig {
-        token: Secret::new(cloud.token()),
+        token: Secret::new(cloud.read_write_token()),
         endpoint: Some(cloud.endpoint()),
         poll: Some(PollSchedule::new(
             Duration::from_millis(20),
@@ -79,12 +79,12 @@ fn provider_for(cloud: &dyn SandboxCloud) -> Result<Arc<dyn CloudProvider>> {
 
 /// Requests `cloud` received while `work` ran.
 async fn counted<T>(
-    cloud: &dyn SandboxCloud,
+    cloud: &dyn Simulator,
     work: impl std::future::Future<Output = Result<T>>,
 ) -> Result<usize> {
-    cloud.sim().recorder.clear();
+    cloud.context().recorder.clear();
     work.await?;
-    Ok(cloud.sim().recorder.all().len())
+    Ok(cloud.context().recorder.all().len())
 }
 
 fn cell(count: usize, min: (usize, &str)) -> Vec<String> {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use kastell::sandbox::clouds::{self, SandboxCloud};
+use kastell::sandbox::clouds::{self, Simulator};
 use kastell_core::types::{RebootMode, ServerId};
 use kastell_core::{
     CloudProviderExt, Error, PollSchedule, ProviderConfig, Registry, Result, Secret,
@@ -25,7 +25,7 @@ fn schedule() -> PollSchedule {
 /// Watches `server`'s boot counter every millisecond from a thread, and
 /// returns when it rose above `boots` (or `None` when stopped first).
 fn watch(
-    cloud: Arc<Box<dyn SandboxCloud>>,
+    cloud: Arc<Box<dyn Simulator>>,
     server: String,
     boots: u64,
     stop: Arc<AtomicBool>,
@@ -50,7 +50,7 @@ pub(crate) async fn run(runs: usize) -> Result<Section> {
         let id = cloud.provider_id();
         let entry = Registry::global().provider(id)?;
         let provider = (entry.build)(ProviderConfig {
-            token: Secret::new(cloud.token()),
+            token: Secret::new(cloud.read_write_token()),
             endpoint: Some(cloud.endpoint()),
             poll: Some(schedule()),
             ..ProviderConfig::default()

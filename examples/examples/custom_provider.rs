@@ -10,6 +10,12 @@
 //! This "Acme Cloud" keeps its servers in memory and finishes each action
 //! after two polls, so the example runs anywhere:
 //! `cargo run -p kastell-examples --example custom_provider`.
+//!
+//! It also ships a (tiny) API simulator: implement
+//! [`kastell_sim::Simulator`] and call [`kastell_sim::register_simulator!`],
+//! and kastell's sandbox starts it next to its own simulators, with no
+//! change to kastell. (A real provider's client would talk HTTP to the
+//! simulator's endpoint; Acme's in-memory client does not need to.)
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -17,6 +23,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use kastell_core::capability::unsupported;
 use kastell_core::cloud::server_not_found;
 use kastell_core::types::{
@@ -163,6 +172,93 @@ const ACME: ProviderEntry = ProviderEntry {
 
 register_provider!(ACME);
 
+/// Acme's error envelope, for the simulator's faults and refusals.
+struct AcmeDialect;
+
+impl kastell_sim::Dialect for AcmeDialect {
+    fn error(&self, status: StatusCode, code: &str, message: &str) -> Response {
+        let body = serde_json::json!({"error": code, "message": message});
+        (status, Json(body)).into_response()
+    }
+
+    fn rate_limited(&self, retry_after_secs: u64) -> Response {
+        let mut response = self.error(StatusCode::TOO_MANY_REQUESTS, "slow_down", "Slow down");
+        if let Ok(value) = retry_after_secs.to_string().parse() {
+            response.headers_mut().insert("retry-after", value);
+        }
+        response
+    }
+
+    fn busy(&self) -> Response {
+        self.error(StatusCode::CONFLICT, "busy", "Another action is running")
+    }
+}
+
+/// Acme's API simulator: `GET /v1/servers` on loopback, behind the shared
+/// recording, token and fault layer.
+struct AcmeSim {
+    server: kastell_sim::SimServer,
+    context: kastell_sim::SimContext,
+    servers: usize,
+}
+
+impl AcmeSim {
+    async fn start(options: kastell_sim::SimOptions) -> std::io::Result<Self> {
+        let context = kastell_sim::SimContext::new(
+            Arc::new(AcmeDialect),
+            kastell_sim::Tokens::for_provider("acme"),
+            options.scale,
+        );
+        let ids: Vec<String> = (1..=options.servers).map(|n| format!("acme-{n}")).collect();
+        let router = axum::Router::new().route(
+            "/v1/servers",
+            axum::routing::get(move || async move { Json(serde_json::json!({ "servers": ids })) }),
+        );
+        let server = kastell_sim::SimServer::start(context.layer(router)).await?;
+        Ok(Self {
+            server,
+            context,
+            servers: options.servers,
+        })
+    }
+}
+
+impl kastell_sim::Simulator for AcmeSim {
+    fn provider_id(&self) -> &'static str {
+        ACME.id
+    }
+
+    fn endpoint(&self) -> String {
+        self.server.url("/v1")
+    }
+
+    fn context(&self) -> &kastell_sim::SimContext {
+        &self.context
+    }
+
+    fn boots(&self, server_id: &str) -> u64 {
+        u64::from(self.server_ids().iter().any(|id| id == server_id))
+    }
+
+    fn server_ids(&self) -> Vec<String> {
+        (1..=self.servers).map(|n| format!("acme-{n}")).collect()
+    }
+
+    fn missing_server_id(&self) -> String {
+        "acme-0".to_owned()
+    }
+
+    fn foreign_server_id(&self) -> String {
+        "other-1".to_owned()
+    }
+
+    fn foreign_snapshot_id(&self) -> String {
+        "other-image-1".to_owned()
+    }
+}
+
+kastell_sim::register_simulator!(ACME.id, AcmeSim);
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let registry = Registry::global();
@@ -204,10 +300,21 @@ async fn main() -> Result<()> {
         Ok(s) => println!("unexpected snapshot {}", s.id),
     }
 
-    let missing = registry.provider("hetzner").err().map(|e| e.to_string());
+    let missing = registry.provider("acme-eu").err().map(|e| e.to_string());
     println!(
-        "looking up a compiled-out provider: {}",
+        "looking up an unknown provider: {}",
         missing.unwrap_or_default()
     );
+
+    // The sandbox iterates the registered simulators: Acme's joins it.
+    let clouds = kastell::sandbox::clouds::start(2, |id| id == ACME.id).await?;
+    for sim in &clouds {
+        println!(
+            "the sandbox started the {} simulator at {} with servers {}",
+            sim.provider_id(),
+            sim.endpoint(),
+            sim.server_ids().join(", ")
+        );
+    }
     Ok(())
 }

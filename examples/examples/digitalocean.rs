@@ -5,4 +5,7 @@
 //!
 //! `cargo run -p kastell-examples --example digitalocean`
 
-kastell_examples::provider_example!(kastell_digitalocean, DigitalOceanSim);
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    kastell_examples::main_with(&kastell_digitalocean::sim::SIMULATOR).await
+}

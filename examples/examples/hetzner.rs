@@ -5,4 +5,7 @@
 //!
 //! `cargo run -p kastell-examples --example hetzner`
 
-kastell_examples::provider_example!(kastell_hetzner, HetznerSim);
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    kastell_examples::main_with(&kastell_hetzner::sim::SIMULATOR).await
+}

@@ -5,4 +5,7 @@
 //!
 //! `cargo run -p kastell-examples --example linode`
 
-kastell_examples::provider_example!(kastell_linode, LinodeSim);
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    kastell_examples::main_with(&kastell_linode::sim::SIMULATOR).await
+}

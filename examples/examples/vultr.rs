@@ -5,4 +5,7 @@
 //!
 //! `cargo run -p kastell-examples --example vultr`
 
-kastell_examples::provider_example!(kastell_vultr, VultrSim);
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    kastell_examples::main_with(&kastell_vultr::sim::SIMULATOR).await
+}

@@ -15,29 +15,17 @@
 //!
 //! Run one with `cargo run -p kastell-examples --example hetzner`.
 
-use std::any::Any;
-use std::future::Future;
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 pub mod platforms;
 
 use kastell_core::types::ServerId;
 use kastell_core::{
-    CloudProvider, CloudProviderExt, Error, PollSchedule, ProviderConfig, Result, Secret,
+    CloudProvider, CloudProviderExt, Error, PollSchedule, ProviderConfig, Registry, Result, Secret,
 };
-
-/// A provider's simulator, started for an example.
-pub struct SimTarget {
-    /// The simulator's base URL.
-    pub endpoint: String,
-    /// A read-write token the simulator accepts.
-    pub token: String,
-    /// Keeps the simulator running.
-    pub keep_alive: Box<dyn Any + Send>,
-}
+use kastell_sim::{SimOptions, SimulatorEntry};
 
 /// How long the tour waits for a snapshot.
 const SNAPSHOT_WAIT: Duration = Duration::from_secs(60 * 60);
@@ -46,18 +34,11 @@ fn say(out: &mut dyn Write, text: impl AsRef<str>) -> Result<()> {
     writeln!(out, "{}", text.as_ref()).map_err(|e| Error::io("writing the example output", e))
 }
 
-/// Runs the example for one provider: against the real API when
-/// `token_env` is set, else against the simulator `start_sim` starts.
-pub async fn run<F>(
-    id: &str,
-    token_env: &str,
-    build: fn(ProviderConfig) -> Result<Arc<dyn CloudProvider>>,
-    start_sim: F,
-    out: &mut dyn Write,
-) -> Result<()>
-where
-    F: Future<Output = std::io::Result<SimTarget>>,
-{
+/// Runs the example for the provider of `simulator`: against the real API
+/// when the provider's token variable is set, else against the simulator.
+pub async fn run(simulator: &SimulatorEntry, out: &mut dyn Write) -> Result<()> {
+    let entry = Registry::global().provider(simulator.provider_id)?;
+    let (id, token_env) = (entry.id, entry.token_env);
     let (provider, _sim) = match Secret::from_env(token_env) {
         Some(token) => {
             say(out, format!("{token_env} is set: using the real {id} API"))?;
@@ -65,29 +46,29 @@ where
                 token,
                 ..ProviderConfig::default()
             };
-            (build(config)?, None)
+            ((entry.build)(config)?, None)
         }
         None => {
-            let sim = start_sim
+            let sim = (simulator.start)(SimOptions::default())
                 .await
                 .map_err(|e| Error::io(format!("starting the {id} simulator"), e))?;
             say(
                 out,
                 format!(
                     "{token_env} is not set: using the {id} simulator at {}",
-                    sim.endpoint
+                    sim.endpoint()
                 ),
             )?;
             let config = ProviderConfig {
-                token: Secret::new(sim.token.clone()),
-                endpoint: Some(sim.endpoint.clone()),
+                token: Secret::new(sim.read_write_token()),
+                endpoint: Some(sim.endpoint()),
                 poll: Some(PollSchedule::new(
                     Duration::from_millis(20),
                     Duration::from_millis(200),
                 )),
                 ..ProviderConfig::default()
             };
-            (build(config)?, Some(sim.keep_alive))
+            ((entry.build)(config)?, Some(sim))
         }
     };
     let server = pick_server(provider.as_ref()).await?;
@@ -194,44 +175,9 @@ pub fn report(result: Result<()>) -> ExitCode {
     }
 }
 
-/// Runs [`run`] on stdout and turns its result into an exit code, printing
-/// a failure and its hint on stderr.
-pub async fn main_with<F>(
-    id: &str,
-    token_env: &str,
-    build: fn(ProviderConfig) -> Result<Arc<dyn CloudProvider>>,
-    start_sim: F,
-) -> ExitCode
-where
-    F: Future<Output = std::io::Result<SimTarget>>,
-{
-    report(run(id, token_env, build, start_sim, &mut std::io::stdout()).await)
-}
-
-/// Re-exports the provider example macro needs.
-#[doc(hidden)]
-pub mod __private {
-    pub use kastell_sim::SimOptions;
-}
-
-/// The `main` of a provider example: `provider_example!(kastell_hetzner, HetznerSim);`
-/// runs [`main_with`] with that crate's id, token variable, constructor and
-/// simulator.
-#[macro_export]
-macro_rules! provider_example {
-    ($krate:ident, $sim:ident) => {
-        #[tokio::main]
-        async fn main() -> std::process::ExitCode {
-            $crate::main_with($krate::ID, $krate::TOKEN_ENV, $krate::build, async {
-                let sim =
-                    $krate::sim::$sim::start($crate::__private::SimOptions::default()).await?;
-                Ok($crate::SimTarget {
-                    endpoint: sim.endpoint(),
-                    token: sim.context().tokens.read_write.clone(),
-                    keep_alive: Box::new(sim),
-                })
-            })
-            .await
-        }
-    };
+/// The `main` of a provider example: runs [`run`] for `simulator`'s
+/// provider on stdout and turns its result into an exit code, printing a
+/// failure and its hint on stderr.
+pub async fn main_with(simulator: &SimulatorEntry) -> ExitCode {
+    report(run(simulator, &mut std::io::stdout()).await)
 }

@@ -63,6 +63,12 @@ fn custom_provider() {
     let out = run_without_tokens("custom_provider");
     assert!(out.contains("rebooted web-1"), "{out}");
     assert!(out.contains("snapshot refused before any request"), "{out}");
+    // Its simulator, registered in the example alone, joins the sandbox.
+    assert!(
+        out.contains("the sandbox started the acme simulator at http://127.0.0.1:"),
+        "{out}"
+    );
+    assert!(out.contains("with servers acme-1, acme-2"), "{out}");
 }
 
 #[test]

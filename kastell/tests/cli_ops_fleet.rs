@@ -13,7 +13,7 @@ use std::process::Output;
 use kastell::ops::{self, Context};
 use kastell::{Env, FleetStore, ServerRecord, Surface};
 use kastell_hetzner::sim::HetznerSim;
-use kastell_sim::{SimOptions, public_ip};
+use kastell_sim::{SimOptions, Simulator, public_ip};
 use serde_json::Value;
 
 mod support;

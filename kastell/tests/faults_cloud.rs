@@ -40,9 +40,7 @@ use kastell::{Env, FleetStore, ServerRecord, Surface};
 use kastell_core::memory::{MemoryPlatform, MemoryTransport, Reply};
 use kastell_core::types::ServerId;
 use kastell_core::{PollSchedule, ProviderConfig, Registry, RetryPolicy, Secret, Transport};
-use kastell_sim::{Fault, FaultRule, SimOptions, public_ip};
-use kastell_testkit::cloud::Account;
-use kastell_testkit::sim_cloud::SimCloudFixture;
+use kastell_sim::{Fault, FaultRule, SimOptions, Simulator, public_ip};
 
 /// The per-request timeout of the providers under test.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
@@ -72,7 +70,7 @@ struct Routes {
 /// One provider's simulator, the store server `<id>-web` on its first
 /// server, and an operations context over both.
 struct Cloud {
-    sim: Arc<SimCloudFixture>,
+    sim: Arc<dyn Simulator>,
     routes: Routes,
     server: ServerId,
     name: String,
@@ -80,62 +78,23 @@ struct Cloud {
     _dir: tempfile::TempDir,
 }
 
-macro_rules! start_sim {
-    ($sim:ty, $id:expr, $build:path) => {{
-        let sim = <$sim>::start(SimOptions {
-            servers: 3,
-            scale: 200.0,
-        })
-        .await
-        .unwrap_or_else(|e| panic!("starting the {} simulator: {e}", $id));
-        let ids = sim.server_ids();
-        let id = |s: &str| ServerId::new(s).unwrap();
-        let account = Account {
-            server_a: id(&ids[0]),
-            server_b: id(&ids[1]),
-            missing_server: id(&sim.missing_server_id()),
-            public_ip_a: public_ip(0),
-            private_ip_a: None,
-            last_ip: public_ip(ids.len() - 1),
-            server_count: ids.len(),
-        };
-        let sim = Arc::new(sim);
-        let for_boots = sim.clone();
-        SimCloudFixture {
-            id: $id,
-            endpoint: sim.endpoint(),
-            context: sim.context().clone(),
-            account,
-            build: $build,
-            boots: Box::new(move |server| for_boots.boots(server.as_str())),
-            route: |_, _| ("GET", String::new()),
-            keep_alive: Box::new(sim),
-        }
-    }};
-}
-
 impl Cloud {
     async fn start(provider: &'static str) -> Self {
-        let sim = Arc::new(match provider {
-            "hetzner" => start_sim!(
-                kastell_hetzner::sim::HetznerSim,
-                "hetzner",
-                kastell_hetzner::build
-            ),
-            "digitalocean" => start_sim!(
-                kastell_digitalocean::sim::DigitalOceanSim,
-                "digitalocean",
-                kastell_digitalocean::build
-            ),
-            "vultr" => start_sim!(kastell_vultr::sim::VultrSim, "vultr", kastell_vultr::build),
-            "linode" => start_sim!(
-                kastell_linode::sim::LinodeSim,
-                "linode",
-                kastell_linode::build
-            ),
-            other => panic!("no simulator for {other}"),
-        });
-        let server = sim.account.server_a.clone();
+        let simulator = kastell_sim::simulators()
+            .unwrap()
+            .into_iter()
+            .find(|e| e.provider_id == provider)
+            .unwrap_or_else(|| panic!("no simulator for {provider}"));
+        let options = SimOptions {
+            servers: 3,
+            scale: 200.0,
+        };
+        let sim: Arc<dyn Simulator> = Arc::from(
+            (simulator.start)(options)
+                .await
+                .unwrap_or_else(|e| panic!("starting the {provider} simulator: {e}")),
+        );
+        let server = ServerId::new(sim.server_ids()[0].clone()).unwrap();
         let a = server.as_str();
         let routes = match provider {
             "hetzner" => Routes {
@@ -172,10 +131,10 @@ impl Cloud {
         record.provider = Some(provider.to_owned());
         store.add(record).unwrap();
         let entry = Registry::global().provider(provider).unwrap();
-        let token = sim.context.tokens.read_write.clone();
+        let token = sim.read_write_token();
         let env = Env::from_pairs([(entry.token_env, token.as_str())]);
 
-        let (endpoint, build) = (sim.endpoint.clone(), sim.build);
+        let (endpoint, build) = (sim.endpoint(), entry.build);
         let providers: ops::ProviderFactory = Arc::new(move |_record| {
             build(ProviderConfig {
                 token: Secret::new(token.clone()),
@@ -193,10 +152,7 @@ impl Cloud {
         let transport = Arc::new(MemoryTransport::new());
         let (booted, id) = (sim.clone(), server.clone());
         transport.on_fn("cat /proc/sys/kernel/random/boot_id", move |_, _| {
-            Reply::ok(format!(
-                "boot-{}\n",
-                kastell_testkit::cloud::CloudFixture::boots(booted.as_ref(), &id)
-            ))
+            Reply::ok(format!("boot-{}\n", booted.boots(id.as_str())))
         });
         let transports: ops::TransportFactory = {
             let transport = transport.clone();
@@ -221,42 +177,41 @@ impl Cloud {
     }
 
     fn id(&self) -> &'static str {
-        self.sim.id
+        self.sim.provider_id()
     }
 
     fn secrets(&self) -> Vec<String> {
-        let tokens = &self.sim.context.tokens;
-        vec![tokens.read_write.clone(), tokens.read_only.clone()]
+        vec![self.sim.read_write_token(), self.sim.read_only_token()]
     }
 
     /// A scenario's tally; `done` counts the faults the simulator injected
     /// meanwhile.
     fn tally(&self, fault: &str) -> (Tally, u64) {
         let t = Tally::new(format!("cloud-{fault}-{}", self.id()), &self.secrets());
-        (t, self.sim.context.faults.fired())
+        (t, self.sim.context().faults.fired())
     }
 
     fn done(&self, (mut t, fired_before): (Tally, u64)) {
-        let fired = self.sim.context.faults.fired() - fired_before;
+        let fired = self.sim.context().faults.fired() - fired_before;
         t.injected(usize::try_from(fired).unwrap());
         t.finish();
     }
 
     /// Arms a fault rule (what it really injects is counted by `done`).
     fn arm(&self, rule: FaultRule) {
-        self.sim.context.faults.add(rule);
+        self.sim.context().faults.add(rule);
     }
 
     fn disarm(&self) {
-        self.sim.context.faults.clear();
+        self.sim.context().faults.clear();
     }
 
     fn sent(&self, method: &str, path: &str) -> usize {
-        self.sim.context.recorder.count(method, path)
+        self.sim.context().recorder.count(method, path)
     }
 
     fn boots(&self) -> u64 {
-        kastell_testkit::cloud::CloudFixture::boots(self.sim.as_ref(), &self.server)
+        self.sim.boots(self.server.as_str())
     }
 
     async fn list(&self) -> Result<ops::SnapshotListResult, OpError> {
@@ -333,7 +288,7 @@ async fn hangs(c: &Cloud) {
     told_to_check(&mut t, &err);
     let n = assert_at_most_once(
         &mut t,
-        &c.sim.context.recorder,
+        &c.sim.context().recorder,
         "POST",
         &c.routes.reboot,
         sent,
@@ -386,7 +341,7 @@ async fn malformed(c: &Cloud) {
     }
     let n = assert_at_most_once(
         &mut t,
-        &c.sim.context.recorder,
+        &c.sim.context().recorder,
         "POST",
         &c.routes.reboot,
         sent,
@@ -460,7 +415,7 @@ async fn busy(c: &Cloud) {
 /// what to check.
 async fn at_most_once(c: &Cloud) {
     let (mut t, fired) = c.tally("at-most-once");
-    let recorder = &c.sim.context.recorder;
+    let recorder = &c.sim.context().recorder;
 
     // Reboot: the provider rebooted, the answer was lost on the way.
     let boots = c.boots();

@@ -13,7 +13,7 @@ use std::process::Command;
 
 use kastell::{FleetStore, ServerRecord};
 use kastell_hetzner::sim::HetznerSim;
-use kastell_sim::{SimOptions, public_ip};
+use kastell_sim::{SimOptions, Simulator, public_ip};
 use kastell_testkit::platform::BareHost;
 use serde_json::{Value, json};
 

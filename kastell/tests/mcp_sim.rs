@@ -11,7 +11,7 @@ use std::path::Path;
 
 use kastell::{FleetStore, ServerRecord};
 use kastell_hetzner::sim::HetznerSim;
-use kastell_sim::{SimOptions, public_ip};
+use kastell_sim::{SimOptions, Simulator, public_ip};
 use rmcp::model::CallToolResult;
 use serde_json::{Value, json};
 

@@ -6,7 +6,7 @@
 use kastell::ops::{self, Context, Timing};
 use kastell::{Env, FleetStore, ServerRecord, Surface};
 use kastell_hetzner::sim::HetznerSim;
-use kastell_sim::{SimOptions, public_ip};
+use kastell_sim::{SimOptions, Simulator, public_ip};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_create_list_delete_against_the_hetzner_simulator() {

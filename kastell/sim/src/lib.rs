@@ -17,18 +17,35 @@
 //!
 //! [`SimContext::layer`] wraps a vendor's router with recording, auth and
 //! fault injection, in that order.
+//!
+//! Every simulator implements [`Simulator`] and registers a
+//! [`SimulatorEntry`] with [`register_simulator!`]; [`simulators`] lists the
+//! ones linked into a program, so the sandbox, the examples and the
+//! conformance fixtures work with any provider's simulator, a third-party
+//! one included, without naming it.
 
 mod clock;
 mod context;
 mod faults;
 mod seed;
 mod server;
+mod simulator;
 
 pub use clock::{SimClock, Timeline};
 pub use context::{Dialect, Recorded, Recorder, SimContext, TokenKind, Tokens};
 pub use faults::{Fault, FaultRule, Faults};
 pub use seed::{SimOptions, private_ip, public_ip};
 pub use server::SimServer;
+pub use simulator::{
+    DuplicateSimulator, Simulator, SimulatorEntry, SimulatorRegistration, StartFuture, simulators,
+    start_boxed,
+};
+
+/// Re-exports used by [`register_simulator!`]; not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use inventory;
+}
 
 /// Items `page` (1-based) of `per_page` from `items`, and the page count
 /// (at least 1).

@@ -2,8 +2,9 @@
 //! on this machine, with no account, no root needed and no network.
 //!
 //! [`Sandbox::start`] brings up
-//! - the API simulator of every cloud provider compiled in (feature
-//!   `sandbox`), each a small seeded account on a loopback port;
+//! - the API simulator of every cloud provider linked in that has one
+//!   (first-party ones with the feature `sandbox`; see [`clouds`]), each a
+//!   small seeded account on a loopback port;
 //! - private OpenSSH servers listening on several loopback addresses (one
 //!   daemon per 15 hosts), each address one fake host ([`FakeHosts`]): a fake filesystem root, a
 //!   boot id that changes when the host reboots, and `apt-get`,
@@ -44,7 +45,7 @@ use crate::ops::{Context, PLATFORM_OPTIONS_KEY, Timing};
 use crate::policy::Surface;
 use crate::store::{FleetStore, ServerRecord, SshSettings};
 
-pub use clouds::SandboxCloud;
+pub use clouds::Simulator;
 
 /// The name of the sandbox's manually added server.
 pub const MANUAL_SERVER: &str = "manual-web";
@@ -141,7 +142,7 @@ pub struct Sandbox {
     // Dropped in this order: the daemons first, then what their sessions use.
     sshds: Vec<LocalSshd>,
     hosts: Arc<FakeHosts>,
-    clouds: Arc<Vec<Box<dyn SandboxCloud>>>,
+    clouds: Arc<Vec<Box<dyn Simulator>>>,
     store: FleetStore,
     servers: Vec<SandboxServer>,
     boot_sync: tokio::task::JoinHandle<()>,
@@ -277,7 +278,7 @@ impl Sandbox {
         for cloud in self.clouds.iter() {
             let id = cloud.provider_id();
             if let Ok(entry) = Registry::global().provider(id) {
-                vars.insert(entry.token_env.to_owned(), cloud.token());
+                vars.insert(entry.token_env.to_owned(), cloud.read_write_token());
             }
             vars.insert(
                 format!("KASTELL_{}_ENDPOINT", id.to_ascii_uppercase()),
@@ -341,7 +342,7 @@ async fn blocking<T: Send + 'static>(
 /// The servers `plan` asks for: the first seeded servers of each
 /// simulator, then the manual one, each with its own loopback address
 /// (consecutive from 127.0.0.11).
-fn fleet(clouds: &[Box<dyn SandboxCloud>], plan: &SandboxPlan) -> Result<Vec<SandboxServer>> {
+fn fleet(clouds: &[Box<dyn Simulator>], plan: &SandboxPlan) -> Result<Vec<SandboxServer>> {
     let per_provider = plan.servers_per_provider;
     let total = clouds.len() * per_provider + usize::from(plan.manual_server);
     if total == 0 {
@@ -447,7 +448,7 @@ fn boot_id(seed: &str, boots: u64) -> String {
 /// the sandbox is dropped.
 async fn sync_boots(
     hosts: Arc<FakeHosts>,
-    clouds: Arc<Vec<Box<dyn SandboxCloud>>>,
+    clouds: Arc<Vec<Box<dyn Simulator>>>,
     servers: Vec<SandboxServer>,
 ) {
     let mut seen: BTreeMap<Ipv4Addr, u64> = BTreeMap::new();

@@ -1,9 +1,12 @@
 //! Conformance trials for [`CloudProvider`] implementations.
 //!
-//! A provider crate implements [`CloudFixture`] over its simulator (seeded
-//! with at least 120 servers, so single-page bugs show) and instantiates the
-//! trials with [`cloud_trials!`](crate::cloud_trials). The memory reference
-//! implementation runs the trials that need no HTTP faults.
+//! A provider crate wraps its simulator (seeded with at least 120 servers,
+//! so single-page bugs show) in a [`crate::sim_cloud::SimCloudFixture`] and
+//! instantiates every trial with
+//! [`all_cloud_trials!`](crate::all_cloud_trials)`(ID, fixture)`, which
+//! also adds the live test of [`crate::live`]. The memory reference
+//! implementation runs the trials that need no HTTP faults, through
+//! [`cloud_trials!`](crate::cloud_trials).
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -101,14 +104,18 @@ macro_rules! cloud_trials {
     };
 }
 
-/// Instantiates every cloud trial for a provider against its simulator, so
-/// a trial added here runs for every provider crate.
+/// Instantiates every cloud trial for provider `$id` against its
+/// simulator, so a trial added here runs for every provider crate, plus the
+/// test `read_only_trials_against_the_live_api` (see [`crate::live`]): the
+/// read-only trials against the real API when `KASTELL_TEST_LIVE` names
+/// the provider and its token is set, else a printed note.
 #[macro_export]
 macro_rules! all_cloud_trials {
-    ($fixture:path) => {
+    ($id:expr, $fixture:path) => {
         $crate::cloud_trials!($fixture;
             lists_every_page_and_finds_by_ip,
             find_by_ip_picks_the_public_address,
+            refuses_an_invalid_token,
             reboot_waits_for_the_new_boot,
             snapshot_round_trip_is_scoped_to_its_server,
             restore_from_own_snapshot_waits_until_running,
@@ -120,6 +127,11 @@ macro_rules! all_cloud_trials {
             validates_tokens,
             registry_entry_matches_the_provider,
         );
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn read_only_trials_against_the_live_api() {
+            $crate::live::run($id).await;
+        }
     };
 }
 
@@ -263,6 +275,26 @@ fn expect_kind(
     assert_eq!(err.kind(), kind, "{what}: {err}");
     assert_eq!(err.is_retryable(), retryable, "{what}: retryable of {err}");
     err
+}
+
+/// An invalid token is refused as unauthenticated, with a hint, both on a
+/// read and on the token check (read-only: it runs live too).
+pub async fn refuses_an_invalid_token(f: &dyn CloudFixture) {
+    let account = f.account();
+    let invalid = f.provider(TokenChoice::Invalid, false);
+    let err = expect_kind(
+        invalid.get_server(&account.server_a).await,
+        ErrorKind::Unauthenticated,
+        false,
+        "401 on a read",
+    );
+    assert!(err.hint().is_some(), "{err:?}");
+    expect_kind(
+        invalid.validate_token().await,
+        ErrorKind::Unauthenticated,
+        false,
+        "401 on the token check",
+    );
 }
 
 /// Status codes, busy answers, 429s, 5xx, hangs and malformed bodies map to

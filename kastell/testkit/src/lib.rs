@@ -7,6 +7,8 @@
 //! - [`cloud`]: the conformance trials every [`kastell_core::CloudProvider`]
 //!   must pass, against its simulator (and against `MemoryCloud`), with
 //!   [`cloud_trials!`].
+//! - [`live`]: the same trials' read-only ones against a real API, with
+//!   `KASTELL_TEST_LIVE=<provider id>` and the provider's token.
 //! - [`pg`]: a private throwaway PostgreSQL cluster on a unix socket.
 //! - [`shim`]: fake `docker`/`curl`/... programs for the sandbox sshd's
 //!   `PATH`, faking Coolify or Dokploy over a [`pg::PgCluster`].
@@ -19,6 +21,7 @@
 
 pub mod cloud;
 pub mod data;
+pub mod live;
 pub mod memory;
 pub mod pg;
 pub mod platform;

@@ -10,7 +10,7 @@ use kastell_core::types::{RebootMode, ServerId, SnapshotId};
 use kastell_core::{CloudProvider, CloudProviderExt, ErrorKind, Idempotency, RetryPolicy, Secret};
 use kastell_digitalocean::sim::DigitalOceanSim;
 use kastell_http::{ApiClient, ApiRequest, ClientConfig};
-use kastell_sim::{SimOptions, private_ip, public_ip};
+use kastell_sim::{SimOptions, Simulator, private_ip, public_ip};
 use kastell_testkit::cloud::{Account, CloudOp};
 use kastell_testkit::sim_cloud::SimCloudFixture;
 use serde_json::{Value, json};
@@ -38,37 +38,14 @@ fn route(op: CloudOp, account: &Account) -> (&'static str, String) {
 }
 
 async fn fixture() -> SimCloudFixture {
-    let sim = DigitalOceanSim::start(SimOptions {
+    let options = SimOptions {
         servers: SERVERS,
         ..SimOptions::default()
-    })
-    .await
-    .expect("simulator starts");
-    let ids = sim.server_ids();
-    let account = Account {
-        server_a: server_id(&ids[0]),
-        server_b: server_id(&ids[1]),
-        missing_server: server_id(&sim.missing_server_id()),
-        public_ip_a: public_ip(0),
-        private_ip_a: Some(private_ip(0)),
-        last_ip: public_ip(ids.len() - 1),
-        server_count: ids.len(),
     };
-    let sim = Arc::new(sim);
-    let for_boots = Arc::clone(&sim);
-    SimCloudFixture {
-        id: kastell_digitalocean::ID,
-        endpoint: sim.endpoint(),
-        context: sim.context().clone(),
-        account,
-        build: kastell_digitalocean::build,
-        boots: Box::new(move |id| for_boots.boots(id.as_str())),
-        route,
-        keep_alive: Box::new(sim),
-    }
+    SimCloudFixture::start(&kastell_digitalocean::sim::SIMULATOR, options, route).await
 }
 
-kastell_testkit::all_cloud_trials!(fixture);
+kastell_testkit::all_cloud_trials!(kastell_digitalocean::ID, fixture);
 
 /// A raw client for the simulator, to look at its JSON directly.
 fn raw(sim: &DigitalOceanSim) -> ApiClient {
@@ -217,7 +194,7 @@ async fn droplets_stay_active_but_locked_and_refuse_a_second_action() {
 async fn the_other_account_is_invisible() {
     let sim = start(2).await;
     let api = raw(&sim);
-    let foreign = sim.other_account_server_id();
+    let foreign = sim.foreign_server_id();
     for path in [
         format!("droplets/{foreign}"),
         format!("droplets/{foreign}/snapshots"),
@@ -225,7 +202,7 @@ async fn the_other_account_is_invisible() {
         let err = api.send("get", ApiRequest::get(path)).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::NotFound);
     }
-    let snap = sim.other_account_snapshot_id();
+    let snap = sim.foreign_snapshot_id();
     let err = api
         .send("delete", ApiRequest::delete(format!("snapshots/{snap}")))
         .await

@@ -1,8 +1,7 @@
 //! The cloud conformance trials against the Hetzner simulator.
 
-use kastell_core::types::ServerId;
-use kastell_hetzner::sim::HetznerSim;
-use kastell_sim::{SimOptions, private_ip, public_ip};
+use kastell_hetzner::sim::SIMULATOR;
+use kastell_sim::SimOptions;
 use kastell_testkit::cloud::{Account, CloudOp};
 use kastell_testkit::sim_cloud::SimCloudFixture;
 
@@ -22,34 +21,36 @@ fn route(op: CloudOp, account: &Account) -> (&'static str, String) {
 }
 
 async fn fixture() -> SimCloudFixture {
-    let options = SimOptions::default();
-    let sim = HetznerSim::start(options)
-        .await
-        .unwrap_or_else(|e| panic!("starting the Hetzner simulator: {e}"));
-    let ids = sim.server_ids();
-    let id = |s: &str| ServerId::new(s).unwrap_or_else(|e| panic!("server id {s}: {e}"));
-    let account = Account {
-        server_a: id(&ids[0]),
-        server_b: id(&ids[1]),
-        missing_server: id(&sim.missing_server_id()),
-        public_ip_a: public_ip(0),
-        private_ip_a: Some(private_ip(0)),
-        last_ip: public_ip(ids.len() - 1),
-        server_count: ids.len(),
-    };
-    assert_eq!(ids.len(), options.servers);
-    let sim = std::sync::Arc::new(sim);
-    let for_boots = sim.clone();
-    SimCloudFixture {
-        id: kastell_hetzner::ID,
-        endpoint: sim.endpoint(),
-        context: sim.context().clone(),
-        account,
-        build: kastell_hetzner::build,
-        boots: Box::new(move |server| for_boots.boots(server.as_str())),
-        route,
-        keep_alive: Box::new(sim),
-    }
+    SimCloudFixture::start(&SIMULATOR, SimOptions::default(), route).await
 }
 
-kastell_testkit::all_cloud_trials!(fixture);
+kastell_testkit::all_cloud_trials!(kastell_hetzner::ID, fixture);
+
+/// The live mode's fixture and read-only trials, pointed at the simulator
+/// as if it were the real API: the account is discovered, not assumed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_fixture_discovers_the_account_and_passes_the_read_only_trials() {
+    use kastell_testkit::cloud::CloudFixture;
+    use kastell_testkit::live::{LiveFixture, read_only_trials};
+
+    let sim = (SIMULATOR.start)(SimOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("starting the simulator: {e}"));
+    let entry = kastell_core::Registry::global()
+        .provider(kastell_hetzner::ID)
+        .unwrap_or_else(|e| panic!("registered: {e}"));
+    let token = kastell_core::Secret::new(sim.read_write_token());
+    let live = LiveFixture::connect(entry, token, Some(sim.endpoint())).await;
+    let account = live.account();
+    assert_eq!(account.server_count, SimOptions::default().servers);
+    assert_eq!(account.server_a.as_str(), sim.server_ids()[0]);
+    assert_eq!(account.public_ip_a, kastell_sim::public_ip(0));
+    assert!(!live.inject(CloudOp::Reboot, kastell_sim::Fault::Busy, 1, false));
+    sim.context().recorder.clear();
+    read_only_trials(&live).await;
+    assert_eq!(
+        sim.context().recorder.writes(),
+        0,
+        "the live trials only read"
+    );
+}

@@ -10,7 +10,7 @@ use kastell_core::{
     CloudProvider, CloudProviderExt, ErrorKind, PollSchedule, ProviderConfig, Secret,
 };
 use kastell_hetzner::sim::HetznerSim;
-use kastell_sim::{Fault, FaultRule, SimOptions, public_ip};
+use kastell_sim::{Fault, FaultRule, SimOptions, Simulator, public_ip};
 use kastell_testkit::sim_cloud::test_retry_policy;
 
 const WAIT: Duration = Duration::from_secs(30);

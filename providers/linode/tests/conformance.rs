@@ -12,7 +12,7 @@ use std::time::Duration;
 use kastell_core::types::{ServerId, SnapshotId};
 use kastell_core::{CloudProvider, CloudProviderExt, ErrorKind, ProviderConfig, Secret};
 use kastell_linode::sim::LinodeSim;
-use kastell_sim::{SimOptions, private_ip, public_ip};
+use kastell_sim::{SimOptions, Simulator, public_ip};
 use kastell_testkit::cloud::{Account, CloudOp};
 use kastell_testkit::sim_cloud::SimCloudFixture;
 
@@ -32,20 +32,6 @@ fn route(op: CloudOp, account: &Account) -> (&'static str, String) {
     }
 }
 
-fn account(sim: &LinodeSim) -> Account {
-    let ids = sim.server_ids();
-    let id = |s: &str| ServerId::new(s).expect("seeded id");
-    Account {
-        server_a: id(&ids[0]),
-        server_b: id(&ids[1]),
-        missing_server: id(&sim.missing_server_id()),
-        public_ip_a: public_ip(0),
-        private_ip_a: Some(private_ip(0)),
-        last_ip: public_ip(ids.len() - 1),
-        server_count: ids.len(),
-    }
-}
-
 async fn start() -> LinodeSim {
     LinodeSim::start(SimOptions {
         servers: SERVERS,
@@ -56,21 +42,10 @@ async fn start() -> LinodeSim {
 }
 
 async fn fixture() -> SimCloudFixture {
-    let sim = Arc::new(start().await);
-    let boots_of = sim.clone();
-    SimCloudFixture {
-        id: kastell_linode::ID,
-        endpoint: sim.endpoint(),
-        context: sim.context().clone(),
-        account: account(&sim),
-        build: kastell_linode::build,
-        boots: Box::new(move |id| boots_of.boots(id.as_str())),
-        route,
-        keep_alive: Box::new(sim),
-    }
+    SimCloudFixture::new(Box::new(start().await), route)
 }
 
-kastell_testkit::all_cloud_trials!(fixture);
+kastell_testkit::all_cloud_trials!(kastell_linode::ID, fixture);
 
 fn provider(sim: &LinodeSim, options: &[(&str, &str)]) -> Arc<dyn CloudProvider> {
     kastell_linode::build(ProviderConfig {
@@ -135,7 +110,7 @@ async fn images_are_addressed_encoded_and_the_other_account_is_invisible() {
         listed.iter().map(|s| &s.id).collect::<Vec<_>>(),
         vec![&snap.id]
     );
-    let foreign = SnapshotId::new("private/99000001").expect("id");
+    let foreign = SnapshotId::new(sim.foreign_snapshot_id()).expect("id");
     let err = p.delete_snapshot(&a, &foreign).await.expect_err("foreign");
     assert_eq!(err.kind(), ErrorKind::NotFound);
     let golden = SnapshotId::new("private/38600001").expect("id");

@@ -11,7 +11,7 @@ use kastell_core::{
     CloudProvider, CloudProviderExt, ErrorKind, PollSchedule, ProviderConfig, RetryPolicy, Secret,
 };
 use kastell_http::{ApiClient, ApiRequest, ClientConfig, status};
-use kastell_sim::{SimOptions, public_ip};
+use kastell_sim::{SimOptions, Simulator, public_ip};
 use kastell_vultr::sim::VultrSim;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -122,7 +122,7 @@ async fn snapshots_are_scoped_by_description_and_account() {
     let p = provider(&sim, false);
     let ids = sim.server_ids();
     let (a, b) = (id(&ids[0]), id(&ids[1]));
-    let (foreign_server, foreign_snapshot) = sim.other_account_ids();
+    let (foreign_server, foreign_snapshot) = (sim.foreign_server_id(), sim.foreign_snapshot_id());
 
     // A has only the seeded "manual backup" (not kastell's) and, in another
     // account, a snapshot whose description claims A: neither is listed.

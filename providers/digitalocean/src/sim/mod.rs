@@ -22,7 +22,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use kastell_sim::{SimContext, SimOptions, SimServer, Tokens};
+use kastell_sim::{SimContext, SimOptions, SimServer, Simulator, Tokens};
 
 use crate::ID;
 
@@ -64,19 +64,28 @@ impl DigitalOceanSim {
         })
     }
 
-    /// The base URL to use as the provider endpoint: `http://127.0.0.1:PORT/v2`.
-    pub fn endpoint(&self) -> String {
+    /// The id of seeded droplet `index` (`web-<index>`).
+    pub fn server_id(&self, index: usize) -> String {
+        (FIRST_DROPLET + index as u64).to_string()
+    }
+}
+
+/// Boots count completed reboots, power cycles and rebuilds; the foreign
+/// droplet and snapshot belong to another account.
+impl Simulator for DigitalOceanSim {
+    fn provider_id(&self) -> &'static str {
+        ID
+    }
+
+    fn endpoint(&self) -> String {
         self.server.url("/v2")
     }
 
-    /// Faults, the request log, the tokens and the virtual clock.
-    pub fn context(&self) -> &SimContext {
+    fn context(&self) -> &SimContext {
         &self.context
     }
 
-    /// How many times droplet `server_id` has booted (1 when seeded; each
-    /// completed reboot, power cycle or rebuild adds one). 0 for an unknown id.
-    pub fn boots(&self, server_id: &str) -> u64 {
+    fn boots(&self, server_id: &str) -> u64 {
         let Ok(id) = server_id.parse::<u64>() else {
             return 0;
         };
@@ -85,8 +94,7 @@ impl DigitalOceanSim {
         world.droplet(id).map(|d| d.boots).unwrap_or(0)
     }
 
-    /// The seeded droplet ids of our account, in listing order.
-    pub fn server_ids(&self) -> Vec<String> {
+    fn server_ids(&self) -> Vec<String> {
         let world = self.world.lock().unwrap_or_else(|p| p.into_inner());
         world
             .our_droplets()
@@ -95,23 +103,17 @@ impl DigitalOceanSim {
             .collect()
     }
 
-    /// A well-formed droplet id that exists in no account.
-    pub fn missing_server_id(&self) -> String {
+    fn missing_server_id(&self) -> String {
         MISSING_DROPLET.to_string()
     }
 
-    /// A droplet of another account: it exists, but our tokens get 404.
-    pub fn other_account_server_id(&self) -> String {
+    fn foreign_server_id(&self) -> String {
         FOREIGN_DROPLET.to_string()
     }
 
-    /// A snapshot of another account's droplet: our tokens get 404.
-    pub fn other_account_snapshot_id(&self) -> String {
+    fn foreign_snapshot_id(&self) -> String {
         FOREIGN_IMAGE.to_string()
     }
-
-    /// The id of seeded droplet `index` (`web-<index>`).
-    pub fn server_id(&self, index: usize) -> String {
-        (FIRST_DROPLET + index as u64).to_string()
-    }
 }
+
+kastell_sim::register_simulator!(ID, DigitalOceanSim);

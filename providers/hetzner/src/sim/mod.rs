@@ -31,7 +31,7 @@ mod state;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use kastell_sim::{SimContext, SimOptions, SimServer, Tokens};
+use kastell_sim::{SimContext, SimOptions, SimServer, Simulator, Tokens};
 
 use self::routes::Shared;
 use self::state::{FOREIGN_SERVER, FOREIGN_SNAPSHOT, MISSING_SERVER, World};
@@ -70,19 +70,32 @@ impl HetznerSim {
         })
     }
 
-    /// The API base URL, `http://127.0.0.1:<port>/v1`.
-    pub fn endpoint(&self) -> String {
+    /// Makes the next action started fail after its 201, as Hetzner
+    /// actions sometimes do: it ends `error` with code `action_failed`, a
+    /// failed reboot counts no boot and a failed snapshot ends
+    /// `unavailable`.
+    pub fn fail_next_action(&self) {
+        let mut world = self.shared.world(self.shared.now());
+        world.fail_next = true;
+    }
+}
+
+/// Boots count finished reboots, resets and rebuilds; listing order is by
+/// id; the foreign server and snapshot belong to another project.
+impl Simulator for HetznerSim {
+    fn provider_id(&self) -> &'static str {
+        crate::ID
+    }
+
+    fn endpoint(&self) -> String {
         self.server.url("/v1")
     }
 
-    /// Tokens, faults, the request log and the clock.
-    pub fn context(&self) -> &SimContext {
+    fn context(&self) -> &SimContext {
         &self.context
     }
 
-    /// How many times server `server_id` has booted (1 when seeded, one
-    /// more per finished reboot, reset or rebuild); 0 for unknown ids.
-    pub fn boots(&self, server_id: &str) -> u64 {
+    fn boots(&self, server_id: &str) -> u64 {
         let Ok(id) = server_id.parse::<i64>() else {
             return 0;
         };
@@ -90,8 +103,7 @@ impl HetznerSim {
         world.servers.get(&id).map_or(0, |s| s.boots)
     }
 
-    /// The seeded servers of our project, in listing order (by id).
-    pub fn server_ids(&self) -> Vec<String> {
+    fn server_ids(&self) -> Vec<String> {
         let world = self.shared.world(self.shared.now());
         world
             .servers
@@ -101,28 +113,17 @@ impl HetznerSim {
             .collect()
     }
 
-    /// Makes the next action started fail after its 201, as Hetzner
-    /// actions sometimes do: it ends `error` with code `action_failed`, a
-    /// failed reboot counts no boot and a failed snapshot ends
-    /// `unavailable`.
-    pub fn fail_next_action(&self) {
-        let mut world = self.shared.world(self.shared.now());
-        world.fail_next = true;
-    }
-
-    /// A well-formed server id that names no server.
-    pub fn missing_server_id(&self) -> String {
+    fn missing_server_id(&self) -> String {
         MISSING_SERVER.to_string()
     }
 
-    /// The id of another project's server: it exists, but our token gets
-    /// 404 for it.
-    pub fn foreign_server_id(&self) -> String {
+    fn foreign_server_id(&self) -> String {
         FOREIGN_SERVER.to_string()
     }
 
-    /// The id of another project's snapshot (404 for our token).
-    pub fn foreign_snapshot_id(&self) -> String {
+    fn foreign_snapshot_id(&self) -> String {
         FOREIGN_SNAPSHOT.to_string()
     }
 }
+
+kastell_sim::register_simulator!(crate::ID, HetznerSim);

@@ -28,7 +28,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use kastell_sim::{SimContext, SimOptions, SimServer, Tokens};
+use kastell_sim::{SimContext, SimOptions, SimServer, Simulator, Tokens};
 
 mod dialect;
 mod filter;
@@ -71,45 +71,52 @@ impl LinodeSim {
         })
     }
 
-    /// The base URL, `http://127.0.0.1:<port>/v4`.
-    pub fn endpoint(&self) -> String {
-        self.server.url("/v4")
-    }
-
-    /// Faults, the request log, the tokens and the clock.
-    pub fn context(&self) -> &SimContext {
-        &self.context
-    }
-
-    /// How many times instance `server_id` has booted (1 when seeded; each
-    /// finished reboot or rebuild adds one). 0 for unknown ids.
-    pub fn boots(&self, server_id: &str) -> u64 {
-        let Ok(id) = server_id.parse::<u64>() else {
-            return 0;
-        };
-        self.shared.with(|state, _| state.boots(id))
-    }
-
-    /// The seeded instances of our account, in listing order.
-    pub fn server_ids(&self) -> Vec<String> {
-        (0..self.servers)
-            .map(|i| (FIRST_INSTANCE + i as u64).to_string())
-            .collect()
-    }
-
-    /// A well-formed instance id that names no instance.
-    pub fn missing_server_id(&self) -> String {
-        MISSING_INSTANCE.to_string()
-    }
-
-    /// The other account's instance id: our tokens must never see it.
-    pub fn foreign_server_id(&self) -> String {
-        state::FOREIGN.to_string()
-    }
-
     /// Switches planned maintenance on or off: while on, every request is
     /// answered `503` with `X-Maintenance-Mode`.
     pub fn set_maintenance(&self, on: bool) {
         self.shared.maintenance.store(on, Ordering::SeqCst);
     }
 }
+
+/// Boots count finished reboots and rebuilds; the foreign instance and its
+/// image (`private/<id>`) belong to another account.
+impl Simulator for LinodeSim {
+    fn provider_id(&self) -> &'static str {
+        crate::ID
+    }
+
+    fn endpoint(&self) -> String {
+        self.server.url("/v4")
+    }
+
+    fn context(&self) -> &SimContext {
+        &self.context
+    }
+
+    fn boots(&self, server_id: &str) -> u64 {
+        let Ok(id) = server_id.parse::<u64>() else {
+            return 0;
+        };
+        self.shared.with(|state, _| state.boots(id))
+    }
+
+    fn server_ids(&self) -> Vec<String> {
+        (0..self.servers)
+            .map(|i| (FIRST_INSTANCE + i as u64).to_string())
+            .collect()
+    }
+
+    fn missing_server_id(&self) -> String {
+        MISSING_INSTANCE.to_string()
+    }
+
+    fn foreign_server_id(&self) -> String {
+        state::FOREIGN.to_string()
+    }
+
+    fn foreign_snapshot_id(&self) -> String {
+        format!("private/{}", state::FOREIGN)
+    }
+}
+
+kastell_sim::register_simulator!(crate::ID, LinodeSim);

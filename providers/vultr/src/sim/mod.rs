@@ -30,7 +30,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use kastell_sim::{SimContext, SimOptions, SimServer, Tokens};
+use kastell_sim::{SimContext, SimOptions, SimServer, Simulator, Tokens};
 
 mod dialect;
 mod routes;
@@ -73,19 +73,27 @@ impl VultrSim {
         })
     }
 
-    /// The base URL, `/v2` included, to use as the provider's endpoint.
-    pub fn endpoint(&self) -> String {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Ids are UUIDs; boots count finished reboots and restores; the foreign
+/// instance and snapshot belong to another account.
+impl Simulator for VultrSim {
+    fn provider_id(&self) -> &'static str {
+        crate::ID
+    }
+
+    fn endpoint(&self) -> String {
         self.server.url("/v2")
     }
 
-    /// The context: tokens, faults, request log and clock.
-    pub fn context(&self) -> &SimContext {
+    fn context(&self) -> &SimContext {
         &self.context
     }
 
-    /// How many times instance `server_id` has booted (seeded instances
-    /// start at 1; 0 for an unknown id).
-    pub fn boots(&self, server_id: &str) -> u64 {
+    fn boots(&self, server_id: &str) -> u64 {
         let mut state = self.lock();
         state.settle(self.context.clock.now());
         state
@@ -95,8 +103,7 @@ impl VultrSim {
             .map_or(0, |i| i.boots)
     }
 
-    /// The ids of our seeded instances, in listing order.
-    pub fn server_ids(&self) -> Vec<String> {
+    fn server_ids(&self) -> Vec<String> {
         self.lock()
             .instances
             .iter()
@@ -105,18 +112,17 @@ impl VultrSim {
             .collect()
     }
 
-    /// A well-formed instance id that names no instance.
-    pub fn missing_server_id(&self) -> String {
+    fn missing_server_id(&self) -> String {
         State::missing_id()
     }
 
-    /// Another account's instance and snapshot ids: never visible to this
-    /// simulator's tokens (404).
-    pub fn other_account_ids(&self) -> (String, String) {
-        State::foreign_ids()
+    fn foreign_server_id(&self) -> String {
+        State::foreign_ids().0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn foreign_snapshot_id(&self) -> String {
+        State::foreign_ids().1
     }
 }
+
+kastell_sim::register_simulator!(crate::ID, VultrSim);
