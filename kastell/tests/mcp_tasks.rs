@@ -115,6 +115,16 @@ async fn poll(
     }
 }
 
+/// Cancels the task, then polls until it ends.
+async fn cancel_and_settle(mcp: &Mcp, id: &str) -> (rmcp::model::DetailedTask, Vec<String>) {
+    mcp.client
+        .peer()
+        .cancel_task(CancelTaskParams::new(id.to_owned()))
+        .await
+        .unwrap();
+    settle(mcp, id).await
+}
+
 /// Polls until the task ends.
 async fn settle(mcp: &Mcp, id: &str) -> (rmcp::model::DetailedTask, Vec<String>) {
     poll(mcp, id, |_| false).await
@@ -194,12 +204,7 @@ async fn a_backup_cancelled_while_it_downloads_lists_nothing() {
         !task.status().is_terminal(),
         "the backup ended before it could be cancelled: {seen:?}"
     );
-    mcp.client
-        .peer()
-        .cancel_task(CancelTaskParams::new(id.clone()))
-        .await
-        .unwrap();
-    let (task, messages) = settle(&mcp, &id).await;
+    let (task, messages) = cancel_and_settle(&mcp, &id).await;
     assert_eq!(task.status(), TaskStatus::Cancelled, "{messages:?}");
     assert!(
         messages
@@ -229,12 +234,7 @@ async fn a_maintain_cancelled_during_the_upgrade_never_reboots() {
     .await;
     let (task, seen) = poll(&mcp, &id, |m| m.contains("now: Package Upgrade")).await;
     assert!(!task.status().is_terminal(), "{seen:?}");
-    mcp.client
-        .peer()
-        .cancel_task(CancelTaskParams::new(id.clone()))
-        .await
-        .unwrap();
-    let (task, messages) = settle(&mcp, &id).await;
+    let (task, messages) = cancel_and_settle(&mcp, &id).await;
     assert_eq!(task.status(), TaskStatus::Cancelled, "{messages:?}");
     let last = messages.last().unwrap();
     assert!(

@@ -83,8 +83,18 @@ impl Worker {
         })
     }
 
-    /// The error the thread stopped with, as the writer reports it.
+    /// The error the thread stopped with, as the writer reports it. The
+    /// thread lets go of the queue a moment before it records its error,
+    /// so a send that found the queue closed waits (briefly) for the thread
+    /// to end first: the user sees "File too large", not that a writer
+    /// stopped.
     fn failure(&self) -> std::io::Error {
+        if let Some(thread) = &self.thread {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while !thread.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
         match &*self.failed.lock().unwrap_or_else(|p| p.into_inner()) {
             Some((kind, message)) => std::io::Error::new(*kind, message.clone()),
             None => std::io::Error::other("the artifact writer stopped"),

@@ -25,6 +25,12 @@ fn known(first_party: &[&'static str], registered: Vec<&'static str>) -> Vec<&'s
     ids
 }
 
+/// `Unknown <what> <value>`, with the ids this build knows as the hint.
+fn unknown(what: &str, value: &str, ids: &[&str]) -> Error {
+    Error::invalid_input(format!("Unknown {what} {}", crate::store::shown(value)))
+        .with_hint(format!("Known {what}s: {}", ids.join(", ")))
+}
+
 /// `--platform`: a platform id kastell knows, first-party or registered by
 /// a platform crate linked into this build (`bare` for none).
 pub fn parse_platform(value: &str) -> std::result::Result<String, String> {
@@ -103,14 +109,8 @@ pub fn record_from_args(
     record.created_at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     if let Some(provider) = &args.provider {
         if !is_known_provider(provider) {
-            return Err(Error::invalid_input(format!(
-                "Unknown provider {}",
-                crate::store::shown(provider)
-            ))
-            .with_hint(format!(
-                "Known providers: {}",
-                known(FIRST_PARTY_PROVIDERS, Registry::global().provider_ids()).join(", ")
-            )));
+            let ids = known(FIRST_PARTY_PROVIDERS, Registry::global().provider_ids());
+            return Err(unknown("provider", provider, &ids));
         }
         record.provider = Some(provider.clone());
     }
@@ -118,14 +118,8 @@ pub fn record_from_args(
         Some(PLATFORM_BARE) => record.mode = MODE_BARE.to_owned(),
         Some(platform) => {
             if !is_known_platform(platform) {
-                return Err(Error::invalid_input(format!(
-                    "Unknown platform {}",
-                    crate::store::shown(platform)
-                ))
-                .with_hint(format!(
-                    "Known platforms: {}",
-                    known(FIRST_PARTY_PLATFORMS, Registry::global().platform_ids()).join(", ")
-                )));
+                let ids = known(FIRST_PARTY_PLATFORMS, Registry::global().platform_ids());
+                return Err(unknown("platform", platform, &ids));
             }
             record.platform = Some(platform.to_owned());
         }
