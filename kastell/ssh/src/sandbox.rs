@@ -394,10 +394,25 @@ impl LocalSshd {
     /// until the value is dropped. Idempotent.
     pub fn stop(&mut self) {
         // Connections first, both of their processes (see kill_sessions);
-        // the guardian then ends any that arrived meanwhile (sessions are
-        // the daemon's children: it reaps them, so none is left a zombie)
-        // and the daemon itself.
+        // then the daemon at once, so no connection is accepted while the
+        // guardian takes its time (the sessions that arrived since the
+        // first sweep are listed just before it dies, while they are still
+        // its children, and ended after); the guardian then reaps the
+        // daemon (so none is left a zombie) and cleans up.
         self.kill_sessions();
+        if let Some(daemon) = self.pid() {
+            let late: Vec<(u32, Vec<u32>)> = children_of(daemon)
+                .into_iter()
+                .map(|monitor| (monitor, children_of(monitor)))
+                .collect();
+            kill(daemon);
+            for (monitor, connections) in late {
+                connections.into_iter().for_each(|c| {
+                    kill(c);
+                });
+                kill(monitor);
+            }
+        }
         if let Some(mut guardian) = self.guardian.take() {
             guardian.stop();
         }
