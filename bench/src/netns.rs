@@ -185,6 +185,9 @@ impl ShapedLink {
 impl Drop for ShapedLink {
     fn drop(&mut self) {
         if let Some(mut child) = self.sshd.take() {
+            // Its sessions first: once the namespace is gone their
+            // connections never close, and they would wait forever.
+            kastell_ssh::sandbox::end_sessions_of(child.id());
             let _ = child.kill();
             let _ = child.wait();
         }

@@ -451,8 +451,10 @@ fn stop_orphan(dir: &Path) {
 
 /// Ends the connections of the sshd `daemon`: each connection's process
 /// and then its monitor (see [`LocalSshd::kill_sessions`]). Returns how
-/// many processes were ended.
-fn end_sessions_of(daemon: u32) -> usize {
+/// many processes were ended. For a daemon kastell started itself (the
+/// benchmark's second sshd in a network namespace, say) before it stops
+/// it: its sessions would otherwise outlive it.
+pub fn end_sessions_of(daemon: u32) -> usize {
     let mut ended = 0;
     for monitor in children_of(daemon) {
         for connection in children_of(monitor) {
