@@ -241,6 +241,7 @@ pub async fn serve_http(
     }
     let env_token = ctx.env.get(TOKEN_ENV).filter(|t| !t.is_empty());
     let (token, source) = load_token(env_token, kastell_dir, !remote)?;
+    let token = Arc::new(token);
     let listener = tokio::net::TcpListener::bind(options.bind)
         .await
         .map_err(|e| Error::io(format!("listening on {}", options.bind), e))?;
@@ -262,7 +263,7 @@ pub async fn serve_http(
     let router = axum::Router::new()
         .nest_service("/mcp", service)
         .layer(axum::middleware::from_fn_with_state(
-            Arc::new(token),
+            token.clone(),
             authorize,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY));
@@ -276,13 +277,11 @@ pub async fn serve_http(
             "kastell-mcp: HTTP clients authenticate with the token in {}",
             path.display()
         ),
-        TokenSource::Created(path) => {
-            let text = read_token_file(path)?;
-            eprintln!(
-                "kastell-mcp: created the HTTP token in {} (shown this once): {text}",
-                path.display()
-            );
-        }
+        TokenSource::Created(path) => eprintln!(
+            "kastell-mcp: created the HTTP token in {} (shown this once): {}",
+            path.display(),
+            token.expose()
+        ),
     }
     eprintln!("kastell-mcp: serving MCP over HTTP at http://{local}/mcp");
 

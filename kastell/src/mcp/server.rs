@@ -68,7 +68,7 @@ impl KastellMcp {
             ctx,
             tasks,
             level: SessionLevel::default(),
-            tools: Arc::new(tools::all()),
+            tools: tools::shared(),
         }
     }
 

@@ -56,6 +56,15 @@ fn tool(
         .with_annotations(annotations)
 }
 
+/// Every tool, built once per process and shared by every session (over
+/// HTTP a session, or a stateless request, gets its own server: the
+/// schemas are not generated again for each).
+pub(crate) fn shared() -> Arc<Vec<Tool>> {
+    static TOOLS: std::sync::LazyLock<Arc<Vec<Tool>>> =
+        std::sync::LazyLock::new(|| Arc::new(all()));
+    TOOLS.clone()
+}
+
 /// Every tool, in the order `tools/list` returns them.
 pub(crate) fn all() -> Vec<Tool> {
     vec![
