@@ -35,7 +35,7 @@ pub mod owner;
 mod process;
 
 use guardian::Guardian;
-use process::{children_of, kill};
+use process::{children_of, freeze, kill};
 
 /// The login user the sandbox creates when running as root.
 pub const SANDBOX_USER: &str = "kastell-sandbox";
@@ -393,25 +393,19 @@ impl LocalSshd {
     /// Stops the daemon and ends its open sessions; the directory stays
     /// until the value is dropped. Idempotent.
     pub fn stop(&mut self) {
-        // Connections first, both of their processes (see kill_sessions);
-        // then the daemon at once, so no connection is accepted while the
-        // guardian takes its time (the sessions that arrived since the
-        // first sweep are listed just before it dies, while they are still
-        // its children, and ended after); the guardian then reaps the
-        // daemon (so none is left a zombie) and cleans up.
-        self.kill_sessions();
+        // The daemon is frozen first, so it accepts and forks nothing more
+        // (a connection it had already accepted is one of its children by
+        // then); its sessions are ended, both of their processes (see
+        // kill_sessions); then the daemon is killed, which closes its
+        // listening sockets. Killing the daemon before its sessions would
+        // orphan them, and ending the sessions before freezing it let a
+        // client that reconnected at once (a restore's guard starting the
+        // platform again) reach a session the sweep had missed. The
+        // guardian then reaps the daemon and cleans up.
         if let Some(daemon) = self.pid() {
-            let late: Vec<(u32, Vec<u32>)> = children_of(daemon)
-                .into_iter()
-                .map(|monitor| (monitor, children_of(monitor)))
-                .collect();
+            freeze(daemon);
+            end_sessions_of(daemon);
             kill(daemon);
-            for (monitor, connections) in late {
-                connections.into_iter().for_each(|c| {
-                    kill(c);
-                });
-                kill(monitor);
-            }
         }
         if let Some(mut guardian) = self.guardian.take() {
             guardian.stop();
@@ -457,6 +451,9 @@ fn stop_orphan(dir: &Path) {
 pub fn end_sessions_of(daemon: u32) -> usize {
     let mut ended = 0;
     for monitor in children_of(daemon) {
+        // Frozen, the monitor cannot fork its connection process after
+        // the listing below.
+        freeze(monitor);
         for connection in children_of(monitor) {
             ended += usize::from(kill(connection));
         }

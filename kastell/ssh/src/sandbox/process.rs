@@ -1,5 +1,5 @@
 //! What the sandbox asks the process table: a process's children, whether
-//! it still runs, when it started, and `SIGKILL`.
+//! it still runs, when it started, `SIGSTOP` and `SIGKILL`.
 //!
 //! Linux only: the state and start time come from `/proc/<pid>/stat`, the
 //! children from `pgrep -P`.
@@ -26,12 +26,21 @@ pub(super) fn children_of(pid: u32) -> Vec<u32> {
 
 /// Sends `SIGKILL` to process `pid`; whether it was delivered.
 pub(super) fn kill(pid: u32) -> bool {
+    send(pid, rustix::process::Signal::KILL)
+}
+
+/// Sends `SIGSTOP` to process `pid`, so it forks no child until it is
+/// killed (a stopped process runs nothing, and `SIGKILL` still ends it);
+/// whether it was delivered.
+pub(super) fn freeze(pid: u32) -> bool {
+    send(pid, rustix::process::Signal::STOP)
+}
+
+fn send(pid: u32, signal: rustix::process::Signal) -> bool {
     i32::try_from(pid)
         .ok()
         .and_then(rustix::process::Pid::from_raw)
-        .is_some_and(|pid| {
-            rustix::process::kill_process(pid, rustix::process::Signal::KILL).is_ok()
-        })
+        .is_some_and(|pid| rustix::process::kill_process(pid, signal).is_ok())
 }
 
 /// The fields of `/proc/<pid>/stat` after the command name (the state
