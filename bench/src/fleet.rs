@@ -49,6 +49,7 @@ pub(crate) async fn run(bin: &Path, n: usize) -> Result<Section> {
         providers: Some(vec!["hetzner".into()]),
         servers_per_provider: n,
         manual_server: false,
+        platform: None,
     };
     let sandbox = Sandbox::start_with(dir.path(), &plan).await?;
     let first = sandbox

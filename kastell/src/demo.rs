@@ -20,7 +20,7 @@ use crate::doctor::{ServerCheck, diagnose};
 use crate::env::Env;
 use crate::ops::{self, Context, MaintainOptions, Step};
 use crate::policy::{Operation, Policy, Surface};
-use crate::sandbox::{MANUAL_SERVER, Sandbox, SandboxServer};
+use crate::sandbox::{MANUAL_SERVER, Sandbox, SandboxPlan, SandboxServer};
 use crate::security_log::SecurityLog;
 
 fn say(out: &mut dyn Write, text: impl AsRef<str>) -> Result<()> {
@@ -79,8 +79,14 @@ fn showcase(sandbox: &Sandbox) -> Result<SandboxServer> {
 }
 
 /// Runs the demo, narrating to `out`. Uses `dir` as the kastell directory
-/// when given (kept afterwards), else a temporary one (removed).
-pub async fn run(dir: Option<PathBuf>, out: &mut dyn Write) -> Result<()> {
+/// when given (kept afterwards), else a temporary one (removed); the
+/// servers run `platform` (a registry id) when given, else bare. Refuses a
+/// platform this build does not register.
+pub async fn run(
+    dir: Option<PathBuf>,
+    platform: Option<String>,
+    out: &mut dyn Write,
+) -> Result<()> {
     let temp;
     let dir = match dir {
         Some(dir) => dir,
@@ -93,7 +99,11 @@ pub async fn run(dir: Option<PathBuf>, out: &mut dyn Write) -> Result<()> {
         out,
         "kastell demo: provider API simulators and a private sshd on loopback; no account, no network.\n",
     )?;
-    let sandbox = Sandbox::start(&dir).await?;
+    let plan = SandboxPlan {
+        platform,
+        ..SandboxPlan::default()
+    };
+    let sandbox = Sandbox::start_with(&dir, &plan).await?;
     let ctx = sandbox.context(
         &Env::from_pairs([("KASTELL_SAFE_MODE", "false")]),
         Surface::Cli,
@@ -163,8 +173,9 @@ fn introduce(sandbox: &Sandbox, out: &mut dyn Write) -> Result<()> {
     say(
         out,
         format!(
-            "2. Fleet store {}: every server bare, its host key pinned",
-            sandbox.store().path().display()
+            "2. Fleet store {}: every server {}, its host key pinned",
+            sandbox.store().path().display(),
+            sandbox.platform()
         ),
     )?;
     for server in sandbox.servers() {

@@ -45,6 +45,7 @@ async fn backup_and_maintain_all_work_on_every_server_of_a_twenty_server_fleet()
         providers: Some(vec!["hetzner".into()]),
         servers_per_provider: FLEET,
         manual_server: false,
+        platform: None,
     };
     let sandbox = Sandbox::start_with(&dir.path().join("state"), &plan)
         .await

@@ -51,6 +51,7 @@ async fn fleet(dir: &Path) -> Sandbox {
         providers: Some(Vec::new()),
         servers_per_provider: 1,
         manual_server: true,
+        platform: None,
     };
     Sandbox::start_with(dir, &plan).await.unwrap()
 }

@@ -91,6 +91,7 @@ impl Fleet {
             providers: Some(vec!["hetzner".to_owned()]),
             servers_per_provider: 1,
             manual_server: true,
+            platform: None,
         };
         let sandbox = Sandbox::start_with(dir.path(), &plan).await.unwrap();
         Self { sandbox, dir }

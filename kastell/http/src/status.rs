@@ -4,6 +4,8 @@
 
 use kastell_core::{Advice, Error, ErrorKind};
 
+use crate::ApiFailure;
+
 /// The error for `status` with the vendor's `message`, by the usual
 /// meaning of the status:
 /// 400 `InvalidInput`, 401 `Unauthenticated`, 403 `PermissionDenied` (with a
@@ -61,9 +63,75 @@ pub fn busy(provider: &'static str, status: u16, message: &str) -> Error {
     .with_advice(Advice::WaitForOtherOperation)
 }
 
+/// An [`ErrorMapper`](crate::ErrorMapper) for an API with a plain JSON
+/// error envelope (`{"error": {"message": ...}}`, `{"error": "..."}` or
+/// `{"message": ...}`, as `kastell_sim::JsonDialect` answers): the
+/// vendor's message, [`default_error`] for the status, a `409` `busy` as
+/// [`busy`], and `Retry-After` honoured on a 429. A vendor with its own
+/// envelope or special answers writes its own mapper instead.
+pub fn plain_json(failure: &ApiFailure<'_>) -> Error {
+    let json = failure.json();
+    let field = |value: &serde_json::Value, key: &str| {
+        value.get(key).and_then(|v| v.as_str()).map(str::to_owned)
+    };
+    let error = json.as_ref().and_then(|j| j.get("error"));
+    let code = error.and_then(|e| field(e, "code"));
+    let message = error
+        .and_then(|e| field(e, "message").or_else(|| e.as_str().map(str::to_owned)))
+        .or_else(|| json.as_ref().and_then(|j| field(j, "message")))
+        .unwrap_or_else(|| failure.body_text());
+    let (provider, status) = (failure.provider, failure.status);
+    match status {
+        409 if code.as_deref() == Some("busy") => busy(provider, status, &message),
+        429 => {
+            let error = default_error(provider, status, &message);
+            match crate::headers::retry_after(failure.headers, std::time::SystemTime::now()) {
+                Some(after) => error.with_retry_after(after),
+                None => error,
+            }
+        }
+        _ => default_error(provider, status, &message),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_json_reads_the_message_the_busy_code_and_retry_after() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let failure = |status, body: &'static [u8], headers: &reqwest::header::HeaderMap| {
+            plain_json(&ApiFailure {
+                provider: "acme",
+                status,
+                headers,
+                body,
+            })
+        };
+        let err = failure(
+            404,
+            br#"{"error":{"code":"not_found","message":"no server 7"}}"#,
+            &headers,
+        );
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert!(err.message().contains("no server 7"), "{err}");
+        let err = failure(
+            409,
+            br#"{"error":{"code":"busy","message":"reboot running"}}"#,
+            &headers,
+        );
+        assert!(err.is_retryable() && !err.may_have_taken_effect());
+        headers.insert(
+            "retry-after",
+            reqwest::header::HeaderValue::from_static("4"),
+        );
+        let err = failure(429, br#"{"message":"slow down"}"#, &headers);
+        assert_eq!(err.kind(), ErrorKind::RateLimited);
+        assert_eq!(err.retry_after(), Some(std::time::Duration::from_secs(4)));
+        let err = failure(500, b"<html>gateway</html>", &headers);
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+    }
 
     #[test]
     fn kinds_and_retryability() {

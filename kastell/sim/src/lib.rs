@@ -13,7 +13,8 @@
 //! - [`Recorder`]: every request, so tests count what a client sent;
 //! - [`Tokens`]: a read-write and a read-only token;
 //! - [`Dialect`]: how the vendor shapes errors, busy answers, 429s and
-//!   rate-limit headers, so injected faults look like the real thing.
+//!   rate-limit headers, so injected faults look like the real thing
+//!   ([`JsonDialect`] for an API with a plain JSON envelope).
 //!
 //! [`SimContext::layer`] wraps a vendor's router with recording, auth and
 //! fault injection, in that order.
@@ -26,6 +27,7 @@
 
 mod clock;
 mod context;
+mod dialect;
 mod faults;
 mod seed;
 mod server;
@@ -33,6 +35,7 @@ mod simulator;
 
 pub use clock::{SimClock, Timeline};
 pub use context::{Dialect, Recorded, Recorder, SimContext, TokenKind, Tokens};
+pub use dialect::JsonDialect;
 pub use faults::{Fault, FaultRule, Faults};
 pub use seed::{SimOptions, private_ip, public_ip};
 pub use server::SimServer;

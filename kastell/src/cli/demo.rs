@@ -16,6 +16,10 @@ pub struct DemoArgs {
     /// (default: a temporary directory, removed afterwards).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// The platform the sandbox's servers run (a platform id this build
+    /// registers; default bare).
+    #[arg(long, value_name = "ID")]
+    pub platform: Option<String>,
 }
 
 /// Runs the sandbox demo, narrating on stdout. On `SIGINT` or `SIGTERM`
@@ -23,7 +27,7 @@ pub struct DemoArgs {
 /// 143 ([`crate::shutdown`]).
 pub async fn run(args: DemoArgs, _ctx: &Context) -> Result<ExitCode> {
     let mut out = std::io::stdout();
-    match shutdown::run_until_signal(crate::demo::run(args.dir, &mut out)).await? {
+    match shutdown::run_until_signal(crate::demo::run(args.dir, args.platform, &mut out)).await? {
         Ended::Finished(done) => done.map(|()| ExitCode::SUCCESS),
         Ended::Stopped(signal) => Ok(shutdown::report(
             "kastell demo",

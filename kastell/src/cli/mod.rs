@@ -70,6 +70,9 @@ pub enum Command {
     Restart(fleet::FleetArgs),
     /// Status, update, health check, reboot and final check.
     Maintain(maintain::MaintainArgs),
+    /// Serve the MCP tools (what `kastell-mcp` does), so a build of kastell
+    /// with more providers or platforms linked in is one binary.
+    Mcp(crate::mcp::McpArgs),
 }
 
 /// What every command gets: output mode, environment and access to the
@@ -125,13 +128,21 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Update(args) => maintain::update(args, &ctx).await,
         Command::Restart(args) => maintain::restart(args, &ctx).await,
         Command::Maintain(args) => maintain::maintain(args, &ctx).await,
+        Command::Mcp(_) => Err(Error::invalid_input(
+            "kastell mcp owns its runtime and cannot run inside another",
+        )
+        .with_hint("Start it through kastell::cli::run_blocking, as the kastell binary does")),
     };
     finish(result, ctx.json)
 }
 
-/// Sets up logging and a tokio runtime, then [`run`]s `cli`. Refuses (exit
-/// code 1) only when the runtime cannot be built.
+/// Sets up logging and a tokio runtime, then [`run`]s `cli`; `kastell mcp`
+/// is handed to [`crate::mcp::run_blocking_with`], which owns its runtime.
+/// Refuses (exit code 1) only when the runtime cannot be built.
 pub fn run_blocking(cli: Cli) -> ExitCode {
+    if let Command::Mcp(args) = cli.command {
+        return crate::mcp::run_blocking_with(args);
+    }
     init_logging(&Env::process());
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

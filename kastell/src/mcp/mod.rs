@@ -140,6 +140,10 @@ pub struct McpArgs {
     /// applies (set KASTELL_SAFE_MODE=false to let the agent change things).
     #[arg(long)]
     pub sandbox: bool,
+    /// The platform the sandbox's servers run (a registered platform id;
+    /// default bare).
+    #[arg(long, value_name = "ID", requires = "sandbox")]
+    pub sandbox_platform: Option<String>,
     /// Serve over Streamable HTTP at http://ADDR/mcp instead of stdio
     /// (e.g. 127.0.0.1:8765; port 0 picks a free one). Clients send
     /// `Authorization: Bearer <token>`.
@@ -164,7 +168,11 @@ pub struct McpArgs {
 /// the client disconnects; then removes everything.
 async fn serve_sandbox(env: Env, args: &McpArgs, tasks: Tasks) -> Result<(), Error> {
     let dir = kastell_ssh::sandbox::owner::tempdir(crate::sandbox::STORE_DIR_PREFIX)?;
-    let sandbox = crate::sandbox::Sandbox::start(dir.path()).await?;
+    let plan = crate::sandbox::SandboxPlan {
+        platform: args.sandbox_platform.clone(),
+        ..crate::sandbox::SandboxPlan::default()
+    };
+    let sandbox = crate::sandbox::Sandbox::start_with(dir.path(), &plan).await?;
     let names: Vec<&str> = sandbox.servers().iter().map(|s| s.name.as_str()).collect();
     eprintln!(
         "kastell-mcp: sandbox fleet of {} servers ({}) on loopback; store {}",
@@ -183,19 +191,24 @@ async fn serve_sandbox(env: Env, args: &McpArgs, tasks: Tasks) -> Result<(), Err
 /// (reported on stderr), 2 for a bad command line, 130 or 143 when
 /// `SIGINT` or `SIGTERM` stopped it (the sandbox torn down first).
 pub fn run_blocking() -> std::process::ExitCode {
-    let args = match <McpArgs as clap::Parser>::try_parse() {
-        Ok(args) => args,
+    match <McpArgs as clap::Parser>::try_parse() {
+        Ok(args) => run_blocking_with(args),
         Err(e) => {
             // --help and --version print to stdout and succeed; the
             // client never asks for them.
             let _ = e.print();
-            return if e.use_stderr() {
+            if e.use_stderr() {
                 std::process::ExitCode::from(2)
             } else {
                 std::process::ExitCode::SUCCESS
-            };
+            }
         }
-    };
+    }
+}
+
+/// [`run_blocking`] with arguments already parsed (`kastell mcp`, or a
+/// binary of its own).
+pub fn run_blocking_with(args: McpArgs) -> std::process::ExitCode {
     let env = Env::process();
     crate::cli::init_logging(&env);
     let result = tokio::runtime::Builder::new_multi_thread()

@@ -12,7 +12,8 @@
 //!   server's;
 //! - a fleet store holding one server per provider (its simulator's first
 //!   server, reached over SSH at its fake host) and one manually added
-//!   server, all bare, with the sandbox's host key pinned.
+//!   server, all bare (or the platform the plan names), with the
+//!   sandbox's host key pinned.
 //!
 //! A reboot through a simulator's API is mirrored onto the fake host (a
 //! new boot id, the pending-reboot flag cleared) by a background task, so
@@ -43,7 +44,7 @@ use sha2::{Digest, Sha256};
 use crate::env::Env;
 use crate::ops::{Context, PLATFORM_OPTIONS_KEY, Timing};
 use crate::policy::Surface;
-use crate::store::{FleetStore, ServerRecord, SshSettings};
+use crate::store::{FleetStore, MODE_BARE, PLATFORM_BARE, ServerRecord, SshSettings};
 
 pub use clouds::Simulator;
 
@@ -111,6 +112,11 @@ pub struct SandboxPlan {
     pub servers_per_provider: usize,
     /// Whether to add [`MANUAL_SERVER`], a server without a provider.
     pub manual_server: bool,
+    /// The platform every server runs (a registry id); `None` for bare.
+    /// The sandbox hands each platform the options `root` (the fake host's
+    /// filesystem root, a prefix for every path it reads or writes) and
+    /// `sudo=never`: a platform that honours them runs on the sandbox.
+    pub platform: Option<String>,
 }
 
 impl Default for SandboxPlan {
@@ -120,6 +126,7 @@ impl Default for SandboxPlan {
             providers: None,
             servers_per_provider: 1,
             manual_server: true,
+            platform: None,
         }
     }
 }
@@ -145,6 +152,7 @@ pub struct Sandbox {
     clouds: Arc<Vec<Box<dyn Simulator>>>,
     store: FleetStore,
     servers: Vec<SandboxServer>,
+    platform: &'static str,
     boot_sync: tokio::task::JoinHandle<()>,
 }
 
@@ -168,8 +176,14 @@ impl Sandbox {
 
     /// [`Sandbox::start`] with the fleet `plan` describes (a fleet of 100
     /// servers at one provider for benchmarks, say). Refuses a plan of
-    /// more than [`MAX_HOSTS`] hosts.
+    /// more than [`MAX_HOSTS`] hosts, and a platform this build does not
+    /// register.
     pub async fn start_with(dir: &Path, plan: &SandboxPlan) -> Result<Self> {
+        let platform = plan
+            .platform
+            .as_deref()
+            .map(|id| Registry::global().platform(id).map(|entry| entry.id))
+            .transpose()?;
         let swept = blocking(|| Ok(sweep_stale())).await?;
         if !swept.is_empty() {
             tracing::warn!(
@@ -201,7 +215,7 @@ impl Sandbox {
         for (group, sshd) in servers.chunks_mut(MAX_EXTRA_ADDRESSES).zip(&sshds) {
             for server in group {
                 seed_host(&hosts, server.address)?;
-                let record = store.add(record_for(server, sshd, &hosts)?)?;
+                let record = store.add(record_for(server, platform, sshd, &hosts)?)?;
                 server.server_id = record.id;
             }
         }
@@ -212,6 +226,7 @@ impl Sandbox {
             hosts,
             clouds,
             servers,
+            platform: platform.unwrap_or(PLATFORM_BARE),
             sshds,
             boot_sync,
         })
@@ -225,6 +240,11 @@ impl Sandbox {
     /// The servers, cloud ones first (by provider id), then the manual one.
     pub fn servers(&self) -> &[SandboxServer] {
         &self.servers
+    }
+
+    /// The platform id every server runs (`bare` unless the plan named one).
+    pub fn platform(&self) -> &'static str {
+        self.platform
     }
 
     /// The sandbox server named `name`.
@@ -404,16 +424,25 @@ fn seed_host(hosts: &FakeHosts, address: Ipv4Addr) -> Result<()> {
     hosts.reboot(address, &boot_id(&address.to_string(), 1))
 }
 
-/// The store record of `server`: bare, reached at its fake host as the
-/// sandbox login with the sandbox key, the sandbox host key pinned, the
-/// bare platform confined to the host's fake root without sudo.
-fn record_for(server: &SandboxServer, sshd: &LocalSshd, hosts: &FakeHosts) -> Result<ServerRecord> {
+/// The store record of `server`: running `platform` (bare when `None`),
+/// reached at its fake host as the sandbox login with the sandbox key, the
+/// sandbox host key pinned, the platform confined to the host's fake root
+/// without sudo.
+fn record_for(
+    server: &SandboxServer,
+    platform: Option<&'static str>,
+    sshd: &LocalSshd,
+    hosts: &FakeHosts,
+) -> Result<ServerRecord> {
     let mut record = ServerRecord::new(
         server.server_id.clone(),
         server.name.clone(),
         server.address.to_string(),
     );
-    record.mode = "bare".into();
+    match platform.filter(|id| *id != PLATFORM_BARE) {
+        Some(id) => record.platform = Some(id.to_owned()),
+        None => record.mode = MODE_BARE.into(),
+    }
     record.provider = server.provider.map(str::to_owned);
     record.ssh = Some(SshSettings {
         user: Some(sshd.user().to_owned()),

@@ -12,6 +12,8 @@
 //! - [`pg`]: a private throwaway PostgreSQL cluster on a unix socket.
 //! - [`shim`]: fake `docker`/`curl`/... programs for the sandbox sshd's
 //!   `PATH`, faking Coolify or Dokploy over a [`pg::PgCluster`].
+//! - [`mcp_sdk`]: the official TypeScript and Python MCP client SDKs,
+//!   driving any MCP server binary a test built.
 //! - [`data`]: deterministic pseudo-random streams and hashing writers for
 //!   byte-exact transfer checks.
 //!
@@ -22,6 +24,7 @@
 pub mod cloud;
 pub mod data;
 pub mod live;
+pub mod mcp_sdk;
 pub mod memory;
 pub mod pg;
 pub mod platform;

@@ -1,0 +1,187 @@
+//! Cron host, a third-party platform in one file: for servers whose job
+//! is their scheduled tasks, where what matters is `/etc/crontab` and
+//! `/etc/cron.d`. Linked into a kastell build it is a `server add
+//! --platform cronhost` choice, listed by `doctor`, and the sandbox runs
+//! it (`demo --platform cronhost`, `mcp --sandbox --sandbox-platform
+//! cronhost`): backup, verified restore, update and maintain go through
+//! kastell's own engine, with no change to kastell.
+//!
+//! It honours the option `root` (a prefix for every path, which the
+//! sandbox sets to its fake host's root) and runs without sudo, so it
+//! expects to log in as root on a real server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use kastell_core::transport::check_status;
+use kastell_core::types::{
+    ArtifactFormat, ArtifactSink, ArtifactSource, ArtifactSpec, BackupReport, Health, PlatformInfo,
+    StepReport, StepTimer, UpdateOptions, UpdateReport,
+};
+use kastell_core::{
+    Error, Platform, PlatformCapability, PlatformContext, PlatformEntry, RemoteCommand, Result,
+    Transport, TransportExt, register_platform,
+};
+
+/// The platform's registry id.
+const ID: &str = "cronhost";
+
+/// The one artifact of a backup: a tar of the cron tables.
+const ARTIFACT: &str = "cron-tables.tar";
+
+/// Prints each cron table missing under the root (`{}`).
+const MISSING: &str =
+    "cd {} && for p in etc/crontab etc/cron.d; do [ -e \"$p\" ] || echo \"/$p\"; done";
+
+/// Streams a tar of the cron tables present under the root (`{}`).
+const TAR: &str = "cd {} && set -- && for p in etc/crontab etc/cron.d; do \
+                   [ -e \"$p\" ] && set -- \"$@\" \"$p\"; done; exec tar -cf - \"$@\"";
+
+const QUICK: Duration = Duration::from_secs(60);
+
+const ENTRY: PlatformEntry = PlatformEntry {
+    id: ID,
+    display_name: "Cron host",
+    capability: PlatformCapability {
+        version: true,
+        health: true,
+        update: true,
+        update_dry_run: false,
+        backup: true,
+        backup_restore: true,
+        stop_start: false,
+    },
+    build,
+};
+
+register_platform!(ENTRY);
+
+/// Refuses a `root` option that is not an absolute path.
+fn build(ctx: PlatformContext) -> Result<Arc<dyn Platform>> {
+    let root = ctx
+        .options
+        .get("root")
+        .cloned()
+        .unwrap_or_else(|| "/".to_owned());
+    if !root.starts_with('/') {
+        return Err(Error::invalid_input(format!(
+            "cronhost root {root:?} is not an absolute path"
+        )));
+    }
+    Ok(Arc::new(CronHost {
+        transport: ctx.transport,
+        root,
+    }))
+}
+
+#[derive(Debug)]
+struct CronHost {
+    transport: Arc<dyn Transport>,
+    root: String,
+}
+
+impl CronHost {
+    /// Runs a `{}`-template with the root as its one value; fails on a
+    /// non-zero exit.
+    async fn run(&self, template: &'static str, timeout: Duration) -> Result<String> {
+        let command = RemoteCommand::template(template, &[&self.root])?;
+        Ok(self
+            .transport
+            .exec_checked(&command, timeout)
+            .await?
+            .stdout_text())
+    }
+}
+
+#[async_trait]
+impl Platform for CronHost {
+    fn info(&self) -> PlatformInfo {
+        PlatformInfo {
+            id: ID,
+            display_name: ENTRY.display_name,
+        }
+    }
+
+    fn capability(&self) -> PlatformCapability {
+        ENTRY.capability
+    }
+
+    async fn version(&self) -> Result<String> {
+        self.run("uname -sr # {}", QUICK).await
+    }
+
+    async fn health(&self) -> Result<Health> {
+        let found = self
+            .run("if [ -s {}/etc/crontab ]; then echo yes; fi", QUICK)
+            .await?;
+        let healthy = found == "yes";
+        let detail = if healthy {
+            "crontab present"
+        } else {
+            "/etc/crontab is missing or empty"
+        };
+        Ok(Health {
+            healthy,
+            detail: detail.to_owned(),
+        })
+    }
+
+    async fn update(&self, options: &UpdateOptions) -> Result<UpdateReport> {
+        if options.dry_run {
+            return Err(kastell_core::capability::unsupported(ID, "update dry run"));
+        }
+        let before = self.version().await?;
+        let upgrade = "DEBIAN_FRONTEND=noninteractive apt-get -y upgrade # {}";
+        let output = self.run(upgrade, options.timeout).await?;
+        let flag = "if [ -e {}/var/run/reboot-required ]; then echo yes; fi";
+        Ok(UpdateReport {
+            version_after: Some(self.version().await?),
+            version_before: Some(before),
+            reboot_required: self.run(flag, QUICK).await? == "yes",
+            commands: vec![upgrade.replace(" # {}", "")],
+            output_tail: output,
+            ..UpdateReport::default()
+        })
+    }
+
+    async fn backup(&self, sink: &mut dyn ArtifactSink) -> Result<BackupReport> {
+        let missing = self.run(MISSING, QUICK).await?;
+        let skipped = missing.lines().map(str::to_owned).collect();
+        let tar = RemoteCommand::template(TAR, &[&self.root])?;
+        let writer = sink.open(&ArtifactSpec {
+            name: ARTIFACT.to_owned(),
+            format: ArtifactFormat::Tar,
+        })?;
+        let out = self
+            .transport
+            .exec_streaming(&tar, None, writer, QUICK * 10)
+            .await?;
+        check_status(&tar, out.status, &out.stderr)?;
+        Ok(BackupReport {
+            platform_version: self.version().await?,
+            artifacts: vec![sink.seal(ARTIFACT)?],
+            skipped,
+            warnings: Vec::new(),
+        })
+    }
+
+    async fn restore(&self, source: &dyn ArtifactSource) -> Result<Vec<StepReport>> {
+        let timer = StepTimer::start("Restore cron tables");
+        let untar = RemoteCommand::template("tar -C {} -xf -", &[&self.root])?;
+        let out = self
+            .transport
+            .exec_streaming(
+                &untar,
+                Some(source.open(ARTIFACT)?),
+                Box::new(std::io::sink()),
+                QUICK * 10,
+            )
+            .await?;
+        check_status(&untar, out.status, &out.stderr)?;
+        Ok(vec![timer.success(format!(
+            "{} bytes unpacked under {}",
+            out.bytes_sent, self.root
+        ))])
+    }
+}

@@ -1,0 +1,20 @@
+//! A kastell of your own: kastell's CLI and MCP server (`acme mcp`) with a
+//! third-party cloud provider ([`cloud`], Acme Cloud, with its simulator)
+//! and a third-party platform ([`cron_host`]) linked in. Neither is in
+//! kastell's first-party list and kastell is not changed: naming the
+//! modules links them, and their link-time registrations do the rest.
+//!
+//! ```text
+//! cargo run -p kastell-examples --example acme -- doctor
+//! cargo run -p kastell-examples --example acme -- demo --platform cronhost
+//! cargo run -p kastell-examples --example acme -- mcp --sandbox --sandbox-platform cronhost
+//! ```
+
+mod cloud;
+mod cron_host;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    kastell::cli::run_blocking(kastell::cli::Cli::parse())
+}
