@@ -1,12 +1,8 @@
-//! The smallest provider: a complete cloud provider in one file.
-//!
-//! Implement [`CloudProvider`], declare a `const` [`ProviderEntry`] and call
-//! [`register_provider!`]: any binary that links the code finds it in
-//! [`Registry::global`] next to kastell's own providers. Acme Mini keeps one
-//! server in memory and can only reboot it (the trait's defaults refuse
-//! snapshots: nothing to write for them). `examples/acme/` is the full
-//! story: a provider over HTTP with its simulator, a platform, and both in
-//! a kastell build of one's own.
+//! The smallest provider: implement [`CloudProvider`], declare a `const`
+//! [`ProviderEntry`], call [`register_provider!`], and any binary linking it
+//! finds it in [`Registry::global`]. Acme Mini keeps one server in memory
+//! and only reboots (the trait's defaults refuse snapshots). `examples/acme/`
+//! has the rest: HTTP, a simulator, a platform, a kastell build of one's own.
 #![allow(clippy::print_stdout)] // An example program reports to its terminal.
 
 use std::net::Ipv4Addr;
@@ -31,17 +27,8 @@ const ENTRY: ProviderEntry = ProviderEntry {
         ..CloudCapability::NONE
     },
     build: |_config| {
-        let server = Server {
-            id: ServerId::new("mini-1")?,
-            name: "web-1".into(),
-            status: ServerStatus::Running,
-            raw_status: "up".into(),
-            public_ipv4: Some(Ipv4Addr::new(203, 0, 113, 7)),
-            region: None,
-            plan: None,
-            disk_gb: None,
-            created_at: None,
-        };
+        let mut server = Server::new(ServerId::new("mini-1")?, "web-1", ServerStatus::Running);
+        server.public_ipv4 = Some(Ipv4Addr::new(203, 0, 113, 7));
         Ok(Arc::new(AcmeMini(server)))
     },
 };
@@ -51,12 +38,7 @@ register_provider!(ENTRY);
 #[async_trait]
 impl CloudProvider for AcmeMini {
     fn info(&self) -> ProviderInfo {
-        let (id, display_name) = (ENTRY.id, ENTRY.display_name);
-        ProviderInfo {
-            id,
-            display_name,
-            endpoint: "memory://acme-mini".into(),
-        }
+        ENTRY.info("memory://acme-mini")
     }
 
     fn capability(&self) -> CloudCapability {
@@ -66,8 +48,7 @@ impl CloudProvider for AcmeMini {
     async fn validate_token(&self) -> Result<TokenInfo> {
         Ok(TokenInfo {
             can_write: Some(true),
-            account: None,
-            scopes: Vec::new(),
+            ..TokenInfo::default()
         })
     }
 
@@ -82,52 +63,29 @@ impl CloudProvider for AcmeMini {
 
     async fn reboot(&self, id: &ServerId, _mode: RebootMode) -> Result<ActionRef> {
         let server = self.get_server(id).await?.id;
-        Ok(ActionRef {
-            id: "reboot-1".into(),
-            kind: ActionKind::Reboot,
-            server,
-            resource: None,
-        })
+        Ok(ActionRef::new("reboot-1", ActionKind::Reboot, server))
     }
 
     async fn action_status(&self, _action: &ActionRef) -> Result<ActionStatus> {
-        let state = ActionState::Succeeded;
-        Ok(ActionStatus {
-            state,
-            progress: None,
-            resource: None,
-            message: None,
-        })
+        Ok(ActionStatus::of(ActionState::Succeeded))
     }
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let registry = Registry::global();
-    println!(
-        "providers in this binary: {}",
-        registry.provider_ids().join(", ")
-    );
+    let ids = Registry::global().provider_ids().join(", ");
+    println!("providers in this binary: {ids}");
     let token = Secret::new("demo-token");
     println!("a token prints as {token:?}");
-    let cloud = (registry.provider("acme-mini")?.build)(ProviderConfig {
-        token,
-        ..Default::default()
-    })?;
-    let server = cloud
-        .find_server_by_ip(Ipv4Addr::new(203, 0, 113, 7))
-        .await?;
+    let cloud = (ENTRY.build)(ProviderConfig::default())?;
+    let ip = Ipv4Addr::new(203, 0, 113, 7);
+    let server = cloud.find_server_by_ip(ip).await?;
     let server = server.ok_or_else(|| Error::not_found("no server at 203.0.113.7"))?;
-    let rebooted = cloud
-        .reboot_and_wait(&server.id, RebootMode::Soft, Duration::from_secs(5))
-        .await?;
+    let (id, wait) = (&server.id, Duration::from_secs(5));
+    let rebooted = cloud.reboot_and_wait(id, RebootMode::Soft, wait).await?;
     println!("rebooted {} in {:?}", rebooted.server.name, rebooted.took);
-    let refused = cloud
-        .snapshot_and_wait(&server.id, "demo", Duration::from_secs(5))
-        .await;
-    println!(
-        "snapshot refused before any request: {}",
-        refused.err().map(|e| e.to_string()).unwrap_or_default()
-    );
+    let refused = cloud.snapshot_and_wait(id, "demo", wait).await.err();
+    let why = refused.map(|e| e.to_string()).unwrap_or_default();
+    println!("snapshot refused before any request: {why}");
     Ok(())
 }

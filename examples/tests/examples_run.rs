@@ -62,7 +62,10 @@ fn linode() {
 fn custom_provider() {
     let out = run_without_tokens("custom_provider");
     assert!(out.contains("providers in this binary: acme-mini"), "{out}");
-    assert!(out.contains("a token prints as Secret([redacted])"), "{out}");
+    assert!(
+        out.contains("a token prints as Secret([redacted])"),
+        "{out}"
+    );
     assert!(out.contains("rebooted web-1"), "{out}");
     assert!(
         out.contains("snapshot refused before any request: acme-mini does not support"),

@@ -109,11 +109,7 @@ fn field<T: serde::de::DeserializeOwned>(mut answer: Value, key: &str) -> Result
 #[async_trait]
 impl CloudProvider for Acme {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo {
-            id: ID,
-            display_name: ENTRY.display_name,
-            endpoint: self.api.base_url().to_string(),
-        }
+        ENTRY.info(self.api.base_url().as_str())
     }
 
     fn capability(&self) -> CloudCapability {

@@ -97,10 +97,7 @@ impl CronHost {
 #[async_trait]
 impl Platform for CronHost {
     fn info(&self) -> PlatformInfo {
-        PlatformInfo {
-            id: ID,
-            display_name: ENTRY.display_name,
-        }
+        ENTRY.info()
     }
 
     fn capability(&self) -> PlatformCapability {

@@ -20,6 +20,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::platform::Platform;
 use crate::secret::Secret;
 use crate::transport::Transport;
+use crate::types::{PlatformInfo, ProviderInfo};
 
 /// Provider ids that kastell itself ships, each behind a cargo feature of
 /// the same name.
@@ -62,6 +63,19 @@ pub struct ProviderEntry {
     pub build: fn(ProviderConfig) -> Result<Arc<dyn CloudProvider>>,
 }
 
+impl ProviderEntry {
+    /// The [`ProviderInfo`] of a provider built from this entry, talking
+    /// to `endpoint`: what [`CloudProvider::info`] returns, without
+    /// repeating the id and name.
+    pub fn info(&self, endpoint: impl Into<String>) -> ProviderInfo {
+        ProviderInfo {
+            id: self.id,
+            display_name: self.display_name,
+            endpoint: endpoint.into(),
+        }
+    }
+}
+
 /// The server a platform is built for.
 #[derive(Debug, Clone, Default)]
 pub struct PlatformTarget {
@@ -97,6 +111,17 @@ pub struct PlatformEntry {
     pub capability: PlatformCapability,
     /// Builds a platform over a transport.
     pub build: fn(PlatformContext) -> Result<Arc<dyn Platform>>,
+}
+
+impl PlatformEntry {
+    /// The [`PlatformInfo`] of a platform built from this entry: what
+    /// [`Platform::info`] returns, without repeating the id and name.
+    pub const fn info(&self) -> PlatformInfo {
+        PlatformInfo {
+            id: self.id,
+            display_name: self.display_name,
+        }
+    }
 }
 
 /// A provider entry as submitted to `inventory`, with the submitting crate.

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+#[allow(unused_imports)] // Each test binary uses its own part.
 pub(crate) use kastell_testkit::mcp_sdk::{Sdk, cache, run};
 
 /// A stdio plan that starts this build's `kastell-mcp` with `args`.

@@ -130,14 +130,11 @@ impl BarePlatform {
 #[async_trait]
 impl Platform for BarePlatform {
     fn info(&self) -> PlatformInfo {
-        PlatformInfo {
-            id: ID,
-            display_name: DISPLAY_NAME,
-        }
+        ENTRY.info()
     }
 
     fn capability(&self) -> PlatformCapability {
-        CAPABILITY
+        ENTRY.capability
     }
 
     async fn version(&self) -> Result<String> {

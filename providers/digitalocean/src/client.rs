@@ -23,7 +23,7 @@ use crate::model::{
     AccountEnvelope, ActionEnvelope, DropletEnvelope, action_state, pick_new_snapshot,
 };
 use crate::pages::{all_pages, split_droplets, split_snapshots};
-use crate::{CAPABILITY, DEFAULT_ENDPOINT, DISPLAY_NAME, ID, SNAPSHOT_PRICE_PER_GB_MONTH};
+use crate::{CAPABILITY, DEFAULT_ENDPOINT, ID, SNAPSHOT_PRICE_PER_GB_MONTH};
 
 /// Snapshot names remembered for resolving the new snapshot's id; older
 /// entries are dropped past this (the fallback then matches by time).
@@ -139,15 +139,11 @@ fn droplet_id(id: &ServerId) -> Result<u64> {
 #[async_trait]
 impl CloudProvider for DigitalOcean {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo {
-            id: ID,
-            display_name: DISPLAY_NAME,
-            endpoint: self.endpoint.clone(),
-        }
+        crate::ENTRY.info(self.endpoint.clone())
     }
 
     fn capability(&self) -> CloudCapability {
-        CAPABILITY
+        crate::ENTRY.capability
     }
 
     fn poll_schedule(&self) -> PollSchedule {

@@ -19,7 +19,7 @@ use crate::model::{
     ActionEnvelope, CreateImageAnswer, HImage, HServer, ImageEnvelope, ImageList, Paged,
     PricingEnvelope, PrimaryIpList, ServerEnvelope, ServerList,
 };
-use crate::{CAPABILITY, DEFAULT_ENDPOINT, ID, error::map_error};
+use crate::{DEFAULT_ENDPOINT, ID, error::map_error};
 
 /// Hetzner's documented maximum page size.
 const PER_PAGE: &str = "50";
@@ -154,15 +154,11 @@ fn action_ref(id: i64, kind: ActionKind, server: &ServerId, resource: Option<Str
 #[async_trait]
 impl CloudProvider for Hetzner {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo {
-            id: ID,
-            display_name: "Hetzner Cloud",
-            endpoint: self.endpoint.clone(),
-        }
+        crate::ENTRY.info(self.endpoint.clone())
     }
 
     fn capability(&self) -> CloudCapability {
-        CAPABILITY
+        crate::ENTRY.capability
     }
 
     fn poll_schedule(&self) -> PollSchedule {

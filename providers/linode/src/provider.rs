@@ -14,13 +14,13 @@ use kastell_core::{
 use kastell_http::{ApiRequest, path_segment};
 use serde_json::json;
 
+use crate::ID;
 use crate::client::{LinodeCloud, instance_id};
 use crate::convention::{image_description, image_label, root_password};
 use crate::model::{
     Disk, Image, Instance, IpAddress, event_status, image_action_status, mb_to_gb, pick_disk,
     to_server, to_snapshot,
 };
-use crate::{CAPABILITY, DISPLAY_NAME, ID};
 
 /// The per-GB-month image price used for estimates: commonly cited, not
 /// confirmed by any Linode source found.
@@ -29,15 +29,11 @@ const IMAGE_PRICE_PER_GB_MONTH: f64 = 0.10;
 #[async_trait]
 impl CloudProvider for LinodeCloud {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo {
-            id: ID,
-            display_name: DISPLAY_NAME,
-            endpoint: self.endpoint.clone(),
-        }
+        crate::ENTRY.info(self.endpoint.clone())
     }
 
     fn capability(&self) -> CloudCapability {
-        CAPABILITY
+        crate::ENTRY.capability
     }
 
     fn poll_schedule(&self) -> PollSchedule {

@@ -22,7 +22,7 @@ use crate::model::{
     self, AccountEnvelope, Instance, InstanceEnvelope, InstancePage, SnapshotEnvelope,
     SnapshotPage, VultrSnapshot,
 };
-use crate::{CAPABILITY, DEFAULT_ENDPOINT, DISPLAY_NAME, ID};
+use crate::{DEFAULT_ENDPOINT, ID};
 
 /// Vultr's largest page.
 const PER_PAGE: &str = "500";
@@ -201,15 +201,11 @@ fn snapshot_path(id: &SnapshotId) -> Result<String> {
 #[async_trait]
 impl CloudProvider for VultrCloud {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo {
-            id: ID,
-            display_name: DISPLAY_NAME,
-            endpoint: self.endpoint.clone(),
-        }
+        crate::ENTRY.info(self.endpoint.clone())
     }
 
     fn capability(&self) -> CloudCapability {
-        CAPABILITY
+        crate::ENTRY.capability
     }
 
     fn poll_schedule(&self) -> PollSchedule {

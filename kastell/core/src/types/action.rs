@@ -45,6 +45,18 @@ pub struct ActionRef {
     pub resource: Option<String>,
 }
 
+impl ActionRef {
+    /// The action `id` of `kind` on `server`, producing no known resource.
+    pub fn new(id: impl Into<String>, kind: ActionKind, server: ServerId) -> Self {
+        Self {
+            id: id.into(),
+            kind,
+            server,
+            resource: None,
+        }
+    }
+}
+
 /// Progress of an action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -72,6 +84,16 @@ pub struct ActionStatus {
 }
 
 impl ActionStatus {
+    /// The status `state`, with no progress, resource or message.
+    pub fn of(state: ActionState) -> Self {
+        Self {
+            state,
+            progress: None,
+            resource: None,
+            message: None,
+        }
+    }
+
     /// Whether the action has finished, one way or the other.
     pub fn is_finished(&self) -> bool {
         !matches!(self.state, ActionState::Running)

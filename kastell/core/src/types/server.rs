@@ -17,8 +17,8 @@ pub struct ProviderInfo {
     pub endpoint: String,
 }
 
-/// What validating a token found out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// What validating a token found out (`Default`: nothing known).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct TokenInfo {
     /// Whether the token may change things (reboot, snapshot); `None` when
     /// the API does not tell (Hetzner: a read-only token is only refused at
@@ -99,4 +99,22 @@ pub struct Server {
     pub disk_gb: Option<f64>,
     /// Creation time as the provider reports it (ISO-8601).
     pub created_at: Option<String>,
+}
+
+impl Server {
+    /// A server with `id`, `name` and `status` (its raw status the same
+    /// name) and nothing else known: fill in the fields the API gives.
+    pub fn new(id: ServerId, name: impl Into<String>, status: ServerStatus) -> Self {
+        Self {
+            id,
+            name: name.into(),
+            status,
+            raw_status: status.as_str().to_owned(),
+            public_ipv4: None,
+            region: None,
+            plan: None,
+            disk_gb: None,
+            created_at: None,
+        }
+    }
 }
