@@ -14,11 +14,19 @@ fn example(name: &str) -> PathBuf {
     profile_dir.join("examples").join(name)
 }
 
-fn run_without_tokens(name: &str) -> String {
-    let out = Command::new(example(name))
+/// The example `name` in a cleared environment (PATH only): no token, so
+/// every provider runs on its simulator.
+fn clean(name: &str) -> Command {
+    let mut command = Command::new(example(name));
+    command
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .stdin(Stdio::null())
+        .stdin(Stdio::null());
+    command
+}
+
+fn run_without_tokens(name: &str) -> String {
+    let out = clean(name)
         .output()
         .unwrap_or_else(|e| panic!("running example {name}: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -112,13 +120,10 @@ fn bare() {
 /// and platform) with `args`, in a cleared environment whose kastell
 /// directory is under `home`.
 fn acme(home: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(example("acme"))
+    clean("acme")
         .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", home)
         .env("KASTELL_DIR", home.join("state"))
-        .stdin(Stdio::null())
         .output()
         .unwrap()
 }

@@ -179,11 +179,10 @@ impl Sandbox {
     /// more than [`MAX_HOSTS`] hosts, and a platform this build does not
     /// register.
     pub async fn start_with(dir: &Path, plan: &SandboxPlan) -> Result<Self> {
-        let platform = plan
-            .platform
-            .as_deref()
-            .map(|id| Registry::global().platform(id).map(|entry| entry.id))
-            .transpose()?;
+        let platform = match plan.platform.as_deref() {
+            Some(id) => Registry::global().platform(id)?.id,
+            None => PLATFORM_BARE,
+        };
         let swept = blocking(|| Ok(sweep_stale())).await?;
         if !swept.is_empty() {
             tracing::warn!(
@@ -226,7 +225,7 @@ impl Sandbox {
             hosts,
             clouds,
             servers,
-            platform: platform.unwrap_or(PLATFORM_BARE),
+            platform,
             sshds,
             boot_sync,
         })
@@ -424,13 +423,13 @@ fn seed_host(hosts: &FakeHosts, address: Ipv4Addr) -> Result<()> {
     hosts.reboot(address, &boot_id(&address.to_string(), 1))
 }
 
-/// The store record of `server`: running `platform` (bare when `None`),
+/// The store record of `server`: running `platform` (a registry id),
 /// reached at its fake host as the sandbox login with the sandbox key, the
 /// sandbox host key pinned, the platform confined to the host's fake root
 /// without sudo.
 fn record_for(
     server: &SandboxServer,
-    platform: Option<&'static str>,
+    platform: &'static str,
     sshd: &LocalSshd,
     hosts: &FakeHosts,
 ) -> Result<ServerRecord> {
@@ -439,9 +438,10 @@ fn record_for(
         server.name.clone(),
         server.address.to_string(),
     );
-    match platform.filter(|id| *id != PLATFORM_BARE) {
-        Some(id) => record.platform = Some(id.to_owned()),
-        None => record.mode = MODE_BARE.into(),
+    if platform == PLATFORM_BARE {
+        record.mode = MODE_BARE.into();
+    } else {
+        record.platform = Some(platform.to_owned());
     }
     record.provider = server.provider.map(str::to_owned);
     record.ssh = Some(SshSettings {

@@ -78,12 +78,7 @@ impl DigitalOcean {
             .await
             .map_err(|e| e.with_context("server", id))?
             .json(ID, operation)?;
-        Ok(ActionRef {
-            id: envelope.action.id,
-            kind,
-            server: id.clone(),
-            resource: None,
-        })
+        Ok(ActionRef::new(envelope.action.id, kind, id.clone()))
     }
 
     /// Refuses `snapshot` unless it is in `server`'s own snapshot list.

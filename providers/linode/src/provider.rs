@@ -123,12 +123,8 @@ impl CloudProvider for LinodeCloud {
             Idempotency::NonIdempotent,
         );
         self.api.send("reboot", request).await?;
-        Ok(ActionRef {
-            id: self.locate_event("linode_reboot", n, &since).await,
-            kind: ActionKind::Reboot,
-            server: id.clone(),
-            resource: None,
-        })
+        let event = self.locate_event("linode_reboot", n, &since).await;
+        Ok(ActionRef::new(event, ActionKind::Reboot, id.clone()))
     }
 
     async fn create_snapshot(&self, id: &ServerId, name: &str) -> Result<ActionRef> {
