@@ -17,7 +17,7 @@ use kastell::backup::{BackupEngine, BackupRequest, RestoreRequest, TransferProgr
 use kastell_core::transport::check_status;
 use kastell_core::types::{
     ArtifactFormat, ArtifactSink, ArtifactSource, ArtifactSpec, BackupId, BackupReport,
-    Compression, Health, PlatformInfo, StepReport, StepTimer, UpdateOptions, UpdateReport,
+    Compression, Health, PlatformInfo, RestoreReport, UpdateOptions, UpdateReport,
 };
 use kastell_core::{
     Error, Platform, PlatformCapability, RemoteCommand, Result, Transport, TransportExt,
@@ -96,14 +96,19 @@ impl Platform for DumpFile {
         })
     }
 
-    async fn restore(&self, source: &dyn ArtifactSource) -> Result<Vec<StepReport>> {
-        let step = StepTimer::start("Write dump");
-        let reader = source.open(ARTIFACT)?;
-        let bytes = self
-            .transport
-            .upload(reader, &self.restore_to, LONG)
-            .await?;
-        Ok(vec![step.success(format!("{bytes} bytes"))])
+    async fn restore(&self, source: &dyn ArtifactSource) -> RestoreReport {
+        let mut report = RestoreReport::default();
+        let outcome = report
+            .step("Write dump", async {
+                let reader = source.open(ARTIFACT)?;
+                let bytes = self
+                    .transport
+                    .upload(reader, &self.restore_to, LONG)
+                    .await?;
+                Ok(((), format!("{bytes} bytes")))
+            })
+            .await;
+        report.conclude(outcome)
     }
 
     async fn stop(&self) -> Result<()> {

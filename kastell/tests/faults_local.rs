@@ -35,7 +35,7 @@ use kastell::ops::{self, Context, MaintainOptions};
 use kastell::sandbox::{MANUAL_SERVER, Sandbox, SandboxPlan};
 use kastell::{Env, Surface};
 use kastell_core::types::{
-    ArtifactSink, ArtifactSource, BackupReport, Health, PlatformInfo, StepReport, UpdateOptions,
+    ArtifactSink, ArtifactSource, BackupReport, Health, PlatformInfo, RestoreReport, UpdateOptions,
     UpdateReport,
 };
 use kastell_core::{Platform, PlatformCapability, Result, Transport};
@@ -414,7 +414,7 @@ impl Platform for Gated {
     async fn backup(&self, sink: &mut dyn ArtifactSink) -> Result<BackupReport> {
         self.inner.backup(sink).await
     }
-    async fn restore(&self, source: &dyn ArtifactSource) -> Result<Vec<StepReport>> {
+    async fn restore(&self, source: &dyn ArtifactSource) -> RestoreReport {
         self.inner.restore(source).await
     }
     async fn stop(&self) -> Result<()> {

@@ -30,7 +30,7 @@ use faults_common::{
 };
 use kastell::ops::{self, Context};
 use kastell_core::types::{
-    ArtifactSink, ArtifactSource, BackupReport, Health, PlatformInfo, StepReport, UpdateOptions,
+    ArtifactSink, ArtifactSource, BackupReport, Health, PlatformInfo, RestoreReport, UpdateOptions,
     UpdateReport,
 };
 use kastell_core::{Platform, PlatformCapability, PlatformContext, PlatformTarget, Result};
@@ -100,7 +100,7 @@ impl Platform for AfterStop {
     async fn backup(&self, sink: &mut dyn ArtifactSink) -> Result<BackupReport> {
         self.inner.backup(sink).await
     }
-    async fn restore(&self, source: &dyn ArtifactSource) -> Result<Vec<StepReport>> {
+    async fn restore(&self, source: &dyn ArtifactSource) -> RestoreReport {
         self.inner.restore(source).await
     }
     async fn stop(&self) -> Result<()> {

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use kastell_core::transport::check_status;
 use kastell_core::types::{
     ArtifactFormat, ArtifactSink, ArtifactSource, ArtifactSpec, BackupReport, Health, PlatformInfo,
-    StepReport, StepTimer, UpdateOptions, UpdateReport,
+    RestoreReport, UpdateOptions, UpdateReport,
 };
 use kastell_core::{
     Error, Platform, PlatformCapability, PlatformContext, PlatformEntry, RemoteCommand, Result,
@@ -163,22 +163,25 @@ impl Platform for CronHost {
         })
     }
 
-    async fn restore(&self, source: &dyn ArtifactSource) -> Result<Vec<StepReport>> {
-        let timer = StepTimer::start("Restore cron tables");
-        let untar = RemoteCommand::template("tar -C {} -xf -", &[&self.root])?;
-        let out = self
-            .transport
-            .exec_streaming(
-                &untar,
-                Some(source.open(ARTIFACT)?),
-                Box::new(std::io::sink()),
-                QUICK * 10,
-            )
-            .await?;
-        check_status(&untar, out.status, &out.stderr)?;
-        Ok(vec![timer.success(format!(
-            "{} bytes unpacked under {}",
-            out.bytes_sent, self.root
-        ))])
+    async fn restore(&self, source: &dyn ArtifactSource) -> RestoreReport {
+        let mut report = RestoreReport::default();
+        let outcome = report
+            .step("Restore cron tables", async {
+                let untar = RemoteCommand::template("tar -C {} -xf -", &[&self.root])?;
+                let out = self
+                    .transport
+                    .exec_streaming(
+                        &untar,
+                        Some(source.open(ARTIFACT)?),
+                        Box::new(std::io::sink()),
+                        QUICK * 10,
+                    )
+                    .await?;
+                check_status(&untar, out.status, &out.stderr)?;
+                let detail = format!("{} bytes unpacked under {}", out.bytes_sent, self.root);
+                Ok(((), detail))
+            })
+            .await;
+        report.conclude(outcome)
     }
 }

@@ -9,7 +9,7 @@ use crate::capability::PlatformCapability;
 use crate::error::{Error, Result};
 use crate::poll::{Look, PollSchedule};
 use crate::types::{
-    ArtifactSink, ArtifactSource, BackupReport, Health, PlatformInfo, StepReport, UpdateOptions,
+    ArtifactSink, ArtifactSource, BackupReport, Health, PlatformInfo, RestoreReport, UpdateOptions,
     UpdateReport,
 };
 
@@ -45,8 +45,10 @@ pub trait Platform: Send + Sync + fmt::Debug {
     /// Streams a backup into `sink`.
     async fn backup(&self, sink: &mut dyn ArtifactSink) -> Result<BackupReport>;
 
-    /// Restores from verified artifacts while the platform is stopped.
-    async fn restore(&self, source: &dyn ArtifactSource) -> Result<Vec<StepReport>>;
+    /// Restores from verified artifacts while the platform is stopped, and
+    /// reports every step that ran with the error that stopped it (a
+    /// backup it cannot use is [`RestoreReport::refused`] before any step).
+    async fn restore(&self, source: &dyn ArtifactSource) -> RestoreReport;
 
     /// Stops the platform's services. Requires `stop_start`; the default
     /// refuses with `Unsupported`.

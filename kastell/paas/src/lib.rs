@@ -30,10 +30,9 @@
 //!   decompressed on the server when the host has zstd), `pg_restore --clean --if-exists
 //!   --single-transaction --exit-on-error` (legacy plain SQL: `psql` with
 //!   `ON_ERROR_STOP` into a recreated `public` schema), extract the
-//!   configuration. It stops at the first failed step: the trait method
-//!   then returns that step's error, with every step so far in its context
-//!   (see [`RestoreOutcome::into_result`]); [`PaasPlatform::restore_with_steps`]
-//!   gives the steps and the error side by side.
+//!   configuration. It stops at the first failed step and reports every step
+//!   so far with that step's error, named after it
+//!   (`Restore database failed: ...`).
 //! - **stop / start**: the spec's service commands, exit status checked.
 //!
 //! Every command is built in [`commands`] with shell quoting; options are
@@ -51,9 +50,7 @@ mod version;
 
 pub use health::HEALTH_TIMEOUT;
 pub use platform::PaasPlatform;
-pub use restore::{
-    RestoreOutcome, STEP_RESTORE_CONFIG, STEP_RESTORE_DB, STEP_START_DB, STEP_WAIT_DB,
-};
+pub use restore::{STEP_RESTORE_CONFIG, STEP_RESTORE_DB, STEP_START_DB, STEP_WAIT_DB};
 pub use settings::Settings;
 pub use spec::{
     CAPABILITY, ConfigSpec, DbContainer, Interpreter, LogSpec, PaasSpec, ServiceSpec, UpdateSpec,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use kastell_core::types::{
-    ArtifactSink, ArtifactSource, BackupReport, Health, PlatformInfo, StepReport, UpdateOptions,
+    ArtifactSink, ArtifactSource, BackupReport, Health, PlatformInfo, RestoreReport, UpdateOptions,
     UpdateReport,
 };
 use kastell_core::{
@@ -200,11 +200,10 @@ impl Platform for PaasPlatform {
             .map_err(|e| self.tag(e, "backup"))
     }
 
-    async fn restore(&self, source: &dyn ArtifactSource) -> Result<Vec<StepReport>> {
-        self.restore_with_steps(source)
-            .await
-            .into_result()
-            .map_err(|e| self.tag(e, "restore"))
+    async fn restore(&self, source: &dyn ArtifactSource) -> RestoreReport {
+        let mut report = self.restore_steps(source).await;
+        report.error = report.error.map(|e| self.tag(e, "restore"));
+        report
     }
 
     async fn stop(&self) -> Result<()> {

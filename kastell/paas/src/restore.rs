@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use kastell_core::transport::check_status;
 use kastell_core::types::{
-    ArtifactFormat, ArtifactRecord, ArtifactSource, Compression, StepReport, StepTimer,
+    ArtifactFormat, ArtifactRecord, ArtifactSource, Compression, RestoreReport, StepReport,
 };
 use kastell_core::wire::{restore_feed, server_unzstd};
 use kastell_core::{BoxRead, Error, PollSchedule, RemoteCommand, Result};
@@ -22,45 +22,6 @@ pub const STEP_WAIT_DB: &str = "Wait for database";
 pub const STEP_RESTORE_DB: &str = "Restore database";
 /// Step name: extracting the configuration archive.
 pub const STEP_RESTORE_CONFIG: &str = "Restore config";
-
-/// Everything a restore did: the steps that ran, in order, and the error of
-/// the step that failed (always the last step) if one did.
-#[derive(Debug)]
-pub struct RestoreOutcome {
-    /// The steps that ran.
-    pub steps: Vec<StepReport>,
-    /// Why the restore stopped, when it did not finish.
-    pub error: Option<Error>,
-}
-
-impl RestoreOutcome {
-    /// `Ok(steps)` when every step succeeded. Otherwise the error of the
-    /// failed step, its message prefixed with the step name
-    /// (`Restore database failed: ...`), with context `failed_step` (its name) and `steps` (every
-    /// step so far, the failed one last, as JSON [`StepReport`]s) so callers
-    /// that only see the `Err` can still show what ran.
-    pub fn into_result(self) -> Result<Vec<StepReport>> {
-        match self.error {
-            None => Ok(self.steps),
-            Some(err) => {
-                let failed = self
-                    .steps
-                    .last()
-                    .map(|s| s.name.clone())
-                    .unwrap_or_else(|| "before the first step".to_owned());
-                let steps = serde_json::to_string(&self.steps).unwrap_or_default();
-                let message = match self.steps.last() {
-                    Some(_) => format!("{failed} failed: {}", err.message()),
-                    None => err.message().to_owned(),
-                };
-                Err(err
-                    .with_message(message)
-                    .with_context("failed_step", failed)
-                    .with_context("steps", steps))
-            }
-        }
-    }
-}
 
 /// The artifacts a restore uses, found by format so legacy names work.
 struct Artifacts {
@@ -87,68 +48,62 @@ fn find_artifacts(source: &dyn ArtifactSource) -> Result<Artifacts> {
 }
 
 impl PaasPlatform {
-    /// Runs the restore steps, stopping at the first failure, and returns
-    /// every step with the error that stopped it. Nothing runs when the
-    /// backup has no database artifact (the outcome then has no steps).
-    ///
-    /// [`kastell_core::Platform::restore`] is this, turned into a `Result`
-    /// with [`RestoreOutcome::into_result`].
-    pub async fn restore_with_steps(&self, source: &dyn ArtifactSource) -> RestoreOutcome {
-        let mut steps = Vec::new();
+    /// Runs the restore steps, stopping at the first failure, and reports
+    /// every step with the error that stopped it, its message prefixed
+    /// with the step's name (`Restore database failed: ...`) and its
+    /// context `failed_step` naming it. Nothing runs when the backup has
+    /// no database artifact (the report is then refused, with no steps).
+    pub(crate) async fn restore_steps(&self, source: &dyn ArtifactSource) -> RestoreReport {
         let artifacts = match find_artifacts(source) {
             Ok(a) => a,
-            Err(e) => {
-                return RestoreOutcome {
-                    steps,
-                    error: Some(e),
-                };
-            }
+            Err(e) => return RestoreReport::refused(e),
         };
-        macro_rules! step {
-            ($name:expr, $body:expr) => {{
-                let timer = StepTimer::start($name);
-                match $body.await {
-                    Ok((value, detail)) => {
-                        steps.push(timer.success(detail));
-                        value
-                    }
-                    Err(e) => {
-                        steps.push(timer.failure(&e));
-                        return RestoreOutcome {
-                            steps,
-                            error: Some(e),
-                        };
-                    }
+        let mut report = RestoreReport::default();
+        let outcome = async {
+            report
+                .step(STEP_START_DB, async {
+                    self.run_service(self.spec.services.start_db, "start the database of")
+                        .await
+                        .map(|_| ((), "database service started".to_owned()))
+                })
+                .await?;
+            let container = report.step(STEP_WAIT_DB, self.wait_for_database()).await?;
+            // One probe, only when there is zstd to decompress on the server.
+            let server_zstd = source
+                .records()
+                .iter()
+                .any(|r| r.compression == Compression::Zstd)
+                && server_unzstd(self.transport.as_ref()).await;
+            report
+                .step(
+                    STEP_RESTORE_DB,
+                    self.restore_database(source, &artifacts.db, &container, server_zstd),
+                )
+                .await?;
+            match &artifacts.config {
+                Some(config) => {
+                    report
+                        .step(
+                            STEP_RESTORE_CONFIG,
+                            self.restore_config(source, config, server_zstd),
+                        )
+                        .await?
                 }
-            }};
+                None => report.steps.push(StepReport::skipped(
+                    STEP_RESTORE_CONFIG,
+                    "the backup has no configuration archive",
+                )),
+            }
+            Ok(())
         }
-        step!(STEP_START_DB, async {
-            self.run_service(self.spec.services.start_db, "start the database of")
-                .await
-                .map(|_| ((), "database service started".to_owned()))
-        });
-        let container = step!(STEP_WAIT_DB, self.wait_for_database());
-        // One probe, only when there is zstd to decompress on the server.
-        let server_zstd = source
-            .records()
-            .iter()
-            .any(|r| r.compression == Compression::Zstd)
-            && server_unzstd(self.transport.as_ref()).await;
-        step!(
-            STEP_RESTORE_DB,
-            self.restore_database(source, &artifacts.db, &container, server_zstd)
-        );
-        match &artifacts.config {
-            Some(config) => step!(
-                STEP_RESTORE_CONFIG,
-                self.restore_config(source, config, server_zstd)
-            ),
-            None => steps.push(StepReport::skipped(
-                STEP_RESTORE_CONFIG,
-                "the backup has no configuration archive",
-            )),
+        .await;
+        let mut report = report.conclude(outcome);
+        if let (Some(err), Some(failed)) = (report.error.take(), report.steps.last()) {
+            let message = format!("{} failed: {}", failed.name, err.message());
+            let name = failed.name.clone();
+            report.error = Some(err.with_message(message).with_context("failed_step", name));
         }
-        RestoreOutcome { steps, error: None }
+        report
     }
 
     /// Polls (finding the container, then `pg_isready`) with backoff until

@@ -436,31 +436,30 @@ async fn stop_restore_start(
         }
     }
     if first_error.is_none() {
-        match platform.restore(&source).await {
-            Ok(platform_steps) => {
-                let failed = platform_steps
-                    .iter()
-                    .find(|s| s.status == StepStatus::Failure)
-                    .map(|s| {
-                        Error::new(
-                            ErrorKind::CommandFailed,
-                            format!(
-                                "{} failed: {}",
-                                s.name,
-                                s.error.as_deref().unwrap_or("no detail")
-                            ),
-                        )
-                    });
-                steps.extend(platform_steps);
-                first_error = failed;
+        let report = platform.restore(&source).await;
+        let failed_step = report
+            .steps
+            .iter()
+            .find(|s| s.status == StepStatus::Failure)
+            .map(|s| (s.name.clone(), s.error.clone()));
+        steps.extend(report.steps);
+        first_error = match (report.error, failed_step) {
+            (Some(e), Some(_)) => Some(e),
+            (Some(e), None) => {
+                // Refused before any step: the engine names it.
+                steps.push(StepTimer::start("Restore").failure(&e));
+                Some(e)
             }
-            Err(e) => {
-                if !steps_mention_failure(&steps) {
-                    steps.push(StepTimer::start("Restore").failure(&e));
-                }
-                first_error = Some(e);
-            }
-        }
+            // A platform that reported a failed step without an error.
+            (None, Some((name, detail))) => Some(Error::new(
+                ErrorKind::CommandFailed,
+                format!(
+                    "{name} failed: {}",
+                    detail.as_deref().unwrap_or("no detail")
+                ),
+            )),
+            (None, None) => None,
+        };
     }
     if stops {
         // Always: a stopped platform is never left behind.
@@ -477,10 +476,6 @@ async fn stop_restore_start(
         }
     }
     (steps, first_error.map_or(Ok(()), Err))
-}
-
-fn steps_mention_failure(steps: &[StepReport]) -> bool {
-    steps.iter().any(|s| s.status == StepStatus::Failure)
 }
 
 /// A backup id for now that no backup of this server has yet.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use kastell_core::memory::{MemoryPlatform, MemoryTransport};
 use kastell_core::types::{
-    ArtifactSink, ArtifactSource, BackupId, BackupReport, Health, PlatformInfo, StepReport,
+    ArtifactSink, ArtifactSource, BackupId, BackupReport, Health, PlatformInfo, RestoreReport,
     StepStatus, UpdateOptions, UpdateReport,
 };
 use kastell_core::{ErrorKind, Platform, PlatformCapability, Result};
@@ -417,7 +417,7 @@ impl Platform for TestPlatform {
         self.now.fetch_sub(1, Ordering::SeqCst);
         report
     }
-    async fn restore(&self, source: &dyn ArtifactSource) -> Result<Vec<StepReport>> {
+    async fn restore(&self, source: &dyn ArtifactSource) -> RestoreReport {
         tokio::time::sleep(self.restore_delay).await;
         self.inner.restore(source).await
     }

@@ -1,6 +1,6 @@
 //! SSH backups: create, list, restore, verify, through the backup engine.
 
-use kastell_core::types::{BackupId, StepReport, StepStatus};
+use kastell_core::types::BackupId;
 use kastell_core::wire::CompressMode;
 use kastell_core::{Error, ErrorKind};
 use schemars::JsonSchema;
@@ -333,8 +333,7 @@ pub async fn backup_restore(
         "Restore failed"
     });
     if let (false, Some(e)) = (success, outcome.error) {
-        let (reports, e) = unfold_platform_steps(outcome.steps, e);
-        return Err(fail(e).with_steps(&reports));
+        return Err(fail(e).with_steps(&outcome.steps));
     }
     if !success {
         return Err(fail(Error::unexpected("a restore step failed")).with_steps(&outcome.steps));
@@ -349,70 +348,6 @@ pub async fn backup_restore(
         warnings: outcome.warnings,
         suggested_actions: health(ctx, server),
     })
-}
-
-/// The error context in which a platform's failed restore carries the
-/// steps it ran, as JSON [`StepReport`]s (the convention of
-/// `kastell_paas::RestoreOutcome::into_result` and the bare platform).
-const STEPS_CONTEXT: &str = "steps";
-
-/// The name the engine gives the one step it reports for a platform
-/// restore that returned an error.
-const GENERIC_RESTORE_STEP: &str = "Restore";
-
-/// A failed restore as shown. When the platform's error carries the steps
-/// it ran (context [`STEPS_CONTEXT`]), they take the place of the engine's
-/// one failed `Restore` step (so `Start database`, `Restore database` or
-/// `Validate sshd_config` show as steps of their own), and the context
-/// leaves the error, whose message would otherwise carry them as a JSON
-/// blob. Steps and error are returned unchanged when there is no such
-/// context or it does not parse.
-fn unfold_platform_steps(mut steps: Vec<StepReport>, err: Error) -> (Vec<StepReport>, Error) {
-    let platform_steps = err
-        .context()
-        .iter()
-        .find(|(key, _)| *key == STEPS_CONTEXT)
-        .and_then(|(_, json)| serde_json::from_str::<Vec<StepReport>>(json).ok());
-    let Some(platform_steps) = platform_steps else {
-        return (steps, err);
-    };
-    let generic = steps
-        .iter()
-        .position(|s| s.name == GENERIC_RESTORE_STEP && s.status == StepStatus::Failure);
-    if let (Some(i), false) = (generic, platform_steps.is_empty()) {
-        steps.splice(i..=i, platform_steps);
-    }
-    (steps, without_context(&err, STEPS_CONTEXT))
-}
-
-/// `err` without its context entry `key`: the same kind, message,
-/// provider, operation, hint, flags and other context (the source, which
-/// no surface shows, is dropped).
-fn without_context(err: &Error, key: &str) -> Error {
-    let mut out = Error::new(err.kind(), err.message()).set_retryable(err.is_retryable());
-    out = if err.may_have_taken_effect() {
-        out.maybe_applied()
-    } else {
-        out.never_applied()
-    };
-    if let Some(provider) = err.provider() {
-        out = out.with_provider(provider.to_owned());
-    }
-    if let Some(operation) = err.operation() {
-        out = out.with_operation(operation);
-    }
-    if let Some(hint) = err.hint() {
-        out = out.with_hint(hint);
-    }
-    if let Some(after) = err.retry_after() {
-        out = out.with_retry_after(after);
-    }
-    for (k, v) in err.context() {
-        if *k != key {
-            out = out.with_context(k, v);
-        }
-    }
-    out
 }
 
 /// Recomputes a backup's checksums (`backup_id` `None`: the newest).
@@ -438,84 +373,4 @@ pub async fn backup_verify(
         },
         warnings,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use kastell_core::types::StepTimer;
-
-    use super::*;
-
-    fn report(name: &str, status: StepStatus) -> StepReport {
-        StepReport {
-            name: name.to_owned(),
-            status,
-            detail: None,
-            error: (status == StepStatus::Failure).then(|| format!("{name} broke")),
-            hint: None,
-            duration_ms: 1,
-        }
-    }
-
-    #[test]
-    fn a_platforms_steps_replace_the_generic_restore_step() {
-        let platform = vec![
-            report("Start database", StepStatus::Success),
-            report("Restore database", StepStatus::Failure),
-        ];
-        let err = Error::new(ErrorKind::CommandFailed, "Restore database failed: boom")
-            .with_provider("coolify")
-            .with_operation("restore")
-            .with_hint("left as it was")
-            .with_context("exit_status", 1)
-            .with_context(STEPS_CONTEXT, serde_json::to_string(&platform).unwrap());
-        let engine = vec![
-            report("Verify backup", StepStatus::Success),
-            report("Stop Coolify", StepStatus::Success),
-            StepTimer::start(GENERIC_RESTORE_STEP).failure(&err),
-            report("Start Coolify", StepStatus::Success),
-        ];
-        let (steps, err) = unfold_platform_steps(engine, err);
-        let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "Verify backup",
-                "Stop Coolify",
-                "Start database",
-                "Restore database",
-                "Start Coolify"
-            ]
-        );
-        assert_eq!(steps[3].status, StepStatus::Failure);
-        assert_eq!(
-            err.to_string(),
-            "Restore database failed: boom (provider: coolify, operation: restore, exit_status: 1)"
-        );
-        assert_eq!(err.kind(), ErrorKind::CommandFailed);
-        assert_eq!(err.hint(), Some("left as it was"));
-        assert_eq!(err.operation(), Some("restore"));
-        let shown = OpError::from(err).with_steps(&steps);
-        assert!(!shown.error.contains('{'), "{}", shown.error);
-        assert_eq!(shown.steps.len(), 5);
-    }
-
-    #[test]
-    fn errors_without_parsable_steps_are_left_alone() {
-        let engine = vec![report(GENERIC_RESTORE_STEP, StepStatus::Failure)];
-        for err in [
-            Error::unexpected("no steps"),
-            Error::unexpected("text steps").with_context(STEPS_CONTEXT, "Unpack: ok"),
-        ] {
-            let before = err.to_string();
-            let (steps, err) = unfold_platform_steps(engine.clone(), err);
-            assert_eq!(steps, engine);
-            assert_eq!(err.to_string(), before);
-        }
-        // Parsable but empty: the failed step stays; the context goes.
-        let err = Error::unexpected("empty").with_context(STEPS_CONTEXT, "[]");
-        let (steps, err) = unfold_platform_steps(engine.clone(), err);
-        assert_eq!(steps, engine);
-        assert_eq!(err.to_string(), "empty");
-    }
 }

@@ -354,7 +354,10 @@ pub async fn unsupported_operations_fail_before_any_command(f: &impl PlatformFix
         assert_unsupported(f, "backup", p.backup(&mut store)).await;
     }
     if !cap.backup_restore {
-        assert_unsupported(f, "restore", p.restore(&store)).await;
+        assert_unsupported(f, "restore", async {
+            p.restore(&store).await.into_result()
+        })
+        .await;
     }
     if !cap.stop_start {
         assert_unsupported(f, "stop", p.stop()).await;
@@ -375,7 +378,7 @@ pub async fn restore_reports_successful_steps(f: &impl PlatformFixture) {
     if cap.stop_start {
         p.stop().await.unwrap();
     }
-    let steps = p.restore(&store).await.unwrap();
+    let steps = p.restore(&store).await.into_result().unwrap();
     if cap.stop_start {
         p.start().await.unwrap();
     }

@@ -48,7 +48,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use kastell_core::types::{
-    ArtifactSink, ArtifactSource, BackupReport, Health, PlatformInfo, StepReport, UpdateOptions,
+    ArtifactSink, ArtifactSource, BackupReport, Health, PlatformInfo, RestoreReport, UpdateOptions,
     UpdateReport,
 };
 use kastell_core::{
@@ -183,7 +183,7 @@ impl Platform for BarePlatform {
         .await
     }
 
-    async fn restore(&self, source: &dyn ArtifactSource) -> Result<Vec<StepReport>> {
+    async fn restore(&self, source: &dyn ArtifactSource) -> RestoreReport {
         restore::run(
             self.transport.as_ref(),
             &self.options,

@@ -10,7 +10,9 @@
 use std::time::Duration;
 
 use kastell_core::transport::check_status;
-use kastell_core::types::{ArtifactFormat, ArtifactSource, Compression, StepReport, StepStatus};
+use kastell_core::types::{
+    ArtifactFormat, ArtifactSource, Compression, RestoreReport, StepReport, StepStatus,
+};
 use kastell_core::wire::{restore_feed, server_unzstd};
 use kastell_core::{Error, ErrorKind, RemoteCommand, Result, Transport};
 
@@ -117,19 +119,19 @@ fn failed_detail(steps: &[StepReport], name: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Maps the script's exit status to the error the caller sees: provider
-/// `bare`, operation `restore`, and the steps that ran as JSON
-/// [`StepReport`]s in its `steps` context (as the PaaS platforms do).
+/// The report of the script's run: its steps, and for a non-zero exit the
+/// error the caller sees (provider `bare`, operation `restore`), whose hint
+/// the failed step carries too.
 pub(crate) fn outcome(
     command: &RemoteCommand,
     status: i32,
     stderr: &[u8],
     mut steps: Vec<StepReport>,
     privilege: &Privilege,
-) -> Result<Vec<StepReport>> {
+) -> RestoreReport {
     let unchanged = "The server's configuration was left exactly as it was";
     let err = match status {
-        0 => return Ok(steps),
+        0 => return RestoreReport::finished(steps),
         EXIT_SSHD_INVALID | EXIT_NGINX_INVALID => {
             let (check, name) = if status == EXIT_SSHD_INVALID {
                 ("sshd -t", "Validate sshd_config")
@@ -194,10 +196,8 @@ pub(crate) fn outcome(
     if let Some(failed) = steps.iter_mut().find(|s| s.status == StepStatus::Failure) {
         failed.hint = err.hint().map(str::to_owned);
     }
-    Err(err
-        .with_provider(crate::ID)
-        .with_operation("restore")
-        .with_context("steps", serde_json::to_string(&steps).unwrap_or_default()))
+    let err = err.with_provider(crate::ID).with_operation("restore");
+    RestoreReport::stopped(steps, err)
 }
 
 /// Runs the restore script with the archive on stdin.
@@ -206,7 +206,21 @@ pub(crate) async fn run(
     options: &BareOptions,
     privilege: &Privilege,
     source: &dyn ArtifactSource,
-) -> Result<Vec<StepReport>> {
+) -> RestoreReport {
+    match run_script(transport, options, privilege, source).await {
+        Ok(report) => report,
+        Err(e) => RestoreReport::refused(e),
+    }
+}
+
+/// [`run`], its errors before the script's report (no artifact, the
+/// command not built, the connection lost) returned as such.
+async fn run_script(
+    transport: &dyn Transport,
+    options: &BareOptions,
+    privilege: &Privilege,
+    source: &dyn ArtifactSource,
+) -> Result<RestoreReport> {
     let name = pick_artifact(source)?;
     let script = privilege.wrap(RemoteCommand::template(SCRIPT, &[&options.root])?)?;
     let zstd_stored = source
@@ -226,13 +240,13 @@ pub(crate) async fn run(
         )
         .await?;
     let steps = parse_steps(&capture.text());
-    outcome(
+    Ok(outcome(
         &command,
         streamed.status,
         &streamed.stderr,
         steps,
         privilege,
-    )
+    ))
 }
 
 #[cfg(test)]
@@ -278,15 +292,14 @@ mod tests {
         let cmd = RemoteCommand::fixed("sh");
         let steps =
             parse_steps("KASTELL_STEP unpack ok 1\nKASTELL_STEP validate-sshd failed Bad option\n");
-        let err = outcome(&cmd, EXIT_SSHD_INVALID, b"", steps, &p).unwrap_err();
+        let report = outcome(&cmd, EXIT_SSHD_INVALID, b"", steps, &p);
+        // The steps that ran come back beside the error.
+        let shown = report.steps.clone();
+        let err = report.into_result().unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
         assert!(!err.may_have_taken_effect());
         assert!(err.message().contains("sshd -t"));
         assert!(err.hint().unwrap().contains("Bad option"));
-        // The steps that ran travel as JSON in the `steps` context, as for
-        // the PaaS platforms, so callers that only see the error show them.
-        let (_, json) = err.context().iter().find(|(k, _)| *k == "steps").unwrap();
-        let shown: Vec<StepReport> = serde_json::from_str(json).unwrap();
         assert_eq!(shown.len(), 2);
         assert_eq!(shown[1].name, "Validate sshd_config");
         assert_eq!(shown[1].status, StepStatus::Failure);
@@ -294,10 +307,14 @@ mod tests {
 
         let steps =
             parse_steps("KASTELL_STEP switch ok x\nKASTELL_STEP reload-nginx failed boom\n");
-        let err = outcome(&cmd, EXIT_RELOAD, b"", steps, &p).unwrap_err();
+        let err = outcome(&cmd, EXIT_RELOAD, b"", steps, &p)
+            .into_result()
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::CommandFailed);
         assert!(err.message().contains("Reload nginx"));
-        let err = outcome(&cmd, 2, b"tar: oops", Vec::new(), &p).unwrap_err();
+        let err = outcome(&cmd, 2, b"tar: oops", Vec::new(), &p)
+            .into_result()
+            .unwrap_err();
         assert!(err.message().contains("tar: oops"));
         assert!(err.hint().unwrap().contains("not changed"));
     }

@@ -195,6 +195,7 @@ async fn restore_feeds_the_archive_to_one_script_and_reads_its_markers() {
     let steps = p
         .restore(&store_with("bare-config.tar.gz", b"ARCHIVE"))
         .await
+        .into_result()
         .unwrap();
     let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
@@ -225,6 +226,7 @@ async fn a_refused_config_is_invalid_input_with_the_check_output() {
     let err = p
         .restore(&store_with("bare-config.tar", b"ARCHIVE"))
         .await
+        .into_result()
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(
@@ -234,7 +236,7 @@ async fn a_refused_config_is_invalid_input_with_the_check_output() {
     );
 
     let empty = MemoryArtifacts::new();
-    let err = p.restore(&empty).await.unwrap_err();
+    let err = p.restore(&empty).await.into_result().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert_eq!(t.commands().len(), 1, "no command without an artifact");
 }

@@ -83,7 +83,7 @@ async fn backup_then_restore_brings_every_file_back_and_reloads_what_changed() {
     host.hand_over();
     host.clear_log();
 
-    let steps = platform.restore(&store).await.unwrap();
+    let steps = platform.restore(&store).await.into_result().unwrap();
     assert_eq!(snapshot(&host.root()), before, "restored files differ");
     assert_eq!(step(&steps, "Unpack backup").status, StepStatus::Success);
     assert_eq!(
@@ -105,7 +105,7 @@ async fn backup_then_restore_brings_every_file_back_and_reloads_what_changed() {
 
     // The same backup again: nothing changed, nothing is reloaded.
     host.clear_log();
-    let steps = platform.restore(&store).await.unwrap();
+    let steps = platform.restore(&store).await.into_result().unwrap();
     assert_eq!(step(&steps, "Reload ssh").status, StepStatus::Skipped);
     assert_eq!(step(&steps, "Reload nginx").status, StepStatus::Skipped);
     assert!(!host.log().iter().any(|l| l.contains("try-reload")));
@@ -115,7 +115,7 @@ async fn backup_then_restore_brings_every_file_back_and_reloads_what_changed() {
     host.write("etc/nginx/conf.d/gzip.conf", "gzip off;\n");
     host.hand_over();
     host.set_state("fail-nginx.service", "");
-    let err = platform.restore(&store).await.unwrap_err();
+    let err = platform.restore(&store).await.into_result().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::CommandFailed, "{err:?}");
     assert!(
         err.message().contains("restored, but Reload nginx failed"),
@@ -141,7 +141,21 @@ async fn a_broken_sshd_config_is_refused_and_nothing_changes() {
     let before = snapshot(&host.root());
     host.clear_log();
 
-    let err = platform.restore(&store).await.unwrap_err();
+    let report = platform.restore(&store).await;
+    let ran: Vec<(&str, StepStatus)> = report
+        .steps
+        .iter()
+        .map(|s| (s.name.as_str(), s.status))
+        .collect();
+    assert_eq!(
+        ran,
+        [
+            ("Unpack backup", StepStatus::Success),
+            ("Validate sshd_config", StepStatus::Failure)
+        ],
+        "the steps that ran come back with the error, none after the check"
+    );
+    let err = report.into_result().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err:?}");
     assert!(err.message().contains("sshd -t"), "{err}");
     let hint = err.hint().unwrap();
@@ -168,7 +182,7 @@ async fn a_broken_nginx_config_is_refused_and_nothing_changes() {
     let before = snapshot(&host.root());
     host.clear_log();
 
-    let err = platform.restore(&store).await.unwrap_err();
+    let err = platform.restore(&store).await.into_result().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err:?}");
     assert!(err.message().contains("nginx -t"), "{err}");
     assert!(err.hint().unwrap().contains("BROKEN"), "{err:?}");
@@ -204,7 +218,7 @@ async fn missing_paths_are_skipped_and_named() {
     // switches the files.
     host.write("opt/app/it's here.conf", "x = 2\n");
     host.hand_over();
-    let steps = platform.restore(&store).await.unwrap();
+    let steps = platform.restore(&store).await.into_result().unwrap();
     assert!(
         steps.iter().all(|s| !s.name.starts_with("Validate")),
         "{steps:?}"
@@ -290,7 +304,7 @@ async fn a_non_root_login_goes_through_sudo_n() {
     platform.backup(&mut store).await.unwrap();
     host.write("etc/crontab", "# changed\n");
     host.hand_over();
-    platform.restore(&store).await.unwrap();
+    platform.restore(&store).await.into_result().unwrap();
     assert!(
         fs::read_to_string(host.path("etc/crontab"))
             .unwrap()

@@ -13,7 +13,7 @@ use crate::shell::RemoteCommand;
 use crate::transport::{Transport, TransportExt};
 use crate::types::{
     ArtifactFormat, ArtifactSink, ArtifactSource, ArtifactSpec, BackupReport, Health, PlatformInfo,
-    StepReport, StepTimer, UpdateOptions, UpdateReport,
+    RestoreReport, UpdateOptions, UpdateReport,
 };
 
 const DATA: &str = "memory-db.dump";
@@ -180,29 +180,39 @@ impl Platform for MemoryPlatform {
         })
     }
 
-    async fn restore(&self, source: &dyn ArtifactSource) -> Result<Vec<StepReport>> {
+    async fn restore(&self, source: &dyn ArtifactSource) -> RestoreReport {
         if self.state().running {
-            return Err(Error::invalid_state(
+            return RestoreReport::refused(Error::invalid_state(
                 "the memory platform must be stopped before a restore",
             ));
         }
-        let mut steps = Vec::new();
-        let step = StepTimer::start("Restore database");
-        let data = read_artifact(source, DATA)?;
-        if let Some(message) = self.state().fail_restore.take() {
-            let err = Error::new(crate::ErrorKind::CommandFailed, message);
-            steps.push(step.failure(&err));
-            return Err(err);
+        let mut report = RestoreReport::default();
+        let outcome = async {
+            let data = report
+                .step("Restore database", async {
+                    let data = read_artifact(source, DATA)?;
+                    if let Some(message) = self.state().fail_restore.take() {
+                        return Err(Error::new(crate::ErrorKind::CommandFailed, message));
+                    }
+                    let detail = format!("{} bytes", data.len());
+                    Ok((data, detail))
+                })
+                .await?;
+            let config = report
+                .step("Restore config", async {
+                    let config = read_artifact(source, CONFIG)?;
+                    let detail = format!("{} bytes", config.len());
+                    Ok((config, detail))
+                })
+                .await?;
+            let mut state = self.state();
+            state.data = data;
+            state.config = config;
+            state.events.push("restore".into());
+            Ok(())
         }
-        steps.push(step.success(format!("{} bytes", data.len())));
-        let step = StepTimer::start("Restore config");
-        let config = read_artifact(source, CONFIG)?;
-        steps.push(step.success(format!("{} bytes", config.len())));
-        let mut state = self.state();
-        state.data = data;
-        state.config = config;
-        state.events.push("restore".into());
-        Ok(steps)
+        .await;
+        report.conclude(outcome)
     }
 
     async fn stop(&self) -> Result<()> {
@@ -238,11 +248,11 @@ mod tests {
         platform.set_data(b"rows v2", b"env v2");
 
         assert!(
-            platform.restore(&store).await.is_err(),
+            platform.restore(&store).await.into_result().is_err(),
             "restore while running"
         );
         platform.stop().await.unwrap();
-        let steps = platform.restore(&store).await.unwrap();
+        let steps = platform.restore(&store).await.into_result().unwrap();
         assert_eq!(steps.len(), 2);
         platform.start().await.unwrap();
         assert_eq!(platform.data(), (b"rows v1".to_vec(), b"env v1".to_vec()));
@@ -265,9 +275,9 @@ mod tests {
         platform.backup(&mut store).await.unwrap();
         platform.stop().await.unwrap();
         platform.fail_next_restore("pg_restore: error");
-        assert!(platform.restore(&store).await.is_err());
+        assert!(platform.restore(&store).await.into_result().is_err());
         store.corrupt(DATA);
-        let err = platform.restore(&store).await.unwrap_err();
+        let err = platform.restore(&store).await.into_result().unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Corrupt);
 
         let dry = platform

@@ -17,4 +17,4 @@ pub use ids::{ServerId, SnapshotId};
 pub use platform::{Health, PlatformInfo, UpdateOptions, UpdateReport};
 pub use server::{ProviderInfo, Server, ServerStatus, TokenInfo};
 pub use snapshot::{CostEstimate, Snapshot, SnapshotStatus};
-pub use step::{StepReport, StepStatus, StepTimer};
+pub use step::{RestoreReport, StepReport, StepStatus, StepTimer};

@@ -97,6 +97,83 @@ impl StepTimer {
     }
 }
 
+/// What a platform's restore did: every step that ran, in order, and the
+/// error that stopped it, if one did. Steps and error travel together so a
+/// failed restore still shows what ran (`Unpack backup` ok, `Validate
+/// sshd_config` failed) without the steps being packed into the error.
+#[derive(Debug, Default)]
+#[must_use = "a restore report carries the restore's error"]
+pub struct RestoreReport {
+    /// The steps that ran, the failed one (if any) last.
+    pub steps: Vec<StepReport>,
+    /// Why the restore stopped before finishing; `None` when it finished.
+    pub error: Option<Error>,
+}
+
+impl RestoreReport {
+    /// A restore whose every step ran.
+    pub fn finished(steps: Vec<StepReport>) -> Self {
+        Self { steps, error: None }
+    }
+
+    /// A restore that `error` stopped after `steps`.
+    pub fn stopped(steps: Vec<StepReport>, error: Error) -> Self {
+        Self {
+            steps,
+            error: Some(error),
+        }
+    }
+
+    /// A restore refused before any step ran.
+    pub fn refused(error: Error) -> Self {
+        Self::stopped(Vec::new(), error)
+    }
+
+    /// Runs the step `name` and records it: on success the step's detail is
+    /// the second half of what `work` returns and the first half comes back;
+    /// on failure the step records the error, which comes back for `?`.
+    /// Finish with [`RestoreReport::conclude`].
+    pub async fn step<T>(
+        &mut self,
+        name: impl Into<String>,
+        work: impl std::future::Future<Output = crate::Result<(T, String)>>,
+    ) -> crate::Result<T> {
+        let timer = StepTimer::start(name);
+        match work.await {
+            Ok((value, detail)) => {
+                self.steps.push(timer.success(detail));
+                Ok(value)
+            }
+            Err(e) => {
+                self.steps.push(timer.failure(&e));
+                Err(e)
+            }
+        }
+    }
+
+    /// This report, stopped by the error of `outcome` if it failed.
+    pub fn conclude(mut self, outcome: crate::Result<()>) -> Self {
+        if let Err(e) = outcome {
+            self.error = Some(e);
+        }
+        self
+    }
+
+    /// Whether the restore finished with no step failed.
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none() && !self.steps.iter().any(|s| s.status == StepStatus::Failure)
+    }
+
+    /// The steps when the restore finished, else its error (the steps are
+    /// dropped: callers that show them read [`RestoreReport::steps`]).
+    pub fn into_result(self) -> crate::Result<Vec<StepReport>> {
+        match self.error {
+            None => Ok(self.steps),
+            Some(e) => Err(e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +192,38 @@ mod tests {
         assert_eq!(failed.hint.as_deref(), Some("look at the log"));
         let skipped = StepReport::skipped("Reboot", "Skipped by user");
         assert_eq!(skipped.status, StepStatus::Skipped);
+    }
+
+    #[tokio::test]
+    async fn a_report_records_each_step_and_stops_at_the_first_failure() {
+        let mut report = RestoreReport::default();
+        let outcome = async {
+            let n = report
+                .step("Start database", async { Ok((7, "started".to_owned())) })
+                .await?;
+            assert_eq!(n, 7);
+            report
+                .step("Restore database", async {
+                    Err::<((), String), _>(Error::unexpected("pg_restore exited 1"))
+                })
+                .await?;
+            report
+                .step("Restore config", async { Ok(((), "never".to_owned())) })
+                .await
+        }
+        .await;
+        let report = report.conclude(outcome);
+        assert!(!report.succeeded());
+        let names: Vec<_> = report.steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["Start database", "Restore database"]);
+        assert_eq!(report.steps[1].status, StepStatus::Failure);
+        let err = report.into_result().unwrap_err();
+        assert!(err.message().contains("pg_restore exited 1"));
+
+        let done = RestoreReport::finished(vec![StepTimer::start("Unpack").success("3 files")]);
+        assert!(done.succeeded());
+        assert_eq!(done.into_result().unwrap().len(), 1);
+        let refused = RestoreReport::refused(Error::invalid_input("no dump"));
+        assert!(refused.steps.is_empty() && !refused.succeeded());
     }
 }

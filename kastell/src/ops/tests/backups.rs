@@ -71,6 +71,44 @@ async fn backup_create_list_verify_and_restore_the_newest() {
     assert_eq!(world.platform.data().0, b"rows v1");
 }
 
+/// A restore the platform stops part-way shows the platform's own steps in
+/// the engine's place, the failed one with its error, and the platform
+/// started again; the error names the step in plain words.
+#[tokio::test]
+async fn a_failed_restore_shows_the_platforms_steps_beside_its_error() {
+    let world = World::new();
+    let ctx = world.cli();
+    backup_create(&ctx, Some("web-1")).await.unwrap();
+    world
+        .platform
+        .fail_next_restore("pg_restore: error: could not execute query");
+    let err = backup_restore(&ctx, Some("web-1"), None).await.unwrap_err();
+    assert!(err.is_kind(ErrorKind::CommandFailed), "{err:?}");
+    assert!(
+        err.error.contains("could not execute query"),
+        "{}",
+        err.error
+    );
+    assert!(
+        !err.error.contains('{'),
+        "no JSON in the message: {}",
+        err.error
+    );
+    let failed: Vec<&str> = err
+        .steps
+        .iter()
+        .filter(|s| s.status == StepOutcome::Failure)
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(failed, ["Restore database"], "{:?}", names(&err.steps));
+    let shown = names(&err.steps);
+    assert!(!shown.contains(&"Restore"), "no generic step: {shown:?}");
+    assert_eq!(
+        world.platform.events().last().map(String::as_str),
+        Some("start")
+    );
+}
+
 #[tokio::test]
 async fn snapshots_round_trip_and_ownership_errors_surface() {
     let world = World::new();

@@ -14,7 +14,7 @@ use std::sync::{Arc, Weak};
 use async_trait::async_trait;
 use kastell_core::memory::{MemoryCloud, MemoryPlatform, MemoryTransport, Reply};
 use kastell_core::types::{
-    ArtifactSink, ArtifactSource, BackupReport, Health, PlatformInfo, ServerId, StepReport,
+    ArtifactSink, ArtifactSource, BackupReport, Health, PlatformInfo, RestoreReport, ServerId,
     UpdateOptions, UpdateReport,
 };
 use kastell_core::{CloudProvider, Platform, PlatformCapability, Result, Transport};
@@ -60,7 +60,7 @@ impl Platform for BareDouble {
     async fn backup(&self, sink: &mut dyn ArtifactSink) -> Result<BackupReport> {
         self.inner.backup(sink).await
     }
-    async fn restore(&self, source: &dyn ArtifactSource) -> Result<Vec<StepReport>> {
+    async fn restore(&self, source: &dyn ArtifactSource) -> RestoreReport {
         self.inner.restore(source).await
     }
     async fn stop(&self) -> Result<()> {

@@ -152,7 +152,7 @@ pub async fn paas_round_trip(case: PaasRoundTrip) {
 
     platform.stop().await.unwrap();
     assert!(!host.shim.state().app_running, "stop stops the application");
-    let steps = platform.restore(&store).await.unwrap();
+    let steps = platform.restore(&store).await.into_result().unwrap();
     platform.start().await.unwrap();
     let state = host.shim.state();
     assert!(state.app_running && state.db_running);
@@ -200,8 +200,19 @@ pub async fn paas_failed_restore_changes_nothing(case: PaasRoundTrip) {
     }
     let changed = host.pg.psql(case.database, RT_ROWS).unwrap();
     host.platform.stop().await.unwrap();
-    let err = host.platform.restore(&bad).await.unwrap_err();
+    let report = host.platform.restore(&bad).await;
     host.platform.start().await.unwrap();
+    let names: Vec<&str> = report.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Start database", "Wait for database", "Restore database"],
+        "the steps up to the failed one come back with the error"
+    );
+    assert_eq!(
+        report.steps[2].status,
+        kastell_core::types::StepStatus::Failure
+    );
+    let err = report.into_result().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::CommandFailed, "{err}");
     assert!(
         err.message().starts_with("Restore database failed"),
