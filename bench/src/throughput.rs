@@ -44,10 +44,7 @@ struct DumpFile {
 #[async_trait]
 impl Platform for DumpFile {
     fn info(&self) -> PlatformInfo {
-        PlatformInfo {
-            id: "bench-dump",
-            display_name: "Dump file",
-        }
+        PlatformInfo::new("bench-dump", "Dump file")
     }
 
     fn capability(&self) -> PlatformCapability {

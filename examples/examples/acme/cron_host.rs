@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use kastell_core::transport::check_status;
 use kastell_core::types::{
     ArtifactFormat, ArtifactSink, ArtifactSource, ArtifactSpec, BackupReport, Health, PlatformInfo,
-    RestoreReport, UpdateOptions, UpdateReport,
+    RestoreReport, UpdateOptions, UpdateReport, UpdateStyle,
 };
 use kastell_core::{
     Error, Platform, PlatformCapability, PlatformContext, PlatformEntry, RemoteCommand, Result,
@@ -43,6 +43,10 @@ const QUICK: Duration = Duration::from_secs(60);
 const ENTRY: PlatformEntry = PlatformEntry {
     id: ID,
     display_name: "Cron host",
+    update: UpdateStyle {
+        runs: "a non-interactive apt-get upgrade",
+        ..UpdateStyle::OWN_COMMAND
+    },
     capability: PlatformCapability {
         version: true,
         health: true,

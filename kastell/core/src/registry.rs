@@ -20,7 +20,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::platform::Platform;
 use crate::secret::Secret;
 use crate::transport::Transport;
-use crate::types::{PlatformInfo, ProviderInfo};
+use crate::types::{PlatformInfo, ProviderInfo, UpdateStyle};
 
 /// Provider ids that kastell itself ships, each behind a cargo feature of
 /// the same name.
@@ -109,6 +109,9 @@ pub struct PlatformEntry {
     pub display_name: &'static str,
     /// What the platform supports.
     pub capability: PlatformCapability,
+    /// How a maintenance names, describes and follows its update
+    /// ([`UpdateStyle::OWN_COMMAND`] for a PaaS).
+    pub update: UpdateStyle,
     /// Builds a platform over a transport.
     pub build: fn(PlatformContext) -> Result<Arc<dyn Platform>>,
 }
@@ -120,6 +123,7 @@ impl PlatformEntry {
         PlatformInfo {
             id: self.id,
             display_name: self.display_name,
+            update: self.update,
         }
     }
 }
@@ -480,6 +484,7 @@ mod tests {
         id: "memory",
         display_name: "Memory",
         capability: PlatformCapability::all(),
+        update: UpdateStyle::OWN_COMMAND,
         build: build_platform,
     };
 

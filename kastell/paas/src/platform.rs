@@ -156,10 +156,7 @@ impl PaasPlatform {
 #[async_trait]
 impl Platform for PaasPlatform {
     fn info(&self) -> PlatformInfo {
-        PlatformInfo {
-            id: self.spec.id,
-            display_name: self.spec.display_name,
-        }
+        PlatformInfo::new(self.spec.id, self.spec.display_name)
     }
 
     fn capability(&self) -> PlatformCapability {

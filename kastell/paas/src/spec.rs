@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use kastell_core::types::UpdateStyle;
 use kastell_core::{Platform, PlatformCapability, PlatformContext, PlatformEntry, Result};
 
 /// Everything a [`crate::PaasPlatform`] supports: version, health, update
@@ -121,6 +122,7 @@ impl PaasSpec {
             id: self.id,
             display_name: self.display_name,
             capability: CAPABILITY,
+            update: UpdateStyle::OWN_COMMAND,
             build,
         }
     }

@@ -15,7 +15,7 @@ use super::manifest::{FORMAT_VERSION, MANIFEST_FILE, Manifest};
 use super::staging::{Staging, sweep_abandoned};
 use super::stored::{BackupStatus, StoredBackup, VerifiedSource};
 use super::transfer::{ObservedSink, TransferProgress};
-use crate::store::ServerRecord;
+use crate::store::{MODE_BARE, ServerRecord, stored_platform};
 
 /// What to back up, and what to record about it.
 #[derive(Debug, Clone)]
@@ -170,19 +170,20 @@ impl BackupEngine {
         reason: Option<String>,
     ) -> Manifest {
         let server = &request.server;
-        let bare = request.platform.info().id == "bare";
+        // The original's form: a bare backup has a mode, no platform and
+        // no platform version.
+        let platform = stored_platform(request.platform.info().id).map(str::to_owned);
         Manifest {
             server_name: server.name.clone(),
             provider: server.provider.clone().unwrap_or_default(),
             timestamp: id.to_string(),
-            coolify_version: if bare {
-                "n/a".into()
-            } else {
-                report.platform_version.clone()
+            coolify_version: match platform {
+                Some(_) => report.platform_version.clone(),
+                None => "n/a".into(),
             },
             files: Vec::new(),
-            platform: (!bare).then(|| request.platform.info().id.to_owned()),
-            mode: bare.then(|| "bare".to_owned()),
+            mode: platform.is_none().then(|| MODE_BARE.to_owned()),
+            platform,
             format_version: FORMAT_VERSION,
             kastell_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
             server_id: Some(server.id.clone()),

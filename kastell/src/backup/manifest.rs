@@ -8,6 +8,8 @@ use kastell_core::wire::WireTransfer;
 use kastell_core::{Error, ErrorKind, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::store::{MODE_BARE, MODE_COOLIFY, PLATFORM_BARE};
+
 /// The manifest file's name.
 pub const MANIFEST_FILE: &str = "manifest.json";
 
@@ -92,8 +94,8 @@ impl Manifest {
     pub fn platform_id(&self) -> &str {
         match (&self.platform, &self.mode) {
             (Some(p), _) => p,
-            (None, Some(m)) if m == "bare" => "bare",
-            _ => "coolify",
+            (None, Some(m)) if m == MODE_BARE => PLATFORM_BARE,
+            _ => MODE_COOLIFY,
         }
     }
 

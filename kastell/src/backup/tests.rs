@@ -378,10 +378,7 @@ impl TestPlatform {
 #[async_trait]
 impl Platform for TestPlatform {
     fn info(&self) -> PlatformInfo {
-        PlatformInfo {
-            id: self.id,
-            display_name: "Memory",
-        }
+        PlatformInfo::new(self.id, "Memory")
     }
     fn capability(&self) -> PlatformCapability {
         PlatformCapability::all()

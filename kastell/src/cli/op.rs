@@ -6,8 +6,9 @@
 // `crate::ops`): boxing it would only make every caller noisier.
 #![allow(clippy::result_large_err)]
 
-use kastell_core::Error;
+use kastell_core::types::{PlatformInfo, RebootAfterUpdate};
 use kastell_core::wire::CompressMode;
+use kastell_core::{Error, Registry};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -15,7 +16,7 @@ use crate::backup::BackupLayout;
 use crate::ops::{self, MaintainOptions, OpError};
 use crate::policy::{Operation, Policy, Surface};
 use crate::remote::{DEFAULT_PORT, DEFAULT_USER};
-use crate::store::{PLATFORM_BARE, ServerRecord};
+use crate::store::ServerRecord;
 
 /// One CLI operation with its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,8 +224,9 @@ fn maintain_plan(ctx: &ops::Context, server: &ServerRecord, o: MaintainOptions) 
         steps.push("Reboot: skipped (--skip-reboot)".to_owned());
         steps.push("Final Check: skipped (no reboot)".to_owned());
     } else {
-        let when = if is_bare(server) {
-            " (only if the upgrade requires one)"
+        let reboot = platform_info(server).map(|info| info.update.reboot);
+        let when = if reboot == Some(RebootAfterUpdate::WhenRequired) {
+            " (only if the update requires one)"
         } else {
             ""
         };
@@ -234,15 +236,15 @@ fn maintain_plan(ctx: &ops::Context, server: &ServerRecord, o: MaintainOptions) 
     steps
 }
 
-fn is_bare(server: &ServerRecord) -> bool {
-    server.resolve_platform().unwrap_or(PLATFORM_BARE) == PLATFORM_BARE
+/// What `server`'s platform entry says of it; `None` for a platform this
+/// build does not register (running the operation fails saying so).
+fn platform_info(server: &ServerRecord) -> Option<PlatformInfo> {
+    let entry = Registry::global().platform(server.platform_id()).ok()?;
+    Some(entry.info())
 }
 
 fn platform(server: &ServerRecord) -> String {
-    server
-        .resolve_platform()
-        .unwrap_or(PLATFORM_BARE)
-        .to_owned()
+    server.platform_id().to_owned()
 }
 
 fn ssh_target(server: &ServerRecord) -> String {
@@ -285,14 +287,12 @@ fn status_step(ctx: &ops::Context, server: &ServerRecord) -> String {
 }
 
 fn update_step(server: &ServerRecord) -> String {
-    if is_bare(server) {
-        "Package Upgrade over SSH (apt-get update, then a non-interactive apt-get upgrade)"
-            .to_owned()
-    } else {
-        format!(
-            "{} Update over SSH (the platform's own update command)",
-            platform(server)
-        )
+    match platform_info(server) {
+        Some(info) => format!("{} over SSH ({})", info.update_step(), info.update.runs),
+        None => format!(
+            "{} Update over SSH (not in this build: the run will fail)",
+            server.platform_id()
+        ),
     }
 }
 

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use kastell_core::types::{ServerStatus, StepReport, StepTimer, UpdateOptions, UpdateReport};
+use kastell_core::types::{
+    RebootAfterUpdate, ServerStatus, StepReport, StepTimer, UpdateOptions, UpdateReport,
+};
 use kastell_core::{CloudProvider, Error, Platform, PlatformExt, Transport};
 
 use super::context::{Context, server_id};
@@ -125,9 +127,11 @@ impl Target {
         self.platform.info().display_name
     }
 
-    /// Whether the server runs no platform.
-    pub fn is_bare(&self) -> bool {
-        self.platform.info().id == crate::store::PLATFORM_BARE
+    /// Whether a maintenance reboots after this platform's update only
+    /// when the update says one is required (its registry entry's
+    /// [`kastell_core::types::UpdateStyle`]).
+    pub fn reboots_only_when_required(&self) -> bool {
+        self.platform.info().update.reboot == RebootAfterUpdate::WhenRequired
     }
 
     /// `Status Check`: the provider's view of the server. Skipped for
@@ -160,14 +164,10 @@ impl Target {
         }
     }
 
-    /// The update step's name: `<Platform> Update`, or `Package Upgrade`
-    /// on bare servers.
+    /// The update step's name, from the platform's entry: `<Platform>
+    /// Update`, or the platform's own (`Package Upgrade` on bare servers).
     pub fn update_name(&self) -> String {
-        if self.is_bare() {
-            "Package Upgrade".to_owned()
-        } else {
-            format!("{} Update", self.label())
-        }
+        self.platform.info().update_step()
     }
 
     /// `<Platform> Update` (`Package Upgrade` on bare servers): the

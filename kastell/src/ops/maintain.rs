@@ -146,8 +146,11 @@ pub async fn maintain(
             Some(format!(
                 "Skipped: {label} was unhealthy after the update (reboot_even_if_unhealthy reboots anyway)"
             ))
-        } else if target.is_bare() && !report.reboot_required {
-            Some("No reboot required after the package upgrade".to_owned())
+        } else if target.reboots_only_when_required() && !report.reboot_required {
+            Some(format!(
+                "No reboot required after the {}",
+                update_name.to_lowercase()
+            ))
         } else {
             None
         };

@@ -44,7 +44,7 @@ use sha2::{Digest, Sha256};
 use crate::env::Env;
 use crate::ops::{Context, PLATFORM_OPTIONS_KEY, Timing};
 use crate::policy::Surface;
-use crate::store::{FleetStore, MODE_BARE, PLATFORM_BARE, ServerRecord, SshSettings};
+use crate::store::{FleetStore, PLATFORM_BARE, ServerRecord, SshSettings};
 
 pub use clouds::Simulator;
 
@@ -438,11 +438,7 @@ fn record_for(
         server.name.clone(),
         server.address.to_string(),
     );
-    if platform == PLATFORM_BARE {
-        record.mode = MODE_BARE.into();
-    } else {
-        record.platform = Some(platform.to_owned());
-    }
+    record.set_platform(platform);
     record.provider = server.provider.map(str::to_owned);
     record.ssh = Some(SshSettings {
         user: Some(sshd.user().to_owned()),

@@ -23,7 +23,7 @@ pub use atomic::{TEMP_PREFIX, sync_dir, write_atomic};
 pub use lock::{LockOptions, LockOwner, OWNER_FILE, StoreLock, hostname};
 pub use record::{
     MODE_BARE, MODE_COOLIFY, PLATFORM_BARE, ServerRecord, SshSettings, is_known_platform,
-    is_known_provider,
+    is_known_provider, stored_platform,
 };
 pub use resolve::{find, resolve};
 pub use validate::{

@@ -12,6 +12,14 @@ pub const MODE_COOLIFY: &str = "coolify";
 /// The platform id used for servers that run no platform.
 pub const PLATFORM_BARE: &str = "bare";
 
+/// The original tool's one platform rule: a server that runs no platform
+/// (`bare`) is stored as a mode, not a platform. The `platform` field to
+/// write for `id`: `None` for `bare`, else `id`. Records and backup
+/// manifests both follow it.
+pub fn stored_platform(id: &str) -> Option<&str> {
+    (id != PLATFORM_BARE).then_some(id)
+}
+
 fn default_mode() -> String {
     MODE_COOLIFY.to_owned()
 }
@@ -136,6 +144,23 @@ impl ServerRecord {
         }
     }
 
+    /// Records that the server runs platform `id`, in the form the original
+    /// tool reads: `bare` as `mode: "bare"` with no `platform`, any other
+    /// id as `platform: id` with the default mode. Validating `id` is the
+    /// caller's job.
+    pub fn set_platform(&mut self, id: &str) {
+        match stored_platform(id) {
+            None => {
+                self.mode = MODE_BARE.to_owned();
+                self.platform = None;
+            }
+            Some(id) => {
+                self.mode = MODE_COOLIFY.to_owned();
+                self.platform = Some(id.to_owned());
+            }
+        }
+    }
+
     /// The platform id to build an adapter for: [`Self::resolve_platform`],
     /// with bare servers reported as `bare`.
     pub fn platform_id(&self) -> &str {
@@ -232,6 +257,23 @@ mod tests {
         }
         assert_eq!(obj["mode"], "coolify");
         assert_eq!(obj["region"], "unknown");
+    }
+
+    #[test]
+    fn a_platform_is_stored_as_the_original_reads_it() {
+        let mut rec = ServerRecord::new("manual-1", "web-1", "203.0.113.1");
+        rec.set_platform("dokploy");
+        assert_eq!(
+            (rec.mode.as_str(), rec.platform.as_deref()),
+            ("coolify", Some("dokploy"))
+        );
+        assert_eq!(rec.platform_id(), "dokploy");
+        rec.set_platform("bare");
+        assert_eq!((rec.mode.as_str(), rec.platform.as_deref()), ("bare", None));
+        assert!(rec.is_bare());
+        rec.set_platform("cronhost");
+        assert_eq!(rec.platform_id(), "cronhost");
+        assert_eq!(rec.mode, "coolify");
     }
 
     #[test]

@@ -48,8 +48,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use kastell_core::types::{
-    ArtifactSink, ArtifactSource, BackupReport, Health, PlatformInfo, RestoreReport, UpdateOptions,
-    UpdateReport,
+    ArtifactSink, ArtifactSource, BackupReport, Health, PlatformInfo, RebootAfterUpdate,
+    RestoreReport, UpdateOptions, UpdateReport, UpdateStyle,
 };
 use kastell_core::{
     Platform, PlatformCapability, PlatformContext, PlatformEntry, Result, Transport,
@@ -86,7 +86,15 @@ pub const ENTRY: PlatformEntry = PlatformEntry {
     id: ID,
     display_name: DISPLAY_NAME,
     capability: CAPABILITY,
+    update: UPDATE_STYLE,
     build,
+};
+
+/// A package upgrade, followed by a reboot only when it requires one.
+pub const UPDATE_STYLE: UpdateStyle = UpdateStyle {
+    step: Some("Package Upgrade"),
+    runs: "apt-get update, then a non-interactive apt-get upgrade",
+    reboot: RebootAfterUpdate::WhenRequired,
 };
 
 kastell_core::register_platform!(ENTRY);

@@ -116,10 +116,7 @@ fn read_artifact(source: &dyn ArtifactSource, name: &str) -> Result<Vec<u8>> {
 #[async_trait]
 impl Platform for MemoryPlatform {
     fn info(&self) -> PlatformInfo {
-        PlatformInfo {
-            id: "memory",
-            display_name: "Memory",
-        }
+        PlatformInfo::new("memory", "Memory")
     }
 
     fn capability(&self) -> PlatformCapability {

@@ -14,7 +14,9 @@ pub use backup::{
     BackupReport, Compression,
 };
 pub use ids::{ServerId, SnapshotId};
-pub use platform::{Health, PlatformInfo, UpdateOptions, UpdateReport};
+pub use platform::{
+    Health, PlatformInfo, RebootAfterUpdate, UpdateOptions, UpdateReport, UpdateStyle,
+};
 pub use server::{ProviderInfo, Server, ServerStatus, TokenInfo};
 pub use snapshot::{CostEstimate, Snapshot, SnapshotStatus};
 pub use step::{RestoreReport, StepReport, StepStatus, StepTimer};

@@ -4,13 +4,76 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// Who a platform implementation is.
+/// Who a platform implementation is, and how a maintenance treats its
+/// update. Built from the platform's registry entry
+/// ([`crate::PlatformEntry::info`]) so the two never disagree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlatformInfo {
     /// Registry id (`coolify`, `dokploy`, `bare`).
     pub id: &'static str,
     /// Human name (`Coolify`).
     pub display_name: &'static str,
+    /// How its update is named, described and followed.
+    pub update: UpdateStyle,
+}
+
+impl PlatformInfo {
+    /// A platform `id` called `display_name` whose update is its own
+    /// command followed by a reboot ([`UpdateStyle::OWN_COMMAND`]).
+    pub const fn new(id: &'static str, display_name: &'static str) -> Self {
+        Self {
+            id,
+            display_name,
+            update: UpdateStyle::OWN_COMMAND,
+        }
+    }
+
+    /// The update step's name in a maintenance: the style's own name, else
+    /// `<display name> Update` (`Coolify Update`).
+    pub fn update_step(&self) -> String {
+        match self.update.step {
+            Some(step) => step.to_owned(),
+            None => format!("{} Update", self.display_name),
+        }
+    }
+}
+
+/// When a maintenance reboots the server after a successful update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RebootAfterUpdate {
+    /// Always (unless the user skips it or the platform is unhealthy).
+    Always,
+    /// Only when the update reports that one is required (a package
+    /// upgrade that replaced the kernel or libc).
+    WhenRequired,
+}
+
+/// How a maintenance names, describes and follows a platform's update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct UpdateStyle {
+    /// The update step's name; `None` names it `<display name> Update`.
+    pub step: Option<&'static str>,
+    /// What the update runs, as a dry-run plan describes it
+    /// (`the platform's own update command`).
+    pub runs: &'static str,
+    /// When a reboot follows it.
+    pub reboot: RebootAfterUpdate,
+}
+
+impl UpdateStyle {
+    /// The platform's own update command, then a reboot: the PaaS way.
+    pub const OWN_COMMAND: Self = Self {
+        step: None,
+        runs: "the platform's own update command",
+        reboot: RebootAfterUpdate::Always,
+    };
+}
+
+impl Default for UpdateStyle {
+    fn default() -> Self {
+        Self::OWN_COMMAND
+    }
 }
 
 /// Whether the platform answers as it should.

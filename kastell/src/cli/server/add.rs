@@ -10,8 +10,8 @@ use crate::cli::Context;
 use crate::env::Env;
 use crate::policy::{Operation, Surface};
 use crate::store::{
-    MODE_BARE, MODE_COOLIFY, PLATFORM_BARE, ServerRecord, SshSettings, allow_private_ips,
-    is_known_platform, is_known_provider, validate_ip, validate_name,
+    ServerRecord, SshSettings, allow_private_ips, is_known_platform, is_known_provider,
+    validate_ip, validate_name,
 };
 
 const ID_HINT: &str = "Use the provider's server id (letters, digits, '-', '_' and '.'), or leave --id out for a manual server";
@@ -114,19 +114,12 @@ pub fn record_from_args(
         }
         record.provider = Some(provider.clone());
     }
-    match args.platform.as_deref() {
-        Some(PLATFORM_BARE) => record.mode = MODE_BARE.to_owned(),
-        Some(platform) => {
-            if !is_known_platform(platform) {
-                let ids = known(FIRST_PARTY_PLATFORMS, Registry::global().platform_ids());
-                return Err(unknown("platform", platform, &ids));
-            }
-            record.platform = Some(platform.to_owned());
+    if let Some(platform) = args.platform.as_deref() {
+        if !is_known_platform(platform) {
+            let ids = known(FIRST_PARTY_PLATFORMS, Registry::global().platform_ids());
+            return Err(unknown("platform", platform, &ids));
         }
-        None => {}
-    }
-    if record.mode != MODE_BARE {
-        record.mode = MODE_COOLIFY.to_owned();
+        record.set_platform(platform);
     }
     if let Some(domain) = &args.domain {
         check_domain(domain)?;

@@ -36,9 +36,14 @@ pub(super) struct BareDouble {
 #[async_trait]
 impl Platform for BareDouble {
     fn info(&self) -> PlatformInfo {
+        // A package upgrade that reboots only when required, as bare's.
         PlatformInfo {
-            id: "bare",
-            display_name: "Bare",
+            update: kastell_core::types::UpdateStyle {
+                step: Some("Package Upgrade"),
+                runs: "apt-get upgrade",
+                reboot: kastell_core::types::RebootAfterUpdate::WhenRequired,
+            },
+            ..PlatformInfo::new("bare", "Bare")
         }
     }
     fn capability(&self) -> PlatformCapability {
