@@ -12,6 +12,7 @@
 //! must name it (`use kastell_hetzner as _;`).
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use crate::capability::{CloudCapability, PlatformCapability};
@@ -128,21 +129,47 @@ impl PlatformEntry {
     }
 }
 
-/// A provider entry as submitted to `inventory`, with the submitting crate.
+/// What the registry needs of an entry: its id, what it is called in
+/// messages, and which ids kastell itself ships.
+pub trait RegistryEntry: fmt::Debug + Send + Sync + 'static {
+    /// `provider` or `platform`, in messages.
+    const KIND: &'static str;
+    /// The ids kastell ships behind cargo features of the same name.
+    const FIRST_PARTY: &'static [&'static str];
+    /// This entry's unique id.
+    fn id(&self) -> &'static str;
+}
+
+impl RegistryEntry for ProviderEntry {
+    const KIND: &'static str = "provider";
+    const FIRST_PARTY: &'static [&'static str] = FIRST_PARTY_PROVIDERS;
+    fn id(&self) -> &'static str {
+        self.id
+    }
+}
+
+impl RegistryEntry for PlatformEntry {
+    const KIND: &'static str = "platform";
+    const FIRST_PARTY: &'static [&'static str] = FIRST_PARTY_PLATFORMS;
+    fn id(&self) -> &'static str {
+        self.id
+    }
+}
+
+/// An entry as submitted to `inventory`, with the submitting crate.
 #[doc(hidden)]
 #[derive(Debug)]
-pub struct ProviderRegistration {
-    pub entry: &'static ProviderEntry,
+pub struct Registration<E: 'static> {
+    pub entry: &'static E,
     pub crate_name: &'static str,
 }
 
-/// A platform entry as submitted to `inventory`, with the submitting crate.
+/// A provider entry as submitted to `inventory`.
 #[doc(hidden)]
-#[derive(Debug)]
-pub struct PlatformRegistration {
-    pub entry: &'static PlatformEntry,
-    pub crate_name: &'static str,
-}
+pub type ProviderRegistration = Registration<ProviderEntry>;
+/// A platform entry as submitted to `inventory`.
+#[doc(hidden)]
+pub type PlatformRegistration = Registration<PlatformEntry>;
 
 inventory::collect!(ProviderRegistration);
 inventory::collect!(PlatformRegistration);
@@ -156,18 +183,7 @@ inventory::collect!(PlatformRegistration);
 #[macro_export]
 macro_rules! register_provider {
     ($entry:path) => {
-        $crate::__private::inventory::submit! {
-            $crate::registry::ProviderRegistration {
-                entry: &$entry,
-                crate_name: env!("CARGO_PKG_NAME"),
-            }
-        }
-
-        /// Adds this crate's provider to `registry` explicitly, for builds
-        /// where link-time registration does not run.
-        pub fn register(registry: &mut $crate::Registry) -> $crate::Result<()> {
-            registry.add_provider(&$entry, env!("CARGO_PKG_NAME"))
-        }
+        $crate::__register!($entry, add_provider, "provider");
     };
 }
 
@@ -176,17 +192,26 @@ macro_rules! register_provider {
 #[macro_export]
 macro_rules! register_platform {
     ($entry:path) => {
+        $crate::__register!($entry, add_platform, "platform");
+    };
+}
+
+/// The body of [`register_provider!`] and [`register_platform!`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __register {
+    ($entry:path, $add:ident, $kind:literal) => {
         $crate::__private::inventory::submit! {
-            $crate::registry::PlatformRegistration {
+            $crate::registry::Registration {
                 entry: &$entry,
                 crate_name: env!("CARGO_PKG_NAME"),
             }
         }
 
-        /// Adds this crate's platform to `registry` explicitly, for builds
+        #[doc = concat!("Adds this crate's ", $kind, " to `registry` explicitly, for builds")]
         /// where link-time registration does not run.
         pub fn register(registry: &mut $crate::Registry) -> $crate::Result<()> {
-            registry.add_platform(&$entry, env!("CARGO_PKG_NAME"))
+            registry.$add(&$entry, env!("CARGO_PKG_NAME"))
         }
     };
 }
@@ -199,11 +224,110 @@ struct Slot<E: 'static> {
     rivals: Vec<&'static str>,
 }
 
+/// The entries of one kind, sorted by id, with the crates that gave them.
+#[derive(Debug)]
+pub struct Entries<E: RegistryEntry> {
+    slots: BTreeMap<&'static str, Slot<E>>,
+}
+
+impl<E: RegistryEntry> Default for Entries<E> {
+    fn default() -> Self {
+        Self {
+            slots: BTreeMap::new(),
+        }
+    }
+}
+
+impl<E: RegistryEntry> Entries<E> {
+    /// Every submission `inventory` collected, sorted so rivals are
+    /// recorded in a stable order.
+    fn collected<'a>(registrations: impl IntoIterator<Item = &'a Registration<E>>) -> Self {
+        let mut all: Vec<&Registration<E>> = registrations.into_iter().collect();
+        all.sort_by_key(|r| (r.entry.id(), r.crate_name));
+        let mut entries = Self::default();
+        for r in all {
+            entries.insert(r.entry, r.crate_name);
+        }
+        entries
+    }
+
+    fn insert(&mut self, entry: &'static E, crate_name: &'static str) {
+        match self.slots.get_mut(entry.id()) {
+            Some(slot) => slot.rivals.push(crate_name),
+            None => {
+                self.slots.insert(
+                    entry.id(),
+                    Slot {
+                        entry,
+                        crate_name,
+                        rivals: Vec::new(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Adds `entry`. Refuses an id that is already registered, naming
+    /// both crates, and an empty or non-lower-case id.
+    pub fn add(&mut self, entry: &'static E, crate_name: &'static str) -> Result<()> {
+        check_id(entry.id())?;
+        if let Some(slot) = self.slots.get(entry.id()) {
+            return Err(duplicate(
+                E::KIND,
+                entry.id(),
+                &[slot.crate_name, crate_name],
+            ));
+        }
+        self.insert(entry, crate_name);
+        Ok(())
+    }
+
+    /// Every entry, sorted by id.
+    pub fn iter(&self) -> impl Iterator<Item = &'static E> + '_ {
+        self.slots.values().map(|slot| slot.entry)
+    }
+
+    /// The ids, sorted.
+    pub fn ids(&self) -> Vec<&'static str> {
+        self.slots.keys().copied().collect()
+    }
+
+    /// Whether `id` is registered.
+    pub fn contains(&self, id: &str) -> bool {
+        self.slots.contains_key(id)
+    }
+
+    /// The entry `id`. Fails when it is unknown (listing what is available
+    /// and saying when a first-party feature was compiled out) or
+    /// registered by more than one crate (naming them).
+    pub fn get(&self, id: &str) -> Result<&'static E> {
+        match self.slots.get(id) {
+            Some(slot) if slot.rivals.is_empty() => Ok(slot.entry),
+            Some(slot) => {
+                let mut crates = vec![slot.crate_name];
+                crates.extend(&slot.rivals);
+                Err(duplicate(E::KIND, id, &crates))
+            }
+            None => Err(missing(E::KIND, id, &self.ids(), E::FIRST_PARTY)),
+        }
+    }
+
+    /// Fails when any id was registered by more than one crate.
+    pub fn check(&self) -> Result<()> {
+        for (id, slot) in &self.slots {
+            if !slot.rivals.is_empty() {
+                self.get(id)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The providers and platforms this build knows, sorted by id.
 #[derive(Debug, Default)]
 pub struct Registry {
-    providers: BTreeMap<&'static str, Slot<ProviderEntry>>,
-    platforms: BTreeMap<&'static str, Slot<PlatformEntry>>,
+    providers: Entries<ProviderEntry>,
+    platforms: Entries<PlatformEntry>,
 }
 
 impl Registry {
@@ -218,176 +342,74 @@ impl Registry {
     /// rival crate recorded, and looking it up fails naming all of them.
     pub fn global() -> &'static Registry {
         static GLOBAL: OnceLock<Registry> = OnceLock::new();
-        GLOBAL.get_or_init(|| {
-            let mut registry = Registry::new();
-            let mut providers: Vec<&ProviderRegistration> = inventory::iter::<ProviderRegistration>
-                .into_iter()
-                .collect();
-            providers.sort_by_key(|r| (r.entry.id, r.crate_name));
-            for r in providers {
-                registry.insert_provider(r.entry, r.crate_name);
-            }
-            let mut platforms: Vec<&PlatformRegistration> = inventory::iter::<PlatformRegistration>
-                .into_iter()
-                .collect();
-            platforms.sort_by_key(|r| (r.entry.id, r.crate_name));
-            for r in platforms {
-                registry.insert_platform(r.entry, r.crate_name);
-            }
-            registry
+        GLOBAL.get_or_init(|| Registry {
+            providers: Entries::collected(inventory::iter::<ProviderRegistration>),
+            platforms: Entries::collected(inventory::iter::<PlatformRegistration>),
         })
     }
 
-    fn insert_provider(&mut self, entry: &'static ProviderEntry, crate_name: &'static str) {
-        match self.providers.get_mut(entry.id) {
-            Some(slot) => slot.rivals.push(crate_name),
-            None => {
-                self.providers.insert(
-                    entry.id,
-                    Slot {
-                        entry,
-                        crate_name,
-                        rivals: Vec::new(),
-                    },
-                );
-            }
-        }
-    }
-
-    fn insert_platform(&mut self, entry: &'static PlatformEntry, crate_name: &'static str) {
-        match self.platforms.get_mut(entry.id) {
-            Some(slot) => slot.rivals.push(crate_name),
-            None => {
-                self.platforms.insert(
-                    entry.id,
-                    Slot {
-                        entry,
-                        crate_name,
-                        rivals: Vec::new(),
-                    },
-                );
-            }
-        }
-    }
-
-    /// Adds a provider. Refuses an id that is already registered, naming
-    /// both crates, and an empty or non-lower-case id.
+    /// Adds a provider (see [`Entries::add`]).
     pub fn add_provider(
         &mut self,
         entry: &'static ProviderEntry,
         crate_name: &'static str,
     ) -> Result<()> {
-        check_id(entry.id)?;
-        if let Some(slot) = self.providers.get(entry.id) {
-            return Err(duplicate(
-                "provider",
-                entry.id,
-                &[slot.crate_name, crate_name],
-            ));
-        }
-        self.insert_provider(entry, crate_name);
-        Ok(())
+        self.providers.add(entry, crate_name)
     }
 
-    /// Adds a platform. Refuses duplicates as [`Registry::add_provider`] does.
+    /// Adds a platform (see [`Entries::add`]).
     pub fn add_platform(
         &mut self,
         entry: &'static PlatformEntry,
         crate_name: &'static str,
     ) -> Result<()> {
-        check_id(entry.id)?;
-        if let Some(slot) = self.platforms.get(entry.id) {
-            return Err(duplicate(
-                "platform",
-                entry.id,
-                &[slot.crate_name, crate_name],
-            ));
-        }
-        self.insert_platform(entry, crate_name);
-        Ok(())
+        self.platforms.add(entry, crate_name)
     }
 
     /// Every provider, sorted by id.
     pub fn providers(&self) -> impl Iterator<Item = &'static ProviderEntry> + '_ {
-        self.providers.values().map(|slot| slot.entry)
+        self.providers.iter()
     }
 
     /// Every platform, sorted by id.
     pub fn platforms(&self) -> impl Iterator<Item = &'static PlatformEntry> + '_ {
-        self.platforms.values().map(|slot| slot.entry)
+        self.platforms.iter()
     }
 
     /// Provider ids, sorted.
     pub fn provider_ids(&self) -> Vec<&'static str> {
-        self.providers.keys().copied().collect()
+        self.providers.ids()
     }
 
     /// Platform ids, sorted.
     pub fn platform_ids(&self) -> Vec<&'static str> {
-        self.platforms.keys().copied().collect()
+        self.platforms.ids()
     }
 
     /// Whether a provider with `id` is registered.
     pub fn has_provider(&self, id: &str) -> bool {
-        self.providers.contains_key(id)
+        self.providers.contains(id)
     }
 
     /// Whether a platform with `id` is registered.
     pub fn has_platform(&self, id: &str) -> bool {
-        self.platforms.contains_key(id)
+        self.platforms.contains(id)
     }
 
-    /// The provider `id`. Fails when it is unknown (listing what is
-    /// available and saying when a first-party feature was compiled out) or
-    /// registered by more than one crate (naming them).
+    /// The provider `id` (see [`Entries::get`]).
     pub fn provider(&self, id: &str) -> Result<&'static ProviderEntry> {
-        match self.providers.get(id) {
-            Some(slot) if slot.rivals.is_empty() => Ok(slot.entry),
-            Some(slot) => {
-                let mut crates = vec![slot.crate_name];
-                crates.extend(&slot.rivals);
-                Err(duplicate("provider", id, &crates))
-            }
-            None => Err(missing(
-                "provider",
-                id,
-                &self.provider_ids(),
-                FIRST_PARTY_PROVIDERS,
-            )),
-        }
+        self.providers.get(id)
     }
 
-    /// The platform `id`, with the same failure rules as [`Registry::provider`].
+    /// The platform `id` (see [`Entries::get`]).
     pub fn platform(&self, id: &str) -> Result<&'static PlatformEntry> {
-        match self.platforms.get(id) {
-            Some(slot) if slot.rivals.is_empty() => Ok(slot.entry),
-            Some(slot) => {
-                let mut crates = vec![slot.crate_name];
-                crates.extend(&slot.rivals);
-                Err(duplicate("platform", id, &crates))
-            }
-            None => Err(missing(
-                "platform",
-                id,
-                &self.platform_ids(),
-                FIRST_PARTY_PLATFORMS,
-            )),
-        }
+        self.platforms.get(id)
     }
 
     /// Fails when any id was registered by more than one crate.
     pub fn check(&self) -> Result<()> {
-        for (id, slot) in &self.providers {
-            if !slot.rivals.is_empty() {
-                self.provider(id)?;
-            }
-        }
-        for (id, slot) in &self.platforms {
-            if !slot.rivals.is_empty() {
-                self.platform(id)?;
-            }
-        }
-        Ok(())
+        self.providers.check()?;
+        self.platforms.check()
     }
 }
 
@@ -507,8 +529,8 @@ mod tests {
     #[test]
     fn link_time_style_duplicates_fail_on_lookup_naming_both() {
         let mut registry = Registry::new();
-        registry.insert_provider(&ALPHA, "crate-alpha");
-        registry.insert_provider(&ALPHA_AGAIN, "crate-alpha-fork");
+        registry.providers.insert(&ALPHA, "crate-alpha");
+        registry.providers.insert(&ALPHA_AGAIN, "crate-alpha-fork");
         let err = registry.provider("alpha").unwrap_err();
         assert!(err.message().contains("crate-alpha, crate-alpha-fork"));
         assert!(registry.check().is_err());
