@@ -13,6 +13,7 @@ pub mod advice;
 pub mod backup;
 pub mod build;
 pub mod cli;
+#[cfg(feature = "sandbox")]
 pub mod demo;
 pub mod doctor;
 pub mod env;
@@ -21,6 +22,7 @@ pub mod ops;
 pub mod paths;
 pub mod policy;
 pub mod remote;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod security_log;
 pub mod shutdown;

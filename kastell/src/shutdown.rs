@@ -20,6 +20,11 @@ use std::process::ExitCode;
 use kastell_core::{Error, Result};
 use tokio::signal::unix::{SignalKind, signal};
 
+/// What dropping a sandbox tears down, for the line the binaries print
+/// when a signal stops them.
+pub const SANDBOX_TORN_DOWN: &str =
+    "the sandbox (API simulators, sshd, fake hosts) and removed its temporary directories";
+
 /// A signal asking kastell to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopSignal {

@@ -32,7 +32,7 @@ pub async fn run(args: DemoArgs, _ctx: &Context) -> Result<ExitCode> {
         Ended::Stopped(signal) => Ok(shutdown::report(
             "kastell demo",
             signal,
-            crate::sandbox::TORN_DOWN,
+            crate::shutdown::SANDBOX_TORN_DOWN,
         )),
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod backup;
 pub mod confirm;
+#[cfg(feature = "sandbox")]
 pub mod demo;
 pub mod doctor;
 pub mod fleet;
@@ -57,6 +58,7 @@ pub enum Command {
     /// Check this build, the fleet store and (optionally) one server.
     Doctor(doctor::DoctorArgs),
     /// Run the real code against a local sandbox: no account, no network.
+    #[cfg(feature = "sandbox")]
     Demo(demo::DemoArgs),
     /// Back servers up over SSH, list, verify and restore backups.
     #[command(subcommand)]
@@ -122,6 +124,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Server(cmd) => server::run(cmd, &ctx).map(|()| ExitCode::SUCCESS),
         Command::Doctor(args) => doctor::run(args, &ctx).await,
+        #[cfg(feature = "sandbox")]
         Command::Demo(args) => demo::run(args, &ctx).await,
         Command::Backup(cmd) => backup::run(cmd, &ctx).await,
         Command::Snapshot(cmd) => snapshot::run(cmd, &ctx).await,

@@ -166,6 +166,7 @@ pub struct McpArgs {
 
 /// Starts the sandbox fleet in a temporary directory and serves it until
 /// the client disconnects; then removes everything.
+#[cfg(feature = "sandbox")]
 async fn serve_sandbox(env: Env, args: &McpArgs, tasks: Tasks) -> Result<(), Error> {
     let dir = kastell_ssh::sandbox::owner::tempdir(crate::sandbox::STORE_DIR_PREFIX)?;
     let plan = crate::sandbox::SandboxPlan {
@@ -184,6 +185,13 @@ async fn serve_sandbox(env: Env, args: &McpArgs, tasks: Tasks) -> Result<(), Err
     let served = serve(ctx, args, dir.path(), tasks).await;
     drop(sandbox);
     served
+}
+
+/// A build without the sandbox refuses `--sandbox`, saying how to get it.
+#[cfg(not(feature = "sandbox"))]
+async fn serve_sandbox(_: Env, _: &McpArgs, _: Tasks) -> Result<(), Error> {
+    Err(Error::unsupported("this build has no sandbox")
+        .with_hint("Rebuild kastell with `--features sandbox` (on by default)"))
 }
 
 /// Parses the command line, sets up logging (stderr) and a runtime, then
@@ -246,7 +254,7 @@ pub fn run_blocking_with(args: McpArgs) -> std::process::ExitCode {
     let result = match result {
         Ok(crate::shutdown::Ended::Stopped(signal)) => {
             let what = if args.sandbox {
-                crate::sandbox::TORN_DOWN
+                crate::shutdown::SANDBOX_TORN_DOWN
             } else {
                 "serving"
             };

@@ -58,11 +58,6 @@ pub const STORE_DIR_PREFIX: &str = "kastell-mcp-sandbox-";
 /// The name of the temporary directory of `kastell demo` starts with this.
 pub const DEMO_DIR_PREFIX: &str = "kastell-demo-";
 
-/// What dropping a sandbox tears down, for the line the binaries print
-/// when a signal stops them.
-pub const TORN_DOWN: &str =
-    "the sandbox (API simulators, sshd, fake hosts) and removed its temporary directories";
-
 /// The first loopback address given to a fake host (`127.0.0.1` stays the
 /// daemon's own address).
 const FIRST_HOST: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);

@@ -1,0 +1,147 @@
+//! A backup whose SSH connection dies half-way (raw, or zstd-compressed on
+//! the server) leaves no listed backup, no
+//! staging directory and no file on the server. In its own test binary so
+//! nothing else writes as the sandbox user meanwhile.
+
+#![cfg(feature = "coolify")]
+// Test helpers: a panic is the test failing, with the error shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::paas_host;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use kastell::backup::{BackupRequest, STAGING_PREFIX, TransferProgress};
+use kastell_core::wire::CompressMode;
+use paas_host::{Kind, engine, record, start};
+
+/// Files in /tmp owned by the sandbox user and newer than `marker`,
+/// outside the harness's own directories.
+fn new_sandbox_files(marker: &Path, harness: &[std::path::PathBuf]) -> Vec<String> {
+    let out = std::process::Command::new("find")
+        .args(["/tmp", "/var/tmp", "-user", "kastell-sandbox", "-newer"])
+        .arg(marker)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|line| !harness.iter().any(|h| Path::new(line).starts_with(h)))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn staging_bytes(server_dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(server_dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(STAGING_PREFIX))
+        .flat_map(|e| std::fs::read_dir(e.path()).into_iter().flatten().flatten())
+        .map(|f| f.metadata().map(|m| m.len()).unwrap_or(0))
+        .sum()
+}
+
+/// Processes of the sandbox user named `name` (pg_dump, zstd).
+fn sandbox_processes(name: &str) -> Vec<String> {
+    let out = std::process::Command::new("pgrep")
+        .args(["-u", "kastell-sandbox", "-x", name])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Raw over the wire, then zstd on the server: one after the other, so
+/// neither sees the other's files or processes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_killed_mid_backup_leaves_nothing_behind() {
+    killed_mid_backup(CompressMode::Local).await;
+    killed_mid_backup(CompressMode::Server).await;
+    // The server's compressor and dump went with the connection.
+    let started = Instant::now();
+    while !(sandbox_processes("zstd").is_empty() && sandbox_processes("pg_dump").is_empty()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "still running on the server: zstd {:?}, pg_dump {:?}",
+            sandbox_processes("zstd"),
+            sandbox_processes("pg_dump")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn killed_mid_backup(mode: CompressMode) {
+    let kind = Kind::Coolify;
+    let mut host = start(kind);
+    // Enough data that the dump is still streaming when the connection dies.
+    host.pg
+        .execute(
+            kind.database(),
+            "CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 40) AS blob FROM generate_series(1, 300000) g;",
+        )
+        .unwrap();
+    let harness = vec![host.shim.dir(), host.shim.state_dir(), host.shim.root()];
+    let marker = tempfile::NamedTempFile::new().unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_owned();
+    let platform = host.platform.clone();
+    let task = tokio::spawn(async move {
+        engine(&dir)
+            .with_compress_mode(mode)
+            .create(&BackupRequest {
+                server: record(kind),
+                platform,
+                host_key: None,
+                transfer: TransferProgress::none(),
+            })
+            .await
+    });
+    let server_dir = tmp.path().join("backups/paas-1");
+    let started = Instant::now();
+    while staging_bytes(&server_dir) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the dump never started"
+        );
+        assert!(
+            !task.is_finished(),
+            "the backup finished before it could be interrupted"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    host.sshd.sshd.stop();
+
+    let err = task
+        .await
+        .unwrap()
+        .expect_err("a killed connection fails the backup");
+    assert!(
+        matches!(
+            err.kind(),
+            kastell_core::ErrorKind::Unavailable
+                | kastell_core::ErrorKind::CommandFailed
+                | kastell_core::ErrorKind::Timeout
+        ),
+        "{err}"
+    );
+    assert!(
+        engine(tmp.path()).list("paas-1").unwrap().is_empty(),
+        "nothing listed"
+    );
+    assert_eq!(staging_bytes(&server_dir), 0);
+    let leftovers: Vec<_> = std::fs::read_dir(&server_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != kastell::backup::LOCK_FILE)
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let remote = new_sandbox_files(marker.path(), &harness);
+    assert!(remote.is_empty(), "files left on the server: {remote:?}");
+}

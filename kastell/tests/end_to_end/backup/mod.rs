@@ -1,0 +1,5 @@
+//! Backups through the real PaaS hosts: killed mid-run, real dumps, bytes on the wire.
+
+mod killed;
+mod real;
+mod wire;

@@ -1,0 +1,115 @@
+//! `--all` doing real work through the `kastell` binary on a sandbox fleet
+//! of 20 servers (the Hetzner simulator, each server its own fake host
+//! behind real sshd daemons): `backup create --all` publishes one verified
+//! backup per server, and `maintain --all` upgrades every server and
+//! reboots each exactly once through the API, proven by its boot id.
+#![cfg(all(feature = "sandbox", feature = "hetzner", feature = "bare"))]
+// Test helpers: a panic is the test failing, with the error shown.
+#![allow(clippy::unwrap_used)]
+
+use std::process::Output;
+
+use kastell::sandbox::{Sandbox, SandboxPlan};
+use serde_json::Value;
+
+use crate::support;
+
+const FLEET: usize = 20;
+
+/// Runs `kastell args` against the sandbox's store, off the runtime.
+async fn kastell(sandbox: &Sandbox, home: &std::path::Path, args: &[&str]) -> Output {
+    let mut cmd = support::kastell(home, args);
+    cmd.env("KASTELL_DIR", sandbox.store().dir())
+        .envs(sandbox.env_overlay());
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn results(out: &Output) -> Vec<Value> {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let value: Value = serde_json::from_slice(&out.stdout).unwrap();
+    value.as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_and_maintain_all_work_on_every_server_of_a_twenty_server_fleet() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let plan = SandboxPlan {
+        providers: Some(vec!["hetzner".into()]),
+        servers_per_provider: FLEET,
+        manual_server: false,
+        platform: None,
+    };
+    let sandbox = Sandbox::start_with(&dir.path().join("state"), &plan)
+        .await
+        .unwrap();
+    assert_eq!(sandbox.servers().len(), FLEET);
+    assert!(sandbox.sshds().len() > 1, "more hosts than one sshd serves");
+
+    let backups = results(
+        &kastell(
+            &sandbox,
+            home.path(),
+            &["--json", "backup", "create", "--all", "--force"],
+        )
+        .await,
+    );
+    assert_eq!(backups.len(), FLEET);
+    for (server, result) in sandbox.servers().iter().zip(&backups) {
+        assert_eq!(result["success"], true, "{result}");
+        assert_eq!(result["server"], server.name.as_str(), "fleet order");
+    }
+    // Each backup is complete and its checksums hold (first, middle, last).
+    for server in [0, FLEET / 2, FLEET - 1].map(|i| &sandbox.servers()[i]) {
+        let out = kastell(
+            &sandbox,
+            home.path(),
+            &["--json", "backup", "verify", &server.name],
+        )
+        .await;
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            server.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    let boots: Vec<u64> = sandbox
+        .servers()
+        .iter()
+        .map(|s| sandbox.boots(s).unwrap())
+        .collect();
+    let maintained = results(
+        &kastell(
+            &sandbox,
+            home.path(),
+            &["--json", "maintain", "--all", "--force"],
+        )
+        .await,
+    );
+    assert_eq!(maintained.len(), FLEET);
+    for ((server, result), before) in sandbox.servers().iter().zip(&maintained).zip(boots) {
+        assert_eq!(result["success"], true, "{result}");
+        let reboot = result["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "Reboot")
+            .unwrap();
+        assert_eq!(reboot["status"], "success", "{result}");
+        assert_eq!(
+            sandbox.boots(server).unwrap(),
+            before + 1,
+            "{} rebooted exactly once",
+            server.name
+        );
+    }
+}

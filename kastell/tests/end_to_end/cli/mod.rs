@@ -1,0 +1,8 @@
+//! The real `kastell` binary: commands, operations, fleets, doctor.
+
+mod commands;
+mod doctor;
+mod fleet_sandbox;
+mod ops;
+mod ops_fleet;
+mod ops_sim;

@@ -1,0 +1,216 @@
+//! `kastell backup create|list|verify|restore` through the real binary
+//! against a fake bare host behind a real sshd: list newest first, verify
+//! and restore pick the newest, a restore needs confirmation (exit 1 and
+//! nothing changed without `--force` off a terminal), `--dry-run` changes
+//! nothing, and `--json` prints exactly the ops payload.
+#![cfg(feature = "bare")]
+// Test helpers: a panic is the test failing, with the error shown.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::Output;
+
+use kastell::ops::{self, Context};
+use kastell::{Env, FleetStore, Surface};
+use kastell_testkit::platform::BareHost;
+use serde_json::{Value, json};
+
+use crate::support;
+
+fn kastell(dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = support::kastell(dir, args);
+    cmd.env("KASTELL_ALLOW_PRIVATE_IPS", "true");
+    cmd.output().unwrap()
+}
+
+fn ok(out: &Output) -> &Output {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A bare host with a few configuration files, registered as `bare-1`
+/// with its fake root as `platformOptions`.
+fn setup(dir: &Path) -> BareHost {
+    let host = BareHost::start();
+    host.write_sshd_config("");
+    host.write("etc/crontab", "# first crontab\n");
+    host.hand_over();
+    let key = host.fixture.sshd.ed25519_key();
+    let port = host.fixture.sshd.port().to_string();
+    ok(&kastell(
+        dir,
+        &[
+            "server",
+            "add",
+            "--name",
+            "bare-1",
+            "--ip",
+            "127.0.0.1",
+            "--platform",
+            "bare",
+            "--user",
+            host.fixture.sshd.user(),
+            "--port",
+            &port,
+            "--identity-file",
+            key.to_str().unwrap(),
+        ],
+    ));
+    let root = host.root().to_string_lossy().into_owned();
+    FleetStore::open(dir.join("state"))
+        .unwrap()
+        .update("bare-1", |r| {
+            r.extra.insert(
+                "platformOptions".into(),
+                json!({"root": root, "sudo": "never"}),
+            );
+        })
+        .unwrap();
+    host
+}
+
+fn crontab(host: &BareHost) -> String {
+    std::fs::read_to_string(host.path("etc/crontab")).unwrap()
+}
+
+fn backup_ids(dir: &Path) -> Vec<String> {
+    let list = json_of(ok(&kastell(dir, &["--json", "backup", "list", "bare-1"])));
+    list["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["backupId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn backup_create_list_verify_and_restore_the_newest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let host = setup(dir);
+
+    let first = json_of(ok(&kastell(dir, &["--json", "backup", "create", "bare-1"])));
+    assert_eq!(first["success"], true, "{first}");
+    assert_eq!(first["server"], "bare-1");
+    let first_id = first["backupId"].as_str().unwrap().to_owned();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    host.write("etc/crontab", "# second crontab\n");
+    // Human output names the backup and its files.
+    let second_out = stdout(ok(&kastell(dir, &["backup", "create", "bare-1"])));
+    assert!(
+        second_out.contains("backup create on bare-1 (127.0.0.1): OK"),
+        "{second_out}"
+    );
+    let ids = backup_ids(dir);
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert_eq!(ids[1], first_id, "newest first");
+    let newest = ids[0].clone();
+    assert!(
+        second_out.contains(&format!("backup: {newest}")),
+        "{second_out}"
+    );
+
+    // --json is exactly the ops payload.
+    let cli_list = json_of(ok(&kastell(dir, &["--json", "backup", "list", "bare-1"])));
+    let store = FleetStore::open(dir.join("state")).unwrap();
+    let ctx = Context::new(
+        Env::from_pairs([("HOME", "/nonexistent")]),
+        store,
+        Surface::Cli,
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let direct = rt.block_on(ops::backup_list(&ctx, Some("bare-1"))).unwrap();
+    assert_eq!(cli_list, serde_json::to_value(&direct).unwrap());
+
+    let verified = json_of(ok(&kastell(dir, &["--json", "backup", "verify", "bare-1"])));
+    assert_eq!(verified["backupId"], newest.as_str());
+    assert_eq!(
+        verified["message"],
+        "Backup verified: every checksum matches"
+    );
+
+    // Change the host; a restore off a terminal without --force is refused
+    // and changes nothing (no safety backup either).
+    host.write("etc/crontab", "# changed since\n");
+    let refused = kastell(dir, &["backup", "restore", "bare-1"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--force"));
+    assert_eq!(crontab(&host), "# changed since\n");
+    assert_eq!(backup_ids(dir).len(), 2);
+
+    // A dry run names the newest backup and changes nothing.
+    let plan = stdout(ok(&kastell(
+        dir,
+        &["backup", "restore", "bare-1", "--dry-run"],
+    )));
+    assert!(plan.contains(&format!("Verify backup {newest}")), "{plan}");
+    assert_eq!(crontab(&host), "# changed since\n");
+    assert_eq!(backup_ids(dir).len(), 2);
+
+    // Without --backup the newest is restored.
+    let restored = stdout(ok(&kastell(
+        dir,
+        &["backup", "restore", "bare-1", "--force"],
+    )));
+    assert!(
+        restored.contains(&format!("backup: {newest}")),
+        "{restored}"
+    );
+    assert!(restored.contains("1. Verify backup  success"), "{restored}");
+    assert!(restored.contains(" ms"), "{restored}");
+    assert_eq!(crontab(&host), "# second crontab\n");
+    assert_eq!(backup_ids(dir).len(), 3, "a safety backup was taken");
+
+    // An explicit older backup, in JSON: the ops payload with its steps.
+    let older = json_of(ok(&kastell(
+        dir,
+        &[
+            "--json", "backup", "restore", "bare-1", "--backup", &first_id, "--force",
+        ],
+    )));
+    assert_eq!(older["backupId"], first_id.as_str());
+    let steps = older["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["name"], "Verify backup", "{older}");
+    assert!(steps.iter().all(|s| s["status"] != "failure"), "{older}");
+    assert_eq!(crontab(&host), "# first crontab\n");
+}
+
+#[test]
+fn failures_exit_1_with_the_ops_error_payload() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let _host = setup(dir);
+    // No backups yet: verify fails with the ops error shape.
+    let out = kastell(dir, &["--json", "backup", "verify", "bare-1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = json_of(&out);
+    assert_eq!(err["kind"], "not_found", "{err}");
+    assert_eq!(err["server"], "bare-1");
+    assert!(err["hint"].is_string());
+    assert!(err["suggested_actions"].is_array());
+    // Unknown server.
+    let out = kastell(dir, &["--json", "backup", "list", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(json_of(&out)["error"].is_string());
+    // SAFE_MODE blocks a restore before any question, and says so.
+    let mut cmd = support::kastell(dir, &["backup", "restore", "bare-1"]);
+    let out = cmd.env("KASTELL_SAFE_MODE", "true").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("SAFE_MODE"), "{stderr}");
+}

@@ -1,0 +1,681 @@
+//! Fault injection, local side: the disk fills up (or a file-size limit is
+//! hit) in the middle of writing a backup, a backup is damaged on disk,
+//! two maintenance runs (in one process and from a second process) go for
+//! one server at once, and `kastell` processes writing the fleet store are
+//! killed mid-write.
+//!
+//! The servers are the sandbox's fake hosts behind a real sshd; the disk
+//! is a real one: as root, a 2 MiB tmpfs mounted as the kastell directory
+//! (`ENOSPC`); as any user, the real `kastell` binary under `ulimit -f`
+//! (`EFBIG`). After each fault: what the user sees, no complete-looking
+//! partial backup, the staging directory swept, the store readable,
+//! nothing left on the server, and nothing run on the server when it must
+//! not be.
+//!
+//! Two processes adding servers at once is `tests/cli.rs`
+//! (`two_concurrent_processes_lose_no_server`); here writers are killed.
+#![cfg(feature = "bare")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::faults::common as faults_common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use faults_common::{
+    RemoteTemp, SERIAL, Tally, Watched, assert_host_healthy, assert_no_partial_backup,
+    assert_no_remote_temp, assert_store_readable, assert_user_sees, entries,
+};
+use kastell::backup::{MANIFEST_FILE, STAGING_PREFIX};
+use kastell::ops::{self, Context, MaintainOptions};
+use kastell::sandbox::{MANUAL_SERVER, Sandbox, SandboxPlan};
+use kastell::{Env, Surface};
+use kastell_core::types::{
+    ArtifactSink, ArtifactSource, BackupReport, Health, PlatformInfo, RestoreReport, UpdateOptions,
+    UpdateReport,
+};
+use kastell_core::{Platform, PlatformCapability, Result, Transport};
+use tokio::sync::Notify;
+
+/// Bytes of incompressible data under a backed-up path: far more than the
+/// room the disk faults leave.
+const BLOB: u64 = 8 << 20;
+
+/// A sandbox with only the manual server (no simulator needed).
+async fn fleet(dir: &Path) -> Sandbox {
+    let plan = SandboxPlan {
+        providers: Some(Vec::new()),
+        servers_per_provider: 1,
+        manual_server: true,
+        platform: None,
+    };
+    Sandbox::start_with(dir, &plan).await.unwrap()
+}
+
+fn ctx(sandbox: &Sandbox) -> Context {
+    sandbox.context(&Env::from_pairs([("KASTELL_LOG", "warn")]), Surface::Cli)
+}
+
+fn root(sandbox: &Sandbox) -> PathBuf {
+    let address = sandbox.server(MANUAL_SERVER).unwrap().address;
+    sandbox.hosts().root(address).unwrap()
+}
+
+/// Puts `len` bytes of incompressible data under the manual server's
+/// `/etc/nginx`, which the bare platform backs up.
+fn add_blob(sandbox: &Sandbox, len: u64) -> PathBuf {
+    let path = root(sandbox).join("etc/nginx/blob.bin");
+    let (mut data, _) = kastell_testkit::data::RandomReader::new(7, len);
+    let mut file = std::fs::File::create(&path).unwrap();
+    std::io::copy(&mut data, &mut file).unwrap();
+    file.flush().unwrap();
+    sandbox.hosts().hand_over().unwrap();
+    path
+}
+
+/// A tmpfs of `size` mounted on `dir` while it lives (root only).
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Option<Self> {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Self(dir.to_owned()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// The local disk fills up while a backup streams in: the backup fails
+/// with what to do, nothing is listed, the staging directory is gone, and
+/// once there is room again the next backup works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_mid_backup_keeps_nothing_and_says_so() {
+    let _serial = SERIAL.lock().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("kastell");
+    let Some(_disk) = Tmpfs::mount(&dir, "2m") else {
+        // Not root (or no mount rights): the file-size limit test below
+        // makes the same write fail for any user.
+        eprintln!("skipped: cannot mount a tmpfs here");
+        return;
+    };
+    let mut t = Tally::new("local-disk-full", &[]);
+    let sandbox = fleet(&dir).await;
+    let ctx = ctx(&sandbox);
+    let blob = add_blob(&sandbox, BLOB);
+    let remote = RemoteTemp::snapshot(sandbox.sshd().user());
+
+    let err = ops::backup_create(&ctx, Some(MANUAL_SERVER))
+        .await
+        .unwrap_err();
+    t.injected(1);
+    assert_user_sees(&mut t, &err, &["unexpected"], &["No space left on device"]);
+    t.check(
+        err.hint.as_deref().unwrap_or("").contains("disk is full"),
+        "the hint says the local disk is full",
+    );
+    let listed = assert_no_partial_backup(&mut t, &dir, MANUAL_SERVER);
+    t.check(listed.is_empty(), "nothing is listed");
+    let left = entries(&dir.join("backups").join(MANUAL_SERVER));
+    t.check(
+        left.iter().all(|n| !n.starts_with(STAGING_PREFIX)),
+        format!("the staging directory was swept: {left:?}"),
+    );
+    assert_store_readable(&mut t, &dir);
+    assert_no_remote_temp(&mut t, &remote);
+    assert_host_healthy(&mut t, &ctx, MANUAL_SERVER).await;
+
+    std::fs::remove_file(blob).unwrap();
+    let again = ops::backup_create(&ctx, Some(MANUAL_SERVER)).await;
+    t.check(
+        again.is_ok(),
+        format!("with room again, the backup works: {again:?}"),
+    );
+    let listed = assert_no_partial_backup(&mut t, &dir, MANUAL_SERVER);
+    t.check(listed.len() == 1, "exactly the new backup is listed");
+    t.finish();
+    drop(sandbox);
+}
+
+/// The real `kastell` binary with `sandbox`'s environment and `args`,
+/// under `ulimit -f <blocks>` with `SIGXFSZ` ignored, so a write past the
+/// limit fails with `EFBIG` as it would on a full or limited disk.
+fn kastell_limited(
+    sandbox: &Sandbox,
+    dir: &Path,
+    blocks: u32,
+    args: &[&str],
+) -> std::process::Output {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f {blocks}; exec \"$0\" \"$@\""
+        ))
+        .arg(env!("CARGO_BIN_EXE_kastell"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("KASTELL_DIR", dir)
+        .envs(sandbox.env_overlay())
+        .stdin(Stdio::null());
+    cmd.output().unwrap()
+}
+
+/// The same fault for any user, through the CLI: a file-size limit makes
+/// the staging write fail with `EFBIG`; the user sees the error and the
+/// hint, and nothing is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_size_limit_mid_backup_fails_the_cli_cleanly() {
+    let _serial = SERIAL.lock().await;
+    let mut t = Tally::new("local-file-size-limit-cli", &[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("kastell");
+    let sandbox = fleet(&dir).await;
+    let blob = add_blob(&sandbox, BLOB);
+    let remote = RemoteTemp::snapshot(sandbox.sshd().user());
+
+    let out = kastell_limited(
+        &sandbox,
+        &dir,
+        2048,
+        &["backup", "create", MANUAL_SERVER, "--force"],
+    );
+    t.injected(1);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    t.check(!out.status.success(), format!("the CLI fails: {stderr}"));
+    t.check(
+        stderr.contains("File too large"),
+        format!("it names the failure: {stderr}"),
+    );
+    let hint = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("hint: "))
+        .unwrap_or("")
+        .to_owned();
+    t.check(
+        hint.contains("file-size limit"),
+        format!("the hint says what to do: {stderr}"),
+    );
+    let error = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("error: "))
+        .unwrap_or("");
+    t.saw(&format!(
+        "exit={:?} error={error:?} hint={hint:?}",
+        out.status.code()
+    ));
+    let listed = assert_no_partial_backup(&mut t, &dir, MANUAL_SERVER);
+    t.check(listed.is_empty(), "nothing is listed");
+    assert_store_readable(&mut t, &dir);
+    assert_no_remote_temp(&mut t, &remote);
+
+    std::fs::remove_file(blob).unwrap();
+    let out = kastell_limited(
+        &sandbox,
+        &dir,
+        2048,
+        &["backup", "create", MANUAL_SERVER, "--force"],
+    );
+    t.check(
+        out.status.success(),
+        format!(
+            "under the limit, the CLI backs up: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    );
+    let listed = assert_no_partial_backup(&mut t, &dir, MANUAL_SERVER);
+    t.check(listed.len() == 1, "exactly the new backup is listed");
+    t.finish();
+}
+
+/// A context whose transports record every command, to prove that
+/// nothing ran on the server.
+fn watched_ctx(sandbox: &Sandbox) -> (Context, Arc<std::sync::Mutex<Vec<Arc<Watched>>>>) {
+    let seen: Arc<std::sync::Mutex<Vec<Arc<Watched>>>> = Arc::default();
+    let plain = ctx(sandbox);
+    let list = seen.clone();
+    let factory: ops::TransportFactory = Arc::new(move |record| {
+        let watched = Arc::new(Watched::new(plain.transport_for(record), Box::new(|_| {})));
+        list.lock().unwrap().push(watched.clone());
+        watched as Arc<dyn Transport>
+    });
+    (ctx(sandbox).with_transport_factory(factory), seen)
+}
+
+fn commands_run(seen: &std::sync::Mutex<Vec<Arc<Watched>>>) -> usize {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .map(|w| w.commands().len())
+        .sum()
+}
+
+/// A backup damaged on disk (a file cut short, a flipped byte, an
+/// unreadable manifest): the listing shows what it can tell from sizes,
+/// verify finds the rest, and a restore refuses before any command runs on
+/// the server (no safety backup is taken either).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupted_backup_is_refused_before_anything_runs_on_the_server() {
+    let _serial = SERIAL.lock().await;
+    let mut t = Tally::new("local-corrupt-backup", &[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("kastell");
+    let sandbox = fleet(&dir).await;
+    let (ctx, seen) = watched_ctx(&sandbox);
+    let crontab = root(&sandbox).join("etc/crontab");
+    let remote = RemoteTemp::snapshot(sandbox.sshd().user());
+
+    type Damage = fn(&Path, &str);
+    let damages: [(&str, Damage, &str); 3] = [
+        (
+            "cut short",
+            |file, _| {
+                let bytes = std::fs::read(file).unwrap();
+                std::fs::write(file, &bytes[..bytes.len() / 2]).unwrap();
+            },
+            "corrupt",
+        ),
+        (
+            "one flipped byte",
+            |file, _| {
+                let mut bytes = std::fs::read(file).unwrap();
+                let middle = bytes.len() / 2;
+                bytes[middle] ^= 0x55;
+                std::fs::write(file, &bytes).unwrap();
+            },
+            "complete",
+        ),
+        (
+            "unreadable manifest",
+            |_, backup_dir| {
+                std::fs::write(
+                    Path::new(backup_dir).join(MANIFEST_FILE),
+                    "{\"serverName\": tru",
+                )
+                .unwrap();
+            },
+            "corrupt",
+        ),
+    ];
+    for (what, damage, listed_as) in damages {
+        let created = ops::backup_create(&ctx, Some(MANUAL_SERVER)).await.unwrap();
+        let file = Path::new(&created.backup_path).join(&created.files[0]);
+        damage(&file, &created.backup_path);
+        t.injected(1);
+        std::fs::write(&crontab, format!("# changed after the backup ({what})\n")).unwrap();
+        sandbox.hosts().hand_over().unwrap();
+
+        let list = ops::backup_list(&ctx, Some(MANUAL_SERVER)).await.unwrap();
+        let entry = list
+            .backups
+            .iter()
+            .find(|b| b.backup_id == created.backup_id)
+            .unwrap();
+        t.check(
+            entry.status == listed_as,
+            format!("a backup {what} is listed as {listed_as}: {entry:?}"),
+        );
+        let verified =
+            ops::backup_verify(&ctx, Some(MANUAL_SERVER), Some(&created.backup_id)).await;
+        t.check(
+            verified.as_ref().is_err_and(|e| e.kind == "corrupt"),
+            format!("verify finds a backup {what} corrupt: {verified:?}"),
+        );
+
+        let before = commands_run(&seen);
+        let ids_before: Vec<String> = list.backups.iter().map(|b| b.backup_id.clone()).collect();
+        let err = ops::backup_restore(&ctx, Some(MANUAL_SERVER), Some(&created.backup_id))
+            .await
+            .unwrap_err();
+        assert_user_sees(&mut t, &err, &["corrupt"], &[]);
+        t.check(
+            commands_run(&seen) == before,
+            format!("no command ran on the server ({what})"),
+        );
+        let ids_after: Vec<String> = ops::backup_list(&ctx, Some(MANUAL_SERVER))
+            .await
+            .unwrap()
+            .backups
+            .iter()
+            .map(|b| b.backup_id.clone())
+            .collect();
+        t.check(ids_after == ids_before, "no safety backup was taken");
+        let now = std::fs::read_to_string(&crontab).unwrap();
+        t.check(now.contains(what), "the server's files were not touched");
+        // The damaged backup is set aside, so the next round's invariant
+        // (no partial backup) is about what the store does.
+        std::fs::remove_dir_all(&created.backup_path).unwrap();
+    }
+    assert_no_partial_backup(&mut t, &dir, MANUAL_SERVER);
+    assert_store_readable(&mut t, &dir);
+    assert_no_remote_temp(&mut t, &remote);
+    t.finish();
+}
+
+/// Holds a platform's update until released, so a second operation can be
+/// started while the first one is certainly running.
+struct Gate {
+    entered: Notify,
+    release: Notify,
+}
+
+#[derive(Debug)]
+struct Gated {
+    inner: Arc<dyn Platform>,
+    gate: Arc<Gate>,
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Gate")
+    }
+}
+
+#[async_trait]
+impl Platform for Gated {
+    fn info(&self) -> PlatformInfo {
+        self.inner.info()
+    }
+    fn capability(&self) -> PlatformCapability {
+        self.inner.capability()
+    }
+    async fn version(&self) -> Result<String> {
+        self.inner.version().await
+    }
+    async fn health(&self) -> Result<Health> {
+        self.inner.health().await
+    }
+    async fn update(&self, options: &UpdateOptions) -> Result<UpdateReport> {
+        self.gate.entered.notify_one();
+        self.gate.release.notified().await;
+        self.inner.update(options).await
+    }
+    async fn backup(&self, sink: &mut dyn ArtifactSink) -> Result<BackupReport> {
+        self.inner.backup(sink).await
+    }
+    async fn restore(&self, source: &dyn ArtifactSource) -> RestoreReport {
+        self.inner.restore(source).await
+    }
+    async fn stop(&self) -> Result<()> {
+        self.inner.stop().await
+    }
+    async fn start(&self) -> Result<()> {
+        self.inner.start().await
+    }
+}
+
+/// Two maintenance runs on one server at once: the second (from this
+/// process or another `kastell` process) is refused at once with a clear
+/// message naming the first, before anything runs on the server; so are a
+/// restart and an update. A backup waits its turn. Once the first is done,
+/// a maintenance runs normally: the host rebooted exactly once per run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_maintenance_of_one_server_is_refused_while_the_first_runs() {
+    let _serial = SERIAL.lock().await;
+    let mut t = Tally::new("local-two-maintains", &[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("kastell");
+    let sandbox = fleet(&dir).await;
+    let gate = Arc::new(Gate {
+        entered: Notify::new(),
+        release: Notify::new(),
+    });
+    let plain = ctx(&sandbox);
+    let held = gate.clone();
+    let gated = ctx(&sandbox).with_platform_factory(Arc::new(move |record, transport| {
+        let inner = plain.platform_for(record, transport)?;
+        Ok(Arc::new(Gated {
+            inner,
+            gate: held.clone(),
+        }) as Arc<dyn Platform>)
+    }));
+    sandbox.hosts().clear_log().unwrap();
+    let reboots = || {
+        sandbox
+            .hosts()
+            .log()
+            .iter()
+            .filter(|l| l.starts_with("reboot"))
+            .count()
+    };
+
+    let first = tokio::spawn({
+        let ctx = gated.clone();
+        async move { ops::maintain(&ctx, Some(MANUAL_SERVER), MaintainOptions::default()).await }
+    });
+    tokio::time::timeout(Duration::from_secs(60), gate.entered.notified())
+        .await
+        .expect("the first maintenance reached its update");
+
+    // A second one in this process, and a restart and an update.
+    let (second_ctx, seen) = watched_ctx(&sandbox);
+    let err = ops::maintain(&second_ctx, Some(MANUAL_SERVER), MaintainOptions::default())
+        .await
+        .unwrap_err();
+    t.injected(1);
+    assert_user_sees(
+        &mut t,
+        &err,
+        &["invalid_state"],
+        &["Another kastell operation is already running on server manual-web: maintain (pid"],
+    );
+    let err = ops::restart(&second_ctx, Some(MANUAL_SERVER))
+        .await
+        .unwrap_err();
+    t.injected(1);
+    assert_user_sees(&mut t, &err, &["invalid_state"], &["maintain (pid"]);
+    let err = ops::update(&second_ctx, Some(MANUAL_SERVER))
+        .await
+        .unwrap_err();
+    t.injected(1);
+    assert_user_sees(&mut t, &err, &["invalid_state"], &["maintain (pid"]);
+    t.check(
+        commands_run(&seen) == 0,
+        "nothing of theirs ran on the server",
+    );
+
+    // A second process.
+    let out = kastell_limited(
+        &sandbox,
+        &dir,
+        1 << 20,
+        &["maintain", MANUAL_SERVER, "--force"],
+    );
+    t.injected(1);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    t.check(
+        !out.status.success(),
+        format!("the second process is refused: {stderr}"),
+    );
+    t.check(
+        stderr.contains(
+            "Another kastell operation is already running on server manual-web: maintain (pid",
+        ),
+        format!("and told which operation runs: {stderr}"),
+    );
+    t.check(stderr.contains("hint: "), format!("with a hint: {stderr}"));
+    let error = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("error: "))
+        .unwrap_or("");
+    t.saw(&format!("second process: {error}"));
+    t.check(reboots() == 0, "no reboot happened meanwhile");
+
+    // A backup waits for the server instead of being refused.
+    let backup = tokio::spawn({
+        let ctx = ctx(&sandbox);
+        async move { ops::backup_create(&ctx, Some(MANUAL_SERVER)).await }
+    });
+
+    gate.release.notify_one();
+    let done = first.await.unwrap();
+    t.check(
+        done.is_ok(),
+        format!("the first maintenance finishes: {done:?}"),
+    );
+    t.check(reboots() == 1, "the host rebooted once");
+    let backed_up = backup.await.unwrap();
+    t.check(
+        backed_up.is_ok(),
+        format!("the waiting backup ran: {backed_up:?}"),
+    );
+
+    gate.release.notify_one();
+    let again = gated_maintain(&gated).await;
+    t.check(
+        again.is_ok(),
+        format!("a maintenance after it runs: {again:?}"),
+    );
+    t.check(reboots() == 2, "and rebooted once more");
+    assert_host_healthy(&mut t, &ctx(&sandbox), MANUAL_SERVER).await;
+    assert_no_partial_backup(&mut t, &dir, MANUAL_SERVER);
+    assert_store_readable(&mut t, &dir);
+    t.finish();
+}
+
+async fn gated_maintain(ctx: &Context) -> std::result::Result<ops::MaintainResult, ops::OpError> {
+    ops::maintain(ctx, Some(MANUAL_SERVER), MaintainOptions::default()).await
+}
+
+/// `kastell server add --name <name> --ip <ip>` on the store in `dir`.
+fn add_server(dir: &Path, name: &str, ip: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kastell"));
+    cmd.args(["server", "add", "--name", name, "--ip", ip])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("KASTELL_DIR", dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// `kastell server add` processes killed at arbitrary points while two
+/// others add servers: the store stays a readable JSON array, every add
+/// that reported success is there, a killed add is all there or not at
+/// all, and no lock is left to block the next writer.
+#[test]
+fn writers_killed_mid_write_leave_a_readable_store() {
+    let mut t = Tally::new("local-store-killed-writers", &[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_owned();
+    let workers: Vec<_> = [("a", "198.51.100"), ("b", "203.0.113")]
+        .into_iter()
+        .enumerate()
+        .map(|(w, (tag, net))| {
+            let dir = dir.clone();
+            std::thread::spawn(move || {
+                let mut kept = Vec::new();
+                let mut killed = Vec::new();
+                for i in 1..=24u32 {
+                    let name = format!("srv-{tag}-{i}");
+                    let mut child = add_server(&dir, &name, &format!("{net}.{i}"))
+                        .spawn()
+                        .unwrap();
+                    // Every third add is killed after a delay that walks
+                    // through its life: start-up, lock, write, rename.
+                    if i % 3 == w as u32 {
+                        std::thread::sleep(Duration::from_millis(u64::from(i % 8) * 3));
+                        let _ = child.kill();
+                        let status = child.wait().unwrap();
+                        if status.success() {
+                            kept.push(name);
+                        } else {
+                            killed.push(name);
+                        }
+                    } else {
+                        let out = child.wait_with_output().unwrap();
+                        assert!(
+                            out.status.success(),
+                            "{name}: {}",
+                            String::from_utf8_lossy(&out.stderr)
+                        );
+                        kept.push(name);
+                    }
+                }
+                (kept, killed)
+            })
+        })
+        .collect();
+    let mut kept = Vec::new();
+    let mut killed = Vec::new();
+    for worker in workers {
+        let (k, x) = worker.join().unwrap();
+        kept.extend(k);
+        killed.extend(x);
+    }
+    t.injected(killed.len());
+    // Readers never need the lock: the file is whole whatever was killed.
+    let bytes = std::fs::read(dir.join("servers.json")).unwrap();
+    let readable: Option<serde_json::Value> = serde_json::from_slice(&bytes).ok();
+    t.check(
+        readable.as_ref().is_some_and(serde_json::Value::is_array),
+        "servers.json is whole while killed writers' leftovers lie around",
+    );
+    let debris = || -> Vec<String> {
+        entries(&dir)
+            .into_iter()
+            .filter(|n| n.starts_with(kastell::store::TEMP_PREFIX) || n.contains(".lock."))
+            .collect()
+    };
+    let stale_lock = dir.join("servers.json.lock").exists();
+    let left_by_killed = debris().len();
+    // The next writer breaks a lock left by a killed writer at once and
+    // sweeps what it left.
+    let out = add_server(&dir, "srv-after", "192.0.2.77")
+        .output()
+        .unwrap();
+    t.check(
+        out.status.success(),
+        format!(
+            "the next writer is not blocked: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    );
+    t.check(
+        debris().is_empty(),
+        format!(
+            "the next writer swept the killed writers' temporary files: {:?}",
+            debris()
+        ),
+    );
+    let names = assert_store_readable(&mut t, &dir);
+    for name in &kept {
+        t.check(
+            names.contains(name),
+            format!("{name} (reported added) is there"),
+        );
+    }
+    let unique: std::collections::BTreeSet<&String> = names.iter().collect();
+    t.check(unique.len() == names.len(), "no server is there twice");
+    t.saw(&format!(
+        "{} adds killed, {} kept, {} in the store; left by killed writers: lock {}, {left_by_killed} temporary files; the next write broke and swept them",
+        killed.len(),
+        kept.len(),
+        names.len() - 1,
+        if stale_lock { "yes" } else { "no" },
+    ));
+    t.finish();
+}

@@ -1,0 +1,223 @@
+//! The official MCP client SDKs against the real `kastell-mcp --sandbox`,
+//! over stdio and over Streamable HTTP: the TypeScript SDK (Claude Desktop,
+//! Claude Code, Cursor, VS Code) and the Python SDK, the latter both on the
+//! initialize handshake and letting it negotiate 2026-07-28.
+//!
+//! Each lists the tools (an SDK that rejects a definition fails here),
+//! calls every read action, backs a server up with progress, meets a
+//! SAFE_MODE refusal and a strict-argument refusal, reads the fleet
+//! resource and lists the prompts.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::{Value, json};
+
+use crate::sdk;
+use sdk::{HttpServer, Sdk};
+
+const TOKEN: &str = "conformance-test-token-0123456789";
+
+/// The calls of every plan: (tool, arguments, progress wanted).
+fn calls() -> Value {
+    json!([
+        {"name": "server_info", "arguments": {"action": "list"}},
+        {"name": "server_info", "arguments": {"action": "status", "server": "manual-web"}},
+        {"name": "server_info", "arguments": {"action": "health", "server": "manual-web"}},
+        {"name": "server_logs", "arguments": {"action": "logs", "server": "manual-web", "lines": 5}},
+        {"name": "server_logs", "arguments": {"action": "monitor", "server": "manual-web"}},
+        {"name": "server_backup", "arguments": {"action": "backup-list", "server": "manual-web"}},
+        {"name": "server_backup", "arguments": {"action": "snapshot-list", "server": "hetzner-web"}},
+        {"name": "server_backup", "arguments": {"action": "backup-create", "server": "manual-web"}, "progress": true},
+        {"name": "server_backup", "arguments": {"action": "snapshot-delete", "server": "hetzner-web", "snapshotId": "1"}},
+        {"name": "server_maintain", "arguments": {"action": "maintain", "server": "manual-web", "skip_reboot": true}}
+    ])
+}
+
+/// What the call at `index` of a report returned (the SDK raised nothing).
+fn result(report: &Value, index: usize) -> &Value {
+    let call = &report["calls"][index];
+    assert!(
+        call.get("error").is_none(),
+        "call {index} raised in the SDK: {call}"
+    );
+    &call["result"]
+}
+
+fn is_error(result: &Value) -> bool {
+    result["isError"].as_bool().unwrap_or(false)
+}
+
+/// Everything a plan's report must show, whichever SDK and transport.
+fn check(label: &str, report: &Value, stderr: &str) {
+    for key in [
+        "connectError",
+        "toolsError",
+        "resourcesError",
+        "promptsError",
+    ] {
+        assert!(report.get(key).is_none(), "{label}: {key}: {}", report[key]);
+    }
+    let mut names: Vec<&str> = report["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{label}: no tools in {report}"))
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "server_backup",
+            "server_info",
+            "server_logs",
+            "server_maintain"
+        ],
+        "{label}"
+    );
+    assert!(
+        !stderr.contains("unknown format"),
+        "{label}: the SDK warned about a schema format:\n{stderr}"
+    );
+
+    let reads = [
+        (0, "list"),
+        (1, "status"),
+        (2, "health"),
+        (3, "logs"),
+        (4, "monitor"),
+        (5, "backup-list"),
+        (6, "snapshot-list"),
+    ];
+    for (index, action) in reads {
+        let r = result(report, index);
+        assert!(!is_error(r), "{label}: {action} failed: {r}");
+        assert_eq!(r["structuredContent"]["action"], action, "{label}: {r}");
+    }
+
+    let created = result(report, 7);
+    assert!(
+        !is_error(created),
+        "{label}: backup-create failed: {created}"
+    );
+    let progress = report["calls"][7]["progress"].as_array().unwrap();
+    assert!(progress.len() >= 2, "{label}: progress {progress:?}");
+    let values: Vec<f64> = progress
+        .iter()
+        .map(|p| p["progress"].as_f64().unwrap())
+        .collect();
+    assert!(
+        values.windows(2).all(|w| w[0] < w[1]),
+        "{label}: {values:?}"
+    );
+
+    let refused = result(report, 8);
+    assert!(
+        is_error(refused),
+        "{label}: SAFE_MODE let snapshot-delete through: {refused}"
+    );
+    assert_eq!(
+        refused["structuredContent"]["kind"], "permission_denied",
+        "{label}"
+    );
+    assert!(
+        refused["structuredContent"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("SAFE_MODE"),
+        "{label}: {refused}"
+    );
+
+    let strict = result(report, 9);
+    assert!(
+        is_error(strict),
+        "{label}: a misspelt argument was accepted: {strict}"
+    );
+    assert!(
+        strict["structuredContent"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown argument skip_reboot: did you mean skipReboot?"),
+        "{label}: {strict}"
+    );
+
+    let resources = report["resources"].as_array().unwrap();
+    assert_eq!(resources[0]["uri"], "kastell://fleet", "{label}");
+    let text = report["resourceReads"][0]["contents"][0]["text"]
+        .as_str()
+        .unwrap();
+    let fleet: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(fleet["serverCount"], 5, "{label}: {fleet}");
+    let prompts: Vec<&str> = report["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(prompts, ["safe-maintenance", "backup-audit"], "{label}");
+}
+
+fn with_calls(mut plan: Value) -> Value {
+    plan["calls"] = calls();
+    plan["resources"] = json!(true);
+    plan["prompts"] = json!(true);
+    plan
+}
+
+#[test]
+fn the_official_sdks_use_every_tool_over_stdio() {
+    for sdk in [Sdk::TypeScript, Sdk::Python("legacy"), Sdk::Python("auto")] {
+        let home = tempfile::tempdir().unwrap();
+        let plan = with_calls(sdk::stdio_plan(home.path(), &["--sandbox"], &[]));
+        let (report, stderr) = sdk::run(sdk, &plan);
+        check(&format!("{sdk:?} over stdio"), &report, &stderr);
+        if sdk == Sdk::Python("auto") {
+            assert_eq!(report["protocolVersion"], "2026-07-28", "{report}");
+        }
+    }
+}
+
+#[test]
+fn the_official_sdks_use_every_tool_over_http() {
+    let server = HttpServer::start(&["--sandbox"], &[("KASTELL_MCP_TOKEN", TOKEN)]);
+    for sdk in [Sdk::TypeScript, Sdk::Python("legacy"), Sdk::Python("auto")] {
+        let plan = with_calls(server.plan(TOKEN));
+        let (report, stderr) = sdk::run(sdk, &plan);
+        check(&format!("{sdk:?} over HTTP"), &report, &stderr);
+    }
+    let log = server.stop();
+    assert!(
+        !log.contains(TOKEN),
+        "the token reached the server's log:\n{log}"
+    );
+}
+
+#[test]
+fn operation_logs_reach_a_client_that_asks_for_them() {
+    let home = tempfile::tempdir().unwrap();
+    let mut plan = sdk::stdio_plan(home.path(), &["--sandbox"], &[]);
+    plan["setLogLevel"] = json!("info");
+    plan["calls"] = json!([
+        {"name": "server_backup", "arguments": {"action": "backup-create", "server": "manual-web"}}
+    ]);
+    let (report, _) = sdk::run(Sdk::Python("legacy"), &plan);
+    assert!(!is_error(result(&report, 0)), "{report}");
+    let logs: Vec<&str> = report["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["logger"] == "kastell")
+        .filter_map(|l| l["data"].as_str())
+        .collect();
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with("backup-create: Backup ") && l.ends_with("is complete")),
+        "{logs:?}"
+    );
+
+    // A 2026-07-28 client that did not opt in gets no log messages.
+    let mut quiet = sdk::stdio_plan(home.path(), &["--sandbox"], &[]);
+    quiet["calls"] = plan["calls"].clone();
+    let (report, _) = sdk::run(Sdk::Python("auto"), &quiet);
+    assert!(!is_error(result(&report, 0)), "{report}");
+    assert_eq!(report["logs"], json!([]), "{report}");
+}

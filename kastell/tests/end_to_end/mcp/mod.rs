@@ -1,0 +1,18 @@
+//! The real `kastell-mcp` binary, through rmcp and the official SDK clients.
+
+pub(crate) mod common;
+mod bad_input;
+mod bare;
+mod clients;
+mod fuzz;
+mod http;
+mod paas;
+mod safe_mode;
+mod sandbox;
+mod schema;
+mod sim;
+mod spec;
+mod strict;
+mod tasks;
+mod tools_list;
+mod transfer_progress;
