@@ -1,7 +1,7 @@
 //! Fault injection: cloud APIs, local disk and locks, platforms, SSH.
 
-pub(crate) mod common;
 mod cloud;
+pub(crate) mod common;
 mod local;
 mod platform;
 mod ssh;

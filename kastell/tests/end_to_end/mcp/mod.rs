@@ -1,9 +1,9 @@
 //! The real `kastell-mcp` binary, through rmcp and the official SDK clients.
 
-pub(crate) mod common;
 mod bad_input;
 mod bare;
 mod clients;
+pub(crate) mod common;
 mod fuzz;
 mod http;
 mod paas;
