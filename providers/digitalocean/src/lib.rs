@@ -62,14 +62,8 @@ pub const SNAPSHOT_PRICE_PER_GB_MONTH: f64 = 0.06;
 
 /// What this provider implements: everything but a server-side IP lookup.
 pub const CAPABILITY: CloudCapability = CloudCapability {
-    reboot: true,
-    reboot_hard: true,
-    snapshot_create: true,
-    snapshot_list: true,
-    snapshot_delete: true,
-    snapshot_restore: true,
-    cost_estimate: true,
     find_by_ip_server_side: false,
+    ..CloudCapability::all()
 };
 
 /// The registry entry.

@@ -27,7 +27,7 @@ const PER_PAGE: &str = "50";
 /// Hetzner Cloud, one project (tokens are per project). `Debug` shows the
 /// endpoint, never the token.
 #[derive(Debug)]
-pub(crate) struct Hetzner {
+pub struct Hetzner {
     api: ApiClient,
     endpoint: String,
     poll: PollSchedule,

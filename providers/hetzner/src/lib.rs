@@ -43,12 +43,17 @@ mod model;
 #[cfg(feature = "sim")]
 pub mod sim;
 
+pub use client::Hetzner;
+
 use std::sync::Arc;
 
 use kastell_core::{CloudCapability, CloudProvider, ProviderConfig, ProviderEntry, Result};
 
 /// The registry id.
 pub const ID: &str = "hetzner";
+
+/// The human name.
+pub const DISPLAY_NAME: &str = "Hetzner Cloud";
 
 /// The environment variable holding the API token.
 pub const TOKEN_ENV: &str = "HETZNER_TOKEN";
@@ -58,21 +63,12 @@ pub const DEFAULT_ENDPOINT: &str = "https://api.hetzner.cloud/v1";
 
 /// Everything this provider implements: every operation of the contract,
 /// hard reboots and the server-side IP lookup included.
-pub const CAPABILITY: CloudCapability = CloudCapability {
-    reboot: true,
-    reboot_hard: true,
-    snapshot_create: true,
-    snapshot_list: true,
-    snapshot_delete: true,
-    snapshot_restore: true,
-    cost_estimate: true,
-    find_by_ip_server_side: true,
-};
+pub const CAPABILITY: CloudCapability = CloudCapability::all();
 
 /// The registry entry for Hetzner Cloud.
 pub const ENTRY: ProviderEntry = ProviderEntry {
     id: ID,
-    display_name: "Hetzner Cloud",
+    display_name: DISPLAY_NAME,
     token_env: TOKEN_ENV,
     capability: CAPABILITY,
     build,
@@ -83,5 +79,5 @@ kastell_core::register_provider!(ENTRY);
 /// Builds the Hetzner provider from `config`. Refuses an empty token and an
 /// endpoint that is not an http(s) URL.
 pub fn build(config: ProviderConfig) -> Result<Arc<dyn CloudProvider>> {
-    Ok(Arc::new(client::Hetzner::new(config)?))
+    Ok(Arc::new(Hetzner::new(config)?))
 }

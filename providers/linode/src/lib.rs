@@ -75,14 +75,8 @@ pub const DEFAULT_ENDPOINT: &str = "https://api.linode.com/v4";
 
 /// What this provider implements: everything but hard reboots.
 pub const CAPABILITY: CloudCapability = CloudCapability {
-    reboot: true,
     reboot_hard: false,
-    snapshot_create: true,
-    snapshot_list: true,
-    snapshot_delete: true,
-    snapshot_restore: true,
-    cost_estimate: true,
-    find_by_ip_server_side: true,
+    ..CloudCapability::all()
 };
 
 /// The registry entry for Linode.

@@ -74,14 +74,8 @@ pub const DEFAULT_ENDPOINT: &str = "https://api.vultr.com/v2";
 /// What this crate implements: everything but hard reboots, which Vultr's
 /// API does not offer.
 pub const CAPABILITY: CloudCapability = CloudCapability {
-    reboot: true,
     reboot_hard: false,
-    snapshot_create: true,
-    snapshot_list: true,
-    snapshot_delete: true,
-    snapshot_restore: true,
-    cost_estimate: true,
-    find_by_ip_server_side: true,
+    ..CloudCapability::all()
 };
 
 /// This provider's registry entry.
