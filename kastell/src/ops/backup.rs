@@ -1,5 +1,6 @@
 //! SSH backups: create, list, restore, verify, through the backup engine.
 
+use super::reply::Reply;
 use kastell_core::types::BackupId;
 use kastell_core::wire::CompressMode;
 use kastell_core::{Error, ErrorKind};
@@ -18,13 +19,7 @@ use crate::store::ServerRecord;
 /// A published backup.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct BackupCreateResult {
-    /// Always `true`.
-    pub success: bool,
-    /// Server name.
-    pub server: String,
-    /// Server IP.
-    pub ip: String,
+pub struct BackupCreate {
     /// The new backup's id (`YYYY-MM-DD_HH-MM-SS-mmm`).
     pub backup_id: String,
     /// Its directory.
@@ -40,10 +35,10 @@ pub struct BackupCreateResult {
     pub wire: WireSummary,
     /// Things to know (zstd missing on the host, version unreadable).
     pub warnings: Vec<String>,
-    /// Next steps the policy allows.
-    #[serde(rename = "suggested_actions")]
-    pub suggested_actions: Vec<Suggestion>,
 }
+
+/// The reply carrying a [`BackupCreate`].
+pub type BackupCreateResult = Reply<BackupCreate>;
 
 /// One listed backup.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
@@ -92,13 +87,7 @@ impl From<&StoredBackup> for BackupEntry {
 /// A server's backups, newest first. An empty list is a success.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct BackupListResult {
-    /// Always `true`.
-    pub success: bool,
-    /// Server name.
-    pub server: String,
-    /// Server IP.
-    pub ip: String,
+pub struct BackupList {
     /// How many backups there are.
     pub backup_count: usize,
     /// The backups, newest first.
@@ -106,21 +95,15 @@ pub struct BackupListResult {
     /// `No backups found for this server` when there are none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// Next steps the policy allows.
-    #[serde(rename = "suggested_actions")]
-    pub suggested_actions: Vec<Suggestion>,
 }
+
+/// The reply carrying a [`BackupList`].
+pub type BackupListResult = Reply<BackupList>;
 
 /// A finished restore.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct BackupRestoreResult {
-    /// Always `true`.
-    pub success: bool,
-    /// Server name.
-    pub server: String,
-    /// Server IP.
-    pub ip: String,
+pub struct BackupRestore {
     /// The backup restored.
     pub backup_id: String,
     /// The backup of the state before the restore.
@@ -130,10 +113,10 @@ pub struct BackupRestoreResult {
     pub steps: Vec<Step>,
     /// Things to know (legacy backup, taken from another server).
     pub warnings: Vec<String>,
-    /// Next steps the policy allows.
-    #[serde(rename = "suggested_actions")]
-    pub suggested_actions: Vec<Suggestion>,
 }
+
+/// The reply carrying a [`BackupRestore`].
+pub type BackupRestoreResult = Reply<BackupRestore>;
 
 /// A verified backup.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
@@ -211,22 +194,23 @@ pub async fn backup_create_with(
         .map_err(|e| fail(stopped_or(ctx, e)))?;
     ctx.progress()
         .message(&format!("Backup {} is complete", created.id));
-    Ok(BackupCreateResult {
-        success: true,
-        server: server.name.clone(),
-        ip: server.ip.clone(),
-        backup_id: created.id.to_string(),
-        backup_path: created.path.display().to_string(),
-        platform_version: created.manifest.coolify_version.clone(),
-        files: created.manifest.files.clone(),
-        skipped: created.manifest.skipped.clone(),
-        wire: summarize(&created.manifest.wire),
-        warnings: created.report.warnings.clone(),
-        suggested_actions: ctx.suggest(
+
+    Ok(Reply::on(
+        server,
+        BackupCreate {
+            backup_id: created.id.to_string(),
+            backup_path: created.path.display().to_string(),
+            platform_version: created.manifest.coolify_version.clone(),
+            files: created.manifest.files.clone(),
+            skipped: created.manifest.skipped.clone(),
+            wire: summarize(&created.manifest.wire),
+            warnings: created.report.warnings.clone(),
+        },
+        ctx.suggest(
             server,
             vec![Candidate::new(Action::BackupList, "See all backups")],
         ),
-    })
+    ))
 }
 
 /// Lists `server`'s backups with their status (local only). No backups is
@@ -253,15 +237,16 @@ pub async fn backup_list(ctx: &Context, query: Option<&str>) -> OpResult<BackupL
             ],
         ),
     };
-    Ok(BackupListResult {
-        success: true,
-        server: server.name.clone(),
-        ip: server.ip.clone(),
-        backup_count: entries.len(),
-        backups: entries,
-        message,
-        suggested_actions: ctx.suggest(server, candidates),
-    })
+
+    Ok(Reply::on(
+        server,
+        BackupList {
+            backup_count: entries.len(),
+            backups: entries,
+            message,
+        },
+        ctx.suggest(server, candidates),
+    ))
 }
 
 fn parse_id(id: &str) -> Result<BackupId, Error> {
@@ -338,16 +323,17 @@ pub async fn backup_restore(
     if !success {
         return Err(fail(Error::unexpected("a restore step failed")).with_steps(&outcome.steps));
     }
-    Ok(BackupRestoreResult {
-        success: true,
-        server: server.name.clone(),
-        ip: server.ip.clone(),
-        backup_id: id.to_string(),
-        safety_backup_id: outcome.safety_backup.map(|b| b.to_string()),
-        steps: steps(&outcome.steps),
-        warnings: outcome.warnings,
-        suggested_actions: health(ctx, server),
-    })
+
+    Ok(Reply::on(
+        server,
+        BackupRestore {
+            backup_id: id.to_string(),
+            safety_backup_id: outcome.safety_backup.map(|b| b.to_string()),
+            steps: steps(&outcome.steps),
+            warnings: outcome.warnings,
+        },
+        health(ctx, server),
+    ))
 }
 
 /// Recomputes a backup's checksums (`backup_id` `None`: the newest).

@@ -2,6 +2,7 @@
 //! server's status (SSH reachability, boot id, the provider's view) and
 //! its platform's health.
 
+use super::reply::Reply;
 use kastell_core::TransportExt;
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -46,16 +47,11 @@ pub struct ServerListResult {
     pub suggested_actions: Vec<Suggestion>,
 }
 
-/// A server's status.
+/// A server's status. An unreachable server is reported here, not as an
+/// error.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ServerStatusResult {
-    /// Always `true` (an unreachable server is reported, not an error).
-    pub success: bool,
-    /// Server name.
-    pub server: String,
-    /// Server IP.
-    pub ip: String,
+pub struct ServerStatus {
     /// Platform.
     pub platform: String,
     /// Whether SSH answered.
@@ -68,31 +64,26 @@ pub struct ServerStatusResult {
     pub provider_status: Option<String>,
     /// What could not be checked, and why.
     pub notes: Vec<String>,
-    /// Next steps the policy allows.
-    #[serde(rename = "suggested_actions")]
-    pub suggested_actions: Vec<Suggestion>,
 }
 
-/// A platform's health.
+/// The reply carrying a [`ServerStatus`].
+pub type ServerStatusResult = Reply<ServerStatus>;
+
+/// A platform's health. An unhealthy platform is reported here, not as an
+/// error.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ServerHealthResult {
-    /// Always `true` (an unhealthy platform is reported, not an error).
-    pub success: bool,
-    /// Server name.
-    pub server: String,
-    /// Server IP.
-    pub ip: String,
+pub struct ServerHealth {
     /// Platform.
     pub platform: String,
     /// Healthy only on a definite good answer.
     pub healthy: bool,
     /// What was checked and what it said.
     pub detail: String,
-    /// Next steps the policy allows.
-    #[serde(rename = "suggested_actions")]
-    pub suggested_actions: Vec<Suggestion>,
 }
+
+/// The reply carrying a [`ServerHealth`].
+pub type ServerHealthResult = Reply<ServerHealth>;
 
 /// Lists the fleet (local only).
 pub async fn server_list(ctx: &Context) -> OpResult<ServerListResult> {
@@ -168,17 +159,18 @@ pub async fn server_status(ctx: &Context, query: Option<&str>) -> OpResult<Serve
         Some(p) if !server.is_manual() => notes.push(format!("No API token for {p}")),
         _ => {}
     }
-    Ok(ServerStatusResult {
-        success: true,
-        server: server.name.clone(),
-        ip: server.ip.clone(),
-        platform: server.platform_id().to_owned(),
-        reachable: boot_id.is_some(),
-        boot_id,
-        provider_status,
-        notes,
-        suggested_actions: next(ctx, server, Action::InfoHealth, "Check platform health"),
-    })
+
+    Ok(Reply::on(
+        server,
+        ServerStatus {
+            platform: server.platform_id().to_owned(),
+            reachable: boot_id.is_some(),
+            boot_id,
+            provider_status,
+            notes,
+        },
+        next(ctx, server, Action::InfoHealth, "Check platform health"),
+    ))
 }
 
 /// The platform's health over SSH (bare: SSH itself).
@@ -195,13 +187,14 @@ pub async fn server_health(ctx: &Context, query: Option<&str>) -> OpResult<Serve
     } else {
         (Action::Logs, "Read the logs")
     };
-    Ok(ServerHealthResult {
-        success: true,
-        server: server.name.clone(),
-        ip: server.ip.clone(),
-        platform: server.platform_id().to_owned(),
-        healthy: health.healthy,
-        detail: health.detail,
-        suggested_actions: next(ctx, server, action, why),
-    })
+
+    Ok(Reply::on(
+        server,
+        ServerHealth {
+            platform: server.platform_id().to_owned(),
+            healthy: health.healthy,
+            detail: health.detail,
+        },
+        next(ctx, server, action, why),
+    ))
 }

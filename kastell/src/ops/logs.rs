@@ -1,6 +1,7 @@
 //! Read-only diagnostics for `server_logs`: the last lines of the system
 //! journal or the platform's container log, and CPU, memory and disk use.
 
+use super::reply::Reply;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use serde::Serialize;
 
 use super::context::Context;
 use super::result::{OpError, OpResult};
-use super::suggest::{Action, Candidate, Suggestion};
+use super::suggest::{Action, Candidate};
 use crate::policy::Operation;
 use crate::store::ServerRecord;
 
@@ -33,23 +34,17 @@ pub enum LogSource {
 /// The last lines of a log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct LogsResult {
-    /// Always `true`.
-    pub success: bool,
-    /// Server name.
-    pub server: String,
-    /// Server IP.
-    pub ip: String,
+pub struct Logs {
     /// `system` or `platform`.
     pub source: String,
     /// The command that ran.
     pub command: String,
     /// The lines, oldest first.
     pub lines: Vec<String>,
-    /// Next steps the policy allows.
-    #[serde(rename = "suggested_actions")]
-    pub suggested_actions: Vec<Suggestion>,
 }
+
+/// The reply carrying a [`Logs`].
+pub type LogsResult = Reply<Logs>;
 
 /// Load averages.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, JsonSchema)]
@@ -77,23 +72,17 @@ pub struct Usage {
 /// CPU load, memory and root-disk use.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct MonitorResult {
-    /// Always `true`.
-    pub success: bool,
-    /// Server name.
-    pub server: String,
-    /// Server IP.
-    pub ip: String,
+pub struct Monitor {
     /// Load averages (`/proc/loadavg`).
     pub load: LoadAverage,
     /// Memory (`free -b`).
     pub memory: Usage,
     /// The root file system (`df -P /`, 1 KiB blocks turned into bytes).
     pub disk: Usage,
-    /// Next steps the policy allows.
-    #[serde(rename = "suggested_actions")]
-    pub suggested_actions: Vec<Suggestion>,
 }
+
+/// The reply carrying a [`Monitor`].
+pub type MonitorResult = Reply<Monitor>;
 
 /// The command for `source`: the system journal, or the log the
 /// server's platform says is its own ([`kastell_core::Platform::log_command`];
@@ -139,25 +128,26 @@ pub async fn logs(
         .exec_checked(&command, TIMEOUT)
         .await
         .map_err(fail)?;
-    Ok(LogsResult {
-        success: true,
-        server: server.name.clone(),
-        ip: server.ip.clone(),
-        source: match source {
-            LogSource::System => "system",
-            LogSource::Platform => "platform",
-        }
-        .to_owned(),
-        command: command.as_str().to_owned(),
-        lines: String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .map(str::to_owned)
-            .collect(),
-        suggested_actions: ctx.suggest(
+
+    Ok(Reply::on(
+        server,
+        Logs {
+            source: match source {
+                LogSource::System => "system",
+                LogSource::Platform => "platform",
+            }
+            .to_owned(),
+            command: command.as_str().to_owned(),
+            lines: String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .map(str::to_owned)
+                .collect(),
+        },
+        ctx.suggest(
             server,
             vec![Candidate::new(Action::InfoHealth, "Check platform health")],
         ),
-    })
+    ))
 }
 
 const MONITOR: &str = "cat /proc/loadavg && echo --- && free -b && echo --- && df -P /";
@@ -223,18 +213,15 @@ pub async fn monitor(ctx: &Context, query: Option<&str>) -> OpResult<MonitorResu
                 .with_hint("The server needs procps and coreutils"),
         )
     })?;
-    Ok(MonitorResult {
-        success: true,
-        server: server.name.clone(),
-        ip: server.ip.clone(),
-        load,
-        memory,
-        disk,
-        suggested_actions: ctx.suggest(
+
+    Ok(Reply::on(
+        server,
+        Monitor { load, memory, disk },
+        ctx.suggest(
             server,
             vec![Candidate::new(Action::Logs, "Read the system journal")],
         ),
-    })
+    ))
 }
 
 #[cfg(test)]

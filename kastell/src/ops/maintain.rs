@@ -2,6 +2,7 @@
 //! timed, optionally after a provider snapshot. Bare servers are
 //! maintained too (the original refused them).
 
+use super::reply::Reply;
 use kastell_core::types::{StepReport, StepStatus};
 use kastell_core::{CloudProviderExt, Error};
 use schemars::JsonSchema;
@@ -11,7 +12,7 @@ use super::context::{Context, server_id};
 use super::flow::{Ran, Target, lock_host, unknown_outcome};
 use super::progress::Stepper;
 use super::result::{OpError, OpResult, SnapshotInfo, Step, StepSummary, steps};
-use super::suggest::{Action, Candidate, Suggestion};
+use super::suggest::{Action, Candidate};
 use crate::policy::Operation;
 
 /// What `maintain` should do besides the five steps.
@@ -31,13 +32,7 @@ pub struct MaintainOptions {
 /// A maintenance run in which every step succeeded or was skipped.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct MaintainResult {
-    /// Always `true`.
-    pub success: bool,
-    /// Server name.
-    pub server: String,
-    /// Server IP.
-    pub ip: String,
+pub struct Maintain {
     /// Provider id, when the server has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
@@ -54,10 +49,10 @@ pub struct MaintainResult {
     pub message: String,
     /// Things to know (a status check skipped for want of a token).
     pub notes: Vec<String>,
-    /// Next steps the policy allows.
-    #[serde(rename = "suggested_actions")]
-    pub suggested_actions: Vec<Suggestion>,
 }
+
+/// The reply carrying a [`Maintain`].
+pub type MaintainResult = Reply<Maintain>;
 
 const STATUS: &str = "Status Check";
 const HEALTH: &str = "Health Check";
@@ -331,17 +326,18 @@ fn finish(
             .map(|n| format!("{n}: status check skipped")),
     );
     candidates[0] = Candidate::new(Action::InfoStatus, "Check server status");
-    Ok(MaintainResult {
-        success: true,
-        server: server.name.clone(),
-        ip: server.ip.clone(),
-        provider: server.provider_id().map(str::to_owned),
-        platform: target.label().to_owned(),
-        summary: StepSummary::of(&steps),
-        steps,
-        snapshot,
-        message: "Maintenance completed".to_owned(),
-        notes,
-        suggested_actions: ctx.suggest(server, candidates),
-    })
+
+    Ok(Reply::on(
+        server,
+        Maintain {
+            provider: server.provider_id().map(str::to_owned),
+            platform: target.label().to_owned(),
+            summary: StepSummary::of(&steps),
+            steps,
+            snapshot,
+            message: "Maintenance completed".to_owned(),
+            notes,
+        },
+        ctx.suggest(server, candidates),
+    ))
 }

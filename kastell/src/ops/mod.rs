@@ -24,6 +24,7 @@ mod logs;
 mod maintain;
 mod progress;
 mod reboot;
+mod reply;
 mod restart;
 mod result;
 mod snapshot;
@@ -32,8 +33,9 @@ mod update;
 mod wire;
 
 pub use backup::{
-    BackupCreateResult, BackupEntry, BackupListResult, BackupRestoreResult, BackupVerifyResult,
-    backup_create, backup_create_with, backup_list, backup_restore, backup_verify,
+    BackupCreate, BackupCreateResult, BackupEntry, BackupList, BackupListResult, BackupRestore,
+    BackupRestoreResult, BackupVerifyResult, backup_create, backup_create_with, backup_list,
+    backup_restore, backup_verify,
 };
 pub use context::{
     Admitted, Context, PLATFORM_OPTIONS_KEY, PlatformFactory, ProviderFactory, Timing,
@@ -42,26 +44,27 @@ pub use context::{
 pub use fleet::{FleetOverview, FleetServer, fleet_overview};
 pub use flow::{Ran, Target, update_detail};
 pub use info::{
-    ServerHealthResult, ServerListResult, ServerStatusResult, ServerSummary, server_health,
-    server_list, server_status,
+    ServerHealth, ServerHealthResult, ServerListResult, ServerStatus, ServerStatusResult,
+    ServerSummary, server_health, server_list, server_status,
 };
 pub use logs::{
-    DEFAULT_LOG_LINES, LoadAverage, LogSource, LogsResult, MAX_LOG_LINES, MonitorResult, Usage,
-    logs, monitor,
+    DEFAULT_LOG_LINES, LoadAverage, LogSource, Logs, LogsResult, MAX_LOG_LINES, Monitor,
+    MonitorResult, Usage, logs, monitor,
 };
-pub use maintain::{MaintainOptions, MaintainResult, maintain};
+pub use maintain::{Maintain, MaintainOptions, MaintainResult, maintain};
 pub use progress::{NoProgress, Progress, human_bytes};
 pub use reboot::{
     REBOOT_AS_ROOT, REBOOT_WITH_SUDO, RebootMethod, RebootProof, reboot_command, reboot_proven,
 };
-pub use restart::{RestartResult, restart};
+pub use reply::Reply;
+pub use restart::{Restart, RestartResult, restart};
 pub use result::{OpError, OpResult, SnapshotInfo, Step, StepOutcome, StepSummary, steps};
 pub use snapshot::{
-    SnapshotActionResult, SnapshotCreateResult, SnapshotListResult, snapshot_create,
-    snapshot_delete, snapshot_list, snapshot_restore,
+    SnapshotAction, SnapshotActionResult, SnapshotCreate, SnapshotCreateResult, SnapshotList,
+    SnapshotListResult, snapshot_create, snapshot_delete, snapshot_list, snapshot_restore,
 };
 pub use suggest::{Action, Candidate, Suggestion, allowed, suggest};
-pub use update::{UpdateResult, update};
+pub use update::{Update, UpdateResult, update};
 pub use wire::{WireSummary, summarize};
 
 #[cfg(test)]

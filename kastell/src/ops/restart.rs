@@ -2,6 +2,7 @@
 //! Cloud servers reboot through the provider; manual servers over SSH
 //! (the original refused them).
 
+use super::reply::Reply;
 use kastell_core::Error;
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -11,19 +12,13 @@ use super::flow::{Target, lock_host};
 use super::progress::Stepper;
 use super::reboot::RebootProof;
 use super::result::{OpError, OpResult, Step, steps};
-use super::suggest::{Action, Candidate, Suggestion};
+use super::suggest::{Action, Candidate};
 use crate::policy::Operation;
 
 /// A finished, proven restart.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct RestartResult {
-    /// Always `true`.
-    pub success: bool,
-    /// Server name.
-    pub server: String,
-    /// Server IP.
-    pub ip: String,
+pub struct Restart {
     /// `Server restarted successfully`.
     pub message: String,
     /// `running`.
@@ -32,10 +27,10 @@ pub struct RestartResult {
     pub reboot: RebootProof,
     /// Reboot and health check, with durations.
     pub steps: Vec<Step>,
-    /// Next steps the policy allows.
-    #[serde(rename = "suggested_actions")]
-    pub suggested_actions: Vec<Suggestion>,
 }
+
+/// The reply carrying a [`Restart`].
+pub type RestartResult = Reply<Restart>;
 
 /// Reboots `server` and proves it.
 ///
@@ -91,20 +86,21 @@ pub async fn restart(ctx: &Context, query: Option<&str>) -> OpResult<RestartResu
     stepper.finish(&health.step);
     reports.push(health.step);
     health.outcome.map_err(|e| fail(e, &reports))?;
-    Ok(RestartResult {
-        success: true,
-        server: server.name.clone(),
-        ip: server.ip.clone(),
-        message: "Server restarted successfully".to_owned(),
-        final_status: "running".to_owned(),
-        reboot: proof,
-        steps: steps(&reports),
-        suggested_actions: ctx.suggest(
+
+    Ok(Reply::on(
+        server,
+        Restart {
+            message: "Server restarted successfully".to_owned(),
+            final_status: "running".to_owned(),
+            reboot: proof,
+            steps: steps(&reports),
+        },
+        ctx.suggest(
             server,
             vec![
                 Candidate::new(Action::InfoHealth, "Check server health"),
                 Candidate::new(Action::Logs, "Check logs after the reboot"),
             ],
         ),
-    })
+    ))
 }

@@ -2,6 +2,7 @@
 //! restore (and wait until running). Cloud servers with a token only;
 //! every list is one server's, and delete/restore check ownership.
 
+use super::reply::Reply;
 use std::sync::Arc;
 
 use kastell_core::types::SnapshotId;
@@ -12,39 +13,28 @@ use serde::Serialize;
 use super::context::{Context, server_id};
 use super::flow::{lock_host, unknown_outcome};
 use super::result::{OpError, OpResult, SnapshotInfo};
-use super::suggest::{Action, Candidate, Suggestion};
+use super::suggest::{Action, Candidate};
 use crate::policy::Operation;
 use crate::store::ServerRecord;
 
 /// A snapshot taken and available.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct SnapshotCreateResult {
-    /// Always `true`.
-    pub success: bool,
-    /// Server name.
-    pub server: String,
-    /// Server IP.
-    pub ip: String,
+pub struct SnapshotCreate {
     /// The snapshot, with its real id.
     pub snapshot: SnapshotInfo,
     /// Monthly cost, formatted like `€0.24/mo`, or `unknown`.
     pub cost_estimate: String,
-    /// Next steps the policy allows.
-    #[serde(rename = "suggested_actions")]
-    pub suggested_actions: Vec<Suggestion>,
 }
 
-/// One server's snapshots. An empty list is a success.
+/// The reply carrying a [`SnapshotCreate`].
+pub type SnapshotCreateResult = Reply<SnapshotCreate>;
+
+/// One server's snapshots. An empty list is a success, with the server's
+/// IP (the original left it out).
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct SnapshotListResult {
-    /// Always `true`.
-    pub success: bool,
-    /// Server name.
-    pub server: String,
-    /// Server IP (present even when there are none, unlike the original).
-    pub ip: String,
+pub struct SnapshotList {
     /// How many snapshots there are.
     pub snapshot_count: usize,
     /// The snapshots.
@@ -52,29 +42,23 @@ pub struct SnapshotListResult {
     /// `No snapshots found` when there are none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// Next steps the policy allows.
-    #[serde(rename = "suggested_actions")]
-    pub suggested_actions: Vec<Suggestion>,
 }
+
+/// The reply carrying a [`SnapshotList`].
+pub type SnapshotListResult = Reply<SnapshotList>;
 
 /// A snapshot deleted or restored.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct SnapshotActionResult {
-    /// Always `true`.
-    pub success: bool,
-    /// Server name.
-    pub server: String,
-    /// Server IP.
-    pub ip: String,
+pub struct SnapshotAction {
     /// The snapshot acted on.
     pub snapshot_id: String,
     /// `Snapshot deleted` or `Snapshot restored; the server is running`.
     pub message: String,
-    /// Next steps the policy allows.
-    #[serde(rename = "suggested_actions")]
-    pub suggested_actions: Vec<Suggestion>,
 }
+
+/// The reply carrying a [`SnapshotAction`].
+pub type SnapshotActionResult = Reply<SnapshotAction>;
 
 /// The admitted server and its provider.
 async fn open(
@@ -126,17 +110,18 @@ pub async fn snapshot_create(ctx: &Context, query: Option<&str>) -> OpResult<Sna
             ))
         })?;
     progress.message(&format!("Snapshot {} is available", snapshot.id));
-    Ok(SnapshotCreateResult {
-        success: true,
-        server: server.name.clone(),
-        ip: server.ip.clone(),
-        snapshot: SnapshotInfo::from(&snapshot),
-        cost_estimate: cost,
-        suggested_actions: ctx.suggest(
+
+    Ok(Reply::on(
+        &server,
+        SnapshotCreate {
+            snapshot: SnapshotInfo::from(&snapshot),
+            cost_estimate: cost,
+        },
+        ctx.suggest(
             &server,
             vec![Candidate::new(Action::SnapshotList, "See all snapshots")],
         ),
-    })
+    ))
 }
 
 /// Lists the server's own snapshots (every page). None is a success with
@@ -168,15 +153,16 @@ pub async fn snapshot_list(ctx: &Context, query: Option<&str>) -> OpResult<Snaps
             ],
         ),
     };
-    Ok(SnapshotListResult {
-        success: true,
-        server: server.name.clone(),
-        ip: server.ip.clone(),
-        snapshot_count: snapshots.len(),
-        snapshots,
-        message,
-        suggested_actions: ctx.suggest(&server, candidates),
-    })
+
+    Ok(Reply::on(
+        &server,
+        SnapshotList {
+            snapshot_count: snapshots.len(),
+            snapshots,
+            message,
+        },
+        ctx.suggest(&server, candidates),
+    ))
 }
 
 /// Deletes one of the server's snapshots. Order: policy (SAFE_MODE blocks
@@ -196,20 +182,21 @@ pub async fn snapshot_delete(
         .delete_snapshot(&id, &snapshot)
         .await
         .map_err(fail)?;
-    Ok(SnapshotActionResult {
-        success: true,
-        server: server.name.clone(),
-        ip: server.ip.clone(),
-        snapshot_id: snapshot.to_string(),
-        message: "Snapshot deleted".to_owned(),
-        suggested_actions: ctx.suggest(
+
+    Ok(Reply::on(
+        &server,
+        SnapshotAction {
+            snapshot_id: snapshot.to_string(),
+            message: "Snapshot deleted".to_owned(),
+        },
+        ctx.suggest(
             &server,
             vec![Candidate::new(
                 Action::SnapshotList,
                 "See the remaining snapshots",
             )],
         ),
-    })
+    ))
 }
 
 /// Rebuilds the server from one of its snapshots and waits until it is
@@ -242,15 +229,16 @@ pub async fn snapshot_restore(
             ))
         })?;
     progress.message("Snapshot restored; the server is running");
-    Ok(SnapshotActionResult {
-        success: true,
-        server: server.name.clone(),
-        ip: server.ip.clone(),
-        snapshot_id: snapshot.to_string(),
-        message: "Snapshot restored; the server is running".to_owned(),
-        suggested_actions: ctx.suggest(
+
+    Ok(Reply::on(
+        &server,
+        SnapshotAction {
+            snapshot_id: snapshot.to_string(),
+            message: "Snapshot restored; the server is running".to_owned(),
+        },
+        ctx.suggest(
             &server,
             vec![Candidate::new(Action::InfoHealth, "Check server health")],
         ),
-    })
+    ))
 }

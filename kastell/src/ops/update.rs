@@ -1,6 +1,7 @@
 //! `update`: the platform's update (a package upgrade on bare servers),
 //! after the provider's status check when there is a token.
 
+use super::reply::Reply;
 use kastell_core::Error;
 use kastell_core::types::StepReport;
 use schemars::JsonSchema;
@@ -10,19 +11,13 @@ use super::context::Context;
 use super::flow::{Target, lock_host};
 use super::progress::Stepper;
 use super::result::{OpError, OpResult, Step, steps};
-use super::suggest::{Action, Candidate, Suggestion};
+use super::suggest::{Action, Candidate};
 use crate::policy::Operation;
 
 /// A finished update.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct UpdateResult {
-    /// Always `true`.
-    pub success: bool,
-    /// Server name.
-    pub server: String,
-    /// Server IP.
-    pub ip: String,
+pub struct Update {
     /// `<Platform> update completed successfully`.
     pub message: String,
     /// Version before, when the platform reports one.
@@ -42,10 +37,10 @@ pub struct UpdateResult {
     pub notes: Vec<String>,
     /// Status check and update, with durations.
     pub steps: Vec<Step>,
-    /// Next steps the policy allows.
-    #[serde(rename = "suggested_actions")]
-    pub suggested_actions: Vec<Suggestion>,
 }
+
+/// The reply carrying a [`Update`].
+pub type UpdateResult = Reply<Update>;
 
 /// Updates the platform of `server` (bare servers: packages).
 ///
@@ -92,20 +87,21 @@ pub async fn update(ctx: &Context, query: Option<&str>) -> OpResult<UpdateResult
             .iter()
             .map(|n| format!("{n}: status check skipped")),
     );
-    Ok(UpdateResult {
-        success: true,
-        server: server.name.clone(),
-        ip: server.ip.clone(),
-        message: format!("{} update completed successfully", target.label()),
-        version_before: report.version_before,
-        version_after: report.version_after,
-        packages_upgraded: report.packages_upgraded,
-        reboot_required: report.reboot_required,
-        hint: report.hint,
-        notes,
-        steps: steps(&reports),
-        suggested_actions: ctx.suggest(server, candidates),
-    })
+
+    Ok(Reply::on(
+        server,
+        Update {
+            message: format!("{} update completed successfully", target.label()),
+            version_before: report.version_before,
+            version_after: report.version_after,
+            packages_upgraded: report.packages_upgraded,
+            reboot_required: report.reboot_required,
+            hint: report.hint,
+            notes,
+            steps: steps(&reports),
+        },
+        ctx.suggest(server, candidates),
+    ))
 }
 
 /// The update's failure: the error with `Server: <n> (<ip>).` before its

@@ -137,7 +137,7 @@ async fn maintain_can_snapshot_first_and_wait() {
         .await
         .unwrap();
     assert_eq!(done.steps[0].name, "Snapshot");
-    let snap = done.snapshot.unwrap();
+    let snap = done.body.snapshot.clone().unwrap();
     assert_eq!(snap.status, "available");
     assert!(snap.name.starts_with("kastell-maintain-"));
     // Manual servers cannot take one: refused before anything runs.

@@ -54,7 +54,7 @@ async fn backed_up_then_changed(host: &PaasHost, ctx: &Context, kind: Kind) -> (
     host.pg
         .execute(db, "UPDATE apps SET name = 'changed' WHERE id = 2;")
         .unwrap();
-    (created.backup_id, host.pg.psql(db, ROWS).unwrap())
+    (created.body.backup_id, host.pg.psql(db, ROWS).unwrap())
 }
 
 fn set_connections(host: &PaasHost, db: &str, allowed: bool) {

@@ -258,7 +258,7 @@ async fn killed_during_reboot_wait(fleet: &Fleet) {
         done.is_ok(),
         format!("the restart rides out the dropped connection: {done:?}"),
     );
-    let proof = done.unwrap().reboot;
+    let proof = done.unwrap().body.reboot;
     t.check(
         proof.boot_id_before.is_some()
             && proof.boot_id_before.as_deref() != Some(&*proof.boot_id_after),
@@ -303,7 +303,7 @@ async fn killed_during_reboot_wait(fleet: &Fleet) {
         done.is_ok(),
         format!("the SSH restart rides out the dropped connection: {done:?}"),
     );
-    let proof = done.unwrap().reboot;
+    let proof = done.unwrap().body.reboot;
     t.check(
         proof.boot_id_before.as_deref() != Some(&*proof.boot_id_after),
         "the reboot is proven by a new boot id",
@@ -380,7 +380,7 @@ impl Paas {
             .pg
             .execute("coolify", "DELETE FROM big WHERE id % 2 = 0;")
             .unwrap();
-        (created.backup_id, self.rows())
+        (created.body.backup_id, self.rows())
     }
 
     /// Starts a restore of `id` and waits until `pg_restore` runs.
