@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::Context;
 use super::op::Op;
 use crate::ops;
-use crate::store::{PLATFORM_BARE, ServerRecord};
+use crate::store::ServerRecord;
 
 /// What a dry run would do.
 #[derive(Debug, Clone, Serialize)]
@@ -59,7 +59,7 @@ pub fn plan(octx: &ops::Context, op: &Op, servers: &[ServerRecord]) -> Plan {
                     server: s.name.clone(),
                     ip: s.ip.clone(),
                     provider: s.provider_id().map(str::to_owned),
-                    platform: s.resolve_platform().unwrap_or(PLATFORM_BARE).to_owned(),
+                    platform: s.platform_id().to_owned(),
                     allowed: refused.is_none(),
                     refused,
                     steps: op.plan(octx, s),

@@ -19,7 +19,7 @@ use super::suggest::{Candidate, Suggestion, refusal_candidates, suggest, unresol
 use crate::backup::BackupEngine;
 use crate::env::Env;
 use crate::policy::{Decision, Operation, Policy, Surface, TokenEnv};
-use crate::store::{FleetStore, PLATFORM_BARE, ServerRecord};
+use crate::store::{FleetStore, ServerRecord};
 
 /// Builds the cloud provider for a server record.
 pub type ProviderFactory =
@@ -282,7 +282,7 @@ impl Context {
         if let Some(factory) = &self.platform {
             return factory(record, transport);
         }
-        let id = record.resolve_platform().unwrap_or(PLATFORM_BARE);
+        let id = record.platform_id();
         let entry = Registry::global().platform(id)?;
         (entry.build)(PlatformContext {
             transport,
