@@ -1,7 +1,7 @@
 //! The bare platform over real SSH, against a fake root and shims.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::fs;
 

@@ -1,7 +1,7 @@
 //! Health checks against a tiny local HTTP server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

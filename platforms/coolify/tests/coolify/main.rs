@@ -1,0 +1,6 @@
+//! Coolify's tests: the shared trials and a real round trip. One binary, one module per file.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod round_trip;
+mod trials;
