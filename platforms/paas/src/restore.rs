@@ -38,7 +38,7 @@ fn find_artifacts(source: &dyn ArtifactSource) -> Result<Artifacts> {
         .cloned()
         .ok_or_else(|| {
             Error::invalid_input("the backup has no database dump (pg-custom or pg-plain artifact)")
-                .with_hint("Pick another backup with `kastell backup list`")
+                .with_hint("Pick another backup of this server: this one holds no database dump")
         })?;
     let config = records
         .iter()

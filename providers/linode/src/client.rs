@@ -251,7 +251,7 @@ pub(crate) fn instance_id(id: &ServerId) -> Result<u64> {
     id.as_str().parse().map_err(|_| {
         Error::invalid_input(format!("{id} is not a Linode instance id"))
             .with_provider(ID)
-            .with_hint("Linode instance ids are numbers, as shown by `kastell server list`")
+            .with_hint("Linode instance ids are numbers, as the provider's server list shows them")
     })
 }
 
