@@ -196,6 +196,75 @@ macro_rules! register_platform {
     };
 }
 
+/// Declares a provider crate's registry constants, its entry and its
+/// `build` function, and registers the entry: in the crate root,
+///
+/// ```ignore
+/// kastell_core::provider_crate! {
+///     id: "acme",
+///     display_name: "Acme Cloud",
+///     token_env: "ACME_TOKEN",
+///     default_endpoint: "https://api.acme.example/v1",
+///     /// What it implements: everything but hard reboots.
+///     capability: CloudCapability { reboot_hard: false, ..CloudCapability::all() },
+///     /// Builds the provider. Refuses an empty token.
+///     build: AcmeCloud::new,
+/// }
+/// ```
+///
+/// defines `ID`, `DISPLAY_NAME`, `TOKEN_ENV`, `DEFAULT_ENDPOINT`,
+/// `CAPABILITY`, `ENTRY` (a [`ProviderEntry`] of them) and
+/// `build(ProviderConfig) -> Result<Arc<dyn CloudProvider>>`, which wraps
+/// the given constructor (`fn(ProviderConfig) -> Result<T>`), so every
+/// provider crate exports the same set. The doc comments before
+/// `capability` and `build` document those items.
+#[macro_export]
+macro_rules! provider_crate {
+    (
+        id: $id:literal,
+        display_name: $name:literal,
+        token_env: $token:literal,
+        default_endpoint: $endpoint:literal,
+        $(#[$capability_doc:meta])*
+        capability: $capability:expr,
+        $(#[$build_doc:meta])*
+        build: $new:path $(,)?
+    ) => {
+        #[doc = concat!("The registry id (`", $id, "`).")]
+        pub const ID: &str = $id;
+
+        #[doc = concat!("The human name (", $name, ").")]
+        pub const DISPLAY_NAME: &str = $name;
+
+        #[doc = concat!("The environment variable holding the API token (`", $token, "`).")]
+        pub const TOKEN_ENV: &str = $token;
+
+        #[doc = concat!("The vendor's API endpoint (<", $endpoint, ">), used unless the configuration overrides it.")]
+        pub const DEFAULT_ENDPOINT: &str = $endpoint;
+
+        $(#[$capability_doc])*
+        pub const CAPABILITY: $crate::CloudCapability = $capability;
+
+        #[doc = concat!("The registry entry for ", $name, ".")]
+        pub const ENTRY: $crate::ProviderEntry = $crate::ProviderEntry {
+            id: ID,
+            display_name: DISPLAY_NAME,
+            token_env: TOKEN_ENV,
+            capability: CAPABILITY,
+            build,
+        };
+
+        $crate::register_provider!(ENTRY);
+
+        $(#[$build_doc])*
+        pub fn build(
+            config: $crate::ProviderConfig,
+        ) -> $crate::Result<::std::sync::Arc<dyn $crate::CloudProvider>> {
+            Ok(::std::sync::Arc::new($new(config)?))
+        }
+    };
+}
+
 /// The body of [`register_provider!`] and [`register_platform!`].
 #[doc(hidden)]
 #[macro_export]

@@ -32,9 +32,7 @@
 //! With the `sim` feature, [`sim::DigitalOceanSim`] serves a stateful
 //! simulation of the API on loopback for tests, examples and the sandbox.
 
-use std::sync::Arc;
-
-use kastell_core::{CloudCapability, CloudProvider, ProviderConfig, ProviderEntry, Result};
+use kastell_core::CloudCapability;
 
 mod client;
 mod error;
@@ -45,40 +43,20 @@ pub mod sim;
 
 pub use client::DigitalOcean;
 
-/// The registry id.
-pub const ID: &str = "digitalocean";
-
-/// The human name.
-pub const DISPLAY_NAME: &str = "DigitalOcean";
-
-/// The environment variable holding the API token.
-pub const TOKEN_ENV: &str = "DIGITALOCEAN_TOKEN";
-
-/// The public API endpoint, used unless the configuration names another.
-pub const DEFAULT_ENDPOINT: &str = "https://api.digitalocean.com/v2";
+kastell_core::provider_crate! {
+    id: "digitalocean",
+    display_name: "DigitalOcean",
+    token_env: "DIGITALOCEAN_TOKEN",
+    default_endpoint: "https://api.digitalocean.com/v2",
+    /// What this provider implements: everything but a server-side IP lookup.
+    capability: CloudCapability {
+        find_by_ip_server_side: false,
+        ..CloudCapability::all()
+    },
+    /// Builds the provider from `config`. Refuses an empty token or an endpoint
+    /// that is not an http(s) URL.
+    build: DigitalOcean::new,
+}
 
 /// The documented snapshot price in US dollars per GB-month.
 pub const SNAPSHOT_PRICE_PER_GB_MONTH: f64 = 0.06;
-
-/// What this provider implements: everything but a server-side IP lookup.
-pub const CAPABILITY: CloudCapability = CloudCapability {
-    find_by_ip_server_side: false,
-    ..CloudCapability::all()
-};
-
-/// The registry entry.
-pub const ENTRY: ProviderEntry = ProviderEntry {
-    id: ID,
-    display_name: DISPLAY_NAME,
-    token_env: TOKEN_ENV,
-    capability: CAPABILITY,
-    build,
-};
-
-kastell_core::register_provider!(ENTRY);
-
-/// Builds the provider from `config`. Refuses an empty token or an endpoint
-/// that is not an http(s) URL.
-pub fn build(config: ProviderConfig) -> Result<Arc<dyn CloudProvider>> {
-    Ok(Arc::new(DigitalOcean::new(config)?))
-}

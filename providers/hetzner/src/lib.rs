@@ -45,39 +45,17 @@ pub mod sim;
 
 pub use client::Hetzner;
 
-use std::sync::Arc;
+use kastell_core::CloudCapability;
 
-use kastell_core::{CloudCapability, CloudProvider, ProviderConfig, ProviderEntry, Result};
-
-/// The registry id.
-pub const ID: &str = "hetzner";
-
-/// The human name.
-pub const DISPLAY_NAME: &str = "Hetzner Cloud";
-
-/// The environment variable holding the API token.
-pub const TOKEN_ENV: &str = "HETZNER_TOKEN";
-
-/// The Hetzner Cloud API base URL.
-pub const DEFAULT_ENDPOINT: &str = "https://api.hetzner.cloud/v1";
-
-/// Everything this provider implements: every operation of the contract,
-/// hard reboots and the server-side IP lookup included.
-pub const CAPABILITY: CloudCapability = CloudCapability::all();
-
-/// The registry entry for Hetzner Cloud.
-pub const ENTRY: ProviderEntry = ProviderEntry {
-    id: ID,
-    display_name: DISPLAY_NAME,
-    token_env: TOKEN_ENV,
-    capability: CAPABILITY,
-    build,
-};
-
-kastell_core::register_provider!(ENTRY);
-
-/// Builds the Hetzner provider from `config`. Refuses an empty token and an
-/// endpoint that is not an http(s) URL.
-pub fn build(config: ProviderConfig) -> Result<Arc<dyn CloudProvider>> {
-    Ok(Arc::new(Hetzner::new(config)?))
+kastell_core::provider_crate! {
+    id: "hetzner",
+    display_name: "Hetzner Cloud",
+    token_env: "HETZNER_TOKEN",
+    default_endpoint: "https://api.hetzner.cloud/v1",
+    /// Everything this provider implements: every operation of the contract,
+    /// hard reboots and the server-side IP lookup included.
+    capability: CloudCapability::all(),
+    /// Builds the Hetzner provider from `config`. Refuses an empty token and an
+    /// endpoint that is not an http(s) URL.
+    build: Hetzner::new,
 }

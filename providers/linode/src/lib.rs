@@ -46,9 +46,7 @@
 //! `Linode busy.` answer while a job runs, and resources of another account
 //! that must stay invisible.
 
-use std::sync::Arc;
-
-use kastell_core::{CloudCapability, CloudProvider, ProviderConfig, ProviderEntry, Result};
+use kastell_core::CloudCapability;
 
 mod client;
 mod convention;
@@ -61,38 +59,18 @@ pub mod sim;
 
 pub use client::LinodeCloud;
 
-/// The registry id.
-pub const ID: &str = "linode";
-
-/// The human name.
-pub const DISPLAY_NAME: &str = "Linode (Akamai)";
-
-/// The environment variable holding the API token.
-pub const TOKEN_ENV: &str = "LINODE_TOKEN";
-
-/// The vendor's API endpoint, used unless the configuration overrides it.
-pub const DEFAULT_ENDPOINT: &str = "https://api.linode.com/v4";
-
-/// What this provider implements: everything but hard reboots.
-pub const CAPABILITY: CloudCapability = CloudCapability {
-    reboot_hard: false,
-    ..CloudCapability::all()
-};
-
-/// The registry entry for Linode.
-pub const ENTRY: ProviderEntry = ProviderEntry {
-    id: ID,
-    display_name: DISPLAY_NAME,
-    token_env: TOKEN_ENV,
-    capability: CAPABILITY,
-    build,
-};
-
-kastell_core::register_provider!(ENTRY);
-
-/// Builds a Linode provider from `config`. Refuses an empty token, an
-/// endpoint that is not an http(s) URL and a `page_size` option that is not
-/// a number from 25 to 500.
-pub fn build(config: ProviderConfig) -> Result<Arc<dyn CloudProvider>> {
-    Ok(Arc::new(LinodeCloud::new(config)?))
+kastell_core::provider_crate! {
+    id: "linode",
+    display_name: "Linode (Akamai)",
+    token_env: "LINODE_TOKEN",
+    default_endpoint: "https://api.linode.com/v4",
+    /// What this provider implements: everything but hard reboots.
+    capability: CloudCapability {
+        reboot_hard: false,
+        ..CloudCapability::all()
+    },
+    /// Builds a Linode provider from `config`. Refuses an empty token, an
+    /// endpoint that is not an http(s) URL and a `page_size` option that is not
+    /// a number from 25 to 500.
+    build: LinodeCloud::new,
 }

@@ -45,9 +45,7 @@
 //!
 //! [`RebootMode::Hard`]: kastell_core::types::RebootMode::Hard
 
-use std::sync::Arc;
-
-use kastell_core::{CloudCapability, CloudProvider, ProviderConfig, ProviderEntry, Result};
+use kastell_core::CloudCapability;
 
 mod actions;
 mod client;
@@ -59,38 +57,18 @@ pub mod sim;
 
 pub use client::VultrCloud;
 
-/// The registry id.
-pub const ID: &str = "vultr";
-
-/// The human name.
-pub const DISPLAY_NAME: &str = "Vultr";
-
-/// The environment variable holding the API key.
-pub const TOKEN_ENV: &str = "VULTR_TOKEN";
-
-/// The Vultr API base URL used when no endpoint is configured.
-pub const DEFAULT_ENDPOINT: &str = "https://api.vultr.com/v2";
-
-/// What this crate implements: everything but hard reboots, which Vultr's
-/// API does not offer.
-pub const CAPABILITY: CloudCapability = CloudCapability {
-    reboot_hard: false,
-    ..CloudCapability::all()
-};
-
-/// This provider's registry entry.
-pub const ENTRY: ProviderEntry = ProviderEntry {
-    id: ID,
-    display_name: DISPLAY_NAME,
-    token_env: TOKEN_ENV,
-    capability: CAPABILITY,
-    build,
-};
-
-kastell_core::register_provider!(ENTRY);
-
-/// Builds the Vultr provider from `config`. Refuses an empty token and an
-/// endpoint that is not an http(s) URL.
-pub fn build(config: ProviderConfig) -> Result<Arc<dyn CloudProvider>> {
-    Ok(Arc::new(VultrCloud::new(config)?))
+kastell_core::provider_crate! {
+    id: "vultr",
+    display_name: "Vultr",
+    token_env: "VULTR_TOKEN",
+    default_endpoint: "https://api.vultr.com/v2",
+    /// What this crate implements: everything but hard reboots, which Vultr's
+    /// API does not offer.
+    capability: CloudCapability {
+        reboot_hard: false,
+        ..CloudCapability::all()
+    },
+    /// Builds the Vultr provider from `config`. Refuses an empty token and an
+    /// endpoint that is not an http(s) URL.
+    build: VultrCloud::new,
 }
