@@ -115,7 +115,7 @@ impl Op {
             ),
             Op::Update => format!(
                 "Update {} on {who}? This may cause brief downtime.",
-                platform(server)
+                server.platform_id()
             ),
             Op::Restart => format!("Reboot {who}? It will be unreachable for a while."),
             Op::Maintain(_) => format!(
@@ -160,7 +160,7 @@ impl Op {
 
     /// The steps it would take on `server`, with the commands and API calls.
     pub fn plan(&self, ctx: &ops::Context, server: &ServerRecord) -> Vec<String> {
-        let p = platform(server);
+        let p = server.platform_id();
         let api = api(ctx, server);
         let ssh = ssh_target(server);
         match self {
@@ -241,10 +241,6 @@ fn maintain_plan(ctx: &ops::Context, server: &ServerRecord, o: MaintainOptions) 
 fn platform_info(server: &ServerRecord) -> Option<PlatformInfo> {
     let entry = Registry::global().platform(server.platform_id()).ok()?;
     Some(entry.info())
-}
-
-fn platform(server: &ServerRecord) -> String {
-    server.platform_id().to_owned()
 }
 
 fn ssh_target(server: &ServerRecord) -> String {
