@@ -14,7 +14,7 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
-use kastell_core::{Error, Result};
+use kastell_core::{Error, ErrorKind, Result};
 use rustix::fs::{FlockOperation, flock};
 use rustix::io::Errno;
 
@@ -22,6 +22,13 @@ use super::layout::LOCK_FILE;
 
 /// What a backup or restore holding the lock says about itself.
 const BACKUP_ACTIVITY: &str = "a backup or restore";
+
+/// How long [`HostLock::try_acquire_async`] waits for a lock that looks
+/// held before it refuses.
+pub const BUSY_GRACE: std::time::Duration = std::time::Duration::from_millis(750);
+
+/// How often [`HostLock::try_acquire_async`] tries again within the grace.
+const BUSY_POLL: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// A held host lock; released when dropped.
 #[derive(Debug)]
@@ -110,6 +117,33 @@ impl HostLock {
                 "locking {}: {e}",
                 server_dir.join(LOCK_FILE).display()
             ))),
+        }
+    }
+
+    /// Like [`HostLock::try_acquire`], from async code, but a lock that is
+    /// released within [`BUSY_GRACE`] is taken rather than refused.
+    ///
+    /// An `flock` belongs to the open file, and a child process forked
+    /// anywhere in this process holds a copy of every descriptor until it
+    /// execs: an operation that has just finished can look busy for a few
+    /// milliseconds after it let go. Refuses as `try_acquire` does when the
+    /// holder is still there after the grace.
+    pub async fn try_acquire_async(
+        server_dir: &Path,
+        server: &str,
+        activity: &str,
+    ) -> Result<Self> {
+        let deadline = tokio::time::Instant::now() + BUSY_GRACE;
+        loop {
+            match Self::try_acquire(server_dir, server, activity) {
+                Err(e)
+                    if e.kind() == ErrorKind::InvalidState
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(BUSY_POLL).await;
+                }
+                taken_or_refused => return taken_or_refused,
+            }
         }
     }
 

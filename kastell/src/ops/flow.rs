@@ -23,23 +23,24 @@ use crate::store::ServerRecord;
 /// Refuses, naming the operation that holds it and suggesting a status
 /// check, while another process or task works on the server: a second
 /// maintenance started late would repeat the upgrade and the reboot.
-pub(super) fn lock_host(
+pub(super) async fn lock_host(
     ctx: &Context,
     server: &ServerRecord,
     activity: &str,
 ) -> OpResult<HostLock> {
-    BackupLayout::new(ctx.store.dir())
-        .server_dir(&server.name)
-        .and_then(|dir| HostLock::try_acquire(&dir, &server.name, activity))
-        .map_err(|e| {
-            OpError::from(e).on(server).with_suggestions(ctx.suggest(
-                server,
-                vec![Candidate::new(
-                    Action::InfoStatus,
-                    "Check the server's status",
-                )],
-            ))
-        })
+    let taken = match BackupLayout::new(ctx.store.dir()).server_dir(&server.name) {
+        Ok(dir) => HostLock::try_acquire_async(&dir, &server.name, activity).await,
+        Err(e) => Err(e),
+    };
+    taken.map_err(|e| {
+        OpError::from(e).on(server).with_suggestions(ctx.suggest(
+            server,
+            vec![Candidate::new(
+                Action::InfoStatus,
+                "Check the server's status",
+            )],
+        ))
+    })
 }
 
 /// `err` from a request that must not be repeated blindly (a reboot, a

@@ -94,7 +94,7 @@ pub async fn maintain(
             })
             .map_err(|e| OpError::from(e).on(server))?;
     }
-    let _host = lock_host(ctx, server, "maintain")?;
+    let _host = lock_host(ctx, server, "maintain").await?;
     let target = Target::open(ctx, server, &admitted.decision)?;
     let total = if options.snapshot { 6 } else { 5 };
     let mut run = Run::new(Stepper::new(ctx.progress(), total));

@@ -43,7 +43,7 @@ pub type RestartResult = Reply<Restart>;
 /// boot id never changes is a failure.
 pub async fn restart(ctx: &Context, query: Option<&str>) -> OpResult<RestartResult> {
     let admitted = ctx.admit(Operation::Restart, query)?;
-    let _host = lock_host(ctx, &admitted.server, "restart")?;
+    let _host = lock_host(ctx, &admitted.server, "restart").await?;
     let target = Target::open(ctx, &admitted.server, &admitted.decision)?;
     let server = &target.server;
     let fail = |e, reports: &[_]| {

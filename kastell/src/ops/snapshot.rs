@@ -213,7 +213,7 @@ pub async fn snapshot_restore(
     let id = server_id(&server).map_err(fail)?;
     // A rebuild under a running backup or maintenance would pull the disk
     // from under it: one operation per server at a time.
-    let _host = lock_host(ctx, &server, "snapshot-restore")?;
+    let _host = lock_host(ctx, &server, "snapshot-restore").await?;
     let progress = ctx.progress();
     progress.message(&format!(
         "Requesting the restore of snapshot {snapshot}, then waiting until the server runs"

@@ -52,7 +52,7 @@ pub type UpdateResult = Reply<Update>;
 /// steps that ran.
 pub async fn update(ctx: &Context, query: Option<&str>) -> OpResult<UpdateResult> {
     let admitted = ctx.admit(Operation::Update, query)?;
-    let _host = lock_host(ctx, &admitted.server, "update")?;
+    let _host = lock_host(ctx, &admitted.server, "update").await?;
     let target = Target::open(ctx, &admitted.server, &admitted.decision)?;
     let server = &admitted.server;
     let mut stepper = Stepper::new(ctx.progress(), 2);
