@@ -25,7 +25,7 @@ const BACKUP_ACTIVITY: &str = "a backup or restore";
 
 /// How long [`HostLock::try_acquire_async`] waits for a lock that looks
 /// held before it refuses.
-pub const BUSY_GRACE: std::time::Duration = std::time::Duration::from_millis(750);
+const BUSY_GRACE: std::time::Duration = std::time::Duration::from_millis(750);
 
 /// How often [`HostLock::try_acquire_async`] tries again within the grace.
 const BUSY_POLL: std::time::Duration = std::time::Duration::from_millis(25);
