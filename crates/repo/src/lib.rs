@@ -1,0 +1,31 @@
+//! kastell's backup repository.
+//!
+//! A repository holds backups off the operator's machine: on a local
+//! directory (a mounted disk) or S3-compatible object storage. It is a
+//! restic repository (format version 2), written through `rustic_core`, so
+//! every backup is
+//! - encrypted at rest (AES-256-CTR with Poly1305, the key wrapped by a
+//!   scrypt-derived key from the repository password),
+//! - deduplicated (content-defined chunks shared across backups and servers),
+//! - compressed (zstd),
+//!
+//! and stock `restic` can check it, list it and restore from it when kastell
+//! is gone. kastell never runs restic's locks; a repository should not be
+//! pruned by `restic prune` while kastell writes to it.
+//!
+//! A backup becomes visible ([`BackupRepository::snapshots`]) only when its
+//! snapshot file is written, after every pack and index it refers to:
+//! an interrupted upload leaves unreferenced packs, never a listed backup.
+//!
+//! The API is blocking (rustic_core's is); call it from a blocking thread.
+
+pub mod backend;
+mod error;
+mod gate;
+pub mod location;
+pub mod repository;
+pub mod retention;
+
+pub use location::RepoLocation;
+pub use repository::{BackupRepository, CheckReport, RepoSnapshot, StoredEntry};
+pub use retention::{KeepPolicy, PruneDecision};

