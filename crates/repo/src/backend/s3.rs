@@ -94,10 +94,12 @@ impl S3Backend {
             .with_access_key_id(&credentials.access_key_id)
             .with_secret_access_key(&credentials.secret_access_key)
             .with_virtual_hosted_style_request(false)
-            .with_allow_http(endpoint.starts_with("http://"))
             .with_checksum_algorithm(Checksum::SHA256)
             .with_client_options(
+                // Set here, not on the builder: these options replace the
+                // builder's own, plain HTTP permission included.
                 ClientOptions::new()
+                    .with_allow_http(endpoint.starts_with("http://"))
                     .with_timeout(REQUEST_TIMEOUT)
                     .with_connect_timeout(Duration::from_secs(10)),
             )
@@ -149,6 +151,11 @@ fn store_error(doing: &str, error: object_store::Error) -> Error {
     use object_store::Error as E;
     let (kind, retryable, hint) = match &error {
         E::NotFound { .. } => (ErrorKind::NotFound, false, None),
+        _ if error.to_string().contains("NoSuchBucket") => (
+            ErrorKind::NotFound,
+            false,
+            Some("The bucket does not exist: create it with your storage provider first"),
+        ),
         E::Unauthenticated { .. } => (
             ErrorKind::Unauthenticated,
             false,
@@ -166,7 +173,17 @@ fn store_error(doing: &str, error: object_store::Error) -> Error {
             Some("Check that the S3 endpoint is reachable and the bucket exists, then try again"),
         ),
     };
-    let error = Error::new(kind, format!("{doing}: {error}")).set_retryable(retryable);
+    let mut message = format!("{doing}: {error}");
+    let mut cause = std::error::Error::source(&error);
+    while let Some(inner) = cause {
+        let text = inner.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        cause = inner.source();
+    }
+    let error = Error::new(kind, message).set_retryable(retryable);
     match hint {
         Some(hint) => error.with_hint(hint),
         None => error,
@@ -179,11 +196,24 @@ impl ReadBackend for S3Backend {
     }
 
     fn list_with_size(&self, tpe: FileType) -> RusticResult<Vec<(Id, u32)>> {
-        let dir = if tpe == FileType::Config {
-            "config"
-        } else {
-            tpe.dirname()
-        };
+        if tpe == FileType::Config {
+            // A listing of `config` would list the "directory" `config/`;
+            // the config is one object, so ask for it.
+            let key = self.key("config");
+            let head = self.runtime.block_on(self.store.head(&key));
+            return match head {
+                Ok(meta) => Ok(vec![(
+                    Id::default(),
+                    u32::try_from(meta.size).unwrap_or(u32::MAX),
+                )]),
+                Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+                Err(e) => Err(to_rustic(store_error(
+                    &format!("reading {key} in {}", self.location),
+                    e,
+                ))),
+            };
+        }
+        let dir = tpe.dirname();
         let prefix = self.key(dir);
         let objects = self.block_on(format!("listing {dir}"), async {
             self.store.list(Some(&prefix)).try_collect::<Vec<_>>().await
@@ -193,11 +223,7 @@ impl ReadBackend for S3Backend {
             .filter_map(|meta| {
                 let name = meta.location.filename()?;
                 let size = u32::try_from(meta.size).unwrap_or(u32::MAX);
-                if tpe == FileType::Config {
-                    (name == "config").then(|| (Id::default(), size))
-                } else {
-                    name.parse::<Id>().ok().map(|id| (id, size))
-                }
+                name.parse::<Id>().ok().map(|id| (id, size))
             })
             .collect())
     }
