@@ -22,6 +22,7 @@ pub mod ops;
 pub mod paths;
 pub mod policy;
 pub mod remote;
+pub mod repos;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod security_log;

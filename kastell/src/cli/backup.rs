@@ -9,6 +9,7 @@ use kastell_core::wire::CompressMode;
 use super::Context;
 use super::fleet::{self, FleetArgs, OneArgs};
 use super::op::Op;
+use crate::repos::RepoRegistry;
 
 /// The backup commands.
 #[derive(Debug, Clone, Subcommand)]
@@ -36,6 +37,10 @@ pub struct CreateArgs {
     /// here) or `none` (raw, stored uncompressed).
     #[arg(long, value_name = "WHERE", default_value = "auto", value_parser = compress_mode)]
     pub compress: CompressMode,
+    /// Also store the new backup in this repository (see `kastell repo`),
+    /// once it is complete and verified locally.
+    #[arg(long, value_name = "NAME")]
+    pub repo: Option<String>,
 }
 
 fn compress_mode(text: &str) -> std::result::Result<CompressMode, String> {
@@ -63,12 +68,44 @@ pub struct RestoreArgs {
     pub backup: Option<String>,
 }
 
+/// `backup create`, then with `--repo` the new backups into the
+/// repository. The repository is looked up first, so a wrong name fails
+/// before anything is backed up.
+async fn create(ctx: &Context, args: CreateArgs) -> Result<ExitCode> {
+    let repo = match &args.repo {
+        Some(name) => Some(RepoRegistry::load(&ctx.kastell_dir()?)?.get(name)?.clone()),
+        None => None,
+    };
+    let servers = match (&repo, args.target.all) {
+        (None, _) => Vec::new(),
+        (Some(_), true) => ctx.store()?.servers()?,
+        (Some(_), false) => vec![ctx.store()?.resolve(args.target.server.as_deref())?],
+    };
+    let dry_run = args.target.dry_run;
+    let code = fleet::execute(ctx, Op::BackupCreate(args.compress), args.target).await?;
+    let Some(repo) = repo else {
+        return Ok(code);
+    };
+    if dry_run || code != ExitCode::SUCCESS {
+        return Ok(code);
+    }
+    for server in &servers {
+        let report = super::repo::push_newest(ctx, &repo, &server.name).await?;
+        // With --json stdout holds the backup result alone.
+        let line = super::repo::pushed_line(&report, &server.name, &repo.name);
+        if ctx.json {
+            eprintln!("{line}");
+        } else {
+            ctx.out.line(line)?;
+        }
+    }
+    Ok(code)
+}
+
 /// Runs a backup command.
 pub async fn run(cmd: BackupCommand, ctx: &Context) -> Result<ExitCode> {
     match cmd {
-        BackupCommand::Create(args) => {
-            fleet::execute(ctx, Op::BackupCreate(args.compress), args.target).await
-        }
+        BackupCommand::Create(args) => create(ctx, args).await,
         BackupCommand::List(args) => fleet::run_read(ctx, Op::BackupList, args.server).await,
         BackupCommand::Verify(args) => {
             fleet::run_read(ctx, Op::BackupVerify(args.backup), args.server).await

@@ -17,6 +17,7 @@ pub mod op;
 pub mod output;
 pub mod plan;
 pub mod progress;
+pub mod repo;
 pub mod report;
 pub mod server;
 pub mod snapshot;
@@ -63,6 +64,10 @@ pub enum Command {
     /// Back servers up over SSH, list, verify and restore backups.
     #[command(subcommand)]
     Backup(backup::BackupCommand),
+    /// Backup repositories (restic format) on a directory or S3: create,
+    /// list, check, push backups into them, prune.
+    #[command(subcommand)]
+    Repo(repo::RepoCommand),
     /// Provider snapshots: create, list, delete, restore.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
@@ -127,6 +132,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         #[cfg(feature = "sandbox")]
         Command::Demo(args) => demo::run(args, &ctx).await,
         Command::Backup(cmd) => backup::run(cmd, &ctx).await,
+        Command::Repo(cmd) => repo::run(cmd, &ctx).await,
         Command::Snapshot(cmd) => snapshot::run(cmd, &ctx).await,
         Command::Update(args) => maintain::update(args, &ctx).await,
         Command::Restart(args) => maintain::restart(args, &ctx).await,

@@ -6,3 +6,4 @@ mod fleet_sandbox;
 mod ops;
 mod ops_fleet;
 mod ops_sim;
+mod repository;

@@ -1,0 +1,452 @@
+//! `kastell repo init|add|list|snapshots|check|push|prune`: backup
+//! repositories (restic format) on a directory or S3.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use kastell_core::types::BackupId;
+use kastell_core::{Error, ErrorKind, Result};
+use kastell_repo::retention::Candidate;
+use kastell_repo::{BackupRepository, KeepPolicy, PruneDecision, RepoLocation};
+use serde::Serialize;
+
+use super::Context;
+use super::confirm::{Confirmation, confirm};
+use crate::backup::{BackupEngine, BackupStatus};
+use crate::env::Env;
+use crate::policy::Surface;
+use crate::repos::{self, PushReport, RepoConfig, RepoRegistry};
+
+/// The repository commands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum RepoCommand {
+    /// Create a new repository and remember it under NAME.
+    Init(AddArgs),
+    /// Remember an existing repository (its password is checked).
+    Add(AddArgs),
+    /// The configured repositories.
+    List,
+    /// The snapshots (backups) in a repository, oldest first.
+    Snapshots(NameArgs),
+    /// Check a repository's structure (--read-data: every byte).
+    Check(CheckArgs),
+    /// Send a verified local backup (default: the server's newest) into a
+    /// repository.
+    Push(PushArgs),
+    /// Show (default) or apply what the retention policy removes.
+    Prune(PruneArgs),
+}
+
+/// The `--keep-*` rules, as restic names them.
+#[derive(Debug, Clone, Default, Args)]
+pub struct KeepArgs {
+    /// Keep the newest N snapshots.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<u32>,
+    /// Keep the newest snapshot of each of the last N hours.
+    #[arg(long, value_name = "N")]
+    pub keep_hourly: Option<u32>,
+    /// Keep the newest snapshot of each of the last N days.
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<u32>,
+    /// Keep the newest snapshot of each of the last N weeks.
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<u32>,
+    /// Keep the newest snapshot of each of the last N months.
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<u32>,
+    /// Keep the newest snapshot of each of the last N years.
+    #[arg(long, value_name = "N")]
+    pub keep_yearly: Option<u32>,
+}
+
+impl From<&KeepArgs> for KeepPolicy {
+    fn from(args: &KeepArgs) -> Self {
+        Self {
+            keep_last: args.keep_last,
+            keep_hourly: args.keep_hourly,
+            keep_daily: args.keep_daily,
+            keep_weekly: args.keep_weekly,
+            keep_monthly: args.keep_monthly,
+            keep_yearly: args.keep_yearly,
+        }
+    }
+}
+
+/// Arguments of `repo init` and `repo add`.
+#[derive(Debug, Clone, Args)]
+pub struct AddArgs {
+    /// The name to refer to it by.
+    pub name: String,
+    /// `/path`, `local:/path` or `s3:https://host/bucket[/prefix]` (keys
+    /// from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY).
+    pub location: String,
+    /// A file (mode 0600) whose first line is the repository password.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: PathBuf,
+    /// The retention policy `repo prune` applies by default.
+    #[command(flatten)]
+    pub keep: KeepArgs,
+}
+
+/// Arguments naming one repository.
+#[derive(Debug, Clone, Args)]
+pub struct NameArgs {
+    /// The repository's name (see `kastell repo list`).
+    pub name: String,
+}
+
+/// Arguments of `repo check`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// The repository's name.
+    pub name: String,
+    /// Also download and verify every pack (slow; proves every byte).
+    #[arg(long)]
+    pub read_data: bool,
+}
+
+/// Arguments of `repo push`.
+#[derive(Debug, Clone, Args)]
+pub struct PushArgs {
+    /// The repository's name.
+    pub name: String,
+    /// The server (name or IP); optional when there is only one.
+    pub server: Option<String>,
+    /// The backup id (default: the newest complete one).
+    #[arg(long = "backup", value_name = "ID")]
+    pub backup: Option<String>,
+}
+
+/// Arguments of `repo prune`.
+#[derive(Debug, Clone, Args)]
+pub struct PruneArgs {
+    /// The repository's name.
+    pub name: String,
+    /// Rules for this run instead of the repository's policy.
+    #[command(flatten)]
+    pub keep: KeepArgs,
+    /// Remove what the plan says goes (default: only show the plan).
+    #[arg(long)]
+    pub apply: bool,
+    /// Do not ask for confirmation (required when not in a terminal).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Runs a repository command.
+pub async fn run(cmd: RepoCommand, ctx: &Context) -> Result<ExitCode> {
+    let dir = ctx.kastell_dir()?;
+    let mut registry = RepoRegistry::load(&dir)?;
+    match cmd {
+        RepoCommand::Init(args) | RepoCommand::Add(args)
+            if registry.all().iter().any(|r| r.name == args.name) =>
+        {
+            Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!("a repository called {:?} is already configured", args.name),
+            ))
+        }
+        RepoCommand::Init(args) => {
+            let config = config_of(&args)?;
+            blocking(ctx, config.clone(), repos::init).await?;
+            registry.add(config.clone())?;
+            ctx.out.line(format!(
+                "Created repository {} at {}",
+                config.name, config.location
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        RepoCommand::Add(args) => {
+            let config = config_of(&args)?;
+            blocking(ctx, config.clone(), repos::open).await?;
+            registry.add(config.clone())?;
+            ctx.out.line(format!(
+                "Added repository {} at {}",
+                config.name, config.location
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        RepoCommand::List => list(ctx, &registry),
+        RepoCommand::Snapshots(args) => snapshots(ctx, registry.get(&args.name)?).await,
+        RepoCommand::Check(args) => check(ctx, registry.get(&args.name)?, args.read_data).await,
+        RepoCommand::Push(args) => push(ctx, registry.get(&args.name)?, &args).await,
+        RepoCommand::Prune(args) => prune(ctx, registry.get(&args.name)?, &args).await,
+    }
+}
+
+fn config_of(args: &AddArgs) -> Result<RepoConfig> {
+    let keep = KeepPolicy::from(&args.keep);
+    keep.validate()?;
+    Ok(RepoConfig {
+        name: args.name.clone(),
+        location: RepoLocation::parse(&args.location)?,
+        password_file: std::path::absolute(&args.password_file)
+            .map_err(|e| Error::io(format!("locating {}", args.password_file.display()), e))?,
+        keep,
+    })
+}
+
+/// Opens the repository and runs `work` on a blocking thread (the
+/// repository's API blocks).
+async fn with_repo<T: Send + 'static>(
+    ctx: &Context,
+    config: &RepoConfig,
+    work: impl FnOnce(BackupRepository) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let env = ctx.env.clone();
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || work(repos::open(&config, &env)?))
+        .await
+        .map_err(|e| Error::unexpected(format!("the repository task failed: {e}")))?
+}
+
+async fn blocking(
+    ctx: &Context,
+    config: RepoConfig,
+    work: fn(&RepoConfig, &Env) -> Result<BackupRepository>,
+) -> Result<()> {
+    let env = ctx.env.clone();
+    tokio::task::spawn_blocking(move || work(&config, &env).map(drop))
+        .await
+        .map_err(|e| Error::unexpected(format!("the repository task failed: {e}")))?
+}
+
+fn list(ctx: &Context, registry: &RepoRegistry) -> Result<ExitCode> {
+    if ctx.json {
+        ctx.out.json(&registry.all())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if registry.all().is_empty() {
+        ctx.out.line(
+            "No repositories. Create one with `kastell repo init NAME LOCATION --password-file FILE`.",
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = registry
+        .all()
+        .iter()
+        .map(|r| {
+            vec![
+                r.name.clone(),
+                r.location.to_string(),
+                r.password_file.display().to_string(),
+            ]
+        })
+        .collect();
+    ctx.out
+        .table(&["NAME", "LOCATION", "PASSWORD FILE"], &rows)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn snapshots(ctx: &Context, config: &RepoConfig) -> Result<ExitCode> {
+    let found = with_repo(ctx, config, |repo| repo.snapshots()).await?;
+    if ctx.json {
+        ctx.out.json(&found)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = found
+        .iter()
+        .map(|s| {
+            vec![
+                s.id[..8.min(s.id.len())].to_owned(),
+                s.time.to_rfc3339(),
+                s.host.clone(),
+                s.tag_value("backup").unwrap_or("-").to_owned(),
+                s.total_bytes.to_string(),
+                s.added_bytes.to_string(),
+            ]
+        })
+        .collect();
+    ctx.out
+        .table(&["ID", "TIME", "SERVER", "BACKUP", "BYTES", "ADDED"], &rows)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn check(ctx: &Context, config: &RepoConfig, read_data: bool) -> Result<ExitCode> {
+    let report = with_repo(ctx, config, move |repo| repo.check(read_data)).await?;
+    if ctx.json {
+        ctx.out.json(&report)?;
+    } else {
+        for warning in &report.warnings {
+            ctx.out.line(format!("warning: {warning}"))?;
+        }
+        for error in &report.errors {
+            ctx.out.line(format!("error: {error}"))?;
+        }
+        if report.is_ok() {
+            ctx.out.line(format!(
+                "Repository {} is intact{}",
+                config.name,
+                if read_data { " (every byte read)" } else { "" }
+            ))?;
+        }
+    }
+    if report.is_ok() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Err(Error::new(
+            ErrorKind::Corrupt,
+            format!(
+                "repository {} has {} problem(s)",
+                config.name,
+                report.errors.len()
+            ),
+        )
+        .with_hint("Push the affected backups again from their local copies, or restore from another repository"))
+    }
+}
+
+async fn push(ctx: &Context, config: &RepoConfig, args: &PushArgs) -> Result<ExitCode> {
+    let server = ctx.store()?.resolve(args.server.as_deref())?;
+    let report = match &args.backup {
+        Some(id) => {
+            let engine = BackupEngine::new(ctx.store()?.dir());
+            let backup = engine.find(&server.name, &BackupId::new(id.clone())?)?;
+            with_repo(ctx, config, move |repo| repos::push(&repo, &backup)).await?
+        }
+        None => push_newest(ctx, config, &server.name).await?,
+    };
+    if ctx.json {
+        ctx.out.json(&report)?;
+    } else {
+        ctx.out
+            .line(pushed_line(&report, &server.name, &config.name))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Stores the newest complete local backup of `server` in the repository
+/// `config`. `NotFound` when the server has none.
+pub async fn push_newest(ctx: &Context, config: &RepoConfig, server: &str) -> Result<PushReport> {
+    let engine = BackupEngine::new(ctx.store()?.dir());
+    let backup = engine
+        .list(server)?
+        .into_iter()
+        .find(|b| b.status == BackupStatus::Complete)
+        .ok_or_else(|| {
+            Error::not_found(format!("server {server} has no complete backup"))
+                .with_hint("Take one with `kastell backup create`")
+        })?;
+    with_repo(ctx, config, move |repo| repos::push(&repo, &backup)).await
+}
+
+/// The line that tells what a push stored.
+pub fn pushed_line(report: &PushReport, server: &str, repo: &str) -> String {
+    format!(
+        "Stored backup {} of {server} in repository {repo} as snapshot {} ({} bytes, {} new after dedup and compression)",
+        report.backup_id,
+        &report.snapshot.id[..8.min(report.snapshot.id.len())],
+        report.snapshot.total_bytes,
+        report.snapshot.added_bytes
+    )
+}
+
+/// The plan of one run of `repo prune`.
+#[derive(Debug, Serialize)]
+struct PrunePlan {
+    repository: String,
+    applied: bool,
+    decisions: Vec<PruneDecision>,
+}
+
+async fn prune(ctx: &Context, config: &RepoConfig, args: &PruneArgs) -> Result<ExitCode> {
+    let given = KeepPolicy::from(&args.keep);
+    let policy = if given.is_empty() { config.keep } else { given };
+    policy.validate()?;
+    if policy.is_empty() {
+        return Err(Error::invalid_input(format!(
+            "repository {} has no retention policy",
+            config.name
+        ))
+        .with_hint("Pass --keep-daily N (and others), as for restic forget"));
+    }
+    if args.apply && ctx.policy()?.safe_mode(Surface::Cli) {
+        return Err(Error::new(
+            ErrorKind::PermissionDenied,
+            "SAFE_MODE is on: repo prune --apply deletes backups and is refused",
+        )
+        .with_hint("Run without --apply to see the plan, or turn SAFE_MODE off"));
+    }
+    let found = with_repo(ctx, config, |repo| repo.snapshots()).await?;
+    let decisions = plan_per_server(&policy, &found);
+    let doomed: Vec<String> = decisions
+        .iter()
+        .filter(|d| !d.keep)
+        .map(|d| d.id.clone())
+        .collect();
+    let mut applied = false;
+    if args.apply && !doomed.is_empty() {
+        let question = format!(
+            "Remove {} snapshot(s) from repository {}?",
+            doomed.len(),
+            config.name
+        );
+        if confirm(&question, args.force)? == Confirmation::Proceed {
+            with_repo(ctx, config, move |repo| {
+                repo.forget(&doomed)?;
+                repo.prune()
+            })
+            .await?;
+            applied = true;
+        }
+    }
+    let plan = PrunePlan {
+        repository: config.name.clone(),
+        applied,
+        decisions,
+    };
+    if ctx.json {
+        ctx.out.json(&plan)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = plan
+        .decisions
+        .iter()
+        .map(|d| {
+            vec![
+                d.id[..8.min(d.id.len())].to_owned(),
+                d.time.to_rfc3339(),
+                if d.keep { "keep" } else { "remove" }.to_owned(),
+                d.reasons.join(", "),
+            ]
+        })
+        .collect();
+    ctx.out.table(&["ID", "TIME", "DECISION", "WHY"], &rows)?;
+    let removed = plan.decisions.iter().filter(|d| !d.keep).count();
+    ctx.out.line(match (args.apply, applied) {
+        (_, true) => format!("Removed {removed} snapshot(s) and the data only they used."),
+        (true, false) if removed > 0 => "Nothing removed.".to_owned(),
+        _ if removed == 0 => "Nothing to remove.".to_owned(),
+        _ => {
+            format!("Dry run: {removed} snapshot(s) would go. Re-run with --apply to remove them.")
+        }
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The policy applied to each server's snapshots on their own (restic
+/// groups by host the same way). Every snapshot kastell pushed was
+/// verified first, so each server's newest is protected.
+fn plan_per_server(
+    policy: &KeepPolicy,
+    snapshots: &[kastell_repo::RepoSnapshot],
+) -> Vec<PruneDecision> {
+    let mut by_host: BTreeMap<&str, Vec<Candidate>> = BTreeMap::new();
+    for snapshot in snapshots {
+        by_host
+            .entry(snapshot.host.as_str())
+            .or_default()
+            .push(Candidate {
+                id: snapshot.id.clone(),
+                time: snapshot.time,
+                verified: snapshot.tag_value("backup").is_some(),
+            });
+    }
+    by_host
+        .values()
+        .flat_map(|candidates| policy.plan(candidates))
+        .collect()
+}

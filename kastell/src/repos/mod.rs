@@ -1,0 +1,177 @@
+//! Backup repositories the operator has configured: their names, where
+//! they are and where their password is (never the password itself), and
+//! sending a local backup into one.
+//!
+//! The list is `repositories.json` in the kastell directory, written
+//! atomically with mode 0600. A repository is opened with the first line
+//! of its password file, which must not be readable by group or others;
+//! S3 keys come from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`, as
+//! for restic.
+
+mod push;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use kastell_core::{Error, ErrorKind, Result};
+use kastell_repo::backend::S3Credentials;
+use kastell_repo::{BackupRepository, KeepPolicy, RepoLocation};
+use serde::{Deserialize, Serialize};
+
+use crate::backup::check_component;
+use crate::env::Env;
+use crate::store::write_atomic;
+
+pub use push::{PushReport, push};
+
+/// The file, in the kastell directory, listing the repositories.
+pub const REPOSITORIES_FILE: &str = "repositories.json";
+
+/// One configured repository.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoConfig {
+    /// The name commands refer to it by.
+    pub name: String,
+    /// Where it is (`/path`, `local:/path` or `s3:https://host/bucket/prefix`).
+    pub location: RepoLocation,
+    /// The file whose first line is its password.
+    pub password_file: PathBuf,
+    /// How many snapshots `kastell repo prune` keeps, per server.
+    #[serde(default, skip_serializing_if = "KeepPolicy::is_empty")]
+    pub keep: KeepPolicy,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RepoFile {
+    repositories: Vec<RepoConfig>,
+}
+
+/// The configured repositories of one kastell directory.
+#[derive(Debug)]
+pub struct RepoRegistry {
+    path: PathBuf,
+    repos: Vec<RepoConfig>,
+}
+
+impl RepoRegistry {
+    /// Reads the list in `kastell_dir` (empty when there is none). Refuses
+    /// a file that is not valid, saying where.
+    pub fn load(kastell_dir: &Path) -> Result<Self> {
+        let path = kastell_dir.join(REPOSITORIES_FILE);
+        let repos = match std::fs::read(&path) {
+            Ok(bytes) => {
+                serde_json::from_slice::<RepoFile>(&bytes)
+                    .map_err(|e| {
+                        Error::new(
+                            ErrorKind::Corrupt,
+                            format!("{} is not a valid repository list: {e}", path.display()),
+                        )
+                        .with_hint("Fix or remove the file, then add the repositories again")
+                    })?
+                    .repositories
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+        };
+        Ok(Self { path, repos })
+    }
+
+    /// Every configured repository, in the order added.
+    pub fn all(&self) -> &[RepoConfig] {
+        &self.repos
+    }
+
+    /// The repository called `name`; `NotFound` naming the configured ones.
+    pub fn get(&self, name: &str) -> Result<&RepoConfig> {
+        self.repos.iter().find(|r| r.name == name).ok_or_else(|| {
+            let known: Vec<&str> = self.repos.iter().map(|r| r.name.as_str()).collect();
+            Error::not_found(format!("no repository called {name:?}")).with_hint(
+                if known.is_empty() {
+                    "Create one with `kastell repo init NAME LOCATION --password-file FILE`"
+                        .to_owned()
+                } else {
+                    format!("Configured: {}", known.join(", "))
+                },
+            )
+        })
+    }
+
+    /// Adds `config` and writes the list. Refuses a name in use or that is
+    /// not a plain name.
+    pub fn add(&mut self, config: RepoConfig) -> Result<()> {
+        check_component("repository name", &config.name)?;
+        if self.repos.iter().any(|r| r.name == config.name) {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!(
+                    "a repository called {:?} is already configured",
+                    config.name
+                ),
+            ));
+        }
+        config.keep.validate()?;
+        self.repos.push(config);
+        self.save()
+    }
+
+    fn save(&self) -> Result<()> {
+        let file = RepoFile {
+            repositories: self.repos.clone(),
+        };
+        let bytes = serde_json::to_vec_pretty(&file)
+            .map_err(|e| Error::unexpected(format!("encoding the repository list: {e}")))?;
+        write_atomic(&self.path, &bytes)
+    }
+}
+
+/// Reads the password from the first line of `path`. Refuses a missing or
+/// empty file and one readable by group or others.
+pub fn read_password(path: &Path) -> Result<String> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        Error::io(format!("reading the password file {}", path.display()), e)
+            .with_hint("Write the repository password on the first line of that file (mode 0600)")
+    })?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "the password file {} can be read by other users",
+                path.display()
+            ),
+        )
+        .with_hint(format!("Run `chmod 600 {}`", path.display())));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::io(format!("reading the password file {}", path.display()), e))?;
+    let password = text.lines().next().unwrap_or_default().to_owned();
+    if password.is_empty() {
+        return Err(
+            Error::invalid_input(format!("the password file {} is empty", path.display()))
+                .with_hint("Write the repository password on its first line"),
+        );
+    }
+    Ok(password)
+}
+
+/// S3 keys from the environment (both or neither).
+pub fn s3_credentials(env: &Env) -> Option<S3Credentials> {
+    Some(S3Credentials {
+        access_key_id: env.get_nonempty("AWS_ACCESS_KEY_ID")?,
+        secret_access_key: env.get_nonempty("AWS_SECRET_ACCESS_KEY")?,
+    })
+}
+
+/// Opens the repository `config` describes. Blocking: call it from a
+/// blocking thread.
+pub fn open(config: &RepoConfig, env: &Env) -> Result<BackupRepository> {
+    let password = read_password(&config.password_file)?;
+    BackupRepository::open(&config.location, &password, s3_credentials(env).as_ref())
+}
+
+/// Creates the repository `config` describes. Blocking.
+pub fn init(config: &RepoConfig, env: &Env) -> Result<BackupRepository> {
+    let password = read_password(&config.password_file)?;
+    BackupRepository::init(&config.location, &password, s3_credentials(env).as_ref())
+}

@@ -1,0 +1,79 @@
+//! Sending a verified local backup into a repository as one snapshot.
+//!
+//! Each artifact is stored decompressed, so the repository deduplicates
+//! it against earlier backups (an unchanged database adds almost nothing)
+//! and stock `restic dump` yields the plain dump or archive. The backup's
+//! `manifest.json` goes with it. Host is the server's name; tags are
+//! `kastell`, `backup:<id>` and `platform:<id>`.
+
+use std::io::Read;
+
+use kastell_core::types::ArtifactSource;
+use kastell_core::{Error, ErrorKind, Result};
+use kastell_repo::{BackupRepository, RepoSnapshot, StoredEntry};
+use serde::Serialize;
+
+use crate::backup::{MANIFEST_FILE, StoredBackup};
+
+/// What a push stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct PushReport {
+    /// The backup that was sent.
+    pub backup_id: String,
+    /// The snapshot it became.
+    pub snapshot: RepoSnapshot,
+}
+
+/// Stores `backup` in `repo`, after verifying its checksums. Refuses a
+/// backup that fails verification and one of the original tool's format
+/// (no checksums: nothing proves it is whole). Blocking.
+pub fn push(repo: &BackupRepository, backup: &StoredBackup) -> Result<PushReport> {
+    let manifest = backup.manifest.as_ref().ok_or_else(|| {
+        Error::new(
+            ErrorKind::Corrupt,
+            format!("backup {} has no readable manifest", backup.id),
+        )
+    })?;
+    if !manifest.has_checksums() {
+        return Err(Error::invalid_input(format!(
+            "backup {} was made by the original tool and has no checksums",
+            backup.id
+        ))
+        .with_hint("Take a new backup with kastell and send that one"));
+    }
+    let (source, _) = backup.source()?;
+    let mut entries = Vec::new();
+    for record in source.records() {
+        // The decompressed size is not in the manifest; a first pass
+        // counts it, so the snapshot can refuse a stream that differs.
+        let size =
+            std::io::copy(&mut source.open(&record.name)?, &mut std::io::sink()).map_err(|e| {
+                Error::io(
+                    format!("reading {} of backup {}", record.name, backup.id),
+                    e,
+                )
+            })?;
+        entries.push(StoredEntry {
+            name: record.name.clone(),
+            size,
+            reader: source.open(&record.name)?,
+        });
+    }
+    let manifest_path = backup.dir.join(MANIFEST_FILE);
+    let manifest_bytes = std::fs::read(&manifest_path)
+        .map_err(|e| Error::io(format!("reading {}", manifest_path.display()), e))?;
+    entries.push(StoredEntry {
+        name: MANIFEST_FILE.to_owned(),
+        size: manifest_bytes.len() as u64,
+        reader: Box::new(std::io::Cursor::new(manifest_bytes)) as Box<dyn Read + Send>,
+    });
+    let tags = vec![
+        format!("backup:{}", backup.id),
+        format!("platform:{}", manifest.platform_id()),
+    ];
+    let snapshot = repo.store(&manifest.server_name, &tags, entries)?;
+    Ok(PushReport {
+        backup_id: backup.id.to_string(),
+        snapshot,
+    })
+}
