@@ -7,8 +7,9 @@
 //! host behind a shaped link at 100 Mbit/s and 1 Gbit/s (against the bare
 //! and the server-gzip streams), fleet
 //! operations over 100 simulated servers (against one server), API requests
-//! per operation (against the minimum each API allows) and reboot detection
-//! latency (against the polling interval).
+//! per operation (against the minimum each API allows), reboot detection
+//! latency (against the polling interval) and the backup repository (local
+//! and S3, against the local store's compression of the same dump).
 
 // A reporting tool: its output is the point.
 #![allow(clippy::print_stdout)]
@@ -21,6 +22,7 @@ mod netns;
 mod paas;
 mod reboot;
 mod report;
+mod repository;
 mod shaped;
 mod throughput;
 
@@ -37,11 +39,12 @@ use crate::report::Section;
 #[command(name = "kastell-bench", version)]
 struct Args {
     /// Which benchmarks to run (comma-separated): mcp, raw, paas, shaped,
-    /// fleet, api, reboot (`shaped` needs root: network namespaces, tc).
+    /// fleet, api, reboot, repo (`shaped` needs root: network namespaces,
+    /// tc; `repo` needs SeaweedFS from `.ci/setup`; its dump is --dump-mib).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "mcp,raw,paas,shaped,fleet,api,reboot"
+        default_value = "mcp,raw,paas,shaped,fleet,api,reboot,repo"
     )]
     only: Vec<String>,
     /// Size of the raw dump in MiB.
@@ -147,6 +150,15 @@ async fn run(args: &Args) -> Result<Vec<Section>> {
     if args.wants("reboot") {
         report(
             reboot::run(if args.quick { 3 } else { 20 }).await?,
+            &mut sections,
+        );
+    }
+    if args.wants("repo") {
+        let mib = if args.quick { 16 } else { args.dump_mib };
+        report(
+            tokio::task::spawn_blocking(move || repository::run(mib))
+                .await
+                .map_err(|e| Error::unexpected(e.to_string()))??,
             &mut sections,
         );
     }

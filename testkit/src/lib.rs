@@ -28,6 +28,7 @@ pub mod mcp_sdk;
 pub mod memory;
 pub mod pg;
 pub mod platform;
+pub mod s3;
 pub mod shim;
 pub mod sim_cloud;
 pub mod sshd;

@@ -358,3 +358,47 @@ fn restic_is_on_the_path() {
         "restic is missing: run `bash .ci/setup`"
     );
 }
+
+#[test]
+fn two_writers_at_once_both_land_and_the_repository_stays_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    BackupRepository::init(&local(dir.path()), PASSWORD, None).unwrap();
+    let writers: Vec<_> = (0..2u64)
+        .map(|n| {
+            let at = local(dir.path());
+            std::thread::spawn(move || {
+                let repo = BackupRepository::open(&at, PASSWORD, None).unwrap();
+                // Half of each stream is shared, half is the writer's own.
+                let mut data = noise(99, 2 << 20);
+                data.extend(noise(100 + n, 2 << 20));
+                repo.store(
+                    &format!("host-{n}"),
+                    &tags(&format!("b{n}")),
+                    vec![entry("db.dump", &data)],
+                )
+                .unwrap()
+            })
+        })
+        .collect();
+    let stored: Vec<_> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    let repo = BackupRepository::open(&local(dir.path()), PASSWORD, None).unwrap();
+    let listed: BTreeSet<String> = repo
+        .snapshots()
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(listed, stored.iter().map(|s| s.id.clone()).collect());
+    assert!(repo.check(true).unwrap().is_ok());
+    restic_ok(
+        dir.path().to_str().unwrap(),
+        PASSWORD,
+        None,
+        &["check", "--read-data"],
+    );
+    for (n, snapshot) in stored.iter().enumerate() {
+        let mut back = Vec::new();
+        repo.read(&snapshot.id, "db.dump", &mut back).unwrap();
+        assert!(back[2 << 20..] == noise(100 + n as u64, 2 << 20)[..]);
+    }
+}

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use kastell_core::ErrorKind;
 use kastell_repo::backend::S3Credentials;
 use kastell_repo::{BackupRepository, RepoLocation, StoredEntry};
-use support::{BUCKET, PASSWORD, SeaweedS3, noise, restic_ok};
+use support::{BUCKET, PASSWORD, SeaweedS3, credentials, noise, restic_ok};
 
 /// Runs `work` on a blocking thread of a tokio runtime, as kastell does.
 fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
@@ -56,16 +56,16 @@ fn a_repository_on_a_real_s3_server() {
 
 fn stock_restic_restores_a_backup_kastell_stored_in_s3(server: &SeaweedS3) {
     let at = location(server, "servers");
-    let credentials = server.credentials.clone();
+    let keys = credentials(server);
     let dump = noise(5, 6 << 20);
     let expected = dump.clone();
     let (first, second) = blocking(move || {
-        let repo = BackupRepository::init(&at, PASSWORD, Some(&credentials)).unwrap();
+        let repo = BackupRepository::init(&at, PASSWORD, Some(&keys)).unwrap();
         let first = repo
             .store("web-1", &tags("b1"), vec![entry("db.dump", dump.clone())])
             .unwrap();
         // Opened again from scratch, as the next backup would be.
-        let repo = BackupRepository::open(&at, PASSWORD, Some(&credentials)).unwrap();
+        let repo = BackupRepository::open(&at, PASSWORD, Some(&keys)).unwrap();
         let second = repo
             .store("web-1", &tags("b2"), vec![entry("db.dump", dump)])
             .unwrap();
@@ -83,7 +83,7 @@ fn stock_restic_restores_a_backup_kastell_stored_in_s3(server: &SeaweedS3) {
     );
 
     let url = format!("s3:{}/{BUCKET}/servers", server.endpoint);
-    let creds = Some(&server.credentials);
+    let creds = Some(&credentials(server));
     restic_ok(&url, PASSWORD, creds, &["check", "--read-data"]);
     let restored = restic_ok(&url, PASSWORD, creds, &["dump", &first.id, "/db.dump"]);
     assert!(restored == noise(5, 6 << 20), "restic's dump differs");
@@ -91,7 +91,7 @@ fn stock_restic_restores_a_backup_kastell_stored_in_s3(server: &SeaweedS3) {
 
 fn wrong_s3_keys_and_a_wrong_password_are_told_apart(server: &SeaweedS3) {
     let at = location(server, "keys");
-    let good = server.credentials.clone();
+    let good = credentials(server);
     let bad = S3Credentials {
         access_key_id: server.credentials.access_key_id.clone(),
         secret_access_key: "not-the-secret-key".to_owned(),
@@ -142,14 +142,14 @@ fn the_server_killed_mid_upload_leaves_no_listed_backup_and_the_earlier_ones_int
     server: &mut SeaweedS3,
 ) {
     let at = location(server, "crash");
-    let credentials = server.credentials.clone();
+    let keys = credentials(server);
     let pid = server.pid();
     let killed = Arc::new(AtomicBool::new(false));
     let killed_in_store = Arc::clone(&killed);
     let (kept, error) = {
         let at = at.clone();
         blocking(move || {
-            let repo = BackupRepository::init(&at, PASSWORD, Some(&credentials)).unwrap();
+            let repo = BackupRepository::init(&at, PASSWORD, Some(&keys)).unwrap();
             let kept = repo
                 .store(
                     "db-1",
@@ -183,9 +183,9 @@ fn the_server_killed_mid_upload_leaves_no_listed_backup_and_the_earlier_ones_int
     assert!(error.hint().is_some(), "{error}");
 
     server.restart();
-    let credentials = server.credentials.clone();
+    let keys = credentials(server);
     let listed = blocking(move || {
-        let repo = BackupRepository::open(&at, PASSWORD, Some(&credentials)).unwrap();
+        let repo = BackupRepository::open(&at, PASSWORD, Some(&keys)).unwrap();
         let listed = repo.snapshots().unwrap();
         let report = repo.check(true).unwrap();
         assert!(report.is_ok(), "{report:?}");
