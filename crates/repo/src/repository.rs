@@ -130,6 +130,23 @@ fn unopened(backend: Arc<dyn WriteBackend>) -> Result<Repository<()>> {
     .map_err(|e| from_rustic("opening the repository", &e))
 }
 
+/// The backend at `location`, a repository handle on it not yet opened,
+/// and whether a repository is there (its config exists). Refuses an
+/// empty password before touching the location.
+fn locate(
+    location: &RepoLocation,
+    password: &str,
+    credentials: Option<&S3Credentials>,
+) -> Result<(Arc<dyn WriteBackend>, Repository<()>, bool)> {
+    check_password(password)?;
+    let backend = backend::open(location, credentials)?;
+    let repo = unopened(Arc::clone(&backend))?;
+    let config = repo
+        .config_id()
+        .map_err(|e| from_rustic(&format!("reading the repository at {location}"), &e))?;
+    Ok((backend, repo, config.is_some()))
+}
+
 impl BackupRepository {
     /// Creates a new repository at `location` encrypted with `password`.
     /// Refuses an empty password and a location that already holds a
@@ -139,13 +156,8 @@ impl BackupRepository {
         password: &str,
         credentials: Option<&S3Credentials>,
     ) -> Result<Self> {
-        check_password(password)?;
-        let backend = backend::open(location, credentials)?;
-        let repo = unopened(Arc::clone(&backend))?;
-        let existing = repo
-            .config_id()
-            .map_err(|e| from_rustic("looking for an existing repository", &e))?;
-        if existing.is_some() {
+        let (backend, repo, exists) = locate(location, password, credentials)?;
+        if exists {
             return Err(Error::new(
                 ErrorKind::AlreadyExists,
                 format!("{location} already holds a repository"),
@@ -175,13 +187,8 @@ impl BackupRepository {
         password: &str,
         credentials: Option<&S3Credentials>,
     ) -> Result<Self> {
-        check_password(password)?;
-        let backend = backend::open(location, credentials)?;
-        let repo = unopened(Arc::clone(&backend))?;
-        let existing = repo
-            .config_id()
-            .map_err(|e| from_rustic(&format!("reading the repository at {location}"), &e))?;
-        if existing.is_none() {
+        let (backend, repo, exists) = locate(location, password, credentials)?;
+        if !exists {
             return Err(Error::not_found(format!("no repository at {location}"))
                 .with_hint("Create it first with `kastell repo init`"));
         }

@@ -150,25 +150,9 @@ pub async fn run(cmd: RepoCommand, ctx: &Context) -> Result<ExitCode> {
             ))
         }
         RepoCommand::Init(args) => {
-            let config = config_of(&args)?;
-            blocking(ctx, config.clone(), repos::init).await?;
-            registry.add(config.clone())?;
-            ctx.out.line(format!(
-                "Created repository {} at {}",
-                config.name, config.location
-            ))?;
-            Ok(ExitCode::SUCCESS)
+            remember(ctx, &mut registry, &args, repos::init, "Created").await
         }
-        RepoCommand::Add(args) => {
-            let config = config_of(&args)?;
-            blocking(ctx, config.clone(), repos::open).await?;
-            registry.add(config.clone())?;
-            ctx.out.line(format!(
-                "Added repository {} at {}",
-                config.name, config.location
-            ))?;
-            Ok(ExitCode::SUCCESS)
-        }
+        RepoCommand::Add(args) => remember(ctx, &mut registry, &args, repos::open, "Added").await,
         RepoCommand::List => list(ctx, &registry),
         RepoCommand::Snapshots(args) => snapshots(ctx, registry.get(&args.name)?).await,
         RepoCommand::Check(args) => check(ctx, registry.get(&args.name)?, args.read_data).await,
@@ -203,15 +187,28 @@ async fn with_repo<T: Send + 'static>(
         .map_err(|e| Error::unexpected(format!("the repository task failed: {e}")))?
 }
 
-async fn blocking(
+/// `repo init` (with [`repos::init`]) or `repo add` (with [`repos::open`],
+/// which proves the password): runs `reach` on a blocking thread, then
+/// records the repository.
+async fn remember(
     ctx: &Context,
-    config: RepoConfig,
-    work: fn(&RepoConfig, &Env) -> Result<BackupRepository>,
-) -> Result<()> {
+    registry: &mut RepoRegistry,
+    args: &AddArgs,
+    reach: fn(&RepoConfig, &Env) -> Result<BackupRepository>,
+    done: &str,
+) -> Result<ExitCode> {
+    let config = config_of(args)?;
     let env = ctx.env.clone();
-    tokio::task::spawn_blocking(move || work(&config, &env).map(drop))
+    let reached = config.clone();
+    tokio::task::spawn_blocking(move || reach(&reached, &env).map(drop))
         .await
-        .map_err(|e| Error::unexpected(format!("the repository task failed: {e}")))?
+        .map_err(|e| Error::unexpected(format!("the repository task failed: {e}")))??;
+    registry.add(config.clone())?;
+    ctx.out.line(format!(
+        "{done} repository {} at {}",
+        config.name, config.location
+    ))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn list(ctx: &Context, registry: &RepoRegistry) -> Result<ExitCode> {

@@ -16,3 +16,19 @@ pub(crate) fn kastell(dir: &Path, args: &[&str]) -> Command {
         .stdin(Stdio::null());
     cmd
 }
+
+/// Runs `kastell args` against `sandbox`'s store and simulators, off the
+/// async runtime.
+#[cfg(feature = "sandbox")]
+pub(crate) async fn kastell_in(
+    sandbox: &kastell::sandbox::Sandbox,
+    home: &Path,
+    args: &[&str],
+) -> std::process::Output {
+    let mut cmd = kastell(home, args);
+    cmd.env("KASTELL_DIR", sandbox.store().dir())
+        .envs(sandbox.env_overlay());
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}

@@ -16,14 +16,8 @@ use crate::support;
 
 const FLEET: usize = 20;
 
-/// Runs `kastell args` against the sandbox's store, off the runtime.
 async fn kastell(sandbox: &Sandbox, home: &std::path::Path, args: &[&str]) -> Output {
-    let mut cmd = support::kastell(home, args);
-    cmd.env("KASTELL_DIR", sandbox.store().dir())
-        .envs(sandbox.env_overlay());
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
+    support::kastell_in(sandbox, home, args).await
 }
 
 fn results(out: &Output) -> Vec<Value> {

@@ -16,13 +16,8 @@ use crate::support;
 
 const PASSWORD: &str = "a long offsite passphrase";
 
-async fn kastell(sandbox: &Sandbox, home: &Path, args: &[&str]) -> Output {
-    let mut cmd = support::kastell(home, args);
-    cmd.env("KASTELL_DIR", sandbox.store().dir())
-        .envs(sandbox.env_overlay());
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
+async fn kastell(sandbox: &Sandbox, home: &std::path::Path, args: &[&str]) -> Output {
+    support::kastell_in(sandbox, home, args).await
 }
 
 fn ok(out: &Output) -> Value {
