@@ -32,13 +32,16 @@ fn new_sandbox_files(marker: &Path, harness: &[std::path::PathBuf]) -> Vec<Strin
         .collect()
 }
 
-/// Whether `path` is inside a test harness directory (a PaaS shim or a
-/// PostgreSQL cluster): other tests of this binary run beside this one and
-/// their harnesses write there as the sandbox user too.
+/// Whether `path` is inside a test harness directory (a PaaS shim, a
+/// PostgreSQL cluster, or the fake hosts of a sandbox): other tests of this
+/// binary run beside this one and their harnesses write there as the
+/// sandbox user too. This test's own host is a PaaS shim, never a sandbox.
 fn in_test_harness(path: &str) -> bool {
     Path::new(path).components().any(|c| {
         let name = c.as_os_str().to_string_lossy();
-        name.starts_with("kastell-shim-") || name.starts_with("kastell-pg-")
+        name.starts_with("kastell-shim-")
+            || name.starts_with("kastell-pg-")
+            || name.starts_with("kastell-hosts-")
     })
 }
 
