@@ -28,6 +28,13 @@ pub mod mcp_sdk;
 pub mod memory;
 pub mod pg;
 pub mod platform;
+/// `.ci/cache/<name>` of the workspace, where `.ci/setup` installs the
+/// real components the tests run (MCP SDKs, SeaweedFS).
+pub fn ci_cache(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../.ci/cache")
+        .join(name)
+}
 pub mod s3;
 pub mod shim;
 pub mod sim_cloud;

@@ -26,7 +26,7 @@ pub enum Sdk {
 
 /// Where `.ci/mcp-clients` installed the SDKs.
 pub fn cache() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/cache/mcp-clients");
+    let dir = crate::ci_cache("mcp-clients");
     assert!(
         dir.join("node_modules/@modelcontextprotocol/sdk").is_dir()
             && dir.join("venv/bin/python").exists()

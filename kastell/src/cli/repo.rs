@@ -141,14 +141,6 @@ pub async fn run(cmd: RepoCommand, ctx: &Context) -> Result<ExitCode> {
     let dir = ctx.kastell_dir()?;
     let mut registry = RepoRegistry::load(&dir)?;
     match cmd {
-        RepoCommand::Init(args) | RepoCommand::Add(args)
-            if registry.all().iter().any(|r| r.name == args.name) =>
-        {
-            Err(Error::new(
-                ErrorKind::AlreadyExists,
-                format!("a repository called {:?} is already configured", args.name),
-            ))
-        }
         RepoCommand::Init(args) => {
             remember(ctx, &mut registry, &args, repos::init, "Created").await
         }
@@ -182,7 +174,14 @@ async fn with_repo<T: Send + 'static>(
 ) -> Result<T> {
     let env = ctx.env.clone();
     let config = config.clone();
-    tokio::task::spawn_blocking(move || work(repos::open(&config, &env)?))
+    off_runtime(move || work(repos::open(&config, &env)?)).await
+}
+
+/// Runs `work` on a blocking thread (the repository's API blocks).
+async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| Error::unexpected(format!("the repository task failed: {e}")))?
 }
@@ -197,12 +196,12 @@ async fn remember(
     reach: fn(&RepoConfig, &Env) -> Result<BackupRepository>,
     done: &str,
 ) -> Result<ExitCode> {
+    // Before the repository is created, so a taken name creates nothing.
+    registry.check_free(&args.name)?;
     let config = config_of(args)?;
     let env = ctx.env.clone();
     let reached = config.clone();
-    tokio::task::spawn_blocking(move || reach(&reached, &env).map(drop))
-        .await
-        .map_err(|e| Error::unexpected(format!("the repository task failed: {e}")))??;
+    off_runtime(move || reach(&reached, &env).map(drop)).await?;
     registry.add(config.clone())?;
     ctx.out.line(format!(
         "{done} repository {} at {}",

@@ -116,6 +116,19 @@ impl RepoRegistry {
         self.save()
     }
 
+    /// Refuses `name` when it is not a plain name or is already
+    /// configured (`AlreadyExists`).
+    pub fn check_free(&self, name: &str) -> Result<()> {
+        check_component("repository name", name)?;
+        if self.repos.iter().any(|r| r.name == name) {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!("a repository called {name:?} is already configured"),
+            ));
+        }
+        Ok(())
+    }
+
     fn save(&self) -> Result<()> {
         let file = RepoFile {
             repositories: self.repos.clone(),
