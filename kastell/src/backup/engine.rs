@@ -196,6 +196,7 @@ impl BackupEngine {
             skipped: report.skipped.clone(),
             reason,
             wire: Vec::new(),
+            pulled_from: None,
         }
     }
 

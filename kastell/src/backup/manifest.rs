@@ -73,6 +73,10 @@ pub struct Manifest {
     /// bytes sent, bytes they stand for, time).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wire: Vec<WireTransfer>,
+    /// kastell: the repository and snapshot this local copy was pulled
+    /// from (`offsite snapshot 1a2b3c4d`); absent for a backup taken here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pulled_from: Option<String>,
 }
 
 fn legacy_format() -> u32 {
@@ -144,10 +148,16 @@ impl Manifest {
         let path = dir.join(MANIFEST_FILE);
         let bytes = std::fs::read(&path)
             .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-        serde_json::from_slice(&bytes).map_err(|e| {
+        Self::from_json(&bytes, &path.display().to_string())
+    }
+
+    /// Parses a manifest read from `origin` (named in the error). One that
+    /// does not parse is `Corrupt`.
+    pub fn from_json(bytes: &[u8], origin: &str) -> Result<Self> {
+        serde_json::from_slice(bytes).map_err(|e| {
             Error::new(
                 ErrorKind::Corrupt,
-                format!("{} is not a valid manifest: {e}", path.display()),
+                format!("{origin} is not a valid manifest: {e}"),
             )
             .with_hint("This backup cannot be restored; take a new one")
         })
@@ -222,6 +232,7 @@ mod tests {
             skipped: vec![],
             reason: None,
             wire: vec![],
+            pulled_from: None,
         };
         let json: serde_json::Value = serde_json::from_slice(&m.to_json().unwrap()).unwrap();
         for key in [

@@ -1,4 +1,5 @@
-//! `kastell backup create|list|restore|verify`.
+//! `kastell backup create|list|restore|verify`, on the local store or a
+//! repository (`--repo`).
 
 use std::process::ExitCode;
 
@@ -8,8 +9,8 @@ use kastell_core::wire::CompressMode;
 
 use super::Context;
 use super::fleet::{self, FleetArgs, OneArgs};
-use super::op::Op;
-use crate::repos::RepoRegistry;
+use super::op::{BackupRef, Op};
+use crate::ops::{CreateOptions, RepoChoice};
 
 /// The backup commands.
 #[derive(Debug, Clone, Subcommand)]
@@ -38,9 +39,14 @@ pub struct CreateArgs {
     #[arg(long, value_name = "WHERE", default_value = "auto", value_parser = compress_mode)]
     pub compress: CompressMode,
     /// Also store the new backup in this repository (see `kastell repo`),
-    /// once it is complete and verified locally.
-    #[arg(long, value_name = "NAME")]
+    /// once it is complete and verified locally. Default: the server's
+    /// default repository (`kastell repo default`), if it has one.
+    #[arg(long, value_name = "NAME", conflicts_with = "local_only")]
     pub repo: Option<String>,
+    /// Keep the new backup in the local store only, even when the server
+    /// has a default repository.
+    #[arg(long)]
+    pub local_only: bool,
 }
 
 fn compress_mode(text: &str) -> std::result::Result<CompressMode, String> {
@@ -55,6 +61,9 @@ pub struct ReadArgs {
     /// The backup id (verify only; default: the newest).
     #[arg(long = "backup", value_name = "ID")]
     pub backup: Option<String>,
+    /// Read the backups in this repository instead of the local store.
+    #[arg(long, value_name = "NAME")]
+    pub repo: Option<String>,
 }
 
 /// Arguments of `backup restore`.
@@ -66,52 +75,49 @@ pub struct RestoreArgs {
     /// The backup id (default: the newest).
     #[arg(long = "backup", value_name = "ID")]
     pub backup: Option<String>,
+    /// Restore from this repository: the backup is pulled into the local
+    /// store first (checked against the checksums recorded when it was
+    /// stored), then restored as a local one.
+    #[arg(long, value_name = "NAME")]
+    pub repo: Option<String>,
 }
 
-/// `backup create`, then with `--repo` the new backups into the
-/// repository. The repository is looked up first, so a wrong name fails
+/// `backup create`: the repository it also goes to (`--repo`, else the
+/// server's default unless `--local-only`) is looked up by the operation
 /// before anything is backed up.
 async fn create(ctx: &Context, args: CreateArgs) -> Result<ExitCode> {
-    let repo = match &args.repo {
-        Some(name) => Some(RepoRegistry::load(&ctx.kastell_dir()?)?.get(name)?.clone()),
-        None => None,
+    let repo = if args.local_only {
+        RepoChoice::LocalOnly
+    } else {
+        RepoChoice::from_arg(args.repo.as_deref())
     };
-    let servers = match (&repo, args.target.all) {
-        (None, _) => Vec::new(),
-        (Some(_), true) => ctx.store()?.servers()?,
-        (Some(_), false) => vec![ctx.store()?.resolve(args.target.server.as_deref())?],
+    let options = CreateOptions {
+        compress: args.compress,
+        repo,
     };
-    let dry_run = args.target.dry_run;
-    let code = fleet::execute(ctx, Op::BackupCreate(args.compress), args.target).await?;
-    let Some(repo) = repo else {
-        return Ok(code);
-    };
-    if dry_run || code != ExitCode::SUCCESS {
-        return Ok(code);
-    }
-    for server in &servers {
-        let report = super::repo::push_newest(ctx, &repo, &server.name).await?;
-        // With --json stdout holds the backup result alone.
-        let line = super::repo::pushed_line(&report, &server.name, &repo.name);
-        if ctx.json {
-            eprintln!("{line}");
-        } else {
-            ctx.out.line(line)?;
-        }
-    }
-    Ok(code)
+    fleet::execute(ctx, Op::BackupCreate(options), args.target).await
 }
 
 /// Runs a backup command.
 pub async fn run(cmd: BackupCommand, ctx: &Context) -> Result<ExitCode> {
     match cmd {
         BackupCommand::Create(args) => create(ctx, args).await,
-        BackupCommand::List(args) => fleet::run_read(ctx, Op::BackupList, args.server).await,
+        BackupCommand::List(args) => {
+            fleet::run_read(ctx, Op::BackupList(args.repo), args.server).await
+        }
         BackupCommand::Verify(args) => {
-            fleet::run_read(ctx, Op::BackupVerify(args.backup), args.server).await
+            let backup = BackupRef {
+                id: args.backup,
+                repo: args.repo,
+            };
+            fleet::run_read(ctx, Op::BackupVerify(backup), args.server).await
         }
         BackupCommand::Restore(args) => {
-            fleet::execute(ctx, Op::BackupRestore(args.backup), args.target.into()).await
+            let backup = BackupRef {
+                id: args.backup,
+                repo: args.repo,
+            };
+            fleet::execute(ctx, Op::BackupRestore(backup), args.target.into()).await
         }
     }
 }

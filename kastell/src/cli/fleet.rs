@@ -120,11 +120,14 @@ pub async fn execute(ctx: &Context, mut op: Op, args: FleetArgs) -> Result<ExitC
             .map(|r| vec![r])
             .unwrap_or_default()
     };
-    if let (Op::BackupRestore(id @ None), [server]) = (&mut op, targets.as_slice()) {
-        // The newest backup, named in the question and the plan, and
-        // restored exactly (not re-picked after the question).
-        if let Ok(newest) = octx.engine.latest(&server.name) {
-            *id = Some(newest.id.to_string());
+    if let (Op::BackupRestore(backup), [server]) = (&mut op, targets.as_slice()) {
+        // The newest local backup, named in the question and the plan, and
+        // restored exactly (not re-picked after the question). From a
+        // repository, the newest there is picked when it runs.
+        if backup.id.is_none() && backup.repo.is_none() {
+            if let Ok(newest) = octx.engine.latest(&server.name) {
+                backup.id = Some(newest.id.to_string());
+            }
         }
     }
     if args.dry_run {

@@ -7,28 +7,46 @@
 #![allow(clippy::result_large_err)]
 
 use kastell_core::types::{PlatformInfo, RebootAfterUpdate};
-use kastell_core::wire::CompressMode;
 use kastell_core::{Error, Registry};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::backup::BackupLayout;
-use crate::ops::{self, MaintainOptions, OpError};
+use crate::ops::{self, CreateOptions, MaintainOptions, OpError, RepoChoice};
 use crate::policy::{Operation, Policy, Surface};
 use crate::remote::{DEFAULT_PORT, DEFAULT_USER};
 use crate::store::ServerRecord;
 
+/// Which backup a command reads, and where.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackupRef {
+    /// The backup id (none: the newest).
+    pub id: Option<String>,
+    /// The repository it is in (none: the local store).
+    pub repo: Option<String>,
+}
+
+impl BackupRef {
+    fn describe(&self, newest: &str) -> String {
+        let id = self.id.as_deref().unwrap_or(newest);
+        match &self.repo {
+            Some(repo) => format!("{id} in repository {repo}"),
+            None => id.to_owned(),
+        }
+    }
+}
+
 /// One CLI operation with its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
-    /// `backup create [--compress WHERE]`.
-    BackupCreate(CompressMode),
-    /// `backup list`.
-    BackupList,
-    /// `backup verify [--backup ID]` (none: the newest).
-    BackupVerify(Option<String>),
-    /// `backup restore [--backup ID]` (none: the newest).
-    BackupRestore(Option<String>),
+    /// `backup create [--compress WHERE] [--repo NAME | --local-only]`.
+    BackupCreate(CreateOptions),
+    /// `backup list [--repo NAME]` (none: the local store).
+    BackupList(Option<String>),
+    /// `backup verify [--backup ID] [--repo NAME]`.
+    BackupVerify(BackupRef),
+    /// `backup restore [--backup ID] [--repo NAME]`.
+    BackupRestore(BackupRef),
     /// `snapshot create`.
     SnapshotCreate,
     /// `snapshot list`.
@@ -57,7 +75,7 @@ impl Op {
     pub fn title(&self) -> &'static str {
         match self {
             Op::BackupCreate(_) => "backup create",
-            Op::BackupList => "backup list",
+            Op::BackupList(_) => "backup list",
             Op::BackupVerify(_) => "backup verify",
             Op::BackupRestore(_) => "backup restore",
             Op::SnapshotCreate => "snapshot create",
@@ -74,7 +92,7 @@ impl Op {
     pub fn operation(&self) -> Operation {
         match self {
             Op::BackupCreate(_) => Operation::BackupCreate,
-            Op::BackupList => Operation::BackupList,
+            Op::BackupList(_) => Operation::BackupList,
             Op::BackupVerify(_) => Operation::BackupVerify,
             Op::BackupRestore(_) => Operation::BackupRestore,
             Op::SnapshotCreate => Operation::SnapshotCreate,
@@ -103,9 +121,9 @@ impl Op {
     pub fn question(&self, server: &ServerRecord) -> String {
         let who = format!("\"{}\" ({})", server.name, server.ip);
         match self {
-            Op::BackupRestore(id) => format!(
+            Op::BackupRestore(backup) => format!(
                 "This will restore {who} from backup {}. Current data will be OVERWRITTEN. Continue?",
-                id.as_deref().unwrap_or("(newest)")
+                backup.describe("(newest)")
             ),
             Op::SnapshotDelete(id) => {
                 format!("Delete snapshot {id} of {who}? This cannot be undone.")
@@ -128,12 +146,16 @@ impl Op {
     /// Runs it through [`crate::ops`] and returns its payload as JSON.
     pub async fn run(&self, ctx: &ops::Context, server: Option<&str>) -> Result<Value, OpError> {
         match self {
-            Op::BackupCreate(compress) => {
-                json(ops::backup_create_with(ctx, server, *compress).await)
+            Op::BackupCreate(options) => {
+                json(ops::backup_create_with(ctx, server, options.clone()).await)
             }
-            Op::BackupList => json(ops::backup_list(ctx, server).await),
-            Op::BackupVerify(id) => json(ops::backup_verify(ctx, server, id.as_deref()).await),
-            Op::BackupRestore(id) => json(ops::backup_restore(ctx, server, id.as_deref()).await),
+            Op::BackupList(repo) => json(ops::backup_list_in(ctx, server, repo.as_deref()).await),
+            Op::BackupVerify(b) => {
+                json(ops::backup_verify_in(ctx, server, b.id.as_deref(), b.repo.as_deref()).await)
+            }
+            Op::BackupRestore(b) => json(
+                ops::backup_restore_from(ctx, server, b.id.as_deref(), b.repo.as_deref()).await,
+            ),
             Op::SnapshotCreate => json(ops::snapshot_create(ctx, server).await),
             Op::SnapshotList => json(ops::snapshot_list(ctx, server).await),
             Op::SnapshotDelete(id) => json(ops::snapshot_delete(ctx, server, id).await),
@@ -164,28 +186,49 @@ impl Op {
         let api = api(ctx, server);
         let ssh = ssh_target(server);
         match self {
-            Op::BackupCreate(_) => vec![
-                format!("Read the SSH host key of {ssh}"),
-                format!(
-                    "Back up the {p} platform over SSH into {}/<new id> (published only when complete)",
-                    backups_dir(ctx, server)
-                ),
-            ],
-            Op::BackupList => vec![format!("Read {} (local)", backups_dir(ctx, server))],
-            Op::BackupVerify(id) => vec![format!(
-                "Recompute the checksums of backup {} (local)",
-                id.as_deref().unwrap_or("(newest)")
+            Op::BackupCreate(options) => {
+                let mut steps = vec![
+                    format!("Read the SSH host key of {ssh}"),
+                    format!(
+                        "Back up the {p} platform over SSH into {}/<new id> (published only when complete)",
+                        backups_dir(ctx, server)
+                    ),
+                ];
+                steps.extend(repo_step(ctx, server, &options.repo));
+                steps
+            }
+            Op::BackupList(None) => vec![format!("Read {} (local)", backups_dir(ctx, server))],
+            Op::BackupList(Some(repo)) => vec![format!(
+                "List the snapshots of {} in repository {repo}",
+                server.name
             )],
-            Op::BackupRestore(id) => {
-                let id = id.as_deref().unwrap_or("(newest: none found)");
-                vec![
+            Op::BackupVerify(b) if b.repo.is_some() => vec![format!(
+                "Read every artifact of backup {} and compare it with the checksums recorded when it was stored",
+                b.describe("(newest)")
+            )],
+            Op::BackupVerify(b) => vec![format!(
+                "Recompute the checksums of backup {} (local)",
+                b.describe("(newest)")
+            )],
+            Op::BackupRestore(b) => {
+                let mut steps = Vec::new();
+                if let Some(repo) = &b.repo {
+                    steps.push(format!(
+                        "Pull backup {} from repository {repo} into {} (checked against its recorded checksums; a local copy that verifies is used instead)",
+                        b.id.as_deref().unwrap_or("(newest)"),
+                        backups_dir(ctx, server)
+                    ));
+                }
+                let id = b.id.as_deref().unwrap_or("(newest: none found)");
+                steps.extend([
                     format!("Verify backup {id} (every checksum)"),
                     format!("Safety backup of the current state of {ssh}"),
                     format!(
                         "Restore {id} onto the {p} platform over SSH (started again whatever happens)"
                     ),
                     "Health check".to_owned(),
-                ]
+                ]);
+                steps
             }
             Op::SnapshotCreate => vec![
                 format!("Estimate the snapshot cost via {api}"),
@@ -241,6 +284,22 @@ fn maintain_plan(ctx: &ops::Context, server: &ServerRecord, o: MaintainOptions) 
 fn platform_info(server: &ServerRecord) -> Option<PlatformInfo> {
     let entry = Registry::global().platform(server.platform_id()).ok()?;
     Some(entry.info())
+}
+
+/// The plan's step for storing a new backup in a repository, if one is
+/// chosen (the server's default is looked up).
+fn repo_step(ctx: &ops::Context, server: &ServerRecord, choice: &RepoChoice) -> Option<String> {
+    let name = match choice {
+        RepoChoice::LocalOnly => return None,
+        RepoChoice::Named(name) => name.clone(),
+        RepoChoice::ServerDefault => {
+            let registry = crate::repos::RepoRegistry::load(ctx.store.dir()).ok()?;
+            registry.default_for(&server.name).ok()??.name.clone()
+        }
+    };
+    Some(format!(
+        "Store the backup in repository {name} (encrypted, deduplicated; listed there only when complete)"
+    ))
 }
 
 fn ssh_target(server: &ServerRecord) -> String {

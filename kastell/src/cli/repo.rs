@@ -37,6 +37,9 @@ pub enum RepoCommand {
     Push(PushArgs),
     /// Show (default) or apply what the retention policy removes.
     Prune(PruneArgs),
+    /// Make a repository the default for a server's backups (or every
+    /// server's, with --all); without a name, show the defaults.
+    Default(DefaultArgs),
 }
 
 /// The `--keep-*` rules, as restic names them.
@@ -136,6 +139,23 @@ pub struct PruneArgs {
     pub force: bool,
 }
 
+/// Arguments of `repo default`.
+#[derive(Debug, Clone, Args)]
+pub struct DefaultArgs {
+    /// The repository (omit to show the defaults, or with --clear).
+    #[arg(conflicts_with = "clear")]
+    pub name: Option<String>,
+    /// The server (name or IP) whose default this is.
+    #[arg(long, value_name = "SERVER", conflicts_with = "all")]
+    pub server: Option<String>,
+    /// The default for every server without one of its own.
+    #[arg(long)]
+    pub all: bool,
+    /// Remove the default instead of setting it.
+    #[arg(long)]
+    pub clear: bool,
+}
+
 /// Runs a repository command.
 pub async fn run(cmd: RepoCommand, ctx: &Context) -> Result<ExitCode> {
     let dir = ctx.kastell_dir()?;
@@ -150,7 +170,55 @@ pub async fn run(cmd: RepoCommand, ctx: &Context) -> Result<ExitCode> {
         RepoCommand::Check(args) => check(ctx, registry.get(&args.name)?, args.read_data).await,
         RepoCommand::Push(args) => push(ctx, registry.get(&args.name)?, &args).await,
         RepoCommand::Prune(args) => prune(ctx, registry.get(&args.name)?, &args).await,
+        RepoCommand::Default(args) => set_default(ctx, &mut registry, &args),
     }
+}
+
+/// `repo default`: shows the defaults, or sets or clears one. A server's
+/// default is keyed by its name, resolved through the fleet store so an IP
+/// works too.
+fn set_default(ctx: &Context, registry: &mut RepoRegistry, args: &DefaultArgs) -> Result<ExitCode> {
+    if args.name.is_none() && !args.clear {
+        if ctx.json {
+            ctx.out.json(registry.defaults())?;
+        } else if registry.defaults().is_empty() {
+            ctx.out.line("No default repositories. Set one with `kastell repo default NAME --server SERVER` (or --all).")?;
+        } else {
+            let rows: Vec<Vec<String>> = registry
+                .defaults()
+                .iter()
+                .map(|(server, repo)| {
+                    let who = if server == repos::EVERY_SERVER {
+                        "(every server)"
+                    } else {
+                        server
+                    };
+                    vec![who.to_owned(), repo.clone()]
+                })
+                .collect();
+            ctx.out.table(&["SERVER", "REPOSITORY"], &rows)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let server = match (&args.server, args.all) {
+        (_, true) => repos::EVERY_SERVER.to_owned(),
+        (Some(query), false) => ctx.store()?.resolve(Some(query))?.name,
+        (None, false) => {
+            return Err(Error::invalid_input("say whose default this is")
+                .with_hint("Pass --server SERVER, or --all for every server"));
+        }
+    };
+    registry.set_default(&server, args.name.as_deref())?;
+    let who = if args.all {
+        "every server".to_owned()
+    } else {
+        server
+    };
+    ctx.out.line(match &args.name {
+        Some(name) => format!("Backups of {who} now also go to repository {name}."),
+        None => format!("Backups of {who} now stay in the local store unless --repo is given."),
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn config_of(args: &AddArgs) -> Result<RepoConfig> {
@@ -172,18 +240,7 @@ async fn with_repo<T: Send + 'static>(
     config: &RepoConfig,
     work: impl FnOnce(BackupRepository) -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    let env = ctx.env.clone();
-    let config = config.clone();
-    off_runtime(move || work(repos::open(&config, &env)?)).await
-}
-
-/// Runs `work` on a blocking thread (the repository's API blocks).
-async fn off_runtime<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| Error::unexpected(format!("the repository task failed: {e}")))?
+    repos::with_open(config, &ctx.env, work).await
 }
 
 /// `repo init` (with [`repos::init`]) or `repo add` (with [`repos::open`],
@@ -201,7 +258,7 @@ async fn remember(
     let config = config_of(args)?;
     let env = ctx.env.clone();
     let reached = config.clone();
-    off_runtime(move || reach(&reached, &env).map(drop)).await?;
+    repos::off_runtime(move || reach(&reached, &env).map(drop)).await?;
     registry.add(config.clone())?;
     ctx.out.line(format!(
         "{done} repository {} at {}",
@@ -316,7 +373,7 @@ async fn push(ctx: &Context, config: &RepoConfig, args: &PushArgs) -> Result<Exi
 
 /// Stores the newest complete local backup of `server` in the repository
 /// `config`. `NotFound` when the server has none.
-pub async fn push_newest(ctx: &Context, config: &RepoConfig, server: &str) -> Result<PushReport> {
+async fn push_newest(ctx: &Context, config: &RepoConfig, server: &str) -> Result<PushReport> {
     let engine = BackupEngine::new(ctx.store()?.dir());
     let backup = engine
         .list(server)?
@@ -330,7 +387,7 @@ pub async fn push_newest(ctx: &Context, config: &RepoConfig, server: &str) -> Re
 }
 
 /// The line that tells what a push stored.
-pub fn pushed_line(report: &PushReport, server: &str, repo: &str) -> String {
+fn pushed_line(report: &PushReport, server: &str, repo: &str) -> String {
     format!(
         "Stored backup {} of {server} in repository {repo} as snapshot {} ({} bytes, {} new after dedup and compression)",
         report.backup_id,

@@ -104,6 +104,20 @@ pub fn lines(title: &str, outcome: &Outcome) -> Vec<String> {
             out.push(format!("  {label}: {}", text(v)));
         }
     }
+    match payload.get("repository") {
+        Some(Value::String(name)) => out.push(format!("  repository: {name}")),
+        Some(copy @ Value::Object(_)) => {
+            let id = copy.get("snapshotId").map(text).unwrap_or_default();
+            out.push(format!(
+                "  repository: {}, snapshot {} ({} bytes, {} new after dedup and compression)",
+                copy.get("repository").map(text).unwrap_or_default(),
+                &id[..8.min(id.len())],
+                copy.get("totalBytes").map(text).unwrap_or_default(),
+                copy.get("addedBytes").map(text).unwrap_or_default()
+            ));
+        }
+        _ => {}
+    }
     if let Some(s) = payload.get("snapshot").filter(|v| v.is_object()) {
         out.push(format!(
             "  snapshot: {} ({}, {})",

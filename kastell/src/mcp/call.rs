@@ -12,7 +12,7 @@ use super::params::{
 };
 use super::render::finish;
 use super::tools;
-use crate::ops::{self, Action, Context, LogSource, MaintainOptions};
+use crate::ops::{self, Action, Context, CreateOptions, LogSource, MaintainOptions, RepoChoice};
 
 /// A tool call whose arguments parsed.
 #[derive(Debug, Clone)]
@@ -98,17 +98,24 @@ impl Call {
 async fn backup(ctx: &Context, args: BackupArgs) -> CallToolResult {
     let server = params::server(&args.server);
     let snapshot_id = args.snapshot_id.as_deref().unwrap_or("");
+    let repo = args.repo.as_deref().filter(|r| !r.trim().is_empty());
     match args.action {
-        BackupAction::BackupCreate => finish(
-            ops::backup_create(ctx, server).await,
-            BackupOutput::BackupCreate,
-        ),
+        BackupAction::BackupCreate => {
+            let options = CreateOptions {
+                repo: RepoChoice::from_arg(repo),
+                ..CreateOptions::default()
+            };
+            finish(
+                ops::backup_create_with(ctx, server, options).await,
+                BackupOutput::BackupCreate,
+            )
+        }
         BackupAction::BackupList => finish(
-            ops::backup_list(ctx, server).await,
+            ops::backup_list_in(ctx, server, repo).await,
             BackupOutput::BackupList,
         ),
         BackupAction::BackupRestore => finish(
-            ops::backup_restore(ctx, server, args.backup_id.as_deref()).await,
+            ops::backup_restore_from(ctx, server, args.backup_id.as_deref(), repo).await,
             BackupOutput::BackupRestore,
         ),
         BackupAction::SnapshotCreate => finish(

@@ -40,7 +40,8 @@ pub(crate) enum BackupAction {
 pub(crate) struct BackupArgs {
     /// backup-create: back the server up over SSH (platform database and
     /// configuration, or the configured paths on bare servers) into the local
-    /// store with checksums. backup-list: list local backups, newest first.
+    /// store with checksums (and a repository, with repo). backup-list: list
+    /// local backups (or a repository's), newest first.
     /// backup-restore: verify a backup, take a safety backup, then stop the
     /// platform, restore and start it again (needs backupId). snapshot-create:
     /// take a provider snapshot and wait until it is available (billable).
@@ -65,6 +66,15 @@ pub(crate) struct BackupArgs {
     #[serde(default)]
     #[schemars(length(min = 1, max = 256), regex(pattern = r"^[A-Za-z0-9_./-]+$"))]
     pub(crate) snapshot_id: Option<String>,
+    /// Backup repository (a name from `kastell repo list`; encrypted,
+    /// deduplicated, off this machine). backup-create: also store the new
+    /// backup there once it is complete (default: the server's default
+    /// repository, if any). backup-list: list the backups held there.
+    /// backup-restore: restore a backup held there (pulled and checked
+    /// first). Absent: the local store.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9_-]+$"))]
+    pub(crate) repo: Option<String>,
 }
 
 /// `server_backup`'s actions and the arguments each reads.
@@ -73,15 +83,15 @@ pub(crate) const BACKUP_TOOL: ToolArgs = ToolArgs {
     actions: &[
         ActionArgs {
             action: "backup-create",
-            args: &["server"],
+            args: &["server", "repo"],
         },
         ActionArgs {
             action: "backup-list",
-            args: &["server"],
+            args: &["server", "repo"],
         },
         ActionArgs {
             action: "backup-restore",
-            args: &["server", "backupId"],
+            args: &["server", "backupId", "repo"],
         },
         ActionArgs {
             action: "snapshot-create",

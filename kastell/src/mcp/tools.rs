@@ -75,7 +75,10 @@ pub(crate) fn all() -> Vec<Tool> {
 backup-create backs the server up over SSH (Coolify/Dokploy database and configuration, or the \
 configured paths of a bare server) into the local store with SHA-256 checksums; backup-list lists \
 local backups newest first; backup-restore verifies a backup, takes a safety backup, stops the \
-platform, restores and starts it again (backupId required, from backup-list). snapshot-create takes \
+platform, restores and starts it again (backupId required, from backup-list). With repo (a \
+configured backup repository: encrypted, deduplicated, off this machine) backup-create also stores \
+the new backup there, backup-list lists the backups held there and backup-restore restores one from \
+there. snapshot-create takes \
 a provider snapshot and waits until it is available (billable); snapshot-list lists the server's \
 snapshots; snapshot-delete deletes one and snapshot-restore rebuilds the server's disk from one \
 (snapshotId required, from snapshot-list). Snapshot actions need a cloud server (not manually \
@@ -206,10 +209,10 @@ mod tests {
             assert_eq!(hints.destructive_hint, Some(harms), "{}", tool.name);
         }
         let cli = [
-            Op::BackupCreate(kastell_core::wire::CompressMode::Auto),
-            Op::BackupList,
-            Op::BackupVerify(None),
-            Op::BackupRestore(None),
+            Op::BackupCreate(crate::ops::CreateOptions::default()),
+            Op::BackupList(None),
+            Op::BackupVerify(Default::default()),
+            Op::BackupRestore(Default::default()),
             Op::SnapshotCreate,
             Op::SnapshotList,
             Op::SnapshotDelete("1".into()),

@@ -9,11 +9,13 @@ use serde::Serialize;
 
 use super::context::Context;
 use super::progress::{Stepper, transfer};
+use super::repository::{self, CreateOptions, RepoCopy};
 use super::result::{OpError, OpResult, Step, steps};
 use super::suggest::{Action, Candidate, Suggestion};
 use super::wire::{WireSummary, summarize};
 use crate::backup::{BackupRequest, BackupStatus, RestoreRequest, StoredBackup};
 use crate::policy::{Operation, Surface};
+use crate::repos::RepoBackup;
 use crate::store::ServerRecord;
 
 /// A published backup.
@@ -33,6 +35,10 @@ pub struct BackupCreate {
     /// Which compression ran where, the bytes sent and the effective rate.
     #[serde(flatten)]
     pub wire: WireSummary,
+    /// Its copy in a repository, when it was also stored in one (`--repo`,
+    /// or the server's default repository).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository: Option<RepoCopy>,
     /// Things to know (zstd missing on the host, version unreadable).
     pub warnings: Vec<String>,
 }
@@ -62,6 +68,25 @@ pub struct BackupEntry {
     /// Why it is corrupt, when it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// The repository snapshot holding it, for a backup listed from a
+    /// repository.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_id: Option<String>,
+}
+
+impl From<&RepoBackup> for BackupEntry {
+    fn from(b: &RepoBackup) -> Self {
+        Self {
+            backup_id: b.backup_id.clone(),
+            status: "complete".to_owned(),
+            timestamp: Some(b.time.clone()),
+            platform: b.platform.clone(),
+            coolify_version: None,
+            files: Vec::new(),
+            problem: None,
+            snapshot_id: Some(b.snapshot_id.clone()),
+        }
+    }
 }
 
 impl From<&StoredBackup> for BackupEntry {
@@ -80,6 +105,7 @@ impl From<&StoredBackup> for BackupEntry {
             coolify_version: m.map(|m| m.coolify_version.clone()),
             files: m.map(|m| m.files.clone()).unwrap_or_default(),
             problem: b.problem.clone(),
+            snapshot_id: None,
         }
     }
 }
@@ -95,6 +121,9 @@ pub struct BackupList {
     /// `No backups found for this server` when there are none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The repository listed, when not the local store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
 }
 
 /// The reply carrying a [`BackupList`].
@@ -109,6 +138,9 @@ pub struct BackupRestore {
     /// The backup of the state before the restore.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub safety_backup_id: Option<String>,
+    /// The repository the backup was read from, when not the local store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
     /// Each step with its duration.
     pub steps: Vec<Step>,
     /// Things to know (legacy backup, taken from another server).
@@ -130,6 +162,9 @@ pub struct BackupVerifyResult {
     pub backup_id: String,
     /// `Backup verified: every checksum matches` (or legacy warning).
     pub message: String,
+    /// The repository checked, when not the local store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
     /// Things to know (a legacy backup has no checksums).
     pub warnings: Vec<String>,
 }
@@ -158,15 +193,21 @@ fn stopped_or(ctx: &Context, e: Error) -> Error {
 /// where kastell decides ([`CompressMode::Auto`]). Order: policy, server,
 /// host key, platform, then the engine (which publishes only a complete
 /// backup).
+/// The backup also goes to the server's default repository, if it has
+/// one.
 pub async fn backup_create(ctx: &Context, query: Option<&str>) -> OpResult<BackupCreateResult> {
-    backup_create_with(ctx, query, CompressMode::Auto).await
+    backup_create_with(ctx, query, CreateOptions::default()).await
 }
 
-/// [`backup_create`], compressing where `compress` says (`--compress`).
+/// [`backup_create`], compressing where `options` say (`--compress`) and
+/// storing the backup, once complete and verified locally, in the
+/// repository they choose. The repository is looked up before anything is
+/// backed up; when storing there fails, the error says the local backup is
+/// complete.
 pub async fn backup_create_with(
     ctx: &Context,
     query: Option<&str>,
-    compress: CompressMode,
+    options: CreateOptions,
 ) -> OpResult<BackupCreateResult> {
     let admitted = ctx.admit(Operation::BackupCreate, query)?;
     let server = &admitted.server;
@@ -175,6 +216,8 @@ pub async fn backup_create_with(
             .on(server)
             .with_suggestions(health(ctx, server))
     };
+    let compress: CompressMode = options.compress;
+    let repo = repository::chosen(ctx, &server.name, &options.repo).map_err(fail)?;
     let transport = ctx.transport_for(server);
     let host_key = transport.host_key().await.map_err(fail)?;
     let platform = ctx.platform_for(server, transport).map_err(fail)?;
@@ -194,6 +237,19 @@ pub async fn backup_create_with(
         .map_err(|e| fail(stopped_or(ctx, e)))?;
     ctx.progress()
         .message(&format!("Backup {} is complete", created.id));
+    let copy = match &repo {
+        None => None,
+        Some(config) => {
+            ctx.progress().message(&format!(
+                "Storing backup {} in repository {}",
+                created.id, config.name
+            ));
+            let copy = repository::store(ctx, config, &server.name, &created.id)
+                .await
+                .map_err(|e| fail(repository::store_failed(e, &created.id, &config.name)))?;
+            Some(copy)
+        }
+    };
 
     Ok(Reply::on(
         server,
@@ -204,6 +260,7 @@ pub async fn backup_create_with(
             files: created.manifest.files.clone(),
             skipped: created.manifest.skipped.clone(),
             wire: summarize(&created.manifest.wire),
+            repository: copy,
             warnings: created.report.warnings.clone(),
         },
         ctx.suggest(
@@ -217,13 +274,36 @@ pub async fn backup_create_with(
 /// a success with `backupCount` 0 and a message (the original's empty
 /// branch broke its own schema).
 pub async fn backup_list(ctx: &Context, query: Option<&str>) -> OpResult<BackupListResult> {
+    backup_list_in(ctx, query, None).await
+}
+
+/// [`backup_list`] of the repository `repo` (`None`: the local store).
+pub async fn backup_list_in(
+    ctx: &Context,
+    query: Option<&str>,
+    repo: Option<&str>,
+) -> OpResult<BackupListResult> {
     let admitted = ctx.admit(Operation::BackupList, query)?;
     let server = &admitted.server;
-    let backups = ctx
-        .engine
-        .list(&server.name)
-        .map_err(|e| OpError::from(e).on(server))?;
-    let entries: Vec<BackupEntry> = backups.iter().map(BackupEntry::from).collect();
+    let fail = |e: Error| OpError::from(e).on(server);
+    let entries: Vec<BackupEntry> = match repo {
+        None => ctx
+            .engine
+            .list(&server.name)
+            .map_err(fail)?
+            .iter()
+            .map(BackupEntry::from)
+            .collect(),
+        Some(name) => {
+            let config = repository::named(ctx, name).map_err(fail)?;
+            repository::list(ctx, &config, &server.name)
+                .await
+                .map_err(fail)?
+                .iter()
+                .map(BackupEntry::from)
+                .collect()
+        }
+    };
     let (message, candidates) = match entries.first() {
         None => (
             Some("No backups found for this server".to_owned()),
@@ -244,6 +324,7 @@ pub async fn backup_list(ctx: &Context, query: Option<&str>) -> OpResult<BackupL
             backup_count: entries.len(),
             backups: entries,
             message,
+            repository: repo.map(str::to_owned),
         },
         ctx.suggest(server, candidates),
     ))
@@ -254,10 +335,18 @@ fn parse_id(id: &str) -> Result<BackupId, Error> {
         .map_err(|e| e.or_hint("A backup id looks like 2026-03-15_12-00-00-000; see backup-list"))
 }
 
+/// The backup id given, if one was (an empty one counts as none).
+fn given_id(id: Option<&str>) -> Result<Option<BackupId>, Error> {
+    id.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(parse_id)
+        .transpose()
+}
+
 /// Which backup: `id` when given, else the newest.
 fn pick(ctx: &Context, server: &ServerRecord, id: Option<&str>) -> Result<BackupId, Error> {
-    match id.map(str::trim).filter(|s| !s.is_empty()) {
-        Some(id) => parse_id(id),
+    match given_id(id)? {
+        Some(id) => Ok(id),
         None => Ok(ctx.engine.latest(&server.name)?.id),
     }
 }
@@ -273,6 +362,20 @@ pub async fn backup_restore(
     ctx: &Context,
     query: Option<&str>,
     backup_id: Option<&str>,
+) -> OpResult<BackupRestoreResult> {
+    backup_restore_from(ctx, query, backup_id, None).await
+}
+
+/// [`backup_restore`] of a backup in the repository `repo` (`None`: the
+/// local store). The backup is first pulled into the local store, checked
+/// against the checksums recorded when it was stored (a local copy of the
+/// same backup that verifies is used instead), then restored as any local
+/// backup, after a safety backup.
+pub async fn backup_restore_from(
+    ctx: &Context,
+    query: Option<&str>,
+    backup_id: Option<&str>,
+    repo: Option<&str>,
 ) -> OpResult<BackupRestoreResult> {
     let admitted = ctx.admit(Operation::BackupRestore, query)?;
     let server = &admitted.server;
@@ -290,7 +393,24 @@ pub async fn backup_restore(
             .with_hint("List backups with backup-list and pass one backupId"),
         ));
     }
-    let id = pick(ctx, server, backup_id).map_err(fail)?;
+    let mut warnings = Vec::new();
+    let id = match repo {
+        None => pick(ctx, server, backup_id).map_err(fail)?,
+        Some(name) => {
+            let config = repository::named(ctx, name).map_err(fail)?;
+            let wanted = given_id(backup_id).map_err(fail)?;
+            ctx.progress().message(&format!(
+                "Fetching backup {} of {} from repository {name}",
+                wanted.as_ref().map_or("(newest)", |id| id.as_str()),
+                server.name
+            ));
+            let (id, fetched) = repository::fetch(ctx, &config, &server.name, wanted)
+                .await
+                .map_err(fail)?;
+            warnings.extend(fetched);
+            id
+        }
+    };
     let transport = ctx.transport_for(server);
     let host_key = transport.host_key().await.map_err(fail)?;
     let platform = ctx.platform_for(server, transport).map_err(fail)?;
@@ -329,8 +449,9 @@ pub async fn backup_restore(
         BackupRestore {
             backup_id: id.to_string(),
             safety_backup_id: outcome.safety_backup.map(|b| b.to_string()),
+            repository: repo.map(str::to_owned),
             steps: steps(&outcome.steps),
-            warnings: outcome.warnings,
+            warnings: warnings.into_iter().chain(outcome.warnings).collect(),
         },
         health(ctx, server),
     ))
@@ -343,20 +464,47 @@ pub async fn backup_verify(
     query: Option<&str>,
     backup_id: Option<&str>,
 ) -> OpResult<BackupVerifyResult> {
+    backup_verify_in(ctx, query, backup_id, None).await
+}
+
+/// [`backup_verify`] of a backup in the repository `repo` (`None`: the
+/// local store): every artifact is read from the repository (each chunk
+/// authenticated as it is decrypted) and compared with the checksum
+/// recorded when it was stored.
+pub async fn backup_verify_in(
+    ctx: &Context,
+    query: Option<&str>,
+    backup_id: Option<&str>,
+    repo: Option<&str>,
+) -> OpResult<BackupVerifyResult> {
     let admitted = ctx.admit(Operation::BackupVerify, query)?;
     let server = &admitted.server;
     let fail = |e: Error| OpError::from(e).on(server);
-    let id = pick(ctx, server, backup_id).map_err(fail)?;
-    let warnings = ctx.engine.verify(&server.name, &id).map_err(fail)?;
+    let (id, warnings) = match repo {
+        None => {
+            let id = pick(ctx, server, backup_id).map_err(fail)?;
+            let warnings = ctx.engine.verify(&server.name, &id).map_err(fail)?;
+            (id.to_string(), warnings)
+        }
+        Some(name) => {
+            let config = repository::named(ctx, name).map_err(fail)?;
+            let wanted = given_id(backup_id).map_err(fail)?;
+            let (backup, warnings) = repository::verify(ctx, &config, &server.name, wanted)
+                .await
+                .map_err(fail)?;
+            (backup.backup_id, warnings)
+        }
+    };
     Ok(BackupVerifyResult {
         success: true,
         server: server.name.clone(),
-        backup_id: id.to_string(),
+        backup_id: id,
         message: if warnings.is_empty() {
             "Backup verified: every checksum matches".to_owned()
         } else {
             "Backup readable, but not fully verifiable".to_owned()
         },
+        repository: repo.map(str::to_owned),
         warnings,
     })
 }

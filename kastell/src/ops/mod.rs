@@ -25,6 +25,7 @@ mod maintain;
 mod progress;
 mod reboot;
 mod reply;
+mod repository;
 mod restart;
 mod result;
 mod snapshot;
@@ -35,7 +36,7 @@ mod wire;
 pub use backup::{
     BackupCreate, BackupCreateResult, BackupEntry, BackupList, BackupListResult, BackupRestore,
     BackupRestoreResult, BackupVerifyResult, backup_create, backup_create_with, backup_list,
-    backup_restore, backup_verify,
+    backup_list_in, backup_restore, backup_restore_from, backup_verify, backup_verify_in,
 };
 pub use context::{
     Admitted, Context, PLATFORM_OPTIONS_KEY, PlatformFactory, ProviderFactory, Timing,
@@ -57,6 +58,7 @@ pub use reboot::{
     REBOOT_AS_ROOT, REBOOT_WITH_SUDO, RebootMethod, RebootProof, reboot_command, reboot_proven,
 };
 pub use reply::Reply;
+pub use repository::{CreateOptions, RepoChoice, RepoCopy};
 pub use restart::{Restart, RestartResult, restart};
 pub use result::{OpError, OpResult, SnapshotInfo, Step, StepOutcome, StepSummary, steps};
 pub use snapshot::{

@@ -8,8 +8,12 @@
 //! S3 keys come from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`, as
 //! for restic.
 
+mod catalog;
+mod digest;
+mod pull;
 mod push;
 
+use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -22,6 +26,8 @@ use crate::backup::check_component;
 use crate::env::Env;
 use crate::store::write_atomic;
 
+pub use catalog::{RepoBackup, backups_of, find_backup};
+pub use pull::{CHECKSUMS_FILE, pull, verify};
 pub use push::{PushReport, push};
 
 /// The file, in the kastell directory, listing the repositories.
@@ -46,13 +52,22 @@ pub struct RepoConfig {
 #[serde(deny_unknown_fields)]
 struct RepoFile {
     repositories: Vec<RepoConfig>,
+    /// Server name (or `*` for every server) to the repository its
+    /// backups also go to.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    defaults: BTreeMap<String, String>,
 }
+
+/// The key of [`RepoRegistry::set_default`] that applies to every server
+/// without a default of its own.
+pub const EVERY_SERVER: &str = "*";
 
 /// The configured repositories of one kastell directory.
 #[derive(Debug)]
 pub struct RepoRegistry {
     path: PathBuf,
     repos: Vec<RepoConfig>,
+    defaults: BTreeMap<String, String>,
 }
 
 impl RepoRegistry {
@@ -60,22 +75,63 @@ impl RepoRegistry {
     /// a file that is not valid, saying where.
     pub fn load(kastell_dir: &Path) -> Result<Self> {
         let path = kastell_dir.join(REPOSITORIES_FILE);
-        let repos = match std::fs::read(&path) {
-            Ok(bytes) => {
-                serde_json::from_slice::<RepoFile>(&bytes)
-                    .map_err(|e| {
-                        Error::new(
-                            ErrorKind::Corrupt,
-                            format!("{} is not a valid repository list: {e}", path.display()),
-                        )
-                        .with_hint("Fix or remove the file, then add the repositories again")
-                    })?
-                    .repositories
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        let file = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice::<RepoFile>(&bytes).map_err(|e| {
+                Error::new(
+                    ErrorKind::Corrupt,
+                    format!("{} is not a valid repository list: {e}", path.display()),
+                )
+                .with_hint("Fix or remove the file, then add the repositories again")
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => RepoFile::default(),
             Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
         };
-        Ok(Self { path, repos })
+        Ok(Self {
+            path,
+            repos: file.repositories,
+            defaults: file.defaults,
+        })
+    }
+
+    /// The repository `server`'s backups also go to: its own default, else
+    /// the default for every server, else none. A default naming a
+    /// repository no longer configured is `NotFound`, saying how to fix it.
+    pub fn default_for(&self, server: &str) -> Result<Option<&RepoConfig>> {
+        let Some(name) = self
+            .defaults
+            .get(server)
+            .or_else(|| self.defaults.get(EVERY_SERVER))
+        else {
+            return Ok(None);
+        };
+        self.get(name).map(Some).map_err(|e| {
+            e.with_hint(format!(
+                "The default repository of {server} is gone; set another with \
+                 `kastell repo default NAME --server {server}` or clear it with \
+                 `kastell repo default --clear --server {server}`"
+            ))
+        })
+    }
+
+    /// The defaults: server name (or [`EVERY_SERVER`]) to repository name.
+    pub fn defaults(&self) -> &BTreeMap<String, String> {
+        &self.defaults
+    }
+
+    /// Makes `repo` the default of `server` (or of every server, with
+    /// [`EVERY_SERVER`]), or clears it with `None`, and writes the list.
+    /// Refuses a repository that is not configured.
+    pub fn set_default(&mut self, server: &str, repo: Option<&str>) -> Result<()> {
+        match repo {
+            Some(name) => {
+                self.get(name)?;
+                self.defaults.insert(server.to_owned(), name.to_owned());
+            }
+            None => {
+                self.defaults.remove(server);
+            }
+        }
+        self.save()
     }
 
     /// Every configured repository, in the order added.
@@ -132,6 +188,7 @@ impl RepoRegistry {
     fn save(&self) -> Result<()> {
         let file = RepoFile {
             repositories: self.repos.clone(),
+            defaults: self.defaults.clone(),
         };
         let bytes = serde_json::to_vec_pretty(&file)
             .map_err(|e| Error::unexpected(format!("encoding the repository list: {e}")))?;
@@ -187,4 +244,25 @@ pub fn open(config: &RepoConfig, env: &Env) -> Result<BackupRepository> {
 pub fn init(config: &RepoConfig, env: &Env) -> Result<BackupRepository> {
     let password = read_password(&config.password_file)?;
     BackupRepository::init(&config.location, &password, s3_credentials(env).as_ref())
+}
+
+/// Opens the repository `config` describes on a blocking thread and runs
+/// `work` with it there (the repository's API blocks).
+pub async fn with_open<T: Send + 'static>(
+    config: &RepoConfig,
+    env: &Env,
+    work: impl FnOnce(BackupRepository) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let env = env.clone();
+    let config = config.clone();
+    off_runtime(move || work(open(&config, &env)?)).await
+}
+
+/// Runs `work` on a blocking thread.
+pub async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::unexpected(format!("the repository task failed: {e}")))?
 }

@@ -4,7 +4,10 @@
 //! it against earlier backups (an unchanged database adds almost nothing)
 //! and stock `restic dump` yields the plain dump or archive. The backup's
 //! `manifest.json` goes with it. Host is the server's name; tags are
-//! `kastell`, `backup:<id>` and `platform:<id>`.
+//! `kastell`, `backup:<id>` and `platform:<id>`. Beside them,
+//! `checksums.sha256` holds the SHA-256 of each decompressed artifact in
+//! `sha256sum`'s format, so a copy restored by stock restic can be checked
+//! with `sha256sum -c`, and kastell checks every pull against it.
 
 use std::io::Read;
 
@@ -13,6 +16,8 @@ use kastell_core::{Error, ErrorKind, Result};
 use kastell_repo::{BackupRepository, RepoSnapshot, StoredEntry};
 use serde::Serialize;
 
+use super::digest::{Digesting, checksum_lines};
+use super::pull::CHECKSUMS_FILE;
 use crate::backup::{MANIFEST_FILE, StoredBackup};
 
 /// What a push stored.
@@ -43,22 +48,31 @@ pub fn push(repo: &BackupRepository, backup: &StoredBackup) -> Result<PushReport
     }
     let (source, _) = backup.source()?;
     let mut entries = Vec::new();
+    let mut sums = Vec::new();
     for record in source.records() {
-        // The decompressed size is not in the manifest; a first pass
-        // counts it, so the snapshot can refuse a stream that differs.
-        let size =
-            std::io::copy(&mut source.open(&record.name)?, &mut std::io::sink()).map_err(|e| {
-                Error::io(
-                    format!("reading {} of backup {}", record.name, backup.id),
-                    e,
-                )
-            })?;
+        // A first pass counts the decompressed size (the snapshot refuses
+        // a stream that differs) and hashes it for checksums.sha256.
+        let mut digest = Digesting::new(std::io::sink());
+        std::io::copy(&mut source.open(&record.name)?, &mut digest).map_err(|e| {
+            Error::io(
+                format!("reading {} of backup {}", record.name, backup.id),
+                e,
+            )
+        })?;
+        let (_, size, sha256) = digest.finish();
+        sums.push((record.name.clone(), sha256));
         entries.push(StoredEntry {
             name: record.name.clone(),
             size,
             reader: source.open(&record.name)?,
         });
     }
+    let checksums = checksum_lines(sums.iter().map(|(n, h)| (n.as_str(), h.as_str())));
+    entries.push(StoredEntry {
+        name: CHECKSUMS_FILE.to_owned(),
+        size: checksums.len() as u64,
+        reader: Box::new(std::io::Cursor::new(checksums.into_bytes())) as Box<dyn Read + Send>,
+    });
     let manifest_path = backup.dir.join(MANIFEST_FILE);
     let manifest_bytes = std::fs::read(&manifest_path)
         .map_err(|e| Error::io(format!("reading {}", manifest_path.display()), e))?;

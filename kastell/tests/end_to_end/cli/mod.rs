@@ -7,3 +7,4 @@ mod ops;
 mod ops_fleet;
 mod ops_sim;
 mod repository;
+mod repository_restore;

@@ -97,8 +97,7 @@ async fn backups_go_to_a_repository_stock_restic_restores_from() {
         .await;
         let results = ok(&out);
         assert_eq!(results["success"], true, "{results}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("in repository offsite"), "{stderr}");
+        assert_eq!(results["repository"]["repository"], "offsite", "{results}");
     }
 
     let snapshots = ok(&kastell(

@@ -7,6 +7,7 @@ pub(crate) mod common;
 mod fuzz;
 mod http;
 mod paas;
+mod repository;
 mod safe_mode;
 mod sandbox;
 mod schema;
