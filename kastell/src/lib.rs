@@ -16,6 +16,7 @@ pub mod cli;
 #[cfg(feature = "sandbox")]
 pub mod demo;
 pub mod doctor;
+pub mod drill;
 pub mod env;
 pub mod mcp;
 pub mod ops;
@@ -28,6 +29,7 @@ pub mod sandbox;
 pub mod security_log;
 pub mod shutdown;
 pub mod store;
+pub mod verifications;
 
 pub use env::Env;
 pub use policy::{Decision, Operation, Policy, Surface};

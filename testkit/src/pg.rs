@@ -1,400 +1,54 @@
-//! A private, throwaway PostgreSQL cluster per test.
-//!
-//! [`PgCluster::start`] runs `initdb` into a fresh temporary directory, starts
-//! the server listening **only** on a unix socket in a directory every user
-//! can reach (the sandbox sshd's login user connects through it), waits until
-//! `pg_isready` answers and creates the roles and databases the platforms use
-//! (`coolify` and `dokploy`, each a LOGIN SUPERUSER owning a database of the
-//! same name). Authentication is `trust`. Dropping the value stops the server
-//! (`pg_ctl stop -m fast`) and removes the directory.
-//!
-//! As root, `initdb`, the server and `pg_ctl` run as the `postgres` OS user
-//! (through `runuser`); as any other user they run directly. The server is a
-//! child of this process (not daemonised by `pg_ctl start`), so stopping it
-//! reaps every process it started: nothing is left behind, not even a zombie.
+//! A private, throwaway PostgreSQL cluster per test: a
+//! [`kastell_pg::Cluster`] (initdb into a temporary directory, unix socket
+//! only, `trust`, stopped and removed on drop) with the roles and
+//! databases the platforms use (`coolify` and `dokploy`, each a LOGIN
+//! SUPERUSER owning a database of the same name). The socket directory is
+//! reachable by every user, so the sandbox sshd's login user connects
+//! through it.
 
-use std::fs;
-use std::io::Write;
-use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::ops::{Deref, DerefMut};
 
-use kastell_core::env::scrubbed_command;
-use kastell_core::{Error, ErrorKind, Result};
+use kastell_core::Result;
+use kastell_pg::Cluster;
 
-const PG_ROOT: &str = "/usr/lib/postgresql";
-const INSTALL_HINT: &str = "Install PostgreSQL's server: apt-get install -y postgresql";
-const READY_WITHIN: Duration = Duration::from_secs(30);
-const STOP_WITHIN: Duration = Duration::from_secs(15);
+pub use kastell_pg::is_root;
 
 /// The roles (and databases of the same name) every cluster provides.
 pub const PLATFORM_ROLES: &[&str] = &["coolify", "dokploy"];
 
-/// A running private PostgreSQL cluster. Dropping it stops the server.
+/// A running private PostgreSQL cluster with the platform roles. Dropping
+/// it stops the server.
 #[derive(Debug)]
-pub struct PgCluster {
-    dir: tempfile::TempDir,
-    bin_dir: PathBuf,
-    port: u16,
-    server: Option<Child>,
-}
-
-fn setup_error(what: impl std::fmt::Display) -> Error {
-    Error::new(ErrorKind::Unavailable, format!("test PostgreSQL: {what}"))
-        .with_provider("pg-cluster")
-        .with_hint(INSTALL_HINT)
-}
-
-/// Whether this process runs as root.
-pub(crate) fn is_root() -> bool {
-    fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
-
-/// The newest `/usr/lib/postgresql/<version>/bin` that holds a server.
-fn find_bin_dir() -> Result<PathBuf> {
-    let entries = fs::read_dir(PG_ROOT)
-        .map_err(|e| setup_error(format!("{PG_ROOT} is not readable ({e})")))?;
-    let mut best: Option<(u32, PathBuf)> = None;
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Ok(major) = name.split('.').next().unwrap_or("").parse::<u32>() else {
-            continue;
-        };
-        let bin = entry.path().join("bin");
-        if bin.join("postgres").is_file() && best.as_ref().is_none_or(|(m, _)| major > *m) {
-            best = Some((major, bin));
-        }
-    }
-    best.map(|(_, bin)| bin).ok_or_else(|| {
-        setup_error(format!(
-            "no PostgreSQL server under {PG_ROOT}/<version>/bin"
-        ))
-    })
-}
-
-fn free_port() -> Result<u16> {
-    TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| setup_error(format!("cannot pick a free port: {e}")))
-}
-
-/// Runs `command` to completion; fails with its stderr when it exits non-zero.
-fn run(mut command: Command, what: &str) -> Result<String> {
-    let out = command
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| setup_error(format!("cannot run {what}: {e}")))?;
-    if !out.status.success() {
-        return Err(setup_error(format!(
-            "{what} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
+pub struct PgCluster(Cluster);
 
 impl PgCluster {
-    /// Initialises and starts a private cluster, then creates the platform
-    /// roles and databases ([`PLATFORM_ROLES`]).
-    ///
-    /// Fails ([`ErrorKind::Unavailable`], with the hint
-    /// `apt-get install -y postgresql`) when PostgreSQL is not installed,
-    /// when `initdb` fails or when the server does not become ready within
-    /// 30 s (the message carries the server log).
+    /// Starts a cluster on the newest server installed and creates the
+    /// platform roles and databases ([`PLATFORM_ROLES`]). Fails as
+    /// [`Cluster::start`] does, or when creating them fails.
     pub fn start() -> Result<Self> {
-        let bin_dir = find_bin_dir()?;
-        let dir = tempfile::Builder::new()
-            .prefix("kastell-pg-")
-            .tempdir()
-            .map_err(|e| Error::io("creating the cluster directory", e))?;
-        let base = dir.path();
-        fs::create_dir(base.join("run"))
-            .map_err(|e| Error::io("creating the socket directory", e))?;
-        for path in [base.to_path_buf(), base.join("run")] {
-            fs::set_permissions(&path, fs::Permissions::from_mode(0o755))
-                .map_err(|e| Error::io("opening the cluster directory", e))?;
-        }
-        if is_root() {
-            let mut chown = scrubbed_command("chown");
-            chown.args(["-R", "postgres:"]).arg(base);
-            run(chown, "chown to the postgres user")?;
-        }
-        let mut cluster = Self {
-            dir,
-            bin_dir,
-            port: 0,
-            server: None,
-        };
-        let mut initdb = cluster.as_postgres("initdb");
-        initdb
-            .arg("-D")
-            .arg(cluster.data_dir())
-            .args(["-A", "trust", "-U", "postgres", "-E", "UTF8"])
-            .args(["--locale=C", "--no-sync"]);
-        run(initdb, "initdb")?;
-
-        let mut last = None;
-        for _ in 0..3 {
-            cluster.port = free_port()?;
-            match cluster.launch() {
-                Ok(()) => {
-                    let mut sql = String::new();
-                    for role in PLATFORM_ROLES {
-                        sql.push_str(&format!(
-                            "CREATE ROLE {role} LOGIN SUPERUSER;\nCREATE DATABASE {role} OWNER {role};\n"
-                        ));
-                    }
-                    cluster.execute("postgres", &sql)?;
-                    return Ok(cluster);
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| setup_error("the server did not start")))
-    }
-
-    /// Starts the server as a child and waits for `pg_isready`.
-    fn launch(&mut self) -> Result<()> {
-        let log = fs::File::create(self.log_path())
-            .map_err(|e| Error::io("creating the server log", e))?;
-        let log_err = log
-            .try_clone()
-            .map_err(|e| Error::io("opening the server log", e))?;
-        let mut server = self.as_postgres("postgres");
-        server
-            .arg("-D")
-            .arg(self.data_dir())
-            .arg("-p")
-            .arg(self.port.to_string())
-            .arg("-k")
-            .arg(self.socket_dir())
-            .args([
-                "-c",
-                "listen_addresses=",
-                "-c",
-                "unix_socket_permissions=0777",
-            ])
-            .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
-            .args(["-c", "full_page_writes=off", "-c", "shared_buffers=16MB"])
-            .args(["-c", "max_connections=40"])
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err);
-        let mut child = server
-            .spawn()
-            .map_err(|e| setup_error(format!("cannot start the server: {e}")))?;
-        let started = Instant::now();
-        while started.elapsed() < READY_WITHIN {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Err(setup_error(format!(
-                    "the server exited with {status}: {}",
-                    self.log().trim()
-                )));
-            }
-            if self.is_ready() {
-                self.server = Some(child);
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        self.server = Some(child);
-        self.stop_quietly();
-        Err(setup_error(format!(
-            "the server was not ready within {}s: {}",
-            READY_WITHIN.as_secs(),
-            self.log().trim()
-        )))
-    }
-
-    /// A command for `program` from the cluster's bin dir, run as the
-    /// `postgres` OS user when this process is root.
-    fn as_postgres(&self, program: &str) -> Command {
-        let binary = self.bin_dir.join(program);
-        let mut command = if is_root() {
-            let mut c = scrubbed_command("runuser");
-            c.args(["-u", "postgres", "--"]).arg(binary);
-            c
-        } else {
-            scrubbed_command(binary)
-        };
-        command.current_dir(self.dir.path());
-        command.env("LC_ALL", "C");
-        command
-    }
-
-    /// Whether `pg_isready` reports the server accepting connections.
-    pub fn is_ready(&self) -> bool {
-        scrubbed_command(self.bin_dir.join("pg_isready"))
-            .arg("-q")
-            .arg("-h")
-            .arg(self.socket_dir())
-            .arg("-p")
-            .arg(self.port.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    }
-
-    /// The directory holding the server's unix socket (`-h` for clients,
-    /// `PGHOST`); reachable by every OS user.
-    pub fn socket_dir(&self) -> PathBuf {
-        self.dir.path().join("run")
-    }
-
-    /// The port number in the socket's name (`-p` for clients, `PGPORT`).
-    /// Nothing listens on TCP.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// The PostgreSQL bin directory used (`/usr/lib/postgresql/<ver>/bin`).
-    pub fn bin_dir(&self) -> &Path {
-        &self.bin_dir
-    }
-
-    /// The cluster's data directory.
-    pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("server.log")
-    }
-
-    /// What the server has logged so far (for diagnosing failed tests).
-    pub fn log(&self) -> String {
-        fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    /// The postmaster's process id while the server runs (from
-    /// `postmaster.pid`), `None` once stopped.
-    pub fn server_pid(&self) -> Option<u32> {
-        self.server.as_ref()?;
-        let text = fs::read_to_string(self.data_dir().join("postmaster.pid")).ok()?;
-        text.lines().next()?.trim().parse().ok()
-    }
-
-    /// Runs `sql` (any number of statements, fed on stdin) in database `db`
-    /// as the `postgres` superuser with `psql -X -A -t -q -v ON_ERROR_STOP=1`
-    /// and returns its stdout without trailing white space.
-    ///
-    /// Fails with [`ErrorKind::CommandFailed`] (psql's stderr in the message)
-    /// when any statement fails, and with [`ErrorKind::InvalidState`] when
-    /// the cluster was stopped.
-    pub fn psql(&self, db: &str, sql: &str) -> Result<String> {
-        if self.server.is_none() {
-            return Err(Error::invalid_state(
-                "test PostgreSQL: the cluster is stopped",
-            ));
-        }
-        let mut child = scrubbed_command(self.bin_dir.join("psql"))
-            .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1"])
-            .arg("-h")
-            .arg(self.socket_dir())
-            .arg("-p")
-            .arg(self.port.to_string())
-            .args(["-U", "postgres", "-d", db, "-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| setup_error(format!("cannot run psql: {e}")))?;
-        let mut stdin = child
-            .stdin
-            .take()
-            .ok_or_else(|| Error::unexpected("psql has no stdin"))?;
-        let script = sql.to_owned();
-        let writer = std::thread::spawn(move || stdin.write_all(script.as_bytes()));
-        let out = child
-            .wait_with_output()
-            .map_err(|e| Error::io("waiting for psql", e))?;
-        let written = writer.join();
-        if !out.status.success() {
-            return Err(Error::new(
-                ErrorKind::CommandFailed,
+        let cluster = Cluster::start()?;
+        let sql: String = PLATFORM_ROLES
+            .iter()
+            .map(|role| {
                 format!(
-                    "psql on {db} failed ({}): {}",
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ),
-            )
-            .with_hint("Check the SQL; every statement must succeed (ON_ERROR_STOP=1)"));
-        }
-        match written {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(Error::io("feeding psql", e)),
-            Err(_) => return Err(Error::unexpected("the psql feeder thread panicked")),
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_owned())
-    }
-
-    /// Runs `sql` like [`PgCluster::psql`] and discards its output.
-    pub fn execute(&self, db: &str, sql: &str) -> Result<()> {
-        self.psql(db, sql).map(drop)
-    }
-
-    /// Stops the server (`pg_ctl stop -m fast`) and reaps it. Idempotent.
-    ///
-    /// Fails ([`ErrorKind::Unavailable`]) when `pg_ctl` fails or the server
-    /// outlives 15 s; the server is then killed, so no process is left.
-    pub fn stop(&mut self) -> Result<()> {
-        let Some(mut child) = self.server.take() else {
-            return Ok(());
-        };
-        let mut pg_ctl = self.as_postgres("pg_ctl");
-        pg_ctl
-            .arg("-D")
-            .arg(self.data_dir())
-            .args(["-m", "fast", "-w", "-t", "10", "stop"]);
-        let stopped = run(pg_ctl, "pg_ctl stop").map(drop);
-        if wait_exit(&mut child, STOP_WITHIN) {
-            return stopped;
-        }
-        // Still running: shut down without a checkpoint, then kill.
-        let mut immediate = self.as_postgres("pg_ctl");
-        immediate
-            .arg("-D")
-            .arg(self.data_dir())
-            .args(["-m", "immediate", "-w", "-t", "5", "stop"]);
-        let _ = run(immediate, "pg_ctl stop -m immediate");
-        if wait_exit(&mut child, Duration::from_secs(5)) {
-            return stopped;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        stopped.and(Err(setup_error(format!(
-            "the server did not stop within {}s and was killed",
-            STOP_WITHIN.as_secs()
-        ))))
-    }
-
-    fn stop_quietly(&mut self) {
-        let _ = self.stop();
+                    "CREATE ROLE {role} LOGIN SUPERUSER;\nCREATE DATABASE {role} OWNER {role};\n"
+                )
+            })
+            .collect();
+        cluster.execute("postgres", &sql)?;
+        Ok(Self(cluster))
     }
 }
 
-/// Waits up to `limit` for `child` to exit (and reaps it).
-fn wait_exit(child: &mut Child, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => return true,
-            Ok(None) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            _ => return false,
-        }
+impl Deref for PgCluster {
+    type Target = Cluster;
+    fn deref(&self) -> &Cluster {
+        &self.0
     }
 }
 
-impl Drop for PgCluster {
-    fn drop(&mut self) {
-        self.stop_quietly();
+impl DerefMut for PgCluster {
+    fn deref_mut(&mut self) -> &mut Cluster {
+        &mut self.0
     }
 }

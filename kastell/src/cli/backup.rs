@@ -1,4 +1,4 @@
-//! `kastell backup create|list|restore|verify`, on the local store or a
+//! `kastell backup create|list|restore|verify|drill`, on the local store or a
 //! repository (`--repo`).
 
 use std::process::ExitCode;
@@ -24,6 +24,11 @@ pub enum BackupCommand {
     Restore(RestoreArgs),
     /// Recompute a backup's checksums (default: the newest).
     Verify(ReadArgs),
+    /// Prove a backup restores (default: the newest): its database dumps
+    /// restored into a throwaway local PostgreSQL and their tables and rows
+    /// compared with the dump, its configuration archives unpacked and
+    /// validated. Nothing on the server is touched.
+    Drill(ReadArgs),
 }
 
 /// Arguments of `backup create`.
@@ -58,7 +63,7 @@ fn compress_mode(text: &str) -> std::result::Result<CompressMode, String> {
 pub struct ReadArgs {
     /// The server (name or IP); optional when there is only one.
     pub server: Option<String>,
-    /// The backup id (verify only; default: the newest).
+    /// The backup id (verify and drill; default: the newest).
     #[arg(long = "backup", value_name = "ID")]
     pub backup: Option<String>,
     /// Read the backups in this repository instead of the local store.
@@ -111,6 +116,13 @@ pub async fn run(cmd: BackupCommand, ctx: &Context) -> Result<ExitCode> {
                 repo: args.repo,
             };
             fleet::run_read(ctx, Op::BackupVerify(backup), args.server).await
+        }
+        BackupCommand::Drill(args) => {
+            let backup = BackupRef {
+                id: args.backup,
+                repo: args.repo,
+            };
+            fleet::run_read(ctx, Op::BackupDrill(backup), args.server).await
         }
         BackupCommand::Restore(args) => {
             let backup = BackupRef {

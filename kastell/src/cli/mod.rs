@@ -77,6 +77,9 @@ pub enum Command {
     Restart(fleet::FleetArgs),
     /// Status, update, health check, reboot and final check.
     Maintain(maintain::MaintainArgs),
+    /// A server's status: SSH, the provider's view, and the newest proven
+    /// backup (a warning when it is older than KASTELL_VERIFY_MAX_AGE).
+    Status(fleet::FleetArgs),
     /// Serve the MCP tools (what `kastell-mcp` does), so a build of kastell
     /// with more providers or platforms linked in is one binary.
     Mcp(crate::mcp::McpArgs),
@@ -137,6 +140,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Update(args) => maintain::update(args, &ctx).await,
         Command::Restart(args) => maintain::restart(args, &ctx).await,
         Command::Maintain(args) => maintain::maintain(args, &ctx).await,
+        Command::Status(args) => fleet::execute(&ctx, op::Op::Status, args).await,
         Command::Mcp(_) => Err(Error::invalid_input(
             "kastell mcp owns its runtime and cannot run inside another",
         )

@@ -47,6 +47,8 @@ pub enum Op {
     BackupVerify(BackupRef),
     /// `backup restore [--backup ID] [--repo NAME]`.
     BackupRestore(BackupRef),
+    /// `backup drill [--backup ID] [--repo NAME]`.
+    BackupDrill(BackupRef),
     /// `snapshot create`.
     SnapshotCreate,
     /// `snapshot list`.
@@ -61,6 +63,9 @@ pub enum Op {
     Restart,
     /// `maintain [--skip-reboot] [--snapshot]`.
     Maintain(MaintainOptions),
+    /// `status`: reachability, the provider's view and the newest proven
+    /// backup.
+    Status,
 }
 
 fn json<T: Serialize>(result: ops::OpResult<T>) -> Result<Value, OpError> {
@@ -78,6 +83,7 @@ impl Op {
             Op::BackupList(_) => "backup list",
             Op::BackupVerify(_) => "backup verify",
             Op::BackupRestore(_) => "backup restore",
+            Op::BackupDrill(_) => "backup drill",
             Op::SnapshotCreate => "snapshot create",
             Op::SnapshotList => "snapshot list",
             Op::SnapshotDelete(_) => "snapshot delete",
@@ -85,6 +91,7 @@ impl Op {
             Op::Update => "update",
             Op::Restart => "restart",
             Op::Maintain(_) => "maintain",
+            Op::Status => "status",
         }
     }
 
@@ -95,6 +102,7 @@ impl Op {
             Op::BackupList(_) => Operation::BackupList,
             Op::BackupVerify(_) => Operation::BackupVerify,
             Op::BackupRestore(_) => Operation::BackupRestore,
+            Op::BackupDrill(_) => Operation::BackupDrill,
             Op::SnapshotCreate => Operation::SnapshotCreate,
             Op::SnapshotList => Operation::SnapshotList,
             Op::SnapshotDelete(_) => Operation::SnapshotDelete,
@@ -102,6 +110,7 @@ impl Op {
             Op::Update => Operation::Update,
             Op::Restart => Operation::Restart,
             Op::Maintain(_) => Operation::Maintain,
+            Op::Status => Operation::Info,
         }
     }
 
@@ -156,6 +165,9 @@ impl Op {
             Op::BackupRestore(b) => json(
                 ops::backup_restore_from(ctx, server, b.id.as_deref(), b.repo.as_deref()).await,
             ),
+            Op::BackupDrill(b) => {
+                json(ops::backup_drill(ctx, server, b.id.as_deref(), b.repo.as_deref()).await)
+            }
             Op::SnapshotCreate => json(ops::snapshot_create(ctx, server).await),
             Op::SnapshotList => json(ops::snapshot_list(ctx, server).await),
             Op::SnapshotDelete(id) => json(ops::snapshot_delete(ctx, server, id).await),
@@ -163,6 +175,7 @@ impl Op {
             Op::Update => json(ops::update(ctx, server).await),
             Op::Restart => json(ops::restart(ctx, server).await),
             Op::Maintain(options) => json(ops::maintain(ctx, server, *options).await),
+            Op::Status => json(ops::server_status(ctx, server).await),
         }
     }
 
@@ -210,6 +223,23 @@ impl Op {
                 "Recompute the checksums of backup {} (local)",
                 b.describe("(newest)")
             )],
+            Op::BackupDrill(b) => {
+                let mut steps = Vec::new();
+                if let Some(repo) = &b.repo {
+                    steps.push(format!(
+                        "Pull backup {} from repository {repo} into {} (as a restore does)",
+                        b.id.as_deref().unwrap_or("(newest)"),
+                        backups_dir(ctx, server)
+                    ));
+                }
+                steps.extend([
+                    format!("Verify backup {} (every checksum)", b.describe("(newest)")),
+                    "Restore each database dump into a throwaway local PostgreSQL of its version; compare its tables and rows with the dump".to_owned(),
+                    "Unpack each configuration archive here; validate sshd_config (sshd -t) and nginx.conf (nginx -t) where installed".to_owned(),
+                    "Record the result for backup list and status (nothing on the server is touched)".to_owned(),
+                ]);
+                steps
+            }
             Op::BackupRestore(b) => {
                 let mut steps = Vec::new();
                 if let Some(repo) = &b.repo {
@@ -248,6 +278,12 @@ impl Op {
                 format!("Health Check of {p}"),
             ],
             Op::Maintain(o) => maintain_plan(ctx, server, *o),
+            Op::Status => vec![
+                format!("Read the boot id over SSH ({ssh})"),
+                format!("Ask {api} for the server's status (cloud servers with a token)"),
+                "Read the newest proven backup (verify or drill) from the kastell directory"
+                    .to_owned(),
+            ],
         }
     }
 }

@@ -104,6 +104,14 @@ pub fn lines(title: &str, outcome: &Outcome) -> Vec<String> {
             out.push(format!("  {label}: {}", text(v)));
         }
     }
+    if let Some(proof) = payload.get("lastVerifiedBackup").filter(|v| v.is_object()) {
+        out.push(format!(
+            "  last proven backup: {} ({} at {})",
+            proof.get("backupId").map(text).unwrap_or_default(),
+            proof.get("proof").map(text).unwrap_or_default(),
+            proof.get("verifiedAt").map(text).unwrap_or_default()
+        ));
+    }
     match payload.get("repository") {
         Some(Value::String(name)) => out.push(format!("  repository: {name}")),
         Some(copy @ Value::Object(_)) => {
@@ -131,6 +139,7 @@ pub fn lines(title: &str, outcome: &Outcome) -> Vec<String> {
         out.push(format!("  files: {}", files.join(", ")));
     }
     out.extend(step_lines(payload.get("steps")));
+    out.extend(drill_lines(payload.get("artifacts")));
     out.extend(list_lines(&payload));
     for w in strings(payload.get("warnings")) {
         out.push(format!("  warning: {w}"));
@@ -187,6 +196,44 @@ fn step_lines(steps: Option<&Value>) -> Vec<String> {
 }
 
 /// Tables for listed backups and snapshots.
+/// A drill's artifacts and checks: `  db.dump into PostgreSQL 15 (812 ms)`
+/// then `    ok   rows: ...` (or `skip`, `FAIL`) per check.
+fn drill_lines(artifacts: Option<&Value>) -> Vec<String> {
+    let Some(artifacts) = artifacts.and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for a in artifacts {
+        out.push(format!(
+            "  {} into {} ({})",
+            a.get("artifact").map(text).unwrap_or_default(),
+            a.get("target").map(text).unwrap_or_default(),
+            millis(u128::from(
+                a.get("durationMs").and_then(Value::as_u64).unwrap_or(0)
+            ))
+        ));
+        for c in a
+            .get("checks")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let outcome = c.get("outcome").and_then(Value::as_str).unwrap_or("");
+            out.push(format!(
+                "    {} {}: {}",
+                match outcome {
+                    "passed" => "ok  ",
+                    "skipped" => "skip",
+                    _ => "FAIL",
+                },
+                c.get("name").map(text).unwrap_or_default(),
+                c.get("detail").map(text).unwrap_or_default()
+            ));
+        }
+    }
+    out
+}
+
 fn list_lines(payload: &Value) -> Vec<String> {
     let table = |headers: &[&str], rows: Vec<Vec<String>>| -> Vec<String> {
         render_table(headers, &rows)
@@ -214,8 +261,22 @@ fn list_lines(payload: &Value) -> Vec<String> {
         "coolifyVersion",
         "timestamp",
     ];
-    if let Some(rows) = rows_of("backups", &backup_cols).filter(|r| !r.is_empty()) {
-        return table(&["BACKUP", "STATUS", "PLATFORM", "VERSION", "TAKEN"], rows);
+    if let Some(mut rows) = rows_of("backups", &backup_cols).filter(|r| !r.is_empty()) {
+        let items = payload.get("backups").and_then(Value::as_array);
+        for (row, item) in rows.iter_mut().zip(items.into_iter().flatten()) {
+            row.push(match item.get("verification") {
+                Some(v) if v.is_object() => format!(
+                    "{} {}",
+                    v.get("proof").map(text).unwrap_or_default(),
+                    v.get("verifiedAt").map(text).unwrap_or_default()
+                ),
+                _ => "never".to_owned(),
+            });
+        }
+        return table(
+            &["BACKUP", "STATUS", "PLATFORM", "VERSION", "TAKEN", "PROVEN"],
+            rows,
+        );
     }
     let snapshot_cols = ["id", "name", "status", "sizeGb", "createdAt"];
     if let Some(rows) = rows_of("snapshots", &snapshot_cols).filter(|r| !r.is_empty()) {

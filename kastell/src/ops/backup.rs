@@ -17,6 +17,7 @@ use crate::backup::{BackupRequest, BackupStatus, RestoreRequest, StoredBackup};
 use crate::policy::{Operation, Surface};
 use crate::repos::RepoBackup;
 use crate::store::ServerRecord;
+use crate::verifications::{self, Proof, Verification, Verifications};
 
 /// A published backup.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
@@ -72,6 +73,10 @@ pub struct BackupEntry {
     /// repository.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot_id: Option<String>,
+    /// The newest proof that it is good (`backup verify`, `backup drill`),
+    /// when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
 }
 
 impl From<&RepoBackup> for BackupEntry {
@@ -85,6 +90,7 @@ impl From<&RepoBackup> for BackupEntry {
             files: Vec::new(),
             problem: None,
             snapshot_id: Some(b.snapshot_id.clone()),
+            verification: None,
         }
     }
 }
@@ -106,6 +112,7 @@ impl From<&StoredBackup> for BackupEntry {
             files: m.map(|m| m.files.clone()).unwrap_or_default(),
             problem: b.problem.clone(),
             snapshot_id: None,
+            verification: None,
         }
     }
 }
@@ -286,7 +293,7 @@ pub async fn backup_list_in(
     let admitted = ctx.admit(Operation::BackupList, query)?;
     let server = &admitted.server;
     let fail = |e: Error| OpError::from(e).on(server);
-    let entries: Vec<BackupEntry> = match repo {
+    let mut entries: Vec<BackupEntry> = match repo {
         None => ctx
             .engine
             .list(&server.name)
@@ -304,6 +311,12 @@ pub async fn backup_list_in(
                 .collect()
         }
     };
+    // A damaged record must not hide the backups: they list without it.
+    if let Ok(proofs) = Verifications::load(ctx.store.dir()) {
+        for entry in &mut entries {
+            entry.verification = proofs.latest(&server.name, &entry.backup_id, repo).cloned();
+        }
+    }
     let (message, candidates) = match entries.first() {
         None => (
             Some("No backups found for this server".to_owned()),
@@ -336,7 +349,7 @@ fn parse_id(id: &str) -> Result<BackupId, Error> {
 }
 
 /// The backup id given, if one was (an empty one counts as none).
-fn given_id(id: Option<&str>) -> Result<Option<BackupId>, Error> {
+pub(super) fn given_id(id: Option<&str>) -> Result<Option<BackupId>, Error> {
     id.map(str::trim)
         .filter(|s| !s.is_empty())
         .map(parse_id)
@@ -344,7 +357,11 @@ fn given_id(id: Option<&str>) -> Result<Option<BackupId>, Error> {
 }
 
 /// Which backup: `id` when given, else the newest.
-fn pick(ctx: &Context, server: &ServerRecord, id: Option<&str>) -> Result<BackupId, Error> {
+pub(super) fn pick(
+    ctx: &Context,
+    server: &ServerRecord,
+    id: Option<&str>,
+) -> Result<BackupId, Error> {
     match given_id(id)? {
         Some(id) => Ok(id),
         None => Ok(ctx.engine.latest(&server.name)?.id),
@@ -480,6 +497,7 @@ pub async fn backup_verify_in(
     let admitted = ctx.admit(Operation::BackupVerify, query)?;
     let server = &admitted.server;
     let fail = |e: Error| OpError::from(e).on(server);
+    let started = std::time::Instant::now();
     let (id, warnings) = match repo {
         None => {
             let id = pick(ctx, server, backup_id).map_err(fail)?;
@@ -495,6 +513,19 @@ pub async fn backup_verify_in(
             (backup.backup_id, warnings)
         }
     };
+    if warnings.is_empty() {
+        verifications::remember(
+            ctx.store.dir(),
+            Verification {
+                server: server.name.clone(),
+                backup_id: id.clone(),
+                repository: repo.map(str::to_owned),
+                proof: Proof::Checksums,
+                verified_at: verifications::now(),
+                duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            },
+        );
+    }
     Ok(BackupVerifyResult {
         success: true,
         server: server.name.clone(),

@@ -12,6 +12,7 @@ use super::result::{OpError, OpResult};
 use super::suggest::{Action, Candidate, Suggestion, suggest};
 use crate::policy::Operation;
 use crate::store::ServerRecord;
+use crate::verifications::{self, Proof, Verification, Verifications};
 
 /// One server in the fleet list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
@@ -64,6 +65,13 @@ pub struct ServerStatus {
     pub provider_status: Option<String>,
     /// What could not be checked, and why.
     pub notes: Vec<String>,
+    /// The newest proof that one of its backups is good (`backup verify`
+    /// or `backup drill`), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_verified_backup: Option<Verification>,
+    /// What needs attention: no proven backup, or the newest proof older
+    /// than the policy (`KASTELL_VERIFY_MAX_AGE`, default 8 days).
+    pub warnings: Vec<String>,
 }
 
 /// The reply carrying a [`ServerStatus`].
@@ -160,6 +168,7 @@ pub async fn server_status(ctx: &Context, query: Option<&str>) -> OpResult<Serve
         _ => {}
     }
 
+    let (last_verified_backup, warnings) = backup_proof(ctx, &server.name);
     Ok(Reply::on(
         server,
         ServerStatus {
@@ -168,9 +177,52 @@ pub async fn server_status(ctx: &Context, query: Option<&str>) -> OpResult<Serve
             boot_id,
             provider_status,
             notes,
+            last_verified_backup,
+            warnings,
         },
         next(ctx, server, Action::InfoHealth, "Check platform health"),
     ))
+}
+
+/// The newest proof of a good backup of `server`, and a warning when there
+/// is none or it is older than the policy allows.
+fn backup_proof(ctx: &Context, server: &str) -> (Option<Verification>, Vec<String>) {
+    let newest = match Verifications::load(ctx.store.dir()) {
+        Ok(v) => v.newest_for(server).cloned(),
+        Err(e) => return (None, vec![e.to_string()]),
+    };
+    let limit = match verifications::max_age(&ctx.env) {
+        Ok(limit) => limit,
+        Err(e) => return (newest, vec![e.to_string()]),
+    };
+    let warning = match newest.as_ref().map(|v| (v, v.at())) {
+        None => Some(format!(
+            "No backup of {server} has been verified or drilled: run `kastell backup drill {server}`"
+        )),
+        Some((v, Some(at))) => {
+            let age = chrono::Utc::now().signed_duration_since(at);
+            let allowed = chrono::Duration::from_std(limit).unwrap_or(chrono::Duration::MAX);
+            (age > allowed).then(|| {
+                format!(
+                    "The newest proven backup of {server} ({}, {} at {}) is {} h old, older than the {} h the policy allows ({})",
+                    v.backup_id,
+                    match v.proof {
+                        Proof::Drill => "drilled",
+                        Proof::Checksums => "verified",
+                    },
+                    v.verified_at,
+                    age.num_hours(),
+                    limit.as_secs() / 3600,
+                    verifications::MAX_AGE_VAR
+                )
+            })
+        }
+        Some((v, None)) => Some(format!(
+            "The verification record of backup {} has an unreadable time",
+            v.backup_id
+        )),
+    };
+    (newest, warning.into_iter().collect())
 }
 
 /// The platform's health over SSH (bare: SSH itself).

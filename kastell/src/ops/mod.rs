@@ -17,6 +17,7 @@
 
 mod backup;
 mod context;
+mod drill;
 mod fleet;
 mod flow;
 mod info;
@@ -42,6 +43,7 @@ pub use context::{
     Admitted, Context, PLATFORM_OPTIONS_KEY, PlatformFactory, ProviderFactory, Timing,
     TransportFactory, cloud_provider_id, platform_options, server_id,
 };
+pub use drill::{BackupDrill, BackupDrillResult, backup_drill};
 pub use fleet::{FleetOverview, FleetServer, fleet_overview};
 pub use flow::{Ran, Target, update_detail};
 pub use info::{

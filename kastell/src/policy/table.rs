@@ -22,6 +22,8 @@ pub enum Operation {
     BackupRestore,
     /// Check a local backup's integrity.
     BackupVerify,
+    /// Restore a backup into a throwaway target here and check it.
+    BackupDrill,
     /// Create a provider snapshot (billable).
     SnapshotCreate,
     /// List provider snapshots.
@@ -52,11 +54,12 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation, in table order.
-    pub const ALL: [Operation; 17] = [
+    pub const ALL: [Operation; 18] = [
         Self::BackupCreate,
         Self::BackupList,
         Self::BackupRestore,
         Self::BackupVerify,
+        Self::BackupDrill,
         Self::SnapshotCreate,
         Self::SnapshotList,
         Self::SnapshotDelete,
@@ -276,7 +279,7 @@ use Operation as Op;
 
 /// The policy table, indexed by `Operation as usize`. SAFE_MODE messages
 /// are the original's MCP strings, now used on both surfaces.
-pub static RULES: [Rule; 17] = [
+pub static RULES: [Rule; 18] = [
     long(row(Op::BackupCreate, "backup-create", Category::SafeWrite)),
     row(Op::BackupList, "backup-list", Category::Read),
     long(needs_platform(blocked(
@@ -285,6 +288,7 @@ pub static RULES: [Rule; 17] = [
         "Set KASTELL_SAFE_MODE=false to enable restore operations",
     ))),
     row(Op::BackupVerify, "backup-verify", Category::Read),
+    row(Op::BackupDrill, "backup-drill", Category::Read),
     long(billable(cloud_only(blocked(
         row(Op::SnapshotCreate, "snapshot-create", Category::SafeWrite),
         "Snapshot creation is disabled in SAFE_MODE",

@@ -26,6 +26,7 @@ const SPEC: &[SpecRow] = &[
         TokenNeed::None,
     ),
     (Operation::BackupVerify, None, false, TokenNeed::None),
+    (Operation::BackupDrill, None, false, TokenNeed::None),
     (
         Operation::SnapshotCreate,
         Some((

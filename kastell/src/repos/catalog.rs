@@ -44,7 +44,7 @@ pub fn backups_of(snapshots: &[RepoSnapshot], server: &str) -> Vec<RepoBackup> {
         .filter(|s| s.host == server)
         .filter_map(|s| RepoBackup::of(s).map(|b| (s, b)))
         .collect();
-    found.sort_by(|a, b| b.0.time.cmp(&a.0.time));
+    found.sort_by_key(|(s, _)| std::cmp::Reverse(s.time));
     found.into_iter().map(|(_, b)| b).collect()
 }
 

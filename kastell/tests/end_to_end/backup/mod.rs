@@ -1,5 +1,6 @@
 //! Backups through the real PaaS hosts: killed mid-run, real dumps, bytes on the wire.
 
+mod drill;
 mod killed;
 mod real;
 mod wire;

@@ -2,6 +2,7 @@
 
 mod commands;
 mod doctor;
+mod drill;
 mod fleet_sandbox;
 mod ops;
 mod ops_fleet;
