@@ -118,37 +118,61 @@ impl SeaweedS3 {
         server
     }
 
-    /// Waits until the bucket accepts a listing with the key.
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
+    /// Runs stock restic on the readiness probe's repository (a prefix of
+    /// the bucket, password `readiness probe`) and returns whether it
+    /// succeeded, with its stderr.
+    fn probe(&self, args: &[&str]) -> (bool, String) {
         let url = format!("s3:{}/{BUCKET}/ready-probe", self.endpoint);
+        let output = Command::new("restic")
+            .args(["--no-cache", "--repo", &url])
+            .args(args)
+            .env("RESTIC_PASSWORD", "readiness probe")
+            .env("AWS_ACCESS_KEY_ID", &self.credentials.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &self.credentials.secret_access_key)
+            .output()
+            .expect("restic is installed (.ci/setup installs it)");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stderr).to_lowercase(),
+        )
+    }
+
+    /// Waits (up to 60 s) until `ready` accepts what the probe says.
+    fn wait_until(&self, what: &str, ready: impl Fn(&Self) -> (bool, String)) {
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            // `restic cat config` on an empty prefix fails fast with
-            // "does not exist" once S3 answers and the key is accepted.
-            let output = Command::new("restic")
-                .args(["--no-cache", "--repo", &url, "cat", "config"])
-                .env("RESTIC_PASSWORD", "readiness probe")
-                .env("AWS_ACCESS_KEY_ID", &self.credentials.access_key_id)
-                .env("AWS_SECRET_ACCESS_KEY", &self.credentials.secret_access_key)
-                .output()
-                .expect("restic is installed (.ci/setup installs it)");
-            let stderr = String::from_utf8_lossy(&output.stderr).to_lowercase();
-            if stderr.contains("key does not exist") {
+            let (done, stderr) = ready(self);
+            if done {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "SeaweedFS did not answer S3 within 60 s: {stderr}"
+                "SeaweedFS did not {what} within 60 s: {stderr}"
             );
             std::thread::sleep(Duration::from_millis(250));
         }
+    }
+
+    /// Waits until S3 answers with the key accepted, then stores the
+    /// probe's repository, whose reading back proves a restarted server
+    /// serves what it held before ([`SeaweedS3::restart`]).
+    fn wait_ready(&self) {
+        // `restic cat config` on an empty prefix fails fast with "does not
+        // exist" once S3 answers and the key is accepted.
+        self.wait_until("answer S3", |s| {
+            let (_, stderr) = s.probe(&["cat", "config"]);
+            (stderr.contains("key does not exist"), stderr)
+        });
+        self.wait_until("store the probe repository", |s| s.probe(&["init"]));
     }
 
     /// Starts the killed server again on the same data and ports.
     pub fn restart(&mut self) {
         self.kill();
         self.child = spawn(&self.weed, &self.args, self._dir.path());
-        self.wait_ready();
+        // Answering is not enough: the volume holding the data must be
+        // back too, which reading the probe's repository proves.
+        self.wait_until("serve its data again", |s| s.probe(&["cat", "config"]));
     }
 
     /// The server's process id.
