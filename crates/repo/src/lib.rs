@@ -1,7 +1,9 @@
 //! kastell's backup repository.
 //!
 //! A repository holds backups off the operator's machine: on a local
-//! directory (a mounted disk) or S3-compatible object storage. It is a
+//! directory (a mounted disk), S3-compatible object storage, or a
+//! directory on an SSH server over SFTP (its host key pinned in a
+//! known_hosts file, the login a private key file). It is a
 //! restic repository (format version 2), written through `rustic_core`, so
 //! every backup is
 //! - encrypted at rest (AES-256-CTR with Poly1305, the key wrapped by a

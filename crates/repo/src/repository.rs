@@ -15,7 +15,7 @@ use rustic_core::{
 use serde::Serialize;
 
 use crate::RepoLocation;
-use crate::backend::{self, S3Credentials};
+use crate::backend::{self, BackendCredentials, S3Credentials};
 use crate::error::from_rustic;
 use crate::gate::{self, FailureSlot, SnapshotGate};
 use crate::retention::{SnapshotTime, time_of};
@@ -106,7 +106,8 @@ impl CheckReport {
 
 /// A repository opened with its password. Every method blocks; an S3
 /// repository must be opened within a tokio runtime and used from a
-/// blocking thread of it. Its `Debug` shows the location only.
+/// blocking thread of it; an SFTP repository keeps one SSH session open
+/// while it lives. Its `Debug` shows the location only.
 pub struct BackupRepository {
     location: RepoLocation,
     backend: Arc<dyn WriteBackend>,
@@ -136,7 +137,7 @@ fn unopened(backend: Arc<dyn WriteBackend>) -> Result<Repository<()>> {
 fn locate(
     location: &RepoLocation,
     password: &str,
-    credentials: Option<&S3Credentials>,
+    credentials: &BackendCredentials,
 ) -> Result<(Arc<dyn WriteBackend>, Repository<()>, bool)> {
     check_password(password)?;
     let backend = backend::open(location, credentials)?;
@@ -148,13 +149,26 @@ fn locate(
 }
 
 impl BackupRepository {
-    /// Creates a new repository at `location` encrypted with `password`.
-    /// Refuses an empty password and a location that already holds a
-    /// repository (`AlreadyExists`).
+    /// Creates a new repository at a local or S3 `location` encrypted with
+    /// `password`, as [`Self::init_with`] does with only S3 credentials
+    /// (an SFTP location is refused: it has no key to log in with).
     pub fn init(
         location: &RepoLocation,
         password: &str,
         credentials: Option<&S3Credentials>,
+    ) -> Result<Self> {
+        Self::init_with(location, password, &BackendCredentials::s3(credentials))
+    }
+
+    /// Creates a new repository at `location` encrypted with `password`,
+    /// its storage logged in with `credentials`. Refuses an empty password,
+    /// missing credentials for an S3 or SFTP location (and an SFTP server
+    /// whose host key known_hosts does not pin), and a location that
+    /// already holds a repository (`AlreadyExists`).
+    pub fn init_with(
+        location: &RepoLocation,
+        password: &str,
+        credentials: &BackendCredentials,
     ) -> Result<Self> {
         let (backend, repo, exists) = locate(location, password, credentials)?;
         if exists {
@@ -179,13 +193,26 @@ impl BackupRepository {
         })
     }
 
-    /// Opens the repository at `location` with `password`. A location
-    /// without a repository is `NotFound`; a wrong password is
-    /// `Unauthenticated`.
+    /// Opens the repository at a local or S3 `location` with `password`,
+    /// as [`Self::open_with`] does with only S3 credentials (an SFTP
+    /// location is refused: it has no key to log in with).
     pub fn open(
         location: &RepoLocation,
         password: &str,
         credentials: Option<&S3Credentials>,
+    ) -> Result<Self> {
+        Self::open_with(location, password, &BackendCredentials::s3(credentials))
+    }
+
+    /// Opens the repository at `location` with `password`, its storage
+    /// logged in with `credentials`. A location without a repository is
+    /// `NotFound`; a wrong password is `Unauthenticated`, as are missing
+    /// S3 or SFTP credentials and a refused SSH key; an SFTP server whose
+    /// host key changed is `HostKeyMismatch`.
+    pub fn open_with(
+        location: &RepoLocation,
+        password: &str,
+        credentials: &BackendCredentials,
     ) -> Result<Self> {
         let (backend, repo, exists) = locate(location, password, credentials)?;
         if !exists {

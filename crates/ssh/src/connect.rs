@@ -30,7 +30,11 @@ fn ssh_error(kind: ErrorKind, what: &str, cfg: &SshConfig, err: &ssh2::Error) ->
     .with_operation("connect")
 }
 
-fn key_type_name(kind: HostKeyType) -> &'static str {
+/// The OpenSSH name of a host key type (`ssh-ed25519`, `ssh-rsa`,
+/// `ecdsa-sha2-nistp256`, ...), as known_hosts files and
+/// [`HostKeyInfo::key_type`] spell it; `unknown` for a type libssh2 does
+/// not name.
+pub fn key_type_name(kind: HostKeyType) -> &'static str {
     match kind {
         HostKeyType::Rsa => "ssh-rsa",
         HostKeyType::Dss => "ssh-dss",

@@ -33,5 +33,6 @@ pub mod sandbox;
 mod transport;
 
 pub use config::{HostKeyPinner, SshConfig};
+pub use connect::key_type_name;
 pub use hostkey::fingerprint_sha256;
 pub use transport::SshTransport;

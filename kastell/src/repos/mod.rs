@@ -6,7 +6,10 @@
 //! atomically with mode 0600. A repository is opened with the first line
 //! of its password file, which must not be readable by group or others;
 //! S3 keys come from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`, as
-//! for restic.
+//! for restic. An SFTP repository is logged in to with the private key
+//! file in `KASTELL_SFTP_IDENTITY` (required) and its server's host key
+//! must be pinned in the known_hosts file in `KASTELL_SFTP_KNOWN_HOSTS`
+//! (default `~/.ssh/known_hosts`, OpenSSH's): see [`sftp_credentials`].
 
 mod catalog;
 mod digest;
@@ -18,7 +21,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use kastell_core::{Error, ErrorKind, Result};
-use kastell_repo::backend::S3Credentials;
+use kastell_repo::backend::{BackendCredentials, S3Credentials, SftpCredentials};
 use kastell_repo::{BackupRepository, KeepPolicy, RepoLocation};
 use serde::{Deserialize, Serialize};
 
@@ -39,7 +42,8 @@ pub const REPOSITORIES_FILE: &str = "repositories.json";
 pub struct RepoConfig {
     /// The name commands refer to it by.
     pub name: String,
-    /// Where it is (`/path`, `local:/path` or `s3:https://host/bucket/prefix`).
+    /// Where it is (`/path`, `local:/path`, `s3:https://host/bucket/prefix`
+    /// or `sftp:user@host:/path`).
     pub location: RepoLocation,
     /// The file whose first line is its password.
     pub password_file: PathBuf,
@@ -233,17 +237,82 @@ pub fn s3_credentials(env: &Env) -> Option<S3Credentials> {
     })
 }
 
+/// The variable naming the private key file SFTP repositories are logged
+/// in with.
+pub const SFTP_IDENTITY_VAR: &str = "KASTELL_SFTP_IDENTITY";
+
+/// The variable naming the known_hosts file that pins the host keys of
+/// SFTP repositories' servers.
+pub const SFTP_KNOWN_HOSTS_VAR: &str = "KASTELL_SFTP_KNOWN_HOSTS";
+
+/// The SSH login for SFTP repositories from the environment: the private
+/// key file in `KASTELL_SFTP_IDENTITY` (ed25519, ECDSA or RSA, without a
+/// passphrase) and the known_hosts file in `KASTELL_SFTP_KNOWN_HOSTS`,
+/// by default `~/.ssh/known_hosts` (OpenSSH's, which `ssh` and restic
+/// use; kastell's server records pin fingerprints, not a known_hosts
+/// file). Refuses when `KASTELL_SFTP_IDENTITY` is unset (no key is
+/// guessed, `~/.ssh/id_ed25519` included), and when the known_hosts
+/// default is needed but `HOME` is not set.
+pub fn sftp_credentials(env: &Env) -> Result<SftpCredentials> {
+    let identity = env.get_nonempty(SFTP_IDENTITY_VAR).ok_or_else(|| {
+        Error::config_invalid(format!(
+            "{SFTP_IDENTITY_VAR} is not set: an SFTP repository needs the SSH key to log in with"
+        ))
+        .with_hint(format!(
+            "Set {SFTP_IDENTITY_VAR} to the private key file whose public half is in the \
+             repository server's authorized_keys (kastell does not pick a key for you)"
+        ))
+    })?;
+    let known_hosts = match env.get_nonempty(SFTP_KNOWN_HOSTS_VAR) {
+        Some(path) => PathBuf::from(path),
+        None => match env.get_nonempty("HOME") {
+            Some(home) => Path::new(&home).join(".ssh").join("known_hosts"),
+            None => {
+                return Err(Error::config_invalid(format!(
+                    "{SFTP_KNOWN_HOSTS_VAR} is not set and neither is HOME (for ~/.ssh/known_hosts)"
+                ))
+                .with_hint(format!(
+                    "Set {SFTP_KNOWN_HOSTS_VAR} to the known_hosts file that pins the server's host key"
+                )));
+            }
+        },
+    };
+    let absolute = |path: PathBuf| {
+        std::path::absolute(&path)
+            .map_err(|e| Error::io(format!("resolving {}", path.display()), e))
+    };
+    Ok(SftpCredentials {
+        identity_file: absolute(PathBuf::from(identity))?,
+        known_hosts: absolute(known_hosts)?,
+    })
+}
+
+/// What the storage at `location` is logged in with, from the
+/// environment: S3 keys when set, and the SFTP login (required) for an
+/// SFTP location only.
+fn backend_credentials(location: &RepoLocation, env: &Env) -> Result<BackendCredentials> {
+    Ok(BackendCredentials {
+        s3: s3_credentials(env),
+        sftp: match location {
+            RepoLocation::Sftp { .. } => Some(sftp_credentials(env)?),
+            _ => None,
+        },
+    })
+}
+
 /// Opens the repository `config` describes. Blocking: call it from a
 /// blocking thread.
 pub fn open(config: &RepoConfig, env: &Env) -> Result<BackupRepository> {
     let password = read_password(&config.password_file)?;
-    BackupRepository::open(&config.location, &password, s3_credentials(env).as_ref())
+    let credentials = backend_credentials(&config.location, env)?;
+    BackupRepository::open_with(&config.location, &password, &credentials)
 }
 
 /// Creates the repository `config` describes. Blocking.
 pub fn init(config: &RepoConfig, env: &Env) -> Result<BackupRepository> {
     let password = read_password(&config.password_file)?;
-    BackupRepository::init(&config.location, &password, s3_credentials(env).as_ref())
+    let credentials = backend_credentials(&config.location, env)?;
+    BackupRepository::init_with(&config.location, &password, &credentials)
 }
 
 /// Opens the repository `config` describes on a blocking thread and runs

@@ -1,10 +1,12 @@
 //! Where a repository's files are kept: the restic layout (`config`,
-//! `keys/`, `snapshots/`, `index/`, `data/<2 hex>/`) on a directory or an
-//! S3 bucket. Every file is written once under its content's id and never
-//! changed; each backend makes a file appear whole or not at all.
+//! `keys/`, `snapshots/`, `index/`, `data/<2 hex>/`) on a directory, an
+//! S3 bucket or a directory on an SSH server (SFTP). Every file is written
+//! once under its content's id and never changed; each backend makes a
+//! file appear whole or not at all.
 
 mod local;
 mod s3;
+mod sftp;
 
 use std::sync::Arc;
 
@@ -13,6 +15,7 @@ use rustic_core::{FileType, Id, WriteBackend};
 
 pub use local::LocalBackend;
 pub use s3::{S3Backend, S3Credentials};
+pub use sftp::{SftpBackend, SftpCredentials};
 
 use crate::RepoLocation;
 
@@ -30,11 +33,36 @@ pub(crate) fn object_path(tpe: FileType, id: &Id) -> String {
     }
 }
 
-/// The backend for `location`. S3 credentials come from `credentials`;
-/// an S3 backend needs a tokio runtime (it is built from within one).
+/// What the backends log in with, one field per kind of storage: the
+/// backend of a location takes its own and ignores the others. A local
+/// directory needs none. Its `Debug` never shows a secret.
+#[derive(Debug, Clone, Default)]
+pub struct BackendCredentials {
+    /// The access key of an S3 repository.
+    pub s3: Option<S3Credentials>,
+    /// The key file and known_hosts file of an SFTP repository.
+    pub sftp: Option<SftpCredentials>,
+}
+
+impl BackendCredentials {
+    /// Credentials for S3 only (none for SFTP), as the S3 and local
+    /// shorthands of [`crate::BackupRepository`] take them.
+    pub fn s3(credentials: Option<&S3Credentials>) -> Self {
+        Self {
+            s3: credentials.cloned(),
+            sftp: None,
+        }
+    }
+}
+
+/// The backend for `location`, logged in with its part of `credentials`.
+/// An S3 backend needs a tokio runtime (it is built from within one); an
+/// SFTP backend connects, checks the server's host key and logs in here,
+/// so a server that cannot be reached or trusted is refused at once.
+/// Refuses an S3 or SFTP location whose credentials are missing.
 pub fn open(
     location: &RepoLocation,
-    credentials: Option<&S3Credentials>,
+    credentials: &BackendCredentials,
 ) -> Result<Arc<dyn WriteBackend>> {
     Ok(match location {
         RepoLocation::Local(path) => Arc::new(LocalBackend::new(path.clone())),
@@ -42,7 +70,24 @@ pub fn open(
             endpoint,
             bucket,
             prefix,
-        } => Arc::new(S3Backend::new(endpoint, bucket, prefix, credentials)?),
+        } => Arc::new(S3Backend::new(
+            endpoint,
+            bucket,
+            prefix,
+            credentials.s3.as_ref(),
+        )?),
+        RepoLocation::Sftp {
+            user,
+            host,
+            port,
+            path,
+        } => Arc::new(SftpBackend::new(
+            user,
+            host,
+            *port,
+            path,
+            credentials.sftp.as_ref(),
+        )?),
     })
 }
 
