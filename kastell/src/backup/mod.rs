@@ -14,6 +14,7 @@ mod hostlock;
 mod layout;
 mod manifest;
 mod pipeline;
+pub mod prune;
 mod staging;
 mod stored;
 mod transfer;

@@ -1,16 +1,24 @@
-//! `kastell backup create|list|restore|verify|drill`, on the local store or a
+//! `kastell backup create|list|restore|verify|drill|prune`, on the local store or a
 //! repository (`--repo`).
 
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use kastell_core::Result;
 use kastell_core::wire::CompressMode;
+use kastell_core::{Error, ErrorKind, Result};
+use kastell_repo::{KeepPolicy, PruneDecision};
+use serde::Serialize;
 
 use super::Context;
+use super::confirm::{Confirmation, confirm};
 use super::fleet::{self, FleetArgs, OneArgs};
 use super::op::{BackupRef, Op};
+use super::repo::KeepArgs;
+use crate::backup::BackupEngine;
+use crate::backup::prune::{self, EVERY_SERVER, Policies};
 use crate::ops::{CreateOptions, RepoChoice};
+use crate::policy::Surface;
+use crate::verifications::Verifications;
 
 /// The backup commands.
 #[derive(Debug, Clone, Subcommand)]
@@ -29,6 +37,33 @@ pub enum BackupCommand {
     /// compared with the dump, its configuration archives unpacked and
     /// validated. Nothing on the server is touched.
     Drill(ReadArgs),
+    /// Show (default) or apply what a retention policy removes from the
+    /// local store; the newest proven backup always stays.
+    Prune(PruneArgs),
+}
+
+/// Arguments of `backup prune`.
+#[derive(Debug, Clone, Args)]
+pub struct PruneArgs {
+    /// The server (name or IP); optional when there is only one.
+    #[arg(conflicts_with = "all")]
+    pub server: Option<String>,
+    /// Every server in the fleet.
+    #[arg(long)]
+    pub all: bool,
+    /// Rules for this run instead of the server's saved policy.
+    #[command(flatten)]
+    pub keep: KeepArgs,
+    /// Save the rules given as the server's policy (with --all: every
+    /// server's without one of its own).
+    #[arg(long)]
+    pub save: bool,
+    /// Remove what the plan says goes (default: only show the plan).
+    #[arg(long)]
+    pub apply: bool,
+    /// Do not ask for confirmation (required when not in a terminal).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Arguments of `backup create`.
@@ -103,6 +138,113 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<ExitCode> {
     fleet::execute(ctx, Op::BackupCreate(options), args.target).await
 }
 
+/// The plan of one server in `backup prune`.
+#[derive(Debug, Serialize)]
+struct ServerPlan {
+    server: String,
+    policy: KeepPolicy,
+    applied: bool,
+    decisions: Vec<PruneDecision>,
+}
+
+/// `backup prune`: per server, the policy given (or saved), its plan, and
+/// with --apply the removal (refused under SAFE_MODE; asks unless
+/// --force).
+async fn prune(ctx: &Context, args: &PruneArgs) -> Result<ExitCode> {
+    let dir = ctx.kastell_dir()?;
+    let store = ctx.store()?;
+    let servers = if args.all {
+        store.servers()?
+    } else {
+        vec![store.resolve(args.server.as_deref())?]
+    };
+    let given = KeepPolicy::from(&args.keep);
+    given.validate()?;
+    let mut policies = Policies::load(&dir)?;
+    if args.save {
+        if given.is_empty() {
+            return Err(
+                Error::invalid_input("--save needs at least one --keep-* rule")
+                    .with_hint("Pass the rules to save, e.g. --keep-daily 7 --keep-weekly 4"),
+            );
+        }
+        match (args.all, servers.first()) {
+            (true, _) => policies.set(EVERY_SERVER, given)?,
+            (false, Some(server)) => policies.set(&server.name, given)?,
+            (false, None) => {}
+        }
+    }
+    if args.apply && ctx.policy()?.safe_mode(Surface::Cli) {
+        return Err(Error::new(
+            ErrorKind::PermissionDenied,
+            "SAFE_MODE is on: backup prune --apply deletes backups and is refused",
+        )
+        .with_hint("Run without --apply to see the plan, or turn SAFE_MODE off"));
+    }
+    let engine = BackupEngine::new(&dir);
+    let proofs = Verifications::load(&dir)?;
+    let mut plans = Vec::new();
+    for server in &servers {
+        let policy = if given.is_empty() {
+            policies.get(&server.name).unwrap_or_default()
+        } else {
+            given
+        };
+        if policy.is_empty() {
+            return Err(Error::invalid_input(format!(
+                "server {} has no retention policy",
+                server.name
+            ))
+            .with_hint(format!(
+                "Pass --keep-daily N (and others), as for restic forget; add --save to keep them for {}",
+                server.name
+            )));
+        }
+        let decisions = prune::plan(&engine, &proofs, &server.name, &policy)?;
+        plans.push(ServerPlan {
+            server: server.name.clone(),
+            policy,
+            applied: false,
+            decisions,
+        });
+    }
+    let doomed: usize = plans
+        .iter()
+        .map(|p| p.decisions.iter().filter(|d| !d.keep).count())
+        .sum();
+    if args.apply && doomed > 0 {
+        let question = format!("Remove {doomed} local backup(s)?");
+        if confirm(&question, args.force)? == Confirmation::Proceed {
+            for plan in &mut plans {
+                let ids: Vec<String> = plan
+                    .decisions
+                    .iter()
+                    .filter(|d| !d.keep)
+                    .map(|d| d.id.clone())
+                    .collect();
+                prune::remove(&dir, &plan.server, &ids)?;
+                plan.applied = true;
+            }
+        }
+    }
+    if ctx.json {
+        ctx.out.json(&plans)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for plan in &plans {
+        ctx.out.line(format!("{}:", plan.server))?;
+        super::repo::print_decisions(
+            ctx,
+            &plan.decisions,
+            args.apply,
+            plan.applied,
+            "backup(s)",
+            23,
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Runs a backup command.
 pub async fn run(cmd: BackupCommand, ctx: &Context) -> Result<ExitCode> {
     match cmd {
@@ -124,6 +266,7 @@ pub async fn run(cmd: BackupCommand, ctx: &Context) -> Result<ExitCode> {
             };
             fleet::run_read(ctx, Op::BackupDrill(backup), args.server).await
         }
+        BackupCommand::Prune(args) => prune(ctx, &args).await,
         BackupCommand::Restore(args) => {
             let backup = BackupRef {
                 id: args.backup,

@@ -18,6 +18,7 @@ use crate::backup::{BackupEngine, BackupStatus};
 use crate::env::Env;
 use crate::policy::Surface;
 use crate::repos::{self, PushReport, RepoConfig, RepoRegistry};
+use crate::verifications::Verifications;
 
 /// The repository commands.
 #[derive(Debug, Clone, Subcommand)]
@@ -424,7 +425,8 @@ async fn prune(ctx: &Context, config: &RepoConfig, args: &PruneArgs) -> Result<E
         .with_hint("Run without --apply to see the plan, or turn SAFE_MODE off"));
     }
     let found = with_repo(ctx, config, |repo| repo.snapshots()).await?;
-    let decisions = plan_per_server(&policy, &found);
+    let proofs = Verifications::load(&ctx.kastell_dir()?)?;
+    let decisions = plan_per_server(&policy, &found, &proofs, &config.name);
     let doomed: Vec<String> = decisions
         .iter()
         .filter(|d| !d.keep)
@@ -455,12 +457,26 @@ async fn prune(ctx: &Context, config: &RepoConfig, args: &PruneArgs) -> Result<E
         ctx.out.json(&plan)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let rows: Vec<Vec<String>> = plan
-        .decisions
+    print_decisions(ctx, &plan.decisions, args.apply, applied, "snapshot(s)", 8)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a prune plan: one row per backup or snapshot with keep or
+/// remove and why, then what was (or would be) removed. `what` names the
+/// things (`snapshot(s)`, `backup(s)`); ids are shown `id_width` long.
+pub fn print_decisions(
+    ctx: &Context,
+    decisions: &[PruneDecision],
+    apply: bool,
+    applied: bool,
+    what: &str,
+    id_width: usize,
+) -> Result<()> {
+    let rows: Vec<Vec<String>> = decisions
         .iter()
         .map(|d| {
             vec![
-                d.id[..8.min(d.id.len())].to_owned(),
+                d.id[..d.id.len().min(id_width)].to_owned(),
                 d.time.to_rfc3339(),
                 if d.keep { "keep" } else { "remove" }.to_owned(),
                 d.reasons.join(", "),
@@ -468,34 +484,46 @@ async fn prune(ctx: &Context, config: &RepoConfig, args: &PruneArgs) -> Result<E
         })
         .collect();
     ctx.out.table(&["ID", "TIME", "DECISION", "WHY"], &rows)?;
-    let removed = plan.decisions.iter().filter(|d| !d.keep).count();
-    ctx.out.line(match (args.apply, applied) {
-        (_, true) => format!("Removed {removed} snapshot(s) and the data only they used."),
+    let removed = decisions.iter().filter(|d| !d.keep).count();
+    ctx.out.line(match (apply, applied) {
+        (_, true) => format!("Removed {removed} {what}."),
         (true, false) if removed > 0 => "Nothing removed.".to_owned(),
         _ if removed == 0 => "Nothing to remove.".to_owned(),
-        _ => {
-            format!("Dry run: {removed} snapshot(s) would go. Re-run with --apply to remove them.")
-        }
-    })?;
-    Ok(ExitCode::SUCCESS)
+        _ => format!("Dry run: {removed} {what} would go. Re-run with --apply to remove them."),
+    })
 }
 
 /// The policy applied to each server's snapshots on their own (restic
-/// groups by host the same way). Every snapshot kastell pushed was
-/// verified first, so each server's newest is protected.
+/// groups by host the same way). The newest snapshot proven good in this
+/// repository (`backup verify` or `backup drill` with `--repo`) is
+/// protected; while a server has none proven, its newest kastell snapshot
+/// (verified locally before it was pushed) stands in.
 fn plan_per_server(
     policy: &KeepPolicy,
     snapshots: &[kastell_repo::RepoSnapshot],
+    proofs: &Verifications,
+    repo: &str,
 ) -> Vec<PruneDecision> {
+    let proven = |s: &kastell_repo::RepoSnapshot| {
+        s.tag_value("backup")
+            .is_some_and(|id| proofs.latest(&s.host, id, Some(repo)).is_some())
+    };
     let mut by_host: BTreeMap<&str, Vec<Candidate>> = BTreeMap::new();
     for snapshot in snapshots {
+        let host_proven = snapshots
+            .iter()
+            .any(|s| s.host == snapshot.host && proven(s));
         by_host
             .entry(snapshot.host.as_str())
             .or_default()
             .push(Candidate {
                 id: snapshot.id.clone(),
                 time: snapshot.time,
-                verified: snapshot.tag_value("backup").is_some(),
+                verified: if host_proven {
+                    proven(snapshot)
+                } else {
+                    snapshot.tag_value("backup").is_some()
+                },
             });
     }
     by_host

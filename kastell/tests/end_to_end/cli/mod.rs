@@ -7,5 +7,6 @@ mod fleet_sandbox;
 mod ops;
 mod ops_fleet;
 mod ops_sim;
+mod prune;
 mod repository;
 mod repository_restore;
