@@ -298,3 +298,114 @@ fn ok_text(out: &Output) -> Vec<u8> {
     );
     out.stdout.clone()
 }
+
+/// A tmpfs of `size` mounted on `dir` while it lives (root only).
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Option<Self> {
+        std::fs::create_dir_all(dir).ok()?;
+        let ok = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Self(dir.to_owned()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_repository_disk_fails_the_push_and_keeps_the_local_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let repo_dir = dir.path().join("small-disk");
+    let Some(_disk) = Tmpfs::mount(&repo_dir, "1m") else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let plan = SandboxPlan {
+        providers: Some(vec!["hetzner".into()]),
+        servers_per_provider: 1,
+        manual_server: false,
+        platform: None,
+    };
+    let sandbox = Sandbox::start_with(&dir.path().join("state"), &plan)
+        .await
+        .unwrap();
+    let server = sandbox.servers()[0].clone();
+    let name = server.name.as_str();
+    // More than the disk holds, and incompressible.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let blob: String = (0..400_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            format!("{state:016x}")
+        })
+        .collect();
+    sandbox
+        .hosts()
+        .write(server.address, "etc/nginx/big.conf", &blob)
+        .unwrap();
+    let password_file = dir.path().join("small.pw");
+    std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
+    std::fs::set_permissions(&password_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    ok(&kastell(
+        &sandbox,
+        home.path(),
+        &[
+            "repo",
+            "init",
+            "small",
+            repo_dir.join("repo").to_str().unwrap(),
+            "--password-file",
+            password_file.to_str().unwrap(),
+        ],
+    )
+    .await);
+
+    let out = kastell(
+        &sandbox,
+        home.path(),
+        &[
+            "--json", "backup", "create", name, "--force", "--repo", "small",
+        ],
+    )
+    .await;
+    assert!(!out.status.success());
+    let failed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains("is complete in the local store, but storing it in repository small failed"),
+        "{failed}"
+    );
+    assert!(error.contains("No space left on device"), "{failed}");
+    assert!(
+        failed["hint"].as_str().unwrap().contains("disk is full"),
+        "{failed}"
+    );
+
+    // The local backup is there and whole; the repository lists nothing.
+    let local = ok(&kastell(&sandbox, home.path(), &["--json", "backup", "verify", name]).await);
+    assert_eq!(local["message"], "Backup verified: every checksum matches");
+    let listed = ok(&kastell(
+        &sandbox,
+        home.path(),
+        &["--json", "backup", "list", name, "--repo", "small"],
+    )
+    .await);
+    assert_eq!(listed["backupCount"], 0, "{listed}");
+}
