@@ -39,4 +39,5 @@ pub mod s3;
 pub mod shim;
 pub mod sim_cloud;
 pub mod sshd;
+pub mod tmpfs;
 pub mod transport;

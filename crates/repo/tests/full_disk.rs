@@ -8,37 +8,10 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use kastell_testkit::tmpfs::Tmpfs;
 
 use kastell_repo::{BackupRepository, RepoLocation, StoredEntry};
 use support::{PASSWORD, noise};
-
-/// A tmpfs of `size` mounted on `dir` while it lives (root only).
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Option<Self> {
-        let ok = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then(|| Self(dir.to_owned()))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
 
 fn entry(name: &str, data: Vec<u8>) -> StoredEntry {
     StoredEntry {

@@ -13,7 +13,7 @@ use std::process::Command;
 use kastell_core::ErrorKind;
 use kastell_repo::retention::Candidate;
 use kastell_repo::{BackupRepository, KeepPolicy, RepoLocation, StoredEntry};
-use support::{PASSWORD, noise, restic, restic_ok};
+use support::{PASSWORD, noise, restic, restic_ok, walk};
 
 fn entry(name: &str, data: &[u8]) -> StoredEntry {
     StoredEntry {
@@ -225,19 +225,6 @@ fn a_corrupted_pack_is_found_by_check_with_read_data() {
         !output.status.success(),
         "restic agrees the pack is damaged"
     );
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }
 
 #[test]

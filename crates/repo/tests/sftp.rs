@@ -9,7 +9,7 @@
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use kastell_core::ErrorKind;
@@ -17,7 +17,7 @@ use kastell_repo::backend::{self, BackendCredentials, SftpCredentials};
 use kastell_repo::{BackupRepository, RepoLocation, StoredEntry};
 use kastell_testkit::sshd::SshdFixture;
 use rustic_core::{BytesList, FileType, Id};
-use support::{PASSWORD, noise, restic_ok};
+use support::{PASSWORD, noise, restic_ok, walk};
 
 /// A private sshd, a directory its login user may write to, and a
 /// known_hosts file pinning the daemon's host key.
@@ -138,19 +138,6 @@ fn entry(name: &str, data: &[u8]) -> StoredEntry {
 
 fn tags(backup: &str) -> Vec<String> {
     vec![format!("backup:{backup}")]
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }
 
 #[test]

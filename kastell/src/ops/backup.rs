@@ -356,6 +356,29 @@ pub(super) fn given_id(id: Option<&str>) -> Result<Option<BackupId>, Error> {
         .transpose()
 }
 
+/// The local backup an operation works on: `backup_id` (default: the
+/// newest) of the local store, or, from repository `repo`, that backup
+/// fetched into the local store first ([`repository::fetch`]), with what
+/// fetching it had to say.
+pub(super) async fn local_copy(
+    ctx: &Context,
+    server: &ServerRecord,
+    backup_id: Option<&str>,
+    repo: Option<&str>,
+) -> Result<(BackupId, Vec<String>), Error> {
+    let Some(name) = repo else {
+        return Ok((pick(ctx, server, backup_id)?, Vec::new()));
+    };
+    let config = repository::named(ctx, name)?;
+    let wanted = given_id(backup_id)?;
+    ctx.progress().message(&format!(
+        "Fetching backup {} of {} from repository {name}",
+        wanted.as_ref().map_or("(newest)", |id| id.as_str()),
+        server.name
+    ));
+    repository::fetch(ctx, &config, &server.name, wanted).await
+}
+
 /// Which backup: `id` when given, else the newest.
 pub(super) fn pick(
     ctx: &Context,
@@ -410,24 +433,9 @@ pub async fn backup_restore_from(
             .with_hint("List backups with backup-list and pass one backupId"),
         ));
     }
-    let mut warnings = Vec::new();
-    let id = match repo {
-        None => pick(ctx, server, backup_id).map_err(fail)?,
-        Some(name) => {
-            let config = repository::named(ctx, name).map_err(fail)?;
-            let wanted = given_id(backup_id).map_err(fail)?;
-            ctx.progress().message(&format!(
-                "Fetching backup {} of {} from repository {name}",
-                wanted.as_ref().map_or("(newest)", |id| id.as_str()),
-                server.name
-            ));
-            let (id, fetched) = repository::fetch(ctx, &config, &server.name, wanted)
-                .await
-                .map_err(fail)?;
-            warnings.extend(fetched);
-            id
-        }
-    };
+    let (id, warnings) = local_copy(ctx, server, backup_id, repo)
+        .await
+        .map_err(fail)?;
     let transport = ctx.transport_for(server);
     let host_key = transport.host_key().await.map_err(fail)?;
     let platform = ctx.platform_for(server, transport).map_err(fail)?;

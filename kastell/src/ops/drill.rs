@@ -6,10 +6,9 @@ use kastell_core::{Error, ErrorKind};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::backup::{given_id, pick};
+use super::backup::local_copy;
 use super::context::Context;
 use super::reply::Reply;
-use super::repository;
 use super::result::{OpError, OpResult};
 use crate::drill::{self, DrillReport};
 use crate::policy::Operation;
@@ -51,19 +50,9 @@ pub async fn backup_drill(
     let admitted = ctx.admit(Operation::BackupDrill, query)?;
     let server = &admitted.server;
     let fail = |e: Error| OpError::from(e).on(server);
-    let mut warnings = Vec::new();
-    let id = match repo {
-        None => pick(ctx, server, backup_id).map_err(fail)?,
-        Some(name) => {
-            let config = repository::named(ctx, name).map_err(fail)?;
-            let wanted = given_id(backup_id).map_err(fail)?;
-            let (id, fetched) = repository::fetch(ctx, &config, &server.name, wanted)
-                .await
-                .map_err(fail)?;
-            warnings.extend(fetched);
-            id
-        }
-    };
+    let (id, warnings) = local_copy(ctx, server, backup_id, repo)
+        .await
+        .map_err(fail)?;
     let backup = ctx.engine.find(&server.name, &id).map_err(fail)?;
     ctx.progress().message(&format!(
         "Drilling backup {id} of {}: restoring it into throwaway targets here",

@@ -32,3 +32,30 @@ pub(crate) async fn kastell_in(
         .await
         .unwrap()
 }
+
+/// A sandbox of one Hetzner server running bare, without the manual
+/// server, its state under `dir/state`.
+#[cfg(all(feature = "sandbox", feature = "hetzner", feature = "bare"))]
+pub(crate) async fn one_server_sandbox(dir: &Path) -> kastell::sandbox::Sandbox {
+    let plan = kastell::sandbox::SandboxPlan {
+        providers: Some(vec!["hetzner".into()]),
+        servers_per_provider: 1,
+        manual_server: false,
+        platform: None,
+    };
+    kastell::sandbox::Sandbox::start_with(&dir.join("state"), &plan)
+        .await
+        .unwrap()
+}
+
+/// The JSON a successful run printed (`Null` when it printed none);
+/// panics with both outputs when the run failed.
+pub(crate) fn ok_json(out: &std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+}

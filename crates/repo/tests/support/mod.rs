@@ -74,3 +74,17 @@ pub fn restic_ok(repo: &str, password: &str, s3: Option<&S3Credentials>, args: &
     );
     output.stdout
 }
+
+/// Every file under `dir`, at any depth.
+pub fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

@@ -7,34 +7,19 @@
 
 use std::process::Output;
 
-use kastell::sandbox::{Sandbox, SandboxPlan};
 use serde_json::Value;
 
 use crate::support;
 
 fn ok(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    support::ok_json(out)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drill_proves_a_bare_backup_and_catches_a_broken_sshd_config() {
     let dir = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
-    let plan = SandboxPlan {
-        providers: Some(vec!["hetzner".into()]),
-        servers_per_provider: 1,
-        manual_server: false,
-        platform: None,
-    };
-    let sandbox = Sandbox::start_with(&dir.path().join("state"), &plan)
-        .await
-        .unwrap();
+    let sandbox = support::one_server_sandbox(dir.path()).await;
     let server = sandbox.servers()[0].clone();
     let name = server.name.as_str();
     let run = |args: Vec<&str>| {

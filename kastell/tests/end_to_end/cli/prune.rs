@@ -6,19 +6,13 @@
 
 use std::process::Output;
 
-use kastell::sandbox::{Sandbox, SandboxPlan};
+use kastell::sandbox::Sandbox;
 use serde_json::Value;
 
 use crate::support;
 
 fn ok(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    support::ok_json(out)
 }
 
 async fn kastell(sandbox: &Sandbox, home: &std::path::Path, args: &[&str]) -> Output {
@@ -38,15 +32,7 @@ fn decision<'a>(plan: &'a Value, id: &str) -> &'a Value {
 async fn prune_keeps_the_newest_proven_backup_and_removes_only_when_applied() {
     let dir = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
-    let plan = SandboxPlan {
-        providers: Some(vec!["hetzner".into()]),
-        servers_per_provider: 1,
-        manual_server: false,
-        platform: None,
-    };
-    let sandbox = Sandbox::start_with(&dir.path().join("state"), &plan)
-        .await
-        .unwrap();
+    let sandbox = support::one_server_sandbox(dir.path()).await;
     let name = sandbox.servers()[0].name.clone();
 
     let mut ids = Vec::new();

@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use kastell::sandbox::{Sandbox, SandboxPlan};
+use kastell::sandbox::Sandbox;
 use serde_json::Value;
 
 use crate::support;
@@ -21,13 +21,7 @@ async fn kastell(sandbox: &Sandbox, home: &std::path::Path, args: &[&str]) -> Ou
 }
 
 fn ok(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    support::ok_json(out)
 }
 
 fn restic(repo: &Path, args: &[&str]) -> Output {
@@ -50,15 +44,7 @@ fn write_password(path: &Path, password: &str, mode: u32) {
 async fn backups_go_to_a_repository_stock_restic_restores_from() {
     let dir = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
-    let plan = SandboxPlan {
-        providers: Some(vec!["hetzner".into()]),
-        servers_per_provider: 1,
-        manual_server: false,
-        platform: None,
-    };
-    let sandbox = Sandbox::start_with(&dir.path().join("state"), &plan)
-        .await
-        .unwrap();
+    let sandbox = support::one_server_sandbox(dir.path()).await;
     let server = sandbox.servers()[0].name.clone();
     let password_file = dir.path().join("offsite.pw");
     write_password(&password_file, PASSWORD, 0o600);

@@ -6,11 +6,12 @@
 //! The copy stock restic restores passes `sha256sum -c`.
 #![cfg(all(feature = "sandbox", feature = "hetzner", feature = "bare"))]
 
+use kastell_testkit::tmpfs::Tmpfs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use kastell::sandbox::{Sandbox, SandboxPlan};
+use kastell::sandbox::Sandbox;
 use serde_json::Value;
 
 use crate::support;
@@ -22,13 +23,7 @@ async fn kastell(sandbox: &Sandbox, home: &Path, args: &[&str]) -> Output {
 }
 
 fn ok(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    support::ok_json(out)
 }
 
 fn ids(list: &Value) -> Vec<String> {
@@ -44,15 +39,7 @@ fn ids(list: &Value) -> Vec<String> {
 async fn a_backup_lost_locally_comes_back_from_the_repository() {
     let dir = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
-    let plan = SandboxPlan {
-        providers: Some(vec!["hetzner".into()]),
-        servers_per_provider: 1,
-        manual_server: false,
-        platform: None,
-    };
-    let sandbox = Sandbox::start_with(&dir.path().join("state"), &plan)
-        .await
-        .unwrap();
+    let sandbox = support::one_server_sandbox(dir.path()).await;
     let server = sandbox.servers()[0].clone();
     let name = server.name.as_str();
     let root = sandbox.hosts().root(server.address).unwrap();
@@ -299,33 +286,6 @@ fn ok_text(out: &Output) -> Vec<u8> {
     out.stdout.clone()
 }
 
-/// A tmpfs of `size` mounted on `dir` while it lives (root only).
-struct Tmpfs(std::path::PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Option<Self> {
-        std::fs::create_dir_all(dir).ok()?;
-        let ok = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then(|| Self(dir.to_owned()))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_repository_disk_fails_the_push_and_keeps_the_local_backup() {
     let dir = tempfile::tempdir().unwrap();
@@ -335,15 +295,7 @@ async fn a_full_repository_disk_fails_the_push_and_keeps_the_local_backup() {
         eprintln!("skipped: cannot mount a tmpfs here (needs root)");
         return;
     };
-    let plan = SandboxPlan {
-        providers: Some(vec!["hetzner".into()]),
-        servers_per_provider: 1,
-        manual_server: false,
-        platform: None,
-    };
-    let sandbox = Sandbox::start_with(&dir.path().join("state"), &plan)
-        .await
-        .unwrap();
+    let sandbox = support::one_server_sandbox(dir.path()).await;
     let server = sandbox.servers()[0].clone();
     let name = server.name.as_str();
     // More than the disk holds, and incompressible.

@@ -18,6 +18,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::faults::common as faults_common;
+use kastell_testkit::tmpfs::Tmpfs;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -75,34 +76,6 @@ fn add_blob(sandbox: &Sandbox, len: u64) -> PathBuf {
     file.flush().unwrap();
     sandbox.hosts().hand_over().unwrap();
     path
-}
-
-/// A tmpfs of `size` mounted on `dir` while it lives (root only).
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Option<Self> {
-        std::fs::create_dir_all(dir).unwrap();
-        let ok = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(dir)
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then(|| Self(dir.to_owned()))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
 }
 
 /// The local disk fills up while a backup streams in: the backup fails

@@ -9,7 +9,6 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use kastell::sandbox::{Sandbox, SandboxPlan};
 use serde_json::{Value, json};
 
 use crate::sdk::{self, Sdk};
@@ -34,15 +33,7 @@ fn is_error(report: &Value, index: usize) -> bool {
 async fn agents_back_up_to_and_restore_from_a_repository_through_the_official_sdks() {
     let dir = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
-    let plan = SandboxPlan {
-        providers: Some(vec!["hetzner".into()]),
-        servers_per_provider: 1,
-        manual_server: false,
-        platform: None,
-    };
-    let sandbox = Sandbox::start_with(&dir.path().join("state"), &plan)
-        .await
-        .unwrap();
+    let sandbox = support::one_server_sandbox(dir.path()).await;
     let server = sandbox.servers()[0].clone();
     let name = server.name.as_str();
     let password_file = dir.path().join("offsite.pw");
