@@ -47,24 +47,49 @@ impl Output {
     }
 }
 
+/// A cell as a terminal may show it: control characters (an ANSI escape,
+/// a carriage return that would forge a row) written as escapes
+/// (`\u{1b}`), everything else as is.
+fn printable(cell: &str) -> String {
+    if !cell.chars().any(char::is_control) {
+        return cell.to_owned();
+    }
+    cell.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// A left-aligned table, columns separated by two spaces, no trailing
-/// blanks.
+/// blanks. Cells are shown [`printable`]; any width works (a cell of a
+/// million characters just makes a wide column).
 pub fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let header: Vec<String> = headers.iter().map(|h| (*h).to_owned()).collect();
+    let cells: Vec<Vec<String>> = std::iter::once(&header)
+        .chain(rows)
+        .map(|row| row.iter().map(|c| printable(c)).collect())
+        .collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &cells {
         for (i, cell) in row.iter().enumerate() {
             if let Some(w) = widths.get_mut(i) {
                 *w = (*w).max(cell.chars().count());
             }
         }
     }
-    let header: Vec<String> = headers.iter().map(|h| (*h).to_owned()).collect();
     let mut out = String::new();
-    for row in std::iter::once(&header).chain(rows) {
+    for row in &cells {
         let mut line = String::new();
         for (i, cell) in row.iter().enumerate() {
             let width = widths.get(i).copied().unwrap_or(0);
-            line.push_str(&format!("{cell:<width$}  "));
+            line.push_str(cell);
+            let pad = width.saturating_sub(cell.chars().count()) + 2;
+            line.extend(std::iter::repeat_n(' ', pad));
         }
         out.push_str(line.trim_end());
         out.push('\n');
@@ -129,5 +154,20 @@ mod tests {
             text,
             "NAME         IP\nweb-1        203.0.113.10\ndatabase-01\n"
         );
+    }
+
+    #[test]
+    fn huge_cells_and_terminal_escapes_are_shown_safely() {
+        // Over 65,535 characters: `format!`'s width would panic.
+        let long = "a".repeat(70_000);
+        let text = render_table(&["NAME", "IP"], &[vec![long.clone(), "1".into()]]);
+        assert!(text.starts_with("NAME"));
+        assert!(text.lines().nth(1).unwrap().starts_with(&long));
+        // A name that would clear the screen and forge a row.
+        let evil = "x\u{1b}[2J\rweb-2        203.0.113.66\n";
+        let text = render_table(&["NAME"], &[vec![evil.into()]]);
+        assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{text:?}");
+        assert_eq!(text.lines().count(), 2, "{text:?}");
+        assert!(text.contains("x\\u{1b}[2J\\rweb-2"), "{text:?}");
     }
 }
