@@ -110,7 +110,9 @@ pub fn allow_private_ips(env: &Env) -> bool {
 /// ([`parse_ipv4_strict`]) that is not `0.0.0.0` and, unless
 /// `allow_private` is set, not loopback (127/8), private (10/8, 172.16/12,
 /// 192.168/16), link-local (169.254/16), multicast (224/4) or reserved
-/// (240/4 and above).
+/// (240/4 and above), and (beyond the original) not carrier-grade NAT
+/// (100.64/10, RFC 6598) or benchmarking (198.18/15, RFC 2544): none of
+/// them reaches a server on the internet.
 ///
 /// DEVIATION from the original: there, `127.*` is rejected even when
 /// `KASTELL_ALLOW_PRIVATE_IPS=true`. Here that switch also allows loopback,
@@ -143,6 +145,8 @@ pub fn validate_ip(ip: &str, allow_private: bool) -> Result<Ipv4Addr> {
         || (a == 172 && (16..=31).contains(&b))
         || (a == 192 && b == 168)
         || (a == 169 && b == 254)
+        || (a == 100 && (64..=127).contains(&b))
+        || (a == 198 && (b == 18 || b == 19))
         || a >= 224;
     if reserved {
         return Err(Error::invalid_input(format!(
@@ -244,6 +248,10 @@ mod tests {
             "8.8.8.8",
             "172.15.0.1",
             "172.32.0.1",
+            "100.63.255.255",
+            "100.128.0.1",
+            "198.17.255.255",
+            "198.20.0.1",
         ] {
             assert!(validate_ip(public, false).is_ok(), "{public}");
         }
@@ -253,6 +261,10 @@ mod tests {
             "172.31.255.255",
             "192.168.1.1",
             "169.254.169.254",
+            "100.64.0.1",
+            "100.127.255.254",
+            "198.18.0.1",
+            "198.19.255.255",
             "224.0.0.1",
             "239.255.255.255",
             "240.0.0.1",
