@@ -83,6 +83,19 @@ fn legacy_format() -> u32 {
     1
 }
 
+/// Whether `name` is a plain artifact file name: letters, digits, `-`,
+/// `_` and `.`, not hidden, not the manifest, at most 128 bytes. Anything
+/// else (`../..`, an absolute path) could point outside the backup.
+pub(crate) fn is_plain_artifact_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name != MANIFEST_FILE
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
 /// The stored file name of an artifact.
 pub fn stored_file(record: &ArtifactRecord) -> String {
     match record.compression {
@@ -153,14 +166,32 @@ impl Manifest {
 
     /// Parses a manifest read from `origin` (named in the error). One that
     /// does not parse is `Corrupt`.
+    /// Refuses one naming an artifact or file that is not a plain file
+    /// name (`../../etc/passwd`, `/etc/shadow`): nothing outside the
+    /// backup's directory is ever read for it.
     pub fn from_json(bytes: &[u8], origin: &str) -> Result<Self> {
-        serde_json::from_slice(bytes).map_err(|e| {
+        let manifest: Self = serde_json::from_slice(bytes).map_err(|e| {
             Error::new(
                 ErrorKind::Corrupt,
                 format!("{origin} is not a valid manifest: {e}"),
             )
             .with_hint("This backup cannot be restored; take a new one")
-        })
+        })?;
+        let names = manifest
+            .artifacts
+            .iter()
+            .map(|r| r.name.as_str())
+            .chain(manifest.files.iter().map(String::as_str));
+        if let Some(bad) = names.into_iter().find(|n| !is_plain_artifact_name(n)) {
+            return Err(Error::new(
+                ErrorKind::Corrupt,
+                format!(
+                    "{origin} names the file {bad:?}, which is not a plain file name in the backup"
+                ),
+            )
+            .with_hint("The manifest was altered; do not restore this backup, take a new one"));
+        }
+        Ok(manifest)
     }
 
     /// The manifest as pretty JSON (2-space indent, like the original).
@@ -198,6 +229,23 @@ mod tests {
             r#"{"serverName":"c","provider":"x","timestamp":"t","coolifyVersion":"3","files":[]}"#;
         std::fs::write(dir.path().join(MANIFEST_FILE), legacy).unwrap();
         assert_eq!(Manifest::read(dir.path()).unwrap().platform_id(), "coolify");
+
+        for escape in ["../../etc/passwd", "/etc/shadow", "manifest.json"] {
+            let altered = format!(
+                r#"{{"serverName":"b","timestamp":"t","formatVersion":2,"files":["a.tar"],
+                "artifacts":[{{"name":"{escape}","format":"tar","compression":"none","size":1,"sha256":"x"}}]}}"#
+            );
+            std::fs::write(dir.path().join(MANIFEST_FILE), altered).unwrap();
+            let err = Manifest::read(dir.path()).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Corrupt, "{escape}");
+            assert!(err.message().contains("not a plain file name"), "{err}");
+        }
+        let legacy = r#"{"serverName":"c","timestamp":"t","files":["../x.sql.gz"]}"#;
+        std::fs::write(dir.path().join(MANIFEST_FILE), legacy).unwrap();
+        assert_eq!(
+            Manifest::read(dir.path()).unwrap_err().kind(),
+            ErrorKind::Corrupt
+        );
 
         std::fs::write(dir.path().join(MANIFEST_FILE), "{not json").unwrap();
         assert_eq!(

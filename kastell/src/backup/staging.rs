@@ -19,7 +19,7 @@ use kastell_core::wire::{CompressMode, WireCodec, WireTransfer};
 use kastell_core::{Error, ErrorKind, Result};
 
 use super::layout::STAGING_PREFIX;
-use super::manifest::{MANIFEST_FILE, Manifest, stored_file};
+use super::manifest::{MANIFEST_FILE, Manifest, is_plain_artifact_name, stored_file};
 use super::pipeline::{self, Chunks, HashingFile, Stored, is_disk_error};
 
 /// Chunks waiting for an artifact's writer thread, at most: the thread
@@ -201,16 +201,6 @@ impl std::fmt::Debug for Staging {
     }
 }
 
-fn valid_artifact_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with('.')
-        && name != MANIFEST_FILE
-        && name.len() <= 128
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
-
 fn private_dir(path: &Path) -> Result<()> {
     DirBuilder::new()
         .recursive(true)
@@ -338,7 +328,7 @@ impl ArtifactSink for Staging {
         codec: WireCodec,
         reason: &str,
     ) -> Result<Box<dyn Write + Send>> {
-        if !valid_artifact_name(&spec.name) {
+        if !is_plain_artifact_name(&spec.name) {
             return Err(Error::invalid_input(format!(
                 "artifact name {:?} is not a plain file name",
                 spec.name
