@@ -210,14 +210,26 @@ impl fmt::Debug for ApiClient {
 
 impl ApiClient {
     /// A client for `config`, mapping failures with `map_error`. Refuses a
-    /// base URL that does not parse or is not http(s), and an empty token.
+    /// base URL that does not parse, is not http(s) or carries credentials
+    /// (`user:password@`, a query: the token has its own variable), and an
+    /// empty token or one holding a control character (a line break from
+    /// a file would never authenticate; it is refused, not retried). The
+    /// errors never repeat the URL or the token.
     pub fn new(config: ClientConfig, map_error: ErrorMapper) -> Result<Self> {
         let mut base = Url::parse(&config.base_url).map_err(|e| {
             Error::config_invalid(format!(
-                "{} endpoint {:?} is not a URL: {e}",
-                config.provider, config.base_url
+                "the {} endpoint is not a URL ({e})",
+                config.provider
             ))
+            .with_hint("Write it as https://host[:port][/path]")
         })?;
+        if !base.username().is_empty() || base.password().is_some() || base.query().is_some() {
+            return Err(Error::config_invalid(format!(
+                "the {} endpoint carries credentials (user:password@ or a query); they are not used and not shown",
+                config.provider
+            ))
+            .with_hint("Give the endpoint as https://host[:port][/path]; the API token goes in the provider's token variable"));
+        }
         if !matches!(base.scheme(), "http" | "https") {
             return Err(Error::config_invalid(format!(
                 "{} endpoint must be http or https, not {}",
@@ -235,6 +247,14 @@ impl ApiClient {
                 format!("no API token for {}", config.provider),
             )
             .with_provider(config.provider));
+        }
+        if config.token.expose().chars().any(char::is_control) {
+            return Err(Error::config_invalid(format!(
+                "the API token for {} holds a control character (a line break?)",
+                config.provider
+            ))
+            .with_provider(config.provider)
+            .with_hint("Set the token without line breaks or spaces around it (a file read into the variable often adds a newline)"));
         }
         // One process-wide TLS provider (ring); a second install is refused
         // harmlessly when another client already did it.

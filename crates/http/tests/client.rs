@@ -277,3 +277,45 @@ async fn the_token_never_shows() {
     assert_eq!(bad.kind(), ErrorKind::ConfigInvalid);
     assert!(!format!("{bad:?}").contains("super-secret"));
 }
+
+fn refused(base_url: &str, token: &str) -> kastell_core::Error {
+    ApiClient::new(
+        ClientConfig {
+            provider: "test",
+            base_url: base_url.into(),
+            token: Secret::new(token),
+            timeout: Duration::from_secs(1),
+            retry: quick_retries(),
+        },
+        map_error,
+    )
+    .unwrap_err()
+}
+
+#[test]
+fn a_token_with_a_line_break_is_refused_at_once_not_retried() {
+    // Around it, white space is trimmed (Secret::new); inside, refused.
+    for token in ["abc\r\ndef", "abc\ndef", "ab\u{7f}c"] {
+        let err = refused("https://api.example.test/v1", token);
+        assert_eq!(err.kind(), ErrorKind::ConfigInvalid, "{token:?}");
+        assert!(!err.is_retryable());
+        assert!(err.message().contains("control character"), "{err}");
+        assert!(err.hint().unwrap().contains("line breaks"));
+        assert!(!format!("{err} {err:?}").contains("abc"), "{err:?}");
+    }
+}
+
+#[test]
+fn credentials_in_an_endpoint_are_refused_and_never_echoed() {
+    for url in [
+        "https://admin:hunter2-secret@api.example.test/v1",
+        "https://hunter2-secret@api.example.test/v1",
+        "https://api.example.test/v1?token=hunter2-secret",
+        "not a url hunter2-secret",
+    ] {
+        let err = refused(url, "a-good-token");
+        assert_eq!(err.kind(), ErrorKind::ConfigInvalid, "{url}");
+        let text = format!("{err} {} {err:?}", err.hint().unwrap_or_default());
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+}
