@@ -71,9 +71,10 @@ impl Inner {
                 if let Some(pin) = &self.config.pin_host_key {
                     pin(info)?;
                 }
-                // The warning travels in the result (HostKeyInfo); log it
-                // for the record only.
-                tracing::info!("{}", info.warning.as_deref().unwrap_or("host key pinned"));
+                // The warning travels in the result (HostKeyInfo) too; at
+                // warn it reaches stderr at the default log level, which
+                // README promises.
+                tracing::warn!("{}", info.warning.as_deref().unwrap_or("host key pinned"));
                 *pinned = Some(info.fingerprint.clone());
                 Ok(())
             }

@@ -227,6 +227,7 @@ pub async fn backup_create_with(
     let repo = repository::chosen(ctx, &server.name, &options.repo).map_err(fail)?;
     let transport = ctx.transport_for(server);
     let host_key = transport.host_key().await.map_err(fail)?;
+    let first_use = host_key.warning.clone();
     let platform = ctx.platform_for(server, transport).map_err(fail)?;
     ctx.progress()
         .message(&format!("Backing up {} over SSH", server.name));
@@ -268,7 +269,10 @@ pub async fn backup_create_with(
             skipped: created.manifest.skipped.clone(),
             wire: summarize(&created.manifest.wire),
             repository: copy,
-            warnings: created.report.warnings.clone(),
+            warnings: first_use
+                .into_iter()
+                .chain(created.report.warnings.iter().cloned())
+                .collect(),
         },
         ctx.suggest(
             server,
@@ -438,6 +442,7 @@ pub async fn backup_restore_from(
         .map_err(fail)?;
     let transport = ctx.transport_for(server);
     let host_key = transport.host_key().await.map_err(fail)?;
+    let first_use = host_key.warning.clone();
     let platform = ctx.platform_for(server, transport).map_err(fail)?;
     ctx.progress().message(&format!(
         "Restoring backup {id} onto {} (safety backup, stop, restore, start, health check)",
@@ -476,7 +481,11 @@ pub async fn backup_restore_from(
             safety_backup_id: outcome.safety_backup.map(|b| b.to_string()),
             repository: repo.map(str::to_owned),
             steps: steps(&outcome.steps),
-            warnings: warnings.into_iter().chain(outcome.warnings).collect(),
+            warnings: first_use
+                .into_iter()
+                .chain(warnings)
+                .chain(outcome.warnings)
+                .collect(),
         },
         health(ctx, server),
     ))

@@ -86,6 +86,12 @@ fn doctor_reports_reachability_and_pins_the_host_key_on_first_use() {
             .unwrap()
             .contains("trusted on first use")
     );
+    // Said on stderr too, at the default log level, as README promises.
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(
+        stderr.contains("trusted on first use and pinned"),
+        "{stderr}"
+    );
     assert!(server["latencyMs"].is_u64());
     assert_eq!(server["bootId"].as_str().unwrap().len(), 36);
     // The host's compressors (this machine's: .ci/setup installs zstd) and

@@ -3,6 +3,7 @@
 mod commands;
 mod doctor;
 mod drill;
+mod first_use;
 mod fleet_sandbox;
 mod ops;
 mod ops_fleet;
