@@ -2,10 +2,13 @@
 //!
 //! `KASTELL_DIR` when set (and not empty), else `~/.kastell`. The directory
 //! is created with mode 0700, and tightened to 0700 if it exists with group
-//! or other permissions.
+//! or other permissions. It holds secrets (tokens in the environment only,
+//! but pinned keys, backups, the MCP token), so a directory another user
+//! owns, or a shared one (world-writable or sticky, like `/tmp`), is
+//! refused, and permissions are never changed through a symbolic link.
 
 use std::fs::DirBuilder;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use kastell_core::{Error, ErrorKind, Result};
@@ -50,24 +53,60 @@ pub fn locate(env: &Env) -> Result<PathBuf> {
 
 /// Creates `dir` (and its parents) with mode 0700 if it is missing, and
 /// removes group/other permissions if it exists with them. Refuses when
-/// `dir` exists but is not a directory.
+/// `dir` exists but is not a directory, belongs to another user, is shared
+/// (world-writable or sticky: `KASTELL_DIR=/tmp` would otherwise be locked
+/// to everyone else), or is a symbolic link to a directory whose
+/// permissions would need changing (kastell never changes them through a
+/// link).
 pub fn ensure_private_dir(dir: &Path) -> Result<()> {
     DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
         .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    let link = std::fs::symlink_metadata(dir)
+        .map_err(|e| Error::io(format!("inspecting {}", dir.display()), e))?
+        .file_type()
+        .is_symlink();
     let meta = std::fs::metadata(dir)
         .map_err(|e| Error::io(format!("inspecting {}", dir.display()), e))?;
-    if !meta.is_dir() {
-        return Err(Error::new(
+    let refuse = |why: String, hint: &str| {
+        Err(Error::new(
             ErrorKind::ConfigInvalid,
-            format!("{} exists but is not a directory", dir.display()),
+            format!("{}: {why}", dir.display()),
         )
-        .with_hint("Point KASTELL_DIR at a directory"));
+        .with_hint(hint.to_owned()))
+    };
+    if !meta.is_dir() {
+        return refuse(
+            "exists but is not a directory".into(),
+            "Point KASTELL_DIR at a directory",
+        );
     }
-    let mode = meta.permissions().mode() & 0o777;
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        return refuse(
+            format!(
+                "belongs to user {} (kastell runs as {me}); it keeps keys and backups there",
+                meta.uid()
+            ),
+            "Point KASTELL_DIR at a directory of your own (the default is ~/.kastell)",
+        );
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o1002 != 0 {
+        return refuse(
+            format!("is a shared directory (mode {mode:o}); kastell will not take it over"),
+            "Point KASTELL_DIR at a directory of its own, e.g. ~/.kastell",
+        );
+    }
     if mode & 0o077 != 0 {
+        if link {
+            return refuse(
+                format!("is a symbolic link to a directory others can read (mode {mode:o})"),
+                "Run `chmod 700` on the link's target yourself, or point KASTELL_DIR at the target",
+            );
+        }
         tracing::warn!(
             "tightening permissions of {} from {:o} to 700",
             dir.display(),
@@ -123,5 +162,44 @@ mod tests {
         let file = tmp.path().join("file");
         std::fs::write(&file, b"x").unwrap();
         assert!(ensure_private_dir(&file).is_err());
+    }
+
+    #[test]
+    fn shared_foreign_and_linked_loose_directories_are_refused_untouched() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+
+        // Like /tmp: world-writable and sticky.
+        let shared = tmp.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let err = ensure_private_dir(&shared).unwrap_err();
+        assert!(err.message().contains("shared directory"), "{err}");
+        assert_eq!(mode(&shared), 0o1777, "left as it was");
+
+        // A link to a readable directory: refused, the target untouched; a
+        // link to a private one is fine.
+        let target = tmp.path().join("target");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = ensure_private_dir(&link).unwrap_err();
+        assert!(err.message().contains("symbolic link"), "{err}");
+        assert!(err.hint().unwrap().contains("chmod 700"));
+        assert_eq!(mode(&target), 0o755);
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o700)).unwrap();
+        ensure_private_dir(&link).unwrap();
+
+        // Another user's directory (only root can make one here).
+        if rustix::process::geteuid().is_root() {
+            let foreign = tmp.path().join("foreign");
+            std::fs::create_dir(&foreign).unwrap();
+            std::fs::set_permissions(&foreign, std::fs::Permissions::from_mode(0o755)).unwrap();
+            rustix::fs::chown(&foreign, Some(rustix::process::Uid::from_raw(65534)), None).unwrap();
+            let err = ensure_private_dir(&foreign).unwrap_err();
+            assert!(err.message().contains("belongs to user 65534"), "{err}");
+            assert_eq!(mode(&foreign), 0o755);
+        }
     }
 }
