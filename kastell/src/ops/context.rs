@@ -308,12 +308,15 @@ impl Context {
     /// refusal is logged to `security.log` once.
     pub fn admit(&self, op: Operation, query: Option<&str>) -> OpResult<Admitted> {
         let token = |p: &str| self.token_present(p);
-        if let Err(e) = self.policy.check(op, self.surface, None, token) {
-            // Decided already: the server is looked up only to say which
-            // one it was and to address the suggestions (an unknown server
-            // keeps the SAFE_MODE refusal).
-            let server = self.store.resolve(query).ok();
-            return Err(self.refused(op, e, server.as_ref()));
+        // SAFE_MODE is decided before the server matters: the server is
+        // looked up only to name it in the log and the refusal and to
+        // address the suggestions (an unknown one keeps the refusal).
+        let named = self.store.resolve(query).ok();
+        if let Err(e) = self
+            .policy
+            .check_safe_mode(op, self.surface, named.as_ref())
+        {
+            return Err(self.refused(op, e, named.as_ref()));
         }
         let server = self.store.resolve(query).map_err(|e| self.unresolved(e))?;
         let decision = self

@@ -139,6 +139,24 @@ impl Policy {
             .is_some()
     }
 
+    /// SAFE_MODE alone, decided before the server is looked up; a refusal
+    /// is logged naming `named`, the server the call asked for, when it is
+    /// known (so `security.log` says which server an agent went for).
+    pub fn check_safe_mode(
+        &self,
+        op: Operation,
+        surface: Surface,
+        named: Option<&ServerRecord>,
+    ) -> Result<()> {
+        let rule = op.rule();
+        let reading = safe_mode(&self.env, surface);
+        if let (true, Some(block)) = (reading.on, rule.safe_mode) {
+            let err = Error::new(ErrorKind::PermissionDenied, block.error).with_hint(block.hint);
+            return Err(self.refuse(rule, surface, named, &reading.source, err));
+        }
+        Ok(())
+    }
+
     /// Decides whether `op` may run on `server` from `surface`.
     ///
     /// Checks, in this order, stopping at the first refusal:

@@ -72,6 +72,18 @@ async fn safe_mode_refusals_come_first_and_are_logged() {
         );
     }
     assert!(log.contains("mcp"), "the MCP surface is logged");
+    // Each refusal names the server the call was for, though SAFE_MODE is
+    // decided before the server is looked up.
+    // (An unknown server, as `nope` for update, stays unnamed.)
+    for line in log.lines() {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        let expected = match event["action"].as_str().unwrap() {
+            "update" => serde_json::Value::Null,
+            "maintain" => "man-1".into(),
+            _ => "web-1".into(),
+        };
+        assert_eq!(event["server"], expected, "{line}");
+    }
 }
 
 #[tokio::test]
