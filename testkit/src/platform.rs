@@ -34,6 +34,44 @@ pub use paas::{
     paas_update,
 };
 
+/// A backup report as JSON, as the product serialises it (MCP, `--json`).
+pub fn backup_json(report: &kastell_core::types::BackupReport) -> String {
+    serde_json::to_string(report).unwrap()
+}
+
+/// Restore steps as JSON, as the product serialises them.
+pub fn steps_json(steps: &[kastell_core::types::StepReport]) -> String {
+    serde_json::to_string(steps).unwrap()
+}
+
+/// A ustar archive of `files` (name, content; mode 0600), as `tar -cf`
+/// writes one, for scripted hosts whose configuration archive must be
+/// readable. Panics on a name longer than 100 bytes.
+pub fn tar_archive(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, data) in files {
+        assert!(name.len() <= 100, "tar_archive: {name} is too long");
+        let mut h = [0u8; 512];
+        h[..name.len()].copy_from_slice(name.as_bytes());
+        h[100..108].copy_from_slice(b"0000600\0");
+        h[108..116].copy_from_slice(b"0000000\0");
+        h[116..124].copy_from_slice(b"0000000\0");
+        h[124..136].copy_from_slice(format!("{:011o}\0", data.len()).as_bytes());
+        h[136..148].copy_from_slice(b"00000000000\0");
+        h[148..156].copy_from_slice(b"        ");
+        h[156] = b'0';
+        h[257..263].copy_from_slice(b"ustar\0");
+        h[263..265].copy_from_slice(b"00");
+        let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        out.extend_from_slice(&h);
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out.resize(out.len() + 1024, 0);
+    out
+}
+
 /// Checks a platform crate's registration: `register` adds an entry under
 /// `id` with `display_name` and every capability, and the crate's
 /// link-time entry is in the global registry too. Panics otherwise.

@@ -6,11 +6,13 @@
 //! scripts (`add_script`), a log of every invocation (`commands`), one-shot
 //! failure injection (`fail_next`) and a fake filesystem root (`root`), all
 //! writable by the sandbox login user. [`PaasShim`] builds on it to fake
-//! Coolify or Dokploy on top of a real [`crate::pg::PgCluster`].
+//! Coolify or Dokploy on top of a real [`crate::pg::PgCluster`], Dokploy's
+//! Swarm secrets and service environment included.
 //!
 //! Layout (one temporary directory per value, removed on drop):
-//! `bin/` (the shims, 0755), `state/` (log, state file, failure flags;
-//! writable by the sandbox user) and `root/` (the fake filesystem root).
+//! `bin/` (the shims, 0755), `state/` (log, state file, failure flags and,
+//! for a [`PaasShim`], `swarm/`; writable by the sandbox user) and `root/`
+//! (the fake filesystem root).
 
 mod paas;
 
@@ -23,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use kastell_core::env::scrubbed_command;
 use kastell_core::{Error, ErrorKind, Result};
 
-pub use paas::{PaasFlavour, PaasShim, ShimState};
+pub use paas::{DOKPLOY_SECRET, PaasFlavour, PaasShim, ShimState};
 
 use crate::pg::is_root;
 use crate::sshd::{SANDBOX_USER, SandboxOptions};

@@ -16,7 +16,14 @@
 //! - services: `docker compose -f docker-compose.yml -f
 //!   docker-compose.prod.yml stop` / `up -d` / `up -d postgres`, run in
 //!   `/data/coolify/source`;
-//! - update: `https://cdn.coollabs.io/coolify/install.sh`, run with `bash`.
+//! - update: `https://cdn.coollabs.io/coolify/install.sh`, run with `bash`;
+//! - platform secret: Laravel's `APP_KEY` in `source/.env`, which encrypts
+//!   parts of the database, archived with the configuration. A restore
+//!   writes the backup's `.env` first, before the database starts: the
+//!   backup's `APP_KEY` wins (it decrypts the restored database) and a
+//!   different key the server had is kept in `APP_PREVIOUS_KEYS`
+//!   (comma-separated), so nothing encrypted with it is lost; the
+//!   configuration extraction then leaves `.env` alone.
 //!
 //! Options (`root`, `health_url`, timeouts) are described in
 //! [`kastell_paas::settings`].
@@ -25,7 +32,8 @@ use std::sync::Arc;
 
 use kastell_core::{Platform, PlatformContext, PlatformEntry, Result};
 use kastell_paas::{
-    ConfigSpec, DbContainer, Interpreter, LogSpec, PaasPlatform, PaasSpec, ServiceSpec, UpdateSpec,
+    ConfigSpec, DbContainer, Interpreter, LogSpec, PaasPlatform, PaasSpec, SecretSpec, ServiceSpec,
+    UpdateSpec,
 };
 
 /// How Coolify differs from the other PostgreSQL-in-Docker platforms.
@@ -58,6 +66,11 @@ pub const SPEC: PaasSpec = PaasSpec {
         argument: None,
     },
     log: LogSpec::Container("coolify"),
+    secret: SecretSpec::EnvKey {
+        file: "source/.env",
+        key: "APP_KEY",
+        previous: "APP_PREVIOUS_KEYS",
+    },
 };
 
 /// Builds the Coolify platform over `ctx`; refuses invalid options.

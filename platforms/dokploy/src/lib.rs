@@ -15,7 +15,21 @@
 //!   `docker service scale dokploy-postgres=1` to start only the database;
 //! - update: `https://dokploy.com/install.sh`, run as `sh install.sh update`
 //!   (without `update` the script runs a fresh install that collides with
-//!   ports 80 and 443).
+//!   ports 80 and 443);
+//! - platform secret: Dokploy encrypts environment variables, build
+//!   arguments and secrets in its database (AES-256-GCM) with a key derived
+//!   from the Swarm secret `dokploy-auth-secret`, or from `ENCRYPTION_KEY` /
+//!   `ENCRYPTION_KEY_FILE` in the `dokploy` service's environment, which
+//!   take precedence. A backup reads the secret inside the running
+//!   `dokploy` task (`/run/secrets/dokploy-auth-secret`, the task found by
+//!   the label `com.docker.swarm.service.name=dokploy`) into the artifact
+//!   `dokploy-platform-secret`, and the key, when set, into
+//!   `dokploy-platform-key`. It fails when Dokploy is not running or the
+//!   secret cannot be read, except on a Dokploy from before the secret
+//!   (neither the secret nor the variables: a warning). A restore puts
+//!   them back first, before the database: the secret is replaced only when
+//!   it differs (the service drops it, it is removed and created again from
+//!   stdin, the service mounts it again).
 //!
 //! Options (`root`, `health_url`, timeouts) are described in
 //! [`kastell_paas::settings`].
@@ -24,7 +38,8 @@ use std::sync::Arc;
 
 use kastell_core::{Platform, PlatformContext, PlatformEntry, Result};
 use kastell_paas::{
-    ConfigSpec, DbContainer, Interpreter, LogSpec, PaasPlatform, PaasSpec, ServiceSpec, UpdateSpec,
+    ConfigSpec, DbContainer, Interpreter, LogSpec, PaasPlatform, PaasSpec, SecretSpec, ServiceSpec,
+    UpdateSpec,
 };
 
 /// How Dokploy differs from the other PostgreSQL-in-Docker platforms.
@@ -52,6 +67,11 @@ pub const SPEC: PaasSpec = PaasSpec {
         argument: Some("update"),
     },
     log: LogSpec::SwarmService("dokploy"),
+    secret: SecretSpec::SwarmSecret {
+        service: "dokploy",
+        name: "dokploy-auth-secret",
+        override_var: Some("ENCRYPTION_KEY"),
+    },
 };
 
 /// Builds the Dokploy platform over `ctx`; refuses invalid options.

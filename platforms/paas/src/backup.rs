@@ -1,6 +1,7 @@
 //! Streaming backups: the database dump and the configuration archive go
-//! straight from the server into the engine's sink; nothing is written on
-//! the server.
+//! straight from the server into the engine's sink, then the platform's
+//! secret (read first, so a host without it fails before the dump);
+//! nothing is written on the server.
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use kastell_core::{Error, RemoteCommand, Result, TransportExt};
 
 use crate::commands;
 use crate::platform::PaasPlatform;
+use crate::spec::SecretSpec;
 use crate::version::UNKNOWN_VERSION;
 
 /// The path of a configuration entry as shown to the user.
@@ -25,7 +27,8 @@ pub(crate) fn entry_path(base: &str, entry: &str) -> String {
 }
 
 impl PaasPlatform {
-    /// Version (best effort), then the database, then the configuration.
+    /// Version (best effort), the platform secret (read, not written yet),
+    /// then the database, the configuration and the secret's artifacts.
     /// The first failure ends the backup with its error; the engine
     /// discards whatever was written.
     pub(crate) async fn run_backup(&self, sink: &mut dyn ArtifactSink) -> Result<BackupReport> {
@@ -37,6 +40,8 @@ impl PaasPlatform {
                 self.spec.display_name
             ));
         }
+        let captured = self.capture_secret().await?;
+        warnings.extend(captured.warning.clone());
         let container = self.db_container().await?;
         let plan = backup_plan(self.transport.as_ref(), sink.compress_mode()).await;
         warnings.extend(plan.warning.clone());
@@ -81,6 +86,17 @@ impl PaasPlatform {
                 .await?,
             );
         }
+        if let SecretSpec::EnvKey { file, key, .. } = self.spec.secret {
+            let path = entry_path(self.spec.config.base, file);
+            if skipped.contains(&path) {
+                warnings.push(format!(
+                    "{path} is missing, so the backup holds no {key}: {} encrypts parts of its \
+                     database with it, and a restore onto another server cannot decrypt them",
+                    self.spec.display_name
+                ));
+            }
+        }
+        artifacts.extend(self.write_secret_artifacts(sink, &captured)?);
         Ok(BackupReport {
             platform_version,
             artifacts,

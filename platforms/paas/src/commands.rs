@@ -96,6 +96,132 @@ pub fn untar_config(spec: &PaasSpec, settings: &Settings) -> Result<RemoteComman
     RemoteCommand::template("tar -C {} -xf -", &[&config_dir(spec, settings)])
 }
 
+/// Like [`untar_config`], but leaves the member `entry` (a path relative to
+/// the configuration directory, as archived) alone: the restore wrote it
+/// already (the dotenv file of a [`crate::SecretSpec::EnvKey`]).
+pub fn untar_config_except(
+    spec: &PaasSpec,
+    settings: &Settings,
+    entry: &str,
+) -> Result<RemoteCommand> {
+    RemoteCommand::template(
+        "tar -C {} --exclude={} -xf -",
+        &[&config_dir(spec, settings), entry],
+    )
+}
+
+/// Prints the full id of the first running task container of the Swarm
+/// service `service`, found by the label Swarm puts on its tasks (a name
+/// filter `dokploy` would also match `dokploy-postgres`). Prints nothing
+/// when none runs.
+pub fn find_service_task(service: &str) -> Result<RemoteCommand> {
+    RemoteCommand::template(
+        "docker ps -q --no-trunc --filter {} | head -1",
+        &[&format!("label=com.docker.swarm.service.name={service}")],
+    )
+}
+
+/// Prints the file `path` inside the running container `container`. Used
+/// for secrets: its output is never logged or put into an error.
+pub fn container_cat(container: &str, path: &str) -> Result<RemoteCommand> {
+    RemoteCommand::template("docker exec {} cat {}", &[container, path])
+}
+
+/// Prints the container spec of the Swarm service `service` as JSON (its
+/// `Env` and `Secrets`). The output holds the service's environment, secrets
+/// included: it is parsed, never logged.
+pub fn service_container_spec(service: &str) -> Result<RemoteCommand> {
+    RemoteCommand::template(
+        "docker service inspect {} --format '{{json .Spec.TaskTemplate.ContainerSpec}}'",
+        &[service],
+    )
+}
+
+/// Prints the Swarm secrets, one `<id> <name>` per line (metadata only:
+/// Docker never shows a secret's value).
+pub fn secret_list() -> RemoteCommand {
+    RemoteCommand::fixed("docker secret ls --format '{{.ID}} {{.Name}}'")
+}
+
+/// Creates the Swarm secret `name` from stdin (so the value is in no
+/// command line); prints its id.
+pub fn secret_create(name: &str) -> Result<RemoteCommand> {
+    RemoteCommand::template("docker secret create {} -", &[name])
+}
+
+/// Removes the Swarm secret `name` (Docker refuses while a service uses it).
+pub fn secret_rm(name: &str) -> Result<RemoteCommand> {
+    RemoteCommand::template("docker secret rm {}", &[name])
+}
+
+/// Makes the Swarm service `service` stop mounting the secret `name`.
+pub fn service_secret_rm(service: &str, name: &str) -> Result<RemoteCommand> {
+    RemoteCommand::template("docker service update --secret-rm {} {}", &[name, service])
+}
+
+/// Makes the Swarm service `service` mount the secret `name` (at
+/// `/run/secrets/<name>`).
+pub fn service_secret_add(service: &str, name: &str) -> Result<RemoteCommand> {
+    RemoteCommand::template("docker service update --secret-add {} {}", &[name, service])
+}
+
+/// Sets the environment variable `var` of the Swarm service `service` to
+/// the bytes on stdin (trailing newlines kept), removing the variables in
+/// `remove` in the same update. The value reaches `docker` through its
+/// environment (`--env-add VAR` without `=` takes it from there), so it is
+/// in no command line. Refuses more than one variable to remove.
+pub fn service_env_set_from_stdin(
+    service: &str,
+    var: &str,
+    remove: Option<&str>,
+) -> Result<RemoteCommand> {
+    match remove {
+        None => RemoteCommand::template(
+            "n={}; v=$(cat; printf x); v=${v%x}; export \"$n=$v\"; \
+             docker service update --env-add \"$n\" {}",
+            &[var, service],
+        ),
+        Some(other) => RemoteCommand::template(
+            "n={}; v=$(cat; printf x); v=${v%x}; export \"$n=$v\"; \
+             docker service update --env-add \"$n\" --env-rm {} {}",
+            &[var, other, service],
+        ),
+    }
+}
+
+/// Removes the environment variables `vars` (one or two) of the Swarm
+/// service `service`. Refuses an empty list or more than two.
+pub fn service_env_rm(service: &str, vars: &[&str]) -> Result<RemoteCommand> {
+    match vars {
+        [a] => RemoteCommand::template("docker service update --env-rm {} {}", &[a, service]),
+        [a, b] => RemoteCommand::template(
+            "docker service update --env-rm {} --env-rm {} {}",
+            &[a, b, service],
+        ),
+        _ => Err(Error::unexpected(format!(
+            "service_env_rm takes one or two variables, not {}",
+            vars.len()
+        ))),
+    }
+}
+
+/// Prints the file `path` when it exists (a missing file prints nothing and
+/// exits 0, like an empty one).
+pub fn read_file_if_exists(path: &str) -> Result<RemoteCommand> {
+    RemoteCommand::template("f={}; if [ -e \"$f\" ]; then cat \"$f\"; fi", &[path])
+}
+
+/// Replaces the file `path` with stdin, atomically (a temporary file beside
+/// it, renamed over it), with the octal `mode` (`600`); creates its
+/// directory when missing.
+pub fn write_file_from_stdin(path: &str, mode: &str) -> Result<RemoteCommand> {
+    RemoteCommand::template(
+        "f={}; t=\"$f.kastell-new\"; { mkdir -p \"$(dirname \"$f\")\" && (umask 077 && cat > \"$t\") \
+         && chmod {} \"$t\" && mv -f \"$t\" \"$f\"; } || { rm -f \"$t\"; exit 1; }",
+        &[path, mode],
+    )
+}
+
 /// A service command of the spec, with its `{}` (if any) replaced by the
 /// quoted service directory under the root prefix.
 pub fn service(

@@ -24,8 +24,15 @@
 //!   when the link is slower than the host compresses (stored as sent),
 //!   pigz or gzip when the host has no zstd, else raw (zstd locally).
 //!   pg_dump's own zlib is never used: it made the dump several times
-//!   slower. Nothing is written on the server.
-//! - **restore** (between the engine's `stop` and `start`): start the
+//!   slower. Nothing is written on the server. Then the platform's own
+//!   secret ([`SecretSpec`], read before the dump so a host without it
+//!   fails early): a Swarm secret as `<id>-platform-secret` and an
+//!   override key as `<id>-platform-key`, byte for byte; a dotenv key
+//!   travels in the configuration archive.
+//! - **restore** (between the engine's `stop` and `start`): put the
+//!   platform secret back first ([`STEP_RESTORE_SECRET`]: the Swarm secret
+//!   replaced only when it differs, the dotenv key written with the
+//!   server's former key kept among the previous ones), start the
 //!   database, wait for `pg_isready` (a zstd artifact is sent as stored and
 //!   decompressed on the server when the host has zstd), `pg_restore --clean --if-exists
 //!   --single-transaction --exit-on-error` (legacy plain SQL: `psql` with
@@ -43,6 +50,7 @@ pub mod commands;
 mod health;
 mod platform;
 mod restore;
+mod secret;
 pub mod settings;
 pub mod spec;
 mod update;
@@ -50,9 +58,12 @@ mod version;
 
 pub use health::HEALTH_TIMEOUT;
 pub use platform::PaasPlatform;
-pub use restore::{STEP_RESTORE_CONFIG, STEP_RESTORE_DB, STEP_START_DB, STEP_WAIT_DB};
+pub use restore::{
+    STEP_RESTORE_CONFIG, STEP_RESTORE_DB, STEP_RESTORE_SECRET, STEP_START_DB, STEP_WAIT_DB,
+};
 pub use settings::Settings;
 pub use spec::{
-    CAPABILITY, ConfigSpec, DbContainer, Interpreter, LogSpec, PaasSpec, ServiceSpec, UpdateSpec,
+    CAPABILITY, ConfigSpec, DbContainer, Interpreter, LogSpec, PaasSpec, SecretSpec, ServiceSpec,
+    UpdateSpec,
 };
 pub use version::{UNKNOWN_VERSION, image_tag};

@@ -14,6 +14,7 @@ use kastell_core::{
 };
 
 use crate::commands;
+use crate::secret::SeenSecret;
 use crate::settings::Settings;
 use crate::spec::{CAPABILITY, DbContainer, LogSpec, PaasSpec};
 
@@ -30,13 +31,21 @@ pub struct PaasPlatform {
     pub(crate) target: PlatformTarget,
     pub(crate) settings: Settings,
     pub(crate) http: reqwest::Client,
+    /// The platform secret last read on the server (id and keyed hash
+    /// only), so a restore while the platform is stopped can tell whether
+    /// the server's secret is the backup's.
+    pub(crate) seen_secret: SeenSecret,
 }
 
 impl PaasPlatform {
     /// Builds the platform for `spec` over `ctx`. Refuses invalid options
-    /// (see [`Settings::from_options`]) and fails when the HTTP client for
-    /// health checks cannot be built.
+    /// (see [`Settings::from_options`]) and a [`crate::SecretSpec`] it cannot
+    /// keep (a dotenv file that is not a configuration entry, variable names
+    /// a shell cannot carry), and fails when the HTTP client for health
+    /// checks cannot be built.
     pub fn new(spec: &'static PaasSpec, ctx: PlatformContext) -> Result<Self> {
+        Self::check_secret_spec(spec)
+            .map_err(|e| e.with_provider(spec.id).with_operation("build"))?;
         let settings = Settings::from_options(&ctx.options)
             .map_err(|e| e.with_provider(spec.id).with_operation("build"))?;
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -54,6 +63,7 @@ impl PaasPlatform {
             target: ctx.target,
             settings,
             http,
+            seen_secret: SeenSecret::default(),
         })
     }
 

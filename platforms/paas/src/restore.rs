@@ -1,5 +1,6 @@
-//! Restoring a backup while the platform is stopped: start the database,
-//! wait for it, replace its contents, put the configuration back.
+//! Restoring a backup while the platform is stopped: put the platform's
+//! secret back, start the database, wait for it, replace its contents, put
+//! the configuration back.
 
 use std::io::{Cursor, Read};
 use std::time::Instant;
@@ -7,12 +8,16 @@ use std::time::Instant;
 use kastell_core::transport::check_status;
 use kastell_core::types::{
     ArtifactFormat, ArtifactRecord, ArtifactSource, Compression, RestoreReport, StepReport,
+    StepStatus,
 };
 use kastell_core::wire::{restore_feed, server_unzstd};
 use kastell_core::{BoxRead, Error, PollSchedule, RemoteCommand, Result};
 
 use crate::commands;
 use crate::platform::PaasPlatform;
+pub use crate::secret::STEP_RESTORE_SECRET;
+use crate::secret::SecretStep;
+use crate::spec::SecretSpec;
 
 /// Step name: starting only the database service.
 pub const STEP_START_DB: &str = "Start database";
@@ -53,6 +58,11 @@ impl PaasPlatform {
     /// with the step's name (`Restore database failed: ...`) and its
     /// context `failed_step` naming it. Nothing runs when the backup has
     /// no database artifact (the report is then refused, with no steps).
+    ///
+    /// A platform with a [`crate::SecretSpec`] other than `None` restores its
+    /// secret first ([`STEP_RESTORE_SECRET`], reported skipped when the
+    /// backup holds none): the database is started only once the key that
+    /// decrypts it is in place.
     pub(crate) async fn restore_steps(&self, source: &dyn ArtifactSource) -> RestoreReport {
         let artifacts = match find_artifacts(source) {
             Ok(a) => a,
@@ -60,6 +70,19 @@ impl PaasPlatform {
         };
         let mut report = RestoreReport::default();
         let outcome = async {
+            let secret = if self.spec.secret == SecretSpec::None {
+                SecretStep::default()
+            } else {
+                let secret = report
+                    .step(STEP_RESTORE_SECRET, self.restore_secret(source))
+                    .await?;
+                if secret.skipped {
+                    if let Some(step) = report.steps.last_mut() {
+                        step.status = StepStatus::Skipped;
+                    }
+                }
+                secret
+            };
             report
                 .step(STEP_START_DB, async {
                     self.run_service(self.spec.services.start_db, "start the database of")
@@ -77,7 +100,13 @@ impl PaasPlatform {
             report
                 .step(
                     STEP_RESTORE_DB,
-                    self.restore_database(source, &artifacts.db, &container, server_zstd),
+                    self.restore_database(
+                        source,
+                        &artifacts.db,
+                        &container,
+                        server_zstd,
+                        secret.changed,
+                    ),
                 )
                 .await?;
             match &artifacts.config {
@@ -85,7 +114,12 @@ impl PaasPlatform {
                     report
                         .step(
                             STEP_RESTORE_CONFIG,
-                            self.restore_config(source, config, server_zstd),
+                            self.restore_config(
+                                source,
+                                config,
+                                server_zstd,
+                                secret.written_entry.as_deref(),
+                            ),
                         )
                         .await?
                 }
@@ -170,13 +204,16 @@ impl PaasPlatform {
     /// Replaces the database contents from a custom-format dump
     /// (`pg_restore --clean --if-exists --single-transaction`) or, for a
     /// legacy plain-SQL dump, from `psql` with `ON_ERROR_STOP` after
-    /// dropping and recreating the `public` schema.
+    /// dropping and recreating the `public` schema. `secret_changed` says
+    /// the secret step already replaced the platform's secret (the hint of a
+    /// failure then says so).
     async fn restore_database(
         &self,
         source: &dyn ArtifactSource,
         record: &ArtifactRecord,
         container: &str,
         server_zstd: bool,
+        secret_changed: bool,
     ) -> Result<((), String)> {
         let (command, stdin, tool): (RemoteCommand, BoxRead, &str) = match record.format {
             ArtifactFormat::PgPlain => (
@@ -199,10 +236,23 @@ impl PaasPlatform {
             }
         };
         let sent = self.feed(&command, stdin).await.map_err(|e| {
-            e.or_hint(
-                "The database was left as it was before the restore (single transaction) and \
-                 kastell starts the platform again; check the database container, then retry",
-            )
+            let mut hint = "The database was left as it was before the restore (single \
+                            transaction) and kastell starts the platform again; check the \
+                            database container, then retry"
+                .to_owned();
+            if secret_changed {
+                hint.push_str(&format!(
+                    ". The platform secret was already replaced by the backup's: the database \
+                     left as it was may need the previous one, which the safety backup holds \
+                     (restore it to go back){}",
+                    match self.spec.secret {
+                        SecretSpec::EnvKey { previous, .. } =>
+                            format!(", and which is kept in {previous}"),
+                        _ => String::new(),
+                    }
+                ));
+            }
+            e.or_hint(hint)
         })?;
         Ok((
             (),
@@ -210,14 +260,19 @@ impl PaasPlatform {
         ))
     }
 
-    /// Extracts the configuration archive into the configuration directory.
+    /// Extracts the configuration archive into the configuration directory,
+    /// all but `written` (a member the secret step already wrote).
     async fn restore_config(
         &self,
         source: &dyn ArtifactSource,
         record: &ArtifactRecord,
         server_zstd: bool,
+        written: Option<&str>,
     ) -> Result<((), String)> {
-        let consumer = commands::untar_config(self.spec, &self.settings)?;
+        let consumer = match written {
+            None => commands::untar_config(self.spec, &self.settings)?,
+            Some(entry) => commands::untar_config_except(self.spec, &self.settings, entry)?,
+        };
         let feed = restore_feed(source, &record.name, &consumer, server_zstd)?;
         let how = if feed.compressed {
             ", sent zstd-compressed"
@@ -225,10 +280,13 @@ impl PaasPlatform {
             ""
         };
         let sent = self.feed(&feed.command, feed.stdin).await?;
+        let except = written.map_or_else(String::new, |e| {
+            format!(" (all but {e}, written with the platform secret)")
+        });
         Ok((
             (),
             format!(
-                "{} ({sent} bytes{how}) extracted into {}",
+                "{} ({sent} bytes{how}) extracted into {}{except}",
                 record.name,
                 commands::config_dir(self.spec, &self.settings)
             ),

@@ -77,6 +77,52 @@ pub enum LogSpec {
     SwarmService(&'static str),
 }
 
+/// The key a platform encrypts part of its database with (environment
+/// variables, tokens, SSH keys), kept outside the database. A database
+/// restored without it holds ciphertext nobody can read, so a backup
+/// carries it and a restore puts it back first, before the database
+/// (see [`crate::PaasPlatform`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretSpec {
+    /// The platform keeps no such key, or kastell knows of none: backups
+    /// and restores do nothing more than the database and configuration.
+    None,
+    /// A Docker Swarm secret mounted into a service's task container
+    /// (Dokploy's `dokploy-auth-secret`, at `/run/secrets/<name>`). Its
+    /// value can only be read inside the running task (`docker secret
+    /// inspect` never shows it), so a backup needs the service running.
+    /// The backup stores it as the artifact [`PaasSpec::secret_artifact`].
+    SwarmSecret {
+        /// The Swarm service that mounts the secret (`dokploy`); its task
+        /// container is found by the label `com.docker.swarm.service.name`.
+        service: &'static str,
+        /// The secret's name (`dokploy-auth-secret`).
+        name: &'static str,
+        /// An environment variable of the service that, when set, is the
+        /// key instead of the secret (`ENCRYPTION_KEY`); its `<var>_FILE`
+        /// form names a file in the container holding it. Captured as the
+        /// artifact [`PaasSpec::secret_key_artifact`]. `None` when the
+        /// platform has no such override.
+        override_var: Option<&'static str>,
+    },
+    /// A key in a dotenv file of the configuration (Coolify's `APP_KEY` in
+    /// `source/.env`), archived with the configuration. On restore the
+    /// backup's key wins and a different key the server had is kept in
+    /// `previous` (comma-separated, Laravel's `APP_PREVIOUS_KEYS`), so
+    /// nothing encrypted with it is lost. The file must be one of the
+    /// configuration entries ([`ConfigSpec::entries`]); a spec where it is
+    /// not is refused by [`crate::PaasPlatform::new`].
+    EnvKey {
+        /// The dotenv file, relative to [`ConfigSpec::base`] (`source/.env`).
+        file: &'static str,
+        /// The key's variable (`APP_KEY`).
+        key: &'static str,
+        /// The variable listing previous keys, comma-separated
+        /// (`APP_PREVIOUS_KEYS`).
+        previous: &'static str,
+    },
+}
+
 /// One PostgreSQL-in-Docker PaaS: identity, ports, containers, paths and
 /// commands. Platform crates declare one as a `const`; everything else is
 /// shared in [`crate::PaasPlatform`].
@@ -104,6 +150,8 @@ pub struct PaasSpec {
     pub update: UpdateSpec,
     /// Where its own log is read.
     pub log: LogSpec,
+    /// The key its database is encrypted with, kept outside the database.
+    pub secret: SecretSpec,
 }
 
 impl PaasSpec {
@@ -130,5 +178,18 @@ impl PaasSpec {
     /// Artifact name of the configuration archive (`coolify-config.tar`).
     pub fn config_artifact(&self) -> String {
         format!("{}-config.tar", self.id)
+    }
+
+    /// Artifact name of a [`SecretSpec::SwarmSecret`]'s value, byte for
+    /// byte (`dokploy-platform-secret`).
+    pub fn secret_artifact(&self) -> String {
+        format!("{}-platform-secret", self.id)
+    }
+
+    /// Artifact name of the key a [`SecretSpec::SwarmSecret`]'s
+    /// `override_var` held (its value, or the content of the file its
+    /// `_FILE` form named), byte for byte (`dokploy-platform-key`).
+    pub fn secret_key_artifact(&self) -> String {
+        format!("{}-platform-key", self.id)
     }
 }

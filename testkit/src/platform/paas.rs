@@ -118,7 +118,13 @@ async fn backup_then_change(
 
     let mut store = MemoryArtifacts::new();
     let report = host.platform.backup(&mut store).await.unwrap();
-    assert_eq!(report.artifacts.len(), 2, "{report:?}");
+    // Dokploy's secret is an artifact of its own; Coolify's APP_KEY is in
+    // the configuration archive.
+    let expected = match case.flavour {
+        crate::shim::PaasFlavour::Dokploy => 3,
+        crate::shim::PaasFlavour::Coolify => 2,
+    };
+    assert_eq!(report.artifacts.len(), expected, "{report:?}");
     assert_eq!(
         report.platform_version,
         host.shim.state().version,
@@ -144,7 +150,8 @@ async fn backup_then_change(
 /// `docker` shim of a [`crate::shim::PaasShim`], reached through a sandbox
 /// sshd. Rows are created, backed up into [`MemoryArtifacts`], changed and
 /// dropped (and a config file overwritten); then stop, restore and start
-/// must bring back exactly the backed-up rows and file.
+/// must bring back exactly the backed-up rows and file, the platform
+/// secret restored first.
 pub async fn paas_round_trip(case: PaasRoundTrip) {
     let host = PaasHost::start(&case);
     let (store, before, config_before) = backup_then_change(&host, &case).await;
@@ -157,7 +164,8 @@ pub async fn paas_round_trip(case: PaasRoundTrip) {
     let state = host.shim.state();
     assert!(state.app_running && state.db_running);
 
-    assert_eq!(steps.len(), 4, "{steps:?}");
+    assert_eq!(steps.len(), 5, "{steps:?}");
+    assert_eq!(steps[0].name, "Restore platform secret", "{steps:?}");
     for step in &steps {
         assert_eq!(
             step.status,
@@ -179,10 +187,11 @@ pub async fn paas_round_trip(case: PaasRoundTrip) {
 
 /// A restore from a truncated dump fails at "Restore database" and leaves
 /// the database exactly as it was (one transaction) and the config
-/// untouched (the step after it never ran).
+/// untouched (the step after it never ran), except what the platform
+/// secret step before it wrote (Coolify's `.env`, the backup's again).
 pub async fn paas_failed_restore_changes_nothing(case: PaasRoundTrip) {
     let host = PaasHost::start(&case);
-    let (good, _, _) = backup_then_change(&host, &case).await;
+    let (good, _, config_before) = backup_then_change(&host, &case).await;
     let mut bad = MemoryArtifacts::new();
     for record in ArtifactSource::records(&good) {
         let mut bytes = good.bytes(&record.name).unwrap();
@@ -205,11 +214,16 @@ pub async fn paas_failed_restore_changes_nothing(case: PaasRoundTrip) {
     let names: Vec<&str> = report.steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         names,
-        ["Start database", "Wait for database", "Restore database"],
+        [
+            "Restore platform secret",
+            "Start database",
+            "Wait for database",
+            "Restore database"
+        ],
         "the steps up to the failed one come back with the error"
     );
     assert_eq!(
-        report.steps[2].status,
+        report.steps[3].status,
         kastell_core::types::StepStatus::Failure
     );
     let err = report.into_result().unwrap_err();
@@ -221,7 +235,14 @@ pub async fn paas_failed_restore_changes_nothing(case: PaasRoundTrip) {
     assert!(err.message().contains("pg_restore"), "{err}");
     assert_eq!(host.pg.psql(case.database, RT_ROWS).unwrap(), changed);
     let config = std::fs::read(host.shim.root_path(case.config_file)).unwrap();
-    assert_eq!(config, b"overwritten after the backup\n");
+    if case.config_file.ends_with("/.env") {
+        assert_eq!(
+            config, config_before,
+            "the .env went back first, with the APP_KEY"
+        );
+    } else {
+        assert_eq!(config, b"overwritten after the backup\n");
+    }
 }
 
 /// Update over SSH with the shimmed installer: a dry run changes nothing;

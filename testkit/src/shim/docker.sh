@@ -1,10 +1,74 @@
 # docker: the subset of the Docker CLI the platforms use, mapped onto a
 # private PostgreSQL cluster and the shim's state file. (Body of a shim:
 # the header sets FLAVOUR, PG_*, APP_*, DB_* and has already logged the call.)
+#
+# Swarm state (Dokploy) lives in $SHIM_STATE/swarm: secrets/<name>.value and
+# secrets/<name>.id (the secret store: values are never printed except by
+# `cat /run/secrets/<name>` inside the app task that mounts them),
+# service-secrets ("<id> <name>" per secret the app service mounts),
+# service-env (the app service's environment, KEY=VALUE per line) and fs/
+# (other files of the app container, by absolute path).
 
 die() {
     printf '%s\n' "$1" >&2
     exit "${2:-1}"
+}
+
+SWARM="$SHIM_STATE/swarm"
+
+not_swarm() {
+    die "Error response from daemon: This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again."
+}
+
+# A fresh 25-character id, like Swarm's.
+new_id() {
+    od -An -N16 -tx1 /dev/urandom | tr -d ' \n' | cut -c1-25
+}
+
+# The id of the secret $1 the app service mounts; nothing if it does not.
+mounted_id() {
+    [ -f "$SWARM/service-secrets" ] || return 0
+    awk -v n="$1" '$2 == n { print $1; exit }' "$SWARM/service-secrets"
+}
+
+# $1 with backslashes and double quotes escaped for a JSON string.
+json_escape() {
+    printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'
+}
+
+# Rewrites the file $1 without the lines awk program $2 matches (-v n=$3).
+drop_lines() {
+    [ -f "$1" ] || return 0
+    drop_tmp=$(mktemp "$1.XXXXXX") || die "kastell shim: cannot rewrite $1"
+    awk -v n="$3" "!($2)" "$1" >"$drop_tmp" && chmod 666 "$drop_tmp" && mv "$drop_tmp" "$1"
+}
+
+# Runs `cat` or `printenv` inside the platform's application container.
+app_exec() {
+    [ "$(state_get app)" = running ] || die "Error response from daemon: container $container is not running"
+    case $program in
+    cat)
+        [ $# -eq 1 ] || die "kastell test shim: cat in the app container reads exactly one file"
+        path=$1
+        case $path in
+        /run/secrets/*)
+            n=${path#/run/secrets/}
+            if [ -n "$(mounted_id "$n")" ] && [ -f "$SWARM/secrets/$n.value" ]; then
+                exec cat "$SWARM/secrets/$n.value"
+            fi
+            ;;
+        esac
+        if [ -f "$SWARM/fs$path" ]; then exec cat "$SWARM/fs$path"; fi
+        die "cat: $path: No such file or directory"
+        ;;
+    printenv)
+        [ $# -eq 1 ] || die "kastell test shim: printenv in the app container prints exactly one variable"
+        [ -f "$SWARM/service-env" ] || exit 1
+        awk -v n="$1" 'index($0, n "=") == 1 { print substr($0, length(n) + 2); found = 1 } END { exit !found }' "$SWARM/service-env"
+        exit $?
+        ;;
+    *) die "OCI runtime exec failed: exec failed: unable to start container process: exec: \"$program\": executable file not found in \$PATH: unknown (kastell test shim runs only cat and printenv in the app container)" 127 ;;
+    esac
 }
 
 # Prints app or db for a container/service name or id; nothing if unknown.
@@ -38,6 +102,7 @@ docker_exec() {
     shift 2
     case $container in
     "$DB_ID" | "$DB_SHORT" | "$DB_NAME") ;;
+    "$APP_ID" | "$APP_SHORT" | "$APP_NAME") app_exec "$@" ;;
     *) die "Error response from daemon: No such container: $container" ;;
     esac
     [ "$(state_get db)" = running ] || die "Error response from daemon: container $container is not running"
@@ -91,6 +156,12 @@ docker_ps() {
             name=*) case $name in *"${f#name=}"*) ;; *) keep=0 ;; esac ;;
             id=*) case $id in "${f#id=}"*) ;; *) keep=0 ;; esac ;;
             status=*) [ "${f#status=}" = "$running" ] || { [ "${f#status=}" = exited ] && [ "$running" != running ]; } || keep=0 ;;
+            label=com.docker.swarm.service.name=*)
+                # Only Swarm tasks (Dokploy) carry the label.
+                if [ "$which" = app ]; then svc=$APP_SERVICE; else svc=$DB_SERVICE; fi
+                { [ "$FLAVOUR" = dokploy ] && [ "${f#label=com.docker.swarm.service.name=}" = "$svc" ]; } || keep=0
+                ;;
+            label=*) keep=0 ;;
             *) die "Error response from daemon: invalid filter '$f' (kastell test shim)" ;;
             esac
         done
@@ -223,13 +294,203 @@ docker_compose() {
     done
 }
 
+# Prints the container spec of app or db ($1) as `docker service inspect
+# --format '{{json .Spec.TaskTemplate.ContainerSpec}}'` does.
+container_spec_json() {
+    printf '{"Image":"%s"' "$(image_of "$1")"
+    if [ "$1" = app ] && [ -s "$SWARM/service-env" ]; then
+        printf ',"Env":['
+        sep=''
+        while IFS= read -r line; do
+            printf '%s"%s"' "$sep" "$(json_escape "$line")"
+            sep=,
+        done <"$SWARM/service-env"
+        printf ']'
+    fi
+    if [ "$1" = app ] && [ -s "$SWARM/service-secrets" ]; then
+        printf ',"Secrets":['
+        sep=''
+        while read -r id n; do
+            printf '%s{"File":{"Name":"%s","UID":"0","GID":"0","Mode":292},"SecretID":"%s","SecretName":"%s"}' "$sep" "$n" "$id" "$n"
+            sep=,
+        done <"$SWARM/service-secrets"
+        printf ']'
+    fi
+    printf '}\n'
+}
+
+service_inspect() {
+    format='' names=''
+    while [ $# -gt 0 ]; do
+        case $1 in
+        -f | --format) [ $# -ge 2 ] || die "flag needs an argument: $1"; format=$2; shift 2 ;;
+        --format=*) format=${1#--format=}; shift ;;
+        -*) die "unknown flag: $1 (kastell test shim)" ;;
+        *) names="$names $1"; shift ;;
+        esac
+    done
+    [ -n "$names" ] || die '"docker service inspect" requires at least 1 argument.'
+    for name in $names; do
+        case $name in
+        "$APP_SERVICE") which=app ;;
+        "$DB_SERVICE") which=db ;;
+        *) die "Status: Error: no such service: $name, Code: 1" ;;
+        esac
+        case $format in
+        '{{json .Spec.TaskTemplate.ContainerSpec}}') container_spec_json "$which" ;;
+        '{{.Spec.TaskTemplate.ContainerSpec.Image}}') image_of "$which" ;;
+        '') printf '[{"Spec":{"Name":"%s","TaskTemplate":{"ContainerSpec":%s}}}]\n' "$name" "$(container_spec_json "$which")" ;;
+        *) die "template: unsupported by the kastell test shim: $format" ;;
+        esac
+    done
+}
+
+# docker service update: secrets and environment of the app service (what
+# Docker removes is removed before what it adds), --detach/--quiet/--force.
+service_update() {
+    service=''
+    for arg; do service=$arg; done
+    case $service in
+    "$APP_SERVICE") ;;
+    "$DB_SERVICE") ;;
+    '' | -*) die '"docker service update" requires exactly 1 argument.' ;;
+    *) die "Error response from daemon: service $service not found" ;;
+    esac
+    mkdir -p "$SWARM"
+    for phase in check remove add; do
+        flag=''
+        for arg; do
+            if [ -n "$flag" ]; then
+                case $phase:$flag in
+                check:*) [ "$service" = "$APP_SERVICE" ] || die "kastell test shim: only $APP_SERVICE has secrets and environment" ;;
+                remove:--secret-rm) drop_lines "$SWARM/service-secrets" '$2 == n' "$arg" ;;
+                remove:--env-rm) drop_lines "$SWARM/service-env" 'index($0, n "=") == 1 || $0 == n' "$arg" ;;
+                add:--secret-add)
+                    n=$arg
+                    case $n in *source=*) n=${n#*source=}; n=${n%%,*} ;; esac
+                    [ -f "$SWARM/secrets/$n.id" ] || die "Error response from daemon: secret not found: $n"
+                    drop_lines "$SWARM/service-secrets" '$2 == n' "$n"
+                    printf '%s %s\n' "$(cat "$SWARM/secrets/$n.id")" "$n" >>"$SWARM/service-secrets"
+                    chmod 666 "$SWARM/service-secrets"
+                    ;;
+                add:--env-add)
+                    case $arg in
+                    *=*) k=${arg%%=*} entry=$arg ;;
+                    *)
+                        k=$arg
+                        case $k in '' | [0-9]* | *[!A-Za-z0-9_]*) die "invalid environment variable: $k" ;; esac
+                        if eval "[ -n \"\${$k+x}\" ]"; then eval "entry=\"\$k=\${$k}\""; else entry=$k; fi
+                        ;;
+                    esac
+                    drop_lines "$SWARM/service-env" 'index($0, n "=") == 1 || $0 == n' "$k"
+                    printf '%s\n' "$entry" >>"$SWARM/service-env"
+                    chmod 666 "$SWARM/service-env"
+                    ;;
+                esac
+                flag=''
+                continue
+            fi
+            case $arg in
+            --secret-add | --secret-rm | --env-add | --env-rm) flag=$arg ;;
+            -d | --detach | --detach=* | -q | --quiet | --force) ;;
+            -*) die "unknown flag: $arg (kastell test shim)" ;;
+            *) [ "$arg" = "$service" ] || die "\"docker service update\" requires exactly 1 argument." ;;
+            esac
+        done
+        [ -z "$flag" ] || die "flag needs an argument: $flag"
+    done
+    printf '%s\n' "$service"
+    printf 'overall progress: 0 out of 0 tasks\nverify: Service %s converged\n' "$service" >&2
+}
+
+docker_secret() {
+    [ "$FLAVOUR" = dokploy ] || not_swarm
+    [ $# -ge 1 ] || die '"docker secret" requires a subcommand'
+    sub=$1
+    shift
+    mkdir -p "$SWARM/secrets"
+    case $sub in
+    ls | list)
+        format='' quiet=0
+        while [ $# -gt 0 ]; do
+            case $1 in
+            --format) [ $# -ge 2 ] || die "flag needs an argument: --format"; format=$2; shift 2 ;;
+            --format=*) format=${1#--format=}; shift ;;
+            -q | --quiet) quiet=1; shift ;;
+            *) die "unknown flag: $1 (kastell test shim)" ;;
+            esac
+        done
+        [ "$quiet" = 1 ] || [ -n "$format" ] || printf 'ID                          NAME\n'
+        for f in "$SWARM"/secrets/*.id; do
+            [ -e "$f" ] || continue
+            n=$(basename "$f" .id)
+            id=$(cat "$f")
+            if [ "$quiet" = 1 ]; then printf '%s\n' "$id"; continue; fi
+            case $format in
+            '') printf '%s   %s\n' "$id" "$n" ;;
+            '{{.Name}}') printf '%s\n' "$n" ;;
+            '{{.ID}}') printf '%s\n' "$id" ;;
+            '{{.ID}} {{.Name}}') printf '%s %s\n' "$id" "$n" ;;
+            *) die "template: unsupported by the kastell test shim: $format" ;;
+            esac
+        done
+        ;;
+    create)
+        while [ $# -gt 0 ]; do
+            case $1 in
+            -l | --label | -d | --driver | --template-driver) shift 2 ;;
+            --*=*) shift ;;
+            -) break ;;
+            -*) die "unknown flag: $1 (kastell test shim)" ;;
+            *) break ;;
+            esac
+        done
+        [ $# -eq 2 ] || die '"docker secret create" requires exactly 2 arguments.'
+        n=$1
+        case $n in '' | *[!A-Za-z0-9_.-]*) die "Error response from daemon: rpc error: code = InvalidArgument desc = invalid name $n" ;; esac
+        [ ! -e "$SWARM/secrets/$n.id" ] || die "Error response from daemon: rpc error: code = AlreadyExists desc = secret $n already exists"
+        tmp=$(mktemp "$SWARM/secrets/.new.XXXXXX") || die "kastell shim: cannot write the secret"
+        if [ "$2" = - ]; then cat >"$tmp"; else cat -- "$2" >"$tmp" || { rm -f "$tmp"; die "open $2: no such file or directory"; }; fi
+        if [ ! -s "$tmp" ]; then
+            rm -f "$tmp"
+            die "Error response from daemon: rpc error: code = InvalidArgument desc = secret data must be larger than 0 and less than 512000 bytes"
+        fi
+        chmod 666 "$tmp"
+        mv "$tmp" "$SWARM/secrets/$n.value"
+        id=$(new_id)
+        printf '%s\n' "$id" >"$SWARM/secrets/$n.id"
+        chmod 666 "$SWARM/secrets/$n.id"
+        printf '%s\n' "$id"
+        ;;
+    rm | remove)
+        [ $# -ge 1 ] || die '"docker secret rm" requires at least 1 argument.'
+        for n; do
+            [ -e "$SWARM/secrets/$n.id" ] || die "Error response from daemon: secret $n not found"
+            [ -z "$(mounted_id "$n")" ] || die "Error response from daemon: rpc error: code = InvalidArgument desc = secret '$n' is in use by the following service: $APP_SERVICE"
+            rm -f "$SWARM/secrets/$n.id" "$SWARM/secrets/$n.value"
+            printf '%s\n' "$n"
+        done
+        ;;
+    inspect)
+        [ $# -ge 1 ] || die '"docker secret inspect" requires at least 1 argument.'
+        for n; do
+            [ -e "$SWARM/secrets/$n.id" ] || die "Error response from daemon: secret $n not found"
+            printf '[{"ID":"%s","Spec":{"Name":"%s","Labels":{}}}]\n' "$(cat "$SWARM/secrets/$n.id")" "$n"
+        done
+        ;;
+    *) die "docker secret $sub: unsupported by the kastell test shim" ;;
+    esac
+}
+
 docker_service() {
-    [ "$FLAVOUR" = dokploy ] || die "Error response from daemon: This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again."
+    [ "$FLAVOUR" = dokploy ] || not_swarm
     [ $# -ge 1 ] || die '"docker service" requires a subcommand'
     sub=$1
     shift
     case $sub in
     scale) ;;
+    inspect) service_inspect "$@"; return ;;
+    update) service_update "$@"; return ;;
     logs)
         logs_args "$@"
         case $name in
@@ -281,5 +542,6 @@ ps) docker_ps "$@" ;;
 inspect) docker_inspect "$@" ;;
 compose) docker_compose "$@" ;;
 service) docker_service "$@" ;;
+secret) docker_secret "$@" ;;
 *) die "docker: '$command' is not a docker command supported by the kastell test shim" ;;
 esac

@@ -1,8 +1,10 @@
 //! A fake Coolify or Dokploy host: `docker` and `curl` shims over a real
-//! PostgreSQL cluster, a state file and a seeded fake filesystem root.
+//! PostgreSQL cluster, a state file, Dokploy's Swarm secrets and service
+//! environment, and a seeded fake filesystem root.
 
 use std::fs;
 use std::ops::Deref;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use kastell_core::{Error, Result};
@@ -21,10 +23,16 @@ pub enum PaasFlavour {
     /// `coolify-db`, image `ghcr.io/coollabsio/coolify:<version>`.
     Coolify,
     /// Dokploy: Swarm services `dokploy` and `dokploy-postgres` (found by
-    /// `docker ps -qf name=dokploy-postgres --no-trunc`), image
-    /// `dokploy/dokploy:<version>`.
+    /// `docker ps -qf name=dokploy-postgres --no-trunc`, or by the label
+    /// `com.docker.swarm.service.name`), image `dokploy/dokploy:<version>`.
+    /// The `dokploy` service mounts the Swarm secret [`DOKPLOY_SECRET`]
+    /// (a random value per host, as each install makes its own).
     Dokploy,
 }
+
+/// The Swarm secret a fake Dokploy host starts with, mounted by its
+/// `dokploy` service at `/run/secrets/dokploy-auth-secret`.
+pub const DOKPLOY_SECRET: &str = "dokploy-auth-secret";
 
 /// What the fake host is doing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +50,17 @@ pub struct ShimState {
 /// `commands`, `fail_next` and `add_script`.
 ///
 /// Starts with app and database running, version `4.0.0-beta.400`
-/// (Coolify) or `v0.21.4` (Dokploy).
+/// (Coolify) or `v0.21.4` (Dokploy). A Dokploy host also starts with the
+/// Swarm secret [`DOKPLOY_SECRET`] (random, so two hosts differ) mounted by
+/// its `dokploy` service and a plain service environment; `docker secret
+/// ls/create/rm/inspect`, `docker service inspect/update` (`--secret-add`,
+/// `--secret-rm`, `--env-add`, `--env-rm`) and `docker exec <app task> cat`
+/// work on that state as Docker does (a mounted secret cannot be removed,
+/// one that exists cannot be created, `--env-add NAME` takes the value
+/// from the CLI's environment), so a test can check the end state with
+/// [`PaasShim::swarm_secret`], [`PaasShim::service_secrets`] and
+/// [`PaasShim::service_env`]. Values are never logged: they travel on
+/// stdin or in the environment.
 #[derive(Debug)]
 pub struct PaasShim {
     shim: ShimDir,
@@ -132,7 +150,159 @@ impl PaasShim {
         })?;
         this.write_scripts(pg)?;
         this.seed_root()?;
+        this.seed_swarm()?;
         Ok(this)
+    }
+
+    /// The Swarm state directory (see the docs of `docker.sh`).
+    fn swarm_dir(&self) -> PathBuf {
+        self.shim.state_dir().join("swarm")
+    }
+
+    fn seed_swarm(&self) -> Result<()> {
+        let swarm = self.swarm_dir();
+        mkdir_mode(&swarm, 0o777)?;
+        mkdir_mode(&swarm.join("secrets"), 0o777)?;
+        mkdir_mode(&swarm.join("fs"), 0o777)?;
+        for file in ["service-secrets", "service-env"] {
+            write_mode(&swarm.join(file), "", 0o666)?;
+        }
+        if self.flavour == PaasFlavour::Dokploy {
+            self.set_service_env(&["NODE_ENV=production", "PORT=3000", "TZ=UTC"])?;
+            let value = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+            self.set_swarm_secret(DOKPLOY_SECRET, Some(value.as_bytes()))?;
+        }
+        give_to_sandbox_user(&swarm)
+    }
+
+    /// The value of the Swarm secret `name` in the fake secret store
+    /// (`None` when there is no such secret).
+    pub fn swarm_secret(&self, name: &str) -> Option<Vec<u8>> {
+        fs::read(
+            self.swarm_dir()
+                .join("secrets")
+                .join(format!("{name}.value")),
+        )
+        .ok()
+    }
+
+    /// The id of the Swarm secret `name` (a new one each time it is
+    /// created), `None` when there is no such secret.
+    pub fn swarm_secret_id(&self, name: &str) -> Option<String> {
+        fs::read_to_string(self.swarm_dir().join("secrets").join(format!("{name}.id")))
+            .ok()
+            .map(|id| id.trim().to_owned())
+    }
+
+    /// Replaces the Swarm secret `name` with `value` (a new id) and makes
+    /// the application service mount it; `None` removes it and the mount
+    /// (a Dokploy from before the secret).
+    ///
+    /// Refuses (`InvalidInput`) a name that is not a plain file name and an
+    /// empty value; fails when the state cannot be written.
+    pub fn set_swarm_secret(&self, name: &str, value: Option<&[u8]>) -> Result<()> {
+        let plain = !name.is_empty()
+            && !name.starts_with('.')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !plain || value.is_some_and(<[u8]>::is_empty) {
+            return Err(Error::invalid_input(format!(
+                "a shim Swarm secret needs a plain name and a non-empty value, not {name:?}"
+            )));
+        }
+        let secrets = self.swarm_dir().join("secrets");
+        let mut mounts: Vec<String> = self
+            .read_lines("service-secrets")
+            .into_iter()
+            .filter(|l| l.split_whitespace().nth(1) != Some(name))
+            .collect();
+        match value {
+            Some(value) => {
+                let id = format!("{:025x}", fastrand::u128(..) >> 28);
+                let path = secrets.join(format!("{name}.value"));
+                fs::write(&path, value)
+                    .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+                fs::set_permissions(&path, fs::Permissions::from_mode(0o666))
+                    .map_err(|e| Error::io(format!("setting the mode of {}", path.display()), e))?;
+                write_mode(
+                    &secrets.join(format!("{name}.id")),
+                    &format!("{id}\n"),
+                    0o666,
+                )?;
+                mounts.push(format!("{id} {name}"));
+            }
+            None => {
+                for ext in ["value", "id"] {
+                    let _ = fs::remove_file(secrets.join(format!("{name}.{ext}")));
+                }
+            }
+        }
+        self.write_lines("service-secrets", &mounts)
+    }
+
+    /// The Swarm secrets the application service mounts, by name.
+    pub fn service_secrets(&self) -> Vec<String> {
+        self.read_lines("service-secrets")
+            .iter()
+            .filter_map(|l| l.split_whitespace().nth(1).map(str::to_owned))
+            .collect()
+    }
+
+    /// The application service's environment (`KEY=VALUE` per entry).
+    pub fn service_env(&self) -> Vec<String> {
+        self.read_lines("service-env")
+    }
+
+    /// Replaces the application service's environment.
+    ///
+    /// Refuses (`InvalidInput`) an entry with a newline; fails when the
+    /// state cannot be written.
+    pub fn set_service_env(&self, entries: &[&str]) -> Result<()> {
+        if entries.iter().any(|e| e.contains('\n')) {
+            return Err(Error::invalid_input(
+                "a shim environment entry must be one line",
+            ));
+        }
+        let entries: Vec<String> = entries.iter().map(|e| (*e).to_owned()).collect();
+        self.write_lines("service-env", &entries)
+    }
+
+    /// Puts a file at the absolute `path` of the application container
+    /// (what `docker exec <app> cat <path>` prints).
+    ///
+    /// Refuses (`InvalidInput`) a relative path or one with `..`; fails
+    /// when the file cannot be written.
+    pub fn put_container_file(&self, path: &str, bytes: &[u8]) -> Result<()> {
+        if !path.starts_with('/') || path.split('/').any(|p| p == "..") {
+            return Err(Error::invalid_input(format!(
+                "a container path must be absolute, without '..', not {path:?}"
+            )));
+        }
+        let file = self.swarm_dir().join("fs").join(&path[1..]);
+        if let Some(parent) = file.parent() {
+            mkdir_mode(parent, 0o777)?;
+        }
+        fs::write(&file, bytes).map_err(|e| Error::io(format!("writing {}", file.display()), e))?;
+        give_to_sandbox_user(&self.swarm_dir().join("fs"))
+    }
+
+    fn read_lines(&self, file: &str) -> Vec<String> {
+        fs::read_to_string(self.swarm_dir().join(file))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn write_lines(&self, file: &str, lines: &[String]) -> Result<()> {
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let dir = self.swarm_dir();
+        let tmp = dir.join(format!(".{file}.rust.{}", fastrand::u64(..)));
+        write_mode(&tmp, &text, 0o666)?;
+        fs::rename(&tmp, dir.join(file))
+            .map_err(|e| Error::io(format!("replacing the shim's {file}"), e))
     }
 
     fn write_scripts(&self, pg: &PgCluster) -> Result<()> {

@@ -186,7 +186,16 @@ async fn paas_through_mcp(kind: Kind) {
     assert_ne!(backup_id, first_id);
     assert_eq!(created["server"], name);
     assert_eq!(created["platformVersion"], version);
-    assert_eq!(created["files"].as_array().unwrap().len(), 2, "{created}");
+    // Dokploy's backups also carry its auth secret (dokploy-platform-secret).
+    let files = match kind {
+        Kind::Coolify => 2,
+        Kind::Dokploy => 3,
+    };
+    assert_eq!(
+        created["files"].as_array().unwrap().len(),
+        files,
+        "{created}"
+    );
     assert!(
         Path::new(created["backupPath"].as_str().unwrap())
             .join("manifest.json")

@@ -3,9 +3,15 @@
 
 use kastell_core::memory::Reply;
 use kastell_core::types::ArtifactFormat;
-use kastell_testkit::platform::ScriptedFixture;
+use kastell_testkit::platform::{ScriptedFixture, tar_archive};
+
+const ENV: &[u8] = b"APP_ID=trial\nAPP_KEY=base64:dHJpYWwta2V5\n";
 
 fn fixture() -> ScriptedFixture {
+    let tar = tar_archive(&[
+        ("source/.env", ENV),
+        ("source/docker-compose.yml", b"services: {}\n"),
+    ]);
     ScriptedFixture::new(kastell_coolify::build, &[])
         .reply(
             "docker inspect 'coolify'",
@@ -18,13 +24,16 @@ fn fixture() -> ScriptedFixture {
             "d='/data/coolify'",
             Reply::ok("source/.env\nsource/docker-compose.yml\nsource/docker-compose.prod.yml\n"),
         )
-        .reply("printf", Reply::ok("tar bytes"))
+        .reply("printf", Reply::ok(tar))
         .reply("tar -C '/data/coolify' -xf -", Reply::ok(""))
+        .reply("tar -C '/data/coolify' --exclude=", Reply::ok(""))
+        .reply("f='/data/coolify/source/.env'; if", Reply::ok(ENV))
+        .reply("f='/data/coolify/source/.env'; t=", Reply::ok(""))
         .reply("cd '/data/coolify/source' && docker compose", Reply::ok(""))
         .version("4.0.0-beta.420")
         .formats(&[ArtifactFormat::PgCustom, ArtifactFormat::Tar])
         .read_only(&["docker inspect "])
-        .mutating(&["cd ", "set -eu", "tar ", "docker exec -i"])
+        .mutating(&["cd ", "set -eu", "tar ", "docker exec -i", "f="])
         .backup_command("docker exec 'coolify-db' pg_dump")
 }
 

@@ -6,6 +6,8 @@ use kastell_core::types::ArtifactFormat;
 use kastell_testkit::platform::ScriptedFixture;
 
 const DB: &str = "4d1f0c0ffee5eed0000000000000000000000000000000000000000000000000";
+const APP: &str = "a11ce0c0ffee5eed000000000000000000000000000000000000000000000000";
+const SPEC_JSON: &str = r#"{"Image":"dokploy/dokploy:v0.22.3","Env":["NODE_ENV=production"],"Secrets":[{"File":{"Name":"dokploy-auth-secret"},"SecretID":"s3cr3tid","SecretName":"dokploy-auth-secret"}]}"#;
 
 fn fixture() -> ScriptedFixture {
     ScriptedFixture::new(kastell_dokploy::build, &[])
@@ -27,10 +29,35 @@ fn fixture() -> ScriptedFixture {
         .reply("printf", Reply::ok("tar bytes"))
         .reply("tar -C '/etc/dokploy' -xf -", Reply::ok(""))
         .reply("docker service scale ", Reply::ok(""))
+        .reply("docker service inspect 'dokploy'", Reply::ok(SPEC_JSON))
+        .reply(
+            "docker ps -q --no-trunc --filter 'label=com.docker.swarm.service.name=dokploy'",
+            Reply::ok(format!("{APP}\n")),
+        )
+        .reply(
+            &format!("docker exec '{APP}' cat '/run/secrets/dokploy-auth-secret'"),
+            Reply::ok("trial-secret"),
+        )
+        .reply(
+            "docker secret ls",
+            Reply::ok("s3cr3tid dokploy-auth-secret\n"),
+        )
+        .reply("docker secret ", Reply::ok("n3wid\n"))
+        .reply("docker service update ", Reply::ok("dokploy\n"))
         .version("v0.22.3")
-        .formats(&[ArtifactFormat::PgCustom, ArtifactFormat::Tar])
+        .formats(&[
+            ArtifactFormat::PgCustom,
+            ArtifactFormat::Tar,
+            ArtifactFormat::Raw,
+        ])
         .read_only(&["docker inspect ", "docker ps "])
-        .mutating(&["docker service", "set -eu", "tar ", "docker exec -i"])
+        .mutating(&[
+            "docker service",
+            "docker secret",
+            "set -eu",
+            "tar ",
+            "docker exec -i",
+        ])
         .backup_command(&format!("docker exec '{DB}' pg_dump"))
 }
 
@@ -66,6 +93,22 @@ async fn uses_the_documented_commands() {
             .contains("curl -fsSL 'https://dokploy.com/install.sh'")
     );
     assert!(update.as_str().ends_with("sh \"$d/install.sh\" 'update'"));
+}
+
+#[test]
+fn the_spec_names_the_secret() {
+    assert_eq!(
+        kastell_dokploy::SPEC.secret,
+        kastell_paas::SecretSpec::SwarmSecret {
+            service: "dokploy",
+            name: "dokploy-auth-secret",
+            override_var: Some("ENCRYPTION_KEY"),
+        }
+    );
+    assert_eq!(
+        kastell_dokploy::SPEC.secret_artifact(),
+        "dokploy-platform-secret"
+    );
 }
 
 #[tokio::test]

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use kastell_core::memory::{MemoryTransport, Reply};
 use kastell_core::{PlatformContext, PlatformTarget};
 use kastell_paas::{
-    ConfigSpec, DbContainer, Interpreter, LogSpec, PaasPlatform, PaasSpec, ServiceSpec, UpdateSpec,
+    ConfigSpec, DbContainer, Interpreter, LogSpec, PaasPlatform, PaasSpec, SecretSpec, ServiceSpec,
+    UpdateSpec,
 };
 
 pub const COMPOSE: PaasSpec = PaasSpec {
@@ -36,6 +37,7 @@ pub const COMPOSE: PaasSpec = PaasSpec {
         argument: None,
     },
     log: LogSpec::Container("compose-app"),
+    secret: SecretSpec::None,
 };
 
 pub const SWARM: PaasSpec = PaasSpec {
@@ -62,6 +64,7 @@ pub const SWARM: PaasSpec = PaasSpec {
         argument: Some("update"),
     },
     log: LogSpec::SwarmService("swarm-app"),
+    secret: SecretSpec::None,
 };
 
 pub const DUMP: &[u8] = b"PGDMP fake custom dump";

@@ -6,4 +6,5 @@ mod backup_restore;
 mod commands;
 mod common;
 mod health;
+mod secret;
 mod update_script;
