@@ -26,6 +26,7 @@ pub mod remote;
 pub mod repos;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
+pub mod schedule;
 pub mod security_log;
 pub mod shutdown;
 pub mod store;

@@ -6,6 +6,7 @@
 //! code is 1. Usage errors exit with 2 (clap's default). Logs go to stderr
 //! only, at the level in `KASTELL_LOG` (default `warn`).
 
+pub mod alert;
 pub mod backup;
 pub mod confirm;
 #[cfg(feature = "sandbox")]
@@ -19,6 +20,7 @@ pub mod plan;
 pub mod progress;
 pub mod repo;
 pub mod report;
+pub mod schedule;
 pub mod server;
 pub mod snapshot;
 
@@ -71,6 +73,12 @@ pub enum Command {
     /// Provider snapshots: create, list, delete, restore.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
+    /// systemd timers that back up, prune and drill on a calendar.
+    #[command(subcommand)]
+    Schedule(schedule::ScheduleCommand),
+    /// Send an alert to KASTELL_ALERT_WEBHOOK (what a failed scheduled job runs).
+    #[command(subcommand)]
+    Alert(alert::AlertCommand),
     /// Update the platform (bare servers: packages).
     Update(fleet::FleetArgs),
     /// Reboot a server and prove it (a new boot id), then check health.
@@ -137,6 +145,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Backup(cmd) => backup::run(cmd, &ctx).await,
         Command::Repo(cmd) => repo::run(cmd, &ctx).await,
         Command::Snapshot(cmd) => snapshot::run(cmd, &ctx).await,
+        Command::Schedule(cmd) => schedule::run(cmd, &ctx),
+        Command::Alert(cmd) => alert::run(cmd, &ctx).await,
         Command::Update(args) => maintain::update(args, &ctx).await,
         Command::Restart(args) => maintain::restart(args, &ctx).await,
         Command::Maintain(args) => maintain::maintain(args, &ctx).await,

@@ -11,3 +11,4 @@ mod ops_sim;
 mod prune;
 mod repository;
 mod repository_restore;
+mod schedule;

@@ -1,0 +1,749 @@
+//! Scheduled jobs as systemd timers, and the alert when one fails.
+//!
+//! `kastell schedule install` turns a target (one server or the fleet), an
+//! optional repository and three calendar expressions into unit files:
+//! per job a one-shot `.service` running the kastell binary that wrote it
+//! and a `.timer` starting it. The jobs are
+//!
+//! | job | unit stem | runs |
+//! |---|---|---|
+//! | backup of one server | `kastell-backup-<server>` | `kastell backup create <server> --force [--repo R]` |
+//! | backup of the fleet | `kastell-fleet-backup` | `kastell backup create --all --force [--repo R]` |
+//! | prune (with a repository) | `kastell-prune-<repo>` | `kastell repo prune <repo> --apply --force` |
+//! | restore drill, per server | `kastell-drill-<server>` | `kastell backup drill <server> [--repo R]` |
+//!
+//! Each service has `OnFailure=kastell-alert@%n.service`; that template
+//! runs `kastell alert send --unit %i` ([`alert`]). Units carry
+//! `KASTELL_DIR` and, when the operator names one, an `EnvironmentFile=`
+//! (which must be private, like a repository's password file): never a
+//! token or any other variable's value.
+//!
+//! Every file kastell writes starts with [`unit::MARKER`]; a file without
+//! it is never overwritten or removed. Files are replaced atomically.
+
+pub mod alert;
+pub mod analyze;
+pub mod unit;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use kastell_core::{Error, ErrorKind, Result};
+use serde::Serialize;
+
+use crate::env::Env;
+pub use unit::{ALERT_TEMPLATE, Job, JobKind, MARKER, Scope, Settings, UnitFile};
+
+/// The default calendar of the backup job: every day at 03:00.
+pub const DEFAULT_BACKUP_AT: &str = "*-*-* 03:00:00";
+/// The default calendar of the prune job: every day at 04:30.
+pub const DEFAULT_PRUNE_AT: &str = "*-*-* 04:30:00";
+/// The default calendar of the drill job: Sundays at 05:00.
+pub const DEFAULT_DRILL_AT: &str = "Sun *-*-* 05:00:00";
+/// Where system units go.
+pub const SYSTEM_UNIT_DIR: &str = "/etc/systemd/system";
+/// The prefix of every unit name kastell writes.
+pub const UNIT_PREFIX: &str = "kastell-";
+
+/// The directory systemd reads `scope`'s units from: for user units
+/// `$XDG_CONFIG_HOME/systemd/user` (when set and absolute) else
+/// `~/.config/systemd/user`; for system units [`SYSTEM_UNIT_DIR`]. Refuses
+/// user units when neither `XDG_CONFIG_HOME` nor `HOME` is set.
+pub fn default_unit_dir(scope: Scope, env: &Env) -> Result<PathBuf> {
+    if scope == Scope::System {
+        return Ok(PathBuf::from(SYSTEM_UNIT_DIR));
+    }
+    if let Some(config) = env.get_nonempty("XDG_CONFIG_HOME") {
+        let config = PathBuf::from(config);
+        if config.is_absolute() {
+            return Ok(config.join("systemd/user"));
+        }
+    }
+    match env.get_nonempty("HOME") {
+        Some(home) => Ok(Path::new(&home).join(".config/systemd/user")),
+        None => Err(Error::config_invalid(
+            "cannot locate the user unit directory: neither XDG_CONFIG_HOME nor HOME is set",
+        )
+        .with_hint("Pass --unit-dir DIR, or --system for /etc/systemd/system")),
+    }
+}
+
+/// Whose backups a schedule takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// One server, by its name in the store.
+    Server(String),
+    /// The whole fleet (`backup create --all`); drills are per server, for
+    /// the servers named here (the fleet when the schedule is installed).
+    Fleet(Vec<String>),
+}
+
+/// What to schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Whose backups.
+    pub target: Target,
+    /// The repository backups go to and drills restore from.
+    pub repo: Option<String>,
+    /// When to back up.
+    pub backup_at: String,
+    /// When to prune the repository (`None`: no prune job).
+    pub prune_at: Option<String>,
+    /// When to drill (`None`: no drill job).
+    pub drill_at: Option<String>,
+}
+
+/// The jobs `request` asks for: backup, then prune, then drills. Refuses a
+/// name that makes a unit name longer than systemd allows.
+pub fn jobs(request: &Request) -> Result<Vec<Job>> {
+    let repo_args = |args: &mut Vec<String>| {
+        if let Some(repo) = &request.repo {
+            args.push("--repo".to_owned());
+            args.push(repo.clone());
+        }
+    };
+    let into_repo = request
+        .repo
+        .as_deref()
+        .map(|r| format!(" into repository {r}"))
+        .unwrap_or_default();
+    let mut jobs = Vec::new();
+    let (backup, drilled): (Job, Vec<&str>) = match &request.target {
+        Target::Server(server) => {
+            let mut args = vec![
+                "backup".into(),
+                "create".into(),
+                server.clone(),
+                "--force".into(),
+            ];
+            repo_args(&mut args);
+            let job = Job {
+                kind: JobKind::Backup,
+                stem: format!("{UNIT_PREFIX}backup-{}", unit::name_piece(server)?),
+                description: format!("kastell: back up {server}{into_repo}"),
+                args,
+                calendar: request.backup_at.clone(),
+            };
+            (job, vec![server.as_str()])
+        }
+        Target::Fleet(servers) => {
+            let mut args = vec![
+                "backup".into(),
+                "create".into(),
+                "--all".into(),
+                "--force".into(),
+            ];
+            repo_args(&mut args);
+            let job = Job {
+                kind: JobKind::Backup,
+                stem: format!("{UNIT_PREFIX}fleet-backup"),
+                description: format!("kastell: back up every server{into_repo}"),
+                args,
+                calendar: request.backup_at.clone(),
+            };
+            (job, servers.iter().map(String::as_str).collect())
+        }
+    };
+    jobs.push(backup);
+    if let (Some(repo), Some(at)) = (&request.repo, &request.prune_at) {
+        jobs.push(Job {
+            kind: JobKind::Prune,
+            stem: format!("{UNIT_PREFIX}prune-{}", unit::name_piece(repo)?),
+            description: format!("kastell: prune repository {repo}"),
+            args: vec![
+                "repo".into(),
+                "prune".into(),
+                repo.clone(),
+                "--apply".into(),
+                "--force".into(),
+            ],
+            calendar: at.clone(),
+        });
+    }
+    if let Some(at) = &request.drill_at {
+        let from_repo = request
+            .repo
+            .as_deref()
+            .map(|r| format!(" from repository {r}"))
+            .unwrap_or_default();
+        for server in drilled {
+            let mut args = vec!["backup".into(), "drill".into(), server.to_owned()];
+            repo_args(&mut args);
+            jobs.push(Job {
+                kind: JobKind::Drill,
+                stem: format!("{UNIT_PREFIX}drill-{}", unit::name_piece(server)?),
+                description: format!("kastell: restore drill of {server}{from_repo}"),
+                args,
+                calendar: at.clone(),
+            });
+        }
+    }
+    for job in &jobs {
+        unit::check_stem(&job.stem)?;
+    }
+    Ok(jobs)
+}
+
+/// Every unit of an installation, in the order they are written: each
+/// job's service and timer, then the alert template. Refuses what the
+/// renderers refuse ([`unit`]).
+pub fn render(jobs: &[Job], settings: &Settings) -> Result<Vec<UnitFile>> {
+    let mut units = Vec::with_capacity(jobs.len() * 2 + 1);
+    for job in jobs {
+        units.push(unit::service(job, settings)?);
+        units.push(unit::timer(job)?);
+    }
+    units.push(unit::alert_template(settings)?);
+    Ok(units)
+}
+
+/// Checks the operator's environment file and returns its absolute path:
+/// it must exist, be a regular file, be valid UTF-8 as a path, and not be
+/// readable or writable by group or others (it holds tokens), as for a
+/// repository's password file. Refuses anything else, with a hint.
+pub fn check_env_file(path: &Path) -> Result<PathBuf> {
+    let absolute = std::path::absolute(path)
+        .map_err(|e| Error::io(format!("locating {}", path.display()), e))?;
+    let meta = std::fs::metadata(&absolute).map_err(|e| {
+        Error::io(format!("reading the environment file {}", absolute.display()), e).with_hint(
+            "Create it (mode 0600) with one NAME=value per line: KASTELL_ALERT_WEBHOOK=..., provider tokens, AWS_* keys",
+        )
+    })?;
+    if !meta.is_file() {
+        return Err(Error::invalid_input(format!(
+            "the environment file {} is not a regular file",
+            absolute.display()
+        )));
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "the environment file {} can be read by other users",
+                absolute.display()
+            ),
+        )
+        .with_hint(format!("Run `chmod 600 {}`", absolute.display())));
+    }
+    unit::utf8_path("the environment file", &absolute)?;
+    Ok(absolute)
+}
+
+/// The variable names an environment file assigns (never their values),
+/// read the simple way: `NAME=...` lines, `#`/`;` comments skipped.
+/// Refuses only when the file cannot be read.
+pub fn env_file_names(path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    Ok(text
+        .lines()
+        .map(str::trim_start)
+        .filter(|line| !line.starts_with('#') && !line.starts_with(';'))
+        .filter_map(|line| line.split_once('='))
+        .map(|(name, _)| name.trim().trim_start_matches("export ").trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .collect())
+}
+
+/// A file in a unit directory whose name says it is kastell's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Found {
+    /// Its file name.
+    pub name: String,
+    /// Its path.
+    pub path: PathBuf,
+    /// Whether it starts with [`MARKER`] (only those are ever touched).
+    pub written_by_kastell: bool,
+    /// Its `Description=`.
+    pub description: Option<String>,
+    /// Its `OnCalendar=` (timers).
+    pub on_calendar: Option<String>,
+    /// Its `ExecStart=` (services).
+    pub exec_start: Option<String>,
+}
+
+/// Whether `name` is a unit name kastell may have written.
+fn is_kastell_name(name: &str) -> bool {
+    name.starts_with(UNIT_PREFIX) && (name.ends_with(".service") || name.ends_with(".timer"))
+}
+
+/// Reads `path` as a unit kastell wrote: `Ok(Some(text))` when it starts
+/// with the marker, `Ok(None)` when it is missing, refuses (naming the
+/// file) when it is a link, not a regular file, or someone else's.
+fn own_unit(path: &Path) -> Result<Option<String>> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(format!("inspecting {}", path.display()), e)),
+    };
+    let foreign = |why: &str| {
+        Error::new(
+            ErrorKind::AlreadyExists,
+            format!("{} {why}; kastell leaves it alone", path.display()),
+        )
+        .with_hint(
+            "kastell only replaces or removes units it wrote (they start with `# Written by kastell \
+             schedule install`): move that file away yourself, or use another --unit-dir",
+        )
+    };
+    if meta.file_type().is_symlink() {
+        return Err(foreign("is a symbolic link"));
+    }
+    if !meta.is_file() {
+        return Err(foreign("is not a regular file"));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    if !unit::is_kastell_unit(&text) {
+        return Err(foreign("exists and was not written by kastell"));
+    }
+    Ok(Some(text))
+}
+
+/// The kastell-named units in `dir`, by name (an empty list when `dir` does
+/// not exist). Refuses only when `dir` cannot be read.
+pub fn scan(dir: &Path) -> Result<Vec<Found>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(format!("reading {}", dir.display()), e)),
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !is_kastell_name(&name) {
+            continue;
+        }
+        let path = entry.path();
+        let text = own_unit(&path).ok().flatten();
+        let get = |key: &str| {
+            text.as_deref()
+                .and_then(|t| unit::setting(t, key))
+                .map(str::to_owned)
+        };
+        found.push(Found {
+            written_by_kastell: text.is_some(),
+            description: get("Description"),
+            on_calendar: get("OnCalendar"),
+            exec_start: get("ExecStart"),
+            name,
+            path,
+        });
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(found)
+}
+
+/// Refuses, before anything is written, when one of `units` would replace
+/// a file in `dir` that kastell did not write (or a link, or a directory).
+pub fn check_replaceable(dir: &Path, units: &[UnitFile]) -> Result<()> {
+    for unit in units {
+        own_unit(&dir.join(&unit.name))?;
+    }
+    Ok(())
+}
+
+/// Writes `units` into `dir` (created if missing), each atomically (temp
+/// file and rename) with mode 0644, after [`check_replaceable`]. Returns
+/// the paths written. Refuses on a foreign file or any I/O failure.
+pub fn write_units(dir: &Path, units: &[UnitFile]) -> Result<Vec<PathBuf>> {
+    check_replaceable(dir, units)?;
+    std::fs::create_dir_all(dir).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+            Some("System units need root: run it with sudo, or install user units (--user)")
+        } else {
+            None
+        };
+        let err = Error::io(format!("creating {}", dir.display()), e);
+        match hint {
+            Some(h) => err.with_hint(h),
+            None => err,
+        }
+    })?;
+    let mut written = Vec::with_capacity(units.len());
+    for unit in units {
+        let path = dir.join(&unit.name);
+        crate::store::write_atomic(&path, unit.content.as_bytes()).map_err(|e| {
+            if e.kind() == ErrorKind::PermissionDenied {
+                e.with_hint(
+                    "System units need root: run it with sudo, or install user units (--user)",
+                )
+            } else {
+                e
+            }
+        })?;
+        // Units hold no secret; systemd and `systemctl cat` read them.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| Error::io(format!("setting permissions of {}", path.display()), e))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// Writes `units` into a fresh temporary directory and runs
+/// `systemd-analyze verify` on them there, so nothing reaches the unit
+/// directory unverified. `Ok(false)` when `systemd-analyze` is missing;
+/// refuses when it finds a problem (see [`analyze::verify`]).
+pub fn verify_rendered(units: &[UnitFile]) -> Result<bool> {
+    let tmp = tempfile::Builder::new()
+        .prefix("kastell-units-")
+        .tempdir()
+        .map_err(|e| Error::io("creating a directory to verify the units in", e))?;
+    let mut files = Vec::with_capacity(units.len());
+    for unit in units {
+        let path = tmp.path().join(&unit.name);
+        std::fs::write(&path, &unit.content)
+            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+        files.push(path);
+    }
+    analyze::verify(&files)
+}
+
+/// What [`remove`] did (or, in a dry run, would do).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Removal {
+    /// The unit files removed.
+    pub removed: Vec<PathBuf>,
+    /// The `*.wants/` links `systemctl enable` made to them, removed too.
+    pub links: Vec<PathBuf>,
+    /// kastell-named files that kastell did not write, left alone.
+    pub left_alone: Vec<PathBuf>,
+}
+
+/// The unit names `selection` means: `kastell-backup-web-1`,
+/// `kastell-backup-web-1.service` and `.timer` all mean both files.
+fn selected_names(selection: &[String]) -> Vec<(String, [String; 2])> {
+    selection
+        .iter()
+        .map(|given| {
+            let stem = given
+                .strip_suffix(".service")
+                .or_else(|| given.strip_suffix(".timer"))
+                .unwrap_or(given);
+            (
+                given.clone(),
+                [format!("{stem}.service"), format!("{stem}.timer")],
+            )
+        })
+        .collect()
+}
+
+/// Removes kastell's units from `dir`: those `selection` names (a unit
+/// stem or file name each), or with an empty selection every unit kastell
+/// wrote there. The alert template goes too once no kastell job is left.
+/// The links `systemctl enable` left in `dir/*.wants/` pointing at a
+/// removed file go with it. With `dry_run` nothing is removed. Refuses,
+/// before removing anything, a selected name with no file and a selected
+/// file kastell did not write.
+pub fn remove(dir: &Path, selection: &[String], dry_run: bool) -> Result<Removal> {
+    let found = scan(dir)?;
+    let mut removal = Removal::default();
+    let mut doomed: Vec<PathBuf> = Vec::new();
+    if selection.is_empty() {
+        for unit in &found {
+            if unit.written_by_kastell {
+                doomed.push(unit.path.clone());
+            } else {
+                removal.left_alone.push(unit.path.clone());
+            }
+        }
+    } else {
+        for (given, names) in selected_names(selection) {
+            let mut any = false;
+            for name in names {
+                let path = dir.join(&name);
+                if own_unit(&path)?.is_some() {
+                    any = true;
+                    if !doomed.contains(&path) {
+                        doomed.push(path);
+                    }
+                }
+            }
+            if !any {
+                return Err(Error::not_found(format!(
+                    "no kastell unit {given} in {}",
+                    dir.display()
+                ))
+                .with_hint("See the installed units with `kastell schedule list`"));
+            }
+        }
+        let alert = dir.join(ALERT_TEMPLATE);
+        let jobs_left = found.iter().any(|u| {
+            u.written_by_kastell
+                && u.name != ALERT_TEMPLATE
+                && u.name.ends_with(".service")
+                && !doomed.contains(&u.path)
+        });
+        if !jobs_left && !doomed.contains(&alert) && own_unit(&alert).ok().flatten().is_some() {
+            doomed.push(alert);
+        }
+    }
+    removal.links = enable_links(dir, &doomed)?;
+    if !dry_run {
+        for path in removal.links.iter().chain(&doomed) {
+            match std::fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(format!("removing {}", path.display()), e)),
+            }
+        }
+    }
+    removal.removed = doomed;
+    Ok(removal)
+}
+
+/// The symbolic links in `dir/*.wants/` and `dir/*.requires/` that point
+/// at one of `targets` (what `systemctl enable` created).
+fn enable_links(dir: &Path, targets: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    let mut links = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !(name.ends_with(".wants") || name.ends_with(".requires")) {
+            continue;
+        }
+        let sub = entry.path();
+        let Ok(inner) = std::fs::read_dir(&sub) else {
+            continue;
+        };
+        for link in inner.flatten() {
+            let path = link.path();
+            let Ok(target) = std::fs::read_link(&path) else {
+                continue;
+            };
+            let target = if target.is_absolute() {
+                target
+            } else {
+                sub.join(target)
+            };
+            let target = std::path::absolute(&target).unwrap_or(target);
+            let hits = targets.iter().any(|t| {
+                std::path::absolute(t).is_ok_and(|t| t == target)
+                    || std::fs::canonicalize(t).is_ok_and(|t| t == target)
+            });
+            if hits && path.file_name() == target.file_name() {
+                links.push(path);
+            }
+        }
+    }
+    links.sort();
+    Ok(links)
+}
+
+/// The owner (uid) of `dir`, or `None` for root: system units run as the
+/// owner of the kastell directory they use. Refuses when `dir` cannot be
+/// inspected.
+pub fn run_as_owner_of(dir: &Path) -> Result<Option<u32>> {
+    let meta = std::fs::metadata(dir)
+        .map_err(|e| Error::io(format!("inspecting {}", dir.display()), e))?;
+    Ok(Some(meta.uid()).filter(|uid| *uid != 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(target: Target, repo: Option<&str>) -> Request {
+        Request {
+            target,
+            repo: repo.map(str::to_owned),
+            backup_at: DEFAULT_BACKUP_AT.to_owned(),
+            prune_at: repo.map(|_| DEFAULT_PRUNE_AT.to_owned()),
+            drill_at: Some(DEFAULT_DRILL_AT.to_owned()),
+        }
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            exe: PathBuf::from("/usr/bin/kastell"),
+            kastell_dir: PathBuf::from("/home/op/.kastell"),
+            env_file: None,
+            scope: Scope::User,
+            run_as: None,
+        }
+    }
+
+    #[test]
+    fn one_server_with_a_repository_gets_three_jobs() {
+        let jobs = jobs(&request(Target::Server("web-1".into()), Some("off site"))).unwrap();
+        let stems: Vec<&str> = jobs.iter().map(|j| j.stem.as_str()).collect();
+        assert_eq!(
+            stems,
+            [
+                "kastell-backup-web-1",
+                "kastell-prune-off_20site",
+                "kastell-drill-web-1"
+            ]
+        );
+        assert_eq!(
+            jobs[0].args,
+            ["backup", "create", "web-1", "--force", "--repo", "off site"]
+        );
+        assert_eq!(
+            jobs[1].args,
+            ["repo", "prune", "off site", "--apply", "--force"]
+        );
+        assert_eq!(
+            jobs[2].args,
+            ["backup", "drill", "web-1", "--repo", "off site"]
+        );
+        assert_eq!(jobs[1].calendar, DEFAULT_PRUNE_AT);
+        assert_eq!(jobs[2].calendar, DEFAULT_DRILL_AT);
+    }
+
+    #[test]
+    fn the_fleet_backs_up_at_once_and_drills_each_server() {
+        let fleet = Target::Fleet(vec!["web-1".into(), "db-1".into()]);
+        let jobs = jobs(&request(fleet, None)).unwrap();
+        let stems: Vec<&str> = jobs.iter().map(|j| j.stem.as_str()).collect();
+        assert_eq!(
+            stems,
+            [
+                "kastell-fleet-backup",
+                "kastell-drill-web-1",
+                "kastell-drill-db-1"
+            ]
+        );
+        assert_eq!(jobs[0].args, ["backup", "create", "--all", "--force"]);
+        let units = render(&jobs, &settings()).unwrap();
+        assert_eq!(units.len(), 7);
+        assert_eq!(units.last().unwrap().name, ALERT_TEMPLATE);
+    }
+
+    #[test]
+    fn no_repository_no_prune_and_no_drill_when_asked() {
+        let mut req = request(Target::Server("web-1".into()), None);
+        req.drill_at = None;
+        let jobs = jobs(&req).unwrap();
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].kind, JobKind::Backup);
+    }
+
+    #[test]
+    fn the_user_unit_dir_follows_xdg_then_home() {
+        let env = Env::from_pairs([("XDG_CONFIG_HOME", "/x/config"), ("HOME", "/home/op")]);
+        assert_eq!(
+            default_unit_dir(Scope::User, &env).unwrap(),
+            PathBuf::from("/x/config/systemd/user")
+        );
+        let env = Env::from_pairs([("XDG_CONFIG_HOME", "relative"), ("HOME", "/home/op")]);
+        assert_eq!(
+            default_unit_dir(Scope::User, &env).unwrap(),
+            PathBuf::from("/home/op/.config/systemd/user")
+        );
+        assert!(default_unit_dir(Scope::User, &Env::from_pairs::<&str, &str>([])).is_err());
+        assert_eq!(
+            default_unit_dir(Scope::System, &Env::from_pairs::<&str, &str>([])).unwrap(),
+            PathBuf::from(SYSTEM_UNIT_DIR)
+        );
+    }
+
+    #[test]
+    fn env_files_must_be_private_and_only_names_are_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("kastell.env");
+        std::fs::write(
+            &file,
+            "# comment\nKASTELL_ALERT_WEBHOOK=https://hooks.example/s3cret\n export HETZNER_TOKEN=x\n\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let err = check_env_file(&file).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+        assert!(err.hint().unwrap_or_default().contains("chmod 600"));
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(check_env_file(&file).unwrap(), file);
+        assert_eq!(
+            env_file_names(&file).unwrap(),
+            ["KASTELL_ALERT_WEBHOOK", "HETZNER_TOKEN"]
+        );
+        assert!(check_env_file(&tmp.path().join("missing")).is_err());
+        assert!(check_env_file(tmp.path()).is_err());
+    }
+
+    #[test]
+    fn foreign_units_are_never_replaced_or_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("units");
+        let jobs = jobs(&request(Target::Server("web-1".into()), None)).unwrap();
+        let units = render(&jobs, &settings()).unwrap();
+        let written = write_units(&dir, &units).unwrap();
+        assert_eq!(written.len(), 5);
+        let mode = std::fs::metadata(&written[0]).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
+        // Writing again replaces kastell's own files.
+        write_units(&dir, &units).unwrap();
+
+        let foreign = dir.join("kastell-backup-web-1.timer");
+        std::fs::write(&foreign, "[Timer]\nOnCalendar=hourly\n").unwrap();
+        let err = write_units(&dir, &units).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+        assert!(err.to_string().contains("not written by kastell"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(&foreign).unwrap(),
+            "[Timer]\nOnCalendar=hourly\n"
+        );
+
+        let listed = scan(&dir).unwrap();
+        let mine: Vec<&str> = listed
+            .iter()
+            .filter(|f| f.written_by_kastell)
+            .map(|f| f.name.as_str())
+            .collect();
+        assert_eq!(
+            mine,
+            [
+                "kastell-alert@.service",
+                "kastell-backup-web-1.service",
+                "kastell-drill-web-1.service",
+                "kastell-drill-web-1.timer"
+            ]
+        );
+
+        // An enabled timer's link goes with it; the foreign file stays.
+        let wants = dir.join("timers.target.wants");
+        std::fs::create_dir(&wants).unwrap();
+        std::os::unix::fs::symlink(
+            dir.join("kastell-drill-web-1.timer"),
+            wants.join("kastell-drill-web-1.timer"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(foreign.clone(), wants.join("kastell-backup-web-1.timer"))
+            .unwrap();
+        let err = remove(&dir, &["kastell-backup-web-1.timer".into()], false).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+        assert!(
+            dir.join("kastell-backup-web-1.service").exists(),
+            "nothing removed"
+        );
+        let dry = remove(&dir, &[], true).unwrap();
+        assert_eq!(dry.removed.len(), 4);
+        assert!(dir.join("kastell-drill-web-1.timer").exists());
+        let done = remove(&dir, &[], false).unwrap();
+        assert_eq!(done, dry);
+        assert_eq!(done.left_alone, std::slice::from_ref(&foreign));
+        assert_eq!(done.links, [wants.join("kastell-drill-web-1.timer")]);
+        assert!(foreign.exists());
+        assert!(std::fs::symlink_metadata(wants.join("kastell-backup-web-1.timer")).is_ok());
+        let left: Vec<String> = scan(&dir).unwrap().into_iter().map(|f| f.name).collect();
+        assert_eq!(left, ["kastell-backup-web-1.timer"]);
+    }
+
+    #[test]
+    fn removing_the_last_job_takes_the_alert_template() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let mut req = request(Target::Server("web-1".into()), None);
+        req.drill_at = None;
+        let units = render(&jobs(&req).unwrap(), &settings()).unwrap();
+        write_units(dir, &units).unwrap();
+        let err = remove(dir, &["kastell-backup-db-1".into()], false).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        let done = remove(dir, &["kastell-backup-web-1".into()], false).unwrap();
+        assert_eq!(done.removed.len(), 3, "{done:?}");
+        assert!(scan(dir).unwrap().is_empty());
+    }
+}
