@@ -8,12 +8,15 @@
 //! and the server-gzip streams), fleet
 //! operations over 100 simulated servers (against one server), API requests
 //! per operation (against the minimum each API allows), reboot detection
-//! latency (against the polling interval) and the backup repository (local
-//! and S3, against the local store's compression of the same dump).
+//! latency (against the polling interval), the backup repository (local
+//! and S3, against the local store's compression of the same dump; over
+//! SFTP behind a shaped link, against that compression plus `scp`) and the
+//! restore drill (against a plain `pg_restore` of the same dump).
 
 // A reporting tool: its output is the point.
 #![allow(clippy::print_stdout)]
 
+mod drill;
 mod economy;
 mod fleet;
 mod mcp_start;
@@ -21,6 +24,7 @@ mod measure;
 mod netns;
 mod paas;
 mod reboot;
+mod repo_shaped;
 mod report;
 mod repository;
 mod shaped;
@@ -39,12 +43,14 @@ use crate::report::Section;
 #[command(name = "kastell-bench", version)]
 struct Args {
     /// Which benchmarks to run (comma-separated): mcp, raw, paas, shaped,
-    /// fleet, api, reboot, repo (`shaped` needs root: network namespaces,
-    /// tc; `repo` needs SeaweedFS from `.ci/setup`; its dump is --dump-mib).
+    /// fleet, api, reboot, repo, repo-shaped, drill (`shaped` and
+    /// `repo-shaped` need root: network namespaces, tc; `repo` needs
+    /// SeaweedFS from `.ci/setup`; the dump of `repo` and `repo-shaped` is
+    /// --dump-mib, the database of `drill` --db-mib).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "mcp,raw,paas,shaped,fleet,api,reboot,repo"
+        default_value = "mcp,raw,paas,shaped,fleet,api,reboot,repo,repo-shaped,drill"
     )]
     only: Vec<String>,
     /// Size of the raw dump in MiB.
@@ -157,6 +163,23 @@ async fn run(args: &Args) -> Result<Vec<Section>> {
         let mib = if args.quick { 16 } else { args.dump_mib };
         report(
             tokio::task::spawn_blocking(move || repository::run(mib))
+                .await
+                .map_err(|e| Error::unexpected(e.to_string()))??,
+            &mut sections,
+        );
+    }
+    if args.wants("repo-shaped") {
+        let mib = if args.quick { 16 } else { args.dump_mib };
+        report(
+            tokio::task::spawn_blocking(move || repo_shaped::run(mib, runs))
+                .await
+                .map_err(|e| Error::unexpected(e.to_string()))??,
+            &mut sections,
+        );
+    }
+    if args.wants("drill") {
+        report(
+            tokio::task::spawn_blocking(move || drill::run(db, runs))
                 .await
                 .map_err(|e| Error::unexpected(e.to_string()))??,
             &mut sections,

@@ -180,6 +180,17 @@ impl ShapedLink {
     pub(crate) fn host(&self) -> String {
         NS_ADDR.to_string()
     }
+
+    /// Bytes this side has sent into the link so far (the veth's
+    /// `tx_bytes`: frames with their Ethernet, IP, TCP and SSH overhead).
+    pub(crate) fn sent_bytes(&self) -> Result<u64> {
+        let path = format!("/sys/class/net/{}/statistics/tx_bytes", self.host_if);
+        let text =
+            fs::read_to_string(&path).map_err(|e| Error::io(format!("reading {path}"), e))?;
+        text.trim()
+            .parse()
+            .map_err(|_| Error::unexpected(format!("{path} holds {text:?}")))
+    }
 }
 
 impl Drop for ShapedLink {

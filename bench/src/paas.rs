@@ -32,12 +32,16 @@ const PG_DUMP_ZLIB: &str = "docker exec coolify-db pg_dump -Fc -U coolify -d coo
 /// Bytes a generated row takes in the table, roughly (for sizing).
 const ROW_BYTES: u64 = 200;
 
-/// Fills the database with about `mib` MiB of order rows; returns its size
-/// in bytes as PostgreSQL reports it.
-fn fill(host: &PaasHost, mib: u64) -> Result<u64> {
+/// kastell-pg's throwaway cluster, named through the testkit's wrapper
+/// (its `Deref` target), so this crate needs no dependency of its own.
+pub(crate) type Cluster = <kastell_testkit::pg::PgCluster as std::ops::Deref>::Target;
+
+/// Fills database `db` of `pg` with about `mib` MiB of order rows; returns
+/// its size in bytes as PostgreSQL reports it.
+pub(crate) fn fill(pg: &Cluster, db: &str, mib: u64) -> Result<u64> {
     let rows = (mib << 20) / ROW_BYTES;
-    host.pg.execute(
-        "coolify",
+    pg.execute(
+        db,
         "CREATE TABLE IF NOT EXISTS bench_orders (id bigint PRIMARY KEY, customer text, \
          email text, amount numeric(12,2), created_at timestamptz, note text)",
     )?;
@@ -45,8 +49,8 @@ fn fill(host: &PaasHost, mib: u64) -> Result<u64> {
     let mut from = 1;
     while from <= rows {
         let to = (from + batch - 1).min(rows);
-        host.pg.execute(
-            "coolify",
+        pg.execute(
+            db,
             &format!(
                 "INSERT INTO bench_orders SELECT g, 'customer ' || (g % 5000), \
                  md5(g::text) || '@example.com', (g % 1000000) / 100.0, \
@@ -57,10 +61,8 @@ fn fill(host: &PaasHost, mib: u64) -> Result<u64> {
         )?;
         from = to + 1;
     }
-    host.pg.execute("coolify", "VACUUM ANALYZE bench_orders")?;
-    let size = host
-        .pg
-        .psql("coolify", "SELECT pg_database_size('coolify')")?;
+    pg.execute(db, "VACUUM ANALYZE bench_orders")?;
+    let size = pg.psql(db, &format!("SELECT pg_database_size('{db}')"))?;
     size.trim()
         .parse()
         .map_err(|_| Error::unexpected(format!("database size {size:?}")))
@@ -74,7 +76,7 @@ pub(crate) async fn filled_host(db_mib: u64) -> Result<(PaasHost, u64, Duration)
         .map_err(|e| Error::unexpected(format!("starting the Coolify host: {e}")))?;
     let started = Instant::now();
     let (host, db_size) = tokio::task::spawn_blocking(move || {
-        let size = fill(&host, db_mib);
+        let size = fill(&host.pg, CASE.database, db_mib);
         (host, size)
     })
     .await

@@ -19,10 +19,10 @@ use kastell_testkit::s3::{BUCKET, SeaweedS3};
 use crate::measure::{mb_per_s, secs};
 use crate::report::Section;
 
-const PASSWORD: &str = "benchmark repository password";
+pub(crate) const PASSWORD: &str = "benchmark repository password";
 
 /// Writes `bytes` of dump-like rows to `path`.
-fn write_dump(path: &Path, bytes: u64) -> Result<()> {
+pub(crate) fn write_dump(path: &Path, bytes: u64) -> Result<()> {
     let file = File::create(path).map_err(|e| Error::io("creating the dump", e))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -49,7 +49,7 @@ fn write_dump(path: &Path, bytes: u64) -> Result<()> {
     out.flush().map_err(|e| Error::io("writing the dump", e))
 }
 
-fn entry(path: &Path) -> Result<StoredEntry> {
+pub(crate) fn entry(path: &Path) -> Result<StoredEntry> {
     let size = std::fs::metadata(path)
         .map_err(|e| Error::io("reading the dump", e))?
         .len();
@@ -61,7 +61,7 @@ fn entry(path: &Path) -> Result<StoredEntry> {
     })
 }
 
-fn timed<T>(work: impl FnOnce() -> Result<T>) -> Result<(T, Duration)> {
+pub(crate) fn timed<T>(work: impl FnOnce() -> Result<T>) -> Result<(T, Duration)> {
     let start = Instant::now();
     let value = work()?;
     Ok((value, start.elapsed()))
@@ -69,7 +69,7 @@ fn timed<T>(work: impl FnOnce() -> Result<T>) -> Result<(T, Duration)> {
 
 /// What the local store does with a dump: zstd (level 3, all cores) into
 /// a file, synced.
-fn local_store(dump: &Path, out: &Path) -> Result<Duration> {
+pub(crate) fn local_store(dump: &Path, out: &Path) -> Result<Duration> {
     let start = Instant::now();
     let status = Command::new("zstd")
         .args(["-3", "-T0", "-q", "-f", "-o"])

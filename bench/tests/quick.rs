@@ -43,6 +43,8 @@ fn every_benchmark_runs_and_reports_its_baseline() {
         "## 4. Fleet operations over 8 servers",
         "## 5. API economy",
         "## 6. Reboot detection",
+        "## 7b. Repository over a shaped link (SFTP)",
+        "## 8. Restore drill",
     ] {
         assert!(text.contains(section), "{section} missing:\n{text}");
     }
@@ -52,6 +54,7 @@ fn every_benchmark_runs_and_reports_its_baseline() {
         "ssh cat > (baseline)",
         "ssh pg_dump stream (baseline)",
         "maintain, 1 server",
+        "pg_restore of the dump file into a fresh cluster (baseline)",
     ] {
         assert!(text.contains(baseline), "{baseline} missing:\n{text}");
     }
