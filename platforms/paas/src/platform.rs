@@ -121,19 +121,25 @@ impl PaasPlatform {
         match self.spec.db_container {
             DbContainer::Fixed(name) => Ok(Some(name.to_owned())),
             DbContainer::NameFilter(filter) => {
-                let command = commands::find_container(filter)?;
-                let out = self
-                    .transport
-                    .exec_checked(&command, self.settings.short_timeout)
-                    .await?;
-                let id = out.stdout_text();
-                let valid = !id.is_empty()
-                    && id
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-                Ok(valid.then_some(id))
+                self.container_id(&commands::find_container(filter)?).await
             }
         }
+    }
+
+    /// Runs `lookup`, a `docker ps -q ... | head -1` style command, and
+    /// returns the container id it printed; `Ok(None)` when it printed
+    /// nothing or something that is not a container id.
+    pub(crate) async fn container_id(&self, lookup: &RemoteCommand) -> Result<Option<String>> {
+        let out = self
+            .transport
+            .exec_checked(lookup, self.settings.short_timeout)
+            .await?;
+        let id = out.stdout_text();
+        let valid = !id.is_empty()
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        Ok(valid.then_some(id))
     }
 
     /// Like [`PaasPlatform::find_db_container`], but no container is an error.

@@ -485,17 +485,8 @@ impl PaasPlatform {
 
     /// The id of a running task container of `service`, if any.
     async fn service_task(&self, service: &str) -> Result<Option<String>> {
-        let command = commands::find_service_task(service)?;
-        let out = self
-            .transport
-            .exec_checked(&command, self.settings.short_timeout)
-            .await?;
-        let id = out.stdout_text();
-        let valid = !id.is_empty()
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-        Ok(valid.then_some(id))
+        self.container_id(&commands::find_service_task(service)?)
+            .await
     }
 
     /// The file `path` inside the container `task`: `None` when it does not
