@@ -48,12 +48,21 @@ pub fn steps_json(steps: &[kastell_core::types::StepReport]) -> String {
 /// writes one, for scripted hosts whose configuration archive must be
 /// readable. Panics on a name longer than 100 bytes.
 pub fn tar_archive(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let with_modes: Vec<(&str, u32, &[u8])> = files
+        .iter()
+        .map(|(name, data)| (*name, 0o600, *data))
+        .collect();
+    tar_archive_with_modes(&with_modes)
+}
+
+/// [`tar_archive`] with each member's mode given (name, mode, content).
+pub fn tar_archive_with_modes(files: &[(&str, u32, &[u8])]) -> Vec<u8> {
     let mut out = Vec::new();
-    for (name, data) in files {
+    for (name, mode, data) in files {
         assert!(name.len() <= 100, "tar_archive: {name} is too long");
         let mut h = [0u8; 512];
         h[..name.len()].copy_from_slice(name.as_bytes());
-        h[100..108].copy_from_slice(b"0000600\0");
+        h[100..108].copy_from_slice(format!("{mode:07o}\0").as_bytes());
         h[108..116].copy_from_slice(b"0000000\0");
         h[116..124].copy_from_slice(b"0000000\0");
         h[124..136].copy_from_slice(format!("{:011o}\0", data.len()).as_bytes());

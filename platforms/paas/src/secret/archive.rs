@@ -198,30 +198,7 @@ fn pax_path(data: &[u8]) -> Option<String> {
 mod tests {
     use super::*;
 
-    /// A ustar archive of `files` (name, mode, content).
-    fn tar_of(files: &[(&str, u32, &[u8])]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for (name, mode, data) in files {
-            let mut h = [0u8; 512];
-            h[..name.len()].copy_from_slice(name.as_bytes());
-            h[100..108].copy_from_slice(format!("{mode:07o}\0").as_bytes());
-            h[108..116].copy_from_slice(b"0000000\0");
-            h[116..124].copy_from_slice(b"0000000\0");
-            h[124..136].copy_from_slice(format!("{:011o}\0", data.len()).as_bytes());
-            h[136..148].copy_from_slice(b"00000000000\0");
-            h[148..156].copy_from_slice(b"        ");
-            h[156] = b'0';
-            h[257..263].copy_from_slice(b"ustar\0");
-            h[263..265].copy_from_slice(b"00");
-            let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-            h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-            out.extend_from_slice(&h);
-            out.extend_from_slice(data);
-            out.resize(out.len().div_ceil(512) * 512, 0);
-        }
-        out.resize(out.len() + 1024, 0);
-        out
-    }
+    use kastell_testkit::platform::tar_archive_with_modes as tar_of;
 
     #[test]
     fn tar_members_are_found_by_name() {
