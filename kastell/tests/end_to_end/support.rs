@@ -59,3 +59,29 @@ pub(crate) fn ok_json(out: &std::process::Output) -> serde_json::Value {
     );
     serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
 }
+
+/// Creates the repository `name` at `location` with `kastell repo init`,
+/// its password in a 0600 file beside it (`<location>.pw`); panics when
+/// the init fails.
+#[cfg(all(feature = "sandbox", feature = "hetzner", feature = "bare"))]
+pub(crate) async fn init_repo(
+    sandbox: &kastell::sandbox::Sandbox,
+    home: &Path,
+    name: &str,
+    location: &Path,
+    password: &str,
+) {
+    use std::os::unix::fs::PermissionsExt;
+    let password_file = location.with_extension("pw");
+    std::fs::write(&password_file, format!("{password}\n")).unwrap();
+    std::fs::set_permissions(&password_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let args = [
+        "repo",
+        "init",
+        name,
+        location.to_str().unwrap(),
+        "--password-file",
+        password_file.to_str().unwrap(),
+    ];
+    ok_json(&kastell_in(sandbox, home, &args).await);
+}

@@ -7,7 +7,6 @@
 #![cfg(all(feature = "sandbox", feature = "hetzner", feature = "bare"))]
 
 use kastell_testkit::tmpfs::Tmpfs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -44,24 +43,8 @@ async fn a_backup_lost_locally_comes_back_from_the_repository() {
     let name = server.name.as_str();
     let root = sandbox.hosts().root(server.address).unwrap();
     let crontab = root.join("etc/crontab");
-    let password_file = dir.path().join("offsite.pw");
-    std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
-    std::fs::set_permissions(&password_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let repo_dir = dir.path().join("offsite");
-    let pw = password_file.to_str().unwrap();
-    ok(&kastell(
-        &sandbox,
-        home.path(),
-        &[
-            "repo",
-            "init",
-            "offsite",
-            repo_dir.to_str().unwrap(),
-            "--password-file",
-            pw,
-        ],
-    )
-    .await);
+    support::init_repo(&sandbox, home.path(), "offsite", &repo_dir, PASSWORD).await;
 
     // The server's default repository takes its backups without --repo;
     // --local-only keeps one out of it.
@@ -312,22 +295,14 @@ async fn a_full_repository_disk_fails_the_push_and_keeps_the_local_backup() {
         .hosts()
         .write(server.address, "etc/nginx/big.conf", &blob)
         .unwrap();
-    let password_file = dir.path().join("small.pw");
-    std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
-    std::fs::set_permissions(&password_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    ok(&kastell(
+    support::init_repo(
         &sandbox,
         home.path(),
-        &[
-            "repo",
-            "init",
-            "small",
-            repo_dir.join("repo").to_str().unwrap(),
-            "--password-file",
-            password_file.to_str().unwrap(),
-        ],
+        "small",
+        &repo_dir.join("repo"),
+        PASSWORD,
     )
-    .await);
+    .await;
 
     let out = kastell(
         &sandbox,

@@ -7,8 +7,6 @@
 //! on an action that has no use for it is refused.
 #![cfg(all(feature = "sandbox", feature = "hetzner", feature = "bare"))]
 
-use std::os::unix::fs::PermissionsExt;
-
 use serde_json::{Value, json};
 
 use crate::sdk::{self, Sdk};
@@ -36,28 +34,15 @@ async fn agents_back_up_to_and_restore_from_a_repository_through_the_official_sd
     let sandbox = support::one_server_sandbox(dir.path()).await;
     let server = sandbox.servers()[0].clone();
     let name = server.name.as_str();
-    let password_file = dir.path().join("offsite.pw");
-    std::fs::write(&password_file, "an agent never sees this passphrase\n").unwrap();
-    std::fs::set_permissions(&password_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let repo_dir = dir.path().join("offsite");
-    let init = support::kastell_in(
+    support::init_repo(
         &sandbox,
         home.path(),
-        &[
-            "repo",
-            "init",
-            "offsite",
-            repo_dir.to_str().unwrap(),
-            "--password-file",
-            password_file.to_str().unwrap(),
-        ],
+        "offsite",
+        &repo_dir,
+        "an agent never sees this passphrase",
     )
     .await;
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
 
     let store_dir = sandbox.store().dir().display().to_string();
     let mut env: Vec<(String, String)> = sandbox.env_overlay().into_iter().collect();
