@@ -304,8 +304,11 @@ impl Context {
     /// Applies the policy and resolves the server, in the same order on
     /// both surfaces: SAFE_MODE first (before even looking the server up),
     /// then the server (`query` by IP, then name; `None` auto-selects the
-    /// only server), then the server rules (manual, token, platform). A
-    /// refusal is logged to `security.log` once.
+    /// only server), whose record must pass `server add`'s rules
+    /// ([`validate_record`](crate::store::validate_record): a hand-edited
+    /// `servers.json` cannot aim kastell at a host name or a private
+    /// address), then the safety level and the server rules (manual, token,
+    /// platform). A refusal is logged to `security.log` once.
     pub fn admit(&self, op: Operation, query: Option<&str>) -> OpResult<Admitted> {
         let token = |p: &str| self.token_present(p);
         // SAFE_MODE is decided before the server matters: the server is
@@ -319,6 +322,8 @@ impl Context {
             return Err(self.refused(op, e, named.as_ref()));
         }
         let server = self.store.resolve(query).map_err(|e| self.unresolved(e))?;
+        crate::store::validate_record(&server, crate::store::allow_private_ips(&self.env))
+            .map_err(|e| OpError::from(e).on(&server))?;
         let decision = self
             .policy
             .check(op, self.surface, Some(&server), token)

@@ -28,7 +28,7 @@ pub use record::{
 pub use resolve::{find, resolve};
 pub use validate::{
     ALLOW_PRIVATE_IPS_VAR, SENTINEL_IPS, allow_private_ips, is_sentinel_ip, parse_ipv4_strict,
-    validate_ip, validate_name,
+    validate_ip, validate_name, validate_record, validate_tag,
 };
 
 pub(crate) use validate::{display_safe, shown};

@@ -107,6 +107,10 @@ pub struct ServerRecord {
     /// the platform's default set.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub backup_paths: Vec<String>,
+    /// Labels (`prod`, `staging`) that safety levels and windows in
+    /// `safety.json` can name (kastell extension).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
     /// Every field kastell does not know, preserved on rewrite.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -129,6 +133,7 @@ impl ServerRecord {
             domain: None,
             ssh: None,
             backup_paths: Vec::new(),
+            tags: Vec::new(),
             extra: Map::new(),
         }
     }

@@ -157,10 +157,103 @@ pub fn validate_ip(ip: &str, allow_private: bool) -> Result<Ipv4Addr> {
     Ok(addr)
 }
 
+/// Checks a tag (`prod`, `eu-staging`): 1 to 32 lower-case letters,
+/// digits, `-` and `_`, starting with a letter or digit. Refuses anything
+/// else as `InvalidInput`, saying the rule.
+pub fn validate_tag(tag: &str) -> Result<()> {
+    let ok = (1..=32).contains(&tag.len())
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && tag
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(
+            Error::invalid_input(format!("Invalid tag {}", shown(tag))).with_hint(
+                "Use 1-32 lower-case letters, digits, '-' and '_', starting with a letter or digit (for example prod)",
+            ),
+        )
+    }
+}
+
+/// Checks a record read from `servers.json` by the rules `server add`
+/// applies, so a hand-edited or hostile file cannot aim kastell at
+/// something `server add` would have refused: the name rule, the IP as a
+/// strict dotted quad (never a host name) outside private and reserved
+/// ranges unless `allow_private` (a provisioning sentinel passes: nothing
+/// connects to it), and every tag. The error names the record and says
+/// how to fix it.
+pub fn validate_record(record: &super::ServerRecord, allow_private: bool) -> Result<()> {
+    let checked = validate_name(&record.name)
+        .and_then(|()| {
+            if is_sentinel_ip(&record.ip) {
+                Ok(())
+            } else {
+                validate_ip(&record.ip, allow_private).map(|_| ())
+            }
+        })
+        .and_then(|()| record.tags.iter().try_for_each(|t| validate_tag(t)));
+    checked.map_err(|e| {
+        let hint = e.hint().unwrap_or_default().to_owned();
+        Error::new(
+            e.kind(),
+            format!(
+                "Server {} in servers.json is not valid: {}",
+                display_safe(&record.name),
+                e.message()
+            ),
+        )
+        .with_hint(format!(
+            "Fix the record in servers.json, or remove it and add it again with kastell server add. {hint}"
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use kastell_core::ErrorKind;
+
+    #[test]
+    fn records_read_from_the_file_follow_server_adds_rules() {
+        use super::super::ServerRecord;
+        let good = ServerRecord::new("manual-1", "web-1", "203.0.113.10");
+        assert!(validate_record(&good, false).is_ok());
+        let pending = ServerRecord::new("manual-1", "web-1", "pending");
+        assert!(validate_record(&pending, false).is_ok());
+        for (name, ip, tags, why) in [
+            ("web-1", "example.com", vec![], "Invalid IP address format"),
+            ("web-1", "10.0.0.5", vec![], "Private/reserved"),
+            ("web-1", "100.64.1.1", vec![], "Private/reserved"),
+            ("web-1", "127.0.0.1", vec![], "Loopback"),
+            ("WEB\u{1b}[2J", "203.0.113.10", vec![], "Invalid server name"),
+            ("web-1", "203.0.113.10", vec!["Prod"], "Invalid tag"),
+        ] {
+            let mut record = ServerRecord::new("manual-1", name, ip);
+            record.tags = tags.into_iter().map(str::to_owned).collect();
+            let err = validate_record(&record, false).unwrap_err();
+            assert!(err.message().contains(why), "{name} {ip}: {}", err.message());
+            assert!(err.message().contains("in servers.json"), "{}", err.message());
+            assert!(!err.message().contains('\u{1b}'), "{}", err.message());
+            assert!(err.hint().unwrap().contains("server add"));
+        }
+        let private = ServerRecord::new("manual-1", "web-1", "10.0.0.5");
+        assert!(validate_record(&private, true).is_ok());
+    }
+
+    #[test]
+    fn tags_follow_their_rule() {
+        for good in ["prod", "eu-staging", "a", "db_1", "1st"] {
+            assert!(validate_tag(good).is_ok(), "{good}");
+        }
+        for bad in ["", "Prod", "-x", "_x", "a b", "x\n", &"a".repeat(33), "é"] {
+            assert_eq!(validate_tag(bad).unwrap_err().kind(), ErrorKind::InvalidInput, "{bad:?}");
+        }
+    }
 
     #[test]
     fn names_follow_the_original_rule() {

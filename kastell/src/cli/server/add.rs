@@ -77,6 +77,10 @@ pub struct AddArgs {
     /// A path to back up on a bare server (repeatable).
     #[arg(long = "backup-path")]
     pub backup_paths: Vec<String>,
+    /// A tag that safety levels and maintenance windows in safety.json can
+    /// name, e.g. prod or staging (repeatable).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
     /// The provider's server id (default: manual-<epoch-ms>).
     #[arg(long)]
     pub id: Option<String>,
@@ -140,6 +144,12 @@ pub fn record_from_args(
         check_backup_path(path)?;
         if !record.backup_paths.contains(path) {
             record.backup_paths.push(path.clone());
+        }
+    }
+    for tag in &args.tags {
+        crate::store::validate_tag(tag)?;
+        if !record.tags.contains(tag) {
+            record.tags.push(tag.clone());
         }
     }
     Ok(record)

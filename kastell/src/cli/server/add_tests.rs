@@ -15,6 +15,7 @@ fn args(name: &str, ip: &str) -> AddArgs {
         port: None,
         identity_file: None,
         backup_paths: Vec::new(),
+        tags: Vec::new(),
         id: None,
     }
 }
