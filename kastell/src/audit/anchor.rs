@@ -1,0 +1,49 @@
+//! The anchor: the chain's head (`{seq, hash, ts}` of the newest line)
+//! kept outside the log, so a log cut back at its tail, or whose last line
+//! was rewritten, no longer matches it.
+//!
+//! It is `KASTELL_AUDIT_ANCHOR` when set (best on another disk, or in a
+//! directory another user owns and kastell may only write), else
+//! `audit.head` in the kastell directory. It is replaced atomically
+//! (temporary file, fsync, rename) after every append.
+
+use std::path::Path;
+
+use kastell_core::{Error, ErrorKind, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::store::write_atomic;
+
+/// The head of the chain: the newest line's position, hash and time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditHead {
+    /// The newest line's `seq`.
+    pub seq: u64,
+    /// Hex SHA-256 of the newest line's exact bytes (without its newline).
+    pub hash: String,
+    /// The newest line's `ts`.
+    pub ts: String,
+}
+
+/// Writes `head` to the anchor file at `path`, atomically.
+pub(crate) fn write_anchor(path: &Path, head: &AuditHead) -> Result<()> {
+    let mut bytes = serde_json::to_vec(head)
+        .map_err(|e| Error::unexpected(format!("encoding the audit anchor: {e}")))?;
+    bytes.push(b'\n');
+    write_atomic(path, &bytes)
+}
+
+/// Reads the anchor at `path`: `None` when there is none, an error of kind
+/// `Corrupt` when it is not an anchor.
+pub(crate) fn read_anchor(path: &Path) -> Result<Option<AuditHead>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            Error::new(
+                ErrorKind::Corrupt,
+                format!("the audit anchor {} is not readable: {e}", path.display()),
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
+    }
+}
