@@ -7,6 +7,7 @@
 //! only, at the level in `KASTELL_LOG` (default `warn`).
 
 pub mod alert;
+pub mod audit;
 pub mod backup;
 pub mod confirm;
 #[cfg(feature = "sandbox")]
@@ -79,6 +80,10 @@ pub enum Command {
     /// Send an alert to KASTELL_ALERT_WEBHOOK (what a failed scheduled job runs).
     #[command(subcommand)]
     Alert(alert::AlertCommand),
+    /// The tamper-evident audit log: verify its chain and anchor, show
+    /// its newest entries.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Update the platform (bare servers: packages).
     Update(fleet::FleetArgs),
     /// Reboot a server and prove it (a new boot id), then check health.
@@ -147,6 +152,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Snapshot(cmd) => snapshot::run(cmd, &ctx).await,
         Command::Schedule(cmd) => schedule::run(cmd, &ctx),
         Command::Alert(cmd) => alert::run(cmd, &ctx).await,
+        Command::Audit(cmd) => audit::run(cmd, &ctx),
         Command::Update(args) => maintain::update(args, &ctx).await,
         Command::Restart(args) => maintain::restart(args, &ctx).await,
         Command::Maintain(args) => maintain::maintain(args, &ctx).await,

@@ -1,5 +1,6 @@
 //! The real `kastell` binary: commands, operations, fleets, doctor.
 
+mod audit;
 mod commands;
 mod doctor;
 mod drill;
