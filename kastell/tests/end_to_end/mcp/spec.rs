@@ -261,6 +261,17 @@ fn every_answer_validates_against_the_spec_of_every_version() {
         let fleet: Value =
             serde_json::from_str(read["contents"][0]["text"].as_str().unwrap()).unwrap();
         assert_eq!(fleet["serverCount"], 5, "{fleet}");
+        assert_eq!(resources["resources"][1]["uri"], "kastell://audit/recent");
+        let read = session.result("resources/read", json!({"uri": "kastell://audit/recent"}));
+        let problems = against(&doc, "ReadResourceResult", &read);
+        assert!(
+            problems.is_empty(),
+            "{version} resources/read audit: {problems:#?}"
+        );
+        let audit: Value =
+            serde_json::from_str(read["contents"][0]["text"].as_str().unwrap()).unwrap();
+        assert!(audit["entries"].is_array(), "{audit}");
+        assert_eq!(audit["verify"]["ok"], true, "{audit}");
 
         let prompts = session.result("prompts/list", json!({}));
         assert!(
