@@ -49,7 +49,7 @@ pub(crate) fn rotated_files(current: &Path) -> Result<Vec<(usize, PathBuf)>> {
             found.push((n, entry.path()));
         }
     }
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
     Ok(found)
 }
 
