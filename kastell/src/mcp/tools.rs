@@ -11,7 +11,8 @@ use super::output::{BackupOutput, InfoOutput, LogsOutput, MaintainOutput};
 use super::params::{BackupArgs, InfoArgs, LogsArgs, MaintainArgs};
 use super::schema::{input, output_or_failure};
 use crate::ops::{Action, OpError};
-use crate::policy::Rule;
+use crate::policy::{Rule, SafetyLevel};
+use serde_json::Value;
 
 /// `server_backup`.
 pub(crate) const BACKUP: &str = "server_backup";
@@ -56,6 +57,51 @@ fn tool(
         .with_annotations(annotations)
 }
 
+/// `tools` as offered when no server may go above `highest`: each tool's
+/// `action` enum keeps only the actions `highest` admits, and a tool left
+/// with none is dropped (an empty enum is not a schema clients accept).
+/// The annotations are derived again from what is left, so a
+/// `server_backup` offering only lists says it only reads. A hidden
+/// action called anyway is refused by the policy, naming the level.
+pub(crate) fn offered(tools: &[Tool], highest: SafetyLevel) -> Vec<Tool> {
+    tools
+        .iter()
+        .filter_map(|tool| {
+            let kept: Vec<&'static Rule> = rules_of(&tool.name)
+                .filter(|r| highest.admits(r.category))
+                .collect();
+            if kept.is_empty() {
+                return None;
+            }
+            let names: Vec<&str> = Action::ALL
+                .into_iter()
+                .filter(|a| a.parts().0 == tool.name && highest.admits(a.parts().2.rule().category))
+                .map(|a| a.parts().1)
+                .collect();
+            let mut schema = tool.input_schema.as_ref().clone();
+            if let Some(Value::Object(action)) = schema
+                .get_mut("properties")
+                .and_then(|p| p.get_mut("action"))
+            {
+                action.insert(
+                    "enum".into(),
+                    Value::Array(names.iter().map(|n| Value::String((*n).into())).collect()),
+                );
+            }
+            let title = tool.title.clone().unwrap_or_default();
+            let annotations = ToolAnnotations::with_title(title)
+                .read_only(kept.iter().all(|r| r.reads_only()))
+                .destructive(kept.iter().any(|r| r.asks_first()))
+                .idempotent(kept.iter().all(|r| r.idempotent))
+                .open_world(true);
+            let mut offered = tool.clone();
+            offered.input_schema = Arc::new(schema);
+            offered.annotations = Some(annotations);
+            Some(offered)
+        })
+        .collect()
+}
+
 /// Every tool, built once per process and shared by every session (over
 /// HTTP a session, or a stateless request, gets its own server: the
 /// schemas are not generated again for each).
@@ -84,7 +130,9 @@ snapshots; snapshot-delete deletes one and snapshot-restore rebuilds the server'
 (snapshotId required, from snapshot-list). Snapshot actions need a cloud server (not manually \
 added) and its provider's API token (HETZNER_TOKEN, DIGITALOCEAN_TOKEN, VULTR_TOKEN, LINODE_TOKEN). \
 SAFE_MODE (on by default) blocks backup-restore, snapshot-create, snapshot-delete and \
-snapshot-restore; set KASTELL_SAFE_MODE=false to allow them.",
+snapshot-restore; set KASTELL_SAFE_MODE=false to allow them. Even then backup-restore, \
+snapshot-delete and snapshot-restore ask the user first (elicitation), or, for clients that cannot \
+ask, run only with the planToken of a dryRun made with the same arguments.",
             (
                 input::<BackupArgs>(),
                 output_or_failure::<BackupOutput, OpError>(),
@@ -226,6 +274,43 @@ mod tests {
             assert_eq!(op.destructive(), rule.asks_first(), "{}", op.title());
             assert_eq!(op.read_only(), rule.reads_only(), "{}", op.title());
             assert_eq!(op.title().replace(' ', "-"), rule.action, "{}", op.title());
+        }
+    }
+
+    #[test]
+    fn a_level_narrows_each_tools_actions_and_hints() {
+        let tools = all();
+        let enums = |offered: &[Tool], name: &str| -> Option<Vec<String>> {
+            offered.iter().find(|t| t.name == name).map(|t| {
+                t.input_schema["properties"]["action"]["enum"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap().to_owned())
+                    .collect()
+            })
+        };
+        let read = offered(&tools, SafetyLevel::ReadOnly);
+        assert_eq!(
+            enums(&read, BACKUP).unwrap(),
+            ["backup-list", "snapshot-list"]
+        );
+        assert_eq!(enums(&read, MAINTAIN), None);
+        let backup = read.iter().find(|t| t.name == BACKUP).unwrap();
+        let hints = backup.annotations.clone().unwrap();
+        assert_eq!(hints.read_only_hint, Some(true));
+        assert_eq!(hints.destructive_hint, Some(false));
+        let disruptive = offered(&tools, SafetyLevel::Disruptive);
+        assert_eq!(enums(&disruptive, MAINTAIN).unwrap().len(), 3);
+        assert!(
+            !enums(&disruptive, BACKUP)
+                .unwrap()
+                .contains(&"backup-restore".to_owned())
+        );
+        let everything = offered(&tools, SafetyLevel::Destructive);
+        assert_eq!(everything.len(), tools.len());
+        for (a, b) in everything.iter().zip(&tools) {
+            assert_eq!(a.input_schema, b.input_schema, "{}", a.name);
         }
     }
 

@@ -2,15 +2,16 @@
 //! platforms, decided by one table ([`RULES`]) in one order for the CLI and
 //! MCP alike.
 //!
-//! [`Policy::check`] applies, in this order: SAFE_MODE, the manual-server
-//! rule, the token need, the platform need. The first refusal wins, is
-//! returned as a kastell [`Error`] with a hint, and is appended to
-//! `security.log`.
+//! [`Policy::check`] applies, in this order: SAFE_MODE, the safety level
+//! and maintenance windows ([`level`]), the manual-server rule, the token
+//! need, the platform need. The first refusal wins, is returned as a
+//! kastell [`Error`] with a hint, and is appended to `security.log`.
 
+mod level;
 mod safe_mode;
 mod table;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use kastell_core::{Error, ErrorKind, Registry, Result};
 use serde::Serialize;
@@ -19,6 +20,10 @@ use crate::env::Env;
 use crate::security_log::{SecurityEvent, SecurityLog};
 use crate::store::{ServerRecord, is_known_platform};
 
+pub use level::{
+    Allowance, SAFETY_FILE, SAFETY_LEVEL_VAR, SafetyConfig, SafetyEntry, SafetyFile, SafetyLevel,
+    Window,
+};
 pub use safe_mode::{
     LEGACY_SAFE_MODE_VAR, SAFE_MODE_VAR, SafeModeReading, parse_bool, read_safe_mode, safe_mode,
 };
@@ -93,6 +98,9 @@ pub struct Decision {
     pub surface: Surface,
     /// Whether SAFE_MODE was on (the operation was not one it blocks).
     pub safe_mode: bool,
+    /// The safety level that admitted it, when levels are configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub safety: Option<Allowance>,
     /// The token situation.
     pub token: TokenStatus,
     /// Notes for the user (an optional token missing, a provider not
@@ -100,24 +108,45 @@ pub struct Decision {
     pub notes: Vec<String>,
 }
 
-/// Applies the policy table. Holds the environment to read SAFE_MODE from
-/// (read on every check) and the security log refusals go to.
+/// Applies the policy table. Holds the environment to read SAFE_MODE and
+/// `KASTELL_SAFETY_LEVEL` from, the directory whose `safety.json` holds the
+/// levels (both read on every check) and the security log refusals go to.
 #[derive(Debug, Clone)]
 pub struct Policy {
     env: Env,
     log: Option<SecurityLog>,
+    dir: Option<PathBuf>,
 }
 
 impl Policy {
     /// A policy reading `env` and logging refusals to `log` (`None`: not
-    /// logged, for callers with no kastell directory).
+    /// logged, for callers with no kastell directory), with no
+    /// `safety.json` (only `KASTELL_SAFETY_LEVEL` sets a level).
     pub fn new(env: Env, log: Option<SecurityLog>) -> Self {
-        Self { env, log }
+        Self {
+            env,
+            log,
+            dir: None,
+        }
     }
 
-    /// A policy reading `env` and logging to `security.log` in `dir`.
+    /// A policy reading `env` and `dir/safety.json`, logging to
+    /// `security.log` in `dir`.
     pub fn for_dir(env: Env, dir: &Path) -> Self {
-        Self::new(env, Some(SecurityLog::in_dir(dir)))
+        Self {
+            env,
+            log: Some(SecurityLog::in_dir(dir)),
+            dir: Some(dir.to_path_buf()),
+        }
+    }
+
+    /// The same policy without its log: for questions ("would this be
+    /// allowed?"), which are not requests and leave no trace.
+    pub fn quiet(&self) -> Self {
+        Self {
+            log: None,
+            ..self.clone()
+        }
     }
 
     /// The environment this policy reads.
@@ -125,10 +154,27 @@ impl Policy {
         &self.env
     }
 
+    /// The safety levels in force now (read afresh on every call).
+    pub fn safety(&self) -> Result<SafetyConfig> {
+        SafetyConfig::load(&self.env, self.dir.as_deref())
+    }
+
+    /// SAFE_MODE for `surface` now: the variable's value when set; when
+    /// neither variable is set, off if safety levels are configured (they
+    /// govern instead), else the surface's default. Warnings go to stderr.
+    fn safe_mode_reading(&self, surface: Surface) -> SafeModeReading {
+        let mut reading = safe_mode(&self.env, surface);
+        if reading.defaulted && self.safety().is_ok_and(|s| s.configured()) {
+            reading.on = false;
+            reading.source = "unset; safety levels configured".to_owned();
+        }
+        reading
+    }
+
     /// Whether SAFE_MODE is on for `surface` right now (warnings go to
     /// stderr).
     pub fn safe_mode(&self, surface: Surface) -> bool {
-        safe_mode(&self.env, surface).on
+        self.safe_mode_reading(surface).on
     }
 
     /// Whether `provider`'s token variable is set (and not blank) in this
@@ -149,7 +195,7 @@ impl Policy {
         named: Option<&ServerRecord>,
     ) -> Result<()> {
         let rule = op.rule();
-        let reading = safe_mode(&self.env, surface);
+        let reading = self.safe_mode_reading(surface);
         if let (true, Some(block)) = (reading.on, rule.safe_mode) {
             let err = Error::new(ErrorKind::PermissionDenied, block.error).with_hint(block.hint);
             return Err(self.refuse(rule, surface, named, &reading.source, err));
@@ -161,16 +207,22 @@ impl Policy {
     ///
     /// Checks, in this order, stopping at the first refusal:
     /// 1. SAFE_MODE (`PermissionDenied`, the table's message and hint);
-    /// 2. manual servers, for operations that need a provider id
+    ///    with neither variable set and safety levels configured, it is
+    ///    off and the levels decide;
+    /// 2. the safety level and maintenance windows, when configured
+    ///    (`PermissionDenied` naming the level and where it came from); an
+    ///    unreadable `safety.json` or bad `KASTELL_SAFETY_LEVEL` refuses
+    ///    all but reads;
+    /// 3. manual servers, for operations that need a provider id
     ///    (`InvalidState`);
-    /// 3. the token, via `token_present(provider)`, for cloud servers when
+    /// 4. the token, via `token_present(provider)`, for cloud servers when
     ///    the table says it is required (`Unauthenticated`: `No API token
     ///    found for <provider>` / `Set <ENV> environment variable`); a cloud
     ///    server with no provider at all is refused (`InvalidState`);
-    /// 4. the platform, when the table needs one: `bare` counts, an
+    /// 5. the platform, when the table needs one: `bare` counts, an
     ///    unknown platform is refused (`InvalidState`).
     ///
-    /// Server checks (2-4) apply only when `server` is given. Every refusal
+    /// Server checks (3-5) apply only when `server` is given. Every refusal
     /// is appended to `security.log`; a failure to write the log is
     /// reported on stderr and never replaces the refusal.
     pub fn check(
@@ -181,16 +233,38 @@ impl Policy {
         token_present: impl Fn(&str) -> bool,
     ) -> Result<Decision> {
         let rule = op.rule();
-        let reading = safe_mode(&self.env, surface);
+        let reading = self.safe_mode_reading(surface);
         let refuse = |err: Error, reason: &str| self.refuse(rule, surface, server, reason, err);
         if let (true, Some(block)) = (reading.on, rule.safe_mode) {
             let err = Error::new(ErrorKind::PermissionDenied, block.error).with_hint(block.hint);
             return Err(refuse(err, &reading.source));
         }
+        let safety = match self.safety() {
+            Ok(config) => config,
+            Err(e) if rule.reads_only() => {
+                tracing::warn!("{e}; reads go on, everything else is refused");
+                SafetyConfig::default()
+            }
+            Err(e) => return Err(refuse(e, "safety configuration unreadable")),
+        };
+        let allowance = safety
+            .configured()
+            .then(|| safety.allowance(surface, server));
+        if let Some(allowance) = &allowance {
+            allowance
+                .admit(
+                    rule.action,
+                    rule.category,
+                    server.map(|s| s.name.as_str()),
+                    chrono::Utc::now(),
+                )
+                .map_err(|e| refuse(e, &format!("safety level {}", allowance.level)))?;
+        }
         let mut decision = Decision {
             op,
             surface,
             safe_mode: reading.on,
+            safety: allowance,
             token: TokenStatus::NotNeeded,
             notes: Vec::new(),
         };

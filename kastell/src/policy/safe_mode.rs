@@ -32,6 +32,9 @@ pub struct SafeModeReading {
     pub source: String,
     /// Whether the legacy variable supplied the value.
     pub legacy: bool,
+    /// Whether neither variable is set (the value is the surface's
+    /// default).
+    pub defaulted: bool,
     /// Warnings for stderr (an unrecognised value).
     pub warnings: Vec<String>,
 }
@@ -48,6 +51,7 @@ pub fn read_safe_mode(env: &Env, surface: Surface) -> SafeModeReading {
                     on,
                     source: format!("default for {}", surface.as_str()),
                     legacy: false,
+                    defaulted: true,
                     warnings: Vec::new(),
                 };
             }
@@ -59,12 +63,14 @@ pub fn read_safe_mode(env: &Env, surface: Surface) -> SafeModeReading {
             on,
             source: format!("{var}={}", value.trim()),
             legacy,
+            defaulted: false,
             warnings: Vec::new(),
         },
         None => SafeModeReading {
             on: true,
             source: format!("{var}={shown:?} (unrecognised, fail closed)"),
             legacy,
+            defaulted: false,
             warnings: vec![format!(
                 "Warning: {var}={shown:?} is not a recognized boolean. Use \"true\" or \"false\". Defaulting to safe mode."
             )],

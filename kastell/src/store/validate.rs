@@ -230,14 +230,27 @@ mod tests {
             ("web-1", "10.0.0.5", vec![], "Private/reserved"),
             ("web-1", "100.64.1.1", vec![], "Private/reserved"),
             ("web-1", "127.0.0.1", vec![], "Loopback"),
-            ("WEB\u{1b}[2J", "203.0.113.10", vec![], "Invalid server name"),
+            (
+                "WEB\u{1b}[2J",
+                "203.0.113.10",
+                vec![],
+                "Invalid server name",
+            ),
             ("web-1", "203.0.113.10", vec!["Prod"], "Invalid tag"),
         ] {
             let mut record = ServerRecord::new("manual-1", name, ip);
             record.tags = tags.into_iter().map(str::to_owned).collect();
             let err = validate_record(&record, false).unwrap_err();
-            assert!(err.message().contains(why), "{name} {ip}: {}", err.message());
-            assert!(err.message().contains("in servers.json"), "{}", err.message());
+            assert!(
+                err.message().contains(why),
+                "{name} {ip}: {}",
+                err.message()
+            );
+            assert!(
+                err.message().contains("in servers.json"),
+                "{}",
+                err.message()
+            );
             assert!(!err.message().contains('\u{1b}'), "{}", err.message());
             assert!(err.hint().unwrap().contains("server add"));
         }
@@ -251,7 +264,11 @@ mod tests {
             assert!(validate_tag(good).is_ok(), "{good}");
         }
         for bad in ["", "Prod", "-x", "_x", "a b", "x\n", &"a".repeat(33), "é"] {
-            assert_eq!(validate_tag(bad).unwrap_err().kind(), ErrorKind::InvalidInput, "{bad:?}");
+            assert_eq!(
+                validate_tag(bad).unwrap_err().kind(),
+                ErrorKind::InvalidInput,
+                "{bad:?}"
+            );
         }
     }
 

@@ -6,6 +6,7 @@ mod doctor;
 mod drill;
 mod first_use;
 mod fleet_sandbox;
+mod levels;
 mod ops;
 mod ops_fleet;
 mod ops_sim;

@@ -129,7 +129,10 @@ fn backup_create_list_verify_and_restore_the_newest() {
     let cli_list = json_of(ok(&kastell(dir, &["--json", "backup", "list", "bare-1"])));
     let store = FleetStore::open(dir.join("state")).unwrap();
     let ctx = Context::new(
-        Env::from_pairs([("HOME", "/nonexistent")]),
+        Env::from_pairs([
+            ("HOME", "/nonexistent"),
+            ("KASTELL_ALLOW_PRIVATE_IPS", "true"),
+        ]),
         store,
         Surface::Cli,
     );

@@ -19,7 +19,11 @@ async fn snapshot_create_list_delete_against_the_hetzner_simulator() {
     let mut record = ServerRecord::new(ids[1].clone(), "web-1", public_ip(1).to_string());
     record.provider = Some("hetzner".into());
     store.add(record).unwrap();
-    let env = Env::from_pairs([("HETZNER_TOKEN", "hetzner-rw-sim-token")]);
+    let env = Env::from_pairs([
+        ("HETZNER_TOKEN", "hetzner-rw-sim-token"),
+        // The simulator's addresses are in 198.18/15.
+        ("KASTELL_ALLOW_PRIVATE_IPS", "true"),
+    ]);
     let ctx = Context::new(env, store, Surface::Cli)
         .with_timing(Timing::fast())
         .with_endpoint("hetzner", sim.endpoint());
@@ -57,7 +61,10 @@ async fn snapshot_create_list_delete_against_the_hetzner_simulator() {
 
     // A wrong token is refused by the API, surfaced as an OpError.
     let bad = Context::new(
-        Env::from_pairs([("HETZNER_TOKEN", "wrong")]),
+        Env::from_pairs([
+            ("HETZNER_TOKEN", "wrong"),
+            ("KASTELL_ALLOW_PRIVATE_IPS", "true"),
+        ]),
         FleetStore::open(dir.path()).unwrap(),
         Surface::Cli,
     )

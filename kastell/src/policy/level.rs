@@ -1,0 +1,481 @@
+//! Safety levels: how much an operation may do, per fleet, tag and server.
+//!
+//! A level admits every operation whose [`Category`] is at or below it:
+//! `read-only` (lists, status, logs, verification), `safe-writes`
+//! (backups, snapshot creation, adding a server), `disruptive` (updates,
+//! reboots, maintenance) and `destructive` (restores, snapshot deletion,
+//! removing a server).
+//!
+//! Where a level comes from, for one server:
+//! 1. `KASTELL_DIR/safety.json`: the server's own entry, else the lowest
+//!    level among the entries of its tags, else the file's `level`, else
+//!    the surface's default (`safe-writes` over MCP, `destructive` on the
+//!    command line);
+//! 2. `KASTELL_SAFETY_LEVEL`, when set, is a ceiling over all of that (an
+//!    agent's MCP configuration can make it read-only whatever the file
+//!    says).
+//!
+//! Entries may name maintenance windows (UTC): disruptive and destructive
+//! work on a server is then admitted only inside one of the windows of
+//! every entry that applies to it. Levels are used only when configured
+//! (the variable or the file exists); see [`super::Policy::check`] for how
+//! they combine with SAFE_MODE.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc};
+use kastell_core::{Error, ErrorKind, Result};
+use serde::{Deserialize, Serialize};
+
+use super::{Category, Surface};
+use crate::env::Env;
+use crate::store::ServerRecord;
+
+/// The variable that caps the level of every server (`read-only`,
+/// `safe-writes`, `disruptive` or `destructive`).
+pub const SAFETY_LEVEL_VAR: &str = "KASTELL_SAFETY_LEVEL";
+
+/// The safety configuration's file name in `KASTELL_DIR`.
+pub const SAFETY_FILE: &str = "safety.json";
+
+/// How much an operation may do, in rising order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SafetyLevel {
+    /// Reads only.
+    ReadOnly,
+    /// Adds without taking away: backups, snapshots, fleet records.
+    SafeWrites,
+    /// Also interrupts service: updates, reboots, maintenance.
+    Disruptive,
+    /// Also overwrites and deletes: restores, snapshot deletion.
+    Destructive,
+}
+
+impl SafetyLevel {
+    /// Every level, lowest first.
+    pub const ALL: [SafetyLevel; 4] = [
+        Self::ReadOnly,
+        Self::SafeWrites,
+        Self::Disruptive,
+        Self::Destructive,
+    ];
+
+    /// `read-only`, `safe-writes`, `disruptive` or `destructive`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ReadOnly => "read-only",
+            Self::SafeWrites => "safe-writes",
+            Self::Disruptive => "disruptive",
+            Self::Destructive => "destructive",
+        }
+    }
+
+    /// The lowest level that admits `category`.
+    pub const fn needed_for(category: Category) -> Self {
+        match category {
+            Category::Read => Self::ReadOnly,
+            Category::SafeWrite => Self::SafeWrites,
+            Category::Disruptive => Self::Disruptive,
+            Category::Destructive => Self::Destructive,
+        }
+    }
+
+    /// Whether this level admits work of `category`.
+    pub fn admits(self, category: Category) -> bool {
+        Self::needed_for(category) <= self
+    }
+
+    /// Parses a level name (case-insensitive, surrounding blanks ignored);
+    /// refuses anything else, naming the four levels.
+    pub fn parse(value: &str) -> Result<Self> {
+        let wanted = value.trim().to_ascii_lowercase();
+        Self::ALL
+            .into_iter()
+            .find(|l| l.as_str() == wanted)
+            .ok_or_else(|| {
+                Error::invalid_input(format!(
+                    "Unknown safety level {}",
+                    crate::store::display_safe(value)
+                ))
+                .with_hint("Use read-only, safe-writes, disruptive or destructive")
+            })
+    }
+
+    /// The surface's level for servers the configuration does not name:
+    /// `safe-writes` over MCP, `destructive` on the command line (the same
+    /// split as SAFE_MODE's defaults).
+    pub const fn default_for(surface: Surface) -> Self {
+        match surface {
+            Surface::Mcp => Self::SafeWrites,
+            Surface::Cli => Self::Destructive,
+        }
+    }
+}
+
+impl std::fmt::Display for SafetyLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A weekly maintenance window in UTC: `Sat 02:00-04:00`, `Mon-Fri
+/// 22:00-02:00` (ending the next day), `Sat,Sun 01:00-05:00`, `daily
+/// 03:00-03:30`. The end may be `24:00`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    text: String,
+    days: [bool; 7],
+    start: u32,
+    minutes: u32,
+}
+
+const DAY_NAMES: [(&str, &str); 7] = [
+    ("mon", "monday"),
+    ("tue", "tuesday"),
+    ("wed", "wednesday"),
+    ("thu", "thursday"),
+    ("fri", "friday"),
+    ("sat", "saturday"),
+    ("sun", "sunday"),
+];
+
+/// Monday = 0 for a day's three-letter or full English name, any case.
+fn day_index(name: &str) -> Option<usize> {
+    let lower = name.trim().to_ascii_lowercase();
+    DAY_NAMES
+        .iter()
+        .position(|(short, long)| lower == *short || lower == *long)
+}
+
+fn minute_of_day(value: &str) -> Option<u32> {
+    let (h, m) = value.trim().split_once(':')?;
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60 || h == 24 && m == 0).then_some(h * 60 + m)
+}
+
+impl Window {
+    /// Parses a window; refuses a malformed one, saying what form is
+    /// expected.
+    pub fn parse(text: &str) -> Result<Self> {
+        let bad = |why: &str| {
+            Error::invalid_input(format!(
+                "Invalid maintenance window {}: {why}",
+                crate::store::display_safe(text)
+            ))
+            .with_hint("Write DAYS HH:MM-HH:MM in UTC, e.g. \"Sat 02:00-04:00\", \"Mon-Fri 22:00-02:00\" or \"daily 03:00-03:30\"")
+        };
+        let (days_part, times) = text
+            .trim()
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| bad("expected days, then a time range"))?;
+        let mut days = [false; 7];
+        for part in days_part.split(',') {
+            let part = part.trim();
+            if part.eq_ignore_ascii_case("daily") || part == "*" {
+                days = [true; 7];
+            } else if let Some((from, to)) = part.split_once('-') {
+                let (from, to) = (
+                    day_index(from).ok_or_else(|| bad("unknown day"))?,
+                    day_index(to).ok_or_else(|| bad("unknown day"))?,
+                );
+                let mut d = from;
+                loop {
+                    days[d] = true;
+                    if d == to {
+                        break;
+                    }
+                    d = (d + 1) % 7;
+                }
+            } else {
+                days[day_index(part).ok_or_else(|| bad("unknown day"))?] = true;
+            }
+        }
+        let (start, end) = times
+            .trim()
+            .split_once('-')
+            .ok_or_else(|| bad("expected a time range HH:MM-HH:MM"))?;
+        let start = minute_of_day(start).ok_or_else(|| bad("the start is not HH:MM"))?;
+        let end = minute_of_day(end).ok_or_else(|| bad("the end is not HH:MM"))?;
+        if start == 24 * 60 {
+            return Err(bad("a window cannot start at 24:00"));
+        }
+        let minutes = if end > start {
+            end - start
+        } else {
+            end + 24 * 60 - start
+        };
+        Ok(Self {
+            text: text.trim().to_owned(),
+            days,
+            start,
+            minutes,
+        })
+    }
+
+    /// The window as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The start of each opening of this window from the day before `now`
+    /// for eight days (so one that began yesterday and is still open
+    /// counts).
+    fn openings(&self, now: DateTime<Utc>) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+        let first = now.date_naive() - Duration::days(1);
+        (0..9).filter_map(move |offset| {
+            let day = first + Duration::days(offset);
+            let index = day.weekday().num_days_from_monday() as usize;
+            if !self.days[index] {
+                return None;
+            }
+            let start = NaiveTime::from_hms_opt(self.start / 60, self.start % 60, 0)?;
+            Some(day.and_time(start).and_utc())
+        })
+    }
+
+    /// Whether `now` is inside the window.
+    pub fn contains(&self, now: DateTime<Utc>) -> bool {
+        let length = Duration::minutes(i64::from(self.minutes));
+        self.openings(now)
+            .any(|start| start <= now && now < start + length)
+    }
+
+    /// When the window next opens after `now`.
+    pub fn next_opening(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.openings(now).find(|start| *start > now)
+    }
+}
+
+impl Serialize for Window {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Window {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Window::parse(&text).map_err(|e| serde::de::Error::custom(e.to_string()))
+    }
+}
+
+/// One entry of the safety file: a level, windows, or both.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SafetyEntry {
+    /// The most the entry's servers may do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<SafetyLevel>,
+    /// When disruptive and destructive work is admitted (UTC); empty means
+    /// at any time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<Window>,
+}
+
+/// `KASTELL_DIR/safety.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SafetyFile {
+    /// The level of servers with no entry of their own or of a tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<SafetyLevel>,
+    /// Windows for every server (combined with those of its entries).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<Window>,
+    /// Entries by tag (`prod`, `staging`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, SafetyEntry>,
+    /// Entries by server name; a server's own entry wins over its tags'.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub servers: BTreeMap<String, SafetyEntry>,
+}
+
+/// The safety configuration in force: the file (if any) and the ceiling
+/// from the environment (if set).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SafetyConfig {
+    /// The file's content, when it exists.
+    pub file: Option<SafetyFile>,
+    /// Where the file is (or would be).
+    pub path: Option<PathBuf>,
+    /// `KASTELL_SAFETY_LEVEL`, when set.
+    pub ceiling: Option<SafetyLevel>,
+}
+
+/// What one server may do now, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Allowance {
+    /// The level in force.
+    pub level: SafetyLevel,
+    /// Where it came from (`server web-1 in safety.json`, `tag prod in
+    /// safety.json`, `KASTELL_SAFETY_LEVEL`, `default for mcp`).
+    pub source: String,
+    /// The windows that gate disruptive and destructive work, as written.
+    pub windows: Vec<Window>,
+}
+
+impl SafetyConfig {
+    /// Reads the ceiling from `env` and the file from `dir` (when given).
+    /// Refuses an unknown level in the variable, and a file that is not
+    /// valid JSON of the documented shape (saying where), so that a typo
+    /// never silently widens what an agent may do.
+    pub fn load(env: &Env, dir: Option<&Path>) -> Result<Self> {
+        let ceiling = match env.get(SAFETY_LEVEL_VAR) {
+            Some(value) => Some(SafetyLevel::parse(&value).map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("{SAFETY_LEVEL_VAR}: {}", e.message()),
+                )
+                .with_hint("Set it to read-only, safe-writes, disruptive or destructive")
+            })?),
+            None => None,
+        };
+        let path = dir.map(|d| d.join(SAFETY_FILE));
+        let file = match &path {
+            Some(path) => match std::fs::read(path) {
+                Ok(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| {
+                    Error::invalid_input(format!("{} is not valid: {e}", path.display()))
+                        .with_hint("Fix the file (see README: safety levels), or remove it to use SAFE_MODE alone")
+                })?),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+            },
+            None => None,
+        };
+        Ok(Self {
+            file,
+            path,
+            ceiling,
+        })
+    }
+
+    /// Whether levels are configured at all (the variable or the file).
+    pub fn configured(&self) -> bool {
+        self.ceiling.is_some() || self.file.is_some()
+    }
+
+    /// What `server` may do from `surface` (`None`: an operation on no
+    /// particular server, to which the file's `level` and the ceiling
+    /// apply).
+    pub fn allowance(&self, surface: Surface, server: Option<&ServerRecord>) -> Allowance {
+        let mut level = SafetyLevel::default_for(surface);
+        let mut source = format!("default for {}", surface.as_str());
+        let mut windows = Vec::new();
+        if let Some(file) = &self.file {
+            windows.extend(file.windows.iter().cloned());
+            if let Some(l) = file.level {
+                level = l;
+                source = format!("{SAFETY_FILE} level");
+            }
+            let own = server.and_then(|s| file.servers.get(&s.name));
+            if let (Some(entry), Some(server)) = (own, server) {
+                windows.extend(entry.windows.iter().cloned());
+                if let Some(l) = entry.level {
+                    level = l;
+                    source = format!("server {} in {SAFETY_FILE}", server.name);
+                }
+            } else if let Some(server) = server {
+                let mut lowest: Option<(SafetyLevel, &str)> = None;
+                for tag in &server.tags {
+                    let Some(entry) = file.tags.get(tag) else {
+                        continue;
+                    };
+                    windows.extend(entry.windows.iter().cloned());
+                    if let Some(l) = entry.level
+                        && lowest.is_none_or(|(low, _)| l < low)
+                    {
+                        lowest = Some((l, tag));
+                    }
+                }
+                if let Some((l, tag)) = lowest {
+                    level = l;
+                    source = format!("tag {tag} in {SAFETY_FILE}");
+                }
+            }
+        }
+        if let Some(ceiling) = self.ceiling
+            && ceiling < level
+        {
+            level = ceiling;
+            source = SAFETY_LEVEL_VAR.to_owned();
+        }
+        Allowance {
+            level,
+            source,
+            windows,
+        }
+    }
+
+    /// The highest level any server of `servers` (or an operation on no
+    /// server) may have now: what `tools/list` still offers.
+    pub fn highest(&self, surface: Surface, servers: &[ServerRecord]) -> SafetyLevel {
+        servers
+            .iter()
+            .map(|s| self.allowance(surface, Some(s)).level)
+            .chain(std::iter::once(self.allowance(surface, None).level))
+            .max()
+            .unwrap_or(SafetyLevel::ReadOnly)
+    }
+}
+
+impl Allowance {
+    /// Refuses work of `category` called `action` on `server` that this
+    /// allowance does not admit at `now`: above the level, or disruptive
+    /// or destructive outside every window that applies. The error names
+    /// the level, where it came from and what to do.
+    pub fn admit(
+        &self,
+        action: &str,
+        category: Category,
+        server: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let on = server.map(|s| format!(" on {s}")).unwrap_or_default();
+        if !self.level.admits(category) {
+            let needed = SafetyLevel::needed_for(category);
+            return Err(Error::new(
+                ErrorKind::PermissionDenied,
+                format!(
+                    "{action} is {} work and needs safety level {needed}; the level{on} is {} ({})",
+                    category.as_str(),
+                    self.level,
+                    self.source
+                ),
+            )
+            .with_hint(format!(
+                "Raise the level in KASTELL_DIR/{SAFETY_FILE} (or {SAFETY_LEVEL_VAR}) to {needed} if {action} should be allowed{on}"
+            )));
+        }
+        if category >= Category::Disruptive
+            && !self.windows.is_empty()
+            && !self.windows.iter().all(|w| w.contains(now))
+        {
+            let shown: Vec<&str> = self.windows.iter().map(Window::as_str).collect();
+            let next = self
+                .windows
+                .iter()
+                .filter(|w| !w.contains(now))
+                .filter_map(|w| w.next_opening(now))
+                .max()
+                .map(|t| format!("; the next opens at {}", t.format("%Y-%m-%d %H:%M UTC")))
+                .unwrap_or_default();
+            return Err(Error::new(
+                ErrorKind::PermissionDenied,
+                format!(
+                    "{action} is {} work, admitted{on} only inside its maintenance window ({} UTC){next}",
+                    category.as_str(),
+                    shown.join(", "),
+                ),
+            )
+            .with_hint(format!(
+                "Run it inside the window, or change the windows in KASTELL_DIR/{SAFETY_FILE}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
