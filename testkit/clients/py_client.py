@@ -4,7 +4,8 @@ by kastell's conformance tests.
 It reads a plan (JSON) from the file named by its first argument, connects
 over stdio or Streamable HTTP (handshake era with mode "legacy", or letting
 the SDK negotiate with "auto"), lists the tools, resources and prompts, makes
-the planned calls and prints one JSON report on stdout. Whatever the SDK
+the planned calls (answering elicitation requests as the plan says, as a
+user would) and prints one JSON report on stdout. Whatever the SDK
 rejects is reported as an error string: the Rust test decides what passes.
 """
 
@@ -12,7 +13,7 @@ import asyncio
 import json
 import sys
 
-from mcp import Client
+from mcp import Client, types
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
@@ -39,11 +40,24 @@ async def run(plan):
     async def on_log(params):
         report["logs"].append(dump(params))
 
+    # plan["elicit"]: how the "user" answers elicitation requests, e.g.
+    # {"action": "accept", "content": {"confirm": true}, "delaySeconds": 0}.
+    # Every question is recorded in report["elicitations"].
+    elicit = plan.get("elicit")
+    report["elicitations"] = []
+
+    async def on_elicit(context, params):
+        report["elicitations"].append(dump(params))
+        if elicit.get("delaySeconds"):
+            await asyncio.sleep(elicit["delaySeconds"])
+        return types.ElicitResult(action=elicit["action"], content=elicit.get("content"))
+
     try:
         async with Client(
             server,
             mode=plan.get("mode", "legacy"),
             logging_callback=on_log,
+            elicitation_callback=on_elicit if elicit else None,
             log_level=plan.get("logLevel"),
             read_timeout_seconds=120,
         ) as client:
@@ -74,10 +88,25 @@ async def run(plan):
                 async def on_progress(value, total, message, progress=progress):
                     progress.append({"progress": value, "total": total, "message": message})
 
+                # An argument {"$from": N, "field": F} is call N's
+                # structuredContent[F] (a plan token handed to a later call),
+                # with one character changed when "alter" is set.
+                arguments = dict(call.get("arguments") or {})
+                for key, value in list(arguments.items()):
+                    if isinstance(value, dict) and "$from" in value:
+                        earlier = report["calls"][value["$from"]].get("result") or {}
+                        found = (earlier.get("structuredContent") or {}).get(value["field"])
+                        if found and value.get("alter"):
+                            # One character changed inside the sealed part.
+                            flip = "A" if found[-10] != "A" else "B"
+                            found = found[:-10] + flip + found[-9:]
+                        arguments[key] = found
+                if call.get("sleepBefore"):
+                    await asyncio.sleep(call["sleepBefore"])
                 try:
                     result = await client.call_tool(
                         call["name"],
-                        call.get("arguments"),
+                        arguments,
                         progress_callback=on_progress if call.get("progress") else None,
                     )
                     report["calls"].append({"result": dump(result), "progress": progress})

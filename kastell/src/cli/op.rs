@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::backup::BackupLayout;
 use crate::ops::{self, CreateOptions, MaintainOptions, OpError, RepoChoice};
-use crate::policy::{Operation, Policy, Surface};
+use crate::policy::{Operation, Surface};
 use crate::remote::{DEFAULT_PORT, DEFAULT_USER};
 use crate::store::ServerRecord;
 
@@ -152,8 +152,63 @@ impl Op {
         }
     }
 
-    /// Runs it through [`crate::ops`] and returns its payload as JSON.
+    /// Its arguments as the audit log records them (the server aside).
+    fn audit_args(&self, server: Option<&str>) -> Value {
+        let mut args = serde_json::json!({"action": self.operation().as_str(), "server": server});
+        let extra = match self {
+            Op::BackupCreate(o) => serde_json::json!({
+                "compress": format!("{:?}", o.compress).to_lowercase(),
+                "repo": format!("{:?}", o.repo),
+            }),
+            Op::BackupList(repo) => serde_json::json!({"repo": repo}),
+            Op::BackupVerify(b) | Op::BackupRestore(b) | Op::BackupDrill(b) => {
+                serde_json::json!({"backupId": b.id, "repo": b.repo})
+            }
+            Op::SnapshotDelete(id) | Op::SnapshotRestore(id) => {
+                serde_json::json!({"snapshotId": id})
+            }
+            Op::Maintain(o) => serde_json::json!({
+                "skipReboot": o.skip_reboot,
+                "rebootEvenIfUnhealthy": o.reboot_even_if_unhealthy,
+                "snapshot": o.snapshot,
+            }),
+            _ => Value::Null,
+        };
+        if let (Value::Object(a), Value::Object(e)) = (&mut args, extra) {
+            a.extend(e);
+        }
+        args
+    }
+
+    /// Runs it through [`crate::ops`] and returns its payload as JSON;
+    /// every run, refused or not, is appended to the audit log.
     pub async fn run(&self, ctx: &ops::Context, server: Option<&str>) -> Result<Value, OpError> {
+        let started = std::time::Instant::now();
+        let result = self.run_unrecorded(ctx, server).await;
+        let (value, failed) = match &result {
+            Ok(value) => (value.clone(), false),
+            Err(e) => (serde_json::to_value(e).unwrap_or(Value::Null), true),
+        };
+        crate::audit::CallRecord {
+            surface: crate::audit::AuditSurface::Cli,
+            client: None,
+            op: self.operation().as_str(),
+            server: server.map(str::to_owned),
+            args: self.audit_args(server),
+            confirmed: None,
+            result: &value,
+            failed,
+            duration: started.elapsed(),
+        }
+        .append_to(ctx.store.dir(), &ctx.env);
+        result
+    }
+
+    async fn run_unrecorded(
+        &self,
+        ctx: &ops::Context,
+        server: Option<&str>,
+    ) -> Result<Value, OpError> {
         match self {
             Op::BackupCreate(options) => {
                 json(ops::backup_create_with(ctx, server, options.clone()).await)
@@ -182,7 +237,8 @@ impl Op {
     /// Why the policy would refuse it on `server` now (nothing is logged:
     /// a dry run is a question, not a request).
     pub fn refusal(&self, ctx: &ops::Context, server: &ServerRecord) -> Option<String> {
-        Policy::new(ctx.env.clone(), None)
+        ctx.policy
+            .quiet()
             .check(self.operation(), Surface::Cli, Some(server), |p| {
                 ctx.token_present(p)
             })

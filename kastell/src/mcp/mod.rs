@@ -9,7 +9,9 @@
 //! stdout carries nothing but the protocol (over stdio); logs and the
 //! startup line go to stderr.
 
+mod audit;
 mod call;
+mod confirm;
 pub mod http;
 mod logging;
 mod output;
@@ -24,6 +26,7 @@ mod strict;
 mod task;
 mod tools;
 
+pub use confirm::{CONFIRM_TIMEOUT_VAR, CONFIRM_VAR, PLAN_TTL, PLAN_TTL_VAR, PlanOutput};
 pub use http::{HttpOptions, serve_http};
 pub use output::{BackupOutput, InfoOutput, LogsOutput, MaintainOutput};
 pub use progress::{HEARTBEAT, Progress};

@@ -37,6 +37,10 @@ pub enum BackupOutput {
     /// `snapshot-restore`.
     #[serde(rename = "snapshot-restore")]
     SnapshotRestore(SnapshotActionResult),
+    /// A dry run of backup-restore, snapshot-delete or snapshot-restore:
+    /// the plan and its token; nothing was changed.
+    #[serde(rename = "plan")]
+    Plan(super::confirm::PlanOutput),
 }
 
 /// A `server_maintain` success, tagged by `action`.

@@ -13,6 +13,9 @@ use super::strict::{self, ActionArgs, ToolArgs};
 /// The longest string any argument may hold.
 pub(crate) const MAX_ARG_LEN: usize = 256;
 
+/// The longest `planToken` accepted (a sealed token is about 350 bytes).
+pub(crate) const MAX_TOKEN_LEN: usize = 1024;
+
 /// What `server_backup` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -75,6 +78,19 @@ pub(crate) struct BackupArgs {
     #[serde(default)]
     #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9_-]+$"))]
     pub(crate) repo: Option<String>,
+    /// backup-restore, snapshot-delete, snapshot-restore: change nothing;
+    /// return the plan (what would be overwritten, the newest backup, what a
+    /// snapshot first would cost) and a planToken for exactly these
+    /// arguments, valid for a few minutes. For clients that cannot ask
+    /// their user (no elicitation); others are asked instead.
+    #[serde(default)]
+    pub(crate) dry_run: bool,
+    /// backup-restore, snapshot-delete, snapshot-restore: the planToken a
+    /// dryRun returned, to carry out that plan. Refused when the arguments
+    /// or the server's state changed, when it expired, or when used twice.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 1024))]
+    pub(crate) plan_token: Option<String>,
 }
 
 /// `server_backup`'s actions and the arguments each reads.
@@ -91,7 +107,7 @@ pub(crate) const BACKUP_TOOL: ToolArgs = ToolArgs {
         },
         ActionArgs {
             action: "backup-restore",
-            args: &["server", "backupId", "repo"],
+            args: &["server", "backupId", "repo", "dryRun", "planToken"],
         },
         ActionArgs {
             action: "snapshot-create",
@@ -103,11 +119,11 @@ pub(crate) const BACKUP_TOOL: ToolArgs = ToolArgs {
         },
         ActionArgs {
             action: "snapshot-delete",
-            args: &["server", "snapshotId"],
+            args: &["server", "snapshotId", "dryRun", "planToken"],
         },
         ActionArgs {
             action: "snapshot-restore",
-            args: &["server", "snapshotId"],
+            args: &["server", "snapshotId", "dryRun", "planToken"],
         },
     ],
 };
@@ -296,8 +312,13 @@ fn check_lengths(value: &serde_json::Value) -> Result<(), Error> {
                 "Use the tool's schema",
             ));
         }
+        let limit = if key == "planToken" {
+            MAX_TOKEN_LEN
+        } else {
+            MAX_ARG_LEN
+        };
         if let serde_json::Value::String(s) = v
-            && s.len() > MAX_ARG_LEN
+            && s.len() > limit
         {
             return Err(invalid(
                 format!("Argument {key} is too long ({} bytes)", s.len()),

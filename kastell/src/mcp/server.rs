@@ -23,13 +23,15 @@ use rmcp::model::SetLevelRequestParams;
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 
+use super::audit::Audit;
 use super::call::Call;
 use super::logging::{ClientLog, SessionLevel};
 use super::progress::Progress;
 use super::render::{bad_input, failure};
 use super::task::Tasks;
-use super::{prompts, resources, tools};
+use super::{confirm, prompts, resources, tools};
 use crate::ops::{Context, OpError};
+use crate::policy::SafetyLevel;
 
 /// The kastell MCP server. Clones share the context and the tasks; each
 /// session (over HTTP, each client) has its own log level.
@@ -78,8 +80,8 @@ impl KastellMcp {
         rc: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let name = request.name.as_ref();
-        let arguments = request.arguments.unwrap_or_default();
-        let call = match Call::parse(name, arguments) {
+        let arguments = request.arguments.clone().unwrap_or_default();
+        let call = match Call::parse(name, arguments.clone()) {
             None => {
                 let known: Vec<&str> = self.tools.iter().map(|t| t.name.as_ref()).collect();
                 return Err(ErrorData::invalid_params(
@@ -87,21 +89,44 @@ impl KastellMcp {
                     None,
                 ));
             }
-            Some(Err(e)) => return Ok(bad_input(&self.ctx, e).into()),
+            Some(Err(e)) => {
+                let refused = bad_input(&self.ctx, e);
+                Audit::start(&rc, name, &arguments).finish(&self.ctx, &refused);
+                return Ok(refused.into());
+            }
             Some(Ok(call)) => call,
+        };
+        let audit = Audit::start(&rc, call.label(), &arguments);
+        let retry = confirm::Retry {
+            input_responses: request.input_responses.as_ref(),
+            request_state: request.request_state.as_deref(),
+        };
+        let audit = match confirm::gate(&self.ctx, &call, &arguments, retry, &rc).await {
+            confirm::Gate::Go { confirmed } => audit.confirmed(confirmed),
+            confirm::Gate::Answer(answer) => {
+                // An input-required result is a question, not an outcome:
+                // the retry that answers it is recorded.
+                if let CallToolResponse::Complete(result) = &answer {
+                    audit.finish(&self.ctx, result);
+                }
+                return Ok(answer);
+            }
         };
         let log = ClientLog::for_request(&rc, &self.level);
         if !call.is_long() {
-            return Ok(call.run(&self.ctx).await.into());
+            let result = call.run(&self.ctx).await;
+            audit.finish(&self.ctx, &result);
+            return Ok(result.into());
         }
         if let Some(stop) = cancelled(&rc) {
+            audit.finish(&self.ctx, &stop);
             return Ok(stop.into());
         }
         let takes_tasks = rc
             .client_capabilities()
             .is_some_and(|caps| caps.supports_tasks());
         if takes_tasks {
-            let task = self.tasks.spawn(self.ctx.clone(), call, log);
+            let task = self.tasks.spawn(self.ctx.clone(), call, log, audit);
             return Ok(CallToolResponse::Task(CreateTaskResult::new(task)));
         }
         let label = call.label();
@@ -110,7 +135,53 @@ impl KastellMcp {
         let result = Progress::new(&rc, log, move || tasks.stopping())
             .around(label, &self.ctx, |c| async move { call.run(&c).await })
             .await;
+        audit.finish(&self.ctx, &result);
         Ok(result.into())
+    }
+}
+
+/// How often a session checks whether the safety levels changed.
+const LEVEL_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl KastellMcp {
+    /// The highest safety level any server may have now, when levels are
+    /// configured (`None`: they are not, and every action is offered; an
+    /// unreadable configuration offers reads only).
+    fn highest_level(&self) -> Option<SafetyLevel> {
+        let surface = self.ctx.surface;
+        match self.ctx.policy.safety() {
+            Ok(config) if config.configured() => {
+                let servers = self.ctx.store.servers().unwrap_or_default();
+                Some(config.highest(surface, &servers))
+            }
+            Ok(_) => None,
+            Err(_) => Some(SafetyLevel::ReadOnly),
+        }
+    }
+
+    /// The tools as offered now: with levels configured, only the actions
+    /// some server may run ([`tools::offered`]).
+    fn offered_tools(&self) -> Vec<Tool> {
+        match self.highest_level() {
+            Some(level) => tools::offered(&self.tools, level),
+            None => self.tools.as_ref().clone(),
+        }
+    }
+
+    /// Sends `notifications/tools/list_changed` whenever what is offered
+    /// changes (safety.json or the fleet edited), until the client goes.
+    async fn announce_level_changes(self, peer: rmcp::Peer<RoleServer>) {
+        let mut offered = self.highest_level();
+        while !peer.is_transport_closed() {
+            tokio::time::sleep(LEVEL_POLL).await;
+            let now = self.highest_level();
+            if now != offered {
+                offered = now;
+                if peer.notify_tool_list_changed().await.is_err() {
+                    return;
+                }
+            }
+        }
     }
 }
 
@@ -120,6 +191,7 @@ impl ServerHandler for KastellMcp {
         ServerConfig::new(
             ServerCapabilities::builder()
                 .enable_tools()
+                .enable_tool_list_changed()
                 .enable_resources()
                 .enable_prompts()
                 .enable_logging()
@@ -133,7 +205,9 @@ impl ServerHandler for KastellMcp {
         .with_instructions(
             "kastell keeps self-hosted servers safe. Start with server_info {action: 'list'} or \
 the kastell://fleet resource; use server_backup before risky work; SAFE_MODE blocks destructive \
-actions unless KASTELL_SAFE_MODE=false. Arguments are checked strictly: a misspelt or \
+actions unless KASTELL_SAFE_MODE=false, safety levels may allow less, and restores and snapshot \
+deletions are confirmed by the user (or need a dryRun's planToken). Every call is recorded in a \
+tamper-evident audit log (kastell://audit/recent). Arguments are checked strictly: a misspelt or \
 inapplicable argument is refused and nothing runs.",
         )
     }
@@ -143,11 +217,16 @@ inapplicable argument is refused and nothing runs.",
         _request: Option<PaginatedRequestParams>,
         _rc: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(self.tools.as_ref().clone()))
+        Ok(ListToolsResult::with_all_items(self.offered_tools()))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.tools.iter().find(|t| t.name == name).cloned()
+        self.offered_tools().into_iter().find(|t| t.name == name)
+    }
+
+    async fn on_initialized(&self, context: rmcp::service::NotificationContext<RoleServer>) {
+        let server = self.clone();
+        tokio::spawn(async move { server.announce_level_changes(context.peer).await });
     }
 
     async fn call_tool(

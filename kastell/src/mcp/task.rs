@@ -27,6 +27,7 @@ use std::time::Duration;
 use rmcp::model::{CallToolResult, Task};
 use rmcp::task_manager::{TaskContext, TaskExit, TaskManager, TaskOptions};
 
+use super::audit::Audit;
 use super::call::Call;
 use super::logging::{ClientLog, Severity};
 use crate::ops::{self, Context, Step, StepOutcome, human_bytes};
@@ -86,7 +87,7 @@ impl Tasks {
     }
 
     /// Starts `call` in `ctx` as a task and returns its seed state.
-    pub(crate) fn spawn(&self, ctx: Context, call: Call, log: ClientLog) -> Task {
+    pub(crate) fn spawn(&self, ctx: Context, call: Call, log: ClientLog, audit: Audit) -> Task {
         let label = call.label();
         let options = TaskOptions::new()
             .with_ttl_ms(TTL_MS)
@@ -97,8 +98,9 @@ impl Tasks {
         let task = self.manager.spawn(options, move |task| {
             Box::pin(async move {
                 let hook = Arc::new(TaskProgress::new(task.clone(), label, log, stopping));
-                let result = call.run(&ctx.with_progress(hook.clone())).await;
+                let result = call.run(&ctx.clone().with_progress(hook.clone())).await;
                 hook.settle(&result);
+                audit.finish(&ctx, &result);
                 if let Ok(mut ids) = running.lock() {
                     ids.retain(|id| id != task.task_id());
                 }

@@ -16,6 +16,7 @@
 #![allow(clippy::result_large_err)]
 
 mod backup;
+mod blast;
 mod context;
 mod drill;
 mod fleet;
@@ -39,6 +40,7 @@ pub use backup::{
     BackupRestoreResult, BackupVerifyResult, backup_create, backup_create_with, backup_list,
     backup_list_in, backup_restore, backup_restore_from, backup_verify, backup_verify_in,
 };
+pub use blast::{BlastRadius, NewestBackup, age_in_words, blast_radius};
 pub use context::{
     Admitted, Context, PLATFORM_OPTIONS_KEY, PlatformFactory, ProviderFactory, Timing,
     TransportFactory, cloud_provider_id, platform_options, server_id,

@@ -16,18 +16,45 @@ pub use remove::RemoveArgs;
 #[derive(Debug, Subcommand)]
 pub enum ServerCommand {
     /// Add a server you already run (no cloud API call is made).
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// List the servers kastell knows.
     List,
     /// Remove a server from kastell's list (the server itself is untouched).
     Remove(RemoveArgs),
 }
 
-/// Runs one `server` subcommand.
+/// Runs one `server` subcommand; `add` and `remove` are recorded in the
+/// audit log, refused or not.
 pub fn run(cmd: ServerCommand, ctx: &Context) -> Result<()> {
-    match cmd {
-        ServerCommand::Add(args) => add::run(args, ctx),
-        ServerCommand::List => list::run(ctx),
-        ServerCommand::Remove(args) => remove::run(args, ctx),
+    let started = std::time::Instant::now();
+    let (op, server, result) = match cmd {
+        ServerCommand::Add(args) => {
+            let name = args.name.clone();
+            ("server-add", name, add::run(*args, ctx))
+        }
+        ServerCommand::List => return list::run(ctx),
+        ServerCommand::Remove(args) => {
+            let name = args.server.clone();
+            ("server-remove", name, remove::run(args, ctx))
+        }
+    };
+    if let Ok(dir) = ctx.kastell_dir() {
+        let value = match &result {
+            Ok(()) => serde_json::json!({"success": true}),
+            Err(e) => serde_json::json!({"error": e.to_string(), "kind": e.kind().as_str()}),
+        };
+        crate::audit::CallRecord {
+            surface: crate::audit::AuditSurface::Cli,
+            client: None,
+            op,
+            server: Some(server.clone()),
+            args: serde_json::json!({"action": op, "server": server}),
+            confirmed: None,
+            result: &value,
+            failed: result.is_err(),
+            duration: started.elapsed(),
+        }
+        .append_to(&dir, &ctx.env);
     }
+    result
 }

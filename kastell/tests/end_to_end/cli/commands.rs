@@ -65,10 +65,17 @@ fn two_concurrent_processes_lose_no_server() {
     ids.dedup();
     assert_eq!(ids.len(), 100, "manual ids stay unique under contention");
     // No lock or temp file is left behind.
+    // (The audit log of the 100 additions stays, and must be intact.)
     let mut left: Vec<String> = std::fs::read_dir(dir.join("state"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with("audit."))
         .collect();
+    let audit = kastell::audit::AuditLog::in_dir(&dir.join("state"))
+        .verify()
+        .unwrap();
+    assert!(audit.ok, "{audit:?}");
+    assert_eq!(audit.entries_checked, 100);
     left.sort();
     assert_eq!(left, vec!["servers.json"]);
 

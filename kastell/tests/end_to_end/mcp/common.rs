@@ -18,15 +18,22 @@ use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 
-/// A client that records progress notifications (and declares the tasks
-/// extension when `tasks` is set).
+/// A client that records progress notifications and counts tool-list
+/// changes (and declares the tasks extension when `tasks` is set).
 #[derive(Clone, Default)]
 pub(crate) struct Recorder {
     pub(crate) progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
     pub(crate) tasks: bool,
+    /// How many `notifications/tools/list_changed` arrived.
+    pub(crate) tools_changed: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl ClientHandler for Recorder {
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.tools_changed
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
     async fn on_progress(
         &self,
         params: ProgressNotificationParam,
@@ -56,7 +63,8 @@ pub(crate) struct Mcp {
 }
 
 /// Starts `kastell-mcp` with a cleared environment: PATH, HOME (`dir`),
-/// KASTELL_DIR (`dir/state`), loopback addresses allowed, plus `env`.
+/// KASTELL_DIR (`dir/state`), loopback addresses allowed, confirmations
+/// off (`KASTELL_CONFIRM=off`), plus `env`.
 pub(crate) async fn start(dir: &Path, env: &[(&str, &str)]) -> Mcp {
     start_with_args(dir, &[], env).await
 }
@@ -79,7 +87,12 @@ pub(crate) async fn start_as(
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", dir)
         .env("KASTELL_DIR", dir.join("state"))
-        .env("KASTELL_ALLOW_PRIVATE_IPS", "true");
+        .env("KASTELL_ALLOW_PRIVATE_IPS", "true")
+        // These tests are about the operations, and rmcp's client here
+        // cannot ask a person: destructive calls run as the original tool
+        // ran them. `mcp::confirm` tests the confirmation (a test may
+        // still pass its own KASTELL_CONFIRM in `env`).
+        .env("KASTELL_CONFIRM", "off");
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -48,6 +48,8 @@ async fn agents_back_up_to_and_restore_from_a_repository_through_the_official_sd
     let mut env: Vec<(String, String)> = sandbox.env_overlay().into_iter().collect();
     env.push(("KASTELL_DIR".into(), store_dir));
     env.push(("KASTELL_SAFE_MODE".into(), "false".into()));
+    // This is about repositories; `mcp::confirm` covers the confirmation.
+    env.push(("KASTELL_CONFIRM".into(), "off".into()));
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
 
     for client in [Sdk::TypeScript, Sdk::Python("legacy")] {

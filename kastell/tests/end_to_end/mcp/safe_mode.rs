@@ -192,6 +192,30 @@ async fn safe_mode_matrix_on_a_manual_bare_server() {
     assert!(!blocked_by_safe_mode(&r));
     assert_eq!(r.is_error, Some(false), "bare restore onto the fake root");
     assert_eq!(mcp_common::content(&r)["action"], "backup-restore");
+    // With confirmations on (the default outside these tests) SAFE_MODE=false
+    // still lets the restore through SAFE_MODE; a client that cannot ask
+    // its user is sent to dryRun and a plan token instead.
+    let asking = mcp_common::start(
+        tmp.path(),
+        &[("KASTELL_SAFE_MODE", "false"), ("KASTELL_CONFIRM", "auto")],
+    )
+    .await;
+    let r = call(
+        &asking,
+        "server_backup",
+        backup("backup-restore", json!({"backupId": backup_id})),
+        false,
+    )
+    .await;
+    assert!(!blocked_by_safe_mode(&r), "{}", mcp_common::content(&r));
+    assert!(
+        mcp_common::content(&r)["hint"]
+            .as_str()
+            .is_some_and(|h| h.contains("dryRun: true")),
+        "{}",
+        mcp_common::content(&r)
+    );
+    asking.stop().await;
     for (action, extra) in [
         ("snapshot-create", json!({})),
         ("snapshot-list", json!({})),

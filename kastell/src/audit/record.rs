@@ -1,0 +1,197 @@
+//! Recording one operation call, the same way from the CLI and MCP: the
+//! outcome read off the operation's JSON (a success, an error, or a
+//! refusal: the policy's `permission_denied`, or a confirmation that did
+//! not come), the backup and snapshot ids it names, and how long it took.
+//!
+//! Recording never changes what the caller gets: a log that cannot be
+//! written is reported on stderr (the operation already happened), and
+//! `kastell audit verify` then shows where the chain stops.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{AuditEntry, AuditError, AuditLog, AuditSurface, Outcome};
+use crate::env::Env;
+
+/// The ids an operation's result names, under the names they get in the
+/// log: `backupId`, `safetyBackupId` and `snapshotId` at the top level, a
+/// snapshot's `id` under `snapshot`, and a repository's `snapshotId` under
+/// `repository` (as `repoSnapshotId`).
+fn ids(value: &Value) -> Vec<(&'static str, String)> {
+    let text = |v: &Value| v.as_str().map(str::to_owned);
+    let mut found = Vec::new();
+    for (key, name) in [
+        ("backupId", "backup_id"),
+        ("safetyBackupId", "safety_backup_id"),
+        ("snapshotId", "snapshot_id"),
+    ] {
+        if let Some(id) = value.get(key).and_then(text) {
+            found.push((name, id));
+        }
+    }
+    if let Some(id) = value.pointer("/snapshot/id").and_then(text) {
+        found.push(("snapshot_id", id));
+    }
+    if let Some(id) = value.pointer("/repository/snapshotId").and_then(text) {
+        found.push(("repo_snapshot_id", id));
+    }
+    found
+}
+
+/// What one call was and how it ended.
+#[derive(Debug, Clone)]
+pub struct CallRecord<'a> {
+    /// Where it came from.
+    pub surface: AuditSurface,
+    /// The MCP client's name and version, when known.
+    pub client: Option<String>,
+    /// The action (`backup-restore`).
+    pub op: &'a str,
+    /// The server it named or resolved to.
+    pub server: Option<String>,
+    /// Its arguments (redacted before they are written).
+    pub args: Value,
+    /// How a destructive call was confirmed (`plan-token 1a2b…`,
+    /// `elicitation (user accepted)`), when it was.
+    pub confirmed: Option<String>,
+    /// Its result: the JSON it returned, and whether that is a failure.
+    pub result: &'a Value,
+    /// Whether `result` is a failure (`{error, hint, kind}`).
+    pub failed: bool,
+    /// How long it took.
+    pub duration: Duration,
+}
+
+impl CallRecord<'_> {
+    /// The entry this call is logged as.
+    pub fn entry(&self) -> AuditEntry {
+        let outcome = match (self.failed, self.result["kind"].as_str()) {
+            (false, _) => Outcome::Ok,
+            (true, Some("permission_denied")) => Outcome::Refused,
+            (true, Some("cancelled"))
+                if self.result["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("was not confirmed")) =>
+            {
+                Outcome::Refused
+            }
+            (true, _) => Outcome::Error,
+        };
+        let mut entry = AuditEntry::new(self.surface, self.op, outcome)
+            .with_args(self.args.clone())
+            .with_duration(self.duration);
+        if let Some(client) = &self.client {
+            entry = entry.with_client(client.clone());
+        }
+        let server = self
+            .result
+            .get("server")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| self.server.clone());
+        if let Some(server) = server {
+            entry = entry.with_server(server);
+        }
+        if let Some(confirmed) = &self.confirmed {
+            entry.plan_token = Some(super::cut(confirmed));
+        }
+        if self.failed {
+            entry.error = Some(AuditError {
+                kind: self.result["kind"]
+                    .as_str()
+                    .unwrap_or("unexpected")
+                    .to_owned(),
+                message: super::cut(self.result["error"].as_str().unwrap_or("")),
+            });
+        } else {
+            for (name, id) in ids(self.result) {
+                entry = entry.with_id(name, id);
+            }
+        }
+        entry
+    }
+
+    /// Appends this call to the audit log in `dir` (settings from `env`);
+    /// a failure is written to stderr, never returned.
+    pub fn append_to(&self, dir: &Path, env: &Env) {
+        let appended = AuditLog::for_env(dir, env).and_then(|log| log.append(self.entry()));
+        if let Err(e) = appended {
+            tracing::warn!(
+                "{} was not recorded in the audit log: {e}{}",
+                self.op,
+                e.hint().map(|h| format!(" ({h})")).unwrap_or_default()
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn record<'a>(result: &'a Value, failed: bool) -> CallRecord<'a> {
+        CallRecord {
+            surface: AuditSurface::Mcp,
+            client: Some("claude-code 2.1".into()),
+            op: "backup-restore",
+            server: Some("web-1".into()),
+            args: json!({"action": "backup-restore", "server": "web-1", "apiToken": "s3cret"}),
+            confirmed: Some("plan-token ab12cd".into()),
+            result,
+            failed,
+            duration: Duration::from_millis(1500),
+        }
+    }
+
+    #[test]
+    fn a_success_names_its_ids_and_a_refusal_is_told_from_an_error() {
+        let ok = json!({"success": true, "server": "web-1", "backupId": "b2",
+            "safetyBackupId": "b3", "repository": {"snapshotId": "r9"}});
+        let entry = record(&ok, false).entry();
+        assert_eq!(entry.outcome, Outcome::Ok);
+        assert_eq!(entry.ids.get("backup_id").map(String::as_str), Some("b2"));
+        assert_eq!(
+            entry.ids.get("safety_backup_id").map(String::as_str),
+            Some("b3")
+        );
+        assert_eq!(
+            entry.ids.get("repo_snapshot_id").map(String::as_str),
+            Some("r9")
+        );
+        assert_eq!(entry.duration_ms, 1500);
+        assert_eq!(entry.client.as_deref(), Some("claude-code 2.1"));
+        assert_eq!(entry.plan_token.as_deref(), Some("plan-token ab12cd"));
+        assert!(!entry.args.to_string().contains("s3cret"));
+
+        let refused =
+            json!({"error": "Restore disabled in SAFE_MODE", "kind": "permission_denied"});
+        let entry = record(&refused, true).entry();
+        assert_eq!(entry.outcome, Outcome::Refused);
+        assert_eq!(entry.server.as_deref(), Some("web-1"));
+        assert_eq!(
+            entry.error.as_ref().map(|e| e.kind.as_str()),
+            Some("permission_denied")
+        );
+        let declined = json!({"error": "backup-restore on web-1 was not confirmed (the user declined); nothing was changed", "kind": "cancelled"});
+        assert_eq!(record(&declined, true).entry().outcome, Outcome::Refused);
+        let failed = json!({"error": "Connection refused", "kind": "unavailable"});
+        assert_eq!(record(&failed, true).entry().outcome, Outcome::Error);
+    }
+
+    #[test]
+    fn appending_to_a_directory_that_cannot_hold_the_log_only_warns() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("not/here");
+        let ok = json!({"success": true});
+        record(&ok, false).append_to(&missing, &Env::from_pairs::<&str, &str>([]));
+        let log = AuditLog::in_dir(dir.path());
+        record(&ok, false).append_to(dir.path(), &Env::from_pairs::<&str, &str>([]));
+        let report = log.verify().unwrap();
+        assert!(report.ok, "{report:?}");
+        assert_eq!(report.entries_checked, 1);
+    }
+}

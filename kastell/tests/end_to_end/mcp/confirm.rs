@@ -1,0 +1,342 @@
+//! Confirmation of destructive calls through the official Python SDK
+//! driving the real `kastell-mcp` over a sandbox server: the person is
+//! asked through elicitation (the legacy `elicitation/create` request, and
+//! the 2026-07-28 input-required result with its sealed request state) and
+//! accept, decline, cancel or silence decide; a client that cannot ask
+//! goes through dryRun and a plan token, which is refused replayed,
+//! altered, expired, for other arguments or after the state changed.
+#![cfg(all(feature = "sandbox", feature = "hetzner", feature = "bare"))]
+
+use serde_json::{Value, json};
+
+use crate::sdk::{self, Sdk};
+use crate::support;
+
+fn call(report: &Value, index: usize) -> &Value {
+    let call = &report["calls"][index];
+    assert!(call.get("error").is_none(), "call {index} raised: {report}");
+    &call["result"]
+}
+
+fn content(report: &Value, index: usize) -> &Value {
+    &call(report, index)["structuredContent"]
+}
+
+fn is_error(report: &Value, index: usize) -> bool {
+    call(report, index)["isError"].as_bool().unwrap_or(false)
+}
+
+struct Fleet {
+    sandbox: kastell::sandbox::Sandbox,
+    home: tempfile::TempDir,
+    env: Vec<(String, String)>,
+    name: String,
+    backup_id: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Fleet {
+    /// A one-server sandbox with SAFE_MODE off and one backup of a crontab
+    /// reading `# backed up`; the crontab then reads `# changed`, which a
+    /// restore would undo.
+    async fn start(extra: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let home = tempfile::tempdir().unwrap();
+        let sandbox = support::one_server_sandbox(dir.path()).await;
+        let server = sandbox.servers()[0].clone();
+        sandbox
+            .hosts()
+            .write(server.address, "etc/crontab", "# backed up\n")
+            .unwrap();
+        let mut env: Vec<(String, String)> = sandbox.env_overlay().into_iter().collect();
+        env.push((
+            "KASTELL_DIR".into(),
+            sandbox.store().dir().display().to_string(),
+        ));
+        env.push(("KASTELL_SAFE_MODE".into(), "false".into()));
+        for (k, v) in extra {
+            env.push(((*k).into(), (*v).into()));
+        }
+        let mut fleet = Self {
+            sandbox,
+            home,
+            env,
+            name: server.name.clone(),
+            backup_id: String::new(),
+            _dir: dir,
+        };
+        let report = fleet.run(
+            Sdk::Python("legacy"),
+            json!([{"name": "server_backup", "arguments": {"action": "backup-create", "server": fleet.name}}]),
+            None,
+        );
+        assert!(!is_error(&report, 0), "{report}");
+        fleet.backup_id = content(&report, 0)["backupId"].as_str().unwrap().to_owned();
+        fleet.set_crontab("# changed\n");
+        fleet
+    }
+
+    fn set_crontab(&self, text: &str) {
+        let address = self.sandbox.servers()[0].address;
+        self.sandbox
+            .hosts()
+            .write(address, "etc/crontab", text)
+            .unwrap();
+    }
+
+    fn crontab(&self) -> String {
+        let root = self
+            .sandbox
+            .hosts()
+            .root(self.sandbox.servers()[0].address)
+            .unwrap();
+        std::fs::read_to_string(root.join("etc/crontab")).unwrap()
+    }
+
+    fn restore(&self, extra: Value) -> Value {
+        let mut args =
+            json!({"action": "backup-restore", "server": self.name, "backupId": self.backup_id});
+        if let (Value::Object(a), Value::Object(e)) = (&mut args, extra) {
+            a.extend(e);
+        }
+        json!({"name": "server_backup", "arguments": args})
+    }
+
+    fn run(&self, client: Sdk, calls: Value, elicit: Option<Value>) -> Value {
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let mut plan = sdk::stdio_plan(self.home.path(), &[], &env);
+        plan["calls"] = calls;
+        if let Some(elicit) = elicit {
+            plan["elicit"] = elicit;
+        }
+        let (report, stderr) = sdk::run(client, &plan);
+        assert!(
+            report.get("connectError").is_none(),
+            "{client:?}: {report}\n{stderr}"
+        );
+        report
+    }
+}
+
+/// Each call's action or error, for failure messages.
+fn summary(report: &Value) -> String {
+    let calls = report["calls"].as_array().cloned().unwrap_or_default();
+    calls
+        .iter()
+        .map(|c| {
+            let r = &c["result"]["structuredContent"];
+            format!(
+                "{} {}",
+                r["action"].as_str().unwrap_or("-"),
+                r["error"].as_str().unwrap_or("")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+fn assert_not_confirmed(report: &Value, index: usize, why: &str) {
+    assert!(is_error(report, index), "{report}");
+    let failure = content(report, index);
+    assert_eq!(failure["kind"], "cancelled", "{failure}");
+    let error = failure["error"].as_str().unwrap();
+    assert!(
+        error.contains("was not confirmed") && error.contains(why),
+        "{why}: {error}"
+    );
+    assert!(error.contains("nothing was changed"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_is_asked_through_elicitation_and_only_their_yes_restores() {
+    let fleet = Fleet::start(&[("KASTELL_CONFIRM_TIMEOUT", "3")]).await;
+    // 2026-07-28 ("auto" negotiates it) gets an input-required result; the
+    // SDK asks through its callback and retries with the sealed state.
+    for mode in ["legacy", "auto"] {
+        let client = Sdk::Python(mode);
+        for (answer, why) in [
+            (json!({"action": "decline"}), "the user declined"),
+            (json!({"action": "cancel"}), "the user cancelled"),
+            (
+                json!({"action": "accept", "content": {"confirm": false}}),
+                "did not tick confirm",
+            ),
+        ] {
+            let report = fleet.run(client, json!([fleet.restore(json!({}))]), Some(answer));
+            let negotiated = if mode == "auto" {
+                "2026-07-28"
+            } else {
+                "2025-11-25"
+            };
+            assert_eq!(report["protocolVersion"], negotiated, "{mode}");
+            assert_not_confirmed(&report, 0, why);
+            assert_eq!(fleet.crontab(), "# changed\n", "{mode} {why}");
+            let asked = &report["elicitations"][0];
+            let question = asked["message"].as_str().unwrap();
+            assert!(
+                question.contains(&format!("Allow backup-restore on {}", fleet.name)),
+                "{question}"
+            );
+            assert!(question.contains("It overwrites:"), "{question}");
+            assert!(question.contains("Newest backup:"), "{question}");
+            assert!(question.contains("old)"), "{question}");
+            assert_eq!(
+                asked["requestedSchema"]["properties"]["confirm"]["type"], "boolean",
+                "{asked}"
+            );
+        }
+        let yes = json!({"action": "accept", "content": {"confirm": true}});
+        let report = fleet.run(client, json!([fleet.restore(json!({}))]), Some(yes));
+        assert!(!is_error(&report, 0), "{mode}: {report}");
+        assert_eq!(content(&report, 0)["action"], "backup-restore");
+        assert_eq!(fleet.crontab(), "# backed up\n", "{mode}");
+        fleet.set_crontab("# changed\n");
+    }
+    // Over the legacy handshake the server waits for the answer itself:
+    // none within KASTELL_CONFIRM_TIMEOUT aborts.
+    let late = json!({"action": "accept", "content": {"confirm": true}, "delaySeconds": 6});
+    let report = fleet.run(
+        Sdk::Python("legacy"),
+        json!([fleet.restore(json!({}))]),
+        Some(late),
+    );
+    assert_not_confirmed(&report, 0, "no answer within 3 s");
+    assert_eq!(fleet.crontab(), "# changed\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_elicitation_a_plan_token_bound_to_the_arguments_and_state_confirms() {
+    let fleet = Fleet::start(&[("KASTELL_PLAN_TTL", "8")]).await;
+    let client = Sdk::Python("legacy");
+    let token = |n: usize| json!({"$from": n, "field": "planToken"});
+    let report = fleet.run(
+        client,
+        json!([
+            fleet.restore(json!({})),
+            fleet.restore(json!({"dryRun": true})),
+            // Another backup id with the token made for this one.
+            {"name": "server_backup", "arguments": {"action": "backup-restore", "server": fleet.name,
+                "backupId": "2020-01-01_00-00-00-000", "planToken": token(1)}},
+            fleet.restore(json!({"planToken": {"$from": 1, "field": "planToken", "alter": true}})),
+        ]),
+        None,
+    );
+    let asked = content(&report, 0);
+    assert!(is_error(&report, 0), "{report}");
+    assert!(
+        asked["error"]
+            .as_str()
+            .unwrap()
+            .contains("needs a confirmation, and this client cannot ask its user"),
+        "{asked}"
+    );
+    assert!(
+        asked["hint"].as_str().unwrap().contains("dryRun: true"),
+        "{asked}"
+    );
+
+    assert!(!is_error(&report, 1), "{report}");
+    let plan = content(&report, 1);
+    assert_eq!(plan["action"], "plan", "{plan}");
+    assert_eq!(plan["dryRun"], true);
+    assert_eq!(plan["plan"]["server"], fleet.name.as_str());
+    assert_eq!(plan["plan"]["target"]["backupId"], fleet.backup_id.as_str());
+    assert!(
+        plan["plan"]["overwrites"]
+            .as_str()
+            .unwrap()
+            .contains("replaced by backup")
+    );
+    assert!(
+        plan["plan"]["snapshotCost"]
+            .as_str()
+            .unwrap()
+            .ends_with("/mo"),
+        "{plan}"
+    );
+    assert!(
+        plan["plan"]["newestBackup"]["age"].as_str().is_some(),
+        "{plan}"
+    );
+    assert!(
+        plan["summary"]
+            .as_str()
+            .unwrap()
+            .contains("would cost about"),
+        "{plan}"
+    );
+    assert!(plan["planToken"].as_str().unwrap().starts_with("kpt1."));
+    assert!(plan["expiresAt"].as_str().is_some());
+
+    let refusal = |i: usize| content(&report, i)["error"].as_str().unwrap().to_owned();
+    assert!(
+        is_error(&report, 2) && refusal(2).contains("other arguments"),
+        "{report}"
+    );
+    assert!(
+        is_error(&report, 3) && refusal(3).contains("not one this kastell-mcp issued"),
+        "{report}"
+    );
+    assert_eq!(
+        fleet.crontab(),
+        "# changed\n",
+        "nothing ran without a good token: {}",
+        summary(&report)
+    );
+
+    // A fresh process (tokens are sealed with a key of its own): the plan
+    // runs once.
+    let report = fleet.run(
+        client,
+        json!([
+            fleet.restore(json!({"dryRun": true})),
+            fleet.restore(json!({"planToken": token(0)})),
+            fleet.restore(json!({"planToken": token(0)})),
+        ]),
+        None,
+    );
+    let refusal = |i: usize| content(&report, i)["error"].as_str().unwrap().to_owned();
+    assert!(!is_error(&report, 1), "{}", summary(&report));
+    assert_eq!(fleet.crontab(), "# backed up\n");
+    assert!(
+        is_error(&report, 2) && refusal(2).contains("already used"),
+        "{}",
+        summary(&report)
+    );
+
+    // A token outlives neither its TTL nor a change of state.
+    fleet.set_crontab("# changed\n");
+    let report = fleet.run(
+        client,
+        json!([
+            fleet.restore(json!({"dryRun": true})),
+            {"name": "server_backup", "arguments": {"action": "backup-create", "server": fleet.name}},
+            fleet.restore(json!({"planToken": token(0)})),
+            fleet.restore(json!({"dryRun": true})),
+            {"sleepBefore": 9, "name": "server_backup", "arguments": {"action": "backup-restore",
+                "server": fleet.name, "backupId": fleet.backup_id, "planToken": token(3)}},
+        ]),
+        None,
+    );
+    let refusal = |i: usize| content(&report, i)["error"].as_str().unwrap().to_owned();
+    assert!(!is_error(&report, 1), "{report}");
+    assert!(
+        is_error(&report, 2) && refusal(2).contains("changed since"),
+        "{report}"
+    );
+    assert!(
+        is_error(&report, 4) && refusal(4).contains("expired"),
+        "{report}"
+    );
+    assert_eq!(fleet.crontab(), "# changed\n");
+
+    // KASTELL_CONFIRM=off is the original tool: SAFE_MODE alone decides.
+    let off = Fleet::start(&[("KASTELL_CONFIRM", "off")]).await;
+    let report = off.run(client, json!([off.restore(json!({}))]), None);
+    assert!(!is_error(&report, 0), "{report}");
+    assert_eq!(off.crontab(), "# backed up\n");
+}
