@@ -5,9 +5,6 @@
 //! an older rotation) when a line would take it past the size limit
 //! (10 MB by default, as in the original).
 
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use kastell_core::{Error, Result};
@@ -106,23 +103,8 @@ impl SecurityLog {
                 )
             })?;
         }
-        let mut file = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .open(&self.path)
-            .map_err(|e| Error::io(format!("opening {}", self.path.display()), e))?;
-        let mode = file
-            .metadata()
-            .map(|m| m.permissions().mode() & 0o777)
-            .unwrap_or(0o600);
-        if mode != 0o600 {
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))
-                .map_err(|e| Error::io(format!("securing {}", self.path.display()), e))?;
-        }
         // One write call per line: O_APPEND keeps concurrent lines whole.
-        file.write_all(&line)
-            .map_err(|e| Error::io(format!("writing {}", self.path.display()), e))
+        crate::store::append_private(&self.path, &line, false)
     }
 
     /// Appends `event`, reporting a failure on stderr (through `tracing`)
@@ -148,6 +130,8 @@ fn rotated_path(path: &Path) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
     use serde_json::Value;
 

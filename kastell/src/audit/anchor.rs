@@ -25,8 +25,11 @@ pub struct AuditHead {
     pub ts: String,
 }
 
-/// Writes `head` to the anchor file at `path`, atomically.
+/// Writes `head` to the anchor file at `path`, atomically, first removing
+/// what a writer killed mid-write left beside it (the caller holds the
+/// append lock, so no live writer's file is in flight).
 pub(crate) fn write_anchor(path: &Path, head: &AuditHead) -> Result<()> {
+    crate::store::sweep_debris(path);
     let mut bytes = serde_json::to_vec(head)
         .map_err(|e| Error::unexpected(format!("encoding the audit anchor: {e}")))?;
     bytes.push(b'\n');

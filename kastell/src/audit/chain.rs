@@ -1,9 +1,9 @@
 //! Appending to the chain: lock, find the last line, rotate if needed,
 //! write one line, fsync, move the anchor.
 
-use std::fs::{DirBuilder, OpenOptions};
-use std::io::{ErrorKind as IoKind, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::fs::DirBuilder;
+use std::io::ErrorKind as IoKind;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
 use kastell_core::{Error, ErrorKind, Result};
@@ -179,22 +179,5 @@ impl AuditLog {
 /// Appends `line` (newline included) to `path` with one write, creating
 /// it 0600, and flushes it to disk.
 fn write_line(path: &Path, line: &[u8]) -> Result<()> {
-    let mut file = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-    let mode = file
-        .metadata()
-        .map(|m| m.permissions().mode() & 0o777)
-        .unwrap_or(0o600);
-    if mode != 0o600 {
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| Error::io(format!("securing {}", path.display()), e))?;
-    }
-    file.write_all(line)
-        .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
-    file.sync_data()
-        .map_err(|e| Error::io(format!("flushing {}", path.display()), e))
+    crate::store::append_private(path, line, true)
 }

@@ -13,6 +13,36 @@ use kastell_core::{Error, Result};
 /// this prefix is debris from a crash and safe to delete.
 pub const TEMP_PREFIX: &str = ".kastell-tmp-";
 
+/// Appends `line` to `path` with one `write` call (so concurrent appends
+/// under `O_APPEND` stay whole), creating the file with mode 0600 and
+/// putting an existing file back to 0600; with `durable`, flushes the data
+/// to disk before returning. Refuses (returns an error naming the file) on
+/// any I/O failure.
+pub fn append_private(path: &Path, line: &[u8], durable: bool) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    let mode = file
+        .metadata()
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(0o600);
+    if mode != 0o600 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::io(format!("securing {}", path.display()), e))?;
+    }
+    file.write_all(line)
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    if durable {
+        file.sync_data()
+            .map_err(|e| Error::io(format!("flushing {}", path.display()), e))?;
+    }
+    Ok(())
+}
+
 /// Replaces `path` with `bytes` so that readers see either the old or the
 /// new content, never a mix, even across a crash or power loss.
 ///

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use kastell_core::types::ServerId;
 use kastell_core::{Error, ErrorKind, Result};
 
-pub use atomic::{TEMP_PREFIX, sync_dir, write_atomic};
+pub use atomic::{TEMP_PREFIX, append_private, sync_dir, write_atomic};
 pub use lock::{LockOptions, LockOwner, OWNER_FILE, StoreLock, hostname};
 pub use record::{
     MODE_BARE, MODE_COOLIFY, PLATFORM_BARE, ServerRecord, SshSettings, is_known_platform,
@@ -31,6 +31,7 @@ pub use validate::{
     validate_ip, validate_name, validate_record, validate_tag,
 };
 
+pub(crate) use atomic::sweep_debris;
 pub(crate) use validate::{display_safe, shown};
 
 use file::Entry;

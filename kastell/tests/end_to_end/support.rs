@@ -48,6 +48,29 @@ pub(crate) async fn one_server_sandbox(dir: &Path) -> kastell::sandbox::Sandbox 
         .unwrap()
 }
 
+/// [`one_server_sandbox`] with its server tagged `prod`; returns the
+/// sandbox and the server's name.
+#[cfg(all(feature = "sandbox", feature = "hetzner", feature = "bare"))]
+pub(crate) async fn prod_sandbox(dir: &Path) -> (kastell::sandbox::Sandbox, String) {
+    let sandbox = one_server_sandbox(dir).await;
+    let name = sandbox.servers()[0].name.clone();
+    sandbox
+        .store()
+        .update(&name, |r| r.tags = vec!["prod".into()])
+        .unwrap();
+    (sandbox, name)
+}
+
+/// Writes `value` as the safety levels (`safety.json`) of the store in
+/// `state`.
+pub(crate) fn write_safety(state: &Path, value: &serde_json::Value) {
+    std::fs::write(
+        state.join("safety.json"),
+        serde_json::to_vec_pretty(value).unwrap(),
+    )
+    .unwrap();
+}
+
 /// The JSON a successful run printed (`Null` when it printed none);
 /// panics with both outputs when the run failed.
 pub(crate) fn ok_json(out: &std::process::Output) -> serde_json::Value {

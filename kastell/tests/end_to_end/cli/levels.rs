@@ -51,11 +51,7 @@ async fn dry_run(
 }
 
 fn write_safety(sandbox: &Sandbox, value: &Value) {
-    std::fs::write(
-        sandbox.store().dir().join("safety.json"),
-        serde_json::to_vec_pretty(value).unwrap(),
-    )
-    .unwrap();
+    support::write_safety(sandbox.store().dir(), value);
 }
 
 const OPERATIONS: [(&[&str], usize); 4] = [
@@ -69,12 +65,7 @@ const OPERATIONS: [(&[&str], usize); 4] = [
 async fn each_level_allows_exactly_its_operations_on_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
-    let sandbox = support::one_server_sandbox(dir.path()).await;
-    let name = sandbox.servers()[0].name.clone();
-    sandbox
-        .store()
-        .update(&name, |r| r.tags = vec!["prod".into()])
-        .unwrap();
+    let (sandbox, name) = support::prod_sandbox(dir.path()).await;
     let no_env: &[(&str, &str)] = &[];
 
     let levels = ["read-only", "safe-writes", "disruptive", "destructive"];

@@ -36,22 +36,13 @@ async fn listed(mcp: &mcp_common::Mcp) -> Vec<Value> {
 }
 
 fn write_safety(dir: &std::path::Path, value: &Value) {
-    std::fs::write(
-        dir.join("state/safety.json"),
-        serde_json::to_vec(value).unwrap(),
-    )
-    .unwrap();
+    support::write_safety(&dir.join("state"), value);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tools_list_offers_what_the_levels_allow_and_follows_their_changes() {
     let dir = tempfile::tempdir().unwrap();
-    let sandbox = support::one_server_sandbox(dir.path()).await;
-    let name = sandbox.servers()[0].name.clone();
-    sandbox
-        .store()
-        .update(&name, |r| r.tags = vec!["prod".into()])
-        .unwrap();
+    let (sandbox, name) = support::prod_sandbox(dir.path()).await;
     write_safety(
         dir.path(),
         &json!({"tags": {"prod": {"level": "safe-writes"}}}),
