@@ -210,14 +210,15 @@ pub(crate) async fn gate(
             "Run kastell-mcp where /dev/urandom is readable, or confirm on the command line",
         );
     };
+    // A dry run never changes anything, whatever else the call carries.
+    if args.dry_run {
+        return plan(codec, &digest, blast, seconds(ctx, PLAN_TTL_VAR, PLAN_TTL));
+    }
     if let Some(token) = args.plan_token.as_deref() {
         return apply_plan(codec, token, &digest, &blast);
     }
     if let Some(state) = retry.request_state {
         return answered(codec, state, retry.input_responses, &digest, &blast);
-    }
-    if args.dry_run {
-        return plan(codec, &digest, blast, seconds(ctx, PLAN_TTL_VAR, PLAN_TTL));
     }
     let modern = rc
         .protocol_version()

@@ -340,3 +340,58 @@ async fn without_elicitation_a_plan_token_bound_to_the_arguments_and_state_confi
     assert!(!is_error(&report, 0), "{report}");
     assert_eq!(off.crontab(), "# backed up\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_token_made_for_one_server_is_refused_on_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let plan = kastell::sandbox::SandboxPlan {
+        providers: Some(vec!["hetzner".into()]),
+        servers_per_provider: 2,
+        manual_server: false,
+        platform: None,
+    };
+    let sandbox = kastell::sandbox::Sandbox::start_with(&dir.path().join("state"), &plan)
+        .await
+        .unwrap();
+    let names: Vec<String> = sandbox.servers().iter().map(|s| s.name.clone()).collect();
+    let mut env: Vec<(String, String)> = sandbox.env_overlay().into_iter().collect();
+    env.push((
+        "KASTELL_DIR".into(),
+        sandbox.store().dir().display().to_string(),
+    ));
+    env.push(("KASTELL_SAFE_MODE".into(), "false".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut run = sdk::stdio_plan(home.path(), &[], &env);
+    let delete = |server: &str, extra: Value| {
+        let mut args =
+            json!({"action": "snapshot-delete", "server": server, "snapshotId": "12345"});
+        if let (Value::Object(a), Value::Object(e)) = (&mut args, extra) {
+            a.extend(e);
+        }
+        json!({"name": "server_backup", "arguments": args})
+    };
+    run["calls"] = json!([
+        delete(&names[0], json!({"dryRun": true})),
+        delete(
+            &names[1],
+            json!({"planToken": {"$from": 0, "field": "planToken"}})
+        ),
+    ]);
+    let (report, stderr) = sdk::run(Sdk::Python("legacy"), &run);
+    assert!(!is_error(&report, 0), "{report}\n{stderr}");
+    let plan = content(&report, 0);
+    assert!(
+        plan["plan"]["overwrites"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be undone"),
+        "{plan}"
+    );
+    assert!(is_error(&report, 1), "{}", summary(&report));
+    let refusal = content(&report, 1)["error"].as_str().unwrap();
+    assert!(
+        refusal.contains(&format!("made for server {}, not {}", names[0], names[1])),
+        "{refusal}"
+    );
+}
