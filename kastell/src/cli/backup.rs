@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use kastell_core::wire::CompressMode;
-use kastell_core::{Error, ErrorKind, Result};
+use kastell_core::{Error, Result};
 use kastell_repo::{KeepPolicy, PruneDecision};
 use serde::Serialize;
 
@@ -17,7 +17,7 @@ use super::repo::KeepArgs;
 use crate::backup::BackupEngine;
 use crate::backup::prune::{self, EVERY_SERVER, Policies};
 use crate::ops::{CreateOptions, RepoChoice};
-use crate::policy::Surface;
+use crate::policy::{Operation, Surface};
 use crate::verifications::Verifications;
 
 /// The backup commands.
@@ -147,6 +147,33 @@ struct ServerPlan {
     decisions: Vec<PruneDecision>,
 }
 
+/// Appends one `backup prune --apply` on `server` to the audit log: the
+/// ids removed, or why it was refused or failed.
+fn audit_prune(ctx: &Context, server: &str, outcome: std::result::Result<&Vec<String>, &Error>) {
+    let Ok(dir) = ctx.kastell_dir() else {
+        return;
+    };
+    let (result, failed) = match outcome {
+        Ok(ids) => (serde_json::json!({"success": true, "removed": ids}), false),
+        Err(e) => (
+            serde_json::json!({"error": e.to_string(), "kind": e.kind().as_str()}),
+            true,
+        ),
+    };
+    crate::audit::CallRecord {
+        surface: crate::audit::AuditSurface::Cli,
+        client: None,
+        op: Operation::BackupPrune.as_str(),
+        server: Some(server.to_owned()),
+        args: serde_json::json!({"action": "backup-prune", "server": server, "apply": true}),
+        confirmed: None,
+        result: &result,
+        failed,
+        duration: std::time::Duration::ZERO,
+    }
+    .append_to(&dir, &ctx.env);
+}
+
 /// `backup prune`: per server, the policy given (or saved), its plan, and
 /// with --apply the removal (refused under SAFE_MODE; asks unless
 /// --force).
@@ -174,12 +201,19 @@ async fn prune(ctx: &Context, args: &PruneArgs) -> Result<ExitCode> {
             (false, None) => {}
         }
     }
-    if args.apply && ctx.policy()?.safe_mode(Surface::Cli) {
-        return Err(Error::new(
-            ErrorKind::PermissionDenied,
-            "SAFE_MODE is on: backup prune --apply deletes backups and is refused",
-        )
-        .with_hint("Run without --apply to see the plan, or turn SAFE_MODE off"));
+    if args.apply {
+        // Deleting backups is destructive: SAFE_MODE and each server's
+        // safety level decide, as for any other operation (and the
+        // refusal is logged and audited).
+        let policy = ctx.policy()?;
+        for server in &servers {
+            if let Err(e) =
+                policy.check(Operation::BackupPrune, Surface::Cli, Some(server), |_| true)
+            {
+                audit_prune(ctx, &server.name, Err(&e));
+                return Err(e);
+            }
+        }
     }
     let engine = BackupEngine::new(&dir);
     let proofs = Verifications::load(&dir)?;
@@ -222,7 +256,9 @@ async fn prune(ctx: &Context, args: &PruneArgs) -> Result<ExitCode> {
                     .filter(|d| !d.keep)
                     .map(|d| d.id.clone())
                     .collect();
-                prune::remove(&dir, &plan.server, &ids)?;
+                let removed = prune::remove(&dir, &plan.server, &ids);
+                audit_prune(ctx, &plan.server, removed.as_ref().map(|_| &ids));
+                removed?;
                 plan.applied = true;
             }
         }

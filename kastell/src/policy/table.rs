@@ -24,6 +24,8 @@ pub enum Operation {
     BackupVerify,
     /// Restore a backup into a throwaway target here and check it.
     BackupDrill,
+    /// Delete local backups by retention rules (`backup prune --apply`).
+    BackupPrune,
     /// Create a provider snapshot (billable).
     SnapshotCreate,
     /// List provider snapshots.
@@ -54,12 +56,13 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation, in table order.
-    pub const ALL: [Operation; 18] = [
+    pub const ALL: [Operation; 19] = [
         Self::BackupCreate,
         Self::BackupList,
         Self::BackupRestore,
         Self::BackupVerify,
         Self::BackupDrill,
+        Self::BackupPrune,
         Self::SnapshotCreate,
         Self::SnapshotList,
         Self::SnapshotDelete,
@@ -146,8 +149,8 @@ pub enum Category {
     SafeWrite,
     /// Interrupts service but loses nothing: updates, reboots, maintenance.
     Disruptive,
-    /// Overwrites or deletes: restores, snapshot deletion, removing a
-    /// server from the fleet.
+    /// Overwrites or deletes: restores, snapshot deletion, pruning
+    /// backups, removing a server from the fleet.
     Destructive,
 }
 
@@ -279,7 +282,7 @@ use Operation as Op;
 
 /// The policy table, indexed by `Operation as usize`. SAFE_MODE messages
 /// are the original's MCP strings, now used on both surfaces.
-pub static RULES: [Rule; 18] = [
+pub static RULES: [Rule; 19] = [
     long(row(Op::BackupCreate, "backup-create", Category::SafeWrite)),
     row(Op::BackupList, "backup-list", Category::Read),
     long(needs_platform(blocked(
@@ -289,6 +292,11 @@ pub static RULES: [Rule; 18] = [
     ))),
     row(Op::BackupVerify, "backup-verify", Category::Read),
     row(Op::BackupDrill, "backup-drill", Category::Read),
+    blocked(
+        row(Op::BackupPrune, "backup-prune", Category::Destructive),
+        "Backup pruning is disabled in SAFE_MODE",
+        "Set KASTELL_SAFE_MODE=false to enable deleting backups (run without --apply to see the plan)",
+    ),
     long(billable(cloud_only(blocked(
         row(Op::SnapshotCreate, "snapshot-create", Category::SafeWrite),
         "Snapshot creation is disabled in SAFE_MODE",

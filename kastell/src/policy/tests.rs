@@ -28,6 +28,15 @@ const SPEC: &[SpecRow] = &[
     (Operation::BackupVerify, None, false, TokenNeed::None),
     (Operation::BackupDrill, None, false, TokenNeed::None),
     (
+        Operation::BackupPrune,
+        Some((
+            "Backup pruning is disabled in SAFE_MODE",
+            "Set KASTELL_SAFE_MODE=false to enable deleting backups (run without --apply to see the plan)",
+        )),
+        false,
+        TokenNeed::None,
+    ),
+    (
         Operation::SnapshotCreate,
         Some((
             "Snapshot creation is disabled in SAFE_MODE",

@@ -170,6 +170,32 @@ async fn each_level_allows_exactly_its_operations_on_the_command_line() {
             .contains("needs safety level safe-writes"),
         "{shown}"
     );
+    // Pruning deletes backups: destructive, refused at this level too.
+    let pruned = {
+        let mut cmd = support::kastell(
+            home.path(),
+            &[
+                "backup",
+                "prune",
+                &name,
+                "--keep-last",
+                "1",
+                "--apply",
+                "--force",
+            ],
+        );
+        cmd.env("KASTELL_DIR", sandbox.store().dir())
+            .envs(sandbox.env_overlay());
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
+    };
+    assert!(!pruned.status.success());
+    let said = String::from_utf8_lossy(&pruned.stderr);
+    assert!(
+        said.contains("backup-prune is destructive work and needs safety level destructive"),
+        "{said}"
+    );
     let verified = kastell(
         &sandbox,
         home.path(),
