@@ -16,7 +16,7 @@ use super::Context;
 use super::confirm::{Confirmation, confirm};
 use crate::backup::{BackupEngine, BackupStatus};
 use crate::env::Env;
-use crate::policy::Surface;
+use crate::policy::{Operation, Surface};
 use crate::repos::{self, PushReport, RepoConfig, RepoRegistry};
 use crate::verifications::Verifications;
 
@@ -417,12 +417,9 @@ async fn prune(ctx: &Context, config: &RepoConfig, args: &PruneArgs) -> Result<E
         ))
         .with_hint("Pass --keep-daily N (and others), as for restic forget"));
     }
-    if args.apply && ctx.policy()?.safe_mode(Surface::Cli) {
-        return Err(Error::new(
-            ErrorKind::PermissionDenied,
-            "SAFE_MODE is on: repo prune --apply deletes backups and is refused",
-        )
-        .with_hint("Run without --apply to see the plan, or turn SAFE_MODE off"));
+    let checker = ctx.policy()?;
+    if args.apply {
+        checker.check_safe_mode(Operation::BackupPrune, Surface::Cli, None)?;
     }
     let found = with_repo(ctx, config, |repo| repo.snapshots()).await?;
     let proofs = Verifications::load(&ctx.kastell_dir()?)?;
@@ -432,6 +429,25 @@ async fn prune(ctx: &Context, config: &RepoConfig, args: &PruneArgs) -> Result<E
         .filter(|d| !d.keep)
         .map(|d| d.id.clone())
         .collect();
+    if args.apply {
+        // Deleting a server's backups needs the destructive level on that
+        // server (its record, when the fleet still has it).
+        let store = ctx.store()?;
+        let hosts: std::collections::BTreeSet<&str> = found
+            .iter()
+            .filter(|s| doomed.contains(&s.id))
+            .map(|s| s.host.as_str())
+            .collect();
+        for host in hosts {
+            let record = store.find(host)?;
+            checker.check(
+                Operation::BackupPrune,
+                Surface::Cli,
+                record.as_ref(),
+                |_| true,
+            )?;
+        }
+    }
     let mut applied = false;
     if args.apply && !doomed.is_empty() {
         let question = format!(
