@@ -142,14 +142,12 @@ async fn each_level_allows_exactly_its_operations_on_the_command_line() {
 
     // Real runs are audited, refusals naming the server.
     write_safety(&sandbox, &json!({"tags": {"prod": {"level": "read-only"}}}));
-    let refused = {
-        let mut cmd = support::kastell(home.path(), &["backup", "create", &name, "--json"]);
-        cmd.env("KASTELL_DIR", sandbox.store().dir())
-            .envs(sandbox.env_overlay());
-        tokio::task::spawn_blocking(move || cmd.output().unwrap())
-            .await
-            .unwrap()
-    };
+    let refused = support::kastell_in(
+        &sandbox,
+        home.path(),
+        &["backup", "create", &name, "--json"],
+    )
+    .await;
     assert!(!refused.status.success());
     let shown = kastell(
         &sandbox,
@@ -171,25 +169,20 @@ async fn each_level_allows_exactly_its_operations_on_the_command_line() {
         "{shown}"
     );
     // Pruning deletes backups: destructive, refused at this level too.
-    let pruned = {
-        let mut cmd = support::kastell(
-            home.path(),
-            &[
-                "backup",
-                "prune",
-                &name,
-                "--keep-last",
-                "1",
-                "--apply",
-                "--force",
-            ],
-        );
-        cmd.env("KASTELL_DIR", sandbox.store().dir())
-            .envs(sandbox.env_overlay());
-        tokio::task::spawn_blocking(move || cmd.output().unwrap())
-            .await
-            .unwrap()
-    };
+    let pruned = support::kastell_in(
+        &sandbox,
+        home.path(),
+        &[
+            "backup",
+            "prune",
+            &name,
+            "--keep-last",
+            "1",
+            "--apply",
+            "--force",
+        ],
+    )
+    .await;
     assert!(!pruned.status.success());
     let said = String::from_utf8_lossy(&pruned.stderr);
     assert!(
