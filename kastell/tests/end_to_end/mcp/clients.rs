@@ -147,6 +147,14 @@ fn check(label: &str, report: &Value, stderr: &str) {
         .unwrap();
     let fleet: Value = serde_json::from_str(text).unwrap();
     assert_eq!(fleet["serverCount"], 5, "{label}: {fleet}");
+    // The audit log, read through the SDK: an intact chain of entries.
+    assert_eq!(resources[1]["uri"], "kastell://audit/recent", "{label}");
+    let text = report["resourceReads"][1]["contents"][0]["text"]
+        .as_str()
+        .unwrap();
+    let audit: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(audit["verify"]["ok"], true, "{label}: {audit}");
+    assert!(audit["entries"].is_array(), "{label}: {audit}");
     let prompts: Vec<&str> = report["prompts"]
         .as_array()
         .unwrap()
