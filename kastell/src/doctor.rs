@@ -169,7 +169,7 @@ pub async fn diagnose(store: &FleetStore, env: &Env, server: Option<&str>) -> Re
         features: crate::build::enabled_features(),
         providers,
         platforms,
-        store: store_health(store),
+        store: store_health(store, env),
         server: check,
     })
 }
@@ -180,7 +180,7 @@ fn mode_of(path: &Path) -> Option<u32> {
         .map(|m| m.permissions().mode() & 0o777)
 }
 
-fn store_health(store: &FleetStore) -> StoreHealth {
+fn store_health(store: &FleetStore, env: &Env) -> StoreHealth {
     let path = store.path();
     let mut problems = Vec::new();
     let mut notes = Vec::new();
@@ -206,6 +206,12 @@ fn store_health(store: &FleetStore) -> StoreHealth {
     let servers = match store.servers() {
         Ok(servers) => {
             check_records(&servers, &mut problems, &mut notes);
+            let allow_private = crate::store::allow_private_ips(env);
+            for record in &servers {
+                if let Err(e) = crate::store::validate_record(record, allow_private) {
+                    problems.push(format!("{e}; operations on it are refused"));
+                }
+            }
             servers.len()
         }
         Err(e) => {
@@ -216,6 +222,7 @@ fn store_health(store: &FleetStore) -> StoreHealth {
             0
         }
     };
+    check_safety_and_audit(store.dir(), env, &mut problems, &mut notes);
     if store.dir().join(crate::store::LOCK_DIR).exists() {
         notes.push("servers.json is locked by a running kastell (or a stale lock that the next write will clear)".to_owned());
     }
@@ -225,6 +232,55 @@ fn store_health(store: &FleetStore) -> StoreHealth {
         servers,
         problems,
         notes,
+    }
+}
+
+/// The safety levels in force (a broken `safety.json` is a problem: it
+/// refuses everything but reads) and the audit log's chain (a broken one
+/// is a problem, an intact one a note with its length).
+fn check_safety_and_audit(
+    dir: &Path,
+    env: &Env,
+    problems: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) {
+    match crate::policy::SafetyConfig::load(env, Some(dir)) {
+        Ok(config) if config.configured() => notes.push(format!(
+            "safety levels are configured ({}{}); operations above a server's level are refused",
+            if config.file.is_some() {
+                crate::policy::SAFETY_FILE
+            } else {
+                ""
+            },
+            match config.ceiling {
+                Some(level) if config.file.is_some() => {
+                    format!(", capped at {level} by {}", crate::policy::SAFETY_LEVEL_VAR)
+                }
+                Some(level) => format!("{}={level}", crate::policy::SAFETY_LEVEL_VAR),
+                None => String::new(),
+            }
+        )),
+        Ok(_) => {}
+        Err(e) => problems.push(format!(
+            "{e}{}; everything but reads is refused until it is fixed",
+            e.hint().map(|h| format!(" ({h})")).unwrap_or_default()
+        )),
+    }
+    let audit = crate::audit::AuditLog::for_env(dir, env).and_then(|log| log.verify());
+    match audit {
+        Ok(report) if report.ok && report.entries_checked > 0 => {
+            notes.push(format!("audit log intact: {}", report.summary()))
+        }
+        Ok(report) if report.ok => {}
+        Ok(report) => problems.push(format!(
+            "the audit log is not intact: {}; run kastell audit verify",
+            report
+                .problem
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_else(|| report.summary())
+        )),
+        Err(e) => problems.push(format!("the audit log cannot be read: {e}")),
     }
 }
 

@@ -292,3 +292,82 @@ fn the_demo_runs_end_to_end_and_leaves_nothing_behind() {
         );
     }
 }
+
+/// A hand-edited store: a record aimed at a host name, a broken
+/// safety.json and an edited audit log are each a problem doctor names
+/// (exit 1); once fixed, it notes the levels and the intact chain.
+#[test]
+fn doctor_names_invalid_records_broken_levels_and_a_damaged_audit_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let out = kastell(
+        dir,
+        &["server", "add", "--name", "web-1", "--ip", "203.0.113.10"],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let state = dir.join("state");
+    let servers = state.join("servers.json");
+    let text = std::fs::read_to_string(&servers).unwrap();
+    std::fs::write(&servers, text.replace("203.0.113.10", "evil.example.com")).unwrap();
+    std::fs::write(state.join("safety.json"), "{\"level\": \"everything\"}").unwrap();
+    let audit = state.join("audit.jsonl");
+    let line = std::fs::read_to_string(&audit).unwrap();
+    std::fs::write(&audit, line.replace("server-add", "server-del")).unwrap();
+
+    let out = kastell(dir, &["--json", "doctor"], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report = json(&out);
+    let problems: Vec<&str> = report["store"]["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    let has = |needle: &str| problems.iter().any(|p| p.contains(needle));
+    assert!(
+        has("Server web-1 in servers.json is not valid: Invalid IP address format"),
+        "{problems:?}"
+    );
+    assert!(has("safety.json is not valid"), "{problems:?}");
+    assert!(has("the audit log is not intact"), "{problems:?}");
+
+    std::fs::write(&servers, text).unwrap();
+    std::fs::write(state.join("safety.json"), "{\"level\": \"safe-writes\"}").unwrap();
+    std::fs::write(&audit, line).unwrap();
+    let out = kastell(dir, &["--json", "doctor"], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let notes = report_notes(&json(&out));
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("safety levels are configured (safety.json)")),
+        "{notes:?}"
+    );
+    assert!(
+        notes.iter().any(|n| n.starts_with("audit log intact")),
+        "{notes:?}"
+    );
+}
+
+fn report_notes(report: &Value) -> Vec<String> {
+    report["store"]["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect()
+}
