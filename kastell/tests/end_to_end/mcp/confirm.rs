@@ -395,3 +395,53 @@ async fn a_plan_token_made_for_one_server_is_refused_on_another() {
         "{refusal}"
     );
 }
+
+/// Over Streamable HTTP each request may get a server of its own (and a
+/// 2026-07-28 request always does): the sealed request state and the
+/// plan token still confirm exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirmations_hold_over_streamable_http() {
+    const TOKEN: &str = "a-test-bearer-token-for-confirmations";
+    let fleet = Fleet::start(&[]).await;
+    let mut env: Vec<(&str, &str)> = fleet
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    env.push(("KASTELL_MCP_TOKEN", TOKEN));
+    let server = crate::sdk::HttpServer::start(&[], &env);
+    let yes = json!({"action": "accept", "content": {"confirm": true}});
+    let mut plan = server.plan(TOKEN);
+    plan["calls"] = json!([fleet.restore(json!({}))]);
+    plan["elicit"] = yes;
+    let (report, stderr) = sdk::run(Sdk::Python("auto"), &plan);
+    assert_eq!(
+        report["protocolVersion"], "2026-07-28",
+        "{report}\n{stderr}"
+    );
+    assert!(!is_error(&report, 0), "{}\n{stderr}", summary(&report));
+    assert_eq!(fleet.crontab(), "# backed up\n");
+    assert_eq!(report["elicitations"].as_array().map(Vec::len), Some(1));
+
+    fleet.set_crontab("# changed\n");
+    let mut plan = server.plan(TOKEN);
+    plan["calls"] = json!([
+        fleet.restore(json!({"dryRun": true})),
+        fleet.restore(json!({"planToken": {"$from": 0, "field": "planToken"}})),
+        fleet.restore(json!({"planToken": {"$from": 0, "field": "planToken"}})),
+    ]);
+    let (report, stderr) = sdk::run(Sdk::Python("legacy"), &plan);
+    assert!(!is_error(&report, 1), "{}\n{stderr}", summary(&report));
+    assert!(is_error(&report, 2), "{}", summary(&report));
+    assert!(
+        content(&report, 2)["error"]
+            .as_str()
+            .unwrap()
+            .contains("already used"),
+        "{}",
+        summary(&report)
+    );
+    assert_eq!(fleet.crontab(), "# backed up\n");
+    let log = server.stop();
+    assert!(!log.contains(TOKEN), "the bearer token reached the log");
+}
