@@ -408,15 +408,15 @@ impl SafetyConfig {
         }
     }
 
-    /// The highest level any server of `servers` (or an operation on no
-    /// server) may have now: what `tools/list` still offers.
+    /// The highest level any server of `servers` may have now (for an
+    /// empty fleet, the level of a server the file does not name): what
+    /// `tools/list` still offers.
     pub fn highest(&self, surface: Surface, servers: &[ServerRecord]) -> SafetyLevel {
         servers
             .iter()
             .map(|s| self.allowance(surface, Some(s)).level)
-            .chain(std::iter::once(self.allowance(surface, None).level))
             .max()
-            .unwrap_or(SafetyLevel::ReadOnly)
+            .unwrap_or_else(|| self.allowance(surface, None).level)
     }
 }
 

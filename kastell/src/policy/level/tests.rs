@@ -134,6 +134,13 @@ fn a_servers_entry_beats_its_tags_and_the_lowest_tag_wins() {
     let servers = [server("lab-1", &["staging"]), server("web-1", &["prod"])];
     assert_eq!(cfg.highest(mcp, &servers), SafetyLevel::Destructive);
     assert_eq!(cfg.highest(mcp, &servers[1..]), SafetyLevel::SafeWrites);
+    // The file's own level does not widen a fleet whose servers are lower.
+    let low = config(
+        r#"{"level":"destructive","servers":{"web-1":{"level":"read-only"}}}"#,
+        None,
+    );
+    assert_eq!(low.highest(mcp, &servers[1..]), SafetyLevel::ReadOnly);
+    assert_eq!(low.highest(mcp, &[]), SafetyLevel::Destructive);
 }
 
 #[test]
