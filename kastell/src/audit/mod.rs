@@ -49,7 +49,7 @@ pub use entry::{
     AuditEntry, AuditError, AuditSurface, GENESIS_PREV, Outcome, plan_token_fingerprint,
 };
 pub use read::{AuditFilter, AuditPage};
-pub use record::CallRecord;
+pub use record::{CallRecord, error_json, record_cli};
 pub use redact::{MAX_STRING_CHARS, REDACTED, cut, is_sensitive_key, redact_args};
 pub use verify::{ProblemKind, VerifyProblem, VerifyReport};
 

@@ -127,6 +127,41 @@ impl CallRecord<'_> {
     }
 }
 
+/// The failure JSON an error is recorded as (`{error, kind}`), for
+/// commands whose errors are not already an operation's payload.
+pub fn error_json(err: &kastell_core::Error) -> Value {
+    serde_json::json!({"error": err.to_string(), "kind": err.kind().as_str()})
+}
+
+/// Appends one command line call of `op` on `server` to the log in `dir`:
+/// `Ok` with its result, or the error it ended with.
+pub fn record_cli(
+    dir: &Path,
+    env: &Env,
+    op: &str,
+    server: &str,
+    args: Value,
+    outcome: std::result::Result<Value, &kastell_core::Error>,
+    duration: Duration,
+) {
+    let (result, failed) = match outcome {
+        Ok(value) => (value, false),
+        Err(e) => (error_json(e), true),
+    };
+    CallRecord {
+        surface: AuditSurface::Cli,
+        client: None,
+        op,
+        server: Some(server.to_owned()),
+        args,
+        confirmed: None,
+        result: &result,
+        failed,
+        duration,
+    }
+    .append_to(dir, env);
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -150,28 +150,17 @@ struct ServerPlan {
 /// Appends one `backup prune --apply` on `server` to the audit log: the
 /// ids removed, or why it was refused or failed.
 fn audit_prune(ctx: &Context, server: &str, outcome: std::result::Result<&Vec<String>, &Error>) {
-    let Ok(dir) = ctx.kastell_dir() else {
-        return;
-    };
-    let (result, failed) = match outcome {
-        Ok(ids) => (serde_json::json!({"success": true, "removed": ids}), false),
-        Err(e) => (
-            serde_json::json!({"error": e.to_string(), "kind": e.kind().as_str()}),
-            true,
-        ),
-    };
-    crate::audit::CallRecord {
-        surface: crate::audit::AuditSurface::Cli,
-        client: None,
-        op: Operation::BackupPrune.as_str(),
-        server: Some(server.to_owned()),
-        args: serde_json::json!({"action": "backup-prune", "server": server, "apply": true}),
-        confirmed: None,
-        result: &result,
-        failed,
-        duration: std::time::Duration::ZERO,
+    if let Ok(dir) = ctx.kastell_dir() {
+        crate::audit::record_cli(
+            &dir,
+            &ctx.env,
+            Operation::BackupPrune.as_str(),
+            server,
+            serde_json::json!({"action": "backup-prune", "server": server, "apply": true}),
+            outcome.map(|ids| serde_json::json!({"success": true, "removed": ids})),
+            std::time::Duration::ZERO,
+        );
     }
-    .append_to(&dir, &ctx.env);
 }
 
 /// `backup prune`: per server, the policy given (or saved), its plan, and

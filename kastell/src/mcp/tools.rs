@@ -36,10 +36,16 @@ fn rules_of(tool: &str) -> impl Iterator<Item = &'static Rule> + '_ {
 /// idempotent when every action is; open-world always (every tool reaches
 /// servers and provider APIs outside kastell).
 pub(crate) fn annotations(tool: &str, title: &str) -> ToolAnnotations {
+    let rules: Vec<&Rule> = rules_of(tool).collect();
+    hints(title, &rules)
+}
+
+/// The hints of a tool titled `title` whose actions have `rules`.
+fn hints(title: &str, rules: &[&Rule]) -> ToolAnnotations {
     ToolAnnotations::with_title(title)
-        .read_only(rules_of(tool).all(Rule::reads_only))
-        .destructive(rules_of(tool).any(Rule::asks_first))
-        .idempotent(rules_of(tool).all(|r| r.idempotent))
+        .read_only(rules.iter().all(|r| r.reads_only()))
+        .destructive(rules.iter().any(|r| r.asks_first()))
+        .idempotent(rules.iter().all(|r| r.idempotent))
         .open_world(true)
 }
 
@@ -88,12 +94,7 @@ pub(crate) fn offered(tools: &[Tool], highest: SafetyLevel) -> Vec<Tool> {
                     Value::Array(names.iter().map(|n| Value::String((*n).into())).collect()),
                 );
             }
-            let title = tool.title.clone().unwrap_or_default();
-            let annotations = ToolAnnotations::with_title(title)
-                .read_only(kept.iter().all(|r| r.reads_only()))
-                .destructive(kept.iter().any(|r| r.asks_first()))
-                .idempotent(kept.iter().all(|r| r.idempotent))
-                .open_world(true);
+            let annotations = hints(tool.title.as_deref().unwrap_or_default(), &kept);
             let mut offered = tool.clone();
             offered.input_schema = Arc::new(schema);
             offered.annotations = Some(annotations);

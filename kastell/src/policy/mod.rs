@@ -163,8 +163,14 @@ impl Policy {
     /// neither variable is set, off if safety levels are configured (they
     /// govern instead), else the surface's default. Warnings go to stderr.
     fn safe_mode_reading(&self, surface: Surface) -> SafeModeReading {
+        self.safe_mode_beside(surface, &self.safety())
+    }
+
+    /// [`Self::safe_mode_reading`] with the safety configuration already
+    /// read.
+    fn safe_mode_beside(&self, surface: Surface, safety: &Result<SafetyConfig>) -> SafeModeReading {
         let mut reading = safe_mode(&self.env, surface);
-        if reading.defaulted && self.safety().is_ok_and(|s| s.configured()) {
+        if reading.defaulted && safety.as_ref().is_ok_and(|s| s.configured()) {
             reading.on = false;
             reading.source = "unset; safety levels configured".to_owned();
         }
@@ -233,13 +239,15 @@ impl Policy {
         token_present: impl Fn(&str) -> bool,
     ) -> Result<Decision> {
         let rule = op.rule();
-        let reading = self.safe_mode_reading(surface);
+        // Read once: SAFE_MODE's default and the levels both depend on it.
+        let safety = self.safety();
+        let reading = self.safe_mode_beside(surface, &safety);
         let refuse = |err: Error, reason: &str| self.refuse(rule, surface, server, reason, err);
         if let (true, Some(block)) = (reading.on, rule.safe_mode) {
             let err = Error::new(ErrorKind::PermissionDenied, block.error).with_hint(block.hint);
             return Err(refuse(err, &reading.source));
         }
-        let safety = match self.safety() {
+        let safety = match safety {
             Ok(config) => config,
             Err(e) if rule.reads_only() => {
                 tracing::warn!("{e}; reads go on, everything else is refused");

@@ -39,22 +39,17 @@ pub fn run(cmd: ServerCommand, ctx: &Context) -> Result<()> {
         }
     };
     if let Ok(dir) = ctx.kastell_dir() {
-        let value = match &result {
-            Ok(()) => serde_json::json!({"success": true}),
-            Err(e) => serde_json::json!({"error": e.to_string(), "kind": e.kind().as_str()}),
-        };
-        crate::audit::CallRecord {
-            surface: crate::audit::AuditSurface::Cli,
-            client: None,
+        crate::audit::record_cli(
+            &dir,
+            &ctx.env,
             op,
-            server: Some(server.clone()),
-            args: serde_json::json!({"action": op, "server": server}),
-            confirmed: None,
-            result: &value,
-            failed: result.is_err(),
-            duration: started.elapsed(),
-        }
-        .append_to(&dir, &ctx.env);
+            &server,
+            serde_json::json!({"action": op, "server": server}),
+            result
+                .as_ref()
+                .map(|()| serde_json::json!({"success": true})),
+            started.elapsed(),
+        );
     }
     result
 }
