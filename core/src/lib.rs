@@ -45,7 +45,7 @@ pub use secret::Secret;
 pub use shell::{RemoteCommand, quote};
 pub use transport::{
     BoxRead, BoxWrite, HostKeyInfo, HostKeyTrust, HostTarget, Output, StreamOutput, Transport,
-    TransportExt,
+    TransportExt, held_open_stdin,
 };
 
 /// Re-exports used by the registration macros; not part of the public API.

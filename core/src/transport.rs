@@ -17,6 +17,23 @@ pub type BoxRead = Box<dyn Read + Send>;
 /// A boxed writer that can move to a blocking thread.
 pub type BoxWrite = Box<dyn Write + Send>;
 
+/// A stdin that sends nothing and never ends: the command's stdin stays
+/// open for as long as the connection does, so a remote watchdog reading
+/// it sees end of file exactly when kastell goes away (the connection
+/// broke, kastell was killed). Each read says [`std::io::ErrorKind::WouldBlock`];
+/// transports treat that as "nothing to send yet" and never send EOF.
+pub fn held_open_stdin() -> BoxRead {
+    Box::new(HeldOpen)
+}
+
+struct HeldOpen;
+
+impl Read for HeldOpen {
+    fn read(&mut self, _buf: &mut [u8]) -> std::io::Result<usize> {
+        Err(std::io::ErrorKind::WouldBlock.into())
+    }
+}
+
 /// Where a transport connects.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HostTarget {
@@ -129,6 +146,9 @@ pub trait Transport: Send + Sync + fmt::Debug {
     /// Runs `command` with `stdin` fed from a reader (when given) and its
     /// stdout streamed into `stdout`, for dumps and restores of any size
     /// without temporary files. Stdin and stdout flow at the same time.
+    /// A reader that says [`std::io::ErrorKind::WouldBlock`] has nothing
+    /// to send yet; one that always does ([`held_open_stdin`]) keeps the
+    /// command's stdin open until it exits.
     async fn exec_streaming(
         &self,
         command: &RemoteCommand,

@@ -263,9 +263,18 @@ impl Transport for MemoryTransport {
     ) -> Result<StreamOutput> {
         let mut input = Vec::new();
         if let Some(mut reader) = stdin {
-            reader
-                .read_to_end(&mut input)
-                .map_err(|e| Error::io("reading the command's stdin", e))?;
+            // A reader with nothing to send yet (a held-open stdin) ends
+            // the input here: a memory host's commands run to completion.
+            let mut chunk = [0u8; 64 * 1024];
+            loop {
+                match reader.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => input.extend_from_slice(&chunk[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(Error::io("reading the command's stdin", e)),
+                }
+            }
         }
         let reply = self.run_with_timeout(command, &input, timeout).await?;
         stdout

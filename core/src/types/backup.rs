@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::wire::{CompressMode, WireCodec};
+use crate::wire::{CompressMode, DumpJobs, WireCodec};
 
 /// The id of a local backup: in the original tool's format,
 /// `YYYY-MM-DD_HH-MM-SS-mmm` (UTC), so ids sort by time.
@@ -97,6 +97,9 @@ pub enum ArtifactFormat {
     PgPlain,
     /// A tar archive.
     Tar,
+    /// A tar of a `pg_dump -Fd` directory (a parallel dump): `pg_restore`
+    /// reads the directory it unpacks to.
+    PgDirectoryTar,
     /// Opaque bytes.
     Raw,
 }
@@ -155,6 +158,12 @@ pub trait ArtifactSink: Send {
     /// accepts compressed bytes says otherwise.
     fn compress_mode(&self) -> CompressMode {
         CompressMode::Local
+    }
+
+    /// How many parallel jobs the user allows a database dump. The
+    /// default, one, streams the dump and writes nothing on the server.
+    fn dump_jobs(&self) -> DumpJobs {
+        DumpJobs::ONE
     }
 
     /// Opens an artifact whose bytes arrive encoded with `codec` (the

@@ -10,15 +10,19 @@
 //!   and why, in words the backup result shows.
 //! - [`WireTransfer`] is what happened to one artifact: codec, bytes sent,
 //!   bytes they stand for, time.
+//! - [`DumpJobs`] is how many parallel jobs a database dump may use
+//!   (`--jobs`); a backup sink carries it too.
 //! - [`restore_feed`] is the way back: zstd bytes sent as stored and
 //!   decompressed on the server when it has zstd.
 
 mod codec;
+mod jobs;
 mod plan;
 mod probe;
 mod restore;
 
 pub use codec::{CompressMode, WireCodec, WireTransfer};
+pub use jobs::{DumpJobs, MAX_DUMP_JOBS};
 pub use plan::{WirePlan, backup_plan, choose};
 pub use probe::{HostTools, LINK_SAMPLE_BYTES, LinkSample, measure_link, probe_tools};
 pub use restore::{RestoreFeed, restore_feed, server_unzstd};

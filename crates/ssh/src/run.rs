@@ -157,9 +157,17 @@ impl Feeder {
         if self.offset == self.pending.len() {
             if let Some(reader) = self.reader.as_mut() {
                 self.pending.resize(CHUNK, 0);
-                let n = reader
-                    .read(&mut self.pending)
-                    .map_err(|e| Error::io("reading the data to send", e))?;
+                let n = match reader.read(&mut self.pending) {
+                    Ok(n) => n,
+                    // Nothing to send yet (a held-open stdin): keep the
+                    // channel's stdin open and look again next round.
+                    Err(e) if e.kind() == IoKind::WouldBlock => {
+                        self.pending.clear();
+                        self.offset = 0;
+                        return Ok(false);
+                    }
+                    Err(e) => return Err(Error::io("reading the data to send", e)),
+                };
                 self.pending.truncate(n);
                 self.offset = 0;
                 if n == 0 {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use kastell_core::types::{BackupId, BackupReport, Compression, StepReport, StepStatus, StepTimer};
-use kastell_core::wire::CompressMode;
+use kastell_core::wire::{CompressMode, DumpJobs};
 use kastell_core::{Error, ErrorKind, Platform, PlatformExt, PollSchedule, Result};
 
 use super::hostlock::HostLock;
@@ -96,6 +96,7 @@ pub struct BackupEngine {
     layout: BackupLayout,
     compression: Compression,
     compress: CompressMode,
+    jobs: DumpJobs,
 }
 
 impl BackupEngine {
@@ -105,6 +106,7 @@ impl BackupEngine {
             layout: BackupLayout::new(kastell_dir),
             compression: Compression::Zstd,
             compress: CompressMode::Auto,
+            jobs: DumpJobs::Auto,
         }
     }
 
@@ -126,6 +128,13 @@ impl BackupEngine {
         self
     }
 
+    /// Lets database dumps use `jobs` parallel jobs (default: `auto`, the
+    /// platform decides; `1` never writes on the server).
+    pub fn with_dump_jobs(mut self, jobs: DumpJobs) -> Self {
+        self.jobs = jobs;
+        self
+    }
+
     /// Backs the server up: streams every artifact into a staging
     /// directory and publishes it only when all are sealed. A failure
     /// leaves nothing behind. Waits while another operation holds the
@@ -144,8 +153,9 @@ impl BackupEngine {
         let server_dir = self.layout.server_dir(&request.server.name)?;
         sweep_abandoned(&server_dir);
         let id = fresh_id(&server_dir).await;
-        let mut staging =
-            Staging::create(&server_dir, &id, self.compression)?.with_compress_mode(self.compress);
+        let mut staging = Staging::create(&server_dir, &id, self.compression)?
+            .with_compress_mode(self.compress)
+            .with_dump_jobs(self.jobs);
         let started = Instant::now();
         let mut sink = ObservedSink::new(&mut staging, request.transfer.clone());
         let report = request.platform.backup(&mut sink).await?;

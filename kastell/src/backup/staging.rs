@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use kastell_core::types::{ArtifactRecord, ArtifactSink, ArtifactSpec, BackupId, Compression};
-use kastell_core::wire::{CompressMode, WireCodec, WireTransfer};
+use kastell_core::wire::{CompressMode, DumpJobs, WireCodec, WireTransfer};
 use kastell_core::{Error, ErrorKind, Result};
 
 use super::layout::STAGING_PREFIX;
@@ -187,6 +187,7 @@ pub struct Staging {
     final_dir: PathBuf,
     compression: Compression,
     mode: CompressMode,
+    jobs: DumpJobs,
     open: BTreeMap<String, Open>,
     sealed: Vec<ArtifactRecord>,
     transfers: Vec<WireTransfer>,
@@ -242,6 +243,7 @@ impl Staging {
             } else {
                 CompressMode::Auto
             },
+            jobs: DumpJobs::Auto,
             open: BTreeMap::new(),
             sealed: Vec::new(),
             transfers: Vec::new(),
@@ -257,6 +259,12 @@ impl Staging {
         } else {
             mode
         };
+        self
+    }
+
+    /// Lets a database dump use `jobs` parallel jobs (default: `auto`).
+    pub fn with_dump_jobs(mut self, jobs: DumpJobs) -> Self {
+        self.jobs = jobs;
         self
     }
 
@@ -320,6 +328,10 @@ impl ArtifactSink for Staging {
 
     fn compress_mode(&self) -> CompressMode {
         self.mode
+    }
+
+    fn dump_jobs(&self) -> DumpJobs {
+        self.jobs
     }
 
     fn open_encoded(

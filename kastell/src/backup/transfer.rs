@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use kastell_core::Result;
 use kastell_core::types::{ArtifactRecord, ArtifactSink, ArtifactSpec};
-use kastell_core::wire::{CompressMode, WireCodec};
+use kastell_core::wire::{CompressMode, DumpJobs, WireCodec};
 
 /// Bytes between two reports of one artifact (256 KiB). Writes and reads
 /// are also cut to at most this size, so a single large write still
@@ -148,6 +148,10 @@ impl ArtifactSink for ObservedSink<'_> {
 
     fn compress_mode(&self) -> CompressMode {
         self.inner.compress_mode()
+    }
+
+    fn dump_jobs(&self) -> DumpJobs {
+        self.inner.dump_jobs()
     }
 
     fn open_encoded(

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use kastell_core::wire::CompressMode;
+use kastell_core::wire::{CompressMode, DumpJobs};
 use kastell_core::{Error, Result};
 use kastell_repo::{KeepPolicy, PruneDecision};
 use serde::Serialize;
@@ -78,6 +78,14 @@ pub struct CreateArgs {
     /// here) or `none` (raw, stored uncompressed).
     #[arg(long, value_name = "WHERE", default_value = "auto", value_parser = compress_mode)]
     pub compress: CompressMode,
+    /// Parallel jobs for the database dump (PaaS platforms): `auto` (in
+    /// parallel when the database is large, with several large tables,
+    /// spare cores and connections, and room on the server for the dump),
+    /// or a number from 1 (one stream, nothing written on the server) to
+    /// 16. More than one runs `pg_dump -Fd -j N` into a temporary
+    /// directory on the server, removed however the backup ends.
+    #[arg(long, value_name = "N", default_value = "auto", value_parser = dump_jobs)]
+    pub jobs: DumpJobs,
     /// Also store the new backup in this repository (see `kastell repo`),
     /// once it is complete and verified locally. Default: the server's
     /// default repository (`kastell repo default`), if it has one.
@@ -91,6 +99,11 @@ pub struct CreateArgs {
 
 fn compress_mode(text: &str) -> std::result::Result<CompressMode, String> {
     text.parse::<CompressMode>().map_err(|e| e.to_string())
+}
+
+fn dump_jobs(text: &str) -> std::result::Result<DumpJobs, String> {
+    text.parse::<DumpJobs>()
+        .map_err(|e| format!("{} ({})", e, e.hint().unwrap_or_default()))
 }
 
 /// Arguments of `backup list` and `backup verify`.
@@ -133,6 +146,7 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<ExitCode> {
     };
     let options = CreateOptions {
         compress: args.compress,
+        jobs: args.jobs,
         repo,
     };
     fleet::execute(ctx, Op::BackupCreate(options), args.target).await

@@ -158,6 +158,7 @@ impl Op {
         let extra = match self {
             Op::BackupCreate(o) => serde_json::json!({
                 "compress": format!("{:?}", o.compress).to_lowercase(),
+                "jobs": o.jobs.to_string(),
                 "repo": format!("{:?}", o.repo),
             }),
             Op::BackupList(repo) => serde_json::json!({"repo": repo}),

@@ -13,7 +13,7 @@ use kastell_core::env::scrubbed_command;
 use kastell_core::types::{ArtifactRecord, ArtifactSource};
 use kastell_core::{Error, Result};
 
-use super::{ArtifactDrill, DrillCheck, feed, millis_since};
+use super::{ArtifactDrill, DrillCheck, millis_since, unpack_tar};
 
 /// Where a program is installed, from the usual system directories.
 fn installed(program: &str) -> Option<PathBuf> {
@@ -122,38 +122,16 @@ pub(super) fn drill(source: &dyn ArtifactSource, record: &ArtifactRecord) -> Res
         .map_err(|e| Error::io("creating the drill directory", e))?;
     let root = scratch.path().join("root");
     std::fs::create_dir(&root).map_err(|e| Error::io("creating the drill directory", e))?;
-    let mut tar = scrubbed_command("tar");
-    tar.args(["-x", "-f", "-", "--no-same-owner", "-C"])
-        .arg(&root);
-    let mut child = tar
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| Error::io("running tar", e))?;
-    let mut stdin = child
-        .stdin
-        .take()
-        .ok_or_else(|| Error::unexpected("tar has no stdin"))?;
-    let fed = feed(&mut source.open(&record.name)?, &mut [&mut stdin]);
-    drop(stdin);
-    let out = child
-        .wait_with_output()
-        .map_err(|e| Error::io("waiting for tar", e))?;
-    let unpacked = out.status.success() && fed.is_ok();
+    let unpacked = unpack_tar(source, record, &root)?;
     let mut checks = vec![DrillCheck::ran(
         "unpack",
-        unpacked,
-        if unpacked {
-            format!("{} files unpacked", count_files(&root))
-        } else {
-            format!(
-                "tar could not unpack it: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )
+        unpacked.is_ok(),
+        match &unpacked {
+            Ok(()) => format!("{} files unpacked", count_files(&root)),
+            Err(why) => format!("tar could not unpack it: {why}"),
         },
     )];
-    if unpacked {
+    if unpacked.is_ok() {
         checks.extend(sshd_check(&root, scratch.path())?);
         checks.extend(nginx_check(&root)?);
     }

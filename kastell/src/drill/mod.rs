@@ -15,10 +15,12 @@ mod copy_count;
 mod postgres;
 
 use std::io::{self, Read, Write};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::Instant;
 
-use kastell_core::Result;
-use kastell_core::types::{ArtifactFormat, ArtifactSource};
+use kastell_core::types::{ArtifactFormat, ArtifactRecord, ArtifactSource};
+use kastell_core::{Error, Result};
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -144,7 +146,7 @@ pub fn drill(backup: &StoredBackup) -> Result<DrillReport> {
     };
     for record in source.records() {
         match record.format {
-            ArtifactFormat::PgCustom | ArtifactFormat::PgPlain => {
+            ArtifactFormat::PgCustom | ArtifactFormat::PgPlain | ArtifactFormat::PgDirectoryTar => {
                 report.artifacts.push(postgres::drill(&source, &record)?);
             }
             ArtifactFormat::Tar => report.artifacts.push(bare::drill(&source, &record)?),
@@ -153,6 +155,41 @@ pub fn drill(backup: &StoredBackup) -> Result<DrillReport> {
     }
     report.duration_ms = millis_since(started);
     Ok(report)
+}
+
+/// Unpacks the tar artifact `record` into the directory `into` with the
+/// system's `tar` (owners not kept). `Ok(Err(why))` when tar refused it;
+/// `Err` when tar could not run or the artifact could not be read before
+/// tar said anything.
+fn unpack_tar(
+    source: &dyn ArtifactSource,
+    record: &ArtifactRecord,
+    into: &Path,
+) -> Result<std::result::Result<(), String>> {
+    let mut tar = kastell_core::env::scrubbed_command("tar");
+    tar.args(["-x", "-f", "-", "--no-same-owner", "-C"])
+        .arg(into);
+    let mut child = tar
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::io("running tar", e))?;
+    let mut stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| Error::unexpected("tar has no stdin"))?;
+    let fed = feed(&mut source.open(&record.name)?, &mut [&mut stdin]);
+    drop(stdin);
+    let out = child
+        .wait_with_output()
+        .map_err(|e| Error::io("waiting for tar", e))?;
+    let told = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    Ok(match (out.status.success(), fed) {
+        (true, Ok(_)) => Ok(()),
+        (_, Err(e)) if told.is_empty() => Err(format!("reading {}: {e}", record.name)),
+        _ => Err(told),
+    })
 }
 
 /// Copies `reader` into every writer in `writers`, chunk by chunk, so one

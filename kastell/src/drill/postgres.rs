@@ -6,10 +6,13 @@
 //! One read of the artifact feeds both the restore and the count: a
 //! custom-format dump goes to `pg_restore -d` and, at the same time, to a
 //! second `pg_restore --data-only -f -` whose SQL is counted; a plain SQL
-//! dump goes to `psql` and is counted as it passes.
+//! dump goes to `psql` and is counted as it passes. The tar of a parallel
+//! (`pg_dump -Fd`) dump is unpacked into a temporary directory first, which
+//! both `pg_restore` runs then read (the restore with two jobs).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Stdio};
 use std::time::Instant;
 
@@ -18,7 +21,7 @@ use kastell_core::{Error, ErrorKind, Result};
 use kastell_pg::Cluster;
 
 use super::copy_count::CopyCounter;
-use super::{ArtifactDrill, DrillCheck, feed, millis_since};
+use super::{ArtifactDrill, DrillCheck, feed, millis_since, unpack_tar};
 
 /// How much of a plain dump is searched for its version header.
 const HEADER_BYTES: usize = 64 * 1024;
@@ -34,9 +37,25 @@ fn failed(what: impl std::fmt::Display) -> Error {
 /// `Dumped from database version: 15.18` in `pg_restore -l`'s listing of
 /// a custom dump, `-- Dumped from database version 15.18` atop a plain
 /// one. `None` when it does not say.
-fn dump_major(source: &dyn ArtifactSource, record: &ArtifactRecord) -> Result<Option<u32>> {
-    let header = match record.format {
-        ArtifactFormat::PgCustom => {
+fn dump_major(
+    source: &dyn ArtifactSource,
+    record: &ArtifactRecord,
+    unpacked: Option<&Path>,
+) -> Result<Option<u32>> {
+    let header = match (record.format, unpacked) {
+        (_, Some(dir)) => {
+            let newest = kastell_pg::pick(None)?;
+            let out = kastell_core::env::scrubbed_command(newest.bin_dir.join("pg_restore"))
+                .arg("-l")
+                .arg(dir)
+                .output()
+                .map_err(|e| Error::io("running pg_restore -l", e))?;
+            if !out.status.success() {
+                return Err(unreadable(record, &out.stderr));
+            }
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+        (ArtifactFormat::PgCustom, None) => {
             let newest = kastell_pg::pick(None)?;
             let mut child = kastell_core::env::scrubbed_command(newest.bin_dir.join("pg_restore"))
                 .arg("-l")
@@ -58,16 +77,11 @@ fn dump_major(source: &dyn ArtifactSource, record: &ArtifactRecord) -> Result<Op
                 .map_err(|e| Error::io("waiting for pg_restore -l", e))?;
             let _ = feeder.join();
             if !out.status.success() {
-                return Err(failed(format!(
-                    "pg_restore cannot read the dump {}: {}",
-                    record.name,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ))
-                .with_hint("Install a newer PostgreSQL client, or drill another backup"));
+                return Err(unreadable(record, &out.stderr));
             }
             String::from_utf8_lossy(&out.stdout).into_owned()
         }
-        _ => {
+        (_, None) => {
             let mut head = Vec::with_capacity(HEADER_BYTES);
             source
                 .open(&record.name)?
@@ -82,6 +96,16 @@ fn dump_major(source: &dyn ArtifactSource, record: &ArtifactRecord) -> Result<Op
         let version = rest.trim_start_matches([':', ' ']);
         version.split(['.', ' ']).next()?.parse().ok()
     }))
+}
+
+/// `pg_restore -l` could not read the dump `record`.
+fn unreadable(record: &ArtifactRecord, stderr: &[u8]) -> Error {
+    failed(format!(
+        "pg_restore cannot read the dump {}: {}",
+        record.name,
+        String::from_utf8_lossy(stderr).trim()
+    ))
+    .with_hint("Install a newer PostgreSQL client, or drill another backup")
 }
 
 fn take_stdin(child: &mut Child) -> Result<ChildStdin> {
@@ -108,6 +132,71 @@ struct Restored {
     ok: bool,
     errors: Vec<String>,
     expected: BTreeMap<String, u64>,
+}
+
+/// The errors a restore printed. A plain dump names its owners; those
+/// roles do not exist here, and only those statements may fail.
+fn error_lines(text: &str, custom: bool) -> Vec<String> {
+    text.lines()
+        .filter(|l| l.contains("ERROR:") || l.contains("error:"))
+        .filter(|l| custom || !l.contains("role") || !l.contains("does not exist"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Restores the unpacked directory dump `dir` into the cluster with two
+/// jobs, after counting its rows with `pg_restore --data-only`.
+fn restore_directory(cluster: &Cluster, dir: &Path, record: &ArtifactRecord) -> Result<Restored> {
+    let mut lister = cluster
+        .client("pg_restore")
+        .args(["--data-only", "-f", "-"])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::io("starting pg_restore --data-only", e))?;
+    let lister_err = stderr_of(&mut lister);
+    let mut stdout = lister
+        .stdout
+        .take()
+        .ok_or_else(|| Error::unexpected("pg_restore has no stdout"))?;
+    let mut counter = CopyCounter::default();
+    let copied = std::io::copy(&mut stdout, &mut counter);
+    let listed = lister
+        .wait()
+        .map_err(|e| Error::io("waiting for pg_restore", e))?;
+    let lister_text = lister_err.join().unwrap_or_default();
+    if !listed.success() || copied.is_err() {
+        return Err(failed(format!(
+            "pg_restore could not read the data of {}: {}",
+            record.name,
+            lister_text.trim()
+        )));
+    }
+    let expected = counter.finish();
+    let out = cluster
+        .client("pg_restore")
+        .args([
+            "--no-owner",
+            "--no-privileges",
+            "--exit-on-error",
+            "-j",
+            "2",
+            "-d",
+            DRILL_DB,
+        ])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| Error::io("running the restore", e))?;
+    let errors = error_lines(&String::from_utf8_lossy(&out.stderr), true);
+    Ok(Restored {
+        ok: out.status.success() && errors.is_empty(),
+        errors,
+        expected,
+    })
 }
 
 /// Restores `record` into the cluster while counting its rows.
@@ -200,12 +289,7 @@ fn restore(
         .wait()
         .map_err(|e| Error::io("waiting for the restore", e))?;
     let text = restorer_err.join().unwrap_or_default();
-    let errors: Vec<String> = text
-        .lines()
-        .filter(|l| l.contains("ERROR:") || l.contains("error:"))
-        .filter(|l| custom || !l.contains("role") || !l.contains("does not exist"))
-        .map(str::to_owned)
-        .collect();
+    let errors = error_lines(&text, custom);
     if let Err(e) = fed {
         if errors.is_empty() {
             return Err(Error::io(
@@ -231,11 +315,30 @@ fn literal(text: &str) -> String {
 /// drill itself cannot run: no PostgreSQL here, an unreadable dump.
 pub(super) fn drill(source: &dyn ArtifactSource, record: &ArtifactRecord) -> Result<ArtifactDrill> {
     let started = Instant::now();
-    let major = dump_major(source, record)?;
+    let scratch = if record.format == ArtifactFormat::PgDirectoryTar {
+        let scratch = tempfile::Builder::new()
+            .prefix("kastell-drill-")
+            .tempdir()
+            .map_err(|e| Error::io("creating the drill directory", e))?;
+        if let Err(why) = unpack_tar(source, record, scratch.path())? {
+            return Err(failed(format!(
+                "the parallel dump {} could not be unpacked: {why}",
+                record.name
+            )));
+        }
+        Some(scratch)
+    } else {
+        None
+    };
+    let unpacked = scratch.as_ref().map(|s| s.path());
+    let major = dump_major(source, record, unpacked)?;
     let server = kastell_pg::pick(major)?;
     let cluster = Cluster::start_on(server)?;
     cluster.execute("postgres", &format!("CREATE DATABASE {DRILL_DB}"))?;
-    let restored = restore(&cluster, source, record)?;
+    let restored = match unpacked {
+        Some(dir) => restore_directory(&cluster, dir, record)?,
+        None => restore(&cluster, source, record)?,
+    };
     let restore_started = started.elapsed();
     let mut checks = vec![DrillCheck::ran(
         "restore",

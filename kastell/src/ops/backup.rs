@@ -235,6 +235,7 @@ pub async fn backup_create_with(
         .engine
         .clone()
         .with_compress_mode(compress)
+        .with_dump_jobs(options.jobs)
         .create(&BackupRequest {
             server: server.clone(),
             platform,

@@ -3,7 +3,7 @@
 //! backup there, and reading backups back for list, verify and restore.
 
 use kastell_core::types::BackupId;
-use kastell_core::wire::CompressMode;
+use kastell_core::wire::{CompressMode, DumpJobs};
 use kastell_core::{Error, Result};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -39,6 +39,8 @@ impl RepoChoice {
 pub struct CreateOptions {
     /// Where compression runs.
     pub compress: CompressMode,
+    /// How many parallel jobs the database dump may use.
+    pub jobs: DumpJobs,
     /// Which repository the backup also goes to.
     pub repo: RepoChoice,
 }

@@ -37,6 +37,11 @@ impl Kind {
 }
 
 pub(crate) fn start(kind: Kind) -> PaasHost {
+    start_with(kind, &[])
+}
+
+/// [`start`], with `extra` platform options.
+pub(crate) fn start_with(kind: Kind, extra: &[(&str, &str)]) -> PaasHost {
     let case = match kind {
         Kind::Coolify => PaasRoundTrip {
             build: kastell_coolify::build,
@@ -51,7 +56,7 @@ pub(crate) fn start(kind: Kind) -> PaasHost {
             config_file: "etc/dokploy/dokploy.yml",
         },
     };
-    PaasHost::start(&case)
+    PaasHost::start_with_options(&case, extra)
 }
 
 pub(crate) fn record(kind: Kind) -> ServerRecord {

@@ -1,7 +1,8 @@
 //! Streaming backups: the database dump and the configuration archive go
 //! straight from the server into the engine's sink, then the platform's
-//! secret (read first, so a host without it fails before the dump);
-//! nothing is written on the server.
+//! secret (read first, so a host without it fails before the dump).
+//! Nothing is written on the server, except by a parallel dump (see
+//! [`crate::parallel`]), whose temporary directory is gone when it ends.
 
 use std::time::Duration;
 
@@ -9,10 +10,11 @@ use kastell_core::transport::check_status;
 use kastell_core::types::{
     ArtifactFormat, ArtifactRecord, ArtifactSink, ArtifactSpec, BackupReport,
 };
-use kastell_core::wire::{WirePlan, backup_plan};
-use kastell_core::{Error, RemoteCommand, Result, TransportExt};
+use kastell_core::wire::{DumpJobs, WirePlan, backup_plan};
+use kastell_core::{BoxRead, Error, RemoteCommand, Result, TransportExt, held_open_stdin};
 
 use crate::commands;
+use crate::parallel::{self, DbFacts, DumpPlan};
 use crate::platform::PaasPlatform;
 use crate::spec::SecretSpec;
 use crate::version::UNKNOWN_VERSION;
@@ -45,15 +47,43 @@ impl PaasPlatform {
         let container = self.db_container().await?;
         let plan = backup_plan(self.transport.as_ref(), sink.compress_mode()).await;
         warnings.extend(plan.warning.clone());
-        let mut artifacts = vec![
-            self.stream_artifact(
-                sink,
+        let dump = self.plan_dump(sink.dump_jobs(), &container).await;
+        warnings.extend(dump.warning.clone());
+        let (spec, command, stdin) = if dump.jobs > 1 {
+            (
+                ArtifactSpec {
+                    name: self.spec.db_directory_artifact(),
+                    format: ArtifactFormat::PgDirectoryTar,
+                },
+                commands::pg_dump_directory(self.spec, &container, dump.jobs)?,
+                // Its end tells the server to stop and clean up.
+                Some(held_open_stdin()),
+            )
+        } else {
+            (
                 ArtifactSpec {
                     name: self.spec.db_artifact(),
                     format: ArtifactFormat::PgCustom,
                 },
-                &plan,
-                &commands::pg_dump(self.spec, &container)?,
+                commands::pg_dump(self.spec, &container)?,
+                None,
+            )
+        };
+        let db_plan = if dump.jobs > 1 {
+            WirePlan {
+                reason: format!("{}; {}", plan.reason, dump.reason),
+                ..plan.clone()
+            }
+        } else {
+            plan.clone()
+        };
+        let mut artifacts = vec![
+            self.stream_artifact(
+                sink,
+                spec,
+                &db_plan,
+                &command,
+                stdin,
                 self.settings.dump_timeout,
             )
             .await
@@ -81,6 +111,7 @@ impl PaasPlatform {
                     },
                     &plan,
                     &commands::tar_config(self.spec, &self.settings, &present)?,
+                    None,
                     self.settings.dump_timeout,
                 )
                 .await?,
@@ -127,22 +158,47 @@ impl PaasPlatform {
         Ok((present, skipped))
     }
 
+    /// How the database is dumped for `asked` jobs: one stream without a
+    /// question when one job is asked, else from what the database
+    /// container reports (a failure to report is a single stream).
+    async fn plan_dump(&self, asked: DumpJobs, container: &str) -> DumpPlan {
+        if asked == DumpJobs::ONE {
+            return parallel::plan(asked, None, self.settings.parallel_dump_min_bytes);
+        }
+        let facts = match commands::pg_dump_facts(self.spec, container) {
+            Ok(command) => match self
+                .transport
+                .exec_checked(&command, self.settings.short_timeout)
+                .await
+            {
+                Ok(out) => DbFacts::parse(&out.stdout_text()),
+                Err(e) => {
+                    tracing::debug!(error = %e, "the parallel dump probe failed");
+                    None
+                }
+            },
+            Err(_) => None,
+        };
+        parallel::plan(asked, facts.as_ref(), self.settings.parallel_dump_min_bytes)
+    }
+
     /// Streams `command`'s stdout, compressed on the server as `plan`
     /// says, into a new artifact and seals it once the command exited 0
-    /// with some output.
+    /// with some output. `stdin` is what the command reads, if anything.
     async fn stream_artifact(
         &self,
         sink: &mut dyn ArtifactSink,
         spec: ArtifactSpec,
         plan: &WirePlan,
         command: &RemoteCommand,
+        stdin: Option<BoxRead>,
         timeout: Duration,
     ) -> Result<ArtifactRecord> {
         let command = &plan.codec.compressing(command);
         let writer = sink.open_encoded(&spec, plan.codec, &plan.reason)?;
         let out = self
             .transport
-            .exec_streaming(command, None, writer, timeout)
+            .exec_streaming(command, stdin, writer, timeout)
             .await?;
         check_status(command, out.status, &out.stderr)?;
         if out.bytes_received == 0 {

@@ -34,6 +34,101 @@ pub fn pg_dump(spec: &PaasSpec, container: &str) -> Result<RemoteCommand> {
     )
 }
 
+/// What a parallel dump needs to know, in one command inside the database
+/// container: a psql line `size|version|recovery|free connections|big
+/// tables`, then the container's cores, then the free KiB where `mktemp`
+/// would put the dump's temporary directory. "Big" tables are those of at
+/// least 8 MiB: only they gain from a job of their own. Sizes come from
+/// the catalog (`relpages`, as of the last VACUUM or ANALYZE), which takes
+/// no lock: a table locked by another session cannot stall the question.
+pub fn pg_dump_facts(spec: &PaasSpec, container: &str) -> Result<RemoteCommand> {
+    RemoteCommand::template(
+        "docker exec {} sh -c {} sh {} {}",
+        &[
+            container,
+            "psql -XAtq -U \"$1\" -d \"$2\" -c \"SELECT pg_database_size(current_database()), \
+             current_setting('server_version_num')::int, pg_is_in_recovery(), \
+             current_setting('max_connections')::int \
+             - current_setting('superuser_reserved_connections')::int \
+             - (SELECT count(*) FROM pg_stat_activity), \
+             (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'm') \
+             AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+             AND c.relpages::bigint * current_setting('block_size')::bigint >= 8388608)\" \
+             && nproc && df -Pk \"${TMPDIR:-/tmp}\" | awk 'NR == 2 { print $4 }'",
+            spec.db_user,
+            spec.db_name,
+        ],
+    )
+}
+
+/// The shell prelude of a command that keeps a private temporary directory
+/// `$d` inside the database container for as long as it runs, removed
+/// however it ends: when it exits or is signalled. Work it runs in the
+/// background as `$p` (waited for, so a signal is acted on at once, not
+/// after the work) and its watchdog `$w` are stopped first.
+const PRIVATE_TEMP_DIR: &str = "d=$(mktemp -d \"${TMPDIR:-/tmp}/kastell-dump.XXXXXX\") || exit 1; \
+     p=''; w=''; \
+     cleanup() { if [ -n \"$w\" ]; then kill \"$w\" 2>/dev/null; fi; \
+     if [ -n \"$p\" ]; then kill -TERM \"$p\" 2>/dev/null; wait \"$p\" 2>/dev/null; fi; \
+     rm -rf \"$d\"; }; \
+     trap cleanup EXIT; trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM; \
+     trap 'exit 141' PIPE; ";
+
+/// A watchdog (after [`PRIVATE_TEMP_DIR`]): a shell loop reading the
+/// command's stdin, which kastell holds open and never writes to. End of
+/// file means kastell or its connection went away: the command is told to
+/// stop, and its cleanup runs. (A background job's own stdin is
+/// `/dev/null`, hence the copy on descriptor 3.)
+const STDIN_WATCHDOG: &str = "exec 3<&0; \
+     { while IFS= read -r _ <&3; do :; done; kill -TERM $$; } >/dev/null 2>&1 & w=$!; ";
+
+/// Runs `pg_dump -Fd -j jobs -Z0` into a private temporary directory inside
+/// the database container, then streams that directory to stdout as one
+/// tar, uncompressed (the backup's wire codec compresses it, as for the
+/// single stream). The directory goes however the command ends (see
+/// [`PRIVATE_TEMP_DIR`]); kastell must hold the command's stdin open
+/// ([`kastell_core::held_open_stdin`]), since its end means "stop"
+/// ([`STDIN_WATCHDOG`]). The
+/// tar holds `toc.dat` and one file per table, the layout `pg_restore`
+/// reads once it is unpacked.
+pub fn pg_dump_directory(spec: &PaasSpec, container: &str, jobs: u16) -> Result<RemoteCommand> {
+    let script = format!(
+        "{PRIVATE_TEMP_DIR}{STDIN_WATCHDOG}\
+         pg_dump -Fd -j \"$3\" -Z0 -U \"$1\" -d \"$2\" -f \"$d/dump\" 3<&- & p=$!; \
+         wait \"$p\" || exit 1; \
+         tar -C \"$d/dump\" -cf - . 3<&- & p=$!; \
+         wait \"$p\" || exit 1; p=''"
+    );
+    RemoteCommand::template(
+        "docker exec -i {} sh -c {} sh {} {} {}",
+        &[
+            container,
+            &script,
+            spec.db_user,
+            spec.db_name,
+            &jobs.to_string(),
+        ],
+    )
+}
+
+/// Unpacks a [`pg_dump_directory`] tar from stdin into a private temporary
+/// directory inside the database container and restores it in one
+/// transaction, replacing existing objects and stopping at the first
+/// error; the directory goes however the command ends. (`pg_restore -j`
+/// cannot run in one transaction: the restore keeps the transaction.)
+pub fn pg_restore_directory(spec: &PaasSpec, container: &str) -> Result<RemoteCommand> {
+    let script = format!(
+        "{PRIVATE_TEMP_DIR}\
+         tar -C \"$d\" -xf - && pg_restore --clean --if-exists --single-transaction \
+         --exit-on-error --no-owner -U \"$1\" -d \"$2\" \"$d\""
+    );
+    RemoteCommand::template(
+        "docker exec -i {} sh -c {} sh {} {}",
+        &[container, &script, spec.db_user, spec.db_name],
+    )
+}
+
 /// Exits 0 once the database accepts connections.
 pub fn pg_isready(spec: &PaasSpec, container: &str) -> Result<RemoteCommand> {
     RemoteCommand::template(

@@ -48,6 +48,7 @@
 mod backup;
 pub mod commands;
 mod health;
+mod parallel;
 mod platform;
 mod restore;
 mod secret;

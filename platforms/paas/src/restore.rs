@@ -38,11 +38,16 @@ fn find_artifacts(source: &dyn ArtifactSource) -> Result<Artifacts> {
     let records = source.records();
     let db = records
         .iter()
-        .find(|r| r.format == ArtifactFormat::PgCustom)
+        .find(|r| {
+            matches!(
+                r.format,
+                ArtifactFormat::PgCustom | ArtifactFormat::PgDirectoryTar
+            )
+        })
         .or_else(|| records.iter().find(|r| r.format == ArtifactFormat::PgPlain))
         .cloned()
         .ok_or_else(|| {
-            Error::invalid_input("the backup has no database dump (pg-custom or pg-plain artifact)")
+            Error::invalid_input("the backup has no database dump (pg-custom, pg-directory-tar or pg-plain artifact)")
                 .with_hint("Pick another backup of this server: this one holds no database dump")
         })?;
     let config = records
@@ -202,7 +207,9 @@ impl PaasPlatform {
     }
 
     /// Replaces the database contents from a custom-format dump
-    /// (`pg_restore --clean --if-exists --single-transaction`) or, for a
+    /// (`pg_restore --clean --if-exists --single-transaction`), the
+    /// directory of a parallel dump (unpacked on the server into a
+    /// temporary directory, then the same `pg_restore`) or, for a
     /// legacy plain-SQL dump, from `psql` with `ON_ERROR_STOP` after
     /// dropping and recreating the `public` schema. `secret_changed` says
     /// the secret step already replaced the platform's secret (the hint of a
@@ -224,13 +231,24 @@ impl PaasPlatform {
                 ),
                 "psql (plain SQL, public schema recreated)",
             ),
-            _ => {
-                let consumer = commands::pg_restore(self.spec, container)?;
-                let feed = restore_feed(source, &record.name, &consumer, server_zstd)?;
-                let tool = if feed.compressed {
-                    "pg_restore (sent zstd-compressed, decompressed on the server)"
+            format => {
+                let directory = format == ArtifactFormat::PgDirectoryTar;
+                let consumer = if directory {
+                    commands::pg_restore_directory(self.spec, container)?
                 } else {
-                    "pg_restore"
+                    commands::pg_restore(self.spec, container)?
+                };
+                let feed = restore_feed(source, &record.name, &consumer, server_zstd)?;
+                let tool = match (directory, feed.compressed) {
+                    (false, false) => "pg_restore",
+                    (false, true) => {
+                        "pg_restore (sent zstd-compressed, decompressed on the server)"
+                    }
+                    (true, false) => "pg_restore from the unpacked directory of a parallel dump",
+                    (true, true) => {
+                        "pg_restore from the unpacked directory of a parallel dump (sent \
+                         zstd-compressed, decompressed on the server)"
+                    }
                 };
                 (feed.command, feed.stdin, tool)
             }

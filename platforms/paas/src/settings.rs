@@ -23,6 +23,9 @@ pub const OPT_RESTORE_TIMEOUT: &str = "restore_timeout_secs";
 pub const OPT_DB_READY_TIMEOUT: &str = "db_ready_timeout_secs";
 /// Option key: seconds allowed for stop/start commands (default 600).
 pub const OPT_SERVICE_TIMEOUT: &str = "service_timeout_secs";
+/// Option: the database size (MiB) from which `--jobs auto` dumps in
+/// parallel (default 1024).
+pub const OPT_PARALLEL_DUMP_MIN: &str = "parallel_dump_min_mib";
 
 const KNOWN: &[&str] = &[
     OPT_ROOT,
@@ -32,6 +35,7 @@ const KNOWN: &[&str] = &[
     OPT_RESTORE_TIMEOUT,
     OPT_DB_READY_TIMEOUT,
     OPT_SERVICE_TIMEOUT,
+    OPT_PARALLEL_DUMP_MIN,
 ];
 
 const SIX_HOURS: u64 = 6 * 3600;
@@ -55,6 +59,8 @@ pub struct Settings {
     pub service_timeout: Duration,
     /// Timeout of short read-only commands (version, listings, lookups).
     pub short_timeout: Duration,
+    /// Database size from which `--jobs auto` dumps in parallel.
+    pub parallel_dump_min_bytes: u64,
 }
 
 impl Settings {
@@ -92,6 +98,7 @@ impl Settings {
             service_timeout: secs(options, OPT_SERVICE_TIMEOUT)?
                 .unwrap_or(Duration::from_secs(600)),
             short_timeout: Duration::from_secs(60),
+            parallel_dump_min_bytes: mib(options, OPT_PARALLEL_DUMP_MIN)?.unwrap_or(1 << 30),
         })
     }
 
@@ -123,6 +130,19 @@ fn secs(options: &BTreeMap<String, String>, key: &str) -> Result<Option<Duration
     }
 }
 
+/// The option `key` as a number of MiB (0 allowed), in bytes.
+fn mib(options: &BTreeMap<String, String>, key: &str) -> Result<Option<u64>> {
+    match options.get(key) {
+        None => Ok(None),
+        Some(text) => match text.trim().parse::<u64>() {
+            Ok(n) if n <= u64::MAX >> 20 => Ok(Some(n << 20)),
+            _ => Err(Error::config_invalid(format!(
+                "option {key} must be a whole number of MiB, not {text:?}"
+            ))),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,15 +161,18 @@ mod tests {
         assert_eq!(s.dump_timeout, Duration::from_secs(SIX_HOURS));
         assert_eq!(s.restore_timeout, Duration::from_secs(SIX_HOURS));
         assert_eq!(s.update_timeout, None);
+        assert_eq!(s.parallel_dump_min_bytes, 1 << 30);
         let s = Settings::from_options(&opts(&[
             ("root", "/tmp/fake/"),
             ("update_timeout_secs", "90"),
+            ("parallel_dump_min_mib", "0"),
             ("health_url", "http://127.0.0.1:1"),
             ("something_else", "x"),
         ]))
         .unwrap();
         assert_eq!(s.path("/etc/dokploy"), "/tmp/fake/etc/dokploy");
         assert_eq!(s.update_timeout, Some(Duration::from_secs(90)));
+        assert_eq!(s.parallel_dump_min_bytes, 0);
     }
 
     #[test]
@@ -160,6 +183,8 @@ mod tests {
             ("health_url", "ftp://x"),
             ("dump_timeout_secs", "0"),
             ("restore_timeout_secs", "soon"),
+            ("parallel_dump_min_mib", "-1"),
+            ("parallel_dump_min_mib", "lots"),
         ] {
             assert!(Settings::from_options(&opts(&[bad])).is_err(), "{bad:?}");
         }

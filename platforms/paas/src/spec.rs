@@ -160,6 +160,12 @@ impl PaasSpec {
         format!("{}-db.dump", self.id)
     }
 
+    /// Artifact name of a parallel dump: the tar of its `pg_dump -Fd`
+    /// directory (`coolify-db.dir.tar`).
+    pub fn db_directory_artifact(&self) -> String {
+        format!("{}-db.dir.tar", self.id)
+    }
+
     /// The registry entry for this platform, with `build` as its
     /// constructor (which should call [`crate::PaasPlatform::build`]).
     pub const fn entry(

@@ -39,6 +39,12 @@ impl PaasHost {
     /// the shims first on its PATH, and builds the platform over SSH.
     /// Panics when any of them cannot start.
     pub fn start(case: &PaasRoundTrip) -> Self {
+        Self::start_with_options(case, &[])
+    }
+
+    /// [`PaasHost::start`], with `extra` platform options beside `root`
+    /// and `health_url`.
+    pub fn start_with_options(case: &PaasRoundTrip, extra: &[(&str, &str)]) -> Self {
         use crate::shim::{PaasFlavour, PaasShim};
         let pg = crate::pg::PgCluster::start().unwrap();
         let shim = match case.flavour {
@@ -61,6 +67,11 @@ impl PaasHost {
                 ("health_url".to_owned(), health_endpoint()),
             ]
             .into_iter()
+            .chain(
+                extra
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+            )
             .collect(),
         })
         .unwrap();

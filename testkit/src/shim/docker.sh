@@ -108,7 +108,16 @@ docker_exec() {
     [ "$(state_get db)" = running ] || die "Error response from daemon: container $container is not running"
     case $program in
     pg_dump | pg_dumpall | pg_restore | psql | pg_isready) ;;
-    *) die "OCI runtime exec failed: exec failed: unable to start container process: exec: \"$program\": executable file not found in \$PATH: unknown (kastell test shim runs only pg_dump, pg_restore, psql and pg_isready)" 127 ;;
+    sh)
+        # A script in the database container (a parallel dump's temporary
+        # directory): the PostgreSQL client tools first on its PATH, the
+        # host's sh, tar, df and mktemp standing in for the image's, and
+        # the container's own /tmp under the shim's state.
+        mkdir -p "$SHIM_STATE/container-tmp"
+        PGHOST=$PG_SOCKET PGPORT=$PG_PORT PATH="$PG_BIN:$PATH" TMPDIR="$SHIM_STATE/container-tmp" \
+            exec sh "$@"
+        ;;
+    *) die "OCI runtime exec failed: exec failed: unable to start container process: exec: \"$program\": executable file not found in \$PATH: unknown (kastell test shim runs only pg_dump, pg_restore, psql, pg_isready and sh)" 127 ;;
     esac
     PGHOST=$PG_SOCKET PGPORT=$PG_PORT exec "$PG_BIN/$program" "$@"
 }

@@ -388,6 +388,22 @@ impl PaasShim {
         self.flavour
     }
 
+    /// The database container's `/tmp` (where a parallel dump's temporary
+    /// directory goes); created by the first script run there.
+    pub fn container_tmp(&self) -> PathBuf {
+        self.state_dir().join("container-tmp")
+    }
+
+    /// What is left in [`PaasShim::container_tmp`], by name.
+    pub fn container_tmp_entries(&self) -> Vec<String> {
+        std::fs::read_dir(self.container_tmp())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
     /// The underlying generic shim directory.
     pub fn shim(&self) -> &ShimDir {
         &self.shim

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use kastell::backup::{BackupRequest, STAGING_PREFIX, TransferProgress};
-use kastell_core::wire::CompressMode;
+use kastell_core::wire::{CompressMode, DumpJobs};
 use paas_host::{Kind, engine, record, start};
 
 /// Files in /tmp owned by the sandbox user and newer than `marker`,
@@ -171,4 +171,138 @@ async fn killed_mid_backup(mode: CompressMode) -> Vec<String> {
     let remote = new_sandbox_files(marker.path(), &harness);
     assert!(remote.is_empty(), "files left on the server: {remote:?}");
     running
+}
+
+/// The parallel dump's temporary directories in the container's `/tmp`.
+fn parallel_dump_dirs(container_tmp: &Path) -> usize {
+    std::fs::read_dir(container_tmp)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|d| d.file_name().to_string_lossy().starts_with("kastell-dump."))
+        .count()
+}
+
+/// The connection dies while `pg_dump -Fd -j 2` runs on the server,
+/// before any byte was sent: held up by another session's lock on a
+/// table, it would wait for as long as that lock is held. The watchdog on
+/// the command's stdin stops it at once: the dump ends, its temporary
+/// directory goes, and nothing is listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_killed_during_a_parallel_dump_leaves_nothing_behind() {
+    let kind = Kind::Coolify;
+    let mut host = start(kind);
+    host.pg
+        .execute(
+            kind.database(),
+            "CREATE TABLE big_a AS SELECT g AS id, md5(g::text) AS blob FROM generate_series(1, 20000) g; \
+             CREATE TABLE big_b AS SELECT g AS id, md5((g * 3)::text) AS blob FROM generate_series(1, 20000) g;",
+        )
+        .unwrap();
+    // Another session holds big_b for two minutes: the dump blocks on it.
+    let mut locker = host
+        .pg
+        .client("psql")
+        .args([
+            "-X",
+            "-q",
+            "-d",
+            kind.database(),
+            "-c",
+            "BEGIN; LOCK TABLE big_b IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120);",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock_held = Instant::now();
+    while host
+        .pg
+        .psql(
+            kind.database(),
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+             WHERE c.relname = 'big_b' AND l.mode = 'AccessExclusiveLock' AND l.granted",
+        )
+        .unwrap()
+        .trim()
+        != "1"
+    {
+        assert!(
+            lock_held.elapsed() < Duration::from_secs(20),
+            "the lock was never taken"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_owned();
+    let platform = host.platform.clone();
+    let task = tokio::spawn(async move {
+        engine(&dir)
+            .with_compress_mode(CompressMode::Server)
+            .with_dump_jobs(DumpJobs::Exactly(2))
+            .create(&BackupRequest {
+                server: record(kind),
+                platform,
+                host_key: None,
+                transfer: TransferProgress::none(),
+            })
+            .await
+    });
+    let container_tmp = host.shim.container_tmp();
+    let started = Instant::now();
+    let mut running = Vec::new();
+    while parallel_dump_dirs(&container_tmp) == 0 || running.is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the parallel dump never started"
+        );
+        assert!(
+            !task.is_finished(),
+            "the backup finished before it could be interrupted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        running = sandbox_processes("pg_dump");
+    }
+    host.sshd.sshd.stop();
+
+    let err = task
+        .await
+        .unwrap()
+        .expect_err("a killed connection fails the backup");
+    assert!(
+        matches!(
+            err.kind(),
+            kastell_core::ErrorKind::Unavailable
+                | kastell_core::ErrorKind::CommandFailed
+                | kastell_core::ErrorKind::Timeout
+        ),
+        "{err}"
+    );
+    assert!(
+        engine(tmp.path()).list("paas-1").unwrap().is_empty(),
+        "nothing listed"
+    );
+    assert_eq!(staging_bytes(&tmp.path().join("backups/paas-1")), 0);
+    // The server notices on its own, with the lock still held: its dump
+    // stops and its directory goes.
+    let started = Instant::now();
+    loop {
+        let left = host.shim.container_tmp_entries();
+        let alive: Vec<_> = running.iter().filter(|pid| alive(pid)).collect();
+        if left.is_empty() && alive.is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "left on the server: {left:?}, still running: {alive:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        locker.try_wait().unwrap().is_none(),
+        "the lock was held throughout"
+    );
+    let _ = locker.kill();
+    let _ = locker.wait();
 }

@@ -2,5 +2,6 @@
 
 mod drill;
 mod killed;
+mod parallel;
 mod real;
 mod wire;
