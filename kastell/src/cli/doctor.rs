@@ -132,10 +132,13 @@ fn print_server(ctx: &Context, check: &ServerCheck) -> Result<()> {
             "  compressors on the host: {} ({} core(s)); zstd {}",
             tools.summary(),
             tools.cores,
-            if tools.zstd {
-                "present"
-            } else {
-                "MISSING: backups fall back to gzip or local zstd"
+            match (tools.zstd, tools.zstd_bytes_per_sec) {
+                (true, Some(speed)) => format!(
+                    "present, {:.0} MB/s at level 1 on every core (zstd's benchmark)",
+                    speed as f64 / 1e6
+                ),
+                (true, None) => "present".to_owned(),
+                (false, _) => "MISSING: backups fall back to gzip or local zstd".to_owned(),
             }
         ))?;
     }

@@ -141,15 +141,19 @@ async fn coolify_exec_psql_runs_as_the_sandbox_user() {
         vec!["docker exec coolify-db psql -U coolify -d coolify -c select 1"]
     );
 
-    // Only the database container and the PostgreSQL programs exist.
+    // Only the database container, the PostgreSQL programs and a shell
+    // exist there.
     let out = run(&f, "docker exec dokploy-postgres psql -c 'select 1'").await;
     assert_eq!(out.status, 1);
     assert!(
         out.stderr_text()
             .contains("No such container: dokploy-postgres")
     );
-    let out = run(&f, "docker exec coolify-db sh -c id").await;
+    let out = run(&f, "docker exec coolify-db bash -c id").await;
     assert_eq!(out.status, 127);
+    assert!(out.stderr_text().contains("executable file not found"));
+    let out = run(&f, "docker exec coolify-db sh -c 'command -v pg_dump'").await;
+    assert_eq!(out.status, 0, "{}", out.stderr_text());
     let out = run(&f, "docker pull postgres").await;
     assert_eq!(out.status, 1);
     assert!(out.stderr_text().contains("not a docker command"));
