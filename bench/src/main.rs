@@ -23,6 +23,7 @@ mod mcp_start;
 mod measure;
 mod netns;
 mod paas;
+mod parallel;
 mod reboot;
 mod repo_shaped;
 mod report;
@@ -43,14 +44,14 @@ use crate::report::Section;
 #[command(name = "kastell-bench", version)]
 struct Args {
     /// Which benchmarks to run (comma-separated): mcp, raw, paas, shaped,
-    /// fleet, api, reboot, repo, repo-shaped, drill (`shaped` and
-    /// `repo-shaped` need root: network namespaces, tc; `repo` needs
+    /// parallel, fleet, api, reboot, repo, repo-shaped, drill (`shaped`,
+    /// `parallel` and `repo-shaped` need root: network namespaces, tc; `repo` needs
     /// SeaweedFS from `.ci/setup`; the dump of `repo` and `repo-shaped` is
     /// --dump-mib, the database of `drill` --db-mib).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "mcp,raw,paas,shaped,fleet,api,reboot,repo,repo-shaped,drill"
+        default_value = "mcp,raw,paas,shaped,parallel,fleet,api,reboot,repo,repo-shaped,drill"
     )]
     only: Vec<String>,
     /// Size of the raw dump in MiB.
@@ -140,6 +141,9 @@ async fn run(args: &Args) -> Result<Vec<Section>> {
     }
     if args.wants("shaped") {
         report(shaped::run(db, runs).await?, &mut sections);
+    }
+    if args.wants("parallel") {
+        report(parallel::run(db, runs).await?, &mut sections);
     }
     if args.wants("fleet") {
         report(

@@ -39,11 +39,20 @@ pub(crate) type Cluster = <kastell_testkit::pg::PgCluster as std::ops::Deref>::T
 /// Fills database `db` of `pg` with about `mib` MiB of order rows; returns
 /// its size in bytes as PostgreSQL reports it.
 pub(crate) fn fill(pg: &Cluster, db: &str, mib: u64) -> Result<u64> {
+    fill_table(pg, db, "bench_orders", mib)?;
+    database_size(pg, db)
+}
+
+/// Fills the table `table` (created when missing) of database `db` with
+/// about `mib` MiB of order rows, then vacuums and analyzes it.
+pub(crate) fn fill_table(pg: &Cluster, db: &str, table: &str, mib: u64) -> Result<()> {
     let rows = (mib << 20) / ROW_BYTES;
     pg.execute(
         db,
-        "CREATE TABLE IF NOT EXISTS bench_orders (id bigint PRIMARY KEY, customer text, \
-         email text, amount numeric(12,2), created_at timestamptz, note text)",
+        &format!(
+            "CREATE TABLE IF NOT EXISTS {table} (id bigint PRIMARY KEY, customer text, \
+             email text, amount numeric(12,2), created_at timestamptz, note text)"
+        ),
     )?;
     let batch = 500_000;
     let mut from = 1;
@@ -52,7 +61,7 @@ pub(crate) fn fill(pg: &Cluster, db: &str, mib: u64) -> Result<u64> {
         pg.execute(
             db,
             &format!(
-                "INSERT INTO bench_orders SELECT g, 'customer ' || (g % 5000), \
+                "INSERT INTO {table} SELECT g, 'customer ' || (g % 5000), \
                  md5(g::text) || '@example.com', (g % 1000000) / 100.0, \
                  timestamptz '2026-01-01' + g * interval '1 second', \
                  md5((g * 7)::text) || ' ' || md5((g * 13)::text) \
@@ -61,7 +70,11 @@ pub(crate) fn fill(pg: &Cluster, db: &str, mib: u64) -> Result<u64> {
         )?;
         from = to + 1;
     }
-    pg.execute(db, "VACUUM ANALYZE bench_orders")?;
+    pg.execute(db, &format!("VACUUM ANALYZE {table}"))
+}
+
+/// `pg_database_size` of `db`.
+pub(crate) fn database_size(pg: &Cluster, db: &str) -> Result<u64> {
     let size = pg.psql(db, &format!("SELECT pg_database_size('{db}')"))?;
     size.trim()
         .parse()

@@ -41,7 +41,10 @@ struct Backup {
 }
 
 /// The platform over `transport`, configured as the testkit host's.
-fn platform_over(host: &PaasHost, transport: Arc<SshTransport>) -> Result<Arc<dyn Platform>> {
+pub(crate) fn platform_over(
+    host: &PaasHost,
+    transport: Arc<SshTransport>,
+) -> Result<Arc<dyn Platform>> {
     (CASE.build)(PlatformContext {
         transport,
         target: PlatformTarget {

@@ -1,0 +1,172 @@
+//! Benchmark 2d: parallel dumps. The Coolify-shaped host of 2b with its
+//! rows split over four tables, backed up by kastell with one dump job
+//! (the single `pg_dump -Fc` stream) and with two and four (`pg_dump -Fd
+//! -j N` into a temporary directory on the server, then one tar stream),
+//! on loopback and behind the shaped 1 Gbit/s link of 2c, against the bare
+//! `pg_dump -Fc -Z0` stream over OpenSSH in the same run.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kastell::ServerRecord;
+use kastell::backup::{BackupEngine, BackupRequest, TransferProgress};
+use kastell_core::wire::DumpJobs;
+use kastell_core::{Error, Platform, Result};
+use kastell_ssh::SshTransport;
+use kastell_testkit::platform::PaasHost;
+
+use crate::measure::{median, secs};
+use crate::netns::ShapedLink;
+use crate::paas::{CASE, PG_DUMP, database_size, fill_table};
+use crate::report::Section;
+use crate::throughput::openssh_at;
+
+/// Tables the rows are split over.
+const TABLES: u64 = 4;
+
+/// The job counts measured.
+const JOBS: [u16; 3] = [1, 2, 4];
+
+/// One backup with `jobs`: its time, the bytes sent and why it dumped as
+/// it did.
+async fn backup(
+    platform: &Arc<dyn Platform>,
+    store: &Path,
+    jobs: u16,
+) -> Result<(Duration, u64, String)> {
+    let started = Instant::now();
+    let created = BackupEngine::new(store)
+        .with_dump_jobs(DumpJobs::Exactly(jobs))
+        .create(&BackupRequest {
+            server: ServerRecord::new("bench-parallel", "bench-parallel", "10.213.77.2"),
+            platform: platform.clone(),
+            host_key: None,
+            transfer: TransferProgress::none(),
+        })
+        .await?;
+    let took = started.elapsed();
+    let summary = kastell::ops::summarize(&created.manifest.wire);
+    Ok((took, summary.bytes_sent, summary.compression_reason))
+}
+
+/// The rows of one link, and each job count's ratio to the bare stream.
+async fn measure(
+    label: &str,
+    host: &PaasHost,
+    address: &str,
+    platform: &Arc<dyn Platform>,
+    runs: usize,
+    scratch: &Path,
+) -> Result<(Vec<Vec<String>>, Vec<String>)> {
+    let file = scratch.join("stream.dump");
+    let mut bare = Vec::new();
+    let mut ours: Vec<Vec<Duration>> = vec![Vec::new(); JOBS.len()];
+    let mut sent = vec![0; JOBS.len()];
+    let mut reasons = vec![String::new(); JOBS.len()];
+    for _ in 0..runs {
+        bare.push(openssh_at(
+            &host.sshd.sshd,
+            address,
+            PG_DUMP,
+            None,
+            Some(&file),
+        )?);
+        for (i, jobs) in JOBS.into_iter().enumerate() {
+            let store = tempfile::tempdir().map_err(|e| Error::io("creating a store", e))?;
+            let (took, bytes, why) = backup(platform, store.path(), jobs).await?;
+            ours[i].push(took);
+            sent[i] = bytes;
+            reasons[i] = why;
+        }
+    }
+    let base = median(&bare);
+    let raw = std::fs::metadata(&file).map_or(0, |m| m.len());
+    let mut rows = vec![vec![
+        format!("{label}: ssh pg_dump -Fc -Z0 stream (baseline)"),
+        secs(base),
+        format!("{:.1} MB", raw as f64 / 1e6),
+        "1.00".into(),
+    ]];
+    for (i, jobs) in JOBS.into_iter().enumerate() {
+        let t = median(&ours[i]);
+        rows.push(vec![
+            format!("{label}: kastell backup create --jobs {jobs}"),
+            secs(t),
+            format!("{:.1} MB", sent[i] as f64 / 1e6),
+            format!("{:.2}", t.as_secs_f64() / base.as_secs_f64().max(1e-9)),
+        ]);
+    }
+    let why = JOBS
+        .into_iter()
+        .zip(reasons)
+        .map(|(jobs, why)| format!("{label}, --jobs {jobs}: {why}"))
+        .collect();
+    Ok((rows, why))
+}
+
+/// Runs the benchmark on a database of about `db_mib` MiB.
+pub(crate) async fn run(db_mib: u64, runs: usize) -> Result<Section> {
+    let host = tokio::task::spawn_blocking(|| PaasHost::start(&CASE))
+        .await
+        .map_err(|e| Error::unexpected(format!("starting the Coolify host: {e}")))?;
+    let (host, size) = tokio::task::spawn_blocking(move || {
+        let filled = (1..=TABLES)
+            .try_for_each(|n| {
+                fill_table(
+                    &host.pg,
+                    CASE.database,
+                    &format!("bench_orders_{n}"),
+                    db_mib / TABLES,
+                )
+            })
+            .and_then(|()| database_size(&host.pg, CASE.database));
+        (host, filled)
+    })
+    .await
+    .map_err(|e| Error::unexpected(format!("filling the database: {e}")))?;
+    let size = size?;
+    let scratch = tempfile::tempdir().map_err(|e| Error::io("creating a directory", e))?;
+
+    let (mut rows, mut why) = measure(
+        "loopback",
+        &host,
+        "127.0.0.1",
+        &host.platform,
+        runs,
+        scratch.path(),
+    )
+    .await?;
+    let link = ShapedLink::create(&host.sshd.sshd, 1000)?;
+    let mut config = host.sshd.config();
+    config.host = link.host();
+    let shaped = crate::shaped::platform_over(&host, Arc::new(SshTransport::new(config)))?;
+    let (fast, fast_why) = measure(
+        "1 Gbit/s",
+        &host,
+        &link.host(),
+        &shaped,
+        runs,
+        scratch.path(),
+    )
+    .await?;
+    drop(link);
+    rows.extend(fast);
+    why.extend(fast_why);
+
+    let mut section = Section::new("2d. Parallel dumps");
+    section.para(format!(
+        "The Coolify-shaped host of 2b with its {:.0} MB database split over {TABLES} tables of \
+         the same rows, on loopback and behind the shaped 1 Gbit/s link of 2c. kastell runs \
+         `backup create --compress auto --jobs N`: one job is the single `pg_dump -Fc -Z0` \
+         stream; two and four run `pg_dump -Fd -j N -Z0` into a temporary directory inside the \
+         database container, then stream it as one tar (compressed as auto decides), and remove \
+         it. Baseline: the bare `pg_dump -Fc -Z0` stream over OpenSSH in the same run. Median of \
+         {runs} run(s); \"sent\" is the bytes over SSH. Ratio = time / the bare stream's time on \
+         the same link.",
+        size as f64 / 1e6
+    ));
+    section.table(&["", "time", "sent", "ratio to bare stream"], rows);
+    section.para(format!("What each backup said: {}.", why.join("; ")));
+    Ok(section)
+}
