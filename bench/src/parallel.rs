@@ -25,19 +25,24 @@ use crate::throughput::openssh_at;
 /// Tables the rows are split over.
 const TABLES: u64 = 4;
 
-/// The job counts measured.
-const JOBS: [u16; 3] = [1, 2, 4];
+/// The job counts measured, and what `auto` chooses.
+const JOBS: [DumpJobs; 4] = [
+    DumpJobs::ONE,
+    DumpJobs::Exactly(2),
+    DumpJobs::Exactly(4),
+    DumpJobs::Auto,
+];
 
 /// One backup with `jobs`: its time, the bytes sent and why it dumped as
 /// it did.
 async fn backup(
     platform: &Arc<dyn Platform>,
     store: &Path,
-    jobs: u16,
+    jobs: DumpJobs,
 ) -> Result<(Duration, u64, String)> {
     let started = Instant::now();
     let created = BackupEngine::new(store)
-        .with_dump_jobs(DumpJobs::Exactly(jobs))
+        .with_dump_jobs(jobs)
         .create(&BackupRequest {
             server: ServerRecord::new("bench-parallel", "bench-parallel", "10.213.77.2"),
             platform: platform.clone(),

@@ -47,7 +47,8 @@ impl PaasPlatform {
         let container = self.db_container().await?;
         let plan = backup_plan(self.transport.as_ref(), sink.compress_mode()).await;
         warnings.extend(plan.warning.clone());
-        let dump = self.plan_dump(sink.dump_jobs(), &container).await;
+        let link = plan.link.map(|sample| sample.bytes_per_sec());
+        let dump = self.plan_dump(sink.dump_jobs(), &container, link).await;
         warnings.extend(dump.warning.clone());
         let (spec, command, stdin) = if dump.jobs > 1 {
             (
@@ -69,7 +70,9 @@ impl PaasPlatform {
                 None,
             )
         };
-        let db_plan = if dump.jobs > 1 {
+        // The database artifact's reason says how it was dumped too, once
+        // the question was asked (always, but for --jobs 1).
+        let db_plan = if sink.dump_jobs() != DumpJobs::ONE {
             WirePlan {
                 reason: format!("{}; {}", plan.reason, dump.reason),
                 ..plan.clone()
@@ -160,10 +163,16 @@ impl PaasPlatform {
 
     /// How the database is dumped for `asked` jobs: one stream without a
     /// question when one job is asked, else from what the database
-    /// container reports (a failure to report is a single stream).
-    async fn plan_dump(&self, asked: DumpJobs, container: &str) -> DumpPlan {
+    /// container reports (a failure to report is a single stream) and
+    /// what the link sample (bytes per second) measured.
+    async fn plan_dump(&self, asked: DumpJobs, container: &str, link: Option<f64>) -> DumpPlan {
+        let limits = parallel::Limits {
+            auto_min_bytes: self.settings.parallel_dump_min_bytes,
+            job_bytes_per_sec: self.settings.dump_job_bytes_per_sec as f64,
+            link_bytes_per_sec: link,
+        };
         if asked == DumpJobs::ONE {
-            return parallel::plan(asked, None, self.settings.parallel_dump_min_bytes);
+            return parallel::plan(asked, None, limits);
         }
         let facts = match commands::pg_dump_facts(self.spec, container) {
             Ok(command) => match self
@@ -179,7 +188,7 @@ impl PaasPlatform {
             },
             Err(_) => None,
         };
-        parallel::plan(asked, facts.as_ref(), self.settings.parallel_dump_min_bytes)
+        parallel::plan(asked, facts.as_ref(), limits)
     }
 
     /// Streams `command`'s stdout, compressed on the server as `plan`

@@ -5,8 +5,15 @@
 //! A parallel dump writes the whole dump into a temporary directory on the
 //! server before any byte is sent, so it is chosen only where it pays and
 //! where it fits: a large database with several large tables, spare
-//! cores and connections, and room for the dump. Everything else streams
-//! one dump straight from `pg_dump`, writing nothing on the server.
+//! cores and connections, room for the dump, and a link fast enough that
+//! one `pg_dump` is what holds the single stream back. Everything else
+//! streams one dump straight from `pg_dump`, writing nothing on the server.
+//!
+//! When it pays: one stream of size S takes S / min(d, L), with d what one
+//! dump job produces per second and L what the link carries; a parallel
+//! dump with j jobs takes S / (j·d) to write and then S / L to send. It is
+//! the faster only when L > d · j / (j − 1): never on a link slower than
+//! one dump job (BENCHMARKS.md §2d measured it).
 
 use kastell_core::wire::{DumpJobs, MAX_DUMP_JOBS};
 
@@ -20,6 +27,17 @@ const MIN_SERVER_VERSION: u32 = 90_200;
 
 /// The first version that exports snapshots on a standby (10).
 const MIN_STANDBY_VERSION: u32 = 100_000;
+
+/// What the platform settings and the link bring to the decision.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Limits {
+    /// `auto` parallelises only databases of at least this many bytes.
+    pub auto_min_bytes: u64,
+    /// What one dump job produces per second on this server (assumed).
+    pub job_bytes_per_sec: f64,
+    /// What the link sample measured, bytes per second, when one was taken.
+    pub link_bytes_per_sec: Option<f64>,
+}
 
 /// What the database container reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,10 +126,16 @@ fn gib(bytes: u64) -> String {
     format!("{:.1} GiB", bytes as f64 / f64::from(1u32 << 30))
 }
 
+fn mb_per_sec(bytes_per_sec: f64) -> String {
+    format!("{:.0} MB/s", bytes_per_sec / 1e6)
+}
+
 /// Decides from `facts` (`None`: the command failed or printed something
-/// else) for what the user `asked`, `auto` parallelising only databases of
-/// at least `auto_min_bytes`.
-pub(crate) fn plan(asked: DumpJobs, facts: Option<&DbFacts>, auto_min_bytes: u64) -> DumpPlan {
+/// else) for what the user `asked`, within `limits`. `auto` also needs a
+/// link sample that shows the parallel dump would pay; a number asked for
+/// is used whatever the link.
+pub(crate) fn plan(asked: DumpJobs, facts: Option<&DbFacts>, limits: Limits) -> DumpPlan {
+    let auto_min_bytes = limits.auto_min_bytes;
     if asked == DumpJobs::ONE {
         return DumpPlan::single("one stream (--jobs 1)");
     }
@@ -179,6 +203,27 @@ pub(crate) fn plan(asked: DumpJobs, facts: Option<&DbFacts>, auto_min_bytes: u64
             ),
         );
     }
+    if asked == DumpJobs::Auto {
+        let needed = limits.job_bytes_per_sec * f64::from(jobs) / f64::from(jobs - 1);
+        match limits.link_bytes_per_sec {
+            None => {
+                return DumpPlan::single(
+                    "one stream: no link sample (--compress auto takes one) shows that a \
+                     parallel dump would pay",
+                );
+            }
+            Some(link) if link < needed => {
+                return DumpPlan::single(format!(
+                    "one stream: the link ({}) is slower than {jobs} dump jobs would need to \
+                     win ({}): one stream dumps and sends at once, a parallel dump writes \
+                     everything on the server before it sends",
+                    mb_per_sec(link),
+                    mb_per_sec(needed)
+                ));
+            }
+            Some(_) => {}
+        }
+    }
     DumpPlan {
         jobs,
         reason: format!(
@@ -197,6 +242,15 @@ mod tests {
     use super::*;
 
     const GIB: u64 = 1 << 30;
+
+    /// A fast link (1 GB/s) and one dump job at 150 MB/s.
+    fn fast() -> Limits {
+        Limits {
+            auto_min_bytes: GIB,
+            job_bytes_per_sec: 150e6,
+            link_bytes_per_sec: Some(1e9),
+        }
+    }
 
     fn big_host() -> DbFacts {
         DbFacts {
@@ -226,7 +280,7 @@ mod tests {
 
     #[test]
     fn auto_runs_as_many_jobs_as_cores_tables_and_connections_allow() {
-        let plan = plan(DumpJobs::Auto, Some(&big_host()), GIB);
+        let plan = plan(DumpJobs::Auto, Some(&big_host()), fast());
         assert_eq!(plan.jobs, 4, "{plan:?}");
         assert!(
             plan.reason.starts_with("pg_dump -Fd -j 4"),
@@ -238,13 +292,16 @@ mod tests {
             big_tables: 2,
             ..big_host()
         };
-        assert_eq!(super::plan(DumpJobs::Auto, Some(&few_tables), GIB).jobs, 2);
+        assert_eq!(
+            super::plan(DumpJobs::Auto, Some(&few_tables), fast()).jobs,
+            2
+        );
         let few_connections = DbFacts {
             free_connections: 5,
             ..big_host()
         };
         assert_eq!(
-            super::plan(DumpJobs::Auto, Some(&few_connections), GIB).jobs,
+            super::plan(DumpJobs::Auto, Some(&few_connections), fast()).jobs,
             3
         );
         let many_cores = DbFacts {
@@ -253,7 +310,7 @@ mod tests {
             ..big_host()
         };
         assert_eq!(
-            super::plan(DumpJobs::Auto, Some(&many_cores), GIB).jobs,
+            super::plan(DumpJobs::Auto, Some(&many_cores), fast()).jobs,
             AUTO_MAX_JOBS
         );
     }
@@ -313,14 +370,54 @@ mod tests {
             ),
         ];
         for (facts, why) in cases {
-            let plan = plan(DumpJobs::Auto, Some(&facts), GIB);
+            let plan = plan(DumpJobs::Auto, Some(&facts), fast());
             assert_eq!(plan.jobs, 1, "{facts:?}");
             assert!(plan.reason.contains(why), "{why}: {}", plan.reason);
             assert_eq!(plan.warning, None, "auto never warns: {plan:?}");
         }
-        let unknown = plan(DumpJobs::Auto, None, GIB);
+        let unknown = plan(DumpJobs::Auto, None, fast());
         assert_eq!(unknown.jobs, 1);
         assert_eq!(unknown.warning, None);
+    }
+
+    #[test]
+    fn auto_dumps_in_parallel_only_on_a_link_faster_than_the_jobs_would_need() {
+        // Four jobs at 150 MB/s each win only above 200 MB/s; two above 300.
+        let at = |mb: f64| Limits {
+            link_bytes_per_sec: Some(mb * 1e6),
+            ..fast()
+        };
+        assert_eq!(plan(DumpJobs::Auto, Some(&big_host()), at(250.0)).jobs, 4);
+        let gbit = plan(DumpJobs::Auto, Some(&big_host()), at(125.0));
+        assert_eq!(gbit.jobs, 1);
+        assert!(
+            gbit.reason.contains(
+                "the link (125 MB/s) is slower than 4 dump jobs would need to win (200 MB/s)"
+            ),
+            "{}",
+            gbit.reason
+        );
+        let two = DbFacts {
+            cores: 2,
+            ..big_host()
+        };
+        assert_eq!(plan(DumpJobs::Auto, Some(&two), at(250.0)).jobs, 1);
+        assert_eq!(plan(DumpJobs::Auto, Some(&two), at(310.0)).jobs, 2);
+        let unmeasured = plan(
+            DumpJobs::Auto,
+            Some(&big_host()),
+            Limits {
+                link_bytes_per_sec: None,
+                ..fast()
+            },
+        );
+        assert_eq!(unmeasured.jobs, 1);
+        assert!(
+            unmeasured.reason.contains("no link sample"),
+            "{}",
+            unmeasured.reason
+        );
+        assert_eq!(unmeasured.warning, None);
     }
 
     #[test]
@@ -331,13 +428,17 @@ mod tests {
             cores: 1,
             ..big_host()
         };
-        let plan = plan(DumpJobs::Exactly(3), Some(&small), GIB);
+        let slow = Limits {
+            link_bytes_per_sec: Some(1e6),
+            ..fast()
+        };
+        let plan = plan(DumpJobs::Exactly(3), Some(&small), slow);
         assert_eq!(plan.jobs, 3, "{plan:?}");
         let full = DbFacts {
             free_temp_bytes: 0,
             ..big_host()
         };
-        let refused = super::plan(DumpJobs::Exactly(3), Some(&full), GIB);
+        let refused = super::plan(DumpJobs::Exactly(3), Some(&full), fast());
         assert_eq!(refused.jobs, 1);
         assert!(
             refused
@@ -347,9 +448,9 @@ mod tests {
                 .starts_with("--jobs 3 was not used"),
             "{refused:?}"
         );
-        let unknown = super::plan(DumpJobs::Exactly(2), None, GIB);
+        let unknown = super::plan(DumpJobs::Exactly(2), None, fast());
         assert!(unknown.warning.unwrap().contains("did not say"));
-        let one = super::plan(DumpJobs::ONE, None, GIB);
+        let one = super::plan(DumpJobs::ONE, None, fast());
         assert_eq!(one.jobs, 1);
         assert_eq!(one.warning, None);
     }

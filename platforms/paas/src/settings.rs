@@ -26,6 +26,10 @@ pub const OPT_SERVICE_TIMEOUT: &str = "service_timeout_secs";
 /// Option: the database size (MiB) from which `--jobs auto` dumps in
 /// parallel (default 1024).
 pub const OPT_PARALLEL_DUMP_MIN: &str = "parallel_dump_min_mib";
+/// Option: what one `pg_dump` job produces on this server, MB/s (default
+/// 150); `--jobs auto` dumps in parallel only on a link faster than
+/// N / (N − 1) times that.
+pub const OPT_DUMP_JOB_SPEED: &str = "dump_job_mb_per_sec";
 
 const KNOWN: &[&str] = &[
     OPT_ROOT,
@@ -36,6 +40,7 @@ const KNOWN: &[&str] = &[
     OPT_DB_READY_TIMEOUT,
     OPT_SERVICE_TIMEOUT,
     OPT_PARALLEL_DUMP_MIN,
+    OPT_DUMP_JOB_SPEED,
 ];
 
 const SIX_HOURS: u64 = 6 * 3600;
@@ -61,6 +66,8 @@ pub struct Settings {
     pub short_timeout: Duration,
     /// Database size from which `--jobs auto` dumps in parallel.
     pub parallel_dump_min_bytes: u64,
+    /// What one dump job produces per second, in bytes.
+    pub dump_job_bytes_per_sec: u64,
 }
 
 impl Settings {
@@ -99,6 +106,7 @@ impl Settings {
                 .unwrap_or(Duration::from_secs(600)),
             short_timeout: Duration::from_secs(60),
             parallel_dump_min_bytes: mib(options, OPT_PARALLEL_DUMP_MIN)?.unwrap_or(1 << 30),
+            dump_job_bytes_per_sec: mb_per_sec(options, OPT_DUMP_JOB_SPEED)?.unwrap_or(150_000_000),
         })
     }
 
@@ -125,6 +133,19 @@ fn secs(options: &BTreeMap<String, String>, key: &str) -> Result<Option<Duration
             Ok(n) if n > 0 => Ok(Some(Duration::from_secs(n))),
             _ => Err(Error::config_invalid(format!(
                 "option {key} must be a positive number of seconds, not {text:?}"
+            ))),
+        },
+    }
+}
+
+/// The option `key` as a positive number of MB/s, in bytes per second.
+fn mb_per_sec(options: &BTreeMap<String, String>, key: &str) -> Result<Option<u64>> {
+    match options.get(key) {
+        None => Ok(None),
+        Some(text) => match text.trim().parse::<u32>() {
+            Ok(n) if n > 0 => Ok(Some(u64::from(n) * 1_000_000)),
+            _ => Err(Error::config_invalid(format!(
+                "option {key} must be a positive whole number of MB/s, not {text:?}"
             ))),
         },
     }
@@ -166,6 +187,7 @@ mod tests {
             ("root", "/tmp/fake/"),
             ("update_timeout_secs", "90"),
             ("parallel_dump_min_mib", "0"),
+            ("dump_job_mb_per_sec", "80"),
             ("health_url", "http://127.0.0.1:1"),
             ("something_else", "x"),
         ]))
@@ -173,6 +195,7 @@ mod tests {
         assert_eq!(s.path("/etc/dokploy"), "/tmp/fake/etc/dokploy");
         assert_eq!(s.update_timeout, Some(Duration::from_secs(90)));
         assert_eq!(s.parallel_dump_min_bytes, 0);
+        assert_eq!(s.dump_job_bytes_per_sec, 80_000_000);
     }
 
     #[test]
@@ -185,6 +208,7 @@ mod tests {
             ("restore_timeout_secs", "soon"),
             ("parallel_dump_min_mib", "-1"),
             ("parallel_dump_min_mib", "lots"),
+            ("dump_job_mb_per_sec", "0"),
         ] {
             assert!(Settings::from_options(&opts(&[bad])).is_err(), "{bad:?}");
         }

@@ -37,17 +37,35 @@ const ROWS: &str = "SELECT (SELECT count(*) || ':' || md5(string_agg(name, ',' O
     || '/' || (SELECT count(*) || ':' || md5(string_agg(line, ',' ORDER BY id)) FROM logs)";
 
 fn host(extra: &[(&str, &str)]) -> Host {
-    let host = start_with(KIND, extra);
-    host.pg.execute(KIND.database(), SCHEMA).unwrap();
+    host_of(KIND, extra)
+}
+
+fn host_of(kind: Kind, extra: &[(&str, &str)]) -> Host {
+    let host = start_with(kind, extra);
+    let schema = SCHEMA.replace(
+        "SET ROLE coolify;",
+        &format!("SET ROLE {};", kind.database()),
+    );
+    host.pg.execute(kind.database(), &schema).unwrap();
     host
 }
 
 async fn backup(host: &Host, dir: &Path, mode: CompressMode, jobs: DumpJobs) -> CreatedBackup {
+    backup_of(KIND, host, dir, mode, jobs).await
+}
+
+async fn backup_of(
+    kind: Kind,
+    host: &Host,
+    dir: &Path,
+    mode: CompressMode,
+    jobs: DumpJobs,
+) -> CreatedBackup {
     engine(dir)
         .with_compress_mode(mode)
         .with_dump_jobs(jobs)
         .create(&BackupRequest {
-            server: record(KIND),
+            server: record(kind),
             platform: host.platform.clone(),
             host_key: None,
             transfer: TransferProgress::none(),
@@ -62,7 +80,7 @@ fn db_artifact(created: &CreatedBackup) -> (ArtifactFormat, String, WireCodec) {
         .manifest
         .artifacts
         .iter()
-        .find(|a| a.name.starts_with("coolify-db"))
+        .find(|a| a.name.contains("-db."))
         .unwrap();
     let wire = created
         .manifest
@@ -76,7 +94,17 @@ fn db_artifact(created: &CreatedBackup) -> (ArtifactFormat, String, WireCodec) {
 /// Damages the rows, restores `created`, and returns what the database
 /// step said once the rows are checked to be `before` again.
 async fn restore(host: &Host, dir: &Path, created: &CreatedBackup, before: &str) -> String {
-    let db = KIND.database();
+    restore_of(KIND, host, dir, created, before).await
+}
+
+async fn restore_of(
+    kind: Kind,
+    host: &Host,
+    dir: &Path,
+    created: &CreatedBackup,
+    before: &str,
+) -> String {
+    let db = kind.database();
     host.pg
         .execute(
             db,
@@ -86,7 +114,7 @@ async fn restore(host: &Host, dir: &Path, created: &CreatedBackup, before: &str)
         .unwrap();
     let outcome = engine(dir)
         .restore(RestoreRequest {
-            server: record(KIND),
+            server: record(kind),
             platform: host.platform.clone(),
             backup_id: created.id.clone(),
             safety_backup: false,
@@ -182,8 +210,10 @@ async fn a_parallel_dump_restores_and_drills_the_same_rows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_dumps_in_parallel_from_what_the_database_reports() {
-    // Every size counts as large here; the host has two large tables.
-    let host = host(&[("parallel_dump_min_mib", "0")]);
+    // Every size counts as large here, the host has two large tables, and
+    // one dump job is taken to be slow (1 MB/s), so the loopback link is
+    // more than fast enough for two to pay.
+    let host = host(&[("parallel_dump_min_mib", "0"), ("dump_job_mb_per_sec", "1")]);
     let tmp = tempfile::tempdir().unwrap();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let auto = backup(&host, tmp.path(), CompressMode::Auto, DumpJobs::Auto).await;
@@ -196,12 +226,33 @@ async fn auto_dumps_in_parallel_from_what_the_database_reports() {
         assert_eq!(format, ArtifactFormat::PgCustom, "{reason}");
     }
 
+    // Without a link sample (raw on the wire: none is taken) auto cannot
+    // tell that it would pay.
+    let unmeasured = backup(&host, tmp.path(), CompressMode::Local, DumpJobs::Auto).await;
+    let (format, reason, _) = db_artifact(&unmeasured);
+    assert_eq!(format, ArtifactFormat::PgCustom, "{reason}");
+    assert!(reason.contains("one stream: no link sample"), "{reason}");
+
+    // A dump job faster than any link: one stream, saying why.
+    let quick_jobs = host_of(
+        KIND,
+        &[
+            ("parallel_dump_min_mib", "0"),
+            ("dump_job_mb_per_sec", "4000000"),
+        ],
+    );
+    let slow_link = backup(&quick_jobs, tmp.path(), CompressMode::Auto, DumpJobs::Auto).await;
+    let (format, reason, _) = db_artifact(&slow_link);
+    assert_eq!(format, ArtifactFormat::PgCustom, "{reason}");
+    assert!(reason.contains("dump jobs would need to win"), "{reason}");
+
     // At the default threshold (1 GiB) this database streams one dump,
     // with no question asked of the container when one job is asked for.
-    let small = start_with(KIND, &[]);
-    small.pg.execute(KIND.database(), SCHEMA).unwrap();
+    let small = host_of(KIND, &[]);
     let single = backup(&small, tmp.path(), CompressMode::Auto, DumpJobs::Auto).await;
-    assert_eq!(db_artifact(&single).0, ArtifactFormat::PgCustom);
+    let (format, reason, _) = db_artifact(&single);
+    assert_eq!(format, ArtifactFormat::PgCustom);
+    assert!(reason.contains("is below the 1.0 GiB"), "{reason}");
     small.shim.shim().clear_commands().unwrap();
     let one = backup(&small, tmp.path(), CompressMode::Auto, DumpJobs::ONE).await;
     assert_eq!(db_artifact(&one).0, ArtifactFormat::PgCustom);
@@ -223,4 +274,35 @@ async fn auto_dumps_in_parallel_from_what_the_database_reports() {
         "{:?}",
         full.report.warnings
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dokploy_dumps_and_restores_in_parallel_too() {
+    let kind = Kind::Dokploy;
+    let host = host_of(kind, &[]);
+    let before = host.pg.psql(kind.database(), ROWS).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let created = backup_of(
+        kind,
+        &host,
+        tmp.path(),
+        CompressMode::Server,
+        DumpJobs::Exactly(2),
+    )
+    .await;
+    let (format, reason, _) = db_artifact(&created);
+    assert_eq!(format, ArtifactFormat::PgDirectoryTar, "{reason}");
+    assert!(
+        created
+            .manifest
+            .artifacts
+            .iter()
+            .any(|a| a.name == "dokploy-db.dir.tar"),
+        "{:?}",
+        created.manifest.artifacts
+    );
+    let said = restore_of(kind, &host, tmp.path(), &created, &before).await;
+    assert!(said.contains("directory of a parallel dump"), "{said}");
+    let empty: Vec<String> = Vec::new();
+    assert_eq!(host.shim.container_tmp_entries(), empty);
 }
