@@ -7,10 +7,8 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use kastell::ServerRecord;
-use kastell::backup::{BackupEngine, BackupRequest, TransferProgress};
 use kastell_core::wire::DumpJobs;
 use kastell_core::{Error, Platform, Result};
 use kastell_ssh::SshTransport;
@@ -20,6 +18,7 @@ use crate::measure::{median, secs};
 use crate::netns::ShapedLink;
 use crate::paas::{CASE, PG_DUMP, database_size, fill_table};
 use crate::report::Section;
+use crate::shaped::{kastell_backup, reason};
 use crate::throughput::openssh_at;
 
 /// Tables the rows are split over.
@@ -32,28 +31,6 @@ const JOBS: [DumpJobs; 4] = [
     DumpJobs::Exactly(4),
     DumpJobs::Auto,
 ];
-
-/// One backup with `jobs`: its time, the bytes sent and why it dumped as
-/// it did.
-async fn backup(
-    platform: &Arc<dyn Platform>,
-    store: &Path,
-    jobs: DumpJobs,
-) -> Result<(Duration, u64, String)> {
-    let started = Instant::now();
-    let created = BackupEngine::new(store)
-        .with_dump_jobs(jobs)
-        .create(&BackupRequest {
-            server: ServerRecord::new("bench-parallel", "bench-parallel", "10.213.77.2"),
-            platform: platform.clone(),
-            host_key: None,
-            transfer: TransferProgress::none(),
-        })
-        .await?;
-    let took = started.elapsed();
-    let summary = kastell::ops::summarize(&created.manifest.wire);
-    Ok((took, summary.bytes_sent, summary.compression_reason))
-}
 
 /// The rows of one link, and each job count's ratio to the bare stream.
 async fn measure(
@@ -79,10 +56,10 @@ async fn measure(
         )?);
         for (i, jobs) in JOBS.into_iter().enumerate() {
             let store = tempfile::tempdir().map_err(|e| Error::io("creating a store", e))?;
-            let (took, bytes, why) = backup(platform, store.path(), jobs).await?;
-            ours[i].push(took);
-            sent[i] = bytes;
-            reasons[i] = why;
+            let backup = kastell_backup(platform, store.path(), jobs).await?;
+            ours[i].push(backup.took);
+            sent[i] = backup.sent;
+            reasons[i] = reason(&backup);
         }
     }
     let base = median(&bare);

@@ -13,6 +13,7 @@ use kastell::ServerRecord;
 use kastell::backup::{
     BackupEngine, BackupRequest, CreatedBackup, RestoreRequest, TransferProgress,
 };
+use kastell_core::wire::DumpJobs;
 use kastell_core::{Error, Platform, PlatformContext, PlatformTarget, Result};
 use kastell_ssh::SshTransport;
 use kastell_testkit::platform::{PaasHost, health_endpoint};
@@ -33,11 +34,15 @@ const PG_RESTORE: &str = "docker exec -i coolify-db pg_restore --clean --if-exis
                           --single-transaction --exit-on-error --no-owner -U coolify -d coolify";
 
 /// What one kastell backup did.
-struct Backup {
-    took: Duration,
-    compression: String,
-    sent: u64,
-    created: CreatedBackup,
+pub(crate) struct Backup {
+    /// How long it took.
+    pub(crate) took: Duration,
+    /// What compressed the largest artifact, and where.
+    pub(crate) compression: String,
+    /// Bytes received over SSH.
+    pub(crate) sent: u64,
+    /// The backup.
+    pub(crate) created: CreatedBackup,
 }
 
 /// The platform over `transport`, configured as the testkit host's.
@@ -65,9 +70,15 @@ pub(crate) fn platform_over(
     })
 }
 
-async fn kastell_backup(platform: &Arc<dyn Platform>, store: &Path) -> Result<Backup> {
+/// A kastell backup through `platform` into `store`, with `jobs` dump jobs.
+pub(crate) async fn kastell_backup(
+    platform: &Arc<dyn Platform>,
+    store: &Path,
+    jobs: DumpJobs,
+) -> Result<Backup> {
     let started = Instant::now();
     let created = BackupEngine::new(store)
+        .with_dump_jobs(jobs)
         .create(&BackupRequest {
             server: ServerRecord::new("bench-shaped", "bench-shaped", "10.213.77.2"),
             platform: platform.clone(),
@@ -153,7 +164,7 @@ async fn measure_link(
             gzip.push(openssh_at(sshd, address, PG_DUMP_GZIP, None, Some(&gz))?);
         }
         let store = tempfile::tempdir().map_err(|e| Error::io("creating a store", e))?;
-        let backup = kastell_backup(platform, store.path()).await?;
+        let backup = kastell_backup(platform, store.path(), DumpJobs::Auto).await?;
         ours.push(backup.took);
         // Keep the last store for the restore.
         let keep = scratch.join(store_dir(label));
@@ -339,6 +350,7 @@ fn target(what: String, measured: f64, limit: f64) -> Vec<String> {
     ]
 }
 
-fn reason(backup: &Backup) -> String {
+/// Why auto compressed `backup` as it did.
+pub(crate) fn reason(backup: &Backup) -> String {
     kastell::ops::summarize(&backup.created.manifest.wire).compression_reason
 }

@@ -68,3 +68,22 @@ pub(crate) fn record(kind: Kind) -> ServerRecord {
 pub(crate) fn engine(dir: &std::path::Path) -> BackupEngine {
     BackupEngine::new(dir)
 }
+
+/// A restore of backup `id` onto `host`'s platform as `record(kind)`, with
+/// or without a safety backup first, healthy within 10 s.
+pub(crate) fn restore_request(
+    host: &PaasHost,
+    kind: Kind,
+    id: &kastell_core::types::BackupId,
+    safety_backup: bool,
+) -> kastell::backup::RestoreRequest {
+    kastell::backup::RestoreRequest {
+        server: record(kind),
+        platform: host.platform.clone(),
+        backup_id: id.clone(),
+        safety_backup,
+        host_key: None,
+        transfer: kastell::backup::TransferProgress::none(),
+        health_deadline: std::time::Duration::from_secs(10),
+    }
+}

@@ -69,6 +69,53 @@ fn sandbox_processes(name: &str) -> Vec<String> {
         .collect()
 }
 
+/// Starts a backup of `host` into `dir` in the background.
+fn spawn_backup(
+    host: &paas_host::Host,
+    kind: Kind,
+    dir: &Path,
+    mode: CompressMode,
+    jobs: DumpJobs,
+) -> tokio::task::JoinHandle<kastell_core::Result<kastell::backup::CreatedBackup>> {
+    let dir = dir.to_owned();
+    let platform = host.platform.clone();
+    tokio::spawn(async move {
+        engine(&dir)
+            .with_compress_mode(mode)
+            .with_dump_jobs(jobs)
+            .create(&BackupRequest {
+                server: record(kind),
+                platform,
+                host_key: None,
+                transfer: TransferProgress::none(),
+            })
+            .await
+    })
+}
+
+/// The backup failed as a lost connection does, and `store` lists nothing
+/// and keeps no staged bytes.
+fn assert_failed_and_nothing_listed(
+    result: kastell_core::Result<kastell::backup::CreatedBackup>,
+    store: &Path,
+) {
+    let err = result.expect_err("a killed connection fails the backup");
+    assert!(
+        matches!(
+            err.kind(),
+            kastell_core::ErrorKind::Unavailable
+                | kastell_core::ErrorKind::CommandFailed
+                | kastell_core::ErrorKind::Timeout
+        ),
+        "{err}"
+    );
+    assert!(
+        engine(store).list("paas-1").unwrap().is_empty(),
+        "nothing listed"
+    );
+    assert_eq!(staging_bytes(&store.join("backups/paas-1")), 0);
+}
+
 /// Raw over the wire, then zstd on the server: one after the other, so
 /// neither sees the other's files or processes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,19 +159,7 @@ async fn killed_mid_backup(mode: CompressMode) -> Vec<String> {
     std::thread::sleep(Duration::from_millis(1100));
 
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().to_owned();
-    let platform = host.platform.clone();
-    let task = tokio::spawn(async move {
-        engine(&dir)
-            .with_compress_mode(mode)
-            .create(&BackupRequest {
-                server: record(kind),
-                platform,
-                host_key: None,
-                transfer: TransferProgress::none(),
-            })
-            .await
-    });
+    let task = spawn_backup(&host, kind, tmp.path(), mode, DumpJobs::ONE);
     let server_dir = tmp.path().join("backups/paas-1");
     let started = Instant::now();
     while staging_bytes(&server_dir) == 0 {
@@ -142,25 +177,7 @@ async fn killed_mid_backup(mode: CompressMode) -> Vec<String> {
     assert!(!running.is_empty(), "no pg_dump while the dump streams");
     running.extend(sandbox_processes("zstd"));
     host.sshd.sshd.stop();
-
-    let err = task
-        .await
-        .unwrap()
-        .expect_err("a killed connection fails the backup");
-    assert!(
-        matches!(
-            err.kind(),
-            kastell_core::ErrorKind::Unavailable
-                | kastell_core::ErrorKind::CommandFailed
-                | kastell_core::ErrorKind::Timeout
-        ),
-        "{err}"
-    );
-    assert!(
-        engine(tmp.path()).list("paas-1").unwrap().is_empty(),
-        "nothing listed"
-    );
-    assert_eq!(staging_bytes(&server_dir), 0);
+    assert_failed_and_nothing_listed(task.await.unwrap(), tmp.path());
     let leftovers: Vec<_> = std::fs::read_dir(&server_dir)
         .unwrap()
         .flatten()
@@ -235,20 +252,13 @@ async fn a_connection_killed_during_a_parallel_dump_leaves_nothing_behind() {
     }
 
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().to_owned();
-    let platform = host.platform.clone();
-    let task = tokio::spawn(async move {
-        engine(&dir)
-            .with_compress_mode(CompressMode::Server)
-            .with_dump_jobs(DumpJobs::Exactly(2))
-            .create(&BackupRequest {
-                server: record(kind),
-                platform,
-                host_key: None,
-                transfer: TransferProgress::none(),
-            })
-            .await
-    });
+    let task = spawn_backup(
+        &host,
+        kind,
+        tmp.path(),
+        CompressMode::Server,
+        DumpJobs::Exactly(2),
+    );
     let container_tmp = host.shim.container_tmp();
     let started = Instant::now();
     let mut running = Vec::new();
@@ -265,25 +275,7 @@ async fn a_connection_killed_during_a_parallel_dump_leaves_nothing_behind() {
         running = sandbox_processes("pg_dump");
     }
     host.sshd.sshd.stop();
-
-    let err = task
-        .await
-        .unwrap()
-        .expect_err("a killed connection fails the backup");
-    assert!(
-        matches!(
-            err.kind(),
-            kastell_core::ErrorKind::Unavailable
-                | kastell_core::ErrorKind::CommandFailed
-                | kastell_core::ErrorKind::Timeout
-        ),
-        "{err}"
-    );
-    assert!(
-        engine(tmp.path()).list("paas-1").unwrap().is_empty(),
-        "nothing listed"
-    );
-    assert_eq!(staging_bytes(&tmp.path().join("backups/paas-1")), 0);
+    assert_failed_and_nothing_listed(task.await.unwrap(), tmp.path());
     // The server notices on its own, with the lock still held: its dump
     // stops and its directory goes.
     let started = Instant::now();

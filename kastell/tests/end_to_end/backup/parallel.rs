@@ -12,9 +12,8 @@
 use crate::paas_host;
 
 use std::path::Path;
-use std::time::Duration;
 
-use kastell::backup::{BackupRequest, CreatedBackup, RestoreRequest, TransferProgress};
+use kastell::backup::{BackupRequest, CreatedBackup, TransferProgress};
 use kastell_core::types::ArtifactFormat;
 use kastell_core::wire::{CompressMode, DumpJobs, WireCodec};
 use paas_host::{Host, Kind, engine, record, start_with};
@@ -113,15 +112,7 @@ async fn restore_of(
         )
         .unwrap();
     let outcome = engine(dir)
-        .restore(RestoreRequest {
-            server: record(kind),
-            platform: host.platform.clone(),
-            backup_id: created.id.clone(),
-            safety_backup: false,
-            host_key: None,
-            health_deadline: Duration::from_secs(10),
-            transfer: TransferProgress::none(),
-        })
+        .restore(paas_host::restore_request(host, kind, &created.id, false))
         .await;
     assert!(outcome.success(), "{outcome:#?}");
     assert_eq!(host.pg.psql(db, ROWS).unwrap(), before);

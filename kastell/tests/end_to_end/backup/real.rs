@@ -7,8 +7,6 @@
 
 use crate::paas_host;
 
-use std::time::Duration;
-
 use kastell::backup::{BackupRequest, BackupStatus, RestoreRequest, TransferProgress};
 use kastell_core::types::StepStatus;
 use kastell_core::{ErrorKind, Transport};
@@ -30,15 +28,7 @@ async fn backup(host: &Host, kind: Kind, dir: &std::path::Path) -> kastell::back
 }
 
 fn restore_request(host: &Host, kind: Kind, id: &kastell_core::types::BackupId) -> RestoreRequest {
-    RestoreRequest {
-        server: record(kind),
-        platform: host.platform.clone(),
-        backup_id: id.clone(),
-        safety_backup: true,
-        host_key: None,
-        transfer: TransferProgress::none(),
-        health_deadline: Duration::from_secs(10),
-    }
+    paas_host::restore_request(host, kind, id, true)
 }
 
 async fn round_trip(kind: Kind) {

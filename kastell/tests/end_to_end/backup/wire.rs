@@ -9,9 +9,7 @@
 
 use crate::paas_host;
 
-use std::time::Duration;
-
-use kastell::backup::{BackupRequest, CreatedBackup, RestoreRequest, TransferProgress};
+use kastell::backup::{BackupRequest, CreatedBackup, TransferProgress};
 use kastell_core::types::{ArtifactFormat, Compression};
 use kastell_core::wire::{CompressMode, WireCodec};
 use paas_host::{Host, Kind, engine, record, start};
@@ -52,15 +50,7 @@ async fn round_trip(
         .unwrap();
     assert_ne!(host.pg.psql(db, ROWS).unwrap(), before);
     let outcome = engine(dir)
-        .restore(RestoreRequest {
-            server: record(KIND),
-            platform: host.platform.clone(),
-            backup_id: created.id.clone(),
-            safety_backup: false,
-            host_key: None,
-            health_deadline: Duration::from_secs(10),
-            transfer: TransferProgress::none(),
-        })
+        .restore(paas_host::restore_request(host, KIND, &created.id, false))
         .await;
     assert!(outcome.success(), "{mode}: {outcome:#?}");
     assert_eq!(host.pg.psql(db, ROWS).unwrap(), before, "{mode}");
