@@ -171,7 +171,9 @@ impl PaasPlatform {
             job_bytes_per_sec: self.settings.dump_job_bytes_per_sec as f64,
             link_bytes_per_sec: link,
         };
-        if asked == DumpJobs::ONE {
+        // One job, or auto without a link sample to show it would pay:
+        // nothing to ask the container.
+        if asked == DumpJobs::ONE || (asked == DumpJobs::Auto && link.is_none()) {
             return parallel::plan(asked, None, limits);
         }
         let facts = match commands::pg_dump_facts(self.spec, container) {

@@ -139,6 +139,12 @@ pub(crate) fn plan(asked: DumpJobs, facts: Option<&DbFacts>, limits: Limits) -> 
     if asked == DumpJobs::ONE {
         return DumpPlan::single("one stream (--jobs 1)");
     }
+    if asked == DumpJobs::Auto && limits.link_bytes_per_sec.is_none() {
+        return DumpPlan::single(
+            "one stream: no link sample (--compress auto takes one) shows that a parallel dump \
+             would pay",
+        );
+    }
     let Some(facts) = facts else {
         return DumpPlan::refused(
             asked,
@@ -205,23 +211,14 @@ pub(crate) fn plan(asked: DumpJobs, facts: Option<&DbFacts>, limits: Limits) -> 
     }
     if asked == DumpJobs::Auto {
         let needed = limits.job_bytes_per_sec * f64::from(jobs) / f64::from(jobs - 1);
-        match limits.link_bytes_per_sec {
-            None => {
-                return DumpPlan::single(
-                    "one stream: no link sample (--compress auto takes one) shows that a \
-                     parallel dump would pay",
-                );
-            }
-            Some(link) if link < needed => {
-                return DumpPlan::single(format!(
-                    "one stream: the link ({}) is slower than {jobs} dump jobs would need to \
-                     win ({}): one stream dumps and sends at once, a parallel dump writes \
-                     everything on the server before it sends",
-                    mb_per_sec(link),
-                    mb_per_sec(needed)
-                ));
-            }
-            Some(_) => {}
+        if let Some(link) = limits.link_bytes_per_sec.filter(|link| *link < needed) {
+            return DumpPlan::single(format!(
+                "one stream: the link ({}) is slower than {jobs} dump jobs would need to win \
+                 ({}): one stream dumps and sends at once, a parallel dump writes everything \
+                 on the server before it sends",
+                mb_per_sec(link),
+                mb_per_sec(needed)
+            ));
         }
     }
     DumpPlan {
