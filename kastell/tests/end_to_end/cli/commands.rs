@@ -262,6 +262,15 @@ fn unknown_servers_and_usage_errors() {
     .output()
     .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // A number of dump jobs out of range is a usage error that says what
+    // is allowed, before anything connects.
+    for bad in ["0", "17", "many"] {
+        let out = run(dir, &["backup", "create", "web-1", "--jobs", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let err = text(&out.stderr);
+        assert!(err.contains("--jobs"), "{err}");
+        assert!(err.contains("from 1 (one stream) to 16"), "{err}");
+    }
 }
 
 #[test]
