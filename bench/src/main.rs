@@ -37,6 +37,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use kastell_core::{Error, Result};
 
+use crate::paas::Rows;
 use crate::report::Section;
 
 /// Benchmarks of kastell, each against a baseline measured in the same run.
@@ -60,6 +61,11 @@ struct Args {
     /// Approximate size of the Coolify-shaped database in MiB.
     #[arg(long, default_value_t = 1024)]
     db_mib: u64,
+    /// What the generated database rows hold (paas, shaped, parallel,
+    /// drill): `hex` (md5 text, a worst case for compression) or `app`
+    /// (words and counters, as an application's tables compress).
+    #[arg(long, value_enum, default_value_t = Rows::Hex)]
+    rows: Rows,
     /// Servers in the fleet benchmark.
     #[arg(long, default_value_t = 100)]
     fleet: usize,
@@ -137,13 +143,13 @@ async fn run(args: &Args) -> Result<Vec<Section>> {
         }
     }
     if args.wants("paas") {
-        report(paas::run(db, runs).await?, &mut sections);
+        report(paas::run(db, runs, args.rows).await?, &mut sections);
     }
     if args.wants("shaped") {
-        report(shaped::run(db, runs).await?, &mut sections);
+        report(shaped::run(db, runs, args.rows).await?, &mut sections);
     }
     if args.wants("parallel") {
-        report(parallel::run(db, runs).await?, &mut sections);
+        report(parallel::run(db, runs, args.rows).await?, &mut sections);
     }
     if args.wants("fleet") {
         report(
@@ -182,8 +188,9 @@ async fn run(args: &Args) -> Result<Vec<Section>> {
         );
     }
     if args.wants("drill") {
+        let rows = args.rows;
         report(
-            tokio::task::spawn_blocking(move || drill::run(db, runs))
+            tokio::task::spawn_blocking(move || drill::run(db, runs, rows))
                 .await
                 .map_err(|e| Error::unexpected(e.to_string()))??,
             &mut sections,

@@ -29,8 +29,101 @@ pub(crate) const PG_DUMP: &str = "docker exec coolify-db pg_dump -Fc -Z0 -U cool
 /// kastell ran before, and closest to the original tool's remote gzip).
 const PG_DUMP_ZLIB: &str = "docker exec coolify-db pg_dump -Fc -U coolify -d coolify";
 
-/// Bytes a generated row takes in the table, roughly (for sizing).
-const ROW_BYTES: u64 = 200;
+/// What the generated rows hold, which decides how well their dump
+/// compresses (and so what compressing on the server can save).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Rows {
+    /// md5 hex in every text column: zstd -1 keeps about 37% of the dump.
+    /// A worst case: hex digits carry 4 bits in 8.
+    Hex,
+    /// Words of a 64-word vocabulary (the first ones commonest), customer
+    /// numbers, amounts, dates and a small JSON document, like an
+    /// application's orders table: zstd -1 keeps about a fifth of the dump,
+    /// gzip a little less (issue 14's 4 M-row table: 14% and 17%).
+    App,
+}
+
+impl Rows {
+    /// Bytes one generated row takes in the table, roughly (for sizing).
+    fn bytes(self) -> u64 {
+        match self {
+            Rows::Hex => 200,
+            Rows::App => 250,
+        }
+    }
+
+    /// The columns of the orders table.
+    fn columns(self) -> &'static str {
+        match self {
+            Rows::Hex => {
+                "id bigint PRIMARY KEY, customer text, email text, amount numeric(12,2), \
+                 created_at timestamptz, note text"
+            }
+            Rows::App => {
+                "id bigint PRIMARY KEY, customer text, email text, amount numeric(12,2), \
+                 created_at timestamptz, note text, meta jsonb"
+            }
+        }
+    }
+
+    /// The SELECT list generating row `g` of the orders table (`hashint4`
+    /// of distinct inputs stands in for randomness, so every run holds the
+    /// same rows).
+    fn select(self) -> String {
+        match self {
+            Rows::Hex => "g, 'customer ' || (g % 5000), md5(g::text) || '@example.com', \
+                          (g % 1000000) / 100.0, timestamptz '2026-01-01' + g * interval '1 second', \
+                          md5((g * 7)::text) || ' ' || md5((g * 13)::text)"
+                .to_owned(),
+            Rows::App => {
+                let note = (0..8)
+                    .map(|k| {
+                        format!(
+                            "(ARRAY[{VOCABULARY}])[1 + floor(64 * \
+                             power(abs(hashint4(g * 8 + {k}))::float8 / 2147483648.0, 2))::int]"
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" || ' ' || ");
+                format!(
+                    "g, 'customer ' || (abs(hashint4(-g)) % 5000), \
+                     'customer' || (abs(hashint4(-g)) % 5000) || '@example.com', \
+                     (abs(hashint4(-1000000000 - g)) % 1000000) / 100.0, \
+                     timestamptz '2026-01-01' + g * interval '1 second', {note}, \
+                     ('{{\"source\": \"' || (ARRAY['web','app','api'])[1 + abs(hashint4(-g)) % 3] \
+                     || '\", \"currency\": \"EUR\", \"gift\": ' || (abs(hashint4(-g)) % 7 = 0) \
+                     || ', \"status\": \"' || (ARRAY['paid','shipped','delivered','pending'])\
+                     [1 + abs(hashint4(-1000000000 - g)) % 4] || '\"}}')::jsonb"
+                )
+            }
+        }
+    }
+
+    /// A section's title for these rows: `base` for the hex rows every
+    /// earlier run used, marked otherwise.
+    pub(crate) fn title(self, base: &str) -> String {
+        match self {
+            Rows::Hex => base.to_owned(),
+            Rows::App => format!("{base} (application-like rows)"),
+        }
+    }
+
+    /// How the rows are described in a section's text.
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Rows::Hex => "md5 hex rows",
+            Rows::App => "application-like rows",
+        }
+    }
+}
+
+/// The words [`Rows::App`] builds its notes from.
+const VOCABULARY: &str = "'order','shipped','paid','refund','pending','customer','invoice','delivery',\
+    'address','street','city','priority','standard','express','warehouse','returned','gift','card',\
+    'coupon','discount','item','items','quantity','price','total','tax','note','call','before','after',\
+    'morning','evening','leave','door','neighbour','signature','required','fragile','handle','care',\
+    'blue','red','green','small','medium','large','size','colour','box','parcel','letter','back',\
+    'front','office','home','work','please','thanks','again','late','early','today','tomorrow','week'";
 
 /// kastell-pg's throwaway cluster, named through the testkit's wrapper
 /// (its `Deref` target), so this crate needs no dependency of its own.
@@ -38,21 +131,20 @@ pub(crate) type Cluster = <kastell_testkit::pg::PgCluster as std::ops::Deref>::T
 
 /// Fills database `db` of `pg` with about `mib` MiB of order rows; returns
 /// its size in bytes as PostgreSQL reports it.
-pub(crate) fn fill(pg: &Cluster, db: &str, mib: u64) -> Result<u64> {
-    fill_table(pg, db, "bench_orders", mib)?;
+pub(crate) fn fill(pg: &Cluster, db: &str, mib: u64, rows: Rows) -> Result<u64> {
+    fill_table(pg, db, "bench_orders", mib, rows)?;
     database_size(pg, db)
 }
 
 /// Fills the table `table` (created when missing) of database `db` with
-/// about `mib` MiB of order rows, then vacuums and analyzes it.
-pub(crate) fn fill_table(pg: &Cluster, db: &str, table: &str, mib: u64) -> Result<()> {
-    let rows = (mib << 20) / ROW_BYTES;
+/// about `mib` MiB of order rows shaped as `shape`, then vacuums and
+/// analyzes it.
+pub(crate) fn fill_table(pg: &Cluster, db: &str, table: &str, mib: u64, shape: Rows) -> Result<()> {
+    let rows = (mib << 20) / shape.bytes();
+    let select = shape.select();
     pg.execute(
         db,
-        &format!(
-            "CREATE TABLE IF NOT EXISTS {table} (id bigint PRIMARY KEY, customer text, \
-             email text, amount numeric(12,2), created_at timestamptz, note text)"
-        ),
+        &format!("CREATE TABLE IF NOT EXISTS {table} ({})", shape.columns()),
     )?;
     let batch = 500_000;
     let mut from = 1;
@@ -60,13 +152,7 @@ pub(crate) fn fill_table(pg: &Cluster, db: &str, table: &str, mib: u64) -> Resul
         let to = (from + batch - 1).min(rows);
         pg.execute(
             db,
-            &format!(
-                "INSERT INTO {table} SELECT g, 'customer ' || (g % 5000), \
-                 md5(g::text) || '@example.com', (g % 1000000) / 100.0, \
-                 timestamptz '2026-01-01' + g * interval '1 second', \
-                 md5((g * 7)::text) || ' ' || md5((g * 13)::text) \
-                 FROM generate_series({from}, {to}) g"
-            ),
+            &format!("INSERT INTO {table} SELECT {select} FROM generate_series({from}, {to}) g"),
         )?;
         from = to + 1;
     }
@@ -83,13 +169,13 @@ pub(crate) fn database_size(pg: &Cluster, db: &str) -> Result<u64> {
 
 /// A Coolify-shaped host whose database holds about `db_mib` MiB: the
 /// host, the database size in bytes and how long filling it took.
-pub(crate) async fn filled_host(db_mib: u64) -> Result<(PaasHost, u64, Duration)> {
+pub(crate) async fn filled_host(db_mib: u64, rows: Rows) -> Result<(PaasHost, u64, Duration)> {
     let host = tokio::task::spawn_blocking(|| PaasHost::start(&CASE))
         .await
         .map_err(|e| Error::unexpected(format!("starting the Coolify host: {e}")))?;
     let started = Instant::now();
     let (host, db_size) = tokio::task::spawn_blocking(move || {
-        let size = fill(&host.pg, CASE.database, db_mib);
+        let size = fill(&host.pg, CASE.database, db_mib, rows);
         (host, size)
     })
     .await
@@ -98,8 +184,8 @@ pub(crate) async fn filled_host(db_mib: u64) -> Result<(PaasHost, u64, Duration)
 }
 
 /// Runs the benchmark `runs` times on a database of about `db_mib` MiB.
-pub(crate) async fn run(db_mib: u64, runs: usize) -> Result<Section> {
-    let (host, db_size, fill_time) = filled_host(db_mib).await?;
+pub(crate) async fn run(db_mib: u64, runs: usize, rows: Rows) -> Result<Section> {
+    let (host, db_size, fill_time) = filled_host(db_mib, rows).await?;
     let local = tempfile::tempdir().map_err(|e| Error::io("creating a directory", e))?;
     let stream_file = local.path().join("stream.dump");
     let record = ServerRecord::new("bench-coolify", "bench-coolify", "127.0.0.1");
@@ -142,7 +228,7 @@ pub(crate) async fn run(db_mib: u64, runs: usize) -> Result<Section> {
     let base = median(&stream_times);
     let ours = median(&kastell_times);
     let factor = ours.as_secs_f64() / base.as_secs_f64().max(1e-9);
-    let mut section = Section::new("2b. Backup of a Coolify-shaped host");
+    let mut section = Section::new(rows.title("2b. Backup of a Coolify-shaped host"));
     section.para(format!(
         "A Coolify host as kastell sees it: the `docker` shim over a real PostgreSQL 15 whose \
          database holds {:.0} MB ({} to generate), behind the sandbox sshd. The baseline is the bare \

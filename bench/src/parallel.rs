@@ -16,7 +16,7 @@ use kastell_testkit::platform::PaasHost;
 
 use crate::measure::{median, secs};
 use crate::netns::ShapedLink;
-use crate::paas::{CASE, PG_DUMP, database_size, fill_table};
+use crate::paas::{CASE, PG_DUMP, Rows, database_size, fill_table};
 use crate::report::Section;
 use crate::shaped::{kastell_backup, reason};
 use crate::throughput::openssh_at;
@@ -88,7 +88,7 @@ async fn measure(
 }
 
 /// Runs the benchmark on a database of about `db_mib` MiB.
-pub(crate) async fn run(db_mib: u64, runs: usize) -> Result<Section> {
+pub(crate) async fn run(db_mib: u64, runs: usize, shape: Rows) -> Result<Section> {
     let host = tokio::task::spawn_blocking(|| PaasHost::start(&CASE))
         .await
         .map_err(|e| Error::unexpected(format!("starting the Coolify host: {e}")))?;
@@ -100,6 +100,7 @@ pub(crate) async fn run(db_mib: u64, runs: usize) -> Result<Section> {
                     CASE.database,
                     &format!("bench_orders_{n}"),
                     db_mib / TABLES,
+                    shape,
                 )
             })
             .and_then(|()| database_size(&host.pg, CASE.database));
@@ -136,7 +137,7 @@ pub(crate) async fn run(db_mib: u64, runs: usize) -> Result<Section> {
     rows.extend(fast);
     why.extend(fast_why);
 
-    let mut section = Section::new("2d. Parallel dumps");
+    let mut section = Section::new(shape.title("2d. Parallel dumps"));
     section.para(format!(
         "The Coolify-shaped host of 2b with its {:.0} MB database split over {TABLES} tables of \
          the same rows, on loopback and behind the shaped 1 Gbit/s link of 2c. kastell runs \

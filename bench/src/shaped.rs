@@ -20,7 +20,7 @@ use kastell_testkit::platform::{PaasHost, health_endpoint};
 
 use crate::measure::{median, secs};
 use crate::netns::ShapedLink;
-use crate::paas::{CASE, PG_DUMP, filled_host};
+use crate::paas::{CASE, PG_DUMP, Rows, filled_host};
 use crate::report::Section;
 use crate::throughput::openssh_at;
 
@@ -233,8 +233,8 @@ fn ratio(a: Duration, b: Duration) -> f64 {
 }
 
 /// Runs the benchmark on a database of about `db_mib` MiB.
-pub(crate) async fn run(db_mib: u64, runs: usize) -> Result<Section> {
-    let (host, db_size, _) = filled_host(db_mib).await?;
+pub(crate) async fn run(db_mib: u64, runs: usize, rows: Rows) -> Result<Section> {
+    let (host, db_size, _) = filled_host(db_mib, rows).await?;
     let scratch = tempfile::tempdir().map_err(|e| Error::io("creating a directory", e))?;
 
     let loopback = measure_link(
@@ -287,10 +287,11 @@ pub(crate) async fn run(db_mib: u64, runs: usize) -> Result<Section> {
     .await?;
     drop(link);
 
-    let mut section =
-        Section::new("2c. Backup and restore of a Coolify-shaped host behind a shaped link");
+    let mut section = Section::new(
+        rows.title("2c. Backup and restore of a Coolify-shaped host behind a shaped link"),
+    );
     section.para(format!(
-        "The host of 2b ({:.0} MB database) behind a link this benchmark makes: a network \
+        "The host of 2b ({:.0} MB database of {}) behind a link this benchmark makes: a network \
          namespace joined by a veth pair with `tc qdisc ... tbf` at the rate shown on both ends, a \
          second sshd (same keys and user) listening inside it on a private address of the pair; the \
          loopback rows use the ordinary sshd. Baselines with the OpenSSH client in the same run: the \
@@ -300,7 +301,8 @@ pub(crate) async fn run(db_mib: u64, runs: usize) -> Result<Section> {
          configuration archive, SHA-256, fsync, atomic publish). Median of {runs} run(s); \"sent\" \
          is the bytes over SSH (the file size for the baselines). Ratio = time / the bare stream's \
          time on the same link (lower is better).",
-        db_size as f64 / 1e6
+        db_size as f64 / 1e6,
+        rows.describe()
     ));
     let mut rows = loopback.rows;
     rows.extend(slow.rows);
