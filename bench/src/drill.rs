@@ -186,14 +186,14 @@ fn mb(bytes: u64) -> String {
 
 /// Runs the benchmark `runs` times on a database of about `db_mib` MiB.
 /// Blocking.
-pub(crate) fn run(db_mib: u64, runs: usize, rows: Rows) -> Result<Section> {
+pub(crate) fn run(db_mib: u64, runs: usize, shape: Rows) -> Result<Section> {
     let scratch = tempfile::tempdir().map_err(|e| Error::io("a temporary directory", e))?;
     let dump = scratch.path().join("bench.dump");
 
     // The database, its dump, the backup, and the drill's extra work alone.
     let source = Cluster::start()?;
     source.execute("postgres", &format!("CREATE DATABASE {DB}"))?;
-    let (db_size, fill_took) = timed(|| fill(&source, DB, db_mib, rows))?;
+    let (db_size, fill_took) = timed(|| fill(&source, DB, db_mib, shape))?;
     let mut pg_dump = source.client("pg_dump");
     pg_dump.args(["-Fc", "-Z0", "-d", DB, "-f"]).arg(&dump);
     let dumped = run_child(pg_dump)?;
@@ -234,7 +234,7 @@ pub(crate) fn run(db_mib: u64, runs: usize, rows: Rows) -> Result<Section> {
     let whole = ratio(drill, restore);
     let without = ratio(bare, restore);
 
-    let mut section = Section::new(rows.title("8. Restore drill"));
+    let mut section = Section::new(shape.title("8. Restore drill"));
     section.para(format!(
         "A PostgreSQL database of {:.0} MB (the order rows of 2b, {} to generate) in a local \
          kastell-pg cluster (PostgreSQL {}; every cluster here runs with `fsync=off`, \

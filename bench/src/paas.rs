@@ -53,16 +53,12 @@ impl Rows {
     }
 
     /// The columns of the orders table.
-    fn columns(self) -> &'static str {
+    fn columns(self) -> String {
+        let common = "id bigint PRIMARY KEY, customer text, email text, amount numeric(12,2), \
+                      created_at timestamptz, note text";
         match self {
-            Rows::Hex => {
-                "id bigint PRIMARY KEY, customer text, email text, amount numeric(12,2), \
-                 created_at timestamptz, note text"
-            }
-            Rows::App => {
-                "id bigint PRIMARY KEY, customer text, email text, amount numeric(12,2), \
-                 created_at timestamptz, note text, meta jsonb"
-            }
+            Rows::Hex => common.to_owned(),
+            Rows::App => format!("{common}, meta jsonb"),
         }
     }
 
@@ -104,7 +100,7 @@ impl Rows {
     pub(crate) fn title(self, base: &str) -> String {
         match self {
             Rows::Hex => base.to_owned(),
-            Rows::App => format!("{base} (application-like rows)"),
+            Rows::App => format!("{base} ({})", self.describe()),
         }
     }
 
@@ -131,8 +127,8 @@ pub(crate) type Cluster = <kastell_testkit::pg::PgCluster as std::ops::Deref>::T
 
 /// Fills database `db` of `pg` with about `mib` MiB of order rows; returns
 /// its size in bytes as PostgreSQL reports it.
-pub(crate) fn fill(pg: &Cluster, db: &str, mib: u64, rows: Rows) -> Result<u64> {
-    fill_table(pg, db, "bench_orders", mib, rows)?;
+pub(crate) fn fill(pg: &Cluster, db: &str, mib: u64, shape: Rows) -> Result<u64> {
+    fill_table(pg, db, "bench_orders", mib, shape)?;
     database_size(pg, db)
 }
 
@@ -169,13 +165,13 @@ pub(crate) fn database_size(pg: &Cluster, db: &str) -> Result<u64> {
 
 /// A Coolify-shaped host whose database holds about `db_mib` MiB: the
 /// host, the database size in bytes and how long filling it took.
-pub(crate) async fn filled_host(db_mib: u64, rows: Rows) -> Result<(PaasHost, u64, Duration)> {
+pub(crate) async fn filled_host(db_mib: u64, shape: Rows) -> Result<(PaasHost, u64, Duration)> {
     let host = tokio::task::spawn_blocking(|| PaasHost::start(&CASE))
         .await
         .map_err(|e| Error::unexpected(format!("starting the Coolify host: {e}")))?;
     let started = Instant::now();
     let (host, db_size) = tokio::task::spawn_blocking(move || {
-        let size = fill(&host.pg, CASE.database, db_mib, rows);
+        let size = fill(&host.pg, CASE.database, db_mib, shape);
         (host, size)
     })
     .await
@@ -184,8 +180,8 @@ pub(crate) async fn filled_host(db_mib: u64, rows: Rows) -> Result<(PaasHost, u6
 }
 
 /// Runs the benchmark `runs` times on a database of about `db_mib` MiB.
-pub(crate) async fn run(db_mib: u64, runs: usize, rows: Rows) -> Result<Section> {
-    let (host, db_size, fill_time) = filled_host(db_mib, rows).await?;
+pub(crate) async fn run(db_mib: u64, runs: usize, shape: Rows) -> Result<Section> {
+    let (host, db_size, fill_time) = filled_host(db_mib, shape).await?;
     let local = tempfile::tempdir().map_err(|e| Error::io("creating a directory", e))?;
     let stream_file = local.path().join("stream.dump");
     let record = ServerRecord::new("bench-coolify", "bench-coolify", "127.0.0.1");
@@ -228,7 +224,7 @@ pub(crate) async fn run(db_mib: u64, runs: usize, rows: Rows) -> Result<Section>
     let base = median(&stream_times);
     let ours = median(&kastell_times);
     let factor = ours.as_secs_f64() / base.as_secs_f64().max(1e-9);
-    let mut section = Section::new(rows.title("2b. Backup of a Coolify-shaped host"));
+    let mut section = Section::new(shape.title("2b. Backup of a Coolify-shaped host"));
     section.para(format!(
         "A Coolify host as kastell sees it: the `docker` shim over a real PostgreSQL 15 whose \
          database holds {:.0} MB ({} to generate), behind the sandbox sshd. The baseline is the bare \

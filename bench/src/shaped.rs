@@ -233,8 +233,8 @@ fn ratio(a: Duration, b: Duration) -> f64 {
 }
 
 /// Runs the benchmark on a database of about `db_mib` MiB.
-pub(crate) async fn run(db_mib: u64, runs: usize, rows: Rows) -> Result<Section> {
-    let (host, db_size, _) = filled_host(db_mib, rows).await?;
+pub(crate) async fn run(db_mib: u64, runs: usize, shape: Rows) -> Result<Section> {
+    let (host, db_size, _) = filled_host(db_mib, shape).await?;
     let scratch = tempfile::tempdir().map_err(|e| Error::io("creating a directory", e))?;
 
     let loopback = measure_link(
@@ -288,7 +288,7 @@ pub(crate) async fn run(db_mib: u64, runs: usize, rows: Rows) -> Result<Section>
     drop(link);
 
     let mut section = Section::new(
-        rows.title("2c. Backup and restore of a Coolify-shaped host behind a shaped link"),
+        shape.title("2c. Backup and restore of a Coolify-shaped host behind a shaped link"),
     );
     section.para(format!(
         "The host of 2b ({:.0} MB database of {}) behind a link this benchmark makes: a network \
@@ -302,7 +302,7 @@ pub(crate) async fn run(db_mib: u64, runs: usize, rows: Rows) -> Result<Section>
          is the bytes over SSH (the file size for the baselines). Ratio = time / the bare stream's \
          time on the same link (lower is better).",
         db_size as f64 / 1e6,
-        rows.describe()
+        shape.describe()
     ));
     let mut rows = loopback.rows;
     rows.extend(slow.rows);
