@@ -22,26 +22,31 @@
 //!   is replaced (removed, then renamed) when it exists.
 
 use std::fmt;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use kastell_core::{Error, ErrorKind, Result};
 use kastell_ssh::{fingerprint_sha256, key_type_name};
 use rustic_core::{BytesList, FileType, Id, ReadBackend, RusticResult, WriteBackend};
-use ssh2::{
-    CheckResult, ErrorCode, HashType, KnownHostFileKind, KnownHosts, MethodType, OpenFlags,
-    OpenType, Session, Sftp,
-};
+use ssh2::{CheckResult, ErrorCode, HashType, MethodType, Session, Sftp};
 
 use super::{DIRECTORIES, object_path};
 use crate::RepoLocation;
 use crate::error::to_rustic;
 use crate::location::DEFAULT_SFTP_PORT;
+
+mod failure;
+mod files;
+mod known_hosts;
+
+use failure::Failure;
+use files::{make_dir, make_dirs, write_whole};
+
+use known_hosts::{LoadedPins, Pins, host_key_file_type, host_key_methods, keyscan_command};
 
 /// How kastell logs in to an SFTP repository. Neither path is a secret;
 /// the key file's content never leaves libssh2.
@@ -64,22 +69,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// libssh2's error codes this backend tells apart (`LIBSSH2_ERROR_*`).
 const SESSION_KEY_EXCHANGE_FAILURE: i32 = -5;
-const SESSION_TIMEOUT: i32 = -9;
 const SESSION_FILE: i32 = -16;
 const SESSION_AUTHENTICATION_FAILED: i32 = -18;
 const SESSION_PUBLICKEY_UNVERIFIED: i32 = -19;
-
-/// SFTP status codes (`SSH_FX_*`).
-const FX_NO_SUCH_FILE: i32 = 2;
-const FX_PERMISSION_DENIED: i32 = 3;
-const FX_NO_CONNECTION: i32 = 6;
-const FX_CONNECTION_LOST: i32 = 7;
-const FX_OP_UNSUPPORTED: i32 = 8;
-const FX_NO_SUCH_PATH: i32 = 10;
-const FX_FILE_ALREADY_EXISTS: i32 = 11;
-const FX_WRITE_PROTECT: i32 = 12;
-const FX_NO_SPACE_ON_FILESYSTEM: i32 = 14;
-const FX_QUOTA_EXCEEDED: i32 = 15;
 
 /// The files of a repository in a directory on an SSH server, over one
 /// SFTP session. Its `Debug` shows the location only.
@@ -504,385 +496,6 @@ fn millis(duration: Duration) -> u32 {
     u32::try_from(duration.as_millis()).unwrap_or(u32::MAX)
 }
 
-/// The `ssh-keyscan` command that pins `host:port` as ssh names it.
-fn keyscan_command(host: &str, port: u16) -> String {
-    if port == DEFAULT_SFTP_PORT {
-        format!("ssh-keyscan {host}")
-    } else {
-        format!("ssh-keyscan -p {port} {host}")
-    }
-}
-
-/// The part of `/etc/ssh/ssh_host_<part>_key.pub` for a key type.
-fn host_key_file_type(key_type: &str) -> &'static str {
-    match key_type {
-        "ssh-rsa" => "rsa",
-        "ssh-dss" => "dsa",
-        t if t.starts_with("ecdsa-") => "ecdsa",
-        _ => "ed25519",
-    }
-}
-
-/// The host key algorithms that present a key of the known_hosts types
-/// `types`, strongest first as libssh2 and OpenSSH order them.
-fn host_key_methods(types: &[String]) -> String {
-    let order: [(&str, &[&str]); 5] = [
-        ("ssh-ed25519", &["ssh-ed25519"]),
-        ("ecdsa-sha2-nistp256", &["ecdsa-sha2-nistp256"]),
-        ("ecdsa-sha2-nistp384", &["ecdsa-sha2-nistp384"]),
-        ("ecdsa-sha2-nistp521", &["ecdsa-sha2-nistp521"]),
-        ("ssh-rsa", &["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"]),
-    ];
-    order
-        .iter()
-        .filter(|(name, _)| types.iter().any(|t| t == name))
-        .flat_map(|(_, methods)| methods.iter().copied())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// The lines of a known_hosts file, sorted by what they are for.
-#[derive(Debug)]
-struct Pins {
-    /// `(key type, line without marker)` of every plain entry.
-    entries: Vec<(String, String)>,
-    /// `(key type, key)` of every `@revoked` entry.
-    revoked: Vec<(String, String)>,
-}
-
-impl Pins {
-    /// Reads `path`, whose hint says to pin the server with `keyscan`.
-    /// Refuses a file that is missing or unreadable; skips
-    /// `@cert-authority` lines (certificates are not supported, so a host
-    /// only they vouch for is unknown).
-    fn read(path: &Path, keyscan: &str) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::new(
-                ErrorKind::ConfigInvalid,
-                format!("cannot read the known_hosts file {}: {e}", path.display()),
-            )
-            .with_source(e)
-            .with_provider("sftp")
-            .with_hint(format!(
-                "Pin the server's host key in that file first: {keyscan} >> {}, after checking \
-                 the fingerprint on the server's console",
-                path.display()
-            ))
-        })?;
-        let mut pins = Self {
-            entries: Vec::new(),
-            revoked: Vec::new(),
-        };
-        for line in text.lines().map(str::trim) {
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let (marker, entry) = match line.strip_prefix('@') {
-                Some(marked) => match marked.split_once(char::is_whitespace) {
-                    Some((marker, entry)) => (Some(marker), entry.trim_start()),
-                    None => continue,
-                },
-                None => (None, line),
-            };
-            let mut fields = entry.split_whitespace();
-            let (Some(_hosts), Some(key_type), Some(key)) =
-                (fields.next(), fields.next(), fields.next())
-            else {
-                continue;
-            };
-            match marker {
-                None => pins.entries.push((key_type.to_owned(), entry.to_owned())),
-                Some("revoked") => pins.revoked.push((key_type.to_owned(), key.to_owned())),
-                Some(other) => {
-                    tracing::debug!("{}: skipping an @{other} line", path.display());
-                }
-            }
-        }
-        Ok(pins)
-    }
-
-    /// The entries in libssh2's known-hosts sets on `session`, one per key
-    /// type so a key is only compared with keys of its own type. Every
-    /// revoked key is revoked for `name`, whatever host its line names.
-    /// Lines libssh2 cannot read (key types it does not know) are skipped.
-    fn load(&self, session: &Session, name: &str) -> Result<LoadedPins> {
-        let new_set = || {
-            session
-                .known_hosts()
-                .map_err(|e| Error::unexpected(format!("cannot read known hosts: {}", e.message())))
-        };
-        let mut by_type: Vec<(String, KnownHosts)> = Vec::new();
-        for (key_type, line) in &self.entries {
-            let index = match by_type.iter().position(|(t, _)| t == key_type) {
-                Some(index) => index,
-                None => {
-                    by_type.push((key_type.clone(), new_set()?));
-                    by_type.len() - 1
-                }
-            };
-            if let Some((_, hosts)) = by_type.get_mut(index) {
-                if hosts.read_str(line, KnownHostFileKind::OpenSSH).is_err() {
-                    tracing::debug!("skipping a known_hosts line of key type {key_type}");
-                }
-            }
-        }
-        let mut revoked = new_set()?;
-        for (key_type, key) in &self.revoked {
-            let line = format!("{name} {key_type} {key}");
-            if revoked.read_str(&line, KnownHostFileKind::OpenSSH).is_err() {
-                tracing::debug!("skipping a revoked known_hosts key of type {key_type}");
-            }
-        }
-        Ok(LoadedPins { by_type, revoked })
-    }
-}
-
-/// A known_hosts file loaded into libssh2.
-struct LoadedPins {
-    by_type: Vec<(String, KnownHosts)>,
-    revoked: KnownHosts,
-}
-
-impl LoadedPins {
-    /// The key types pinned for `name`. libssh2 answers "mismatch" for a
-    /// host it has an entry for whenever the key differs, so checking a
-    /// key no host has tells whether the host is in a set.
-    fn pinned_types(&self, name: &str) -> Vec<String> {
-        self.by_type
-            .iter()
-            .filter(|(_, hosts)| matches!(hosts.check(name, b"\0"), CheckResult::Mismatch))
-            .map(|(key_type, _)| key_type.clone())
-            .collect()
-    }
-}
-
-/// What made an SFTP request fail.
-enum Failure {
-    Ssh(ssh2::Error),
-    Io(std::io::Error),
-}
-
-impl From<ssh2::Error> for Failure {
-    fn from(error: ssh2::Error) -> Self {
-        Self::Ssh(error)
-    }
-}
-
-impl From<std::io::Error> for Failure {
-    fn from(error: std::io::Error) -> Self {
-        Self::Io(error)
-    }
-}
-
-impl Failure {
-    /// Whether the server answered no (the file is missing, say), as
-    /// opposed to not answering.
-    fn is_answer(&self) -> bool {
-        match self {
-            Self::Ssh(e) => matches!(e.code(), ErrorCode::SFTP(code)
-                if code != FX_NO_CONNECTION && code != FX_CONNECTION_LOST),
-            Self::Io(e) => matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound
-                    | std::io::ErrorKind::AlreadyExists
-                    | std::io::ErrorKind::UnexpectedEof
-            ),
-        }
-    }
-
-    /// Whether the session is dead: the failure was not the server's
-    /// answer, and (for file reads and writes, whose errors do not say)
-    /// the session no longer answers a request.
-    fn session_lost(&self, sftp: &Sftp) -> bool {
-        if self.is_answer() {
-            return false;
-        }
-        match self {
-            Self::Io(e) if e.kind() == std::io::ErrorKind::Other => {
-                sftp.realpath(Path::new(".")).is_err()
-            }
-            _ => true,
-        }
-    }
-
-    fn is_not_found(&self) -> bool {
-        match self {
-            Self::Ssh(e) => matches!(e.code(), ErrorCode::SFTP(FX_NO_SUCH_FILE | FX_NO_SUCH_PATH)),
-            Self::Io(e) => e.kind() == std::io::ErrorKind::NotFound,
-        }
-    }
-
-    fn detail(&self) -> String {
-        match self {
-            Self::Ssh(e) => e.message().to_owned(),
-            Self::Io(e) => e.to_string(),
-        }
-    }
-
-    /// The kastell error for this failure while `doing` `path` in
-    /// `location`; `lost` when the session died.
-    fn into_error(self, doing: &str, path: &Path, location: &str, lost: bool) -> Error {
-        let message = format!("{doing} {} in {location}", path.display());
-        let unreachable = "Check that the SSH server is reachable, then try again";
-        let (kind, retryable, hint) = match &self {
-            _ if lost => (ErrorKind::Unavailable, true, Some(unreachable)),
-            Self::Ssh(e) => match e.code() {
-                ErrorCode::SFTP(FX_NO_SUCH_FILE | FX_NO_SUCH_PATH) => {
-                    (ErrorKind::NotFound, false, None)
-                }
-                ErrorCode::SFTP(FX_PERMISSION_DENIED | FX_WRITE_PROTECT) => (
-                    ErrorKind::PermissionDenied,
-                    false,
-                    Some(
-                        "The SSH user may not read or write there: check the owner and mode of \
-                         the repository directory on the server",
-                    ),
-                ),
-                ErrorCode::SFTP(FX_NO_SPACE_ON_FILESYSTEM | FX_QUOTA_EXCEEDED) => (
-                    ErrorKind::Unexpected,
-                    false,
-                    Some(
-                        "The server's disk is full or the user's quota is reached: free space there",
-                    ),
-                ),
-                ErrorCode::SFTP(FX_FILE_ALREADY_EXISTS) => (ErrorKind::AlreadyExists, false, None),
-                ErrorCode::SFTP(FX_OP_UNSUPPORTED) => (ErrorKind::Unsupported, false, None),
-                ErrorCode::SFTP(FX_NO_CONNECTION | FX_CONNECTION_LOST) => {
-                    (ErrorKind::Unavailable, true, Some(unreachable))
-                }
-                ErrorCode::SFTP(_) => (
-                    ErrorKind::Unexpected,
-                    false,
-                    Some(
-                        "The server refused without saying why: its disk may be full, or a \
-                         file may stand where the repository needs a directory",
-                    ),
-                ),
-                ErrorCode::Session(SESSION_TIMEOUT) => {
-                    (ErrorKind::Timeout, true, Some(unreachable))
-                }
-                ErrorCode::Session(_) => (ErrorKind::Unavailable, true, Some(unreachable)),
-            },
-            Self::Io(e) => match e.kind() {
-                std::io::ErrorKind::NotFound => (ErrorKind::NotFound, false, None),
-                std::io::ErrorKind::UnexpectedEof => (
-                    ErrorKind::Corrupt,
-                    false,
-                    Some("The file is shorter than the repository's index says: run a check"),
-                ),
-                std::io::ErrorKind::TimedOut => (ErrorKind::Timeout, true, Some(unreachable)),
-                _ => (ErrorKind::Unexpected, false, None),
-            },
-        };
-        let error = Error::new(kind, format!("{message}: {}", self.detail()))
-            .set_retryable(retryable)
-            .with_provider("sftp");
-        match hint {
-            Some(hint) => error.with_hint(hint),
-            None => error,
-        }
-    }
-}
-
-/// Creates the directory `path` unless it exists.
-fn make_dir(sftp: &Sftp, path: &Path) -> std::result::Result<(), Failure> {
-    match sftp.mkdir(path, 0o700) {
-        Ok(()) => Ok(()),
-        // SFTP version 3 reports an existing directory as a plain failure.
-        Err(e) => match sftp.stat(path) {
-            Ok(stat) if stat.is_dir() => Ok(()),
-            _ => Err(e.into()),
-        },
-    }
-}
-
-/// Creates the directory `path` and its missing parents.
-fn make_dirs(sftp: &Sftp, path: &Path) -> std::result::Result<(), Failure> {
-    if let Ok(stat) = sftp.stat(path) {
-        if stat.is_dir() {
-            return Ok(());
-        }
-    }
-    if let Some(parent) = path.parent() {
-        if parent != path && !parent.as_os_str().is_empty() {
-            make_dirs(sftp, parent)?;
-        }
-    }
-    make_dir(sftp, path)
-}
-
-/// A temporary name in `dir` for the file `hex`, unique across
-/// processes and machines for all practical purposes.
-fn temporary_name(dir: &Path, hex: &str) -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    dir.join(format!(
-        ".{hex}.tmp-{}-{nanos:09}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ))
-}
-
-/// Writes `content` to `path` under a temporary name in `dir` and renames
-/// it into place; an existing `path` is kept unless `replace`.
-fn write_whole(
-    sftp: &Sftp,
-    dir: &Path,
-    path: &Path,
-    hex: &str,
-    replace: bool,
-    content: &BytesList,
-) -> std::result::Result<(), Failure> {
-    let temporary = temporary_name(dir, hex);
-    let create = |sftp: &Sftp| {
-        sftp.open_mode(
-            &temporary,
-            OpenFlags::WRITE | OpenFlags::EXCLUSIVE,
-            0o600,
-            OpenType::File,
-        )
-    };
-    let mut file = match create(sftp) {
-        Err(e) if matches!(e.code(), ErrorCode::SFTP(FX_NO_SUCH_FILE | FX_NO_SUCH_PATH)) => {
-            make_dirs(sftp, dir)?;
-            create(sftp)?
-        }
-        opened => opened?,
-    };
-    let written = (|| -> std::result::Result<(), Failure> {
-        for part in content.slice() {
-            file.write_all(part)?;
-        }
-        match file.fsync() {
-            Err(e) if e.code() == ErrorCode::SFTP(FX_OP_UNSUPPORTED) => {}
-            synced => synced?,
-        }
-        Ok(())
-    })();
-    drop(file);
-    let renamed = written.and_then(|()| match sftp.rename(&temporary, path, None) {
-        Ok(()) => Ok(()),
-        Err(refused) => match sftp.stat(path) {
-            // Named by its content's hash: the file there holds these bytes.
-            Ok(_) if !replace => {
-                let _ = sftp.unlink(&temporary);
-                Ok(())
-            }
-            Ok(_) => {
-                sftp.unlink(path)?;
-                sftp.rename(&temporary, path, None).map_err(Failure::from)
-            }
-            Err(_) => Err(refused.into()),
-        },
-    });
-    if renamed.is_err() {
-        let _ = sftp.unlink(&temporary);
-    }
-    renamed
-}
-
 impl ReadBackend for SftpBackend {
     fn location(&self) -> String {
         self.location.clone()
@@ -1021,50 +634,4 @@ impl WriteBackend for SftpBackend {
 /// below 4 GiB; a bigger one is reported as the maximum and fails to read).
 fn size_u32(len: u64) -> u32 {
     u32::try_from(len).unwrap_or(u32::MAX)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_key_methods_follow_the_pinned_types_strongest_first() {
-        let types = vec!["ssh-rsa".to_owned(), "ssh-ed25519".to_owned()];
-        assert_eq!(
-            host_key_methods(&types),
-            "ssh-ed25519,rsa-sha2-512,rsa-sha2-256,ssh-rsa"
-        );
-        assert_eq!(host_key_methods(&[]), "");
-    }
-
-    #[test]
-    fn known_hosts_lines_are_sorted_by_marker() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("known_hosts");
-        std::fs::write(
-            &file,
-            "# a comment\n\n\
-             [h]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA key\n\
-             @revoked * ssh-rsa AAAAB3Nza\n\
-             @cert-authority *.example.com ssh-ed25519 AAAAC3Nz\n\
-             broken-line\n",
-        )
-        .unwrap();
-        let pins = Pins::read(&file, "ssh-keyscan h").unwrap();
-        assert_eq!(pins.entries.len(), 1);
-        assert_eq!(pins.entries[0].0, "ssh-ed25519");
-        assert_eq!(
-            pins.revoked,
-            vec![("ssh-rsa".to_owned(), "AAAAB3Nza".to_owned())]
-        );
-        let missing = Pins::read(&dir.path().join("absent"), "ssh-keyscan h").unwrap_err();
-        assert_eq!(missing.kind(), ErrorKind::ConfigInvalid, "{missing}");
-        assert!(missing.hint().unwrap().contains("ssh-keyscan h >> "));
-    }
-
-    #[test]
-    fn keyscan_names_the_port_only_when_it_is_not_22() {
-        assert_eq!(keyscan_command("nas", 22), "ssh-keyscan nas");
-        assert_eq!(keyscan_command("nas", 2222), "ssh-keyscan -p 2222 nas");
-    }
 }
