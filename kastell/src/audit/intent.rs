@@ -10,9 +10,12 @@
 //!
 //! [`Outcome::Started`]: super::Outcome::Started
 
+use std::path::Path;
+
 use kastell_core::{Error, ErrorKind, Result};
 
 use super::{AuditLog, CallRecord};
+use crate::env::Env;
 use crate::ops::Context;
 use crate::policy::Operation;
 
@@ -29,9 +32,14 @@ pub fn record_start(ctx: &Context, op: Operation, call: &CallRecord<'_>) -> Resu
     if !op.rule().asks_first() || !would_run(ctx, op, call.server.as_deref()) {
         return Ok(());
     }
-    let dir = ctx.store.dir();
-    let appended =
-        AuditLog::for_env(dir, &ctx.env).and_then(|log| log.append(call.started_entry()));
+    append_start(ctx.store.dir(), &ctx.env, op, call)
+}
+
+/// Appends `call`'s `started` entry to the audit log in `dir` (settings
+/// from `env`), for a caller that has already applied the policy to `op`
+/// and is about to run it. Refuses as [`record_start`] does.
+pub fn append_start(dir: &Path, env: &Env, op: Operation, call: &CallRecord<'_>) -> Result<()> {
+    let appended = AuditLog::for_env(dir, env).and_then(|log| log.append(call.started_entry()));
     appended.map(|_| ()).map_err(|e| {
         let on = call
             .server

@@ -54,9 +54,9 @@ pub use anchor::{AuditHead, ChainStart};
 pub use entry::{
     AuditEntry, AuditError, AuditSurface, GENESIS_PREV, Outcome, plan_token_fingerprint,
 };
-pub use intent::record_start;
+pub use intent::{append_start, record_start};
 pub use read::{AuditFilter, AuditPage};
-pub use record::{CallRecord, error_json, record_cli};
+pub use record::{CallRecord, error_json, record_cli, start_cli};
 pub use redact::{MAX_STRING_CHARS, REDACTED, cut, is_sensitive_key, redact_args};
 pub use verify::{ProblemKind, VerifyProblem, VerifyReport};
 

@@ -161,6 +161,31 @@ pub fn error_json(err: &kastell_core::Error) -> Value {
     serde_json::json!({"error": err.to_string(), "kind": err.kind().as_str()})
 }
 
+/// Appends the `started` entry of a command line call of `op` on
+/// `server` (the policy already applied) to the log in `dir`, before it
+/// runs; refuses, and the caller must not run it, when that fails (see
+/// [`super::append_start`]).
+pub fn start_cli(
+    dir: &Path,
+    env: &Env,
+    op: crate::policy::Operation,
+    server: &str,
+    args: Value,
+) -> kastell_core::Result<()> {
+    let call = CallRecord {
+        surface: AuditSurface::Cli,
+        client: None,
+        op: op.as_str(),
+        server: Some(server.to_owned()),
+        args,
+        confirmed: None,
+        result: &Value::Null,
+        failed: false,
+        duration: Duration::ZERO,
+    };
+    super::append_start(dir, env, op, &call)
+}
+
 /// Appends one command line call of `op` on `server` to the log in `dir`:
 /// `Ok` with its result, or the error it ended with.
 pub fn record_cli(

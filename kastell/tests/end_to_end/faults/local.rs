@@ -673,8 +673,9 @@ fn fill_disk(dir: &Path) -> PathBuf {
 /// The audit log fails closed: on a full disk a restart, asked for on
 /// the command line and over MCP, is refused before it runs (the boot id
 /// stays, the host saw no reboot), saying that its audit entry could not
-/// be written and what to do. With room again the same restart runs and
-/// is recorded as started, then ok.
+/// be written and what to do; `backup prune --apply` deletes nothing.
+/// With room again the same restart runs and is recorded as started,
+/// then ok.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_refuses_a_restart_that_cannot_be_audited() {
     let _serial = SERIAL.lock().await;
@@ -695,7 +696,36 @@ async fn a_full_disk_refuses_a_restart_that_cannot_be_audited() {
             .iter()
             .any(|l| l.starts_with("reboot"))
     };
+    let ctx = ctx(&sandbox);
+    for _ in 0..2 {
+        ops::backup_create(&ctx, Some(MANUAL_SERVER)).await.unwrap();
+    }
+    let backups = || entries(&dir.join("backups").join(MANUAL_SERVER));
+    let kept = backups();
     let filler = fill_disk(&dir);
+
+    // Pruning frees space, but deletes nothing it cannot record first.
+    let out = kastell_limited(
+        &sandbox,
+        &dir,
+        1 << 20,
+        &[
+            "backup",
+            "prune",
+            MANUAL_SERVER,
+            "--keep-last",
+            "1",
+            "--apply",
+            "--force",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("backup-prune on {MANUAL_SERVER} was not run")),
+        "{stderr}"
+    );
+    assert_eq!(backups(), kept, "{stderr}");
 
     // The command line.
     let out = kastell_limited(
