@@ -44,10 +44,19 @@ impl AuditLog {
     /// fsync and the anchor leaves the anchor one line behind, which
     /// [`AuditLog::verify`] accepts with a warning.
     ///
+    /// The anchor also carries where the kept chain starts
+    /// ([`super::ChainStart`]): as the previous anchor recorded it (or,
+    /// from an anchor that predates it, the oldest line kept), moved only
+    /// when a rotation deletes the oldest file.
+    ///
     /// Refuses on any I/O failure, and with `Corrupt` when the last line
     /// of the log is cut mid-way or is not an entry (the seq to continue
-    /// from is unknown; `kastell audit verify` says more). Blocks: call it
-    /// from a blocking thread, or use [`AuditLog::append_async`].
+    /// from is unknown; `kastell audit verify` says more). The message
+    /// says which part failed: "the audit entry was not written" (nothing
+    /// was added; a line cut short by a full disk is cut back off), or
+    /// "the audit entry was written ... but the anchor ... was not
+    /// updated". Blocks: call it from a blocking thread, or use
+    /// [`AuditLog::append_async`].
     pub fn append(&self, entry: AuditEntry) -> Result<AuditHead> {
         let dir_failed = |e| {
             let e = Error::io(format!("creating {}", self.dir.display()), e);

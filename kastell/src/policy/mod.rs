@@ -2,9 +2,10 @@
 //! platforms, decided by one table ([`RULES`]) in one order for the CLI and
 //! MCP alike.
 //!
-//! [`Policy::check`] applies, in this order: SAFE_MODE, the safety level
-//! and maintenance windows ([`level`]), the manual-server rule, the token
-//! need, the platform need. The first refusal wins, is returned as a
+//! [`Policy::check`] applies, in this order: a safety configuration that
+//! cannot be read (refusing all but reads with its own error), SAFE_MODE,
+//! the safety level and maintenance windows ([`level`]), the manual-server
+//! rule, the token need, the platform need. The first refusal wins, is returned as a
 //! kastell [`Error`] with a hint, and is appended to `security.log`.
 
 mod level;
