@@ -837,19 +837,23 @@ fn output_within(mut cmd: Command, limit: Duration) -> Option<std::process::Outp
 }
 
 /// A FIFO in place of `servers.json`, `safety.json`, `repositories.json`,
-/// the audit log or its anchor hangs nothing: each command that reads it
+/// the audit log or its anchor, `retention.json` or `verifications.json`
+/// hangs nothing: each command that reads it
 /// ends at once with an error naming the path, and so does an MCP call.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fifo_in_place_of_a_kastell_file_is_refused_not_waited_on() {
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
     std::fs::create_dir_all(&state).unwrap();
-    let cases: [(&str, &[&str]); 5] = [
+    let prune: &[&str] = &["backup", "prune", "web-1", "--keep-last", "1"];
+    let cases: [(&str, &[&str]); 7] = [
         ("servers.json", &["server", "list"]),
         ("safety.json", &["update", "web-1", "--force"]),
         ("repositories.json", &["repo", "list"]),
         ("audit.jsonl", &["audit", "verify"]),
         ("audit.head", &["audit", "verify"]),
+        ("retention.json", prune),
+        ("verifications.json", prune),
     ];
     let kastell = |args: &[&str]| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kastell"));
