@@ -1,4 +1,5 @@
-//! `security.log`: one JSON line per security-relevant refusal.
+//! `security.log`: one JSON line per security-relevant refusal, naming
+//! the operation's [`crate::policy::Category`] in the words the safety levels use.
 //!
 //! The file lives in the kastell directory, is created with mode 0600, is
 //! only ever appended to, and is rotated to `security.log.1` (replacing
@@ -9,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use kastell_core::{Error, Result};
 use serde::Serialize;
+
+use crate::policy::Rule;
 
 /// The log file's name inside the kastell directory.
 pub const SECURITY_LOG_FILE: &str = "security.log";
@@ -24,8 +27,14 @@ pub struct SecurityEvent {
     pub level: String,
     /// The operation refused (`backup-restore`, `snapshot-create`, ...).
     pub action: String,
-    /// What kind of operation it is (`destructive`, `billable`, ...).
+    /// What the operation does at most, in the safety levels' words
+    /// ([`crate::policy::Category::as_str`]: `read`, `safe-write`, `disruptive`,
+    /// `destructive`).
     pub category: String,
+    /// Whether it costs money at the provider (a snapshot); omitted when
+    /// not.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub billable: bool,
     /// The outcome; refusals are `block`.
     pub result: String,
     /// Why it was refused (`KASTELL_SAFE_MODE=true`, ...).
@@ -37,19 +46,15 @@ pub struct SecurityEvent {
 }
 
 impl SecurityEvent {
-    /// A refusal (`level: warn`, `result: block`) stamped now.
-    pub fn block(
-        action: &str,
-        category: &str,
-        reason: &str,
-        surface: &str,
-        server: Option<&str>,
-    ) -> Self {
+    /// A refusal (`level: warn`, `result: block`) of `rule`'s operation,
+    /// stamped now.
+    pub fn block(rule: &Rule, reason: &str, surface: &str, server: Option<&str>) -> Self {
         Self {
             ts: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             level: "warn".to_owned(),
-            action: action.to_owned(),
-            category: category.to_owned(),
+            action: rule.action.to_owned(),
+            category: rule.category.as_str().to_owned(),
+            billable: rule.billable,
             result: "block".to_owned(),
             reason: reason.to_owned(),
             surface: surface.to_owned(),
@@ -137,8 +142,7 @@ mod tests {
 
     fn event(n: usize) -> SecurityEvent {
         SecurityEvent::block(
-            "backup-restore",
-            "destructive",
+            crate::policy::Operation::BackupRestore.rule(),
             &format!("KASTELL_SAFE_MODE=true #{n}"),
             "mcp",
             Some("web-1"),
@@ -161,6 +165,7 @@ mod tests {
         assert_eq!(first["level"], "warn");
         assert_eq!(first["action"], "backup-restore");
         assert_eq!(first["category"], "destructive");
+        assert!(first.get("billable").is_none(), "{first}");
         assert_eq!(first["result"], "block");
         assert_eq!(first["surface"], "mcp");
         assert_eq!(first["server"], "web-1");

@@ -84,11 +84,12 @@ pub struct Verifications {
 
 impl Verifications {
     /// Reads the records in `kastell_dir` (none when there is no file).
-    /// A file that does not parse is `Corrupt`, naming it.
+    /// A file that does not parse is `Corrupt`, naming it; one that is
+    /// not a regular file (a FIFO) is refused without waiting on it.
     pub fn load(kastell_dir: &Path) -> Result<Self> {
         let path = kastell_dir.join(VERIFICATIONS_FILE);
-        let records = match std::fs::read(&path) {
-            Ok(bytes) => {
+        let records = match crate::store::read_regular(&path)? {
+            Some(bytes) => {
                 serde_json::from_slice::<File>(&bytes)
                     .map_err(|e| {
                         Error::new(
@@ -99,8 +100,7 @@ impl Verifications {
                     })?
                     .verifications
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+            None => Vec::new(),
         };
         Ok(Self { path, records })
     }

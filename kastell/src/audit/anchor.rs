@@ -1,6 +1,9 @@
 //! The anchor: the chain's head (`{seq, hash, ts}` of the newest line)
-//! kept outside the log, so a log cut back at its tail, or whose last line
-//! was rewritten, no longer matches it.
+//! and where the kept chain starts (`first`: `{seq, hash}` of the oldest
+//! line kastell keeps), kept outside the log, so a log cut back at its
+//! tail or at its head, or whose last line was rewritten, no longer
+//! matches it. `first` is seq 1 until kastell's own rotation deletes the
+//! oldest file; it then moves, in the anchor, before the file goes.
 //!
 //! It is `KASTELL_AUDIT_ANCHOR` when set (best on another disk, or in a
 //! directory another user owns and kastell may only write), else
@@ -23,6 +26,21 @@ pub struct AuditHead {
     pub hash: String,
     /// The newest line's `ts`.
     pub ts: String,
+    /// Where the kept chain starts. Absent only in anchors written before
+    /// kastell recorded it (the start of such a log cannot be proven).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first: Option<ChainStart>,
+}
+
+/// The oldest line kastell keeps: the chain must start there (or, after
+/// a rotation interrupted before it deleted a file, earlier and pass
+/// through it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainStart {
+    /// Its `seq`.
+    pub seq: u64,
+    /// Hex SHA-256 of its exact bytes (without its newline).
+    pub hash: String,
 }
 
 /// Writes `head` to the anchor file at `path`, atomically, first removing
@@ -37,16 +55,20 @@ pub(crate) fn write_anchor(path: &Path, head: &AuditHead) -> Result<()> {
 }
 
 /// Reads the anchor at `path`: `None` when there is none, an error of kind
-/// `Corrupt` when it is not an anchor.
+/// `Corrupt` when it is not an anchor (or not a regular file).
 pub(crate) fn read_anchor(path: &Path) -> Result<Option<AuditHead>> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            Error::new(
-                ErrorKind::Corrupt,
-                format!("the audit anchor {} is not readable: {e}", path.display()),
-            )
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
-    }
+    let bytes = match crate::store::read_regular(path) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Ok(None),
+        Err(e) if e.kind() == ErrorKind::InvalidState => {
+            return Err(Error::new(ErrorKind::Corrupt, e.message().to_owned()));
+        }
+        Err(e) => return Err(e),
+    };
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        Error::new(
+            ErrorKind::Corrupt,
+            format!("the audit anchor {} is not readable: {e}", path.display()),
+        )
+    })
 }

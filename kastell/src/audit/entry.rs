@@ -37,9 +37,10 @@ impl From<crate::policy::Surface> for AuditSurface {
     }
 }
 
-/// How an audited operation ended.
+/// How an audited operation ended (or, for [`Outcome::Started`], that
+/// it is about to run).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// It ran and succeeded.
     Ok,
@@ -47,27 +48,50 @@ pub enum Outcome {
     Error,
     /// It was refused before it ran (policy, SAFE_MODE, a plan mismatch).
     Refused,
+    /// A dry run: it only said what it would do; nothing ran.
+    DryRun,
+    /// The person asked to confirm it did not (declined, cancelled or did
+    /// not answer); nothing ran.
+    Declined,
+    /// Disruptive or destructive work is about to run: written before it
+    /// starts, so the log holds it even when its end cannot be recorded.
+    /// Its outcome follows in a later entry.
+    Started,
 }
 
 impl Outcome {
-    /// `ok`, `error` or `refused`.
+    /// Every outcome, in the order [`Outcome::as_str`] lists them.
+    pub const ALL: [Outcome; 6] = [
+        Self::Ok,
+        Self::Error,
+        Self::Refused,
+        Self::DryRun,
+        Self::Declined,
+        Self::Started,
+    ];
+
+    /// `ok`, `error`, `refused`, `dry-run`, `declined` or `started`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Ok => "ok",
             Self::Error => "error",
             Self::Refused => "refused",
+            Self::DryRun => "dry-run",
+            Self::Declined => "declined",
+            Self::Started => "started",
         }
     }
 
-    /// Parses `ok`, `error` or `refused` (case-insensitive); `None` for
-    /// anything else.
+    /// Parses one of [`Outcome::as_str`]'s names (case-insensitive,
+    /// `dryrun` and `dry_run` too); `None` for anything else.
     pub fn parse(text: &str) -> Option<Self> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "ok" => Some(Self::Ok),
-            "error" => Some(Self::Error),
-            "refused" => Some(Self::Refused),
-            _ => None,
-        }
+        let wanted = text.trim().to_ascii_lowercase().replace('_', "-");
+        let wanted = if wanted == "dryrun" {
+            "dry-run".to_owned()
+        } else {
+            wanted
+        };
+        Self::ALL.into_iter().find(|o| o.as_str() == wanted)
     }
 }
 
@@ -250,5 +274,11 @@ mod tests {
         assert_eq!(Outcome::parse(" Refused "), Some(Outcome::Refused));
         assert_eq!(Outcome::parse("ok"), Some(Outcome::Ok));
         assert_eq!(Outcome::parse("fine"), None);
+        for outcome in Outcome::ALL {
+            assert_eq!(Outcome::parse(outcome.as_str()), Some(outcome));
+            let json = serde_json::to_value(outcome).unwrap();
+            assert_eq!(json, outcome.as_str());
+        }
+        assert_eq!(Outcome::parse("DryRun"), Some(Outcome::DryRun));
     }
 }

@@ -7,6 +7,8 @@ use std::io::{BufRead, BufReader, ErrorKind as IoKind, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use kastell_core::{Error, Result};
+
+use crate::store::open_regular;
 use sha2::{Digest, Sha256};
 
 /// Hex SHA-256 of `bytes`.
@@ -59,10 +61,8 @@ pub(crate) fn rotated_files(current: &Path) -> Result<Vec<(usize, PathBuf)>> {
 /// mid-line, for example by a crash during a write).
 pub(crate) fn last_line(path: &Path) -> Result<Option<(Vec<u8>, bool)>> {
     const BLOCK: u64 = 4096;
-    let mut file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == IoKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
+    let Some(mut file) = open_regular(path)? else {
+        return Ok(None);
     };
     let io = |e| Error::io(format!("reading {}", path.display()), e);
     let len = file.seek(SeekFrom::End(0)).map_err(io)?;
@@ -106,17 +106,14 @@ pub(crate) struct Lines {
 }
 
 impl Lines {
-    /// The lines of `path`; `None` when it does not exist.
+    /// The lines of `path`; `None` when it does not exist. Refuses what
+    /// is not a regular file (without blocking on a FIFO).
     pub(crate) fn open(path: &Path) -> Result<Option<Self>> {
-        match File::open(path) {
-            Ok(file) => Ok(Some(Self {
-                reader: BufReader::new(file),
-                path: path.to_owned(),
-                number: 0,
-            })),
-            Err(e) if e.kind() == IoKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(format!("opening {}", path.display()), e)),
-        }
+        Ok(open_regular(path)?.map(|file| Self {
+            reader: BufReader::new(file),
+            path: path.to_owned(),
+            number: 0,
+        }))
     }
 
     /// The next line: its number, its bytes and whether a newline ended

@@ -19,15 +19,17 @@ pub(crate) struct AuditLock {
 
 impl AuditLock {
     /// Waits for the lock at `path` (created 0600 if missing), exclusive
-    /// or shared. Blocks.
+    /// or shared. Blocks while another process holds it; refuses at once
+    /// a lock path that is not a regular file (a FIFO).
     pub(crate) fn acquire(path: &Path, exclusive: bool) -> Result<Self> {
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        let mut options = OpenOptions::new();
+        options.create(true).truncate(false).write(true).mode(0o600);
+        let file = crate::store::open_with(&mut options, path)?.ok_or_else(|| {
+            Error::not_found(format!(
+                "{} disappeared while it was being opened",
+                path.display()
+            ))
+        })?;
         let op = if exclusive {
             FlockOperation::LockExclusive
         } else {

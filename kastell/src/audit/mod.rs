@@ -14,21 +14,27 @@
 //!   shift up, the oldest beyond the limit is deleted); the chain goes on
 //!   across files, so the new file's first `prev` is the hash of the
 //!   rotated file's last line, and `seq` continues.
-//! - the anchor ([`AuditHead`], `{seq, hash, ts}` of the newest line):
+//! - the anchor ([`AuditHead`], `{seq, hash, ts}` of the newest line and
+//!   `first`, the [`ChainStart`] of the oldest line kept):
 //!   `KASTELL_AUDIT_ANCHOR` when set, else `audit.head`. A log cut back at
-//!   its tail, or whose last line was rewritten, no longer matches it.
+//!   its tail or its head, or whose last line was rewritten, no longer
+//!   matches it. Only kastell's own rotation moves `first`, before it
+//!   deletes the oldest file, so a rotated log verifies and a hand-cut
+//!   one is "truncated".
 //!   Keep it where whoever could edit the log cannot (another disk,
 //!   another owner), or the anchor only detects accidents.
 //! - `audit.lock`: the `flock` that serialises appends.
 //!
 //! [`AuditLog::append`] adds an entry; [`AuditLog::verify`] checks the
 //! whole chain and the anchor; [`AuditLog::entries`] reads entries newest
-//! first.
+//! first. Disruptive and destructive work is recorded as `started` before
+//! it runs and refused when that fails ([`record_start`]).
 
 mod anchor;
 mod chain;
 mod entry;
 mod files;
+mod intent;
 mod lock;
 mod read;
 mod record;
@@ -44,12 +50,13 @@ use kastell_core::{Error, Result};
 
 use crate::env::Env;
 
-pub use anchor::AuditHead;
+pub use anchor::{AuditHead, ChainStart};
 pub use entry::{
     AuditEntry, AuditError, AuditSurface, GENESIS_PREV, Outcome, plan_token_fingerprint,
 };
+pub use intent::{append_start, record_start};
 pub use read::{AuditFilter, AuditPage};
-pub use record::{CallRecord, error_json, record_cli};
+pub use record::{CallRecord, error_json, record_cli, start_cli};
 pub use redact::{MAX_STRING_CHARS, REDACTED, cut, is_sensitive_key, redact_args};
 pub use verify::{ProblemKind, VerifyProblem, VerifyReport};
 

@@ -3,9 +3,12 @@
 //! refusal: the policy's `permission_denied`, or a confirmation that did
 //! not come), the backup and snapshot ids it names, and how long it took.
 //!
-//! Recording never changes what the caller gets: a log that cannot be
-//! written is reported on stderr (the operation already happened), and
-//! `kastell audit verify` then shows where the chain stops.
+//! Recording an outcome never changes what the caller gets: a log that
+//! cannot be written is reported on stderr (the operation already
+//! happened), saying whether the entry or only the anchor failed, and
+//! `kastell audit verify` then shows where the chain stops. Disruptive and
+//! destructive work was recorded as started before it ran
+//! ([`super::record_start`]), so the log holds it either way.
 
 use std::path::Path;
 use std::time::Duration;
@@ -65,9 +68,13 @@ pub struct CallRecord<'a> {
 }
 
 impl CallRecord<'_> {
-    /// The entry this call is logged as.
-    pub fn entry(&self) -> AuditEntry {
-        let outcome = match (self.failed, self.result["kind"].as_str()) {
+    /// How the call ended: a dry run's plan (`dryRun: true` in the
+    /// result), a success, a policy refusal (`permission_denied`), a
+    /// confirmation that did not come (`cancelled`, "was not confirmed"),
+    /// or an error.
+    pub fn outcome(&self) -> Outcome {
+        match (self.failed, self.result["kind"].as_str()) {
+            (false, _) if self.result.get("dryRun") == Some(&Value::Bool(true)) => Outcome::DryRun,
             (false, _) => Outcome::Ok,
             (true, Some("permission_denied")) => Outcome::Refused,
             (true, Some("cancelled"))
@@ -75,28 +82,23 @@ impl CallRecord<'_> {
                     .as_str()
                     .is_some_and(|e| e.contains("was not confirmed")) =>
             {
-                Outcome::Refused
+                Outcome::Declined
             }
             (true, _) => Outcome::Error,
-        };
-        let mut entry = AuditEntry::new(self.surface, self.op, outcome)
-            .with_args(self.args.clone())
-            .with_duration(self.duration);
-        if let Some(client) = &self.client {
-            entry = entry.with_client(client.clone());
         }
+    }
+
+    /// The entry this call is logged as.
+    pub fn entry(&self) -> AuditEntry {
         let server = self
             .result
             .get("server")
             .and_then(Value::as_str)
             .map(str::to_owned)
             .or_else(|| self.server.clone());
-        if let Some(server) = server {
-            entry = entry.with_server(server);
-        }
-        if let Some(confirmed) = &self.confirmed {
-            entry.plan_token = Some(super::cut(confirmed));
-        }
+        let mut entry = self
+            .entry_as(self.outcome(), server)
+            .with_duration(self.duration);
         if self.failed {
             entry.error = Some(AuditError {
                 kind: self.result["kind"]
@@ -113,14 +115,40 @@ impl CallRecord<'_> {
         entry
     }
 
+    /// The entry's common part: who asked, what, on which server, how it
+    /// was confirmed, with `outcome`.
+    fn entry_as(&self, outcome: Outcome, server: Option<String>) -> AuditEntry {
+        let mut entry =
+            AuditEntry::new(self.surface, self.op, outcome).with_args(self.args.clone());
+        if let Some(client) = &self.client {
+            entry = entry.with_client(client.clone());
+        }
+        if let Some(server) = server {
+            entry = entry.with_server(server);
+        }
+        if let Some(confirmed) = &self.confirmed {
+            entry.plan_token = Some(super::cut(confirmed));
+        }
+        entry
+    }
+
+    /// The [`Outcome::Started`] entry written before the call's work runs
+    /// (its result is not known yet and not read).
+    pub fn started_entry(&self) -> AuditEntry {
+        self.entry_as(Outcome::Started, self.server.clone())
+    }
+
     /// Appends this call to the audit log in `dir` (settings from `env`);
-    /// a failure is written to stderr, never returned.
+    /// a failure is written to stderr, never returned, saying exactly
+    /// what failed: the entry (the call is not in the log) or only the
+    /// anchor (the call is in the log; the anchor is behind).
     pub fn append_to(&self, dir: &Path, env: &Env) {
         let appended = AuditLog::for_env(dir, env).and_then(|log| log.append(self.entry()));
         if let Err(e) = appended {
             tracing::warn!(
-                "{} was not recorded in the audit log: {e}{}",
+                "{} ({}): {e}{}",
                 self.op,
+                self.outcome().as_str(),
                 e.hint().map(|h| format!(" ({h})")).unwrap_or_default()
             );
         }
@@ -131,6 +159,31 @@ impl CallRecord<'_> {
 /// commands whose errors are not already an operation's payload.
 pub fn error_json(err: &kastell_core::Error) -> Value {
     serde_json::json!({"error": err.to_string(), "kind": err.kind().as_str()})
+}
+
+/// Appends the `started` entry of a command line call of `op` on
+/// `server` (the policy already applied) to the log in `dir`, before it
+/// runs; refuses, and the caller must not run it, when that fails (see
+/// [`super::append_start`]).
+pub fn start_cli(
+    dir: &Path,
+    env: &Env,
+    op: crate::policy::Operation,
+    server: &str,
+    args: Value,
+) -> kastell_core::Result<()> {
+    let call = CallRecord {
+        surface: AuditSurface::Cli,
+        client: None,
+        op: op.as_str(),
+        server: Some(server.to_owned()),
+        args,
+        confirmed: None,
+        result: &Value::Null,
+        failed: false,
+        duration: Duration::ZERO,
+    };
+    super::append_start(dir, env, op, &call)
 }
 
 /// Appends one command line call of `op` on `server` to the log in `dir`:
@@ -212,7 +265,10 @@ mod tests {
             Some("permission_denied")
         );
         let declined = json!({"error": "backup-restore on web-1 was not confirmed (the user declined); nothing was changed", "kind": "cancelled"});
-        assert_eq!(record(&declined, true).entry().outcome, Outcome::Refused);
+        assert_eq!(record(&declined, true).entry().outcome, Outcome::Declined);
+        let plan = json!({"dryRun": true, "summary": "Restore web-1?", "planToken": "kpt_x"});
+        assert_eq!(record(&plan, false).entry().outcome, Outcome::DryRun);
+        assert_eq!(record(&plan, false).entry().error, None);
         let failed = json!({"error": "Connection refused", "kind": "unavailable"});
         assert_eq!(record(&failed, true).entry().outcome, Outcome::Error);
     }

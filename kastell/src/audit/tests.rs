@@ -351,18 +351,20 @@ fn rotation_keeps_only_so_many_files_and_the_chain_then_starts_later() {
     assert!(!log.rotated_path(4).exists());
     let report = log.verify().unwrap();
     assert!(report.ok, "{report:#?}");
+    assert!(report.warnings.is_empty(), "{report:#?}");
     assert_eq!(report.last_seq, Some(30));
     let first = report.first_seq.unwrap();
     assert!(first > 1, "{report:#?}");
     assert_eq!(report.entries_checked, 30 - first + 1);
-    assert!(
-        report.warnings[0].contains(&format!("starts at seq {first}")),
-        "{report:#?}"
-    );
+    // The anchor records where kastell's rotation left the chain's start.
+    let start = report.anchor.unwrap().first.unwrap();
+    assert_eq!(start.seq, first);
+    let oldest = lines(&log.rotated_path(3));
+    assert_eq!(start.hash, hash_line(oldest[0].as_bytes()));
 }
 
 #[test]
-fn deleting_the_oldest_file_leaves_a_chain_that_starts_later() {
+fn deleting_the_oldest_file_by_hand_is_truncation() {
     let tmp = tempfile::tempdir().unwrap();
     let log = AuditLog::in_dir(tmp.path())
         .with_max_bytes(SMALL)
@@ -374,11 +376,144 @@ fn deleting_the_oldest_file_leaves_a_chain_that_starts_later() {
     let (_, oldest) = &rotated[0];
     let gone = lines(oldest).len() as u64;
     std::fs::remove_file(oldest).unwrap();
+    let p = problem(&log);
+    assert_eq!(p.kind, ProblemKind::Truncated, "{p}");
+    assert_eq!(p.seq, Some(gone + 1), "{p}");
+    assert!(
+        p.message.contains(&format!("entries 1 to {gone} were cut")),
+        "{p}"
+    );
+}
+
+#[test]
+fn cutting_the_oldest_lines_is_truncation_even_down_to_the_newest_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let anchor_dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::in_dir(tmp.path()).with_anchor(anchor_dir.path().join("head"));
+    for i in 1..=6 {
+        log.append(entry(i)).unwrap();
+    }
+    let all = lines(&log.path());
+    for keep in [3, 1] {
+        write_lines(&log.path(), &all[all.len() - keep..]);
+        let p = problem(&log);
+        assert_eq!(p.kind, ProblemKind::Truncated, "{p}");
+        assert_eq!(p.line, Some(1), "{p}");
+        assert!(p.message.contains("the log starts at seq"), "{p}");
+        assert!(p.message.contains("starts at seq 1"), "{p}");
+    }
+    // Put back, the log is intact again.
+    write_lines(&log.path(), &all);
+    assert!(log.verify().unwrap().ok);
+}
+
+#[test]
+fn a_replaced_first_line_is_found_through_the_anchor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = AuditLog::in_dir(tmp.path())
+        .with_max_bytes(SMALL)
+        .with_keep(2);
+    for i in 1..=12 {
+        log.append(entry(i)).unwrap();
+    }
+    let oldest = log.rotated_path(2);
+    let mut text = lines(&oldest);
+    text[0] = text[0].replace("web-", "wab-");
+    write_lines(&oldest, &text);
+    let p = problem(&log);
+    assert_eq!(p.kind, ProblemKind::ChangedLine, "{p}");
+    assert_eq!(p.line, Some(1), "{p}");
+}
+
+#[test]
+fn a_rotation_interrupted_before_its_delete_still_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = AuditLog::in_dir(tmp.path())
+        .with_max_bytes(SMALL)
+        .with_keep(100);
+    for i in 1..=12 {
+        log.append(entry(i)).unwrap();
+    }
+    // The anchor as a rotation leaves it right before it deletes the
+    // oldest file: its start moved to the next file's first line.
+    let rotated = super::files::rotated_files(&log.path()).unwrap();
+    let next_first = lines(&rotated[1].1)[0].clone();
+    let seq = serde_json::from_str::<AuditEntry>(&next_first).unwrap().seq;
+    let mut head = log.verify().unwrap().anchor.unwrap();
+    head.first = Some(ChainStart {
+        seq,
+        hash: hash_line(next_first.as_bytes()),
+    });
+    std::fs::write(
+        log.anchor_path(),
+        serde_json::to_string(&head).unwrap() + "\n",
+    )
+    .unwrap();
     let report = log.verify().unwrap();
     assert!(report.ok, "{report:#?}");
-    assert_eq!(report.first_seq, Some(gone + 1));
-    assert_eq!(report.entries_checked, 10 - gone);
-    assert!(report.warnings[0].contains("rotated away"), "{report:#?}");
+    assert_eq!(report.first_seq, Some(1));
+    // The delete goes through: still intact. One file more: truncated.
+    std::fs::remove_file(&rotated[0].1).unwrap();
+    assert!(log.verify().unwrap().ok);
+    std::fs::remove_file(&rotated[1].1).unwrap();
+    assert_eq!(problem(&log).kind, ProblemKind::Truncated);
+}
+
+#[test]
+fn an_anchor_from_before_the_start_was_recorded_is_read_and_upgraded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = AuditLog::in_dir(tmp.path())
+        .with_max_bytes(SMALL)
+        .with_keep(2);
+    for i in 1..=12 {
+        log.append(entry(i)).unwrap();
+    }
+    // The anchor as the previous version wrote it: no `first`.
+    let head = log.verify().unwrap().anchor.unwrap();
+    let old = json!({"seq": head.seq, "hash": head.hash, "ts": head.ts});
+    std::fs::write(log.anchor_path(), format!("{old}\n")).unwrap();
+    let report = log.verify().unwrap();
+    assert!(report.ok, "{report:#?}");
+    assert!(report.warnings[0].contains("predates"), "{report:#?}");
+    // The next append records the start; from then on it is proven.
+    log.append(entry(13)).unwrap();
+    let report = log.verify().unwrap();
+    assert!(report.ok && report.warnings.is_empty(), "{report:#?}");
+    assert_eq!(
+        report.anchor.unwrap().first.unwrap().seq,
+        report.first_seq.unwrap()
+    );
+}
+
+#[test]
+fn a_failed_append_says_whether_the_entry_or_only_the_anchor_failed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = filled(tmp.path(), 2);
+    // The anchor's directory is gone: the entry is written, the anchor not.
+    let away = tmp.path().join("away");
+    let moved = log.clone().with_anchor(away.join("head"));
+    let err = moved.append(entry(3)).unwrap_err();
+    assert!(
+        err.message().contains("audit entry was written to")
+            && err.message().contains("(seq 3), but the anchor")
+            && err.message().contains("was not updated"),
+        "{err}"
+    );
+    assert!(
+        err.hint().unwrap().contains("kastell audit verify"),
+        "{err:?}"
+    );
+    // The log itself cannot take the line: nothing was written.
+    let broken = tempfile::tempdir().unwrap();
+    std::fs::create_dir(broken.path().join(AUDIT_FILE)).unwrap();
+    let err = AuditLog::in_dir(broken.path())
+        .append(entry(1))
+        .unwrap_err();
+    assert!(
+        err.message()
+            .starts_with("the audit entry was not written to"),
+        "{err}"
+    );
 }
 
 #[test]

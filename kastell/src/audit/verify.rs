@@ -7,7 +7,7 @@ use kastell_core::{Error, ErrorKind, Result};
 use serde::{Deserialize, Serialize};
 
 use super::AuditLog;
-use super::anchor::{AuditHead, read_anchor};
+use super::anchor::{AuditHead, ChainStart, read_anchor};
 use super::entry::{AuditEntry, GENESIS_PREV};
 use super::files::{Lines, hash_line, rotated_files};
 use super::lock::AuditLock;
@@ -34,7 +34,9 @@ pub enum ProblemKind {
     AnchorMissing,
     /// The anchor file is not an anchor.
     AnchorUnreadable,
-    /// The anchor records a later entry than the log ends with.
+    /// Entries the anchor records are gone: the log ends before the
+    /// anchor's head, or starts after the oldest line kastell keeps (its
+    /// oldest lines were cut, not rotated away).
     Truncated,
     /// The anchor records the log's last seq with a different hash.
     Rewritten,
@@ -133,10 +135,16 @@ impl AuditLog {
     /// Walks the rotated files oldest first, then `audit.jsonl`: every
     /// line must be a complete entry, each seq one more than the one
     /// before, and each `prev` the hash of the exact bytes of the line
-    /// before. The oldest kept line's `prev` can only be checked when it
-    /// is seq 1 (it must be [`GENESIS_PREV`]); when older files were
-    /// rotated away the chain "starts at seq N", which is a warning, not a
-    /// failure.
+    /// before. Seq 1 must start from [`GENESIS_PREV`].
+    ///
+    /// The anchor also records where the kept chain starts (seq 1 until
+    /// kastell's own rotation deletes the oldest file, which moves it in
+    /// the anchor first): a log that starts later than that had its oldest
+    /// lines cut ("truncated"), and the line at that seq must have the
+    /// recorded hash. A log that starts earlier is what a rotation
+    /// interrupted before its delete leaves, and is fine. An anchor
+    /// written before kastell recorded the start cannot prove it: a chain
+    /// starting after seq 1 is then a warning.
     ///
     /// Then the end of the chain is compared with the anchor: it must
     /// record the last line's seq and hash. A log with entries and no
@@ -163,7 +171,16 @@ impl AuditLog {
             .collect();
         paths.push(current.clone());
 
-        let mut walk = Walk::default();
+        let (anchor, anchor_problem) = match read_anchor(&self.anchor) {
+            Ok(anchor) => (anchor, None),
+            Err(e) if e.kind() == ErrorKind::Corrupt => (None, Some(e.message().to_owned())),
+            Err(e) => return Err(e),
+        };
+        let mut walk = Walk {
+            start: anchor.as_ref().and_then(|a| a.first.clone()),
+            anchored: anchor.is_some(),
+            ..Walk::default()
+        };
         let mut files = Vec::new();
         'files: for path in &paths {
             let Some(mut lines) = Lines::open(path)? else {
@@ -177,11 +194,6 @@ impl AuditLog {
                 }
             }
         }
-        let (anchor, anchor_problem) = match read_anchor(&self.anchor) {
-            Ok(anchor) => (anchor, None),
-            Err(e) if e.kind() == ErrorKind::Corrupt => (None, Some(e.message().to_owned())),
-            Err(e) => return Err(e),
-        };
         walk.finish(&current, &self.anchor, anchor.as_ref(), anchor_problem);
         Ok(VerifyReport {
             ok: walk.problem.is_none(),
@@ -218,6 +230,10 @@ struct Unlinked {
 /// The state of a walk along the chain.
 #[derive(Debug, Default)]
 struct Walk {
+    /// Where the anchor says the kept chain starts, when it says.
+    start: Option<ChainStart>,
+    /// Whether there is an anchor at all.
+    anchored: bool,
     last: Option<Seen>,
     before_last: Option<Seen>,
     unlinked: Option<Unlinked>,
@@ -338,12 +354,26 @@ impl Walk {
                     );
                     return;
                 }
-                if seq > 1 {
-                    self.warnings.push(format!(
-                        "the chain starts at seq {seq} ({} line {number}): older entries were \
-                         rotated away, so the link before it cannot be checked",
+                match &self.start {
+                    Some(start) if seq > start.seq => {
+                        let msg = format!(
+                            "truncated: the log starts at seq {seq}, but the anchor records that \
+                             the kept log starts at seq {}; entries {} to {} were cut (kastell's \
+                             own rotation moves the anchor's start before it deletes a file)",
+                            start.seq,
+                            start.seq,
+                            seq - 1
+                        );
+                        self.fail(ProblemKind::Truncated, file, number, Some(seq), msg);
+                        return;
+                    }
+                    None if seq > 1 && self.anchored => self.warnings.push(format!(
+                        "the chain starts at seq {seq} ({} line {number}), and the anchor predates \
+                         kastell recording where the kept log starts: whether older entries were \
+                         rotated away or cut cannot be told (the next append records it)",
                         file.display()
-                    ));
+                    )),
+                    _ => {}
                 }
                 self.first_seq = Some(seq);
             }
@@ -378,6 +408,21 @@ impl Walk {
                     });
                 }
             }
+        }
+        if let Some(start) = &self.start
+            && start.seq == seq
+            && start.hash != here.hash
+        {
+            self.fail(
+                ProblemKind::ChangedLine,
+                file,
+                number,
+                Some(seq),
+                "the anchor records this entry as where the kept log starts, with another hash: \
+                 it was changed or replaced"
+                    .to_owned(),
+            );
+            return;
         }
         self.before_last = self.last.replace(here);
         self.checked += 1;

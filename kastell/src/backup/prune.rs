@@ -42,11 +42,12 @@ pub struct Policies {
 
 impl Policies {
     /// Reads the policies in `kastell_dir` (none when there is no file).
-    /// A file that does not parse is `Corrupt`, naming it.
+    /// A file that does not parse is `Corrupt`, naming it; one that is
+    /// not a regular file (a FIFO) is refused without waiting on it.
     pub fn load(kastell_dir: &Path) -> Result<Self> {
         let path = kastell_dir.join(RETENTION_FILE);
-        let servers = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+        let servers = match crate::store::read_regular(&path)? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
                 Error::new(
                     kastell_core::ErrorKind::Corrupt,
                     format!("{} is not a valid retention file: {e}", path.display()),
@@ -55,8 +56,7 @@ impl Policies {
                     "Fix or remove it, then save the policies again with backup prune --save",
                 )
             })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+            None => BTreeMap::new(),
         };
         Ok(Self { path, servers })
     }

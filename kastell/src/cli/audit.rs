@@ -28,7 +28,8 @@ pub struct ShowArgs {
     /// Only entries of this operation (backup-restore, snapshot-create, ...).
     #[arg(long, value_name = "OP")]
     pub op: Option<String>,
-    /// Only entries that ended this way: ok, error or refused.
+    /// Only entries that ended this way: ok, error, refused, dry-run,
+    /// declined or started.
     #[arg(long, value_name = "OUTCOME", value_parser = parse_outcome)]
     pub outcome: Option<Outcome>,
     /// At most this many entries, the newest.
@@ -37,7 +38,10 @@ pub struct ShowArgs {
 }
 
 fn parse_outcome(text: &str) -> std::result::Result<Outcome, String> {
-    Outcome::parse(text).ok_or_else(|| format!("{text:?} is not ok, error or refused"))
+    Outcome::parse(text).ok_or_else(|| {
+        let names: Vec<&str> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
+        format!("{text:?} is not one of {}", names.join(", "))
+    })
 }
 
 /// Runs an audit command.

@@ -161,6 +161,11 @@ struct ServerPlan {
     decisions: Vec<PruneDecision>,
 }
 
+/// The arguments a `backup prune --apply` on `server` is audited with.
+fn prune_args(server: &str) -> serde_json::Value {
+    serde_json::json!({"action": "backup-prune", "server": server, "apply": true})
+}
+
 /// Appends one `backup prune --apply` on `server` to the audit log: the
 /// ids removed, or why it was refused or failed.
 fn audit_prune(ctx: &Context, server: &str, outcome: std::result::Result<&Vec<String>, &Error>) {
@@ -170,7 +175,7 @@ fn audit_prune(ctx: &Context, server: &str, outcome: std::result::Result<&Vec<St
             &ctx.env,
             Operation::BackupPrune.as_str(),
             server,
-            serde_json::json!({"action": "backup-prune", "server": server, "apply": true}),
+            prune_args(server),
             outcome.map(|ids| serde_json::json!({"success": true, "removed": ids})),
             std::time::Duration::ZERO,
         );
@@ -259,6 +264,17 @@ async fn prune(ctx: &Context, args: &PruneArgs) -> Result<ExitCode> {
                     .filter(|d| !d.keep)
                     .map(|d| d.id.clone())
                     .collect();
+                // Nothing is deleted that the audit log cannot record.
+                if let Err(e) = crate::audit::start_cli(
+                    &dir,
+                    &ctx.env,
+                    Operation::BackupPrune,
+                    &plan.server,
+                    prune_args(&plan.server),
+                ) {
+                    audit_prune(ctx, &plan.server, Err(&e));
+                    return Err(e);
+                }
                 let removed = prune::remove(&dir, &plan.server, &ids);
                 audit_prune(ctx, &plan.server, removed.as_ref().map(|_| &ids));
                 removed?;

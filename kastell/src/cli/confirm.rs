@@ -38,7 +38,7 @@ fn non_interactive() -> Error {
     Error::invalid_input(
         "Refusing to continue without confirmation: not running in a terminal. Pass --force to proceed.",
     )
-    .with_hint("Re-run with --force to confirm this destructive operation non-interactively")
+    .with_hint("Re-run with --force to confirm this operation non-interactively")
 }
 
 /// Writes `question [y/N] ` to `output` and reads one answer line from

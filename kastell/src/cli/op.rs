@@ -182,26 +182,33 @@ impl Op {
     }
 
     /// Runs it through [`crate::ops`] and returns its payload as JSON;
-    /// every run, refused or not, is appended to the audit log.
+    /// every run, refused or not, is appended to the audit log. Disruptive
+    /// and destructive work is first recorded as started, and refused
+    /// (nothing runs) when that record cannot be written
+    /// ([`crate::audit::record_start`]).
     pub async fn run(&self, ctx: &ops::Context, server: Option<&str>) -> Result<Value, OpError> {
         let started = std::time::Instant::now();
-        let result = self.run_unrecorded(ctx, server).await;
-        let (value, failed) = match &result {
-            Ok(value) => (value.clone(), false),
-            Err(e) => (serde_json::to_value(e).unwrap_or(Value::Null), true),
-        };
-        crate::audit::CallRecord {
+        let record = |result, failed| crate::audit::CallRecord {
             surface: crate::audit::AuditSurface::Cli,
             client: None,
             op: self.operation().as_str(),
             server: server.map(str::to_owned),
             args: self.audit_args(server),
             confirmed: None,
-            result: &value,
+            result,
             failed,
             duration: started.elapsed(),
-        }
-        .append_to(ctx.store.dir(), &ctx.env);
+        };
+        let result =
+            match crate::audit::record_start(ctx, self.operation(), &record(&Value::Null, false)) {
+                Ok(()) => self.run_unrecorded(ctx, server).await,
+                Err(e) => Err(OpError::from(e)),
+            };
+        let (value, failed) = match &result {
+            Ok(value) => (value.clone(), false),
+            Err(e) => (serde_json::to_value(e).unwrap_or(Value::Null), true),
+        };
+        record(&value, failed).append_to(ctx.store.dir(), &ctx.env);
         result
     }
 

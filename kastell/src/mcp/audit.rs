@@ -1,6 +1,8 @@
 //! Each tool call's entry in the audit log ([`crate::audit`]): who asked
 //! (the client's name and version), what (the action and its arguments,
-//! redacted), how a destructive call was confirmed, and how it ended.
+//! redacted), how a destructive call was confirmed, and how it ended;
+//! disruptive and destructive calls are also recorded as started before
+//! they run, and refused when that fails ([`Audit::begin`]).
 
 use std::time::Instant;
 
@@ -9,8 +11,10 @@ use rmcp::model::{CallToolResult, JsonObject};
 use rmcp::service::RequestContext;
 use serde_json::Value;
 
+use super::render::failure;
 use crate::audit::{AuditSurface, CallRecord};
-use crate::ops::Context;
+use crate::ops::{Context, OpError};
+use crate::policy::Operation;
 
 /// A call being audited: what is known when it starts.
 #[derive(Debug, Clone)]
@@ -49,9 +53,8 @@ impl Audit {
         self
     }
 
-    /// Appends the call's outcome, `result`, to the log of `ctx`'s store.
-    pub(crate) fn finish(&self, ctx: &Context, result: &CallToolResult) {
-        let value = result.structured_content.clone().unwrap_or(Value::Null);
+    /// The call's record with `result`.
+    fn record<'a>(&'a self, result: &'a Value, failed: bool) -> CallRecord<'a> {
         CallRecord {
             surface: AuditSurface::Mcp,
             client: self.client.clone(),
@@ -59,10 +62,25 @@ impl Audit {
             server: self.server.clone(),
             args: self.args.clone(),
             confirmed: self.confirmed.clone(),
-            result: &value,
-            failed: result.is_error == Some(true),
+            result,
+            failed,
             duration: self.started.elapsed(),
         }
-        .append_to(ctx.store.dir(), &ctx.env);
+    }
+
+    /// Before `op` runs: records it as started when it is disruptive or
+    /// destructive ([`crate::audit::record_start`]). `Err` holds the
+    /// refusal to answer with (and to finish the record with) when that
+    /// record cannot be written: nothing may run then.
+    pub(crate) fn begin(&self, ctx: &Context, op: Operation) -> Result<(), CallToolResult> {
+        crate::audit::record_start(ctx, op, &self.record(&Value::Null, false))
+            .map_err(|e| failure(OpError::from(e)))
+    }
+
+    /// Appends the call's outcome, `result`, to the log of `ctx`'s store.
+    pub(crate) fn finish(&self, ctx: &Context, result: &CallToolResult) {
+        let value = result.structured_content.clone().unwrap_or(Value::Null);
+        self.record(&value, result.is_error == Some(true))
+            .append_to(ctx.store.dir(), &ctx.env);
     }
 }

@@ -112,6 +112,10 @@ impl KastellMcp {
                 return Ok(answer);
             }
         };
+        if let Err(refused) = audit.begin(&self.ctx, call.action().parts().2) {
+            audit.finish(&self.ctx, &refused);
+            return Ok(refused.into());
+        }
         let log = ClientLog::for_request(&rc, &self.level);
         if !call.is_long() {
             let result = call.run(&self.ctx).await;

@@ -15,9 +15,13 @@
 //!    agent's MCP configuration can make it read-only whatever the file
 //!    says).
 //!
-//! Entries may name maintenance windows (UTC): disruptive and destructive
-//! work on a server is then admitted only inside one of the windows of
-//! every entry that applies to it. Levels are used only when configured
+//! Entries may name maintenance windows (UTC). An entry is open when ANY
+//! of its windows is open (`["Sat 02:00-04:00", "Sun 02:00-04:00"]` opens
+//! on both nights); disruptive and destructive work on a server is
+//! admitted only when EVERY entry that applies to it is open: the file's
+//! own `windows`, each of the server's tags and the server's own entry
+//! (the server's entry wins for the level, never over its tags' windows).
+//! Levels are used only when configured
 //! (the variable or the file exists); see [`super::Policy::check`] for how
 //! they combine with SAFE_MODE.
 
@@ -242,7 +246,7 @@ impl Window {
             .any(|start| start <= now && now < start + length)
     }
 
-    /// When the window next opens after `now`.
+    /// When the window next opens after `now` (within the coming week).
     pub fn next_opening(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.openings(now).find(|start| *start > now)
     }
@@ -312,15 +316,79 @@ pub struct Allowance {
     /// Where it came from (`server web-1 in safety.json`, `tag prod in
     /// safety.json`, `KASTELL_SAFETY_LEVEL`, `default for mcp`).
     pub source: String,
-    /// The windows that gate disruptive and destructive work, as written.
+    /// The windows that gate disruptive and destructive work, entry by
+    /// entry: each entry that names windows must be open.
+    pub windows: Vec<EntryWindows>,
+}
+
+/// The maintenance windows of one entry that applies to a server: open
+/// when any of them is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntryWindows {
+    /// Which entry (`safety.json`, `tag prod in safety.json`, `server
+    /// web-1 in safety.json`).
+    pub entry: String,
+    /// Its windows, as written.
     pub windows: Vec<Window>,
+}
+
+impl EntryWindows {
+    /// Whether any of the entry's windows contains `now`.
+    pub fn open(&self, now: DateTime<Utc>) -> bool {
+        self.windows.iter().any(|w| w.contains(now))
+    }
+
+    /// `tag prod in safety.json (Sat 02:00-04:00, Sun 02:00-04:00 UTC)`.
+    fn describe(&self) -> String {
+        let shown: Vec<&str> = self.windows.iter().map(Window::as_str).collect();
+        format!("{} ({} UTC)", self.entry, shown.join(", "))
+    }
+}
+
+/// The first moment after `now`, within the coming week, when every one
+/// of `entries` is open at once: such a moment always starts with the
+/// opening of one of their windows.
+fn next_all_open(entries: &[EntryWindows], now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let mut starts: Vec<DateTime<Utc>> = entries
+        .iter()
+        .flat_map(|e| e.windows.iter())
+        .flat_map(|w| w.openings(now).filter(|start| *start > now))
+        .collect();
+    starts.sort();
+    starts
+        .into_iter()
+        .find(|start| entries.iter().all(|e| e.open(*start)))
+}
+
+/// Parses the safety file `path` holding `bytes`; refuses
+/// (`InvalidInput`) what is not valid JSON of the documented shape,
+/// naming the file, the line and the column, and saying to fix it.
+fn parse_file(path: &Path, bytes: &[u8]) -> Result<SafetyFile> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        let text = e.to_string();
+        let what = text.split(" at line ").next().unwrap_or(&text);
+        Error::invalid_input(format!(
+            "{} is not valid: {what} (line {}, column {})",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+        .with_hint(format!(
+            "Fix {} at line {}, column {} (see README: safety levels), or remove it; until \
+             then only reads run",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+    })
 }
 
 impl SafetyConfig {
     /// Reads the ceiling from `env` and the file from `dir` (when given).
-    /// Refuses an unknown level in the variable, and a file that is not
-    /// valid JSON of the documented shape (saying where), so that a typo
-    /// never silently widens what an agent may do.
+    /// Refuses an unknown level in the variable, a file that is not
+    /// valid JSON of the documented shape (naming its line and column), so
+    /// that a typo never silently widens what an agent may do, and a
+    /// `safety.json` that is not a regular file (a FIFO would block).
     pub fn load(env: &Env, dir: Option<&Path>) -> Result<Self> {
         let ceiling = match env.get(SAFETY_LEVEL_VAR) {
             Some(value) => Some(SafetyLevel::parse(&value).map_err(|e| {
@@ -334,13 +402,9 @@ impl SafetyConfig {
         };
         let path = dir.map(|d| d.join(SAFETY_FILE));
         let file = match &path {
-            Some(path) => match std::fs::read(path) {
-                Ok(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| {
-                    Error::invalid_input(format!("{} is not valid: {e}", path.display()))
-                        .with_hint("Fix the file (see README: safety levels), or remove it to use SAFE_MODE alone")
-                })?),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+            Some(path) => match crate::store::read_regular(path)? {
+                Some(bytes) => Some(parse_file(path, &bytes)?),
+                None => None,
             },
             None => None,
         };
@@ -363,26 +427,29 @@ impl SafetyConfig {
         let mut level = SafetyLevel::default_for(surface);
         let mut source = format!("default for {}", surface.as_str());
         let mut windows = Vec::new();
+        let mut gate = |entry: String, list: &[Window]| {
+            if !list.is_empty() {
+                windows.push(EntryWindows {
+                    entry,
+                    windows: list.to_vec(),
+                });
+            }
+        };
         if let Some(file) = &self.file {
-            windows.extend(file.windows.iter().cloned());
+            gate(SAFETY_FILE.to_owned(), &file.windows);
             if let Some(l) = file.level {
                 level = l;
                 source = format!("{SAFETY_FILE} level");
             }
-            let own = server.and_then(|s| file.servers.get(&s.name));
-            if let (Some(entry), Some(server)) = (own, server) {
-                windows.extend(entry.windows.iter().cloned());
-                if let Some(l) = entry.level {
-                    level = l;
-                    source = format!("server {} in {SAFETY_FILE}", server.name);
-                }
-            } else if let Some(server) = server {
+            if let Some(server) = server {
+                // Every tag's windows apply; the lowest tag level is the
+                // level unless the server's own entry sets one.
                 let mut lowest: Option<(SafetyLevel, &str)> = None;
                 for tag in &server.tags {
                     let Some(entry) = file.tags.get(tag) else {
                         continue;
                     };
-                    windows.extend(entry.windows.iter().cloned());
+                    gate(format!("tag {tag} in {SAFETY_FILE}"), &entry.windows);
                     if let Some(l) = entry.level
                         && lowest.is_none_or(|(low, _)| l < low)
                     {
@@ -392,6 +459,16 @@ impl SafetyConfig {
                 if let Some((l, tag)) = lowest {
                     level = l;
                     source = format!("tag {tag} in {SAFETY_FILE}");
+                }
+                if let Some(entry) = file.servers.get(&server.name) {
+                    gate(
+                        format!("server {} in {SAFETY_FILE}", server.name),
+                        &entry.windows,
+                    );
+                    if let Some(l) = entry.level {
+                        level = l;
+                        source = format!("server {} in {SAFETY_FILE}", server.name);
+                    }
                 }
             }
         }
@@ -423,8 +500,10 @@ impl SafetyConfig {
 impl Allowance {
     /// Refuses work of `category` called `action` on `server` that this
     /// allowance does not admit at `now`: above the level, or disruptive
-    /// or destructive outside every window that applies. The error names
-    /// the level, where it came from and what to do.
+    /// or destructive while an entry that applies has none of its windows
+    /// open. The error names the level and where it came from, or the
+    /// closed entries with their windows and when all are next open, and
+    /// what to do.
     pub fn admit(
         &self,
         action: &str,
@@ -448,25 +527,28 @@ impl Allowance {
                 "Raise the level in KASTELL_DIR/{SAFETY_FILE} (or {SAFETY_LEVEL_VAR}) to {needed} if {action} should be allowed{on}"
             )));
         }
-        if category >= Category::Disruptive
-            && !self.windows.is_empty()
-            && !self.windows.iter().all(|w| w.contains(now))
-        {
-            let shown: Vec<&str> = self.windows.iter().map(Window::as_str).collect();
-            let next = self
-                .windows
-                .iter()
-                .filter(|w| !w.contains(now))
-                .filter_map(|w| w.next_opening(now))
-                .max()
-                .map(|t| format!("; the next opens at {}", t.format("%Y-%m-%d %H:%M UTC")))
-                .unwrap_or_default();
+        let closed: Vec<&EntryWindows> = self.windows.iter().filter(|e| !e.open(now)).collect();
+        if category >= Category::Disruptive && !closed.is_empty() {
+            let shown: Vec<String> = closed.iter().map(|e| e.describe()).collect();
+            let next = match next_all_open(&self.windows, now) {
+                Some(t) => format!("; the next opens at {}", t.format("%Y-%m-%d %H:%M UTC")),
+                None => "; they are never all open at once within a week".to_owned(),
+            };
+            let every = if self.windows.len() > 1 {
+                format!(
+                    " (all {} entries that apply must be open at once)",
+                    self.windows.len()
+                )
+            } else {
+                String::new()
+            };
             return Err(Error::new(
                 ErrorKind::PermissionDenied,
                 format!(
-                    "{action} is {} work, admitted{on} only inside its maintenance window ({} UTC){next}",
+                    "{action} is {} work, admitted{on} only inside its maintenance window{every}; \
+                     closed now: {}{next}",
                     category.as_str(),
-                    shown.join(", "),
+                    shown.join("; "),
                 ),
             )
             .with_hint(format!(

@@ -2,9 +2,10 @@
 //! platforms, decided by one table ([`RULES`]) in one order for the CLI and
 //! MCP alike.
 //!
-//! [`Policy::check`] applies, in this order: SAFE_MODE, the safety level
-//! and maintenance windows ([`level`]), the manual-server rule, the token
-//! need, the platform need. The first refusal wins, is returned as a
+//! [`Policy::check`] applies, in this order: a safety configuration that
+//! cannot be read (refusing all but reads with its own error), SAFE_MODE,
+//! the safety level and maintenance windows ([`level`]), the manual-server
+//! rule, the token need, the platform need. The first refusal wins, is returned as a
 //! kastell [`Error`] with a hint, and is appended to `security.log`.
 
 mod level;
@@ -21,13 +22,17 @@ use crate::security_log::{SecurityEvent, SecurityLog};
 use crate::store::{ServerRecord, is_known_platform};
 
 pub use level::{
-    Allowance, SAFETY_FILE, SAFETY_LEVEL_VAR, SafetyConfig, SafetyEntry, SafetyFile, SafetyLevel,
-    Window,
+    Allowance, EntryWindows, SAFETY_FILE, SAFETY_LEVEL_VAR, SafetyConfig, SafetyEntry, SafetyFile,
+    SafetyLevel, Window,
 };
 pub use safe_mode::{
     LEGACY_SAFE_MODE_VAR, SAFE_MODE_VAR, SafeModeReading, parse_bool, read_safe_mode, safe_mode,
 };
 pub use table::{Category, Operation, PlatformNeed, RULES, Refusal, Rule, Surface, TokenNeed};
+
+/// The reason `security.log` gives for a refusal because the safety
+/// configuration could not be read.
+const UNREADABLE: &str = "safety configuration unreadable";
 
 /// The environment variable that holds a provider's API token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -191,7 +196,9 @@ impl Policy {
             .is_some()
     }
 
-    /// SAFE_MODE alone, decided before the server is looked up; a refusal
+    /// SAFE_MODE alone, decided before the server is looked up (an
+    /// unreadable safety configuration refuses all but reads first, with
+    /// its own error); a refusal
     /// is logged naming `named`, the server the call asked for, when it is
     /// known (so `security.log` says which server an agent went for).
     pub fn check_safe_mode(
@@ -201,7 +208,13 @@ impl Policy {
         named: Option<&ServerRecord>,
     ) -> Result<()> {
         let rule = op.rule();
-        let reading = self.safe_mode_reading(surface);
+        let safety = match self.safety() {
+            Err(e) if !rule.reads_only() => {
+                return Err(self.refuse(rule, surface, named, UNREADABLE, e));
+            }
+            read => read,
+        };
+        let reading = self.safe_mode_beside(surface, &safety);
         if let (true, Some(block)) = (reading.on, rule.safe_mode) {
             let err = Error::new(ErrorKind::PermissionDenied, block.error).with_hint(block.hint);
             return Err(self.refuse(rule, surface, named, &reading.source, err));
@@ -212,23 +225,24 @@ impl Policy {
     /// Decides whether `op` may run on `server` from `surface`.
     ///
     /// Checks, in this order, stopping at the first refusal:
-    /// 1. SAFE_MODE (`PermissionDenied`, the table's message and hint);
+    /// 1. an unreadable `safety.json` or bad `KASTELL_SAFETY_LEVEL`
+    ///    refuses all but reads, with its own error (the file, line and
+    ///    column), whatever SAFE_MODE says;
+    /// 2. SAFE_MODE (`PermissionDenied`, the table's message and hint);
     ///    with neither variable set and safety levels configured, it is
     ///    off and the levels decide;
-    /// 2. the safety level and maintenance windows, when configured
-    ///    (`PermissionDenied` naming the level and where it came from); an
-    ///    unreadable `safety.json` or bad `KASTELL_SAFETY_LEVEL` refuses
-    ///    all but reads;
-    /// 3. manual servers, for operations that need a provider id
+    /// 3. the safety level and maintenance windows, when configured
+    ///    (`PermissionDenied` naming the level and where it came from);
+    /// 4. manual servers, for operations that need a provider id
     ///    (`InvalidState`);
-    /// 4. the token, via `token_present(provider)`, for cloud servers when
+    /// 5. the token, via `token_present(provider)`, for cloud servers when
     ///    the table says it is required (`Unauthenticated`: `No API token
     ///    found for <provider>` / `Set <ENV> environment variable`); a cloud
     ///    server with no provider at all is refused (`InvalidState`);
-    /// 5. the platform, when the table needs one: `bare` counts, an
+    /// 6. the platform, when the table needs one: `bare` counts, an
     ///    unknown platform is refused (`InvalidState`).
     ///
-    /// Server checks (3-5) apply only when `server` is given. Every refusal
+    /// Server checks (4-6) apply only when `server` is given. Every refusal
     /// is appended to `security.log`; a failure to write the log is
     /// reported on stderr and never replaces the refusal.
     pub fn check(
@@ -243,18 +257,20 @@ impl Policy {
         let safety = self.safety();
         let reading = self.safe_mode_beside(surface, &safety);
         let refuse = |err: Error, reason: &str| self.refuse(rule, surface, server, reason, err);
-        if let (true, Some(block)) = (reading.on, rule.safe_mode) {
-            let err = Error::new(ErrorKind::PermissionDenied, block.error).with_hint(block.hint);
-            return Err(refuse(err, &reading.source));
-        }
+        // An unreadable configuration is refused with its own error, not
+        // with SAFE_MODE's (whose hint, to turn it off, would not help).
         let safety = match safety {
             Ok(config) => config,
             Err(e) if rule.reads_only() => {
                 tracing::warn!("{e}; reads go on, everything else is refused");
                 SafetyConfig::default()
             }
-            Err(e) => return Err(refuse(e, "safety configuration unreadable")),
+            Err(e) => return Err(refuse(e, UNREADABLE)),
         };
+        if let (true, Some(block)) = (reading.on, rule.safe_mode) {
+            let err = Error::new(ErrorKind::PermissionDenied, block.error).with_hint(block.hint);
+            return Err(refuse(err, &reading.source));
+        }
         let allowance = safety
             .configured()
             .then(|| safety.allowance(surface, server));
@@ -344,8 +360,7 @@ impl Policy {
     ) -> Error {
         if let Some(log) = &self.log {
             log.record(&SecurityEvent::block(
-                rule.action,
-                rule.log_category(),
+                rule,
                 reason,
                 surface.as_str(),
                 server.map(|s| s.name.as_str()),

@@ -212,17 +212,6 @@ impl Rule {
     pub const fn reads_only(&self) -> bool {
         matches!(self.category, Category::Read)
     }
-
-    /// Its category as the security log names it, the original tool's
-    /// words: `read`, `write`, `billable` or `destructive`.
-    pub const fn log_category(&self) -> &'static str {
-        match self.category {
-            Category::Read => "read",
-            Category::SafeWrite if self.billable => "billable",
-            Category::SafeWrite => "write",
-            Category::Disruptive | Category::Destructive => "destructive",
-        }
-    }
 }
 
 const SNAPSHOT_MANUAL: Refusal = Refusal {
@@ -391,18 +380,5 @@ mod tests {
                 assert!(!rule.reads_only(), "{} reads but is long", rule.action);
             }
         }
-    }
-
-    #[test]
-    fn the_security_log_keeps_the_original_category_words() {
-        let words: Vec<&str> = RULES.iter().map(Rule::log_category).collect();
-        assert!(
-            words
-                .iter()
-                .all(|w| ["read", "write", "billable", "destructive"].contains(w))
-        );
-        assert_eq!(Operation::SnapshotCreate.rule().log_category(), "billable");
-        assert_eq!(Operation::Maintain.rule().log_category(), "destructive");
-        assert_eq!(Operation::BackupCreate.rule().log_category(), "write");
     }
 }

@@ -219,6 +219,64 @@ fn the_mcp_default_is_safe_and_the_cli_default_is_not() {
 }
 
 #[test]
+fn a_restart_is_logged_as_disruptive_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = Policy::for_dir(Env::from_pairs::<&str, &str>([]), tmp.path());
+    let _ = policy.check(Operation::Restart, Surface::Mcp, Some(&manual()), |_| true);
+    let _ = policy.check(
+        Operation::BackupRestore,
+        Surface::Mcp,
+        Some(&manual()),
+        |_| true,
+    );
+    let lines = log_lines(tmp.path());
+    assert_eq!(lines[0]["action"], "restart");
+    assert_eq!(lines[0]["category"], "disruptive");
+    assert_eq!(
+        lines[0]["category"],
+        Operation::Restart.rule().category.as_str()
+    );
+    assert_eq!(lines[1]["category"], "destructive");
+}
+
+#[test]
+fn a_malformed_safety_file_is_refused_with_its_own_error_not_safe_modes() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join(SAFETY_FILE), "{\"level\": ").unwrap();
+    // Neither SAFE_MODE variable set: over MCP it would default to on.
+    let policy = Policy::for_dir(Env::from_pairs::<&str, &str>([]), tmp.path());
+    for (surface, op) in [
+        (Surface::Mcp, Operation::Restart),
+        (Surface::Mcp, Operation::BackupRestore),
+        (Surface::Cli, Operation::Update),
+    ] {
+        let err = policy
+            .check(op, surface, Some(&manual()), |_| true)
+            .unwrap_err();
+        assert!(err.message().contains("safety.json is not valid"), "{err}");
+        assert!(err.message().contains("(line 1, column 10)"), "{err}");
+        assert!(!err.message().contains("SAFE_MODE"), "{err}");
+        let hint = err.hint().unwrap();
+        assert!(
+            hint.contains("at line 1, column 10") && !hint.contains("SAFE_MODE"),
+            "{hint}"
+        );
+        let err = policy.check_safe_mode(op, surface, None).unwrap_err();
+        assert!(err.message().contains("safety.json is not valid"), "{err}");
+    }
+    // Reads still go on.
+    assert!(
+        policy
+            .check(Operation::Info, Surface::Mcp, Some(&manual()), |_| true)
+            .is_ok()
+    );
+    assert_eq!(
+        log_lines(tmp.path())[0]["reason"],
+        "safety configuration unreadable"
+    );
+}
+
+#[test]
 fn refusals_are_logged_with_all_fields() {
     let tmp = tempfile::tempdir().unwrap();
     let policy = policy(tmp.path(), "on");
@@ -245,7 +303,9 @@ fn refusals_are_logged_with_all_fields() {
     assert_eq!(first["surface"], "cli");
     assert_eq!(first["server"], "web-1");
     assert_eq!(first["reason"], "KASTELL_SAFE_MODE=on");
-    assert_eq!(lines[1]["category"], "billable");
+    assert_eq!(lines[1]["action"], "snapshot-create");
+    assert_eq!(lines[1]["category"], "safe-write");
+    assert_eq!(lines[1]["billable"], true);
     assert_eq!(lines[1]["server"], Value::Null);
 }
 

@@ -79,16 +79,15 @@ impl RepoRegistry {
     /// a file that is not valid, saying where.
     pub fn load(kastell_dir: &Path) -> Result<Self> {
         let path = kastell_dir.join(REPOSITORIES_FILE);
-        let file = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice::<RepoFile>(&bytes).map_err(|e| {
+        let file = match crate::store::read_regular(&path)? {
+            Some(bytes) => serde_json::from_slice::<RepoFile>(&bytes).map_err(|e| {
                 Error::new(
                     ErrorKind::Corrupt,
                     format!("{} is not a valid repository list: {e}", path.display()),
                 )
                 .with_hint("Fix or remove the file, then add the repositories again")
             })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => RepoFile::default(),
-            Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+            None => RepoFile::default(),
         };
         Ok(Self {
             path,

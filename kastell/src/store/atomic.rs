@@ -17,15 +17,20 @@ pub const TEMP_PREFIX: &str = ".kastell-tmp-";
 /// under `O_APPEND` stay whole), creating the file with mode 0600 and
 /// putting an existing file back to 0600; with `durable`, flushes the data
 /// to disk before returning. Refuses (returns an error naming the file) on
-/// any I/O failure.
+/// any I/O failure, and without blocking when `path` is not a regular
+/// file (a FIFO, a directory).
 pub fn append_private(path: &Path, line: &[u8], durable: bool) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let mut file = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    let opened = super::open_with(
+        OpenOptions::new().append(true).create(true).mode(0o600),
+        path,
+    )?;
+    let Some(mut file) = opened else {
+        return Err(Error::not_found(format!(
+            "{} disappeared while it was being opened",
+            path.display()
+        )));
+    };
     let mode = file
         .metadata()
         .map(|m| m.permissions().mode() & 0o777)

@@ -62,13 +62,12 @@ fn corrupt(path: &Path, what: &str) -> Error {
 }
 
 /// Reads `path`. A missing file, or one holding only white space, is an
-/// empty fleet. Refuses with `ConfigInvalid` (naming the file and how to
+/// empty fleet. Refuses what is not a regular file (a FIFO would block
+/// every command), and refuses with `ConfigInvalid` (naming the file and how to
 /// fix it) when the content is not UTF-8, not JSON or not an array.
 pub(crate) fn read_entries(path: &Path) -> Result<Vec<Entry>> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+    let Some(bytes) = super::read_regular(path)? else {
+        return Ok(Vec::new());
     };
     let text = std::str::from_utf8(&bytes).map_err(|_| corrupt(path, "not UTF-8 text"))?;
     if text.trim().is_empty() {

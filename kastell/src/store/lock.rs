@@ -381,7 +381,8 @@ fn sweep_abandoned_claims(dir: &Path) {
 }
 
 fn read_owner_text(dir: &Path) -> Option<String> {
-    std::fs::read_to_string(dir.join(OWNER_FILE)).ok()
+    let bytes = super::read_regular(&dir.join(OWNER_FILE)).ok()??;
+    String::from_utf8(bytes).ok()
 }
 
 fn dir_mtime_ms(dir: &Path) -> Option<u64> {

@@ -11,6 +11,7 @@ mod atomic;
 mod file;
 mod lock;
 mod record;
+mod regular;
 mod resolve;
 mod validate;
 
@@ -25,6 +26,7 @@ pub use record::{
     MODE_BARE, MODE_COOLIFY, PLATFORM_BARE, ServerRecord, SshSettings, is_known_platform,
     is_known_provider, stored_platform,
 };
+pub use regular::{open_regular, read_regular};
 pub use resolve::{find, resolve};
 pub use validate::{
     ALLOW_PRIVATE_IPS_VAR, SENTINEL_IPS, allow_private_ips, is_sentinel_ip, parse_ipv4_strict,
@@ -32,6 +34,7 @@ pub use validate::{
 };
 
 pub(crate) use atomic::sweep_debris;
+pub(crate) use regular::open_with;
 pub(crate) use validate::{display_safe, shown};
 
 use file::Entry;

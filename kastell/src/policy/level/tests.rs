@@ -225,8 +225,10 @@ fn windows_gate_disruptive_and_destructive_work_only() {
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::PermissionDenied);
         assert!(
-            err.message()
-                .contains("only inside its maintenance window (Sat 02:00-04:00 UTC)"),
+            err.message().contains(
+                "only inside its maintenance window; closed now: tag prod in safety.json \
+                 (Sat 02:00-04:00 UTC)"
+            ),
             "{}",
             err.message()
         );
@@ -237,19 +239,193 @@ fn windows_gate_disruptive_and_destructive_work_only() {
         );
         assert!(a.admit(action, category, Some("web-1"), saturday).is_ok());
     }
-    // A server in two gated tags needs to be inside both.
+    // A server in two gated tags needs to be inside both; the next time
+    // both are open is named.
     let two = config(
         r#"{"level":"destructive","tags":{"a":{"windows":["Sat 02:00-04:00"]},"b":{"windows":["Sat 03:00-05:00"]}}}"#,
         None,
     );
     let a = two.allowance(Surface::Cli, Some(&server("web-1", &["a", "b"])));
+    let err = a
+        .admit("update", Category::Disruptive, None, at(2026, 12, 5, 2, 30))
+        .unwrap_err();
     assert!(
-        a.admit("update", Category::Disruptive, None, at(2026, 12, 5, 2, 30))
-            .is_err()
+        err.message()
+            .contains("(all 2 entries that apply must be open at once)")
+            && err
+                .message()
+                .contains("closed now: tag b in safety.json (Sat 03:00-05:00 UTC)")
+            && !err.message().contains("tag a in")
+            && err
+                .message()
+                .contains("the next opens at 2026-12-05 03:00 UTC"),
+        "{}",
+        err.message()
     );
     assert!(
         a.admit("update", Category::Disruptive, None, at(2026, 12, 5, 3, 30))
             .is_ok()
+    );
+}
+
+#[test]
+fn any_window_of_an_entry_opens_it() {
+    let cfg = config(
+        r#"{"level":"destructive","tags":{"prod":{"windows":["Sat 02:00-04:00","Sun 02:00-04:00"]}}}"#,
+        None,
+    );
+    let a = cfg.allowance(Surface::Cli, Some(&server("web-1", &["prod"])));
+    for now in [at(2026, 12, 5, 3, 0), at(2026, 12, 6, 3, 0)] {
+        assert!(
+            a.admit("restart", Category::Disruptive, Some("web-1"), now)
+                .is_ok(),
+            "{now}"
+        );
+    }
+    let err = a
+        .admit(
+            "restart",
+            Category::Disruptive,
+            Some("web-1"),
+            at(2026, 12, 3, 12, 0),
+        )
+        .unwrap_err();
+    assert!(
+        err.message().contains(
+            "(Sat 02:00-04:00, Sun 02:00-04:00 UTC); the next opens at 2026-12-05 02:00 UTC"
+        ),
+        "{}",
+        err.message()
+    );
+}
+
+#[test]
+fn a_servers_own_entry_keeps_its_tags_windows() {
+    let cfg = config(
+        r#"{"level":"destructive",
+            "windows":["daily 00:00-23:00"],
+            "tags":{"prod":{"windows":["Sat 02:00-04:00"]}},
+            "servers":{"web-1":{"level":"disruptive","windows":["Sat 03:00-06:00"]}}}"#,
+        None,
+    );
+    let a = cfg.allowance(Surface::Cli, Some(&server("web-1", &["prod"])));
+    // The server's own entry still wins for the level.
+    assert_eq!(
+        (a.level, a.source.as_str()),
+        (SafetyLevel::Disruptive, "server web-1 in safety.json")
+    );
+    let entries: Vec<&str> = a.windows.iter().map(|e| e.entry.as_str()).collect();
+    assert_eq!(
+        entries,
+        [
+            "safety.json",
+            "tag prod in safety.json",
+            "server web-1 in safety.json"
+        ]
+    );
+    // Thursday noon: the tag's window is closed, whatever the server says.
+    let err = a
+        .admit(
+            "restart",
+            Category::Disruptive,
+            Some("web-1"),
+            at(2026, 12, 3, 12, 0),
+        )
+        .unwrap_err();
+    assert!(
+        err.message()
+            .contains("tag prod in safety.json (Sat 02:00-04:00 UTC)"),
+        "{}",
+        err.message()
+    );
+    // Saturday: only when the file's, the tag's and the server's windows
+    // are all open (03:00-04:00).
+    for (h, open) in [(2, false), (3, true), (4, false), (23, false)] {
+        let now = at(2026, 12, 5, h, 30);
+        assert_eq!(
+            a.admit("restart", Category::Disruptive, Some("web-1"), now)
+                .is_ok(),
+            open,
+            "{now}"
+        );
+    }
+    let err = a
+        .admit(
+            "restart",
+            Category::Disruptive,
+            Some("web-1"),
+            at(2026, 12, 5, 2, 30),
+        )
+        .unwrap_err();
+    assert!(
+        err.message()
+            .contains("the next opens at 2026-12-05 03:00 UTC"),
+        "{}",
+        err.message()
+    );
+    // Entries that never overlap never open, and the error says so.
+    let never = config(
+        r#"{"tags":{"a":{"windows":["Mon 01:00-02:00"]},"b":{"windows":["Tue 01:00-02:00"]}}}"#,
+        None,
+    );
+    let a = never.allowance(Surface::Cli, Some(&server("web-1", &["a", "b"])));
+    let err = a
+        .admit(
+            "restart",
+            Category::Disruptive,
+            None,
+            at(2026, 12, 3, 12, 0),
+        )
+        .unwrap_err();
+    assert!(
+        err.message().contains("never all open at once"),
+        "{}",
+        err.message()
+    );
+}
+
+#[test]
+fn a_malformed_file_names_its_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = Env::from_pairs::<&str, &str>([]);
+    std::fs::write(
+        dir.path().join(SAFETY_FILE),
+        "{\n  \"level\": \"read-only\",\n  oops\n}",
+    )
+    .unwrap();
+    let err = SafetyConfig::load(&env, Some(dir.path())).unwrap_err();
+    let path = dir.path().join(SAFETY_FILE).display().to_string();
+    assert!(
+        err.message().starts_with(&format!("{path} is not valid: "))
+            && err.message().ends_with("(line 3, column 3)"),
+        "{err}"
+    );
+    let hint = err.hint().unwrap();
+    assert!(
+        hint.starts_with(&format!("Fix {path} at line 3, column 3")),
+        "{hint}"
+    );
+    assert!(!hint.contains("SAFE_MODE"), "{hint}");
+}
+
+#[test]
+fn a_fifo_in_place_of_the_file_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(SAFETY_FILE);
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let env = Env::from_pairs::<&str, &str>([]);
+    let err = SafetyConfig::load(&env, Some(dir.path())).unwrap_err();
+    assert!(
+        err.message()
+            .contains(&format!("{} is a FIFO (named pipe)", path.display())),
+        "{err}"
     );
 }
 

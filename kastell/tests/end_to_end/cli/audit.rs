@@ -189,3 +189,107 @@ fn a_cut_tail_fails_verification_through_the_anchor_outside_the_directory() {
     );
     assert!(err.contains(&anchor.display().to_string()), "{err}");
 }
+
+/// The case: the oldest entries cut off, down to the newest line
+/// alone, with the anchor kept elsewhere. `audit verify` and `doctor` both
+/// report the log as truncated (exit 1), where the chain only looked as if
+/// it had been rotated.
+#[test]
+fn cutting_the_oldest_entries_fails_verification_and_doctor() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let anchor = elsewhere.path().join("audit.head");
+    let log = AuditLog::in_dir(&dir.path().join("state")).with_anchor(&anchor);
+    for n in 1..=5 {
+        log.append(
+            AuditEntry::new(AuditSurface::Cli, "restart", Outcome::Ok).with_id("n", n.to_string()),
+        )
+        .unwrap();
+    }
+    let run = |args: &[&str]| {
+        kastell(dir.path(), args)
+            .env("KASTELL_AUDIT_ANCHOR", &anchor)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["audit", "verify"]).status.success());
+    let text = std::fs::read_to_string(log.path()).unwrap();
+    let newest = text.lines().last().unwrap().to_owned();
+    std::fs::write(log.path(), newest + "\n").unwrap();
+
+    let out = run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("audit.jsonl line 1 (seq 5)"), "{err}");
+    assert!(
+        err.contains("truncated: the log starts at seq 5, but the anchor records that the kept log starts at seq 1; entries 1 to 4 were cut"),
+        "{err}"
+    );
+
+    let out = run(&["--json", "doctor"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problems = report["store"]["problems"].to_string();
+    assert!(
+        problems.contains("the audit log is not intact") && problems.contains("truncated"),
+        "{report}"
+    );
+}
+
+/// `audit show` tells a dry run, a declined confirmation, a refusal and
+/// work that started from work that ran, in the table and in --json.
+#[test]
+fn show_marks_dry_runs_declines_refusals_and_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::in_dir(&dir.path().join("state"));
+    for outcome in [
+        Outcome::DryRun,
+        Outcome::Declined,
+        Outcome::Refused,
+        Outcome::Started,
+        Outcome::Ok,
+    ] {
+        log.append(
+            AuditEntry::new(AuditSurface::Mcp, "backup-restore", outcome).with_server("web-1"),
+        )
+        .unwrap();
+    }
+    let page = ok_json(
+        &kastell(dir.path(), &["--json", "audit", "show"])
+            .output()
+            .unwrap(),
+    );
+    let outcomes: Vec<&str> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["ok", "started", "refused", "declined", "dry-run"]
+    );
+
+    let out = kastell(dir.path(), &["audit", "show"]).output().unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    let cells: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().nth(5).unwrap_or(""))
+        .collect();
+    assert_eq!(
+        cells,
+        ["ok", "started", "refused", "declined", "dry-run"],
+        "{table}"
+    );
+
+    let dry = ok_json(
+        &kastell(
+            dir.path(),
+            &["--json", "audit", "show", "--outcome", "dry-run"],
+        )
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(dry["entries"].as_array().unwrap().len(), 1, "{dry}");
+}

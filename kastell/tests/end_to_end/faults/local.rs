@@ -652,3 +652,275 @@ fn writers_killed_mid_write_leave_a_readable_store() {
     ));
     t.finish();
 }
+
+/// Fills the file system holding `dir` with `dir/filler` until a write
+/// fails with `ENOSPC`; returns the filler's path.
+fn fill_disk(dir: &Path) -> PathBuf {
+    let path = dir.join("filler");
+    let mut file = std::fs::File::create(&path).unwrap();
+    let block = vec![0u8; 4096];
+    loop {
+        match file.write(&block) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(28) => break,
+            Err(e) => panic!("filling {}: {e}", path.display()),
+        }
+    }
+    path
+}
+
+/// The audit log fails closed: on a full disk a restart, asked for on
+/// the command line and over MCP, is refused before it runs (the boot id
+/// stays, the host saw no reboot), saying that its audit entry could not
+/// be written and what to do; `backup prune --apply` deletes nothing.
+/// With room again the same restart runs and is recorded as started,
+/// then ok.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_a_restart_that_cannot_be_audited() {
+    let _serial = SERIAL.lock().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("kastell");
+    let Some(_disk) = Tmpfs::mount(&dir, "2m") else {
+        eprintln!("skipped: cannot mount a tmpfs here");
+        return;
+    };
+    let sandbox = fleet(&dir).await;
+    let address = sandbox.server(MANUAL_SERVER).unwrap().address;
+    let boot = || sandbox.hosts().boot_id(address);
+    let before = boot();
+    let rebooted = || {
+        sandbox
+            .hosts()
+            .log()
+            .iter()
+            .any(|l| l.starts_with("reboot"))
+    };
+    let ctx = ctx(&sandbox);
+    for _ in 0..2 {
+        ops::backup_create(&ctx, Some(MANUAL_SERVER)).await.unwrap();
+    }
+    let backups = || entries(&dir.join("backups").join(MANUAL_SERVER));
+    let kept = backups();
+    let filler = fill_disk(&dir);
+
+    // Pruning frees space, but deletes nothing it cannot record first.
+    let out = kastell_limited(
+        &sandbox,
+        &dir,
+        1 << 20,
+        &[
+            "backup",
+            "prune",
+            MANUAL_SERVER,
+            "--keep-last",
+            "1",
+            "--apply",
+            "--force",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("backup-prune on {MANUAL_SERVER} was not run")),
+        "{stderr}"
+    );
+    assert_eq!(backups(), kept, "{stderr}");
+
+    // The command line.
+    let out = kastell_limited(
+        &sandbox,
+        &dir,
+        1 << 20,
+        &["restart", MANUAL_SERVER, "--force"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("restart on {MANUAL_SERVER} was not run")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the audit entry was not written to"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert!(stderr.contains("kastell audit verify"), "{stderr}");
+    assert_eq!(boot(), before, "the CLI rebooted the host");
+    assert!(!rebooted(), "{:?}", sandbox.hosts().log());
+
+    // MCP, the same refusal as the tool's failure.
+    let overlay: Vec<(String, String)> = sandbox.env_overlay().into_iter().collect();
+    let mut env: Vec<(&str, &str)> = overlay
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let dir_text = dir.display().to_string();
+    env.extend([
+        ("KASTELL_DIR", dir_text.as_str()),
+        ("KASTELL_SAFE_MODE", "false"),
+    ]);
+    let mcp = crate::mcp::common::start(tmp.path(), &env).await;
+    let result = mcp
+        .call(
+            "server_maintain",
+            serde_json::json!({"action": "restart", "server": MANUAL_SERVER}),
+        )
+        .await;
+    let value = crate::mcp::common::failed(&result).clone();
+    let error = value["error"].as_str().unwrap_or("");
+    assert!(error.contains("was not run"), "{value}");
+    assert!(error.contains("audit entry was not written"), "{value}");
+    assert!(
+        value["hint"]
+            .as_str()
+            .unwrap_or("")
+            .contains("kastell audit verify"),
+        "{value}"
+    );
+    assert_eq!(boot(), before, "kastell-mcp rebooted the host");
+    assert!(!rebooted(), "{:?}", sandbox.hosts().log());
+    drop(mcp);
+
+    // Room again: the restart runs and the log holds it twice.
+    std::fs::remove_file(filler).unwrap();
+    let out = kastell_limited(
+        &sandbox,
+        &dir,
+        1 << 20,
+        &["restart", MANUAL_SERVER, "--force"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(boot(), before, "the restart ran once there was room");
+    let log = kastell::audit::AuditLog::in_dir(&dir);
+    let page = log
+        .entries(&kastell::audit::AuditFilter::default())
+        .unwrap();
+    let outcomes: Vec<(&str, &str)> = page
+        .entries
+        .iter()
+        .map(|e| (e.op.as_str(), e.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        &outcomes[..2],
+        [("restart", "ok"), ("restart", "started")],
+        "{outcomes:?}"
+    );
+    assert!(log.verify().unwrap().ok);
+    drop(sandbox);
+}
+
+/// Runs `cmd`, killing it when it has not ended within `limit`: `None`
+/// then (it hung).
+fn output_within(mut cmd: Command, limit: Duration) -> Option<std::process::Output> {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => Some(out.unwrap()),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            None
+        }
+    }
+}
+
+/// A FIFO in place of `servers.json`, `safety.json`, `repositories.json`,
+/// the audit log or its anchor, `retention.json` or `verifications.json`
+/// hangs nothing: each command that reads it
+/// ends at once with an error naming the path, and so does an MCP call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_in_place_of_a_kastell_file_is_refused_not_waited_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let prune: &[&str] = &["backup", "prune", "web-1", "--keep-last", "1"];
+    let cases: [(&str, &[&str]); 7] = [
+        ("servers.json", &["server", "list"]),
+        ("safety.json", &["update", "web-1", "--force"]),
+        ("repositories.json", &["repo", "list"]),
+        ("audit.jsonl", &["audit", "verify"]),
+        ("audit.head", &["audit", "verify"]),
+        ("retention.json", prune),
+        ("verifications.json", prune),
+    ];
+    let kastell = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kastell"));
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", tmp.path())
+            .env("KASTELL_DIR", &state)
+            .stdin(Stdio::null());
+        cmd
+    };
+    let added = kastell(&["server", "add", "--name", "web-1", "--ip", "203.0.113.10"])
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    for (name, args) in cases {
+        let path = state.join(name);
+        let kept = std::fs::read(&path).ok();
+        if kept.is_some() {
+            std::fs::remove_file(&path).unwrap();
+        }
+        let made = Command::new("mkfifo").arg(&path).status().unwrap();
+        assert!(made.success());
+        let out = output_within(kastell(args), Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("kastell {args:?} hung on a FIFO {name}"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "{} is a FIFO (named pipe), not a regular file",
+                path.display()
+            )),
+            "{name}: {stderr}"
+        );
+        std::fs::remove_file(&path).unwrap();
+        if let Some(bytes) = kept {
+            std::fs::write(&path, bytes).unwrap();
+        }
+    }
+
+    // Over MCP: the call answers, with the error.
+    let fifo = state.join("safety.json");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mcp = crate::mcp::common::start(tmp.path(), &[]).await;
+    let call = mcp.call(
+        "server_maintain",
+        serde_json::json!({"action": "restart", "server": "web-1"}),
+    );
+    let result = tokio::time::timeout(Duration::from_secs(20), call)
+        .await
+        .expect("kastell-mcp hung on a FIFO safety.json");
+    let value = crate::mcp::common::failed(&result);
+    assert!(
+        value["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("is a FIFO (named pipe)"),
+        "{value}"
+    );
+}

@@ -158,3 +158,65 @@ async fn tools_list_offers_what_the_levels_allow_and_follows_their_changes() {
     let backup = tools.iter().find(|t| t["name"] == "server_backup").unwrap();
     assert_eq!(backup["annotations"]["readOnlyHint"], true, "{backup}");
 }
+
+/// Over MCP a dry run is recorded as `dry-run`, not like the restore that
+/// later ran; that restore is recorded as `started` before it runs and
+/// `ok` after, and `kastell audit show` tells the three apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_is_audited_apart_from_the_restore_that_ran() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let (sandbox, name) = support::prod_sandbox(dir.path()).await;
+    let overlay: Vec<(String, String)> = sandbox.env_overlay().into_iter().collect();
+    let mut env: Vec<(&str, &str)> = overlay
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    env.extend([("KASTELL_SAFE_MODE", "false"), ("KASTELL_CONFIRM", "on")]);
+    let mcp = mcp_common::start_as(Recorder::default(), dir.path(), &[], &env).await;
+    let created = mcp
+        .call(
+            "server_backup",
+            json!({"action": "backup-create", "server": name}),
+        )
+        .await;
+    let backup_id = mcp_common::ok(&created)["backupId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let restore = json!({"action": "backup-restore", "server": name, "backupId": backup_id});
+    let mut dry = restore.clone();
+    dry["dryRun"] = json!(true);
+    let planned = mcp.call("server_backup", dry).await;
+    let plan = mcp_common::content(&planned);
+    assert_eq!(plan["dryRun"], true, "{plan}");
+    let mut confirmed = restore.clone();
+    confirmed["planToken"] = plan["planToken"].clone();
+    let restored = mcp.call("server_backup", confirmed).await;
+    mcp_common::ok(&restored);
+    mcp.stop().await;
+
+    let out = support::kastell_in(&sandbox, home.path(), &["--json", "audit", "show"]).await;
+    let page = support::ok_json(&out);
+    let newest: Vec<(&str, &str)> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(4)
+        .map(|e| (e["op"].as_str().unwrap(), e["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        newest,
+        [
+            ("backup-restore", "ok"),
+            ("backup-restore", "started"),
+            ("backup-restore", "dry-run"),
+            ("backup-create", "ok"),
+        ],
+        "{page}"
+    );
+    let verified = support::ok_json(
+        &support::kastell_in(&sandbox, home.path(), &["--json", "audit", "verify"]).await,
+    );
+    assert_eq!(verified["ok"], true, "{verified}");
+}
