@@ -135,7 +135,7 @@ pub fn operator_credentials(
             backend_credentials(location, env)?,
             Some(format!(
                 "{missing} is not set: using the agent-facing {agent} instead (a server that \
-                 makes that login append-only refuses every removal)"
+                 makes that login append-only refuses removals and new directories)"
             )),
         ))
     };

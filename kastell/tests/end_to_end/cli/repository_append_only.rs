@@ -287,3 +287,71 @@ async fn an_append_only_sftp_login_backs_up_and_only_the_operator_key_prunes() {
     .await;
     assert_eq!(count(&listed), 1);
 }
+
+/// On S3 the bucket is the protection; SeaweedFS's full-access key can
+/// delete, and `doctor` says so (a valid test: SeaweedFS enforces nothing,
+/// so the only honest verdict is "not append-only").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_calls_a_full_access_s3_key_not_append_only() {
+    use kastell_testkit::s3::{BUCKET, SeaweedS3};
+
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let sandbox = support::one_server_sandbox(dir.path()).await;
+    let s3 = tokio::task::spawn_blocking(SeaweedS3::start).await.unwrap();
+    let keys = vec![
+        (
+            "AWS_ACCESS_KEY_ID".to_owned(),
+            s3.credentials.access_key_id.clone(),
+        ),
+        (
+            "AWS_SECRET_ACCESS_KEY".to_owned(),
+            s3.credentials.secret_access_key.clone(),
+        ),
+    ];
+    let password_file = dir.path().join("s3.pw");
+    std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
+    std::fs::set_permissions(&password_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let location = format!("s3:{}/{BUCKET}/kastell", s3.endpoint);
+    let out = kastell(
+        &sandbox,
+        home.path(),
+        keys.clone(),
+        &[
+            "repo",
+            "init",
+            "bucket",
+            &location,
+            "--password-file",
+            password_file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("note: KASTELL_PRUNE_AWS_ACCESS_KEY_ID is not set"),
+        "{stderr}"
+    );
+
+    let out = kastell(
+        &sandbox,
+        home.path(),
+        keys,
+        &["--json", "doctor", "--repo", "bucket"],
+    )
+    .await;
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let check = &report["repositories"][0];
+    assert_eq!(check["status"], "not-append-only", "{report}");
+    assert_eq!(
+        check["canary"]["canary"], "kastell/kastell-canary",
+        "{check}"
+    );
+    assert_eq!(check["canary"]["delete"], "allowed", "{check}");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains(&s3.credentials.secret_access_key),
+        "the secret leaked"
+    );
+}
