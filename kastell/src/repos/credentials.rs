@@ -178,7 +178,7 @@ mod tests {
     use super::*;
 
     fn sftp() -> RepoLocation {
-        RepoLocation::parse("sftp://backup@198.51.100.7:22/srv/repo").unwrap()
+        RepoLocation::parse("sftp:backup@198.51.100.7:/srv/repo").unwrap()
     }
 
     #[test]
