@@ -361,6 +361,7 @@ async fn a_damaged_pack_is_told_in_a_few_lines_with_kastells_hint_and_no_backtra
     assert!(checked.contains("restore from another"), "{checked}");
     let read = run(&["backup", "verify", &server, "--repo", "offsite"]);
     short(&read);
+    assert!(read.contains(&pack[..8]), "which file: {read}");
     assert!(
         read.contains("hint:") && read.contains("kastell repo check offsite"),
         "{read}"
