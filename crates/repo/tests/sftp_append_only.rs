@@ -282,3 +282,38 @@ fn an_append_only_login_adds_backups_the_server_will_not_let_it_remove_or_overwr
     );
     assert!(restored == dump, "restic restored other bytes");
 }
+
+/// The `sshd_config` alternative `repo init --append-only-key` prints is
+/// accepted by OpenSSH's own check (`sshd -t`).
+#[test]
+fn the_sshd_config_block_passes_sshd_t() {
+    let dir = tempfile::tempdir().unwrap();
+    let host_key = dir.path().join("host_ed25519");
+    let keygen = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&host_key)
+        .output()
+        .unwrap();
+    assert!(keygen.status.success());
+    let config = dir.path().join("sshd_config");
+    std::fs::write(
+        &config,
+        format!(
+            "HostKey {}\nSubsystem sftp internal-sftp\n{}",
+            host_key.display(),
+            append_only::sshd_config_block("kastell-append")
+        ),
+    )
+    .unwrap();
+    let checked = std::process::Command::new("/usr/sbin/sshd")
+        .arg("-t")
+        .arg("-f")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+}
