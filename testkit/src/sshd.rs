@@ -82,3 +82,34 @@ impl TransportFixture for SshdFixture {
         Some(Arc::new(SshTransport::new(config)))
     }
 }
+
+/// Makes a new ed25519 key without a passphrase called `name` in `sshd`'s
+/// directory and returns its private file (the public half is beside it,
+/// `.pub`). The key is not authorized: see [`authorize`]. Panics when
+/// `ssh-keygen` fails.
+pub fn new_key(sshd: &LocalSshd, name: &str) -> std::path::PathBuf {
+    let path = sshd.dir().join(name);
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ssh-keygen failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path
+}
+
+/// Appends `line` (an `authorized_keys` line, options such as
+/// `restrict,command="..."` included) to `sshd`'s authorized_keys file,
+/// which the daemon reads at every login.
+pub fn authorize(sshd: &LocalSshd, line: &str) {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(sshd.dir().join("authorized_keys"))
+        .unwrap();
+    writeln!(file, "{}", line.trim_end()).unwrap();
+}

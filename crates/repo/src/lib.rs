@@ -21,6 +21,7 @@
 //!
 //! The API is blocking (rustic_core's is); call it from a blocking thread.
 
+pub mod append_only;
 pub mod backend;
 mod error;
 mod gate;

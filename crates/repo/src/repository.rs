@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::RepoLocation;
 use crate::backend::{self, BackendCredentials, S3Credentials};
-use crate::error::from_rustic;
+use crate::error::{from_rustic, one_line};
 use crate::gate::{self, FailureSlot, SnapshotGate};
 use crate::retention::{SnapshotTime, time_of};
 
@@ -349,10 +349,12 @@ impl BackupRepository {
         for (level, finding) in &results.0 {
             // rustic_core does not export the level's type; its Debug
             // name is the only way to tell an error from a warning.
+            // One line each: a finding's own text embeds rustic's
+            // multi-line report of its cause.
             if format!("{level:?}") == "Error" {
-                report.errors.push(finding.to_string());
+                report.errors.push(one_line(finding));
             } else {
-                report.warnings.push(finding.to_string());
+                report.warnings.push(one_line(finding));
             }
         }
         Ok(report)

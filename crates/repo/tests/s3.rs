@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use kastell_core::ErrorKind;
-use kastell_repo::backend::S3Credentials;
+use kastell_repo::append_only::{self, Attempt};
+use kastell_repo::backend::{BackendCredentials, S3Credentials};
 use kastell_repo::{BackupRepository, RepoLocation, StoredEntry};
 use support::{BUCKET, PASSWORD, SeaweedS3, credentials, noise, restic_ok};
 
@@ -50,8 +51,40 @@ fn tags(backup: &str) -> Vec<String> {
 fn a_repository_on_a_real_s3_server() {
     let mut server = SeaweedS3::start();
     stock_restic_restores_a_backup_kastell_stored_in_s3(&server);
+    a_full_access_key_is_not_append_only(&server);
     wrong_s3_keys_and_a_wrong_password_are_told_apart(&server);
     the_server_killed_mid_upload_leaves_no_listed_backup_and_the_earlier_ones_intact(&mut server);
+}
+
+/// SeaweedFS's keys here may delete: the canary check must say so (and
+/// SeaweedFS would not enforce Object Lock on a delete anyway). The canary
+/// sits at the prefix's root, outside restic's directories, and is reused.
+fn a_full_access_key_is_not_append_only(server: &SeaweedS3) {
+    let at = location(server, "canary");
+    let keys = BackendCredentials::s3(Some(&credentials(server)));
+    for _ in 0..2 {
+        let checked = at.clone();
+        let with = keys.clone();
+        let report = blocking(move || append_only::probe(&checked, &with)).unwrap();
+        assert_eq!(report.canary, "canary/kastell-canary", "{report:?}");
+        assert_eq!(report.delete, Attempt::Allowed, "{report:?}");
+        assert_eq!(report.overwrite, Attempt::Allowed, "{report:?}");
+        assert!(!report.is_append_only());
+    }
+    // Wrong keys prove nothing: an error, not a verdict.
+    let wrong = BackendCredentials::s3(Some(&S3Credentials {
+        access_key_id: "nobody".into(),
+        secret_access_key: "wrong-secret".into(),
+    }));
+    let error = blocking(move || append_only::probe(&at, &wrong)).unwrap_err();
+    assert!(
+        matches!(
+            error.kind(),
+            ErrorKind::Unauthenticated | ErrorKind::PermissionDenied
+        ),
+        "{error}"
+    );
+    assert!(!error.to_string().contains("wrong-secret"), "{error}");
 }
 
 fn stock_restic_restores_a_backup_kastell_stored_in_s3(server: &SeaweedS3) {

@@ -8,125 +8,14 @@
 
 mod support;
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::process::Command;
 
 use kastell_core::ErrorKind;
-use kastell_repo::backend::{self, BackendCredentials, SftpCredentials};
-use kastell_repo::{BackupRepository, RepoLocation, StoredEntry};
-use kastell_testkit::sshd::SshdFixture;
+use kastell_repo::backend;
+use kastell_repo::{BackupRepository, StoredEntry};
 use rustic_core::{BytesList, FileType, Id};
+use support::sftp::Server;
 use support::{PASSWORD, noise, restic_ok, walk};
-
-/// A private sshd, a directory its login user may write to, and a
-/// known_hosts file pinning the daemon's host key.
-struct Server {
-    fixture: SshdFixture,
-    /// Holds `store/`, the directory handed to the login user.
-    dir: tempfile::TempDir,
-    known_hosts: PathBuf,
-}
-
-impl Server {
-    fn start() -> Self {
-        let fixture = SshdFixture::start();
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let store = dir.path().join("store");
-        std::fs::create_dir(&store).unwrap();
-        if running_as_root() {
-            let status = Command::new("chown")
-                .arg(format!("{}:", fixture.sshd.user()))
-                .arg(&store)
-                .status()
-                .unwrap();
-            assert!(status.success(), "chown of the test directory failed");
-        }
-        let known_hosts = dir.path().join("known_hosts");
-        let server = Self {
-            fixture,
-            dir,
-            known_hosts,
-        };
-        std::fs::write(&server.known_hosts, server.pin_line("host_ed25519.pub")).unwrap();
-        server
-    }
-
-    fn port(&self) -> u16 {
-        self.fixture.sshd.port()
-    }
-
-    fn user(&self) -> &str {
-        self.fixture.sshd.user()
-    }
-
-    /// A known_hosts line pinning the public key `file` of the daemon's
-    /// directory for `[127.0.0.1]:port`.
-    fn pin_line(&self, file: &str) -> String {
-        let key = std::fs::read_to_string(self.fixture.sshd.dir().join(file)).unwrap();
-        format!("[127.0.0.1]:{} {}", self.port(), key.trim())
-    }
-
-    /// The repository directory `name` (not created) on the server, which
-    /// serves this machine's file system.
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join("store").join(name)
-    }
-
-    fn location(&self, name: &str) -> RepoLocation {
-        RepoLocation::parse(&format!(
-            "sftp://{}@127.0.0.1:{}/{}",
-            self.user(),
-            self.port(),
-            self.path(name).display()
-        ))
-        .unwrap()
-    }
-
-    fn credentials(&self) -> BackendCredentials {
-        self.credentials_with(self.fixture.sshd.ed25519_key(), self.known_hosts.clone())
-    }
-
-    fn credentials_with(&self, identity_file: PathBuf, known_hosts: PathBuf) -> BackendCredentials {
-        BackendCredentials {
-            s3: None,
-            sftp: Some(SftpCredentials {
-                identity_file,
-                known_hosts,
-            }),
-        }
-    }
-
-    /// Stock restic's arguments for the repository `name` over SFTP,
-    /// through OpenSSH's client with the same key and known_hosts file.
-    fn restic_sftp(&self, name: &str) -> (String, String) {
-        let repo = format!(
-            "sftp:{}@127.0.0.1:{}",
-            self.user(),
-            self.path(name).display()
-        );
-        let command = format!(
-            "sftp.command=ssh -F /dev/null -i {} -p {} -o UserKnownHostsFile={} \
-             -o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentitiesOnly=yes \
-             {}@127.0.0.1 -s sftp",
-            self.fixture.sshd.ed25519_key().display(),
-            self.port(),
-            self.known_hosts.display(),
-            self.user()
-        );
-        (repo, command)
-    }
-}
-
-fn running_as_root() -> bool {
-    // The tests run as root in CI containers and as a user elsewhere.
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|out| out.stdout.trim_ascii() == b"0")
-        .unwrap_or(false)
-}
 
 fn entry(name: &str, data: &[u8]) -> StoredEntry {
     StoredEntry {

@@ -1,20 +1,42 @@
-//! `kastell doctor [server]`: prints what [`crate::doctor::diagnose`] found.
-//! Exits 1 when something needs attention (a store problem, an unreachable
-//! server), after printing the whole report.
+//! `kastell doctor [server] [--repo NAME]`: prints what
+//! [`crate::doctor::diagnose`] found, and whether each configured
+//! repository's agent-facing credential is append-only
+//! ([`crate::repos::append_only`]). Exits 1 when something needs attention
+//! (a store problem, an unreachable server, a repository credential that
+//! can delete backups or could not be checked), after printing the whole
+//! report.
 
 use std::process::ExitCode;
 
 use clap::Args;
 use kastell_core::{HostKeyTrust, Result};
+use serde::Serialize;
 
 use super::Context;
 use crate::doctor::{DoctorReport, ServerCheck, diagnose};
+use crate::repos::RepoRegistry;
+use crate::repos::append_only::{AppendOnlyCheck, check_all};
 
 /// Arguments of `kastell doctor`.
 #[derive(Debug, Clone, Args)]
 pub struct DoctorArgs {
     /// A server (name or IP) to check over SSH as well.
     pub server: Option<String>,
+    /// Check only this repository's credential (default: every configured
+    /// repository).
+    #[arg(long, value_name = "NAME")]
+    pub repo: Option<String>,
+}
+
+/// The JSON report: the doctor's, and the repositories' checks.
+#[derive(Serialize)]
+struct FullReport<'a> {
+    #[serde(flatten)]
+    report: &'a DoctorReport,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    repositories: &'a [AppendOnlyCheck],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repositories_problem: Option<&'a str>,
 }
 
 /// Runs `kastell doctor`. Fails only when the store cannot be opened or the
@@ -23,16 +45,51 @@ pub struct DoctorArgs {
 pub async fn run(args: DoctorArgs, ctx: &Context) -> Result<ExitCode> {
     let store = ctx.store()?;
     let report = diagnose(&store, &ctx.env, args.server.as_deref()).await?;
+    let (repositories, unreadable) = check_repositories(ctx, args.repo.as_deref()).await?;
     if ctx.out.is_json() {
-        ctx.out.json(&report)?;
+        ctx.out.json(&FullReport {
+            report: &report,
+            repositories: &repositories,
+            repositories_problem: unreadable.as_deref(),
+        })?;
     } else {
         print_human(ctx, &report)?;
+        if let Some(problem) = &unreadable {
+            ctx.out
+                .line(format_args!("repositories: problem: {problem}"))?;
+        }
+        for check in &repositories {
+            for line in check.lines() {
+                ctx.out.line(line)?;
+            }
+        }
     }
-    Ok(if report.healthy() {
+    let repositories_ok =
+        unreadable.is_none() && !repositories.iter().any(AppendOnlyCheck::needs_attention);
+    Ok(if report.healthy() && repositories_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The append-only checks of the repository `only` (refused when it is not
+/// configured or the list cannot be read) or of every configured one (an
+/// unreadable list is then a problem in the report, not a failure).
+async fn check_repositories(
+    ctx: &Context,
+    only: Option<&str>,
+) -> Result<(Vec<AppendOnlyCheck>, Option<String>)> {
+    let registry = match (RepoRegistry::load(&ctx.kastell_dir()?), only) {
+        (Ok(registry), _) => registry,
+        (Err(e), Some(_)) => return Err(e),
+        (Err(e), None) => return Ok((Vec::new(), Some(e.to_string()))),
+    };
+    let configs = match only {
+        Some(name) => vec![registry.get(name)?.clone()],
+        None => registry.all().to_vec(),
+    };
+    Ok((check_all(configs, &ctx.env).await, None))
 }
 
 fn print_human(ctx: &Context, report: &DoctorReport) -> Result<()> {

@@ -1,5 +1,7 @@
 //! `kastell repo init|add|list|snapshots|check|push|prune`: backup
-//! repositories (restic format) on a directory or S3.
+//! repositories (restic format) on a directory, S3 or SFTP. `prune` and
+//! `init` log in with the operator's credential; everything else with the
+//! agent-facing one (see `repos::credentials`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -17,14 +19,16 @@ use super::confirm::{Confirmation, confirm};
 use crate::backup::{BackupEngine, BackupStatus};
 use crate::env::Env;
 use crate::policy::{Operation, Surface};
+use crate::repos::append_only;
 use crate::repos::{self, PushReport, RepoConfig, RepoRegistry};
 use crate::verifications::Verifications;
 
 /// The repository commands.
 #[derive(Debug, Clone, Subcommand)]
 pub enum RepoCommand {
-    /// Create a new repository and remember it under NAME.
-    Init(AddArgs),
+    /// Create a new repository and remember it under NAME (with the
+    /// operator's credential when set).
+    Init(InitArgs),
     /// Remember an existing repository (its password is checked).
     Add(AddArgs),
     /// The configured repositories.
@@ -95,6 +99,18 @@ pub struct AddArgs {
     pub keep: KeepArgs,
 }
 
+/// Arguments of `repo init`.
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// Where and how, as for `repo add`.
+    #[command(flatten)]
+    pub add: AddArgs,
+    /// The agent's public key file (`.pub`): print the server-side lines
+    /// that make its SFTP login append-only.
+    #[arg(long, value_name = "PUBKEYFILE")]
+    pub append_only_key: Option<PathBuf>,
+}
+
 /// Arguments naming one repository.
 #[derive(Debug, Clone, Args)]
 pub struct NameArgs {
@@ -162,9 +178,7 @@ pub async fn run(cmd: RepoCommand, ctx: &Context) -> Result<ExitCode> {
     let dir = ctx.kastell_dir()?;
     let mut registry = RepoRegistry::load(&dir)?;
     match cmd {
-        RepoCommand::Init(args) => {
-            remember(ctx, &mut registry, &args, repos::init, "Created").await
-        }
+        RepoCommand::Init(args) => init(ctx, &mut registry, &args).await,
         RepoCommand::Add(args) => remember(ctx, &mut registry, &args, repos::open, "Added").await,
         RepoCommand::List => list(ctx, &registry),
         RepoCommand::Snapshots(args) => snapshots(ctx, registry.get(&args.name)?).await,
@@ -265,6 +279,26 @@ async fn remember(
         "{done} repository {} at {}",
         config.name, config.location
     ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `repo init`: checks the append-only key (when given) before anything is
+/// created, creates the repository with the operator's credential (saying
+/// when the agent-facing one stands in), then prints the server-side lines
+/// for the append-only login.
+async fn init(ctx: &Context, registry: &mut RepoRegistry, args: &InitArgs) -> Result<ExitCode> {
+    let location = RepoLocation::parse(&args.add.location)?;
+    let lines = match &args.append_only_key {
+        Some(key) => Some(append_only::server_lines(&location, key)?),
+        None => None,
+    };
+    if let (_, Some(note)) = repos::operator_credentials(&location, &ctx.env)? {
+        eprintln!("note: {note}");
+    }
+    remember(ctx, registry, &args.add, repos::init, "Created").await?;
+    if let Some(lines) = lines {
+        ctx.out.line(lines)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -456,11 +490,7 @@ async fn prune(ctx: &Context, config: &RepoConfig, args: &PruneArgs) -> Result<E
             config.name
         );
         if confirm(&question, args.force)? == Confirmation::Proceed {
-            with_repo(ctx, config, move |repo| {
-                repo.forget(&doomed)?;
-                repo.prune()
-            })
-            .await?;
+            prune_as_operator(ctx, config, doomed).await?;
             applied = true;
         }
     }
@@ -475,6 +505,37 @@ async fn prune(ctx: &Context, config: &RepoConfig, args: &PruneArgs) -> Result<E
     }
     print_decisions(ctx, &plan.decisions, args.apply, applied, "snapshot(s)", 8)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Forgets `doomed` and prunes, logged in with the operator's credential
+/// (saying so when the agent-facing one stands in). A refused removal says
+/// which variable names the operator's credential.
+async fn prune_as_operator(ctx: &Context, config: &RepoConfig, doomed: Vec<String>) -> Result<()> {
+    let env = ctx.env.clone();
+    let target = config.clone();
+    repos::off_runtime(move || {
+        let (repo, note) = repos::open_as_operator(&target, &env)?;
+        if let Some(note) = note {
+            eprintln!("note: {note}");
+        }
+        repo.forget(&doomed)?;
+        repo.prune()
+    })
+    .await
+    .map(drop)
+    .map_err(|e| {
+        if e.kind() == ErrorKind::PermissionDenied {
+            e.with_hint(format!(
+                "The storage refused a removal: the login may be append-only. Set {} (SFTP) or \
+                 {} and {} (S3) to the operator's credential",
+                repos::SFTP_PRUNE_IDENTITY_VAR,
+                repos::PRUNE_AWS_ACCESS_KEY_ID_VAR,
+                repos::PRUNE_AWS_SECRET_ACCESS_KEY_VAR
+            ))
+        } else {
+            e
+        }
+    })
 }
 
 /// Prints a prune plan: one row per backup or snapshot with keep or

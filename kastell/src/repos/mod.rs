@@ -10,8 +10,15 @@
 //! file in `KASTELL_SFTP_IDENTITY` (required) and its server's host key
 //! must be pinned in the known_hosts file in `KASTELL_SFTP_KNOWN_HOSTS`
 //! (default `~/.ssh/known_hosts`, OpenSSH's): see [`sftp_credentials`].
+//! Destructive work (`repo prune`, and `repo init`, which makes the
+//! directories an append-only login cannot) logs in with the operator's
+//! credential instead when it is set (`KASTELL_SFTP_PRUNE_IDENTITY`,
+//! `KASTELL_PRUNE_AWS_*`): see [`operator_credentials`] and
+//! [`append_only`].
 
+pub mod append_only;
 mod catalog;
+mod credentials;
 mod digest;
 mod pull;
 mod push;
@@ -21,7 +28,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use kastell_core::{Error, ErrorKind, Result};
-use kastell_repo::backend::{BackendCredentials, S3Credentials, SftpCredentials};
 use kastell_repo::{BackupRepository, KeepPolicy, RepoLocation};
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +36,11 @@ use crate::env::Env;
 use crate::store::write_atomic;
 
 pub use catalog::{RepoBackup, backups_of, find_backup};
+pub use credentials::{
+    OPERATOR_VARS, PRUNE_AWS_ACCESS_KEY_ID_VAR, PRUNE_AWS_SECRET_ACCESS_KEY_VAR, SFTP_IDENTITY_VAR,
+    SFTP_KNOWN_HOSTS_VAR, SFTP_PRUNE_IDENTITY_VAR, operator_credentials, s3_credentials,
+    sftp_credentials,
+};
 pub use pull::{CHECKSUMS_FILE, pull, verify};
 pub use push::{PushReport, push};
 
@@ -228,89 +239,33 @@ pub fn read_password(path: &Path) -> Result<String> {
     Ok(password)
 }
 
-/// S3 keys from the environment (both or neither).
-pub fn s3_credentials(env: &Env) -> Option<S3Credentials> {
-    Some(S3Credentials {
-        access_key_id: env.get_nonempty("AWS_ACCESS_KEY_ID")?,
-        secret_access_key: env.get_nonempty("AWS_SECRET_ACCESS_KEY")?,
-    })
-}
-
-/// The variable naming the private key file SFTP repositories are logged
-/// in with.
-pub const SFTP_IDENTITY_VAR: &str = "KASTELL_SFTP_IDENTITY";
-
-/// The variable naming the known_hosts file that pins the host keys of
-/// SFTP repositories' servers.
-pub const SFTP_KNOWN_HOSTS_VAR: &str = "KASTELL_SFTP_KNOWN_HOSTS";
-
-/// The SSH login for SFTP repositories from the environment: the private
-/// key file in `KASTELL_SFTP_IDENTITY` (ed25519, ECDSA or RSA, without a
-/// passphrase) and the known_hosts file in `KASTELL_SFTP_KNOWN_HOSTS`,
-/// by default `~/.ssh/known_hosts` (OpenSSH's, which `ssh` and restic
-/// use; kastell's server records pin fingerprints, not a known_hosts
-/// file). Refuses when `KASTELL_SFTP_IDENTITY` is unset (no key is
-/// guessed, `~/.ssh/id_ed25519` included), and when the known_hosts
-/// default is needed but `HOME` is not set.
-pub fn sftp_credentials(env: &Env) -> Result<SftpCredentials> {
-    let identity = env.get_nonempty(SFTP_IDENTITY_VAR).ok_or_else(|| {
-        Error::config_invalid(format!(
-            "{SFTP_IDENTITY_VAR} is not set: an SFTP repository needs the SSH key to log in with"
-        ))
-        .with_hint(format!(
-            "Set {SFTP_IDENTITY_VAR} to the private key file whose public half is in the \
-             repository server's authorized_keys (kastell does not pick a key for you)"
-        ))
-    })?;
-    let known_hosts = match env.get_nonempty(SFTP_KNOWN_HOSTS_VAR) {
-        Some(path) => PathBuf::from(path),
-        None => match env.get_nonempty("HOME") {
-            Some(home) => Path::new(&home).join(".ssh").join("known_hosts"),
-            None => {
-                return Err(Error::config_invalid(format!(
-                    "{SFTP_KNOWN_HOSTS_VAR} is not set and neither is HOME (for ~/.ssh/known_hosts)"
-                ))
-                .with_hint(format!(
-                    "Set {SFTP_KNOWN_HOSTS_VAR} to the known_hosts file that pins the server's host key"
-                )));
-            }
-        },
-    };
-    let absolute = |path: PathBuf| {
-        std::path::absolute(&path)
-            .map_err(|e| Error::io(format!("resolving {}", path.display()), e))
-    };
-    Ok(SftpCredentials {
-        identity_file: absolute(PathBuf::from(identity))?,
-        known_hosts: absolute(known_hosts)?,
-    })
-}
-
-/// What the storage at `location` is logged in with, from the
-/// environment: S3 keys when set, and the SFTP login (required) for an
-/// SFTP location only.
-fn backend_credentials(location: &RepoLocation, env: &Env) -> Result<BackendCredentials> {
-    Ok(BackendCredentials {
-        s3: s3_credentials(env),
-        sftp: match location {
-            RepoLocation::Sftp { .. } => Some(sftp_credentials(env)?),
-            _ => None,
-        },
-    })
-}
-
-/// Opens the repository `config` describes. Blocking: call it from a
-/// blocking thread.
+/// Opens the repository `config` describes with the agent-facing
+/// credential. Blocking: call it from a blocking thread.
 pub fn open(config: &RepoConfig, env: &Env) -> Result<BackupRepository> {
     let password = read_password(&config.password_file)?;
-    let credentials = backend_credentials(&config.location, env)?;
+    let credentials = credentials::backend_credentials(&config.location, env)?;
     BackupRepository::open_with(&config.location, &password, &credentials)
 }
 
-/// Creates the repository `config` describes. Blocking.
+/// Opens the repository `config` describes with the operator's
+/// credential for destructive work ([`operator_credentials`]), and a note
+/// when the agent-facing one stands in for it. Blocking.
+pub fn open_as_operator(
+    config: &RepoConfig,
+    env: &Env,
+) -> Result<(BackupRepository, Option<String>)> {
+    let password = read_password(&config.password_file)?;
+    let (credentials, note) = operator_credentials(&config.location, env)?;
+    let repo = BackupRepository::open_with(&config.location, &password, &credentials)?;
+    Ok((repo, note))
+}
+
+/// Creates the repository `config` describes, with the operator's
+/// credential when it is set (its directories must be made by a login
+/// that may make them: an append-only one may not). Blocking.
 pub fn init(config: &RepoConfig, env: &Env) -> Result<BackupRepository> {
     let password = read_password(&config.password_file)?;
-    let credentials = backend_credentials(&config.location, env)?;
+    let (credentials, _) = operator_credentials(&config.location, env)?;
     BackupRepository::init_with(&config.location, &password, &credentials)
 }
 
@@ -323,7 +278,22 @@ pub async fn with_open<T: Send + 'static>(
 ) -> Result<T> {
     let env = env.clone();
     let config = config.clone();
-    off_runtime(move || work(open(&config, &env)?)).await
+    let name = config.name.clone();
+    off_runtime(move || work(open(&config, &env)?))
+        .await
+        .map_err(|e| naming_repository(e, &name))
+}
+
+/// `error` with the repository's name in a hint that says `repo check
+/// NAME` (the repository crate does not know its name).
+fn naming_repository(error: Error, name: &str) -> Error {
+    match error.hint() {
+        Some(hint) if hint.contains("repo check NAME") => {
+            let hint = hint.replace("repo check NAME", &format!("repo check {name}"));
+            error.with_hint(hint)
+        }
+        _ => error,
+    }
 }
 
 /// Runs `work` on a blocking thread.

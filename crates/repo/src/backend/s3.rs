@@ -24,6 +24,7 @@ use rustic_core::{BytesList, FileType, Id, ReadBackend, RusticResult, WriteBacke
 use tokio::runtime::Handle;
 
 use super::object_path;
+use crate::append_only::{Attempt, CANARY_CONTENT, CANARY_NAME, CanaryReport};
 use crate::error::to_rustic;
 
 /// An access key for S3 storage. Its `Debug` never shows the secret.
@@ -133,6 +134,49 @@ impl S3Backend {
 
     fn file_key(&self, tpe: FileType, id: &Id) -> Path {
         self.key(&object_path(tpe, id))
+    }
+
+    /// Writes the canary unless it is there (`If-None-Match: *`), then
+    /// tries to overwrite it and to delete it. A refusal is the server's
+    /// 403; any other failure (unreachable, a wrong key, no bucket) is
+    /// returned and proves nothing.
+    pub(crate) fn probe_canary(&self) -> kastell_core::Result<CanaryReport> {
+        let key = self.key(CANARY_NAME);
+        let doing = |what: &str| format!("{what} the canary {key} in {}", self.location);
+        let payload = || PutPayload::from_static(CANARY_CONTENT);
+        let create = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        match self
+            .runtime
+            .block_on(self.store.put_opts(&key, payload(), create))
+        {
+            Ok(_)
+            | Err(
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
+            ) => {}
+            Err(e) => return Err(store_error(&doing("writing"), e)),
+        }
+        let attempt = |result: object_store::Result<()>, what: &str| match result {
+            Ok(()) => Ok(Attempt::Allowed),
+            Err(object_store::Error::PermissionDenied { .. }) => Ok(Attempt::Refused),
+            Err(e) => Err(store_error(&doing(what), e)),
+        };
+        let overwrite = attempt(
+            self.runtime
+                .block_on(self.store.put(&key, payload()))
+                .map(drop),
+            "overwriting",
+        )?;
+        let delete = attempt(self.runtime.block_on(self.store.delete(&key)), "deleting")?;
+        Ok(CanaryReport {
+            location: self.location.clone(),
+            canary: key.to_string(),
+            overwrite,
+            delete,
+        })
     }
 
     fn block_on<T>(

@@ -10,6 +10,8 @@
     clippy::panic
 )]
 
+pub mod sftp;
+
 use std::process::{Command, Output};
 
 use kastell_repo::backend::S3Credentials;

@@ -12,5 +12,6 @@ mod ops_fleet;
 mod ops_sim;
 mod prune;
 mod repository;
+pub(crate) mod repository_append_only;
 mod repository_restore;
 mod schedule;

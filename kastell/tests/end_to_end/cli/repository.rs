@@ -288,3 +288,82 @@ async fn backups_go_to_a_repository_stock_restic_restores_from() {
     .await);
     assert_eq!(before, after);
 }
+
+/// The defect: a damaged pack printed rustic's 80-line report with
+/// a backtrace and no kastell hint. Now a check and a read through the
+/// repository (backup verify --repo) say in a line or two what is wrong
+/// and where, with kastell's hint, even with RUST_BACKTRACE set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_pack_is_told_in_a_few_lines_with_kastells_hint_and_no_backtrace() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let sandbox = support::one_server_sandbox(dir.path()).await;
+    let server = sandbox.servers()[0].name.clone();
+    let repo_dir = dir.path().join("offsite");
+    support::init_repo(&sandbox, home.path(), "offsite", &repo_dir, PASSWORD).await;
+    ok(&kastell(
+        &sandbox,
+        home.path(),
+        &[
+            "--json", "backup", "create", &server, "--force", "--repo", "offsite",
+        ],
+    )
+    .await);
+    let mut packs: Vec<_> = std::fs::read_dir(repo_dir.join("data"))
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|f| f.unwrap().path())
+        .collect();
+    packs.sort_by_key(|p| std::fs::metadata(p).unwrap().len());
+    let biggest = packs.pop().unwrap();
+    let mut bytes = std::fs::read(&biggest).unwrap();
+    for byte in &mut bytes[100..200] {
+        *byte ^= 0xff;
+    }
+    let mut perms = std::fs::metadata(&biggest).unwrap().permissions();
+    perms.set_mode(0o600);
+    std::fs::set_permissions(&biggest, perms).unwrap();
+    std::fs::write(&biggest, bytes).unwrap();
+    let pack = biggest.file_name().unwrap().to_str().unwrap().to_owned();
+
+    let run = |args: &[&str]| {
+        let mut cmd = support::kastell(home.path(), args);
+        cmd.env("KASTELL_DIR", sandbox.store().dir())
+            .envs(sandbox.env_overlay())
+            .env("RUST_BACKTRACE", "1");
+        let out = cmd.output().unwrap();
+        assert!(
+            !out.status.success(),
+            "{args:?} succeeded on a damaged pack"
+        );
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let short = |text: &str| {
+        assert!(text.lines().count() <= 6, "too long:\n{text}");
+        let lower = text.to_lowercase();
+        for noise in [
+            "backtrace",
+            "rustic_core`",
+            "stack",
+            " at /",
+            "please report",
+        ] {
+            assert!(!lower.contains(noise), "{noise:?} in:\n{text}");
+        }
+    };
+    let checked = run(&["repo", "check", "offsite", "--read-data"]);
+    short(&checked);
+    assert!(checked.contains(&pack[..8]), "which file: {checked}");
+    assert!(checked.contains("restore from another"), "{checked}");
+    let read = run(&["backup", "verify", &server, "--repo", "offsite"]);
+    short(&read);
+    assert!(read.contains(&pack[..8]), "which file: {read}");
+    assert!(
+        read.contains("hint:") && read.contains("kastell repo check offsite"),
+        "{read}"
+    );
+}

@@ -159,3 +159,79 @@ async fn agents_back_up_to_and_restore_from_a_repository_through_the_official_sd
         );
     }
 }
+
+/// The MCP surface never prunes with the operator's key: with both keys in
+/// `kastell-mcp`'s environment, every login its calls make to the SFTP
+/// repository (backup-create pushing, backup-list reading) is the agent's
+/// append-only key, as the server's own log shows, and nothing it offers
+/// removes a snapshot from the repository.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mcp_server_logs_in_with_the_agents_key_only_even_with_the_operators_at_hand() {
+    use crate::cli::repository_append_only::{RepoServer, init_append_only};
+    use kastell_testkit::sshd::fingerprint_of;
+
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let sandbox = support::one_server_sandbox(dir.path()).await;
+    let name = sandbox.servers()[0].name.clone();
+    let repo = RepoServer::start();
+    init_append_only(
+        &sandbox,
+        home.path(),
+        &repo,
+        "offsite",
+        &dir.path().join("offsite.pw"),
+    )
+    .await;
+    let agent = fingerprint_of(&repo.agent_key.with_extension("pub")).unwrap();
+    let operator = fingerprint_of(&repo.fixture.sshd.ed25519_key().with_extension("pub")).unwrap();
+    let logins_before = repo.fixture.sshd.log().matches(&operator).count();
+
+    let store_dir = sandbox.store().dir().display().to_string();
+    let mut env: Vec<(String, String)> = sandbox.env_overlay().into_iter().collect();
+    env.push(("KASTELL_DIR".into(), store_dir));
+    env.push(("KASTELL_SAFE_MODE".into(), "false".into()));
+    env.push(("KASTELL_CONFIRM".into(), "off".into()));
+    env.extend(repo.env(&repo.agent_key, true));
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut plan = sdk::stdio_plan(home.path(), &[], &env_refs);
+    plan["calls"] = json!([
+        {"name": "server_backup", "arguments": {"action": "backup-create", "server": name, "repo": "offsite"}},
+        {"name": "server_backup", "arguments": {"action": "backup-create", "server": name, "repo": "offsite"}},
+        {"name": "server_backup", "arguments": {"action": "backup-list", "server": name, "repo": "offsite"}}
+    ]);
+    let (report, stderr) = sdk::run(Sdk::Python("legacy"), &plan);
+    assert!(report.get("toolsError").is_none(), "{report}\n{stderr}");
+    for call in 0..3 {
+        assert!(!is_error(&report, call), "{report}\n{stderr}");
+    }
+    let listed = structured(&report, 2, "python");
+    assert_eq!(listed["backups"].as_array().unwrap().len(), 2, "{listed}");
+    // No tool action removes snapshots from a repository.
+    let actions: Vec<String> = report["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["inputSchema"]["properties"]["action"]["enum"].as_array())
+        .flatten()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    assert!(actions.contains(&"backup-create".to_owned()), "{actions:?}");
+    assert!(
+        !actions
+            .iter()
+            .any(|a| a.starts_with("repo") || a.contains("forget")),
+        "{actions:?}"
+    );
+
+    let log = repo.fixture.sshd.log();
+    assert!(
+        log.contains(&format!("ED25519 {agent}")),
+        "the agent's key never logged in:\n{log}"
+    );
+    assert_eq!(
+        log.matches(&operator).count(),
+        logins_before,
+        "kastell-mcp logged in with the operator's key:\n{log}"
+    );
+}

@@ -78,6 +78,14 @@ impl Failure {
         }
     }
 
+    /// Whether the server refused the request (SFTP's permission denied).
+    pub(super) fn is_permission_denied(&self) -> bool {
+        match self {
+            Self::Ssh(e) => matches!(e.code(), ErrorCode::SFTP(FX_PERMISSION_DENIED)),
+            Self::Io(e) => e.kind() == std::io::ErrorKind::PermissionDenied,
+        }
+    }
+
     pub(super) fn detail(&self) -> String {
         match self {
             Self::Ssh(e) => e.message().to_owned(),

@@ -53,8 +53,14 @@ pub(super) fn temporary_name(dir: &Path, hex: &str) -> PathBuf {
     ))
 }
 
+/// The mode of every file kastell writes: read-only, so a login without
+/// `setstat` (an append-only one) cannot open it for writing again.
+pub(super) const FILE_MODE: i32 = 0o400;
+
 /// Writes `content` to `path` under a temporary name in `dir` and renames
-/// it into place; an existing `path` is kept unless `replace`.
+/// it into place; an existing `path` is kept unless `replace`. An existing
+/// file is looked for first, so a login that may not remove files (an
+/// append-only one) leaves no temporary beside a file that was there.
 pub(super) fn write_whole(
     sftp: &Sftp,
     dir: &Path,
@@ -63,12 +69,16 @@ pub(super) fn write_whole(
     replace: bool,
     content: &BytesList,
 ) -> std::result::Result<(), Failure> {
+    if !replace && sftp.lstat(path).is_ok() {
+        // Named by its content's hash: the file there holds these bytes.
+        return Ok(());
+    }
     let temporary = temporary_name(dir, hex);
     let create = |sftp: &Sftp| {
         sftp.open_mode(
             &temporary,
             OpenFlags::WRITE | OpenFlags::EXCLUSIVE,
-            0o600,
+            FILE_MODE,
             OpenType::File,
         )
     };

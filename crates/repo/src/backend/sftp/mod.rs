@@ -39,6 +39,7 @@ use crate::RepoLocation;
 use crate::error::to_rustic;
 use crate::location::DEFAULT_SFTP_PORT;
 
+mod canary;
 mod failure;
 mod files;
 mod known_hosts;
