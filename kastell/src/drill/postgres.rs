@@ -31,6 +31,7 @@ use kastell_pg::Cluster;
 
 use super::copy_count::CopyCounter;
 use super::plain_sql::{self, MetaGuard};
+use super::tree;
 use super::{ArtifactDrill, DrillCheck, feed, millis_since, plain, unpack_tar};
 
 /// How much of a plain dump is searched for its version header.
@@ -407,9 +408,23 @@ pub(super) fn drill(source: &dyn ArtifactSource, record: &ArtifactRecord) -> Res
             .map_err(|e| Error::io("creating the drill directory", e))?;
         if let Err(why) = unpack_tar(source, record, scratch.path())? {
             return Err(failed(format!(
-                "the parallel dump {} could not be unpacked: {why}",
-                crate::store::display_safe(&record.name)
+                "the parallel dump {} could not be unpacked: {}",
+                crate::store::display_safe(&record.name),
+                plain(&why)
             )));
+        }
+        // pg_dump -Fd writes regular files only: a symlink would have
+        // pg_restore read a file of this machine as the dump's data.
+        let tidied =
+            tree::tidy(scratch.path()).map_err(|e| Error::io("checking the unpacked dump", e))?;
+        if let Some(odd) = tidied.symlinks.first().or(tidied.removed.first()) {
+            return Err(failed(format!(
+                "the parallel dump {} holds {}, which is no regular file and which pg_dump never \
+                 writes; it was not restored",
+                crate::store::display_safe(&record.name),
+                crate::store::display_safe(odd)
+            ))
+            .with_hint("The backup is not what pg_dump wrote: take a new one"));
         }
         Some(scratch)
     } else {

@@ -266,6 +266,8 @@ fn matches_from(p: &[char], n: &[char]) -> bool {
 pub(super) struct Tidied {
     /// Device files, FIFOs and sockets removed (paths in the tree).
     pub removed: Vec<String>,
+    /// Symlinks left in place, never followed (paths in the tree).
+    pub symlinks: Vec<String>,
     /// Regular files and directories left.
     pub files: u64,
 }
@@ -277,7 +279,14 @@ pub(super) fn tidy(root: &Path) -> std::io::Result<Tidied> {
     let mut tidied = Tidied::default();
     walk(root, &mut |path, meta| {
         let kind = meta.file_type();
+        let shown = || {
+            path.strip_prefix(root)
+                .unwrap_or(path)
+                .display()
+                .to_string()
+        };
         if kind.is_symlink() {
+            tidied.symlinks.push(shown());
             return Ok(());
         }
         if !kind.is_file() && !kind.is_dir() {
@@ -353,6 +362,7 @@ mod tests {
 
         let tidied = tidy(&root).unwrap();
         assert_eq!(tidied.removed, ["etc/fifo"]);
+        assert_eq!(tidied.symlinks, ["etc/link"]);
         assert_eq!(tidied.files, 1);
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
         assert_eq!(mode(&tool), 0o755);

@@ -390,3 +390,59 @@ fn a_plain_dump_with_psql_meta_commands_or_server_programs_runs_nothing_here() {
     ));
     assert!(report.passed(), "{report:#?}");
 }
+
+#[test]
+fn a_parallel_dump_with_a_symlinked_data_file_reads_nothing_here() {
+    let outside = open_dir();
+    let local = outside.path().join("local-data");
+    std::fs::write(&local, "7\tkastell-local-secret-data\n").unwrap();
+    let cluster = kastell_pg::Cluster::start().unwrap();
+    cluster
+        .execute(
+            "postgres",
+            "CREATE TABLE items (id int, note text); INSERT INTO items VALUES (1, 'one');",
+        )
+        .unwrap();
+    let dump = tempfile::tempdir().unwrap();
+    let dir = dump.path().join("dump");
+    let out = cluster
+        .client("pg_dump")
+        .args(["-Fd", "-Z", "0", "-d", "postgres", "-f"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let data = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.extension().is_some_and(|e| e == "dat")
+                && p.file_stem()
+                    .is_some_and(|s| s.to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        })
+        .unwrap();
+    std::fs::remove_file(&data).unwrap();
+    std::os::unix::fs::symlink(&local, &data).unwrap();
+    let tarred = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&dir)
+        .args(["-cf", "-", "."])
+        .output()
+        .unwrap();
+    assert!(tarred.status.success(), "{tarred:?}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let stored = backup(
+        tmp.path(),
+        "db.dir.tar",
+        ArtifactFormat::PgDirectoryTar,
+        &tarred.stdout,
+    );
+    let refused = kastell::drill::drill(&stored).unwrap_err();
+    let message = refused.to_string();
+    assert!(
+        message.contains("which is no regular file") && message.contains(".dat"),
+        "{message}"
+    );
+    assert!(!message.contains("kastell-local-secret-data"), "{message}");
+}
