@@ -352,6 +352,13 @@ impl Cluster {
     /// when any statement fails, and with [`ErrorKind::InvalidState`] when
     /// the cluster was stopped.
     pub fn psql(&self, db: &str, sql: &str) -> Result<String> {
+        self.psql_as("postgres", db, sql)
+    }
+
+    /// Runs `sql` like [`Cluster::psql`], connected as the role `user`
+    /// (which must exist and may log in): SQL that must not run as the
+    /// superuser, such as queries naming what a dump created.
+    pub fn psql_as(&self, user: &str, db: &str, sql: &str) -> Result<String> {
         if self.server.is_none() {
             return Err(Error::invalid_state(
                 "local PostgreSQL: the cluster is stopped",
@@ -363,7 +370,7 @@ impl Cluster {
             .arg(self.socket_dir())
             .arg("-p")
             .arg(self.port.to_string())
-            .args(["-U", "postgres", "-d", db, "-f", "-"])
+            .args(["-U", user, "-d", db, "-f", "-"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -470,8 +470,11 @@ pub(super) fn drill(source: &dyn ArtifactSource, record: &ArtifactRecord) -> Res
             )
         },
     )];
+    // What the dump created is queried as the restorer too: its names are
+    // the server's, and reach SQL below.
     let present: Vec<String> = cluster
-        .psql(
+        .psql_as(
+            RESTORER,
             DRILL_DB,
             "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c \
              JOIN pg_namespace n ON n.oid = c.relnamespace \
@@ -521,7 +524,10 @@ pub(super) fn drill(source: &dyn ArtifactSource, record: &ArtifactRecord) -> Res
             .map(|(table, _)| format!("SELECT {}, count(*) FROM {table}", literal(table)))
             .collect::<Vec<_>>()
             .join(" UNION ALL ");
-        for line in cluster.psql(DRILL_DB, &format!("{sql};"))?.lines() {
+        for line in cluster
+            .psql_as(RESTORER, DRILL_DB, &format!("{sql};"))?
+            .lines()
+        {
             if let Some((table, n)) = line.rsplit_once('|') {
                 actual.insert(table.to_owned(), n.parse::<u64>().unwrap_or(u64::MAX));
             }
