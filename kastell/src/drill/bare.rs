@@ -81,6 +81,7 @@ fn view(root: &Path, relative: &str) -> std::result::Result<Option<View>, Refusa
 
 fn sshd_check(
     root: &Path,
+    links: &[String],
     scratch: &Path,
     confinement: &mut Confinement<'_>,
 ) -> Result<Option<DrillCheck>> {
@@ -96,7 +97,8 @@ fn sshd_check(
         Ok(_) => return Ok(None),
         Err(why) => return Ok(Some(refused(NAME, &[refusal_of(config, why)]))),
     }
-    let refusals = screen::sshd(&view, config);
+    let mut refusals = screen::sshd(&view, config);
+    refusals.extend(screen::escaping_links(&view, links));
     if !refusals.is_empty() {
         return Ok(Some(refused(NAME, &refusals)));
     }
@@ -161,7 +163,11 @@ fn refusal_of(config: &Path, why: String) -> Refusal {
     }
 }
 
-fn nginx_check(root: &Path, confinement: &mut Confinement<'_>) -> Result<Option<DrillCheck>> {
+fn nginx_check(
+    root: &Path,
+    links: &[String],
+    confinement: &mut Confinement<'_>,
+) -> Result<Option<DrillCheck>> {
     const NAME: &str = "nginx -t";
     let config = Path::new("/etc/nginx/nginx.conf");
     let view = match view(root, "etc/nginx") {
@@ -174,7 +180,10 @@ fn nginx_check(root: &Path, confinement: &mut Confinement<'_>) -> Result<Option<
         Ok(_) => return Ok(None),
         Err(why) => return Ok(Some(refused(NAME, &[refusal_of(config, why)]))),
     }
-    let screened = screen::nginx(&view, config);
+    let mut screened = screen::nginx(&view, config);
+    screened
+        .refusals
+        .extend(screen::escaping_links(&view, links));
     if !screened.refusals.is_empty() {
         return Ok(Some(refused(NAME, &screened.refusals)));
     }
@@ -270,8 +279,9 @@ pub(super) fn drill(source: &dyn ArtifactSource, record: &ArtifactRecord) -> Res
             scratch: scratch.path(),
             probed: None,
         };
-        checks.extend(sshd_check(&root, scratch.path(), &mut confinement)?);
-        checks.extend(nginx_check(&root, &mut confinement)?);
+        let links = tidied.map(|t| t.symlinks).unwrap_or_default();
+        checks.extend(sshd_check(&root, &links, scratch.path(), &mut confinement)?);
+        checks.extend(nginx_check(&root, &links, &mut confinement)?);
     }
     Ok(ArtifactDrill {
         artifact: crate::store::display_safe(&record.name),

@@ -34,10 +34,13 @@ pub(super) struct Refusal {
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = crate::store::display_safe(&self.file);
+        if self.line == 0 {
+            return write!(f, "{file}: {}", self.why);
+        }
         write!(
             f,
-            "{}:{}: {}: {}",
-            crate::store::display_safe(&self.file),
+            "{file}:{}: {}: {}",
             self.line,
             crate::store::display_safe(&self.directive),
             self.why
@@ -319,6 +322,30 @@ fn writable_dir(arg: &str) -> Option<String> {
         "usr", "etc", "proc", "dev", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "kastell",
     ];
     (clean && !mounted.contains(&first.as_str())).then(|| dir.display().to_string())
+}
+
+/// The symlinks among `links` (paths in the tree, `etc/nginx/x`) inside
+/// `view` that lead out of it: a validator must not follow them either.
+pub(super) fn escaping_links(view: &View, links: &[String]) -> Vec<Refusal> {
+    let inside = view
+        .mounted_at
+        .to_string_lossy()
+        .trim_start_matches('/')
+        .to_owned()
+        + "/";
+    links
+        .iter()
+        .filter(|link| link.starts_with(&inside))
+        .filter_map(|link| {
+            let path = PathBuf::from(format!("/{link}"));
+            view.resolve(&path).err().map(|why| Refusal {
+                file: path.display().to_string(),
+                line: 0,
+                directive: String::new(),
+                why,
+            })
+        })
+        .collect()
 }
 
 /// Screens sshd's configuration `config` (a sandbox path such as

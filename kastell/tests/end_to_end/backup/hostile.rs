@@ -142,6 +142,7 @@ fn a_hostile_configuration_archive_runs_no_shipped_code_and_reads_no_local_file(
         ),
         Member::Dir("etc/ssh/"),
         Member::File("etc/ssh/sshd_config", sshd_config.as_bytes(), 0o644),
+        Member::Link("etc/ssh/moduli", "/etc/shadow"),
     ]);
     let tmp = tempfile::tempdir().unwrap();
     let report = drill(backup(
@@ -172,7 +173,11 @@ fn a_hostile_configuration_archive_runs_no_shipped_code_and_reads_no_local_file(
     assert!(
         sshd.detail
             .starts_with("refused before sshd -t ran: /etc/ssh/sshd_config:2: Include ")
-            && sshd.detail.contains("outside the archive's /etc/ssh"),
+            && sshd.detail.contains("outside the archive's /etc/ssh")
+            && sshd.detail.contains(
+                "/etc/ssh/moduli: the symlink /etc/ssh/moduli points outside the archive \
+                 (/etc/shadow), which is not followed"
+            ),
         "{sshd:?}"
     );
     assert!(!marker.exists(), "the shipped module ran");
