@@ -12,6 +12,7 @@
 //! root. A validator that is not installed, or that cannot be confined
 //! here, is reported as skipped, never as passed.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -73,45 +74,121 @@ fn view(root: &Path, relative: &str) -> std::result::Result<Option<View>, Refusa
         Err(why) => Err(Refusal {
             file: format!("/{relative}"),
             line: 0,
-            directive: "(directory)".into(),
+            directive: String::new(),
             why,
         }),
     }
 }
 
-fn sshd_check(
-    root: &Path,
-    links: &[String],
-    scratch: &Path,
-    confinement: &mut Confinement<'_>,
-) -> Result<Option<DrillCheck>> {
-    const NAME: &str = "sshd -t";
-    let config = Path::new("/etc/ssh/sshd_config");
-    let view = match view(root, "etc/ssh") {
-        Ok(Some(view)) => view,
-        Ok(None) => return Ok(None),
-        Err(refusal) => return Ok(Some(refused(NAME, &[refusal]))),
-    };
-    match view.resolve(config) {
-        Ok(Some(p)) if p.is_file() => {}
-        Ok(_) => return Ok(None),
-        Err(why) => return Ok(Some(refused(NAME, &[refusal_of(config, why)]))),
+/// One validator of one configuration.
+struct Validator {
+    /// The check's name (`sshd -t`).
+    name: &'static str,
+    /// The program (`sshd`).
+    program: &'static str,
+    /// The archive's directory, mounted where the server has it
+    /// (`etc/ssh` at `/etc/ssh`).
+    dir: &'static str,
+    /// The configuration inside it, as the server names it.
+    config: &'static str,
+}
+
+const SSHD: Validator = Validator {
+    name: "sshd -t",
+    program: "sshd",
+    dir: "etc/ssh",
+    config: "/etc/ssh/sshd_config",
+};
+
+const NGINX: Validator = Validator {
+    name: "nginx -t",
+    program: "nginx",
+    dir: "etc/nginx",
+    config: "/etc/nginx/nginx.conf",
+};
+
+/// Where a validator stands before it runs.
+enum Ready<'s> {
+    /// The archive holds no such configuration: no check.
+    Absent,
+    /// Refused or skipped: the check, already decided.
+    Decided(DrillCheck),
+    /// Screened, installed and confinable.
+    Run {
+        view: View,
+        program: PathBuf,
+        sandbox: &'s Sandbox,
+    },
+}
+
+impl Validator {
+    /// The steps every validator takes before it runs: the archive's
+    /// directory and configuration found inside the tree, `screen` and
+    /// the symlinks leading out of it refused, the validator installed,
+    /// the sandbox working.
+    fn ready<'s>(
+        &self,
+        root: &Path,
+        links: &[String],
+        confinement: &'s mut Confinement<'_>,
+        screen: impl FnOnce(&View, &Path) -> Vec<Refusal>,
+    ) -> Ready<'s> {
+        let config = Path::new(self.config);
+        let view = match view(root, self.dir) {
+            Ok(Some(view)) => view,
+            Ok(None) => return Ready::Absent,
+            Err(refusal) => return Ready::Decided(refused(self.name, &[refusal])),
+        };
+        match view.resolve(config) {
+            Ok(Some(p)) if p.is_file() => {}
+            Ok(_) => return Ready::Absent,
+            Err(why) => {
+                let refusal = Refusal {
+                    file: self.config.to_owned(),
+                    line: 0,
+                    directive: String::new(),
+                    why,
+                };
+                return Ready::Decided(refused(self.name, &[refusal]));
+            }
+        }
+        let mut refusals = screen(&view, config);
+        refusals.extend(screen::escaping_links(&view, links));
+        if !refusals.is_empty() {
+            return Ready::Decided(refused(self.name, &refusals));
+        }
+        let Some(program) = confine::installed(self.program) else {
+            return Ready::Decided(DrillCheck::skipped(
+                self.name,
+                &format!("{} is not installed here", self.program),
+            ));
+        };
+        match confinement.get() {
+            Ok(sandbox) => Ready::Run {
+                view,
+                program,
+                sandbox,
+            },
+            Err(why) => Ready::Decided(DrillCheck::skipped(self.name, why)),
+        }
     }
-    let mut refusals = screen::sshd(&view, config);
-    refusals.extend(screen::escaping_links(&view, links));
-    if !refusals.is_empty() {
-        return Ok(Some(refused(NAME, &refusals)));
+
+    /// Runs `spec` in `sandbox` and words the verdict.
+    fn verdict(&self, sandbox: &Sandbox, spec: &Spec) -> Result<DrillCheck> {
+        let ran = sandbox.run(spec)?;
+        let file = self.config.trim_start_matches('/');
+        let detail = if ran.passed {
+            format!("{file} is valid")
+        } else {
+            format!("{file} is refused: {}", plain(ran.text.trim()))
+        };
+        Ok(DrillCheck::ran(self.name, ran.passed, detail))
     }
-    let Some(sshd) = confine::installed("sshd") else {
-        return Ok(Some(DrillCheck::skipped(
-            NAME,
-            "sshd is not installed here",
-        )));
-    };
-    let sandbox = match confinement.get() {
-        Ok(sandbox) => sandbox,
-        Err(why) => return Ok(Some(DrillCheck::skipped(NAME, why))),
-    };
+}
+
+/// A throwaway host key for `sshd -t` in `scratch`, readable by the
+/// validator; `Err(why)` when ssh-keygen failed.
+fn host_key(scratch: &Path) -> Result<std::result::Result<PathBuf, String>> {
     let keys = scratch.join("keys");
     std::fs::create_dir(&keys).map_err(|e| Error::io("creating the drill's key directory", e))?;
     let key = keys.join("host_key");
@@ -122,45 +199,46 @@ fn sshd_check(
         .output()
         .map_err(|e| Error::io("running ssh-keygen", e))?;
     if !made.status.success() {
-        return Ok(Some(DrillCheck::skipped(
-            NAME,
-            &format!(
-                "no throwaway host key could be made: {}",
-                plain(String::from_utf8_lossy(&made.stderr).trim())
-            ),
+        return Ok(Err(format!(
+            "no throwaway host key could be made: {}",
+            plain(String::from_utf8_lossy(&made.stderr).trim())
         )));
     }
     if kastell_pg::is_root() {
         std::os::unix::fs::lchown(&key, Some(confine::NOBODY), Some(confine::NOBODY))
             .map_err(|e| Error::io("handing the throwaway host key to the validator", e))?;
     }
+    Ok(Ok(key))
+}
+
+fn sshd_check(
+    root: &Path,
+    links: &[String],
+    scratch: &Path,
+    confinement: &mut Confinement<'_>,
+) -> Result<Option<DrillCheck>> {
+    let (view, program, sandbox) = match SSHD.ready(root, links, confinement, screen::sshd) {
+        Ready::Absent => return Ok(None),
+        Ready::Decided(check) => return Ok(Some(check)),
+        Ready::Run {
+            view,
+            program,
+            sandbox,
+        } => (view, program, sandbox),
+    };
+    let key = match host_key(scratch)? {
+        Ok(key) => key,
+        Err(why) => return Ok(Some(DrillCheck::skipped(SSHD.name, &why))),
+    };
     let spec = Spec {
-        binds: vec![
-            (view.host.clone(), "/etc/ssh".into()),
-            (key, HOST_KEY.into()),
-        ],
-        program: sshd,
-        args: ["-t", "-f", "/etc/ssh/sshd_config", "-h", HOST_KEY]
+        binds: vec![(view.host, "/etc/ssh".into()), (key, HOST_KEY.into())],
+        program,
+        args: ["-t", "-f", SSHD.config, "-h", HOST_KEY]
             .map(Into::into)
             .to_vec(),
         ..Spec::default()
     };
-    let ran = sandbox.run(&spec)?;
-    let detail = if ran.passed {
-        "etc/ssh/sshd_config is valid".to_owned()
-    } else {
-        format!("etc/ssh/sshd_config is refused: {}", plain(ran.text.trim()))
-    };
-    Ok(Some(DrillCheck::ran(NAME, ran.passed, detail)))
-}
-
-fn refusal_of(config: &Path, why: String) -> Refusal {
-    Refusal {
-        file: config.display().to_string(),
-        line: 0,
-        directive: "(file)".into(),
-        why,
-    }
+    SSHD.verdict(sandbox, &spec).map(Some)
 }
 
 fn nginx_check(
@@ -168,70 +246,38 @@ fn nginx_check(
     links: &[String],
     confinement: &mut Confinement<'_>,
 ) -> Result<Option<DrillCheck>> {
-    const NAME: &str = "nginx -t";
-    let config = Path::new("/etc/nginx/nginx.conf");
-    let view = match view(root, "etc/nginx") {
-        Ok(Some(view)) => view,
-        Ok(None) => return Ok(None),
-        Err(refusal) => return Ok(Some(refused(NAME, &[refusal]))),
+    let mut writes = BTreeSet::new();
+    let screen = |view: &View, config: &Path| {
+        let screened = screen::nginx(view, config);
+        writes = screened.writable;
+        screened.refusals
     };
-    match view.resolve(config) {
-        Ok(Some(p)) if p.is_file() => {}
-        Ok(_) => return Ok(None),
-        Err(why) => return Ok(Some(refused(NAME, &[refusal_of(config, why)]))),
-    }
-    let mut screened = screen::nginx(&view, config);
-    screened
-        .refusals
-        .extend(screen::escaping_links(&view, links));
-    if !screened.refusals.is_empty() {
-        return Ok(Some(refused(NAME, &screened.refusals)));
-    }
-    let Some(nginx) = confine::installed("nginx") else {
-        return Ok(Some(DrillCheck::skipped(
-            NAME,
-            "nginx is not installed here",
-        )));
-    };
-    let sandbox = match confinement.get() {
-        Ok(sandbox) => sandbox,
-        Err(why) => return Ok(Some(DrillCheck::skipped(NAME, why))),
+    let (view, program, sandbox) = match NGINX.ready(root, links, confinement, screen) {
+        Ready::Absent => return Ok(None),
+        Ready::Decided(check) => return Ok(Some(check)),
+        Ready::Run {
+            view,
+            program,
+            sandbox,
+        } => (view, program, sandbox),
     };
     // Where Debian's nginx writes by default (its error log before the
     // configuration is read, its temporary paths), and where this
     // configuration writes: scratch space inside the sandbox.
-    let mut writable: Vec<String> = ["/run", "/var/log/nginx", "/var/lib/nginx"]
+    let mut writable: BTreeSet<String> = ["/run", "/var/log/nginx", "/var/lib/nginx"]
         .map(String::from)
-        .to_vec();
-    writable.extend(screened.writable.into_iter().take(32));
-    writable.sort();
-    writable.dedup();
+        .into();
+    writable.extend(writes.into_iter().take(32));
     let spec = Spec {
-        binds: vec![(view.host.clone(), "/etc/nginx".into())],
-        writable,
+        binds: vec![(view.host, "/etc/nginx".into())],
+        writable: writable.into_iter().collect(),
         bind_ports: true,
-        program: nginx,
-        args: [
-            "-t",
-            "-q",
-            "-c",
-            "/etc/nginx/nginx.conf",
-            "-p",
-            "/etc/nginx/",
-        ]
-        .map(Into::into)
-        .to_vec(),
+        program,
+        args: ["-t", "-q", "-c", NGINX.config, "-p", "/etc/nginx/"]
+            .map(Into::into)
+            .to_vec(),
     };
-    let ran = sandbox.run(&spec)?;
-    let detail = if ran.passed {
-        "etc/nginx/nginx.conf is valid".to_owned()
-    } else {
-        format!(
-            "etc/nginx/nginx.conf is refused: {}",
-            plain(ran.text.trim())
-        )
-    };
-    Ok(Some(DrillCheck::ran(NAME, ran.passed, detail)))
+    NGINX.verdict(sandbox, &spec).map(Some)
 }
 
 /// Drills the archive `record`: unpack, screen, then validate what can be.
