@@ -13,6 +13,9 @@
 //! major, else the nearest newer one: a newer server restores an older
 //! dump, never the reverse).
 //!
+//! Every program it runs gets only `PATH`, `LANG=C` and what it needs
+//! (`LC_ALL=C`, `PGHOST`...), never this process's environment.
+//!
 //! As root, `initdb`, the server and `pg_ctl` run as the `postgres` OS user
 //! (through `runuser`); as any other user they run directly. The server is a
 //! child of this process (not daemonised by `pg_ctl start`), so stopping it
@@ -29,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kastell_core::env::scrubbed_command;
+use kastell_core::env::allowlisted_command;
 use kastell_core::{Error, ErrorKind, Result};
 
 const PG_ROOT: &str = "/usr/lib/postgresql";
@@ -170,7 +173,7 @@ impl Cluster {
                 .map_err(|e| Error::io("opening the cluster directory", e))?;
         }
         if is_root() {
-            let mut chown = scrubbed_command("chown");
+            let mut chown = allowlisted_command("chown");
             chown.args(["-R", "postgres:"]).arg(base);
             run(chown, "chown to the postgres user")?;
         }
@@ -206,10 +209,10 @@ impl Cluster {
 
     /// A command for the client program `program` (`psql`, `pg_restore`)
     /// of the cluster's version, with `PGHOST`, `PGPORT` and `PGUSER` set
-    /// to reach the cluster as its superuser, and an environment without
-    /// secrets.
+    /// to reach the cluster as its superuser, in an environment of `PATH`
+    /// and `LANG=C` only (nothing of this process's, no secret).
     pub fn client(&self, program: &str) -> Command {
-        let mut command = scrubbed_command(self.server_bin.bin_dir.join(program));
+        let mut command = allowlisted_command(self.server_bin.bin_dir.join(program));
         command
             .env("PGHOST", self.socket_dir())
             .env("PGPORT", self.port.to_string())
@@ -276,11 +279,11 @@ impl Cluster {
     fn as_postgres(&self, program: &str) -> Command {
         let binary = self.server_bin.bin_dir.join(program);
         let mut command = if is_root() {
-            let mut c = scrubbed_command("runuser");
+            let mut c = allowlisted_command("runuser");
             c.args(["-u", "postgres", "--"]).arg(binary);
             c
         } else {
-            scrubbed_command(binary)
+            allowlisted_command(binary)
         };
         command.current_dir(self.dir.path());
         command.env("LC_ALL", "C");
@@ -289,7 +292,7 @@ impl Cluster {
 
     /// Whether `pg_isready` reports the server accepting connections.
     pub fn is_ready(&self) -> bool {
-        scrubbed_command(self.server_bin.bin_dir.join("pg_isready"))
+        allowlisted_command(self.server_bin.bin_dir.join("pg_isready"))
             .arg("-q")
             .arg("-h")
             .arg(self.socket_dir())
@@ -349,18 +352,25 @@ impl Cluster {
     /// when any statement fails, and with [`ErrorKind::InvalidState`] when
     /// the cluster was stopped.
     pub fn psql(&self, db: &str, sql: &str) -> Result<String> {
+        self.psql_as("postgres", db, sql)
+    }
+
+    /// Runs `sql` like [`Cluster::psql`], connected as the role `user`
+    /// (which must exist and may log in): SQL that must not run as the
+    /// superuser, such as queries naming what a dump created.
+    pub fn psql_as(&self, user: &str, db: &str, sql: &str) -> Result<String> {
         if self.server.is_none() {
             return Err(Error::invalid_state(
                 "local PostgreSQL: the cluster is stopped",
             ));
         }
-        let mut child = scrubbed_command(self.server_bin.bin_dir.join("psql"))
+        let mut child = allowlisted_command(self.server_bin.bin_dir.join("psql"))
             .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1"])
             .arg("-h")
             .arg(self.socket_dir())
             .arg("-p")
             .arg(self.port.to_string())
-            .args(["-U", "postgres", "-d", db, "-f", "-"])
+            .args(["-U", user, "-d", db, "-f", "-"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -2,118 +2,285 @@
 //! into a temporary directory here, then the configurations it holds that
 //! this machine can validate are validated on the unpacked copy:
 //! `sshd -t` for `etc/ssh/sshd_config` (with a throwaway host key) and
-//! `nginx -t` for `etc/nginx/nginx.conf`. A validator that is not
-//! installed here is reported as skipped, never as passed.
+//! `nginx -t` for `etc/nginx/nginx.conf`.
+//!
+//! The archive is hostile input. Each configuration is screened first
+//! ([`super::screen`]): one that would load code here or name a file
+//! outside the archive fails its check, and its validator never runs.
+//! A validator runs only confined ([`super::confine`]), seeing the
+//! archive's directory where the server has it (`/etc/nginx`), never as
+//! root. A validator that is not installed, or that cannot be confined
+//! here, is reported as skipped, never as passed.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use kastell_core::env::scrubbed_command;
 use kastell_core::types::{ArtifactRecord, ArtifactSource};
 use kastell_core::{Error, Result};
 
-use super::{ArtifactDrill, DrillCheck, millis_since, unpack_tar};
+use super::confine::{self, Sandbox, Spec};
+use super::screen::{self, Refusal};
+use super::tree::{self, View};
+use super::{ArtifactDrill, DrillCheck, millis_since, plain, unpack_tar};
 
-/// Where a program is installed, from the usual system directories.
-fn installed(program: &str) -> Option<PathBuf> {
-    [
-        "/usr/sbin",
-        "/usr/bin",
-        "/sbin",
-        "/bin",
-        "/usr/local/sbin",
-        "/usr/local/bin",
-    ]
-    .iter()
-    .map(|dir| Path::new(dir).join(program))
-    .find(|p| p.is_file())
+/// Where the throwaway host key is inside the sandbox.
+const HOST_KEY: &str = "/kastell/drill_host_key";
+
+/// The sandbox, built once per archive and only when a validator is to run.
+struct Confinement<'a> {
+    scratch: &'a Path,
+    probed: Option<std::result::Result<Sandbox, String>>,
 }
 
-/// Runs `command`; `(passed, what it printed)`.
-fn validate(mut command: Command) -> Result<(bool, String)> {
-    let out = command
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| Error::io("running a validator", e))?;
-    let text = String::from_utf8_lossy(&out.stderr).trim().to_owned();
-    Ok((out.status.success(), text))
-}
-
-fn count_files(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => count_files(&e.path()),
-            Ok(_) => 1,
-            Err(_) => 0,
-        })
-        .sum()
-}
-
-fn sshd_check(root: &Path, scratch: &Path) -> Result<Option<DrillCheck>> {
-    let config = root.join("etc/ssh/sshd_config");
-    if !config.is_file() {
-        return Ok(None);
+impl Confinement<'_> {
+    fn get(&mut self) -> std::result::Result<&Sandbox, &str> {
+        let scratch = self.scratch;
+        self.probed
+            .get_or_insert_with(|| Sandbox::probe(scratch))
+            .as_ref()
+            .map_err(String::as_str)
     }
-    let Some(sshd) = installed("sshd") else {
-        return Ok(Some(DrillCheck::skipped(
-            "sshd -t",
-            "sshd is not installed here",
-        )));
-    };
-    let key = scratch.join("drill_host_key");
-    let mut keygen = scrubbed_command("ssh-keygen");
-    keygen
+}
+
+/// A failed check naming each refusal, before `validator` ran.
+fn refused(validator: &str, refusals: &[Refusal]) -> DrillCheck {
+    let listed: Vec<String> = refusals.iter().take(5).map(ToString::to_string).collect();
+    let more = refusals.len().saturating_sub(listed.len());
+    DrillCheck::ran(
+        validator,
+        false,
+        format!(
+            "refused before {validator} ran: {}{}",
+            listed.join("; "),
+            if more > 0 {
+                format!("; and {more} more")
+            } else {
+                String::new()
+            }
+        ),
+    )
+}
+
+/// The archive's `relative` directory (`etc/ssh`) as a view mounted where
+/// the server has it, or a refusal when it leads out of the tree.
+fn view(root: &Path, relative: &str) -> std::result::Result<Option<View>, Refusal> {
+    match tree::real_dir(root, relative) {
+        Ok(Some(host)) => Ok(Some(View {
+            mounted_at: PathBuf::from(format!("/{relative}")),
+            host,
+        })),
+        Ok(None) => Ok(None),
+        Err(why) => Err(Refusal {
+            file: format!("/{relative}"),
+            line: 0,
+            directive: String::new(),
+            why,
+        }),
+    }
+}
+
+/// One validator of one configuration.
+struct Validator {
+    /// The check's name (`sshd -t`).
+    name: &'static str,
+    /// The program (`sshd`).
+    program: &'static str,
+    /// The archive's directory, mounted where the server has it
+    /// (`etc/ssh` at `/etc/ssh`).
+    dir: &'static str,
+    /// The configuration inside it, as the server names it.
+    config: &'static str,
+}
+
+const SSHD: Validator = Validator {
+    name: "sshd -t",
+    program: "sshd",
+    dir: "etc/ssh",
+    config: "/etc/ssh/sshd_config",
+};
+
+const NGINX: Validator = Validator {
+    name: "nginx -t",
+    program: "nginx",
+    dir: "etc/nginx",
+    config: "/etc/nginx/nginx.conf",
+};
+
+/// Where a validator stands before it runs.
+enum Ready<'s> {
+    /// The archive holds no such configuration: no check.
+    Absent,
+    /// Refused or skipped: the check, already decided.
+    Decided(DrillCheck),
+    /// Screened, installed and confinable.
+    Run {
+        view: View,
+        program: PathBuf,
+        sandbox: &'s Sandbox,
+    },
+}
+
+impl Validator {
+    /// The steps every validator takes before it runs: the archive's
+    /// directory and configuration found inside the tree, `screen` and
+    /// the symlinks leading out of it refused, the validator installed,
+    /// the sandbox working.
+    fn ready<'s>(
+        &self,
+        root: &Path,
+        links: &[String],
+        confinement: &'s mut Confinement<'_>,
+        screen: impl FnOnce(&View, &Path) -> Vec<Refusal>,
+    ) -> Ready<'s> {
+        let config = Path::new(self.config);
+        let view = match view(root, self.dir) {
+            Ok(Some(view)) => view,
+            Ok(None) => return Ready::Absent,
+            Err(refusal) => return Ready::Decided(refused(self.name, &[refusal])),
+        };
+        match view.resolve(config) {
+            Ok(Some(p)) if p.is_file() => {}
+            Ok(_) => return Ready::Absent,
+            Err(why) => {
+                let refusal = Refusal {
+                    file: self.config.to_owned(),
+                    line: 0,
+                    directive: String::new(),
+                    why,
+                };
+                return Ready::Decided(refused(self.name, &[refusal]));
+            }
+        }
+        let mut refusals = screen(&view, config);
+        refusals.extend(screen::escaping_links(&view, links));
+        if !refusals.is_empty() {
+            return Ready::Decided(refused(self.name, &refusals));
+        }
+        let Some(program) = confine::installed(self.program) else {
+            return Ready::Decided(DrillCheck::skipped(
+                self.name,
+                &format!("{} is not installed here", self.program),
+            ));
+        };
+        match confinement.get() {
+            Ok(sandbox) => Ready::Run {
+                view,
+                program,
+                sandbox,
+            },
+            Err(why) => Ready::Decided(DrillCheck::skipped(self.name, why)),
+        }
+    }
+
+    /// Runs `spec` in `sandbox` and words the verdict.
+    fn verdict(&self, sandbox: &Sandbox, spec: &Spec) -> Result<DrillCheck> {
+        let ran = sandbox.run(spec)?;
+        let file = self.config.trim_start_matches('/');
+        let detail = if ran.passed {
+            format!("{file} is valid")
+        } else {
+            format!("{file} is refused: {}", plain(ran.text.trim()))
+        };
+        Ok(DrillCheck::ran(self.name, ran.passed, detail))
+    }
+}
+
+/// A throwaway host key for `sshd -t` in `scratch`, readable by the
+/// validator; `Err(why)` when ssh-keygen failed.
+fn host_key(scratch: &Path) -> Result<std::result::Result<PathBuf, String>> {
+    let keys = scratch.join("keys");
+    std::fs::create_dir(&keys).map_err(|e| Error::io("creating the drill's key directory", e))?;
+    let key = keys.join("host_key");
+    let made = kastell_core::env::allowlisted_command("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key);
-    let (made, text) = validate(keygen)?;
-    if !made {
-        return Ok(Some(DrillCheck::skipped(
-            "sshd -t",
-            &format!("no throwaway host key could be made: {text}"),
+        .arg(&key)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| Error::io("running ssh-keygen", e))?;
+    if !made.status.success() {
+        return Ok(Err(format!(
+            "no throwaway host key could be made: {}",
+            plain(String::from_utf8_lossy(&made.stderr).trim())
         )));
     }
-    let mut test = scrubbed_command(sshd);
-    test.arg("-t").arg("-f").arg(&config).arg("-h").arg(&key);
-    let (passed, text) = validate(test)?;
-    let detail = if passed {
-        "etc/ssh/sshd_config is valid".to_owned()
-    } else {
-        format!("etc/ssh/sshd_config is refused: {text}")
-    };
-    Ok(Some(DrillCheck::ran("sshd -t", passed, detail)))
-}
-
-fn nginx_check(root: &Path) -> Result<Option<DrillCheck>> {
-    let config = root.join("etc/nginx/nginx.conf");
-    if !config.is_file() {
-        return Ok(None);
+    if kastell_pg::is_root() {
+        std::os::unix::fs::lchown(&key, Some(confine::NOBODY), Some(confine::NOBODY))
+            .map_err(|e| Error::io("handing the throwaway host key to the validator", e))?;
     }
-    let Some(nginx) = installed("nginx") else {
-        return Ok(Some(DrillCheck::skipped(
-            "nginx -t",
-            "nginx is not installed here",
-        )));
-    };
-    let mut test = scrubbed_command(nginx);
-    test.args(["-t", "-q", "-c"])
-        .arg(&config)
-        .arg("-p")
-        .arg(root.join("etc/nginx"));
-    let (passed, text) = validate(test)?;
-    let detail = if passed {
-        "etc/nginx/nginx.conf is valid".to_owned()
-    } else {
-        format!("etc/nginx/nginx.conf is refused: {text}")
-    };
-    Ok(Some(DrillCheck::ran("nginx -t", passed, detail)))
+    Ok(Ok(key))
 }
 
-/// Drills the archive `record`: unpack, then validate what can be.
+fn sshd_check(
+    root: &Path,
+    links: &[String],
+    scratch: &Path,
+    confinement: &mut Confinement<'_>,
+) -> Result<Option<DrillCheck>> {
+    let (view, program, sandbox) = match SSHD.ready(root, links, confinement, screen::sshd) {
+        Ready::Absent => return Ok(None),
+        Ready::Decided(check) => return Ok(Some(check)),
+        Ready::Run {
+            view,
+            program,
+            sandbox,
+        } => (view, program, sandbox),
+    };
+    let key = match host_key(scratch)? {
+        Ok(key) => key,
+        Err(why) => return Ok(Some(DrillCheck::skipped(SSHD.name, &why))),
+    };
+    let spec = Spec {
+        binds: vec![(view.host, "/etc/ssh".into()), (key, HOST_KEY.into())],
+        program,
+        args: ["-t", "-f", SSHD.config, "-h", HOST_KEY]
+            .map(Into::into)
+            .to_vec(),
+        ..Spec::default()
+    };
+    SSHD.verdict(sandbox, &spec).map(Some)
+}
+
+fn nginx_check(
+    root: &Path,
+    links: &[String],
+    confinement: &mut Confinement<'_>,
+) -> Result<Option<DrillCheck>> {
+    let mut writes = BTreeSet::new();
+    let screen = |view: &View, config: &Path| {
+        let screened = screen::nginx(view, config);
+        writes = screened.writable;
+        screened.refusals
+    };
+    let (view, program, sandbox) = match NGINX.ready(root, links, confinement, screen) {
+        Ready::Absent => return Ok(None),
+        Ready::Decided(check) => return Ok(Some(check)),
+        Ready::Run {
+            view,
+            program,
+            sandbox,
+        } => (view, program, sandbox),
+    };
+    // Where Debian's nginx writes by default (its error log before the
+    // configuration is read, its temporary paths), and where this
+    // configuration writes: scratch space inside the sandbox.
+    let mut writable: BTreeSet<String> = ["/run", "/var/log/nginx", "/var/lib/nginx"]
+        .map(String::from)
+        .into();
+    writable.extend(writes.into_iter().take(32));
+    let spec = Spec {
+        binds: vec![(view.host, "/etc/nginx".into())],
+        writable: writable.into_iter().collect(),
+        bind_ports: true,
+        program,
+        args: ["-t", "-q", "-c", NGINX.config, "-p", "/etc/nginx/"]
+            .map(Into::into)
+            .to_vec(),
+    };
+    NGINX.verdict(sandbox, &spec).map(Some)
+}
+
+/// Drills the archive `record`: unpack, screen, then validate what can be.
 pub(super) fn drill(source: &dyn ArtifactSource, record: &ArtifactRecord) -> Result<ArtifactDrill> {
     let started = Instant::now();
     let scratch = tempfile::Builder::new()
@@ -123,20 +290,47 @@ pub(super) fn drill(source: &dyn ArtifactSource, record: &ArtifactRecord) -> Res
     let root = scratch.path().join("root");
     std::fs::create_dir(&root).map_err(|e| Error::io("creating the drill directory", e))?;
     let unpacked = unpack_tar(source, record, &root)?;
+    let tidied = match &unpacked {
+        Ok(()) => {
+            Some(tree::tidy(&root).map_err(|e| Error::io("checking the unpacked archive", e))?)
+        }
+        Err(_) => None,
+    };
     let mut checks = vec![DrillCheck::ran(
         "unpack",
         unpacked.is_ok(),
-        match &unpacked {
-            Ok(()) => format!("{} files unpacked", count_files(&root)),
-            Err(why) => format!("tar could not unpack it: {why}"),
+        match (&unpacked, &tidied) {
+            (Ok(()), Some(t)) if t.removed.is_empty() => format!("{} files unpacked", t.files),
+            (Ok(()), Some(t)) => format!(
+                "{} files unpacked; {} device files, FIFOs or sockets removed unread ({})",
+                t.files,
+                t.removed.len(),
+                t.removed
+                    .iter()
+                    .take(3)
+                    .map(|n| crate::store::display_safe(n))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            (Err(why), _) => format!("tar could not unpack it: {}", plain(why)),
+            (Ok(()), None) => "unpacked".to_owned(),
         },
     )];
     if unpacked.is_ok() {
-        checks.extend(sshd_check(&root, scratch.path())?);
-        checks.extend(nginx_check(&root)?);
+        if kastell_pg::is_root() {
+            tree::give_to(&root, confine::NOBODY, confine::NOBODY)
+                .map_err(|e| Error::io("handing the unpacked archive to the validators", e))?;
+        }
+        let mut confinement = Confinement {
+            scratch: scratch.path(),
+            probed: None,
+        };
+        let links = tidied.map(|t| t.symlinks).unwrap_or_default();
+        checks.extend(sshd_check(&root, &links, scratch.path(), &mut confinement)?);
+        checks.extend(nginx_check(&root, &links, &mut confinement)?);
     }
     Ok(ArtifactDrill {
-        artifact: record.name.clone(),
+        artifact: crate::store::display_safe(&record.name),
         target: "a temporary directory".into(),
         checks,
         duration_ms: millis_since(started),

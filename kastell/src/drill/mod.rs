@@ -4,15 +4,23 @@
 //! - a PostgreSQL dump ([`postgres`]) into a private local cluster of the
 //!   dump's major version, then every table the dump holds data for must
 //!   exist with exactly as many rows as the dump holds;
-//! - a configuration archive ([`bare`]) unpacked, then `sshd -t` and
-//!   `nginx -t` on the unpacked configurations where this machine has
-//!   them.
+//! - a configuration archive ([`bare`]) unpacked, screened, then `sshd -t`
+//!   and `nginx -t`, confined, on the unpacked configurations where this
+//!   machine has them.
 //!
 //! The backup's checksums are verified first; nothing touches a server.
+//! What the server sent is hostile input: nothing of it runs here (see
+//! [`bare`], [`postgres`], README's trust boundary), every program fed with
+//! it gets only `PATH` and `LANG=C` in its environment, and every name or
+//! message from it is shown with control characters escaped.
 
 mod bare;
+mod confine;
 mod copy_count;
+mod plain_sql;
 mod postgres;
+mod screen;
+mod tree;
 
 use std::io::{self, Read, Write};
 use std::path::Path;
@@ -157,18 +165,59 @@ pub fn drill(backup: &StoredBackup) -> Result<DrillReport> {
     Ok(report)
 }
 
+/// Text from a server (a validator's or a restore's message) made safe to
+/// show: control characters other than newlines and tabs escaped
+/// (`\u{1b}`), at most 2,000 characters.
+fn plain(text: &str) -> String {
+    const LIMIT: usize = 2000;
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == LIMIT {
+            out.push('…');
+            break;
+        }
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// GNU tar's options for a hostile archive. By default (no `-P`) tar
+/// strips a member name's leading `/`, refuses one with `..`, and puts a
+/// symlink whose target is absolute or climbs is only put in place at the
+/// end so no member is written through it, owners, permissions from the
+/// archive (setuid, setgid), ACLs, SELinux contexts and extended
+/// attributes (file capabilities) are not kept, and a directory's
+/// permissions are applied after its contents are written.
+const TAR_OPTIONS: &[&str] = &[
+    "--no-same-owner",
+    "--no-same-permissions",
+    "--no-acls",
+    "--no-selinux",
+    "--no-xattrs",
+    "--delay-directory-restore",
+    "--no-overwrite-dir",
+    "--force-local",
+];
+
 /// Unpacks the tar artifact `record` into the directory `into` with the
-/// system's `tar` (owners not kept). `Ok(Err(why))` when tar refused it;
-/// `Err` when tar could not run or the artifact could not be read before
-/// tar said anything.
+/// system's `tar` and [`TAR_OPTIONS`], in an environment of `PATH` and
+/// `LANG=C` only. `Ok(Err(why))` when tar refused it; `Err` when tar could
+/// not run or the artifact could not be read before tar said anything.
 fn unpack_tar(
     source: &dyn ArtifactSource,
     record: &ArtifactRecord,
     into: &Path,
 ) -> Result<std::result::Result<(), String>> {
-    let mut tar = kastell_core::env::scrubbed_command("tar");
-    tar.args(["-x", "-f", "-", "--no-same-owner", "-C"])
-        .arg(into);
+    let mut tar = kastell_core::env::allowlisted_command("tar");
+    tar.args(["-x", "-f", "-"])
+        .args(TAR_OPTIONS)
+        .arg("-C")
+        .arg(into)
+        .current_dir(into);
     let mut child = tar
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -187,7 +236,10 @@ fn unpack_tar(
     let told = String::from_utf8_lossy(&out.stderr).trim().to_owned();
     Ok(match (out.status.success(), fed) {
         (true, Ok(_)) => Ok(()),
-        (_, Err(e)) if told.is_empty() => Err(format!("reading {}: {e}", record.name)),
+        (_, Err(e)) if told.is_empty() => Err(format!(
+            "reading {}: {e}",
+            crate::store::display_safe(&record.name)
+        )),
         _ => Err(told),
     })
 }

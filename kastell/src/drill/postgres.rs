@@ -9,6 +9,15 @@
 //! dump goes to `psql` and is counted as it passes. The tar of a parallel
 //! (`pg_dump -Fd`) dump is unpacked into a temporary directory first, which
 //! both `pg_restore` runs then read (the restore with two jobs).
+//!
+//! The dump is hostile input. Its SQL runs as [`RESTORER`], a role that is
+//! not a superuser and owns only the drill's database, so `COPY ... FROM
+//! PROGRAM`, `CREATE FUNCTION ... LANGUAGE C`, `pg_read_file` or
+//! `lo_import` are refused by the server (which, when kastell is root, runs
+//! as the `postgres` OS user). A plain dump reaches `psql` through
+//! [`MetaGuard`]: no meta-command of the dump runs, and psql is held in
+//! restricted mode; a psql too old for that restricted mode does not
+//! restore plain dumps (the check is skipped, saying so).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -21,13 +30,38 @@ use kastell_core::{Error, ErrorKind, Result};
 use kastell_pg::Cluster;
 
 use super::copy_count::CopyCounter;
-use super::{ArtifactDrill, DrillCheck, feed, millis_since, unpack_tar};
+use super::plain_sql::{self, MetaGuard};
+use super::tree;
+use super::{ArtifactDrill, DrillCheck, feed, millis_since, plain, unpack_tar};
 
 /// How much of a plain dump is searched for its version header.
 const HEADER_BYTES: usize = 64 * 1024;
 
 /// The database a drill restores into.
 const DRILL_DB: &str = "kastell_drill";
+
+/// The role a dump's SQL runs as: no superuser, no other database, no
+/// role creation; the owner of [`DRILL_DB`] only.
+const RESTORER: &str = "kastell_drill_restorer";
+
+/// Sets up the drill's database, owned by [`RESTORER`].
+fn prepare(cluster: &Cluster) -> Result<()> {
+    cluster.execute(
+        "postgres",
+        &format!(
+            "CREATE ROLE {RESTORER} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION \
+             NOBYPASSRLS; CREATE DATABASE {DRILL_DB} OWNER {RESTORER}; \
+             REVOKE ALL ON DATABASE postgres, template1 FROM PUBLIC;"
+        ),
+    )
+}
+
+/// A client command of the cluster that connects as [`RESTORER`].
+fn as_restorer(cluster: &Cluster, program: &str) -> std::process::Command {
+    let mut command = cluster.client(program);
+    command.env("PGUSER", RESTORER);
+    command
+}
 
 fn failed(what: impl std::fmt::Display) -> Error {
     Error::new(ErrorKind::CommandFailed, format!("restore drill: {what}"))
@@ -45,7 +79,7 @@ fn dump_major(
     let header = match (record.format, unpacked) {
         (_, Some(dir)) => {
             let newest = kastell_pg::pick(None)?;
-            let out = kastell_core::env::scrubbed_command(newest.bin_dir.join("pg_restore"))
+            let out = kastell_core::env::allowlisted_command(newest.bin_dir.join("pg_restore"))
                 .arg("-l")
                 .arg(dir)
                 .output()
@@ -57,13 +91,14 @@ fn dump_major(
         }
         (ArtifactFormat::PgCustom, None) => {
             let newest = kastell_pg::pick(None)?;
-            let mut child = kastell_core::env::scrubbed_command(newest.bin_dir.join("pg_restore"))
-                .arg("-l")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .map_err(|e| Error::io("running pg_restore -l", e))?;
+            let mut child =
+                kastell_core::env::allowlisted_command(newest.bin_dir.join("pg_restore"))
+                    .arg("-l")
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .map_err(|e| Error::io("running pg_restore -l", e))?;
             let stdin = take_stdin(&mut child)?;
             let mut reader = source.open(&record.name)?;
             // pg_restore stops reading after the table of contents: a
@@ -87,7 +122,12 @@ fn dump_major(
                 .open(&record.name)?
                 .take(HEADER_BYTES as u64)
                 .read_to_end(&mut head)
-                .map_err(|e| Error::io(format!("reading {}", record.name), e))?;
+                .map_err(|e| {
+                    Error::io(
+                        format!("reading {}", crate::store::display_safe(&record.name)),
+                        e,
+                    )
+                })?;
             String::from_utf8_lossy(&head).into_owned()
         }
     };
@@ -102,8 +142,8 @@ fn dump_major(
 fn unreadable(record: &ArtifactRecord, stderr: &[u8]) -> Error {
     failed(format!(
         "pg_restore cannot read the dump {}: {}",
-        record.name,
-        String::from_utf8_lossy(stderr).trim()
+        crate::store::display_safe(&record.name),
+        plain(String::from_utf8_lossy(stderr).trim())
     ))
     .with_hint("Install a newer PostgreSQL client, or drill another backup")
 }
@@ -140,7 +180,7 @@ fn error_lines(text: &str, custom: bool) -> Vec<String> {
     text.lines()
         .filter(|l| l.contains("ERROR:") || l.contains("error:"))
         .filter(|l| custom || !l.contains("role") || !l.contains("does not exist"))
-        .map(str::to_owned)
+        .map(plain)
         .collect()
 }
 
@@ -169,13 +209,12 @@ fn restore_directory(cluster: &Cluster, dir: &Path, record: &ArtifactRecord) -> 
     if !listed.success() || copied.is_err() {
         return Err(failed(format!(
             "pg_restore could not read the data of {}: {}",
-            record.name,
-            lister_text.trim()
+            crate::store::display_safe(&record.name),
+            plain(lister_text.trim())
         )));
     }
     let expected = counter.finish();
-    let out = cluster
-        .client("pg_restore")
+    let out = as_restorer(cluster, "pg_restore")
         .args([
             "--no-owner",
             "--no-privileges",
@@ -199,15 +238,17 @@ fn restore_directory(cluster: &Cluster, dir: &Path, record: &ArtifactRecord) -> 
     })
 }
 
-/// Restores `record` into the cluster while counting its rows.
+/// Restores `record` into the cluster while counting its rows. A plain
+/// dump carrying a meta-command is stopped there and not restored.
 fn restore(
     cluster: &Cluster,
     source: &dyn ArtifactSource,
     record: &ArtifactRecord,
+    restrict_key: Option<&str>,
 ) -> Result<Restored> {
     let custom = record.format == ArtifactFormat::PgCustom;
     let mut restorer = if custom {
-        let mut c = cluster.client("pg_restore");
+        let mut c = as_restorer(cluster, "pg_restore");
         c.args([
             "--no-owner",
             "--no-privileges",
@@ -219,7 +260,7 @@ fn restore(
     } else {
         // A plain dump names its owners; the roles do not exist here, and
         // those statements are the only ones allowed to fail.
-        let mut c = cluster.client("psql");
+        let mut c = as_restorer(cluster, "psql");
         c.args(["-X", "-q", "-d", DRILL_DB, "-f", "-"]);
         c
     };
@@ -232,6 +273,7 @@ fn restore(
     let restorer_err = stderr_of(&mut restorer);
     let mut restore_in = take_stdin(&mut restorer)?;
     let mut reader = source.open(&record.name)?;
+    let mut refused = None;
 
     let (fed, expected) = if custom {
         let mut lister = cluster
@@ -274,14 +316,18 @@ fn restore(
         if !listed.success() {
             return Err(failed(format!(
                 "pg_restore could not read the data of {}: {}",
-                record.name,
-                lister_text.trim()
+                crate::store::display_safe(&record.name),
+                plain(lister_text.trim())
             )));
         }
         (fed, counts)
     } else {
         let mut counter = CopyCounter::default();
-        let fed = feed(&mut reader, &mut [&mut restore_in, &mut counter]);
+        let mut guard = MetaGuard::new(&mut restore_in, restrict_key)
+            .map_err(|e| Error::io("starting the restore", e))?;
+        let fed = feed(&mut reader, &mut [&mut guard, &mut counter]);
+        let (found, _) = guard.finish();
+        refused = found;
         (fed, counter.finish())
     };
     drop(restore_in);
@@ -289,11 +335,16 @@ fn restore(
         .wait()
         .map_err(|e| Error::io("waiting for the restore", e))?;
     let text = restorer_err.join().unwrap_or_default();
-    let errors = error_lines(&text, custom);
-    if let Err(e) = fed {
+    let mut errors = error_lines(&text, custom);
+    if let Some(found) = refused {
+        errors.insert(0, found.to_string());
+    } else if let Err(e) = fed {
         if errors.is_empty() {
             return Err(Error::io(
-                format!("feeding {} to the restore", record.name),
+                format!(
+                    "feeding {} to the restore",
+                    crate::store::display_safe(&record.name)
+                ),
                 e,
             ));
         }
@@ -303,6 +354,41 @@ fn restore(
         errors,
         expected,
     })
+}
+
+/// A fresh `\restrict` key when the cluster's psql has restricted mode;
+/// `None` when it is too old.
+fn psql_restrict_key(cluster: &Cluster) -> Result<Option<String>> {
+    let out = cluster
+        .client("psql")
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Error::io("running psql --version", e))?;
+    if !plain_sql::knows_restrict(&String::from_utf8_lossy(&out.stdout)) {
+        return Ok(None);
+    }
+    plain_sql::restrict_key()
+        .map(Some)
+        .map_err(|e| Error::io("reading /dev/urandom", e))
+}
+
+/// The drill of a plain dump this machine's psql cannot restore safely.
+fn too_old_psql(record: &ArtifactRecord, cluster: &Cluster, started: Instant) -> ArtifactDrill {
+    ArtifactDrill {
+        artifact: crate::store::display_safe(&record.name),
+        target: format!("PostgreSQL {}", cluster.major()),
+        checks: vec![DrillCheck::skipped(
+            "restore",
+            &format!(
+                "the psql of PostgreSQL {} here has no restricted mode (\\restrict: 13.22, \
+                 14.19, 15.14, 16.10, 17.6 and later), without which a plain dump's \
+                 meta-commands would run on this machine; upgrade its postgresql-client",
+                cluster.major()
+            ),
+        )],
+        duration_ms: millis_since(started),
+    }
 }
 
 /// SQL that quotes `text` as a string literal.
@@ -322,9 +408,23 @@ pub(super) fn drill(source: &dyn ArtifactSource, record: &ArtifactRecord) -> Res
             .map_err(|e| Error::io("creating the drill directory", e))?;
         if let Err(why) = unpack_tar(source, record, scratch.path())? {
             return Err(failed(format!(
-                "the parallel dump {} could not be unpacked: {why}",
-                record.name
+                "the parallel dump {} could not be unpacked: {}",
+                crate::store::display_safe(&record.name),
+                plain(&why)
             )));
+        }
+        // pg_dump -Fd writes regular files only: a symlink would have
+        // pg_restore read a file of this machine as the dump's data.
+        let tidied =
+            tree::tidy(scratch.path()).map_err(|e| Error::io("checking the unpacked dump", e))?;
+        if let Some(odd) = tidied.symlinks.first().or(tidied.removed.first()) {
+            return Err(failed(format!(
+                "the parallel dump {} holds {}, which is no regular file and which pg_dump never \
+                 writes; it was not restored",
+                crate::store::display_safe(&record.name),
+                crate::store::display_safe(odd)
+            ))
+            .with_hint("The backup is not what pg_dump wrote: take a new one"));
         }
         Some(scratch)
     } else {
@@ -334,10 +434,17 @@ pub(super) fn drill(source: &dyn ArtifactSource, record: &ArtifactRecord) -> Res
     let major = dump_major(source, record, unpacked)?;
     let server = kastell_pg::pick(major)?;
     let cluster = Cluster::start_on(server)?;
-    cluster.execute("postgres", &format!("CREATE DATABASE {DRILL_DB}"))?;
+    let restrict_key = match record.format {
+        ArtifactFormat::PgPlain => match psql_restrict_key(&cluster)? {
+            Some(key) => Some(key),
+            None => return Ok(too_old_psql(record, &cluster, started)),
+        },
+        _ => None,
+    };
+    prepare(&cluster)?;
     let restored = match unpacked {
         Some(dir) => restore_directory(&cluster, dir, record)?,
-        None => restore(&cluster, source, record)?,
+        None => restore(&cluster, source, record, restrict_key.as_deref())?,
     };
     let restore_started = started.elapsed();
     let mut checks = vec![DrillCheck::ran(
@@ -363,8 +470,11 @@ pub(super) fn drill(source: &dyn ArtifactSource, record: &ArtifactRecord) -> Res
             )
         },
     )];
+    // What the dump created is queried as the restorer too: its names are
+    // the server's, and reach SQL below.
     let present: Vec<String> = cluster
-        .psql(
+        .psql_as(
+            RESTORER,
             DRILL_DB,
             "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c \
              JOIN pg_namespace n ON n.oid = c.relnamespace \
@@ -396,7 +506,7 @@ pub(super) fn drill(source: &dyn ArtifactSource, record: &ArtifactRecord) -> Res
                 missing
                     .iter()
                     .take(5)
-                    .map(|s| s.as_str())
+                    .map(|s| crate::store::display_safe(s))
                     .collect::<Vec<_>>()
                     .join(", ")
             )
@@ -414,7 +524,10 @@ pub(super) fn drill(source: &dyn ArtifactSource, record: &ArtifactRecord) -> Res
             .map(|(table, _)| format!("SELECT {}, count(*) FROM {table}", literal(table)))
             .collect::<Vec<_>>()
             .join(" UNION ALL ");
-        for line in cluster.psql(DRILL_DB, &format!("{sql};"))?.lines() {
+        for line in cluster
+            .psql_as(RESTORER, DRILL_DB, &format!("{sql};"))?
+            .lines()
+        {
             if let Some((table, n)) = line.rsplit_once('|') {
                 actual.insert(table.to_owned(), n.parse::<u64>().unwrap_or(u64::MAX));
             }
@@ -423,7 +536,13 @@ pub(super) fn drill(source: &dyn ArtifactSource, record: &ArtifactRecord) -> Res
     let wrong: Vec<String> = counted
         .iter()
         .filter(|(t, n)| actual.get(*t) != Some(n))
-        .map(|(t, n)| format!("{t}: {} of {n}", actual.get(*t).copied().unwrap_or(0)))
+        .map(|(t, n)| {
+            format!(
+                "{}: {} of {n}",
+                crate::store::display_safe(t),
+                actual.get(*t).copied().unwrap_or(0)
+            )
+        })
         .collect();
     let rows: u64 = restored.expected.values().sum();
     checks.push(DrillCheck::ran(
@@ -437,12 +556,12 @@ pub(super) fn drill(source: &dyn ArtifactSource, record: &ArtifactRecord) -> Res
     ));
     tracing::debug!(
         "drill of {}: restore {} ms, checks {} ms",
-        record.name,
+        crate::store::display_safe(&record.name),
         restore_started.as_millis(),
         (started.elapsed() - restore_started).as_millis()
     );
     Ok(ArtifactDrill {
-        artifact: record.name.clone(),
+        artifact: crate::store::display_safe(&record.name),
         target: format!("PostgreSQL {}", cluster.major()),
         checks,
         duration_ms: millis_since(started),

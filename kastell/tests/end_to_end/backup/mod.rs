@@ -1,6 +1,7 @@
 //! Backups through the real PaaS hosts: killed mid-run, real dumps, bytes on the wire.
 
 mod drill;
+mod hostile;
 mod killed;
 mod parallel;
 mod real;
