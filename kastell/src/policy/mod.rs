@@ -7,6 +7,7 @@
 //! need, the platform need. The first refusal wins, is returned as a
 //! kastell [`Error`] with a hint, and is appended to `security.log`.
 
+mod confirm;
 mod level;
 mod safe_mode;
 mod table;
@@ -20,6 +21,7 @@ use crate::env::Env;
 use crate::security_log::{SecurityEvent, SecurityLog};
 use crate::store::{ServerRecord, is_known_platform};
 
+pub use confirm::{ConfirmMode, Confirmation};
 pub use level::{
     Allowance, SAFETY_FILE, SAFETY_LEVEL_VAR, SafetyConfig, SafetyEntry, SafetyFile, SafetyLevel,
     Window,
