@@ -24,6 +24,9 @@ def dump(model):
 
 
 def describe(err):
+    inner = getattr(err, "exceptions", None)
+    if inner:
+        return f"{type(err).__name__}: " + "; ".join(describe(e) for e in inner)
     return f"{type(err).__name__}: {err}"
 
 

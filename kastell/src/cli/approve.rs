@@ -173,7 +173,10 @@ fn ask_at_terminal(request: &ApprovalRequest) -> Result<Confirmation> {
 
 /// `text` with every control character but the line ends escaped.
 fn printable_block(text: &str) -> String {
-    text.split('\n').map(printable).collect::<Vec<_>>().join("\n")
+    text.split('\n')
+        .map(printable)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn list(approvals: &Approvals, ctx: &Context) -> Result<ExitCode> {
@@ -199,8 +202,10 @@ fn list(approvals: &Approvals, ctx: &Context) -> Result<ExitCode> {
             ]
         })
         .collect();
-    ctx.out
-        .table(&["ID", "OPERATION", "SERVER", "EXPIRES IN", "CLIENT"], &rows)?;
+    ctx.out.table(
+        &["ID", "OPERATION", "SERVER", "EXPIRES IN", "CLIENT"],
+        &rows,
+    )?;
     for request in &pending {
         ctx.out.line(format!("\n{}:", request.id))?;
         for line in request.question.lines() {

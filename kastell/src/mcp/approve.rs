@@ -21,7 +21,7 @@ use serde::Serialize;
 use super::confirm::{Asked, Gate, refused_noting};
 use super::render::{failure, success};
 use crate::approval::{self, ApprovalRequest, Approvals, Claim, Wanted};
-use crate::ops::OpError;
+use crate::ops::{OpError, Suggestion};
 
 /// A call that waits for the operator's approval; nothing was changed.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -43,6 +43,10 @@ pub struct ApprovalPending {
     /// one was replaced.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Next steps: none until the operator answers (the same call again
+    /// then).
+    #[serde(rename = "suggested_actions")]
+    pub suggested_actions: Vec<Suggestion>,
 }
 
 fn rfc3339(seconds: i64) -> String {
@@ -69,6 +73,7 @@ fn waiting(request: &ApprovalRequest, made: bool, replaced: Option<&ApprovalRequ
                 old.server, old.id
             )
         }),
+        suggested_actions: Vec::new(),
     });
     Gate::Answer(
         success(&output).into(),
@@ -110,7 +115,10 @@ pub(super) fn gate(rc: &RequestContext<RoleServer>, asked: &Asked<'_>, ttl: Dura
                 request.id, request.action, request.server
             ),
             "Do not retry this call; tell the user the operator refused it",
-            Some(format!("refused: denied by the operator (request {})", request.id)),
+            Some(format!(
+                "refused: denied by the operator (request {})",
+                request.id
+            )),
         ),
         Claim::RanAlready { used, next } => refused_noting(
             ErrorKind::PermissionDenied,

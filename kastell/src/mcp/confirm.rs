@@ -6,7 +6,8 @@
 //! `safety.json` ([`crate::policy::ConfirmMode`]: `ask` unless set) and
 //! then, by what the client can do, takes one route:
 //!
-//! 1. **Ask** (`ask` or `plan-token`, and the client can ask its user):
+//! 1. **Ask** (`ask` or `plan-token`, and the client can ask its user: it
+//!    declared elicitation on 2025-06-18 or later):
 //!    2026-07-28 clients get an input-required result asking the person
 //!    (the question is the blast radius), with a `requestState` sealed by
 //!    HMAC (`RequestStateCodec`) and bound to the exact arguments and the
@@ -270,12 +271,18 @@ pub(crate) async fn gate(
         Ok(setting) => setting,
         Err(e) => return Gate::Answer(failure(OpError::from(e)).into(), None),
     };
-    let modern = rc
-        .protocol_version()
-        .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28);
-    let can_ask = rc
-        .client_capabilities()
-        .is_some_and(|c| c.elicitation.is_some());
+    let version = rc.protocol_version();
+    let modern = version
+        .as_ref()
+        .is_some_and(|v| *v >= ProtocolVersion::V_2026_07_28);
+    // Elicitation came with 2025-06-18: an older client that declares it
+    // cannot answer the question (the SDKs refuse the method).
+    let can_ask = version
+        .as_ref()
+        .is_some_and(|v| *v >= ProtocolVersion::V_2025_06_18)
+        && rc
+            .client_capabilities()
+            .is_some_and(|c| c.elicitation.is_some());
     let Some(route) = Route::of(setting.mode, can_ask) else {
         return Gate::Go {
             confirmed: format!("not asked (confirm off: {})", setting.source),
@@ -498,6 +505,9 @@ pub struct PlanOutput {
     /// When the token stops working (RFC 3339), when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    /// Next steps: none besides `next`.
+    #[serde(rename = "suggested_actions")]
+    pub suggested_actions: Vec<ops::Suggestion>,
 }
 
 fn plan(
@@ -543,6 +553,7 @@ fn plan(
         next: next.to_owned(),
         plan_token: token,
         expires_at: expires,
+        suggested_actions: Vec::new(),
     });
     Gate::Answer(success(&output).into(), Some("not run: dry run".into()))
 }
@@ -648,11 +659,7 @@ fn answered(
     }
 }
 
-async fn ask_legacy(
-    rc: &RequestContext<RoleServer>,
-    asked: &Asked<'_>,
-    timeout: Duration,
-) -> Gate {
+async fn ask_legacy(rc: &RequestContext<RoleServer>, asked: &Asked<'_>, timeout: Duration) -> Gate {
     match rc
         .peer
         .elicit_with_timeout::<Answer>(asked.blast.question(), Some(timeout))
@@ -664,10 +671,9 @@ async fn ask_legacy(
         Ok(_) => declined(asked, "the user did not tick confirm"),
         Err(ElicitationError::UserDeclined) => declined(asked, "the user declined"),
         Err(ElicitationError::UserCancelled) => declined(asked, "the user cancelled"),
-        Err(ElicitationError::Service(ServiceError::Timeout { .. })) => declined(
-            asked,
-            &format!("no answer within {} s", timeout.as_secs()),
-        ),
+        Err(ElicitationError::Service(ServiceError::Timeout { .. })) => {
+            declined(asked, &format!("no answer within {} s", timeout.as_secs()))
+        }
         Err(e) => declined(asked, &format!("the question failed: {e}")),
     }
 }

@@ -96,10 +96,12 @@ async fn the_operator_approves_at_a_terminal_and_the_call_runs_once() {
     );
     let id = waiting(&report, 0);
     assert_eq!(waiting(&report, 1), id);
-    assert!(content(&report, 1)["message"]
-        .as_str()
-        .unwrap()
-        .starts_with("still waiting"));
+    assert!(
+        content(&report, 1)["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("still waiting")
+    );
     let plan = content(&report, 2);
     assert_eq!(plan["action"], "plan", "{plan}");
     assert_eq!(plan["confirm"], "approve", "{plan}");
@@ -110,7 +112,10 @@ async fn the_operator_approves_at_a_terminal_and_the_call_runs_once() {
     let listed = kastell(&fleet, &["approve"]);
     assert!(listed.status.success(), "{}", text(&listed.stderr));
     let listing = text(&listed.stdout);
-    assert!(listing.contains(&id) && listing.contains("It overwrites:"), "{listing}");
+    assert!(
+        listing.contains(&id) && listing.contains("It overwrites:"),
+        "{listing}"
+    );
     let refused = kastell(&fleet, &["approve", &id]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(
@@ -122,7 +127,11 @@ async fn the_operator_approves_at_a_terminal_and_the_call_runs_once() {
 
     let approved = approve_at_terminal(&fleet, &id, "yes\n");
     let shown = text(&approved.stdout);
-    assert!(approved.status.success(), "{shown}{}", text(&approved.stderr));
+    assert!(
+        approved.status.success(),
+        "{shown}{}",
+        text(&approved.stderr)
+    );
     assert!(
         shown.contains(&format!("Allow backup-restore on {}", fleet.name))
             && shown.contains(&format!("Request {id} approved")),
@@ -140,10 +149,9 @@ async fn the_operator_approves_at_a_terminal_and_the_call_runs_once() {
     assert!(is_error(&report, 1), "{}", summary(&report));
     let replay = content(&report, 1);
     assert!(
-        replay["error"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("Request {id} was approved once and has already run")),
+        replay["error"].as_str().unwrap().contains(&format!(
+            "Request {id} was approved once and has already run"
+        )),
         "{replay}"
     );
     let next = pending(&fleet);
@@ -158,7 +166,10 @@ async fn the_operator_approves_at_a_terminal_and_the_call_runs_once() {
     assert!(denied.status.success(), "{}", text(&denied.stderr));
     let report = fleet.run(
         client,
-        json!([fleet.restore(json!({})), fleet.restore(json!({"dryRun": true}))]),
+        json!([
+            fleet.restore(json!({})),
+            fleet.restore(json!({"dryRun": true}))
+        ]),
         None,
     );
     for i in [0, 1] {
@@ -215,17 +226,58 @@ async fn confirm_approve_holds_even_for_a_client_that_can_ask_and_a_bad_mode_is_
             "{mode}: the user was asked instead of the operator"
         );
     }
-    let denied = approve_at_terminal(&fleet, &pending(&fleet)[0]["id"].as_str().unwrap().to_owned(), "n\n");
+    let waiting_now = pending(&fleet);
+    assert_eq!(waiting_now.len(), 1, "both clients wait on one request");
+    let id = waiting_now[0]["id"].as_str().unwrap();
+    let denied = approve_at_terminal(&fleet, id, "n\n");
     assert!(denied.status.success(), "{}", text(&denied.stdout));
-    assert!(text(&denied.stdout).contains("denied"), "{}", text(&denied.stdout));
+    assert!(
+        text(&denied.stdout).contains("denied"),
+        "{}",
+        text(&denied.stdout)
+    );
     assert_eq!(fleet.crontab(), "# changed\n");
 
     fleet.set_safety(confirming("sometimes"));
-    let report = fleet.run(Sdk::Python("legacy"), json!([fleet.restore(json!({}))]), None);
+    let report = fleet.run(
+        Sdk::Python("legacy"),
+        json!([fleet.restore(json!({}))]),
+        None,
+    );
     assert!(is_error(&report, 0), "{report}");
     let error = content(&report, 0).to_string();
     assert!(
-        error.contains("Unknown confirmation mode") && error.contains("ask, approve, plan-token or off"),
+        error.contains("Unknown confirmation mode")
+            && error.contains("ask, approve, plan-token or off"),
         "{error}"
     );
+}
+
+/// 2024-11-05 and 2025-03-26 have no elicitation (the SDK refuses the
+/// request even when it declares the capability): such a client waits for
+/// the operator, and is never sent a question it cannot answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_on_versions_without_elicitation_wait_for_the_operator() {
+    let fleet = Fleet::start(&[]).await;
+    let no = json!({"action": "decline"});
+    let mut ids = Vec::new();
+    for version in ["2024-11-05", "2025-03-26"] {
+        let mut plan = crate::sdk::stdio_plan(
+            &fleet.dir(),
+            &[],
+            &fleet
+                .env
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect::<Vec<_>>(),
+        );
+        plan["handshakeVersion"] = json!(version);
+        plan["calls"] = json!([fleet.restore(json!({}))]);
+        let report = fleet.run_plan(Sdk::Python("legacy"), plan, Some(no.clone()));
+        assert_eq!(report["protocolVersion"], version, "{report}");
+        ids.push(waiting(&report, 0));
+        assert_eq!(report["elicitations"].as_array().map(Vec::len), Some(0));
+    }
+    assert_eq!(ids[0], ids[1], "the same call waits on the same request");
+    assert_eq!(fleet.crontab(), "# changed\n");
 }

@@ -1,9 +1,10 @@
 //! A person's "no" is final: after the user declines a restore through
 //! the official Python SDK, neither a plan token nor a dry run gets round
-//! it, on every protocol version kastell accepts (the four handshake
-//! versions with `elicitation/create`, 2026-07-28 with an input-required
-//! result), from the same client or another one, in the same kastell-mcp
-//! or a new one; the refusals are audited. A change of state ends it.
+//! it, on every protocol version that can ask (2025-06-18 and 2025-11-25
+//! with `elicitation/create`, 2026-07-28 with an input-required result),
+//! from the same client or another one, in the same kastell-mcp or a new
+//! one; the refusals are audited. A change of state ends it. (Older
+//! versions have no elicitation: `approve` covers them.)
 #![cfg(all(feature = "sandbox", feature = "hetzner", feature = "bare"))]
 
 use serde_json::{Value, json};
@@ -13,9 +14,7 @@ use crate::sdk::{HttpServer, Sdk};
 
 /// The SDK's mode, the version its handshake offers (`None`: its own) and
 /// the version negotiated.
-const VERSIONS: [(&str, Option<&str>, &str); 5] = [
-    ("legacy", Some("2024-11-05"), "2024-11-05"),
-    ("legacy", Some("2025-03-26"), "2025-03-26"),
+const VERSIONS: [(&str, Option<&str>, &str); 3] = [
     ("legacy", Some("2025-06-18"), "2025-06-18"),
     ("legacy", None, "2025-11-25"),
     ("auto", None, "2026-07-28"),
@@ -27,7 +26,8 @@ fn assert_said_no(report: &Value, index: usize) {
     assert_eq!(refusal["kind"], "permission_denied", "{refusal}");
     let error = refusal["error"].as_str().unwrap();
     assert!(
-        error.contains("The user said no to backup-restore") && error.contains("Nothing was changed"),
+        error.contains("The user said no to backup-restore")
+            && error.contains("Nothing was changed"),
         "{error}"
     );
 }
@@ -41,11 +41,12 @@ async fn a_declined_restore_is_not_run_by_a_plan_token_or_a_dry_run_on_any_proto
     let fleet = Fleet::start(&[]).await;
     // The weakest mode that confirms at all: the user's no holds even here.
     fleet.set_safety(confirming("plan-token"));
-    let env: Vec<(&str, &str)> = fleet
+    let mut env: Vec<(&str, &str)> = fleet
         .env
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
+    env.push(("KASTELL_MCP_TOKEN", TOKEN));
     let server = HttpServer::start(&[], &env);
     for (mode, handshake, negotiated) in VERSIONS {
         // A fresh state for each version, so no earlier decline applies.
@@ -83,7 +84,11 @@ async fn a_declined_restore_is_not_run_by_a_plan_token_or_a_dry_run_on_any_proto
         plan["calls"] = json!([fleet.restore(json!({"planToken": token}))]);
         let report = fleet.run_plan(Sdk::Python("legacy"), plan, None);
         assert_said_no(&report, 0);
-        assert_eq!(fleet.crontab(), "# changed\n", "{negotiated}: the restore ran");
+        assert_eq!(
+            fleet.crontab(),
+            "# changed\n",
+            "{negotiated}: the restore ran"
+        );
     }
     server.stop();
     let entries = fleet.audit("backup-restore");
@@ -98,7 +103,10 @@ async fn a_declined_restore_is_not_run_by_a_plan_token_or_a_dry_run_on_any_proto
             })
             .count()
     };
-    assert_eq!(noted("declined by the user (the user declined)"), VERSIONS.len());
+    assert_eq!(
+        noted("declined by the user (the user declined)"),
+        VERSIONS.len()
+    );
     assert_eq!(
         noted("refused: declined by the user: the user declined earlier"),
         3 * VERSIONS.len(),
