@@ -301,10 +301,6 @@ pub(crate) async fn gate(
         digest: &digest,
         blast: &blast,
     };
-    // The person's answer to the question kastell put decides.
-    if let Some(state) = retry.request_state {
-        return answered(codec, state, retry.input_responses, &asked);
-    }
     // What a person refused, the model cannot confirm for itself.
     if args.dry_run || args.plan_token.is_some() {
         match Declines::in_dir(asked.dir).find(&digest, &blast.fingerprint, approval::now()) {
@@ -317,6 +313,10 @@ pub(crate) async fn gate(
     if args.dry_run {
         let ttl = seconds(ctx, PLAN_TTL_VAR, PLAN_TTL, MAX_TTL);
         return plan(codec, &digest, blast, route, ttl);
+    }
+    // The person's answer to the question kastell put decides.
+    if let Some(state) = retry.request_state {
+        return answered(codec, state, retry.input_responses, &asked);
     }
     match route {
         Route::PlanToken => match args.plan_token.as_deref() {
@@ -755,6 +755,28 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         let (why, _) = open(&codec, &short, "plan", "args-1", &b).unwrap_err();
         assert!(why.contains("expired"), "{why}");
+    }
+
+    #[test]
+    fn a_client_that_can_ask_is_always_asked_and_one_that_cannot_waits_for_the_operator() {
+        use ConfirmMode::*;
+        for (mode, can_ask, route) in [
+            (Ask, true, Some(Route::Ask)),
+            (Ask, false, Some(Route::Approve)),
+            (PlanToken, true, Some(Route::Ask)),
+            (PlanToken, false, Some(Route::PlanToken)),
+            (Approve, true, Some(Route::Approve)),
+            (Approve, false, Some(Route::Approve)),
+            (Off, true, None),
+            (Off, false, None),
+        ] {
+            assert_eq!(Route::of(mode, can_ask), route, "{mode} can_ask={can_ask}");
+        }
+        // The default never hands the model a way to confirm itself.
+        assert_ne!(
+            Route::of(ConfirmMode::DEFAULT, false),
+            Some(Route::PlanToken)
+        );
     }
 
     #[test]
