@@ -10,6 +10,7 @@
 //! contract lives in `kastell-core`.
 
 pub mod advice;
+pub mod approval;
 pub mod audit;
 pub mod backup;
 pub mod build;

@@ -24,11 +24,21 @@ def dump(model):
 
 
 def describe(err):
+    inner = getattr(err, "exceptions", None)
+    if inner:
+        return f"{type(err).__name__}: " + "; ".join(describe(e) for e in inner)
     return f"{type(err).__name__}: {err}"
 
 
 async def run(plan):
     report = {"sdk": "python", "calls": [], "logs": []}
+    # plan["handshakeVersion"]: the version the legacy handshake offers
+    # (the SDK offers its newest, 2025-11-25, otherwise), to reach every
+    # version a server accepts.
+    if plan.get("handshakeVersion"):
+        import mcp.client.session as client_session
+
+        client_session.LATEST_HANDSHAKE_VERSION = plan["handshakeVersion"]
     if plan["transport"] == "http":
         http = create_mcp_http_client(headers=plan.get("headers") or {})
         server = streamable_http_client(plan["url"], http_client=http)

@@ -7,6 +7,7 @@
 //! only, at the level in `KASTELL_LOG` (default `warn`).
 
 pub mod alert;
+pub mod approve;
 pub mod audit;
 pub mod backup;
 pub mod confirm;
@@ -84,6 +85,9 @@ pub enum Command {
     /// its newest entries.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Answer the approval requests kastell-mcp made for destructive
+    /// calls: list them, approve one at this terminal, or deny one.
+    Approve(approve::ApproveArgs),
     /// Update the platform (bare servers: packages).
     Update(fleet::FleetArgs),
     /// Reboot a server and prove it (a new boot id), then check health.
@@ -153,6 +157,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Schedule(cmd) => schedule::run(cmd, &ctx),
         Command::Alert(cmd) => alert::run(cmd, &ctx).await,
         Command::Audit(cmd) => audit::run(cmd, &ctx),
+        Command::Approve(args) => approve::run(args, &ctx),
         Command::Update(args) => maintain::update(args, &ctx).await,
         Command::Restart(args) => maintain::restart(args, &ctx).await,
         Command::Maintain(args) => maintain::maintain(args, &ctx).await,

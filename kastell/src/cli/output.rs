@@ -50,7 +50,7 @@ impl Output {
 /// A cell as a terminal may show it: control characters (an ANSI escape,
 /// a carriage return that would forge a row) written as escapes
 /// (`\u{1b}`), everything else as is.
-fn printable(cell: &str) -> String {
+pub(crate) fn printable(cell: &str) -> String {
     if !cell.chars().any(char::is_control) {
         return cell.to_owned();
     }

@@ -2,29 +2,40 @@
 //! snapshot-restore) that the model cannot give itself.
 //!
 //! Once the policy admits the call, kastell works out its blast radius
-//! ([`ops::blast_radius`]) and then, by what the client can do:
+//! ([`ops::blast_radius`]), reads the confirmation mode for the server from
+//! `safety.json` ([`crate::policy::ConfirmMode`]: `ask` unless set) and
+//! then, by what the client can do, takes one route:
 //!
-//! 1. **2026-07-28 clients that can elicit**: the call returns an
-//!    input-required result asking the person (the question is the blast
-//!    radius), with a `requestState` sealed by HMAC (`RequestStateCodec`)
-//!    and bound to the exact arguments and the blast radius's fingerprint.
-//!    The retry runs only with the person's `accept` and an untampered,
-//!    unexpired, unused state.
-//! 2. **Earlier clients that declared elicitation**: an `elicitation/create`
-//!    request with the same question, waiting `KASTELL_CONFIRM_TIMEOUT`
-//!    seconds (default 120).
-//! 3. **Clients that cannot ask**: `dryRun: true` returns the plan and a
-//!    `planToken` sealed the same way and valid for five minutes (`KASTELL_PLAN_TTL` seconds); the call
-//!    runs only with that token, the same arguments and the same state.
+//! 1. **Ask** (`ask` or `plan-token`, and the client can ask its user: it
+//!    declared elicitation on 2025-06-18 or later):
+//!    2026-07-28 clients get an input-required result asking the person
+//!    (the question is the blast radius), with a `requestState` sealed by
+//!    HMAC (`RequestStateCodec`) and bound to the exact arguments and the
+//!    blast radius's fingerprint; the retry runs only with the person's
+//!    `accept` and an untampered, unexpired, unused state. Earlier clients
+//!    that declared elicitation get an `elicitation/create` request with
+//!    the same question, waiting `KASTELL_CONFIRM_TIMEOUT` seconds (default
+//!    120). A plan token never replaces the question: a call carrying one
+//!    is asked like any other.
+//! 2. **Approve** (`approve`, or `ask` when the client cannot ask): the
+//!    call waits for the operator's `kastell approve ID` ([`super::approve`]).
+//! 3. **Plan token** (`plan-token`, and the client cannot ask): `dryRun:
+//!    true` returns the plan and a `planToken` sealed the same way and
+//!    valid for five minutes (`KASTELL_PLAN_TTL` seconds); the call runs
+//!    only with that token, the same arguments and the same state.
 //!
-//! A decline, a cancel or no answer in time aborts with nothing changed. A
-//! token or state is used once: replays are refused, as are tokens for
-//! other arguments or servers, altered ones and those from another
-//! kastell-mcp process (each process seals with a random key of its own).
-//! `KASTELL_CONFIRM=off` skips all of this (the original tool's
-//! behaviour: SAFE_MODE alone decides).
+//! A dry run never changes anything and, outside the plan-token route,
+//! hands out no token. A decline, a cancel or no answer aborts with nothing
+//! changed and is final: it is remembered ([`crate::approval::Declines`])
+//! and a later dry run or plan token for that call in that state is
+//! refused, saying the user said no. A token or state is used once:
+//! replays are refused, as are tokens for other arguments or servers,
+//! altered ones and those from another kastell-mcp process (each process
+//! seals with a random key of its own). `KASTELL_CONFIRM=off` skips all of
+//! this (the original tool's behaviour: SAFE_MODE alone decides).
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -41,8 +52,9 @@ use sha2::{Digest, Sha256};
 
 use super::call::Call;
 use super::render::{failure, success};
+use crate::approval::{self, Decline, Declines};
 use crate::ops::{self, BlastRadius, OpError};
-use crate::policy::Category;
+use crate::policy::{Category, ConfirmMode, Confirmation};
 
 /// `auto` (the default: confirm destructive calls) or `off`.
 pub const CONFIRM_VAR: &str = "KASTELL_CONFIRM";
@@ -95,12 +107,7 @@ static SEALS: LazyLock<Seals> = LazyLock::new(|| Seals {
 });
 
 fn random_key() -> Option<Vec<u8>> {
-    use std::io::Read;
-    let mut key = vec![0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut key))
-        .ok()
-        .map(|()| key)
+    approval::random_bytes(32).ok()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -129,23 +136,35 @@ pub(crate) fn arguments_digest(tool: &str, arguments: &JsonObject) -> String {
 
 /// What the gate decided.
 pub(crate) enum Gate {
-    /// Run the call; `token` is a short fingerprint of the plan token or
-    /// request state that confirmed it (for the audit log).
+    /// Run the call.
     Go {
         /// How it was confirmed (`elicitation`, `input-required`,
-        /// `plan-token <fp>`, `not asked`).
+        /// `plan-token <fp>`, `approved by the operator (request ID)`,
+        /// `not asked`), for the audit log.
         confirmed: String,
     },
-    /// Answer with this instead of running.
-    Answer(CallToolResponse),
+    /// Answer with this instead of running; the note, when there is one,
+    /// is what the audit log records as the confirmation (`declined by the
+    /// user`, `waiting for approval`).
+    Answer(CallToolResponse, Option<String>),
 }
 
-fn refused(kind: ErrorKind, message: impl Into<String>, hint: &str) -> Gate {
+pub(super) fn refused(kind: ErrorKind, message: impl Into<String>, hint: &str) -> Gate {
+    refused_noting(kind, message, hint, None)
+}
+
+pub(super) fn refused_noting(
+    kind: ErrorKind,
+    message: impl Into<String>,
+    hint: &str,
+    note: Option<String>,
+) -> Gate {
     Gate::Answer(
         failure(OpError::from(
             Error::new(kind, message).with_hint(hint.to_owned()),
         ))
         .into(),
+        note,
     )
 }
 
@@ -155,6 +174,52 @@ pub(crate) struct Retry<'a> {
     pub(crate) input_responses: Option<&'a BTreeMap<String, serde_json::Value>>,
     /// `requestState` of a 2026-07-28 retry.
     pub(crate) request_state: Option<&'a str>,
+}
+
+/// Who confirms this call, from the mode and what the client can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// The person using the client.
+    Ask,
+    /// The operator, out of band.
+    Approve,
+    /// The model's own dry run and plan token.
+    PlanToken,
+}
+
+impl Route {
+    /// `None` for `off`.
+    fn of(mode: ConfirmMode, can_ask: bool) -> Option<Self> {
+        match (mode, can_ask) {
+            (ConfirmMode::Off, _) => None,
+            (ConfirmMode::Approve, _) | (ConfirmMode::Ask, false) => Some(Self::Approve),
+            (ConfirmMode::Ask | ConfirmMode::PlanToken, true) => Some(Self::Ask),
+            (ConfirmMode::PlanToken, false) => Some(Self::PlanToken),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Ask => "ask",
+            Self::Approve => "approve",
+            Self::PlanToken => "plan-token",
+        }
+    }
+}
+
+/// The call being confirmed: where its declines are kept, its arguments
+/// digest and its blast radius.
+pub(super) struct Asked<'a> {
+    pub(super) dir: &'a Path,
+    pub(super) digest: &'a str,
+    pub(super) blast: &'a BlastRadius,
+}
+
+/// The confirmation mode for the server named `server` now.
+fn confirmation(ctx: &ops::Context, server: &str) -> kastell_core::Result<Confirmation> {
+    let config = ctx.policy.safety()?;
+    let record = ctx.store.find(server)?;
+    Ok(config.confirmation(record.as_ref()))
 }
 
 /// Decides whether `call` (made with the raw `arguments`) may run now.
@@ -200,7 +265,28 @@ pub(crate) async fn gate(
     let server = super::params::server(&args.server);
     let blast = match ops::blast_radius(ctx, op, server, Some(target), args.repo.as_deref()).await {
         Ok(b) => b,
-        Err(e) => return Gate::Answer(failure(e).into()),
+        Err(e) => return Gate::Answer(failure(e).into(), None),
+    };
+    let setting = match confirmation(ctx, &blast.server) {
+        Ok(setting) => setting,
+        Err(e) => return Gate::Answer(failure(OpError::from(e)).into(), None),
+    };
+    let version = rc.protocol_version();
+    let modern = version
+        .as_ref()
+        .is_some_and(|v| *v >= ProtocolVersion::V_2026_07_28);
+    // Elicitation came with 2025-06-18: an older client that declares it
+    // cannot answer the question (the SDKs refuse the method).
+    let can_ask = version
+        .as_ref()
+        .is_some_and(|v| *v >= ProtocolVersion::V_2025_06_18)
+        && rc
+            .client_capabilities()
+            .is_some_and(|c| c.elicitation.is_some());
+    let Some(route) = Route::of(setting.mode, can_ask) else {
+        return Gate::Go {
+            confirmed: format!("not asked (confirm off: {})", setting.source),
+        };
     };
     let digest = arguments_digest(tool, arguments);
     let Some(codec) = SEALS.codec.as_ref() else {
@@ -210,51 +296,83 @@ pub(crate) async fn gate(
             "Run kastell-mcp where /dev/urandom is readable, or confirm on the command line",
         );
     };
+    let asked = Asked {
+        dir: ctx.store.dir(),
+        digest: &digest,
+        blast: &blast,
+    };
+    // What a person refused, the model cannot confirm for itself.
+    if args.dry_run || args.plan_token.is_some() {
+        match Declines::in_dir(asked.dir).find(&digest, &blast.fingerprint, approval::now()) {
+            Ok(Some(no)) => return said_no(&blast, &no),
+            Ok(None) => {}
+            Err(e) => return Gate::Answer(failure(OpError::from(e)).into(), None),
+        }
+    }
     // A dry run never changes anything, whatever else the call carries.
     if args.dry_run {
-        return plan(codec, &digest, blast, seconds(ctx, PLAN_TTL_VAR, PLAN_TTL));
+        let ttl = seconds(ctx, PLAN_TTL_VAR, PLAN_TTL, MAX_TTL);
+        return plan(codec, &digest, blast, route, ttl);
     }
-    if let Some(token) = args.plan_token.as_deref() {
-        return apply_plan(codec, token, &digest, &blast);
-    }
+    // The person's answer to the question kastell put decides.
     if let Some(state) = retry.request_state {
-        return answered(codec, state, retry.input_responses, &digest, &blast);
+        return answered(codec, state, retry.input_responses, &asked);
     }
-    let modern = rc
-        .protocol_version()
-        .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28);
-    let can_elicit = rc
-        .client_capabilities()
-        .is_some_and(|c| c.elicitation.is_some());
-    if modern && can_elicit {
-        return ask_input_required(codec, &digest, &blast, confirm_timeout(ctx));
+    match route {
+        Route::PlanToken => match args.plan_token.as_deref() {
+            Some(token) => apply_plan(codec, token, &digest, &blast),
+            None => refused(
+                ErrorKind::PermissionDenied,
+                format!(
+                    "{} on {} needs a confirmation, and this client cannot ask its user",
+                    blast.action, blast.server
+                ),
+                "Call again with dryRun: true to see the plan and get a planToken, then call with that planToken (valid 5 minutes)",
+            ),
+        },
+        // A plan token, if the call carries one, is ignored: the person is
+        // asked.
+        Route::Ask if modern => ask_input_required(codec, &digest, &blast, confirm_timeout(ctx)),
+        Route::Ask => ask_legacy(rc, &asked, confirm_timeout(ctx)).await,
+        Route::Approve => {
+            let ttl = seconds(
+                ctx,
+                approval::APPROVAL_TTL_VAR,
+                approval::APPROVAL_TTL,
+                approval::MAX_APPROVAL_TTL,
+            );
+            super::approve::gate(rc, &asked, ttl)
+        }
     }
-    if !modern && can_elicit {
-        return ask_legacy(rc, &blast, confirm_timeout(ctx)).await;
-    }
-    refused(
+}
+
+/// The refusal of a dry run or plan token after a person said no.
+fn said_no(blast: &BlastRadius, no: &Decline) -> Gate {
+    refused_noting(
         ErrorKind::PermissionDenied,
         format!(
-            "{} on {} needs a confirmation, and this client cannot ask its user",
-            blast.action, blast.server
+            "The user said no to {} on {} with these arguments ({}); a dry run or a plan token cannot override that. Nothing was changed",
+            blast.action, blast.server, no.how
         ),
-        "Call again with dryRun: true to see the plan and get a planToken, then call with that planToken (valid 5 minutes)",
+        "Only a person can change that answer: call again without dryRun and planToken to ask them again. The refusal stands for 24 hours or until the server's state changes",
+        Some(format!("refused: {} earlier", no.how)),
     )
 }
 
 fn confirm_timeout(ctx: &ops::Context) -> Duration {
-    seconds(ctx, CONFIRM_TIMEOUT_VAR, DEFAULT_TIMEOUT)
+    seconds(ctx, CONFIRM_TIMEOUT_VAR, DEFAULT_TIMEOUT, MAX_TTL)
 }
 
-/// Whole seconds from `var`, else `default` (unset, zero or unreadable).
-fn seconds(ctx: &ops::Context, var: &str, default: Duration) -> Duration {
+/// Whole seconds from `var`, else `default` (unset, zero or unreadable),
+/// never more than `max`.
+fn seconds(ctx: &ops::Context, var: &str, default: Duration, max: Duration) -> Duration {
     ctx.env
         .get(var)
         .and_then(|v| v.trim().parse::<u64>().ok())
         .filter(|s| *s > 0)
         .map(Duration::from_secs)
         .unwrap_or(default)
-        .min(MAX_TTL)
+        .min(max)
 }
 
 fn seal(
@@ -372,33 +490,72 @@ pub struct PlanOutput {
     pub dry_run: bool,
     /// What the call would destroy.
     pub plan: BlastRadius,
-    /// The question a person would have been asked.
+    /// The question a person would be asked.
     pub summary: String,
-    /// Pass this as planToken, with the same arguments, to carry the plan
-    /// out.
-    pub plan_token: String,
-    /// When the token stops working (RFC 3339).
-    pub expires_at: String,
+    /// Who confirms the real call: `ask` (the user, through the client),
+    /// `approve` (the operator, with `kastell approve`) or `plan-token`
+    /// (this plan's token).
+    pub confirm: String,
+    /// What to do next to carry the plan out.
+    pub next: String,
+    /// With `confirm: plan-token` only: pass this as planToken, with the
+    /// same arguments, to carry the plan out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan_token: Option<String>,
+    /// When the token stops working (RFC 3339), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// Next steps: none besides `next`.
+    #[serde(rename = "suggested_actions")]
+    pub suggested_actions: Vec<ops::Suggestion>,
 }
 
-fn plan(codec: &RequestStateCodec, digest: &str, blast: BlastRadius, ttl: Duration) -> Gate {
-    let Some(sealed) = seal(codec, "plan", digest, &blast, ttl) else {
-        return refused(
-            ErrorKind::Unexpected,
-            "The plan token could not be sealed",
-            "Try again",
-        );
+fn plan(
+    codec: &RequestStateCodec,
+    digest: &str,
+    blast: BlastRadius,
+    route: Route,
+    ttl: Duration,
+) -> Gate {
+    let (token, expires, next) = match route {
+        Route::PlanToken => {
+            let Some(sealed) = seal(codec, "plan", digest, &blast, ttl) else {
+                return refused(
+                    ErrorKind::Unexpected,
+                    "The plan token could not be sealed",
+                    "Try again",
+                );
+            };
+            let expires = chrono::Utc::now()
+                + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::zero());
+            (
+                Some(format!("{PLAN_PREFIX}{sealed}")),
+                Some(expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                "Call again with this planToken and the same arguments before it expires",
+            )
+        }
+        Route::Ask => (
+            None,
+            None,
+            "Call again without dryRun: the user is asked to confirm (a plan token does not replace the question)",
+        ),
+        Route::Approve => (
+            None,
+            None,
+            "Call again without dryRun: the call then waits until the operator approves it with `kastell approve`",
+        ),
     };
-    let expires =
-        chrono::Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::zero());
     let output = super::output::BackupOutput::Plan(PlanOutput {
         dry_run: true,
         summary: blast.question(),
         plan: blast,
-        plan_token: format!("{PLAN_PREFIX}{sealed}"),
-        expires_at: expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        confirm: route.as_str().to_owned(),
+        next: next.to_owned(),
+        plan_token: token,
+        expires_at: expires,
+        suggested_actions: Vec::new(),
     });
-    Gate::Answer(success(&output).into())
+    Gate::Answer(success(&output).into(), Some("not run: dry run".into()))
 }
 
 fn question_request(blast: &BlastRadius) -> Option<ElicitRequestParams> {
@@ -431,20 +588,35 @@ fn ask_input_required(
         INPUT_KEY.to_owned(),
         InputRequest::Elicitation(ElicitRequest::new(params)),
     );
-    Gate::Answer(CallToolResponse::InputRequired(InputRequiredResult::new(
-        Some(requests),
-        Some(state),
-    )))
+    Gate::Answer(
+        CallToolResponse::InputRequired(InputRequiredResult::new(Some(requests), Some(state))),
+        None,
+    )
 }
 
-fn declined(blast: &BlastRadius, how: &str) -> Gate {
-    refused(
+/// The person did not say yes: nothing runs, and the "no" is remembered
+/// (so a dry run or plan token cannot get round it) and audited.
+fn declined(asked: &Asked<'_>, how: &str) -> Gate {
+    let blast = asked.blast;
+    let decline = Decline {
+        action: blast.action.clone(),
+        server: blast.server.clone(),
+        digest: asked.digest.to_owned(),
+        fingerprint: blast.fingerprint.clone(),
+        how: format!("declined by the user: {how}"),
+        at: approval::now(),
+    };
+    if let Err(e) = Declines::in_dir(asked.dir).record(decline) {
+        tracing::warn!("the decline is remembered by this kastell-mcp only: {e}");
+    }
+    refused_noting(
         ErrorKind::Cancelled,
         format!(
             "{} on {} was not confirmed ({how}); nothing was changed",
             blast.action, blast.server
         ),
-        "Ask the user again if they want it to run",
+        "The user's answer is final for this call: a dry run or a plan token will be refused. Ask the user again only if they want it to run",
+        Some(format!("declined by the user ({how})")),
     )
 }
 
@@ -452,15 +624,14 @@ fn answered(
     codec: &RequestStateCodec,
     state: &str,
     responses: Option<&BTreeMap<String, serde_json::Value>>,
-    digest: &str,
-    blast: &BlastRadius,
+    asked: &Asked<'_>,
 ) -> Gate {
-    if let Err((message, hint)) = open(codec, state, "ask", digest, blast) {
+    if let Err((message, hint)) = open(codec, state, "ask", asked.digest, asked.blast) {
         return refused(ErrorKind::PermissionDenied, message, hint);
     }
     let response = responses.and_then(|r| r.get(INPUT_KEY));
     let Some(response) = response else {
-        return declined(blast, "no answer came back");
+        return declined(asked, "no answer came back");
     };
     #[derive(Deserialize)]
     struct Reply {
@@ -478,36 +649,32 @@ fn answered(
         Ok(Reply {
             action: ElicitationAction::Accept,
             ..
-        }) => declined(blast, "the user did not tick confirm"),
+        }) => declined(asked, "the user did not tick confirm"),
         Ok(Reply {
             action: ElicitationAction::Decline,
             ..
-        }) => declined(blast, "the user declined"),
-        Ok(Reply { .. }) => declined(blast, "the user cancelled"),
-        Err(_) => declined(blast, "the answer could not be read"),
+        }) => declined(asked, "the user declined"),
+        Ok(Reply { .. }) => declined(asked, "the user cancelled"),
+        Err(_) => declined(asked, "the answer could not be read"),
     }
 }
 
-async fn ask_legacy(
-    rc: &RequestContext<RoleServer>,
-    blast: &BlastRadius,
-    timeout: Duration,
-) -> Gate {
+async fn ask_legacy(rc: &RequestContext<RoleServer>, asked: &Asked<'_>, timeout: Duration) -> Gate {
     match rc
         .peer
-        .elicit_with_timeout::<Answer>(blast.question(), Some(timeout))
+        .elicit_with_timeout::<Answer>(asked.blast.question(), Some(timeout))
         .await
     {
         Ok(Some(Answer { confirm: true })) => Gate::Go {
             confirmed: "elicitation (user accepted)".into(),
         },
-        Ok(_) => declined(blast, "the user did not tick confirm"),
-        Err(ElicitationError::UserDeclined) => declined(blast, "the user declined"),
-        Err(ElicitationError::UserCancelled) => declined(blast, "the user cancelled"),
+        Ok(_) => declined(asked, "the user did not tick confirm"),
+        Err(ElicitationError::UserDeclined) => declined(asked, "the user declined"),
+        Err(ElicitationError::UserCancelled) => declined(asked, "the user cancelled"),
         Err(ElicitationError::Service(ServiceError::Timeout { .. })) => {
-            declined(blast, &format!("no answer within {} s", timeout.as_secs()))
+            declined(asked, &format!("no answer within {} s", timeout.as_secs()))
         }
-        Err(e) => declined(blast, &format!("the question failed: {e}")),
+        Err(e) => declined(asked, &format!("the question failed: {e}")),
     }
 }
 
@@ -588,6 +755,28 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         let (why, _) = open(&codec, &short, "plan", "args-1", &b).unwrap_err();
         assert!(why.contains("expired"), "{why}");
+    }
+
+    #[test]
+    fn a_client_that_can_ask_is_always_asked_and_one_that_cannot_waits_for_the_operator() {
+        use ConfirmMode::*;
+        for (mode, can_ask, route) in [
+            (Ask, true, Some(Route::Ask)),
+            (Ask, false, Some(Route::Approve)),
+            (PlanToken, true, Some(Route::Ask)),
+            (PlanToken, false, Some(Route::PlanToken)),
+            (Approve, true, Some(Route::Approve)),
+            (Approve, false, Some(Route::Approve)),
+            (Off, true, None),
+            (Off, false, None),
+        ] {
+            assert_eq!(Route::of(mode, can_ask), route, "{mode} can_ask={can_ask}");
+        }
+        // The default never hands the model a way to confirm itself.
+        assert_ne!(
+            Route::of(ConfirmMode::DEFAULT, false),
+            Some(Route::PlanToken)
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! stdout carries nothing but the protocol (over stdio); logs and the
 //! startup line go to stderr.
 
+mod approve;
 mod audit;
 mod call;
 mod confirm;
@@ -26,6 +27,7 @@ mod strict;
 mod task;
 mod tools;
 
+pub use approve::ApprovalPending;
 pub use confirm::{CONFIRM_TIMEOUT_VAR, CONFIRM_VAR, PLAN_TTL, PLAN_TTL_VAR, PlanOutput};
 pub use http::{HttpOptions, serve_http};
 pub use output::{BackupOutput, InfoOutput, LogsOutput, MaintainOutput};

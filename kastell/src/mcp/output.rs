@@ -38,9 +38,14 @@ pub enum BackupOutput {
     #[serde(rename = "snapshot-restore")]
     SnapshotRestore(SnapshotActionResult),
     /// A dry run of backup-restore, snapshot-delete or snapshot-restore:
-    /// the plan and its token; nothing was changed.
+    /// the plan (and, with `confirm: plan-token`, its token); nothing was
+    /// changed.
     #[serde(rename = "plan")]
     Plan(super::confirm::PlanOutput),
+    /// backup-restore, snapshot-delete or snapshot-restore waiting for the
+    /// operator's approval (`kastell approve ID`); nothing was changed.
+    #[serde(rename = "approval-pending")]
+    ApprovalPending(super::approve::ApprovalPending),
 }
 
 /// A `server_maintain` success, tagged by `action`.

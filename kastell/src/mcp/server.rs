@@ -103,10 +103,14 @@ impl KastellMcp {
         };
         let audit = match confirm::gate(&self.ctx, &call, &arguments, retry, &rc).await {
             confirm::Gate::Go { confirmed } => audit.confirmed(confirmed),
-            confirm::Gate::Answer(answer) => {
+            confirm::Gate::Answer(answer, note) => {
                 // An input-required result is a question, not an outcome:
                 // the retry that answers it is recorded.
                 if let CallToolResponse::Complete(result) = &answer {
+                    let audit = match note {
+                        Some(note) => audit.confirmed(note),
+                        None => audit,
+                    };
                     audit.finish(&self.ctx, result);
                 }
                 return Ok(answer);
@@ -210,7 +214,8 @@ impl ServerHandler for KastellMcp {
             "kastell keeps self-hosted servers safe. Start with server_info {action: 'list'} or \
 the kastell://fleet resource; use server_backup before risky work; SAFE_MODE blocks destructive \
 actions unless KASTELL_SAFE_MODE=false, safety levels may allow less, and restores and snapshot \
-deletions are confirmed by the user (or need a dryRun's planToken). Every call is recorded in a \
+deletions are confirmed by a person: the user, or the operator approving the request the call \
+names (kastell approve ID); the user's no is final. Every call is recorded in a \
 tamper-evident audit log (kastell://audit/recent). Arguments are checked strictly: a misspelt or \
 inapplicable argument is refused and nothing runs.",
         )

@@ -132,8 +132,10 @@ snapshots; snapshot-delete deletes one and snapshot-restore rebuilds the server'
 added) and its provider's API token (HETZNER_TOKEN, DIGITALOCEAN_TOKEN, VULTR_TOKEN, LINODE_TOKEN). \
 SAFE_MODE (on by default) blocks backup-restore, snapshot-create, snapshot-delete and \
 snapshot-restore; set KASTELL_SAFE_MODE=false to allow them. Even then backup-restore, \
-snapshot-delete and snapshot-restore ask the user first (elicitation), or, for clients that cannot \
-ask, run only with the planToken of a dryRun made with the same arguments.",
+snapshot-delete and snapshot-restore need a person's yes: the user is asked (elicitation), or, for \
+clients that cannot ask, the call waits until the operator approves the request it names \
+(kastell approve ID) and runs when called again with the same arguments. Only where safety.json \
+sets confirm: plan-token does the planToken of a dryRun confirm instead. The user's no is final.",
             (
                 input::<BackupArgs>(),
                 output_or_failure::<BackupOutput, OpError>(),

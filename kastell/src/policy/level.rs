@@ -276,6 +276,10 @@ pub struct SafetyEntry {
     /// at any time.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub windows: Vec<Window>,
+    /// Who confirms destructive MCP calls on the entry's servers
+    /// (`ask`, `approve`, `plan-token`, `off`; see [`super::ConfirmMode`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<super::ConfirmMode>,
 }
 
 /// `KASTELL_DIR/safety.json`.
@@ -288,6 +292,10 @@ pub struct SafetyFile {
     /// Windows for every server (combined with those of its entries).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub windows: Vec<Window>,
+    /// Who confirms destructive MCP calls on every server (the strictest
+    /// of this and the server's entries wins; see [`super::ConfirmMode`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<super::ConfirmMode>,
     /// Entries by tag (`prod`, `staging`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, SafetyEntry>,

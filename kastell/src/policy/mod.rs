@@ -8,6 +8,7 @@
 //! rule, the token need, the platform need. The first refusal wins, is returned as a
 //! kastell [`Error`] with a hint, and is appended to `security.log`.
 
+mod confirm;
 mod level;
 mod safe_mode;
 mod table;
@@ -21,6 +22,7 @@ use crate::env::Env;
 use crate::security_log::{SecurityEvent, SecurityLog};
 use crate::store::{ServerRecord, is_known_platform};
 
+pub use confirm::{ConfirmMode, Confirmation};
 pub use level::{
     Allowance, EntryWindows, SAFETY_FILE, SAFETY_LEVEL_VAR, SafetyConfig, SafetyEntry, SafetyFile,
     SafetyLevel, Window,

@@ -2,9 +2,11 @@
 //! driving the real `kastell-mcp` over a sandbox server: the person is
 //! asked through elicitation (the legacy `elicitation/create` request, and
 //! the 2026-07-28 input-required result with its sealed request state) and
-//! accept, decline, cancel or silence decide; a client that cannot ask
-//! goes through dryRun and a plan token, which is refused replayed,
-//! altered, expired, for other arguments or after the state changed.
+//! accept, decline, cancel or silence decide; where safety.json sets
+//! `confirm: plan-token`, a client that cannot ask goes through dryRun and
+//! a plan token, which is refused replayed, altered, expired, for other
+//! arguments or after the state changed. [`Fleet`] and the report helpers
+//! are shared with `confirm_final` and `approve`.
 #![cfg(all(feature = "sandbox", feature = "hetzner", feature = "bare"))]
 
 use serde_json::{Value, json};
@@ -12,26 +14,26 @@ use serde_json::{Value, json};
 use crate::sdk::{self, Sdk};
 use crate::support;
 
-fn call(report: &Value, index: usize) -> &Value {
+pub(super) fn call(report: &Value, index: usize) -> &Value {
     let call = &report["calls"][index];
     assert!(call.get("error").is_none(), "call {index} raised: {report}");
     &call["result"]
 }
 
-fn content(report: &Value, index: usize) -> &Value {
+pub(super) fn content(report: &Value, index: usize) -> &Value {
     &call(report, index)["structuredContent"]
 }
 
-fn is_error(report: &Value, index: usize) -> bool {
+pub(super) fn is_error(report: &Value, index: usize) -> bool {
     call(report, index)["isError"].as_bool().unwrap_or(false)
 }
 
-struct Fleet {
-    sandbox: kastell::sandbox::Sandbox,
+pub(super) struct Fleet {
+    pub(super) sandbox: kastell::sandbox::Sandbox,
     home: tempfile::TempDir,
-    env: Vec<(String, String)>,
-    name: String,
-    backup_id: String,
+    pub(super) env: Vec<(String, String)>,
+    pub(super) name: String,
+    pub(super) backup_id: String,
     _dir: tempfile::TempDir,
 }
 
@@ -39,7 +41,7 @@ impl Fleet {
     /// A one-server sandbox with SAFE_MODE off and one backup of a crontab
     /// reading `# backed up`; the crontab then reads `# changed`, which a
     /// restore would undo.
-    async fn start(extra: &[(&str, &str)]) -> Self {
+    pub(super) async fn start(extra: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let home = tempfile::tempdir().unwrap();
         let sandbox = support::one_server_sandbox(dir.path()).await;
@@ -76,7 +78,7 @@ impl Fleet {
         fleet
     }
 
-    fn set_crontab(&self, text: &str) {
+    pub(super) fn set_crontab(&self, text: &str) {
         let address = self.sandbox.servers()[0].address;
         self.sandbox
             .hosts()
@@ -84,7 +86,7 @@ impl Fleet {
             .unwrap();
     }
 
-    fn crontab(&self) -> String {
+    pub(super) fn crontab(&self) -> String {
         let root = self
             .sandbox
             .hosts()
@@ -93,7 +95,7 @@ impl Fleet {
         std::fs::read_to_string(root.join("etc/crontab")).unwrap()
     }
 
-    fn restore(&self, extra: Value) -> Value {
+    pub(super) fn restore(&self, extra: Value) -> Value {
         let mut args =
             json!({"action": "backup-restore", "server": self.name, "backupId": self.backup_id});
         if let (Value::Object(a), Value::Object(e)) = (&mut args, extra) {
@@ -102,7 +104,7 @@ impl Fleet {
         json!({"name": "server_backup", "arguments": args})
     }
 
-    fn run(&self, client: Sdk, calls: Value, elicit: Option<Value>) -> Value {
+    pub(super) fn run(&self, client: Sdk, calls: Value, elicit: Option<Value>) -> Value {
         let env: Vec<(&str, &str)> = self
             .env
             .iter()
@@ -110,6 +112,12 @@ impl Fleet {
             .collect();
         let mut plan = sdk::stdio_plan(self.home.path(), &[], &env);
         plan["calls"] = calls;
+        self.run_plan(client, plan, elicit)
+    }
+
+    /// Runs `plan` (stdio or HTTP, its calls set) with `client`, answering
+    /// questions with `elicit`.
+    pub(super) fn run_plan(&self, client: Sdk, mut plan: Value, elicit: Option<Value>) -> Value {
         if let Some(elicit) = elicit {
             plan["elicit"] = elicit;
         }
@@ -122,8 +130,45 @@ impl Fleet {
     }
 }
 
+impl Fleet {
+    /// Where the store, safety.json, the approvals and the audit log are.
+    pub(super) fn dir(&self) -> std::path::PathBuf {
+        self.sandbox.store().dir().to_path_buf()
+    }
+
+    /// Writes `KASTELL_DIR/safety.json`.
+    pub(super) fn set_safety(&self, safety: Value) {
+        std::fs::write(self.dir().join("safety.json"), safety.to_string()).unwrap();
+    }
+
+    /// The audit log's entries about `op`, oldest first.
+    pub(super) fn audit(&self, op: &str) -> Vec<Value> {
+        let text = std::fs::read_to_string(self.dir().join("audit.jsonl")).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| e["op"] == op)
+            .collect()
+    }
+
+    /// Takes one more backup (which changes the server's state: its newest
+    /// backup), through the SDK.
+    pub(super) fn backup(&self) {
+        let report = self.run(
+            Sdk::Python("legacy"),
+            json!([{"name": "server_backup", "arguments": {"action": "backup-create", "server": self.name}}]),
+            None,
+        );
+        assert!(!is_error(&report, 0), "{report}");
+    }
+}
+
+/// `safety.json` admitting restores, with `confirm` set.
+pub(super) fn confirming(mode: &str) -> Value {
+    json!({"level": "destructive", "confirm": mode})
+}
+
 /// Each call's action or error, for failure messages.
-fn summary(report: &Value) -> String {
+pub(super) fn summary(report: &Value) -> String {
     let calls = report["calls"].as_array().cloned().unwrap_or_default();
     calls
         .iter()
@@ -139,7 +184,7 @@ fn summary(report: &Value) -> String {
         .join(" | ")
 }
 
-fn assert_not_confirmed(report: &Value, index: usize, why: &str) {
+pub(super) fn assert_not_confirmed(report: &Value, index: usize, why: &str) {
     assert!(is_error(report, index), "{report}");
     let failure = content(report, index);
     assert_eq!(failure["kind"], "cancelled", "{failure}");
@@ -209,8 +254,9 @@ async fn a_person_is_asked_through_elicitation_and_only_their_yes_restores() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_elicitation_a_plan_token_bound_to_the_arguments_and_state_confirms() {
+async fn with_confirm_plan_token_a_client_that_cannot_ask_confirms_with_a_bound_plan_token() {
     let fleet = Fleet::start(&[("KASTELL_PLAN_TTL", "8")]).await;
+    fleet.set_safety(confirming("plan-token"));
     let client = Sdk::Python("legacy");
     let token = |n: usize| json!({"$from": n, "field": "planToken"});
     let report = fleet.run(
@@ -361,6 +407,11 @@ async fn a_plan_token_made_for_one_server_is_refused_on_another() {
         sandbox.store().dir().display().to_string(),
     ));
     env.push(("KASTELL_SAFE_MODE".into(), "false".into()));
+    std::fs::write(
+        sandbox.store().dir().join("safety.json"),
+        confirming("plan-token").to_string(),
+    )
+    .unwrap();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut run = sdk::stdio_plan(home.path(), &[], &env);
     let delete = |server: &str, extra: Value| {
@@ -397,12 +448,13 @@ async fn a_plan_token_made_for_one_server_is_refused_on_another() {
 }
 
 /// Over Streamable HTTP each request may get a server of its own (and a
-/// 2026-07-28 request always does): the sealed request state and the
-/// plan token still confirm exactly once.
+/// 2026-07-28 request always does): the sealed request state and (with
+/// `confirm: plan-token`) the plan token still confirm exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn confirmations_hold_over_streamable_http() {
     const TOKEN: &str = "a-test-bearer-token-for-confirmations";
     let fleet = Fleet::start(&[]).await;
+    fleet.set_safety(confirming("plan-token"));
     let mut env: Vec<(&str, &str)> = fleet
         .env
         .iter()

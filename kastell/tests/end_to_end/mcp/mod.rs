@@ -1,10 +1,12 @@
 //! The real `kastell-mcp` binary, through rmcp and the official SDK clients.
 
+mod approve;
 mod bad_input;
 mod bare;
 mod clients;
 pub(crate) mod common;
 mod confirm;
+mod confirm_final;
 mod fuzz;
 mod http;
 mod levels;

@@ -194,7 +194,7 @@ async fn safe_mode_matrix_on_a_manual_bare_server() {
     assert_eq!(mcp_common::content(&r)["action"], "backup-restore");
     // With confirmations on (the default outside these tests) SAFE_MODE=false
     // still lets the restore through SAFE_MODE; a client that cannot ask
-    // its user is sent to dryRun and a plan token instead.
+    // its user waits for the operator's approval instead.
     let asking = mcp_common::start(
         tmp.path(),
         &[("KASTELL_SAFE_MODE", "false"), ("KASTELL_CONFIRM", "auto")],
@@ -208,10 +208,9 @@ async fn safe_mode_matrix_on_a_manual_bare_server() {
     )
     .await;
     assert!(!blocked_by_safe_mode(&r), "{}", mcp_common::content(&r));
-    assert!(
-        mcp_common::content(&r)["hint"]
-            .as_str()
-            .is_some_and(|h| h.contains("dryRun: true")),
+    assert_eq!(
+        mcp_common::content(&r)["action"],
+        "approval-pending",
         "{}",
         mcp_common::content(&r)
     );
