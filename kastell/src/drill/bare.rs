@@ -43,22 +43,37 @@ impl Confinement<'_> {
     }
 }
 
-/// A failed check naming each refusal, before `validator` ran.
+/// The check of `validator` that never ran because of `refusals`: failed
+/// when the configuration would load code here or climbs out of the
+/// archive with `..`; skipped when its only trouble is files outside the
+/// archive (a stock Debian nginx's `modules-enabled` symlinks into
+/// `/usr/share`), which only the server has, so it cannot be validated
+/// here. Either way it names each refusal.
 fn refused(validator: &str, refusals: &[Refusal]) -> DrillCheck {
     let listed: Vec<String> = refusals.iter().take(5).map(ToString::to_string).collect();
     let more = refusals.len().saturating_sub(listed.len());
+    let named = format!(
+        "{}{}",
+        listed.join("; "),
+        if more > 0 {
+            format!("; and {more} more")
+        } else {
+            String::new()
+        }
+    );
+    if refusals.iter().all(|r| r.outside) {
+        return DrillCheck::skipped(
+            validator,
+            &format!(
+                "not run: the configuration names files outside the archive, which only the \
+                 server has and this machine must not read: {named}"
+            ),
+        );
+    }
     DrillCheck::ran(
         validator,
         false,
-        format!(
-            "refused before {validator} ran: {}{}",
-            listed.join("; "),
-            if more > 0 {
-                format!("; and {more} more")
-            } else {
-                String::new()
-            }
-        ),
+        format!("refused before {validator} ran: {named}"),
     )
 }
 
@@ -75,6 +90,7 @@ fn view(root: &Path, relative: &str) -> std::result::Result<Option<View>, Refusa
             file: format!("/{relative}"),
             line: 0,
             directive: String::new(),
+            outside: true,
             why,
         }),
     }
@@ -147,6 +163,7 @@ impl Validator {
                     file: self.config.to_owned(),
                     line: 0,
                     directive: String::new(),
+                    outside: super::screen::only_outside(&why),
                     why,
                 };
                 return Ready::Decided(refused(self.name, &[refusal]));

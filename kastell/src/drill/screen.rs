@@ -30,6 +30,18 @@ pub(super) struct Refusal {
     pub directive: String,
     /// Why.
     pub why: String,
+    /// Whether the only trouble is a file outside the archive (an absolute
+    /// path elsewhere, a symlink out of it): a file only the server has,
+    /// so the configuration cannot be validated here, which neither proves
+    /// nor fails it. A `..` climbing out of the archive and code that
+    /// would load here are not that: they fail the check.
+    pub outside: bool,
+}
+
+/// Whether `why` (a [`View::resolve`] refusal) is only a file outside the
+/// archive, not a `..` climbing out of it.
+pub(super) fn only_outside(why: &str) -> bool {
+    !why.contains("(through ..)")
 }
 
 impl fmt::Display for Refusal {
@@ -193,6 +205,18 @@ struct Walk<'a> {
 
 impl Walk<'_> {
     fn refuse(&mut self, file: &Path, line: usize, directive: &[String], why: String) {
+        self.refuse_as(file, line, directive, why, false);
+    }
+
+    /// Records a refusal of a file outside the archive when `outside`.
+    fn refuse_as(
+        &mut self,
+        file: &Path,
+        line: usize,
+        directive: &[String],
+        why: String,
+        outside: bool,
+    ) {
         let mut text = directive.join(" ");
         if text.len() > 120 {
             text = text.chars().take(120).collect::<String>() + "…";
@@ -202,6 +226,7 @@ impl Walk<'_> {
             line,
             directive: text,
             why,
+            outside,
         });
     }
 
@@ -230,7 +255,8 @@ impl Walk<'_> {
                 .filter(|(_, host)| self.seen.insert(host.clone()))
                 .collect(),
             Err(why) => {
-                self.refuse(file, line, directive, why);
+                let outside = only_outside(&why);
+                self.refuse_as(file, line, directive, why, outside);
                 Vec::new()
             }
         }
@@ -254,7 +280,8 @@ pub(super) fn nginx(view: &View, config: &Path) -> NginxScreen {
         }
         Ok(None) => Vec::new(),
         Err(why) => {
-            walk.refuse(config, 0, &[], why);
+            let outside = only_outside(&why);
+            walk.refuse_as(config, 0, &[], why, outside);
             Vec::new()
         }
     };
@@ -342,6 +369,7 @@ pub(super) fn escaping_links(view: &View, links: &[String]) -> Vec<Refusal> {
                 file: path.display().to_string(),
                 line: 0,
                 directive: String::new(),
+                outside: only_outside(&why),
                 why,
             })
         })
@@ -365,7 +393,8 @@ pub(super) fn sshd(view: &View, config: &Path) -> Vec<Refusal> {
         }
         Ok(None) => Vec::new(),
         Err(why) => {
-            walk.refuse(config, 0, &[], why);
+            let outside = only_outside(&why);
+            walk.refuse_as(config, 0, &[], why, outside);
             Vec::new()
         }
     };
