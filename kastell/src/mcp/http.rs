@@ -11,7 +11,9 @@
 //!   named with `--allowed-host`): DNS-rebinding protection;
 //! - any `Origin` not named with `--allowed-origin` (rmcp leaves Origin
 //!   unchecked by default; kastell checks it);
-//! - a body over [`MAX_BODY`] (413).
+//! - a body over [`MAX_BODY`] (413);
+//! - a new session when all of them are busy at the cap (503, see
+//!   [`sessions`]): sessions expire when idle and are capped.
 //!
 //! It binds loopback unless `--allow-remote` is given; a remote bind
 //! also needs the token from `KASTELL_MCP_TOKEN` or a token file that
@@ -28,9 +30,14 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use kastell_core::{Error, ErrorKind, Secret};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use subtle::ConstantTimeEq;
+
+mod sessions;
+
+pub use sessions::{
+    DEFAULT_IDLE, DEFAULT_MAX, IDLE_VAR, MAX_VAR, SessionLimits, Sessions, SessionsError,
+};
 
 use super::server::KastellMcp;
 use super::task::Tasks;
@@ -221,6 +228,57 @@ fn allowed_hosts(options: &HttpOptions) -> Vec<String> {
     hosts
 }
 
+/// Refuses a request that would open a session while every one of the
+/// capped sessions is busy: `503` with `Retry-After`, before rmcp would
+/// answer it with a bare `500`.
+async fn refuse_when_full(
+    State(sessions): State<Arc<Sessions>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let opens_session = request.method() == axum::http::Method::POST
+        && !request.headers().contains_key("mcp-session-id");
+    if !opens_session || !sessions.full_of_busy() {
+        return next.run(request).await;
+    }
+    let max = sessions.limits().max;
+    tracing::warn!("refused a new MCP session: all {max} sessions are busy");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "5")],
+        axum::Json(serde_json::json!({
+            "error": format!("all {max} MCP sessions are busy"),
+            "hint": format!(
+                "Retry when a running call ends, or raise {MAX_VAR} (idle sessions are closed \
+                 after {IDLE_VAR} seconds)"
+            ),
+        })),
+    )
+        .into_response()
+}
+
+/// Closes idle sessions every [`SessionLimits::sweep_every`] until dropped.
+struct Sweeper(tokio::task::JoinHandle<()>);
+
+impl Sweeper {
+    fn start(sessions: Arc<Sessions>) -> Self {
+        let every = sessions.limits().sweep_every();
+        Self(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                sessions.sweep().await;
+            }
+        }))
+    }
+}
+
+impl Drop for Sweeper {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Serves `ctx` over Streamable HTTP, with `tasks` shared by every
 /// session, until the future is dropped (`kastell-mcp` does that on SIGINT
 /// or SIGTERM, once running work reached a safe point). `kastell_dir`
@@ -239,6 +297,7 @@ pub async fn serve_http(
              (with KASTELL_MCP_TOKEN set, and --allowed-host for the name clients use)",
         ));
     }
+    let limits = SessionLimits::from_env(&ctx.env)?;
     let env_token = ctx.env.get(TOKEN_ENV).filter(|t| !t.is_empty());
     let (token, source) = load_token(env_token, kastell_dir, !remote)?;
     let token = Arc::new(token);
@@ -258,10 +317,15 @@ pub async fn serve_http(
         let (ctx, tasks) = (ctx.clone(), tasks.clone());
         move || Ok(KastellMcp::sharing(ctx.clone(), tasks.clone()))
     };
-    let service =
-        StreamableHttpService::new(factory, Arc::new(LocalSessionManager::default()), config);
+    let sessions = Arc::new(Sessions::new(limits));
+    let _sweeper = Sweeper::start(sessions.clone());
+    let service = StreamableHttpService::new(factory, sessions.clone(), config);
     let router = axum::Router::new()
         .nest_service("/mcp", service)
+        .layer(axum::middleware::from_fn_with_state(
+            sessions,
+            refuse_when_full,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             token.clone(),
             authorize,
@@ -283,6 +347,11 @@ pub async fn serve_http(
             token.expose()
         ),
     }
+    eprintln!(
+        "kastell-mcp: at most {} HTTP sessions, each closed after {} s idle ({MAX_VAR}, {IDLE_VAR})",
+        limits.max,
+        limits.idle.as_secs()
+    );
     eprintln!("kastell-mcp: serving MCP over HTTP at http://{local}/mcp");
 
     axum::serve(listener, router)
