@@ -9,8 +9,12 @@
 //!   (mode 0600, 32 random bytes) and printed once on first start;
 //! - a `Host` that is not this machine's loopback name or address (or one
 //!   named with `--allowed-host`): DNS-rebinding protection;
-//! - any `Origin` not named with `--allowed-origin` (rmcp leaves Origin
-//!   unchecked by default; kastell checks it);
+//! - an `Origin` that is neither the server's own (`http://` with a
+//!   loopback name or the bound address, and the port it listens on:
+//!   `http://localhost:PORT`, `http://127.0.0.1:PORT`, `http://[::1]:PORT`)
+//!   nor one named with `--allowed-origin` (rmcp leaves Origin unchecked by
+//!   default; kastell checks it). A page served from another port or host
+//!   is foreign, so a browser tab cannot drive the tools;
 //! - a body over [`MAX_BODY`] (413);
 //! - a new session when all of them are busy at the cap (503, see
 //!   [`sessions`]): sessions expire when idle and are capped.
@@ -65,7 +69,7 @@ pub struct HttpOptions {
     pub allow_remote: bool,
     /// Host names accepted besides loopback's.
     pub allowed_hosts: Vec<String>,
-    /// Origins accepted (none by default: any request with an Origin is refused).
+    /// Origins accepted besides the server's own (see [`own_origins`]).
     pub allowed_origins: Vec<String>,
 }
 
@@ -228,6 +232,31 @@ fn allowed_hosts(options: &HttpOptions) -> Vec<String> {
     hosts
 }
 
+/// The server's own origins, accepted in `Origin`: `http://` with each
+/// loopback name (`localhost`, `127.0.0.1`, `[::1]`) and the bound address
+/// (unless it is unspecified), each with the port `local` listens on. An
+/// origin on another port or host is not one of them.
+pub fn own_origins(local: SocketAddr) -> Vec<String> {
+    let port = local.port();
+    let mut hosts = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "[::1]".to_owned(),
+    ];
+    let bound = local.ip();
+    let bound = match bound {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+    };
+    if !local.ip().is_unspecified() && !hosts.contains(&bound) {
+        hosts.push(bound);
+    }
+    hosts
+        .into_iter()
+        .map(|host| format!("http://{host}:{port}"))
+        .collect()
+}
+
 /// Refuses a request that would open a session while every one of the
 /// capped sessions is busy: `503` with `Retry-After`, before rmcp would
 /// answer it with a bare `500`.
@@ -308,9 +337,11 @@ pub async fn serve_http(
         .local_addr()
         .map_err(|e| Error::io("reading the listening address", e))?;
 
+    let mut origins = own_origins(local);
+    origins.extend(options.allowed_origins.iter().cloned());
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(allowed_hosts(&options))
-        .with_allowed_origins(options.allowed_origins.clone())
+        .with_allowed_origins(origins)
         .enforce_origin_validation()
         .with_max_request_body_bytes(MAX_BODY);
     let factory = {
@@ -376,6 +407,23 @@ mod tests {
         assert!(matches!(source, TokenSource::File(_)));
         assert_eq!(again.expose(), token.expose());
         assert!(!format!("{again:?}").contains(token.expose()));
+    }
+
+    #[test]
+    fn the_own_origins_are_loopback_and_the_bound_address_on_the_listening_port() {
+        let local: SocketAddr = "127.0.0.1:8765".parse().unwrap();
+        assert_eq!(
+            own_origins(local),
+            [
+                "http://localhost:8765",
+                "http://127.0.0.1:8765",
+                "http://[::1]:8765"
+            ]
+        );
+        let remote: SocketAddr = "[2001:db8::5]:9000".parse().unwrap();
+        assert!(own_origins(remote).contains(&"http://[2001:db8::5]:9000".to_owned()));
+        let any: SocketAddr = "0.0.0.0:9000".parse().unwrap();
+        assert_eq!(own_origins(any).len(), 3);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `kastell-mcp --http` as an attacker and a crowd see it: raw HTTP/1.1
 //! against the real binary. No token, a wrong one, the token in the wrong
 //! header or the query, a foreign Host (DNS rebinding), a foreign Origin
-//! and an oversized body are refused; 50 clients at once are served; sessions beyond the cap evict
+//! and an oversized body are refused; the server's own loopback origin is
+//! accepted; 50 clients at once are served; sessions beyond the cap evict
 //! the oldest idle ones and an idle session expires; the server stays up
 //! and never writes the token anywhere. Also the bind rules: a
 //! non-loopback address needs `--allow-remote`.
@@ -253,6 +254,96 @@ fn requests_without_the_token_or_from_elsewhere_are_refused_and_the_crowd_is_ser
         !log.contains(TOKEN),
         "the token is in the server's log:\n{log}"
     );
+}
+
+/// The port of the server at `url`.
+fn port_of(url: &str) -> u16 {
+    url.trim_start_matches("http://")
+        .split('/')
+        .next()
+        .and_then(|a| a.rsplit(':').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn the_servers_own_loopback_origins_are_accepted_and_foreign_ones_refused() {
+    // The MCP conformance suite's dns-rebinding-protection scenario: a
+    // request from the server's own origin is served, a foreign Host or
+    // Origin is refused.
+    let server = HttpServer::start(&[], &[("KASTELL_MCP_TOKEN", TOKEN)]);
+    let url = server.url.clone();
+    let port = port_of(&url);
+    let auth = bearer();
+    let init = initialize();
+    for (host, origin) in [
+        (
+            format!("localhost:{port}"),
+            format!("http://localhost:{port}"),
+        ),
+        (
+            format!("127.0.0.1:{port}"),
+            format!("http://127.0.0.1:{port}"),
+        ),
+        (format!("127.0.0.1:{port}"), format!("http://[::1]:{port}")),
+        (format!("[::1]:{port}"), format!("http://[::1]:{port}")),
+    ] {
+        let answer = post(
+            &url,
+            "/mcp",
+            &[
+                ("Authorization", &auth),
+                ("Host", &host),
+                ("Origin", &origin),
+            ],
+            &init,
+        );
+        assert_eq!(answer.status, 200, "{host} {origin}: {}", answer.body);
+        assert_eq!(
+            answer.messages()[0]["result"]["serverInfo"]["name"],
+            "kastell-mcp",
+            "{}",
+            answer.body
+        );
+    }
+    let other_port = if port == 65535 { port - 1 } else { port + 1 };
+    for (host, origin) in [
+        (
+            format!("localhost:{port}"),
+            format!("http://localhost:{other_port}"),
+        ),
+        (
+            format!("localhost:{port}"),
+            format!("https://localhost:{port}"),
+        ),
+        (format!("localhost:{port}"), "http://localhost".to_owned()),
+        (
+            format!("localhost:{port}"),
+            "http://evil.example".to_owned(),
+        ),
+        (
+            format!("localhost:{port}"),
+            format!("http://evil.example:{port}"),
+        ),
+        (format!("localhost:{port}"), "null".to_owned()),
+        (
+            "evil.example".to_owned(),
+            format!("http://localhost:{port}"),
+        ),
+    ] {
+        let answer = post(
+            &url,
+            "/mcp",
+            &[
+                ("Authorization", &auth),
+                ("Host", &host),
+                ("Origin", &origin),
+            ],
+            &init,
+        );
+        assert_eq!(answer.status, 403, "{host} {origin}: {}", answer.body);
+    }
+    server.stop();
 }
 
 /// Initializes a session (and sends `initialized`); returns its id.
