@@ -58,8 +58,10 @@ pub(crate) fn check_entry(path: &Path, want_dir: bool) -> Result<()> {
 
 fn opened(path: &Path, result: rustix::io::Result<OwnedFd>) -> Result<OwnedFd> {
     result.map_err(|errno| {
-        if errno == rustix::io::Errno::LOOP || errno == rustix::io::Errno::NOTDIR {
+        if errno == rustix::io::Errno::LOOP {
             not_plain(path, "a symbolic link")
+        } else if errno == rustix::io::Errno::NOTDIR {
+            not_plain(path, "not a directory")
         } else {
             Error::io(format!("opening {}", path.display()), errno.into())
         }
