@@ -14,11 +14,16 @@
 //! As root it logs in a dedicated user, `kastell-sandbox`, whose shell is
 //! `/bin/sh` (created on first use), so root's shell start-up files cannot
 //! slow or break commands. As any other user it logs in that same user.
+//!
+//! Whatever the umask, nothing it makes is writable by another user: its
+//! files and directories get explicit modes ([`files`]): keys, config, log
+//! and owner file 0600, the directory, public keys and `authorized_keys`
+//! 0755/0644 (the login user reads them), and sshd (with its sessions)
+//! runs under `umask 022`.
 
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Mutex;
@@ -29,6 +34,7 @@ use kastell_core::{Error, ErrorKind, Result};
 
 use crate::config::SshConfig;
 
+pub mod files;
 mod guardian;
 pub mod hosts;
 pub mod owner;
@@ -111,9 +117,9 @@ fn keygen(path: &Path, kind: &str) -> Result<()> {
         args.extend(["-b", "3072"]);
     }
     run_tool("ssh-keygen", &args)?;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
-        .map_err(|e| Error::io("restricting a sandbox key", e))?;
-    Ok(())
+    // ssh-keygen writes the public key with the umask's mode.
+    files::set_mode(path, 0o600)?;
+    files::set_mode(&path.with_extension("pub"), 0o644)
 }
 
 /// The `SHA256:...` fingerprint of a public key file, via `ssh-keygen -lf`.
@@ -190,12 +196,6 @@ fn free_port() -> Result<u16> {
         .map_err(|e| setup_error(format!("cannot read the free port: {e}")))
 }
 
-fn write_file(path: &Path, text: &str, mode: u32) -> Result<()> {
-    fs::write(path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-        .map_err(|e| Error::io(format!("restricting {}", path.display()), e))
-}
-
 impl LocalSshd {
     /// Starts a private sshd on `127.0.0.1` with default options.
     ///
@@ -212,8 +212,9 @@ impl LocalSshd {
         }
         let (user, home) = login_user()?;
         let dir = owner::tempdir(SSHD_DIR_PREFIX)?;
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
-            .map_err(|e| Error::io("opening the sandbox directory", e))?;
+        // The login user (kastell-sandbox, when running as root) reads
+        // authorized_keys in it.
+        files::set_mode(dir.path(), 0o755)?;
         let p = dir.path();
         keygen(&p.join("host_ed25519"), "ed25519")?;
         keygen(&p.join("client_ed25519"), "ed25519")?;
@@ -226,10 +227,10 @@ impl LocalSshd {
                     .map_err(|e| Error::io("reading a sandbox key", e))?,
             );
         }
-        write_file(&p.join("authorized_keys"), &authorized, 0o644)?;
+        files::write(&p.join("authorized_keys"), &authorized, 0o644)?;
         let host_key_fingerprint = fingerprint_of(&p.join("host_ed25519.pub"))?;
         if is_root() {
-            fs::create_dir_all("/run/sshd").map_err(|e| Error::io("creating /run/sshd", e))?;
+            files::mkdir(Path::new("/run/sshd"), 0o755)?;
         }
 
         let listen = listen_addresses(options)?;
@@ -285,11 +286,10 @@ impl LocalSshd {
              Subsystem sftp internal-sftp\n"
         );
         let config_path = dir.join("sshd_config");
-        write_file(&config_path, &config, 0o600)?;
+        files::write(&config_path, &config, 0o600)?;
         let config_text = config_path.to_string_lossy().into_owned();
         run_tool(SSHD, &["-t", "-f", &config_text])?;
-        let log = fs::File::create(dir.join("sshd.log"))
-            .map_err(|e| Error::io("creating the sshd log", e))?;
+        let log = files::create(&dir.join("sshd.log"), 0o600)?;
         // -D: sshd stays in the foreground, the guardian's child.
         let mut guardian = Guardian::spawn(dir, SSHD, &["-D", "-e", "-f", &config_text], log)?;
         let started = Instant::now();

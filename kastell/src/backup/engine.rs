@@ -212,7 +212,9 @@ impl BackupEngine {
 
     /// The server's backups, newest first. Staging directories and
     /// directories without a manifest (interrupted backups of the original
-    /// tool) are not backups and are not listed.
+    /// tool) are not backups and are not listed. An entry named like a
+    /// backup that is a symbolic link (or holds a manifest that is not a
+    /// regular file) is listed, as corrupt, and never followed.
     pub fn list(&self, server: &str) -> Result<Vec<StoredBackup>> {
         let dir = self.layout.server_dir(server)?;
         let entries = match std::fs::read_dir(&dir) {
@@ -222,7 +224,7 @@ impl BackupEngine {
         };
         let mut backups: Vec<StoredBackup> = entries
             .flatten()
-            .filter(|e| e.path().is_dir() && e.path().join(MANIFEST_FILE).exists())
+            .filter(|e| is_backup_entry(&e.path()))
             .filter_map(|e| {
                 let name = e.file_name().to_string_lossy().into_owned();
                 if name.starts_with(STAGING_PREFIX) {
@@ -241,7 +243,7 @@ impl BackupEngine {
     /// there is no such backup.
     pub fn find(&self, server: &str, id: &BackupId) -> Result<StoredBackup> {
         let dir = self.layout.backup_dir(server, id)?;
-        if dir.join(MANIFEST_FILE).exists() {
+        if is_backup_entry(&dir) {
             return Ok(StoredBackup::load(id.clone(), dir));
         }
         let known: Vec<String> = self
@@ -512,4 +514,15 @@ fn nothing_changed(err: Error) -> Error {
         None => NOTHING.to_owned(),
     };
     err.with_hint(hint)
+}
+
+/// Whether `path` is a backup for listing: a symbolic link (listed as
+/// corrupt, never followed), or a directory holding a `manifest.json` of
+/// any kind (checked when it is read). Looks at links, never through them.
+fn is_backup_entry(path: &Path) -> bool {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => true,
+        Ok(meta) if meta.is_dir() => std::fs::symlink_metadata(path.join(MANIFEST_FILE)).is_ok(),
+        _ => false,
+    }
 }

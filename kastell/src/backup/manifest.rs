@@ -8,6 +8,7 @@ use kastell_core::wire::WireTransfer;
 use kastell_core::{Error, ErrorKind, Result};
 use serde::{Deserialize, Serialize};
 
+use super::nofollow::BackupDir;
 use crate::store::{MODE_BARE, MODE_COOLIFY, PLATFORM_BARE};
 
 /// The manifest file's name.
@@ -141,7 +142,7 @@ impl Manifest {
                 } else {
                     ArtifactFormat::Raw
                 };
-                let size = std::fs::metadata(dir.join(file))
+                let size = std::fs::symlink_metadata(dir.join(file))
                     .map(|m| m.len())
                     .unwrap_or(0);
                 ArtifactRecord {
@@ -157,11 +158,19 @@ impl Manifest {
 
     /// Reads `dir/manifest.json`. A missing file is `NotFound`; one that
     /// does not parse is `Corrupt`.
+    /// Refuses (`Corrupt`) a directory or manifest that is a symbolic link
+    /// or not a directory / regular file.
     pub fn read(dir: &Path) -> Result<Self> {
-        let path = dir.join(MANIFEST_FILE);
-        let bytes = std::fs::read(&path)
-            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-        Self::from_json(&bytes, &path.display().to_string())
+        Self::read_in(&BackupDir::open(dir)?)
+    }
+
+    /// Reads the manifest of the opened backup directory `dir`.
+    pub(crate) fn read_in(dir: &BackupDir) -> Result<Self> {
+        let bytes = dir.read(MANIFEST_FILE)?;
+        Self::from_json(
+            &bytes,
+            &dir.path().join(MANIFEST_FILE).display().to_string(),
+        )
     }
 
     /// Parses a manifest read from `origin` (named in the error). One that

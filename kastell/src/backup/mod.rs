@@ -7,12 +7,16 @@
 //! original tool's manifest. A backup is written into a hidden
 //! `.staging-*` directory and renamed into place only when every artifact
 //! is sealed, so a failed or interrupted backup is never listed and leaves
-//! nothing behind.
+//! nothing behind. Inside a backup nothing is a link: a backup directory,
+//! manifest or artifact that is a symbolic link (or not a directory /
+//! regular file) is listed corrupt, fails verification and is never
+//! followed when reading, restoring, pushing or pruning.
 
 mod engine;
 mod hostlock;
 mod layout;
 mod manifest;
+mod nofollow;
 mod pipeline;
 pub mod prune;
 mod staging;

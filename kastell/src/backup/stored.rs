@@ -12,6 +12,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::manifest::{Manifest, stored_file};
+use super::nofollow::BackupDir;
 use super::transfer::{Counted, TransferProgress};
 
 /// What a listed backup looks like from the outside.
@@ -42,27 +43,33 @@ pub struct StoredBackup {
 }
 
 impl StoredBackup {
-    /// Reads the backup in `dir` and checks its files' presence and sizes.
+    /// Reads the backup in `dir` and checks its files' presence, kind and
+    /// sizes. A backup directory, manifest or artifact that is a symbolic
+    /// link or not a directory / regular file makes it `Corrupt` (never
+    /// followed, see [`super::nofollow`]).
     pub fn load(id: BackupId, dir: PathBuf) -> Self {
-        let manifest = match Manifest::read(&dir) {
-            Ok(m) => m,
-            Err(e) => {
-                return Self {
-                    id,
-                    dir,
-                    manifest: None,
-                    status: BackupStatus::Corrupt,
-                    problem: Some(e.to_string()),
-                };
-            }
+        let corrupt = |id, dir, problem: String| Self {
+            id,
+            dir,
+            manifest: None,
+            status: BackupStatus::Corrupt,
+            problem: Some(problem),
+        };
+        let opened = BackupDir::open(&dir).and_then(|d| {
+            let manifest = Manifest::read_in(&d)?;
+            Ok((d, manifest))
+        });
+        let (backup_dir, manifest) = match opened {
+            Ok(opened) => opened,
+            Err(e) => return corrupt(id, dir, e.message().to_owned()),
         };
         let problem = manifest.records(&dir).iter().find_map(|r| {
-            let file = dir.join(stored_file(r));
-            match std::fs::metadata(&file) {
-                Err(_) => Some(format!("missing file {}", stored_file(r))),
+            let name = stored_file(r);
+            match backup_dir.file_meta(&name) {
+                Err(e) if e.kind() == ErrorKind::Corrupt => Some(e.message().to_owned()),
+                Err(_) => Some(format!("missing file {name}")),
                 Ok(m) if manifest.has_checksums() && m.len() != r.size => Some(format!(
-                    "{} is {} bytes, the manifest says {}",
-                    stored_file(r),
+                    "{name} is {} bytes, the manifest says {}",
                     m.len(),
                     r.size
                 )),
@@ -91,17 +98,28 @@ impl StoredBackup {
         let manifest = self.manifest.as_ref().ok_or_else(|| {
             Error::new(
                 ErrorKind::Corrupt,
-                format!("backup {} has no readable manifest", self.id),
+                match &self.problem {
+                    Some(problem) => {
+                        format!("backup {} has no readable manifest: {problem}", self.id)
+                    }
+                    None => format!("backup {} has no readable manifest", self.id),
+                },
             )
+            .with_hint("Do not restore this backup; take a new one")
         })?;
         if !manifest.has_checksums() {
+            let dir = BackupDir::open(&self.dir)?;
+            for record in manifest.records(&self.dir) {
+                dir.file_meta(&stored_file(&record))?;
+            }
             return Ok(vec![format!(
                 "backup {} was made by the original tool and has no checksums: it cannot be verified",
                 self.id
             )]);
         }
+        let dir = BackupDir::open(&self.dir)?;
         for record in &manifest.artifacts {
-            let actual = sha256_of(&self.dir.join(stored_file(record)))?;
+            let actual = sha256_of(&dir, &stored_file(record))?;
             if actual != record.sha256 {
                 return Err(Error::new(
                     ErrorKind::Corrupt,
@@ -138,13 +156,17 @@ impl StoredBackup {
     }
 }
 
-fn sha256_of(path: &Path) -> Result<String> {
-    let file = File::open(path).map_err(|e| {
-        Error::new(
-            ErrorKind::Corrupt,
-            format!("cannot read {}: {e}", path.display()),
-        )
+/// The SHA-256 of `name` in `dir`. A file that is missing, a link or not
+/// a regular file is refused (`Corrupt`).
+fn sha256_of(dir: &BackupDir, name: &str) -> Result<String> {
+    let file = dir.open_file(name).map_err(|e| {
+        if e.kind() == ErrorKind::Corrupt {
+            e
+        } else {
+            Error::new(ErrorKind::Corrupt, format!("cannot read {name}: {e}"))
+        }
     })?;
+    let path = Path::new(name);
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -192,8 +214,7 @@ impl VerifiedSource {
             .find(|r| r.name == name)
             .ok_or_else(|| Error::not_found(format!("the backup has no artifact {name}")))?;
         let path = self.dir.join(stored_file(record));
-        let file =
-            File::open(&path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        let file = BackupDir::open(&self.dir)?.open_file(&stored_file(record))?;
         let reader = self.transfer.reader(
             format!("sending {name}"),
             Some(record.size),

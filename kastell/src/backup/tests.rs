@@ -350,6 +350,97 @@ async fn names_and_ids_cannot_escape_the_store() {
     assert!(BackupId::new("../../etc/passwd").is_err());
 }
 
+/// A copy of the flat backup directory `from` at `to`.
+fn copy_backup(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+/// `path` replaced by a symbolic link to a copy of it in `outside`: same
+/// bytes, same size, same checksum.
+fn swap_for_link(path: &std::path::Path, outside: &std::path::Path) {
+    let target = outside.join(path.file_name().unwrap());
+    std::fs::copy(path, &target).unwrap();
+    std::fs::remove_file(path).unwrap();
+    std::os::unix::fs::symlink(&target, path).unwrap();
+}
+
+/// Whether `id` of web-1 is listed corrupt with a problem mentioning `what`,
+/// fails verification saying so, and is refused by a restore that
+/// touches nothing.
+async fn refused_everywhere(engine: &BackupEngine, id: &BackupId, what: &str) {
+    let listed = engine.list("web-1").unwrap();
+    let entry = listed.iter().find(|b| &b.id == id).unwrap();
+    assert_eq!(entry.status, BackupStatus::Corrupt, "{id}");
+    assert!(
+        entry.problem.as_deref().unwrap_or_default().contains(what),
+        "{id}: {:?}",
+        entry.problem
+    );
+    let err = engine.verify("web-1", id).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    assert!(err.to_string().contains(what), "{err}");
+    let platform = Arc::new(MemoryPlatform::new(Arc::new(MemoryTransport::new())));
+    platform.set_data(b"live rows", b"APP_KEY=live");
+    let outcome = engine
+        .restore(restore_request(platform.clone(), "web-1", id))
+        .await;
+    assert!(!outcome.success());
+    assert_eq!(outcome.error.as_ref().unwrap().kind(), ErrorKind::Corrupt);
+    assert!(platform.events().is_empty(), "the platform was touched");
+    assert_eq!(platform.data().0, b"live rows");
+}
+
+#[tokio::test]
+async fn links_and_special_files_in_a_backup_are_corrupt_and_never_followed() {
+    let (tmp, engine, platform) = setup(b"rows");
+    let outside = tempfile::tempdir().unwrap();
+    let server_dir = tmp.path().join("backups/web-1");
+
+    // A backup directory that is a link to a whole, valid backup outside
+    // the store.
+    let created = engine.create(&request(&platform, "web-1")).await.unwrap();
+    let elsewhere = outside.path().join("elsewhere");
+    copy_backup(&created.path, &elsewhere);
+    let linked = BackupId::new("2099-01-01_00-00-00-000").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, server_dir.join(linked.as_str())).unwrap();
+    refused_everywhere(&engine, &linked, "symbolic link").await;
+
+    // An artifact that is a link to an identical file outside the store.
+    let artifact = created.path.join(&created.manifest.files[0]);
+    swap_for_link(&artifact, outside.path());
+    refused_everywhere(&engine, &created.id, "symbolic link").await;
+
+    // A manifest that is a link.
+    let second = engine.create(&request(&platform, "web-1")).await.unwrap();
+    swap_for_link(&second.path.join(MANIFEST_FILE), outside.path());
+    refused_everywhere(&engine, &second.id, "symbolic link").await;
+
+    // An artifact that is a FIFO: refused, and reading it cannot hang.
+    let third = engine.create(&request(&platform, "web-1")).await.unwrap();
+    let fifo = third.path.join(&third.manifest.files[0]);
+    std::fs::remove_file(&fifo).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    refused_everywhere(&engine, &third.id, "not a regular file").await;
+
+    // Pruning the linked backup removes the link, never what it points to.
+    let removed = prune::remove(tmp.path(), "web-1", &[linked.to_string()]).unwrap();
+    assert_eq!(removed, 1);
+    assert!(std::fs::symlink_metadata(server_dir.join(linked.as_str())).is_err());
+    assert!(elsewhere.join(MANIFEST_FILE).is_file());
+    assert_eq!(
+        std::fs::read_dir(&elsewhere).unwrap().count(),
+        std::fs::read_dir(&created.path).unwrap().count()
+    );
+}
+
 /// The memory platform with knobs: another id, a slow restore, a dump
 /// that fails half-way, and a count of backups running at once.
 #[derive(Debug)]

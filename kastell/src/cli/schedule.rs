@@ -655,6 +655,43 @@ mod tests {
     }
 
     #[test]
+    fn the_cli_reads_every_generated_command_with_names_after_the_double_dash() {
+        use crate::cli::backup::BackupCommand;
+        use crate::cli::repo::RepoCommand;
+        let request = schedule::Request {
+            target: Target::Server("web-1".into()),
+            repo: Some("-r".into()),
+            backup_at: schedule::DEFAULT_BACKUP_AT.into(),
+            prune_at: Some(schedule::DEFAULT_PRUNE_AT.into()),
+            drill_at: Some(schedule::DEFAULT_DRILL_AT.into()),
+        };
+        let jobs = schedule::jobs(&request).unwrap();
+        assert_eq!(jobs.len(), 3);
+        for job in &jobs {
+            let at = job.args.iter().position(|a| a == "--").unwrap();
+            assert_eq!(at, job.args.len() - 2, "{:?}", job.args);
+            let argv = std::iter::once("kastell".to_owned()).chain(job.args.iter().cloned());
+            let cli = Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{:?}: {e}", job.args));
+            match (job.kind, cli.command) {
+                (JobKind::Backup, Command::Backup(BackupCommand::Create(args))) => {
+                    assert_eq!(args.target.server.as_deref(), Some("web-1"));
+                    assert_eq!(args.repo.as_deref(), Some("-r"));
+                    assert!(args.target.force);
+                }
+                (JobKind::Prune, Command::Repo(RepoCommand::Prune(args))) => {
+                    assert_eq!(args.name, "-r");
+                    assert!(args.apply && args.force);
+                }
+                (JobKind::Drill, Command::Backup(BackupCommand::Drill(args))) => {
+                    assert_eq!(args.server.as_deref(), Some("web-1"));
+                    assert_eq!(args.repo.as_deref(), Some("-r"));
+                }
+                (kind, other) => panic!("{kind:?} parsed as {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn the_next_command_enables_every_timer() {
         let job = |stem: &str| Job {
             kind: JobKind::Backup,

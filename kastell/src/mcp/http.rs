@@ -9,9 +9,15 @@
 //!   (mode 0600, 32 random bytes) and printed once on first start;
 //! - a `Host` that is not this machine's loopback name or address (or one
 //!   named with `--allowed-host`): DNS-rebinding protection;
-//! - any `Origin` not named with `--allowed-origin` (rmcp leaves Origin
-//!   unchecked by default; kastell checks it);
-//! - a body over [`MAX_BODY`] (413).
+//! - an `Origin` that is neither the server's own (`http://` with a
+//!   loopback name or the bound address, and the port it listens on:
+//!   `http://localhost:PORT`, `http://127.0.0.1:PORT`, `http://[::1]:PORT`)
+//!   nor one named with `--allowed-origin` (rmcp leaves Origin unchecked by
+//!   default; kastell checks it). A page served from another port or host
+//!   is foreign, so a browser tab cannot drive the tools;
+//! - a body over [`MAX_BODY`] (413);
+//! - a new session when all of them are busy at the cap (503, see
+//!   [`sessions`]): sessions expire when idle and are capped.
 //!
 //! It binds loopback unless `--allow-remote` is given; a remote bind
 //! also needs the token from `KASTELL_MCP_TOKEN` or a token file that
@@ -28,9 +34,14 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use kastell_core::{Error, ErrorKind, Secret};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use subtle::ConstantTimeEq;
+
+mod sessions;
+
+pub use sessions::{
+    DEFAULT_IDLE, DEFAULT_MAX, IDLE_VAR, MAX_VAR, SessionLimits, Sessions, SessionsError,
+};
 
 use super::server::KastellMcp;
 use super::task::Tasks;
@@ -58,7 +69,7 @@ pub struct HttpOptions {
     pub allow_remote: bool,
     /// Host names accepted besides loopback's.
     pub allowed_hosts: Vec<String>,
-    /// Origins accepted (none by default: any request with an Origin is refused).
+    /// Origins accepted besides the server's own (see [`own_origins`]).
     pub allowed_origins: Vec<String>,
 }
 
@@ -221,6 +232,82 @@ fn allowed_hosts(options: &HttpOptions) -> Vec<String> {
     hosts
 }
 
+/// The server's own origins, accepted in `Origin`: `http://` with each
+/// loopback name (`localhost`, `127.0.0.1`, `[::1]`) and the bound address
+/// (unless it is unspecified), each with the port `local` listens on. An
+/// origin on another port or host is not one of them.
+pub fn own_origins(local: SocketAddr) -> Vec<String> {
+    let port = local.port();
+    let mut hosts = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "[::1]".to_owned(),
+    ];
+    let bound = local.ip();
+    let bound = match bound {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+    };
+    if !local.ip().is_unspecified() && !hosts.contains(&bound) {
+        hosts.push(bound);
+    }
+    hosts
+        .into_iter()
+        .map(|host| format!("http://{host}:{port}"))
+        .collect()
+}
+
+/// Refuses a request that would open a session while every one of the
+/// capped sessions is busy: `503` with `Retry-After`, before rmcp would
+/// answer it with a bare `500`.
+async fn refuse_when_full(
+    State(sessions): State<Arc<Sessions>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let opens_session = request.method() == axum::http::Method::POST
+        && !request.headers().contains_key("mcp-session-id");
+    if !opens_session || !sessions.full_of_busy() {
+        return next.run(request).await;
+    }
+    let max = sessions.limits().max;
+    tracing::warn!("refused a new MCP session: all {max} sessions are busy");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "5")],
+        axum::Json(serde_json::json!({
+            "error": format!("all {max} MCP sessions are busy"),
+            "hint": format!(
+                "Retry when a running call ends, or raise {MAX_VAR} (idle sessions are closed \
+                 after {IDLE_VAR} seconds)"
+            ),
+        })),
+    )
+        .into_response()
+}
+
+/// Closes idle sessions every [`SessionLimits::sweep_every`] until dropped.
+struct Sweeper(tokio::task::JoinHandle<()>);
+
+impl Sweeper {
+    fn start(sessions: Arc<Sessions>) -> Self {
+        let every = sessions.limits().sweep_every();
+        Self(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                sessions.sweep().await;
+            }
+        }))
+    }
+}
+
+impl Drop for Sweeper {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Serves `ctx` over Streamable HTTP, with `tasks` shared by every
 /// session, until the future is dropped (`kastell-mcp` does that on SIGINT
 /// or SIGTERM, once running work reached a safe point). `kastell_dir`
@@ -239,6 +326,7 @@ pub async fn serve_http(
              (with KASTELL_MCP_TOKEN set, and --allowed-host for the name clients use)",
         ));
     }
+    let limits = SessionLimits::from_env(&ctx.env)?;
     let env_token = ctx.env.get(TOKEN_ENV).filter(|t| !t.is_empty());
     let (token, source) = load_token(env_token, kastell_dir, !remote)?;
     let token = Arc::new(token);
@@ -249,19 +337,26 @@ pub async fn serve_http(
         .local_addr()
         .map_err(|e| Error::io("reading the listening address", e))?;
 
+    let mut origins = own_origins(local);
+    origins.extend(options.allowed_origins.iter().cloned());
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(allowed_hosts(&options))
-        .with_allowed_origins(options.allowed_origins.clone())
+        .with_allowed_origins(origins)
         .enforce_origin_validation()
         .with_max_request_body_bytes(MAX_BODY);
     let factory = {
         let (ctx, tasks) = (ctx.clone(), tasks.clone());
         move || Ok(KastellMcp::sharing(ctx.clone(), tasks.clone()))
     };
-    let service =
-        StreamableHttpService::new(factory, Arc::new(LocalSessionManager::default()), config);
+    let sessions = Arc::new(Sessions::new(limits));
+    let _sweeper = Sweeper::start(sessions.clone());
+    let service = StreamableHttpService::new(factory, sessions.clone(), config);
     let router = axum::Router::new()
         .nest_service("/mcp", service)
+        .layer(axum::middleware::from_fn_with_state(
+            sessions,
+            refuse_when_full,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             token.clone(),
             authorize,
@@ -283,6 +378,11 @@ pub async fn serve_http(
             token.expose()
         ),
     }
+    eprintln!(
+        "kastell-mcp: at most {} HTTP sessions, each closed after {} s idle ({MAX_VAR}, {IDLE_VAR})",
+        limits.max,
+        limits.idle.as_secs()
+    );
     eprintln!("kastell-mcp: serving MCP over HTTP at http://{local}/mcp");
 
     axum::serve(listener, router)
@@ -307,6 +407,23 @@ mod tests {
         assert!(matches!(source, TokenSource::File(_)));
         assert_eq!(again.expose(), token.expose());
         assert!(!format!("{again:?}").contains(token.expose()));
+    }
+
+    #[test]
+    fn the_own_origins_are_loopback_and_the_bound_address_on_the_listening_port() {
+        let local: SocketAddr = "127.0.0.1:8765".parse().unwrap();
+        assert_eq!(
+            own_origins(local),
+            [
+                "http://localhost:8765",
+                "http://127.0.0.1:8765",
+                "http://[::1]:8765"
+            ]
+        );
+        let remote: SocketAddr = "[2001:db8::5]:9000".parse().unwrap();
+        assert!(own_origins(remote).contains(&"http://[2001:db8::5]:9000".to_owned()));
+        let any: SocketAddr = "0.0.0.0:9000".parse().unwrap();
+        assert_eq!(own_origins(any).len(), 3);
     }
 
     #[test]

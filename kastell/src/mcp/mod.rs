@@ -164,7 +164,8 @@ pub struct McpArgs {
     #[arg(long = "allowed-host", value_name = "HOST", requires = "http")]
     pub allowed_hosts: Vec<String>,
     /// An Origin to accept (repeatable; e.g. http://localhost:6274). By
-    /// default a request carrying any Origin is refused.
+    /// default only the server's own (http://localhost:PORT and the other
+    /// loopback names, on the port it listens on) is accepted.
     #[arg(long = "allowed-origin", value_name = "ORIGIN", requires = "http")]
     pub allowed_origins: Vec<String>,
 }

@@ -7,10 +7,15 @@
 //!
 //! | job | unit stem | runs |
 //! |---|---|---|
-//! | backup of one server | `kastell-backup-<server>` | `kastell backup create <server> --force [--repo R]` |
-//! | backup of the fleet | `kastell-fleet-backup` | `kastell backup create --all --force [--repo R]` |
-//! | prune (with a repository) | `kastell-prune-<repo>` | `kastell repo prune <repo> --apply --force` |
-//! | restore drill, per server | `kastell-drill-<server>` | `kastell backup drill <server> [--repo R]` |
+//! | backup of one server | `kastell-backup-<server>` | `kastell backup create --force [--repo=R] -- <server>` |
+//! | backup of the fleet | `kastell-fleet-backup` | `kastell backup create --all --force [--repo=R]` |
+//! | prune (with a repository) | `kastell-prune-<repo>` | `kastell repo prune --apply --force -- <repo>` |
+//! | restore drill, per server | `kastell-drill-<server>` | `kastell backup drill [--repo=R] -- <server>` |
+//!
+//! Names reach the command line only after the store's own rules passed
+//! (server names as `server add` checks them, repository names as `repo
+//! init` does), always after `--` and never as an option's separate value
+//! (`--repo=R`), so no name can be read as an option.
 //!
 //! Each service has `OnFailure=kastell-alert@%n.service`; that template
 //! runs `kastell alert send --unit %i` ([`alert`]). Units carry
@@ -93,87 +98,91 @@ pub struct Request {
     pub drill_at: Option<String>,
 }
 
-/// The jobs `request` asks for: backup, then prune, then drills. Refuses a
-/// name that makes a unit name longer than systemd allows.
-pub fn jobs(request: &Request) -> Result<Vec<Job>> {
-    let repo_args = |args: &mut Vec<String>| {
-        if let Some(repo) = &request.repo {
-            args.push("--repo".to_owned());
-            args.push(repo.clone());
-        }
+/// Refuses a server name the fleet store would refuse (`server add`'s
+/// rule, [`crate::store::validate_name`]) and a repository name the
+/// repository list would refuse ([`crate::backup::check_component`]), with
+/// the store's own error, so a unit never carries a name that could be
+/// read as an option (`-web`).
+pub fn check_names(request: &Request) -> Result<()> {
+    let servers: &[String] = match &request.target {
+        Target::Server(server) => std::slice::from_ref(server),
+        Target::Fleet(servers) => servers,
     };
-    let into_repo = request
-        .repo
-        .as_deref()
+    for server in servers {
+        crate::store::validate_name(server)?;
+    }
+    if let Some(repo) = &request.repo {
+        crate::backup::check_component("repository name", repo)?;
+    }
+    Ok(())
+}
+
+/// `words`, then `--`, then the positional `names`: what the units run, so
+/// a name is never read as an option.
+fn command(words: &[&str], repo: Option<&str>, names: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
+    if let Some(repo) = repo {
+        args.push(format!("--repo={repo}"));
+    }
+    if !names.is_empty() {
+        args.push("--".to_owned());
+        args.extend(names.iter().map(|n| (*n).to_owned()));
+    }
+    args
+}
+
+/// The jobs `request` asks for: backup, then prune, then drills. Refuses a
+/// name the store refuses ([`check_names`]) and one that makes a unit name
+/// longer than systemd allows.
+pub fn jobs(request: &Request) -> Result<Vec<Job>> {
+    check_names(request)?;
+    let repo = request.repo.as_deref();
+    let into_repo = repo
         .map(|r| format!(" into repository {r}"))
         .unwrap_or_default();
     let mut jobs = Vec::new();
     let (backup, drilled): (Job, Vec<&str>) = match &request.target {
         Target::Server(server) => {
-            let mut args = vec![
-                "backup".into(),
-                "create".into(),
-                server.clone(),
-                "--force".into(),
-            ];
-            repo_args(&mut args);
             let job = Job {
                 kind: JobKind::Backup,
                 stem: format!("{UNIT_PREFIX}backup-{}", unit::name_piece(server)?),
                 description: format!("kastell: back up {server}{into_repo}"),
-                args,
+                args: command(&["backup", "create", "--force"], repo, &[server]),
                 calendar: request.backup_at.clone(),
             };
             (job, vec![server.as_str()])
         }
         Target::Fleet(servers) => {
-            let mut args = vec![
-                "backup".into(),
-                "create".into(),
-                "--all".into(),
-                "--force".into(),
-            ];
-            repo_args(&mut args);
             let job = Job {
                 kind: JobKind::Backup,
                 stem: format!("{UNIT_PREFIX}fleet-backup"),
                 description: format!("kastell: back up every server{into_repo}"),
-                args,
+                args: command(&["backup", "create", "--all", "--force"], repo, &[]),
                 calendar: request.backup_at.clone(),
             };
             (job, servers.iter().map(String::as_str).collect())
         }
     };
     jobs.push(backup);
-    if let (Some(repo), Some(at)) = (&request.repo, &request.prune_at) {
+    if let (Some(repo), Some(at)) = (repo, &request.prune_at) {
         jobs.push(Job {
             kind: JobKind::Prune,
             stem: format!("{UNIT_PREFIX}prune-{}", unit::name_piece(repo)?),
             description: format!("kastell: prune repository {repo}"),
-            args: vec![
-                "repo".into(),
-                "prune".into(),
-                repo.clone(),
-                "--apply".into(),
-                "--force".into(),
-            ],
+            args: command(&["repo", "prune", "--apply", "--force"], None, &[repo]),
             calendar: at.clone(),
         });
     }
     if let Some(at) = &request.drill_at {
-        let from_repo = request
-            .repo
-            .as_deref()
+        let from_repo = repo
             .map(|r| format!(" from repository {r}"))
             .unwrap_or_default();
         for server in drilled {
-            let mut args = vec!["backup".into(), "drill".into(), server.to_owned()];
-            repo_args(&mut args);
             jobs.push(Job {
                 kind: JobKind::Drill,
                 stem: format!("{UNIT_PREFIX}drill-{}", unit::name_piece(server)?),
                 description: format!("kastell: restore drill of {server}{from_repo}"),
-                args,
+                args: command(&["backup", "drill"], repo, &[server]),
                 calendar: at.clone(),
             });
         }

@@ -34,15 +34,22 @@ fn one_server_with_a_repository_gets_three_jobs() {
     );
     assert_eq!(
         jobs[0].args,
-        ["backup", "create", "web-1", "--force", "--repo", "off site"]
+        [
+            "backup",
+            "create",
+            "--force",
+            "--repo=off site",
+            "--",
+            "web-1"
+        ]
     );
     assert_eq!(
         jobs[1].args,
-        ["repo", "prune", "off site", "--apply", "--force"]
+        ["repo", "prune", "--apply", "--force", "--", "off site"]
     );
     assert_eq!(
         jobs[2].args,
-        ["backup", "drill", "web-1", "--repo", "off site"]
+        ["backup", "drill", "--repo=off site", "--", "web-1"]
     );
     assert_eq!(jobs[1].calendar, DEFAULT_PRUNE_AT);
     assert_eq!(jobs[2].calendar, DEFAULT_DRILL_AT);
@@ -65,6 +72,38 @@ fn the_fleet_backs_up_at_once_and_drills_each_server() {
     let units = render(&jobs, &settings()).unwrap();
     assert_eq!(units.len(), 7);
     assert_eq!(units.last().unwrap().name, ALERT_TEMPLATE);
+}
+
+#[test]
+fn names_the_store_refuses_are_refused_before_any_unit_is_rendered() {
+    // `-web` would be read as options by `backup create -web --force`.
+    for bad in ["-web", "--all", "Web", "a b"] {
+        let err = jobs(&request(Target::Server(bad.into()), None)).unwrap_err();
+        assert!(
+            err.to_string().contains("Invalid server name"),
+            "{bad}: {err}"
+        );
+        let fleet = Target::Fleet(vec!["web-1".into(), bad.into()]);
+        assert!(jobs(&request(fleet, None)).is_err(), "{bad}");
+    }
+    for bad in ["", "..", ".hidden", "a/b"] {
+        let err = jobs(&request(Target::Server("web-1".into()), Some(bad))).unwrap_err();
+        assert!(
+            err.to_string().contains("repository name"),
+            "{bad:?}: {err}"
+        );
+    }
+    // A repository name starting with '-' is one the registry accepts: it
+    // is never a separate word after an option, and comes after `--`.
+    let jobs = jobs(&request(Target::Server("web-1".into()), Some("-r"))).unwrap();
+    assert_eq!(
+        jobs[0].args,
+        ["backup", "create", "--force", "--repo=-r", "--", "web-1"]
+    );
+    assert_eq!(
+        jobs[1].args,
+        ["repo", "prune", "--apply", "--force", "--", "-r"]
+    );
 }
 
 #[test]

@@ -20,6 +20,10 @@
 //! 4. on end of file only, removes the daemon's directory (keys, config,
 //!    log): its owner can no longer do it.
 //!
+//! The guardian sets `umask 022` first, so what the daemon and its
+//! sessions create (its pid file, the shims' state) is never writable by
+//! another user, whatever umask kastell was started with.
+//!
 //! The guardian ignores `SIGINT` and `SIGHUP`, so Ctrl-C in a terminal
 //! (sent to the whole foreground process group) or a closed terminal
 //! leaves it to tear down after kastell. The daemon is its child and is
@@ -40,6 +44,7 @@ use super::process;
 /// The guardian's program (see the module notes). Arguments: the
 /// directory to remove if kastell disappears, then the daemon's command.
 const SCRIPT: &str = r#"trap '' INT HUP
+umask 022
 dir=$1
 shift
 "$@" </dev/null >/dev/null &

@@ -25,11 +25,12 @@
 
 use std::fs;
 use std::net::Ipv4Addr;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use kastell_core::env::scrubbed_command;
 use kastell_core::{Error, Result};
+
+use super::files::{mkdir, write};
 
 /// The name of every fake hosts directory starts with this.
 pub const HOSTS_DIR_PREFIX: &str = "kastell-hosts-";
@@ -217,8 +218,7 @@ impl FakeHosts {
     pub fn write(&self, address: Ipv4Addr, relative: &str, text: &str) -> Result<()> {
         let path = self.root(address)?.join(relative);
         if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)
-                .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+            mkdir(parent, 0o755)?;
         }
         write(&path, text, 0o644)?;
         self.hand_over()
@@ -250,9 +250,9 @@ impl FakeHosts {
     }
 
     /// Sets a state flag the shims read (`system-state`, `failed-units`,
-    /// `fail-<unit>`), readable by the login user.
+    /// `fail-<unit>`), readable (not writable) by the login user.
     pub fn set_state(&self, name: &str, text: &str) -> Result<()> {
-        write(&self.state_dir().join(name), text, 0o666)
+        write(&self.state_dir().join(name), text, 0o644)
     }
 
     /// Every shim call so far, oldest first (`cat` is not logged).
@@ -302,16 +302,4 @@ fn real_cat() -> Result<PathBuf> {
         .map(PathBuf::from)
         .find(|p| p.is_file())
         .ok_or_else(|| Error::unexpected("no cat in /usr/bin or /bin"))
-}
-
-fn mkdir(path: &Path, mode: u32) -> Result<()> {
-    fs::create_dir_all(path).map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-        .map_err(|e| Error::io(format!("setting the mode of {}", path.display()), e))
-}
-
-fn write(path: &Path, text: &str, mode: u32) -> Result<()> {
-    fs::write(path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-        .map_err(|e| Error::io(format!("setting the mode of {}", path.display()), e))
 }

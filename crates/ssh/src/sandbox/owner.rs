@@ -41,13 +41,14 @@ pub fn tempdir(prefix: &str) -> Result<tempfile::TempDir> {
     Ok(dir)
 }
 
-/// Records this process as the owner of `dir`.
+/// Records this process as the owner of `dir` (mode 0600, whatever the
+/// umask).
 pub fn mark(dir: &Path) -> Result<()> {
     let me = std::process::id();
     let started = process::start_time(me).map_or_else(String::new, |t| format!(" {t}"));
-    let path = dir.join(OWNER_FILE);
-    fs::write(&path, format!("{me}{started}\n"))
-        .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    // Only its owner may change it: another user naming a dead process
+    // here would have the next start sweep a live sandbox.
+    super::files::write(&dir.join(OWNER_FILE), &format!("{me}{started}\n"), 0o600)
 }
 
 /// Whether the process that owns `dir` is gone (see the module notes for

@@ -167,7 +167,7 @@ fn install_writes_units_systemd_accepts() {
         "OnFailure=kastell-alert@%n.service".to_owned(),
         format!("Environment=\"KASTELL_DIR={}\"", state.display()),
         format!("EnvironmentFile={}", env_file.display()),
-        format!("ExecStart={exe} backup create web-1 --force --repo offsite"),
+        format!("ExecStart={exe} backup create --force --repo=offsite -- web-1"),
     ] {
         has_line(&backup, &line);
     }
@@ -191,7 +191,7 @@ fn install_writes_units_systemd_accepts() {
     );
     has_line(
         &units.join("kastell-prune-offsite.service"),
-        &format!("ExecStart={exe} repo prune offsite --apply --force"),
+        &format!("ExecStart={exe} repo prune --apply --force -- offsite"),
     );
     has_line(
         &units.join("kastell-prune-offsite.timer"),
@@ -199,7 +199,7 @@ fn install_writes_units_systemd_accepts() {
     );
     has_line(
         &units.join("kastell-drill-web-1.service"),
-        &format!("ExecStart={exe} backup drill web-1 --repo offsite"),
+        &format!("ExecStart={exe} backup drill --repo=offsite -- web-1"),
     );
     has_line(
         &units.join("kastell-drill-web-1.timer"),
@@ -285,6 +285,72 @@ fn install_writes_units_systemd_accepts() {
         &timer_path(&units, "kastell-backup-web-1"),
         "OnCalendar=*-*-* 03:00:00",
     );
+}
+
+/// Renames the store's only server (`web-1`) to `name` behind kastell's
+/// back, as a hand edit of `servers.json` would.
+fn rename_server_in_file(home: &Path, name: &str) {
+    let path = home.join("state/servers.json");
+    let mut records: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    records[0]["name"] = Value::from(name);
+    std::fs::write(&path, serde_json::to_vec_pretty(&records).unwrap()).unwrap();
+}
+
+#[test]
+fn a_name_the_store_refuses_writes_no_unit_and_names_follow_a_double_dash() {
+    let tmp = fleet_of_one();
+    let home = tmp.path();
+    let units = home.join("units");
+    let dir = units.to_str().unwrap();
+
+    // The units put the name after `--` (the CLI's parse of these commands
+    // is checked in cli::schedule's unit tests), and systemd accepts them.
+    ok(&run(
+        home,
+        &[
+            "schedule",
+            "install",
+            "--unit-dir",
+            dir,
+            "--server",
+            "web-1",
+        ],
+    ));
+    let service = units.join("kastell-backup-web-1.service");
+    let exec = lines_of(&service)
+        .into_iter()
+        .find_map(|l| l.strip_prefix("ExecStart=").map(str::to_owned))
+        .unwrap();
+    assert!(exec.ends_with(" backup create --force -- web-1"), "{exec}");
+    let drill = lines_of(&units.join("kastell-drill-web-1.service"));
+    assert!(
+        drill
+            .iter()
+            .any(|l| l.starts_with("ExecStart=") && l.ends_with(" backup drill -- web-1")),
+        "{drill:?}"
+    );
+    let verified = systemd_verify(&[service.clone(), units.join("kastell-backup-web-1.timer")]);
+    assert!(verified.status.success(), "{}", both(&verified));
+    std::fs::remove_dir_all(&units).unwrap();
+
+    // A hand-edited store naming the server `-web`: refused with the
+    // store's own error, for one server and for the fleet, and nothing is
+    // written.
+    rename_server_in_file(home, "-web");
+    for target in [&["--server=-web"][..], &["--all"]] {
+        let out = run(
+            home,
+            &[&["schedule", "install", "--unit-dir", dir][..], target].concat(),
+        );
+        failed(&out);
+        assert!(both(&out).contains("Invalid server name"), "{}", both(&out));
+        assert!(
+            both(&out).contains("starting with a letter"),
+            "{}",
+            both(&out)
+        );
+        assert!(names_in(&units).is_empty(), "{:?}", names_in(&units));
+    }
 }
 
 fn timer_path(units: &Path, stem: &str) -> PathBuf {

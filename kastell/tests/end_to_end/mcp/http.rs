@@ -1,9 +1,11 @@
 //! `kastell-mcp --http` as an attacker and a crowd see it: raw HTTP/1.1
 //! against the real binary. No token, a wrong one, the token in the wrong
 //! header or the query, a foreign Host (DNS rebinding), a foreign Origin
-//! and an oversized body are refused; 50 clients at once are served; the
-//! server stays up and never writes the token anywhere. Also the bind
-//! rules: a non-loopback address needs `--allow-remote`.
+//! and an oversized body are refused; the server's own loopback origin is
+//! accepted; 50 clients at once are served; sessions beyond the cap evict
+//! the oldest idle ones and an idle session expires; the server stays up
+//! and never writes the token anywhere. Also the bind rules: a
+//! non-loopback address needs `--allow-remote`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -252,6 +254,228 @@ fn requests_without_the_token_or_from_elsewhere_are_refused_and_the_crowd_is_ser
         !log.contains(TOKEN),
         "the token is in the server's log:\n{log}"
     );
+}
+
+/// The port of the server at `url`.
+fn port_of(url: &str) -> u16 {
+    url.trim_start_matches("http://")
+        .split('/')
+        .next()
+        .and_then(|a| a.rsplit(':').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn the_servers_own_loopback_origins_are_accepted_and_foreign_ones_refused() {
+    // The MCP conformance suite's dns-rebinding-protection scenario: a
+    // request from the server's own origin is served, a foreign Host or
+    // Origin is refused.
+    let server = HttpServer::start(&[], &[("KASTELL_MCP_TOKEN", TOKEN)]);
+    let url = server.url.clone();
+    let port = port_of(&url);
+    let auth = bearer();
+    let init = initialize();
+    for (host, origin) in [
+        (
+            format!("localhost:{port}"),
+            format!("http://localhost:{port}"),
+        ),
+        (
+            format!("127.0.0.1:{port}"),
+            format!("http://127.0.0.1:{port}"),
+        ),
+        (format!("127.0.0.1:{port}"), format!("http://[::1]:{port}")),
+        (format!("[::1]:{port}"), format!("http://[::1]:{port}")),
+    ] {
+        let answer = post(
+            &url,
+            "/mcp",
+            &[
+                ("Authorization", &auth),
+                ("Host", &host),
+                ("Origin", &origin),
+            ],
+            &init,
+        );
+        assert_eq!(answer.status, 200, "{host} {origin}: {}", answer.body);
+        assert_eq!(
+            answer.messages()[0]["result"]["serverInfo"]["name"],
+            "kastell-mcp",
+            "{}",
+            answer.body
+        );
+    }
+    let other_port = if port == 65535 { port - 1 } else { port + 1 };
+    for (host, origin) in [
+        (
+            format!("localhost:{port}"),
+            format!("http://localhost:{other_port}"),
+        ),
+        (
+            format!("localhost:{port}"),
+            format!("https://localhost:{port}"),
+        ),
+        (format!("localhost:{port}"), "http://localhost".to_owned()),
+        (
+            format!("localhost:{port}"),
+            "http://evil.example".to_owned(),
+        ),
+        (
+            format!("localhost:{port}"),
+            format!("http://evil.example:{port}"),
+        ),
+        (format!("localhost:{port}"), "null".to_owned()),
+        (
+            "evil.example".to_owned(),
+            format!("http://localhost:{port}"),
+        ),
+    ] {
+        let answer = post(
+            &url,
+            "/mcp",
+            &[
+                ("Authorization", &auth),
+                ("Host", &host),
+                ("Origin", &origin),
+            ],
+            &init,
+        );
+        assert_eq!(answer.status, 403, "{host} {origin}: {}", answer.body);
+    }
+    server.stop();
+}
+
+/// Initializes a session (and sends `initialized`); returns its id.
+fn open_session(url: &str) -> String {
+    let auth = bearer();
+    let init = post(url, "/mcp", &[("Authorization", &auth)], &initialize());
+    assert_eq!(init.status, 200, "{}", init.body);
+    let id = init.header("mcp-session-id").unwrap().to_owned();
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let sent = post(
+        url,
+        "/mcp",
+        &session_headers(&auth, &id),
+        note.to_string().as_bytes(),
+    );
+    assert!(sent.status < 300, "{} {}", sent.status, sent.body);
+    id
+}
+
+fn session_headers<'a>(auth: &'a str, id: &'a str) -> [(&'a str, &'a str); 3] {
+    [
+        ("Authorization", auth),
+        ("Mcp-Session-Id", id),
+        ("MCP-Protocol-Version", "2025-11-25"),
+    ]
+}
+
+/// A ping in session `id`: 200 with its answer while the session lives,
+/// 404 once it is gone.
+fn ping(url: &str, id: &str) -> Answer {
+    let auth = bearer();
+    let ping = json!({"jsonrpc": "2.0", "id": 9, "method": "ping"});
+    post(
+        url,
+        "/mcp",
+        &session_headers(&auth, id),
+        ping.to_string().as_bytes(),
+    )
+}
+
+fn assert_gone(url: &str, id: &str) {
+    let answer = ping(url, id);
+    assert_eq!(
+        answer.status, 404,
+        "{id}: {} {}",
+        answer.status, answer.body
+    );
+    assert!(answer.body.contains("Session not found"), "{}", answer.body);
+}
+
+fn assert_alive(url: &str, id: &str) {
+    let answer = ping(url, id);
+    assert_eq!(answer.status, 200, "{id}: {}", answer.body);
+    assert!(
+        answer
+            .messages()
+            .iter()
+            .any(|m| m["id"] == 9 && m.get("result").is_some()),
+        "{}",
+        answer.body
+    );
+}
+
+#[test]
+fn sessions_beyond_the_cap_evict_the_oldest_idle_ones() {
+    const CAP: usize = 5;
+    let server = HttpServer::start(
+        &[],
+        &[
+            ("KASTELL_MCP_TOKEN", TOKEN),
+            ("KASTELL_MCP_MAX_SESSIONS", "5"),
+        ],
+    );
+    let url = server.url.clone();
+    assert!(
+        server.banner.contains("at most 5 HTTP sessions"),
+        "{}",
+        server.banner
+    );
+    let ids: Vec<String> = (0..CAP + 50).map(|_| open_session(&url)).collect();
+    let (old, newest) = ids.split_at(50);
+    for id in newest {
+        assert_alive(&url, id);
+    }
+    for id in old {
+        assert_gone(&url, id);
+    }
+    // Using a session keeps it: the oldest of the live ones is used, a new
+    // session evicts the next one instead.
+    assert_alive(&url, &newest[0]);
+    let newer = open_session(&url);
+    assert_alive(&url, &newest[0]);
+    assert_gone(&url, &newest[1]);
+    assert_alive(&url, &newer);
+    let mut server = server;
+    assert!(server.is_running());
+    server.stop();
+}
+
+#[test]
+fn an_idle_session_expires() {
+    let server = HttpServer::start(
+        &[],
+        &[
+            ("KASTELL_MCP_TOKEN", TOKEN),
+            ("KASTELL_MCP_SESSION_IDLE", "2"),
+        ],
+    );
+    let url = server.url.clone();
+    let kept = open_session(&url);
+    let left = open_session(&url);
+    // One session is used every half second, the other not at all.
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(5) {
+        assert_alive(&url, &kept);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_gone(&url, &left);
+    assert_alive(&url, &kept);
+    let bad = Command::new(env!("CARGO_BIN_EXE_kastell-mcp"))
+        .args(["--http", "127.0.0.1:0"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("KASTELL_DIR", tempfile::tempdir().unwrap().path().join("s"))
+        .env("KASTELL_MCP_TOKEN", TOKEN)
+        .env("KASTELL_MCP_SESSION_IDLE", "30m")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("KASTELL_MCP_SESSION_IDLE"), "{stderr}");
+    server.stop();
 }
 
 #[test]

@@ -1,4 +1,6 @@
-//! The sandbox fleet: what it starts, and how signals tear it down.
+//! The sandbox fleet: what it starts, how signals tear it down, and that
+//! nothing it makes is writable by other users under any umask.
 
 mod fleet;
 mod signals;
+mod umask;

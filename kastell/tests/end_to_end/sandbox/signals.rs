@@ -28,12 +28,12 @@ const STEP_DEADLINE: Duration = Duration::from_secs(120);
 
 /// A private home and `TMPDIR` for one run (readable by the sandbox login
 /// user, which must reach the shims in it).
-struct Scratch {
+pub(super) struct Scratch {
     root: tempfile::TempDir,
 }
 
 impl Scratch {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let root = tempfile::Builder::new()
             .prefix("sandbox-signals-")
             .tempdir()
@@ -48,13 +48,13 @@ impl Scratch {
         Self { root }
     }
 
-    fn tmp(&self) -> PathBuf {
+    pub(super) fn tmp(&self) -> PathBuf {
         self.root.path().join("tmp")
     }
 
     /// `program` (a binary of this package) with a clean environment and
     /// this scratch's home, store and `TMPDIR`.
-    fn command(&self, program: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
+    pub(super) fn command(&self, program: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(program);
         cmd.args(args)
             .env_clear()
@@ -111,7 +111,7 @@ impl Scratch {
     /// and their descendants (sessions, commands), and the processes
     /// naming `TMPDIR`, each with its start time. Checks that the sandbox
     /// runs: at least one daemon.
-    fn sandbox_processes(&self) -> BTreeSet<(u32, u64)> {
+    pub(super) fn sandbox_processes(&self) -> BTreeSet<(u32, u64)> {
         let daemons = self.daemons();
         assert!(
             !daemons.is_empty(),
@@ -134,7 +134,7 @@ impl Scratch {
     /// Waits until nothing of the sandbox is left: no directory in
     /// `TMPDIR`, no process naming it, and none of `seen` (same pid and
     /// start time) still running. Panics with what is left otherwise.
-    fn assert_nothing_left(&self, seen: &BTreeSet<(u32, u64)>) {
+    pub(super) fn assert_nothing_left(&self, seen: &BTreeSet<(u32, u64)>) {
         self.wait_until_gone(seen, true);
     }
 
@@ -203,7 +203,7 @@ fn children(pid: u32) -> Vec<u32> {
 
 /// A running binary: its stdout lines arrive on a channel, stderr is
 /// collected when it ends.
-struct Running {
+pub(super) struct Running {
     child: Child,
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
@@ -211,7 +211,7 @@ struct Running {
 }
 
 impl Running {
-    fn spawn(mut cmd: Command) -> Self {
+    pub(super) fn spawn(mut cmd: Command) -> Self {
         let mut child = cmd.spawn().unwrap();
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().unwrap();
@@ -233,7 +233,7 @@ impl Running {
     }
 
     /// Waits for a stdout line containing `text` and returns it.
-    fn wait_for(&mut self, text: &str) -> String {
+    pub(super) fn wait_for(&mut self, text: &str) -> String {
         let deadline = Instant::now() + STEP_DEADLINE;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(left) {
@@ -265,7 +265,7 @@ impl Running {
         }
     }
 
-    fn send(&mut self, message: &str) {
+    pub(super) fn send(&mut self, message: &str) {
         let stdin = self.stdin.as_mut().unwrap();
         writeln!(stdin, "{message}").unwrap();
         stdin.flush().unwrap();
@@ -277,7 +277,7 @@ impl Running {
 
     /// Closes stdin, waits for the process to end and returns its status
     /// and stderr.
-    fn finish(self) -> (ExitStatus, String) {
+    pub(super) fn finish(self) -> (ExitStatus, String) {
         self.finish_with(true)
     }
 
@@ -386,8 +386,15 @@ fn demo_terminated_during_the_snapshots_leaves_nothing() {
 
 /// A raw MCP client over the child's stdio: JSON-RPC lines.
 fn mcp(scratch: &Scratch, env: &[(&str, &str)]) -> Running {
-    let mut run =
-        Running::spawn(scratch.command(env!("CARGO_BIN_EXE_kastell-mcp"), &["--sandbox"], env));
+    initialized(Running::spawn(scratch.command(
+        env!("CARGO_BIN_EXE_kastell-mcp"),
+        &["--sandbox"],
+        env,
+    )))
+}
+
+/// `run` (a `kastell-mcp --sandbox`) past the MCP initialisation.
+pub(super) fn initialized(mut run: Running) -> Running {
     run.send(
         r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"sandbox-signals","version":"0"}}}"#,
     );
