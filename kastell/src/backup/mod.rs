@@ -27,6 +27,7 @@ pub use engine::{BackupEngine, BackupRequest, CreatedBackup, RestoreOutcome, Res
 pub use hostlock::HostLock;
 pub use layout::{BACKUPS_DIR, BackupLayout, LOCK_FILE, STAGING_PREFIX, check_component};
 pub use manifest::{FORMAT_VERSION, MANIFEST_FILE, Manifest, stored_file};
+pub(crate) use nofollow::BackupDir;
 pub use staging::{Staging, sweep_abandoned};
 pub use stored::{BackupStatus, StoredBackup, VerifiedSource};
 pub use transfer::{Counted, REPORT_EVERY, TransferProgress};

@@ -490,7 +490,7 @@ async fn prune(ctx: &Context, config: &RepoConfig, args: &PruneArgs) -> Result<E
             config.name
         );
         if confirm(&question, args.force)? == Confirmation::Proceed {
-            prune_as_operator(ctx, config, doomed).await?;
+            audited_prune(ctx, config, doomed).await?;
             applied = true;
         }
     }
@@ -505,6 +505,40 @@ async fn prune(ctx: &Context, config: &RepoConfig, args: &PruneArgs) -> Result<E
     }
     print_decisions(ctx, &plan.decisions, args.apply, applied, "snapshot(s)", 8)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs [`prune_as_operator`] only once the audit log records it as
+/// started (nothing is removed that the log cannot record), then records
+/// how it ended. The entry names the repository in its arguments; it is on
+/// no one server.
+async fn audited_prune(ctx: &Context, config: &RepoConfig, doomed: Vec<String>) -> Result<()> {
+    let dir = ctx.kastell_dir()?;
+    let args = serde_json::json!({"repository": config.name, "snapshots": doomed});
+    let started = std::time::Instant::now();
+    let record = |result, failed| crate::audit::CallRecord {
+        surface: crate::audit::AuditSurface::Cli,
+        client: None,
+        op: "repo-prune",
+        server: None,
+        args: args.clone(),
+        confirmed: None,
+        result,
+        failed,
+        duration: started.elapsed(),
+    };
+    crate::audit::append_start(
+        &dir,
+        &ctx.env,
+        Operation::BackupPrune,
+        &record(&serde_json::Value::Null, false),
+    )?;
+    let outcome = prune_as_operator(ctx, config, doomed.clone()).await;
+    let result = match &outcome {
+        Ok(()) => serde_json::json!({"success": true, "removed": doomed}),
+        Err(e) => crate::audit::error_json(e),
+    };
+    record(&result, outcome.is_err()).append_to(&dir, &ctx.env);
+    outcome
 }
 
 /// Forgets `doomed` and prunes, logged in with the operator's credential

@@ -137,6 +137,22 @@ enum Ready<'s> {
     },
 }
 
+impl<'s> Ready<'s> {
+    /// What to run, or the check already decided (`None` when there is no
+    /// such configuration).
+    fn into_run(self) -> std::result::Result<(View, PathBuf, &'s Sandbox), Option<DrillCheck>> {
+        match self {
+            Ready::Absent => Err(None),
+            Ready::Decided(check) => Err(Some(check)),
+            Ready::Run {
+                view,
+                program,
+                sandbox,
+            } => Ok((view, program, sandbox)),
+        }
+    }
+}
+
 impl Validator {
     /// The steps every validator takes before it runs: the archive's
     /// directory and configuration found inside the tree, `screen` and
@@ -234,14 +250,12 @@ fn sshd_check(
     scratch: &Path,
     confinement: &mut Confinement<'_>,
 ) -> Result<Option<DrillCheck>> {
-    let (view, program, sandbox) = match SSHD.ready(root, links, confinement, screen::sshd) {
-        Ready::Absent => return Ok(None),
-        Ready::Decided(check) => return Ok(Some(check)),
-        Ready::Run {
-            view,
-            program,
-            sandbox,
-        } => (view, program, sandbox),
+    let (view, program, sandbox) = match SSHD
+        .ready(root, links, confinement, screen::sshd)
+        .into_run()
+    {
+        Ok(run) => run,
+        Err(decided) => return Ok(decided),
     };
     let key = match host_key(scratch)? {
         Ok(key) => key,
@@ -269,14 +283,9 @@ fn nginx_check(
         writes = screened.writable;
         screened.refusals
     };
-    let (view, program, sandbox) = match NGINX.ready(root, links, confinement, screen) {
-        Ready::Absent => return Ok(None),
-        Ready::Decided(check) => return Ok(Some(check)),
-        Ready::Run {
-            view,
-            program,
-            sandbox,
-        } => (view, program, sandbox),
+    let (view, program, sandbox) = match NGINX.ready(root, links, confinement, screen).into_run() {
+        Ok(run) => run,
+        Err(decided) => return Ok(decided),
     };
     // Where Debian's nginx writes by default (its error log before the
     // configuration is read, its temporary paths), and where this

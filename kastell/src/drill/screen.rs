@@ -203,7 +203,50 @@ struct Walk<'a> {
     refusals: Vec<Refusal>,
 }
 
-impl Walk<'_> {
+/// A file to screen: its sandbox path, its path here, how deep it is
+/// included.
+type Queued = (PathBuf, PathBuf, usize);
+
+impl<'a> Walk<'a> {
+    /// A walk over `view` that has seen nothing yet.
+    fn new(view: &'a View) -> Self {
+        Self {
+            view,
+            seen: BTreeSet::new(),
+            refusals: Vec::new(),
+        }
+    }
+
+    /// The first file of the walk, `config` (a sandbox path), when the
+    /// archive holds it inside the view; a refusal recorded when it leads
+    /// out.
+    fn start(&mut self, config: &Path) -> Vec<Queued> {
+        match self.view.resolve(config) {
+            Ok(Some(host)) => {
+                self.seen.insert(host.clone());
+                vec![(config.to_path_buf(), host, 0)]
+            }
+            Ok(None) => Vec::new(),
+            Err(why) => {
+                let outside = only_outside(&why);
+                self.refuse_as(config, 0, &[], why, outside);
+                Vec::new()
+            }
+        }
+    }
+
+    /// The text of `file` (at `host` here); `None`, with a refusal
+    /// recorded, when it cannot be read.
+    fn read(&mut self, file: &Path, host: &Path) -> Option<String> {
+        match read_config(host) {
+            Ok(text) => Some(text),
+            Err(why) => {
+                self.refuse(file, 0, &[], format!("it cannot be read: {why}"));
+                None
+            }
+        }
+    }
+
     fn refuse(&mut self, file: &Path, line: usize, directive: &[String], why: String) {
         self.refuse_as(file, line, directive, why, false);
     }
@@ -266,32 +309,13 @@ impl Walk<'_> {
 /// Screens nginx's configuration `config` (a sandbox path such as
 /// `/etc/nginx/nginx.conf`, inside `view`) and every file it includes.
 pub(super) fn nginx(view: &View, config: &Path) -> NginxScreen {
-    let mut walk = Walk {
-        view,
-        seen: BTreeSet::new(),
-        refusals: Vec::new(),
-    };
+    let mut walk = Walk::new(view);
     let mut screen = NginxScreen::default();
     let base = config.parent().unwrap_or(Path::new("/")).to_path_buf();
-    let mut queue: Vec<(PathBuf, PathBuf, usize)> = match view.resolve(config) {
-        Ok(Some(host)) => {
-            walk.seen.insert(host.clone());
-            vec![(config.to_path_buf(), host, 0)]
-        }
-        Ok(None) => Vec::new(),
-        Err(why) => {
-            let outside = only_outside(&why);
-            walk.refuse_as(config, 0, &[], why, outside);
-            Vec::new()
-        }
-    };
+    let mut queue = walk.start(config);
     while let Some((file, host, depth)) = queue.pop() {
-        let text = match read_config(&host) {
-            Ok(text) => text,
-            Err(why) => {
-                walk.refuse(&file, 0, &[], format!("it cannot be read: {why}"));
-                continue;
-            }
+        let Some(text) = walk.read(&file, &host) else {
+            continue;
         };
         for directive in nginx_directives(&text) {
             let (name, args) = (&directive.words[0], &directive.words[1..]);
@@ -380,31 +404,12 @@ pub(super) fn escaping_links(view: &View, links: &[String]) -> Vec<Refusal> {
 /// `/etc/ssh/sshd_config`, inside `view`) and every file it `Include`s
 /// (relative names are in `/etc/ssh`, as sshd reads them).
 pub(super) fn sshd(view: &View, config: &Path) -> Vec<Refusal> {
-    let mut walk = Walk {
-        view,
-        seen: BTreeSet::new(),
-        refusals: Vec::new(),
-    };
+    let mut walk = Walk::new(view);
     let base = PathBuf::from("/etc/ssh");
-    let mut queue: Vec<(PathBuf, PathBuf, usize)> = match view.resolve(config) {
-        Ok(Some(host)) => {
-            walk.seen.insert(host.clone());
-            vec![(config.to_path_buf(), host, 0)]
-        }
-        Ok(None) => Vec::new(),
-        Err(why) => {
-            let outside = only_outside(&why);
-            walk.refuse_as(config, 0, &[], why, outside);
-            Vec::new()
-        }
-    };
+    let mut queue = walk.start(config);
     while let Some((file, host, depth)) = queue.pop() {
-        let text = match read_config(&host) {
-            Ok(text) => text,
-            Err(why) => {
-                walk.refuse(&file, 0, &[], format!("it cannot be read: {why}"));
-                continue;
-            }
+        let Some(text) = walk.read(&file, &host) else {
+            continue;
         };
         for (index, raw) in text.lines().enumerate() {
             let words = sshd_words(raw);

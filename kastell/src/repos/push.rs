@@ -73,9 +73,8 @@ pub fn push(repo: &BackupRepository, backup: &StoredBackup) -> Result<PushReport
         size: checksums.len() as u64,
         reader: Box::new(std::io::Cursor::new(checksums.into_bytes())) as Box<dyn Read + Send>,
     });
-    let manifest_path = backup.dir.join(MANIFEST_FILE);
-    let manifest_bytes = std::fs::read(&manifest_path)
-        .map_err(|e| Error::io(format!("reading {}", manifest_path.display()), e))?;
+    // Read as the verify above read it: never through a link or a FIFO.
+    let manifest_bytes = crate::backup::BackupDir::open(&backup.dir)?.read(MANIFEST_FILE)?;
     entries.push(StoredEntry {
         name: MANIFEST_FILE.to_owned(),
         size: manifest_bytes.len() as u64,

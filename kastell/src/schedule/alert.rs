@@ -17,7 +17,6 @@
 //!   requires for a JSON body.
 //! - `json`: the fields alone, the journal lines as an array.
 
-use std::process::Command;
 use std::time::Duration;
 
 use kastell_core::{Error, ErrorKind, Result};
@@ -503,7 +502,7 @@ pub fn journal_tail(unit: &str, user: bool) -> Vec<String> {
     if check_unit_name(unit).is_err() {
         return Vec::new();
     }
-    let mut cmd = Command::new("journalctl");
+    let mut cmd = kastell_core::env::scrubbed_command("journalctl");
     cmd.arg(if user {
         format!("--user-unit={unit}")
     } else {

@@ -133,7 +133,7 @@ fn bad_calendar(what: &str, spec: &str, why: &str) -> Error {
 /// expression systemd cannot parse or one that never elapses.
 pub fn calendar(what: &str, spec: &str) -> Result<Option<Calendar>> {
     check_calendar_text(what, spec)?;
-    let mut cmd = Command::new(SYSTEMD_ANALYZE);
+    let mut cmd = kastell_core::env::scrubbed_command(SYSTEMD_ANALYZE);
     cmd.arg("calendar").arg(spec);
     let Some(done) = run_bounded(cmd, TIMEOUT)? else {
         return Ok(None);
@@ -172,7 +172,7 @@ pub fn calendar(what: &str, spec: &str) -> Result<Option<Calendar>> {
 /// `Ok(true)` when systemd found nothing to say about them. Refuses when it
 /// failed or reported anything about one of `files`, quoting what it said.
 pub fn verify(files: &[PathBuf]) -> Result<bool> {
-    let mut cmd = Command::new(SYSTEMD_ANALYZE);
+    let mut cmd = kastell_core::env::scrubbed_command(SYSTEMD_ANALYZE);
     cmd.arg("verify").arg("--man=no").args(files);
     let Some(done) = run_bounded(cmd, TIMEOUT)? else {
         return Ok(false);
@@ -209,7 +209,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     fn installed() -> bool {
-        Command::new(SYSTEMD_ANALYZE)
+        kastell_core::env::scrubbed_command(SYSTEMD_ANALYZE)
             .arg("--version")
             .stdout(Stdio::null())
             .status()

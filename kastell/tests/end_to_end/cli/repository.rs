@@ -217,6 +217,17 @@ async fn backups_go_to_a_repository_stock_restic_restores_from() {
     .await);
     assert_eq!(left.as_array().unwrap().len(), 1);
     assert_eq!(left[0]["id"], snapshots[1]["id"], "the newest stays");
+    // The removal was in the audit log before it ran, and how it ended
+    // after.
+    let log = ok(&kastell(&sandbox, home.path(), &["--json", "audit", "show"]).await);
+    let prunes: Vec<&str> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["op"] == "repo-prune")
+        .map(|e| e["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(prunes, ["ok", "started"], "{log}");
     let check = restic(&repo_dir, &["check", "--read-data"]);
     assert!(
         check.status.success(),
