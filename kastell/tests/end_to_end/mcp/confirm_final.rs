@@ -92,11 +92,11 @@ async fn a_declined_restore_is_not_run_by_a_plan_token_or_a_dry_run_on_any_proto
     }
     server.stop();
     let entries = fleet.audit("backup-restore");
-    let noted = |prefix: &str| {
+    let noted = |outcome: &str, prefix: &str| {
         entries
             .iter()
             .filter(|e| {
-                e["outcome"] == "refused"
+                e["outcome"] == outcome
                     && e["plan_token"]
                         .as_str()
                         .is_some_and(|n| n.starts_with(prefix))
@@ -104,11 +104,14 @@ async fn a_declined_restore_is_not_run_by_a_plan_token_or_a_dry_run_on_any_proto
             .count()
     };
     assert_eq!(
-        noted("declined by the user (the user declined)"),
+        noted("declined", "declined by the user (the user declined)"),
         VERSIONS.len()
     );
     assert_eq!(
-        noted("refused: declined by the user: the user declined earlier"),
+        noted(
+            "refused",
+            "refused: declined by the user: the user declined earlier"
+        ),
         3 * VERSIONS.len(),
         "{entries:#?}"
     );

@@ -173,6 +173,12 @@ async fn a_dry_run_is_audited_apart_from_the_restore_that_ran() {
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     env.extend([("KASTELL_SAFE_MODE", "false"), ("KASTELL_CONFIRM", "on")]);
+    // This client cannot ask its user: the model confirms with a plan
+    // token only where safety.json says so.
+    support::write_safety(
+        sandbox.store().dir(),
+        &json!({"level": "destructive", "confirm": "plan-token"}),
+    );
     let mcp = mcp_common::start_as(Recorder::default(), dir.path(), &[], &env).await;
     let created = mcp
         .call(
