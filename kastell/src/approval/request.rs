@@ -189,7 +189,7 @@ pub fn parse_id(text: &str) -> Result<String> {
             "{} is not an approval request id",
             crate::store::display_safe(text)
         ))
-        .with_hint("An id is eight letters and digits, as kastell-mcp named it; `kastell approve` lists the pending ones"))
+        .with_hint("An id is eight characters of A-Z and 2-9 (never 0, 1, I or O), as kastell-mcp named it; `kastell approve` lists the pending ones"))
     }
 }
 
