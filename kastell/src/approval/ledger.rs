@@ -58,11 +58,14 @@ impl Ledger {
     /// Refuses a file that is not a regular file (a FIFO would hang), too
     /// large, or not a JSON list of entries.
     fn read<T: DeserializeOwned>(&self) -> Result<Vec<T>> {
-        let meta = match std::fs::symlink_metadata(&self.path) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io(format!("reading {}", self.path.display()), e)),
+        // Opened without blocking and checked on the descriptor: a FIFO,
+        // device or directory is refused by name.
+        let Some(file) = crate::store::open_regular(&self.path)? else {
+            return Ok(Vec::new());
         };
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_BYTES + 1), &mut bytes)
+            .map_err(|e| Error::io(format!("reading {}", self.path.display()), e))?;
         let damaged = |why: String| {
             Error::new(
                 kastell_core::ErrorKind::Corrupt,
@@ -72,14 +75,9 @@ impl Ledger {
                 "Move the file away; pending approvals and remembered declines in it are lost",
             )
         };
-        if !meta.is_file() {
-            return Err(damaged("not a regular file".into()));
-        }
-        if meta.len() > MAX_BYTES {
+        if bytes.len() as u64 > MAX_BYTES {
             return Err(damaged(format!("larger than {MAX_BYTES} bytes")));
         }
-        let bytes = std::fs::read(&self.path)
-            .map_err(|e| Error::io(format!("reading {}", self.path.display()), e))?;
         serde_json::from_slice(&bytes).map_err(|e| damaged(e.to_string()))
     }
 
