@@ -10,16 +10,8 @@ mod support;
 
 use kastell_testkit::tmpfs::Tmpfs;
 
-use kastell_repo::{BackupRepository, RepoLocation, StoredEntry};
-use support::{PASSWORD, noise};
-
-fn entry(name: &str, data: Vec<u8>) -> StoredEntry {
-    StoredEntry {
-        name: name.to_owned(),
-        size: data.len() as u64,
-        reader: Box::new(std::io::Cursor::new(data)),
-    }
-}
+use kastell_repo::{BackupRepository, RepoLocation};
+use support::{PASSWORD, entry, noise};
 
 #[test]
 fn a_full_disk_fails_the_backup_and_keeps_the_earlier_ones_whole() {

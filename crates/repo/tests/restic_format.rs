@@ -13,15 +13,7 @@ use std::process::Command;
 use kastell_core::ErrorKind;
 use kastell_repo::retention::Candidate;
 use kastell_repo::{BackupRepository, KeepPolicy, RepoLocation, StoredEntry};
-use support::{PASSWORD, noise, restic, restic_ok, walk};
-
-fn entry(name: &str, data: &[u8]) -> StoredEntry {
-    StoredEntry {
-        name: name.to_owned(),
-        size: data.len() as u64,
-        reader: Box::new(std::io::Cursor::new(data.to_vec())),
-    }
-}
+use support::{PASSWORD, entry, noise, restic, restic_ok, walk};
 
 fn local(dir: &std::path::Path) -> RepoLocation {
     RepoLocation::Local(dir.to_path_buf())
@@ -201,7 +193,7 @@ fn entry_names_that_are_not_plain_file_names_are_refused() {
 fn a_corrupted_pack_is_found_by_check_with_read_data() {
     let dir = tempfile::tempdir().unwrap();
     let repo = BackupRepository::init(&local(dir.path()), PASSWORD, None).unwrap();
-    repo.store("h", &tags("b1"), vec![entry("db.dump", &noise(3, 2 << 20))])
+    repo.store("h", &tags("b1"), vec![entry("db.dump", noise(3, 2 << 20))])
         .unwrap();
     assert!(repo.check(true).unwrap().is_ok());
 

@@ -15,7 +15,7 @@ use kastell_core::ErrorKind;
 use kastell_repo::append_only::{self, Attempt};
 use kastell_repo::backend::{BackendCredentials, S3Credentials};
 use kastell_repo::{BackupRepository, RepoLocation, StoredEntry};
-use support::{BUCKET, PASSWORD, SeaweedS3, credentials, noise, restic_ok};
+use support::{BUCKET, PASSWORD, SeaweedS3, credentials, entry, noise, restic_ok, tags};
 
 /// Runs `work` on a blocking thread of a tokio runtime, as kastell does.
 fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
@@ -31,18 +31,6 @@ fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
 
 fn location(server: &SeaweedS3, prefix: &str) -> RepoLocation {
     RepoLocation::parse(&format!("s3:{}/{BUCKET}/{prefix}", server.endpoint)).unwrap()
-}
-
-fn entry(name: &str, data: Vec<u8>) -> StoredEntry {
-    StoredEntry {
-        name: name.to_owned(),
-        size: data.len() as u64,
-        reader: Box::new(std::io::Cursor::new(data)),
-    }
-}
-
-fn tags(backup: &str) -> Vec<String> {
-    vec![format!("backup:{backup}")]
 }
 
 /// One server for all the trials, run in turn (several SeaweedFS at once

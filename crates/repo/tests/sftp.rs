@@ -11,23 +11,11 @@ mod support;
 use std::process::Command;
 
 use kastell_core::ErrorKind;
+use kastell_repo::BackupRepository;
 use kastell_repo::backend;
-use kastell_repo::{BackupRepository, StoredEntry};
 use rustic_core::{BytesList, FileType, Id};
 use support::sftp::Server;
-use support::{PASSWORD, noise, restic_ok, walk};
-
-fn entry(name: &str, data: &[u8]) -> StoredEntry {
-    StoredEntry {
-        name: name.to_owned(),
-        size: data.len() as u64,
-        reader: Box::new(std::io::Cursor::new(data.to_vec())),
-    }
-}
-
-fn tags(backup: &str) -> Vec<String> {
-    vec![format!("backup:{backup}")]
-}
+use support::{PASSWORD, entry, noise, restic_ok, tags, walk};
 
 #[test]
 fn kastell_stores_over_sftp_and_stock_restic_reads_it_over_sftp() {
@@ -379,7 +367,7 @@ fn a_corrupted_pack_is_found_by_a_check_over_sftp() {
     let server = Server::start();
     let at = server.location("repo");
     let repo = BackupRepository::init_with(&at, PASSWORD, &server.credentials()).unwrap();
-    repo.store("h", &tags("b1"), vec![entry("db.dump", &noise(4, 2 << 20))])
+    repo.store("h", &tags("b1"), vec![entry("db.dump", noise(4, 2 << 20))])
         .unwrap();
     assert!(repo.check(true).unwrap().is_ok());
 

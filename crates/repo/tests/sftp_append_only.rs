@@ -15,28 +15,16 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 
 use kastell_core::ErrorKind;
+use kastell_repo::BackupRepository;
 use kastell_repo::append_only::{self, Attempt};
 use kastell_repo::backend;
-use kastell_repo::{BackupRepository, StoredEntry};
 use rustic_core::{BytesList, FileType, Id};
 use ssh2::{ErrorCode, FileStat, OpenFlags, OpenType, Session, Sftp};
 use support::sftp::Server;
-use support::{PASSWORD, noise, restic_ok, walk};
+use support::{PASSWORD, entry, noise, restic_ok, tags, walk};
 
 /// SFTP's "permission denied" status.
 const FX_PERMISSION_DENIED: i32 = 3;
-
-fn entry(name: &str, data: &[u8]) -> StoredEntry {
-    StoredEntry {
-        name: name.to_owned(),
-        size: data.len() as u64,
-        reader: Box::new(std::io::Cursor::new(data.to_vec())),
-    }
-}
-
-fn tags(backup: &str) -> Vec<String> {
-    vec![format!("backup:{backup}")]
-}
 
 /// A raw SFTP session as `key`, straight through libssh2: what any client
 /// holding the agent's key could send.

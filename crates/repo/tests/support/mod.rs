@@ -14,6 +14,7 @@ pub mod sftp;
 
 use std::process::{Command, Output};
 
+use kastell_repo::StoredEntry;
 use kastell_repo::backend::S3Credentials;
 pub use kastell_testkit::s3::{BUCKET, SeaweedS3};
 
@@ -89,4 +90,19 @@ pub fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     files
+}
+
+/// A file named `name` holding `data`, to store as one entry of a snapshot.
+pub fn entry(name: &str, data: impl AsRef<[u8]>) -> StoredEntry {
+    let data = data.as_ref().to_vec();
+    StoredEntry {
+        name: name.to_owned(),
+        size: data.len() as u64,
+        reader: Box::new(std::io::Cursor::new(data)),
+    }
+}
+
+/// The tags kastell gives the snapshot of backup `backup`.
+pub fn tags(backup: &str) -> Vec<String> {
+    vec![format!("backup:{backup}")]
 }
