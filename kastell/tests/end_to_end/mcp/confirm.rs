@@ -131,6 +131,18 @@ impl Fleet {
 }
 
 impl Fleet {
+    /// A kastell-mcp over Streamable HTTP on this fleet, answering the
+    /// bearer token `token`.
+    pub(super) fn http_server(&self, token: &str) -> crate::sdk::HttpServer {
+        let mut env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        env.push(("KASTELL_MCP_TOKEN", token));
+        crate::sdk::HttpServer::start(&[], &env)
+    }
+
     /// Where the store, safety.json, the approvals and the audit log are.
     pub(super) fn dir(&self) -> std::path::PathBuf {
         self.sandbox.store().dir().to_path_buf()
@@ -455,13 +467,7 @@ async fn confirmations_hold_over_streamable_http() {
     const TOKEN: &str = "a-test-bearer-token-for-confirmations";
     let fleet = Fleet::start(&[]).await;
     fleet.set_safety(confirming("plan-token"));
-    let mut env: Vec<(&str, &str)> = fleet
-        .env
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    env.push(("KASTELL_MCP_TOKEN", TOKEN));
-    let server = crate::sdk::HttpServer::start(&[], &env);
+    let server = fleet.http_server(TOKEN);
     let yes = json!({"action": "accept", "content": {"confirm": true}});
     let mut plan = server.plan(TOKEN);
     plan["calls"] = json!([fleet.restore(json!({}))]);

@@ -10,7 +10,7 @@
 use serde_json::{Value, json};
 
 use super::confirm::{Fleet, assert_not_confirmed, confirming, content, is_error, summary};
-use crate::sdk::{HttpServer, Sdk};
+use crate::sdk::Sdk;
 
 /// The SDK's mode, the version its handshake offers (`None`: its own) and
 /// the version negotiated.
@@ -41,13 +41,7 @@ async fn a_declined_restore_is_not_run_by_a_plan_token_or_a_dry_run_on_any_proto
     let fleet = Fleet::start(&[]).await;
     // The weakest mode that confirms at all: the user's no holds even here.
     fleet.set_safety(confirming("plan-token"));
-    let mut env: Vec<(&str, &str)> = fleet
-        .env
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    env.push(("KASTELL_MCP_TOKEN", TOKEN));
-    let server = HttpServer::start(&[], &env);
+    let server = fleet.http_server(TOKEN);
     for (mode, handshake, negotiated) in VERSIONS {
         // A fresh state for each version, so no earlier decline applies.
         fleet.backup();
