@@ -182,10 +182,12 @@ async fn serve_sandbox(env: Env, args: &McpArgs, tasks: Tasks) -> Result<(), Err
     let sandbox = crate::sandbox::Sandbox::start_with(dir.path(), &plan).await?;
     let names: Vec<&str> = sandbox.servers().iter().map(|s| s.name.as_str()).collect();
     eprintln!(
-        "kastell-mcp: sandbox fleet of {} servers ({}) on loopback; store {}",
+        "kastell-mcp: sandbox fleet of {} servers ({}) on loopback; store {}; approve its \
+         waiting calls with `KASTELL_DIR={} kastell approve`",
         names.len(),
         names.join(", "),
-        sandbox.store().path().display()
+        sandbox.store().path().display(),
+        sandbox.store().dir().display()
     );
     let ctx = sandbox.context(&env, Surface::Mcp);
     let served = serve(ctx, args, dir.path(), tasks).await;
