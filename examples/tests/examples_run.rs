@@ -272,3 +272,112 @@ fn the_official_sdk_drives_a_third_party_build_over_mcp() {
     let reboot = maintained["steps"][3]["detail"].as_str().unwrap();
     assert!(reboot.contains("via provider API (boot id"), "{reboot}");
 }
+
+/// A third-party operation, one file and one registration line in the
+/// `acme` example (`cron-reload`), reaches the CLI (its own subcommand,
+/// arguments and `--dry-run` plan), the policy (SAFE_MODE refuses it with
+/// the operation's own words, and `security.log` names it) and the MCP
+/// schema and dispatch, seen through the official TypeScript SDK.
+#[test]
+fn a_third_party_operation_reaches_the_cli_the_policy_and_mcp() {
+    let home = tempfile::tempdir().unwrap();
+    let added = acme(
+        home.path(),
+        &[
+            "server",
+            "add",
+            "--name",
+            "cron-1",
+            "--ip",
+            "203.0.113.10",
+            "--provider",
+            "acme",
+            "--id",
+            "acme-1",
+            "--platform",
+            "cronhost",
+        ],
+    );
+    assert!(added.status.success(), "{}", text(&added));
+
+    let help = acme(home.path(), &["--help"]);
+    assert!(
+        text(&help).contains("cron-reload  Make the cron daemon re-read its tables"),
+        "{}",
+        text(&help)
+    );
+    let plan = acme(
+        home.path(),
+        &["cron-reload", "--daemon", "crond", "--dry-run", "cron-1"],
+    );
+    let said = text(&plan);
+    assert!(plan.status.success(), "{said}");
+    assert!(
+        said.contains("Dry run of cron-reload on 1 server(s)")
+            && said
+                .contains("1. Send SIGHUP to crond on 203.0.113.10 over SSH (pkill -HUP -x crond)"),
+        "{said}"
+    );
+
+    let refused = clean("acme")
+        .args(["cron-reload", "--force", "cron-1"])
+        .env("HOME", home.path())
+        .env("KASTELL_DIR", home.path().join("state"))
+        .env("KASTELL_SAFE_MODE", "true")
+        .output()
+        .unwrap();
+    let said = text(&refused);
+    assert!(!refused.status.success(), "{said}");
+    assert!(
+        said.contains("Cron reload is disabled in SAFE_MODE"),
+        "{said}"
+    );
+    let log = std::fs::read_to_string(home.path().join("state/security.log")).unwrap();
+    assert!(log.contains("\"cron-reload\""), "{log}");
+
+    use kastell_testkit::mcp_sdk::{self, Sdk};
+    let args = ["mcp", "--sandbox", "--sandbox-platform", "cronhost"];
+    let mut plan = mcp_sdk::stdio_plan(&example("acme"), home.path(), &args, &[]);
+    plan["calls"] = serde_json::json!([
+        {"name": "server_maintain", "arguments": {"action": "cron-reload", "server": "acme-web", "daemon": "crond"}},
+        {"name": "server_maintain", "arguments": {"action": "cron-reload", "server": "acme-web", "skipReboot": true}}
+    ]);
+    let (report, stderr) = mcp_sdk::run(Sdk::TypeScript, &plan);
+    let maintain = report["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no tools: {report}\n{stderr}"))
+        .iter()
+        .find(|t| t["name"] == "server_maintain")
+        .unwrap_or_else(|| panic!("no server_maintain: {report}"));
+    let input = &maintain["inputSchema"]["properties"];
+    assert!(
+        input["action"]["enum"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("cron-reload")),
+        "{input}"
+    );
+    assert_eq!(input["daemon"]["pattern"], "^[a-z][a-z0-9_-]*$", "{input}");
+    let tags = &maintain["outputSchema"]["properties"]["action"]["enum"];
+    assert!(
+        tags.as_array()
+            .unwrap()
+            .contains(&serde_json::json!("cron-reload")),
+        "{tags}"
+    );
+    let refused = &report["calls"][0]["result"];
+    assert_eq!(refused["isError"], true, "{refused}");
+    assert_eq!(
+        refused["structuredContent"]["error"], "Cron reload is disabled in SAFE_MODE",
+        "{refused}"
+    );
+    let strict = &report["calls"][1]["result"];
+    assert_eq!(strict["isError"], true, "{strict}");
+    assert!(
+        strict["structuredContent"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("argument skipReboot does not apply to cron-reload: it is for maintain"),
+        "{strict}"
+    );
+}

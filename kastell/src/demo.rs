@@ -9,6 +9,12 @@
 //! with a proven reboot, and a reboot of a manually added server over SSH.
 //! Every step runs through the same operations the CLI and MCP server use.
 
+#[allow(unused_imports)]
+use crate::ops::Operation as _;
+use crate::ops::{
+    BackupCreateOp, BackupListOp, BackupRestoreOp, MaintainOp, RestartOp, SnapshotCreateOp,
+    SnapshotDeleteOp, UpdateOp,
+};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,7 +25,7 @@ use kastell_ssh::SshTransport;
 use crate::doctor::{ServerCheck, diagnose};
 use crate::env::Env;
 use crate::ops::{self, Context, MaintainOptions, Step};
-use crate::policy::{Operation, Policy, Surface};
+use crate::policy::{Policy, Surface};
 use crate::sandbox::{MANUAL_SERVER, Sandbox, SandboxPlan, SandboxServer};
 use crate::security_log::SecurityLog;
 
@@ -250,14 +256,14 @@ fn safe_mode(
     );
     let record = ctx.store.find(&server.name)?;
     for op in [
-        Operation::BackupCreate,
-        Operation::BackupList,
-        Operation::BackupRestore,
-        Operation::SnapshotCreate,
-        Operation::SnapshotDelete,
-        Operation::Update,
-        Operation::Restart,
-        Operation::Maintain,
+        BackupCreateOp::ID,
+        BackupListOp::ID,
+        BackupRestoreOp::ID,
+        SnapshotCreateOp::ID,
+        SnapshotDeleteOp::ID,
+        UpdateOp::ID,
+        RestartOp::ID,
+        MaintainOp::ID,
     ] {
         let line = match policy.check(op, Surface::Mcp, record.as_ref(), |p| ctx.token_present(p)) {
             Ok(_) => format!("   {:<17} allowed", op.as_str()),

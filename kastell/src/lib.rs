@@ -35,5 +35,8 @@ pub mod store;
 pub mod verifications;
 
 pub use env::Env;
-pub use policy::{Decision, Operation, Policy, Surface};
+pub use policy::{Decision, OpId, Policy, Surface};
+
+#[doc(hidden)]
+pub use inventory as __inventory;
 pub use store::{FleetStore, ServerRecord};

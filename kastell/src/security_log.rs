@@ -52,7 +52,7 @@ impl SecurityEvent {
         Self {
             ts: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             level: "warn".to_owned(),
-            action: rule.action.to_owned(),
+            action: rule.id.to_owned(),
             category: rule.category.as_str().to_owned(),
             billable: rule.billable,
             result: "block".to_owned(),
@@ -142,7 +142,7 @@ mod tests {
 
     fn event(n: usize) -> SecurityEvent {
         SecurityEvent::block(
-            crate::policy::Operation::BackupRestore.rule(),
+            <crate::ops::BackupRestoreOp as crate::ops::Operation>::ID.rule(),
             &format!("KASTELL_SAFE_MODE=true #{n}"),
             "mcp",
             Some("web-1"),

@@ -12,6 +12,7 @@
 
 mod cloud;
 mod cron_host;
+mod cron_reload;
 
 use clap::Parser;
 

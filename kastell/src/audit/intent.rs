@@ -17,7 +17,7 @@ use kastell_core::{Error, ErrorKind, Result};
 use super::{AuditLog, CallRecord};
 use crate::env::Env;
 use crate::ops::Context;
-use crate::policy::Operation;
+use crate::policy::OpId;
 
 /// Appends `call`'s `started` entry to the audit log of `ctx` when `op`
 /// is disruptive or destructive and would run now (its server resolves
@@ -28,7 +28,7 @@ use crate::policy::Operation;
 /// says which, and that nothing ran; the hint says to free space and run
 /// `kastell audit verify`. Blocks briefly (file I/O under the log's
 /// lock, as every append).
-pub fn record_start(ctx: &Context, op: Operation, call: &CallRecord<'_>) -> Result<()> {
+pub fn record_start(ctx: &Context, op: OpId, call: &CallRecord<'_>) -> Result<()> {
     if !op.rule().asks_first() || !would_run(ctx, op, call.server.as_deref()) {
         return Ok(());
     }
@@ -38,7 +38,7 @@ pub fn record_start(ctx: &Context, op: Operation, call: &CallRecord<'_>) -> Resu
 /// Appends `call`'s `started` entry to the audit log in `dir` (settings
 /// from `env`), for a caller that has already applied the policy to `op`
 /// and is about to run it. Refuses as [`record_start`] does.
-pub fn append_start(dir: &Path, env: &Env, op: Operation, call: &CallRecord<'_>) -> Result<()> {
+pub fn append_start(dir: &Path, env: &Env, op: OpId, call: &CallRecord<'_>) -> Result<()> {
     let appended = AuditLog::for_env(dir, env).and_then(|log| log.append(call.started_entry()));
     appended.map(|_| ()).map_err(|e| {
         let on = call
@@ -68,7 +68,7 @@ pub fn append_start(dir: &Path, env: &Env, op: Operation, call: &CallRecord<'_>)
 /// Whether `op` on `server` would get past the policy now (asked
 /// quietly: nothing is logged). A server that does not resolve, or a
 /// refusal, means the work ends before it runs.
-fn would_run(ctx: &Context, op: Operation, server: Option<&str>) -> bool {
+fn would_run(ctx: &Context, op: OpId, server: Option<&str>) -> bool {
     let Ok(record) = ctx.store.resolve(server) else {
         return false;
     };

@@ -168,7 +168,7 @@ pub fn error_json(err: &kastell_core::Error) -> Value {
 pub fn start_cli(
     dir: &Path,
     env: &Env,
-    op: crate::policy::Operation,
+    op: crate::policy::OpId,
     server: &str,
     args: Value,
 ) -> kastell_core::Result<()> {

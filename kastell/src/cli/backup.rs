@@ -1,42 +1,26 @@
 //! `kastell backup create|list|restore|verify|drill|prune`, on the local store or a
 //! repository (`--repo`).
 
+use crate::ops::BACKUP_PRUNE;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use kastell_core::wire::{CompressMode, DumpJobs};
 use kastell_core::{Error, Result};
 use kastell_repo::{KeepPolicy, PruneDecision};
 use serde::Serialize;
 
 use super::Context;
 use super::confirm::{Confirmation, confirm};
-use super::fleet::{self, FleetArgs, OneArgs};
-use super::op::{BackupRef, Op};
 use super::repo::KeepArgs;
 use crate::backup::BackupEngine;
 use crate::backup::prune::{self, EVERY_SERVER, Policies};
-use crate::ops::{CreateOptions, RepoChoice};
-use crate::policy::{Operation, Surface};
+use crate::policy::Surface;
 use crate::verifications::Verifications;
 
-/// The backup commands.
+/// The backup commands of their own (`backup create`, `list`, `restore`,
+/// `verify` and `drill` are operations: see [`crate::ops`]).
 #[derive(Debug, Clone, Subcommand)]
 pub enum BackupCommand {
-    /// Back a server up over SSH into the kastell directory.
-    Create(CreateArgs),
-    /// List a server's backups, newest first.
-    List(ReadArgs),
-    /// Restore a backup onto its server (default: the newest), after a
-    /// safety backup of the current state.
-    Restore(RestoreArgs),
-    /// Recompute a backup's checksums (default: the newest).
-    Verify(ReadArgs),
-    /// Prove a backup restores (default: the newest): its database dumps
-    /// restored into a throwaway local PostgreSQL and their tables and rows
-    /// compared with the dump, its configuration archives unpacked and
-    /// validated. Nothing on the server is touched.
-    Drill(ReadArgs),
     /// Show (default) or apply what a retention policy removes from the
     /// local store; the newest proven backup always stays.
     Prune(PruneArgs),
@@ -66,92 +50,6 @@ pub struct PruneArgs {
     pub force: bool,
 }
 
-/// Arguments of `backup create`.
-#[derive(Debug, Clone, Args)]
-pub struct CreateArgs {
-    /// Server or fleet, dry run and confirmation.
-    #[command(flatten)]
-    pub target: FleetArgs,
-    /// Where to compress: `auto` (on the server when the host has zstd,
-    /// pigz or gzip and the measured link is slower than it compresses),
-    /// `server` (whenever the host can), `local` (raw over SSH, zstd
-    /// here) or `none` (raw, stored uncompressed).
-    #[arg(long, value_name = "WHERE", default_value = "auto", value_parser = compress_mode)]
-    pub compress: CompressMode,
-    /// Parallel jobs for the database dump (PaaS platforms): `auto` (in
-    /// parallel when the database is large, with several large tables,
-    /// spare cores and connections, and room on the server for the dump),
-    /// or a number from 1 (one stream, nothing written on the server) to
-    /// 16. More than one runs `pg_dump -Fd -j N` into a temporary
-    /// directory on the server, removed however the backup ends.
-    #[arg(long, value_name = "N", default_value = "auto", value_parser = dump_jobs)]
-    pub jobs: DumpJobs,
-    /// Also store the new backup in this repository (see `kastell repo`),
-    /// once it is complete and verified locally. Default: the server's
-    /// default repository (`kastell repo default`), if it has one.
-    #[arg(long, value_name = "NAME", conflicts_with = "local_only")]
-    pub repo: Option<String>,
-    /// Keep the new backup in the local store only, even when the server
-    /// has a default repository.
-    #[arg(long)]
-    pub local_only: bool,
-}
-
-fn compress_mode(text: &str) -> std::result::Result<CompressMode, String> {
-    text.parse::<CompressMode>().map_err(|e| e.to_string())
-}
-
-fn dump_jobs(text: &str) -> std::result::Result<DumpJobs, String> {
-    text.parse::<DumpJobs>()
-        .map_err(|e| format!("{} ({})", e, e.hint().unwrap_or_default()))
-}
-
-/// Arguments of `backup list` and `backup verify`.
-#[derive(Debug, Clone, Args)]
-pub struct ReadArgs {
-    /// The server (name or IP); optional when there is only one.
-    pub server: Option<String>,
-    /// The backup id (verify and drill; default: the newest).
-    #[arg(long = "backup", value_name = "ID")]
-    pub backup: Option<String>,
-    /// Read the backups in this repository instead of the local store.
-    #[arg(long, value_name = "NAME")]
-    pub repo: Option<String>,
-}
-
-/// Arguments of `backup restore`.
-#[derive(Debug, Clone, Args)]
-pub struct RestoreArgs {
-    /// Server, dry run and confirmation.
-    #[command(flatten)]
-    pub target: OneArgs,
-    /// The backup id (default: the newest).
-    #[arg(long = "backup", value_name = "ID")]
-    pub backup: Option<String>,
-    /// Restore from this repository: the backup is pulled into the local
-    /// store first (checked against the checksums recorded when it was
-    /// stored), then restored as a local one.
-    #[arg(long, value_name = "NAME")]
-    pub repo: Option<String>,
-}
-
-/// `backup create`: the repository it also goes to (`--repo`, else the
-/// server's default unless `--local-only`) is looked up by the operation
-/// before anything is backed up.
-async fn create(ctx: &Context, args: CreateArgs) -> Result<ExitCode> {
-    let repo = if args.local_only {
-        RepoChoice::LocalOnly
-    } else {
-        RepoChoice::from_arg(args.repo.as_deref())
-    };
-    let options = CreateOptions {
-        compress: args.compress,
-        jobs: args.jobs,
-        repo,
-    };
-    fleet::execute(ctx, Op::BackupCreate(options), args.target).await
-}
-
 /// The plan of one server in `backup prune`.
 #[derive(Debug, Serialize)]
 struct ServerPlan {
@@ -173,7 +71,7 @@ fn audit_prune(ctx: &Context, server: &str, outcome: std::result::Result<&Vec<St
         crate::audit::record_cli(
             &dir,
             &ctx.env,
-            Operation::BackupPrune.as_str(),
+            BACKUP_PRUNE.id().as_str(),
             server,
             prune_args(server),
             outcome.map(|ids| serde_json::json!({"success": true, "removed": ids})),
@@ -215,9 +113,7 @@ async fn prune(ctx: &Context, args: &PruneArgs) -> Result<ExitCode> {
         // refusal is logged and audited).
         let policy = ctx.policy()?;
         for server in &servers {
-            if let Err(e) =
-                policy.check(Operation::BackupPrune, Surface::Cli, Some(server), |_| true)
-            {
+            if let Err(e) = policy.check(BACKUP_PRUNE.id(), Surface::Cli, Some(server), |_| true) {
                 audit_prune(ctx, &server.name, Err(&e));
                 return Err(e);
             }
@@ -268,7 +164,7 @@ async fn prune(ctx: &Context, args: &PruneArgs) -> Result<ExitCode> {
                 if let Err(e) = crate::audit::start_cli(
                     &dir,
                     &ctx.env,
-                    Operation::BackupPrune,
+                    BACKUP_PRUNE.id(),
                     &plan.server,
                     prune_args(&plan.server),
                 ) {
@@ -303,31 +199,6 @@ async fn prune(ctx: &Context, args: &PruneArgs) -> Result<ExitCode> {
 /// Runs a backup command.
 pub async fn run(cmd: BackupCommand, ctx: &Context) -> Result<ExitCode> {
     match cmd {
-        BackupCommand::Create(args) => create(ctx, args).await,
-        BackupCommand::List(args) => {
-            fleet::run_read(ctx, Op::BackupList(args.repo), args.server).await
-        }
-        BackupCommand::Verify(args) => {
-            let backup = BackupRef {
-                id: args.backup,
-                repo: args.repo,
-            };
-            fleet::run_read(ctx, Op::BackupVerify(backup), args.server).await
-        }
-        BackupCommand::Drill(args) => {
-            let backup = BackupRef {
-                id: args.backup,
-                repo: args.repo,
-            };
-            fleet::run_read(ctx, Op::BackupDrill(backup), args.server).await
-        }
         BackupCommand::Prune(args) => prune(ctx, &args).await,
-        BackupCommand::Restore(args) => {
-            let backup = BackupRef {
-                id: args.backup,
-                repo: args.repo,
-            };
-            fleet::execute(ctx, Op::BackupRestore(backup), args.target.into()).await
-        }
     }
 }

@@ -90,18 +90,6 @@ pub fn ops_context(ctx: &Context) -> Result<ops::Context> {
     ))
 }
 
-/// Runs a read-only `op` on one server (no dry run, no confirmation).
-pub async fn run_read(ctx: &Context, op: Op, server: Option<String>) -> Result<ExitCode> {
-    let args = FleetArgs {
-        server,
-        all: false,
-        concurrency: DEFAULT_CONCURRENCY,
-        dry_run: false,
-        force: false,
-    };
-    execute(ctx, op, args).await
-}
-
 /// Runs `op` as `args` say: plan, confirm, run, report.
 pub async fn execute(ctx: &Context, mut op: Op, args: FleetArgs) -> Result<ExitCode> {
     let octx = ops_context(ctx)?;
@@ -120,15 +108,10 @@ pub async fn execute(ctx: &Context, mut op: Op, args: FleetArgs) -> Result<ExitC
             .map(|r| vec![r])
             .unwrap_or_default()
     };
-    if let (Op::BackupRestore(backup), [server]) = (&mut op, targets.as_slice()) {
-        // The newest local backup, named in the question and the plan, and
-        // restored exactly (not re-picked after the question). From a
-        // repository, the newest there is picked when it runs.
-        if backup.id.is_none() && backup.repo.is_none() {
-            if let Ok(newest) = octx.engine.latest(&server.name) {
-                backup.id = Some(newest.id.to_string());
-            }
-        }
+    if let [server] = targets.as_slice() {
+        // What the question and the plan name (the newest backup a restore
+        // picks) is what runs, not re-picked after the question.
+        op = op.pinned(&octx, server);
     }
     if args.dry_run {
         if targets.is_empty() {
@@ -153,7 +136,7 @@ pub async fn execute(ctx: &Context, mut op: Op, args: FleetArgs) -> Result<ExitC
     if !args.all {
         let outcome = run_one(&octx, &op, args.server.clone(), &progress).await;
         drop(progress);
-        report::print(&ctx.out, op.title(), &outcome)?;
+        report::print(&ctx.out, &op.title(), &outcome)?;
         return Ok(exit(outcome.ok()));
     }
     let outcomes = run_all(&octx, &op, &targets, args.concurrency, &progress).await;
@@ -201,11 +184,15 @@ async fn run_one(
     let task = progress.task(title.clone());
     let octx = octx.clone().with_progress(task.hook(title));
     let start = Instant::now();
-    let result = op.run(&octx, server.as_deref()).await;
+    let (result, detail) = match op.run(&octx, server.as_deref()).await {
+        Ok(done) => (Ok(done.body), done.lines),
+        Err(e) => (Err(e), Vec::new()),
+    };
     Outcome {
         server,
         result,
         elapsed: start.elapsed(),
+        detail,
     }
 }
 
@@ -268,6 +255,7 @@ where
                     "the operation ended abnormally",
                 ))),
                 elapsed: std::time::Duration::ZERO,
+                detail: Vec::new(),
             })
         })
         .collect()
@@ -292,7 +280,7 @@ fn print_fleet(ctx: &Context, op: &Op, outcomes: &[Outcome]) -> Result<()> {
         return out.json(&entries);
     }
     for outcome in outcomes {
-        report::print(out, op.title(), outcome)?;
+        report::print(out, &op.title(), outcome)?;
     }
     let rows: Vec<Vec<String>> = outcomes
         .iter()
@@ -370,6 +358,7 @@ mod tests {
                     server: Some(s.name.clone()),
                     result: Ok(serde_json::json!({"server": s.name})),
                     elapsed: Duration::ZERO,
+                    detail: Vec::new(),
                 }
             }
         })
@@ -387,6 +376,7 @@ mod tests {
             server: Some("web-1".into()),
             result: Err(ops::OpError::from(Error::invalid_state("SAFE_MODE"))),
             elapsed: std::time::Duration::ZERO,
+            detail: Vec::new(),
         };
         let entry = fleet_entry(&outcome);
         assert_eq!(entry["server"], "web-1");

@@ -10,12 +10,12 @@ pub mod alert;
 pub mod approve;
 pub mod audit;
 pub mod backup;
+mod command;
 pub mod confirm;
 #[cfg(feature = "sandbox")]
 pub mod demo;
 pub mod doctor;
 pub mod fleet;
-pub mod maintain;
 pub mod op;
 pub mod output;
 pub mod plan;
@@ -24,37 +24,36 @@ pub mod repo;
 pub mod report;
 pub mod schedule;
 pub mod server;
-pub mod snapshot;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
 use kastell_core::{Error, Result};
 
 use crate::env::Env;
 use crate::policy::Policy;
 use crate::store::FleetStore;
 
+pub use command::OpCall;
 pub use output::{Output, report_error};
 
 /// The environment variable holding the log filter.
 pub const LOG_VAR: &str = "KASTELL_LOG";
 
-/// kastell: keeps self-hosted servers safe.
-#[derive(Debug, Parser)]
-#[command(name = "kastell", version, about, propagate_version = true)]
+/// kastell: keeps self-hosted servers safe. Parsed with clap
+/// ([`clap::Parser`]): the commands of their own ([`Command`]) and one
+/// subcommand per operation (see [`command`]).
+#[derive(Debug)]
 pub struct Cli {
-    /// Print machine-readable JSON on stdout instead of text.
-    #[arg(long, global = true)]
+    /// `--json`: machine-readable JSON on stdout instead of text.
     pub json: bool,
     /// What to do.
-    #[command(subcommand)]
     pub command: Command,
 }
 
-/// The top-level commands.
+/// The top-level commands of their own, and the operation calls.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Manage the fleet of servers kastell knows.
@@ -65,16 +64,14 @@ pub enum Command {
     /// Run the real code against a local sandbox: no account, no network.
     #[cfg(feature = "sandbox")]
     Demo(demo::DemoArgs),
-    /// Back servers up over SSH, list, verify and restore backups.
+    /// Back servers up over SSH, list, verify, drill, restore and prune
+    /// backups.
     #[command(subcommand)]
     Backup(backup::BackupCommand),
     /// Backup repositories (restic format) on a directory or S3: create,
     /// list, check, push backups into them, prune.
     #[command(subcommand)]
     Repo(repo::RepoCommand),
-    /// Provider snapshots: create, list, delete, restore.
-    #[command(subcommand)]
-    Snapshot(snapshot::SnapshotCommand),
     /// systemd timers that back up, prune and drill on a calendar.
     #[command(subcommand)]
     Schedule(schedule::ScheduleCommand),
@@ -88,18 +85,13 @@ pub enum Command {
     /// Answer the approval requests kastell-mcp made for destructive
     /// calls: list them, approve one at this terminal, or deny one.
     Approve(approve::ApproveArgs),
-    /// Update the platform (bare servers: packages).
-    Update(fleet::FleetArgs),
-    /// Reboot a server and prove it (a new boot id), then check health.
-    Restart(fleet::FleetArgs),
-    /// Status, update, health check, reboot and final check.
-    Maintain(maintain::MaintainArgs),
-    /// A server's status: SSH, the provider's view, and the newest proven
-    /// backup (a warning when it is older than KASTELL_VERIFY_MAX_AGE).
-    Status(fleet::FleetArgs),
     /// Serve the MCP tools (what `kastell-mcp` does), so a build of kastell
     /// with more providers or platforms linked in is one binary.
     Mcp(crate::mcp::McpArgs),
+    /// An operation (`backup create`, `snapshot delete`, `maintain`, ...),
+    /// from the list of operations.
+    #[command(skip)]
+    Operation(OpCall),
 }
 
 /// What every command gets: output mode, environment and access to the
@@ -153,15 +145,11 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Demo(args) => demo::run(args, &ctx).await,
         Command::Backup(cmd) => backup::run(cmd, &ctx).await,
         Command::Repo(cmd) => repo::run(cmd, &ctx).await,
-        Command::Snapshot(cmd) => snapshot::run(cmd, &ctx).await,
         Command::Schedule(cmd) => schedule::run(cmd, &ctx),
         Command::Alert(cmd) => alert::run(cmd, &ctx).await,
         Command::Audit(cmd) => audit::run(cmd, &ctx),
         Command::Approve(args) => approve::run(args, &ctx),
-        Command::Update(args) => maintain::update(args, &ctx).await,
-        Command::Restart(args) => maintain::restart(args, &ctx).await,
-        Command::Maintain(args) => maintain::maintain(args, &ctx).await,
-        Command::Status(args) => fleet::execute(&ctx, op::Op::Status, args).await,
+        Command::Operation(call) => fleet::execute(&ctx, call.op, call.target).await,
         Command::Mcp(_) => Err(Error::invalid_input(
             "kastell mcp owns its runtime and cannot run inside another",
         )
@@ -226,7 +214,7 @@ pub fn init_logging(env: &Env) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
+    use clap::{CommandFactory, Parser};
 
     #[test]
     fn the_command_line_is_well_formed() {

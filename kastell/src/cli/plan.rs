@@ -50,7 +50,7 @@ pub struct ServerPlan {
 pub fn plan(octx: &ops::Context, op: &Op, servers: &[ServerRecord]) -> Plan {
     Plan {
         dry_run: true,
-        command: op.title().to_owned(),
+        command: op.title(),
         servers: servers
             .iter()
             .map(|s| {

@@ -3,6 +3,7 @@
 //! `init` log in with the operator's credential; everything else with the
 //! agent-facing one (see `repos::credentials`).
 
+use crate::ops::BACKUP_PRUNE;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,7 +19,7 @@ use super::Context;
 use super::confirm::{Confirmation, confirm};
 use crate::backup::{BackupEngine, BackupStatus};
 use crate::env::Env;
-use crate::policy::{Operation, Surface};
+use crate::policy::Surface;
 use crate::repos::append_only;
 use crate::repos::{self, PushReport, RepoConfig, RepoRegistry};
 use crate::verifications::Verifications;
@@ -453,7 +454,7 @@ async fn prune(ctx: &Context, config: &RepoConfig, args: &PruneArgs) -> Result<E
     }
     let checker = ctx.policy()?;
     if args.apply {
-        checker.check_safe_mode(Operation::BackupPrune, Surface::Cli, None)?;
+        checker.check_safe_mode(BACKUP_PRUNE.id(), Surface::Cli, None)?;
     }
     let found = with_repo(ctx, config, |repo| repo.snapshots()).await?;
     let proofs = Verifications::load(&ctx.kastell_dir()?)?;
@@ -474,12 +475,7 @@ async fn prune(ctx: &Context, config: &RepoConfig, args: &PruneArgs) -> Result<E
             .collect();
         for host in hosts {
             let record = store.find(host)?;
-            checker.check(
-                Operation::BackupPrune,
-                Surface::Cli,
-                record.as_ref(),
-                |_| true,
-            )?;
+            checker.check(BACKUP_PRUNE.id(), Surface::Cli, record.as_ref(), |_| true)?;
         }
     }
     let mut applied = false;
@@ -529,7 +525,7 @@ async fn audited_prune(ctx: &Context, config: &RepoConfig, doomed: Vec<String>) 
     crate::audit::append_start(
         &dir,
         &ctx.env,
-        Operation::BackupPrune,
+        BACKUP_PRUNE.id(),
         &record(&serde_json::Value::Null, false),
     )?;
     let outcome = prune_as_operator(ctx, config, doomed.clone()).await;

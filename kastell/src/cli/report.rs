@@ -21,6 +21,9 @@ pub struct Outcome {
     pub result: std::result::Result<Value, OpError>,
     /// Wall time of the whole operation.
     pub elapsed: Duration,
+    /// What the operation itself renders for a person
+    /// ([`crate::ops::Operation::render`]), printed last.
+    pub detail: Vec<String>,
 }
 
 impl Outcome {
@@ -141,6 +144,7 @@ pub fn lines(title: &str, outcome: &Outcome) -> Vec<String> {
     out.extend(step_lines(payload.get("steps")));
     out.extend(drill_lines(payload.get("artifacts")));
     out.extend(list_lines(&payload));
+    out.extend(outcome.detail.iter().cloned());
     for w in strings(payload.get("warnings")) {
         out.push(format!("  warning: {w}"));
     }
@@ -321,6 +325,7 @@ mod tests {
                 "suggested_actions": []
             })),
             elapsed: Duration::from_millis(40),
+            detail: Vec::new(),
         };
         let text = lines("backup restore", &outcome).join("\n");
         assert!(text.starts_with("backup restore on web-1 (203.0.113.1): OK in 40 ms"));

@@ -19,7 +19,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::confirm::{Asked, Gate, refused_noting};
-use super::render::{failure, success};
+use super::render::{failure, tagged_as};
 use crate::approval::{self, ApprovalRequest, Approvals, Claim, Wanted};
 use crate::ops::{OpError, Suggestion};
 
@@ -58,7 +58,7 @@ fn rfc3339(seconds: i64) -> String {
 fn waiting(request: &ApprovalRequest, made: bool, replaced: Option<&ApprovalRequest>) -> Gate {
     let id = &request.id;
     let still = if made { "" } else { "still " };
-    let output = super::output::BackupOutput::ApprovalPending(ApprovalPending {
+    let output = ApprovalPending {
         status: "waiting".into(),
         request: id.clone(),
         operation: request.action.clone(),
@@ -74,9 +74,9 @@ fn waiting(request: &ApprovalRequest, made: bool, replaced: Option<&ApprovalRequ
             )
         }),
         suggested_actions: Vec::new(),
-    });
+    };
     Gate::Answer(
-        success(&output).into(),
+        tagged_as("approval-pending", &output).into(),
         Some(format!("not run: waiting for approval (request {id})")),
     )
 }

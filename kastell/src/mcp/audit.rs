@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::render::failure;
 use crate::audit::{AuditSurface, CallRecord};
 use crate::ops::{Context, OpError};
-use crate::policy::Operation;
+use crate::policy::OpId;
 
 /// A call being audited: what is known when it starts.
 #[derive(Debug, Clone)]
@@ -72,7 +72,7 @@ impl Audit {
     /// destructive ([`crate::audit::record_start`]). `Err` holds the
     /// refusal to answer with (and to finish the record with) when that
     /// record cannot be written: nothing may run then.
-    pub(crate) fn begin(&self, ctx: &Context, op: Operation) -> Result<(), CallToolResult> {
+    pub(crate) fn begin(&self, ctx: &Context, op: OpId) -> Result<(), CallToolResult> {
         crate::audit::record_start(ctx, op, &self.record(&Value::Null, false))
             .map_err(|e| failure(OpError::from(e)))
     }

@@ -1,183 +1,122 @@
-//! One parsed tool call and how it runs: which operation, whether it is
-//! long work (reported with progress, run as a task for clients that
-//! support tasks) and the result it renders.
+//! One parsed tool call: which operation, on which server, with which
+//! confirmation arguments and the operation's own arguments parsed; how it
+//! runs and renders.
+
+use std::sync::Arc;
 
 use kastell_core::Error;
 use rmcp::model::{CallToolResult, JsonObject};
+use serde_json::Value;
 
-use super::output::{BackupOutput, InfoOutput, LogsOutput, MaintainOutput};
-use super::params::{
-    self, BACKUP_TOOL, BackupAction, BackupArgs, INFO_TOOL, InfoAction, InfoArgs, LOGS_TOOL,
-    LogsAction, LogsArgs, LogsSource, MAINTAIN_TOOL, MaintainAction, MaintainArgs,
-};
-use super::render::finish;
+use super::params::{self, SURFACE_ARGS, SurfaceArgs};
+use super::render::{failure, tagged};
 use super::tools;
-use crate::ops::{self, Action, Context, CreateOptions, LogSource, MaintainOptions, RepoChoice};
+use crate::ops::{Context, Dyn, Invocation};
+use crate::policy::OpId;
 
 /// A tool call whose arguments parsed.
-#[derive(Debug, Clone)]
-pub(crate) enum Call {
-    /// `server_backup`.
-    Backup(BackupArgs),
-    /// `server_maintain`.
-    Maintain(MaintainArgs),
-    /// `server_info`.
-    Info(InfoArgs),
-    /// `server_logs`.
-    Logs(LogsArgs),
+#[derive(Clone)]
+pub(crate) struct Call {
+    /// The tool called.
+    pub(crate) tool: &'static str,
+    /// The operation its action names.
+    pub(crate) op: &'static dyn Dyn,
+    /// The call with the operation's arguments.
+    pub(crate) invocation: Arc<dyn Invocation>,
+    /// The surface's own arguments.
+    surface: SurfaceArgs,
+}
+
+impl std::fmt::Debug for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("tool", &self.tool)
+            .field("invocation", &self.invocation)
+            .field("server", &self.surface.server)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Call {
     /// Parses a call of tool `name`: `None` for a tool kastell does not
     /// have, else the call or what was wrong with its arguments.
     pub(crate) fn parse(name: &str, arguments: JsonObject) -> Option<Result<Self, Error>> {
-        Some(match name {
-            tools::BACKUP => params::parse(&BACKUP_TOOL, arguments).map(Self::Backup),
-            tools::MAINTAIN => params::parse(&MAINTAIN_TOOL, arguments).map(Self::Maintain),
-            tools::INFO => params::parse(&INFO_TOOL, arguments).map(Self::Info),
-            tools::LOGS => params::parse(&LOGS_TOOL, arguments).map(Self::Logs),
-            _ => return None,
+        let served = tools::find(name)?;
+        Some(Self::parse_in(served, arguments))
+    }
+
+    fn parse_in(served: &'static tools::ServedTool, arguments: JsonObject) -> Result<Self, Error> {
+        let tool = served.args.tool;
+        params::screen(&served.args, &arguments)?;
+        let (surface, own): (JsonObject, JsonObject) = arguments
+            .into_iter()
+            .partition(|(key, _)| SURFACE_ARGS.contains(&key.as_str()));
+        let surface: SurfaceArgs = params::parse(tool, Value::Object(surface))?;
+        let Some(op) = served.op(&surface.action) else {
+            let listed: Vec<String> = served.actions().iter().map(|a| format!("`{a}`")).collect();
+            return Err(params::invalid_for(
+                tool,
+                &format!(
+                    "unknown variant `{}`, expected one of {}",
+                    surface.action,
+                    listed.join(", ")
+                ),
+            ));
+        };
+        let invocation = op
+            .from_json(own)
+            .map_err(|text| params::invalid_for(tool, &text))?;
+        Ok(Self {
+            tool,
+            op,
+            invocation,
+            surface,
         })
     }
 
-    /// The tool and action it calls.
-    pub(crate) fn action(&self) -> Action {
-        match self {
-            Self::Backup(a) => match a.action {
-                BackupAction::BackupCreate => Action::BackupCreate,
-                BackupAction::BackupList => Action::BackupList,
-                BackupAction::BackupRestore => Action::BackupRestore,
-                BackupAction::SnapshotCreate => Action::SnapshotCreate,
-                BackupAction::SnapshotList => Action::SnapshotList,
-                BackupAction::SnapshotDelete => Action::SnapshotDelete,
-                BackupAction::SnapshotRestore => Action::SnapshotRestore,
-            },
-            Self::Maintain(a) => match a.action {
-                MaintainAction::Update => Action::Update,
-                MaintainAction::Restart => Action::Restart,
-                MaintainAction::Maintain => Action::Maintain,
-            },
-            Self::Info(a) => match a.action {
-                InfoAction::List => Action::InfoList,
-                InfoAction::Status => Action::InfoStatus,
-                InfoAction::Health => Action::InfoHealth,
-            },
-            Self::Logs(a) => match a.action {
-                LogsAction::Logs => Action::Logs,
-                LogsAction::Monitor => Action::Monitor,
-            },
-        }
+    /// The operation's identity.
+    pub(crate) fn id(&self) -> OpId {
+        self.op.id()
     }
 
     /// The action's name (`backup-create`, `maintain`, ...).
     pub(crate) fn label(&self) -> &'static str {
-        self.action().parts().1
+        self.op
+            .spec()
+            .mcp
+            .map_or(self.op.spec().rule.id, |m| m.action)
     }
 
-    /// Whether this is long work, as the operations table says
+    /// Whether this is long work, as the operation's row says
     /// ([`crate::policy::Rule::long_running`]): backups and restores,
     /// snapshot creation and restore, updates, reboots and maintenance.
     /// Long work reports progress, may be cancelled at its safe points, and
     /// runs as a task for clients that support tasks.
     pub(crate) fn is_long(&self) -> bool {
-        self.action().parts().2.rule().long_running
+        self.op.spec().rule.long_running
+    }
+
+    /// The server it names (empty counts as absent).
+    pub(crate) fn server(&self) -> Option<&str> {
+        params::server(&self.surface.server)
+    }
+
+    /// Whether it asks for the plan only.
+    pub(crate) fn dry_run(&self) -> bool {
+        self.surface.confirm.dry_run
+    }
+
+    /// The plan token it carries.
+    pub(crate) fn plan_token(&self) -> Option<&str> {
+        self.surface.confirm.plan_token.as_deref()
     }
 
     /// Runs the call in `ctx` (whose progress hook receives the
-    /// operation's steps) and renders its result.
+    /// operation's steps) and renders its result, tagged with its action.
     pub(crate) async fn run(self, ctx: &Context) -> CallToolResult {
-        match self {
-            Self::Backup(args) => backup(ctx, args).await,
-            Self::Maintain(args) => maintain(ctx, args).await,
-            Self::Info(args) => info(ctx, args).await,
-            Self::Logs(args) => logs(ctx, args).await,
+        match self.invocation.run(ctx, self.server()).await {
+            Ok(done) => tagged(self.label(), done.body),
+            Err(err) => failure(err),
         }
-    }
-}
-
-async fn backup(ctx: &Context, args: BackupArgs) -> CallToolResult {
-    let server = params::server(&args.server);
-    let snapshot_id = args.snapshot_id.as_deref().unwrap_or("");
-    let repo = args.repo.as_deref().filter(|r| !r.trim().is_empty());
-    match args.action {
-        BackupAction::BackupCreate => {
-            let options = CreateOptions {
-                repo: RepoChoice::from_arg(repo),
-                ..CreateOptions::default()
-            };
-            finish(
-                ops::backup_create_with(ctx, server, options).await,
-                BackupOutput::BackupCreate,
-            )
-        }
-        BackupAction::BackupList => finish(
-            ops::backup_list_in(ctx, server, repo).await,
-            BackupOutput::BackupList,
-        ),
-        BackupAction::BackupRestore => finish(
-            ops::backup_restore_from(ctx, server, args.backup_id.as_deref(), repo).await,
-            BackupOutput::BackupRestore,
-        ),
-        BackupAction::SnapshotCreate => finish(
-            ops::snapshot_create(ctx, server).await,
-            BackupOutput::SnapshotCreate,
-        ),
-        BackupAction::SnapshotList => finish(
-            ops::snapshot_list(ctx, server).await,
-            BackupOutput::SnapshotList,
-        ),
-        BackupAction::SnapshotDelete => finish(
-            ops::snapshot_delete(ctx, server, snapshot_id).await,
-            BackupOutput::SnapshotDelete,
-        ),
-        BackupAction::SnapshotRestore => finish(
-            ops::snapshot_restore(ctx, server, snapshot_id).await,
-            BackupOutput::SnapshotRestore,
-        ),
-    }
-}
-
-async fn maintain(ctx: &Context, args: MaintainArgs) -> CallToolResult {
-    let server = params::server(&args.server);
-    match args.action {
-        MaintainAction::Update => finish(ops::update(ctx, server).await, MaintainOutput::Update),
-        MaintainAction::Restart => finish(ops::restart(ctx, server).await, MaintainOutput::Restart),
-        MaintainAction::Maintain => {
-            let options = MaintainOptions {
-                skip_reboot: args.skip_reboot,
-                reboot_even_if_unhealthy: args.reboot_even_if_unhealthy,
-                snapshot: args.snapshot,
-            };
-            finish(
-                ops::maintain(ctx, server, options).await,
-                MaintainOutput::Maintain,
-            )
-        }
-    }
-}
-
-async fn info(ctx: &Context, args: InfoArgs) -> CallToolResult {
-    let server = params::server(&args.server);
-    match args.action {
-        InfoAction::List => finish(ops::server_list(ctx).await, InfoOutput::List),
-        InfoAction::Status => finish(ops::server_status(ctx, server).await, InfoOutput::Status),
-        InfoAction::Health => finish(ops::server_health(ctx, server).await, InfoOutput::Health),
-    }
-}
-
-async fn logs(ctx: &Context, args: LogsArgs) -> CallToolResult {
-    let server = params::server(&args.server);
-    match args.action {
-        LogsAction::Logs => {
-            let source = match args.source {
-                LogsSource::System => LogSource::System,
-                LogsSource::Platform => LogSource::Platform,
-            };
-            finish(
-                ops::logs(ctx, server, source, args.lines).await,
-                LogsOutput::Logs,
-            )
-        }
-        LogsAction::Monitor => finish(ops::monitor(ctx, server).await, LogsOutput::Monitor),
     }
 }

@@ -51,7 +51,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::call::Call;
-use super::render::{failure, success};
+use super::render::{failure, tagged_as};
 use crate::approval::{self, Decline, Declines};
 use crate::ops::{self, BlastRadius, OpError};
 use crate::policy::{Category, ConfirmMode, Confirmation};
@@ -230,7 +230,7 @@ pub(crate) async fn gate(
     retry: Retry<'_>,
     rc: &RequestContext<RoleServer>,
 ) -> Gate {
-    let (tool, _, op) = call.action().parts();
+    let (tool, op) = (call.tool, call.id());
     if op.rule().category != Category::Destructive {
         return Gate::Go {
             confirmed: "not needed".into(),
@@ -245,25 +245,16 @@ pub(crate) async fn gate(
             confirmed: format!("not asked ({CONFIRM_VAR}=off)"),
         };
     }
-    let Call::Backup(args) = call else {
-        return Gate::Go {
-            confirmed: "not needed".into(),
-        };
-    };
-    let target = args
-        .backup_id
-        .as_deref()
-        .or(args.snapshot_id.as_deref())
-        .filter(|t| !t.trim().is_empty());
-    let Some(target) = target else {
+    let Some(target) = call.invocation.target() else {
         // Without a backup or snapshot id the operation refuses by itself,
         // naming the missing argument: nothing to confirm.
         return Gate::Go {
             confirmed: "not needed (no target)".into(),
         };
     };
-    let server = super::params::server(&args.server);
-    let blast = match ops::blast_radius(ctx, op, server, Some(target), args.repo.as_deref()).await {
+    let server = call.server();
+    let repo = call.invocation.repo();
+    let blast = match ops::blast_radius(ctx, op, server, Some(target), repo).await {
         Ok(b) => b,
         Err(e) => return Gate::Answer(failure(e).into(), None),
     };
@@ -302,7 +293,7 @@ pub(crate) async fn gate(
         blast: &blast,
     };
     // What a person refused, the model cannot confirm for itself.
-    if args.dry_run || args.plan_token.is_some() {
+    if call.dry_run() || call.plan_token().is_some() {
         match Declines::in_dir(asked.dir).find(&digest, &blast.fingerprint, approval::now()) {
             Ok(Some(no)) => return said_no(&blast, &no),
             Ok(None) => {}
@@ -310,16 +301,20 @@ pub(crate) async fn gate(
         }
     }
     // A dry run never changes anything, whatever else the call carries.
-    if args.dry_run {
+    if call.dry_run() {
         let ttl = seconds(ctx, PLAN_TTL_VAR, PLAN_TTL, MAX_TTL);
-        return plan(codec, &digest, blast, route, ttl);
+        let steps = match ctx.store.find(&blast.server) {
+            Ok(Some(server)) => call.invocation.plan(ctx, &server),
+            _ => Vec::new(),
+        };
+        return plan(codec, &digest, (blast, steps), route, ttl);
     }
     // The person's answer to the question kastell put decides.
     if let Some(state) = retry.request_state {
         return answered(codec, state, retry.input_responses, &asked);
     }
     match route {
-        Route::PlanToken => match args.plan_token.as_deref() {
+        Route::PlanToken => match call.plan_token() {
             Some(token) => apply_plan(codec, token, &digest, &blast),
             None => refused(
                 ErrorKind::PermissionDenied,
@@ -492,6 +487,9 @@ pub struct PlanOutput {
     pub plan: BlastRadius,
     /// The question a person would be asked.
     pub summary: String,
+    /// The steps it would take, with their commands and API calls: the
+    /// operation's own plan, as `kastell ... --dry-run` prints it.
+    pub steps: Vec<String>,
     /// Who confirms the real call: `ask` (the user, through the client),
     /// `approve` (the operator, with `kastell approve`) or `plan-token`
     /// (this plan's token).
@@ -513,7 +511,7 @@ pub struct PlanOutput {
 fn plan(
     codec: &RequestStateCodec,
     digest: &str,
-    blast: BlastRadius,
+    (blast, steps): (BlastRadius, Vec<String>),
     route: Route,
     ttl: Duration,
 ) -> Gate {
@@ -545,17 +543,21 @@ fn plan(
             "Call again without dryRun: the call then waits until the operator approves it with `kastell approve`",
         ),
     };
-    let output = super::output::BackupOutput::Plan(PlanOutput {
+    let output = PlanOutput {
         dry_run: true,
         summary: blast.question(),
+        steps,
         plan: blast,
         confirm: route.as_str().to_owned(),
         next: next.to_owned(),
         plan_token: token,
         expires_at: expires,
         suggested_actions: Vec::new(),
-    });
-    Gate::Answer(success(&output).into(), Some("not run: dry run".into()))
+    };
+    Gate::Answer(
+        tagged_as("plan", &output).into(),
+        Some("not run: dry run".into()),
+    )
 }
 
 fn question_request(blast: &BlastRadius) -> Option<ElicitRequestParams> {

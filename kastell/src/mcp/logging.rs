@@ -1,4 +1,4 @@
-//! Operation logs for the client: MCP's `logging` capability.
+//! OpId logs for the client: MCP's `logging` capability.
 //!
 //! Long work tells the client what it does, one `notifications/message`
 //! per step started, step finished and milestone (logger `kastell`), at

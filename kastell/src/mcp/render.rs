@@ -2,21 +2,14 @@
 //! content plus the same JSON as text; failure is `isError` with
 //! `{error, hint, kind, steps?, suggested_actions}`.
 
+#[allow(unused_imports)]
+use crate::ops::Operation as _;
+use crate::ops::ServerListOp;
 use kastell_core::Error;
 use rmcp::model::CallToolResult;
 use serde::Serialize;
 
-use crate::ops::{Action, Candidate, Context, OpError, OpResult, suggest};
-
-/// A success: `value` as structured content and as text.
-pub(super) fn success<T: Serialize>(value: &T) -> CallToolResult {
-    match serde_json::to_value(value) {
-        Ok(v) => CallToolResult::structured(v),
-        Err(e) => failure(OpError::from(Error::unexpected(format!(
-            "could not serialise the result: {e}"
-        )))),
-    }
-}
+use crate::ops::{Candidate, Context, OpError, suggest};
 
 /// A failure: `isError` with the error as structured content and text.
 pub(super) fn failure(err: OpError) -> CallToolResult {
@@ -26,14 +19,27 @@ pub(super) fn failure(err: OpError) -> CallToolResult {
     CallToolResult::structured_error(value)
 }
 
-/// `result` wrapped by `wrap` on success, or the failure.
-pub(super) fn finish<T, O: Serialize>(
-    result: OpResult<T>,
-    wrap: impl FnOnce(T) -> O,
-) -> CallToolResult {
-    match result {
-        Ok(value) => success(&wrap(value)),
-        Err(err) => failure(err),
+/// A success: `body` (an object) tagged with `"action": action`, the way
+/// each tool's output schema lists its branches.
+pub(super) fn tagged(action: &str, body: serde_json::Value) -> CallToolResult {
+    match body {
+        serde_json::Value::Object(mut object) => {
+            object.insert("action".into(), serde_json::Value::String(action.into()));
+            CallToolResult::structured(serde_json::Value::Object(object))
+        }
+        _ => failure(OpError::from(Error::unexpected(format!(
+            "the result of {action} is not an object"
+        )))),
+    }
+}
+
+/// [`tagged`] of a serialisable `body`.
+pub(super) fn tagged_as<T: Serialize>(action: &str, body: &T) -> CallToolResult {
+    match serde_json::to_value(body) {
+        Ok(value) => tagged(action, value),
+        Err(e) => failure(OpError::from(Error::unexpected(format!(
+            "could not serialise the result: {e}"
+        )))),
     }
 }
 
@@ -46,7 +52,7 @@ pub(super) fn bad_input(ctx: &Context, err: Error) -> CallToolResult {
         None,
         |p| ctx.token_present(p),
         vec![Candidate::new(
-            Action::InfoList,
+            ServerListOp::ID,
             "See the servers and their names",
         )],
     );

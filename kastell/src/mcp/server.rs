@@ -116,7 +116,7 @@ impl KastellMcp {
                 return Ok(answer);
             }
         };
-        if let Err(refused) = audit.begin(&self.ctx, call.action().parts().2) {
+        if let Err(refused) = audit.begin(&self.ctx, call.id()) {
             audit.finish(&self.ctx, &refused);
             return Ok(refused.into());
         }

@@ -18,21 +18,22 @@ use kastell_core::{Error, ErrorKind};
 use serde_json::{Map, Value};
 
 /// One action of a tool and the arguments it reads besides `action`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct ActionArgs {
     /// The action's name, as in the schema's `action` enum.
     pub(crate) action: &'static str,
     /// The arguments it reads, camelCase as on the wire.
-    pub(crate) args: &'static [&'static str],
+    pub(crate) args: Vec<String>,
 }
 
-/// A tool's actions and their arguments.
-#[derive(Debug, Clone, Copy)]
+/// A tool's actions and their arguments (derived from the operations
+/// that name the tool, see [`super::tools`]).
+#[derive(Debug, Clone)]
 pub(crate) struct ToolArgs {
     /// The tool's name.
     pub(crate) tool: &'static str,
     /// Every action, in the schema's order.
-    pub(crate) actions: &'static [ActionArgs],
+    pub(crate) actions: Vec<ActionArgs>,
 }
 
 /// The argument every tool has.
@@ -41,10 +42,10 @@ const ACTION: &str = "action";
 impl ToolArgs {
     /// Every argument name the tool knows: `action`, then each action's in
     /// first-seen order.
-    pub(crate) fn known(&self) -> Vec<&'static str> {
+    pub(crate) fn known(&self) -> Vec<&str> {
         let mut known = vec![ACTION];
         for name in self.actions.iter().flat_map(|a| a.args.iter()) {
-            if !known.contains(name) {
+            if !known.contains(&name.as_str()) {
                 known.push(name);
             }
         }
@@ -59,7 +60,7 @@ impl ToolArgs {
     fn users_of(&self, arg: &str) -> Vec<&'static str> {
         self.actions
             .iter()
-            .filter(|a| a.args.contains(&arg))
+            .filter(|a| a.args.iter().any(|known| known == arg))
             .map(|a| a.action)
             .collect()
     }
@@ -105,7 +106,7 @@ pub(crate) fn check(tool: &ToolArgs, arguments: &Map<String, Value>) -> Result<(
         return Ok(());
     };
     for (name, value) in arguments {
-        if name == ACTION || action.args.contains(&name.as_str()) || absent(name, value) {
+        if name == ACTION || action.args.iter().any(|a| a == name) || absent(name, value) {
             continue;
         }
         let users = tool.users_of(name);
@@ -120,7 +121,7 @@ pub(crate) fn check(tool: &ToolArgs, arguments: &Map<String, Value>) -> Result<(
                 users.join(" or "),
                 action.action,
                 std::iter::once(ACTION)
-                    .chain(action.args.iter().copied())
+                    .chain(action.args.iter().map(String::as_str))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
@@ -178,25 +179,31 @@ mod tests {
 
     use super::*;
 
-    const TOOL: ToolArgs = ToolArgs {
-        tool: "server_maintain",
-        actions: &[
-            ActionArgs {
-                action: "restart",
-                args: &["server"],
-            },
-            ActionArgs {
-                action: "maintain",
-                args: &["server", "skipReboot", "rebootEvenIfUnhealthy"],
-            },
-        ],
-    };
+    fn tool() -> ToolArgs {
+        ToolArgs {
+            tool: "server_maintain",
+            actions: vec![
+                ActionArgs {
+                    action: "restart",
+                    args: vec!["server".into()],
+                },
+                ActionArgs {
+                    action: "maintain",
+                    args: vec![
+                        "server".into(),
+                        "skipReboot".into(),
+                        "rebootEvenIfUnhealthy".into(),
+                    ],
+                },
+            ],
+        }
+    }
 
     fn run(value: Value) -> Result<(), String> {
         let Value::Object(map) = value else {
             return Err("not an object".into());
         };
-        check(&TOOL, &map).map_err(|e| e.to_string())
+        check(&tool(), &map).map_err(|e| e.to_string())
     }
 
     #[test]

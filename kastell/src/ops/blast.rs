@@ -6,12 +6,15 @@
 //! fingerprint, so a token made before the state changed (another backup
 //! taken, the server re-addressed, the snapshot gone) is refused.
 
+#[allow(unused_imports)]
+use super::Operation as _;
+use super::{BackupRestoreOp, SnapshotDeleteOp, SnapshotRestoreOp};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{Context, OpResult, backup_list_in, snapshot_list};
-use crate::policy::Operation;
+use crate::policy::OpId;
 use crate::store::ServerRecord;
 
 /// What a destructive operation would destroy, shown before it runs.
@@ -98,7 +101,7 @@ fn age_of(timestamp: &str, now: DateTime<Utc>) -> Option<String> {
 /// later) and an unknown server.
 pub async fn blast_radius(
     ctx: &Context,
-    op: Operation,
+    op: OpId,
     query: Option<&str>,
     target: Option<&str>,
     repo: Option<&str>,
@@ -117,8 +120,8 @@ pub async fn blast_radius(
             timestamp: b.timestamp.clone(),
             age: b.timestamp.as_deref().and_then(|t| age_of(t, Utc::now())),
         });
-    let (overwrites, target) = match op {
-        Operation::BackupRestore => {
+    let (overwrites, target) = if op == BackupRestoreOp::ID {
+        {
             let found = backups.as_ref().and_then(|b| {
                 b.body
                     .backups
@@ -137,7 +140,8 @@ pub async fn blast_radius(
                 found,
             )
         }
-        Operation::SnapshotRestore | Operation::SnapshotDelete => {
+    } else if op == SnapshotRestoreOp::ID || op == SnapshotDeleteOp::ID {
+        {
             let found = snapshot_list(ctx, Some(name)).await.ok().and_then(|l| {
                 l.body
                     .snapshots
@@ -145,7 +149,7 @@ pub async fn blast_radius(
                     .find(|s| s.id == target_id)
                     .and_then(|s| serde_json::to_value(s).ok())
             });
-            let words = if op == Operation::SnapshotRestore {
+            let words = if op == SnapshotRestoreOp::ID {
                 format!(
                     "the whole disk of {name}, rebuilt from snapshot {target_id}: everything written since the snapshot is lost"
                 )
@@ -156,7 +160,8 @@ pub async fn blast_radius(
             };
             (words, found)
         }
-        other => (format!("{other} on {name}"), None::<serde_json::Value>),
+    } else {
+        (format!("{op} on {name}"), None::<serde_json::Value>)
     };
     let snapshot_cost = snapshot_cost(ctx, &server).await;
     let fingerprint = fingerprint(&server, target.as_ref(), newest.as_ref());

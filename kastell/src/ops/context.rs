@@ -18,7 +18,7 @@ use super::result::{OpError, OpResult};
 use super::suggest::{Candidate, Suggestion, refusal_candidates, suggest, unresolved_candidates};
 use crate::backup::BackupEngine;
 use crate::env::Env;
-use crate::policy::{Decision, Operation, Policy, Surface, TokenEnv};
+use crate::policy::{Decision, OpId, Policy, Surface, TokenEnv};
 use crate::store::{FleetStore, ServerRecord};
 
 /// Builds the cloud provider for a server record.
@@ -309,7 +309,7 @@ impl Context {
     /// `servers.json` cannot aim kastell at a host name or a private
     /// address), then the safety level and the server rules (manual, token,
     /// platform). A refusal is logged to `security.log` once.
-    pub fn admit(&self, op: Operation, query: Option<&str>) -> OpResult<Admitted> {
+    pub fn admit(&self, op: OpId, query: Option<&str>) -> OpResult<Admitted> {
         let token = |p: &str| self.token_present(p);
         // SAFE_MODE is decided before the server matters: the server is
         // looked up only to name it in the log and the refusal and to
@@ -349,7 +349,7 @@ impl Context {
     /// The policy's refusal `err` of `op`, with the server when known and
     /// the allowed alternatives the original offered (see
     /// [`refusal_candidates`](super::suggest::refusal_candidates)), filtered through the policy.
-    fn refused(&self, op: Operation, err: Error, server: Option<&ServerRecord>) -> OpError {
+    fn refused(&self, op: OpId, err: Error, server: Option<&ServerRecord>) -> OpError {
         let candidates = refusal_candidates(op, err.kind(), server);
         let mut refused = OpError::from(err);
         if let Some(server) = server {

@@ -6,13 +6,17 @@ use kastell_core::{Error, ErrorKind};
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::backup::BackupRef;
 use super::backup::local_copy;
 use super::context::Context;
+use super::operation::{CliCommand, CliTarget, Operation, Scope, Spec};
+use super::plan;
 use super::reply::Reply;
 use super::result::{OpError, OpResult};
 use crate::drill::{self, DrillReport};
-use crate::policy::Operation;
+use crate::policy::{Category, Rule};
 use crate::repos;
+use crate::store::ServerRecord;
 use crate::verifications::{self, Proof, Verification};
 
 /// A drill that passed.
@@ -47,7 +51,7 @@ pub async fn backup_drill(
     backup_id: Option<&str>,
     repo: Option<&str>,
 ) -> OpResult<BackupDrillResult> {
-    let admitted = ctx.admit(Operation::BackupDrill, query)?;
+    let admitted = ctx.admit(BackupDrillOp::ID, query)?;
     let server = &admitted.server;
     let fail = |e: Error| OpError::from(e).on(server);
     let (id, warnings) = local_copy(ctx, server, backup_id, repo)
@@ -104,4 +108,49 @@ pub async fn backup_drill(
         },
         Vec::new(),
     ))
+}
+
+/// `backup-drill`: prove a backup restores, here.
+pub struct BackupDrillOp;
+
+#[async_trait::async_trait]
+impl Operation for BackupDrillOp {
+    const SPEC: &'static Spec = &Spec {
+        rule: Rule::new("backup-drill", Category::Read),
+        scope: Scope::Server,
+        mcp: None,
+        cli: Some(CliCommand {
+            path: &["backup", "drill"],
+            about: "Prove a backup restores (default: the newest): its database dumps restored into a throwaway local PostgreSQL and their tables and rows compared with the dump, its configuration archives unpacked and validated. Nothing on the server is touched.",
+            target: CliTarget::Read,
+        }),
+    };
+    type Args = BackupRef;
+    type Body = BackupDrillResult;
+
+    async fn run(ctx: &Context, query: Option<&str>, args: &BackupRef) -> OpResult<Self::Body> {
+        let id = args.backup_id.as_deref().filter(|b| !b.trim().is_empty());
+        let repo = args.repo.repo.as_deref().filter(|r| !r.trim().is_empty());
+        backup_drill(ctx, query, id, repo).await
+    }
+
+    fn plan(ctx: &Context, server: &ServerRecord, args: &BackupRef) -> Vec<String> {
+        let id = args.backup_id.as_deref().filter(|b| !b.trim().is_empty());
+        let repo = args.repo.repo.as_deref().filter(|r| !r.trim().is_empty());
+        let mut steps = Vec::new();
+        if let Some(repo) = repo {
+            steps.push(format!(
+                "Pull backup {} from repository {repo} into {} (as a restore does)",
+                id.unwrap_or("(newest)"),
+                plan::backups_dir(ctx, server)
+            ));
+        }
+        steps.extend([
+            format!("Verify backup {} (every checksum)", plan::describe_backup(id, repo, "(newest)")),
+            "Restore each database dump into a throwaway local PostgreSQL of its version; compare its tables and rows with the dump".to_owned(),
+            "Unpack each configuration archive here; validate sshd_config (sshd -t) and nginx.conf (nginx -t) where installed".to_owned(),
+            "Record the result for backup list and status (nothing on the server is touched)".to_owned(),
+        ]);
+        steps
+    }
 }

@@ -8,8 +8,9 @@ use serde::Serialize;
 
 use super::backup::BackupEntry;
 use super::context::Context;
+use super::info::ServerListOp;
+use super::operation::Operation;
 use super::result::OpResult;
-use crate::policy::Operation;
 
 /// One server of the fleet overview.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
@@ -49,7 +50,7 @@ pub struct FleetOverview {
 pub async fn fleet_overview(ctx: &Context) -> OpResult<FleetOverview> {
     let token = |p: &str| ctx.token_present(p);
     ctx.policy
-        .check(Operation::ServerList, ctx.surface, None, token)?;
+        .check(ServerListOp::ID, ctx.surface, None, token)?;
     let servers: Vec<FleetServer> = ctx
         .store
         .servers()?

@@ -2,6 +2,9 @@
 //! (transport, platform, provider when there is a token) and the steps
 //! built on it, each timed.
 
+#[allow(unused_imports)]
+use super::Operation as _;
+use super::StatusOp;
 use std::sync::Arc;
 
 use kastell_core::types::{
@@ -12,7 +15,7 @@ use kastell_core::{CloudProvider, Error, Platform, PlatformExt, Transport};
 use super::context::{Context, server_id};
 use super::reboot::{RebootProof, reboot_proven};
 use super::result::{OpError, OpResult};
-use super::suggest::{Action, Candidate};
+use super::suggest::Candidate;
 use crate::backup::{BackupLayout, HostLock};
 use crate::policy::{Decision, TokenStatus};
 use crate::store::ServerRecord;
@@ -35,10 +38,7 @@ pub(super) async fn lock_host(
     taken.map_err(|e| {
         OpError::from(e).on(server).with_suggestions(ctx.suggest(
             server,
-            vec![Candidate::new(
-                Action::InfoStatus,
-                "Check the server's status",
-            )],
+            vec![Candidate::new(StatusOp::ID, "Check the server's status")],
         ))
     })
 }

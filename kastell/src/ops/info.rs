@@ -2,15 +2,20 @@
 //! server's status (SSH reachability, boot id, the provider's view) and
 //! its platform's health.
 
+#[allow(unused_imports)]
+use super::Operation as _;
 use super::reply::Reply;
+use super::{LogsOp, MonitorOp};
 use kastell_core::TransportExt;
 use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::context::{Context, server_id};
+use super::operation::{CliCommand, CliTarget, McpAction, NoArgs, Operation, Scope, Spec};
+use super::plan;
 use super::result::{OpError, OpResult};
-use super::suggest::{Action, Candidate, Suggestion, suggest};
-use crate::policy::Operation;
+use super::suggest::{Candidate, Suggestion, suggest};
+use crate::policy::{Category, Rule};
 use crate::store::ServerRecord;
 use crate::verifications::{self, Proof, Verification, Verifications};
 
@@ -97,7 +102,7 @@ pub type ServerHealthResult = Reply<ServerHealth>;
 pub async fn server_list(ctx: &Context) -> OpResult<ServerListResult> {
     let token = |p: &str| ctx.token_present(p);
     ctx.policy
-        .check(Operation::ServerList, ctx.surface, None, token)?;
+        .check(ServerListOp::ID, ctx.surface, None, token)?;
     let records = ctx.store.servers()?;
     let servers: Vec<ServerSummary> = records
         .iter()
@@ -118,10 +123,7 @@ pub async fn server_list(ctx: &Context) -> OpResult<ServerListResult> {
                 ctx.surface,
                 Some(first),
                 token,
-                vec![Candidate::new(
-                    Action::InfoStatus,
-                    "Check a server's status",
-                )],
+                vec![Candidate::new(StatusOp::ID, "Check a server's status")],
             ),
         ),
     };
@@ -134,14 +136,19 @@ pub async fn server_list(ctx: &Context) -> OpResult<ServerListResult> {
     })
 }
 
-fn next(ctx: &Context, server: &ServerRecord, action: Action, why: &str) -> Vec<Suggestion> {
+fn next(
+    ctx: &Context,
+    server: &ServerRecord,
+    action: crate::policy::OpId,
+    why: &str,
+) -> Vec<Suggestion> {
     ctx.suggest(server, vec![Candidate::new(action, why)])
 }
 
 /// A server's status: SSH reachability and boot id, and the provider's
 /// status when the server is a cloud server and its token is there.
 pub async fn server_status(ctx: &Context, query: Option<&str>) -> OpResult<ServerStatusResult> {
-    let admitted = ctx.admit(Operation::Info, query)?;
+    let admitted = ctx.admit(StatusOp::ID, query)?;
     let server = &admitted.server;
     let mut notes = Vec::new();
     let transport = ctx.transport_for(server);
@@ -180,7 +187,7 @@ pub async fn server_status(ctx: &Context, query: Option<&str>) -> OpResult<Serve
             last_verified_backup,
             warnings,
         },
-        next(ctx, server, Action::InfoHealth, "Check platform health"),
+        next(ctx, server, HealthOp::ID, "Check platform health"),
     ))
 }
 
@@ -227,7 +234,7 @@ fn backup_proof(ctx: &Context, server: &str) -> (Option<Verification>, Vec<Strin
 
 /// The platform's health over SSH (bare: SSH itself).
 pub async fn server_health(ctx: &Context, query: Option<&str>) -> OpResult<ServerHealthResult> {
-    let admitted = ctx.admit(Operation::Info, query)?;
+    let admitted = ctx.admit(HealthOp::ID, query)?;
     let server = &admitted.server;
     let fail = |e: kastell_core::Error| OpError::from(e).on(server);
     let platform = ctx
@@ -235,9 +242,9 @@ pub async fn server_health(ctx: &Context, query: Option<&str>) -> OpResult<Serve
         .map_err(fail)?;
     let health = platform.health().await.map_err(fail)?;
     let (action, why) = if health.healthy {
-        (Action::Monitor, "See CPU, memory and disk")
+        (MonitorOp::ID, "See CPU, memory and disk")
     } else {
-        (Action::Logs, "Read the logs")
+        (LogsOp::ID, "Read the logs")
     };
 
     Ok(Reply::on(
@@ -250,3 +257,136 @@ pub async fn server_health(ctx: &Context, query: Option<&str>) -> OpResult<Serve
         next(ctx, server, action, why),
     ))
 }
+
+/// `list`: the fleet store's servers. Its command line is `server list`.
+pub struct ServerListOp;
+
+#[async_trait::async_trait]
+impl Operation for ServerListOp {
+    const SPEC: &'static Spec = &Spec {
+        rule: Rule::new("server-list", Category::Read),
+        scope: Scope::Fleet,
+        mcp: Some(McpAction {
+            tool: "server_info",
+            action: "list",
+            doc: "every server in the local fleet store.",
+        }),
+        cli: None,
+    };
+    type Args = NoArgs;
+    type Body = ServerListResult;
+
+    async fn run(ctx: &Context, _: Option<&str>, _: &NoArgs) -> OpResult<Self::Body> {
+        server_list(ctx).await
+    }
+
+    fn plan(ctx: &Context, _: &ServerRecord, _: &NoArgs) -> Vec<String> {
+        vec![format!(
+            "Read the fleet store in {} (local)",
+            ctx.store.dir().display()
+        )]
+    }
+}
+
+/// `status`: reachability, the provider's view and the newest proven
+/// backup.
+pub struct StatusOp;
+
+#[async_trait::async_trait]
+impl Operation for StatusOp {
+    const SPEC: &'static Spec = &Spec {
+        rule: Rule::new("status", Category::Read),
+        scope: Scope::Server,
+        mcp: Some(McpAction {
+            tool: "server_info",
+            action: "status",
+            doc: "SSH reachability, boot id and (with a token) the provider's status.",
+        }),
+        cli: Some(CliCommand {
+            path: &["status"],
+            about: "A server's status: SSH, the provider's view, and the newest proven backup (a warning when it is older than KASTELL_VERIFY_MAX_AGE).",
+            target: CliTarget::Fleet,
+        }),
+    };
+    type Args = NoArgs;
+    type Body = ServerStatusResult;
+
+    async fn run(ctx: &Context, query: Option<&str>, _: &NoArgs) -> OpResult<Self::Body> {
+        server_status(ctx, query).await
+    }
+
+    fn plan(ctx: &Context, server: &ServerRecord, _: &NoArgs) -> Vec<String> {
+        vec![
+            format!("Read the boot id over SSH ({})", plan::ssh_target(server)),
+            format!(
+                "Ask {} for the server's status (cloud servers with a token)",
+                plan::api(ctx, server)
+            ),
+            "Read the newest proven backup (verify or drill) from the kastell directory".to_owned(),
+        ]
+    }
+}
+
+/// `health`: the platform's health check.
+pub struct HealthOp;
+
+#[async_trait::async_trait]
+impl Operation for HealthOp {
+    const SPEC: &'static Spec = &Spec {
+        rule: Rule::new("health", Category::Read),
+        scope: Scope::Server,
+        mcp: Some(McpAction {
+            tool: "server_info",
+            action: "health",
+            doc: "the platform's health check.",
+        }),
+        cli: Some(CliCommand {
+            path: &["health"],
+            about: "Run the platform's health check (Coolify/Dokploy over HTTP; SSH on bare servers).",
+            target: CliTarget::Fleet,
+        }),
+    };
+    type Args = NoArgs;
+    type Body = ServerHealthResult;
+
+    async fn run(ctx: &Context, query: Option<&str>, _: &NoArgs) -> OpResult<Self::Body> {
+        server_health(ctx, query).await
+    }
+
+    fn plan(_: &Context, server: &ServerRecord, _: &NoArgs) -> Vec<String> {
+        vec![format!(
+            "Run the {} health check through {} (read-only)",
+            server.platform_id(),
+            plan::ssh_target(server)
+        )]
+    }
+}
+
+/// `server-add`: add a server to the fleet store (its command is its own).
+pub const SERVER_ADD: &Spec = &Spec {
+    rule: Rule::new("server-add", Category::SafeWrite),
+    scope: Scope::Server,
+    mcp: None,
+    cli: None,
+};
+
+/// `server-remove`: remove a server from the fleet store (its command is
+/// its own).
+pub const SERVER_REMOVE: &Spec = &Spec {
+    rule: Rule::new("server-remove", Category::Destructive).blocked(
+        "Server removal is disabled in SAFE_MODE",
+        "Set KASTELL_SAFE_MODE=false to enable removing servers",
+    ),
+    scope: Scope::Server,
+    mcp: None,
+    cli: None,
+};
+
+/// `doctor`: check kastell's set-up and a server's reachability (its
+/// command is its own).
+pub const DOCTOR: &Spec = &Spec {
+    rule: Rule::new("doctor", Category::Read),
+    scope: Scope::Server,
+    mcp: None,
+    cli: None,
+};

@@ -1,18 +1,23 @@
 //! Read-only diagnostics for `server_logs`: the last lines of the system
 //! journal or the platform's container log, and CPU, memory and disk use.
 
+use super::HealthOp;
+#[allow(unused_imports)]
+use super::Operation as _;
 use super::reply::Reply;
 use std::sync::Arc;
 use std::time::Duration;
 
 use kastell_core::{Error, ErrorKind, RemoteCommand, Transport, TransportExt};
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::context::Context;
+use super::operation::{CliCommand, CliTarget, McpAction, NoArgs, Operation, Scope, Spec};
+use super::plan;
 use super::result::{OpError, OpResult};
-use super::suggest::{Action, Candidate};
-use crate::policy::Operation;
+use super::suggest::Candidate;
+use crate::policy::{Category, Rule};
 use crate::store::ServerRecord;
 
 /// Lines returned when none are asked for.
@@ -109,7 +114,7 @@ pub async fn logs(
     source: LogSource,
     lines: Option<u32>,
 ) -> OpResult<LogsResult> {
-    let admitted = ctx.admit(Operation::Logs, query)?;
+    let admitted = ctx.admit(LogsOp::ID, query)?;
     let server = &admitted.server;
     let fail = |e: Error| OpError::from(e).on(server);
     let n = lines.unwrap_or(DEFAULT_LOG_LINES);
@@ -145,7 +150,7 @@ pub async fn logs(
         },
         ctx.suggest(
             server,
-            vec![Candidate::new(Action::InfoHealth, "Check platform health")],
+            vec![Candidate::new(HealthOp::ID, "Check platform health")],
         ),
     ))
 }
@@ -199,7 +204,7 @@ fn parse_monitor(text: &str) -> Option<(LoadAverage, Usage, Usage)> {
 
 /// CPU load, memory and root-disk use over SSH.
 pub async fn monitor(ctx: &Context, query: Option<&str>) -> OpResult<MonitorResult> {
-    let admitted = ctx.admit(Operation::Logs, query)?;
+    let admitted = ctx.admit(MonitorOp::ID, query)?;
     let server = &admitted.server;
     let fail = |e: Error| OpError::from(e).on(server);
     let output = ctx
@@ -219,7 +224,7 @@ pub async fn monitor(ctx: &Context, query: Option<&str>) -> OpResult<MonitorResu
         Monitor { load, memory, disk },
         ctx.suggest(
             server,
-            vec![Candidate::new(Action::Logs, "Read the system journal")],
+            vec![Candidate::new(LogsOp::ID, "Read the system journal")],
         ),
     ))
 }
@@ -268,5 +273,147 @@ mod tests {
         let err = platform("bare").log_command(7).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unsupported);
         assert!(err.hint().unwrap().contains("source: system"), "{err}");
+    }
+}
+
+/// Which log `logs` reads, as an argument.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+#[schemars(inline)]
+// Doc comments on the variants would turn the schema's `enum` into a
+// `oneOf` of described constants, which some clients render poorly.
+#[allow(missing_docs)]
+pub enum LogsSource {
+    // The system journal.
+    #[default]
+    System,
+    // The platform's container log (not on bare servers).
+    Platform,
+}
+
+/// Arguments of `logs`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::Args)]
+#[serde(rename_all = "camelCase")]
+pub struct LogsArgs {
+    /// logs only: `system` (default) or `platform`.
+    #[serde(default)]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "system",
+        help = "Which log: the system journal or the platform's container log (not on bare servers)"
+    )]
+    pub source: LogsSource,
+    /// logs only: how many lines (default 100, at most 2000).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 2000))]
+    #[arg(
+        long,
+        value_name = "N",
+        help = "How many lines (default 100, at most 2000)"
+    )]
+    pub lines: Option<u32>,
+}
+
+/// `logs`: the last lines of a log.
+pub struct LogsOp;
+
+#[async_trait::async_trait]
+impl Operation for LogsOp {
+    const SPEC: &'static Spec = &Spec {
+        rule: Rule::new("logs", Category::Read),
+        scope: Scope::Server,
+        mcp: Some(McpAction {
+            tool: "server_logs",
+            action: "logs",
+            doc: "the last lines of the system journal (`journalctl`) or of the platform's container (`docker logs`).",
+        }),
+        cli: Some(CliCommand {
+            path: &["logs"],
+            about: "The last lines of the system journal or the platform's container log.",
+            target: CliTarget::Read,
+        }),
+    };
+    type Args = LogsArgs;
+    type Body = LogsResult;
+
+    async fn run(ctx: &Context, query: Option<&str>, args: &LogsArgs) -> OpResult<Self::Body> {
+        let source = match args.source {
+            LogsSource::System => LogSource::System,
+            LogsSource::Platform => LogSource::Platform,
+        };
+        logs(ctx, query, source, args.lines).await
+    }
+
+    fn render(body: &LogsResult) -> Vec<String> {
+        body.body.lines.iter().map(|l| format!("  | {l}")).collect()
+    }
+
+    fn plan(_: &Context, server: &ServerRecord, args: &LogsArgs) -> Vec<String> {
+        let what = match args.source {
+            LogsSource::System => "the system journal (journalctl)",
+            LogsSource::Platform => "the platform's container log (docker logs)",
+        };
+        vec![format!(
+            "Read the last {} lines of {what} over SSH ({}; read-only)",
+            args.lines.unwrap_or(DEFAULT_LOG_LINES),
+            plan::ssh_target(server)
+        )]
+    }
+}
+
+/// `monitor`: load, memory and disk use.
+pub struct MonitorOp;
+
+#[async_trait::async_trait]
+impl Operation for MonitorOp {
+    const SPEC: &'static Spec = &Spec {
+        rule: Rule::new("monitor", Category::Read),
+        scope: Scope::Server,
+        mcp: Some(McpAction {
+            tool: "server_logs",
+            action: "monitor",
+            doc: "load averages, memory and root-disk use.",
+        }),
+        cli: Some(CliCommand {
+            path: &["monitor"],
+            about: "Load averages, memory and root-disk use.",
+            target: CliTarget::Fleet,
+        }),
+    };
+    type Args = NoArgs;
+    type Body = MonitorResult;
+
+    async fn run(ctx: &Context, query: Option<&str>, _: &NoArgs) -> OpResult<Self::Body> {
+        monitor(ctx, query).await
+    }
+
+    fn render(body: &MonitorResult) -> Vec<String> {
+        let m = &body.body;
+        let usage = |what: &str, u: &Usage| {
+            format!(
+                "  {what}: {} used of {} ({} available)",
+                super::human_bytes(u.used_bytes),
+                super::human_bytes(u.total_bytes),
+                super::human_bytes(u.available_bytes)
+            )
+        };
+        vec![
+            format!(
+                "  load: {:.2} {:.2} {:.2} (1, 5, 15 minutes)",
+                m.load.one, m.load.five, m.load.fifteen
+            ),
+            usage("memory", &m.memory),
+            usage("disk /", &m.disk),
+        ]
+    }
+
+    fn plan(_: &Context, server: &ServerRecord, _: &NoArgs) -> Vec<String> {
+        vec![format!(
+            "Read /proc/loadavg, free -b and df -P / over SSH ({}; read-only)",
+            plan::ssh_target(server)
+        )]
     }
 }

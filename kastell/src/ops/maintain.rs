@@ -2,7 +2,10 @@
 //! timed, optionally after a provider snapshot. Bare servers are
 //! maintained too (the original refused them).
 
+#[allow(unused_imports)]
+use super::Operation as _;
 use super::reply::Reply;
+use super::{HealthOp, LogsOp, StatusOp};
 use kastell_core::types::{StepReport, StepStatus};
 use kastell_core::{CloudProviderExt, Error};
 use schemars::JsonSchema;
@@ -10,23 +13,51 @@ use serde::Serialize;
 
 use super::context::{Context, server_id};
 use super::flow::{Ran, Target, lock_host, unknown_outcome};
+use super::operation::{CliCommand, CliTarget, McpAction, Operation, Scope, Spec};
+use super::plan;
 use super::progress::Stepper;
 use super::result::{OpError, OpResult, SnapshotInfo, Step, StepSummary, steps};
-use super::suggest::{Action, Candidate};
-use crate::policy::Operation;
+use super::snapshot::SnapshotCreateOp;
+use super::suggest::Candidate;
+use crate::policy::{Category, Rule, TokenNeed};
+use crate::store::ServerRecord;
+use kastell_core::types::RebootAfterUpdate;
 
-/// What `maintain` should do besides the five steps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What `maintain` should do besides the five steps: its arguments.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    serde::Deserialize,
+    JsonSchema,
+    clap::Args,
+)]
+#[serde(rename_all = "camelCase")]
 pub struct MaintainOptions {
-    /// Skip the reboot (and so the final check).
+    /// maintain only: skip the reboot.
+    #[serde(default)]
+    #[arg(long, help = "Do not reboot (and so skip the final check)")]
     pub skip_reboot: bool,
-    /// Reboot even when the health check after the update failed (by
-    /// default a failed health check skips the reboot: rebooting a broken
-    /// platform rarely fixes it and hides the state to look at).
-    pub reboot_even_if_unhealthy: bool,
-    /// Take a provider snapshot first and wait until it is available
-    /// (billable; cloud servers with a token only; a failure stops the run).
+    /// maintain only: take a provider snapshot first and wait until it is
+    /// available (billable; needs the provider's token).
+    #[serde(default)]
+    #[arg(
+        long,
+        help = "Take a provider snapshot first and wait until it is available (billable; cloud servers with a token only; a failure stops the run)"
+    )]
     pub snapshot: bool,
+    /// maintain only: reboot even when the health check after the update
+    /// failed.
+    #[serde(default)]
+    #[arg(
+        long,
+        help = "Reboot even when the health check after the update failed (by default a failed health check skips the reboot: rebooting a broken platform rarely fixes it and hides the state to look at)"
+    )]
+    pub reboot_even_if_unhealthy: bool,
 }
 
 /// A maintenance run in which every step succeeded or was skipped.
@@ -85,11 +116,11 @@ pub async fn maintain(
     query: Option<&str>,
     options: MaintainOptions,
 ) -> OpResult<MaintainResult> {
-    let admitted = ctx.admit(Operation::Maintain, query)?;
+    let admitted = ctx.admit(MaintainOp::ID, query)?;
     let server = &admitted.server;
     if options.snapshot {
         ctx.policy
-            .check(Operation::SnapshotCreate, ctx.surface, Some(server), |p| {
+            .check(SnapshotCreateOp::ID, ctx.surface, Some(server), |p| {
                 ctx.token_present(p)
             })
             .map_err(|e| OpError::from(e).on(server))?;
@@ -299,8 +330,8 @@ fn finish(
     let server = &target.server;
     let failed =
         run.first_error.is_some() || run.reports.iter().any(|s| s.status == StepStatus::Failure);
-    let mut candidates = vec![Candidate::new(Action::InfoHealth, "Check server health")];
-    candidates.push(Candidate::new(Action::Logs, "Look at the logs"));
+    let mut candidates = vec![Candidate::new(HealthOp::ID, "Check server health")];
+    candidates.push(Candidate::new(LogsOp::ID, "Look at the logs"));
     if failed {
         let at = run
             .reports
@@ -325,7 +356,7 @@ fn finish(
             .iter()
             .map(|n| format!("{n}: status check skipped")),
     );
-    candidates[0] = Candidate::new(Action::InfoStatus, "Check server status");
+    candidates[0] = Candidate::new(StatusOp::ID, "Check server status");
 
     Ok(Reply::on(
         server,
@@ -340,4 +371,75 @@ fn finish(
         },
         ctx.suggest(server, candidates),
     ))
+}
+
+/// `maintain`: the full maintenance cycle.
+pub struct MaintainOp;
+
+#[async_trait::async_trait]
+impl Operation for MaintainOp {
+    const SPEC: &'static Spec = &Spec {
+        rule: Rule::new("maintain", Category::Disruptive)
+            .blocked(
+                "Maintenance is disabled in SAFE_MODE",
+                "Set KASTELL_SAFE_MODE=false to enable maintenance (includes reboot)",
+            )
+            .token(TokenNeed::Optional)
+            .long(),
+        scope: Scope::Server,
+        mcp: Some(McpAction {
+            tool: "server_maintain",
+            action: "maintain",
+            doc: "status check, update, health check, reboot, final check; a failed health check skips the reboot.",
+        }),
+        cli: Some(CliCommand {
+            path: &["maintain"],
+            about: "Status, update, health check, reboot and final check.",
+            target: CliTarget::Fleet,
+        }),
+    };
+    type Args = MaintainOptions;
+    type Body = MaintainResult;
+
+    async fn run(
+        ctx: &Context,
+        query: Option<&str>,
+        args: &MaintainOptions,
+    ) -> OpResult<Self::Body> {
+        maintain(ctx, query, *args).await
+    }
+
+    fn plan(ctx: &Context, server: &ServerRecord, o: &MaintainOptions) -> Vec<String> {
+        let mut steps = Vec::new();
+        if o.snapshot {
+            steps.push(format!(
+                "Snapshot: create kastell-<epoch-ms> via {} and wait until available",
+                plan::api(ctx, server)
+            ));
+        }
+        steps.push(plan::status_step(ctx, server));
+        steps.push(plan::update_step(server));
+        steps.push("Health Check (a failure skips the reboot)".to_owned());
+        if o.skip_reboot {
+            steps.push("Reboot: skipped (--skip-reboot)".to_owned());
+            steps.push("Final Check: skipped (no reboot)".to_owned());
+        } else {
+            let reboot = plan::platform_info(server).map(|info| info.update.reboot);
+            let when = if reboot == Some(RebootAfterUpdate::WhenRequired) {
+                " (only if the update requires one)"
+            } else {
+                ""
+            };
+            steps.push(format!("{}{when}", plan::reboot_step(ctx, server)));
+            steps.push("Final Check: SSH with a new boot id, then health".to_owned());
+        }
+        steps
+    }
+
+    fn question(server: &ServerRecord, _: &MaintainOptions) -> String {
+        format!(
+            "Run maintenance (update, health check, reboot) on \"{}\" ({})? This causes downtime.",
+            server.name, server.ip
+        )
+    }
 }

@@ -1,6 +1,10 @@
 //! The operations layer: what the CLI and the MCP server both call.
 //!
-//! Each operation resolves its server, applies [`Policy::check`] first
+//! Every operation is one type implementing [`Operation`] (its id and
+//! policy row, its arguments, result, plan and run; see [`operation`]),
+//! listed once in [`catalog`], from which the surfaces derive their
+//! commands, tools, schemas and checks. Each operation resolves its
+//! server, applies [`Policy::check`] first
 //! (SAFE_MODE, then manual servers, tokens and platforms, in one order for
 //! both surfaces, every refusal logged to `security.log`), runs, and
 //! returns a serialisable result with the original tool's field names, or
@@ -17,6 +21,7 @@
 
 mod backup;
 mod blast;
+pub mod catalog;
 mod context;
 mod drill;
 mod fleet;
@@ -24,6 +29,8 @@ mod flow;
 mod info;
 mod logs;
 mod maintain;
+pub mod operation;
+mod plan;
 mod progress;
 mod reboot;
 mod reply;
@@ -36,41 +43,49 @@ mod update;
 mod wire;
 
 pub use backup::{
-    BackupCreate, BackupCreateResult, BackupEntry, BackupList, BackupListResult, BackupRestore,
-    BackupRestoreResult, BackupVerifyResult, backup_create, backup_create_with, backup_list,
-    backup_list_in, backup_restore, backup_restore_from, backup_verify, backup_verify_in,
+    BACKUP_PRUNE, BackupCreate, BackupCreateOp, BackupCreateResult, BackupEntry, BackupList,
+    BackupListOp, BackupListResult, BackupRef, BackupRestore, BackupRestoreOp, BackupRestoreResult,
+    BackupVerifyOp, BackupVerifyResult, CreateArgs, RepoArg, backup_create, backup_create_with,
+    backup_list, backup_list_in, backup_restore, backup_restore_from, backup_verify,
+    backup_verify_in,
 };
 pub use blast::{BlastRadius, NewestBackup, age_in_words, blast_radius};
 pub use context::{
     Admitted, Context, PLATFORM_OPTIONS_KEY, PlatformFactory, ProviderFactory, Timing,
     TransportFactory, cloud_provider_id, platform_options, server_id,
 };
-pub use drill::{BackupDrill, BackupDrillResult, backup_drill};
+pub use drill::{BackupDrill, BackupDrillOp, BackupDrillResult, backup_drill};
 pub use fleet::{FleetOverview, FleetServer, fleet_overview};
 pub use flow::{Ran, Target, update_detail};
 pub use info::{
-    ServerHealth, ServerHealthResult, ServerListResult, ServerStatus, ServerStatusResult,
-    ServerSummary, server_health, server_list, server_status,
+    DOCTOR, HealthOp, SERVER_ADD, SERVER_REMOVE, ServerHealth, ServerHealthResult, ServerListOp,
+    ServerListResult, ServerStatus, ServerStatusResult, ServerSummary, StatusOp, server_health,
+    server_list, server_status,
 };
 pub use logs::{
-    DEFAULT_LOG_LINES, LoadAverage, LogSource, Logs, LogsResult, MAX_LOG_LINES, Monitor,
-    MonitorResult, Usage, logs, monitor,
+    DEFAULT_LOG_LINES, LoadAverage, LogSource, Logs, LogsArgs, LogsOp, LogsResult, LogsSource,
+    MAX_LOG_LINES, Monitor, MonitorOp, MonitorResult, Usage, logs, monitor,
 };
-pub use maintain::{Maintain, MaintainOptions, MaintainResult, maintain};
+pub use maintain::{Maintain, MaintainOp, MaintainOptions, MaintainResult, maintain};
+pub use operation::{
+    CliCommand, CliTarget, Done, Dyn, Invocation, McpAction, NoArgs, Operation, Registered,
+    RuleOnly, Scope, Spec, Typed,
+};
 pub use progress::{NoProgress, Progress, human_bytes};
 pub use reboot::{
     REBOOT_AS_ROOT, REBOOT_WITH_SUDO, RebootMethod, RebootProof, reboot_command, reboot_proven,
 };
 pub use reply::Reply;
 pub use repository::{CreateOptions, RepoChoice, RepoCopy};
-pub use restart::{Restart, RestartResult, restart};
+pub use restart::{Restart, RestartOp, RestartResult, restart};
 pub use result::{OpError, OpResult, SnapshotInfo, Step, StepOutcome, StepSummary, steps};
 pub use snapshot::{
-    SnapshotAction, SnapshotActionResult, SnapshotCreate, SnapshotCreateResult, SnapshotList,
-    SnapshotListResult, snapshot_create, snapshot_delete, snapshot_list, snapshot_restore,
+    SnapshotAction, SnapshotActionResult, SnapshotCreate, SnapshotCreateOp, SnapshotCreateResult,
+    SnapshotDeleteOp, SnapshotList, SnapshotListOp, SnapshotListResult, SnapshotRef,
+    SnapshotRestoreOp, snapshot_create, snapshot_delete, snapshot_list, snapshot_restore,
 };
-pub use suggest::{Action, Candidate, Suggestion, allowed, suggest};
-pub use update::{Update, UpdateResult, update};
+pub use suggest::{Candidate, Suggestion, allowed, suggest};
+pub use update::{Update, UpdateOp, UpdateResult, update};
 pub use wire::{WireSummary, summarize};
 
 #[cfg(test)]

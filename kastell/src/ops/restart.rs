@@ -2,18 +2,24 @@
 //! Cloud servers reboot through the provider; manual servers over SSH
 //! (the original refused them).
 
+#[allow(unused_imports)]
+use super::Operation as _;
 use super::reply::Reply;
+use super::{HealthOp, LogsOp, StatusOp};
 use kastell_core::Error;
 use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::context::Context;
 use super::flow::{Target, lock_host};
+use super::operation::{CliCommand, CliTarget, McpAction, NoArgs, Operation, Scope, Spec};
+use super::plan;
 use super::progress::Stepper;
 use super::reboot::RebootProof;
 use super::result::{OpError, OpResult, Step, steps};
-use super::suggest::{Action, Candidate};
-use crate::policy::Operation;
+use super::suggest::Candidate;
+use crate::policy::{Category, Rule, TokenNeed};
+use crate::store::ServerRecord;
 
 /// A finished, proven restart.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
@@ -42,7 +48,7 @@ pub type RestartResult = Reply<Restart>;
 /// Fails with the steps that ran: a provider that reports success while the
 /// boot id never changes is a failure.
 pub async fn restart(ctx: &Context, query: Option<&str>) -> OpResult<RestartResult> {
-    let admitted = ctx.admit(Operation::Restart, query)?;
+    let admitted = ctx.admit(RestartOp::ID, query)?;
     let _host = lock_host(ctx, &admitted.server, "restart").await?;
     let target = Target::open(ctx, &admitted.server, &admitted.decision)?;
     let server = &target.server;
@@ -52,10 +58,7 @@ pub async fn restart(ctx: &Context, query: Option<&str>) -> OpResult<RestartResu
             .with_steps(reports)
             .with_suggestions(ctx.suggest(
                 server,
-                vec![Candidate::new(
-                    Action::InfoStatus,
-                    "Check the server's status",
-                )],
+                vec![Candidate::new(StatusOp::ID, "Check the server's status")],
             ))
     };
     let mut stepper = Stepper::new(ctx.progress(), 2);
@@ -98,9 +101,58 @@ pub async fn restart(ctx: &Context, query: Option<&str>) -> OpResult<RestartResu
         ctx.suggest(
             server,
             vec![
-                Candidate::new(Action::InfoHealth, "Check server health"),
-                Candidate::new(Action::Logs, "Check logs after the reboot"),
+                Candidate::new(HealthOp::ID, "Check server health"),
+                Candidate::new(LogsOp::ID, "Check logs after the reboot"),
             ],
         ),
     ))
+}
+
+/// `restart`: a proven reboot.
+pub struct RestartOp;
+
+#[async_trait::async_trait]
+impl Operation for RestartOp {
+    const SPEC: &'static Spec = &Spec {
+        rule: Rule::new("restart", Category::Disruptive)
+            .blocked(
+                "Restart is disabled in SAFE_MODE",
+                "Set KASTELL_SAFE_MODE=false to enable server reboot",
+            )
+            .token(TokenNeed::Required)
+            .long(),
+        scope: Scope::Server,
+        mcp: Some(McpAction {
+            tool: "server_maintain",
+            action: "restart",
+            doc: "reboot through the provider (over SSH for manual servers), proven by a changed boot id, then wait for SSH and platform health.",
+        }),
+        cli: Some(CliCommand {
+            path: &["restart"],
+            about: "Reboot a server and prove it (a new boot id), then check health.",
+            target: CliTarget::Fleet,
+        }),
+    };
+    type Args = NoArgs;
+    type Body = RestartResult;
+
+    async fn run(ctx: &Context, query: Option<&str>, _: &NoArgs) -> OpResult<Self::Body> {
+        restart(ctx, query).await
+    }
+
+    fn plan(ctx: &Context, server: &ServerRecord, _: &NoArgs) -> Vec<String> {
+        vec![
+            format!("Read the boot id over SSH ({})", plan::ssh_target(server)),
+            plan::reboot_step(ctx, server),
+            "Wait for SSH to answer with a new boot id".to_owned(),
+            format!("Health Check of {}", server.platform_id()),
+        ]
+    }
+
+    fn question(server: &ServerRecord, _: &NoArgs) -> String {
+        format!(
+            "Reboot \"{}\" ({})? It will be unreachable for a while.",
+            server.name, server.ip
+        )
+    }
 }

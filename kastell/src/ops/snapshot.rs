@@ -2,19 +2,25 @@
 //! restore (and wait until running). Cloud servers with a token only;
 //! every list is one server's, and delete/restore check ownership.
 
+use super::HealthOp;
+#[allow(unused_imports)]
+use super::Operation as _;
 use super::reply::Reply;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use kastell_core::types::SnapshotId;
 use kastell_core::{CloudProvider, CloudProviderExt, Error};
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::context::{Context, server_id};
 use super::flow::{lock_host, unknown_outcome};
+use super::operation::{CliCommand, CliTarget, McpAction, NoArgs, Operation, Scope, Spec};
+use super::plan;
 use super::result::{OpError, OpResult, SnapshotInfo};
-use super::suggest::{Action, Candidate};
-use crate::policy::Operation;
+use super::suggest::Candidate;
+use crate::policy::{Category, OpId, Rule};
 use crate::store::ServerRecord;
 
 /// A snapshot taken and available.
@@ -63,7 +69,7 @@ pub type SnapshotActionResult = Reply<SnapshotAction>;
 /// The admitted server and its provider.
 async fn open(
     ctx: &Context,
-    op: Operation,
+    op: OpId,
     query: Option<&str>,
 ) -> OpResult<(ServerRecord, Arc<dyn CloudProvider>)> {
     let admitted = ctx.admit(op, query)?;
@@ -84,7 +90,7 @@ fn parse_snapshot_id(id: &str) -> Result<SnapshotId, Error> {
 /// `unknown` when the estimate fails). Order: policy (SAFE_MODE blocks it:
 /// billable; manual servers refused; token required), server, provider.
 pub async fn snapshot_create(ctx: &Context, query: Option<&str>) -> OpResult<SnapshotCreateResult> {
-    let (server, provider) = open(ctx, Operation::SnapshotCreate, query).await?;
+    let (server, provider) = open(ctx, SnapshotCreateOp::ID, query).await?;
     let fail = |e: Error| OpError::from(e).on(&server);
     let id = server_id(&server).map_err(fail)?;
     let cost = match provider.snapshot_cost_estimate(&id).await {
@@ -119,7 +125,7 @@ pub async fn snapshot_create(ctx: &Context, query: Option<&str>) -> OpResult<Sna
         },
         ctx.suggest(
             &server,
-            vec![Candidate::new(Action::SnapshotList, "See all snapshots")],
+            vec![Candidate::new(SnapshotListOp::ID, "See all snapshots")],
         ),
     ))
 }
@@ -128,7 +134,7 @@ pub async fn snapshot_create(ctx: &Context, query: Option<&str>) -> OpResult<Sna
 /// `snapshotCount` 0, the IP and a message. Order: policy (manual servers
 /// refused; token required), server, provider.
 pub async fn snapshot_list(ctx: &Context, query: Option<&str>) -> OpResult<SnapshotListResult> {
-    let (server, provider) = open(ctx, Operation::SnapshotList, query).await?;
+    let (server, provider) = open(ctx, SnapshotListOp::ID, query).await?;
     let fail = |e: Error| OpError::from(e).on(&server);
     let id = server_id(&server).map_err(fail)?;
     let snapshots: Vec<SnapshotInfo> = provider
@@ -141,14 +147,14 @@ pub async fn snapshot_list(ctx: &Context, query: Option<&str>) -> OpResult<Snaps
     let (message, candidates) = match snapshots.first() {
         None => (
             Some("No snapshots found".to_owned()),
-            vec![Candidate::new(Action::SnapshotCreate, "Create a snapshot")],
+            vec![Candidate::new(SnapshotCreateOp::ID, "Create a snapshot")],
         ),
         Some(first) => (
             None,
             vec![
-                Candidate::new(Action::SnapshotRestore, "Restore this snapshot")
+                Candidate::new(SnapshotRestoreOp::ID, "Restore this snapshot")
                     .arg("snapshotId", first.id.clone()),
-                Candidate::new(Action::SnapshotDelete, "Delete this snapshot")
+                Candidate::new(SnapshotDeleteOp::ID, "Delete this snapshot")
                     .arg("snapshotId", first.id.clone()),
             ],
         ),
@@ -174,7 +180,7 @@ pub async fn snapshot_delete(
     query: Option<&str>,
     snapshot_id: &str,
 ) -> OpResult<SnapshotActionResult> {
-    let (server, provider) = open(ctx, Operation::SnapshotDelete, query).await?;
+    let (server, provider) = open(ctx, SnapshotDeleteOp::ID, query).await?;
     let fail = |e: Error| OpError::from(e).on(&server);
     let snapshot = parse_snapshot_id(snapshot_id).map_err(fail)?;
     let id = server_id(&server).map_err(fail)?;
@@ -192,7 +198,7 @@ pub async fn snapshot_delete(
         ctx.suggest(
             &server,
             vec![Candidate::new(
-                Action::SnapshotList,
+                SnapshotListOp::ID,
                 "See the remaining snapshots",
             )],
         ),
@@ -207,7 +213,7 @@ pub async fn snapshot_restore(
     query: Option<&str>,
     snapshot_id: &str,
 ) -> OpResult<SnapshotActionResult> {
-    let (server, provider) = open(ctx, Operation::SnapshotRestore, query).await?;
+    let (server, provider) = open(ctx, SnapshotRestoreOp::ID, query).await?;
     let fail = |e: Error| OpError::from(e).on(&server);
     let snapshot = parse_snapshot_id(snapshot_id).map_err(fail)?;
     let id = server_id(&server).map_err(fail)?;
@@ -238,7 +244,213 @@ pub async fn snapshot_restore(
         },
         ctx.suggest(
             &server,
-            vec![Candidate::new(Action::InfoHealth, "Check server health")],
+            vec![Candidate::new(HealthOp::ID, "Check server health")],
         ),
     ))
+}
+
+/// Which snapshot an operation deletes or restores.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::Args)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotRef {
+    /// Snapshot id for snapshot-delete and snapshot-restore, from
+    /// snapshot-list (letters, digits, `-_./`; never a `..` segment).
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 256), regex(pattern = r"^[A-Za-z0-9_./-]+$"))]
+    #[arg(
+        long = "snapshot",
+        value_name = "ID",
+        help = "The snapshot id (see `kastell snapshot list`)"
+    )]
+    pub snapshot_id: Option<String>,
+}
+
+impl SnapshotRef {
+    fn id(&self) -> &str {
+        self.snapshot_id.as_deref().unwrap_or("")
+    }
+}
+
+/// `snapshot-create`: a provider snapshot, awaited.
+pub struct SnapshotCreateOp;
+
+#[async_trait]
+impl Operation for SnapshotCreateOp {
+    const SPEC: &'static Spec = &Spec {
+        rule: Rule::new("snapshot-create", Category::SafeWrite)
+            .blocked(
+                "Snapshot creation is disabled in SAFE_MODE",
+                "Set KASTELL_SAFE_MODE=false to enable snapshot creation (billable operation)",
+            )
+            .cloud_only()
+            .billable()
+            .long(),
+        scope: Scope::Server,
+        mcp: Some(McpAction {
+            tool: "server_backup",
+            action: "snapshot-create",
+            doc: "take a provider snapshot and wait until it is available (billable).",
+        }),
+        cli: Some(CliCommand {
+            path: &["snapshot", "create"],
+            about: "Take a provider snapshot and wait until it is available (billable).",
+            target: CliTarget::One,
+        }),
+    };
+    type Args = NoArgs;
+    type Body = SnapshotCreateResult;
+
+    async fn run(ctx: &Context, query: Option<&str>, _: &NoArgs) -> OpResult<Self::Body> {
+        snapshot_create(ctx, query).await
+    }
+
+    fn plan(ctx: &Context, server: &ServerRecord, _: &NoArgs) -> Vec<String> {
+        let api = plan::api(ctx, server);
+        vec![
+            format!("Estimate the snapshot cost via {api}"),
+            format!("Create snapshot kastell-<epoch-ms> via {api} and wait until available"),
+        ]
+    }
+}
+
+/// `snapshot-list`: a server's provider snapshots.
+pub struct SnapshotListOp;
+
+#[async_trait]
+impl Operation for SnapshotListOp {
+    const SPEC: &'static Spec = &Spec {
+        rule: Rule::new("snapshot-list", Category::Read).cloud_only(),
+        scope: Scope::Server,
+        mcp: Some(McpAction {
+            tool: "server_backup",
+            action: "snapshot-list",
+            doc: "list the server's provider snapshots.",
+        }),
+        cli: Some(CliCommand {
+            path: &["snapshot", "list"],
+            about: "List a server's snapshots (--all: every server's).",
+            target: CliTarget::Fleet,
+        }),
+    };
+    type Args = NoArgs;
+    type Body = SnapshotListResult;
+
+    async fn run(ctx: &Context, query: Option<&str>, _: &NoArgs) -> OpResult<Self::Body> {
+        snapshot_list(ctx, query).await
+    }
+
+    fn plan(ctx: &Context, server: &ServerRecord, _: &NoArgs) -> Vec<String> {
+        vec![format!(
+            "List the server's snapshots via {} (read-only)",
+            plan::api(ctx, server)
+        )]
+    }
+}
+
+/// `snapshot-delete`: delete one of a server's snapshots.
+pub struct SnapshotDeleteOp;
+
+#[async_trait]
+impl Operation for SnapshotDeleteOp {
+    const SPEC: &'static Spec = &Spec {
+        rule: Rule::new("snapshot-delete", Category::Destructive)
+            .blocked(
+                "Snapshot delete disabled in SAFE_MODE",
+                "Set KASTELL_SAFE_MODE=false to enable snapshot deletion",
+            )
+            .cloud_only(),
+        scope: Scope::Server,
+        mcp: Some(McpAction {
+            tool: "server_backup",
+            action: "snapshot-delete",
+            doc: "delete one (needs snapshotId).",
+        }),
+        cli: Some(CliCommand {
+            path: &["snapshot", "delete"],
+            about: "Delete one of a server's snapshots.",
+            target: CliTarget::One,
+        }),
+    };
+    type Args = SnapshotRef;
+    type Body = SnapshotActionResult;
+
+    async fn run(ctx: &Context, query: Option<&str>, args: &SnapshotRef) -> OpResult<Self::Body> {
+        snapshot_delete(ctx, query, args.id()).await
+    }
+
+    fn plan(ctx: &Context, server: &ServerRecord, args: &SnapshotRef) -> Vec<String> {
+        vec![format!(
+            "Delete snapshot {} via {}",
+            args.id(),
+            plan::api(ctx, server)
+        )]
+    }
+
+    fn question(server: &ServerRecord, args: &SnapshotRef) -> String {
+        format!(
+            "Delete snapshot {} of \"{}\" ({})? This cannot be undone.",
+            args.id(),
+            server.name,
+            server.ip
+        )
+    }
+
+    fn target(args: &SnapshotRef) -> Option<&str> {
+        args.snapshot_id.as_deref()
+    }
+}
+
+/// `snapshot-restore`: rebuild a server from one of its snapshots.
+pub struct SnapshotRestoreOp;
+
+#[async_trait]
+impl Operation for SnapshotRestoreOp {
+    const SPEC: &'static Spec = &Spec {
+        rule: Rule::new("snapshot-restore", Category::Destructive)
+            .blocked(
+                "Snapshot restore disabled in SAFE_MODE",
+                "Set KASTELL_SAFE_MODE=false to enable snapshot restore (destructive operation)",
+            )
+            .cloud_only()
+            .long(),
+        scope: Scope::Server,
+        mcp: Some(McpAction {
+            tool: "server_backup",
+            action: "snapshot-restore",
+            doc: "rebuild the server from one (needs snapshotId; replaces the disk).",
+        }),
+        cli: Some(CliCommand {
+            path: &["snapshot", "restore"],
+            about: "Rebuild a server from one of its snapshots and wait until it runs.",
+            target: CliTarget::One,
+        }),
+    };
+    type Args = SnapshotRef;
+    type Body = SnapshotActionResult;
+
+    async fn run(ctx: &Context, query: Option<&str>, args: &SnapshotRef) -> OpResult<Self::Body> {
+        snapshot_restore(ctx, query, args.id()).await
+    }
+
+    fn plan(ctx: &Context, server: &ServerRecord, args: &SnapshotRef) -> Vec<String> {
+        vec![format!(
+            "Rebuild server {} from snapshot {} via {} and wait until running",
+            server.id,
+            args.id(),
+            plan::api(ctx, server)
+        )]
+    }
+
+    fn question(server: &ServerRecord, args: &SnapshotRef) -> String {
+        format!(
+            "Rebuild \"{}\" ({}) from snapshot {}? Everything written since is LOST. Continue?",
+            server.name,
+            server.ip,
+            args.id()
+        )
+    }
+
+    fn target(args: &SnapshotRef) -> Option<&str> {
+        args.snapshot_id.as_deref()
+    }
 }

@@ -6,93 +6,19 @@
 //! ones [`Policy::check`](crate::policy::Policy::check) would refuse for the
 //! same server and surface, without logging them as refusals.
 
+#[allow(unused_imports)]
+use super::Operation as _;
 use schemars::JsonSchema;
 use serde::Serialize;
 
 use kastell_core::ErrorKind;
 
-use crate::policy::{Operation, Policy, Surface};
+use super::backup::{BackupCreateOp, BackupListOp};
+use super::info::{ServerListOp, StatusOp};
+use super::operation::Operation;
+use super::snapshot::{SnapshotCreateOp, SnapshotDeleteOp, SnapshotListOp, SnapshotRestoreOp};
+use crate::policy::{OpId, Policy, Surface};
 use crate::store::ServerRecord;
-
-/// An MCP tool and one of its actions. These are the only (tool, action)
-/// pairs a suggestion can name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Action {
-    /// `server_backup` / `backup-create`.
-    BackupCreate,
-    /// `server_backup` / `backup-list`.
-    BackupList,
-    /// `server_backup` / `backup-restore`.
-    BackupRestore,
-    /// `server_backup` / `snapshot-create`.
-    SnapshotCreate,
-    /// `server_backup` / `snapshot-list`.
-    SnapshotList,
-    /// `server_backup` / `snapshot-delete`.
-    SnapshotDelete,
-    /// `server_backup` / `snapshot-restore`.
-    SnapshotRestore,
-    /// `server_maintain` / `update`.
-    Update,
-    /// `server_maintain` / `restart`.
-    Restart,
-    /// `server_maintain` / `maintain`.
-    Maintain,
-    /// `server_info` / `list`.
-    InfoList,
-    /// `server_info` / `status`.
-    InfoStatus,
-    /// `server_info` / `health`.
-    InfoHealth,
-    /// `server_logs` / `logs`.
-    Logs,
-    /// `server_logs` / `monitor`.
-    Monitor,
-}
-
-impl Action {
-    /// Every action, for tests and schema generation.
-    pub const ALL: [Action; 15] = [
-        Self::BackupCreate,
-        Self::BackupList,
-        Self::BackupRestore,
-        Self::SnapshotCreate,
-        Self::SnapshotList,
-        Self::SnapshotDelete,
-        Self::SnapshotRestore,
-        Self::Update,
-        Self::Restart,
-        Self::Maintain,
-        Self::InfoList,
-        Self::InfoStatus,
-        Self::InfoHealth,
-        Self::Logs,
-        Self::Monitor,
-    ];
-
-    /// The tool, its action name, and the policy operation that decides
-    /// whether it may run.
-    pub const fn parts(self) -> (&'static str, &'static str, Operation) {
-        use Operation as Op;
-        match self {
-            Self::BackupCreate => ("server_backup", "backup-create", Op::BackupCreate),
-            Self::BackupList => ("server_backup", "backup-list", Op::BackupList),
-            Self::BackupRestore => ("server_backup", "backup-restore", Op::BackupRestore),
-            Self::SnapshotCreate => ("server_backup", "snapshot-create", Op::SnapshotCreate),
-            Self::SnapshotList => ("server_backup", "snapshot-list", Op::SnapshotList),
-            Self::SnapshotDelete => ("server_backup", "snapshot-delete", Op::SnapshotDelete),
-            Self::SnapshotRestore => ("server_backup", "snapshot-restore", Op::SnapshotRestore),
-            Self::Update => ("server_maintain", "update", Op::Update),
-            Self::Restart => ("server_maintain", "restart", Op::Restart),
-            Self::Maintain => ("server_maintain", "maintain", Op::Maintain),
-            Self::InfoList => ("server_info", "list", Op::ServerList),
-            Self::InfoStatus => ("server_info", "status", Op::Info),
-            Self::InfoHealth => ("server_info", "health", Op::Info),
-            Self::Logs => ("server_logs", "logs", Op::Logs),
-            Self::Monitor => ("server_logs", "monitor", Op::Logs),
-        }
-    }
-}
 
 /// One suggested next step: a pseudo-call such as
 /// `server_info { action: 'health', server: 'web-1' }` and why.
@@ -107,8 +33,9 @@ pub struct Suggestion {
 /// A candidate suggestion before the policy filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
-    /// What to call.
-    pub action: Action,
+    /// What to call: an operation MCP offers (one it does not is never
+    /// suggested).
+    pub action: OpId,
     /// Extra arguments after `action` and `server` (`backupId`, ...).
     pub args: Vec<(&'static str, String)>,
     /// Why it helps.
@@ -117,7 +44,7 @@ pub struct Candidate {
 
 impl Candidate {
     /// A candidate with no extra arguments.
-    pub fn new(action: Action, reason: impl Into<String>) -> Self {
+    pub fn new(action: OpId, reason: impl Into<String>) -> Self {
         Self {
             action,
             args: Vec::new(),
@@ -136,8 +63,11 @@ fn quoted(value: &str) -> String {
     format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-fn render(candidate: &Candidate, server: Option<&ServerRecord>) -> String {
-    let (tool, action, _) = candidate.action.parts();
+fn render(candidate: &Candidate, server: Option<&ServerRecord>) -> Option<String> {
+    let mcp = super::catalog::find(candidate.action.as_str())?
+        .spec()
+        .mcp?;
+    let (tool, action) = (mcp.tool, mcp.action);
     let mut args = vec![format!("action: {}", quoted(action))];
     if let Some(server) = server {
         args.push(format!("server: {}", quoted(&server.name)));
@@ -148,7 +78,7 @@ fn render(candidate: &Candidate, server: Option<&ServerRecord>) -> String {
             .iter()
             .map(|(k, v)| format!("{k}: {}", quoted(v))),
     );
-    format!("{tool} {{ {} }}", args.join(", "))
+    Some(format!("{tool} {{ {} }}", args.join(", ")))
 }
 
 /// Whether `policy` would allow `op` on `server` from `surface` right now,
@@ -156,7 +86,7 @@ fn render(candidate: &Candidate, server: Option<&ServerRecord>) -> String {
 /// question, not a request.
 pub fn allowed(
     policy: &Policy,
-    op: Operation,
+    op: OpId,
     surface: Surface,
     server: Option<&ServerRecord>,
     token_present: impl Fn(&str) -> bool,
@@ -179,10 +109,12 @@ pub fn suggest(
 ) -> Vec<Suggestion> {
     candidates
         .into_iter()
-        .filter(|c| allowed(policy, c.action.parts().2, surface, server, &token_present))
-        .map(|c| Suggestion {
-            command: render(&c, server),
-            reason: c.reason,
+        .filter(|c| allowed(policy, c.action, surface, server, &token_present))
+        .filter_map(|c| {
+            Some(Suggestion {
+                command: render(&c, server)?,
+                reason: c.reason,
+            })
         })
         .collect()
 }
@@ -194,7 +126,7 @@ pub fn suggest(
 pub(super) fn unresolved_candidates(kind: ErrorKind, fleet_has_servers: bool) -> Vec<Candidate> {
     match kind {
         ErrorKind::NotFound | ErrorKind::InvalidInput if fleet_has_servers => vec![Candidate::new(
-            Action::InfoList,
+            ServerListOp::ID,
             "See the servers and their names",
         )],
         _ => Vec::new(),
@@ -206,34 +138,39 @@ pub(super) fn unresolved_candidates(kind: ErrorKind, fleet_has_servers: bool) ->
 /// missing token offer an SSH backup; a SAFE_MODE refusal of anything
 /// else offers the read-only status and backup list.
 pub(super) fn refusal_candidates(
-    op: Operation,
+    op: OpId,
     kind: ErrorKind,
     server: Option<&ServerRecord>,
 ) -> Vec<Candidate> {
     let ssh_backup = || {
         Candidate::new(
-            Action::BackupCreate,
+            BackupCreateOp::ID,
             "Use backup-create for an SSH-based backup instead",
         )
     };
-    if op == Operation::SnapshotCreate {
+    if op == SnapshotCreateOp::ID {
         return vec![ssh_backup()];
     }
     match kind {
         ErrorKind::Unauthenticated => vec![Candidate::new(
-            Action::BackupCreate,
+            BackupCreateOp::ID,
             "Use backup-create for an SSH-based backup (no API token needed)",
         )],
         ErrorKind::PermissionDenied => vec![
-            Candidate::new(Action::InfoStatus, "Check the server's status (read-only)"),
-            Candidate::new(Action::BackupList, "See the server's backups (read-only)"),
+            Candidate::new(StatusOp::ID, "Check the server's status (read-only)"),
+            Candidate::new(BackupListOp::ID, "See the server's backups (read-only)"),
         ],
-        ErrorKind::InvalidState if server.is_some_and(ServerRecord::is_manual) => match op {
-            Operation::SnapshotList | Operation::SnapshotDelete | Operation::SnapshotRestore => {
-                vec![ssh_backup()]
-            }
-            _ => Vec::new(),
-        },
+        ErrorKind::InvalidState
+            if server.is_some_and(ServerRecord::is_manual)
+                && [
+                    SnapshotListOp::ID,
+                    SnapshotDeleteOp::ID,
+                    SnapshotRestoreOp::ID,
+                ]
+                .contains(&op) =>
+        {
+            vec![ssh_backup()]
+        }
         _ => Vec::new(),
     }
 }

@@ -1,7 +1,10 @@
 //! `update`: the platform's update (a package upgrade on bare servers),
 //! after the provider's status check when there is a token.
 
+#[allow(unused_imports)]
+use super::Operation as _;
 use super::reply::Reply;
+use super::{HealthOp, RestartOp};
 use kastell_core::Error;
 use kastell_core::types::StepReport;
 use schemars::JsonSchema;
@@ -9,10 +12,13 @@ use serde::Serialize;
 
 use super::context::Context;
 use super::flow::{Target, lock_host};
+use super::operation::{CliCommand, CliTarget, McpAction, NoArgs, Operation, Scope, Spec};
+use super::plan;
 use super::progress::Stepper;
 use super::result::{OpError, OpResult, Step, steps};
-use super::suggest::{Action, Candidate};
-use crate::policy::Operation;
+use super::suggest::Candidate;
+use crate::policy::{Category, Rule, TokenNeed};
+use crate::store::ServerRecord;
 
 /// A finished update.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
@@ -51,7 +57,7 @@ pub type UpdateResult = Reply<Update>;
 /// an empty token and failed). Failures keep the platform's hint and the
 /// steps that ran.
 pub async fn update(ctx: &Context, query: Option<&str>) -> OpResult<UpdateResult> {
-    let admitted = ctx.admit(Operation::Update, query)?;
+    let admitted = ctx.admit(UpdateOp::ID, query)?;
     let _host = lock_host(ctx, &admitted.server, "update").await?;
     let target = Target::open(ctx, &admitted.server, &admitted.decision)?;
     let server = &admitted.server;
@@ -71,13 +77,13 @@ pub async fn update(ctx: &Context, query: Option<&str>) -> OpResult<UpdateResult
         .outcome
         .map_err(|e| failure(ctx, &target, e, &reports))?;
     let mut candidates = vec![Candidate::new(
-        Action::InfoHealth,
+        HealthOp::ID,
         "Check the platform after the update",
     )];
     if report.reboot_required {
         candidates.insert(
             0,
-            Candidate::new(Action::Restart, "The update needs a reboot"),
+            Candidate::new(RestartOp::ID, "The update needs a reboot"),
         );
     }
     let mut notes = admitted.decision.notes.clone();
@@ -118,6 +124,52 @@ fn failure(ctx: &Context, target: &Target, e: Error, reports: &[StepReport]) -> 
     err.hint = Some(hint);
     err.with_suggestions(ctx.suggest(
         server,
-        vec![Candidate::new(Action::InfoHealth, "Check server health")],
+        vec![Candidate::new(HealthOp::ID, "Check server health")],
     ))
+}
+
+/// `update`: the platform's update.
+pub struct UpdateOp;
+
+#[async_trait::async_trait]
+impl Operation for UpdateOp {
+    const SPEC: &'static Spec = &Spec {
+        rule: Rule::new("update", Category::Disruptive)
+            .blocked(
+                "Update is disabled in SAFE_MODE",
+                "Set KASTELL_SAFE_MODE=false to enable platform updates",
+            )
+            .token(TokenNeed::Optional)
+            .long(),
+        scope: Scope::Server,
+        mcp: Some(McpAction {
+            tool: "server_maintain",
+            action: "update",
+            doc: "update the platform (Coolify or Dokploy update script; a package upgrade on bare servers).",
+        }),
+        cli: Some(CliCommand {
+            path: &["update"],
+            about: "Update the platform (bare servers: packages).",
+            target: CliTarget::Fleet,
+        }),
+    };
+    type Args = NoArgs;
+    type Body = UpdateResult;
+
+    async fn run(ctx: &Context, query: Option<&str>, _: &NoArgs) -> OpResult<Self::Body> {
+        update(ctx, query).await
+    }
+
+    fn plan(ctx: &Context, server: &ServerRecord, _: &NoArgs) -> Vec<String> {
+        vec![plan::status_step(ctx, server), plan::update_step(server)]
+    }
+
+    fn question(server: &ServerRecord, _: &NoArgs) -> String {
+        format!(
+            "Update {} on \"{}\" ({})? This may cause brief downtime.",
+            server.platform_id(),
+            server.name,
+            server.ip
+        )
+    }
 }

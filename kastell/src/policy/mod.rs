@@ -1,5 +1,5 @@
 //! What may run where: SAFE_MODE, manual servers, provider tokens and
-//! platforms, decided by one table ([`RULES`]) in one order for the CLI and
+//! platforms, decided by each operation's row ([`Rule`]) in one order for the CLI and
 //! MCP alike.
 //!
 //! [`Policy::check`] applies, in this order: a safety configuration that
@@ -30,7 +30,7 @@ pub use level::{
 pub use safe_mode::{
     LEGACY_SAFE_MODE_VAR, SAFE_MODE_VAR, SafeModeReading, parse_bool, read_safe_mode, safe_mode,
 };
-pub use table::{Category, Operation, PlatformNeed, RULES, Refusal, Rule, Surface, TokenNeed};
+pub use table::{Category, OpId, PlatformNeed, Refusal, Rule, Surface, TokenNeed};
 
 /// The reason `security.log` gives for a refusal because the safety
 /// configuration could not be read.
@@ -100,7 +100,7 @@ pub enum TokenStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decision {
     /// The operation.
-    pub op: Operation,
+    pub op: OpId,
     /// Where it was requested.
     pub surface: Surface,
     /// Whether SAFE_MODE was on (the operation was not one it blocks).
@@ -205,7 +205,7 @@ impl Policy {
     /// known (so `security.log` says which server an agent went for).
     pub fn check_safe_mode(
         &self,
-        op: Operation,
+        op: OpId,
         surface: Surface,
         named: Option<&ServerRecord>,
     ) -> Result<()> {
@@ -249,7 +249,7 @@ impl Policy {
     /// reported on stderr and never replaces the refusal.
     pub fn check(
         &self,
-        op: Operation,
+        op: OpId,
         surface: Surface,
         server: Option<&ServerRecord>,
         token_present: impl Fn(&str) -> bool,
@@ -279,7 +279,7 @@ impl Policy {
         if let Some(allowance) = &allowance {
             allowance
                 .admit(
-                    rule.action,
+                    rule.id,
                     rule.category,
                     server.map(|s| s.name.as_str()),
                     chrono::Utc::now(),

@@ -1,97 +1,68 @@
-//! The operations table: one row per operation, shared by the CLI and MCP.
+//! An operation's policy row ([`Rule`]) and its identity ([`OpId`]).
 //!
-//! Each row says what the operation is at most ([`Category`]), whether it
-//! is billable, long-running and idempotent, and its policy: the SAFE_MODE
-//! refusal, the manual-server refusal, its token and platform needs. The
-//! surfaces derive from it rather than restating it: the policy checks,
-//! the CLI's confirmation, the MCP tool annotations and which calls run as
-//! tasks with progress ([`Rule::asks_first`], [`Rule::long_running`],
-//! ...), and a test in `mcp::tools` fails when a surface disagrees.
+//! Each operation declares its row beside its code (see
+//! [`crate::ops::Operation`]): what it is at most ([`Category`]), whether
+//! it is billable, long-running and idempotent, the SAFE_MODE refusal, the
+//! manual-server refusal, its token and platform needs. The surfaces derive
+//! from it rather than restating it: the policy checks, the CLI's
+//! confirmation, the MCP tool annotations and which calls run as tasks
+//! with progress ([`Rule::asks_first`], [`Rule::long_running`], ...).
 
 use serde::Serialize;
 
-/// Every operation kastell performs, on any surface.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Operation {
-    /// Take a backup over SSH.
-    BackupCreate,
-    /// List local backups.
-    BackupList,
-    /// Restore a backup onto a server.
-    BackupRestore,
-    /// Check a local backup's integrity.
-    BackupVerify,
-    /// Restore a backup into a throwaway target here and check it.
-    BackupDrill,
-    /// Delete local backups by retention rules (`backup prune --apply`).
-    BackupPrune,
-    /// Create a provider snapshot (billable).
-    SnapshotCreate,
-    /// List provider snapshots.
-    SnapshotList,
-    /// Delete a provider snapshot.
-    SnapshotDelete,
-    /// Rebuild a server from a provider snapshot.
-    SnapshotRestore,
-    /// Update the platform (or packages on bare servers).
-    Update,
-    /// Reboot the server.
-    Restart,
-    /// Update, check health, reboot, check again.
-    Maintain,
-    /// Add a server to the fleet store.
-    ServerAdd,
-    /// List the fleet.
-    ServerList,
-    /// Remove a server from the fleet store.
-    ServerRemove,
-    /// Check kastell's setup and a server's reachability.
-    Doctor,
-    /// Show a server's details.
-    Info,
-    /// Show a server's logs.
-    Logs,
-}
+/// An operation's identity: its policy row, by which the policy, the
+/// audit log, the security log and approvals name it. Every operation
+/// declares one ([`crate::ops::Operation::ID`]); two handles are equal when
+/// their ids are. Serialised as the id (`backup-restore`).
+#[derive(Clone, Copy)]
+pub struct OpId(&'static Rule);
 
-impl Operation {
-    /// Every operation, in table order.
-    pub const ALL: [Operation; 19] = [
-        Self::BackupCreate,
-        Self::BackupList,
-        Self::BackupRestore,
-        Self::BackupVerify,
-        Self::BackupDrill,
-        Self::BackupPrune,
-        Self::SnapshotCreate,
-        Self::SnapshotList,
-        Self::SnapshotDelete,
-        Self::SnapshotRestore,
-        Self::Update,
-        Self::Restart,
-        Self::Maintain,
-        Self::ServerAdd,
-        Self::ServerList,
-        Self::ServerRemove,
-        Self::Doctor,
-        Self::Info,
-        Self::Logs,
-    ];
+impl OpId {
+    /// The handle of the operation whose row is `rule`.
+    pub const fn new(rule: &'static Rule) -> Self {
+        Self(rule)
+    }
 
-    /// The action name used in logs and MCP (`backup-restore`, ...).
+    /// The id used in logs, audit entries and MCP (`backup-restore`, ...).
     pub const fn as_str(self) -> &'static str {
-        self.rule().action
+        self.0.id
     }
 
-    /// This operation's row of [`RULES`].
+    /// This operation's policy row.
     pub const fn rule(self) -> &'static Rule {
-        &RULES[self as usize]
+        self.0
     }
 }
 
-impl std::fmt::Display for Operation {
+impl PartialEq for OpId {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id == other.0.id
+    }
+}
+
+impl Eq for OpId {}
+
+impl std::hash::Hash for OpId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.id.hash(state);
+    }
+}
+
+impl std::fmt::Debug for OpId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OpId({})", self.0.id)
+    }
+}
+
+impl std::fmt::Display for OpId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for OpId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -175,13 +146,14 @@ pub struct Refusal {
     pub hint: &'static str,
 }
 
-/// One row of the policy table.
+/// One operation's policy: what it is at most and what it needs. Built
+/// with [`Rule::new`] and the `const` builders below, so a row reads as
+/// what it adds to the default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Rule {
-    /// The operation this row is for.
-    pub op: Operation,
-    /// Its action name (`backup-restore`).
-    pub action: &'static str,
+    /// The operation's id (`backup-restore`): lower-case words joined by
+    /// `-`, unique among the operations of a build.
+    pub id: &'static str,
     /// What it does at most.
     pub category: Category,
     /// Whether it costs money at the provider (a snapshot).
@@ -214,171 +186,107 @@ impl Rule {
     }
 }
 
+/// The refusal of snapshot operations on manually added servers.
 const SNAPSHOT_MANUAL: Refusal = Refusal {
     error: "Snapshots require cloud provider API. Manual servers don't have provider IDs.",
     hint: "Use backup-create for SSH-based backup instead.",
 };
 
-/// A row for `op` of `category`: reads are idempotent, nothing is long,
-/// billable, blocked or restricted until a builder below says so.
-const fn row(op: Operation, action: &'static str, category: Category) -> Rule {
-    Rule {
-        op,
-        action,
-        category,
-        billable: false,
-        long_running: false,
-        idempotent: matches!(category, Category::Read),
-        safe_mode: None,
-        manual: None,
-        token: TokenNeed::None,
-        platform: PlatformNeed::None,
+impl Rule {
+    /// The row of operation `id` of `category`: reads are idempotent;
+    /// nothing is long, billable, blocked or restricted until a builder
+    /// below says so.
+    pub const fn new(id: &'static str, category: Category) -> Self {
+        Self {
+            id,
+            category,
+            billable: false,
+            long_running: false,
+            idempotent: matches!(category, Category::Read),
+            safe_mode: None,
+            manual: None,
+            token: TokenNeed::None,
+            platform: PlatformNeed::None,
+        }
+    }
+
+    /// Blocked by SAFE_MODE with this refusal (the hint must start with
+    /// `Set KASTELL_SAFE_MODE=false to enable`; a test holds every row to
+    /// it).
+    pub const fn blocked(mut self, error: &'static str, hint: &'static str) -> Self {
+        self.safe_mode = Some(Refusal { error, hint });
+        self
+    }
+
+    /// Long work: progress, cancellation at safe points, an MCP task.
+    pub const fn long(mut self) -> Self {
+        self.long_running = true;
+        self
+    }
+
+    /// Costs money at the provider.
+    pub const fn billable(mut self) -> Self {
+        self.billable = true;
+        self
+    }
+
+    /// Needs a cloud server and its provider's token (refused on manual
+    /// servers with the snapshot refusal).
+    pub const fn cloud_only(mut self) -> Self {
+        self.manual = Some(SNAPSHOT_MANUAL);
+        self.token = TokenNeed::Required;
+        self
+    }
+
+    /// Needs the provider token as `need` says.
+    pub const fn token(mut self, need: TokenNeed) -> Self {
+        self.token = need;
+        self
+    }
+
+    /// Needs a platform this build knows.
+    pub const fn needs_platform(mut self) -> Self {
+        self.platform = PlatformNeed::Known;
+        self
     }
 }
-
-const fn blocked(mut rule: Rule, error: &'static str, hint: &'static str) -> Rule {
-    rule.safe_mode = Some(Refusal { error, hint });
-    rule
-}
-
-const fn long(mut rule: Rule) -> Rule {
-    rule.long_running = true;
-    rule
-}
-
-const fn billable(mut rule: Rule) -> Rule {
-    rule.billable = true;
-    rule
-}
-
-const fn cloud_only(mut rule: Rule) -> Rule {
-    rule.manual = Some(SNAPSHOT_MANUAL);
-    rule.token = TokenNeed::Required;
-    rule
-}
-
-const fn token(mut rule: Rule, need: TokenNeed) -> Rule {
-    rule.token = need;
-    rule
-}
-
-const fn needs_platform(mut rule: Rule) -> Rule {
-    rule.platform = PlatformNeed::Known;
-    rule
-}
-
-use Operation as Op;
-
-/// The policy table, indexed by `Operation as usize`. SAFE_MODE messages
-/// are the original's MCP strings, now used on both surfaces.
-pub static RULES: [Rule; 19] = [
-    long(row(Op::BackupCreate, "backup-create", Category::SafeWrite)),
-    row(Op::BackupList, "backup-list", Category::Read),
-    long(needs_platform(blocked(
-        row(Op::BackupRestore, "backup-restore", Category::Destructive),
-        "Restore disabled in SAFE_MODE",
-        "Set KASTELL_SAFE_MODE=false to enable restore operations",
-    ))),
-    row(Op::BackupVerify, "backup-verify", Category::Read),
-    row(Op::BackupDrill, "backup-drill", Category::Read),
-    blocked(
-        row(Op::BackupPrune, "backup-prune", Category::Destructive),
-        "Backup pruning is disabled in SAFE_MODE",
-        "Set KASTELL_SAFE_MODE=false to enable deleting backups (run without --apply to see the plan)",
-    ),
-    long(billable(cloud_only(blocked(
-        row(Op::SnapshotCreate, "snapshot-create", Category::SafeWrite),
-        "Snapshot creation is disabled in SAFE_MODE",
-        "Set KASTELL_SAFE_MODE=false to enable snapshot creation (billable operation)",
-    )))),
-    cloud_only(row(Op::SnapshotList, "snapshot-list", Category::Read)),
-    cloud_only(blocked(
-        row(Op::SnapshotDelete, "snapshot-delete", Category::Destructive),
-        "Snapshot delete disabled in SAFE_MODE",
-        "Set KASTELL_SAFE_MODE=false to enable snapshot deletion",
-    )),
-    long(cloud_only(blocked(
-        row(
-            Op::SnapshotRestore,
-            "snapshot-restore",
-            Category::Destructive,
-        ),
-        "Snapshot restore disabled in SAFE_MODE",
-        "Set KASTELL_SAFE_MODE=false to enable snapshot restore (destructive operation)",
-    ))),
-    long(token(
-        blocked(
-            row(Op::Update, "update", Category::Disruptive),
-            "Update is disabled in SAFE_MODE",
-            "Set KASTELL_SAFE_MODE=false to enable platform updates",
-        ),
-        TokenNeed::Optional,
-    )),
-    long(token(
-        blocked(
-            row(Op::Restart, "restart", Category::Disruptive),
-            "Restart is disabled in SAFE_MODE",
-            "Set KASTELL_SAFE_MODE=false to enable server reboot",
-        ),
-        TokenNeed::Required,
-    )),
-    long(token(
-        blocked(
-            row(Op::Maintain, "maintain", Category::Disruptive),
-            "Maintenance is disabled in SAFE_MODE",
-            "Set KASTELL_SAFE_MODE=false to enable maintenance (includes reboot)",
-        ),
-        TokenNeed::Optional,
-    )),
-    row(Op::ServerAdd, "server-add", Category::SafeWrite),
-    row(Op::ServerList, "server-list", Category::Read),
-    blocked(
-        row(Op::ServerRemove, "server-remove", Category::Destructive),
-        "Server removal is disabled in SAFE_MODE",
-        "Set KASTELL_SAFE_MODE=false to enable removing servers",
-    ),
-    row(Op::Doctor, "doctor", Category::Read),
-    row(Op::Info, "info", Category::Read),
-    row(Op::Logs, "logs", Category::Read),
-];
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_table_is_indexed_by_operation() {
-        for (i, op) in Operation::ALL.iter().enumerate() {
-            assert_eq!(RULES[i].op, *op);
-            assert_eq!(op.rule().op, *op);
-            let json = serde_json::to_value(op).unwrap();
-            assert_eq!(json, op.as_str(), "serde name equals the action name");
-        }
-    }
-
-    #[test]
     fn every_safe_mode_block_names_the_switch_and_covers_what_asks_first() {
-        for rule in &RULES {
+        for rule in crate::ops::catalog::rules() {
             if let Some(block) = rule.safe_mode {
                 assert!(
                     block
                         .hint
                         .starts_with("Set KASTELL_SAFE_MODE=false to enable")
                 );
-                assert!(rule.asks_first() || rule.billable, "{}", rule.action);
+                assert!(rule.asks_first() || rule.billable, "{}", rule.id);
             } else {
                 // SAFE_MODE lets through exactly what adds or reads and
                 // costs nothing.
                 assert!(
                     rule.category <= Category::SafeWrite && !rule.billable,
                     "{} is not blocked in SAFE_MODE",
-                    rule.action
+                    rule.id
                 );
             }
-            assert_eq!(rule.idempotent, rule.reads_only(), "{}", rule.action);
+            assert_eq!(rule.idempotent, rule.reads_only(), "{}", rule.id);
             if rule.long_running {
-                assert!(!rule.reads_only(), "{} reads but is long", rule.action);
+                assert!(!rule.reads_only(), "{} reads but is long", rule.id);
             }
         }
+    }
+
+    #[test]
+    fn an_id_serialises_as_itself_and_compares_by_name() {
+        static A: Rule = Rule::new("x-read", Category::Read);
+        static B: Rule = Rule::new("x-read", Category::Read);
+        assert_eq!(OpId::new(&A), OpId::new(&B));
+        assert_eq!(serde_json::to_value(OpId::new(&A)).unwrap(), "x-read");
+        assert_eq!(OpId::new(&A).to_string(), "x-read");
     }
 }

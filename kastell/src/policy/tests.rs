@@ -1,23 +1,26 @@
 //! Tests for [`Policy::check`]: the full matrix and the security log.
 
 use super::*;
+#[allow(unused_imports)]
+use crate::ops::Operation as _;
+use crate::ops::{
+    BACKUP_PRUNE, BackupCreateOp, BackupDrillOp, BackupListOp, BackupRestoreOp, BackupVerifyOp,
+    DOCTOR, HealthOp, LogsOp, MaintainOp, MonitorOp, RestartOp, SERVER_ADD, SERVER_REMOVE,
+    ServerListOp, SnapshotCreateOp, SnapshotDeleteOp, SnapshotListOp, SnapshotRestoreOp, StatusOp,
+    UpdateOp,
+};
 use serde_json::Value;
 
 /// The specification, written independently of [`RULES`]: the SAFE_MODE
 /// refusal (error, hint), whether manual servers are refused, and the
 /// token need on cloud servers.
-type SpecRow = (
-    Operation,
-    Option<(&'static str, &'static str)>,
-    bool,
-    TokenNeed,
-);
+type SpecRow = (OpId, Option<(&'static str, &'static str)>, bool, TokenNeed);
 
 const SPEC: &[SpecRow] = &[
-    (Operation::BackupCreate, None, false, TokenNeed::None),
-    (Operation::BackupList, None, false, TokenNeed::None),
+    (BackupCreateOp::ID, None, false, TokenNeed::None),
+    (BackupListOp::ID, None, false, TokenNeed::None),
     (
-        Operation::BackupRestore,
+        BackupRestoreOp::ID,
         Some((
             "Restore disabled in SAFE_MODE",
             "Set KASTELL_SAFE_MODE=false to enable restore operations",
@@ -25,10 +28,10 @@ const SPEC: &[SpecRow] = &[
         false,
         TokenNeed::None,
     ),
-    (Operation::BackupVerify, None, false, TokenNeed::None),
-    (Operation::BackupDrill, None, false, TokenNeed::None),
+    (BackupVerifyOp::ID, None, false, TokenNeed::None),
+    (BackupDrillOp::ID, None, false, TokenNeed::None),
     (
-        Operation::BackupPrune,
+        BACKUP_PRUNE.id(),
         Some((
             "Backup pruning is disabled in SAFE_MODE",
             "Set KASTELL_SAFE_MODE=false to enable deleting backups (run without --apply to see the plan)",
@@ -37,7 +40,7 @@ const SPEC: &[SpecRow] = &[
         TokenNeed::None,
     ),
     (
-        Operation::SnapshotCreate,
+        SnapshotCreateOp::ID,
         Some((
             "Snapshot creation is disabled in SAFE_MODE",
             "Set KASTELL_SAFE_MODE=false to enable snapshot creation (billable operation)",
@@ -45,9 +48,9 @@ const SPEC: &[SpecRow] = &[
         true,
         TokenNeed::Required,
     ),
-    (Operation::SnapshotList, None, true, TokenNeed::Required),
+    (SnapshotListOp::ID, None, true, TokenNeed::Required),
     (
-        Operation::SnapshotDelete,
+        SnapshotDeleteOp::ID,
         Some((
             "Snapshot delete disabled in SAFE_MODE",
             "Set KASTELL_SAFE_MODE=false to enable snapshot deletion",
@@ -56,7 +59,7 @@ const SPEC: &[SpecRow] = &[
         TokenNeed::Required,
     ),
     (
-        Operation::SnapshotRestore,
+        SnapshotRestoreOp::ID,
         Some((
             "Snapshot restore disabled in SAFE_MODE",
             "Set KASTELL_SAFE_MODE=false to enable snapshot restore (destructive operation)",
@@ -65,7 +68,7 @@ const SPEC: &[SpecRow] = &[
         TokenNeed::Required,
     ),
     (
-        Operation::Update,
+        UpdateOp::ID,
         Some((
             "Update is disabled in SAFE_MODE",
             "Set KASTELL_SAFE_MODE=false to enable platform updates",
@@ -74,7 +77,7 @@ const SPEC: &[SpecRow] = &[
         TokenNeed::Optional,
     ),
     (
-        Operation::Restart,
+        RestartOp::ID,
         Some((
             "Restart is disabled in SAFE_MODE",
             "Set KASTELL_SAFE_MODE=false to enable server reboot",
@@ -83,7 +86,7 @@ const SPEC: &[SpecRow] = &[
         TokenNeed::Required,
     ),
     (
-        Operation::Maintain,
+        MaintainOp::ID,
         Some((
             "Maintenance is disabled in SAFE_MODE",
             "Set KASTELL_SAFE_MODE=false to enable maintenance (includes reboot)",
@@ -91,10 +94,10 @@ const SPEC: &[SpecRow] = &[
         false,
         TokenNeed::Optional,
     ),
-    (Operation::ServerAdd, None, false, TokenNeed::None),
-    (Operation::ServerList, None, false, TokenNeed::None),
+    (SERVER_ADD.id(), None, false, TokenNeed::None),
+    (ServerListOp::ID, None, false, TokenNeed::None),
     (
-        Operation::ServerRemove,
+        SERVER_REMOVE.id(),
         Some((
             "Server removal is disabled in SAFE_MODE",
             "Set KASTELL_SAFE_MODE=false to enable removing servers",
@@ -102,9 +105,11 @@ const SPEC: &[SpecRow] = &[
         false,
         TokenNeed::None,
     ),
-    (Operation::Doctor, None, false, TokenNeed::None),
-    (Operation::Info, None, false, TokenNeed::None),
-    (Operation::Logs, None, false, TokenNeed::None),
+    (DOCTOR.id(), None, false, TokenNeed::None),
+    (StatusOp::ID, None, false, TokenNeed::None),
+    (HealthOp::ID, None, false, TokenNeed::None),
+    (LogsOp::ID, None, false, TokenNeed::None),
+    (MonitorOp::ID, None, false, TokenNeed::None),
 ];
 
 fn cloud() -> ServerRecord {
@@ -133,8 +138,11 @@ fn log_lines(dir: &Path) -> Vec<Value> {
 
 #[test]
 fn spec_covers_every_operation() {
-    let ops: Vec<Operation> = SPEC.iter().map(|row| row.0).collect();
-    assert_eq!(ops, Operation::ALL.to_vec());
+    let mut ops: Vec<&str> = SPEC.iter().map(|row| row.0.as_str()).collect();
+    let mut all: Vec<&str> = crate::ops::catalog::ids().map(OpId::as_str).collect();
+    ops.sort_unstable();
+    all.sort_unstable();
+    assert_eq!(ops, all);
 }
 
 #[test]
@@ -206,14 +214,14 @@ fn the_mcp_default_is_safe_and_the_cli_default_is_not() {
     let tmp = tempfile::tempdir().unwrap();
     let policy = Policy::for_dir(Env::from_pairs::<&str, &str>([]), tmp.path());
     let err = policy
-        .check(Operation::Restart, Surface::Mcp, Some(&manual()), |_| true)
+        .check(RestartOp::ID, Surface::Mcp, Some(&manual()), |_| true)
         .unwrap_err();
     assert_eq!(err.message(), "Restart is disabled in SAFE_MODE");
     assert_eq!(log_lines(tmp.path())[0]["reason"], "default for mcp");
     // Restart is allowed on manual servers (it reboots over SSH).
     assert!(
         policy
-            .check(Operation::Restart, Surface::Cli, Some(&manual()), |_| false)
+            .check(RestartOp::ID, Surface::Cli, Some(&manual()), |_| false)
             .is_ok()
     );
 }
@@ -222,20 +230,12 @@ fn the_mcp_default_is_safe_and_the_cli_default_is_not() {
 fn a_restart_is_logged_as_disruptive_work() {
     let tmp = tempfile::tempdir().unwrap();
     let policy = Policy::for_dir(Env::from_pairs::<&str, &str>([]), tmp.path());
-    let _ = policy.check(Operation::Restart, Surface::Mcp, Some(&manual()), |_| true);
-    let _ = policy.check(
-        Operation::BackupRestore,
-        Surface::Mcp,
-        Some(&manual()),
-        |_| true,
-    );
+    let _ = policy.check(RestartOp::ID, Surface::Mcp, Some(&manual()), |_| true);
+    let _ = policy.check(BackupRestoreOp::ID, Surface::Mcp, Some(&manual()), |_| true);
     let lines = log_lines(tmp.path());
     assert_eq!(lines[0]["action"], "restart");
     assert_eq!(lines[0]["category"], "disruptive");
-    assert_eq!(
-        lines[0]["category"],
-        Operation::Restart.rule().category.as_str()
-    );
+    assert_eq!(lines[0]["category"], RestartOp::ID.rule().category.as_str());
     assert_eq!(lines[1]["category"], "destructive");
 }
 
@@ -246,9 +246,9 @@ fn a_malformed_safety_file_is_refused_with_its_own_error_not_safe_modes() {
     // Neither SAFE_MODE variable set: over MCP it would default to on.
     let policy = Policy::for_dir(Env::from_pairs::<&str, &str>([]), tmp.path());
     for (surface, op) in [
-        (Surface::Mcp, Operation::Restart),
-        (Surface::Mcp, Operation::BackupRestore),
-        (Surface::Cli, Operation::Update),
+        (Surface::Mcp, RestartOp::ID),
+        (Surface::Mcp, BackupRestoreOp::ID),
+        (Surface::Cli, UpdateOp::ID),
     ] {
         let err = policy
             .check(op, surface, Some(&manual()), |_| true)
@@ -267,7 +267,7 @@ fn a_malformed_safety_file_is_refused_with_its_own_error_not_safe_modes() {
     // Reads still go on.
     assert!(
         policy
-            .check(Operation::Info, Surface::Mcp, Some(&manual()), |_| true)
+            .check(StatusOp::ID, Surface::Mcp, Some(&manual()), |_| true)
             .is_ok()
     );
     assert_eq!(
@@ -280,13 +280,8 @@ fn a_malformed_safety_file_is_refused_with_its_own_error_not_safe_modes() {
 fn refusals_are_logged_with_all_fields() {
     let tmp = tempfile::tempdir().unwrap();
     let policy = policy(tmp.path(), "on");
-    let _ = policy.check(
-        Operation::ServerRemove,
-        Surface::Cli,
-        Some(&cloud()),
-        |_| true,
-    );
-    let _ = policy.check(Operation::SnapshotCreate, Surface::Mcp, None, |_| true);
+    let _ = policy.check(SERVER_REMOVE.id(), Surface::Cli, Some(&cloud()), |_| true);
+    let _ = policy.check(SnapshotCreateOp::ID, Surface::Mcp, None, |_| true);
     let lines = log_lines(tmp.path());
     assert_eq!(lines.len(), 2);
     let first = lines[0].as_object().unwrap();
@@ -314,12 +309,7 @@ fn a_broken_log_does_not_hide_the_refusal() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::create_dir(tmp.path().join("security.log")).unwrap();
     let err = policy(tmp.path(), "true")
-        .check(
-            Operation::BackupRestore,
-            Surface::Mcp,
-            Some(&cloud()),
-            |_| true,
-        )
+        .check(BackupRestoreOp::ID, Surface::Mcp, Some(&cloud()), |_| true)
         .unwrap_err();
     assert_eq!(err.message(), "Restore disabled in SAFE_MODE");
 }
@@ -328,7 +318,7 @@ fn a_broken_log_does_not_hide_the_refusal() {
 fn optional_tokens_and_uncompiled_providers_leave_notes() {
     let tmp = tempfile::tempdir().unwrap();
     let decision = policy(tmp.path(), "false")
-        .check(Operation::Maintain, Surface::Cli, Some(&cloud()), |_| false)
+        .check(MaintainOp::ID, Surface::Cli, Some(&cloud()), |_| false)
         .unwrap();
     // The note about an uncompiled provider appears exactly when this
     // build lacks the hetzner feature.
@@ -371,12 +361,9 @@ fn cloud_servers_without_provider_and_unknown_platforms_are_refused() {
     let mut no_provider = cloud();
     no_provider.provider = None;
     let err = policy
-        .check(
-            Operation::SnapshotList,
-            Surface::Mcp,
-            Some(&no_provider),
-            |_| true,
-        )
+        .check(SnapshotListOp::ID, Surface::Mcp, Some(&no_provider), |_| {
+            true
+        })
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidState);
 
@@ -384,21 +371,19 @@ fn cloud_servers_without_provider_and_unknown_platforms_are_refused() {
     bare.mode = "bare".into();
     assert!(
         policy
-            .check(Operation::BackupRestore, Surface::Mcp, Some(&bare), |_| {
-                true
-            })
+            .check(BackupRestoreOp::ID, Surface::Mcp, Some(&bare), |_| { true })
             .is_ok()
     );
     let mut odd = cloud();
     odd.platform = Some("plesk".into());
     let err = policy
-        .check(Operation::BackupRestore, Surface::Mcp, Some(&odd), |_| true)
+        .check(BackupRestoreOp::ID, Surface::Mcp, Some(&odd), |_| true)
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidState);
     assert!(err.message().contains("plesk"));
     assert!(
         policy
-            .check(Operation::BackupCreate, Surface::Mcp, Some(&odd), |_| true)
+            .check(BackupCreateOp::ID, Surface::Mcp, Some(&odd), |_| true)
             .is_ok()
     );
     assert_eq!(log_lines(tmp.path()).len(), 2);
@@ -408,7 +393,7 @@ fn cloud_servers_without_provider_and_unknown_platforms_are_refused() {
 fn without_a_server_only_safe_mode_applies() {
     let tmp = tempfile::tempdir().unwrap();
     let decision = policy(tmp.path(), "false")
-        .check(Operation::SnapshotCreate, Surface::Mcp, None, |_| false)
+        .check(SnapshotCreateOp::ID, Surface::Mcp, None, |_| false)
         .unwrap();
     assert_eq!(decision.token, TokenStatus::NotNeeded);
 }

@@ -55,7 +55,6 @@ fn install_arguments_parse_and_conflict() {
 
 #[test]
 fn the_cli_reads_every_generated_command_with_names_after_the_double_dash() {
-    use crate::cli::backup::BackupCommand;
     use crate::cli::repo::RepoCommand;
     let request = schedule::Request {
         target: Target::Server("web-1".into()),
@@ -72,18 +71,18 @@ fn the_cli_reads_every_generated_command_with_names_after_the_double_dash() {
         let argv = std::iter::once("kastell".to_owned()).chain(job.args.iter().cloned());
         let cli = Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{:?}: {e}", job.args));
         match (job.kind, cli.command) {
-            (JobKind::Backup, Command::Backup(BackupCommand::Create(args))) => {
-                assert_eq!(args.target.server.as_deref(), Some("web-1"));
-                assert_eq!(args.repo.as_deref(), Some("-r"));
-                assert!(args.target.force);
+            (JobKind::Backup, Command::Operation(call)) if call.op.title() == "backup create" => {
+                assert_eq!(call.target.server.as_deref(), Some("web-1"));
+                assert_eq!(call.op.0.args()["repo"], "-r");
+                assert!(call.target.force);
             }
             (JobKind::Prune, Command::Repo(RepoCommand::Prune(args))) => {
                 assert_eq!(args.name, "-r");
                 assert!(args.apply && args.force);
             }
-            (JobKind::Drill, Command::Backup(BackupCommand::Drill(args))) => {
-                assert_eq!(args.server.as_deref(), Some("web-1"));
-                assert_eq!(args.repo.as_deref(), Some("-r"));
+            (JobKind::Drill, Command::Operation(call)) if call.op.title() == "backup drill" => {
+                assert_eq!(call.target.server.as_deref(), Some("web-1"));
+                assert_eq!(call.op.0.args()["repo"], "-r");
             }
             (kind, other) => panic!("{kind:?} parsed as {other:?}"),
         }

@@ -1,5 +1,6 @@
 //! `kastell server add`.
 
+use crate::ops::SERVER_ADD;
 use clap::Args;
 use kastell_core::Registry;
 use kastell_core::registry::{FIRST_PARTY_PLATFORMS, FIRST_PARTY_PROVIDERS};
@@ -8,7 +9,7 @@ use kastell_core::{Error, Result};
 
 use crate::cli::Context;
 use crate::env::Env;
-use crate::policy::{Operation, Surface};
+use crate::policy::Surface;
 use crate::store::{
     ServerRecord, SshSettings, allow_private_ips, is_known_platform, is_known_provider,
     validate_ip, validate_name,
@@ -234,7 +235,7 @@ fn check_backup_path(path: &str) -> Result<()> {
 pub(super) fn run(args: AddArgs, ctx: &Context) -> Result<()> {
     let record = record_from_args(&args, &ctx.env, chrono::Utc::now())?;
     let policy = ctx.policy()?;
-    policy.check(Operation::ServerAdd, Surface::Cli, Some(&record), |p| {
+    policy.check(SERVER_ADD.id(), Surface::Cli, Some(&record), |p| {
         policy.env_token_present(p)
     })?;
     let stored = ctx.store()?.add(record)?;

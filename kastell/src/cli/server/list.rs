@@ -1,9 +1,12 @@
 //! `kastell server list`.
 
+#[allow(unused_imports)]
+use crate::ops::Operation as _;
+use crate::ops::ServerListOp;
 use kastell_core::Result;
 
 use crate::cli::Context;
-use crate::policy::{Operation, Surface};
+use crate::policy::Surface;
 use crate::store::ServerRecord;
 
 /// One table row for `record`.
@@ -30,7 +33,7 @@ fn row(record: &ServerRecord) -> Vec<String> {
 /// array as stored.
 pub(super) fn run(ctx: &Context) -> Result<()> {
     let policy = ctx.policy()?;
-    policy.check(Operation::ServerList, Surface::Cli, None, |_| false)?;
+    policy.check(ServerListOp::ID, Surface::Cli, None, |_| false)?;
     let records = ctx.store()?.servers()?;
     if ctx.out.is_json() {
         return ctx.out.json(&records);

@@ -1,12 +1,13 @@
 //! `kastell server remove`.
 
+use crate::ops::SERVER_REMOVE;
 use clap::Args;
 use kastell_core::Result;
 use serde::Serialize;
 
 use crate::cli::Context;
 use crate::cli::confirm::{Confirmation, confirm};
-use crate::policy::{Operation, Surface};
+use crate::policy::Surface;
 use crate::store::ServerRecord;
 
 /// Arguments of `kastell server remove`.
@@ -34,7 +35,7 @@ pub(super) fn run(args: RemoveArgs, ctx: &Context) -> Result<()> {
         return Ok(());
     };
     let policy = ctx.policy()?;
-    policy.check(Operation::ServerRemove, Surface::Cli, Some(&record), |p| {
+    policy.check(SERVER_REMOVE.id(), Surface::Cli, Some(&record), |p| {
         policy.env_token_present(p)
     })?;
     let question = format!(

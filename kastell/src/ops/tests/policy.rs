@@ -1,5 +1,12 @@
 //! The policy comes first, is logged, and filters suggestions.
 
+#[allow(unused_imports)]
+use crate::ops::Operation as _;
+use crate::ops::{
+    BackupRestoreOp, HealthOp, MaintainOp, RestartOp, SnapshotCreateOp, SnapshotDeleteOp,
+    SnapshotListOp, SnapshotRestoreOp, UpdateOp,
+};
+use crate::policy::OpId;
 use kastell_core::ErrorKind;
 
 use super::*;
@@ -114,15 +121,25 @@ async fn server_rules_follow_safe_mode_manual_then_token() {
     assert_eq!(err.error, "Server not found: ghost");
 }
 
-fn action_of(suggestion: &Suggestion) -> Action {
-    *Action::ALL
+/// Every operation MCP offers.
+fn offered() -> impl Iterator<Item = OpId> {
+    crate::ops::catalog::all()
         .iter()
-        .find(|a| {
-            let (tool, action, _) = a.parts();
-            suggestion
-                .command
-                .starts_with(&format!("{tool} {{ action: '{action}'"))
+        .filter(|op| op.spec().mcp.is_some())
+        .map(|op| op.id())
+}
+
+fn action_of(suggestion: &Suggestion) -> OpId {
+    crate::ops::catalog::all()
+        .iter()
+        .find(|op| {
+            op.spec().mcp.is_some_and(|m| {
+                suggestion
+                    .command
+                    .starts_with(&format!("{} {{ action: '{}'", m.tool, m.action))
+            })
         })
+        .map(|op| op.id())
         .unwrap_or_else(|| panic!("unknown tool/action in {}", suggestion.command))
 }
 
@@ -130,9 +147,8 @@ fn action_of(suggestion: &Suggestion) -> Action {
 fn suggestions_only_name_allowed_actions() {
     let world = World::new();
     let every = || {
-        Action::ALL
-            .iter()
-            .map(|a| Candidate::new(*a, "because"))
+        offered()
+            .map(|a| Candidate::new(a, "because"))
             .collect::<Vec<_>>()
     };
     let records = FleetStore::open(world.dir.path())
@@ -140,13 +156,13 @@ fn suggestions_only_name_allowed_actions() {
         .servers()
         .unwrap();
     let destructive = [
-        Action::Update,
-        Action::Restart,
-        Action::Maintain,
-        Action::BackupRestore,
-        Action::SnapshotCreate,
-        Action::SnapshotDelete,
-        Action::SnapshotRestore,
+        UpdateOp::ID,
+        RestartOp::ID,
+        MaintainOp::ID,
+        BackupRestoreOp::ID,
+        SnapshotCreateOp::ID,
+        SnapshotDeleteOp::ID,
+        SnapshotRestoreOp::ID,
     ];
     for (surface, safe, env) in [
         (Surface::Mcp, true, vec![CLOUD_TOKEN]),
@@ -160,10 +176,9 @@ fn suggestions_only_name_allowed_actions() {
     ] {
         let ctx = world.context(surface, &env);
         for record in &records {
-            let got: Vec<Action> = ctx.suggest(record, every()).iter().map(action_of).collect();
-            for action in Action::ALL {
-                let (_, _, op) = action.parts();
-                let allowed = allowed(&ctx.policy, op, surface, Some(record), |p| {
+            let got: Vec<OpId> = ctx.suggest(record, every()).iter().map(action_of).collect();
+            for action in offered() {
+                let allowed = allowed(&ctx.policy, action, surface, Some(record), |p| {
                     ctx.token_present(p)
                 });
                 assert_eq!(
@@ -173,7 +188,7 @@ fn suggestions_only_name_allowed_actions() {
                     record.name
                 );
             }
-            assert!(got.contains(&Action::InfoHealth));
+            assert!(got.contains(&HealthOp::ID));
             for action in destructive {
                 if safe {
                     assert!(
@@ -184,7 +199,7 @@ fn suggestions_only_name_allowed_actions() {
             }
             if !safe {
                 assert!(
-                    got.contains(&Action::Update),
+                    got.contains(&UpdateOp::ID),
                     "update allowed without SAFE_MODE"
                 );
             }
@@ -192,13 +207,13 @@ fn suggestions_only_name_allowed_actions() {
     }
     let manual = records.iter().find(|r| r.name == "man-1").unwrap();
     let ctx = world.cli();
-    let got: Vec<Action> = ctx.suggest(manual, every()).iter().map(action_of).collect();
+    let got: Vec<OpId> = ctx.suggest(manual, every()).iter().map(action_of).collect();
     assert!(
-        !got.contains(&Action::SnapshotList),
+        !got.contains(&SnapshotListOp::ID),
         "manual servers have no snapshots"
     );
     assert!(
-        got.contains(&Action::Restart),
+        got.contains(&RestartOp::ID),
         "manual servers restart over SSH"
     );
     assert!(
