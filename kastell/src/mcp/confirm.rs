@@ -32,7 +32,8 @@
 //! replays are refused, as are tokens for other arguments or servers,
 //! altered ones and those from another kastell-mcp process (each process
 //! seals with a random key of its own). `KASTELL_CONFIRM=off` skips all of
-//! this (the original tool's behaviour: SAFE_MODE alone decides).
+//! this (the original tool's behaviour: SAFE_MODE alone decides), except
+//! that a dry run still only plans (`confirm: off`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -236,11 +237,12 @@ pub(crate) async fn gate(
             confirmed: "not needed".into(),
         };
     }
-    if ctx
+    let off_by_env = ctx
         .env
         .get(CONFIRM_VAR)
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("off"))
-    {
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("off"));
+    let dry_run = matches!(call, Call::Backup(args) if args.dry_run);
+    if off_by_env && !dry_run {
         return Gate::Go {
             confirmed: format!("not asked ({CONFIRM_VAR}=off)"),
         };
@@ -267,6 +269,10 @@ pub(crate) async fn gate(
         Ok(b) => b,
         Err(e) => return Gate::Answer(failure(e).into(), None),
     };
+    // A dry run never changes anything, even where nobody confirms.
+    if off_by_env {
+        return unconfirmed_plan(blast);
+    }
     let setting = match confirmation(ctx, &blast.server) {
         Ok(setting) => setting,
         Err(e) => return Gate::Answer(failure(OpError::from(e)).into(), None),
@@ -284,6 +290,9 @@ pub(crate) async fn gate(
             .client_capabilities()
             .is_some_and(|c| c.elicitation.is_some());
     let Some(route) = Route::of(setting.mode, can_ask) else {
+        if args.dry_run {
+            return unconfirmed_plan(blast);
+        }
         return Gate::Go {
             confirmed: format!("not asked (confirm off: {})", setting.source),
         };
@@ -545,14 +554,37 @@ fn plan(
             "Call again without dryRun: the call then waits until the operator approves it with `kastell approve`",
         ),
     };
+    planned(blast, route.as_str(), next, token, expires)
+}
+
+/// The plan of a dry run where confirmation is off (`confirm: off`): the
+/// real call runs without a question, so there is no token to hand out.
+fn unconfirmed_plan(blast: BlastRadius) -> Gate {
+    planned(
+        blast,
+        "off",
+        "Call again without dryRun: confirmation is off here, so that call runs at once",
+        None,
+        None,
+    )
+}
+
+/// A dry run's answer: the plan, who confirms (`confirm`) and what next.
+fn planned(
+    blast: BlastRadius,
+    confirm: &str,
+    next: &str,
+    plan_token: Option<String>,
+    expires_at: Option<String>,
+) -> Gate {
     let output = super::output::BackupOutput::Plan(PlanOutput {
         dry_run: true,
         summary: blast.question(),
         plan: blast,
-        confirm: route.as_str().to_owned(),
+        confirm: confirm.to_owned(),
         next: next.to_owned(),
-        plan_token: token,
-        expires_at: expires,
+        plan_token,
+        expires_at,
         suggested_actions: Vec::new(),
     });
     Gate::Answer(success(&output).into(), Some("not run: dry run".into()))
