@@ -6,6 +6,10 @@
 // It reads a plan (JSON) from the file named by the first argument,
 // connects over stdio or Streamable HTTP, lists the tools, resources and
 // prompts, makes the planned calls and prints one JSON report on stdout.
+// An argument {"$from": N, "field": F} is call N's structuredContent[F]
+// (an id an earlier call returned, handed to a later one), and
+// {"$from": N, "pointer": P} the value at JSON pointer P (e.g.
+// "/snapshot/id") in it, as in py_client.py.
 // Everything the SDK rejects (a tools/list it cannot parse, a result that
 // does not match its tool's output schema) is reported as an error string,
 // never swallowed: the Rust test decides what passes.
@@ -13,6 +17,20 @@ import { readFileSync } from "node:fs";
 
 function describe(err) {
   return String(err && err.message ? err.message : err);
+}
+
+// The call's arguments with each {"$from": N, ...} replaced by what call N
+// returned there (undefined if it returned none).
+function resolve(args, calls) {
+  const resolved = { ...(args || {}) };
+  for (const [key, value] of Object.entries(resolved)) {
+    if (value && typeof value === "object" && "$from" in value) {
+      const earlier = (calls[value.$from] || {}).result || {};
+      const path = value.pointer ? value.pointer.split("/").slice(1) : [value.field];
+      resolved[key] = path.reduce((at, part) => (at == null ? at : at[part]), earlier.structuredContent);
+    }
+  }
+  return resolved;
 }
 
 // `sdk` names the SDK line and how to use it:
@@ -75,13 +93,14 @@ export async function drive(sdk) {
       }
     }
     for (const call of plan.calls || []) {
+      const args = resolve(call.arguments, report.calls);
       const progress = [];
       const options = call.progress ? { onprogress: (p) => progress.push(p) } : {};
       options.timeout = 120000;
       try {
         const result = await sdk.callTool(
           client,
-          { name: call.name, arguments: call.arguments },
+          { name: call.name, arguments: args },
           options,
         );
         report.calls.push({ result, progress });
