@@ -99,13 +99,18 @@ async def run(plan):
                     progress.append({"progress": value, "total": total, "message": message})
 
                 # An argument {"$from": N, "field": F} is call N's
-                # structuredContent[F] (a plan token handed to a later call),
-                # with one character changed when "alter" is set.
+                # structuredContent[F] (a plan token or an id handed to a
+                # later call), {"$from": N, "pointer": P} the value at JSON
+                # pointer P (e.g. "/snapshot/id") in it, with one character
+                # changed when "alter" is set.
                 arguments = dict(call.get("arguments") or {})
                 for key, value in list(arguments.items()):
                     if isinstance(value, dict) and "$from" in value:
                         earlier = report["calls"][value["$from"]].get("result") or {}
-                        found = (earlier.get("structuredContent") or {}).get(value["field"])
+                        found = earlier.get("structuredContent")
+                        path = value["pointer"].split("/")[1:] if "pointer" in value else [value["field"]]
+                        for part in path:
+                            found = found.get(part) if isinstance(found, dict) else None
                         if found and value.get("alter"):
                             # One character changed inside the sealed part.
                             flip = "A" if found[-10] != "A" else "B"

@@ -1,6 +1,7 @@
 //! The official MCP client SDKs, driving an MCP server the way Claude
-//! Desktop, Claude Code, Cursor and VS Code do: the TypeScript SDK and the
-//! Python SDK, installed by `.ci/setup` (through `.ci/mcp-clients`) into
+//! Desktop, Claude Code, Cursor and VS Code do: the TypeScript SDK (v1, and
+//! the v2 client package, which speaks 2026-07-28) and the Python SDK,
+//! installed by `.ci/setup` (through `.ci/mcp-clients`) into
 //! `.ci/cache/mcp-clients`, each run through a thin script in `clients/`
 //! that follows a JSON plan and prints a JSON report. Any test of any
 //! crate can point them at a binary it built (`kastell-mcp`, or a kastell
@@ -17,11 +18,27 @@ use serde_json::{Value, json};
 /// Which client runs a plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sdk {
-    /// `@modelcontextprotocol/sdk` on Node.
+    /// `@modelcontextprotocol/sdk` (v1) on Node: the initialize handshake
+    /// only, and it does not report the version it negotiated.
     TypeScript,
+    /// `@modelcontextprotocol/client` (v2) on Node, negotiating the
+    /// version (`auto`: 2026-07-28 when the server offers it); its report
+    /// carries the `protocolVersion` it got.
+    TypeScriptV2,
     /// PyPI `mcp`, with the protocol negotiation `mode` (`legacy` for the
     /// initialize handshake, `auto` to let it pick 2026-07-28).
     Python(&'static str),
+}
+
+impl Sdk {
+    /// Every client and negotiation mode, for the tests that check each
+    /// lists and calls everything.
+    pub const ALL: [Sdk; 4] = [
+        Sdk::TypeScript,
+        Sdk::TypeScriptV2,
+        Sdk::Python("legacy"),
+        Sdk::Python("auto"),
+    ];
 }
 
 /// Where `.ci/mcp-clients` installed the SDKs.
@@ -29,6 +46,9 @@ pub fn cache() -> PathBuf {
     let dir = crate::ci_cache("mcp-clients");
     assert!(
         dir.join("node_modules/@modelcontextprotocol/sdk").is_dir()
+            && dir
+                .join("node_modules/@modelcontextprotocol/client")
+                .is_dir()
             && dir.join("venv/bin/python").exists()
             && dir.join("bin/node").exists(),
         "the official MCP client SDKs are not installed in {}: run `bash .ci/setup` \
@@ -45,7 +65,7 @@ fn script(name: &str) -> PathBuf {
 }
 
 /// Runs `plan` with `sdk`; returns its report and what it wrote on stderr
-/// (for the TypeScript SDK, its warnings). Panics if the client itself
+/// (for the TypeScript SDKs, their warnings). Panics if the client itself
 /// crashed or printed no report.
 pub fn run(sdk: Sdk, plan: &Value) -> (Value, String) {
     let cache = cache();
@@ -59,11 +79,17 @@ pub fn run(sdk: Sdk, plan: &Value) -> (Value, String) {
     }
     std::fs::write(&plan_file, plan.to_string()).unwrap();
     let mut command = match sdk {
-        Sdk::TypeScript => {
-            let copy = scratch.path().join("ts_client.mjs");
-            std::fs::copy(script("ts_client.mjs"), &copy).unwrap();
+        Sdk::TypeScript | Sdk::TypeScriptV2 => {
+            let entry = if sdk == Sdk::TypeScript {
+                "ts_client.mjs"
+            } else {
+                "ts2_client.mjs"
+            };
+            for name in [entry, "ts_drive.mjs"] {
+                std::fs::copy(script(name), scratch.path().join(name)).unwrap();
+            }
             let mut c = Command::new(cache.join("bin/node"));
-            c.arg(copy);
+            c.arg(scratch.path().join(entry));
             c
         }
         Sdk::Python(_) => {

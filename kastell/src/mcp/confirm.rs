@@ -32,7 +32,8 @@
 //! replays are refused, as are tokens for other arguments or servers,
 //! altered ones and those from another kastell-mcp process (each process
 //! seals with a random key of its own). `KASTELL_CONFIRM=off` skips all of
-//! this (the original tool's behaviour: SAFE_MODE alone decides).
+//! this (the original tool's behaviour: SAFE_MODE alone decides), except
+//! that a dry run still only plans (`confirm: off`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -236,11 +237,12 @@ pub(crate) async fn gate(
             confirmed: "not needed".into(),
         };
     }
-    if ctx
+    let off_by_env = ctx
         .env
         .get(CONFIRM_VAR)
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("off"))
-    {
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("off"));
+    let dry_run = call.dry_run();
+    if off_by_env && !dry_run {
         return Gate::Go {
             confirmed: format!("not asked ({CONFIRM_VAR}=off)"),
         };
@@ -258,6 +260,11 @@ pub(crate) async fn gate(
         Ok(b) => b,
         Err(e) => return Gate::Answer(failure(e).into(), None),
     };
+    // A dry run never changes anything, even where nobody confirms.
+    if off_by_env {
+        let steps = steps_of(ctx, call, &blast);
+        return unconfirmed_plan((blast, steps));
+    }
     let setting = match confirmation(ctx, &blast.server) {
         Ok(setting) => setting,
         Err(e) => return Gate::Answer(failure(OpError::from(e)).into(), None),
@@ -275,6 +282,10 @@ pub(crate) async fn gate(
             .client_capabilities()
             .is_some_and(|c| c.elicitation.is_some());
     let Some(route) = Route::of(setting.mode, can_ask) else {
+        if call.dry_run() {
+            let steps = steps_of(ctx, call, &blast);
+            return unconfirmed_plan((blast, steps));
+        }
         return Gate::Go {
             confirmed: format!("not asked (confirm off: {})", setting.source),
         };
@@ -303,10 +314,7 @@ pub(crate) async fn gate(
     // A dry run never changes anything, whatever else the call carries.
     if call.dry_run() {
         let ttl = seconds(ctx, PLAN_TTL_VAR, PLAN_TTL, MAX_TTL);
-        let steps = match ctx.store.find(&blast.server) {
-            Ok(Some(server)) => call.invocation.plan(ctx, &server),
-            _ => Vec::new(),
-        };
+        let steps = steps_of(ctx, call, &blast);
         return plan(codec, &digest, (blast, steps), route, ttl);
     }
     // The person's answer to the question kastell put decides.
@@ -338,6 +346,15 @@ pub(crate) async fn gate(
             );
             super::approve::gate(rc, &asked, ttl)
         }
+    }
+}
+
+/// The steps `call` would take on the server `blast` is about: the
+/// operation's own plan, as `--dry-run` prints it.
+fn steps_of(ctx: &ops::Context, call: &Call, blast: &BlastRadius) -> Vec<String> {
+    match ctx.store.find(&blast.server) {
+        Ok(Some(server)) => call.invocation.plan(ctx, &server),
+        _ => Vec::new(),
     }
 }
 
@@ -491,8 +508,9 @@ pub struct PlanOutput {
     /// operation's own plan, as `kastell ... --dry-run` prints it.
     pub steps: Vec<String>,
     /// Who confirms the real call: `ask` (the user, through the client),
-    /// `approve` (the operator, with `kastell approve`) or `plan-token`
-    /// (this plan's token).
+    /// `approve` (the operator, with `kastell approve`), `plan-token`
+    /// (this plan's token) or `off` (nobody: confirmation is off here and
+    /// the real call runs at once).
     pub confirm: String,
     /// What to do next to carry the plan out.
     pub next: String,
@@ -543,15 +561,38 @@ fn plan(
             "Call again without dryRun: the call then waits until the operator approves it with `kastell approve`",
         ),
     };
+    planned((blast, steps), route.as_str(), next, token, expires)
+}
+
+/// The plan of a dry run where confirmation is off (`confirm: off`): the
+/// real call runs without a question, so there is no token to hand out.
+fn unconfirmed_plan(blast: (BlastRadius, Vec<String>)) -> Gate {
+    planned(
+        blast,
+        "off",
+        "Call again without dryRun: confirmation is off here, so that call runs at once",
+        None,
+        None,
+    )
+}
+
+/// A dry run's answer: the plan, who confirms (`confirm`) and what next.
+fn planned(
+    (blast, steps): (BlastRadius, Vec<String>),
+    confirm: &str,
+    next: &str,
+    plan_token: Option<String>,
+    expires_at: Option<String>,
+) -> Gate {
     let output = PlanOutput {
         dry_run: true,
         summary: blast.question(),
         steps,
         plan: blast,
-        confirm: route.as_str().to_owned(),
+        confirm: confirm.to_owned(),
         next: next.to_owned(),
-        plan_token: token,
-        expires_at: expires,
+        plan_token,
+        expires_at,
         suggested_actions: Vec::new(),
     };
     Gate::Answer(

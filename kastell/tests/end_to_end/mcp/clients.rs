@@ -1,12 +1,15 @@
 //! The official MCP client SDKs against the real `kastell-mcp --sandbox`,
-//! over stdio and over Streamable HTTP: the TypeScript SDK (Claude Desktop,
-//! Claude Code, Cursor, VS Code) and the Python SDK, the latter both on the
+//! over stdio and over Streamable HTTP, each client of [`Sdk::ALL`]: the
+//! TypeScript SDK v1 (Claude Desktop, Claude Code, Cursor, VS Code), its v2
+//! client package negotiating 2026-07-28, and the Python SDK both on the
 //! initialize handshake and letting it negotiate 2026-07-28.
 //!
-//! Each lists the tools (an SDK that rejects a definition fails here),
-//! calls every read action, backs a server up with progress, meets a
-//! SAFE_MODE refusal and a strict-argument refusal, reads the fleet
-//! resource and lists the prompts.
+//! Each ends up on the protocol version it should, lists the tools (an
+//! SDK that rejects a definition fails here), calls every read action,
+//! backs a server up with progress, meets a SAFE_MODE refusal and a
+//! strict-argument refusal, reads the fleet resource and lists the
+//! prompts; with SAFE_MODE and confirmation off, it runs every action that
+//! changes a server, and a dry run only plans.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -47,8 +50,19 @@ fn is_error(result: &Value) -> bool {
     result["isError"].as_bool().unwrap_or(false)
 }
 
+/// The protocol version `sdk` must have negotiated with kastell-mcp
+/// (`None`: its report does not say, as TypeScript v1's does not).
+fn negotiated(sdk: Sdk) -> Option<&'static str> {
+    match sdk {
+        Sdk::TypeScript => None,
+        Sdk::TypeScriptV2 | Sdk::Python("auto") => Some("2026-07-28"),
+        Sdk::Python(_) => Some("2025-11-25"),
+    }
+}
+
 /// Everything a plan's report must show, whichever SDK and transport.
-fn check(label: &str, report: &Value, stderr: &str) {
+fn check(sdk: Sdk, transport: &str, report: &Value, stderr: &str) {
+    let label = format!("{sdk:?} over {transport}");
     for key in [
         "connectError",
         "toolsError",
@@ -56,6 +70,9 @@ fn check(label: &str, report: &Value, stderr: &str) {
         "promptsError",
     ] {
         assert!(report.get(key).is_none(), "{label}: {key}: {}", report[key]);
+    }
+    if let Some(version) = negotiated(sdk) {
+        assert_eq!(report["protocolVersion"], version, "{label}: {report}");
     }
     let mut names: Vec<&str> = report["tools"]
         .as_array()
@@ -173,30 +190,112 @@ fn with_calls(mut plan: Value) -> Value {
 
 #[test]
 fn the_official_sdks_use_every_tool_over_stdio() {
-    for sdk in [Sdk::TypeScript, Sdk::Python("legacy"), Sdk::Python("auto")] {
+    for sdk in Sdk::ALL {
         let home = tempfile::tempdir().unwrap();
         let plan = with_calls(sdk::stdio_plan(home.path(), &["--sandbox"], &[]));
         let (report, stderr) = sdk::run(sdk, &plan);
-        check(&format!("{sdk:?} over stdio"), &report, &stderr);
-        if sdk == Sdk::Python("auto") {
-            assert_eq!(report["protocolVersion"], "2026-07-28", "{report}");
-        }
+        check(sdk, "stdio", &report, &stderr);
     }
 }
 
 #[test]
 fn the_official_sdks_use_every_tool_over_http() {
     let server = HttpServer::start(&["--sandbox"], &[("KASTELL_MCP_TOKEN", TOKEN)]);
-    for sdk in [Sdk::TypeScript, Sdk::Python("legacy"), Sdk::Python("auto")] {
+    for sdk in Sdk::ALL {
         let plan = with_calls(server.plan(TOKEN));
         let (report, stderr) = sdk::run(sdk, &plan);
-        check(&format!("{sdk:?} over HTTP"), &report, &stderr);
+        check(sdk, "HTTP", &report, &stderr);
     }
     let log = server.stop();
     assert!(
         !log.contains(TOKEN),
         "the token reached the server's log:\n{log}"
     );
+}
+
+/// The calls of the plan that writes: every action that changes a server,
+/// each id taken from the call that made it, and a dry run between.
+fn writes() -> Value {
+    let snapshot = json!({"$from": 0, "pointer": "/snapshot/id"});
+    let backup = json!({"$from": 4, "field": "backupId"});
+    json!([
+        {"name": "server_backup", "arguments": {"action": "snapshot-create", "server": "hetzner-web"}, "progress": true},
+        {"name": "server_backup", "arguments": {"action": "snapshot-list", "server": "hetzner-web"}},
+        {"name": "server_backup", "arguments": {"action": "snapshot-restore", "server": "hetzner-web", "snapshotId": snapshot}},
+        {"name": "server_backup", "arguments": {"action": "snapshot-delete", "server": "hetzner-web", "snapshotId": snapshot}},
+        {"name": "server_backup", "arguments": {"action": "backup-create", "server": "manual-web"}},
+        {"name": "server_backup", "arguments": {"action": "backup-restore", "server": "manual-web", "backupId": backup, "dryRun": true}},
+        {"name": "server_backup", "arguments": {"action": "backup-list", "server": "manual-web"}},
+        {"name": "server_backup", "arguments": {"action": "backup-restore", "server": "manual-web", "backupId": backup}},
+        {"name": "server_maintain", "arguments": {"action": "update", "server": "manual-web"}},
+        {"name": "server_maintain", "arguments": {"action": "restart", "server": "hetzner-web"}},
+        {"name": "server_maintain", "arguments": {"action": "maintain", "server": "manual-web", "skipReboot": true}}
+    ])
+}
+
+/// With SAFE_MODE and confirmation off, every client runs every action
+/// that changes a server and takes its result (each SDK checks it against
+/// the tool's output schema); a dry run among them, even with nobody to
+/// confirm, only plans.
+#[test]
+fn the_official_sdks_run_every_write_action() {
+    for sdk in Sdk::ALL {
+        let label = format!("{sdk:?}");
+        let home = tempfile::tempdir().unwrap();
+        let env = [("KASTELL_SAFE_MODE", "false"), ("KASTELL_CONFIRM", "off")];
+        let mut plan = sdk::stdio_plan(home.path(), &["--sandbox"], &env);
+        plan["calls"] = writes();
+        let (report, _) = sdk::run(sdk, &plan);
+        if let Some(version) = negotiated(sdk) {
+            assert_eq!(report["protocolVersion"], version, "{label}: {report}");
+        }
+        let actions = [
+            (0, "snapshot-create"),
+            (1, "snapshot-list"),
+            (2, "snapshot-restore"),
+            (3, "snapshot-delete"),
+            (4, "backup-create"),
+            (6, "backup-list"),
+            (7, "backup-restore"),
+            (8, "update"),
+            (9, "restart"),
+            (10, "maintain"),
+        ];
+        for (index, action) in actions {
+            let r = result(&report, index);
+            assert!(!is_error(r), "{label}: {action} failed: {r}");
+            assert_eq!(r["structuredContent"]["action"], action, "{label}: {r}");
+        }
+        let created = &result(&report, 0)["structuredContent"]["snapshot"]["id"];
+        let listed = &result(&report, 1)["structuredContent"]["snapshots"];
+        assert!(
+            listed
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["id"] == *created),
+            "{label}: {created} not in {listed}"
+        );
+        assert!(
+            !report["calls"][0]["progress"]
+                .as_array()
+                .unwrap()
+                .is_empty(),
+            "{label}: snapshot-create reported no progress"
+        );
+
+        let dry = &result(&report, 5)["structuredContent"];
+        assert_eq!(dry["dryRun"], true, "{label}: the dry run ran: {dry}");
+        assert_eq!(dry["confirm"], "off", "{label}: {dry}");
+        // Nothing was restored, so no safety backup was taken either.
+        let backups = &result(&report, 6)["structuredContent"]["backups"];
+        assert_eq!(backups.as_array().unwrap().len(), 1, "{label}: {backups}");
+        let restored = &result(&report, 7)["structuredContent"];
+        assert!(
+            restored["safetyBackupId"].is_string(),
+            "{label}: {restored}"
+        );
+    }
 }
 
 #[test]

@@ -503,3 +503,41 @@ async fn confirmations_hold_over_streamable_http() {
     let log = server.stop();
     assert!(!log.contains(TOKEN), "the bearer token reached the log");
 }
+
+/// Where confirmation is off (`KASTELL_CONFIRM=off`, or `confirm: off` in
+/// safety.json), a dry run still only plans: it answers the plan with
+/// `confirm: off`, restores nothing and is audited as a dry run; the same
+/// call without dryRun then restores at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_only_plans_where_confirmation_is_off() {
+    let by_env = Fleet::start(&[("KASTELL_CONFIRM", "off")]).await;
+    let by_file = Fleet::start(&[]).await;
+    by_file.set_safety(confirming("off"));
+    for (label, fleet) in [("KASTELL_CONFIRM=off", by_env), ("confirm: off", by_file)] {
+        let report = fleet.run(
+            Sdk::Python("legacy"),
+            json!([fleet.restore(json!({"dryRun": true}))]),
+            None,
+        );
+        assert!(!is_error(&report, 0), "{label}: {report}");
+        let plan = content(&report, 0);
+        assert_eq!(plan["dryRun"], true, "{label}: the dry run ran: {plan}");
+        assert_eq!(plan["confirm"], "off", "{label}: {plan}");
+        assert!(plan.get("planToken").is_none(), "{label}: {plan}");
+        assert_eq!(fleet.crontab(), "# changed\n", "{label}: it restored");
+        let outcomes: Vec<Value> = fleet
+            .audit("backup-restore")
+            .iter()
+            .map(|e| e["outcome"].clone())
+            .collect();
+        assert_eq!(outcomes, [json!("dry-run")], "{label}");
+
+        let report = fleet.run(
+            Sdk::Python("legacy"),
+            json!([fleet.restore(json!({}))]),
+            None,
+        );
+        assert!(!is_error(&report, 0), "{label}: {report}");
+        assert_eq!(fleet.crontab(), "# backed up\n", "{label}");
+    }
+}

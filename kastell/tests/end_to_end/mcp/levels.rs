@@ -138,7 +138,7 @@ async fn tools_list_offers_what_the_levels_allow_and_follows_their_changes() {
     assert_eq!(page.entries[0].client.as_deref(), Some("kastell-tests 0"));
     assert!(page.entries[0].ids.contains_key("backup_id"));
 
-    // The official TypeScript SDK takes the narrowed tools/list.
+    // The official TypeScript SDK, v1 and v2, takes the narrowed tools/list.
     write_safety(
         dir.path(),
         &json!({"level": "read-only", "tags": {"prod": {"level": "read-only"}}}),
@@ -148,15 +148,24 @@ async fn tools_list_offers_what_the_levels_allow_and_follows_their_changes() {
     let state = dir.path().join("state").display().to_string();
     env.push(("KASTELL_DIR", state.as_str()));
     let plan = sdk::stdio_plan(home.path(), &[], &env);
-    let (report, stderr) = sdk::run(Sdk::TypeScript, &plan);
-    assert!(report.get("toolsError").is_none(), "{report}\n{stderr}");
-    let tools = report["tools"].as_array().unwrap();
-    assert_eq!(
-        actions(tools, "server_backup").unwrap(),
-        ["backup-list", "snapshot-list"]
-    );
-    let backup = tools.iter().find(|t| t["name"] == "server_backup").unwrap();
-    assert_eq!(backup["annotations"]["readOnlyHint"], true, "{backup}");
+    for client in [Sdk::TypeScript, Sdk::TypeScriptV2] {
+        let (report, stderr) = sdk::run(client, &plan);
+        assert!(
+            report.get("toolsError").is_none(),
+            "{client:?}: {report}\n{stderr}"
+        );
+        let tools = report["tools"].as_array().unwrap();
+        assert_eq!(
+            actions(tools, "server_backup").unwrap(),
+            ["backup-list", "snapshot-list"],
+            "{client:?}"
+        );
+        let backup = tools.iter().find(|t| t["name"] == "server_backup").unwrap();
+        assert_eq!(
+            backup["annotations"]["readOnlyHint"], true,
+            "{client:?}: {backup}"
+        );
+    }
 }
 
 /// Over MCP a dry run is recorded as `dry-run`, not like the restore that

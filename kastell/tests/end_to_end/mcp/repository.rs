@@ -1,5 +1,5 @@
-//! `server_backup` with a repository, through the official TypeScript and
-//! Python SDK clients driving the real `kastell-mcp` over a sandbox
+//! `server_backup` with a repository, through each official TypeScript and
+//! Python SDK client ([`Sdk::ALL`]) driving the real `kastell-mcp` over a sandbox
 //! server: backup-create stores the backup in the repository (and the
 //! SDK validates the result against the tool's output schema),
 //! backup-list reads the repository, backup-restore restores a backup
@@ -52,7 +52,7 @@ async fn agents_back_up_to_and_restore_from_a_repository_through_the_official_sd
     env.push(("KASTELL_CONFIRM".into(), "off".into()));
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
 
-    for client in [Sdk::TypeScript, Sdk::Python("legacy")] {
+    for client in Sdk::ALL {
         let label = format!("{client:?}");
         let marker = format!("# before {label}\n");
         sandbox
