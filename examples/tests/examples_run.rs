@@ -302,7 +302,7 @@ fn a_third_party_operation_reaches_the_cli_the_policy_and_mcp() {
 
     let help = acme(home.path(), &["--help"]);
     assert!(
-        text(&help).contains("cron-reload  Make the cron daemon re-read its tables"),
+        text(&help).contains("cron-reload  Make the cron daemon re-read its tables (SIGHUP)"),
         "{}",
         text(&help)
     );

@@ -25,7 +25,7 @@ const RELOAD: &str = "if pkill -HUP -x {}; then echo signalled; else echo not-ru
 /// Arguments of `cron-reload`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, clap::Args)]
 #[serde(rename_all = "camelCase")]
-pub struct ReloadArgs {
+pub(crate) struct ReloadArgs {
     /// cron-reload only: the daemon's process name (default `cron`; `crond`
     /// on Red Hat family systems).
     #[serde(default)]
@@ -35,7 +35,7 @@ pub struct ReloadArgs {
         value_name = "NAME",
         help = "The daemon's process name (default: cron)"
     )]
-    pub daemon: Option<String>,
+    pub(crate) daemon: Option<String>,
 }
 
 impl ReloadArgs {
@@ -47,19 +47,19 @@ impl ReloadArgs {
 /// What `cron-reload` did.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Reloaded {
+pub(crate) struct Reloaded {
     /// Always `true`.
-    pub success: bool,
+    pub(crate) success: bool,
     /// The server's name.
-    pub server: String,
+    pub(crate) server: String,
     /// The daemon signalled.
-    pub daemon: String,
+    pub(crate) daemon: String,
     /// Whether it was running (and so was signalled).
-    pub signalled: bool,
+    pub(crate) signalled: bool,
 }
 
 /// `cron-reload`.
-pub struct CronReload;
+pub(crate) struct CronReload;
 
 #[async_trait]
 impl Operation for CronReload {

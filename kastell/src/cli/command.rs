@@ -63,15 +63,21 @@ fn leaf(op: &'static dyn Dyn, order: usize) -> clap::Command {
         return clap::Command::new(op.spec().rule.id);
     };
     let name = cli.path.last().copied().unwrap_or(op.spec().rule.id);
-    let command = clap::Command::new(name)
-        .about(cli.about)
-        .display_order(100 + order);
+    let command = clap::Command::new(name);
     let command = match cli.target {
         CliTarget::Fleet => FleetArgs::augment_args(command),
         CliTarget::One => OneArgs::augment_args(command),
         CliTarget::Read => ReadTarget::augment_args(command),
     };
+    // Last: deriving `Args` sets the help from the argument type's doc.
     op.augment(command)
+        .about(sentence(cli.about))
+        .display_order(100 + order)
+}
+
+/// `text` without its final period, as clap shows one-line help.
+fn sentence(text: &'static str) -> &'static str {
+    text.strip_suffix('.').unwrap_or(text)
 }
 
 /// `leaf` added to `command` under the group words of `path` (all but
@@ -96,7 +102,7 @@ fn insert(
         .find(|(name, _)| *name == group)
         .map_or("", |(_, about)| about);
     let created = clap::Command::new(group)
-        .about(about)
+        .about(sentence(about))
         .subcommand_required(true)
         .arg_required_else_help(true);
     command.subcommand(insert(created, rest, leaf))
@@ -183,6 +189,18 @@ mod tests {
             out.push(path.clone());
             paths(sub, path, out);
         }
+    }
+
+    #[test]
+    fn an_operations_help_is_its_own_about() {
+        let command = Cli::command();
+        let restart = command.find_subcommand("restart").unwrap();
+        assert_eq!(
+            restart.get_about().map(ToString::to_string).as_deref(),
+            Some("Reboot a server and prove it (a new boot id), then check health")
+        );
+        let snapshot = command.find_subcommand("snapshot").unwrap();
+        assert!(snapshot.find_subcommand("delete").is_some());
     }
 
     #[test]
