@@ -208,6 +208,7 @@ pub(crate) async fn run(db_mib: u64, runs: usize, shape: Rows) -> Result<Section
             .create(&BackupRequest {
                 server: record.clone(),
                 platform: host.platform.clone(),
+                transport: host.transport.clone(),
                 host_key: None,
                 transfer: TransferProgress::none(),
             })

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kastell_core::wire::DumpJobs;
-use kastell_core::{Error, Platform, Result};
+use kastell_core::{Error, Result};
 use kastell_ssh::SshTransport;
 use kastell_testkit::platform::PaasHost;
 
@@ -18,7 +18,7 @@ use crate::measure::{median, secs};
 use crate::netns::ShapedLink;
 use crate::paas::{CASE, PG_DUMP, Rows, database_size, fill_table};
 use crate::report::Section;
-use crate::shaped::{kastell_backup, reason};
+use crate::shaped::{OnHost, kastell_backup, on_host, reason};
 use crate::throughput::openssh_at;
 
 /// Tables the rows are split over.
@@ -37,7 +37,7 @@ async fn measure(
     label: &str,
     host: &PaasHost,
     address: &str,
-    platform: &Arc<dyn Platform>,
+    platform: &OnHost,
     runs: usize,
     scratch: &Path,
 ) -> Result<(Vec<Vec<String>>, Vec<String>)> {
@@ -115,7 +115,7 @@ pub(crate) async fn run(db_mib: u64, runs: usize, shape: Rows) -> Result<Section
         "loopback",
         &host,
         "127.0.0.1",
-        &host.platform,
+        &on_host(&host),
         runs,
         scratch.path(),
     )

@@ -14,7 +14,7 @@ use kastell::backup::{
     BackupEngine, BackupRequest, CreatedBackup, RestoreRequest, TransferProgress,
 };
 use kastell_core::wire::DumpJobs;
-use kastell_core::{Error, Platform, PlatformContext, PlatformTarget, Result};
+use kastell_core::{Error, Platform, PlatformContext, PlatformTarget, Result, Transport};
 use kastell_ssh::SshTransport;
 use kastell_testkit::platform::{PaasHost, health_endpoint};
 
@@ -45,13 +45,20 @@ pub(crate) struct Backup {
     pub(crate) created: CreatedBackup,
 }
 
+/// A platform and the connection it uses (what a backup request carries).
+pub(crate) type OnHost = (Arc<dyn Platform>, Arc<dyn Transport>);
+
+/// The testkit host's platform and connection, as a backup request wants
+/// them.
+pub(crate) fn on_host(host: &PaasHost) -> OnHost {
+    (host.platform.clone(), host.transport.clone())
+}
+
 /// The platform over `transport`, configured as the testkit host's.
-pub(crate) fn platform_over(
-    host: &PaasHost,
-    transport: Arc<SshTransport>,
-) -> Result<Arc<dyn Platform>> {
-    (CASE.build)(PlatformContext {
-        transport,
+pub(crate) fn platform_over(host: &PaasHost, transport: Arc<SshTransport>) -> Result<OnHost> {
+    let transport: Arc<dyn Transport> = transport;
+    let platform = (CASE.build)(PlatformContext {
+        transport: transport.clone(),
         target: PlatformTarget {
             name: "bench-shaped".into(),
             ip: crate::netns::NS_ADDR.to_string(),
@@ -67,12 +74,13 @@ pub(crate) fn platform_over(
         ]
         .into_iter()
         .collect(),
-    })
+    })?;
+    Ok((platform, transport))
 }
 
 /// A kastell backup through `platform` into `store`, with `jobs` dump jobs.
 pub(crate) async fn kastell_backup(
-    platform: &Arc<dyn Platform>,
+    (platform, transport): &OnHost,
     store: &Path,
     jobs: DumpJobs,
 ) -> Result<Backup> {
@@ -82,6 +90,7 @@ pub(crate) async fn kastell_backup(
         .create(&BackupRequest {
             server: ServerRecord::new("bench-shaped", "bench-shaped", "10.213.77.2"),
             platform: platform.clone(),
+            transport: transport.clone(),
             host_key: None,
             transfer: TransferProgress::none(),
         })
@@ -97,7 +106,7 @@ pub(crate) async fn kastell_backup(
 }
 
 async fn kastell_restore(
-    platform: &Arc<dyn Platform>,
+    (platform, transport): &OnHost,
     store: &Path,
     backup: &CreatedBackup,
 ) -> Result<(Duration, String)> {
@@ -106,6 +115,7 @@ async fn kastell_restore(
         .restore(RestoreRequest {
             server: ServerRecord::new("bench-shaped", "bench-shaped", "10.213.77.2"),
             platform: platform.clone(),
+            transport: transport.clone(),
             backup_id: backup.id.clone(),
             safety_backup: false,
             host_key: None,
@@ -148,7 +158,7 @@ async fn measure_link(
     label: &str,
     host: &PaasHost,
     address: &str,
-    platform: &Arc<dyn Platform>,
+    platform: &OnHost,
     runs: usize,
     with_gzip: bool,
     scratch: &Path,
@@ -241,7 +251,7 @@ pub(crate) async fn run(db_mib: u64, runs: usize, shape: Rows) -> Result<Section
         "loopback",
         &host,
         "127.0.0.1",
-        &host.platform,
+        &on_host(&host),
         runs,
         false,
         scratch.path(),

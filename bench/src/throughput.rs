@@ -19,6 +19,7 @@ use kastell_core::types::{
     ArtifactFormat, ArtifactSink, ArtifactSource, ArtifactSpec, BackupId, BackupReport,
     Compression, Health, PlatformInfo, RestoreReport, UpdateOptions, UpdateReport,
 };
+use kastell_core::wire::CompressMode;
 use kastell_core::{
     Error, Platform, PlatformCapability, RemoteCommand, Result, Transport, TransportExt,
 };
@@ -301,12 +302,18 @@ pub(crate) async fn run(size: u64, runs: usize) -> Result<Vec<Section>> {
         )?);
         for compression in [Compression::None, Compression::Zstd] {
             let store = tempfile::tempdir().map_err(|e| Error::io("creating a store", e))?;
-            let engine = BackupEngine::new(store.path()).with_compression(compression);
+            // Raw on the wire, as this platform has always sent it: the
+            // bench measures the engine's own path, not a probe.
+            let engine = BackupEngine::new(store.path()).with_compress_mode(match compression {
+                Compression::None => CompressMode::None,
+                _ => CompressMode::Local,
+            });
             let started = Instant::now();
             let created = engine
                 .create(&BackupRequest {
                     server: record.clone(),
                     platform: platform.clone(),
+                    transport: transport_for_wire.clone(),
                     host_key: None,
                     transfer: TransferProgress::none(),
                 })
@@ -321,7 +328,14 @@ pub(crate) async fn run(size: u64, runs: usize) -> Result<Vec<Section>> {
                 _ => {
                     plain_down.push(took);
                     let started = Instant::now();
-                    restore_steps = restore(&engine, &record, &platform, &created.id).await?;
+                    restore_steps = restore(
+                        &engine,
+                        &record,
+                        &platform,
+                        &transport_for_wire,
+                        &created.id,
+                    )
+                    .await?;
                     plain_up.push(started.elapsed());
                     if run == 0 {
                         check_same(&dump, &restored)?;
@@ -404,12 +418,14 @@ async fn restore(
     engine: &BackupEngine,
     record: &ServerRecord,
     platform: &Arc<dyn Platform>,
+    transport: &Arc<dyn Transport>,
     id: &BackupId,
 ) -> Result<String> {
     let outcome = engine
         .restore(RestoreRequest {
             server: record.clone(),
             platform: platform.clone(),
+            transport: transport.clone(),
             backup_id: id.clone(),
             safety_backup: false,
             host_key: None,

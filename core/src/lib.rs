@@ -5,7 +5,8 @@
 //!
 //! - the traits [`CloudProvider`], [`Platform`] and [`Transport`], with
 //!   waiting and convenience helpers in [`CloudProviderExt`],
-//!   [`PlatformExt`] and [`TransportExt`];
+//!   [`PlatformExt`] and [`TransportExt`], and [`ArtifactSinkExt::stream`],
+//!   which is all a platform's backup needs to write an artifact;
 //! - the domain types in [`types`] and the capability descriptors in
 //!   [`capability`];
 //! - one [`Error`] type with a [`ErrorKind`], retryability and hints, and
@@ -47,6 +48,7 @@ pub use transport::{
     BoxRead, BoxWrite, HostKeyInfo, HostKeyTrust, HostTarget, Output, StreamOutput, Transport,
     TransportExt, held_open_stdin,
 };
+pub use wire::ArtifactSinkExt;
 
 /// Re-exports used by the registration macros; not part of the public API.
 #[doc(hidden)]

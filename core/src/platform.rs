@@ -42,12 +42,18 @@ pub trait Platform: Send + Sync + fmt::Debug {
     /// Updates the platform (or reports the plan for a dry run).
     async fn update(&self, options: &UpdateOptions) -> Result<UpdateReport>;
 
-    /// Streams a backup into `sink`.
+    /// Streams a backup into `sink`: one
+    /// [`sink.stream(..)`](crate::ArtifactSinkExt::stream) per artifact,
+    /// which compresses on the server when the engine's plan for this host
+    /// says so (the platform need not know). Fails with the first error;
+    /// the engine then discards whatever was written.
     async fn backup(&self, sink: &mut dyn ArtifactSink) -> Result<BackupReport>;
 
     /// Restores from verified artifacts while the platform is stopped, and
     /// reports every step that ran with the error that stopped it (a
     /// backup it cannot use is [`RestoreReport::refused`] before any step).
+    /// [`crate::wire::restore_feed`] sends a stored zstd artifact as it is
+    /// when the engine found zstd on the host.
     async fn restore(&self, source: &dyn ArtifactSource) -> RestoreReport;
 
     /// Stops the platform's services. Requires `stop_start`; the default

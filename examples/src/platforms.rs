@@ -40,13 +40,14 @@ fn show_outcome(out: &mut dyn Write, outcome: &RestoreOutcome) -> Result<()> {
 async fn back_up(
     engine: &BackupEngine,
     server: &ServerRecord,
-    platform: &Arc<dyn Platform>,
+    (platform, transport): &(Arc<dyn Platform>, Arc<dyn Transport>),
     out: &mut dyn Write,
 ) -> Result<kastell_core::types::BackupId> {
     let created = engine
         .create(&BackupRequest {
             server: server.clone(),
             platform: platform.clone(),
+            transport: transport.clone(),
             host_key: None,
             transfer: TransferProgress::none(),
         })
@@ -77,7 +78,7 @@ async fn back_up(
 async fn restore(
     engine: &BackupEngine,
     server: &ServerRecord,
-    platform: &Arc<dyn Platform>,
+    (platform, transport): &(Arc<dyn Platform>, Arc<dyn Transport>),
     id: &kastell_core::types::BackupId,
     out: &mut dyn Write,
 ) -> Result<()> {
@@ -89,6 +90,7 @@ async fn restore(
         .restore(RestoreRequest {
             server: server.clone(),
             platform: platform.clone(),
+            transport: transport.clone(),
             backup_id: id.clone(),
             safety_backup: true,
             host_key: None,
@@ -127,7 +129,8 @@ pub async fn paas_tour(case: PaasRoundTrip, out: &mut dyn Write) -> Result<()> {
     let engine = BackupEngine::new(dir.path());
     let mut server = ServerRecord::new("manual-1", "demo-1", "127.0.0.1");
     server.platform = Some(db.to_owned());
-    let id = back_up(&engine, &server, &host.platform, out).await?;
+    let on_host = (host.platform.clone(), host.transport.clone());
+    let id = back_up(&engine, &server, &on_host, out).await?;
 
     host.pg.execute(
         db,
@@ -137,7 +140,7 @@ pub async fn paas_tour(case: PaasRoundTrip, out: &mut dyn Write) -> Result<()> {
         out,
         format!("rows after an accident: {}", host.pg.psql(db, rows)?),
     )?;
-    restore(&engine, &server, &host.platform, &id, out).await?;
+    restore(&engine, &server, &on_host, &id, out).await?;
     say(
         out,
         format!("rows after the restore: {}", host.pg.psql(db, rows)?),
@@ -168,7 +171,9 @@ pub async fn bare_tour(
     host.write_sshd_config("PermitRootLogin prohibit-password\n");
     host.write("etc/crontab", "0 3 * * * root /usr/local/bin/nightly\n");
     host.hand_over();
-    let platform = build(host.context("never", &[]))?;
+    let context = host.context("never", &[]);
+    let transport = context.transport.clone();
+    let platform = (build(context)?, transport);
 
     let dir = tempfile::tempdir().map_err(|e| Error::io("creating the backup store", e))?;
     let engine = BackupEngine::new(dir.path());

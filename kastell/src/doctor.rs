@@ -6,15 +6,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kastell_core::wire::{
-    CompressMode, HostTools, LinkSample, WireCodec, choose, measure_link, probe_tools,
-};
+use kastell_core::wire::{CompressMode, WireCodec};
 use kastell_core::{
     CloudCapability, ErrorReport, HostKeyInfo, PlatformCapability, Registry, RemoteCommand, Result,
     Transport, TransportExt,
 };
 use serde::Serialize;
 
+use crate::backup::wire::{HostTools, LinkSample, choose, measure_link, probe_tools};
 use crate::env::Env;
 use crate::remote::transport_for;
 use crate::store::{FleetStore, ServerRecord};

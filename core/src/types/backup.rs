@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::wire::{CompressMode, DumpJobs, WireCodec};
+use crate::wire::{DumpJobs, WireCodec, WirePlan};
 
 /// The id of a local backup: in the original tool's format,
 /// `YYYY-MM-DD_HH-MM-SS-mmm` (UTC), so ids sort by time.
@@ -144,6 +144,18 @@ pub struct ArtifactRecord {
 
 /// Where a platform streams backup artifacts. The engine owns it: it stages,
 /// hashes, compresses and publishes what is written.
+///
+/// A platform writes each artifact with
+/// [`ArtifactSinkExt::stream`](crate::ArtifactSinkExt::stream): one server
+/// command, its stdout stored and sealed. That is all it needs: the sink
+/// carries the engine's plan for this host ([`ArtifactSink::wire`]), and
+/// the helper compresses on the server when the plan says so. A platform
+/// that writes bytes it has in hand uses [`open`](ArtifactSink::open) and
+/// [`seal`](ArtifactSink::seal).
+///
+/// A sink that wraps another forwards every method (put
+/// `#[deny(clippy::missing_trait_methods)]` on its impl): a default left
+/// in place would silently replace the inner sink's answer.
 pub trait ArtifactSink: Send {
     /// Opens a new artifact for writing. Refuses a name already opened or
     /// one that is not a plain file name.
@@ -153,11 +165,12 @@ pub trait ArtifactSink: Send {
     /// returns its record. Refuses an artifact that was never opened.
     fn seal(&mut self, name: &str) -> Result<ArtifactRecord>;
 
-    /// Where the user asked compression to run for this backup. The
-    /// default, [`CompressMode::Local`], keeps the wire raw: a sink that
+    /// How artifacts travel from the server for this backup: the codec the
+    /// engine chose after probing the host and the link, and why. The
+    /// default, [`WirePlan::unplanned`], keeps the wire raw: a sink that
     /// accepts compressed bytes says otherwise.
-    fn compress_mode(&self) -> CompressMode {
-        CompressMode::Local
+    fn wire(&self) -> &WirePlan {
+        WirePlan::unplanned()
     }
 
     /// How many parallel jobs the user allows a database dump. The
@@ -202,6 +215,14 @@ pub trait ArtifactSource: Send + Sync {
     /// ([`Compression::None`]).
     fn open_stored(&self, name: &str) -> Result<(Box<dyn Read + Send>, Compression)> {
         Ok((self.open(name)?, Compression::None))
+    }
+
+    /// Whether the host being restored can decompress zstd, as the engine
+    /// found before the restore: [`crate::wire::restore_feed`] then sends
+    /// stored zstd bytes as they are. The default, no, sends decompressed
+    /// bytes.
+    fn server_unzstd(&self) -> bool {
+        false
     }
 }
 

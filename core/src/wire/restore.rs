@@ -1,13 +1,11 @@
 //! The restore direction: send a stored zstd artifact as it is and
-//! decompress on the server when the host has zstd, else send it
-//! decompressed.
+//! decompress on the server when the host has zstd (the engine found out
+//! and the source says so), else send it decompressed.
 
 use crate::error::Result;
 use crate::shell::RemoteCommand;
-use crate::transport::{BoxRead, Transport};
+use crate::transport::BoxRead;
 use crate::types::{ArtifactSource, Compression};
-
-use super::probe::probe_tools;
 
 /// Decompresses zstd from stdin to stdout on the server.
 const UNZSTD: &str = "zstd -d -q -c";
@@ -32,22 +30,17 @@ impl std::fmt::Debug for RestoreFeed {
     }
 }
 
-/// Whether the host can decompress zstd (one probe command). A failed
-/// probe counts as no: the restore then sends decompressed bytes.
-pub async fn server_unzstd(transport: &dyn Transport) -> bool {
-    probe_tools(transport).await.is_ok_and(|t| t.zstd)
-}
-
 /// The feed that restores artifact `name` of `source` through `consumer`:
-/// the stored zstd bytes piped through `zstd -d` on the server when
-/// `server_zstd`, else the decompressed bytes straight into `consumer`.
+/// the stored zstd bytes piped through `zstd -d` on the server when the
+/// source says the host has zstd ([`ArtifactSource::server_unzstd`]), else
+/// the decompressed bytes straight into `consumer`. Refuses a name the
+/// source does not hold, or whose checksum fails.
 pub fn restore_feed(
     source: &dyn ArtifactSource,
     name: &str,
     consumer: &RemoteCommand,
-    server_zstd: bool,
 ) -> Result<RestoreFeed> {
-    if server_zstd {
+    if source.server_unzstd() {
         let (stored, compression) = source.open_stored(name)?;
         match compression {
             Compression::Zstd => {

@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use kastell_core::types::{BackupId, BackupReport, Compression, StepReport, StepStatus, StepTimer};
+use kastell_core::types::{
+    ArtifactSource, BackupId, BackupReport, Compression, StepReport, StepStatus, StepTimer,
+};
 use kastell_core::wire::{CompressMode, DumpJobs};
-use kastell_core::{Error, ErrorKind, Platform, PlatformExt, PollSchedule, Result};
+use kastell_core::{Error, ErrorKind, Platform, PlatformExt, PollSchedule, Result, Transport};
 
 use super::hostlock::HostLock;
 use super::layout::{BackupLayout, STAGING_PREFIX};
@@ -15,6 +17,7 @@ use super::manifest::{FORMAT_VERSION, MANIFEST_FILE, Manifest};
 use super::staging::{Staging, sweep_abandoned};
 use super::stored::{BackupStatus, StoredBackup, VerifiedSource};
 use super::transfer::{ObservedSink, TransferProgress};
+use super::wire;
 use crate::store::{MODE_BARE, ServerRecord, stored_platform};
 
 /// What to back up, and what to record about it.
@@ -24,6 +27,10 @@ pub struct BackupRequest {
     pub server: ServerRecord,
     /// Its platform, over a connection to it.
     pub platform: Arc<dyn Platform>,
+    /// The connection the platform uses: the engine probes the host's
+    /// compressors and samples the link over it before the backup, and
+    /// hands the plan to the platform on the sink.
+    pub transport: Arc<dyn Transport>,
     /// The SSH host key fingerprint of the connection, for the manifest.
     pub host_key: Option<String>,
     /// Told how many bytes of each artifact arrived so far (the default:
@@ -53,6 +60,9 @@ pub struct RestoreRequest {
     pub server: ServerRecord,
     /// Its platform, over a connection to it.
     pub platform: Arc<dyn Platform>,
+    /// The connection the platform uses: the engine asks the host whether
+    /// it can decompress zstd (and plans the safety backup) over it.
+    pub transport: Arc<dyn Transport>,
     /// The backup to restore.
     pub backup_id: BackupId,
     /// Take a backup of the current state first (default: yes).
@@ -135,10 +145,12 @@ impl BackupEngine {
         self
     }
 
-    /// Backs the server up: streams every artifact into a staging
-    /// directory and publishes it only when all are sealed. A failure
-    /// leaves nothing behind. Waits while another operation holds the
-    /// server. Reports the bytes received to the request's `transfer`.
+    /// Backs the server up: plans where compression runs (probing the
+    /// host and the link for `auto` and `server`), streams every artifact
+    /// into a staging directory and publishes it only when all are sealed.
+    /// A failure leaves nothing behind. Waits while another operation
+    /// holds the server. Reports the bytes received to the request's
+    /// `transfer`.
     pub async fn create(&self, request: &BackupRequest) -> Result<CreatedBackup> {
         let server_dir = self.layout.server_dir(&request.server.name)?;
         let _lock = HostLock::acquire_async(&server_dir).await?;
@@ -153,16 +165,21 @@ impl BackupEngine {
         let server_dir = self.layout.server_dir(&request.server.name)?;
         sweep_abandoned(&server_dir);
         let id = fresh_id(&server_dir).await;
-        let mut staging = Staging::create(&server_dir, &id, self.compression)?
-            .with_compress_mode(self.compress)
-            .with_dump_jobs(self.jobs);
         let started = Instant::now();
+        let plan = wire::plan(request.transport.as_ref(), self.wire_mode()).await;
+        let mut staging = Staging::create(&server_dir, &id, self.compression)?
+            .with_wire(plan.clone())
+            .with_dump_jobs(self.jobs);
         let mut sink = ObservedSink::new(&mut staging, request.transfer.clone());
-        let report = request.platform.backup(&mut sink).await?;
+        let mut report = request.platform.backup(&mut sink).await?;
         let elapsed = started.elapsed();
+        if let Some(warning) = plan.warning {
+            if !report.warnings.contains(&warning) {
+                report.warnings.insert(0, warning);
+            }
+        }
         let manifest = self.manifest_for(request, &id, &report, reason);
-        let path = staging.publish(manifest)?;
-        let manifest = Manifest::read(&path)?;
+        let (path, manifest) = staging.publish_manifest(manifest)?;
         Ok(CreatedBackup {
             id,
             path,
@@ -170,6 +187,16 @@ impl BackupEngine {
             report,
             elapsed,
         })
+    }
+
+    /// Where compression may run for this engine's backups: nowhere when
+    /// artifacts are stored uncompressed, else as asked.
+    fn wire_mode(&self) -> CompressMode {
+        if self.compression == Compression::None {
+            CompressMode::None
+        } else {
+            self.compress
+        }
     }
 
     fn manifest_for(
@@ -329,7 +356,15 @@ impl BackupEngine {
                     return Err(e);
                 }
                 outcome.steps.push(step.success("checksums match"));
-                source.with_transfer(request.transfer.clone())
+                // One probe, only when there is zstd to decompress on the server.
+                let zstd = source
+                    .records()
+                    .iter()
+                    .any(|r| r.compression == Compression::Zstd);
+                let unzstd = zstd && wire::server_unzstd(request.transport.as_ref()).await;
+                source
+                    .with_transfer(request.transfer.clone())
+                    .with_server_unzstd(unzstd)
             }
             Err(e) => {
                 outcome.steps.push(step.failure(&e));
@@ -342,6 +377,7 @@ impl BackupEngine {
             let backup = BackupRequest {
                 server: request.server.clone(),
                 platform: request.platform.clone(),
+                transport: request.transport.clone(),
                 host_key: request.host_key.clone(),
                 transfer: request.transfer.clone(),
             };

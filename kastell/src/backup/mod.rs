@@ -22,6 +22,7 @@ pub mod prune;
 mod staging;
 mod stored;
 mod transfer;
+pub mod wire;
 
 pub use engine::{BackupEngine, BackupRequest, CreatedBackup, RestoreOutcome, RestoreRequest};
 pub use hostlock::HostLock;

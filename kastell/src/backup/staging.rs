@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use kastell_core::types::{ArtifactRecord, ArtifactSink, ArtifactSpec, BackupId, Compression};
-use kastell_core::wire::{CompressMode, DumpJobs, WireCodec, WireTransfer};
+use kastell_core::wire::{DumpJobs, WireCodec, WirePlan, WireTransfer};
 use kastell_core::{Error, ErrorKind, Result};
 
 use super::layout::STAGING_PREFIX;
@@ -186,7 +186,7 @@ pub struct Staging {
     dir: PathBuf,
     final_dir: PathBuf,
     compression: Compression,
-    mode: CompressMode,
+    wire: WirePlan,
     jobs: DumpJobs,
     open: BTreeMap<String, Open>,
     sealed: Vec<ArtifactRecord>,
@@ -238,11 +238,7 @@ impl Staging {
             dir,
             final_dir,
             compression,
-            mode: if compression == Compression::None {
-                CompressMode::None
-            } else {
-                CompressMode::Auto
-            },
+            wire: WirePlan::default(),
             jobs: DumpJobs::Auto,
             open: BTreeMap::new(),
             sealed: Vec::new(),
@@ -251,14 +247,10 @@ impl Staging {
         })
     }
 
-    /// Asks platforms to compress as `mode` says (default: `auto`, or
-    /// `none` when storing uncompressed, which keeps the wire raw too).
-    pub fn with_compress_mode(mut self, mode: CompressMode) -> Self {
-        self.mode = if self.compression == Compression::None {
-            CompressMode::None
-        } else {
-            mode
-        };
+    /// Carries `plan` to the platform (default: raw bytes on the wire):
+    /// its artifacts are compressed on the server as the plan says.
+    pub fn with_wire(mut self, plan: WirePlan) -> Self {
+        self.wire = plan;
         self
     }
 
@@ -286,7 +278,14 @@ impl Staging {
     /// Writes `manifest` (0600, fsynced) and renames the staging directory
     /// to its final name, then fsyncs the parent. Refuses while an artifact
     /// is still open or when nothing was sealed.
-    pub fn publish(mut self, mut manifest: Manifest) -> Result<PathBuf> {
+    pub fn publish(self, manifest: Manifest) -> Result<PathBuf> {
+        self.publish_manifest(manifest).map(|(path, _)| path)
+    }
+
+    /// [`Staging::publish`], returning the manifest as written too (with
+    /// the artifacts, files and wire records filled in), so the caller
+    /// need not read back what was just written.
+    pub fn publish_manifest(mut self, mut manifest: Manifest) -> Result<(PathBuf, Manifest)> {
         if let Some(name) = self.open.keys().next() {
             return Err(Error::invalid_state(format!(
                 "artifact {name} was opened but never sealed"
@@ -317,17 +316,18 @@ impl Staging {
         if let Some(parent) = self.final_dir.parent() {
             sync_dir(parent)?;
         }
-        Ok(self.final_dir.clone())
+        Ok((self.final_dir.clone(), manifest))
     }
 }
 
+#[deny(clippy::missing_trait_methods)]
 impl ArtifactSink for Staging {
     fn open(&mut self, spec: &ArtifactSpec) -> Result<Box<dyn Write + Send>> {
         self.open_encoded(spec, WireCodec::Raw, "")
     }
 
-    fn compress_mode(&self) -> CompressMode {
-        self.mode
+    fn wire(&self) -> &WirePlan {
+        &self.wire
     }
 
     fn dump_jobs(&self) -> DumpJobs {

@@ -150,6 +150,7 @@ impl StoredBackup {
                 dir: self.dir.clone(),
                 records: manifest.records(&self.dir),
                 transfer: TransferProgress::none(),
+                server_unzstd: false,
             },
             warnings,
         ))
@@ -192,6 +193,7 @@ pub struct VerifiedSource {
     dir: PathBuf,
     records: Vec<ArtifactRecord>,
     transfer: TransferProgress,
+    server_unzstd: bool,
 }
 
 impl VerifiedSource {
@@ -201,6 +203,14 @@ impl VerifiedSource {
     /// at the artifact's recorded size.
     pub fn with_transfer(mut self, transfer: TransferProgress) -> Self {
         self.transfer = transfer;
+        self
+    }
+
+    /// Tells the platform the host can decompress zstd (the engine asked
+    /// it), so stored zstd artifacts are sent as they are (default: no,
+    /// sent decompressed).
+    pub fn with_server_unzstd(mut self, unzstd: bool) -> Self {
+        self.server_unzstd = unzstd;
         self
     }
 }
@@ -224,7 +234,12 @@ impl VerifiedSource {
     }
 }
 
+#[deny(clippy::missing_trait_methods)]
 impl ArtifactSource for VerifiedSource {
+    fn server_unzstd(&self) -> bool {
+        self.server_unzstd
+    }
+
     fn open_stored(&self, name: &str) -> Result<(Box<dyn Read + Send>, Compression)> {
         let (record, _, reader) = self.stored(name)?;
         Ok((Box::new(reader), record.compression))

@@ -6,12 +6,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use kastell_core::memory::Reply;
 use kastell_core::memory::{MemoryPlatform, MemoryTransport};
 use kastell_core::types::{
     ArtifactSink, ArtifactSource, BackupId, BackupReport, Health, PlatformInfo, RestoreReport,
     StepStatus, UpdateOptions, UpdateReport,
 };
-use kastell_core::{ErrorKind, Platform, PlatformCapability, Result};
+use kastell_core::wire::{CompressMode, WireCodec};
+use kastell_core::{ArtifactSinkExt, ErrorKind, Platform, PlatformCapability, Result, Transport};
 
 use super::*;
 use crate::store::ServerRecord;
@@ -28,10 +30,16 @@ fn setup(data: &[u8]) -> (tempfile::TempDir, BackupEngine, Arc<MemoryPlatform>) 
     (tmp, engine, platform)
 }
 
+/// A connection whose host answers nothing but the shell built-ins.
+fn memory_host() -> Arc<dyn Transport> {
+    Arc::new(MemoryTransport::new())
+}
+
 fn request(platform: &Arc<MemoryPlatform>, name: &str) -> BackupRequest {
     BackupRequest {
         server: record(name),
         platform: platform.clone(),
+        transport: memory_host(),
         host_key: Some("SHA256:host".into()),
         transfer: TransferProgress::none(),
     }
@@ -41,6 +49,7 @@ fn restore_request(platform: Arc<dyn Platform>, name: &str, id: &BackupId) -> Re
     RestoreRequest {
         server: record(name),
         platform,
+        transport: memory_host(),
         backup_id: id.clone(),
         safety_backup: true,
         host_key: None,
@@ -265,6 +274,7 @@ async fn a_failed_backup_leaves_nothing_listed_or_staged() {
         .create(&BackupRequest {
             server: record("web-1"),
             platform: failing,
+            transport: memory_host(),
             host_key: None,
             transfer: TransferProgress::none(),
         })
@@ -318,6 +328,7 @@ async fn two_backups_of_one_server_never_overlap() {
             .create(&BackupRequest {
                 server: record("web-1"),
                 platform: tracker,
+                transport: memory_host(),
                 host_key: None,
                 transfer: TransferProgress::none(),
             })
@@ -441,6 +452,92 @@ async fn links_and_special_files_in_a_backup_are_corrupt_and_never_followed() {
     );
 }
 
+/// A host with zstd, whose `cat rows` compressed on the server answers
+/// real zstd, and a platform that streams it through the core helper.
+fn streaming_host(platform: &Arc<MemoryPlatform>) -> (Arc<MemoryTransport>, Arc<dyn Platform>) {
+    let host = Arc::new(MemoryTransport::new());
+    host.on("for t in zstd pigz gzip", Reply::ok("zstd\ngzip\n4\n"));
+    let compressed = zstd::encode_all(&b"rows v1\n"[..], 1).unwrap();
+    host.on("exec 4>&1", Reply::ok(compressed));
+    host.on("cat rows", Reply::ok("rows v1\n"));
+    let mut streaming = TestPlatform::new(platform.clone());
+    streaming.stream_over = Some(host.clone());
+    (host, Arc::new(streaming))
+}
+
+#[tokio::test]
+async fn the_engine_plans_the_wire_and_the_platform_only_streams() {
+    let (_tmp, engine, platform) = setup(b"rows");
+    let (host, streaming) = streaming_host(&platform);
+    let backup = |engine: BackupEngine| {
+        let (streaming, host) = (streaming.clone(), host.clone());
+        async move {
+            engine
+                .create(&BackupRequest {
+                    server: record("web-1"),
+                    platform: streaming,
+                    transport: host,
+                    host_key: None,
+                    transfer: TransferProgress::none(),
+                })
+                .await
+                .unwrap()
+        }
+    };
+    // `server`: one probe before the platform ran, then zstd on the host.
+    let created = backup(engine.clone().with_compress_mode(CompressMode::Server)).await;
+    let ran = host.commands();
+    assert!(ran[0].starts_with("for t in zstd pigz gzip"), "{ran:?}");
+    assert!(
+        ran[1].contains("'cat rows'") && ran[1].contains("zstd -1"),
+        "{ran:?}"
+    );
+    let wire = &created.manifest.wire[0];
+    assert_eq!(wire.codec, WireCodec::Zstd, "{wire:?}");
+    assert!(
+        wire.reason.contains("--compress server: zstd on the host"),
+        "{wire:?}"
+    );
+    assert!(
+        created.report.warnings.is_empty(),
+        "{:?}",
+        created.report.warnings
+    );
+    // `local`: no probe, the command as it is.
+    let created = backup(engine.with_compress_mode(CompressMode::Local)).await;
+    assert_eq!(host.commands()[2..], ["cat rows".to_owned()]);
+    assert_eq!(created.manifest.wire[0].codec, WireCodec::Raw);
+}
+
+#[tokio::test]
+async fn a_host_that_cannot_be_probed_is_backed_up_raw_with_a_warning() {
+    let (_tmp, engine, platform) = setup(b"rows");
+    let (host, streaming) = streaming_host(&platform);
+    host.on(
+        "for t in zstd pigz gzip",
+        Reply::exit(1, "rbash: restricted"),
+    );
+    let created = engine
+        .with_compress_mode(CompressMode::Server)
+        .create(&BackupRequest {
+            server: record("web-1"),
+            platform: streaming,
+            transport: host.clone(),
+            host_key: None,
+            transfer: TransferProgress::none(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(created.manifest.wire[0].codec, WireCodec::Raw);
+    let warnings = &created.report.warnings;
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("could not check the host for zstd")),
+        "{warnings:?}"
+    );
+}
+
 /// The memory platform with knobs: another id, a slow restore, a dump
 /// that fails half-way, and a count of backups running at once.
 #[derive(Debug)]
@@ -449,6 +546,8 @@ struct TestPlatform {
     id: &'static str,
     restore_delay: Duration,
     fail_backup: bool,
+    /// Backs up one `cat rows` through the core helper over this host.
+    stream_over: Option<Arc<MemoryTransport>>,
     now: AtomicUsize,
     max: AtomicUsize,
 }
@@ -460,6 +559,7 @@ impl TestPlatform {
             id: "memory",
             restore_delay: Duration::ZERO,
             fail_backup: false,
+            stream_over: None,
             now: AtomicUsize::new(0),
             max: AtomicUsize::new(0),
         }
@@ -487,7 +587,21 @@ impl Platform for TestPlatform {
         let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
         self.max.fetch_max(now, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let report = if self.fail_backup {
+        let report = if let Some(host) = &self.stream_over {
+            let spec = kastell_core::types::ArtifactSpec {
+                name: "rows.txt".into(),
+                format: kastell_core::types::ArtifactFormat::Raw,
+            };
+            let cat = kastell_core::RemoteCommand::fixed("cat rows");
+            sink.stream(host.as_ref(), &spec, &cat, None, Duration::from_secs(5))
+                .await
+                .map(|record| BackupReport {
+                    platform_version: "1".into(),
+                    artifacts: vec![record],
+                    skipped: Vec::new(),
+                    warnings: Vec::new(),
+                })
+        } else if self.fail_backup {
             use std::io::Write;
             let mut w = sink.open(&kastell_core::types::ArtifactSpec {
                 name: "db.dump".into(),

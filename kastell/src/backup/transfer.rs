@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use kastell_core::Result;
 use kastell_core::types::{ArtifactRecord, ArtifactSink, ArtifactSpec};
-use kastell_core::wire::{CompressMode, DumpJobs, WireCodec};
+use kastell_core::wire::{DumpJobs, WireCodec, WirePlan};
 
 /// Bytes between two reports of one artifact (256 KiB). Writes and reads
 /// are also cut to at most this size, so a single large write still
@@ -137,6 +137,7 @@ impl<'a> ObservedSink<'a> {
     }
 }
 
+#[deny(clippy::missing_trait_methods)]
 impl ArtifactSink for ObservedSink<'_> {
     fn open(&mut self, spec: &ArtifactSpec) -> Result<Box<dyn Write + Send>> {
         self.open_encoded(spec, WireCodec::Raw, "")
@@ -146,8 +147,8 @@ impl ArtifactSink for ObservedSink<'_> {
         self.inner.seal(name)
     }
 
-    fn compress_mode(&self) -> CompressMode {
-        self.inner.compress_mode()
+    fn wire(&self) -> &WirePlan {
+        self.inner.wire()
     }
 
     fn dump_jobs(&self) -> DumpJobs {

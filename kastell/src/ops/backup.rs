@@ -234,7 +234,7 @@ pub async fn backup_create_with(
     let transport = ctx.transport_for(server);
     let host_key = transport.host_key().await.map_err(fail)?;
     let first_use = host_key.warning.clone();
-    let platform = ctx.platform_for(server, transport).map_err(fail)?;
+    let platform = ctx.platform_for(server, transport.clone()).map_err(fail)?;
     ctx.progress()
         .message(&format!("Backing up {} over SSH", server.name));
     let created = ctx
@@ -245,6 +245,7 @@ pub async fn backup_create_with(
         .create(&BackupRequest {
             server: server.clone(),
             platform,
+            transport,
             host_key: Some(host_key.fingerprint),
             transfer: transfer(ctx),
         })
@@ -450,7 +451,7 @@ pub async fn backup_restore_from(
     let transport = ctx.transport_for(server);
     let host_key = transport.host_key().await.map_err(fail)?;
     let first_use = host_key.warning.clone();
-    let platform = ctx.platform_for(server, transport).map_err(fail)?;
+    let platform = ctx.platform_for(server, transport.clone()).map_err(fail)?;
     ctx.progress().message(&format!(
         "Restoring backup {id} onto {} (safety backup, stop, restore, start, health check)",
         server.name
@@ -460,6 +461,7 @@ pub async fn backup_restore_from(
         .restore(RestoreRequest {
             server: server.clone(),
             platform,
+            transport,
             backup_id: id.clone(),
             safety_backup: true,
             host_key: Some(host_key.fingerprint),

@@ -80,6 +80,7 @@ pub(crate) fn restore_request(
     kastell::backup::RestoreRequest {
         server: record(kind),
         platform: host.platform.clone(),
+        transport: host.transport.clone(),
         backup_id: id.clone(),
         safety_backup,
         host_key: None,

@@ -4,8 +4,7 @@ use std::time::Duration;
 
 use kastell_core::transport::check_status;
 use kastell_core::types::{ArtifactFormat, ArtifactSink, ArtifactSpec, BackupReport};
-use kastell_core::wire::backup_plan;
-use kastell_core::{Error, RemoteCommand, Result, Transport};
+use kastell_core::{ArtifactSinkExt, Error, ErrorKind, RemoteCommand, Result, Transport};
 
 use crate::options::{BareOptions, DEFAULT_BACKUP_PATHS, relative_path};
 use crate::remote::Privilege;
@@ -122,30 +121,26 @@ pub(crate) async fn run(
         TAR_SCRIPT,
         &[&options.root, &present.join("\n")],
     )?)?;
-    let plan = backup_plan(transport, sink.compress_mode()).await;
-    // The compressor runs as the login user; only tar needs the privilege.
-    let tar = plan.codec.compressing(&tar);
-    let writer = sink.open_encoded(
-        &ArtifactSpec {
-            name: ARTIFACT.to_owned(),
-            format: ArtifactFormat::Tar,
-        },
-        plan.codec,
-        &plan.reason,
-    )?;
-    let streamed = transport
-        .exec_streaming(&tar, None, writer, TAR_TIMEOUT)
-        .await?;
-    if let Err(e) = check_status(&tar, streamed.status, &streamed.stderr) {
-        let stderr = String::from_utf8_lossy(&streamed.stderr).into_owned();
-        return Err(privilege.explain(
-            e,
-            &stderr,
-            "tar could not read every file: check the permissions of the backup paths",
-        ));
-    }
-    let record = sink.seal(ARTIFACT)?;
-    let mut warnings: Vec<String> = plan.warning.into_iter().collect();
+    // Compressed on the server as the engine planned: the compressor runs
+    // as the login user; only tar needs the privilege.
+    let spec = ArtifactSpec {
+        name: ARTIFACT.to_owned(),
+        format: ArtifactFormat::Tar,
+    };
+    let record = match sink.stream(transport, &spec, &tar, None, TAR_TIMEOUT).await {
+        Ok(record) => record,
+        // The message carries tar's (or sudo's) stderr.
+        Err(e) if e.kind() == ErrorKind::CommandFailed => {
+            let stderr = e.message().to_owned();
+            return Err(privilege.explain(
+                e,
+                &stderr,
+                "tar could not read every file: check the permissions of the backup paths",
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    let mut warnings = Vec::new();
     if !skipped.is_empty() {
         warnings.push(format!(
             "not on the server, skipped: {}",

@@ -10,10 +10,8 @@
 use std::time::Duration;
 
 use kastell_core::transport::check_status;
-use kastell_core::types::{
-    ArtifactFormat, ArtifactSource, Compression, RestoreReport, StepReport, StepStatus,
-};
-use kastell_core::wire::{restore_feed, server_unzstd};
+use kastell_core::types::{ArtifactFormat, ArtifactSource, RestoreReport, StepReport, StepStatus};
+use kastell_core::wire::restore_feed;
 use kastell_core::{Error, ErrorKind, RemoteCommand, Result, Transport};
 
 use crate::backup::{ARTIFACT, LEGACY_ARTIFACT};
@@ -223,12 +221,7 @@ async fn run_script(
 ) -> Result<RestoreReport> {
     let name = pick_artifact(source)?;
     let script = privilege.wrap(RemoteCommand::template(SCRIPT, &[&options.root])?)?;
-    let zstd_stored = source
-        .records()
-        .iter()
-        .any(|r| r.name == name && r.compression == Compression::Zstd);
-    let server_zstd = zstd_stored && server_unzstd(transport).await;
-    let feed = restore_feed(source, &name, &script, server_zstd)?;
+    let feed = restore_feed(source, &name, &script)?;
     let command = feed.command;
     let capture = Capture::new(1 << 20);
     let streamed = transport

@@ -4,14 +4,9 @@
 //! Nothing is written on the server, except by a parallel dump (see
 //! [`crate::parallel`]), whose temporary directory is gone when it ends.
 
-use std::time::Duration;
-
-use kastell_core::transport::check_status;
-use kastell_core::types::{
-    ArtifactFormat, ArtifactRecord, ArtifactSink, ArtifactSpec, BackupReport,
-};
-use kastell_core::wire::{DumpJobs, WirePlan, backup_plan};
-use kastell_core::{BoxRead, Error, RemoteCommand, Result, TransportExt, held_open_stdin};
+use kastell_core::types::{ArtifactFormat, ArtifactSink, ArtifactSpec, BackupReport};
+use kastell_core::wire::{DumpJobs, WirePlan};
+use kastell_core::{ArtifactSinkExt, Result, TransportExt, held_open_stdin};
 
 use crate::commands;
 use crate::parallel::{self, DbFacts, DumpPlan};
@@ -45,9 +40,9 @@ impl PaasPlatform {
         let captured = self.capture_secret().await?;
         warnings.extend(captured.warning.clone());
         let container = self.db_container().await?;
-        let plan = backup_plan(self.transport.as_ref(), sink.compress_mode()).await;
-        warnings.extend(plan.warning.clone());
-        let link = plan.link.map(|sample| sample.bytes_per_sec());
+        // The engine's plan (its warning is the engine's to report).
+        let plan = sink.wire().clone();
+        let link = plan.link_bytes_per_sec;
         let dump = self.plan_dump(sink.dump_jobs(), &container, link).await;
         warnings.extend(dump.warning.clone());
         let (spec, command, stdin) = if dump.jobs > 1 {
@@ -81,10 +76,10 @@ impl PaasPlatform {
             plan.clone()
         };
         let mut artifacts = vec![
-            self.stream_artifact(
-                sink,
-                spec,
+            sink.stream_with(
                 &db_plan,
+                self.transport.as_ref(),
+                &spec,
                 &command,
                 stdin,
                 self.settings.dump_timeout,
@@ -106,13 +101,12 @@ impl PaasPlatform {
             ));
         } else {
             artifacts.push(
-                self.stream_artifact(
-                    sink,
-                    ArtifactSpec {
+                sink.stream(
+                    self.transport.as_ref(),
+                    &ArtifactSpec {
                         name: self.spec.config_artifact(),
                         format: ArtifactFormat::Tar,
                     },
-                    &plan,
                     &commands::tar_config(self.spec, &self.settings, &present)?,
                     None,
                     self.settings.dump_timeout,
@@ -191,34 +185,5 @@ impl PaasPlatform {
             Err(_) => None,
         };
         parallel::plan(asked, facts.as_ref(), limits)
-    }
-
-    /// Streams `command`'s stdout, compressed on the server as `plan`
-    /// says, into a new artifact and seals it once the command exited 0
-    /// with some output. `stdin` is what the command reads, if anything.
-    async fn stream_artifact(
-        &self,
-        sink: &mut dyn ArtifactSink,
-        spec: ArtifactSpec,
-        plan: &WirePlan,
-        command: &RemoteCommand,
-        stdin: Option<BoxRead>,
-        timeout: Duration,
-    ) -> Result<ArtifactRecord> {
-        let command = &plan.codec.compressing(command);
-        let writer = sink.open_encoded(&spec, plan.codec, &plan.reason)?;
-        let out = self
-            .transport
-            .exec_streaming(command, stdin, writer, timeout)
-            .await?;
-        check_status(command, out.status, &out.stderr)?;
-        if out.bytes_received == 0 {
-            return Err(Error::unexpected(format!(
-                "`{}` exited 0 but produced no output for {}",
-                command.as_str(),
-                spec.name
-            )));
-        }
-        sink.seal(&spec.name)
     }
 }

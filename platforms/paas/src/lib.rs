@@ -18,9 +18,10 @@
 //!   to 1 MiB) and run, with a long timeout. A dry run only reports it.
 //! - **backup**: `pg_dump -Fc -Z0` streamed into the sink as `<id>-db.dump`,
 //!   then a tar of the configuration entries that exist as
-//!   `<id>-config.tar`. Each stream is piped through the codec the sink's
-//!   [`kastell_core::wire::CompressMode`] and one probe of the host choose
-//!   ([`kastell_core::wire::backup_plan`]): `zstd -1 -T0` on the server
+//!   `<id>-config.tar`. Each is one
+//!   [`kastell_core::ArtifactSinkExt::stream`], compressed as the engine's
+//!   plan on the sink says ([`kastell_core::wire::WirePlan`]; the engine
+//!   probed the host and sampled the link): `zstd -1 -T0` on the server
 //!   when the link is slower than the host compresses (stored as sent),
 //!   pigz or gzip when the host has no zstd, else raw (zstd locally).
 //!   pg_dump's own zlib is never used: it made the dump several times

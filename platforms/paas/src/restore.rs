@@ -7,10 +7,9 @@ use std::time::Instant;
 
 use kastell_core::transport::check_status;
 use kastell_core::types::{
-    ArtifactFormat, ArtifactRecord, ArtifactSource, Compression, RestoreReport, StepReport,
-    StepStatus,
+    ArtifactFormat, ArtifactRecord, ArtifactSource, RestoreReport, StepReport, StepStatus,
 };
-use kastell_core::wire::{restore_feed, server_unzstd};
+use kastell_core::wire::restore_feed;
 use kastell_core::{BoxRead, Error, PollSchedule, RemoteCommand, Result};
 
 use crate::commands;
@@ -96,22 +95,10 @@ impl PaasPlatform {
                 })
                 .await?;
             let container = report.step(STEP_WAIT_DB, self.wait_for_database()).await?;
-            // One probe, only when there is zstd to decompress on the server.
-            let server_zstd = source
-                .records()
-                .iter()
-                .any(|r| r.compression == Compression::Zstd)
-                && server_unzstd(self.transport.as_ref()).await;
             report
                 .step(
                     STEP_RESTORE_DB,
-                    self.restore_database(
-                        source,
-                        &artifacts.db,
-                        &container,
-                        server_zstd,
-                        secret.changed,
-                    ),
+                    self.restore_database(source, &artifacts.db, &container, secret.changed),
                 )
                 .await?;
             match &artifacts.config {
@@ -119,12 +106,7 @@ impl PaasPlatform {
                     report
                         .step(
                             STEP_RESTORE_CONFIG,
-                            self.restore_config(
-                                source,
-                                config,
-                                server_zstd,
-                                secret.written_entry.as_deref(),
-                            ),
+                            self.restore_config(source, config, secret.written_entry.as_deref()),
                         )
                         .await?
                 }
@@ -219,7 +201,6 @@ impl PaasPlatform {
         source: &dyn ArtifactSource,
         record: &ArtifactRecord,
         container: &str,
-        server_zstd: bool,
         secret_changed: bool,
     ) -> Result<((), String)> {
         let (command, stdin, tool): (RemoteCommand, BoxRead, &str) = match record.format {
@@ -238,7 +219,7 @@ impl PaasPlatform {
                 } else {
                     commands::pg_restore(self.spec, container)?
                 };
-                let feed = restore_feed(source, &record.name, &consumer, server_zstd)?;
+                let feed = restore_feed(source, &record.name, &consumer)?;
                 let tool = match (directory, feed.compressed) {
                     (false, false) => "pg_restore",
                     (false, true) => {
@@ -284,14 +265,13 @@ impl PaasPlatform {
         &self,
         source: &dyn ArtifactSource,
         record: &ArtifactRecord,
-        server_zstd: bool,
         written: Option<&str>,
     ) -> Result<((), String)> {
         let consumer = match written {
             None => commands::untar_config(self.spec, &self.settings)?,
             Some(entry) => commands::untar_config_except(self.spec, &self.settings, entry)?,
         };
-        let feed = restore_feed(source, &record.name, &consumer, server_zstd)?;
+        let feed = restore_feed(source, &record.name, &consumer)?;
         let how = if feed.compressed {
             ", sent zstd-compressed"
         } else {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use kastell_core::memory::MemoryArtifacts;
 use kastell_core::types::{ArtifactFormat, ArtifactSource, UpdateOptions};
-use kastell_core::{ErrorKind, Platform, PlatformContext, PlatformTarget, Result};
+use kastell_core::{ErrorKind, Platform, PlatformContext, PlatformTarget, Result, Transport};
 
 /// What [`paas_round_trip`] needs to know about the platform under test.
 #[derive(Debug, Clone, Copy)]
@@ -32,6 +32,8 @@ pub struct PaasHost {
     pub sshd: crate::sshd::SshdFixture,
     /// The platform under test, with `root` set to the shim's fake root.
     pub platform: Arc<dyn Platform>,
+    /// The connection the platform uses (what a backup request carries).
+    pub transport: Arc<dyn Transport>,
 }
 
 impl PaasHost {
@@ -54,8 +56,9 @@ impl PaasHost {
         .unwrap();
         let sshd = crate::sshd::SshdFixture::start_with(&shim.sandbox_options());
         let root = shim.root().to_string_lossy().into_owned();
+        let transport: Arc<dyn Transport> = sshd.ssh();
         let platform = (case.build)(PlatformContext {
-            transport: sshd.ssh(),
+            transport: transport.clone(),
             target: PlatformTarget {
                 name: "round-trip".into(),
                 ip: "127.0.0.1".into(),
@@ -80,6 +83,7 @@ impl PaasHost {
             shim,
             sshd,
             platform,
+            transport,
         }
     }
 }

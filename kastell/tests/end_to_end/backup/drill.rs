@@ -46,6 +46,7 @@ async fn a_coolify_dump_restores_into_a_throwaway_cluster_with_every_row() {
         .create(&BackupRequest {
             server: record(kind),
             platform: host.platform.clone(),
+            transport: host.transport.clone(),
             host_key: Some(host_key),
             transfer: TransferProgress::none(),
         })

@@ -79,6 +79,7 @@ fn spawn_backup(
 ) -> tokio::task::JoinHandle<kastell_core::Result<kastell::backup::CreatedBackup>> {
     let dir = dir.to_owned();
     let platform = host.platform.clone();
+    let transport = host.transport.clone();
     tokio::spawn(async move {
         engine(&dir)
             .with_compress_mode(mode)
@@ -86,6 +87,7 @@ fn spawn_backup(
             .create(&BackupRequest {
                 server: record(kind),
                 platform,
+                transport,
                 host_key: None,
                 transfer: TransferProgress::none(),
             })

@@ -66,6 +66,7 @@ async fn backup_of(
         .create(&BackupRequest {
             server: record(kind),
             platform: host.platform.clone(),
+            transport: host.transport.clone(),
             host_key: None,
             transfer: TransferProgress::none(),
         })

@@ -20,6 +20,7 @@ async fn backup(host: &Host, kind: Kind, dir: &std::path::Path) -> kastell::back
         .create(&BackupRequest {
             server: record(kind),
             platform: host.platform.clone(),
+            transport: host.transport.clone(),
             host_key: Some(host_key),
             transfer: TransferProgress::none(),
         })

@@ -24,6 +24,7 @@ async fn backup(host: &Host, dir: &std::path::Path, mode: CompressMode) -> Creat
         .create(&BackupRequest {
             server: record(KIND),
             platform: host.platform.clone(),
+            transport: host.transport.clone(),
             host_key: None,
             transfer: TransferProgress::none(),
         })

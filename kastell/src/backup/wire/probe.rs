@@ -5,9 +5,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
-use crate::shell::RemoteCommand;
-use crate::transport::{Transport, TransportExt};
+use kastell_core::transport::check_status;
+use kastell_core::{Error, RemoteCommand, Result, Transport, TransportExt};
 
 /// Prints the name of each compressor that runs (`-V` exits 0), then, with
 /// zstd, `zstd-speed <MB/s>` from zstd's own benchmark (level 1 on every
@@ -147,7 +146,7 @@ pub async fn measure_link(transport: &dyn Transport, round_trip: Duration) -> Re
         .exec_streaming(&command, None, Box::new(Counter), PROBE_TIMEOUT)
         .await?;
     let elapsed = started.elapsed();
-    crate::transport::check_status(&command, out.status, &out.stderr)?;
+    check_status(&command, out.status, &out.stderr)?;
     if out.bytes_received == 0 {
         return Err(Error::unexpected(
             "the link sample (head -c /dev/urandom) produced no bytes",

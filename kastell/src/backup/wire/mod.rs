@@ -1,0 +1,20 @@
+//! The engine's side of the wire: before a backup it probes the host's
+//! compressors (one command) and samples the link, and decides where
+//! compression runs ([`plan`]); before a restore it asks whether the host
+//! can decompress zstd ([`server_unzstd`]). Platforms never do either:
+//! the sink and the source carry the answers (`kastell_core::wire` has
+//! the words).
+
+mod plan;
+mod probe;
+
+pub use plan::{choose, plan};
+pub use probe::{HostTools, LINK_SAMPLE_BYTES, LinkSample, measure_link, probe_tools};
+
+use kastell_core::Transport;
+
+/// Whether the host can decompress zstd (one probe command). A failed
+/// probe counts as no: the restore then sends decompressed bytes.
+pub async fn server_unzstd(transport: &dyn Transport) -> bool {
+    probe_tools(transport).await.is_ok_and(|t| t.zstd)
+}
