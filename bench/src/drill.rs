@@ -1,7 +1,7 @@
 //! Benchmark 8: the restore drill. A PostgreSQL database of about `db_mib`
 //! MiB (the order rows of 2b) in a local kastell-pg cluster, dumped with
 //! `pg_dump -Fc -Z0` into a file and staged as a kastell backup (zstd),
-//! then drilled with [`kastell::drill::drill`], against a plain
+//! then drilled with [`kastell::engine::drill::drill`], against a plain
 //! `pg_restore` of the same file into a fresh cluster in the same run. The
 //! cluster's life cycle (start, `CREATE DATABASE`, teardown) and the
 //! drill's extra work (checksums, decompression, the counting
@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use kastell::backup::{Manifest, Staging, StoredBackup};
+use kastell::engine::backup::{Manifest, Staging, StoredBackup};
 use kastell_core::types::{
     ArtifactFormat, ArtifactSink, ArtifactSource, ArtifactSpec, BackupId, Compression,
 };
@@ -144,7 +144,7 @@ fn one_run(dump: &Path, backup: &StoredBackup) -> Result<(Run, String)> {
     })?;
 
     let stored = StoredBackup::load(backup.id.clone(), backup.dir.clone());
-    let (report, drill) = timed(|| kastell::drill::drill(&stored))?;
+    let (report, drill) = timed(|| kastell::engine::drill::drill(&stored))?;
     if !report.passed() {
         return Err(Error::unexpected(format!(
             "the drill failed: {}",
@@ -242,7 +242,7 @@ pub(crate) fn run(db_mib: u64, runs: usize, shape: Rows) -> Result<Section> {
          {} file in {}, then staged as a kastell backup (`{ARTIFACT}`, PgCustom, zstd: {} stored, \
          {}). Baseline: a fresh throwaway cluster and `CREATE DATABASE` (neither timed), then \
          `pg_restore --no-owner --no-privileges --exit-on-error -d {DB} FILE`, timed alone. \
-         kastell: `kastell::drill::drill` of the stored backup, timed whole: SHA-256 of the stored \
+         kastell: `kastell::engine::drill::drill` of the stored backup, timed whole: SHA-256 of the stored \
          file, `pg_restore -l` for the dump's version, a throwaway cluster started, `CREATE \
          DATABASE`, the zstd stream decompressed once and fed both to `pg_restore -d` (the same \
          options) and to a second `pg_restore --data-only -f -` whose COPY lines are counted, then \

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kastell::sandbox::clouds::{self, Simulator};
+use kastell::surfaces::sandbox::clouds::{self, Simulator};
 use kastell_core::types::{RebootMode, ServerId};
 use kastell_core::{
     CloudProvider, CloudProviderExt, Error, PollSchedule, ProviderConfig, Registry, Result, Secret,

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use kastell::sandbox::{Sandbox, SandboxPlan};
+use kastell::surfaces::sandbox::{Sandbox, SandboxPlan};
 use kastell_core::{Error, Result};
 
 use crate::measure::{ChildRun, check, run_child, secs};

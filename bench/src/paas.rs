@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use kastell::ServerRecord;
-use kastell::backup::{BackupEngine, BackupRequest, TransferProgress};
+use kastell::engine::backup::{BackupEngine, BackupRequest, TransferProgress};
 use kastell_core::{Error, Result};
 use kastell_testkit::platform::{PaasHost, PaasRoundTrip};
 use kastell_testkit::shim::PaasFlavour;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use kastell::sandbox::clouds::{self, Simulator};
+use kastell::surfaces::sandbox::clouds::{self, Simulator};
 use kastell_core::types::{RebootMode, ServerId};
 use kastell_core::{
     CloudProviderExt, Error, PollSchedule, ProviderConfig, Registry, Result, Secret,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kastell::ServerRecord;
-use kastell::backup::{
+use kastell::engine::backup::{
     BackupEngine, BackupRequest, CreatedBackup, RestoreRequest, TransferProgress,
 };
 use kastell_core::wire::DumpJobs;

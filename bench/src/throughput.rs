@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use kastell::ServerRecord;
-use kastell::backup::{BackupEngine, BackupRequest, RestoreRequest, TransferProgress};
+use kastell::engine::backup::{BackupEngine, BackupRequest, RestoreRequest, TransferProgress};
 use kastell_core::transport::check_status;
 use kastell_core::types::{
     ArtifactFormat, ArtifactSink, ArtifactSource, ArtifactSpec, BackupId, BackupReport,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kastell::ServerRecord;
-use kastell::backup::{
+use kastell::engine::backup::{
     BackupEngine, BackupRequest, RestoreOutcome, RestoreRequest, TransferProgress,
 };
 use kastell_core::{Error, Platform, PlatformContext, Result, Transport};

@@ -10,9 +10,9 @@
 #[path = "../examples/acme/cron_host.rs"]
 mod cron_host;
 
-use kastell::backup::{MANIFEST_FILE, Manifest};
+use kastell::engine::backup::{MANIFEST_FILE, Manifest};
 use kastell::ops::{self, CreateOptions};
-use kastell::sandbox::{MANUAL_SERVER, Sandbox, SandboxPlan};
+use kastell::surfaces::sandbox::{MANUAL_SERVER, Sandbox, SandboxPlan};
 use kastell::{Env, Surface};
 use kastell_core::types::Compression;
 use kastell_core::wire::{CompressMode, WireCodec};

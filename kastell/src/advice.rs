@@ -6,7 +6,7 @@
 use kastell_core::{Advice, Error};
 
 /// The hint kastell shows for `advice`.
-pub fn wording(advice: Advice) -> &'static str {
+pub(crate) fn wording(advice: Advice) -> &'static str {
     match advice {
         Advice::FreeLocalDisk => {
             "This machine's disk is full, or a quota or file-size limit was reached: free some \
@@ -34,7 +34,7 @@ pub fn wording(advice: Advice) -> &'static str {
 
 /// The hint to show for `err`: kastell's wording of its advice when it
 /// carries one, else its own hint.
-pub fn hint(err: &Error) -> Option<String> {
+pub(crate) fn hint(err: &Error) -> Option<String> {
     match err.advice() {
         Some(advice) => Some(wording(advice).to_owned()),
         None => err.hint().map(str::to_owned),

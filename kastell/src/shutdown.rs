@@ -4,7 +4,7 @@
 //! [`run_until_signal`] runs a piece of work until it finishes or one of
 //! these signals arrives. On a signal the work's future is dropped before
 //! it returns, so everything the work owns is torn down by its `Drop`
-//! (a [`crate::sandbox::Sandbox`] stops its simulators, its sshd daemons
+//! (a [`crate::surfaces::sandbox::Sandbox`] stops its simulators, its sshd daemons
 //! and removes its fake hosts and directories) and the caller can say on
 //! stderr what it stopped ([`report`]) and exit with the conventional
 //! status: 128 + the signal number, 130 for `SIGINT` and 143 for `SIGTERM`.
@@ -22,12 +22,12 @@ use tokio::signal::unix::{SignalKind, signal};
 
 /// What dropping a sandbox tears down, for the line the binaries print
 /// when a signal stops them.
-pub const SANDBOX_TORN_DOWN: &str =
+pub(crate) const SANDBOX_TORN_DOWN: &str =
     "the sandbox (API simulators, sshd, fake hosts) and removed its temporary directories";
 
 /// A signal asking kastell to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopSignal {
+pub(crate) enum StopSignal {
     /// `SIGINT` (Ctrl-C in a terminal).
     Interrupt,
     /// `SIGTERM` (`kill`, a service manager, an MCP client closing).
@@ -36,7 +36,7 @@ pub enum StopSignal {
 
 impl StopSignal {
     /// The signal's name, `SIGINT` or `SIGTERM`.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Interrupt => "SIGINT",
             Self::Terminate => "SIGTERM",
@@ -44,7 +44,7 @@ impl StopSignal {
     }
 
     /// The conventional exit status of a process it stopped: 130 or 143.
-    pub fn exit_status(self) -> u8 {
+    pub(crate) fn exit_status(self) -> u8 {
         match self {
             Self::Interrupt => 130,
             Self::Terminate => 143,
@@ -54,7 +54,7 @@ impl StopSignal {
 
 /// How a piece of work run by [`run_until_signal`] ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ended<T> {
+pub(crate) enum Ended<T> {
     /// It finished with this value.
     Finished(T),
     /// A signal stopped it; its future was dropped.
@@ -66,7 +66,7 @@ pub enum Ended<T> {
 /// of the process: a second Ctrl-C during teardown does not cut it short).
 /// On a signal `work` is dropped before this returns. Must run inside a
 /// tokio runtime; refuses when a handler cannot be installed.
-pub async fn run_until_signal<T>(work: impl Future<Output = T>) -> Result<Ended<T>> {
+pub(crate) async fn run_until_signal<T>(work: impl Future<Output = T>) -> Result<Ended<T>> {
     let install = |kind: SignalKind, name: &str| {
         signal(kind).map_err(|e| Error::io(format!("listening for {name}"), e))
     };
@@ -85,7 +85,7 @@ pub async fn run_until_signal<T>(work: impl Future<Output = T>) -> Result<Ended<
 /// Says on stderr that `program` stopped on `signal` and what it tore
 /// down (`<program>: <SIGNAL> received: stopped <what>`), and returns the
 /// exit code for it.
-pub fn report(program: &str, signal: StopSignal, what: &str) -> ExitCode {
+pub(crate) fn report(program: &str, signal: StopSignal, what: &str) -> ExitCode {
     eprintln!("{program}: {} received: stopped {what}", signal.name());
     ExitCode::from(signal.exit_status())
 }

@@ -14,7 +14,7 @@ use kastell::ops::{
     CliCommand, CliTarget, Context, McpAction, OpError, OpResult, Operation, Scope, Spec,
 };
 use kastell::policy::{Category, Rule};
-use kastell::store::ServerRecord;
+use kastell::state::store::ServerRecord;
 use kastell_core::{Error, RemoteCommand, TransportExt};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

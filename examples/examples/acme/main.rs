@@ -20,5 +20,5 @@ mod cron_reload;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    kastell::cli::run_blocking(kastell::cli::Cli::parse())
+    kastell::surfaces::cli::run_blocking(kastell::surfaces::cli::Cli::parse())
 }

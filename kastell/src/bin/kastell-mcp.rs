@@ -2,5 +2,5 @@
 //! `KASTELL_SAFE_MODE` says otherwise).
 
 fn main() -> std::process::ExitCode {
-    kastell::mcp::run_blocking()
+    kastell::surfaces::mcp::run_blocking()
 }

@@ -3,5 +3,5 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    kastell::cli::run_blocking(kastell::cli::Cli::parse())
+    kastell::surfaces::cli::run_blocking(kastell::surfaces::cli::Cli::parse())
 }

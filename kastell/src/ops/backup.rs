@@ -19,11 +19,11 @@ use super::repository::{self, CreateOptions, RepoChoice, RepoCopy};
 use super::result::{OpError, OpResult, Step, steps};
 use super::suggest::{Candidate, Suggestion};
 use super::wire::{WireSummary, summarize};
-use crate::backup::{BackupRequest, BackupStatus, RestoreRequest, StoredBackup};
+use crate::engine::backup::{BackupRequest, BackupStatus, RestoreRequest, StoredBackup};
+use crate::engine::repos::RepoBackup;
 use crate::policy::{Category, Rule, Surface};
-use crate::repos::RepoBackup;
-use crate::store::ServerRecord;
-use crate::verifications::{self, Proof, Verification, Verifications};
+use crate::state::store::ServerRecord;
+use crate::state::verifications::{self, Proof, Verification, Verifications};
 
 /// A published backup.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Context, OpResult, backup_list_in, snapshot_list};
 use crate::policy::OpId;
-use crate::store::ServerRecord;
+use crate::state::store::ServerRecord;
 
 /// What a destructive operation would destroy, shown before it runs.
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]

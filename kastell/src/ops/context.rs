@@ -16,10 +16,10 @@ use kastell_core::{
 use super::progress::{self, Progress};
 use super::result::{OpError, OpResult};
 use super::suggest::{Candidate, Suggestion, refusal_candidates, suggest, unresolved_candidates};
-use crate::backup::BackupEngine;
+use crate::engine::backup::BackupEngine;
 use crate::env::Env;
 use crate::policy::{Decision, OpId, Policy, Surface, TokenEnv};
-use crate::store::{FleetStore, ServerRecord};
+use crate::state::store::{FleetStore, ServerRecord};
 
 /// Builds the cloud provider for a server record.
 pub type ProviderFactory =
@@ -262,11 +262,15 @@ impl Context {
     }
 
     /// The transport to `record`: SSH with the record's settings, pinning a
-    /// first-use host key (see [`crate::remote::transport_for`]).
+    /// first-use host key (see [`crate::engine::remote::transport_for`]).
     pub fn transport_for(&self, record: &ServerRecord) -> Arc<dyn Transport> {
         match &self.transport {
             Some(factory) => factory(record),
-            None => Arc::new(crate::remote::transport_for(&self.store, record, &self.env)),
+            None => Arc::new(crate::engine::remote::transport_for(
+                &self.store,
+                record,
+                &self.env,
+            )),
         }
     }
 
@@ -305,7 +309,7 @@ impl Context {
     /// both surfaces: SAFE_MODE first (before even looking the server up),
     /// then the server (`query` by IP, then name; `None` auto-selects the
     /// only server), whose record must pass `server add`'s rules
-    /// ([`validate_record`](crate::store::validate_record): a hand-edited
+    /// ([`validate_record`](crate::state::store::validate_record): a hand-edited
     /// `servers.json` cannot aim kastell at a host name or a private
     /// address), then the safety level and the server rules (manual, token,
     /// platform). A refusal is logged to `security.log` once.
@@ -322,8 +326,11 @@ impl Context {
             return Err(self.refused(op, e, named.as_ref()));
         }
         let server = self.store.resolve(query).map_err(|e| self.unresolved(e))?;
-        crate::store::validate_record(&server, crate::store::allow_private_ips(&self.env))
-            .map_err(|e| OpError::from(e).on(&server))?;
+        crate::state::store::validate_record(
+            &server,
+            crate::state::store::allow_private_ips(&self.env),
+        )
+        .map_err(|e| OpError::from(e).on(&server))?;
         let decision = self
             .policy
             .check(op, self.surface, Some(&server), token)

@@ -13,11 +13,11 @@ use super::operation::{CliCommand, CliTarget, Operation, Scope, Spec};
 use super::plan;
 use super::reply::Reply;
 use super::result::{OpError, OpResult};
-use crate::drill::{self, DrillReport};
+use crate::engine::drill::{self, DrillReport};
+use crate::engine::repos;
 use crate::policy::{Category, Rule};
-use crate::repos;
-use crate::store::ServerRecord;
-use crate::verifications::{self, Proof, Verification};
+use crate::state::store::ServerRecord;
+use crate::state::verifications::{self, Proof, Verification};
 
 /// A drill that passed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]

@@ -16,9 +16,9 @@ use super::context::{Context, server_id};
 use super::reboot::{RebootProof, reboot_proven};
 use super::result::{OpError, OpResult};
 use super::suggest::Candidate;
-use crate::backup::{BackupLayout, HostLock};
+use crate::engine::backup::{BackupLayout, HostLock};
 use crate::policy::{Decision, TokenStatus};
-use crate::store::ServerRecord;
+use crate::state::store::ServerRecord;
 
 /// Takes `server`'s host lock for `activity` (`update`, `restart`,
 /// `maintain`) without waiting, so one operation runs per server at a time

@@ -16,8 +16,8 @@ use super::plan;
 use super::result::{OpError, OpResult};
 use super::suggest::{Candidate, Suggestion, suggest};
 use crate::policy::{Category, Rule};
-use crate::store::ServerRecord;
-use crate::verifications::{self, Proof, Verification, Verifications};
+use crate::state::store::ServerRecord;
+use crate::state::verifications::{self, Proof, Verification, Verifications};
 
 /// One server in the fleet list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]

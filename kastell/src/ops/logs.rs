@@ -18,7 +18,7 @@ use super::plan;
 use super::result::{OpError, OpResult};
 use super::suggest::Candidate;
 use crate::policy::{Category, Rule};
-use crate::store::ServerRecord;
+use crate::state::store::ServerRecord;
 
 /// Lines returned when none are asked for.
 pub const DEFAULT_LOG_LINES: u32 = 100;

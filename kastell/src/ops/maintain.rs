@@ -20,7 +20,7 @@ use super::result::{OpError, OpResult, SnapshotInfo, Step, StepSummary, steps};
 use super::snapshot::SnapshotCreateOp;
 use super::suggest::Candidate;
 use crate::policy::{Category, Rule, TokenNeed};
-use crate::store::ServerRecord;
+use crate::state::store::ServerRecord;
 use kastell_core::types::RebootAfterUpdate;
 
 /// What `maintain` should do besides the five steps: its arguments.

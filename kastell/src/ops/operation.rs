@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 
 use super::{Context, OpError, OpResult};
 use crate::policy::{OpId, Rule};
-use crate::store::ServerRecord;
+use crate::state::store::ServerRecord;
 
 /// Where an operation appears among the MCP tools: the tool it belongs to
 /// (one of the four, multiplexed by `action`) and its action name there.
@@ -217,9 +217,12 @@ pub trait Dyn: Send + Sync {
     fn augment(&self, command: clap::Command) -> clap::Command;
     /// A call with the MCP arguments `args` (the surface's own removed);
     /// refuses arguments of the wrong type, saying what was wrong.
-    fn from_json(&self, args: Map<String, Value>) -> Result<Arc<dyn Invocation>, String>;
+    fn call_from_json(&self, args: Map<String, Value>) -> Result<Arc<dyn Invocation>, String>;
     /// A call with the command line's `matches`.
-    fn from_matches(&self, matches: &clap::ArgMatches) -> Result<Arc<dyn Invocation>, clap::Error>;
+    fn call_from_matches(
+        &self,
+        matches: &clap::ArgMatches,
+    ) -> Result<Arc<dyn Invocation>, clap::Error>;
 }
 
 /// One call of an operation, its arguments parsed.
@@ -287,13 +290,16 @@ impl<O: Operation> Dyn for Typed<O> {
         <O::Args as clap::Args>::augment_args(command)
     }
 
-    fn from_json(&self, args: Map<String, Value>) -> Result<Arc<dyn Invocation>, String> {
+    fn call_from_json(&self, args: Map<String, Value>) -> Result<Arc<dyn Invocation>, String> {
         let args: O::Args =
             serde_json::from_value(Value::Object(args)).map_err(|e| e.to_string())?;
         Ok(Arc::new(Called::<O> { args }))
     }
 
-    fn from_matches(&self, matches: &clap::ArgMatches) -> Result<Arc<dyn Invocation>, clap::Error> {
+    fn call_from_matches(
+        &self,
+        matches: &clap::ArgMatches,
+    ) -> Result<Arc<dyn Invocation>, clap::Error> {
         let args = <O::Args as clap::FromArgMatches>::from_arg_matches(matches)?;
         Ok(Arc::new(Called::<O> { args }))
     }
@@ -362,11 +368,11 @@ impl Dyn for RuleOnly {
         command
     }
 
-    fn from_json(&self, _: Map<String, Value>) -> Result<Arc<dyn Invocation>, String> {
+    fn call_from_json(&self, _: Map<String, Value>) -> Result<Arc<dyn Invocation>, String> {
         Err(format!("{} has no generic surface", self.0.rule.id))
     }
 
-    fn from_matches(&self, _: &clap::ArgMatches) -> Result<Arc<dyn Invocation>, clap::Error> {
+    fn call_from_matches(&self, _: &clap::ArgMatches) -> Result<Arc<dyn Invocation>, clap::Error> {
         Err(clap::Error::raw(
             clap::error::ErrorKind::InvalidSubcommand,
             format!("{} has no generic command", self.0.rule.id),

@@ -9,9 +9,9 @@ use kastell_core::types::PlatformInfo;
 use super::context::{Context, cloud_provider_id};
 use super::reboot::reboot_command;
 use super::repository::RepoChoice;
-use crate::backup::BackupLayout;
-use crate::remote::{DEFAULT_PORT, DEFAULT_USER};
-use crate::store::ServerRecord;
+use crate::engine::backup::BackupLayout;
+use crate::engine::remote::{DEFAULT_PORT, DEFAULT_USER};
+use crate::state::store::ServerRecord;
 
 /// What `server`'s platform entry says of it; `None` for a platform this
 /// build does not register (running the operation fails saying so).
@@ -31,7 +31,7 @@ pub(crate) fn repo_step(
         RepoChoice::LocalOnly => return None,
         RepoChoice::Named(name) => name.clone(),
         RepoChoice::ServerDefault => {
-            let registry = crate::repos::RepoRegistry::load(ctx.store.dir()).ok()?;
+            let registry = crate::engine::repos::RepoRegistry::load(ctx.store.dir()).ok()?;
             registry.default_for(&server.name).ok()??.name.clone()
         }
     };

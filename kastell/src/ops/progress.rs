@@ -14,7 +14,7 @@ use kastell_core::types::StepReport;
 
 use super::context::Context;
 use super::result::Step;
-use crate::backup::TransferProgress;
+use crate::engine::backup::TransferProgress;
 
 /// Receives an operation's step events. Indexes count from 1 and `total`
 /// is the number of steps the operation will report. Implementations must
@@ -43,7 +43,7 @@ pub trait Progress: Send + Sync {
     /// the staging directory (total unknown); restores report the bytes of
     /// the stored artifact streamed to the server, out of its stored size
     /// from the manifest. Calls are throttled at the source (at most one
-    /// per [`REPORT_EVERY`](crate::backup::REPORT_EVERY) bytes of one
+    /// per [`REPORT_EVERY`](crate::engine::backup::REPORT_EVERY) bytes of one
     /// transfer, see [`TransferProgress`]); `done` grows from call to call
     /// of one transfer, and the last call of a transfer carries its final
     /// count. The default ignores it.

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::context::{Context, server_id};
 use super::flow::unknown_outcome;
-use crate::store::ServerRecord;
+use crate::state::store::ServerRecord;
 
 /// The detached reboot run as root: it returns at once and reboots a
 /// second later, so the command's connection closes cleanly first.

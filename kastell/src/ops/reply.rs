@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::suggest::Suggestion;
-use crate::store::ServerRecord;
+use crate::state::store::ServerRecord;
 
 /// A successful operation on one server: the shared fields around the
 /// operation's own `body`, which serialises flattened between them.

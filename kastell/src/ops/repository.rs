@@ -9,8 +9,8 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::context::Context;
-use crate::backup::BackupLayout;
-use crate::repos::{self, RepoBackup, RepoConfig, RepoRegistry};
+use crate::engine::backup::BackupLayout;
+use crate::engine::repos::{self, RepoBackup, RepoConfig, RepoRegistry};
 
 /// Which repository a new backup is also stored in.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -19,7 +19,7 @@ use super::reboot::RebootProof;
 use super::result::{OpError, OpResult, Step, steps};
 use super::suggest::Candidate;
 use crate::policy::{Category, Rule, TokenNeed};
-use crate::store::ServerRecord;
+use crate::state::store::ServerRecord;
 
 /// A finished, proven restart.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]

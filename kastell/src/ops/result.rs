@@ -184,7 +184,7 @@ impl OpError {
     }
 
     /// Adds the server it happened on.
-    pub fn on(mut self, server: &crate::store::ServerRecord) -> Self {
+    pub fn on(mut self, server: &crate::state::store::ServerRecord) -> Self {
         self.server = Some(server.name.clone());
         self.ip = Some(server.ip.clone());
         self

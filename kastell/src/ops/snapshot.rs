@@ -21,7 +21,7 @@ use super::plan;
 use super::result::{OpError, OpResult, SnapshotInfo};
 use super::suggest::Candidate;
 use crate::policy::{Category, OpId, Rule};
-use crate::store::ServerRecord;
+use crate::state::store::ServerRecord;
 
 /// A snapshot taken and available.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]

@@ -18,7 +18,7 @@ use super::info::{ServerListOp, StatusOp};
 use super::operation::Operation;
 use super::snapshot::{SnapshotCreateOp, SnapshotDeleteOp, SnapshotListOp, SnapshotRestoreOp};
 use crate::policy::{OpId, Policy, Surface};
-use crate::store::ServerRecord;
+use crate::state::store::ServerRecord;
 
 /// One suggested next step: a pseudo-call such as
 /// `server_info { action: 'health', server: 'web-1' }` and why.

@@ -18,7 +18,7 @@ use super::progress::Stepper;
 use super::result::{OpError, OpResult, Step, steps};
 use super::suggest::Candidate;
 use crate::policy::{Category, Rule, TokenNeed};
-use crate::store::ServerRecord;
+use crate::state::store::ServerRecord;
 
 /// A finished update.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use kastell_core::{Error, Result};
 
 use super::level::{SAFETY_FILE, SafetyConfig};
-use crate::store::ServerRecord;
+use crate::state::store::ServerRecord;
 
 /// Who confirms a destructive MCP call, weakest first (the order is the
 /// precedence: the strictest applicable entry wins).
@@ -64,7 +64,7 @@ impl ConfirmMode {
             .ok_or_else(|| {
                 Error::invalid_input(format!(
                     "Unknown confirmation mode {}",
-                    crate::store::display_safe(value)
+                    crate::state::store::display_safe(value)
                 ))
                 .with_hint("Set \"confirm\" to ask, approve, plan-token or off")
             })

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Category, Surface};
 use crate::env::Env;
-use crate::store::ServerRecord;
+use crate::state::store::ServerRecord;
 
 /// The variable that caps the level of every server (`read-only`,
 /// `safe-writes`, `disruptive` or `destructive`).
@@ -101,7 +101,7 @@ impl SafetyLevel {
             .ok_or_else(|| {
                 Error::invalid_input(format!(
                     "Unknown safety level {}",
-                    crate::store::display_safe(value)
+                    crate::state::store::display_safe(value)
                 ))
                 .with_hint("Use read-only, safe-writes, disruptive or destructive")
             })
@@ -166,7 +166,7 @@ impl Window {
         let bad = |why: &str| {
             Error::invalid_input(format!(
                 "Invalid maintenance window {}: {why}",
-                crate::store::display_safe(text)
+                crate::state::store::display_safe(text)
             ))
             .with_hint("Write DAYS HH:MM-HH:MM in UTC, e.g. \"Sat 02:00-04:00\", \"Mon-Fri 22:00-02:00\" or \"daily 03:00-03:30\"")
         };
@@ -410,7 +410,7 @@ impl SafetyConfig {
         };
         let path = dir.map(|d| d.join(SAFETY_FILE));
         let file = match &path {
-            Some(path) => match crate::store::read_regular(path)? {
+            Some(path) => match crate::state::store::read_regular(path)? {
                 Some(bytes) => Some(parse_file(path, &bytes)?),
                 None => None,
             },

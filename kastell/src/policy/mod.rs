@@ -19,8 +19,8 @@ use kastell_core::{Error, ErrorKind, Registry, Result};
 use serde::Serialize;
 
 use crate::env::Env;
-use crate::security_log::{SecurityEvent, SecurityLog};
-use crate::store::{ServerRecord, is_known_platform};
+use crate::state::security_log::{SecurityEvent, SecurityLog};
+use crate::state::store::{ServerRecord, is_known_platform};
 
 pub use confirm::{ConfirmMode, Confirmation};
 pub use level::{

@@ -6,7 +6,7 @@
 //! a sandbox sshd, with a local health endpoint).
 
 use kastell::ServerRecord;
-use kastell::backup::BackupEngine;
+use kastell::engine::backup::BackupEngine;
 use kastell_testkit::platform::{PaasHost, PaasRoundTrip};
 use kastell_testkit::shim::PaasFlavour;
 
@@ -76,15 +76,15 @@ pub(crate) fn restore_request(
     kind: Kind,
     id: &kastell_core::types::BackupId,
     safety_backup: bool,
-) -> kastell::backup::RestoreRequest {
-    kastell::backup::RestoreRequest {
+) -> kastell::engine::backup::RestoreRequest {
+    kastell::engine::backup::RestoreRequest {
         server: record(kind),
         platform: host.platform.clone(),
         transport: host.transport.clone(),
         backup_id: id.clone(),
         safety_backup,
         host_key: None,
-        transfer: kastell::backup::TransferProgress::none(),
+        transfer: kastell::engine::backup::TransferProgress::none(),
         health_deadline: std::time::Duration::from_secs(10),
     }
 }

@@ -21,7 +21,7 @@ pub(crate) fn kastell(dir: &Path, args: &[&str]) -> Command {
 /// async runtime.
 #[cfg(feature = "sandbox")]
 pub(crate) async fn kastell_in(
-    sandbox: &kastell::sandbox::Sandbox,
+    sandbox: &kastell::surfaces::sandbox::Sandbox,
     home: &Path,
     args: &[&str],
 ) -> std::process::Output {
@@ -36,14 +36,14 @@ pub(crate) async fn kastell_in(
 /// A sandbox of one Hetzner server running bare, without the manual
 /// server, its state under `dir/state`.
 #[cfg(all(feature = "sandbox", feature = "hetzner", feature = "bare"))]
-pub(crate) async fn one_server_sandbox(dir: &Path) -> kastell::sandbox::Sandbox {
-    let plan = kastell::sandbox::SandboxPlan {
+pub(crate) async fn one_server_sandbox(dir: &Path) -> kastell::surfaces::sandbox::Sandbox {
+    let plan = kastell::surfaces::sandbox::SandboxPlan {
         providers: Some(vec!["hetzner".into()]),
         servers_per_provider: 1,
         manual_server: false,
         platform: None,
     };
-    kastell::sandbox::Sandbox::start_with(&dir.join("state"), &plan)
+    kastell::surfaces::sandbox::Sandbox::start_with(&dir.join("state"), &plan)
         .await
         .unwrap()
 }
@@ -51,7 +51,7 @@ pub(crate) async fn one_server_sandbox(dir: &Path) -> kastell::sandbox::Sandbox 
 /// [`one_server_sandbox`] with its server tagged `prod`; returns the
 /// sandbox and the server's name.
 #[cfg(all(feature = "sandbox", feature = "hetzner", feature = "bare"))]
-pub(crate) async fn prod_sandbox(dir: &Path) -> (kastell::sandbox::Sandbox, String) {
+pub(crate) async fn prod_sandbox(dir: &Path) -> (kastell::surfaces::sandbox::Sandbox, String) {
     let sandbox = one_server_sandbox(dir).await;
     let name = sandbox.servers()[0].name.clone();
     sandbox
@@ -88,7 +88,7 @@ pub(crate) fn ok_json(out: &std::process::Output) -> serde_json::Value {
 /// the init fails.
 #[cfg(all(feature = "sandbox", feature = "hetzner", feature = "bare"))]
 pub(crate) async fn init_repo(
-    sandbox: &kastell::sandbox::Sandbox,
+    sandbox: &kastell::surfaces::sandbox::Sandbox,
     home: &Path,
     name: &str,
     location: &Path,

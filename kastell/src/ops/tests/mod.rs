@@ -23,7 +23,7 @@ use tempfile::TempDir;
 use super::*;
 use crate::env::Env;
 use crate::policy::Surface;
-use crate::store::{FleetStore, ServerRecord};
+use crate::state::store::{FleetStore, ServerRecord};
 
 /// A platform that says it is `bare` and reports a configurable
 /// `reboot_required`, delegating everything else to a [`MemoryPlatform`].

@@ -3,7 +3,7 @@
 
 use std::sync::Mutex;
 
-use crate::backup::REPORT_EVERY;
+use crate::engine::backup::REPORT_EVERY;
 
 use super::*;
 

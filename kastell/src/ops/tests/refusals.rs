@@ -134,10 +134,10 @@ async fn refusal_suggestions_go_through_the_policy() {
 async fn snapshot_restore_is_refused_while_another_operation_holds_the_server() {
     let world = World::new();
     let ctx = world.cli();
-    let dir = crate::backup::BackupLayout::new(ctx.store.dir())
+    let dir = crate::engine::backup::BackupLayout::new(ctx.store.dir())
         .server_dir("web-1")
         .unwrap();
-    let held = crate::backup::HostLock::try_acquire(&dir, "web-1", "maintain").unwrap();
+    let held = crate::engine::backup::HostLock::try_acquire(&dir, "web-1", "maintain").unwrap();
     let err = snapshot_restore(&ctx, Some("web-1"), "1")
         .await
         .unwrap_err();

@@ -9,7 +9,7 @@
 
 use crate::paas_host;
 
-use kastell::backup::{BackupRequest, Manifest, Staging, TransferProgress};
+use kastell::engine::backup::{BackupRequest, Manifest, Staging, TransferProgress};
 use kastell_core::Transport;
 use kastell_core::types::{ArtifactFormat, ArtifactSink, ArtifactSpec, BackupId, Compression};
 use paas_host::{Kind, engine, record, start};
@@ -25,9 +25,9 @@ const SCHEMA: &str = "SET ROLE coolify;
     INSERT INTO audit.events SELECT now() FROM generate_series(1, 7);";
 
 fn check<'a>(
-    report: &'a kastell::drill::DrillReport,
+    report: &'a kastell::engine::drill::DrillReport,
     name: &str,
-) -> &'a kastell::drill::DrillCheck {
+) -> &'a kastell::engine::drill::DrillCheck {
     report.artifacts[0]
         .checks
         .iter()
@@ -53,7 +53,7 @@ async fn a_coolify_dump_restores_into_a_throwaway_cluster_with_every_row() {
         .await
         .unwrap();
     let backup = engine(tmp.path()).find("paas-1", &created.id).unwrap();
-    let report = tokio::task::spawn_blocking(move || kastell::drill::drill(&backup))
+    let report = tokio::task::spawn_blocking(move || kastell::engine::drill::drill(&backup))
         .await
         .unwrap()
         .unwrap();
@@ -121,8 +121,8 @@ async fn a_coolify_dump_restores_into_a_throwaway_cluster_with_every_row() {
     )
     .unwrap();
     let dir = staging.publish(manifest).unwrap();
-    let backup = kastell::backup::StoredBackup::load(id, dir);
-    let report = tokio::task::spawn_blocking(move || kastell::drill::drill(&backup))
+    let backup = kastell::engine::backup::StoredBackup::load(id, dir);
+    let report = tokio::task::spawn_blocking(move || kastell::engine::drill::drill(&backup))
         .await
         .unwrap()
         .unwrap();

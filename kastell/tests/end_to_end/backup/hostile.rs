@@ -13,8 +13,8 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use kastell::backup::{Manifest, Staging, StoredBackup};
-use kastell::drill::{CheckOutcome, DrillCheck, DrillReport};
+use kastell::engine::backup::{Manifest, Staging, StoredBackup};
+use kastell::engine::drill::{CheckOutcome, DrillCheck, DrillReport};
 use kastell_core::types::{ArtifactFormat, ArtifactSink, ArtifactSpec, BackupId, Compression};
 
 /// One tar member: a directory, a file, a symlink or a FIFO.
@@ -83,7 +83,7 @@ fn backup(dir: &Path, name: &str, format: ArtifactFormat, bytes: &[u8]) -> Store
 }
 
 fn drill(backup: StoredBackup) -> DrillReport {
-    kastell::drill::drill(&backup).unwrap()
+    kastell::engine::drill::drill(&backup).unwrap()
 }
 
 fn check<'a>(report: &'a DrillReport, name: &str) -> &'a DrillCheck {
@@ -479,7 +479,7 @@ fn a_parallel_dump_with_a_symlinked_data_file_reads_nothing_here() {
         ArtifactFormat::PgDirectoryTar,
         &tarred.stdout,
     );
-    let refused = kastell::drill::drill(&stored).unwrap_err();
+    let refused = kastell::engine::drill::drill(&stored).unwrap_err();
     let message = refused.to_string();
     assert!(
         message.contains("which is no regular file") && message.contains(".dat"),

@@ -12,7 +12,7 @@ use crate::paas_host;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kastell::backup::{BackupRequest, STAGING_PREFIX, TransferProgress};
+use kastell::engine::backup::{BackupRequest, STAGING_PREFIX, TransferProgress};
 use kastell_core::wire::{CompressMode, DumpJobs};
 use paas_host::{Kind, engine, record, start};
 
@@ -76,7 +76,7 @@ fn spawn_backup(
     dir: &Path,
     mode: CompressMode,
     jobs: DumpJobs,
-) -> tokio::task::JoinHandle<kastell_core::Result<kastell::backup::CreatedBackup>> {
+) -> tokio::task::JoinHandle<kastell_core::Result<kastell::engine::backup::CreatedBackup>> {
     let dir = dir.to_owned();
     let platform = host.platform.clone();
     let transport = host.transport.clone();
@@ -98,7 +98,7 @@ fn spawn_backup(
 /// The backup failed as a lost connection does, and `store` lists nothing
 /// and keeps no staged bytes.
 fn assert_failed_and_nothing_listed(
-    result: kastell_core::Result<kastell::backup::CreatedBackup>,
+    result: kastell_core::Result<kastell::engine::backup::CreatedBackup>,
     store: &Path,
 ) {
     let err = result.expect_err("a killed connection fails the backup");
@@ -184,7 +184,7 @@ async fn killed_mid_backup(mode: CompressMode) -> Vec<String> {
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n != kastell::backup::LOCK_FILE)
+        .filter(|n| n != kastell::engine::backup::LOCK_FILE)
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     let remote = new_sandbox_files(marker.path(), &harness);

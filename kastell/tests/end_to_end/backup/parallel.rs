@@ -13,7 +13,7 @@ use crate::paas_host;
 
 use std::path::Path;
 
-use kastell::backup::{BackupRequest, CreatedBackup, TransferProgress};
+use kastell::engine::backup::{BackupRequest, CreatedBackup, TransferProgress};
 use kastell_core::types::ArtifactFormat;
 use kastell_core::wire::{CompressMode, DumpJobs, WireCodec};
 use paas_host::{Host, Kind, engine, record, start_with};
@@ -175,7 +175,7 @@ async fn a_parallel_dump_restores_and_drills_the_same_rows() {
     );
 
     // The drill unpacks it and finds every row of the dump.
-    let report = tokio::task::spawn_blocking(move || kastell::drill::drill(&stored))
+    let report = tokio::task::spawn_blocking(move || kastell::engine::drill::drill(&stored))
         .await
         .unwrap()
         .unwrap();

@@ -7,14 +7,18 @@
 
 use crate::paas_host;
 
-use kastell::backup::{BackupRequest, BackupStatus, RestoreRequest, TransferProgress};
+use kastell::engine::backup::{BackupRequest, BackupStatus, RestoreRequest, TransferProgress};
 use kastell_core::types::StepStatus;
 use kastell_core::{ErrorKind, Transport};
 use paas_host::{Host, Kind, engine, record, start};
 
 const ROWS: &str = "SELECT string_agg(id || ':' || name, ',' ORDER BY id) FROM apps";
 
-async fn backup(host: &Host, kind: Kind, dir: &std::path::Path) -> kastell::backup::CreatedBackup {
+async fn backup(
+    host: &Host,
+    kind: Kind,
+    dir: &std::path::Path,
+) -> kastell::engine::backup::CreatedBackup {
     let host_key = host.sshd.ssh().host_key().await.unwrap().fingerprint;
     engine(dir)
         .create(&BackupRequest {

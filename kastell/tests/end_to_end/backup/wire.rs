@@ -9,7 +9,7 @@
 
 use crate::paas_host;
 
-use kastell::backup::{BackupRequest, CreatedBackup, TransferProgress};
+use kastell::engine::backup::{BackupRequest, CreatedBackup, TransferProgress};
 use kastell_core::types::{ArtifactFormat, Compression};
 use kastell_core::wire::{CompressMode, WireCodec};
 use paas_host::{Host, Kind, engine, record, start};

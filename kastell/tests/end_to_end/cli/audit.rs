@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use kastell::audit::{AuditEntry, AuditLog, AuditSurface, Outcome};
+use kastell::state::audit::{AuditEntry, AuditLog, AuditSurface, Outcome};
 use serde_json::{Value, json};
 
 use crate::support::{kastell, ok_json};

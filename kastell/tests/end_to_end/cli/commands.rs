@@ -71,7 +71,7 @@ fn two_concurrent_processes_lose_no_server() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|name| !name.starts_with("audit."))
         .collect();
-    let audit = kastell::audit::AuditLog::in_dir(&dir.join("state"))
+    let audit = kastell::state::audit::AuditLog::in_dir(&dir.join("state"))
         .verify()
         .unwrap();
     assert!(audit.ok, "{audit:?}");

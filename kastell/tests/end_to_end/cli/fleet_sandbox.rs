@@ -9,7 +9,7 @@
 
 use std::process::Output;
 
-use kastell::sandbox::{Sandbox, SandboxPlan};
+use kastell::surfaces::sandbox::{Sandbox, SandboxPlan};
 use serde_json::Value;
 
 use crate::support;

@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use chrono::Datelike;
-use kastell::sandbox::Sandbox;
+use kastell::surfaces::sandbox::Sandbox;
 use serde_json::{Value, json};
 
 use crate::support;

@@ -6,7 +6,7 @@
 
 use std::process::Output;
 
-use kastell::sandbox::Sandbox;
+use kastell::surfaces::sandbox::Sandbox;
 use serde_json::Value;
 
 use crate::support;

@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use kastell::sandbox::Sandbox;
+use kastell::surfaces::sandbox::Sandbox;
 use serde_json::Value;
 
 use crate::support;

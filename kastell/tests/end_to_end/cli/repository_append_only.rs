@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use kastell::sandbox::Sandbox;
+use kastell::surfaces::sandbox::Sandbox;
 use kastell_testkit::sshd::{self, SshdFixture};
 use serde_json::Value;
 

@@ -10,7 +10,7 @@ use kastell_testkit::tmpfs::Tmpfs;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use kastell::sandbox::Sandbox;
+use kastell::surfaces::sandbox::Sandbox;
 use serde_json::Value;
 
 use crate::support;

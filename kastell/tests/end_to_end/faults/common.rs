@@ -30,9 +30,9 @@ use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use kastell::backup::{BackupEngine, BackupStatus, MANIFEST_FILE, STAGING_PREFIX};
+use kastell::engine::backup::{BackupEngine, BackupStatus, MANIFEST_FILE, STAGING_PREFIX};
 use kastell::ops::{self, Context, OpError};
-use kastell::store::FleetStore;
+use kastell::state::store::FleetStore;
 use kastell_sim::Recorder;
 
 /// Faults injected and invariants checked in one scenario.

@@ -31,9 +31,9 @@ use faults_common::{
     RemoteTemp, SERIAL, Tally, Watched, assert_host_healthy, assert_no_partial_backup,
     assert_no_remote_temp, assert_store_readable, assert_user_sees, entries,
 };
-use kastell::backup::{MANIFEST_FILE, STAGING_PREFIX};
+use kastell::engine::backup::{MANIFEST_FILE, STAGING_PREFIX};
 use kastell::ops::{self, Context, MaintainOptions};
-use kastell::sandbox::{MANUAL_SERVER, Sandbox, SandboxPlan};
+use kastell::surfaces::sandbox::{MANUAL_SERVER, Sandbox, SandboxPlan};
 use kastell::{Env, Surface};
 use kastell_core::types::{
     ArtifactSink, ArtifactSource, BackupReport, Health, PlatformInfo, RestoreReport, UpdateOptions,
@@ -610,7 +610,7 @@ fn writers_killed_mid_write_leave_a_readable_store() {
     let debris = || -> Vec<String> {
         entries(&dir)
             .into_iter()
-            .filter(|n| n.starts_with(kastell::store::TEMP_PREFIX) || n.contains(".lock."))
+            .filter(|n| n.starts_with(kastell::state::store::TEMP_PREFIX) || n.contains(".lock."))
             .collect()
     };
     let stale_lock = dir.join("servers.json.lock").exists();
@@ -796,9 +796,9 @@ async fn a_full_disk_refuses_a_restart_that_cannot_be_audited() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_ne!(boot(), before, "the restart ran once there was room");
-    let log = kastell::audit::AuditLog::in_dir(&dir);
+    let log = kastell::state::audit::AuditLog::in_dir(&dir);
     let page = log
-        .entries(&kastell::audit::AuditFilter::default())
+        .entries(&kastell::state::audit::AuditFilter::default())
         .unwrap();
     let outcomes: Vec<(&str, &str)> = page
         .entries

@@ -31,9 +31,9 @@ use faults_common::{
     assert_no_remote_temp, assert_paas_running, assert_store_readable, assert_user_sees,
     paas_context,
 };
-use kastell::backup::STAGING_PREFIX;
+use kastell::engine::backup::STAGING_PREFIX;
 use kastell::ops::{self, Context};
-use kastell::sandbox::{MANUAL_SERVER, Sandbox, SandboxPlan};
+use kastell::surfaces::sandbox::{MANUAL_SERVER, Sandbox, SandboxPlan};
 use kastell::{Env, Surface};
 use kastell_core::Transport;
 

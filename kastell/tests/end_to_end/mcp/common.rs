@@ -438,7 +438,7 @@ pub(crate) fn add_manual_server(
         }
         None => record.mode = "bare".to_owned(),
     }
-    record.ssh = Some(kastell::store::SshSettings {
+    record.ssh = Some(kastell::state::store::SshSettings {
         user: Some(sshd.user().to_owned()),
         port: Some(sshd.port()),
         identity_file: Some(sshd.ed25519_key().to_string_lossy().into_owned()),

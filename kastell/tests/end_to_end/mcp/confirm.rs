@@ -29,7 +29,7 @@ pub(super) fn is_error(report: &Value, index: usize) -> bool {
 }
 
 pub(super) struct Fleet {
-    pub(super) sandbox: kastell::sandbox::Sandbox,
+    pub(super) sandbox: kastell::surfaces::sandbox::Sandbox,
     home: tempfile::TempDir,
     pub(super) env: Vec<(String, String)>,
     pub(super) name: String,
@@ -403,13 +403,13 @@ async fn with_confirm_plan_token_a_client_that_cannot_ask_confirms_with_a_bound_
 async fn a_plan_token_made_for_one_server_is_refused_on_another() {
     let dir = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
-    let plan = kastell::sandbox::SandboxPlan {
+    let plan = kastell::surfaces::sandbox::SandboxPlan {
         providers: Some(vec!["hetzner".into()]),
         servers_per_provider: 2,
         manual_server: false,
         platform: None,
     };
-    let sandbox = kastell::sandbox::Sandbox::start_with(&dir.path().join("state"), &plan)
+    let sandbox = kastell::surfaces::sandbox::Sandbox::start_with(&dir.path().join("state"), &plan)
         .await
         .unwrap();
     let names: Vec<String> = sandbox.servers().iter().map(|s| s.name.clone()).collect();

@@ -279,7 +279,7 @@ fn seed_store(dir: &std::path::Path) {
     let store = kastell::FleetStore::open(dir.join("state")).unwrap();
     let mut bare = kastell::ServerRecord::new("manual-1700000000001", "web-1", "127.0.0.1");
     bare.mode = "bare".to_owned();
-    bare.ssh = Some(kastell::store::SshSettings {
+    bare.ssh = Some(kastell::state::store::SshSettings {
         user: Some("nobody".to_owned()),
         port: Some(kastell_testkit::sshd::closed_port()),
         identity_file: None,
@@ -288,7 +288,7 @@ fn seed_store(dir: &std::path::Path) {
     store.add(bare).unwrap();
     let mut cloud = kastell::ServerRecord::new("42000001", "cloud-1", "127.0.0.2");
     cloud.provider = Some("hetzner".to_owned());
-    cloud.ssh = Some(kastell::store::SshSettings {
+    cloud.ssh = Some(kastell::state::store::SshSettings {
         user: Some("nobody".to_owned()),
         port: Some(kastell_testkit::sshd::closed_port()),
         identity_file: None,

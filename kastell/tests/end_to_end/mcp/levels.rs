@@ -119,8 +119,8 @@ async fn tools_list_offers_what_the_levels_allow_and_follows_their_changes() {
     mcp.stop().await;
 
     // The audit log holds both calls, with the client that made them.
-    let page = kastell::audit::AuditLog::in_dir(&dir.path().join("state"))
-        .entries(&kastell::audit::AuditFilter::default())
+    let page = kastell::state::audit::AuditLog::in_dir(&dir.path().join("state"))
+        .entries(&kastell::state::audit::AuditFilter::default())
         .unwrap();
     let newest: Vec<(String, String)> = page
         .entries

@@ -16,7 +16,7 @@
 #![allow(clippy::unwrap_used)]
 
 use kastell::ops::{self, MaintainOptions, StepOutcome};
-use kastell::sandbox::{MANUAL_SERVER, Sandbox};
+use kastell::surfaces::sandbox::{MANUAL_SERVER, Sandbox};
 use kastell::{Env, Surface};
 
 fn unsafe_mode() -> Env {

@@ -1,0 +1,564 @@
+//! The backup engine: create, list, verify and restore backups of one
+//! server, one operation per server at a time.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use kastell_core::types::{
+    ArtifactSource, BackupId, BackupReport, Compression, StepReport, StepStatus, StepTimer,
+};
+use kastell_core::wire::{CompressMode, DumpJobs};
+use kastell_core::{Error, ErrorKind, Platform, PlatformExt, PollSchedule, Result, Transport};
+
+use super::layout::{BackupLayout, STAGING_PREFIX};
+use super::manifest::{FORMAT_VERSION, MANIFEST_FILE, Manifest};
+use super::staging::{Staging, sweep_abandoned};
+use super::stored::{BackupStatus, StoredBackup, VerifiedSource};
+use super::transfer::{ObservedSink, TransferProgress};
+use super::wire;
+use crate::state::HostLock;
+use crate::state::store::{MODE_BARE, ServerRecord, stored_platform};
+
+/// What to back up, and what to record about it.
+#[derive(Debug, Clone)]
+pub struct BackupRequest {
+    /// The server.
+    pub server: ServerRecord,
+    /// Its platform, over a connection to it.
+    pub platform: Arc<dyn Platform>,
+    /// The connection the platform uses: the engine probes the host's
+    /// compressors and samples the link over it before the backup, and
+    /// hands the plan to the platform on the sink.
+    pub transport: Arc<dyn Transport>,
+    /// The SSH host key fingerprint of the connection, for the manifest.
+    pub host_key: Option<String>,
+    /// Told how many bytes of each artifact arrived so far (the default:
+    /// nobody).
+    pub transfer: TransferProgress,
+}
+
+/// A published backup.
+#[derive(Debug, Clone)]
+pub struct CreatedBackup {
+    /// Its id.
+    pub id: BackupId,
+    /// Its directory.
+    pub path: PathBuf,
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// What the platform reported.
+    pub report: BackupReport,
+    /// How long the platform's backup took (probe, dumps, archives).
+    pub elapsed: Duration,
+}
+
+/// What to restore.
+#[derive(Debug, Clone)]
+pub struct RestoreRequest {
+    /// The server to restore onto.
+    pub server: ServerRecord,
+    /// Its platform, over a connection to it.
+    pub platform: Arc<dyn Platform>,
+    /// The connection the platform uses: the engine asks the host whether
+    /// it can decompress zstd (and plans the safety backup) over it.
+    pub transport: Arc<dyn Transport>,
+    /// The backup to restore.
+    pub backup_id: BackupId,
+    /// Take a backup of the current state first (default: yes).
+    pub safety_backup: bool,
+    /// The SSH host key of the connection, for the safety backup's manifest.
+    pub host_key: Option<String>,
+    /// How long to wait for the platform to be healthy afterwards.
+    pub health_deadline: Duration,
+    /// Told how many bytes of each artifact were sent so far, and of the
+    /// safety backup's artifacts received (the default: nobody).
+    pub transfer: TransferProgress,
+}
+
+/// How a restore went: every step, warnings, the safety backup taken, and
+/// the error that stopped it, if any.
+#[derive(Debug)]
+pub struct RestoreOutcome {
+    /// The backup restored.
+    pub backup_id: BackupId,
+    /// Each step, in order.
+    pub steps: Vec<StepReport>,
+    /// Things the user should know (legacy backup, other server).
+    pub warnings: Vec<String>,
+    /// The backup of the state before the restore.
+    pub safety_backup: Option<BackupId>,
+    /// Why it failed.
+    pub error: Option<Error>,
+}
+
+impl RestoreOutcome {
+    /// Whether every step succeeded.
+    pub fn success(&self) -> bool {
+        self.error.is_none() && self.steps.iter().all(|s| s.status != StepStatus::Failure)
+    }
+}
+
+/// Creates, lists, verifies and restores backups under one kastell
+/// directory.
+#[derive(Debug, Clone)]
+pub struct BackupEngine {
+    layout: BackupLayout,
+    compression: Compression,
+    compress: CompressMode,
+    jobs: DumpJobs,
+}
+
+impl BackupEngine {
+    /// An engine for `<kastell_dir>/backups`, compressing with zstd.
+    pub fn new(kastell_dir: &Path) -> Self {
+        Self {
+            layout: BackupLayout::new(kastell_dir),
+            compression: Compression::Zstd,
+            compress: CompressMode::Auto,
+            jobs: DumpJobs::Auto,
+        }
+    }
+
+    /// Stores artifacts with `compression` (`None` or `Zstd`).
+    pub fn with_compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// Compresses where `mode` says: `none` also stores uncompressed;
+    /// `auto` (the default), `server` and `local` store zstd.
+    pub fn with_compress_mode(mut self, mode: CompressMode) -> Self {
+        self.compress = mode;
+        if mode == CompressMode::None {
+            self.compression = Compression::None;
+        } else if self.compression == Compression::None {
+            self.compression = Compression::Zstd;
+        }
+        self
+    }
+
+    /// Lets database dumps use `jobs` parallel jobs (default: `auto`, the
+    /// platform decides; `1` never writes on the server).
+    pub fn with_dump_jobs(mut self, jobs: DumpJobs) -> Self {
+        self.jobs = jobs;
+        self
+    }
+
+    /// Backs the server up: plans where compression runs (probing the
+    /// host and the link for `auto` and `server`), streams every artifact
+    /// into a staging directory and publishes it only when all are sealed.
+    /// A failure leaves nothing behind. Waits while another operation
+    /// holds the server. Reports the bytes received to the request's
+    /// `transfer`.
+    pub async fn create(&self, request: &BackupRequest) -> Result<CreatedBackup> {
+        let server_dir = self.layout.server_dir(&request.server.name)?;
+        let _lock = HostLock::acquire_async(&server_dir).await?;
+        self.create_locked(request, None).await
+    }
+
+    async fn create_locked(
+        &self,
+        request: &BackupRequest,
+        reason: Option<String>,
+    ) -> Result<CreatedBackup> {
+        let server_dir = self.layout.server_dir(&request.server.name)?;
+        sweep_abandoned(&server_dir);
+        let id = fresh_id(&server_dir).await;
+        let started = Instant::now();
+        let plan = wire::plan(request.transport.as_ref(), self.wire_mode()).await;
+        let mut staging = Staging::create(&server_dir, &id, self.compression)?
+            .with_wire(plan.clone())
+            .with_dump_jobs(self.jobs);
+        let mut sink = ObservedSink::new(&mut staging, request.transfer.clone());
+        let mut report = request.platform.backup(&mut sink).await?;
+        let elapsed = started.elapsed();
+        if let Some(warning) = plan.warning {
+            if !report.warnings.contains(&warning) {
+                report.warnings.insert(0, warning);
+            }
+        }
+        let manifest = self.manifest_for(request, &id, &report, reason);
+        let (path, manifest) = staging.publish_manifest(manifest)?;
+        Ok(CreatedBackup {
+            id,
+            path,
+            manifest,
+            report,
+            elapsed,
+        })
+    }
+
+    /// Where compression may run for this engine's backups: nowhere when
+    /// artifacts are stored uncompressed, else as asked.
+    fn wire_mode(&self) -> CompressMode {
+        if self.compression == Compression::None {
+            CompressMode::None
+        } else {
+            self.compress
+        }
+    }
+
+    fn manifest_for(
+        &self,
+        request: &BackupRequest,
+        id: &BackupId,
+        report: &BackupReport,
+        reason: Option<String>,
+    ) -> Manifest {
+        let server = &request.server;
+        // The original's form: a bare backup has a mode, no platform and
+        // no platform version.
+        let platform = stored_platform(request.platform.info().id).map(str::to_owned);
+        Manifest {
+            server_name: server.name.clone(),
+            provider: server.provider.clone().unwrap_or_default(),
+            timestamp: id.to_string(),
+            coolify_version: match platform {
+                Some(_) => report.platform_version.clone(),
+                None => "n/a".into(),
+            },
+            files: Vec::new(),
+            mode: platform.is_none().then(|| MODE_BARE.to_owned()),
+            platform,
+            format_version: FORMAT_VERSION,
+            kastell_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+            server_id: Some(server.id.clone()),
+            host_key: request.host_key.clone(),
+            created_at: Some(
+                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            ),
+            compression: self.compression,
+            artifacts: Vec::new(),
+            skipped: report.skipped.clone(),
+            reason,
+            wire: Vec::new(),
+            pulled_from: None,
+        }
+    }
+
+    /// The server's backups, newest first. Staging directories and
+    /// directories without a manifest (interrupted backups of the original
+    /// tool) are not backups and are not listed. An entry named like a
+    /// backup that is a symbolic link (or holds a manifest that is not a
+    /// regular file) is listed, as corrupt, and never followed.
+    pub fn list(&self, server: &str) -> Result<Vec<StoredBackup>> {
+        let dir = self.layout.server_dir(server)?;
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(format!("listing {}", dir.display()), e)),
+        };
+        let mut backups: Vec<StoredBackup> = entries
+            .flatten()
+            .filter(|e| is_backup_entry(&e.path()))
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with(STAGING_PREFIX) {
+                    return None;
+                }
+                BackupId::new(name)
+                    .ok()
+                    .map(|id| StoredBackup::load(id, e.path()))
+            })
+            .collect();
+        backups.sort_by(|a, b| b.id.cmp(&a.id));
+        Ok(backups)
+    }
+
+    /// One backup of the server. `NotFound` (listing what exists) when
+    /// there is no such backup.
+    pub fn find(&self, server: &str, id: &BackupId) -> Result<StoredBackup> {
+        let dir = self.layout.backup_dir(server, id)?;
+        if is_backup_entry(&dir) {
+            return Ok(StoredBackup::load(id.clone(), dir));
+        }
+        let known: Vec<String> = self
+            .list(server)?
+            .iter()
+            .take(5)
+            .map(|b| b.id.to_string())
+            .collect();
+        Err(
+            Error::not_found(format!("backup {id} of server {server} not found")).with_hint(
+                if known.is_empty() {
+                    "This server has no backups yet; create one with backup-create".to_owned()
+                } else {
+                    format!("Newest backups: {}", known.join(", "))
+                },
+            ),
+        )
+    }
+
+    /// The server's newest backup.
+    pub fn latest(&self, server: &str) -> Result<StoredBackup> {
+        self.list(server)?.into_iter().next().ok_or_else(|| {
+            Error::not_found(format!("server {server} has no backups"))
+                .with_hint("Create one with backup-create")
+        })
+    }
+
+    /// Recomputes the checksums of one backup; returns warnings (a legacy
+    /// backup cannot be verified). Refuses a corrupt backup.
+    pub fn verify(&self, server: &str, id: &BackupId) -> Result<Vec<String>> {
+        self.find(server, id)?.verify()
+    }
+
+    /// Restores a backup onto the server. Nothing on the server is touched
+    /// until the backup verified, matches the server's platform and a
+    /// safety backup of the current state exists; once the platform was
+    /// stopped it is started again whatever fails, even if the caller stops
+    /// waiting. Never returns `Err`: the outcome carries the steps and error.
+    /// Reports the bytes sent (and those of the safety backup received) to
+    /// the request's `transfer`.
+    pub async fn restore(&self, request: RestoreRequest) -> RestoreOutcome {
+        let mut outcome = RestoreOutcome {
+            backup_id: request.backup_id.clone(),
+            steps: Vec::new(),
+            warnings: Vec::new(),
+            safety_backup: None,
+            error: None,
+        };
+        if let Err(e) = self.restore_into(&request, &mut outcome).await {
+            outcome.error = Some(e);
+        }
+        outcome
+    }
+
+    async fn restore_into(
+        &self,
+        request: &RestoreRequest,
+        outcome: &mut RestoreOutcome,
+    ) -> Result<()> {
+        let server = &request.server.name;
+        let server_dir = self.layout.server_dir(server)?;
+        let _lock = HostLock::acquire_async(&server_dir).await?;
+
+        let step = StepTimer::start("Verify backup");
+        let source = match self.verified(server, &request.backup_id) {
+            Ok((source, manifest, warnings)) => {
+                outcome.warnings.extend(warnings);
+                if manifest.server_name != *server {
+                    outcome.warnings.push(format!(
+                        "backup {} was taken from server {}, not {server}",
+                        request.backup_id, manifest.server_name
+                    ));
+                }
+                let theirs = manifest.platform_id().to_owned();
+                let ours = request.platform.info().id;
+                if theirs != ours {
+                    let e = Error::invalid_input(format!(
+                        "backup {} is a {theirs} backup; server {server} runs {ours}",
+                        request.backup_id
+                    ))
+                    .with_hint("Restore a backup taken from a server of the same platform");
+                    outcome.steps.push(step.failure(&e));
+                    return Err(e);
+                }
+                outcome.steps.push(step.success("checksums match"));
+                // One probe, only when there is zstd to decompress on the server.
+                let zstd = source
+                    .records()
+                    .iter()
+                    .any(|r| r.compression == Compression::Zstd);
+                let unzstd = zstd && wire::server_unzstd(request.transport.as_ref()).await;
+                source
+                    .with_transfer(request.transfer.clone())
+                    .with_server_unzstd(unzstd)
+            }
+            Err(e) => {
+                outcome.steps.push(step.failure(&e));
+                return Err(e);
+            }
+        };
+
+        if request.safety_backup {
+            let step = StepTimer::start("Safety backup");
+            let backup = BackupRequest {
+                server: request.server.clone(),
+                platform: request.platform.clone(),
+                transport: request.transport.clone(),
+                host_key: request.host_key.clone(),
+                transfer: request.transfer.clone(),
+            };
+            let reason = format!("safety backup before restoring {}", request.backup_id);
+            match self.create_locked(&backup, Some(reason)).await {
+                Ok(created) => {
+                    outcome
+                        .steps
+                        .push(step.success(format!("current state saved as {}", created.id)));
+                    outcome.safety_backup = Some(created.id);
+                }
+                Err(e) => {
+                    let e = nothing_changed(e);
+                    outcome.steps.push(step.failure(&e));
+                    return Err(e);
+                }
+            }
+        }
+
+        // The last safe point: once the platform is stopped, the restore
+        // runs to its end and the platform is started again.
+        if request.transfer.stop_requested() {
+            let e = Error::new(
+                ErrorKind::Cancelled,
+                "Restore cancelled before the platform was stopped: nothing was changed on the server",
+            )
+            .with_hint("Call backup-restore again to restore; the safety backup (if taken) is kept");
+            outcome.steps.push(StepReport::skipped(
+                "Restore",
+                "cancelled before it started",
+            ));
+            return Err(e);
+        }
+
+        // The stop → restore → start sequence runs as its own task: if the
+        // caller is cancelled, the task still starts the platform again.
+        let platform = request.platform.clone();
+        let guarded = tokio::spawn(async move { stop_restore_start(platform, source).await });
+        let (steps, result) = guarded
+            .await
+            .map_err(|e| Error::unexpected(format!("the restore task failed: {e}")))?;
+        outcome.steps.extend(steps);
+        result?;
+
+        let step = StepTimer::start("Health check");
+        let schedule = PollSchedule::new(Duration::from_millis(200), Duration::from_secs(5));
+        match request
+            .platform
+            .wait_healthy(request.health_deadline, schedule)
+            .await
+        {
+            Ok(health) => outcome.steps.push(step.success(health.detail)),
+            Err(e) => {
+                let e = e.or_hint("The data was restored but the platform is not healthy yet; check it with server_info health");
+                outcome.steps.push(step.failure(&e));
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn verified(
+        &self,
+        server: &str,
+        id: &BackupId,
+    ) -> Result<(VerifiedSource, Manifest, Vec<String>)> {
+        let stored = self.find(server, id)?;
+        if stored.status == BackupStatus::Corrupt {
+            return Err(Error::new(
+                ErrorKind::Corrupt,
+                format!(
+                    "backup {id} is corrupt: {}",
+                    stored.problem.as_deref().unwrap_or("unreadable")
+                ),
+            )
+            .with_hint("Nothing was changed on the server; restore another backup"));
+        }
+        let (source, warnings) = stored
+            .source()
+            .map_err(|e| e.or_hint("Nothing was changed on the server; restore another backup"))?;
+        let manifest = stored
+            .manifest
+            .ok_or_else(|| Error::new(ErrorKind::Corrupt, "no manifest"))?;
+        Ok((source, manifest, warnings))
+    }
+}
+
+/// Stops the platform, restores, and starts it again whatever happened
+/// after the stop was attempted. Returns the steps and the first error.
+async fn stop_restore_start(
+    platform: Arc<dyn Platform>,
+    source: VerifiedSource,
+) -> (Vec<StepReport>, Result<()>) {
+    let name = platform.info().display_name;
+    let stops = platform.capability().stop_start;
+    let mut steps = Vec::new();
+    let mut first_error: Option<Error> = None;
+    if stops {
+        let step = StepTimer::start(format!("Stop {name}"));
+        match platform.stop().await {
+            Ok(()) => steps.push(step.success("stopped")),
+            Err(e) => {
+                steps.push(step.failure(&e));
+                first_error = Some(e);
+            }
+        }
+    }
+    if first_error.is_none() {
+        let report = platform.restore(&source).await;
+        let failed_step = report
+            .steps
+            .iter()
+            .find(|s| s.status == StepStatus::Failure)
+            .map(|s| (s.name.clone(), s.error.clone()));
+        steps.extend(report.steps);
+        first_error = match (report.error, failed_step) {
+            (Some(e), Some(_)) => Some(e),
+            (Some(e), None) => {
+                // Refused before any step: the engine names it.
+                steps.push(StepTimer::start("Restore").failure(&e));
+                Some(e)
+            }
+            // A platform that reported a failed step without an error.
+            (None, Some((name, detail))) => Some(Error::new(
+                ErrorKind::CommandFailed,
+                format!(
+                    "{name} failed: {}",
+                    detail.as_deref().unwrap_or("no detail")
+                ),
+            )),
+            (None, None) => None,
+        };
+    }
+    if stops {
+        // Always: a stopped platform is never left behind.
+        let step = StepTimer::start(format!("Start {name}"));
+        match platform.start().await {
+            Ok(()) => steps.push(step.success("started")),
+            Err(e) => {
+                let e = e.with_hint(format!(
+                    "{name} may be down: start it by hand and check its health"
+                ));
+                steps.push(step.failure(&e));
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    (steps, first_error.map_or(Ok(()), Err))
+}
+
+/// A backup id for now that no backup of this server has yet.
+async fn fresh_id(server_dir: &Path) -> BackupId {
+    loop {
+        let id = BackupId::at(SystemTime::now());
+        if !server_dir.join(id.as_str()).exists() {
+            return id;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// A failed safety backup, with a hint that starts by saying nothing was
+/// changed on the server (before the platform's own advice, which does not
+/// know a restore was refused).
+fn nothing_changed(err: Error) -> Error {
+    const NOTHING: &str =
+        "Nothing was changed on the server: its current state could not be saved first";
+    let hint = match err.hint() {
+        Some(advice) => format!("{NOTHING}. {advice}"),
+        None => NOTHING.to_owned(),
+    };
+    err.with_hint(hint)
+}
+
+/// Whether `path` is a backup for listing: a symbolic link (listed as
+/// corrupt, never followed), or a directory holding a `manifest.json` of
+/// any kind (checked when it is read). Looks at links, never through them.
+fn is_backup_entry(path: &Path) -> bool {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => true,
+        Ok(meta) if meta.is_dir() => std::fs::symlink_metadata(path.join(MANIFEST_FILE)).is_ok(),
+        _ => false,
+    }
+}

@@ -1,0 +1,36 @@
+//! Backups: streamed, checksummed, published atomically, restored only
+//! after verification, with a guard that always starts a stopped platform
+//! again.
+//!
+//! Layout: `<KASTELL_DIR>/backups/<server>/<backup-id>/` holding the
+//! artifacts (zstd-compressed, 0600) and `manifest.json`, a superset of the
+//! original tool's manifest. A backup is written into a hidden
+//! `.staging-*` directory and renamed into place only when every artifact
+//! is sealed, so a failed or interrupted backup is never listed and leaves
+//! nothing behind. Inside a backup nothing is a link: a backup directory,
+//! manifest or artifact that is a symbolic link (or not a directory /
+//! regular file) is listed corrupt, fails verification and is never
+//! followed when reading, restoring, pushing or pruning.
+
+mod engine;
+mod layout;
+mod manifest;
+mod nofollow;
+mod pipeline;
+pub mod prune;
+mod staging;
+mod stored;
+mod transfer;
+pub mod wire;
+
+pub use crate::state::HostLock;
+pub use engine::{BackupEngine, BackupRequest, CreatedBackup, RestoreOutcome, RestoreRequest};
+pub use layout::{BACKUPS_DIR, BackupLayout, LOCK_FILE, STAGING_PREFIX, check_component};
+pub use manifest::{FORMAT_VERSION, MANIFEST_FILE, Manifest, stored_file};
+pub(crate) use nofollow::BackupDir;
+pub use staging::{Staging, sweep_abandoned};
+pub use stored::{BackupStatus, StoredBackup, VerifiedSource};
+pub use transfer::{Counted, REPORT_EVERY, TransferProgress};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,19 @@
+//! The engine: what moves and proves a server's data, below the
+//! operations ([`crate::ops`]) and above the plugin contract.
+//!
+//! - [`backup`]: streamed, checksummed backups published atomically, their
+//!   wire plan (where compression runs), verification and restore with a
+//!   safety backup and a guaranteed start;
+//! - [`drill`]: restore drills, a backup restored into throwaway targets
+//!   here and checked;
+//! - `repos`: the configured backup repositories (restic format) and
+//!   pushing backups into them and pulling them back;
+//! - `schedule`: systemd timers that back up, prune and drill, and the
+//!   alert when one fails;
+//! - `remote`: the SSH transport to a server from its fleet record.
+
+pub mod backup;
+pub mod drill;
+pub(crate) mod remote;
+pub(crate) mod repos;
+pub(crate) mod schedule;

@@ -1,0 +1,27 @@
+//! State: the files kastell keeps in its directory (`KASTELL_DIR`, else
+//! `~/.kastell`), each owned by one module that alone reads and writes it,
+//! atomically and with its own lock where two processes may meet.
+//!
+//! | file | module |
+//! |---|---|
+//! | `servers.json` (the fleet) | [`store`] |
+//! | `audit.jsonl`, its head and anchor | [`audit`] |
+//! | `approvals.json`, `declines.json` | `approval` |
+//! | `security.log` (refusals) | `security_log` |
+//! | `verifications.json` (proofs that backups restore) | `verifications` |
+//! | `backups/<server>/.lock` (one operation per server) | `hostlock` |
+//! | where the directory is | `paths` |
+//!
+//! `safety.json` is the policy's ([`crate::policy`]), `repositories.json`
+//! the repositories' ([`crate::engine`]); the backups themselves are the
+//! backup engine's.
+
+pub(crate) mod approval;
+pub mod audit;
+pub(crate) mod hostlock;
+pub(crate) mod paths;
+pub(crate) mod security_log;
+pub mod store;
+pub(crate) mod verifications;
+
+pub use hostlock::HostLock;

@@ -1,0 +1,255 @@
+//! The command line as clap sees it: the commands of their own
+//! ([`super::Command`]) plus one subcommand per operation that names a
+//! command line ([`crate::ops::CliCommand`]), built from the list of
+//! operations ([`crate::ops::catalog`]). An operation's arguments come
+//! from its own `Args` type; how it picks servers (one, `--all`,
+//! `--dry-run`, `--force`) from its [`CliTarget`].
+
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser};
+
+use super::fleet::{DEFAULT_CONCURRENCY, FleetArgs, OneArgs};
+use super::op::Op;
+use super::{Cli, Command};
+use crate::ops::{CliTarget, Dyn, catalog};
+
+/// The commands of their own, as clap derives them.
+#[derive(Debug, Parser)]
+#[command(name = "kastell", version, about, propagate_version = true)]
+struct Fixed {
+    /// Print machine-readable JSON on stdout instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The server argument of read-only operations.
+#[derive(Debug, Clone, Args)]
+struct ReadTarget {
+    /// The server (name or IP); optional when there is only one.
+    server: Option<String>,
+}
+
+/// A command-line call of an operation: the call and how it picks
+/// servers.
+#[derive(Debug, Clone)]
+pub struct OpCall {
+    /// The call.
+    pub op: Op,
+    /// Which servers, and whether to plan or confirm.
+    pub target: FleetArgs,
+}
+
+/// The help of group words the operations create (`snapshot`).
+const GROUPS: &[(&str, &str)] = &[(
+    "snapshot",
+    "Provider snapshots: create, list, delete, restore.",
+)];
+
+/// `command` with every operation's subcommand added.
+fn with_operations(mut command: clap::Command) -> clap::Command {
+    for (order, op) in catalog::all().iter().enumerate() {
+        if let Some(cli) = op.spec().cli {
+            command = insert(command, cli.path, leaf(*op, order));
+        }
+    }
+    command
+}
+
+/// The subcommand of `op`.
+fn leaf(op: &'static dyn Dyn, order: usize) -> clap::Command {
+    let Some(cli) = op.spec().cli else {
+        return clap::Command::new(op.spec().rule.id);
+    };
+    let name = cli.path.last().copied().unwrap_or(op.spec().rule.id);
+    let command = clap::Command::new(name);
+    let command = match cli.target {
+        CliTarget::Fleet => FleetArgs::augment_args(command),
+        CliTarget::One => OneArgs::augment_args(command),
+        CliTarget::Read => ReadTarget::augment_args(command),
+    };
+    // Last: deriving `Args` sets the help from the argument type's doc.
+    op.augment(command)
+        .about(sentence(cli.about))
+        .display_order(100 + order)
+}
+
+/// `text` without its final period, as clap shows one-line help.
+fn sentence(text: &'static str) -> &'static str {
+    text.strip_suffix('.').unwrap_or(text)
+}
+
+/// `leaf` added to `command` under the group words of `path` (all but
+/// the last), creating a group that does not exist yet.
+fn insert(
+    command: clap::Command,
+    path: &'static [&'static str],
+    leaf: clap::Command,
+) -> clap::Command {
+    let [group, rest @ ..] = path else {
+        return command;
+    };
+    if rest.is_empty() {
+        return command.subcommand(leaf);
+    }
+    let group = *group;
+    if command.find_subcommand(group).is_some() {
+        return command.mut_subcommand(group, |g| insert(g, rest, leaf));
+    }
+    let about = GROUPS
+        .iter()
+        .find(|(name, _)| *name == group)
+        .map_or("", |(_, about)| about);
+    let created = clap::Command::new(group)
+        .about(sentence(about))
+        .subcommand_required(true)
+        .arg_required_else_help(true);
+    command.subcommand(insert(created, rest, leaf))
+}
+
+/// The operation call `matches` selects, if it selects one.
+fn operation(matches: &ArgMatches) -> Result<Option<OpCall>, clap::Error> {
+    let mut path = Vec::new();
+    let mut leaf = matches;
+    while let Some((name, sub)) = leaf.subcommand() {
+        path.push(name);
+        leaf = sub;
+    }
+    let Some(op) = catalog::all()
+        .iter()
+        .copied()
+        .find(|op| op.spec().cli.is_some_and(|c| c.path == path.as_slice()))
+    else {
+        return Ok(None);
+    };
+    let target = match op.spec().cli.map(|c| c.target) {
+        Some(CliTarget::Fleet) => FleetArgs::from_arg_matches(leaf)?,
+        Some(CliTarget::One) => OneArgs::from_arg_matches(leaf)?.into(),
+        _ => FleetArgs {
+            server: ReadTarget::from_arg_matches(leaf)?.server,
+            all: false,
+            concurrency: DEFAULT_CONCURRENCY,
+            dry_run: false,
+            force: false,
+        },
+    };
+    let call = op.call_from_matches(leaf)?;
+    Ok(Some(OpCall {
+        op: Op(call),
+        target,
+    }))
+}
+
+impl CommandFactory for Cli {
+    fn command() -> clap::Command {
+        with_operations(Fixed::command())
+    }
+
+    fn command_for_update() -> clap::Command {
+        with_operations(Fixed::command_for_update())
+    }
+}
+
+impl FromArgMatches for Cli {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let json = matches.get_flag("json");
+        if let Some(call) = operation(matches)? {
+            return Ok(Self {
+                json,
+                command: Command::Operation(call),
+            });
+        }
+        let fixed = Fixed::from_arg_matches(matches)?;
+        Ok(Self {
+            json: fixed.json,
+            command: fixed.command,
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Parser for Cli {}
+
+#[cfg(test)]
+mod tests {
+    use clap::error::ErrorKind;
+
+    use super::*;
+
+    /// Every command path, groups included.
+    fn paths(command: &clap::Command, prefix: Vec<String>, out: &mut Vec<Vec<String>>) {
+        for sub in command.get_subcommands() {
+            let mut path = prefix.clone();
+            path.push(sub.get_name().to_owned());
+            out.push(path.clone());
+            paths(sub, path, out);
+        }
+    }
+
+    #[test]
+    fn an_operations_help_is_its_own_about() {
+        let command = Cli::command();
+        let restart = command.find_subcommand("restart").unwrap();
+        assert_eq!(
+            restart.get_about().map(ToString::to_string).as_deref(),
+            Some("Reboot a server and prove it (a new boot id), then check health")
+        );
+        let snapshot = command.find_subcommand("snapshot").unwrap();
+        assert!(snapshot.find_subcommand("delete").is_some());
+    }
+
+    #[test]
+    fn every_subcommand_has_help() {
+        let mut all = Vec::new();
+        paths(&Cli::command(), Vec::new(), &mut all);
+        assert!(all.len() > 30, "{all:?}");
+        for path in all {
+            let argv = std::iter::once("kastell".to_owned())
+                .chain(path.iter().cloned())
+                .chain(["--help".to_owned()]);
+            let err = Cli::try_parse_from(argv).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::DisplayHelp, "{path:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn every_operation_with_a_command_line_parses_to_itself() {
+        for op in catalog::all() {
+            let Some(cli) = op.spec().cli else { continue };
+            let argv = std::iter::once("kastell").chain(cli.path.iter().copied());
+            let parsed =
+                Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{:?}: {e}", cli.path));
+            let Command::Operation(call) = parsed.command else {
+                panic!("{:?} is not an operation call", cli.path);
+            };
+            assert_eq!(call.op.0.id(), op.id());
+            assert_eq!(call.op.title(), cli.path.join(" "));
+            // What overwrites or deletes is never run fleet-wide.
+            if op.spec().rule.category == crate::policy::Category::Destructive {
+                assert_eq!(cli.target, CliTarget::One, "{:?}", cli.path);
+            }
+        }
+    }
+
+    #[test]
+    fn an_operations_arguments_are_parsed_by_its_own_type() {
+        let cli = Cli::try_parse_from([
+            "kastell", "backup", "restore", "web-1", "--backup", "b1", "--repo", "off", "--force",
+        ])
+        .unwrap();
+        let Command::Operation(call) = cli.command else {
+            panic!("backup restore is an operation");
+        };
+        assert_eq!(call.target.server.as_deref(), Some("web-1"));
+        assert!(call.target.force && !call.target.all);
+        assert_eq!(call.op.0.target(), Some("b1"));
+        assert_eq!(call.op.0.repo(), Some("off"));
+        let err = Cli::try_parse_from(["kastell", "backup", "restore", "--all"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::UnknownArgument);
+    }
+}

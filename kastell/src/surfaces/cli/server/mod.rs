@@ -1,0 +1,55 @@
+//! `kastell server add|list|remove`: the fleet store from the command line.
+
+mod add;
+mod list;
+mod remove;
+
+use clap::Subcommand;
+use kastell_core::Result;
+
+use super::Context;
+
+pub use add::{AddArgs, parse_platform, record_from_args};
+pub use remove::RemoveArgs;
+
+/// The `server` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// Add a server you already run (no cloud API call is made).
+    Add(Box<AddArgs>),
+    /// List the servers kastell knows.
+    List,
+    /// Remove a server from kastell's list (the server itself is untouched).
+    Remove(RemoveArgs),
+}
+
+/// Runs one `server` subcommand; `add` and `remove` are recorded in the
+/// audit log, refused or not.
+pub fn run(cmd: ServerCommand, ctx: &Context) -> Result<()> {
+    let started = std::time::Instant::now();
+    let (op, server, result) = match cmd {
+        ServerCommand::Add(args) => {
+            let name = args.name.clone();
+            ("server-add", name, add::run(*args, ctx))
+        }
+        ServerCommand::List => return list::run(ctx),
+        ServerCommand::Remove(args) => {
+            let name = args.server.clone();
+            ("server-remove", name, remove::run(args, ctx))
+        }
+    };
+    if let Ok(dir) = ctx.kastell_dir() {
+        crate::state::audit::record_cli(
+            &dir,
+            &ctx.env,
+            op,
+            &server,
+            serde_json::json!({"action": op, "server": server}),
+            result
+                .as_ref()
+                .map(|()| serde_json::json!({"success": true})),
+            started.elapsed(),
+        );
+    }
+    result
+}
