@@ -47,7 +47,7 @@ pub struct TestArgs {
 }
 
 /// Runs an alert command.
-pub async fn run(cmd: AlertCommand, ctx: &Context) -> Result<ExitCode> {
+pub(crate) async fn run(cmd: AlertCommand, ctx: &Context) -> Result<ExitCode> {
     // The webhook is checked first: a bad URL fails before anything runs.
     let webhook = Webhook::from_env(&ctx.env)?;
     let alert = match cmd {

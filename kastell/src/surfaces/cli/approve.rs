@@ -43,7 +43,7 @@ pub struct ApproveArgs {
 }
 
 /// Lists, approves or denies approval requests; see the module's doc.
-pub fn run(args: ApproveArgs, ctx: &Context) -> Result<ExitCode> {
+pub(crate) fn run(args: ApproveArgs, ctx: &Context) -> Result<ExitCode> {
     let dir = ctx.kastell_dir()?;
     let approvals = Approvals::in_dir(&dir);
     let Some(id) = args.id else {

@@ -45,7 +45,7 @@ fn parse_outcome(text: &str) -> std::result::Result<Outcome, String> {
 }
 
 /// Runs an audit command.
-pub fn run(cmd: AuditCommand, ctx: &Context) -> Result<ExitCode> {
+pub(crate) fn run(cmd: AuditCommand, ctx: &Context) -> Result<ExitCode> {
     let log = AuditLog::for_env(&ctx.kastell_dir()?, &ctx.env)?;
     match cmd {
         AuditCommand::Verify => verify(&log, ctx),

@@ -197,7 +197,7 @@ async fn prune(ctx: &Context, args: &PruneArgs) -> Result<ExitCode> {
 }
 
 /// Runs a backup command.
-pub async fn run(cmd: BackupCommand, ctx: &Context) -> Result<ExitCode> {
+pub(crate) async fn run(cmd: BackupCommand, ctx: &Context) -> Result<ExitCode> {
     match cmd {
         BackupCommand::Prune(args) => prune(ctx, &args).await,
     }

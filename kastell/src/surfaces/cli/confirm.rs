@@ -11,7 +11,7 @@ use kastell_core::{Error, Result};
 
 /// What the user decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Confirmation {
+pub(crate) enum Confirmation {
     /// Go ahead.
     Proceed,
     /// The user said no (not an error: exit code 0).
@@ -20,7 +20,7 @@ pub enum Confirmation {
 
 /// Asks `question` unless `force` is set. Refuses with `InvalidInput`
 /// (telling the user to pass `--force`) when stdin is not a terminal.
-pub fn confirm(question: &str, force: bool) -> Result<Confirmation> {
+pub(crate) fn confirm(question: &str, force: bool) -> Result<Confirmation> {
     if force {
         return Ok(Confirmation::Proceed);
     }
@@ -44,7 +44,7 @@ fn non_interactive() -> Error {
 /// Writes `question [y/N] ` to `output` and reads one answer line from
 /// `input`: `y` or `yes` (any case) proceed, anything else, including end
 /// of input, declines. Refuses only on an I/O failure.
-pub fn ask(
+pub(crate) fn ask(
     question: &str,
     input: &mut impl BufRead,
     output: &mut impl Write,

@@ -25,7 +25,7 @@ pub struct DemoArgs {
 /// Runs the sandbox demo, narrating on stdout. On `SIGINT` or `SIGTERM`
 /// the sandbox is torn down, stderr says so and the exit code is 130 or
 /// 143 ([`crate::shutdown`]).
-pub async fn run(args: DemoArgs, _ctx: &Context) -> Result<ExitCode> {
+pub(crate) async fn run(args: DemoArgs, _ctx: &Context) -> Result<ExitCode> {
     let mut out = std::io::stdout();
     match shutdown::run_until_signal(crate::surfaces::demo::run(
         args.dir,

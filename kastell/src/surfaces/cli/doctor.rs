@@ -42,7 +42,7 @@ struct FullReport<'a> {
 /// Runs `kastell doctor`. Fails only when the store cannot be opened or the
 /// named server cannot be resolved; problems found are reported and give
 /// exit code 1.
-pub async fn run(args: DoctorArgs, ctx: &Context) -> Result<ExitCode> {
+pub(crate) async fn run(args: DoctorArgs, ctx: &Context) -> Result<ExitCode> {
     let store = ctx.store()?;
     let report = diagnose(&store, &ctx.env, args.server.as_deref()).await?;
     let (repositories, unreadable) = check_repositories(ctx, args.repo.as_deref()).await?;

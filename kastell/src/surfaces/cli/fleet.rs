@@ -27,7 +27,7 @@ use crate::state::store::ServerRecord;
 /// actions), so 32 at once keeps 100 servers within a few rounds (see
 /// BENCHMARKS.md) while staying well inside the providers' API rate limits;
 /// `--concurrency 1` gives a rolling maintenance.
-pub const DEFAULT_CONCURRENCY: usize = 32;
+pub(crate) const DEFAULT_CONCURRENCY: usize = 32;
 
 /// Arguments of commands that can run across the fleet.
 #[derive(Debug, Clone, Args)]
@@ -82,7 +82,7 @@ fn concurrency(text: &str) -> std::result::Result<usize, String> {
 }
 
 /// The operations context for a CLI run.
-pub fn ops_context(ctx: &Context) -> Result<ops::Context> {
+pub(crate) fn ops_context(ctx: &Context) -> Result<ops::Context> {
     Ok(ops::Context::new(
         ctx.env.clone(),
         ctx.store()?,
@@ -91,7 +91,7 @@ pub fn ops_context(ctx: &Context) -> Result<ops::Context> {
 }
 
 /// Runs `op` as `args` say: plan, confirm, run, report.
-pub async fn execute(ctx: &Context, mut op: Op, args: FleetArgs) -> Result<ExitCode> {
+pub(crate) async fn execute(ctx: &Context, mut op: Op, args: FleetArgs) -> Result<ExitCode> {
     let octx = ops_context(ctx)?;
     let targets: Vec<ServerRecord> = if args.all {
         let servers = octx.store.servers()?;
@@ -215,7 +215,7 @@ async fn run_all(
 
 /// Calls `work` for every server, at most `limit` at once and one at a
 /// time per host (IP); results in the servers' order.
-pub async fn bounded<F, Fut>(servers: &[ServerRecord], limit: usize, work: F) -> Vec<Outcome>
+pub(crate) async fn bounded<F, Fut>(servers: &[ServerRecord], limit: usize, work: F) -> Vec<Outcome>
 where
     F: Fn(ServerRecord) -> Fut,
     Fut: std::future::Future<Output = Outcome> + Send + 'static,
@@ -263,7 +263,7 @@ where
 
 /// One server's entry in the `--json` array: the ops payload, with
 /// `server` and `success: false` added to a failure that lacks them.
-pub fn fleet_entry(outcome: &Outcome) -> Value {
+pub(crate) fn fleet_entry(outcome: &Outcome) -> Value {
     let mut payload = outcome.payload();
     if let (Err(_), Value::Object(map)) = (&outcome.result, &mut payload) {
         map.entry("server")

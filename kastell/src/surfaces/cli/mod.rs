@@ -6,24 +6,24 @@
 //! code is 1. Usage errors exit with 2 (clap's default). Logs go to stderr
 //! only, at the level in `KASTELL_LOG` (default `warn`).
 
-pub mod alert;
-pub mod approve;
-pub mod audit;
-pub mod backup;
+pub(crate) mod alert;
+pub(crate) mod approve;
+pub(crate) mod audit;
+pub(crate) mod backup;
 mod command;
-pub mod confirm;
+pub(crate) mod confirm;
 #[cfg(feature = "sandbox")]
-pub mod demo;
-pub mod doctor;
-pub mod fleet;
-pub mod op;
-pub mod output;
-pub mod plan;
-pub mod progress;
-pub mod repo;
-pub mod report;
-pub mod schedule;
-pub mod server;
+pub(crate) mod demo;
+pub(crate) mod doctor;
+pub(crate) mod fleet;
+pub(crate) mod op;
+pub(crate) mod output;
+pub(crate) mod plan;
+pub(crate) mod progress;
+pub(crate) mod repo;
+pub(crate) mod report;
+pub(crate) mod schedule;
+pub(crate) mod server;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

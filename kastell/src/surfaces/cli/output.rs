@@ -68,7 +68,7 @@ pub(crate) fn printable(cell: &str) -> String {
 /// A left-aligned table, columns separated by two spaces, no trailing
 /// blanks. Cells are shown [`printable`]; any width works (a cell of a
 /// million characters just makes a wide column).
-pub fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let header: Vec<String> = headers.iter().map(|h| (*h).to_owned()).collect();
     let cells: Vec<Vec<String>> = std::iter::once(&header)
         .chain(rows)

@@ -15,7 +15,7 @@ use crate::state::store::ServerRecord;
 /// What a dry run would do.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Always `true`.
     pub dry_run: bool,
     /// The command (`restart`, `backup create`, ...).
@@ -27,7 +27,7 @@ pub struct Plan {
 /// What a dry run would do on one server.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ServerPlan {
+pub(crate) struct ServerPlan {
     /// Server name.
     pub server: String,
     /// Server IP.
@@ -47,7 +47,7 @@ pub struct ServerPlan {
 }
 
 /// The plan of `op` on `servers`.
-pub fn plan(octx: &ops::Context, op: &Op, servers: &[ServerRecord]) -> Plan {
+pub(crate) fn plan(octx: &ops::Context, op: &Op, servers: &[ServerRecord]) -> Plan {
     Plan {
         dry_run: true,
         command: op.title(),
@@ -71,7 +71,7 @@ pub fn plan(octx: &ops::Context, op: &Op, servers: &[ServerRecord]) -> Plan {
 
 /// Prints the plan of `op` on `servers`. Exit code 1 when the policy would
 /// refuse it on any of them.
-pub fn print(
+pub(crate) fn print(
     ctx: &Context,
     octx: &ops::Context,
     op: &Op,

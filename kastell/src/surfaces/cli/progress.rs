@@ -17,31 +17,32 @@ const RATE_AFTER: Duration = Duration::from_millis(50);
 
 /// Where spinners are drawn, or nothing when progress is off.
 #[derive(Debug, Clone)]
-pub struct Progress {
+pub(crate) struct Progress {
     multi: Option<MultiProgress>,
 }
 
 impl Progress {
     /// Progress for this run: on only when stderr is a terminal and `json`
     /// is false.
-    pub fn for_run(json: bool) -> Self {
+    pub(crate) fn for_run(json: bool) -> Self {
         Self::new(!json && std::io::stderr().is_terminal())
     }
 
     /// Progress drawn on stderr (`enabled`) or not at all.
-    pub fn new(enabled: bool) -> Self {
+    pub(crate) fn new(enabled: bool) -> Self {
         Self {
             multi: enabled.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
         }
     }
 
     /// Whether anything is drawn.
-    pub fn enabled(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn enabled(&self) -> bool {
         self.multi.is_some()
     }
 
     /// Starts a spinner showing `message` and the elapsed time.
-    pub fn task(&self, message: impl Into<String>) -> Task {
+    pub(crate) fn task(&self, message: impl Into<String>) -> Task {
         let bar = self.multi.as_ref().map(|multi| {
             let bar = multi.add(ProgressBar::new_spinner());
             if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
@@ -57,13 +58,14 @@ impl Progress {
 
 /// One running operation's spinner; cleared when finished or dropped.
 #[derive(Debug)]
-pub struct Task {
+pub(crate) struct Task {
     bar: Option<ProgressBar>,
 }
 
 impl Task {
     /// Replaces the spinner's message.
-    pub fn set_message(&self, message: impl Into<String>) {
+    #[cfg(test)]
+    pub(crate) fn set_message(&self, message: impl Into<String>) {
         if let Some(bar) = &self.bar {
             bar.set_message(message.into());
         }
@@ -74,7 +76,7 @@ impl Task {
     /// An [`ops::Progress`] hook that shows `label` followed by the
     /// operation's current step (or message, or transfer: bytes moved, of
     /// how many, and the rate) on this spinner.
-    pub fn hook(&self, label: impl Into<String>) -> Arc<dyn ops::Progress> {
+    pub(crate) fn hook(&self, label: impl Into<String>) -> Arc<dyn ops::Progress> {
         Arc::new(SpinnerHook {
             bar: self.bar.clone(),
             label: label.into(),

@@ -175,7 +175,7 @@ pub struct DefaultArgs {
 }
 
 /// Runs a repository command.
-pub async fn run(cmd: RepoCommand, ctx: &Context) -> Result<ExitCode> {
+pub(crate) async fn run(cmd: RepoCommand, ctx: &Context) -> Result<ExitCode> {
     let dir = ctx.kastell_dir()?;
     let mut registry = RepoRegistry::load(&dir)?;
     match cmd {
@@ -571,7 +571,7 @@ async fn prune_as_operator(ctx: &Context, config: &RepoConfig, doomed: Vec<Strin
 /// Prints a prune plan: one row per backup or snapshot with keep or
 /// remove and why, then what was (or would be) removed. `what` names the
 /// things (`snapshot(s)`, `backup(s)`); ids are shown `id_width` long.
-pub fn print_decisions(
+pub(crate) fn print_decisions(
     ctx: &Context,
     decisions: &[PruneDecision],
     apply: bool,

@@ -14,7 +14,7 @@ use crate::ops::OpError;
 /// What one operation on one server gave: the ops payload (success or
 /// [`OpError`]) and how long it took.
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// The server asked for (`None`: the only one, auto-selected).
     pub server: Option<String>,
     /// The success payload, or the failure.
@@ -28,12 +28,12 @@ pub struct Outcome {
 
 impl Outcome {
     /// Whether the operation succeeded.
-    pub fn ok(&self) -> bool {
+    pub(crate) fn ok(&self) -> bool {
         self.result.is_ok()
     }
 
     /// The server's name as the payload has it, else as asked for.
-    pub fn server_name(&self) -> String {
+    pub(crate) fn server_name(&self) -> String {
         let from_payload = match &self.result {
             Ok(v) => v.get("server").and_then(Value::as_str).map(str::to_owned),
             Err(e) => e.server.clone(),
@@ -45,7 +45,7 @@ impl Outcome {
 
     /// The payload as `--json` prints it for a single server: the ops
     /// success payload or the ops failure payload, unchanged.
-    pub fn payload(&self) -> Value {
+    pub(crate) fn payload(&self) -> Value {
         match &self.result {
             Ok(v) => v.clone(),
             Err(e) => serde_json::to_value(e).unwrap_or_else(|_| Value::String(e.to_string())),
@@ -86,7 +86,7 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 }
 
 /// The lines describing `outcome` under the heading `title`.
-pub fn lines(title: &str, outcome: &Outcome) -> Vec<String> {
+pub(crate) fn lines(title: &str, outcome: &Outcome) -> Vec<String> {
     let payload = outcome.payload();
     let ip = payload.get("ip").map(text).unwrap_or_default();
     let target = if ip.is_empty() {
@@ -291,7 +291,7 @@ fn list_lines(payload: &Value) -> Vec<String> {
 
 /// Prints `outcome` (human text on stdout; for a failure also `error:` and
 /// `hint:` on stderr) or, with `--json`, its payload.
-pub fn print(out: &Output, title: &str, outcome: &Outcome) -> Result<()> {
+pub(crate) fn print(out: &Output, title: &str, outcome: &Outcome) -> Result<()> {
     if out.is_json() {
         return out.json(&outcome.payload());
     }

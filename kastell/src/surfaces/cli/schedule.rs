@@ -122,7 +122,7 @@ pub struct RemoveArgs {
 }
 
 /// Runs a schedule command.
-pub fn run(cmd: ScheduleCommand, ctx: &Context) -> Result<ExitCode> {
+pub(crate) fn run(cmd: ScheduleCommand, ctx: &Context) -> Result<ExitCode> {
     match cmd {
         ScheduleCommand::Install(args) => install(ctx, &args),
         ScheduleCommand::List(args) => list(ctx, &args),

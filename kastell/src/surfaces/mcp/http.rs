@@ -39,23 +39,21 @@ use subtle::ConstantTimeEq;
 
 mod sessions;
 
-pub use sessions::{
-    DEFAULT_IDLE, DEFAULT_MAX, IDLE_VAR, MAX_VAR, SessionLimits, Sessions, SessionsError,
-};
+pub(crate) use sessions::{IDLE_VAR, MAX_VAR, SessionLimits, Sessions};
 
 use super::server::KastellMcp;
 use super::task::Tasks;
 use crate::ops::Context;
 
 /// The environment variable holding the HTTP bearer token.
-pub const TOKEN_ENV: &str = "KASTELL_MCP_TOKEN";
+pub(crate) const TOKEN_ENV: &str = "KASTELL_MCP_TOKEN";
 
 /// The token file's name in `KASTELL_DIR`.
-pub const TOKEN_FILE: &str = "mcp-token";
+pub(crate) const TOKEN_FILE: &str = "mcp-token";
 
 /// The largest request body accepted (tool arguments are at most a few
 /// hundred bytes).
-pub const MAX_BODY: usize = 256 * 1024;
+pub(crate) const MAX_BODY: usize = 256 * 1024;
 
 /// The shortest token accepted from `KASTELL_MCP_TOKEN` or a token file.
 const MIN_TOKEN_LEN: usize = 16;
@@ -236,7 +234,7 @@ fn allowed_hosts(options: &HttpOptions) -> Vec<String> {
 /// loopback name (`localhost`, `127.0.0.1`, `[::1]`) and the bound address
 /// (unless it is unspecified), each with the port `local` listens on. An
 /// origin on another port or host is not one of them.
-pub fn own_origins(local: SocketAddr) -> Vec<String> {
+pub(crate) fn own_origins(local: SocketAddr) -> Vec<String> {
     let port = local.port();
     let mut hosts = vec![
         "localhost".to_owned(),

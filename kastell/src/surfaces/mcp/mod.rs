@@ -13,7 +13,7 @@ mod approve;
 mod audit;
 mod call;
 mod confirm;
-pub mod http;
+pub(crate) mod http;
 mod logging;
 mod params;
 mod progress;

@@ -37,7 +37,7 @@ fn unknown(what: &str, value: &str, ids: &[&str]) -> Error {
 
 /// `--platform`: a platform id kastell knows, first-party or registered by
 /// a platform crate linked into this build (`bare` for none).
-pub fn parse_platform(value: &str) -> std::result::Result<String, String> {
+pub(crate) fn parse_platform(value: &str) -> std::result::Result<String, String> {
     if is_known_platform(value) {
         return Ok(value.to_owned());
     }
@@ -99,7 +99,7 @@ pub struct AddArgs {
 /// (without `KASTELL_ALLOW_PRIVATE_IPS=true` in `env`) private IP, an
 /// unknown provider, an invalid id, domain, user or identity file, and a
 /// backup path that is not a clean absolute path.
-pub fn record_from_args(
+pub(crate) fn record_from_args(
     args: &AddArgs,
     env: &Env,
     now: chrono::DateTime<chrono::Utc>,

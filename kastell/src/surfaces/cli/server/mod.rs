@@ -9,8 +9,8 @@ use kastell_core::Result;
 
 use super::Context;
 
-pub use add::{AddArgs, parse_platform, record_from_args};
-pub use remove::RemoveArgs;
+pub(crate) use add::AddArgs;
+pub(crate) use remove::RemoveArgs;
 
 /// The `server` subcommands.
 #[derive(Debug, Subcommand)]
@@ -25,7 +25,7 @@ pub enum ServerCommand {
 
 /// Runs one `server` subcommand; `add` and `remove` are recorded in the
 /// audit log, refused or not.
-pub fn run(cmd: ServerCommand, ctx: &Context) -> Result<()> {
+pub(crate) fn run(cmd: ServerCommand, ctx: &Context) -> Result<()> {
     let started = std::time::Instant::now();
     let (op, server, result) = match cmd {
         ServerCommand::Add(args) => {

@@ -41,16 +41,16 @@ use rmcp::transport::streamable_http_server::session::{ServerSseMessage, Session
 use crate::env::Env;
 
 /// Seconds a session may stay idle before it is closed.
-pub const IDLE_VAR: &str = "KASTELL_MCP_SESSION_IDLE";
+pub(crate) const IDLE_VAR: &str = "KASTELL_MCP_SESSION_IDLE";
 
 /// The most sessions alive at once.
-pub const MAX_VAR: &str = "KASTELL_MCP_MAX_SESSIONS";
+pub(crate) const MAX_VAR: &str = "KASTELL_MCP_MAX_SESSIONS";
 
 /// How long a session may stay idle by default: 30 minutes.
-pub const DEFAULT_IDLE: Duration = Duration::from_secs(30 * 60);
+pub(crate) const DEFAULT_IDLE: Duration = Duration::from_secs(30 * 60);
 
 /// How many sessions may live at once by default.
-pub const DEFAULT_MAX: usize = 1000;
+pub(crate) const DEFAULT_MAX: usize = 1000;
 
 /// The longest idle time accepted from [`IDLE_VAR`]: a week.
 const MAX_IDLE_SECS: u64 = 7 * 24 * 60 * 60;
@@ -60,7 +60,7 @@ const MAX_MAX: usize = 1_000_000;
 
 /// How long an idle session may live and how many may live at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SessionLimits {
+pub(crate) struct SessionLimits {
     /// Idle time after which a session is closed.
     pub idle: Duration,
     /// The most sessions alive at once.
@@ -98,7 +98,7 @@ impl SessionLimits {
     /// The limits from [`IDLE_VAR`] and [`MAX_VAR`], each defaulting when
     /// unset. Refuses a value that is not a whole number in range (idle:
     /// 1 second to a week; cap: 1 to 1,000,000).
-    pub fn from_env(env: &Env) -> Result<Self, Error> {
+    pub(crate) fn from_env(env: &Env) -> Result<Self, Error> {
         let defaults = Self::default();
         let idle = whole(env, IDLE_VAR, MAX_IDLE_SECS)?.map_or(defaults.idle, Duration::from_secs);
         let max = whole(env, MAX_VAR, MAX_MAX as u64)?
@@ -109,7 +109,7 @@ impl SessionLimits {
 
     /// How often the sweep looks for idle sessions: a quarter of the idle
     /// time, between 1 and 60 seconds.
-    pub fn sweep_every(&self) -> Duration {
+    pub(crate) fn sweep_every(&self) -> Duration {
         (self.idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(60))
     }
 }
@@ -138,11 +138,11 @@ fn lock(usage: &UsageMap) -> MutexGuard<'_, HashMap<SessionId, Usage>> {
 
 /// Why a session operation failed.
 #[derive(Debug)]
-pub enum SessionsError {
+pub(crate) enum SessionsError {
     /// From rmcp's session manager.
     Local(LocalSessionManagerError),
     /// The session expired, was evicted or never existed.
-    NotFound(SessionId),
+    NotFound,
     /// Every one of the `max` sessions is busy: no new one now.
     Full(usize),
 }
@@ -151,7 +151,7 @@ impl std::fmt::Display for SessionsError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Local(e) => write!(f, "{e}"),
-            Self::NotFound(_) => write!(f, "session not found (expired or closed)"),
+            Self::NotFound => write!(f, "session not found (expired or closed)"),
             Self::Full(max) => write!(
                 f,
                 "all {max} MCP sessions are busy ({MAX_VAR}); retry when a call ends"
@@ -171,7 +171,7 @@ impl From<LocalSessionManagerError> for SessionsError {
 /// rmcp's in-memory sessions under [`SessionLimits`] (see the module
 /// notes).
 #[derive(Debug)]
-pub struct Sessions {
+pub(crate) struct Sessions {
     local: LocalSessionManager,
     limits: SessionLimits,
     usage: UsageMap,
@@ -181,7 +181,7 @@ pub struct Sessions {
 
 impl Sessions {
     /// Sessions under `limits`.
-    pub fn new(limits: SessionLimits) -> Self {
+    pub(crate) fn new(limits: SessionLimits) -> Self {
         let mut local = LocalSessionManager::default();
         local.session_config.keep_alive = None;
         Self {
@@ -193,18 +193,19 @@ impl Sessions {
     }
 
     /// The limits in force.
-    pub fn limits(&self) -> SessionLimits {
+    pub(crate) fn limits(&self) -> SessionLimits {
         self.limits
     }
 
     /// How many sessions are alive.
-    pub fn live(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn live(&self) -> usize {
         lock(&self.usage).len()
     }
 
     /// Whether a new session would be refused now: the cap is reached and
     /// every session is busy.
-    pub fn full_of_busy(&self) -> bool {
+    pub(crate) fn full_of_busy(&self) -> bool {
         let usage = lock(&self.usage);
         usage.len() >= self.limits.max && usage.values().all(|u| u.streams > 0)
     }
@@ -246,12 +247,12 @@ impl Sessions {
             Standing::Expired => self.close_local(id, "idle too long").await,
             Standing::Unknown => {}
         }
-        Err(SessionsError::NotFound(id.clone()))
+        Err(SessionsError::NotFound)
     }
 
     /// Closes every session idle for longer than the limit. Returns how
     /// many were closed.
-    pub async fn sweep(&self) -> usize {
+    pub(crate) async fn sweep(&self) -> usize {
         let now = Instant::now();
         let expired: Vec<SessionId> = {
             let mut usage = lock(&self.usage);
