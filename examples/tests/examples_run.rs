@@ -128,6 +128,26 @@ fn acme(home: &std::path::Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `server add` of an Acme Cloud server (`acme-1`, 203.0.113.10) named
+/// `name` running `platform`.
+fn add_acme_server(home: &std::path::Path, name: &str, platform: &str) -> std::process::Output {
+    let args = [
+        "server",
+        "add",
+        "--name",
+        name,
+        "--ip",
+        "203.0.113.10",
+        "--provider",
+        "acme",
+        "--id",
+        "acme-1",
+        "--platform",
+        platform,
+    ];
+    acme(home, &args)
+}
+
 fn text(out: &std::process::Output) -> String {
     format!(
         "{}\n{}",
@@ -155,23 +175,7 @@ fn a_third_party_provider_and_platform_reach_the_cli_and_the_demo() {
         "{listing}"
     );
 
-    let add = |name: &str, platform: &str| {
-        let args = [
-            "server",
-            "add",
-            "--name",
-            name,
-            "--ip",
-            "203.0.113.10",
-            "--provider",
-            "acme",
-            "--id",
-            "acme-1",
-            "--platform",
-            platform,
-        ];
-        acme(home.path(), &args)
-    };
+    let add = |name: &str, platform: &str| add_acme_server(home.path(), name, platform);
     let added = add("cron-1", "cronhost");
     assert!(added.status.success(), "{}", text(&added));
     let listed = acme(home.path(), &["--json", "server", "list"]);
@@ -281,23 +285,7 @@ fn the_official_sdk_drives_a_third_party_build_over_mcp() {
 #[test]
 fn a_third_party_operation_reaches_the_cli_the_policy_and_mcp() {
     let home = tempfile::tempdir().unwrap();
-    let added = acme(
-        home.path(),
-        &[
-            "server",
-            "add",
-            "--name",
-            "cron-1",
-            "--ip",
-            "203.0.113.10",
-            "--provider",
-            "acme",
-            "--id",
-            "acme-1",
-            "--platform",
-            "cronhost",
-        ],
-    );
+    let added = add_acme_server(home.path(), "cron-1", "cronhost");
     assert!(added.status.success(), "{}", text(&added));
 
     let help = acme(home.path(), &["--help"]);
