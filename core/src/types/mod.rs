@@ -15,7 +15,7 @@ pub use backup::{
 };
 pub use ids::{ServerId, SnapshotId};
 pub use platform::{
-    Health, PlatformInfo, RebootAfterUpdate, UpdateOptions, UpdateReport, UpdateStyle,
+    Health, PlatformInfo, RebootAfterUpdate, UpdateOptions, UpdateReport, UpdateStyle, tail,
 };
 pub use server::{ProviderInfo, Server, ServerStatus, TokenInfo};
 pub use snapshot::{CostEstimate, Snapshot, SnapshotStatus};

@@ -122,3 +122,31 @@ pub struct UpdateReport {
     /// Advice for the reader.
     pub hint: Option<String>,
 }
+
+/// The last `max` bytes of `text`, moved forward to a character boundary
+/// (so possibly fewer): what an [`UpdateReport::output_tail`] or an error
+/// keeps of a command's long output.
+pub fn tail(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    text[start..].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tail;
+
+    #[test]
+    fn tail_keeps_the_last_bytes_on_a_character_boundary() {
+        assert_eq!(tail("héllo", 4), "llo");
+        assert_eq!(tail("héllo", 5), "éllo");
+        assert_eq!(tail("héllo", 6), "héllo");
+        assert_eq!(tail("ab", 4), "ab");
+        assert_eq!(tail("", 0), "");
+    }
+}

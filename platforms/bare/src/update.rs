@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use kastell_core::transport::check_status;
-use kastell_core::types::{UpdateOptions, UpdateReport};
+use kastell_core::types::{UpdateOptions, UpdateReport, tail};
 use kastell_core::{Error, Output, RemoteCommand, Result, Transport};
 
 use crate::options::BareOptions;
-use crate::remote::{Privilege, tail};
+use crate::remote::Privilege;
 
 /// Refreshes the package lists.
 pub const APT_UPDATE: &str = "DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=l \
