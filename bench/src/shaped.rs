@@ -13,6 +13,7 @@ use kastell::ServerRecord;
 use kastell::backup::{
     BackupEngine, BackupRequest, CreatedBackup, RestoreRequest, TransferProgress,
 };
+use kastell_core::types::{PlatformRoot, Privilege};
 use kastell_core::wire::DumpJobs;
 use kastell_core::{Error, Platform, PlatformContext, PlatformTarget, Result};
 use kastell_ssh::SshTransport;
@@ -58,15 +59,11 @@ pub(crate) fn platform_over(
             domain: None,
             backup_paths: Vec::new(),
         },
-        options: [
-            (
-                "root".to_owned(),
-                host.shim.root().to_string_lossy().into_owned(),
-            ),
-            ("health_url".to_owned(), health_endpoint()),
-        ]
-        .into_iter()
-        .collect(),
+        root: PlatformRoot::new(&host.shim.root().to_string_lossy())?,
+        privilege: Privilege::default(),
+        options: [("health_url".to_owned(), health_endpoint())]
+            .into_iter()
+            .collect(),
     })
 }
 

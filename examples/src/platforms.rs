@@ -168,7 +168,7 @@ pub async fn bare_tour(
     host.write_sshd_config("PermitRootLogin prohibit-password\n");
     host.write("etc/crontab", "0 3 * * * root /usr/local/bin/nightly\n");
     host.hand_over();
-    let platform = build(host.context("never", &[]))?;
+    let platform = build(host.context(kastell_core::types::Privilege::LoginUser, &[]))?;
 
     let dir = tempfile::tempdir().map_err(|e| Error::io("creating the backup store", e))?;
     let engine = BackupEngine::new(dir.path());

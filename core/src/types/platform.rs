@@ -76,6 +76,22 @@ impl Default for UpdateStyle {
     }
 }
 
+/// What a platform's backup holds, in the words a dry-run plan and a
+/// person asked to confirm a restore read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BackupStyle {
+    /// What a backup holds and a restore replaces, as a noun phrase
+    /// (`the platform's database and configuration`).
+    pub holds: &'static str,
+}
+
+impl BackupStyle {
+    /// A PaaS's backup: its database and its configuration.
+    pub const DATABASE_AND_CONFIGURATION: Self = Self {
+        holds: "the platform's database and configuration",
+    };
+}
+
 /// Whether the platform answers as it should.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {

@@ -318,7 +318,8 @@ impl Op {
                     format!("Verify backup {id} (every checksum)"),
                     format!("Safety backup of the current state of {ssh}"),
                     format!(
-                        "Restore {id} onto the {p} platform over SSH (started again whatever happens)"
+                        "Restore {id} onto the {p} platform over SSH, replacing {} (started again whatever happens)",
+                        ops::backup_holds(p)
                     ),
                     "Health check".to_owned(),
                 ]);

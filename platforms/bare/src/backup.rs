@@ -8,7 +8,7 @@ use kastell_core::wire::backup_plan;
 use kastell_core::{Error, RemoteCommand, Result, Transport};
 
 use crate::options::{BareOptions, DEFAULT_BACKUP_PATHS, relative_path};
-use crate::remote::Privilege;
+use crate::remote::Elevation;
 
 /// The artifact a bare backup writes.
 pub const ARTIFACT: &str = "bare-config.tar";
@@ -83,7 +83,7 @@ pub(crate) fn parse_listing(
 pub(crate) async fn run(
     transport: &dyn Transport,
     options: &BareOptions,
-    privilege: &Privilege,
+    privilege: &Elevation,
     configured: &[String],
     platform_version: String,
     sink: &mut dyn ArtifactSink,
@@ -94,7 +94,7 @@ pub(crate) async fn run(
 
     let listing = privilege.wrap(RemoteCommand::template(
         LIST_SCRIPT,
-        &[&options.root, &list],
+        &[options.root.as_str(), &list],
     )?)?;
     let out = transport.exec(&listing, LIST_TIMEOUT).await?;
     if let Err(e) = check_status(&listing, out.status, &out.stderr) {
@@ -120,7 +120,7 @@ pub(crate) async fn run(
 
     let tar = privilege.wrap(RemoteCommand::template(
         TAR_SCRIPT,
-        &[&options.root, &present.join("\n")],
+        &[options.root.as_str(), &present.join("\n")],
     )?)?;
     let plan = backup_plan(transport, sink.compress_mode()).await;
     // The compressor runs as the login user; only tar needs the privilege.
