@@ -13,6 +13,7 @@ use kastell::ServerRecord;
 use kastell::engine::backup::{
     BackupEngine, BackupRequest, CreatedBackup, RestoreRequest, TransferProgress,
 };
+use kastell_core::types::{PlatformRoot, Privilege};
 use kastell_core::wire::DumpJobs;
 use kastell_core::{Error, Platform, PlatformContext, PlatformTarget, Result, Transport};
 use kastell_ssh::SshTransport;
@@ -65,15 +66,11 @@ pub(crate) fn platform_over(host: &PaasHost, transport: Arc<SshTransport>) -> Re
             domain: None,
             backup_paths: Vec::new(),
         },
-        options: [
-            (
-                "root".to_owned(),
-                host.shim.root().to_string_lossy().into_owned(),
-            ),
-            ("health_url".to_owned(), health_endpoint()),
-        ]
-        .into_iter()
-        .collect(),
+        root: PlatformRoot::new(&host.shim.root().to_string_lossy())?,
+        privilege: Privilege::default(),
+        options: [("health_url".to_owned(), health_endpoint())]
+            .into_iter()
+            .collect(),
     })?;
     Ok((platform, transport))
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::capability::{CloudCapability, unsupported};
 use crate::error::{Error, ErrorKind, Result};
 use crate::poll::{Look, PollSchedule};
+use crate::registry::ProviderIdentity;
 use crate::types::{
     ActionRef, ActionState, ActionStatus, CostEstimate, ProviderInfo, RebootMode, Server, ServerId,
     ServerStatus, Snapshot, SnapshotId, SnapshotStatus, TokenInfo,
@@ -28,15 +29,26 @@ use crate::types::{
 /// - `Debug` and `Display` never show the token.
 #[async_trait]
 pub trait CloudProvider: Send + Sync + fmt::Debug {
-    /// Who this provider is and which endpoint it talks to.
-    fn info(&self) -> ProviderInfo;
+    /// Who this provider is: its registry entry, the endpoint it talks to
+    /// and its polling ([`crate::ProviderEntry::identity`]). The three
+    /// methods below answer from it.
+    fn identity(&self) -> ProviderIdentity;
 
-    /// What this provider supports.
-    fn capability(&self) -> CloudCapability;
+    /// Who this provider is and which endpoint it talks to; by default
+    /// the identity's.
+    fn info(&self) -> ProviderInfo {
+        self.identity().info()
+    }
 
-    /// How often to poll this provider's actions (per-provider timing).
+    /// What this provider supports; by default its entry's capability.
+    fn capability(&self) -> CloudCapability {
+        self.identity().entry.capability
+    }
+
+    /// How often to poll this provider's actions (per-provider timing); by
+    /// default the identity's.
     fn poll_schedule(&self) -> PollSchedule {
-        PollSchedule::default()
+        self.identity().poll
     }
 
     /// Checks the token and reports whether it can write.
@@ -313,6 +325,7 @@ mod tests {
 
         #[async_trait]
         impl CloudProvider for Cloud {
+            fn identity(&self) -> ProviderIdentity;
             fn info(&self) -> ProviderInfo;
             fn capability(&self) -> CloudCapability;
             fn poll_schedule(&self) -> PollSchedule;

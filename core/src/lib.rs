@@ -39,7 +39,8 @@ pub use error::{Advice, Error, ErrorKind, ErrorReport, Result};
 pub use platform::{Platform, PlatformExt};
 pub use poll::{Look, PollSchedule};
 pub use registry::{
-    PlatformContext, PlatformEntry, PlatformTarget, ProviderConfig, ProviderEntry, Registry,
+    PlatformContext, PlatformEntry, PlatformTarget, ProviderConfig, ProviderEntry,
+    ProviderIdentity, Registry,
 };
 pub use retry::{Idempotency, RetryPolicy};
 pub use secret::Secret;

@@ -19,9 +19,10 @@ use crate::capability::{CloudCapability, PlatformCapability};
 use crate::cloud::CloudProvider;
 use crate::error::{Error, ErrorKind, Result};
 use crate::platform::Platform;
+use crate::poll::PollSchedule;
 use crate::secret::Secret;
 use crate::transport::Transport;
-use crate::types::{PlatformInfo, ProviderInfo, UpdateStyle};
+use crate::types::{BackupStyle, PlatformInfo, PlatformRoot, Privilege, ProviderInfo, UpdateStyle};
 
 /// Provider ids that kastell itself ships, each behind a cargo feature of
 /// the same name.
@@ -75,6 +76,42 @@ impl ProviderEntry {
             endpoint: endpoint.into(),
         }
     }
+
+    /// The identity of a provider built from this entry, talking to
+    /// `endpoint` and polling its actions on `poll`: what
+    /// [`CloudProvider::identity`] returns.
+    pub fn identity(
+        &'static self,
+        endpoint: impl Into<String>,
+        poll: PollSchedule,
+    ) -> ProviderIdentity {
+        ProviderIdentity {
+            entry: self,
+            endpoint: endpoint.into(),
+            poll,
+        }
+    }
+}
+
+/// Who a built provider is: its registry entry, the endpoint it talks to
+/// and how often it polls actions. [`CloudProvider::info`],
+/// [`CloudProvider::capability`] and [`CloudProvider::poll_schedule`]
+/// answer from it, so a provider never repeats its entry.
+#[derive(Debug, Clone)]
+pub struct ProviderIdentity {
+    /// The provider's registry entry.
+    pub entry: &'static ProviderEntry,
+    /// The API endpoint this instance talks to.
+    pub endpoint: String,
+    /// How often this instance polls actions.
+    pub poll: PollSchedule,
+}
+
+impl ProviderIdentity {
+    /// The id, name and endpoint, as [`CloudProvider::info`] reports them.
+    pub fn info(&self) -> ProviderInfo {
+        self.entry.info(self.endpoint.clone())
+    }
 }
 
 /// The server a platform is built for.
@@ -97,7 +134,13 @@ pub struct PlatformContext {
     pub transport: Arc<dyn Transport>,
     /// Which server it is.
     pub target: PlatformTarget,
-    /// Platform-specific options.
+    /// The directory the platform treats as the server's `/` (the
+    /// server's own by default; the sandbox's fake root there). A platform
+    /// resolves every path it reads or writes under it.
+    pub root: PlatformRoot,
+    /// How its privileged commands get their rights.
+    pub privilege: Privilege,
+    /// Platform-specific options (timeouts, URLs), never `root` or `sudo`.
     pub options: BTreeMap<String, String>,
 }
 
@@ -113,6 +156,9 @@ pub struct PlatformEntry {
     /// How a maintenance names, describes and follows its update
     /// ([`UpdateStyle::OWN_COMMAND`] for a PaaS).
     pub update: UpdateStyle,
+    /// What its backup holds, in the words plans and confirmations use
+    /// ([`BackupStyle::DATABASE_AND_CONFIGURATION`] for a PaaS).
+    pub backup: BackupStyle,
     /// Builds a platform over a transport.
     pub build: fn(PlatformContext) -> Result<Arc<dyn Platform>>,
 }
@@ -576,6 +622,7 @@ mod tests {
         display_name: "Memory",
         capability: PlatformCapability::all(),
         update: UpdateStyle::OWN_COMMAND,
+        backup: BackupStyle::DATABASE_AND_CONFIGURATION,
         build: build_platform,
     };
 
@@ -630,6 +677,8 @@ mod tests {
         let ctx = PlatformContext {
             transport: Arc::new(MemoryTransport::new()),
             target: PlatformTarget::default(),
+            root: PlatformRoot::default(),
+            privilege: Privilege::default(),
             options: BTreeMap::new(),
         };
         let platform = (registry.platform("memory").unwrap().build)(ctx).unwrap();

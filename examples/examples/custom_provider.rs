@@ -10,10 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use kastell_core::types::{ActionKind, ActionRef, ActionState, ActionStatus, ProviderInfo};
+use kastell_core::register_provider;
+use kastell_core::types::{ActionKind, ActionRef, ActionState, ActionStatus};
 use kastell_core::types::{RebootMode, Server, ServerId, ServerStatus, TokenInfo};
 use kastell_core::{CloudCapability, CloudProvider, CloudProviderExt, Error, ProviderConfig};
-use kastell_core::{ProviderEntry, Registry, Result, Secret, register_provider};
+use kastell_core::{PollSchedule, ProviderEntry, ProviderIdentity, Registry, Result, Secret};
 
 #[derive(Debug)]
 struct AcmeMini(Server);
@@ -37,12 +38,8 @@ register_provider!(ENTRY);
 
 #[async_trait]
 impl CloudProvider for AcmeMini {
-    fn info(&self) -> ProviderInfo {
-        ENTRY.info("memory://acme-mini")
-    }
-
-    fn capability(&self) -> CloudCapability {
-        ENTRY.capability
+    fn identity(&self) -> ProviderIdentity {
+        ENTRY.identity("memory://acme-mini", PollSchedule::default())
     }
 
     async fn validate_token(&self) -> Result<TokenInfo> {

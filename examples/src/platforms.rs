@@ -171,7 +171,7 @@ pub async fn bare_tour(
     host.write_sshd_config("PermitRootLogin prohibit-password\n");
     host.write("etc/crontab", "0 3 * * * root /usr/local/bin/nightly\n");
     host.hand_over();
-    let context = host.context("never", &[]);
+    let context = host.context(kastell_core::types::Privilege::LoginUser, &[]);
     let transport = context.transport.clone();
     let platform = (build(context)?, transport);
 

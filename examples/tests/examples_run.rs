@@ -220,7 +220,9 @@ fn the_official_sdk_drives_a_third_party_build_over_mcp() {
     plan["calls"] = serde_json::json!([
         {"name": "server_info", "arguments": {"action": "list"}},
         {"name": "server_backup", "arguments": {"action": "backup-create", "server": "acme-web"}},
-        {"name": "server_maintain", "arguments": {"action": "maintain", "server": "acme-web"}}
+        {"name": "server_maintain", "arguments": {"action": "maintain", "server": "acme-web"}},
+        {"name": "server_backup", "arguments": {"action": "backup-restore", "server": "acme-web",
+            "backupId": "2026-01-01_00-00-00-000", "dryRun": true}}
     ]);
     let (report, stderr) = mcp_sdk::run(Sdk::TypeScript, &plan);
     let tools: Vec<&str> = report["tools"]
@@ -275,6 +277,15 @@ fn the_official_sdk_drives_a_third_party_build_over_mcp() {
     );
     let reboot = maintained["steps"][3]["detail"].as_str().unwrap();
     assert!(reboot.contains("via provider API (boot id"), "{reboot}");
+    // The blast radius names what the Cron host's entry says a backup
+    // holds, not a PaaS's database.
+    let plan = result(3);
+    assert_eq!(plan["dryRun"], true, "{plan}");
+    let overwrites = plan["plan"]["overwrites"].as_str().unwrap();
+    assert!(
+        overwrites.starts_with("the cron tables (/etc/crontab and /etc/cron.d) on acme-web"),
+        "{overwrites}"
+    );
 }
 
 /// A third-party operation, one file and one registration line in the

@@ -20,14 +20,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kastell_core::memory::{MemoryArtifacts, MemoryTransport, Reply};
-use kastell_core::types::{ArtifactFormat, ArtifactSource, UpdateOptions};
+use kastell_core::types::{ArtifactFormat, ArtifactSource, PlatformRoot, Privilege, UpdateOptions};
 use kastell_core::{ErrorKind, Platform, PlatformContext, PlatformTarget, Result};
 use sha2::{Digest, Sha256};
 
 mod bare;
+mod confine;
 mod paas;
 
 pub use bare::BareHost;
+pub use confine::{ConfinedTransport, confined_platform_touches_nothing_outside_its_root};
 
 pub use paas::{
     PaasHost, PaasRoundTrip, health_endpoint, paas_failed_restore_changes_nothing, paas_round_trip,
@@ -143,7 +145,9 @@ pub struct ScriptedFixture {
 
 impl ScriptedFixture {
     /// Builds the platform with `build` over a fresh memory transport, for a
-    /// server at 127.0.0.1 with `options`. Panics when `build` refuses.
+    /// server at 127.0.0.1 with `options`, whose login user has the rights
+    /// itself ([`Privilege::LoginUser`]: no sudo in the scripted commands).
+    /// Panics when `build` refuses.
     pub fn new(
         build: fn(PlatformContext) -> Result<Arc<dyn Platform>>,
         options: &[(&str, &str)],
@@ -157,6 +161,8 @@ impl ScriptedFixture {
                 domain: None,
                 backup_paths: Vec::new(),
             },
+            root: PlatformRoot::default(),
+            privilege: Privilege::LoginUser,
             options: options
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

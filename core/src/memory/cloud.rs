@@ -10,12 +10,23 @@ use crate::capability::{CloudCapability, unsupported};
 use crate::cloud::{CloudProvider, server_not_found};
 use crate::error::{Error, Result};
 use crate::poll::PollSchedule;
+use crate::registry::{ProviderEntry, ProviderIdentity};
 use crate::types::{
-    ActionKind, ActionRef, ActionState, ActionStatus, CostEstimate, ProviderInfo, RebootMode,
-    Server, ServerId, ServerStatus, Snapshot, SnapshotId, SnapshotStatus, TokenInfo,
+    ActionKind, ActionRef, ActionState, ActionStatus, CostEstimate, RebootMode, Server, ServerId,
+    ServerStatus, Snapshot, SnapshotId, SnapshotStatus, TokenInfo,
 };
 
 const ID: &str = "memory";
+
+/// The in-memory cloud's entry (registered nowhere: tests build it
+/// directly).
+static ENTRY: ProviderEntry = ProviderEntry {
+    id: ID,
+    display_name: "In-memory cloud",
+    token_env: "MEMORY_TOKEN",
+    capability: CloudCapability::all(),
+    build: |_| Ok(std::sync::Arc::new(MemoryCloud::new())),
+};
 
 #[derive(Debug)]
 struct PendingAction {
@@ -191,23 +202,17 @@ fn owned_snapshot<'a>(
 
 #[async_trait]
 impl CloudProvider for MemoryCloud {
-    fn info(&self) -> ProviderInfo {
-        ProviderInfo {
-            id: ID,
-            display_name: "In-memory cloud",
-            endpoint: "memory://".into(),
-        }
-    }
-
-    fn capability(&self) -> CloudCapability {
-        self.capability
-    }
-
-    fn poll_schedule(&self) -> PollSchedule {
-        PollSchedule::new(
+    fn identity(&self) -> ProviderIdentity {
+        let poll = PollSchedule::new(
             std::time::Duration::from_millis(1),
             std::time::Duration::from_millis(5),
-        )
+        );
+        ENTRY.identity("memory://", poll)
+    }
+
+    /// The capability it was made with, not its entry's.
+    fn capability(&self) -> CloudCapability {
+        self.capability
     }
 
     async fn validate_token(&self) -> Result<TokenInfo> {

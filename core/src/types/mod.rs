@@ -3,6 +3,7 @@
 mod action;
 mod backup;
 mod ids;
+mod place;
 mod platform;
 mod server;
 mod snapshot;
@@ -14,8 +15,10 @@ pub use backup::{
     BackupReport, Compression,
 };
 pub use ids::{ServerId, SnapshotId};
+pub use place::{PlatformRoot, Privilege};
 pub use platform::{
-    Health, PlatformInfo, RebootAfterUpdate, UpdateOptions, UpdateReport, UpdateStyle,
+    BackupStyle, Health, PlatformInfo, RebootAfterUpdate, UpdateOptions, UpdateReport, UpdateStyle,
+    tail,
 };
 pub use server::{ProviderInfo, Server, ServerStatus, TokenInfo};
 pub use snapshot::{CostEstimate, Snapshot, SnapshotStatus};

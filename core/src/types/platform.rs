@@ -76,6 +76,22 @@ impl Default for UpdateStyle {
     }
 }
 
+/// What a platform's backup holds, in the words a dry-run plan and a
+/// person asked to confirm a restore read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BackupStyle {
+    /// What a backup holds and a restore replaces, as a noun phrase
+    /// (`the platform's database and configuration`).
+    pub holds: &'static str,
+}
+
+impl BackupStyle {
+    /// A PaaS's backup: its database and its configuration.
+    pub const DATABASE_AND_CONFIGURATION: Self = Self {
+        holds: "the platform's database and configuration",
+    };
+}
+
 /// Whether the platform answers as it should.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
@@ -121,4 +137,32 @@ pub struct UpdateReport {
     pub output_tail: String,
     /// Advice for the reader.
     pub hint: Option<String>,
+}
+
+/// The last `max` bytes of `text`, moved forward to a character boundary
+/// (so possibly fewer): what an [`UpdateReport::output_tail`] or an error
+/// keeps of a command's long output.
+pub fn tail(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    text[start..].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tail;
+
+    #[test]
+    fn tail_keeps_the_last_bytes_on_a_character_boundary() {
+        assert_eq!(tail("héllo", 4), "llo");
+        assert_eq!(tail("héllo", 5), "éllo");
+        assert_eq!(tail("héllo", 6), "héllo");
+        assert_eq!(tail("ab", 4), "ab");
+        assert_eq!(tail("", 0), "");
+    }
 }

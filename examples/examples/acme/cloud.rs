@@ -18,12 +18,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use kastell_core::capability::unsupported;
 use kastell_core::types::{
-    ActionKind, ActionRef, ActionState, ActionStatus, ProviderInfo, RebootMode, Server, ServerId,
-    ServerStatus, TokenInfo,
+    ActionKind, ActionRef, ActionState, ActionStatus, RebootMode, Server, ServerId, ServerStatus,
+    TokenInfo,
 };
 use kastell_core::{
     CloudCapability, CloudProvider, Error, Idempotency, PollSchedule, ProviderConfig,
-    ProviderEntry, Result, register_provider,
+    ProviderEntry, ProviderIdentity, Result, register_provider,
 };
 use kastell_http::{ApiClient, ApiRequest, ClientConfig, path_segment, status};
 use kastell_sim::{JsonDialect, SimContext, SimOptions, SimServer, Simulator, TokenKind, Tokens};
@@ -108,19 +108,12 @@ fn field<T: serde::de::DeserializeOwned>(mut answer: Value, key: &str) -> Result
 
 #[async_trait]
 impl CloudProvider for Acme {
-    fn info(&self) -> ProviderInfo {
-        ENTRY.info(self.api.base_url().as_str())
-    }
-
-    fn capability(&self) -> CloudCapability {
-        ENTRY.capability
-    }
-
-    fn poll_schedule(&self) -> PollSchedule {
-        self.poll.unwrap_or(PollSchedule::new(
+    fn identity(&self) -> ProviderIdentity {
+        let poll = self.poll.unwrap_or(PollSchedule::new(
             Duration::from_secs(1),
             Duration::from_secs(5),
-        ))
+        ));
+        ENTRY.identity(self.api.base_url().as_str(), poll)
     }
 
     async fn validate_token(&self) -> Result<TokenInfo> {

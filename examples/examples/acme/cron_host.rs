@@ -6,8 +6,8 @@
 //! cronhost`): backup, verified restore, update and maintain go through
 //! kastell's own engine, with no change to kastell.
 //!
-//! It honours the option `root` (a prefix for every path, which the
-//! sandbox sets to its fake host's root) and runs without sudo, so it
+//! It works under the context's root (every path below it; the sandbox
+//! confines it to its fake host's root) and runs without sudo, so it
 //! expects to log in as root on a real server. Its backup is one
 //! `sink.stream(..)` of a `tar` command: kastell compresses it on the
 //! server when the host and the link make that worthwhile, without a word
@@ -19,12 +19,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use kastell_core::transport::check_status;
 use kastell_core::types::{
-    ArtifactFormat, ArtifactSink, ArtifactSource, ArtifactSpec, BackupReport, Health, PlatformInfo,
-    RestoreReport, UpdateOptions, UpdateReport, UpdateStyle,
+    ArtifactFormat, ArtifactSink, ArtifactSource, ArtifactSpec, BackupReport, BackupStyle, Health,
+    PlatformInfo, PlatformRoot, RestoreReport, UpdateOptions, UpdateReport, UpdateStyle,
 };
 use kastell_core::{
-    ArtifactSinkExt, Error, Platform, PlatformCapability, PlatformContext, PlatformEntry,
-    RemoteCommand, Result, Transport, TransportExt, register_platform,
+    ArtifactSinkExt, Platform, PlatformCapability, PlatformContext, PlatformEntry, RemoteCommand,
+    Result, Transport, TransportExt, register_platform,
 };
 
 /// The platform's registry id.
@@ -50,6 +50,9 @@ const ENTRY: PlatformEntry = PlatformEntry {
         runs: "a non-interactive apt-get upgrade",
         ..UpdateStyle::OWN_COMMAND
     },
+    backup: BackupStyle {
+        holds: "the cron tables (/etc/crontab and /etc/cron.d)",
+    },
     capability: PlatformCapability {
         version: true,
         health: true,
@@ -64,35 +67,25 @@ const ENTRY: PlatformEntry = PlatformEntry {
 
 register_platform!(ENTRY);
 
-/// Refuses a `root` option that is not an absolute path.
+/// Builds the platform; it has nothing to refuse.
 fn build(ctx: PlatformContext) -> Result<Arc<dyn Platform>> {
-    let root = ctx
-        .options
-        .get("root")
-        .cloned()
-        .unwrap_or_else(|| "/".to_owned());
-    if !root.starts_with('/') {
-        return Err(Error::invalid_input(format!(
-            "cronhost root {root:?} is not an absolute path"
-        )));
-    }
     Ok(Arc::new(CronHost {
         transport: ctx.transport,
-        root,
+        root: ctx.root,
     }))
 }
 
 #[derive(Debug)]
 struct CronHost {
     transport: Arc<dyn Transport>,
-    root: String,
+    root: PlatformRoot,
 }
 
 impl CronHost {
     /// Runs a `{}`-template with the root as its one value; fails on a
     /// non-zero exit.
     async fn run(&self, template: &'static str, timeout: Duration) -> Result<String> {
-        let command = RemoteCommand::template(template, &[&self.root])?;
+        let command = RemoteCommand::template(template, &[self.root.as_str()])?;
         Ok(self
             .transport
             .exec_checked(&command, timeout)
@@ -152,7 +145,7 @@ impl Platform for CronHost {
     async fn backup(&self, sink: &mut dyn ArtifactSink) -> Result<BackupReport> {
         let missing = self.run(MISSING, QUICK).await?;
         let skipped = missing.lines().map(str::to_owned).collect();
-        let tar = RemoteCommand::template(TAR, &[&self.root])?;
+        let tar = RemoteCommand::template(TAR, &[self.root.as_str()])?;
         let spec = ArtifactSpec {
             name: ARTIFACT.to_owned(),
             format: ArtifactFormat::Tar,
@@ -172,7 +165,7 @@ impl Platform for CronHost {
         let mut report = RestoreReport::default();
         let outcome = report
             .step("Restore cron tables", async {
-                let untar = RemoteCommand::template("tar -C {} -xf -", &[&self.root])?;
+                let untar = RemoteCommand::template("tar -C {} -xf -", &[self.root.as_str()])?;
                 let out = self
                     .transport
                     .exec_streaming(

@@ -68,8 +68,8 @@ pub struct BackupEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
     /// The platform's version then (the original's `coolifyVersion`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub coolify_version: Option<String>,
+    #[serde(rename = "coolifyVersion", skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
     /// The stored files.
     pub files: Vec<String>,
     /// Why it is corrupt, when it is.
@@ -92,7 +92,7 @@ impl From<&RepoBackup> for BackupEntry {
             status: "complete".to_owned(),
             timestamp: Some(b.time.clone()),
             platform: b.platform.clone(),
-            coolify_version: None,
+            platform_version: None,
             files: Vec::new(),
             problem: None,
             snapshot_id: Some(b.snapshot_id.clone()),
@@ -114,7 +114,7 @@ impl From<&StoredBackup> for BackupEntry {
             .to_owned(),
             timestamp: m.map(|m| m.timestamp.clone()),
             platform: m.map(|m| m.platform_id().to_owned()),
-            coolify_version: m.map(|m| m.coolify_version.clone()),
+            platform_version: m.map(|m| m.platform_version.clone()),
             files: m.map(|m| m.files.clone()).unwrap_or_default(),
             problem: b.problem.clone(),
             snapshot_id: None,
@@ -272,7 +272,7 @@ pub async fn backup_create_with(
         BackupCreate {
             backup_id: created.id.to_string(),
             backup_path: created.path.display().to_string(),
-            platform_version: created.manifest.coolify_version.clone(),
+            platform_version: created.manifest.platform_version.clone(),
             files: created.manifest.files.clone(),
             skipped: created.manifest.skipped.clone(),
             wire: summarize(&created.manifest.wire),
@@ -805,8 +805,9 @@ impl Operation for BackupRestoreOp {
                 plan::ssh_target(server)
             ),
             format!(
-                "Restore {id} onto the {} platform over SSH (started again whatever happens)",
-                server.platform_id()
+                "Restore {id} onto the {} platform over SSH, replacing {} (started again whatever happens)",
+                server.platform_id(),
+                super::backup_holds(server.platform_id())
             ),
             "Health check".to_owned(),
         ]);

@@ -10,6 +10,7 @@
 use super::Operation as _;
 use super::{BackupRestoreOp, SnapshotDeleteOp, SnapshotRestoreOp};
 use chrono::{DateTime, Utc};
+use kastell_core::Registry;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -90,6 +91,16 @@ fn age_of(timestamp: &str, now: DateTime<Utc>) -> Option<String> {
     Some(age_in_words((now - taken).num_seconds()))
 }
 
+/// What a backup of the platform `id` holds and its restore replaces, as
+/// its registry entry declares ([`kastell_core::types::BackupStyle`]); for a
+/// platform this build does not register (whose restore fails saying so),
+/// the platform's backed-up data.
+pub fn backup_holds(id: &str) -> &'static str {
+    Registry::global()
+        .platform(id)
+        .map_or("the platform's backed-up data", |entry| entry.backup.holds)
+}
+
 /// The blast radius of `op` (a destructive operation) on the server
 /// `query` names, with `target` the backup or snapshot id it uses and
 /// `repo` the repository a restore reads from.
@@ -129,10 +140,7 @@ pub async fn blast_radius(
                     .find(|e| e.backup_id == target_id)
                     .and_then(|e| serde_json::to_value(e).ok())
             });
-            let what = match platform.as_str() {
-                "bare" => "the backed-up files and directories",
-                _ => "the platform's database and configuration",
-            };
+            let what = backup_holds(&platform);
             (
                 format!(
                     "{what} on {name}, replaced by backup {target_id}; a safety backup is taken first and the platform is stopped while it restores"
@@ -259,6 +267,18 @@ impl BlastRadius {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_a_backup_holds_comes_from_the_platform_entry() {
+        assert_eq!(backup_holds("bare"), "the backed-up files and directories");
+        for paas in ["coolify", "dokploy"] {
+            assert_eq!(
+                backup_holds(paas),
+                "the platform's database and configuration"
+            );
+        }
+        assert_eq!(backup_holds("nosuch"), "the platform's backed-up data");
+    }
 
     #[test]
     fn ages_read_both_timestamp_forms() {

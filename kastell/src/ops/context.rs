@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kastell_core::types::ServerId;
+use kastell_core::types::{PlatformRoot, Privilege, ServerId};
 use kastell_core::{
     CloudProvider, Error, Platform, PlatformContext, PlatformTarget, PollSchedule, ProviderConfig,
     Registry, Result, Secret, Transport,
@@ -288,6 +288,8 @@ impl Context {
         }
         let id = record.platform_id();
         let entry = Registry::global().platform(id)?;
+        let mut options = platform_options(record)?;
+        let (root, privilege) = take_place(record, &mut options)?;
         (entry.build)(PlatformContext {
             transport,
             target: PlatformTarget {
@@ -296,7 +298,9 @@ impl Context {
                 domain: record.domain.clone(),
                 backup_paths: record.backup_paths.clone(),
             },
-            options: platform_options(record)?,
+            root,
+            privilege,
+            options,
         })
     }
 
@@ -413,6 +417,57 @@ pub fn server_id(record: &ServerRecord) -> Result<ServerId> {
     ServerId::new(record.id.clone())
 }
 
+/// The `platformOptions` key of the directory a platform treats as the
+/// server's `/` ([`PlatformContext::root`]).
+pub const ROOT_OPTION: &str = "root";
+
+/// The `platformOptions` key of how privileged commands get their rights
+/// ([`PlatformContext::privilege`]): `auto`, `always` or `never`.
+pub const SUDO_OPTION: &str = "sudo";
+
+/// Confines the platform of `record` to `root` with `privilege`, as its
+/// `platformOptions` say it (what the sandbox does for its fake hosts);
+/// [`Context::platform_for`] reads them back into the typed
+/// [`PlatformContext`] fields. Other platform options are kept.
+pub fn confine_platform(record: &mut ServerRecord, root: &PlatformRoot, privilege: Privilege) {
+    let mut options = match record.extra.remove(PLATFORM_OPTIONS_KEY) {
+        Some(serde_json::Value::Object(options)) => options,
+        _ => serde_json::Map::new(),
+    };
+    options.insert(ROOT_OPTION.to_owned(), root.as_str().into());
+    options.insert(SUDO_OPTION.to_owned(), privilege.word().into());
+    record
+        .extra
+        .insert(PLATFORM_OPTIONS_KEY.to_owned(), options.into());
+}
+
+/// Takes the root and sudo words out of `options` (the `platformOptions`
+/// of `record`) as the typed root and privilege: the server's own `/` and
+/// [`Privilege::Auto`] when absent. Refuses a root that is not an
+/// absolute path free of `..` and an unknown sudo word, naming the server.
+fn take_place(
+    record: &ServerRecord,
+    options: &mut BTreeMap<String, String>,
+) -> Result<(PlatformRoot, Privilege)> {
+    let in_record = |e: Error| {
+        let message = format!(
+            "{PLATFORM_OPTIONS_KEY} of server {}: {}",
+            record.name,
+            e.message()
+        );
+        e.with_message(message)
+    };
+    let root = match options.remove(ROOT_OPTION) {
+        Some(root) => PlatformRoot::new(&root).map_err(in_record)?,
+        None => PlatformRoot::default(),
+    };
+    let privilege = match options.remove(SUDO_OPTION) {
+        Some(word) => Privilege::from_word(&word).map_err(in_record)?,
+        None => Privilege::default(),
+    };
+    Ok((root, privilege))
+}
+
 /// The `platformOptions` object of `record`, as strings. Numbers and
 /// booleans are accepted and turned into text; anything else is refused.
 pub fn platform_options(record: &ServerRecord) -> Result<BTreeMap<String, String>> {
@@ -424,7 +479,7 @@ pub fn platform_options(record: &ServerRecord) -> Result<BTreeMap<String, String
             "{PLATFORM_OPTIONS_KEY} of server {} must be an object of strings",
             record.name
         ))
-        .with_hint("Fix it in servers.json, e.g. {\"sudo\": \"true\"}")
+        .with_hint("Fix it in servers.json, e.g. {\"sudo\": \"never\"}")
     };
     let object = value.as_object().ok_or_else(invalid)?;
     object
@@ -438,4 +493,43 @@ pub fn platform_options(record: &ServerRecord) -> Result<BTreeMap<String, String
             Ok((k.clone(), text))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_confined_record_reads_back_as_the_typed_root_and_privilege() {
+        let mut record = ServerRecord::new("manual-1", "web-1", "203.0.113.10");
+        record.extra.insert(
+            PLATFORM_OPTIONS_KEY.to_owned(),
+            serde_json::json!({"update_timeout_secs": "60"}),
+        );
+        let root = PlatformRoot::new("/srv/fake/").unwrap();
+        confine_platform(&mut record, &root, Privilege::LoginUser);
+        let mut options = platform_options(&record).unwrap();
+        let (read_root, privilege) = take_place(&record, &mut options).unwrap();
+        assert_eq!(read_root, root);
+        assert_eq!(privilege, Privilege::LoginUser);
+        let rest: Vec<&str> = options.keys().map(String::as_str).collect();
+        assert_eq!(rest, ["update_timeout_secs"]);
+
+        let mut plain = ServerRecord::new("manual-2", "web-2", "203.0.113.11");
+        let mut none = platform_options(&plain).unwrap();
+        let (root, privilege) = take_place(&plain, &mut none).unwrap();
+        assert!(root.is_server_root());
+        assert_eq!(privilege, Privilege::Auto);
+
+        for bad in [
+            serde_json::json!({"root": "relative"}),
+            serde_json::json!({"sudo": "true"}),
+        ] {
+            plain.extra.insert(PLATFORM_OPTIONS_KEY.to_owned(), bad);
+            let mut options = platform_options(&plain).unwrap();
+            let err = take_place(&plain, &mut options).unwrap_err();
+            assert_eq!(err.kind(), kastell_core::ErrorKind::ConfigInvalid);
+            assert!(err.message().contains("server web-2"), "{err}");
+        }
+    }
 }

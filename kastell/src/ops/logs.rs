@@ -255,6 +255,8 @@ mod tests {
                 domain: None,
                 backup_paths: Vec::new(),
             },
+            root: Default::default(),
+            privilege: Default::default(),
             options: Default::default(),
         })
         .unwrap()

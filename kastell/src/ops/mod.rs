@@ -49,10 +49,11 @@ pub use backup::{
     backup_list, backup_list_in, backup_restore, backup_restore_from, backup_verify,
     backup_verify_in,
 };
-pub use blast::{BlastRadius, NewestBackup, age_in_words, blast_radius};
+pub use blast::{BlastRadius, NewestBackup, age_in_words, backup_holds, blast_radius};
 pub use context::{
-    Admitted, Context, PLATFORM_OPTIONS_KEY, PlatformFactory, ProviderFactory, Timing,
-    TransportFactory, cloud_provider_id, platform_options, server_id,
+    Admitted, Context, PLATFORM_OPTIONS_KEY, PlatformFactory, ProviderFactory, ROOT_OPTION,
+    SUDO_OPTION, Timing, TransportFactory, cloud_provider_id, confine_platform, platform_options,
+    server_id,
 };
 pub use drill::{BackupDrill, BackupDrillOp, BackupDrillResult, backup_drill};
 pub use fleet::{FleetOverview, FleetServer, fleet_overview};

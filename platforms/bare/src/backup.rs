@@ -7,7 +7,7 @@ use kastell_core::types::{ArtifactFormat, ArtifactSink, ArtifactSpec, BackupRepo
 use kastell_core::{ArtifactSinkExt, Error, ErrorKind, RemoteCommand, Result, Transport};
 
 use crate::options::{BareOptions, DEFAULT_BACKUP_PATHS, relative_path};
-use crate::remote::Privilege;
+use crate::remote::Elevation;
 
 /// The artifact a bare backup writes.
 pub const ARTIFACT: &str = "bare-config.tar";
@@ -82,7 +82,7 @@ pub(crate) fn parse_listing(
 pub(crate) async fn run(
     transport: &dyn Transport,
     options: &BareOptions,
-    privilege: &Privilege,
+    privilege: &Elevation,
     configured: &[String],
     platform_version: String,
     sink: &mut dyn ArtifactSink,
@@ -93,7 +93,7 @@ pub(crate) async fn run(
 
     let listing = privilege.wrap(RemoteCommand::template(
         LIST_SCRIPT,
-        &[&options.root, &list],
+        &[options.root.as_str(), &list],
     )?)?;
     let out = transport.exec(&listing, LIST_TIMEOUT).await?;
     if let Err(e) = check_status(&listing, out.status, &out.stderr) {
@@ -119,7 +119,7 @@ pub(crate) async fn run(
 
     let tar = privilege.wrap(RemoteCommand::template(
         TAR_SCRIPT,
-        &[&options.root, &present.join("\n")],
+        &[options.root.as_str(), &present.join("\n")],
     )?)?;
     // Compressed on the server as the engine planned: the compressor runs
     // as the login user; only tar needs the privilege.

@@ -27,15 +27,16 @@
 //! There is no stop/start: [`Platform::stop`] and [`Platform::start`] fail
 //! with [`ErrorKind::Unsupported`](kastell_core::ErrorKind::Unsupported) before running anything.
 //!
-//! ## Options
-//! - `root`: filesystem prefix for every path (default `/`), so tests can
-//!   point the platform at a fake root;
-//! - `update_timeout_secs`: time allowed for each apt step (default 3600;
-//!   the longer of this and the caller's timeout is used);
-//! - `sudo`: `auto` (default: privileged commands — backup, restore and
-//!   apt — run through `sudo -n sh -c '...'` unless the login user is
-//!   `root`), `always` or `never`. `sudo -n` never prompts: a user without
-//!   passwordless sudo gets [`ErrorKind::PermissionDenied`](kastell_core::ErrorKind::PermissionDenied) with a hint.
+//! ## Root, privilege and options
+//! - [`PlatformContext::root`](kastell_core::PlatformContext::root): every
+//!   path is resolved under it (the sandbox's fake root);
+//! - [`PlatformContext::privilege`](kastell_core::PlatformContext::privilege):
+//!   `Auto` (default: privileged commands — backup, restore and apt — run
+//!   through `sudo -n sh -c '...'` unless the login user is `root`), `Sudo`
+//!   or `LoginUser` (never sudo). `sudo -n` never prompts: a user without
+//!   passwordless sudo gets [`ErrorKind::PermissionDenied`](kastell_core::ErrorKind::PermissionDenied) with a hint;
+//! - the option `update_timeout_secs`: time allowed for each apt step
+//!   (default 3600; the longer of this and the caller's timeout is used).
 
 mod backup;
 mod options;
@@ -48,8 +49,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use kastell_core::types::{
-    ArtifactSink, ArtifactSource, BackupReport, Health, PlatformInfo, RebootAfterUpdate,
-    RestoreReport, UpdateOptions, UpdateReport, UpdateStyle,
+    ArtifactSink, ArtifactSource, BackupReport, BackupStyle, Health, PlatformInfo,
+    RebootAfterUpdate, RestoreReport, UpdateOptions, UpdateReport, UpdateStyle,
 };
 use kastell_core::{
     Platform, PlatformCapability, PlatformContext, PlatformEntry, Result, Transport,
@@ -57,13 +58,12 @@ use kastell_core::{
 
 pub use backup::{ARTIFACT, LEGACY_ARTIFACT};
 pub use options::{
-    BareOptions, DEFAULT_BACKUP_PATHS, DEFAULT_UPDATE_TIMEOUT, OPTION_ROOT, OPTION_SUDO,
-    OPTION_UPDATE_TIMEOUT, SudoMode, relative_path,
+    BareOptions, DEFAULT_BACKUP_PATHS, DEFAULT_UPDATE_TIMEOUT, OPTION_UPDATE_TIMEOUT, relative_path,
 };
 pub use restore::{EXIT_NGINX_INVALID, EXIT_RELOAD, EXIT_SSHD_INVALID, EXIT_SWITCH, EXIT_UNPACK};
 pub use update::{APT_SIMULATE, APT_UPDATE, APT_UPGRADE};
 
-use remote::Privilege;
+use remote::Elevation;
 
 /// The platform's registry id.
 pub const ID: &str = "bare";
@@ -87,7 +87,13 @@ pub const ENTRY: PlatformEntry = PlatformEntry {
     display_name: DISPLAY_NAME,
     capability: CAPABILITY,
     update: UPDATE_STYLE,
+    backup: BACKUP_STYLE,
     build,
+};
+
+/// A backup holds the configured files and directories.
+pub const BACKUP_STYLE: BackupStyle = BackupStyle {
+    holds: "the backed-up files and directories",
 };
 
 /// A package upgrade, followed by a reboot only when it requires one.
@@ -100,7 +106,7 @@ pub const UPDATE_STYLE: UpdateStyle = UpdateStyle {
 kastell_core::register_platform!(ENTRY);
 
 /// Builds the bare platform for `ctx`. Refuses invalid options (see
-/// [`BareOptions::from_map`]) and invalid backup paths.
+/// [`BareOptions::from_context`]) and invalid backup paths.
 pub fn build(ctx: PlatformContext) -> Result<Arc<dyn Platform>> {
     Ok(Arc::new(BarePlatform::new(ctx)?))
 }
@@ -110,7 +116,7 @@ pub fn build(ctx: PlatformContext) -> Result<Arc<dyn Platform>> {
 pub struct BarePlatform {
     transport: Arc<dyn Transport>,
     options: BareOptions,
-    privilege: Privilege,
+    privilege: Elevation,
     backup_paths: Vec<String>,
 }
 
@@ -118,9 +124,9 @@ impl BarePlatform {
     /// Creates the platform. Refuses invalid options and backup paths that
     /// are not absolute or contain `..`, before any command runs.
     pub fn new(ctx: PlatformContext) -> Result<Self> {
-        let options = BareOptions::from_map(&ctx.options)?;
+        let options = BareOptions::from_context(&ctx)?;
         backup::plan(&ctx.target.backup_paths)?;
-        let privilege = Privilege::new(options.sudo, &ctx.transport.target().user);
+        let privilege = Elevation::new(options.privilege, &ctx.transport.target().user);
         Ok(Self {
             transport: ctx.transport,
             options,

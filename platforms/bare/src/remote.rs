@@ -5,19 +5,19 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use kastell_core::{Error, ErrorKind, RemoteCommand, Result};
 
-use crate::options::SudoMode;
+use kastell_core::types::Privilege;
 
 /// How the platform reaches privileges on the server.
 #[derive(Debug, Clone)]
-pub(crate) struct Privilege {
+pub(crate) struct Elevation {
     sudo: bool,
     user: String,
 }
 
-impl Privilege {
-    pub(crate) fn new(mode: SudoMode, user: &str) -> Self {
+impl Elevation {
+    pub(crate) fn new(privilege: Privilege, user: &str) -> Self {
         Self {
-            sudo: mode.applies_to(user),
+            sudo: privilege.uses_sudo(user),
             user: user.to_owned(),
         }
     }
@@ -96,18 +96,6 @@ impl Write for Capture {
     }
 }
 
-/// The last `max` bytes of `text` (on a character boundary).
-pub(crate) fn tail(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut start = text.len() - max;
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    text[start..].to_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,11 +103,11 @@ mod tests {
     #[test]
     fn wrap_quotes_the_whole_script() {
         let script = RemoteCommand::template("printf '%s' {}", &["/it's $(x)"]).unwrap();
-        let plain = Privilege::new(SudoMode::Auto, "root")
+        let plain = Elevation::new(Privilege::Auto, "root")
             .wrap(script.clone())
             .unwrap();
         assert_eq!(plain, script);
-        let sudo = Privilege::new(SudoMode::Auto, "deploy")
+        let sudo = Elevation::new(Privilege::Auto, "deploy")
             .wrap(script)
             .unwrap();
         let inner = sudo.as_str().strip_prefix("sudo -n ").unwrap();
@@ -133,7 +121,7 @@ mod tests {
 
     #[test]
     fn sudo_refusals_become_permission_denied() {
-        let p = Privilege::new(SudoMode::Always, "deploy");
+        let p = Elevation::new(Privilege::Sudo, "deploy");
         let err = p.explain(
             Error::new(ErrorKind::CommandFailed, "exit 1"),
             "sudo: a password is required",
@@ -147,11 +135,9 @@ mod tests {
     }
 
     #[test]
-    fn capture_and_tail_are_bounded() {
+    fn capture_is_bounded() {
         let mut c = Capture::new(4);
         c.write_all(b"abcdef").unwrap();
         assert_eq!(c.text(), "abcd");
-        assert_eq!(tail("héllo", 4), "llo");
-        assert_eq!(tail("ab", 4), "ab");
     }
 }

@@ -16,7 +16,7 @@ use kastell_core::{Error, ErrorKind, RemoteCommand, Result, Transport};
 
 use crate::backup::{ARTIFACT, LEGACY_ARTIFACT};
 use crate::options::BareOptions;
-use crate::remote::{Capture, Privilege};
+use crate::remote::{Capture, Elevation};
 
 const TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
@@ -125,7 +125,7 @@ pub(crate) fn outcome(
     status: i32,
     stderr: &[u8],
     mut steps: Vec<StepReport>,
-    privilege: &Privilege,
+    privilege: &Elevation,
 ) -> RestoreReport {
     let unchanged = "The server's configuration was left exactly as it was";
     let err = match status {
@@ -202,7 +202,7 @@ pub(crate) fn outcome(
 pub(crate) async fn run(
     transport: &dyn Transport,
     options: &BareOptions,
-    privilege: &Privilege,
+    privilege: &Elevation,
     source: &dyn ArtifactSource,
 ) -> RestoreReport {
     match run_script(transport, options, privilege, source).await {
@@ -216,11 +216,11 @@ pub(crate) async fn run(
 async fn run_script(
     transport: &dyn Transport,
     options: &BareOptions,
-    privilege: &Privilege,
+    privilege: &Elevation,
     source: &dyn ArtifactSource,
 ) -> Result<RestoreReport> {
     let name = pick_artifact(source)?;
-    let script = privilege.wrap(RemoteCommand::template(SCRIPT, &[&options.root])?)?;
+    let script = privilege.wrap(RemoteCommand::template(SCRIPT, &[options.root.as_str()])?)?;
     let feed = restore_feed(source, &name, &script)?;
     let command = feed.command;
     let capture = Capture::new(1 << 20);
@@ -245,7 +245,7 @@ async fn run_script(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::options::SudoMode;
+    use kastell_core::types::Privilege;
 
     #[test]
     fn the_script_has_one_placeholder_and_is_valid_sh() {
@@ -281,7 +281,7 @@ mod tests {
 
     #[test]
     fn refused_validation_is_invalid_input_naming_the_check() {
-        let p = Privilege::new(SudoMode::Never, "x");
+        let p = Elevation::new(Privilege::LoginUser, "x");
         let cmd = RemoteCommand::fixed("sh");
         let steps =
             parse_steps("KASTELL_STEP unpack ok 1\nKASTELL_STEP validate-sshd failed Bad option\n");

@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use kastell_core::transport::check_status;
-use kastell_core::types::{UpdateOptions, UpdateReport};
+use kastell_core::types::{UpdateOptions, UpdateReport, tail};
 use kastell_core::{Error, Output, RemoteCommand, Result, Transport};
 
 use crate::options::BareOptions;
-use crate::remote::{Privilege, tail};
+use crate::remote::Elevation;
 
 /// Refreshes the package lists.
 pub const APT_UPDATE: &str = "DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=l \
@@ -41,7 +41,7 @@ pub(crate) fn parse_inst(output: &str) -> Vec<String> {
     packages
 }
 
-fn failure(privilege: &Privilege, command: &RemoteCommand, out: &Output, what: &str) -> Error {
+fn failure(privilege: &Elevation, command: &RemoteCommand, out: &Output, what: &str) -> Error {
     let stderr = out.stderr_text();
     let err = match check_status(command, out.status, &out.stderr) {
         Err(e) => e,
@@ -70,7 +70,7 @@ fn failure(privilege: &Privilege, command: &RemoteCommand, out: &Output, what: &
 
 async fn run_checked(
     transport: &dyn Transport,
-    privilege: &Privilege,
+    privilege: &Elevation,
     command: &RemoteCommand,
     timeout: Duration,
     what: &str,
@@ -91,7 +91,7 @@ async fn run_checked(
 pub(crate) async fn run(
     transport: &dyn Transport,
     options: &BareOptions,
-    privilege: &Privilege,
+    privilege: &Elevation,
     update: &UpdateOptions,
 ) -> Result<UpdateReport> {
     // An apt run killed midway leaves dpkg half-configured: allow the longer

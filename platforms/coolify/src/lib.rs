@@ -25,7 +25,7 @@
 //!   (comma-separated), so nothing encrypted with it is lost; the
 //!   configuration extraction then leaves `.env` alone.
 //!
-//! Options (`root`, `health_url`, timeouts) are described in
+//! The context's root and the options (`health_url`, timeouts) are described in
 //! [`kastell_paas::settings`].
 
 use std::sync::Arc;

@@ -31,7 +31,7 @@
 //!   it differs (the service drops it, it is removed and created again from
 //!   stdin, the service mounts it again).
 //!
-//! Options (`root`, `health_url`, timeouts) are described in
+//! The context's root and the options (`health_url`, timeouts) are described in
 //! [`kastell_paas::settings`].
 
 use std::sync::Arc;

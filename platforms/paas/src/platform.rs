@@ -39,14 +39,14 @@ pub struct PaasPlatform {
 
 impl PaasPlatform {
     /// Builds the platform for `spec` over `ctx`. Refuses invalid options
-    /// (see [`Settings::from_options`]) and a [`crate::SecretSpec`] it cannot
+    /// (see [`Settings::from_context`]) and a [`crate::SecretSpec`] it cannot
     /// keep (a dotenv file that is not a configuration entry, variable names
     /// a shell cannot carry), and fails when the HTTP client for health
     /// checks cannot be built.
     pub fn new(spec: &'static PaasSpec, ctx: PlatformContext) -> Result<Self> {
         Self::check_secret_spec(spec)
             .map_err(|e| e.with_provider(spec.id).with_operation("build"))?;
-        let settings = Settings::from_options(&ctx.options)
+        let settings = Settings::from_context(&ctx)
             .map_err(|e| e.with_provider(spec.id).with_operation("build"))?;
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()

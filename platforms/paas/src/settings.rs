@@ -1,13 +1,12 @@
-//! The options a [`crate::PaasPlatform`] reads from
-//! [`kastell_core::PlatformContext::options`].
+//! What a [`crate::PaasPlatform`] reads from its
+//! [`kastell_core::PlatformContext`]: the root, and its options.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use kastell_core::{Error, Result};
+use kastell_core::types::PlatformRoot;
+use kastell_core::{Error, PlatformContext, Result};
 
-/// Option key: filesystem prefix for every configuration path (default `/`).
-pub const OPT_ROOT: &str = "root";
 /// Option key: URL to check instead of the domain or `http://<ip>:<port>`.
 pub const OPT_HEALTH_URL: &str = "health_url";
 /// Option key: seconds allowed for the update script (default: the
@@ -32,7 +31,6 @@ pub const OPT_PARALLEL_DUMP_MIN: &str = "parallel_dump_min_mib";
 pub const OPT_DUMP_JOB_SPEED: &str = "dump_job_mb_per_sec";
 
 const KNOWN: &[&str] = &[
-    OPT_ROOT,
     OPT_HEALTH_URL,
     OPT_UPDATE_TIMEOUT,
     OPT_DUMP_TIMEOUT,
@@ -48,8 +46,8 @@ const SIX_HOURS: u64 = 6 * 3600;
 /// Parsed options with their defaults applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    /// Prefix for configuration paths, without a trailing `/` (`""` for `/`).
-    pub root: String,
+    /// Where configuration paths are resolved ([`PlatformContext::root`]).
+    pub root: PlatformRoot,
     /// Health URL override.
     pub health_url: Option<String>,
     /// Update script timeout; `None` means the caller's `UpdateOptions`.
@@ -71,7 +69,17 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Reads `options`. Refuses a relative `root` or one with `..`, a
+    /// The root of `ctx` and its options read (see
+    /// [`Settings::from_options`]). PaaS commands never use sudo, so the
+    /// context's privilege is not read.
+    pub fn from_context(ctx: &PlatformContext) -> Result<Self> {
+        Ok(Self {
+            root: ctx.root.clone(),
+            ..Self::from_options(&ctx.options)?
+        })
+    }
+
+    /// Reads `options`, with the server's own `/` as the root. Refuses a
     /// `health_url` that is not `http://` or `https://`, and timeouts that
     /// are not positive whole seconds. Unknown keys are ignored (logged).
     pub fn from_options(options: &BTreeMap<String, String>) -> Result<Self> {
@@ -80,7 +88,6 @@ impl Settings {
                 tracing::debug!(option = %key, "ignoring an option the PaaS platforms do not use");
             }
         }
-        let root = parse_root(options.get(OPT_ROOT).map(String::as_str).unwrap_or("/"))?;
         let health_url = match options.get(OPT_HEALTH_URL) {
             Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
                 Some(url.clone())
@@ -93,7 +100,7 @@ impl Settings {
             None => None,
         };
         Ok(Self {
-            root,
+            root: PlatformRoot::default(),
             health_url,
             update_timeout: secs(options, OPT_UPDATE_TIMEOUT)?,
             dump_timeout: secs(options, OPT_DUMP_TIMEOUT)?
@@ -110,20 +117,10 @@ impl Settings {
         })
     }
 
-    /// `path` (absolute) under the root prefix.
+    /// `path` (absolute) under the root.
     pub fn path(&self, path: &str) -> String {
-        format!("{}{path}", self.root)
+        self.root.join(path)
     }
-}
-
-fn parse_root(root: &str) -> Result<String> {
-    let bad = !root.starts_with('/') || root.split('/').any(|part| part == "..");
-    if bad {
-        return Err(Error::config_invalid(format!(
-            "option {OPT_ROOT} must be an absolute path without '..', not {root:?}"
-        )));
-    }
-    Ok(root.trim_end_matches('/').to_owned())
 }
 
 fn secs(options: &BTreeMap<String, String>, key: &str) -> Result<Option<Duration>> {
@@ -183,15 +180,17 @@ mod tests {
         assert_eq!(s.restore_timeout, Duration::from_secs(SIX_HOURS));
         assert_eq!(s.update_timeout, None);
         assert_eq!(s.parallel_dump_min_bytes, 1 << 30);
-        let s = Settings::from_options(&opts(&[
-            ("root", "/tmp/fake/"),
-            ("update_timeout_secs", "90"),
-            ("parallel_dump_min_mib", "0"),
-            ("dump_job_mb_per_sec", "80"),
-            ("health_url", "http://127.0.0.1:1"),
-            ("something_else", "x"),
-        ]))
-        .unwrap();
+        let s = Settings {
+            root: PlatformRoot::new("/tmp/fake/").unwrap(),
+            ..Settings::from_options(&opts(&[
+                ("update_timeout_secs", "90"),
+                ("parallel_dump_min_mib", "0"),
+                ("dump_job_mb_per_sec", "80"),
+                ("health_url", "http://127.0.0.1:1"),
+                ("something_else", "x"),
+            ]))
+            .unwrap()
+        };
         assert_eq!(s.path("/etc/dokploy"), "/tmp/fake/etc/dokploy");
         assert_eq!(s.update_timeout, Some(Duration::from_secs(90)));
         assert_eq!(s.parallel_dump_min_bytes, 0);
@@ -201,8 +200,6 @@ mod tests {
     #[test]
     fn bad_values_are_refused() {
         for bad in [
-            ("root", "relative"),
-            ("root", "/a/../b"),
             ("health_url", "ftp://x"),
             ("dump_timeout_secs", "0"),
             ("restore_timeout_secs", "soon"),

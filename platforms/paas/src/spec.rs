@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use kastell_core::types::UpdateStyle;
+use kastell_core::types::{BackupStyle, UpdateStyle};
 use kastell_core::{Platform, PlatformCapability, PlatformContext, PlatformEntry, Result};
 
 /// Everything a [`crate::PaasPlatform`] supports: version, health, update
@@ -57,7 +57,7 @@ pub struct ConfigSpec {
 /// run with `cd <root><dir>` first when `dir` is set (compose projects).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServiceSpec {
-    /// Directory (absolute, under the `root` option) to run commands in.
+    /// Directory (absolute, under the context's root) to run commands in.
     pub dir: Option<&'static str>,
     /// Stops every service of the platform.
     pub stop: &'static str,
@@ -177,6 +177,7 @@ impl PaasSpec {
             display_name: self.display_name,
             capability: CAPABILITY,
             update: UpdateStyle::OWN_COMMAND,
+            backup: BackupStyle::DATABASE_AND_CONFIGURATION,
             build,
         }
     }

@@ -1,6 +1,6 @@
 //! Updating the platform with its own install script.
 
-use kastell_core::types::{UpdateOptions, UpdateReport};
+use kastell_core::types::{UpdateOptions, UpdateReport, tail};
 use kastell_core::{Error, ErrorKind, Result};
 
 use crate::commands;
@@ -10,19 +10,9 @@ use crate::version::UNKNOWN_VERSION;
 /// How much command output an update report or error keeps.
 const TAIL_BYTES: usize = 2000;
 
-/// The last `max` bytes of `bytes` as text (lossy, trimmed, on a character
-/// boundary).
-pub(crate) fn tail(bytes: &[u8], max: usize) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let text = text.trim();
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut start = text.len() - max;
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    text[start..].to_owned()
+/// The last [`TAIL_BYTES`] of a command's output as text (lossy, trimmed).
+fn output_tail(bytes: &[u8]) -> String {
+    tail(String::from_utf8_lossy(bytes).trim(), TAIL_BYTES)
 }
 
 impl PaasPlatform {
@@ -61,9 +51,9 @@ impl PaasPlatform {
             e.or_hint(hint)
         })?;
         if !out.success() {
-            let stderr = tail(&out.stderr, TAIL_BYTES);
+            let stderr = output_tail(&out.stderr);
             let detail = if stderr.is_empty() {
-                tail(&out.stdout, TAIL_BYTES)
+                output_tail(&out.stdout)
             } else {
                 stderr
             };
@@ -80,7 +70,7 @@ impl PaasPlatform {
             )));
         }
         let version_after = self.version_or_unknown().await;
-        report.output_tail = tail(&out.stdout, TAIL_BYTES);
+        report.output_tail = output_tail(&out.stdout);
         report.hint = if version_after == UNKNOWN_VERSION {
             Some(format!(
                 "The update finished but the {name} version could not be read; check that it is running"

@@ -8,11 +8,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use kastell_core::capability::unsupported;
 use kastell_core::types::{
-    ActionKind, ActionRef, ActionState, ActionStatus, CostEstimate, ProviderInfo, RebootMode,
-    Server, ServerId, Snapshot, SnapshotId, TokenInfo,
+    ActionKind, ActionRef, ActionState, ActionStatus, CostEstimate, RebootMode, Server, ServerId,
+    Snapshot, SnapshotId, TokenInfo,
 };
 use kastell_core::{
-    CloudCapability, CloudProvider, Error, ErrorKind, Idempotency, PollSchedule, ProviderConfig,
+    CloudProvider, Error, ErrorKind, Idempotency, PollSchedule, ProviderConfig, ProviderIdentity,
     Result,
 };
 use kastell_http::{ApiClient, ApiRequest, ClientConfig, path_segment};
@@ -133,16 +133,8 @@ fn droplet_id(id: &ServerId) -> Result<u64> {
 
 #[async_trait]
 impl CloudProvider for DigitalOcean {
-    fn info(&self) -> ProviderInfo {
-        crate::ENTRY.info(self.endpoint.clone())
-    }
-
-    fn capability(&self) -> CloudCapability {
-        crate::ENTRY.capability
-    }
-
-    fn poll_schedule(&self) -> PollSchedule {
-        self.poll
+    fn identity(&self) -> ProviderIdentity {
+        crate::ENTRY.identity(self.endpoint.clone(), self.poll)
     }
 
     /// `GET /account`. The API does not say what a token may do, so

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use kastell_core::types::{
-    ActionKind, ActionRef, ActionStatus, CostEstimate, ProviderInfo, RebootMode, Server, ServerId,
-    Snapshot, SnapshotId, SnapshotStatus, TokenInfo,
+    ActionKind, ActionRef, ActionStatus, CostEstimate, RebootMode, Server, ServerId, Snapshot,
+    SnapshotId, SnapshotStatus, TokenInfo,
 };
 use kastell_core::{
-    CloudCapability, CloudProvider, Error, ErrorKind, Idempotency, PollSchedule, ProviderConfig,
+    CloudProvider, Error, ErrorKind, Idempotency, PollSchedule, ProviderConfig, ProviderIdentity,
     Result,
 };
 use kastell_http::{ApiClient, ApiRequest, ClientConfig, paginate};
@@ -153,16 +153,8 @@ fn action_ref(id: i64, kind: ActionKind, server: &ServerId, resource: Option<Str
 
 #[async_trait]
 impl CloudProvider for Hetzner {
-    fn info(&self) -> ProviderInfo {
-        crate::ENTRY.info(self.endpoint.clone())
-    }
-
-    fn capability(&self) -> CloudCapability {
-        crate::ENTRY.capability
-    }
-
-    fn poll_schedule(&self) -> PollSchedule {
-        self.poll
+    fn identity(&self) -> ProviderIdentity {
+        crate::ENTRY.identity(self.endpoint.clone(), self.poll)
     }
 
     /// `GET /servers?per_page=1`. Hetzner does not say whether a token is

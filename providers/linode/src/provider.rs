@@ -5,12 +5,10 @@ use std::net::Ipv4Addr;
 use async_trait::async_trait;
 use kastell_core::capability::unsupported;
 use kastell_core::types::{
-    ActionKind, ActionRef, ActionState, ActionStatus, CostEstimate, ProviderInfo, RebootMode,
-    Server, ServerId, Snapshot, SnapshotId, TokenInfo,
+    ActionKind, ActionRef, ActionState, ActionStatus, CostEstimate, RebootMode, Server, ServerId,
+    Snapshot, SnapshotId, TokenInfo,
 };
-use kastell_core::{
-    CloudCapability, CloudProvider, Error, ErrorKind, Idempotency, PollSchedule, Result,
-};
+use kastell_core::{CloudProvider, Error, ErrorKind, Idempotency, ProviderIdentity, Result};
 use kastell_http::{ApiRequest, path_segment};
 use serde_json::json;
 
@@ -28,16 +26,8 @@ const IMAGE_PRICE_PER_GB_MONTH: f64 = 0.10;
 
 #[async_trait]
 impl CloudProvider for LinodeCloud {
-    fn info(&self) -> ProviderInfo {
-        crate::ENTRY.info(self.endpoint.clone())
-    }
-
-    fn capability(&self) -> CloudCapability {
-        crate::ENTRY.capability
-    }
-
-    fn poll_schedule(&self) -> PollSchedule {
-        self.poll
+    fn identity(&self) -> ProviderIdentity {
+        crate::ENTRY.identity(self.endpoint.clone(), self.poll)
     }
 
     async fn validate_token(&self) -> Result<TokenInfo> {

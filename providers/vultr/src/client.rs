@@ -6,11 +6,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use kastell_core::capability::unsupported;
 use kastell_core::types::{
-    ActionKind, ActionRef, ActionState, ActionStatus, CostEstimate, ProviderInfo, RebootMode,
-    Server, ServerId, Snapshot, SnapshotId, SnapshotStatus, TokenInfo,
+    ActionKind, ActionRef, ActionState, ActionStatus, CostEstimate, RebootMode, Server, ServerId,
+    Snapshot, SnapshotId, SnapshotStatus, TokenInfo,
 };
 use kastell_core::{
-    CloudCapability, CloudProvider, Error, ErrorKind, Idempotency, PollSchedule, ProviderConfig,
+    CloudProvider, Error, ErrorKind, Idempotency, PollSchedule, ProviderConfig, ProviderIdentity,
     Result,
 };
 use kastell_http::{ApiClient, ApiRequest, ClientConfig, paginate};
@@ -200,16 +200,8 @@ fn snapshot_path(id: &SnapshotId) -> Result<String> {
 
 #[async_trait]
 impl CloudProvider for VultrCloud {
-    fn info(&self) -> ProviderInfo {
-        crate::ENTRY.info(self.endpoint.clone())
-    }
-
-    fn capability(&self) -> CloudCapability {
-        crate::ENTRY.capability
-    }
-
-    fn poll_schedule(&self) -> PollSchedule {
-        self.poll
+    fn identity(&self) -> ProviderIdentity {
+        crate::ENTRY.identity(self.endpoint.clone(), self.poll)
     }
 
     async fn validate_token(&self) -> Result<TokenInfo> {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 
+use kastell_core::types::{PlatformRoot, Privilege};
 use kastell_core::{PlatformContext, PlatformTarget, Transport};
 use kastell_ssh::sandbox::hosts::FakeHosts;
 
@@ -32,6 +33,11 @@ impl BareHost {
             ..SandboxOptions::default()
         });
         Self { fixture, hosts }
+    }
+
+    /// The fake hosts behind it (shims, their state, the root).
+    pub(crate) fn fake_hosts(&self) -> &FakeHosts {
+        &self.hosts
     }
 
     /// The fake filesystem root.
@@ -77,16 +83,10 @@ impl BareHost {
         self.fixture.ssh()
     }
 
-    /// The context to build a bare platform on this host over the fake
-    /// root, with the `sudo` option and the backup paths given (empty: the
+    /// The context to build a platform on this host confined to the fake
+    /// root, with `privilege` and the backup paths given (empty: the
     /// platform's default list).
-    pub fn context(&self, sudo: &str, backup_paths: &[&str]) -> PlatformContext {
-        let mut options = BTreeMap::new();
-        options.insert(
-            "root".to_owned(),
-            self.root().to_string_lossy().into_owned(),
-        );
-        options.insert("sudo".to_owned(), sudo.to_owned());
+    pub fn context(&self, privilege: Privilege, backup_paths: &[&str]) -> PlatformContext {
         PlatformContext {
             transport: self.transport(),
             target: PlatformTarget {
@@ -95,7 +95,9 @@ impl BareHost {
                 domain: None,
                 backup_paths: backup_paths.iter().map(|p| (*p).to_owned()).collect(),
             },
-            options,
+            root: PlatformRoot::new(&self.root().to_string_lossy()).unwrap(),
+            privilege,
+            options: BTreeMap::new(),
         }
     }
 

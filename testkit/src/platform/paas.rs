@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use kastell_core::memory::MemoryArtifacts;
-use kastell_core::types::{ArtifactFormat, ArtifactSource, UpdateOptions};
+use kastell_core::types::{ArtifactFormat, ArtifactSource, PlatformRoot, Privilege, UpdateOptions};
 use kastell_core::{ErrorKind, Platform, PlatformContext, PlatformTarget, Result, Transport};
 
 /// What [`paas_round_trip`] needs to know about the platform under test.
@@ -65,17 +65,16 @@ impl PaasHost {
                 domain: None,
                 backup_paths: Vec::new(),
             },
-            options: [
-                ("root".to_owned(), root),
-                ("health_url".to_owned(), health_endpoint()),
-            ]
-            .into_iter()
-            .chain(
-                extra
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-            )
-            .collect(),
+            root: PlatformRoot::new(&root).unwrap(),
+            privilege: Privilege::default(),
+            options: [("health_url".to_owned(), health_endpoint())]
+                .into_iter()
+                .chain(
+                    extra
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+                )
+                .collect(),
         })
         .unwrap();
         Self {

@@ -198,7 +198,9 @@ impl FakeHosts {
         self.base.path().join("bin")
     }
 
-    fn state_dir(&self) -> PathBuf {
+    /// The shims' own state (boot ids, flags, their call log): the fake
+    /// hosts' machinery, outside every fake root.
+    pub fn state_dir(&self) -> PathBuf {
         self.base.path().join("state")
     }
 

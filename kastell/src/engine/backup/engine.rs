@@ -214,7 +214,7 @@ impl BackupEngine {
             server_name: server.name.clone(),
             provider: server.provider.clone().unwrap_or_default(),
             timestamp: id.to_string(),
-            coolify_version: match platform {
+            platform_version: match platform {
                 Some(_) => report.platform_version.clone(),
                 None => "n/a".into(),
             },

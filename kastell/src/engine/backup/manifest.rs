@@ -30,9 +30,10 @@ pub struct Manifest {
     pub provider: String,
     /// The backup id (`YYYY-MM-DD_HH-MM-SS-mmm`).
     pub timestamp: String,
-    /// Platform version (the original's name, kept for its readers).
-    #[serde(default)]
-    pub coolify_version: String,
+    /// Platform version, stored under the original's key `coolifyVersion`
+    /// (whatever the platform) so its readers still find it.
+    #[serde(default, rename = "coolifyVersion")]
+    pub platform_version: String,
     /// Stored file names.
     #[serde(default)]
     pub files: Vec<String>,
@@ -223,6 +224,7 @@ mod tests {
         std::fs::write(dir.path().join("coolify-backup.sql.gz"), b"12345").unwrap();
         let m = Manifest::read(dir.path()).unwrap();
         assert_eq!(m.platform_id(), "dokploy");
+        assert_eq!(m.platform_version, "4.0.0");
         assert!(!m.has_checksums());
         let records = m.records(dir.path());
         assert_eq!(records[0].name, "coolify-backup.sql");
@@ -269,7 +271,7 @@ mod tests {
             server_name: "web-1".into(),
             provider: "hetzner".into(),
             timestamp: "2026-03-15_12-30-45-123".into(),
-            coolify_version: "4.0.0".into(),
+            platform_version: "4.0.0".into(),
             files: vec!["coolify-db.dump.zst".into()],
             platform: Some("coolify".into()),
             mode: None,
@@ -302,6 +304,8 @@ mod tests {
         ] {
             assert!(json.get(key).is_some(), "{key}");
         }
+        assert_eq!(json["coolifyVersion"], "4.0.0");
+        assert!(json.get("platformVersion").is_none(), "{json}");
         assert!(json["files"].is_array() && json["files"][0].is_string());
         assert_eq!(json["artifacts"][0]["sha256"], "ab");
         assert_eq!(stored_file(&m.artifacts[0]), "coolify-db.dump.zst");

@@ -35,6 +35,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use kastell_core::types::{PlatformRoot, Privilege};
 use kastell_core::{Error, Registry, Result};
 use kastell_ssh::sandbox::hosts::FakeHosts;
 use kastell_ssh::sandbox::owner;
@@ -42,7 +43,7 @@ use kastell_ssh::sandbox::{LocalSshd, MAX_EXTRA_ADDRESSES, SandboxOptions, login
 use sha2::{Digest, Sha256};
 
 use crate::env::Env;
-use crate::ops::{Context, PLATFORM_OPTIONS_KEY, Timing};
+use crate::ops::{Context, Timing, confine_platform};
 use crate::policy::Surface;
 use crate::state::store::{FleetStore, PLATFORM_BARE, ServerRecord, SshSettings};
 
@@ -108,9 +109,10 @@ pub struct SandboxPlan {
     /// Whether to add [`MANUAL_SERVER`], a server without a provider.
     pub manual_server: bool,
     /// The platform every server runs (a registry id); `None` for bare.
-    /// The sandbox hands each platform the options `root` (the fake host's
-    /// filesystem root, a prefix for every path it reads or writes) and
-    /// `sudo=never`: a platform that honours them runs on the sandbox.
+    /// The sandbox confines each platform to its fake host's filesystem
+    /// root ([`kastell_core::PlatformContext::root`]) with the login user's
+    /// own rights ([`Privilege::LoginUser`]): a platform that resolves its
+    /// paths under the root runs on the sandbox.
     pub platform: Option<String>,
 }
 
@@ -441,11 +443,8 @@ fn record_for(
         identity_file: Some(sshd.ed25519_key().display().to_string()),
         host_key: Some(sshd.host_key_fingerprint().to_owned()),
     });
-    let root = hosts.root(server.address)?.display().to_string();
-    record.extra.insert(
-        PLATFORM_OPTIONS_KEY.to_owned(),
-        serde_json::json!({ "root": root, "sudo": "never" }),
-    );
+    let root = PlatformRoot::new(&hosts.root(server.address)?.display().to_string())?;
+    confine_platform(&mut record, &root, Privilege::LoginUser);
     Ok(record)
 }
 

@@ -53,7 +53,7 @@ async fn round_trip(kind: Kind) {
             .unwrap()
             .starts_with("SHA256:")
     );
-    assert_eq!(created.manifest.coolify_version, host.shim.state().version);
+    assert_eq!(created.manifest.platform_version, host.shim.state().version);
 
     host.pg
         .execute(db, "UPDATE apps SET name='changed'; DELETE FROM apps WHERE id=2; INSERT INTO apps VALUES (4,'four');")

@@ -244,8 +244,9 @@ async fn a_dokploy_database_that_never_gets_ready() {
             domain: None,
             backup_paths: Vec::new(),
         },
+        root: kastell_core::types::PlatformRoot::new(&root).unwrap(),
+        privilege: kastell_core::types::Privilege::default(),
         options: [
-            ("root", root.as_str()),
             ("health_url", health_endpoint().as_str()),
             ("db_ready_timeout_secs", "2"),
         ]

@@ -8,17 +8,18 @@ use std::path::Path;
 use std::process::Command;
 
 use kastell_bare::BarePlatform;
+pub use kastell_core::types::Privilege;
 pub use kastell_testkit::platform::BareHost as Host;
 
-/// A bare platform on `host` with `sudo` and `backup_paths`.
+/// A bare platform on `host` with `privilege` and `backup_paths`.
 pub trait HostPlatform {
     /// Builds it.
-    fn platform(&self, sudo: &str, backup_paths: &[&str]) -> BarePlatform;
+    fn platform(&self, privilege: Privilege, backup_paths: &[&str]) -> BarePlatform;
 }
 
 impl HostPlatform for Host {
-    fn platform(&self, sudo: &str, backup_paths: &[&str]) -> BarePlatform {
-        BarePlatform::new(self.context(sudo, backup_paths)).unwrap()
+    fn platform(&self, privilege: Privilege, backup_paths: &[&str]) -> BarePlatform {
+        BarePlatform::new(self.context(privilege, backup_paths)).unwrap()
     }
 }
 

@@ -8,11 +8,14 @@ use std::sync::Arc;
 
 use kastell_bare::BarePlatform;
 use kastell_core::memory::{MemoryArtifacts, MemoryTransport, Reply};
-use kastell_core::types::{ArtifactFormat, ArtifactSink, ArtifactSpec, StepStatus, UpdateOptions};
+use kastell_core::types::{
+    ArtifactFormat, ArtifactSink, ArtifactSpec, PlatformRoot, Privilege, StepStatus, UpdateOptions,
+};
 use kastell_core::{ErrorKind, Platform, PlatformContext, PlatformTarget, Registry};
 
 fn platform_with(
     t: &Arc<MemoryTransport>,
+    privilege: Privilege,
     options: &[(&str, &str)],
     paths: &[&str],
 ) -> kastell_core::Result<BarePlatform> {
@@ -22,6 +25,8 @@ fn platform_with(
             backup_paths: paths.iter().map(|p| (*p).to_owned()).collect(),
             ..PlatformTarget::default()
         },
+        root: PlatformRoot::new("/srv/it's root")?,
+        privilege,
         options: options
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -30,7 +35,7 @@ fn platform_with(
 }
 
 fn platform(t: &Arc<MemoryTransport>, paths: &[&str]) -> BarePlatform {
-    platform_with(t, &[("sudo", "never"), ("root", "/srv/it's root")], paths).unwrap()
+    platform_with(t, Privilege::LoginUser, &[], paths).unwrap()
 }
 
 fn replies(t: &MemoryTransport, f: impl Fn(&str, &[u8]) -> Reply + Send + Sync + 'static) {
@@ -56,6 +61,8 @@ async fn entry_registration_and_capability() {
     let built = (entry.build)(PlatformContext {
         transport: t.clone(),
         target: PlatformTarget::default(),
+        root: PlatformRoot::default(),
+        privilege: Privilege::default(),
         options: BTreeMap::new(),
     })
     .unwrap();
@@ -76,11 +83,11 @@ async fn stop_and_start_are_unsupported_before_any_command() {
 #[tokio::test]
 async fn bad_options_and_paths_are_refused_before_any_command() {
     let t = Arc::new(MemoryTransport::new());
-    let err = platform_with(&t, &[("root", "srv")], &[]).unwrap_err();
+    let err = platform_with(&t, Privilege::Auto, &[("root", "/srv")], &[]).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConfigInvalid);
-    let err = platform_with(&t, &[], &["/etc/../root/.ssh"]).unwrap_err();
+    let err = platform_with(&t, Privilege::Auto, &[], &["/etc/../root/.ssh"]).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
-    let err = platform_with(&t, &[], &["etc/nginx"]).unwrap_err();
+    let err = platform_with(&t, Privilege::Auto, &[], &["etc/nginx"]).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(t.commands().is_empty());
 }
@@ -151,7 +158,7 @@ async fn a_failed_tar_seals_nothing_and_sudo_refusals_are_explained() {
             Reply::ok("")
         }
     });
-    let p = platform_with(&t, &[], &["/etc/crontab"]).unwrap();
+    let p = platform_with(&t, Privilege::Auto, &[], &["/etc/crontab"]).unwrap();
     let err = p.backup(&mut MemoryArtifacts::new()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PermissionDenied);
     assert!(err.hint().unwrap().contains("\"memory\""));

@@ -5,7 +5,7 @@ use crate::common;
 
 use std::fs;
 
-use common::{Host, HostPlatform, snapshot, tar_members};
+use common::{Host, HostPlatform, Privilege, snapshot, tar_members};
 use kastell_core::memory::MemoryArtifacts;
 use kastell_core::types::{StepStatus, UpdateOptions};
 use kastell_core::{ErrorKind, Platform};
@@ -48,7 +48,7 @@ fn step<'a>(
 async fn backup_then_restore_brings_every_file_back_and_reloads_what_changed() {
     let host = Host::start();
     seed(&host);
-    let platform = host.platform("never", &[]);
+    let platform = host.platform(Privilege::LoginUser, &[]);
     let before = snapshot(&host.root());
 
     let mut store = MemoryArtifacts::new();
@@ -130,7 +130,7 @@ async fn a_broken_sshd_config_is_refused_and_nothing_changes() {
     seed(&host);
     host.write_sshd_config("NoSuchOption yes\n");
     host.hand_over();
-    let platform = host.platform("never", &[]);
+    let platform = host.platform(Privilege::LoginUser, &[]);
     let mut store = MemoryArtifacts::new();
     platform.backup(&mut store).await.unwrap();
 
@@ -172,7 +172,7 @@ async fn a_broken_nginx_config_is_refused_and_nothing_changes() {
     nginx_tree(&host, "");
     host.write("etc/nginx/conf.d/gzip.conf", "BROKEN;\n");
     host.hand_over();
-    let platform = host.platform("never", &[]);
+    let platform = host.platform(Privilege::LoginUser, &[]);
     let mut store = MemoryArtifacts::new();
     platform.backup(&mut store).await.unwrap();
 
@@ -199,7 +199,7 @@ async fn missing_paths_are_skipped_and_named() {
     host.write("opt/app/it's here.conf", "x = 1\n");
     host.hand_over();
     let platform = host.platform(
-        "never",
+        Privilege::LoginUser,
         &[
             "/etc/crontab",
             "/etc/missing.conf",
@@ -228,7 +228,7 @@ async fn missing_paths_are_skipped_and_named() {
         "x = 1\n"
     );
 
-    let none = host.platform("never", &["/nothing/here"]);
+    let none = host.platform(Privilege::LoginUser, &["/nothing/here"]);
     let err = none.backup(&mut MemoryArtifacts::new()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
 }
@@ -241,7 +241,7 @@ async fn update_upgrades_and_dry_run_only_simulates() {
         "NAME=\"Debian GNU/Linux\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n",
     );
     host.hand_over();
-    let platform = host.platform("never", &[]);
+    let platform = host.platform(Privilege::LoginUser, &[]);
 
     let dry = platform
         .update(&UpdateOptions {
@@ -280,7 +280,7 @@ async fn update_upgrades_and_dry_run_only_simulates() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_version_read_the_system() {
     let host = Host::start();
-    let platform = host.platform("never", &[]);
+    let platform = host.platform(Privilege::LoginUser, &[]);
     let health = platform.health().await.unwrap();
     assert!(health.healthy, "{health:?}");
     host.set_state("system-state", "degraded\n");
@@ -299,7 +299,7 @@ async fn health_and_version_read_the_system() {
 async fn a_non_root_login_goes_through_sudo_n() {
     let host = Host::start();
     seed(&host);
-    let platform = host.platform("auto", &["/etc/crontab"]);
+    let platform = host.platform(Privilege::Auto, &["/etc/crontab"]);
     let mut store = MemoryArtifacts::new();
     platform.backup(&mut store).await.unwrap();
     host.write("etc/crontab", "# changed\n");
@@ -317,4 +317,18 @@ async fn a_non_root_login_goes_through_sudo_n() {
         .collect();
     assert_eq!(sudo.len(), 3, "listing, tar, restore: {sudo:?}");
     assert!(sudo.iter().all(|l| l.starts_with("sudo -n sh -c")));
+}
+
+/// Confined to its root, a backup, a restore and an update change nothing
+/// outside it and leave nothing in /tmp.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confined_to_a_root_it_touches_nothing_outside() {
+    kastell_testkit::platform::confined_platform_touches_nothing_outside_its_root(
+        kastell_bare::build,
+        &[
+            ("etc/crontab", "0 3 * * * root /usr/local/bin/nightly\n"),
+            ("etc/ufw/ufw.conf", "ENABLED=yes\n"),
+        ],
+    )
+    .await;
 }

@@ -12,7 +12,7 @@ const LIST: &str = "set -eu; set -f; IFS='\n'; root='/'; list='etc/nginx\netc/ss
 const TAR: &str = "set -eu; set -f; IFS='\n'; root='/'; list='etc/nginx\netc/ssh/sshd_config\netc/crontab'; set --";
 
 fn fixture() -> ScriptedFixture {
-    ScriptedFixture::new(kastell_bare::build, &[("sudo", "never")])
+    ScriptedFixture::new(kastell_bare::build, &[])
         .reply(
             "cat -- '/etc/os-release'",
             Reply::ok(

@@ -9,15 +9,18 @@ use std::time::Duration;
 
 use common::{COMPOSE, SWARM, context, healthy_host, platform};
 use kastell_core::memory::{MemoryTransport, Reply};
-use kastell_core::types::UpdateOptions;
-use kastell_core::{ErrorKind, Platform, PlatformCapability};
+use kastell_core::types::{PlatformRoot, UpdateOptions};
+use kastell_core::{ErrorKind, Platform, PlatformCapability, PlatformContext};
 use kastell_paas::{PaasPlatform, commands};
 
 #[tokio::test]
 async fn commands_quote_every_value() {
     let p = PaasPlatform::new(
         &COMPOSE,
-        context(healthy_host(&COMPOSE), &[("root", "/srv/fake root/")]),
+        PlatformContext {
+            root: PlatformRoot::new("/srv/fake root/").unwrap(),
+            ..context(healthy_host(&COMPOSE), &[])
+        },
     )
     .unwrap();
     let s = p.settings();
@@ -201,6 +204,6 @@ async fn update_timeout_comes_from_the_option() {
 #[test]
 fn bad_options_are_refused_at_build() {
     let t = Arc::new(MemoryTransport::new());
-    let err = PaasPlatform::new(&COMPOSE, context(t, &[("root", "relative/path")])).unwrap_err();
+    let err = PaasPlatform::new(&COMPOSE, context(t, &[("health_url", "ftp://x")])).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConfigInvalid);
 }

@@ -98,6 +98,8 @@ pub fn context(transport: Arc<MemoryTransport>, options: &[(&str, &str)]) -> Pla
             domain: None,
             backup_paths: Vec::new(),
         },
+        root: Default::default(),
+        privilege: Default::default(),
         options: options
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

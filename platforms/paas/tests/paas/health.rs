@@ -83,6 +83,8 @@ fn with_target(ip: &str, domain: Option<&str>) -> PaasPlatform {
                 domain: domain.map(str::to_owned),
                 backup_paths: Vec::new(),
             },
+            root: Default::default(),
+            privilege: Default::default(),
             options: Default::default(),
         },
     )
