@@ -16,6 +16,12 @@
 //!   driving any MCP server binary a test built.
 //! - [`data`]: deterministic pseudo-random streams and hashing writers for
 //!   byte-exact transfer checks.
+//! - [`memory`]: the memory transport, scripted for the trials;
+//!   [`platform`]: the conformance trials every platform must pass;
+//!   [`sim_cloud`]: a cloud fixture over any provider simulator.
+//! - [`s3`]: SeaweedFS, a real S3 server on loopback; [`tmpfs`]: a real
+//!   full disk (root only); [`ci_cache`]: where `.ci/setup` installs
+//!   SeaweedFS and the SDKs.
 //!
 //! Panicking on a broken harness is deliberate here: this crate only runs
 //! inside tests.
@@ -28,6 +34,13 @@ pub mod mcp_sdk;
 pub mod memory;
 pub mod pg;
 pub mod platform;
+pub mod s3;
+pub mod shim;
+pub mod sim_cloud;
+pub mod sshd;
+pub mod tmpfs;
+pub mod transport;
+
 /// `.ci/cache/<name>` of the workspace, where `.ci/setup` installs the
 /// real components the tests run (MCP SDKs, SeaweedFS).
 pub fn ci_cache(name: &str) -> std::path::PathBuf {
@@ -35,9 +48,3 @@ pub fn ci_cache(name: &str) -> std::path::PathBuf {
         .join("../.ci/cache")
         .join(name)
 }
-pub mod s3;
-pub mod shim;
-pub mod sim_cloud;
-pub mod sshd;
-pub mod tmpfs;
-pub mod transport;

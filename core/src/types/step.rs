@@ -6,8 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
-/// How a step ended.
+/// How a step ended, as serialised (`success`, `failure`, `skipped`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schemars", schemars(rename = "StepOutcome"))]
 #[serde(rename_all = "lowercase")]
 pub enum StepStatus {
     /// It did what it should.
@@ -20,9 +22,10 @@ pub enum StepStatus {
 
 /// One step of a workflow, as shown to the user and serialised to MCP.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct StepReport {
-    /// Step name (`Stop Coolify`, `Restore database`).
+    /// Step name (`Status Check`, `Coolify Update`, ...).
     pub name: String,
     /// Outcome.
     pub status: StepStatus,
@@ -35,7 +38,7 @@ pub struct StepReport {
     /// What to do about it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
-    /// Wall time in milliseconds.
+    /// Wall time in milliseconds (0 for skipped steps).
     pub duration_ms: u64,
 }
 

@@ -119,7 +119,7 @@ impl<'a> Stepper<'a> {
     /// The next step ended as `report` says.
     pub(super) fn finish(&mut self, report: &StepReport) {
         self.done += 1;
-        let step = to_step(self.done, report);
+        let step = Step::numbered(self.done, report);
         self.progress
             .step_finished(self.done, self.total.max(self.done), &step);
     }
@@ -129,19 +129,6 @@ impl<'a> Stepper<'a> {
         for report in reports {
             self.finish(report);
         }
-    }
-}
-
-/// `report` as step `index`.
-fn to_step(index: usize, report: &StepReport) -> Step {
-    Step {
-        step: index,
-        name: report.name.clone(),
-        status: report.status.into(),
-        detail: report.detail.clone(),
-        error: report.error.clone(),
-        hint: report.hint.clone(),
-        duration_ms: report.duration_ms,
     }
 }
 

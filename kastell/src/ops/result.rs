@@ -2,76 +2,61 @@
 //! parts (steps, snapshots, suggestions) and [`OpError`], the one failure
 //! shape both surfaces print.
 //!
-//! Every type here derives `JsonSchema`, so an output schema is generated
-//! from the very type that is serialised (the original's schemas were
-//! written by hand and did not match its payloads).
+//! Every type here derives `JsonSchema` (core's step reports too, with its
+//! `schemars` feature), so an output schema is generated from the very type
+//! that is serialised (the original's schemas were written by hand and did
+//! not match its payloads).
 
 use kastell_core::Error;
-use kastell_core::types::{Snapshot, SnapshotStatus, StepReport, StepStatus};
+use kastell_core::types::{Snapshot, SnapshotStatus, StepReport};
 use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::suggest::Suggestion;
 
-/// How a step ended, as serialised (`success`, `failure`, `skipped`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum StepOutcome {
-    /// It did what it should.
-    Success,
-    /// It failed; `error` says why.
-    Failure,
-    /// It did not run; `detail` says why.
-    Skipped,
+/// How a step ended, as serialised (`success`, `failure`, `skipped`):
+/// core's [`StepStatus`](kastell_core::types::StepStatus), whose schema is
+/// named `StepOutcome`.
+pub use kastell_core::types::StepStatus as StepOutcome;
+
+// Core's [`StepReport`] numbered for display: serialised as the report's
+// fields beside `step`. (The doc line below is the schema's description.)
+/// One step of an operation, with its 1-based position and duration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Step {
+    /// Position in the list, from 1.
+    pub step: usize,
+    /// What the step did, how it ended and how long it took.
+    #[serde(flatten)]
+    pub report: StepReport,
 }
 
-impl From<StepStatus> for StepOutcome {
-    fn from(status: StepStatus) -> Self {
-        match status {
-            StepStatus::Success => Self::Success,
-            StepStatus::Failure => Self::Failure,
-            StepStatus::Skipped => Self::Skipped,
+impl Step {
+    /// `report` as step `step` (1-based).
+    pub fn numbered(step: usize, report: &StepReport) -> Self {
+        Self {
+            step,
+            report: report.clone(),
         }
     }
 }
 
-/// One step of an operation, with its 1-based position and duration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Step {
-    /// Position in the list, from 1.
-    pub step: usize,
-    /// Step name (`Status Check`, `Coolify Update`, ...).
-    pub name: String,
-    /// Outcome.
-    pub status: StepOutcome,
-    /// What happened.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-    /// Why it failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// What to do about it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
-    /// Wall time in milliseconds (0 for skipped steps).
-    pub duration_ms: u64,
+impl std::ops::Deref for Step {
+    type Target = StepReport;
+
+    /// The step's report, so its name, status and detail read as fields of
+    /// the step.
+    fn deref(&self) -> &StepReport {
+        &self.report
+    }
 }
 
-/// Numbers `reports` from 1 and converts them to [`Step`]s.
+/// Numbers `reports` from 1.
 pub fn steps(reports: &[StepReport]) -> Vec<Step> {
     reports
         .iter()
         .enumerate()
-        .map(|(i, r)| Step {
-            step: i + 1,
-            name: r.name.clone(),
-            status: r.status.into(),
-            detail: r.detail.clone(),
-            error: r.error.clone(),
-            hint: r.hint.clone(),
-            duration_ms: r.duration_ms,
-        })
+        .map(|(i, r)| Step::numbered(i + 1, r))
         .collect()
 }
 

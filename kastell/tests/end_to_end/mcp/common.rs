@@ -255,54 +255,57 @@ pub(crate) fn assert_text_matches(result: &CallToolResult) {
     assert_eq!(&parsed, content(result));
 }
 
+/// One kind of MCP call: a tool, one of its actions, and what SAFE_MODE
+/// answers it with according to the policy table (`None`: it runs).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct McpAction {
+    pub(crate) tool: &'static str,
+    pub(crate) action: &'static str,
+    pub(crate) safe_mode: Option<kastell::policy::Refusal>,
+}
+
+/// Every MCP (tool, action) pair with its SAFE_MODE refusal from
+/// `kastell::policy::RULES`: the one place these tests learn the operations
+/// and their policy from.
+pub(crate) fn mcp_actions() -> Vec<McpAction> {
+    kastell::ops::Action::ALL
+        .iter()
+        .map(|a| {
+            let (tool, action, op) = a.parts();
+            let rule = kastell::policy::RULES
+                .iter()
+                .find(|r| r.op == op)
+                .unwrap_or_else(|| panic!("no policy rule for {tool} {action}"));
+            McpAction {
+                tool,
+                action,
+                safe_mode: rule.safe_mode,
+            }
+        })
+        .collect()
+}
+
 /// Every `suggested_actions` command names a tool and action that exist
 /// and, when `safe_mode` is on, none that SAFE_MODE blocks.
 pub(crate) fn assert_suggestions_valid(value: &Value, safe_mode: bool) {
-    const ACTIONS: &[(&str, &[&str])] = &[
-        (
-            "server_backup",
-            &[
-                "backup-create",
-                "backup-list",
-                "backup-restore",
-                "snapshot-create",
-                "snapshot-list",
-                "snapshot-delete",
-                "snapshot-restore",
-            ],
-        ),
-        ("server_maintain", &["update", "restart", "maintain"]),
-        ("server_info", &["list", "status", "health"]),
-        ("server_logs", &["logs", "monitor"]),
-    ];
-    const BLOCKED: &[&str] = &[
-        "backup-restore",
-        "snapshot-create",
-        "snapshot-delete",
-        "snapshot-restore",
-        "update",
-        "restart",
-        "maintain",
-    ];
+    let actions = mcp_actions();
     let Some(list) = value["suggested_actions"].as_array() else {
         panic!("no suggested_actions in {value}")
     };
     for s in list {
         let command = s["command"].as_str().unwrap();
         let (tool, rest) = command.split_once(' ').unwrap();
-        let actions = ACTIONS
-            .iter()
-            .find(|(t, _)| *t == tool)
-            .unwrap_or_else(|| panic!("unknown tool in {command}"))
-            .1;
         let action = rest
             .split("action: '")
             .nth(1)
             .and_then(|r| r.split('\'').next())
             .unwrap_or_else(|| panic!("no action in {command}"));
-        assert!(actions.contains(&action), "unknown action in {command}");
+        let known = actions
+            .iter()
+            .find(|a| a.tool == tool && a.action == action)
+            .unwrap_or_else(|| panic!("unknown tool or action in {command}"));
         if safe_mode {
-            assert!(!BLOCKED.contains(&action), "SAFE_MODE blocks {command}");
+            assert!(known.safe_mode.is_none(), "SAFE_MODE blocks {command}");
         }
     }
 }

@@ -9,10 +9,11 @@
 //! PostgreSQL, containers running after), update (the shim's version moves
 //! on), status, health, logs and monitor; a restore whose `pg_restore` fails
 //! is `isError` with error, hint and steps and leaves the platform running
-//! and the data as it was. With SAFE_MODE on (the MCP default),
-//! backup-restore and update are refused with the original's messages,
-//! suggesting only allowed actions, and nothing runs on the host;
-//! backup-create works.
+//! and the data as it was. With SAFE_MODE on (the MCP default), every
+//! action is answered as the policy table says
+//! ([`safe_mode::every_action_as_the_policy_table_says`]): what it refuses
+//! is refused with the table's messages, suggesting only allowed actions,
+//! and runs nothing on the host.
 //!
 //! Every response goes through `Mcp::checked`: successes validate against
 //! the tool's `outputSchema` (strictly), failures against the error schema.
@@ -21,6 +22,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::mcp::common as mcp_common;
+use crate::mcp::safe_mode;
 use crate::paas_host;
 
 use std::path::Path;
@@ -28,11 +30,9 @@ use std::path::Path;
 use kastell_testkit::platform::health_endpoint;
 use serde_json::json;
 
-use mcp_common::{
-    assert_safe_mode_refusal, backup, failed, listed, listed_ids, ok, security_log, step,
-    step_names, suggested,
-};
+use mcp_common::{backup, failed, listed, listed_ids, ok, step, step_names, suggested};
 use paas_host::{Host, Kind};
+use safe_mode::HostWatch;
 
 const ROWS: &str = "SELECT string_agg(id || ':' || name, ',' ORDER BY id) FROM apps";
 
@@ -77,58 +77,23 @@ async fn paas_through_mcp(kind: Kind) {
     let config_path = host.shim.root_path(config_file);
     let config_before = std::fs::read(&config_path).unwrap();
 
-    // SAFE_MODE on (the MCP default): back up, but no restore or update.
+    // SAFE_MODE on (the MCP default): every action as the policy table
+    // says; nothing it refuses runs a command on the host.
     let on = mcp_common::start(dir, &[]).await;
-    let r = on
-        .checked(
-            "server_backup",
-            backup(&name, "backup-create", json!({})),
-            true,
-        )
-        .await;
-    let first_id = ok(&r)["backupId"].as_str().unwrap().to_owned();
-    host.shim.clear_commands().unwrap();
-    let r = on
-        .checked(
-            "server_backup",
-            backup(&name, "backup-restore", json!({"backupId": first_id})),
-            true,
-        )
-        .await;
-    assert_safe_mode_refusal(
-        &r,
+    let reset = || host.shim.clear_commands().unwrap();
+    let ran = || host.shim.commands();
+    let first_id = safe_mode::every_action_as_the_policy_table_says(
+        &on,
+        dir,
         &name,
-        "Restore disabled in SAFE_MODE",
-        "Set KASTELL_SAFE_MODE=false to enable restore operations",
-    );
-    let r = on
-        .checked(
-            "server_maintain",
-            json!({"action": "update", "server": name}),
-            true,
-        )
-        .await;
-    assert_safe_mode_refusal(
-        &r,
-        &name,
-        "Update is disabled in SAFE_MODE",
-        "Set KASTELL_SAFE_MODE=false to enable platform updates",
-    );
+        &HostWatch {
+            reset: &reset,
+            ran: &ran,
+        },
+    )
+    .await;
     on.stop().await;
-    assert_eq!(
-        host.shim.commands(),
-        Vec::<String>::new(),
-        "a refused call ran commands on the host"
-    );
     assert_eq!(host.shim.state().version, version);
-    let log = security_log(dir);
-    for action in ["backup-restore", "update"] {
-        assert!(
-            log.lines()
-                .any(|l| l.contains(&format!("\"{action}\"")) && l.contains("block")),
-            "no {action} refusal in security.log:\n{log}"
-        );
-    }
 
     // SAFE_MODE off.
     let off = mcp_common::start(dir, &[("KASTELL_SAFE_MODE", "false")]).await;

@@ -401,5 +401,4 @@ impl Pricing {
 }
 
 #[cfg(test)]
-#[path = "model_tests.rs"]
 mod tests;

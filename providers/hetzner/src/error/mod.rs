@@ -117,5 +117,4 @@ fn rate_limit_wait(failure: &ApiFailure<'_>, now: SystemTime) -> Duration {
 }
 
 #[cfg(test)]
-#[path = "error_tests.rs"]
 mod tests;

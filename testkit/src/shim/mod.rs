@@ -31,7 +31,7 @@ use crate::pg::is_root;
 use crate::sshd::{SANDBOX_USER, SandboxOptions};
 
 /// Functions every shim sources (logging, failure injection, state file).
-const SHIM_LIB: &str = include_str!("shim/lib.sh");
+const SHIM_LIB: &str = include_str!("lib.sh");
 
 /// Orders injected failures: the oldest matching one is consumed first.
 static FAIL_SEQ: AtomicU64 = AtomicU64::new(0);

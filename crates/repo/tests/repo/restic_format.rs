@@ -2,18 +2,14 @@
 //! lists it and restores from it; kastell reads restic's snapshots, and
 //! its retention plan matches `restic forget --dry-run`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
-
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::process::Command;
 
+use crate::support::{PASSWORD, entry, noise, restic, restic_ok, walk};
 use kastell_core::ErrorKind;
 use kastell_repo::retention::Candidate;
 use kastell_repo::{BackupRepository, KeepPolicy, RepoLocation, StoredEntry};
-use support::{PASSWORD, entry, noise, restic, restic_ok, walk};
 
 fn local(dir: &std::path::Path) -> RepoLocation {
     RepoLocation::Local(dir.to_path_buf())

@@ -2,20 +2,16 @@
 //! through object_store, read back by stock restic, and nothing listed
 //! half-written when the server dies mid-upload.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
-
 use std::io::Read;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::support::{BUCKET, PASSWORD, SeaweedS3, credentials, entry, noise, restic_ok, tags};
 use kastell_core::ErrorKind;
 use kastell_repo::append_only::{self, Attempt};
 use kastell_repo::backend::{BackendCredentials, S3Credentials};
 use kastell_repo::{BackupRepository, RepoLocation, StoredEntry};
-use support::{BUCKET, PASSWORD, SeaweedS3, credentials, entry, noise, restic_ok, tags};
 
 /// Runs `work` on a blocking thread of a tokio runtime, as kastell does.
 fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {

@@ -271,5 +271,4 @@ pub(crate) fn to_snapshot(snapshot: VultrSnapshot, server: &ServerId) -> Result<
 }
 
 #[cfg(test)]
-#[path = "model_tests.rs"]
 mod tests;

@@ -279,5 +279,4 @@ pub(crate) fn to_snapshot(image: &Image, server: &ServerId) -> Result<Snapshot> 
 }
 
 #[cfg(test)]
-#[path = "model_tests.rs"]
 mod tests;

@@ -4,18 +4,14 @@
 //! host key is not pinned or the key is wrong, checked after damage, and
 //! carried on after the session dies.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
-
 use std::process::Command;
 
+use crate::support::sftp::Server;
+use crate::support::{PASSWORD, entry, noise, restic_ok, tags, walk};
 use kastell_core::ErrorKind;
 use kastell_repo::BackupRepository;
 use kastell_repo::backend;
 use rustic_core::{BytesList, FileType, Id};
-use support::sftp::Server;
-use support::{PASSWORD, entry, noise, restic_ok, tags, walk};
 
 #[test]
 fn kastell_stores_over_sftp_and_stock_restic_reads_it_over_sftp() {

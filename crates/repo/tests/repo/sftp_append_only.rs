@@ -6,22 +6,18 @@
 //! check tells it from a full-access login, the operator's key prunes,
 //! and stock restic still reads the repository.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 
+use crate::support::sftp::Server;
+use crate::support::{PASSWORD, entry, noise, restic_ok, tags, walk};
 use kastell_core::ErrorKind;
 use kastell_repo::BackupRepository;
 use kastell_repo::append_only::{self, Attempt};
 use kastell_repo::backend;
 use rustic_core::{BytesList, FileType, Id};
 use ssh2::{ErrorCode, FileStat, OpenFlags, OpenType, Session, Sftp};
-use support::sftp::Server;
-use support::{PASSWORD, entry, noise, restic_ok, tags, walk};
 
 /// SFTP's "permission denied" status.
 const FX_PERMISSION_DENIED: i32 = 3;

@@ -4,14 +4,10 @@
 //! listed, and the backups already there stay whole: check with every
 //! byte read passes, and they read back.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
-
 use kastell_testkit::tmpfs::Tmpfs;
 
+use crate::support::{PASSWORD, entry, noise};
 use kastell_repo::{BackupRepository, RepoLocation};
-use support::{PASSWORD, entry, noise};
 
 #[test]
 fn a_full_disk_fails_the_backup_and_keeps_the_earlier_ones_whole() {
