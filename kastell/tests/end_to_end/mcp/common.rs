@@ -264,23 +264,20 @@ pub(crate) struct McpAction {
     pub(crate) safe_mode: Option<kastell::policy::Refusal>,
 }
 
-/// Every MCP (tool, action) pair with its SAFE_MODE refusal from
-/// `kastell::policy::RULES`: the one place these tests learn the operations
-/// and their policy from.
+/// Every MCP (tool, action) pair with its SAFE_MODE refusal, from the
+/// operations' own rows (`kastell::ops::catalog`): the one place these
+/// tests learn the operations and their policy from.
 pub(crate) fn mcp_actions() -> Vec<McpAction> {
-    kastell::ops::Action::ALL
+    kastell::ops::catalog::all()
         .iter()
-        .map(|a| {
-            let (tool, action, op) = a.parts();
-            let rule = kastell::policy::RULES
-                .iter()
-                .find(|r| r.op == op)
-                .unwrap_or_else(|| panic!("no policy rule for {tool} {action}"));
-            McpAction {
-                tool,
-                action,
-                safe_mode: rule.safe_mode,
-            }
+        .filter_map(|op| {
+            let spec = op.spec();
+            let mcp = spec.mcp?;
+            Some(McpAction {
+                tool: mcp.tool,
+                action: mcp.action,
+                safe_mode: spec.rule.safe_mode,
+            })
         })
         .collect()
 }
