@@ -4,9 +4,6 @@
 //! engine planned it and the platform's one `sink.stream(..)` followed the
 //! plan.
 
-// Test helpers: a panic is the test failing, with the error shown.
-#![allow(clippy::unwrap_used)]
-
 #[path = "../examples/acme/cron_host.rs"]
 mod cron_host;
 

@@ -1,8 +1,12 @@
 //! Every provider example runs against its simulator when no token is set,
-//! and every platform example against its local fake host.
+//! and every platform example against its local fake host; the acme
+//! example's platform file, linked in, compresses on the server
+//! ([`cron_host_wire`]).
 
 // Test helpers: a panic is the test failing, with the error shown.
 #![allow(clippy::unwrap_used)]
+
+mod cron_host_wire;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
