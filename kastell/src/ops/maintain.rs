@@ -419,7 +419,12 @@ impl Operation for MaintainOp {
         }
         steps.push(plan::status_step(ctx, server));
         steps.push(plan::update_step(server));
-        steps.push("Health Check (a failure skips the reboot)".to_owned());
+        steps.push(if o.reboot_even_if_unhealthy && !o.skip_reboot {
+            "Health Check (the reboot follows even if it fails: --reboot-even-if-unhealthy)"
+                .to_owned()
+        } else {
+            "Health Check (a failure skips the reboot)".to_owned()
+        });
         if o.skip_reboot {
             steps.push("Reboot: skipped (--skip-reboot)".to_owned());
             steps.push("Final Check: skipped (no reboot)".to_owned());
