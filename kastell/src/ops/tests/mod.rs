@@ -3,6 +3,7 @@
 
 mod backups;
 mod maintenance;
+mod plans;
 mod policy;
 mod progress;
 mod refusals;
