@@ -71,6 +71,13 @@ pub struct Manifest {
     /// kastell: why it was taken, when not on request (a safety backup).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// kastell: for the safety backup a restore takes of the state it is
+    /// about to replace, the id of the backup that restore put back.
+    /// Such a backup is never picked as the newest (see
+    /// [`Manifest::safety_for`]); absent (every older manifest): an
+    /// ordinary backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safety_for: Option<String>,
     /// kastell: how each artifact came over the wire (codec on the server,
     /// bytes sent, bytes they stand for, time).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -116,6 +123,12 @@ impl Manifest {
             (None, Some(m)) if m == MODE_BARE => PLATFORM_BARE,
             _ => MODE_COOLIFY,
         }
+    }
+
+    /// The backup whose restore this one was the safety backup of, or
+    /// `None` for an ordinary backup.
+    pub fn safety_for(&self) -> Option<&str> {
+        self.safety_for.as_deref()
     }
 
     /// Whether this manifest carries checksums (kastell's format).
@@ -290,6 +303,7 @@ mod tests {
             }],
             skipped: vec![],
             reason: None,
+            safety_for: None,
             wire: vec![],
             pulled_from: None,
         };
