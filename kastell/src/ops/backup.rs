@@ -645,7 +645,7 @@ pub struct BackupRef {
     #[arg(
         long = "backup",
         value_name = "ID",
-        help = "The backup id (default: the newest)"
+        help = "The backup id (default: the newest that is not a restore's safety backup)"
     )]
     pub backup_id: Option<String>,
     /// The repository it is in.

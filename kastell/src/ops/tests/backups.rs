@@ -360,3 +360,44 @@ async fn only_safety_backups_means_no_newest_and_the_error_names_them() {
         err.hint
     );
 }
+
+/// `status` names a safety backup as the newest proven one: that proof
+/// does not cover the backup a restore without an id picks.
+#[tokio::test]
+async fn status_says_when_the_newest_proven_backup_is_a_safety_backup() {
+    let world = World::new();
+    let ctx = world.cli();
+    let good = backup_create(&ctx, Some("web-1")).await.unwrap();
+    let verified = backup_verify(&ctx, Some("web-1"), None).await.unwrap();
+    assert_eq!(verified.backup_id, good.backup_id);
+    let plain = server_status(&ctx, Some("web-1")).await.unwrap();
+    assert!(
+        plain.warnings.iter().all(|w| !w.contains("safety backup")),
+        "{:?}",
+        plain.warnings
+    );
+
+    let restored = backup_restore(&ctx, Some("web-1"), None).await.unwrap();
+    let safety = restored.safety_backup_id.clone().unwrap();
+    let verified = backup_verify(&ctx, Some("web-1"), Some(&safety))
+        .await
+        .unwrap();
+    assert_eq!(verified.backup_id, safety, "verified by its id");
+    let status = server_status(&ctx, Some("web-1")).await.unwrap();
+    assert_eq!(
+        status
+            .last_verified_backup
+            .as_ref()
+            .map(|v| v.backup_id.as_str()),
+        Some(safety.as_str())
+    );
+    let note = format!(
+        "({safety}) is the safety backup taken before restoring {}",
+        good.backup_id
+    );
+    assert!(
+        status.warnings.iter().any(|w| w.contains(&note)),
+        "{:?}",
+        status.warnings
+    );
+}
