@@ -116,7 +116,7 @@ impl From<&RepoBackup> for BackupEntry {
             problem: None,
             snapshot_id: Some(b.snapshot_id.clone()),
             verification: None,
-            safety_for: None,
+            safety_for: b.safety_for.clone(),
         }
     }
 }
