@@ -259,6 +259,13 @@ async fn a_restore_without_an_id_never_picks_the_safety_backup_of_the_last_one()
     assert_eq!(json[0]["safetyFor"], good.backup_id.as_str());
     assert!(json[1].get("safetyFor").is_none(), "{json}");
 
+    // The kastell://fleet resource shows it as the newest, marked.
+    let fleet = fleet_overview(&ctx).await.unwrap();
+    let web = fleet.servers.iter().find(|s| s.name == "web-1").unwrap();
+    let last = web.last_backup.as_ref().unwrap();
+    assert_eq!(last.backup_id, safety);
+    assert_eq!(last.safety_for.as_deref(), Some(good.backup_id.as_str()));
+
     // MCP's suggestion offers the good backup, not the safety copy.
     let mcp = world.context(Surface::Mcp, &[("KASTELL_SAFE_MODE", "false")]);
     let offered = backup_list(&mcp, Some("web-1")).await.unwrap();
