@@ -83,6 +83,25 @@ pub struct BackupEntry {
     /// when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verification: Option<Verification>,
+    /// For the safety backup a restore took of the state it replaced: the
+    /// backup that restore put back. Never picked as the newest; restore
+    /// it only by its id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub safety_for: Option<String>,
+}
+
+impl BackupEntry {
+    /// Whether a restore may pick this backup as the newest (it is not a
+    /// safety backup).
+    pub fn restorable_as_newest(&self) -> bool {
+        self.safety_for.is_none()
+    }
+}
+
+/// The newest of `entries` (newest first) a restore may pick: the first
+/// that is not a safety backup.
+pub(crate) fn newest_restorable(entries: &[BackupEntry]) -> Option<&BackupEntry> {
+    entries.iter().find(|e| e.restorable_as_newest())
 }
 
 impl From<&RepoBackup> for BackupEntry {
@@ -97,6 +116,7 @@ impl From<&RepoBackup> for BackupEntry {
             problem: None,
             snapshot_id: Some(b.snapshot_id.clone()),
             verification: None,
+            safety_for: b.safety_for.clone(),
         }
     }
 }
@@ -119,6 +139,7 @@ impl From<&StoredBackup> for BackupEntry {
             problem: b.problem.clone(),
             snapshot_id: None,
             verification: None,
+            safety_for: b.safety_for().map(str::to_owned),
         }
     }
 }
@@ -329,12 +350,17 @@ pub async fn backup_list_in(
             entry.verification = proofs.latest(&server.name, &entry.backup_id, repo).cloned();
         }
     }
-    let (message, candidates) = match entries.first() {
-        None => (
+    let (message, candidates) = match (entries.first(), newest_restorable(&entries)) {
+        (None, _) => (
             Some("No backups found for this server".to_owned()),
             vec![Candidate::new(BackupCreateOp::ID, "Create a backup")],
         ),
-        Some(newest) => (
+        // Only safety backups: restoring one is a choice, never a default.
+        (Some(_), None) => (
+            None,
+            vec![Candidate::new(BackupCreateOp::ID, "Create a backup")],
+        ),
+        (Some(_), Some(newest)) => (
             None,
             vec![
                 Candidate::new(BackupRestoreOp::ID, "Restore latest backup")
@@ -391,7 +417,21 @@ pub(super) async fn local_copy(
     repository::fetch(ctx, &config, &server.name, wanted).await
 }
 
-/// Which backup: `id` when given, else the newest.
+/// When the local backup `id` of `server` is a safety backup, what it
+/// is: restoring it puts back the state a restore replaced (named by id
+/// only; the newest is never one).
+fn safety_note(ctx: &Context, server: &ServerRecord, id: &str) -> Option<String> {
+    let id = BackupId::new(id.to_owned()).ok()?;
+    let stored = ctx.engine.find(&server.name, &id).ok()?;
+    stored.safety_for().map(|restored| {
+        format!(
+            "backup {id} is the safety backup taken before restoring {restored}: restoring it puts back the state that restore replaced"
+        )
+    })
+}
+
+/// Which backup: `id` when given, else the newest that is not a safety
+/// backup.
 pub(super) fn pick(
     ctx: &Context,
     server: &ServerRecord,
@@ -445,9 +485,10 @@ pub async fn backup_restore_from(
             .with_hint("List backups with backup-list and pass one backupId"),
         ));
     }
-    let (id, warnings) = local_copy(ctx, server, backup_id, repo)
+    let (id, mut warnings) = local_copy(ctx, server, backup_id, repo)
         .await
         .map_err(fail)?;
+    warnings.extend(safety_note(ctx, server, id.as_str()));
     let transport = ctx.transport_for(server);
     let host_key = transport.host_key().await.map_err(fail)?;
     let first_use = host_key.warning.clone();
@@ -604,7 +645,7 @@ pub struct BackupRef {
     #[arg(
         long = "backup",
         value_name = "ID",
-        help = "The backup id (default: the newest)"
+        help = "The backup id (default: the newest that is not a restore's safety backup)"
     )]
     pub backup_id: Option<String>,
     /// The repository it is in.
@@ -777,7 +818,7 @@ impl Operation for BackupRestoreOp {
         }),
         cli: Some(CliCommand {
             path: &["backup", "restore"],
-            about: "Restore a backup onto its server (default: the newest), after a safety backup of the current state.",
+            about: "Restore a backup onto its server (default: the newest that is not a safety backup), after a safety backup of the current state.",
             target: CliTarget::One,
         }),
     };
@@ -798,8 +839,12 @@ impl Operation for BackupRestoreOp {
             ));
         }
         let id = args.id().unwrap_or("(newest: none found)");
+        let verify = match args.id().and_then(|id| safety_note(ctx, server, id)) {
+            Some(note) => format!("Verify backup {id} (every checksum); {note}"),
+            None => format!("Verify backup {id} (every checksum)"),
+        };
         steps.extend([
-            format!("Verify backup {id} (every checksum)"),
+            verify,
             format!(
                 "Safety backup of the current state of {}",
                 plan::ssh_target(server)
@@ -831,9 +876,10 @@ impl Operation for BackupRestoreOp {
         args.repo.name()
     }
 
-    /// The newest local backup, named in the question and the plan, and
-    /// restored exactly (not re-picked after the question). From a
-    /// repository, the newest there is picked when it runs.
+    /// The newest local backup that is not a safety backup, named in the
+    /// question and the plan, and restored exactly (not re-picked after
+    /// the question). From a repository, the newest there is picked when
+    /// it runs.
     fn pin(ctx: &Context, server: &ServerRecord, args: &mut BackupRef) {
         if args.id().is_none() && args.repo.name().is_none() {
             if let Ok(newest) = ctx.engine.latest(&server.name) {

@@ -14,6 +14,7 @@ use kastell_core::Registry;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::backup::newest_restorable;
 use super::{Context, OpResult, backup_list_in, snapshot_list};
 use crate::policy::OpId;
 use crate::state::store::ServerRecord;
@@ -123,9 +124,17 @@ pub async fn blast_radius(
     let platform = server.platform_id().to_owned();
     let target_id = target.unwrap_or("").trim().to_owned();
     let backups = backup_list_in(ctx, Some(name), repo).await.ok();
+    // A restore never falls back on a safety backup unless named: its
+    // newest is the one it would pick.
     let newest = backups
         .as_ref()
-        .and_then(|b| b.body.backups.first())
+        .and_then(|b| {
+            if op == BackupRestoreOp::ID {
+                newest_restorable(&b.body.backups)
+            } else {
+                b.body.backups.first()
+            }
+        })
         .map(|b| NewestBackup {
             backup_id: b.backup_id.clone(),
             timestamp: b.timestamp.clone(),

@@ -229,7 +229,23 @@ fn backup_proof(ctx: &Context, server: &str) -> (Option<Verification>, Vec<Strin
             v.backup_id
         )),
     };
-    (newest, warning.into_iter().collect())
+    let safety = newest.as_ref().and_then(|v| safety_proof(ctx, server, v));
+    (newest, warning.into_iter().chain(safety).collect())
+}
+
+/// A warning when the proof `v` is of a local safety backup: it proves the
+/// state a restore replaced, not a backup any restore picks by default.
+fn safety_proof(ctx: &Context, server: &str, v: &Verification) -> Option<String> {
+    if v.repository.is_some() {
+        return None;
+    }
+    let id = kastell_core::types::BackupId::new(v.backup_id.clone()).ok()?;
+    let stored = ctx.engine.find(server, &id).ok()?;
+    stored.safety_for().map(|restored| {
+        format!(
+            "The newest proven backup of {server} ({id}) is the safety backup taken before restoring {restored}: a restore without --backup never picks it; prove the backup it would pick with `kastell backup drill {server}`"
+        )
+    })
 }
 
 /// The platform's health over SSH (bare: SSH itself).

@@ -157,10 +157,12 @@ impl BackupEngine {
         self.create_locked(request, None).await
     }
 
+    /// Backs up with the server's lock held; `safety_for` names the backup
+    /// a restore is about to put back when this is its safety backup.
     async fn create_locked(
         &self,
         request: &BackupRequest,
-        reason: Option<String>,
+        safety_for: Option<&BackupId>,
     ) -> Result<CreatedBackup> {
         let server_dir = self.layout.server_dir(&request.server.name)?;
         sweep_abandoned(&server_dir);
@@ -178,7 +180,7 @@ impl BackupEngine {
                 report.warnings.insert(0, warning);
             }
         }
-        let manifest = self.manifest_for(request, &id, &report, reason);
+        let manifest = self.manifest_for(request, &id, &report, safety_for);
         let (path, manifest) = staging.publish_manifest(manifest)?;
         Ok(CreatedBackup {
             id,
@@ -204,7 +206,7 @@ impl BackupEngine {
         request: &BackupRequest,
         id: &BackupId,
         report: &BackupReport,
-        reason: Option<String>,
+        safety_for: Option<&BackupId>,
     ) -> Manifest {
         let server = &request.server;
         // The original's form: a bare backup has a mode, no platform and
@@ -231,7 +233,8 @@ impl BackupEngine {
             compression: self.compression,
             artifacts: Vec::new(),
             skipped: report.skipped.clone(),
-            reason,
+            reason: safety_for.map(|restored| format!("safety backup before restoring {restored}")),
+            safety_for: safety_for.map(ToString::to_string),
             wire: Vec::new(),
             pulled_from: None,
         }
@@ -290,12 +293,35 @@ impl BackupEngine {
         )
     }
 
-    /// The server's newest backup.
+    /// The server's newest backup a restore picks when none is named: the
+    /// newest that is not a safety backup (the state a restore replaced,
+    /// which only its explicit id restores). `NotFound` when there is
+    /// none, naming the safety backups when they are all there is.
     pub fn latest(&self, server: &str) -> Result<StoredBackup> {
-        self.list(server)?.into_iter().next().ok_or_else(|| {
-            Error::not_found(format!("server {server} has no backups"))
-                .with_hint("Create one with backup-create")
-        })
+        let listed = self.list(server)?;
+        let safety: Vec<String> = listed
+            .iter()
+            .filter(|b| b.safety_for().is_some())
+            .take(3)
+            .map(|b| b.id.to_string())
+            .collect();
+        listed
+            .into_iter()
+            .find(|b| b.safety_for().is_none())
+            .ok_or_else(|| {
+                if safety.is_empty() {
+                    Error::not_found(format!("server {server} has no backups"))
+                        .with_hint("Create one with backup-create")
+                } else {
+                    Error::not_found(format!(
+                        "server {server} has only safety backups (taken before a restore), which are never picked as the newest"
+                    ))
+                    .with_hint(format!(
+                        "Name the one to restore explicitly ({}), or create a new backup with backup-create",
+                        safety.join(", ")
+                    ))
+                }
+            })
     }
 
     /// Recomputes the checksums of one backup; returns warnings (a legacy
@@ -381,8 +407,7 @@ impl BackupEngine {
                 host_key: request.host_key.clone(),
                 transfer: request.transfer.clone(),
             };
-            let reason = format!("safety backup before restoring {}", request.backup_id);
-            match self.create_locked(&backup, Some(reason)).await {
+            match self.create_locked(&backup, Some(&request.backup_id)).await {
                 Ok(created) => {
                     outcome
                         .steps

@@ -71,6 +71,13 @@ pub struct Manifest {
     /// kastell: why it was taken, when not on request (a safety backup).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// kastell: for the safety backup a restore takes of the state it is
+    /// about to replace, the id of the backup that restore put back.
+    /// Such a backup is never picked as the newest (see
+    /// [`Manifest::safety_for`]); absent (every older manifest): an
+    /// ordinary backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safety_for: Option<String>,
     /// kastell: how each artifact came over the wire (codec on the server,
     /// bytes sent, bytes they stand for, time).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -116,6 +123,12 @@ impl Manifest {
             (None, Some(m)) if m == MODE_BARE => PLATFORM_BARE,
             _ => MODE_COOLIFY,
         }
+    }
+
+    /// The backup whose restore this one was the safety backup of, or
+    /// `None` for an ordinary backup.
+    pub fn safety_for(&self) -> Option<&str> {
+        self.safety_for.as_deref()
     }
 
     /// Whether this manifest carries checksums (kastell's format).
@@ -266,6 +279,37 @@ mod tests {
     }
 
     #[test]
+    fn the_safety_mark_round_trips_and_older_manifests_read_as_ordinary_backups() {
+        // Written before the mark existed (a reason only): an ordinary backup.
+        let older = r#"{"serverName":"web-1","timestamp":"2026-01-01_00-00-00-001","formatVersion":2,
+            "reason":"safety backup before restoring 2026-01-01_00-00-00-000"}"#;
+        let m = Manifest::from_json(older.as_bytes(), "older").unwrap();
+        assert_eq!(m.safety_for(), None);
+        let original = r#"{"serverName":"c","timestamp":"t","coolifyVersion":"3","files":[]}"#;
+        assert_eq!(
+            Manifest::from_json(original.as_bytes(), "original")
+                .unwrap()
+                .safety_for(),
+            None
+        );
+
+        let marked = Manifest {
+            safety_for: Some("2026-01-01_00-00-00-000".into()),
+            ..m
+        };
+        let json: serde_json::Value = serde_json::from_slice(&marked.to_json().unwrap()).unwrap();
+        assert_eq!(json["safetyFor"], "2026-01-01_00-00-00-000");
+        let back = Manifest::from_json(&marked.to_json().unwrap(), "marked").unwrap();
+        assert_eq!(back.safety_for(), Some("2026-01-01_00-00-00-000"));
+        let plain = Manifest {
+            safety_for: None,
+            ..back
+        };
+        let json: serde_json::Value = serde_json::from_slice(&plain.to_json().unwrap()).unwrap();
+        assert!(json.get("safetyFor").is_none(), "{json}");
+    }
+
+    #[test]
     fn kastell_manifests_keep_the_original_fields() {
         let m = Manifest {
             server_name: "web-1".into(),
@@ -290,6 +334,7 @@ mod tests {
             }],
             skipped: vec![],
             reason: None,
+            safety_for: None,
             wire: vec![],
             pulled_from: None,
         };

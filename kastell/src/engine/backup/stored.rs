@@ -90,6 +90,13 @@ impl StoredBackup {
         }
     }
 
+    /// The backup whose restore this one is the safety backup of (the
+    /// state that restore replaced), or `None` for an ordinary backup or
+    /// an unreadable manifest.
+    pub fn safety_for(&self) -> Option<&str> {
+        self.manifest.as_ref().and_then(Manifest::safety_for)
+    }
+
     /// Recomputes every file's SHA-256 and compares it with the manifest.
     /// Refuses (`Corrupt`) a backup whose manifest is unreadable, whose file
     /// is missing, or whose checksum differs. A legacy backup has nothing to

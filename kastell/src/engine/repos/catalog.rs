@@ -1,5 +1,6 @@
 //! The kastell backups in a repository: the snapshots kastell pushed
-//! (tagged `backup:<id>`), per server, newest first.
+//! (tagged `backup:<id>`, and `safety-for:<id>` for a restore's safety
+//! backup), per server, newest first.
 
 use kastell_core::types::BackupId;
 use kastell_core::{Error, Result};
@@ -22,7 +23,15 @@ pub struct RepoBackup {
     pub platform: Option<String>,
     /// Bytes of the files it holds, decompressed.
     pub total_bytes: u64,
+    /// For a restore's safety backup, the backup that restore put back
+    /// (the snapshot's `safety-for:` tag): never picked as the newest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub safety_for: Option<String>,
 }
+
+/// The tag naming, on a safety backup's snapshot, the backup whose
+/// restore it was taken before.
+pub(crate) const SAFETY_FOR_TAG: &str = "safety-for";
 
 impl RepoBackup {
     fn of(snapshot: &RepoSnapshot) -> Option<Self> {
@@ -32,6 +41,7 @@ impl RepoBackup {
             time: snapshot.time.to_rfc3339(),
             platform: snapshot.tag_value("platform").map(str::to_owned),
             total_bytes: snapshot.total_bytes,
+            safety_for: snapshot.tag_value(SAFETY_FOR_TAG).map(str::to_owned),
         })
     }
 }
@@ -48,8 +58,9 @@ pub(crate) fn backups_of(snapshots: &[RepoSnapshot], server: &str) -> Vec<RepoBa
     found.into_iter().map(|(_, b)| b).collect()
 }
 
-/// The backup `id` of `server` (default: the newest). When one backup was
-/// pushed twice the newer snapshot wins. `NotFound` says what is there.
+/// The backup `id` of `server` (default: the newest that is not a
+/// restore's safety backup). When one backup was pushed twice the newer
+/// snapshot wins. `NotFound` says what is there.
 pub(crate) fn find_backup(
     snapshots: &[RepoSnapshot],
     server: &str,
@@ -59,14 +70,18 @@ pub(crate) fn find_backup(
     let backups = backups_of(snapshots, server);
     let found = match id {
         Some(id) => backups.iter().find(|b| b.backup_id == id.as_str()),
-        None => backups.first(),
+        None => newest_of(&backups),
     };
     found.cloned().ok_or_else(|| {
-        let what = id.map_or_else(|| "no backups".to_owned(), |id| format!("no backup {id}"));
+        let what = match (id, backups.is_empty()) {
+            (Some(id), _) => format!("no backup {id}"),
+            (None, true) => "no backups".to_owned(),
+            (None, false) => "only safety backups (never picked as the newest)".to_owned(),
+        };
         Error::not_found(format!("repository {repo} holds {what} of server {server}"))
-            .with_hint(match backups.first() {
+            .with_hint(match newest_of(&backups).or(backups.first()) {
                 Some(newest) => format!(
-                    "Its newest backup of {server} is {}; see `kastell backup list {server} --repo {repo}`",
+                    "Its newest backup of {server} is {}; see `kastell backup list {server} --repo {repo}` and pass --backup ID",
                     newest.backup_id
                 ),
                 None => format!(
@@ -74,6 +89,11 @@ pub(crate) fn find_backup(
                 ),
             })
     })
+}
+
+/// The newest of `backups` (newest first) that is not a safety backup.
+fn newest_of(backups: &[RepoBackup]) -> Option<&RepoBackup> {
+    backups.iter().find(|b| b.safety_for.is_none())
 }
 
 #[cfg(test)]
@@ -136,6 +156,33 @@ mod tests {
             "{err}"
         );
         assert!(err.hint().unwrap().contains("B2"), "{err:?}");
+        // A safety backup pushed later is listed, marked, and never the
+        // newest; by its id it is found as any backup.
+        let mut with_safety = snaps.clone();
+        with_safety.push(snapshot(
+            "e5",
+            "web",
+            "2026-12-05T03:00:00Z",
+            &["kastell", "backup:S5", "safety-for:B2"],
+        ));
+        let web = backups_of(&with_safety, "web");
+        assert_eq!(web[0].backup_id, "S5");
+        assert_eq!(web[0].safety_for.as_deref(), Some("B2"));
+        assert_eq!(web[1].safety_for, None);
+        let newest = find_backup(&with_safety, "web", None, "off").unwrap();
+        assert_eq!(newest.backup_id, "B2");
+        let s5 = BackupId::new("S5".to_owned()).unwrap();
+        assert_eq!(
+            find_backup(&with_safety, "web", Some(&s5), "off")
+                .unwrap()
+                .snapshot_id,
+            "e5"
+        );
+        let only = [with_safety[4].clone()];
+        let err = find_backup(&only, "web", None, "off").unwrap_err();
+        assert!(err.message().contains("only safety backups"), "{err}");
+        assert!(err.hint().unwrap().contains("S5"), "{err:?}");
+
         let err = find_backup(&snaps, "cache", None, "off").unwrap_err();
         assert!(
             err.hint()

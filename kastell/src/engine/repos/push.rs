@@ -11,11 +11,12 @@
 
 use std::io::Read;
 
-use kastell_core::types::ArtifactSource;
+use kastell_core::types::{ArtifactSource, BackupId};
 use kastell_core::{Error, ErrorKind, Result};
 use kastell_repo::{BackupRepository, RepoSnapshot, StoredEntry};
 use serde::Serialize;
 
+use super::catalog::SAFETY_FOR_TAG;
 use super::digest::{Digesting, checksum_lines};
 use super::pull::CHECKSUMS_FILE;
 use crate::engine::backup::{MANIFEST_FILE, StoredBackup};
@@ -81,10 +82,18 @@ pub(crate) fn push(repo: &BackupRepository, backup: &StoredBackup) -> Result<Pus
         size: manifest_bytes.len() as u64,
         reader: Box::new(std::io::Cursor::new(manifest_bytes)) as Box<dyn Read + Send>,
     });
-    let tags = vec![
+    let mut tags = vec![
         format!("backup:{}", backup.id),
         format!("platform:{}", manifest.platform_id()),
     ];
+    // A safety backup stays one in the repository (never its newest); a
+    // mark that is no backup id is not carried into a tag.
+    tags.extend(
+        manifest
+            .safety_for()
+            .and_then(|restored| BackupId::new(restored.to_owned()).ok())
+            .map(|restored| format!("{SAFETY_FOR_TAG}:{restored}")),
+    );
     let snapshot = repo.store(&manifest.server_name, &tags, entries)?;
     Ok(PushReport {
         backup_id: backup.id.to_string(),

@@ -229,3 +229,182 @@ fn snapshot_sizes_are_shown_rounded_to_two_decimals() {
         assert!(!serde_json::to_string(&info).unwrap().contains("sizeGb"));
     }
 }
+
+/// After a restore the newest backup is the safety backup of the state it
+/// replaced. It is marked as such (durably, in its manifest), and every
+/// "newest" a restore uses skips it: the engine's default, the pinned id
+/// the CLI asks about, the listing's suggestion and the blast radius. A
+/// retried restore puts the good backup back again; the safety backup is
+/// restored only by its id, and then says what it is.
+#[tokio::test]
+async fn a_restore_without_an_id_never_picks_the_safety_backup_of_the_last_one() {
+    let world = World::new();
+    let ctx = world.cli();
+    world.platform.set_data(b"rows good", b"env good");
+    let good = backup_create(&ctx, Some("web-1")).await.unwrap();
+    world.platform.set_data(b"rows broken", b"env broken");
+    let first = backup_restore(&ctx, Some("web-1"), None).await.unwrap();
+    assert_eq!(first.backup_id, good.backup_id);
+    let safety = first.safety_backup_id.clone().unwrap();
+
+    // The listing marks it, from what is on disk.
+    let listed = backup_list(&ctx, Some("web-1")).await.unwrap();
+    assert_eq!(listed.backups[0].backup_id, safety, "newest first");
+    assert_eq!(
+        listed.backups[0].safety_for.as_deref(),
+        Some(good.backup_id.as_str())
+    );
+    assert_eq!(listed.backups[1].safety_for, None);
+    let json = serde_json::to_value(&listed.backups).unwrap();
+    assert_eq!(json[0]["safetyFor"], good.backup_id.as_str());
+    assert!(json[1].get("safetyFor").is_none(), "{json}");
+
+    // The kastell://fleet resource shows it as the newest, marked.
+    let fleet = fleet_overview(&ctx).await.unwrap();
+    let web = fleet.servers.iter().find(|s| s.name == "web-1").unwrap();
+    let last = web.last_backup.as_ref().unwrap();
+    assert_eq!(last.backup_id, safety);
+    assert_eq!(last.safety_for.as_deref(), Some(good.backup_id.as_str()));
+
+    // MCP's suggestion offers the good backup, not the safety copy.
+    let mcp = world.context(Surface::Mcp, &[("KASTELL_SAFE_MODE", "false")]);
+    let offered = backup_list(&mcp, Some("web-1")).await.unwrap();
+    let restore = offered
+        .suggested_actions
+        .iter()
+        .find(|s| s.reason == "Restore latest backup")
+        .expect("a restore suggestion");
+    assert!(
+        restore.command.contains(&good.backup_id) && !restore.command.contains(&safety),
+        "{}",
+        restore.command
+    );
+
+    // The CLI's question and plan name the good one.
+    let web = crate::state::store::FleetStore::open(world.dir.path())
+        .unwrap()
+        .find("web-1")
+        .unwrap()
+        .unwrap();
+    let mut pinned = BackupRef::default();
+    BackupRestoreOp::pin(&ctx, &web, &mut pinned);
+    assert_eq!(pinned.backup_id.as_deref(), Some(good.backup_id.as_str()));
+
+    // The blast radius's newest backup for a restore is the good one.
+    let blast = blast_radius(
+        &mcp,
+        BackupRestoreOp::ID,
+        Some("web-1"),
+        Some(&good.backup_id),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        blast.newest_backup.map(|b| b.backup_id).as_deref(),
+        Some(good.backup_id.as_str())
+    );
+
+    // A retried restore (no id) puts the good backup back again.
+    world
+        .platform
+        .set_data(b"rows broken again", b"env broken again");
+    let again = backup_restore(&ctx, Some("web-1"), None).await.unwrap();
+    assert_eq!(again.backup_id, good.backup_id);
+    assert_eq!(world.platform.data().0, b"rows good");
+    assert!(again.warnings.is_empty(), "{:?}", again.warnings);
+
+    // By its id, the safety backup restores as any backup, saying what it is.
+    let plan = BackupRestoreOp::plan(
+        &ctx,
+        &web,
+        &BackupRef {
+            backup_id: Some(safety.clone()),
+            ..BackupRef::default()
+        },
+    );
+    let note = format!(
+        "backup {safety} is the safety backup taken before restoring {}",
+        good.backup_id
+    );
+    assert!(plan.iter().any(|s| s.contains(&note)), "{plan:?}");
+    let back = backup_restore(&ctx, Some("web-1"), Some(&safety))
+        .await
+        .unwrap();
+    assert_eq!(back.backup_id, safety);
+    assert_eq!(world.platform.data().0, b"rows broken");
+    assert!(
+        back.warnings.iter().any(|w| w.contains(&note)),
+        "{:?}",
+        back.warnings
+    );
+}
+
+/// A server whose only backups are safety backups has no newest to
+/// restore: the error names them and says to pass one's id.
+#[tokio::test]
+async fn only_safety_backups_means_no_newest_and_the_error_names_them() {
+    let world = World::new();
+    let ctx = world.cli();
+    let good = backup_create(&ctx, Some("web-1")).await.unwrap();
+    let first = backup_restore(&ctx, Some("web-1"), None).await.unwrap();
+    let safety = first.safety_backup_id.clone().unwrap();
+    std::fs::remove_dir_all(
+        world
+            .dir
+            .path()
+            .join("backups")
+            .join("web-1")
+            .join(&good.backup_id),
+    )
+    .unwrap();
+    let err = backup_restore(&ctx, Some("web-1"), None).await.unwrap_err();
+    assert!(err.is_kind(ErrorKind::NotFound), "{err:?}");
+    assert!(err.error.contains("only safety backups"), "{}", err.error);
+    assert!(
+        err.hint.as_deref().is_some_and(|h| h.contains(&safety)),
+        "{:?}",
+        err.hint
+    );
+}
+
+/// `status` names a safety backup as the newest proven one: that proof
+/// does not cover the backup a restore without an id picks.
+#[tokio::test]
+async fn status_says_when_the_newest_proven_backup_is_a_safety_backup() {
+    let world = World::new();
+    let ctx = world.cli();
+    let good = backup_create(&ctx, Some("web-1")).await.unwrap();
+    let verified = backup_verify(&ctx, Some("web-1"), None).await.unwrap();
+    assert_eq!(verified.backup_id, good.backup_id);
+    let plain = server_status(&ctx, Some("web-1")).await.unwrap();
+    assert!(
+        plain.warnings.iter().all(|w| !w.contains("safety backup")),
+        "{:?}",
+        plain.warnings
+    );
+
+    let restored = backup_restore(&ctx, Some("web-1"), None).await.unwrap();
+    let safety = restored.safety_backup_id.clone().unwrap();
+    let verified = backup_verify(&ctx, Some("web-1"), Some(&safety))
+        .await
+        .unwrap();
+    assert_eq!(verified.backup_id, safety, "verified by its id");
+    let status = server_status(&ctx, Some("web-1")).await.unwrap();
+    assert_eq!(
+        status
+            .last_verified_backup
+            .as_ref()
+            .map(|v| v.backup_id.as_str()),
+        Some(safety.as_str())
+    );
+    let note = format!(
+        "({safety}) is the safety backup taken before restoring {}",
+        good.backup_id
+    );
+    assert!(
+        status.warnings.iter().any(|w| w.contains(&note)),
+        "{:?}",
+        status.warnings
+    );
+}

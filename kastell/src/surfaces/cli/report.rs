@@ -277,10 +277,24 @@ fn list_lines(payload: &Value) -> Vec<String> {
                 _ => "never".to_owned(),
             });
         }
-        return table(
+        // A safety backup is starred and explained under the table.
+        let mut notes = Vec::new();
+        for (row, item) in rows.iter_mut().zip(items.into_iter().flatten()) {
+            if let Some(restored) = item.get("safetyFor").map(text) {
+                row[0].push_str(" *");
+                notes.push(format!(
+                    "  * {}: safety backup taken before restoring {restored} (never picked as the newest; restore it with --backup {})",
+                    row[0].trim_end_matches(" *"),
+                    row[0].trim_end_matches(" *")
+                ));
+            }
+        }
+        let mut lines = table(
             &["BACKUP", "STATUS", "PLATFORM", "VERSION", "TAKEN", "PROVEN"],
             rows,
         );
+        lines.extend(notes);
+        return lines;
     }
     let snapshot_cols = ["id", "name", "status", "sizeGb", "createdAt"];
     if let Some(rows) = rows_of("snapshots", &snapshot_cols).filter(|r| !r.is_empty()) {

@@ -1,6 +1,7 @@
 //! `kastell backup create|list|verify|restore` through the real binary
 //! against a fake bare host behind a real sshd: list newest first, verify
-//! and restore pick the newest, a restore needs confirmation (exit 1 and
+//! and restore pick the newest (never the safety backup a restore took,
+//! which is marked and restored only by its id), a restore needs confirmation (exit 1 and
 //! nothing changed without `--force` off a terminal), `--dry-run` changes
 //! nothing, and `--json` prints exactly the ops payload.
 #![cfg(feature = "bare")]
@@ -178,6 +179,59 @@ fn backup_create_list_verify_and_restore_the_newest() {
     assert!(restored.contains(" ms"), "{restored}");
     assert_eq!(crontab(&host), "# second crontab\n");
     assert_eq!(backup_ids(dir).len(), 3, "a safety backup was taken");
+
+    // The safety backup (the state that restore replaced) is now the
+    // newest, and the listing marks it, in JSON and in text.
+    let safety = backup_ids(dir)[0].clone();
+    let listed = json_of(ok(&kastell(dir, &["--json", "backup", "list", "bare-1"])));
+    assert_eq!(listed["backups"][0]["backupId"], safety.as_str());
+    assert_eq!(
+        listed["backups"][0]["safetyFor"],
+        newest.as_str(),
+        "{listed}"
+    );
+    assert!(listed["backups"][1].get("safetyFor").is_none(), "{listed}");
+    let text = stdout(ok(&kastell(dir, &["backup", "list", "bare-1"])));
+    assert!(text.contains(&format!("{safety} *")), "{text}");
+    assert!(
+        text.contains(&format!(
+            "* {safety}: safety backup taken before restoring {newest}"
+        )),
+        "{text}"
+    );
+
+    // A retried restore without --backup (a script run again) restores the
+    // same backup again, never the safety copy of the broken state.
+    host.write("etc/crontab", "# broken again\n");
+    let plan = stdout(ok(&kastell(
+        dir,
+        &["backup", "restore", "bare-1", "--dry-run"],
+    )));
+    assert!(plan.contains(&format!("Verify backup {newest}")), "{plan}");
+    let retried = stdout(ok(&kastell(
+        dir,
+        &["backup", "restore", "bare-1", "--force"],
+    )));
+    assert!(retried.contains(&format!("backup: {newest}")), "{retried}");
+    assert_eq!(crontab(&host), "# second crontab\n");
+
+    // By its id the safety backup restores as any backup, and says what
+    // it is: the state before the first restore comes back.
+    let back = json_of(ok(&kastell(
+        dir,
+        &[
+            "--json", "backup", "restore", "bare-1", "--backup", &safety, "--force",
+        ],
+    )));
+    assert_eq!(back["backupId"], safety.as_str());
+    assert!(
+        back["warnings"].as_array().unwrap().iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .contains(&format!("safety backup taken before restoring {newest}"))),
+        "{back}"
+    );
+    assert_eq!(crontab(&host), "# changed since\n");
 
     // An explicit older backup, in JSON: the ops payload with its steps.
     let older = json_of(ok(&kastell(

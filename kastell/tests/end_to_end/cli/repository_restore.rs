@@ -2,8 +2,9 @@
 //! a sandbox server: a server's default repository receives every backup,
 //! `backup list|verify --repo` read it there, and when the local store has
 //! lost the backup, `backup restore --repo` pulls it (checked against the
-//! checksums recorded when it was stored) and restores the server's files.
-//! The copy stock restic restores passes `sha256sum -c`.
+//! checksums recorded when it was stored) and restores the server's files;
+//! the safety backup a restore took stays marked there and is never its
+//! newest. The copy stock restic restores passes `sha256sum -c`.
 #![cfg(all(feature = "sandbox", feature = "hetzner", feature = "bare"))]
 
 use kastell_testkit::tmpfs::Tmpfs;
@@ -192,6 +193,38 @@ async fn a_backup_lost_locally_comes_back_from_the_repository() {
     )
     .await);
     assert_eq!(local["message"], "Backup verified: every checksum matches");
+
+    // The safety backup that restore took, pushed too, stays one in the
+    // repository: listed as such and never its newest.
+    let safety = restore["safetyBackupId"].as_str().unwrap().to_owned();
+    let pushed = ok(&kastell(
+        &sandbox,
+        home.path(),
+        &[
+            "--json", "repo", "push", "offsite", name, "--backup", &safety,
+        ],
+    )
+    .await);
+    assert_eq!(pushed["backup_id"], safety.as_str(), "{pushed}");
+    let listed = ok(&kastell(
+        &sandbox,
+        home.path(),
+        &["--json", "backup", "list", name, "--repo", "offsite"],
+    )
+    .await);
+    assert_eq!(ids(&listed), vec![safety.clone(), pushed_id.clone()]);
+    assert_eq!(
+        listed["backups"][0]["safetyFor"],
+        pushed_id.as_str(),
+        "{listed}"
+    );
+    let newest = ok(&kastell(
+        &sandbox,
+        home.path(),
+        &["--json", "backup", "verify", name, "--repo", "offsite"],
+    )
+    .await);
+    assert_eq!(newest["backupId"], pushed_id.as_str(), "{newest}");
 
     // With the local copy back, a second restore from the repository uses
     // it and says so; a damaged local copy is refused, never overwritten.

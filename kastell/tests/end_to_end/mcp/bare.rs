@@ -3,7 +3,8 @@
 //! sshd, as a manual server whose `platformOptions` point at the fake root.
 //!
 //! A file under the fake root round trips through backup-create/list/
-//! restore; update (the apt shim) reports the packages and that a reboot is
+//! restore (the safety backup listed as such, never offered as the
+//! latest); update (the apt shim) reports the packages and that a reboot is
 //! required; a backup holding a broken sshd_config is refused with a hint
 //! and the host's file is untouched. An unknown server's error names the
 //! known ones and suggests the fleet list. (SAFE_MODE on a bare server:
@@ -118,7 +119,35 @@ async fn bare_through_mcp() {
     assert_eq!(crontab(), "# first crontab\n");
     assert_eq!(step(restored, "Validate sshd_config")["status"], "success");
     assert_eq!(step(restored, "Switch config")["status"], "success");
-    assert!(restored["safetyBackupId"].is_string(), "{restored}");
+    let safety = restored["safetyBackupId"].as_str().unwrap().to_owned();
+    // The safety backup is the newest now: listed as such, and the
+    // suggestion to restore the latest offers the backup restored, not it.
+    let r = off
+        .checked(
+            "server_backup",
+            backup(name, "backup-list", json!({})),
+            false,
+        )
+        .await;
+    let list = ok(&r);
+    assert_eq!(listed_ids(list), [safety.as_str(), backup_id.as_str()]);
+    assert_eq!(listed(list, &safety)["safetyFor"], backup_id.as_str());
+    assert!(
+        listed(list, &backup_id).get("safetyFor").is_none(),
+        "{list}"
+    );
+    let offered: Vec<&str> = list["suggested_actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["command"].as_str().unwrap())
+        .filter(|c| c.contains("backup-restore"))
+        .collect();
+    assert_eq!(offered.len(), 1, "{list}");
+    assert!(
+        offered[0].contains(&format!("backupId: '{backup_id}'")),
+        "{list}"
+    );
 
     // update: packages upgraded and the reboot it asks for reported.
     host.clear_log();
