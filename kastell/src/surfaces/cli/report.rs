@@ -143,7 +143,14 @@ pub(crate) fn lines(title: &str, outcome: &Outcome) -> Vec<String> {
     if !files.is_empty() && payload.get("backups").is_none() {
         out.push(format!("  files: {}", files.join(", ")));
     }
-    out.extend(step_lines(payload.get("steps")));
+    // What the error block says is not repeated on the step that failed.
+    let said: Vec<&str> = match &outcome.result {
+        Ok(_) => Vec::new(),
+        Err(e) => std::iter::once(e.error.as_str())
+            .chain(e.hint.as_deref())
+            .collect(),
+    };
+    out.extend(step_lines(payload.get("steps"), &said));
     out.extend(drill_lines(payload.get("artifacts")));
     out.extend(list_lines(&payload));
     out.extend(outcome.detail.iter().cloned());
@@ -189,8 +196,9 @@ fn millis(ms: u128) -> String {
     }
 }
 
-/// `  1. Status Check  success  120 ms  detail` for each step.
-fn step_lines(steps: Option<&Value>) -> Vec<String> {
+/// `  1. Status Check  success  120 ms  detail` for each step, leaving out
+/// an error or hint in `said` (the failure's own, in its error block).
+fn step_lines(steps: Option<&Value>, said: &[&str]) -> Vec<String> {
     let Some(steps) = steps.and_then(Value::as_array) else {
         return Vec::new();
     };
@@ -208,7 +216,8 @@ fn step_lines(steps: Option<&Value>) -> Vec<String> {
             );
             for key in ["detail", "error", "hint"] {
                 let value = get(key);
-                if !value.is_empty() {
+                let repeated = key != "detail" && said.contains(&value.as_str());
+                if !value.is_empty() && !repeated {
                     line.push_str(&format!("  {key}: {value}"));
                 }
             }
@@ -371,14 +380,22 @@ mod tests {
                 cli: None,
             },
         ];
+        let failed = kastell_core::types::StepTimer::start("Reboot").failure(
+            &kastell_core::Error::invalid_state("web-1 is manual").with_hint("Add its --id"),
+        );
+        error.steps = vec![crate::ops::Step::numbered(1, &failed)];
         let outcome = Outcome {
             server: Some("web-1".into()),
             result: Err(error.clone()),
             elapsed: Duration::from_millis(3),
             detail: Vec::new(),
         };
-        let text = lines("snapshot delete", &outcome).join("\n");
-        assert_eq!(text, "snapshot delete on web-1: FAILED in 3 ms");
+        let text = lines("snapshot delete", &outcome);
+        // The failed step without the error and hint its block says.
+        assert_eq!(text.len(), 2, "{text:?}");
+        assert_eq!(text[0], "snapshot delete on web-1: FAILED in 3 ms");
+        assert!(text[1].starts_with("  1. Reboot  failure  "), "{text:?}");
+        assert!(text[1].ends_with(" ms"), "{text:?}");
         assert_eq!(
             error_block(&error),
             "error: web-1 is manual\nhint: Add its --id\n"
