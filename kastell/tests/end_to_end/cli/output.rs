@@ -34,7 +34,7 @@ fn add_manual(dir: &Path, names: &[&str]) {
 }
 
 /// The commands of the `next:` lines in `stdout`.
-fn next_commands(stdout: &str) -> Vec<String> {
+pub(crate) fn next_commands(stdout: &str) -> Vec<String> {
     stdout
         .lines()
         .filter_map(|l| l.trim_start().strip_prefix("next: "))
@@ -48,7 +48,7 @@ fn next_commands(stdout: &str) -> Vec<String> {
 
 /// Parses `command` as a shell would, then as kastell does; returns the
 /// operation's id and the server it names.
-fn parse_back(command: &str) -> (String, Option<String>) {
+pub(crate) fn parse_back(command: &str) -> (String, Option<String>) {
     let words = shlex::split(command).unwrap();
     assert_eq!(words[0], "kastell", "{command}");
     let cli = Cli::try_parse_from(&words).unwrap_or_else(|e| panic!("{command}: {e}"));
