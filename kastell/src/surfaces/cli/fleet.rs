@@ -273,6 +273,8 @@ pub(crate) fn fleet_entry(outcome: &Outcome) -> Value {
     payload
 }
 
+/// Each server's report (a failure's error once, in its report), then one
+/// row per server (a failure's row names the error's kind) and the counts.
 fn print_fleet(ctx: &Context, op: &Op, outcomes: &[Outcome]) -> Result<()> {
     let out = &ctx.out;
     if out.is_json() {
@@ -291,7 +293,8 @@ fn print_fleet(ctx: &Context, op: &Op, outcomes: &[Outcome]) -> Result<()> {
                     .and_then(Value::as_str)
                     .unwrap_or("done")
                     .to_owned(),
-                Err(e) => e.error.clone(),
+                // The error itself is in the server's report above.
+                Err(e) => e.kind.replace('_', " "),
             };
             vec![
                 o.server_name(),

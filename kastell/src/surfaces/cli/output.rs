@@ -134,6 +134,12 @@ pub fn report_error(err: &Error, json: bool) {
     if let Some(hint) = crate::advice::hint(err) {
         text.push_str(&format!("hint: {hint}\n"));
     }
+    write_stderr(&text);
+}
+
+/// Writes `text` to stderr in one piece (nothing more can be done if
+/// stderr is gone).
+pub(crate) fn write_stderr(text: &str) {
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 

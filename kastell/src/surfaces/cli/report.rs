@@ -85,7 +85,8 @@ fn strings(v: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The lines describing `outcome` under the heading `title`.
+/// The lines describing `outcome` under the heading `title`, without its
+/// error ([`error_block`]) and next steps ([`next_lines`]).
 pub(crate) fn lines(title: &str, outcome: &Outcome) -> Vec<String> {
     let payload = outcome.payload();
     let ip = payload.get("ip").map(text).unwrap_or_default();
@@ -99,10 +100,11 @@ pub(crate) fn lines(title: &str, outcome: &Outcome) -> Vec<String> {
         "{title} on {target}: {state} in {}",
         millis(outcome.elapsed.as_millis())
     )];
-    if let Err(e) = &outcome.result {
-        out.push(format!("  error: {}", e.error));
-    }
     for (key, label) in FIELDS {
+        // A failure's hint is in its error block.
+        if key == "hint" && !outcome.ok() {
+            continue;
+        }
         if let Some(v) = payload.get(key).filter(|v| !v.is_null()) {
             out.push(format!("  {label}: {}", text(v)));
         }
@@ -141,7 +143,14 @@ pub(crate) fn lines(title: &str, outcome: &Outcome) -> Vec<String> {
     if !files.is_empty() && payload.get("backups").is_none() {
         out.push(format!("  files: {}", files.join(", ")));
     }
-    out.extend(step_lines(payload.get("steps")));
+    // What the error block says is not repeated on the step that failed.
+    let said: Vec<&str> = match &outcome.result {
+        Ok(_) => Vec::new(),
+        Err(e) => std::iter::once(e.error.as_str())
+            .chain(e.hint.as_deref())
+            .collect(),
+    };
+    out.extend(step_lines(payload.get("steps"), &said));
     out.extend(drill_lines(payload.get("artifacts")));
     out.extend(list_lines(&payload));
     out.extend(outcome.detail.iter().cloned());
@@ -151,16 +160,32 @@ pub(crate) fn lines(title: &str, outcome: &Outcome) -> Vec<String> {
     for n in strings(payload.get("notes")) {
         out.push(format!("  note: {n}"));
     }
-    if let Some(suggestions) = payload.get("suggested_actions").and_then(Value::as_array) {
-        for s in suggestions {
-            out.push(format!(
-                "  next: {} ({})",
-                s.get("command").map(text).unwrap_or_default(),
-                s.get("reason").map(text).unwrap_or_default()
-            ));
-        }
-    }
     out
+}
+
+/// `error: ...` and `hint: ...`: a failure said once, with its hint.
+pub(crate) fn error_block(error: &OpError) -> String {
+    let mut text = format!("error: {}\n", error.error);
+    if let Some(hint) = &error.hint {
+        text.push_str(&format!("hint: {hint}\n"));
+    }
+    text
+}
+
+/// `  next: kastell backup create web-1  (why)` for each suggested step
+/// that has a command line to type (see [`crate::ops::Suggestion::cli`]).
+pub(crate) fn next_lines(payload: &Value) -> Vec<String> {
+    payload
+        .get("suggested_actions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|s| {
+            let command = s.get("cli").and_then(Value::as_str)?;
+            let reason = s.get("reason").map(text).unwrap_or_default();
+            Some(format!("  next: {command}  ({reason})"))
+        })
+        .collect()
 }
 
 fn millis(ms: u128) -> String {
@@ -171,8 +196,9 @@ fn millis(ms: u128) -> String {
     }
 }
 
-/// `  1. Status Check  success  120 ms  detail` for each step.
-fn step_lines(steps: Option<&Value>) -> Vec<String> {
+/// `  1. Status Check  success  120 ms  detail` for each step, leaving out
+/// an error or hint in `said` (the failure's own, in its error block).
+fn step_lines(steps: Option<&Value>, said: &[&str]) -> Vec<String> {
     let Some(steps) = steps.and_then(Value::as_array) else {
         return Vec::new();
     };
@@ -190,7 +216,8 @@ fn step_lines(steps: Option<&Value>) -> Vec<String> {
             );
             for key in ["detail", "error", "hint"] {
                 let value = get(key);
-                if !value.is_empty() {
+                let repeated = key != "detail" && said.contains(&value.as_str());
+                if !value.is_empty() && !repeated {
                     line.push_str(&format!("  {key}: {value}"));
                 }
             }
@@ -303,8 +330,9 @@ fn list_lines(payload: &Value) -> Vec<String> {
     Vec::new()
 }
 
-/// Prints `outcome` (human text on stdout; for a failure also `error:` and
-/// `hint:` on stderr) or, with `--json`, its payload.
+/// Prints `outcome` or, with `--json`, its payload. Human text: the report
+/// on stdout, then a failure's [`error_block`] on stderr (its only mention),
+/// then the next steps on stdout.
 pub(crate) fn print(out: &Output, title: &str, outcome: &Outcome) -> Result<()> {
     if out.is_json() {
         return out.json(&outcome.payload());
@@ -313,11 +341,10 @@ pub(crate) fn print(out: &Output, title: &str, outcome: &Outcome) -> Result<()> 
         out.line(line)?;
     }
     if let Err(e) = &outcome.result {
-        let mut text = format!("error: {}\n", e.error);
-        if let Some(hint) = &e.hint {
-            text.push_str(&format!("hint: {hint}\n"));
-        }
-        eprint!("{text}");
+        super::output::write_stderr(&error_block(e));
+    }
+    for line in next_lines(&outcome.payload()) {
+        out.line(line)?;
     }
     Ok(())
 }
@@ -347,6 +374,49 @@ mod tests {
         assert!(
             text.contains("1. Verify backup  success  12 ms  detail: ok"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn a_failure_is_one_error_block_and_next_steps_are_commands() {
+        let mut error = OpError::from(
+            kastell_core::Error::invalid_state("web-1 is manual").with_hint("Add its --id"),
+        );
+        error.suggested_actions = vec![
+            crate::ops::Suggestion {
+                command: "server_backup { action: 'backup-create', server: 'web-1' }".into(),
+                reason: "SSH instead".into(),
+                cli: Some("kastell backup create web-1".into()),
+            },
+            crate::ops::Suggestion {
+                command: "server_info { action: 'list' }".into(),
+                reason: "See the servers".into(),
+                cli: None,
+            },
+        ];
+        let failed = kastell_core::types::StepTimer::start("Reboot").failure(
+            &kastell_core::Error::invalid_state("web-1 is manual").with_hint("Add its --id"),
+        );
+        error.steps = vec![crate::ops::Step::numbered(1, &failed)];
+        let outcome = Outcome {
+            server: Some("web-1".into()),
+            result: Err(error.clone()),
+            elapsed: Duration::from_millis(3),
+            detail: Vec::new(),
+        };
+        let text = lines("snapshot delete", &outcome);
+        // The failed step without the error and hint its block says.
+        assert_eq!(text.len(), 2, "{text:?}");
+        assert_eq!(text[0], "snapshot delete on web-1: FAILED in 3 ms");
+        assert!(text[1].starts_with("  1. Reboot  failure  "), "{text:?}");
+        assert!(text[1].ends_with(" ms"), "{text:?}");
+        assert_eq!(
+            error_block(&error),
+            "error: web-1 is manual\nhint: Add its --id\n"
+        );
+        assert_eq!(
+            next_lines(&outcome.payload()),
+            ["  next: kastell backup create web-1  (SSH instead)"]
         );
     }
 }

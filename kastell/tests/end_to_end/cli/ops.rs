@@ -16,6 +16,7 @@ use kastell::{Env, FleetStore, Surface};
 use kastell_testkit::platform::BareHost;
 use serde_json::{Value, json};
 
+use super::output::{next_commands, parse_back};
 use crate::support;
 
 fn kastell(dir: &Path, args: &[&str]) -> Output {
@@ -270,4 +271,49 @@ fn failures_exit_1_with_the_ops_error_payload() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("SAFE_MODE"), "{stderr}");
+}
+
+/// The one `next:` command of `out`'s report, checked to parse back to
+/// `op` on bare-1; its words after `kastell`, to run.
+fn the_next_step(out: &Output, op: &str) -> Vec<String> {
+    let commands = next_commands(&stdout(out));
+    let [command] = commands.as_slice() else {
+        panic!("one next step expected: {}", stdout(out));
+    };
+    assert_eq!(
+        parse_back(command),
+        (op.to_owned(), Some("bare-1".to_owned())),
+        "{command}"
+    );
+    shlex::split(command).unwrap().split_off(1)
+}
+
+#[test]
+fn each_next_step_is_a_command_that_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let _host = setup(dir);
+    let run = |words: &[String]| {
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        kastell(dir, &words)
+    };
+    // No backups: create one. Created: list them. Listed: restore the newest.
+    let listed = ok(&kastell(dir, &["backup", "list", "bare-1"])).clone();
+    let create = the_next_step(&listed, "backup-create");
+    let created = ok(&run(&create)).clone();
+    let list = the_next_step(&created, "backup-list");
+    let listed = ok(&run(&list)).clone();
+    let mut restore = the_next_step(&listed, "backup-restore");
+    let newest = backup_ids(dir).remove(0);
+    assert_eq!(
+        restore,
+        ["backup", "restore", "bare-1", "--backup", newest.as_str()]
+    );
+    restore.push("--force".to_owned());
+    let restored = ok(&run(&restore)).clone();
+    assert!(
+        stdout(&restored).contains(&format!("backup: {newest}")),
+        "{}",
+        stdout(&restored)
+    );
 }

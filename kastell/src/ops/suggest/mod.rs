@@ -5,9 +5,15 @@
 //! update. Here every suggestion goes through [`suggest`], which drops the
 //! ones [`Policy::check`](crate::policy::Policy::check) would refuse for the
 //! same server and surface, without logging them as refusals.
+//!
+//! On the command line a suggestion also carries the command a shell user
+//! types ([`cli`]); MCP's suggestions are the tool calls alone.
 
 #[allow(unused_imports)]
 use super::Operation as _;
+
+mod cli;
+
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -28,6 +34,13 @@ pub struct Suggestion {
     pub command: String,
     /// Why it helps.
     pub reason: String,
+    /// On the command line, the same step as a command to type
+    /// (`kastell health web-1`; the CLI's `--json` and text show it); absent on MCP, whose schema does not list it, and for an
+    /// operation without a command line of its own (the text leaves such
+    /// a step out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(skip)]
+    pub cli: Option<String>,
 }
 
 /// A candidate suggestion before the policy filter.
@@ -99,7 +112,8 @@ pub fn allowed(
 
 /// Turns `candidates` into suggestions, keeping only those the policy
 /// allows on `server` from `surface` (so SAFE_MODE never gets an agent a
-/// suggestion it will refuse).
+/// suggestion it will refuse). On the command line, each also gets the
+/// command to type, when its operation has one.
 pub fn suggest(
     policy: &Policy,
     surface: Surface,
@@ -111,9 +125,15 @@ pub fn suggest(
         .into_iter()
         .filter(|c| allowed(policy, c.action, surface, server, &token_present))
         .filter_map(|c| {
+            let cli = match surface {
+                Surface::Cli => super::catalog::find(c.action.as_str())
+                    .and_then(|op| cli::command_line(op, server, &c.args)),
+                Surface::Mcp => None,
+            };
             Some(Suggestion {
                 command: render(&c, server)?,
                 reason: c.reason,
+                cli,
             })
         })
         .collect()
