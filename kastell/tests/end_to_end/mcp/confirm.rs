@@ -162,11 +162,15 @@ impl Fleet {
             .collect()
     }
 
-    /// The ids of the server's local backups.
+    /// The ids of the server's local backups (its directories, beside
+    /// the host lock).
     pub(super) fn backup_ids(&self) -> Vec<String> {
         std::fs::read_dir(self.dir().join("backups").join(&self.name))
             .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_type().unwrap().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| !name.starts_with('.'))
             .collect()
     }
 
