@@ -541,8 +541,24 @@ pub async fn backup_restore_from(
     ))
 }
 
+/// Why backup `id` of `server` (the original tool's, without checksums)
+/// is not reported verified: nothing can prove it whole.
+fn unverifiable(server: &str, id: &BackupId) -> Error {
+    Error::new(
+        ErrorKind::Unsupported,
+        format!(
+            "backup {id} of {server} could not be verified: it was made by the original tool and has no checksums (its files are all there)"
+        ),
+    )
+    .with_hint(format!(
+        "Nothing proves it whole and it is not recorded as verified. Take a new backup (kastell backup create {server}), or prove this one restores with kastell backup drill {server} --backup {id}"
+    ))
+}
+
 /// Recomputes a backup's checksums (`backup_id` `None`: the newest).
-/// Refuses a corrupt backup (`Corrupt`) and an unknown id (`NotFound`).
+/// Refuses a corrupt backup (`Corrupt`), an unknown id (`NotFound`) and a
+/// legacy backup without checksums (`Unsupported`: it could not be
+/// verified, and is not recorded as verified).
 pub async fn backup_verify(
     ctx: &Context,
     query: Option<&str>,
@@ -568,7 +584,11 @@ pub async fn backup_verify_in(
     let (id, warnings) = match repo {
         None => {
             let id = pick(ctx, server, backup_id).map_err(fail)?;
-            let warnings = ctx.engine.verify(&server.name, &id).map_err(fail)?;
+            let backup = ctx.engine.find(&server.name, &id).map_err(fail)?;
+            let warnings = backup.verify().map_err(fail)?;
+            if backup.status == BackupStatus::UnverifiedLegacy {
+                return Err(fail(unverifiable(&server.name, &id)));
+            }
             (id.to_string(), warnings)
         }
         Some(name) => {
@@ -590,6 +610,7 @@ pub async fn backup_verify_in(
                 proof: Proof::Checksums,
                 verified_at: verifications::now(),
                 duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                checks_skipped: 0,
             },
         );
     }

@@ -14,8 +14,9 @@ use kastell_core::Registry;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::backup::newest_restorable;
-use super::{Context, OpResult, backup_list_in, snapshot_list};
+use super::backup::{given_id, newest_restorable};
+use super::snapshot::parse_snapshot_id;
+use super::{Context, OpError, OpResult, backup_list_in, snapshot_list};
 use crate::policy::OpId;
 use crate::state::store::ServerRecord;
 
@@ -36,9 +37,8 @@ pub struct BlastRadius {
     pub provider: Option<String>,
     /// What is overwritten or deleted, in words.
     pub overwrites: String,
-    /// The backup or snapshot the action uses, as listed (`None` when it
-    /// was not found: the action would then fail without changing
-    /// anything).
+    /// The backup or snapshot the action uses, as listed (one that is not
+    /// listed is refused before anything is asked).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<serde_json::Value>,
     /// The newest local (or repository) backup of the server.
@@ -110,7 +110,10 @@ pub fn backup_holds(id: &str) -> &'static str {
 /// the provider's snapshot list and cost estimate (each best effort: a
 /// provider that fails leaves its part out). Refuses what the policy
 /// refuses for `op` (the refusal is the operation's own, not logged twice
-/// later) and an unknown server.
+/// later), an unknown server, a malformed `target` (`InvalidInput`) and
+/// one the server's backup or snapshot list does not hold (`NotFound`,
+/// saying how to list the valid ids), as well as a list that cannot be
+/// read: nobody is asked to confirm what cannot be shown to exist.
 pub async fn blast_radius(
     ctx: &Context,
     op: OpId,
@@ -123,9 +126,18 @@ pub async fn blast_radius(
     let name = server.name.as_str();
     let platform = server.platform_id().to_owned();
     let target_id = target.unwrap_or("").trim().to_owned();
-    let backups = backup_list_in(ctx, Some(name), repo).await.ok();
+    let fail = |e: kastell_core::Error| OpError::from(e).on(&server);
     // A restore never falls back on a safety backup unless named: its
     // newest is the one it would pick.
+    let backups = if op == BackupRestoreOp::ID {
+        // The id is checked before the listing is read, and a listing that
+        // cannot be read refuses: nobody is asked about a backup that
+        // cannot be shown to exist.
+        given_id(Some(&target_id)).map_err(fail)?;
+        Some(backup_list_in(ctx, Some(name), repo).await?)
+    } else {
+        backup_list_in(ctx, Some(name), repo).await.ok()
+    };
     let newest = backups
         .as_ref()
         .and_then(|b| {
@@ -141,42 +153,38 @@ pub async fn blast_radius(
             age: b.timestamp.as_deref().and_then(|t| age_of(t, Utc::now())),
         });
     let (overwrites, target) = if op == BackupRestoreOp::ID {
-        {
-            let found = backups.as_ref().and_then(|b| {
-                b.body
-                    .backups
-                    .iter()
-                    .find(|e| e.backup_id == target_id)
-                    .and_then(|e| serde_json::to_value(e).ok())
-            });
-            let what = backup_holds(&platform);
-            (
-                format!(
-                    "{what} on {name}, replaced by backup {target_id}; a safety backup is taken first and the platform is stopped while it restores"
-                ),
-                found,
-            )
-        }
+        let listed = backups.as_ref().map(|b| b.body.backups.as_slice());
+        let found = listed
+            .unwrap_or_default()
+            .iter()
+            .find(|e| e.backup_id == target_id)
+            .ok_or_else(|| fail(missing_backup(&target_id, name, repo)))?;
+        let what = backup_holds(&platform);
+        (
+            format!(
+                "{what} on {name}, replaced by backup {target_id}; a safety backup is taken first and the platform is stopped while it restores"
+            ),
+            serde_json::to_value(found).ok(),
+        )
     } else if op == SnapshotRestoreOp::ID || op == SnapshotDeleteOp::ID {
-        {
-            let found = snapshot_list(ctx, Some(name)).await.ok().and_then(|l| {
-                l.body
-                    .snapshots
-                    .iter()
-                    .find(|s| s.id == target_id)
-                    .and_then(|s| serde_json::to_value(s).ok())
-            });
-            let words = if op == SnapshotRestoreOp::ID {
-                format!(
-                    "the whole disk of {name}, rebuilt from snapshot {target_id}: everything written since the snapshot is lost"
-                )
-            } else {
-                format!(
-                    "snapshot {target_id} of {name}, deleted at the provider for good (it cannot be undone)"
-                )
-            };
-            (words, found)
-        }
+        parse_snapshot_id(&target_id).map_err(fail)?;
+        let listed = snapshot_list(ctx, Some(name)).await?;
+        let found = listed
+            .body
+            .snapshots
+            .iter()
+            .find(|s| s.id == target_id)
+            .ok_or_else(|| fail(missing_snapshot(&target_id, name)))?;
+        let words = if op == SnapshotRestoreOp::ID {
+            format!(
+                "the whole disk of {name}, rebuilt from snapshot {target_id}: everything written since the snapshot is lost"
+            )
+        } else {
+            format!(
+                "snapshot {target_id} of {name}, deleted at the provider for good (it cannot be undone)"
+            )
+        };
+        (words, serde_json::to_value(found).ok())
     } else {
         (format!("{op} on {name}"), None::<serde_json::Value>)
     };
@@ -194,6 +202,38 @@ pub async fn blast_radius(
         snapshot_cost,
         fingerprint,
     })
+}
+
+/// The refusal of a restore naming backup `id`, which `server` does not
+/// have (in repository `repo`, when one is named).
+fn missing_backup(id: &str, server: &str, repo: Option<&str>) -> kastell_core::Error {
+    let (place, listing) = match repo {
+        Some(repo) => (
+            format!(" in repository {repo}"),
+            format!("server_backup action backup-list with server {server} and repo {repo}"),
+        ),
+        None => (
+            String::new(),
+            format!("server_backup action backup-list with server {server}"),
+        ),
+    };
+    kastell_core::Error::not_found(format!(
+        "backup {id} of server {server} not found{place}; nothing was asked or changed"
+    ))
+    .with_hint(format!(
+        "List the backup ids that exist with {listing}, then call again with one of them"
+    ))
+}
+
+/// The refusal of a snapshot restore or delete naming snapshot `id`, which
+/// `server` does not have.
+fn missing_snapshot(id: &str, server: &str) -> kastell_core::Error {
+    kastell_core::Error::not_found(format!(
+        "snapshot {id} of server {server} not found; nothing was asked or changed"
+    ))
+    .with_hint(format!(
+        "List the snapshot ids that exist with server_backup action snapshot-list with server {server}, then call again with one of them"
+    ))
 }
 
 async fn snapshot_cost(ctx: &Context, server: &ServerRecord) -> Option<String> {
@@ -247,12 +287,6 @@ impl BlastRadius {
             ),
             format!("It overwrites: {}.", self.overwrites),
         ];
-        if self.target.is_none() {
-            lines.push(
-                "The backup or snapshot it names was not found: it would fail without changing anything."
-                    .to_owned(),
-            );
-        }
         lines.push(match &self.newest_backup {
             Some(b) => format!(
                 "Newest backup: {}{}.",

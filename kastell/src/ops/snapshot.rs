@@ -80,7 +80,7 @@ async fn open(
     Ok((server, provider))
 }
 
-fn parse_snapshot_id(id: &str) -> Result<SnapshotId, Error> {
+pub(super) fn parse_snapshot_id(id: &str) -> Result<SnapshotId, Error> {
     SnapshotId::new(id.trim().to_owned())
         .map_err(|e| e.or_hint("See snapshot-list for this server's snapshot ids"))
 }

@@ -58,6 +58,15 @@ pub struct Verification {
     pub verified_at: String,
     /// How long it took, in milliseconds.
     pub duration_ms: u64,
+    /// Checks of a drill this machine could not run (absent: none): the
+    /// proof is partial. A drill is recorded only when at least one check
+    /// ran and none failed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub checks_skipped: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Verification {
@@ -194,6 +203,7 @@ mod tests {
             proof: Proof::Drill,
             verified_at: at.into(),
             duration_ms: 5,
+            checks_skipped: 0,
         }
     }
 

@@ -216,6 +216,7 @@ mod tests {
                 proof: Proof::Drill,
                 verified_at: "2026-12-05T00:00:00Z".into(),
                 duration_ms: 1,
+                checks_skipped: 0,
             })
             .unwrap();
         let d = plan(&engine, &proofs, "web", &keep_last_1).unwrap();

@@ -125,6 +125,28 @@ impl DrillReport {
             .all(|a| a.checks.iter().all(|c| !c.failed()))
     }
 
+    /// How many checks ended with `outcome`.
+    pub fn count(&self, outcome: CheckOutcome) -> usize {
+        self.artifacts
+            .iter()
+            .flat_map(|a| &a.checks)
+            .filter(|c| c.outcome == outcome)
+            .count()
+    }
+
+    /// The checks that were skipped, as `artifact: check: why`.
+    pub fn skips(&self) -> Vec<String> {
+        self.artifacts
+            .iter()
+            .flat_map(|a| {
+                a.checks
+                    .iter()
+                    .filter(|c| c.outcome == CheckOutcome::Skipped)
+                    .map(move |c| format!("{}: {}: {}", a.artifact, c.name, c.detail))
+            })
+            .collect()
+    }
+
     /// The checks that failed, as `artifact: check: detail`.
     pub fn failures(&self) -> Vec<String> {
         self.artifacts

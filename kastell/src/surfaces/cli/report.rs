@@ -297,9 +297,13 @@ fn list_lines(payload: &Value) -> Vec<String> {
         for (row, item) in rows.iter_mut().zip(items.into_iter().flatten()) {
             row.push(match item.get("verification") {
                 Some(v) if v.is_object() => format!(
-                    "{} {}",
+                    "{} {}{}",
                     v.get("proof").map(text).unwrap_or_default(),
-                    v.get("verifiedAt").map(text).unwrap_or_default()
+                    v.get("verifiedAt").map(text).unwrap_or_default(),
+                    v.get("checksSkipped")
+                        .and_then(Value::as_u64)
+                        .map(|n| format!(" ({n} skipped)"))
+                        .unwrap_or_default()
                 ),
                 _ => "never".to_owned(),
             });

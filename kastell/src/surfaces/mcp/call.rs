@@ -48,9 +48,8 @@ impl Call {
     fn parse_in(served: &'static tools::ServedTool, arguments: JsonObject) -> Result<Self, Error> {
         let tool = served.args.tool;
         params::screen(&served.args, &arguments)?;
-        let (surface, own): (JsonObject, JsonObject) = arguments
-            .into_iter()
-            .partition(|(key, _)| SURFACE_ARGS.contains(&key.as_str()));
+        let (surface, own): (JsonObject, JsonObject) =
+            params::given(arguments).partition(|(key, _)| SURFACE_ARGS.contains(&key.as_str()));
         let surface: SurfaceArgs = params::parse(tool, Value::Object(surface))?;
         let Some(op) = served.op(&surface.action) else {
             let listed: Vec<String> = served.actions().iter().map(|a| format!("`{a}`")).collect();
@@ -117,6 +116,50 @@ impl Call {
         match self.invocation.run(ctx, self.server()).await {
             Ok(done) => tagged(self.label(), done.body),
             Err(err) => failure(err),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// Every argument of every action of every tool, `null`: as if none
+    /// was given (README: `null` counts as absent).
+    #[test]
+    fn a_null_argument_counts_as_absent_for_every_action() {
+        for served in tools::served() {
+            for action in &served.args.actions {
+                let mut arguments = JsonObject::new();
+                arguments.insert("action".into(), json!(action.action));
+                // Every name the tool knows (an unknown one is refused
+                // whatever its value).
+                for name in served.args.known() {
+                    if name != "action" {
+                        arguments.insert(name.to_owned(), Value::Null);
+                    }
+                }
+                let parsed = Call::parse(served.args.tool, arguments.clone())
+                    .expect("a served tool")
+                    .unwrap_or_else(|e| panic!("{} {}: {e}", served.args.tool, action.action));
+                assert!(!parsed.dry_run(), "{}", action.action);
+                assert_eq!(parsed.plan_token(), None);
+                assert_eq!(parsed.server(), None);
+                assert_eq!(parsed.label(), action.action);
+                let without = JsonObject::from_iter([("action".to_owned(), json!(action.action))]);
+                let plain = Call::parse(served.args.tool, without)
+                    .expect("a served tool")
+                    .unwrap();
+                assert_eq!(
+                    parsed.invocation.args(),
+                    plain.invocation.args(),
+                    "{} {}",
+                    served.args.tool,
+                    action.action
+                );
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 //! with a hint instead of a protocol error.
 
 use kastell_core::{Error, ErrorKind};
+use rmcp::model::JsonObject;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -97,6 +98,13 @@ pub(super) fn screen(
 ) -> Result<(), Error> {
     check_lengths(arguments)?;
     strict::check(tool, arguments)
+}
+
+/// `arguments` without those whose value is `null`: an optional argument
+/// set to `null` counts as absent (clients fill optional fields with it),
+/// before the surface's and the operation's own are parsed.
+pub(super) fn given(arguments: JsonObject) -> impl Iterator<Item = (String, serde_json::Value)> {
+    arguments.into_iter().filter(|(_, value)| !value.is_null())
 }
 
 /// `value` parsed as `T`, or an error naming `tool` and what was wrong.

@@ -1,7 +1,8 @@
 //! `kastell backup drill` through the binary on a sandbox bare server: the
 //! backup's configuration archive is unpacked here and its sshd_config
 //! validated with the real `sshd -t`; a passed drill is recorded and shown
-//! by `backup list`; a backup whose sshd_config sshd refuses fails its
+//! by `backup list`, a skipped check (nginx is not installed) counted and
+//! named as skipped, never as passed; a backup whose sshd_config sshd refuses fails its
 //! drill, naming the check, and is not recorded as proven.
 #![cfg(all(feature = "sandbox", feature = "hetzner", feature = "bare"))]
 
@@ -70,15 +71,26 @@ async fn a_drill_proves_a_bare_backup_and_catches_a_broken_sshd_config() {
     assert_eq!(outcomes, ["passed", "passed", "skipped"], "{drilled}");
     assert_eq!(checks[1]["detail"], "etc/ssh/sshd_config is valid");
     assert_eq!(checks[2]["detail"], "nginx is not installed here");
+    // A skipped check is not a passed one: the drill passed in part.
+    assert_eq!(drilled["checksPassed"], 2, "{drilled}");
+    assert_eq!(drilled["checksSkipped"], 1, "{drilled}");
+    let message = drilled["message"].as_str().unwrap();
+    assert!(
+        message.contains("passed with 1 check(s) skipped")
+            && message.contains("nginx -t: nginx is not installed here")
+            && message.contains("2 checks on 1 artifact(s) passed"),
+        "{message}"
+    );
 
     let listed = ok(&run(vec!["--json", "backup", "list", name]).await);
     let proof = &listed["backups"][0]["verification"];
     assert_eq!(proof["proof"], "drill", "{listed}");
     assert_eq!(proof["verifiedAt"], drilled["verifiedAt"]);
+    assert_eq!(proof["checksSkipped"], 1, "{listed}");
     let text = run(vec!["backup", "list", name]).await;
     let text = String::from_utf8_lossy(&text.stdout).into_owned();
     assert!(
-        text.contains("PROVEN") && text.contains("drill 20"),
+        text.contains("PROVEN") && text.contains("drill 20") && text.contains("(1 skipped)"),
         "{text}"
     );
     let status = ok(&run(vec!["--json", "status", name]).await);

@@ -317,3 +317,56 @@ fn each_next_step_is_a_command_that_runs() {
         stdout(&restored)
     );
 }
+
+/// A backup of the original tool (no checksums) is not reported verified:
+/// `backup verify` says it could not be verified (exit 1, kind
+/// `unsupported`, in text and `--json`) and nothing records it as proven.
+#[test]
+fn a_legacy_backup_without_checksums_could_not_be_verified() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let _host = setup(dir);
+    let id = "2026-03-15_12-30-45-123";
+    let backup = dir.join("state/backups/bare-1").join(id);
+    std::fs::create_dir_all(&backup).unwrap();
+    std::fs::write(
+        backup.join("manifest.json"),
+        r#"{"serverName":"bare-1","provider":"manual","timestamp":"2026-03-15_12-30-45-123","coolifyVersion":"4.0.0","files":["coolify-backup.sql.gz"],"platform":"coolify"}"#,
+    )
+    .unwrap();
+    std::fs::write(backup.join("coolify-backup.sql.gz"), b"gz").unwrap();
+    assert_eq!(backup_ids(dir), [id]);
+
+    let text = kastell(dir, &["backup", "verify", "bare-1"]);
+    assert_eq!(text.status.code(), Some(1), "{}", stdout(&text));
+    assert!(!stdout(&text).contains("OK"), "{}", stdout(&text));
+    let stderr = String::from_utf8_lossy(&text.stderr);
+    assert!(
+        stderr.contains(&format!("backup {id} of bare-1 could not be verified"))
+            && stderr.contains("no checksums"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint:") && stderr.contains("backup drill"),
+        "{stderr}"
+    );
+
+    let json = kastell(
+        dir,
+        &["--json", "backup", "verify", "bare-1", "--backup", id],
+    );
+    assert_eq!(json.status.code(), Some(1));
+    let failure = json_of(&json);
+    assert_eq!(failure["kind"], "unsupported", "{failure}");
+    assert_eq!(failure["server"], "bare-1", "{failure}");
+    assert!(failure.get("success").is_none(), "{failure}");
+
+    let proofs = std::fs::read_to_string(dir.join("state/verifications.json")).unwrap_or_default();
+    assert!(!proofs.contains(id), "recorded as proven: {proofs}");
+    let listed = json_of(ok(&kastell(dir, &["--json", "backup", "list", "bare-1"])));
+    assert_eq!(listed["backups"][0]["status"], "unverified_legacy");
+    assert!(
+        listed["backups"][0].get("verification").is_none(),
+        "{listed}"
+    );
+}

@@ -162,6 +162,18 @@ impl Fleet {
             .collect()
     }
 
+    /// The ids of the server's local backups (its directories, beside
+    /// the host lock).
+    pub(super) fn backup_ids(&self) -> Vec<String> {
+        std::fs::read_dir(self.dir().join("backups").join(&self.name))
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_type().unwrap().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| !name.starts_with('.'))
+            .collect()
+    }
+
     /// Takes one more backup (which changes the server's state: its newest
     /// backup), through the SDK.
     pub(super) fn backup(&self) {
@@ -268,6 +280,12 @@ async fn a_person_is_asked_through_elicitation_and_only_their_yes_restores() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_confirm_plan_token_a_client_that_cannot_ask_confirms_with_a_bound_plan_token() {
     let fleet = Fleet::start(&[("KASTELL_PLAN_TTL", "8")]).await;
+    fleet.backup();
+    let other = fleet
+        .backup_ids()
+        .into_iter()
+        .find(|id| *id != fleet.backup_id)
+        .unwrap();
     fleet.set_safety(confirming("plan-token"));
     let client = Sdk::Python("legacy");
     let token = |n: usize| json!({"$from": n, "field": "planToken"});
@@ -276,9 +294,9 @@ async fn with_confirm_plan_token_a_client_that_cannot_ask_confirms_with_a_bound_
         json!([
             fleet.restore(json!({})),
             fleet.restore(json!({"dryRun": true})),
-            // Another backup id with the token made for this one.
+            // Another (existing) backup id with the token made for this one.
             {"name": "server_backup", "arguments": {"action": "backup-restore", "server": fleet.name,
-                "backupId": "2020-01-01_00-00-00-000", "planToken": token(1)}},
+                "backupId": other, "planToken": token(1)}},
             fleet.restore(json!({"planToken": {"$from": 1, "field": "planToken", "alter": true}})),
         ]),
         None,
@@ -426,24 +444,33 @@ async fn a_plan_token_made_for_one_server_is_refused_on_another() {
     .unwrap();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut run = sdk::stdio_plan(home.path(), &[], &env);
-    let delete = |server: &str, extra: Value| {
-        let mut args =
-            json!({"action": "snapshot-delete", "server": server, "snapshotId": "12345"});
+    // Each server has a snapshot of its own (a snapshot that is not listed
+    // is refused before any plan is made).
+    let create = |server: &str| json!({"name": "server_backup", "arguments": {"action": "snapshot-create", "server": server}});
+    let delete = |server: &str, from: usize, extra: Value| {
+        let mut args = json!({"action": "snapshot-delete", "server": server,
+            "snapshotId": {"$from": from, "pointer": "/snapshot/id"}});
         if let (Value::Object(a), Value::Object(e)) = (&mut args, extra) {
             a.extend(e);
         }
         json!({"name": "server_backup", "arguments": args})
     };
     run["calls"] = json!([
-        delete(&names[0], json!({"dryRun": true})),
+        create(&names[0]),
+        create(&names[1]),
+        delete(&names[0], 0, json!({"dryRun": true})),
         delete(
             &names[1],
-            json!({"planToken": {"$from": 0, "field": "planToken"}})
+            1,
+            json!({"planToken": {"$from": 2, "field": "planToken"}})
         ),
     ]);
     let (report, stderr) = sdk::run(Sdk::Python("legacy"), &run);
-    assert!(!is_error(&report, 0), "{report}\n{stderr}");
-    let plan = content(&report, 0);
+    for created in [0, 1] {
+        assert!(!is_error(&report, created), "{report}\n{stderr}");
+    }
+    assert!(!is_error(&report, 2), "{report}\n{stderr}");
+    let plan = content(&report, 2);
     assert!(
         plan["plan"]["overwrites"]
             .as_str()
@@ -451,8 +478,8 @@ async fn a_plan_token_made_for_one_server_is_refused_on_another() {
             .contains("cannot be undone"),
         "{plan}"
     );
-    assert!(is_error(&report, 1), "{}", summary(&report));
-    let refusal = content(&report, 1)["error"].as_str().unwrap();
+    assert!(is_error(&report, 3), "{}", summary(&report));
+    let refusal = content(&report, 3)["error"].as_str().unwrap();
     assert!(
         refusal.contains(&format!("made for server {}, not {}", names[0], names[1])),
         "{refusal}"
@@ -540,4 +567,79 @@ async fn a_dry_run_only_plans_where_confirmation_is_off() {
         assert!(!is_error(&report, 0), "{label}: {report}");
         assert_eq!(fleet.crontab(), "# backed up\n", "{label}");
     }
+}
+
+/// A restore naming a backup that is malformed (`../../etc`) or that the
+/// server does not have is refused before anything is asked, on every
+/// route (a person, a plan token, the operator), naming the id and how to
+/// list the valid ones; nothing is recorded as a decline, nothing changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_that_does_not_exist_is_refused_before_anyone_is_asked() {
+    let fleet = Fleet::start(&[("KASTELL_CONFIRM_TIMEOUT", "3")]).await;
+    let missing = "2020-01-01_00-00-00-000";
+    let naming = |id: &str, extra: Value| {
+        let mut call = fleet.restore(extra);
+        call["arguments"]["backupId"] = json!(id);
+        call
+    };
+    let assert_refused = |report: &Value, index: usize, kind: &str, id: &str| {
+        assert!(is_error(report, index), "{report}");
+        let refusal = content(report, index);
+        assert_eq!(refusal["kind"], kind, "{refusal}");
+        assert!(refusal["error"].as_str().unwrap().contains(id), "{refusal}");
+        assert!(
+            refusal["hint"].as_str().unwrap().contains("backup-list"),
+            "{refusal}"
+        );
+        assert!(refusal.get("planToken").is_none(), "{refusal}");
+    };
+    let yes = json!({"action": "accept", "content": {"confirm": true}});
+    for mode in ["legacy", "auto"] {
+        let report = fleet.run(
+            Sdk::Python(mode),
+            json!([
+                naming("../../etc", json!({})),
+                naming(missing, json!({})),
+                naming(missing, json!({"dryRun": true})),
+            ]),
+            Some(yes.clone()),
+        );
+        assert_eq!(
+            report["elicitations"].as_array().map_or(0, Vec::len),
+            0,
+            "nobody is asked: {report}"
+        );
+        assert_refused(&report, 0, "invalid_input", "../../etc");
+        assert_refused(&report, 1, "not_found", missing);
+        assert!(
+            content(&report, 1)["error"]
+                .as_str()
+                .unwrap()
+                .contains(&fleet.name),
+            "{report}"
+        );
+        assert_refused(&report, 2, "not_found", missing);
+    }
+    // No plan token for it, and no request waiting for the operator.
+    for mode in ["plan-token", "approve"] {
+        fleet.set_safety(confirming(mode));
+        let report = fleet.run(
+            Sdk::Python("legacy"),
+            json!([
+                naming(missing, json!({"dryRun": true})),
+                naming(missing, json!({}))
+            ]),
+            None,
+        );
+        assert_refused(&report, 0, "not_found", missing);
+        assert_refused(&report, 1, "not_found", missing);
+    }
+    let approvals = std::fs::read_to_string(fleet.dir().join("approvals.json")).unwrap_or_default();
+    assert!(!approvals.contains(missing), "{approvals}");
+    assert!(!fleet.dir().join("declines.json").exists());
+    for entry in fleet.audit("backup-restore") {
+        let confirmed = entry["confirmed"].as_str().unwrap_or_default();
+        assert!(!confirmed.contains("declined"), "{entry}");
+    }
+    assert_eq!(fleet.crontab(), "# changed\n");
 }

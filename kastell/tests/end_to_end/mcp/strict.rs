@@ -151,13 +151,16 @@ async fn misspelt_unknown_and_misplaced_arguments_run_nothing() {
         let hint = value["hint"].as_str().unwrap();
         assert!(hint.starts_with("Nothing was run."), "{hint}");
     }
-    // The refused backup-create made no backup.
+    // The refused backup-create made no backup. `null` counts as absent,
+    // for the surface's arguments (dryRun, planToken) as for the action's.
     let made = mcp
         .call(
             "server_backup",
-            json!({"action": "backup-list", "server": "bare-1"}),
+            json!({"action": "backup-list", "server": "bare-1", "repo": null,
+                "dryRun": null, "planToken": null}),
         )
         .await;
+    assert!(!is_error(&made), "{made:?}");
     assert_eq!(
         content(&made)["backupCount"],
         0,

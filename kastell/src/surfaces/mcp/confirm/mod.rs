@@ -122,11 +122,12 @@ fn nonce() -> String {
 }
 
 /// Hex SHA-256 (first 32 digits) of `tool` and `arguments` without
-/// `dryRun` and `planToken`, keys sorted: what a token is bound to.
+/// `dryRun`, `planToken` and those set to `null` (absent), keys sorted:
+/// what a token is bound to.
 pub(crate) fn arguments_digest(tool: &str, arguments: &JsonObject) -> String {
     let sorted: BTreeMap<&String, &serde_json::Value> = arguments
         .iter()
-        .filter(|(k, _)| k.as_str() != "dryRun" && k.as_str() != "planToken")
+        .filter(|(k, v)| k.as_str() != "dryRun" && k.as_str() != "planToken" && !v.is_null())
         .collect();
     let mut hash = Sha256::new();
     hash.update(tool.as_bytes());

@@ -118,3 +118,24 @@ fn the_arguments_digest_ignores_order_and_the_confirmation_fields() {
         arguments_digest("server_backup", &c)
     );
 }
+
+#[test]
+fn a_null_argument_is_absent_for_the_digest_too() {
+    let args = |v: serde_json::Value| v.as_object().unwrap().clone();
+    let plain = arguments_digest(
+        "server_backup",
+        &args(serde_json::json!({"action": "backup-restore", "backupId": "b1"})),
+    );
+    let nulls = arguments_digest(
+        "server_backup",
+        &args(
+            serde_json::json!({"action": "backup-restore", "backupId": "b1", "repo": null, "dryRun": true}),
+        ),
+    );
+    assert_eq!(plain, nulls);
+    let other = arguments_digest(
+        "server_backup",
+        &args(serde_json::json!({"action": "backup-restore", "backupId": "b2"})),
+    );
+    assert_ne!(plain, other);
+}
