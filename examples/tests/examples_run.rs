@@ -226,7 +226,7 @@ fn the_official_sdk_drives_a_third_party_build_over_mcp() {
         {"name": "server_backup", "arguments": {"action": "backup-create", "server": "acme-web"}},
         {"name": "server_maintain", "arguments": {"action": "maintain", "server": "acme-web"}},
         {"name": "server_backup", "arguments": {"action": "backup-restore", "server": "acme-web",
-            "backupId": "2026-01-01_00-00-00-000", "dryRun": true}}
+            "backupId": {"$from": 1, "field": "backupId"}, "dryRun": true}}
     ]);
     let (report, stderr) = mcp_sdk::run(Sdk::TypeScript, &plan);
     let tools: Vec<&str> = report["tools"]
