@@ -181,14 +181,12 @@ impl Operation for BackupDrillOp {
     type Body = BackupDrillResult;
 
     async fn run(ctx: &Context, query: Option<&str>, args: &BackupRef) -> OpResult<Self::Body> {
-        let id = args.backup_id.as_deref().filter(|b| !b.trim().is_empty());
-        let repo = args.repo.repo.as_deref().filter(|r| !r.trim().is_empty());
+        let (id, repo) = (args.id(), args.repo.name());
         backup_drill(ctx, query, id, repo).await
     }
 
     fn plan(ctx: &Context, server: &ServerRecord, args: &BackupRef) -> Vec<String> {
-        let id = args.backup_id.as_deref().filter(|b| !b.trim().is_empty());
-        let repo = args.repo.repo.as_deref().filter(|r| !r.trim().is_empty());
+        let (id, repo) = (args.id(), args.repo.name());
         let mut steps = Vec::new();
         if let Some(repo) = repo {
             steps.push(format!(

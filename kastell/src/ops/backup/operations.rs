@@ -41,7 +41,8 @@ pub struct RepoArg {
 }
 
 impl RepoArg {
-    fn name(&self) -> Option<&str> {
+    /// The repository named, if any (blank counts as none).
+    pub(crate) fn name(&self) -> Option<&str> {
         self.repo.as_deref().filter(|r| !r.trim().is_empty())
     }
 }
@@ -68,7 +69,8 @@ pub struct BackupRef {
 }
 
 impl BackupRef {
-    fn id(&self) -> Option<&str> {
+    /// The backup id named, if any (blank counts as none: the newest).
+    pub(crate) fn id(&self) -> Option<&str> {
         self.backup_id.as_deref().filter(|b| !b.trim().is_empty())
     }
 
