@@ -174,7 +174,13 @@ impl BackupEngine {
             .with_dump_jobs(self.jobs);
         let mut sink = ObservedSink::new(&mut staging, request.transfer.clone());
         let mut report = request.platform.backup(&mut sink).await?;
+        drop(sink);
         let elapsed = started.elapsed();
+        if let (DumpJobs::Exactly(n), false) = (self.jobs, staging.dump_jobs_asked()) {
+            report
+                .warnings
+                .push(unused_jobs(n, request.platform.info().display_name));
+        }
         if let Some(warning) = plan.warning {
             if !report.warnings.contains(&warning) {
                 report.warnings.insert(0, warning);
@@ -551,6 +557,17 @@ async fn stop_restore_start(
         }
     }
     (steps, first_error.map_or(Ok(()), Err))
+}
+
+/// The least wait for a server's lock a restore reports as a step.
+const LOCK_WAIT_SHOWN_MS: u64 = 100;
+
+/// Why `--jobs n` did nothing: the platform's backup has no database dump
+/// to run in parallel (bare servers, a platform that never asks).
+fn unused_jobs(n: u16, platform: &str) -> String {
+    format!(
+        "--jobs {n} was not used: a {platform} backup has no database dump to run in parallel (--jobs applies to Coolify and Dokploy)"
+    )
 }
 
 /// A backup id for now that no backup of this server has yet.
