@@ -77,6 +77,9 @@ pub struct BackupEntry {
     pub platform_version: Option<String>,
     /// The stored files.
     pub files: Vec<String>,
+    /// Its size in bytes (in a repository: decompressed), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
     /// Why it is corrupt, when it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
@@ -118,6 +121,7 @@ impl From<&RepoBackup> for BackupEntry {
             platform: b.platform.clone(),
             platform_version: None,
             files: Vec::new(),
+            size_bytes: Some(b.total_bytes),
             problem: None,
             snapshot_id: Some(b.snapshot_id.clone()),
             verification: None,
@@ -141,12 +145,32 @@ impl From<&StoredBackup> for BackupEntry {
             platform: m.map(|m| m.platform_id().to_owned()),
             platform_version: m.map(|m| m.platform_version.clone()),
             files: m.map(|m| m.files.clone()).unwrap_or_default(),
+            size_bytes: stored_size(b),
             problem: b.problem.clone(),
             snapshot_id: None,
             verification: None,
             safety_for: b.safety_for().map(str::to_owned),
         }
     }
+}
+
+/// The bytes `backup`'s stored files take: the sizes its manifest records,
+/// or (an older manifest without them) the files' sizes on disk; `None`
+/// when neither is known.
+fn stored_size(backup: &StoredBackup) -> Option<u64> {
+    let manifest = backup.manifest.as_ref()?;
+    if !manifest.artifacts.is_empty() {
+        return Some(manifest.artifacts.iter().map(|a| a.size).sum());
+    }
+    let sizes: Vec<u64> = manifest
+        .files
+        .iter()
+        .filter(|f| crate::engine::backup::is_plain_artifact_name(f))
+        .filter_map(|f| std::fs::symlink_metadata(backup.dir.join(f)).ok())
+        .filter(std::fs::Metadata::is_file)
+        .map(|m| m.len())
+        .collect();
+    (!sizes.is_empty()).then(|| sizes.iter().sum())
 }
 
 /// A server's backups, newest first. An empty list is a success.
