@@ -11,7 +11,7 @@ use super::HealthOp;
 #[allow(unused_imports)]
 use super::Operation as _;
 use super::reply::Reply;
-use kastell_core::types::BackupId;
+use kastell_core::types::{BackupId, StepReport, StepTimer};
 use kastell_core::wire::CompressMode;
 use kastell_core::{Error, ErrorKind};
 use schemars::JsonSchema;
@@ -514,14 +514,46 @@ pub async fn backup_restore_from(
             .with_hint("List backups with backup-list and pass one backupId"),
         ));
     }
-    let (id, mut warnings) = local_copy(ctx, server, backup_id, repo)
-        .await
-        .map_err(fail)?;
+    // Every phase that takes time is a step of its own, so the steps add
+    // up to the run: fetching from a repository and connecting too.
+    let mut ran: Vec<StepReport> = Vec::new();
+    let fetched = match repo {
+        None => local_copy(ctx, server, backup_id, None).await,
+        Some(name) => {
+            let timer = StepTimer::start(format!("Fetch from repository {name}"));
+            let got = local_copy(ctx, server, backup_id, repo).await;
+            ran.push(match &got {
+                Ok((id, _)) => timer.success(format!("backup {id} pulled and checked")),
+                Err(e) => timer.failure(e),
+            });
+            got
+        }
+    };
+    let (id, mut warnings) = fetched.map_err(|e| fail(e).with_steps(&ran))?;
     warnings.extend(safety_note(ctx, server, id.as_str()));
+    let timer = StepTimer::start("Connect");
     let transport = ctx.transport_for(server);
-    let host_key = transport.host_key().await.map_err(fail)?;
+    let connected = async {
+        let host_key = transport.host_key().await?;
+        let platform = ctx.platform_for(server, transport.clone())?;
+        Ok::<_, Error>((host_key, platform))
+    }
+    .await;
+    let (host_key, platform) = match connected {
+        Ok(done) => {
+            ran.push(timer.success(format!(
+                "SSH to {} ({} host key)",
+                server.ip,
+                done.1.info().display_name
+            )));
+            done
+        }
+        Err(e) => {
+            ran.push(timer.failure(&e));
+            return Err(fail(e).with_steps(&ran));
+        }
+    };
     let first_use = host_key.warning.clone();
-    let platform = ctx.platform_for(server, transport.clone()).map_err(fail)?;
     ctx.progress().message(&format!(
         "Restoring backup {id} onto {} (safety backup, stop, restore, start, health check)",
         server.name
@@ -539,18 +571,19 @@ pub async fn backup_restore_from(
             transfer: transfer(ctx),
         })
         .await;
-    Stepper::new(ctx.progress(), outcome.steps.len()).finish_all(&outcome.steps);
     let success = outcome.success();
+    ran.extend(outcome.steps.iter().cloned());
+    Stepper::new(ctx.progress(), ran.len()).finish_all(&ran);
     ctx.progress().message(if success {
         "Restore finished"
     } else {
         "Restore failed"
     });
     if let (false, Some(e)) = (success, outcome.error) {
-        return Err(fail(e).with_steps(&outcome.steps));
+        return Err(fail(e).with_steps(&ran));
     }
     if !success {
-        return Err(fail(Error::unexpected("a restore step failed")).with_steps(&outcome.steps));
+        return Err(fail(Error::unexpected("a restore step failed")).with_steps(&ran));
     }
 
     Ok(Reply::on(
@@ -559,7 +592,7 @@ pub async fn backup_restore_from(
             backup_id: id.to_string(),
             safety_backup_id: outcome.safety_backup.map(|b| b.to_string()),
             repository: repo.map(str::to_owned),
-            steps: steps(&outcome.steps),
+            steps: steps(&ran),
             warnings: first_use
                 .into_iter()
                 .chain(warnings)
