@@ -1,8 +1,9 @@
 //! Safety levels on the command line, through the real `kastell` binary
 //! on a sandbox server tagged `prod`: the level x operation matrix (what
 //! `--dry-run` says the policy allows; a read, which has no plan, runs),
-//! maintenance windows, the `KASTELL_SAFETY_LEVEL` ceiling, SAFE_MODE keeping its meaning beside
-//! them, and every run landing in an intact audit log.
+//! maintenance windows, the `KASTELL_SAFETY_LEVEL` ceiling, SAFE_MODE
+//! keeping its meaning beside them, and every run landing in an intact
+//! audit log.
 #![cfg(all(feature = "sandbox", feature = "hetzner", feature = "bare"))]
 // Test helpers: a panic is the test failing, with the error shown.
 #![allow(clippy::unwrap_used)]
