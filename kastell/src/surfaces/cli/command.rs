@@ -320,6 +320,29 @@ mod tests {
                 "{path:?}: {listed:?}"
             );
         }
+        // A shared argument says what it does for each command.
+        let help = |path: &[&str]| {
+            let mut command = Cli::command();
+            command.build();
+            let mut leaf = &command;
+            for word in path {
+                leaf = leaf.find_subcommand(word).unwrap();
+            }
+            let repo = leaf.get_arguments().find(|a| a.get_id() == "repo").unwrap();
+            repo.get_help().unwrap().to_string()
+        };
+        assert!(help(&["backup", "create"]).starts_with("Also store the new backup"));
+        for path in [
+            &["backup", "list"][..],
+            &["backup", "restore"],
+            &["backup", "verify"],
+        ] {
+            let text = help(path);
+            assert!(
+                text.starts_with("Read from this backup repository"),
+                "{path:?}: {text}"
+            );
+        }
         // What they do offer still parses: status across the fleet.
         let cli =
             Cli::try_parse_from(["kastell", "status", "--all", "--concurrency", "4"]).unwrap();
