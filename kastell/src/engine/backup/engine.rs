@@ -174,7 +174,13 @@ impl BackupEngine {
             .with_dump_jobs(self.jobs);
         let mut sink = ObservedSink::new(&mut staging, request.transfer.clone());
         let mut report = request.platform.backup(&mut sink).await?;
+        drop(sink);
         let elapsed = started.elapsed();
+        if let (DumpJobs::Exactly(n), false) = (self.jobs, staging.dump_jobs_asked()) {
+            report
+                .warnings
+                .push(unused_jobs(n, request.platform.info().display_name));
+        }
         if let Some(warning) = plan.warning {
             if !report.warnings.contains(&warning) {
                 report.warnings.insert(0, warning);
@@ -358,7 +364,13 @@ impl BackupEngine {
     ) -> Result<()> {
         let server = &request.server.name;
         let server_dir = self.layout.server_dir(server)?;
+        let waiting = StepTimer::start(format!("Wait for {server}'s lock"));
         let _lock = HostLock::acquire_async(&server_dir).await?;
+        let waited = waiting.success("another operation on the server ended");
+        // Only a wait worth telling is a step (the steps add up to the run).
+        if waited.duration_ms >= LOCK_WAIT_SHOWN_MS {
+            outcome.steps.push(waited);
+        }
 
         let step = StepTimer::start("Verify backup");
         let source = match self.verified(server, &request.backup_id) {
@@ -381,13 +393,14 @@ impl BackupEngine {
                     outcome.steps.push(step.failure(&e));
                     return Err(e);
                 }
-                outcome.steps.push(step.success("checksums match"));
-                // One probe, only when there is zstd to decompress on the server.
+                // One probe, only when there is zstd to decompress on the
+                // server (timed with the step: the steps add up to the run).
                 let zstd = source
                     .records()
                     .iter()
                     .any(|r| r.compression == Compression::Zstd);
                 let unzstd = zstd && wire::server_unzstd(request.transport.as_ref()).await;
+                outcome.steps.push(step.success("checksums match"));
                 source
                     .with_transfer(request.transfer.clone())
                     .with_server_unzstd(unzstd)
@@ -511,7 +524,26 @@ async fn stop_restore_start(
         }
     }
     if first_error.is_none() {
-        let report = platform.restore(&source).await;
+        let started = Instant::now();
+        let mut report = platform.restore(&source).await;
+        // What the platform's own steps do not account for (a restore run
+        // as one remote script reports its parts untimed): sending the
+        // backup and running the restore, a step of its own so that the
+        // steps add up to the run.
+        let untimed = elapsed_ms(started)
+            .saturating_sub(report.steps.iter().map(|s| s.duration_ms).sum::<u64>());
+        if untimed >= UNTIMED_SHOWN_MS {
+            report.steps.insert(0, StepReport {
+                name: "Send and restore".to_owned(),
+                status: StepStatus::Success,
+                detail: Some(format!(
+                    "the backup streamed to the server and restored by {name} (the steps below are the parts it reported)"
+                )),
+                error: None,
+                hint: None,
+                duration_ms: untimed,
+            });
+        }
         let failed_step = report
             .steps
             .iter()
@@ -551,6 +583,26 @@ async fn stop_restore_start(
         }
     }
     (steps, first_error.map_or(Ok(()), Err))
+}
+
+/// The least wait for a server's lock a restore reports as a step.
+const LOCK_WAIT_SHOWN_MS: u64 = 100;
+
+/// The least time a platform's restore spends outside the steps it
+/// reports that is shown as a step of its own.
+const UNTIMED_SHOWN_MS: u64 = 10;
+
+/// Whole milliseconds since `started`.
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Why `--jobs n` did nothing: the platform's backup has no database dump
+/// to run in parallel (bare servers, a platform that never asks).
+fn unused_jobs(n: u16, platform: &str) -> String {
+    format!(
+        "--jobs {n} was not used: a {platform} backup has no database dump to run in parallel (--jobs applies to Coolify and Dokploy)"
+    )
 }
 
 /// A backup id for now that no backup of this server has yet.

@@ -26,6 +26,7 @@ pub mod wire;
 pub use crate::state::HostLock;
 pub use engine::{BackupEngine, BackupRequest, CreatedBackup, RestoreOutcome, RestoreRequest};
 pub use layout::{BACKUPS_DIR, BackupLayout, LOCK_FILE, STAGING_PREFIX, check_component};
+pub(crate) use manifest::is_plain_artifact_name;
 pub use manifest::{FORMAT_VERSION, MANIFEST_FILE, Manifest, stored_file};
 pub(crate) use nofollow::BackupDir;
 pub use staging::{Staging, sweep_abandoned};

@@ -188,6 +188,9 @@ pub struct Staging {
     compression: Compression,
     wire: WirePlan,
     jobs: DumpJobs,
+    /// Whether the platform asked how many dump jobs it may use (one
+    /// whose backup has no database dump never does).
+    jobs_asked: AtomicBool,
     open: BTreeMap<String, Open>,
     sealed: Vec<ArtifactRecord>,
     transfers: Vec<WireTransfer>,
@@ -240,6 +243,7 @@ impl Staging {
             compression,
             wire: WirePlan::default(),
             jobs: DumpJobs::Auto,
+            jobs_asked: AtomicBool::new(false),
             open: BTreeMap::new(),
             sealed: Vec::new(),
             transfers: Vec::new(),
@@ -258,6 +262,12 @@ impl Staging {
     pub fn with_dump_jobs(mut self, jobs: DumpJobs) -> Self {
         self.jobs = jobs;
         self
+    }
+
+    /// Whether the platform asked how many dump jobs it may use: when it
+    /// did not, a number given with `--jobs` was not used.
+    pub fn dump_jobs_asked(&self) -> bool {
+        self.jobs_asked.load(Ordering::Relaxed)
     }
 
     /// How each sealed artifact came over the wire.
@@ -331,6 +341,7 @@ impl ArtifactSink for Staging {
     }
 
     fn dump_jobs(&self) -> DumpJobs {
+        self.jobs_asked.store(true, Ordering::Relaxed);
         self.jobs
     }
 

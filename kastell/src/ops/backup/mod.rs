@@ -11,7 +11,7 @@ use super::HealthOp;
 #[allow(unused_imports)]
 use super::Operation as _;
 use super::reply::Reply;
-use kastell_core::types::BackupId;
+use kastell_core::types::{BackupId, StepReport, StepTimer};
 use kastell_core::wire::CompressMode;
 use kastell_core::{Error, ErrorKind};
 use schemars::JsonSchema;
@@ -77,6 +77,9 @@ pub struct BackupEntry {
     pub platform_version: Option<String>,
     /// The stored files.
     pub files: Vec<String>,
+    /// Its size in bytes (in a repository: decompressed), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
     /// Why it is corrupt, when it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
@@ -118,6 +121,7 @@ impl From<&RepoBackup> for BackupEntry {
             platform: b.platform.clone(),
             platform_version: None,
             files: Vec::new(),
+            size_bytes: Some(b.total_bytes),
             problem: None,
             snapshot_id: Some(b.snapshot_id.clone()),
             verification: None,
@@ -141,12 +145,32 @@ impl From<&StoredBackup> for BackupEntry {
             platform: m.map(|m| m.platform_id().to_owned()),
             platform_version: m.map(|m| m.platform_version.clone()),
             files: m.map(|m| m.files.clone()).unwrap_or_default(),
+            size_bytes: stored_size(b),
             problem: b.problem.clone(),
             snapshot_id: None,
             verification: None,
             safety_for: b.safety_for().map(str::to_owned),
         }
     }
+}
+
+/// The bytes `backup`'s stored files take: the sizes its manifest records,
+/// or (an older manifest without them) the files' sizes on disk; `None`
+/// when neither is known.
+fn stored_size(backup: &StoredBackup) -> Option<u64> {
+    let manifest = backup.manifest.as_ref()?;
+    if !manifest.artifacts.is_empty() {
+        return Some(manifest.artifacts.iter().map(|a| a.size).sum());
+    }
+    let sizes: Vec<u64> = manifest
+        .files
+        .iter()
+        .filter(|f| crate::engine::backup::is_plain_artifact_name(f))
+        .filter_map(|f| std::fs::symlink_metadata(backup.dir.join(f)).ok())
+        .filter(std::fs::Metadata::is_file)
+        .map(|m| m.len())
+        .collect();
+    (!sizes.is_empty()).then(|| sizes.iter().sum())
 }
 
 /// A server's backups, newest first. An empty list is a success.
@@ -490,14 +514,46 @@ pub async fn backup_restore_from(
             .with_hint("List backups with backup-list and pass one backupId"),
         ));
     }
-    let (id, mut warnings) = local_copy(ctx, server, backup_id, repo)
-        .await
-        .map_err(fail)?;
+    // Every phase that takes time is a step of its own, so the steps add
+    // up to the run: fetching from a repository and connecting too.
+    let mut ran: Vec<StepReport> = Vec::new();
+    let fetched = match repo {
+        None => local_copy(ctx, server, backup_id, None).await,
+        Some(name) => {
+            let timer = StepTimer::start(format!("Fetch from repository {name}"));
+            let got = local_copy(ctx, server, backup_id, repo).await;
+            ran.push(match &got {
+                Ok((id, _)) => timer.success(format!("backup {id} pulled and checked")),
+                Err(e) => timer.failure(e),
+            });
+            got
+        }
+    };
+    let (id, mut warnings) = fetched.map_err(|e| fail(e).with_steps(&ran))?;
     warnings.extend(safety_note(ctx, server, id.as_str()));
+    let timer = StepTimer::start("Connect");
     let transport = ctx.transport_for(server);
-    let host_key = transport.host_key().await.map_err(fail)?;
+    let connected = async {
+        let host_key = transport.host_key().await?;
+        let platform = ctx.platform_for(server, transport.clone())?;
+        Ok::<_, Error>((host_key, platform))
+    }
+    .await;
+    let (host_key, platform) = match connected {
+        Ok(done) => {
+            ran.push(timer.success(format!(
+                "SSH to {} ({} host key)",
+                server.ip,
+                done.1.info().display_name
+            )));
+            done
+        }
+        Err(e) => {
+            ran.push(timer.failure(&e));
+            return Err(fail(e).with_steps(&ran));
+        }
+    };
     let first_use = host_key.warning.clone();
-    let platform = ctx.platform_for(server, transport.clone()).map_err(fail)?;
     ctx.progress().message(&format!(
         "Restoring backup {id} onto {} (safety backup, stop, restore, start, health check)",
         server.name
@@ -515,18 +571,19 @@ pub async fn backup_restore_from(
             transfer: transfer(ctx),
         })
         .await;
-    Stepper::new(ctx.progress(), outcome.steps.len()).finish_all(&outcome.steps);
     let success = outcome.success();
+    ran.extend(outcome.steps.iter().cloned());
+    Stepper::new(ctx.progress(), ran.len()).finish_all(&ran);
     ctx.progress().message(if success {
         "Restore finished"
     } else {
         "Restore failed"
     });
     if let (false, Some(e)) = (success, outcome.error) {
-        return Err(fail(e).with_steps(&outcome.steps));
+        return Err(fail(e).with_steps(&ran));
     }
     if !success {
-        return Err(fail(Error::unexpected("a restore step failed")).with_steps(&outcome.steps));
+        return Err(fail(Error::unexpected("a restore step failed")).with_steps(&ran));
     }
 
     Ok(Reply::on(
@@ -535,7 +592,7 @@ pub async fn backup_restore_from(
             backup_id: id.to_string(),
             safety_backup_id: outcome.safety_backup.map(|b| b.to_string()),
             repository: repo.map(str::to_owned),
-            steps: steps(&outcome.steps),
+            steps: steps(&ran),
             warnings: first_use
                 .into_iter()
                 .chain(warnings)

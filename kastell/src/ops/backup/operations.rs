@@ -35,7 +35,7 @@ pub struct RepoArg {
     #[arg(
         long,
         value_name = "NAME",
-        help = "A backup repository (see `kastell repo list`): create also stores the new backup there (default: the server's default repository), the others read the backup from there; absent: the local store"
+        help = "Read from this backup repository (see `kastell repo list`) instead of the local store"
     )]
     pub repo: Option<String>,
 }
@@ -82,6 +82,10 @@ impl BackupRef {
 /// Arguments of `backup-create`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::Args)]
 #[serde(rename_all = "camelCase")]
+// The repository is written to here, not read from: its own help.
+#[command(mut_arg("repo", |a| a.help(
+    "Also store the new backup in this repository (see `kastell repo list`; default: the server's default repository)"
+)))]
 pub struct CreateArgs {
     /// The repository the new backup also goes to.
     #[serde(flatten)]

@@ -7,7 +7,7 @@
 
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser};
 
-use super::fleet::{DEFAULT_CONCURRENCY, FleetArgs, OneArgs};
+use super::fleet::{DEFAULT_CONCURRENCY, FleetArgs, OneArgs, ReadFleetArgs};
 use super::op::Op;
 use super::{Cli, Command};
 use crate::ops::{CliTarget, Dyn, catalog};
@@ -29,6 +29,33 @@ struct Fixed {
 struct ReadTarget {
     /// The server (name or IP); optional when there is only one.
     server: Option<String>,
+}
+
+/// The server-picking flags an operation's command gets: from its
+/// [`CliTarget`], except that an operation that only reads never gets
+/// `--dry-run` or `--force` (there is nothing to plan or confirm).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flags {
+    /// [`FleetArgs`].
+    Fleet,
+    /// [`ReadFleetArgs`].
+    ReadFleet,
+    /// [`OneArgs`].
+    One,
+    /// [`ReadTarget`].
+    Read,
+}
+
+impl Flags {
+    fn of(op: &dyn Dyn) -> Option<Self> {
+        let reads = op.spec().rule.reads_only();
+        Some(match (op.spec().cli?.target, reads) {
+            (CliTarget::Fleet, false) => Self::Fleet,
+            (CliTarget::Fleet, true) => Self::ReadFleet,
+            (CliTarget::One, false) => Self::One,
+            (CliTarget::One | CliTarget::Read, _) => Self::Read,
+        })
+    }
 }
 
 /// A command-line call of an operation: the call and how it picks
@@ -64,10 +91,11 @@ fn leaf(op: &'static dyn Dyn, order: usize) -> clap::Command {
     };
     let name = cli.path.last().copied().unwrap_or(op.spec().rule.id);
     let command = clap::Command::new(name);
-    let command = match cli.target {
-        CliTarget::Fleet => FleetArgs::augment_args(command),
-        CliTarget::One => OneArgs::augment_args(command),
-        CliTarget::Read => ReadTarget::augment_args(command),
+    let command = match Flags::of(op) {
+        Some(Flags::Fleet) => FleetArgs::augment_args(command),
+        Some(Flags::ReadFleet) => ReadFleetArgs::augment_args(command),
+        Some(Flags::One) => OneArgs::augment_args(command),
+        Some(Flags::Read) | None => ReadTarget::augment_args(command),
     };
     // Last: deriving `Args` sets the help from the argument type's doc.
     op.augment(command)
@@ -123,10 +151,11 @@ fn operation(matches: &ArgMatches) -> Result<Option<OpCall>, clap::Error> {
     else {
         return Ok(None);
     };
-    let target = match op.spec().cli.map(|c| c.target) {
-        Some(CliTarget::Fleet) => FleetArgs::from_arg_matches(leaf)?,
-        Some(CliTarget::One) => OneArgs::from_arg_matches(leaf)?.into(),
-        _ => FleetArgs {
+    let target = match Flags::of(op) {
+        Some(Flags::Fleet) => FleetArgs::from_arg_matches(leaf)?,
+        Some(Flags::ReadFleet) => ReadFleetArgs::from_arg_matches(leaf)?.into(),
+        Some(Flags::One) => OneArgs::from_arg_matches(leaf)?.into(),
+        Some(Flags::Read) | None => FleetArgs {
             server: ReadTarget::from_arg_matches(leaf)?.server,
             all: false,
             concurrency: DEFAULT_CONCURRENCY,
@@ -234,6 +263,95 @@ mod tests {
                 assert_eq!(cli.target, CliTarget::One, "{:?}", cli.path);
             }
         }
+    }
+
+    /// The long flags `kastell <path> --help` lists.
+    fn flags(path: &[&str]) -> Vec<String> {
+        let mut command = Cli::command();
+        command.build();
+        let mut leaf = &command;
+        for word in path {
+            leaf = leaf.find_subcommand(word).unwrap();
+        }
+        leaf.get_arguments()
+            .filter(|a| !a.is_hide_set())
+            .filter_map(|a| a.get_long().map(str::to_owned))
+            .collect()
+    }
+
+    #[test]
+    fn help_lists_no_flag_that_does_nothing_there() {
+        let mut checked = 0;
+        for op in catalog::all() {
+            let Some(cli) = op.spec().cli else { continue };
+            let listed = flags(cli.path);
+            let has = |flag: &str| listed.iter().any(|l| l == flag);
+            // Nothing to plan or confirm when it only reads.
+            if op.spec().rule.reads_only() {
+                assert!(
+                    !has("dry-run") && !has("force"),
+                    "{:?}: {listed:?}",
+                    cli.path
+                );
+                checked += 1;
+            } else {
+                assert!(has("dry-run") && has("force"), "{:?}: {listed:?}", cli.path);
+            }
+            // A listing picks no backup.
+            if op.spec().rule.id.ends_with("-list") {
+                assert!(!has("backup"), "{:?} offers --backup", cli.path);
+            }
+            // --all and --concurrency come together, on fleet commands only.
+            assert_eq!(has("all"), has("concurrency"), "{:?}", cli.path);
+            assert_eq!(has("all"), cli.target == CliTarget::Fleet, "{:?}", cli.path);
+        }
+        assert!(checked >= 8, "read commands checked: {checked}");
+        for path in [
+            &["status"][..],
+            &["backup", "list"],
+            &["monitor"],
+            &["health"],
+        ] {
+            let listed = flags(path);
+            assert!(
+                !listed
+                    .iter()
+                    .any(|f| f == "dry-run" || f == "force" || f == "backup"),
+                "{path:?}: {listed:?}"
+            );
+        }
+        // A shared argument says what it does for each command.
+        let help = |path: &[&str]| {
+            let mut command = Cli::command();
+            command.build();
+            let mut leaf = &command;
+            for word in path {
+                leaf = leaf.find_subcommand(word).unwrap();
+            }
+            let repo = leaf.get_arguments().find(|a| a.get_id() == "repo").unwrap();
+            repo.get_help().unwrap().to_string()
+        };
+        assert!(help(&["backup", "create"]).starts_with("Also store the new backup"));
+        for path in [
+            &["backup", "list"][..],
+            &["backup", "restore"],
+            &["backup", "verify"],
+        ] {
+            let text = help(path);
+            assert!(
+                text.starts_with("Read from this backup repository"),
+                "{path:?}: {text}"
+            );
+        }
+        // What they do offer still parses: status across the fleet.
+        let cli =
+            Cli::try_parse_from(["kastell", "status", "--all", "--concurrency", "4"]).unwrap();
+        let Command::Operation(call) = cli.command else {
+            panic!("status is an operation");
+        };
+        assert!(call.target.all && call.target.concurrency == 4 && !call.target.dry_run);
+        let err = Cli::try_parse_from(["kastell", "status", "--dry-run"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::UnknownArgument);
     }
 
     #[test]

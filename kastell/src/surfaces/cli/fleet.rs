@@ -49,6 +49,33 @@ pub struct FleetArgs {
     pub force: bool,
 }
 
+/// Arguments of read-only commands that can run across the fleet: one
+/// server or `--all`, with `--concurrency`; nothing to plan or confirm, so
+/// no `--dry-run` or `--force`.
+#[derive(Debug, Clone, Args)]
+pub struct ReadFleetArgs {
+    /// The server (name or IP); optional when there is only one.
+    pub server: Option<String>,
+    /// Run on every server of the fleet, concurrently.
+    #[arg(long, conflicts_with = "server")]
+    pub all: bool,
+    /// How many servers to work on at once with --all.
+    #[arg(long, default_value_t = DEFAULT_CONCURRENCY, value_parser = concurrency)]
+    pub concurrency: usize,
+}
+
+impl From<ReadFleetArgs> for FleetArgs {
+    fn from(a: ReadFleetArgs) -> Self {
+        Self {
+            server: a.server,
+            all: a.all,
+            concurrency: a.concurrency,
+            dry_run: false,
+            force: false,
+        }
+    }
+}
+
 /// Arguments of commands that work on one server.
 #[derive(Debug, Clone, Args)]
 pub struct OneArgs {

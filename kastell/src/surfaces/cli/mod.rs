@@ -24,6 +24,8 @@ pub(crate) mod repo;
 pub(crate) mod report;
 pub(crate) mod schedule;
 pub(crate) mod server;
+pub(crate) mod style;
+pub(crate) mod when;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

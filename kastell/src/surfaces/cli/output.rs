@@ -9,21 +9,33 @@ use std::io::{ErrorKind as IoKind, Write};
 use kastell_core::{Error, Result};
 use serde::Serialize;
 
+use super::style::{Paint, Tone};
+
 /// Writes results to stdout.
 #[derive(Debug, Clone, Copy)]
 pub struct Output {
     json: bool,
+    paint: Paint,
 }
 
 impl Output {
-    /// Output in JSON (`true`) or human text.
+    /// Output in JSON (`true`) or human text (coloured when stdout is a
+    /// terminal that wants colour, see [`super::style`]).
     pub fn new(json: bool) -> Self {
-        Self { json }
+        Self {
+            json,
+            paint: Paint::stdout(json),
+        }
     }
 
     /// Whether `--json` was given.
     pub fn is_json(&self) -> bool {
         self.json
+    }
+
+    /// Whether and how stdout's text is coloured.
+    pub(crate) fn paint(&self) -> Paint {
+        self.paint
     }
 
     /// Writes `text` and a newline. Refuses only on an I/O failure other
@@ -41,11 +53,17 @@ impl Output {
         write_stdout(text.as_bytes())
     }
 
-    /// Writes a left-aligned table with a header row.
+    /// Writes an aligned table with a header row; a `STATUS` or `RESULT`
+    /// column's words in their colour ([`status_tones`]).
     pub fn table(&self, headers: &[&str], rows: &[Vec<String>]) -> Result<()> {
-        write_stdout(render_table(headers, rows).as_bytes())
+        let text = render_toned(headers, rows, self.paint, status_tones(headers));
+        write_stdout(text.as_bytes())
     }
 }
+
+/// The longest cell a table shows (in characters); a longer one ends in
+/// `…`: a table is for reading, and no terminal shows more.
+const MAX_CELL: usize = 4096;
 
 /// A cell as a terminal may show it: control characters (an ANSI escape,
 /// a carriage return that would forge a row) written as escapes
@@ -65,35 +83,109 @@ pub(crate) fn printable(cell: &str) -> String {
         .collect()
 }
 
-/// A left-aligned table, columns separated by two spaces, no trailing
-/// blanks. Cells are shown [`printable`]; any width works (a cell of a
-/// million characters just makes a wide column).
-pub(crate) fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let header: Vec<String> = headers.iter().map(|h| (*h).to_owned()).collect();
-    let cells: Vec<Vec<String>> = std::iter::once(&header)
-        .chain(rows)
-        .map(|row| row.iter().map(|c| printable(c)).collect())
+/// [`printable`], cut at [`MAX_CELL`] characters.
+fn table_cell(cell: &str) -> String {
+    let shown = printable(cell);
+    match shown.char_indices().nth(MAX_CELL) {
+        Some((cut, _)) => format!("{}…", &shown[..cut]),
+        None => shown,
+    }
+}
+
+/// The tones of a table whose `STATUS` or `RESULT` column holds status
+/// words (see [`Tone::of_status`]): `(column, cell)` to its tone.
+pub(crate) fn status_tones(headers: &[&str]) -> impl Fn(usize, &str) -> Option<Tone> + use<> {
+    let status: Vec<usize> = headers
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| matches!(**h, "STATUS" | "RESULT"))
+        .map(|(i, _)| i)
         .collect();
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in &cells {
-        for (i, cell) in row.iter().enumerate() {
-            if let Some(w) = widths.get_mut(i) {
-                *w = (*w).max(cell.chars().count());
-            }
+    move |column, cell| {
+        if status.contains(&column) {
+            Tone::of_status(cell)
+        } else {
+            None
         }
+    }
+}
+
+/// A left-aligned table (comfy-table's layout), columns separated by two
+/// spaces, no trailing blanks, no colour. Cells are shown [`printable`]
+/// and cut at [`MAX_CELL`] characters.
+#[cfg(test)]
+pub(crate) fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    render_toned(headers, rows, Paint::none(), |_, _| None)
+}
+
+/// [`render_table`] with the header row as a heading and each cell for
+/// which `tone(column, cell)` says so in its colour, when `paint` is on.
+/// The layout is the same either way: colour is added to the laid-out
+/// text, so escape codes never count towards a column's width.
+pub(crate) fn render_toned(
+    headers: &[&str],
+    rows: &[Vec<String>],
+    paint: Paint,
+    tone: impl Fn(usize, &str) -> Option<Tone>,
+) -> String {
+    let header: Vec<String> = headers.iter().map(|h| table_cell(h)).collect();
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|c| table_cell(c)).collect())
+        .collect();
+    let mut table = comfy_table::Table::new();
+    table
+        .load_preset(comfy_table::presets::NOTHING)
+        .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
+        .set_header(header.clone())
+        .add_rows(cells.clone());
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
     }
     let mut out = String::new();
-    for row in &cells {
-        let mut line = String::new();
-        for (i, cell) in row.iter().enumerate() {
-            let width = widths.get(i).copied().unwrap_or(0);
-            line.push_str(cell);
-            let pad = width.saturating_sub(cell.chars().count()) + 2;
-            line.extend(std::iter::repeat_n(' ', pad));
-        }
-        out.push_str(line.trim_end());
+    for (index, line) in table.lines().enumerate() {
+        let line = line.trim_end();
+        let painted = match index {
+            0 => paint.tone(Tone::Heading, line),
+            _ => match cells.get(index - 1) {
+                Some(row) => paint_cells(line, row, paint, &tone),
+                None => line.to_owned(),
+            },
+        };
+        out.push_str(&painted);
         out.push('\n');
     }
+    out
+}
+
+/// `line` (the laid-out `row`) with each cell `tone` names in its colour.
+/// Cells are found left to right: only blanks lie between two cells, so
+/// each one's text is the first match after the one before it (a blank or
+/// space-led cell is left as it is).
+fn paint_cells(
+    line: &str,
+    row: &[String],
+    paint: Paint,
+    tone: &impl Fn(usize, &str) -> Option<Tone>,
+) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    for (column, cell) in row.iter().enumerate() {
+        if cell.is_empty() || cell.starts_with(' ') {
+            continue;
+        }
+        let Some(at) = rest.find(cell.as_str()) else {
+            break;
+        };
+        let (before, after) = rest.split_at(at);
+        out.push_str(before);
+        match tone(column, cell) {
+            Some(t) => out.push_str(&paint.tone(t, cell)),
+            None => out.push_str(cell),
+        }
+        rest = &after[cell.len()..];
+    }
+    out.push_str(rest);
     out
 }
 
@@ -130,11 +222,22 @@ pub fn report_error(err: &Error, json: bool) {
         let _ = write_stdout(format!("{text}\n").as_bytes());
         return;
     }
-    let mut text = format!("error: {err}\n");
-    if let Some(hint) = crate::advice::hint(err) {
-        text.push_str(&format!("hint: {hint}\n"));
+    let hint = crate::advice::hint(err);
+    write_stderr(&error_text(
+        &err.to_string(),
+        hint.as_deref(),
+        Paint::stderr(),
+    ));
+}
+
+/// `error: ...` and `hint: ...` lines, the word `error` in the failure's
+/// colour when `paint` is on.
+pub(crate) fn error_text(error: &str, hint: Option<&str>, paint: Paint) -> String {
+    let mut text = format!("{}: {error}\n", paint.tone(Tone::Failed, "error"));
+    if let Some(hint) = hint {
+        text.push_str(&format!("{}: {hint}\n", paint.tone(Tone::Warning, "hint")));
     }
-    write_stderr(&text);
+    text
 }
 
 /// Writes `text` to stderr in one piece (nothing more can be done if
@@ -164,16 +267,57 @@ mod tests {
 
     #[test]
     fn huge_cells_and_terminal_escapes_are_shown_safely() {
-        // Over 65,535 characters: `format!`'s width would panic.
+        // Over 65,535 characters (`format!`'s width would panic, a u16
+        // width wraps): one row, cut with an ellipsis.
         let long = "a".repeat(70_000);
         let text = render_table(&["NAME", "IP"], &[vec![long.clone(), "1".into()]]);
         assert!(text.starts_with("NAME"));
-        assert!(text.lines().nth(1).unwrap().starts_with(&long));
+        assert_eq!(text.lines().count(), 2, "one row");
+        let row = text.lines().nth(1).unwrap();
+        assert!(
+            row.starts_with(&format!("{}…  1", &long[..MAX_CELL])),
+            "{}",
+            &row[4000..]
+        );
         // A name that would clear the screen and forge a row.
         let evil = "x\u{1b}[2J\rweb-2        203.0.113.66\n";
         let text = render_table(&["NAME"], &[vec![evil.into()]]);
         assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{text:?}");
         assert_eq!(text.lines().count(), 2, "{text:?}");
         assert!(text.contains("x\\u{1b}[2J\\rweb-2"), "{text:?}");
+    }
+
+    #[test]
+    fn colour_goes_on_the_laid_out_text_and_never_widens_a_column() {
+        let headers = ["STEP", "STATUS", "TIME"];
+        let rows = [
+            vec!["Verify".into(), "success".into(), "12 ms".into()],
+            vec!["Restore success".into(), "failure".into(), "3 ms".into()],
+        ];
+        let plain = render_table(&headers, &rows);
+        let on = Paint::stdout(false);
+        // Tests run with stdout captured: never a terminal, no colour.
+        assert_eq!(
+            render_toned(&headers, &rows, on, status_tones(&headers)),
+            plain
+        );
+        let forced = super::super::style::tests::forced();
+        let coloured = render_toned(&headers, &rows, forced, status_tones(&headers));
+        assert_ne!(coloured, plain);
+        let stripped: String = anstream::adapter::strip_str(&coloured).to_string();
+        assert_eq!(stripped, plain, "same layout without the escapes");
+        let row = coloured.lines().nth(2).unwrap();
+        // The name's "success" is no status; the status column's is.
+        assert!(
+            row.starts_with("Restore success  \u{1b}[1m\u{1b}[31mfailure"),
+            "{row:?}"
+        );
+        assert!(
+            coloured
+                .lines()
+                .nth(1)
+                .unwrap()
+                .contains("\u{1b}[32msuccess\u{1b}[0m")
+        );
     }
 }

@@ -17,10 +17,12 @@ use serde::Serialize;
 
 use super::Context;
 use super::confirm::{Confirmation, confirm};
+use super::when;
 use crate::engine::backup::{BackupEngine, BackupStatus};
 use crate::engine::repos::append_only;
 use crate::engine::repos::{self, PushReport, RepoConfig, RepoRegistry};
 use crate::env::Env;
+use crate::ops::human_bytes;
 use crate::policy::Surface;
 use crate::state::verifications::Verifications;
 
@@ -336,21 +338,29 @@ async fn snapshots(ctx: &Context, config: &RepoConfig) -> Result<ExitCode> {
         ctx.out.json(&found)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let rows: Vec<Vec<String>> = found
+    // Newest first, as `backup list` lists (the JSON keeps the
+    // repository's order).
+    let mut shown: Vec<&kastell_repo::RepoSnapshot> = found.iter().collect();
+    shown.sort_by_key(|s| std::cmp::Reverse(s.time));
+    let now = chrono::Utc::now();
+    let rows: Vec<Vec<String>> = shown
         .iter()
         .map(|s| {
             vec![
                 s.id[..8.min(s.id.len())].to_owned(),
-                s.time.to_rfc3339(),
+                when::moment(s.time.with_timezone(&chrono::Utc)),
+                when::ago(s.time.with_timezone(&chrono::Utc), now),
                 s.host.clone(),
                 s.tag_value("backup").unwrap_or("-").to_owned(),
-                s.total_bytes.to_string(),
-                s.added_bytes.to_string(),
+                human_bytes(s.total_bytes),
+                human_bytes(s.added_bytes),
             ]
         })
         .collect();
-    ctx.out
-        .table(&["ID", "TIME", "SERVER", "BACKUP", "BYTES", "ADDED"], &rows)?;
+    ctx.out.table(
+        &["ID", "TIME", "AGE", "SERVER", "BACKUP", "SIZE", "ADDED"],
+        &rows,
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -584,7 +594,7 @@ pub(crate) fn print_decisions(
         .map(|d| {
             vec![
                 d.id[..d.id.len().min(id_width)].to_owned(),
-                d.time.to_rfc3339(),
+                when::moment(d.time.with_timezone(&chrono::Utc)),
                 if d.keep { "keep" } else { "remove" }.to_owned(),
                 d.reasons.join(", "),
             ]

@@ -8,8 +8,10 @@ use std::time::Duration;
 use kastell_core::Result;
 use serde_json::Value;
 
-use super::output::{Output, render_table};
-use crate::ops::OpError;
+use super::output::{Output, error_text, render_toned, status_tones};
+use super::style::{Paint, Tone};
+use super::when;
+use crate::ops::{OpError, human_bytes};
 
 /// What one operation on one server gave: the ops payload (success or
 /// [`OpError`]) and how long it took.
@@ -86,8 +88,9 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 }
 
 /// The lines describing `outcome` under the heading `title`, without its
-/// error ([`error_block`]) and next steps ([`next_lines`]).
-pub(crate) fn lines(title: &str, outcome: &Outcome) -> Vec<String> {
+/// error ([`error_block`]) and next steps ([`next_lines`]); statuses and
+/// warnings coloured as `paint` says.
+pub(crate) fn lines(title: &str, outcome: &Outcome, paint: Paint) -> Vec<String> {
     let payload = outcome.payload();
     let ip = payload.get("ip").map(text).unwrap_or_default();
     let target = if ip.is_empty() {
@@ -97,7 +100,9 @@ pub(crate) fn lines(title: &str, outcome: &Outcome) -> Vec<String> {
     };
     let state = if outcome.ok() { "OK" } else { "FAILED" };
     let mut out = vec![format!(
-        "{title} on {target}: {state} in {}",
+        "{} {} in {}",
+        paint.tone(Tone::Heading, &format!("{title} on {target}:")),
+        paint.status(state),
         millis(outcome.elapsed.as_millis())
     )];
     for (key, label) in FIELDS {
@@ -150,12 +155,12 @@ pub(crate) fn lines(title: &str, outcome: &Outcome) -> Vec<String> {
             .chain(e.hint.as_deref())
             .collect(),
     };
-    out.extend(step_lines(payload.get("steps"), &said));
-    out.extend(drill_lines(payload.get("artifacts")));
-    out.extend(list_lines(&payload));
+    out.extend(step_lines(payload.get("steps"), &said, paint));
+    out.extend(drill_lines(payload.get("artifacts"), paint));
+    out.extend(list_lines(&payload, paint));
     out.extend(outcome.detail.iter().cloned());
     for w in strings(payload.get("warnings")) {
-        out.push(format!("  warning: {w}"));
+        out.push(format!("  {}: {w}", paint.tone(Tone::Warning, "warning")));
     }
     for n in strings(payload.get("notes")) {
         out.push(format!("  note: {n}"));
@@ -163,13 +168,10 @@ pub(crate) fn lines(title: &str, outcome: &Outcome) -> Vec<String> {
     out
 }
 
-/// `error: ...` and `hint: ...`: a failure said once, with its hint.
-pub(crate) fn error_block(error: &OpError) -> String {
-    let mut text = format!("error: {}\n", error.error);
-    if let Some(hint) = &error.hint {
-        text.push_str(&format!("hint: {hint}\n"));
-    }
-    text
+/// `error: ...` and `hint: ...`: a failure said once, with its hint
+/// (coloured as `paint` says).
+pub(crate) fn error_block(error: &OpError, paint: Paint) -> String {
+    error_text(&error.error, error.hint.as_deref(), paint)
 }
 
 /// `  next: kastell backup create web-1  (why)` for each suggested step
@@ -196,40 +198,51 @@ fn millis(ms: u128) -> String {
     }
 }
 
-/// `  1. Status Check  success  120 ms  detail` for each step, leaving out
-/// an error or hint in `said` (the failure's own, in its error block).
-fn step_lines(steps: Option<&Value>, said: &[&str]) -> Vec<String> {
-    let Some(steps) = steps.and_then(Value::as_array) else {
+/// The steps as a table (`#`, step, status, time, detail), indented
+/// under the report's heading, leaving out an error or hint in `said`
+/// (the failure's own, in its error block).
+fn step_lines(steps: Option<&Value>, said: &[&str], paint: Paint) -> Vec<String> {
+    let Some(steps) = steps.and_then(Value::as_array).filter(|s| !s.is_empty()) else {
         return Vec::new();
     };
-    steps
+    let rows: Vec<Vec<String>> = steps
         .iter()
         .map(|s| {
             let get = |k: &str| s.get(k).map(text).unwrap_or_default();
             let ms = s.get("durationMs").and_then(Value::as_u64).unwrap_or(0);
-            let mut line = format!(
-                "  {}. {}  {}  {}",
-                get("step"),
-                get("name"),
-                get("status"),
-                millis(u128::from(ms))
-            );
-            for key in ["detail", "error", "hint"] {
+            let mut detail = get("detail");
+            for key in ["error", "hint"] {
                 let value = get(key);
-                let repeated = key != "detail" && said.contains(&value.as_str());
-                if !value.is_empty() && !repeated {
-                    line.push_str(&format!("  {key}: {value}"));
+                if !value.is_empty() && !said.contains(&value.as_str()) {
+                    if !detail.is_empty() {
+                        detail.push_str("  ");
+                    }
+                    detail.push_str(&format!("{key}: {value}"));
                 }
             }
-            line
+            vec![
+                format!("{}.", get("step")),
+                get("name"),
+                get("status"),
+                millis(u128::from(ms)),
+                detail,
+            ]
         })
+        .collect();
+    indented(&["#", "STEP", "STATUS", "TIME", "DETAIL"], &rows, paint)
+}
+
+/// A table indented by two spaces, its `STATUS` column coloured.
+fn indented(headers: &[&str], rows: &[Vec<String>], paint: Paint) -> Vec<String> {
+    render_toned(headers, rows, paint, status_tones(headers))
+        .lines()
+        .map(|l| format!("  {l}"))
         .collect()
 }
 
-/// Tables for listed backups and snapshots.
 /// A drill's artifacts and checks: `  db.dump into PostgreSQL 15 (812 ms)`
 /// then `    ok   rows: ...` (or `skip`, `FAIL`) per check.
-fn drill_lines(artifacts: Option<&Value>) -> Vec<String> {
+fn drill_lines(artifacts: Option<&Value>, paint: Paint) -> Vec<String> {
     let Some(artifacts) = artifacts.and_then(Value::as_array) else {
         return Vec::new();
     };
@@ -253,9 +266,9 @@ fn drill_lines(artifacts: Option<&Value>) -> Vec<String> {
             out.push(format!(
                 "    {} {}: {}",
                 match outcome {
-                    "passed" => "ok  ",
-                    "skipped" => "skip",
-                    _ => "FAIL",
+                    "passed" => paint.tone(Tone::Ok, "ok  "),
+                    "skipped" => paint.tone(Tone::Skipped, "skip"),
+                    _ => paint.tone(Tone::Failed, "FAIL"),
                 },
                 c.get("name").map(text).unwrap_or_default(),
                 c.get("detail").map(text).unwrap_or_default()
@@ -265,73 +278,94 @@ fn drill_lines(artifacts: Option<&Value>) -> Vec<String> {
     out
 }
 
-fn list_lines(payload: &Value) -> Vec<String> {
-    let table = |headers: &[&str], rows: Vec<Vec<String>>| -> Vec<String> {
-        render_table(headers, &rows)
-            .lines()
-            .map(|l| format!("  {l}"))
-            .collect()
+/// Tables for listed backups and snapshots.
+fn list_lines(payload: &Value, paint: Paint) -> Vec<String> {
+    let listed = |key: &str| {
+        payload
+            .get(key)
+            .and_then(Value::as_array)
+            .filter(|a| !a.is_empty())
     };
-    let rows_of = |key: &str, cols: &[&str]| -> Option<Vec<Vec<String>>> {
-        let items = payload.get(key)?.as_array()?;
-        Some(
-            items
-                .iter()
-                .map(|i| {
-                    cols.iter()
-                        .map(|c| i.get(*c).map(text).unwrap_or_default())
-                        .collect()
-                })
-                .collect(),
-        )
-    };
-    let backup_cols = [
-        "backupId",
-        "status",
-        "platform",
-        "coolifyVersion",
-        "timestamp",
-    ];
-    if let Some(mut rows) = rows_of("backups", &backup_cols).filter(|r| !r.is_empty()) {
-        let items = payload.get("backups").and_then(Value::as_array);
-        for (row, item) in rows.iter_mut().zip(items.into_iter().flatten()) {
-            row.push(match item.get("verification") {
+    if let Some(backups) = listed("backups") {
+        return backup_table(backups, paint);
+    }
+    if let Some(snapshots) = listed("snapshots") {
+        let cols = ["id", "name", "status", "sizeGb", "createdAt"];
+        let rows: Vec<Vec<String>> = snapshots
+            .iter()
+            .map(|i| {
+                let mut row: Vec<String> = cols
+                    .iter()
+                    .map(|c| i.get(*c).map(text).unwrap_or_default())
+                    .collect();
+                row[4] = when::moment_of(&row[4]);
+                row
+            })
+            .collect();
+        return indented(
+            &["SNAPSHOT", "NAME", "STATUS", "SIZE GB", "CREATED"],
+            &rows,
+            paint,
+        );
+    }
+    Vec::new()
+}
+
+/// The table of a backup listing, one row per backup in the order given
+/// (backup-list's: newest first): id, status, platform and version, size,
+/// age, and its newest proof. A restore's safety backup is starred and
+/// explained under the table. `entries` are the backups as backup-list's
+/// payload has them (`BackupEntry` in JSON), from one server or several.
+pub(crate) fn backup_table(entries: &[Value], paint: Paint) -> Vec<String> {
+    let get = |item: &Value, key: &str| item.get(key).map(text).unwrap_or_default();
+    let mut notes = Vec::new();
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|item| {
+            let id = get(item, "backupId");
+            let mut shown = id.clone();
+            if let Some(restored) = item.get("safetyFor").map(text) {
+                shown.push_str(" *");
+                notes.push(format!(
+                    "  {} {id}: safety backup taken before restoring {restored} (never picked as the newest; restore it with --backup {id})",
+                    paint.tone(Tone::Warning, "*"),
+                ));
+            }
+            let proven = match item.get("verification") {
                 Some(v) if v.is_object() => format!(
                     "{} {}{}",
-                    v.get("proof").map(text).unwrap_or_default(),
-                    v.get("verifiedAt").map(text).unwrap_or_default(),
+                    get(v, "proof"),
+                    when::age_of(&get(v, "verifiedAt")),
                     v.get("checksSkipped")
                         .and_then(Value::as_u64)
                         .map(|n| format!(" ({n} skipped)"))
                         .unwrap_or_default()
                 ),
                 _ => "never".to_owned(),
-            });
-        }
-        // A safety backup is starred and explained under the table.
-        let mut notes = Vec::new();
-        for (row, item) in rows.iter_mut().zip(items.into_iter().flatten()) {
-            if let Some(restored) = item.get("safetyFor").map(text) {
-                row[0].push_str(" *");
-                notes.push(format!(
-                    "  * {}: safety backup taken before restoring {restored} (never picked as the newest; restore it with --backup {})",
-                    row[0].trim_end_matches(" *"),
-                    row[0].trim_end_matches(" *")
-                ));
-            }
-        }
-        let mut lines = table(
-            &["BACKUP", "STATUS", "PLATFORM", "VERSION", "TAKEN", "PROVEN"],
-            rows,
-        );
-        lines.extend(notes);
-        return lines;
-    }
-    let snapshot_cols = ["id", "name", "status", "sizeGb", "createdAt"];
-    if let Some(rows) = rows_of("snapshots", &snapshot_cols).filter(|r| !r.is_empty()) {
-        return table(&["SNAPSHOT", "NAME", "STATUS", "SIZE GB", "CREATED"], rows);
-    }
-    Vec::new()
+            };
+            vec![
+                shown,
+                get(item, "status"),
+                get(item, "platform"),
+                get(item, "coolifyVersion"),
+                item.get("sizeBytes")
+                    .and_then(Value::as_u64)
+                    .map(human_bytes)
+                    .unwrap_or_default(),
+                when::age_of(&get(item, "timestamp")),
+                proven,
+            ]
+        })
+        .collect();
+    let mut lines = indented(
+        &[
+            "BACKUP", "STATUS", "PLATFORM", "VERSION", "SIZE", "AGE", "PROVEN",
+        ],
+        &rows,
+        paint,
+    );
+    lines.extend(notes);
+    lines
 }
 
 /// Prints `outcome` or, with `--json`, its payload. Human text: the report
@@ -341,11 +375,11 @@ pub(crate) fn print(out: &Output, title: &str, outcome: &Outcome) -> Result<()> 
     if out.is_json() {
         return out.json(&outcome.payload());
     }
-    for line in lines(title, outcome) {
+    for line in lines(title, outcome, out.paint()) {
         out.line(line)?;
     }
     if let Err(e) = &outcome.result {
-        super::output::write_stderr(&error_block(e));
+        super::output::write_stderr(&error_block(e, Paint::stderr()));
     }
     for line in next_lines(&outcome.payload()) {
         out.line(line)?;
@@ -372,11 +406,11 @@ mod tests {
             elapsed: Duration::from_millis(40),
             detail: Vec::new(),
         };
-        let text = lines("backup restore", &outcome).join("\n");
+        let text = lines("backup restore", &outcome, Paint::none()).join("\n");
         assert!(text.starts_with("backup restore on web-1 (203.0.113.1): OK in 40 ms"));
         assert!(text.contains("backup: 2026-01-01_00-00-00-000"), "{text}");
         assert!(
-            text.contains("1. Verify backup  success  12 ms  detail: ok"),
+            text.contains("  #   STEP           STATUS   TIME   DETAIL\n  1.  Verify backup  success  12 ms  ok"),
             "{text}"
         );
     }
@@ -408,14 +442,14 @@ mod tests {
             elapsed: Duration::from_millis(3),
             detail: Vec::new(),
         };
-        let text = lines("snapshot delete", &outcome);
+        let text = lines("snapshot delete", &outcome, Paint::none());
         // The failed step without the error and hint its block says.
-        assert_eq!(text.len(), 2, "{text:?}");
+        assert_eq!(text.len(), 3, "{text:?}");
         assert_eq!(text[0], "snapshot delete on web-1: FAILED in 3 ms");
-        assert!(text[1].starts_with("  1. Reboot  failure  "), "{text:?}");
-        assert!(text[1].ends_with(" ms"), "{text:?}");
+        assert!(text[2].starts_with("  1.  Reboot  failure  "), "{text:?}");
+        assert!(text[2].ends_with(" ms"), "{text:?}");
         assert_eq!(
-            error_block(&error),
+            error_block(&error, Paint::none()),
             "error: web-1 is manual\nhint: Add its --id\n"
         );
         assert_eq!(

@@ -15,6 +15,11 @@
 //! `progress` values strictly increase: a finished step `i` is worth `i`,
 //! and everything between two step boundaries (a step starting, a message,
 //! a heartbeat, bytes moved) a fraction below the next whole number.
+//!
+//! Every notification carries a `total` (1 until the operation names its
+//! step count), never below a value already sent; no value reaches the
+//! total before the work ends (after the last step, what follows stays a
+//! fraction below it), and the last notification is exactly the total.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -139,6 +144,9 @@ impl ops::Progress for Hook {
 /// `work` only grows (by one for a step starting, a message or a
 /// heartbeat, and with the bytes of a transfer), so values rise towards the
 /// next whole number without reaching it, however many events come.
+/// `steps_done` stays below the total: the last step's end (and anything
+/// after it) is a fraction below the total, which only the end reaches
+/// ([`Counter::end`]).
 #[derive(Debug, Default)]
 struct Counter {
     last: f64,
@@ -189,12 +197,40 @@ impl Counter {
         self.advance(work)
     }
 
-    /// Step `index` finished.
+    /// The step count named so far (`total` of `index`): it only grows,
+    /// and stays above every value sent.
+    fn learn_total(&mut self, total: usize) {
+        let named = total.max(1) as f64;
+        let floor = self.last.floor() + 1.0;
+        self.total = Some(self.total.unwrap_or(0.0).max(named).max(floor));
+    }
+
+    /// The total a notification carries: the step count named so far
+    /// (at least 1).
+    fn total(&self) -> f64 {
+        self.total.unwrap_or(1.0)
+    }
+
+    /// Step `index` finished. The last one (or any numbered at or past the
+    /// total) moves the value on below the total, which only
+    /// [`Counter::end`] reaches.
     fn finished(&mut self, index: usize) -> f64 {
-        self.steps_done = self.steps_done.max(index as f64);
+        let whole = index as f64;
+        if whole >= self.total() {
+            return self.between();
+        }
+        self.steps_done = self.steps_done.max(whole);
         self.work = 0.0;
         self.transfer = None;
         self.bump(self.steps_done)
+    }
+
+    /// The work ended: exactly the total.
+    fn end(&mut self) -> f64 {
+        let total = self.total().max(self.last);
+        self.total = Some(total);
+        self.last = total;
+        total
     }
 
     /// Moves the work done between steps to `work` (or a little further,
@@ -276,7 +312,7 @@ impl Progress {
     async fn event(&self, label: &str, counter: &mut Counter, event: Event) {
         let (value, message) = match event {
             Event::Started { index, total, name } => {
-                counter.total = Some(total as f64);
+                counter.learn_total(total);
                 let message = format!("{label}: {name} ({index}/{total})");
                 counter.current = Some(name);
                 self.log.send(Severity::Info, &message).await;
@@ -288,7 +324,7 @@ impl Progress {
                 text,
                 failed,
             } => {
-                counter.total = Some(total as f64);
+                counter.learn_total(total);
                 counter.current = None;
                 let message = format!("{label}: {text} ({index}/{total})");
                 let severity = if failed {
@@ -313,7 +349,7 @@ impl Progress {
                 (counter.bytes(&what, done, total), message)
             }
         };
-        self.notify(value, counter.total, message).await;
+        self.notify(value, Some(counter.total()), message).await;
     }
 
     /// Sends `event`, or holds a byte count back while the gate is shut.
@@ -375,7 +411,9 @@ impl Progress {
         let mut counter = Counter::default();
         let mut gate = BytesGate::default();
         let first = counter.between();
-        self.notify(first, None, format!("{label}: started")).await;
+        let total = counter.total();
+        self.notify(first, Some(total), format!("{label}: started"))
+            .await;
         let mut ticker =
             tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
         tokio::pin!(work);
@@ -392,14 +430,8 @@ impl Progress {
                     self.flush(label, &mut counter, &mut gate).await;
                     let secs = started.elapsed().as_secs();
                     let message = format!("{label}: finished after {secs} s");
-                    match counter.total {
-                        Some(total) if counter.last >= total => {}
-                        Some(total) => self.notify(counter.bump(total), Some(total), message).await,
-                        None => {
-                            let done = counter.finished(counter.steps_done as usize + 1);
-                            self.notify(done, Some(done), message).await;
-                        }
-                    }
+                    let done = counter.end();
+                    self.notify(done, Some(done), message).await;
                     return out;
                 }
                 _ = ticker.tick() => {
@@ -409,7 +441,7 @@ impl Progress {
                         None => format!("{label}: running for {secs} s"),
                     };
                     let value = counter.between();
-                    self.notify(value, counter.total, message).await;
+                    self.notify(value, Some(counter.total()), message).await;
                 }
                 _ = tokio::time::sleep_until(flush_at), if due.is_some() => {
                     self.flush(label, &mut counter, &mut gate).await;
@@ -424,8 +456,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_last_step_and_what_follows_stay_below_the_total_until_the_end() {
+        let mut c = Counter::default();
+        // Before any step is named: a total of 1, not reached.
+        let mut seen = vec![c.between()];
+        assert_eq!(c.total(), 1.0);
+        c.learn_total(8);
+        for i in 1..=8 {
+            seen.push(c.between());
+            seen.push(c.finished(i));
+        }
+        let last_step = seen.last().copied().unwrap();
+        assert!(
+            last_step > 7.0 && last_step < 8.0,
+            "step 8 of 8 is no end: {seen:?}"
+        );
+        // A message and heartbeats after the last step.
+        for _ in 0..100 {
+            seen.push(c.between());
+        }
+        assert!(seen.iter().all(|v| *v < 8.0), "{seen:?}");
+        // A smaller total named late never lowers it.
+        c.learn_total(3);
+        assert_eq!(c.total(), 8.0);
+        seen.push(c.end());
+        assert_eq!(seen.last().copied(), Some(8.0));
+        assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+    }
+
+    #[test]
     fn values_strictly_increase_and_steps_are_whole() {
         let mut c = Counter::default();
+        c.learn_total(10);
         let mut seen = vec![c.between(), c.between()];
         seen.push(c.finished(1));
         assert_eq!(seen[2], 1.0);
@@ -443,6 +505,7 @@ mod tests {
     fn bytes_fill_the_gap_below_the_next_step_in_order() {
         const MIB: u64 = 1 << 20;
         let mut c = Counter::default();
+        c.learn_total(10);
         let mut seen = vec![c.between(), c.finished(1), c.between()];
         // A transfer of known size: linear in its share, ending below 2.
         let start = *seen.last().unwrap();

@@ -176,7 +176,19 @@ fn backup_create_list_verify_and_restore_the_newest() {
         restored.contains(&format!("backup: {newest}")),
         "{restored}"
     );
-    assert!(restored.contains("1. Verify backup  success"), "{restored}");
+    // The steps' table: number, name, status, time.
+    let row = |n: &str, name: &str| {
+        restored.lines().any(|l| {
+            let cells: Vec<&str> = l
+                .split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect();
+            cells.len() >= 4 && cells[0] == n && cells[1] == name && cells[2] == "success"
+        })
+    };
+    assert!(row("1.", "Connect"), "{restored}");
+    assert!(row("2.", "Verify backup"), "{restored}");
     assert!(restored.contains(" ms"), "{restored}");
     assert_eq!(crontab(&host), "# second crontab\n");
     assert_eq!(backup_ids(dir).len(), 3, "a safety backup was taken");
@@ -243,7 +255,8 @@ fn backup_create_list_verify_and_restore_the_newest() {
     )));
     assert_eq!(older["backupId"], first_id.as_str());
     let steps = older["steps"].as_array().unwrap();
-    assert_eq!(steps[0]["name"], "Verify backup", "{older}");
+    assert_eq!(steps[0]["name"], "Connect", "{older}");
+    assert_eq!(steps[1]["name"], "Verify backup", "{older}");
     assert!(steps.iter().all(|s| s["status"] != "failure"), "{older}");
     assert_eq!(crontab(&host), "# first crontab\n");
 }
@@ -369,4 +382,87 @@ fn a_legacy_backup_without_checksums_could_not_be_verified() {
         listed["backups"][0].get("verification").is_none(),
         "{listed}"
     );
+}
+
+/// `812 ms` or `12.3 s` in milliseconds.
+fn shown_ms(text: &str) -> f64 {
+    if let Some(ms) = text.strip_suffix(" ms") {
+        ms.parse().unwrap()
+    } else {
+        let s: f64 = text.strip_suffix(" s").unwrap().parse().unwrap();
+        s * 1000.0
+    }
+}
+
+#[test]
+fn a_restores_steps_add_up_to_its_time_and_listings_show_size_and_age() {
+    // (and --jobs on a bare server is not ignored without a word)
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let host = setup(dir);
+    // --jobs on a bare server (no database dump to split) says so.
+    let created = json_of(ok(&kastell(
+        dir,
+        &["--json", "backup", "create", "bare-1", "--jobs", "4"],
+    )));
+    let id = created["backupId"].as_str().unwrap().to_owned();
+    assert!(
+        created["warnings"].as_array().unwrap().iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .starts_with("--jobs 4 was not used: a Bare server backup")),
+        "{created}"
+    );
+
+    // The listing: a row per backup with its size and age.
+    let listed = json_of(ok(&kastell(dir, &["--json", "backup", "list", "bare-1"])));
+    let size = listed["backups"][0]["sizeBytes"].as_u64().unwrap();
+    assert!(size > 0, "{listed}");
+    let text = stdout(ok(&kastell(dir, &["backup", "list", "bare-1"])));
+    let header = text.lines().find(|l| l.contains("BACKUP")).unwrap();
+    let cells: Vec<&str> = header.split_whitespace().collect();
+    assert_eq!(
+        cells,
+        [
+            "BACKUP", "STATUS", "PLATFORM", "VERSION", "SIZE", "AGE", "PROVEN"
+        ],
+        "{text}"
+    );
+    let row = text.lines().find(|l| l.contains(&id)).unwrap();
+    assert!(
+        row.contains(&format!("  {}  ", ops::human_bytes(size))),
+        "{row}"
+    );
+    assert!(row.contains("just now") || row.contains(" s ago"), "{row}");
+
+    // A restore: every phase that takes time is a step, so the steps add
+    // up to the whole run (within 10%, or 50 ms of rounding and the audit
+    // records around the operation).
+    host.write("etc/crontab", "# changed\n");
+    let run = kastell(
+        dir,
+        &["backup", "restore", "bare-1", "--backup", &id, "--force"],
+    );
+    let restored = stdout(ok(&run));
+    let heading = restored.lines().next().unwrap();
+    let whole = shown_ms(heading.rsplit_once(": OK in ").unwrap().1);
+    let times: Vec<f64> = restored
+        .lines()
+        .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        .map(|l| {
+            let cells: Vec<&str> = l
+                .split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect();
+            shown_ms(cells[3])
+        })
+        .collect();
+    assert!(times.len() >= 5, "{restored}");
+    let sum: f64 = times.iter().sum();
+    assert!(
+        (whole - sum).abs() <= (whole * 0.1).max(50.0),
+        "steps sum to {sum} ms of {whole} ms:\n{restored}"
+    );
+    assert_eq!(crontab(&host), "# first crontab\n");
 }

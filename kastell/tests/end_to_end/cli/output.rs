@@ -151,3 +151,85 @@ fn a_fleet_of_failures_says_each_once_and_every_next_step_runs() {
     servers.sort();
     assert_eq!(servers, names);
 }
+
+/// `kastell args` in `dir` with `vars` set.
+fn run_with(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
+    support::kastell(dir, args)
+        .envs(vars.iter().copied())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn colour_only_where_asked_never_into_a_pipe_or_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    add_manual(dir, &["web-1", "web-2"]);
+    let failing = ["snapshot", "delete", "web-1", "--snapshot", "42", "--force"];
+    let escape = |out: &Output| {
+        let both = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        both.contains('\u{1b}')
+    };
+
+    // CLICOLOR_FORCE: the status, the error block and the table's heading
+    // and results in colour, on both streams.
+    let forced = run_with(dir, &failing, &[("CLICOLOR_FORCE", "1")]);
+    assert_eq!(forced.status.code(), Some(1));
+    let (stdout, stderr) = (text(&forced.stdout), text(&forced.stderr));
+    assert!(
+        stdout.contains("\u{1b}[1m\u{1b}[31mFAILED\u{1b}[0m"),
+        "{stdout:?}"
+    );
+    assert!(
+        stderr.starts_with("\u{1b}[1m\u{1b}[31merror\u{1b}[0m: "),
+        "{stderr:?}"
+    );
+    let fleet = run_with(
+        dir,
+        &["snapshot", "list", "--all"],
+        &[("CLICOLOR_FORCE", "1")],
+    );
+    let table = text(&fleet.stdout);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("\u{1b}[1mSERVER  RESULT")),
+        "{table:?}"
+    );
+    assert!(
+        table.contains("\u{1b}[1m\u{1b}[31mFAILED\u{1b}[0m"),
+        "{table:?}"
+    );
+    // Without the escapes, every row's cells start under their heading:
+    // colour never moves a column.
+    let stripped = anstream::adapter::strip_str(&table).to_string();
+    let header = stripped.lines().find(|l| l.starts_with("SERVER")).unwrap();
+    let at = |heading: &str| header.find(heading).unwrap();
+    let rows: Vec<&str> = stripped.lines().filter(|l| l.starts_with("web-")).collect();
+    assert_eq!(rows.len(), 2, "{stripped}");
+    for row in rows {
+        assert_eq!(row.find("FAILED"), Some(at("RESULT")), "{stripped}");
+        assert!(
+            row[at("TIME")..].starts_with(|c: char| c.is_ascii_digit()),
+            "{stripped}"
+        );
+        assert!(
+            row[at("DETAIL")..].starts_with("invalid state"),
+            "{stripped}"
+        );
+    }
+
+    // NO_COLOR wins over CLICOLOR_FORCE; a pipe (these tests' stdout and
+    // stderr) gets none; --json never does.
+    let off = run_with(dir, &failing, &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]);
+    assert!(!escape(&off), "{off:?}");
+    let piped = run(dir, &failing);
+    assert!(!escape(&piped), "{piped:?}");
+    let json = run_with(
+        dir,
+        &[&["--json"][..], &failing[..]].concat(),
+        &[("CLICOLOR_FORCE", "1")],
+    );
+    assert!(!escape(&json), "{json:?}");
+    serde_json::from_slice::<Value>(&json.stdout).unwrap();
+}

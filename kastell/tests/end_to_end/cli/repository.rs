@@ -125,6 +125,40 @@ async fn backups_go_to_a_repository_stock_restic_restores_from() {
         second_added < first_added,
         "an unchanged second backup added {second_added} (first {first_added})"
     );
+    // In text, newest first like `backup list`, times to the second (no
+    // nanoseconds) with their age, sizes for people.
+    let out = kastell(&sandbox, home.path(), &["repo", "snapshots", "offsite"]).await;
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let header: Vec<&str> = text.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["ID", "TIME", "AGE", "SERVER", "BACKUP", "SIZE", "ADDED"],
+        "{text}"
+    );
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    let id_of = |s: &Value| s["id"].as_str().unwrap()[..8].to_owned();
+    assert!(
+        rows[0].starts_with(&id_of(&snapshots[1])),
+        "newest first: {text}"
+    );
+    assert!(rows[1].starts_with(&id_of(&snapshots[0])), "{text}");
+    for row in &rows {
+        let cells: Vec<&str> = row
+            .split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        // `2026-01-02 03:04:05`: no fraction, no offset.
+        assert_eq!(cells[1].len(), 19, "{row}");
+        assert!(!cells[1].contains('.') && !cells[1].contains('+'), "{row}");
+        assert!(
+            cells[2] == "just now" || cells[2].ends_with(" ago"),
+            "{row}"
+        );
+        assert!(cells[5].ends_with('B'), "{row}");
+    }
 
     // Stock restic: the repository is intact, and an artifact restores to
     // the very bytes of the local backup's (decompressed) copy.

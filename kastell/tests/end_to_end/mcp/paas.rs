@@ -231,8 +231,12 @@ async fn paas_through_mcp(kind: Kind) {
     let safety = restored["safetyBackupId"].as_str().unwrap().to_owned();
     assert!(safety != backup_id && safety != first_id, "{restored}");
     let names = step_names(restored);
-    assert_eq!(names[..2], ["Verify backup", "Safety backup"], "{names:?}");
-    assert_eq!(names[2], format!("Stop {label}"), "{names:?}");
+    assert_eq!(
+        names[..3],
+        ["Connect", "Verify backup", "Safety backup"],
+        "{names:?}"
+    );
+    assert_eq!(names[3], format!("Stop {label}"), "{names:?}");
     assert_eq!(
         names[names.len() - 2..],
         [format!("Start {label}"), "Health check".to_owned()],
@@ -380,8 +384,13 @@ async fn paas_through_mcp(kind: Kind) {
     assert_eq!(value["server"], name);
     let names = step_names(value);
     assert_eq!(
-        names[..3],
-        ["Verify backup", "Safety backup", &format!("Stop {label}")]
+        names[..4],
+        [
+            "Connect",
+            "Verify backup",
+            "Safety backup",
+            &format!("Stop {label}")
+        ]
     );
     assert_eq!(
         names.last().unwrap(),

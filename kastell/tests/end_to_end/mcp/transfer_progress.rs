@@ -1,7 +1,8 @@
 //! Byte-level progress through the real `kastell-mcp`: a backup-create and
 //! a backup-restore of a few MiB on a manual bare server behind a real sshd
 //! (the testkit's fake bare host) send progress notifications that count
-//! the bytes moved, with strictly increasing progress values.
+//! the bytes moved, with strictly increasing progress values, each with a
+//! total it never passes, the last one exactly its total.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -63,6 +64,37 @@ fn assert_increasing(action: &str, progress: &[ProgressNotificationParam]) {
     );
 }
 
+/// Every notification carries a total (never lowered), no value passes
+/// it, and the last one is the total: a client's bar ends full, not at
+/// 8.5 of 8.
+fn assert_within_total(action: &str, progress: &[ProgressNotificationParam]) {
+    let shown: Vec<(f64, Option<f64>)> = progress.iter().map(|p| (p.progress, p.total)).collect();
+    let totals: Vec<f64> = shown
+        .iter()
+        .map(|(_, t)| {
+            t.unwrap_or_else(|| panic!("{action}: a notification without a total: {shown:?}"))
+        })
+        .collect();
+    assert!(
+        shown.iter().all(|(v, t)| t.is_some_and(|t| *v <= t)),
+        "{action}: a value above its total: {shown:?}"
+    );
+    assert!(
+        totals.windows(2).all(|w| w[0] <= w[1]),
+        "{action}: the total went down: {shown:?}"
+    );
+    let (last, total) = shown.last().copied().unwrap();
+    assert_eq!(
+        Some(last),
+        total,
+        "{action}: the last is not the total: {shown:?}"
+    );
+    assert!(
+        shown[..shown.len() - 1].iter().all(|(v, t)| Some(*v) < *t),
+        "{action}: the total reached before the end: {shown:?}"
+    );
+}
+
 /// The messages of notifications that count bytes of `verb`.
 fn byte_messages(progress: &[ProgressNotificationParam], verb: &str) -> Vec<String> {
     progress
@@ -95,6 +127,7 @@ async fn backup_create_and_restore_report_bytes_moved() {
     let (created, progress) = with_token(&mcp, "backup-create", json!({}), 7).await;
     assert_eq!(created.is_error, Some(false), "{created:?}");
     assert_increasing("backup-create", &progress);
+    assert_within_total("backup-create", &progress);
     let received = byte_messages(&progress, "receiving ");
     assert!(
         !received.is_empty(),
@@ -115,6 +148,7 @@ async fn backup_create_and_restore_report_bytes_moved() {
         with_token(&mcp, "backup-restore", json!({"backupId": backup_id}), 8).await;
     assert_eq!(restored.is_error, Some(false), "{restored:?}");
     assert_increasing("backup-restore", &progress);
+    assert_within_total("backup-restore", &progress);
     let sent = byte_messages(&progress, "sending ");
     assert!(
         sent.iter()
