@@ -1,6 +1,7 @@
 //! The real `kastell` binary: commands, operations, fleets, doctor.
 
 mod audit;
+mod auth;
 mod commands;
 mod doctor;
 mod drill;
@@ -16,3 +17,4 @@ mod repository;
 pub(crate) mod repository_append_only;
 mod repository_restore;
 mod schedule;
+mod server_add;
