@@ -4,6 +4,7 @@ mod audit;
 mod auth;
 mod commands;
 mod doctor;
+mod doctor_fix;
 mod drill;
 mod first_use;
 mod fleet_sandbox;
