@@ -19,6 +19,7 @@
 
 pub mod capability;
 pub mod cloud;
+pub mod detect;
 pub mod env;
 pub mod error;
 pub mod memory;
@@ -35,6 +36,7 @@ pub mod wire;
 
 pub use capability::{CloudCapability, PlatformCapability};
 pub use cloud::{CloudProvider, CloudProviderExt, RebootOutcome};
+pub use detect::PlatformDetection;
 pub use error::{Advice, Error, ErrorKind, ErrorReport, Result};
 pub use platform::{Platform, PlatformExt};
 pub use poll::{Look, PollSchedule};

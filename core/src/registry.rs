@@ -17,6 +17,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::capability::{CloudCapability, PlatformCapability};
 use crate::cloud::CloudProvider;
+use crate::detect::PlatformDetection;
 use crate::error::{Error, ErrorKind, Result};
 use crate::platform::Platform;
 use crate::poll::PollSchedule;
@@ -159,11 +160,21 @@ pub struct PlatformEntry {
     /// What its backup holds, in the words plans and confirmations use
     /// ([`BackupStyle::DATABASE_AND_CONFIGURATION`] for a PaaS).
     pub backup: BackupStyle,
+    /// How `server add` recognises it on a server over SSH (see
+    /// [`crate::detect`]); `None` for a platform that is not detected
+    /// (bare: what a server with no known platform's marker runs).
+    pub detect: Option<PlatformDetection>,
     /// Builds a platform over a transport.
     pub build: fn(PlatformContext) -> Result<Arc<dyn Platform>>,
 }
 
 impl PlatformEntry {
+    /// This entry, recognised on a server by `detection`.
+    pub const fn detected_by(mut self, detection: PlatformDetection) -> Self {
+        self.detect = Some(detection);
+        self
+    }
+
     /// The [`PlatformInfo`] of a platform built from this entry: what
     /// [`Platform::info`] returns, without repeating the id and name.
     pub const fn info(&self) -> PlatformInfo {
@@ -623,6 +634,7 @@ mod tests {
         capability: PlatformCapability::all(),
         update: UpdateStyle::OWN_COMMAND,
         backup: BackupStyle::DATABASE_AND_CONFIGURATION,
+        detect: None,
         build: build_platform,
     };
 

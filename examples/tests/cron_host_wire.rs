@@ -2,7 +2,8 @@
 //! in here as it is) has no wire code of its own, yet a backup of it in
 //! the sandbox, asked to compress on the server, is compressed there: the
 //! engine planned it and the platform's one `sink.stream(..)` followed the
-//! plan.
+//! plan. `server add`'s detection finds it by the marker its registry
+//! entry names, as it finds kastell's own platforms.
 
 #[path = "../examples/acme/cron_host.rs"]
 mod cron_host;
@@ -89,5 +90,37 @@ async fn a_cronhost_backup_is_compressed_on_the_server() {
     assert!(
         String::from_utf8_lossy(&tar).contains("/usr/local/bin/job-199"),
         "the crontab is in the archive"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cronhost_host_is_detected_by_the_marker_its_entry_names() {
+    use kastell_core::Registry;
+    use kastell_core::detect::{detect_platform, detectors};
+    use kastell_core::types::PlatformRoot;
+
+    let dir = tempfile::tempdir().unwrap();
+    let plan = SandboxPlan {
+        providers: Some(Vec::new()),
+        platform: Some("cronhost".to_owned()),
+        ..SandboxPlan::default()
+    };
+    let sandbox = Sandbox::start_with(dir.path(), &plan).await.unwrap();
+    let record = sandbox.store().find(MANUAL_SERVER).unwrap().unwrap();
+    let root = ops::platform_options(&record).unwrap()[ops::ROOT_OPTION].clone();
+    let ctx = sandbox.context(&Env::from_pairs::<&str, &str>([]), Surface::Cli);
+    let transport = ctx.transport_for(&record);
+    let found = detect_platform(
+        transport.as_ref(),
+        &PlatformRoot::new(&root).unwrap(),
+        &detectors(Registry::global()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(found.platform.map(|p| p.id), Some("cronhost"), "{found:?}");
+    assert_eq!(
+        found.searched.last().map(String::as_str),
+        Some(format!("{root}/etc/cronhost").as_str()),
+        "tried after kastell's own platforms"
     );
 }

@@ -23,8 +23,8 @@ use kastell_core::types::{
     PlatformInfo, PlatformRoot, RestoreReport, UpdateOptions, UpdateReport, UpdateStyle,
 };
 use kastell_core::{
-    ArtifactSinkExt, Platform, PlatformCapability, PlatformContext, PlatformEntry, RemoteCommand,
-    Result, Transport, TransportExt, register_platform,
+    ArtifactSinkExt, Platform, PlatformCapability, PlatformContext, PlatformDetection,
+    PlatformEntry, RemoteCommand, Result, Transport, TransportExt, register_platform,
 };
 
 /// The platform's registry id.
@@ -62,6 +62,11 @@ const ENTRY: PlatformEntry = PlatformEntry {
         backup_restore: true,
         stop_start: false,
     },
+    // `server add` recognises a cron host by its marker directory.
+    detect: Some(PlatformDetection {
+        marker_dir: "/etc/cronhost",
+        order: 50,
+    }),
     build,
 };
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use kastell_core::HostKeyInfo;
-use kastell_ssh::{SshConfig, SshTransport};
+use kastell_ssh::{HostKeyPinner, SshConfig, SshTransport};
 
 use crate::env::Env;
 use crate::state::store::{FleetStore, ServerRecord};
@@ -26,6 +26,25 @@ pub(crate) fn strict_host_key(env: &Env) -> bool {
 /// `~/.ssh/id_rsa`). A host key trusted on first use is pinned into `store`
 /// under the record's name; if that write fails the key is not trusted.
 pub(crate) fn ssh_config(store: &FleetStore, record: &ServerRecord, env: &Env) -> SshConfig {
+    let store = store.clone();
+    let name = record.name.clone();
+    ssh_config_pinning(
+        record,
+        env,
+        Arc::new(move |info: &HostKeyInfo| {
+            store.pin_host_key(&name, &info.fingerprint).map(|_| ())
+        }),
+    )
+}
+
+/// SSH settings for `record` as [`ssh_config`] makes them, a host key
+/// trusted on first use handed to `pin` instead of the store (for a server
+/// not in the store yet: `server add` keeps the key its detection saw).
+pub(crate) fn ssh_config_pinning(
+    record: &ServerRecord,
+    env: &Env,
+    pin: HostKeyPinner,
+) -> SshConfig {
     let ssh = record.ssh.clone().unwrap_or_default();
     let mut config = SshConfig::new(
         record.ip.clone(),
@@ -37,11 +56,7 @@ pub(crate) fn ssh_config(store: &FleetStore, record: &ServerRecord, env: &Env) -
     }
     config.pinned_host_key = ssh.host_key;
     config.strict_host_key = strict_host_key(env);
-    let store = store.clone();
-    let name = record.name.clone();
-    config.pin_host_key = Some(Arc::new(move |info: &HostKeyInfo| {
-        store.pin_host_key(&name, &info.fingerprint).map(|_| ())
-    }));
+    config.pin_host_key = Some(pin);
     config
 }
 

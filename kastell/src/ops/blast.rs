@@ -237,7 +237,11 @@ fn missing_snapshot(id: &str, server: &str) -> kastell_core::Error {
 }
 
 async fn snapshot_cost(ctx: &Context, server: &ServerRecord) -> Option<String> {
-    if server.is_manual() || !server.provider_id().is_some_and(|p| ctx.token_present(p)) {
+    if server.is_manual()
+        || !server
+            .provider_id()
+            .is_some_and(|p| ctx.token_present_for(server, p))
+    {
         return None;
     }
     let provider = ctx.provider_for(server).ok()?;

@@ -217,13 +217,19 @@ impl Context {
         self
     }
 
-    /// The API token of `provider` from the variable its registry entry
-    /// names (`<PROVIDER>_TOKEN` when not compiled in); `None` when unset
-    /// or blank. Never logged.
+    /// The API token of `provider`'s default account: the variable its
+    /// registry entry names (`<PROVIDER>_TOKEN` when not compiled in),
+    /// else the one `kastell auth set` stored; `None` when there is
+    /// neither. Never logged.
     pub fn token(&self, provider: &str) -> Option<Secret> {
-        self.env
-            .get_nonempty(&TokenEnv::for_provider(provider).var)
-            .map(Secret::new)
+        self.token_for(provider, None)
+    }
+
+    /// The API token of `provider`'s `account` (the default one when
+    /// `None`), found as [`crate::policy::find_token`] says: environment
+    /// first, then stored.
+    pub fn token_for(&self, provider: &str, account: Option<&str>) -> Option<Secret> {
+        crate::policy::find_token(&self.env, Some(self.store.dir()), provider, account)
     }
 
     /// The endpoint override for `provider`: [`Context::endpoints`], else
@@ -244,15 +250,35 @@ impl Context {
         if let Some(factory) = &self.provider {
             return factory(record);
         }
-        let id = cloud_provider_id(record)?;
+        self.provider_by_id(cloud_provider_id(record)?, record.account.as_deref())
+    }
+
+    /// The cloud provider `id` with `account`'s token (the default
+    /// account's when `None`) and the endpoint override, for no server in
+    /// particular (`server add` looking a server up by its IP). Refuses a
+    /// provider not compiled in (`Unsupported`) and a missing token
+    /// (`Unauthenticated`).
+    pub fn provider_by_id(
+        &self,
+        id: &str,
+        account: Option<&str>,
+    ) -> Result<Arc<dyn CloudProvider>> {
         let entry = Registry::global().provider(id)?;
-        let token = self.token(id).ok_or_else(|| {
-            Error::new(
+        let token =
+            self.token_for(id, account).ok_or_else(|| {
+                let var = TokenEnv::for_account(id, account).var;
+                let named = account
+                    .map(|a| format!(" (account {a})"))
+                    .unwrap_or_default();
+                Error::new(
                 kastell_core::ErrorKind::Unauthenticated,
-                format!("No API token found for {id}"),
+                format!("No API token found for {id}{named}"),
             )
-            .with_hint(format!("Set {} environment variable", entry.token_env))
-        })?;
+            .with_hint(format!(
+                "Set the {var} environment variable, or store it with `kastell auth set {id}{}`",
+                account.map(|a| format!(" --account {a}")).unwrap_or_default()
+            ))
+            })?;
         (entry.build)(ProviderConfig {
             token,
             endpoint: self.endpoint(id),
@@ -309,6 +335,12 @@ impl Context {
         self.token(provider).is_some()
     }
 
+    /// Whether the token of `server`'s account at `provider` is there.
+    pub fn token_present_for(&self, server: &ServerRecord, provider: &str) -> bool {
+        self.token_for(provider, server.account.as_deref())
+            .is_some()
+    }
+
     /// Applies the policy and resolves the server, in the same order on
     /// both surfaces: SAFE_MODE first (before even looking the server up),
     /// then the server (`query` by IP, then name; `None` auto-selects the
@@ -318,7 +350,6 @@ impl Context {
     /// address), then the safety level and the server rules (manual, token,
     /// platform). A refusal is logged to `security.log` once.
     pub fn admit(&self, op: OpId, query: Option<&str>) -> OpResult<Admitted> {
-        let token = |p: &str| self.token_present(p);
         // SAFE_MODE is decided before the server matters: the server is
         // looked up only to name it in the log and the refusal and to
         // address the suggestions (an unknown one keeps the refusal).
@@ -335,6 +366,7 @@ impl Context {
             crate::state::store::allow_private_ips(&self.env),
         )
         .map_err(|e| OpError::from(e).on(&server))?;
+        let token = |p: &str| self.token_present_for(&server, p);
         let decision = self
             .policy
             .check(op, self.surface, Some(&server), token)
@@ -370,7 +402,7 @@ impl Context {
             &self.policy,
             self.surface,
             server,
-            |p| self.token_present(p),
+            |p| server.map_or_else(|| self.token_present(p), |s| self.token_present_for(s, p)),
             candidates,
         ))
     }
@@ -381,7 +413,7 @@ impl Context {
             &self.policy,
             self.surface,
             Some(server),
-            |p| self.token_present(p),
+            |p| self.token_present_for(server, p),
             candidates,
         )
     }

@@ -161,7 +161,7 @@ pub async fn server_status(ctx: &Context, query: Option<&str>) -> OpResult<Serve
     };
     let mut provider_status = None;
     match server.provider_id() {
-        Some(p) if !server.is_manual() && ctx.token_present(p) => {
+        Some(p) if !server.is_manual() && ctx.token_present_for(server, p) => {
             let status = match (ctx.provider_for(server), server_id(server)) {
                 (Ok(provider), Ok(id)) => provider.get_server(&id).await.map(|s| s.raw_status),
                 (Err(e), _) | (_, Err(e)) => Err(e),

@@ -121,7 +121,7 @@ pub async fn maintain(
     if options.snapshot {
         ctx.policy
             .check(SnapshotCreateOp::ID, ctx.surface, Some(server), |p| {
-                ctx.token_present(p)
+                ctx.token_present_for(server, p)
             })
             .map_err(|e| OpError::from(e).on(server))?;
     }

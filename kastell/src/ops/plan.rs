@@ -62,7 +62,7 @@ pub(crate) fn backups_dir(ctx: &Context, server: &ServerRecord) -> String {
 /// `the hetzner API (server 123)`, or why there is none.
 pub(crate) fn api(ctx: &Context, server: &ServerRecord) -> String {
     match cloud_provider_id(server) {
-        Ok(p) if ctx.token_present(p) => format!("the {p} API (server {})", server.id),
+        Ok(p) if ctx.token_present_for(server, p) => format!("the {p} API (server {})", server.id),
         Ok(p) => format!("the {p} API (server {}; no token set)", server.id),
         Err(_) => "no provider API (manual server)".to_owned(),
     }
@@ -71,7 +71,7 @@ pub(crate) fn api(ctx: &Context, server: &ServerRecord) -> String {
 /// The status check before an update.
 pub(crate) fn status_step(ctx: &Context, server: &ServerRecord) -> String {
     match cloud_provider_id(server) {
-        Ok(p) if ctx.token_present(p) => {
+        Ok(p) if ctx.token_present_for(server, p) => {
             format!(
                 "Status Check via the {p} API (server {} must be running)",
                 server.id
@@ -96,7 +96,7 @@ pub(crate) fn update_step(server: &ServerRecord) -> String {
 /// The reboot: through the provider with a token, else over SSH.
 pub(crate) fn reboot_step(ctx: &Context, server: &ServerRecord) -> String {
     match cloud_provider_id(server) {
-        Ok(p) if ctx.token_present(p) => {
+        Ok(p) if ctx.token_present_for(server, p) => {
             format!(
                 "Reboot via the {p} API (server {}) and wait until running",
                 server.id

@@ -15,7 +15,7 @@ mod table;
 
 use std::path::{Path, PathBuf};
 
-use kastell_core::{Error, ErrorKind, Registry, Result};
+use kastell_core::{Error, ErrorKind, Registry, Result, Secret};
 use serde::Serialize;
 
 use crate::env::Env;
@@ -70,6 +70,51 @@ impl TokenEnv {
                 ),
                 from_registry: false,
             },
+        }
+    }
+}
+
+impl TokenEnv {
+    /// The variable for `provider`'s token of `account`: the provider's
+    /// own variable for the default account (`None` or `default`), else
+    /// that name with the account upper-cased after it
+    /// (`HETZNER_TOKEN_CLIENT_A` for account `client-a`).
+    pub fn for_account(provider: &str, account: Option<&str>) -> Self {
+        let base = Self::for_provider(provider);
+        match account.filter(|a| *a != crate::state::tokens::DEFAULT_ACCOUNT) {
+            None => base,
+            Some(account) => Self {
+                var: format!(
+                    "{}_{}",
+                    base.var,
+                    account.to_ascii_uppercase().replace('-', "_")
+                ),
+                ..base
+            },
+        }
+    }
+}
+
+/// `provider`'s token of `account` (the default account when `None`): its
+/// environment variable ([`TokenEnv::for_account`]) first, then what
+/// `kastell auth set` stored in `dir` (the kastell directory, when
+/// known). A stored-tokens file that cannot be read counts as no token,
+/// with a warning. Never logs the token.
+pub fn find_token(
+    env: &Env,
+    dir: Option<&Path>,
+    provider: &str,
+    account: Option<&str>,
+) -> Option<Secret> {
+    if let Some(value) = env.get_nonempty(&TokenEnv::for_account(provider, account).var) {
+        return Some(Secret::new(value));
+    }
+    let dir = dir?;
+    match crate::state::tokens::TokenStore::in_dir(dir).get(provider, account) {
+        Ok(token) => token,
+        Err(e) => {
+            tracing::warn!("stored tokens unreadable: {e}");
+            None
         }
     }
 }
@@ -190,12 +235,11 @@ impl Policy {
         self.safe_mode_reading(surface).on
     }
 
-    /// Whether `provider`'s token variable is set (and not blank) in this
-    /// policy's environment.
+    /// Whether `provider`'s token (default account) is there: its
+    /// variable set (and not blank) in this policy's environment, or one
+    /// stored with `kastell auth set` in this policy's directory.
     pub fn env_token_present(&self, provider: &str) -> bool {
-        self.env
-            .get_nonempty(&TokenEnv::for_provider(provider).var)
-            .is_some()
+        find_token(&self.env, self.dir.as_deref(), provider, None).is_some()
     }
 
     /// SAFE_MODE alone, decided before the server is looked up (an

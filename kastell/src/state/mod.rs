@@ -9,6 +9,7 @@
 //! | `approvals.json`, `declines.json` | `approval` |
 //! | `security.log` (refusals) | `security_log` |
 //! | `verifications.json` (proofs that backups restore) | `verifications` |
+//! | `tokens.json` (provider tokens `auth set` stored) | [`tokens`] |
 //! | `backups/<server>/.lock` (one operation per server) | `hostlock` |
 //! | where the directory is | `paths` |
 //!
@@ -22,6 +23,7 @@ pub(crate) mod hostlock;
 pub(crate) mod paths;
 pub(crate) mod security_log;
 pub mod store;
+pub mod tokens;
 pub(crate) mod verifications;
 
 pub use hostlock::HostLock;

@@ -57,7 +57,8 @@ pub(crate) struct ProviderStatus {
     pub display_name: &'static str,
     /// The environment variable holding its token.
     pub token_env: &'static str,
-    /// Whether that variable is set (its value is never shown).
+    /// Whether its default account's token is there: that variable set,
+    /// or one stored with `kastell auth set` (never shown).
     pub token_set: bool,
     /// What it supports.
     pub capability: CloudCapability,
@@ -148,7 +149,7 @@ pub(crate) async fn diagnose(
             id: entry.id,
             display_name: entry.display_name,
             token_env: entry.token_env,
-            token_set: env.get_nonempty(entry.token_env).is_some(),
+            token_set: crate::policy::find_token(env, Some(store.dir()), entry.id, None).is_some(),
             capability: entry.capability,
         })
         .collect();

@@ -14,6 +14,8 @@ pub mod cli;
 #[cfg(feature = "sandbox")]
 pub(crate) mod demo;
 pub(crate) mod doctor;
+pub(crate) mod doctor_fix;
 pub mod mcp;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
+pub(crate) mod token_check;

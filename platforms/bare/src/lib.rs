@@ -81,13 +81,15 @@ pub const CAPABILITY: PlatformCapability = PlatformCapability {
     stop_start: false,
 };
 
-/// The registry entry of the bare platform.
+/// The registry entry of the bare platform: never detected itself, it is
+/// what a server where no other platform's marker exists runs.
 pub const ENTRY: PlatformEntry = PlatformEntry {
     id: ID,
     display_name: DISPLAY_NAME,
     capability: CAPABILITY,
     update: UPDATE_STYLE,
     backup: BACKUP_STYLE,
+    detect: None,
     build,
 };
 

@@ -30,7 +30,7 @@
 
 use std::sync::Arc;
 
-use kastell_core::{Platform, PlatformContext, PlatformEntry, Result};
+use kastell_core::{Platform, PlatformContext, PlatformDetection, PlatformEntry, Result};
 use kastell_paas::{
     ConfigSpec, DbContainer, Interpreter, LogSpec, PaasPlatform, PaasSpec, SecretSpec, ServiceSpec,
     UpdateSpec,
@@ -78,7 +78,11 @@ pub fn build(ctx: PlatformContext) -> Result<Arc<dyn Platform>> {
     PaasPlatform::build(&SPEC, ctx)
 }
 
-/// The registry entry for Coolify.
-pub const ENTRY: PlatformEntry = SPEC.entry(build);
+/// The registry entry for Coolify, detected on a server by its compose
+/// project's directory (after Dokploy, as the original tool checked).
+pub const ENTRY: PlatformEntry = SPEC.entry(build).detected_by(PlatformDetection {
+    marker_dir: "/data/coolify/source",
+    order: 20,
+});
 
 kastell_core::register_platform!(ENTRY);

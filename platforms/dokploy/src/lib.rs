@@ -36,7 +36,7 @@
 
 use std::sync::Arc;
 
-use kastell_core::{Platform, PlatformContext, PlatformEntry, Result};
+use kastell_core::{Platform, PlatformContext, PlatformDetection, PlatformEntry, Result};
 use kastell_paas::{
     ConfigSpec, DbContainer, Interpreter, LogSpec, PaasPlatform, PaasSpec, SecretSpec, ServiceSpec,
     UpdateSpec,
@@ -79,7 +79,11 @@ pub fn build(ctx: PlatformContext) -> Result<Arc<dyn Platform>> {
     PaasPlatform::build(&SPEC, ctx)
 }
 
-/// The registry entry for Dokploy.
-pub const ENTRY: PlatformEntry = SPEC.entry(build);
+/// The registry entry for Dokploy, detected on a server by its
+/// configuration directory (before Coolify, as the original tool checked).
+pub const ENTRY: PlatformEntry = SPEC.entry(build).detected_by(PlatformDetection {
+    marker_dir: "/etc/dokploy",
+    order: 10,
+});
 
 kastell_core::register_platform!(ENTRY);

@@ -167,7 +167,9 @@ impl PaasSpec {
     }
 
     /// The registry entry for this platform, with `build` as its
-    /// constructor (which should call [`crate::PaasPlatform::build`]).
+    /// constructor (which should call [`crate::PaasPlatform::build`]);
+    /// it detects nothing until given a marker with
+    /// [`PlatformEntry::detected_by`].
     pub const fn entry(
         &self,
         build: fn(PlatformContext) -> Result<Arc<dyn Platform>>,
@@ -178,6 +180,7 @@ impl PaasSpec {
             capability: CAPABILITY,
             update: UpdateStyle::OWN_COMMAND,
             backup: BackupStyle::DATABASE_AND_CONFIGURATION,
+            detect: None,
             build,
         }
     }

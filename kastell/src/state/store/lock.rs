@@ -254,6 +254,25 @@ enum Assessment {
     Held(String),
 }
 
+/// Breaks the lock directory `dir` when it is stale (its owner on this
+/// host is gone, or it is older than `opts` allows), as the next writer
+/// would (`kastell doctor --fix`). Returns why it was stale when it is
+/// gone now; `None` when there is no lock, it is held, or it could not be
+/// removed.
+pub fn clear_stale(dir: &Path, opts: &LockOptions) -> Option<String> {
+    if !dir.is_dir() {
+        return None;
+    }
+    let seen = read_owner_text(dir);
+    match assess(dir, seen.as_deref(), opts) {
+        Assessment::Stale(reason) => {
+            break_lock(dir, seen.as_deref());
+            (!dir.exists()).then_some(reason)
+        }
+        Assessment::Gone | Assessment::Held(_) => None,
+    }
+}
+
 fn assess(dir: &Path, owner_text: Option<&str>, opts: &LockOptions) -> Assessment {
     let now = now_ms();
     let owner = owner_text.and_then(LockOwner::parse);

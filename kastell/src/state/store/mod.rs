@@ -21,7 +21,7 @@ use kastell_core::types::ServerId;
 use kastell_core::{Error, ErrorKind, Result};
 
 pub use atomic::{TEMP_PREFIX, append_private, sync_dir, write_atomic};
-pub use lock::{LockOptions, LockOwner, OWNER_FILE, StoreLock, hostname};
+pub use lock::{LockOptions, LockOwner, OWNER_FILE, StoreLock, clear_stale, hostname};
 pub use record::{
     MODE_BARE, MODE_COOLIFY, PLATFORM_BARE, ServerRecord, SshSettings, is_known_platform,
     is_known_provider, stored_platform,

@@ -111,6 +111,10 @@ pub struct ServerRecord {
     /// `safety.json` can name (kastell extension).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// The provider account whose token reaches it (`kastell auth set
+    /// --account`); `None` for the default account (kastell extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// Every field kastell does not know, preserved on rewrite.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -134,6 +138,7 @@ impl ServerRecord {
             ssh: None,
             backup_paths: Vec::new(),
             tags: Vec::new(),
+            account: None,
             extra: Map::new(),
         }
     }

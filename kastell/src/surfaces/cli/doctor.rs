@@ -3,8 +3,9 @@
 //! repository's agent-facing credential is append-only
 //! ([`crate::engine::repos::append_only`]). Exits 1 when something needs attention
 //! (a store problem, an unreachable server, a repository credential that
-//! can delete backups or could not be checked), after printing the whole
-//! report.
+//! can delete backups or could not be checked, a token its provider
+//! refuses with `--check-tokens`), after printing the whole report.
+//! `--fix` first makes the safe repairs ([`crate::surfaces::doctor_fix`]).
 
 use std::process::ExitCode;
 
@@ -16,6 +17,7 @@ use super::Context;
 use crate::engine::repos::RepoRegistry;
 use crate::engine::repos::append_only::{AppendOnlyCheck, check_all};
 use crate::surfaces::doctor::{DoctorReport, ServerCheck, diagnose};
+use crate::surfaces::token_check::{TokenCheck, check_tokens};
 
 /// Arguments of `kastell doctor`.
 #[derive(Debug, Clone, Args)]
@@ -26,6 +28,17 @@ pub struct DoctorArgs {
     /// repository).
     #[arg(long, value_name = "NAME")]
     pub repo: Option<String>,
+    /// Ask each provider's API whether each token kastell can use (its
+    /// variable, and every account `kastell auth set` stored) is valid,
+    /// read-only or refused; the tokens are never shown.
+    #[arg(long)]
+    pub check_tokens: bool,
+    /// First repair what is safe to repair, saying what was done: the
+    /// kastell directory's and its files' modes (0700/0600) and locks
+    /// whose owner is gone. What it cannot fix is reported with the
+    /// command to run.
+    #[arg(long)]
+    pub fix: bool,
 }
 
 /// The JSON report: the doctor's, and the repositories' checks.
@@ -37,23 +50,50 @@ struct FullReport<'a> {
     repositories: &'a [AppendOnlyCheck],
     #[serde(skip_serializing_if = "Option::is_none")]
     repositories_problem: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fixed: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tokens: Option<&'a [TokenCheck]>,
 }
 
 /// Runs `kastell doctor`. Fails only when the store cannot be opened or the
 /// named server cannot be resolved; problems found are reported and give
 /// exit code 1.
 pub(crate) async fn run(args: DoctorArgs, ctx: &Context) -> Result<ExitCode> {
+    let fixed = if args.fix {
+        Some(crate::surfaces::doctor_fix::fix(&ctx.kastell_dir()?)?)
+    } else {
+        None
+    };
     let store = ctx.store()?;
     let report = diagnose(&store, &ctx.env, args.server.as_deref()).await?;
     let (repositories, unreadable) = check_repositories(ctx, args.repo.as_deref()).await?;
+    let tokens = if args.check_tokens {
+        Some(check_tokens(&super::fleet::ops_context(ctx)?).await)
+    } else {
+        None
+    };
     if ctx.out.is_json() {
         ctx.out.json(&FullReport {
             report: &report,
             repositories: &repositories,
             repositories_problem: unreadable.as_deref(),
+            fixed: fixed.as_deref(),
+            tokens: tokens.as_deref(),
         })?;
     } else {
+        if let Some(fixed) = &fixed {
+            if fixed.is_empty() {
+                ctx.out.line("fix: nothing needed fixing")?;
+            }
+            for line in fixed {
+                ctx.out.line(format_args!("fixed: {line}"))?;
+            }
+        }
         print_human(ctx, &report)?;
+        if let Some(tokens) = &tokens {
+            print_tokens(ctx, tokens)?;
+        }
         if let Some(problem) = &unreadable {
             ctx.out
                 .line(format_args!("repositories: problem: {problem}"))?;
@@ -66,7 +106,10 @@ pub(crate) async fn run(args: DoctorArgs, ctx: &Context) -> Result<ExitCode> {
     }
     let repositories_ok =
         unreadable.is_none() && !repositories.iter().any(AppendOnlyCheck::needs_attention);
-    Ok(if report.healthy() && repositories_ok {
+    let tokens_ok = tokens
+        .as_deref()
+        .is_none_or(|t| !t.iter().any(TokenCheck::failed));
+    Ok(if report.healthy() && repositories_ok && tokens_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -90,6 +133,31 @@ async fn check_repositories(
         None => registry.all().to_vec(),
     };
     Ok((check_all(configs, &ctx.env).await, None))
+}
+
+/// The token checks as a table (or a line saying there are none).
+fn print_tokens(ctx: &Context, tokens: &[TokenCheck]) -> Result<()> {
+    if tokens.is_empty() {
+        return ctx
+            .out
+            .line("tokens: none (set a provider's variable or run `kastell auth set PROVIDER`)");
+    }
+    let rows: Vec<Vec<String>> = tokens
+        .iter()
+        .map(|t| {
+            vec![
+                t.provider.clone(),
+                t.account.clone(),
+                t.source.clone(),
+                match &t.detail {
+                    Some(detail) => format!("{}: {detail}", t.status),
+                    None => t.status.to_owned(),
+                },
+            ]
+        })
+        .collect();
+    ctx.out
+        .table(&["PROVIDER", "ACCOUNT", "FROM", "TOKEN"], &rows)
 }
 
 fn print_human(ctx: &Context, report: &DoctorReport) -> Result<()> {

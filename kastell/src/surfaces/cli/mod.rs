@@ -9,6 +9,7 @@
 pub(crate) mod alert;
 pub(crate) mod approve;
 pub(crate) mod audit;
+pub(crate) mod auth;
 pub(crate) mod backup;
 mod command;
 pub(crate) mod confirm;
@@ -61,6 +62,10 @@ pub enum Command {
     /// Manage the fleet of servers kastell knows.
     #[command(subcommand)]
     Server(server::ServerCommand),
+    /// Provider API tokens kept in the kastell directory: store one
+    /// (prompted, or piped on stdin), list them, remove one.
+    #[command(subcommand)]
+    Auth(auth::AuthCommand),
     /// Check this build, the fleet store and (optionally) one server.
     Doctor(doctor::DoctorArgs),
     /// Run the real code against a local sandbox: no account, no network.
@@ -141,7 +146,8 @@ impl Context {
 pub async fn run(cli: Cli) -> ExitCode {
     let ctx = Context::new(cli.json, Env::process());
     let result = match cli.command {
-        Command::Server(cmd) => server::run(cmd, &ctx).map(|()| ExitCode::SUCCESS),
+        Command::Server(cmd) => server::run(cmd, &ctx).await.map(|()| ExitCode::SUCCESS),
+        Command::Auth(cmd) => auth::run(cmd, &ctx).map(|()| ExitCode::SUCCESS),
         Command::Doctor(args) => doctor::run(args, &ctx).await,
         #[cfg(feature = "sandbox")]
         Command::Demo(args) => demo::run(args, &ctx).await,

@@ -96,6 +96,10 @@ const SEED_FILES: &[(&str, &str)] = &[
     ),
 ];
 
+/// The file written into a platform's marker directory on a sandbox host
+/// (a directory is created by writing a file in it).
+const MARKER_NOTE: &str = "KASTELL-SANDBOX-MARKER";
+
 /// What a sandbox holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxPlan {
@@ -210,7 +214,7 @@ impl Sandbox {
         let mut servers = servers;
         for (group, sshd) in servers.chunks_mut(MAX_EXTRA_ADDRESSES).zip(&sshds) {
             for server in group {
-                seed_host(&hosts, server.address)?;
+                seed_host(&hosts, server.address, platform)?;
                 let record = store.add(record_for(server, platform, sshd, &hosts)?)?;
                 server.server_id = record.id;
             }
@@ -412,10 +416,23 @@ fn host_address(index: usize) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(FIRST_HOST) + index as u32)
 }
 
-/// Writes the seed files under the host's root and gives it a first boot.
-fn seed_host(hosts: &FakeHosts, address: Ipv4Addr) -> Result<()> {
+/// Writes the seed files under the host's root, with the marker directory
+/// by which `server add` detects `platform` when it has one, and gives it
+/// a first boot.
+fn seed_host(hosts: &FakeHosts, address: Ipv4Addr, platform: &str) -> Result<()> {
     for (path, text) in SEED_FILES {
         hosts.write(address, path, text)?;
+    }
+    if let Some(detection) = Registry::global().platform(platform)?.detect {
+        let marker = format!(
+            "{}/{MARKER_NOTE}",
+            detection.marker_dir.trim_start_matches('/')
+        );
+        hosts.write(
+            address,
+            &marker,
+            &format!("This sandbox host runs {platform}: this directory is how it is detected.\n"),
+        )?;
     }
     hosts.reboot(address, &boot_id(&address.to_string(), 1))
 }

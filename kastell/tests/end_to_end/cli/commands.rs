@@ -36,7 +36,19 @@ fn two_concurrent_processes_lose_no_server() {
                 for i in 1..=50 {
                     let name = format!("srv-{tag}-{i}");
                     let ip = format!("{net}.{i}");
-                    let out = run(&dir, &["server", "add", "--name", &name, "--ip", &ip]);
+                    let out = run(
+                        &dir,
+                        &[
+                            "server",
+                            "add",
+                            "--name",
+                            &name,
+                            "--ip",
+                            &ip,
+                            "--platform",
+                            "coolify",
+                        ],
+                    );
                     assert!(
                         out.status.success(),
                         "{name}: {}{}",
@@ -143,14 +155,32 @@ fn duplicate_name_exits_1_with_the_message() {
     assert!(
         run(
             dir,
-            &["server", "add", "--name", "web-1", "--ip", "203.0.113.10"]
+            &[
+                "server",
+                "add",
+                "--name",
+                "web-1",
+                "--ip",
+                "203.0.113.10",
+                "--platform",
+                "coolify"
+            ]
         )
         .status
         .success()
     );
     let out = run(
         dir,
-        &["server", "add", "--name", "web-1", "--ip", "203.0.113.11"],
+        &[
+            "server",
+            "add",
+            "--name",
+            "web-1",
+            "--ip",
+            "203.0.113.11",
+            "--platform",
+            "coolify",
+        ],
     );
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
@@ -170,6 +200,8 @@ fn duplicate_name_exits_1_with_the_message() {
             "web-2",
             "--ip",
             "203.0.113.10",
+            "--platform",
+            "coolify",
         ],
     );
     assert_eq!(out.status.code(), Some(1));
@@ -187,7 +219,16 @@ fn remove_without_force_off_a_terminal_exits_1_and_removes_nothing() {
     assert!(
         run(
             dir,
-            &["server", "add", "--name", "web-1", "--ip", "203.0.113.10"]
+            &[
+                "server",
+                "add",
+                "--name",
+                "web-1",
+                "--ip",
+                "203.0.113.10",
+                "--platform",
+                "coolify"
+            ]
         )
         .status
         .success()
@@ -222,7 +263,16 @@ fn safe_mode_blocks_removal_and_logs_it() {
     assert!(
         run(
             dir,
-            &["server", "add", "--name", "web-1", "--ip", "203.0.113.10"]
+            &[
+                "server",
+                "add",
+                "--name",
+                "web-1",
+                "--ip",
+                "203.0.113.10",
+                "--platform",
+                "coolify"
+            ]
         )
         .status
         .success()
@@ -251,12 +301,30 @@ fn unknown_servers_and_usage_errors() {
     assert_eq!(out.status.code(), Some(2));
     let out = run(
         dir,
-        &["server", "add", "--name", "web-1", "--ip", "127.0.0.1"],
+        &[
+            "server",
+            "add",
+            "--name",
+            "web-1",
+            "--ip",
+            "127.0.0.1",
+            "--platform",
+            "coolify",
+        ],
     );
     assert_eq!(out.status.code(), Some(1));
     let out = kastell(
         dir,
-        &["server", "add", "--name", "web-1", "--ip", "127.0.0.1"],
+        &[
+            "server",
+            "add",
+            "--name",
+            "web-1",
+            "--ip",
+            "127.0.0.1",
+            "--platform",
+            "coolify",
+        ],
     )
     .env("KASTELL_ALLOW_PRIVATE_IPS", "true")
     .output()
@@ -281,7 +349,16 @@ fn a_corrupt_store_is_reported_not_overwritten() {
     std::fs::write(dir.join("state/servers.json"), "{not json").unwrap();
     let out = run(
         dir,
-        &["server", "add", "--name", "web-1", "--ip", "203.0.113.10"],
+        &[
+            "server",
+            "add",
+            "--name",
+            "web-1",
+            "--ip",
+            "203.0.113.10",
+            "--platform",
+            "coolify",
+        ],
     );
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);

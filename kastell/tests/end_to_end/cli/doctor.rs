@@ -308,7 +308,16 @@ fn doctor_names_invalid_records_broken_levels_and_a_damaged_audit_log() {
     let dir = tmp.path();
     let out = kastell(
         dir,
-        &["server", "add", "--name", "web-1", "--ip", "203.0.113.10"],
+        &[
+            "server",
+            "add",
+            "--name",
+            "web-1",
+            "--ip",
+            "203.0.113.10",
+            "--platform",
+            "coolify",
+        ],
         &[],
     );
     assert!(

@@ -1,8 +1,10 @@
 //! The real `kastell` binary: commands, operations, fleets, doctor.
 
 mod audit;
+mod auth;
 mod commands;
 mod doctor;
+mod doctor_fix;
 mod drill;
 mod first_use;
 mod fleet_sandbox;
@@ -16,3 +18,4 @@ mod repository;
 pub(crate) mod repository_append_only;
 mod repository_restore;
 mod schedule;
+mod server_add;

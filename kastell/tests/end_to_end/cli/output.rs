@@ -28,7 +28,19 @@ fn text(bytes: &[u8]) -> String {
 fn add_manual(dir: &Path, names: &[&str]) {
     for (i, name) in names.iter().enumerate() {
         let ip = format!("203.0.113.{}", 10 + i);
-        let out = run(dir, &["server", "add", "--name", name, "--ip", &ip]);
+        let out = run(
+            dir,
+            &[
+                "server",
+                "add",
+                "--name",
+                name,
+                "--ip",
+                &ip,
+                "--platform",
+                "coolify",
+            ],
+        );
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
 }

@@ -50,7 +50,16 @@ fn fleet_of_one() -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     ok(&run(
         tmp.path(),
-        &["server", "add", "--name", "web-1", "--ip", "203.0.113.10"],
+        &[
+            "server",
+            "add",
+            "--name",
+            "web-1",
+            "--ip",
+            "203.0.113.10",
+            "--platform",
+            "coolify",
+        ],
     ));
     tmp
 }

@@ -534,14 +534,23 @@ async fn gated_maintain(ctx: &Context) -> std::result::Result<ops::MaintainResul
 /// `kastell server add --name <name> --ip <ip>` on the store in `dir`.
 fn add_server(dir: &Path, name: &str, ip: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kastell"));
-    cmd.args(["server", "add", "--name", name, "--ip", ip])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("KASTELL_DIR", dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    cmd.args([
+        "server",
+        "add",
+        "--name",
+        name,
+        "--ip",
+        ip,
+        "--platform",
+        "coolify",
+    ])
+    .env_clear()
+    .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+    .env("HOME", dir)
+    .env("KASTELL_DIR", dir)
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
     cmd
 }
 
@@ -865,9 +874,18 @@ async fn a_fifo_in_place_of_a_kastell_file_is_refused_not_waited_on() {
             .stdin(Stdio::null());
         cmd
     };
-    let added = kastell(&["server", "add", "--name", "web-1", "--ip", "203.0.113.10"])
-        .output()
-        .unwrap();
+    let added = kastell(&[
+        "server",
+        "add",
+        "--name",
+        "web-1",
+        "--ip",
+        "203.0.113.10",
+        "--platform",
+        "coolify",
+    ])
+    .output()
+    .unwrap();
     assert!(
         added.status.success(),
         "{}",

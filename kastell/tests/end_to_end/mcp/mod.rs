@@ -17,6 +17,7 @@ mod sandbox;
 mod schema;
 mod sim;
 mod spec;
+mod stored_token;
 mod strict;
 mod tasks;
 mod tools_list;

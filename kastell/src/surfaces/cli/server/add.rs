@@ -15,6 +15,8 @@ use crate::state::store::{
 };
 use crate::surfaces::cli::Context;
 
+use super::detect::{self, Note};
+
 const ID_HINT: &str = "Use the provider's server id (letters, digits, '-', '_' and '.'), or leave --id out for a manual server";
 
 /// The ids a catalogue knows: the first-party ones (compiled in or not)
@@ -58,12 +60,14 @@ pub struct AddArgs {
     /// Public IPv4 address.
     #[arg(long)]
     pub ip: String,
-    /// Cloud provider (hetzner, digitalocean, vultr, linode).
+    /// Cloud provider (hetzner, digitalocean, vultr, linode). With its
+    /// token set, the server's id is looked up by its IP; without
+    /// --provider, every provider whose token is set is searched.
     #[arg(long)]
     pub provider: Option<String>,
-    /// Platform the server runs: coolify (the default, as the original
-    /// tool), dokploy, bare (none), or any platform a linked crate
-    /// registers (`kastell doctor` lists them).
+    /// Platform the server runs: coolify, dokploy, bare (none), or any
+    /// platform a linked crate registers (`kastell doctor` lists them).
+    /// Default: detected over SSH.
     #[arg(long, value_parser = parse_platform)]
     pub platform: Option<String>,
     /// Domain for HTTPS health checks.
@@ -85,9 +89,18 @@ pub struct AddArgs {
     /// name, e.g. prod or staging (repeatable).
     #[arg(long = "tag")]
     pub tags: Vec<String>,
-    /// The provider's server id (default: manual-<epoch-ms>).
+    /// The provider account whose token reaches this server (`kastell auth
+    /// set PROVIDER --account NAME`); default: the default account.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// The provider's server id (default: looked up by IP, else
+    /// manual-<epoch-ms>); checked against the IP when the token is set.
     #[arg(long)]
     pub id: Option<String>,
+    /// Add offline: no SSH login and no provider lookup. Needs --platform
+    /// (a guessed platform would back up the wrong things).
+    #[arg(long)]
+    pub no_detect: bool,
 }
 
 /// Builds the record `server add` stores, as the original writes it:
@@ -97,8 +110,8 @@ pub struct AddArgs {
 ///
 /// Refuses (`InvalidInput`, with a hint) an invalid name, an invalid or
 /// (without `KASTELL_ALLOW_PRIVATE_IPS=true` in `env`) private IP, an
-/// unknown provider, an invalid id, domain, user or identity file, and a
-/// backup path that is not a clean absolute path.
+/// unknown provider, an invalid id, account, domain, user or identity
+/// file, and a backup path that is not a clean absolute path.
 pub(crate) fn record_from_args(
     args: &AddArgs,
     env: &Env,
@@ -149,6 +162,10 @@ pub(crate) fn record_from_args(
         if !record.backup_paths.contains(path) {
             record.backup_paths.push(path.clone());
         }
+    }
+    if let Some(account) = &args.account {
+        let name = crate::state::tokens::account_name(Some(account))?;
+        record.account = (name != crate::state::tokens::DEFAULT_ACCOUNT).then_some(name);
     }
     for tag in &args.tags {
         crate::state::store::validate_tag(tag)?;
@@ -237,28 +254,70 @@ fn check_backup_path(path: &str) -> Result<()> {
     }
 }
 
-/// Runs `kastell server add`.
-pub(super) fn run(args: AddArgs, ctx: &Context) -> Result<()> {
-    let record = record_from_args(&args, &ctx.env, chrono::Utc::now())?;
+/// Runs `kastell server add`: builds the record from the arguments,
+/// applies the policy, then (unless `--no-detect`) looks the server's id
+/// up by IP and detects its platform over SSH, and stores the record once
+/// all of that is settled. Refuses `--no-detect` without `--platform`, an
+/// `--id` the provider lists under another IP, and a server SSH cannot
+/// reach for detection; a failed or empty provider lookup is a warning.
+pub(super) async fn run(args: AddArgs, ctx: &Context) -> Result<()> {
+    let mut record = record_from_args(&args, &ctx.env, chrono::Utc::now())?;
     let policy = ctx.policy()?;
     policy.check(SERVER_ADD.id(), Surface::Cli, Some(&record), |p| {
         policy.env_token_present(p)
     })?;
+    let mut notes = Vec::new();
+    if args.no_detect {
+        if args.platform.is_none() {
+            return Err(Error::invalid_input(
+                "--no-detect needs --platform: without SSH kastell cannot tell what the server runs",
+            )
+            .with_hint("Add --platform coolify, --platform dokploy or --platform bare"));
+        }
+        if let (Some(provider), None) = (&args.provider, &args.id) {
+            notes.push(Note::Warning(format!(
+                "With --no-detect the id at {provider} was not looked up, so {}. Pass --id to fix that.",
+                detect::MANUAL_LOSES
+            )));
+        }
+    } else {
+        let octx = super::super::fleet::ops_context(ctx)?;
+        notes.extend(
+            detect::lookup_provider(
+                &octx,
+                &mut record,
+                args.provider.as_deref(),
+                args.id.as_deref(),
+            )
+            .await?,
+        );
+    }
+    match &args.platform {
+        Some(platform) => notes.push(Note::Info(format!(
+            "Platform {platform}: given with --platform"
+        ))),
+        None => notes.push(detect::detect_record_platform(&ctx.env, &mut record).await?),
+    }
     let stored = ctx.store()?.add(record)?;
+    for note in &notes {
+        if let Note::Warning(text) = note {
+            crate::surfaces::cli::output::write_stderr(&format!("warning: {text}\n"));
+        }
+    }
     if ctx.out.is_json() {
         return ctx.out.json(&stored);
+    }
+    for note in &notes {
+        if let Note::Info(text) = note {
+            ctx.out.line(text)?;
+        }
     }
     ctx.out.line(format_args!(
         "Added server {} ({}), platform {}",
         stored.name,
         stored.ip,
         stored.platform_id()
-    ))?;
-    if args.platform.is_none() {
-        ctx.out
-            .line("Platform defaulted to coolify; pass --platform dokploy or --platform bare if that is wrong.")?;
-    }
-    Ok(())
+    ))
 }
 
 #[cfg(test)]

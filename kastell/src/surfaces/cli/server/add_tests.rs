@@ -17,6 +17,8 @@ fn args(name: &str, ip: &str) -> AddArgs {
         backup_paths: Vec::new(),
         tags: Vec::new(),
         id: None,
+        no_detect: false,
+        account: None,
     }
 }
 

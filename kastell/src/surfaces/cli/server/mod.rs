@@ -1,6 +1,7 @@
 //! `kastell server add|list|remove`: the fleet store from the command line.
 
 mod add;
+mod detect;
 mod list;
 mod remove;
 
@@ -15,7 +16,9 @@ pub(crate) use remove::RemoveArgs;
 /// The `server` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ServerCommand {
-    /// Add a server you already run (no cloud API call is made).
+    /// Add a server you already run: its provider id is looked up by IP
+    /// (with a token) and its platform detected over SSH (unless
+    /// --no-detect).
     Add(Box<AddArgs>),
     /// List the servers kastell knows.
     List,
@@ -25,12 +28,12 @@ pub enum ServerCommand {
 
 /// Runs one `server` subcommand; `add` and `remove` are recorded in the
 /// audit log, refused or not.
-pub(crate) fn run(cmd: ServerCommand, ctx: &Context) -> Result<()> {
+pub(crate) async fn run(cmd: ServerCommand, ctx: &Context) -> Result<()> {
     let started = std::time::Instant::now();
     let (op, server, result) = match cmd {
         ServerCommand::Add(args) => {
             let name = args.name.clone();
-            ("server-add", name, add::run(*args, ctx))
+            ("server-add", name, add::run(*args, ctx).await)
         }
         ServerCommand::List => return list::run(ctx),
         ServerCommand::Remove(args) => {

@@ -1,0 +1,238 @@
+//! Stored provider API tokens (`tokens.json`): what `kastell auth set`
+//! keeps, per provider and account, for [`crate::ops::Context::token`] and
+//! the policy to find when the provider's environment variable is unset.
+//!
+//! The file is private like an SSH key (mode 0600 in the 0700 kastell
+//! directory, replaced atomically), not encrypted: a key to decrypt it
+//! would have to sit beside it for cron jobs and `kastell-mcp` to start
+//! unattended, which adds nothing against someone who can read the
+//! directory. A token never leaves this module except as a [`Secret`],
+//! and listings show only its last four characters.
+
+use std::path::{Path, PathBuf};
+
+use kastell_core::{Error, Result, Secret};
+use serde::{Deserialize, Serialize};
+
+use super::store::write_atomic;
+
+/// The file the tokens are stored in, inside the kastell directory.
+pub const TOKENS_FILE: &str = "tokens.json";
+
+/// The account a token belongs to when none is named.
+pub const DEFAULT_ACCOUNT: &str = "default";
+
+/// One stored token.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Stored {
+    provider: String,
+    account: String,
+    token: String,
+}
+
+/// The file's shape.
+#[derive(Default, Serialize, Deserialize)]
+struct TokensFile {
+    #[serde(default)]
+    tokens: Vec<Stored>,
+}
+
+/// A stored token as `auth list` shows it: never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenListing {
+    /// The provider id.
+    pub provider: String,
+    /// The account name ([`DEFAULT_ACCOUNT`] when none was given).
+    pub account: String,
+    /// Where it is kept (the file's path).
+    pub stored_in: String,
+    /// Its last four characters, to tell tokens apart.
+    pub ends_with: String,
+}
+
+/// The tokens stored in one kastell directory.
+#[derive(Debug, Clone)]
+pub struct TokenStore {
+    path: PathBuf,
+}
+
+/// `account`, or the default one; refuses a name that is not 1-63 lower-case
+/// letters, digits and '-'.
+pub fn account_name(account: Option<&str>) -> Result<String> {
+    let name = account.unwrap_or(DEFAULT_ACCOUNT);
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(name.to_owned())
+    } else {
+        Err(Error::invalid_input(format!(
+            "Invalid account name {}",
+            super::store::shown(name)
+        ))
+        .with_hint("Use 1-63 lower-case letters, digits and '-', such as work or client-a"))
+    }
+}
+
+impl TokenStore {
+    /// The tokens kept in `dir` (the kastell directory).
+    pub fn in_dir(dir: &Path) -> Self {
+        Self {
+            path: dir.join(TOKENS_FILE),
+        }
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn load(&self) -> Result<TokensFile> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                Error::config_invalid(format!("{} is not valid: {e}", self.path.display()))
+                    .with_hint("Remove the file and store the tokens again with `kastell auth set`")
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TokensFile::default()),
+            Err(e) => Err(Error::io(format!("reading {}", self.path.display()), e)),
+        }
+    }
+
+    fn save(&self, file: &TokensFile) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(file)
+            .map_err(|e| Error::unexpected(format!("encoding the stored tokens: {e}")))?;
+        write_atomic(&self.path, &bytes)
+    }
+
+    /// The token stored for `provider` and `account` (the default account
+    /// when `None`); `None` when there is none. Refuses an unreadable or
+    /// invalid file.
+    pub fn get(&self, provider: &str, account: Option<&str>) -> Result<Option<Secret>> {
+        let account = account.unwrap_or(DEFAULT_ACCOUNT);
+        Ok(self
+            .load()?
+            .tokens
+            .into_iter()
+            .find(|t| t.provider == provider && t.account == account)
+            .map(|t| Secret::new(t.token)))
+    }
+
+    /// Stores `token` for `provider` and `account`, replacing one stored
+    /// before. Refuses an empty token and an invalid account name.
+    pub fn set(&self, provider: &str, account: Option<&str>, token: &Secret) -> Result<()> {
+        let account = account_name(account)?;
+        if token.is_empty() {
+            return Err(Error::invalid_input("The token is empty")
+                .with_hint("Paste the provider's API token at the prompt, or pipe it in"));
+        }
+        let mut file = self.load()?;
+        file.tokens
+            .retain(|t| !(t.provider == provider && t.account == account));
+        file.tokens.push(Stored {
+            provider: provider.to_owned(),
+            account,
+            token: token.expose().to_owned(),
+        });
+        file.tokens
+            .sort_by(|a, b| (&a.provider, &a.account).cmp(&(&b.provider, &b.account)));
+        self.save(&file)
+    }
+
+    /// Removes the token of `provider` and `account`; whether there was
+    /// one.
+    pub fn remove(&self, provider: &str, account: Option<&str>) -> Result<bool> {
+        let account = account_name(account)?;
+        let mut file = self.load()?;
+        let before = file.tokens.len();
+        file.tokens
+            .retain(|t| !(t.provider == provider && t.account == account));
+        if file.tokens.len() == before {
+            return Ok(false);
+        }
+        self.save(&file)?;
+        Ok(true)
+    }
+
+    /// Every stored token, by provider and account, without the tokens.
+    pub fn list(&self) -> Result<Vec<TokenListing>> {
+        Ok(self
+            .load()?
+            .tokens
+            .into_iter()
+            .map(|t| TokenListing {
+                ends_with: last_four(&t.token),
+                provider: t.provider,
+                account: t.account,
+                stored_in: self.path.display().to_string(),
+            })
+            .collect())
+    }
+}
+
+/// The last four characters of `token` (all of it hidden when it is
+/// shorter than 12, where four would be a third of it).
+pub fn last_four(token: &str) -> String {
+    let chars: Vec<char> = token.chars().collect();
+    if chars.len() < 12 {
+        return "****".to_owned();
+    }
+    chars[chars.len() - 4..].iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn tokens_are_kept_per_provider_and_account_in_a_private_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore::in_dir(dir.path());
+        assert!(store.get("hetzner", None).unwrap().is_none());
+        store
+            .set("hetzner", None, &Secret::new("hetzner-token-aaaa-1234"))
+            .unwrap();
+        store
+            .set(
+                "hetzner",
+                Some("work"),
+                &Secret::new("hetzner-token-bbbb-5678"),
+            )
+            .unwrap();
+        let mode = std::fs::metadata(store.path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(
+            store.get("hetzner", None).unwrap().unwrap().expose(),
+            "hetzner-token-aaaa-1234"
+        );
+        assert_eq!(
+            store
+                .get("hetzner", Some("work"))
+                .unwrap()
+                .unwrap()
+                .expose(),
+            "hetzner-token-bbbb-5678"
+        );
+        let listed = store.list().unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0].account, "default");
+        assert_eq!(listed[0].ends_with, "1234");
+        assert!(!format!("{listed:?}").contains("aaaa"));
+        assert!(store.remove("hetzner", None).unwrap());
+        assert!(!store.remove("hetzner", None).unwrap());
+        assert!(store.get("hetzner", None).unwrap().is_none());
+        assert!(
+            store
+                .set("hetzner", Some("Bad Name"), &Secret::new("x"))
+                .is_err()
+        );
+        assert!(store.set("hetzner", None, &Secret::new("  ")).is_err());
+    }
+}
