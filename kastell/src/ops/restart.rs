@@ -127,7 +127,7 @@ impl Operation for RestartOp {
         mcp: Some(McpAction {
             tool: "server_maintain",
             action: "restart",
-            doc: "reboot through the provider (over SSH for manual servers), proven by a changed boot id, then wait for SSH and platform health.",
+            doc: "reboot through the provider (over SSH for manual servers or without its token), proven by a changed boot id, then wait for SSH and platform health.",
         }),
         cli: Some(CliCommand {
             path: &["restart"],
