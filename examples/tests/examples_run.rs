@@ -340,9 +340,38 @@ fn a_third_party_operation_reaches_the_cli_the_policy_and_mcp() {
 
     use kastell_testkit::mcp_sdk::{self, Sdk};
     let args = ["mcp", "--sandbox", "--sandbox-platform", "cronhost"];
+    // In SAFE_MODE (the default) the action is not offered, the listing
+    // says it exists with SAFE_MODE off, and a call is refused in the
+    // operation's own words.
     let mut plan = mcp_sdk::stdio_plan(&example("acme"), home.path(), &args, &[]);
     plan["calls"] = serde_json::json!([
-        {"name": "server_maintain", "arguments": {"action": "cron-reload", "server": "acme-web", "daemon": "crond"}},
+        {"name": "server_maintain", "arguments": {"action": "cron-reload", "server": "acme-web", "daemon": "crond"}}
+    ]);
+    let (report, stderr) = mcp_sdk::run(Sdk::TypeScript, &plan);
+    let tools = report["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no tools: {report}\n{stderr}"));
+    assert!(
+        tools.iter().all(|t| t["name"] != "server_maintain"),
+        "{report}"
+    );
+    let said = tools[0]["description"].as_str().unwrap_or_default();
+    assert!(
+        said.contains("server_maintain update, restart, maintain, cron-reload"),
+        "{said}"
+    );
+    let refused = &report["calls"][0]["result"];
+    assert_eq!(refused["isError"], true, "{refused}");
+    assert_eq!(
+        refused["structuredContent"]["error"], "Cron reload is disabled in SAFE_MODE",
+        "{refused}"
+    );
+
+    // With SAFE_MODE off it joins server_maintain's schema, and its
+    // arguments are checked strictly.
+    let off = [("KASTELL_SAFE_MODE", "false")];
+    let mut plan = mcp_sdk::stdio_plan(&example("acme"), home.path(), &args, &off);
+    plan["calls"] = serde_json::json!([
         {"name": "server_maintain", "arguments": {"action": "cron-reload", "server": "acme-web", "skipReboot": true}}
     ]);
     let (report, stderr) = mcp_sdk::run(Sdk::TypeScript, &plan);
@@ -368,13 +397,7 @@ fn a_third_party_operation_reaches_the_cli_the_policy_and_mcp() {
             .contains(&serde_json::json!("cron-reload")),
         "{tags}"
     );
-    let refused = &report["calls"][0]["result"];
-    assert_eq!(refused["isError"], true, "{refused}");
-    assert_eq!(
-        refused["structuredContent"]["error"], "Cron reload is disabled in SAFE_MODE",
-        "{refused}"
-    );
-    let strict = &report["calls"][1]["result"];
+    let strict = &report["calls"][0]["result"];
     assert_eq!(strict["isError"], true, "{strict}");
     assert!(
         strict["structuredContent"]["error"]

@@ -208,11 +208,20 @@ impl Target {
     }
 
     /// `Reboot`: through the provider when there is one, else over SSH,
-    /// proven by a changed boot id.
+    /// proven by a changed boot id. A cloud server rebooted over SSH says
+    /// why its provider was not used (no token).
     pub async fn reboot_step(&self, ctx: &Context) -> Ran<RebootProof> {
         let timer = StepTimer::start("Reboot");
         match reboot_proven(ctx, &self.server, &self.transport, self.provider.as_ref()).await {
-            Ok(proof) => Ran::ok(timer.success(proof.detail()), proof),
+            Ok(proof) => {
+                let detail = match &self.no_provider {
+                    Some(why) if !self.server.is_manual() => {
+                        format!("{}; {why}", proof.detail())
+                    }
+                    _ => proof.detail(),
+                };
+                Ran::ok(timer.success(detail), proof)
+            }
             Err(e) => Ran::failed(timer, e),
         }
     }

@@ -1,6 +1,7 @@
 //! `restart`: a reboot proven by a changed boot id, then platform health.
-//! Cloud servers reboot through the provider; manual servers over SSH
-//! (the original refused them).
+//! Cloud servers reboot through the provider when its token is set;
+//! manual servers, and cloud servers without a token, over SSH (as
+//! `maintain` does; the original refused them).
 
 #[allow(unused_imports)]
 use super::Operation as _;
@@ -40,10 +41,11 @@ pub type RestartResult = Reply<Restart>;
 
 /// Reboots `server` and proves it.
 ///
-/// Order: policy (SAFE_MODE blocks it; cloud servers need their token),
+/// Order: policy (SAFE_MODE blocks it; a missing token only means SSH),
 /// server, the server's host lock (refused while another operation holds
 /// it), then the reboot: the boot id is read over SSH when it answers,
-/// the provider reboots a cloud server (SSH reboots a manual one), SSH must
+/// the provider reboots a cloud server whose token is set (SSH reboots
+/// the others, and the step says why), SSH must
 /// come back with a different boot id, and the platform must be healthy.
 /// Fails with the steps that ran: a provider that reports success while the
 /// boot id never changes is a failure.
@@ -119,13 +121,13 @@ impl Operation for RestartOp {
                 "Restart is disabled in SAFE_MODE",
                 "Set KASTELL_SAFE_MODE=false to enable server reboot",
             )
-            .token(TokenNeed::Required)
+            .token(TokenNeed::Optional)
             .long(),
         scope: Scope::Server,
         mcp: Some(McpAction {
             tool: "server_maintain",
             action: "restart",
-            doc: "reboot through the provider (over SSH for manual servers), proven by a changed boot id, then wait for SSH and platform health.",
+            doc: "reboot through the provider (over SSH for manual servers or without its token), proven by a changed boot id, then wait for SSH and platform health.",
         }),
         cli: Some(CliCommand {
             path: &["restart"],

@@ -83,7 +83,7 @@ const SPEC: &[SpecRow] = &[
             "Set KASTELL_SAFE_MODE=false to enable server reboot",
         )),
         false,
-        TokenNeed::Required,
+        TokenNeed::Optional,
     ),
     (
         MaintainOp::ID,

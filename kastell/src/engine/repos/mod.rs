@@ -20,6 +20,7 @@ pub(crate) mod append_only;
 mod catalog;
 mod credentials;
 mod digest;
+pub(crate) mod local;
 mod pull;
 mod push;
 

@@ -111,8 +111,6 @@ async fn server_rules_follow_safe_mode_manual_then_token() {
         err.hint.as_deref(),
         Some("Set HETZNER_TOKEN environment variable")
     );
-    let err = restart(&no_token, Some("web-1")).await.unwrap_err();
-    assert!(err.is_kind(ErrorKind::Unauthenticated));
     assert!(world.cloud.calls().is_empty());
     assert!(world.security_log().contains("missing API token"));
 

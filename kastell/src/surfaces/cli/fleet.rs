@@ -1,6 +1,7 @@
 //! Running an [`Op`]: on one server or, with `--all`, across the fleet
 //! (bounded concurrency, one operation per host at a time); `--dry-run`
-//! plans; destructive runs are confirmed first. Every run ends in a report
+//! plans; what interrupts service or loses data is confirmed first, on
+//! one server as across the fleet (a backup of every server is not). Every run ends in a report
 //! (human or `--json`) and exit code 1 when anything failed.
 
 use std::collections::HashMap;
@@ -147,7 +148,10 @@ pub(crate) async fn execute(ctx: &Context, mut op: Op, args: FleetArgs) -> Resul
         }
         return super::plan::print(ctx, &octx, &op, &targets);
     }
-    if !op.read_only() && (op.destructive() || args.all) {
+    // One rule for one server and for the fleet: what interrupts service
+    // or loses data asks first (or takes --force); what only reads or
+    // adds (a backup) does not, however many servers it runs on.
+    if op.destructive() {
         let asked: Vec<&ServerRecord> = targets
             .iter()
             .filter(|s| op.refusal(&octx, s).is_none())

@@ -32,11 +32,6 @@ impl Op {
         self.0.spec().rule.asks_first()
     }
 
-    /// Whether it only reads (no confirmation even with `--all`).
-    pub fn read_only(&self) -> bool {
-        self.0.spec().rule.reads_only()
-    }
-
     /// The y/N question for `server`.
     pub fn question(&self, server: &ServerRecord) -> String {
         self.0.question(server)

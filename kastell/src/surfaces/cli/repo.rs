@@ -112,6 +112,11 @@ pub struct InitArgs {
     /// that make its SFTP login append-only.
     #[arg(long, value_name = "PUBKEYFILE")]
     pub append_only_key: Option<PathBuf>,
+    /// Create the missing parent directories of a directory repository
+    /// (without it, a parent that does not exist is refused as a likely
+    /// typing mistake).
+    #[arg(long)]
+    pub create_parents: bool,
 }
 
 /// Arguments naming one repository.
@@ -285,16 +290,25 @@ async fn remember(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `repo init`: checks the append-only key (when given) before anything is
-/// created, creates the repository with the operator's credential (saying
-/// when the agent-facing one stands in), then prints the server-side lines
-/// for the append-only login.
+/// `repo init`: checks the append-only key (when given) and, for a
+/// directory, that its parent exists (or `--create-parents`) before
+/// anything is created, warning when the directory shares the local
+/// backups' filesystem; creates the repository with the operator's
+/// credential (saying when the agent-facing one stands in), then prints
+/// the server-side lines for the append-only login.
 async fn init(ctx: &Context, registry: &mut RepoRegistry, args: &InitArgs) -> Result<ExitCode> {
     let location = RepoLocation::parse(&args.add.location)?;
     let lines = match &args.append_only_key {
         Some(key) => Some(append_only::server_lines(&location, key)?),
         None => None,
     };
+    if let RepoLocation::Local(path) = &location {
+        registry.check_free(&args.add.name)?;
+        repos::local::prepare(path, args.create_parents)?;
+        if let Some(warning) = repos::local::same_disk_warning(path, &ctx.kastell_dir()?) {
+            eprintln!("{warning}");
+        }
+    }
     if let (_, Some(note)) = repos::operator_credentials(&location, &ctx.env)? {
         eprintln!("note: {note}");
     }

@@ -32,6 +32,7 @@ pub use http::{HttpOptions, serve_http};
 pub use progress::{HEARTBEAT, Progress};
 pub use server::KastellMcp;
 pub use task::Tasks;
+pub use tools::full_output_schema;
 
 use std::net::SocketAddr;
 use std::time::Duration;

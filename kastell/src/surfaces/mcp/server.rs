@@ -167,13 +167,12 @@ impl KastellMcp {
         }
     }
 
-    /// The tools as offered now: with levels configured, only the actions
-    /// some server may run ([`tools::offered`]).
+    /// The tools as offered now: only the actions that can run under the
+    /// levels configured (some server may run them) and SAFE_MODE
+    /// ([`tools::offered`]).
     fn offered_tools(&self) -> Vec<Tool> {
-        match self.highest_level() {
-            Some(level) => tools::offered(&self.tools, level),
-            None => self.tools.as_ref().clone(),
-        }
+        let safe_mode = self.ctx.policy.safe_mode(self.ctx.surface);
+        tools::offered(&self.tools, self.highest_level(), safe_mode)
     }
 
     /// Sends `notifications/tools/list_changed` whenever what is offered

@@ -3,9 +3,12 @@
 //! description, the input schema (the surface's own arguments plus every
 //! operation's), the output schema (one branch per operation's body, tagged
 //! by `action`, plus the plan and approval answers of tools whose actions
-//! overwrite or delete, plus the failure), the strict per-action argument
-//! table and the four behaviour annotations, for the most a tool's actions
-//! can do (a tool that lists and also deletes is destructive).
+//! overwrite or delete, plus the failure; served in its lean form,
+//! [`schema::lean`], the complete one is [`full_output_schema`]), the
+//! strict per-action argument table and the four behaviour annotations,
+//! for the most a tool's actions can do (a tool that lists and also
+//! deletes is destructive). [`offered`] narrows them to what the safety
+//! levels and SAFE_MODE let run.
 //!
 //! The four tools themselves (name, title, description) are this module's
 //! table: an operation joins one by naming it.
@@ -41,8 +44,6 @@ pub(crate) struct ToolSpec {
     title: &'static str,
     /// Its description.
     description: &'static str,
-    /// What the `action` description says after each action's sentence.
-    action_note: &'static str,
     /// The description of its `server` argument.
     server_doc: &'static str,
 }
@@ -54,40 +55,25 @@ static TOOLS: [ToolSpec; 4] = [
     ToolSpec {
         name: BACKUP,
         title: "Server backups and snapshots",
-        description: "Back up and restore a server, and manage its cloud provider snapshots. \
-backup-create backs the server up over SSH (Coolify/Dokploy database and configuration, or the \
-configured paths of a bare server) into the local store with SHA-256 checksums; backup-list lists \
-local backups newest first; backup-restore verifies a backup, takes a safety backup, stops the \
-platform, restores and starts it again (backupId required, from backup-list). With repo (a \
-configured backup repository: encrypted, deduplicated, off this machine) backup-create also stores \
-the new backup there, backup-list lists the backups held there and backup-restore restores one from \
-there. snapshot-create takes \
-a provider snapshot and waits until it is available (billable); snapshot-list lists the server's \
-snapshots; snapshot-delete deletes one and snapshot-restore rebuilds the server's disk from one \
-(snapshotId required, from snapshot-list). Snapshot actions need a cloud server (not manually \
-added) and its provider's API token (HETZNER_TOKEN, DIGITALOCEAN_TOKEN, VULTR_TOKEN, LINODE_TOKEN). \
-SAFE_MODE (on by default) blocks backup-restore, snapshot-create, snapshot-delete and \
-snapshot-restore; set KASTELL_SAFE_MODE=false to allow them. Even then backup-restore, \
-snapshot-delete and snapshot-restore need a person's yes: the user is asked (elicitation), or, for \
-clients that cannot ask, the call waits until the operator approves the request it names \
-(kastell approve ID) and runs when called again with the same arguments. Only where safety.json \
-sets confirm: plan-token does the planToken of a dryRun confirm instead. The user's no is final.",
-        action_note: "SAFE_MODE blocks backup-restore, snapshot-create, snapshot-delete and snapshot-restore. Snapshot actions need a cloud server and its provider's API token.",
+        description: "Back up and restore a server, and manage its cloud provider snapshots (the \
+action argument says when to use each action). Backups are taken over SSH (Coolify/Dokploy \
+database and configuration, or the configured paths of a bare server) into the local store with \
+SHA-256 checksums; with repo (a configured backup repository: encrypted, deduplicated, off this \
+machine) they are also stored, listed and restored there. Snapshot actions need a cloud server (not \
+manually added) and its provider's API token (HETZNER_TOKEN, DIGITALOCEAN_TOKEN, VULTR_TOKEN, \
+LINODE_TOKEN). backup-restore, snapshot-delete and snapshot-restore need a person's yes: the user \
+is asked (elicitation), or, for clients that cannot ask, the call waits until the operator \
+approves the request it names (kastell approve ID) and runs when called again with the same \
+arguments. Only where safety.json sets confirm: plan-token does the planToken of a dryRun confirm \
+instead. The user's no is final.",
         server_doc: SERVER_DOC,
     },
     ToolSpec {
         name: MAINTAIN,
         title: "Server updates, reboots and maintenance",
-        description: "Update, restart or fully maintain a server. update runs the platform's \
-update (Coolify or Dokploy update script; a package upgrade on bare servers). restart reboots the \
-server through its provider (over SSH for manually added servers), proves the reboot by a changed \
-boot id, then waits for SSH and platform health. maintain runs status check, update, health check, \
-reboot and final check, reporting every step with its duration; a failed health check after the \
-update skips the reboot unless rebootEvenIfUnhealthy is set; skipReboot skips it; snapshot takes \
-and awaits a provider snapshot first (billable, needs the provider token). Bare servers are \
-maintained too (reboot only when the upgrade requires it). SAFE_MODE (on by default) blocks all \
-three actions; set KASTELL_SAFE_MODE=false to allow them.",
-        action_note: "SAFE_MODE blocks all three.",
+        description: "Update, restart or fully maintain a server (the action argument says when \
+to use each action), reporting every step with its duration. Bare servers are maintained too (a \
+package upgrade; a reboot only when the upgrade requires it).",
         server_doc: SERVER_DOC,
     },
     ToolSpec {
@@ -98,7 +84,6 @@ store (name, IP, provider, platform). status checks SSH reachability and the boo
 provider's status when the server is a cloud server with a token. health runs the platform's \
 health check (Coolify/Dokploy HTTP check; SSH on bare servers). Never changes anything; allowed \
 in SAFE_MODE.",
-        action_note: "",
         server_doc: "Server name or IP (status, health). Optional when exactly one server\nexists; an empty string counts as absent.",
     },
     ToolSpec {
@@ -109,7 +94,6 @@ most 2000) of the system journal (journalctl, source system) or of the platform'
 (docker logs, source platform; not on bare servers). monitor returns load averages \
 (/proc/loadavg), memory (free -b) and root-disk use (df -P /). Never changes anything; allowed in \
 SAFE_MODE.",
-        action_note: "",
         server_doc: SERVER_DOC,
     },
 ];
@@ -183,7 +167,7 @@ fn build(spec: &'static ToolSpec) -> Option<ServedTool> {
         return None;
     }
     let (input, args) = input_schema(spec, &ops);
-    let output = output_schema(&ops);
+    let output = schema::lean(&output_schema(&ops));
     let rules: Vec<&Rule> = ops.iter().map(|op| &op.spec().rule).collect();
     let tool = Tool::new(spec.name, spec.description, Arc::new(input))
         .with_title(spec.title)
@@ -192,17 +176,14 @@ fn build(spec: &'static ToolSpec) -> Option<ServedTool> {
     Some(ServedTool { tool, ops, args })
 }
 
-/// The `action` description: each action's sentence, then the tool's note.
-fn action_doc(spec: &ToolSpec, ops: &[&'static dyn Dyn]) -> String {
-    let mut parts: Vec<String> = ops
-        .iter()
+/// The `action` description: each action's sentence, saying when to use
+/// it.
+fn action_doc(ops: &[&'static dyn Dyn]) -> String {
+    ops.iter()
         .filter_map(|op| op.spec().mcp)
         .map(|m| format!("{}: {}", m.action, m.doc))
-        .collect();
-    if !spec.action_note.is_empty() {
-        parts.push(spec.action_note.to_owned());
-    }
-    parts.join(" ")
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The input schema and the per-action argument table of a tool over
@@ -216,7 +197,7 @@ fn input_schema(spec: &ToolSpec, ops: &[&'static dyn Dyn]) -> (JsonObject, ToolA
         .collect();
     properties.insert(
         "action".into(),
-        json!({"description": action_doc(spec, ops), "enum": actions, "type": "string"}),
+        json!({"description": action_doc(ops), "enum": actions, "type": "string"}),
     );
     let confirm = schema::input_properties::<ConfirmArgs>();
     let mut table = Vec::new();
@@ -337,21 +318,72 @@ fn hints(title: &str, rules: &[&Rule]) -> ToolAnnotations {
         .open_world(true)
 }
 
-/// `tools` as offered when no server may go above `highest`: each tool's
-/// `action` enum keeps only the actions `highest` admits, and a tool left
-/// with none is dropped (an empty enum is not a schema clients accept).
-/// The annotations are derived again from what is left, so a
-/// `server_backup` offering only lists says it only reads. A hidden
-/// action called anyway is refused by the policy, naming the level.
-pub(crate) fn offered(tools: &[Tool], highest: SafetyLevel) -> Vec<Tool> {
+/// Whether an operation can run under `highest` (no level configured:
+/// any) with SAFE_MODE `safe_mode`.
+fn runs_under(op: &dyn Dyn, highest: Option<SafetyLevel>, safe_mode: bool) -> bool {
+    let rule = &op.spec().rule;
+    highest.is_none_or(|level| level.admits(rule.category))
+        && (!safe_mode || rule.safe_mode.is_none())
+}
+
+/// What the descriptions add when SAFE_MODE hides actions the levels
+/// would allow: which, and how they become available, so an agent can
+/// tell the user. `None` when SAFE_MODE hides nothing.
+fn safe_mode_note(tools: &[Tool], highest: Option<SafetyLevel>) -> Option<String> {
+    let hidden: Vec<String> = tools
+        .iter()
+        .filter_map(|tool| {
+            let names: Vec<&str> = catalog::of_tool(&tool.name)
+                .filter(|op| runs_under(*op, highest, false) && !runs_under(*op, highest, true))
+                .filter_map(|op| op.spec().mcp.map(|m| m.action))
+                .collect();
+            (!names.is_empty()).then(|| format!("{} {}", tool.name, names.join(", ")))
+        })
+        .collect();
+    (!hidden.is_empty()).then(|| {
+        format!(
+            "SAFE_MODE is on, so these actions are not offered: {}. They exist with \
+             KASTELL_SAFE_MODE=false; tell the user when one is needed.",
+            hidden.join("; ")
+        )
+    })
+}
+
+/// `tools` as offered when no server may go above `highest` (`None`: no
+/// levels configured) and SAFE_MODE is `safe_mode`: each tool's `action`
+/// enum keeps only the actions that can run (SAFE_MODE hides what it
+/// blocks), and a tool left with none is dropped (an empty enum is not a
+/// schema clients accept). The annotations are derived again from what is
+/// left, so a `server_backup` offering only lists says it only reads;
+/// when SAFE_MODE hid actions, every description says which and how to
+/// get them. A hidden action called anyway is refused by the policy,
+/// naming SAFE_MODE or the level.
+pub(crate) fn offered(tools: &[Tool], highest: Option<SafetyLevel>, safe_mode: bool) -> Vec<Tool> {
+    let note = if safe_mode {
+        safe_mode_note(tools, highest)
+    } else {
+        None
+    };
     tools
         .iter()
         .filter_map(|tool| {
-            let kept: Vec<&'static dyn Dyn> = catalog::of_tool(&tool.name)
-                .filter(|op| highest.admits(op.spec().rule.category))
+            let all: Vec<&'static dyn Dyn> = catalog::of_tool(&tool.name).collect();
+            let kept: Vec<&'static dyn Dyn> = all
+                .iter()
+                .copied()
+                .filter(|op| runs_under(*op, highest, safe_mode))
                 .collect();
             if kept.is_empty() {
                 return None;
+            }
+            let mut offered = tool.clone();
+            if let Some(note) = &note {
+                offered.description = Some(
+                    format!("{} {note}", tool.description.as_deref().unwrap_or_default()).into(),
+                );
+            }
+            if kept.len() == all.len() {
+                return Some(offered);
             }
             let names: Vec<&str> = kept
                 .iter()
@@ -363,18 +395,26 @@ pub(crate) fn offered(tools: &[Tool], highest: SafetyLevel) -> Vec<Tool> {
                 .get_mut("properties")
                 .and_then(|p| p.get_mut("action"))
             {
+                action.insert("description".into(), Value::String(action_doc(&kept)));
                 action.insert(
                     "enum".into(),
                     Value::Array(names.iter().map(|n| Value::String((*n).into())).collect()),
                 );
             }
-            let annotations = hints(tool.title.as_deref().unwrap_or_default(), &rules);
-            let mut offered = tool.clone();
             offered.input_schema = Arc::new(schema);
-            offered.annotations = Some(annotations);
+            offered.annotations = Some(hints(tool.title.as_deref().unwrap_or_default(), &rules));
             Some(offered)
         })
         .collect()
+}
+
+/// The complete output schema of the tool `name` (every result's fields
+/// with their descriptions, nested types and which are required), of
+/// which `tools/list` serves the lean form ([`schema::lean`]); `None` for
+/// a tool no operation names. For documentation and contract tests.
+pub fn full_output_schema(name: &str) -> Option<Value> {
+    let ops: Vec<&'static dyn Dyn> = catalog::of_tool(name).collect();
+    (!ops.is_empty()).then(|| Value::Object(output_schema(&ops)))
 }
 
 #[cfg(test)]
@@ -473,7 +513,10 @@ mod tests {
         assert_eq!(tags, expected);
         let branches = schema["oneOf"].as_array().unwrap();
         assert_eq!(branches.len(), expected.len() + 1);
-        assert_eq!(branches.last().unwrap()["$ref"], "#/$defs/OpError");
+        let failure = branches.last().unwrap();
+        assert_eq!(failure.get("properties"), None, "the failure has no tag");
+        assert_eq!(failure["required"], serde_json::json!(["error", "kind"]));
+        assert_eq!(schema["required"], serde_json::json!(["suggested_actions"]));
         let info = find(INFO).unwrap();
         let schema = Value::Object(info.tool.output_schema.clone().unwrap().as_ref().clone());
         assert_eq!(
@@ -495,7 +538,7 @@ mod tests {
                     .collect()
             })
         };
-        let read = offered(&tools, SafetyLevel::ReadOnly);
+        let read = offered(&tools, Some(SafetyLevel::ReadOnly), false);
         assert_eq!(
             enums(&read, BACKUP).unwrap(),
             ["backup-list", "snapshot-list"]
@@ -505,14 +548,14 @@ mod tests {
         let hints = backup.annotations.clone().unwrap();
         assert_eq!(hints.read_only_hint, Some(true));
         assert_eq!(hints.destructive_hint, Some(false));
-        let disruptive = offered(&tools, SafetyLevel::Disruptive);
+        let disruptive = offered(&tools, Some(SafetyLevel::Disruptive), false);
         assert_eq!(enums(&disruptive, MAINTAIN).unwrap().len(), 3);
         assert!(
             !enums(&disruptive, BACKUP)
                 .unwrap()
                 .contains(&"backup-restore".to_owned())
         );
-        let everything = offered(&tools, SafetyLevel::Destructive);
+        let everything = offered(&tools, Some(SafetyLevel::Destructive), false);
         assert_eq!(everything.len(), tools.len());
         for (a, b) in everything.iter().zip(&tools) {
             assert_eq!(a.input_schema, b.input_schema, "{}", a.name);
@@ -530,5 +573,132 @@ mod tests {
             assert_eq!(hints.open_world_hint, Some(true), "{}", tool.name);
             assert!(tool.title.is_some(), "{}", tool.name);
         }
+    }
+
+    /// What `tools/list` weighs, as a client receives it (compact JSON):
+    /// every tool with every action (SAFE_MODE off, no levels).
+    fn listing_bytes(tools: &[Tool]) -> usize {
+        serde_json::to_vec(&serde_json::json!({"tools": tools}))
+            .map(|b| b.len())
+            .unwrap_or(usize::MAX)
+    }
+
+    /// tools/list stays under 16 KB (it was 49 KB; the original's is
+    /// 67 KB), with room left under that for new fields, and each tool's
+    /// output schema is a small share of it.
+    #[test]
+    fn the_whole_listing_is_under_16_kb() {
+        let tools = all();
+        let bytes = listing_bytes(&tools);
+        assert!(bytes < 16 * 1024, "tools/list is {bytes} bytes");
+        for tool in &tools {
+            let output = serde_json::to_vec(&tool.output_schema).unwrap().len();
+            assert!(
+                output < 4 * 1024,
+                "{}: output schema of {output} bytes",
+                tool.name
+            );
+        }
+    }
+
+    /// The lean output schemas still describe every result: each field of
+    /// every result type is declared at the root, and each action's branch
+    /// requires what its result always has.
+    #[test]
+    fn the_lean_output_schema_keeps_every_field_and_what_each_action_requires() {
+        for served in served() {
+            let lean = Value::Object(served.tool.output_schema.clone().unwrap().as_ref().clone());
+            let full = full_output_schema(&served.tool.name).unwrap();
+            assert!(lean.get("$defs").is_none(), "{}", served.tool.name);
+            assert!(
+                !serde_json::to_string(&lean)
+                    .unwrap()
+                    .contains("description")
+            );
+            let root = lean["properties"].as_object().unwrap();
+            let required_everywhere: Vec<&Value> =
+                lean["required"].as_array().unwrap().iter().collect();
+            for (full_branch, lean_branch) in full["oneOf"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(lean["oneOf"].as_array().unwrap())
+            {
+                let name = full_branch["$ref"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap();
+                let def = &full["$defs"][name];
+                for field in def["properties"].as_object().unwrap().keys() {
+                    assert!(root.contains_key(field), "{}: {field}", served.tool.name);
+                }
+                let required = lean_branch["required"].as_array().unwrap();
+                for field in def["required"].as_array().unwrap() {
+                    assert!(
+                        required.contains(field) || required_everywhere.contains(&field),
+                        "{} {name}: {field} not required",
+                        served.tool.name
+                    );
+                }
+                assert_eq!(
+                    lean_branch.pointer("/properties/action/const"),
+                    full_branch.pointer("/properties/action/const")
+                );
+            }
+        }
+    }
+
+    /// In SAFE_MODE, tools/list offers only what SAFE_MODE lets run: no
+    /// server_maintain (all three actions blocked), server_backup without
+    /// restore and snapshot changes; and each description says which
+    /// actions exist with SAFE_MODE off. Off, everything is offered as
+    /// built.
+    #[test]
+    fn safe_mode_offers_only_what_it_lets_run_and_says_what_else_exists() {
+        let tools = all();
+        let on = offered(&tools, None, true);
+        let names: Vec<&str> = on.iter().map(|t| t.name.as_ref()).collect();
+        assert_eq!(names, [BACKUP, INFO, LOGS]);
+        let backup = on.iter().find(|t| t.name == BACKUP).unwrap();
+        let actions = &backup.input_schema["properties"]["action"];
+        assert_eq!(
+            actions["enum"],
+            serde_json::json!(["backup-create", "backup-list", "snapshot-list"])
+        );
+        let described = actions["description"].as_str().unwrap();
+        assert!(!described.contains("backup-restore"), "{described}");
+        for op in catalog::all() {
+            let Some(mcp) = op.spec().mcp else { continue };
+            let offered = on.iter().find(|t| t.name == mcp.tool).is_some_and(|t| {
+                t.input_schema["properties"]["action"]["enum"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&Value::String(mcp.action.into()))
+            });
+            assert_eq!(
+                offered,
+                op.spec().rule.safe_mode.is_none(),
+                "{}",
+                mcp.action
+            );
+        }
+        for tool in &on {
+            let text = tool.description.as_deref().unwrap();
+            assert!(
+                text.ends_with(
+                    "SAFE_MODE is on, so these actions are not offered: server_backup \
+                     backup-restore, snapshot-create, snapshot-delete, snapshot-restore; \
+                     server_maintain update, restart, maintain. They exist with \
+                     KASTELL_SAFE_MODE=false; tell the user when one is needed."
+                ),
+                "{text}"
+            );
+        }
+        let hints = backup.annotations.clone().unwrap();
+        assert_eq!(hints.destructive_hint, Some(false));
+        let off = offered(&tools, None, false);
+        assert_eq!(off, tools);
     }
 }

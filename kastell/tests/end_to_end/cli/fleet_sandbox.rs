@@ -2,7 +2,10 @@
 //! of 20 servers (the Hetzner simulator, each server its own fake host
 //! behind real sshd daemons): `backup create --all` publishes one verified
 //! backup per server, and `maintain --all` upgrades every server and
-//! reboots each exactly once through the API, proven by its boot id.
+//! reboots each exactly once through the API, proven by its boot id. A
+//! fleet run asks first (or takes `--force`) exactly when one server's
+//! run would: `backup create --all` off a terminal runs without it,
+//! `update --all` refuses.
 #![cfg(all(feature = "sandbox", feature = "hetzner", feature = "bare"))]
 // Test helpers: a panic is the test failing, with the error shown.
 #![allow(clippy::unwrap_used)]
@@ -106,4 +109,55 @@ async fn backup_and_maintain_all_work_on_every_server_of_a_twenty_server_fleet()
             server.name
         );
     }
+}
+
+/// One confirmation rule for one server and the fleet, by the operation's
+/// category: a backup of every server (adds, loses nothing) runs off a
+/// terminal without `--force`, as one backup does; an update of every
+/// server (interrupts service) is refused without it, touching nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_backup_needs_no_force_and_a_fleet_update_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let plan = SandboxPlan {
+        providers: Some(vec!["hetzner".into()]),
+        servers_per_provider: 2,
+        manual_server: false,
+        platform: None,
+    };
+    let sandbox = Sandbox::start_with(&dir.path().join("state"), &plan)
+        .await
+        .unwrap();
+    let backups = results(
+        &kastell(
+            &sandbox,
+            home.path(),
+            &["--json", "backup", "create", "--all"],
+        )
+        .await,
+    );
+    assert_eq!(backups.len(), 2);
+    for result in &backups {
+        assert_eq!(result["success"], true, "{result}");
+    }
+    let boots: Vec<u64> = sandbox
+        .servers()
+        .iter()
+        .map(|s| sandbox.boots(s).unwrap())
+        .collect();
+    let out = kastell(&sandbox, home.path(), &["update", "--all"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Pass --force to proceed"), "{stderr}");
+    let after: Vec<u64> = sandbox
+        .servers()
+        .iter()
+        .map(|s| sandbox.boots(s).unwrap())
+        .collect();
+    assert_eq!(boots, after);
+    assert!(
+        !sandbox.hosts().log().iter().any(|l| l.contains("apt")),
+        "nothing was updated: {:?}",
+        sandbox.hosts().log()
+    );
 }

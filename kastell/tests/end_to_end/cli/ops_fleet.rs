@@ -2,8 +2,8 @@
 //! the Hetzner simulator with a fleet of 20 servers: `snapshot list --all
 //! --json` gives 20 results (each the ops payload), dry runs of `restart
 //! --all` and `maintain --all` print the plan and send no request at all,
-//! and a destructive command off a terminal without `--force` exits 1
-//! having touched nothing.
+//! and a disruptive or destructive command off a terminal without
+//! `--force` exits 1 having touched nothing.
 #![cfg(feature = "hetzner")]
 // Test helpers: a panic is the test failing, with the error shown.
 #![allow(clippy::unwrap_used)]
@@ -157,7 +157,6 @@ async fn dry_runs_send_no_request_and_destructive_runs_need_force() {
         &["maintain", "--all"][..],
         &["update", "--all"][..],
         &["snapshot", "delete", "web-1", "--snapshot", "123"][..],
-        &["backup", "create", "--all"][..],
     ] {
         let out = fleet.kastell(args).await;
         assert_eq!(out.status.code(), Some(1), "{args:?}");

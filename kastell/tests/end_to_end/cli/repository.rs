@@ -412,3 +412,52 @@ async fn a_damaged_pack_is_told_in_a_few_lines_with_kastells_hint_and_no_backtra
         "{read}"
     );
 }
+
+/// `repo init` on a mistyped directory (its parent does not exist) is
+/// refused and creates nothing; `--create-parents` creates it. A directory
+/// on the kastell directory's filesystem is created with a warning that it
+/// is not off-site.
+#[test]
+fn repo_init_refuses_a_missing_parent_and_warns_about_the_local_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let password_file = dir.path().join("offsite.pw");
+    write_password(&password_file, PASSWORD, 0o600);
+    let pw = password_file.to_str().unwrap();
+    let typo = dir.path().join("mnt/bakcups/offsite");
+    let init = |name: &str, path: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "repo",
+            "init",
+            name,
+            path.to_str().unwrap(),
+            "--password-file",
+            pw,
+        ];
+        args.extend_from_slice(extra);
+        support::kastell(dir.path(), &args).output().unwrap()
+    };
+
+    let out = init("offsite", &typo, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert!(stderr.contains("--create-parents"), "{stderr}");
+    assert!(!dir.path().join("mnt").exists(), "nothing was created");
+    let listed = support::kastell(dir.path(), &["--json", "repo", "list"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&listed.stdout).contains("offsite"),
+        "nothing was registered"
+    );
+
+    let out = init("offsite", &typo, &["--create-parents"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(typo.join("config").is_file(), "a restic repository");
+    assert!(
+        stderr.contains("same filesystem as the kastell directory")
+            && stderr.contains("not an off-site copy"),
+        "{stderr}"
+    );
+}

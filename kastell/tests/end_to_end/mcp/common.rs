@@ -165,7 +165,7 @@ impl Mcp {
             );
             let schema = &self.output_schemas().await[tool];
             let mut problems = violations(schema, value);
-            problems.extend(violations(&strict(schema), value));
+            problems.extend(violations(&strict(&full_schema(tool)), value));
             assert!(
                 problems.is_empty(),
                 "{tool} {args}: the result breaks the output schema:\n{}\n  instance: {value}",
@@ -308,9 +308,8 @@ pub(crate) fn assert_suggestions_valid(value: &Value, safe_mode: bool) {
 }
 
 /// Checks a success payload against the tool's output schema from the
-/// golden file: the `oneOf` branch whose `action` const matches, with every
-/// required field of the referenced result type present and no field the
-/// type does not declare.
+/// golden file: every field the root and the `oneOf` branch whose `action`
+/// const matches require is present, and every field is declared.
 pub(crate) fn assert_matches_output_schema(tool: &str, value: &Value) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/tools_list.json");
     let tools: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
@@ -326,21 +325,23 @@ pub(crate) fn assert_matches_output_schema(tool: &str, value: &Value) {
         .iter()
         .find(|b| b["properties"]["action"]["const"] == value["action"])
         .unwrap_or_else(|| panic!("no branch for {}", value["action"]));
-    let name = branch["$ref"].as_str().unwrap().rsplit('/').next().unwrap();
-    let def = &schema["$defs"][name];
-    let props = def["properties"].as_object().unwrap();
-    for key in def["required"].as_array().unwrap() {
+    let props = schema["properties"].as_object().unwrap();
+    let root = schema["required"].as_array().unwrap();
+    for key in root.iter().chain(branch["required"].as_array().unwrap()) {
         assert!(
             value.get(key.as_str().unwrap()).is_some(),
             "{tool}: missing {key} in {value}"
         );
     }
     for key in value.as_object().unwrap().keys() {
-        assert!(
-            key == "action" || props.contains_key(key),
-            "{tool}: undeclared {key}"
-        );
+        assert!(props.contains_key(key), "{tool}: undeclared {key}");
     }
+}
+
+/// The complete output schema of `tool` (every field, nested ones too),
+/// of which tools/list serves the lean form.
+pub(crate) fn full_schema(tool: &str) -> Value {
+    kastell::surfaces::mcp::full_output_schema(tool).unwrap_or_else(|| panic!("no tool {tool}"))
 }
 
 /// Output schemas by tool name, straight from tools/list.
@@ -355,9 +356,10 @@ pub(crate) async fn output_schemas(mcp: &Mcp) -> HashMap<String, Value> {
         .collect()
 }
 
-/// `schema` with undeclared properties forbidden: `unevaluatedProperties:
-/// false` on every `oneOf` branch (which sees its `$ref`'s properties) and
-/// on every other object definition.
+/// `schema` (a complete output schema, [`full_schema`]) with undeclared
+/// properties forbidden: `unevaluatedProperties: false` on every `oneOf`
+/// branch (which sees its `$ref`'s properties) and on every other object
+/// definition.
 pub(crate) fn strict(schema: &Value) -> Value {
     let mut schema = schema.clone();
     let mut targets = Vec::new();

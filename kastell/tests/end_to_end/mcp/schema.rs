@@ -18,7 +18,7 @@ use kastell_testkit::platform::BareHost;
 use serde_json::{Value, json};
 
 use crate::mcp::common as mcp_common;
-use mcp_common::{Mcp, output_schemas, strict, violations};
+use mcp_common::{Mcp, full_schema, output_schemas, strict, violations};
 
 /// Adds the manual bare server `sandbox` (the fake host, its fake root in
 /// `platformOptions`) and the Hetzner server `cloud` (simulator server 1).
@@ -97,7 +97,7 @@ async fn check(mcp: &Mcp, label: &str, calls: &[(&str, Value, bool)]) -> Vec<Str
             let schema = &schemas[*tool];
             for (kind, s) in [
                 ("schema", schema.clone()),
-                ("strict schema", strict(schema)),
+                ("strict complete schema", strict(&full_schema(tool))),
             ] {
                 for v in violations(&s, value) {
                     problems.push(format!(
@@ -311,9 +311,10 @@ async fn every_response_matches_the_tool_contract() {
     );
 }
 
-/// The checks are not vacuous: with the golden server_backup schema, a
-/// missing required field, a wrong type and an undeclared field (top level
-/// and nested) are violations; a well-formed list is not.
+/// The checks are not vacuous: with the golden (lean) server_backup
+/// schema, a missing required field and a wrong type are violations; with
+/// the complete one made strict, an undeclared field (top level and
+/// nested) is; a well-formed list passes both.
 #[test]
 fn the_schema_checks_catch_violations() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/tools_list.json");
@@ -325,23 +326,31 @@ fn the_schema_checks_catch_violations() {
         .find(|t| t["name"] == "server_backup")
         .unwrap()["outputSchema"]
         .clone();
+    let full = strict(&full_schema("server_backup"));
     let good = json!({
         "action": "snapshot-list", "success": true, "server": "cloud", "ip": "198.18.0.1",
         "snapshotCount": 1, "suggested_actions": [],
         "snapshots": [{"id": "7", "name": "n", "status": "available"}],
     });
-    assert_eq!(violations(&strict(&schema), &good), Vec::<String>::new());
+    assert_eq!(violations(&schema, &good), Vec::<String>::new());
+    assert_eq!(violations(&full, &good), Vec::<String>::new());
     let mut missing = good.clone();
     missing.as_object_mut().unwrap().remove("ip");
     assert!(!violations(&schema, &missing).is_empty());
+    let mut untagged = good.clone();
+    untagged
+        .as_object_mut()
+        .unwrap()
+        .remove("suggested_actions");
+    assert!(!violations(&schema, &untagged).is_empty());
     let mut wrong = good.clone();
     wrong["snapshotCount"] = json!("1");
     assert!(!violations(&schema, &wrong).is_empty());
     let mut extra = good.clone();
     extra["token"] = json!("x");
     assert!(violations(&schema, &extra).is_empty());
-    assert!(!violations(&strict(&schema), &extra).is_empty());
+    assert!(!violations(&full, &extra).is_empty());
     let mut nested = good;
     nested["snapshots"][0]["secret"] = json!(1);
-    assert!(!violations(&strict(&schema), &nested).is_empty());
+    assert!(!violations(&full, &nested).is_empty());
 }

@@ -194,7 +194,8 @@ fn every_answer_validates_against_the_spec_of_every_version() {
         let problems = against(&doc, "ListToolsResult", &listed);
         assert!(problems.is_empty(), "{version} tools/list: {problems:#?}");
         let tools = listed["tools"].as_array().unwrap();
-        assert_eq!(tools.len(), 4, "{version}");
+        // SAFE_MODE is on: server_maintain is not offered.
+        assert_eq!(tools.len(), 3, "{version}");
         let text = listed.to_string();
         for format in ["\"uint", "\"int32", "\"int64", "\"double", "\"float"] {
             assert!(
@@ -233,7 +234,13 @@ fn every_answer_validates_against_the_spec_of_every_version() {
                 fails,
                 "{version} {tool} {arguments}: {result}"
             );
-            let schema = tools.iter().find(|t| t["name"] == tool).unwrap()["outputSchema"].clone();
+            // A tool SAFE_MODE hides (server_maintain) is still called and
+            // refused: its answer holds to the schema it is listed with
+            // when SAFE_MODE is off, the complete one.
+            let schema = match tools.iter().find(|t| t["name"] == tool) {
+                Some(listed) => listed["outputSchema"].clone(),
+                None => kastell::surfaces::mcp::full_output_schema(tool).unwrap(),
+            };
             let validator = jsonschema::validator_for(&schema).unwrap();
             let content = &result["structuredContent"];
             let problems: Vec<String> = validator

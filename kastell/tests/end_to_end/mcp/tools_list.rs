@@ -1,4 +1,5 @@
-//! tools/list of the real `kastell-mcp` against a golden file, and the
+//! tools/list of the real `kastell-mcp` against a golden file (every
+//! tool, SAFE_MODE off), its size, what SAFE_MODE leaves of it, and the
 //! startup line on stderr.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -16,7 +17,7 @@ fn golden() -> PathBuf {
 #[tokio::test]
 async fn tools_list_matches_the_golden_file() {
     let tmp = tempfile::tempdir().unwrap();
-    let mcp = mcp_common::start(tmp.path(), &[]).await;
+    let mcp = mcp_common::start(tmp.path(), &[("KASTELL_SAFE_MODE", "false")]).await;
     let mut tools = mcp.client.list_all_tools().await.unwrap();
     tools.sort_by(|a, b| a.name.cmp(&b.name));
     let actual = serde_json::to_value(&tools).unwrap();
@@ -61,6 +62,58 @@ async fn tools_list_matches_the_golden_file() {
             tool.name
         );
     }
+    // What a client receives, compact: under 16 KB (the original's is
+    // 67 KB), with room for new fields.
+    let listing = serde_json::to_vec(&serde_json::json!({"tools": tools})).unwrap();
+    assert!(
+        listing.len() < 16 * 1024,
+        "tools/list is {} bytes",
+        listing.len()
+    );
+    mcp.stop().await;
+}
+
+/// In the default SAFE_MODE, tools/list offers only what can run: no
+/// server_maintain (SAFE_MODE blocks all three of its actions), and
+/// server_backup without restore and the snapshot changes; each tool says
+/// which actions exist with SAFE_MODE off. The startup line says it is on.
+#[tokio::test]
+async fn safe_mode_lists_only_what_can_run_and_says_what_else_exists() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mcp = mcp_common::start(tmp.path(), &[]).await;
+    let mut tools = mcp.client.list_all_tools().await.unwrap();
+    tools.sort_by(|a, b| a.name.cmp(&b.name));
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    assert_eq!(names, ["server_backup", "server_info", "server_logs"]);
+    assert_eq!(
+        tools[0].input_schema["properties"]["action"]["enum"],
+        serde_json::json!(["backup-create", "backup-list", "snapshot-list"])
+    );
+    for tool in &tools {
+        let text = tool.description.as_deref().unwrap_or_default();
+        assert!(
+            text.contains(
+                "SAFE_MODE is on, so these actions are not offered: server_backup \
+                 backup-restore, snapshot-create, snapshot-delete, snapshot-restore; \
+                 server_maintain update, restart, maintain. They exist with \
+                 KASTELL_SAFE_MODE=false"
+            ),
+            "{}: {text}",
+            tool.name
+        );
+    }
+    // A hidden action called anyway is refused by SAFE_MODE, as before.
+    let refused = mcp
+        .call("server_maintain", serde_json::json!({"action": "update"}))
+        .await;
+    assert!(mcp_common::is_error(&refused));
+    assert!(
+        mcp_common::content(&refused)["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("SAFE_MODE"),
+        "{refused:?}"
+    );
     let stderr = mcp.stop().await;
     let line = stderr.lines().next().unwrap_or("");
     assert!(

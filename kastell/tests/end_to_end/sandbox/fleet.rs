@@ -15,7 +15,7 @@
 // Test helpers: a panic is the test failing, with the error shown.
 #![allow(clippy::unwrap_used)]
 
-use kastell::ops::{self, MaintainOptions, StepOutcome};
+use kastell::ops::{self, Context, MaintainOptions, RebootMethod, StepOutcome, Timing};
 use kastell::surfaces::sandbox::{MANUAL_SERVER, Sandbox};
 use kastell::{Env, Surface};
 
@@ -77,6 +77,51 @@ async fn the_manual_server_reboots_over_ssh_with_proof() {
             .any(|l| l.starts_with("reboot")),
         "{:?}",
         sandbox.hosts().log()
+    );
+}
+
+/// `restart` of a cloud server without its provider's token reboots over
+/// SSH, as `maintain` does, instead of refusing: the boot id proves it,
+/// the simulator saw no reboot, and the step says SSH and why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restart_without_a_token_reboots_over_ssh_with_proof() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(dir.path()).await.unwrap();
+    let mut vars = sandbox.env_overlay();
+    assert!(vars.remove("HETZNER_TOKEN").is_some());
+    let mut ctx = Context::new(
+        unsafe_mode().overlaid(vars),
+        sandbox.store().clone(),
+        Surface::Cli,
+    )
+    .with_timing(Timing::sandbox());
+    for (id, endpoint) in sandbox.endpoints() {
+        ctx = ctx.with_endpoint(id, endpoint);
+    }
+    let server = sandbox.server("hetzner-web").unwrap().clone();
+    assert!(server.provider.is_some(), "a cloud server");
+    let boots = sandbox.boots(&server).unwrap();
+    let before = sandbox.hosts().boot_id(server.address).unwrap();
+    let result = ops::restart(&ctx, Some(&server.name))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(result.reboot.method, RebootMethod::Ssh);
+    assert_eq!(
+        result.reboot.boot_id_before.as_deref(),
+        Some(before.as_str())
+    );
+    assert_ne!(result.reboot.boot_id_after, before);
+    assert_eq!(
+        sandbox.boots(&server).unwrap(),
+        boots,
+        "the simulator was not asked"
+    );
+    let reboot = result.steps.iter().find(|s| s.name == "Reboot").unwrap();
+    let detail = reboot.detail.as_deref().unwrap_or_default();
+    assert!(
+        detail.starts_with("Server rebooted via SSH (boot id")
+            && detail.contains("HETZNER_TOKEN not set"),
+        "{detail}"
     );
 }
 
