@@ -71,19 +71,6 @@ fn describe(out: &mut dyn Write, check: &ServerCheck) -> Result<()> {
     Ok(())
 }
 
-/// The cloud server the demo works on (Hetzner when compiled in, else the
-/// first cloud server, else the manual one).
-fn showcase(sandbox: &Sandbox) -> Result<SandboxServer> {
-    let servers = sandbox.servers();
-    servers
-        .iter()
-        .find(|s| s.provider == Some("hetzner"))
-        .or_else(|| servers.iter().find(|s| s.provider.is_some()))
-        .or_else(|| servers.first())
-        .cloned()
-        .ok_or_else(|| Error::unexpected("the sandbox has no server"))
-}
-
 /// Runs the demo, narrating to `out`. Uses `dir` as the kastell directory
 /// when given (kept afterwards), else a temporary one (removed); the
 /// servers run `platform` (a registry id) when given, else bare. Refuses a
@@ -115,7 +102,7 @@ pub(crate) async fn run(
         Surface::Cli,
     );
     introduce(&sandbox, out)?;
-    let main = showcase(&sandbox)?;
+    let main = sandbox.showcase()?.clone();
     doctor(&sandbox, &ctx, &main, out).await?;
     host_key_refused(&sandbox, out).await?;
     safe_mode(&ctx, &dir, &main, out)?;

@@ -59,6 +59,10 @@ pub const STORE_DIR_PREFIX: &str = "kastell-mcp-sandbox-";
 /// The name of the temporary directory of `kastell demo` starts with this.
 pub const DEMO_DIR_PREFIX: &str = "kastell-demo-";
 
+/// The name of the temporary store `kastell sandbox` serves starts with
+/// this.
+pub const CLI_DIR_PREFIX: &str = "kastell-cli-sandbox-";
+
 /// The first loopback address given to a fake host (`127.0.0.1` stays the
 /// daemon's own address).
 const FIRST_HOST: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
@@ -243,6 +247,20 @@ impl Sandbox {
         self.platform
     }
 
+    /// The server a tour of the sandbox works on: Hetzner's when it is
+    /// compiled in, else the first cloud server, else the manual one.
+    /// (A sandbox always has a server: [`Sandbox::start_with`] refuses a
+    /// plan without one.)
+    pub fn showcase(&self) -> Result<&SandboxServer> {
+        let servers = &self.servers;
+        servers
+            .iter()
+            .find(|s| s.provider == Some("hetzner"))
+            .or_else(|| servers.iter().find(|s| s.provider.is_some()))
+            .or_else(|| servers.first())
+            .ok_or_else(|| Error::unexpected("the sandbox has no server"))
+    }
+
     /// The sandbox server named `name`.
     pub fn server(&self, name: &str) -> Option<&SandboxServer> {
         self.servers.iter().find(|s| s.name == name)
@@ -304,6 +322,20 @@ impl Sandbox {
         vars
     }
 
+    /// What another `kastell` process needs to work on this sandbox: the
+    /// kastell directory holding its store (`KASTELL_DIR`) and
+    /// [`Sandbox::env_overlay`] (the simulators' endpoints and tokens,
+    /// loopback addresses allowed). `kastell sandbox` prints these as
+    /// `export` lines and runs `--shell` with them.
+    pub fn cli_environment(&self) -> BTreeMap<String, String> {
+        let mut vars = self.env_overlay();
+        vars.insert(
+            crate::state::paths::KASTELL_DIR_VAR.to_owned(),
+            self.store.dir().display().to_string(),
+        );
+        vars
+    }
+
     /// The operations context over the sandbox fleet for `surface`: `base`
     /// (SAFE_MODE and the rest) with [`Sandbox::env_overlay`] on top, and
     /// timings sized for simulators running at 200×.
@@ -338,11 +370,15 @@ impl Drop for Sandbox {
 /// Removes what sandboxes of processes that are gone left in the system
 /// temporary directory: their sshd and fake hosts directories (stopping a
 /// daemon still running from one), their temporary stores
-/// ([`STORE_DIR_PREFIX`]) and demo directories ([`DEMO_DIR_PREFIX`]).
+/// ([`STORE_DIR_PREFIX`], [`CLI_DIR_PREFIX`]) and demo directories
+/// ([`DEMO_DIR_PREFIX`]).
 /// Returns the directories removed. [`Sandbox::start_with`] runs it first.
 pub fn sweep_stale() -> Vec<PathBuf> {
     let mut removed = kastell_ssh::sandbox::sweep_stale();
-    removed.extend(owner::sweep(&[STORE_DIR_PREFIX, DEMO_DIR_PREFIX], |_| {}));
+    removed.extend(owner::sweep(
+        &[STORE_DIR_PREFIX, DEMO_DIR_PREFIX, CLI_DIR_PREFIX],
+        |_| {},
+    ));
     removed
 }
 
