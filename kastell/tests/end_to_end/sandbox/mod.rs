@@ -3,6 +3,7 @@
 //! `kastell sandbox` driving the CLI from another process.
 
 mod cli;
+mod demo;
 mod fleet;
 mod signals;
 mod umask;
