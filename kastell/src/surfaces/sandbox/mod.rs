@@ -177,8 +177,9 @@ impl Sandbox {
 
     /// [`Sandbox::start`] with the fleet `plan` describes (a fleet of 100
     /// servers at one provider for benchmarks, say). Refuses a plan of
-    /// more than [`MAX_HOSTS`] hosts, and a platform this build does not
-    /// register.
+    /// more than [`MAX_HOSTS`] hosts, a platform this build does not
+    /// register, and one the fake hosts cannot run (one that finds the
+    /// first host unhealthy).
     pub async fn start_with(dir: &Path, plan: &SandboxPlan) -> Result<Self> {
         let platform = match plan.platform.as_deref() {
             Some(id) => Registry::global().platform(id)?.id,
@@ -221,7 +222,7 @@ impl Sandbox {
         }
         let clouds = Arc::new(clouds);
         let boot_sync = tokio::spawn(sync_boots(hosts.clone(), clouds.clone(), servers.clone()));
-        Ok(Self {
+        let sandbox = Self {
             store,
             hosts,
             clouds,
@@ -229,7 +230,50 @@ impl Sandbox {
             platform,
             sshds,
             boot_sync,
-        })
+        };
+        sandbox.check_platform().await?;
+        Ok(sandbox)
+    }
+
+    /// Refuses a platform other than bare that cannot run on the fake
+    /// hosts, saying so and what to do, before anything works on them: it
+    /// must find the first host healthy. (The fake hosts are one login on
+    /// this machine with shims for a Debian server's tools; a platform that
+    /// needs more, as Coolify and Dokploy need Docker and their own web
+    /// service, would otherwise fail at its first backup with whatever the
+    /// missing tool says.)
+    async fn check_platform(&self) -> Result<()> {
+        let Some(server) = self.servers.first() else {
+            return Ok(());
+        };
+        if self.platform == PLATFORM_BARE {
+            return Ok(());
+        }
+        let no_vars: [(&str, &str); 0] = [];
+        let ctx = self.context(&Env::from_pairs(no_vars), Surface::Cli);
+        let record = self.store.find(&server.name)?.ok_or_else(|| {
+            Error::unexpected(format!(
+                "sandbox server {} is not in its store",
+                server.name
+            ))
+        })?;
+        let platform = ctx.platform_for(&record, ctx.transport_for(&record))?;
+        let why = match platform.health().await {
+            Ok(health) if health.healthy => return Ok(()),
+            Ok(health) => health.detail,
+            Err(e) => e.to_string(),
+        };
+        Err(Error::unsupported(format!(
+            "the {} platform does not run on the sandbox's fake hosts: its health check on {} \
+             failed ({why})",
+            self.platform, server.name
+        ))
+        .with_hint(
+            "The sandbox's hosts are one login on this machine with a Debian server's tools, \
+             without Docker or a platform's own services, which Coolify and Dokploy need. Leave \
+             out --platform (bare), or give one that keeps to its context's root, like \
+             examples/acme's cronhost; try Coolify or Dokploy on a real server",
+        ))
     }
 
     /// The fleet store holding the sandbox's servers.

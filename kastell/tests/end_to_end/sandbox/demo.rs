@@ -1,6 +1,7 @@
 //! `kastell demo` beyond its text: with `--json` one JSON document on
 //! stdout (every step and its outcome, a failure inside it rather than a
-//! second document).
+//! second document), and a platform the fake hosts cannot run (Coolify,
+//! which needs Docker) refused at start with what to do, leaving nothing.
 #![cfg(all(feature = "sandbox", feature = "hetzner", feature = "bare"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -61,6 +62,42 @@ fn json_demo_prints_one_document_with_every_step_and_its_outcome() {
         details(9).contains("Server rebooted via SSH (boot id"),
         "{}",
         details(9)
+    );
+    scratch.assert_nothing_left(&Default::default());
+}
+
+#[test]
+#[cfg(feature = "coolify")]
+fn a_platform_the_fake_hosts_cannot_run_is_refused_at_start_with_what_to_do() {
+    let scratch = Scratch::new();
+    let (code, stdout, stderr) = kastell(&scratch, &["demo", "--platform", "coolify"]);
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("error: the coolify platform does not run on the sandbox's fake hosts"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: ") && stderr.contains("Leave out --platform"),
+        "{stderr}"
+    );
+    assert!(
+        !stdout.contains("6. Backups"),
+        "refused before any step runs:\n{stdout}"
+    );
+    scratch.assert_nothing_left(&Default::default());
+
+    // With --json the refusal is the one document's error.
+    let (code, stdout, _) = kastell(&scratch, &["--json", "demo", "--platform", "coolify"]);
+    assert_eq!(code, Some(1), "{stdout}");
+    let report = one_document(&stdout);
+    assert_eq!(report["success"], false, "{report}");
+    assert_eq!(report["error"]["kind"], "unsupported", "{report}");
+    assert!(
+        report["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("Leave out --platform"),
+        "{report}"
     );
     scratch.assert_nothing_left(&Default::default());
 }
