@@ -46,28 +46,39 @@ pub struct SandboxArgs {
 /// Starts the sandbox and serves it: prints its environment and waits
 /// for `SIGINT` or `SIGTERM` (exit 130 or 143, the sandbox torn down), or
 /// with `--shell` runs the shell or command and exits with its status
-/// (`SIGINT` is the shell's then; `SIGTERM` stops both). Refuses what
-/// [`Sandbox::start_with`] refuses, and a `--shell` program that cannot
-/// be started.
+/// (`SIGINT` stops a start under way, then belongs to the program;
+/// `SIGTERM` stops both). Refuses what [`Sandbox::start_with`] refuses,
+/// and a `--shell` program that cannot be started.
 pub(crate) async fn run(args: SandboxArgs, ctx: &Context) -> Result<ExitCode> {
     let plan = SandboxPlan {
         platform: args.platform,
         ..SandboxPlan::default()
     };
-    let ended = if args.shell {
-        let program = shell_command(args.command, ctx);
-        shutdown::run_until_terminated(with_shell(plan, program)).await?
-    } else {
-        shutdown::run_until_signal(serve(plan, ctx.out)).await?
+    if !args.shell {
+        return finish(shutdown::run_until_signal(serve(plan, ctx.out)).await?);
+    }
+    let program = shell_command(args.command, ctx);
+    let (dir, sandbox) = match shutdown::run_until_signal(start(&plan)).await? {
+        Ended::Finished(started) => started?,
+        Ended::Stopped(signal) => return finish(Ended::Stopped(signal)),
     };
+    let ended = shutdown::run_until_terminated(run_program(&sandbox, &program)).await?;
+    drop(sandbox);
+    drop(dir);
+    finish(ended)
+}
+
+/// The exit code of a run that `ended`: its own, or on a signal 130 or
+/// 143 once stderr said what was stopped.
+fn finish(ended: Ended<Result<ExitCode>>) -> Result<ExitCode> {
     match ended {
         Ended::Finished(done) => done,
         Ended::Stopped(signal) => Ok(shutdown::report(PROGRAM, signal, SANDBOX_TORN_DOWN)),
     }
 }
 
-/// The sandbox started in a temporary kastell directory (removed after
-/// the sandbox, which is dropped first as it is declared last by callers).
+/// The sandbox started in a temporary kastell directory (which its callers
+/// drop after the sandbox).
 async fn start(plan: &SandboxPlan) -> Result<(tempfile::TempDir, Sandbox)> {
     let dir = kastell_ssh::sandbox::owner::tempdir(CLI_DIR_PREFIX)?;
     let sandbox = Sandbox::start_with(dir.path(), plan).await?;
@@ -82,18 +93,17 @@ async fn serve(plan: SandboxPlan, out: Output) -> Result<ExitCode> {
     std::future::pending::<Result<ExitCode>>().await
 }
 
-/// Runs `program` with the sandbox's environment and returns its exit
-/// status once it ends; the sandbox stops then. Dropped early (on
-/// `SIGTERM`), the program is killed first, then the sandbox stops.
-async fn with_shell(plan: SandboxPlan, program: Vec<String>) -> Result<ExitCode> {
-    let (_dir, sandbox) = start(&plan).await?;
+/// Runs `program` with `sandbox`'s environment and returns its exit
+/// status once it ends. Dropped early (on `SIGTERM`), it kills the
+/// program.
+async fn run_program(sandbox: &Sandbox, program: &[String]) -> Result<ExitCode> {
     let Some((name, rest)) = program.split_first() else {
         return Err(Error::invalid_input("no command to run"));
     };
     write_stderr(&format!(
         "{PROGRAM}: {} on loopback; running {} with KASTELL_DIR, the simulators' endpoints and \
          their tokens (sandbox tokens, not secrets) set; the sandbox stops when it exits\n",
-        fleet_summary(&sandbox),
+        fleet_summary(sandbox),
         shlex::try_join(program.iter().map(String::as_str)).unwrap_or_else(|_| name.clone()),
     ));
     let mut child = tokio::process::Command::new(name)

@@ -1,7 +1,8 @@
 //! `kastell sandbox` for the command line: the `export` lines it prints
 //! drive real `kastell` commands from another process until it is
 //! stopped, after which nothing is left; `--shell` runs a command with that
-//! environment and passes its exit status on; and as root under a private
+//! environment and passes its exit status on, leaves Ctrl-C to it and
+//! stops with it on SIGTERM; and as root under a private
 //! `TMPDIR` (mode 0700) the sandbox's login user still reaches its hosts.
 #![cfg(all(feature = "sandbox", feature = "hetzner", feature = "bare"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -13,7 +14,7 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-use super::signals::{Running, Scratch, stop_with};
+use super::signals::{Running, Scratch, running, stop_with};
 
 const KASTELL: &str = env!("CARGO_BIN_EXE_kastell");
 
@@ -201,6 +202,47 @@ fn shell_runs_the_command_after_the_dashes_with_the_sandbox_and_passes_its_statu
         "{stderr}"
     );
     scratch.assert_nothing_left(&Default::default());
+}
+
+#[test]
+fn with_a_shell_ctrl_c_is_the_programs_and_sigterm_stops_both() {
+    let scratch = Scratch::new();
+    let mut run = Running::spawn(scratch.command(
+        KASTELL,
+        &[
+            "sandbox",
+            "--shell",
+            "--",
+            "sh",
+            "-c",
+            "echo \"ready $$\"; exec sleep 600",
+        ],
+        &[],
+    ));
+    let ready = run.wait_for("ready");
+    let program: u32 = ready.trim_start_matches("ready ").trim().parse().unwrap();
+    let seen = scratch.sandbox_processes();
+    // Ctrl-C in a terminal reaches the whole foreground group; kastell
+    // leaves it to the program (whose own reaction is its business).
+    run.signal(rustix::process::Signal::INT);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(run.is_running(), "SIGINT stopped kastell sandbox --shell");
+    assert!(running(program), "the program is not signalled by kastell");
+    stop_with(
+        run,
+        rustix::process::Signal::TERM,
+        "SIGTERM",
+        "kastell sandbox",
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while running(program) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the program {program} outlived kastell sandbox"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    scratch.assert_nothing_left(&seen);
 }
 
 /// The owner files (`.kastell-owner`) in `dir`'s `kastell-*` directories

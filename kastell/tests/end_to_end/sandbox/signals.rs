@@ -181,7 +181,7 @@ fn stat(pid: u32) -> Option<Vec<String>> {
 }
 
 /// Whether `pid` runs (exists and is not a zombie).
-fn running(pid: u32) -> bool {
+pub(super) fn running(pid: u32) -> bool {
     stat(pid).is_some_and(|f| f[0] != "Z" && f[0] != "X")
 }
 
@@ -284,8 +284,13 @@ impl Running {
         stdin.flush().unwrap();
     }
 
-    fn signal(&self, signal: rustix::process::Signal) {
+    pub(super) fn signal(&self, signal: rustix::process::Signal) {
         send(self.child.id(), signal);
+    }
+
+    /// Whether the process still runs.
+    pub(super) fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Closes stdin, waits for the process to end and returns its status
