@@ -18,7 +18,7 @@ use std::future::Future;
 use std::process::ExitCode;
 
 use kastell_core::{Error, Result};
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 /// What dropping a sandbox tears down, for the line the binaries print
 /// when a signal stops them.
@@ -67,11 +67,8 @@ pub(crate) enum Ended<T> {
 /// On a signal `work` is dropped before this returns. Must run inside a
 /// tokio runtime; refuses when a handler cannot be installed.
 pub(crate) async fn run_until_signal<T>(work: impl Future<Output = T>) -> Result<Ended<T>> {
-    let install = |kind: SignalKind, name: &str| {
-        signal(kind).map_err(|e| Error::io(format!("listening for {name}"), e))
-    };
-    let mut interrupt = install(SignalKind::interrupt(), "SIGINT")?;
-    let mut terminate = install(SignalKind::terminate(), "SIGTERM")?;
+    let mut interrupt = listen(SignalKind::interrupt(), "SIGINT")?;
+    let mut terminate = listen(SignalKind::terminate(), "SIGTERM")?;
     // A signal that arrived wins over work that ended at the same time
     // (a client sends SIGTERM and closes stdin at once).
     tokio::select! {
@@ -80,6 +77,33 @@ pub(crate) async fn run_until_signal<T>(work: impl Future<Output = T>) -> Result
         _ = terminate.recv() => Ok(Ended::Stopped(StopSignal::Terminate)),
         value = work => Ok(Ended::Finished(value)),
     }
+}
+
+/// Runs `work` until it finishes or `SIGTERM` arrives, as
+/// [`run_until_signal`] does, but lets `SIGINT` pass: it is received and
+/// ignored, so Ctrl-C reaches only the program `work` runs in the
+/// foreground of the same terminal (`kastell sandbox --shell`'s shell,
+/// which must not lose its sandbox to a Ctrl-C meant for one of its
+/// commands). On `SIGTERM` `work` is dropped before this returns. Must
+/// run inside a tokio runtime; refuses when a handler cannot be installed.
+pub(crate) async fn run_until_terminated<T>(work: impl Future<Output = T>) -> Result<Ended<T>> {
+    let mut interrupt = listen(SignalKind::interrupt(), "SIGINT")?;
+    let mut terminate = listen(SignalKind::terminate(), "SIGTERM")?;
+    let mut work = std::pin::pin!(work);
+    loop {
+        tokio::select! {
+            biased;
+            _ = terminate.recv() => return Ok(Ended::Stopped(StopSignal::Terminate)),
+            _ = interrupt.recv() => {}
+            value = &mut work => return Ok(Ended::Finished(value)),
+        }
+    }
+}
+
+/// Installs the handler of `kind` (named `name`) for the life of the
+/// process.
+fn listen(kind: SignalKind, name: &str) -> Result<Signal> {
+    signal(kind).map_err(|e| Error::io(format!("listening for {name}"), e))
 }
 
 /// Says on stderr that `program` stopped on `signal` and what it tore

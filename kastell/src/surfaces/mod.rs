@@ -3,7 +3,7 @@
 //!
 //! - [`cli`]: the `kastell` command line, its subcommands derived from
 //!   the operations plus the commands of their own (`server`, `repo`,
-//!   `schedule`, `audit`, `approve`, `doctor`, `demo`);
+//!   `schedule`, `audit`, `approve`, `doctor`, `demo`, `sandbox`);
 //! - [`mcp`]: `kastell-mcp`, the MCP server over stdio and Streamable
 //!   HTTP, its four tools derived from the operations;
 //! - [`sandbox`] and `demo` (feature `sandbox`): the real code against

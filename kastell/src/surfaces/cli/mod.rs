@@ -23,6 +23,8 @@ pub(crate) mod plan;
 pub(crate) mod progress;
 pub(crate) mod repo;
 pub(crate) mod report;
+#[cfg(feature = "sandbox")]
+pub(crate) mod sandbox;
 pub(crate) mod schedule;
 pub(crate) mod server;
 pub(crate) mod style;
@@ -71,6 +73,11 @@ pub enum Command {
     /// Run the real code against a local sandbox: no account, no network.
     #[cfg(feature = "sandbox")]
     Demo(demo::DemoArgs),
+    /// Start the sandbox fleet and keep it up until Ctrl-C, printing the
+    /// `export` lines that point every other kastell command at it (or,
+    /// with --shell, run a shell with them).
+    #[cfg(feature = "sandbox")]
+    Sandbox(sandbox::SandboxArgs),
     /// Back servers up over SSH, list, verify, drill, restore and prune
     /// backups.
     #[command(subcommand)]
@@ -151,6 +158,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Doctor(args) => doctor::run(args, &ctx).await,
         #[cfg(feature = "sandbox")]
         Command::Demo(args) => demo::run(args, &ctx).await,
+        #[cfg(feature = "sandbox")]
+        Command::Sandbox(args) => sandbox::run(args, &ctx).await,
         Command::Backup(cmd) => backup::run(cmd, &ctx).await,
         Command::Repo(cmd) => repo::run(cmd, &ctx).await,
         Command::Schedule(cmd) => schedule::run(cmd, &ctx),

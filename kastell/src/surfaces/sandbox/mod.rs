@@ -59,6 +59,10 @@ pub const STORE_DIR_PREFIX: &str = "kastell-mcp-sandbox-";
 /// The name of the temporary directory of `kastell demo` starts with this.
 pub const DEMO_DIR_PREFIX: &str = "kastell-demo-";
 
+/// The name of the temporary store `kastell sandbox` serves starts with
+/// this.
+pub const CLI_DIR_PREFIX: &str = "kastell-cli-sandbox-";
+
 /// The first loopback address given to a fake host (`127.0.0.1` stays the
 /// daemon's own address).
 const FIRST_HOST: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
@@ -177,8 +181,9 @@ impl Sandbox {
 
     /// [`Sandbox::start`] with the fleet `plan` describes (a fleet of 100
     /// servers at one provider for benchmarks, say). Refuses a plan of
-    /// more than [`MAX_HOSTS`] hosts, and a platform this build does not
-    /// register.
+    /// more than [`MAX_HOSTS`] hosts, a platform this build does not
+    /// register, and one the fake hosts cannot run (one that finds the
+    /// first host unhealthy).
     pub async fn start_with(dir: &Path, plan: &SandboxPlan) -> Result<Self> {
         let platform = match plan.platform.as_deref() {
             Some(id) => Registry::global().platform(id)?.id,
@@ -221,7 +226,7 @@ impl Sandbox {
         }
         let clouds = Arc::new(clouds);
         let boot_sync = tokio::spawn(sync_boots(hosts.clone(), clouds.clone(), servers.clone()));
-        Ok(Self {
+        let sandbox = Self {
             store,
             hosts,
             clouds,
@@ -229,7 +234,50 @@ impl Sandbox {
             platform,
             sshds,
             boot_sync,
-        })
+        };
+        sandbox.check_platform().await?;
+        Ok(sandbox)
+    }
+
+    /// Refuses a platform other than bare that cannot run on the fake
+    /// hosts, saying so and what to do, before anything works on them: it
+    /// must find the first host healthy. (The fake hosts are one login on
+    /// this machine with shims for a Debian server's tools; a platform that
+    /// needs more, as Coolify and Dokploy need Docker and their own web
+    /// service, would otherwise fail at its first backup with whatever the
+    /// missing tool says.)
+    async fn check_platform(&self) -> Result<()> {
+        let Some(server) = self.servers.first() else {
+            return Ok(());
+        };
+        if self.platform == PLATFORM_BARE {
+            return Ok(());
+        }
+        let no_vars: [(&str, &str); 0] = [];
+        let ctx = self.context(&Env::from_pairs(no_vars), Surface::Cli);
+        let record = self.store.find(&server.name)?.ok_or_else(|| {
+            Error::unexpected(format!(
+                "sandbox server {} is not in its store",
+                server.name
+            ))
+        })?;
+        let platform = ctx.platform_for(&record, ctx.transport_for(&record))?;
+        let why = match platform.health().await {
+            Ok(health) if health.healthy => return Ok(()),
+            Ok(health) => health.detail,
+            Err(e) => e.to_string(),
+        };
+        Err(Error::unsupported(format!(
+            "the {} platform does not run on the sandbox's fake hosts: its health check on {} \
+             failed ({why})",
+            self.platform, server.name
+        ))
+        .with_hint(
+            "The sandbox's hosts are one login on this machine with a Debian server's tools, \
+             without Docker or a platform's own services, which Coolify and Dokploy need. Leave \
+             out --platform (bare), or give one that keeps to its context's root, like \
+             examples/acme's cronhost; try Coolify or Dokploy on a real server",
+        ))
     }
 
     /// The fleet store holding the sandbox's servers.
@@ -245,6 +293,20 @@ impl Sandbox {
     /// The platform id every server runs (`bare` unless the plan named one).
     pub fn platform(&self) -> &'static str {
         self.platform
+    }
+
+    /// The server a tour of the sandbox works on: Hetzner's when it is
+    /// compiled in, else the first cloud server, else the manual one.
+    /// (A sandbox always has a server: [`Sandbox::start_with`] refuses a
+    /// plan without one.)
+    pub fn showcase(&self) -> Result<&SandboxServer> {
+        let servers = &self.servers;
+        servers
+            .iter()
+            .find(|s| s.provider == Some("hetzner"))
+            .or_else(|| servers.iter().find(|s| s.provider.is_some()))
+            .or_else(|| servers.first())
+            .ok_or_else(|| Error::unexpected("the sandbox has no server"))
     }
 
     /// The sandbox server named `name`.
@@ -308,6 +370,20 @@ impl Sandbox {
         vars
     }
 
+    /// What another `kastell` process needs to work on this sandbox: the
+    /// kastell directory holding its store (`KASTELL_DIR`) and
+    /// [`Sandbox::env_overlay`] (the simulators' endpoints and tokens,
+    /// loopback addresses allowed). `kastell sandbox` prints these as
+    /// `export` lines and runs `--shell` with them.
+    pub fn cli_environment(&self) -> BTreeMap<String, String> {
+        let mut vars = self.env_overlay();
+        vars.insert(
+            crate::state::paths::KASTELL_DIR_VAR.to_owned(),
+            self.store.dir().display().to_string(),
+        );
+        vars
+    }
+
     /// The operations context over the sandbox fleet for `surface`: `base`
     /// (SAFE_MODE and the rest) with [`Sandbox::env_overlay`] on top, and
     /// timings sized for simulators running at 200×.
@@ -342,11 +418,15 @@ impl Drop for Sandbox {
 /// Removes what sandboxes of processes that are gone left in the system
 /// temporary directory: their sshd and fake hosts directories (stopping a
 /// daemon still running from one), their temporary stores
-/// ([`STORE_DIR_PREFIX`]) and demo directories ([`DEMO_DIR_PREFIX`]).
+/// ([`STORE_DIR_PREFIX`], [`CLI_DIR_PREFIX`]) and demo directories
+/// ([`DEMO_DIR_PREFIX`]).
 /// Returns the directories removed. [`Sandbox::start_with`] runs it first.
 pub fn sweep_stale() -> Vec<PathBuf> {
     let mut removed = kastell_ssh::sandbox::sweep_stale();
-    removed.extend(owner::sweep(&[STORE_DIR_PREFIX, DEMO_DIR_PREFIX], |_| {}));
+    removed.extend(owner::sweep(
+        &[STORE_DIR_PREFIX, DEMO_DIR_PREFIX, CLI_DIR_PREFIX],
+        |_| {},
+    ));
     removed
 }
 

@@ -1,6 +1,9 @@
-//! The sandbox fleet: what it starts, how signals tear it down, and that
-//! nothing it makes is writable by other users under any umask.
+//! The sandbox fleet: what it starts, how signals tear it down, that
+//! nothing it makes is writable by other users under any umask, and
+//! `kastell sandbox` driving the CLI from another process.
 
+mod cli;
+mod demo;
 mod fleet;
 mod signals;
 mod umask;

@@ -48,6 +48,11 @@ impl Scratch {
         Self { root }
     }
 
+    /// The scratch directory itself (0755), which holds `TMPDIR`.
+    pub(super) fn root(&self) -> &std::path::Path {
+        self.root.path()
+    }
+
     pub(super) fn tmp(&self) -> PathBuf {
         self.root.path().join("tmp")
     }
@@ -72,7 +77,7 @@ impl Scratch {
     }
 
     /// The sandbox entries in `TMPDIR` (every `kastell-*` name).
-    fn leftovers(&self) -> Vec<String> {
+    pub(super) fn leftovers(&self) -> Vec<String> {
         std::fs::read_dir(self.tmp())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -92,7 +97,7 @@ impl Scratch {
 
     /// The processes (other than this test's) whose command line names
     /// this scratch's `TMPDIR`: guardians, daemons, shims.
-    fn processes_naming_tmp(&self) -> Vec<(u32, String)> {
+    pub(super) fn processes_naming_tmp(&self) -> Vec<(u32, String)> {
         let tmp = self.tmp().to_string_lossy().into_owned();
         let me = std::process::id();
         std::fs::read_dir("/proc")
@@ -176,7 +181,7 @@ fn stat(pid: u32) -> Option<Vec<String>> {
 }
 
 /// Whether `pid` runs (exists and is not a zombie).
-fn running(pid: u32) -> bool {
+pub(super) fn running(pid: u32) -> bool {
     stat(pid).is_some_and(|f| f[0] != "Z" && f[0] != "X")
 }
 
@@ -234,13 +239,21 @@ impl Running {
 
     /// Waits for a stdout line containing `text` and returns it.
     pub(super) fn wait_for(&mut self, text: &str) -> String {
+        self.lines_until(text).pop().unwrap_or_default()
+    }
+
+    /// Waits for a stdout line containing `text` and returns every line
+    /// read since the last wait, that one last.
+    pub(super) fn lines_until(&mut self, text: &str) -> Vec<String> {
+        let start = self.seen.len();
         let deadline = Instant::now() + STEP_DEADLINE;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(left) {
                 Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(text) {
-                        return line;
+                    let found = line.contains(text);
+                    self.seen.push(line);
+                    if found {
+                        return self.seen[start..].to_vec();
                     }
                 }
                 Err(_) => break,
@@ -271,8 +284,13 @@ impl Running {
         stdin.flush().unwrap();
     }
 
-    fn signal(&self, signal: rustix::process::Signal) {
+    pub(super) fn signal(&self, signal: rustix::process::Signal) {
         send(self.child.id(), signal);
+    }
+
+    /// Whether the process still runs.
+    pub(super) fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Closes stdin, waits for the process to end and returns its status
@@ -308,7 +326,7 @@ impl Running {
 
 /// Sends `signal` (named `name`) to `run` and checks that `program` exits
 /// with 128 + its number and says on stderr that it stopped the sandbox.
-fn stop_with(run: Running, signal: rustix::process::Signal, name: &str, program: &str) {
+pub(super) fn stop_with(run: Running, signal: rustix::process::Signal, name: &str, program: &str) {
     run.signal(signal);
     // The signal alone must end it: stdin stays open.
     let (status, stderr) = run.finish_with(false);

@@ -15,7 +15,8 @@ use crate::ops::{
     BackupCreateOp, BackupListOp, BackupRestoreOp, MaintainOp, RestartOp, SnapshotCreateOp,
     SnapshotDeleteOp, UpdateOp,
 };
-use std::io::Write;
+mod narration;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -29,59 +30,40 @@ use crate::state::security_log::SecurityLog;
 use crate::surfaces::doctor::{ServerCheck, diagnose};
 use crate::surfaces::sandbox::{MANUAL_SERVER, Sandbox, SandboxPlan, SandboxServer};
 
-fn say(out: &mut dyn Write, text: impl AsRef<str>) -> Result<()> {
-    writeln!(out, "{}", text.as_ref()).map_err(|e| Error::io("writing the demo output", e))
-}
+pub(crate) use narration::Narration;
 
-fn describe(out: &mut dyn Write, check: &ServerCheck) -> Result<()> {
+fn describe(out: &mut Narration<'_>, check: &ServerCheck) -> Result<()> {
     if !check.reachable {
         let why = check
             .error
             .as_ref()
             .map(|e| e.message.as_str())
             .unwrap_or("unknown");
-        return say(out, format!("   not reachable: {why}"));
+        return out.say(format!("   not reachable: {why}"));
     }
-    say(
-        out,
-        format!(
-            "   reachable as {}@{}:{}; connect {} ms, command round trip {} ms",
-            check.user,
-            check.ip,
-            check.port,
-            check.connect_ms.unwrap_or(0),
-            check.latency_ms.unwrap_or(0)
-        ),
-    )?;
+    out.say(format!(
+        "   reachable as {}@{}:{}; connect {} ms, command round trip {} ms",
+        check.user,
+        check.ip,
+        check.port,
+        check.connect_ms.unwrap_or(0),
+        check.latency_ms.unwrap_or(0)
+    ))?;
     if let Some(key) = &check.host_key {
-        say(
-            out,
-            format!("   host key {} ({})", key.fingerprint, key.key_type),
-        )?;
+        out.say(format!(
+            "   host key {} ({})",
+            key.fingerprint, key.key_type
+        ))?;
         if let Some(warning) = &key.warning {
-            say(out, format!("   warning: {warning}"))?;
+            out.say(format!("   warning: {warning}"))?;
         }
     }
     if let Some(boot) = &check.boot_id {
-        say(
-            out,
-            format!("   boot id {boot} (a reboot changes it; kastell uses it to prove reboots)"),
-        )?;
+        out.say(format!(
+            "   boot id {boot} (a reboot changes it; kastell uses it to prove reboots)"
+        ))?;
     }
     Ok(())
-}
-
-/// The cloud server the demo works on (Hetzner when compiled in, else the
-/// first cloud server, else the manual one).
-fn showcase(sandbox: &Sandbox) -> Result<SandboxServer> {
-    let servers = sandbox.servers();
-    servers
-        .iter()
-        .find(|s| s.provider == Some("hetzner"))
-        .or_else(|| servers.iter().find(|s| s.provider.is_some()))
-        .or_else(|| servers.first())
-        .cloned()
-        .ok_or_else(|| Error::unexpected("the sandbox has no server"))
 }
 
 /// Runs the demo, narrating to `out`. Uses `dir` as the kastell directory
@@ -91,7 +73,7 @@ fn showcase(sandbox: &Sandbox) -> Result<SandboxServer> {
 pub(crate) async fn run(
     dir: Option<PathBuf>,
     platform: Option<String>,
-    out: &mut dyn Write,
+    out: &mut Narration<'_>,
 ) -> Result<()> {
     let temp;
     let dir = match dir {
@@ -101,9 +83,7 @@ pub(crate) async fn run(
             temp.path().to_path_buf()
         }
     };
-    say(
-        out,
-        "kastell demo: provider API simulators and a private sshd on loopback; no account, no network.\n",
+    out.note("kastell demo: provider API simulators and a private sshd on loopback; no account, no network.\n",
     )?;
     let plan = SandboxPlan {
         platform,
@@ -115,7 +95,7 @@ pub(crate) async fn run(
         Surface::Cli,
     );
     introduce(&sandbox, out)?;
-    let main = showcase(&sandbox)?;
+    let main = sandbox.showcase()?.clone();
     doctor(&sandbox, &ctx, &main, out).await?;
     host_key_refused(&sandbox, out).await?;
     safe_mode(&ctx, &dir, &main, out)?;
@@ -132,17 +112,15 @@ pub(crate) async fn run(
             ids.join(", ")
         }
     };
-    say(
-        out,
+    out.step(
+        10,
         format!(
-            "10. This build: providers {}; platforms {}",
+            "This build: providers {}; platforms {}",
             list(registry.provider_ids()),
             list(registry.platform_ids())
         ),
     )?;
-    say(
-        out,
-        "\nTry it from an AI agent: `kastell-mcp --sandbox` serves this same fleet over MCP (SAFE_MODE on).\n\
+    out.note("\nTry it from an AI agent: `kastell-mcp --sandbox` serves this same fleet over MCP (SAFE_MODE on).\n\
          Done: the simulators and the sandbox sshd are stopped and the demo store removed.",
     )?;
     drop(sandbox);
@@ -150,36 +128,31 @@ pub(crate) async fn run(
 }
 
 /// Steps 1 and 2: what runs and what the store holds.
-fn introduce(sandbox: &Sandbox, out: &mut dyn Write) -> Result<()> {
+fn introduce(sandbox: &Sandbox, out: &mut Narration<'_>) -> Result<()> {
     let endpoints = sandbox.endpoints();
     if endpoints.is_empty() {
-        say(
-            out,
-            "1. Sandbox: no cloud provider compiled in, so no API simulator runs",
+        out.step(
+            1,
+            "Sandbox: no cloud provider compiled in, so no API simulator runs",
         )?;
     } else {
-        say(
-            out,
-            "1. Sandbox: an API simulator per provider, on loopback:",
-        )?;
+        out.step(1, "Sandbox: an API simulator per provider, on loopback:")?;
         for (id, endpoint) in &endpoints {
-            say(out, format!("   {id:<13} {endpoint}"))?;
+            out.say(format!("   {id:<13} {endpoint}"))?;
         }
     }
     let sshd = sandbox.sshd();
-    say(
-        out,
-        format!(
+    out.say(format!(
             "   and one OpenSSH server (port {}, login {}) standing for {} hosts, each its own loopback address",
             sshd.port(),
             sshd.user(),
             sandbox.servers().len()
         ),
     )?;
-    say(
-        out,
+    out.step(
+        2,
         format!(
-            "2. Fleet store {}: every server {}, its host key pinned",
+            "Fleet store {}: every server {}, its host key pinned",
             sandbox.store().path().display(),
             sandbox.platform()
         ),
@@ -189,10 +162,10 @@ fn introduce(sandbox: &Sandbox, out: &mut dyn Write) -> Result<()> {
             Some(provider) => format!("{provider} server {}", server.server_id),
             None => "added manually (no provider)".to_owned(),
         };
-        say(
-            out,
-            format!("   {:<18} {:<12} {origin}", server.name, server.address),
-        )?;
+        out.say(format!(
+            "   {:<18} {:<12} {origin}",
+            server.name, server.address
+        ))?;
     }
     Ok(())
 }
@@ -202,9 +175,9 @@ async fn doctor(
     sandbox: &Sandbox,
     ctx: &Context,
     server: &SandboxServer,
-    out: &mut dyn Write,
+    out: &mut Narration<'_>,
 ) -> Result<()> {
-    say(out, format!("3. kastell doctor {}:", server.name))?;
+    out.step(3, format!("kastell doctor {}:", server.name))?;
     let report = diagnose(sandbox.store(), &ctx.env, Some(&server.name)).await?;
     if let Some(check) = &report.server {
         describe(out, check)?;
@@ -213,10 +186,8 @@ async fn doctor(
 }
 
 /// Step 4: the same host behind a different pinned key.
-async fn host_key_refused(sandbox: &Sandbox, out: &mut dyn Write) -> Result<()> {
-    say(
-        out,
-        "4. The same host, checked against a different pinned key (what a rebuilt or intercepted server looks like):",
+async fn host_key_refused(sandbox: &Sandbox, out: &mut Narration<'_>) -> Result<()> {
+    out.step(4, "The same host, checked against a different pinned key (what a rebuilt or intercepted server looks like):",
     )?;
     let sshd = sandbox.sshd();
     let other_key = kastell_ssh::sandbox::fingerprint_of(&sshd.dir().join("stranger_ed25519.pub"))?;
@@ -225,11 +196,11 @@ async fn host_key_refused(sandbox: &Sandbox, out: &mut dyn Write) -> Result<()> 
         .exec(&RemoteCommand::fixed("true"), Duration::from_secs(10))
         .await
     {
-        Ok(_) => say(out, "   unexpectedly accepted"),
+        Ok(_) => out.say("   unexpectedly accepted"),
         Err(e) => {
-            say(out, format!("   refused ({}): {}", e.kind(), e.message()))?;
+            out.say(format!("   refused ({}): {}", e.kind(), e.message()))?;
             match e.hint() {
-                Some(hint) => say(out, format!("   hint: {hint}")),
+                Some(hint) => out.say(format!("   hint: {hint}")),
                 None => Ok(()),
             }
         }
@@ -241,12 +212,10 @@ fn safe_mode(
     ctx: &Context,
     dir: &std::path::Path,
     server: &SandboxServer,
-    out: &mut dyn Write,
+    out: &mut Narration<'_>,
 ) -> Result<()> {
-    say(
-        out,
-        format!(
-            "5. SAFE_MODE, the switch that keeps an AI agent from destroying anything (on by default over MCP), on {}:",
+    out.step(5, format!(
+            "SAFE_MODE, the switch that keeps an AI agent from destroying anything (on by default over MCP), on {}:",
             server.name
         ),
     )?;
@@ -269,15 +238,12 @@ fn safe_mode(
             Ok(_) => format!("   {:<17} allowed", op.as_str()),
             Err(e) => format!("   {:<17} refused: {}", op.as_str(), e.message()),
         };
-        say(out, line)?;
+        out.say(line)?;
     }
-    say(
-        out,
-        format!(
-            "   every refusal was appended to {}",
-            dir.join("security.log").display()
-        ),
-    )
+    out.say(format!(
+        "   every refusal was appended to {}",
+        dir.join("security.log").display()
+    ))
 }
 
 /// Step 6: a backup, an accident and a verified restore.
@@ -285,75 +251,63 @@ async fn backups(
     sandbox: &Sandbox,
     ctx: &Context,
     server: &SandboxServer,
-    out: &mut dyn Write,
+    out: &mut Narration<'_>,
 ) -> Result<()> {
-    say(
-        out,
+    out.step(
+        6,
         format!(
-            "6. Backups of {}, through the same operations the CLI and the MCP server run:",
+            "Backups of {}, through the same operations the CLI and the MCP server run:",
             server.name
         ),
     )?;
     let created = ops::backup_create(ctx, Some(&server.name))
         .await
         .map_err(op_error)?;
-    say(
-        out,
-        format!(
-            "   backup {}: {} (paths this host lacks, skipped: {})",
-            created.backup_id,
-            created.files.join(", "),
-            created.skipped.join(", ")
-        ),
-    )?;
+    out.say(format!(
+        "   backup {}: {} (paths this host lacks, skipped: {})",
+        created.backup_id,
+        created.files.join(", "),
+        created.skipped.join(", ")
+    ))?;
     sandbox.hosts().write(
         server.address,
         "etc/crontab",
         "# an accident emptied the crontab\n",
     )?;
-    say(out, "   the crontab was then emptied by accident")?;
+    out.say("   the crontab was then emptied by accident")?;
     let restored = ops::backup_restore(ctx, Some(&server.name), None)
         .await
         .map_err(op_error)?;
-    say(
-        out,
-        format!(
-            "   restored the newest backup {} (a safety backup of the damaged state was taken first):",
-            restored.backup_id
-        ),
-    )?;
+    out.say(format!(
+        "   restored the newest backup {} (a safety backup of the damaged state was taken first):",
+        restored.backup_id
+    ))?;
     show_steps(out, &restored.steps)?;
     let crontab = sandbox.hosts().root(server.address)?.join("etc/crontab");
     let back =
         std::fs::read_to_string(&crontab).map_err(|e| Error::io("reading the crontab", e))?;
-    say(
-        out,
-        format!(
-            "   crontab after the restore: {}",
-            back.lines().last().unwrap_or("").trim()
-        ),
-    )?;
+    out.say(format!(
+        "   crontab after the restore: {}",
+        back.lines().last().unwrap_or("").trim()
+    ))?;
     let listed = ops::backup_list(ctx, Some(&server.name))
         .await
         .map_err(op_error)?;
-    say(
-        out,
-        format!(
-            "   {} backups listed, newest first, each checksummed",
-            listed.backup_count
-        ),
-    )
+    out.say(format!(
+        "   {} backups listed, newest first, each checksummed",
+        listed.backup_count
+    ))
 }
 
 /// Step 7: a provider snapshot taken, listed and deleted.
-async fn snapshots(ctx: &Context, server: &SandboxServer, out: &mut dyn Write) -> Result<()> {
+async fn snapshots(ctx: &Context, server: &SandboxServer, out: &mut Narration<'_>) -> Result<()> {
     if server.provider.is_none() {
-        return say(out, "7. Snapshots: no cloud provider compiled in, skipped");
+        return out.skip(7, "Snapshots: no cloud provider compiled in, skipped");
     }
-    say(
-        out,
+    out.step(
+        7,
         format!(
-            "7. A provider snapshot of {}, awaited until available:",
+            "A provider snapshot of {}, awaited until available:",
             server.name
         ),
     )?;
@@ -364,46 +318,38 @@ async fn snapshots(ctx: &Context, server: &SandboxServer, out: &mut dyn Write) -
         .snapshot
         .size_gb
         .map_or_else(|| "size unknown".to_owned(), |gb| format!("{gb} GB"));
-    say(
-        out,
-        format!(
-            "   snapshot {} ({}, {size}); {}",
-            created.snapshot.id, created.snapshot.status, created.cost_estimate
-        ),
-    )?;
+    out.say(format!(
+        "   snapshot {} ({}, {size}); {}",
+        created.snapshot.id, created.snapshot.status, created.cost_estimate
+    ))?;
     let listed = ops::snapshot_list(ctx, Some(&server.name))
         .await
         .map_err(op_error)?;
-    say(
-        out,
-        format!(
-            "   {} snapshot(s) of this server listed (other servers' snapshots are never shown)",
-            listed.snapshot_count
-        ),
-    )?;
+    out.say(format!(
+        "   {} snapshot(s) of this server listed (other servers' snapshots are never shown)",
+        listed.snapshot_count
+    ))?;
     ops::snapshot_delete(ctx, Some(&server.name), &created.snapshot.id)
         .await
         .map_err(op_error)?;
-    say(out, format!("   snapshot {} deleted", created.snapshot.id))
+    out.say(format!("   snapshot {} deleted", created.snapshot.id))
 }
 
 /// Step 8: a full maintenance cycle on every cloud server at once.
-async fn maintenance(sandbox: &Sandbox, ctx: &Context, out: &mut dyn Write) -> Result<()> {
+async fn maintenance(sandbox: &Sandbox, ctx: &Context, out: &mut Narration<'_>) -> Result<()> {
     let clouds: Vec<&SandboxServer> = sandbox
         .servers()
         .iter()
         .filter(|s| s.provider.is_some())
         .collect();
     let Some(first) = clouds.first() else {
-        return say(
-            out,
-            "8. Maintenance of cloud servers: no cloud provider compiled in, skipped",
+        return out.skip(
+            8,
+            "Maintenance of cloud servers: no cloud provider compiled in, skipped",
         );
     };
-    say(
-        out,
-        format!(
-            "8. Maintenance of the {} cloud servers at once (status, package upgrade, health, reboot through the provider's API, final check):",
+    out.step(8, format!(
+            "Maintenance of the {} cloud servers at once (status, package upgrade, health, reboot through the provider's API, final check):",
             clouds.len()
         ),
     )?;
@@ -428,36 +374,34 @@ async fn maintenance(sandbox: &Sandbox, ctx: &Context, out: &mut dyn Write) -> R
         match result {
             Ok(done) => {
                 let total: u64 = done.steps.iter().map(|s| s.duration_ms).sum();
-                say(
-                    out,
-                    format!("   {:<18} {} in {total} ms", server.name, done.message),
-                )?;
+                out.say(format!(
+                    "   {:<18} {} in {total} ms",
+                    server.name, done.message
+                ))?;
                 if server.name == first.name {
                     show_steps(out, &done.steps)?;
                 }
             }
-            Err(e) => say(out, format!("   {:<18} failed: {}", server.name, e.error))?,
+            Err(e) => out.say(format!("   {:<18} failed: {}", server.name, e.error))?,
         }
     }
     Ok(())
 }
 
 /// Step 9: the manually added server has no provider; it reboots over SSH.
-async fn manual_restart(ctx: &Context, out: &mut dyn Write) -> Result<()> {
-    say(
-        out,
-        format!(
-            "9. Restart of {MANUAL_SERVER}, which has no provider API: a reboot over SSH, proven by the boot id:"
+async fn manual_restart(ctx: &Context, out: &mut Narration<'_>) -> Result<()> {
+    out.step(9, format!(
+            "Restart of {MANUAL_SERVER}, which has no provider API: a reboot over SSH, proven by the boot id:"
         ),
     )?;
     let done = ops::restart(ctx, Some(MANUAL_SERVER))
         .await
         .map_err(op_error)?;
-    say(out, format!("   {}", done.reboot.detail()))
+    out.say(format!("   {}", done.reboot.detail()))
 }
 
 /// Prints each step with its outcome, duration and detail.
-fn show_steps(out: &mut dyn Write, steps: &[Step]) -> Result<()> {
+fn show_steps(out: &mut Narration<'_>, steps: &[Step]) -> Result<()> {
     for step in steps {
         let detail = step
             .detail
@@ -468,13 +412,10 @@ fn show_steps(out: &mut dyn Write, steps: &[Step]) -> Result<()> {
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
-        say(
-            out,
-            format!(
-                "     {:<22} {status:<8} {:>5} ms  {detail}",
-                step.name, step.duration_ms
-            ),
-        )?;
+        out.say(format!(
+            "     {:<22} {status:<8} {:>5} ms  {detail}",
+            step.name, step.duration_ms
+        ))?;
     }
     Ok(())
 }
