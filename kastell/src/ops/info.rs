@@ -316,7 +316,7 @@ impl Operation for StatusOp {
         mcp: Some(McpAction {
             tool: "server_info",
             action: "status",
-            doc: "SSH reachability, boot id and (with a token) the provider's status.",
+            doc: "SSH reachability, boot id and (with a token) the provider's status; without server on a fleet of several, every server's (fleet-status).",
         }),
         cli: Some(CliCommand {
             path: &["status"],
