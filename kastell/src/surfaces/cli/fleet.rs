@@ -16,6 +16,7 @@ use tokio::sync::{Mutex, Semaphore};
 use super::Context;
 use super::confirm::{Confirmation, confirm};
 use super::op::Op;
+use super::pick::{self, Picked};
 use super::progress::Progress;
 use super::report::{self, Outcome};
 use crate::ops;
@@ -91,8 +92,21 @@ pub(crate) fn ops_context(ctx: &Context) -> Result<ops::Context> {
 }
 
 /// Runs `op` as `args` say: plan, confirm, run, report.
-pub(crate) async fn execute(ctx: &Context, mut op: Op, args: FleetArgs) -> Result<ExitCode> {
+pub(crate) async fn execute(ctx: &Context, mut op: Op, mut args: FleetArgs) -> Result<ExitCode> {
     let octx = ops_context(ctx)?;
+    if !args.all && args.server.is_none() {
+        if op.lists_every_server() && octx.store.servers()?.len() > 1 {
+            return list_every_server(ctx, &octx, &op, args.concurrency).await;
+        }
+        match pick::server(&octx.store, None)? {
+            Picked::NotAsked => {}
+            Picked::Server(name) => args.server = Some(name),
+            Picked::Cancelled => {
+                eprintln!("Cancelled: nothing was changed.");
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    }
     let targets: Vec<ServerRecord> = if args.all {
         let servers = octx.store.servers()?;
         if servers.is_empty() {
@@ -259,6 +273,31 @@ where
             })
         })
         .collect()
+}
+
+/// A listing named without a server on a fleet of several: every
+/// server's, at most `limit` at once, each printed under its server by
+/// the operation's own rendering ([`report::print`]); with `--json`, one
+/// entry per server. Exit code 1 when any server's listing failed.
+async fn list_every_server(
+    ctx: &Context,
+    octx: &ops::Context,
+    op: &Op,
+    limit: usize,
+) -> Result<ExitCode> {
+    let servers = octx.store.servers()?;
+    let progress = Progress::for_run(ctx.json);
+    let outcomes = run_all(octx, op, &servers, limit, &progress).await;
+    drop(progress);
+    if ctx.out.is_json() {
+        let entries: Vec<Value> = outcomes.iter().map(fleet_entry).collect();
+        ctx.out.json(&entries)?;
+    } else {
+        for outcome in &outcomes {
+            report::print(&ctx.out, &op.title(), outcome)?;
+        }
+    }
+    Ok(exit(outcomes.iter().all(Outcome::ok)))
 }
 
 /// One server's entry in the `--json` array: the ops payload, with

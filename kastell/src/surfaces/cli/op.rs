@@ -32,6 +32,13 @@ impl Op {
         self.0.spec().rule.asks_first()
     }
 
+    /// Whether, named without a server on a fleet of several, it lists
+    /// every server's (`backup list`, as the original's did) instead of
+    /// asking which.
+    pub fn lists_every_server(&self) -> bool {
+        self.0.id() == <crate::ops::BackupListOp as crate::ops::Operation>::ID
+    }
+
     /// Whether it only reads (no confirmation even with `--all`).
     pub fn read_only(&self) -> bool {
         self.0.spec().rule.reads_only()
