@@ -331,6 +331,22 @@ impl Operation for StatusOp {
         server_status(ctx, query).await
     }
 
+    /// One line: SSH reachability and the provider's status.
+    fn render(body: &ServerStatusResult) -> Vec<String> {
+        let status = &body.body;
+        let ssh = if status.reachable {
+            "reachable over SSH"
+        } else {
+            "unreachable over SSH"
+        };
+        let provider = status
+            .provider_status
+            .as_deref()
+            .map(|p| format!(", provider: {p}"))
+            .unwrap_or_default();
+        vec![format!("  {ssh}{provider}")]
+    }
+
     fn plan(ctx: &Context, server: &ServerRecord, _: &NoArgs) -> Vec<String> {
         vec![
             format!("Read the boot id over SSH ({})", plan::ssh_target(server)),

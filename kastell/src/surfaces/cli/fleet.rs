@@ -327,9 +327,12 @@ fn print_fleet(ctx: &Context, op: &Op, outcomes: &[Outcome]) -> Result<()> {
         .iter()
         .map(|o| {
             let detail = match &o.result {
+                // The message, else the operation's own first line
+                // (`status`: reachable over SSH, provider: running).
                 Ok(v) => v
                     .get("message")
                     .and_then(Value::as_str)
+                    .or_else(|| o.detail.first().map(|l| l.trim()))
                     .unwrap_or("done")
                     .to_owned(),
                 // The error itself is in the server's report above.

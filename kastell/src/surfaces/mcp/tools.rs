@@ -498,7 +498,10 @@ mod tests {
             .filter_map(Value::as_str)
             .collect();
         assert_eq!(tags, expected);
-        assert_eq!(schema["oneOf"].as_array().unwrap().len(), expected.len() + 1);
+        assert_eq!(
+            schema["oneOf"].as_array().unwrap().len(),
+            expected.len() + 1
+        );
     }
 
     #[test]

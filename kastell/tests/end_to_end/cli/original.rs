@@ -88,6 +88,23 @@ async fn the_originals_spellings_list_and_cleanup_work_on_a_sandbox_fleet() {
     assert!(at_first < at_second, "{text}");
     assert!(text[at_second..].contains(&backup_id), "{text}");
 
+    // `status --all`: every server's status, concurrently, one table row
+    // each saying whether SSH answered.
+    let status = run(vec!["status", "--all"]).await;
+    assert!(status.status.success(), "{}", both(&status));
+    let status = String::from_utf8_lossy(&status.stdout).into_owned();
+    let rows: Vec<&str> = status
+        .lines()
+        .filter(|l| l.starts_with(first) || l.starts_with(second))
+        .collect();
+    assert_eq!(rows.len(), 2, "{status}");
+    for row in rows {
+        assert!(
+            row.contains("ok") && row.contains("reachable over SSH"),
+            "{status}"
+        );
+    }
+
     // `kastell restore <server> --backup <id>`: backup restore's plan.
     let plan = run(vec!["restore", second, "--backup", &backup_id, "--dry-run"]).await;
     assert!(plan.status.success(), "{}", both(&plan));
