@@ -132,7 +132,13 @@ fn operation(matches: &ArgMatches) -> Result<Option<OpCall>, clap::Error> {
             concurrency: DEFAULT_CONCURRENCY,
             dry_run: false,
             force: false,
+            streams: false,
         },
+    };
+    // `logs -f` prints its lines as they come.
+    let target = FleetArgs {
+        streams: matches!(leaf.try_get_one::<bool>("follow"), Ok(Some(true))),
+        ..target
     };
     let call = op.call_from_matches(leaf)?;
     Ok(Some(OpCall {

@@ -48,6 +48,10 @@ pub struct FleetArgs {
     /// Do not ask for confirmation (required when not in a terminal).
     #[arg(long)]
     pub force: bool,
+    /// The operation writes to stdout while it runs (`logs -f`): no
+    /// spinner is drawn over its lines.
+    #[arg(skip)]
+    pub streams: bool,
 }
 
 /// Arguments of commands that work on one server.
@@ -71,6 +75,7 @@ impl From<OneArgs> for FleetArgs {
             concurrency: DEFAULT_CONCURRENCY,
             dry_run: a.dry_run,
             force: a.force,
+            streams: false,
         }
     }
 }
@@ -146,7 +151,7 @@ pub(crate) async fn execute(ctx: &Context, mut op: Op, mut args: FleetArgs) -> R
             }
         }
     }
-    let progress = Progress::for_run(ctx.json);
+    let progress = Progress::for_run(ctx.json || args.streams);
     if !args.all {
         let outcome = run_one(&octx, &op, args.server.clone(), &progress).await;
         drop(progress);

@@ -245,6 +245,17 @@ fn manual_pages_are_written_for_every_command_and_render() {
 /// its home and `KASTELL_DIR`; once the output shows `wait_for`, types
 /// `keys`. Returns everything the terminal showed and the exit status.
 fn in_terminal(home: &Path, args: &[&str], wait_for: &str, keys: &[u8]) -> (String, bool) {
+    in_terminal_with(home, &[], args, wait_for, keys)
+}
+
+/// [`in_terminal`] with `env` added to the command's environment.
+fn in_terminal_with(
+    home: &Path,
+    env: &[(String, String)],
+    args: &[&str],
+    wait_for: &str,
+    keys: &[u8],
+) -> (String, bool) {
     let line = std::iter::once(env!("CARGO_BIN_EXE_kastell"))
         .chain(args.iter().copied())
         .map(|a| shlex::try_quote(a).unwrap().into_owned())
@@ -257,6 +268,7 @@ fn in_terminal(home: &Path, args: &[&str], wait_for: &str, keys: &[u8]) -> (Stri
         .env("HOME", home)
         .env("TERM", "xterm")
         .env("KASTELL_DIR", home.join("state"))
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -397,4 +409,27 @@ async fn logs_follow_streams_new_lines_until_interrupted_and_docker_is_a_source(
         .await
         .unwrap();
     assert!(!status.success(), "Ctrl-C ends it: {status:?}");
+
+    // In a terminal: the lines and no spinner drawn over them; Ctrl-C
+    // typed at the terminal ends it.
+    let mut env: Vec<(String, String)> = sandbox.env_overlay().into_iter().collect();
+    env.push((
+        "KASTELL_DIR".to_owned(),
+        sandbox.store().dir().display().to_string(),
+    ));
+    let (shown, ok) = tokio::task::spawn_blocking(move || {
+        let home = tempfile::tempdir().unwrap();
+        in_terminal_with(
+            home.path(),
+            &env,
+            &["logs", &server, "-f", "--lines", "1"],
+            "follow line 3",
+            b"\x03",
+        )
+    })
+    .await
+    .unwrap();
+    assert!(!ok, "{shown}");
+    assert!(shown.contains("sandbox journal line 1"), "{shown}");
+    assert!(!shown.contains("logs on "), "a spinner was drawn: {shown}");
 }
