@@ -80,6 +80,19 @@ pub trait Platform: Send + Sync + fmt::Debug {
         ))
         .with_hint("Read the system journal instead (source: system)"))
     }
+
+    /// The command that prints the last `lines` lines of the platform's own
+    /// log and then every new line until it is stopped (`docker logs -f`).
+    /// The default: the platform cannot follow its log (`Unsupported`,
+    /// with a hint to read it without following).
+    fn follow_log_command(&self, lines: u32) -> Result<crate::RemoteCommand> {
+        self.log_command(lines)?;
+        Err(Error::unsupported(format!(
+            "{} cannot follow its platform log",
+            self.info().display_name
+        ))
+        .with_hint("Read its last lines without --follow, or follow the system journal"))
+    }
 }
 
 /// Waiting helpers built on [`Platform`], available on every platform.

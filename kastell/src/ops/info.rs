@@ -316,7 +316,7 @@ impl Operation for StatusOp {
         mcp: Some(McpAction {
             tool: "server_info",
             action: "status",
-            doc: "SSH reachability, boot id and (with a token) the provider's status.",
+            doc: "SSH reachability, boot id and (with a token) the provider's status; without server on a fleet of several, every server's (fleet-status).",
         }),
         cli: Some(CliCommand {
             path: &["status"],
@@ -329,6 +329,22 @@ impl Operation for StatusOp {
 
     async fn run(ctx: &Context, query: Option<&str>, _: &NoArgs) -> OpResult<Self::Body> {
         server_status(ctx, query).await
+    }
+
+    /// One line: SSH reachability and the provider's status.
+    fn render(body: &ServerStatusResult) -> Vec<String> {
+        let status = &body.body;
+        let ssh = if status.reachable {
+            "reachable over SSH"
+        } else {
+            "unreachable over SSH"
+        };
+        let provider = status
+            .provider_status
+            .as_deref()
+            .map(|p| format!(", provider: {p}"))
+            .unwrap_or_default();
+        vec![format!("  {ssh}{provider}")]
     }
 
     fn plan(ctx: &Context, server: &ServerRecord, _: &NoArgs) -> Vec<String> {

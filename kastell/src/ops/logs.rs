@@ -34,13 +34,30 @@ pub enum LogSource {
     /// The platform's container (`docker logs`; Dokploy's Swarm service:
     /// `docker service logs`); not on bare servers.
     Platform,
+    /// The Docker daemon's journal (`journalctl -u docker`).
+    Docker,
 }
+
+impl LogSource {
+    /// Its name in replies: `system`, `platform` or `docker`.
+    fn name(self) -> &'static str {
+        match self {
+            Self::System => "system",
+            Self::Platform => "platform",
+            Self::Docker => "docker",
+        }
+    }
+}
+
+/// How long a followed log may stream before it is cut (a day; Ctrl-C
+/// stops it at any time).
+pub const FOLLOW_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 /// The last lines of a log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Logs {
-    /// `system` or `platform`.
+    /// `system`, `platform` or `docker`.
     pub source: String,
     /// The command that ran.
     pub command: String,
@@ -89,22 +106,65 @@ pub struct Monitor {
 /// The reply carrying a [`Monitor`].
 pub type MonitorResult = Reply<Monitor>;
 
-/// The command for `source`: the system journal, or the log the
-/// server's platform says is its own ([`kastell_core::Platform::log_command`];
-/// a platform without one, such as bare, refuses with a hint).
+/// The command for `source`: the system journal, the Docker daemon's, or
+/// the log the server's platform says is its own
+/// ([`kastell_core::Platform::log_command`]; a platform without one, such
+/// as bare, refuses with a hint). With `follow`, the command keeps printing
+/// new lines ([`kastell_core::Platform::follow_log_command`]).
 fn log_command(
     ctx: &Context,
     server: &ServerRecord,
     transport: Arc<dyn Transport>,
     source: LogSource,
     lines: u32,
+    follow: bool,
 ) -> Result<RemoteCommand, Error> {
-    match source {
-        LogSource::System => {
-            RemoteCommand::template("journalctl -n {} --no-pager 2>&1", &[&lines.to_string()])
+    let n = lines.to_string();
+    match (source, follow) {
+        (LogSource::System, false) => {
+            RemoteCommand::template("journalctl -n {} --no-pager 2>&1", &[&n])
         }
-        LogSource::Platform => ctx.platform_for(server, transport)?.log_command(lines),
+        (LogSource::System, true) => {
+            RemoteCommand::template("journalctl -n {} -f --no-pager 2>&1", &[&n])
+        }
+        (LogSource::Docker, false) => {
+            RemoteCommand::template("journalctl -u docker -n {} --no-pager 2>&1", &[&n])
+        }
+        (LogSource::Docker, true) => {
+            RemoteCommand::template("journalctl -u docker -n {} -f --no-pager 2>&1", &[&n])
+        }
+        (LogSource::Platform, false) => ctx.platform_for(server, transport)?.log_command(lines),
+        (LogSource::Platform, true) => ctx
+            .platform_for(server, transport)?
+            .follow_log_command(lines),
     }
+}
+
+/// `command` (one simple command) run in the background beside a watchdog
+/// reading stdin, which kastell holds open and never writes to: when it
+/// ends (Ctrl-C, a broken connection), the command is stopped, so a
+/// followed log never outlives the one reading it.
+fn stopped_with_stdin(command: &RemoteCommand) -> Result<RemoteCommand, Error> {
+    let script = format!(
+        "exec 3<&0; {} 3<&- </dev/null & p=$!; \
+         {{ while IFS= read -r _ <&3; do :; done; kill -TERM \"$p\"; }} >/dev/null 2>&1 & w=$!; \
+         wait \"$p\"; s=$?; kill \"$w\" 2>/dev/null; exit \"$s\"",
+        command.as_str()
+    );
+    RemoteCommand::template("sh -c {}", &[&script])
+}
+
+/// Checks `lines` (1 to [`MAX_LOG_LINES`]; default [`DEFAULT_LOG_LINES`]).
+fn line_count(lines: Option<u32>) -> Result<u32, Error> {
+    let n = lines.unwrap_or(DEFAULT_LOG_LINES);
+    if n == 0 || n > MAX_LOG_LINES {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("lines must be 1 to {MAX_LOG_LINES}"),
+        )
+        .with_hint("Ask for fewer lines, e.g. 100"));
+    }
+    Ok(n)
 }
 
 /// The last `lines` lines (default 100, at most 2000) of `source`.
@@ -117,18 +177,9 @@ pub async fn logs(
     let admitted = ctx.admit(LogsOp::ID, query)?;
     let server = &admitted.server;
     let fail = |e: Error| OpError::from(e).on(server);
-    let n = lines.unwrap_or(DEFAULT_LOG_LINES);
-    if n == 0 || n > MAX_LOG_LINES {
-        return Err(fail(
-            Error::new(
-                ErrorKind::InvalidInput,
-                format!("lines must be 1 to {MAX_LOG_LINES}"),
-            )
-            .with_hint("Ask for fewer lines, e.g. 100"),
-        ));
-    }
+    let n = line_count(lines).map_err(fail)?;
     let transport = ctx.transport_for(server);
-    let command = log_command(ctx, server, transport.clone(), source, n).map_err(fail)?;
+    let command = log_command(ctx, server, transport.clone(), source, n, false).map_err(fail)?;
     let output = transport
         .exec_checked(&command, TIMEOUT)
         .await
@@ -137,11 +188,7 @@ pub async fn logs(
     Ok(Reply::on(
         server,
         Logs {
-            source: match source {
-                LogSource::System => "system",
-                LogSource::Platform => "platform",
-            }
-            .to_owned(),
+            source: source.name().to_owned(),
             command: command.as_str().to_owned(),
             lines: String::from_utf8_lossy(&output.stdout)
                 .lines()
@@ -152,6 +199,46 @@ pub async fn logs(
             server,
             vec![Candidate::new(HealthOp::ID, "Check platform health")],
         ),
+    ))
+}
+
+/// The last `lines` lines of `source` written to `out` as they arrive,
+/// then every new line until the remote command ends, [`FOLLOW_TIMEOUT`]
+/// passes, or this process goes away (Ctrl-C): the command stops with it
+/// ([`stopped_with_stdin`]). The reply carries the command and no lines
+/// (they went to `out`).
+pub async fn follow_logs(
+    ctx: &Context,
+    query: Option<&str>,
+    source: LogSource,
+    lines: Option<u32>,
+    out: kastell_core::BoxWrite,
+) -> OpResult<LogsResult> {
+    let admitted = ctx.admit(LogsOp::ID, query)?;
+    let server = &admitted.server;
+    let fail = |e: Error| OpError::from(e).on(server);
+    let n = line_count(lines).map_err(fail)?;
+    let transport = ctx.transport_for(server);
+    let command = log_command(ctx, server, transport.clone(), source, n, true).map_err(fail)?;
+    let streamed = stopped_with_stdin(&command).map_err(fail)?;
+    let ended = transport
+        .exec_streaming(
+            &streamed,
+            Some(kastell_core::held_open_stdin()),
+            out,
+            FOLLOW_TIMEOUT,
+        )
+        .await
+        .map_err(fail)?;
+    kastell_core::transport::check_status(&streamed, ended.status, &ended.stderr).map_err(fail)?;
+    Ok(Reply::on(
+        server,
+        Logs {
+            source: source.name().to_owned(),
+            command: command.as_str().to_owned(),
+            lines: Vec::new(),
+        },
+        Vec::new(),
     ))
 }
 
@@ -293,19 +380,21 @@ pub enum LogsSource {
     System,
     // The platform's container log (not on bare servers).
     Platform,
+    // The Docker daemon's journal (journalctl -u docker).
+    Docker,
 }
 
 /// Arguments of `logs`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::Args)]
 #[serde(rename_all = "camelCase")]
 pub struct LogsArgs {
-    /// logs only: `system` (default) or `platform`.
+    /// logs only: `system` (default), `platform` or `docker`.
     #[serde(default)]
     #[arg(
         long,
         value_enum,
         default_value = "system",
-        help = "Which log: the system journal or the platform's container log (not on bare servers)"
+        help = "Which log: the system journal, the platform's container log (not on bare servers) or the Docker daemon's journal"
     )]
     pub source: LogsSource,
     /// logs only: how many lines (default 100, at most 2000).
@@ -317,6 +406,15 @@ pub struct LogsArgs {
         help = "How many lines (default 100, at most 2000)"
     )]
     pub lines: Option<u32>,
+    /// Command line only: keep printing new lines until Ctrl-C.
+    #[serde(skip)]
+    #[schemars(skip)]
+    #[arg(
+        short = 'f',
+        long,
+        help = "Keep printing new lines until Ctrl-C (journalctl -f, docker logs -f)"
+    )]
+    pub follow: bool,
 }
 
 /// `logs`: the last lines of a log.
@@ -345,7 +443,11 @@ impl Operation for LogsOp {
         let source = match args.source {
             LogsSource::System => LogSource::System,
             LogsSource::Platform => LogSource::Platform,
+            LogsSource::Docker => LogSource::Docker,
         };
+        if args.follow {
+            return follow_logs(ctx, query, source, args.lines, Box::new(std::io::stdout())).await;
+        }
         logs(ctx, query, source, args.lines).await
     }
 
@@ -357,6 +459,7 @@ impl Operation for LogsOp {
         let what = match args.source {
             LogsSource::System => "the system journal (journalctl)",
             LogsSource::Platform => "the platform's container log (docker logs)",
+            LogsSource::Docker => "the Docker daemon's journal (journalctl -u docker)",
         };
         vec![format!(
             "Read the last {} lines of {what} over SSH ({}; read-only)",

@@ -56,7 +56,10 @@ pub use context::{
     server_id,
 };
 pub use drill::{BackupDrill, BackupDrillOp, BackupDrillResult, backup_drill};
-pub use fleet::{FleetOverview, FleetServer, fleet_overview};
+pub use fleet::{
+    FLEET_STATUS_CONCURRENCY, FleetOverview, FleetServer, FleetServerStatus, FleetStatus,
+    fleet_overview, fleet_status,
+};
 pub use flow::{Ran, Target, update_detail};
 pub use info::{
     DOCTOR, HealthOp, SERVER_ADD, SERVER_REMOVE, ServerHealth, ServerHealthResult, ServerListOp,
@@ -64,8 +67,9 @@ pub use info::{
     server_list, server_status,
 };
 pub use logs::{
-    DEFAULT_LOG_LINES, LoadAverage, LogSource, Logs, LogsArgs, LogsOp, LogsResult, LogsSource,
-    MAX_LOG_LINES, Monitor, MonitorOp, MonitorResult, Usage, logs, monitor,
+    DEFAULT_LOG_LINES, FOLLOW_TIMEOUT, LoadAverage, LogSource, Logs, LogsArgs, LogsOp, LogsResult,
+    LogsSource, MAX_LOG_LINES, Monitor, MonitorOp, MonitorResult, Usage, follow_logs, logs,
+    monitor,
 };
 pub use maintain::{Maintain, MaintainOp, MaintainOptions, MaintainResult, maintain};
 pub use operation::{

@@ -191,6 +191,18 @@ impl Platform for PaasPlatform {
         }
     }
 
+    fn follow_log_command(&self, lines: u32) -> Result<RemoteCommand> {
+        let n = lines.to_string();
+        match self.spec.log {
+            LogSpec::Container(name) => {
+                RemoteCommand::template("docker logs -f --tail {} {} 2>&1", &[&n, name])
+            }
+            LogSpec::SwarmService(name) => {
+                RemoteCommand::template("docker service logs -f --tail {} {} 2>&1", &[&n, name])
+            }
+        }
+    }
+
     async fn version(&self) -> Result<String> {
         self.read_version()
             .await

@@ -95,11 +95,14 @@ case " $* " in
 esac
 "#;
 
-/// `journalctl -n N`: N lines of a quiet journal.
+/// `journalctl -n N [-f]`: N lines of a quiet journal; with `-f`, then a
+/// new line every 200 ms until it is stopped.
 const JOURNALCTL: &str = r#"echo "journalctl $*" >> "$STATE/log"
 n=10
+follow=""
 while [ $# -gt 0 ]; do
   if [ "$1" = -n ] && [ $# -ge 2 ]; then n=$2; shift; fi
+  if [ "$1" = -f ]; then follow=1; fi
   shift
 done
 i=1
@@ -107,6 +110,14 @@ while [ "$i" -le "$n" ] && [ "$i" -le 50 ]; do
   echo "Nov 21 08:00:$(printf %02d $((i % 60))) $(host_ip) systemd[1]: sandbox journal line $i"
   i=$((i + 1))
 done
+if [ -n "$follow" ]; then
+  i=1
+  while :; do
+    sleep 0.2
+    echo "Nov 21 08:01:$(printf %02d $((i % 60))) $(host_ip) systemd[1]: sandbox journal follow line $i"
+    i=$((i + 1))
+  done
+fi
 "#;
 
 /// `nginx -t -q -c FILE`: refuses a candidate that still points at

@@ -16,6 +16,7 @@ mod engine;
 mod layout;
 mod manifest;
 mod nofollow;
+pub mod orphans;
 mod pipeline;
 pub mod prune;
 mod staging;
@@ -29,7 +30,7 @@ pub use layout::{BACKUPS_DIR, BackupLayout, LOCK_FILE, STAGING_PREFIX, check_com
 pub(crate) use manifest::is_plain_artifact_name;
 pub use manifest::{FORMAT_VERSION, MANIFEST_FILE, Manifest, stored_file};
 pub(crate) use nofollow::BackupDir;
-pub use staging::{Staging, sweep_abandoned};
+pub use staging::{Staging, is_abandoned, sweep_abandoned};
 pub use stored::{BackupStatus, StoredBackup, VerifiedSource};
 pub use transfer::{Counted, REPORT_EVERY, TransferProgress};
 

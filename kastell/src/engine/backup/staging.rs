@@ -460,18 +460,23 @@ pub fn sweep_abandoned(server_dir: &Path) {
         return;
     };
     for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix(STAGING_PREFIX) else {
-            continue;
-        };
-        let pid = rest.rsplit('-').next().and_then(|p| p.parse::<i32>().ok());
-        let alive = pid
-            .and_then(rustix::process::Pid::from_raw)
-            .is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok());
-        if !alive {
+        if is_abandoned(&entry.file_name().to_string_lossy()) {
             let _ = fs::remove_dir_all(entry.path());
         }
     }
+}
+
+/// Whether `name` is a staging directory's whose process (the pid its
+/// name ends with) no longer runs: what a killed backup or prune left.
+pub fn is_abandoned(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(STAGING_PREFIX) else {
+        return false;
+    };
+    let pid = rest.rsplit('-').next().and_then(|p| p.parse::<i32>().ok());
+    let alive = pid
+        .and_then(rustix::process::Pid::from_raw)
+        .is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok());
+    !alive
 }
 
 #[cfg(test)]

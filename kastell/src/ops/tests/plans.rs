@@ -93,6 +93,7 @@ fn targets_and_lines_come_from_the_arguments() {
     let logs = LogsArgs {
         source: LogsSource::Platform,
         lines: Some(25),
+        follow: false,
     };
     let steps = LogsOp::plan(&ctx, &man, &logs);
     assert_eq!(

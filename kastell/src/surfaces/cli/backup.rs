@@ -1,4 +1,4 @@
-//! `kastell backup create|list|restore|verify|drill|prune`, on the local store or a
+//! `kastell backup create|list|restore|verify|drill|prune|cleanup`, on the local store or a
 //! repository (`--repo`).
 
 use crate::ops::BACKUP_PRUNE;
@@ -12,8 +12,10 @@ use serde::Serialize;
 use super::Context;
 use super::confirm::{Confirmation, confirm};
 use super::repo::KeepArgs;
-use crate::engine::backup::BackupEngine;
+use crate::engine::backup::orphans::{self, Orphan, OrphanKind};
 use crate::engine::backup::prune::{self, EVERY_SERVER, Policies};
+use crate::engine::backup::{BackupEngine, BackupLayout};
+use crate::ops::human_bytes;
 use crate::policy::Surface;
 use crate::state::verifications::Verifications;
 
@@ -24,6 +26,19 @@ pub enum BackupCommand {
     /// Show (default) or apply what a retention policy removes from the
     /// local store; the newest proven backup always stays.
     Prune(PruneArgs),
+    /// Show (default) or, with --force, remove orphaned backup
+    /// directories: those of servers no longer in the fleet and what a
+    /// crash left half-written. A backup of a known server always stays.
+    Cleanup(CleanupArgs),
+}
+
+/// Arguments of `backup cleanup`.
+#[derive(Debug, Clone, Args)]
+pub struct CleanupArgs {
+    /// Remove what is listed (default: only list it). Refused in
+    /// SAFE_MODE, as pruning is.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Arguments of `backup prune`.
@@ -196,9 +211,96 @@ async fn prune(ctx: &Context, args: &PruneArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What `backup cleanup` prints with `--json`.
+#[derive(Debug, Serialize)]
+struct CleanupReport<'a> {
+    orphans: &'a [Orphan],
+    bytes: u64,
+    removed: bool,
+}
+
+/// `backup cleanup`: the orphaned backup directories and their sizes;
+/// with `--force` (refused in SAFE_MODE) they are removed and the removal
+/// audited.
+fn cleanup(ctx: &Context, args: &CleanupArgs) -> Result<ExitCode> {
+    let dir = ctx.kastell_dir()?;
+    let known: Vec<String> = ctx
+        .store()?
+        .servers()?
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    let orphans = orphans::find(&BackupLayout::new(&dir), &known)?;
+    let bytes = orphans.iter().map(|o| o.bytes).sum();
+    let removed = args.force && !orphans.is_empty();
+    if removed {
+        ctx.policy()?
+            .check_safe_mode(BACKUP_PRUNE.id(), Surface::Cli, None)?;
+        let paths: Vec<String> = orphans
+            .iter()
+            .map(|o| o.path.display().to_string())
+            .collect();
+        let audit_args = serde_json::json!({"action": "backup-cleanup", "paths": paths});
+        crate::state::audit::start_cli(&dir, &ctx.env, BACKUP_PRUNE.id(), "-", audit_args.clone())?;
+        let result = orphans::remove(&orphans);
+        crate::state::audit::record_cli(
+            &dir,
+            &ctx.env,
+            BACKUP_PRUNE.id().as_str(),
+            "-",
+            audit_args,
+            result
+                .as_ref()
+                .map(|_| serde_json::json!({"success": true, "removed": paths})),
+            std::time::Duration::ZERO,
+        );
+        result?;
+    }
+    if ctx.json {
+        ctx.out.json(&CleanupReport {
+            orphans: &orphans,
+            bytes,
+            removed,
+        })?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if orphans.is_empty() {
+        ctx.out.line("No orphaned backup directories.")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = orphans
+        .iter()
+        .map(|o| {
+            vec![
+                o.path.display().to_string(),
+                o.server.clone(),
+                match o.kind {
+                    OrphanKind::UnknownServer => "server not in the fleet",
+                    OrphanKind::HalfWritten => "half-written",
+                }
+                .to_owned(),
+                human_bytes(o.bytes),
+            ]
+        })
+        .collect();
+    ctx.out
+        .table(&["DIRECTORY", "SERVER", "WHY", "SIZE"], &rows)?;
+    ctx.out.line(if removed {
+        format!("Removed {} director(y/ies), {}.", orphans.len(), human_bytes(bytes))
+    } else {
+        format!(
+            "{} orphaned director(y/ies), {}. Nothing was removed: run `kastell backup cleanup --force` to remove them.",
+            orphans.len(),
+            human_bytes(bytes)
+        )
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Runs a backup command.
 pub(crate) async fn run(cmd: BackupCommand, ctx: &Context) -> Result<ExitCode> {
     match cmd {
         BackupCommand::Prune(args) => prune(ctx, &args).await,
+        BackupCommand::Cleanup(args) => cleanup(ctx, &args),
     }
 }

@@ -161,7 +161,13 @@ fn operation(matches: &ArgMatches) -> Result<Option<OpCall>, clap::Error> {
             concurrency: DEFAULT_CONCURRENCY,
             dry_run: false,
             force: false,
+            streams: false,
         },
+    };
+    // `logs -f` prints its lines as they come.
+    let target = FleetArgs {
+        streams: matches!(leaf.try_get_one::<bool>("follow"), Ok(Some(true))),
+        ..target
     };
     let call = op.call_from_matches(leaf)?;
     Ok(Some(OpCall {
@@ -202,7 +208,37 @@ impl FromArgMatches for Cli {
     }
 }
 
-impl Parser for Cli {}
+/// Parsing goes through [`super::spelling::rewrite`] first, so the
+/// original tool's spellings (`kastell backup web-1`, `kastell restore
+/// web-1`) parse to kastell's commands.
+impl Parser for Cli {
+    fn parse() -> Self {
+        Self::parse_from(std::env::args_os())
+    }
+
+    fn try_parse() -> Result<Self, clap::Error> {
+        Self::try_parse_from(std::env::args_os())
+    }
+
+    fn parse_from<I, T>(itr: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Self::try_parse_from(itr).unwrap_or_else(|e| e.exit())
+    }
+
+    fn try_parse_from<I, T>(itr: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let args = super::spelling::rewrite(itr.into_iter().map(Into::into).collect());
+        let mut command = Self::command();
+        let matches = command.try_get_matches_from_mut(args)?;
+        Self::from_arg_matches(&matches).map_err(|e| e.format(&mut command))
+    }
+}
 
 #[cfg(test)]
 mod tests {

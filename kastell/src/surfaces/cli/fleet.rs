@@ -17,6 +17,7 @@ use tokio::sync::{Mutex, Semaphore};
 use super::Context;
 use super::confirm::{Confirmation, confirm};
 use super::op::Op;
+use super::pick::{self, Picked};
 use super::progress::Progress;
 use super::report::{self, Outcome};
 use crate::ops;
@@ -48,6 +49,10 @@ pub struct FleetArgs {
     /// Do not ask for confirmation (required when not in a terminal).
     #[arg(long)]
     pub force: bool,
+    /// The operation writes to stdout while it runs (`logs -f`): no
+    /// spinner is drawn over its lines.
+    #[arg(skip)]
+    pub streams: bool,
 }
 
 /// Arguments of read-only commands that can run across the fleet: one
@@ -98,6 +103,7 @@ impl From<OneArgs> for FleetArgs {
             concurrency: DEFAULT_CONCURRENCY,
             dry_run: a.dry_run,
             force: a.force,
+            streams: false,
         }
     }
 }
@@ -119,8 +125,21 @@ pub(crate) fn ops_context(ctx: &Context) -> Result<ops::Context> {
 }
 
 /// Runs `op` as `args` say: plan, confirm, run, report.
-pub(crate) async fn execute(ctx: &Context, mut op: Op, args: FleetArgs) -> Result<ExitCode> {
+pub(crate) async fn execute(ctx: &Context, mut op: Op, mut args: FleetArgs) -> Result<ExitCode> {
     let octx = ops_context(ctx)?;
+    if !args.all && args.server.is_none() {
+        if op.lists_every_server() && octx.store.servers()?.len() > 1 {
+            return list_every_server(ctx, &octx, &op, args.concurrency).await;
+        }
+        match pick::server(&octx.store, None)? {
+            Picked::NotAsked => {}
+            Picked::Server(name) => args.server = Some(name),
+            Picked::Cancelled => {
+                eprintln!("Cancelled: nothing was changed.");
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    }
     let targets: Vec<ServerRecord> = if args.all {
         let servers = octx.store.servers()?;
         if servers.is_empty() {
@@ -163,7 +182,7 @@ pub(crate) async fn execute(ctx: &Context, mut op: Op, args: FleetArgs) -> Resul
             }
         }
     }
-    let progress = Progress::for_run(ctx.json);
+    let progress = Progress::for_run(ctx.json || args.streams);
     if !args.all {
         let outcome = run_one(&octx, &op, args.server.clone(), &progress).await;
         drop(progress);
@@ -292,6 +311,31 @@ where
         .collect()
 }
 
+/// A listing named without a server on a fleet of several: every
+/// server's, at most `limit` at once, each printed under its server by
+/// the operation's own rendering ([`report::print`]); with `--json`, one
+/// entry per server. Exit code 1 when any server's listing failed.
+async fn list_every_server(
+    ctx: &Context,
+    octx: &ops::Context,
+    op: &Op,
+    limit: usize,
+) -> Result<ExitCode> {
+    let servers = octx.store.servers()?;
+    let progress = Progress::for_run(ctx.json);
+    let outcomes = run_all(octx, op, &servers, limit, &progress).await;
+    drop(progress);
+    if ctx.out.is_json() {
+        let entries: Vec<Value> = outcomes.iter().map(fleet_entry).collect();
+        ctx.out.json(&entries)?;
+    } else {
+        for outcome in &outcomes {
+            report::print(&ctx.out, &op.title(), outcome)?;
+        }
+    }
+    Ok(exit(outcomes.iter().all(Outcome::ok)))
+}
+
 /// One server's entry in the `--json` array: the ops payload, with
 /// `server` and `success: false` added to a failure that lacks them.
 pub(crate) fn fleet_entry(outcome: &Outcome) -> Value {
@@ -319,9 +363,12 @@ fn print_fleet(ctx: &Context, op: &Op, outcomes: &[Outcome]) -> Result<()> {
         .iter()
         .map(|o| {
             let detail = match &o.result {
+                // The message, else the operation's own first line
+                // (`status`: reachable over SSH, provider: running).
                 Ok(v) => v
                     .get("message")
                     .and_then(Value::as_str)
+                    .or_else(|| o.detail.first().map(|l| l.trim()))
                     .unwrap_or("done")
                     .to_owned(),
                 // The error itself is in the server's report above.

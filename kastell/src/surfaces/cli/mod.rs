@@ -19,6 +19,7 @@ pub(crate) mod doctor;
 pub(crate) mod fleet;
 pub(crate) mod op;
 pub(crate) mod output;
+mod pick;
 pub(crate) mod plan;
 pub(crate) mod progress;
 pub(crate) mod repo;
@@ -27,6 +28,8 @@ pub(crate) mod report;
 pub(crate) mod sandbox;
 pub(crate) mod schedule;
 pub(crate) mod server;
+pub(crate) mod shell;
+mod spelling;
 pub(crate) mod style;
 pub(crate) mod when;
 
@@ -78,8 +81,8 @@ pub enum Command {
     /// with --shell, run a shell with them).
     #[cfg(feature = "sandbox")]
     Sandbox(sandbox::SandboxArgs),
-    /// Back servers up over SSH, list, verify, drill, restore and prune
-    /// backups.
+    /// Back servers up over SSH, list, verify, drill, restore, prune and
+    /// clean up backups (`kastell backup web-1`: backup create).
     #[command(subcommand)]
     Backup(backup::BackupCommand),
     /// Backup repositories (restic format) on a directory or S3: create,
@@ -102,6 +105,11 @@ pub enum Command {
     /// Serve the MCP tools (what `kastell-mcp` does), so a build of kastell
     /// with more providers or platforms linked in is one binary.
     Mcp(crate::surfaces::mcp::McpArgs),
+    /// Print the completion script for a shell (bash, zsh, fish, elvish,
+    /// powershell).
+    Completions(shell::CompletionsArgs),
+    /// Print the manual page, or write every page into a directory.
+    Man(shell::ManArgs),
     /// An operation (`backup create`, `snapshot delete`, `maintain`, ...),
     /// from the list of operations.
     #[command(skip)]
@@ -166,6 +174,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Alert(cmd) => alert::run(cmd, &ctx).await,
         Command::Audit(cmd) => audit::run(cmd, &ctx),
         Command::Approve(args) => approve::run(args, &ctx),
+        Command::Completions(args) => shell::completions(&args, &ctx),
+        Command::Man(args) => shell::man(&args, &ctx),
         Command::Operation(call) => fleet::execute(&ctx, call.op, call.target).await,
         Command::Mcp(_) => Err(Error::invalid_input(
             "kastell mcp owns its runtime and cannot run inside another",

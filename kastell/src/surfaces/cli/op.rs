@@ -32,6 +32,13 @@ impl Op {
         self.0.spec().rule.asks_first()
     }
 
+    /// Whether, named without a server on a fleet of several, it lists
+    /// every server's (`backup list`, as the original's did) instead of
+    /// asking which.
+    pub fn lists_every_server(&self) -> bool {
+        self.0.id() == <crate::ops::BackupListOp as crate::ops::Operation>::ID
+    }
+
     /// The y/N question for `server`.
     pub fn question(&self, server: &ServerRecord) -> String {
         self.0.question(server)

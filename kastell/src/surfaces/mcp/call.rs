@@ -9,10 +9,13 @@ use rmcp::model::{CallToolResult, JsonObject};
 use serde_json::Value;
 
 use super::params::{self, SURFACE_ARGS, SurfaceArgs};
-use super::render::{failure, tagged};
+use super::render::{failure, tagged, tagged_as};
 use super::tools;
 use crate::ops::{Context, Dyn, Invocation};
 use crate::policy::OpId;
+
+/// The `action` of a fleet-wide status ([`crate::ops::FleetStatus`]).
+pub(crate) const FLEET_STATUS: &str = "fleet-status";
 
 /// A tool call whose arguments parsed.
 #[derive(Clone)]
@@ -100,6 +103,15 @@ impl Call {
         params::server(&self.surface.server)
     }
 
+    /// Whether this is `status` without a server on a fleet of more than
+    /// one, answered with every server's status
+    /// ([`crate::ops::fleet_status`]) instead of asking which.
+    fn is_fleet_status(&self, ctx: &Context) -> bool {
+        self.server().is_none()
+            && self.id() == <crate::ops::StatusOp as crate::ops::Operation>::ID
+            && ctx.store.servers().is_ok_and(|s| s.len() > 1)
+    }
+
     /// Whether it asks for the plan only.
     pub(crate) fn dry_run(&self) -> bool {
         self.surface.confirm.dry_run
@@ -113,6 +125,12 @@ impl Call {
     /// Runs the call in `ctx` (whose progress hook receives the
     /// operation's steps) and renders its result, tagged with its action.
     pub(crate) async fn run(self, ctx: &Context) -> CallToolResult {
+        if self.is_fleet_status(ctx) {
+            return match crate::ops::fleet_status(ctx).await {
+                Ok(body) => tagged_as(FLEET_STATUS, &body),
+                Err(err) => failure(err),
+            };
+        }
         match self.invocation.run(ctx, self.server()).await {
             Ok(done) => tagged(self.label(), done.body),
             Err(err) => failure(err),

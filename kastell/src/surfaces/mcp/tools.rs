@@ -274,6 +274,18 @@ fn output_schema(ops: &[&'static dyn Dyn]) -> JsonObject {
             &mut tags,
         ));
     }
+    if ops
+        .iter()
+        .any(|op| op.id() == <crate::ops::StatusOp as crate::ops::Operation>::ID)
+    {
+        let fleet = schema::value_of(generator.subschema_for::<crate::ops::FleetStatus>());
+        branches.push(tagged(
+            super::call::FLEET_STATUS,
+            fleet,
+            "`status` without a server on a fleet of more than one: every\nserver's status and newest backup.".to_owned(),
+            &mut tags,
+        ));
+    }
     let asking: Vec<&str> = ops
         .iter()
         .filter(|op| confirmable(**op))
@@ -519,9 +531,19 @@ mod tests {
         assert_eq!(schema["required"], serde_json::json!(["suggested_actions"]));
         let info = find(INFO).unwrap();
         let schema = Value::Object(info.tool.output_schema.clone().unwrap().as_ref().clone());
+        // server_info also answers `status` without a server for the fleet.
+        let mut expected = info.actions();
+        expected.push(super::super::call::FLEET_STATUS);
+        let tags: Vec<&str> = schema["properties"]["action"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(tags, expected);
         assert_eq!(
             schema["oneOf"].as_array().unwrap().len(),
-            info.actions().len() + 1
+            expected.len() + 1
         );
     }
 

@@ -12,6 +12,7 @@ mod levels;
 mod ops;
 mod ops_fleet;
 mod ops_sim;
+mod original;
 mod output;
 mod prune;
 mod repository;

@@ -928,3 +928,78 @@ fn a_refusing_or_unreachable_webhook_is_an_error_without_its_secret() {
     failed(&out);
     assert!(text(&out.stderr).contains("KASTELL_ALERT_WEBHOOK is not set"));
 }
+
+#[test]
+fn alerts_reach_a_real_listener_as_discord_and_telegram_bodies() {
+    let home = tempfile::tempdir().unwrap();
+    let (port, received) = listener(200, "{\"ok\":true}");
+
+    // Discord: the webhook URL as Discord gives it, `content` in the body.
+    let url = format!("http://127.0.0.1:{port}/api/webhooks/42/{PATH_SECRET}");
+    let out = alert(
+        home.path(),
+        &[
+            ("KASTELL_ALERT_WEBHOOK", &url),
+            ("KASTELL_ALERT_FORMAT", "discord"),
+        ],
+        &[
+            "--json",
+            "alert",
+            "send",
+            "--unit",
+            "kastell-backup-web-1.service",
+            "--no-journal",
+        ],
+    );
+    let delivery = ok(&out);
+    no_secret(&out);
+    assert_eq!(delivery["format"], "discord");
+    let got = received.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(got.target, format!("/api/webhooks/42/{PATH_SECRET}"));
+    let content = got.body["content"].as_str().unwrap();
+    assert!(
+        content.starts_with("**kastell: kastell-backup-web-1.service failed on "),
+        "{content}"
+    );
+    assert!(content.contains("the backup of web-1"), "{content}");
+    assert_eq!(got.body["allowed_mentions"]["parse"], serde_json::json!([]));
+
+    // Telegram: the bot's URL (token in the path), the chat from its
+    // variable, POSTed to sendMessage.
+    let url = format!("http://127.0.0.1:{port}/bot12345:{PATH_SECRET}");
+    let out = alert(
+        home.path(),
+        &[
+            ("KASTELL_ALERT_WEBHOOK", &url),
+            ("KASTELL_ALERT_FORMAT", "telegram"),
+            ("KASTELL_ALERT_TELEGRAM_CHAT", "-1001234567890"),
+        ],
+        &["alert", "test", "--message", "hello from the test"],
+    );
+    assert!(out.status.success(), "{}", both(&out));
+    no_secret(&out);
+    let got = received.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(got.target, format!("/bot12345:{PATH_SECRET}/sendMessage"));
+    assert_eq!(got.body["chat_id"], "-1001234567890");
+    let said = got.body["text"].as_str().unwrap();
+    assert!(said.starts_with("kastell: test alert from "), "{said}");
+    assert!(said.ends_with("hello from the test"), "{said}");
+
+    // Without the chat: refused before anything is sent.
+    let out = alert(
+        home.path(),
+        &[
+            ("KASTELL_ALERT_WEBHOOK", &url),
+            ("KASTELL_ALERT_FORMAT", "telegram"),
+        ],
+        &["alert", "test"],
+    );
+    failed(&out);
+    no_secret(&out);
+    assert!(
+        text(&out.stderr).contains("KASTELL_ALERT_TELEGRAM_CHAT"),
+        "{}",
+        both(&out)
+    );
+    assert!(received.recv_timeout(Duration::from_millis(300)).is_err());
+}

@@ -32,7 +32,8 @@ fn calls() -> Value {
         {"name": "server_backup", "arguments": {"action": "snapshot-list", "server": "hetzner-web"}},
         {"name": "server_backup", "arguments": {"action": "backup-create", "server": "manual-web"}, "progress": true},
         {"name": "server_backup", "arguments": {"action": "snapshot-delete", "server": "hetzner-web", "snapshotId": "1"}},
-        {"name": "server_maintain", "arguments": {"action": "maintain", "server": "manual-web", "skip_reboot": true}}
+        {"name": "server_maintain", "arguments": {"action": "maintain", "server": "manual-web", "skip_reboot": true}},
+        {"name": "server_info", "arguments": {"action": "status"}}
     ])
 }
 
@@ -160,6 +161,16 @@ fn check(sdk: Sdk, transport: &str, report: &Value, stderr: &str) {
             .contains("unknown argument skip_reboot: did you mean skipReboot?"),
         "{label}: {strict}"
     );
+
+    // Status without a server on the five-server sandbox: every server's,
+    // validated by each SDK against the output schema.
+    let fleet = result(report, 10);
+    assert!(!is_error(fleet), "{label}: fleet status failed: {fleet}");
+    assert_eq!(
+        fleet["structuredContent"]["action"], "fleet-status",
+        "{label}: {fleet}"
+    );
+    assert_eq!(fleet["structuredContent"]["serverCount"], 5, "{label}");
 
     let resources = report["resources"].as_array().unwrap();
     assert_eq!(resources[0]["uri"], "kastell://fleet", "{label}");

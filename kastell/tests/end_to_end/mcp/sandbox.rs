@@ -143,3 +143,48 @@ async fn an_agent_restarts_maintains_and_snapshots_the_sandbox_with_safe_mode_of
     assert!(!is_error(&deleted), "{}", content(&deleted));
     mcp.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_without_a_server_reports_every_server_of_the_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let mcp = start_with_args(dir.path(), &["--sandbox"], &[]).await;
+    let list = mcp
+        .checked("server_info", json!({"action": "list"}), true)
+        .await;
+    let servers = names(content(&list));
+    assert!(servers.len() > 1, "{servers:?}");
+
+    let args = json!({"action": "status"});
+    let result = mcp.call("server_info", args.clone()).await;
+    let value = content(&result);
+    assert!(!is_error(&result), "{value}");
+    assert_eq!(value["action"], "fleet-status", "{value}");
+    assert_eq!(value["serverCount"], servers.len());
+    let reported: Vec<String> = value["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(reported, servers, "every server, in store order");
+    for server in value["servers"].as_array().unwrap() {
+        assert_eq!(server["reachable"], true, "{server}");
+        assert!(server["platform"].is_string(), "{server}");
+        assert_eq!(server["backupCount"], 0, "{server}");
+    }
+    let schema = &mcp.output_schemas().await["server_info"];
+    let mut problems = mcp_common::violations(schema, value);
+    problems.extend(mcp_common::violations(&mcp_common::strict(schema), value));
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+
+    // Naming a server still answers for that server alone.
+    let one = mcp
+        .checked(
+            "server_info",
+            json!({"action": "status", "server": servers[0]}),
+            true,
+        )
+        .await;
+    assert_eq!(content(&one)["server"], servers[0].as_str());
+    mcp.stop().await;
+}

@@ -16,6 +16,15 @@
 //!   "title", "message", "priority", "tags"}` to the server's root, as ntfy
 //!   requires for a JSON body.
 //! - `json`: the fields alone, the journal lines as an array.
+//! - `discord`: a Discord webhook's `{"content": ...}` (title, message and
+//!   journal, cut to Discord's 2000 characters; mentions disabled, so a
+//!   journal line cannot ping `@everyone`).
+//! - `telegram`: the Bot API's `sendMessage`. `KASTELL_ALERT_WEBHOOK` is
+//!   `https://api.telegram.org/bot<TOKEN>` (the bot token is in the path,
+//!   so it is a secret like any webhook path; `/sendMessage` is added
+//!   when missing) and the chat comes from `KASTELL_ALERT_TELEGRAM_CHAT`
+//!   (a numeric chat id or `@channelname`). The text is cut to Telegram's
+//!   4096 characters.
 
 use std::time::Duration;
 
@@ -32,6 +41,14 @@ pub(crate) const WEBHOOK_VAR: &str = "KASTELL_ALERT_WEBHOOK";
 pub(crate) const FORMAT_VAR: &str = "KASTELL_ALERT_FORMAT";
 /// How long one POST may take, connection included.
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
+/// The variable holding the Telegram chat (`telegram` format only).
+pub(crate) const TELEGRAM_CHAT_VAR: &str = "KASTELL_ALERT_TELEGRAM_CHAT";
+/// The longest Discord message (`content`).
+const DISCORD_MAX: usize = 2000;
+/// The longest Telegram message (`text`).
+const TELEGRAM_MAX: usize = 4096;
+/// The formats, as `KASTELL_ALERT_FORMAT` names them.
+const FORMAT_NAMES: &str = "slack (the default), ntfy, json, discord or telegram";
 /// How many journal lines an alert carries.
 pub(crate) const JOURNAL_LINES: usize = 20;
 /// The longest journal line kept (longer ones are cut).
@@ -49,6 +66,10 @@ pub(crate) enum Format {
     Ntfy,
     /// The fields alone.
     Json,
+    /// A Discord webhook's `content`.
+    Discord,
+    /// The Telegram Bot API's `sendMessage`.
+    Telegram,
 }
 
 impl Format {
@@ -63,13 +84,13 @@ impl Format {
             None | Some("slack") => Ok(Self::Slack),
             Some("ntfy") => Ok(Self::Ntfy),
             Some("json") => Ok(Self::Json),
+            Some("discord") => Ok(Self::Discord),
+            Some("telegram") => Ok(Self::Telegram),
             Some(other) => Err(Error::config_invalid(format!(
                 "{FORMAT_VAR}={} is not a known alert format",
                 crate::state::store::shown(other)
             ))
-            .with_hint(format!(
-                "Set {FORMAT_VAR} to slack (the default), ntfy or json"
-            ))),
+            .with_hint(format!("Set {FORMAT_VAR} to {FORMAT_NAMES}"))),
         }
     }
 }
@@ -79,6 +100,8 @@ impl Format {
 pub(crate) struct Webhook {
     url: Url,
     format: Format,
+    /// The Telegram chat (`telegram` format only).
+    chat: Option<String>,
 }
 
 impl std::fmt::Debug for Webhook {
@@ -86,6 +109,7 @@ impl std::fmt::Debug for Webhook {
         f.debug_struct("Webhook")
             .field("url", &self.redacted())
             .field("format", &self.format)
+            .field("chat", &self.chat)
             .finish()
     }
 }
@@ -102,7 +126,39 @@ impl Webhook {
                     "Put {WEBHOOK_VAR}=https://... in the file given to `kastell schedule install --env-file` (mode 0600), or export it"
                 ))
         })?;
-        Self::new(&raw, Format::from_env(env)?)
+        let webhook = Self::new(&raw, Format::from_env(env)?)?;
+        if webhook.format != Format::Telegram {
+            return Ok(webhook);
+        }
+        let chat = env.get_nonempty(TELEGRAM_CHAT_VAR).ok_or_else(|| {
+            Error::config_invalid(format!(
+                "with {FORMAT_VAR}=telegram, {TELEGRAM_CHAT_VAR} must name the chat"
+            ))
+            .with_hint(format!(
+                "Set {TELEGRAM_CHAT_VAR} to the chat's numeric id (as getUpdates shows it) or @channelname"
+            ))
+        })?;
+        webhook.with_chat(chat.trim())
+    }
+
+    /// This Telegram webhook sending to `chat`: a numeric chat id (negative
+    /// for groups) or `@channelname`. Refuses anything else.
+    pub(crate) fn with_chat(mut self, chat: &str) -> Result<Self> {
+        let digits = chat.strip_prefix('-').unwrap_or(chat);
+        let numeric = !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit());
+        let channel = chat.strip_prefix('@').is_some_and(|name| {
+            (5..=32).contains(&name.len())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+        if !(numeric || channel) {
+            return Err(Error::config_invalid(format!(
+                "{TELEGRAM_CHAT_VAR}={} is not a Telegram chat",
+                crate::state::store::shown(chat)
+            ))
+            .with_hint("Use the chat's numeric id (such as -1001234567890) or @channelname"));
+        }
+        self.chat = Some(chat.to_owned());
+        Ok(self)
     }
 
     /// A webhook for `raw` in `format`. Refuses as [`Webhook::from_env`]
@@ -121,9 +177,19 @@ impl Webhook {
         if url.host_str().is_none_or(str::is_empty) {
             return Err(Error::config_invalid(format!("{WEBHOOK_VAR} has no host")));
         }
-        let webhook = Self { url, format };
-        if format == Format::Ntfy {
-            webhook.ntfy_target()?;
+        let webhook = Self {
+            url,
+            format,
+            chat: None,
+        };
+        match format {
+            Format::Ntfy => {
+                webhook.ntfy_target()?;
+            }
+            Format::Telegram => {
+                webhook.telegram_target()?;
+            }
+            Format::Slack | Format::Json | Format::Discord => {}
         }
         Ok(webhook)
     }
@@ -200,6 +266,38 @@ impl Webhook {
         let prefix: String = segments.iter().map(|s| format!("{s}/")).collect();
         root.set_path(&format!("/{prefix}"));
         Ok((root, topic))
+    }
+}
+
+impl Webhook {
+    /// For Telegram: the bot's `sendMessage` URL (`/sendMessage` added to
+    /// `https://api.telegram.org/bot<TOKEN>` when missing). Refuses a URL
+    /// whose path does not start with a `bot<TOKEN>` segment.
+    fn telegram_target(&self) -> Result<Url> {
+        let segments: Vec<&str> = self
+            .url
+            .path_segments()
+            .map(|s| s.filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default();
+        let bot = segments
+            .iter()
+            .position(|s| s.strip_prefix("bot").is_some_and(|t| !t.is_empty()));
+        let Some(bot) = bot else {
+            return Err(Error::config_invalid(format!(
+                "with {FORMAT_VAR}=telegram, {WEBHOOK_VAR} must be the bot's API URL"
+            ))
+            .with_hint("Use https://api.telegram.org/bot<TOKEN> (the token @BotFather gave)"));
+        };
+        let mut url = self.url.clone();
+        if segments.get(bot + 1) != Some(&"sendMessage") {
+            let path: String = segments
+                .iter()
+                .take(bot + 1)
+                .map(|s| format!("/{s}"))
+                .collect();
+            url.set_path(&format!("{path}/sendMessage"));
+        }
+        Ok(url)
     }
 }
 
@@ -388,6 +486,29 @@ pub(crate) fn request(webhook: &Webhook, alert: &Alert) -> Result<(Url, Value)> 
             });
             Ok((root, body))
         }
+        Format::Discord => {
+            let text = format!("**{}**\n{}", alert.title, alert.text_with_journal());
+            let body = json!({
+                "content": cut(&text, DISCORD_MAX - 1),
+                "username": "kastell",
+                "allowed_mentions": {"parse": []},
+            });
+            Ok((webhook.url.clone(), body))
+        }
+        Format::Telegram => {
+            let Some(chat) = &webhook.chat else {
+                return Err(Error::config_invalid(format!(
+                    "with {FORMAT_VAR}=telegram, {TELEGRAM_CHAT_VAR} must name the chat"
+                )));
+            };
+            let text = format!("{}\n\n{}", alert.title, alert.text_with_journal());
+            let body = json!({
+                "chat_id": chat,
+                "text": cut(&text, TELEGRAM_MAX - 1),
+                "disable_web_page_preview": true,
+            });
+            Ok((webhook.telegram_target()?, body))
+        }
     }
 }
 
@@ -479,7 +600,7 @@ pub(crate) async fn send(webhook: &Webhook, alert: &Alert) -> Result<Delivery> {
             format!("the alert webhook {shown} answered {status}{said}"),
         )
         .with_hint(format!(
-            "Check {WEBHOOK_VAR} (and {FORMAT_VAR}: slack, ntfy or json) against what the receiver expects, then run `kastell alert test`"
+            "Check {WEBHOOK_VAR} (and {FORMAT_VAR}: {FORMAT_NAMES}) against what the receiver expects, then run `kastell alert test`"
         )));
     }
     Ok(Delivery {

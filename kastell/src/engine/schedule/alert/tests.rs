@@ -41,8 +41,14 @@ fn the_format_comes_from_the_environment() {
     assert_eq!(Format::from_env(&env("NTFY")).unwrap(), Format::Ntfy);
     assert_eq!(Format::from_env(&env(" json ")).unwrap(), Format::Json);
     assert_eq!(Format::from_env(&env("")).unwrap(), Format::Slack);
-    let err = Format::from_env(&env("discord")).unwrap_err();
-    assert!(err.hint().unwrap_or_default().contains("ntfy"));
+    assert_eq!(Format::from_env(&env("Discord")).unwrap(), Format::Discord);
+    assert_eq!(
+        Format::from_env(&env("telegram")).unwrap(),
+        Format::Telegram
+    );
+    let err = Format::from_env(&env("teams")).unwrap_err();
+    let hint = err.hint().unwrap_or_default();
+    assert!(hint.contains("ntfy") && hint.contains("telegram"), "{hint}");
 }
 
 #[test]
@@ -123,6 +129,84 @@ fn ntfy_bodies_go_to_the_root_with_the_topic() {
     assert_eq!(test["priority"], 3);
     let err = Webhook::new("https://ntfy.sh/", Format::Ntfy).unwrap_err();
     assert!(err.to_string().contains("topic"), "{err}");
+}
+
+#[test]
+fn discord_bodies_are_content_without_mentions() {
+    let hook = Webhook::new(
+        "https://discord.com/api/webhooks/123456/d1sc0rdS3cret",
+        Format::Discord,
+    )
+    .unwrap();
+    let mut long = alert();
+    long.message = "x".repeat(5000);
+    let (url, body) = request(&hook, &alert()).unwrap();
+    assert_eq!(url.path(), "/api/webhooks/123456/d1sc0rdS3cret");
+    let content = body["content"].as_str().unwrap();
+    assert!(
+        content.starts_with("**kastell: kastell-backup-web-1.service failed on box**\nit failed")
+    );
+    assert!(content.ends_with("line one\nline two"), "{content}");
+    assert_eq!(body["allowed_mentions"], json!({"parse": []}));
+    let cut = request(&hook, &long).unwrap().1;
+    assert_eq!(
+        cut["content"].as_str().unwrap().chars().count(),
+        DISCORD_MAX
+    );
+}
+
+#[test]
+fn telegram_sends_a_message_to_the_chat_through_the_bots_url() {
+    let token = "bot123456:AAH-t0kenS3cret";
+    let env = |chat: Option<&str>| {
+        let mut pairs = vec![
+            (WEBHOOK_VAR, format!("https://api.telegram.org/{token}")),
+            (FORMAT_VAR, "telegram".to_owned()),
+        ];
+        pairs.extend(chat.map(|c| (TELEGRAM_CHAT_VAR, c.to_owned())));
+        Env::from_pairs(pairs)
+    };
+    let hook = Webhook::from_env(&env(Some("-1001234567890"))).unwrap();
+    let (url, body) = request(&hook, &alert()).unwrap();
+    assert_eq!(
+        url.as_str(),
+        format!("https://api.telegram.org/{token}/sendMessage")
+    );
+    assert_eq!(body["chat_id"], "-1001234567890");
+    let text = body["text"].as_str().unwrap();
+    assert!(text.starts_with("kastell: kastell-backup-web-1.service failed on box\n\nit failed"));
+    assert_eq!(body["disable_web_page_preview"], true);
+    // The token is a secret: neither shown nor in Debug.
+    assert_eq!(hook.redacted(), "https://api.telegram.org/…");
+    assert!(!format!("{hook:?}").contains("t0kenS3cret"));
+    // A URL that already names sendMessage is kept as it is.
+    let given = Webhook::new(
+        &format!("https://api.telegram.org/{token}/sendMessage"),
+        Format::Telegram,
+    )
+    .unwrap()
+    .with_chat("@kastell_alerts")
+    .unwrap();
+    assert_eq!(request(&given, &alert()).unwrap().0, url);
+    // No chat, a bad chat, or a URL without the bot token: refused, the
+    // token never quoted.
+    for (bad, words) in [
+        (
+            Webhook::from_env(&env(None)).unwrap_err(),
+            TELEGRAM_CHAT_VAR,
+        ),
+        (
+            Webhook::from_env(&env(Some("my chat"))).unwrap_err(),
+            "not a Telegram chat",
+        ),
+        (
+            Webhook::new("https://api.telegram.org/sendMessage", Format::Telegram).unwrap_err(),
+            "bot's API URL",
+        ),
+    ] {
+        assert!(bad.to_string().contains(words), "{bad}");
+        assert!(!bad.to_string().contains("t0kenS3cret"), "{bad}");
+    }
 }
 
 #[test]
