@@ -78,6 +78,7 @@ impl From<ReadFleetArgs> for FleetArgs {
             concurrency: a.concurrency,
             dry_run: false,
             force: false,
+            streams: false,
         }
     }
 }
