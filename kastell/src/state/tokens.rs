@@ -15,6 +15,7 @@ use kastell_core::{Error, Result, Secret};
 use serde::{Deserialize, Serialize};
 
 use super::store::write_atomic;
+use super::store::{LockOptions, StoreLock};
 
 /// The file the tokens are stored in, inside the kastell directory.
 pub const TOKENS_FILE: &str = "tokens.json";
@@ -93,13 +94,34 @@ impl TokenStore {
 
     fn load(&self) -> Result<TokensFile> {
         match std::fs::read(&self.path) {
+            // serde's message can quote a value (a token), so only where
+            // the file went wrong is said.
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                Error::config_invalid(format!("{} is not valid: {e}", self.path.display()))
-                    .with_hint("Remove the file and store the tokens again with `kastell auth set`")
+                Error::config_invalid(format!(
+                    "{} is not valid ({:?} error at line {}, column {})",
+                    self.path.display(),
+                    e.classify(),
+                    e.line(),
+                    e.column()
+                ))
+                .with_hint("Remove the file and store the tokens again with `kastell auth set`")
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TokensFile::default()),
             Err(e) => Err(Error::io(format!("reading {}", self.path.display()), e)),
         }
+    }
+
+    /// Runs `change` on the file's contents under its lock
+    /// (`tokens.json.lock`, as `servers.json` has), so two `auth set` at
+    /// once both land, and saves what it leaves.
+    fn modify<T>(&self, change: impl FnOnce(&mut TokensFile) -> T) -> Result<T> {
+        let lock_dir = self.path.with_extension("json.lock");
+        let lock = StoreLock::acquire(&lock_dir, &LockOptions::default())?;
+        let mut file = self.load()?;
+        let out = change(&mut file);
+        self.save(&file)?;
+        lock.release()?;
+        Ok(out)
     }
 
     fn save(&self, file: &TokensFile) -> Result<()> {
@@ -129,32 +151,29 @@ impl TokenStore {
             return Err(Error::invalid_input("The token is empty")
                 .with_hint("Paste the provider's API token at the prompt, or pipe it in"));
         }
-        let mut file = self.load()?;
-        file.tokens
-            .retain(|t| !(t.provider == provider && t.account == account));
-        file.tokens.push(Stored {
-            provider: provider.to_owned(),
-            account,
-            token: token.expose().to_owned(),
-        });
-        file.tokens
-            .sort_by(|a, b| (&a.provider, &a.account).cmp(&(&b.provider, &b.account)));
-        self.save(&file)
+        self.modify(|file| {
+            file.tokens
+                .retain(|t| !(t.provider == provider && t.account == account));
+            file.tokens.push(Stored {
+                provider: provider.to_owned(),
+                account,
+                token: token.expose().to_owned(),
+            });
+            file.tokens
+                .sort_by(|a, b| (&a.provider, &a.account).cmp(&(&b.provider, &b.account)));
+        })
     }
 
     /// Removes the token of `provider` and `account`; whether there was
     /// one.
     pub fn remove(&self, provider: &str, account: Option<&str>) -> Result<bool> {
         let account = account_name(account)?;
-        let mut file = self.load()?;
-        let before = file.tokens.len();
-        file.tokens
-            .retain(|t| !(t.provider == provider && t.account == account));
-        if file.tokens.len() == before {
-            return Ok(false);
-        }
-        self.save(&file)?;
-        Ok(true)
+        self.modify(|file| {
+            let before = file.tokens.len();
+            file.tokens
+                .retain(|t| !(t.provider == provider && t.account == account));
+            file.tokens.len() != before
+        })
     }
 
     /// Every stored token, by provider and account, without the tokens.
@@ -234,5 +253,33 @@ mod tests {
                 .is_err()
         );
         assert!(store.set("hetzner", None, &Secret::new("  ")).is_err());
+    }
+
+    #[test]
+    fn a_broken_file_is_refused_without_quoting_what_is_in_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore::in_dir(dir.path());
+        std::fs::write(store.path(), r#"{"tokens": "hcloud-secret-value-9876"}"#).unwrap();
+        let err = store.get("hetzner", None).unwrap_err().to_string();
+        assert!(err.contains("line 1"), "{err}");
+        assert!(!err.contains("hcloud-secret"), "{err}");
+    }
+
+    #[test]
+    fn tokens_stored_at_once_from_many_threads_all_land() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore::in_dir(dir.path());
+        std::thread::scope(|scope| {
+            for i in 0..8 {
+                let store = store.clone();
+                scope.spawn(move || {
+                    let account = format!("account-{i}");
+                    let token = Secret::new(format!("token-for-account-{i}"));
+                    store.set("hetzner", Some(&account), &token).unwrap();
+                });
+            }
+        });
+        assert_eq!(store.list().unwrap().len(), 8);
+        assert!(!dir.path().join("tokens.json.lock").exists());
     }
 }
