@@ -12,9 +12,22 @@ use super::op::Op;
 use super::{Cli, Command};
 use crate::ops::{CliTarget, Dyn, catalog};
 
+/// What `kastell --help` says about the original tool's spellings, which
+/// [`super::spelling::rewrite`] turns into kastell's before parsing (so
+/// they are no subcommands clap could list).
+const ORIGINAL_SPELLINGS: &str = "The original tool's spellings work too: \
+`kastell backup web-1` (backup create), `kastell restore web-1 [--backup ID]` \
+(backup restore), `kastell snapshot web-1` (snapshot list).";
+
 /// The commands of their own, as clap derives them.
 #[derive(Debug, Parser)]
-#[command(name = "kastell", version, about, propagate_version = true)]
+#[command(
+    name = "kastell",
+    version,
+    about,
+    propagate_version = true,
+    after_help = ORIGINAL_SPELLINGS
+)]
 struct Fixed {
     /// Print machine-readable JSON on stdout instead of text.
     #[arg(long, global = true)]

@@ -88,6 +88,17 @@ mod tests {
     }
 
     #[test]
+    fn the_help_names_every_original_spelling() {
+        let help = Cli::command().render_long_help().to_string();
+        for (group, _) in DEFAULT_SUBCOMMANDS {
+            assert!(help.contains(&format!("kastell {group} web-1")), "{help}");
+        }
+        for (word, _) in MOVED {
+            assert!(help.contains(&format!("kastell {word} web-1")), "{help}");
+        }
+    }
+
+    #[test]
     fn the_originals_words_become_kastells() {
         for (original, ours) in [
             ("kastell backup web-1", "kastell backup create web-1"),
