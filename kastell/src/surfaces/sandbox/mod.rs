@@ -185,6 +185,18 @@ impl Sandbox {
     /// register, and one the fake hosts cannot run (one that finds the
     /// first host unhealthy).
     pub async fn start_with(dir: &Path, plan: &SandboxPlan) -> Result<Self> {
+        let sandbox = Self::start_without_platform_check(dir, plan).await?;
+        sandbox.check_platform().await?;
+        Ok(sandbox)
+    }
+
+    /// [`Sandbox::start_with`] without the check that the fake hosts can
+    /// run the plan's platform: its servers carry the platform's record
+    /// and its files (the marker `server add`'s detection looks for)
+    /// whether or not the platform would work there. For what needs only
+    /// that, such as testing detection; anything that runs operations
+    /// wants [`Sandbox::start_with`].
+    pub async fn start_without_platform_check(dir: &Path, plan: &SandboxPlan) -> Result<Self> {
         let platform = match plan.platform.as_deref() {
             Some(id) => Registry::global().platform(id)?.id,
             None => PLATFORM_BARE,
@@ -235,7 +247,6 @@ impl Sandbox {
             sshds,
             boot_sync,
         };
-        sandbox.check_platform().await?;
         Ok(sandbox)
     }
 
