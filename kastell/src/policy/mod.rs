@@ -97,8 +97,8 @@ impl TokenEnv {
 
 /// `provider`'s token of `account` (the default account when `None`): its
 /// environment variable ([`TokenEnv::for_account`]) first, then what
-/// `kastell auth set` stored in `dir` (the kastell directory, when
-/// known). A stored-tokens file that cannot be read counts as no token,
+/// `kastell auth set` stored: in the session's keychain, else in `dir`
+/// (the kastell directory, when known). A stored-tokens file that cannot be read counts as no token,
 /// with a warning. Never logs the token.
 pub fn find_token(
     env: &Env,
@@ -110,7 +110,7 @@ pub fn find_token(
         return Some(Secret::new(value));
     }
     let dir = dir?;
-    match crate::state::tokens::TokenStore::in_dir(dir).get(provider, account) {
+    match crate::state::tokens::TokenStore::for_env(dir, env).get(provider, account) {
         Ok(token) => token,
         Err(e) => {
             tracing::warn!("stored tokens unreadable: {e}");

@@ -20,6 +20,7 @@
 pub(crate) mod approval;
 pub mod audit;
 pub(crate) mod hostlock;
+pub mod keychain;
 pub(crate) mod paths;
 pub(crate) mod security_log;
 pub mod store;

@@ -2,20 +2,26 @@
 //! keeps, per provider and account, for [`crate::ops::Context::token`] and
 //! the policy to find when the provider's environment variable is unset.
 //!
-//! The file is private like an SSH key (mode 0600 in the 0700 kastell
-//! directory, replaced atomically), not encrypted: a key to decrypt it
+//! Two places: the session's keychain ([`super::keychain`], where there is
+//! a desktop session with a Secret Service) and a private file. The file
+//! is private like an SSH key (mode 0600 in the 0700 kastell directory,
+//! replaced atomically under a lock), not encrypted: a key to decrypt it
 //! would have to sit beside it for cron jobs and `kastell-mcp` to start
 //! unattended, which adds nothing against someone who can read the
-//! directory. A token never leaves this module except as a [`Secret`],
-//! and listings show only its last four characters.
+//! directory. A lookup asks the keychain first, then the file, as the
+//! original tool did. A token never leaves this module except as a
+//! [`Secret`], and listings show only its last four characters.
 
 use std::path::{Path, PathBuf};
 
 use kastell_core::{Error, Result, Secret};
 use serde::{Deserialize, Serialize};
 
+use super::keychain::Keychain;
 use super::store::write_atomic;
 use super::store::{LockOptions, StoreLock};
+use crate::env::Env;
+use crate::policy::TokenEnv;
 
 /// The file the tokens are stored in, inside the kastell directory.
 pub const TOKENS_FILE: &str = "tokens.json";
@@ -53,10 +59,22 @@ pub struct TokenListing {
     pub ends_with: String,
 }
 
-/// The tokens stored in one kastell directory.
+/// Where `kastell auth set` keeps a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Place {
+    /// The session's keychain (Secret Service), which cron jobs and
+    /// services outside the login session cannot open.
+    Keychain,
+    /// The private file `tokens.json` in the kastell directory.
+    File,
+}
+
+/// The tokens stored for one kastell directory: its file and, where
+/// there is one, the session's keychain.
 #[derive(Debug, Clone)]
 pub struct TokenStore {
     path: PathBuf,
+    keychain: Option<Keychain>,
 }
 
 /// `account`, or the default one; refuses a name that is not 1-63 lower-case
@@ -80,10 +98,50 @@ pub fn account_name(account: Option<&str>) -> Result<String> {
 }
 
 impl TokenStore {
-    /// The tokens kept in `dir` (the kastell directory).
+    /// The tokens kept in `dir` (the kastell directory), in its file only.
     pub fn in_dir(dir: &Path) -> Self {
         Self {
             path: dir.join(TOKENS_FILE),
+            keychain: None,
+        }
+    }
+
+    /// The tokens kept in `dir`'s file and in the keychain of the session
+    /// `env` belongs to, when it has one ([`Keychain::from_env`]).
+    pub fn for_env(dir: &Path, env: &Env) -> Self {
+        Self {
+            keychain: Keychain::from_env(env),
+            ..Self::in_dir(dir)
+        }
+    }
+
+    /// The keychain, when the session has one.
+    pub fn keychain(&self) -> Option<&Keychain> {
+        self.keychain.as_ref()
+    }
+
+    /// The keychain; refuses when the session has none, saying what one
+    /// needs.
+    pub fn require_keychain(&self) -> Result<&Keychain> {
+        self.keychain.as_ref().ok_or_else(|| {
+            Error::new(
+                kastell_core::ErrorKind::Unavailable,
+                "There is no keychain in this session",
+            )
+            .with_hint(
+                "A keychain needs a desktop login session (DBUS_SESSION_BUS_ADDRESS) and \
+                 secret-tool (apt install libsecret-tools); use --store file",
+            )
+        })
+    }
+
+    /// Where [`TokenStore::set_in`] puts a token unless told: the keychain
+    /// when there is one, else the file.
+    pub fn default_place(&self) -> Place {
+        if self.keychain.is_some() {
+            Place::Keychain
+        } else {
+            Place::File
         }
     }
 
@@ -131,9 +189,17 @@ impl TokenStore {
     }
 
     /// The token stored for `provider` and `account` (the default account
-    /// when `None`); `None` when there is none. Refuses an unreadable or
-    /// invalid file.
+    /// when `None`): the keychain's, else the file's; `None` when there is
+    /// none. A keychain that fails is passed over with a warning (the file
+    /// may still have the token); refuses an unreadable or invalid file.
     pub fn get(&self, provider: &str, account: Option<&str>) -> Result<Option<Secret>> {
+        if let Some(keychain) = &self.keychain {
+            match keychain.get(&TokenEnv::for_account(provider, account).var) {
+                Ok(Some(token)) => return Ok(Some(token)),
+                Ok(None) => {}
+                Err(e) => tracing::warn!("the keychain was passed over: {e}"),
+            }
+        }
         let account = account.unwrap_or(DEFAULT_ACCOUNT);
         Ok(self
             .load()?
@@ -143,13 +209,33 @@ impl TokenStore {
             .map(|t| Secret::new(t.token)))
     }
 
-    /// Stores `token` for `provider` and `account`, replacing one stored
-    /// before. Refuses an empty token and an invalid account name.
+    /// Stores `token` for `provider` and `account` in the file, replacing
+    /// one stored before. Refuses an empty token and an invalid account
+    /// name.
     pub fn set(&self, provider: &str, account: Option<&str>, token: &Secret) -> Result<()> {
+        self.set_in(Place::File, provider, account, token)
+    }
+
+    /// Stores `token` for `provider` and `account` at `place`, replacing
+    /// one stored there before. Refuses an empty token, an invalid account
+    /// name, the keychain when the session has none, and a keychain that
+    /// fails (nothing is then stored anywhere).
+    pub fn set_in(
+        &self,
+        place: Place,
+        provider: &str,
+        account: Option<&str>,
+        token: &Secret,
+    ) -> Result<()> {
         let account = account_name(account)?;
         if token.is_empty() {
             return Err(Error::invalid_input("The token is empty")
                 .with_hint("Paste the provider's API token at the prompt, or pipe it in"));
+        }
+        if place == Place::Keychain {
+            let keychain = self.require_keychain()?;
+            let var = TokenEnv::for_account(provider, Some(&account)).var;
+            return keychain.set(&var, provider, &account, token);
         }
         self.modify(|file| {
             file.tokens
@@ -164,31 +250,52 @@ impl TokenStore {
         })
     }
 
-    /// Removes the token of `provider` and `account`; whether there was
-    /// one.
+    /// Removes the token of `provider` and `account` from the keychain
+    /// and the file; whether there was one. Refuses when the keychain
+    /// fails (the file's is then left too, so nothing is half-removed).
     pub fn remove(&self, provider: &str, account: Option<&str>) -> Result<bool> {
         let account = account_name(account)?;
-        self.modify(|file| {
+        let in_keychain = match &self.keychain {
+            Some(keychain) => {
+                keychain.remove(&TokenEnv::for_account(provider, Some(&account)).var)?
+            }
+            None => false,
+        };
+        if !self.path.exists() {
+            return Ok(in_keychain);
+        }
+        let in_file = self.modify(|file| {
             let before = file.tokens.len();
             file.tokens
                 .retain(|t| !(t.provider == provider && t.account == account));
             file.tokens.len() != before
-        })
+        })?;
+        Ok(in_keychain || in_file)
     }
 
-    /// Every stored token, by provider and account, without the tokens.
+    /// Every stored token, by provider and account, without the tokens:
+    /// the keychain's (`stored_in` is `keychain`), then the file's.
     pub fn list(&self) -> Result<Vec<TokenListing>> {
-        Ok(self
-            .load()?
-            .tokens
-            .into_iter()
-            .map(|t| TokenListing {
-                ends_with: last_four(&t.token),
-                provider: t.provider,
-                account: t.account,
-                stored_in: self.path.display().to_string(),
-            })
-            .collect())
+        let mut listed: Vec<TokenListing> = match &self.keychain {
+            Some(keychain) => keychain
+                .list()?
+                .into_iter()
+                .map(|e| TokenListing {
+                    provider: e.provider,
+                    account: e.account,
+                    stored_in: "keychain".to_owned(),
+                    ends_with: e.ends_with,
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        listed.extend(self.load()?.tokens.into_iter().map(|t| TokenListing {
+            ends_with: last_four(&t.token),
+            provider: t.provider,
+            account: t.account,
+            stored_in: self.path.display().to_string(),
+        }));
+        Ok(listed)
     }
 }
 

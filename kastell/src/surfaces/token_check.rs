@@ -39,7 +39,7 @@ impl TokenCheck {
 /// unreadable stored-tokens file or an unreachable API is reported in the
 /// list.
 pub(crate) async fn check_tokens(octx: &ops::Context) -> Vec<TokenCheck> {
-    let stored = TokenStore::in_dir(octx.store.dir())
+    let stored = TokenStore::for_env(octx.store.dir(), &octx.env)
         .list()
         .unwrap_or_default();
     let mut checks = Vec::new();
@@ -49,10 +49,9 @@ pub(crate) async fn check_tokens(octx: &ops::Context) -> Vec<TokenCheck> {
             .filter(|t| t.provider == id)
             .map(|t| t.account.clone())
             .collect();
-        let default_var = TokenEnv::for_provider(id).var;
-        if octx.env.get_nonempty(&default_var).is_some()
-            && !accounts.iter().any(|a| a == DEFAULT_ACCOUNT)
-        {
+        // The default account's token may be in the variable, or in the
+        // keychain under the original tool's keys (which no listing names).
+        if octx.token(id).is_some() && !accounts.iter().any(|a| a == DEFAULT_ACCOUNT) {
             accounts.insert(0, DEFAULT_ACCOUNT.to_owned());
         }
         for account in accounts {

@@ -16,14 +16,15 @@ use serde::Serialize;
 use super::Context;
 use crate::policy::TokenEnv;
 use crate::state::store::is_known_provider;
-use crate::state::tokens::{TokenListing, TokenStore, account_name};
+use crate::state::tokens::{Place, TokenListing, TokenStore, account_name};
 
 /// The `auth` subcommands.
 #[derive(Debug, Clone, Subcommand)]
 pub enum AuthCommand {
     /// Store PROVIDER's API token: typed at a prompt that does not echo,
-    /// or piped in on stdin (`kastell auth set hetzner < token.txt`).
-    Set(AuthTarget),
+    /// or piped in on stdin (`kastell auth set hetzner < token.txt`); in
+    /// the session's keychain when there is one, else in a private file.
+    Set(SetArgs),
     /// List the tokens kastell can use: provider, account, where each is
     /// (a variable or the stored file) and its last four characters.
     List,
@@ -44,11 +45,23 @@ pub struct AuthTarget {
     pub account: Option<String>,
 }
 
+/// `auth set`'s arguments: which token, and where to keep it.
+#[derive(Debug, Clone, Args)]
+pub struct SetArgs {
+    #[command(flatten)]
+    pub target: AuthTarget,
+    /// Where to keep it: the keychain (default in a desktop session with
+    /// a Secret Service; cron jobs and services cannot open it) or the
+    /// private file in the kastell directory (default elsewhere).
+    #[arg(long, value_enum)]
+    pub store: Option<Place>,
+}
+
 /// Runs an `auth` command.
 pub(crate) fn run(cmd: AuthCommand, ctx: &Context) -> Result<()> {
-    let store = TokenStore::in_dir(&ctx.kastell_dir()?);
+    let store = TokenStore::for_env(&ctx.kastell_dir()?, &ctx.env);
     match cmd {
-        AuthCommand::Set(target) => set(&store, &target, ctx),
+        AuthCommand::Set(args) => set(&store, &args, ctx),
         AuthCommand::List => list(&store, ctx),
         AuthCommand::Remove(target) => remove(&store, &target, ctx),
     }
@@ -73,25 +86,42 @@ fn check_provider(provider: &str) -> Result<()> {
     .with_hint(format!("Known providers: {}", ids.join(", "))))
 }
 
-fn set(store: &TokenStore, target: &AuthTarget, ctx: &Context) -> Result<()> {
+fn set(store: &TokenStore, args: &SetArgs, ctx: &Context) -> Result<()> {
+    let target = &args.target;
     check_provider(&target.provider)?;
     let account = account_name(target.account.as_deref())?;
+    let place = args.store.unwrap_or_else(|| store.default_place());
+    if place == Place::Keychain {
+        // Said before the token is typed, not after.
+        store.require_keychain()?;
+    }
     let token = read_token(&target.provider, &account)?;
-    store.set(&target.provider, Some(&account), &token)?;
+    store.set_in(place, &target.provider, Some(&account), &token)?;
     let var = TokenEnv::for_account(&target.provider, Some(&account)).var;
+    let stored_in = match place {
+        Place::Keychain => "keychain".to_owned(),
+        Place::File => store.path().display().to_string(),
+    };
     if ctx.out.is_json() {
         return ctx.out.json(&serde_json::json!({
             "stored": true,
             "provider": target.provider,
             "account": account,
-            "storedIn": store.path().display().to_string(),
+            "storedIn": stored_in,
         }));
     }
-    ctx.out.line(format_args!(
-        "Stored the {} token of account {account} in {} (mode 0600)",
-        target.provider,
-        store.path().display()
-    ))?;
+    match place {
+        Place::Keychain => ctx.out.line(format_args!(
+            "Stored the {} token of account {account} in the session's keychain \
+             (cron jobs and services outside this login cannot open it: \
+             for them, kastell auth set {} --store file)",
+            target.provider, target.provider
+        ))?,
+        Place::File => ctx.out.line(format_args!(
+            "Stored the {} token of account {account} in {stored_in} (mode 0600)",
+            target.provider
+        ))?,
+    }
     if ctx.env.get_nonempty(&var).is_some() {
         ctx.out.line(format_args!(
             "{var} is set and is used before the stored token."

@@ -215,3 +215,261 @@ async fn a_server_uses_its_accounts_stored_token_and_the_environment_comes_first
     assert_eq!(record["id"], wanted.as_str(), "{record}");
     assert_eq!(record["ip"], ip.as_str());
 }
+
+/// A private desktop session for one test: its own D-Bus session bus and
+/// a GNOME Keyring holding the Secret Service on it, unlocked, with every
+/// file under a temporary HOME (the machine's own keyring is never
+/// touched). Both daemons are killed when it is dropped.
+struct KeyringSession {
+    home: tempfile::TempDir,
+    bus: std::process::Child,
+    keyring: std::process::Child,
+    address: String,
+}
+
+impl KeyringSession {
+    fn start() -> Self {
+        use std::io::{BufRead, BufReader};
+        use std::process::Command;
+        let home = tempfile::tempdir().unwrap();
+        let runtime = home.path().join("run");
+        std::fs::create_dir(&runtime).unwrap();
+        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let base = |cmd: &mut Command| {
+            cmd.env_clear()
+                .env("PATH", "/usr/bin:/bin")
+                .env("HOME", home.path())
+                .env("XDG_RUNTIME_DIR", &runtime);
+        };
+        let mut bus = Command::new("dbus-daemon");
+        base(&mut bus);
+        let mut bus = bus
+            .args(["--session", "--nofork", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-daemon (.ci/setup installs dbus)");
+        let mut address = String::new();
+        BufReader::new(bus.stdout.take().unwrap())
+            .read_line(&mut address)
+            .unwrap();
+        let address = address.trim().to_owned();
+        let mut keyring = Command::new("gnome-keyring-daemon");
+        base(&mut keyring);
+        let mut keyring = keyring
+            .args(["--foreground", "--unlock", "--components=secrets"])
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gnome-keyring-daemon (.ci/setup installs gnome-keyring)");
+        // The login keyring's password, then end of input.
+        keyring
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"test-session-password")
+            .unwrap();
+        let session = Self {
+            home,
+            bus,
+            keyring,
+            address,
+        };
+        // Ready when the Secret Service answers on the bus.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let probe = session.secret_tool(&["search", "service", "kastell-probe"]);
+            if probe.status.code().is_some_and(|c| c <= 1) && text(&probe.stderr).is_empty() {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the test keyring never answered: {}",
+                text(&probe.stderr)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        session
+    }
+
+    /// What the keyring holds, asked directly (not through kastell).
+    fn secret_tool(&self, args: &[&str]) -> Output {
+        std::process::Command::new("secret-tool")
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", self.home.path())
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .stdin(Stdio::null())
+            .output()
+            .expect("secret-tool (.ci/setup installs libsecret-tools)")
+    }
+
+    fn vars(&self) -> [(&str, &str); 1] {
+        [("DBUS_SESSION_BUS_ADDRESS", self.address.as_str())]
+    }
+}
+
+impl Drop for KeyringSession {
+    fn drop(&mut self) {
+        let _ = self.keyring.kill();
+        let _ = self.keyring.wait();
+        let _ = self.bus.kill();
+        let _ = self.bus.wait();
+    }
+}
+
+#[test]
+fn in_a_desktop_session_tokens_go_to_its_keychain_and_the_originals_are_found() {
+    let session = KeyringSession::start();
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let vars = session.vars();
+    let token = "hcloud-keychain-token-value-KLMN";
+    let out = run(dir, &["auth", "set", "hetzner"], token, &vars);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    no_secret(&out, &[token]);
+    assert!(
+        text(&out.stdout).contains("keychain"),
+        "{}",
+        text(&out.stdout)
+    );
+    // In the keychain, under the original tool's keys, and not in a file.
+    let held = session.secret_tool(&["lookup", "service", "kastell", "username", "HETZNER_TOKEN"]);
+    assert_eq!(text(&held.stdout).trim(), token);
+    assert!(!dir.join("state/tokens.json").exists());
+
+    // --store file still puts one in the file; both are listed, by place.
+    let filed = "hcloud-file-token-value-OPQR";
+    let out = run(
+        dir,
+        &[
+            "auth",
+            "set",
+            "hetzner",
+            "--account",
+            "cron",
+            "--store",
+            "file",
+        ],
+        filed,
+        &vars,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(dir, &["--json", "auth", "list"], "", &vars);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    no_secret(&out, &[token, filed]);
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let places: Vec<(&str, &str)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["account"].as_str().unwrap(),
+                r["source"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(places.contains(&("default", "keychain")), "{rows}");
+    assert!(
+        places
+            .iter()
+            .any(|(a, s)| *a == "cron" && s.ends_with("tokens.json")),
+        "{rows}"
+    );
+
+    // A token the original tool stored (the same keys, its own label) is
+    // used: server add finds the server's id at the Hetzner simulator with
+    // it, though nobody gave kastell a token.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sim = rt
+        .block_on(HetznerSim::start(SimOptions::default()))
+        .unwrap();
+    let good = sim.read_write_token();
+    let wanted = sim.server_ids()[0].clone();
+    let ip = rt.block_on(async {
+        let env = Env::from_pairs([("HETZNER_TOKEN", good.as_str())]);
+        let scratch = tempfile::tempdir().unwrap();
+        let ctx = Context::new(env, FleetStore::open(scratch.path()).unwrap(), Surface::Cli)
+            .with_timing(Timing::fast())
+            .with_endpoint("hetzner", sim.endpoint());
+        let provider = ctx.provider_by_id("hetzner", None).unwrap();
+        let server = provider
+            .get_server(&ServerId::new(wanted.as_str()).unwrap())
+            .await
+            .unwrap();
+        server.public_ipv4.unwrap().to_string()
+    });
+    let mut original = std::process::Command::new("secret-tool")
+        .args([
+            "store",
+            "--label=kastell",
+            "service",
+            "kastell",
+            "username",
+            "HETZNER_TOKEN",
+        ])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("DBUS_SESSION_BUS_ADDRESS", &session.address)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    original
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(good.as_bytes())
+        .unwrap();
+    assert!(original.wait().unwrap().success());
+    let endpoint = sim.endpoint();
+    let mut with_sim = vars.to_vec();
+    with_sim.push(("KASTELL_HETZNER_ENDPOINT", endpoint.as_str()));
+    let out = run(
+        dir,
+        &[
+            "--json",
+            "server",
+            "add",
+            "--name",
+            "web-1",
+            "--ip",
+            &ip,
+            "--provider",
+            "hetzner",
+            "--platform",
+            "bare",
+        ],
+        "",
+        &with_sim,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    no_secret(&out, &[&good, token, filed]);
+    let record: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record["id"], wanted.as_str(), "{record}");
+    drop(sim);
+
+    // Removed from the keychain itself.
+    let out = run(dir, &["auth", "remove", "hetzner"], "", &vars);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let held = session.secret_tool(&["lookup", "service", "kastell", "username", "HETZNER_TOKEN"]);
+    assert!(text(&held.stdout).trim().is_empty());
+
+    // Without a session, asking for the keychain is refused before any
+    // token is read, saying what it needs.
+    let out = run(
+        dir,
+        &["auth", "set", "hetzner", "--store", "keychain"],
+        token,
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no keychain"),
+        "{}",
+        text(&out.stderr)
+    );
+}
