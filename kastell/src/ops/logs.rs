@@ -167,6 +167,37 @@ fn line_count(lines: Option<u32>) -> Result<u32, Error> {
     Ok(n)
 }
 
+/// What reading a server's log needs: the server, admitted, the transport
+/// to it and the command that prints the log.
+struct Reading {
+    server: ServerRecord,
+    transport: Arc<dyn Transport>,
+    command: RemoteCommand,
+}
+
+/// Admits the `logs` operation on `query` and makes the command that
+/// prints `lines` lines of `source` (and, with `follow`, every new one).
+/// Refuses what admission refuses, a line count out of range and a
+/// source the server does not have.
+fn reading(
+    ctx: &Context,
+    query: Option<&str>,
+    source: LogSource,
+    lines: Option<u32>,
+    follow: bool,
+) -> OpResult<Reading> {
+    let server = ctx.admit(LogsOp::ID, query)?.server;
+    let fail = |e: Error| OpError::from(e).on(&server);
+    let n = line_count(lines).map_err(fail)?;
+    let transport = ctx.transport_for(&server);
+    let command = log_command(ctx, &server, transport.clone(), source, n, follow).map_err(fail)?;
+    Ok(Reading {
+        server,
+        transport,
+        command,
+    })
+}
+
 /// The last `lines` lines (default 100, at most 2000) of `source`.
 pub async fn logs(
     ctx: &Context,
@@ -174,12 +205,13 @@ pub async fn logs(
     source: LogSource,
     lines: Option<u32>,
 ) -> OpResult<LogsResult> {
-    let admitted = ctx.admit(LogsOp::ID, query)?;
-    let server = &admitted.server;
+    let Reading {
+        server,
+        transport,
+        command,
+    } = reading(ctx, query, source, lines, false)?;
+    let server = &server;
     let fail = |e: Error| OpError::from(e).on(server);
-    let n = line_count(lines).map_err(fail)?;
-    let transport = ctx.transport_for(server);
-    let command = log_command(ctx, server, transport.clone(), source, n, false).map_err(fail)?;
     let output = transport
         .exec_checked(&command, TIMEOUT)
         .await
@@ -214,12 +246,13 @@ pub async fn follow_logs(
     lines: Option<u32>,
     out: kastell_core::BoxWrite,
 ) -> OpResult<LogsResult> {
-    let admitted = ctx.admit(LogsOp::ID, query)?;
-    let server = &admitted.server;
+    let Reading {
+        server,
+        transport,
+        command,
+    } = reading(ctx, query, source, lines, true)?;
+    let server = &server;
     let fail = |e: Error| OpError::from(e).on(server);
-    let n = line_count(lines).map_err(fail)?;
-    let transport = ctx.transport_for(server);
-    let command = log_command(ctx, server, transport.clone(), source, n, true).map_err(fail)?;
     let streamed = stopped_with_stdin(&command).map_err(fail)?;
     let ended = transport
         .exec_streaming(
