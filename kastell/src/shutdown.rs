@@ -86,6 +86,7 @@ pub(crate) async fn run_until_signal<T>(work: impl Future<Output = T>) -> Result
 /// which must not lose its sandbox to a Ctrl-C meant for one of its
 /// commands). On `SIGTERM` `work` is dropped before this returns. Must
 /// run inside a tokio runtime; refuses when a handler cannot be installed.
+#[cfg(feature = "sandbox")]
 pub(crate) async fn run_until_terminated<T>(work: impl Future<Output = T>) -> Result<Ended<T>> {
     let mut interrupt = listen(SignalKind::interrupt(), "SIGINT")?;
     let mut terminate = listen(SignalKind::terminate(), "SIGTERM")?;
