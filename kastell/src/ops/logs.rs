@@ -275,6 +275,58 @@ pub async fn follow_logs(
     ))
 }
 
+/// A writer that passes the server's bytes on with every control
+/// character but the line break and the tab written as an escape
+/// (`\x1b`, `\r`, and the two-byte UTF-8 forms of U+0080–U+009F as
+/// `\u{9b}`), so a followed log cannot drive the operator's terminal:
+/// move the cursor, retitle the window, write the clipboard.
+struct ControlsEscaped<W> {
+    inner: W,
+    /// A 0xC2 lead byte whose second byte is still to come.
+    lead: bool,
+}
+
+impl<W: std::io::Write> ControlsEscaped<W> {
+    fn new(inner: W) -> Self {
+        Self { inner, lead: false }
+    }
+
+    fn escape(bytes: &[u8], lead: &mut bool) -> Vec<u8> {
+        let mut out = Vec::with_capacity(bytes.len());
+        for &b in bytes {
+            if std::mem::take(lead) {
+                if (0x80..=0x9f).contains(&b) {
+                    out.extend_from_slice(format!("\\u{{{b:x}}}").as_bytes());
+                    continue;
+                }
+                out.push(0xc2);
+            }
+            match b {
+                b'\n' | b'\t' => out.push(b),
+                0xc2 => *lead = true,
+                0x00..=0x1f | 0x7f => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+                _ => out.push(b),
+            }
+        }
+        out
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for ControlsEscaped<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let escaped = Self::escape(buf, &mut self.lead);
+        self.inner.write_all(&escaped)?;
+        Ok(buf.len())
+    }
+
+    /// Flushes what was passed on; a 0xC2 lead byte waits for the byte
+    /// after it (a stream that ends on one ends on broken UTF-8, which is
+    /// dropped).
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 const MONITOR: &str = "cat /proc/loadavg && echo --- && free -b && echo --- && df -P /";
 
 /// Parses the output of [`MONITOR`]; `None` when it is not recognisable.
@@ -351,6 +403,32 @@ pub async fn monitor(ctx: &Context, query: Option<&str>) -> OpResult<MonitorResu
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_followed_log_cannot_drive_the_terminal() {
+        use std::io::Write as _;
+        let mut out = super::ControlsEscaped::new(Vec::new());
+        // OSC 52 (write the clipboard), a title change, a carriage return
+        // that overwrites the line, 8-bit CSI split across two writes, and
+        // text that must pass as it is (a tab, accents, the line breaks).
+        out.write_all(b"a\x1b]52;c;ZXZpbA==\x07b\x1b]0;owned\x07\r\tdone \xc3\xa9\xc2")
+            .unwrap();
+        out.write_all(b"\x9b2J \xc2\xa9\n").unwrap();
+        out.flush().unwrap();
+        let shown = String::from_utf8(out.inner).unwrap();
+        assert!(
+            !shown.contains('\u{1b}') && !shown.contains('\u{7}'),
+            "{shown:?}"
+        );
+        assert!(
+            !shown.contains('\r') && !shown.contains('\u{9b}'),
+            "{shown:?}"
+        );
+        assert_eq!(
+            shown,
+            "a\\x1b]52;c;ZXZpbA==\\x07b\\x1b]0;owned\\x07\\x0d\tdone \u{e9}\\u{9b}2J \u{a9}\n"
+        );
+    }
+
     use super::*;
 
     #[test]
@@ -479,7 +557,8 @@ impl Operation for LogsOp {
             LogsSource::Docker => LogSource::Docker,
         };
         if args.follow {
-            return follow_logs(ctx, query, source, args.lines, Box::new(std::io::stdout())).await;
+            let out = Box::new(ControlsEscaped::new(std::io::stdout()));
+            return follow_logs(ctx, query, source, args.lines, out).await;
         }
         logs(ctx, query, source, args.lines).await
     }

@@ -69,12 +69,22 @@ const MAX_CELL: usize = 4096;
 /// a carriage return that would forge a row) written as escapes
 /// (`\u{1b}`), everything else as is.
 pub(crate) fn printable(cell: &str) -> String {
-    if !cell.chars().any(char::is_control) {
-        return cell.to_owned();
+    escape_controls(cell, false)
+}
+
+/// `text` with every control character written as an escape, except line
+/// breaks when `keep_newlines` (a multi-line message): what a server
+/// sent (an error's stderr, a log line, a version string) cannot move
+/// the cursor, retitle the window or write the clipboard of the
+/// operator's terminal.
+pub(crate) fn escape_controls(text: &str, keep_newlines: bool) -> String {
+    let escaped = |c: char| c.is_control() && !(keep_newlines && c == '\n');
+    if !text.chars().any(escaped) {
+        return text.to_owned();
     }
-    cell.chars()
+    text.chars()
         .map(|c| {
-            if c.is_control() {
+            if escaped(c) {
                 c.escape_default().to_string()
             } else {
                 c.to_string()
@@ -233,9 +243,17 @@ pub fn report_error(err: &Error, json: bool) {
 /// `error: ...` and `hint: ...` lines, the word `error` in the failure's
 /// colour when `paint` is on.
 pub(crate) fn error_text(error: &str, hint: Option<&str>, paint: Paint) -> String {
-    let mut text = format!("{}: {error}\n", paint.tone(Tone::Failed, "error"));
+    let mut text = format!(
+        "{}: {}\n",
+        paint.tone(Tone::Failed, "error"),
+        escape_controls(error, true)
+    );
     if let Some(hint) = hint {
-        text.push_str(&format!("{}: {hint}\n", paint.tone(Tone::Warning, "hint")));
+        text.push_str(&format!(
+            "{}: {}\n",
+            paint.tone(Tone::Warning, "hint"),
+            escape_controls(hint, true)
+        ));
     }
     text
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use kastell_core::Result;
 use serde_json::Value;
 
-use super::output::{Output, error_text, render_toned, status_tones};
+use super::output::{Output, error_text, printable, render_toned, status_tones};
 use super::style::{Paint, Tone};
 use super::when;
 use crate::ops::{OpError, human_bytes};
@@ -73,9 +73,12 @@ const FIELDS: [(&str, &str); 14] = [
     ("hint", "hint"),
 ];
 
+/// A payload value as a person reads it: a string as it is, but with its
+/// control characters escaped ([`printable`]: much of a payload comes from
+/// the server), anything else as JSON.
 fn text(v: &Value) -> String {
     match v {
-        Value::String(s) => s.clone(),
+        Value::String(s) => printable(s),
         Value::Null => String::new(),
         other => other.to_string(),
     }
@@ -158,7 +161,8 @@ pub(crate) fn lines(title: &str, outcome: &Outcome, paint: Paint) -> Vec<String>
     out.extend(step_lines(payload.get("steps"), &said, paint));
     out.extend(drill_lines(payload.get("artifacts"), paint));
     out.extend(list_lines(&payload, paint));
-    out.extend(outcome.detail.iter().cloned());
+    // What the operation renders quotes the server (log lines, above all).
+    out.extend(outcome.detail.iter().map(|line| printable(line)));
     for w in strings(payload.get("warnings")) {
         out.push(format!("  {}: {w}", paint.tone(Tone::Warning, "warning")));
     }
@@ -413,6 +417,35 @@ mod tests {
             text.contains("  #   STEP           STATUS   TIME   DETAIL\n  1.  Verify backup  success  12 ms  ok"),
             "{text}"
         );
+    }
+
+    /// What a hostile server put in a payload (a version string, a log
+    /// line, a warning, an error) reaches the terminal with its escape
+    /// sequences written out, never as sequences.
+    #[test]
+    fn what_a_server_sent_cannot_drive_the_terminal() {
+        let osc = "\u{1b}]52;c;ZXZpbA==\u{7}";
+        let outcome = Outcome {
+            server: Some("web-1".into()),
+            result: Ok(json!({
+                "success": true, "server": "web-1", "ip": "203.0.113.1",
+                "platformVersion": format!("4.0{osc}"),
+                "warnings": [format!("disk\r{osc}")],
+                "suggested_actions": []
+            })),
+            elapsed: Duration::from_millis(40),
+            detail: vec![format!("  | journal line {osc}")],
+        };
+        let text = lines("status", &outcome, Paint::none()).join("\n");
+        assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{text:?}");
+        assert!(text.contains("journal line \\u{1b}]52"), "{text}");
+        assert!(text.contains("4.0\\u{1b}]52"), "{text}");
+        let error = OpError::from(kastell_core::Error::unexpected(format!(
+            "the server said {osc}\nand more"
+        )));
+        let block = error_block(&error, Paint::none());
+        assert!(!block.contains('\u{1b}'), "{block:?}");
+        assert!(block.contains("\nand more"), "line breaks stay: {block:?}");
     }
 
     #[test]
