@@ -232,11 +232,20 @@ impl Drop for StoreLock {
     }
 }
 
+/// Removes the lock `dir` if `owner` still holds it. The lock goes in one
+/// step, renamed aside to a claim name before it is deleted: removing its
+/// owner file and then the directory left, when the process was killed
+/// between the two, an ownerless lock that blocked every writer until it
+/// was 30 s old. A renamed-aside lock a killed process leaves is swept
+/// like an abandoned claim.
 fn release_dir(dir: &Path, owner: &str) -> Result<()> {
     match read_owner_text(dir) {
-        Some(text) if text.trim() == owner => std::fs::remove_file(dir.join(OWNER_FILE))
-            .and_then(|()| std::fs::remove_dir(dir))
-            .map_err(|e| Error::io(format!("removing lock {}", dir.display()), e)),
+        Some(text) if text.trim() == owner => {
+            let aside = claim_path(dir);
+            std::fs::rename(dir, &aside)
+                .and_then(|()| std::fs::remove_dir_all(&aside))
+                .map_err(|e| Error::io(format!("removing lock {}", dir.display()), e))
+        }
         _ => {
             tracing::warn!(
                 "lock {} was taken over by another process; leaving it",
