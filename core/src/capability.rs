@@ -28,6 +28,11 @@ pub struct CloudCapability {
     pub cost_estimate: bool,
     /// Finding a server by IP without listing the whole account.
     pub find_by_ip_server_side: bool,
+    /// Creating servers (and listing, pricing and deleting the ones kastell
+    /// created).
+    pub server_create: bool,
+    /// Deleting servers kastell created.
+    pub server_delete: bool,
 }
 
 impl CloudCapability {
@@ -42,6 +47,8 @@ impl CloudCapability {
         snapshot_restore: false,
         cost_estimate: false,
         find_by_ip_server_side: false,
+        server_create: false,
+        server_delete: false,
     };
 
     /// Everything on; used by the memory reference implementation.
@@ -55,6 +62,8 @@ impl CloudCapability {
             snapshot_restore: true,
             cost_estimate: true,
             find_by_ip_server_side: true,
+            server_create: true,
+            server_delete: true,
         }
     }
 }

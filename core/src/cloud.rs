@@ -12,8 +12,9 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::poll::{Look, PollSchedule};
 use crate::registry::ProviderIdentity;
 use crate::types::{
-    ActionRef, ActionState, ActionStatus, CostEstimate, ProviderInfo, RebootMode, Server, ServerId,
-    ServerStatus, Snapshot, SnapshotId, SnapshotStatus, TokenInfo,
+    ActionRef, ActionState, ActionStatus, CostEstimate, ManagedServer, ProviderInfo, RebootMode,
+    Server, ServerChoice, ServerId, ServerPrice, ServerSpec, ServerStatus, Snapshot, SnapshotId,
+    SnapshotStatus, TokenInfo,
 };
 
 /// One account at one cloud provider.
@@ -26,6 +27,9 @@ use crate::types::{
 ///   snapshot of another server is [`ErrorKind::NotFound`].
 /// - Reboot, snapshot creation and restore are never sent twice after an
 ///   ambiguous failure (see [`crate::retry`]).
+/// - Server creation is never sent twice after an ambiguous failure; what
+///   it creates carries kastell's marker ([`crate::types::MANAGED_TAG`] and
+///   the role's tag), and deletion refuses a server without it.
 /// - `Debug` and `Display` never show the token.
 #[async_trait]
 pub trait CloudProvider: Send + Sync + fmt::Debug {
@@ -112,6 +116,49 @@ pub trait CloudProvider: Send + Sync + fmt::Debug {
     async fn snapshot_cost_estimate(&self, id: &ServerId) -> Result<CostEstimate> {
         let _ = id;
         Err(unsupported(self.info().id, "cost_estimate"))
+    }
+
+    /// The size, region and image to use when the user names none.
+    /// Requires `server_create`; the default refuses with `Unsupported`.
+    fn default_server_choice(&self) -> Result<ServerChoice> {
+        Err(unsupported(self.info().id, "server_create"))
+    }
+
+    /// What a server of `size` in `region` costs. Requires `server_create`;
+    /// refuses a size or region the provider does not offer (`InvalidInput`,
+    /// naming some that exist); the default refuses with `Unsupported`.
+    async fn server_price(&self, size: &str, region: &str) -> Result<ServerPrice> {
+        let _ = (size, region);
+        Err(unsupported(self.info().id, "server_create"))
+    }
+
+    /// Starts creating a server as `spec` says: root login with
+    /// `spec.ssh_public_key`, tagged [`crate::types::MANAGED_TAG`] and the
+    /// role's tag (as is any resource made for it, such as an uploaded SSH
+    /// key). Returns at once with the server as the provider first reports
+    /// it (usually not yet running, maybe without an address); wait with
+    /// [`CloudProviderExt::create_server_and_wait`]. Never retried after an
+    /// ambiguous failure. Requires `server_create`; the default refuses with
+    /// `Unsupported`.
+    async fn create_server(&self, spec: &ServerSpec) -> Result<Server> {
+        let _ = spec;
+        Err(unsupported(self.info().id, "server_create"))
+    }
+
+    /// Every server in the account that carries kastell's marker, with its
+    /// role, every page. Requires `server_create`; the default refuses with
+    /// `Unsupported`.
+    async fn list_managed_servers(&self) -> Result<Vec<ManagedServer>> {
+        Err(unsupported(self.info().id, "server_create"))
+    }
+
+    /// Deletes server `id` and what kastell made for it (its SSH key).
+    /// Refuses (`PermissionDenied`, nothing deleted) a server without
+    /// kastell's marker; a server already gone is `NotFound`. Requires
+    /// `server_delete`; the default refuses with `Unsupported`.
+    async fn delete_server(&self, id: &ServerId) -> Result<()> {
+        let _ = id;
+        Err(unsupported(self.info().id, "server_delete"))
     }
 }
 
@@ -280,6 +327,52 @@ pub trait CloudProviderExt: CloudProvider {
             .await
     }
 
+    /// Creates a server and waits until the provider reports it running
+    /// with a public IPv4, for at most `deadline`. A server that was
+    /// created but did not come up in time is left as it is (it carries
+    /// kastell's marker) and the timeout names its id.
+    async fn create_server_and_wait(
+        &self,
+        spec: &ServerSpec,
+        deadline: Duration,
+    ) -> Result<Server> {
+        if !self.capability().server_create {
+            return Err(unsupported(self.info().id, "server_create"));
+        }
+        let started = Instant::now();
+        let created = self.create_server(spec).await?;
+        let id = created.id.clone();
+        let look = || async {
+            match self.get_server(&id).await {
+                Ok(server)
+                    if server.status == ServerStatus::Running && server.public_ipv4.is_some() =>
+                {
+                    Look::Done(server)
+                }
+                Ok(server) => Look::Pending(server.raw_status),
+                Err(e) if e.is_retryable() || e.kind() == ErrorKind::NotFound => {
+                    Look::Pending(e.to_string())
+                }
+                Err(e) => Look::Failed(e),
+            }
+        };
+        let expired = |seen: String| {
+            Error::timeout(format!(
+                "new server {id} was not running with an address within {}s (last seen: {seen})",
+                deadline.as_secs()
+            ))
+            .with_provider(self.info().id)
+            .with_context("server", &id)
+            .with_hint(
+                "It carries kastell's marker: `kastell doctor` finds it and offers to delete it",
+            )
+        };
+        let remaining = deadline.saturating_sub(started.elapsed());
+        self.poll_schedule()
+            .poll_until(remaining, look, expired)
+            .await
+    }
+
     /// Restores `server` from `snapshot` and waits until it runs again.
     async fn restore_and_wait(
         &self,
@@ -340,6 +433,11 @@ mod tests {
             async fn restore_snapshot(&self, server: &ServerId, snapshot: &SnapshotId) -> Result<ActionRef>;
             async fn action_status(&self, action: &ActionRef) -> Result<ActionStatus>;
             async fn snapshot_cost_estimate(&self, id: &ServerId) -> Result<CostEstimate>;
+            fn default_server_choice(&self) -> Result<ServerChoice>;
+            async fn server_price(&self, size: &str, region: &str) -> Result<ServerPrice>;
+            async fn create_server(&self, spec: &ServerSpec) -> Result<Server>;
+            async fn list_managed_servers(&self) -> Result<Vec<ManagedServer>>;
+            async fn delete_server(&self, id: &ServerId) -> Result<()>;
         }
     }
 

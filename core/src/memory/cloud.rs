@@ -12,8 +12,9 @@ use crate::error::{Error, Result};
 use crate::poll::PollSchedule;
 use crate::registry::{ProviderEntry, ProviderIdentity};
 use crate::types::{
-    ActionKind, ActionRef, ActionState, ActionStatus, CostEstimate, RebootMode, Server, ServerId,
-    ServerStatus, Snapshot, SnapshotId, SnapshotStatus, TokenInfo,
+    ActionKind, ActionRef, ActionState, ActionStatus, CostEstimate, ManagedRole, ManagedServer,
+    RebootMode, Server, ServerChoice, ServerId, ServerPrice, ServerSpec, ServerStatus, Snapshot,
+    SnapshotId, SnapshotStatus, TokenInfo,
 };
 
 const ID: &str = "memory";
@@ -43,6 +44,13 @@ struct State {
     snapshots: BTreeMap<SnapshotId, Snapshot>,
     actions: HashMap<String, PendingAction>,
     next_id: u64,
+    /// Servers kastell created, by role.
+    managed: BTreeMap<ServerId, ManagedRole>,
+    /// Created servers still provisioning: status polls left before they
+    /// run with an address.
+    provisioning: HashMap<ServerId, u32>,
+    /// Addresses new servers get, in order (then `198.51.100.<n>`).
+    address_pool: VecDeque<Ipv4Addr>,
     calls: Vec<&'static str>,
     faults: VecDeque<(&'static str, Error)>,
 }
@@ -110,6 +118,13 @@ impl MemoryCloud {
         id
     }
 
+    /// Adds addresses that created servers get, in order, before the
+    /// default `198.51.100.<n>` (so a test can hand out addresses a fake
+    /// host answers on).
+    pub fn add_addresses(&self, addresses: impl IntoIterator<Item = Ipv4Addr>) {
+        self.state().address_pool.extend(addresses);
+    }
+
     /// How many status polls an action takes to finish.
     pub fn set_polls_per_action(&self, polls: u32) {
         *self
@@ -175,6 +190,28 @@ impl MemoryCloud {
     }
 }
 
+/// Counts one status poll of a provisioning server; the last one makes it
+/// run with the next address.
+fn advance_provisioning(state: &mut State, id: &ServerId) {
+    let Some(left) = state.provisioning.get_mut(id) else {
+        return;
+    };
+    if *left > 0 {
+        *left -= 1;
+        return;
+    }
+    state.provisioning.remove(id);
+    let address = state.address_pool.pop_front().unwrap_or_else(|| {
+        let n = (state.next_id % 250) as u8;
+        Ipv4Addr::new(198, 51, 100, n.saturating_add(1))
+    });
+    if let Some(server) = state.servers.get_mut(id) {
+        server.status = ServerStatus::Running;
+        server.raw_status = "running".into();
+        server.public_ipv4 = Some(address);
+    }
+}
+
 fn set_status(state: &mut State, id: &ServerId, status: ServerStatus) {
     if let Some(server) = state.servers.get_mut(id) {
         server.status = status;
@@ -224,8 +261,11 @@ impl CloudProvider for MemoryCloud {
         })
     }
 
+    /// A created server runs, with its address, once its provisioning
+    /// polls are used up.
     async fn get_server(&self, id: &ServerId) -> Result<Server> {
-        let state = self.enter("get_server")?;
+        let mut state = self.enter("get_server")?;
+        advance_provisioning(&mut state, id);
         state
             .servers
             .get(id)
@@ -394,6 +434,116 @@ impl CloudProvider for MemoryCloud {
         })
     }
 
+    fn default_server_choice(&self) -> Result<ServerChoice> {
+        if !self.capability.server_create {
+            return Err(unsupported(ID, "server_create"));
+        }
+        Ok(ServerChoice {
+            size: "small".into(),
+            region: "mem-1".into(),
+            image: "ubuntu-24.04".into(),
+        })
+    }
+
+    async fn server_price(&self, size: &str, region: &str) -> Result<ServerPrice> {
+        if !self.capability.server_create {
+            return Err(unsupported(ID, "server_create"));
+        }
+        drop(self.enter("server_price")?);
+        if size != "small" || region != "mem-1" {
+            return Err(Error::invalid_input(format!(
+                "the memory cloud has no size {size:?} in region {region:?}"
+            ))
+            .with_provider(ID)
+            .with_hint("It offers size `small` in region `mem-1`"));
+        }
+        Ok(ServerPrice {
+            monthly: 5.0,
+            hourly: Some(0.007),
+            currency: "$".into(),
+            basis: "memory reference rate".into(),
+        })
+    }
+
+    async fn create_server(&self, spec: &ServerSpec) -> Result<Server> {
+        if !self.capability.server_create {
+            return Err(unsupported(ID, "server_create"));
+        }
+        if [
+            &spec.name,
+            &spec.size,
+            &spec.region,
+            &spec.image,
+            &spec.ssh_public_key,
+        ]
+        .iter()
+        .any(|field| field.trim().is_empty())
+        {
+            return Err(Error::invalid_input(
+                "a new server needs a name, size, region, image and SSH public key",
+            )
+            .with_provider(ID));
+        }
+        let polls = *self
+            .polls_per_action
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut state = self.enter("create_server")?;
+        state.next_id += 1;
+        let id = ServerId::new(format!("{}", 1000 + state.next_id))?;
+        let mut server = Server::new(id.clone(), spec.name.clone(), ServerStatus::Provisioning);
+        server.region = Some(spec.region.clone());
+        server.plan = Some(spec.size.clone());
+        server.disk_gb = Some(40.0);
+        state.servers.insert(id.clone(), server.clone());
+        state.managed.insert(id.clone(), spec.role);
+        state.provisioning.insert(id.clone(), polls);
+        state.boots.insert(id, 1);
+        Ok(server)
+    }
+
+    async fn list_managed_servers(&self) -> Result<Vec<ManagedServer>> {
+        if !self.capability.server_create {
+            return Err(unsupported(ID, "server_create"));
+        }
+        let state = self.enter("list_managed_servers")?;
+        Ok(state
+            .managed
+            .iter()
+            .filter_map(|(id, role)| {
+                state.servers.get(id).map(|server| ManagedServer {
+                    server: server.clone(),
+                    role: Some(*role),
+                })
+            })
+            .collect())
+    }
+
+    async fn delete_server(&self, id: &ServerId) -> Result<()> {
+        if !self.capability.server_delete {
+            return Err(unsupported(ID, "server_delete"));
+        }
+        let mut state = self.enter("delete_server")?;
+        if !state.servers.contains_key(id) {
+            return Err(server_not_found(ID, id));
+        }
+        if !state.managed.contains_key(id) {
+            return Err(Error::new(
+                crate::ErrorKind::PermissionDenied,
+                format!("server {id} was not created by kastell; it is not deleted"),
+            )
+            .with_provider(ID)
+            .with_hint("kastell deletes only servers that carry its marker"));
+        }
+        state.servers.remove(id);
+        state.managed.remove(id);
+        state.provisioning.remove(id);
+        state
+            .snapshots
+            .retain(|_, s| s.server_id.as_ref() != Some(id));
+        Ok(())
+    }
+
     async fn snapshot_cost_estimate(&self, id: &ServerId) -> Result<CostEstimate> {
         if !self.capability.cost_estimate {
             return Err(unsupported(ID, "cost_estimate"));
@@ -419,6 +569,44 @@ mod tests {
     use crate::ErrorKind;
     use crate::cloud::CloudProviderExt;
     use std::time::Duration;
+
+    #[tokio::test]
+    async fn created_servers_run_with_an_address_and_only_they_can_be_deleted() {
+        let cloud = MemoryCloud::new();
+        let person = cloud.add_server("by-hand", Ipv4Addr::new(10, 0, 0, 1));
+        cloud.add_addresses([Ipv4Addr::new(127, 0, 0, 9)]);
+        let spec = ServerSpec {
+            name: "web-new".into(),
+            size: "small".into(),
+            region: "mem-1".into(),
+            image: "ubuntu-24.04".into(),
+            ssh_public_key: "ssh-ed25519 AAAA test".into(),
+            role: ManagedRole::Drill,
+        };
+        let server = cloud
+            .create_server_and_wait(&spec, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(server.status, ServerStatus::Running);
+        assert_eq!(server.public_ipv4, Some(Ipv4Addr::new(127, 0, 0, 9)));
+        let managed = cloud.list_managed_servers().await.unwrap();
+        assert_eq!(managed.len(), 1);
+        assert_eq!(managed[0].role, Some(ManagedRole::Drill));
+        let refused = cloud.delete_server(&person).await.unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::PermissionDenied);
+        assert!(cloud.get_server(&person).await.is_ok());
+        cloud.delete_server(&server.id).await.unwrap();
+        let gone = cloud.get_server(&server.id).await.unwrap_err();
+        assert_eq!(gone.kind(), ErrorKind::NotFound);
+        let mut empty = spec.clone();
+        empty.size = " ".into();
+        let bad = cloud.create_server(&empty).await.unwrap_err();
+        assert_eq!(bad.kind(), ErrorKind::InvalidInput);
+        let price = cloud.server_price("small", "mem-1").await.unwrap();
+        assert!(price.monthly > 0.0);
+        let wrong = cloud.server_price("huge", "mem-1").await.unwrap_err();
+        assert_eq!(wrong.kind(), ErrorKind::InvalidInput);
+    }
 
     #[tokio::test]
     async fn reboot_and_snapshot_round_trip_with_ownership() {

@@ -5,6 +5,7 @@ mod backup;
 mod ids;
 mod place;
 mod platform;
+mod provision;
 mod server;
 mod snapshot;
 mod step;
@@ -19,6 +20,9 @@ pub use place::{PlatformRoot, Privilege};
 pub use platform::{
     BackupStyle, Health, PlatformInfo, RebootAfterUpdate, UpdateOptions, UpdateReport, UpdateStyle,
     tail,
+};
+pub use provision::{
+    MANAGED_TAG, ManagedRole, ManagedServer, ServerChoice, ServerPrice, ServerSpec,
 };
 pub use server::{ProviderInfo, Server, ServerStatus, TokenInfo};
 pub use snapshot::{CostEstimate, Snapshot, SnapshotStatus};

@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 
+use crate::addresses::AddressPool;
 use crate::clock::SimClock;
 use crate::faults::{Fault, Faults};
 
@@ -164,6 +165,8 @@ pub struct SimContext {
     pub tokens: Tokens,
     /// The vendor's answer shapes.
     pub dialect: Arc<dyn Dialect>,
+    /// The public addresses created servers get.
+    pub addresses: AddressPool,
 }
 
 impl std::fmt::Debug for SimContext {
@@ -183,6 +186,7 @@ impl SimContext {
             recorder: Arc::default(),
             tokens,
             dialect,
+            addresses: AddressPool::default(),
         }
     }
 

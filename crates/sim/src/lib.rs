@@ -25,6 +25,7 @@
 //! conformance fixtures work with any provider's simulator, a third-party
 //! one included, without naming it.
 
+mod addresses;
 mod clock;
 mod context;
 mod dialect;
@@ -33,6 +34,7 @@ mod seed;
 mod server;
 mod simulator;
 
+pub use addresses::AddressPool;
 pub use clock::{SimClock, Timeline};
 pub use context::{Dialect, Recorded, Recorder, SimContext, TokenKind, Tokens};
 pub use dialect::JsonDialect;
