@@ -73,68 +73,43 @@ impl SeaweedS3 {
         std::fs::write(&config_path, config.to_string()).expect("write the S3 config");
         let data = dir.path().join("data");
         std::fs::create_dir(&data).expect("create the data directory");
-        let s3_port = free_port();
-        let port = |name: &str| format!("-{name}={}", free_port());
-        let mut args: Vec<String> = [
-            "mini",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            "-master.telemetry=false",
-            "-webdav=false",
-            "-admin.ui=false",
-            "-s3.port.iceberg=0",
-        ]
-        .map(str::to_owned)
-        .to_vec();
-        args.extend([
-            format!("-dir={}", data.display()),
-            format!("-bucket={BUCKET}"),
-            format!("-s3.config={}", config_path.display()),
-            format!("-s3.port={s3_port}"),
-        ]);
-        for name in [
-            "s3.port.grpc",
-            "master.port",
-            "master.port.grpc",
-            "volume.port",
-            "volume.port.grpc",
-            "filer.port",
-            "filer.port.grpc",
-            "admin.port",
-            "debug.port",
-        ] {
-            args.push(port(name));
+        // The ports are free when picked but released before `weed` binds
+        // them, so another test can take one first: `weed` then exits or
+        // never answers. Such a start is retried on fresh ports.
+        let mut last_failure = String::new();
+        for _attempt in 0..START_ATTEMPTS {
+            let (args, s3_port) = weed_args(&data, &config_path);
+            let endpoint = format!("http://127.0.0.1:{s3_port}");
+            let mut child = spawn(&weed, &args, dir.path());
+            match wait_answering(&mut child, &endpoint, &credentials) {
+                Ok(()) => {
+                    let server = Self {
+                        child,
+                        weed,
+                        args,
+                        endpoint,
+                        credentials,
+                        _dir: dir,
+                    };
+                    server.wait_until("store the probe repository", |s| s.probe(&["init"]));
+                    return server;
+                }
+                Err(failure) => {
+                    last_failure = failure;
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+            }
         }
-        let child = spawn(&weed, &args, dir.path());
-        let server = Self {
-            child,
-            weed,
-            args,
-            endpoint: format!("http://127.0.0.1:{s3_port}"),
-            credentials,
-            _dir: dir,
-        };
-        server.wait_ready();
-        server
+        panic!(
+            "SeaweedFS did not start in {START_ATTEMPTS} attempts on fresh ports: {last_failure}"
+        );
     }
 
-    /// Runs stock restic on the readiness probe's repository (a prefix of
-    /// the bucket, password `readiness probe`) and returns whether it
-    /// succeeded, with its stderr.
+    /// Runs stock restic on the readiness probe's repository; see
+    /// [`probe`].
     fn probe(&self, args: &[&str]) -> (bool, String) {
-        let url = format!("s3:{}/{BUCKET}/ready-probe", self.endpoint);
-        let output = Command::new("restic")
-            .args(["--no-cache", "--repo", &url])
-            .args(args)
-            .env("RESTIC_PASSWORD", "readiness probe")
-            .env("AWS_ACCESS_KEY_ID", &self.credentials.access_key_id)
-            .env("AWS_SECRET_ACCESS_KEY", &self.credentials.secret_access_key)
-            .output()
-            .expect("restic is installed (.ci/setup installs it)");
-        (
-            output.status.success(),
-            String::from_utf8_lossy(&output.stderr).to_lowercase(),
-        )
+        probe(&self.endpoint, &self.credentials, args)
     }
 
     /// Waits (up to 60 s) until `ready` accepts what the probe says.
@@ -151,19 +126,6 @@ impl SeaweedS3 {
             );
             std::thread::sleep(Duration::from_millis(250));
         }
-    }
-
-    /// Waits until S3 answers with the key accepted, then stores the
-    /// probe's repository, whose reading back proves a restarted server
-    /// serves what it held before ([`SeaweedS3::restart`]).
-    fn wait_ready(&self) {
-        // `restic cat config` on an empty prefix fails fast with "does not
-        // exist" once S3 answers and the key is accepted.
-        self.wait_until("answer S3", |s| {
-            let (_, stderr) = s.probe(&["cat", "config"]);
-            (stderr.contains("key does not exist"), stderr)
-        });
-        self.wait_until("store the probe repository", |s| s.probe(&["init"]));
     }
 
     /// Starts the killed server again on the same data and ports.
@@ -185,6 +147,94 @@ impl SeaweedS3 {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs stock restic on the readiness probe's repository (a prefix of the
+/// bucket, password `readiness probe`) and returns whether it succeeded,
+/// with its stderr.
+fn probe(endpoint: &str, credentials: &S3Keys, args: &[&str]) -> (bool, String) {
+    let url = format!("s3:{endpoint}/{BUCKET}/ready-probe");
+    let output = Command::new("restic")
+        .args(["--no-cache", "--repo", &url])
+        .args(args)
+        .env("RESTIC_PASSWORD", "readiness probe")
+        .env("AWS_ACCESS_KEY_ID", &credentials.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &credentials.secret_access_key)
+        .output()
+        .expect("restic is installed (.ci/setup installs it)");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).to_lowercase(),
+    )
+}
+
+/// Waits until a starting `weed` answers S3 with the key accepted
+/// (`restic cat config` on an empty prefix fails fast with "does not exist"
+/// then), for at most [`ATTEMPT_DEADLINE`]; an exited `weed` or the
+/// deadline is an error saying what was last seen.
+fn wait_answering(child: &mut Child, endpoint: &str, credentials: &S3Keys) -> Result<(), String> {
+    let until = Instant::now() + ATTEMPT_DEADLINE;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("weed exited ({status}) before it answered"));
+        }
+        let (_, stderr) = probe(endpoint, credentials, &["cat", "config"]);
+        if stderr.contains("key does not exist") {
+            return Ok(());
+        }
+        if Instant::now() >= until {
+            return Err(format!(
+                "no S3 answer within {}s: {stderr}",
+                ATTEMPT_DEADLINE.as_secs()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// How many times a start is tried on fresh ports.
+const START_ATTEMPTS: usize = 3;
+
+/// How long one start may take before it is retried (a normal start answers
+/// in about a second).
+const ATTEMPT_DEADLINE: Duration = Duration::from_secs(20);
+
+/// `weed mini`'s arguments on freshly picked loopback ports, and its S3
+/// port.
+fn weed_args(data: &Path, config_path: &Path) -> (Vec<String>, u16) {
+    let s3_port = free_port();
+    let port = |name: &str| format!("-{name}={}", free_port());
+    let mut args: Vec<String> = [
+        "mini",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        "-master.telemetry=false",
+        "-webdav=false",
+        "-admin.ui=false",
+        "-s3.port.iceberg=0",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    args.extend([
+        format!("-dir={}", data.display()),
+        format!("-bucket={BUCKET}"),
+        format!("-s3.config={}", config_path.display()),
+        format!("-s3.port={s3_port}"),
+    ]);
+    for name in [
+        "s3.port.grpc",
+        "master.port",
+        "master.port.grpc",
+        "volume.port",
+        "volume.port.grpc",
+        "filer.port",
+        "filer.port.grpc",
+        "admin.port",
+        "debug.port",
+    ] {
+        args.push(port(name));
+    }
+    (args, s3_port)
 }
 
 fn spawn(weed: &Path, args: &[String], dir: &Path) -> Child {
