@@ -34,6 +34,8 @@ fn route(op: CloudOp, account: &Account) -> (&'static str, String) {
             ("POST", format!("/v2/droplets/{}/actions", account.server_b))
         }
         CloudOp::DeleteSnapshot => ("DELETE", "/v2/snapshots/".to_owned()),
+        CloudOp::CreateServer => ("POST", "/v2/droplets".to_owned()),
+        CloudOp::DeleteServer => ("DELETE", "/v2/droplets/".to_owned()),
     }
 }
 

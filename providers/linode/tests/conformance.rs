@@ -29,6 +29,8 @@ fn route(op: CloudOp, account: &Account) -> (&'static str, String) {
         CloudOp::CreateSnapshot => ("POST", "/v4/images".to_owned()),
         CloudOp::DeleteSnapshot => ("DELETE", "/v4/images/".to_owned()),
         CloudOp::RestoreSnapshot => ("POST", "/rebuild".to_owned()),
+        CloudOp::CreateServer => ("POST", "/v4/linode/instances".to_owned()),
+        CloudOp::DeleteServer => ("DELETE", "/v4/linode/instances/".to_owned()),
     }
 }
 
