@@ -182,7 +182,11 @@ async fn tokens_acls_and_costs() {
     let sim = sim(1).await;
     let rw = provider(&sim, false).validate_token().await.unwrap();
     assert_eq!(rw.can_write, Some(true));
-    assert!(rw.scopes.iter().any(|s| s == "manage_servers"));
+    assert!(rw.scopes.iter().any(|s| s == "subscriptions"));
+    assert!(
+        rw.scopes.iter().all(|s| s != "manage_servers"),
+        "Vultr documents no manage_servers ACL"
+    );
     assert_eq!(rw.account.as_deref(), Some("Kastell Sim"));
     let ro = provider(&sim, true).validate_token().await.unwrap();
     assert_eq!(ro.can_write, Some(false));
