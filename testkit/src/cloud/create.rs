@@ -158,7 +158,6 @@ pub async fn read_only_tokens_create_and_delete_nothing(f: &dyn CloudFixture) {
     let p = rw(f);
     let spec = spec(&p, "kastell-trial-ro", ManagedRole::Drill);
     let keys_before = f.uploaded_keys();
-    let creates = f.requests(CloudOp::CreateServer).len();
     let read_only = f.provider(TokenChoice::ReadOnly, false);
     let err = read_only
         .create_server(&spec)
@@ -173,6 +172,7 @@ pub async fn read_only_tokens_create_and_delete_nothing(f: &dyn CloudFixture) {
         .expect_err("read-only tokens cannot delete");
     assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
 
+    let creates = f.requests(CloudOp::CreateServer).len();
     let mut bad = spec.clone();
     bad.ssh_public_key = "ssh-ed25519 AAAA\nssh-rsa BBBB".to_owned();
     let err = p.create_server(&bad).await.expect_err("two key lines");
