@@ -45,15 +45,14 @@ fn invalid_fields(fields: &[(&str, &str)]) -> Response {
 }
 
 /// The JSON object body, or `json_error`.
-fn object(body: &Bytes) -> Result<serde_json::Map<String, Value>, Response> {
+fn object(body: &Bytes) -> Result<serde_json::Map<String, Value>, Fail> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
         _ => Err(Fail::new(
             StatusCode::BAD_REQUEST,
             "json_error",
             "request body is not a JSON object",
-        )
-        .into_response()),
+        )),
     }
 }
 
@@ -88,10 +87,7 @@ pub(crate) fn selects(selector: &str, labels: &BTreeMap<String, String>) -> bool
 /// `POST /servers`: validates the body field by field, then creates the
 /// server `initializing`, with the pool's next address.
 pub(super) async fn create_server(State(s): S, body: Bytes) -> Answer {
-    let body = match object(&body) {
-        Ok(body) => body,
-        Err(response) => return Ok(response),
-    };
+    let body = object(&body)?;
     let text = |key: &str| body.get(key).and_then(Value::as_str).map(str::trim);
     let mut wrong = Vec::new();
     let name = text("name").unwrap_or("");
@@ -281,10 +277,7 @@ fn key_json(id: i64, key: &SimKey) -> Value {
 /// `POST /ssh_keys`: `name` and `public_key` required, names and keys
 /// unique.
 pub(super) async fn create_key(State(s): S, body: Bytes) -> Answer {
-    let body = match object(&body) {
-        Ok(body) => body,
-        Err(response) => return Ok(response),
-    };
+    let body = object(&body)?;
     let name = body.get("name").and_then(Value::as_str).unwrap_or("");
     let public_key = body.get("public_key").and_then(Value::as_str).unwrap_or("");
     let label_map = labels(body.get("labels"));
