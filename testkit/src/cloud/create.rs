@@ -6,7 +6,7 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use kastell_core::types::{ManagedRole, ServerSpec, ServerStatus};
+use kastell_core::types::{ManagedRole, RebootMode, ServerSpec, ServerStatus};
 use kastell_core::{CloudProvider, CloudProviderExt, ErrorKind};
 
 use super::{CloudFixture, CloudOp, Fault, TokenChoice, WAIT, rw};
@@ -29,8 +29,9 @@ fn spec(p: &Arc<dyn CloudProvider>, name: &str, role: ManagedRole) -> ServerSpec
     }
 }
 
-/// A created server runs with the next address of the pool, is listed as
-/// kastell's with its role, has a price; deleting a seeded (unmarked)
+/// A created server runs with the next address of the pool, has booted
+/// once and reboots like a seeded one, is listed as kastell's with its
+/// role, has a price; deleting a seeded (unmarked)
 /// server is refused before any DELETE; deleting the created one removes
 /// it and the SSH key uploaded for it.
 pub async fn created_servers_run_marked_and_only_they_are_deleted(f: &dyn CloudFixture) {
@@ -74,6 +75,11 @@ pub async fn created_servers_run_marked_and_only_they_are_deleted(f: &dyn CloudF
     }
     let again = p.get_server(&server.id).await.expect("get the new server");
     assert_eq!(again.public_ipv4, server.public_ipv4);
+    assert_eq!(f.boots(&server.id), 1, "a created server has booted once");
+    p.reboot_and_wait(&server.id, RebootMode::Soft, WAIT)
+        .await
+        .expect("a created server reboots like any other");
+    assert_eq!(f.boots(&server.id), 2);
 
     let managed = p
         .list_managed_servers()
