@@ -402,6 +402,39 @@ pub fn server_not_found(provider: &'static str, id: &ServerId) -> Error {
         .with_hint("Check the server id, or that the token belongs to the right project")
 }
 
+/// The refusal to delete server `id`, which does not carry kastell's
+/// marker ([`crate::types::MANAGED_TAG`]): kastell deletes only what it
+/// created.
+pub fn not_managed(provider: &'static str, id: &ServerId) -> Error {
+    Error::new(
+        ErrorKind::PermissionDenied,
+        format!("server {id} was not created by kastell; it is not deleted"),
+    )
+    .with_provider(provider)
+    .with_hint(format!(
+        "kastell deletes only servers tagged {}; delete this one in the provider's console",
+        crate::types::MANAGED_TAG
+    ))
+}
+
+/// The refusal of a size or region the provider does not offer, naming up
+/// to eight that it does.
+pub fn unknown_offer(
+    provider: &'static str,
+    what: &str,
+    wanted: &str,
+    offered: impl IntoIterator<Item = String>,
+) -> Error {
+    let some: Vec<String> = offered.into_iter().take(8).collect();
+    Error::invalid_input(format!("{provider} offers no {what} {wanted:?}"))
+        .with_provider(provider)
+        .with_hint(if some.is_empty() {
+            format!("Check the {what} in the provider's documentation")
+        } else {
+            format!("Some that exist: {}", some.join(", "))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,9 @@
 //!   byte-exact transfer checks.
 //! - [`memory`]: the memory transport, scripted for the trials;
 //!   [`platform`]: the conformance trials every platform must pass;
-//!   [`sim_cloud`]: a cloud fixture over any provider simulator.
+//!   [`sim_cloud`]: a cloud fixture over any provider simulator;
+//!   [`raw`]: one request to a simulator exactly as written, for checking
+//!   its answers against the vendor's specification.
 //! - [`s3`]: SeaweedFS, a real S3 server on loopback; [`tmpfs`]: a real
 //!   full disk (root only); [`ci_cache`]: where `.ci/setup` installs
 //!   SeaweedFS and the SDKs.
@@ -34,6 +36,7 @@ pub mod mcp_sdk;
 pub mod memory;
 pub mod pg;
 pub mod platform;
+pub mod raw;
 pub mod s3;
 pub mod shim;
 pub mod sim_cloud;

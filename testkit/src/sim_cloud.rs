@@ -4,6 +4,7 @@
 //! counting are shared; a provider crate only says where each operation's
 //! requests go.
 
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -172,5 +173,18 @@ impl CloudFixture for SimCloudFixture {
             .into_iter()
             .map(|r| r.at)
             .collect()
+    }
+
+    fn created_servers(&self) -> Vec<String> {
+        self.sim.created_servers()
+    }
+
+    fn uploaded_keys(&self) -> Vec<String> {
+        self.sim.ssh_keys()
+    }
+
+    fn queue_addresses(&self, addresses: &[Ipv4Addr]) -> bool {
+        self.sim.addresses().add(addresses.iter().copied());
+        true
     }
 }

@@ -22,7 +22,8 @@ pub use platform::{
     tail,
 };
 pub use provision::{
-    MANAGED_TAG, ManagedRole, ManagedServer, ServerChoice, ServerPrice, ServerSpec,
+    MANAGED_TAG, ManagedRole, ManagedServer, SSH_KEY_TAG, ServerChoice, ServerPrice, ServerSpec,
+    ssh_key_from_tags,
 };
 pub use server::{ProviderInfo, Server, ServerStatus, TokenInfo};
 pub use snapshot::{CostEstimate, Snapshot, SnapshotStatus};

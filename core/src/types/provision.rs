@@ -10,10 +10,16 @@
 use serde::{Deserialize, Serialize};
 
 use super::server::Server;
+use crate::error::{Error, Result};
 
 /// The tag (Hetzner: label key with value `true`) on everything kastell
 /// creates at a provider.
 pub const MANAGED_TAG: &str = "kastell-managed";
+
+/// The start of the tag (Hetzner: the label key, without the colon) that
+/// names the SSH key kastell uploaded for a server, so deleting the server
+/// deletes that key too: `kastell-ssh-key:<key id>`.
+pub const SSH_KEY_TAG: &str = "kastell-ssh-key:";
 
 /// Why kastell created a server; carried as a second tag
 /// ([`ManagedRole::tag`]).
@@ -53,6 +59,18 @@ impl ManagedRole {
             _ => None,
         }
     }
+
+    /// The first role any of `tags` names, if any.
+    pub fn from_tags<'a>(tags: impl IntoIterator<Item = &'a str>) -> Option<Self> {
+        tags.into_iter().find_map(Self::from_tag)
+    }
+}
+
+/// The SSH key id a server's tags name (see [`SSH_KEY_TAG`]), if any.
+pub fn ssh_key_from_tags<'a>(tags: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    tags.into_iter()
+        .find_map(|tag| tag.strip_prefix(SSH_KEY_TAG))
+        .filter(|id| !id.is_empty())
 }
 
 /// What to create: every field is the provider's own slug.
@@ -75,6 +93,89 @@ pub struct ServerSpec {
     pub ssh_public_key: String,
     /// Why kastell creates it; becomes the role tag beside [`MANAGED_TAG`].
     pub role: ManagedRole,
+}
+
+/// The key types an OpenSSH public key line may start with.
+const KEY_TYPES: [&str; 8] = [
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+    "ssh-dss",
+];
+
+impl ServerSpec {
+    /// The tags every provider puts on what it creates for this spec:
+    /// [`MANAGED_TAG`] and the role's.
+    pub fn tags(&self) -> [&'static str; 2] {
+        [MANAGED_TAG, self.role.tag()]
+    }
+
+    /// Refuses (`InvalidInput`, naming the field, before any request) an
+    /// empty size, region or image, a name that is not a hostname (1 to 63
+    /// letters, digits, `-` and `.`, not starting or ending with `-` or
+    /// `.`), and a public key that is not one OpenSSH public key line
+    /// (`<type> <base64> [comment]`).
+    pub fn validate(&self, provider: &'static str) -> Result<()> {
+        let refuse = |what: String, hint: &str| {
+            Err(Error::invalid_input(what)
+                .with_provider(provider)
+                .with_hint(hint.to_owned()))
+        };
+        for (field, value) in [
+            ("size", &self.size),
+            ("region", &self.region),
+            ("image", &self.image),
+        ] {
+            if value.trim().is_empty() || value.chars().any(char::is_control) {
+                return refuse(
+                    format!("a new server needs a {field}"),
+                    "Name the provider's own slug (see `kastell recover --help`)",
+                );
+            }
+        }
+        let name = self.name.as_str();
+        let name_ok = (1..=63).contains(&name.len())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+            && !name.starts_with(['-', '.'])
+            && !name.ends_with(['-', '.']);
+        if !name_ok {
+            return refuse(
+                format!("{name:?} is not a usable server name"),
+                "Use 1 to 63 letters, digits, `-` and `.` (a hostname)",
+            );
+        }
+        if !is_public_key_line(&self.ssh_public_key) {
+            return refuse(
+                "the SSH public key is not one OpenSSH public key line".to_owned(),
+                "Give the contents of a `.pub` file: `ssh-ed25519 AAAA... comment`",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Whether `line` is one OpenSSH public key line: a known key type, base64
+/// key data, an optional comment, no line breaks or control characters.
+fn is_public_key_line(line: &str) -> bool {
+    let line = line.trim_end_matches('\n');
+    if line.chars().any(char::is_control) {
+        return false;
+    }
+    let mut parts = line.split(' ');
+    let (Some(kind), Some(data)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    KEY_TYPES.contains(&kind)
+        && data.len() >= 16
+        && data
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
 }
 
 /// The size, region and image a provider suggests when the user names
@@ -137,6 +238,57 @@ mod tests {
             assert_eq!(ManagedRole::from_tag(role.as_str()), Some(role));
         }
         assert_eq!(ManagedRole::from_tag("web"), None);
+    }
+
+    fn spec() -> ServerSpec {
+        ServerSpec {
+            name: "web-new".into(),
+            size: "s".into(),
+            region: "r".into(),
+            image: "i".into(),
+            ssh_public_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0 me@host".into(),
+            role: ManagedRole::Drill,
+        }
+    }
+
+    #[test]
+    fn specs_are_checked_before_any_request() {
+        assert!(spec().validate("p").is_ok());
+        assert_eq!(spec().tags(), ["kastell-managed", "kastell-drill"]);
+        let bad = [
+            ServerSpec {
+                size: " ".into(),
+                ..spec()
+            },
+            ServerSpec {
+                name: "-x".into(),
+                ..spec()
+            },
+            ServerSpec {
+                name: "a b".into(),
+                ..spec()
+            },
+            ServerSpec {
+                ssh_public_key: "hello".into(),
+                ..spec()
+            },
+            ServerSpec {
+                ssh_public_key:
+                    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5\nssh-rsa AAAAB3NzaC1yc2EAAAADAQAB".into(),
+                ..spec()
+            },
+        ];
+        for spec in bad {
+            let err = spec.validate("p").unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::InvalidInput, "{spec:?}");
+            assert!(err.hint().is_some());
+        }
+        assert_eq!(ssh_key_from_tags(["a", "kastell-ssh-key:77"]), Some("77"));
+        assert_eq!(ssh_key_from_tags(["kastell-ssh-key:"]), None);
+        assert_eq!(
+            ManagedRole::from_tags(["x", "kastell-recovery"]),
+            Some(ManagedRole::Recovery)
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::addresses::AddressPool;
 use crate::context::SimContext;
 use crate::seed::SimOptions;
 
@@ -46,6 +47,25 @@ pub trait Simulator: Send + Sync + 'static {
     /// A snapshot (or image) of another account: 404 for the simulator's
     /// tokens.
     fn foreign_snapshot_id(&self) -> String;
+
+    /// The public addresses the servers it creates get, in order (the
+    /// sandbox queues fake hosts' loopback addresses here, so a created
+    /// server answers SSH); by default the context's pool.
+    fn addresses(&self) -> &AddressPool {
+        &self.context().addresses
+    }
+
+    /// The servers created through its API and not yet deleted, in creation
+    /// order; none for a simulator that cannot create servers.
+    fn created_servers(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The ids of the SSH keys uploaded through its API and not yet
+    /// deleted; none for a simulator without SSH keys.
+    fn ssh_keys(&self) -> Vec<String> {
+        Vec::new()
+    }
 
     /// The read-write token the simulator accepts (a simulator value, not
     /// anyone's secret).

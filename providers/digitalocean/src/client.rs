@@ -8,8 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use kastell_core::capability::unsupported;
 use kastell_core::types::{
-    ActionKind, ActionRef, ActionState, ActionStatus, CostEstimate, RebootMode, Server, ServerId,
-    Snapshot, SnapshotId, TokenInfo,
+    ActionKind, ActionRef, ActionState, ActionStatus, CostEstimate, ManagedServer, RebootMode,
+    Server, ServerChoice, ServerId, ServerPrice, ServerSpec, Snapshot, SnapshotId, TokenInfo,
 };
 use kastell_core::{
     CloudProvider, Error, ErrorKind, Idempotency, PollSchedule, ProviderConfig, ProviderIdentity,
@@ -35,7 +35,7 @@ const MAX_PENDING_NAMES: usize = 1024;
 /// which never prints it.
 #[derive(Debug)]
 pub struct DigitalOcean {
-    api: ApiClient,
+    pub(crate) api: ApiClient,
     endpoint: String,
     poll: PollSchedule,
     /// Snapshot action id → requested snapshot name. The action does not
@@ -123,7 +123,7 @@ fn default_poll() -> PollSchedule {
 
 /// The droplet id as a number: DigitalOcean ids are integers, so anything
 /// else (a `manual-` id) is refused before any request.
-fn droplet_id(id: &ServerId) -> Result<u64> {
+pub(crate) fn droplet_id(id: &ServerId) -> Result<u64> {
     id.as_str().parse().map_err(|_| {
         Error::invalid_input(format!("{id} is not a DigitalOcean droplet id"))
             .with_provider(ID)
@@ -304,6 +304,33 @@ impl CloudProvider for DigitalOcean {
                  (upper bound: the used size is billed)"
             ),
         })
+    }
+
+    /// `s-1vcpu-2gb` in `fra1` with `ubuntu-24-04-x64`.
+    fn default_server_choice(&self) -> Result<ServerChoice> {
+        Ok(Self::choice())
+    }
+
+    /// `price_monthly` and `price_hourly` from `GET /sizes`.
+    async fn server_price(&self, size: &str, region: &str) -> Result<ServerPrice> {
+        self.price(size, region).await
+    }
+
+    /// `POST /account/keys`, then `POST /droplets` (never re-sent), tagged
+    /// `kastell-managed`, the role's tag and `kastell-ssh-key:<key id>`.
+    async fn create_server(&self, spec: &ServerSpec) -> Result<Server> {
+        self.create(spec).await
+    }
+
+    /// `GET /droplets?tag_name=kastell-managed`, every page.
+    async fn list_managed_servers(&self) -> Result<Vec<ManagedServer>> {
+        self.managed().await
+    }
+
+    /// `DELETE /droplets/{id}` and its uploaded key, only for a droplet
+    /// tagged `kastell-managed`.
+    async fn delete_server(&self, id: &ServerId) -> Result<()> {
+        self.delete(id).await
     }
 }
 

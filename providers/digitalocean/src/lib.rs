@@ -17,7 +17,12 @@
 //!   action completes), list (every page), delete and restore (a `rebuild`
 //!   action), each delete or restore only after checking the snapshot is in
 //!   that droplet's own list;
-//! - a cost estimate at the documented $0.06 per GB-month on the droplet disk.
+//! - a cost estimate at the documented $0.06 per GB-month on the droplet disk;
+//! - droplets kastell creates (`POST /account/keys`, then `POST /droplets`,
+//!   never re-sent) tagged `kastell-managed`, the role's tag and
+//!   `kastell-ssh-key:<key id>`, listed with `tag_name=kastell-managed`,
+//!   priced from `GET /sizes` and deleted with their key only when tagged
+//!   (default: `s-1vcpu-2gb` in `fra1`, `ubuntu-24-04-x64`).
 //!
 //! Reboot, snapshot and rebuild are never re-sent after an ambiguous failure;
 //! the "Droplet already has a pending event." answer and 429s (which wait for
@@ -38,6 +43,7 @@ mod client;
 mod error;
 mod model;
 mod pages;
+mod provision;
 #[cfg(feature = "sim")]
 pub mod sim;
 

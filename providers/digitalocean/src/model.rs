@@ -80,6 +80,9 @@ pub(crate) struct Droplet {
     pub(crate) networks: Option<Networks>,
     pub(crate) region: Option<Region>,
     pub(crate) created_at: Option<String>,
+    /// Its tags; kastell's marker lives here.
+    #[serde(default)]
+    pub(crate) tags: Vec<String>,
 }
 
 /// A droplet's addresses.

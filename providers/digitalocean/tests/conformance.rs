@@ -34,6 +34,8 @@ fn route(op: CloudOp, account: &Account) -> (&'static str, String) {
             ("POST", format!("/v2/droplets/{}/actions", account.server_b))
         }
         CloudOp::DeleteSnapshot => ("DELETE", "/v2/snapshots/".to_owned()),
+        CloudOp::CreateServer => ("POST", "/v2/droplets".to_owned()),
+        CloudOp::DeleteServer => ("DELETE", "/v2/droplets/".to_owned()),
     }
 }
 
@@ -271,4 +273,73 @@ async fn snapshots_report_their_real_id_and_cost() {
         .recorder
         .count("POST", &format!("/droplets/{b}/actions"));
     assert_eq!(posts, 2, "one snapshot and one power cycle");
+}
+
+/// `POST /v2/droplets` is checked as DigitalOcean documents it, refusals in
+/// its `{"id", "message"}` envelope; a created droplet is `new` without
+/// addresses, answers 202 with its create action, carries its tags and is
+/// listed by `tag_name`; sizes carry their prices.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn droplet_creation_is_checked_field_by_field() {
+    use kastell_testkit::raw::call;
+    let sim = DigitalOceanSim::start(SimOptions {
+        servers: 3,
+        ..SimOptions::default()
+    })
+    .await
+    .expect("simulator");
+    let key = call(
+        &sim,
+        "POST",
+        "/account/keys",
+        Some(json!({"name": "k", "public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0 t"})),
+    )
+    .await;
+    assert_eq!(key.status, 201, "{}", key.body);
+    let key_id = key.body["ssh_key"]["id"].clone();
+    let good = json!({"name": "new-one", "region": "fra1", "size": "s-1vcpu-2gb",
+        "image": "ubuntu-24-04-x64", "ssh_keys": [key_id], "tags": ["kastell-managed", "kastell-drill"]});
+    for (what, change) in [
+        ("name", json!({"name": ""})),
+        ("size", json!({"size": "s-99vcpu"})),
+        ("region", json!({"region": "mars1"})),
+        ("image", json!({"image": "plan9"})),
+        ("tags", json!({"tags": ["not a tag!"]})),
+        ("ssh key", json!({"ssh_keys": [999]})),
+    ] {
+        let mut body = good.clone();
+        for (k, v) in change.as_object().expect("object") {
+            body[k] = v.clone();
+        }
+        let refused = call(&sim, "POST", "/droplets", Some(body)).await;
+        assert_eq!(refused.status, 422, "{what}: {}", refused.body);
+        assert_eq!(refused.body["id"], "unprocessable_entity", "{what}");
+        assert!(refused.body["message"].is_string());
+    }
+    assert!(sim.created_servers().is_empty());
+    let created = call(&sim, "POST", "/droplets", Some(good)).await;
+    assert_eq!(created.status, 202, "{}", created.body);
+    assert_eq!(created.body["droplet"]["status"], "new");
+    assert_eq!(created.body["droplet"]["networks"]["v4"], json!([]));
+    assert_eq!(created.body["links"]["actions"][0]["rel"], "create");
+    let tagged = call(&sim, "GET", "/droplets?tag_name=kastell-drill", None).await;
+    assert_eq!(tagged.body["droplets"].as_array().map(Vec::len), Some(1));
+    assert_eq!(tagged.body["droplets"][0]["tags"][1], "kastell-drill");
+    let sizes = call(&sim, "GET", "/sizes", None).await;
+    for size in sizes.body["sizes"].as_array().expect("sizes") {
+        for field in [
+            "slug",
+            "memory",
+            "vcpus",
+            "disk",
+            "transfer",
+            "price_monthly",
+            "price_hourly",
+            "regions",
+            "available",
+            "description",
+        ] {
+            assert!(size.get(field).is_some(), "size lacks {field}: {size}");
+        }
+    }
 }

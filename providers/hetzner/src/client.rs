@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use kastell_core::types::{
-    ActionKind, ActionRef, ActionStatus, CostEstimate, RebootMode, Server, ServerId, Snapshot,
-    SnapshotId, SnapshotStatus, TokenInfo,
+    ActionKind, ActionRef, ActionStatus, CostEstimate, ManagedServer, RebootMode, Server,
+    ServerChoice, ServerId, ServerPrice, ServerSpec, Snapshot, SnapshotId, SnapshotStatus,
+    TokenInfo,
 };
 use kastell_core::{
     CloudProvider, Error, ErrorKind, Idempotency, PollSchedule, ProviderConfig, ProviderIdentity,
@@ -28,7 +29,7 @@ const PER_PAGE: &str = "50";
 /// endpoint, never the token.
 #[derive(Debug)]
 pub struct Hetzner {
-    api: ApiClient,
+    pub(crate) api: ApiClient,
     endpoint: String,
     poll: PollSchedule,
 }
@@ -57,7 +58,7 @@ impl Hetzner {
 
     /// Every page of a list at `path`, `per_page=50`, following
     /// `meta.pagination.next_page`.
-    async fn all_pages<L: Paged>(
+    pub(crate) async fn all_pages<L: Paged>(
         &self,
         operation: &'static str,
         path: &str,
@@ -77,7 +78,7 @@ impl Hetzner {
         .await
     }
 
-    async fn server(&self, operation: &'static str, id: i64) -> Result<HServer> {
+    pub(crate) async fn server(&self, operation: &'static str, id: i64) -> Result<HServer> {
         let request = ApiRequest::get(format!("servers/{id}"));
         match self
             .api
@@ -132,7 +133,7 @@ impl Hetzner {
 
 /// A Hetzner id (int64) from our text id; anything else names no Hetzner
 /// resource (a `manual-` server, a typo).
-fn numeric(id: &str, what: &str) -> Result<i64> {
+pub(crate) fn numeric(id: &str, what: &str) -> Result<i64> {
     id.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
         Error::invalid_input(format!(
             "{what} id {id:?} is not a Hetzner id (Hetzner ids are numbers)"
@@ -342,5 +343,32 @@ impl CloudProvider for Hetzner {
                 pricing.pricing.currency
             ),
         })
+    }
+
+    /// CX23 in Falkenstein (`fsn1`) with Ubuntu 24.04.
+    fn default_server_choice(&self) -> Result<ServerChoice> {
+        Ok(Self::choice())
+    }
+
+    /// The gross price from `GET /pricing`.
+    async fn server_price(&self, size: &str, region: &str) -> Result<ServerPrice> {
+        self.price(size, region).await
+    }
+
+    /// `POST /ssh_keys`, then `POST /servers` (never re-sent), both
+    /// labelled `kastell-managed=true` and `kastell-role=<role>`.
+    async fn create_server(&self, spec: &ServerSpec) -> Result<Server> {
+        self.create(spec).await
+    }
+
+    /// `GET /servers?label_selector=kastell-managed=true`, every page.
+    async fn list_managed_servers(&self) -> Result<Vec<ManagedServer>> {
+        self.managed().await
+    }
+
+    /// `DELETE /servers/{id}` and its uploaded key, only for a server
+    /// labelled `kastell-managed=true`.
+    async fn delete_server(&self, id: &ServerId) -> Result<()> {
+        self.delete(id).await
     }
 }

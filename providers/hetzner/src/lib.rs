@@ -17,7 +17,13 @@
 //!   `created_from`), delete and restore (`/actions/rebuild`) only after
 //!   checking the snapshot was taken from that server;
 //! - snapshot cost from `GET /pricing` (gross price per GB-month) times the
-//!   server type's disk.
+//!   server type's disk;
+//! - servers kastell creates (`POST /ssh_keys`, then `POST /servers`, never
+//!   re-sent), both labelled `kastell-managed=true` and
+//!   `kastell-role=<role>`, the server also `kastell-ssh-key=<key id>`;
+//!   listed with `label_selector=kastell-managed=true`, priced from
+//!   `GET /pricing` and deleted with their key only when labelled (default:
+//!   `cx23` in `fsn1`, `ubuntu-24.04`).
 //!
 //! ## Configuration
 //! [`ProviderConfig`]: the token (environment variable [`TOKEN_ENV`]), an
@@ -39,6 +45,7 @@
 mod client;
 mod error;
 mod model;
+mod provision;
 
 #[cfg(feature = "sim")]
 pub mod sim;

@@ -28,6 +28,13 @@
 //!   event.
 //! - **Cost estimate**: ext4 disk size × $0.10 per GB-month, a commonly
 //!   cited but unverified image storage price (the basis says so).
+//! - **Servers kastell creates**: `POST /linode/instances` (never re-sent)
+//!   with the key in `authorized_keys`, a random strong `root_pass` (never
+//!   logged or stored) and the tags `kastell-managed` and the role's;
+//!   listed with an `X-Filter` on `tags`, priced from `GET /linode/types`
+//!   (region prices included) after checking `GET /regions`, and deleted
+//!   only when tagged (default: `g6-standard-1` in `eu-central`,
+//!   `linode/ubuntu24.04`).
 //!
 //! Errors: `400 "Linode busy."` is a retryable, never-applied
 //! [`ErrorKind::InvalidState`](kastell_core::ErrorKind::InvalidState); 429
@@ -53,6 +60,7 @@ mod convention;
 mod error;
 mod model;
 mod provider;
+mod provision;
 
 #[cfg(feature = "sim")]
 pub mod sim;

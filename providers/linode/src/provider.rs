@@ -5,8 +5,8 @@ use std::net::Ipv4Addr;
 use async_trait::async_trait;
 use kastell_core::capability::unsupported;
 use kastell_core::types::{
-    ActionKind, ActionRef, ActionState, ActionStatus, CostEstimate, RebootMode, Server, ServerId,
-    Snapshot, SnapshotId, TokenInfo,
+    ActionKind, ActionRef, ActionState, ActionStatus, CostEstimate, ManagedServer, RebootMode,
+    Server, ServerChoice, ServerId, ServerPrice, ServerSpec, Snapshot, SnapshotId, TokenInfo,
 };
 use kastell_core::{CloudProvider, Error, ErrorKind, Idempotency, ProviderIdentity, Result};
 use kastell_http::{ApiRequest, path_segment};
@@ -239,6 +239,35 @@ impl CloudProvider for LinodeCloud {
                     image storage price, unverified (check linode.com/pricing)"
                 .into(),
         })
+    }
+
+    /// `g6-standard-1` in `eu-central` with `linode/ubuntu24.04`.
+    fn default_server_choice(&self) -> Result<ServerChoice> {
+        Ok(Self::choice())
+    }
+
+    /// The type's price (per region where Linode prices it differently)
+    /// from `GET /linode/types`, after checking the region exists.
+    async fn server_price(&self, size: &str, region: &str) -> Result<ServerPrice> {
+        self.price(size, region).await
+    }
+
+    /// `POST /linode/instances` (never re-sent) with the key in
+    /// `authorized_keys`, a random root password and the tags
+    /// `kastell-managed` and the role's.
+    async fn create_server(&self, spec: &ServerSpec) -> Result<Server> {
+        self.create(spec).await
+    }
+
+    /// The instances tagged `kastell-managed`, every page.
+    async fn list_managed_servers(&self) -> Result<Vec<ManagedServer>> {
+        self.managed().await
+    }
+
+    /// `DELETE /linode/instances/{id}`, only for an instance tagged
+    /// `kastell-managed` (no key was uploaded for it).
+    async fn delete_server(&self, id: &ServerId) -> Result<()> {
+        self.delete(id).await
     }
 }
 

@@ -29,6 +29,8 @@ fn route(op: CloudOp, account: &Account) -> (&'static str, String) {
         CloudOp::CreateSnapshot => ("POST", "/v4/images".to_owned()),
         CloudOp::DeleteSnapshot => ("DELETE", "/v4/images/".to_owned()),
         CloudOp::RestoreSnapshot => ("POST", "/rebuild".to_owned()),
+        CloudOp::CreateServer => ("POST", "/v4/linode/instances".to_owned()),
+        CloudOp::DeleteServer => ("DELETE", "/v4/linode/instances/".to_owned()),
     }
 }
 
@@ -204,4 +206,97 @@ async fn planned_maintenance_is_not_retried() {
     );
     sim.set_maintenance(false);
     assert!(p.get_server(&a).await.is_ok());
+}
+
+/// Linode documents image ids in the path as `private/123`: the literal
+/// form and the encoded one name the same image, and an unknown image or
+/// path is answered with Linode's error envelope, never an empty 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_paths_are_served_literal_and_encoded_with_linodes_errors() {
+    use kastell_testkit::raw::call;
+    let sim = start().await;
+    let literal = call(&sim, "GET", "/images/private/38600001", None).await;
+    assert_eq!(literal.status, 200, "{:?}", literal.body);
+    let encoded = call(&sim, "GET", "/images/private%2F38600001", None).await;
+    assert_eq!(encoded.status, 200);
+    assert_eq!(literal.body["id"], "private/38600001");
+    assert_eq!(literal.body, encoded.body);
+    for path in [
+        "/images/private/77",
+        "/images/private%2F77",
+        "/no/such/path",
+    ] {
+        let missing = call(&sim, "GET", path, None).await;
+        assert_eq!(missing.status, 404, "{path}");
+        assert_eq!(
+            missing.body["errors"][0]["reason"], "Not found",
+            "{path}: {:?}",
+            missing.body
+        );
+    }
+    // Deleting through the literal path works too.
+    let p = provider(&sim, &[]);
+    let a = ServerId::new(sim.server_ids()[0].clone()).expect("id");
+    let snap = p
+        .snapshot_and_wait(&a, "literal", Duration::from_secs(30))
+        .await
+        .expect("snapshot");
+    let gone = call(&sim, "DELETE", &format!("/images/{}", snap.id), None).await;
+    assert_eq!(gone.status, 200);
+    assert!(p.list_snapshots(&a).await.expect("list").is_empty());
+}
+
+/// `POST /linode/instances` is checked field by field as Linode documents
+/// it, each refusal naming its field in Linode's envelope; a created
+/// instance carries its tags and is found by an `X-Filter` on them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instance_creation_is_checked_field_by_field() {
+    use kastell_testkit::raw::call;
+    use serde_json::json;
+    let sim = start().await;
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0 t";
+    let good = json!({"region": "eu-central", "type": "g6-standard-1", "image": "linode/ubuntu24.04",
+        "root_pass": "aB3$aB3$aB3$aB3$", "authorized_keys": [key], "label": "new-one",
+        "tags": ["kastell-managed", "kastell-drill"]});
+    for (field, change) in [
+        ("region", json!({"region": null})),
+        ("type", json!({"type": "g6-giant-99"})),
+        ("root_pass", json!({"root_pass": "short"})),
+        ("authorized_keys", json!({"authorized_keys": ["not a key"]})),
+        ("label", json!({"label": "x"})),
+        ("image", json!({"image": "linode/plan9"})),
+    ] {
+        let mut body = good.clone();
+        for (k, v) in change.as_object().expect("object") {
+            if v.is_null() {
+                body.as_object_mut().expect("object").remove(k);
+            } else {
+                body[k] = v.clone();
+            }
+        }
+        let refused = call(&sim, "POST", "/linode/instances", Some(body)).await;
+        assert_eq!(refused.status, 400, "{field}: {:?}", refused.body);
+        assert_eq!(
+            refused.body["errors"][0]["field"], field,
+            "{:?}",
+            refused.body
+        );
+    }
+    assert!(sim.created_servers().is_empty());
+    let created = call(&sim, "POST", "/linode/instances", Some(good.clone())).await;
+    assert_eq!(created.status, 200, "{:?}", created.body);
+    assert_eq!(created.body["status"], "provisioning");
+    assert_eq!(
+        created.body["tags"],
+        json!(["kastell-managed", "kastell-drill"])
+    );
+    let again = call(&sim, "POST", "/linode/instances", Some(good)).await;
+    assert_eq!(
+        again.body["errors"][0]["field"], "label",
+        "labels are unique"
+    );
+    let p = provider(&sim, &[]);
+    let managed = p.list_managed_servers().await.expect("managed");
+    assert_eq!(managed.len(), 1);
+    assert_eq!(managed[0].server.id.as_str(), sim.created_servers()[0]);
 }

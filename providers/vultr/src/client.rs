@@ -6,8 +6,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use kastell_core::capability::unsupported;
 use kastell_core::types::{
-    ActionKind, ActionRef, ActionState, ActionStatus, CostEstimate, RebootMode, Server, ServerId,
-    Snapshot, SnapshotId, SnapshotStatus, TokenInfo,
+    ActionKind, ActionRef, ActionState, ActionStatus, CostEstimate, ManagedServer, RebootMode,
+    Server, ServerChoice, ServerId, ServerPrice, ServerSpec, Snapshot, SnapshotId, SnapshotStatus,
+    TokenInfo,
 };
 use kastell_core::{
     CloudProvider, Error, ErrorKind, Idempotency, PollSchedule, ProviderConfig, ProviderIdentity,
@@ -30,9 +31,6 @@ const PER_PAGE: &str = "500";
 /// Dollars per GB-month of snapshot storage (Vultr's documented rate).
 const PRICE_PER_GB_MONTH: f64 = 0.05;
 
-/// The ACL that lets a key change servers.
-const WRITE_ACL: &str = "manage_servers";
-
 /// The Vultr provider: one account, reached with one API key.
 ///
 /// Refuses hard reboots (Vultr has no such call), ids that are not UUIDs,
@@ -40,7 +38,7 @@ const WRITE_ACL: &str = "manage_servers";
 /// never shows the token.
 #[derive(Debug)]
 pub struct VultrCloud {
-    api: ApiClient,
+    pub(crate) api: ApiClient,
     endpoint: String,
     poll: PollSchedule,
     actions: Tracker,
@@ -65,7 +63,11 @@ impl VultrCloud {
         })
     }
 
-    async fn instance(&self, operation: &'static str, id: &ServerId) -> Result<Instance> {
+    pub(crate) async fn instance(
+        &self,
+        operation: &'static str,
+        id: &ServerId,
+    ) -> Result<Instance> {
         let path = instance_path(id)?;
         let envelope: InstanceEnvelope = self
             .api
@@ -76,7 +78,7 @@ impl VultrCloud {
     }
 
     /// Every instance, or those matching one server-side filter.
-    async fn instances(
+    pub(crate) async fn instances(
         &self,
         operation: &'static str,
         filter: Option<(&'static str, String)>,
@@ -170,7 +172,7 @@ fn default_poll() -> PollSchedule {
 
 /// `instances/<id>`, refusing ids that are not UUIDs (manual servers
 /// included) before any request.
-fn instance_path(id: &ServerId) -> Result<String> {
+pub(crate) fn instance_path(id: &ServerId) -> Result<String> {
     if !model::is_uuid(id.as_str()) {
         let hint = if id.is_manual() {
             "This server was added manually and has no Vultr instance; use SSH instead"
@@ -210,9 +212,7 @@ impl CloudProvider for VultrCloud {
             .get_json("validate_token", ApiRequest::get("account"))
             .await?;
         let account = envelope.account;
-        // An empty ACL list says nothing either way.
-        let can_write =
-            (!account.acls.is_empty()).then(|| account.acls.iter().any(|a| a == WRITE_ACL));
+        let can_write = model::can_write(&account.acls);
         Ok(TokenInfo {
             can_write,
             account: account.name.filter(|n| !n.is_empty()).or(account.email),
@@ -374,5 +374,32 @@ impl CloudProvider for VultrCloud {
             basis: "documented rate ($0.05 per GB-month) on the instance disk, an upper bound"
                 .to_owned(),
         })
+    }
+
+    /// `vc2-1c-2gb` in `fra` with Ubuntu 24.04 (`os_id` 2284).
+    fn default_server_choice(&self) -> Result<ServerChoice> {
+        Ok(Self::choice())
+    }
+
+    /// `monthly_cost` and `hourly_cost` from `GET /plans`.
+    async fn server_price(&self, size: &str, region: &str) -> Result<ServerPrice> {
+        self.price(size, region).await
+    }
+
+    /// `POST /ssh-keys`, then `POST /instances` (never re-sent), tagged
+    /// `kastell-managed`, the role's tag and `kastell-ssh-key:<key id>`.
+    async fn create_server(&self, spec: &ServerSpec) -> Result<Server> {
+        self.create(spec).await
+    }
+
+    /// `GET /instances?tag=kastell-managed`, every page.
+    async fn list_managed_servers(&self) -> Result<Vec<ManagedServer>> {
+        self.managed().await
+    }
+
+    /// `DELETE /instances/{id}` and its uploaded key, only for an instance
+    /// tagged `kastell-managed`.
+    async fn delete_server(&self, id: &ServerId) -> Result<()> {
+        self.delete(id).await
     }
 }

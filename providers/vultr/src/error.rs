@@ -33,9 +33,9 @@ pub(crate) fn map_error(failure: &ApiFailure<'_>) -> Error {
             }
         }
         403 => status::default_error(ID, code, &message).with_hint(
-            "The Vultr API token may not do this: it is read-only or lacks the \
-             manage_servers permission, or the calling IP is not in the key's access \
-             control list. Use a token with full server access.",
+            "The Vultr API token may not do this: its user lacks the subscriptions \
+             permission (provisioning to create servers), or the calling IP is not in \
+             the key's access control list. Use a token with those permissions.",
         ),
         404 => status::default_error(ID, code, &message).with_hint(
             "Check the id, and that the token belongs to the Vultr account that owns it",
@@ -151,7 +151,7 @@ mod tests {
     fn read_only_hint_names_the_token() {
         let err = map(403, &[], &vultr(403, "Forbidden"));
         assert!(err.hint().unwrap().contains("token"));
-        assert!(err.hint().unwrap().contains("manage_servers"));
+        assert!(err.hint().unwrap().contains("subscriptions"));
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //!
 //! ## What it supports
 //! - token check through `GET /account`: a key whose account ACLs lack
-//!   `manage_servers` is reported as not writable;
+//!   `subscriptions` (Vultr's permission to manage servers) is reported as
+//!   not writable;
 //! - instances: get, list (every cursor page), find by public IPv4 with the
 //!   server-side `main_ip` filter; the status is normalised from Vultr's
 //!   three fields (`status`, `power_status`, `server_status`), keeping them
@@ -13,7 +14,12 @@
 //! - soft reboot. Vultr has no hard reboot call, so [`RebootMode::Hard`] is
 //!   refused as unsupported before any request;
 //! - snapshots: create, list, delete and restore, each scoped to one server;
-//! - snapshot cost estimates at Vultr's documented $0.05 per GB-month.
+//! - snapshot cost estimates at Vultr's documented $0.05 per GB-month;
+//! - instances kastell creates (`POST /ssh-keys`, then `POST /instances`,
+//!   never re-sent) tagged `kastell-managed`, the role's tag and
+//!   `kastell-ssh-key:<key id>`, listed with `tag=kastell-managed`, priced
+//!   from `GET /plans` and deleted with their key only when tagged
+//!   (default: `vc2-1c-2gb` in `fra`, `os_id` 2284, Ubuntu 24.04).
 //!
 //! ## Vultr quirks handled here
 //! - **No action handles.** Reboot (204) and restore (202) return no job
@@ -51,6 +57,7 @@ mod actions;
 mod client;
 mod error;
 mod model;
+mod provision;
 
 #[cfg(feature = "sim")]
 pub mod sim;

@@ -17,6 +17,13 @@
 //! - `networks.v4` lists the private address first and the public one second;
 //! - a droplet and a snapshot of another account, which our token gets 404
 //!   for;
+//! - droplets created with `POST /v2/droplets` (validated field by field:
+//!   `name`, `size`, `image` required, sizes, images, regions, SSH keys and
+//!   tag names checked, 422 `unprocessable_entity` otherwise), `new` without
+//!   addresses for 20 s, then `active` with the next address of
+//!   [`kastell_sim::AddressPool`] and one boot; `tag_name` filters the list;
+//!   `DELETE /v2/droplets/{id}` removes them; SSH keys at
+//!   `/v2/account/keys`; sizes with prices at `/v2/sizes`;
 //! - `ratelimit-limit/-remaining/-reset` on every answer and `retry-after`
 //!   on injected 429s; a read-only token writing gets 403 `forbidden`.
 
@@ -26,6 +33,7 @@ use kastell_sim::{SimContext, SimOptions, SimServer, Simulator, Tokens};
 
 use crate::ID;
 
+mod create;
 mod dialect;
 mod routes;
 mod state;
@@ -101,6 +109,21 @@ impl Simulator for DigitalOceanSim {
             .iter()
             .map(|d| d.id.to_string())
             .collect()
+    }
+
+    fn created_servers(&self) -> Vec<String> {
+        let world = self.world.lock().unwrap_or_else(|p| p.into_inner());
+        world
+            .droplets
+            .iter()
+            .filter(|d| d.via_api)
+            .map(|d| d.id.to_string())
+            .collect()
+    }
+
+    fn ssh_keys(&self) -> Vec<String> {
+        let world = self.world.lock().unwrap_or_else(|p| p.into_inner());
+        world.keys.iter().map(|k| k.id.to_string()).collect()
     }
 
     fn missing_server_id(&self) -> String {

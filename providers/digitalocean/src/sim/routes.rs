@@ -27,14 +27,14 @@ pub(crate) struct App {
 
 impl App {
     /// The world, advanced to the current virtual time, and that time.
-    fn world(&self) -> (MutexGuard<'_, World>, f64) {
+    pub(crate) fn world(&self) -> (MutexGuard<'_, World>, f64) {
         let now = self.ctx.clock.now();
         let mut world = self.world.lock().unwrap_or_else(|p| p.into_inner());
         world.advance(now);
         (world, now)
     }
 
-    fn refuse(&self, refusal: Refusal) -> Response {
+    pub(crate) fn refuse(&self, refusal: Refusal) -> Response {
         let dialect = &self.ctx.dialect;
         match refusal {
             Refusal::NotFound => dialect.error(
@@ -51,7 +51,7 @@ impl App {
         }
     }
 
-    fn bad_request(&self, message: &str) -> Response {
+    pub(crate) fn bad_request(&self, message: &str) -> Response {
         self.ctx
             .dialect
             .error(StatusCode::BAD_REQUEST, "bad_request", message)
@@ -62,8 +62,20 @@ impl App {
 pub(crate) fn router(app: App) -> Router {
     Router::new()
         .route("/v2/account", get(account))
-        .route("/v2/droplets", get(list_droplets))
-        .route("/v2/droplets/{id}", get(get_droplet))
+        .route(
+            "/v2/droplets",
+            get(list_droplets).post(super::create::create_droplet),
+        )
+        .route(
+            "/v2/droplets/{id}",
+            get(get_droplet).delete(super::create::delete_droplet),
+        )
+        .route(
+            "/v2/account/keys",
+            get(super::create::list_keys).post(super::create::create_key),
+        )
+        .route("/v2/account/keys/{id}", delete(super::create::delete_key))
+        .route("/v2/sizes", get(super::create::list_sizes))
         .route("/v2/droplets/{id}/actions", post(post_action))
         .route(
             "/v2/droplets/{id}/actions/{action}",
@@ -81,19 +93,19 @@ pub(crate) fn router(app: App) -> Router {
         .with_state(app)
 }
 
-fn ok(status: StatusCode, body: Value) -> Response {
+pub(crate) fn ok(status: StatusCode, body: Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
 /// An id in a path: DigitalOcean ids are integers; anything else names
 /// nothing.
-fn id(raw: &str) -> Result<u64, Refusal> {
+pub(crate) fn id(raw: &str) -> Result<u64, Refusal> {
     raw.parse().map_err(|_| Refusal::NotFound)
 }
 
 /// One page of `items` with DigitalOcean's `links.pages` (only the
 /// meaningful keys; none at all on a single page) and `meta.total`.
-fn paged<T: Clone>(
+pub(crate) fn paged<T: Clone>(
     base: &str,
     path: &str,
     items: &[T],
@@ -108,7 +120,11 @@ fn paged<T: Clone>(
     let per_page = number("per_page", DEFAULT_PER_PAGE).clamp(1, MAX_PER_PAGE);
     let page = number("page", 1).max(1);
     let (slice, pages) = page_of(items, page, per_page);
-    let url = |n: usize| format!("{base}{path}?page={n}&per_page={per_page}");
+    // `path` may end in `?` or `&` when it carries a filter already.
+    let url = |n: usize| {
+        let sep = if path.ends_with(['?', '&']) { "" } else { "?" };
+        format!("{base}{path}{sep}page={n}&per_page={per_page}")
+    };
     let mut links = serde_json::Map::new();
     if pages > 1 {
         if page > 1 {
@@ -131,14 +147,14 @@ fn paged<T: Clone>(
     )
 }
 
-fn with_page(mut body: Value, paging: Value) -> Value {
+pub(crate) fn with_page(mut body: Value, paging: Value) -> Value {
     if let (Some(body), Value::Object(paging)) = (body.as_object_mut(), paging) {
         body.extend(paging);
     }
     body
 }
 
-fn droplet_json(d: &Droplet, world: &World) -> Value {
+pub(crate) fn droplet_json(d: &Droplet, world: &World, now: f64) -> Value {
     let (slug, memory, vcpus, disk) = d.plan;
     let snapshot_ids: Vec<u64> = world
         .images
@@ -146,20 +162,31 @@ fn droplet_json(d: &Droplet, world: &World) -> Value {
         .filter(|i| i.droplet == d.id)
         .map(|i| i.id)
         .collect();
-    json!({
-        "id": d.id, "name": d.name, "memory": memory, "vcpus": vcpus, "disk": disk,
-        "locked": d.busy_with.is_some(), "status": "active", "created_at": iso(d.created_at),
-        "size_slug": slug, "snapshot_ids": snapshot_ids, "backup_ids": [], "features": [],
-        "tags": [], "volume_ids": [],
-        "image": { "id": 112_929_454, "name": "24.04 (LTS) x64", "distribution": "Ubuntu",
-                   "slug": "ubuntu-24-04-x64", "type": "base" },
-        "networks": { "v4": [
+    // A new droplet has no addresses until it is active.
+    let networks = if d.status(now) == "new" {
+        json!({ "v4": [], "v6": [] })
+    } else {
+        json!({ "v4": [
             { "ip_address": d.private_ip.to_string(), "netmask": "255.255.0.0",
               "gateway": "", "type": "private" },
             { "ip_address": d.public_ip.to_string(), "netmask": "255.255.255.0",
               "gateway": "198.18.0.1", "type": "public" }
-        ], "v6": [] },
-        "region": { "slug": d.region, "name": d.region, "available": true },
+        ], "v6": [] })
+    };
+    json!({
+        "id": d.id, "name": d.name, "memory": memory, "vcpus": vcpus, "disk": disk,
+        "locked": d.busy_with.is_some(), "status": d.status(now), "created_at": iso(d.created_at),
+        "size_slug": slug, "snapshot_ids": snapshot_ids, "backup_ids": [], "features": [],
+        "tags": d.tags, "volume_ids": [], "next_backup_window": null, "kernel": null,
+        "size": super::create::size_json(&d.plan),
+        "image": { "id": 112_929_454, "name": "24.04 (LTS) x64", "distribution": "Ubuntu",
+                   "slug": d.image, "public": true, "regions": [d.region], "type": "base",
+                   "created_at": "2024-04-25T00:00:00Z", "min_disk_size": 7,
+                   "size_gigabytes": 2.36, "description": "Ubuntu 24.04 (LTS) x64",
+                   "tags": [], "status": "available" },
+        "networks": networks,
+        "region": { "slug": d.region, "name": d.region, "available": true,
+                    "sizes": super::create::size_slugs(), "features": ["metadata"] },
         "vpc_uuid": "5a4981aa-9653-4bd1-bef5-d6bff52042e4"
     })
 }
@@ -205,10 +232,19 @@ async fn list_droplets(
     State(app): State<App>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let (world, _) = app.world();
-    let ours = world.our_droplets();
-    let (page, paging) = paged(&world.base, "/droplets", &ours, &query);
-    let droplets: Vec<Value> = page.iter().map(|d| droplet_json(d, &world)).collect();
+    let (world, now) = app.world();
+    let tag = query.get("tag_name").cloned();
+    let ours: Vec<&Droplet> = world
+        .our_droplets()
+        .into_iter()
+        .filter(|d| tag.as_ref().is_none_or(|t| d.tags.contains(t)))
+        .collect();
+    let path = match &tag {
+        Some(tag) => format!("/droplets?tag_name={tag}&"),
+        None => "/droplets?".to_owned(),
+    };
+    let (page, paging) = paged(&world.base, &path, &ours, &query);
+    let droplets: Vec<Value> = page.iter().map(|d| droplet_json(d, &world, now)).collect();
     ok(
         StatusCode::OK,
         with_page(json!({ "droplets": droplets }), paging),
@@ -216,11 +252,11 @@ async fn list_droplets(
 }
 
 async fn get_droplet(State(app): State<App>, Path(raw): Path<String>) -> Response {
-    let (world, _) = app.world();
+    let (world, now) = app.world();
     match id(&raw).and_then(|id| world.droplet(id)) {
         Ok(d) => ok(
             StatusCode::OK,
-            json!({ "droplet": droplet_json(d, &world) }),
+            json!({ "droplet": droplet_json(d, &world, now) }),
         ),
         Err(refusal) => app.refuse(refusal),
     }

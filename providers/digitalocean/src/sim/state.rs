@@ -21,6 +21,9 @@ pub(crate) const MISSING_DROPLET: u64 = 309_999_999;
 /// A snapshot of the other account's droplet.
 pub(crate) const FOREIGN_IMAGE: u64 = 169_000_001;
 const FIRST_IMAGE: u64 = 160_000_000;
+/// Droplets created through the API get ids from here.
+const FIRST_CREATED: u64 = 350_000_000;
+const FIRST_KEY: u64 = 41_000_000;
 const FIRST_ACTION: u64 = 36_800_000;
 
 /// Whose resource it is.
@@ -39,8 +42,8 @@ pub(crate) enum Refusal {
 }
 
 /// A droplet plan: slug, memory MB, vCPUs, disk GB.
-type Plan = (&'static str, u32, u32, u32);
-const PLANS: [Plan; 3] = [
+pub(crate) type Plan = (&'static str, u32, u32, u32);
+pub(crate) const PLANS: [Plan; 3] = [
     ("s-1vcpu-1gb", 1024, 1, 25),
     ("s-1vcpu-2gb", 2048, 1, 50),
     ("s-2vcpu-4gb", 4096, 2, 80),
@@ -59,6 +62,22 @@ pub(crate) struct Droplet {
     pub(crate) boots: u64,
     /// The action holding the droplet (`locked: true`).
     pub(crate) busy_with: Option<u64>,
+    /// Its tags.
+    pub(crate) tags: Vec<String>,
+    /// The image slug it was created from.
+    pub(crate) image: String,
+    /// Virtual time it becomes `active` (created ones are `new` until then,
+    /// without addresses); its first boot counts then.
+    pub(crate) ready_at: f64,
+    /// Created through `POST /droplets` (not seeded).
+    pub(crate) via_api: bool,
+}
+
+impl Droplet {
+    /// `new` until it is ready, then `active`.
+    pub(crate) fn status(&self, now: f64) -> &'static str {
+        if now < self.ready_at { "new" } else { "active" }
+    }
 }
 
 /// What an action does.
@@ -134,6 +153,10 @@ pub(crate) struct World {
     pub(crate) droplets: Vec<Droplet>,
     pub(crate) actions: BTreeMap<u64, Action>,
     pub(crate) images: Vec<Image>,
+    /// Uploaded SSH keys.
+    pub(crate) keys: Vec<super::create::Key>,
+    pub(crate) next_droplet: u64,
+    pub(crate) next_key: u64,
     next_action: u64,
     next_image: u64,
 }
@@ -160,6 +183,10 @@ impl World {
                 private_ip: private_ip(i),
                 boots: 1,
                 busy_with: None,
+                tags: Vec::new(),
+                image: "ubuntu-24-04-x64".into(),
+                ready_at: f64::NEG_INFINITY,
+                via_api: false,
             })
             .collect();
         droplets.push(Droplet {
@@ -173,6 +200,10 @@ impl World {
             private_ip: Ipv4Addr::new(10, 1, 255, 1),
             boots: 1,
             busy_with: None,
+            tags: Vec::new(),
+            image: "ubuntu-24-04-x64".into(),
+            ready_at: f64::NEG_INFINITY,
+            via_api: false,
         });
         let images = vec![Image {
             id: FOREIGN_IMAGE,
@@ -189,6 +220,9 @@ impl World {
             droplets,
             actions: BTreeMap::new(),
             images,
+            keys: Vec::new(),
+            next_droplet: FIRST_CREATED,
+            next_key: FIRST_KEY,
             next_action: FIRST_ACTION,
             next_image: FIRST_IMAGE,
         }
@@ -196,6 +230,11 @@ impl World {
 
     /// Settles every action whose time is up, in the order they started.
     pub(crate) fn advance(&mut self, now: f64) {
+        for droplet in &mut self.droplets {
+            if droplet.boots == 0 && now >= droplet.ready_at {
+                droplet.boots = 1;
+            }
+        }
         let due: Vec<u64> = self
             .actions
             .values()

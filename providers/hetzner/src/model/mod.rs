@@ -78,6 +78,9 @@ pub(crate) struct HServer {
     primary_disk_size: Option<f64>,
     #[serde(default)]
     location: Option<Named>,
+    /// User-defined labels; kastell's marker lives here.
+    #[serde(default)]
+    pub(crate) labels: std::collections::HashMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -358,11 +361,14 @@ pub(crate) struct PricingEnvelope {
     pub(crate) pricing: Pricing,
 }
 
-/// Prices: currency and the image (snapshot) price per GB-month.
+/// Prices: currency, the image (snapshot) price per GB-month and each
+/// server type's prices per location.
 #[derive(Debug, Deserialize)]
 pub(crate) struct Pricing {
     pub(crate) currency: String,
     pub(crate) image: ImagePrice,
+    #[serde(default)]
+    pub(crate) server_types: Vec<PricingServerType>,
 }
 
 /// `pricing.image`.
@@ -399,6 +405,10 @@ impl Pricing {
         }
     }
 }
+
+pub(crate) mod provision;
+
+pub(crate) use provision::{CreateServerAnswer, PricingServerType, SshKeyEnvelope};
 
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::render;
+use super::catalog;
+use super::render::{self, PageLink};
 use super::routes::{Answer, Fail, Q, S, id_of, invalid, missing, paging, param};
 use super::state::{SimImage, World};
 
@@ -36,7 +37,7 @@ pub(super) fn rebuild_image(world: &World, image: Option<&Value>) -> Result<SimI
 
 /// `GET /images` with `type`, `status` and `sort` (`id`, `created`, with
 /// `:asc`/`:desc`); system images and our own images only.
-pub(super) async fn list_images(State(s): S, Query(q): Q) -> Answer {
+pub(super) async fn list_images(State(s): S, Query(q): Q, link: PageLink) -> Answer {
     let (page, per_page) = paging(&q)?;
     let types: Vec<&str> = q
         .iter()
@@ -65,7 +66,7 @@ pub(super) async fn list_images(State(s): S, Query(q): Q) -> Answer {
         .map(|i| render::image(i, now))
         .filter(|i| param(&q, "status").is_none_or(|st| i["status"] == st))
         .collect();
-    Ok(render::page("images", &items, page, per_page))
+    Ok(render::page("images", &items, page, per_page, &link))
 }
 
 pub(super) async fn get_image(State(s): S, Path(id): Path<String>) -> Answer {
@@ -114,15 +115,21 @@ pub(super) async fn delete_image(State(s): S, Path(id): Path<String>) -> Answer 
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// The price list; only the image price matters to kastell.
+/// The price list with every field the spec requires: the image price
+/// (snapshot estimates) and the server types' prices per location (what a
+/// created server costs).
 pub(super) async fn pricing() -> Response {
     let body = json!({"pricing": {
         "currency": "EUR",
         "vat_rate": "19.00",
         "image": {"price_per_gb_month": {"net": "0.0100000000", "gross": "0.0119000000000000"}},
         "floating_ip": {"price_monthly": {"net": "3.0000000000", "gross": "3.5700000000000000"}},
+        "floating_ips": [],
+        "primary_ips": [],
         "server_backup": {"percentage": "20.00"},
-        "server_types": [],
+        "server_types": catalog::pricing_json(),
+        "load_balancer_types": [],
+        "volume": {"price_per_gb_month": {"net": "0.0440000000", "gross": "0.0523600000000000"}},
     }});
     (StatusCode::OK, axum::Json(body)).into_response()
 }

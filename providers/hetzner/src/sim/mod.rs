@@ -12,6 +12,17 @@
 //! the one of `web-2` is delete-protected); and, in another project, a
 //! server and a snapshot the token never sees (404).
 //!
+//! Servers are created with `POST /v1/servers` (validated as Hetzner does:
+//! `name`, `server_type`, `image` required, `location` and the SSH keys
+//! must exist, names are unique; `invalid_input` with the fields, or
+//! `uniqueness_error`): `initializing` for 15 s, then `starting` for 10 s
+//! (locked, one `create_server` action), then `running` with one boot and
+//! the next address of [`kastell_sim::AddressPool`]; they carry their
+//! labels, `label_selector` filters them, and `DELETE /v1/servers/{id}`
+//! removes them. SSH keys live at `/v1/ssh_keys`, server types at
+//! `/v1/server_types`, their prices in `/v1/pricing`. Every list carries a
+//! `Link` header beside `meta.pagination`, as Hetzner documents.
+//!
 //! On the virtual clock: a soft reboot keeps `running` and `locked` for
 //! 10 s; a reset shows `starting` for 8 s; a snapshot locks the server for
 //! 40 s while its image is `creating`, then the image is `available` with
@@ -22,10 +33,12 @@
 //! 423 `locked`; reads keep working. A finished reboot, reset or rebuild
 //! counts a boot ([`HetznerSim::boots`]).
 
+mod catalog;
 mod dialect;
 mod images;
 mod render;
 mod routes;
+mod servers;
 mod state;
 
 use std::sync::Arc;
@@ -60,6 +73,7 @@ impl HetznerSim {
             world: std::sync::Mutex::new(World::seed(&options, origin)),
             clock: context.clock,
             origin,
+            addresses: context.addresses.clone(),
         });
         let router = context.layer(routes::router(shared.clone()));
         let server = SimServer::start(router).await?;
@@ -111,6 +125,21 @@ impl Simulator for HetznerSim {
             .filter(|s| s.ours)
             .map(|s| s.id.to_string())
             .collect()
+    }
+
+    fn created_servers(&self) -> Vec<String> {
+        let world = self.shared.world(self.shared.now());
+        world
+            .servers
+            .values()
+            .filter(|s| s.via_api)
+            .map(|s| s.id.to_string())
+            .collect()
+    }
+
+    fn ssh_keys(&self) -> Vec<String> {
+        let world = self.shared.world(self.shared.now());
+        world.ssh_keys.keys().map(i64::to_string).collect()
     }
 
     fn missing_server_id(&self) -> String {

@@ -1,14 +1,18 @@
 //! Hetzner's JSON shapes for the simulated resources, and its pagination.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kastell_sim::page_of;
 use serde_json::{Value, json};
 
+use super::catalog;
 use super::state::{SimAction, SimImage, SimServer, timestamp};
 
-/// A server as `GET /servers/{id}` shows it at `now`.
+/// A server as `GET /servers/{id}` shows it at `now`, with every field
+/// Hetzner's specification marks required.
 pub(crate) fn server(s: &SimServer, now: f64) -> Value {
     let ipv4 = s.public.map(|ip| {
         let o = ip.octets();
@@ -22,6 +26,8 @@ pub(crate) fn server(s: &SimServer, now: f64) -> Value {
         .iter()
         .map(|ip| json!({"network": 4711, "ip": ip.to_string(), "alias_ips": [], "mac_address": "86:00:00:00:00:01"}))
         .collect();
+    let kind = catalog::server_type(s.server_type).unwrap_or(&catalog::TYPES[0]);
+    let place = catalog::location(s.location).unwrap_or(&catalog::LOCATIONS[0]);
     json!({
         "id": s.id,
         "name": s.name,
@@ -35,12 +41,11 @@ pub(crate) fn server(s: &SimServer, now: f64) -> Value {
             "firewalls": [],
         },
         "private_net": private,
-        "server_type": {"id": 1, "name": "cx23", "description": "CX23", "cores": 2, "memory": 4.0,
-                        "disk": s.disk, "storage_type": "local", "cpu_type": "shared", "architecture": "x86"},
+        "server_type": catalog::server_type_json(kind),
         "primary_disk_size": s.disk,
-        "datacenter": {"id": 4, "name": "fsn1-dc14", "location": {"name": "fsn1"}},
-        "location": {"id": 1, "name": "fsn1", "city": "Falkenstein", "country": "DE", "network_zone": "eu-central"},
-        "image": {"id": 1, "type": "system", "name": "ubuntu-24.04", "os_flavor": "ubuntu"},
+        "datacenter": catalog::datacenter_json(place),
+        "location": catalog::location_json(place),
+        "image": system_image(&s.image, s.created),
         "iso": null,
         "rescue_enabled": false,
         "backup_window": null,
@@ -48,10 +53,23 @@ pub(crate) fn server(s: &SimServer, now: f64) -> Value {
         "ingoing_traffic": 0,
         "included_traffic": 21_990_232_555_520_u64,
         "protection": {"delete": false, "rebuild": false},
-        "labels": {},
+        "labels": s.labels,
         "volumes": [],
         "load_balancers": [],
         "placement_group": null,
+    })
+}
+
+/// The system image a server was created from, with every required field.
+fn system_image(name: &str, created: f64) -> Value {
+    let (flavor, version) = name.split_once('-').unwrap_or((name, ""));
+    json!({
+        "id": 161_547_269, "type": "system", "status": "available", "name": name,
+        "description": format!("{} {}", flavor, version), "image_size": null, "disk_size": 5,
+        "created": timestamp(created - 86_400.0 * 400.0), "created_from": null, "bound_to": null,
+        "os_flavor": flavor, "os_version": version, "rapid_deploy": true,
+        "protection": {"delete": false}, "deprecated": null, "deleted": null, "labels": {},
+        "architecture": "x86",
     })
 }
 
@@ -119,8 +137,72 @@ pub(crate) fn action(a: &SimAction, now: f64) -> Value {
     })
 }
 
-/// One page of `items` under `key`, with Hetzner's `meta.pagination`.
-pub(crate) fn page(key: &str, items: &[Value], page: usize, per_page: usize) -> Response {
+/// Where a list was asked for (host, path and query), for the `Link`
+/// header Hetzner sends beside `meta.pagination`.
+#[derive(Debug, Clone)]
+pub(crate) struct PageLink {
+    base: String,
+    query: Vec<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PageLink {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("127.0.0.1");
+        let query = parts
+            .uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .filter(|pair| !pair.starts_with("page=") && !pair.starts_with("per_page="))
+            .map(str::to_owned)
+            .collect();
+        Ok(Self {
+            base: format!("http://{host}{}", parts.uri.path()),
+            query,
+        })
+    }
+}
+
+impl PageLink {
+    fn url(&self, page: usize, per_page: usize) -> String {
+        let mut query = self.query.clone();
+        query.push(format!("page={page}"));
+        query.push(format!("per_page={per_page}"));
+        format!("{}?{}", self.base, query.join("&"))
+    }
+
+    /// `<...>; rel="prev", <...>; rel="next", <...>; rel="last"`, only the
+    /// relations that exist; `None` on a single page.
+    fn header(&self, page: usize, pages: usize, per_page: usize) -> Option<String> {
+        let mut rels = Vec::new();
+        if page > 1 {
+            let prev = (page - 1).min(pages.max(1));
+            rels.push(format!("<{}>; rel=\"prev\"", self.url(prev, per_page)));
+        }
+        if page < pages {
+            rels.push(format!("<{}>; rel=\"next\"", self.url(page + 1, per_page)));
+            rels.push(format!("<{}>; rel=\"last\"", self.url(pages, per_page)));
+        }
+        (!rels.is_empty()).then(|| rels.join(", "))
+    }
+}
+
+/// One page of `items` under `key`, with Hetzner's `meta.pagination` and
+/// `Link` header.
+pub(crate) fn page(
+    key: &str,
+    items: &[Value],
+    page: usize,
+    per_page: usize,
+    link: &PageLink,
+) -> Response {
     let (slice, pages) = page_of(items, page, per_page);
     let opt = |cond: bool, n: usize| if cond { json!(n) } else { Value::Null };
     let body = json!({
@@ -134,7 +216,14 @@ pub(crate) fn page(key: &str, items: &[Value], page: usize, per_page: usize) -> 
             "total_entries": items.len(),
         }},
     });
-    (StatusCode::OK, Json(body)).into_response()
+    let mut response = (StatusCode::OK, Json(body)).into_response();
+    if let Some(value) = link
+        .header(page, pages, per_page)
+        .and_then(|v| HeaderValue::from_str(&v).ok())
+    {
+        response.headers_mut().insert(header::LINK, value);
+    }
+    response
 }
 
 /// `status` with `{key: value}`.

@@ -8,13 +8,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use kastell_sim::SimClock;
+use kastell_sim::{AddressPool, SimClock};
 use serde_json::{Value, json};
 
 use super::dialect::error;
-use super::images;
-use super::render;
+use super::render::{self, PageLink};
+use super::servers::selects;
 use super::state::{Work, World};
+use super::{catalog, images, servers};
 
 /// What every handler shares: the world and the clock. Virtual time is
 /// `origin` (Unix seconds at start) plus the clock.
@@ -23,6 +24,8 @@ pub(crate) struct Shared {
     pub(crate) world: Mutex<World>,
     pub(crate) clock: SimClock,
     pub(crate) origin: f64,
+    /// The addresses created servers get.
+    pub(crate) addresses: AddressPool,
 }
 
 impl Shared {
@@ -70,8 +73,23 @@ impl IntoResponse for Fail {
 /// The routes, relative to the server root.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
-        .route("/v1/servers", get(list_servers))
-        .route("/v1/servers/{id}", get(get_server))
+        .route(
+            "/v1/servers",
+            get(list_servers).post(servers::create_server),
+        )
+        .route(
+            "/v1/servers/{id}",
+            get(get_server).delete(servers::delete_server),
+        )
+        .route(
+            "/v1/ssh_keys",
+            get(servers::list_keys).post(servers::create_key),
+        )
+        .route(
+            "/v1/ssh_keys/{id}",
+            get(servers::get_key).delete(servers::delete_key),
+        )
+        .route("/v1/server_types", get(servers::server_types))
         .route("/v1/servers/{id}/actions", get(server_actions))
         .route(
             "/v1/servers/{id}/actions/{verb}",
@@ -90,7 +108,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-pub(super) fn param<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
+pub(crate) fn param<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
     query
         .iter()
         .find(|(k, _)| k == key)
@@ -128,7 +146,7 @@ pub(super) fn paging(query: &[(String, String)]) -> Result<(usize, usize), Fail>
     ))
 }
 
-async fn list_servers(State(s): S, Query(q): Q) -> Answer {
+async fn list_servers(State(s): S, Query(q): Q, link: PageLink) -> Answer {
     let (page, per_page) = paging(&q)?;
     let now = s.now();
     let world = s.world(now);
@@ -138,9 +156,10 @@ async fn list_servers(State(s): S, Query(q): Q) -> Answer {
         .filter(|v| v.ours)
         .filter(|v| param(&q, "name").is_none_or(|n| n == v.name))
         .filter(|v| param(&q, "status").is_none_or(|st| st == v.status_at(now)))
+        .filter(|v| param(&q, "label_selector").is_none_or(|sel| selects(sel, &v.labels)))
         .map(|v| render::server(v, now))
         .collect();
-    Ok(render::page("servers", &items, page, per_page))
+    Ok(render::page("servers", &items, page, per_page, &link))
 }
 
 async fn get_server(State(s): S, Path(id): Path<String>) -> Answer {
@@ -161,6 +180,7 @@ async fn server_actions(
     State(s): S,
     Path(id): Path<String>,
     Query(q): Query<Vec<(String, String)>>,
+    link: PageLink,
 ) -> Answer {
     let id = id_of(&id, "server")?;
     let (page, per_page) = paging(&q)?;
@@ -176,7 +196,7 @@ async fn server_actions(
         .map(|a| render::action(a, now))
         .filter(|a| param(&q, "status").is_none_or(|st| a["status"] == st))
         .collect();
-    Ok(render::page("actions", &items, page, per_page))
+    Ok(render::page("actions", &items, page, per_page, &link))
 }
 
 /// `POST /servers/{id}/actions/{reboot|reset|create_image|rebuild}`.
@@ -265,7 +285,7 @@ async fn server_action(
 }
 
 /// `GET /actions?id=1&id=2`; listing without ids was removed by Hetzner.
-async fn list_actions(State(s): S, Query(q): Q) -> Answer {
+async fn list_actions(State(s): S, Query(q): Q, link: PageLink) -> Answer {
     let ids: Vec<i64> = q
         .iter()
         .filter(|(k, _)| k == "id")
@@ -285,7 +305,7 @@ async fn list_actions(State(s): S, Query(q): Q) -> Answer {
         .filter(|a| action_is_ours(&world, a.resources.first()))
         .map(|a| render::action(a, now))
         .collect();
-    Ok(render::page("actions", &items, page, per_page))
+    Ok(render::page("actions", &items, page, per_page, &link))
 }
 
 fn action_is_ours(world: &World, first: Option<&(i64, &'static str)>) -> bool {
@@ -311,7 +331,7 @@ async fn get_action(State(s): S, Path(id): Path<String>) -> Answer {
 }
 
 /// Our servers' public IPv4s as primary IPs, plus one unassigned.
-async fn primary_ips(State(s): S, Query(q): Q) -> Answer {
+async fn primary_ips(State(s): S, Query(q): Q, link: PageLink) -> Answer {
     let (page, per_page) = paging(&q)?;
     let now = s.now();
     let world = s.world(now);
@@ -320,14 +340,18 @@ async fn primary_ips(State(s): S, Query(q): Q) -> Answer {
             .map(|ip| (600_000 + (v.id % 100_000), ip.to_string(), Some(v.id)))
     });
     let spare = std::iter::once((699_999, "198.19.255.254".to_owned(), None));
+    let created = super::state::timestamp(s.origin - 86_400.0 * 30.0);
     let items: Vec<Value> = assigned
             .chain(spare)
             .filter(|(_, ip, _)| param(&q, "ip").is_none_or(|want| want == ip))
             .map(|(id, ip, server)| {
                 json!({"id": id, "name": format!("primary_ip-{id}"), "ip": ip, "type": "ipv4",
                        "assignee_id": server, "assignee_type": "server", "auto_delete": true,
-                       "blocked": false, "dns_ptr": [], "labels": {}, "protection": {"delete": false}})
+                       "blocked": false, "dns_ptr": [{"ip": ip, "dns_ptr": "server.example.invalid"}],
+                       "labels": {}, "protection": {"delete": false}, "created": created,
+                       "datacenter": catalog::datacenter_json(&catalog::LOCATIONS[0]),
+                       "location": catalog::location_json(&catalog::LOCATIONS[0])})
             })
             .collect();
-    Ok(render::page("primary_ips", &items, page, per_page))
+    Ok(render::page("primary_ips", &items, page, per_page, &link))
 }

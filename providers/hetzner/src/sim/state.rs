@@ -16,6 +16,9 @@ pub(crate) const FOREIGN_SERVER: i64 = 43_000_001;
 /// Another project's snapshot.
 pub(crate) const FOREIGN_SNAPSHOT: i64 = 7_900_001;
 const FIRST_SNAPSHOT: i64 = 7_000_001;
+/// First id of servers created through the API.
+const FIRST_CREATED: i64 = 42_500_001;
+const FIRST_KEY: i64 = 2_300_001;
 const FIRST_ACTION: i64 = 9_000_001;
 const DAY: f64 = 86_400.0;
 
@@ -44,6 +47,16 @@ pub(crate) struct SimServer {
     pub(crate) status: String,
     pub(crate) boots: u64,
     pub(crate) job: Option<Job>,
+    /// Its server type's name (`cx23`).
+    pub(crate) server_type: &'static str,
+    /// Its location's name (`fsn1`).
+    pub(crate) location: &'static str,
+    /// The system image it was created from.
+    pub(crate) image: String,
+    /// Its labels.
+    pub(crate) labels: BTreeMap<String, String>,
+    /// Created through `POST /servers` (not seeded).
+    pub(crate) via_api: bool,
 }
 
 /// Work in progress on a server.
@@ -52,6 +65,18 @@ pub(crate) struct Job {
     timeline: Timeline,
     lock_until: f64,
     boots: bool,
+}
+
+impl Job {
+    /// Work running through `timeline`, holding the server's lock until
+    /// `lock_until`, counting a boot at its end when `boots`.
+    pub(crate) fn new(timeline: Timeline, lock_until: f64, boots: bool) -> Self {
+        Self {
+            timeline,
+            lock_until,
+            boots,
+        }
+    }
 }
 
 impl SimServer {
@@ -157,6 +182,10 @@ pub(crate) struct World {
     pub(crate) servers: BTreeMap<i64, SimServer>,
     pub(crate) images: BTreeMap<i64, SimImage>,
     pub(crate) actions: BTreeMap<i64, SimAction>,
+    /// Uploaded SSH keys.
+    pub(crate) ssh_keys: BTreeMap<i64, super::servers::SimKey>,
+    pub(crate) next_server: i64,
+    pub(crate) next_key: i64,
     next_image: i64,
     next_action: i64,
     /// The next action started fails after its 201.
@@ -172,6 +201,8 @@ impl World {
         let mut world = World {
             next_image: FIRST_SNAPSHOT,
             next_action: FIRST_ACTION,
+            next_server: FIRST_CREATED,
+            next_key: FIRST_KEY,
             ..World::default()
         };
         for i in 0..options.servers {
@@ -289,15 +320,27 @@ impl World {
                 boots: boots && !failed,
             });
         }
-        let id = self.next_action;
-        self.next_action += 1;
         let mut resources = vec![(server, "server")];
         resources.extend(extra);
+        self.record_action(now, command, action_secs, resources, failed)
+    }
+
+    /// Records an action started at `now` lasting `duration`.
+    pub(crate) fn record_action(
+        &mut self,
+        now: f64,
+        command: &'static str,
+        duration: f64,
+        resources: Vec<(i64, &'static str)>,
+        failed: bool,
+    ) -> SimAction {
+        let id = self.next_action;
+        self.next_action += 1;
         let action = SimAction {
             id,
             command,
             started: now,
-            duration: action_secs,
+            duration,
             resources,
             failed,
         };
@@ -347,6 +390,11 @@ fn seeded_server(id: i64, name: String, ours: bool, index: usize, created: f64) 
         status: "running".into(),
         boots: 1,
         job: None,
+        server_type: "cx23",
+        location: "fsn1",
+        image: "ubuntu-24.04".into(),
+        labels: BTreeMap::new(),
+        via_api: false,
     }
 }
 

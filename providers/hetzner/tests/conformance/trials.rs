@@ -17,6 +17,10 @@ fn route(op: CloudOp, account: &Account) -> (&'static str, String) {
         CloudOp::CreateSnapshot => ("POST", "/actions/create_image".to_owned()),
         CloudOp::DeleteSnapshot => ("DELETE", "/v1/images/".to_owned()),
         CloudOp::RestoreSnapshot => ("POST", "/actions/rebuild".to_owned()),
+        // Reboots also POST under /v1/servers/; the trials count creates
+        // only where nothing else is sent.
+        CloudOp::CreateServer => ("POST", "/v1/servers".to_owned()),
+        CloudOp::DeleteServer => ("DELETE", "/v1/servers/".to_owned()),
     }
 }
 

@@ -45,6 +45,9 @@ pub(crate) struct Instance {
     pub(crate) specs: Option<Specs>,
     #[serde(default)]
     pub(crate) created: Option<String>,
+    /// Its tags; kastell's marker lives here.
+    #[serde(default)]
+    pub(crate) tags: Vec<String>,
 }
 
 /// An instance's `specs`; `disk` is in MB.
@@ -225,7 +228,12 @@ pub(crate) fn server_status(raw: &str) -> ServerStatus {
         "booting" => ServerStatus::Starting,
         "rebooting" => ServerStatus::Rebooting,
         "shutting_down" => ServerStatus::Stopping,
-        "provisioning" | "rebuilding" | "cloning" | "restoring" => ServerStatus::Provisioning,
+        // `busy`: held by an operation, like the rebuilds and clones.
+        "provisioning" | "rebuilding" | "cloning" | "restoring" | "busy" => {
+            ServerStatus::Provisioning
+        }
+        // A suspended account's instances are powered off.
+        "billing_suspension" => ServerStatus::Off,
         "migrating" | "resizing" => ServerStatus::Migrating,
         "deleting" => ServerStatus::Deleting,
         _ => ServerStatus::Unknown,

@@ -63,11 +63,15 @@ fn every_documented_status_has_a_meaning() {
         ("cloning", ServerStatus::Provisioning),
         ("restoring", ServerStatus::Provisioning),
         ("resizing", ServerStatus::Migrating),
-        ("billing_suspension", ServerStatus::Unknown),
+        ("stopped", ServerStatus::Off),
+        ("busy", ServerStatus::Provisioning),
+        ("billing_suspension", ServerStatus::Off),
     ];
     for (raw, status) in cases {
         assert_eq!(server_status(raw), status, "{raw}");
+        assert_ne!(status, ServerStatus::Unknown, "{raw} is documented");
     }
+    assert_eq!(server_status("something-new"), ServerStatus::Unknown);
 }
 
 #[test]

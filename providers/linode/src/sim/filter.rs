@@ -49,6 +49,12 @@ fn lookup<'a>(item: &'a Value, dotted: &str) -> Option<&'a Value> {
 }
 
 fn condition(field: Option<&Value>, cond: &Value) -> bool {
+    // A list field (`tags`) matches when one of its items equals the value.
+    if let (Some(Value::Array(items)), false) = (field, cond.is_object()) {
+        return items
+            .iter()
+            .any(|item| compare(item, cond) == Some(Ordering::Equal));
+    }
     if let Some(ops) = cond.as_object() {
         return ops.iter().all(|(op, want)| {
             let order = field.and_then(|f| compare(f, want));

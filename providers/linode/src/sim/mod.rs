@@ -22,7 +22,16 @@
 //! (`creating` → `available`, size in MB, event `disk_imagize`), deleted
 //! with `200 {}`; `400 "Linode busy."` for a second job on an instance; root
 //! password strength checks; `X-RateLimit-*` headers on every answer and
-//! `Retry-After` on 429s; planned maintenance (`503` with
+//! `Retry-After` on 429s; instances created with `POST /linode/instances`
+//! (checked as Linode does: `region` and `type` required, a strong
+//! `root_pass` with an `image`, SSH public keys in `authorized_keys`, unique
+//! labels of 3 to 64 characters, tags of 3 to 50; `{"errors": [...]}`
+//! otherwise), `provisioning` then `booting` then `running` with one boot
+//! and the next address of [`kastell_sim::AddressPool`], an `X-Filter` on
+//! `tags`, `DELETE /linode/instances/{id}`, `GET /linode/types` with region
+//! prices and `GET /regions`; image ids in the path both literal
+//! (`/images/private/123`) and encoded (`private%2F123`), and every unknown
+//! path answered with Linode's error envelope; planned maintenance (`503` with
 //! `X-Maintenance-Mode`) through [`LinodeSim::set_maintenance`].
 
 use std::sync::Arc;
@@ -60,6 +69,7 @@ impl LinodeSim {
             state: std::sync::Mutex::new(State::seed(&options)),
             clock: context.clock,
             maintenance: Default::default(),
+            addresses: context.addresses.clone(),
         });
         let router = context.layer(routes::router(shared.clone()));
         let server = SimServer::start(router).await?;
@@ -104,6 +114,16 @@ impl Simulator for LinodeSim {
         (0..self.servers)
             .map(|i| (FIRST_INSTANCE + i as u64).to_string())
             .collect()
+    }
+
+    fn created_servers(&self) -> Vec<String> {
+        self.shared.with(|state, _| {
+            state
+                .linodes()
+                .filter(|l| l.via_api)
+                .map(|l| l.id.to_string())
+                .collect()
+        })
     }
 
     fn missing_server_id(&self) -> String {

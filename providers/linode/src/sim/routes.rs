@@ -11,12 +11,12 @@ use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use kastell_sim::{Dialect, SimClock, TokenKind};
+use kastell_sim::{AddressPool, Dialect, SimClock, TokenKind};
 use serde_json::{Value, json};
 
 use super::dialect::{LinodeDialect, error};
 use super::filter;
-use super::state::{Refusal, State};
+use super::state::{NewLinode, Refusal, State, region_json, type_json};
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -24,6 +24,8 @@ pub(crate) struct Shared {
     pub(crate) state: Mutex<State>,
     pub(crate) clock: SimClock,
     pub(crate) maintenance: AtomicBool,
+    /// The addresses created instances get.
+    pub(crate) addresses: AddressPool,
 }
 
 impl Shared {
@@ -42,8 +44,16 @@ type Params = Query<HashMap<String, String>>;
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let api = Router::new()
         .route("/profile", get(profile))
-        .route("/linode/instances", get(list_instances))
-        .route("/linode/instances/{id}", get(get_instance))
+        .route(
+            "/linode/instances",
+            get(list_instances).post(create_instance),
+        )
+        .route(
+            "/linode/instances/{id}",
+            get(get_instance).delete(delete_instance),
+        )
+        .route("/linode/types", get(list_types))
+        .route("/regions", get(list_regions))
         .route("/linode/instances/{id}/ips", get(instance_ips))
         .route("/linode/instances/{id}/disks", get(instance_disks))
         .route("/linode/instances/{id}/reboot", post(reboot))
@@ -52,8 +62,15 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/networking/ips/{address}", get(get_ip))
         .route("/images", get(list_images).post(create_image))
         .route("/images/{id}", get(get_image).delete(delete_image))
+        // Linode documents image ids as `private/123` in the path, literal
+        // or with the slash encoded; both are served.
+        .route(
+            "/images/{kind}/{number}",
+            get(get_image_literal).delete(delete_image_literal),
+        )
         .route("/account/events", get(list_events))
         .route("/account/events/{id}", get(get_event))
+        .fallback(|| async { not_found() })
         .with_state(shared.clone());
     Router::new()
         .nest("/v4", api)
@@ -257,6 +274,20 @@ async fn create_image(App(s): App<Arc<Shared>>, body: Bytes) -> Response {
     }
 }
 
+async fn get_image_literal(
+    state: App<Arc<Shared>>,
+    Path((kind, number)): Path<(String, String)>,
+) -> Response {
+    get_image(state, Path(format!("{kind}/{number}"))).await
+}
+
+async fn delete_image_literal(
+    state: App<Arc<Shared>>,
+    Path((kind, number)): Path<(String, String)>,
+) -> Response {
+    delete_image(state, Path(format!("{kind}/{number}"))).await
+}
+
 async fn get_image(App(s): App<Arc<Shared>>, Path(id): Path<String>) -> Response {
     s.with(|st, now| st.image(&id).map(|i| i.json(now)))
         .map_or_else(not_found, ok)
@@ -282,4 +313,88 @@ async fn get_event(App(s): App<Arc<Shared>>, Path(id): Path<String>) -> Response
     };
     s.with(|st, now| st.event(id, now))
         .map_or_else(not_found, ok)
+}
+
+/// `POST /linode/instances`: `region` and `type` required, `root_pass`
+/// required (and strong) with an `image`, `authorized_keys` public key
+/// lines; answers the instance `provisioning` with the pool's address.
+async fn create_instance(App(s): App<Arc<Shared>>, body: Bytes) -> Response {
+    let Some(body) = body_json(&body) else {
+        return invalid_json();
+    };
+    let text = |key: &str| body.get(key).and_then(Value::as_str).map(str::to_owned);
+    let (Some(region), Some(kind)) = (text("region"), text("type")) else {
+        let field = if text("region").is_none() {
+            "region"
+        } else {
+            "type"
+        };
+        return error(
+            StatusCode::BAD_REQUEST,
+            &format!("{field} is required"),
+            Some(field),
+        );
+    };
+    let image = text("image");
+    if image.is_some() && !strong(&text("root_pass").unwrap_or_default()) {
+        let reason = "root_pass is required and must meet the strength requirement";
+        return error(StatusCode::BAD_REQUEST, reason, Some("root_pass"));
+    }
+    let strings = |key: &str| -> Option<Vec<String>> {
+        match body.get(key) {
+            None => Some(Vec::new()),
+            Some(v) => v
+                .as_array()?
+                .iter()
+                .map(|k| k.as_str().map(str::to_owned))
+                .collect(),
+        }
+    };
+    let keys_ok = strings("authorized_keys").is_some_and(|keys| {
+        keys.iter()
+            .all(|k| (k.starts_with("ssh-") || k.starts_with("ecdsa-")) && !k.contains('\n'))
+    });
+    if !keys_ok {
+        let reason = "authorized_keys must be SSH public keys";
+        return error(StatusCode::BAD_REQUEST, reason, Some("authorized_keys"));
+    }
+    let Some(tags) = strings("tags") else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "tags must be strings",
+            Some("tags"),
+        );
+    };
+    let label = text("label").unwrap_or_else(|| format!("linode{}", s.clock.now() as u64));
+    let new = NewLinode {
+        label,
+        region,
+        kind,
+        image,
+        tags,
+        public: s.addresses.next(),
+    };
+    match s.with(|st, now| st.create_linode(new, now)) {
+        Ok(instance) => ok(instance),
+        Err(refusal) => refused(refusal),
+    }
+}
+
+/// `DELETE /linode/instances/{id}`: `{}`, gone at once.
+async fn delete_instance(App(s): App<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    let Ok(id) = id.parse::<u64>() else {
+        return not_found();
+    };
+    match s.with(|st, _| st.delete_linode(id)) {
+        Ok(()) => ok(json!({})),
+        Err(refusal) => refused(refusal),
+    }
+}
+
+async fn list_types(Query(q): Params, h: HeaderMap) -> Response {
+    listed(type_json(), &h, &q)
+}
+
+async fn list_regions(Query(q): Params, h: HeaderMap) -> Response {
+    listed(region_json(), &h, &q)
 }

@@ -32,6 +32,18 @@ pub(crate) struct Account {
     pub(crate) acls: Vec<String>,
 }
 
+/// The ACL that lets a key change existing servers (reboot, snapshot,
+/// restore, destroy), as Vultr documents its ACLs (`manage_users`,
+/// `subscriptions_view`, `subscriptions`, `provisioning`, `billing`,
+/// `support`, `abuse`, `dns`, `upgrade`, `objstore`, `loadbalancer`, ...).
+pub(crate) const WRITE_ACL: &str = "subscriptions";
+
+/// Whether a key with `acls` may change servers: `None` when the list is
+/// empty (it says nothing either way).
+pub(crate) fn can_write(acls: &[String]) -> Option<bool> {
+    (!acls.is_empty()).then(|| acls.iter().any(|a| a == WRITE_ACL))
+}
+
 /// `GET /instances/{id}`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct InstanceEnvelope {
@@ -72,6 +84,9 @@ pub(crate) struct Instance {
     pub(crate) disk: Option<f64>,
     #[serde(default)]
     pub(crate) date_created: Option<String>,
+    /// Its tags; kastell's marker lives here.
+    #[serde(default)]
+    pub(crate) tags: Vec<String>,
 }
 
 /// Pagination metadata.
@@ -176,14 +191,12 @@ pub(crate) fn is_ready(instance: &Instance) -> bool {
 }
 
 /// The public IPv4: `main_ip`, unless it is empty, `0.0.0.0` (pending) or
-/// not a public address.
+/// a private, link-local or broadcast address. A loopback address is kept:
+/// Vultr never assigns one, and the sandbox's simulated servers are fake
+/// hosts on loopback.
 pub(crate) fn public_ipv4(instance: &Instance) -> Option<Ipv4Addr> {
     let ip: Ipv4Addr = instance.main_ip.as_deref()?.trim().parse().ok()?;
-    let private = ip.is_unspecified()
-        || ip.is_private()
-        || ip.is_loopback()
-        || ip.is_link_local()
-        || ip.is_broadcast();
+    let private = ip.is_unspecified() || ip.is_private() || ip.is_link_local() || ip.is_broadcast();
     (!private).then_some(ip)
 }
 

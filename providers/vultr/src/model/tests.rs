@@ -155,11 +155,37 @@ fn uuids() {
 #[test]
 fn accounts_parse_with_or_without_acls() {
     let a: AccountEnvelope = serde_json::from_str(
-        r#"{"account": {"name": "Ops", "email": "ops@example.com", "acls": ["manage_servers", "billing"],
+        r#"{"account": {"name": "Ops", "email": "ops@example.com", "acls": ["subscriptions", "billing"],
             "balance": -5.0, "pending_charges": 1.2}}"#,
     )
     .unwrap();
-    assert!(a.account.acls.iter().any(|x| x == "manage_servers"));
+    assert!(a.account.acls.iter().any(|x| x == "subscriptions"));
     let bare: AccountEnvelope = serde_json::from_str(r#"{"account": {}}"#).unwrap();
     assert!(bare.account.acls.is_empty() && bare.account.name.is_none());
+}
+
+#[test]
+fn writability_follows_vultrs_documented_acls() {
+    let acls = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    // A restricted key that may manage and deploy servers can write; Vultr
+    // has no `manage_servers` ACL, so a list naming only that cannot.
+    assert_eq!(
+        can_write(&acls(&["subscriptions", "provisioning"])),
+        Some(true)
+    );
+    assert_eq!(
+        can_write(&acls(&[
+            "manage_users",
+            "subscriptions_view",
+            "subscriptions",
+            "billing"
+        ])),
+        Some(true)
+    );
+    assert_eq!(
+        can_write(&acls(&["subscriptions_view", "billing"])),
+        Some(false)
+    );
+    assert_eq!(can_write(&acls(&["manage_servers"])), Some(false));
+    assert_eq!(can_write(&[]), None);
 }

@@ -49,7 +49,7 @@ impl Dialect for VultrDialect {
     fn read_only(&self) -> Response {
         error(
             StatusCode::FORBIDDEN,
-            "Unauthorized: this API key does not have the manage_servers permission.",
+            "Unauthorized: this API key does not have the subscriptions permission.",
         )
     }
 

@@ -17,13 +17,23 @@
 //!   refused with 500 "Server is currently locked" (reads keep working);
 //! - a snapshot is `pending` with size 0 for 30 s plus 0.5 s per disk GB,
 //!   then `complete` with its size in bytes; its JSON names no instance;
-//! - the read-write token's account has the `manage_servers` ACL, the
-//!   read-only token's does not, and the read-only token's writes are 403;
+//! - the read-write token's account has every ACL Vultr documents
+//!   (`subscriptions`, `provisioning`, ...), the read-only token's only
+//!   `subscriptions_view` and `billing`, and its writes are 403;
 //! - another account's instance and snapshot exist and are never visible
 //!   (404); the other account's snapshot even claims, in its description,
 //!   to belong to the first seeded server;
 //! - our account also holds a snapshot not taken by kastell
 //!   (`manual backup`) and a kastell snapshot of the second server.
+//!
+//! It also creates instances (`POST /instances`, checked as Vultr does:
+//! `region`, `plan` and an image source required, plans, regions, `os_id`s
+//! and SSH keys must exist; 400 otherwise): `pending` with `main_ip`
+//! `0.0.0.0` for 20 s, then `installingbooting` for 10 s, then ready with
+//! one boot and the next address of [`kastell_sim::AddressPool`]; they
+//! carry their tags, the `tag` filter finds them and
+//! `DELETE /instances/{id}` removes them. SSH keys live at `/ssh-keys`,
+//! plans with their prices at `/plans`.
 //!
 //! Vultr documents no rate-limit headers, so answers carry none; an
 //! injected 429 carries `Retry-After`.
@@ -32,6 +42,7 @@ use std::sync::{Arc, Mutex};
 
 use kastell_sim::{SimContext, SimOptions, SimServer, Simulator, Tokens};
 
+mod create;
 mod dialect;
 mod routes;
 mod state;
@@ -110,6 +121,19 @@ impl Simulator for VultrSim {
             .filter(|i| i.is_mine())
             .map(|i| i.id.clone())
             .collect()
+    }
+
+    fn created_servers(&self) -> Vec<String> {
+        self.lock()
+            .instances
+            .iter()
+            .filter(|i| i.via_api)
+            .map(|i| i.id.clone())
+            .collect()
+    }
+
+    fn ssh_keys(&self) -> Vec<String> {
+        self.lock().keys.iter().map(|k| k.id.clone()).collect()
     }
 
     fn missing_server_id(&self) -> String {

@@ -12,6 +12,7 @@ use axum::{Json, Router};
 use kastell_sim::{SimContext, TokenKind};
 use serde_json::{Value, json};
 
+use super::create;
 use super::dialect::{error, locked};
 use super::state::{Refusal, State};
 use super::util::{cursor_for, offset_of};
@@ -29,7 +30,7 @@ pub(crate) struct App {
 
 impl App {
     /// The state, with finished work settled at the current virtual time.
-    fn settled(&self) -> (MutexGuard<'_, State>, f64) {
+    pub(crate) fn settled(&self) -> (MutexGuard<'_, State>, f64) {
         let now = self.ctx.clock.now();
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state.settle(now);
@@ -43,8 +44,17 @@ type Params = Query<HashMap<String, String>>;
 pub(crate) fn router(app: App) -> Router {
     let v2 = Router::new()
         .route("/account", get(account))
-        .route("/instances", get(list_instances))
-        .route("/instances/{id}", get(get_instance))
+        .route(
+            "/instances",
+            get(list_instances).post(create::create_instance),
+        )
+        .route(
+            "/instances/{id}",
+            get(get_instance).delete(create::delete_instance),
+        )
+        .route("/ssh-keys", get(create::list_keys).post(create::create_key))
+        .route("/ssh-keys/{id}", axum::routing::delete(create::delete_key))
+        .route("/plans", get(create::list_plans))
         .route("/instances/{id}/reboot", post(reboot))
         .route("/instances/{id}/restore", post(restore))
         .route("/snapshots", get(list_snapshots).post(create_snapshot))
@@ -62,12 +72,16 @@ fn refuse(refusal: Refusal) -> Response {
     }
 }
 
-fn answer(result: Result<Response, Refusal>) -> Response {
+pub(crate) fn answer(result: Result<Response, Refusal>) -> Response {
     result.unwrap_or_else(refuse)
 }
 
 /// One cursor page of `items` with Vultr's `meta`.
-fn page(key: &str, items: Vec<Value>, params: &HashMap<String, String>) -> Result<Value, Refusal> {
+pub(crate) fn page(
+    key: &str,
+    items: Vec<Value>,
+    params: &HashMap<String, String>,
+) -> Result<Value, Refusal> {
     let per_page = match params.get("per_page") {
         None => DEFAULT_PER_PAGE,
         Some(n) => n
@@ -118,9 +132,8 @@ async fn account(Extension(kind): Extension<TokenKind>) -> Response {
             "dns",
             "abuse",
             "upgrade",
-            "firewall",
-            "alerts",
-            "manage_servers",
+            "objstore",
+            "loadbalancer",
         ],
         TokenKind::ReadOnly => &["subscriptions_view", "billing"],
     };

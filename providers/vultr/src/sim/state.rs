@@ -49,6 +49,28 @@ pub(crate) struct SimInstance {
     mine: bool,
     pub(crate) boots: u64,
     work: Option<(Work, Timeline)>,
+    /// Its tags.
+    pub(crate) tags: Vec<String>,
+    plan: &'static str,
+    ram: u64,
+    os_id: u64,
+    /// Until then a created instance is `pending` without an address.
+    pending_until: f64,
+    /// Until then it installs and boots; its first boot counts then.
+    ready_at: f64,
+    /// Created through `POST /instances` (not seeded).
+    pub(crate) via_api: bool,
+}
+
+/// What a checked `POST /instances` asks for.
+#[derive(Debug)]
+pub(crate) struct NewInstance {
+    pub(crate) label: String,
+    pub(crate) region: &'static str,
+    pub(crate) plan: (&'static str, u64, u64),
+    pub(crate) os_id: u64,
+    pub(crate) tags: Vec<String>,
+    pub(crate) main_ip: Ipv4Addr,
 }
 
 /// One snapshot. Like Vultr's, it records no instance: only the
@@ -68,7 +90,9 @@ pub(crate) struct SimSnapshot {
 pub(crate) struct State {
     pub(crate) instances: Vec<SimInstance>,
     snapshots: Vec<SimSnapshot>,
-    next_id: u64,
+    /// Uploaded SSH keys.
+    pub(crate) keys: Vec<super::create::SimKey>,
+    pub(crate) next_id: u64,
 }
 
 impl State {
@@ -87,6 +111,7 @@ impl State {
                 mine: true,
                 boots: 1,
                 work: None,
+                ..SimInstance::seeded()
             })
             .collect();
         let (foreign_instance, foreign_snapshot) = Self::foreign_ids();
@@ -100,6 +125,7 @@ impl State {
             mine: false,
             boots: 1,
             work: None,
+            ..SimInstance::seeded()
         };
         let complete = |id: String, description: String, mine: bool| SimSnapshot {
             id,
@@ -133,6 +159,7 @@ impl State {
         Self {
             instances,
             snapshots,
+            keys: Vec::new(),
             next_id: 2_000_000,
         }
     }
@@ -150,6 +177,9 @@ impl State {
     /// Finishes work whose timeline ended by `now`, counting boots.
     pub(crate) fn settle(&mut self, now: f64) {
         for instance in &mut self.instances {
+            if instance.boots == 0 && now >= instance.ready_at {
+                instance.boots = 1;
+            }
             if instance.work.as_ref().is_some_and(|(_, t)| t.done(now)) {
                 instance.work = None;
                 instance.boots += 1;
@@ -185,7 +215,7 @@ impl State {
             .filter(|i| wanted("main_ip", &i.main_ip.to_string()))
             .filter(|i| wanted("label", &i.label))
             .filter(|i| wanted("region", i.region))
-            .filter(|_| filter("tag").is_none())
+            .filter(|i| filter("tag").is_none_or(|t| i.tags.contains(&t)))
             .map(|i| i.to_json(now))
             .collect()
     }
@@ -288,7 +318,66 @@ impl State {
     }
 }
 
+impl State {
+    /// Adds an instance created through the API: `pending` without an
+    /// address for 20 s, then installing and booting for 10 s.
+    pub(crate) fn create_instance(&mut self, new: NewInstance, now: f64) -> Value {
+        self.next_id += 1;
+        let (plan, ram, disk) = new.plan;
+        let instance = SimInstance {
+            id: uuid(OUR_SEED, self.next_id),
+            label: new.label,
+            main_ip: new.main_ip,
+            internal_ip: private_ip(50_000 + self.next_id as usize),
+            region: new.region,
+            disk,
+            mine: true,
+            boots: 0,
+            work: None,
+            tags: new.tags,
+            plan,
+            ram,
+            os_id: new.os_id,
+            pending_until: now + 20.0,
+            ready_at: now + 30.0,
+            via_api: true,
+        };
+        let shown = instance.to_json(now);
+        self.instances.push(instance);
+        shown
+    }
+
+    /// Deletes our instance `id`.
+    pub(crate) fn delete_instance(&mut self, id: &str) -> Result<(), Refusal> {
+        let at = self.position(id)?;
+        self.instances.remove(at);
+        Ok(())
+    }
+}
+
 impl SimInstance {
+    /// The fields every seeded instance shares.
+    fn seeded() -> Self {
+        Self {
+            id: String::new(),
+            label: String::new(),
+            main_ip: Ipv4Addr::UNSPECIFIED,
+            internal_ip: Ipv4Addr::UNSPECIFIED,
+            region: "ewr",
+            disk: DISK_GB,
+            mine: true,
+            boots: 1,
+            work: None,
+            tags: Vec::new(),
+            plan: "vc2-1c-2gb",
+            ram: 2048,
+            os_id: 2284,
+            pending_until: f64::NEG_INFINITY,
+            ready_at: f64::NEG_INFINITY,
+            via_api: false,
+        }
+    }
+
     /// Whether it is in our account.
     pub(crate) fn is_mine(&self) -> bool {
         self.mine
@@ -296,19 +385,34 @@ impl SimInstance {
 
     /// The instance as `GET /instances/{id}` shows it (after `settle`).
     pub(crate) fn to_json(&self, now: f64) -> Value {
-        let (power, server) = match &self.work {
-            Some((_, timeline)) => split(timeline.state(now)),
-            None => ("running", "ok"),
+        let (status, power, server) = if now < self.pending_until {
+            ("pending", "stopped", "none")
+        } else if now < self.ready_at {
+            ("active", "running", "installingbooting")
+        } else {
+            let (power, server) = match &self.work {
+                Some((_, timeline)) => split(timeline.state(now)),
+                None => ("running", "ok"),
+            };
+            ("active", power, server)
+        };
+        let main_ip = if status == "pending" {
+            Ipv4Addr::UNSPECIFIED
+        } else {
+            self.main_ip
         };
         json!({
             "id": self.id, "label": self.label, "hostname": self.label,
-            "os": "Ubuntu 24.04 LTS x64", "os_id": 2284, "app_id": 0,
-            "ram": 2048, "disk": self.disk, "vcpu_count": 1,
-            "main_ip": self.main_ip.to_string(), "internal_ip": self.internal_ip.to_string(),
-            "v6_main_ip": "", "status": "active",
-            "power_status": power, "server_status": server,
-            "plan": "vc2-1c-2gb", "region": self.region,
-            "date_created": "2026-01-01T00:00:00+00:00", "features": [], "tags": [],
+            "os": "Ubuntu 24.04 LTS x64", "os_id": self.os_id, "app_id": 0, "image_id": "",
+            "ram": self.ram, "disk": self.disk, "vcpu_count": 1,
+            "main_ip": main_ip.to_string(), "internal_ip": self.internal_ip.to_string(),
+            "v6_main_ip": "", "v6_network": "", "v6_network_size": 0,
+            "netmask_v4": "255.255.254.0", "gateway_v4": "0.0.0.0",
+            "allowed_bandwidth": 2, "default_password": "", "kvm": "", "firewall_group_id": "",
+            "server_status": server, "status": status, "power_status": power,
+            "plan": self.plan, "region": self.region,
+            "date_created": "2026-01-01T00:00:00+00:00", "features": [], "tags": self.tags,
+            "user_scheme": "root",
         })
     }
 }

@@ -182,7 +182,11 @@ async fn tokens_acls_and_costs() {
     let sim = sim(1).await;
     let rw = provider(&sim, false).validate_token().await.unwrap();
     assert_eq!(rw.can_write, Some(true));
-    assert!(rw.scopes.iter().any(|s| s == "manage_servers"));
+    assert!(rw.scopes.iter().any(|s| s == "subscriptions"));
+    assert!(
+        rw.scopes.iter().all(|s| s != "manage_servers"),
+        "Vultr documents no manage_servers ACL"
+    );
     assert_eq!(rw.account.as_deref(), Some("Kastell Sim"));
     let ro = provider(&sim, true).validate_token().await.unwrap();
     assert_eq!(ro.can_write, Some(false));
@@ -271,4 +275,66 @@ async fn raw_answers_have_vultr_shapes() {
     assert_eq!(reboot.status, 204);
     assert!(reboot.body.is_empty());
     assert!(reboot.headers.get("ratelimit-remaining").is_none());
+}
+
+/// `POST /instances` is checked as Vultr documents it (400 with Vultr's
+/// `{"error", "status"}`); a created instance is `pending` at `0.0.0.0`,
+/// carries its tags and is found by the `tag` filter; plans carry prices.
+#[tokio::test]
+async fn instance_creation_is_checked_as_vultr_does() {
+    use kastell_testkit::raw::call;
+    use serde_json::json;
+    let sim = sim(2).await;
+    let key = call(
+        &sim,
+        "POST",
+        "/ssh-keys",
+        Some(json!({"name": "k", "ssh_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0 t"})),
+    )
+    .await;
+    assert_eq!(key.status, 201, "{}", key.body);
+    let good = json!({"region": "fra", "plan": "vc2-1c-2gb", "os_id": 2284, "label": "new-one",
+        "sshkey_id": [key.body["ssh_key"]["id"]], "tags": ["kastell-managed", "kastell-drill"]});
+    for (what, drop, change) in [
+        ("region", Some("region"), json!({})),
+        ("plan", None, json!({"plan": "vc2-99c"})),
+        ("image", Some("os_id"), json!({})),
+        ("os_id", None, json!({"os_id": 1})),
+        ("ssh key", None, json!({"sshkey_id": ["nope"]})),
+        ("tags", None, json!({"tags": "kastell-managed"})),
+    ] {
+        let mut body = good.clone();
+        if let Some(drop) = drop {
+            body.as_object_mut().map(|b| b.remove(drop));
+        }
+        for (k, v) in change.as_object().into_iter().flatten() {
+            body[k] = v.clone();
+        }
+        let refused = call(&sim, "POST", "/instances", Some(body)).await;
+        assert_eq!(refused.status, 400, "{what}: {}", refused.body);
+        assert_eq!(refused.body["status"], 400, "{what}");
+        assert!(refused.body["error"].is_string(), "{what}");
+    }
+    assert!(sim.created_servers().is_empty());
+    let created = call(&sim, "POST", "/instances", Some(good)).await;
+    assert_eq!(created.status, 202, "{}", created.body);
+    assert_eq!(created.body["instance"]["status"], "pending");
+    assert_eq!(created.body["instance"]["main_ip"], "0.0.0.0");
+    let tagged = call(&sim, "GET", "/instances?tag=kastell-drill", None).await;
+    assert_eq!(tagged.body["instances"].as_array().map(Vec::len), Some(1));
+    let plans = call(&sim, "GET", "/plans", None).await;
+    for plan in plans.body["plans"].as_array().expect("plans") {
+        for field in [
+            "id",
+            "vcpu_count",
+            "ram",
+            "disk",
+            "bandwidth",
+            "monthly_cost",
+            "type",
+            "locations",
+        ] {
+            assert!(plan.get(field).is_some(), "plan lacks {field}: {plan}");
+        }
+    }
 }

@@ -14,6 +14,8 @@ fn route(op: CloudOp, account: &Account) -> (&'static str, String) {
         CloudOp::CreateSnapshot => ("POST", "/v2/snapshots".to_owned()),
         CloudOp::DeleteSnapshot => ("DELETE", "/v2/snapshots/".to_owned()),
         CloudOp::RestoreSnapshot => ("POST", "/restore".to_owned()),
+        CloudOp::CreateServer => ("POST", "/v2/instances".to_owned()),
+        CloudOp::DeleteServer => ("DELETE", "/v2/instances/".to_owned()),
     }
 }
 

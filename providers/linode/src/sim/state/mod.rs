@@ -10,10 +10,15 @@ use serde_json::Value;
 
 use crate::convention::linode_time;
 
+mod create;
 mod render;
+
+pub(crate) use create::{NewLinode, region_json, type_json};
 
 /// First instance id; ids stay eight digits, so none is a prefix of another.
 pub(crate) const FIRST_INSTANCE: u64 = 41_000_000;
+/// Instances created through the API get ids from here.
+const FIRST_CREATED: u64 = 41_500_000;
 /// A well-formed instance id that exists nowhere.
 pub(crate) const MISSING_INSTANCE: u64 = 40_999_999;
 /// The other account's instance (and image number), never visible to us.
@@ -29,6 +34,7 @@ const SWAP_MB: u64 = 512;
 const REBOOT: &[(&str, f64)] = &[("rebooting", 4.0), ("booting", 4.0)];
 const REBUILD: &[(&str, f64)] = &[("rebuilding", 10.0), ("booting", 5.0)];
 const IMAGIZE: &[(&str, f64)] = &[("running", 40.0)];
+const PROVISION: &[(&str, f64)] = &[("provisioning", 15.0), ("booting", 10.0)];
 /// How long a new event stays `scheduled`.
 const SCHEDULED_FOR: f64 = 0.5;
 
@@ -46,6 +52,7 @@ enum JobKind {
     Reboot,
     Rebuild,
     Imagize,
+    Provision,
 }
 
 #[derive(Debug, Clone)]
@@ -65,6 +72,11 @@ pub(crate) struct Linode {
     boots: u64,
     job: Option<Job>,
     image: String,
+    tags: Vec<String>,
+    kind: &'static str,
+    region: &'static str,
+    /// Created through `POST /linode/instances` (not seeded).
+    pub(crate) via_api: bool,
 }
 
 /// One image.
@@ -94,6 +106,7 @@ struct Event {
 #[derive(Debug)]
 pub(crate) struct State {
     linodes: BTreeMap<u64, Linode>,
+    next_linode: u64,
     images: Vec<Image>,
     events: Vec<Event>,
     next_image: u64,
@@ -162,6 +175,7 @@ impl State {
         ];
         Self {
             linodes,
+            next_linode: FIRST_CREATED,
             images,
             events: Vec::new(),
             next_image: FIRST_IMAGE,
@@ -350,6 +364,7 @@ impl State {
             JobKind::Reboot => REBOOT,
             JobKind::Rebuild => REBUILD,
             JobKind::Imagize => IMAGIZE,
+            JobKind::Provision => PROVISION,
         };
         let timeline = Timeline::new(now, steps, "running");
         linode.job = Some(Job {
@@ -380,6 +395,10 @@ impl Linode {
             boots: 1,
             job: None,
             image: "linode/ubuntu24.04".into(),
+            tags: Vec::new(),
+            kind: "g6-standard-1",
+            region: "us-sea",
+            via_api: false,
         }
     }
 

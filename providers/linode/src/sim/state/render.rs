@@ -10,12 +10,16 @@ impl Linode {
     pub(crate) fn json(&self, now: f64) -> Value {
         json!({
             "id": self.id, "label": self.label, "status": self.status(now),
-            "type": "g6-standard-1", "region": "us-sea", "image": self.image,
+            "type": self.kind, "region": self.region, "image": self.image,
             "ipv4": [self.private.to_string(), self.public.to_string()],
-            "ipv6": "2001:db8::1/128", "group": "", "tags": [], "hypervisor": "kvm",
+            "ipv6": "2001:db8::1/128", "group": "", "tags": self.tags, "hypervisor": "kvm",
             "specs": {"disk": EXT4_MB + SWAP_MB, "memory": 2048, "vcpus": 1, "transfer": 2000, "gpus": 0},
             "backups": {"enabled": false, "available": false},
             "created": "2026-01-02T03:04:05", "updated": "2026-01-02T03:04:05",
+            "alerts": {"cpu": 180, "io": 10000, "network_in": 10, "network_out": 10, "transfer_quota": 80},
+            "watchdog_enabled": true, "host_uuid": "3a3ddd59d9a78bb8de041391075df44de62bfec8",
+            "disk_encryption": "disabled", "lke_cluster_id": null, "placement_group": null,
+            "site_type": "core", "has_user_data": false,
         })
     }
 
@@ -29,7 +33,7 @@ impl Linode {
         json!({
             "address": address.to_string(), "gateway": gateway, "prefix": prefix,
             "subnet_mask": "255.255.255.0", "type": "ipv4", "public": public,
-            "rdns": null, "linode_id": self.id, "region": "us-sea",
+            "rdns": null, "linode_id": self.id, "region": self.region,
         })
     }
 

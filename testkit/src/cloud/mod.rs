@@ -16,6 +16,13 @@ use kastell_core::types::{RebootMode, ServerId, ServerStatus, SnapshotStatus};
 use kastell_core::{CloudProvider, CloudProviderExt, Error, ErrorKind, Registry, Result};
 pub use kastell_sim::Fault;
 
+mod create;
+
+pub use create::{
+    created_servers_run_marked_and_only_they_are_deleted,
+    read_only_tokens_create_and_delete_nothing, server_creation_is_never_resent,
+};
+
 /// The operations a fixture can fault or count, mapped by each provider to
 /// its own method and path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +37,10 @@ pub enum CloudOp {
     DeleteSnapshot,
     /// Starting a restore.
     RestoreSnapshot,
+    /// Creating a server (not the SSH key uploaded before it).
+    CreateServer,
+    /// Deleting a server.
+    DeleteServer,
 }
 
 /// Which token a fixture's provider uses.
@@ -87,6 +98,25 @@ pub trait CloudFixture: Send + Sync {
 
     /// When each request for `op` arrived.
     fn requests(&self, op: CloudOp) -> Vec<Instant>;
+
+    /// The servers created through the provider and not yet deleted; none
+    /// when the fixture cannot tell.
+    fn created_servers(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The SSH keys uploaded through the provider and not yet deleted; none
+    /// when the fixture cannot tell.
+    fn uploaded_keys(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Queues `addresses` for the next servers created. Returns `false`
+    /// when the fixture cannot choose addresses.
+    fn queue_addresses(&self, addresses: &[Ipv4Addr]) -> bool {
+        let _ = addresses;
+        false
+    }
 }
 
 /// Instantiates trials as `#[tokio::test]` functions named after them, each
@@ -126,6 +156,9 @@ macro_rules! all_cloud_trials {
             secrets_never_appear_in_output,
             validates_tokens,
             registry_entry_matches_the_provider,
+            created_servers_run_marked_and_only_they_are_deleted,
+            server_creation_is_never_resent,
+            read_only_tokens_create_and_delete_nothing,
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,7 +170,7 @@ macro_rules! all_cloud_trials {
 
 const WAIT: Duration = Duration::from_secs(60);
 
-fn rw(f: &dyn CloudFixture) -> Arc<dyn CloudProvider> {
+pub(crate) fn rw(f: &dyn CloudFixture) -> Arc<dyn CloudProvider> {
     f.provider(TokenChoice::ReadWrite, true)
 }
 

@@ -1,0 +1,198 @@
+//! Creating, listing, pricing and deleting the droplets kastell makes:
+//! `POST /account/keys` then `POST /droplets`, both tagged (the key by its
+//! name, as keys carry no tags); `GET /droplets?tag_name=`; `GET /sizes`;
+//! `DELETE /droplets/{id}` and `DELETE /account/keys/{id}`.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use kastell_core::cloud::{not_managed, unknown_offer};
+use kastell_core::types::{
+    MANAGED_TAG, ManagedRole, ManagedServer, SSH_KEY_TAG, Server, ServerChoice, ServerId,
+    ServerPrice, ServerSpec, ssh_key_from_tags,
+};
+use kastell_core::{ErrorKind, Idempotency, Result};
+use kastell_http::{ApiRequest, path_segment};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::ID;
+use crate::client::{DigitalOcean, droplet_id};
+use crate::model::{Droplet, DropletEnvelope, Links};
+use crate::pages::{all_pages, next_page, split_droplets};
+
+/// `{"ssh_key": {...}}`.
+#[derive(Debug, Deserialize)]
+struct KeyEnvelope {
+    ssh_key: Key,
+}
+
+#[derive(Debug, Deserialize)]
+struct Key {
+    id: u64,
+}
+
+/// `{"sizes": [...], "links": {...}}`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SizePage {
+    #[serde(default)]
+    sizes: Vec<Size>,
+    links: Option<Links>,
+}
+
+/// One size with its prices and the regions offering it.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Size {
+    slug: String,
+    price_monthly: f64,
+    #[serde(default)]
+    price_hourly: Option<f64>,
+    #[serde(default)]
+    regions: Vec<String>,
+    #[serde(default = "available")]
+    available: bool,
+}
+
+fn available() -> bool {
+    true
+}
+
+fn split_sizes(page: SizePage) -> (Vec<Size>, Option<String>) {
+    let next = next_page(page.links.as_ref());
+    (page.sizes, next)
+}
+
+impl Droplet {
+    fn is_managed(&self) -> bool {
+        self.tags.iter().any(|t| t == MANAGED_TAG)
+    }
+
+    fn role(&self) -> Option<ManagedRole> {
+        ManagedRole::from_tags(self.tags.iter().map(String::as_str))
+    }
+}
+
+impl DigitalOcean {
+    /// A 1 vCPU / 2 GB droplet in Frankfurt with Ubuntu 24.04.
+    pub(crate) fn choice() -> ServerChoice {
+        ServerChoice {
+            size: "s-1vcpu-2gb".into(),
+            region: "fra1".into(),
+            image: "ubuntu-24-04-x64".into(),
+        }
+    }
+
+    /// The size's prices from `GET /sizes`; refuses a size DigitalOcean
+    /// does not sell, or one not offered in `region`.
+    pub(crate) async fn price(&self, size: &str, region: &str) -> Result<ServerPrice> {
+        const OP: &str = "server_price";
+        let sizes = all_pages(&self.api, OP, "sizes", split_sizes).await?;
+        let Some(found) = sizes.iter().find(|s| s.slug == size && s.available) else {
+            let slugs = sizes.iter().filter(|s| s.available).map(|s| s.slug.clone());
+            return Err(unknown_offer(ID, "size", size, slugs).with_operation(OP));
+        };
+        if !found.regions.iter().any(|r| r == region) {
+            let regions = found.regions.iter().cloned();
+            return Err(unknown_offer(ID, "region", region, regions).with_operation(OP));
+        }
+        Ok(ServerPrice {
+            monthly: found.price_monthly,
+            hourly: found.price_hourly,
+            currency: "$".into(),
+            basis: format!("sizes endpoint: {size}"),
+        })
+    }
+
+    /// Uploads the key, then creates the droplet tagged with the marker,
+    /// the role and the key. A create that surely did not happen deletes
+    /// the key again.
+    pub(crate) async fn create(&self, spec: &ServerSpec) -> Result<Server> {
+        const OP: &str = "create_server";
+        spec.validate(ID)?;
+        let stamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let body = json!({
+            "name": format!("{MANAGED_TAG}-{}-{}-{stamp}", spec.role.as_str(), spec.name),
+            "public_key": spec.ssh_public_key.trim(),
+        });
+        let request = ApiRequest::post("account/keys", body, Idempotency::NonIdempotent);
+        let key: KeyEnvelope = self.api.get_json(OP, request).await?;
+        let key = key.ssh_key.id;
+        let [managed, role] = spec.tags();
+        let body = json!({
+            "name": spec.name,
+            "region": spec.region,
+            "size": spec.size,
+            "image": spec.image,
+            "ssh_keys": [key],
+            "tags": [managed, role, format!("{SSH_KEY_TAG}{key}")],
+            "ipv6": true,
+            "monitoring": false,
+        });
+        let request = ApiRequest::post("droplets", body, Idempotency::NonIdempotent);
+        match self.api.get_json::<DropletEnvelope>(OP, request).await {
+            Ok(answer) => answer.droplet.into_server(),
+            Err(e) => {
+                if !e.may_have_taken_effect() {
+                    self.delete_key(&key.to_string()).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Every droplet tagged `kastell-managed`, every page.
+    pub(crate) async fn managed(&self) -> Result<Vec<ManagedServer>> {
+        let first = format!("droplets?tag_name={MANAGED_TAG}");
+        let droplets = all_pages(&self.api, "list_managed_servers", &first, split_droplets).await?;
+        droplets
+            .into_iter()
+            .filter(Droplet::is_managed)
+            .map(|d| {
+                let role = d.role();
+                Ok(ManagedServer {
+                    server: d.into_server()?,
+                    role,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes droplet `id` after checking its tag, then its SSH key.
+    pub(crate) async fn delete(&self, id: &ServerId) -> Result<()> {
+        const OP: &str = "delete_server";
+        let n = droplet_id(id)?;
+        let droplet: DropletEnvelope = self
+            .api
+            .get_json(OP, ApiRequest::get(format!("droplets/{n}")))
+            .await?;
+        let droplet = droplet.droplet;
+        if !droplet.is_managed() {
+            return Err(not_managed(ID, id).with_operation(OP));
+        }
+        let key = ssh_key_from_tags(droplet.tags.iter().map(String::as_str)).map(str::to_owned);
+        match self
+            .api
+            .send(OP, ApiRequest::delete(format!("droplets/{n}")))
+            .await
+        {
+            Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        if let Some(key) = key {
+            self.delete_key(&key).await;
+        }
+        Ok(())
+    }
+
+    /// Deletes an SSH key kastell uploaded; a failure is only logged.
+    async fn delete_key(&self, key: &str) {
+        let request = ApiRequest::delete(format!("account/keys/{}", path_segment(key)));
+        match self.api.send("delete_server", request).await {
+            Err(e) if e.kind() != ErrorKind::NotFound => {
+                tracing::warn!("deleting the SSH key {key} kastell uploaded: {e}");
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Creating, listing, pricing and deleting the servers kastell makes at
+//! Hetzner: `POST /ssh_keys` then `POST /servers`, both labelled
+//! `kastell-managed=true` and `kastell-role=<role>`; `GET /servers` with a
+//! `label_selector`; `GET /pricing`; `DELETE /servers/{id}` and
+//! `DELETE /ssh_keys/{id}`.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use kastell_core::cloud::{not_managed, unknown_offer};
+use kastell_core::types::{
+    MANAGED_TAG, ManagedServer, Server, ServerChoice, ServerId, ServerPrice, ServerSpec,
+};
+use kastell_core::{ErrorKind, Idempotency, Result};
+use kastell_http::ApiRequest;
+use serde_json::json;
+
+use crate::ID;
+use crate::client::{Hetzner, numeric};
+use crate::model::provision::{ROLE_LABEL, SSH_KEY_LABEL};
+use crate::model::{CreateServerAnswer, HServer, PricingEnvelope, ServerList, SshKeyEnvelope};
+
+/// The label selector of everything kastell created.
+const MANAGED_SELECTOR: &str = "kastell-managed=true";
+
+impl Hetzner {
+    /// CX23 (2 vCPU, 4 GB: Hetzner's smallest x86 plan since the CX22 was
+    /// retired) in Falkenstein with Ubuntu 24.04.
+    pub(crate) fn choice() -> ServerChoice {
+        ServerChoice {
+            size: "cx23".into(),
+            region: "fsn1".into(),
+            image: "ubuntu-24.04".into(),
+        }
+    }
+
+    /// The gross price of server type `size` in location `region` from
+    /// `GET /pricing`; refuses a type or location Hetzner does not price.
+    pub(crate) async fn price(&self, size: &str, region: &str) -> Result<ServerPrice> {
+        const OP: &str = "server_price";
+        let pricing: PricingEnvelope = self.api.get_json(OP, ApiRequest::get("pricing")).await?;
+        let pricing = pricing.pricing;
+        let Some(kind) = pricing.server_types.iter().find(|t| t.name == size) else {
+            let names = pricing.server_types.iter().map(|t| t.name.clone());
+            return Err(unknown_offer(ID, "server type", size, names).with_operation(OP));
+        };
+        let Some(at) = kind.prices.iter().find(|p| p.location == region) else {
+            let places = kind.prices.iter().map(|p| p.location.clone());
+            return Err(unknown_offer(ID, "location", region, places).with_operation(OP));
+        };
+        let (monthly, hourly) = at.gross()?;
+        Ok(ServerPrice {
+            monthly,
+            hourly: Some(hourly),
+            currency: pricing.currency_symbol(),
+            basis: format!("pricing endpoint: {size} in {region}, gross"),
+        })
+    }
+
+    /// Uploads the key, then creates the server referencing it. A create
+    /// that surely did not happen deletes the key again; an ambiguous one
+    /// leaves it (the server, if it exists, names it and its deletion takes
+    /// the key along).
+    pub(crate) async fn create(&self, spec: &ServerSpec) -> Result<Server> {
+        const OP: &str = "create_server";
+        spec.validate(ID)?;
+        let labels = json!({ MANAGED_TAG: "true", ROLE_LABEL: spec.role.as_str() });
+        let stamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let key_body = json!({
+            "name": format!("kastell-{}-{stamp}", spec.name),
+            "public_key": spec.ssh_public_key.trim(),
+            "labels": labels,
+        });
+        let request = ApiRequest::post("ssh_keys", key_body, Idempotency::NonIdempotent);
+        let key: SshKeyEnvelope = self.api.get_json(OP, request).await?;
+        let key = key.ssh_key.id;
+        let mut server_labels = labels;
+        server_labels[SSH_KEY_LABEL] = json!(key.to_string());
+        let body = json!({
+            "name": spec.name,
+            "server_type": spec.size,
+            "image": spec.image,
+            "location": spec.region,
+            "ssh_keys": [key],
+            "labels": server_labels,
+            "start_after_create": true,
+            "public_net": {"enable_ipv4": true, "enable_ipv6": true},
+        });
+        let request = ApiRequest::post("servers", body, Idempotency::NonIdempotent);
+        match self.api.get_json::<CreateServerAnswer>(OP, request).await {
+            Ok(answer) => answer.server.into_server(),
+            Err(e) => {
+                if !e.may_have_taken_effect() {
+                    self.delete_key(key).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Every server labelled `kastell-managed=true`, every page.
+    pub(crate) async fn managed(&self) -> Result<Vec<ManagedServer>> {
+        let query = [("label_selector", MANAGED_SELECTOR)];
+        let servers = self
+            .all_pages::<ServerList>("list_managed_servers", "servers", &query)
+            .await?;
+        servers
+            .into_iter()
+            // The selector is server-side; checking again keeps an API that
+            // ignored it from listing a person's server.
+            .filter(HServer::is_managed)
+            .map(|s| {
+                let role = s.role();
+                Ok(ManagedServer {
+                    server: s.into_server()?,
+                    role,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes server `id` after checking its marker, then its SSH key.
+    pub(crate) async fn delete(&self, id: &ServerId) -> Result<()> {
+        const OP: &str = "delete_server";
+        let n = numeric(id.as_str(), "server")?;
+        let server = self.server(OP, n).await?;
+        if !server.is_managed() {
+            return Err(not_managed(ID, id).with_operation(OP));
+        }
+        let key = server.ssh_key();
+        match self
+            .api
+            .send(OP, ApiRequest::delete(format!("servers/{n}")))
+            .await
+        {
+            // A retried DELETE whose first answer was lost finds it gone.
+            Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        if let Some(key) = key {
+            self.delete_key(key).await;
+        }
+        Ok(())
+    }
+
+    /// Deletes an SSH key kastell uploaded; a failure is only logged (the
+    /// key is labelled, costs nothing and `kastell doctor` can find it).
+    async fn delete_key(&self, key: i64) {
+        let request = ApiRequest::delete(format!("ssh_keys/{key}"));
+        match self.api.send("delete_server", request).await {
+            Err(e) if e.kind() != ErrorKind::NotFound => {
+                tracing::warn!("deleting the SSH key {key} kastell uploaded: {e}");
+            }
+            _ => {}
+        }
+    }
+}
