@@ -162,10 +162,10 @@ pub struct DrillScratch {
 /// The reply carrying a [`DrillScratch`].
 pub type DrillScratchResult = Reply<DrillScratch>;
 
-/// The name of a scratch server for `server`: the prefix, the server's
-/// name (cut to keep it under providers' 63 characters) and the time.
-fn scratch_name(server: &str) -> String {
-    // A hostname: letters, digits and `-` (anything else becomes `-`).
+/// The start of every scratch server's name for `server`: the prefix and
+/// the server's name as a hostname piece (cut to keep the whole name under
+/// providers' 63 characters; anything but letters and digits becomes `-`).
+fn name_stem(server: &str) -> String {
     let short: String = server
         .chars()
         .take(30)
@@ -177,8 +177,14 @@ fn scratch_name(server: &str) -> String {
             }
         })
         .collect();
+    format!("{NAME_PREFIX}{short}-")
+}
+
+/// The name of a scratch server for `server`: its stem and the time.
+fn scratch_name(server: &str) -> String {
     format!(
-        "{NAME_PREFIX}{short}-{}",
+        "{}{}",
+        name_stem(server),
         chrono::Utc::now().format("%Y%m%d%H%M%S")
     )
 }
@@ -238,7 +244,7 @@ pub async fn drill_scratch(
     let priced = flow::price(ctx, old, &target, &name, ManagedRole::Drill)
         .await
         .map_err(|e| refuse(e, &[]))?;
-    warnings.extend(sweep(ctx, &priced).await);
+    warnings.extend(sweep(ctx, &priced, &name_stem(&old.name)).await);
     let cost = worst_cost(&priced, limit);
     let cost_line = format!(
         "at most {}{cost:.2} ({} for up to {}s)",
@@ -443,17 +449,20 @@ fn left_over(error: Error, priced: &Priced, created: Option<&ServerId>, deleting
         .with_context("left_server", id)
 }
 
-/// Deletes the throwaway servers earlier drills left at `priced`'s provider
-/// (marked kastell-drill, outside the fleet); returns what it says about
-/// them. A provider that cannot list them is a warning, not a failure.
-async fn sweep(ctx: &Context, priced: &Priced) -> Vec<String> {
+/// Deletes the throwaway servers earlier drills of this server left at
+/// `priced`'s provider (marked kastell-drill, outside the fleet, named
+/// `stem…`; another server's drill may be running); returns what it says
+/// about them. A provider that cannot list them is a warning, not a
+/// failure.
+async fn sweep(ctx: &Context, priced: &Priced, stem: &str) -> Vec<String> {
     let fleet = ctx.store.servers().unwrap_or_default();
     let found = match leftovers::at(&priced.provider_id, &priced.provider, &fleet).await {
         Ok(found) => found,
         Err(e) => return vec![format!("could not look for earlier drills' servers: {e}")],
     };
     let mut notes = Vec::new();
-    for leftover in found.into_iter().filter(leftovers::Leftover::is_drill) {
+    let ours = |l: &leftovers::Leftover| l.is_drill() && l.server.name.starts_with(stem);
+    for leftover in found.into_iter().filter(ours) {
         let what = leftover.describe();
         notes.push(
             match priced.provider.delete_server(&leftover.server.id).await {
