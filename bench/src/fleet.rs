@@ -50,6 +50,7 @@ pub(crate) async fn run(bin: &Path, n: usize) -> Result<Section> {
         servers_per_provider: n,
         manual_server: false,
         platform: None,
+        spare_hosts_per_provider: 0,
     };
     let sandbox = Sandbox::start_with(dir.path(), &plan).await?;
     let first = sandbox

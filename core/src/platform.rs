@@ -56,6 +56,18 @@ pub trait Platform: Send + Sync + fmt::Debug {
     /// when the engine found zstd on the host.
     async fn restore(&self, source: &dyn ArtifactSource) -> RestoreReport;
 
+    /// Installs the platform on a fresh host (one the provider just
+    /// created, reached over this platform's transport) so a backup can be
+    /// restored into it: its own installer, run as an update runs it, for at
+    /// most `timeout`. Returns one line saying what was installed. Never
+    /// run on a server already in service (a recovery or a scratch drill
+    /// calls it on the host it created). The default refuses with
+    /// `Unsupported`: the platform cannot be brought up on a new host.
+    async fn install(&self, timeout: Duration) -> Result<String> {
+        let _ = timeout;
+        Err(crate::capability::unsupported(self.info().id, "install"))
+    }
+
     /// Stops the platform's services. Requires `stop_start`; the default
     /// refuses with `Unsupported`.
     async fn stop(&self) -> Result<()> {

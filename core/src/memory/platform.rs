@@ -26,6 +26,7 @@ struct State {
     data: Vec<u8>,
     config: Vec<u8>,
     fail_restore: Option<String>,
+    fail_install: Option<String>,
     events: Vec<String>,
 }
 
@@ -48,6 +49,7 @@ impl MemoryPlatform {
                 data: Vec::new(),
                 config: Vec::new(),
                 fail_restore: None,
+                fail_install: None,
                 events: Vec::new(),
             }),
         }
@@ -80,7 +82,12 @@ impl MemoryPlatform {
         self.state().fail_restore = Some(message.to_owned());
     }
 
-    /// `stop`, `start`, `restore` and `update` events, in order.
+    /// Makes the next install fail with `message`.
+    pub fn fail_next_install(&self, message: &str) {
+        self.state().fail_install = Some(message.to_owned());
+    }
+
+    /// `stop`, `start`, `restore`, `update` and `install` events, in order.
     pub fn events(&self) -> Vec<String> {
         self.state().events.clone()
     }
@@ -155,6 +162,17 @@ impl Platform for MemoryPlatform {
             commands: vec!["memory-update".into()],
             ..UpdateReport::default()
         })
+    }
+
+    /// Records `install`; fails once as [`MemoryPlatform::fail_next_install`]
+    /// asked.
+    async fn install(&self, _timeout: Duration) -> Result<String> {
+        let mut state = self.state();
+        if let Some(message) = state.fail_install.take() {
+            return Err(Error::new(crate::ErrorKind::CommandFailed, message));
+        }
+        state.events.push("install".into());
+        Ok("memory platform installed".into())
     }
 
     async fn backup(&self, sink: &mut dyn ArtifactSink) -> Result<BackupReport> {

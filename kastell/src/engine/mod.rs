@@ -10,10 +10,13 @@
 //!   pushing backups into them and pulling them back;
 //! - `schedule`: systemd timers that back up, prune and drill, and the
 //!   alert when one fails;
-//! - `remote`: the SSH transport to a server from its fleet record.
+//! - `remote`: the SSH transport to a server from its fleet record;
+//! - `recover`: where a recovered server goes, the key it lets in, what to
+//!   change to cut over and what interrupted runs left at a provider.
 
 pub mod backup;
 pub mod drill;
+pub(crate) mod recover;
 pub(crate) mod remote;
 pub(crate) mod repos;
 pub(crate) mod schedule;

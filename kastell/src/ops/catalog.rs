@@ -14,6 +14,7 @@ use super::info::{DOCTOR, HealthOp, SERVER_ADD, SERVER_REMOVE, ServerListOp, Sta
 use super::logs::{LogsOp, MonitorOp};
 use super::maintain::MaintainOp;
 use super::operation::{Dyn, Registered, RuleOnly, Typed};
+use super::recover::{DrillScratchOp, RecoverOp};
 use super::restart::RestartOp;
 use super::snapshot::{SnapshotCreateOp, SnapshotDeleteOp, SnapshotListOp, SnapshotRestoreOp};
 use super::update::UpdateOp;
@@ -38,6 +39,8 @@ static BUILT_IN: &[&dyn Dyn] = &[
     &Typed::<MonitorOp>::NEW,
     &Typed::<BackupVerifyOp>::NEW,
     &Typed::<BackupDrillOp>::NEW,
+    &Typed::<RecoverOp>::NEW,
+    &Typed::<DrillScratchOp>::NEW,
     &RuleOnly(BACKUP_PRUNE),
     &RuleOnly(SERVER_ADD),
     &RuleOnly(SERVER_REMOVE),

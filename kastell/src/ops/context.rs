@@ -287,6 +287,39 @@ impl Context {
         })
     }
 
+    /// The cloud provider `id` for a server that is not in the fleet yet
+    /// (the one a recovery creates there), with `account`'s token: built by
+    /// the injected provider factory when there is one (asked with a
+    /// placeholder record naming `id`), else as [`Context::provider_by_id`]
+    /// builds it (refusing a provider not compiled in or without a token).
+    pub fn provider_named(
+        &self,
+        id: &str,
+        account: Option<&str>,
+    ) -> Result<Arc<dyn CloudProvider>> {
+        if let Some(factory) = &self.provider {
+            let mut placeholder = ServerRecord::new("pending", format!("{id}-new"), "pending");
+            placeholder.provider = Some(id.to_owned());
+            placeholder.account = account.map(str::to_owned);
+            return factory(&placeholder);
+        }
+        self.provider_by_id(id, account)
+    }
+
+    /// The transport to `record`, a server not in the store yet: its pinned
+    /// host key is checked as always, and when it has none the key seen
+    /// first is accepted without being written anywhere (the caller pins it
+    /// in the record it stores). `KASTELL_STRICT_HOST_KEY` still refuses an
+    /// unpinned host.
+    pub(crate) fn transport_unstored(&self, record: &ServerRecord) -> Arc<dyn Transport> {
+        match &self.transport {
+            Some(factory) => factory(record),
+            None => Arc::new(kastell_ssh::SshTransport::new(
+                crate::engine::remote::ssh_config_pinning(record, &self.env, Arc::new(|_| Ok(()))),
+            )),
+        }
+    }
+
     /// The transport to `record`: SSH with the record's settings, pinning a
     /// first-use host key (see [`crate::engine::remote::transport_for`]).
     pub fn transport_for(&self, record: &ServerRecord) -> Arc<dyn Transport> {

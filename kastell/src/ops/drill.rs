@@ -104,6 +104,7 @@ pub async fn backup_drill(
             verified_at: verified_at.clone(),
             duration_ms: report.duration_ms,
             checks_skipped: u32::try_from(skipped).unwrap_or(u32::MAX),
+            phases: Vec::new(),
         },
     );
     Ok(Reply::on(

@@ -74,6 +74,13 @@ pub struct ServerStatus {
     /// or `backup drill`), when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_verified_backup: Option<Verification>,
+    /// The newest measured recovery (`drill --scratch`): when, from which
+    /// backup, and its time per phase.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_recovery: Option<Verification>,
+    /// The server that replaced this one (`recover`), when one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<String>,
     /// What needs attention: no proven backup, or the newest proof older
     /// than the policy (`KASTELL_VERIFY_MAX_AGE`, default 8 days).
     pub warnings: Vec<String>,
@@ -176,6 +183,15 @@ pub async fn server_status(ctx: &Context, query: Option<&str>) -> OpResult<Serve
     }
 
     let (last_verified_backup, warnings) = backup_proof(ctx, &server.name);
+    let last_recovery = Verifications::load(ctx.store.dir())
+        .ok()
+        .and_then(|v| v.last_recovery(&server.name).cloned());
+    if let Some(by) = super::recover::replaced_by(server) {
+        notes.push(format!(
+            "Replaced by {by} (kastell recover); this record is kept for its backups"
+        ));
+    }
+    let replaced_by = super::recover::replaced_by(server).map(str::to_owned);
     Ok(Reply::on(
         server,
         ServerStatus {
@@ -185,6 +201,8 @@ pub async fn server_status(ctx: &Context, query: Option<&str>) -> OpResult<Serve
             provider_status,
             notes,
             last_verified_backup,
+            last_recovery,
+            replaced_by,
             warnings,
         },
         next(ctx, server, HealthOp::ID, "Check platform health"),
@@ -215,6 +233,7 @@ fn backup_proof(ctx: &Context, server: &str) -> (Option<Verification>, Vec<Strin
                     v.backup_id,
                     match v.proof {
                         Proof::Drill => "drilled",
+                        Proof::Scratch => "recovered in a scratch drill",
                         Proof::Checksums => "verified",
                     },
                     v.verified_at,

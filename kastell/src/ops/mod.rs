@@ -33,6 +33,7 @@ pub mod operation;
 mod plan;
 mod progress;
 mod reboot;
+mod recover;
 mod reply;
 mod repository;
 mod restart;
@@ -79,6 +80,10 @@ pub use operation::{
 pub use progress::{NoProgress, Progress, human_bytes};
 pub use reboot::{
     REBOOT_AS_ROOT, REBOOT_WITH_SUDO, RebootMethod, RebootProof, reboot_command, reboot_proven,
+};
+pub use recover::{
+    DrillScratch, DrillScratchOp, DrillScratchResult, Recover, RecoverArgs, RecoverOp,
+    RecoverResult, ScratchArgs, drill_scratch, recover,
 };
 pub use reply::Reply;
 pub use repository::{CreateOptions, RepoChoice, RepoCopy};

@@ -31,6 +31,24 @@ const SPEC: &[SpecRow] = &[
     (BackupVerifyOp::ID, None, false, TokenNeed::None),
     (BackupDrillOp::ID, None, false, TokenNeed::None),
     (
+        crate::ops::RecoverOp::ID,
+        Some((
+            "Recovery onto a new server is disabled in SAFE_MODE",
+            "Set KASTELL_SAFE_MODE=false to enable recovery (it creates a billable server)",
+        )),
+        false,
+        TokenNeed::None,
+    ),
+    (
+        crate::ops::DrillScratchOp::ID,
+        Some((
+            "Scratch drills are disabled in SAFE_MODE",
+            "Set KASTELL_SAFE_MODE=false to enable scratch drills (they create a billable server for a while)",
+        )),
+        false,
+        TokenNeed::None,
+    ),
+    (
         BACKUP_PRUNE.id(),
         Some((
             "Backup pruning is disabled in SAFE_MODE",

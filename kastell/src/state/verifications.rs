@@ -38,6 +38,20 @@ pub enum Proof {
     Checksums,
     /// Restored into a throwaway target, and the result checked.
     Drill,
+    /// Recovered onto a throwaway server kastell created (`drill
+    /// --scratch`), healthy there, and the server deleted: its
+    /// [`Verification::phases`] are the measured recovery time.
+    Scratch,
+}
+
+/// One timed phase of a recovery (`Create server at hetzner`, 41230 ms).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PhaseTime {
+    /// The phase.
+    pub name: String,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u64,
 }
 
 /// One proof that a backup is good.
@@ -63,6 +77,10 @@ pub struct Verification {
     /// ran and none failed.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub checks_skipped: u32,
+    /// A scratch drill's recovery, phase by phase (absent for other
+    /// proofs); they add up to its recovery time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<PhaseTime>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -142,6 +160,14 @@ impl Verifications {
         })
     }
 
+    /// The newest scratch drill of `server` (a measured recovery).
+    pub fn last_recovery(&self, server: &str) -> Option<&Verification> {
+        self.records
+            .iter()
+            .filter(|r| r.server == server && r.proof == Proof::Scratch)
+            .max_by_key(|r| r.at())
+    }
+
     /// The newest proof of any backup of `server`, wherever it is held.
     pub fn newest_for(&self, server: &str) -> Option<&Verification> {
         self.records
@@ -204,6 +230,7 @@ mod tests {
             verified_at: at.into(),
             duration_ms: 5,
             checks_skipped: 0,
+            phases: Vec::new(),
         }
     }
 

@@ -15,6 +15,7 @@ pub mod cli;
 pub(crate) mod demo;
 pub(crate) mod doctor;
 pub(crate) mod doctor_fix;
+pub(crate) mod leftovers;
 pub mod mcp;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;

@@ -42,6 +42,7 @@ pub(crate) async fn one_server_sandbox(dir: &Path) -> kastell::surfaces::sandbox
         servers_per_provider: 1,
         manual_server: false,
         platform: None,
+        spare_hosts_per_provider: 0,
     };
     kastell::surfaces::sandbox::Sandbox::start_with(&dir.join("state"), &plan)
         .await

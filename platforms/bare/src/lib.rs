@@ -24,6 +24,9 @@
 //!   required; a dry run only simulates (`apt-get -s`) against the package
 //!   lists already on the server.
 //!
+//! - **install** (on a host a recovery created): nothing to install; it
+//!   checks that the host has `tar`, which the restore unpacks with.
+//!
 //! There is no stop/start: [`Platform::stop`] and [`Platform::start`] fail
 //! with [`ErrorKind::Unsupported`](kastell_core::ErrorKind::Unsupported) before running anything.
 //!
@@ -184,6 +187,22 @@ impl Platform for BarePlatform {
         report.version_before = Some(before);
         report.version_after = Some(after);
         Ok(report)
+    }
+
+    /// Nothing to install: checks that the host answers and has `tar`
+    /// (the restore unpacks with it), refusing with a hint when not.
+    async fn install(&self, timeout: std::time::Duration) -> Result<String> {
+        use kastell_core::TransportExt as _;
+        self.transport
+            .exec_checked(
+                &kastell_core::RemoteCommand::fixed("command -v tar >/dev/null"),
+                timeout.min(std::time::Duration::from_secs(60)),
+            )
+            .await
+            .map_err(|e| {
+                e.or_hint("A bare server's restore unpacks with tar: install it (apt-get install -y tar) and recover again")
+            })?;
+        Ok("bare: nothing to install (tar is there for the restore)".to_owned())
     }
 
     async fn backup(&self, sink: &mut dyn ArtifactSink) -> Result<BackupReport> {

@@ -351,10 +351,23 @@ macro_rules! fetch_and_check {
     };
 }
 
-/// The update: fetch, check and run the platform's install script.
+/// The update: fetch, check and run the platform's install script with
+/// its update argument (Dokploy's `update`).
 pub fn update(spec: &PaasSpec) -> Result<RemoteCommand> {
+    installer(spec, spec.update.argument)
+}
+
+/// A fresh install on a new host: the same script, fetched and checked as
+/// the update fetches it, without the update argument (Dokploy's script
+/// without `update` is its fresh install; Coolify's has one mode).
+pub fn install(spec: &PaasSpec) -> Result<RemoteCommand> {
+    installer(spec, None)
+}
+
+/// Fetch, check and run the platform's install script with `argument`.
+fn installer(spec: &PaasSpec, argument: Option<&'static str>) -> Result<RemoteCommand> {
     let u = &spec.update;
-    match (u.interpreter, u.argument) {
+    match (u.interpreter, argument) {
         (Interpreter::Bash, None) => RemoteCommand::template(
             concat!(fetch_and_check!(), "bash \"$d/install.sh\""),
             &[u.url],

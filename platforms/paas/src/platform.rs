@@ -2,6 +2,7 @@
 //! PostgreSQL-in-Docker PaaS.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use kastell_core::types::{
@@ -217,6 +218,12 @@ impl Platform for PaasPlatform {
         self.run_update(options)
             .await
             .map_err(|e| self.tag(e, "update"))
+    }
+
+    async fn install(&self, timeout: Duration) -> Result<String> {
+        self.run_install(timeout)
+            .await
+            .map_err(|e| self.tag(e, "install"))
     }
 
     async fn backup(&self, sink: &mut dyn ArtifactSink) -> Result<BackupReport> {

@@ -36,17 +36,61 @@ impl PaasPlatform {
             return Ok(report);
         }
         let timeout = self.settings.update_timeout.unwrap_or(options.timeout);
+        let out = self
+            .run_installer(&command, timeout, "update")
+            .await
+            .map_err(|e| e.with_context("version_before", &version_before))?;
         let name = self.spec.display_name;
-        let out = self.transport.exec(&command, timeout).await.map_err(|e| {
+        let version_after = self.version_or_unknown().await;
+        report.output_tail = output_tail(&out);
+        report.hint = if version_after == UNKNOWN_VERSION {
+            Some(format!(
+                "The update finished but the {name} version could not be read; check that it is running"
+            ))
+        } else if version_after == version_before {
+            Some(format!("{name} was already at {version_after}"))
+        } else {
+            None
+        };
+        report.version_after = Some(version_after);
+        Ok(report)
+    }
+}
+
+impl PaasPlatform {
+    /// Installs the platform on a fresh host with its install script
+    /// ([`commands::install`]), for at most the `update_timeout_secs`
+    /// option or `timeout`; returns the platform's name and the version it
+    /// then answers.
+    pub(crate) async fn run_install(&self, timeout: std::time::Duration) -> Result<String> {
+        let command = commands::install(self.spec)?;
+        let timeout = self.settings.update_timeout.unwrap_or(timeout);
+        self.run_installer(&command, timeout, "install").await?;
+        let version = self.version_or_unknown().await;
+        Ok(format!("{} {version} installed", self.spec.display_name))
+    }
+
+    /// Runs an installer `command` (`what`: `update` or `install`) for at
+    /// most `timeout` and returns its stdout. A non-zero exit is
+    /// [`ErrorKind::CommandFailed`] with the tail of stderr (or stdout) and
+    /// a hint; a timeout keeps the transport's kind with a hint added.
+    async fn run_installer(
+        &self,
+        command: &kastell_core::RemoteCommand,
+        timeout: std::time::Duration,
+        what: &str,
+    ) -> Result<Vec<u8>> {
+        let name = self.spec.display_name;
+        let out = self.transport.exec(command, timeout).await.map_err(|e| {
             let hint = if e.kind() == ErrorKind::Timeout {
                 format!(
                     "The {name} installer did not finish within {}s; it may still be running on \
-                         the server. Check the platform before retrying, or raise the \
-                         update_timeout_secs option",
+                     the server. Check the platform before retrying, or raise the \
+                     update_timeout_secs option",
                     timeout.as_secs()
                 )
             } else {
-                format!("The {name} update could not be run; check the SSH connection")
+                format!("The {name} {what} could not be run; check the SSH connection")
             };
             e.or_hint(hint)
         })?;
@@ -59,28 +103,15 @@ impl PaasPlatform {
             };
             return Err(Error::new(
                 ErrorKind::CommandFailed,
-                format!("{name} update failed (exit code {}): {detail}", out.status),
+                format!("{name} {what} failed (exit code {}): {detail}", out.status),
             )
             .with_context("exit_status", out.status)
-            .with_context("version_before", version_before)
             .with_hint(format!(
                 "Read the installer output in the error; the server may need more disk space or \
                  a manual run of the installer ({}). Check the platform's health before retrying",
                 self.spec.update.url
             )));
         }
-        let version_after = self.version_or_unknown().await;
-        report.output_tail = output_tail(&out.stdout);
-        report.hint = if version_after == UNKNOWN_VERSION {
-            Some(format!(
-                "The update finished but the {name} version could not be read; check that it is running"
-            ))
-        } else if version_after == version_before {
-            Some(format!("{name} was already at {version_after}"))
-        } else {
-            None
-        };
-        report.version_after = Some(version_after);
-        Ok(report)
+        Ok(out.stdout)
     }
 }

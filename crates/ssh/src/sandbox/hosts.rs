@@ -215,6 +215,11 @@ impl FakeHosts {
         self.base.path().join("state")
     }
 
+    /// The directory holding every fake host's root (`<dir>/<address>`).
+    pub fn roots_dir(&self) -> PathBuf {
+        self.base.path().join("roots")
+    }
+
     /// The fake filesystem root of the host at `address` (created, owned by
     /// the login user).
     pub fn root(&self, address: Ipv4Addr) -> Result<PathBuf> {

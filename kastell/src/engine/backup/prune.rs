@@ -217,6 +217,7 @@ mod tests {
                 verified_at: "2026-12-05T00:00:00Z".into(),
                 duration_ms: 1,
                 checks_skipped: 0,
+                phases: Vec::new(),
             })
             .unwrap();
         let d = plan(&engine, &proofs, "web", &keep_last_1).unwrap();

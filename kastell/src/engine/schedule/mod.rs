@@ -11,6 +11,7 @@
 //! | backup of the fleet | `kastell-fleet-backup` | `kastell backup create --all --force [--repo=R]` |
 //! | prune (with a repository) | `kastell-prune-<repo>` | `kastell repo prune --apply --force -- <repo>` |
 //! | restore drill, per server | `kastell-drill-<server>` | `kastell backup drill [--repo=R] -- <server>` |
+//! | recovery rehearsal, per server (opt-in) | `kastell-scratch-drill-<server>` | `kastell drill --scratch --force -- <server>` |
 //!
 //! Names reach the command line only after the store's own rules passed
 //! (server names as `server add` checks them, repository names as `repo
@@ -96,6 +97,9 @@ pub(crate) struct Request {
     pub prune_at: Option<String>,
     /// When to drill (`None`: no drill job).
     pub drill_at: Option<String>,
+    /// When to rehearse recovery on a throwaway server (`drill --scratch`,
+    /// billable; `None`: no such job).
+    pub scratch_drill_at: Option<String>,
 }
 
 /// Refuses a server name the fleet store would refuse (`server add`'s
@@ -183,6 +187,23 @@ pub(crate) fn jobs(request: &Request) -> Result<Vec<Job>> {
                 stem: format!("{UNIT_PREFIX}drill-{}", unit::name_piece(server)?),
                 description: format!("kastell: restore drill of {server}{from_repo}"),
                 args: command(&["backup", "drill"], repo, &[server]),
+                calendar: at.clone(),
+            });
+        }
+    }
+    if let Some(at) = &request.scratch_drill_at {
+        let servers: Vec<&str> = match &request.target {
+            Target::Server(server) => vec![server.as_str()],
+            Target::Fleet(servers) => servers.iter().map(String::as_str).collect(),
+        };
+        for server in servers {
+            jobs.push(Job {
+                kind: JobKind::Drill,
+                stem: format!("{UNIT_PREFIX}scratch-drill-{}", unit::name_piece(server)?),
+                description: format!(
+                    "kastell: recovery rehearsed on a throwaway server for {server}"
+                ),
+                args: command(&["drill", "--scratch", "--force"], None, &[server]),
                 calendar: at.clone(),
             });
         }

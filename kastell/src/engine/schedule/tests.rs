@@ -7,7 +7,20 @@ fn request(target: Target, repo: Option<&str>) -> Request {
         backup_at: DEFAULT_BACKUP_AT.to_owned(),
         prune_at: repo.map(|_| DEFAULT_PRUNE_AT.to_owned()),
         drill_at: Some(DEFAULT_DRILL_AT.to_owned()),
+        scratch_drill_at: None,
     }
+}
+
+#[test]
+fn a_scratch_drill_is_scheduled_per_server_only_when_asked() {
+    let mut req = request(Target::Fleet(vec!["web-1".into(), "web-2".into()]), None);
+    let plain = jobs(&req).unwrap().len();
+    req.scratch_drill_at = Some("Sat *-*-* 06:00:00".into());
+    let all = jobs(&req).unwrap();
+    assert_eq!(all.len(), plain + 2);
+    let last = all.last().unwrap();
+    assert_eq!(last.stem, "kastell-scratch-drill-web-2");
+    assert_eq!(last.args, ["drill", "--scratch", "--force", "--", "web-2"]);
 }
 
 fn settings() -> Settings {

@@ -6,6 +6,7 @@ mod maintenance;
 mod plans;
 mod policy;
 mod progress;
+mod recovery;
 mod refusals;
 mod restarts;
 

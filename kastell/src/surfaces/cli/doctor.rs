@@ -17,6 +17,7 @@ use super::Context;
 use crate::engine::repos::RepoRegistry;
 use crate::engine::repos::append_only::{AppendOnlyCheck, check_all};
 use crate::surfaces::doctor::{DoctorReport, ServerCheck, diagnose};
+use crate::surfaces::leftovers::LeftoverCheck;
 use crate::surfaces::token_check::{TokenCheck, check_tokens};
 
 /// Arguments of `kastell doctor`.
@@ -35,7 +36,8 @@ pub struct DoctorArgs {
     pub check_tokens: bool,
     /// First repair what is safe to repair, saying what was done: the
     /// kastell directory's and its files' modes (0700/0600) and locks
-    /// whose owner is gone. What it cannot fix is reported with the
+    /// whose owner is gone; and it deletes the servers scratch drills left
+    /// at the providers (marked kastell-drill). What it cannot fix is reported with the
     /// command to run.
     #[arg(long)]
     pub fix: bool,
@@ -54,6 +56,7 @@ struct FullReport<'a> {
     fixed: Option<&'a [String]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tokens: Option<&'a [TokenCheck]>,
+    leftovers: &'a LeftoverCheck,
 }
 
 /// Runs `kastell doctor`. Fails only when the store cannot be opened or the
@@ -68,11 +71,13 @@ pub(crate) async fn run(args: DoctorArgs, ctx: &Context) -> Result<ExitCode> {
     let store = ctx.store()?;
     let report = diagnose(&store, &ctx.env, args.server.as_deref()).await?;
     let (repositories, unreadable) = check_repositories(ctx, args.repo.as_deref()).await?;
+    let octx = super::fleet::ops_context(ctx)?;
     let tokens = if args.check_tokens {
-        Some(check_tokens(&super::fleet::ops_context(ctx)?).await)
+        Some(check_tokens(&octx).await)
     } else {
         None
     };
+    let leftovers = crate::surfaces::leftovers::check(&octx, args.fix).await;
     if ctx.out.is_json() {
         ctx.out.json(&FullReport {
             report: &report,
@@ -80,6 +85,7 @@ pub(crate) async fn run(args: DoctorArgs, ctx: &Context) -> Result<ExitCode> {
             repositories_problem: unreadable.as_deref(),
             fixed: fixed.as_deref(),
             tokens: tokens.as_deref(),
+            leftovers: &leftovers,
         })?;
     } else {
         if let Some(fixed) = &fixed {
@@ -103,17 +109,22 @@ pub(crate) async fn run(args: DoctorArgs, ctx: &Context) -> Result<ExitCode> {
                 ctx.out.line(line)?;
             }
         }
+        for line in leftovers.lines() {
+            ctx.out.line(line)?;
+        }
     }
     let repositories_ok =
         unreadable.is_none() && !repositories.iter().any(AppendOnlyCheck::needs_attention);
     let tokens_ok = tokens
         .as_deref()
         .is_none_or(|t| !t.iter().any(TokenCheck::failed));
-    Ok(if report.healthy() && repositories_ok && tokens_ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(
+        if report.healthy() && repositories_ok && tokens_ok && !leftovers.needs_attention() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
 }
 
 /// The append-only checks of the repository `only` (refused when it is not

@@ -125,6 +125,21 @@ pub(crate) fn lines(title: &str, outcome: &Outcome, paint: Paint) -> Vec<String>
             proof.get("verifiedAt").map(text).unwrap_or_default()
         ));
     }
+    if let Some(recovery) = payload.get("lastRecovery").filter(|v| v.is_object()) {
+        let ms = recovery
+            .get("durationMs")
+            .and_then(Value::as_u64)
+            .unwrap_or_default();
+        out.push(format!(
+            "  last recovery: {:.1}s (scratch drill of backup {} at {})",
+            ms as f64 / 1000.0,
+            recovery.get("backupId").map(text).unwrap_or_default(),
+            recovery.get("verifiedAt").map(text).unwrap_or_default()
+        ));
+    }
+    if let Some(by) = payload.get("replacedBy").filter(|v| v.is_string()) {
+        out.push(format!("  replaced by: {}", text(by)));
+    }
     match payload.get("repository") {
         Some(Value::String(name)) => out.push(format!("  repository: {name}")),
         Some(copy @ Value::Object(_)) => {

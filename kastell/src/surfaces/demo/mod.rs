@@ -6,7 +6,8 @@
 //! kastell does: the fleet store, the doctor, a changed host key refused,
 //! the SAFE_MODE policy an AI agent runs under, a backup with an accident
 //! and a verified restore, a provider snapshot, a full maintenance cycle
-//! with a proven reboot, and a reboot of a manually added server over SSH.
+//! with a proven reboot, a reboot of a manually added server over SSH, and
+//! a server destroyed and recovered from its backup at another provider.
 //! Every step runs through the same operations the CLI and MCP server use.
 
 #[allow(unused_imports)]
@@ -103,6 +104,7 @@ pub(crate) async fn run(
     snapshots(&ctx, &main, out).await?;
     maintenance(&sandbox, &ctx, out).await?;
     manual_restart(&ctx, out).await?;
+    recovery(&sandbox, &ctx, &main, out).await?;
 
     let registry = Registry::global();
     let list = |ids: Vec<&str>| {
@@ -113,7 +115,7 @@ pub(crate) async fn run(
         }
     };
     out.step(
-        10,
+        11,
         format!(
             "This build: providers {}; platforms {}",
             list(registry.provider_ids()),
@@ -398,6 +400,76 @@ async fn manual_restart(ctx: &Context, out: &mut Narration<'_>) -> Result<()> {
         .await
         .map_err(op_error)?;
     out.say(format!("   {}", done.reboot.detail()))
+}
+
+/// Step 10: the showcase server is destroyed (its host's files wiped) and
+/// recovered from its newest backup onto a new server at another
+/// provider, which the simulator creates on one of the sandbox's spare
+/// hosts.
+async fn recovery(
+    sandbox: &Sandbox,
+    ctx: &Context,
+    server: &SandboxServer,
+    out: &mut Narration<'_>,
+) -> Result<()> {
+    let can_create = |id: &str| {
+        Registry::global()
+            .provider(id)
+            .is_ok_and(|e| e.capability.server_create && e.capability.server_delete)
+    };
+    let ids: Vec<&str> = sandbox.endpoints().iter().map(|(id, _)| *id).collect();
+    let target = ids
+        .iter()
+        .copied()
+        .find(|id| Some(*id) != server.provider && can_create(id))
+        .or_else(|| ids.iter().copied().find(|id| can_create(id)));
+    let Some(target) = target else {
+        return out.skip(
+            10,
+            "Recovery onto a new server: no simulated provider here can create servers, skipped",
+        );
+    };
+    out.step(
+        10,
+        format!(
+            "{} is destroyed; kastell recover {} --to {target} brings it back from its backup on a new server:",
+            server.name, server.name
+        ),
+    )?;
+    let root = sandbox.hosts().root(server.address)?;
+    std::fs::remove_dir_all(root.join("etc"))
+        .map_err(|e| Error::io("wiping the destroyed host", e))?;
+    out.say(format!(
+        "   {}'s files are gone (its fake host was wiped)",
+        server.name
+    ))?;
+    let args = ops::RecoverArgs {
+        to: Some(target.to_owned()),
+        ..ops::RecoverArgs::default()
+    };
+    let done = ops::recover(ctx, Some(&server.name), &args)
+        .await
+        .map_err(op_error)?;
+    out.say(format!(
+        "   recovered onto {} at {} ({}, {}) in {} ms from backup {}:",
+        done.new_server, done.new_ip, done.target, done.price, done.recovery_ms, done.backup_id
+    ))?;
+    show_steps(out, &done.steps)?;
+    let ip: std::net::Ipv4Addr = done
+        .new_ip
+        .parse()
+        .map_err(|_| Error::unexpected(format!("new address {:?}", done.new_ip)))?;
+    let crontab = sandbox.hosts().root(ip)?.join("etc/crontab");
+    let back =
+        std::fs::read_to_string(&crontab).map_err(|e| Error::io("reading the crontab", e))?;
+    out.say(format!(
+        "   crontab on the new server: {}",
+        back.lines().last().unwrap_or("").trim()
+    ))?;
+    for line in &done.cutover {
+        out.say(format!("   {line}"))?;
+    }
+    Ok(())
 }
 
 /// Prints each step with its outcome, duration and detail.

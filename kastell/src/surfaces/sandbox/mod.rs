@@ -67,6 +67,9 @@ pub const CLI_DIR_PREFIX: &str = "kastell-cli-sandbox-";
 /// daemon's own address).
 const FIRST_HOST: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
 
+/// Spare hosts per simulated provider when the plan says nothing else.
+pub const DEFAULT_SPARE_HOSTS: usize = 2;
+
 /// The most hosts one sandbox holds (one sshd listens on all of them).
 pub const MAX_HOSTS: usize = 500;
 
@@ -122,6 +125,12 @@ pub struct SandboxPlan {
     /// own rights ([`Privilege::LoginUser`]): a platform that resolves its
     /// paths under the root runs on the sandbox.
     pub platform: Option<String>,
+    /// Spare fake hosts per simulated provider: empty hosts (a fresh
+    /// server's root, a first boot) whose addresses the provider's
+    /// simulator hands to the servers it creates, so a server `recover` or
+    /// `drill --scratch` creates is reachable over SSH with the sandbox
+    /// key. Past them a simulator hands out addresses nothing answers on.
+    pub spare_hosts_per_provider: usize,
 }
 
 impl Default for SandboxPlan {
@@ -132,6 +141,7 @@ impl Default for SandboxPlan {
             servers_per_provider: 1,
             manual_server: true,
             platform: None,
+            spare_hosts_per_provider: DEFAULT_SPARE_HOSTS,
         }
     }
 }
@@ -157,6 +167,7 @@ pub struct Sandbox {
     clouds: Arc<Vec<Box<dyn Simulator>>>,
     store: FleetStore,
     servers: Vec<SandboxServer>,
+    spares: Vec<Ipv4Addr>,
     platform: &'static str,
     boot_sync: tokio::task::JoinHandle<()>,
 }
@@ -218,23 +229,38 @@ impl Sandbox {
         let seeded = plan.servers_per_provider.max(3);
         let clouds = clouds::start(seeded, wanted).await?;
         let servers = fleet(&clouds, plan)?;
+        let spares = spare_addresses(servers.len(), clouds.len(), plan)?;
+        let addresses: Vec<Ipv4Addr> = servers
+            .iter()
+            .map(|s| s.address)
+            .chain(spares.iter().copied())
+            .collect();
         // One daemon per group of hosts: sshd listens on 16 sockets at most.
         let mut sshds = Vec::new();
-        for group in servers.chunks(MAX_EXTRA_ADDRESSES) {
+        for group in addresses.chunks(MAX_EXTRA_ADDRESSES) {
             let options = SandboxOptions {
                 path_prefix: vec![hosts.bin_dir()],
-                extra_addresses: group.iter().map(|s| s.address).collect(),
+                extra_addresses: group.to_vec(),
             };
             sshds.push(blocking(move || LocalSshd::start_with(&options)).await?);
         }
         let store = FleetStore::open(dir)?;
         let mut servers = servers;
-        for (group, sshd) in servers.chunks_mut(MAX_EXTRA_ADDRESSES).zip(&sshds) {
-            for server in group {
-                seed_host(&hosts, server.address, platform)?;
-                let record = store.add(record_for(server, platform, sshd, &hosts)?)?;
-                server.server_id = record.id;
+        for (n, server) in servers.iter_mut().enumerate() {
+            let sshd = &sshds[n / MAX_EXTRA_ADDRESSES];
+            seed_host(&hosts, server.address, platform)?;
+            let record = store.add(record_for(server, platform, sshd, &hosts)?)?;
+            server.server_id = record.id;
+        }
+        // Spare hosts: an empty root and a first boot each, handed out in
+        // turn by one simulator (no two simulators share an address).
+        let per = plan.spare_hosts_per_provider;
+        for (cloud, addresses) in clouds.iter().zip(spares.chunks(per.max(1))) {
+            for address in addresses {
+                hosts.root(*address)?;
+                hosts.reboot(*address, &boot_id(&address.to_string(), 1))?;
             }
+            cloud.addresses().add(addresses.iter().copied());
         }
         let clouds = Arc::new(clouds);
         let boot_sync = tokio::spawn(sync_boots(hosts.clone(), clouds.clone(), servers.clone()));
@@ -243,6 +269,7 @@ impl Sandbox {
             hosts,
             clouds,
             servers,
+            spares,
             platform,
             sshds,
             boot_sync,
@@ -301,6 +328,13 @@ impl Sandbox {
         &self.servers
     }
 
+    /// The spare hosts' addresses, in the order the simulators were given
+    /// them ([`SandboxPlan::spare_hosts_per_provider`] each, in provider
+    /// id order).
+    pub fn spares(&self) -> &[Ipv4Addr] {
+        &self.spares
+    }
+
     /// The platform id every server runs (`bare` unless the plan named one).
     pub fn platform(&self) -> &'static str {
         self.platform
@@ -323,6 +357,15 @@ impl Sandbox {
     /// The sandbox server named `name`.
     pub fn server(&self, name: &str) -> Option<&SandboxServer> {
         self.servers.iter().find(|s| s.name == name)
+    }
+
+    /// The simulator of `provider`, when one runs (tests arm its faults
+    /// and read what it created).
+    pub fn simulator(&self, provider: &str) -> Option<&dyn Simulator> {
+        self.clouds
+            .iter()
+            .find(|c| c.provider_id() == provider)
+            .map(|c| c.as_ref())
     }
 
     /// The providers whose simulators run, with their API base URLs.
@@ -368,6 +411,10 @@ impl Sandbox {
     pub fn env_overlay(&self) -> BTreeMap<String, String> {
         let mut vars = BTreeMap::new();
         vars.insert("KASTELL_ALLOW_PRIVATE_IPS".to_owned(), "true".to_owned());
+        vars.insert(
+            crate::engine::recover::SANDBOX_ROOTS_VAR.to_owned(),
+            self.hosts.roots_dir().display().to_string(),
+        );
         for cloud in self.clouds.iter() {
             let id = cloud.provider_id();
             if let Ok(entry) = Registry::global().provider(id) {
@@ -500,6 +547,19 @@ fn fleet(clouds: &[Box<dyn Simulator>], plan: &SandboxPlan) -> Result<Vec<Sandbo
         });
     }
     Ok(servers)
+}
+
+/// The addresses of the spare hosts: `plan.spare_hosts_per_provider` for
+/// each of `providers` simulators, after the `fleet` hosts. Refuses a
+/// sandbox of more than [`MAX_HOSTS`] hosts in all.
+fn spare_addresses(fleet: usize, providers: usize, plan: &SandboxPlan) -> Result<Vec<Ipv4Addr>> {
+    let spares = providers.saturating_mul(plan.spare_hosts_per_provider);
+    if fleet.saturating_add(spares) > MAX_HOSTS {
+        return Err(Error::invalid_input(format!(
+            "a sandbox of {fleet} hosts and {spares} spare ones is too big; at most {MAX_HOSTS} in all"
+        )));
+    }
+    Ok((fleet..fleet + spares).map(host_address).collect())
 }
 
 /// The loopback address of host number `index` (below [`MAX_HOSTS`]).

@@ -43,6 +43,7 @@ async fn backup_and_maintain_all_work_on_every_server_of_a_twenty_server_fleet()
         servers_per_provider: FLEET,
         manual_server: false,
         platform: None,
+        spare_hosts_per_provider: 0,
     };
     let sandbox = Sandbox::start_with(&dir.path().join("state"), &plan)
         .await
@@ -124,6 +125,7 @@ async fn a_fleet_backup_needs_no_force_and_a_fleet_update_does() {
         servers_per_provider: 2,
         manual_server: false,
         platform: None,
+        spare_hosts_per_provider: 0,
     };
     let sandbox = Sandbox::start_with(&dir.path().join("state"), &plan)
         .await

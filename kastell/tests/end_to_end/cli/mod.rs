@@ -15,6 +15,7 @@ mod ops_sim;
 mod original;
 mod output;
 mod prune;
+mod recover;
 mod repository;
 pub(crate) mod repository_append_only;
 mod repository_restore;

@@ -39,6 +39,7 @@ async fn two_server_sandbox(dir: &Path) -> Sandbox {
         servers_per_provider: 2,
         manual_server: false,
         platform: None,
+        spare_hosts_per_provider: 0,
     };
     Sandbox::start_with(&dir.join("state"), &plan)
         .await

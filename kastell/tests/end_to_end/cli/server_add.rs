@@ -310,6 +310,7 @@ async fn sandbox(dir: &Path, platform: Option<&str>) -> Sandbox {
         servers_per_provider: 1,
         manual_server: false,
         platform: platform.map(str::to_owned),
+        spare_hosts_per_provider: 0,
     };
     // Only the hosts' files matter here, not whether the platform runs.
     Sandbox::start_without_platform_check(&dir.join("state"), &plan)

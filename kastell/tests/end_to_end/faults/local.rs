@@ -53,6 +53,7 @@ async fn fleet(dir: &Path) -> Sandbox {
         servers_per_provider: 1,
         manual_server: true,
         platform: None,
+        spare_hosts_per_provider: 0,
     };
     Sandbox::start_with(dir, &plan).await.unwrap()
 }

@@ -92,6 +92,7 @@ impl Fleet {
             servers_per_provider: 1,
             manual_server: true,
             platform: None,
+            spare_hosts_per_provider: 0,
         };
         let sandbox = Sandbox::start_with(dir.path(), &plan).await.unwrap();
         Self { sandbox, dir }

@@ -426,6 +426,7 @@ async fn a_plan_token_made_for_one_server_is_refused_on_another() {
         servers_per_provider: 2,
         manual_server: false,
         platform: None,
+        spare_hosts_per_provider: 0,
     };
     let sandbox = kastell::surfaces::sandbox::Sandbox::start_with(&dir.path().join("state"), &plan)
         .await

@@ -42,7 +42,7 @@ fn json_demo_prints_one_document_with_every_step_and_its_outcome() {
     assert!(report.get("error").is_none(), "{report}");
     let steps = report["steps"].as_array().unwrap();
     let numbers: Vec<u64> = steps.iter().map(|s| s["step"].as_u64().unwrap()).collect();
-    assert_eq!(numbers, (1..=10).collect::<Vec<u64>>(), "{report}");
+    assert_eq!(numbers, (1..=11).collect::<Vec<u64>>(), "{report}");
     for step in steps {
         assert_eq!(step["outcome"], "done", "{step}");
         assert!(!step["title"].as_str().unwrap().is_empty(), "{step}");
@@ -63,6 +63,13 @@ fn json_demo_prints_one_document_with_every_step_and_its_outcome() {
         "{}",
         details(9)
     );
+    // Destroyed and recovered at another provider, its data there.
+    assert!(
+        details(10).contains("crontab on the new server: 0 3 * * * root"),
+        "{}",
+        details(10)
+    );
+    assert!(details(10).contains("recovered onto "), "{}", details(10));
     scratch.assert_nothing_left(&Default::default());
 }
 

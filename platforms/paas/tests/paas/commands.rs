@@ -188,6 +188,25 @@ async fn failed_update_keeps_the_output_and_a_hint() {
 }
 
 #[tokio::test]
+async fn install_runs_the_installer_and_says_what_it_installed() {
+    let t = healthy_host(&COMPOSE);
+    let p = platform(&COMPOSE, t.clone());
+    let detail = p.install(Duration::from_secs(60)).await.unwrap();
+    assert!(detail.contains("installed"), "{detail}");
+    assert!(
+        t.commands()
+            .iter()
+            .any(|c| c.starts_with("set -eu; d=$(mktemp -d)"))
+    );
+    t.on("set -eu", Reply::exit(1, "E: no space left"));
+    let err = p.install(Duration::from_secs(60)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::CommandFailed);
+    assert!(err.message().contains("install failed"), "{err}");
+    assert!(err.message().contains("E: no space left"), "{err}");
+    assert_eq!(err.operation(), Some("install"));
+}
+
+#[tokio::test]
 async fn update_timeout_comes_from_the_option() {
     let t = healthy_host(&COMPOSE);
     t.on("set -eu", Reply::ok("").after(Duration::from_secs(120)));

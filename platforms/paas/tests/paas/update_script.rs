@@ -14,6 +14,12 @@ use kastell_paas::{PaasSpec, commands};
 
 /// Runs the spec's update script with `body` as the downloaded file.
 fn run(spec: &PaasSpec, body: &str) -> (i32, String, String, usize) {
+    run_command(&commands::update(spec).unwrap(), body)
+}
+
+/// Runs `command` (an installer command) with `body` as the downloaded
+/// file.
+fn run_command(command: &kastell_core::RemoteCommand, body: &str) -> (i32, String, String, usize) {
     let dir = tempfile::tempdir().unwrap();
     let bin = dir.path().join("bin");
     let tmp = dir.path().join("tmp");
@@ -31,7 +37,6 @@ fn run(spec: &PaasSpec, body: &str) -> (i32, String, String, usize) {
     )
     .unwrap();
     std::fs::set_permissions(&curl, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let command = commands::update(spec).unwrap();
     let out = Command::new("sh")
         .arg("-c")
         .arg(command.as_str())
@@ -50,6 +55,18 @@ fn run(spec: &PaasSpec, body: &str) -> (i32, String, String, usize) {
 
 fn script(body: &str) -> String {
     format!("#!/bin/sh\n# {}\n{body}\n", "padding ".repeat(20))
+}
+
+#[test]
+fn a_fresh_install_runs_the_same_script_without_the_update_argument() {
+    let install = commands::install(&SWARM).unwrap();
+    let (status, stdout, _, left) = run_command(&install, &script("echo \"ran with: [$*]\""));
+    assert_eq!(status, 0);
+    assert_eq!(stdout.trim(), "ran with: []");
+    assert_eq!(left, 0);
+    let (status, _, stderr, _) = run_command(&install, "<html>not found</html>");
+    assert_ne!(status, 0);
+    assert!(stderr.contains("not a script"), "{stderr}");
 }
 
 #[test]

@@ -94,6 +94,11 @@ pub struct InstallArgs {
     /// Schedule no restore drill.
     #[arg(long)]
     pub no_drill: bool,
+    /// Also rehearse recovery on a throwaway server on this calendar
+    /// (`drill --scratch`, per server; billable, under its default cost
+    /// cap and time limit; no such job unless given).
+    #[arg(long, value_name = "CALENDAR")]
+    pub scratch_drill_at: Option<String>,
     /// An environment file (mode 0600) the units read: provider tokens,
     /// AWS_* keys, KASTELL_ALERT_WEBHOOK. Its values never enter a unit.
     #[arg(long, value_name = "PATH")]
@@ -186,6 +191,9 @@ fn check_calendars(
     if let Some(at) = &request.drill_at {
         given.push(("--drill-at", at));
     }
+    if let Some(at) = &request.scratch_drill_at {
+        given.push(("--scratch-drill-at", at));
+    }
     let mut checked = Vec::new();
     let mut missing = false;
     for (what, spec) in given {
@@ -262,6 +270,7 @@ fn request(ctx: &Context, args: &InstallArgs, warnings: &mut Vec<String>) -> Res
                 .clone()
                 .unwrap_or_else(|| DEFAULT_DRILL_AT.to_owned())
         }),
+        scratch_drill_at: args.scratch_drill_at.clone(),
     })
 }
 

@@ -62,9 +62,10 @@ fn the_cli_reads_every_generated_command_with_names_after_the_double_dash() {
         backup_at: schedule::DEFAULT_BACKUP_AT.into(),
         prune_at: Some(schedule::DEFAULT_PRUNE_AT.into()),
         drill_at: Some(schedule::DEFAULT_DRILL_AT.into()),
+        scratch_drill_at: Some(schedule::DEFAULT_DRILL_AT.into()),
     };
     let jobs = schedule::jobs(&request).unwrap();
-    assert_eq!(jobs.len(), 3);
+    assert_eq!(jobs.len(), 4);
     for job in &jobs {
         let at = job.args.iter().position(|a| a == "--").unwrap();
         assert_eq!(at, job.args.len() - 2, "{:?}", job.args);
@@ -83,6 +84,10 @@ fn the_cli_reads_every_generated_command_with_names_after_the_double_dash() {
             (JobKind::Drill, Command::Operation(call)) if call.op.title() == "backup drill" => {
                 assert_eq!(call.target.server.as_deref(), Some("web-1"));
                 assert_eq!(call.op.0.args()["repo"], "-r");
+            }
+            (JobKind::Drill, Command::Operation(call)) if call.op.title() == "drill" => {
+                assert_eq!(call.target.server.as_deref(), Some("web-1"));
+                assert!(call.target.force);
             }
             (kind, other) => panic!("{kind:?} parsed as {other:?}"),
         }

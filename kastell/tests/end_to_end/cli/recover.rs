@@ -1,0 +1,327 @@
+//! `kastell recover` and `kastell drill --scratch` through the real binary
+//! on the sandbox (real sshd, the providers' simulators creating servers on
+//! the sandbox's spare fake hosts): a Hetzner server's backup recovered
+//! onto a new DigitalOcean server with its files, healthy, joined to the
+//! fleet with the old record marked; a scratch drill that deletes its
+//! server and records its time; failures injected halfway (a provider
+//! error on create, a corrupt artifact, SIGTERM and SIGKILL of the drill)
+//! that delete what was created or leave it marked for `kastell doctor`.
+#![cfg(all(
+    feature = "sandbox",
+    feature = "hetzner",
+    feature = "digitalocean",
+    feature = "bare"
+))]
+// Test helpers: a panic is the test failing, with the error shown.
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use kastell::surfaces::sandbox::{Sandbox, SandboxPlan};
+use kastell_sim::{Fault, FaultRule};
+use serde_json::Value;
+
+use crate::support;
+
+const CRONTAB: &str = "etc/crontab";
+
+struct World {
+    sandbox: Sandbox,
+    home: tempfile::TempDir,
+    _dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let home = tempfile::tempdir().unwrap();
+        let plan = SandboxPlan {
+            providers: Some(vec!["hetzner".into(), "digitalocean".into()]),
+            servers_per_provider: 1,
+            manual_server: false,
+            platform: None,
+            spare_hosts_per_provider: 2,
+        };
+        let sandbox = Sandbox::start_with(&dir.path().join("state"), &plan)
+            .await
+            .unwrap();
+        Self {
+            sandbox,
+            home,
+            _dir: dir,
+        }
+    }
+
+    async fn kastell(&self, args: &[&str]) -> Output {
+        support::kastell_in(&self.sandbox, self.home.path(), args).await
+    }
+
+    async fn json(&self, args: &[&str]) -> Value {
+        let out = self.kastell(args).await;
+        assert!(
+            out.status.success(),
+            "{args:?}\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// `kastell --json doctor`'s leftovers: marked servers outside the
+    /// fleet, found at every provider.
+    async fn leftovers(&self) -> Vec<String> {
+        let out = self.kastell(&["--json", "doctor"]).await;
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["leftovers"]["found"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    fn web(&self) -> &kastell::surfaces::sandbox::SandboxServer {
+        self.sandbox.server("hetzner-web").unwrap()
+    }
+
+    fn crontab_of(&self, ip: &str) -> String {
+        let root = self.sandbox.hosts().root(ip.parse().unwrap()).unwrap();
+        std::fs::read_to_string(root.join(CRONTAB)).unwrap_or_default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hetzner_server_comes_back_at_digitalocean_with_its_files_and_joins_the_fleet() {
+    let w = World::new().await;
+    let web = w.web().clone();
+    let original = w.crontab_of(&web.address.to_string());
+    assert!(original.contains("nightly-report"), "{original}");
+    let backup = w.json(&["--json", "backup", "create", "hetzner-web"]).await;
+    // The server is destroyed: its files are gone.
+    let root = w.sandbox.hosts().root(web.address).unwrap();
+    std::fs::remove_dir_all(root.join("etc")).unwrap();
+
+    let plan = w
+        .kastell(&[
+            "recover",
+            "hetzner-web",
+            "--to",
+            "digitalocean",
+            "--dry-run",
+        ])
+        .await;
+    let plan_text = String::from_utf8_lossy(&plan.stdout);
+    assert!(plan.status.success(), "{plan_text}");
+    assert!(
+        plan_text.contains("/mo"),
+        "the plan shows the price: {plan_text}"
+    );
+
+    let done = w
+        .json(&[
+            "--json",
+            "recover",
+            "hetzner-web",
+            "--to",
+            "digitalocean",
+            "--force",
+        ])
+        .await;
+    assert_eq!(done["success"], true, "{done}");
+    assert_eq!(done["backupId"], backup["backupId"]);
+    let new_ip = done["newIp"].as_str().unwrap().to_owned();
+    assert!(
+        w.sandbox.spares().iter().any(|a| a.to_string() == new_ip),
+        "{new_ip} is a spare host"
+    );
+    assert_eq!(
+        w.crontab_of(&new_ip),
+        original,
+        "the files are back, on the new host"
+    );
+    let steps: Vec<&str> = done["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    for phase in [
+        "Create server at digitalocean",
+        "Wait for SSH",
+        "Install Bare server",
+        "Health check",
+        "Join the fleet",
+    ] {
+        assert!(steps.contains(&phase), "{phase}: {steps:?}");
+    }
+
+    let store = w.sandbox.store();
+    let new = store.find("hetzner-web-recovered").unwrap().unwrap();
+    assert_eq!(new.provider.as_deref(), Some("digitalocean"));
+    assert_eq!(new.ip, new_ip);
+    assert!(
+        new.ssh.as_ref().unwrap().host_key.is_some(),
+        "host key pinned"
+    );
+    let old = store.find("hetzner-web").unwrap().unwrap();
+    assert_eq!(old.extra["replacedBy"], "hetzner-web-recovered");
+
+    let health = w.json(&["--json", "health", "hetzner-web-recovered"]).await;
+    assert_eq!(health["healthy"], true, "{health}");
+    let status = w.json(&["--json", "status", "hetzner-web"]).await;
+    assert_eq!(status["replacedBy"], "hetzner-web-recovered", "{status}");
+    assert!(
+        w.leftovers().await.is_empty(),
+        "the recovered server is in the fleet"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scratch_drill_deletes_its_server_and_status_shows_the_recovery_time() {
+    let w = World::new().await;
+    w.json(&["--json", "backup", "create", "hetzner-web"]).await;
+    let done = w
+        .json(&["--json", "drill", "hetzner-web", "--scratch", "--force"])
+        .await;
+    assert_eq!(done["success"], true, "{done}");
+    let ms = done["recoveryMs"].as_u64().unwrap();
+    assert!(ms > 0);
+    assert!(w.leftovers().await.is_empty(), "its server was deleted");
+    let status = w.json(&["--json", "status", "hetzner-web"]).await;
+    assert_eq!(status["lastRecovery"]["proof"], "scratch", "{status}");
+    assert_eq!(status["lastRecovery"]["durationMs"], ms);
+    let text = w.kastell(&["status", "hetzner-web"]).await;
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("last recovery: "),
+        "{}",
+        String::from_utf8_lossy(&text.stdout)
+    );
+    let store = w.sandbox.store();
+    assert_eq!(store.servers().unwrap().len(), 2, "the fleet is unchanged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_halfway_delete_the_drills_server_or_leave_it_marked() {
+    let w = World::new().await;
+    w.json(&["--json", "backup", "create", "hetzner-web"]).await;
+
+    // A provider error on create: nothing is created, nothing is left.
+    let sim = w.sandbox.simulator("hetzner").unwrap();
+    sim.context()
+        .faults
+        .add(FaultRule::new("POST", "/servers", Fault::Status(422)));
+    let out = w
+        .kastell(&["drill", "hetzner-web", "--scratch", "--force"])
+        .await;
+    assert!(!out.status.success());
+    assert!(w.leftovers().await.is_empty());
+
+    // A corrupt artifact: found after the server was created; deleted.
+    let backups = w.sandbox.store().dir().join("backups").join("hetzner-web");
+    let artifact = std::fs::read_dir(&backups)
+        .unwrap()
+        .map(|b| b.unwrap().path())
+        .filter(|b| b.is_dir())
+        .flat_map(|b| std::fs::read_dir(b).unwrap())
+        .map(|f| f.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("bare-config")
+        })
+        .unwrap();
+    let mut bytes = std::fs::read(&artifact).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&artifact, &bytes).unwrap();
+    let out = w
+        .kastell(&["--json", "drill", "hetzner-web", "--scratch", "--force"])
+        .await;
+    assert!(!out.status.success());
+    let failed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let steps = failed["steps"].to_string();
+    assert!(steps.contains("Create server at hetzner"), "{failed}");
+    assert!(steps.contains("Delete the throwaway server"), "{failed}");
+    assert!(w.leftovers().await.is_empty(), "deleted after the failure");
+}
+
+/// Starts `kastell drill hetzner-web --scratch --force` with the fake
+/// hosts' systemd "starting" (the health check waits), and returns it once
+/// its server exists and is being checked.
+async fn drill_in_health_check(w: &World) -> std::process::Child {
+    w.json(&["--json", "backup", "create", "hetzner-web"]).await;
+    w.sandbox
+        .hosts()
+        .set_state("system-state", "starting")
+        .unwrap();
+    w.sandbox.hosts().clear_log().unwrap();
+    let mut cmd = support::kastell(
+        w.home.path(),
+        &["drill", "hetzner-web", "--scratch", "--force"],
+    );
+    cmd.env("KASTELL_DIR", w.sandbox.store().dir())
+        .envs(w.sandbox.env_overlay())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let child = cmd.spawn().unwrap();
+    let started = Instant::now();
+    while !w
+        .sandbox
+        .hosts()
+        .log()
+        .iter()
+        .any(|l| l.contains("systemctl is-system-running"))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the drill never reached its health check"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminated_drill_deletes_its_server_and_a_killed_one_leaves_it_for_doctor() {
+    let w = World::new().await;
+    let mut child = drill_in_health_check(&w).await;
+    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(!status.success());
+    w.sandbox
+        .hosts()
+        .set_state("system-state", "running")
+        .unwrap();
+    assert!(
+        w.leftovers().await.is_empty(),
+        "SIGTERM: the drill deleted its server"
+    );
+
+    w.sandbox
+        .hosts()
+        .set_state("system-state", "starting")
+        .unwrap();
+    let mut child = drill_in_health_check(&w).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    w.sandbox
+        .hosts()
+        .set_state("system-state", "running")
+        .unwrap();
+    let left = w.leftovers().await;
+    assert_eq!(left.len(), 1, "SIGKILL leaves the marked server: {left:?}");
+    assert!(left[0].contains("kastell-drill-hetzner-web"), "{left:?}");
+    let fixed = w.kastell(&["--json", "doctor", "--fix"]).await;
+    let report: Value = serde_json::from_slice(&fixed.stdout).unwrap();
+    assert_eq!(
+        report["leftovers"]["deleted"].as_array().unwrap().len(),
+        1,
+        "{report}"
+    );
+    assert!(w.leftovers().await.is_empty());
+}
