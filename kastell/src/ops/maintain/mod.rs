@@ -1,13 +1,22 @@
-//! `maintain`: status → update → health → reboot → final check, every step
-//! timed, optionally after a provider snapshot. Bare servers are
-//! maintained too (the original refused them).
+//! `maintain`: snapshot → status → update → health → reboot → final
+//! check, every step timed, and a rollback when the update leaves the
+//! server unhealthy. The snapshot is taken by default where the provider
+//! has them (`--no-snapshot` skips it); health is the platform's check plus
+//! the checks `checks.json` declares for the server and its tags; what a
+//! failure leads to is the server's rollback policy (`auto`, `ask`,
+//! `never`; see [`crate::state::checks`]). Bare servers are maintained too
+//! (the original refused them).
+
+mod health;
+mod rollback;
+mod run;
 
 #[allow(unused_imports)]
 use super::Operation as _;
 use super::reply::Reply;
 use super::{HealthOp, LogsOp, StatusOp};
 use kastell_core::types::{StepReport, StepStatus};
-use kastell_core::{CloudProviderExt, Error};
+use kastell_core::{CloudProviderExt, Error, ErrorKind};
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -17,13 +26,16 @@ use super::operation::{CliCommand, CliTarget, McpAction, Operation, Scope, Spec}
 use super::plan;
 use super::progress::Stepper;
 use super::result::{OpError, OpResult, SnapshotInfo, Step, StepSummary, steps};
-use super::snapshot::SnapshotCreateOp;
+use super::snapshot::{SnapshotCreateOp, SnapshotRestoreOp};
 use super::suggest::Candidate;
 use crate::policy::{Category, Rule, TokenNeed};
+use crate::state::checks::{ChecksFile, Declared};
 use crate::state::store::ServerRecord;
 use kastell_core::types::RebootAfterUpdate;
+use rollback::{Decision, ROLLBACK, ROLLBACK_CHECK, Taken};
+use run::Run;
 
-/// What `maintain` should do besides the five steps: its arguments.
+/// What `maintain` should do besides its steps: its arguments.
 #[derive(
     Debug,
     Clone,
@@ -42,14 +54,21 @@ pub struct MaintainOptions {
     #[serde(default)]
     #[arg(long, help = "Do not reboot (and so skip the final check)")]
     pub skip_reboot: bool,
-    /// maintain only: take a provider snapshot first and wait until it is
-    /// available (billable; needs the provider's token).
+    /// maintain only: fail unless the snapshot (default) is taken.
     #[serde(default)]
     #[arg(
         long,
-        help = "Take a provider snapshot first and wait until it is available (billable; cloud servers with a token only; a failure stops the run)"
+        conflicts_with = "no_snapshot",
+        help = "Require the provider snapshot before the update: fail when it cannot be taken (it is taken by default where the provider has snapshots and its token is set; billable)"
     )]
     pub snapshot: bool,
+    /// maintain only: no snapshot first (no rollback).
+    #[serde(default)]
+    #[arg(
+        long,
+        help = "Take no provider snapshot before the update (a failed update then cannot be rolled back)"
+    )]
+    pub no_snapshot: bool,
     /// maintain only: reboot even when the health check after the update
     /// failed.
     #[serde(default)]
@@ -73,9 +92,14 @@ pub struct Maintain {
     pub steps: Vec<Step>,
     /// Counts by outcome.
     pub summary: StepSummary,
-    /// The snapshot taken first, when asked for.
+    /// The snapshot taken first, when one was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<SnapshotInfo>,
+    /// Its monthly cost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_cost: Option<String>,
+    /// Rollback policy (`ask (default)`).
+    pub rollback_policy: String,
     /// `Maintenance completed`.
     pub message: String,
     /// Things to know (a status check skipped for want of a token).
@@ -85,6 +109,7 @@ pub struct Maintain {
 /// The reply carrying a [`Maintain`].
 pub type MaintainResult = Reply<Maintain>;
 
+const SNAPSHOT: &str = "Snapshot";
 const STATUS: &str = "Status Check";
 const HEALTH: &str = "Health Check";
 const REBOOT: &str = "Reboot";
@@ -94,23 +119,31 @@ const FINAL: &str = "Final Check";
 ///
 /// Order: policy for `maintain` (SAFE_MODE blocks it; no token is needed:
 /// without one the status check is skipped and the reboot goes over SSH),
-/// and for `snapshot-create` when a snapshot is asked for; server; the
-/// server's host lock (refused while another operation holds it, see
-/// `lock_host`); then:
-/// 0. `Snapshot` (only with `options.snapshot`), awaited until available;
+/// and, with `options.snapshot`, for `snapshot-create`; server;
+/// `checks.json` (an invalid file refuses the run before anything
+/// changes); the server's host lock (refused while another operation holds
+/// it, see `lock_host`); then:
+/// 0. `Snapshot`, with its monthly cost, awaited until available: taken
+///    unless `no_snapshot`, where the provider has snapshots, the token is
+///    there and the policy allows `snapshot-create` (else skipped with why;
+///    with `options.snapshot` that is a failure); a failure stops the run;
 /// 1. `Status Check` through the provider (skipped on manual servers and
 ///    without a token); not running stops the run;
 /// 2. the platform update (`Package Upgrade` on bare servers); a failure
 ///    stops the run;
-/// 3. `Health Check`; a failure is reported and skips the reboot unless
-///    `reboot_even_if_unhealthy`;
+/// 3. `Health Check`: the platform's, then the declared checks; a failure
+///    is reported and skips the reboot unless `reboot_even_if_unhealthy`;
 /// 4. `Reboot`, proven by a changed boot id: skipped with `skip_reboot`,
 ///    and on bare servers unless the upgrade says a reboot is required;
-/// 5. `Final Check` (skipped when there was no reboot).
+/// 5. `Final Check` (skipped when there was no reboot);
+/// 6. when anything failed from the update on: `Rollback` as the server's
+///    policy decides (restore the snapshot and prove the boot by a new
+///    boot id; skipped with why when left), then `Rollback Check` (health
+///    again) after a restore.
 ///
 /// Every step is present in the result (`skipped` with why when it did not
 /// run). Any failed step makes the whole run an [`OpError`] carrying all
-/// steps.
+/// steps, its message saying whether the server was rolled back.
 pub async fn maintain(
     ctx: &Context,
     query: Option<&str>,
@@ -118,34 +151,55 @@ pub async fn maintain(
 ) -> OpResult<MaintainResult> {
     let admitted = ctx.admit(MaintainOp::ID, query)?;
     let server = &admitted.server;
+    let fail = |e: Error| OpError::from(e).on(server);
+    if options.snapshot && options.no_snapshot {
+        return Err(fail(
+            Error::invalid_input("snapshot and noSnapshot contradict each other")
+                .with_hint("Give one of them: snapshot requires it, noSnapshot skips it"),
+        ));
+    }
     if options.snapshot {
         ctx.policy
             .check(SnapshotCreateOp::ID, ctx.surface, Some(server), |p| {
                 ctx.token_present_for(server, p)
             })
-            .map_err(|e| OpError::from(e).on(server))?;
+            .map_err(fail)?;
     }
+    let declared = ChecksFile::load(ctx.store.dir())
+        .map_err(fail)?
+        .for_server(server);
     let _host = lock_host(ctx, server, "maintain").await?;
     let target = Target::open(ctx, server, &admitted.decision)?;
-    let total = if options.snapshot { 6 } else { 5 };
-    let mut run = Run::new(Stepper::new(ctx.progress(), total));
+    let mut run = Run::new(Stepper::new(ctx.progress(), 6));
     let update_name = target.update_name();
 
-    let mut snapshot = None;
-    if options.snapshot {
-        run.start("Snapshot");
-        let ran = snapshot_step(ctx, &target).await;
-        snapshot = run.record(ran);
-        if snapshot.is_none() {
-            run.skip_rest(&[STATUS, &update_name, HEALTH, REBOOT, FINAL]);
+    let wanted = snapshot_wanted(ctx, &target, options);
+    let mut taken = None;
+    let mut cost = None;
+    match &wanted {
+        Err(why) if !options.snapshot => run.push(StepReport::skipped(SNAPSHOT, why.clone())),
+        _ => {
+            run.start(SNAPSHOT);
+            let ran = snapshot_step(ctx, &target).await;
+            if let Some((info, estimate)) = run.record(ran) {
+                cost = estimate;
+                taken = Some(Taken {
+                    info,
+                    at: std::time::Instant::now(),
+                });
+            } else {
+                run.skip_rest(&[STATUS, &update_name, HEALTH, REBOOT, FINAL]);
+            }
         }
     }
     if !run.failed() && run.start(STATUS) && run.record(target.status_step().await).is_none() {
         run.skip_rest(&[&update_name, HEALTH, REBOOT, FINAL]);
     }
+    let mut changed = false;
     let mut update = None;
     if !run.failed() && !run.stop_if_cancelled(&[&update_name, HEALTH, REBOOT, FINAL]) {
         run.start(&update_name);
+        changed = true;
         update = run.record(target.update_step(ctx).await);
         if update.is_none() {
             run.skip_rest(&[HEALTH, REBOOT, FINAL]);
@@ -156,14 +210,15 @@ pub async fn maintain(
         run.start(HEALTH);
         let healthy = run
             .record(
-                target
-                    .health_step(
-                        ctx,
-                        HEALTH,
-                        &format!("{label} is healthy"),
-                        &format!("{label} did not respond after update"),
-                    )
-                    .await,
+                health::health_step(
+                    ctx,
+                    &target,
+                    &declared,
+                    HEALTH,
+                    &format!("{label} is healthy"),
+                    &format!("{label} did not respond after update"),
+                )
+                .await,
             )
             .is_some();
         let skip = if options.skip_reboot {
@@ -190,14 +245,15 @@ pub async fn maintain(
                 run.start(REBOOT);
                 if run.record(target.reboot_step(ctx).await).is_some() {
                     run.start(FINAL);
-                    let ran = target
-                        .health_step(
-                            ctx,
-                            FINAL,
-                            &format!("Server and {label} are running"),
-                            &format!("Server running but {label} did not respond"),
-                        )
-                        .await;
+                    let ran = health::health_step(
+                        ctx,
+                        &target,
+                        &declared,
+                        FINAL,
+                        &format!("Server and {label} are running"),
+                        &format!("Server running but {label} did not respond"),
+                    )
+                    .await;
                     run.record(ran);
                 } else {
                     run.skip_rest(&[FINAL]);
@@ -205,35 +261,158 @@ pub async fn maintain(
             }
         }
     }
-    finish(ctx, &admitted.decision.notes, &target, run, snapshot)
+    let rolled = if changed {
+        roll_back_if_failed(ctx, &target, &declared, &mut run, taken.as_ref(), &wanted).await
+    } else {
+        None
+    };
+    let snapshot = taken.map(|t| t.info);
+    finish(
+        ctx,
+        &admitted.decision.notes,
+        &target,
+        run,
+        Snapshotted {
+            snapshot,
+            cost,
+            policy: &declared,
+            rolled,
+        },
+    )
 }
 
-async fn snapshot_step(ctx: &Context, target: &Target) -> Ran<SnapshotInfo> {
-    let timer = kastell_core::types::StepTimer::start("Snapshot");
+/// Whether to take the snapshot: `Err` says why not (the skipped step's
+/// detail). With `options.snapshot` the step runs (and fails without a
+/// provider).
+fn snapshot_wanted(ctx: &Context, target: &Target, options: MaintainOptions) -> Result<(), String> {
+    if options.no_snapshot {
+        return Err(
+            "Skipped by user (--no-snapshot): a failed update cannot be rolled back".into(),
+        );
+    }
+    if options.snapshot {
+        return Ok(());
+    }
+    let Some(provider) = &target.provider else {
+        let why = target.no_provider.as_deref().unwrap_or("No provider");
+        return Err(format!(
+            "{why}: no snapshot, so a failed update cannot be rolled back"
+        ));
+    };
+    let caps = provider.capability();
+    if !caps.snapshot_create || !caps.snapshot_restore {
+        return Err(format!(
+            "{} has no snapshots to take and restore: a failed update cannot be rolled back",
+            provider.info().display_name
+        ));
+    }
+    let server = &target.server;
+    ctx.policy
+        .quiet()
+        .check(SnapshotCreateOp::ID, ctx.surface, Some(server), |p| {
+            ctx.token_present_for(server, p)
+        })
+        .map(|_| ())
+        .map_err(|e| format!("Not allowed here ({e}): a failed update cannot be rolled back"))
+}
+
+/// After a failure from the update on (not a cancellation), the rollback
+/// the policy decides, as steps; `Some` with what became of the server.
+async fn roll_back_if_failed(
+    ctx: &Context,
+    target: &Target,
+    declared: &Declared,
+    run: &mut Run<'_>,
+    taken: Option<&Taken>,
+    wanted: &Result<(), String>,
+) -> Option<String> {
+    let failure = run.first_error.as_ref()?;
+    let failed_step = run.reports.iter().any(|s| s.status == StepStatus::Failure);
+    if failure.kind() == ErrorKind::Cancelled || !failed_step {
+        return None;
+    }
+    let why_none = wanted.as_ref().err().map_or("it failed", String::as_str);
+    let decision = rollback::decide(ctx, target, declared, taken, why_none, failure);
+    let taken = match (decision, taken) {
+        (Decision::Restore, Some(taken)) => taken,
+        (Decision::Leave(why), _) => {
+            run.push(StepReport::skipped(ROLLBACK, why));
+            return Some("not rolled back".to_owned());
+        }
+        // `decide` leaves a server without a snapshot.
+        (Decision::Restore, None) => return None,
+    };
+    run.start(ROLLBACK);
+    if run
+        .record(rollback::restore_step(ctx, target, taken).await)
+        .is_none()
+    {
+        run.push(StepReport::skipped(
+            ROLLBACK_CHECK,
+            "Skipped: the rollback failed",
+        ));
+        return Some(format!("the rollback to snapshot {} failed", taken.info.id));
+    }
+    run.start(ROLLBACK_CHECK);
+    let healthy = run
+        .record(rollback::recheck_step(ctx, target, declared).await)
+        .is_some();
+    Some(if healthy {
+        format!(
+            "rolled back to snapshot {} (booted from it, healthy again)",
+            taken.info.id
+        )
+    } else {
+        format!(
+            "rolled back to snapshot {}, but it is not healthy either",
+            taken.info.id
+        )
+    })
+}
+
+/// `Snapshot`: the monthly cost (best effort), then the snapshot, awaited.
+async fn snapshot_step(ctx: &Context, target: &Target) -> Ran<(SnapshotInfo, Option<String>)> {
+    let timer = kastell_core::types::StepTimer::start(SNAPSHOT);
     let outcome = async {
         let provider = target.provider.as_ref().ok_or_else(|| {
             Error::invalid_state("A snapshot needs the provider API")
-                .with_hint("Set the provider's token, or run maintain without snapshot")
+                .with_hint("Set the provider's token, or run maintain with --no-snapshot")
         })?;
+        let id = server_id(&target.server)?;
+        let cost = match provider.snapshot_cost_estimate(&id).await {
+            Ok(cost) => Some(cost.to_string()),
+            Err(e) => {
+                tracing::debug!("snapshot cost estimate failed: {e}");
+                None
+            }
+        };
         let name = format!("kastell-maintain-{}", chrono::Utc::now().timestamp_millis());
         let snap = provider
-            .snapshot_and_wait(&server_id(&target.server)?, &name, ctx.timing.snapshot)
+            .snapshot_and_wait(&id, &name, ctx.timing.snapshot)
             .await
             .map_err(|e| {
                 unknown_outcome(
                     e,
                     "The snapshot may have been taken even though the answer was lost or late \
                      (snapshots are billed): look for it with snapshot-list before running \
-                     maintenance with a snapshot again",
+                     maintenance again",
                 )
+                .or_hint("Run maintain with --no-snapshot to update without one (no rollback)")
             })?;
-        Ok::<_, Error>(SnapshotInfo::from(&snap))
+        Ok::<_, Error>((SnapshotInfo::from(&snap), cost))
     }
     .await;
     match outcome {
-        Ok(info) => Ran {
-            step: timer.success(format!("Snapshot {} is available", info.id)),
-            outcome: Ok(info),
+        Ok((info, cost)) => Ran {
+            step: timer.success(format!(
+                "Snapshot {} is available ({})",
+                info.id,
+                cost.as_deref().map_or_else(
+                    || "monthly cost unknown".to_owned(),
+                    |c| format!("{c} while kept")
+                )
+            )),
+            outcome: Ok((info, cost)),
         },
         Err(e) => Ran {
             step: timer.failure(&e),
@@ -242,82 +421,13 @@ async fn snapshot_step(ctx: &Context, target: &Target) -> Ran<SnapshotInfo> {
     }
 }
 
-/// The steps so far and the first error, each step reported to the
-/// context's progress hook as it starts and ends.
-struct Run<'a> {
-    reports: Vec<StepReport>,
-    first_error: Option<Error>,
-    stepper: Stepper<'a>,
-}
-
-impl<'a> Run<'a> {
-    fn new(stepper: Stepper<'a>) -> Self {
-        Self {
-            reports: Vec::new(),
-            first_error: None,
-            stepper,
-        }
-    }
-
-    /// Reports that the step `name` starts; always `true` (for chaining).
-    fn start(&self, name: &str) -> bool {
-        self.stepper.start(name);
-        true
-    }
-
-    /// Keeps a finished (or skipped) step and reports it.
-    fn push(&mut self, report: StepReport) {
-        self.stepper.finish(&report);
-        self.reports.push(report);
-    }
-
-    /// Keeps the step; returns its product, remembering the first error.
-    fn record<T>(&mut self, ran: Ran<T>) -> Option<T> {
-        self.push(ran.step);
-        match ran.outcome {
-            Ok(value) => Some(value),
-            Err(e) => {
-                self.first_error.get_or_insert(e);
-                None
-            }
-        }
-    }
-
-    fn failed(&self) -> bool {
-        self.first_error.is_some()
-    }
-
-    /// At a safe point: when the caller asked to stop, reports `rest` as
-    /// not started, remembers a `Cancelled` error and returns `true`.
-    fn stop_if_cancelled(&mut self, rest: &[&str]) -> bool {
-        if !self.stepper.cancelled() {
-            return false;
-        }
-        let next = rest.first().copied().unwrap_or("the next step");
-        for name in rest {
-            self.push(StepReport::skipped(
-                *name,
-                "Not started: the client cancelled the maintenance",
-            ));
-        }
-        self.first_error.get_or_insert(
-            Error::new(
-                kastell_core::ErrorKind::Cancelled,
-                format!("cancelled before {next}; nothing after it was started"),
-            )
-            .with_hint("The steps before it ran and are listed; run maintain again to finish"),
-        );
-        true
-    }
-
-    fn skip_rest(&mut self, names: &[&str]) {
-        for name in names {
-            self.push(StepReport::skipped(
-                *name,
-                "Skipped: an earlier step failed",
-            ));
-        }
-    }
+/// What the run leaves besides its steps: the snapshot, its cost, the
+/// policy that applied and, after a failure, what became of the server.
+struct Snapshotted<'a> {
+    snapshot: Option<SnapshotInfo>,
+    cost: Option<String>,
+    policy: &'a Declared,
+    rolled: Option<String>,
 }
 
 fn finish(
@@ -325,7 +435,7 @@ fn finish(
     notes: &[String],
     target: &Target,
     run: Run<'_>,
-    snapshot: Option<SnapshotInfo>,
+    left: Snapshotted<'_>,
 ) -> OpResult<MaintainResult> {
     let server = &target.server;
     let failed =
@@ -338,13 +448,28 @@ fn finish(
             .iter()
             .find(|s| s.status == StepStatus::Failure)
             .map(|s| s.name.clone());
+        let restored = run
+            .reports
+            .iter()
+            .any(|s| s.name == ROLLBACK && s.status == StepStatus::Success);
+        if let (Some(snapshot), false) = (&left.snapshot, restored) {
+            candidates.insert(
+                0,
+                Candidate::new(
+                    SnapshotRestoreOp::ID,
+                    "Roll back to the snapshot taken before the update (every write since is lost)",
+                )
+                .arg("snapshotId", snapshot.id.clone()),
+            );
+        }
         let err = run
             .first_error
             .unwrap_or_else(|| Error::unexpected("a step failed"));
         let mut op = OpError::from(err).on(server).with_steps(&run.reports);
+        let rolled = left.rolled.map(|r| format!("; {r}")).unwrap_or_default();
         op.error = match at {
-            Some(at) => format!("Maintenance failed at {at}: {}", op.error),
-            None => format!("Maintenance stopped: {}", op.error),
+            Some(at) => format!("Maintenance failed at {at}: {}{rolled}", op.error),
+            None => format!("Maintenance stopped: {}{rolled}", op.error),
         };
         return Err(op.with_suggestions(ctx.suggest(server, candidates)));
     }
@@ -365,12 +490,19 @@ fn finish(
             platform: target.label().to_owned(),
             summary: StepSummary::of(&steps),
             steps,
-            snapshot,
+            snapshot: left.snapshot,
+            snapshot_cost: left.cost,
+            rollback_policy: policy_words(left.policy),
             message: "Maintenance completed".to_owned(),
             notes,
         },
         ctx.suggest(server, candidates),
     ))
+}
+
+/// `ask (default)`, `auto (tag prod)`.
+fn policy_words(declared: &Declared) -> String {
+    format!("{} ({})", declared.rollback.word(), declared.rollback_from)
 }
 
 /// `maintain`: the full maintenance cycle.
@@ -390,11 +522,11 @@ impl Operation for MaintainOp {
         mcp: Some(McpAction {
             tool: "server_maintain",
             action: "maintain",
-            doc: "status check, update, health check, reboot, final check; a failed health check skips the reboot.",
+            doc: "snapshot (noSnapshot skips), status, update, health (platform, checks.json), reboot, final check; a failed update rolls back by policy.",
         }),
         cli: Some(CliCommand {
             path: &["maintain"],
-            about: "Status, update, health check, reboot and final check.",
+            about: "Snapshot, status, update, health check, reboot and final check; rolls back a failed update by the server's policy.",
             target: CliTarget::Fleet,
         }),
     };
@@ -411,19 +543,35 @@ impl Operation for MaintainOp {
 
     fn plan(ctx: &Context, server: &ServerRecord, o: &MaintainOptions) -> Vec<String> {
         let mut steps = Vec::new();
-        if o.snapshot {
-            steps.push(format!(
-                "Snapshot: create kastell-<epoch-ms> via {} and wait until available",
-                plan::api(ctx, server)
-            ));
-        }
+        let api = plan::api(ctx, server);
+        steps.push(if o.no_snapshot {
+            "Snapshot: skipped (--no-snapshot; a failed update cannot be rolled back)".to_owned()
+        } else if o.snapshot {
+            format!(
+                "Snapshot (required): estimate its monthly cost, create kastell-maintain-<epoch-ms> via {api} and wait until available"
+            )
+        } else {
+            format!(
+                "Snapshot (where the provider has them and its token is set): estimate its monthly cost, create kastell-maintain-<epoch-ms> via {api} and wait until available"
+            )
+        });
         steps.push(plan::status_step(ctx, server));
         steps.push(plan::update_step(server));
+        let declared = ChecksFile::load(ctx.store.dir()).map(|f| f.for_server(server));
+        let checks = match &declared {
+            Ok(d) if d.is_empty() => String::new(),
+            Ok(d) => format!(
+                ", then {} declared check(s) from checks.json",
+                d.http.len() + d.commands.len()
+            ),
+            Err(e) => format!(" (checks.json is invalid and refuses the run: {e})"),
+        };
         steps.push(if o.reboot_even_if_unhealthy && !o.skip_reboot {
-            "Health Check (the reboot follows even if it fails: --reboot-even-if-unhealthy)"
-                .to_owned()
+            format!(
+                "Health Check: the platform's{checks} (the reboot follows even if it fails: --reboot-even-if-unhealthy)"
+            )
         } else {
-            "Health Check (a failure skips the reboot)".to_owned()
+            format!("Health Check: the platform's{checks} (a failure skips the reboot)")
         });
         if o.skip_reboot {
             steps.push("Reboot: skipped (--skip-reboot)".to_owned());
@@ -437,6 +585,20 @@ impl Operation for MaintainOp {
             };
             steps.push(format!("{}{when}", plan::reboot_step(ctx, server)));
             steps.push("Final Check: SSH with a new boot id, then health".to_owned());
+        }
+        if let Ok(d) = &declared {
+            steps.push(format!(
+                "On a failure from the update on: rollback policy {}: {}",
+                policy_words(d),
+                match d.rollback {
+                    crate::state::checks::RollbackPolicy::Auto => format!(
+                        "restore the snapshot via {api}, prove the boot by a new boot id, check health again"
+                    ),
+                    crate::state::checks::RollbackPolicy::Ask =>
+                        "ask before restoring the snapshot (unasked: leave it and suggest snapshot-restore)".to_owned(),
+                    crate::state::checks::RollbackPolicy::Never => "report and leave the server as it is".to_owned(),
+                }
+            ));
         }
         steps
     }
