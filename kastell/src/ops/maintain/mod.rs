@@ -95,11 +95,6 @@ pub struct Maintain {
     /// The snapshot taken first, when one was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<SnapshotInfo>,
-    /// Its monthly cost.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub snapshot_cost: Option<String>,
-    /// Rollback policy (`ask (default)`).
-    pub rollback_policy: String,
     /// `Maintenance completed`.
     pub message: String,
     /// Things to know (a status check skipped for want of a token).
@@ -328,7 +323,13 @@ async fn roll_back_if_failed(
 ) -> Option<String> {
     let failure = run.first_error.as_ref()?;
     let failed_step = run.reports.iter().any(|s| s.status == StepStatus::Failure);
-    if failure.kind() == ErrorKind::Cancelled || !failed_step {
+    // Healthy in the end (a reboot after a failed health check fixed it):
+    // nothing to roll back.
+    let healthy_at_last = run
+        .reports
+        .iter()
+        .any(|s| s.name == FINAL && s.status == StepStatus::Success);
+    if failure.kind() == ErrorKind::Cancelled || !failed_step || healthy_at_last {
         return None;
     }
     let why_none = wanted.as_ref().err().map_or("it failed", String::as_str);
@@ -481,6 +482,10 @@ fn finish(
             .iter()
             .map(|n| format!("{n}: status check skipped")),
     );
+    notes.push(format!("Rollback policy: {}", policy_words(left.policy)));
+    if let Some(cost) = &left.cost {
+        notes.push(format!("The snapshot costs {cost} while kept"));
+    }
     candidates[0] = Candidate::new(StatusOp::ID, "Check server status");
 
     Ok(Reply::on(
@@ -491,8 +496,6 @@ fn finish(
             summary: StepSummary::of(&steps),
             steps,
             snapshot: left.snapshot,
-            snapshot_cost: left.cost,
-            rollback_policy: policy_words(left.policy),
             message: "Maintenance completed".to_owned(),
             notes,
         },
@@ -522,7 +525,7 @@ impl Operation for MaintainOp {
         mcp: Some(McpAction {
             tool: "server_maintain",
             action: "maintain",
-            doc: "snapshot (noSnapshot skips), status, update, health (platform, checks.json), reboot, final check; a failed update rolls back by policy.",
+            doc: "snapshot (noSnapshot skips), update, health (platform, checks.json), reboot; a failed update rolls back by policy.",
         }),
         cli: Some(CliCommand {
             path: &["maintain"],

@@ -34,27 +34,23 @@ use rules::{Dated, KeepRules};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::Args)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RotateArgs {
-    /// snapshot-rotate: keep the newest N.
+    /// snapshot-rotate: keep N newest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 1000))]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000), help = "Keep the newest N of kastell's snapshots")]
     pub keep_last: Option<u32>,
     /// snapshot-rotate: keep N daily.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 1000))]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000), help = "Keep the newest snapshot of each of the last N days (UTC) that have one")]
     pub keep_daily: Option<u32>,
     /// snapshot-rotate: keep N weekly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 1000))]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000), help = "Keep the newest snapshot of each of the last N ISO weeks that have one")]
     pub keep_weekly: Option<u32>,
     /// snapshot-rotate: keep N monthly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 1000))]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000), help = "Keep the newest snapshot of each of the last N months that have one")]
     pub keep_monthly: Option<u32>,
-    /// snapshot-rotate: delete (else a dry run).
+    /// snapshot-rotate: delete (else dry run).
     #[serde(default)]
     #[arg(
         long,
@@ -114,14 +110,10 @@ pub struct RotatedSnapshot {
 pub struct SnapshotRotate {
     /// Whether deleted (`apply`).
     pub applied: bool,
-    /// The rules.
-    pub rules: String,
     /// Kept, newest first.
     pub kept: Vec<RotatedSnapshot>,
     /// Deleted (or would be).
     pub deleted: Vec<RotatedSnapshot>,
-    /// Other snapshots, never touched.
-    pub untouched: usize,
     /// Monthly cost now.
     pub monthly_cost_before: String,
     /// Monthly cost after.
@@ -229,7 +221,6 @@ pub async fn snapshot_rotate(
     } else {
         deleted = doomed.into_iter().map(|(_, shown)| shown).collect();
     }
-    let untouched = listed.len() - kept.len() - deleted.len();
     let message = match (args.apply, deleted.len()) {
         (_, 0) => format!(
             "Nothing to delete: the rules keep all {} of kastell's snapshots",
@@ -245,10 +236,8 @@ pub async fn snapshot_rotate(
         &server,
         SnapshotRotate {
             applied: args.apply,
-            rules: args.words(),
             kept,
             deleted,
-            untouched,
             monthly_cost_before: before,
             monthly_cost_after: after,
             message,
