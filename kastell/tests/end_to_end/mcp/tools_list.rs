@@ -52,7 +52,8 @@ async fn tools_list_matches_the_golden_file() {
             "snapshot-create",
             "snapshot-list",
             "snapshot-delete",
-            "snapshot-restore"
+            "snapshot-restore",
+            "snapshot-rotate"
         ])
     );
     for tool in &tools {
@@ -94,7 +95,8 @@ async fn safe_mode_lists_only_what_can_run_and_says_what_else_exists() {
         assert!(
             text.contains(
                 "SAFE_MODE is on, so these actions are not offered: server_backup \
-                 backup-restore, snapshot-create, snapshot-delete, snapshot-restore; \
+                 backup-restore, snapshot-create, snapshot-delete, snapshot-restore, \
+                 snapshot-rotate; \
                  server_maintain update, restart, maintain. They exist with \
                  KASTELL_SAFE_MODE=false"
             ),
