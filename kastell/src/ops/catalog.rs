@@ -16,6 +16,7 @@ use super::maintain::MaintainOp;
 use super::operation::{Dyn, Registered, RuleOnly, Typed};
 use super::recover::{DrillScratchOp, RecoverOp};
 use super::restart::RestartOp;
+use super::rotate::SnapshotRotateOp;
 use super::snapshot::{SnapshotCreateOp, SnapshotDeleteOp, SnapshotListOp, SnapshotRestoreOp};
 use super::update::UpdateOp;
 use crate::policy::{OpId, Rule};
@@ -29,6 +30,7 @@ static BUILT_IN: &[&dyn Dyn] = &[
     &Typed::<SnapshotListOp>::NEW,
     &Typed::<SnapshotDeleteOp>::NEW,
     &Typed::<SnapshotRestoreOp>::NEW,
+    &Typed::<SnapshotRotateOp>::NEW,
     &Typed::<UpdateOp>::NEW,
     &Typed::<RestartOp>::NEW,
     &Typed::<MaintainOp>::NEW,

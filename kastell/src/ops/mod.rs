@@ -38,6 +38,7 @@ mod reply;
 mod repository;
 mod restart;
 mod result;
+mod rotate;
 mod snapshot;
 mod suggest;
 mod update;
@@ -89,6 +90,10 @@ pub use reply::Reply;
 pub use repository::{CreateOptions, RepoChoice, RepoCopy};
 pub use restart::{Restart, RestartOp, RestartResult, restart};
 pub use result::{OpError, OpResult, SnapshotInfo, Step, StepOutcome, StepSummary, steps};
+pub use rotate::{
+    RotateArgs, RotatedSnapshot, SnapshotRotate, SnapshotRotateOp, SnapshotRotateResult,
+    snapshot_rotate,
+};
 pub use snapshot::{
     SnapshotAction, SnapshotActionResult, SnapshotCreate, SnapshotCreateOp, SnapshotCreateResult,
     SnapshotDeleteOp, SnapshotList, SnapshotListOp, SnapshotListResult, SnapshotRef,

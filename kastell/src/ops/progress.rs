@@ -48,6 +48,16 @@ pub trait Progress: Send + Sync {
     /// of one transfer, and the last call of a transfer carries its final
     /// count. The default ignores it.
     fn bytes(&self, _what: &str, _done: u64, _total: Option<u64>) {}
+
+    /// Asks the person watching `question` (a yes/no about work that loses
+    /// data, such as rolling a server back to its snapshot): `Some(true)`
+    /// for yes, `Some(false)` for no, `None` when no one can be asked here
+    /// (the default: MCP calls are confirmed through their own path, and a
+    /// CLI off a terminal asks no one). Unlike the other methods it blocks
+    /// until answered; an operation never takes `None` for yes.
+    fn ask(&self, _question: &str) -> Option<bool> {
+        None
+    }
 }
 
 /// The hook that ignores everything (the default).

@@ -44,6 +44,8 @@ pub enum RebootMethod {
     Provider,
     /// With `systemctl reboot` over SSH.
     Ssh,
+    /// By restoring a provider snapshot (a rebuild boots the server).
+    Restore,
 }
 
 /// Evidence that a server rebooted.
@@ -81,6 +83,7 @@ impl RebootProof {
         match self.method {
             RebootMethod::Provider => "provider API",
             RebootMethod::Ssh => "SSH",
+            RebootMethod::Restore => "snapshot restore",
         }
     }
 }
@@ -166,8 +169,10 @@ async fn request_ssh_reboot(transport: &Arc<dyn Transport>) -> Result<()> {
 }
 
 /// Polls the boot id until it differs from `before` (or, with no `before`,
-/// until SSH answers at all).
-async fn wait_new_boot(
+/// until SSH answers at all), within the SSH deadline of `ctx`'s timing.
+/// Fails with `InvalidState` when it never changes and `Timeout` when SSH
+/// does not answer.
+pub(super) async fn wait_new_boot(
     ctx: &Context,
     transport: &Arc<dyn Transport>,
     before: Option<&str>,
@@ -191,6 +196,10 @@ async fn wait_new_boot(
             ),
             RebootMethod::Ssh => format!(
                 "The server did not reboot: its boot id is still {same} after {}s",
+                deadline.as_secs()
+            ),
+            RebootMethod::Restore => format!(
+                "The provider reported the snapshot restored, but the boot id is still {same} after {}s: the server did not boot from it",
                 deadline.as_secs()
             ),
         })

@@ -6,8 +6,8 @@ use crate::ops::Operation as _;
 use crate::ops::{
     BACKUP_PRUNE, BackupCreateOp, BackupDrillOp, BackupListOp, BackupRestoreOp, BackupVerifyOp,
     DOCTOR, HealthOp, LogsOp, MaintainOp, MonitorOp, RestartOp, SERVER_ADD, SERVER_REMOVE,
-    ServerListOp, SnapshotCreateOp, SnapshotDeleteOp, SnapshotListOp, SnapshotRestoreOp, StatusOp,
-    UpdateOp,
+    ServerListOp, SnapshotCreateOp, SnapshotDeleteOp, SnapshotListOp, SnapshotRestoreOp,
+    SnapshotRotateOp, StatusOp, UpdateOp,
 };
 use serde_json::Value;
 
@@ -81,6 +81,15 @@ const SPEC: &[SpecRow] = &[
         Some((
             "Snapshot restore disabled in SAFE_MODE",
             "Set KASTELL_SAFE_MODE=false to enable snapshot restore (destructive operation)",
+        )),
+        true,
+        TokenNeed::Required,
+    ),
+    (
+        SnapshotRotateOp::ID,
+        Some((
+            "Snapshot rotation is disabled in SAFE_MODE",
+            "Set KASTELL_SAFE_MODE=false to enable snapshot rotation (it deletes snapshots)",
         )),
         true,
         TokenNeed::Required,

@@ -10,6 +10,7 @@
 //! | `security.log` (refusals) | `security_log` |
 //! | `verifications.json` (proofs that backups restore) | `verifications` |
 //! | `tokens.json` (provider tokens `auth set` stored) | [`tokens`] |
+//! | `checks.json` (declared health checks, rollback policy) | [`checks`] |
 //! | `backups/<server>/.lock` (one operation per server) | `hostlock` |
 //! | where the directory is | `paths` |
 //!
@@ -19,6 +20,7 @@
 
 pub(crate) mod approval;
 pub mod audit;
+pub mod checks;
 pub(crate) mod hostlock;
 pub mod keychain;
 pub(crate) mod paths;

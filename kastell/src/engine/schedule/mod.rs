@@ -12,6 +12,8 @@
 //! | prune (with a repository) | `kastell-prune-<repo>` | `kastell repo prune --apply --force -- <repo>` |
 //! | restore drill, per server | `kastell-drill-<server>` | `kastell backup drill [--repo=R] -- <server>` |
 //! | recovery rehearsal, per server (opt-in) | `kastell-scratch-drill-<server>` | `kastell drill --scratch --force -- <server>` |
+//! | snapshot rotation of one server | `kastell-rotate-<server>` | `kastell snapshot rotate --keep-daily=N ... --apply --force -- <server>` |
+//! | snapshot rotation of the fleet | `kastell-fleet-rotate` | `kastell snapshot rotate --all --keep-daily=N ... --apply --force` |
 //!
 //! Names reach the command line only after the store's own rules passed
 //! (server names as `server add` checks them, repository names as `repo
@@ -44,6 +46,8 @@ pub(crate) use unit::{ALERT_TEMPLATE, Job, JobKind, Scope, Settings, UnitFile};
 pub(crate) const DEFAULT_BACKUP_AT: &str = "*-*-* 03:00:00";
 /// The default calendar of the prune job: every day at 04:30.
 pub(crate) const DEFAULT_PRUNE_AT: &str = "*-*-* 04:30:00";
+/// The default calendar of the snapshot rotation job: every day at 05:30.
+pub(crate) const DEFAULT_ROTATE_AT: &str = "*-*-* 05:30:00";
 /// The default calendar of the drill job: Sundays at 05:00.
 pub(crate) const DEFAULT_DRILL_AT: &str = "Sun *-*-* 05:00:00";
 /// Where system units go.
@@ -100,6 +104,17 @@ pub(crate) struct Request {
     /// When to rehearse recovery on a throwaway server (`drill --scratch`,
     /// billable; `None`: no such job).
     pub scratch_drill_at: Option<String>,
+    /// The snapshot rotation job (`None`: none).
+    pub rotate: Option<Rotation>,
+}
+
+/// A snapshot rotation job: `snapshot rotate`'s keep rules and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Rotation {
+    /// The keep rules as `snapshot rotate` takes them (`--keep-daily`, 7).
+    pub keep: Vec<(&'static str, u32)>,
+    /// When to rotate.
+    pub at: String,
 }
 
 /// Refuses a server name the fleet store would refuse (`server add`'s
@@ -208,10 +223,47 @@ pub(crate) fn jobs(request: &Request) -> Result<Vec<Job>> {
             });
         }
     }
+    if let Some(rotation) = &request.rotate {
+        jobs.push(rotate_job(&request.target, rotation)?);
+    }
     for job in &jobs {
         unit::check_stem(&job.stem)?;
     }
     Ok(jobs)
+}
+
+/// The rotation job of `target`: `snapshot rotate` with the keep rules as
+/// single words (`--keep-daily=7`), `--apply --force`, then the server (or
+/// `--all`).
+fn rotate_job(target: &Target, rotation: &Rotation) -> Result<Job> {
+    let keep: Vec<String> = rotation
+        .keep
+        .iter()
+        .map(|(flag, n)| format!("{flag}={n}"))
+        .collect();
+    let rules = keep.join(" ");
+    let mut words: Vec<&str> = vec!["snapshot", "rotate"];
+    words.extend(keep.iter().map(String::as_str));
+    words.extend(["--apply", "--force"]);
+    Ok(match target {
+        Target::Server(server) => Job {
+            kind: JobKind::Rotate,
+            stem: format!("{UNIT_PREFIX}rotate-{}", unit::name_piece(server)?),
+            description: format!("kastell: rotate the snapshots of {server} ({rules})"),
+            args: command(&words, None, &[server]),
+            calendar: rotation.at.clone(),
+        },
+        Target::Fleet(_) => {
+            words.push("--all");
+            Job {
+                kind: JobKind::Rotate,
+                stem: format!("{UNIT_PREFIX}fleet-rotate"),
+                description: format!("kastell: rotate every server's snapshots ({rules})"),
+                args: command(&words, None, &[]),
+                calendar: rotation.at.clone(),
+            }
+        }
+    })
 }
 
 /// Every unit of an installation, in the order they are written: each

@@ -8,6 +8,7 @@ fn request(target: Target, repo: Option<&str>) -> Request {
         prune_at: repo.map(|_| DEFAULT_PRUNE_AT.to_owned()),
         drill_at: Some(DEFAULT_DRILL_AT.to_owned()),
         scratch_drill_at: None,
+        rotate: None,
     }
 }
 
@@ -21,6 +22,39 @@ fn a_scratch_drill_is_scheduled_per_server_only_when_asked() {
     let last = all.last().unwrap();
     assert_eq!(last.stem, "kastell-scratch-drill-web-2");
     assert_eq!(last.args, ["drill", "--scratch", "--force", "--", "web-2"]);
+}
+
+#[test]
+fn a_rotation_job_rotates_one_server_or_the_fleet_with_its_rules_as_single_words() {
+    let rotation = Rotation {
+        keep: vec![("--keep-daily", 7), ("--keep-weekly", 4)],
+        at: DEFAULT_ROTATE_AT.to_owned(),
+    };
+    let mut one = request(Target::Server("web-1".into()), None);
+    one.rotate = Some(rotation.clone());
+    let jobs = jobs(&one).unwrap();
+    let job = jobs.iter().find(|j| j.kind == JobKind::Rotate).unwrap();
+    assert_eq!(job.stem, "kastell-rotate-web-1");
+    assert_eq!(
+        job.args,
+        [
+            "snapshot",
+            "rotate",
+            "--keep-daily=7",
+            "--keep-weekly=4",
+            "--apply",
+            "--force",
+            "--",
+            "web-1"
+        ]
+    );
+    assert_eq!(job.calendar, DEFAULT_ROTATE_AT);
+    let mut fleet = request(Target::Fleet(vec!["web-1".into(), "web-2".into()]), None);
+    fleet.rotate = Some(rotation);
+    let jobs = super::jobs(&fleet).unwrap();
+    let job = jobs.iter().find(|j| j.kind == JobKind::Rotate).unwrap();
+    assert_eq!(job.stem, "kastell-fleet-rotate");
+    assert_eq!(job.args.last().map(String::as_str), Some("--all"));
 }
 
 fn settings() -> Settings {

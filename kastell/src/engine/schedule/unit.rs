@@ -71,6 +71,8 @@ pub(crate) enum JobKind {
     Prune,
     /// `kastell backup drill`.
     Drill,
+    /// `kastell snapshot rotate --apply`.
+    Rotate,
 }
 
 /// One scheduled job: a service and the timer that starts it.

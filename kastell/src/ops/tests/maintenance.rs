@@ -4,7 +4,8 @@ use kastell_core::ErrorKind;
 
 use super::*;
 
-const STEPS: [&str; 5] = [
+const STEPS: [&str; 6] = [
+    "Snapshot",
     "Status Check",
     "Memory Update",
     "Health Check",
@@ -13,7 +14,7 @@ const STEPS: [&str; 5] = [
 ];
 
 #[tokio::test]
-async fn cloud_maintain_runs_five_timed_steps() {
+async fn cloud_maintain_snapshots_by_default_and_runs_six_timed_steps() {
     let world = World::new();
     world.link_boot_id_to_cloud();
     let done = maintain(&world.cli(), Some("web-1"), MaintainOptions::default())
@@ -25,9 +26,18 @@ async fn cloud_maintain_runs_five_timed_steps() {
         "{:?}",
         done.steps
     );
-    assert_eq!(done.summary.total, 5);
-    assert_eq!(done.summary.success, 5);
+    assert_eq!(done.summary.total, 6);
+    assert_eq!(done.summary.success, 6);
     assert_eq!(done.steps[0].step, 1);
+    let snapshot = done.body.snapshot.clone().unwrap();
+    assert!(snapshot.name.starts_with("kastell-maintain-"));
+    assert!(world.cloud.calls().contains(&"create_snapshot"));
+    assert!(
+        done.notes
+            .contains(&"Rollback policy: ask (default)".to_owned()),
+        "{:?}",
+        done.notes
+    );
     assert!(world.platform.events().contains(&"update".to_string()));
     let json = serde_json::to_value(&done).unwrap();
     for step in json["steps"].as_array().unwrap() {
@@ -73,7 +83,26 @@ async fn an_unhealthy_platform_skips_the_reboot_unless_asked() {
     let err = maintain(&world.cli(), Some("web-1"), MaintainOptions::default())
         .await
         .unwrap_err();
-    assert_eq!(names(&err.steps), STEPS, "every step is listed");
+    let mut listed = STEPS.to_vec();
+    listed.push("Rollback");
+    assert_eq!(names(&err.steps), listed, "every step is listed");
+    let rollback = outcome(&err.steps, "Rollback");
+    assert_eq!(rollback.status, StepOutcome::Skipped);
+    assert!(
+        rollback
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("no one to ask here"),
+        "ask with no one to ask leaves it: {rollback:?}"
+    );
+    assert!(
+        err.suggested_actions
+            .iter()
+            .any(|s| s.command.contains("snapshot-restore")),
+        "{:?}",
+        err.suggested_actions
+    );
     assert_eq!(
         outcome(&err.steps, "Health Check").status,
         StepOutcome::Failure
@@ -111,14 +140,19 @@ async fn a_stopped_server_aborts_after_the_status_check() {
         kastell_core::Error::new(ErrorKind::Unauthenticated, "bad token")
             .with_hint("Check the token"),
     );
-    let err = maintain(&world.cli(), Some("web-1"), MaintainOptions::default())
+    let options = MaintainOptions {
+        no_snapshot: true,
+        ..MaintainOptions::default()
+    };
+    let err = maintain(&world.cli(), Some("web-1"), options)
         .await
         .unwrap_err();
     assert!(err.is_kind(ErrorKind::Unauthenticated));
     assert_eq!(err.hint.as_deref(), Some("Check the token"));
-    assert_eq!(err.steps[0].status, StepOutcome::Failure);
+    assert_eq!(err.steps[0].status, StepOutcome::Skipped, "--no-snapshot");
+    assert_eq!(err.steps[1].status, StepOutcome::Failure);
     assert!(
-        err.steps[1..]
+        err.steps[2..]
             .iter()
             .all(|s| s.status == StepOutcome::Skipped)
     );
@@ -156,9 +190,8 @@ async fn bare_servers_are_maintained_and_reboot_only_when_required() {
     let done = maintain(&world.cli(), Some("bare-1"), MaintainOptions::default())
         .await
         .unwrap();
-    assert_eq!(done.steps[1].name, "Package Upgrade");
     assert_eq!(
-        done.steps[1].hint.as_deref(),
+        outcome(&done.steps, "Package Upgrade").hint.as_deref(),
         Some("needrestart listed services")
     );
     let reboot = outcome(&done.steps, "Reboot");

@@ -47,7 +47,20 @@ fn a_maintain_plan_follows_its_options() {
     let ctx = world.cli();
     let web = server(&world, "web-1");
     let plain = MaintainOp::plan(&ctx, &web, &MaintainOptions::default());
-    assert!(plain.contains(&"Health Check (a failure skips the reboot)".to_owned()));
+    assert!(
+        plain[0].starts_with("Snapshot (where the provider has them"),
+        "{plain:?}"
+    );
+    assert!(
+        plain.contains(&"Health Check: the platform's (a failure skips the reboot)".to_owned())
+    );
+    assert!(
+        plain
+            .last()
+            .unwrap()
+            .starts_with("On a failure from the update on: rollback policy ask (default)"),
+        "{plain:?}"
+    );
     let forced = MaintainOptions {
         reboot_even_if_unhealthy: true,
         snapshot: true,
@@ -55,7 +68,7 @@ fn a_maintain_plan_follows_its_options() {
     };
     let steps = MaintainOp::plan(&ctx, &web, &forced);
     assert!(
-        steps[0].starts_with("Snapshot: create kastell-<epoch-ms>"),
+        steps[0].starts_with("Snapshot (required): estimate its monthly cost"),
         "{steps:?}"
     );
     assert!(
@@ -74,7 +87,14 @@ fn a_maintain_plan_follows_its_options() {
         steps.contains(&"Reboot: skipped (--skip-reboot)".to_owned()),
         "{steps:?}"
     );
-    assert!(steps.contains(&"Health Check (a failure skips the reboot)".to_owned()));
+    assert!(
+        steps.contains(&"Health Check: the platform's (a failure skips the reboot)".to_owned())
+    );
+    let none = MaintainOptions {
+        no_snapshot: true,
+        ..MaintainOptions::default()
+    };
+    assert!(MaintainOp::plan(&ctx, &web, &none)[0].starts_with("Snapshot: skipped (--no-snapshot"));
 }
 
 #[test]

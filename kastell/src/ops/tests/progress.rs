@@ -75,11 +75,11 @@ async fn maintain_reports_every_step_in_order() {
         .unwrap();
     let mut want = Vec::new();
     for step in &done.steps {
-        want.push(format!("start {}/5 {}", step.step, step.name));
-        want.push(format!("end {}/5 {} Success", step.step, step.name));
+        want.push(format!("start {}/6 {}", step.step, step.name));
+        want.push(format!("end {}/6 {} Success", step.step, step.name));
     }
     assert_eq!(recorder.steps(), want);
-    assert_eq!(want.len(), 10);
+    assert_eq!(want.len(), 12);
     let messages = recorder.messages();
     assert!(
         messages.iter().any(|m| m.contains("provider API"))
@@ -292,6 +292,7 @@ async fn a_cancelled_maintain_stops_before_the_reboot_and_says_what_ran() {
     assert_eq!(
         status,
         [
+            ("Snapshot", StepOutcome::Success),
             ("Status Check", StepOutcome::Success),
             ("Memory Update", StepOutcome::Success),
             ("Health Check", StepOutcome::Success),
@@ -317,7 +318,7 @@ async fn a_maintain_cancelled_after_the_status_check_changes_nothing() {
     .unwrap_err();
     assert_eq!(err.kind, "cancelled");
     assert!(!world.platform.events().contains(&"update".to_string()));
-    assert_eq!(err.steps.len(), 5, "{:?}", err.steps);
+    assert_eq!(err.steps.len(), 6, "{:?}", err.steps);
 }
 
 #[tokio::test]

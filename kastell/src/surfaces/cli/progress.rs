@@ -12,6 +12,9 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::ops::{self, Step, human_bytes};
 
+/// One question on the terminal at a time, whichever server asks.
+static ASKING: Mutex<()> = Mutex::new(());
+
 /// The least time over which a transfer rate is shown.
 const RATE_AFTER: Duration = Duration::from_millis(50);
 
@@ -140,6 +143,36 @@ impl ops::Progress for SpinnerHook {
 
     fn message(&self, text: &str) {
         self.show(text.to_owned());
+    }
+
+    /// Asks on the terminal (stdin and stderr), the spinner suspended and
+    /// one question at a time across a fleet run; `None` off a terminal.
+    fn ask(&self, question: &str) -> Option<bool> {
+        if !std::io::stdin().is_terminal() {
+            return None;
+        }
+        let prompt = || {
+            let _one = ASKING.lock().unwrap_or_else(|p| p.into_inner());
+            let asked = || {
+                super::confirm::ask(
+                    &super::output::escape_controls(question, true),
+                    &mut std::io::stdin().lock(),
+                    &mut std::io::stderr().lock(),
+                )
+            };
+            let answer = match &self.bar {
+                Some(bar) => bar.suspend(asked),
+                None => asked(),
+            };
+            answer
+                .ok()
+                .map(|a| a == super::confirm::Confirmation::Proceed)
+        };
+        // A person takes seconds: tell the runtime this worker blocks.
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(prompt),
+            _ => prompt(),
+        }
     }
 
     fn bytes(&self, what: &str, done: u64, total: Option<u64>) {

@@ -404,6 +404,15 @@ impl Sandbox {
             .map(|c| c.boots(&server.server_id))
     }
 
+    /// The simulator of `provider`, when the sandbox runs one (its request
+    /// log is what tests count requests in).
+    pub fn simulator(&self, provider: &str) -> Option<&dyn Simulator> {
+        self.clouds
+            .iter()
+            .find(|c| c.provider_id() == provider)
+            .map(|c| c.as_ref())
+    }
+
     /// The variables the sandbox sets on top of any environment: each
     /// provider's token variable and endpoint override pointing at its
     /// simulator, and the switch that lets kastell reach loopback

@@ -2,6 +2,7 @@
 
 mod audit;
 mod auth;
+mod checks;
 mod commands;
 mod doctor;
 mod doctor_fix;
@@ -12,7 +13,7 @@ mod levels;
 mod ops;
 mod ops_fleet;
 mod ops_sim;
-mod original;
+pub(crate) mod original;
 mod output;
 mod prune;
 mod recover;

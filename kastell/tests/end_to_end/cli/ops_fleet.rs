@@ -148,8 +148,18 @@ async fn dry_runs_send_no_request_and_destructive_runs_need_force() {
     let servers = plan["servers"].as_array().unwrap();
     assert_eq!(servers.len(), FLEET);
     let steps = servers[0]["steps"].as_array().unwrap();
-    assert!(steps[0].as_str().unwrap().starts_with("Snapshot"), "{plan}");
-    assert_eq!(steps.len(), 6);
+    assert!(
+        steps[0]
+            .as_str()
+            .unwrap()
+            .starts_with("Snapshot (required)"),
+        "{plan}"
+    );
+    assert_eq!(
+        steps.len(),
+        7,
+        "the steps, then the rollback policy: {plan}"
+    );
 
     // Destructive, not a terminal, no --force: exit 1, nothing sent.
     for args in [

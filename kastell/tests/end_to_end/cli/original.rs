@@ -250,7 +250,7 @@ fn in_terminal(home: &Path, args: &[&str], wait_for: &str, keys: &[u8]) -> (Stri
 }
 
 /// [`in_terminal`] with `env` added to the command's environment.
-fn in_terminal_with(
+pub(crate) fn in_terminal_with(
     home: &Path,
     env: &[(String, String)],
     args: &[&str],

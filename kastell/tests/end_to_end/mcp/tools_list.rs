@@ -53,6 +53,7 @@ async fn tools_list_matches_the_golden_file() {
             "snapshot-list",
             "snapshot-delete",
             "snapshot-restore",
+            "snapshot-rotate",
             "recover"
         ])
     );
@@ -95,7 +96,8 @@ async fn safe_mode_lists_only_what_can_run_and_says_what_else_exists() {
         assert!(
             text.contains(
                 "SAFE_MODE is on, so these actions are not offered: server_backup \
-                 backup-restore, snapshot-create, snapshot-delete, snapshot-restore, recover; \
+                 backup-restore, snapshot-create, snapshot-delete, snapshot-restore, \
+                 snapshot-rotate, recover; \
                  server_maintain update, restart, maintain. They exist with \
                  KASTELL_SAFE_MODE=false"
             ),

@@ -5,5 +5,7 @@
 mod cli;
 mod demo;
 mod fleet;
+mod rollback;
+mod rotation;
 mod signals;
 mod umask;

@@ -8,13 +8,16 @@ use clap::{Args, Subcommand};
 use kastell_core::{Error, Result};
 use serde::Serialize;
 
+mod rotate;
+
 use super::Context;
 use super::confirm::{Confirmation, confirm};
 use crate::engine::repos::RepoRegistry;
 use crate::engine::schedule::{
-    self, DEFAULT_BACKUP_AT, DEFAULT_DRILL_AT, DEFAULT_PRUNE_AT, Job, JobKind, Request, Scope,
-    Settings, Target, UnitFile, analyze,
+    self, DEFAULT_BACKUP_AT, DEFAULT_DRILL_AT, DEFAULT_PRUNE_AT, DEFAULT_ROTATE_AT, Job, JobKind,
+    Request, Rotation, Scope, Settings, Target, UnitFile, analyze,
 };
+use rotate::{checked_keep_rules, keep_rules};
 
 /// The schedule commands.
 #[derive(Debug, Clone, Subcommand)]
@@ -99,6 +102,14 @@ pub struct InstallArgs {
     /// cap and time limit; no such job unless given).
     #[arg(long, value_name = "CALENDAR")]
     pub scratch_drill_at: Option<String>,
+    /// Also rotate the provider snapshots kastell took, keeping by these
+    /// rules (`daily=7,weekly=4`; also `last=N`, `monthly=N`): see
+    /// `kastell snapshot rotate`.
+    #[arg(long, value_name = "RULES", value_parser = checked_keep_rules)]
+    pub rotate_keep: Option<String>,
+    /// When to rotate snapshots (default `*-*-* 05:30:00`).
+    #[arg(long, value_name = "CALENDAR", requires = "rotate_keep")]
+    pub rotate_at: Option<String>,
     /// An environment file (mode 0600) the units read: provider tokens,
     /// AWS_* keys, KASTELL_ALERT_WEBHOOK. Its values never enter a unit.
     #[arg(long, value_name = "PATH")]
@@ -194,6 +205,9 @@ fn check_calendars(
     if let Some(at) = &request.scratch_drill_at {
         given.push(("--scratch-drill-at", at));
     }
+    if let Some(rotation) = &request.rotate {
+        given.push(("--rotate-at", &rotation.at));
+    }
     let mut checked = Vec::new();
     let mut missing = false;
     for (what, spec) in given {
@@ -271,6 +285,19 @@ fn request(ctx: &Context, args: &InstallArgs, warnings: &mut Vec<String>) -> Res
                 .unwrap_or_else(|| DEFAULT_DRILL_AT.to_owned())
         }),
         scratch_drill_at: args.scratch_drill_at.clone(),
+        rotate: match &args.rotate_keep {
+            Some(text) => Some(Rotation {
+                keep: keep_rules(text).map_err(|e| {
+                    Error::invalid_input(format!("--rotate-keep: {e}"))
+                        .with_hint("Give rules such as daily=7,weekly=4")
+                })?,
+                at: args
+                    .rotate_at
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_ROTATE_AT.to_owned()),
+            }),
+            None => None,
+        },
     })
 }
 

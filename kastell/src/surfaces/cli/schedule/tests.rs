@@ -63,9 +63,13 @@ fn the_cli_reads_every_generated_command_with_names_after_the_double_dash() {
         prune_at: Some(schedule::DEFAULT_PRUNE_AT.into()),
         drill_at: Some(schedule::DEFAULT_DRILL_AT.into()),
         scratch_drill_at: Some(schedule::DEFAULT_DRILL_AT.into()),
+        rotate: Some(schedule::Rotation {
+            keep: super::keep_rules("daily=7, weekly=4").unwrap(),
+            at: schedule::DEFAULT_ROTATE_AT.into(),
+        }),
     };
     let jobs = schedule::jobs(&request).unwrap();
-    assert_eq!(jobs.len(), 4);
+    assert_eq!(jobs.len(), 5);
     for job in &jobs {
         let at = job.args.iter().position(|a| a == "--").unwrap();
         assert_eq!(at, job.args.len() - 2, "{:?}", job.args);
@@ -87,6 +91,14 @@ fn the_cli_reads_every_generated_command_with_names_after_the_double_dash() {
             }
             (JobKind::Drill, Command::Operation(call)) if call.op.title() == "drill" => {
                 assert_eq!(call.target.server.as_deref(), Some("web-1"));
+                assert!(call.target.force);
+            }
+            (JobKind::Rotate, Command::Operation(call)) if call.op.title() == "snapshot rotate" => {
+                assert_eq!(call.target.server.as_deref(), Some("web-1"));
+                let args = call.op.0.args();
+                assert_eq!(args["keepDaily"], 7);
+                assert_eq!(args["keepWeekly"], 4);
+                assert_eq!(args["apply"], true);
                 assert!(call.target.force);
             }
             (kind, other) => panic!("{kind:?} parsed as {other:?}"),
@@ -112,4 +124,23 @@ fn the_next_command_enables_every_timer() {
         enable_command(Scope::System, &jobs)
             .starts_with("systemctl daemon-reload && systemctl enable")
     );
+}
+
+#[test]
+fn rotation_rules_are_read_or_refused_saying_why() {
+    assert_eq!(
+        super::keep_rules("last=3,monthly=12").unwrap(),
+        [("--keep-last", 3), ("--keep-monthly", 12)]
+    );
+    for (bad, says) in [
+        ("hourly=3", "unknown keep rule"),
+        ("daily", "RULE=N"),
+        ("daily=0", "1 to 1000"),
+        ("daily=x", "1 to 1000"),
+        ("daily=1,daily=2", "twice"),
+        ("", "at least one"),
+    ] {
+        let err = super::keep_rules(bad).unwrap_err();
+        assert!(err.contains(says), "{bad}: {err}");
+    }
 }

@@ -1,6 +1,8 @@
-//! `kastell server add|list|remove`: the fleet store from the command line.
+//! `kastell server add|list|remove|checks`: the fleet store and the
+//! declared health checks from the command line.
 
 mod add;
+mod checks;
 mod detect;
 mod list;
 mod remove;
@@ -24,6 +26,10 @@ pub enum ServerCommand {
     List,
     /// Remove a server from kastell's list (the server itself is untouched).
     Remove(RemoveArgs),
+    /// The checks a maintenance runs after an update and the rollback
+    /// policy when they fail (checks.json).
+    #[command(subcommand)]
+    Checks(checks::ChecksCommand),
 }
 
 /// Runs one `server` subcommand; `add` and `remove` are recorded in the
@@ -36,6 +42,11 @@ pub(crate) async fn run(cmd: ServerCommand, ctx: &Context) -> Result<()> {
             ("server-add", name, add::run(*args, ctx).await)
         }
         ServerCommand::List => return list::run(ctx),
+        ServerCommand::Checks(cmd) => match checks::run(cmd, ctx) {
+            Ok(None) => return Ok(()),
+            Ok(Some(scope)) => ("server-checks", scope, Ok(())),
+            Err(e) => ("server-checks", "checks.json".to_owned(), Err(e)),
+        },
         ServerCommand::Remove(args) => {
             let name = args.server.clone();
             ("server-remove", name, remove::run(args, ctx))

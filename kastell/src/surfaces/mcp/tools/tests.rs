@@ -282,8 +282,8 @@ fn safe_mode_offers_only_what_it_lets_run_and_says_what_else_exists() {
         assert!(
             text.ends_with(
                 "SAFE_MODE is on, so these actions are not offered: server_backup \
-                 backup-restore, snapshot-create, snapshot-delete, snapshot-restore, recover; \
-                 server_maintain update, restart, maintain. They exist with \
+                 backup-restore, snapshot-create, snapshot-delete, snapshot-restore, \
+                 snapshot-rotate, recover; server_maintain update, restart, maintain. They exist with \
                  KASTELL_SAFE_MODE=false; tell the user when one is needed."
             ),
             "{text}"
