@@ -1,22 +1,27 @@
-//! A shaped link made by the benchmark itself: a network namespace joined
-//! to this one by a veth pair with a `tc` token bucket filter (`tbf`) on
-//! both ends, and a second sshd (same keys, same sandbox user) listening
-//! inside it. Only the two private addresses of the pair are used; the
-//! namespace, the pair and the daemon go when the [`ShapedLink`] drops.
+//! A shaped link: a network namespace joined to this one by a veth pair
+//! with a `tc` token bucket filter (`tbf`) on both ends, and a second sshd
+//! (same keys, same sandbox user) listening inside it. Only the two
+//! private addresses of the pair (`10.213.N.1` here, `10.213.N.2` in the
+//! namespace) are used; the namespace, the pair and the daemon go when the
+//! [`ShapedLink`] drops. Needs root, `ip` and `tc` (iproute2).
+//!
+//! The shaped-link benchmarks and the link-measurement tests use it; a test
+//! that needs one fails with [`ShapedLink::create`]'s error when the
+//! machine cannot make it (not root, no iproute2), never passing silently.
 
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use kastell_core::{Error, Result};
 use kastell_ssh::sandbox::LocalSshd;
 
-/// This side of the pair.
-const HOST_ADDR: Ipv4Addr = Ipv4Addr::new(10, 213, 77, 1);
-/// The namespace's side, where the second sshd listens.
-pub(crate) const NS_ADDR: Ipv4Addr = Ipv4Addr::new(10, 213, 77, 2);
+/// The subnets [`ShapedLink::create`] picks from: `10.213.N.0/30` for N in
+/// this range, the first one no interface of this machine uses.
+const SUBNETS: std::ops::Range<u8> = 100..250;
 
 fn ip(args: &[&str]) -> Result<()> {
     run("ip", args)
@@ -39,31 +44,52 @@ fn run(program: &str, args: &[&str]) -> Result<()> {
             args.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
         ))
-        .with_hint("The shaped-link benchmark needs root (network namespaces and tc)"))
+        .with_hint("A shaped link needs root (network namespaces and tc)"))
     }
 }
 
 /// The namespace, the veth pair, the shaping and the sshd inside.
-pub(crate) struct ShapedLink {
+pub struct ShapedLink {
     ns: String,
     host_if: String,
     ns_if: String,
+    ns_addr: Ipv4Addr,
     sshd: Option<Child>,
     config: PathBuf,
+    pid_file: PathBuf,
     port: u16,
 }
 
 impl ShapedLink {
-    /// Creates the namespace and the pair, shaped to `mbit` Mbit/s, and
-    /// starts a copy of `sshd` inside, listening on [`NS_ADDR`].
-    pub(crate) fn create(sshd: &LocalSshd, mbit: u32) -> Result<Self> {
-        let id = std::process::id() % 100_000;
+    /// Creates a namespace and a pair on the first free subnet of
+    /// `10.213.100-249.0/30`, shaped to `mbit` Mbit/s, and starts a copy of
+    /// `sshd` inside.
+    ///
+    /// Fails, saying why, when not root, without `ip`/`tc`, when every
+    /// subnet is taken, or when the sshd inside does not answer in 10 s.
+    pub fn create(sshd: &LocalSshd, mbit: u32) -> Result<Self> {
+        let used = used_addresses()?;
+        let subnet = SUBNETS
+            .clone()
+            .find(|n| !used.contains(&format!("10.213.{n}.")))
+            .ok_or_else(|| Error::unexpected("every 10.213.100-249.0/30 subnet is in use"))?;
+        Self::create_at(sshd, mbit, subnet)
+    }
+
+    /// [`create`](Self::create) on `10.213.{subnet}.0/30`.
+    pub fn create_at(sshd: &LocalSshd, mbit: u32, subnet: u8) -> Result<Self> {
+        static SEQUENCE: AtomicU32 = AtomicU32::new(0);
+        let id =
+            (std::process::id() % 100_000) * 10 + SEQUENCE.fetch_add(1, Ordering::Relaxed) % 10;
+        let host_addr = Ipv4Addr::new(10, 213, subnet, 1);
         let mut link = Self {
-            ns: format!("kastell-bench-{id}"),
+            ns: format!("kastell-link-{id}"),
             host_if: format!("kbh{id}"),
             ns_if: format!("kbn{id}"),
+            ns_addr: Ipv4Addr::new(10, 213, subnet, 2),
             sshd: None,
-            config: sshd.dir().join("sshd_config_netns"),
+            config: sshd.dir().join(format!("sshd_config_netns_{id}")),
+            pid_file: sshd.dir().join(format!("sshd-netns-{id}.pid")),
             port: sshd.port(),
         };
         ip(&["netns", "add", &link.ns])?;
@@ -81,7 +107,7 @@ impl ShapedLink {
         ip(&[
             "addr",
             "add",
-            &format!("{HOST_ADDR}/30"),
+            &format!("{host_addr}/30"),
             "dev",
             &link.host_if,
         ])?;
@@ -92,27 +118,27 @@ impl ShapedLink {
             &ns,
             "addr",
             "add",
-            &format!("{NS_ADDR}/30"),
+            &format!("{}/30", link.ns_addr),
             "dev",
             &link.ns_if,
         ])?;
         ip(&["-n", &ns, "link", "set", &link.ns_if, "up"])?;
         ip(&["-n", &ns, "link", "set", "lo", "up"])?;
-        link.shape(mbit, "add")?;
+        link.set_rate(mbit)?;
         link.start_sshd(sshd)?;
         Ok(link)
     }
 
-    /// Sets both ends to `mbit` Mbit/s (`verb`: `add` or `change`). The
+    /// Sets both ends to `mbit` Mbit/s, while streams run or not. The
     /// bucket holds 2 ms of the rate, at least 128 KiB (a veth hands tc
-    /// segments of up to 64 KiB): a larger bucket lets kastell's 2 MiB
-    /// link sample through at more than the rate.
-    fn shape(&self, mbit: u32, verb: &str) -> Result<()> {
+    /// segments of up to 64 KiB): a larger bucket lets a short sample
+    /// through at more than the rate.
+    pub fn set_rate(&self, mbit: u32) -> Result<()> {
         let burst = (u64::from(mbit) * 1_000_000 / 8 / 500).max(128 * 1024);
         let rate = format!("{mbit}mbit");
         let burst = burst.to_string();
         let tbf = [
-            verb, "dev", "", "root", "tbf", "rate", &rate, "burst", &burst, "latency", "50ms",
+            "replace", "dev", "", "root", "tbf", "rate", &rate, "burst", &burst, "latency", "50ms",
         ];
         let mut host = tbf;
         host[2] = &self.host_if;
@@ -122,28 +148,33 @@ impl ShapedLink {
         run("tc", &[&["-n", &self.ns, "qdisc"][..], &inner].concat())
     }
 
-    /// Reshapes both ends to `mbit` Mbit/s.
-    pub(crate) fn set_rate(&self, mbit: u32) -> Result<()> {
-        self.shape(mbit, "change")
+    /// Removes the shaping from both ends: the veth then carries what the
+    /// CPUs (and SSH) can push.
+    pub fn unshape(&self) -> Result<()> {
+        run("tc", &["qdisc", "del", "dev", &self.host_if, "root"])?;
+        run(
+            "tc",
+            &["-n", &self.ns, "qdisc", "del", "dev", &self.ns_if, "root"],
+        )
     }
 
     fn start_sshd(&mut self, sshd: &LocalSshd) -> Result<()> {
         let original = fs::read_to_string(sshd.dir().join("sshd_config"))
             .map_err(|e| Error::io("reading the sandbox sshd_config", e))?;
-        let pid = sshd.dir().join("sshd-netns.pid");
         let config: String = original
             .lines()
             .filter(|l| !l.starts_with("ListenAddress") && !l.starts_with("PidFile"))
             .map(|l| format!("{l}\n"))
             .collect();
         let config = format!(
-            "ListenAddress {NS_ADDR}:{}\nPidFile {}\n{config}",
+            "ListenAddress {}:{}\nPidFile {}\n{config}",
+            self.ns_addr,
             self.port,
-            pid.display()
+            self.pid_file.display()
         );
         fs::write(&self.config, config).map_err(|e| Error::io("writing sshd_config", e))?;
         let config = self.config.to_string_lossy().into_owned();
-        let log = fs::File::create(sshd.dir().join("sshd-netns.log"))
+        let log = fs::File::create(sshd.dir().join(format!("{}.log", self.ns)))
             .map_err(|e| Error::io("creating the sshd log", e))?;
         let child = Command::new("ip")
             .args([
@@ -163,7 +194,7 @@ impl ShapedLink {
             .map_err(|e| Error::io("starting sshd in the namespace", e))?;
         self.sshd = Some(child);
         let started = Instant::now();
-        let addr = SocketAddrV4::new(NS_ADDR, self.port);
+        let addr = SocketAddrV4::new(self.ns_addr, self.port);
         while started.elapsed() < Duration::from_secs(10) {
             if TcpStream::connect_timeout(&addr.into(), Duration::from_millis(200)).is_ok() {
                 return Ok(());
@@ -177,20 +208,49 @@ impl ShapedLink {
     }
 
     /// The address of the sshd behind the link.
-    pub(crate) fn host(&self) -> String {
-        NS_ADDR.to_string()
+    pub fn host(&self) -> String {
+        self.ns_addr.to_string()
+    }
+
+    /// The address of the sshd behind the link.
+    pub fn ns_addr(&self) -> Ipv4Addr {
+        self.ns_addr
     }
 
     /// Bytes this side has sent into the link so far (the veth's
     /// `tx_bytes`: frames with their Ethernet, IP, TCP and SSH overhead).
-    pub(crate) fn sent_bytes(&self) -> Result<u64> {
-        let path = format!("/sys/class/net/{}/statistics/tx_bytes", self.host_if);
+    pub fn sent_bytes(&self) -> Result<u64> {
+        self.counter("tx_bytes")
+    }
+
+    /// Bytes this side has received from the link so far (the veth's
+    /// `rx_bytes`, overhead included).
+    pub fn received_bytes(&self) -> Result<u64> {
+        self.counter("rx_bytes")
+    }
+
+    fn counter(&self, name: &str) -> Result<u64> {
+        let path = format!("/sys/class/net/{}/statistics/{name}", self.host_if);
         let text =
             fs::read_to_string(&path).map_err(|e| Error::io(format!("reading {path}"), e))?;
         text.trim()
             .parse()
             .map_err(|_| Error::unexpected(format!("{path} holds {text:?}")))
     }
+}
+
+/// Every IPv4 address on this machine's interfaces, as `ip -4 -o addr`
+/// prints them.
+fn used_addresses() -> Result<String> {
+    let out = Command::new("ip")
+        .args(["-4", "-o", "addr", "show"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            Error::io("running ip", e)
+                .with_hint("Install iproute2 (bash .ci/setup does) and run as root")
+        })?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 impl Drop for ShapedLink {

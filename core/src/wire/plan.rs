@@ -91,6 +91,12 @@ impl WirePlan {
     }
 }
 
+impl Default for WirePlan {
+    fn default() -> Self {
+        RAW.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,11 +121,5 @@ mod tests {
         plan.codec = WireCodec::Gzip;
         assert!(plan.compressing(&dump).as_str().contains("'gzip -1 -c'"));
         assert_eq!(plan.server_side(), "gzip -1");
-    }
-}
-
-impl Default for WirePlan {
-    fn default() -> Self {
-        RAW.clone()
     }
 }

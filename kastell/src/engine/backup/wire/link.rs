@@ -39,8 +39,9 @@ const LONG_SAMPLE: &str = "head -c 33554432 /dev/urandom";
 const RAMP_UP_DIVISOR: u64 = 4;
 
 /// The shortest steady part a rate is read from: shorter, the scheduler's
-/// and the SSH buffers' jitter is a large part of it.
-const MIN_STEADY: Duration = Duration::from_millis(25);
+/// and the SSH buffers' jitter is a large part of it. The first sample's
+/// lasts this long up to about 250 Mbit/s.
+const MIN_STEADY: Duration = Duration::from_millis(50);
 
 /// How fast the link carried random bytes from the host.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -197,7 +198,11 @@ mod tests {
 
     #[test]
     fn a_sample_that_passed_too_quickly_is_not_judged() {
-        // 2 MiB at 1 GB/s: 1.5 ms of steady part.
+        // 2 MiB at 1 GB/s: 1.5 ms of steady part; at 40 MB/s, 39 ms.
+        assert_eq!(
+            steady(&arrivals(0.01, LINK_SAMPLE_BYTES, 0, 40e6, 40e6)),
+            None
+        );
         assert_eq!(
             steady(&arrivals(0.01, LINK_SAMPLE_BYTES, 0, 1e9, 1e9)),
             None
