@@ -47,16 +47,15 @@ use crate::report::Section;
 #[command(name = "kastell-bench", version)]
 struct Args {
     /// Which benchmarks to run (comma-separated): mcp, raw, paas, shaped,
-    /// parallel, fleet, api, reboot, repo, repo-shaped, drill, and adapt
-    /// (only when named: it has not been measured yet) (`shaped`, `adapt`,
-    /// `parallel` and `repo-shaped` need root: network namespaces, tc;
-    /// `repo` needs SeaweedFS from `.ci/setup`; the dump of `repo` and
-    /// `repo-shaped` is --dump-mib, the database of `drill` --db-mib, the
-    /// data of `adapt` --adapt-mib).
+    /// adapt, parallel, fleet, api, reboot, repo, repo-shaped, drill
+    /// (`shaped`, `adapt`, `parallel` and `repo-shaped` need root: network
+    /// namespaces, tc; `repo` needs SeaweedFS from `.ci/setup`; the dump of
+    /// `repo` and `repo-shaped` is --dump-mib, the database of `drill`
+    /// --db-mib, the data of `adapt` --adapt-mib).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "mcp,raw,paas,shaped,parallel,fleet,api,reboot,repo,repo-shaped,drill"
+        default_value = "mcp,raw,paas,shaped,adapt,parallel,fleet,api,reboot,repo,repo-shaped,drill"
     )]
     only: Vec<String>,
     /// Size of the raw dump in MiB.
