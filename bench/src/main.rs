@@ -5,8 +5,9 @@
 //! and restore throughput of a raw dump and of a Coolify-shaped host over a
 //! real sshd (against the OpenSSH client moving the same bytes), the same
 //! host behind a shaped link at 100 Mbit/s and 1 Gbit/s (against the bare
-//! and the server-gzip streams), fleet
-//! operations over 100 simulated servers (against one server), API requests
+//! and the server-gzip streams), adaptive compression on the wire
+//! (against the bare and server-side zstd streams and the computed floor),
+//! fleet operations over 100 simulated servers (against one server), API requests
 //! per operation (against the minimum each API allows), reboot detection
 //! latency (against the polling interval), the backup repository (local
 //! and S3, against the local store's compression of the same dump; over
@@ -16,6 +17,7 @@
 // A reporting tool: its output is the point.
 #![allow(clippy::print_stdout)]
 
+mod adapt;
 mod drill;
 mod economy;
 mod fleet;
@@ -45,14 +47,15 @@ use crate::report::Section;
 #[command(name = "kastell-bench", version)]
 struct Args {
     /// Which benchmarks to run (comma-separated): mcp, raw, paas, shaped,
-    /// parallel, fleet, api, reboot, repo, repo-shaped, drill (`shaped`,
-    /// `parallel` and `repo-shaped` need root: network namespaces, tc; `repo` needs
-    /// SeaweedFS from `.ci/setup`; the dump of `repo` and `repo-shaped` is
-    /// --dump-mib, the database of `drill` --db-mib).
+    /// adapt, parallel, fleet, api, reboot, repo, repo-shaped, drill
+    /// (`shaped`, `adapt`, `parallel` and `repo-shaped` need root: network
+    /// namespaces, tc; `repo` needs SeaweedFS from `.ci/setup`; the dump of
+    /// `repo` and `repo-shaped` is --dump-mib, the database of `drill`
+    /// --db-mib, the data of `adapt` --adapt-mib).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "mcp,raw,paas,shaped,parallel,fleet,api,reboot,repo,repo-shaped,drill"
+        default_value = "mcp,raw,paas,shaped,adapt,parallel,fleet,api,reboot,repo,repo-shaped,drill"
     )]
     only: Vec<String>,
     /// Size of the raw dump in MiB.
@@ -66,6 +69,9 @@ struct Args {
     /// (words and counters, as an application's tables compress).
     #[arg(long, value_enum, default_value_t = Rows::Hex)]
     rows: Rows,
+    /// Size of each data set of the adaptive-compression benchmark in MiB.
+    #[arg(long, default_value_t = 256)]
+    adapt_mib: u64,
     /// Servers in the fleet benchmark.
     #[arg(long, default_value_t = 100)]
     fleet: usize,
@@ -147,6 +153,10 @@ async fn run(args: &Args) -> Result<Vec<Section>> {
     }
     if args.wants("shaped") {
         report(shaped::run(db, runs, args.rows).await?, &mut sections);
+    }
+    if args.wants("adapt") {
+        let mib = if args.quick { 16 } else { args.adapt_mib };
+        report(adapt::run(mib, runs).await?, &mut sections);
     }
     if args.wants("parallel") {
         report(parallel::run(db, runs, args.rows).await?, &mut sections);

@@ -15,7 +15,6 @@ use kastell_ssh::SshTransport;
 use kastell_testkit::platform::PaasHost;
 
 use crate::measure::{median, secs};
-use crate::netns::ShapedLink;
 use crate::paas::{CASE, PG_DUMP, Rows, database_size, fill_table};
 use crate::report::Section;
 use crate::shaped::{OnHost, kastell_backup, on_host, reason};
@@ -120,7 +119,7 @@ pub(crate) async fn run(db_mib: u64, runs: usize, shape: Rows) -> Result<Section
         scratch.path(),
     )
     .await?;
-    let link = ShapedLink::create(&host.sshd.sshd, 1000)?;
+    let link = crate::netns::shaped(&host.sshd.sshd, 1000)?;
     let mut config = host.sshd.config();
     config.host = link.host();
     let shaped = crate::shaped::platform_over(&host, Arc::new(SshTransport::new(config)))?;

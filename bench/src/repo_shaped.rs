@@ -189,7 +189,7 @@ pub(crate) fn run(mib: u64, runs: usize) -> Result<Section> {
     let size = mib << 20;
     write_dump(&dump, size)?;
     let sshd = LocalSshd::start()?;
-    let link = match ShapedLink::create(&sshd, RATES[0].0) {
+    let link = match crate::netns::shaped(&sshd, RATES[0].0) {
         Ok(link) => link,
         Err(e) => {
             section.para(format!(

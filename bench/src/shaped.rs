@@ -20,7 +20,6 @@ use kastell_ssh::SshTransport;
 use kastell_testkit::platform::{PaasHost, health_endpoint};
 
 use crate::measure::{median, secs};
-use crate::netns::ShapedLink;
 use crate::paas::{CASE, PG_DUMP, Rows, filled_host};
 use crate::report::Section;
 use crate::throughput::openssh_at;
@@ -255,7 +254,7 @@ pub(crate) async fn run(db_mib: u64, runs: usize, shape: Rows) -> Result<Section
     )
     .await?;
 
-    let link = ShapedLink::create(&host.sshd.sshd, 100)?;
+    let link = crate::netns::shaped(&host.sshd.sshd, 100)?;
     let mut config = host.sshd.config();
     config.host = link.host();
     let shaped = platform_over(&host, Arc::new(SshTransport::new(config)))?;
@@ -304,7 +303,7 @@ pub(crate) async fn run(db_mib: u64, runs: usize, shape: Rows) -> Result<Section
          loopback rows use the ordinary sshd. Baselines with the OpenSSH client in the same run: the \
          bare `pg_dump -Fc -Z0` stream into a file and the same stream piped through `gzip` on the \
          server (the original tool's approach). kastell runs `backup create` with `--compress auto` \
-         through its engine (probe of the host's compressors, a 2 MiB link sample, dump, \
+         through its engine (probe of the host's compressors, a measurement of the link's steady rate, dump, \
          configuration archive, SHA-256, fsync, atomic publish). Median of {runs} run(s); \"sent\" \
          is the bytes over SSH (the file size for the baselines). Ratio = time / the bare stream's \
          time on the same link (lower is better).",

@@ -22,7 +22,8 @@
 //!   [`raw`]: one request to a simulator exactly as written, for checking
 //!   its answers against the vendor's specification.
 //! - [`s3`]: SeaweedFS, a real S3 server on loopback; [`tmpfs`]: a real
-//!   full disk (root only); [`ci_cache`]: where `.ci/setup` installs
+//!   full disk (root only); [`netns`]: a shaped link to a second sshd in a
+//!   network namespace (root only); [`ci_cache`]: where `.ci/setup` installs
 //!   SeaweedFS and the SDKs.
 //!
 //! Panicking on a broken harness is deliberate here: this crate only runs
@@ -34,6 +35,7 @@ pub mod data;
 pub mod live;
 pub mod mcp_sdk;
 pub mod memory;
+pub mod netns;
 pub mod pg;
 pub mod platform;
 pub mod raw;

@@ -14,8 +14,10 @@ use crate::types::Compression;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CompressMode {
-    /// kastell decides per backup: on the server when the host has a
-    /// compressor faster than the measured link, else locally.
+    /// kastell decides per backup from the host's cores, its own and the
+    /// measured link: on the server when the link is the bottleneck (zstd
+    /// adapting its level to the link where it can), else locally at the
+    /// level kastell's cores keep up with.
     #[default]
     Auto,
     /// On the server whenever the host has zstd, pigz or gzip.
@@ -95,9 +97,10 @@ impl WireCodec {
         }
     }
 
-    /// The server command that compresses stdin to stdout (level 1: the
-    /// fastest, which keeps up with the dump; zstd on every core), `None`
-    /// for [`WireCodec::Raw`].
+    /// The server command that compresses stdin to stdout at level 1 (the
+    /// fastest; zstd on every core), `None` for [`WireCodec::Raw`]. A
+    /// backup runs [`crate::wire::WirePlan::compress_command`], which
+    /// carries zstd's planned level.
     pub fn compress_command(self) -> Option<RemoteCommand> {
         match self {
             Self::Raw => None,

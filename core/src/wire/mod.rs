@@ -5,7 +5,8 @@
 //! - [`CompressMode`] is what the user asked for (`auto`, `server`,
 //!   `local`, `none`).
 //! - [`WirePlan`] is the decision for one backup: which [`WireCodec`] runs
-//!   on the server, and why. The backup engine makes it (probing the host,
+//!   on the server, at which [`WireLevel`] (fixed, or adapted by zstd
+//!   during the stream), kastell's own level, and why. The backup engine makes it (probing the host,
 //!   sampling the link) and a sink carries it
 //!   ([`crate::types::ArtifactSink::wire`]).
 //! - [`ArtifactSinkExt::stream`] runs one command and stores its output as
@@ -21,12 +22,14 @@
 
 mod codec;
 mod jobs;
+mod level;
 mod plan;
 mod restore;
 mod stream;
 
 pub use codec::{CompressMode, WireCodec, WireTransfer};
 pub use jobs::{DumpJobs, MAX_DUMP_JOBS};
+pub use level::{MAX_ZSTD_LEVEL, WireLevel};
 pub use plan::WirePlan;
 pub use restore::{RestoreFeed, restore_feed};
 pub use stream::ArtifactSinkExt;

@@ -21,7 +21,8 @@ pub trait ArtifactSinkExt: ArtifactSink {
     /// Runs `command` over `transport` with `stdin` (if any) and stores its
     /// stdout as the artifact `spec`, then seals it. The command runs
     /// compressed on the server when the sink's plan
-    /// ([`ArtifactSink::wire`]) says so (`command | zstd -1 -T0`): the
+    /// ([`ArtifactSink::wire`]) says so (`command | zstd -T0` at the plan's
+    /// level, or `--adapt`): the
     /// compressor runs as the login user, after `command`, so a command
     /// wrapped in `sudo` keeps only what it needs.
     ///
@@ -55,7 +56,7 @@ pub trait ArtifactSinkExt: ArtifactSink {
         stdin: Option<BoxRead>,
         timeout: Duration,
     ) -> Result<ArtifactRecord> {
-        let command = plan.codec.compressing(command);
+        let command = plan.compressing(command);
         let writer = self.open_encoded(spec, plan.codec, &plan.reason)?;
         let out = transport
             .exec_streaming(&command, stdin, writer, timeout)

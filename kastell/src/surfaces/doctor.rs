@@ -13,7 +13,9 @@ use kastell_core::{
 };
 use serde::Serialize;
 
-use crate::engine::backup::wire::{HostTools, LinkSample, choose, measure_link, probe_tools};
+use crate::engine::backup::wire::{
+    HostTools, LinkSample, choose, local_cores, measure_link, probe_tools,
+};
 use crate::engine::remote::transport_for;
 use crate::env::Env;
 use crate::state::store::{FleetStore, ServerRecord};
@@ -121,7 +123,7 @@ pub(crate) struct ServerCheck {
     /// The compressors the host runs (zstd, pigz, gzip) and its cores.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compressors: Option<HostTools>,
-    /// A 2 MiB sample of random bytes from the host: link throughput.
+    /// The link's steady rate, from a sample of random bytes from the host.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub link: Option<LinkSample>,
     /// The link sample in MB/s (10^6 bytes).
@@ -349,7 +351,7 @@ async fn probe(store: &FleetStore, record: &ServerRecord, env: &Env) -> ServerCh
         let round_trip = Duration::from_micros(tools.round_trip_micros);
         check.link = measure_link(&transport, round_trip).await.ok();
         check.link_mb_per_sec = check.link.map(|l| (l.bytes_per_sec() / 1e5).round() / 10.0);
-        let plan = choose(CompressMode::Auto, &tools, check.link);
+        let plan = choose(CompressMode::Auto, &tools, check.link, local_cores());
         check.compression_plan = Some(match plan.codec {
             WireCodec::Raw => format!("raw over SSH, zstd locally: {}", plan.reason),
             codec => format!("{codec} on the server: {}", plan.reason),

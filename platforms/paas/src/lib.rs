@@ -21,8 +21,9 @@
 //!   `<id>-config.tar`. Each is one
 //!   [`kastell_core::ArtifactSinkExt::stream`], compressed as the engine's
 //!   plan on the sink says ([`kastell_core::wire::WirePlan`]; the engine
-//!   probed the host and sampled the link): `zstd -1 -T0` on the server
-//!   when the link is slower than the host compresses (stored as sent),
+//!   probed the host and measured the link): zstd on the server at the
+//!   plan's level, adapting to the link (`--adapt`) where the host's zstd
+//!   can, when the link is slower than the host compresses (stored as sent),
 //!   pigz or gzip when the host has no zstd, else raw (zstd locally).
 //!   pg_dump's own zlib is never used: it made the dump several times
 //!   slower. Nothing is written on the server. Then the platform's own

@@ -20,10 +20,26 @@ use kastell_core::types::Compression;
 use kastell_core::wire::WireCodec;
 use sha2::{Digest, Sha256};
 
-/// zstd level used when compressing locally: level 1 keeps pace with a
-/// gigabit link on one core and its artifacts are a few percent larger
-/// than level 3's (see BENCHMARKS.md); far better than gzip -6 either way.
-const ZSTD_LEVEL: i32 = 1;
+/// How kastell compresses locally: the plan's zstd level (1 unless the
+/// planner found cores to spare for more, see `wire::plan`) on every core
+/// but the one that reads SSH.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct LocalZstd {
+    /// zstd level, 1..=9.
+    pub level: u8,
+    /// zstd worker threads, at least 1.
+    pub workers: u32,
+}
+
+impl LocalZstd {
+    /// `level` on this machine's spare cores.
+    pub(super) fn at(level: u8) -> Self {
+        Self {
+            level,
+            workers: super::wire::local_workers(super::wire::local_cores()),
+        }
+    }
+}
 
 /// What reached the disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,12 +200,15 @@ enum Encode {
 }
 
 impl Encode {
-    fn new(compression: Compression, file: HashingFile) -> io::Result<Self> {
+    fn new(compression: Compression, local: LocalZstd, file: HashingFile) -> io::Result<Self> {
         match compression {
             Compression::None => Ok(Self::Plain(file)),
-            Compression::Zstd => Ok(Self::Zstd(Box::new(zstd::stream::write::Encoder::new(
-                file, ZSTD_LEVEL,
-            )?))),
+            Compression::Zstd => {
+                let mut encoder =
+                    zstd::stream::write::Encoder::new(file, i32::from(local.level.clamp(1, 9)))?;
+                encoder.multithread(local.workers.max(1))?;
+                Ok(Self::Zstd(Box::new(encoder)))
+            }
             Compression::Gzip => Err(io::Error::other(
                 "kastell writes zstd or uncompressed artifacts, not gzip",
             )),
@@ -221,12 +240,13 @@ impl Write for Encode {
 }
 
 /// Copies `input` (encoded with `codec`) into `file`, stored with
-/// `compression`, and returns what was stored. The file is flushed and
+/// `compression` (zstd as `local` says), and returns what was stored. The file is flushed and
 /// fsynced. A stream that does not decode fails.
 pub(super) fn run(
     input: Chunks,
     codec: WireCodec,
     compression: Compression,
+    local: LocalZstd,
     file: HashingFile,
 ) -> io::Result<Stored> {
     if codec.compression() == Compression::Zstd && compression == Compression::Zstd {
@@ -237,7 +257,7 @@ pub(super) fn run(
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(input))),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(input)?),
     };
-    let mut encode = Encode::new(compression, file)?;
+    let mut encode = Encode::new(compression, local, file)?;
     let uncompressed = io::copy(&mut decoded, &mut encode)?;
     let (size, sha256) = encode.finish()?;
     Ok(Stored {
@@ -283,6 +303,15 @@ mod tests {
         codec: WireCodec,
         compression: Compression,
     ) -> (io::Result<Stored>, Vec<u8>) {
+        feed_at(bytes, codec, compression, LocalZstd::at(1))
+    }
+
+    fn feed_at(
+        bytes: &[u8],
+        codec: WireCodec,
+        compression: Compression,
+        local: LocalZstd,
+    ) -> (io::Result<Stored>, Vec<u8>) {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("a");
         let file = HashingFile::new(File::create(&path).unwrap(), &path);
@@ -299,6 +328,7 @@ mod tests {
             Chunks::new(rx, Arc::new(AtomicBool::new(false))),
             codec,
             compression,
+            local,
             file,
         );
         sender.join().unwrap();
@@ -313,6 +343,33 @@ mod tests {
 
     fn unzstd(bytes: &[u8]) -> Vec<u8> {
         zstd::stream::decode_all(bytes).unwrap()
+    }
+
+    #[test]
+    fn the_local_level_and_workers_are_the_plans() {
+        let data = kastell_testkit::data::app_rows(3, 4 << 20);
+        let mut sizes = Vec::new();
+        for local in [
+            LocalZstd {
+                level: 1,
+                workers: 1,
+            },
+            LocalZstd {
+                level: 6,
+                workers: 1,
+            },
+            LocalZstd {
+                level: 6,
+                workers: 3,
+            },
+        ] {
+            let (stored, file) = feed_at(&data, WireCodec::Raw, Compression::Zstd, local);
+            assert_eq!(stored.unwrap().uncompressed, data.len() as u64);
+            assert!(unzstd(&file) == data, "{local:?}");
+            sizes.push(file.len());
+        }
+        assert!(sizes[1] < sizes[0], "level 6 beats level 1: {sizes:?}");
+        assert!(LocalZstd::at(3).workers >= 1);
     }
 
     #[test]

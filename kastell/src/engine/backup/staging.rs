@@ -20,7 +20,7 @@ use kastell_core::{Error, ErrorKind, Result};
 
 use super::layout::STAGING_PREFIX;
 use super::manifest::{MANIFEST_FILE, Manifest, is_plain_artifact_name, stored_file};
-use super::pipeline::{self, Chunks, HashingFile, Stored, is_disk_error};
+use super::pipeline::{self, Chunks, HashingFile, LocalZstd, Stored, is_disk_error};
 
 /// Chunks waiting for an artifact's writer thread, at most: the thread
 /// reading from the server runs this far ahead of the disk, no further.
@@ -41,10 +41,11 @@ struct Worker {
 
 impl Worker {
     /// Starts the thread that decodes `codec`, stores with `compression`
-    /// into `file` and names `path` in errors.
+    /// (zstd as `local` says) into `file` and names `path` in errors.
     fn start(
         codec: WireCodec,
         compression: Compression,
+        local: LocalZstd,
         file: HashingFile,
         path: &Path,
     ) -> Result<Self> {
@@ -57,7 +58,7 @@ impl Worker {
             .name("kastell-artifact".into())
             .spawn(move || {
                 let input = Chunks::new(queue, abandoned_in.clone());
-                let result = pipeline::run(input, codec, compression, file);
+                let result = pipeline::run(input, codec, compression, local, file);
                 if let Err(e) = &result {
                     if !abandoned_in.load(Ordering::Relaxed) {
                         let message = if is_disk_error(e) {
@@ -383,7 +384,8 @@ impl ArtifactSink for Staging {
             ));
         }
         let hashing = HashingFile::new(file, &path);
-        let worker = Worker::start(codec, self.compression, hashing, &path)?;
+        let local = LocalZstd::at(self.wire.local_level);
+        let worker = Worker::start(codec, self.compression, local, hashing, &path)?;
         let slot: Slot = Arc::new(Mutex::new(Some(worker)));
         let received = Arc::new(AtomicU64::new(0));
         self.open.insert(

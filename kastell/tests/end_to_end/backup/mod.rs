@@ -1,5 +1,7 @@
-//! Backups through the real PaaS hosts: killed mid-run, real dumps, bytes on the wire.
+//! Backups through the real PaaS hosts: killed mid-run, real dumps, bytes on the wire;
+//! adaptive compression over real and shaped links.
 
+mod adapt;
 mod drill;
 mod hostile;
 mod killed;

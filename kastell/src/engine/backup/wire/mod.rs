@@ -1,15 +1,17 @@
 //! The engine's side of the wire: before a backup it probes the host's
-//! compressors (one command) and samples the link, and decides where
-//! compression runs ([`plan`]); before a restore it asks whether the host
-//! can decompress zstd ([`server_unzstd`]). Platforms never do either:
-//! the sink and the source carry the answers (`kastell_core::wire` has
-//! the words).
+//! compressors (one command) and measures the link's steady rate
+//! ([`link`]), and decides where compression runs and at which level
+//! ([`plan`]); before a restore it asks whether the host can decompress
+//! zstd ([`server_unzstd`]). Platforms never do either: the sink and the
+//! source carry the answers (`kastell_core::wire` has the words).
 
+mod link;
 mod plan;
 mod probe;
 
-pub use plan::{choose, plan};
-pub use probe::{HostTools, LINK_SAMPLE_BYTES, LinkSample, measure_link, probe_tools};
+pub use link::{LINK_SAMPLE_BYTES, LONG_SAMPLE_BYTES, LinkSample, measure_link};
+pub use plan::{choose, local_cores, local_workers, plan};
+pub use probe::{HostTools, probe_tools};
 
 use kastell_core::Transport;
 

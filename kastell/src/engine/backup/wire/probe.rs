@@ -1,32 +1,28 @@
-//! What a host can compress with (one cheap command), and how fast the link
-//! to it is (a short sample of random bytes).
+//! What a host can compress with, whether its zstd can adapt its level,
+//! how fast it is and how many cores it has: one cheap command.
 
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use kastell_core::transport::check_status;
-use kastell_core::{Error, RemoteCommand, Result, Transport, TransportExt};
+use kastell_core::{RemoteCommand, Result, Transport, TransportExt};
 
 /// Prints the name of each compressor that runs (`-V` exits 0), then, with
 /// zstd, `zstd-speed <MB/s>` from zstd's own benchmark (level 1 on every
 /// core, one pass over 10 MB of its synthetic data: about a tenth of a
-/// second), then the number of cores. A compressor that is installed but
+/// second) and `zstd-adapt` when it compresses with the very flags an
+/// adaptive backup uses (`--adapt` needs zstd 1.3.6 or later built with
+/// threads), then the number of cores. A compressor that is installed but
 /// broken counts as missing.
 const PROBE: &str = "for t in zstd pigz gzip; do \"$t\" -V >/dev/null 2>&1 && echo \"$t\"; done; \
                      if zstd -V >/dev/null 2>&1; then zstd -q -b1 -e1 -i0 -T0 2>&1 \
-                     | sed -n 's/^-1 .*) *\\([0-9.]*\\) MB\\/s.*/zstd-speed \\1/p'; fi; \
+                     | sed -n 's/^-1 .*) *\\([0-9.]*\\) MB\\/s.*/zstd-speed \\1/p'; \
+                     echo kastell | zstd -T0 -B1MiB --adapt=min=1,max=2 -q -c >/dev/null 2>&1 \
+                     && echo zstd-adapt; fi; \
                      nproc 2>/dev/null || echo 1";
 
-/// How long the probe may take.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Bytes of the link sample: 2 MiB, about 0.17 s at 100 Mbit/s and 17 ms
-/// at 1 Gbit/s. Random, so no compression on the way can flatter it.
-pub const LINK_SAMPLE_BYTES: u64 = 2 * 1024 * 1024;
-
-/// Sends [`LINK_SAMPLE_BYTES`] random bytes to stdout.
-const SAMPLE: &str = "head -c 2097152 /dev/urandom";
+/// How long the probe (and each link sample) may take.
+pub(super) const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What one probe found on the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -38,6 +34,8 @@ pub struct HostTools {
     pub pigz: bool,
     /// `gzip` runs.
     pub gzip: bool,
+    /// zstd compresses with `--adapt=min=..,max=..` (and 1 MiB jobs).
+    pub zstd_adapt: bool,
     /// Cores (`nproc`), at least 1.
     pub cores: u32,
     /// What zstd's benchmark measured on the host at level 1 on every
@@ -57,6 +55,7 @@ impl HostTools {
             zstd: lines.contains(&"zstd"),
             pigz: lines.contains(&"pigz"),
             gzip: lines.contains(&"gzip"),
+            zstd_adapt: lines.contains(&"zstd-adapt"),
             cores: lines
                 .iter()
                 .rev()
@@ -103,78 +102,14 @@ pub async fn probe_tools(transport: &dyn Transport) -> Result<HostTools> {
     Ok(tools)
 }
 
-/// A short measurement of how fast bytes come from the host.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LinkSample {
-    /// Bytes received.
-    pub bytes: u64,
-    /// Seconds from sending the command to its end, less one command's
-    /// round trip, but at least half of the whole (a fast link's sample
-    /// lasts about as long as the round trip, which would otherwise leave
-    /// nothing to divide by).
-    pub seconds: f64,
-}
-
-impl LinkSample {
-    /// Bytes per second. A short sample underestimates a fast link (TCP
-    /// and the SSH window are still growing), which only ever makes
-    /// compression on the server look more worthwhile than it is.
-    pub fn bytes_per_sec(&self) -> f64 {
-        self.bytes as f64 / self.seconds.max(1e-4)
-    }
-}
-
-/// Counts what it is given and drops it.
-struct Counter;
-
-impl std::io::Write for Counter {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Streams [`LINK_SAMPLE_BYTES`] random bytes from the host and times them,
-/// minus `round_trip` (one command's cost on this connection).
-pub async fn measure_link(transport: &dyn Transport, round_trip: Duration) -> Result<LinkSample> {
-    let command = RemoteCommand::fixed(SAMPLE);
-    let started = Instant::now();
-    let out = transport
-        .exec_streaming(&command, None, Box::new(Counter), PROBE_TIMEOUT)
-        .await?;
-    let elapsed = started.elapsed();
-    check_status(&command, out.status, &out.stderr)?;
-    if out.bytes_received == 0 {
-        return Err(Error::unexpected(
-            "the link sample (head -c /dev/urandom) produced no bytes",
-        ));
-    }
-    Ok(LinkSample {
-        bytes: out.bytes_received,
-        seconds: sample_seconds(elapsed, round_trip),
-    })
-}
-
-/// `elapsed` less `round_trip`, at least half of `elapsed`: the estimate
-/// is at most twice the plain bytes / elapsed.
-fn sample_seconds(elapsed: Duration, round_trip: Duration) -> f64 {
-    elapsed
-        .saturating_sub(round_trip)
-        .max(elapsed / 2)
-        .as_secs_f64()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn parses_what_the_probe_prints() {
-        let all = HostTools::parse("zstd\npigz\ngzip\nzstd-speed 364.78\n8\n");
-        assert!(all.zstd && all.pigz && all.gzip);
+        let all = HostTools::parse("zstd\npigz\ngzip\nzstd-speed 364.78\nzstd-adapt\n8\n");
+        assert!(all.zstd && all.pigz && all.gzip && all.zstd_adapt);
         assert_eq!(all.cores, 8);
         assert_eq!(all.zstd_bytes_per_sec, Some(364_780_000));
         assert_eq!(
@@ -184,19 +119,11 @@ mod tests {
         assert_eq!(HostTools::parse("zstd\n2").zstd_bytes_per_sec, None);
         assert_eq!(all.summary(), "zstd, pigz, gzip");
         let bare = HostTools::parse("gzip\n1");
-        assert!(!bare.zstd && !bare.pigz && bare.gzip);
+        assert!(!bare.zstd && !bare.pigz && bare.gzip && !bare.zstd_adapt);
         assert_eq!(bare.summary(), "gzip");
         let nothing = HostTools::parse("");
         assert_eq!(nothing.cores, 1);
         assert_eq!(nothing.summary(), "none");
-    }
-
-    #[test]
-    fn the_round_trip_never_takes_more_than_half_the_sample() {
-        let ms = Duration::from_millis;
-        assert!((sample_seconds(ms(200), ms(40)) - 0.160).abs() < 1e-9);
-        assert!((sample_seconds(ms(6), ms(5)) - 0.003).abs() < 1e-9);
-        assert!((sample_seconds(ms(4), ms(9)) - 0.002).abs() < 1e-9);
     }
 
     #[test]
@@ -216,8 +143,10 @@ mod tests {
         };
         assert_eq!(tools.zstd, has("zstd"));
         assert_eq!(tools.gzip, has("gzip"));
-        // zstd's benchmark ran and said how fast it is here.
+        // zstd's benchmark ran and said how fast it is here, and this
+        // machine's zstd (1.5 from .ci/setup) adapts.
         assert_eq!(tools.zstd_bytes_per_sec.is_some(), tools.zstd, "{tools:?}");
+        assert_eq!(tools.zstd_adapt, tools.zstd, "{tools:?}");
         assert!(tools.cores >= 1);
     }
 }
