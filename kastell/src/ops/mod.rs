@@ -37,6 +37,7 @@ mod reply;
 mod repository;
 mod restart;
 mod result;
+pub mod rollout;
 mod snapshot;
 mod suggest;
 mod update;

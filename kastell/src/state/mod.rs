@@ -11,6 +11,7 @@
 //! | `verifications.json` (proofs that backups restore) | `verifications` |
 //! | `tokens.json` (provider tokens `auth set` stored) | [`tokens`] |
 //! | `backups/<server>/.lock` (one operation per server) | `hostlock` |
+//! | `rollouts/<id>.json`, `.lock`, `.abort` (fleet rollouts) | [`rollouts`] |
 //! | where the directory is | `paths` |
 //!
 //! `safety.json` is the policy's ([`crate::policy`]), `repositories.json`
@@ -22,6 +23,7 @@ pub mod audit;
 pub(crate) mod hostlock;
 pub mod keychain;
 pub(crate) mod paths;
+pub mod rollouts;
 pub(crate) mod security_log;
 pub mod store;
 pub mod tokens;
