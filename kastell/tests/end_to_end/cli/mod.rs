@@ -18,5 +18,6 @@ mod prune;
 mod repository;
 pub(crate) mod repository_append_only;
 mod repository_restore;
+mod rollout;
 mod schedule;
 mod server_add;
