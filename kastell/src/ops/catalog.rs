@@ -15,6 +15,7 @@ use super::logs::{LogsOp, MonitorOp};
 use super::maintain::MaintainOp;
 use super::operation::{Dyn, Registered, RuleOnly, Typed};
 use super::restart::RestartOp;
+use super::rollout::RolloutOp;
 use super::snapshot::{SnapshotCreateOp, SnapshotDeleteOp, SnapshotListOp, SnapshotRestoreOp};
 use super::update::UpdateOp;
 use crate::policy::{OpId, Rule};
@@ -31,6 +32,7 @@ static BUILT_IN: &[&dyn Dyn] = &[
     &Typed::<UpdateOp>::NEW,
     &Typed::<RestartOp>::NEW,
     &Typed::<MaintainOp>::NEW,
+    &Typed::<RolloutOp>::NEW,
     &Typed::<ServerListOp>::NEW,
     &Typed::<StatusOp>::NEW,
     &Typed::<HealthOp>::NEW,

@@ -7,9 +7,12 @@
 //!
 //! [`plan`] decides the stages, [`drive`] runs them; the surface supplies
 //! the work on one server through [`Driven`] (the CLI runs the operation
-//! as `--all` always did, one audited call per server).
+//! as `--all` always did, one audited call per server). Over MCP the
+//! rollout is the operation [`RolloutOp`] (`server_maintain`, action
+//! `rollout`), long work that a client speaking tasks gets as one task.
 
 mod drive;
+mod op;
 mod plan;
 #[cfg(test)]
 mod tests;
@@ -19,6 +22,7 @@ use kastell_core::{Result, TransportExt as _};
 use serde_json::Value;
 
 pub use drive::{Driven, Probe, ServerRun, drive};
+pub use op::{RolloutOp, RolloutOpArgs, RolloutReport, RolloutServer, RolloutWork, rollout};
 pub use plan::{Canary, Shape, Size, stage_name};
 
 use super::context::Context;
