@@ -16,6 +16,7 @@ use super::maintain::MaintainOp;
 use super::operation::{Dyn, Registered, RuleOnly, Typed};
 use super::recover::{DrillScratchOp, RecoverOp};
 use super::restart::RestartOp;
+use super::rollout::RolloutOp;
 use super::rotate::SnapshotRotateOp;
 use super::snapshot::{SnapshotCreateOp, SnapshotDeleteOp, SnapshotListOp, SnapshotRestoreOp};
 use super::update::UpdateOp;
@@ -34,6 +35,7 @@ static BUILT_IN: &[&dyn Dyn] = &[
     &Typed::<UpdateOp>::NEW,
     &Typed::<RestartOp>::NEW,
     &Typed::<MaintainOp>::NEW,
+    &Typed::<RolloutOp>::NEW,
     &Typed::<ServerListOp>::NEW,
     &Typed::<StatusOp>::NEW,
     &Typed::<HealthOp>::NEW,

@@ -38,6 +38,7 @@ mod reply;
 mod repository;
 mod restart;
 mod result;
+pub mod rollout;
 mod rotate;
 mod snapshot;
 mod suggest;

@@ -121,6 +121,15 @@ const SPEC: &[SpecRow] = &[
         false,
         TokenNeed::Optional,
     ),
+    (
+        crate::ops::rollout::RolloutOp::ID,
+        Some((
+            "Rollouts are disabled in SAFE_MODE",
+            "Set KASTELL_SAFE_MODE=false to enable fleet rollouts",
+        )),
+        false,
+        TokenNeed::Optional,
+    ),
     (SERVER_ADD.id(), None, false, TokenNeed::None),
     (ServerListOp::ID, None, false, TokenNeed::None),
     (

@@ -12,6 +12,7 @@
 //! | `tokens.json` (provider tokens `auth set` stored) | [`tokens`] |
 //! | `checks.json` (declared health checks, rollback policy) | [`checks`] |
 //! | `backups/<server>/.lock` (one operation per server) | `hostlock` |
+//! | `rollouts/<id>.json`, `.lock`, `.abort` (fleet rollouts) | [`rollouts`] |
 //! | where the directory is | `paths` |
 //!
 //! `safety.json` is the policy's ([`crate::policy`]), `repositories.json`
@@ -24,6 +25,7 @@ pub mod checks;
 pub(crate) mod hostlock;
 pub mod keychain;
 pub(crate) mod paths;
+pub mod rollouts;
 pub(crate) mod security_log;
 pub mod store;
 pub mod tokens;

@@ -60,13 +60,14 @@ tmp="$STATE/boot/.$ip.$$"
 rm -f "$ROOTS/$ip/var/run/reboot-required"
 "#;
 
-/// `systemctl`: the system state comes from `state/system-state` (default
-/// `running`), failed units from `state/failed-units`; a reload of unit U
-/// fails when `state/fail-U` exists; `reboot` reboots.
+/// `systemctl`: the system state comes from the host's own
+/// `run/kastell-system-state` under its root, else `state/system-state`
+/// (default `running`), failed units from `state/failed-units`; a reload
+/// of unit U fails when `state/fail-U` exists; `reboot` reboots.
 const SYSTEMCTL: &str = r#"echo "systemctl $*" >> "$STATE/log"
 case "$1" in
   is-system-running)
-    s=$('@CAT@' "$STATE/system-state" 2>/dev/null || echo running)
+    s=$('@CAT@' "$ROOTS/$(host_ip)/run/kastell-system-state" 2>/dev/null || '@CAT@' "$STATE/system-state" 2>/dev/null || echo running)
     echo "$s"; [ "$s" = running ] ;;
   --failed) '@CAT@' "$STATE/failed-units" 2>/dev/null; exit 0 ;;
   try-reload-or-restart)
@@ -78,7 +79,9 @@ exit 0
 
 /// `apt-get`: a simulation lists two packages; an upgrade sets the host's
 /// reboot flag, after `state/upgrade-delay` seconds when that file exists
-/// (tests use it to act while an upgrade runs).
+/// (tests use it to act while an upgrade runs), and fails as dpkg would
+/// when the host's root holds `run/kastell-fail-upgrade` (one host's
+/// broken upgrade).
 const APT_GET: &str = r#"echo "apt-get DEBIAN_FRONTEND=${DEBIAN_FRONTEND:-} $*" >> "$STATE/log"
 case " $* " in
   *" -s "*)
@@ -89,6 +92,9 @@ case " $* " in
   *" update "*) echo "Hit:1 http://deb.debian.org/debian bookworm InRelease" ;;
   *" upgrade "*)
     if [ -e "$STATE/upgrade-delay" ]; then sleep "$('@CAT@' "$STATE/upgrade-delay")"; fi
+    if [ -e "$ROOTS/$(host_ip)/run/kastell-fail-upgrade" ]; then
+      echo "E: Sub-process /usr/bin/dpkg returned an error code (1)" >&2; exit 100
+    fi
     echo "Setting up libssl3 (3.0.11-2) ..."
     flag="$ROOTS/$(host_ip)/var/run"
     mkdir -p "$flag" && touch "$flag/reboot-required" ;;

@@ -347,7 +347,7 @@ impl EntryWindows {
     }
 
     /// `tag prod in safety.json (Sat 02:00-04:00, Sun 02:00-04:00 UTC)`.
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         let shown: Vec<&str> = self.windows.iter().map(Window::as_str).collect();
         format!("{} ({} UTC)", self.entry, shown.join(", "))
     }

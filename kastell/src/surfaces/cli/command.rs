@@ -7,7 +7,7 @@
 
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser};
 
-use super::fleet::{DEFAULT_CONCURRENCY, FleetArgs, OneArgs, ReadFleetArgs};
+use super::fleet::{DEFAULT_CONCURRENCY, FleetArgs, OneArgs, ReadFleetArgs, RolloutFleetArgs};
 use super::op::Op;
 use super::{Cli, Command};
 use crate::ops::{CliTarget, Dyn, catalog};
@@ -49,6 +49,8 @@ struct ReadTarget {
 /// `--dry-run` or `--force` (there is nothing to plan or confirm).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Flags {
+    /// [`RolloutFleetArgs`]: disruptive work, whose `--all` is a rollout.
+    Rollout,
     /// [`FleetArgs`].
     Fleet,
     /// [`ReadFleetArgs`].
@@ -62,7 +64,9 @@ enum Flags {
 impl Flags {
     fn of(op: &dyn Dyn) -> Option<Self> {
         let reads = op.spec().rule.reads_only();
+        let disruptive = op.spec().rule.category == crate::policy::Category::Disruptive;
         Some(match (op.spec().cli?.target, reads) {
+            (CliTarget::Fleet, false) if disruptive => Self::Rollout,
             (CliTarget::Fleet, false) => Self::Fleet,
             (CliTarget::Fleet, true) => Self::ReadFleet,
             (CliTarget::One, false) => Self::One,
@@ -105,6 +109,7 @@ fn leaf(op: &'static dyn Dyn, order: usize) -> clap::Command {
     let name = cli.path.last().copied().unwrap_or(op.spec().rule.id);
     let command = clap::Command::new(name);
     let command = match Flags::of(op) {
+        Some(Flags::Rollout) => RolloutFleetArgs::augment_args(command),
         Some(Flags::Fleet) => FleetArgs::augment_args(command),
         Some(Flags::ReadFleet) => ReadFleetArgs::augment_args(command),
         Some(Flags::One) => OneArgs::augment_args(command),
@@ -165,6 +170,7 @@ fn operation(matches: &ArgMatches) -> Result<Option<OpCall>, clap::Error> {
         return Ok(None);
     };
     let target = match Flags::of(op) {
+        Some(Flags::Rollout) => RolloutFleetArgs::from_arg_matches(leaf)?.into(),
         Some(Flags::Fleet) => FleetArgs::from_arg_matches(leaf)?,
         Some(Flags::ReadFleet) => ReadFleetArgs::from_arg_matches(leaf)?.into(),
         Some(Flags::One) => OneArgs::from_arg_matches(leaf)?.into(),
@@ -175,6 +181,7 @@ fn operation(matches: &ArgMatches) -> Result<Option<OpCall>, clap::Error> {
             dry_run: false,
             force: false,
             streams: false,
+            rollout: None,
         },
     };
     // `logs -f` prints its lines as they come.

@@ -20,6 +20,7 @@ use super::op::Op;
 use super::pick::{self, Picked};
 use super::progress::Progress;
 use super::report::{self, Outcome};
+use super::rollout::RolloutArgs;
 use crate::ops;
 use crate::policy::Surface;
 use crate::state::store::ServerRecord;
@@ -53,6 +54,31 @@ pub struct FleetArgs {
     /// spinner is drawn over its lines.
     #[arg(skip)]
     pub streams: bool,
+    /// How `--all` rolls out, for the operations that run as a rollout
+    /// (`maintain`, `update`, `restart`; see [`RolloutFleetArgs`]).
+    #[arg(skip)]
+    pub rollout: Option<RolloutArgs>,
+}
+
+/// The arguments of disruptive fleet commands (`maintain`, `update`,
+/// `restart`): [`FleetArgs`] and, for `--all`, how the rollout goes.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct RolloutFleetArgs {
+    /// Which servers, and whether to plan or confirm.
+    #[command(flatten)]
+    pub(crate) fleet: FleetArgs,
+    /// The canary, batches, failure budget and pause of `--all`.
+    #[command(flatten)]
+    pub(crate) rollout: RolloutArgs,
+}
+
+impl From<RolloutFleetArgs> for FleetArgs {
+    fn from(a: RolloutFleetArgs) -> Self {
+        Self {
+            rollout: Some(a.rollout),
+            ..a.fleet
+        }
+    }
 }
 
 /// Arguments of read-only commands that can run across the fleet: one
@@ -79,6 +105,7 @@ impl From<ReadFleetArgs> for FleetArgs {
             dry_run: false,
             force: false,
             streams: false,
+            rollout: None,
         }
     }
 }
@@ -105,6 +132,7 @@ impl From<OneArgs> for FleetArgs {
             dry_run: a.dry_run,
             force: a.force,
             streams: false,
+            rollout: None,
         }
     }
 }
@@ -161,12 +189,22 @@ pub(crate) async fn execute(ctx: &Context, mut op: Op, mut args: FleetArgs) -> R
         // picks) is what runs, not re-picked after the question.
         op = op.pinned(&octx, server);
     }
+    // `--all` of a disruptive operation is a rollout: the canary, then
+    // batches, under a failure budget.
+    let shape = match (&args.rollout, args.all) {
+        (Some(rollout), true) => Some(rollout.shape(args.concurrency)),
+        _ => None,
+    };
     if args.dry_run {
         if targets.is_empty() {
             // Let the store say why nothing resolved.
             octx.store.resolve(args.server.as_deref())?;
         }
-        return super::plan::print(ctx, &octx, &op, &targets);
+        let stages = match &shape {
+            Some(shape) => Some(super::rollout::dry_run_stages(&targets, shape)?),
+            None => None,
+        };
+        return super::plan::print(ctx, &octx, &op, &targets, stages);
     }
     // One rule for one server and for the fleet: what interrupts service
     // or loses data asks first (or takes --force); what only reads or
@@ -176,12 +214,15 @@ pub(crate) async fn execute(ctx: &Context, mut op: Op, mut args: FleetArgs) -> R
             .iter()
             .filter(|s| op.refusal(&octx, s).is_none())
             .collect();
-        if let Some(question) = question(&op, &asked, args.all) {
+        if let Some(question) = question(&op, &asked, args.all, shape.as_ref()) {
             if confirm(&question, args.force)? == Confirmation::Declined {
                 eprintln!("Cancelled: nothing was changed.");
                 return Ok(ExitCode::SUCCESS);
             }
         }
+    }
+    if let Some(shape) = &shape {
+        return super::rollout::start(ctx, &octx, op, &targets, shape).await;
     }
     let progress = Progress::for_run(ctx.json || args.streams);
     if !args.all {
@@ -205,15 +246,29 @@ fn exit(ok: bool) -> ExitCode {
 }
 
 /// The question for the servers the policy allows (none: nothing will be
-/// changed, so nothing is asked and the operation reports the refusal).
-fn question(op: &Op, servers: &[&ServerRecord], all: bool) -> Option<String> {
+/// changed, so nothing is asked and the operation reports the refusal);
+/// a rollout's names its shape.
+fn question(
+    op: &Op,
+    servers: &[&ServerRecord],
+    all: bool,
+    shape: Option<&crate::ops::rollout::Shape>,
+) -> Option<String> {
     match servers {
         [] => None,
         [one] if !all => Some(op.question(one)),
         many => {
             let names: Vec<&str> = many.iter().map(|s| s.name.as_str()).collect();
+            let how = shape.map_or_else(String::new, |s| {
+                format!(
+                    " as a rollout (canary {}, then batches of {}, stopping at {} failure(s))",
+                    s.canary,
+                    s.batch,
+                    s.budget(many.len())
+                )
+            });
             Some(format!(
-                "Run {} on {} server(s): {}?",
+                "Run {} on {} server(s){how}: {}?",
                 op.title(),
                 many.len(),
                 names.join(", ")
@@ -222,7 +277,7 @@ fn question(op: &Op, servers: &[&ServerRecord], all: bool) -> Option<String> {
     }
 }
 
-async fn run_one(
+pub(crate) async fn run_one(
     octx: &ops::Context,
     op: &Op,
     server: Option<String>,

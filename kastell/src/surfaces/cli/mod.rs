@@ -24,6 +24,7 @@ pub(crate) mod plan;
 pub(crate) mod progress;
 pub(crate) mod repo;
 pub(crate) mod report;
+pub(crate) mod rollout;
 #[cfg(feature = "sandbox")]
 pub(crate) mod sandbox;
 pub(crate) mod schedule;
@@ -99,6 +100,10 @@ pub enum Command {
     /// its newest entries.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Fleet rollouts (`maintain|update|restart --all`): show one or all,
+    /// resume one that was interrupted, abort one.
+    #[command(subcommand)]
+    Rollout(rollout::RolloutCommand),
     /// Answer the approval requests kastell-mcp made for destructive
     /// calls: list them, approve one at this terminal, or deny one.
     Approve(approve::ApproveArgs),
@@ -173,6 +178,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Schedule(cmd) => schedule::run(cmd, &ctx),
         Command::Alert(cmd) => alert::run(cmd, &ctx).await,
         Command::Audit(cmd) => audit::run(cmd, &ctx),
+        Command::Rollout(cmd) => rollout::run(cmd, &ctx).await,
         Command::Approve(args) => approve::run(args, &ctx),
         Command::Completions(args) => shell::completions(&args, &ctx),
         Command::Man(args) => shell::man(&args, &ctx),

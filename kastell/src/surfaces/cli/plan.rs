@@ -22,6 +22,9 @@ pub(crate) struct Plan {
     pub command: String,
     /// One entry per server, in the fleet's order.
     pub servers: Vec<ServerPlan>,
+    /// The rollout's canary, batches and failure budget, for a rollout.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<serde_json::Value>,
 }
 
 /// What a dry run would do on one server.
@@ -51,6 +54,7 @@ pub(crate) fn plan(octx: &ops::Context, op: &Op, servers: &[ServerRecord]) -> Pl
     Plan {
         dry_run: true,
         command: op.title(),
+        rollout: None,
         servers: servers
             .iter()
             .map(|s| {
@@ -69,15 +73,17 @@ pub(crate) fn plan(octx: &ops::Context, op: &Op, servers: &[ServerRecord]) -> Pl
     }
 }
 
-/// Prints the plan of `op` on `servers`. Exit code 1 when the policy would
-/// refuse it on any of them.
+/// Prints the plan of `op` on `servers` (a rollout's stages first, when
+/// it is one). Exit code 1 when the policy would refuse it on any of them.
 pub(crate) fn print(
     ctx: &Context,
     octx: &ops::Context,
     op: &Op,
     servers: &[ServerRecord],
+    rollout: Option<serde_json::Value>,
 ) -> Result<ExitCode> {
-    let plan = plan(octx, op, servers);
+    let mut plan = plan(octx, op, servers);
+    plan.rollout = rollout;
     let ok = plan.servers.iter().all(|s| s.allowed);
     if ctx.out.is_json() {
         ctx.out.json(&plan)?;
@@ -88,6 +94,9 @@ pub(crate) fn print(
             plan.command,
             plan.servers.len()
         ))?;
+        if let Some(rollout) = &plan.rollout {
+            print_stages(ctx, rollout)?;
+        }
         for s in &plan.servers {
             let provider = s.provider.as_deref().unwrap_or("manual");
             out.line(format_args!(
@@ -108,4 +117,38 @@ pub(crate) fn print(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// A rollout's stages, one line each, and its failure budget.
+fn print_stages(ctx: &Context, rollout: &serde_json::Value) -> Result<()> {
+    let text = |key: &str| {
+        rollout
+            .get(key)
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    };
+    ctx.out.line(format_args!(
+        "Rollout: stops at {} failure(s), pause {}s between batches",
+        text("maxFailures"),
+        text("pauseSecs")
+    ))?;
+    let stages = rollout
+        .get("stages")
+        .and_then(serde_json::Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for stage in stages {
+        let name = stage
+            .get("stage")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("");
+        let servers: Vec<&str> = stage
+            .get("servers")
+            .and_then(serde_json::Value::as_array)
+            .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
+            .unwrap_or_default();
+        ctx.out
+            .line(format_args!("  {name}: {}", servers.join(", ")))?;
+    }
+    Ok(())
 }

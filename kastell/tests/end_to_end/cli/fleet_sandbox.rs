@@ -85,14 +85,21 @@ async fn backup_and_maintain_all_work_on_every_server_of_a_twenty_server_fleet()
         .iter()
         .map(|s| sandbox.boots(s).unwrap())
         .collect();
-    let maintained = results(
-        &kastell(
-            &sandbox,
-            home.path(),
-            &["--json", "maintain", "--all", "--force"],
-        )
-        .await,
+    // A rollout: the canary, then batches; `results` in plan order.
+    let out = kastell(
+        &sandbox,
+        home.path(),
+        &["--json", "maintain", "--all", "--force"],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["rollout"]["state"], "finished", "{report}");
+    let maintained = report["results"].as_array().unwrap().clone();
     assert_eq!(maintained.len(), FLEET);
     for ((server, result), before) in sandbox.servers().iter().zip(&maintained).zip(boots) {
         assert_eq!(result["success"], true, "{result}");

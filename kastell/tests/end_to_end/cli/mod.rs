@@ -20,5 +20,6 @@ mod recover;
 mod repository;
 pub(crate) mod repository_append_only;
 mod repository_restore;
+mod rollout;
 mod schedule;
 mod server_add;

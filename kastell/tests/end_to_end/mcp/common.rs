@@ -262,6 +262,8 @@ pub(crate) struct McpAction {
     pub(crate) tool: &'static str,
     pub(crate) action: &'static str,
     pub(crate) safe_mode: Option<kastell::policy::Refusal>,
+    /// It works on the fleet, not one server (no `server` argument).
+    pub(crate) fleet: bool,
 }
 
 /// Every MCP (tool, action) pair with its SAFE_MODE refusal, from the
@@ -277,6 +279,7 @@ pub(crate) fn mcp_actions() -> Vec<McpAction> {
                 tool: mcp.tool,
                 action: mcp.action,
                 safe_mode: spec.rule.safe_mode,
+                fleet: spec.scope == kastell::ops::Scope::Fleet,
             })
         })
         .collect()

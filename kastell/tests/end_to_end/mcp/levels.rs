@@ -114,7 +114,7 @@ async fn tools_list_offers_what_the_levels_allow_and_follows_their_changes() {
     assert_eq!(actions(&tools, "server_backup").unwrap().len(), 8);
     assert_eq!(
         actions(&tools, "server_maintain").unwrap(),
-        ["update", "restart", "maintain"]
+        ["update", "restart", "maintain", "rollout"]
     );
     mcp.stop().await;
 

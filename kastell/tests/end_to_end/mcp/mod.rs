@@ -13,6 +13,7 @@ mod levels;
 mod paas;
 mod registry_entry;
 mod repository;
+mod rollout;
 mod safe_mode;
 mod sandbox;
 mod schema;

@@ -74,12 +74,22 @@ pub(crate) async fn every_action_as_the_policy_table_says(
     let backup_id = backup_id.expect("SAFE_MODE allows backup-create, which made a backup");
     for a in &refused {
         let refusal = a.safe_mode.unwrap();
-        let blocks_before = blocks(dir, server);
+        // A fleet-wide action (a rollout) names no server.
+        let named = (!a.fleet).then_some(server);
+        let blocks_before = blocks(dir, named);
         (host.reset)();
         let r = mcp
             .checked(a.tool, arguments(a, server, Some(&backup_id)), true)
             .await;
-        assert_safe_mode_refusal(&r, server, refusal.error, refusal.hint);
+        if a.fleet {
+            let value = content(&r);
+            assert!(is_error(&r), "{value}");
+            assert_eq!(value["error"], refusal.error, "{value}");
+            assert_eq!(value["hint"], refusal.hint, "{value}");
+            assert_eq!(value["kind"], "permission_denied", "{value}");
+        } else {
+            assert_safe_mode_refusal(&r, server, refusal.error, refusal.hint);
+        }
         assert_eq!(
             (host.ran)(),
             Vec::<String>::new(),
@@ -88,7 +98,7 @@ pub(crate) async fn every_action_as_the_policy_table_says(
             a.action
         );
         assert_eq!(
-            blocks(dir, server),
+            blocks(dir, named),
             blocks_before + 1,
             "{} {}: the refusal is not in security.log",
             a.tool,
@@ -126,11 +136,11 @@ async fn served_actions(mcp: &Mcp) -> Vec<(String, String)> {
 }
 
 /// The arguments of a call of `a` on `server`: the ids the action needs
-/// (`backup_id`, else one that does not exist), and no server for the
-/// fleet list.
+/// (`backup_id`, else one that does not exist), and no server for what
+/// works on the fleet (the list, a rollout).
 fn arguments(a: &McpAction, server: &str, backup_id: Option<&str>) -> Value {
     let mut args = json!({"action": a.action});
-    if (a.tool, a.action) != ("server_info", "list") {
+    if !a.fleet {
         args["server"] = json!(server);
     }
     match a.action {
@@ -141,13 +151,19 @@ fn arguments(a: &McpAction, server: &str, backup_id: Option<&str>) -> Value {
     args
 }
 
-/// How many refusals for `server` the `security.log` of the store in `dir`
-/// holds.
-fn blocks(dir: &Path, server: &str) -> usize {
+/// How many refusals for `server` (none: of fleet-wide work) the
+/// `security.log` of the store in `dir` holds.
+fn blocks(dir: &Path, server: Option<&str>) -> usize {
     security_log(dir)
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|e| e["result"] == "block" && e["server"] == server && e["surface"] == "mcp")
+        .filter(|e| {
+            let on = match server {
+                Some(name) => e["server"] == name,
+                None => e["server"].is_null(),
+            };
+            e["result"] == "block" && on && e["surface"] == "mcp"
+        })
         .count()
 }
 

@@ -97,8 +97,7 @@ async fn safe_mode_lists_only_what_can_run_and_says_what_else_exists() {
             text.contains(
                 "SAFE_MODE is on, so these actions are not offered: server_backup \
                  backup-restore, snapshot-create, snapshot-delete, snapshot-restore, \
-                 snapshot-rotate, recover; \
-                 server_maintain update, restart, maintain. They exist with \
+                 snapshot-rotate, recover; server_maintain update, restart, maintain, rollout. They exist with \
                  KASTELL_SAFE_MODE=false"
             ),
             "{}: {text}",

@@ -137,7 +137,7 @@ fn a_level_narrows_each_tools_actions_and_hints() {
     assert_eq!(hints.read_only_hint, Some(true));
     assert_eq!(hints.destructive_hint, Some(false));
     let disruptive = offered(&tools, Some(SafetyLevel::Disruptive), false);
-    assert_eq!(enums(&disruptive, MAINTAIN).unwrap().len(), 3);
+    assert_eq!(enums(&disruptive, MAINTAIN).unwrap().len(), 4);
     assert!(
         !enums(&disruptive, BACKUP)
             .unwrap()
@@ -283,7 +283,7 @@ fn safe_mode_offers_only_what_it_lets_run_and_says_what_else_exists() {
             text.ends_with(
                 "SAFE_MODE is on, so these actions are not offered: server_backup \
                  backup-restore, snapshot-create, snapshot-delete, snapshot-restore, \
-                 snapshot-rotate, recover; server_maintain update, restart, maintain. They exist with \
+                 snapshot-rotate, recover; server_maintain update, restart, maintain, rollout. They exist with \
                  KASTELL_SAFE_MODE=false; tell the user when one is needed."
             ),
             "{text}"
