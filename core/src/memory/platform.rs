@@ -174,6 +174,7 @@ impl Platform for MemoryPlatform {
             artifacts,
             skipped: Vec::new(),
             warnings: Vec::new(),
+            apps: Vec::new(),
         })
     }
 

@@ -102,6 +102,13 @@ mod tests {
         fn wire(&self) -> &WirePlan {
             &self.plan
         }
+        fn assign_app(
+            &mut self,
+            name: &str,
+            app: &crate::types::AppData,
+        ) -> Result<ArtifactRecord> {
+            self.inner.assign_app(name, app)
+        }
         fn open_encoded(
             &mut self,
             spec: &ArtifactSpec,

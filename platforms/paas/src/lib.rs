@@ -46,6 +46,7 @@
 //! Every command is built in [`commands`] with shell quoting; options are
 //! described in [`settings`].
 
+mod apps;
 mod backup;
 pub mod commands;
 mod health;
@@ -58,6 +59,7 @@ pub mod spec;
 mod update;
 mod version;
 
+pub use apps::STEP_RESTORE_APP;
 pub use health::HEALTH_TIMEOUT;
 pub use platform::PaasPlatform;
 pub use restore::{
@@ -65,7 +67,7 @@ pub use restore::{
 };
 pub use settings::Settings;
 pub use spec::{
-    CAPABILITY, ConfigSpec, DbContainer, Interpreter, LogSpec, PaasSpec, SecretSpec, ServiceSpec,
-    UpdateSpec,
+    AppContainers, AppQuery, AppsSpec, CAPABILITY, ConfigSpec, DbContainer, Interpreter, LogSpec,
+    PaasSpec, SecretSpec, ServiceSpec, UpdateSpec,
 };
 pub use version::{UNKNOWN_VERSION, image_tag};
