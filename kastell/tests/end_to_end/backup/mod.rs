@@ -1,5 +1,6 @@
 //! Backups through the real PaaS hosts: killed mid-run, real dumps, bytes on the wire.
 
+mod apps;
 mod drill;
 mod hostile;
 mod killed;
