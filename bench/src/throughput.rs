@@ -91,6 +91,7 @@ impl Platform for DumpFile {
             artifacts: vec![sink.seal(ARTIFACT)?],
             skipped: Vec::new(),
             warnings: Vec::new(),
+            apps: Vec::new(),
         })
     }
 

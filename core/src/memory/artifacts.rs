@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::types::{ArtifactRecord, ArtifactSink, ArtifactSource, ArtifactSpec, Compression};
+use crate::types::{
+    AppData, AppSelection, ArtifactRecord, ArtifactSink, ArtifactSource, ArtifactSpec, Compression,
+};
 
 type Buffers = Arc<Mutex<BTreeMap<String, (ArtifactSpec, Vec<u8>)>>>;
 
@@ -18,6 +20,7 @@ type Buffers = Arc<Mutex<BTreeMap<String, (ArtifactSpec, Vec<u8>)>>>;
 pub struct MemoryArtifacts {
     buffers: Buffers,
     sealed: Arc<Mutex<BTreeMap<String, ArtifactRecord>>>,
+    apps: AppSelection,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -28,6 +31,13 @@ impl MemoryArtifacts {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The same store (shared), as a sink that backs up only the apps
+    /// `apps` selects.
+    pub fn with_apps(mut self, apps: AppSelection) -> Self {
+        self.apps = apps;
+        self
     }
 
     /// The bytes of artifact `name`, sealed or not.
@@ -106,9 +116,23 @@ impl ArtifactSink for MemoryArtifacts {
             compression: Compression::None,
             size: bytes.len() as u64,
             sha256: hex_sha256(bytes),
+            app: None,
         };
         lock(&self.sealed).insert(name.to_owned(), record.clone());
         Ok(record)
+    }
+
+    fn apps(&self) -> &AppSelection {
+        &self.apps
+    }
+
+    fn assign_app(&mut self, name: &str, app: &AppData) -> Result<ArtifactRecord> {
+        let mut sealed = lock(&self.sealed);
+        let record = sealed
+            .get_mut(name)
+            .ok_or_else(|| Error::not_found(format!("artifact {name} was never sealed")))?;
+        record.app = Some(app.clone());
+        Ok(record.clone())
     }
 }
 

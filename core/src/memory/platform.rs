@@ -192,6 +192,7 @@ impl Platform for MemoryPlatform {
             artifacts,
             skipped: Vec::new(),
             warnings: Vec::new(),
+            apps: Vec::new(),
         })
     }
 

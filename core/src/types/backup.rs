@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use super::apps::{AppBackup, AppData, AppSelection};
 use crate::error::{Error, Result};
 use crate::wire::{DumpJobs, WireCodec, WirePlan};
 
@@ -140,6 +141,11 @@ pub struct ArtifactRecord {
     pub size: u64,
     /// Lower-case hex SHA-256 of the stored file.
     pub sha256: String,
+    /// The app whose data this is (a database dump or volume of one of
+    /// the platform's applications); absent for the platform's own
+    /// artifacts and in every older manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<AppData>,
 }
 
 /// Where a platform streams backup artifacts. The engine owns it: it stages,
@@ -177,6 +183,23 @@ pub trait ArtifactSink: Send {
     /// default, one, streams the dump and writes nothing on the server.
     fn dump_jobs(&self) -> DumpJobs {
         DumpJobs::ONE
+    }
+
+    /// Which of the platform's apps the user wants backed up. The
+    /// default: every app.
+    fn apps(&self) -> &AppSelection {
+        AppSelection::every()
+    }
+
+    /// Records that the sealed artifact `name` holds data of the app
+    /// `app`, and returns its record with it. Refuses an artifact that was
+    /// not sealed. The default refuses: a sink that cannot keep the app
+    /// would lose which app a restore puts it back into.
+    fn assign_app(&mut self, name: &str, app: &AppData) -> Result<ArtifactRecord> {
+        let _ = app;
+        Err(Error::unsupported(format!(
+            "this artifact store cannot record which app {name} belongs to"
+        )))
     }
 
     /// Opens an artifact whose bytes arrive encoded with `codec` (the
@@ -224,6 +247,51 @@ pub trait ArtifactSource: Send + Sync {
     fn server_unzstd(&self) -> bool {
         false
     }
+
+    /// Which apps' data the restore puts back: every app (the default),
+    /// all but some, or only some: then only their data, in place, with
+    /// the platform left running (see [`AppSelection::is_only`]).
+    fn apps(&self) -> &AppSelection {
+        AppSelection::every()
+    }
+}
+
+/// A source restoring only the apps `apps` selects, reading everything
+/// from `inner`.
+#[derive(Debug)]
+pub struct ScopedSource<S> {
+    inner: S,
+    apps: AppSelection,
+}
+
+impl<S: ArtifactSource> ScopedSource<S> {
+    /// `inner`, restoring the apps `apps` selects.
+    pub fn new(inner: S, apps: AppSelection) -> Self {
+        Self { inner, apps }
+    }
+}
+
+#[deny(clippy::missing_trait_methods)]
+impl<S: ArtifactSource> ArtifactSource for ScopedSource<S> {
+    fn records(&self) -> Vec<ArtifactRecord> {
+        self.inner.records()
+    }
+
+    fn open(&self, name: &str) -> Result<Box<dyn Read + Send>> {
+        self.inner.open(name)
+    }
+
+    fn open_stored(&self, name: &str) -> Result<(Box<dyn Read + Send>, Compression)> {
+        self.inner.open_stored(name)
+    }
+
+    fn server_unzstd(&self) -> bool {
+        self.inner.server_unzstd()
+    }
+
+    fn apps(&self) -> &AppSelection {
+        &self.apps
+    }
 }
 
 /// What a platform's backup produced.
@@ -237,6 +305,10 @@ pub struct BackupReport {
     pub skipped: Vec<String>,
     /// Anything the user should know.
     pub warnings: Vec<String>,
+    /// What the backup held per app (empty: a platform without apps, or
+    /// a host that runs none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<AppBackup>,
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Domain types shared by every provider, platform, transport and surface.
 
 mod action;
+mod apps;
 mod backup;
 mod ids;
 mod place;
@@ -11,9 +12,10 @@ mod snapshot;
 mod step;
 
 pub use action::{ActionKind, ActionRef, ActionState, ActionStatus, RebootMode};
+pub use apps::{AppBackup, AppData, AppDataKind, AppSelection, is_app_key};
 pub use backup::{
     ArtifactFormat, ArtifactRecord, ArtifactSink, ArtifactSource, ArtifactSpec, BackupId,
-    BackupReport, Compression,
+    BackupReport, Compression, ScopedSource,
 };
 pub use ids::{ServerId, SnapshotId};
 pub use place::{PlatformRoot, Privilege};

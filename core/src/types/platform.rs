@@ -90,6 +90,12 @@ impl BackupStyle {
     pub const DATABASE_AND_CONFIGURATION: Self = Self {
         holds: "the platform's database and configuration",
     };
+
+    /// A PaaS's backup with its users' apps: its database, its
+    /// configuration, and each app's databases and volumes.
+    pub const PLATFORM_AND_APPS: Self = Self {
+        holds: "the platform's database and configuration and each app's databases and volumes",
+    };
 }
 
 /// Whether the platform answers as it should.

@@ -103,6 +103,13 @@ mod tests {
         fn wire(&self) -> &WirePlan {
             &self.plan
         }
+        fn assign_app(
+            &mut self,
+            name: &str,
+            app: &crate::types::AppData,
+        ) -> Result<ArtifactRecord> {
+            self.inner.assign_app(name, app)
+        }
         fn open_encoded(
             &mut self,
             spec: &ArtifactSpec,

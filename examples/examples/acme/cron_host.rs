@@ -163,6 +163,7 @@ impl Platform for CronHost {
             artifacts: vec![record],
             skipped,
             warnings: Vec::new(),
+            apps: Vec::new(),
         })
     }
 

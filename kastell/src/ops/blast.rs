@@ -321,7 +321,7 @@ mod tests {
         for paas in ["coolify", "dokploy"] {
             assert_eq!(
                 backup_holds(paas),
-                "the platform's database and configuration"
+                "the platform's database and configuration and each app's databases and volumes"
             );
         }
         assert_eq!(backup_holds("nosuch"), "the platform's backed-up data");

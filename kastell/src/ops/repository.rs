@@ -43,6 +43,8 @@ pub struct CreateOptions {
     pub jobs: DumpJobs,
     /// Which repository the backup also goes to.
     pub repo: RepoChoice,
+    /// Which apps' data the backup holds (default: every app's).
+    pub apps: kastell_core::types::AppSelection,
 }
 
 /// A backup's copy in a repository.

@@ -42,7 +42,12 @@ pub(crate) fn start(kind: Kind) -> PaasHost {
 
 /// [`start`], with `extra` platform options.
 pub(crate) fn start_with(kind: Kind, extra: &[(&str, &str)]) -> PaasHost {
-    let case = match kind {
+    PaasHost::start_with_options(&case(kind), extra)
+}
+
+/// The testkit's description of the platform `kind`.
+pub(crate) fn case(kind: Kind) -> PaasRoundTrip {
+    match kind {
         Kind::Coolify => PaasRoundTrip {
             build: kastell_coolify::build,
             flavour: PaasFlavour::Coolify,
@@ -55,8 +60,7 @@ pub(crate) fn start_with(kind: Kind, extra: &[(&str, &str)]) -> PaasHost {
             database: "dokploy",
             config_file: "etc/dokploy/dokploy.yml",
         },
-    };
-    PaasHost::start_with_options(&case, extra)
+    }
 }
 
 pub(crate) fn record(kind: Kind) -> ServerRecord {

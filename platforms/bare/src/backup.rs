@@ -152,6 +152,7 @@ pub(crate) async fn run(
         artifacts: vec![record],
         skipped,
         warnings,
+        apps: Vec::new(),
     })
 }
 

@@ -25,6 +25,11 @@
 //!   (comma-separated), so nothing encrypted with it is lost; the
 //!   configuration extraction then leaves `.env` alone.
 //!
+//! - apps: each standalone database (PostgreSQL, MySQL, MariaDB, MongoDB,
+//!   Redis) dumped by its own tool in its container (named after its
+//!   uuid), and each application's Docker volume as a tar with its
+//!   containers paused ([`APPS`]).
+//!
 //! The context's root and the options (`health_url`, timeouts) are described in
 //! [`kastell_paas::settings`].
 
@@ -32,8 +37,44 @@ use std::sync::Arc;
 
 use kastell_core::{Platform, PlatformContext, PlatformDetection, PlatformEntry, Result};
 use kastell_paas::{
-    ConfigSpec, DbContainer, Interpreter, LogSpec, PaasPlatform, PaasSpec, SecretSpec, ServiceSpec,
-    UpdateSpec,
+    AppContainers, AppQuery, AppsSpec, ConfigSpec, DbContainer, Interpreter, LogSpec, PaasPlatform,
+    PaasSpec, SecretSpec, ServiceSpec, UpdateSpec,
+};
+
+/// A standalone database table of Coolify's: its resources' uuid and name.
+macro_rules! standalone {
+    ($kind:literal, $table:literal) => {
+        AppQuery {
+            tables: &[$table],
+            sql: concat!(
+                "SELECT '",
+                $kind,
+                "'::text AS kind, uuid::text AS key, name::text AS name, NULL::text AS volume FROM ",
+                $table
+            ),
+        }
+    };
+}
+
+/// Where Coolify records its users' apps: a table per kind of standalone
+/// database (each runs in a container named after its uuid), and the
+/// Docker volumes of its applications (`local_persistent_volumes` without
+/// a host path, whose resource is an application).
+pub const APPS: AppsSpec = AppsSpec {
+    queries: &[
+        standalone!("postgres", "standalone_postgresqls"),
+        standalone!("mysql", "standalone_mysqls"),
+        standalone!("mariadb", "standalone_mariadbs"),
+        standalone!("mongo", "standalone_mongodbs"),
+        standalone!("redis", "standalone_redis"),
+        AppQuery {
+            tables: &["applications", "local_persistent_volumes"],
+            sql: "SELECT 'volume'::text AS kind, a.uuid::text AS key, a.name::text AS name, v.name::text AS volume \
+                  FROM local_persistent_volumes v JOIN applications a ON v.resource_id = a.id \
+                  WHERE v.resource_type = 'App\\Models\\Application' AND v.host_path IS NULL",
+        },
+    ],
+    containers: AppContainers::Named,
 };
 
 /// How Coolify differs from the other PostgreSQL-in-Docker platforms.
@@ -71,6 +112,7 @@ pub const SPEC: PaasSpec = PaasSpec {
         key: "APP_KEY",
         previous: "APP_PREVIOUS_KEYS",
     },
+    apps: APPS,
 };
 
 /// Builds the Coolify platform over `ctx`; refuses invalid options.

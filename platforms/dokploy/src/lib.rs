@@ -31,6 +31,12 @@
 //!   it differs (the service drops it, it is removed and created again from
 //!   stdin, the service mounts it again).
 //!
+//! - apps: each database service (PostgreSQL, MySQL, MariaDB, MongoDB,
+//!   Redis) dumped by its own tool in its task container, and each
+//!   application's Docker volume as a tar with its containers paused; a
+//!   volume restored in place scales its service to zero and back
+//!   ([`APPS`]).
+//!
 //! The context's root and the options (`health_url`, timeouts) are described in
 //! [`kastell_paas::settings`].
 
@@ -38,8 +44,43 @@ use std::sync::Arc;
 
 use kastell_core::{Platform, PlatformContext, PlatformDetection, PlatformEntry, Result};
 use kastell_paas::{
-    ConfigSpec, DbContainer, Interpreter, LogSpec, PaasPlatform, PaasSpec, SecretSpec, ServiceSpec,
-    UpdateSpec,
+    AppContainers, AppQuery, AppsSpec, ConfigSpec, DbContainer, Interpreter, LogSpec, PaasPlatform,
+    PaasSpec, SecretSpec, ServiceSpec, UpdateSpec,
+};
+
+/// A database table of Dokploy's: its services' `appName` and name.
+macro_rules! database {
+    ($kind:literal, $table:literal) => {
+        AppQuery {
+            tables: &[$table],
+            sql: concat!(
+                "SELECT '",
+                $kind,
+                "'::text AS kind, \"appName\"::text AS key, name::text AS name, NULL::text AS volume FROM ",
+                $table
+            ),
+        }
+    };
+}
+
+/// Where Dokploy records its users' apps: a table per kind of database
+/// (each a Swarm service named by its `appName`), and the Docker volumes
+/// its applications mount (`mount` rows of type `volume`).
+pub const APPS: AppsSpec = AppsSpec {
+    queries: &[
+        database!("postgres", "postgres"),
+        database!("mysql", "mysql"),
+        database!("mariadb", "mariadb"),
+        database!("mongo", "mongo"),
+        database!("redis", "redis"),
+        AppQuery {
+            tables: &["application", "mount"],
+            sql: "SELECT 'volume'::text AS kind, a.\"appName\"::text AS key, a.name::text AS name, m.\"volumeName\"::text AS volume \
+                  FROM mount m JOIN application a ON m.\"applicationId\" = a.\"applicationId\" \
+                  WHERE m.type = 'volume'",
+        },
+    ],
+    containers: AppContainers::SwarmService,
 };
 
 /// How Dokploy differs from the other PostgreSQL-in-Docker platforms.
@@ -72,6 +113,7 @@ pub const SPEC: PaasSpec = PaasSpec {
         name: "dokploy-auth-secret",
         override_var: Some("ENCRYPTION_KEY"),
     },
+    apps: APPS,
 };
 
 /// Builds the Dokploy platform over `ctx`; refuses invalid options.

@@ -40,6 +40,14 @@ impl PaasPlatform {
         let captured = self.capture_secret().await?;
         warnings.extend(captured.warning.clone());
         let container = self.db_container().await?;
+        // The apps first: a name that matches none is refused before
+        // anything is written.
+        let found = self.discover_apps(&container).await?;
+        let selection = sink.apps().clone();
+        selection.check_against(
+            &found.parts,
+            &format!("on this {} server", self.spec.display_name),
+        )?;
         // The engine's plan (its warning is the engine's to report).
         let plan = sink.wire().clone();
         let link = plan.link_bytes_per_sec;
@@ -125,11 +133,15 @@ impl PaasPlatform {
             }
         }
         artifacts.extend(self.write_secret_artifacts(sink, &captured)?);
+        let apps = self.backup_apps(sink, &found, &selection).await?;
+        artifacts.extend(apps.artifacts);
+        warnings.extend(apps.warnings);
         Ok(BackupReport {
             platform_version,
             artifacts,
             skipped,
             warnings,
+            apps: apps.apps,
         })
     }
 

@@ -47,6 +47,7 @@
 //! Every command is built in [`commands`] with shell quoting; options are
 //! described in [`settings`].
 
+mod apps;
 mod backup;
 pub mod commands;
 mod health;
@@ -59,6 +60,7 @@ pub mod spec;
 mod update;
 mod version;
 
+pub use apps::STEP_RESTORE_APP;
 pub use health::HEALTH_TIMEOUT;
 pub use platform::PaasPlatform;
 pub use restore::{
@@ -66,7 +68,7 @@ pub use restore::{
 };
 pub use settings::Settings;
 pub use spec::{
-    CAPABILITY, ConfigSpec, DbContainer, Interpreter, LogSpec, PaasSpec, SecretSpec, ServiceSpec,
-    UpdateSpec,
+    AppContainers, AppQuery, AppsSpec, CAPABILITY, ConfigSpec, DbContainer, Interpreter, LogSpec,
+    PaasSpec, SecretSpec, ServiceSpec, UpdateSpec,
 };
 pub use version::{UNKNOWN_VERSION, image_tag};

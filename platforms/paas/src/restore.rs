@@ -7,11 +7,12 @@ use std::time::Instant;
 
 use kastell_core::transport::check_status;
 use kastell_core::types::{
-    ArtifactFormat, ArtifactRecord, ArtifactSource, RestoreReport, StepReport, StepStatus,
+    AppData, ArtifactFormat, ArtifactRecord, ArtifactSource, RestoreReport, StepReport, StepStatus,
 };
 use kastell_core::wire::restore_feed;
 use kastell_core::{BoxRead, Error, PollSchedule, RemoteCommand, Result};
 
+use crate::apps::restore::app_records;
 use crate::commands;
 use crate::platform::PaasPlatform;
 pub use crate::secret::STEP_RESTORE_SECRET;
@@ -34,7 +35,12 @@ struct Artifacts {
 }
 
 fn find_artifacts(source: &dyn ArtifactSource) -> Result<Artifacts> {
-    let records = source.records();
+    // The platform's own artifacts: the apps' are tagged with their app.
+    let records: Vec<ArtifactRecord> = source
+        .records()
+        .into_iter()
+        .filter(|r| r.app.is_none())
+        .collect();
     let db = records
         .iter()
         .find(|r| {
@@ -68,6 +74,22 @@ impl PaasPlatform {
     /// backup holds none): the database is started only once the key that
     /// decrypts it is in place.
     pub(crate) async fn restore_steps(&self, source: &dyn ArtifactSource) -> RestoreReport {
+        let apps = match app_records(&source.records()).and_then(|apps| {
+            let parts: Vec<AppData> = apps.iter().map(|(_, a)| a.clone()).collect();
+            source
+                .apps()
+                .check_against(&parts, "in this backup")
+                .map(|()| apps)
+        }) {
+            Ok(apps) => apps,
+            Err(e) => return RestoreReport::refused(e),
+        };
+        if source.apps().is_only() {
+            // Only those apps, in place: the platform's own data untouched.
+            let mut report = RestoreReport::default();
+            let outcome = self.restore_apps(source, &apps, &mut report).await;
+            return report.conclude(outcome);
+        }
         let artifacts = match find_artifacts(source) {
             Ok(a) => a,
             Err(e) => return RestoreReport::refused(e),
@@ -115,7 +137,8 @@ impl PaasPlatform {
                     "the backup has no configuration archive",
                 )),
             }
-            Ok(())
+            // Each app's data once the platform's is back.
+            self.restore_apps(source, &apps, &mut report).await
         }
         .await;
         let mut report = report.conclude(outcome);
@@ -293,7 +316,7 @@ impl PaasPlatform {
 
     /// Runs `command` with `stdin`, discarding its stdout; a non-zero exit
     /// is an error with stderr. Returns the bytes sent.
-    async fn feed(&self, command: &RemoteCommand, stdin: BoxRead) -> Result<u64> {
+    pub(crate) async fn feed(&self, command: &RemoteCommand, stdin: BoxRead) -> Result<u64> {
         let out = self
             .transport
             .exec_streaming(

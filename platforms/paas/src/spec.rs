@@ -123,6 +123,52 @@ pub enum SecretSpec {
     },
 }
 
+/// How the containers of an app (a database resource, or what uses a
+/// volume) are found, stopped and started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppContainers {
+    /// Plain containers: a database resource's container is named after
+    /// its key (Coolify names a standalone database's container after its
+    /// uuid); those using a volume are stopped and started.
+    Named,
+    /// Docker Swarm services named after the key (Dokploy's `appName`):
+    /// the task container carries the label
+    /// `com.docker.swarm.service.name`; the service is scaled to zero and
+    /// back instead of stopping its containers (Swarm would replace them).
+    SwarmService,
+}
+
+/// One query over the platform's own database that lists some of its
+/// apps' data, run only when every table it reads exists (an older or
+/// newer platform without them has none of those apps). It selects text
+/// columns `kind` (`postgres`, `mysql`, `mariadb`, `mongo`, `redis` or
+/// `volume`), `key` (the resource's uuid or `appName`), `name` (what the
+/// platform shows) and `volume` (a volume's name, else null).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppQuery {
+    /// The tables it reads (all in the `public` schema).
+    pub tables: &'static [&'static str],
+    /// The `SELECT`.
+    pub sql: &'static str,
+}
+
+/// Where a platform records its apps, and how their containers are found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppsSpec {
+    /// The queries that list the apps' databases and volumes.
+    pub queries: &'static [AppQuery],
+    /// How their containers are found.
+    pub containers: AppContainers,
+}
+
+impl AppsSpec {
+    /// A platform kastell knows no apps of: backups hold only its own data.
+    pub const NONE: Self = Self {
+        queries: &[],
+        containers: AppContainers::Named,
+    };
+}
+
 /// One PostgreSQL-in-Docker PaaS: identity, ports, containers, paths and
 /// commands. Platform crates declare one as a `const`; everything else is
 /// shared in [`crate::PaasPlatform`].
@@ -152,6 +198,9 @@ pub struct PaasSpec {
     pub log: LogSpec,
     /// The key its database is encrypted with, kept outside the database.
     pub secret: SecretSpec,
+    /// Where it records its users' apps (databases and volumes), which a
+    /// backup holds too.
+    pub apps: AppsSpec,
 }
 
 impl PaasSpec {
@@ -179,7 +228,11 @@ impl PaasSpec {
             display_name: self.display_name,
             capability: CAPABILITY,
             update: UpdateStyle::OWN_COMMAND,
-            backup: BackupStyle::DATABASE_AND_CONFIGURATION,
+            backup: if self.apps.queries.is_empty() {
+                BackupStyle::DATABASE_AND_CONFIGURATION
+            } else {
+                BackupStyle::PLATFORM_AND_APPS
+            },
             detect: None,
             build,
         }

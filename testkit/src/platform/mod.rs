@@ -24,10 +24,15 @@ use kastell_core::types::{ArtifactFormat, ArtifactSource, PlatformRoot, Privileg
 use kastell_core::{ErrorKind, Platform, PlatformContext, PlatformTarget, Result};
 use sha2::{Digest, Sha256};
 
+mod apps;
 mod bare;
 mod confine;
 mod paas;
 
+pub use apps::{
+    AppsHost, BLOG_DB, CACHE, SHOP_DB, SITE, SITE_VOLUME, apps_in_place, apps_none,
+    apps_round_trip, apps_selection, tree,
+};
 pub use bare::BareHost;
 pub use confine::{ConfinedTransport, confined_platform_touches_nothing_outside_its_root};
 

@@ -100,6 +100,8 @@ docker_exec() {
     container=$1
     program=$2
     shift 2
+    ad=$(app_dir "$container")
+    if [ -n "$ad" ]; then res_exec "$ad" "$program" "$@"; fi
     case $container in
     "$DB_ID" | "$DB_SHORT" | "$DB_NAME") ;;
     "$APP_ID" | "$APP_SHORT" | "$APP_NAME") app_exec "$@" ;;
@@ -170,7 +172,7 @@ docker_ps() {
                 if [ "$which" = app ]; then svc=$APP_SERVICE; else svc=$DB_SERVICE; fi
                 { [ "$FLAVOUR" = dokploy ] && [ "${f#label=com.docker.swarm.service.name=}" = "$svc" ]; } || keep=0
                 ;;
-            label=*) keep=0 ;;
+            label=* | volume=*) keep=0 ;;
             *) die "Error response from daemon: invalid filter '$f' (kastell test shim)" ;;
             esac
         done
@@ -183,6 +185,7 @@ docker_ps() {
             printf '%s   %s   %s   %s\n' "$id" "$(image_of "$which")" "$status" "$name"
         fi
     done
+    apps_ps
 }
 
 docker_inspect() {
@@ -340,6 +343,11 @@ service_inspect() {
     done
     [ -n "$names" ] || die '"docker service inspect" requires at least 1 argument.'
     for name in $names; do
+        if r=$(app_replicas "$name"); then
+            [ "$format" = '{{.Spec.Mode.Replicated.Replicas}}' ] || die "template: unsupported by the kastell test shim: $format"
+            printf '%s\n' "$r"
+            continue
+        fi
         case $name in
         "$APP_SERVICE") which=app ;;
         "$DB_SERVICE") which=db ;;
@@ -534,7 +542,7 @@ docker_service() {
         if [ "$n" -gt 0 ]; then value=running; else value=stopped; fi
         case $name in
         dokploy-redis | dokploy-traefik) ;;
-        *) set_service "$name" "$value" || die "Error response from daemon: service $name not found" ;;
+        *) set_service "$name" "$value" || app_scale "$name" "$value" || die "Error response from daemon: service $name not found" ;;
         esac
         printf '%s scaled to %s\n' "$name" "$n"
         printf 'overall progress: %s out of %s tasks\nverify: Service %s converged\n' "$n" "$n" "$name" >&2
@@ -552,5 +560,6 @@ inspect) docker_inspect "$@" ;;
 compose) docker_compose "$@" ;;
 service) docker_service "$@" ;;
 secret) docker_secret "$@" ;;
+pause | unpause | stop | start) docker_app_state "$command" "$@" ;;
 *) die "docker: '$command' is not a docker command supported by the kastell test shim" ;;
 esac

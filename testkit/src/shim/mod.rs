@@ -14,6 +14,7 @@
 //! for a [`PaasShim`], `swarm/`; writable by the sandbox user) and `root/`
 //! (the fake filesystem root).
 
+mod apps;
 mod paas;
 
 use std::fs;
@@ -25,6 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use kastell_core::env::scrubbed_command;
 use kastell_core::{Error, ErrorKind, Result};
 
+pub use apps::{AppContainer, AppKind, MYSQL_ROOT_PASSWORD, REDIS_PASSWORD};
 pub use paas::{DOKPLOY_SECRET, PaasFlavour, PaasShim, ShimState};
 
 use crate::pg::is_root;

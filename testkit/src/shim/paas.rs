@@ -13,6 +13,11 @@ use super::{ShimDir, give_to_sandbox_user, mkdir_mode, sh_quote, write_mode};
 use crate::pg::PgCluster;
 
 const DOCKER_BODY: &str = include_str!("docker.sh");
+const DOCKER_APPS_BODY: &str = include_str!("docker_apps.sh");
+const APPTOOL_BODY: &str = include_str!("apptool.sh");
+
+/// The fake database tools of the users' app containers.
+const APPTOOLS: &[&str] = &["mysqldump", "mysql", "mysqladmin", "redis-cli"];
 const CURL_BODY: &str = include_str!("curl.sh");
 const INSTALL_BODY: &str = include_str!("install.sh");
 
@@ -152,6 +157,12 @@ impl PaasShim {
         this.seed_root()?;
         this.seed_swarm()?;
         Ok(this)
+    }
+
+    /// The fake database tools of app containers (not on the session
+    /// `PATH`: `docker exec` puts them first on a container's).
+    fn apptools_dir(&self) -> PathBuf {
+        self.shim.dir().with_file_name("apptools")
     }
 
     /// The Swarm state directory (see the docs of `docker.sh`).
@@ -342,11 +353,21 @@ impl PaasShim {
             ("DB_NAME", q(&db_name)),
             ("DB_SERVICE", q(db_service)),
             ("DB_IMAGE", q(db_image)),
+            ("SHIM_APPTOOLS", q(&self.apptools_dir().to_string_lossy())),
         ]
         .iter()
         .map(|(k, v)| format!("{k}={v}\n"))
         .collect::<String>();
-        let docker = self.shim.script_text("docker", &vars, DOCKER_BODY);
+        let docker = self.shim.script_text(
+            "docker",
+            &vars,
+            &format!("{DOCKER_APPS_BODY}\n{DOCKER_BODY}"),
+        );
+        mkdir_mode(&self.apptools_dir(), 0o755)?;
+        for tool in APPTOOLS {
+            let text = self.shim.script_text(tool, "", APPTOOL_BODY);
+            write_mode(&self.apptools_dir().join(tool), &text, 0o755)?;
+        }
         write_mode(&self.shim.dir().join("docker"), &docker, 0o755)?;
         let curl = self.shim.script_text("curl", "", CURL_BODY);
         write_mode(&self.shim.dir().join("curl"), &curl, 0o755)?;

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use kastell_core::types::{
-    ArtifactSource, BackupId, BackupReport, Compression, StepReport, StepStatus, StepTimer,
+    AppSelection, ArtifactSource, BackupId, BackupReport, Compression, ScopedSource, StepReport,
+    StepStatus, StepTimer,
 };
 use kastell_core::wire::{CompressMode, DumpJobs};
 use kastell_core::{Error, ErrorKind, Platform, PlatformExt, PollSchedule, Result, Transport};
@@ -107,6 +108,7 @@ pub struct BackupEngine {
     compression: Compression,
     compress: CompressMode,
     jobs: DumpJobs,
+    apps: AppSelection,
 }
 
 impl BackupEngine {
@@ -117,6 +119,7 @@ impl BackupEngine {
             compression: Compression::Zstd,
             compress: CompressMode::Auto,
             jobs: DumpJobs::Auto,
+            apps: AppSelection::default(),
         }
     }
 
@@ -145,6 +148,17 @@ impl BackupEngine {
         self
     }
 
+    /// Covers only the apps `apps` selects (default: every app): a backup
+    /// holds only their data besides the platform's own; a restore puts
+    /// back every app's data but those left out or, when only some are
+    /// named ([`AppSelection::is_only`]), only theirs, in place, the
+    /// platform neither stopped nor its own data touched, after a safety
+    /// backup of just those apps.
+    pub fn with_apps(mut self, apps: AppSelection) -> Self {
+        self.apps = apps;
+        self
+    }
+
     /// Backs the server up: plans where compression runs (probing the
     /// host and the link for `auto` and `server`), streams every artifact
     /// into a staging directory and publishes it only when all are sealed.
@@ -154,7 +168,7 @@ impl BackupEngine {
     pub async fn create(&self, request: &BackupRequest) -> Result<CreatedBackup> {
         let server_dir = self.layout.server_dir(&request.server.name)?;
         let _lock = HostLock::acquire_async(&server_dir).await?;
-        self.create_locked(request, None).await
+        self.create_locked(request, None, &self.apps).await
     }
 
     /// Backs up with the server's lock held; `safety_for` names the backup
@@ -163,6 +177,7 @@ impl BackupEngine {
         &self,
         request: &BackupRequest,
         safety_for: Option<&BackupId>,
+        apps: &AppSelection,
     ) -> Result<CreatedBackup> {
         let server_dir = self.layout.server_dir(&request.server.name)?;
         sweep_abandoned(&server_dir);
@@ -171,7 +186,8 @@ impl BackupEngine {
         let plan = wire::plan(request.transport.as_ref(), self.wire_mode()).await;
         let mut staging = Staging::create(&server_dir, &id, self.compression)?
             .with_wire(plan.clone())
-            .with_dump_jobs(self.jobs);
+            .with_dump_jobs(self.jobs)
+            .with_apps(apps.clone());
         let mut sink = ObservedSink::new(&mut staging, request.transfer.clone());
         let mut report = request.platform.backup(&mut sink).await?;
         drop(sink);
@@ -237,7 +253,9 @@ impl BackupEngine {
                 chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             ),
             compression: self.compression,
-            artifacts: Vec::new(),
+            // Which app each artifact belongs to (the staging keeps the
+            // rest of the records its own).
+            artifacts: report.artifacts.clone(),
             skipped: report.skipped.clone(),
             reason: safety_for.map(|restored| format!("safety backup before restoring {restored}")),
             safety_for: safety_for.map(ToString::to_string),
@@ -420,7 +438,17 @@ impl BackupEngine {
                 host_key: request.host_key.clone(),
                 transfer: request.transfer.clone(),
             };
-            match self.create_locked(&backup, Some(&request.backup_id)).await {
+            // An app restored in place: its state before, not the whole
+            // server's.
+            let apps = if self.apps.is_only() {
+                self.apps.clone()
+            } else {
+                AppSelection::default()
+            };
+            match self
+                .create_locked(&backup, Some(&request.backup_id), &apps)
+                .await
+            {
                 Ok(created) => {
                     outcome
                         .steps
@@ -453,6 +481,7 @@ impl BackupEngine {
         // The stop → restore → start sequence runs as its own task: if the
         // caller is cancelled, the task still starts the platform again.
         let platform = request.platform.clone();
+        let source = ScopedSource::new(source, self.apps.clone());
         let guarded = tokio::spawn(async move { stop_restore_start(platform, source).await });
         let (steps, result) = guarded
             .await
@@ -505,12 +534,14 @@ impl BackupEngine {
 
 /// Stops the platform, restores, and starts it again whatever happened
 /// after the stop was attempted. Returns the steps and the first error.
+/// Restoring only some apps' data in place stops nothing: the platform
+/// stops and starts just those apps' containers.
 async fn stop_restore_start(
     platform: Arc<dyn Platform>,
-    source: VerifiedSource,
+    source: ScopedSource<VerifiedSource>,
 ) -> (Vec<StepReport>, Result<()>) {
     let name = platform.info().display_name;
-    let stops = platform.capability().stop_start;
+    let stops = platform.capability().stop_start && !source.apps().is_only();
     let mut steps = Vec::new();
     let mut first_error: Option<Error> = None;
     if stops {

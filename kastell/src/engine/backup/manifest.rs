@@ -165,6 +165,7 @@ impl Manifest {
                     compression,
                     size,
                     sha256: String::new(),
+                    app: None,
                 }
             })
             .collect()
@@ -331,6 +332,7 @@ mod tests {
                 compression: Compression::Zstd,
                 size: 3,
                 sha256: "ab".into(),
+                app: None,
             }],
             skipped: vec![],
             reason: None,

@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use kastell_core::types::{ArtifactRecord, ArtifactSink, ArtifactSpec, BackupId, Compression};
+use kastell_core::types::{
+    AppData, AppSelection, ArtifactRecord, ArtifactSink, ArtifactSpec, BackupId, Compression,
+};
 use kastell_core::wire::{DumpJobs, WireCodec, WirePlan, WireTransfer};
 use kastell_core::{Error, ErrorKind, Result};
 
@@ -192,6 +194,7 @@ pub struct Staging {
     /// Whether the platform asked how many dump jobs it may use (one
     /// whose backup has no database dump never does).
     jobs_asked: AtomicBool,
+    apps: AppSelection,
     open: BTreeMap<String, Open>,
     sealed: Vec<ArtifactRecord>,
     transfers: Vec<WireTransfer>,
@@ -245,6 +248,7 @@ impl Staging {
             wire: WirePlan::default(),
             jobs: DumpJobs::Auto,
             jobs_asked: AtomicBool::new(false),
+            apps: AppSelection::default(),
             open: BTreeMap::new(),
             sealed: Vec::new(),
             transfers: Vec::new(),
@@ -262,6 +266,12 @@ impl Staging {
     /// Lets a database dump use `jobs` parallel jobs (default: `auto`).
     pub fn with_dump_jobs(mut self, jobs: DumpJobs) -> Self {
         self.jobs = jobs;
+        self
+    }
+
+    /// Backs up only the apps `apps` selects (default: every app).
+    pub fn with_apps(mut self, apps: AppSelection) -> Self {
+        self.apps = apps;
         self
     }
 
@@ -305,7 +315,17 @@ impl Staging {
         if self.sealed.is_empty() {
             return Err(Error::invalid_state("the backup produced no artifacts"));
         }
-        manifest.artifacts = self.sealed.clone();
+        // Which app an artifact belongs to comes from the sink
+        // (assign_app) or, for a copy (a pull), from the manifest given.
+        let mut sealed = self.sealed.clone();
+        for record in sealed.iter_mut().filter(|r| r.app.is_none()) {
+            record.app = manifest
+                .artifacts
+                .iter()
+                .find(|given| given.name == record.name)
+                .and_then(|given| given.app.clone());
+        }
+        manifest.artifacts = sealed;
         manifest.files = self.sealed.iter().map(stored_file).collect();
         manifest.compression = self.compression;
         manifest.wire = self.transfers.clone();
@@ -346,6 +366,21 @@ impl ArtifactSink for Staging {
         self.jobs
     }
 
+    fn apps(&self) -> &AppSelection {
+        &self.apps
+    }
+
+    fn assign_app(&mut self, name: &str, app: &AppData) -> Result<ArtifactRecord> {
+        app.check()?;
+        let record = self
+            .sealed
+            .iter_mut()
+            .find(|r| r.name == name)
+            .ok_or_else(|| Error::not_found(format!("artifact {name} was never sealed")))?;
+        record.app = Some(app.clone());
+        Ok(record.clone())
+    }
+
     fn open_encoded(
         &mut self,
         spec: &ArtifactSpec,
@@ -370,6 +405,7 @@ impl ArtifactSink for Staging {
             compression: self.compression,
             size: 0,
             sha256: String::new(),
+            app: None,
         };
         let path = self.dir.join(stored_file(&record_name));
         let file = OpenOptions::new()
@@ -424,6 +460,7 @@ impl ArtifactSink for Staging {
             compression: self.compression,
             size: stored.size,
             sha256: stored.sha256,
+            app: None,
         };
         self.transfers.push(WireTransfer {
             artifact: name.to_owned(),

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use kastell_core::types::{ArtifactRecord, ArtifactSource, BackupId, Compression};
+use kastell_core::types::{AppSelection, ArtifactRecord, ArtifactSource, BackupId, Compression};
 use kastell_core::{Error, ErrorKind, Result};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -245,6 +245,12 @@ impl VerifiedSource {
 impl ArtifactSource for VerifiedSource {
     fn server_unzstd(&self) -> bool {
         self.server_unzstd
+    }
+
+    /// Every app: the engine scopes a restore with a `ScopedSource` around
+    /// this one.
+    fn apps(&self) -> &AppSelection {
+        AppSelection::every()
     }
 
     fn open_stored(&self, name: &str) -> Result<(Box<dyn Read + Send>, Compression)> {

@@ -600,6 +600,7 @@ impl Platform for TestPlatform {
                     artifacts: vec![record],
                     skipped: Vec::new(),
                     warnings: Vec::new(),
+                    apps: Vec::new(),
                 })
         } else if self.fail_backup {
             use std::io::Write;

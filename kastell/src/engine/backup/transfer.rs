@@ -20,7 +20,7 @@ use std::io::{self, BufRead, Read, Write};
 use std::sync::Arc;
 
 use kastell_core::Result;
-use kastell_core::types::{ArtifactRecord, ArtifactSink, ArtifactSpec};
+use kastell_core::types::{AppData, AppSelection, ArtifactRecord, ArtifactSink, ArtifactSpec};
 use kastell_core::wire::{DumpJobs, WireCodec, WirePlan};
 
 /// Bytes between two reports of one artifact (256 KiB). Writes and reads
@@ -149,6 +149,14 @@ impl ArtifactSink for ObservedSink<'_> {
 
     fn wire(&self) -> &WirePlan {
         self.inner.wire()
+    }
+
+    fn apps(&self) -> &AppSelection {
+        self.inner.apps()
+    }
+
+    fn assign_app(&mut self, name: &str, app: &AppData) -> Result<ArtifactRecord> {
+        self.inner.assign_app(name, app)
     }
 
     fn dump_jobs(&self) -> DumpJobs {

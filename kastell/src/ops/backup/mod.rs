@@ -1,17 +1,19 @@
 //! SSH backups: create, list, restore, verify, through the backup engine.
 
+mod apps;
 mod operations;
 
 pub use operations::{
-    BACKUP_PRUNE, BackupCreateOp, BackupListOp, BackupRef, BackupRestoreOp, BackupVerifyOp,
-    CreateArgs, RepoArg,
+    AppArgs, BACKUP_PRUNE, BackupCreateOp, BackupListOp, BackupRef, BackupRestoreOp,
+    BackupVerifyOp, CreateArgs, RepoArg, RestoreArgs,
 };
 
 use super::HealthOp;
 #[allow(unused_imports)]
 use super::Operation as _;
 use super::reply::Reply;
-use kastell_core::types::{BackupId, StepReport, StepTimer};
+pub(crate) use apps::apps_table;
+use kastell_core::types::{AppBackup, AppSelection, BackupId, StepReport, StepTimer};
 use kastell_core::wire::CompressMode;
 use kastell_core::{Error, ErrorKind};
 use schemars::JsonSchema;
@@ -53,6 +55,11 @@ pub struct BackupCreate {
     pub repository: Option<RepoCopy>,
     /// Things to know (zstd missing on the host, version unreadable).
     pub warnings: Vec<String>,
+    /// Each app's data in the backup (Coolify and Dokploy): its artifacts,
+    /// the bytes it took on the server before (estimated) and stored
+    /// after, and how consistent each copy is.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<AppBackup>,
 }
 
 /// The reply carrying a [`BackupCreate`].
@@ -292,6 +299,7 @@ pub async fn backup_create_with(
         .clone()
         .with_compress_mode(compress)
         .with_dump_jobs(options.jobs)
+        .with_apps(options.apps.clone())
         .create(&BackupRequest {
             server: server.clone(),
             platform,
@@ -331,6 +339,7 @@ pub async fn backup_create_with(
                 .into_iter()
                 .chain(created.report.warnings.iter().cloned())
                 .collect(),
+            apps: created.report.apps.clone(),
         },
         ctx.suggest(
             server,
@@ -498,6 +507,21 @@ pub async fn backup_restore_from(
     backup_id: Option<&str>,
     repo: Option<&str>,
 ) -> OpResult<BackupRestoreResult> {
+    backup_restore_apps(ctx, query, backup_id, repo, AppSelection::every()).await
+}
+
+/// [`backup_restore_from`] of the apps `apps` selects: all but those left
+/// out, or, when only some are named, only their data, in place (the
+/// platform keeps running; only their containers stop), after a safety
+/// backup of just those apps. A name the backup has no app of is refused
+/// before anything changes, listing the backup's apps.
+pub async fn backup_restore_apps(
+    ctx: &Context,
+    query: Option<&str>,
+    backup_id: Option<&str>,
+    repo: Option<&str>,
+    apps: &AppSelection,
+) -> OpResult<BackupRestoreResult> {
     let admitted = ctx.admit(BackupRestoreOp::ID, query)?;
     let server = &admitted.server;
     let fail = |e: Error| {
@@ -560,6 +584,8 @@ pub async fn backup_restore_from(
     ));
     let outcome = ctx
         .engine
+        .clone()
+        .with_apps(apps.clone())
         .restore(RestoreRequest {
             server: server.clone(),
             platform,

@@ -4,13 +4,14 @@
 //! work itself is the parent module's.
 
 use async_trait::async_trait;
+use kastell_core::types::AppSelection;
 use kastell_core::wire::{CompressMode, DumpJobs};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{
     BackupCreateResult, BackupListResult, BackupRestoreResult, BackupVerifyResult,
-    backup_create_with, backup_list_in, backup_restore_from, backup_verify_in, safety_note,
+    backup_create_with, backup_list_in, backup_restore_apps, backup_verify_in, safety_note,
 };
 use crate::ops::context::Context;
 use crate::ops::operation::{CliCommand, CliTarget, McpAction, Operation, Scope, Spec};
@@ -79,6 +80,76 @@ impl BackupRef {
     }
 }
 
+/// The apps a backup or restore covers (Coolify's and Dokploy's
+/// resources: their databases and volumes), by key or shown name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::Args)]
+#[serde(rename_all = "camelCase")]
+pub struct AppArgs {
+    /// Only these apps' data (Coolify/Dokploy; name or key); restore: in place.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), inner(length(min = 1, max = 100)))]
+    #[arg(
+        long = "app",
+        value_name = "NAME",
+        help = "Only this app's data (repeatable; Coolify and Dokploy apps, by name or key)"
+    )]
+    pub app: Vec<String>,
+    /// Leave these apps' data out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), inner(length(min = 1, max = 100)))]
+    #[arg(
+        long = "exclude-app",
+        value_name = "NAME",
+        help = "Leave this app's data out (repeatable)"
+    )]
+    pub exclude_app: Vec<String>,
+}
+
+impl AppArgs {
+    /// The selection the engine runs with (names trimmed, blanks dropped).
+    pub fn selection(&self) -> AppSelection {
+        let clean = |names: &[String]| -> Vec<String> {
+            names
+                .iter()
+                .map(|n| n.trim().to_owned())
+                .filter(|n| !n.is_empty())
+                .collect()
+        };
+        AppSelection {
+            only: clean(&self.app),
+            exclude: clean(&self.exclude_app),
+        }
+    }
+
+    /// `, only apps a, b` / `, without apps c` for plans; empty for every
+    /// app.
+    fn describe(&self) -> String {
+        let s = self.selection();
+        let mut out = String::new();
+        if !s.only.is_empty() {
+            out.push_str(&format!(", only app(s) {}", s.only.join(", ")));
+        }
+        if !s.exclude.is_empty() {
+            out.push_str(&format!(", without app(s) {}", s.exclude.join(", ")));
+        }
+        out
+    }
+}
+
+/// Arguments of `backup-restore`: which backup, and which apps.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::Args)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreArgs {
+    /// The backup.
+    #[serde(flatten)]
+    #[command(flatten)]
+    pub backup: BackupRef,
+    /// The apps.
+    #[serde(flatten)]
+    #[command(flatten)]
+    pub apps: AppArgs,
+}
+
 /// Arguments of `backup-create`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::Args)]
 #[serde(rename_all = "camelCase")]
@@ -112,6 +183,10 @@ pub struct CreateArgs {
     #[serde(skip)]
     #[arg(long, value_name = "N", default_value = "auto", value_parser = dump_jobs)]
     pub jobs: DumpJobs,
+    /// The apps to back up.
+    #[serde(flatten)]
+    #[command(flatten)]
+    pub apps: AppArgs,
 }
 
 impl CreateArgs {
@@ -126,6 +201,7 @@ impl CreateArgs {
             compress: self.compress,
             jobs: self.jobs,
             repo,
+            apps: self.apps.selection(),
         }
     }
 }
@@ -150,7 +226,7 @@ impl Operation for BackupCreateOp {
         mcp: Some(McpAction {
             tool: "server_backup",
             action: "backup-create",
-            doc: "back the server up over SSH (platform database and configuration, or the configured paths on bare servers) into the local store with checksums (and a repository, with repo).",
+            doc: "back the server up over SSH (platform database, configuration and apps' data, or the configured paths on bare servers) into the local store with checksums (and a repository, with repo).",
         }),
         cli: Some(CliCommand {
             path: &["backup", "create"],
@@ -169,13 +245,20 @@ impl Operation for BackupCreateOp {
         let mut steps = vec![
             format!("Read the SSH host key of {}", plan::ssh_target(server)),
             format!(
-                "Back up the {} platform over SSH into {}/<new id> (published only when complete)",
+                "Back up the {} platform over SSH into {}/<new id> (published only when complete{})",
                 server.platform_id(),
-                plan::backups_dir(ctx, server)
+                plan::backups_dir(ctx, server),
+                args.apps.describe()
             ),
         ];
         steps.extend(plan::repo_step(ctx, server, &args.options().repo));
         steps
+    }
+
+    /// A table of the apps' data: per app, its size before (estimated)
+    /// and stored after, and its artifacts.
+    fn render(body: &BackupCreateResult) -> Vec<String> {
+        super::apps_table(&body.body.apps)
     }
 }
 
@@ -241,14 +324,23 @@ impl Operation for BackupRestoreOp {
             target: CliTarget::One,
         }),
     };
-    type Args = BackupRef;
+    type Args = RestoreArgs;
     type Body = BackupRestoreResult;
 
-    async fn run(ctx: &Context, query: Option<&str>, args: &BackupRef) -> OpResult<Self::Body> {
-        backup_restore_from(ctx, query, args.id(), args.repo.name()).await
+    async fn run(ctx: &Context, query: Option<&str>, args: &RestoreArgs) -> OpResult<Self::Body> {
+        backup_restore_apps(
+            ctx,
+            query,
+            args.backup.id(),
+            args.backup.repo.name(),
+            &args.apps.selection(),
+        )
+        .await
     }
 
-    fn plan(ctx: &Context, server: &ServerRecord, args: &BackupRef) -> Vec<String> {
+    fn plan(ctx: &Context, server: &ServerRecord, args: &RestoreArgs) -> Vec<String> {
+        let apps = args.apps.selection();
+        let args = &args.backup;
         let mut steps = Vec::new();
         if let Some(repo) = args.repo.name() {
             steps.push(format!(
@@ -262,6 +354,27 @@ impl Operation for BackupRestoreOp {
             Some(note) => format!("Verify backup {id} (every checksum); {note}"),
             None => format!("Verify backup {id} (every checksum)"),
         };
+        if apps.is_only() {
+            steps.extend([
+                verify,
+                format!(
+                    "Safety backup of app(s) {} on {}",
+                    apps.only.join(", "),
+                    plan::ssh_target(server)
+                ),
+                format!(
+                    "Restore the data of app(s) {} from {id} in place, stopping only their containers (the platform keeps running)",
+                    apps.only.join(", ")
+                ),
+                "Health check".to_owned(),
+            ]);
+            return steps;
+        }
+        let without = if apps.exclude.is_empty() {
+            String::new()
+        } else {
+            format!(" (but the data of app(s) {})", apps.exclude.join(", "))
+        };
         steps.extend([
             verify,
             format!(
@@ -269,7 +382,7 @@ impl Operation for BackupRestoreOp {
                 plan::ssh_target(server)
             ),
             format!(
-                "Restore {id} onto the {} platform over SSH, replacing {} (started again whatever happens)",
+                "Restore {id} onto the {} platform over SSH, replacing {}{without} (started again whatever happens)",
                 server.platform_id(),
                 crate::ops::backup_holds(server.platform_id())
             ),
@@ -278,7 +391,18 @@ impl Operation for BackupRestoreOp {
         steps
     }
 
-    fn question(server: &ServerRecord, args: &BackupRef) -> String {
+    fn question(server: &ServerRecord, args: &RestoreArgs) -> String {
+        let apps = args.apps.selection();
+        let args = &args.backup;
+        if apps.is_only() {
+            return format!(
+                "This will restore the data of app(s) {} on \"{}\" ({}) from backup {}. Their current data will be OVERWRITTEN. Continue?",
+                apps.only.join(", "),
+                server.name,
+                server.ip,
+                args.describe("(newest)")
+            );
+        }
         format!(
             "This will restore \"{}\" ({}) from backup {}. Current data will be OVERWRITTEN. Continue?",
             server.name,
@@ -287,19 +411,20 @@ impl Operation for BackupRestoreOp {
         )
     }
 
-    fn target(args: &BackupRef) -> Option<&str> {
-        args.id()
+    fn target(args: &RestoreArgs) -> Option<&str> {
+        args.backup.id()
     }
 
-    fn repo(args: &BackupRef) -> Option<&str> {
-        args.repo.name()
+    fn repo(args: &RestoreArgs) -> Option<&str> {
+        args.backup.repo.name()
     }
 
     /// The newest local backup that is not a safety backup, named in the
     /// question and the plan, and restored exactly (not re-picked after
     /// the question). From a repository, the newest there is picked when
     /// it runs.
-    fn pin(ctx: &Context, server: &ServerRecord, args: &mut BackupRef) {
+    fn pin(ctx: &Context, server: &ServerRecord, args: &mut RestoreArgs) {
+        let args = &mut args.backup;
         if args.id().is_none() && args.repo.name().is_none() {
             if let Ok(newest) = ctx.engine.latest(&server.name) {
                 args.backup_id = Some(newest.id.to_string());

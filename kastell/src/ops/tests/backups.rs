@@ -286,9 +286,12 @@ async fn a_restore_without_an_id_never_picks_the_safety_backup_of_the_last_one()
         .find("web-1")
         .unwrap()
         .unwrap();
-    let mut pinned = BackupRef::default();
+    let mut pinned = RestoreArgs::default();
     BackupRestoreOp::pin(&ctx, &web, &mut pinned);
-    assert_eq!(pinned.backup_id.as_deref(), Some(good.backup_id.as_str()));
+    assert_eq!(
+        pinned.backup.backup_id.as_deref(),
+        Some(good.backup_id.as_str())
+    );
 
     // The blast radius's newest backup for a restore is the good one.
     let blast = blast_radius(
@@ -318,9 +321,12 @@ async fn a_restore_without_an_id_never_picks_the_safety_backup_of_the_last_one()
     let plan = BackupRestoreOp::plan(
         &ctx,
         &web,
-        &BackupRef {
-            backup_id: Some(safety.clone()),
-            ..BackupRef::default()
+        &RestoreArgs {
+            backup: BackupRef {
+                backup_id: Some(safety.clone()),
+                ..BackupRef::default()
+            },
+            ..RestoreArgs::default()
         },
     );
     let note = format!(

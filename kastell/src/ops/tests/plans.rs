@@ -4,7 +4,7 @@
 use super::World;
 use crate::ops::{
     BackupRef, BackupRestoreOp, LogsArgs, LogsOp, LogsSource, MaintainOp, MaintainOptions,
-    Operation, RepoArg, SnapshotDeleteOp, SnapshotRef,
+    Operation, RepoArg, RestoreArgs, SnapshotDeleteOp, SnapshotRef,
 };
 use crate::state::store::FleetStore;
 
@@ -21,11 +21,14 @@ fn a_restore_plan_names_the_backup_the_repository_and_what_the_platform_entry_sa
     let world = World::new();
     let ctx = world.cli();
     let web = server(&world, "web-1");
-    let args = BackupRef {
-        backup_id: Some("2026-12-01_03-00-00-000".into()),
-        repo: RepoArg {
-            repo: Some("offsite".into()),
+    let args = RestoreArgs {
+        backup: BackupRef {
+            backup_id: Some("2026-12-01_03-00-00-000".into()),
+            repo: RepoArg {
+                repo: Some("offsite".into()),
+            },
         },
+        ..RestoreArgs::default()
     };
     let steps = BackupRestoreOp::plan(&ctx, &web, &args);
     assert!(steps[0].starts_with("Pull backup 2026-12-01_03-00-00-000 from repository offsite"));

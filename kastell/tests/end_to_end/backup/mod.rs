@@ -2,6 +2,7 @@
 //! adaptive compression over real and shaped links.
 
 mod adapt;
+mod apps;
 mod drill;
 mod hostile;
 mod killed;

@@ -3,5 +3,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod app_key;
+mod apps;
 mod round_trip;
 mod trials;

@@ -19,6 +19,8 @@ fn fixture() -> ScriptedFixture {
         )
         .reply("docker exec 'coolify-db' pg_dump", Reply::ok("PGDMP dump"))
         .reply("docker exec 'coolify-db' pg_isready", Reply::ok(""))
+        // The apps' tables: none (a host without apps).
+        .reply("docker exec 'coolify-db' psql -At", Reply::ok(""))
         .reply("docker exec -i 'coolify-db' pg_restore", Reply::ok(""))
         .reply(
             "d='/data/coolify'",

@@ -24,6 +24,8 @@ fn fixture() -> ScriptedFixture {
             Reply::ok("PGDMP dump"),
         )
         .reply(&format!("docker exec '{DB}' pg_isready"), Reply::ok(""))
+        // The apps' tables: none (a host without apps).
+        .reply(&format!("docker exec '{DB}' psql -At"), Reply::ok(""))
         .reply(&format!("docker exec -i '{DB}' pg_restore"), Reply::ok(""))
         .reply("d='/etc/dokploy'", Reply::ok(".\n"))
         .reply("printf", Reply::ok("tar bytes"))

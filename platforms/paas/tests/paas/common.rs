@@ -9,8 +9,8 @@ use std::sync::Arc;
 use kastell_core::memory::{MemoryTransport, Reply};
 use kastell_core::{PlatformContext, PlatformTarget};
 use kastell_paas::{
-    ConfigSpec, DbContainer, Interpreter, LogSpec, PaasPlatform, PaasSpec, SecretSpec, ServiceSpec,
-    UpdateSpec,
+    AppsSpec, ConfigSpec, DbContainer, Interpreter, LogSpec, PaasPlatform, PaasSpec, SecretSpec,
+    ServiceSpec, UpdateSpec,
 };
 
 pub const COMPOSE: PaasSpec = PaasSpec {
@@ -38,6 +38,7 @@ pub const COMPOSE: PaasSpec = PaasSpec {
     },
     log: LogSpec::Container("compose-app"),
     secret: SecretSpec::None,
+    apps: AppsSpec::NONE,
 };
 
 pub const SWARM: PaasSpec = PaasSpec {
@@ -65,6 +66,7 @@ pub const SWARM: PaasSpec = PaasSpec {
     },
     log: LogSpec::SwarmService("swarm-app"),
     secret: SecretSpec::None,
+    apps: AppsSpec::NONE,
 };
 
 pub const DUMP: &[u8] = b"PGDMP fake custom dump";
