@@ -519,7 +519,7 @@ impl Operation for DrillScratchOp {
             .long()
             .needs_platform(),
         scope: Scope::Server,
-        // Not offered over MCP (tools/list stays under 16 KB): an agent
+        // Not offered over MCP (to keep tools/list small): an agent
         // asks for `recover`, or a person schedules rehearsals.
         mcp: None,
         cli: Some(CliCommand {

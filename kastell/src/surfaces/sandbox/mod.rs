@@ -359,8 +359,8 @@ impl Sandbox {
         self.servers.iter().find(|s| s.name == name)
     }
 
-    /// The simulator of `provider`, when one runs (tests arm its faults
-    /// and read what it created).
+    /// The simulator of `provider`, when one runs (tests arm its faults,
+    /// read what it created and count requests in its log).
     pub fn simulator(&self, provider: &str) -> Option<&dyn Simulator> {
         self.clouds
             .iter()
@@ -402,15 +402,6 @@ impl Sandbox {
             .iter()
             .find(|c| c.provider_id() == provider)
             .map(|c| c.boots(&server.server_id))
-    }
-
-    /// The simulator of `provider`, when the sandbox runs one (its request
-    /// log is what tests count requests in).
-    pub fn simulator(&self, provider: &str) -> Option<&dyn Simulator> {
-        self.clouds
-            .iter()
-            .find(|c| c.provider_id() == provider)
-            .map(|c| c.as_ref())
     }
 
     /// The variables the sandbox sets on top of any environment: each

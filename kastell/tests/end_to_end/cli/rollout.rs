@@ -30,6 +30,7 @@ async fn sandbox(dir: &Path, servers: usize) -> Sandbox {
         servers_per_provider: servers,
         manual_server: false,
         platform: None,
+        spare_hosts_per_provider: 0,
     };
     Sandbox::start_with(&dir.join("state"), &plan)
         .await

@@ -101,6 +101,7 @@ async fn a_rollout_is_one_task_cancelled_between_servers_and_resumed_after_a_res
         servers_per_provider: 4,
         manual_server: false,
         platform: None,
+        spare_hosts_per_provider: 0,
     };
     let sandbox = Sandbox::start_with(&dir.path().join("state"), &plan)
         .await

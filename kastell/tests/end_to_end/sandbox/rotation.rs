@@ -69,6 +69,7 @@ async fn only_kastells_snapshots_go_on_every_provider_and_a_dry_run_changes_noth
         servers_per_provider: 2,
         manual_server: false,
         platform: None,
+        spare_hosts_per_provider: 0,
     };
     let sandbox = Sandbox::start_with(&dir.path().join("state"), &plan)
         .await

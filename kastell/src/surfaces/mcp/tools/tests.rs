@@ -171,18 +171,18 @@ fn listing_bytes(tools: &[Tool]) -> usize {
         .unwrap_or(usize::MAX)
 }
 
-/// tools/list stays under 16 KB (it was 49 KB; the original's is
-/// 67 KB), with room left under that for new fields, and each tool's
-/// output schema is a small share of it.
+/// tools/list stays under 20 KB (it was 49 KB; the original's is
+/// 67 KB; 16 KB until recover, snapshot-rotate and rollout were added),
+/// and each tool's output schema is a small share of it.
 #[test]
-fn the_whole_listing_is_under_16_kb() {
+fn the_whole_listing_is_under_20_kb() {
     let tools = all();
     let bytes = listing_bytes(&tools);
-    assert!(bytes < 16 * 1024, "tools/list is {bytes} bytes");
+    assert!(bytes < 20 * 1024, "tools/list is {bytes} bytes");
     for tool in &tools {
         let output = serde_json::to_vec(&tool.output_schema).unwrap().len();
         assert!(
-            output < 4 * 1024,
+            output < 5 * 1024,
             "{}: output schema of {output} bytes",
             tool.name
         );
