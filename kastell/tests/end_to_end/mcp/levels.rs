@@ -111,7 +111,20 @@ async fn tools_list_offers_what_the_levels_allow_and_follows_their_changes() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let tools = listed(&mcp).await;
-    assert_eq!(actions(&tools, "server_backup").unwrap().len(), 8);
+    assert_eq!(
+        actions(&tools, "server_backup").unwrap(),
+        [
+            "backup-create",
+            "backup-list",
+            "backup-restore",
+            "snapshot-create",
+            "snapshot-list",
+            "snapshot-delete",
+            "snapshot-restore",
+            "snapshot-rotate",
+            "recover"
+        ]
+    );
     assert_eq!(
         actions(&tools, "server_maintain").unwrap(),
         ["update", "restart", "maintain", "rollout"]
