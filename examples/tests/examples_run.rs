@@ -271,6 +271,7 @@ fn the_official_sdk_drives_a_third_party_build_over_mcp() {
     assert_eq!(
         steps,
         [
+            "Snapshot",
             "Status Check",
             "Cron host Update",
             "Health Check",
@@ -279,7 +280,10 @@ fn the_official_sdk_drives_a_third_party_build_over_mcp() {
         ],
         "{maintained}"
     );
-    let reboot = maintained["steps"][3]["detail"].as_str().unwrap();
+    // Acme has no snapshots: the step says the update cannot be rolled back.
+    let snapshot = maintained["steps"][0]["detail"].as_str().unwrap();
+    assert!(snapshot.contains("cannot be rolled back"), "{snapshot}");
+    let reboot = maintained["steps"][4]["detail"].as_str().unwrap();
     assert!(reboot.contains("via provider API (boot id"), "{reboot}");
     // The blast radius names what the Cron host's entry says a backup
     // holds, not a PaaS's database.
@@ -357,7 +361,7 @@ fn a_third_party_operation_reaches_the_cli_the_policy_and_mcp() {
     );
     let said = tools[0]["description"].as_str().unwrap_or_default();
     assert!(
-        said.contains("server_maintain update, restart, maintain, cron-reload"),
+        said.contains("server_maintain update, restart, maintain, rollout, cron-reload"),
         "{said}"
     );
     let refused = &report["calls"][0]["result"];

@@ -109,6 +109,15 @@ impl Platform for CronHost {
         ENTRY.capability
     }
 
+    /// A fresh host needs nothing installed to hold cron tables: the
+    /// restore unpacks them under the root with `tar`, which must be there
+    /// (`kastell recover` onto a new server calls this first).
+    async fn install(&self, timeout: Duration) -> Result<String> {
+        self.run("command -v tar >/dev/null && mkdir -p {}", timeout)
+            .await?;
+        Ok("cronhost: nothing to install (tar is there for the restore)".to_owned())
+    }
+
     async fn version(&self) -> Result<String> {
         self.run("uname -sr # {}", QUICK).await
     }
