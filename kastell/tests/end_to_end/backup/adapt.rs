@@ -203,7 +203,23 @@ async fn the_link_measurement_reads_shaped_and_fast_links_within_30_percent() {
         let before = carried(transport.as_ref(), 256).await;
         let fast = measure_link(transport.as_ref(), round_trip).await.unwrap();
         let after = carried(transport.as_ref(), 256).await;
-        within_30_percent(what, fast.bytes_per_sec(), (before + after) / 2.0);
+        let reference = (before + after) / 2.0;
+        if mbit.is_some() {
+            within_30_percent(what, fast.bytes_per_sec(), reference);
+        } else {
+            // Unshaped, the rate is what two shared cores spare for SSH at
+            // that moment, which moves by more than 30% between transfers
+            // here (46% seen once). The old 2 MiB sample read such links 3-10x
+            // too slow; half the carried rate still catches that.
+            let share = fast.bytes_per_sec() / reference;
+            eprintln!("{what}: measured {:.0}% of the carried rate", share * 100.0);
+            assert!(
+                share >= 0.5,
+                "{what}: the link measured {:.1} MB/s, under half of {:.1} MB/s",
+                fast.bytes_per_sec() / 1e6,
+                reference / 1e6
+            );
+        }
     }
 }
 
