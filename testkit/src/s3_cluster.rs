@@ -223,12 +223,12 @@ impl SeaweedCluster {
         let endpoint = format!("http://127.0.0.1:{s3_port}");
         let until = Instant::now() + Duration::from_secs(40);
         loop {
-            if let Some(exited) = children.iter_mut().find_map(|c| c.try_wait().ok().flatten()) {
+            if let Some(exited) = children
+                .iter_mut()
+                .find_map(|c| c.try_wait().ok().flatten())
+            {
                 kill_all(&mut children);
-                return Err(format!(
-                    "a weed process exited ({exited}): {}",
-                    tail(&log)
-                ));
+                return Err(format!("a weed process exited ({exited}): {}", tail(&log)));
             }
             if Self::admin_probe(&endpoint) {
                 return Ok((children, endpoint, master));
@@ -268,10 +268,22 @@ impl SeaweedCluster {
         let sha = {
             use sha2::Digest;
             let digest = sha2::Sha256::digest(policy.as_bytes());
-            digest.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            digest
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
         };
         let out = Command::new("curl")
-            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--aws-sigv4", "aws:amz:us-east-1:s3", "--user"])
+            .args([
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--aws-sigv4",
+                "aws:amz:us-east-1:s3",
+                "--user",
+            ])
             .arg(format!(
                 "{}:{}",
                 self.admin.access_key_id, self.admin.secret_access_key

@@ -194,7 +194,9 @@ fn pair(
                 streams.len()
             ),
         )
-        .with_hint("Back this server up from the operator's machine (`kastell schedule install`)"));
+        .with_hint(
+            "Back this server up from the operator's machine (`kastell schedule install`)",
+        ));
     }
     if opened.is_empty() {
         return Err(Error::invalid_state(
@@ -245,8 +247,11 @@ mod tests {
 
     #[test]
     fn an_artifact_without_a_server_command_is_refused() {
-        let error = pair(&[spec("a.tar"), spec("secret.env")], vec![Ok(RemoteCommand::fixed("tar"))])
-            .unwrap_err();
+        let error = pair(
+            &[spec("a.tar"), spec("secret.env")],
+            vec![Ok(RemoteCommand::fixed("tar"))],
+        )
+        .unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Unsupported);
         assert!(error.to_string().contains("secret.env"), "{error}");
         let fed = pair(

@@ -87,7 +87,8 @@ impl Layout {
 
     /// The systemd timer.
     pub(crate) fn timer(&self) -> String {
-        self.root.join(&format!("/etc/systemd/system/{UNIT_STEM}.timer"))
+        self.root
+            .join(&format!("/etc/systemd/system/{UNIT_STEM}.timer"))
     }
 
     /// The cron file (hosts without systemd).
@@ -217,10 +218,7 @@ pub(crate) fn cron_schedule(calendar: &str) -> Result<String> {
         ))
         .with_hint("Give --backup-at as \"*-*-* HH:MM\" (for example \"*-*-* 03:00\")")
     };
-    let time = calendar
-        .trim()
-        .strip_prefix("*-*-* ")
-        .ok_or_else(refuse)?;
+    let time = calendar.trim().strip_prefix("*-*-* ").ok_or_else(refuse)?;
     let mut parts = time.split(':');
     let number = |p: Option<&str>, max: u32| {
         p.filter(|t| !t.is_empty() && t.len() <= 2 && t.bytes().all(|b| b.is_ascii_digit()))
@@ -259,11 +257,7 @@ fn assignments(pairs: &[(&str, &str)]) -> Result<String> {
 fn store_line(server: &str, artifact: &CapturedArtifact) -> Result<String> {
     let restic = RemoteCommand::template(
         "restic backup --quiet --stdin --stdin-filename {} --host {} --tag {} --tag \"run:$KASTELL_RUN\"",
-        &[
-            &artifact.name,
-            server,
-            &format!("kastell,{ONSERVER_TAG}"),
-        ],
+        &[&artifact.name, server, &format!("kastell,{ONSERVER_TAG}")],
     )?;
     let piped = RemoteCommand::piped(&artifact.command, &restic);
     Ok(format!(
@@ -370,7 +364,10 @@ pub(crate) fn render(setup: &Setup<'_>, layout: &Layout) -> Result<Vec<ServerFil
     let mut env = vec![
         ("RESTIC_REPOSITORY", setup.repository),
         ("AWS_ACCESS_KEY_ID", setup.keys.access_key_id.as_str()),
-        ("AWS_SECRET_ACCESS_KEY", setup.keys.secret_access_key.as_str()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            setup.keys.secret_access_key.as_str(),
+        ),
     ];
     let password_file = layout.password_file();
     let cache = layout.cache_dir();

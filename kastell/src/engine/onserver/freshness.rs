@@ -202,7 +202,16 @@ mod tests {
         assert_eq!(parse_age("1d12h").unwrap(), Duration::from_secs(36 * 3600));
         assert_eq!(parse_age("90m").unwrap(), Duration::from_secs(5400));
         assert_eq!(parse_age("5s").unwrap(), Duration::from_secs(5));
-        for bad in ["", "26", "h", "0h", "-1h", "26x", "1.5h", "99999999999999999999d"] {
+        for bad in [
+            "",
+            "26",
+            "h",
+            "0h",
+            "-1h",
+            "26x",
+            "1.5h",
+            "99999999999999999999d",
+        ] {
             assert!(parse_age(bad).is_err(), "{bad}");
         }
     }
@@ -236,7 +245,13 @@ mod tests {
         assert_eq!(web.verdict, Verdict::Stale);
         assert!(web.is_alarming());
         assert!(web.line().contains("1d 1h ago"), "{}", web.line());
-        let fresh = judge("web", "r", Some(newest), now, Duration::from_secs(2 * 86_400));
+        let fresh = judge(
+            "web",
+            "r",
+            Some(newest),
+            now,
+            Duration::from_secs(2 * 86_400),
+        );
         assert_eq!(fresh.verdict, Verdict::Fresh);
         assert_eq!(judge("mail", "r", None, now, day).verdict, Verdict::Never);
     }

@@ -113,9 +113,9 @@ pub(crate) async fn write(
             path = kastell_core::quote(&file.path),
             test = ours_test()
         );
-        root.run(&script, None).await.map_err(|e| {
-            e.with_hint("Move that file away, or remove it, and install again")
-        })?;
+        root.run(&script, None)
+            .await
+            .map_err(|e| e.with_hint("Move that file away, or remove it, and install again"))?;
     }
     for file in files {
         let dir = file
@@ -138,9 +138,7 @@ pub(crate) async fn write(
             })?;
     }
     if starter == Starter::Systemd && layout.root().is_server_root() {
-        let start = format!(
-            "systemctl daemon-reload && systemctl enable --now {UNIT_STEM}.timer"
-        );
+        let start = format!("systemctl daemon-reload && systemctl enable --now {UNIT_STEM}.timer");
         root.run(&start, None).await?;
         return Ok(Some(start));
     }

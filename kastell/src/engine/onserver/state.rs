@@ -199,7 +199,11 @@ pub(crate) fn register(
 /// `AWS_SECRET_ACCESS_KEY=` lines, mode 0600). Refuses a missing or
 /// exposed file, a missing value, and a key id equal to one of
 /// `operator_keys` (a server never holds the operator's key).
-pub(crate) fn server_keys(dir: &Path, server: &str, operator_keys: &[String]) -> Result<S3Credentials> {
+pub(crate) fn server_keys(
+    dir: &Path,
+    server: &str,
+    operator_keys: &[String],
+) -> Result<S3Credentials> {
     let path = dir.join(format!("{}.env", name_piece(server)?));
     let hint = format!(
         "Write {} (mode 0600) with AWS_ACCESS_KEY_ID=... and AWS_SECRET_ACCESS_KEY=... of a key \
@@ -207,12 +211,16 @@ pub(crate) fn server_keys(dir: &Path, server: &str, operator_keys: &[String]) ->
         path.display()
     );
     let meta = std::fs::metadata(&path).map_err(|e| {
-        Error::io(format!("reading the server key file {}", path.display()), e).with_hint(hint.clone())
+        Error::io(format!("reading the server key file {}", path.display()), e)
+            .with_hint(hint.clone())
     })?;
     if meta.permissions().mode() & 0o077 != 0 {
         return Err(Error::new(
             ErrorKind::PermissionDenied,
-            format!("the server key file {} can be read by other users", path.display()),
+            format!(
+                "the server key file {} can be read by other users",
+                path.display()
+            ),
         )
         .with_hint(format!("Run `chmod 600 {}`", path.display())));
     }
@@ -263,7 +271,10 @@ mod tests {
     #[test]
     fn each_server_gets_a_prefix_of_its_own_and_only_on_s3() {
         let at = server_location(&shared("s3:http://127.0.0.1:9/b/backups"), "web-1").unwrap();
-        assert_eq!(at.to_string(), "s3:http://127.0.0.1:9/b/backups/servers/web-1");
+        assert_eq!(
+            at.to_string(),
+            "s3:http://127.0.0.1:9/b/backups/servers/web-1"
+        );
         let root = server_location(&shared("s3:http://127.0.0.1:9/b"), "a.b").unwrap();
         assert_eq!(root.to_string(), "s3:http://127.0.0.1:9/b/servers/a_2Eb");
         let local = server_location(&shared("/srv/repo"), "web-1").unwrap_err();
@@ -274,7 +285,11 @@ mod tests {
     fn a_server_key_file_must_be_private_complete_and_not_the_operators() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("web-1.env");
-        std::fs::write(&path, "AWS_ACCESS_KEY_ID=srv\nAWS_SECRET_ACCESS_KEY='s3cret'\n").unwrap();
+        std::fs::write(
+            &path,
+            "AWS_ACCESS_KEY_ID=srv\nAWS_SECRET_ACCESS_KEY='s3cret'\n",
+        )
+        .unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let exposed = server_keys(dir.path(), "web-1", &[]).unwrap_err();
         assert_eq!(exposed.kind(), ErrorKind::PermissionDenied);

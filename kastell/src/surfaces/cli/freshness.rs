@@ -51,14 +51,18 @@ pub(crate) async fn run(ctx: &Context, args: &FreshnessArgs) -> Result<ExitCode>
     let list = OnServerList::load(&kastell_dir)?;
     let registry = RepoRegistry::load(&kastell_dir)?;
     if list.all().is_empty() {
-        return Err(Error::not_found("no server backs itself up (no on-server backups)")
-            .with_hint("Install them with `kastell schedule install --on-server --repo NAME`"));
+        return Err(
+            Error::not_found("no server backs itself up (no on-server backups)")
+                .with_hint("Install them with `kastell schedule install --on-server --repo NAME`"),
+        );
     }
     for wanted in &args.servers {
         if !list.all().contains_key(wanted) {
             let known: Vec<&str> = list.all().keys().map(String::as_str).collect();
-            return Err(Error::not_found(format!("{wanted} has no on-server backup"))
-                .with_hint(format!("Servers with one: {}", known.join(", "))));
+            return Err(
+                Error::not_found(format!("{wanted} has no on-server backup"))
+                    .with_hint(format!("Servers with one: {}", known.join(", "))),
+            );
         }
     }
     let mut results = Vec::new();
@@ -88,11 +92,12 @@ pub(crate) async fn run(ctx: &Context, args: &FreshnessArgs) -> Result<ExitCode>
         (None, None)
     } else {
         match Webhook::from_env(&ctx.env) {
-            Ok(webhook) => match alert::send(&webhook, &Alert::stale(&args.max_age, &alarming)).await
-            {
-                Ok(_) => (Some(true), None),
-                Err(e) => (Some(false), Some(e.to_string())),
-            },
+            Ok(webhook) => {
+                match alert::send(&webhook, &Alert::stale(&args.max_age, &alarming)).await {
+                    Ok(_) => (Some(true), None),
+                    Err(e) => (Some(false), Some(e.to_string())),
+                }
+            }
             Err(e) => (Some(false), Some(e.to_string())),
         }
     };

@@ -17,6 +17,7 @@ pub(crate) mod confirm;
 pub(crate) mod demo;
 pub(crate) mod doctor;
 pub(crate) mod fleet;
+pub(crate) mod freshness;
 pub(crate) mod op;
 pub(crate) mod output;
 mod pick;
@@ -27,7 +28,6 @@ pub(crate) mod report;
 pub(crate) mod rollout;
 #[cfg(feature = "sandbox")]
 pub(crate) mod sandbox;
-pub(crate) mod freshness;
 pub(crate) mod schedule;
 pub(crate) mod server;
 pub(crate) mod shell;

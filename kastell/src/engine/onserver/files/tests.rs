@@ -27,7 +27,10 @@ fn render_with(starter: Starter, ping: Option<&str>) -> Result<Vec<ServerFile>> 
         artifacts: &artifacts,
         starter,
     };
-    render(&setup, &Layout::new(PlatformRoot::new("/srv/root").unwrap()))
+    render(
+        &setup,
+        &Layout::new(PlatformRoot::new("/srv/root").unwrap()),
+    )
 }
 
 #[test]
@@ -49,18 +52,37 @@ fn secrets_are_only_in_the_two_private_files() {
         for secret in ["TOPSECRET", "TOKEN-uuid"] {
             assert!(!shown.contains(secret), "{} shows {secret}", file.path);
             if !file.secret {
-                assert!(!file.content.contains(secret), "{} holds {secret}", file.path);
+                assert!(
+                    !file.content.contains(secret),
+                    "{} holds {secret}",
+                    file.path
+                );
             }
         }
-        assert_eq!(file.mode & 0o077 == 0, file.secret || file.mode == 0o700, "{}", file.path);
+        assert_eq!(
+            file.mode & 0o077 == 0,
+            file.secret || file.mode == 0o700,
+            "{}",
+            file.path
+        );
     }
     let env = &files[0];
     assert!(env.content.contains("AWS_SECRET_ACCESS_KEY='TOPSECRET-s3'"));
-    assert!(env.content.contains("KASTELL_PING_URL='https://hc.example/ping/TOKEN-uuid'"));
-    assert!(env.shown().contains("AWS_SECRET_ACCESS_KEY"), "{}", env.shown());
+    assert!(
+        env.content
+            .contains("KASTELL_PING_URL='https://hc.example/ping/TOKEN-uuid'")
+    );
+    assert!(
+        env.shown().contains("AWS_SECRET_ACCESS_KEY"),
+        "{}",
+        env.shown()
+    );
     let script = &files[2].content;
     assert!(script.starts_with("#!/bin/sh\n# Written by kastell schedule install --on-server"));
-    assert!(script.contains("--stdin-filename 'backup.tar' --host 'web-1'"), "{script}");
+    assert!(
+        script.contains("--stdin-filename 'backup.tar' --host 'web-1'"),
+        "{script}"
+    );
     assert!(script.contains(COMPLETE_TAG), "{script}");
     assert!(script.contains("apt-get install -y restic"), "{script}");
     let timer = &files[4].content;
@@ -90,14 +112,23 @@ fn hostile_values_are_refused_or_quoted() {
     assert!(render_with(Starter::Cron, Some("https://x/'; rm -rf /")).is_err());
     assert!(render_with(Starter::Cron, Some("ftp://x")).is_err());
     assert!(assignments(&[("A", "x\ny")]).is_err());
-    assert_eq!(assignments(&[("A", "it's $(x)")]).unwrap(), "A='it'\\''s $(x)'\n");
+    assert_eq!(
+        assignments(&[("A", "it's $(x)")]).unwrap(),
+        "A='it'\\''s $(x)'\n"
+    );
 }
 
 #[test]
 fn cron_takes_only_a_daily_time() {
     assert_eq!(cron_schedule("*-*-* 03:00:00").unwrap(), "0 3 * * *");
     assert_eq!(cron_schedule("*-*-* 23:59").unwrap(), "59 23 * * *");
-    for bad in ["Sun *-*-* 03:00", "*-*-* 24:00", "*-*-* 03:00:30", "daily", "*-*-* 3:0x"] {
+    for bad in [
+        "Sun *-*-* 03:00",
+        "*-*-* 24:00",
+        "*-*-* 03:00:30",
+        "daily",
+        "*-*-* 3:0x",
+    ] {
         assert!(cron_schedule(bad).is_err(), "{bad}");
     }
 }

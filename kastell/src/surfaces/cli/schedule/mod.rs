@@ -191,7 +191,12 @@ pub struct RemoveArgs {
     #[arg(long, conflicts_with_all = ["units", "system", "unit_dir"])]
     pub on_server: bool,
     /// With --on-server: the server (name or IP).
-    #[arg(long, value_name = "NAME", requires = "on_server", conflicts_with = "all")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "on_server",
+        conflicts_with = "all"
+    )]
     pub server: Option<String>,
     /// With --on-server: every server in the fleet.
     #[arg(long, requires = "on_server")]

@@ -12,10 +12,10 @@ use serde::Serialize;
 
 use super::super::Context;
 use super::super::confirm::{Confirmation, confirm};
+use crate::engine::onserver::capture;
 use crate::engine::onserver::files::{self, Layout, ServerFile, Setup, Starter};
 use crate::engine::onserver::remote::{self, Installed, Root};
 use crate::engine::onserver::state::{self, OnServer, OnServerList};
-use crate::engine::onserver::capture;
 use crate::engine::repos::{self, RepoConfig, RepoRegistry};
 use crate::engine::schedule::{DEFAULT_BACKUP_AT, analyze};
 use crate::ops;
@@ -85,7 +85,14 @@ fn servers(ctx: &Context, server: Option<&str>, all: bool) -> Result<Vec<ServerR
 }
 
 /// How root is reached on `record`, and where its files go.
-fn place(octx: &ops::Context, record: &ServerRecord) -> Result<(Arc<dyn kastell_core::Transport>, kastell_core::types::Privilege, Layout)> {
+fn place(
+    octx: &ops::Context,
+    record: &ServerRecord,
+) -> Result<(
+    Arc<dyn kastell_core::Transport>,
+    kastell_core::types::Privilege,
+    Layout,
+)> {
     let (root, privilege) = ops::place_of(record)?;
     Ok((octx.transport_for(record), privilege, Layout::new(root)))
 }
@@ -102,13 +109,10 @@ fn storage_sentence(config: &RepoConfig) -> String {
 /// The S3 key ids the operator's own environment holds (a server's key
 /// must be none of them).
 fn operator_key_ids(ctx: &Context) -> Vec<String> {
-    [
-        "AWS_ACCESS_KEY_ID",
-        repos::PRUNE_AWS_ACCESS_KEY_ID_VAR,
-    ]
-    .iter()
-    .filter_map(|v| ctx.env.get_nonempty(v))
-    .collect()
+    ["AWS_ACCESS_KEY_ID", repos::PRUNE_AWS_ACCESS_KEY_ID_VAR]
+        .iter()
+        .filter_map(|v| ctx.env.get_nonempty(v))
+        .collect()
 }
 
 /// Installs (or, dry, shows) the on-server backup of each of `records`.
@@ -231,7 +235,11 @@ pub(crate) async fn install(
         }
         ctx.out.line(format!(
             "{} {}: backs up {} into {} ({}) on {} via {}.",
-            if report.dry_run { "Would install on" } else { "Installed on" },
+            if report.dry_run {
+                "Would install on"
+            } else {
+                "Installed on"
+            },
             server.server,
             server.artifacts.join(", "),
             server.repository,
@@ -296,7 +304,9 @@ pub(crate) async fn list(ctx: &Context) -> Result<ExitCode> {
                 )
                 .await
             }
-            None => Err(Error::not_found(format!("{server} is no longer in the fleet"))),
+            None => Err(Error::not_found(format!(
+                "{server} is no longer in the fleet"
+            ))),
         };
         let (on_server, error) = match found {
             Ok(found) => (Some(found), None),
@@ -345,7 +355,13 @@ pub(crate) async fn list(ctx: &Context) -> Result<ExitCode> {
         })
         .collect();
     ctx.out.table(
-        &["SERVER", "REPOSITORY", "CALENDAR", "ON THE SERVER", "LAST RUN"],
+        &[
+            "SERVER",
+            "REPOSITORY",
+            "CALENDAR",
+            "ON THE SERVER",
+            "LAST RUN",
+        ],
         &table,
     )?;
     Ok(ExitCode::SUCCESS)
@@ -445,7 +461,11 @@ pub(crate) async fn run_now(ctx: &Context, records: Vec<ServerRecord>) -> Result
         )
         .await
         .map_err(|e| {
-            let message = format!("the on-server backup of {} failed: {}", record.name, e.message());
+            let message = format!(
+                "the on-server backup of {} failed: {}",
+                record.name,
+                e.message()
+            );
             e.with_message(message)
         })?;
         ctx.out
