@@ -157,6 +157,9 @@ impl SeaweedCluster {
         std::fs::create_dir_all(run.join("master")).expect("mkdir");
         let log = run.join("weed.log");
         let (mport, mgrpc) = (free_port(), free_port());
+        // `host:port.grpcPort`: without the suffix a client assumes the
+        // gRPC port is the HTTP port plus 10000.
+        let master_arg = format!("127.0.0.1:{mport}.{mgrpc}");
         let master = format!("127.0.0.1:{mport}");
         let ip = ["-ip=127.0.0.1".to_owned(), "-ip.bind=127.0.0.1".to_owned()];
         let mut children = vec![spawn(
@@ -190,7 +193,7 @@ impl SeaweedCluster {
                         format!("-dir={}", data.display()),
                         "-max=30".to_owned(),
                         "-minFreeSpace=1".to_owned(),
-                        format!("-master={master}"),
+                        format!("-master={master_arg}"),
                     ],
                 ]
                 .concat(),
@@ -208,7 +211,7 @@ impl SeaweedCluster {
                 vec![
                     format!("-port={}", free_port()),
                     format!("-port.grpc={}", free_port()),
-                    format!("-master={master}"),
+                    format!("-master={master_arg}"),
                     format!("-defaultStoreDir={}", filer_dir.display()),
                     "-s3".to_owned(),
                     format!("-s3.port={s3_port}"),

@@ -176,7 +176,7 @@ pub(crate) fn register(
         name: repository_name(&shared.name, server)?,
         location: server_location(shared, server)?,
         password_file,
-        keep: shared.keep.clone(),
+        keep: shared.keep,
     };
     match registry.get(&config.name) {
         Ok(existing) if existing.location == config.location => Ok(existing.clone()),
@@ -242,7 +242,7 @@ pub(crate) fn server_keys(
         ))
         .with_hint(hint));
     };
-    if operator_keys.iter().any(|k| *k == access_key_id) {
+    if operator_keys.contains(&access_key_id) {
         return Err(Error::invalid_input(format!(
             "{} holds the operator's own S3 key: a server must have a key of its own",
             path.display()

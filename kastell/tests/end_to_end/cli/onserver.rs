@@ -275,7 +275,13 @@ async fn servers_back_themselves_up_into_a_seaweedfs_cluster() {
         &repo_a,
         &cluster.admin,
         &password_a,
-        &["dump", "--path", "/bare-config.tar", "latest", "/bare-config.tar"],
+        &[
+            "dump",
+            "--path",
+            "/bare-config.tar",
+            "latest",
+            "/bare-config.tar",
+        ],
     );
     assert!(dumped.status.success(), "{}", text(&dumped));
     assert!(dumped.stdout.len() > 512, "a tar of the server's files");

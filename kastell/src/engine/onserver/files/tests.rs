@@ -80,7 +80,7 @@ fn secrets_are_only_in_the_two_private_files() {
     let script = &files[2].content;
     assert!(script.starts_with("#!/bin/sh\n# Written by kastell schedule install --on-server"));
     assert!(
-        script.contains("--stdin-filename 'backup.tar' --host 'web-1'"),
+        script.contains("store 'backup.tar' ") && script.contains("--stdin-filename"),
         "{script}"
     );
     assert!(script.contains(COMPLETE_TAG), "{script}");

@@ -25,7 +25,7 @@ use rotate::{checked_keep_rules, keep_rules};
 pub enum ScheduleCommand {
     /// Write systemd units that run backups, prunes and restore drills on a
     /// calendar, and report a failed one to KASTELL_ALERT_WEBHOOK.
-    Install(InstallArgs),
+    Install(Box<InstallArgs>),
     /// The kastell units in the unit directory (--on-server: the servers
     /// that back themselves up, and what each says about its last run).
     #[command(visible_alias = "show")]

@@ -157,7 +157,7 @@ pub(crate) async fn install(
                 name: state::repository_name(&shared.name, &name)?,
                 location: location.clone(),
                 password_file: PathBuf::new(),
-                keep: shared.keep.clone(),
+                keep: shared.keep,
             };
             (config, "generated-at-install".to_owned())
         } else {
