@@ -21,7 +21,8 @@
 //!   [`sim_cloud`]: a cloud fixture over any provider simulator;
 //!   [`raw`]: one request to a simulator exactly as written, for checking
 //!   its answers against the vendor's specification.
-//! - [`s3`]: SeaweedFS, a real S3 server on loopback; [`tmpfs`]: a real
+//! - [`s3`]: SeaweedFS, a real S3 server on loopback ([`s3_cluster`]: a
+//!   cluster of several volume servers with per-server logins); [`tmpfs`]: a real
 //!   full disk (root only); [`netns`]: a shaped link to a second sshd in a
 //!   network namespace (root only); [`ci_cache`]: where `.ci/setup` installs
 //!   SeaweedFS and the SDKs.
@@ -40,6 +41,7 @@ pub mod pg;
 pub mod platform;
 pub mod raw;
 pub mod s3;
+pub mod s3_cluster;
 pub mod shim;
 pub mod sim_cloud;
 pub mod sshd;

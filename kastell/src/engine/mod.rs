@@ -16,6 +16,7 @@
 
 pub mod backup;
 pub mod drill;
+pub(crate) mod onserver;
 pub(crate) mod recover;
 pub(crate) mod remote;
 pub(crate) mod repos;

@@ -510,6 +510,14 @@ pub fn confine_platform(record: &mut ServerRecord, root: &PlatformRoot, privileg
 /// of `record`) as the typed root and privilege: the server's own `/` and
 /// [`Privilege::Auto`] when absent. Refuses a root that is not an
 /// absolute path free of `..` and an unknown sudo word, naming the server.
+/// Where `record`'s platform lives on its server and how its commands
+/// reach root (its `root` and `sudo` platform options). Refuses options
+/// that are not valid.
+pub(crate) fn place_of(record: &ServerRecord) -> Result<(PlatformRoot, Privilege)> {
+    let mut options = platform_options(record)?;
+    take_place(record, &mut options)
+}
+
 fn take_place(
     record: &ServerRecord,
     options: &mut BTreeMap<String, String>,

@@ -53,6 +53,7 @@ pub use backup::{
     backup_restore_apps, backup_restore_from, backup_verify, backup_verify_in,
 };
 pub use blast::{BlastRadius, NewestBackup, age_in_words, backup_holds, blast_radius};
+pub(crate) use context::place_of;
 pub use context::{
     Admitted, Context, PLATFORM_OPTIONS_KEY, PlatformFactory, ProviderFactory, ROOT_OPTION,
     SUDO_OPTION, Timing, TransportFactory, cloud_provider_id, confine_platform, platform_options,

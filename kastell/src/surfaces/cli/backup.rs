@@ -30,6 +30,10 @@ pub enum BackupCommand {
     /// directories: those of servers no longer in the fleet and what a
     /// crash left half-written. A backup of a known server always stays.
     Cleanup(CleanupArgs),
+    /// How old each on-server backup's newest complete run is, read from
+    /// the repository itself; exits 1 and sends the alert when one is
+    /// older than --max-age (default 26h), missing or unreadable.
+    Freshness(super::freshness::FreshnessArgs),
 }
 
 /// Arguments of `backup cleanup`.
@@ -302,5 +306,6 @@ pub(crate) async fn run(cmd: BackupCommand, ctx: &Context) -> Result<ExitCode> {
     match cmd {
         BackupCommand::Prune(args) => prune(ctx, &args).await,
         BackupCommand::Cleanup(args) => cleanup(ctx, &args),
+        BackupCommand::Freshness(args) => super::freshness::run(ctx, &args).await,
     }
 }

@@ -17,6 +17,7 @@ pub(crate) mod confirm;
 pub(crate) mod demo;
 pub(crate) mod doctor;
 pub(crate) mod fleet;
+pub(crate) mod freshness;
 pub(crate) mod op;
 pub(crate) mod output;
 mod pick;
@@ -175,7 +176,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Sandbox(args) => sandbox::run(args, &ctx).await,
         Command::Backup(cmd) => backup::run(cmd, &ctx).await,
         Command::Repo(cmd) => repo::run(cmd, &ctx).await,
-        Command::Schedule(cmd) => schedule::run(cmd, &ctx),
+        Command::Schedule(cmd) => schedule::run(cmd, &ctx).await,
         Command::Alert(cmd) => alert::run(cmd, &ctx).await,
         Command::Audit(cmd) => audit::run(cmd, &ctx),
         Command::Rollout(cmd) => rollout::run(cmd, &ctx).await,

@@ -621,18 +621,18 @@ fn without_systemd_analyze_install_warns_and_still_writes() {
 
 /// One request the listener received.
 #[derive(Debug)]
-struct Received {
-    method: String,
-    target: String,
-    content_type: String,
-    body: Value,
+pub(crate) struct Received {
+    pub(crate) method: String,
+    pub(crate) target: String,
+    pub(crate) content_type: String,
+    pub(crate) body: Value,
 }
 
 /// A one-connection-at-a-time HTTP/1.1 listener on loopback that answers
 /// every request with `status` and `answer` (where `{target}` is replaced
 /// by the request target, as a careless receiver echoing the URL would),
 /// and hands what it received to the test.
-fn listener(status: u16, answer: &'static str) -> (u16, mpsc::Receiver<Received>) {
+pub(crate) fn listener(status: u16, answer: &'static str) -> (u16, mpsc::Receiver<Received>) {
     let socket = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = socket.local_addr().unwrap().port();
     let (tx, rx) = mpsc::channel();

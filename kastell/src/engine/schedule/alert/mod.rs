@@ -330,6 +330,9 @@ pub(crate) enum AlertKind {
     Failure,
     /// `kastell alert test`.
     Test,
+    /// `kastell backup freshness` found servers whose newest backup in
+    /// the repository is too old.
+    Stale,
 }
 
 /// One alert.
@@ -438,6 +441,30 @@ impl Alert {
         }
     }
 
+    /// The alert `kastell backup freshness` sends: `stale` lists one line
+    /// per server whose newest backup is too old (or missing).
+    pub(crate) fn stale(max_age: &str, stale: &[String]) -> Self {
+        let host = crate::state::store::hostname();
+        Self {
+            kind: AlertKind::Stale,
+            title: format!(
+                "kastell: {} server(s) without a backup newer than {max_age}",
+                stale.len()
+            ),
+            message: cut(
+                &format!(
+                    "Checked from {host} in the repository itself:\n{}",
+                    stale.join("\n")
+                ),
+                MESSAGE_MAX,
+            ),
+            unit: None,
+            host,
+            time: chrono::Utc::now().to_rfc3339(),
+            journal: Vec::new(),
+        }
+    }
+
     /// The message with the journal lines under it.
     fn text_with_journal(&self) -> String {
         if self.journal.is_empty() {
@@ -474,7 +501,7 @@ pub(crate) fn request(webhook: &Webhook, alert: &Alert) -> Result<(Url, Value)> 
         Format::Ntfy => {
             let (root, topic) = webhook.ntfy_target()?;
             let (priority, tags) = match alert.kind {
-                AlertKind::Failure => (4, vec!["warning"]),
+                AlertKind::Failure | AlertKind::Stale => (4, vec!["warning"]),
                 AlertKind::Test => (3, vec!["white_check_mark"]),
             };
             let body = json!({

@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use kastell_core::{Error, Result};
 use serde::Serialize;
 
+mod onserver;
 mod rotate;
 
 use super::Context;
@@ -24,11 +25,40 @@ use rotate::{checked_keep_rules, keep_rules};
 pub enum ScheduleCommand {
     /// Write systemd units that run backups, prunes and restore drills on a
     /// calendar, and report a failed one to KASTELL_ALERT_WEBHOOK.
-    Install(InstallArgs),
-    /// The kastell units in the unit directory.
-    List(DirArgs),
+    Install(Box<InstallArgs>),
+    /// The kastell units in the unit directory (--on-server: the servers
+    /// that back themselves up, and what each says about its last run).
+    #[command(visible_alias = "show")]
+    List(ListArgs),
     /// Remove units kastell wrote (never any other file).
     Remove(RemoveArgs),
+    /// Run a server's on-server backup now, over SSH, as its timer would.
+    Run(RunArgs),
+}
+
+/// Arguments of `schedule list`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ListArgs {
+    /// Where the units are.
+    #[command(flatten)]
+    pub dir: DirArgs,
+    /// List the on-server backups instead (asks each server over SSH).
+    #[arg(long, conflicts_with_all = ["system", "unit_dir"])]
+    pub on_server: bool,
+}
+
+/// Arguments of `schedule run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Run the on-server backup (the only kind `run` runs; required).
+    #[arg(long, required = true)]
+    pub on_server: bool,
+    /// The server (name or IP); optional when there is only one.
+    #[arg(long, value_name = "NAME", conflicts_with = "all")]
+    pub server: Option<String>,
+    /// Every server in the fleet.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// Which unit directory: user (default), system, or one given.
@@ -117,6 +147,26 @@ pub struct InstallArgs {
     /// Print the units and write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Install on each server (--server, --all) a timer that backs it up
+    /// there, straight into a repository of its own under --repo (S3),
+    /// with its own key: no backup byte passes through this machine
+    /// (README, "On-server backups").
+    #[arg(
+        long,
+        requires_all = ["repo", "keys_dir"],
+        conflicts_with_all = ["prune_at", "drill_at", "no_drill", "scratch_drill_at", "rotate_keep", "env_file", "system", "unit_dir"]
+    )]
+    pub on_server: bool,
+    /// With --on-server: the directory holding each server's own S3 key
+    /// as `<server>.env` (AWS_ACCESS_KEY_ID=, AWS_SECRET_ACCESS_KEY=;
+    /// mode 0600).
+    #[arg(long, value_name = "DIR", requires = "on_server")]
+    pub keys_dir: Option<PathBuf>,
+    /// With --on-server: a healthchecks-style URL each server pings at
+    /// the start (URL/start), on success (URL) and on failure (URL/fail).
+    /// Kept only in the server's 0600 environment file.
+    #[arg(long, value_name = "URL", requires = "on_server")]
+    pub ping_url: Option<String>,
 }
 
 /// Arguments of `schedule remove`.
@@ -135,14 +185,50 @@ pub struct RemoveArgs {
     /// Do not ask for confirmation (required when not in a terminal).
     #[arg(long)]
     pub force: bool,
+    /// Remove the on-server backup of --server or --all instead: its timer
+    /// stopped and every file kastell wrote there removed (the
+    /// repository and its backups stay).
+    #[arg(long, conflicts_with_all = ["units", "system", "unit_dir"])]
+    pub on_server: bool,
+    /// With --on-server: the server (name or IP).
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "on_server",
+        conflicts_with = "all"
+    )]
+    pub server: Option<String>,
+    /// With --on-server: every server in the fleet.
+    #[arg(long, requires = "on_server")]
+    pub all: bool,
 }
 
 /// Runs a schedule command.
-pub(crate) fn run(cmd: ScheduleCommand, ctx: &Context) -> Result<ExitCode> {
+pub(crate) async fn run(cmd: ScheduleCommand, ctx: &Context) -> Result<ExitCode> {
     match cmd {
+        ScheduleCommand::Install(args) if args.on_server => {
+            let records = onserver::targets(ctx, args.server.as_deref(), args.all)?;
+            let on = onserver::InstallOnServer {
+                repo: args.repo.clone().unwrap_or_default(),
+                keys_dir: args.keys_dir.clone().unwrap_or_default(),
+                ping_url: args.ping_url.clone(),
+                calendar: args.backup_at.clone(),
+                dry_run: args.dry_run,
+            };
+            onserver::install(ctx, records, &on).await
+        }
         ScheduleCommand::Install(args) => install(ctx, &args),
-        ScheduleCommand::List(args) => list(ctx, &args),
+        ScheduleCommand::List(args) if args.on_server => onserver::list(ctx).await,
+        ScheduleCommand::List(args) => list(ctx, &args.dir),
+        ScheduleCommand::Remove(args) if args.on_server => {
+            let records = onserver::targets(ctx, args.server.as_deref(), args.all)?;
+            onserver::remove(ctx, records, args.dry_run, args.force).await
+        }
         ScheduleCommand::Remove(args) => remove(ctx, &args),
+        ScheduleCommand::Run(args) => {
+            let records = onserver::targets(ctx, args.server.as_deref(), args.all)?;
+            onserver::run_now(ctx, records).await
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use clap::Parser;
 fn parse(args: &[&str]) -> std::result::Result<InstallArgs, clap::Error> {
     let cli = Cli::try_parse_from(args)?;
     match cli.command {
-        Command::Schedule(ScheduleCommand::Install(args)) => Ok(args),
+        Command::Schedule(ScheduleCommand::Install(args)) => Ok(*args),
         other => panic!("install expected, got {other:?}"),
     }
 }
