@@ -444,7 +444,10 @@ async fn recovery(
         server.name
     ))?;
     let args = ops::RecoverArgs {
-        to: Some(target.to_owned()),
+        from: ops::RecoverFrom {
+            to: Some(target.to_owned()),
+            backup_id: None,
+        },
         ..ops::RecoverArgs::default()
     };
     let done = ops::recover(ctx, Some(&server.name), &args)
