@@ -85,7 +85,7 @@ pub use reboot::{
     REBOOT_AS_ROOT, REBOOT_WITH_SUDO, RebootMethod, RebootProof, reboot_command, reboot_proven,
 };
 pub use recover::{
-    DrillScratch, DrillScratchOp, DrillScratchResult, Recover, RecoverArgs, RecoverOp,
+    DrillScratch, DrillScratchOp, DrillScratchResult, Recover, RecoverArgs, RecoverFrom, RecoverOp,
     RecoverResult, ScratchArgs, drill_scratch, recover,
 };
 pub use reply::Reply;

@@ -25,6 +25,12 @@ pub enum AppKind {
     },
     /// A MySQL database whose contents are the file `data/mysql.sql`.
     Mysql,
+    /// A MariaDB database whose contents are the file `data/mysql.sql`
+    /// (its root password in `MARIADB_ROOT_PASSWORD`).
+    Mariadb,
+    /// A MongoDB whose dump is the file `data/mongo.archive` (its root
+    /// user in `MONGO_INITDB_ROOT_USERNAME`/`_PASSWORD`).
+    Mongo,
     /// A Redis whose dataset is the file `data/memory`.
     Redis,
     /// An application (only its volumes matter).
@@ -47,6 +53,11 @@ pub struct AppContainer {
 /// The root password of every fake MySQL, in its environment as
 /// `MYSQL_ROOT_PASSWORD` (the fake tools refuse another).
 pub const MYSQL_ROOT_PASSWORD: &str = "shim-mysql-root";
+
+/// The root password of every fake MongoDB, in its environment as
+/// `MONGO_INITDB_ROOT_PASSWORD` (user `root`; the fake tools refuse
+/// another).
+pub const MONGO_ROOT_PASSWORD: &str = "shim-mongo-root";
 
 /// The password every fake Redis requires, in its environment as
 /// `REDIS_PASSWORD`.
@@ -103,6 +114,25 @@ impl PaasShim {
                 (
                     "mysql",
                     format!("MYSQL_ROOT_PASSWORD={MYSQL_ROOT_PASSWORD}\nMYSQL_DATABASE=app\n"),
+                )
+            }
+            AppKind::Mariadb => {
+                write_mode(&dir.join("data/root-password"), MYSQL_ROOT_PASSWORD, 0o666)?;
+                write_mode(&dir.join("data/mysql.sql"), "", 0o666)?;
+                (
+                    "mariadb",
+                    format!("MARIADB_ROOT_PASSWORD={MYSQL_ROOT_PASSWORD}\nMARIADB_DATABASE=app\n"),
+                )
+            }
+            AppKind::Mongo => {
+                write_mode(&dir.join("data/mongo-user"), "root", 0o666)?;
+                write_mode(&dir.join("data/mongo-password"), MONGO_ROOT_PASSWORD, 0o666)?;
+                write_mode(&dir.join("data/mongo.archive"), "", 0o666)?;
+                (
+                    "mongo",
+                    format!(
+                        "MONGO_INITDB_ROOT_USERNAME=root\nMONGO_INITDB_ROOT_PASSWORD={MONGO_ROOT_PASSWORD}\n"
+                    ),
                 )
             }
             AppKind::Redis => {
@@ -165,7 +195,8 @@ impl PaasShim {
     }
 
     /// Replaces a file of app container `container`'s data (`mysql.sql`
-    /// of a MySQL, `memory` of a Redis: its live dataset).
+    /// of a MySQL or MariaDB, `mongo.archive` of a MongoDB, `memory` of a
+    /// Redis: its live dataset).
     ///
     /// Fails when it cannot be written.
     pub fn set_app_data(&self, container: &str, file: &str, bytes: &[u8]) -> Result<()> {

@@ -26,14 +26,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use kastell_core::env::scrubbed_command;
 use kastell_core::{Error, ErrorKind, Result};
 
-pub use apps::{AppContainer, AppKind, MYSQL_ROOT_PASSWORD, REDIS_PASSWORD};
+pub use apps::{AppContainer, AppKind, MONGO_ROOT_PASSWORD, MYSQL_ROOT_PASSWORD, REDIS_PASSWORD};
 pub use paas::{DOKPLOY_SECRET, PaasFlavour, PaasShim, ShimState};
 
 use crate::pg::is_root;
 use crate::sshd::{SANDBOX_USER, SandboxOptions};
 
 /// Functions every shim sources (logging, failure injection, state file).
-const SHIM_LIB: &str = include_str!("lib.sh");
+const SHIM_LIB: &str = kastell_ssh::sandbox::paas::LIB;
 
 /// Orders injected failures: the oldest matching one is consumed first.
 static FAIL_SEQ: AtomicU64 = AtomicU64::new(0);

@@ -12,13 +12,10 @@ use kastell_core::{Error, Result};
 use super::{ShimDir, give_to_sandbox_user, mkdir_mode, sh_quote, write_mode};
 use crate::pg::PgCluster;
 
-const DOCKER_BODY: &str = include_str!("docker.sh");
-const DOCKER_APPS_BODY: &str = include_str!("docker_apps.sh");
-const APPTOOL_BODY: &str = include_str!("apptool.sh");
-
-/// The fake database tools of the users' app containers.
-const APPTOOLS: &[&str] = &["mysqldump", "mysql", "mysqladmin", "redis-cli"];
-const CURL_BODY: &str = include_str!("curl.sh");
+use kastell_ssh::sandbox::paas::{
+    APPTOOL as APPTOOL_BODY, APPTOOLS, CURL as CURL_BODY, DOCKER as DOCKER_BODY,
+    DOCKER_APPS as DOCKER_APPS_BODY,
+};
 const INSTALL_BODY: &str = include_str!("install.sh");
 
 /// Which platform a [`PaasShim`] fakes.

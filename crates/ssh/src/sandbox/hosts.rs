@@ -37,7 +37,7 @@ pub const HOSTS_DIR_PREFIX: &str = "kastell-hosts-";
 
 /// Functions every shim starts with: where the state is and which host the
 /// session reached.
-const PRELUDE: &str = r#"#!/bin/sh
+pub(crate) const PRELUDE: &str = r#"#!/bin/sh
 STATE='@STATE@'
 ROOTS='@ROOTS@'
 host_ip() { set -- $SSH_CONNECTION; echo "${3:-127.0.0.1}"; }
@@ -194,19 +194,23 @@ impl FakeHosts {
         mkdir(&hosts.state_dir().join("boot"), 0o755)?;
         mkdir(&hosts.base.path().join("roots"), 0o755)?;
         write(&hosts.state_dir().join("log"), "", 0o644)?;
-        let cat = real_cat()?;
         for (name, body) in SHIMS {
-            let text = format!("{PRELUDE}{body}")
-                .replace("@STATE@", &hosts.state_dir().to_string_lossy())
-                .replace(
-                    "@ROOTS@",
-                    &hosts.base.path().join("roots").to_string_lossy(),
-                )
-                .replace("@CAT@", &cat.to_string_lossy());
+            let text = hosts.render(&format!("{PRELUDE}{body}"))?;
             write(&hosts.bin_dir().join(name), &text, 0o755)?;
         }
         hosts.hand_over()?;
         Ok(hosts)
+    }
+
+    /// `script` with the state directory, the roots directory and the real
+    /// `cat` put in for its `@STATE@`, `@ROOTS@` and `@CAT@` (as
+    /// [`PRELUDE`] uses them). Refuses when the real `cat` cannot be found.
+    pub(crate) fn render(&self, script: &str) -> Result<String> {
+        let cat = real_cat()?;
+        Ok(script
+            .replace("@STATE@", &self.state_dir().to_string_lossy())
+            .replace("@ROOTS@", &self.roots_dir().to_string_lossy())
+            .replace("@CAT@", &cat.to_string_lossy()))
     }
 
     /// The directory to put first on the session `PATH`
@@ -316,6 +320,14 @@ impl FakeHosts {
             }
         }
         Ok(())
+    }
+}
+
+impl Drop for FakeHosts {
+    /// Stops the database clusters of the hosts' platforms (a sandbox
+    /// PaaS host's PostgreSQL), before their directories go.
+    fn drop(&mut self) {
+        super::paas::stop_databases(&self.state_dir());
     }
 }
 

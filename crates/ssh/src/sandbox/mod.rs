@@ -38,6 +38,7 @@ pub mod files;
 mod guardian;
 pub mod hosts;
 pub mod owner;
+pub mod paas;
 mod process;
 
 use guardian::Guardian;
@@ -416,10 +417,13 @@ impl LocalSshd {
 /// Removes the sandbox sshd directories ([`SSHD_DIR_PREFIX`]) and fake
 /// hosts directories ([`hosts::HOSTS_DIR_PREFIX`]) of this user whose
 /// owner process is gone ([`owner::sweep`]), first stopping a daemon still
-/// running from one (its guardian was killed too). Returns the
-/// directories removed.
+/// running from one (its guardian was killed too) and the database
+/// clusters of its PaaS hosts ([`paas`]). Returns the directories removed.
 pub fn sweep_stale() -> Vec<PathBuf> {
-    owner::sweep(&[SSHD_DIR_PREFIX, hosts::HOSTS_DIR_PREFIX], stop_orphan)
+    owner::sweep(&[SSHD_DIR_PREFIX, hosts::HOSTS_DIR_PREFIX], |dir| {
+        stop_orphan(dir);
+        paas::stop_databases(&dir.join("state"));
+    })
 }
 
 /// Stops the daemon started from the sandbox directory `dir`, if one

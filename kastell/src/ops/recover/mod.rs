@@ -34,10 +34,11 @@ pub(crate) use flow::{Priced, price};
 pub(crate) use record::replaced_by;
 pub use scratch::{DrillScratch, DrillScratchOp, DrillScratchResult, ScratchArgs, drill_scratch};
 
-/// Arguments of `recover`.
+/// Where a recovery goes and which backup it restores: the arguments
+/// `recover` and `drill-scratch` share.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::Args)]
 #[serde(rename_all = "camelCase")]
-pub struct RecoverArgs {
+pub struct RecoverFrom {
     /// Where a new server goes: PROVIDER[:SIZE][@REGION].
     #[serde(default)]
     #[schemars(
@@ -47,7 +48,7 @@ pub struct RecoverArgs {
     #[arg(
         long = "to",
         value_name = "PROVIDER[:SIZE][@REGION]",
-        help = "Where the new server goes (size and region default to the provider's)"
+        help = "Where the new server goes (size and region default to the provider's; a scratch drill's defaults to the server's own provider)"
     )]
     pub to: Option<String>,
     /// Backup id for backup-restore, from backup-list (letters, digits, `-`
@@ -60,6 +61,16 @@ pub struct RecoverArgs {
         help = "The backup id (default: the newest that is not a restore's safety backup)"
     )]
     pub backup_id: Option<String>,
+}
+
+/// Arguments of `recover`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::Args)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoverArgs {
+    /// Where the new server goes and from which backup.
+    #[serde(flatten)]
+    #[command(flatten)]
+    pub from: RecoverFrom,
     /// The new server's name (default: <server>-recovered).
     #[serde(default)]
     #[schemars(
@@ -77,7 +88,7 @@ pub struct RecoverArgs {
 impl RecoverArgs {
     /// The parsed `--to`; refuses a missing or malformed one.
     fn target(&self) -> Result<Target, Error> {
-        let to = self.to.as_deref().filter(|t| !t.trim().is_empty()).ok_or_else(|| {
+        let to = self.from.to.as_deref().filter(|t| !t.trim().is_empty()).ok_or_else(|| {
             Error::invalid_input("recover needs --to PROVIDER[:SIZE][@REGION] (MCP: to)")
                 .with_hint("Name where the new server goes, e.g. --to hetzner or --to digitalocean:s-2vcpu-4gb@fra1")
         })?;
@@ -119,9 +130,9 @@ pub struct Recover {
 /// The reply carrying a [`Recover`] (on the old server).
 pub type RecoverResult = Reply<Recover>;
 
-/// Recovers the server `query` names from its backup (`args.backup_id`, or
+/// Recovers the server `query` names from its backup (`args.from.backup_id`, or
 /// the newest that is not a safety backup) onto a new server where
-/// `args.to` says: prices it, creates it (marked kastell's, role
+/// `args.from.to` says: prices it, creates it (marked kastell's, role
 /// recovery), waits for SSH and pins its host key, installs the platform,
 /// restores and checks health, then adds it to the fleet and marks the
 /// old record replaced. Order: policy (SAFE_MODE blocks it: destructive
@@ -137,7 +148,7 @@ pub async fn recover(
     let old = &admitted.server;
     let refuse = |e: Error, ran: &[StepReport]| OpError::from(e).on(old).with_steps(ran);
     let target = args.target().map_err(|e| refuse(e, &[]))?;
-    let (backup_id, mut warnings) = local_copy(ctx, old, args.backup_id.as_deref(), None)
+    let (backup_id, mut warnings) = local_copy(ctx, old, args.from.backup_id.as_deref(), None)
         .await
         .map_err(|e| refuse(e, &[]))?;
     let name = record::new_name(&ctx.store, &old.name, args.name.as_deref())
@@ -301,7 +312,7 @@ impl Operation for RecoverOp {
             Ok(target) => target,
             Err(e) => return vec![format!("Refused: {}", e.message())],
         };
-        let backup = args.backup_id.as_deref().unwrap_or("(newest)");
+        let backup = args.from.backup_id.as_deref().unwrap_or("(newest)");
         let name = record::new_name(&ctx.store, &server.name, args.name.as_deref())
             .unwrap_or_else(|_| format!("{}-recovered", server.name));
         vec![
@@ -325,14 +336,14 @@ impl Operation for RecoverOp {
     fn question(server: &ServerRecord, args: &RecoverArgs) -> String {
         format!(
             "Create a new server at {} (billed while it exists) and restore \"{}\"'s backup {} onto it?",
-            args.to.as_deref().unwrap_or("(no --to)"),
+            args.from.to.as_deref().unwrap_or("(no --to)"),
             server.name,
-            args.backup_id.as_deref().unwrap_or("(newest)")
+            args.from.backup_id.as_deref().unwrap_or("(newest)")
         )
     }
 
     fn target(args: &RecoverArgs) -> Option<&str> {
-        args.backup_id.as_deref()
+        args.from.backup_id.as_deref()
     }
 
     fn render(body: &RecoverResult) -> Vec<String> {

@@ -13,6 +13,17 @@ use crate::env::Env;
 use crate::ops::{PLATFORM_OPTIONS_KEY, ROOT_OPTION, confine_platform, platform_options};
 use crate::state::store::{FleetStore, ServerRecord, SshSettings};
 
+/// The platform option the sandbox points a PaaS health check with, at
+/// `<endpoint>/<address>` (a recovered sandbox server's names its own).
+const SANDBOX_HEALTH_OPTION: &str = "health_url";
+
+/// Sets the sandbox health option of `record` to `url`.
+fn sandbox_health_url(record: &mut ServerRecord, url: &str) {
+    if let Some(serde_json::Value::Object(options)) = record.extra.get_mut(PLATFORM_OPTIONS_KEY) {
+        options.insert(SANDBOX_HEALTH_OPTION.to_owned(), url.into());
+    }
+}
+
 /// The record field naming the server that replaced this one.
 pub(crate) const REPLACED_BY: &str = "replacedBy";
 /// The record field saying when (RFC 3339).
@@ -74,7 +85,8 @@ pub(crate) fn join_fleet(store: &FleetStore, old: &str, new: ServerRecord) -> Re
 /// domain, backup paths, tags and SSH login (user, port, key; the host key
 /// is pinned when it is first seen); the account when the provider is the
 /// same. In the sandbox ([`SANDBOX_ROOTS_VAR`]) its platform is confined
-/// to its own fake root. Refuses a server without a public IPv4.
+/// to its own fake root, and a health URL naming the old address names
+/// the new one. Refuses a server without a public IPv4.
 pub(crate) fn fresh_record(
     old: &ServerRecord,
     server: &Server,
@@ -120,6 +132,11 @@ pub(crate) fn fresh_record(
             let root = PathBuf::from(&roots).join(ip.to_string());
             let root = PlatformRoot::new(&root.display().to_string())?;
             confine_platform(&mut record, &root, Privilege::LoginUser);
+            if let Some(url) = options.get(SANDBOX_HEALTH_OPTION) {
+                if let Some(base) = url.strip_suffix(&format!("/{}", old.ip)) {
+                    sandbox_health_url(&mut record, &format!("{base}/{ip}"));
+                }
+            }
         }
     }
     Ok(record)
@@ -149,6 +166,12 @@ mod tests {
             &PlatformRoot::new("/tmp/hosts/roots/203.0.113.1").unwrap(),
             Privilege::LoginUser,
         );
+        if let Some(serde_json::Value::Object(options)) = old.extra.get_mut(PLATFORM_OPTIONS_KEY) {
+            options.insert(
+                SANDBOX_HEALTH_OPTION.to_owned(),
+                "http://127.0.0.1:4000/203.0.113.1".into(),
+            );
+        }
         let mut server = Server::new(
             ServerId::new("77").unwrap(),
             "web-recovered",
@@ -172,6 +195,11 @@ mod tests {
         assert_eq!(
             options.get(ROOT_OPTION).map(String::as_str),
             Some("/tmp/hosts/roots/127.0.0.40")
+        );
+        assert_eq!(
+            options.get(SANDBOX_HEALTH_OPTION).map(String::as_str),
+            Some("http://127.0.0.1:4000/127.0.0.40"),
+            "the sandbox's health check asks for the new host"
         );
         server.public_ipv4 = None;
         assert!(fresh_record(&old, &server, "digitalocean", "x", &env).is_err());

@@ -20,6 +20,7 @@ use super::super::context::Context;
 use super::super::operation::{CliCommand, CliTarget, Operation, Scope, Spec};
 use super::super::reply::Reply;
 use super::super::result::{OpError, OpResult, Step, steps};
+use super::RecoverFrom;
 use super::flow::{self, Priced, find_created};
 use crate::engine::drill::{self, CheckOutcome};
 use crate::engine::recover::{Target, leftovers};
@@ -51,28 +52,11 @@ pub struct ScratchArgs {
         help = "Rehearse the recovery on a throwaway server kastell creates and deletes (required)"
     )]
     pub scratch: bool,
-    /// Where a new server goes: PROVIDER[:SIZE][@REGION].
-    #[serde(default)]
-    #[schemars(
-        length(min = 1, max = 200),
-        regex(pattern = r"^[a-z0-9._-]+(:[a-z0-9._-]+)?(@[a-z0-9._-]+)?$")
-    )]
-    #[arg(
-        long = "to",
-        value_name = "PROVIDER[:SIZE][@REGION]",
-        help = "Where the throwaway server goes (default: the server's own provider)"
-    )]
-    pub to: Option<String>,
-    /// Backup id for backup-restore, from backup-list (letters, digits, `-`
-    /// and `_`).
-    #[serde(default)]
-    #[schemars(length(min = 1, max = 256), regex(pattern = r"^[A-Za-z0-9_-]+$"))]
-    #[arg(
-        long = "backup",
-        value_name = "ID",
-        help = "The backup id (default: the newest)"
-    )]
-    pub backup_id: Option<String>,
+    /// Where the throwaway server goes (default: the server's own
+    /// provider) and from which backup.
+    #[serde(flatten)]
+    #[command(flatten)]
+    pub from: RecoverFrom,
     /// Cost cap, provider's currency (default 1).
     #[serde(default)]
     #[schemars(range(min = 0.0, max = 1000.0))]
@@ -221,7 +205,7 @@ pub async fn drill_scratch(
     }
     let limit = args.limit().map_err(|e| refuse(e, &[]))?;
     let cap = args.cap().map_err(|e| refuse(e, &[]))?;
-    let target = match args.to.as_deref() {
+    let target = match args.from.to.as_deref() {
         Some(to) => Target::parse(to),
         None => old
             .provider_id()
@@ -237,7 +221,7 @@ pub async fn drill_scratch(
             }),
     }
     .map_err(|e| refuse(e, &[]))?;
-    let (backup_id, mut warnings) = local_copy(ctx, old, args.backup_id.as_deref(), None)
+    let (backup_id, mut warnings) = local_copy(ctx, old, args.from.backup_id.as_deref(), None)
         .await
         .map_err(|e| refuse(e, &[]))?;
     let name = scratch_name(&old.name);
@@ -536,7 +520,7 @@ impl Operation for DrillScratchOp {
     }
 
     fn plan(ctx: &Context, server: &ServerRecord, args: &ScratchArgs) -> Vec<String> {
-        let target = match args.to.as_deref() {
+        let target = match args.from.to.as_deref() {
             Some(to) => Target::parse(to),
             None => Ok(Target {
                 provider: server.provider_id().unwrap_or("(none)").to_owned(),
@@ -561,7 +545,7 @@ impl Operation for DrillScratchOp {
             ),
             format!(
                 "Recover backup {} of {} onto it (wait for SSH, install {}, restore, start, health), within {}",
-                args.backup_id.as_deref().unwrap_or("(newest)"),
+                args.from.backup_id.as_deref().unwrap_or("(newest)"),
                 server.name,
                 server.platform_id(),
                 args.time_limit.as_deref().unwrap_or("1h")
@@ -574,7 +558,8 @@ impl Operation for DrillScratchOp {
     fn question(server: &ServerRecord, args: &ScratchArgs) -> String {
         format!(
             "Create a throwaway server at {} (billed for the drill, at most {:.2}) to rehearse recovering \"{}\"?",
-            args.to
+            args.from
+                .to
                 .as_deref()
                 .or(server.provider_id())
                 .unwrap_or("(no provider)"),

@@ -55,7 +55,10 @@ async fn world_with_backup() -> (World, Context, String) {
 
 fn to(target: &str) -> RecoverArgs {
     RecoverArgs {
-        to: Some(target.into()),
+        from: RecoverFrom {
+            to: Some(target.into()),
+            backup_id: None,
+        },
         ..RecoverArgs::default()
     }
 }

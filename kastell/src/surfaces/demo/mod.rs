@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use kastell_core::{Error, Registry, RemoteCommand, Result, Transport};
 use kastell_ssh::SshTransport;
+use kastell_ssh::sandbox::paas::{DEMO_DATABASE, DEMO_VOLUME};
 
 use crate::env::Env;
 use crate::ops::{self, Context, MaintainOptions, Step};
@@ -271,12 +272,20 @@ async fn backups(
         created.files.join(", "),
         created.skipped.join(", ")
     ))?;
-    sandbox.hosts().write(
-        server.address,
-        "etc/crontab",
-        "# an accident emptied the crontab\n",
-    )?;
-    out.say("   the crontab was then emptied by accident")?;
+    let apps = sandbox.hosts().platform_running(server.address);
+    if apps {
+        sandbox
+            .hosts()
+            .psql(server.address, DEMO_DATABASE, "DROP TABLE tags")?;
+        out.say("   app blog db's table tags was then dropped by accident")?;
+    } else {
+        sandbox.hosts().write(
+            server.address,
+            "etc/crontab",
+            "# an accident emptied the crontab\n",
+        )?;
+        out.say("   the crontab was then emptied by accident")?;
+    }
     let restored = ops::backup_restore(ctx, Some(&server.name), None)
         .await
         .map_err(op_error)?;
@@ -285,13 +294,21 @@ async fn backups(
         restored.backup_id
     ))?;
     show_steps(out, &restored.steps)?;
-    let crontab = sandbox.hosts().root(server.address)?.join("etc/crontab");
-    let back =
-        std::fs::read_to_string(&crontab).map_err(|e| Error::io("reading the crontab", e))?;
-    out.say(format!(
-        "   crontab after the restore: {}",
-        back.lines().last().unwrap_or("").trim()
-    ))?;
+    if apps {
+        let tags =
+            sandbox
+                .hosts()
+                .psql(server.address, DEMO_DATABASE, "SELECT count(*) FROM tags")?;
+        out.say(format!("   app blog db after the restore: {tags} tags"))?;
+    } else {
+        let crontab = sandbox.hosts().root(server.address)?.join("etc/crontab");
+        let back =
+            std::fs::read_to_string(&crontab).map_err(|e| Error::io("reading the crontab", e))?;
+        out.say(format!(
+            "   crontab after the restore: {}",
+            back.lines().last().unwrap_or("").trim()
+        ))?;
+    }
     let listed = ops::backup_list(ctx, Some(&server.name))
         .await
         .map_err(op_error)?;
@@ -436,15 +453,22 @@ async fn recovery(
             server.name, server.name
         ),
     )?;
-    let root = sandbox.hosts().root(server.address)?;
-    std::fs::remove_dir_all(root.join("etc"))
-        .map_err(|e| Error::io("wiping the destroyed host", e))?;
+    let platform = sandbox.hosts().platform_running(server.address);
+    sandbox.hosts().destroy(server.address)?;
     out.say(format!(
-        "   {}'s files are gone (its fake host was wiped)",
-        server.name
+        "   {}'s files{} are gone (its fake host was wiped)",
+        server.name,
+        if platform {
+            ", its platform and its apps"
+        } else {
+            ""
+        }
     ))?;
     let args = ops::RecoverArgs {
-        to: Some(target.to_owned()),
+        from: ops::RecoverFrom {
+            to: Some(target.to_owned()),
+            backup_id: None,
+        },
         ..ops::RecoverArgs::default()
     };
     let done = ops::recover(ctx, Some(&server.name), &args)
@@ -459,17 +483,40 @@ async fn recovery(
         .new_ip
         .parse()
         .map_err(|_| Error::unexpected(format!("new address {:?}", done.new_ip)))?;
-    let crontab = sandbox.hosts().root(ip)?.join("etc/crontab");
-    let back =
-        std::fs::read_to_string(&crontab).map_err(|e| Error::io("reading the crontab", e))?;
-    out.say(format!(
-        "   crontab on the new server: {}",
-        back.lines().last().unwrap_or("").trim()
-    ))?;
+    out.say(format!("   {}", evidence(sandbox, ip)?))?;
     for line in &done.cutover {
         out.say(format!("   {line}"))?;
     }
     Ok(())
+}
+
+/// What shows the data is back on the new host at `ip`: the blog's rows
+/// and the site's files of a Coolify or Dokploy host's apps, a bare
+/// host's crontab.
+fn evidence(sandbox: &Sandbox, ip: std::net::Ipv4Addr) -> Result<String> {
+    let hosts = sandbox.hosts();
+    if hosts.platform_running(ip) {
+        let posts = hosts.psql(ip, DEMO_DATABASE, "SELECT count(*) FROM posts")?;
+        let tags = hosts.psql(ip, DEMO_DATABASE, "SELECT count(*) FROM tags")?;
+        let volume = hosts
+            .root(ip)?
+            .join(format!("var/lib/docker/volumes/{DEMO_VOLUME}/_data"));
+        let photo = std::fs::metadata(volume.join("img/2026/photo.jpg"))
+            .map_err(|e| Error::io("reading the site's volume", e))?;
+        return Ok(format!(
+            "on the new server: {} running, app blog db with {posts} posts and {tags} tags, \
+             app site's volume with its {} KiB photo",
+            sandbox.platform(),
+            photo.len() / 1024
+        ));
+    }
+    let crontab = hosts.root(ip)?.join("etc/crontab");
+    let back =
+        std::fs::read_to_string(&crontab).map_err(|e| Error::io("reading the crontab", e))?;
+    Ok(format!(
+        "crontab on the new server: {}",
+        back.lines().last().unwrap_or("").trim()
+    ))
 }
 
 /// Prints each step with its outcome, duration and detail.

@@ -28,6 +28,7 @@
 //! killed outright leaves is swept by the next start ([`sweep_stale`]).
 
 pub mod clouds;
+mod paas;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -120,6 +121,9 @@ pub struct SandboxPlan {
     /// Whether to add [`MANUAL_SERVER`], a server without a provider.
     pub manual_server: bool,
     /// The platform every server runs (a registry id); `None` for bare.
+    /// Coolify and Dokploy run on the fake hosts' Docker (installed by
+    /// their own installers at start, each server with a few apps: a
+    /// PostgreSQL database, a MySQL, an application with a volume).
     /// The sandbox confines each platform to its fake host's filesystem
     /// root ([`kastell_core::PlatformContext::root`]) with the login user's
     /// own rights ([`Privilege::LoginUser`]): a platform that resolves its
@@ -170,6 +174,7 @@ pub struct Sandbox {
     spares: Vec<Ipv4Addr>,
     platform: &'static str,
     boot_sync: tokio::task::JoinHandle<()>,
+    health: Option<paas::HealthEndpoint>,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -197,6 +202,9 @@ impl Sandbox {
     /// first host unhealthy).
     pub async fn start_with(dir: &Path, plan: &SandboxPlan) -> Result<Self> {
         let sandbox = Self::start_without_platform_check(dir, plan).await?;
+        if sandbox.health.is_some() {
+            sandbox.install_platform().await?;
+        }
         sandbox.check_platform().await?;
         Ok(sandbox)
     }
@@ -221,6 +229,13 @@ impl Sandbox {
         }
         let user = blocking(login_user_name).await?;
         let hosts = Arc::new(blocking(move || FakeHosts::create(&user)).await?);
+        let health = if paas::runs_on_fake_docker(platform) {
+            let docker = hosts.clone();
+            blocking(move || paas::enable(&docker)).await?;
+            Some(paas::HealthEndpoint::start(Arc::downgrade(&hosts)).await?)
+        } else {
+            None
+        };
         let wanted = |id: &str| {
             plan.providers
                 .as_ref()
@@ -249,7 +264,11 @@ impl Sandbox {
         for (n, server) in servers.iter_mut().enumerate() {
             let sshd = &sshds[n / MAX_EXTRA_ADDRESSES];
             seed_host(&hosts, server.address, platform)?;
-            let record = store.add(record_for(server, platform, sshd, &hosts)?)?;
+            let mut record = record_for(server, platform, sshd, &hosts)?;
+            if let Some(health) = &health {
+                paas::set_health_url(&mut record, &health.url(server.address));
+            }
+            let record = store.add(record)?;
             server.server_id = record.id;
         }
         // Spare hosts: an empty root and a first boot each, handed out in
@@ -273,6 +292,7 @@ impl Sandbox {
             platform,
             sshds,
             boot_sync,
+            health,
         };
         Ok(sandbox)
     }
@@ -280,10 +300,10 @@ impl Sandbox {
     /// Refuses a platform other than bare that cannot run on the fake
     /// hosts, saying so and what to do, before anything works on them: it
     /// must find the first host healthy. (The fake hosts are one login on
-    /// this machine with shims for a Debian server's tools; a platform that
-    /// needs more, as Coolify and Dokploy need Docker and their own web
-    /// service, would otherwise fail at its first backup with whatever the
-    /// missing tool says.)
+    /// this machine with shims for a Debian server's tools and, for
+    /// Coolify and Dokploy, a fake Docker over PostgreSQL; a platform that
+    /// needs more would otherwise fail at its first backup with whatever
+    /// the missing tool says.)
     async fn check_platform(&self) -> Result<()> {
         let Some(server) = self.servers.first() else {
             return Ok(());
@@ -311,10 +331,10 @@ impl Sandbox {
             self.platform, server.name
         ))
         .with_hint(
-            "The sandbox's hosts are one login on this machine with a Debian server's tools, \
-             without Docker or a platform's own services, which Coolify and Dokploy need. Leave \
-             out --platform (bare), or give one that keeps to its context's root, like \
-             examples/acme's cronhost; try Coolify or Dokploy on a real server",
+            "The sandbox's hosts are one login on this machine with a Debian server's tools \
+             (and a fake Docker for Coolify and Dokploy), without a platform's other services. \
+             Leave out --platform (bare), or give one that keeps to its context's root, like \
+             examples/acme's cronhost",
         ))
     }
 

@@ -18,6 +18,7 @@ pub(crate) mod original;
 mod output;
 mod prune;
 mod recover;
+mod recover_paas;
 mod repository;
 pub(crate) mod repository_append_only;
 mod repository_restore;

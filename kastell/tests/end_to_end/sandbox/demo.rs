@@ -1,7 +1,8 @@
 //! `kastell demo` beyond its text: with `--json` one JSON document on
 //! stdout (every step and its outcome, a failure inside it rather than a
-//! second document), and a platform the fake hosts cannot run (Coolify,
-//! which needs Docker) refused at start with what to do, leaving nothing.
+//! second document), and a Coolify demo: an app's data restored in place
+//! and the server recovered at another provider with its apps, leaving
+//! nothing behind.
 #![cfg(all(feature = "sandbox", feature = "hetzner", feature = "bare"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -74,37 +75,43 @@ fn json_demo_prints_one_document_with_every_step_and_its_outcome() {
 }
 
 #[test]
-#[cfg(feature = "coolify")]
-fn a_platform_the_fake_hosts_cannot_run_is_refused_at_start_with_what_to_do() {
+#[cfg(all(feature = "coolify", feature = "digitalocean"))]
+fn a_coolify_demo_restores_an_app_in_place_and_recovers_the_server_with_its_apps_elsewhere() {
     let scratch = Scratch::new();
-    let (code, stdout, stderr) = kastell(&scratch, &["demo", "--platform", "coolify"]);
-    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
-    assert!(
-        stderr.contains("error: the coolify platform does not run on the sandbox's fake hosts"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("hint: ") && stderr.contains("Leave out --platform"),
-        "{stderr}"
-    );
-    assert!(
-        !stdout.contains("6. Backups"),
-        "refused before any step runs:\n{stdout}"
-    );
-    scratch.assert_nothing_left(&Default::default());
-
-    // With --json the refusal is the one document's error.
-    let (code, stdout, _) = kastell(&scratch, &["--json", "demo", "--platform", "coolify"]);
-    assert_eq!(code, Some(1), "{stdout}");
+    let (code, stdout, stderr) = kastell(&scratch, &["--json", "demo", "--platform", "coolify"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     let report = one_document(&stdout);
-    assert_eq!(report["success"], false, "{report}");
-    assert_eq!(report["error"]["kind"], "unsupported", "{report}");
+    assert_eq!(report["success"], true, "{report}");
+    let steps = report["steps"].as_array().unwrap();
+    for step in steps {
+        assert_eq!(step["outcome"], "done", "{step}");
+    }
+    let details = |n: usize| steps[n - 1]["details"].to_string();
+    // The dropped table of an app is back after the restore in place.
     assert!(
-        report["error"]["hint"]
-            .as_str()
-            .unwrap()
-            .contains("Leave out --platform"),
-        "{report}"
+        details(6).contains("app blog db after the restore: 250 tags"),
+        "{}",
+        details(6)
     );
+    // Destroyed (platform, database and apps), recovered at another
+    // provider with every app's data.
+    let recovery = details(10);
+    assert!(
+        recovery.contains("its platform and its apps are gone"),
+        "{recovery}"
+    );
+    assert!(recovery.contains("Install Coolify"), "{recovery}");
+    assert!(
+        recovery.contains("coolify running, app blog db with 3 posts and 250 tags, app site's volume with its 64 KiB photo"),
+        "{recovery}"
+    );
+    for app in ["blog db", "shop db", "site"] {
+        assert!(
+            recovery.contains(&format!("Restore app {app} (")),
+            "{app}: {recovery}"
+        );
+    }
+    assert!(recovery.contains(" ms from backup "), "{recovery}");
+    // Every host's database cluster stopped with the demo.
     scratch.assert_nothing_left(&Default::default());
 }

@@ -1,10 +1,9 @@
-//! The users' apps of a Coolify host (standalone PostgreSQL, MySQL and
-//! Redis databases and an application's volume) backed up and restored
-//! through the sandbox sshd and the Coolify shim.
+//! The users' apps of a Coolify host (standalone PostgreSQL, MySQL, MariaDB,
+//! MongoDB and Redis databases and an application's volume) backed up and restored
+//! through the sandbox sshd and the Coolify shim: the app trials every PaaS
+//! platform runs (`kastell_testkit::paas_app_trials!`).
 
-use kastell_testkit::platform::{
-    PaasRoundTrip, apps_in_place, apps_none, apps_round_trip, apps_selection,
-};
+use kastell_testkit::platform::PaasRoundTrip;
 use kastell_testkit::shim::PaasFlavour;
 
 const CASE: PaasRoundTrip = PaasRoundTrip {
@@ -14,22 +13,4 @@ const CASE: PaasRoundTrip = PaasRoundTrip {
     config_file: "data/coolify/source/.env",
 };
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_apps_data_comes_back_on_a_fresh_host() {
-    apps_round_trip(CASE).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn apps_are_selected_by_name_or_key() {
-    apps_selection(CASE).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_app_is_restored_in_place() {
-    apps_in_place(CASE).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_host_without_apps_backs_up_as_before() {
-    apps_none(CASE).await;
-}
+kastell_testkit::paas_app_trials!(CASE);
