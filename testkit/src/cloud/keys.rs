@@ -11,6 +11,10 @@ use kastell_core::{CloudProviderExt, ErrorKind};
 use super::create::spec;
 use super::{CloudFixture, CloudOp, Fault, TokenChoice, WAIT, rw};
 
+/// A second test public key (no one holds its private half).
+const OTHER_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG90aGVyLWthc3RlbGwtdGVzdC1rZXktOTg3NjU0 kastell-trial-2";
+
 /// The keys in `after` that are not in `before`.
 fn added(before: &[String], after: Vec<String>) -> BTreeSet<String> {
     after.into_iter().filter(|k| !before.contains(k)).collect()
@@ -45,7 +49,10 @@ pub async fn orphan_ssh_keys_are_found_and_only_kastells_are_deleted(f: &dyn Clo
         assert!(is_managed_key_name(&key.name), "{key:?}");
     }
 
-    let kept = spec(&p, "kastell-trial-keyed", ManagedRole::Recovery);
+    // Another public key: DigitalOcean refuses a key already on the
+    // account, such as the orphan's.
+    let mut kept = spec(&p, "kastell-trial-keyed", ManagedRole::Recovery);
+    kept.ssh_public_key = OTHER_KEY.to_owned();
     let server = p
         .create_server_and_wait(&kept, WAIT)
         .await
