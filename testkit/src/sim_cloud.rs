@@ -183,6 +183,10 @@ impl CloudFixture for SimCloudFixture {
         self.sim.ssh_keys()
     }
 
+    fn person_key(&self) -> Option<String> {
+        self.sim.person_ssh_key()
+    }
+
     fn queue_addresses(&self, addresses: &[Ipv4Addr]) -> bool {
         self.sim.addresses().add(addresses.iter().copied());
         true

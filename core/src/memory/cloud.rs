@@ -13,8 +13,8 @@ use crate::poll::PollSchedule;
 use crate::registry::{ProviderEntry, ProviderIdentity};
 use crate::types::{
     ActionKind, ActionRef, ActionState, ActionStatus, CostEstimate, ManagedRole, ManagedServer,
-    RebootMode, Server, ServerChoice, ServerId, ServerPrice, ServerSpec, ServerStatus, Snapshot,
-    SnapshotId, SnapshotStatus, TokenInfo,
+    ManagedSshKey, RebootMode, Server, ServerChoice, ServerId, ServerPrice, ServerSpec,
+    ServerStatus, Snapshot, SnapshotId, SnapshotStatus, TokenInfo,
 };
 
 const ID: &str = "memory";
@@ -325,6 +325,7 @@ impl CloudProvider for MemoryCloud {
                 raw_status: "creating".into(),
                 size_gb: disk.map(|d| d / 4.0),
                 created_at: None,
+                managed: None,
             },
         );
         Ok(self.start_action(
@@ -514,6 +515,7 @@ impl CloudProvider for MemoryCloud {
                 state.servers.get(id).map(|server| ManagedServer {
                     server: server.clone(),
                     role: Some(*role),
+                    ssh_key: None,
                 })
             })
             .collect())
@@ -542,6 +544,28 @@ impl CloudProvider for MemoryCloud {
             .snapshots
             .retain(|_, s| s.server_id.as_ref() != Some(id));
         Ok(())
+    }
+
+    /// The memory account takes keys inline and uploads none: empty.
+    async fn list_managed_ssh_keys(&self) -> Result<Vec<ManagedSshKey>> {
+        if !self.capability.server_create {
+            return Err(unsupported(ID, "server_create"));
+        }
+        drop(self.enter("list_managed_ssh_keys")?);
+        Ok(Vec::new())
+    }
+
+    /// No key was ever uploaded here: every id is `NotFound`.
+    async fn delete_ssh_key(&self, id: &str) -> Result<()> {
+        if !self.capability.server_delete {
+            return Err(unsupported(ID, "server_delete"));
+        }
+        drop(self.enter("delete_ssh_key")?);
+        Err(Error::new(
+            crate::ErrorKind::NotFound,
+            format!("SSH key {id} not found"),
+        )
+        .with_provider(ID))
     }
 
     async fn snapshot_cost_estimate(&self, id: &ServerId) -> Result<CostEstimate> {

@@ -24,8 +24,8 @@ pub use platform::{
     tail,
 };
 pub use provision::{
-    MANAGED_TAG, ManagedRole, ManagedServer, SSH_KEY_TAG, ServerChoice, ServerPrice, ServerSpec,
-    ssh_key_from_tags,
+    MANAGED_KEY_PREFIX, MANAGED_TAG, ManagedRole, ManagedServer, ManagedSshKey, SSH_KEY_TAG,
+    ServerChoice, ServerPrice, ServerSpec, is_managed_key_name, orphan_keys, ssh_key_from_tags,
 };
 pub use server::{ProviderInfo, Server, ServerStatus, TokenInfo};
 pub use snapshot::{CostEstimate, Snapshot, SnapshotStatus};

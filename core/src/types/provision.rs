@@ -21,6 +21,19 @@ pub const MANAGED_TAG: &str = "kastell-managed";
 /// deletes that key too: `kastell-ssh-key:<key id>`.
 pub const SSH_KEY_TAG: &str = "kastell-ssh-key:";
 
+/// The start of the name of every SSH key kastell uploads
+/// (`kastell-managed-<role>-<server name>-<epoch-ms>`, see
+/// [`ServerSpec::key_name`]): the marker of a key where the provider has no
+/// labels or tags for keys (DigitalOcean, Vultr).
+pub const MANAGED_KEY_PREFIX: &str = "kastell-managed-";
+
+/// Whether an SSH key named `name` carries kastell's name marker
+/// ([`MANAGED_KEY_PREFIX`] followed by something).
+pub fn is_managed_key_name(name: &str) -> bool {
+    name.strip_prefix(MANAGED_KEY_PREFIX)
+        .is_some_and(|rest| !rest.is_empty())
+}
+
 /// Why kastell created a server; carried as a second tag
 /// ([`ManagedRole::tag`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -114,6 +127,20 @@ impl ServerSpec {
         [MANAGED_TAG, self.role.tag()]
     }
 
+    /// The name of the SSH key uploaded for this spec:
+    /// `kastell-managed-<role>-<name>-<epoch-ms>` (unique per upload, and
+    /// kastell's marker where keys carry no labels).
+    pub fn key_name(&self) -> String {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        format!(
+            "{MANAGED_KEY_PREFIX}{}-{}-{stamp}",
+            self.role.as_str(),
+            self.name
+        )
+    }
+
     /// Refuses (`InvalidInput`, naming the field, before any request) an
     /// empty size, region or image, a name that is not a hostname (1 to 63
     /// letters, digits, `-` and `.`, not starting or ending with `-` or
@@ -200,6 +227,40 @@ pub struct ManagedServer {
     pub server: Server,
     /// Its role tag, when it has one.
     pub role: Option<ManagedRole>,
+    /// The id of the SSH key kastell uploaded for it, as its tag (Hetzner:
+    /// label) names it; `None` where nothing was uploaded (Linode takes the
+    /// key inline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_key: Option<String>,
+}
+
+/// An SSH key kastell uploaded to create a server, as the provider lists
+/// it: it carries kastell's marker (Hetzner: label `kastell-managed=true`;
+/// DigitalOcean and Vultr, whose keys have no tags: a name starting with
+/// [`MANAGED_KEY_PREFIX`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedSshKey {
+    /// The provider's id of the key.
+    pub id: String,
+    /// The key's name at the provider (shown escaped: it is the
+    /// provider's text).
+    pub name: String,
+    /// When it was uploaded (ISO-8601), where the provider says.
+    pub created_at: Option<String>,
+}
+
+/// The keys of `keys` that none of `servers` names as its SSH key: what an
+/// ambiguous create that made no server, or a server deleted outside
+/// kastell, left behind. Keys and servers must come from the same account.
+pub fn orphan_keys(keys: Vec<ManagedSshKey>, servers: &[ManagedServer]) -> Vec<ManagedSshKey> {
+    keys.into_iter()
+        .filter(|key| {
+            !servers
+                .iter()
+                .any(|s| s.ssh_key.as_deref() == Some(key.id.as_str()))
+        })
+        .collect()
 }
 
 /// What a server of some size costs while it exists.
@@ -289,6 +350,39 @@ mod tests {
             ManagedRole::from_tags(["x", "kastell-recovery"]),
             Some(ManagedRole::Recovery)
         );
+    }
+
+    #[test]
+    fn keys_no_server_names_are_orphans() {
+        let key = |id: &str| ManagedSshKey {
+            id: id.into(),
+            name: format!("kastell-managed-drill-web-{id}"),
+            created_at: None,
+        };
+        let server = |key: Option<&str>| ManagedServer {
+            server: Server::new(
+                crate::types::ServerId::new("9").unwrap(),
+                "web",
+                crate::types::ServerStatus::Running,
+            ),
+            role: Some(ManagedRole::Drill),
+            ssh_key: key.map(str::to_owned),
+        };
+        let orphans = orphan_keys(
+            vec![key("1"), key("2"), key("3")],
+            &[server(Some("2")), server(None)],
+        );
+        let ids: Vec<&str> = orphans.iter().map(|k| k.id.as_str()).collect();
+        assert_eq!(ids, ["1", "3"]);
+        assert!(orphan_keys(vec![key("1")], &[server(Some("1"))]).is_empty());
+
+        assert!(is_managed_key_name("kastell-managed-drill-web-17"));
+        assert!(!is_managed_key_name("kastell-managed-"));
+        assert!(!is_managed_key_name("laptop"));
+        assert!(!is_managed_key_name("my-kastell-managed-x"));
+        let name = spec().key_name();
+        assert!(name.starts_with("kastell-managed-drill-web-new-"), "{name}");
+        assert!(is_managed_key_name(&name));
     }
 
     #[test]

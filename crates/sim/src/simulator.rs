@@ -67,6 +67,13 @@ pub trait Simulator: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The id of the SSH key a person uploaded to the seeded account (not
+    /// kastell's: unmarked), so tests can show kastell never deletes it;
+    /// `None` for a simulator without SSH keys.
+    fn person_ssh_key(&self) -> Option<String> {
+        None
+    }
+
     /// The read-write token the simulator accepts (a simulator value, not
     /// anyone's secret).
     fn read_write_token(&self) -> String {

@@ -8,8 +8,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use kastell_core::capability::unsupported;
 use kastell_core::types::{
-    ActionKind, ActionRef, ActionState, ActionStatus, CostEstimate, ManagedServer, RebootMode,
-    Server, ServerChoice, ServerId, ServerPrice, ServerSpec, Snapshot, SnapshotId, TokenInfo,
+    ActionKind, ActionRef, ActionState, ActionStatus, CostEstimate, ManagedServer, ManagedSshKey,
+    RebootMode, Server, ServerChoice, ServerId, ServerPrice, ServerSpec, Snapshot, SnapshotId,
+    TokenInfo,
 };
 use kastell_core::{
     CloudProvider, Error, ErrorKind, Idempotency, PollSchedule, ProviderConfig, ProviderIdentity,
@@ -331,6 +332,16 @@ impl CloudProvider for DigitalOcean {
     /// tagged `kastell-managed`.
     async fn delete_server(&self, id: &ServerId) -> Result<()> {
         self.delete(id).await
+    }
+
+    /// `GET /account/keys`, the keys named `kastell-managed-…`.
+    async fn list_managed_ssh_keys(&self) -> Result<Vec<ManagedSshKey>> {
+        self.managed_keys().await
+    }
+
+    /// `GET /account/keys/{id}`, its name checked, then `DELETE`.
+    async fn delete_ssh_key(&self, id: &str) -> Result<()> {
+        self.delete_managed_key(id).await
     }
 }
 

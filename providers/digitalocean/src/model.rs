@@ -235,6 +235,8 @@ impl DoSnapshot {
             raw_status: LISTED_SNAPSHOT_STATUS.to_owned(),
             size_gb: self.size_gigabytes,
             created_at: self.created_at,
+            // Not tagged yet: kastell's are told by name.
+            managed: None,
         })
     }
 }
@@ -365,6 +367,7 @@ mod tests {
             raw_status: "available".into(),
             size_gb: None,
             created_at: Some(created.into()),
+            managed: None,
         }
     }
 

@@ -1,16 +1,18 @@
 //! Creating, listing, pricing and deleting the droplets kastell makes:
 //! `POST /account/keys` then `POST /droplets`, both tagged (the key by its
 //! name, as keys carry no tags); `GET /droplets?tag_name=`; `GET /sizes`;
-//! `DELETE /droplets/{id}` and `DELETE /account/keys/{id}`.
+//! `DELETE /droplets/{id}` and `DELETE /account/keys/{id}`. The keys named
+//! as kastell's are listed with `GET /account/keys`, and each is read
+//! (`GET /account/keys/{id}`) and its name checked before it is deleted.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use kastell_core::cloud::{not_managed, unknown_offer};
-use kastell_core::types::{
-    MANAGED_TAG, ManagedRole, ManagedServer, SSH_KEY_TAG, Server, ServerChoice, ServerId,
-    ServerPrice, ServerSpec, ssh_key_from_tags,
+use kastell_core::cloud::{
+    create_with_uploaded_key, forget_uploaded_key, key_not_managed, not_managed, unknown_offer,
 };
-use kastell_core::{ErrorKind, Idempotency, Result};
+use kastell_core::types::{
+    MANAGED_TAG, ManagedRole, ManagedServer, ManagedSshKey, SSH_KEY_TAG, Server, ServerChoice,
+    ServerId, ServerPrice, ServerSpec, is_managed_key_name, ssh_key_from_tags,
+};
+use kastell_core::{Error, ErrorKind, Idempotency, Result};
 use kastell_http::{ApiRequest, path_segment};
 use serde::Deserialize;
 use serde_json::json;
@@ -20,15 +22,32 @@ use crate::client::{DigitalOcean, droplet_id};
 use crate::model::{Droplet, DropletEnvelope, Links};
 use crate::pages::{all_pages, next_page, split_droplets};
 
-/// `{"ssh_key": {...}}`.
+/// `{"ssh_key": {...}}` (`POST /account/keys`, `GET /account/keys/{id}`).
 #[derive(Debug, Deserialize)]
 struct KeyEnvelope {
     ssh_key: Key,
 }
 
+/// An SSH key on the account: DigitalOcean keys have no tags and no
+/// creation time, so kastell's marker is the name.
 #[derive(Debug, Deserialize)]
 struct Key {
     id: u64,
+    #[serde(default)]
+    name: String,
+}
+
+/// `{"ssh_keys": [...], "links": {...}}` (`GET /account/keys`).
+#[derive(Debug, Deserialize)]
+struct KeyPage {
+    #[serde(default)]
+    ssh_keys: Vec<Key>,
+    links: Option<Links>,
+}
+
+fn split_keys(page: KeyPage) -> (Vec<Key>, Option<String>) {
+    let next = next_page(page.links.as_ref());
+    (page.ssh_keys, next)
 }
 
 /// `{"sizes": [...], "links": {...}}`.
@@ -102,43 +121,38 @@ impl DigitalOcean {
         })
     }
 
-    /// Uploads the key, then creates the droplet tagged with the marker,
-    /// the role and the key. A create that surely did not happen deletes
-    /// the key again.
+    /// Uploads the key (named as kastell's), then creates the droplet
+    /// tagged with the marker, the role and the key, through the shared
+    /// [`create_with_uploaded_key`].
     pub(crate) async fn create(&self, spec: &ServerSpec) -> Result<Server> {
         const OP: &str = "create_server";
         spec.validate(ID)?;
-        let stamp = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
-        let body = json!({
-            "name": format!("{MANAGED_TAG}-{}-{}-{stamp}", spec.role.as_str(), spec.name),
-            "public_key": spec.ssh_public_key.trim(),
-        });
-        let request = ApiRequest::post("account/keys", body, Idempotency::NonIdempotent);
-        let key: KeyEnvelope = self.api.get_json(OP, request).await?;
-        let key = key.ssh_key.id;
-        let [managed, role] = spec.tags();
-        let body = json!({
-            "name": spec.name,
-            "region": spec.region,
-            "size": spec.size,
-            "image": spec.image,
-            "ssh_keys": [key],
-            "tags": [managed, role, format!("{SSH_KEY_TAG}{key}")],
-            "ipv6": true,
-            "monitoring": false,
-        });
-        let request = ApiRequest::post("droplets", body, Idempotency::NonIdempotent);
-        match self.api.get_json::<DropletEnvelope>(OP, request).await {
-            Ok(answer) => answer.droplet.into_server(),
-            Err(e) => {
-                if !e.may_have_taken_effect() {
-                    self.delete_key(&key.to_string()).await;
-                }
-                Err(e)
-            }
-        }
+        let upload = async {
+            let body = json!({
+                "name": spec.key_name(),
+                "public_key": spec.ssh_public_key.trim(),
+            });
+            let request = ApiRequest::post("account/keys", body, Idempotency::NonIdempotent);
+            let key: KeyEnvelope = self.api.get_json(OP, request).await?;
+            Ok::<_, Error>(key.ssh_key.id)
+        };
+        let create = |key: u64| async move {
+            let [managed, role] = spec.tags();
+            let body = json!({
+                "name": spec.name,
+                "region": spec.region,
+                "size": spec.size,
+                "image": spec.image,
+                "ssh_keys": [key],
+                "tags": [managed, role, format!("{SSH_KEY_TAG}{key}")],
+                "ipv6": true,
+                "monitoring": false,
+            });
+            let request = ApiRequest::post("droplets", body, Idempotency::NonIdempotent);
+            let answer: DropletEnvelope = self.api.get_json(OP, request).await?;
+            answer.droplet.into_server()
+        };
+        create_with_uploaded_key(upload, create, |key| self.delete_key(key.to_string())).await
     }
 
     /// Every droplet tagged `kastell-managed`, every page.
@@ -150,9 +164,12 @@ impl DigitalOcean {
             .filter(Droplet::is_managed)
             .map(|d| {
                 let role = d.role();
+                let ssh_key =
+                    ssh_key_from_tags(d.tags.iter().map(String::as_str)).map(str::to_owned);
                 Ok(ManagedServer {
                     server: d.into_server()?,
                     role,
+                    ssh_key,
                 })
             })
             .collect()
@@ -180,19 +197,57 @@ impl DigitalOcean {
             _ => {}
         }
         if let Some(key) = key {
-            self.delete_key(&key).await;
+            forget_uploaded_key(&key.clone(), self.delete_key(key)).await;
         }
         Ok(())
     }
 
-    /// Deletes an SSH key kastell uploaded; a failure is only logged.
-    async fn delete_key(&self, key: &str) {
-        let request = ApiRequest::delete(format!("account/keys/{}", path_segment(key)));
-        match self.api.send("delete_server", request).await {
-            Err(e) if e.kind() != ErrorKind::NotFound => {
-                tracing::warn!("deleting the SSH key {key} kastell uploaded: {e}");
-            }
-            _ => {}
+    /// Every key on the account named as kastell's (DigitalOcean keys
+    /// carry no tags), every page.
+    pub(crate) async fn managed_keys(&self) -> Result<Vec<ManagedSshKey>> {
+        let keys = all_pages(
+            &self.api,
+            "list_managed_ssh_keys",
+            "account/keys",
+            split_keys,
+        )
+        .await?;
+        Ok(keys
+            .into_iter()
+            .filter(|k| is_managed_key_name(&k.name))
+            .map(|k| ManagedSshKey {
+                id: k.id.to_string(),
+                name: k.name,
+                created_at: None,
+            })
+            .collect())
+    }
+
+    /// Deletes SSH key `id` after reading it (`GET /account/keys/{id}`) and
+    /// checking its name is kastell's.
+    pub(crate) async fn delete_managed_key(&self, id: &str) -> Result<()> {
+        const OP: &str = "delete_ssh_key";
+        let n: u64 = id.parse().map_err(|_| {
+            Error::invalid_input(format!("{id:?} is not a DigitalOcean SSH key id"))
+                .with_provider(ID)
+                .with_hint("DigitalOcean SSH key ids are numbers (see `kastell doctor`)")
+        })?;
+        let key: KeyEnvelope = self
+            .api
+            .get_json(OP, ApiRequest::get(format!("account/keys/{n}")))
+            .await?;
+        if !is_managed_key_name(&key.ssh_key.name) {
+            return Err(key_not_managed(ID, id));
         }
+        self.api
+            .send(OP, ApiRequest::delete(format!("account/keys/{n}")))
+            .await
+            .map(drop)
+    }
+
+    /// `DELETE /account/keys/{key}` of a key kastell uploaded.
+    async fn delete_key(&self, key: String) -> Result<()> {
+        let request = ApiRequest::delete(format!("account/keys/{}", path_segment(&key)));
+        self.api.send("delete_server", request).await.map(drop)
     }
 }

@@ -36,6 +36,7 @@ fn route(op: CloudOp, account: &Account) -> (&'static str, String) {
         CloudOp::DeleteSnapshot => ("DELETE", "/v2/snapshots/".to_owned()),
         CloudOp::CreateServer => ("POST", "/v2/droplets".to_owned()),
         CloudOp::DeleteServer => ("DELETE", "/v2/droplets/".to_owned()),
+        CloudOp::DeleteSshKey => ("DELETE", "/v2/account/keys/".to_owned()),
     }
 }
 
@@ -297,6 +298,18 @@ async fn droplet_creation_is_checked_field_by_field() {
     .await;
     assert_eq!(key.status, 201, "{}", key.body);
     let key_id = key.body["ssh_key"]["id"].clone();
+    let one = call(&sim, "GET", &format!("/account/keys/{key_id}"), None).await;
+    assert_eq!(one.status, 200, "{}", one.body);
+    for field in ["id", "fingerprint", "public_key", "name"] {
+        assert!(
+            !one.body["ssh_key"][field].is_null(),
+            "{field}: {}",
+            one.body
+        );
+    }
+    let none = call(&sim, "GET", "/account/keys/999", None).await;
+    assert_eq!(none.status, 404);
+    assert_eq!(none.body["id"], "not_found", "{}", none.body);
     let good = json!({"name": "new-one", "region": "fra1", "size": "s-1vcpu-2gb",
         "image": "ubuntu-24-04-x64", "ssh_keys": [key_id], "tags": ["kastell-managed", "kastell-drill"]});
     for (what, change) in [

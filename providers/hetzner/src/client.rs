@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use kastell_core::types::{
-    ActionKind, ActionRef, ActionStatus, CostEstimate, ManagedServer, RebootMode, Server,
-    ServerChoice, ServerId, ServerPrice, ServerSpec, Snapshot, SnapshotId, SnapshotStatus,
+    ActionKind, ActionRef, ActionStatus, CostEstimate, ManagedServer, ManagedSshKey, RebootMode,
+    Server, ServerChoice, ServerId, ServerPrice, ServerSpec, Snapshot, SnapshotId, SnapshotStatus,
     TokenInfo,
 };
 use kastell_core::{
@@ -18,7 +18,7 @@ use serde_json::json;
 
 use crate::model::{
     ActionEnvelope, CreateImageAnswer, HImage, HServer, ImageEnvelope, ImageList, Paged,
-    PricingEnvelope, PrimaryIpList, ServerEnvelope, ServerList,
+    PricingEnvelope, PrimaryIpList, SNAPSHOT_LABEL, ServerEnvelope, ServerList,
 };
 use crate::{DEFAULT_ENDPOINT, ID, error::map_error};
 
@@ -242,7 +242,7 @@ impl CloudProvider for Hetzner {
         let body = json!({
             "type": "snapshot",
             "description": name,
-            "labels": {"managed-by": "kastell"},
+            "labels": { SNAPSHOT_LABEL.0: SNAPSHOT_LABEL.1 },
         });
         let request = ApiRequest::post(
             format!("servers/{n}/actions/create_image"),
@@ -370,5 +370,15 @@ impl CloudProvider for Hetzner {
     /// labelled `kastell-managed=true`.
     async fn delete_server(&self, id: &ServerId) -> Result<()> {
         self.delete(id).await
+    }
+
+    /// `GET /ssh_keys` with kastell's label selector.
+    async fn list_managed_ssh_keys(&self) -> Result<Vec<ManagedSshKey>> {
+        self.managed_keys().await
+    }
+
+    /// `GET /ssh_keys/{id}`, its label checked, then `DELETE`.
+    async fn delete_ssh_key(&self, id: &str) -> Result<()> {
+        self.delete_managed_key(id).await
     }
 }

@@ -2,21 +2,24 @@
 //! Hetzner: `POST /ssh_keys` then `POST /servers`, both labelled
 //! `kastell-managed=true` and `kastell-role=<role>`; `GET /servers` with a
 //! `label_selector`; `GET /pricing`; `DELETE /servers/{id}` and
-//! `DELETE /ssh_keys/{id}`.
+//! `DELETE /ssh_keys/{id}`. The keys kastell labelled are listed with
+//! `GET /ssh_keys?label_selector=kastell-managed=true`, and each is read
+//! (`GET /ssh_keys/{id}`) and its label checked before it is deleted.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use kastell_core::cloud::{not_managed, unknown_offer};
-use kastell_core::types::{
-    MANAGED_TAG, ManagedServer, Server, ServerChoice, ServerId, ServerPrice, ServerSpec,
+use kastell_core::cloud::{
+    create_with_uploaded_key, forget_uploaded_key, key_not_managed, not_managed, unknown_offer,
 };
-use kastell_core::{ErrorKind, Idempotency, Result};
+use kastell_core::types::{
+    MANAGED_TAG, ManagedServer, ManagedSshKey, Server, ServerChoice, ServerId, ServerPrice,
+    ServerSpec,
+};
+use kastell_core::{Error, ErrorKind, Idempotency, Result};
 use kastell_http::ApiRequest;
 use serde_json::json;
 
 use crate::ID;
 use crate::client::{Hetzner, numeric};
-use crate::model::provision::{ROLE_LABEL, SSH_KEY_LABEL};
+use crate::model::provision::{ROLE_LABEL, SSH_KEY_LABEL, SshKey, SshKeyList};
 use crate::model::{CreateServerAnswer, HServer, PricingEnvelope, ServerList, SshKeyEnvelope};
 
 /// The label selector of everything kastell created.
@@ -56,47 +59,40 @@ impl Hetzner {
         })
     }
 
-    /// Uploads the key, then creates the server referencing it. A create
-    /// that surely did not happen deletes the key again; an ambiguous one
-    /// leaves it (the server, if it exists, names it and its deletion takes
-    /// the key along).
+    /// Uploads the key labelled as kastell's, then creates the server
+    /// referencing it, through the shared [`create_with_uploaded_key`].
     pub(crate) async fn create(&self, spec: &ServerSpec) -> Result<Server> {
         const OP: &str = "create_server";
         spec.validate(ID)?;
         let labels = json!({ MANAGED_TAG: "true", ROLE_LABEL: spec.role.as_str() });
-        let stamp = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
         let key_body = json!({
-            "name": format!("kastell-{}-{stamp}", spec.name),
+            "name": spec.key_name(),
             "public_key": spec.ssh_public_key.trim(),
             "labels": labels,
         });
-        let request = ApiRequest::post("ssh_keys", key_body, Idempotency::NonIdempotent);
-        let key: SshKeyEnvelope = self.api.get_json(OP, request).await?;
-        let key = key.ssh_key.id;
-        let mut server_labels = labels;
-        server_labels[SSH_KEY_LABEL] = json!(key.to_string());
-        let body = json!({
-            "name": spec.name,
-            "server_type": spec.size,
-            "image": spec.image,
-            "location": spec.region,
-            "ssh_keys": [key],
-            "labels": server_labels,
-            "start_after_create": true,
-            "public_net": {"enable_ipv4": true, "enable_ipv6": true},
-        });
-        let request = ApiRequest::post("servers", body, Idempotency::NonIdempotent);
-        match self.api.get_json::<CreateServerAnswer>(OP, request).await {
-            Ok(answer) => answer.server.into_server(),
-            Err(e) => {
-                if !e.may_have_taken_effect() {
-                    self.delete_key(key).await;
-                }
-                Err(e)
-            }
-        }
+        let upload = async {
+            let request = ApiRequest::post("ssh_keys", key_body, Idempotency::NonIdempotent);
+            let key: SshKeyEnvelope = self.api.get_json(OP, request).await?;
+            Ok::<_, Error>(key.ssh_key.id)
+        };
+        let create = |key: i64| async move {
+            let mut server_labels = labels;
+            server_labels[SSH_KEY_LABEL] = json!(key.to_string());
+            let body = json!({
+                "name": spec.name,
+                "server_type": spec.size,
+                "image": spec.image,
+                "location": spec.region,
+                "ssh_keys": [key],
+                "labels": server_labels,
+                "start_after_create": true,
+                "public_net": {"enable_ipv4": true, "enable_ipv6": true},
+            });
+            let request = ApiRequest::post("servers", body, Idempotency::NonIdempotent);
+            let answer: CreateServerAnswer = self.api.get_json(OP, request).await?;
+            answer.server.into_server()
+        };
+        create_with_uploaded_key(upload, create, |key| self.delete_key(key)).await
     }
 
     /// Every server labelled `kastell-managed=true`, every page.
@@ -112,9 +108,11 @@ impl Hetzner {
             .filter(HServer::is_managed)
             .map(|s| {
                 let role = s.role();
+                let ssh_key = s.ssh_key().map(|k| k.to_string());
                 Ok(ManagedServer {
                     server: s.into_server()?,
                     role,
+                    ssh_key,
                 })
             })
             .collect()
@@ -139,20 +137,44 @@ impl Hetzner {
             _ => {}
         }
         if let Some(key) = key {
-            self.delete_key(key).await;
+            forget_uploaded_key(&key, self.delete_key(key)).await;
         }
         Ok(())
     }
 
-    /// Deletes an SSH key kastell uploaded; a failure is only logged (the
-    /// key is labelled, costs nothing and `kastell doctor` can find it).
-    async fn delete_key(&self, key: i64) {
-        let request = ApiRequest::delete(format!("ssh_keys/{key}"));
-        match self.api.send("delete_server", request).await {
-            Err(e) if e.kind() != ErrorKind::NotFound => {
-                tracing::warn!("deleting the SSH key {key} kastell uploaded: {e}");
-            }
-            _ => {}
+    /// Every SSH key labelled `kastell-managed=true`, every page (checked
+    /// again here, so an API that ignored the selector lists no person's
+    /// key).
+    pub(crate) async fn managed_keys(&self) -> Result<Vec<ManagedSshKey>> {
+        let query = [("label_selector", MANAGED_SELECTOR)];
+        let keys = self
+            .all_pages::<SshKeyList>("list_managed_ssh_keys", "ssh_keys", &query)
+            .await?;
+        Ok(keys
+            .into_iter()
+            .filter(SshKey::is_managed)
+            .map(SshKey::into_managed)
+            .collect())
+    }
+
+    /// Deletes SSH key `id` after reading it and checking its marker label.
+    pub(crate) async fn delete_managed_key(&self, id: &str) -> Result<()> {
+        const OP: &str = "delete_ssh_key";
+        let n = numeric(id, "SSH key")?;
+        let request = ApiRequest::get(format!("ssh_keys/{n}"));
+        let key: SshKeyEnvelope = self.api.get_json(OP, request).await?;
+        if !key.ssh_key.is_managed() {
+            return Err(key_not_managed(ID, id));
         }
+        self.api
+            .send(OP, ApiRequest::delete(format!("ssh_keys/{n}")))
+            .await
+            .map(drop)
+    }
+
+    /// `DELETE /ssh_keys/{id}` of a key kastell uploaded.
+    async fn delete_key(&self, key: i64) -> Result<()> {
+        let request = ApiRequest::delete(format!("ssh_keys/{key}"));
+        self.api.send("delete_server", request).await.map(drop)
     }
 }

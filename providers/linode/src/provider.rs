@@ -5,8 +5,9 @@ use std::net::Ipv4Addr;
 use async_trait::async_trait;
 use kastell_core::capability::unsupported;
 use kastell_core::types::{
-    ActionKind, ActionRef, ActionState, ActionStatus, CostEstimate, ManagedServer, RebootMode,
-    Server, ServerChoice, ServerId, ServerPrice, ServerSpec, Snapshot, SnapshotId, TokenInfo,
+    ActionKind, ActionRef, ActionState, ActionStatus, CostEstimate, MANAGED_TAG, ManagedServer,
+    ManagedSshKey, RebootMode, Server, ServerChoice, ServerId, ServerPrice, ServerSpec, Snapshot,
+    SnapshotId, TokenInfo,
 };
 use kastell_core::{CloudProvider, Error, ErrorKind, Idempotency, ProviderIdentity, Result};
 use kastell_http::{ApiRequest, path_segment};
@@ -123,6 +124,8 @@ impl CloudProvider for LinodeCloud {
             "disk_id": disk.id,
             "label": image_label(id, name),
             "description": image_description(id),
+            // kastell's marker, which rotation requires.
+            "tags": [MANAGED_TAG],
         });
         let request = ApiRequest::post("images", body, Idempotency::NonIdempotent);
         let image: Image = self
@@ -268,6 +271,24 @@ impl CloudProvider for LinodeCloud {
     /// `kastell-managed` (no key was uploaded for it).
     async fn delete_server(&self, id: &ServerId) -> Result<()> {
         self.delete(id).await
+    }
+
+    /// None, without a request: Linode takes the public key inline
+    /// (`authorized_keys`), so kastell uploads no SSH key there.
+    async fn list_managed_ssh_keys(&self) -> Result<Vec<ManagedSshKey>> {
+        Ok(Vec::new())
+    }
+
+    /// Refused without a request (`NotFound`): kastell uploads no SSH key
+    /// at Linode, so no key there is one of kastell's.
+    async fn delete_ssh_key(&self, id: &str) -> Result<()> {
+        Err(Error::new(
+            ErrorKind::NotFound,
+            format!("SSH key {id} is not one of kastell's: kastell uploads no SSH keys at Linode"),
+        )
+        .with_provider(crate::ID)
+        .with_operation("delete_ssh_key")
+        .with_hint("kastell gives Linode the key inline with the instance; delete other keys in Linode's console"))
     }
 }
 

@@ -139,6 +139,7 @@ impl LinodeCloud {
                 Ok(ManagedServer {
                     server: to_server(i, ips.get(&i.id).copied())?,
                     role: ManagedRole::from_tags(i.tags.iter().map(String::as_str)),
+                    ssh_key: None,
                 })
             })
             .collect()

@@ -31,6 +31,7 @@ fn route(op: CloudOp, account: &Account) -> (&'static str, String) {
         CloudOp::RestoreSnapshot => ("POST", "/rebuild".to_owned()),
         CloudOp::CreateServer => ("POST", "/v4/linode/instances".to_owned()),
         CloudOp::DeleteServer => ("DELETE", "/v4/linode/instances/".to_owned()),
+        CloudOp::DeleteSshKey => ("DELETE", "/v4/profile/sshkeys/".to_owned()),
     }
 }
 

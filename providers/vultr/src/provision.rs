@@ -1,14 +1,16 @@
 //! Creating, listing, pricing and deleting the instances kastell makes at
 //! Vultr: `POST /ssh-keys` then `POST /instances`, the instance tagged;
 //! `GET /instances?tag=`; `GET /plans`; `DELETE /instances/{id}` and
-//! `DELETE /ssh-keys/{id}`.
+//! `DELETE /ssh-keys/{id}`. The keys named as kastell's are listed with
+//! `GET /ssh-keys`, and each is read (`GET /ssh-keys/{id}`) and its name
+//! checked before it is deleted.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use kastell_core::cloud::{not_managed, unknown_offer};
+use kastell_core::cloud::{
+    create_with_uploaded_key, forget_uploaded_key, key_not_managed, not_managed, unknown_offer,
+};
 use kastell_core::types::{
-    MANAGED_TAG, ManagedRole, ManagedServer, SSH_KEY_TAG, Server, ServerChoice, ServerId,
-    ServerPrice, ServerSpec, ssh_key_from_tags,
+    MANAGED_TAG, ManagedRole, ManagedServer, ManagedSshKey, SSH_KEY_TAG, Server, ServerChoice,
+    ServerId, ServerPrice, ServerSpec, is_managed_key_name, ssh_key_from_tags,
 };
 use kastell_core::{Error, ErrorKind, Idempotency, Result};
 use kastell_http::{ApiRequest, paginate, path_segment};
@@ -19,15 +21,30 @@ use crate::ID;
 use crate::client::{VultrCloud, instance_path};
 use crate::model::{self, Instance, InstanceEnvelope, Meta};
 
-/// `{"ssh_key": {...}}`.
+/// `{"ssh_key": {...}}` (`POST /ssh-keys`, `GET /ssh-keys/{id}`).
 #[derive(Debug, Deserialize)]
 struct KeyEnvelope {
     ssh_key: Key,
 }
 
+/// An SSH key on the account: Vultr keys have no tags, so kastell's
+/// marker is the name.
 #[derive(Debug, Deserialize)]
 struct Key {
     id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    date_created: Option<String>,
+}
+
+/// `GET /ssh-keys`: one cursor page.
+#[derive(Debug, Deserialize)]
+struct KeyPage {
+    #[serde(default)]
+    ssh_keys: Vec<Key>,
+    #[serde(default)]
+    meta: Option<Meta>,
 }
 
 /// `GET /plans`: one cursor page.
@@ -103,45 +120,40 @@ impl VultrCloud {
         })
     }
 
-    /// Uploads the key, then creates the instance tagged with the marker,
-    /// the role and the key. A create that surely did not happen deletes
-    /// the key again.
+    /// Uploads the key (named as kastell's), then creates the instance
+    /// tagged with the marker, the role and the key, through the shared
+    /// [`create_with_uploaded_key`].
     pub(crate) async fn create(&self, spec: &ServerSpec) -> Result<Server> {
         const OP: &str = "create_server";
         spec.validate(ID)?;
         let os = os_id(&spec.image)?;
-        let stamp = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
-        let body = json!({
-            "name": format!("{MANAGED_TAG}-{}-{}-{stamp}", spec.role.as_str(), spec.name),
-            "ssh_key": spec.ssh_public_key.trim(),
-        });
-        let request = ApiRequest::post("ssh-keys", body, Idempotency::NonIdempotent);
-        let key: KeyEnvelope = self.api.get_json(OP, request).await?;
-        let key = key.ssh_key.id;
-        let [managed, role] = spec.tags();
-        let body = json!({
-            "region": spec.region,
-            "plan": spec.size,
-            "os_id": os,
-            "label": spec.name,
-            "hostname": spec.name,
-            "sshkey_id": [key],
-            "tags": [managed, role, format!("{SSH_KEY_TAG}{key}")],
-            "enable_ipv6": true,
-            "backups": "disabled",
-        });
-        let request = ApiRequest::post("instances", body, Idempotency::NonIdempotent);
-        match self.api.get_json::<InstanceEnvelope>(OP, request).await {
-            Ok(answer) => model::to_server(answer.instance),
-            Err(e) => {
-                if !e.may_have_taken_effect() {
-                    self.delete_key(&key).await;
-                }
-                Err(e)
-            }
-        }
+        let upload = async {
+            let body = json!({
+                "name": spec.key_name(),
+                "ssh_key": spec.ssh_public_key.trim(),
+            });
+            let request = ApiRequest::post("ssh-keys", body, Idempotency::NonIdempotent);
+            let key: KeyEnvelope = self.api.get_json(OP, request).await?;
+            Ok::<_, Error>(key.ssh_key.id)
+        };
+        let create = |key: String| async move {
+            let [managed, role] = spec.tags();
+            let body = json!({
+                "region": spec.region,
+                "plan": spec.size,
+                "os_id": os,
+                "label": spec.name,
+                "hostname": spec.name,
+                "sshkey_id": [key],
+                "tags": [managed, role, format!("{SSH_KEY_TAG}{key}")],
+                "enable_ipv6": true,
+                "backups": "disabled",
+            });
+            let request = ApiRequest::post("instances", body, Idempotency::NonIdempotent);
+            let answer: InstanceEnvelope = self.api.get_json(OP, request).await?;
+            model::to_server(answer.instance)
+        };
+        create_with_uploaded_key(upload, create, |key| self.delete_key(key)).await
     }
 
     /// Every instance tagged `kastell-managed`, every page.
@@ -157,9 +169,12 @@ impl VultrCloud {
             .filter(is_managed)
             .map(|i| {
                 let role = ManagedRole::from_tags(i.tags.iter().map(String::as_str));
+                let ssh_key =
+                    ssh_key_from_tags(i.tags.iter().map(String::as_str)).map(str::to_owned);
                 Ok(ManagedServer {
                     server: model::to_server(i)?,
                     role,
+                    ssh_key,
                 })
             })
             .collect()
@@ -179,19 +194,60 @@ impl VultrCloud {
             _ => {}
         }
         if let Some(key) = key {
-            self.delete_key(&key).await;
+            forget_uploaded_key(&key.clone(), self.delete_key(key)).await;
         }
         Ok(())
     }
 
-    /// Deletes an SSH key kastell uploaded; a failure is only logged.
-    async fn delete_key(&self, key: &str) {
-        let request = ApiRequest::delete(format!("ssh-keys/{}", path_segment(key)));
-        match self.api.send("delete_server", request).await {
-            Err(e) if e.kind() != ErrorKind::NotFound => {
-                tracing::warn!("deleting the SSH key {key} kastell uploaded: {e}");
+    /// Every key on the account named as kastell's (Vultr keys carry no
+    /// tags), every page.
+    pub(crate) async fn managed_keys(&self) -> Result<Vec<ManagedSshKey>> {
+        const OP: &str = "list_managed_ssh_keys";
+        let keys = paginate(|cursor| async move {
+            let mut request = ApiRequest::get("ssh-keys").query("per_page", "500");
+            if let Some(cursor) = cursor {
+                request = request.query("cursor", cursor);
             }
-            _ => {}
+            let page: KeyPage = self.api.get_json(OP, request).await?;
+            Ok((page.ssh_keys, model::next_cursor(page.meta)))
+        })
+        .await?;
+        Ok(keys
+            .into_iter()
+            .filter(|k| is_managed_key_name(&k.name))
+            .map(|k| ManagedSshKey {
+                id: k.id,
+                name: k.name,
+                created_at: k.date_created,
+            })
+            .collect())
+    }
+
+    /// Deletes SSH key `id` after reading it (`GET /ssh-keys/{id}`) and
+    /// checking its name is kastell's.
+    pub(crate) async fn delete_managed_key(&self, id: &str) -> Result<()> {
+        const OP: &str = "delete_ssh_key";
+        let well_formed = !id.is_empty()
+            && id.len() <= 64
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !well_formed {
+            return Err(
+                Error::invalid_input(format!("{id:?} is not a Vultr SSH key id"))
+                    .with_provider(ID)
+                    .with_hint("Vultr SSH key ids are UUIDs (see `kastell doctor`)"),
+            );
         }
+        let path = format!("ssh-keys/{}", path_segment(id));
+        let key: KeyEnvelope = self.api.get_json(OP, ApiRequest::get(&path)).await?;
+        if !is_managed_key_name(&key.ssh_key.name) {
+            return Err(key_not_managed(ID, id));
+        }
+        self.api.send(OP, ApiRequest::delete(path)).await.map(drop)
+    }
+
+    /// `DELETE /ssh-keys/{key}` of a key kastell uploaded.
+    async fn delete_key(&self, key: String) -> Result<()> {
+        let request = ApiRequest::delete(format!("ssh-keys/{}", path_segment(&key)));
+        self.api.send("delete_server", request).await.map(drop)
     }
 }

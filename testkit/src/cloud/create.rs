@@ -17,7 +17,7 @@ const TEST_KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx1bmEta2FzdGVsbC10ZXN0LWtleS0xMjM0NTY kastell-trial";
 
 /// A spec at the provider's default size, region and image.
-fn spec(p: &Arc<dyn CloudProvider>, name: &str, role: ManagedRole) -> ServerSpec {
+pub(super) fn spec(p: &Arc<dyn CloudProvider>, name: &str, role: ManagedRole) -> ServerSpec {
     let choice = p.default_server_choice().expect("default_server_choice");
     ServerSpec {
         name: name.to_owned(),

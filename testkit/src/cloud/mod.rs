@@ -17,11 +17,13 @@ use kastell_core::{CloudProvider, CloudProviderExt, Error, ErrorKind, Registry, 
 pub use kastell_sim::Fault;
 
 mod create;
+mod keys;
 
 pub use create::{
     created_servers_run_marked_and_only_they_are_deleted,
     read_only_tokens_create_and_delete_nothing, server_creation_is_never_resent,
 };
+pub use keys::orphan_ssh_keys_are_found_and_only_kastells_are_deleted;
 
 /// The operations a fixture can fault or count, mapped by each provider to
 /// its own method and path.
@@ -41,6 +43,8 @@ pub enum CloudOp {
     CreateServer,
     /// Deleting a server.
     DeleteServer,
+    /// Deleting an SSH key (not the reads before it).
+    DeleteSshKey,
 }
 
 /// Which token a fixture's provider uses.
@@ -111,6 +115,12 @@ pub trait CloudFixture: Send + Sync {
         Vec::new()
     }
 
+    /// The id of an SSH key a person uploaded to the account (unmarked);
+    /// `None` when the fixture has none.
+    fn person_key(&self) -> Option<String> {
+        None
+    }
+
     /// Queues `addresses` for the next servers created. Returns `false`
     /// when the fixture cannot choose addresses.
     fn queue_addresses(&self, addresses: &[Ipv4Addr]) -> bool {
@@ -159,6 +169,7 @@ macro_rules! all_cloud_trials {
             created_servers_run_marked_and_only_they_are_deleted,
             server_creation_is_never_resent,
             read_only_tokens_create_and_delete_nothing,
+            orphan_ssh_keys_are_found_and_only_kastells_are_deleted,
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

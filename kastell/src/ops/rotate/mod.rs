@@ -2,7 +2,12 @@
 //! provider snapshots kastell took of a server, on every provider with
 //! snapshots. Only snapshots named by kastell's marker (`kastell-<epoch-ms>`
 //! from `snapshot create`, `kastell-maintain-<epoch-ms>` from `maintain`)
-//! are candidates; their time is the one kastell wrote into the name.
+//! are candidates, and where the provider marks snapshots
+//! ([`Snapshot::managed`]: Hetzner's `managed-by=kastell` label, Linode's
+//! `kastell-managed` image tag) only those that also carry the marker;
+//! their time is the one kastell wrote into the name. DigitalOcean and
+//! Vultr snapshots carry no marker from kastell, so there the name alone
+//! decides.
 //! Nothing is deleted without `apply`; the monthly cost before and after
 //! is shown; a schedule that stopped taking snapshots refuses the rotation
 //! (see [`rules::guard`]).
@@ -138,6 +143,14 @@ pub(crate) fn kastell_marker(name: &str, server: &str) -> Option<DateTime<Utc>> 
     })
 }
 
+/// Whether the provider's marker lets `snapshot` be rotated: a snapshot
+/// the provider says is not kastell's (`managed == Some(false)`, such as a
+/// Hetzner image named like kastell's but without its label) never is;
+/// where the provider has no marker (`None`) the name decides.
+fn is_candidate(snapshot: &Snapshot) -> bool {
+    snapshot.managed != Some(false)
+}
+
 fn marked_time(name: &str) -> Option<DateTime<Utc>> {
     let digits = name
         .strip_prefix("kastell-maintain-")
@@ -173,6 +186,7 @@ pub async fn snapshot_rotate(
     let ours: Vec<(&Snapshot, DateTime<Utc>)> = listed
         .iter()
         .filter(|s| s.status == SnapshotStatus::Available)
+        .filter(|s| is_candidate(s))
         .filter_map(|s| kastell_marker(&s.name, id.as_str()).map(|at| (s, at)))
         .collect();
     let dated: Vec<Dated> = ours

@@ -205,6 +205,7 @@ fn snapshot_sizes_are_shown_rounded_to_two_decimals() {
         raw_status: "available".into(),
         size_gb: size,
         created_at: None,
+        managed: None,
     };
     for (raw, shown) in [
         (0.5200000000000001, 0.52),

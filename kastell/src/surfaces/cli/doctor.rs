@@ -37,8 +37,9 @@ pub struct DoctorArgs {
     /// First repair what is safe to repair, saying what was done: the
     /// kastell directory's and its files' modes (0700/0600) and locks
     /// whose owner is gone; and it deletes the servers scratch drills left
-    /// at the providers (marked kastell-drill). What it cannot fix is reported with the
-    /// command to run.
+    /// at the providers (marked kastell-drill) and the SSH keys kastell
+    /// uploaded that no server of kastell's uses. What it cannot fix is
+    /// reported with the command to run.
     #[arg(long)]
     pub fix: bool,
 }

@@ -325,3 +325,87 @@ async fn a_terminated_drill_deletes_its_server_and_a_killed_one_leaves_it_for_do
     );
     assert!(w.leftovers().await.is_empty());
 }
+
+/// `kastell --json doctor [--fix]`'s whole report, and its exit status.
+async fn doctor(w: &World, fix: bool) -> (Value, bool) {
+    let args: &[&str] = if fix {
+        &["--json", "doctor", "--fix"]
+    } else {
+        &["--json", "doctor"]
+    };
+    let out = w.kastell(args).await;
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (report, out.status.success())
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {value}"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_whose_answer_was_lost_leaves_a_marked_key_that_doctor_fix_deletes() {
+    let w = World::new().await;
+    w.json(&["--json", "backup", "create", "hetzner-web"]).await;
+    let sim = w.sandbox.simulator("digitalocean").unwrap();
+    let person = sim.person_ssh_key().unwrap();
+    assert_eq!(sim.ssh_keys(), [person.clone()], "only the person's key");
+
+    // The droplet creation is lost at a gateway before DigitalOcean made
+    // anything: kastell cannot know, so it keeps the key it uploaded.
+    sim.context()
+        .faults
+        .add(FaultRule::new("POST", "/v2/droplets", Fault::Gateway(502)).times(1));
+    let out = w
+        .kastell(&["recover", "hetzner-web", "--to", "digitalocean", "--force"])
+        .await;
+    assert!(!out.status.success(), "the create failed");
+    assert!(sim.created_servers().is_empty(), "no droplet was made");
+    let keys = sim.ssh_keys();
+    assert_eq!(keys.len(), 2, "the person's and kastell's: {keys:?}");
+    let left = keys.iter().find(|k| **k != person).unwrap().clone();
+
+    let (report, healthy) = doctor(&w, false).await;
+    assert!(!healthy, "a leftover key needs attention: {report}");
+    let found = strings(&report["leftovers"]["keys"]);
+    assert_eq!(found.len(), 1, "{report}");
+    assert!(
+        found[0].starts_with(&format!("digitalocean SSH key {left} ")),
+        "{found:?}"
+    );
+    assert!(found[0].contains("kastell-managed-recovery-"), "{found:?}");
+    assert!(found[0].contains("doctor --fix"), "{found:?}");
+    assert!(
+        strings(&report["leftovers"]["found"]).is_empty(),
+        "no server left"
+    );
+    assert_eq!(
+        sim.ssh_keys().len(),
+        2,
+        "doctor without --fix deletes nothing"
+    );
+    let text = w.kastell(&["doctor"]).await;
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(&format!("leftover: digitalocean SSH key {left} ")),
+        "{text}"
+    );
+
+    let (fixed, _) = doctor(&w, true).await;
+    let deleted = strings(&fixed["leftovers"]["keysDeleted"]);
+    assert_eq!(deleted.len(), 1, "{fixed}");
+    assert!(deleted[0].contains(&left), "{deleted:?}");
+    assert_eq!(sim.ssh_keys(), [person], "the person's key is kept");
+    let (after, _) = doctor(&w, false).await;
+    assert!(strings(&after["leftovers"]["keys"]).is_empty(), "{after}");
+}

@@ -172,6 +172,75 @@ async fn only_kastells_snapshots_go_on_every_provider_and_a_dry_run_changes_noth
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hetzner_snapshot_named_like_kastells_without_its_label_is_never_rotated() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = support::one_server_sandbox(dir.path()).await;
+    let ctx = sandbox.context(&unsafe_mode(), Surface::Cli);
+    let server = sandbox.servers()[0].clone();
+    let now = chrono::Utc::now().timestamp_millis();
+    take(&ctx, &server.name, &format!("kastell-{now}")).await;
+    take(&ctx, &server.name, &format!("kastell-{}", now - 2 * DAY_MS)).await;
+    // Another tool's snapshot named as kastell names its own, without
+    // kastell's label `managed-by=kastell`.
+    let record = ctx.store.resolve(Some(&server.name)).unwrap();
+    let id = ops::server_id(&record).unwrap();
+    let sim = sandbox.simulator("hetzner").unwrap();
+    let copycat = format!("kastell-{}", now - DAY_MS);
+    let made = kastell_testkit::raw::call(
+        sim,
+        "POST",
+        &format!("/servers/{id}/actions/create_image"),
+        Some(serde_json::json!({"type": "snapshot", "description": copycat})),
+    )
+    .await;
+    assert_eq!(made.status, 201, "{:?}", made.body);
+    let provider = ctx.provider_for(&record).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let listed = loop {
+        let listed = provider.list_snapshots(&id).await.unwrap();
+        let ready = listed
+            .iter()
+            .filter(|s| s.name.starts_with("kastell-"))
+            .all(|s| s.status == kastell_core::types::SnapshotStatus::Available);
+        if ready || std::time::Instant::now() > deadline {
+            break listed;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for snapshot in listed.iter().filter(|s| s.name.starts_with("kastell-")) {
+        let marked = snapshot.name != copycat;
+        assert_eq!(snapshot.managed, Some(marked), "{snapshot:?}");
+    }
+
+    let done = ops::snapshot_rotate(
+        &ctx,
+        Some(&server.name),
+        &RotateArgs {
+            keep_last: Some(1),
+            apply: true,
+            ..RotateArgs::default()
+        },
+    )
+    .await
+    .unwrap();
+    let kept: Vec<&str> = done.kept.iter().map(|s| s.taken_at.as_str()).collect();
+    assert_eq!(kept, [taken(now)]);
+    let gone: Vec<&str> = done.deleted.iter().map(|s| s.taken_at.as_str()).collect();
+    assert_eq!(
+        gone,
+        [taken(now - 2 * DAY_MS)],
+        "only kastell's labelled one"
+    );
+    assert!(
+        names(&ctx, &server.name)
+            .await
+            .iter()
+            .any(|(_, name)| *name == copycat),
+        "the unlabelled one stays"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schedule_that_stopped_refuses_the_rotation_and_deletes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let sandbox = support::one_server_sandbox(dir.path()).await;

@@ -40,7 +40,22 @@ pub(crate) struct Key {
     fingerprint: String,
 }
 
+/// The id of the SSH key a person uploaded to the seeded account (named
+/// `laptop`, not kastell's).
+pub(crate) const PERSON_KEY: u64 = 40_999_999;
+
 impl Key {
+    /// The key a person uploaded to the seeded account.
+    pub(crate) fn person() -> Self {
+        Self {
+            id: PERSON_KEY,
+            name: "laptop".into(),
+            public_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHBlcnNvbi1sYXB0b3Ata2V5 me@laptop"
+                .into(),
+            fingerprint: "3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa".into(),
+        }
+    }
+
     fn json(&self) -> Value {
         json!({ "id": self.id, "fingerprint": self.fingerprint,
                 "public_key": self.public_key, "name": self.name })
@@ -293,6 +308,19 @@ pub(crate) async fn list_keys(
         StatusCode::OK,
         with_page(json!({ "ssh_keys": keys }), paging),
     )
+}
+
+/// `GET /v2/account/keys/{id or fingerprint}`: `{"ssh_key": {...}}`.
+pub(crate) async fn get_key(State(app): State<App>, Path(raw): Path<String>) -> Response {
+    let (world, _) = app.world();
+    match world
+        .keys
+        .iter()
+        .find(|k| k.id.to_string() == raw || k.fingerprint == raw)
+    {
+        Some(key) => ok(StatusCode::OK, json!({ "ssh_key": key.json() })),
+        None => app.refuse(Refusal::NotFound),
+    }
 }
 
 /// `DELETE /v2/account/keys/{id or fingerprint}`: 204.

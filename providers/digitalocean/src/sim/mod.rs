@@ -23,7 +23,8 @@
 //!   addresses for 20 s, then `active` with the next address of
 //!   [`kastell_sim::AddressPool`] and one boot; `tag_name` filters the list;
 //!   `DELETE /v2/droplets/{id}` removes them; SSH keys at
-//!   `/v2/account/keys`; sizes with prices at `/v2/sizes`;
+//!   `/v2/account/keys` and `/v2/account/keys/{id}` (GET, DELETE), a
+//!   person's key `laptop` seeded; sizes with prices at `/v2/sizes`;
 //! - `ratelimit-limit/-remaining/-reset` on every answer and `retry-after`
 //!   on injected 429s; a read-only token writing gets 403 `forbidden`.
 
@@ -124,6 +125,10 @@ impl Simulator for DigitalOceanSim {
     fn ssh_keys(&self) -> Vec<String> {
         let world = self.world.lock().unwrap_or_else(|p| p.into_inner());
         world.keys.iter().map(|k| k.id.to_string()).collect()
+    }
+
+    fn person_ssh_key(&self) -> Option<String> {
+        Some(create::PERSON_KEY.to_string())
     }
 
     fn missing_server_id(&self) -> String {

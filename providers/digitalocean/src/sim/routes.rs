@@ -74,7 +74,10 @@ pub(crate) fn router(app: App) -> Router {
             "/v2/account/keys",
             get(super::create::list_keys).post(super::create::create_key),
         )
-        .route("/v2/account/keys/{id}", delete(super::create::delete_key))
+        .route(
+            "/v2/account/keys/{id}",
+            get(super::create::get_key).delete(super::create::delete_key),
+        )
         .route("/v2/sizes", get(super::create::list_sizes))
         .route("/v2/droplets/{id}/actions", post(post_action))
         .route(

@@ -220,7 +220,7 @@ impl World {
             droplets,
             actions: BTreeMap::new(),
             images,
-            keys: Vec::new(),
+            keys: vec![super::create::Key::person()],
             next_droplet: FIRST_CREATED,
             next_key: FIRST_KEY,
             next_action: FIRST_ACTION,

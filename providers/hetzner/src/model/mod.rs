@@ -238,7 +238,14 @@ pub(crate) struct HImage {
     created: Option<String>,
     #[serde(default)]
     created_from: Option<CreatedFrom>,
+    #[serde(default)]
+    labels: std::collections::HashMap<String, String>,
 }
+
+/// The label every snapshot kastell takes at Hetzner carries
+/// (`managed-by=kastell`, as the original tool set it): the marker
+/// rotation requires.
+pub(crate) const SNAPSHOT_LABEL: (&str, &str) = ("managed-by", "kastell");
 
 #[derive(Debug, Deserialize)]
 struct CreatedFrom {
@@ -272,6 +279,9 @@ impl HImage {
             raw_status: raw,
             size_gb: self.image_size,
             created_at: self.created,
+            managed: Some(
+                self.labels.get(SNAPSHOT_LABEL.0).map(String::as_str) == Some(SNAPSHOT_LABEL.1),
+            ),
         })
     }
 }

@@ -1,7 +1,7 @@
 //! The shapes of server creation: the uploaded SSH key, the create answer
 //! and the server types' prices in `GET /pricing`.
 
-use kastell_core::types::{MANAGED_TAG, ManagedRole};
+use kastell_core::types::{MANAGED_TAG, ManagedRole, ManagedSshKey};
 use kastell_core::{Error, Result};
 use serde::Deserialize;
 
@@ -23,6 +23,44 @@ pub(crate) struct SshKeyEnvelope {
 #[derive(Debug, Deserialize)]
 pub(crate) struct SshKey {
     pub(crate) id: i64,
+    #[serde(default)]
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) labels: std::collections::HashMap<String, String>,
+    #[serde(default)]
+    pub(crate) created: Option<String>,
+}
+
+impl SshKey {
+    /// Whether the key carries kastell's marker label.
+    pub(crate) fn is_managed(&self) -> bool {
+        self.labels.get(MANAGED_TAG).map(String::as_str) == Some("true")
+    }
+
+    /// The kastell view of a marked key.
+    pub(crate) fn into_managed(self) -> ManagedSshKey {
+        ManagedSshKey {
+            id: self.id.to_string(),
+            name: self.name,
+            created_at: self.created,
+        }
+    }
+}
+
+/// `{"ssh_keys": [...], "meta": {...}}` (`GET /ssh_keys`).
+#[derive(Debug, Deserialize)]
+pub(crate) struct SshKeyList {
+    #[serde(default)]
+    ssh_keys: Vec<SshKey>,
+    #[serde(default)]
+    meta: Option<super::Meta>,
+}
+
+impl super::Paged for SshKeyList {
+    type Item = SshKey;
+    fn into_page(self) -> (Vec<SshKey>, Option<u64>) {
+        (self.ssh_keys, super::next_page(self.meta))
+    }
 }
 
 /// The answer to `POST /servers`: the server (beside it Hetzner sends the

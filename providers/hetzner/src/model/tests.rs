@@ -134,6 +134,14 @@ fn created_images_are_snapshots_of_their_server() {
     assert_eq!(snap.name, "kastell-web-1-2026-08-01");
     assert_eq!(snap.status, SnapshotStatus::Creating);
     assert_eq!(snap.size_gb, None);
+    assert_eq!(
+        snap.managed,
+        Some(false),
+        "another tool's label is not kastell's"
+    );
+    let ours = CREATE_IMAGE.replace(r#""managed-by": "tool""#, r#""managed-by": "kastell""#);
+    let ours: CreateImageAnswer = serde_json::from_str(&ours).unwrap();
+    assert_eq!(ours.image.into_snapshot().unwrap().managed, Some(true));
 }
 
 #[test]

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::catalog;
 use super::render::{self, PageLink};
 use super::routes::{Answer, Fail, Q, S, id_of, invalid, missing, paging, param};
+use super::servers::selects;
 use super::state::{SimImage, World};
 
 /// The image a rebuild names: an id (string or number) of a visible image,
@@ -65,6 +66,11 @@ pub(super) async fn list_images(State(s): S, Query(q): Q, link: PageLink) -> Ans
         .into_iter()
         .map(|i| render::image(i, now))
         .filter(|i| param(&q, "status").is_none_or(|st| i["status"] == st))
+        .filter(|i| {
+            param(&q, "label_selector").is_none_or(|sel| {
+                super::servers::labels(Some(&i["labels"])).is_some_and(|l| selects(sel, &l))
+            })
+        })
         .collect();
     Ok(render::page("images", &items, page, per_page, &link))
 }

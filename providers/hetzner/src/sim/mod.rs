@@ -19,7 +19,8 @@
 //! (locked, one `create_server` action), then `running` with one boot and
 //! the next address of [`kastell_sim::AddressPool`]; they carry their
 //! labels, `label_selector` filters them, and `DELETE /v1/servers/{id}`
-//! removes them. SSH keys live at `/v1/ssh_keys`, server types at
+//! removes them. SSH keys live at `/v1/ssh_keys` (a person's key
+//! `laptop`, unlabelled by kastell, seeded), server types at
 //! `/v1/server_types`, their prices in `/v1/pricing`. Every list carries a
 //! `Link` header beside `meta.pagination`, as Hetzner documents.
 //!
@@ -140,6 +141,10 @@ impl Simulator for HetznerSim {
     fn ssh_keys(&self) -> Vec<String> {
         let world = self.shared.world(self.shared.now());
         world.ssh_keys.keys().map(i64::to_string).collect()
+    }
+
+    fn person_ssh_key(&self) -> Option<String> {
+        Some(servers::PERSON_KEY.to_string())
     }
 
     fn missing_server_id(&self) -> String {

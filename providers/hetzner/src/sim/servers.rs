@@ -29,6 +29,23 @@ pub(crate) struct SimKey {
     created: f64,
 }
 
+/// The id of the SSH key a person uploaded to the seeded project (named
+/// `laptop`, without kastell's label).
+pub(crate) const PERSON_KEY: i64 = 2_300_000;
+
+impl SimKey {
+    /// The key a person uploaded to the seeded project, a day before `now`.
+    pub(crate) fn person(now: f64) -> Self {
+        Self {
+            name: "laptop".into(),
+            public_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHBlcnNvbi1sYXB0b3Ata2V5 me@laptop"
+                .into(),
+            labels: BTreeMap::from([("owner".to_owned(), "me".to_owned())]),
+            created: now - 86_400.0,
+        }
+    }
+}
+
 /// Hetzner's `invalid_input` naming the fields that were wrong.
 fn invalid_fields(fields: &[(&str, &str)]) -> Response {
     let names: Vec<&str> = fields.iter().map(|(n, _)| *n).collect();
@@ -57,7 +74,7 @@ fn object(body: &Bytes) -> Result<serde_json::Map<String, Value>, Fail> {
 }
 
 /// Labels as a map of strings; `None` when they are not one.
-fn labels(value: Option<&Value>) -> Option<BTreeMap<String, String>> {
+pub(super) fn labels(value: Option<&Value>) -> Option<BTreeMap<String, String>> {
     match value {
         None => Some(BTreeMap::new()),
         Some(Value::Object(map)) => map

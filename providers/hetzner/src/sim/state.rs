@@ -205,6 +205,10 @@ impl World {
             next_key: FIRST_KEY,
             ..World::default()
         };
+        world.ssh_keys.insert(
+            super::servers::PERSON_KEY,
+            super::servers::SimKey::person(now),
+        );
         for i in 0..options.servers {
             let id = FIRST_SERVER + i as i64;
             world.servers.insert(

@@ -21,6 +21,7 @@ fn route(op: CloudOp, account: &Account) -> (&'static str, String) {
         // only where nothing else is sent.
         CloudOp::CreateServer => ("POST", "/v1/servers".to_owned()),
         CloudOp::DeleteServer => ("DELETE", "/v1/servers/".to_owned()),
+        CloudOp::DeleteSshKey => ("DELETE", "/v1/ssh_keys/".to_owned()),
     }
 }
 

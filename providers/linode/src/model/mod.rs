@@ -4,7 +4,8 @@
 use std::net::Ipv4Addr;
 
 use kastell_core::types::{
-    ActionState, ActionStatus, Server, ServerId, ServerStatus, Snapshot, SnapshotId, SnapshotStatus,
+    ActionState, ActionStatus, MANAGED_TAG, Server, ServerId, ServerStatus, Snapshot, SnapshotId,
+    SnapshotStatus,
 };
 use kastell_core::{Error, Result};
 use serde::Deserialize;
@@ -146,6 +147,9 @@ pub(crate) struct Image {
     pub(crate) is_public: Option<bool>,
     #[serde(default)]
     pub(crate) created: Option<String>,
+    /// Its tags; absent where the API predates tags on images.
+    #[serde(default)]
+    pub(crate) tags: Option<Vec<String>>,
 }
 
 impl Image {
@@ -283,6 +287,12 @@ pub(crate) fn to_snapshot(image: &Image, server: &ServerId) -> Result<Snapshot> 
         raw_status,
         size_gb: image.size.filter(|s| *s > 0).map(mb_to_gb),
         created_at: image.created.clone(),
+        // The `kastell-managed` tag every image kastell captures gets; an
+        // API without tags on images leaves the label to decide.
+        managed: image
+            .tags
+            .as_ref()
+            .map(|tags| tags.iter().any(|t| t == MANAGED_TAG)),
     })
 }
 

@@ -120,6 +120,15 @@ fn images_become_snapshots_of_their_marked_server() {
     assert_eq!(snap.status, SnapshotStatus::Available);
     assert_eq!(snap.size_gb, Some(24.5));
     assert_eq!(snap.server_id, Some(owner.clone()));
+    assert_eq!(snap.managed, None, "no tags field: the label decides");
+    for (tags, managed) in [(r#"["kastell-managed"]"#, true), (r#"["nightly"]"#, false)] {
+        let tagged: Image = parse(&format!(
+            r#"{{"id": "private/1", "label": "kastell-82373289-x", "description": "kastell:82373289",
+                "status": "available", "tags": {tags}}}"#
+        ));
+        let snap = to_snapshot(&tagged, &owner).expect("snapshot");
+        assert_eq!(snap.managed, Some(managed), "{tags}");
+    }
 
     let public: Image = parse(
         r#"{"id": "linode/ubuntu24.04", "label": "kastell-82373289-x", "is_public": true, "status": "available"}"#,

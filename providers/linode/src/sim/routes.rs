@@ -268,7 +268,22 @@ async fn create_image(App(s): App<Arc<Shared>>, body: Bytes) -> Response {
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_owned();
-    match s.with(|st, now| st.imagize(disk, label, description, now)) {
+    let tags = match body.get("tags") {
+        None => Some(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|t| t.as_str().map(str::to_owned))
+            .collect(),
+        Some(_) => None,
+    };
+    let Some(tags) = tags else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "tags must be strings",
+            Some("tags"),
+        );
+    };
+    match s.with(|st, now| st.imagize(disk, label, description, tags, now)) {
         Ok(image) => ok(image),
         Err(refusal) => refused(refusal),
     }

@@ -280,6 +280,8 @@ pub(crate) fn to_snapshot(snapshot: VultrSnapshot, server: &ServerId) -> Result<
         raw_status: snapshot.status.clone().unwrap_or_default(),
         size_gb: bytes_to_gb(snapshot.size),
         created_at: snapshot.date_created.clone(),
+        // Vultr snapshots carry only a description: kastell's are told by name.
+        managed: None,
     })
 }
 

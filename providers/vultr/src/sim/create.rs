@@ -29,6 +29,11 @@ const OSES: [u64; 3] = [2284, 1743, 2136];
 /// Seed of uploaded key ids.
 const KEY_SEED: u64 = 0x6b65_7973;
 
+/// The id of the person's key in the seeded account.
+pub(crate) fn person_key_id() -> String {
+    uuid(KEY_SEED, 0)
+}
+
 /// An uploaded SSH key.
 #[derive(Debug, Clone)]
 pub(crate) struct SimKey {
@@ -39,6 +44,18 @@ pub(crate) struct SimKey {
 }
 
 impl SimKey {
+    /// The key a person uploaded to the seeded account (`laptop`, not
+    /// kastell's), with the id [`person_key_id`].
+    pub(crate) fn person() -> Self {
+        Self {
+            id: person_key_id(),
+            name: "laptop".into(),
+            ssh_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHBlcnNvbi1sYXB0b3Ata2V5 me@laptop"
+                .into(),
+            created: -86_400.0,
+        }
+    }
+
     fn json(&self) -> Value {
         json!({ "id": self.id, "date_created": iso_at(self.created),
                 "name": self.name, "ssh_key": self.ssh_key })
@@ -166,6 +183,15 @@ pub(crate) async fn list_keys(
     let (state, _) = app.settled();
     let items = state.keys.iter().map(SimKey::json).collect();
     answer(page("ssh_keys", items, &params).map(|v| Json(v).into_response()))
+}
+
+/// `GET /ssh-keys/{id}`: `{"ssh_key": {...}}`.
+pub(crate) async fn get_key(Shared(app): Shared<App>, Path(id): Path<String>) -> Response {
+    let (state, _) = app.settled();
+    match state.keys.iter().find(|k| k.id == id) {
+        Some(key) => Json(json!({ "ssh_key": key.json() })).into_response(),
+        None => answer(Err(Refusal::NotFound("ssh key not found"))),
+    }
 }
 
 /// `DELETE /ssh-keys/{id}`: 204.

@@ -32,7 +32,8 @@
 //! `0.0.0.0` for 20 s, then `installingbooting` for 10 s, then ready with
 //! one boot and the next address of [`kastell_sim::AddressPool`]; they
 //! carry their tags, the `tag` filter finds them and
-//! `DELETE /instances/{id}` removes them. SSH keys live at `/ssh-keys`,
+//! `DELETE /instances/{id}` removes them. SSH keys live at `/ssh-keys`
+//! and `/ssh-keys/{id}` (a person's key `laptop` seeded),
 //! plans with their prices at `/plans`.
 //!
 //! Vultr documents no rate-limit headers, so answers carry none; an
@@ -134,6 +135,10 @@ impl Simulator for VultrSim {
 
     fn ssh_keys(&self) -> Vec<String> {
         self.lock().keys.iter().map(|k| k.id.clone()).collect()
+    }
+
+    fn person_ssh_key(&self) -> Option<String> {
+        Some(create::person_key_id())
     }
 
     fn missing_server_id(&self) -> String {

@@ -53,7 +53,10 @@ pub(crate) fn router(app: App) -> Router {
             get(get_instance).delete(create::delete_instance),
         )
         .route("/ssh-keys", get(create::list_keys).post(create::create_key))
-        .route("/ssh-keys/{id}", axum::routing::delete(create::delete_key))
+        .route(
+            "/ssh-keys/{id}",
+            get(create::get_key).delete(create::delete_key),
+        )
         .route("/plans", get(create::list_plans))
         .route("/instances/{id}/reboot", post(reboot))
         .route("/instances/{id}/restore", post(restore))

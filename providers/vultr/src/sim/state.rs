@@ -159,7 +159,7 @@ impl State {
         Self {
             instances,
             snapshots,
-            keys: Vec::new(),
+            keys: vec![super::create::SimKey::person()],
             next_id: 2_000_000,
         }
     }

@@ -293,6 +293,25 @@ async fn instance_creation_is_checked_as_vultr_does() {
     )
     .await;
     assert_eq!(key.status, 201, "{}", key.body);
+    let key_id = key.body["ssh_key"]["id"].as_str().unwrap().to_owned();
+    let one = call(&sim, "GET", &format!("/ssh-keys/{key_id}"), None).await;
+    assert_eq!(one.status, 200, "{}", one.body);
+    for field in ["id", "date_created", "name", "ssh_key"] {
+        assert!(
+            !one.body["ssh_key"][field].is_null(),
+            "{field}: {}",
+            one.body
+        );
+    }
+    let none = call(
+        &sim,
+        "GET",
+        "/ssh-keys/00000000-0000-4000-8000-000000000000",
+        None,
+    )
+    .await;
+    assert_eq!(none.status, 404, "{}", none.body);
+    assert!(none.body["error"].is_string(), "{}", none.body);
     let good = json!({"region": "fra", "plan": "vc2-1c-2gb", "os_id": 2284, "label": "new-one",
         "sshkey_id": [key.body["ssh_key"]["id"]], "tags": ["kastell-managed", "kastell-drill"]});
     for (what, drop, change) in [

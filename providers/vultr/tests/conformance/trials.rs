@@ -16,6 +16,7 @@ fn route(op: CloudOp, account: &Account) -> (&'static str, String) {
         CloudOp::RestoreSnapshot => ("POST", "/restore".to_owned()),
         CloudOp::CreateServer => ("POST", "/v2/instances".to_owned()),
         CloudOp::DeleteServer => ("DELETE", "/v2/instances/".to_owned()),
+        CloudOp::DeleteSshKey => ("DELETE", "/v2/ssh-keys/".to_owned()),
     }
 }
 

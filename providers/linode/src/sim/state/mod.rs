@@ -90,6 +90,8 @@ pub(crate) struct Image {
     is_public: bool,
     created: String,
     ready_at: f64,
+    /// Its tags (set when it is captured).
+    tags: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -148,6 +150,7 @@ impl State {
             is_public,
             created: created.clone(),
             ready_at: 0.0,
+            tags: Vec::new(),
         };
         let images = vec![
             image(
@@ -299,6 +302,7 @@ impl State {
         disk_id: u64,
         label: Option<String>,
         description: String,
+        tags: Vec<String>,
         now: f64,
     ) -> Result<Value, Refusal> {
         let linode = self
@@ -316,6 +320,12 @@ impl State {
             return Err(Refusal::Invalid(
                 "label",
                 "Length must be 1-64 characters".into(),
+            ));
+        }
+        if tags.iter().any(|t| !(3..=50).contains(&t.len())) {
+            return Err(Refusal::Invalid(
+                "tags",
+                "Length must be 3-50 characters".into(),
             ));
         }
         let linode_id = linode.id;
@@ -338,6 +348,7 @@ impl State {
             is_public: false,
             created: linode_time(SystemTime::now()),
             ready_at: now + duration,
+            tags,
         };
         let json = image.json(now);
         self.images.push(image);

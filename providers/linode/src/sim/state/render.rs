@@ -68,7 +68,7 @@ impl Image {
             "total_size": self.size_mb, "is_public": self.is_public,
             "created_by": if self.is_public { "linode" } else { "kastell-sim" },
             "created": self.created, "deprecated": false, "regions": [],
-            "capabilities": ["cloud-init"], "expiry": null, "eol": null, "tags": [],
+            "capabilities": ["cloud-init"], "expiry": null, "eol": null, "tags": self.tags,
         })
     }
 }

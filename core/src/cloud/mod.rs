@@ -12,9 +12,9 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::poll::{Look, PollSchedule};
 use crate::registry::ProviderIdentity;
 use crate::types::{
-    ActionRef, ActionState, ActionStatus, CostEstimate, ManagedServer, ProviderInfo, RebootMode,
-    Server, ServerChoice, ServerId, ServerPrice, ServerSpec, ServerStatus, Snapshot, SnapshotId,
-    SnapshotStatus, TokenInfo,
+    ActionRef, ActionState, ActionStatus, CostEstimate, ManagedServer, ManagedSshKey, ProviderInfo,
+    RebootMode, Server, ServerChoice, ServerId, ServerPrice, ServerSpec, ServerStatus, Snapshot,
+    SnapshotId, SnapshotStatus, TokenInfo, orphan_keys,
 };
 
 /// One account at one cloud provider.
@@ -157,6 +157,27 @@ pub trait CloudProvider: Send + Sync + fmt::Debug {
     /// kastell's marker; a server already gone is `NotFound`. Requires
     /// `server_delete`; the default refuses with `Unsupported`.
     async fn delete_server(&self, id: &ServerId) -> Result<()> {
+        let _ = id;
+        Err(unsupported(self.info().id, "server_delete"))
+    }
+
+    /// Every SSH key in the account that carries kastell's marker (see
+    /// [`ManagedSshKey`]), every page. A provider that takes the key inline
+    /// with the server and uploads none (Linode) answers an empty list
+    /// without a request. Requires `server_create`; the default refuses
+    /// with `Unsupported`.
+    async fn list_managed_ssh_keys(&self) -> Result<Vec<ManagedSshKey>> {
+        Err(unsupported(self.info().id, "server_create"))
+    }
+
+    /// Deletes SSH key `id` after reading it and checking it carries
+    /// kastell's marker: an unmarked key is refused (`PermissionDenied`)
+    /// with no deleting request sent; a key already gone is `NotFound`; an
+    /// id that cannot be one of the provider's is `InvalidInput` before any
+    /// request. Servers created with the key keep it (a provider copies a
+    /// key into the server when it is created). Requires `server_delete`;
+    /// the default refuses with `Unsupported`.
+    async fn delete_ssh_key(&self, id: &str) -> Result<()> {
         let _ = id;
         Err(unsupported(self.info().id, "server_delete"))
     }
@@ -373,6 +394,26 @@ pub trait CloudProviderExt: CloudProvider {
             .await
     }
 
+    /// kastell's SSH keys that no server of kastell's names (see
+    /// [`orphan_keys`]): what a create that failed ambiguously without
+    /// making a server, or a server deleted in the provider's console,
+    /// left behind. The keys are listed before the servers, so a server
+    /// created in between still counts as using its key; a key uploaded by
+    /// a create running at this moment may still be listed (deleting it
+    /// makes that create fail, and nothing is left). Requires
+    /// `server_create`.
+    async fn orphan_ssh_keys(&self) -> Result<Vec<ManagedSshKey>> {
+        if !self.capability().server_create {
+            return Err(unsupported(self.info().id, "server_create"));
+        }
+        let keys = self.list_managed_ssh_keys().await?;
+        if keys.is_empty() {
+            return Ok(keys);
+        }
+        let servers = self.list_managed_servers().await?;
+        Ok(orphan_keys(keys, &servers))
+    }
+
     /// Restores `server` from `snapshot` and waits until it runs again.
     async fn restore_and_wait(
         &self,
@@ -417,6 +458,70 @@ pub fn not_managed(provider: &'static str, id: &ServerId) -> Error {
     ))
 }
 
+/// The refusal to delete SSH key `id`, which does not carry kastell's
+/// marker: kastell deletes only the keys it uploaded.
+pub fn key_not_managed(provider: &'static str, id: &str) -> Error {
+    Error::new(
+        ErrorKind::PermissionDenied,
+        format!("SSH key {id} was not uploaded by kastell; it is not deleted"),
+    )
+    .with_provider(provider)
+    .with_operation("delete_ssh_key")
+    .with_hint(
+        "kastell deletes only the SSH keys it marked (a kastell-managed label or a name starting kastell-managed-)",
+    )
+}
+
+/// Uploads an SSH key, then creates a server with it: the opening every
+/// provider that uploads keys shares. `upload` sends the key (marked as
+/// kastell's); `create` sends the server creation naming it; when the
+/// creation failed and surely did not take effect
+/// ([`Error::may_have_taken_effect`] is false), `delete` removes the key
+/// again (its failure only logged). An ambiguous failure leaves the key:
+/// the server, if it exists, names it and deleting the server takes the
+/// key along; if none was made, [`CloudProviderExt::orphan_ssh_keys`]
+/// finds it for `kastell doctor`.
+pub async fn create_with_uploaded_key<K, T, U, C, CF, D, DF>(
+    upload: U,
+    create: C,
+    delete: D,
+) -> Result<T>
+where
+    K: Clone + fmt::Display + Send + Sync,
+    U: std::future::Future<Output = Result<K>>,
+    C: FnOnce(K) -> CF,
+    CF: std::future::Future<Output = Result<T>>,
+    D: FnOnce(K) -> DF,
+    DF: std::future::Future<Output = Result<()>>,
+{
+    let key = upload.await?;
+    match create(key.clone()).await {
+        Ok(created) => Ok(created),
+        Err(e) => {
+            if !e.may_have_taken_effect() {
+                forget_uploaded_key(&key, delete(key.clone())).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Awaits `deleting`, the deletion of the SSH key `key` kastell uploaded
+/// (after its server is gone, or after a creation that surely failed): a
+/// key already gone is fine, any other failure is only logged (the key is
+/// marked, costs nothing, and `kastell doctor` finds it).
+pub async fn forget_uploaded_key(
+    key: &(dyn fmt::Display + Sync),
+    deleting: impl std::future::Future<Output = Result<()>>,
+) {
+    match deleting.await {
+        Err(e) if e.kind() != ErrorKind::NotFound => {
+            tracing::warn!("deleting the SSH key {key} kastell uploaded: {e}");
+        }
+        _ => {}
+    }
+}
+
 /// The refusal of a size or region the provider does not offer, naming up
 /// to eight that it does.
 pub fn unknown_offer(
@@ -436,200 +541,4 @@ pub fn unknown_offer(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::types::{ActionKind, SnapshotStatus};
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    mockall::mock! {
-        Cloud {}
-
-        impl fmt::Debug for Cloud {
-            fn fmt<'a>(&self, f: &mut fmt::Formatter<'a>) -> fmt::Result;
-        }
-
-        #[async_trait]
-        impl CloudProvider for Cloud {
-            fn identity(&self) -> ProviderIdentity;
-            fn info(&self) -> ProviderInfo;
-            fn capability(&self) -> CloudCapability;
-            fn poll_schedule(&self) -> PollSchedule;
-            async fn validate_token(&self) -> Result<TokenInfo>;
-            async fn get_server(&self, id: &ServerId) -> Result<Server>;
-            async fn find_server_by_ip(&self, ip: Ipv4Addr) -> Result<Option<Server>>;
-            async fn list_servers(&self) -> Result<Vec<Server>>;
-            async fn reboot(&self, id: &ServerId, mode: RebootMode) -> Result<ActionRef>;
-            async fn create_snapshot(&self, id: &ServerId, name: &str) -> Result<ActionRef>;
-            async fn list_snapshots(&self, id: &ServerId) -> Result<Vec<Snapshot>>;
-            async fn delete_snapshot(&self, server: &ServerId, snapshot: &SnapshotId) -> Result<()>;
-            async fn restore_snapshot(&self, server: &ServerId, snapshot: &SnapshotId) -> Result<ActionRef>;
-            async fn action_status(&self, action: &ActionRef) -> Result<ActionStatus>;
-            async fn snapshot_cost_estimate(&self, id: &ServerId) -> Result<CostEstimate>;
-            fn default_server_choice(&self) -> Result<ServerChoice>;
-            async fn server_price(&self, size: &str, region: &str) -> Result<ServerPrice>;
-            async fn create_server(&self, spec: &ServerSpec) -> Result<Server>;
-            async fn list_managed_servers(&self) -> Result<Vec<ManagedServer>>;
-            async fn delete_server(&self, id: &ServerId) -> Result<()>;
-        }
-    }
-
-    fn mock() -> MockCloud {
-        let mut cloud = MockCloud::new();
-        cloud.expect_info().returning(|| ProviderInfo {
-            id: "mock",
-            display_name: "Mock",
-            endpoint: "mock://".into(),
-        });
-        cloud
-            .expect_poll_schedule()
-            .returning(|| PollSchedule::new(Duration::from_millis(1), Duration::from_millis(2)));
-        cloud
-    }
-
-    fn action(kind: ActionKind) -> ActionRef {
-        ActionRef {
-            id: "a-1".into(),
-            kind,
-            server: ServerId::new("42").unwrap(),
-            resource: None,
-        }
-    }
-
-    fn status(state: ActionState, resource: Option<&str>) -> ActionStatus {
-        ActionStatus {
-            state,
-            progress: None,
-            resource: resource.map(str::to_owned),
-            message: Some("disk full".into()),
-        }
-    }
-
-    #[tokio::test]
-    async fn waiting_rides_out_retryable_errors_until_the_action_succeeds() {
-        let mut cloud = mock();
-        let calls = Arc::new(AtomicUsize::new(0));
-        let seen = calls.clone();
-        cloud.expect_action_status().times(3).returning(move |_| {
-            match seen.fetch_add(1, Ordering::SeqCst) {
-                0 => Err(Error::unavailable("502")),
-                1 => Ok(status(ActionState::Running, None)),
-                _ => Ok(status(ActionState::Succeeded, None)),
-            }
-        });
-        let done = cloud
-            .wait_for_action(&action(ActionKind::Reboot), Duration::from_secs(5))
-            .await
-            .unwrap();
-        assert_eq!(done.state, ActionState::Succeeded);
-        assert_eq!(calls.load(Ordering::SeqCst), 3);
-    }
-
-    #[tokio::test]
-    async fn a_failed_action_or_a_permanent_error_ends_the_wait_at_once() {
-        let mut cloud = mock();
-        cloud
-            .expect_action_status()
-            .times(1)
-            .returning(|_| Ok(status(ActionState::Failed, None)));
-        let err = cloud
-            .wait_for_action(&action(ActionKind::Reboot), Duration::from_secs(5))
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidState);
-        assert!(err.message().contains("disk full"), "{err}");
-
-        let mut cloud = mock();
-        cloud
-            .expect_action_status()
-            .times(1)
-            .returning(|_| Err(Error::new(ErrorKind::Unauthenticated, "401")));
-        let err = cloud
-            .wait_for_action(&action(ActionKind::Reboot), Duration::from_secs(5))
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Unauthenticated);
-    }
-
-    #[tokio::test]
-    async fn a_running_action_past_the_deadline_is_a_timeout() {
-        let mut cloud = mock();
-        cloud
-            .expect_action_status()
-            .returning(|_| Ok(status(ActionState::Running, None)));
-        let err = cloud
-            .wait_for_action(&action(ActionKind::Reboot), Duration::from_millis(30))
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Timeout);
-        assert!(err.hint().is_some());
-    }
-
-    #[tokio::test]
-    async fn unsupported_reboots_and_snapshots_make_no_request() {
-        let mut cloud = mock();
-        cloud.expect_capability().returning(|| CloudCapability {
-            reboot: true,
-            ..CloudCapability::NONE
-        });
-        cloud.expect_reboot().never();
-        cloud.expect_create_snapshot().never();
-        let id = ServerId::new("42").unwrap();
-        let err = cloud
-            .reboot_and_wait(&id, RebootMode::Hard, Duration::from_secs(1))
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Unsupported);
-        let err = cloud
-            .snapshot_and_wait(&id, "x", Duration::from_secs(1))
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Unsupported);
-    }
-
-    #[tokio::test]
-    async fn a_snapshot_is_found_by_the_id_the_finished_action_reports() {
-        let mut cloud = mock();
-        cloud.expect_capability().returning(CloudCapability::all);
-        cloud
-            .expect_create_snapshot()
-            .times(1)
-            .returning(|_, _| Ok(action(ActionKind::CreateSnapshot)));
-        cloud
-            .expect_action_status()
-            .returning(|_| Ok(status(ActionState::Succeeded, Some("snap-9"))));
-        cloud.expect_list_snapshots().returning(|id| {
-            Ok(vec![Snapshot {
-                id: SnapshotId::new("snap-9").unwrap(),
-                server_id: Some(id.clone()),
-                name: "x".into(),
-                status: SnapshotStatus::Available,
-                raw_status: "available".into(),
-                size_gb: Some(1.0),
-                created_at: None,
-            }])
-        });
-        let id = ServerId::new("42").unwrap();
-        let snapshot = cloud
-            .snapshot_and_wait(&id, "x", Duration::from_secs(5))
-            .await
-            .unwrap();
-        assert_eq!(snapshot.id.as_str(), "snap-9");
-
-        // An action that never names its snapshot is an error, not a guess.
-        let mut cloud = mock();
-        cloud.expect_capability().returning(CloudCapability::all);
-        cloud
-            .expect_create_snapshot()
-            .returning(|_, _| Ok(action(ActionKind::CreateSnapshot)));
-        cloud
-            .expect_action_status()
-            .returning(|_| Ok(status(ActionState::Succeeded, None)));
-        cloud.expect_list_snapshots().never();
-        let err = cloud
-            .snapshot_and_wait(&id, "x", Duration::from_secs(5))
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Unexpected);
-    }
-}
+mod tests;
