@@ -6,11 +6,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::capability::PlatformCapability;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::poll::{Look, PollSchedule};
 use crate::types::{
-    ArtifactSink, ArtifactSource, BackupReport, Health, PlatformInfo, RestoreReport, UpdateOptions,
-    UpdateReport,
+    ArtifactSink, ArtifactSource, BackupReport, Health, HealthLook, HealthWait, PlatformInfo,
+    RestoreReport, UpdateOptions, UpdateReport,
 };
 
 /// The software a server runs, driven over a [`crate::Transport`] it was
@@ -38,6 +38,18 @@ pub trait Platform: Send + Sync + fmt::Debug {
 
     /// Whether the platform answers as it should.
     async fn health(&self) -> Result<Health>;
+
+    /// [`Self::health`] as a wait looks at it: also whether the check's
+    /// connection was refused (nothing listens there), which
+    /// [`PlatformExt::wait_healthy_with`] may end early on. The default
+    /// asks [`Self::health`] and never reports a refusal, so a platform
+    /// that does not override it is waited on for the whole deadline.
+    async fn health_look(&self) -> Result<HealthLook> {
+        Ok(HealthLook {
+            health: self.health().await?,
+            refused: false,
+        })
+    }
 
     /// Updates the platform (or reports the plan for a dry run).
     async fn update(&self, options: &UpdateOptions) -> Result<UpdateReport>;
@@ -112,24 +124,68 @@ pub trait Platform: Send + Sync + fmt::Debug {
 pub trait PlatformExt: Platform {
     /// Polls [`Platform::health`] until healthy, for at most `deadline`.
     /// Returns the healthy report, or a timeout carrying the last detail.
+    /// Never ends early on refused connections (see
+    /// [`Self::wait_healthy_with`]).
     async fn wait_healthy(&self, deadline: Duration, schedule: PollSchedule) -> Result<Health> {
-        let look = || async {
-            match self.health().await {
-                Ok(health) if health.healthy => Look::Done(health),
-                Ok(health) => Look::Pending(health.detail),
+        let wait = HealthWait {
+            deadline,
+            refused_grace: None,
+        };
+        self.wait_healthy_with(wait, schedule).await
+    }
+
+    /// Polls [`Platform::health_look`] until healthy, for at most
+    /// `wait.deadline`. When every look for `wait.refused_grace` after the
+    /// first refused connection was refused too, stops early with
+    /// `Unavailable` saying nothing listens where the check asks; any other
+    /// answer (a 5xx, a timeout) restarts that count and keeps waiting.
+    /// Returns the healthy report, or a timeout carrying the last detail.
+    async fn wait_healthy_with(&self, wait: HealthWait, schedule: PollSchedule) -> Result<Health> {
+        let refused_since = std::sync::Mutex::new(None::<tokio::time::Instant>);
+        let since_ref = &refused_since;
+        let name = self.info().display_name;
+        let look = move || async move {
+            match self.health_look().await {
+                Ok(look) if look.health.healthy => Look::Done(look.health),
+                Ok(look) => {
+                    let mut since = since_ref.lock().unwrap_or_else(|p| p.into_inner());
+                    if !look.refused {
+                        *since = None;
+                        return Look::Pending(look.health.detail);
+                    }
+                    let first = *since.get_or_insert_with(tokio::time::Instant::now);
+                    match wait.refused_grace {
+                        Some(grace) if first.elapsed() >= grace => Look::Failed(
+                            Error::new(
+                                ErrorKind::Unavailable,
+                                format!(
+                                    "{name} is not listening: its health check was refused for {}s ({})",
+                                    first.elapsed().as_secs(),
+                                    look.health.detail
+                                ),
+                            )
+                            .with_provider(self.info().id)
+                            .with_hint(
+                                "Nothing answers where the health check asks: check that the platform started, \
+                                 or set the server's health URL, deadline or \"no web UI\" in checks.json \
+                                 (kastell server checks set)",
+                            ),
+                        ),
+                        _ => Look::Pending(look.health.detail),
+                    }
+                }
                 Err(e) if e.is_retryable() => Look::Pending(e.to_string()),
                 Err(e) => Look::Failed(e),
             }
         };
         let expired = |last: String| {
             Error::timeout(format!(
-                "{} was not healthy within {}s: {last}",
-                self.info().display_name,
-                deadline.as_secs()
+                "{name} was not healthy within {}s: {last}",
+                wait.deadline.as_secs()
             ))
             .with_provider(self.info().id)
         };
-        schedule.poll_until(deadline, look, expired).await
+        schedule.poll_until(wait.deadline, look, expired).await
     }
 }
 

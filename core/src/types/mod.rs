@@ -20,8 +20,8 @@ pub use backup::{
 pub use ids::{ServerId, SnapshotId};
 pub use place::{PlatformRoot, Privilege};
 pub use platform::{
-    BackupStyle, Health, PlatformInfo, RebootAfterUpdate, UpdateOptions, UpdateReport, UpdateStyle,
-    tail,
+    BackupStyle, Health, HealthLook, HealthWait, PlatformInfo, RebootAfterUpdate, UpdateOptions,
+    UpdateReport, UpdateStyle, tail,
 };
 pub use provision::{
     MANAGED_KEY_PREFIX, MANAGED_TAG, ManagedRole, ManagedServer, ManagedSshKey, SSH_KEY_TAG,

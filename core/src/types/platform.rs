@@ -107,6 +107,47 @@ pub struct Health {
     pub detail: String,
 }
 
+/// One look at a platform's health while waiting on it
+/// ([`crate::Platform::health_look`]): the answer, and whether nothing
+/// listened where the check asked (the connection was refused), which a
+/// wait may end early on ([`HealthWait::refused_grace`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthLook {
+    /// What the check said.
+    pub health: Health,
+    /// The check's connection was refused: nothing listens there (yet).
+    /// A timeout, a 5xx or any other answer is not a refusal.
+    pub refused: bool,
+}
+
+/// How long to wait for a platform to be healthy
+/// ([`crate::PlatformExt::wait_healthy_with`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthWait {
+    /// The longest wait.
+    pub deadline: Duration,
+    /// Ends the wait early when every look for this long after the first
+    /// was refused (nothing listens where the check asks); `None` waits
+    /// the whole deadline.
+    pub refused_grace: Option<Duration>,
+}
+
+impl HealthWait {
+    /// How long a refusing health port is given to start listening by
+    /// default: a platform that was just started binds its port within
+    /// seconds; one that refuses for this long is not coming up on it.
+    pub const DEFAULT_REFUSED_GRACE: Duration = Duration::from_secs(20);
+
+    /// A wait of at most `deadline` that ends after
+    /// [`Self::DEFAULT_REFUSED_GRACE`] of refused connections.
+    pub fn new(deadline: Duration) -> Self {
+        Self {
+            deadline,
+            refused_grace: Some(Self::DEFAULT_REFUSED_GRACE),
+        }
+    }
+}
+
 /// How to run an update.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpdateOptions {

@@ -348,6 +348,7 @@ impl Context {
         let id = record.platform_id();
         let entry = Registry::global().platform(id)?;
         let mut options = platform_options(record)?;
+        crate::state::platform_health::add_health_url(self.store.dir(), record, &mut options);
         let (root, privilege) = take_place(record, &mut options)?;
         (entry.build)(PlatformContext {
             transport,

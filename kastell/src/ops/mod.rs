@@ -49,8 +49,8 @@ pub use backup::{
     AppArgs, BACKUP_PRUNE, BackupCreate, BackupCreateOp, BackupCreateResult, BackupEntry,
     BackupList, BackupListOp, BackupListResult, BackupRef, BackupRestore, BackupRestoreOp,
     BackupRestoreResult, BackupVerifyOp, BackupVerifyResult, CreateArgs, RepoArg, RestoreArgs,
-    backup_create, backup_create_with, backup_list, backup_list_in, backup_restore,
-    backup_restore_apps, backup_restore_from, backup_verify, backup_verify_in,
+    SafetyChoice, SafetyTaken, backup_create, backup_create_with, backup_list, backup_list_in,
+    backup_restore, backup_restore_apps, backup_restore_from, backup_verify, backup_verify_in,
 };
 pub use blast::{BlastRadius, NewestBackup, age_in_words, backup_holds, blast_radius};
 pub(crate) use context::place_of;

@@ -9,7 +9,7 @@ use super::reply::Reply;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use kastell_core::types::SnapshotId;
+use kastell_core::types::{ServerId, Snapshot, SnapshotId};
 use kastell_core::{CloudProvider, CloudProviderExt, Error};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -93,41 +93,62 @@ pub async fn snapshot_create(ctx: &Context, query: Option<&str>) -> OpResult<Sna
     let (server, provider) = open(ctx, SnapshotCreateOp::ID, query).await?;
     let fail = |e: Error| OpError::from(e).on(&server);
     let id = server_id(&server).map_err(fail)?;
-    let cost = match provider.snapshot_cost_estimate(&id).await {
-        Ok(cost) => cost.to_string(),
-        Err(e) => {
-            tracing::debug!("snapshot cost estimate failed: {e}");
-            "unknown".to_owned()
-        }
-    };
-    let name = format!("kastell-{}", chrono::Utc::now().timestamp_millis());
-    let progress = ctx.progress();
-    progress.message(&format!(
-        "Requesting snapshot {name}, then waiting until it is available"
-    ));
-    let snapshot = provider
-        .snapshot_and_wait(&id, &name, ctx.timing.snapshot)
+    let (snapshot, cost) = take_awaited(ctx, provider.as_ref(), &id, "kastell-", "asking again")
         .await
-        .map_err(|e| {
-            fail(unknown_outcome(
-                e,
-                "The snapshot may have been taken even though the answer was lost or late \
-                 (snapshots are billed): look for it with snapshot-list before asking again",
-            ))
-        })?;
-    progress.message(&format!("Snapshot {} is available", snapshot.id));
+        .map_err(fail)?;
 
     Ok(Reply::on(
         &server,
         SnapshotCreate {
             snapshot: SnapshotInfo::from(&snapshot),
-            cost_estimate: cost,
+            cost_estimate: cost.unwrap_or_else(|| "unknown".to_owned()),
         },
         ctx.suggest(
             &server,
             vec![Candidate::new(SnapshotListOp::ID, "See all snapshots")],
         ),
     ))
+}
+
+/// Takes a snapshot of server `id` named `<prefix><epoch-ms>` and waits
+/// until it is available (at most `ctx.timing.snapshot`), telling the
+/// progress what it waits for. Returns it with its monthly cost (best
+/// effort: `None` when the estimate fails). A failure whose outcome is
+/// unknown says the (billed) snapshot may exist and to look for it with
+/// snapshot-list before `retrying` (`asking again`, `restoring again`).
+pub(crate) async fn take_awaited(
+    ctx: &Context,
+    provider: &dyn CloudProvider,
+    id: &ServerId,
+    prefix: &str,
+    retrying: &str,
+) -> Result<(Snapshot, Option<String>), Error> {
+    let cost = match provider.snapshot_cost_estimate(id).await {
+        Ok(cost) => Some(cost.to_string()),
+        Err(e) => {
+            tracing::debug!("snapshot cost estimate failed: {e}");
+            None
+        }
+    };
+    let name = format!("{prefix}{}", chrono::Utc::now().timestamp_millis());
+    let progress = ctx.progress();
+    progress.message(&format!(
+        "Requesting snapshot {name}, then waiting until it is available"
+    ));
+    let snapshot = provider
+        .snapshot_and_wait(id, &name, ctx.timing.snapshot)
+        .await
+        .map_err(|e| {
+            unknown_outcome(
+                e,
+                &format!(
+                    "The snapshot may have been taken even though the answer was lost or late \
+                     (snapshots are billed): look for it with snapshot-list before {retrying}"
+                ),
+            )
+        })?;
+    progress.message(&format!("Snapshot {} is available", snapshot.id));
+    Ok((snapshot, cost))
 }
 
 /// Lists the server's own snapshots (every page). None is a success with

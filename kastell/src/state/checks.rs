@@ -25,6 +25,7 @@ use kastell_core::{Error, Result};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::state::platform_health::PlatformHealth;
 use crate::state::store::{ServerRecord, display_safe, read_regular, write_atomic};
 
 /// The file's name in the kastell directory.
@@ -125,6 +126,9 @@ pub struct CheckEntry {
     /// (1-3600; default: the platform health wait, 120 s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait: Option<u64>,
+    /// The platform's own health check ([`PlatformHealth`]).
+    #[serde(default, skip_serializing_if = "PlatformHealth::is_empty")]
+    pub platform: PlatformHealth,
 }
 
 impl CheckEntry {
@@ -134,6 +138,7 @@ impl CheckEntry {
             && self.http.is_empty()
             && self.commands.is_empty()
             && self.wait.is_none()
+            && self.platform.is_empty()
     }
 }
 
@@ -191,6 +196,10 @@ pub struct Declared {
     /// health wait).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wait_secs: Option<u64>,
+    /// The platform's own health check: each setting the server's own
+    /// entry's, else its first tag's that sets it, else the fleet's.
+    #[serde(skip_serializing_if = "PlatformHealth::is_empty")]
+    pub platform: PlatformHealth,
 }
 
 impl Declared {
@@ -340,11 +349,17 @@ impl ChecksFile {
                 .filter_map(|e| e.wait)
                 .max()
         });
+        declared.platform = own.map(|e| e.platform.clone()).unwrap_or_default().or_from(
+            tags.iter()
+                .map(|(_, e)| &e.platform)
+                .chain(fleet.map(|e| &e.platform)),
+        );
         declared
     }
 }
 
 fn validate_entry(at: &str, entry: &CheckEntry) -> Result<()> {
+    entry.platform.validate(at)?;
     if let Some(wait) = entry.wait
         && !(1..=3600).contains(&wait)
     {

@@ -25,6 +25,7 @@ pub mod checks;
 pub(crate) mod hostlock;
 pub mod keychain;
 pub(crate) mod paths;
+pub mod platform_health;
 pub mod rollouts;
 pub(crate) mod security_log;
 pub mod store;

@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use kastell_core::types::Health;
+use kastell_core::types::{Health, HealthLook};
 use kastell_core::{Error, Result};
 
 use crate::platform::PaasPlatform;
@@ -47,38 +47,63 @@ impl PaasPlatform {
 
     /// GET the health URL without following redirects. Healthy only on a
     /// 2xx or 3xx answer; a 4xx/5xx answer or a network failure is an
-    /// unhealthy [`Health`], not an error.
-    pub(crate) async fn check_health(&self) -> Result<Health> {
+    /// unhealthy [`Health`], not an error, and a refused connection (no
+    /// listener on the port) is said so ([`HealthLook::refused`]).
+    pub(crate) async fn check_health(&self) -> Result<HealthLook> {
         let url = self.health_url()?;
         Ok(match self.http.get(&url).send().await {
             Ok(response) => {
                 let status = response.status();
                 let healthy = status.is_success() || status.is_redirection();
-                Health {
-                    healthy,
-                    detail: format!(
-                        "GET {url} answered {status}{}",
-                        if healthy {
-                            ""
-                        } else {
-                            " (expected 2xx or 3xx)"
-                        }
-                    ),
+                HealthLook {
+                    health: Health {
+                        healthy,
+                        detail: format!(
+                            "GET {url} answered {status}{}",
+                            if healthy {
+                                ""
+                            } else {
+                                " (expected 2xx or 3xx)"
+                            }
+                        ),
+                    },
+                    refused: false,
                 }
             }
             Err(e) => {
+                let refused = connection_refused(&e);
                 let why = if e.is_timeout() {
                     format!("no answer within {}s", HEALTH_TIMEOUT.as_secs())
+                } else if refused {
+                    "connection refused".to_owned()
                 } else if e.is_connect() {
                     "connection failed".to_owned()
                 } else {
                     "request failed".to_owned()
                 };
-                Health {
-                    healthy: false,
-                    detail: format!("GET {url}: {why} ({e})"),
+                HealthLook {
+                    health: Health {
+                        healthy: false,
+                        detail: format!("GET {url}: {why} ({e})"),
+                    },
+                    refused,
                 }
             }
         })
     }
+}
+
+/// Whether `e` failed because the connection was refused (nothing listens
+/// on the port), found as the I/O error among its causes.
+fn connection_refused(e: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use kastell_core::types::{
-    ArtifactSink, ArtifactSource, BackupReport, Health, PlatformInfo, RestoreReport, UpdateOptions,
-    UpdateReport,
+    ArtifactSink, ArtifactSource, BackupReport, Health, HealthLook, PlatformInfo, RestoreReport,
+    UpdateOptions, UpdateReport,
 };
 use kastell_core::{
     Error, Platform, PlatformCapability, PlatformContext, PlatformTarget, RemoteCommand, Result,
@@ -211,6 +211,10 @@ impl Platform for PaasPlatform {
     }
 
     async fn health(&self) -> Result<Health> {
+        self.health_look().await.map(|look| look.health)
+    }
+
+    async fn health_look(&self) -> Result<HealthLook> {
         self.check_health().await.map_err(|e| self.tag(e, "health"))
     }
 

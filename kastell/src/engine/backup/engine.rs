@@ -6,14 +6,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use kastell_core::types::{
-    AppSelection, ArtifactSource, BackupId, BackupReport, Compression, ScopedSource, StepReport,
-    StepStatus, StepTimer,
+    AppSelection, ArtifactSource, BackupId, BackupReport, Compression, HealthWait, ScopedSource,
+    StepReport, StepStatus, StepTimer,
 };
 use kastell_core::wire::{CompressMode, DumpJobs};
 use kastell_core::{Error, ErrorKind, Platform, PlatformExt, PollSchedule, Result, Transport};
 
 use super::layout::{BackupLayout, STAGING_PREFIX};
 use super::manifest::{FORMAT_VERSION, MANIFEST_FILE, Manifest};
+use super::restore_steps::{RestoreHealth, nothing_changed, stop_restore_start};
 use super::staging::{Staging, sweep_abandoned};
 use super::stored::{BackupStatus, StoredBackup, VerifiedSource};
 use super::transfer::{ObservedSink, TransferProgress};
@@ -109,6 +110,7 @@ pub struct BackupEngine {
     compress: CompressMode,
     jobs: DumpJobs,
     apps: AppSelection,
+    health: RestoreHealth,
 }
 
 impl BackupEngine {
@@ -120,7 +122,16 @@ impl BackupEngine {
             compress: CompressMode::Auto,
             jobs: DumpJobs::Auto,
             apps: AppSelection::default(),
+            health: RestoreHealth::default(),
         }
+    }
+
+    /// Checks the platform after a restore as `health` says (default:
+    /// the request's deadline, ending after a grace of refused
+    /// connections).
+    pub fn with_restore_health(mut self, health: RestoreHealth) -> Self {
+        self.health = health;
+        self
     }
 
     /// Stores artifacts with `compression` (`None` or `Zstd`).
@@ -169,6 +180,35 @@ impl BackupEngine {
         let server_dir = self.layout.server_dir(&request.server.name)?;
         let _lock = HostLock::acquire_async(&server_dir).await?;
         self.create_locked(request, None, &self.apps).await
+    }
+
+    /// Backs the server up as the safety backup of a restore about to put
+    /// back `restoring` (marked so, never picked as the newest), with the
+    /// server's lock held while it runs: the whole server, or only the
+    /// apps this engine restores in place ([`Self::with_apps`]). A restore
+    /// that takes its safety copy itself (to store it in a repository
+    /// first) calls this, then [`Self::restore`] without a safety backup.
+    /// A failure says nothing on the server was changed.
+    pub async fn create_safety(
+        &self,
+        request: &BackupRequest,
+        restoring: &BackupId,
+    ) -> Result<CreatedBackup> {
+        let server_dir = self.layout.server_dir(&request.server.name)?;
+        let _lock = HostLock::acquire_async(&server_dir).await?;
+        self.create_locked(request, Some(restoring), &self.safety_apps())
+            .await
+            .map_err(nothing_changed)
+    }
+
+    /// What a restore's safety backup covers: the apps restored in place
+    /// when only some are, else the whole server.
+    fn safety_apps(&self) -> AppSelection {
+        if self.apps.is_only() {
+            self.apps.clone()
+        } else {
+            AppSelection::default()
+        }
     }
 
     /// Backs up with the server's lock held; `safety_for` names the backup
@@ -440,13 +480,8 @@ impl BackupEngine {
             };
             // An app restored in place: its state before, not the whole
             // server's.
-            let apps = if self.apps.is_only() {
-                self.apps.clone()
-            } else {
-                AppSelection::default()
-            };
             match self
-                .create_locked(&backup, Some(&request.backup_id), &apps)
+                .create_locked(&backup, Some(&request.backup_id), &self.safety_apps())
                 .await
             {
                 Ok(created) => {
@@ -489,13 +524,19 @@ impl BackupEngine {
         outcome.steps.extend(steps);
         result?;
 
+        let wait = match &self.health {
+            RestoreHealth::Default => HealthWait::new(request.health_deadline),
+            RestoreHealth::Wait(wait) => *wait,
+            RestoreHealth::Skip(why) => {
+                outcome
+                    .steps
+                    .push(StepReport::skipped("Health check", why.clone()));
+                return Ok(());
+            }
+        };
         let step = StepTimer::start("Health check");
         let schedule = PollSchedule::new(Duration::from_millis(200), Duration::from_secs(5));
-        match request
-            .platform
-            .wait_healthy(request.health_deadline, schedule)
-            .await
-        {
+        match request.platform.wait_healthy_with(wait, schedule).await {
             Ok(health) => outcome.steps.push(step.success(health.detail)),
             Err(e) => {
                 let e = e.or_hint("The data was restored but the platform is not healthy yet; check it with server_info health");
@@ -532,101 +573,8 @@ impl BackupEngine {
     }
 }
 
-/// Stops the platform, restores, and starts it again whatever happened
-/// after the stop was attempted. Returns the steps and the first error.
-/// Restoring only some apps' data in place stops nothing: the platform
-/// stops and starts just those apps' containers.
-async fn stop_restore_start(
-    platform: Arc<dyn Platform>,
-    source: ScopedSource<VerifiedSource>,
-) -> (Vec<StepReport>, Result<()>) {
-    let name = platform.info().display_name;
-    let stops = platform.capability().stop_start && !source.apps().is_only();
-    let mut steps = Vec::new();
-    let mut first_error: Option<Error> = None;
-    if stops {
-        let step = StepTimer::start(format!("Stop {name}"));
-        match platform.stop().await {
-            Ok(()) => steps.push(step.success("stopped")),
-            Err(e) => {
-                steps.push(step.failure(&e));
-                first_error = Some(e);
-            }
-        }
-    }
-    if first_error.is_none() {
-        let started = Instant::now();
-        let mut report = platform.restore(&source).await;
-        // What the platform's own steps do not account for (a restore run
-        // as one remote script reports its parts untimed): sending the
-        // backup and running the restore, a step of its own so that the
-        // steps add up to the run.
-        let untimed = elapsed_ms(started)
-            .saturating_sub(report.steps.iter().map(|s| s.duration_ms).sum::<u64>());
-        if untimed >= UNTIMED_SHOWN_MS {
-            report.steps.insert(0, StepReport {
-                name: "Send and restore".to_owned(),
-                status: StepStatus::Success,
-                detail: Some(format!(
-                    "the backup streamed to the server and restored by {name} (the steps below are the parts it reported)"
-                )),
-                error: None,
-                hint: None,
-                duration_ms: untimed,
-            });
-        }
-        let failed_step = report
-            .steps
-            .iter()
-            .find(|s| s.status == StepStatus::Failure)
-            .map(|s| (s.name.clone(), s.error.clone()));
-        steps.extend(report.steps);
-        first_error = match (report.error, failed_step) {
-            (Some(e), Some(_)) => Some(e),
-            (Some(e), None) => {
-                // Refused before any step: the engine names it.
-                steps.push(StepTimer::start("Restore").failure(&e));
-                Some(e)
-            }
-            // A platform that reported a failed step without an error.
-            (None, Some((name, detail))) => Some(Error::new(
-                ErrorKind::CommandFailed,
-                format!(
-                    "{name} failed: {}",
-                    detail.as_deref().unwrap_or("no detail")
-                ),
-            )),
-            (None, None) => None,
-        };
-    }
-    if stops {
-        // Always: a stopped platform is never left behind.
-        let step = StepTimer::start(format!("Start {name}"));
-        match platform.start().await {
-            Ok(()) => steps.push(step.success("started")),
-            Err(e) => {
-                let e = e.with_hint(format!(
-                    "{name} may be down: start it by hand and check its health"
-                ));
-                steps.push(step.failure(&e));
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    (steps, first_error.map_or(Ok(()), Err))
-}
-
 /// The least wait for a server's lock a restore reports as a step.
 const LOCK_WAIT_SHOWN_MS: u64 = 100;
-
-/// The least time a platform's restore spends outside the steps it
-/// reports that is shown as a step of its own.
-const UNTIMED_SHOWN_MS: u64 = 10;
-
-/// Whole milliseconds since `started`.
-fn elapsed_ms(started: Instant) -> u64 {
-    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
-}
 
 /// Why `--jobs n` did nothing: the platform's backup has no database dump
 /// to run in parallel (bare servers, a platform that never asks).
@@ -645,19 +593,6 @@ async fn fresh_id(server_dir: &Path) -> BackupId {
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-}
-
-/// A failed safety backup, with a hint that starts by saying nothing was
-/// changed on the server (before the platform's own advice, which does not
-/// know a restore was refused).
-fn nothing_changed(err: Error) -> Error {
-    const NOTHING: &str =
-        "Nothing was changed on the server: its current state could not be saved first";
-    let hint = match err.hint() {
-        Some(advice) => format!("{NOTHING}. {advice}"),
-        None => NOTHING.to_owned(),
-    };
-    err.with_hint(hint)
 }
 
 /// Whether `path` is a backup for listing: a symbolic link (listed as

@@ -19,6 +19,7 @@ mod nofollow;
 pub mod orphans;
 mod pipeline;
 pub mod prune;
+mod restore_steps;
 mod staging;
 mod stored;
 mod transfer;
@@ -30,9 +31,13 @@ pub use layout::{BACKUPS_DIR, BackupLayout, LOCK_FILE, STAGING_PREFIX, check_com
 pub(crate) use manifest::is_plain_artifact_name;
 pub use manifest::{FORMAT_VERSION, MANIFEST_FILE, Manifest, stored_file};
 pub(crate) use nofollow::BackupDir;
+pub use restore_steps::RestoreHealth;
+pub(crate) use restore_steps::nothing_changed;
 pub use staging::{Staging, is_abandoned, sweep_abandoned};
 pub use stored::{BackupStatus, StoredBackup, VerifiedSource};
 pub use transfer::{Counted, REPORT_EVERY, TransferProgress};
 
+#[cfg(test)]
+mod restore_health_tests;
 #[cfg(test)]
 mod tests;

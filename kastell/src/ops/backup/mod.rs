@@ -2,18 +2,24 @@
 
 mod apps;
 mod operations;
+mod restore;
+mod safety;
 
 pub use operations::{
     AppArgs, BACKUP_PRUNE, BackupCreateOp, BackupListOp, BackupRef, BackupRestoreOp,
     BackupVerifyOp, CreateArgs, RepoArg, RestoreArgs,
 };
+pub use restore::{
+    BackupRestore, BackupRestoreResult, backup_restore, backup_restore_apps, backup_restore_from,
+};
+pub use safety::{SafetyChoice, SafetyTaken};
 
 use super::HealthOp;
 #[allow(unused_imports)]
 use super::Operation as _;
 use super::reply::Reply;
 pub(crate) use apps::apps_table;
-use kastell_core::types::{AppBackup, AppSelection, BackupId, StepReport, StepTimer};
+use kastell_core::types::{AppBackup, BackupId};
 use kastell_core::wire::CompressMode;
 use kastell_core::{Error, ErrorKind};
 use schemars::JsonSchema;
@@ -21,14 +27,13 @@ use serde::Serialize;
 
 use super::context::Context;
 use super::operation::Operation;
-use super::progress::{Stepper, transfer};
+use super::progress::transfer;
 use super::repository::{self, CreateOptions, RepoCopy};
-use super::result::{OpError, OpResult, Step, steps};
+use super::result::{OpError, OpResult};
 use super::suggest::{Candidate, Suggestion};
 use super::wire::{WireSummary, summarize};
-use crate::engine::backup::{BackupRequest, BackupStatus, RestoreRequest, StoredBackup};
+use crate::engine::backup::{BackupRequest, BackupStatus, StoredBackup};
 use crate::engine::repos::RepoBackup;
-use crate::policy::Surface;
 use crate::state::store::ServerRecord;
 use crate::state::verifications::{self, Proof, Verification, Verifications};
 
@@ -199,27 +204,6 @@ pub struct BackupList {
 /// The reply carrying a [`BackupList`].
 pub type BackupListResult = Reply<BackupList>;
 
-/// A finished restore.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct BackupRestore {
-    /// The backup restored.
-    pub backup_id: String,
-    /// The backup of the state before the restore.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub safety_backup_id: Option<String>,
-    /// The repository the backup was read from, when not the local store.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub repository: Option<String>,
-    /// Each step with its duration.
-    pub steps: Vec<Step>,
-    /// Things to know (legacy backup, taken from another server).
-    pub warnings: Vec<String>,
-}
-
-/// The reply carrying a [`BackupRestore`].
-pub type BackupRestoreResult = Reply<BackupRestore>;
-
 /// A verified backup.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -239,6 +223,7 @@ pub struct BackupVerifyResult {
     pub warnings: Vec<String>,
 }
 
+/// The suggestion after a backup operation: check the server's health.
 fn health(ctx: &Context, server: &ServerRecord) -> Vec<Suggestion> {
     ctx.suggest(
         server,
@@ -455,19 +440,6 @@ pub(super) async fn local_copy(
     repository::fetch(ctx, &config, &server.name, wanted).await
 }
 
-/// When the local backup `id` of `server` is a safety backup, what it
-/// is: restoring it puts back the state a restore replaced (named by id
-/// only; the newest is never one).
-pub(super) fn safety_note(ctx: &Context, server: &ServerRecord, id: &str) -> Option<String> {
-    let id = BackupId::new(id.to_owned()).ok()?;
-    let stored = ctx.engine.find(&server.name, &id).ok()?;
-    stored.safety_for().map(|restored| {
-        format!(
-            "backup {id} is the safety backup taken before restoring {restored}: restoring it puts back the state that restore replaced"
-        )
-    })
-}
-
 /// Which backup: `id` when given, else the newest that is not a safety
 /// backup.
 pub(super) fn pick(
@@ -479,154 +451,6 @@ pub(super) fn pick(
         Some(id) => Ok(id),
         None => Ok(ctx.engine.latest(&server.name)?.id),
     }
-}
-
-/// Restores a backup onto `server`.
-///
-/// Order: policy (SAFE_MODE blocks it), server, then the backup id: on MCP
-/// it is required (`InvalidInput`); on the CLI none means the newest (the
-/// original's `--force` picked the oldest). The engine verifies the backup,
-/// refuses another platform's, takes a safety backup and always starts the
-/// platform again; its steps come back either way.
-pub async fn backup_restore(
-    ctx: &Context,
-    query: Option<&str>,
-    backup_id: Option<&str>,
-) -> OpResult<BackupRestoreResult> {
-    backup_restore_from(ctx, query, backup_id, None).await
-}
-
-/// [`backup_restore`] of a backup in the repository `repo` (`None`: the
-/// local store). The backup is first pulled into the local store, checked
-/// against the checksums recorded when it was stored (a local copy of the
-/// same backup that verifies is used instead), then restored as any local
-/// backup, after a safety backup.
-pub async fn backup_restore_from(
-    ctx: &Context,
-    query: Option<&str>,
-    backup_id: Option<&str>,
-    repo: Option<&str>,
-) -> OpResult<BackupRestoreResult> {
-    backup_restore_apps(ctx, query, backup_id, repo, AppSelection::every()).await
-}
-
-/// [`backup_restore_from`] of the apps `apps` selects: all but those left
-/// out, or, when only some are named, only their data, in place (the
-/// platform keeps running; only their containers stop), after a safety
-/// backup of just those apps. A name the backup has no app of is refused
-/// before anything changes, listing the backup's apps.
-pub async fn backup_restore_apps(
-    ctx: &Context,
-    query: Option<&str>,
-    backup_id: Option<&str>,
-    repo: Option<&str>,
-    apps: &AppSelection,
-) -> OpResult<BackupRestoreResult> {
-    let admitted = ctx.admit(BackupRestoreOp::ID, query)?;
-    let server = &admitted.server;
-    let fail = |e: Error| {
-        OpError::from(e)
-            .on(server)
-            .with_suggestions(health(ctx, server))
-    };
-    if ctx.surface == Surface::Mcp && backup_id.is_none_or(|s| s.trim().is_empty()) {
-        return Err(fail(
-            Error::new(
-                ErrorKind::InvalidInput,
-                "backupId is required for backup-restore",
-            )
-            .with_hint("List backups with backup-list and pass one backupId"),
-        ));
-    }
-    // Every phase that takes time is a step of its own, so the steps add
-    // up to the run: fetching from a repository and connecting too.
-    let mut ran: Vec<StepReport> = Vec::new();
-    let fetched = match repo {
-        None => local_copy(ctx, server, backup_id, None).await,
-        Some(name) => {
-            let timer = StepTimer::start(format!("Fetch from repository {name}"));
-            let got = local_copy(ctx, server, backup_id, repo).await;
-            ran.push(match &got {
-                Ok((id, _)) => timer.success(format!("backup {id} pulled and checked")),
-                Err(e) => timer.failure(e),
-            });
-            got
-        }
-    };
-    let (id, mut warnings) = fetched.map_err(|e| fail(e).with_steps(&ran))?;
-    warnings.extend(safety_note(ctx, server, id.as_str()));
-    let timer = StepTimer::start("Connect");
-    let transport = ctx.transport_for(server);
-    let connected = async {
-        let host_key = transport.host_key().await?;
-        let platform = ctx.platform_for(server, transport.clone())?;
-        Ok::<_, Error>((host_key, platform))
-    }
-    .await;
-    let (host_key, platform) = match connected {
-        Ok(done) => {
-            ran.push(timer.success(format!(
-                "SSH to {} ({} host key)",
-                server.ip,
-                done.1.info().display_name
-            )));
-            done
-        }
-        Err(e) => {
-            ran.push(timer.failure(&e));
-            return Err(fail(e).with_steps(&ran));
-        }
-    };
-    let first_use = host_key.warning.clone();
-    ctx.progress().message(&format!(
-        "Restoring backup {id} onto {} (safety backup, stop, restore, start, health check)",
-        server.name
-    ));
-    let outcome = ctx
-        .engine
-        .clone()
-        .with_apps(apps.clone())
-        .restore(RestoreRequest {
-            server: server.clone(),
-            platform,
-            transport,
-            backup_id: id.clone(),
-            safety_backup: true,
-            host_key: Some(host_key.fingerprint),
-            health_deadline: ctx.timing.health,
-            transfer: transfer(ctx),
-        })
-        .await;
-    let success = outcome.success();
-    ran.extend(outcome.steps.iter().cloned());
-    Stepper::new(ctx.progress(), ran.len()).finish_all(&ran);
-    ctx.progress().message(if success {
-        "Restore finished"
-    } else {
-        "Restore failed"
-    });
-    if let (false, Some(e)) = (success, outcome.error) {
-        return Err(fail(e).with_steps(&ran));
-    }
-    if !success {
-        return Err(fail(Error::unexpected("a restore step failed")).with_steps(&ran));
-    }
-
-    Ok(Reply::on(
-        server,
-        BackupRestore {
-            backup_id: id.to_string(),
-            safety_backup_id: outcome.safety_backup.map(|b| b.to_string()),
-            repository: repo.map(str::to_owned),
-            steps: steps(&ran),
-            warnings: first_use
-                .into_iter()
-                .chain(warnings)
-                .chain(outcome.warnings)
-                .collect(),
-        },
-        health(ctx, server),
-    ))
 }
 
 /// Why backup `id` of `server` (the original tool's, without checksums)

@@ -9,9 +9,11 @@ use kastell_core::wire::{CompressMode, DumpJobs};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::restore::{newest_size, safety_note};
+use super::safety::{self, SafetyChoice};
 use super::{
     BackupCreateResult, BackupListResult, BackupRestoreResult, BackupVerifyResult,
-    backup_create_with, backup_list_in, backup_restore_apps, backup_verify_in, safety_note,
+    backup_create_with, backup_list_in, backup_restore_apps, backup_verify_in,
 };
 use crate::ops::context::Context;
 use crate::ops::operation::{CliCommand, CliTarget, McpAction, Operation, Scope, Spec};
@@ -136,7 +138,8 @@ impl AppArgs {
     }
 }
 
-/// Arguments of `backup-restore`: which backup, and which apps.
+/// Arguments of `backup-restore`: which backup, which apps, and the
+/// safety copy taken first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::Args)]
 #[serde(rename_all = "camelCase")]
 pub struct RestoreArgs {
@@ -148,6 +151,19 @@ pub struct RestoreArgs {
     #[serde(flatten)]
     #[command(flatten)]
     pub apps: AppArgs,
+    /// backup-restore only: the safety copy of the current state taken
+    /// first: `auto` (the server's default repository, else local),
+    /// `snapshot` (provider snapshot, billed monthly), `repo`, `local` or
+    /// `none` (refused over MCP and where safety levels are configured,
+    /// unless safety.json allows it).
+    #[serde(default)]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "auto",
+        help = "Safety copy taken first: auto (default repository, else local), snapshot (provider, billed monthly), repo, local or none"
+    )]
+    pub safety: SafetyChoice,
 }
 
 /// Arguments of `backup-create`.
@@ -316,11 +332,11 @@ impl Operation for BackupRestoreOp {
         mcp: Some(McpAction {
             tool: "server_backup",
             action: "backup-restore",
-            doc: "verify a backup, take a safety backup, then stop the platform, restore and start it again (needs backupId).",
+            doc: "verify a backup, take the safety copy (safety: auto, snapshot, repo, local or none), then stop the platform, restore and start it again (needs backupId).",
         }),
         cli: Some(CliCommand {
             path: &["backup", "restore"],
-            about: "Restore a backup onto its server (default: the newest that is not a safety backup), after a safety backup of the current state.",
+            about: "Restore a backup onto its server (default: the newest that is not a safety backup), after a safety copy of the current state (--safety).",
             target: CliTarget::One,
         }),
     };
@@ -334,12 +350,17 @@ impl Operation for BackupRestoreOp {
             args.backup.id(),
             args.backup.repo.name(),
             &args.apps.selection(),
+            args.safety,
         )
         .await
     }
 
     fn plan(ctx: &Context, server: &ServerRecord, args: &RestoreArgs) -> Vec<String> {
         let apps = args.apps.selection();
+        let copy = match safety::resolve(ctx, server, args.safety, args.backup.repo.name()) {
+            Ok(step) => safety::plan_line(&step, server, newest_size(ctx, server)),
+            Err(e) => format!("Safety copy: refused ({})", e.message()),
+        };
         let args = &args.backup;
         let mut steps = Vec::new();
         if let Some(repo) = args.repo.name() {
@@ -358,7 +379,7 @@ impl Operation for BackupRestoreOp {
             steps.extend([
                 verify,
                 format!(
-                    "Safety backup of app(s) {} on {}",
+                    "{copy} (a backup covers only app(s) {}) of {}",
                     apps.only.join(", "),
                     plan::ssh_target(server)
                 ),
@@ -377,10 +398,7 @@ impl Operation for BackupRestoreOp {
         };
         steps.extend([
             verify,
-            format!(
-                "Safety backup of the current state of {}",
-                plan::ssh_target(server)
-            ),
+            format!("{copy} of {}", plan::ssh_target(server)),
             format!(
                 "Restore {id} onto the {} platform over SSH, replacing {}{without} (started again whatever happens)",
                 server.platform_id(),

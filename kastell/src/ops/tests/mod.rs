@@ -9,6 +9,7 @@ mod progress;
 mod recovery;
 mod refusals;
 mod restarts;
+mod safety;
 
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Weak};

@@ -296,6 +296,10 @@ pub struct SafetyFile {
     /// of this and the server's entries wins; see [`super::ConfirmMode`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirm: Option<super::ConfirmMode>,
+    /// Whether a restore may skip its safety copy (`--safety none`):
+    /// refused while levels are configured unless this is `true`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restore_without_safety_copy: bool,
     /// Entries by tag (`prod`, `staging`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, SafetyEntry>,

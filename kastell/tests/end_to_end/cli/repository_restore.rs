@@ -173,7 +173,8 @@ async fn a_backup_lost_locally_comes_back_from_the_repository() {
         &sandbox,
         home.path(),
         &[
-            "--json", "backup", "restore", name, "--repo", "offsite", "--force",
+            "--json", "backup", "restore", name, "--repo", "offsite", "--force", "--safety",
+            "local",
         ],
     )
     .await);

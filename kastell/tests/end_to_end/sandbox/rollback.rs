@@ -85,6 +85,7 @@ async fn broken_by_updates(
             http: vec![HttpCheck { url, status: 200 }],
             commands: vec!["test -n \"$HOME\"".to_owned()],
             wait: Some(2),
+            ..CheckEntry::default()
         },
     );
     file.save(sandbox.store().dir()).unwrap();

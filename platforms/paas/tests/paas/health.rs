@@ -4,10 +4,14 @@
 use crate::common;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use common::{COMPOSE, context, healthy_host};
 use kastell_core::memory::MemoryTransport;
-use kastell_core::{ErrorKind, Platform, PlatformContext, PlatformTarget};
+use kastell_core::types::HealthWait;
+use kastell_core::{
+    ErrorKind, Platform, PlatformContext, PlatformExt, PlatformTarget, PollSchedule,
+};
 use kastell_paas::PaasPlatform;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -58,17 +62,88 @@ async fn only_2xx_and_3xx_are_healthy() {
     }
 }
 
-#[tokio::test]
-async fn network_failures_are_unhealthy_not_errors() {
+/// A loopback URL nothing listens on (its port bound, then closed).
+fn refusing_url() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
-    let health = health_of(&format!("http://127.0.0.1:{port}/")).await;
+    format!("http://127.0.0.1:{port}/")
+}
+
+fn platform_at(url: &str) -> PaasPlatform {
+    PaasPlatform::new(
+        &COMPOSE,
+        context(healthy_host(&COMPOSE), &[("health_url", url)]),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn network_failures_are_unhealthy_not_errors() {
+    let health = health_of(&refusing_url()).await;
     assert!(!health.healthy);
     assert!(
-        health.detail.contains("connection failed"),
+        health.detail.contains("connection refused"),
         "{}",
         health.detail
+    );
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_told_apart_from_an_unhealthy_answer() {
+    let refused = platform_at(&refusing_url()).health_look().await.unwrap();
+    assert!(refused.refused && !refused.health.healthy, "{refused:?}");
+    let answered = platform_at(&answering("503 Service Unavailable").await)
+        .health_look()
+        .await
+        .unwrap();
+    assert!(
+        !answered.refused && !answered.health.healthy,
+        "{answered:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_refusing_port_ends_the_wait_within_the_grace_and_a_5xx_waits_on() {
+    let schedule = PollSchedule::new(Duration::from_millis(100), Duration::from_millis(500));
+    let started = Instant::now();
+    let err = platform_at(&refusing_url())
+        .wait_healthy_with(
+            HealthWait {
+                deadline: Duration::from_secs(120),
+                refused_grace: Some(Duration::from_secs(1)),
+            },
+            schedule,
+        )
+        .await
+        .unwrap_err();
+    let waited = started.elapsed();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.message().contains("not listening"), "{err}");
+    assert!(err.message().contains("connection refused"), "{err}");
+    assert!(waited >= Duration::from_secs(1), "{waited:?}");
+    assert!(
+        waited < Duration::from_secs(60),
+        "not the deadline: {waited:?}"
+    );
+
+    // An answer, even a 5xx, is not a refusal: the whole deadline is waited.
+    let started = Instant::now();
+    let err = platform_at(&answering("503 Service Unavailable").await)
+        .wait_healthy_with(
+            HealthWait {
+                deadline: Duration::from_secs(3),
+                refused_grace: Some(Duration::from_millis(200)),
+            },
+            schedule,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
     );
 }
 

@@ -6,6 +6,8 @@ use clap::{ArgGroup, Args, Subcommand};
 use kastell_core::{Error, Result};
 
 use crate::state::checks::{CheckEntry, ChecksFile, HttpCheck, RollbackPolicy, Scope};
+use crate::state::platform_health::PlatformHealth;
+use crate::state::store::ServerRecord;
 use crate::surfaces::cli::Context;
 
 /// The `server checks` subcommands.
@@ -65,6 +67,46 @@ pub struct SetArgs {
     /// Remove the entry's URLs and commands.
     #[arg(long, conflicts_with_all = ["http", "commands"])]
     pub no_checks: bool,
+    /// The URL the platform's own health check asks instead of its
+    /// default (http:// or https://, from this machine).
+    #[arg(long, value_name = "URL")]
+    pub health_url: Option<String>,
+    /// The port the platform's own health check asks on the server's
+    /// address (when no --health-url).
+    #[arg(long, value_name = "PORT")]
+    pub health_port: Option<u16>,
+    /// Seconds a restore waits for the platform to be healthy (1-3600).
+    #[arg(long, value_name = "SECONDS")]
+    pub health_deadline: Option<u64>,
+    /// Seconds the health port may refuse connections (nothing
+    /// listening) before the wait ends with an error (1-600; default 20).
+    #[arg(long, value_name = "SECONDS")]
+    pub refused_grace: Option<u64>,
+    /// The server has no web UI: a restore skips the platform's HTTP
+    /// check.
+    #[arg(long, conflicts_with_all = ["health_url", "health_port", "web_ui"])]
+    pub no_web_ui: bool,
+    /// The server has a web UI again (undoes --no-web-ui).
+    #[arg(long)]
+    pub web_ui: bool,
+}
+
+impl SetArgs {
+    /// Writes the platform health settings given into `entry`.
+    fn apply_platform(&self, entry: &mut CheckEntry) {
+        let p = &mut entry.platform;
+        if self.health_url.is_some() {
+            p.url.clone_from(&self.health_url);
+        }
+        p.port = self.health_port.or(p.port);
+        p.deadline = self.health_deadline.or(p.deadline);
+        p.refused_grace = self.refused_grace.or(p.refused_grace);
+        if self.no_web_ui {
+            p.web_ui = Some(false);
+        } else if self.web_ui {
+            p.web_ui = None;
+        }
+    }
 }
 
 /// Runs one `server checks` subcommand; `set` and `clear` return the
@@ -100,9 +142,12 @@ pub(super) fn run(cmd: ChecksCommand, ctx: &Context) -> Result<Option<String>> {
             if args.wait.is_some() {
                 entry.wait = args.wait;
             }
+            args.apply_platform(&mut entry);
             if entry == CheckEntry::default() {
                 return Err(Error::invalid_input("nothing to set").with_hint(
-                    "Give --http URL, --command CMD, --rollback auto|ask|never or --wait SECONDS",
+                    "Give --http URL, --command CMD, --rollback auto|ask|never, --wait SECONDS, \
+                     or the platform check's --health-url, --health-port, --health-deadline, \
+                     --refused-grace or --no-web-ui",
                 ));
             }
             file.set(&scope, entry);
@@ -183,9 +228,35 @@ fn show(ctx: &Context, server: Option<&str>) -> Result<()> {
                 },
                 d.wait_secs
                     .map_or_else(|| "default".to_owned(), |w| format!("{w}s")),
+                platform_health(&d.platform, s),
             ]
         })
         .collect();
-    ctx.out
-        .table(&["NAME", "ROLLBACK", "CHECKS", "WAIT"], &rows)
+    ctx.out.table(
+        &["NAME", "ROLLBACK", "CHECKS", "WAIT", "PLATFORM HEALTH"],
+        &rows,
+    )
+}
+
+/// The platform check's settings in a few words (`default` when none).
+fn platform_health(p: &PlatformHealth, server: &ServerRecord) -> String {
+    if p.web_ui == Some(false) {
+        return "no web UI (skipped)".to_owned();
+    }
+    let mut parts = Vec::new();
+    if let Some(url) = p.health_url(server) {
+        let shown = HttpCheck { url, status: 200 }.shown();
+        parts.push(shown);
+    }
+    if let Some(d) = p.deadline {
+        parts.push(format!("deadline {d}s"));
+    }
+    if let Some(g) = p.refused_grace {
+        parts.push(format!("refused for {g}s ends it"));
+    }
+    if parts.is_empty() {
+        "default".to_owned()
+    } else {
+        parts.join(", ")
+    }
 }
