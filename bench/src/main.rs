@@ -1,7 +1,9 @@
 //! `kastell-bench`: measures kastell against baselines taken in the same
 //! run and writes the report (BENCHMARKS.md). See `--help`.
 //!
-//! The benchmarks: MCP start (against the cheapest stdio process), backup
+//! The benchmarks: MCP start (against the cheapest stdio process) and its
+//! peak memory at `initialize` and `tools/list` (quiet, with every core
+//! busy, and over HTTP with concurrent sessions; against the target), backup
 //! and restore throughput of a raw dump and of a Coolify-shaped host over a
 //! real sshd (against the OpenSSH client moving the same bytes), the same
 //! host behind a shaped link at 100 Mbit/s and 1 Gbit/s (against the bare
@@ -21,6 +23,7 @@ mod adapt;
 mod drill;
 mod economy;
 mod fleet;
+mod mcp_memory;
 mod mcp_start;
 mod measure;
 mod netns;
@@ -46,7 +49,7 @@ use crate::report::Section;
 #[derive(Debug, Parser)]
 #[command(name = "kastell-bench", version)]
 struct Args {
-    /// Which benchmarks to run (comma-separated): mcp, raw, paas, shaped,
+    /// Which benchmarks to run (comma-separated): mcp, mcp-memory, raw, paas, shaped,
     /// adapt, parallel, fleet, api, reboot, repo, repo-shaped, drill
     /// (`shaped`, `adapt`, `parallel` and `repo-shaped` need root: network
     /// namespaces, tc; `repo` needs SeaweedFS from `.ci/setup`; the dump of
@@ -55,7 +58,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "mcp,raw,paas,shaped,adapt,parallel,fleet,api,reboot,repo,repo-shaped,drill"
+        default_value = "mcp,mcp-memory,raw,paas,shaped,adapt,parallel,fleet,api,reboot,repo,repo-shaped,drill"
     )]
     only: Vec<String>,
     /// Size of the raw dump in MiB.
@@ -138,6 +141,16 @@ async fn run(args: &Args) -> Result<Vec<Section>> {
         let mcp_runs = if args.quick { 3 } else { 30 };
         report(
             tokio::task::spawn_blocking(move || mcp_start::run(&mcp, mcp_runs))
+                .await
+                .map_err(|e| Error::unexpected(e.to_string()))??,
+            &mut sections,
+        );
+    }
+    if args.wants("mcp-memory") {
+        let mcp = args.bin("kastell-mcp")?;
+        let mcp_runs = if args.quick { 3 } else { 20 };
+        report(
+            tokio::task::spawn_blocking(move || mcp_memory::run(&mcp, mcp_runs))
                 .await
                 .map_err(|e| Error::unexpected(e.to_string()))??,
             &mut sections,

@@ -304,7 +304,7 @@ impl Operation for ServerListOp {
         mcp: Some(McpAction {
             tool: "server_info",
             action: "list",
-            doc: "every server in the local fleet store.",
+            doc: "every server in the local fleet store (name, IP, provider, platform).",
         }),
         cli: None,
     };
@@ -389,7 +389,7 @@ impl Operation for HealthOp {
         mcp: Some(McpAction {
             tool: "server_info",
             action: "health",
-            doc: "the platform's health check.",
+            doc: "the platform's health check (Coolify/Dokploy over HTTP; SSH on bare servers).",
         }),
         cli: Some(CliCommand {
             path: &["health"],

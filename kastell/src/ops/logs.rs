@@ -499,7 +499,8 @@ pub enum LogsSource {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::Args)]
 #[serde(rename_all = "camelCase")]
 pub struct LogsArgs {
-    /// logs only: `system` (default), `platform` or `docker`.
+    /// logs only: `system` (default), `platform` (not on bare servers) or
+    /// `docker`.
     #[serde(default)]
     #[arg(
         long,
@@ -592,7 +593,7 @@ impl Operation for MonitorOp {
         mcp: Some(McpAction {
             tool: "server_logs",
             action: "monitor",
-            doc: "load averages, memory and root-disk use.",
+            doc: "load averages (/proc/loadavg), memory (free -b) and root-disk use (df -P /).",
         }),
         cli: Some(CliCommand {
             path: &["monitor"],

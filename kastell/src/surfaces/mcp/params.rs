@@ -23,19 +23,16 @@ pub(crate) const MAX_TOKEN_LEN: usize = 1024;
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ConfirmArgs {
-    /// backup-restore, snapshot-delete, snapshot-restore: change nothing;
-    /// return the plan (what would be overwritten, the newest backup, what a
-    /// snapshot first would cost) and who confirms the real call. Only with
-    /// confirm: plan-token and a client that cannot ask its user, also a
-    /// planToken for exactly these arguments, valid for a few minutes.
-    /// Refused after the user said no to this call.
+    /// Actions that ask first: change nothing; return the plan (what would
+    /// be overwritten, the newest backup, what a snapshot first would cost)
+    /// and who confirms the real call (only with confirm: plan-token and a
+    /// client that cannot ask its user, also a planToken for exactly these
+    /// arguments, valid for a few minutes).
     #[serde(default)]
     pub(crate) dry_run: bool,
-    /// backup-restore, snapshot-delete, snapshot-restore: the planToken a
-    /// dryRun returned, to carry out that plan. Refused when the arguments
-    /// or the server's state changed, when it expired, when used twice, or
-    /// after the user said no; never replaces asking a user who can be
-    /// asked.
+    /// The planToken a dryRun returned, to carry out that plan: once, for
+    /// the same arguments and server state, before it expires; never
+    /// instead of asking a user who can be asked.
     #[serde(default)]
     #[schemars(length(min = 1, max = 1024))]
     pub(crate) plan_token: Option<String>,

@@ -13,8 +13,10 @@
 //!   a top-level property; [`union`]);
 //! - free of non-standard `format`s (ranges stay as `minimum`/`maximum`);
 //! - free of `$schema` (the spec's default dialect, 2020-12, applies);
-//! - lean where an agent reads them in every session ([`lean`]: output
-//!   schemas typed field by field, without prose or definitions).
+//! - lean where an agent reads them in every session: an optional
+//!   argument is declared by its type alone ([`properties_of`]), and output
+//!   schemas are typed field by field, without prose or definitions, each
+//!   type said once for every field that has it ([`lean`]).
 
 use rmcp::model::JsonObject;
 use schemars::JsonSchema;
@@ -63,14 +65,115 @@ pub(crate) fn value_of(schema: schemars::Schema) -> Value {
     value
 }
 
-/// The properties of an object schema, cleaned.
+/// The properties of an argument schema, cleaned: references into its
+/// `$defs` written out in place (a tool's input schema has no `$defs` of
+/// its own, so a reference would point nowhere), each optional one
+/// declared by its type alone ([`optional_by_type`]).
 pub(crate) fn properties_of(schema: schemars::Schema) -> Map<String, Value> {
-    match value_of(schema) {
-        Value::Object(mut object) => match object.remove("properties") {
-            Some(Value::Object(properties)) => properties,
-            _ => Map::new(),
-        },
+    let Value::Object(mut object) = value_of(schema) else {
+        return Map::new();
+    };
+    let defs = match object.remove("$defs") {
+        Some(Value::Object(defs)) => defs,
         _ => Map::new(),
+    };
+    let mut properties = match object.remove("properties") {
+        Some(Value::Object(properties)) => properties,
+        _ => Map::new(),
+    };
+    for property in properties.values_mut() {
+        inline(property, &defs, 0);
+        optional_by_type(property);
+    }
+    properties
+}
+
+/// `schema` with every `$ref` into `defs` replaced by the definition (its
+/// own keywords, such as a description or default, kept beside it), to a
+/// depth of 8.
+fn inline(schema: &mut Value, defs: &Map<String, Value>, depth: usize) {
+    if depth > 8 {
+        return;
+    }
+    match schema {
+        Value::Object(map) => {
+            let target = map
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("#/$defs/"))
+                .and_then(|name| defs.get(name));
+            if let Some(Value::Object(def)) = target {
+                map.remove("$ref");
+                for (key, value) in def {
+                    if key != "description" || !map.contains_key(key) {
+                        map.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+            map.values_mut()
+                .for_each(|value| inline(value, defs, depth + 1));
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|value| inline(value, defs, depth + 1)),
+        _ => {}
+    }
+}
+
+/// An optional argument's schema without what absence already says: a
+/// `null` default and `null` among its types or alternatives (absent is
+/// none; the call parser still takes an explicit `null` as absent, see
+/// [`super::strict`]), and a `false` default of a flag. Other defaults
+/// stay: they say what an absent argument means. Alternatives that are
+/// all constants become one `enum`.
+pub(crate) fn optional_by_type(property: &mut Value) {
+    let Value::Object(property) = property else {
+        return;
+    };
+    for key in ["anyOf", "oneOf"] {
+        let Some(Value::Array(mut members)) = property.remove(key) else {
+            continue;
+        };
+        members.retain(|m| m != &json!({"type": "null"}));
+        if let [Value::Object(one)] = members.as_slice() {
+            for (k, v) in one {
+                if !property.contains_key(k) {
+                    property.insert(k.clone(), v.clone());
+                }
+            }
+            continue;
+        }
+        let consts: Option<Vec<Value>> = members.iter().map(|m| m.get("const").cloned()).collect();
+        match consts {
+            Some(values) if !values.is_empty() => {
+                if let Some(t) = members.first().and_then(|m| m.get("type")) {
+                    property.insert("type".into(), t.clone());
+                }
+                property.insert("enum".into(), Value::Array(values));
+            }
+            _ => {
+                property.insert(key.into(), Value::Array(members));
+            }
+        }
+    }
+    if matches!(
+        property.get("default"),
+        Some(Value::Null | Value::Bool(false))
+    ) {
+        property.remove("default");
+    }
+    let single = match property.get_mut("type") {
+        Some(Value::Array(types)) => {
+            types.retain(|t| t != "null");
+            match types.as_slice() {
+                [one] => Some(one.clone()),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    if let Some(one) = single {
+        property.insert("type".into(), one);
     }
 }
 
@@ -109,10 +212,12 @@ pub(crate) fn union(
 /// - the fields of every result are declared once, at the root, by type
 ///   (a field two results type differently takes either type); nested
 ///   objects are typed `object` without their own fields, enumerations
-///   keep their values;
-/// - each `oneOf` branch is an action's tag and the fields its result
-///   always has (`required`), the failure's branch its own; what every
-///   branch requires is required at the root instead;
+///   keep their values; fields of the same type share one declaration
+///   ([`by_type`]);
+/// - each `oneOf` branch is an action's tag (`const`, the one place the
+///   tag's values are listed) and the fields its result always has
+///   (`required`), the failure's branch its own; what every branch
+///   requires is required at the root instead;
 /// - no descriptions (the tool and argument descriptions say what an
 ///   action is for) and no `$defs`.
 pub(crate) fn lean(full: &JsonObject) -> JsonObject {
@@ -167,17 +272,75 @@ pub(crate) fn lean(full: &JsonObject) -> JsonObject {
             Value::Object(branch)
         })
         .collect();
-    if let Some(action) = full.get("properties").and_then(|p| p.get("action")) {
-        properties.insert("action".into(), action.clone());
+    if full
+        .get("properties")
+        .and_then(|p| p.get("action"))
+        .is_some()
+    {
+        // Each branch names its own tag (`const`): the root says only
+        // that the tag is a string.
+        properties.insert("action".into(), json!({"type": "string"}));
     }
+    let patterns = by_type(&mut properties);
     let mut schema = Map::new();
     schema.insert("oneOf".into(), Value::Array(one_of));
+    if !patterns.is_empty() {
+        schema.insert("patternProperties".into(), Value::Object(patterns));
+    }
     schema.insert("properties".into(), Value::Object(properties));
     if !common.is_empty() {
         schema.insert("required".into(), Value::Array(common));
     }
     schema.insert("type".into(), Value::String("object".into()));
     schema
+}
+
+/// Takes out of `properties` the fields that share their type with
+/// another field and declares each such type once, for all their names:
+/// a `patternProperties` entry `^(a|b|c)$` (names of letters, digits and
+/// `_` only, so the pattern needs no escaping; other names stay where they
+/// are). A result validates against the grouped form exactly as against
+/// the field-by-field one.
+fn by_type(properties: &mut Map<String, Value>) -> Map<String, Value> {
+    let plain = |name: &str| name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let mut groups: Vec<(Value, Vec<String>)> = Vec::new();
+    for (name, field) in properties.iter() {
+        if !plain(name) {
+            continue;
+        }
+        match groups.iter_mut().find(|(t, _)| t == field) {
+            Some((_, names)) => names.push(name.clone()),
+            None => groups.push((field.clone(), vec![name.clone()])),
+        }
+    }
+    let mut patterns = Map::new();
+    for (field, names) in groups.into_iter().filter(|(_, names)| names.len() > 1) {
+        for name in &names {
+            properties.remove(name);
+        }
+        patterns.insert(format!("^({})$", names.join("|")), field);
+    }
+    patterns
+}
+
+#[cfg(test)]
+/// The schema `lean` declares the field `name` with: its own property, or
+/// the `patternProperties` entry that names it ([`by_type`]).
+pub(crate) fn declared<'a>(lean: &'a Value, name: &str) -> Option<&'a Value> {
+    lean.pointer("/properties")
+        .and_then(|p| p.get(name))
+        .or_else(|| {
+            lean.get("patternProperties")
+                .and_then(Value::as_object)?
+                .iter()
+                .find(|(pattern, _)| {
+                    pattern
+                        .strip_prefix("^(")
+                        .and_then(|p| p.strip_suffix(")$"))
+                        .is_some_and(|names| names.split('|').any(|n| n == name))
+                })
+                .map(|(_, field)| field)
+        })
 }
 
 /// `schema` with its `$ref` (into `defs`) followed, as often as it takes.
@@ -334,6 +497,90 @@ mod tests {
         assert!(!text.contains("\"format\""), "{text}");
         assert!(text.contains("\"minimum\":0"), "{text}");
         assert!(properties["lineCount"].is_object());
+    }
+
+    #[derive(Deserialize, serde::Serialize, JsonSchema)]
+    #[serde(rename_all = "lowercase")]
+    #[allow(dead_code)]
+    enum Work {
+        /// The first.
+        Maintain,
+        /// The second.
+        Update,
+    }
+
+    #[derive(Deserialize, JsonSchema)]
+    #[serde(rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Optional {
+        /// Which work.
+        #[serde(default)]
+        work: Option<Work>,
+        /// What to do.
+        #[serde(default = "maintain")]
+        kind: Work,
+        /// A flag.
+        #[serde(default)]
+        flag: bool,
+        /// A name.
+        #[serde(default)]
+        name: Option<String>,
+    }
+
+    fn maintain() -> Work {
+        Work::Maintain
+    }
+
+    /// An optional argument is its type alone, an enumeration (also one
+    /// behind a reference, which a tool's input schema could not resolve)
+    /// its values, and a default that says something stays.
+    #[test]
+    fn optional_arguments_are_declared_by_their_type() {
+        let properties = input_properties::<Optional>();
+        assert_eq!(
+            Value::Object(properties),
+            json!({
+                "work": {"description": "Which work.", "enum": ["maintain", "update"], "type": "string"},
+                "kind": {"default": "maintain", "description": "What to do.", "enum": ["maintain", "update"], "type": "string"},
+                "flag": {"description": "A flag.", "type": "boolean"},
+                "name": {"description": "A name.", "type": "string"},
+            })
+        );
+    }
+
+    /// Fields of one type share one declaration, which validates as the
+    /// field-by-field one did; the tags stay in their branches.
+    #[test]
+    fn lean_declares_each_type_once() {
+        let full = json!({
+            "oneOf": [
+                {"properties": {"action": {"const": "a"}}, "$ref": "#/$defs/A"},
+                {"required": ["error"], "properties": {"error": {"type": "string"}}},
+            ],
+            "$defs": {"A": {"properties": {
+                "one": {"type": "string", "description": "x"},
+                "two": {"type": "string"},
+                "count": {"type": "integer"},
+            }, "required": ["one", "count"]}},
+            "properties": {"action": {"enum": ["a"], "type": "string"}},
+            "type": "object",
+        });
+        let Value::Object(full) = full else {
+            unreachable!()
+        };
+        let lean = Value::Object(lean(&full));
+        assert_eq!(
+            lean["patternProperties"],
+            json!({"^(action|error|one|two)$": {"type": "string"}})
+        );
+        assert_eq!(lean["properties"], json!({"count": {"type": "integer"}}));
+        assert_eq!(declared(&lean, "two"), Some(&json!({"type": "string"})));
+        assert_eq!(declared(&lean, "count"), Some(&json!({"type": "integer"})));
+        assert_eq!(declared(&lean, "tw"), None);
+        assert_eq!(
+            lean["oneOf"][0],
+            json!({"properties": {"action": {"const": "a"}}, "required": ["action", "one", "count"]})
+        );
     }
 
     #[test]

@@ -6,8 +6,6 @@
 //! operations. Long work reports progress to the request, or runs as a task
 //! when the client declared the tasks extension ([`super::task`]).
 
-use std::sync::Arc;
-
 use kastell_core::{Error, ErrorKind};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, CreateTaskResult,
@@ -34,13 +32,15 @@ use crate::ops::{Context, OpError};
 use crate::policy::SafetyLevel;
 
 /// The kastell MCP server. Clones share the context and the tasks; each
-/// session (over HTTP, each client) has its own log level.
+/// session (over HTTP, each client) has its own log level. The tool
+/// definitions are built once per process, at the first `tools/list` or
+/// call ([`tools::shared`]), not when a session starts: `initialize` does
+/// not pay for them.
 #[derive(Debug, Clone)]
 pub struct KastellMcp {
     ctx: Context,
     tasks: Tasks,
     level: SessionLevel,
-    tools: Arc<Vec<Tool>>,
 }
 
 /// Refuses to start long work once the client cancelled the request.
@@ -70,7 +70,6 @@ impl KastellMcp {
             ctx,
             tasks,
             level: SessionLevel::default(),
-            tools: tools::shared(),
         }
     }
 
@@ -83,7 +82,8 @@ impl KastellMcp {
         let arguments = request.arguments.clone().unwrap_or_default();
         let call = match Call::parse(name, arguments.clone()) {
             None => {
-                let known: Vec<&str> = self.tools.iter().map(|t| t.name.as_ref()).collect();
+                let tools = tools::shared();
+                let known: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
                 return Err(ErrorData::invalid_params(
                     format!("unknown tool {name}; kastell has {}", known.join(", ")),
                     None,
@@ -172,7 +172,7 @@ impl KastellMcp {
     /// ([`tools::offered`]).
     fn offered_tools(&self) -> Vec<Tool> {
         let safe_mode = self.ctx.policy.safe_mode(self.ctx.surface);
-        tools::offered(&self.tools, self.highest_level(), safe_mode)
+        tools::offered(&tools::shared(), self.highest_level(), safe_mode)
     }
 
     /// Sends `notifications/tools/list_changed` whenever what is offered

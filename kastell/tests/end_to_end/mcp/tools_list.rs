@@ -64,11 +64,11 @@ async fn tools_list_matches_the_golden_file() {
             tool.name
         );
     }
-    // What a client receives, compact: under 20 KB (the original's is
-    // 67 KB), with room for new fields.
+    // What a client receives, compact: under 16 KB (the original's is
+    // 67 KB).
     let listing = serde_json::to_vec(&serde_json::json!({"tools": tools})).unwrap();
     assert!(
-        listing.len() < 20 * 1024,
+        listing.len() < 16 * 1024,
         "tools/list is {} bytes",
         listing.len()
     );

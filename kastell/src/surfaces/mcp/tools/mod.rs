@@ -56,16 +56,14 @@ static TOOLS: [ToolSpec; 4] = [
         name: BACKUP,
         title: "Server backups and snapshots",
         description: "Back up and restore a server, and manage its cloud provider snapshots (the \
-action argument says when to use each action). Backups are taken over SSH (Coolify/Dokploy \
-database and configuration, or the configured paths of a bare server) into the local store with \
-SHA-256 checksums; with repo (a configured backup repository: encrypted, deduplicated, off this \
-machine) they are also stored, listed and restored there. Snapshot actions need a cloud server (not \
-manually added) and its provider's API token (HETZNER_TOKEN, DIGITALOCEAN_TOKEN, VULTR_TOKEN, \
-LINODE_TOKEN). backup-restore, snapshot-delete and snapshot-restore need a person's yes: the user \
-is asked (elicitation), or, for clients that cannot ask, the call waits until the operator \
-approves the request it names (kastell approve ID) and runs when called again with the same \
-arguments. Only where safety.json sets confirm: plan-token does the planToken of a dryRun confirm \
-instead. The user's no is final.",
+action argument says when to use each action). Backups go over SSH into the local store with \
+SHA-256 checksums, and with repo also into a backup repository. Snapshot actions need a cloud \
+server (not manually added) and its provider's API token (HETZNER_TOKEN, DIGITALOCEAN_TOKEN, \
+VULTR_TOKEN, LINODE_TOKEN). Actions that take dryRun need a person's yes: the user is asked \
+(elicitation), or, for clients that cannot ask, the call waits until the operator approves the \
+request it names (kastell approve ID) and runs when called again with the same arguments. Only \
+where safety.json sets confirm: plan-token does the planToken of a dryRun confirm instead. The \
+user's no is final.",
         server_doc: SERVER_DOC,
     },
     ToolSpec {
@@ -79,21 +77,15 @@ package upgrade; a reboot only when the upgrade requires it).",
     ToolSpec {
         name: INFO,
         title: "Server information",
-        description: "Read-only server information. list shows every server in the local fleet \
-store (name, IP, provider, platform). status checks SSH reachability and the boot id, and the \
-provider's status when the server is a cloud server with a token. health runs the platform's \
-health check (Coolify/Dokploy HTTP check; SSH on bare servers). Never changes anything; allowed \
-in SAFE_MODE.",
+        description: "Read-only server information (the action argument says when to use each \
+action). Never changes anything; allowed in SAFE_MODE.",
         server_doc: "Server name or IP (status, health). Optional when exactly one server\nexists; an empty string counts as absent.",
     },
     ToolSpec {
         name: LOGS,
         title: "Server logs and monitoring",
-        description: "Read-only diagnostics over SSH. logs returns the last lines (default 100, at \
-most 2000) of the system journal (journalctl, source system) or of the platform's container \
-(docker logs, source platform; not on bare servers). monitor returns load averages \
-(/proc/loadavg), memory (free -b) and root-disk use (df -P /). Never changes anything; allowed in \
-SAFE_MODE.",
+        description: "Read-only diagnostics over SSH (the action argument says when to use each \
+action). Never changes anything; allowed in SAFE_MODE.",
         server_doc: SERVER_DOC,
     },
 ];
@@ -172,7 +164,7 @@ fn build(spec: &'static ToolSpec) -> Option<ServedTool> {
     let tool = Tool::new(spec.name, spec.description, Arc::new(input))
         .with_title(spec.title)
         .with_raw_output_schema(Arc::new(output))
-        .with_annotations(hints(spec.title, &rules));
+        .with_annotations(hints(&rules));
     Some(ServedTool { tool, ops, args })
 }
 
@@ -204,9 +196,9 @@ fn input_schema(spec: &ToolSpec, ops: &[&'static dyn Dyn]) -> (JsonObject, ToolA
     for op in ops {
         let mut args = Vec::new();
         if op.spec().scope == Scope::Server {
-            properties.entry("server").or_insert_with(|| {
-                json!({"default": null, "description": spec.server_doc, "maxLength": 256, "type": ["string", "null"]})
-            });
+            properties.entry("server").or_insert_with(
+                || json!({"description": spec.server_doc, "maxLength": 256, "type": "string"}),
+            );
             args.push("server".to_owned());
         }
         let mut generator = schema::input_generator();
@@ -321,9 +313,10 @@ fn or_list(names: &[&str]) -> String {
     }
 }
 
-/// The hints of a tool titled `title` whose actions have `rules`.
-fn hints(title: &str, rules: &[&Rule]) -> ToolAnnotations {
-    ToolAnnotations::with_title(title)
+/// The hints of a tool whose actions have `rules` (its title is the
+/// tool's own `title`, not repeated here).
+fn hints(rules: &[&Rule]) -> ToolAnnotations {
+    ToolAnnotations::new()
         .read_only(rules.iter().all(|r| r.reads_only()))
         .destructive(rules.iter().any(|r| r.asks_first()))
         .idempotent(rules.iter().all(|r| r.idempotent))
@@ -414,7 +407,7 @@ pub(crate) fn offered(tools: &[Tool], highest: Option<SafetyLevel>, safe_mode: b
                 );
             }
             offered.input_schema = Arc::new(schema);
-            offered.annotations = Some(hints(tool.title.as_deref().unwrap_or_default(), &rules));
+            offered.annotations = Some(hints(&rules));
             Some(offered)
         })
         .collect()
