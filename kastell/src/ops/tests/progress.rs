@@ -75,11 +75,11 @@ async fn maintain_reports_every_step_in_order() {
         .unwrap();
     let mut want = Vec::new();
     for step in &done.steps {
-        want.push(format!("start {}/6 {}", step.step, step.name));
-        want.push(format!("end {}/6 {} Success", step.step, step.name));
+        want.push(format!("start {}/7 {}", step.step, step.name));
+        want.push(format!("end {}/7 {} Success", step.step, step.name));
     }
     assert_eq!(recorder.steps(), want);
-    assert_eq!(want.len(), 12);
+    assert_eq!(want.len(), 14);
     let messages = recorder.messages();
     assert!(
         messages.iter().any(|m| m.contains("provider API"))

@@ -69,7 +69,8 @@ async fn listed(sandbox: &Sandbox, home: &Path, name: &str) -> Vec<String> {
         .collect()
 }
 
-/// How many package upgrades the fake hosts ran.
+/// How many package upgrade commands (simulated or real) the fake hosts
+/// ran.
 fn upgrades(sandbox: &Sandbox) -> usize {
     sandbox
         .hosts()
@@ -116,7 +117,8 @@ async fn maintain_backs_up_first_a_failed_backup_stops_before_the_update_and_no_
         listed(&sandbox, home.path(), &name).await,
         std::slice::from_ref(&id)
     );
-    assert_eq!(upgrades(&sandbox), 1);
+    let upgraded = upgrades(&sandbox);
+    assert!(upgraded > 0, "{:?}", sandbox.hosts().log());
 
     // A backup that cannot be taken (none of the backup paths is left on
     // the server) stops the run before the snapshot and the update.
@@ -144,7 +146,11 @@ async fn maintain_backs_up_first_a_failed_backup_stops_before_the_update_and_no_
     for (step, status) in &steps(&report)[1..] {
         assert_eq!(status, "skipped", "{step} in {report}");
     }
-    assert_eq!(upgrades(&sandbox), 1, "no upgrade after the failed backup");
+    assert_eq!(
+        upgrades(&sandbox),
+        upgraded,
+        "no upgrade after the failed backup"
+    );
     assert_eq!(sandbox.boots(&server).unwrap(), boots, "no reboot");
     assert_eq!(
         listed(&sandbox, home.path(), &name).await,
@@ -166,5 +172,5 @@ async fn maintain_backs_up_first_a_failed_backup_stops_before_the_update_and_no_
         "{report}"
     );
     assert!(report.get("backupId").is_none(), "{report}");
-    assert_eq!(upgrades(&sandbox), 2);
+    assert!(upgrades(&sandbox) > upgraded, "the update ran");
 }
