@@ -13,8 +13,9 @@ use kastell_core::{Error, Result};
 use crate::measure::{ChildRun, check, run_child, secs};
 use crate::report::Section;
 
-/// Runs `kastell args` against the sandbox's store with its variables.
-fn kastell(bin: &Path, sandbox: &Sandbox, dir: &Path, args: &[&str]) -> Result<ChildRun> {
+/// `kastell args` against the sandbox's store (in `dir`) with its
+/// variables and nothing else from this environment.
+pub(crate) fn command(bin: &Path, sandbox: &Sandbox, dir: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(bin);
     command
         .args(args)
@@ -23,7 +24,13 @@ fn kastell(bin: &Path, sandbox: &Sandbox, dir: &Path, args: &[&str]) -> Result<C
         .env("HOME", dir)
         .env("KASTELL_DIR", dir)
         .envs(sandbox.env_overlay());
-    let run = run_child(command)?;
+    command
+}
+
+/// Runs `kastell args` against the sandbox's store; fails unless it
+/// succeeded.
+fn kastell(bin: &Path, sandbox: &Sandbox, dir: &Path, args: &[&str]) -> Result<ChildRun> {
+    let run = run_child(command(bin, sandbox, dir, args))?;
     check(&run, &format!("kastell {}", args.join(" ")))?;
     Ok(run)
 }

@@ -9,7 +9,9 @@
 //! host behind a shaped link at 100 Mbit/s and 1 Gbit/s (against the bare
 //! and the server-gzip streams), adaptive compression on the wire
 //! (against the bare and server-side zstd streams and the computed floor),
-//! fleet operations over 100 simulated servers (against one server), API requests
+//! fleet operations over 100 simulated servers (against one server), a
+//! rollout over them with injected health failures (against one server and
+//! all at once without a rollout), API requests
 //! per operation (against the minimum each API allows), reboot detection
 //! latency (against the polling interval), the backup repository (local
 //! and S3, against the local store's compression of the same dump; over
@@ -33,6 +35,7 @@ mod reboot;
 mod repo_shaped;
 mod report;
 mod repository;
+mod rollout;
 mod shaped;
 mod throughput;
 
@@ -50,7 +53,7 @@ use crate::report::Section;
 #[command(name = "kastell-bench", version)]
 struct Args {
     /// Which benchmarks to run (comma-separated): mcp, mcp-memory, raw, paas, shaped,
-    /// adapt, parallel, fleet, api, reboot, repo, repo-shaped, drill
+    /// adapt, parallel, fleet, rollout, api, reboot, repo, repo-shaped, drill
     /// (`shaped`, `adapt`, `parallel` and `repo-shaped` need root: network
     /// namespaces, tc; `repo` needs SeaweedFS from `.ci/setup`; the dump of
     /// `repo` and `repo-shaped` is --dump-mib, the database of `drill`
@@ -58,7 +61,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "mcp,mcp-memory,raw,paas,shaped,adapt,parallel,fleet,api,reboot,repo,repo-shaped,drill"
+        default_value = "mcp,mcp-memory,raw,paas,shaped,adapt,parallel,fleet,rollout,api,reboot,repo,repo-shaped,drill"
     )]
     only: Vec<String>,
     /// Size of the raw dump in MiB.
@@ -177,6 +180,12 @@ async fn run(args: &Args) -> Result<Vec<Section>> {
     if args.wants("fleet") {
         report(
             fleet::run(&args.bin("kastell")?, fleet).await?,
+            &mut sections,
+        );
+    }
+    if args.wants("rollout") {
+        report(
+            rollout::run(&args.bin("kastell")?, fleet).await?,
             &mut sections,
         );
     }

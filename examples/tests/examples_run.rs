@@ -271,6 +271,7 @@ fn the_official_sdk_drives_a_third_party_build_over_mcp() {
     assert_eq!(
         steps,
         [
+            "Backup",
             "Snapshot",
             "Status Check",
             "Cron host Update",
@@ -280,10 +281,14 @@ fn the_official_sdk_drives_a_third_party_build_over_mcp() {
         ],
         "{maintained}"
     );
+    // The cron host's own backup first, named in the result.
+    let backup = maintained["steps"][0]["detail"].as_str().unwrap();
+    let backup_id = maintained["backupId"].as_str().unwrap();
+    assert!(backup.contains(backup_id), "{backup}");
     // Acme has no snapshots: the step says the update cannot be rolled back.
-    let snapshot = maintained["steps"][0]["detail"].as_str().unwrap();
+    let snapshot = maintained["steps"][1]["detail"].as_str().unwrap();
     assert!(snapshot.contains("cannot be rolled back"), "{snapshot}");
-    let reboot = maintained["steps"][4]["detail"].as_str().unwrap();
+    let reboot = maintained["steps"][5]["detail"].as_str().unwrap();
     assert!(reboot.contains("via provider API (boot id"), "{reboot}");
     // The blast radius names what the Cron host's entry says a backup
     // holds, not a PaaS's database.

@@ -58,6 +58,12 @@ pub trait Progress: Send + Sync {
     fn ask(&self, _question: &str) -> Option<bool> {
         None
     }
+
+    /// The work is the journaled rollout `id` (see
+    /// [`crate::state::rollouts`]): a surface that keeps long work's state
+    /// across restarts records it, so that a run its process never finished
+    /// names the rollout to resume. The default ignores it.
+    fn rollout(&self, _id: &str) {}
 }
 
 /// The hook that ignores everything (the default).

@@ -12,7 +12,7 @@
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use kastell_core::{Error, ErrorKind, Result};
 use rustix::fs::{FlockOperation, flock};
@@ -34,6 +34,8 @@ const BUSY_POLL: std::time::Duration = std::time::Duration::from_millis(25);
 #[derive(Debug)]
 pub struct HostLock {
     _file: File,
+    /// The server directory whose lock this is.
+    server_dir: PathBuf,
 }
 
 /// Opens (creating 0600, and its directory 0700) the lock file of the
@@ -81,7 +83,10 @@ impl HostLock {
             ))
         })?;
         record_holder(&file, BACKUP_ACTIVITY);
-        Ok(Self { _file: file })
+        Ok(Self {
+            _file: file,
+            server_dir: server_dir.to_path_buf(),
+        })
     }
 
     /// Takes the lock of server `server` (whose backups live in
@@ -94,7 +99,10 @@ impl HostLock {
         match flock(&file, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {
                 record_holder(&file, activity);
-                Ok(Self { _file: file })
+                Ok(Self {
+                    _file: file,
+                    server_dir: server_dir.to_path_buf(),
+                })
             }
             Err(e) if e == Errno::WOULDBLOCK => {
                 let holder = std::fs::read_to_string(server_dir.join(LOCK_FILE))
@@ -145,6 +153,13 @@ impl HostLock {
                 taken_or_refused => return taken_or_refused,
             }
         }
+    }
+
+    /// Whether this is the lock of the server whose backups live in
+    /// `server_dir` (so work that needs that server's lock may run under
+    /// it instead of waiting for it).
+    pub fn guards(&self, server_dir: &Path) -> bool {
+        self.server_dir == server_dir
     }
 
     /// Like [`HostLock::acquire`], from async code.

@@ -13,6 +13,7 @@
 //! | `checks.json` (declared health checks, rollback policy) | [`checks`] |
 //! | `backups/<server>/.lock` (one operation per server) | `hostlock` |
 //! | `rollouts/<id>.json`, `.lock`, `.abort` (fleet rollouts) | [`rollouts`] |
+//! | `tasks/<id>.json`, `.lock` (kastell-mcp's tasks) | `tasks` |
 //! | where the directory is | `paths` |
 //!
 //! `safety.json` is the policy's ([`crate::policy`]), `repositories.json`
@@ -24,11 +25,13 @@ pub mod audit;
 pub mod checks;
 pub(crate) mod hostlock;
 pub mod keychain;
+pub(crate) mod lockfile;
 pub(crate) mod paths;
 pub mod platform_health;
 pub mod rollouts;
 pub(crate) mod security_log;
 pub mod store;
+pub(crate) mod tasks;
 pub mod tokens;
 pub(crate) mod verifications;
 

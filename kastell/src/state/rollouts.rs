@@ -10,19 +10,17 @@
 //! Files are opened without blocking and only when regular (a FIFO or a
 //! link put in their place is refused), as every file of the directory is.
 
-use std::fs::{DirBuilder, File, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::{DirBuilder, File};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use chrono::{SecondsFormat, Utc};
 use kastell_core::{Error, ErrorKind, Result};
-use rustix::fs::{FlockOperation, OFlags, flock};
-use rustix::io::Errno;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::state::store::{open_with, read_regular, write_atomic};
+use crate::state::lockfile::{Tried, try_lock};
+use crate::state::store::{read_regular, write_atomic};
 
 /// The directory of the journals, in the kastell directory.
 pub(crate) const ROLLOUTS_DIR: &str = "rollouts";
@@ -370,31 +368,10 @@ impl RolloutLock {
     pub fn try_acquire(dir: &Path, id: &str, activity: &str) -> Result<Self> {
         check_id(id)?;
         let path = rollouts_dir(dir)?.join(format!("{id}.lock"));
-        let file = open_with(
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o600)
-                .custom_flags(OFlags::NOFOLLOW.bits() as i32),
-            &path,
-        )?
-        .ok_or_else(|| Error::not_found(format!("{} disappeared", path.display())))?;
-        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => {
-                let text = format!("{activity} (pid {}) since {}\n", std::process::id(), now());
-                let mut writer = &file;
-                if let Err(e) = file
-                    .set_len(0)
-                    .and_then(|()| writer.write_all(text.as_bytes()))
-                {
-                    tracing::debug!("could not record the rollout lock holder: {e}");
-                }
-                Ok(Self { _file: file })
-            }
-            Err(e) if e == Errno::WOULDBLOCK => {
-                let holder = holder_of(&file).unwrap_or_else(|| "another process".to_owned());
+        match try_lock(&path, activity)? {
+            Tried::Taken(file) => Ok(Self { _file: file }),
+            Tried::Busy(holder) => {
+                let holder = holder.unwrap_or_else(|| "another process".to_owned());
                 Err(Error::invalid_state(format!(
                     "Rollout {id} is being driven by {holder}; two processes cannot drive one rollout"
                 ))
@@ -403,34 +380,18 @@ impl RolloutLock {
                     "Wait for it (kastell rollout status {id}), or stop it with `kastell rollout abort {id}`"
                 )))
             }
-            Err(e) => Err(Error::unexpected(format!(
-                "locking {}: {e}",
-                path.display()
-            ))),
         }
     }
 
     /// Who drives rollout `id` now, if a process does.
     pub fn holder(dir: &Path, id: &str) -> Option<String> {
-        match Self::try_acquire(dir, id, "rollout status") {
-            Ok(_free) => None,
-            Err(e) if e.kind() == ErrorKind::InvalidState => {
-                let path = dir.join(ROLLOUTS_DIR).join(format!("{id}.lock"));
-                let file = File::open(path).ok()?;
-                Some(holder_of(&file).unwrap_or_else(|| "another process".to_owned()))
-            }
-            Err(_) => None,
+        check_id(id).ok()?;
+        let path = dir.join(ROLLOUTS_DIR).join(format!("{id}.lock"));
+        match try_lock(&path, "rollout status") {
+            Ok(Tried::Busy(holder)) => Some(holder.unwrap_or_else(|| "another process".to_owned())),
+            Ok(Tried::Taken(_)) | Err(_) => None,
         }
     }
-}
-
-/// The holder line written in a lock file.
-fn holder_of(file: &File) -> Option<String> {
-    let mut text = String::new();
-    let mut reader = file;
-    reader.read_to_string(&mut text).ok()?;
-    let line = text.lines().next()?.trim();
-    (!line.is_empty()).then(|| crate::state::store::display_safe(line))
 }
 
 #[cfg(test)]

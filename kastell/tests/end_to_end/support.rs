@@ -33,13 +33,16 @@ pub(crate) async fn kastell_in(
         .unwrap()
 }
 
-/// A sandbox of one Hetzner server running bare, without the manual
-/// server, its state under `dir/state`.
+/// A sandbox of `servers` Hetzner servers running bare (each its own fake
+/// host), without the manual server, its state under `dir/state`.
 #[cfg(all(feature = "sandbox", feature = "hetzner", feature = "bare"))]
-pub(crate) async fn one_server_sandbox(dir: &Path) -> kastell::surfaces::sandbox::Sandbox {
+pub(crate) async fn hetzner_sandbox(
+    dir: &Path,
+    servers: usize,
+) -> kastell::surfaces::sandbox::Sandbox {
     let plan = kastell::surfaces::sandbox::SandboxPlan {
         providers: Some(vec!["hetzner".into()]),
-        servers_per_provider: 1,
+        servers_per_provider: servers,
         manual_server: false,
         platform: None,
         spare_hosts_per_provider: 0,
@@ -47,6 +50,12 @@ pub(crate) async fn one_server_sandbox(dir: &Path) -> kastell::surfaces::sandbox
     kastell::surfaces::sandbox::Sandbox::start_with(&dir.join("state"), &plan)
         .await
         .unwrap()
+}
+
+/// [`hetzner_sandbox`] of one server.
+#[cfg(all(feature = "sandbox", feature = "hetzner", feature = "bare"))]
+pub(crate) async fn one_server_sandbox(dir: &Path) -> kastell::surfaces::sandbox::Sandbox {
+    hetzner_sandbox(dir, 1).await
 }
 
 /// [`one_server_sandbox`] with its server tagged `prod`; returns the

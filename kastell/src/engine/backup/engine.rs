@@ -209,6 +209,24 @@ impl BackupEngine {
         } else {
             AppSelection::default()
         }
+    /// [`BackupEngine::create`] by a caller that already holds the
+    /// server's lock (`held`, taken with [`HostLock::try_acquire_async`])
+    /// and keeps it for work after the backup, so nothing else gets in
+    /// between: `maintain` backs up before its update this way. Refuses a
+    /// lock of another server's directory without backing anything up.
+    pub async fn create_held(
+        &self,
+        request: &BackupRequest,
+        held: &HostLock,
+    ) -> Result<CreatedBackup> {
+        let server_dir = self.layout.server_dir(&request.server.name)?;
+        if !held.guards(&server_dir) {
+            return Err(Error::unexpected(format!(
+                "the lock held is not server {}'s",
+                request.server.name
+            )));
+        }
+        self.create_locked(request, None, &self.apps).await
     }
 
     /// Backs up with the server's lock held; `safety_for` names the backup

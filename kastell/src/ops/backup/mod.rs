@@ -1,6 +1,7 @@
 //! SSH backups: create, list, restore, verify, through the backup engine.
 
 mod apps;
+mod create;
 mod operations;
 mod restore;
 mod safety;
@@ -19,7 +20,9 @@ use super::HealthOp;
 use super::Operation as _;
 use super::reply::Reply;
 pub(crate) use apps::apps_table;
-use kastell_core::types::{AppBackup, BackupId};
+pub(crate) use create::back_up;
+pub use create::{backup_create, backup_create_with};
+use kastell_core::types::{AppBackup, AppSelection, BackupId, StepReport, StepTimer};
 use kastell_core::wire::CompressMode;
 use kastell_core::{Error, ErrorKind};
 use schemars::JsonSchema;
@@ -27,12 +30,12 @@ use serde::Serialize;
 
 use super::context::Context;
 use super::operation::Operation;
-use super::progress::transfer;
+use super::progress::{Stepper, transfer};
 use super::repository::{self, CreateOptions, RepoCopy};
-use super::result::{OpError, OpResult};
+use super::result::{OpError, OpResult, Step, steps};
 use super::suggest::{Candidate, Suggestion};
 use super::wire::{WireSummary, summarize};
-use crate::engine::backup::{BackupRequest, BackupStatus, StoredBackup};
+use crate::engine::backup::{BackupRequest, BackupStatus, RestoreRequest, StoredBackup};
 use crate::engine::repos::RepoBackup;
 use crate::state::store::ServerRecord;
 use crate::state::verifications::{self, Proof, Verification, Verifications};
@@ -229,108 +232,6 @@ fn health(ctx: &Context, server: &ServerRecord) -> Vec<Suggestion> {
         server,
         vec![Candidate::new(HealthOp::ID, "Check server health")],
     )
-}
-
-/// `e`, or, when the caller cancelled the operation (which stops a
-/// backup's download at its next chunk), the cancellation.
-fn stopped_or(ctx: &Context, e: Error) -> Error {
-    if !ctx.progress().cancelled() {
-        return e;
-    }
-    Error::new(
-        ErrorKind::Cancelled,
-        "Backup cancelled before it was complete: nothing was listed",
-    )
-    .with_hint("The partial copy was removed; call backup-create again to back up")
-}
-
-/// Backs `server` up over SSH (any platform, bare included), compressing
-/// where kastell decides ([`CompressMode::Auto`]). Order: policy, server,
-/// host key, platform, then the engine (which publishes only a complete
-/// backup).
-/// The backup also goes to the server's default repository, if it has
-/// one.
-pub async fn backup_create(ctx: &Context, query: Option<&str>) -> OpResult<BackupCreateResult> {
-    backup_create_with(ctx, query, CreateOptions::default()).await
-}
-
-/// [`backup_create`], compressing where `options` say (`--compress`) and
-/// storing the backup, once complete and verified locally, in the
-/// repository they choose. The repository is looked up before anything is
-/// backed up; when storing there fails, the error says the local backup is
-/// complete.
-pub async fn backup_create_with(
-    ctx: &Context,
-    query: Option<&str>,
-    options: CreateOptions,
-) -> OpResult<BackupCreateResult> {
-    let admitted = ctx.admit(BackupCreateOp::ID, query)?;
-    let server = &admitted.server;
-    let fail = |e: Error| {
-        OpError::from(e)
-            .on(server)
-            .with_suggestions(health(ctx, server))
-    };
-    let compress: CompressMode = options.compress;
-    let repo = repository::chosen(ctx, &server.name, &options.repo).map_err(fail)?;
-    let transport = ctx.transport_for(server);
-    let host_key = transport.host_key().await.map_err(fail)?;
-    let first_use = host_key.warning.clone();
-    let platform = ctx.platform_for(server, transport.clone()).map_err(fail)?;
-    ctx.progress()
-        .message(&format!("Backing up {} over SSH", server.name));
-    let created = ctx
-        .engine
-        .clone()
-        .with_compress_mode(compress)
-        .with_dump_jobs(options.jobs)
-        .with_apps(options.apps.clone())
-        .create(&BackupRequest {
-            server: server.clone(),
-            platform,
-            transport,
-            host_key: Some(host_key.fingerprint),
-            transfer: transfer(ctx),
-        })
-        .await
-        .map_err(|e| fail(stopped_or(ctx, e)))?;
-    ctx.progress()
-        .message(&format!("Backup {} is complete", created.id));
-    let copy = match &repo {
-        None => None,
-        Some(config) => {
-            ctx.progress().message(&format!(
-                "Storing backup {} in repository {}",
-                created.id, config.name
-            ));
-            let copy = repository::store(ctx, config, &server.name, &created.id)
-                .await
-                .map_err(|e| fail(repository::store_failed(e, &created.id, &config.name)))?;
-            Some(copy)
-        }
-    };
-
-    Ok(Reply::on(
-        server,
-        BackupCreate {
-            backup_id: created.id.to_string(),
-            backup_path: created.path.display().to_string(),
-            platform_version: created.manifest.platform_version.clone(),
-            files: created.manifest.files.clone(),
-            skipped: created.manifest.skipped.clone(),
-            wire: summarize(&created.manifest.wire),
-            repository: copy,
-            warnings: first_use
-                .into_iter()
-                .chain(created.report.warnings.iter().cloned())
-                .collect(),
-            apps: created.report.apps.clone(),
-        },
-        ctx.suggest(
-            server,
-            vec![Candidate::new(BackupListOp::ID, "See all backups")],
-        ),
-    ))
 }
 
 /// Lists `server`'s backups with their status (local only). No backups is

@@ -1,12 +1,15 @@
-//! `maintain`: snapshot → status → update → health → reboot → final
-//! check, every step timed, and a rollback when the update leaves the
-//! server unhealthy. The snapshot is taken by default where the provider
-//! has them (`--no-snapshot` skips it); health is the platform's check plus
+//! `maintain`: backup → snapshot → status → update → health → reboot →
+//! final check, every step timed, and a rollback when the update leaves
+//! the server unhealthy. The platform backup is taken by default where the
+//! platform has one (`--no-backup` skips it) and a failed one stops the
+//! run before the update; the snapshot is taken by default where the
+//! provider has them (`--no-snapshot` skips it); health is the platform's check plus
 //! the checks `checks.json` declares for the server and its tags; what a
 //! failure leads to is the server's rollback policy (`auto`, `ask`,
 //! `never`; see [`crate::state::checks`]). Bare servers are maintained too
 //! (the original refused them).
 
+mod before;
 mod health;
 mod rollback;
 mod run;
@@ -16,15 +19,17 @@ use super::Operation as _;
 use super::reply::Reply;
 use super::{HealthOp, LogsOp, StatusOp};
 use kastell_core::types::{StepReport, StepStatus};
-use kastell_core::{CloudProviderExt, Error, ErrorKind};
+use kastell_core::{Error, ErrorKind};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::context::{Context, server_id};
-use super::flow::{Ran, Target, lock_host, unknown_outcome};
+use super::backup::BackupRestoreOp;
+use super::context::Context;
+use super::flow::{Target, lock_host};
 use super::operation::{CliCommand, CliTarget, McpAction, Operation, Scope, Spec};
 use super::plan;
 use super::progress::Stepper;
+use super::repository::RepoChoice;
 use super::result::{OpError, OpResult, SnapshotInfo, Step, StepSummary, steps};
 use super::snapshot::{SnapshotCreateOp, SnapshotRestoreOp};
 use super::suggest::Candidate;
@@ -69,6 +74,13 @@ pub struct MaintainOptions {
         help = "Take no provider snapshot before the update (a failed update then cannot be rolled back)"
     )]
     pub no_snapshot: bool,
+    /// maintain only: no platform backup first.
+    #[serde(default)]
+    #[arg(
+        long,
+        help = "Take no platform backup before the update (by default one is taken where the platform has backups, and a failed backup stops the maintenance before the update)"
+    )]
+    pub no_backup: bool,
     /// maintain only: reboot even when the health check after the update
     /// failed.
     #[serde(default)]
@@ -95,6 +107,9 @@ pub struct Maintain {
     /// The snapshot taken first, when one was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<SnapshotInfo>,
+    /// The platform backup taken before the update, when one was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_id: Option<String>,
     /// `Maintenance completed`.
     pub message: String,
     /// Things to know (a status check skipped for want of a token).
@@ -104,6 +119,7 @@ pub struct Maintain {
 /// The reply carrying a [`Maintain`].
 pub type MaintainResult = Reply<Maintain>;
 
+const BACKUP: &str = "Backup";
 const SNAPSHOT: &str = "Snapshot";
 const STATUS: &str = "Status Check";
 const HEALTH: &str = "Health Check";
@@ -117,21 +133,26 @@ const FINAL: &str = "Final Check";
 /// and, with `options.snapshot`, for `snapshot-create`; server;
 /// `checks.json` (an invalid file refuses the run before anything
 /// changes); the server's host lock (refused while another operation holds
-/// it, see `lock_host`); then:
-/// 0. `Snapshot`, with its monthly cost, awaited until available: taken
+/// it, see `lock_host`), held to the end; then:
+/// 0. `Backup`: the platform's backup, under that lock (the engine's
+///    [`crate::engine::backup::BackupEngine::create_held`]): taken unless
+///    `no_backup`, where the platform has backups and the policy allows
+///    `backup-create`; a failure stops the run before anything billable
+///    or disruptive (fail closed);
+/// 1. `Snapshot`, with its monthly cost, awaited until available: taken
 ///    unless `no_snapshot`, where the provider has snapshots, the token is
 ///    there and the policy allows `snapshot-create` (else skipped with why;
 ///    with `options.snapshot` that is a failure); a failure stops the run;
-/// 1. `Status Check` through the provider (skipped on manual servers and
+/// 2. `Status Check` through the provider (skipped on manual servers and
 ///    without a token); not running stops the run;
-/// 2. the platform update (`Package Upgrade` on bare servers); a failure
+/// 3. the platform update (`Package Upgrade` on bare servers); a failure
 ///    stops the run;
-/// 3. `Health Check`: the platform's, then the declared checks; a failure
+/// 4. `Health Check`: the platform's, then the declared checks; a failure
 ///    is reported and skips the reboot unless `reboot_even_if_unhealthy`;
-/// 4. `Reboot`, proven by a changed boot id: skipped with `skip_reboot`,
+/// 5. `Reboot`, proven by a changed boot id: skipped with `skip_reboot`,
 ///    and on bare servers unless the upgrade says a reboot is required;
-/// 5. `Final Check` (skipped when there was no reboot);
-/// 6. when anything failed from the update on: `Rollback` as the server's
+/// 6. `Final Check` (skipped when there was no reboot);
+/// 7. when anything failed from the update on: `Rollback` as the server's
 ///    policy decides (restore the snapshot and prove the boot by a new
 ///    boot id; skipped with why when left), then `Rollback Check` (health
 ///    again) after a restore.
@@ -163,19 +184,31 @@ pub async fn maintain(
     let declared = ChecksFile::load(ctx.store.dir())
         .map_err(fail)?
         .for_server(server);
-    let _host = lock_host(ctx, server, "maintain").await?;
+    let host = lock_host(ctx, server, "maintain").await?;
     let target = Target::open(ctx, server, &admitted.decision)?;
-    let mut run = Run::new(Stepper::new(ctx.progress(), 6));
+    let mut run = Run::new(Stepper::new(ctx.progress(), 7));
     let update_name = target.update_name();
 
-    let wanted = snapshot_wanted(ctx, &target, options);
+    let mut backup_id = None;
+    match before::backup_wanted(&target, options) {
+        Err(why) => run.push(before::backup_skipped(why)),
+        Ok(()) => {
+            run.start(BACKUP);
+            match run.record(before::backup_step(ctx, &target, &host).await) {
+                Some(created) => backup_id = Some(created.backup_id),
+                None => run.skip_rest(&[SNAPSHOT, STATUS, &update_name, HEALTH, REBOOT, FINAL]),
+            }
+        }
+    }
+    let wanted = before::snapshot_wanted(ctx, &target, options);
     let mut taken = None;
     let mut cost = None;
     match &wanted {
+        _ if run.failed() => {}
         Err(why) if !options.snapshot => run.push(StepReport::skipped(SNAPSHOT, why.clone())),
         _ => {
             run.start(SNAPSHOT);
-            let ran = snapshot_step(ctx, &target).await;
+            let ran = before::snapshot_step(ctx, &target).await;
             if let Some((info, estimate)) = run.record(ran) {
                 cost = estimate;
                 taken = Some(Taken {
@@ -270,45 +303,11 @@ pub async fn maintain(
         Snapshotted {
             snapshot,
             cost,
+            backup_id,
             policy: &declared,
             rolled,
         },
     )
-}
-
-/// Whether to take the snapshot: `Err` says why not (the skipped step's
-/// detail). With `options.snapshot` the step runs (and fails without a
-/// provider).
-fn snapshot_wanted(ctx: &Context, target: &Target, options: MaintainOptions) -> Result<(), String> {
-    if options.no_snapshot {
-        return Err(
-            "Skipped by user (--no-snapshot): a failed update cannot be rolled back".into(),
-        );
-    }
-    if options.snapshot {
-        return Ok(());
-    }
-    let Some(provider) = &target.provider else {
-        let why = target.no_provider.as_deref().unwrap_or("No provider");
-        return Err(format!(
-            "{why}: no snapshot, so a failed update cannot be rolled back"
-        ));
-    };
-    let caps = provider.capability();
-    if !caps.snapshot_create || !caps.snapshot_restore {
-        return Err(format!(
-            "{} has no snapshots to take and restore: a failed update cannot be rolled back",
-            provider.info().display_name
-        ));
-    }
-    let server = &target.server;
-    ctx.policy
-        .quiet()
-        .check(SnapshotCreateOp::ID, ctx.surface, Some(server), |p| {
-            ctx.token_present_for(server, p)
-        })
-        .map(|_| ())
-        .map_err(|e| format!("Not allowed here ({e}): a failed update cannot be rolled back"))
 }
 
 /// After a failure from the update on (not a cancellation), the rollback
@@ -371,62 +370,13 @@ async fn roll_back_if_failed(
     })
 }
 
-/// `Snapshot`: the monthly cost (best effort), then the snapshot, awaited.
-async fn snapshot_step(ctx: &Context, target: &Target) -> Ran<(SnapshotInfo, Option<String>)> {
-    let timer = kastell_core::types::StepTimer::start(SNAPSHOT);
-    let outcome = async {
-        let provider = target.provider.as_ref().ok_or_else(|| {
-            Error::invalid_state("A snapshot needs the provider API")
-                .with_hint("Set the provider's token, or run maintain with --no-snapshot")
-        })?;
-        let id = server_id(&target.server)?;
-        let cost = match provider.snapshot_cost_estimate(&id).await {
-            Ok(cost) => Some(cost.to_string()),
-            Err(e) => {
-                tracing::debug!("snapshot cost estimate failed: {e}");
-                None
-            }
-        };
-        let name = format!("kastell-maintain-{}", chrono::Utc::now().timestamp_millis());
-        let snap = provider
-            .snapshot_and_wait(&id, &name, ctx.timing.snapshot)
-            .await
-            .map_err(|e| {
-                unknown_outcome(
-                    e,
-                    "The snapshot may have been taken even though the answer was lost or late \
-                     (snapshots are billed): look for it with snapshot-list before running \
-                     maintenance again",
-                )
-                .or_hint("Run maintain with --no-snapshot to update without one (no rollback)")
-            })?;
-        Ok::<_, Error>((SnapshotInfo::from(&snap), cost))
-    }
-    .await;
-    match outcome {
-        Ok((info, cost)) => Ran {
-            step: timer.success(format!(
-                "Snapshot {} is available ({})",
-                info.id,
-                cost.as_deref().map_or_else(
-                    || "monthly cost unknown".to_owned(),
-                    |c| format!("{c} while kept")
-                )
-            )),
-            outcome: Ok((info, cost)),
-        },
-        Err(e) => Ran {
-            step: timer.failure(&e),
-            outcome: Err(e),
-        },
-    }
-}
-
 /// What the run leaves besides its steps: the snapshot, its cost, the
-/// policy that applied and, after a failure, what became of the server.
+/// platform backup, the policy that applied and, after a failure, what
+/// became of the server.
 struct Snapshotted<'a> {
     snapshot: Option<SnapshotInfo>,
     cost: Option<String>,
+    backup_id: Option<String>,
     policy: &'a Declared,
     rolled: Option<String>,
 }
@@ -463,6 +413,15 @@ fn finish(
                 .arg("snapshotId", snapshot.id.clone()),
             );
         }
+        if let (Some(id), true) = (&left.backup_id, restorable_failure(&run)) {
+            candidates.push(
+                Candidate::new(
+                    BackupRestoreOp::ID,
+                    "Restore the platform backup taken before the update",
+                )
+                .arg("backupId", id.clone()),
+            );
+        }
         let err = run
             .first_error
             .unwrap_or_else(|| Error::unexpected("a step failed"));
@@ -496,11 +455,63 @@ fn finish(
             summary: StepSummary::of(&steps),
             steps,
             snapshot: left.snapshot,
+            backup_id: left.backup_id,
             message: "Maintenance completed".to_owned(),
             notes,
         },
         ctx.suggest(server, candidates),
     ))
+}
+
+/// Whether the update ran and something from it on failed, with no
+/// successful rollback: the platform backup from before is then worth
+/// restoring.
+fn restorable_failure(run: &Run<'_>) -> bool {
+    let updated = run
+        .reports
+        .iter()
+        .position(|s| s.name == STATUS)
+        .is_some_and(|at| {
+            run.reports[at + 1..]
+                .iter()
+                .any(|s| s.status == StepStatus::Failure)
+        });
+    let restored = run
+        .reports
+        .iter()
+        .any(|s| s.name == ROLLBACK && s.status == StepStatus::Success);
+    updated && !restored
+}
+
+/// The plan's `Backup` line: what the platform's backup holds and where it
+/// goes, or why there is none.
+fn backup_plan(ctx: &Context, server: &ServerRecord, o: &MaintainOptions) -> String {
+    if o.no_backup {
+        return "Backup: skipped (--no-backup; no platform backup from just before the update)"
+            .to_owned();
+    }
+    let entry = kastell_core::Registry::global()
+        .platform(server.platform_id())
+        .ok();
+    match entry {
+        Some(e) if !e.capability.backup => {
+            format!("Backup: skipped ({} has no backup)", e.display_name)
+        }
+        Some(e) => {
+            let repo = plan::repo_step(ctx, server, &RepoChoice::ServerDefault)
+                .map(|r| format!("; {r}"))
+                .unwrap_or_default();
+            format!(
+                "Backup: {} over SSH into {}{repo}; a failure stops here, before the update",
+                e.backup.holds,
+                plan::backups_dir(ctx, server)
+            )
+        }
+        None => format!(
+            "Backup: {} is not in this build (the run will fail)",
+            server.platform_id()
+        ),
+    }
 }
 
 /// `ask (default)`, `auto (tag prod)`.
@@ -525,11 +536,11 @@ impl Operation for MaintainOp {
         mcp: Some(McpAction {
             tool: "server_maintain",
             action: "maintain",
-            doc: "snapshot (noSnapshot skips), update, health (platform, checks.json), reboot; a failed update rolls back by policy.",
+            doc: "backup (noBackup skips; a failure stops), snapshot (noSnapshot skips), update, health (platform, checks.json), reboot; a failed update rolls back by policy.",
         }),
         cli: Some(CliCommand {
             path: &["maintain"],
-            about: "Snapshot, status, update, health check, reboot and final check; rolls back a failed update by the server's policy.",
+            about: "Backup, snapshot, status, update, health check, reboot and final check; rolls back a failed update by the server's policy.",
             target: CliTarget::Fleet,
         }),
     };
@@ -547,6 +558,7 @@ impl Operation for MaintainOp {
     fn plan(ctx: &Context, server: &ServerRecord, o: &MaintainOptions) -> Vec<String> {
         let mut steps = Vec::new();
         let api = plan::api(ctx, server);
+        steps.push(backup_plan(ctx, server, o));
         steps.push(if o.no_snapshot {
             "Snapshot: skipped (--no-snapshot; a failed update cannot be rolled back)".to_owned()
         } else if o.snapshot {
@@ -608,7 +620,7 @@ impl Operation for MaintainOp {
 
     fn question(server: &ServerRecord, _: &MaintainOptions) -> String {
         format!(
-            "Run maintenance (update, health check, reboot) on \"{}\" ({})? This causes downtime.",
+            "Run maintenance (backup, update, health check, reboot) on \"{}\" ({})? This causes downtime.",
             server.name, server.ip
         )
     }

@@ -247,6 +247,7 @@ pub async fn rollout(ctx: &Context, args: &RolloutOpArgs) -> OpResult<RolloutRep
         }
     };
     let lock = RolloutLock::try_acquire(&dir, &journal.id, "kastell-mcp rollout")?;
+    ctx.progress().rollout(&journal.id);
     let Some(inner_op) = catalog::all()
         .iter()
         .copied()

@@ -4,7 +4,8 @@ use kastell_core::ErrorKind;
 
 use super::*;
 
-const STEPS: [&str; 6] = [
+const STEPS: [&str; 7] = [
+    "Backup",
     "Snapshot",
     "Status Check",
     "Memory Update",
@@ -14,7 +15,7 @@ const STEPS: [&str; 6] = [
 ];
 
 #[tokio::test]
-async fn cloud_maintain_snapshots_by_default_and_runs_six_timed_steps() {
+async fn cloud_maintain_backs_up_and_snapshots_by_default_and_runs_seven_timed_steps() {
     let world = World::new();
     world.link_boot_id_to_cloud();
     let done = maintain(&world.cli(), Some("web-1"), MaintainOptions::default())
@@ -26,9 +27,18 @@ async fn cloud_maintain_snapshots_by_default_and_runs_six_timed_steps() {
         "{:?}",
         done.steps
     );
-    assert_eq!(done.summary.total, 6);
-    assert_eq!(done.summary.success, 6);
+    assert_eq!(done.summary.total, 7);
+    assert_eq!(done.summary.success, 7);
     assert_eq!(done.steps[0].step, 1);
+    let backup = done.body.backup_id.clone().unwrap();
+    assert!(
+        done.steps[0].detail.as_deref().unwrap().contains(&backup),
+        "{:?}",
+        done.steps[0]
+    );
+    let listed = backup_list(&world.cli(), Some("web-1")).await.unwrap();
+    assert_eq!(listed.backups[0].backup_id, backup, "listed, complete");
+    assert_eq!(listed.backups[0].status, "complete");
     let snapshot = done.body.snapshot.clone().unwrap();
     assert!(snapshot.name.starts_with("kastell-maintain-"));
     assert!(world.cloud.calls().contains(&"create_snapshot"));
@@ -149,14 +159,18 @@ async fn a_stopped_server_aborts_after_the_status_check() {
         .unwrap_err();
     assert!(err.is_kind(ErrorKind::Unauthenticated));
     assert_eq!(err.hint.as_deref(), Some("Check the token"));
-    assert_eq!(err.steps[0].status, StepOutcome::Skipped, "--no-snapshot");
-    assert_eq!(err.steps[1].status, StepOutcome::Failure);
+    assert_eq!(err.steps[0].status, StepOutcome::Success, "the backup");
+    assert_eq!(err.steps[1].status, StepOutcome::Skipped, "--no-snapshot");
+    assert_eq!(err.steps[2].status, StepOutcome::Failure);
     assert!(
-        err.steps[2..]
+        err.steps[3..]
             .iter()
             .all(|s| s.status == StepOutcome::Skipped)
     );
-    assert!(world.platform.events().is_empty(), "no update ran");
+    assert!(
+        !world.platform.events().contains(&"update".to_string()),
+        "no update ran"
+    );
 }
 
 #[tokio::test]
@@ -170,7 +184,7 @@ async fn maintain_can_snapshot_first_and_wait() {
     let done = maintain(&world.cli(), Some("web-1"), options)
         .await
         .unwrap();
-    assert_eq!(done.steps[0].name, "Snapshot");
+    assert_eq!(done.steps[1].name, "Snapshot");
     let snap = done.body.snapshot.clone().unwrap();
     assert_eq!(snap.status, "available");
     assert!(snap.name.starts_with("kastell-maintain-"));

@@ -75,11 +75,11 @@ async fn maintain_reports_every_step_in_order() {
         .unwrap();
     let mut want = Vec::new();
     for step in &done.steps {
-        want.push(format!("start {}/6 {}", step.step, step.name));
-        want.push(format!("end {}/6 {} Success", step.step, step.name));
+        want.push(format!("start {}/7 {}", step.step, step.name));
+        want.push(format!("end {}/7 {} Success", step.step, step.name));
     }
     assert_eq!(recorder.steps(), want);
-    assert_eq!(want.len(), 12);
+    assert_eq!(want.len(), 14);
     let messages = recorder.messages();
     assert!(
         messages.iter().any(|m| m.contains("provider API"))
@@ -98,20 +98,22 @@ async fn skipped_and_snapshot_steps_are_reported_too() {
         ..MaintainOptions::default()
     };
     let done = maintain(&ctx, Some("web-1"), options).await.unwrap();
-    assert_eq!(done.steps.len(), 6);
+    assert_eq!(done.steps.len(), 7);
     assert_eq!(
         recorder.steps(),
         [
-            "start 1/6 Snapshot",
-            "end 1/6 Snapshot Success",
-            "start 2/6 Status Check",
-            "end 2/6 Status Check Success",
-            "start 3/6 Memory Update",
-            "end 3/6 Memory Update Success",
-            "start 4/6 Health Check",
-            "end 4/6 Health Check Success",
-            "end 5/6 Reboot Skipped",
-            "end 6/6 Final Check Skipped",
+            "start 1/7 Backup",
+            "end 1/7 Backup Success",
+            "start 2/7 Snapshot",
+            "end 2/7 Snapshot Success",
+            "start 3/7 Status Check",
+            "end 3/7 Status Check Success",
+            "start 4/7 Memory Update",
+            "end 4/7 Memory Update Success",
+            "start 5/7 Health Check",
+            "end 5/7 Health Check Success",
+            "end 6/7 Reboot Skipped",
+            "end 7/7 Final Check Skipped",
         ]
     );
 }
@@ -292,6 +294,7 @@ async fn a_cancelled_maintain_stops_before_the_reboot_and_says_what_ran() {
     assert_eq!(
         status,
         [
+            ("Backup", StepOutcome::Success),
             ("Snapshot", StepOutcome::Success),
             ("Status Check", StepOutcome::Success),
             ("Memory Update", StepOutcome::Success),
@@ -318,7 +321,7 @@ async fn a_maintain_cancelled_after_the_status_check_changes_nothing() {
     .unwrap_err();
     assert_eq!(err.kind, "cancelled");
     assert!(!world.platform.events().contains(&"update".to_string()));
-    assert_eq!(err.steps.len(), 6, "{:?}", err.steps);
+    assert_eq!(err.steps.len(), 7, "{:?}", err.steps);
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ mod audit;
 mod call;
 mod confirm;
 pub(crate) mod http;
+mod journal;
 mod logging;
 mod params;
 mod progress;

@@ -250,9 +250,14 @@ inapplicable argument is refused and nothing runs.",
         request: GetTaskParams,
         _rc: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, ErrorData> {
-        Ok(GetTaskResult::new(
-            self.tasks.manager().get_task(&request.task_id)?,
-        ))
+        match self.tasks.manager().get_task(&request.task_id) {
+            Ok(task) => Ok(GetTaskResult::new(task)),
+            // Not in this process: an earlier (or another) kastell-mcp's,
+            // answered from the task journal.
+            Err(unknown) => super::journal::recall(self.ctx.store.dir(), &request.task_id)
+                .map(GetTaskResult::new)
+                .ok_or(unknown),
+        }
     }
 
     async fn update_task(
@@ -270,7 +275,13 @@ inapplicable argument is refused and nothing runs.",
         request: CancelTaskParams,
         _rc: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.tasks.manager().cancel_task(&request.task_id)
+        match self.tasks.manager().cancel_task(&request.task_id) {
+            Ok(()) => Ok(()),
+            Err(unknown) => match super::journal::recall(self.ctx.store.dir(), &request.task_id) {
+                Some(task) => super::journal::cancel_recalled(&task),
+                None => Err(unknown),
+            },
+        }
     }
 
     async fn list_resources(

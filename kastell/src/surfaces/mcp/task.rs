@@ -14,7 +14,10 @@
 //! message naming the steps that ran.
 //!
 //! Tasks live in the memory of this kastell-mcp process, shared by all its
-//! sessions. When kastell-mcp stops, [`Tasks::shutdown`] asks every running
+//! sessions, and in a journal in the kastell directory
+//! ([`super::journal`]), from which a later kastell-mcp answers `tasks/get`
+//! for them (an interrupted one as `failed`, naming the rollout to
+//! resume). When kastell-mcp stops, [`Tasks::shutdown`] asks every running
 //! task, and every long call answered directly (each holds an
 //! [`InFlight`] guard), to stop at its next safe point and waits for them
 //! to get there (see README: what happens to a task when kastell-mcp
@@ -24,11 +27,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rmcp::model::{CallToolResult, Task};
+use rmcp::model::{CallToolResult, Task, TaskStatus};
 use rmcp::task_manager::{TaskContext, TaskExit, TaskManager, TaskOptions};
 
 use super::audit::Audit;
 use super::call::Call;
+use super::journal::TaskJournal;
 use super::logging::{ClientLog, Severity};
 use crate::ops::{self, Context, Step, StepOutcome, human_bytes};
 
@@ -86,18 +90,29 @@ impl Tasks {
         self.stopping.load(Ordering::SeqCst)
     }
 
-    /// Starts `call` in `ctx` as a task and returns its seed state.
+    /// Starts `call` in `ctx` as a task and returns its seed state. The
+    /// task's state is journaled in the kastell directory as it runs
+    /// ([`super::journal`]), so a later kastell-mcp can answer for it; a
+    /// journal that cannot be written is logged and the task runs anyway.
     pub(crate) fn spawn(&self, ctx: Context, call: Call, log: ClientLog, audit: Audit) -> Task {
         let label = call.label();
+        let started = format!("{label}: started");
         let options = TaskOptions::new()
             .with_ttl_ms(TTL_MS)
             .with_poll_interval_ms(POLL_MS)
-            .with_status_message(format!("{label}: started"));
+            .with_status_message(started.clone());
         let running = self.running.clone();
         let stopping = self.stopping.clone();
         let task = self.manager.spawn(options, move |task| {
+            let journal = open_journal(&ctx, task.task_id(), label, started);
             Box::pin(async move {
-                let hook = Arc::new(TaskProgress::new(task.clone(), label, log, stopping));
+                let hook = Arc::new(TaskProgress::new(
+                    task.clone(),
+                    label,
+                    log,
+                    stopping,
+                    journal,
+                ));
                 let result = call.run(&ctx.clone().with_progress(hook.clone())).await;
                 hook.settle(&result);
                 audit.finish(&ctx, &result);
@@ -140,6 +155,25 @@ impl Tasks {
     }
 }
 
+/// The journal of the task `id` that runs `label`, as working with the
+/// status message `started`; `None` (logged) when it cannot be written.
+fn open_journal(ctx: &Context, id: &str, label: &str, started: String) -> Option<TaskJournal> {
+    let now = crate::state::tasks::now();
+    let mut seed = Task::new(id.to_owned(), TaskStatus::Working, now.clone(), now);
+    seed.ttl_ms = Some(TTL_MS);
+    seed.poll_interval_ms = Some(POLL_MS);
+    seed.status_message = Some(started);
+    match TaskJournal::open(ctx.store.dir(), &seed, label) {
+        Ok(journal) => Some(journal),
+        Err(e) => {
+            tracing::warn!(
+                "task {id}: not journaled, so no later kastell-mcp can answer for it: {e}"
+            );
+            None
+        }
+    }
+}
+
 /// Whether `result` is an operation that stopped because it was asked to.
 fn is_cancelled(result: &CallToolResult) -> bool {
     result.is_error == Some(true)
@@ -168,6 +202,7 @@ struct TaskProgress {
     log: ClientLog,
     sofar: Mutex<Sofar>,
     stopping: Arc<AtomicBool>,
+    journal: Option<TaskJournal>,
 }
 
 impl TaskProgress {
@@ -176,6 +211,7 @@ impl TaskProgress {
         label: &'static str,
         log: ClientLog,
         stopping: Arc<AtomicBool>,
+        journal: Option<TaskJournal>,
     ) -> Self {
         Self {
             task,
@@ -183,11 +219,17 @@ impl TaskProgress {
             log,
             sofar: Mutex::new(Sofar::default()),
             stopping,
+            journal,
         }
     }
 
-    /// Changes what was done so far with `change` and shows it.
+    /// Changes what was done so far with `change` and shows it (and
+    /// journals it: at once, unless only a byte count moved).
     fn update(&self, change: impl FnOnce(&mut Sofar)) {
+        self.update_as(false, change);
+    }
+
+    fn update_as(&self, bytes: bool, change: impl FnOnce(&mut Sofar)) {
         let Ok(mut sofar) = self.sofar.lock() else {
             return;
         };
@@ -206,8 +248,11 @@ impl TaskProgress {
         if let Some(moved) = &sofar.moved {
             parts.push(moved.clone());
         }
-        self.task
-            .set_status_message(format!("{}: {}", self.label, parts.join("; ")));
+        let message = format!("{}: {}", self.label, parts.join("; "));
+        if let Some(journal) = &self.journal {
+            journal.status(&message, bytes);
+        }
+        self.task.set_status_message(message);
     }
 
     /// Sends `text` to the client's log without blocking the operation.
@@ -236,6 +281,9 @@ impl TaskProgress {
             });
         });
         self.log(Severity::Info, format!("{}: {outcome}", self.label));
+        if let Some(journal) = &self.journal {
+            journal.finish(result, stopped);
+        }
     }
 }
 
@@ -289,6 +337,14 @@ impl ops::Progress for TaskProgress {
             Some(total) => format!("{} of {}", human_bytes(done), human_bytes(total)),
             None => human_bytes(done),
         };
-        self.update(|sofar| sofar.moved = Some(format!("{what}: {amount}")));
+        self.update_as(true, |sofar| {
+            sofar.moved = Some(format!("{what}: {amount}"))
+        });
+    }
+
+    fn rollout(&self, id: &str) {
+        if let Some(journal) = &self.journal {
+            journal.rollout(id);
+        }
     }
 }

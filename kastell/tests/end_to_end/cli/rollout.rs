@@ -19,22 +19,13 @@ use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::Timelike;
-use kastell::surfaces::sandbox::{Sandbox, SandboxPlan};
+use kastell::surfaces::sandbox::Sandbox;
 use serde_json::Value;
 
 use crate::support;
 
 async fn sandbox(dir: &Path, servers: usize) -> Sandbox {
-    let plan = SandboxPlan {
-        providers: Some(vec!["hetzner".into()]),
-        servers_per_provider: servers,
-        manual_server: false,
-        platform: None,
-        spare_hosts_per_provider: 0,
-    };
-    Sandbox::start_with(&dir.join("state"), &plan)
-        .await
-        .unwrap()
+    support::hetzner_sandbox(dir, servers).await
 }
 
 async fn kastell(sandbox: &Sandbox, home: &Path, args: &[&str]) -> Output {
@@ -49,6 +40,20 @@ fn json_of(out: &Output) -> Value {
             String::from_utf8_lossy(&out.stderr)
         )
     })
+}
+
+/// The report of a rollout that `out` says stopped (exit 1), checking
+/// that its stop reason says `why`.
+fn stopped(out: &Output, why: &str) -> Value {
+    assert_eq!(out.status.code(), Some(1));
+    let report = json_of(out);
+    let rollout = &report["rollout"];
+    assert_eq!(rollout["state"], "stopped", "{report}");
+    assert!(
+        rollout["stopReason"].as_str().unwrap().contains(why),
+        "{report}"
+    );
+    report
 }
 
 fn boots(sandbox: &Sandbox) -> Vec<u64> {
@@ -111,17 +116,8 @@ async fn a_failed_canary_touches_no_other_server_and_the_budget_stops_mid_batch(
         &["--json", "maintain", "--all", "--force"],
     )
     .await;
-    assert_eq!(out.status.code(), Some(1));
-    let report = json_of(&out);
+    let report = stopped(&out, &format!("the canary {} failed", all[0]));
     let rollout = &report["rollout"];
-    assert_eq!(rollout["state"], "stopped", "{report}");
-    assert!(
-        rollout["stopReason"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("the canary {} failed", all[0])),
-        "{report}"
-    );
     assert_eq!(rollout["untouched"], serde_json::json!(all[1..]));
     assert_eq!(report["results"].as_array().unwrap().len(), 1, "{report}");
     assert_eq!(boots(&sandbox), before, "no server rebooted");
@@ -150,17 +146,8 @@ async fn a_failed_canary_touches_no_other_server_and_the_budget_stops_mid_batch(
         ],
     )
     .await;
-    assert_eq!(out.status.code(), Some(1));
-    let report = json_of(&out);
+    let report = stopped(&out, "reached the failure budget of 2");
     let rollout = &report["rollout"];
-    assert_eq!(rollout["state"], "stopped", "{report}");
-    assert!(
-        rollout["stopReason"]
-            .as_str()
-            .unwrap()
-            .contains("reached the failure budget of 2"),
-        "{report}"
-    );
     let expected: Vec<(String, String)> = all
         .iter()
         .cloned()

@@ -58,6 +58,8 @@ pub(crate) struct Mcp {
     pub(crate) client: RunningService<RoleClient, Recorder>,
     pub(crate) recorder: Recorder,
     pub(crate) stderr: Option<tokio::process::ChildStderr>,
+    /// The kastell-mcp process id.
+    pub(crate) pid: Option<u32>,
     /// The tools' output schemas from tools/list, fetched on first use.
     schemas: tokio::sync::OnceCell<HashMap<String, Value>>,
 }
@@ -100,11 +102,13 @@ pub(crate) async fn start_as(
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let pid = transport.id();
     let client = recorder.clone().serve(transport).await.unwrap();
     Mcp {
         client,
         recorder,
         stderr,
+        pid,
         schemas: tokio::sync::OnceCell::new(),
     }
 }
@@ -206,6 +210,30 @@ impl Mcp {
         self.schemas
             .get_or_init(|| async { output_schemas(self).await })
             .await
+    }
+
+    /// Kills kastell-mcp with SIGKILL (no chance to stop anything at a
+    /// safe point or write anything) and waits until it is gone.
+    pub(crate) async fn kill(self) {
+        let pid = self.pid.expect("kastell-mcp's pid");
+        let killed = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success(), "kill -KILL {pid}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while Path::new(&format!("/proc/{pid}/stat")).exists()
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .unwrap_or_default()
+                .contains(") Z ")
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{pid} survived SIGKILL"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        drop(self.client);
     }
 
     /// Stops the server and returns everything it wrote to stderr.

@@ -5,6 +5,7 @@
 mod cli;
 mod demo;
 mod fleet;
+mod maintain_backup;
 mod rollback;
 mod rotation;
 mod signals;

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use kastell::ops::{self, MaintainOptions, OpError, StepOutcome};
 use kastell::state::checks::{CheckEntry, ChecksFile, HttpCheck, RollbackPolicy, Scope};
-use kastell::surfaces::sandbox::Sandbox;
+use kastell::surfaces::sandbox::{Sandbox, SandboxServer};
 use kastell::{Env, Surface};
 
 use crate::support;
@@ -65,15 +65,28 @@ async fn healthy_after_a_boot(
     }
 }
 
+/// A one-server sandbox broken by updates, and its server as it was
+/// before anything ran.
+struct Broken {
+    sandbox: Sandbox,
+    name: String,
+    /// What the declared health endpoint answers (503 for now).
+    status: Arc<AtomicU16>,
+    server: SandboxServer,
+    /// The provider's boot count of the server.
+    boots: u64,
+    /// The server's boot id.
+    boot_id: String,
+}
+
 /// A one-server sandbox whose server is tagged `prod`, with `scope`'s
 /// entry in checks.json declaring the endpoint (which answers 503 for
-/// now) and `policy`; the sandbox, the server's name and the status the
-/// endpoint answers.
+/// now) and `policy`.
 async fn broken_by_updates(
     dir: &std::path::Path,
     scope: fn(&str) -> Scope,
     policy: RollbackPolicy,
-) -> (Sandbox, String, Arc<AtomicU16>) {
+) -> Broken {
     let (sandbox, name) = support::prod_sandbox(dir).await;
     let status = Arc::new(AtomicU16::new(503));
     let url = health_endpoint(status.clone());
@@ -89,7 +102,39 @@ async fn broken_by_updates(
         },
     );
     file.save(sandbox.store().dir()).unwrap();
-    (sandbox, name, status)
+    let server = sandbox.servers()[0].clone();
+    let boots = sandbox.boots(&server).unwrap();
+    let boot_id = sandbox.hosts().boot_id(server.address).unwrap();
+    Broken {
+        sandbox,
+        name,
+        status,
+        server,
+        boots,
+        boot_id,
+    }
+}
+
+impl Broken {
+    /// Runs `work` while the endpoint turns healthy once the server boots
+    /// again (a restore from the snapshot); its result.
+    async fn healing<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        let done = AtomicBool::new(false);
+        let run = async {
+            let out = work.await;
+            done.store(true, Ordering::SeqCst);
+            out
+        };
+        let (out, ()) = tokio::join!(
+            run,
+            healthy_after_a_boot(&self.sandbox, self.server.address, &self.status, &done)
+        );
+        out
+    }
+
+    fn boots_now(&self) -> u64 {
+        self.sandbox.boots(&self.server).unwrap()
+    }
 }
 
 fn step<'a>(err: &'a OpError, name: &str) -> &'a ops::Step {
@@ -102,27 +147,21 @@ fn step<'a>(err: &'a OpError, name: &str) -> &'a ops::Step {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_restores_the_snapshot_proves_the_boot_and_checks_health_again() {
     let dir = tempfile::tempdir().unwrap();
-    let (sandbox, name, status) = broken_by_updates(
+    let b = broken_by_updates(
         dir.path(),
         |n| Scope::Server(n.to_owned()),
         RollbackPolicy::Auto,
     )
     .await;
-    let server = sandbox.servers()[0].clone();
-    let ctx = sandbox.context(&unsafe_mode(), Surface::Cli);
-    let boots = sandbox.boots(&server).unwrap();
-    let boot_id = sandbox.hosts().boot_id(server.address).unwrap();
-    let done = AtomicBool::new(false);
-    let run = async {
-        let result = ops::maintain(&ctx, Some(&name), MaintainOptions::default()).await;
-        done.store(true, Ordering::SeqCst);
-        result
-    };
-    let (result, ()) = tokio::join!(
-        run,
-        healthy_after_a_boot(&sandbox, server.address, &status, &done)
-    );
-    let err = result.unwrap_err();
+    let ctx = b.sandbox.context(&unsafe_mode(), Surface::Cli);
+    let err = b
+        .healing(ops::maintain(
+            &ctx,
+            Some(&b.name),
+            MaintainOptions::default(),
+        ))
+        .await
+        .unwrap_err();
 
     let snapshot = step(&err, "Snapshot");
     assert_eq!(snapshot.status, StepOutcome::Success, "{:?}", err.steps);
@@ -139,11 +178,11 @@ async fn auto_restores_the_snapshot_proves_the_boot_and_checks_health_again() {
     assert_eq!(step(&err, "Reboot").status, StepOutcome::Skipped);
     let rollback = step(&err, "Rollback");
     assert_eq!(rollback.status, StepOutcome::Success, "{:?}", err.steps);
-    let after = sandbox.hosts().boot_id(server.address).unwrap();
-    assert_ne!(after, boot_id);
+    let after = b.sandbox.hosts().boot_id(b.server.address).unwrap();
+    assert_ne!(after, b.boot_id);
     let detail = rollback.detail.as_deref().unwrap();
     assert!(
-        detail.contains(&boot_id) && detail.contains(&after),
+        detail.contains(&b.boot_id) && detail.contains(&after),
         "the boot ids prove it: {detail}"
     );
     let check = step(&err, "Rollback Check");
@@ -157,8 +196,8 @@ async fn auto_restores_the_snapshot_proves_the_boot_and_checks_health_again() {
         "{check:?}"
     );
     assert_eq!(
-        sandbox.boots(&server).unwrap(),
-        boots + 1,
+        b.boots_now(),
+        b.boots + 1,
         "one boot: the simulator's rebuild from the snapshot"
     );
     assert!(
@@ -173,17 +212,14 @@ async fn auto_restores_the_snapshot_proves_the_boot_and_checks_health_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn never_from_a_tag_reports_and_leaves_the_server_with_the_restore_suggested() {
     let dir = tempfile::tempdir().unwrap();
-    let (sandbox, name, _status) = broken_by_updates(
+    let b = broken_by_updates(
         dir.path(),
         |_| Scope::Tag("prod".into()),
         RollbackPolicy::Never,
     )
     .await;
-    let server = sandbox.servers()[0].clone();
-    let ctx = sandbox.context(&unsafe_mode(), Surface::Cli);
-    let boots = sandbox.boots(&server).unwrap();
-    let boot_id = sandbox.hosts().boot_id(server.address).unwrap();
-    let err = ops::maintain(&ctx, Some(&name), MaintainOptions::default())
+    let ctx = b.sandbox.context(&unsafe_mode(), Surface::Cli);
+    let err = ops::maintain(&ctx, Some(&b.name), MaintainOptions::default())
         .await
         .unwrap_err();
     assert_eq!(step(&err, "Health Check").status, StepOutcome::Failure);
@@ -198,8 +234,11 @@ async fn never_from_a_tag_reports_and_leaves_the_server_with_the_restore_suggest
         "{rollback:?}"
     );
     assert!(err.steps.iter().all(|s| s.name != "Rollback Check"));
-    assert_eq!(sandbox.boots(&server).unwrap(), boots, "left as it is");
-    assert_eq!(sandbox.hosts().boot_id(server.address).unwrap(), boot_id);
+    assert_eq!(b.boots_now(), b.boots, "left as it is");
+    assert_eq!(
+        b.sandbox.hosts().boot_id(b.server.address).unwrap(),
+        b.boot_id
+    );
     assert!(err.error.contains("not rolled back"), "{}", err.error);
     let restore = err
         .suggested_actions
@@ -216,20 +255,18 @@ async fn never_from_a_tag_reports_and_leaves_the_server_with_the_restore_suggest
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ask_over_mcp_asks_no_one_and_leaves_the_confirmed_restore_to_the_agent() {
     let dir = tempfile::tempdir().unwrap();
-    let (sandbox, name, _status) = broken_by_updates(
+    let b = broken_by_updates(
         dir.path(),
         |n| Scope::Server(n.to_owned()),
         RollbackPolicy::Ask,
     )
     .await;
     support::write_safety(
-        sandbox.store().dir(),
+        b.sandbox.store().dir(),
         &serde_json::json!({"level": "destructive"}),
     );
-    let server = sandbox.servers()[0].clone();
-    let ctx = sandbox.context(&unsafe_mode(), Surface::Mcp);
-    let boots = sandbox.boots(&server).unwrap();
-    let err = ops::maintain(&ctx, Some(&name), MaintainOptions::default())
+    let ctx = b.sandbox.context(&unsafe_mode(), Surface::Mcp);
+    let err = ops::maintain(&ctx, Some(&b.name), MaintainOptions::default())
         .await
         .unwrap_err();
     let rollback = step(&err, "Rollback");
@@ -242,11 +279,7 @@ async fn ask_over_mcp_asks_no_one_and_leaves_the_confirmed_restore_to_the_agent(
             .contains("no one to ask here"),
         "{rollback:?}"
     );
-    assert_eq!(
-        sandbox.boots(&server).unwrap(),
-        boots,
-        "never auto-accepted"
-    );
+    assert_eq!(b.boots_now(), b.boots, "never auto-accepted");
     assert!(
         err.suggested_actions
             .iter()
@@ -282,38 +315,29 @@ async fn maintain_in_terminal(sandbox: &Sandbox, name: &str, answer: &'static [u
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ask_in_a_terminal_says_what_is_lost_and_declined_leaves_accepted_rolls_back() {
     let dir = tempfile::tempdir().unwrap();
-    let (sandbox, name, status) = broken_by_updates(
+    let b = broken_by_updates(
         dir.path(),
         |n| Scope::Server(n.to_owned()),
         RollbackPolicy::Ask,
     )
     .await;
-    let server = sandbox.servers()[0].clone();
-    let boots = sandbox.boots(&server).unwrap();
 
-    let declined = maintain_in_terminal(&sandbox, &name, b"n\n").await;
+    let declined = maintain_in_terminal(&b.sandbox, &b.name, b"n\n").await;
     assert!(
         declined.contains("Everything written on the server since then"),
         "{declined}"
     );
     assert!(declined.contains("Declined at the prompt"), "{declined}");
-    assert_eq!(sandbox.boots(&server).unwrap(), boots, "declined: left");
+    assert_eq!(b.boots_now(), b.boots, "declined: left");
 
-    let done = AtomicBool::new(false);
-    let run = async {
-        let text = maintain_in_terminal(&sandbox, &name, b"y\n").await;
-        done.store(true, Ordering::SeqCst);
-        text
-    };
-    let (accepted, ()) = tokio::join!(
-        run,
-        healthy_after_a_boot(&sandbox, server.address, &status, &done)
-    );
+    let accepted = b
+        .healing(maintain_in_terminal(&b.sandbox, &b.name, b"y\n"))
+        .await;
     assert!(accepted.contains("rolled back to snapshot"), "{accepted}");
     assert!(accepted.contains("healthy again"), "{accepted}");
     assert_eq!(
-        sandbox.boots(&server).unwrap(),
-        boots + 1,
+        b.boots_now(),
+        b.boots + 1,
         "accepted: restored from the snapshot"
     );
 }
