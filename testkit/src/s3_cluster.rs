@@ -44,6 +44,21 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// A free loopback port whose gRPC partner (the port plus 10000, which
+/// SeaweedFS's components assume for one another) is free too.
+fn free_pair() -> (u16, u16) {
+    loop {
+        let port = free_port();
+        if port > 55_000 {
+            continue;
+        }
+        let grpc = port + 10_000;
+        if std::net::TcpListener::bind(("127.0.0.1", grpc)).is_ok() {
+            return (port, grpc);
+        }
+    }
+}
+
 fn spawn(weed: &Path, args: &[String], log: &Path) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -156,7 +171,7 @@ impl SeaweedCluster {
         let run = dir.join(format!("run-{}", free_port()));
         std::fs::create_dir_all(run.join("master")).expect("mkdir");
         let log = run.join("weed.log");
-        let (mport, mgrpc) = (free_port(), free_port());
+        let (mport, mgrpc) = free_pair();
         // `host:port.grpcPort`: without the suffix a client assumes the
         // gRPC port is the HTTP port plus 10000.
         let master_arg = format!("127.0.0.1:{mport}.{mgrpc}");
@@ -181,6 +196,7 @@ impl SeaweedCluster {
         )];
         for i in 0..volumes {
             let data = run.join(format!("volume{i}"));
+            let (port, grpc) = free_pair();
             std::fs::create_dir_all(&data).expect("mkdir");
             children.push(spawn(
                 weed,
@@ -188,8 +204,8 @@ impl SeaweedCluster {
                     vec!["volume".to_owned()],
                     ip.to_vec(),
                     vec![
-                        format!("-port={}", free_port()),
-                        format!("-port.grpc={}", free_port()),
+                        format!("-port={port}"),
+                        format!("-port.grpc={grpc}"),
                         format!("-dir={}", data.display()),
                         "-max=30".to_owned(),
                         "-minFreeSpace=1".to_owned(),
@@ -200,7 +216,8 @@ impl SeaweedCluster {
                 &log,
             ));
         }
-        let s3_port = free_port();
+        let (s3_port, s3_grpc) = free_pair();
+        let (filer_port, filer_grpc) = free_pair();
         let filer_dir = run.join("filer");
         std::fs::create_dir_all(&filer_dir).expect("mkdir");
         children.push(spawn(
@@ -209,13 +226,13 @@ impl SeaweedCluster {
                 vec!["filer".to_owned()],
                 ip.to_vec(),
                 vec![
-                    format!("-port={}", free_port()),
-                    format!("-port.grpc={}", free_port()),
+                    format!("-port={filer_port}"),
+                    format!("-port.grpc={filer_grpc}"),
                     format!("-master={master_arg}"),
                     format!("-defaultStoreDir={}", filer_dir.display()),
                     "-s3".to_owned(),
                     format!("-s3.port={s3_port}"),
-                    format!("-s3.port.grpc={}", free_port()),
+                    format!("-s3.port.grpc={s3_grpc}"),
                     format!("-s3.config={}", config.display()),
                     "-webdav=false".to_owned(),
                 ],
