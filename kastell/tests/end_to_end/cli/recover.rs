@@ -359,7 +359,11 @@ async fn a_create_whose_answer_was_lost_leaves_a_marked_key_that_doctor_fix_dele
     w.json(&["--json", "backup", "create", "hetzner-web"]).await;
     let sim = w.sandbox.simulator("digitalocean").unwrap();
     let person = sim.person_ssh_key().unwrap();
-    assert_eq!(sim.ssh_keys(), [person.clone()], "only the person's key");
+    assert_eq!(
+        sim.ssh_keys(),
+        std::slice::from_ref(&person),
+        "only the person's key"
+    );
 
     // The droplet creation is lost at a gateway before DigitalOcean made
     // anything: kastell cannot know, so it keeps the key it uploaded.
