@@ -31,6 +31,7 @@ mod repo_shaped;
 mod report;
 mod repository;
 mod shaped;
+mod textdump;
 mod throughput;
 
 use std::path::PathBuf;
@@ -182,7 +183,7 @@ async fn run(args: &Args) -> Result<Vec<Section>> {
     if args.wants("repo") {
         let mib = if args.quick { 16 } else { args.dump_mib };
         report(
-            tokio::task::spawn_blocking(move || repository::run(mib))
+            tokio::task::spawn_blocking(move || repository::run(mib, runs))
                 .await
                 .map_err(|e| Error::unexpected(e.to_string()))??,
             &mut sections,

@@ -20,6 +20,7 @@ mod recover;
 mod repository;
 pub(crate) mod repository_append_only;
 mod repository_restore;
+mod repository_reuse;
 mod rollout;
 mod schedule;
 mod server_add;
