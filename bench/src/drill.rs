@@ -8,22 +8,19 @@
 //! `pg_restore --data-only`, `count(*)`) are also timed alone, to show
 //! what the drill's time is made of.
 
-use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use kastell::engine::backup::{Manifest, Staging, StoredBackup};
-use kastell_core::types::{
-    ArtifactFormat, ArtifactSink, ArtifactSource, ArtifactSpec, BackupId, Compression,
-};
+use kastell::engine::backup::StoredBackup;
+use kastell_core::types::{ArtifactFormat, ArtifactSource};
 use kastell_core::{Error, Result};
 
 use crate::measure::{check, median, run_child, secs};
 use crate::paas::{Cluster, Rows, fill};
 use crate::report::Section;
-use crate::repository::timed;
+use crate::repository::{stage, timed};
 
 /// The database filled, dumped and restored.
 const DB: &str = "bench";
@@ -40,41 +37,6 @@ fn restore_command(cluster: &Cluster, dump: &Path) -> Command {
         .args(["--no-owner", "--no-privileges", "--exit-on-error", "-d", DB])
         .arg(dump);
     command
-}
-
-/// Stages `dump` as a kastell backup in `server_dir` (zstd, SHA-256,
-/// fsync, atomic publish): the backup and its stored size.
-fn stage(server_dir: &Path, dump: &Path) -> Result<(StoredBackup, u64)> {
-    let id = BackupId::at(SystemTime::now());
-    let mut staging = Staging::create(server_dir, &id, Compression::Zstd)?;
-    let mut writer = staging.open(&ArtifactSpec {
-        name: ARTIFACT.to_owned(),
-        format: ArtifactFormat::PgCustom,
-    })?;
-    let mut file = File::open(dump).map_err(|e| Error::io("opening the dump", e))?;
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file
-            .read(&mut buf)
-            .map_err(|e| Error::io("reading the dump", e))?;
-        if n == 0 {
-            break;
-        }
-        writer
-            .write_all(&buf[..n])
-            .map_err(|e| Error::io("staging the dump", e))?;
-    }
-    writer
-        .flush()
-        .map_err(|e| Error::io("staging the dump", e))?;
-    drop(writer);
-    let record = staging.seal(ARTIFACT)?;
-    let manifest = Manifest::from_json(
-        format!(r#"{{"serverName":"bench","timestamp":"{id}","formatVersion":2}}"#).as_bytes(),
-        "the benchmark's manifest",
-    )?;
-    let dir = staging.publish(manifest)?;
-    Ok((StoredBackup::load(id, dir), record.size))
 }
 
 /// Times the counting side of the drill alone: `pg_restore --data-only
@@ -199,8 +161,14 @@ pub(crate) fn run(db_mib: u64, runs: usize, shape: Rows) -> Result<Section> {
     let dumped = run_child(pg_dump)?;
     check(&dumped, "pg_dump")?;
     let dump_size = std::fs::metadata(&dump).map_or(0, |m| m.len());
-    let ((backup, stored_size), stage_took) =
-        timed(|| stage(&scratch.path().join("store").join("bench"), &dump))?;
+    let ((backup, stored_size), stage_took) = timed(|| {
+        stage(
+            &scratch.path().join("store").join("bench"),
+            &dump,
+            ARTIFACT,
+            ArtifactFormat::PgCustom,
+        )
+    })?;
     let ((verified, _), verify_took) = timed(|| backup.source())?;
     let (_, decompress_took) = timed(|| {
         let mut reader = verified.open(ARTIFACT)?;

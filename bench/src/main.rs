@@ -37,6 +37,7 @@ mod report;
 mod repository;
 mod rollout;
 mod shaped;
+mod textdump;
 mod throughput;
 
 use std::path::PathBuf;
@@ -204,7 +205,7 @@ async fn run(args: &Args) -> Result<Vec<Section>> {
     if args.wants("repo") {
         let mib = if args.quick { 16 } else { args.dump_mib };
         report(
-            tokio::task::spawn_blocking(move || repository::run(mib))
+            tokio::task::spawn_blocking(move || repository::run(mib, runs))
                 .await
                 .map_err(|e| Error::unexpected(e.to_string()))??,
             &mut sections,

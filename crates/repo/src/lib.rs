@@ -28,6 +28,7 @@ mod gate;
 pub mod location;
 pub mod repository;
 pub mod retention;
+mod reuse;
 
 pub use location::RepoLocation;
 pub use repository::{BackupRepository, CheckReport, RepoSnapshot, StoredEntry};

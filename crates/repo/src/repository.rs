@@ -19,22 +19,55 @@ use crate::backend::{self, BackendCredentials, S3Credentials};
 use crate::error::{from_rustic, one_line};
 use crate::gate::{self, FailureSlot, SnapshotGate};
 use crate::retention::{SnapshotTime, time_of};
+use crate::reuse;
 
 /// The tag every snapshot kastell writes carries.
 pub const KASTELL_TAG: &str = "kastell";
 
+/// The zstd level a new repository compresses its data with, chosen from
+/// a measurement (BENCHMARKS.md §7: on application-like text, level 1
+/// keeps a first push within reach of a plain `zstd -3` copy of the same
+/// data, level 3 does not on two cores). restic reads every level.
+pub const ZSTD_LEVEL: i32 = 1;
+
 /// The directory all of a snapshot's files are under (restic's path).
 const SNAPSHOT_ROOT: &str = "/";
 
-/// One file to store: its name inside the snapshot, its size and a reader
-/// that yields exactly that many bytes.
+/// One file to store: its name inside the snapshot, its size, a reader
+/// that yields exactly that many bytes and, when the caller knows what it
+/// holds without reading it, a content key.
 pub struct StoredEntry {
     /// A plain file name (no `/`).
     pub name: String,
     /// The number of bytes `reader` yields.
     pub size: u64,
-    /// The content, read once while storing.
+    /// The content, read once while storing (never, when an earlier
+    /// snapshot already holds it: see `key`).
     pub reader: Box<dyn Read + Send>,
+    /// What the content is, as the caller names it (equal keys mean equal
+    /// bytes: for a stored backup, `sha256:` and the SHA-256 of the file it
+    /// is read from). An entry whose name, size and key an earlier
+    /// snapshot of the same host recorded is taken from that snapshot
+    /// without reading `reader`. Up to 160 ASCII letters, digits and `:_-`.
+    pub key: Option<String>,
+}
+
+impl StoredEntry {
+    /// An entry without a content key: always read.
+    pub fn new(name: impl Into<String>, size: u64, reader: Box<dyn Read + Send>) -> Self {
+        Self {
+            name: name.into(),
+            size,
+            reader,
+            key: None,
+        }
+    }
+
+    /// This entry with content key `key` (see [`StoredEntry::key`]).
+    pub fn keyed(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
 }
 
 impl std::fmt::Debug for StoredEntry {
@@ -42,6 +75,7 @@ impl std::fmt::Debug for StoredEntry {
         f.debug_struct("StoredEntry")
             .field("name", &self.name)
             .field("size", &self.size)
+            .field("key", &self.key)
             .finish_non_exhaustive()
     }
 }
@@ -62,6 +96,9 @@ pub struct RepoSnapshot {
     /// Bytes this snapshot added to the repository, after dedup and
     /// compression (0 when unknown, as for snapshots restic wrote).
     pub added_bytes: u64,
+    /// Files taken unread from an earlier snapshot (their content key
+    /// matched), 0 when unknown.
+    pub unchanged_files: u64,
 }
 
 impl RepoSnapshot {
@@ -82,6 +119,7 @@ impl RepoSnapshot {
             tags: file.tags.iter().cloned().collect(),
             total_bytes: summary.map_or(0, |s| s.total_bytes_processed),
             added_bytes: summary.map_or(0, |s| s.data_added_packed),
+            unchanged_files: summary.map_or(0, |s| s.files_unmodified),
         }
     }
 }
@@ -170,6 +208,24 @@ impl BackupRepository {
         password: &str,
         credentials: &BackendCredentials,
     ) -> Result<Self> {
+        Self::init_at_level(location, password, credentials, ZSTD_LEVEL)
+    }
+
+    /// [`Self::init_with`], compressing the repository's data with zstd at
+    /// `level` (1..=22, or the fast levels -7..=-1; restic's own default
+    /// is 3) instead of [`ZSTD_LEVEL`]. Refuses any other level (0 would
+    /// store the data uncompressed).
+    pub fn init_at_level(
+        location: &RepoLocation,
+        password: &str,
+        credentials: &BackendCredentials,
+        level: i32,
+    ) -> Result<Self> {
+        if level == 0 || !(-7..=22).contains(&level) {
+            return Err(Error::invalid_input(format!(
+                "zstd level {level} is not one of 1..=22 or -7..=-1"
+            )));
+        }
         let (backend, repo, exists) = locate(location, password, credentials)?;
         if exists {
             return Err(Error::new(
@@ -182,7 +238,7 @@ impl BackupRepository {
             .init(
                 &Credentials::password(password),
                 &KeyOptions::default(),
-                &ConfigOptions::default(),
+                &ConfigOptions::default().set_compression(level),
             )
             .map_err(|e| from_rustic(&format!("creating a repository at {location}"), &e))?;
         Ok(Self {
@@ -249,12 +305,15 @@ impl BackupRepository {
     }
 
     /// Stores `entries` as one snapshot of `host` tagged `kastell` and
-    /// `tags`. Every entry is read to its end; its bytes are chunked,
-    /// deduplicated against the whole repository, compressed and encrypted.
-    /// The snapshot, and so the backup, appears only after all of its
-    /// data and index are written. Refuses entry names that are not plain
-    /// file names, duplicates, and an entry whose reader yields a different
-    /// number of bytes than its `size`.
+    /// `tags`. Every entry is read to its end, except one whose content
+    /// key an earlier snapshot of `host` recorded with the same name and
+    /// size (see [`StoredEntry::key`]): its content is taken from there.
+    /// What is read is chunked, deduplicated against the whole repository,
+    /// compressed and encrypted. The snapshot, and so the backup, appears
+    /// only after all of its data and index are written. Refuses entry
+    /// names that are not plain file names, duplicates, malformed keys, and
+    /// an entry whose reader yields a different number of bytes than its
+    /// `size`.
     pub fn store(
         &self,
         host: &str,
@@ -272,12 +331,31 @@ impl BackupRepository {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let planned: Vec<reuse::Planned> = entries
+            .iter()
+            .map(|e| reuse::Planned {
+                name: e.name.clone(),
+                size: e.size,
+                key: e.key.clone(),
+            })
+            .collect();
+        // Only keyed entries can be taken from an earlier snapshot: the
+        // snapshot files are read only then.
+        let earlier = if planned.iter().any(|p| p.key.is_some()) {
+            self.repo
+                .get_all_snapshots()
+                .map_err(|e| from_rustic("listing the repository's snapshots", &e))?
+        } else {
+            Vec::new()
+        };
+        let plan = reuse::plan(&earlier, host, &planned, jiff::Timestamp::now().as_second());
         let options = SnapshotOptions::default()
             .host(Some(host.to_owned()))
-            .tags(parsed_tags);
+            .tags(parsed_tags)
+            .description(Some(plan.description.clone()));
         let snapshot = SnapshotFile::from_options(&options)
             .map_err(|e| from_rustic("preparing the snapshot", &e))?;
-        let source = Entries::new(entries);
+        let source = Entries::new(entries, &plan.mtimes)?;
         let gate = SnapshotGate {
             inner: Arc::clone(&self.backend),
             failure: Arc::clone(&source.failure),
@@ -286,9 +364,15 @@ impl BackupRepository {
             .reopened_on(Arc::new(gate))?
             .to_indexed_ids()
             .map_err(|e| from_rustic("reading the repository's index", &e))?;
-        // No parent: streams have no mtime or inode to compare, so every
-        // byte is read and deduplicated by content instead.
-        let backup = BackupOptions::default().parent_opts(ParentOptions::default().force(true));
+        // Without a parent every byte is read and deduplicated by content.
+        // With one, only the entries the plan reuses match it (name, size
+        // and time): see `reuse`.
+        let parents = if plan.parents.is_empty() {
+            ParentOptions::default().force(true)
+        } else {
+            ParentOptions::default().parents(plan.parents.clone())
+        };
+        let backup = BackupOptions::default().parent_opts(parents);
         let stored = indexed
             .archive(&backup, &source, snapshot, &[PathBuf::from(SNAPSHOT_ROOT)])
             .map_err(|e| from_rustic("storing the backup in the repository", &e));
@@ -435,6 +519,9 @@ fn check_entries(entries: &[StoredEntry]) -> Result<()> {
                 entry.name
             )));
         }
+        if let Some(key) = &entry.key {
+            reuse::check_key(key)?;
+        }
     }
     Ok(())
 }
@@ -453,16 +540,29 @@ fn not_found_or(error: Error, cause: &rustic_core::RusticError) -> Error {
 /// out once, and a reader that yields the wrong number of bytes is
 /// recorded as a failure (the snapshot is then not returned).
 struct Entries {
-    pending: Mutex<Vec<StoredEntry>>,
+    pending: Mutex<Vec<(StoredEntry, jiff::Timestamp)>>,
     failure: FailureSlot,
 }
 
 impl Entries {
-    fn new(entries: Vec<StoredEntry>) -> Self {
-        Self {
-            pending: Mutex::new(entries),
+    /// The entries, each with its modification time (seconds; the
+    /// plan's, in the same order), handed out sorted by name: restic's
+    /// trees are, and rustic_core walks a parent's tree in that order.
+    fn new(entries: Vec<StoredEntry>, mtimes: &[i64]) -> Result<Self> {
+        let mut timed = entries
+            .into_iter()
+            .zip(mtimes)
+            .map(|(entry, secs)| {
+                jiff::Timestamp::from_second(*secs)
+                    .map(|mtime| (entry, mtime))
+                    .map_err(|e| Error::unexpected(format!("a file time out of range: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        timed.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        Ok(Self {
+            pending: Mutex::new(timed),
             failure: Arc::new(Mutex::new(None)),
-        }
+        })
     }
 }
 
@@ -474,7 +574,7 @@ impl ReadSource for Entries {
 
     fn size(&self) -> RusticResult<Option<u64>> {
         let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(Some(pending.iter().map(|e| e.size).sum()))
+        Ok(Some(pending.iter().map(|(e, _)| e.size).sum()))
     }
 
     fn entries(&self) -> Self::Iter {
@@ -482,10 +582,11 @@ impl ReadSource for Entries {
             std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
         pending
             .into_iter()
-            .map(|entry| {
+            .map(|(entry, mtime)| {
                 let metadata = Metadata {
                     mode: Some(0o600),
                     size: entry.size,
+                    mtime: Some(mtime),
                     ..Metadata::default()
                 };
                 let node = Node::new_node(entry.name.as_ref(), NodeType::File, metadata);

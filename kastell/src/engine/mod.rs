@@ -6,7 +6,7 @@
 //!   safety backup and a guaranteed start;
 //! - [`drill`]: restore drills, a backup restored into throwaway targets
 //!   here and checked;
-//! - `repos`: the configured backup repositories (restic format) and
+//! - [`repos`]: the configured backup repositories (restic format) and
 //!   pushing backups into them and pulling them back;
 //! - `schedule`: systemd timers that back up, prune and drill, and the
 //!   alert when one fails;
@@ -19,5 +19,5 @@ pub mod drill;
 pub(crate) mod onserver;
 pub(crate) mod recover;
 pub(crate) mod remote;
-pub(crate) mod repos;
+pub mod repos;
 pub(crate) mod schedule;

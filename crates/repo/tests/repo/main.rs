@@ -8,6 +8,7 @@
 
 mod full_disk;
 mod restic_format;
+mod reuse;
 mod s3;
 mod sftp;
 mod sftp_append_only;

@@ -147,6 +147,7 @@ fn a_short_or_failing_stream_is_never_listed_as_a_backup() {
         name: "db.dump".to_owned(),
         size: 1 << 20,
         reader: Box::new(std::io::Cursor::new(vec![1; 1000])),
+        key: None,
     };
     let error = repo.store("h", &tags("short"), vec![short]).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Corrupt, "{error}");
@@ -156,6 +157,7 @@ fn a_short_or_failing_stream_is_never_listed_as_a_backup() {
         name: "db.dump".to_owned(),
         size: 1 << 20,
         reader: Box::new(Broken { good: 300_000 }),
+        key: None,
     };
     let error = repo.store("h", &tags("cut"), vec![cut]).unwrap_err();
     assert!(error.to_string().contains("db.dump"), "{error}");

@@ -185,6 +185,7 @@ fn the_server_killed_mid_upload_leaves_no_listed_backup_and_the_earlier_ones_int
                 name: "db.dump".to_owned(),
                 size: total as u64,
                 reader: Box::new(reader),
+                key: None,
             };
             let error = repo
                 .store("db-1", &tags("during"), vec![dying])

@@ -311,6 +311,8 @@ impl BackupEngine {
                 chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             ),
             compression: self.compression,
+            // The staging fills these in as the artifacts stream.
+            content: Vec::new(),
             // Which app each artifact belongs to (the staging keeps the
             // rest of the records its own).
             artifacts: report.artifacts.clone(),

@@ -86,6 +86,25 @@ pub struct Manifest {
     /// from (`offsite snapshot 1a2b3c4d`); absent for a backup taken here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pulled_from: Option<String>,
+    /// kastell: each artifact's size and SHA-256 before compression,
+    /// hashed as it streamed in, so a push into a repository need not
+    /// decompress it first to learn them (absent in older backups, which
+    /// are then read twice).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub content: Vec<ContentDigest>,
+}
+
+/// An artifact's bytes before compression: what a repository stores and
+/// `checksums.sha256` there records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContentDigest {
+    /// The artifact's name.
+    pub name: String,
+    /// Its size in bytes, decompressed.
+    pub size: u64,
+    /// The SHA-256 of those bytes, lower-case hex.
+    pub sha256: String,
 }
 
 fn legacy_format() -> u32 {
@@ -326,6 +345,7 @@ mod tests {
             host_key: Some("SHA256:abc".into()),
             created_at: None,
             compression: Compression::Zstd,
+            content: Vec::new(),
             artifacts: vec![ArtifactRecord {
                 name: "coolify-db.dump".into(),
                 format: ArtifactFormat::PgCustom,

@@ -12,6 +12,7 @@
 //! regular file) is listed corrupt, fails verification and is never
 //! followed when reading, restoring, pushing or pruning.
 
+mod digest;
 mod engine;
 mod layout;
 mod manifest;
@@ -26,10 +27,11 @@ mod transfer;
 pub mod wire;
 
 pub use crate::state::HostLock;
+pub(crate) use digest::Digesting;
 pub use engine::{BackupEngine, BackupRequest, CreatedBackup, RestoreOutcome, RestoreRequest};
 pub use layout::{BACKUPS_DIR, BackupLayout, LOCK_FILE, STAGING_PREFIX, check_component};
 pub(crate) use manifest::is_plain_artifact_name;
-pub use manifest::{FORMAT_VERSION, MANIFEST_FILE, Manifest, stored_file};
+pub use manifest::{ContentDigest, FORMAT_VERSION, MANIFEST_FILE, Manifest, stored_file};
 pub(crate) use nofollow::BackupDir;
 pub use restore_steps::RestoreHealth;
 pub(crate) use restore_steps::nothing_changed;

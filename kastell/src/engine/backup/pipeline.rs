@@ -20,6 +20,8 @@ use kastell_core::types::Compression;
 use kastell_core::wire::WireCodec;
 use sha2::{Digest, Sha256};
 
+use super::digest::Digesting;
+
 /// How kastell compresses locally: the plan's zstd level (1 unless the
 /// planner found cores to spare for more, see `wire::plan`) on every core
 /// but the one that reads SSH.
@@ -50,6 +52,8 @@ pub(super) struct Stored {
     pub sha256: String,
     /// Bytes of the artifact before any compression.
     pub uncompressed: u64,
+    /// Lower-case hex SHA-256 of those bytes.
+    pub content_sha256: String,
 }
 
 /// A failed write to the local file, told apart from a damaged stream.
@@ -179,20 +183,6 @@ impl<R: Read> Read for Tee<R> {
     }
 }
 
-/// Counts what is written into it and drops it.
-#[derive(Default)]
-struct Count(u64);
-
-impl Write for Count {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.0 += data.len() as u64;
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Where decoded bytes go: the file as they are, or through zstd.
 enum Encode {
     Plain(HashingFile),
@@ -257,13 +247,15 @@ pub(super) fn run(
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(input))),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(input)?),
     };
-    let mut encode = Encode::new(compression, local, file)?;
-    let uncompressed = io::copy(&mut decoded, &mut encode)?;
+    let mut encode = Digesting::new(Encode::new(compression, local, file)?);
+    io::copy(&mut decoded, &mut encode)?;
+    let (encode, uncompressed, content_sha256) = encode.finish();
     let (size, sha256) = encode.finish()?;
     Ok(Stored {
         size,
         sha256,
         uncompressed,
+        content_sha256,
     })
 }
 
@@ -274,8 +266,9 @@ fn store_as_sent(input: Chunks, file: HashingFile) -> io::Result<Stored> {
         copy: file,
     };
     let mut decoder = zstd::stream::read::Decoder::with_buffer(BufReader::new(tee))?;
-    let mut count = Count::default();
-    io::copy(&mut decoder, &mut count)?;
+    let mut content = Digesting::new(io::sink());
+    io::copy(&mut decoder, &mut content)?;
+    let (_, uncompressed, content_sha256) = content.finish();
     // Whatever follows the last frame is stored too, and must be nothing.
     let mut rest = decoder.finish();
     let trailing = io::copy(&mut rest, &mut io::sink())?;
@@ -289,7 +282,8 @@ fn store_as_sent(input: Chunks, file: HashingFile) -> io::Result<Stored> {
     Ok(Stored {
         size,
         sha256,
-        uncompressed: count.0,
+        uncompressed,
+        content_sha256,
     })
 }
 
@@ -381,11 +375,19 @@ mod tests {
         assert_eq!(file, sent, "no second compression");
         assert_eq!(stored.size, sent.len() as u64);
         assert_eq!(stored.uncompressed, data.len() as u64);
-        let digest: String = Sha256::digest(&file)
+        assert_eq!(stored.sha256, hex_sha256(&file));
+        assert_eq!(
+            stored.content_sha256,
+            hex_sha256(&data),
+            "the decoded bytes'"
+        );
+    }
+
+    fn hex_sha256(bytes: &[u8]) -> String {
+        Sha256::digest(bytes)
             .iter()
             .map(|b| format!("{b:02x}"))
-            .collect();
-        assert_eq!(stored.sha256, digest);
+            .collect()
     }
 
     #[test]
@@ -403,6 +405,7 @@ mod tests {
             let stored = stored.unwrap();
             assert_eq!(unzstd(&file), data, "{codec}");
             assert_eq!(stored.uncompressed, data.len() as u64);
+            assert_eq!(stored.content_sha256, hex_sha256(&data), "{codec}");
             assert_eq!(stored.size, file.len() as u64);
         }
         // Stored uncompressed: a zstd stream is decoded.

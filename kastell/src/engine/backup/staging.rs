@@ -21,7 +21,9 @@ use kastell_core::wire::{DumpJobs, WireCodec, WirePlan, WireTransfer};
 use kastell_core::{Error, ErrorKind, Result};
 
 use super::layout::STAGING_PREFIX;
-use super::manifest::{MANIFEST_FILE, Manifest, is_plain_artifact_name, stored_file};
+use super::manifest::{
+    ContentDigest, MANIFEST_FILE, Manifest, is_plain_artifact_name, stored_file,
+};
 use super::pipeline::{self, Chunks, HashingFile, LocalZstd, Stored, is_disk_error};
 
 /// Chunks waiting for an artifact's writer thread, at most: the thread
@@ -198,6 +200,8 @@ pub struct Staging {
     open: BTreeMap<String, Open>,
     sealed: Vec<ArtifactRecord>,
     transfers: Vec<WireTransfer>,
+    /// Each sealed artifact's bytes before compression.
+    contents: Vec<ContentDigest>,
     published: bool,
 }
 
@@ -252,6 +256,7 @@ impl Staging {
             open: BTreeMap::new(),
             sealed: Vec::new(),
             transfers: Vec::new(),
+            contents: Vec::new(),
             published: false,
         })
     }
@@ -329,6 +334,7 @@ impl Staging {
         manifest.files = self.sealed.iter().map(stored_file).collect();
         manifest.compression = self.compression;
         manifest.wire = self.transfers.clone();
+        manifest.content = self.contents.clone();
         let path = self.dir.join(MANIFEST_FILE);
         let bytes = manifest.to_json()?;
         let mut file = OpenOptions::new()
@@ -471,6 +477,11 @@ impl ArtifactSink for Staging {
             millis: u64::try_from(open.opened.elapsed().as_millis()).unwrap_or(u64::MAX),
             reason: open.reason,
         });
+        self.contents.push(ContentDigest {
+            name: name.to_owned(),
+            size: stored.uncompressed,
+            sha256: stored.content_sha256,
+        });
         self.sealed.push(record.clone());
         Ok(record)
     }
@@ -580,6 +591,19 @@ mod tests {
         let m = Manifest::read(&dir).unwrap();
         assert_eq!(m.files, vec!["db.dump.zst"]);
         assert_eq!(m.artifacts[0].sha256, record.sha256);
+        // The bytes before compression, hashed as they streamed in.
+        let content: String = Sha256::digest(&data)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            m.content,
+            vec![ContentDigest {
+                name: "db.dump".into(),
+                size: data.len() as u64,
+                sha256: content,
+            }]
+        );
         let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "only the published backup remains");
     }

@@ -1,52 +1,8 @@
-//! A writer that hashes (SHA-256) and counts what passes through it, for
-//! the content checksums a push records and a pull or verify compares.
+//! `checksums.sha256`: the content checksums a push records beside a
+//! backup's artifacts and a pull or verify compares, in `sha256sum`'s
+//! format (the hashing itself is the backup engine's `Digesting`).
 
-use std::io::{self, Write};
-
-use sha2::{Digest as _, Sha256};
-
-/// Passes bytes on to `inner`, hashing and counting them.
-pub(crate) struct Digesting<W> {
-    inner: W,
-    hasher: Sha256,
-    size: u64,
-}
-
-impl<W: Write> Digesting<W> {
-    /// Starts hashing what is written to `inner`.
-    pub(crate) fn new(inner: W) -> Self {
-        Self {
-            inner,
-            hasher: Sha256::new(),
-            size: 0,
-        }
-    }
-
-    /// The inner writer, the bytes written and their SHA-256 in lower-case
-    /// hex.
-    pub(crate) fn finish(self) -> (W, u64, String) {
-        let hex = self
-            .hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        (self.inner, self.size, hex)
-    }
-}
-
-impl<W: Write> Write for Digesting<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.size += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
+pub(crate) use crate::engine::backup::Digesting;
 
 /// `sha256sum`'s text for `(name, hex)` pairs: one `HEX  NAME` line each.
 pub(crate) fn checksum_lines<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
@@ -74,16 +30,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn digests_match_sha256sum_and_read_back() {
-        let mut d = Digesting::new(Vec::new());
-        d.write_all(b"abc").unwrap();
-        let (inner, size, hex) = d.finish();
-        assert_eq!(inner, b"abc");
-        assert_eq!(size, 3);
-        assert_eq!(
-            hex,
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+    fn checksums_read_back() {
+        let hex = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".to_owned();
         let text = checksum_lines([("db.dump", hex.as_str())]);
         assert_eq!(
             parse_checksums(&text).unwrap(),

@@ -20,6 +20,7 @@ pub(crate) mod append_only;
 mod catalog;
 mod credentials;
 mod digest;
+mod feed;
 pub(crate) mod local;
 mod pull;
 mod push;
@@ -42,7 +43,7 @@ pub(crate) use credentials::{
     SFTP_PRUNE_IDENTITY_VAR, operator_credentials,
 };
 pub(crate) use pull::{pull, verify};
-pub(crate) use push::{PushReport, push};
+pub use push::{PushReport, push};
 
 /// The file, in the kastell directory, listing the repositories.
 pub(crate) const REPOSITORIES_FILE: &str = "repositories.json";

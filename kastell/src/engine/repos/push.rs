@@ -2,14 +2,19 @@
 //!
 //! Each artifact is stored decompressed, so the repository deduplicates
 //! it against earlier backups (an unchanged database adds almost nothing)
-//! and stock `restic dump` yields the plain dump or archive. The backup's
+//! and stock `restic dump` yields the plain dump or archive. Its size and
+//! content checksum come from the manifest, recorded as the backup
+//! streamed in (an older backup is read once more for them); it is
+//! decompressed on a thread of its own while the repository chunks it,
+//! and not at all when an earlier snapshot of the server holds the same
+//! stored file (keyed by the file's checksum: see `kastell_repo`'s
+//! `StoredEntry::key`), so pushing an unchanged backup again costs its
+//! verification and little else. The backup's
 //! `manifest.json` goes with it. Host is the server's name; tags are
 //! `kastell`, `backup:<id>` and `platform:<id>`. Beside them,
 //! `checksums.sha256` holds the SHA-256 of each decompressed artifact in
 //! `sha256sum`'s format, so a copy restored by stock restic can be checked
 //! with `sha256sum -c`, and kastell checks every pull against it.
-
-use std::io::Read;
 
 use kastell_core::types::{ArtifactSource, BackupId};
 use kastell_core::{Error, ErrorKind, Result};
@@ -18,12 +23,13 @@ use serde::Serialize;
 
 use super::catalog::SAFETY_FOR_TAG;
 use super::digest::{Digesting, checksum_lines};
+use super::feed::ArtifactFeed;
 use super::pull::CHECKSUMS_FILE;
-use crate::engine::backup::{MANIFEST_FILE, StoredBackup};
+use crate::engine::backup::{MANIFEST_FILE, StoredBackup, VerifiedSource};
 
 /// What a push stored.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct PushReport {
+pub struct PushReport {
     /// The backup that was sent.
     pub backup_id: String,
     /// The snapshot it became.
@@ -33,7 +39,7 @@ pub(crate) struct PushReport {
 /// Stores `backup` in `repo`, after verifying its checksums. Refuses a
 /// backup that fails verification and one of the original tool's format
 /// (no checksums: nothing proves it is whole). Blocking.
-pub(crate) fn push(repo: &BackupRepository, backup: &StoredBackup) -> Result<PushReport> {
+pub fn push(repo: &BackupRepository, backup: &StoredBackup) -> Result<PushReport> {
     let manifest = backup.manifest.as_ref().ok_or_else(|| {
         Error::new(
             ErrorKind::Corrupt,
@@ -51,37 +57,26 @@ pub(crate) fn push(repo: &BackupRepository, backup: &StoredBackup) -> Result<Pus
     let mut entries = Vec::new();
     let mut sums = Vec::new();
     for record in source.records() {
-        // A first pass counts the decompressed size (the snapshot refuses
-        // a stream that differs) and hashes it for checksums.sha256.
-        let mut digest = Digesting::new(std::io::sink());
-        std::io::copy(&mut source.open(&record.name)?, &mut digest).map_err(|e| {
-            Error::io(
-                format!("reading {} of backup {}", record.name, backup.id),
-                e,
-            )
-        })?;
-        let (_, size, sha256) = digest.finish();
+        let (size, sha256) = match manifest.content.iter().find(|c| c.name == record.name) {
+            // Recorded as the backup streamed in: nothing to read yet.
+            Some(content) => (content.size, content.sha256.clone()),
+            None => content_of(&source, &record.name, &backup.id)?,
+        };
+        let feed = ArtifactFeed::new(source.clone(), &record.name, &sha256);
         sums.push((record.name.clone(), sha256));
-        entries.push(StoredEntry {
-            name: record.name.clone(),
-            size,
-            reader: source.open(&record.name)?,
-        });
+        // The stored file's checksum, verified above: the same file is the
+        // same content, which an earlier snapshot may already hold.
+        entries.push(
+            StoredEntry::new(record.name.clone(), size, Box::new(feed))
+                .keyed(format!("sha256:{}", record.sha256)),
+        );
     }
     let checksums = checksum_lines(sums.iter().map(|(n, h)| (n.as_str(), h.as_str())));
-    entries.push(StoredEntry {
-        name: CHECKSUMS_FILE.to_owned(),
-        size: checksums.len() as u64,
-        reader: Box::new(std::io::Cursor::new(checksums.into_bytes())) as Box<dyn Read + Send>,
-    });
+    entries.push(in_memory(CHECKSUMS_FILE, checksums.into_bytes()));
     // Read as the verify above read it: never through a link or a FIFO.
     let manifest_bytes =
         crate::engine::backup::BackupDir::open(&backup.dir)?.read(MANIFEST_FILE)?;
-    entries.push(StoredEntry {
-        name: MANIFEST_FILE.to_owned(),
-        size: manifest_bytes.len() as u64,
-        reader: Box::new(std::io::Cursor::new(manifest_bytes)) as Box<dyn Read + Send>,
-    });
+    entries.push(in_memory(MANIFEST_FILE, manifest_bytes));
     let mut tags = vec![
         format!("backup:{}", backup.id),
         format!("platform:{}", manifest.platform_id()),
@@ -99,4 +94,24 @@ pub(crate) fn push(repo: &BackupRepository, backup: &StoredBackup) -> Result<Pus
         backup_id: backup.id.to_string(),
         snapshot,
     })
+}
+
+/// The decompressed size and SHA-256 of artifact `name`, read once for
+/// them: a backup older than the content digests in its manifest.
+fn content_of(source: &VerifiedSource, name: &str, id: &BackupId) -> Result<(u64, String)> {
+    let mut digest = Digesting::new(std::io::sink());
+    std::io::copy(&mut source.open(name)?, &mut digest)
+        .map_err(|e| Error::io(format!("reading {name} of backup {id}"), e))?;
+    let (_, size, sha256) = digest.finish();
+    Ok((size, sha256))
+}
+
+/// A small file held in memory, keyed by its own SHA-256.
+fn in_memory(name: &str, bytes: Vec<u8>) -> StoredEntry {
+    let mut digest = Digesting::new(std::io::sink());
+    // Writing into a sink cannot fail.
+    let _ = std::io::Write::write_all(&mut digest, &bytes);
+    let (_, size, sha256) = digest.finish();
+    StoredEntry::new(name, size, Box::new(std::io::Cursor::new(bytes)))
+        .keyed(format!("sha256:{sha256}"))
 }

@@ -446,10 +446,15 @@ async fn push_newest(ctx: &Context, config: &RepoConfig, server: &str) -> Result
     with_repo(ctx, config, move |repo| repos::push(&repo, &backup)).await
 }
 
-/// The line that tells what a push stored.
+/// The line that tells what a push stored (and how many files it took
+/// unread from an earlier snapshot).
 fn pushed_line(report: &PushReport, server: &str, repo: &str) -> String {
+    let unread = match report.snapshot.unchanged_files {
+        0 => String::new(),
+        n => format!("; {n} unchanged file(s) taken from an earlier snapshot unread"),
+    };
     format!(
-        "Stored backup {} of {server} in repository {repo} as snapshot {} ({} bytes, {} new after dedup and compression)",
+        "Stored backup {} of {server} in repository {repo} as snapshot {} ({} bytes, {} new after dedup and compression{unread})",
         report.backup_id,
         &report.snapshot.id[..8.min(report.snapshot.id.len())],
         report.snapshot.total_bytes,

@@ -22,6 +22,7 @@ mod recover_paas;
 mod repository;
 pub(crate) mod repository_append_only;
 mod repository_restore;
+mod repository_reuse;
 mod restore_safety;
 mod rollout;
 pub(crate) mod schedule;

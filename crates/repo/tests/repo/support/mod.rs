@@ -99,6 +99,7 @@ pub fn entry(name: &str, data: impl AsRef<[u8]>) -> StoredEntry {
         name: name.to_owned(),
         size: data.len() as u64,
         reader: Box::new(std::io::Cursor::new(data)),
+        key: None,
     }
 }
 
