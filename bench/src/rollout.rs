@@ -29,6 +29,7 @@ fn failing() -> CheckEntry {
         http: Vec::new(),
         commands: vec!["exit 1".to_owned()],
         wait: Some(1),
+        ..CheckEntry::default()
     }
 }
 

@@ -209,6 +209,8 @@ impl BackupEngine {
         } else {
             AppSelection::default()
         }
+    }
+
     /// [`BackupEngine::create`] by a caller that already holds the
     /// server's lock (`held`, taken with [`HostLock::try_acquire_async`])
     /// and keeps it for work after the backup, so nothing else gets in
