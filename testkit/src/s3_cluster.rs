@@ -25,7 +25,7 @@ pub struct PrefixLogin {
 
 /// A running cluster; every process is killed when it is dropped.
 pub struct SeaweedCluster {
-    children: Vec<Child>,
+    children: Vec<Component>,
     /// `http://127.0.0.1:PORT`, the S3 gateway.
     pub endpoint: String,
     /// The admin key (may do everything, delete included).
@@ -59,19 +59,113 @@ fn free_pair() -> (u16, u16) {
     }
 }
 
-fn spawn(weed: &Path, args: &[String], log: &Path) -> Child {
-    let log = std::fs::OpenOptions::new()
+/// One `weed` process of the cluster, with its own log.
+struct Component {
+    /// `master`, `volume0`, ..., `filer`.
+    name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+fn spawn(weed: &Path, name: &str, args: &[String], run: &Path) -> Component {
+    let log = run.join(format!("{name}.log"));
+    let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(log)
+        .open(&log)
         .expect("open the log");
-    Command::new(weed)
+    let child = Command::new(weed)
         .args(args)
         .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("clone the log"))
-        .stderr(log)
+        .stdout(file.try_clone().expect("clone the log"))
+        .stderr(file)
         .spawn()
-        .expect("start weed")
+        .expect("start weed");
+    Component {
+        name: name.to_owned(),
+        child,
+        log,
+    }
+}
+
+/// Why a start failed: what was awaited, which process exited (if one
+/// did), and the end of every component's log.
+fn failure(what: &str, components: &mut [Component]) -> String {
+    let mut text = what.to_owned();
+    for c in components.iter_mut() {
+        let state = match c.child.try_wait() {
+            Ok(Some(status)) => format!("exited ({status})"),
+            Ok(None) => "running".to_owned(),
+            Err(e) => format!("unknown ({e})"),
+        };
+        text.push_str(&format!(
+            "\n--- {} ({state}), {}:\n{}",
+            c.name,
+            c.log.display(),
+            tail(&c.log, 25)
+        ));
+    }
+    text
+}
+
+/// Waits until `ready` holds, failing as soon as any component exits or
+/// when `limit` passes.
+fn await_ready(
+    what: &str,
+    components: &mut [Component],
+    limit: Duration,
+    mut ready: impl FnMut() -> bool,
+) -> Result<(), String> {
+    let until = Instant::now() + limit;
+    loop {
+        if let Some(i) = components
+            .iter_mut()
+            .position(|c| matches!(c.child.try_wait(), Ok(Some(_))))
+        {
+            let what = format!("{} exited while waiting for {what}", components[i].name);
+            return Err(failure(&what, components));
+        }
+        if ready() {
+            return Ok(());
+        }
+        if Instant::now() > until {
+            let what = format!("{what}: not within {} s", limit.as_secs());
+            return Err(failure(&what, components));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// The body of a plain HTTP GET on loopback, if it answered 200.
+fn http_get(addr: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    let (head, body) = answer.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200")
+        .then(|| body.to_owned())
+        .or_else(|| head.starts_with("HTTP/1.0 200").then(|| body.to_owned()))
+}
+
+/// How many volume servers the master at `master` lists.
+fn data_nodes(master: &str) -> usize {
+    let status: serde_json::Value = http_get(master, "/dir/status")
+        .and_then(|body| serde_json::from_str(&body).ok())
+        .unwrap_or(serde_json::Value::Null);
+    status["Topology"]["DataCenters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|dc| dc["Racks"].as_array().into_iter().flatten())
+        .flat_map(|rack| rack["DataNodes"].as_array().into_iter().flatten())
+        .count()
 }
 
 /// The gateway's identities: the admin, then each login with actions
@@ -159,26 +253,40 @@ impl SeaweedCluster {
                 Err(e) => last = e,
             }
         }
-        panic!("the SeaweedFS cluster did not start in 3 attempts: {last}");
+        // Kept for a look after the panic: every component's full log.
+        let kept = dir.keep();
+        panic!(
+            "the SeaweedFS cluster did not start in 3 attempts on fresh ports \
+             (logs kept in {}); the last attempt: {last}",
+            kept.display()
+        );
     }
 
+    /// One start on fresh ports: the master, then the volume servers
+    /// once it answers, then the filer with the gateway once all of them
+    /// joined, then a restic repository stored through the gateway. Every
+    /// port is picked with its gRPC partner (port + 10000) free, and the
+    /// filer's side servers with fixed default ports (Iceberg 8181, Lance
+    /// 9101) are off, so two clusters (or a `weed mini`) never collide.
+    /// On failure every process is killed and the error carries the end
+    /// of each component's log (`run-*/<component>.log` in `dir`).
     fn try_start(
         weed: &Path,
         dir: &Path,
         config: &Path,
         volumes: usize,
-    ) -> Result<(Vec<Child>, String, String), String> {
+    ) -> Result<(Vec<Component>, String, String), String> {
         let run = dir.join(format!("run-{}", free_port()));
         std::fs::create_dir_all(run.join("master")).expect("mkdir");
-        let log = run.join("weed.log");
         let (mport, mgrpc) = free_pair();
         // `host:port.grpcPort`: without the suffix a client assumes the
         // gRPC port is the HTTP port plus 10000.
         let master_arg = format!("127.0.0.1:{mport}.{mgrpc}");
         let master = format!("127.0.0.1:{mport}");
         let ip = ["-ip=127.0.0.1".to_owned(), "-ip.bind=127.0.0.1".to_owned()];
-        let mut children = vec![spawn(
+        let mut components = vec![spawn(
             weed,
+            "master",
             &[
                 vec!["master".to_owned()],
                 ip.to_vec(),
@@ -192,14 +300,53 @@ impl SeaweedCluster {
                 ],
             ]
             .concat(),
-            &log,
+            &run,
         )];
+        let result = Self::start_rest(
+            weed,
+            &run,
+            config,
+            volumes,
+            &master,
+            &master_arg,
+            &ip,
+            &mut components,
+        );
+        match result {
+            Ok(endpoint) => Ok((components, endpoint, master)),
+            Err(e) => {
+                kill_all(&mut components);
+                Err(e)
+            }
+        }
+    }
+
+    /// [`Self::try_start`] after the master was spawned: its readiness,
+    /// the volume servers, the filer and gateway; returns the endpoint.
+    #[allow(clippy::too_many_arguments)]
+    fn start_rest(
+        weed: &Path,
+        run: &Path,
+        config: &Path,
+        volumes: usize,
+        master: &str,
+        master_arg: &str,
+        ip: &[String],
+        components: &mut Vec<Component>,
+    ) -> Result<String, String> {
+        await_ready(
+            "the master's HTTP answer",
+            components,
+            Duration::from_secs(20),
+            || http_get(master, "/cluster/status").is_some(),
+        )?;
         for i in 0..volumes {
             let data = run.join(format!("volume{i}"));
             let (port, grpc) = free_pair();
             std::fs::create_dir_all(&data).expect("mkdir");
-            children.push(spawn(
+            components.push(spawn(
                 weed,
+                &format!("volume{i}"),
                 &[
                     vec!["volume".to_owned()],
                     ip.to_vec(),
@@ -213,15 +360,22 @@ impl SeaweedCluster {
                     ],
                 ]
                 .concat(),
-                &log,
+                run,
             ));
         }
+        await_ready(
+            &format!("{volumes} volume servers joining the master"),
+            components,
+            Duration::from_secs(30),
+            || data_nodes(master) >= volumes,
+        )?;
         let (s3_port, s3_grpc) = free_pair();
         let (filer_port, filer_grpc) = free_pair();
         let filer_dir = run.join("filer");
         std::fs::create_dir_all(&filer_dir).expect("mkdir");
-        children.push(spawn(
+        components.push(spawn(
             weed,
+            "filer",
             &[
                 vec!["filer".to_owned()],
                 ip.to_vec(),
@@ -233,32 +387,23 @@ impl SeaweedCluster {
                     "-s3".to_owned(),
                     format!("-s3.port={s3_port}"),
                     format!("-s3.port.grpc={s3_grpc}"),
+                    "-s3.port.iceberg=0".to_owned(),
+                    "-s3.port.lance=0".to_owned(),
                     format!("-s3.config={}", config.display()),
                     "-webdav=false".to_owned(),
                 ],
             ]
             .concat(),
-            &log,
+            run,
         ));
         let endpoint = format!("http://127.0.0.1:{s3_port}");
-        let until = Instant::now() + Duration::from_secs(40);
-        loop {
-            if let Some(exited) = children
-                .iter_mut()
-                .find_map(|c| c.try_wait().ok().flatten())
-            {
-                kill_all(&mut children);
-                return Err(format!("a weed process exited ({exited}): {}", tail(&log)));
-            }
-            if Self::admin_probe(&endpoint) {
-                return Ok((children, endpoint, master));
-            }
-            if Instant::now() > until {
-                kill_all(&mut children);
-                return Err(format!("no S3 answer within 40 s: {}", tail(&log)));
-            }
-            std::thread::sleep(Duration::from_millis(300));
-        }
+        await_ready(
+            "a restic repository stored through the S3 gateway",
+            components,
+            Duration::from_secs(40),
+            || Self::admin_probe(&endpoint),
+        )?;
+        Ok(endpoint)
     }
 
     /// Whether the admin can store a restic repository (which also makes
@@ -333,19 +478,7 @@ impl SeaweedCluster {
 
     /// How many volume servers the master knows (the cluster's shape).
     pub fn volume_servers(&self) -> usize {
-        let out = Command::new("curl")
-            .args(["-sS", &format!("http://{}/dir/status", self.master)])
-            .output()
-            .expect("curl is installed");
-        let status: serde_json::Value =
-            serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
-        status["Topology"]["DataCenters"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|dc| dc["Racks"].as_array().into_iter().flatten())
-            .flat_map(|rack| rack["DataNodes"].as_array().into_iter().flatten())
-            .count()
+        data_nodes(&self.master)
     }
 
     /// The directory the cluster keeps its data and log in.
@@ -354,17 +487,18 @@ impl SeaweedCluster {
     }
 }
 
-fn kill_all(children: &mut [Child]) {
-    for child in children.iter_mut().rev() {
-        let _ = child.kill();
-        let _ = child.wait();
+fn kill_all(components: &mut [Component]) {
+    for c in components.iter_mut().rev() {
+        let _ = c.child.kill();
+        let _ = c.child.wait();
     }
 }
 
-fn tail(log: &Path) -> String {
+/// The last `lines` lines of `log`.
+fn tail(log: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(10)..].join("\n")
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 impl Drop for SeaweedCluster {

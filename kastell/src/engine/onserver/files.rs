@@ -103,8 +103,10 @@ impl Layout {
             self.service(),
             self.cron(),
             self.script(),
-            self.env_file(),
+            // The password file before the environment file: it counts as
+            // kastell's only while the marked environment file names it.
             self.password_file(),
+            self.env_file(),
             self.last_run(),
         ]
     }
@@ -386,7 +388,13 @@ pub(crate) fn render(setup: &Setup<'_>, layout: &Layout) -> Result<Vec<ServerFil
         ServerFile {
             path: layout.env_file(),
             mode: 0o600,
-            content: assignments(&env)?,
+            // The marker makes it kastell's to replace and remove (a
+            // comment to the shell that sources it).
+            content: format!(
+                "{MARKER}: settings of the backup of {}.\n{}",
+                setup.server,
+                assignments(&env)?
+            ),
             secret: true,
         },
         ServerFile {

@@ -97,6 +97,26 @@ pub(crate) async fn starter(root: Root<'_>) -> Result<Starter> {
     })
 }
 
+/// The shell test that `$f`, one of `layout`'s files, is absent or
+/// kastell's: the password file (which cannot carry a marker: restic reads
+/// all of it) when kastell's marked environment file beside it names it,
+/// any other file by its marker.
+fn owned_test(layout: &Layout, path: &str) -> String {
+    if path != layout.password_file() {
+        return ours_test();
+    }
+    let env = kastell_core::quote(&layout.env_file());
+    let names = format!(
+        "RESTIC_PASSWORD_FILE={}",
+        kastell_core::quote(&layout.password_file())
+    );
+    format!(
+        "{{ [ ! -e \"$f\" ] && [ ! -L \"$f\" ]; }} || {{ [ -f \"$f\" ] && [ ! -L \"$f\" ] && [ -f {env} ] && [ ! -L {env} ] && head -n 2 {env} | grep -q {marker} && grep -qxF {names} {env}; }}",
+        marker = kastell_core::quote(&format!("^{UNIT_MARKER}")),
+        names = kastell_core::quote(&names),
+    )
+}
+
 /// Writes `files`: each refused first when something kastell did not
 /// write is in its place, then written atomically with its mode. Starts
 /// the timer when the server's own systemd runs it (`layout` at the
@@ -111,7 +131,7 @@ pub(crate) async fn write(
         let script = format!(
             "f={path}; {test} || {{ echo \"$f is not a file kastell wrote: left alone\" >&2; exit 3; }}",
             path = kastell_core::quote(&file.path),
-            test = ours_test()
+            test = owned_test(layout, &file.path)
         );
         root.run(&script, None)
             .await
@@ -216,7 +236,7 @@ pub(crate) async fn remove(root: Root<'_>, layout: &Layout) -> Result<(Vec<Strin
             test = if path == layout.last_run() {
                 "[ -f \"$f\" ]".to_owned()
             } else {
-                ours_test()
+                owned_test(layout, &path)
             }
         );
         match root.run(&script, None).await?.trim() {

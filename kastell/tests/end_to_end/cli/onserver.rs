@@ -82,7 +82,6 @@ fn s3(keys: &S3Keys, method: &str, url: &str) -> u16 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the testkit SeaweedFS cluster does not start reliably yet (a weed process exits on the shared machine); run with --ignored"]
 async fn servers_back_themselves_up_into_a_seaweedfs_cluster() {
     let dir = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
@@ -212,6 +211,12 @@ async fn servers_back_themselves_up_into_a_seaweedfs_cluster() {
     assert!(!script.contains("-secret-not-logged") && !script.contains("not-logged-token"));
     let cron = std::fs::read_to_string(root_a.join("etc/cron.d/kastell-onserver-backup")).unwrap();
     assert!(cron.contains("0 3 * * * root /bin/sh"), "{cron}");
+    // Installing again replaces kastell's own files, the password file
+    // (which carries no marker) included.
+    let again = run(install_args(false), vec![]).await;
+    assert!(again.status.success(), "{}", text(&again));
+    let server_password_a = root_a.join("etc/kastell/onserver/password");
+    assert!(server_password_a.exists());
 
     // Each server runs its backup (as the timer would), over SSH.
     let ran = run(owned(&["schedule", "run", "--on-server", "--all"]), vec![]).await;
@@ -391,7 +396,11 @@ async fn servers_back_themselves_up_into_a_seaweedfs_cluster() {
     )
     .await;
     assert!(removed.status.success(), "{}", text(&removed));
-    assert!(!script_a.exists() && !env_a.exists());
+    assert!(
+        !script_a.exists() && !env_a.exists() && !server_password_a.exists(),
+        "{}",
+        text(&removed)
+    );
     let kept = restic(
         &repo_a,
         &cluster.admin,
