@@ -224,6 +224,7 @@ mod tests {
             tags: tags.iter().map(|t| (*t).to_owned()).collect(),
             total_bytes: 1,
             added_bytes: 1,
+            unchanged_files: 0,
         }
     }
 
