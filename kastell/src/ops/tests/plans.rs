@@ -51,7 +51,11 @@ fn a_maintain_plan_follows_its_options() {
     let web = server(&world, "web-1");
     let plain = MaintainOp::plan(&ctx, &web, &MaintainOptions::default());
     assert!(
-        plain[0].starts_with("Snapshot (where the provider has them"),
+        plain[0].starts_with("Backup: the platform's database"),
+        "{plain:?}"
+    );
+    assert!(
+        plain[1].starts_with("Snapshot (where the provider has them"),
         "{plain:?}"
     );
     assert!(
@@ -71,7 +75,7 @@ fn a_maintain_plan_follows_its_options() {
     };
     let steps = MaintainOp::plan(&ctx, &web, &forced);
     assert!(
-        steps[0].starts_with("Snapshot (required): estimate its monthly cost"),
+        steps[1].starts_with("Snapshot (required): estimate its monthly cost"),
         "{steps:?}"
     );
     assert!(
@@ -95,9 +99,18 @@ fn a_maintain_plan_follows_its_options() {
     );
     let none = MaintainOptions {
         no_snapshot: true,
+        no_backup: true,
         ..MaintainOptions::default()
     };
-    assert!(MaintainOp::plan(&ctx, &web, &none)[0].starts_with("Snapshot: skipped (--no-snapshot"));
+    let steps = MaintainOp::plan(&ctx, &web, &none);
+    assert!(
+        steps[0].starts_with("Backup: skipped (--no-backup"),
+        "{steps:?}"
+    );
+    assert!(
+        steps[1].starts_with("Snapshot: skipped (--no-snapshot"),
+        "{steps:?}"
+    );
 }
 
 #[test]
