@@ -149,7 +149,11 @@ async fn dry_runs_send_no_request_and_destructive_runs_need_force() {
     assert_eq!(servers.len(), FLEET);
     let steps = servers[0]["steps"].as_array().unwrap();
     assert!(
-        steps[0]
+        steps[0].as_str().unwrap().starts_with("Backup: "),
+        "{steps:?}"
+    );
+    assert!(
+        steps[1]
             .as_str()
             .unwrap()
             .starts_with("Snapshot (required)"),
@@ -157,7 +161,7 @@ async fn dry_runs_send_no_request_and_destructive_runs_need_force() {
     );
     assert_eq!(
         steps.len(),
-        7,
+        8,
         "the steps, then the rollback policy: {plan}"
     );
 

@@ -366,8 +366,11 @@ async fn safe_mode_matrix_on_a_manual_bare_server() {
         )
         .await;
     assert!(!refused_by_safe_mode(&r));
-    // The snapshot (skipped: a manual server has none), then the five.
-    assert_eq!(content(&r)["steps"].as_array().map(Vec::len), Some(6));
+    // The platform backup, the snapshot (skipped: a manual server has
+    // none), then the five.
+    let steps = content(&r)["steps"].clone();
+    assert_eq!(steps.as_array().map(Vec::len), Some(7), "{steps}");
+    assert_eq!(steps[0]["name"], "Backup", "{steps}");
 
     // Read-only tools work in both modes.
     let r = off
