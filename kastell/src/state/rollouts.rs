@@ -10,8 +10,7 @@
 //! Files are opened without blocking and only when regular (a FIFO or a
 //! link put in their place is refused), as every file of the directory is.
 
-use std::fs::{DirBuilder, File};
-use std::os::unix::fs::DirBuilderExt;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use chrono::{SecondsFormat, Utc};
@@ -216,11 +215,7 @@ pub(crate) fn check_id(id: &str) -> Result<()> {
 /// The journals' directory in `dir`, created 0700.
 fn rollouts_dir(dir: &Path) -> Result<PathBuf> {
     let path = dir.join(ROLLOUTS_DIR);
-    DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&path)
-        .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+    super::paths::ensure_private_dir(&path)?;
     Ok(path)
 }
 

@@ -12,8 +12,7 @@
 //! Ids come from clients, so only ids kastell could have made (hex digits
 //! and `-`) ever become file names.
 
-use std::fs::{DirBuilder, File};
-use std::os::unix::fs::DirBuilderExt;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -97,11 +96,7 @@ pub(crate) fn now() -> String {
 
 fn tasks_dir(dir: &Path) -> Result<PathBuf> {
     let path = dir.join(TASKS_DIR);
-    DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&path)
-        .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+    super::paths::ensure_private_dir(&path)?;
     Ok(path)
 }
 
