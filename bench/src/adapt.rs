@@ -98,7 +98,7 @@ impl Data {
 async fn kastell(transport: &SshTransport, data: &Data) -> Result<(Duration, u64, String)> {
     let store = tempfile::tempdir().map_err(|e| Error::io("a store", e))?;
     let started = Instant::now();
-    let plan = wire::plan(transport, CompressMode::Auto).await;
+    let plan = wire::plan(transport, CompressMode::Auto, None).await;
     let reason = plan.reason.clone();
     let mut staging = Staging::create(
         store.path(),

@@ -88,21 +88,7 @@ pub(super) fn transfer(ctx: &Context) -> TransferProgress {
         .stopping_when(move || stop.cancelled())
 }
 
-/// `bytes` in binary units with one decimal (`512 B`, `12.0 MiB`,
-/// `1.5 GiB`), for progress messages.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
+pub use crate::engine::human_bytes;
 
 /// Numbers steps for one operation and forwards them to a [`Progress`].
 pub(super) struct Stepper<'a> {

@@ -14,7 +14,7 @@ use kastell_core::{
 use serde::Serialize;
 
 use crate::engine::backup::wire::{
-    HostTools, LinkSample, choose, local_cores, measure_link, probe_tools,
+    HostTools, LinkSample, choose, local_cores, measure_link, probe_tools_measured,
 };
 use crate::engine::remote::transport_for;
 use crate::env::Env;
@@ -347,7 +347,7 @@ async fn probe(store: &FleetStore, record: &ServerRecord, env: &Env) -> ServerCh
     }
     check.host_key = transport.host_key().await.ok();
     check.boot_id = transport.boot_id().await.ok();
-    if let Ok(tools) = probe_tools(&transport).await {
+    if let Ok(tools) = probe_tools_measured(&transport).await {
         let round_trip = Duration::from_micros(tools.round_trip_micros);
         check.link = measure_link(&transport, round_trip).await.ok();
         check.link_mb_per_sec = check.link.map(|l| (l.bytes_per_sec() / 1e5).round() / 10.0);

@@ -243,7 +243,8 @@ impl BackupEngine {
         sweep_abandoned(&server_dir);
         let id = fresh_id(&server_dir).await;
         let started = Instant::now();
-        let plan = wire::plan(request.transport.as_ref(), self.wire_mode()).await;
+        let last_bytes = self.last_backup_bytes(&request.server.name);
+        let plan = wire::plan(request.transport.as_ref(), self.wire_mode(), last_bytes).await;
         let mut staging = Staging::create(&server_dir, &id, self.compression)?
             .with_wire(plan.clone())
             .with_dump_jobs(self.jobs)
@@ -271,6 +272,21 @@ impl BackupEngine {
             report,
             elapsed,
         })
+    }
+
+    /// How many bytes, uncompressed, the server's newest readable backup
+    /// held (what its artifacts streamed in as, else their stored size);
+    /// `None` when it has none, so the next backup measures the link.
+    fn last_backup_bytes(&self, server: &str) -> Option<u64> {
+        let listed = self.list(server).ok()?;
+        let manifest = listed.into_iter().find_map(|b| b.manifest)?;
+        if !manifest.content.is_empty() {
+            return Some(manifest.content.iter().map(|c| c.size).sum());
+        }
+        if !manifest.wire.is_empty() {
+            return Some(manifest.wire.iter().map(|w| w.bytes_uncompressed).sum());
+        }
+        None
     }
 
     /// Where compression may run for this engine's backups: nowhere when

@@ -220,3 +220,30 @@ async fn a_host_without_zstd_falls_back_and_says_so() {
     );
     assert!(!bare.report.warnings.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_servers_next_backup_does_not_measure_the_link_again() {
+    let host = host_with_rows();
+    let tmp = tempfile::tempdir().unwrap();
+    // The first backup has nothing to go by: it measures the link.
+    let first = backup(&host, tmp.path(), CompressMode::Auto).await;
+    let reason = &db_transfer(&first).reason;
+    assert!(reason.contains("the link measured"), "{reason}");
+    // The next one knows the server's backups are a few hundred KiB: zstd
+    // on the host, no link sample, and the reason says so.
+    let second = backup(&host, tmp.path(), CompressMode::Auto).await;
+    let wire = db_transfer(&second);
+    assert_eq!(wire.codec, WireCodec::Zstd);
+    assert!(
+        wire.reason
+            .contains("too little for the link's speed to matter")
+            && wire.reason.contains("32.0 MiB"),
+        "{}",
+        wire.reason
+    );
+    assert!(
+        !wire.reason.contains("the link measured"),
+        "{}",
+        wire.reason
+    );
+}

@@ -10,8 +10,8 @@ mod plan;
 mod probe;
 
 pub use link::{LINK_SAMPLE_BYTES, LONG_SAMPLE_BYTES, LinkSample, measure_link};
-pub use plan::{choose, local_cores, local_workers, plan};
-pub use probe::{HostTools, probe_tools};
+pub use plan::{SMALL_BACKUP_BYTES, choose, local_cores, local_workers, plan};
+pub use probe::{HostTools, probe_tools, probe_tools_measured};
 
 use kastell_core::Transport;
 

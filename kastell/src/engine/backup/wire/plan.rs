@@ -15,7 +15,8 @@ use kastell_core::Transport;
 use kastell_core::wire::{CompressMode, MAX_ZSTD_LEVEL, WireCodec, WireLevel, WirePlan};
 
 use super::link::{LinkSample, measure_link};
-use super::probe::{HostTools, probe_tools};
+use super::probe::{HostTools, probe_tools, probe_tools_measured};
+use crate::engine::human_bytes;
 
 /// What one core compresses per second at level 1, as assumed when
 /// comparing with the link: zstd about 250 MB/s (used only when zstd's
@@ -235,17 +236,39 @@ fn decide(
     plan
 }
 
+/// Below this many bytes, the server's last backup was too small for the
+/// link's speed to matter: 32 MiB cross even a 10 Mbit/s link in under
+/// half a minute however they are compressed, while measuring the link
+/// (2 MiB of random bytes, 32 MiB more on a fast link) and zstd's speed
+/// on the host costs up to a second and a half of every backup.
+pub const SMALL_BACKUP_BYTES: u64 = 32 * 1024 * 1024;
+
 /// Plans one backup in `mode` over `transport`: nothing runs for `local`
-/// and `none`; `server` probes the host's tools (one command); `auto` also
-/// measures the link when the host has a compressor. A probe that fails
-/// (a restricted shell) plans raw bytes with a warning instead of failing
-/// the backup; a failed link measurement plans as `server` would.
-pub async fn plan(transport: &dyn Transport, mode: CompressMode) -> WirePlan {
+/// and `none`; `server` probes the host's tools (one quick command);
+/// `auto` also measures zstd's speed on the host and the link when the
+/// host has a compressor, unless the server's last backup (`last_bytes`,
+/// uncompressed; `None` when there is none) held less than
+/// [`SMALL_BACKUP_BYTES`]: then it plans as `server` does and says why. A
+/// probe that fails (a restricted shell) plans raw bytes with a warning
+/// instead of failing the backup; a failed link measurement plans as
+/// `server` would.
+pub async fn plan(
+    transport: &dyn Transport,
+    mode: CompressMode,
+    last_bytes: Option<u64>,
+) -> WirePlan {
     let cores = local_cores();
     if matches!(mode, CompressMode::Local | CompressMode::None) {
         return choose(mode, &HostTools::default(), None, cores);
     }
-    let tools = match probe_tools(transport).await {
+    let small = last_bytes.filter(|&bytes| bytes < SMALL_BACKUP_BYTES);
+    let measure = mode == CompressMode::Auto && small.is_none();
+    let probed = if measure {
+        probe_tools_measured(transport).await
+    } else {
+        probe_tools(transport).await
+    };
+    let tools = match probed {
         Ok(tools) => tools,
         Err(e) => {
             let mut plan = WirePlan::raw(format!(
@@ -259,7 +282,21 @@ pub async fn plan(transport: &dyn Transport, mode: CompressMode) -> WirePlan {
             return plan;
         }
     };
-    let link = if mode == CompressMode::Auto && !candidates(&tools).is_empty() {
+    if let (CompressMode::Auto, Some(bytes)) = (mode, small) {
+        let mut plan = choose(CompressMode::Server, &tools, None, cores);
+        if plan.codec != WireCodec::Raw {
+            plan.reason = format!(
+                "the server's last backup held {}, too little for the link's speed to matter: \
+                 {} on the host without measuring the link (a server whose backups pass {} \
+                 measures it first)",
+                human_bytes(bytes),
+                plan.codec,
+                human_bytes(SMALL_BACKUP_BYTES)
+            );
+        }
+        return plan;
+    }
+    let link = if measure && !candidates(&tools).is_empty() {
         let round_trip = Duration::from_micros(tools.round_trip_micros);
         measure_link(transport, round_trip).await.ok()
     } else {

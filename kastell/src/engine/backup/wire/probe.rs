@@ -7,19 +7,34 @@ use serde::Serialize;
 
 use kastell_core::{RemoteCommand, Result, Transport, TransportExt};
 
-/// Prints the name of each compressor that runs (`-V` exits 0), then, with
-/// zstd, `zstd-speed <MB/s>` from zstd's own benchmark (level 1 on every
-/// core, one pass over 10 MB of its synthetic data: about a tenth of a
-/// second) and `zstd-adapt` when it compresses with the very flags an
-/// adaptive backup uses (`--adapt` needs zstd 1.3.6 or later built with
-/// threads), then the number of cores. A compressor that is installed but
-/// broken counts as missing.
-const PROBE: &str = "for t in zstd pigz gzip; do \"$t\" -V >/dev/null 2>&1 && echo \"$t\"; done; \
-                     if zstd -V >/dev/null 2>&1; then zstd -q -b1 -e1 -i0 -T0 2>&1 \
-                     | sed -n 's/^-1 .*) *\\([0-9.]*\\) MB\\/s.*/zstd-speed \\1/p'; \
-                     echo kastell | zstd -T0 -B1MiB --adapt=min=1,max=2 -q -c >/dev/null 2>&1 \
-                     && echo zstd-adapt; fi; \
-                     nproc 2>/dev/null || echo 1";
+/// The probe's script (a macro so [`PROBE_MEASURED`] can extend it): the
+/// name of each compressor that runs (`-V` exits 0), then, with zstd,
+/// `zstd-adapt` when it compresses with the very flags an adaptive backup
+/// uses (`--adapt` needs zstd 1.3.6 or later built with threads), then
+/// the number of cores. A compressor that is installed but broken counts
+/// as missing. A few milliseconds.
+macro_rules! tools_script {
+    () => {
+        "for t in zstd pigz gzip; do \"$t\" -V >/dev/null 2>&1 && echo \"$t\"; done; \
+         if zstd -V >/dev/null 2>&1; then \
+         echo kastell | zstd -T0 -B1MiB --adapt=min=1,max=2 -q -c >/dev/null 2>&1 \
+         && echo zstd-adapt; fi; \
+         nproc 2>/dev/null || echo 1"
+    };
+}
+
+/// What [`probe_tools`] runs.
+const PROBE: &str = tools_script!();
+
+/// What [`probe_tools_measured`] runs: with zstd, first `zstd-speed <MB/s>`
+/// from zstd's own benchmark (level 1 on every core, one pass over 10 MB of
+/// its synthetic data: about a tenth of a second on an idle host, more on a
+/// busy one), then [`PROBE`]'s lines.
+const PROBE_MEASURED: &str = concat!(
+    "if zstd -V >/dev/null 2>&1; then zstd -q -b1 -e1 -i0 -T0 2>&1 \
+     | sed -n 's/^-1 .*) *\\([0-9.]*\\) MB\\/s.*/zstd-speed \\1/p'; fi; ",
+    tools_script!()
+);
 
 /// How long the probe (and each link sample) may take.
 pub(super) const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -91,10 +106,22 @@ impl HostTools {
 }
 
 /// Runs the probe: one command, a few milliseconds plus a round trip.
+/// `zstd_bytes_per_sec` stays `None`: see [`probe_tools_measured`].
 pub async fn probe_tools(transport: &dyn Transport) -> Result<HostTools> {
+    run_probe(transport, PROBE).await
+}
+
+/// [`probe_tools`] with zstd's own benchmark on the host (about a tenth of
+/// a second more), for when where to compress depends on how fast the
+/// host compresses.
+pub async fn probe_tools_measured(transport: &dyn Transport) -> Result<HostTools> {
+    run_probe(transport, PROBE_MEASURED).await
+}
+
+async fn run_probe(transport: &dyn Transport, probe: &'static str) -> Result<HostTools> {
     let started = Instant::now();
     let out = transport
-        .exec_checked(&RemoteCommand::fixed(PROBE), PROBE_TIMEOUT)
+        .exec_checked(&RemoteCommand::fixed(probe), PROBE_TIMEOUT)
         .await
         .map_err(|e| e.or_hint("kastell could not check which compressors the host has"))?;
     let mut tools = HostTools::parse(&out.stdout_text());
@@ -128,13 +155,16 @@ mod tests {
 
     #[test]
     fn the_probe_runs_in_a_real_shell() {
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(PROBE)
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        let tools = HostTools::parse(&String::from_utf8_lossy(&out.stdout));
+        let run = |script: &str| {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            HostTools::parse(&String::from_utf8_lossy(&out.stdout))
+        };
+        let tools = run(PROBE_MEASURED);
         let has = |name: &str| {
             std::process::Command::new(name)
                 .arg("-V")
@@ -148,5 +178,14 @@ mod tests {
         assert_eq!(tools.zstd_bytes_per_sec.is_some(), tools.zstd, "{tools:?}");
         assert_eq!(tools.zstd_adapt, tools.zstd, "{tools:?}");
         assert!(tools.cores >= 1);
+        // The quick probe finds the same, without the benchmark.
+        let quick = run(PROBE);
+        assert_eq!(
+            quick,
+            HostTools {
+                zstd_bytes_per_sec: None,
+                ..tools
+            }
+        );
     }
 }
