@@ -9,7 +9,9 @@
 //! host behind a shaped link at 100 Mbit/s and 1 Gbit/s (against the bare
 //! and the server-gzip streams), adaptive compression on the wire
 //! (against the bare and server-side zstd streams and the computed floor),
-//! fleet operations over 100 simulated servers (against one server), a
+//! fleet operations over 100 simulated servers (against one server),
+//! on-server backups of that fleet into a SeaweedFS cluster (against the
+//! same servers backed up through this machine), a
 //! rollout over them with injected health failures (against one server and
 //! all at once without a rollout), API requests
 //! per operation (against the minimum each API allows), reboot detection
@@ -29,6 +31,7 @@ mod mcp_memory;
 mod mcp_start;
 mod measure;
 mod netns;
+mod onserver_fleet;
 mod paas;
 mod parallel;
 mod reboot;
@@ -54,15 +57,17 @@ use crate::report::Section;
 #[command(name = "kastell-bench", version)]
 struct Args {
     /// Which benchmarks to run (comma-separated): mcp, mcp-memory, raw, paas, shaped,
-    /// adapt, parallel, fleet, rollout, api, reboot, repo, repo-shaped, drill
-    /// (`shaped`, `adapt`, `parallel` and `repo-shaped` need root: network
-    /// namespaces, tc; `repo` needs SeaweedFS from `.ci/setup`; the dump of
+    /// adapt, parallel, fleet, onserver-fleet, rollout, api, reboot, repo, repo-shaped,
+    /// drill (`shaped`, `adapt`, `parallel` and `repo-shaped` need root: network
+    /// namespaces, tc; `repo` and `onserver-fleet` need SeaweedFS, restic and
+    /// curl from `.ci/setup`; the data on each server of `onserver-fleet` is
+    /// --onserver-mib; the dump of
     /// `repo` and `repo-shaped` is --dump-mib, the database of `drill`
     /// --db-mib, the data of `adapt` --adapt-mib).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "mcp,mcp-memory,raw,paas,shaped,adapt,parallel,fleet,rollout,api,reboot,repo,repo-shaped,drill"
+        default_value = "mcp,mcp-memory,raw,paas,shaped,adapt,parallel,fleet,onserver-fleet,rollout,api,reboot,repo,repo-shaped,drill"
     )]
     only: Vec<String>,
     /// Size of the raw dump in MiB.
@@ -79,9 +84,12 @@ struct Args {
     /// Size of each data set of the adaptive-compression benchmark in MiB.
     #[arg(long, default_value_t = 256)]
     adapt_mib: u64,
-    /// Servers in the fleet benchmark.
+    /// Servers in the fleet benchmarks (fleet, onserver-fleet, rollout).
     #[arg(long, default_value_t = 100)]
     fleet: usize,
+    /// MiB of application-like text on each server of `onserver-fleet`.
+    #[arg(long, default_value_t = 2)]
+    onserver_mib: u64,
     /// Repetitions of each timed measurement.
     #[arg(long, default_value_t = 3)]
     runs: usize,
@@ -181,6 +189,13 @@ async fn run(args: &Args) -> Result<Vec<Section>> {
     if args.wants("fleet") {
         report(
             fleet::run(&args.bin("kastell")?, fleet).await?,
+            &mut sections,
+        );
+    }
+    if args.wants("onserver-fleet") {
+        let mib = if args.quick { 1 } else { args.onserver_mib };
+        report(
+            onserver_fleet::run(&args.bin("kastell")?, fleet, mib).await?,
             &mut sections,
         );
     }

@@ -50,6 +50,18 @@ pub(crate) fn peak_rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// What process `pid` has read and written so far through system calls
+/// (`rchar` + `wchar` of `/proc/PID/io`: sockets, pipes and files alike).
+pub(crate) fn io_bytes(pid: u32) -> Option<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    let field = |name: &str| {
+        io.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    Some(field("rchar:")? + field("wchar:")?)
+}
+
 /// How a child process ran.
 #[derive(Debug)]
 pub(crate) struct ChildRun {
@@ -58,6 +70,9 @@ pub(crate) struct ChildRun {
     /// The largest `VmHWM` seen while it ran, in KiB (sampled every few
     /// milliseconds, so growth in its last moments may be missed).
     pub(crate) peak_rss_kib: u64,
+    /// The bytes it read and wrote ([`io_bytes`]), as last sampled (its
+    /// last moments may be missed).
+    pub(crate) io_bytes: u64,
     /// Its exit status.
     pub(crate) status: ExitStatus,
     /// Everything it wrote to stdout.
@@ -80,9 +95,13 @@ pub(crate) fn run_child(mut command: Command) -> Result<ChildRun> {
     let stdout = child.stdout.take().map(drain);
     let stderr = child.stderr.take().map(drain);
     let mut peak = 0;
+    let mut io = 0;
     let status = loop {
         if let Some(kib) = peak_rss_kib(pid) {
             peak = peak.max(kib);
+        }
+        if let Some(bytes) = io_bytes(pid) {
+            io = io.max(bytes);
         }
         match child.try_wait() {
             Ok(Some(status)) => break status,
@@ -97,6 +116,7 @@ pub(crate) fn run_child(mut command: Command) -> Result<ChildRun> {
     Ok(ChildRun {
         wall,
         peak_rss_kib: peak,
+        io_bytes: io,
         status,
         stdout: collect(stdout),
         stderr: collect(stderr),

@@ -3,8 +3,11 @@
 //! shape users grow: more volume servers). The gateway knows an admin
 //! login and one login per server, each limited to its own key prefix
 //! (read, write and list there only) and denied `s3:DeleteObject` outside
-//! restic's `locks/` by the bucket's policy: the append-only logins of
-//! on-server backups.
+//! restic's `locks/` by the bucket's policy, in a bucket that keeps every
+//! version an overwrite replaces: the append-only logins of on-server
+//! backups. [`SeaweedCluster::start_with`] adds logins the policy leaves
+//! free to delete (over-privileged keys, for the tests that must refuse
+//! them).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,6 +24,9 @@ pub struct PrefixLogin {
     pub prefix: String,
     /// Its key.
     pub keys: S3Keys,
+    /// Whether the bucket policy leaves it free to delete (an
+    /// over-privileged key).
+    pub may_delete: bool,
 }
 
 /// A running cluster; every process is killed when it is dropped.
@@ -191,6 +197,7 @@ fn identities(admin: &S3Keys, logins: &[PrefixLogin]) -> serde_json::Value {
 pub fn no_delete_policy(logins: &[PrefixLogin]) -> serde_json::Value {
     let principals: Vec<String> = logins
         .iter()
+        .filter(|l| !l.may_delete)
         .map(|l| format!("arn:aws:iam::000000000000:user/{}", l.name))
         .collect();
     serde_json::json!({
@@ -208,9 +215,15 @@ pub fn no_delete_policy(logins: &[PrefixLogin]) -> serde_json::Value {
 impl SeaweedCluster {
     /// Starts a master, `volumes` volume servers and a filer with the S3
     /// gateway on fresh loopback ports, with `logins` (name, prefix),
-    /// creates the bucket and its policy, and waits until a login can
-    /// store a restic repository (a few seconds).
+    /// creates the bucket (versioned) and its policy, and waits until a
+    /// login can store a restic repository (a few seconds).
     pub fn start(volumes: usize, logins: &[(&str, &str)]) -> Self {
+        Self::start_with(volumes, logins, &[])
+    }
+
+    /// [`Self::start`] with also `deleting` (name, prefix): logins limited
+    /// to their prefix that the bucket policy lets delete.
+    pub fn start_with(volumes: usize, logins: &[(&str, &str)], deleting: &[(&str, &str)]) -> Self {
         let weed = crate::ci_cache("seaweedfs").join("weed");
         assert!(
             weed.exists(),
@@ -222,15 +235,19 @@ impl SeaweedCluster {
             access_key_id: "clusteradmin".into(),
             secret_access_key: "clusteradminsecret".into(),
         };
-        let logins: Vec<PrefixLogin> = logins
+        let flagged = logins
             .iter()
-            .map(|(name, prefix)| PrefixLogin {
+            .map(|l| (l, false))
+            .chain(deleting.iter().map(|l| (l, true)));
+        let logins: Vec<PrefixLogin> = flagged
+            .map(|((name, prefix), may_delete)| PrefixLogin {
                 name: (*name).to_owned(),
                 prefix: (*prefix).to_owned(),
                 keys: S3Keys {
                     access_key_id: format!("{name}key"),
                     secret_access_key: format!("{name}-secret-not-logged"),
                 },
+                may_delete,
             })
             .collect();
         let config = dir.path().join("s3.json");
@@ -427,12 +444,20 @@ impl SeaweedCluster {
     }
 
     fn create_bucket_and_policy(&self) {
-        let policy = no_delete_policy(&self.logins).to_string();
-        let file = self.dir.path().join("policy.json");
-        std::fs::write(&file, &policy).expect("write the policy");
+        let versioning = "<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+                          <Status>Enabled</Status></VersioningConfiguration>";
+        self.admin_put("versioning", versioning);
+        self.admin_put("policy", &no_delete_policy(&self.logins).to_string());
+    }
+
+    /// Sets the bucket's `what` (`?policy`, `?versioning`) to `document`
+    /// with the admin key (curl's SigV4); panics unless it answers 2xx.
+    fn admin_put(&self, what: &str, document: &str) {
+        let file = self.dir.path().join(format!("{what}.doc"));
+        std::fs::write(&file, document).expect("write the document");
         let sha = {
             use sha2::Digest;
-            let digest = sha2::Sha256::digest(policy.as_bytes());
+            let digest = sha2::Sha256::digest(document.as_bytes());
             digest
                 .iter()
                 .map(|b| format!("{b:02x}"))
@@ -457,13 +482,13 @@ impl SeaweedCluster {
             .arg(format!("x-amz-content-sha256: {sha}"))
             .args(["-X", "PUT", "--data-binary"])
             .arg(format!("@{}", file.display()))
-            .arg(format!("{}/{BUCKET}?policy=", self.endpoint))
+            .arg(format!("{}/{BUCKET}?{what}=", self.endpoint))
             .output()
             .expect("curl is installed");
         let code = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
             code.starts_with('2'),
-            "setting the bucket policy answered {code}: {}",
+            "setting the bucket's {what} answered {code}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }

@@ -12,7 +12,8 @@
 //!   OpenSSH's server and never replaces an existing name.
 //! - **S3**: the bucket's policy (a key that may `PutObject` but not
 //!   `DeleteObject`) plus versioning or Object Lock, so an overwrite keeps
-//!   the old version.
+//!   the old version (the canary reads that from the version id the
+//!   overwrite is answered with: [`Attempt::Kept`]).
 //!
 //! [`probe`] writes one small object outside restic's directories
 //! ([`CANARY_NAME`] at the repository's root) once and reuses it, then
@@ -55,6 +56,9 @@ pub enum Attempt {
     Refused,
     /// The server did it.
     Allowed,
+    /// The server took the overwrite but kept the earlier version (S3
+    /// bucket versioning answered with a version id): nothing was lost.
+    Kept,
 }
 
 /// What [`probe`] found.
@@ -72,9 +76,10 @@ pub struct CanaryReport {
 }
 
 impl CanaryReport {
-    /// Whether the server refused both the overwrite and the delete.
+    /// Whether the server refused the delete and either refused the
+    /// overwrite or kept what it replaced.
     pub fn is_append_only(&self) -> bool {
-        self.overwrite == Attempt::Refused && self.delete == Attempt::Refused
+        self.overwrite != Attempt::Allowed && self.delete == Attempt::Refused
     }
 }
 

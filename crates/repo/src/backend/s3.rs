@@ -164,12 +164,19 @@ impl S3Backend {
             Err(object_store::Error::PermissionDenied { .. }) => Ok(Attempt::Refused),
             Err(e) => Err(store_error(&doing(what), e)),
         };
-        let overwrite = attempt(
-            self.runtime
-                .block_on(self.store.put(&key, payload()))
-                .map(drop),
-            "overwriting",
-        )?;
+        // A versioned bucket answers an overwrite with the new version's
+        // id and keeps the earlier one.
+        let overwrite = match self.runtime.block_on(self.store.put(&key, payload())) {
+            Ok(put)
+                if put
+                    .version
+                    .as_deref()
+                    .is_some_and(|v| !v.is_empty() && v != "null") =>
+            {
+                Attempt::Kept
+            }
+            other => attempt(other.map(drop), "overwriting")?,
+        };
         let delete = attempt(self.runtime.block_on(self.store.delete(&key)), "deleting")?;
         Ok(CanaryReport {
             location: self.location.clone(),

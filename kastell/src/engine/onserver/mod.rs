@@ -19,7 +19,11 @@
 //! (`remote`). On this machine: `state` (which servers, their passwords,
 //! their repositories registered beside the shared one) and `freshness`
 //! (the newest complete run per server, read from the repository).
+//! Before anything is written on a server, `canary` proves from that
+//! server, with its own login, that the storage refuses it deletes and
+//! overwrites; the install stops when it does not.
 
+pub(crate) mod canary;
 pub(crate) mod capture;
 pub(crate) mod files;
 pub(crate) mod freshness;

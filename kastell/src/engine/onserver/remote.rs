@@ -38,7 +38,7 @@ impl Root<'_> {
 
     /// Runs `script` as root and returns its stdout; a non-zero exit is
     /// `CommandFailed` with its stderr.
-    async fn run(&self, script: &str, stdin: Option<String>) -> Result<String> {
+    pub(crate) async fn run(&self, script: &str, stdin: Option<String>) -> Result<String> {
         let command = self.command(script)?;
         let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let reader: Option<BoxRead> =

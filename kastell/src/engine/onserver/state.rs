@@ -105,8 +105,10 @@ impl OnServerList {
 }
 
 /// `shared`'s location with `servers/<server>` added to its S3 prefix:
-/// the per-server repository. Refuses a repository that is not on S3
-/// (SFTP and local directories are not offered to servers yet).
+/// the per-server repository. Refuses a repository that is not on S3:
+/// a local directory has no server to refuse a delete, and stock restic
+/// cannot write through an append-only SFTP login (it sets each new
+/// file's mode on the open handle, which that login must refuse).
 pub(crate) fn server_location(shared: &RepoConfig, server: &str) -> Result<RepoLocation> {
     let RepoLocation::S3 {
         endpoint,
@@ -123,7 +125,9 @@ pub(crate) fn server_location(shared: &RepoConfig, server: &str) -> Result<RepoL
         )
         .with_hint(
             "Add an S3 repository (`kastell repo init NAME s3:https://host/bucket/prefix`) \
-             whose storage gives each server a login limited to its own prefix",
+             whose storage gives each server a login limited to its own prefix; SFTP is not \
+             offered to servers, because stock restic cannot write through an append-only SFTP \
+             login",
         ));
     };
     let piece = name_piece(server)?;

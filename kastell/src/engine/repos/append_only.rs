@@ -101,13 +101,21 @@ impl AppendOnlyCheck {
         let head = format!("repository {} ({})", self.name, self.location);
         let mut lines = Vec::new();
         match (self.status, &self.canary, &self.error) {
+            (AppendOnlyStatus::AppendOnly, Some(canary), _)
+                if canary.overwrite == Attempt::Kept =>
+            {
+                lines.push(format!(
+                    "{head}: append-only (delete refused; the overwrite kept the earlier \
+                     version)"
+                ));
+            }
             (AppendOnlyStatus::AppendOnly, _, _) => lines.push(format!(
                 "{head}: append-only (delete and overwrite refused by the server)"
             )),
             (AppendOnlyStatus::NotAppendOnly, Some(canary), _) => {
                 let can = match (canary.delete, canary.overwrite) {
                     (Attempt::Allowed, Attempt::Allowed) => "delete and overwrite",
-                    (Attempt::Allowed, Attempt::Refused) => "delete",
+                    (Attempt::Allowed, Attempt::Refused | Attempt::Kept) => "delete",
                     _ => "overwrite",
                 };
                 lines.push(format!(

@@ -11,6 +11,7 @@ mod first_use;
 mod fleet_sandbox;
 mod levels;
 mod onserver;
+mod onserver_canary;
 mod ops;
 mod ops_fleet;
 mod ops_sim;

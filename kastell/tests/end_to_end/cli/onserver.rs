@@ -26,7 +26,7 @@ const PASSWORD: &str = "the shared repository's passphrase";
 
 /// `kastell args` against the sandbox with the operator's S3 key and
 /// `extra` variables.
-async fn kastell(
+pub(super) async fn kastell(
     sandbox: &Sandbox,
     home: &Path,
     cluster: &SeaweedCluster,
@@ -46,7 +46,7 @@ async fn kastell(
         .unwrap()
 }
 
-fn text(out: &Output) -> String {
+pub(super) fn text(out: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -67,7 +67,7 @@ fn restic(repo: &str, keys: &S3Keys, password_file: &Path, args: &[&str]) -> Out
 }
 
 /// One signed S3 request with `keys` (curl's SigV4); returns the status.
-fn s3(keys: &S3Keys, method: &str, url: &str) -> u16 {
+pub(super) fn s3(keys: &S3Keys, method: &str, url: &str) -> u16 {
     let out = Command::new("curl")
         .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--aws-sigv4", "aws:amz:us-east-1:s3", "--user"])
         .arg(format!("{}:{}", keys.access_key_id, keys.secret_access_key))
@@ -319,6 +319,20 @@ async fn servers_back_themselves_up_into_a_seaweedfs_cluster() {
     assert_eq!(
         s3(srva, "GET", &format!("{base}/{}/config", prefix(&a))),
         200
+    );
+    // Nor write there: it cannot forge a fresh-looking run (a snapshot
+    // tagged run-complete) for b, nor plant a key or data beside b's.
+    for forged in ["snapshots/forged", "keys/forged", "data/00/forged"] {
+        assert_eq!(
+            s3(srva, "PUT", &format!("{base}/{}/{forged}", prefix(&b))),
+            403,
+            "a wrote {forged} into b's repository"
+        );
+    }
+    assert_eq!(
+        s3(srva, "PUT", &format!("{base}/fleet/servers/{}", "forged")),
+        403,
+        "a wrote outside its own prefix"
     );
     let still = restic(&repo_b, &cluster.admin, &password_a, &["cat", "config"]);
     assert!(

@@ -12,10 +12,10 @@ use serde::Serialize;
 
 use super::super::Context;
 use super::super::confirm::{Confirmation, confirm};
-use crate::engine::onserver::capture;
 use crate::engine::onserver::files::{self, Layout, ServerFile, Setup, Starter};
 use crate::engine::onserver::remote::{self, Installed, Root};
 use crate::engine::onserver::state::{self, OnServer, OnServerList};
+use crate::engine::onserver::{canary, capture};
 use crate::engine::repos::{self, RepoConfig, RepoRegistry};
 use crate::engine::schedule::{DEFAULT_BACKUP_AT, analyze};
 use crate::ops;
@@ -49,6 +49,10 @@ struct ServerReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     started_with: Option<String>,
     storage: String,
+    /// What the storage did with the server's own login (not on a dry
+    /// run, which writes nothing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    canary: Option<kastell_repo::append_only::CanaryReport>,
 }
 
 /// One file in the install report: its text only on a dry run, and a
@@ -179,6 +183,11 @@ pub(crate) async fn install(
             starter,
         };
         let rendered = files::render(&setup, &layout)?;
+        let canary = if args.dry_run {
+            None
+        } else {
+            Some(prove_append_only(root, &name, &layout, &rendered, &config).await?)
+        };
         let started_with = if args.dry_run {
             None
         } else {
@@ -203,6 +212,7 @@ pub(crate) async fn install(
             starter,
             artifacts: artifacts.iter().map(|a| a.name.clone()).collect(),
             storage: storage_sentence(&config),
+            canary,
             files: rendered
                 .into_iter()
                 .map(|file| FileReport {
@@ -251,11 +261,58 @@ pub(crate) async fn install(
             }
         ))?;
         ctx.out.line(format!("  {}.", server.storage))?;
+        if let Some(canary) = &server.canary {
+            let overwrite = match canary.overwrite {
+                kastell_repo::append_only::Attempt::Kept => {
+                    "kept the version an overwrite replaced"
+                }
+                _ => "refused the overwrite",
+            };
+            ctx.out.line(format!(
+                "  Canary (from the server, with its own login): the storage refused the delete \
+                 and {overwrite} of {}.",
+                canary.canary
+            ))?;
+        }
     }
     if report.dry_run {
         ctx.out.line("Dry run: nothing was written.")?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How to restrict a server's S3 login so the canary passes.
+const S3_RESTRICT: &str = "Give the server a key the storage denies s3:DeleteObject (except on \
+     */locks/*) and turn on the bucket's versioning or Object Lock, so an overwrite keeps the \
+     earlier version (README, \"On-server backups\"); then install again";
+
+/// Runs the append-only canary on the server with its own login (the
+/// environment file `rendered` holds, sent on standard input: nothing is
+/// written on the server first) and refuses the install unless the
+/// storage refused the delete and the overwrite (or kept what it
+/// replaced).
+async fn prove_append_only(
+    root: Root<'_>,
+    server: &str,
+    layout: &Layout,
+    rendered: &[ServerFile],
+    config: &RepoConfig,
+) -> Result<kastell_repo::append_only::CanaryReport> {
+    let env_file = layout.env_file();
+    let env = rendered
+        .iter()
+        .find(|f| f.path == env_file)
+        .ok_or_else(|| Error::unexpected("the rendered files hold no environment file"))?;
+    let report = canary::probe_s3(root, &env.content, &config.location)
+        .await
+        .map_err(|e| {
+            let message = format!("{server}: {}", e.message());
+            e.with_message(message)
+        })?;
+    if !report.is_append_only() {
+        return Err(canary::refusal(server, &report, S3_RESTRICT));
+    }
+    Ok(report)
 }
 
 /// Creates `config`'s repository with the operator's credential unless it
