@@ -122,6 +122,12 @@ export async function drive(sdk) {
       } catch (err) {
         report.calls.push({ error: describe(err), progress, cancelled });
       }
+      if (cancelled) {
+        // The SDK sends notifications/cancelled without waiting for it;
+        // closing at once could abort that request, which a host that
+        // keeps running never does.
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
     }
   } catch (err) {
     report.connectError = describe(err);
