@@ -159,10 +159,12 @@ fn some_id_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Str
         Number(u64),
         Text(String),
     }
-    Ok(Option::<Raw>::deserialize(deserializer)?.map(|raw| match raw {
-        Raw::Number(n) => n.to_string(),
-        Raw::Text(s) => s,
-    }))
+    Ok(
+        Option::<Raw>::deserialize(deserializer)?.map(|raw| match raw {
+            Raw::Number(n) => n.to_string(),
+            Raw::Text(s) => s,
+        }),
+    )
 }
 
 /// `{"action": {...}}`.

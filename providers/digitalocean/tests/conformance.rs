@@ -352,14 +352,18 @@ async fn kastells_snapshots_carry_its_tag_and_others_do_not() {
     assert!(own["snapshots"][0].get("tags").is_none(), "{own}");
 
     // What the tagging endpoint refuses.
+    let simulator = &sim;
     let tag = |tag: &str, resource: Value| {
         let path = format!("/tags/{tag}/resources");
         let body = json!({ "resources": [resource] });
-        async move { call(&sim, "POST", &path, Some(body)).await.status }
+        async move { call(simulator, "POST", &path, Some(body)).await.status }
     };
     let image = |id: String| json!({"resource_id": id, "resource_type": "image"});
     assert_eq!(tag("no-such-tag", image(first.id.to_string())).await, 404);
-    assert_eq!(tag("kastell-managed", image(sim.foreign_snapshot_id())).await, 404);
+    assert_eq!(
+        tag("kastell-managed", image(sim.foreign_snapshot_id())).await,
+        404
+    );
     let number = json!({"resource_id": 1, "resource_type": "image"});
     assert_eq!(tag("kastell-managed", number).await, 422);
     let kind = json!({"resource_id": first.id.as_str(), "resource_type": "server"});

@@ -3,8 +3,8 @@
 //! nothing gets in between) and the provider snapshot a rollback restores.
 //! Either failing stops the run before the update.
 
-use kastell_core::types::{StepReport, StepTimer};
 use kastell_core::Error;
+use kastell_core::types::{StepReport, StepTimer};
 
 use super::{BACKUP, MaintainOptions, SNAPSHOT};
 use crate::engine::backup::HostLock;

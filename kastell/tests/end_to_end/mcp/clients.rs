@@ -317,8 +317,14 @@ fn the_official_sdks_run_every_write_action() {
         // maintain with noBackup skips its backup step: the backups are the
         // first one and the restore's safety copy, nothing more.
         let maintained = &result(&report, 10)["structuredContent"];
-        assert!(maintained.get("backupId").is_none(), "{label}: {maintained}");
-        assert_eq!(maintained["steps"][0]["name"], "Backup", "{label}: {maintained}");
+        assert!(
+            maintained.get("backupId").is_none(),
+            "{label}: {maintained}"
+        );
+        assert_eq!(
+            maintained["steps"][0]["name"], "Backup",
+            "{label}: {maintained}"
+        );
         assert_eq!(
             maintained["steps"][0]["status"], "skipped",
             "{label}: {maintained}"

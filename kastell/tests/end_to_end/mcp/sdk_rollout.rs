@@ -69,14 +69,16 @@ async fn settled(sandbox: &Sandbox, home: &std::path::Path, id: &str) -> Value {
         if rollout["state"] != "running" {
             return rollout;
         }
-        assert!(Instant::now() < deadline, "rollout {id} never stopped: {report}");
+        assert!(
+            Instant::now() < deadline,
+            "rollout {id} never stopped: {report}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_official_sdks_follow_a_rollout_and_cancelling_the_request_stops_it_between_servers()
-{
+async fn the_official_sdks_follow_a_rollout_and_cancelling_the_request_stops_it_between_servers() {
     let dir = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
     let sandbox = support::hetzner_sandbox(dir.path(), 4).await;
@@ -111,7 +113,10 @@ async fn the_official_sdks_follow_a_rollout_and_cancelling_the_request_stops_it_
         let (report, stderr) = tokio::task::spawn_blocking(move || sdk::run(client, &plan))
             .await
             .unwrap();
-        assert!(report.get("connectError").is_none(), "{label}: {report}\n{stderr}");
+        assert!(
+            report.get("connectError").is_none(),
+            "{label}: {report}\n{stderr}"
+        );
         let call = &report["calls"][0];
         assert_eq!(call["cancelled"], true, "{label}: never cancelled: {call}");
         assert!(call.get("result").is_none(), "{label}: {call}");
@@ -121,7 +126,8 @@ async fn the_official_sdks_follow_a_rollout_and_cancelling_the_request_stops_it_
         let said = messages(call);
         let id = rollout_id(&said);
         assert!(
-            said.iter().any(|m| m.contains(&format!("canary: {}", names[0]))),
+            said.iter()
+                .any(|m| m.contains(&format!("canary: {}", names[0]))),
             "{label}: {said:?}"
         );
         assert!(

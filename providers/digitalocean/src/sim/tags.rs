@@ -101,7 +101,11 @@ pub(crate) async fn tag_resources(
             tags.push(tag.clone());
         }
     };
-    for droplet in world.droplets.iter_mut().filter(|d| droplets.contains(&d.id)) {
+    for droplet in world
+        .droplets
+        .iter_mut()
+        .filter(|d| droplets.contains(&d.id))
+    {
         add(&mut droplet.tags);
     }
     for image in world.images.iter_mut().filter(|i| images.contains(&i.id)) {
