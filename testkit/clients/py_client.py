@@ -5,13 +5,16 @@ It reads a plan (JSON) from the file named by its first argument, connects
 over stdio or Streamable HTTP (handshake era with mode "legacy", or letting
 the SDK negotiate with "auto"), lists the tools, resources and prompts, makes
 the planned calls (answering elicitation requests as the plan says, as a
-user would) and prints one JSON report on stdout. Whatever the SDK
+user would, and cancelling a call with "cancelWhen" at the progress
+message naming it) and prints one JSON report on stdout. Whatever the SDK
 rejects is reported as an error string: the Rust test decides what passes.
 """
 
 import asyncio
 import json
 import sys
+
+import anyio
 
 from mcp import Client, types
 from mcp.client.stdio import StdioServerParameters
@@ -94,9 +97,16 @@ async def run(plan):
                 await client.set_logging_level(plan["setLogLevel"])
             for call in plan.get("calls") or []:
                 progress = []
+                # call["cancelWhen"]: the call is cancelled (its scope, so
+                # the SDK sends notifications/cancelled) at the first
+                # progress message containing this text.
+                scope = anyio.CancelScope()
+                cancel_when = call.get("cancelWhen")
 
-                async def on_progress(value, total, message, progress=progress):
+                async def on_progress(value, total, message, progress=progress, scope=scope):
                     progress.append({"progress": value, "total": total, "message": message})
+                    if cancel_when and cancel_when in (message or ""):
+                        scope.cancel()
 
                 # An argument {"$from": N, "field": F} is call N's
                 # structuredContent[F] (a plan token or an id handed to a
@@ -118,13 +128,19 @@ async def run(plan):
                         arguments[key] = found
                 if call.get("sleepBefore"):
                     await asyncio.sleep(call["sleepBefore"])
+                wants_progress = call.get("progress") or cancel_when
                 try:
-                    result = await client.call_tool(
-                        call["name"],
-                        arguments,
-                        progress_callback=on_progress if call.get("progress") else None,
-                    )
-                    report["calls"].append({"result": dump(result), "progress": progress})
+                    result = None
+                    with scope:
+                        result = await client.call_tool(
+                            call["name"],
+                            arguments,
+                            progress_callback=on_progress if wants_progress else None,
+                        )
+                    if scope.cancelled_caught:
+                        report["calls"].append({"cancelled": True, "progress": progress})
+                    else:
+                        report["calls"].append({"result": dump(result), "progress": progress})
                 except Exception as err:  # noqa: BLE001
                     report["calls"].append({"error": describe(err), "progress": progress})
     except BaseException as err:  # noqa: BLE001 - includes exception groups from anyio

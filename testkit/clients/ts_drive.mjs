@@ -9,7 +9,9 @@
 // An argument {"$from": N, "field": F} is call N's structuredContent[F]
 // (an id an earlier call returned, handed to a later one), and
 // {"$from": N, "pointer": P} the value at JSON pointer P (e.g.
-// "/snapshot/id") in it, as in py_client.py.
+// "/snapshot/id") in it, as in py_client.py. A call with "cancelWhen"
+// is cancelled through the SDK (its abort signal) at the first progress
+// message containing that text; its report says "cancelled": true.
 // Everything the SDK rejects (a tools/list it cannot parse, a result that
 // does not match its tool's output schema) is reported as an error string,
 // never swallowed: the Rust test decides what passes.
@@ -95,7 +97,20 @@ export async function drive(sdk) {
     for (const call of plan.calls || []) {
       const args = resolve(call.arguments, report.calls);
       const progress = [];
-      const options = call.progress ? { onprogress: (p) => progress.push(p) } : {};
+      // call.cancelWhen: the call is aborted (the SDK sends
+      // notifications/cancelled) at the first progress message that
+      // contains this text, as a person stopping an agent would.
+      const abort = new AbortController();
+      let cancelled = false;
+      const onprogress = (p) => {
+        progress.push(p);
+        if (call.cancelWhen && !cancelled && String(p.message || "").includes(call.cancelWhen)) {
+          cancelled = true;
+          abort.abort();
+        }
+      };
+      const options = call.progress || call.cancelWhen ? { onprogress } : {};
+      options.signal = abort.signal;
       options.timeout = 120000;
       try {
         const result = await sdk.callTool(
@@ -103,9 +118,15 @@ export async function drive(sdk) {
           { name: call.name, arguments: args },
           options,
         );
-        report.calls.push({ result, progress });
+        report.calls.push({ result, progress, cancelled });
       } catch (err) {
-        report.calls.push({ error: describe(err), progress });
+        report.calls.push({ error: describe(err), progress, cancelled });
+      }
+      if (cancelled) {
+        // The SDK sends notifications/cancelled without waiting for it;
+        // closing at once could abort that request, which a host that
+        // keeps running never does.
+        await new Promise((resolve) => setTimeout(resolve, 1000));
       }
     }
   } catch (err) {

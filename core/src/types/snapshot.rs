@@ -40,10 +40,11 @@ pub struct Snapshot {
     pub created_at: Option<String>,
     /// Whether it carries kastell's marker, where the provider marks
     /// snapshots (every snapshot kastell takes gets it: Hetzner the image
-    /// label `managed-by=kastell`, Linode the image tag
+    /// label `managed-by=kastell`, Linode and DigitalOcean the image tag
     /// `kastell-managed`): `Some(true)` marked, `Some(false)` not
     /// kastell's; `None` where the provider keeps no marker on snapshots
-    /// (DigitalOcean, Vultr), and kastell's are told by their name alone.
+    /// (Vultr, whose snapshots have a description and no tags), and
+    /// kastell's are told by their name alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed: Option<bool>,
 }

@@ -23,7 +23,7 @@ use crate::error::map_error;
 use crate::model::{
     AccountEnvelope, ActionEnvelope, DropletEnvelope, action_state, pick_new_snapshot,
 };
-use crate::pages::{all_pages, split_droplets, split_snapshots};
+use crate::pages::{all_pages, split_droplets};
 use crate::{CAPABILITY, DEFAULT_ENDPOINT, ID, SNAPSHOT_PRICE_PER_GB_MONTH};
 
 /// Snapshot names remembered for resolving the new snapshot's id; older
@@ -211,13 +211,10 @@ impl CloudProvider for DigitalOcean {
         Ok(action)
     }
 
+    /// The droplet's snapshots from the account's list, which carries
+    /// their tags (kastell's marker): see [`crate::marker`].
     async fn list_snapshots(&self, id: &ServerId) -> Result<Vec<Snapshot>> {
-        let first = format!("droplets/{}/snapshots", droplet_id(id)?);
-        all_pages(&self.api, "list_snapshots", &first, split_snapshots)
-            .await?
-            .into_iter()
-            .map(|s| s.into_snapshot(id))
-            .collect()
+        self.snapshots_of(id).await
     }
 
     /// `DELETE /snapshots/{id}`, only for a snapshot of `server`.
@@ -253,7 +250,9 @@ impl CloudProvider for DigitalOcean {
     }
 
     /// `GET /actions/{id}`. A completed snapshot action is reported running
-    /// until its snapshot is listed, then succeeded with the snapshot id.
+    /// until its snapshot is listed, then (once the snapshot carries
+    /// kastell's tag, [`crate::marker`]) succeeded with the snapshot id; a
+    /// snapshot that cannot be tagged fails the wait, naming it.
     async fn action_status(&self, action: &ActionRef) -> Result<ActionStatus> {
         let path = format!("actions/{}", path_segment(&action.id));
         let envelope: ActionEnvelope = self
@@ -277,7 +276,12 @@ impl CloudProvider for DigitalOcean {
             let name = self.remembered_name(&action.id);
             let snapshots = self.list_snapshots(&action.server).await?;
             match pick_new_snapshot(&snapshots, name.as_deref(), found.started_at.as_deref()) {
-                Some(snapshot) => status.resource = Some(snapshot.id.to_string()),
+                Some(snapshot) => {
+                    if snapshot.managed != Some(true) {
+                        self.mark_snapshot(&snapshot.id).await?;
+                    }
+                    status.resource = Some(snapshot.id.to_string());
+                }
                 None => {
                     status.state = ActionState::Running;
                     status.progress = None;

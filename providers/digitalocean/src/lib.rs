@@ -14,9 +14,11 @@
 //! - soft reboot (`reboot`) and hard reboot (`power_cycle`), action polling
 //!   (`GET /actions/{id}`);
 //! - snapshots of one droplet: create (the real id is reported once the
-//!   action completes), list (every page), delete and restore (a `rebuild`
-//!   action), each delete or restore only after checking the snapshot is in
-//!   that droplet's own list;
+//!   action completes and the image carries kastell's tag
+//!   `kastell-managed`), list (every page of the account's droplet
+//!   snapshots, which show their tags, kept to this droplet's), delete and
+//!   restore (a `rebuild` action), each delete or restore only after
+//!   checking the snapshot is in that droplet's own list;
 //! - a cost estimate at the documented $0.06 per GB-month on the droplet disk;
 //! - droplets kastell creates (`POST /account/keys`, then `POST /droplets`,
 //!   never re-sent) tagged `kastell-managed`, the role's tag and
@@ -41,6 +43,7 @@ use kastell_core::CloudCapability;
 
 mod client;
 mod error;
+mod marker;
 mod model;
 mod pages;
 mod provision;

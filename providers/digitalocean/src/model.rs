@@ -7,7 +7,7 @@
 use std::net::Ipv4Addr;
 
 use kastell_core::types::{
-    ActionState, Server, ServerId, ServerStatus, Snapshot, SnapshotId, SnapshotStatus,
+    ActionState, MANAGED_TAG, Server, ServerId, ServerStatus, Snapshot, SnapshotId, SnapshotStatus,
 };
 use kastell_core::{Error, Result};
 use serde::{Deserialize, Deserializer};
@@ -134,7 +134,8 @@ pub(crate) struct SnapshotPage {
     pub(crate) links: Option<Links>,
 }
 
-/// One droplet snapshot (int id here; string id in `/v2/snapshots`).
+/// One droplet snapshot as `/v2/snapshots` shows it (string ids; an int
+/// id in a droplet's own list, which kastell no longer reads).
 #[derive(Debug, Deserialize)]
 pub(crate) struct DoSnapshot {
     #[serde(deserialize_with = "id_text")]
@@ -142,6 +143,28 @@ pub(crate) struct DoSnapshot {
     pub(crate) name: Option<String>,
     pub(crate) created_at: Option<String>,
     pub(crate) size_gigabytes: Option<f64>,
+    /// The droplet it was taken of.
+    #[serde(default, deserialize_with = "some_id_text")]
+    pub(crate) resource_id: Option<String>,
+    /// Its tags (kastell's marker among them when kastell took it).
+    #[serde(default)]
+    pub(crate) tags: Option<Vec<String>>,
+}
+
+/// [`id_text`] that may be absent or `null`.
+fn some_id_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(u64),
+        Text(String),
+    }
+    Ok(
+        Option::<Raw>::deserialize(deserializer)?.map(|raw| match raw {
+            Raw::Number(n) => n.to_string(),
+            Raw::Text(s) => s,
+        }),
+    )
 }
 
 /// `{"action": {...}}`.
@@ -235,8 +258,14 @@ impl DoSnapshot {
             raw_status: LISTED_SNAPSHOT_STATUS.to_owned(),
             size_gb: self.size_gigabytes,
             created_at: self.created_at,
-            // Not tagged yet: kastell's are told by name.
-            managed: None,
+            // A snapshot without kastell's tag (another tool's, a person's,
+            // or one kastell took before it tagged them) is not kastell's.
+            managed: Some(
+                self.tags
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|t| t == MANAGED_TAG),
+            ),
         })
     }
 }

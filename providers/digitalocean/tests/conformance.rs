@@ -276,6 +276,100 @@ async fn snapshots_report_their_real_id_and_cost() {
     assert_eq!(posts, 2, "one snapshot and one power cycle");
 }
 
+/// Every snapshot kastell takes carries its tag `kastell-managed` (the tag
+/// created on the first one, which the account did not have), shown in
+/// `/v2/snapshots` and read back as `managed`; a snapshot taken without
+/// kastell (same kind of name, no tag) is listed as not kastell's. The
+/// tagging endpoint refuses what DigitalOcean refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kastells_snapshots_carry_its_tag_and_others_do_not() {
+    use kastell_testkit::raw::call;
+    let sim = start(3).await;
+    let p = provider(&sim);
+    let b = server_id(&sim.server_id(1));
+    let first = p
+        .snapshot_and_wait(&b, "kastell-1700000000000", Duration::from_secs(30))
+        .await
+        .unwrap();
+    let second = p
+        .snapshot_and_wait(&b, "kastell-1700000001000", Duration::from_secs(30))
+        .await
+        .unwrap();
+    let recorder = &sim.context().recorder;
+    // Tagging the first found no tag (404), created it and tagged again;
+    // the second was tagged at once.
+    let tagging = recorder.count("POST", "/tags/kastell-managed/resources");
+    assert_eq!(tagging, 3);
+    assert_eq!(
+        recorder.count("POST", "/tags") - tagging,
+        1,
+        "the tag is created once"
+    );
+
+    // Another tool's snapshot, named as kastell names its own.
+    let made = call(
+        &sim,
+        "POST",
+        &format!("/droplets/{b}/actions"),
+        Some(json!({"type": "snapshot", "name": "kastell-1700000002000"})),
+    )
+    .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let listed = loop {
+        let listed = p.list_snapshots(&b).await.unwrap();
+        if listed.len() == 3 {
+            break listed;
+        }
+        assert!(std::time::Instant::now() < deadline, "{listed:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    for snapshot in &listed {
+        let ours = snapshot.id == first.id || snapshot.id == second.id;
+        assert_eq!(snapshot.managed, Some(ours), "{snapshot:?}");
+    }
+    let all: Value = raw(&sim)
+        .get_json(
+            "all",
+            ApiRequest::get("snapshots").query("resource_type", "droplet"),
+        )
+        .await
+        .unwrap();
+    let tags_of = |id: &SnapshotId| {
+        all["snapshots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == json!(id.as_str()))
+            .map(|s| s["tags"].clone())
+    };
+    assert_eq!(tags_of(&first.id), Some(json!(["kastell-managed"])));
+    // A droplet's own snapshot list shows no tags.
+    let own: Value = raw(&sim)
+        .get_json("own", ApiRequest::get(format!("droplets/{b}/snapshots")))
+        .await
+        .unwrap();
+    assert!(own["snapshots"][0].get("tags").is_none(), "{own}");
+
+    // What the tagging endpoint refuses.
+    let simulator = &sim;
+    let tag = |tag: &str, resource: Value| {
+        let path = format!("/tags/{tag}/resources");
+        let body = json!({ "resources": [resource] });
+        async move { call(simulator, "POST", &path, Some(body)).await.status }
+    };
+    let image = |id: String| json!({"resource_id": id, "resource_type": "image"});
+    assert_eq!(tag("no-such-tag", image(first.id.to_string())).await, 404);
+    assert_eq!(
+        tag("kastell-managed", image(sim.foreign_snapshot_id())).await,
+        404
+    );
+    let number = json!({"resource_id": 1, "resource_type": "image"});
+    assert_eq!(tag("kastell-managed", number).await, 422);
+    let kind = json!({"resource_id": first.id.as_str(), "resource_type": "server"});
+    assert_eq!(tag("kastell-managed", kind).await, 422);
+}
+
 /// `POST /v2/droplets` is checked as DigitalOcean documents it, refusals in
 /// its `{"id", "message"}` envelope; a created droplet is `new` without
 /// addresses, answers 202 with its create action, carries its tags and is

@@ -124,7 +124,9 @@ pub(crate) fn resolve(
 /// Refuses a restore without a safety copy (`PermissionDenied`), except
 /// on the command line with no safety levels configured, or where
 /// `safety.json` says `"restore_without_safety_copy": true`. Over MCP it
-/// is always refused unless the file allows it.
+/// is always refused unless the file allows it, and the hint tells the
+/// agent to take a safety copy or ask the person, never how to lift the
+/// rule (that is the person's own decision, made in their file).
 fn none_allowed(ctx: &Context) -> Result<()> {
     let safety = ctx.policy.safety()?;
     let allowed_by_file = safety
@@ -134,18 +136,27 @@ fn none_allowed(ctx: &Context) -> Result<()> {
     if allowed_by_file || (ctx.surface == Surface::Cli && !safety.configured()) {
         return Ok(());
     }
-    let why = if ctx.surface == Surface::Mcp {
-        "over MCP"
+    let (choice, why, hint) = if ctx.surface == Surface::Mcp {
+        (
+            "safety none",
+            "over MCP",
+            "Call backup-restore again with safety auto, local, repo or snapshot. Restoring \
+             without a safety copy can lose the current data for good: only the person you work \
+             for can decide that, so ask them instead of retrying",
+        )
     } else {
-        "while safety levels are configured"
+        (
+            "--safety none",
+            "while safety levels are configured",
+            "Use --safety auto, local, repo or snapshot; or set \"restore_without_safety_copy\": \
+             true in KASTELL_DIR/safety.json",
+        )
     };
     Err(Error::new(
         ErrorKind::PermissionDenied,
-        format!("A restore without a safety copy (--safety none) is refused {why}"),
+        format!("A restore without a safety copy ({choice}) is refused {why}"),
     )
-    .with_hint(
-        "Use --safety auto, local, repo or snapshot; or set \"restore_without_safety_copy\": true in KASTELL_DIR/safety.json",
-    ))
+    .with_hint(hint))
 }
 
 /// The plan's line for `step`: what it takes and what it costs

@@ -3,18 +3,18 @@
 //! nothing gets in between) and the provider snapshot a rollback restores.
 //! Either failing stops the run before the update.
 
+use kastell_core::Error;
 use kastell_core::types::{StepReport, StepTimer};
-use kastell_core::{CloudProviderExt, Error};
 
 use super::{BACKUP, MaintainOptions, SNAPSHOT};
 use crate::engine::backup::HostLock;
 use crate::ops::backup::{BackupCreate, BackupCreateOp, back_up};
 use crate::ops::context::{Context, server_id};
-use crate::ops::flow::{Ran, Target, unknown_outcome};
+use crate::ops::flow::{Ran, Target};
 use crate::ops::operation::Operation;
 use crate::ops::repository::CreateOptions;
 use crate::ops::result::SnapshotInfo;
-use crate::ops::snapshot::SnapshotCreateOp;
+use crate::ops::snapshot::{SnapshotCreateOp, take_awaited};
 
 /// Whether to back the platform up first: `Err` says why not (the skipped
 /// step's detail). Everything that has a backup is backed up unless
@@ -131,7 +131,9 @@ pub(super) fn snapshot_wanted(
         .map_err(|e| format!("Not allowed here ({e}): a failed update cannot be rolled back"))
 }
 
-/// `Snapshot`: the monthly cost (best effort), then the snapshot, awaited.
+/// `Snapshot`: the monthly cost (best effort), then the snapshot, awaited
+/// ([`take_awaited`], the one `snapshot create` and a restore's safety
+/// snapshot take).
 pub(super) async fn snapshot_step(
     ctx: &Context,
     target: &Target,
@@ -143,26 +145,17 @@ pub(super) async fn snapshot_step(
                 .with_hint("Set the provider's token, or run maintain with --no-snapshot")
         })?;
         let id = server_id(&target.server)?;
-        let cost = match provider.snapshot_cost_estimate(&id).await {
-            Ok(cost) => Some(cost.to_string()),
-            Err(e) => {
-                tracing::debug!("snapshot cost estimate failed: {e}");
-                None
-            }
-        };
-        let name = format!("kastell-maintain-{}", chrono::Utc::now().timestamp_millis());
-        let snap = provider
-            .snapshot_and_wait(&id, &name, ctx.timing.snapshot)
-            .await
-            .map_err(|e| {
-                unknown_outcome(
-                    e,
-                    "The snapshot may have been taken even though the answer was lost or late \
-                     (snapshots are billed): look for it with snapshot-list before running \
-                     maintenance again",
-                )
-                .or_hint("Run maintain with --no-snapshot to update without one (no rollback)")
-            })?;
+        let (snap, cost) = take_awaited(
+            ctx,
+            provider.as_ref(),
+            &id,
+            "kastell-maintain-",
+            "running maintenance again",
+        )
+        .await
+        .map_err(|e| {
+            e.or_hint("Run maintain with --no-snapshot to update without one (no rollback)")
+        })?;
         Ok::<_, Error>((SnapshotInfo::from(&snap), cost))
     }
     .await;

@@ -3,11 +3,11 @@
 //! snapshots. Only snapshots named by kastell's marker (`kastell-<epoch-ms>`
 //! from `snapshot create`, `kastell-maintain-<epoch-ms>` from `maintain`)
 //! are candidates, and where the provider marks snapshots
-//! ([`Snapshot::managed`]: Hetzner's `managed-by=kastell` label, Linode's
-//! `kastell-managed` image tag) only those that also carry the marker;
-//! their time is the one kastell wrote into the name. DigitalOcean and
-//! Vultr snapshots carry no marker from kastell, so there the name alone
-//! decides.
+//! ([`Snapshot::managed`]: Hetzner's `managed-by=kastell` label, the
+//! `kastell-managed` image tag at Linode and DigitalOcean) only those that
+//! also carry the marker; their time is the one kastell wrote into the
+//! name. Vultr snapshots can carry no marker (a description, no tags), so
+//! there the name alone decides.
 //! Nothing is deleted without `apply`; the monthly cost before and after
 //! is shown; a schedule that stopped taking snapshots refuses the rotation
 //! (see [`rules::guard`]).

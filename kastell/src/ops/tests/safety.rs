@@ -102,6 +102,11 @@ async fn none_is_refused_over_mcp_unless_safety_json_allows_it() {
     let err = restore(&mcp).await.unwrap_err();
     assert!(err.is_kind(ErrorKind::PermissionDenied), "{err:?}");
     assert!(err.error.contains("refused over MCP"), "{}", err.error);
+    // The agent is told to ask the person, not how to lift the rule.
+    let hint = err.hint.as_deref().unwrap_or_default();
+    assert!(hint.contains("ask them"), "{hint}");
+    assert!(!hint.contains("safety.json"), "{hint}");
+    assert!(!hint.contains("restore_without_safety_copy"), "{hint}");
     assert!(err.steps.is_empty(), "refused before anything ran");
     assert_eq!(world.platform.data().0, b"rows v2");
 

@@ -136,6 +136,14 @@ impl ops::Progress for Hook {
         let what = what.to_owned();
         self.send(Event::Bytes { what, done, total });
     }
+
+    /// A client without tasks learns the rollout's id from the progress
+    /// (a cancelled request gets no result), to resume it later.
+    fn rollout(&self, id: &str) {
+        self.send(Event::Message(format!(
+            "id {id}; a cancel stops it between servers; call rollout with rolloutId {id} to go on"
+        )));
+    }
 }
 
 /// The numbers sent so far for one request.

@@ -241,17 +241,19 @@ fn writes() -> Value {
         {"name": "server_backup", "arguments": {"action": "backup-create", "server": "manual-web"}},
         {"name": "server_backup", "arguments": {"action": "backup-restore", "server": "manual-web", "backupId": backup, "dryRun": true}},
         {"name": "server_backup", "arguments": {"action": "backup-list", "server": "manual-web"}},
-        {"name": "server_backup", "arguments": {"action": "backup-restore", "server": "manual-web", "backupId": backup}},
+        {"name": "server_backup", "arguments": {"action": "backup-restore", "server": "manual-web", "backupId": backup, "safety": "local"}},
         {"name": "server_maintain", "arguments": {"action": "update", "server": "manual-web"}},
         {"name": "server_maintain", "arguments": {"action": "restart", "server": "hetzner-web"}},
-        {"name": "server_maintain", "arguments": {"action": "maintain", "server": "manual-web", "skipReboot": true}}
+        {"name": "server_maintain", "arguments": {"action": "maintain", "server": "manual-web", "skipReboot": true, "noBackup": true}},
+        {"name": "server_backup", "arguments": {"action": "backup-list", "server": "manual-web"}}
     ])
 }
 
 /// With SAFE_MODE and confirmation off, every client runs every action
 /// that changes a server and takes its result (each SDK checks it against
 /// the tool's output schema); a dry run among them, even with nobody to
-/// confirm, only plans.
+/// confirm, only plans. The restore names its safety step (`safety`) and
+/// maintain skips its backup (`noBackup`).
 #[test]
 fn the_official_sdks_run_every_write_action() {
     for sdk in Sdk::ALL {
@@ -305,11 +307,30 @@ fn the_official_sdks_run_every_write_action() {
         // Nothing was restored, so no safety backup was taken either.
         let backups = &result(&report, 6)["structuredContent"]["backups"];
         assert_eq!(backups.as_array().unwrap().len(), 1, "{label}: {backups}");
+        // The safety step chosen (a full local backup) is taken and named.
         let restored = &result(&report, 7)["structuredContent"];
         assert!(
             restored["safetyBackupId"].is_string(),
             "{label}: {restored}"
         );
+        assert_eq!(restored["safety"]["kind"], "local", "{label}: {restored}");
+        // maintain with noBackup skips its backup step: the backups are the
+        // first one and the restore's safety copy, nothing more.
+        let maintained = &result(&report, 10)["structuredContent"];
+        assert!(
+            maintained.get("backupId").is_none(),
+            "{label}: {maintained}"
+        );
+        assert_eq!(
+            maintained["steps"][0]["name"], "Backup",
+            "{label}: {maintained}"
+        );
+        assert_eq!(
+            maintained["steps"][0]["status"], "skipped",
+            "{label}: {maintained}"
+        );
+        let backups = &result(&report, 11)["structuredContent"]["backups"];
+        assert_eq!(backups.as_array().unwrap().len(), 2, "{label}: {backups}");
     }
 }
 

@@ -17,6 +17,7 @@ mod rollout;
 mod safe_mode;
 mod sandbox;
 mod schema;
+mod sdk_rollout;
 mod sim;
 mod spec;
 mod stored_token;

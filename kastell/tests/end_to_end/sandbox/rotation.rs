@@ -173,43 +173,89 @@ async fn only_kastells_snapshots_go_on_every_provider_and_a_dry_run_changes_noth
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hetzner_snapshot_named_like_kastells_without_its_label_is_never_rotated() {
+    // Hetzner's marker is the image label `managed-by=kastell`.
+    a_copycat_is_never_rotated("hetzner", |id, name| {
+        (
+            format!("/servers/{id}/actions/create_image"),
+            serde_json::json!({"type": "snapshot", "description": name}),
+        )
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_digitalocean_snapshot_named_like_kastells_without_its_tag_is_never_rotated() {
+    // DigitalOcean's marker is the image tag `kastell-managed`.
+    a_copycat_is_never_rotated("digitalocean", |id, name| {
+        (
+            format!("/droplets/{id}/actions"),
+            serde_json::json!({"type": "snapshot", "name": name}),
+        )
+    })
+    .await;
+}
+
+/// On a one-server sandbox at `provider`: two snapshots kastell takes and
+/// one another tool takes (`request(server id, name)`: the path and body
+/// of that raw request) with a name kastell would give, but without
+/// kastell's marker. Keeping the newest, rotation deletes only kastell's
+/// older one; the copycat stays.
+async fn a_copycat_is_never_rotated(
+    provider: &str,
+    request: impl Fn(&str, &str) -> (String, serde_json::Value),
+) {
     let dir = tempfile::tempdir().unwrap();
-    let sandbox = support::one_server_sandbox(dir.path()).await;
+    let plan = SandboxPlan {
+        providers: Some(vec![provider.into()]),
+        servers_per_provider: 1,
+        manual_server: false,
+        platform: None,
+        spare_hosts_per_provider: 0,
+    };
+    let sandbox = Sandbox::start_with(&dir.path().join("state"), &plan)
+        .await
+        .unwrap();
     let ctx = sandbox.context(&unsafe_mode(), Surface::Cli);
     let server = sandbox.servers()[0].clone();
     let now = chrono::Utc::now().timestamp_millis();
     take(&ctx, &server.name, &format!("kastell-{now}")).await;
     take(&ctx, &server.name, &format!("kastell-{}", now - 2 * DAY_MS)).await;
-    // Another tool's snapshot named as kastell names its own, without
-    // kastell's label `managed-by=kastell`.
     let record = ctx.store.resolve(Some(&server.name)).unwrap();
     let id = ops::server_id(&record).unwrap();
-    let sim = sandbox.simulator("hetzner").unwrap();
+    let sim = sandbox.simulator(provider).unwrap();
     let copycat = format!("kastell-{}", now - DAY_MS);
-    let made = kastell_testkit::raw::call(
-        sim,
-        "POST",
-        &format!("/servers/{id}/actions/create_image"),
-        Some(serde_json::json!({"type": "snapshot", "description": copycat})),
-    )
-    .await;
-    assert_eq!(made.status, 201, "{:?}", made.body);
-    let provider = ctx.provider_for(&record).unwrap();
+    let (path, body) = request(id.as_str(), &copycat);
+    let made = kastell_testkit::raw::call(sim, "POST", &path, Some(body)).await;
+    assert!(
+        (200..300).contains(&made.status),
+        "{provider}: {}: {:?}",
+        made.status,
+        made.body
+    );
+    let provider_api = ctx.provider_for(&record).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let listed = loop {
-        let listed = provider.list_snapshots(&id).await.unwrap();
-        let ready = listed
+        let listed = provider_api.list_snapshots(&id).await.unwrap();
+        let ours: Vec<_> = listed
             .iter()
             .filter(|s| s.name.starts_with("kastell-"))
-            .all(|s| s.status == kastell_core::types::SnapshotStatus::Available);
-        if ready || std::time::Instant::now() > deadline {
+            .collect();
+        let ready = ours.len() == 3
+            && ours
+                .iter()
+                .all(|s| s.status == kastell_core::types::SnapshotStatus::Available);
+        if ready {
             break listed;
         }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{provider}: {listed:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     for snapshot in listed.iter().filter(|s| s.name.starts_with("kastell-")) {
         let marked = snapshot.name != copycat;
-        assert_eq!(snapshot.managed, Some(marked), "{snapshot:?}");
+        assert_eq!(snapshot.managed, Some(marked), "{provider}: {snapshot:?}");
     }
 
     let done = ops::snapshot_rotate(
@@ -224,19 +270,19 @@ async fn a_hetzner_snapshot_named_like_kastells_without_its_label_is_never_rotat
     .await
     .unwrap();
     let kept: Vec<&str> = done.kept.iter().map(|s| s.taken_at.as_str()).collect();
-    assert_eq!(kept, [taken(now)]);
+    assert_eq!(kept, [taken(now)], "{provider}");
     let gone: Vec<&str> = done.deleted.iter().map(|s| s.taken_at.as_str()).collect();
     assert_eq!(
         gone,
         [taken(now - 2 * DAY_MS)],
-        "only kastell's labelled one"
+        "{provider}: only kastell's marked one"
     );
     assert!(
         names(&ctx, &server.name)
             .await
             .iter()
             .any(|(_, name)| *name == copycat),
-        "the unlabelled one stays"
+        "{provider}: the unmarked one stays"
     );
 }
 

@@ -78,12 +78,12 @@ pub(crate) fn size_slugs() -> Vec<&'static str> {
     PLANS.iter().map(|p| p.0).collect()
 }
 
-fn unprocessable(app: &App, message: impl Into<String>) -> Response {
+pub(crate) fn unprocessable(app: &App, message: impl Into<String>) -> Response {
     app.refuse(Refusal::Unprocessable(message.into()))
 }
 
 /// Whether `tag` is a valid DigitalOcean tag name.
-fn valid_tag(tag: &str) -> bool {
+pub(crate) fn valid_tag(tag: &str) -> bool {
     !tag.is_empty()
         && tag.len() <= 255
         && tag

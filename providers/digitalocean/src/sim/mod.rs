@@ -14,6 +14,9 @@
 //!   completes;
 //! - a snapshot appears in `/v2/droplets/{id}/snapshots` only once its action
 //!   completes, with `created_at` = the action's start; restore is `rebuild`;
+//!   `/v2/snapshots` shows each with its droplet (`resource_id`) and `tags`,
+//!   which `POST /v2/tags` and `POST /v2/tags/{tag}/resources` set
+//!   (droplets and images);
 //! - `networks.v4` lists the private address first and the public one second;
 //! - a droplet and a snapshot of another account, which our token gets 404
 //!   for;
@@ -38,6 +41,7 @@ mod create;
 mod dialect;
 mod routes;
 mod state;
+mod tags;
 
 use state::{FIRST_DROPLET, FOREIGN_DROPLET, FOREIGN_IMAGE, MISSING_DROPLET, World};
 

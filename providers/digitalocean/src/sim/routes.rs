@@ -92,6 +92,8 @@ pub(crate) fn router(app: App) -> Router {
             get(get_snapshot).delete(delete_snapshot),
         )
         .route("/v2/images/{id}", delete(delete_snapshot))
+        .route("/v2/tags", post(super::tags::create_tag))
+        .route("/v2/tags/{tag}/resources", post(super::tags::tag_resources))
         .fallback(not_found)
         .with_state(app)
 }
@@ -214,7 +216,7 @@ fn image_json(i: &Image, account_view: bool) -> Value {
         body["id"] = json!(i.id.to_string());
         body["resource_id"] = json!(i.droplet.to_string());
         body["resource_type"] = json!("droplet");
-        body["tags"] = json!([]);
+        body["tags"] = json!(i.tags);
     }
     body
 }

@@ -143,6 +143,8 @@ pub(crate) struct Image {
     pub(crate) created_at: f64,
     pub(crate) size_gigabytes: f64,
     pub(crate) min_disk_size: u32,
+    /// Tags put on it with `POST /v2/tags/{tag}/resources`.
+    pub(crate) tags: Vec<String>,
 }
 
 /// The whole simulated API state.
@@ -155,6 +157,8 @@ pub(crate) struct World {
     pub(crate) images: Vec<Image>,
     /// Uploaded SSH keys.
     pub(crate) keys: Vec<super::create::Key>,
+    /// Tags created with `POST /v2/tags` (a droplet's tags exist too).
+    pub(crate) tags: Vec<String>,
     pub(crate) next_droplet: u64,
     pub(crate) next_key: u64,
     next_action: u64,
@@ -214,6 +218,7 @@ impl World {
             created_at: -3_600.0,
             size_gigabytes: 1.87,
             min_disk_size: 25,
+            tags: Vec::new(),
         }];
         Self {
             base: String::new(),
@@ -221,6 +226,7 @@ impl World {
             actions: BTreeMap::new(),
             images,
             keys: vec![super::create::Key::person()],
+            tags: Vec::new(),
             next_droplet: FIRST_CREATED,
             next_key: FIRST_KEY,
             next_action: FIRST_ACTION,
@@ -270,6 +276,7 @@ impl World {
                         created_at: started,
                         size_gigabytes: (f64::from(disk) * 9.0 + 34.0).round() / 100.0,
                         min_disk_size: disk,
+                        tags: Vec::new(),
                     };
                     self.next_image += 1;
                     self.images.push(image);

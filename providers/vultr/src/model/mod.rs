@@ -280,7 +280,10 @@ pub(crate) fn to_snapshot(snapshot: VultrSnapshot, server: &ServerId) -> Result<
         raw_status: snapshot.status.clone().unwrap_or_default(),
         size_gb: bytes_to_gb(snapshot.size),
         created_at: snapshot.date_created.clone(),
-        // Vultr snapshots carry only a description: kastell's are told by name.
+        // Vultr's snapshot object documents no tags or labels (id,
+        // date_created, description, size, compressed_size, status, os_id,
+        // app_id), and the description is the name: kastell's are told by
+        // name alone.
         managed: None,
     })
 }
