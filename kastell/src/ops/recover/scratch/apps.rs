@@ -460,7 +460,11 @@ mod tests {
         fs::create_dir_all(dir.path().join("img/2026")).unwrap();
         fs::write(dir.path().join("index.html"), b"abc").unwrap();
         fs::write(dir.path().join("img/empty"), b"").unwrap();
-        fs::set_permissions(dir.path().join("img/empty"), fs::Permissions::from_mode(0)).unwrap();
+        fs::set_permissions(
+            dir.path().join("img/empty"),
+            fs::Permissions::from_mode(0o000),
+        )
+        .unwrap();
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("img/2026/link")).unwrap();
         let mut files = BTreeMap::new();
         sums_under(dir.path(), "", &mut files).unwrap();

@@ -8,13 +8,13 @@
 //! server, which the next drill and `kastell doctor` find and delete.
 
 mod apps;
+mod cleanup;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use kastell_core::types::{ManagedRole, ServerId, StepReport, StepTimer};
-use kastell_core::{CloudProvider, Error, ErrorKind};
+use kastell_core::{Error, ErrorKind};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -25,11 +25,12 @@ use super::super::reply::Reply;
 use super::super::result::{OpError, OpResult, Step, steps};
 use super::RecoverFrom;
 use super::flow::{self, Priced, find_created};
-use crate::engine::recover::{Target, leftovers};
+use crate::engine::recover::Target;
 use crate::policy::{Category, Rule, Surface};
 use crate::shutdown::{Ended, run_until_signal};
 use crate::state::store::ServerRecord;
 use crate::state::verifications::{self, AppProof, PhaseTime, Proof, Verification};
+use cleanup::{delete, left_over, sweep};
 
 /// The cap on a drill's cost when none is given, in the provider's
 /// currency.
@@ -393,62 +394,6 @@ pub async fn drill_scratch(
     ))
 }
 
-/// Deletes the throwaway server `id` (none: nothing was created). A server
-/// already gone counts as deleted.
-async fn delete(provider: &Arc<dyn CloudProvider>, id: Option<&ServerId>) -> Result<String, Error> {
-    let Some(id) = id else {
-        return Ok("no server was created".to_owned());
-    };
-    match provider.delete_server(id).await {
-        Ok(()) => Ok(format!("server {id} deleted")),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(format!("server {id} was already gone")),
-        Err(e) => Err(e),
-    }
-}
-
-/// `error` of a drill whose server `created` could not be deleted
-/// (`deleting`): it is left marked, and the next drill or `kastell doctor
-/// --fix` deletes it.
-fn left_over(error: Error, priced: &Priced, created: Option<&ServerId>, deleting: &Error) -> Error {
-    let id = created.map_or_else(|| "(unknown id)".to_owned(), ToString::to_string);
-    let hint = format!(
-        "The throwaway server {id} ({}) at {} could not be deleted ({}); it is marked \
-         kastell-drill and billed while it exists: the next drill or `kastell doctor --fix` \
-         deletes it, or delete it in the provider's console",
-        priced.spec.name,
-        priced.provider_id,
-        deleting.message()
-    );
-    Error::new(error.kind(), error.message().to_owned())
-        .with_hint(hint)
-        .with_context("left_server", id)
-}
-
-/// Deletes the throwaway servers earlier drills of this server left at
-/// `priced`'s provider (marked kastell-drill, outside the fleet, named
-/// `stem…`; another server's drill may be running); returns what it says
-/// about them. A provider that cannot list them is a warning, not a
-/// failure.
-async fn sweep(ctx: &Context, priced: &Priced, stem: &str) -> Vec<String> {
-    let fleet = ctx.store.servers().unwrap_or_default();
-    let found = match leftovers::at(&priced.provider_id, &priced.provider, &fleet).await {
-        Ok(found) => found,
-        Err(e) => return vec![format!("could not look for earlier drills' servers: {e}")],
-    };
-    let mut notes = Vec::new();
-    let ours = |l: &leftovers::Leftover| l.is_drill() && l.server.name.starts_with(stem);
-    for leftover in found.into_iter().filter(ours) {
-        let what = leftover.describe();
-        notes.push(
-            match priced.provider.delete_server(&leftover.server.id).await {
-                Ok(()) => format!("deleted {what}, left by an earlier drill"),
-                Err(e) => format!("could not delete {what}, left by an earlier drill: {e}"),
-            },
-        );
-    }
-    notes
-}
-
 /// `≈ $5.00/mo ($0.0070/h)` for the plan, priced now on a thread of its
 /// own (plans are synchronous); what went wrong when it cannot be priced.
 pub(crate) fn price_line(
@@ -560,7 +505,18 @@ impl Operation for DrillScratchOp {
     }
 
     fn render(body: &DrillScratchResult) -> Vec<String> {
-        vec![body.message.clone(), format!("Cost: {}", body.cost)]
+        let mut lines = vec![body.message.clone()];
+        lines.extend(body.apps.iter().map(|a| {
+            format!(
+                "  {} ({}), {}: {}",
+                a.name,
+                a.app,
+                a.volume.as_deref().unwrap_or(&a.kind),
+                a.detail
+            )
+        }));
+        lines.push(format!("Cost: {}", body.cost));
+        lines
     }
 }
 
