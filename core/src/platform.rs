@@ -9,8 +9,8 @@ use crate::capability::PlatformCapability;
 use crate::error::{Error, ErrorKind, Result};
 use crate::poll::{Look, PollSchedule};
 use crate::types::{
-    ArtifactSink, ArtifactSource, BackupReport, Health, HealthLook, HealthWait, PlatformInfo,
-    RestoreReport, UpdateOptions, UpdateReport,
+    AppData, AppObserved, ArtifactSink, ArtifactSource, BackupReport, Health, HealthLook,
+    HealthWait, PlatformInfo, RestoreReport, UpdateOptions, UpdateReport,
 };
 
 /// The software a server runs, driven over a [`crate::Transport`] it was
@@ -78,6 +78,20 @@ pub trait Platform: Send + Sync + fmt::Debug {
     async fn install(&self, timeout: Duration) -> Result<String> {
         let _ = timeout;
         Err(crate::capability::unsupported(self.info().id, "install"))
+    }
+
+    /// Reads what the app data `part` (an app artifact's
+    /// [`AppData`], checked) looks like on this host now: whether its
+    /// container runs, a PostgreSQL resource's rows per table, a volume's
+    /// files and their SHA-256. Only reads. A rehearsal (`drill --scratch`)
+    /// compares it with the backup before deleting its server. The default
+    /// refuses with `Unsupported`: the platform has no apps.
+    async fn observe_app(&self, part: &AppData) -> Result<AppObserved> {
+        let _ = part;
+        Err(crate::capability::unsupported(
+            self.info().id,
+            "observe_app",
+        ))
     }
 
     /// Stops the platform's services. Requires `stop_start`; the default

@@ -2,6 +2,8 @@
 //! resources): which app an artifact belongs to, which apps a backup or
 //! restore covers, and what a backup held per app.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -289,4 +291,22 @@ mod tests {
         );
         assert!(only.check_against(&found, "on web-1").is_ok());
     }
+}
+
+/// What a platform found of one app's data on a host
+/// ([`crate::Platform::observe_app`]), for a rehearsal to compare with the
+/// backup. Everything in it came from the server: hostile text, to compare
+/// and show escaped, never to run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppObserved {
+    /// Whether the app's container runs (a database resource's own; for a
+    /// volume, a container using it).
+    pub running: bool,
+    /// For a PostgreSQL resource whose container runs: the rows of each
+    /// table, by its name as `format('%I.%I', schema, table)` writes it
+    /// (as `pg_dump` names it in the dump).
+    pub rows: Option<BTreeMap<String, u64>>,
+    /// For a volume: the SHA-256 (lowercase hex) of each regular file, by
+    /// its path relative to the volume (`img/photo.jpg`).
+    pub files: Option<BTreeMap<String, String>>,
 }

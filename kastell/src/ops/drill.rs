@@ -105,6 +105,7 @@ pub async fn backup_drill(
             duration_ms: report.duration_ms,
             checks_skipped: u32::try_from(skipped).unwrap_or(u32::MAX),
             phases: Vec::new(),
+            apps: Vec::new(),
         },
     );
     Ok(Reply::on(
@@ -227,6 +228,8 @@ mod tests {
                 target: "a directory".into(),
                 checks,
                 duration_ms: 1,
+                record: "config.tar.gz".into(),
+                rows: Default::default(),
             }],
             unchecked: Vec::new(),
             warnings: Vec::new(),

@@ -81,6 +81,37 @@ pub struct Verification {
     /// proofs); they add up to its recovery time.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub phases: Vec<PhaseTime>,
+    /// A scratch drill's checks of each app on the recovered server
+    /// (absent: none, or another proof).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<AppProof>,
+}
+
+/// One app's data checked on a server a scratch drill recovered, before
+/// the server was deleted: a database's container running (and a
+/// PostgreSQL's rows per table equal to its dump's), a volume's files and
+/// checksums equal to the backup's and a container using it running.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppProof {
+    /// The app's key on its platform.
+    pub app: String,
+    /// The name the platform shows for it (made safe to show).
+    pub name: String,
+    /// What was checked: `postgres`, `mysql`, ..., `volume`.
+    pub kind: String,
+    /// The Docker volume, for a volume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<String>,
+    /// Whether every check passed.
+    pub passed: bool,
+    /// What was checked and found (`running; 253 rows in 2 tables, as in
+    /// the dump`).
+    pub detail: String,
+    /// Each difference: the table or file, what the backup holds and what
+    /// the server had (absent when it passed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mismatches: Vec<String>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -231,6 +262,7 @@ mod tests {
             duration_ms: 5,
             checks_skipped: 0,
             phases: Vec::new(),
+            apps: Vec::new(),
         }
     }
 

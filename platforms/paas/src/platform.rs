@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use kastell_core::types::{
-    ArtifactSink, ArtifactSource, BackupReport, Health, HealthLook, PlatformInfo, RestoreReport,
-    UpdateOptions, UpdateReport,
+    AppData, AppObserved, ArtifactSink, ArtifactSource, BackupReport, Health, HealthLook,
+    PlatformInfo, RestoreReport, UpdateOptions, UpdateReport,
 };
 use kastell_core::{
     Error, Platform, PlatformCapability, PlatformContext, PlatformTarget, RemoteCommand, Result,
@@ -240,6 +240,12 @@ impl Platform for PaasPlatform {
         let mut report = self.restore_steps(source).await;
         report.error = report.error.map(|e| self.tag(e, "restore"));
         report
+    }
+
+    async fn observe_app(&self, part: &AppData) -> Result<AppObserved> {
+        self.observe(part)
+            .await
+            .map_err(|e| self.tag(e, "observe_app"))
     }
 
     async fn stop(&self) -> Result<()> {

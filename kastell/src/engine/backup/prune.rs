@@ -218,6 +218,7 @@ mod tests {
                 duration_ms: 1,
                 checks_skipped: 0,
                 phases: Vec::new(),
+                apps: Vec::new(),
             })
             .unwrap();
         let d = plan(&engine, &proofs, "web", &keep_last_1).unwrap();

@@ -360,5 +360,7 @@ pub(super) fn drill(source: &dyn ArtifactSource, record: &ArtifactRecord) -> Res
         target: "a temporary directory".into(),
         checks,
         duration_ms: millis_since(started),
+        record: record.name.clone(),
+        rows: Default::default(),
     })
 }

@@ -22,6 +22,7 @@ mod postgres;
 mod screen;
 mod tree;
 
+use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::path::Path;
 use std::process::Stdio;
@@ -32,7 +33,7 @@ use kastell_core::{Error, Result};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::engine::backup::StoredBackup;
+use crate::engine::backup::{StoredBackup, VerifiedSource};
 
 /// How a check of a drill ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
@@ -100,6 +101,17 @@ pub struct ArtifactDrill {
     pub checks: Vec<DrillCheck>,
     /// How long it took, in milliseconds.
     pub duration_ms: u64,
+    /// The artifact's own name in the manifest (`artifact` is it made
+    /// safe to show; not part of the report's JSON).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub record: String,
+    /// A PostgreSQL dump's rows per table, as the dump holds them (empty
+    /// for other artifacts; not part of the report's JSON): what a
+    /// rehearsal compares the recovered server's tables with.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub rows: BTreeMap<String, u64>,
 }
 
 /// A whole drill.
@@ -166,8 +178,17 @@ impl DrillReport {
 /// dump newer than every server here); a restore that runs but goes wrong
 /// is a failed check in the report. Blocking.
 pub fn drill(backup: &StoredBackup) -> Result<DrillReport> {
-    let started = Instant::now();
     let (source, warnings) = backup.source()?;
+    drill_verified(&source, warnings)
+}
+
+/// Drills the artifacts of `source`, a backup whose checksums were
+/// verified (with `warnings` from that); see [`drill`]. Blocking.
+pub(crate) fn drill_verified(
+    source: &VerifiedSource,
+    warnings: Vec<String>,
+) -> Result<DrillReport> {
+    let started = Instant::now();
     let mut report = DrillReport {
         artifacts: Vec::new(),
         unchecked: Vec::new(),
@@ -177,9 +198,9 @@ pub fn drill(backup: &StoredBackup) -> Result<DrillReport> {
     for record in source.records() {
         match record.format {
             ArtifactFormat::PgCustom | ArtifactFormat::PgPlain | ArtifactFormat::PgDirectoryTar => {
-                report.artifacts.push(postgres::drill(&source, &record)?);
+                report.artifacts.push(postgres::drill(source, &record)?);
             }
-            ArtifactFormat::Tar => report.artifacts.push(bare::drill(&source, &record)?),
+            ArtifactFormat::Tar => report.artifacts.push(bare::drill(source, &record)?),
             ArtifactFormat::Raw => report.unchecked.push(record.name.clone()),
         }
     }
@@ -229,7 +250,7 @@ const TAR_OPTIONS: &[&str] = &[
 /// system's `tar` and [`TAR_OPTIONS`], in an environment of `PATH` and
 /// `LANG=C` only. `Ok(Err(why))` when tar refused it; `Err` when tar could
 /// not run or the artifact could not be read before tar said anything.
-fn unpack_tar(
+pub(crate) fn unpack_tar(
     source: &dyn ArtifactSource,
     record: &ArtifactRecord,
     into: &Path,

@@ -391,6 +391,8 @@ fn too_old_psql(record: &ArtifactRecord, cluster: &Cluster, started: Instant) ->
             ),
         )],
         duration_ms: millis_since(started),
+        record: record.name.clone(),
+        rows: BTreeMap::new(),
     }
 }
 
@@ -568,5 +570,7 @@ pub(super) fn drill(source: &dyn ArtifactSource, record: &ArtifactRecord) -> Res
         target: format!("PostgreSQL {}", cluster.major()),
         checks,
         duration_ms: millis_since(started),
+        record: record.name.clone(),
+        rows: restored.expected,
     })
 }

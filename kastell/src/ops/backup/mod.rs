@@ -423,6 +423,7 @@ pub async fn backup_verify_in(
                 duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                 checks_skipped: 0,
                 phases: Vec::new(),
+                apps: Vec::new(),
             },
         );
     }

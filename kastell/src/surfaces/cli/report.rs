@@ -130,11 +130,20 @@ pub(crate) fn lines(title: &str, outcome: &Outcome, paint: Paint) -> Vec<String>
             .get("durationMs")
             .and_then(Value::as_u64)
             .unwrap_or_default();
+        let apps = recovery
+            .get("apps")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
         out.push(format!(
-            "  last recovery: {:.1}s (scratch drill of backup {} at {})",
+            "  last recovery: {:.1}s (scratch drill of backup {} at {}{})",
             ms as f64 / 1000.0,
             recovery.get("backupId").map(text).unwrap_or_default(),
-            recovery.get("verifiedAt").map(text).unwrap_or_default()
+            recovery.get("verifiedAt").map(text).unwrap_or_default(),
+            if apps > 0 {
+                format!("; {apps} app(s) checked on the new server")
+            } else {
+                String::new()
+            }
         ));
     }
     if let Some(by) = payload.get("replacedBy").filter(|v| v.is_string()) {

@@ -7,6 +7,7 @@ mod commands;
 mod doctor;
 mod doctor_fix;
 mod drill;
+mod drill_paas;
 mod first_use;
 mod fleet_sandbox;
 mod levels;

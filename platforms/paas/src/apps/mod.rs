@@ -17,6 +17,7 @@
 
 mod backup;
 pub(crate) mod commands;
+mod observe;
 pub(crate) mod restore;
 
 use std::collections::BTreeMap;

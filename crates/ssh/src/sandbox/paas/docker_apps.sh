@@ -18,6 +18,10 @@ APPS="$SHIM_STATE/apps"
 # itself); the sandbox's hosts deploy what their platform records.
 apps_reconcile() { :; }
 
+# Called with an app container's directory when `docker start` started it
+# again: nothing here; the sandbox's hosts may inject a fault.
+app_started() { :; }
+
 # Prints the directory of the app container named or id'd $1; nothing if
 # there is none.
 app_dir() {
@@ -103,7 +107,7 @@ docker_app_state() {
         unpause:paused) app_set_state "$d" running ;;
         unpause:*) die "Error response from daemon: container $c is not paused" ;;
         stop:*) [ "$st" = paused ] && die "Error response from daemon: cannot stop a paused container (kastell test shim)"; app_set_state "$d" stopped ;;
-        start:stopped) app_load "$d"; app_set_state "$d" running ;;
+        start:stopped) app_load "$d"; app_set_state "$d" running; app_started "$d" ;;
         start:*) ;;
         esac
         printf '%s\n' "$c"

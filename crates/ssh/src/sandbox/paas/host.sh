@@ -237,6 +237,18 @@ apps_reconcile() {
     ) 7>>"$SHIM_STATE/apps.lock"
 }
 
+# An injected fault (FakeHosts::drift_on_start): an app container started
+# again appends a line to the file $PAAS/common/drift names in each of its
+# volumes, as an app that rewrites its data when it starts would.
+app_started() {
+    [ -f "$PAAS/common/drift" ] || return 0
+    paas_f=$(cat "$PAAS/common/drift")
+    while IFS= read -r paas_v; do
+        paas_plain "$paas_v" || continue
+        printf 'changed on start\n' >>"$ROOTS/$(host_ip)/var/lib/docker/volumes/$paas_v/_data/$paas_f"
+    done <"$1/volumes"
+}
+
 # The demo apps of a sandbox server: a PostgreSQL database with rows, a
 # MySQL with a dump's worth of data and an application with files in a
 # Docker volume, recorded in the platform's own tables.

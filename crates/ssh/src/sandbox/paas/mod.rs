@@ -156,6 +156,47 @@ impl FakeHosts {
         paas_dir(self).join("seed-apps")
     }
 
+    /// Arms a failure of the next call of the hosts' shared fake tools
+    /// (`curl`, which fetches a platform's installer) whose logged line
+    /// holds `key` as whole words: it prints `stderr` and exits with
+    /// `code` instead of running. Consumed by the first call it matches.
+    /// Refuses a code of 0 or a key with a line break.
+    pub fn fail_shared(&self, key: &str, code: u8, stderr: &str) -> Result<()> {
+        if code == 0 || key.contains('\n') || key.trim().is_empty() {
+            return Err(Error::invalid_input(
+                "an injected failure needs a one-line key and an exit code of 1 to 255",
+            ));
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let dir = paas_dir(self).join("common/fail");
+        let tmp = dir.join(format!(".{nanos:024}"));
+        write(&tmp, &format!("{key}\n{code}\n{stderr}\n"), 0o666)?;
+        fs::rename(&tmp, dir.join(format!("{nanos:024}.flag")))
+            .map_err(|e| Error::io("arming an injected failure", e))
+    }
+
+    /// Arms a fault of every host's fake Docker: an app container started
+    /// again (as a restore starts it after swapping its volume in) appends
+    /// a line to `file` (a path inside the volume) in each of its volumes,
+    /// as an app that rewrites its data when it starts would. Refuses a
+    /// path that is absolute or climbs out.
+    pub fn drift_on_start(&self, file: &str) -> Result<()> {
+        let plain = !file.is_empty()
+            && !file.starts_with('/')
+            && file
+                .split('/')
+                .all(|p| !p.is_empty() && p != ".." && p != "." && !p.contains('\n'));
+        if !plain {
+            return Err(Error::invalid_input(format!(
+                "{file:?} is not a path inside a volume"
+            )));
+        }
+        write(&paas_dir(self).join("common/drift"), file, 0o644)
+    }
+
     /// Whether the platform's application runs on the host at `address`
     /// (false where it is not installed).
     pub fn platform_running(&self, address: Ipv4Addr) -> bool {

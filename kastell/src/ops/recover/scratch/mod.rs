@@ -1,17 +1,20 @@
 //! `drill --scratch`: a rehearsal of recovery. The server's backup is
 //! recovered onto a throwaway server kastell creates (role drill), the
-//! backup's data is checked as `backup drill` checks it, the recovery time
-//! is recorded phase by phase in `verifications.json`, and the server is
-//! deleted, whatever happened: on success, on failure, past the time limit
+//! backup's data is checked as `backup drill` checks it and every app on
+//! the new server is compared with the backup ([`apps`]), the recovery
+//! time and each app's result are recorded in `verifications.json`, and
+//! the server is deleted, whatever happened: on success, on failure, past the time limit
 //! and on `SIGINT`/`SIGTERM`. A drill killed outright leaves a marked
 //! server, which the next drill and `kastell doctor` find and delete.
 
-use std::sync::Arc;
+mod apps;
+mod cleanup;
+
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use kastell_core::types::{ManagedRole, ServerId, StepReport, StepTimer};
-use kastell_core::{CloudProvider, Error, ErrorKind};
+use kastell_core::{Error, ErrorKind};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -22,13 +25,12 @@ use super::super::reply::Reply;
 use super::super::result::{OpError, OpResult, Step, steps};
 use super::RecoverFrom;
 use super::flow::{self, Priced, find_created};
-use crate::engine::drill::{self, CheckOutcome};
-use crate::engine::recover::{Target, leftovers};
-use crate::engine::repos;
+use crate::engine::recover::Target;
 use crate::policy::{Category, Rule, Surface};
 use crate::shutdown::{Ended, run_until_signal};
 use crate::state::store::ServerRecord;
-use crate::state::verifications::{self, PhaseTime, Proof, Verification};
+use crate::state::verifications::{self, AppProof, PhaseTime, Proof, Verification};
+use cleanup::{delete, left_over, sweep};
 
 /// The cap on a drill's cost when none is given, in the provider's
 /// currency.
@@ -135,6 +137,9 @@ pub struct DrillScratch {
     pub checks_passed: usize,
     /// How many data checks this machine could not run.
     pub checks_skipped: usize,
+    /// Each app's data checked on the recovered server before it was
+    /// deleted (none on a platform without apps).
+    pub apps: Vec<AppProof>,
     /// `Recovered onto a throwaway server in 41.2s; ...`.
     pub message: String,
     /// When it was recorded (RFC 3339).
@@ -252,15 +257,27 @@ pub async fn drill_scratch(
     ));
 
     let started = Instant::now();
-    let work = tokio::time::timeout(limit, flow::recover_onto(ctx, old, &priced, &backup_id));
+    let work = tokio::time::timeout(limit, async {
+        let recovered = flow::recover_onto(ctx, old, &priced, &backup_id).await?;
+        let checked = apps::check(ctx, old, &recovered, &backup_id).await;
+        Ok::<_, flow::Failed>((recovered, checked))
+    });
     let ended = run_until_signal(work).await;
-    let (mut ran, created, failure) = match ended {
-        Ok(Ended::Finished(Ok(Ok(recovered)))) => {
+    let mut checked = apps::Checked::default();
+    let (mut ran, created, failure, recovery_ms) = match ended {
+        Ok(Ended::Finished(Ok(Ok((recovered, done))))) => {
             warnings.extend(recovered.warnings);
             let id = ServerId::new(recovered.record.id.clone()).ok();
-            (recovered.steps, id, None)
+            let recovery_ms = recovered.steps.iter().map(|s| s.duration_ms).sum();
+            let mut ran = recovered.steps;
+            checked = done;
+            ran.append(&mut checked.steps);
+            let failure = checked.error.take();
+            (ran, id, failure, recovery_ms)
         }
-        Ok(Ended::Finished(Ok(Err(failed)))) => (failed.steps, failed.created, Some(failed.error)),
+        Ok(Ended::Finished(Ok(Err(failed)))) => {
+            (failed.steps, failed.created, Some(failed.error), 0)
+        }
         Ok(Ended::Finished(Err(_elapsed))) => {
             let e = Error::timeout(format!(
                 "the recovery did not finish within the time limit ({}s)",
@@ -271,6 +288,7 @@ pub async fn drill_scratch(
                 vec![priced.step.clone()],
                 find_created(&priced).await,
                 Some(e),
+                0,
             )
         }
         Ok(Ended::Stopped(signal)) => {
@@ -282,12 +300,13 @@ pub async fn drill_scratch(
                 vec![priced.step.clone()],
                 find_created(&priced).await,
                 Some(e),
+                0,
             )
         }
-        Err(e) => (vec![priced.step.clone()], None, Some(e)),
+        Err(e) => (vec![priced.step.clone()], None, Some(e), 0),
     };
-    let recovery_ms = if failure.is_none() {
-        ran.iter().map(|s| s.duration_ms).sum()
+    let recovery_ms = if recovery_ms > 0 {
+        recovery_ms
     } else {
         u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
     };
@@ -325,38 +344,9 @@ pub async fn drill_scratch(
             &ran,
         ));
     }
-
-    let timer = StepTimer::start("Check the backup's data");
-    let backup = ctx
-        .engine
-        .find(&old.name, &backup_id)
-        .map_err(|e| refuse(e, &ran))?;
-    let report = match repos::off_runtime(move || drill::drill(&backup)).await {
-        Ok(report) => report,
-        Err(e) => {
-            ran.push(timer.failure(&e));
-            return Err(refuse(e, &ran));
-        }
-    };
-    let passed = report.count(CheckOutcome::Passed);
-    let skipped = report.count(CheckOutcome::Skipped);
-    if !report.passed() {
-        let e = Error::new(
-            ErrorKind::Corrupt,
-            format!(
-                "backup {backup_id} recovered, but its data did not pass the checks: {}",
-                report.failures().join("; ")
-            ),
-        )
-        .with_hint("Keep this backup for inspection, take a new one and drill again");
-        ran.push(timer.failure(&e));
-        return Err(refuse(e, &ran));
-    }
-    ran.push(timer.success(format!(
-        "{passed} check(s) passed, {skipped} skipped on {} artifact(s)",
-        report.artifacts.len()
-    )));
-    warnings.extend(report.warnings);
+    warnings.append(&mut checked.warnings);
+    let (passed, skipped) = (checked.passed, checked.skipped);
+    let apps_passed = checked.apps.len();
 
     let verified_at = verifications::now();
     verifications::remember(
@@ -376,6 +366,7 @@ pub async fn drill_scratch(
                     duration_ms: s.duration_ms,
                 })
                 .collect(),
+            apps: checked.apps.clone(),
         },
     );
     Ok(Reply::on(
@@ -391,8 +382,9 @@ pub async fn drill_scratch(
             steps: steps(&ran),
             checks_passed: passed,
             checks_skipped: skipped,
+            apps: checked.apps,
             message: format!(
-                "Recovered onto a throwaway server in {:.1}s, healthy, then deleted; {passed} data check(s) passed",
+                "Recovered onto a throwaway server in {:.1}s, healthy; {passed} data check(s) passed and {apps_passed} app check(s) on the server passed before it was deleted",
                 recovery_ms as f64 / 1000.0
             ),
             verified_at,
@@ -400,62 +392,6 @@ pub async fn drill_scratch(
         },
         Vec::new(),
     ))
-}
-
-/// Deletes the throwaway server `id` (none: nothing was created). A server
-/// already gone counts as deleted.
-async fn delete(provider: &Arc<dyn CloudProvider>, id: Option<&ServerId>) -> Result<String, Error> {
-    let Some(id) = id else {
-        return Ok("no server was created".to_owned());
-    };
-    match provider.delete_server(id).await {
-        Ok(()) => Ok(format!("server {id} deleted")),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(format!("server {id} was already gone")),
-        Err(e) => Err(e),
-    }
-}
-
-/// `error` of a drill whose server `created` could not be deleted
-/// (`deleting`): it is left marked, and the next drill or `kastell doctor
-/// --fix` deletes it.
-fn left_over(error: Error, priced: &Priced, created: Option<&ServerId>, deleting: &Error) -> Error {
-    let id = created.map_or_else(|| "(unknown id)".to_owned(), ToString::to_string);
-    let hint = format!(
-        "The throwaway server {id} ({}) at {} could not be deleted ({}); it is marked \
-         kastell-drill and billed while it exists: the next drill or `kastell doctor --fix` \
-         deletes it, or delete it in the provider's console",
-        priced.spec.name,
-        priced.provider_id,
-        deleting.message()
-    );
-    Error::new(error.kind(), error.message().to_owned())
-        .with_hint(hint)
-        .with_context("left_server", id)
-}
-
-/// Deletes the throwaway servers earlier drills of this server left at
-/// `priced`'s provider (marked kastell-drill, outside the fleet, named
-/// `stem…`; another server's drill may be running); returns what it says
-/// about them. A provider that cannot list them is a warning, not a
-/// failure.
-async fn sweep(ctx: &Context, priced: &Priced, stem: &str) -> Vec<String> {
-    let fleet = ctx.store.servers().unwrap_or_default();
-    let found = match leftovers::at(&priced.provider_id, &priced.provider, &fleet).await {
-        Ok(found) => found,
-        Err(e) => return vec![format!("could not look for earlier drills' servers: {e}")],
-    };
-    let mut notes = Vec::new();
-    let ours = |l: &leftovers::Leftover| l.is_drill() && l.server.name.starts_with(stem);
-    for leftover in found.into_iter().filter(ours) {
-        let what = leftover.describe();
-        notes.push(
-            match priced.provider.delete_server(&leftover.server.id).await {
-                Ok(()) => format!("deleted {what}, left by an earlier drill"),
-                Err(e) => format!("could not delete {what}, left by an earlier drill: {e}"),
-            },
-        );
-    }
-    notes
 }
 
 /// `≈ $5.00/mo ($0.0070/h)` for the plan, priced now on a thread of its
@@ -551,7 +487,7 @@ impl Operation for DrillScratchOp {
                 args.time_limit.as_deref().unwrap_or("1h")
             ),
             "Delete the server (also on failure, timeout, SIGINT or SIGTERM)".to_owned(),
-            "Check the backup's data as backup drill does; record the recovery time per phase for status".to_owned(),
+            "Check the backup's data as backup drill does, then each app on the new server (rows per table, volume files and checksums, containers running); record the recovery time per phase for status".to_owned(),
         ]
     }
 
@@ -569,7 +505,18 @@ impl Operation for DrillScratchOp {
     }
 
     fn render(body: &DrillScratchResult) -> Vec<String> {
-        vec![body.message.clone(), format!("Cost: {}", body.cost)]
+        let mut lines = vec![body.message.clone()];
+        lines.extend(body.apps.iter().map(|a| {
+            format!(
+                "  {} ({}), {}: {}",
+                a.name,
+                a.app,
+                a.volume.as_deref().unwrap_or(&a.kind),
+                a.detail
+            )
+        }));
+        lines.push(format!("Cost: {}", body.cost));
+        lines
     }
 }
 
