@@ -187,6 +187,23 @@ impl StreamWriter {
         })
     }
 
+    /// The names of the entries finished so far, in the order they were
+    /// started.
+    pub fn entries(&self) -> Vec<String> {
+        let entries = self
+            .shared
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        entries
+            .iter()
+            .filter_map(|e| match e {
+                EntryState::Done { name, .. } => Some(name.clone()),
+                EntryState::Open(_) => None,
+            })
+            .collect()
+    }
+
     /// Stores all of `reader` as the file `name`, with content key `key`
     /// (see [`crate::StoredEntry::key`]). Returns its size.
     pub fn add(&self, name: &str, reader: &mut dyn Read, key: Option<&str>) -> Result<u64> {

@@ -132,9 +132,13 @@ impl Pool {
 }
 
 impl Drop for Pool {
-    /// A pool given up (its write failed or was dropped) lets its threads
-    /// run out: the senders go, the threads see the end and stop.
+    /// A pool given up before [`Pool::finish`] (its write failed or was
+    /// dropped) marks the write failed, so its threads only drain what is
+    /// still queued and upload nothing more, and lets its sender go.
     fn drop(&mut self) {
+        if self.packer.is_some() {
+            gate::record(&self.failure, Error::unexpected("the write was given up"));
+        }
         self.jobs = None;
     }
 }
