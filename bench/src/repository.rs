@@ -4,13 +4,18 @@
 //! restic's default level, from a backup without content digests) and
 //! into S3 (SeaweedFS on loopback), against a plain `zstd -3` copy of the
 //! same text (into a file, synced). Reported: time, the bytes each push
-//! added and the files taken unread from an earlier snapshot. Also the
-//! helpers the shaped-link benchmark shares.
+//! added and the files taken unread from an earlier snapshot. Beside
+//! them, the one-pass writer (`kastell_repo::stream`): the text streamed
+//! into a new repository as `backup create --repo` streams an artifact,
+//! the same stream again, and the stored backup decompressed into it (a
+//! push through the writer). Also the helpers the shaped-link benchmark
+//! shares.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use kastell::engine::backup::{MANIFEST_FILE, Manifest, Staging, StoredBackup};
@@ -19,7 +24,7 @@ use kastell_core::types::{ArtifactFormat, ArtifactSink, ArtifactSpec, BackupId, 
 use kastell_core::{Error, Result};
 use kastell_repo::backend::{BackendCredentials, S3Credentials};
 use kastell_repo::repository::ZSTD_LEVEL;
-use kastell_repo::{BackupRepository, RepoLocation, StoredEntry};
+use kastell_repo::{BackupRepository, RepoLocation, RepoSnapshot, StoredEntry};
 use kastell_testkit::s3::{BUCKET, SeaweedS3};
 
 use crate::measure::{mb_per_s, median, secs};
@@ -133,6 +138,35 @@ fn first_push(dir: &Path, backup: &StoredBackup, level: i32) -> Result<(Duration
         BackupRepository::init_at_level(&location, PASSWORD, &BackendCredentials::s3(None), level)?;
     let (report, took) = timed(|| push(&repo, backup))?;
     Ok((took, report))
+}
+
+/// `source` streamed in one pass (`kastell_repo::stream`) into the
+/// repository at `dir`, created at kastell's level unless it exists, as
+/// `backup create --repo` streams an artifact: its time and snapshot.
+fn one_pass(dir: &Path, source: &mut dyn std::io::Read) -> Result<(Duration, RepoSnapshot)> {
+    let location = RepoLocation::Local(dir.to_path_buf());
+    let repo = if dir.join("config").exists() {
+        BackupRepository::open(&location, PASSWORD, None)?
+    } else {
+        BackupRepository::init_at_level(
+            &location,
+            PASSWORD,
+            &BackendCredentials::s3(None),
+            ZSTD_LEVEL,
+        )?
+    };
+    let repo = Arc::new(repo);
+    let (snapshot, took) = timed(|| {
+        let writer = repo.stream("bench")?;
+        writer.add(ARTIFACT, source, Some("sha256:bench"))?;
+        writer.finish(&["backup:one-pass".to_owned()])
+    })?;
+    Ok((took, snapshot))
+}
+
+/// The text file at `path`, opened.
+fn open(path: &Path) -> Result<File> {
+    File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))
 }
 
 /// The compressed size of `dump` at zstd `level` (all cores).
@@ -258,9 +292,36 @@ pub(crate) fn run(mib: u64, runs: usize) -> Result<Section> {
     )?;
     let (s3_report, s3_took) = timed(|| push(&s3_repo, &backup))?;
 
+    // The one-pass writer: first streams (a new repository each), the
+    // same stream again into the last, and the stored file decompressed
+    // into it (what `repo push` would cost through the writer).
+    let mut streams = Vec::new();
+    let mut stream_snapshot = None;
+    for run in 0..runs {
+        let (took, snapshot) = one_pass(&repos.join(format!("s{run}")), &mut open(&dump)?)?;
+        streams.push(took);
+        stream_snapshot = Some(snapshot);
+    }
+    let stream_snapshot =
+        stream_snapshot.ok_or_else(|| Error::unexpected("no one-pass write was measured"))?;
+    let last_stream = repos.join(format!("s{}", runs - 1));
+    let mut restreams = Vec::new();
+    let mut restream_snapshot = None;
+    for _ in 0..runs {
+        let (took, snapshot) = one_pass(&last_stream, &mut open(&dump)?)?;
+        restreams.push(took);
+        restream_snapshot = Some(snapshot);
+    }
+    let restream_snapshot =
+        restream_snapshot.ok_or_else(|| Error::unexpected("no one-pass write was measured"))?;
+    let stored_file = backup.dir.join(format!("{ARTIFACT}.zst"));
+    let mut decoder = zstd::stream::read::Decoder::new(open(&stored_file)?)
+        .map_err(|e| Error::io("decompressing the stored backup", e))?;
+    let (decoded_took, decoded_snapshot) = one_pass(&repos.join("decoded"), &mut decoder)?;
+
     let ratio = |took: Duration| took.as_secs_f64() / baseline.as_secs_f64();
-    let row = |what: &str, took: Duration, report: Option<&PushReport>| {
-        let added = report.map(|r| r.snapshot.added_bytes);
+    let row = |what: &str, took: Duration, snapshot: Option<&RepoSnapshot>| {
+        let added = snapshot.map(|s| s.added_bytes);
         vec![
             what.to_owned(),
             secs(took),
@@ -269,7 +330,7 @@ pub(crate) fn run(mib: u64, runs: usize) -> Result<Section> {
             added.map_or("-".to_owned(), |a| {
                 format!("{:.2}%", a as f64 * 100.0 / size as f64)
             }),
-            report.map_or("-".to_owned(), |r| r.snapshot.unchanged_files.to_string()),
+            snapshot.map_or("-".to_owned(), |s| s.unchanged_files.to_string()),
             format!("{:.2}×", ratio(took)),
         ]
     };
@@ -311,32 +372,47 @@ pub(crate) fn run(mib: u64, runs: usize) -> Result<Section> {
             row(
                 &format!("first push (repository zstd level {ZSTD_LEVEL})"),
                 first,
-                Some(&first_report),
+                Some(&first_report.snapshot),
             ),
             row(
                 "unchanged second push of the same backup",
                 second,
-                Some(&second_report),
+                Some(&second_report.snapshot),
             ),
             row(
                 "a new backup of the same data, pushed",
                 again_took,
-                Some(&again_report),
+                Some(&again_report.snapshot),
             ),
             row(
                 "first push, repository at zstd level 3 (restic's default)",
                 level3_took,
-                Some(&level3_report),
+                Some(&level3_report.snapshot),
             ),
             row(
                 "first push of a backup without content digests (read twice)",
                 older_took,
-                Some(&older_report),
+                Some(&older_report.snapshot),
             ),
             row(
                 "first push into S3 on loopback (SeaweedFS)",
                 s3_took,
-                Some(&s3_report),
+                Some(&s3_report.snapshot),
+            ),
+            row(
+                "one pass: the text streamed into a new repository (backup create --repo)",
+                median(&streams),
+                Some(&stream_snapshot),
+            ),
+            row(
+                "one pass, the same stream again (read in full, nothing added)",
+                median(&restreams),
+                Some(&restream_snapshot),
+            ),
+            row(
+                "the stored backup decompressed into the one-pass writer",
+                decoded_took,
+                Some(&decoded_snapshot),
             ),
         ],
     );
@@ -353,6 +429,11 @@ pub(crate) fn run(mib: u64, runs: usize) -> Result<Section> {
                 "unchanged second push within 0.3×".to_owned(),
                 format!("{:.2}×", ratio(second)),
                 verdict(ratio(second), 0.3).to_owned(),
+            ],
+            vec![
+                "one-pass backup into a new repository within 1.3×".to_owned(),
+                format!("{:.2}×", ratio(median(&streams))),
+                verdict(ratio(median(&streams)), 1.3).to_owned(),
             ],
         ],
     );

@@ -29,7 +29,9 @@ pub mod location;
 pub mod repository;
 pub mod retention;
 mod reuse;
+pub mod stream;
 
 pub use location::RepoLocation;
 pub use repository::{BackupRepository, CheckReport, RepoSnapshot, StoredEntry};
 pub use retention::{KeepPolicy, PruneDecision};
+pub use stream::{EntryWriter, StreamWriter};

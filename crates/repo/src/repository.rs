@@ -31,7 +31,7 @@ pub const KASTELL_TAG: &str = "kastell";
 pub const ZSTD_LEVEL: i32 = 1;
 
 /// The directory all of a snapshot's files are under (restic's path).
-const SNAPSHOT_ROOT: &str = "/";
+pub(crate) const SNAPSHOT_ROOT: &str = "/";
 
 /// One file to store: its name inside the snapshot, its size, a reader
 /// that yields exactly that many bytes and, when the caller knows what it
@@ -110,7 +110,7 @@ impl RepoSnapshot {
         })
     }
 
-    fn from_file(file: &SnapshotFile) -> Self {
+    pub(crate) fn from_file(file: &SnapshotFile) -> Self {
         let summary = file.summary.as_ref();
         Self {
             id: file.id.to_hex().to_string(),
@@ -148,9 +148,9 @@ impl CheckReport {
 /// while it lives. Its `Debug` shows the location only.
 pub struct BackupRepository {
     location: RepoLocation,
-    backend: Arc<dyn WriteBackend>,
+    pub(crate) backend: Arc<dyn WriteBackend>,
     password: String,
-    repo: Repository<OpenStatus>,
+    pub(crate) repo: Repository<OpenStatus>,
 }
 
 impl std::fmt::Debug for BackupRepository {
@@ -321,16 +321,7 @@ impl BackupRepository {
         entries: Vec<StoredEntry>,
     ) -> Result<RepoSnapshot> {
         check_entries(&entries)?;
-        let mut all_tags = vec![KASTELL_TAG.to_owned()];
-        all_tags.extend(tags.iter().cloned());
-        let parsed_tags = all_tags
-            .iter()
-            .map(|tag| {
-                tag.parse().map_err(|_| {
-                    Error::invalid_input(format!("{tag:?} is not a valid snapshot tag"))
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let parsed_tags = snapshot_tags(tags)?;
         let planned: Vec<reuse::Planned> = entries
             .iter()
             .map(|e| reuse::Planned {
@@ -488,7 +479,33 @@ fn check_password(password: &str) -> Result<()> {
     Ok(())
 }
 
-fn check_name(name: &str) -> Result<()> {
+/// `kastell` and `tags`, as snapshot tags. Refuses a tag restic cannot
+/// hold.
+pub(crate) fn snapshot_tags(tags: &[String]) -> Result<Vec<rustic_core::StringList>> {
+    std::iter::once(KASTELL_TAG)
+        .chain(tags.iter().map(String::as_str))
+        .map(|tag| {
+            tag.parse()
+                .map_err(|_| Error::invalid_input(format!("{tag:?} is not a valid snapshot tag")))
+        })
+        .collect()
+}
+
+/// The tree node of a stored file `name` of `size` bytes modified at
+/// `mtime`: owner-only, no other metadata (so an earlier snapshot's node
+/// matches it exactly when name, size and time do).
+pub(crate) fn file_node(name: &str, size: u64, mtime: jiff::Timestamp) -> Node {
+    let metadata = Metadata {
+        mode: Some(0o600),
+        size,
+        mtime: Some(mtime),
+        ..Metadata::default()
+    };
+    Node::new_node(name.as_ref(), NodeType::File, metadata)
+}
+
+/// Refuses a name that is not a plain file name.
+pub(crate) fn check_name(name: &str) -> Result<()> {
     let plain =
         !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0', '\n']);
     if !plain {
@@ -583,13 +600,7 @@ impl ReadSource for Entries {
         pending
             .into_iter()
             .map(|(entry, mtime)| {
-                let metadata = Metadata {
-                    mode: Some(0o600),
-                    size: entry.size,
-                    mtime: Some(mtime),
-                    ..Metadata::default()
-                };
-                let node = Node::new_node(entry.name.as_ref(), NodeType::File, metadata);
+                let node = file_node(&entry.name, entry.size, mtime);
                 let reader: EntryReader = Box::new(CountedReader {
                     inner: entry.reader,
                     name: entry.name.clone(),

@@ -2,9 +2,12 @@
 //! backup goes to (asked for, or the server's default), storing a new
 //! backup there, and reading backups back for list, verify and restore.
 
+use std::sync::Arc;
+
 use kastell_core::types::BackupId;
 use kastell_core::wire::{CompressMode, DumpJobs};
 use kastell_core::{Error, Result};
+use kastell_repo::StreamWriter;
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -92,12 +95,67 @@ pub(super) async fn store(
     let backup = ctx.engine.find(server, id)?;
     let report =
         repos::with_open(config, &ctx.env, move |repo| repos::push(&repo, &backup)).await?;
-    Ok(RepoCopy {
+    Ok(copy_of(config, &report))
+}
+
+/// A one-pass stream into `config`'s repository for a backup of `server`
+/// (see `kastell_repo::stream`): the backup's artifacts are copied into
+/// it as they stream in. `None` when it cannot start (the stored backup
+/// is then pushed once it is taken, which reports why the repository
+/// failed).
+pub(super) async fn open_stream(
+    ctx: &Context,
+    config: &RepoConfig,
+    server: &str,
+) -> Option<Arc<StreamWriter>> {
+    let host = server.to_owned();
+    match repos::with_open(config, &ctx.env, move |repo| Arc::new(repo).stream(&host)).await {
+        Ok(writer) => Some(Arc::new(writer)),
+        Err(e) => {
+            tracing::warn!("no one-pass copy into repository {}: {e}", config.name);
+            None
+        }
+    }
+}
+
+/// Stores the local backup `id` of `server` in `config`'s repository:
+/// through `stream` when it took every artifact as the backup streamed in
+/// (only the manifest and checksums are added, nothing is read again),
+/// else by pushing the stored backup as [`store`] does.
+pub(super) async fn store_streamed(
+    ctx: &Context,
+    config: &RepoConfig,
+    server: &str,
+    id: &BackupId,
+    stream: Option<Arc<StreamWriter>>,
+) -> Result<RepoCopy> {
+    // The engine and its staging have let go of the stream by now.
+    if let Some(writer) = stream.and_then(|s| Arc::try_unwrap(s).ok()) {
+        let backup = ctx.engine.find(server, id)?;
+        let done = repos::off_runtime(move || repos::finish_stream(writer, &backup)).await;
+        match done {
+            Ok(report) => {
+                tracing::info!(
+                    "backup {id} went into repository {} in one pass, as it streamed in",
+                    config.name
+                );
+                return Ok(copy_of(config, &report));
+            }
+            Err(e) => tracing::warn!(
+                "the one-pass copy of backup {id} was not kept ({e}); pushing the stored backup"
+            ),
+        }
+    }
+    store(ctx, config, server, id).await
+}
+
+fn copy_of(config: &RepoConfig, report: &repos::PushReport) -> RepoCopy {
+    RepoCopy {
         repository: config.name.clone(),
-        snapshot_id: report.snapshot.id,
+        snapshot_id: report.snapshot.id.clone(),
         total_bytes: report.snapshot.total_bytes,
         added_bytes: report.snapshot.added_bytes,
-    })
+    }
 }
 
 /// `server`'s backups in `config`'s repository, newest first.

@@ -12,4 +12,5 @@ mod reuse;
 mod s3;
 mod sftp;
 mod sftp_append_only;
+mod stream;
 mod support;

@@ -111,6 +111,8 @@ pub struct BackupEngine {
     jobs: DumpJobs,
     apps: AppSelection,
     health: RestoreHealth,
+    /// The repository stream artifacts are also copied into, if any.
+    stream: Option<Arc<kastell_repo::StreamWriter>>,
 }
 
 impl BackupEngine {
@@ -123,7 +125,15 @@ impl BackupEngine {
             jobs: DumpJobs::Auto,
             apps: AppSelection::default(),
             health: RestoreHealth::default(),
+            stream: None,
         }
+    }
+
+    /// Copies each artifact's decoded bytes into `writer` as it streams in
+    /// (the one-pass repository backup); the stored backup is unchanged.
+    pub fn with_stream(mut self, writer: Option<Arc<kastell_repo::StreamWriter>>) -> Self {
+        self.stream = writer;
+        self
     }
 
     /// Checks the platform after a restore as `health` says (default:
@@ -248,7 +258,8 @@ impl BackupEngine {
         let mut staging = Staging::create(&server_dir, &id, self.compression)?
             .with_wire(plan.clone())
             .with_dump_jobs(self.jobs)
-            .with_apps(apps.clone());
+            .with_apps(apps.clone())
+            .with_stream(self.stream.clone());
         let mut sink = ObservedSink::new(&mut staging, request.transfer.clone());
         let mut report = request.platform.backup(&mut sink).await?;
         drop(sink);

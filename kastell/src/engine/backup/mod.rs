@@ -23,6 +23,7 @@ pub mod prune;
 mod restore_steps;
 mod staging;
 mod stored;
+mod tap;
 mod transfer;
 pub mod wire;
 

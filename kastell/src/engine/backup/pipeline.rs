@@ -21,6 +21,7 @@ use kastell_core::wire::WireCodec;
 use sha2::{Digest, Sha256};
 
 use super::digest::Digesting;
+use super::tap::{Tap, Tapped};
 
 /// How kastell compresses locally: the plan's zstd level (1 unless the
 /// planner found cores to spare for more, see `wire::plan`) on every core
@@ -231,26 +232,32 @@ impl Write for Encode {
 
 /// Copies `input` (encoded with `codec`) into `file`, stored with
 /// `compression` (zstd as `local` says), and returns what was stored. The file is flushed and
-/// fsynced. A stream that does not decode fails.
+/// fsynced. A stream that does not decode fails. The decoded bytes also
+/// go into `tap`, ended once the file is whole.
 pub(super) fn run(
     input: Chunks,
     codec: WireCodec,
     compression: Compression,
     local: LocalZstd,
     file: HashingFile,
+    tap: Tap,
 ) -> io::Result<Stored> {
     if codec.compression() == Compression::Zstd && compression == Compression::Zstd {
-        return store_as_sent(input, file);
+        return store_as_sent(input, file, tap);
     }
     let mut decoded: Box<dyn Read> = match codec.compression() {
         Compression::None => Box::new(input),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(input))),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(input)?),
     };
-    let mut encode = Digesting::new(Encode::new(compression, local, file)?);
+    let mut encode = Digesting::new(Tapped {
+        inner: Encode::new(compression, local, file)?,
+        tap,
+    });
     io::copy(&mut decoded, &mut encode)?;
     let (encode, uncompressed, content_sha256) = encode.finish();
-    let (size, sha256) = encode.finish()?;
+    let (size, sha256) = encode.inner.finish()?;
+    encode.tap.finish(&sha256);
     Ok(Stored {
         size,
         sha256,
@@ -259,16 +266,20 @@ pub(super) fn run(
     })
 }
 
-/// A zstd stream stored as it arrives, decoded on the side.
-fn store_as_sent(input: Chunks, file: HashingFile) -> io::Result<Stored> {
+/// A zstd stream stored as it arrives, decoded on the side (into `tap`
+/// too).
+fn store_as_sent(input: Chunks, file: HashingFile, tap: Tap) -> io::Result<Stored> {
     let tee = Tee {
         inner: input,
         copy: file,
     };
     let mut decoder = zstd::stream::read::Decoder::with_buffer(BufReader::new(tee))?;
-    let mut content = Digesting::new(io::sink());
+    let mut content = Digesting::new(Tapped {
+        inner: io::sink(),
+        tap,
+    });
     io::copy(&mut decoder, &mut content)?;
-    let (_, uncompressed, content_sha256) = content.finish();
+    let (tapped, uncompressed, content_sha256) = content.finish();
     // Whatever follows the last frame is stored too, and must be nothing.
     let mut rest = decoder.finish();
     let trailing = io::copy(&mut rest, &mut io::sink())?;
@@ -279,6 +290,7 @@ fn store_as_sent(input: Chunks, file: HashingFile) -> io::Result<Stored> {
         ));
     }
     let (size, sha256) = rest.into_inner().copy.finish()?;
+    tapped.tap.finish(&sha256);
     Ok(Stored {
         size,
         sha256,
@@ -324,6 +336,7 @@ mod tests {
             compression,
             local,
             file,
+            Tap::default(),
         );
         sender.join().unwrap();
         (result, std::fs::read(&path).unwrap())

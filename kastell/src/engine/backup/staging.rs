@@ -25,6 +25,7 @@ use super::manifest::{
     ContentDigest, MANIFEST_FILE, Manifest, is_plain_artifact_name, stored_file,
 };
 use super::pipeline::{self, Chunks, HashingFile, LocalZstd, Stored, is_disk_error};
+use super::tap::Tap;
 
 /// Chunks waiting for an artifact's writer thread, at most: the thread
 /// reading from the server runs this far ahead of the disk, no further.
@@ -45,12 +46,14 @@ struct Worker {
 
 impl Worker {
     /// Starts the thread that decodes `codec`, stores with `compression`
-    /// (zstd as `local` says) into `file` and names `path` in errors.
+    /// (zstd as `local` says) into `file`, copies the decoded bytes into
+    /// `tap` and names `path` in errors.
     fn start(
         codec: WireCodec,
         compression: Compression,
         local: LocalZstd,
         file: HashingFile,
+        tap: Tap,
         path: &Path,
     ) -> Result<Self> {
         let (chunks, queue) = sync_channel::<Vec<u8>>(QUEUED_CHUNKS);
@@ -62,7 +65,7 @@ impl Worker {
             .name("kastell-artifact".into())
             .spawn(move || {
                 let input = Chunks::new(queue, abandoned_in.clone());
-                let result = pipeline::run(input, codec, compression, local, file);
+                let result = pipeline::run(input, codec, compression, local, file, tap);
                 if let Err(e) = &result {
                     if !abandoned_in.load(Ordering::Relaxed) {
                         let message = if is_disk_error(e) {
@@ -202,6 +205,8 @@ pub struct Staging {
     transfers: Vec<WireTransfer>,
     /// Each sealed artifact's bytes before compression.
     contents: Vec<ContentDigest>,
+    /// The repository stream each artifact is also copied into, if any.
+    stream: Option<Arc<kastell_repo::StreamWriter>>,
     published: bool,
 }
 
@@ -257,6 +262,7 @@ impl Staging {
             sealed: Vec::new(),
             transfers: Vec::new(),
             contents: Vec::new(),
+            stream: None,
             published: false,
         })
     }
@@ -266,6 +272,29 @@ impl Staging {
     pub fn with_wire(mut self, plan: WirePlan) -> Self {
         self.wire = plan;
         self
+    }
+
+    /// Copies each artifact's decoded bytes into `writer` as it streams in
+    /// (see `tap`): the one-pass repository backup.
+    pub fn with_stream(mut self, writer: Option<Arc<kastell_repo::StreamWriter>>) -> Self {
+        self.stream = writer;
+        self
+    }
+
+    /// Where artifact `name`'s decoded bytes are copied: an entry of the
+    /// repository stream, if there is one and it takes the entry (else
+    /// the stream is marked failed and writes no snapshot).
+    fn tap(&self, name: &str) -> Tap {
+        let Some(writer) = &self.stream else {
+            return Tap::default();
+        };
+        match writer.entry(name) {
+            Ok(entry) => Tap::into_entry(entry),
+            Err(e) => {
+                writer.fail(e);
+                Tap::default()
+            }
+        }
     }
 
     /// Lets a database dump use `jobs` parallel jobs (default: `auto`).
@@ -427,7 +456,8 @@ impl ArtifactSink for Staging {
         }
         let hashing = HashingFile::new(file, &path);
         let local = LocalZstd::at(self.wire.local_level);
-        let worker = Worker::start(codec, self.compression, local, hashing, &path)?;
+        let tap = self.tap(&spec.name);
+        let worker = Worker::start(codec, self.compression, local, hashing, tap, &path)?;
         let slot: Slot = Arc::new(Mutex::new(Some(worker)));
         let received = Arc::new(AtomicU64::new(0));
         self.open.insert(

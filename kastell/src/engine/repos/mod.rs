@@ -43,7 +43,7 @@ pub(crate) use credentials::{
     SFTP_PRUNE_IDENTITY_VAR, operator_credentials,
 };
 pub(crate) use pull::{pull, verify};
-pub use push::{PushReport, push};
+pub use push::{PushReport, finish_stream, push};
 
 /// The file, in the kastell directory, listing the repositories.
 pub(crate) const REPOSITORIES_FILE: &str = "repositories.json";

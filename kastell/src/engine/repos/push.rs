@@ -18,14 +18,14 @@
 
 use kastell_core::types::{ArtifactSource, BackupId};
 use kastell_core::{Error, ErrorKind, Result};
-use kastell_repo::{BackupRepository, RepoSnapshot, StoredEntry};
+use kastell_repo::{BackupRepository, RepoSnapshot, StoredEntry, StreamWriter};
 use serde::Serialize;
 
 use super::catalog::SAFETY_FOR_TAG;
 use super::digest::{Digesting, checksum_lines};
 use super::feed::ArtifactFeed;
 use super::pull::CHECKSUMS_FILE;
-use crate::engine::backup::{MANIFEST_FILE, StoredBackup, VerifiedSource};
+use crate::engine::backup::{MANIFEST_FILE, Manifest, StoredBackup, VerifiedSource};
 
 /// What a push stored.
 #[derive(Debug, Clone, Serialize)]
@@ -71,12 +71,76 @@ pub fn push(repo: &BackupRepository, backup: &StoredBackup) -> Result<PushReport
                 .keyed(format!("sha256:{}", record.sha256)),
         );
     }
+    for (name, bytes) in side_files(backup, &sums)? {
+        entries.push(in_memory(name, bytes));
+    }
+    let snapshot = repo.store(&manifest.server_name, &tags_of(backup, manifest), entries)?;
+    Ok(PushReport {
+        backup_id: backup.id.to_string(),
+        snapshot,
+    })
+}
+
+/// Ends `writer`, which took `backup`'s artifacts as they streamed in (the
+/// one-pass backup): adds the files a push adds beside them and writes the
+/// snapshot with a push's tags, so it reads back and is reused exactly as
+/// a pushed one. Refuses (writing no snapshot) when the writer did not
+/// take every artifact the backup's manifest records, and nothing else.
+pub fn finish_stream(writer: StreamWriter, backup: &StoredBackup) -> Result<PushReport> {
+    let manifest = backup.manifest.as_ref().ok_or_else(|| {
+        Error::new(
+            ErrorKind::Corrupt,
+            format!("backup {} has no readable manifest", backup.id),
+        )
+    })?;
+    let mut taken = writer.entries();
+    taken.sort();
+    let mut recorded: Vec<String> = manifest.content.iter().map(|c| c.name.clone()).collect();
+    recorded.sort();
+    let artifacts = manifest.artifacts.len();
+    if taken != recorded || recorded.len() != artifacts {
+        return Err(Error::unexpected(format!(
+            "the one-pass copy of backup {} took {} of its {artifacts} artifacts",
+            backup.id,
+            taken.len()
+        )));
+    }
+    let sums: Vec<(String, String)> = manifest
+        .content
+        .iter()
+        .map(|c| (c.name.clone(), c.sha256.clone()))
+        .collect();
+    for (name, bytes) in side_files(backup, &sums)? {
+        let key = format!("sha256:{}", digest_of(&bytes).1);
+        writer.add(name, &mut bytes.as_slice(), Some(&key))?;
+    }
+    let snapshot = writer.finish(&tags_of(backup, manifest))?;
+    Ok(PushReport {
+        backup_id: backup.id.to_string(),
+        snapshot,
+    })
+}
+
+/// The files stored beside a backup's artifacts: `checksums.sha256`
+/// (from `sums`, each artifact's name and content SHA-256) and the
+/// backup's `manifest.json`.
+fn side_files(
+    backup: &StoredBackup,
+    sums: &[(String, String)],
+) -> Result<[(&'static str, Vec<u8>); 2]> {
     let checksums = checksum_lines(sums.iter().map(|(n, h)| (n.as_str(), h.as_str())));
-    entries.push(in_memory(CHECKSUMS_FILE, checksums.into_bytes()));
     // Read as the verify above read it: never through a link or a FIFO.
     let manifest_bytes =
         crate::engine::backup::BackupDir::open(&backup.dir)?.read(MANIFEST_FILE)?;
-    entries.push(in_memory(MANIFEST_FILE, manifest_bytes));
+    Ok([
+        (CHECKSUMS_FILE, checksums.into_bytes()),
+        (MANIFEST_FILE, manifest_bytes),
+    ])
+}
+
+/// A backup's tags in the repository: `backup:<id>`, `platform:<id>` and,
+/// for a safety backup, what it was taken before.
+fn tags_of(backup: &StoredBackup, manifest: &Manifest) -> Vec<String> {
     let mut tags = vec![
         format!("backup:{}", backup.id),
         format!("platform:{}", manifest.platform_id()),
@@ -89,11 +153,7 @@ pub fn push(repo: &BackupRepository, backup: &StoredBackup) -> Result<PushReport
             .and_then(|restored| BackupId::new(restored.to_owned()).ok())
             .map(|restored| format!("{SAFETY_FOR_TAG}:{restored}")),
     );
-    let snapshot = repo.store(&manifest.server_name, &tags, entries)?;
-    Ok(PushReport {
-        backup_id: backup.id.to_string(),
-        snapshot,
-    })
+    tags
 }
 
 /// The decompressed size and SHA-256 of artifact `name`, read once for
@@ -106,12 +166,18 @@ fn content_of(source: &VerifiedSource, name: &str, id: &BackupId) -> Result<(u64
     Ok((size, sha256))
 }
 
-/// A small file held in memory, keyed by its own SHA-256.
-fn in_memory(name: &str, bytes: Vec<u8>) -> StoredEntry {
+/// The size and SHA-256 of `bytes`.
+fn digest_of(bytes: &[u8]) -> (u64, String) {
     let mut digest = Digesting::new(std::io::sink());
     // Writing into a sink cannot fail.
-    let _ = std::io::Write::write_all(&mut digest, &bytes);
+    let _ = std::io::Write::write_all(&mut digest, bytes);
     let (_, size, sha256) = digest.finish();
+    (size, sha256)
+}
+
+/// A small file held in memory, keyed by its own SHA-256.
+fn in_memory(name: &str, bytes: Vec<u8>) -> StoredEntry {
+    let (size, sha256) = digest_of(&bytes);
     StoredEntry::new(name, size, Box::new(std::io::Cursor::new(bytes)))
         .keyed(format!("sha256:{sha256}"))
 }

@@ -88,6 +88,11 @@ pub(crate) async fn back_up(
 ) -> Result<BackupCreate, Error> {
     let repo = repository::chosen(ctx, &server.name, &options.repo)?;
     let host_key = transport.host_key().await?;
+    // The artifacts go into the repository as they stream in (one pass).
+    let stream = match &repo {
+        Some(config) => repository::open_stream(ctx, config, &server.name).await,
+        None => None,
+    };
     let first_use = host_key.warning.clone();
     ctx.progress()
         .message(&format!("Backing up {} over SSH", server.name));
@@ -96,7 +101,8 @@ pub(crate) async fn back_up(
         .clone()
         .with_compress_mode(options.compress)
         .with_dump_jobs(options.jobs)
-        .with_apps(options.apps.clone());
+        .with_apps(options.apps.clone())
+        .with_stream(stream.clone());
     let request = BackupRequest {
         server: server.clone(),
         platform,
@@ -109,6 +115,7 @@ pub(crate) async fn back_up(
         None => engine.create(&request).await,
     }
     .map_err(|e| stopped_or(ctx, e))?;
+    drop(engine);
     ctx.progress()
         .message(&format!("Backup {} is complete", created.id));
     let copy = match &repo {
@@ -118,7 +125,7 @@ pub(crate) async fn back_up(
                 "Storing backup {} in repository {}",
                 created.id, config.name
             ));
-            let copy = repository::store(ctx, config, &server.name, &created.id)
+            let copy = repository::store_streamed(ctx, config, &server.name, &created.id, stream)
                 .await
                 .map_err(|e| repository::store_failed(e, &created.id, &config.name))?;
             Some(copy)

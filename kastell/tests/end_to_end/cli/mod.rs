@@ -23,6 +23,7 @@ mod recover;
 mod recover_paas;
 mod repository;
 pub(crate) mod repository_append_only;
+mod repository_onepass;
 mod repository_restore;
 mod repository_reuse;
 mod restore_safety;
