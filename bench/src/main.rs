@@ -9,7 +9,9 @@
 //! host behind a shaped link at 100 Mbit/s and 1 Gbit/s (against the bare
 //! and the server-gzip streams), adaptive compression on the wire
 //! (against the bare and server-side zstd streams and the computed floor),
-//! fleet operations over 100 simulated servers (against one server), a
+//! recovery of a Coolify-shaped host with app data onto a new server behind
+//! that link (against the backup's bytes over it plus the simulated
+//! server-creation wait), fleet operations over 100 simulated servers (against one server), a
 //! rollout over them with injected health failures (against one server and
 //! all at once without a rollout), API requests
 //! per operation (against the minimum each API allows), reboot detection
@@ -32,6 +34,7 @@ mod netns;
 mod paas;
 mod parallel;
 mod reboot;
+mod recovery;
 mod repo_shaped;
 mod report;
 mod repository;
@@ -54,15 +57,16 @@ use crate::report::Section;
 #[command(name = "kastell-bench", version)]
 struct Args {
     /// Which benchmarks to run (comma-separated): mcp, mcp-memory, raw, paas, shaped,
-    /// adapt, parallel, fleet, rollout, api, reboot, repo, repo-shaped, drill
-    /// (`shaped`, `adapt`, `parallel` and `repo-shaped` need root: network
-    /// namespaces, tc; `repo` needs SeaweedFS from `.ci/setup`; the dump of
-    /// `repo` and `repo-shaped` is --dump-mib, the database of `drill`
-    /// --db-mib, the data of `adapt` --adapt-mib).
+    /// adapt, parallel, recovery, fleet, rollout, api, reboot, repo, repo-shaped, drill
+    /// (`shaped`, `adapt`, `parallel`, `recovery` and `repo-shaped` need
+    /// root: network namespaces, tc; `repo` needs SeaweedFS from
+    /// `.ci/setup`; the dump of `repo` and `repo-shaped` is --dump-mib, the
+    /// database of `drill` --db-mib, the data of `adapt` --adapt-mib, the
+    /// app data of `recovery` --recovery-mib).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "mcp,mcp-memory,raw,paas,shaped,adapt,parallel,fleet,rollout,api,reboot,repo,repo-shaped,drill"
+        default_value = "mcp,mcp-memory,raw,paas,shaped,adapt,parallel,recovery,fleet,rollout,api,reboot,repo,repo-shaped,drill"
     )]
     only: Vec<String>,
     /// Size of the raw dump in MiB.
@@ -79,6 +83,9 @@ struct Args {
     /// Size of each data set of the adaptive-compression benchmark in MiB.
     #[arg(long, default_value_t = 256)]
     adapt_mib: u64,
+    /// App data of the recovered host in MiB (before compression).
+    #[arg(long, default_value_t = 256)]
+    recovery_mib: u64,
     /// Servers in the fleet benchmark.
     #[arg(long, default_value_t = 100)]
     fleet: usize,
@@ -177,6 +184,13 @@ async fn run(args: &Args) -> Result<Vec<Section>> {
     }
     if args.wants("parallel") {
         report(parallel::run(db, runs, args.rows).await?, &mut sections);
+    }
+    if args.wants("recovery") {
+        let mib = if args.quick { 16 } else { args.recovery_mib };
+        report(
+            recovery::run(&args.bin("kastell")?, mib).await?,
+            &mut sections,
+        );
     }
     if args.wants("fleet") {
         report(
