@@ -41,7 +41,7 @@ fn file_size(path: &Path) -> u64 {
 }
 
 /// Times `sh -c script` here, its stdout counted; returns (bytes, seconds).
-fn local(script: &str) -> Result<(u64, f64)> {
+pub(crate) fn local(script: &str) -> Result<(u64, f64)> {
     let started = Instant::now();
     let out = std::process::Command::new("sh")
         .arg("-c")

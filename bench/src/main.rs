@@ -9,7 +9,9 @@
 //! host behind a shaped link at 100 Mbit/s and 1 Gbit/s (against the bare
 //! and the server-gzip streams), adaptive compression on the wire
 //! (against the bare and server-side zstd streams and the computed floor),
-//! fleet operations over 100 simulated servers (against one server),
+//! recovery of a Coolify-shaped host with app data onto a new server behind
+//! that link (against the backup's bytes over it plus the simulated
+//! server-creation wait), fleet operations over 100 simulated servers (against one server),
 //! on-server backups of that fleet into a SeaweedFS cluster (against the
 //! same servers backed up through this machine), a
 //! rollout over them with injected health failures (against one server and
@@ -35,6 +37,7 @@ mod onserver_fleet;
 mod paas;
 mod parallel;
 mod reboot;
+mod recovery;
 mod repo_shaped;
 mod report;
 mod repository;
@@ -57,17 +60,17 @@ use crate::report::Section;
 #[command(name = "kastell-bench", version)]
 struct Args {
     /// Which benchmarks to run (comma-separated): mcp, mcp-memory, raw, paas, shaped,
-    /// adapt, parallel, fleet, onserver-fleet, rollout, api, reboot, repo, repo-shaped,
-    /// drill (`shaped`, `adapt`, `parallel` and `repo-shaped` need root: network
-    /// namespaces, tc; `repo` and `onserver-fleet` need SeaweedFS, restic and
-    /// curl from `.ci/setup`; the data on each server of `onserver-fleet` is
-    /// --onserver-mib; the dump of
-    /// `repo` and `repo-shaped` is --dump-mib, the database of `drill`
-    /// --db-mib, the data of `adapt` --adapt-mib).
+    /// adapt, parallel, recovery, fleet, onserver-fleet, rollout, api, reboot, repo,
+    /// repo-shaped, drill (`shaped`, `adapt`, `parallel`, `recovery` and `repo-shaped`
+    /// need root: network namespaces, tc; `repo` and `onserver-fleet` need SeaweedFS,
+    /// restic and curl from `.ci/setup`; the data on each server of `onserver-fleet` is
+    /// --onserver-mib; the dump of `repo` and `repo-shaped` is --dump-mib, the database
+    /// of `drill` --db-mib, the data of `adapt` --adapt-mib, the app data of `recovery`
+    /// --recovery-mib).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "mcp,mcp-memory,raw,paas,shaped,adapt,parallel,fleet,onserver-fleet,rollout,api,reboot,repo,repo-shaped,drill"
+        default_value = "mcp,mcp-memory,raw,paas,shaped,adapt,parallel,recovery,fleet,onserver-fleet,rollout,api,reboot,repo,repo-shaped,drill"
     )]
     only: Vec<String>,
     /// Size of the raw dump in MiB.
@@ -84,6 +87,9 @@ struct Args {
     /// Size of each data set of the adaptive-compression benchmark in MiB.
     #[arg(long, default_value_t = 256)]
     adapt_mib: u64,
+    /// App data of the recovered host in MiB (before compression).
+    #[arg(long, default_value_t = 256)]
+    recovery_mib: u64,
     /// Servers in the fleet benchmarks (fleet, onserver-fleet, rollout).
     #[arg(long, default_value_t = 100)]
     fleet: usize,
@@ -185,6 +191,13 @@ async fn run(args: &Args) -> Result<Vec<Section>> {
     }
     if args.wants("parallel") {
         report(parallel::run(db, runs, args.rows).await?, &mut sections);
+    }
+    if args.wants("recovery") {
+        let mib = if args.quick { 16 } else { args.recovery_mib };
+        report(
+            recovery::run(&args.bin("kastell")?, mib).await?,
+            &mut sections,
+        );
     }
     if args.wants("fleet") {
         report(

@@ -136,23 +136,33 @@ pub(crate) fn fill(pg: &Cluster, db: &str, mib: u64, shape: Rows) -> Result<u64>
 /// about `mib` MiB of order rows shaped as `shape`, then vacuums and
 /// analyzes it.
 pub(crate) fn fill_table(pg: &Cluster, db: &str, table: &str, mib: u64, shape: Rows) -> Result<()> {
+    fill_table_with(|sql| pg.execute(db, sql), table, mib, shape)
+}
+
+/// [`fill_table`] through `execute`, which runs one SQL statement on the
+/// database to fill (a testkit cluster's, or a sandbox host's own).
+pub(crate) fn fill_table_with(
+    execute: impl Fn(&str) -> Result<()>,
+    table: &str,
+    mib: u64,
+    shape: Rows,
+) -> Result<()> {
     let rows = (mib << 20) / shape.bytes();
     let select = shape.select();
-    pg.execute(
-        db,
-        &format!("CREATE TABLE IF NOT EXISTS {table} ({})", shape.columns()),
-    )?;
+    execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {table} ({})",
+        shape.columns()
+    ))?;
     let batch = 500_000;
     let mut from = 1;
     while from <= rows {
         let to = (from + batch - 1).min(rows);
-        pg.execute(
-            db,
-            &format!("INSERT INTO {table} SELECT {select} FROM generate_series({from}, {to}) g"),
-        )?;
+        execute(&format!(
+            "INSERT INTO {table} SELECT {select} FROM generate_series({from}, {to}) g"
+        ))?;
         from = to + 1;
     }
-    pg.execute(db, &format!("VACUUM ANALYZE {table}"))
+    execute(&format!("VACUUM ANALYZE {table}"))
 }
 
 /// `pg_database_size` of `db`.

@@ -187,6 +187,10 @@ impl CloudFixture for SimCloudFixture {
         self.sim.person_ssh_key()
     }
 
+    fn refuses_duplicate_keys(&self) -> bool {
+        self.sim.refuses_duplicate_keys()
+    }
+
     fn queue_addresses(&self, addresses: &[Ipv4Addr]) -> bool {
         self.sim.addresses().add(addresses.iter().copied());
         true

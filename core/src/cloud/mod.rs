@@ -14,7 +14,7 @@ use crate::registry::ProviderIdentity;
 use crate::types::{
     ActionRef, ActionState, ActionStatus, CostEstimate, ManagedServer, ManagedSshKey, ProviderInfo,
     RebootMode, Server, ServerChoice, ServerId, ServerPrice, ServerSpec, ServerStatus, Snapshot,
-    SnapshotId, SnapshotStatus, TokenInfo, orphan_keys,
+    SnapshotId, SnapshotStatus, TokenInfo, orphan_keys, ssh_key_fingerprint,
 };
 
 /// One account at one cloud provider.
@@ -472,37 +472,95 @@ pub fn key_not_managed(provider: &'static str, id: &str) -> Error {
     )
 }
 
+/// How a provider's upload of an SSH key ended, for
+/// [`create_with_uploaded_key`].
+#[derive(Debug)]
+pub enum KeyUpload<K> {
+    /// The key was uploaded, marked as kastell's: its id.
+    Uploaded(K),
+    /// The provider refused the key because the account already holds
+    /// the same public key (DigitalOcean: 422 "SSH Key is already in use on
+    /// your account"; Hetzner: 409 `uniqueness_error`). The vendor's
+    /// refusal is kept: it is the answer when no marked key matches.
+    AlreadyOnAccount(Error),
+}
+
 /// Uploads an SSH key, then creates a server with it: the opening every
-/// provider that uploads keys shares. `upload` sends the key (marked as
-/// kastell's); `create` sends the server creation naming it; when the
+/// provider that uploads keys shares. `upload` sends `public_key` (marked
+/// as kastell's); `create` sends the server creation naming it; when the
 /// creation failed and surely did not take effect
 /// ([`Error::may_have_taken_effect`] is false), `delete` removes the key
 /// again (its failure only logged). An ambiguous failure leaves the key:
 /// the server, if it exists, names it and deleting the server takes the
 /// key along; if none was made, [`CloudProviderExt::orphan_ssh_keys`]
 /// finds it for `kastell doctor`.
-pub async fn create_with_uploaded_key<K, T, U, C, CF, D, DF>(
+///
+/// Where the vendor refuses a public key already on the account
+/// ([`KeyUpload::AlreadyOnAccount`]: a create whose answer was lost left
+/// it, or another server of kastell's uses it), `existing` lists kastell's
+/// marked keys and the one whose fingerprint is `public_key`'s is reused;
+/// a reused key is never deleted here (another server may name it).
+/// Refused, with the vendor's error and a hint, when no marked key has
+/// that fingerprint: the copy on the account is a person's own key (never
+/// taken over) or its fingerprint differs.
+pub async fn create_with_uploaded_key<K, T, U, L, LF, C, CF, D, DF>(
+    public_key: &str,
     upload: U,
+    existing: L,
     create: C,
     delete: D,
 ) -> Result<T>
 where
-    K: Clone + fmt::Display + Send + Sync,
-    U: std::future::Future<Output = Result<K>>,
+    K: Clone + fmt::Display + std::str::FromStr + Send + Sync,
+    U: std::future::Future<Output = Result<KeyUpload<K>>>,
+    L: FnOnce() -> LF,
+    LF: std::future::Future<Output = Result<Vec<ManagedSshKey>>>,
     C: FnOnce(K) -> CF,
     CF: std::future::Future<Output = Result<T>>,
     D: FnOnce(K) -> DF,
     DF: std::future::Future<Output = Result<()>>,
 {
-    let key = upload.await?;
+    let (key, uploaded) = match upload.await? {
+        KeyUpload::Uploaded(key) => (key, true),
+        KeyUpload::AlreadyOnAccount(refusal) => {
+            let marked = existing().await?;
+            (reusable_key(public_key, &marked, refusal)?, false)
+        }
+    };
     match create(key.clone()).await {
         Ok(created) => Ok(created),
         Err(e) => {
-            if !e.may_have_taken_effect() {
+            if uploaded && !e.may_have_taken_effect() {
                 forget_uploaded_key(&key, delete(key.clone())).await;
             }
             Err(e)
         }
+    }
+}
+
+/// The id of the key among `marked` (kastell's own keys) whose fingerprint
+/// is `public_key`'s; `refusal` (the vendor's duplicate answer) with a
+/// hint when there is none.
+fn reusable_key<K: std::str::FromStr>(
+    public_key: &str,
+    marked: &[ManagedSshKey],
+    refusal: Error,
+) -> Result<K> {
+    let wanted = ssh_key_fingerprint(public_key);
+    let found = wanted.as_deref().and_then(|wanted| {
+        marked
+            .iter()
+            .find(|k| k.fingerprint.as_deref() == Some(wanted))
+    });
+    match found.and_then(|k| k.id.parse().ok()) {
+        Some(key) => Ok(key),
+        None => Err(refusal.with_hint(format!(
+            "The account already holds this public key{}, but not as a key kastell uploaded \
+             (kastell reuses only its own marked keys, never a person's): remove that copy in \
+             the provider's console (servers made with it keep it) and run again, or reach the \
+             server with another key",
+            wanted.map(|w| format!(" ({w})")).unwrap_or_default()
+        ))),
     }
 }
 

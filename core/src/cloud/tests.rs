@@ -1,7 +1,7 @@
 //! The waiting helpers on a mocked provider.
 
 use super::*;
-use crate::types::{ActionKind, SnapshotStatus};
+use crate::types::{ActionKind, SnapshotStatus, ssh_key_fingerprint};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -199,6 +199,34 @@ async fn a_snapshot_is_found_by_the_id_the_finished_action_reports() {
     assert_eq!(err.kind(), ErrorKind::Unexpected);
 }
 
+/// A public key line for the helper's tests (no one holds its private half).
+const KEY_LINE: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx1bmEta2FzdGVsbC10ZXN0LWtleS0xMjM0NTY kastell-trial";
+
+/// Another key (a different blob, so a different fingerprint).
+const OTHER_LINE: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG90aGVyLWthc3RlbGwtdGVzdC1rZXktOTg3NjU0 other";
+
+/// A marked key `id` holding `line`.
+fn marked(id: &str, line: &str) -> ManagedSshKey {
+    ManagedSshKey {
+        id: id.into(),
+        name: format!("kastell-managed-recovery-web-{id}"),
+        created_at: None,
+        fingerprint: ssh_key_fingerprint(line),
+    }
+}
+
+/// The create a refused key never reaches.
+async fn never_created(_: u64) -> Result<String> {
+    panic!("no server is created")
+}
+
+/// The listing of marked keys a create never needs.
+async fn unlisted() -> Result<Vec<ManagedSshKey>> {
+    panic!("the marked keys are listed only after a duplicate refusal")
+}
+
 #[tokio::test]
 async fn an_uploaded_key_is_deleted_only_when_the_create_surely_failed() {
     let deleted = Arc::new(AtomicUsize::new(0));
@@ -209,8 +237,11 @@ async fn an_uploaded_key_is_deleted_only_when_the_create_surely_failed() {
             Ok(())
         }
     };
+    let uploaded = || async { Ok(KeyUpload::Uploaded(7_u64)) };
     let made = create_with_uploaded_key(
-        async { Ok(7_u64) },
+        KEY_LINE,
+        uploaded(),
+        unlisted,
         |key| async move { Ok(format!("server with key {key}")) },
         delete(deleted.clone()),
     )
@@ -220,7 +251,9 @@ async fn an_uploaded_key_is_deleted_only_when_the_create_surely_failed() {
     assert_eq!(deleted.load(Ordering::SeqCst), 0);
 
     let refused = create_with_uploaded_key(
-        async { Ok(7_u64) },
+        KEY_LINE,
+        uploaded(),
+        unlisted,
         |_| async { Err::<String, _>(Error::invalid_input("no such size")) },
         delete(deleted.clone()),
     )
@@ -234,7 +267,9 @@ async fn an_uploaded_key_is_deleted_only_when_the_create_surely_failed() {
     );
 
     let lost = create_with_uploaded_key(
-        async { Ok(7_u64) },
+        KEY_LINE,
+        uploaded(),
+        unlisted,
         |_| async { Err::<String, _>(Error::unavailable("502")) },
         delete(deleted.clone()),
     )
@@ -248,7 +283,9 @@ async fn an_uploaded_key_is_deleted_only_when_the_create_surely_failed() {
     );
 
     let no_key = create_with_uploaded_key(
-        async { Err::<u64, _>(Error::new(ErrorKind::PermissionDenied, "read-only")) },
+        KEY_LINE,
+        async { Err::<KeyUpload<u64>, _>(Error::new(ErrorKind::PermissionDenied, "read-only")) },
+        unlisted,
         |_| async { Ok::<_, Error>(String::new()) },
         delete(deleted.clone()),
     )
@@ -258,12 +295,125 @@ async fn an_uploaded_key_is_deleted_only_when_the_create_surely_failed() {
     assert_eq!(deleted.load(Ordering::SeqCst), 1);
 }
 
+/// The vendor's refusal of a key already on the account.
+fn in_use() -> Error {
+    Error::invalid_input("HTTP 422: SSH Key is already in use on your account")
+}
+
+#[tokio::test]
+async fn a_key_already_on_the_account_is_reused_only_when_kastell_marked_it_with_that_fingerprint()
+{
+    let never_delete = |_: u64| async { panic!("a reused key is never deleted") };
+    // The marked key with the same blob (another comment) is reused.
+    let listed = || async {
+        Ok(vec![
+            marked("3", OTHER_LINE),
+            marked("5", &KEY_LINE.replace("kastell-trial", "a comment")),
+        ])
+    };
+    let made = create_with_uploaded_key(
+        KEY_LINE,
+        async { Ok(KeyUpload::AlreadyOnAccount(in_use())) },
+        listed,
+        |key: u64| async move { Ok(format!("server with key {key}")) },
+        never_delete,
+    )
+    .await
+    .unwrap();
+    assert_eq!(made, "server with key 5");
+
+    // A sure failure of the create keeps the reused key (another server
+    // may name it).
+    let refused = create_with_uploaded_key(
+        KEY_LINE,
+        async { Ok(KeyUpload::AlreadyOnAccount(in_use())) },
+        listed,
+        |_: u64| async { Err::<String, _>(Error::invalid_input("no such size")) },
+        never_delete,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.message(), "no such size");
+
+    // Only marked keys of other fingerprints (the copy is a person's, or
+    // unreadable): the vendor's refusal, with the hint.
+    let unreadable = || async {
+        Ok(vec![
+            marked("3", OTHER_LINE),
+            ManagedSshKey {
+                fingerprint: None,
+                ..marked("4", KEY_LINE)
+            },
+        ])
+    };
+    let err = create_with_uploaded_key(
+        KEY_LINE,
+        async { Ok(KeyUpload::AlreadyOnAccount(in_use())) },
+        unreadable,
+        never_created,
+        never_delete,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.message().contains("already in use"), "{err}");
+    let hint = err.hint().unwrap();
+    assert!(hint.contains("never a person's"), "{hint}");
+    assert!(
+        hint.contains(&ssh_key_fingerprint(KEY_LINE).unwrap()),
+        "{hint}"
+    );
+
+    // A failed listing is the answer.
+    let err = create_with_uploaded_key(
+        KEY_LINE,
+        async { Ok(KeyUpload::AlreadyOnAccount(in_use())) },
+        || async { Err(Error::unavailable("list failed")) },
+        never_created,
+        never_delete,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+}
+
+#[test]
+fn fingerprints_are_openssh_sha256_of_the_blob() {
+    // A key made with `ssh-keygen -t ed25519` (its private half
+    // discarded); `ssh-keygen -l` printed this fingerprint for it.
+    let line = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEJLDLY5zcr05YYzv5AKTGB5If3ccON8NCzRxLwyHWjg \
+                vector@test";
+    let fingerprint = ssh_key_fingerprint(line).unwrap();
+    assert_eq!(
+        fingerprint,
+        "SHA256:E8wMi8Sa9aZhZjuKhnNaHFG4YeaUzYrzHNk8XFzGrUM"
+    );
+    assert_eq!(
+        ssh_key_fingerprint(
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEJLDLY5zcr05YYzv5AKTGB5If3ccON8NCzRxLwyHWjg"
+        ),
+        Some(fingerprint.clone()),
+        "the comment does not count"
+    );
+    assert_ne!(ssh_key_fingerprint(KEY_LINE), Some(fingerprint));
+    for bad in [
+        "",
+        "ssh-ed25519",
+        "ssh-ed25519 not*base64",
+        // A blob naming another type than the line.
+        "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIHBlcnNvbi1sYXB0b3Ata2V5",
+    ] {
+        assert_eq!(ssh_key_fingerprint(bad), None, "{bad:?}");
+    }
+}
+
 #[tokio::test]
 async fn orphan_keys_are_the_marked_keys_no_marked_server_names() {
     let key = |id: &str| ManagedSshKey {
         id: id.into(),
         name: format!("kastell-managed-drill-web-{id}"),
         created_at: None,
+        fingerprint: None,
     };
     let mut cloud = mock();
     cloud.expect_capability().returning(CloudCapability::all);

@@ -25,7 +25,8 @@ pub use platform::{
 };
 pub use provision::{
     MANAGED_KEY_PREFIX, MANAGED_TAG, ManagedRole, ManagedServer, ManagedSshKey, SSH_KEY_TAG,
-    ServerChoice, ServerPrice, ServerSpec, is_managed_key_name, orphan_keys, ssh_key_from_tags,
+    ServerChoice, ServerPrice, ServerSpec, is_managed_key_name, orphan_keys, ssh_key_fingerprint,
+    ssh_key_from_tags,
 };
 pub use server::{ProviderInfo, Server, ServerStatus, TokenInfo};
 pub use snapshot::{CostEstimate, Snapshot, SnapshotStatus};

@@ -248,6 +248,45 @@ pub struct ManagedSshKey {
     pub name: String,
     /// When it was uploaded (ISO-8601), where the provider says.
     pub created_at: Option<String>,
+    /// The fingerprint of the public key the provider holds under it
+    /// ([`ssh_key_fingerprint`]); `None` when the provider did not show a
+    /// key kastell could read. A create whose key upload the provider
+    /// refuses as a duplicate reuses the marked key with its public key's
+    /// fingerprint, and no other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+}
+
+/// The SHA-256 fingerprint of an OpenSSH public key line (`TYPE BASE64
+/// [COMMENT]`), as `ssh-keygen -l` prints it: `SHA256:` and the unpadded
+/// base64 of the digest of the decoded key blob. The comment does not
+/// count, so two lines of the same key match. `None` for a line that is
+/// not a public key (no type, or a blob that is not base64 naming that
+/// type).
+pub fn ssh_key_fingerprint(line: &str) -> Option<String> {
+    use base64::Engine as _;
+    use base64::engine::DecodePaddingMode;
+    use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD_NO_PAD};
+    let mut fields = line.split_whitespace();
+    let kind = fields.next()?;
+    let blob = fields.next()?;
+    let decoder = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    let bytes = decoder.decode(blob).ok()?;
+    // The blob opens with its own type: a length (4 bytes) and the name.
+    let named = bytes
+        .get(4..4 + kind.len())
+        .is_some_and(|name| name == kind.as_bytes());
+    let length = bytes
+        .get(..4)
+        .map(|l| u32::from_be_bytes([l[0], l[1], l[2], l[3]]));
+    if !named || length != u32::try_from(kind.len()).ok() {
+        return None;
+    }
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(&bytes);
+    Some(format!("SHA256:{}", STANDARD_NO_PAD.encode(digest)))
 }
 
 /// The keys of `keys` that none of `servers` names as its SSH key: what an
@@ -358,6 +397,7 @@ mod tests {
             id: id.into(),
             name: format!("kastell-managed-drill-web-{id}"),
             created_at: None,
+            fingerprint: None,
         };
         let server = |key: Option<&str>| ManagedServer {
             server: Server::new(

@@ -30,6 +30,7 @@ mod clock;
 mod context;
 mod dialect;
 mod faults;
+mod keys;
 mod seed;
 mod server;
 mod simulator;
@@ -39,6 +40,7 @@ pub use clock::{SimClock, Timeline};
 pub use context::{Dialect, Recorded, Recorder, SimContext, TokenKind, Tokens};
 pub use dialect::JsonDialect;
 pub use faults::{Fault, FaultRule, Faults};
+pub use keys::{PERSON_PUBLIC_KEY, same_public_key};
 pub use seed::{SimOptions, private_ip, public_ip};
 pub use server::SimServer;
 pub use simulator::{

@@ -74,6 +74,14 @@ pub trait Simulator: Send + Sync + 'static {
         None
     }
 
+    /// Whether the simulated vendor refuses to upload a public key the
+    /// account already holds, as DigitalOcean (422) and Hetzner (409
+    /// `uniqueness_error`) do; `false` where a second copy is stored (or
+    /// no keys are uploaded).
+    fn refuses_duplicate_keys(&self) -> bool {
+        false
+    }
+
     /// The read-write token the simulator accepts (a simulator value, not
     /// anyone's secret).
     fn read_write_token(&self) -> String {

@@ -6,11 +6,12 @@
 //! (`GET /account/keys/{id}`) and its name checked before it is deleted.
 
 use kastell_core::cloud::{
-    create_with_uploaded_key, forget_uploaded_key, key_not_managed, not_managed, unknown_offer,
+    KeyUpload, create_with_uploaded_key, forget_uploaded_key, key_not_managed, not_managed,
+    unknown_offer,
 };
 use kastell_core::types::{
     MANAGED_TAG, ManagedRole, ManagedServer, ManagedSshKey, SSH_KEY_TAG, Server, ServerChoice,
-    ServerId, ServerPrice, ServerSpec, is_managed_key_name, ssh_key_from_tags,
+    ServerId, ServerPrice, ServerSpec, is_managed_key_name, ssh_key_fingerprint, ssh_key_from_tags,
 };
 use kastell_core::{Error, ErrorKind, Idempotency, Result};
 use kastell_http::{ApiRequest, path_segment};
@@ -35,6 +36,17 @@ struct Key {
     id: u64,
     #[serde(default)]
     name: String,
+    #[serde(default)]
+    public_key: Option<String>,
+}
+
+/// What DigitalOcean answers (422) to a public key already on the account.
+const KEY_IN_USE: &str = "already in use";
+
+/// Whether `e` is DigitalOcean refusing a key upload because the account
+/// holds the same public key.
+fn key_in_use(e: &Error) -> bool {
+    e.kind() == ErrorKind::InvalidInput && e.message().to_ascii_lowercase().contains(KEY_IN_USE)
 }
 
 /// `{"ssh_keys": [...], "links": {...}}` (`GET /account/keys`).
@@ -123,7 +135,8 @@ impl DigitalOcean {
 
     /// Uploads the key (named as kastell's), then creates the droplet
     /// tagged with the marker, the role and the key, through the shared
-    /// [`create_with_uploaded_key`].
+    /// [`create_with_uploaded_key`]; a public key already on the account
+    /// (422) is reused when a key of kastell's holds it.
     pub(crate) async fn create(&self, spec: &ServerSpec) -> Result<Server> {
         const OP: &str = "create_server";
         spec.validate(ID)?;
@@ -133,8 +146,11 @@ impl DigitalOcean {
                 "public_key": spec.ssh_public_key.trim(),
             });
             let request = ApiRequest::post("account/keys", body, Idempotency::NonIdempotent);
-            let key: KeyEnvelope = self.api.get_json(OP, request).await?;
-            Ok::<_, Error>(key.ssh_key.id)
+            match self.api.get_json::<KeyEnvelope>(OP, request).await {
+                Ok(key) => Ok(KeyUpload::Uploaded(key.ssh_key.id)),
+                Err(e) if key_in_use(&e) => Ok(KeyUpload::AlreadyOnAccount(e)),
+                Err(e) => Err(e),
+            }
         };
         let create = |key: u64| async move {
             let [managed, role] = spec.tags();
@@ -152,7 +168,14 @@ impl DigitalOcean {
             let answer: DropletEnvelope = self.api.get_json(OP, request).await?;
             answer.droplet.into_server()
         };
-        create_with_uploaded_key(upload, create, |key| self.delete_key(key.to_string())).await
+        create_with_uploaded_key(
+            &spec.ssh_public_key,
+            upload,
+            || self.managed_keys(),
+            create,
+            |key| self.delete_key(key.to_string()),
+        )
+        .await
     }
 
     /// Every droplet tagged `kastell-managed`, every page.
@@ -219,6 +242,7 @@ impl DigitalOcean {
                 id: k.id.to_string(),
                 name: k.name,
                 created_at: None,
+                fingerprint: k.public_key.as_deref().and_then(ssh_key_fingerprint),
             })
             .collect())
     }

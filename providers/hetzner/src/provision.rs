@@ -7,13 +7,14 @@
 //! (`GET /ssh_keys/{id}`) and its label checked before it is deleted.
 
 use kastell_core::cloud::{
-    create_with_uploaded_key, forget_uploaded_key, key_not_managed, not_managed, unknown_offer,
+    KeyUpload, create_with_uploaded_key, forget_uploaded_key, key_not_managed, not_managed,
+    unknown_offer,
 };
 use kastell_core::types::{
     MANAGED_TAG, ManagedServer, ManagedSshKey, Server, ServerChoice, ServerId, ServerPrice,
     ServerSpec,
 };
-use kastell_core::{Error, ErrorKind, Idempotency, Result};
+use kastell_core::{ErrorKind, Idempotency, Result};
 use kastell_http::ApiRequest;
 use serde_json::json;
 
@@ -60,7 +61,9 @@ impl Hetzner {
     }
 
     /// Uploads the key labelled as kastell's, then creates the server
-    /// referencing it, through the shared [`create_with_uploaded_key`].
+    /// referencing it, through the shared [`create_with_uploaded_key`]; a
+    /// public key already in the project (409 `uniqueness_error`) is
+    /// reused when a key of kastell's holds it.
     pub(crate) async fn create(&self, spec: &ServerSpec) -> Result<Server> {
         const OP: &str = "create_server";
         spec.validate(ID)?;
@@ -72,8 +75,13 @@ impl Hetzner {
         });
         let upload = async {
             let request = ApiRequest::post("ssh_keys", key_body, Idempotency::NonIdempotent);
-            let key: SshKeyEnvelope = self.api.get_json(OP, request).await?;
-            Ok::<_, Error>(key.ssh_key.id)
+            match self.api.get_json::<SshKeyEnvelope>(OP, request).await {
+                Ok(key) => Ok(KeyUpload::Uploaded(key.ssh_key.id)),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                    Ok(KeyUpload::AlreadyOnAccount(e))
+                }
+                Err(e) => Err(e),
+            }
         };
         let create = |key: i64| async move {
             let mut server_labels = labels;
@@ -92,7 +100,14 @@ impl Hetzner {
             let answer: CreateServerAnswer = self.api.get_json(OP, request).await?;
             answer.server.into_server()
         };
-        create_with_uploaded_key(upload, create, |key| self.delete_key(key)).await
+        create_with_uploaded_key(
+            &spec.ssh_public_key,
+            upload,
+            || self.managed_keys(),
+            create,
+            |key| self.delete_key(key),
+        )
+        .await
     }
 
     /// Every server labelled `kastell-managed=true`, every page.

@@ -6,11 +6,12 @@
 //! checked before it is deleted.
 
 use kastell_core::cloud::{
-    create_with_uploaded_key, forget_uploaded_key, key_not_managed, not_managed, unknown_offer,
+    KeyUpload, create_with_uploaded_key, forget_uploaded_key, key_not_managed, not_managed,
+    unknown_offer,
 };
 use kastell_core::types::{
     MANAGED_TAG, ManagedRole, ManagedServer, ManagedSshKey, SSH_KEY_TAG, Server, ServerChoice,
-    ServerId, ServerPrice, ServerSpec, is_managed_key_name, ssh_key_from_tags,
+    ServerId, ServerPrice, ServerSpec, is_managed_key_name, ssh_key_fingerprint, ssh_key_from_tags,
 };
 use kastell_core::{Error, ErrorKind, Idempotency, Result};
 use kastell_http::{ApiRequest, paginate, path_segment};
@@ -36,6 +37,8 @@ struct Key {
     name: String,
     #[serde(default)]
     date_created: Option<String>,
+    #[serde(default)]
+    ssh_key: Option<String>,
 }
 
 /// `GET /ssh-keys`: one cursor page.
@@ -122,7 +125,9 @@ impl VultrCloud {
 
     /// Uploads the key (named as kastell's), then creates the instance
     /// tagged with the marker, the role and the key, through the shared
-    /// [`create_with_uploaded_key`].
+    /// [`create_with_uploaded_key`]. Vultr documents no refusal of a
+    /// public key already on the account (it stores another copy), so an
+    /// upload never asks to reuse one.
     pub(crate) async fn create(&self, spec: &ServerSpec) -> Result<Server> {
         const OP: &str = "create_server";
         spec.validate(ID)?;
@@ -134,7 +139,7 @@ impl VultrCloud {
             });
             let request = ApiRequest::post("ssh-keys", body, Idempotency::NonIdempotent);
             let key: KeyEnvelope = self.api.get_json(OP, request).await?;
-            Ok::<_, Error>(key.ssh_key.id)
+            Ok::<_, Error>(KeyUpload::Uploaded(key.ssh_key.id))
         };
         let create = |key: String| async move {
             let [managed, role] = spec.tags();
@@ -153,7 +158,14 @@ impl VultrCloud {
             let answer: InstanceEnvelope = self.api.get_json(OP, request).await?;
             model::to_server(answer.instance)
         };
-        create_with_uploaded_key(upload, create, |key| self.delete_key(key)).await
+        create_with_uploaded_key(
+            &spec.ssh_public_key,
+            upload,
+            || self.managed_keys(),
+            create,
+            |key| self.delete_key(key),
+        )
+        .await
     }
 
     /// Every instance tagged `kastell-managed`, every page.
@@ -216,6 +228,7 @@ impl VultrCloud {
             .into_iter()
             .filter(|k| is_managed_key_name(&k.name))
             .map(|k| ManagedSshKey {
+                fingerprint: k.ssh_key.as_deref().and_then(ssh_key_fingerprint),
                 id: k.id,
                 name: k.name,
                 created_at: k.date_created,

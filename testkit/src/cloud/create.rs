@@ -13,7 +13,7 @@ use super::{CloudFixture, CloudOp, Fault, TokenChoice, WAIT, rw};
 
 /// A public key line for created servers (a test key; no one holds its
 /// private half).
-const TEST_KEY: &str =
+pub(super) const TEST_KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx1bmEta2FzdGVsbC10ZXN0LWtleS0xMjM0NTY kastell-trial";
 
 /// A spec at the provider's default size, region and image.

@@ -23,7 +23,10 @@ pub use create::{
     created_servers_run_marked_and_only_they_are_deleted,
     read_only_tokens_create_and_delete_nothing, server_creation_is_never_resent,
 };
-pub use keys::orphan_ssh_keys_are_found_and_only_kastells_are_deleted;
+pub use keys::{
+    a_public_key_already_on_the_account_is_reused_only_when_kastells,
+    orphan_ssh_keys_are_found_and_only_kastells_are_deleted,
+};
 
 /// The operations a fixture can fault or count, mapped by each provider to
 /// its own method and path.
@@ -121,6 +124,12 @@ pub trait CloudFixture: Send + Sync {
         None
     }
 
+    /// Whether the provider's API refuses to upload a public key the
+    /// account already holds (so a create must reuse kastell's marked copy).
+    fn refuses_duplicate_keys(&self) -> bool {
+        false
+    }
+
     /// Queues `addresses` for the next servers created. Returns `false`
     /// when the fixture cannot choose addresses.
     fn queue_addresses(&self, addresses: &[Ipv4Addr]) -> bool {
@@ -170,6 +179,7 @@ macro_rules! all_cloud_trials {
             server_creation_is_never_resent,
             read_only_tokens_create_and_delete_nothing,
             orphan_ssh_keys_are_found_and_only_kastells_are_deleted,
+            a_public_key_already_on_the_account_is_reused_only_when_kastells,
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

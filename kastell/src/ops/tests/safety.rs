@@ -6,26 +6,31 @@
 use kastell_core::{CloudProvider as _, Error, ErrorKind};
 
 use super::*;
-use crate::ops::{SafetyChoice, backup_restore_from};
+use crate::ops::{BackupRestoreResult, SafetyChoice, backup_restore_from};
 
-#[tokio::test]
-async fn a_safety_snapshot_is_awaited_and_the_result_names_it_and_its_restore() {
+/// A world whose web-1 holds `rows v2` after a backup taken while it held
+/// `rows v1`: the world, its CLI context and that backup's id.
+async fn backed_up_then_changed() -> (World, Context, String) {
     let world = World::new();
     let ctx = world.cli();
     world.platform.set_data(b"rows v1", b"env v1");
     let first = backup_create(&ctx, Some("web-1")).await.unwrap();
-    let locals = backup_list(&ctx, Some("web-1")).await.unwrap().backup_count;
     world.platform.set_data(b"rows v2", b"env v2");
+    (world, ctx, first.backup_id.clone())
+}
 
-    let restored = backup_restore_from(
-        &ctx,
-        Some("web-1"),
-        Some(&first.backup_id),
-        None,
-        SafetyChoice::Snapshot,
-    )
-    .await
-    .unwrap();
+/// Restores web-1 from backup `id` through `ctx` with the safety copy
+/// `choice`.
+async fn restore(ctx: &Context, id: &str, choice: SafetyChoice) -> OpResult<BackupRestoreResult> {
+    backup_restore_from(ctx, Some("web-1"), Some(id), None, choice).await
+}
+
+#[tokio::test]
+async fn a_safety_snapshot_is_awaited_and_the_result_names_it_and_its_restore() {
+    let (world, ctx, first) = backed_up_then_changed().await;
+    let locals = backup_list(&ctx, Some("web-1")).await.unwrap().backup_count;
+
+    let restored = restore(&ctx, &first, SafetyChoice::Snapshot).await.unwrap();
     assert_eq!(world.platform.data().0, b"rows v1");
     assert_eq!(restored.safety.kind, "snapshot");
     let id = restored.safety.id.clone().unwrap();
@@ -55,25 +60,15 @@ async fn a_safety_snapshot_is_awaited_and_the_result_names_it_and_its_restore() 
 
 #[tokio::test]
 async fn a_failed_safety_snapshot_stops_the_restore_before_the_platform_is_stopped() {
-    let world = World::new();
-    let ctx = world.cli();
-    world.platform.set_data(b"rows v1", b"env v1");
-    let first = backup_create(&ctx, Some("web-1")).await.unwrap();
-    world.platform.set_data(b"rows v2", b"env v2");
+    let (world, ctx, first) = backed_up_then_changed().await;
     world.cloud.fail_next(
         "create_snapshot",
         Error::new(ErrorKind::PermissionDenied, "token is read-only"),
     );
 
-    let err = backup_restore_from(
-        &ctx,
-        Some("web-1"),
-        Some(&first.backup_id),
-        None,
-        SafetyChoice::Snapshot,
-    )
-    .await
-    .unwrap_err();
+    let err = restore(&ctx, &first, SafetyChoice::Snapshot)
+        .await
+        .unwrap_err();
     assert!(err.is_kind(ErrorKind::PermissionDenied), "{err:?}");
     assert!(
         err.hint
@@ -88,18 +83,10 @@ async fn a_failed_safety_snapshot_stops_the_restore_before_the_platform_is_stopp
 
 #[tokio::test]
 async fn none_is_refused_over_mcp_unless_safety_json_allows_it() {
-    let world = World::new();
-    let cli = world.cli();
-    world.platform.set_data(b"rows v1", b"env v1");
-    let first = backup_create(&cli, Some("web-1")).await.unwrap();
-    world.platform.set_data(b"rows v2", b"env v2");
+    let (world, cli, first) = backed_up_then_changed().await;
     let mcp = world.context(Surface::Mcp, &[("KASTELL_SAFE_MODE", "false"), CLOUD_TOKEN]);
-    let restore = |ctx| {
-        let id = first.backup_id.clone();
-        async move { backup_restore_from(ctx, Some("web-1"), Some(&id), None, SafetyChoice::None).await }
-    };
 
-    let err = restore(&mcp).await.unwrap_err();
+    let err = restore(&mcp, &first, SafetyChoice::None).await.unwrap_err();
     assert!(err.is_kind(ErrorKind::PermissionDenied), "{err:?}");
     assert!(err.error.contains("refused over MCP"), "{}", err.error);
     // The agent is told to ask the person, not how to lift the rule.
@@ -116,7 +103,7 @@ async fn none_is_refused_over_mcp_unless_safety_json_allows_it() {
     )
     .unwrap();
     let locals = backup_list(&cli, Some("web-1")).await.unwrap().backup_count;
-    let done = restore(&mcp).await.unwrap();
+    let done = restore(&mcp, &first, SafetyChoice::None).await.unwrap();
     assert_eq!(done.safety.kind, "none");
     assert!(done.safety.id.is_none() && done.safety_backup_id.is_none());
     assert_eq!(world.platform.data().0, b"rows v1");

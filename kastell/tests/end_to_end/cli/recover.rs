@@ -413,3 +413,46 @@ async fn a_create_whose_answer_was_lost_leaves_a_marked_key_that_doctor_fix_dele
     let (after, _) = doctor(&w, false).await;
     assert!(strings(&after["leftovers"]["keys"]).is_empty(), "{after}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_lost_create_the_next_recover_reuses_kastells_key_without_doctor() {
+    let w = World::new().await;
+    w.json(&["--json", "backup", "create", "hetzner-web"]).await;
+    let sim = w.sandbox.simulator("digitalocean").unwrap();
+    let person = sim.person_ssh_key().unwrap();
+    sim.context()
+        .faults
+        .add(FaultRule::new("POST", "/v2/droplets", Fault::Gateway(502)).times(1));
+    let out = w
+        .kastell(&["recover", "hetzner-web", "--to", "digitalocean", "--force"])
+        .await;
+    assert!(!out.status.success(), "the create failed");
+    let keys = sim.ssh_keys();
+    let left = keys.iter().find(|k| **k != person).unwrap().clone();
+
+    // DigitalOcean refuses a second copy of the public key: the next
+    // recover reuses kastell's marked one instead of failing.
+    let done = w
+        .json(&[
+            "--json",
+            "recover",
+            "hetzner-web",
+            "--to",
+            "digitalocean",
+            "--force",
+        ])
+        .await;
+    assert_eq!(done["success"], true, "{done}");
+    assert_eq!(
+        sim.ssh_keys(),
+        keys,
+        "no key was uploaded or deleted: the left one is in use"
+    );
+    let (report, _) = doctor(&w, false).await;
+    assert!(
+        strings(&report["leftovers"]["keys"]).is_empty(),
+        "the reused key is the new server's, not an orphan: {report}"
+    );
+    assert_eq!(sim.created_servers().len(), 1);
+    assert!(keys.contains(&left));
+}

@@ -26,6 +26,19 @@ use crate::support;
 
 const DAY_MS: i64 = 86_400_000;
 
+/// `snapshot rotate` of server `name` by `rules`, applied (`--apply`).
+async fn apply(
+    ctx: &Context,
+    name: &str,
+    rules: RotateArgs,
+) -> ops::OpResult<ops::SnapshotRotateResult> {
+    let rules = RotateArgs {
+        apply: true,
+        ..rules
+    };
+    ops::snapshot_rotate(ctx, Some(name), &rules).await
+}
+
 fn unsafe_mode() -> Env {
     Env::from_pairs([("KASTELL_SAFE_MODE", "false")])
 }
@@ -137,16 +150,9 @@ async fn only_kastells_snapshots_go_on_every_provider_and_a_dry_run_changes_noth
         }
 
         let deletes = recorder.count("DELETE", "");
-        let applied = ops::snapshot_rotate(
-            &ctx,
-            Some(name),
-            &RotateArgs {
-                apply: true,
-                ..rules
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{provider}: {e:?}"));
+        let applied = apply(&ctx, name, rules)
+            .await
+            .unwrap_or_else(|e| panic!("{provider}: {e:?}"));
         assert!(applied.applied);
         assert_eq!(applied.deleted.len(), 2, "{provider}");
         assert_eq!(recorder.count("DELETE", "") - deletes, 2, "{provider}");
@@ -258,17 +264,11 @@ async fn a_copycat_is_never_rotated(
         assert_eq!(snapshot.managed, Some(marked), "{provider}: {snapshot:?}");
     }
 
-    let done = ops::snapshot_rotate(
-        &ctx,
-        Some(&server.name),
-        &RotateArgs {
-            keep_last: Some(1),
-            apply: true,
-            ..RotateArgs::default()
-        },
-    )
-    .await
-    .unwrap();
+    let keep_last = RotateArgs {
+        keep_last: Some(1),
+        ..RotateArgs::default()
+    };
+    let done = apply(&ctx, &server.name, keep_last).await.unwrap();
     let kept: Vec<&str> = done.kept.iter().map(|s| s.taken_at.as_str()).collect();
     assert_eq!(kept, [taken(now)], "{provider}");
     let gone: Vec<&str> = done.deleted.iter().map(|s| s.taken_at.as_str()).collect();
@@ -304,18 +304,12 @@ async fn a_schedule_that_stopped_refuses_the_rotation_and_deletes_nothing() {
     let before = names(&ctx, &server.name).await;
     let recorder = &sandbox.simulator("hetzner").unwrap().context().recorder;
     let writes = recorder.writes();
-    let err = ops::snapshot_rotate(
-        &ctx,
-        Some(&server.name),
-        &RotateArgs {
-            keep_daily: Some(7),
-            keep_last: Some(1),
-            apply: true,
-            ..RotateArgs::default()
-        },
-    )
-    .await
-    .unwrap_err();
+    let schedule = RotateArgs {
+        keep_daily: Some(7),
+        keep_last: Some(1),
+        ..RotateArgs::default()
+    };
+    let err = apply(&ctx, &server.name, schedule).await.unwrap_err();
     assert!(err.error.contains("3 days old"), "{}", err.error);
     assert!(err.error.contains("--keep-daily"), "{}", err.error);
     assert!(err.hint.as_deref().unwrap().contains("snapshot create"));
@@ -323,17 +317,11 @@ async fn a_schedule_that_stopped_refuses_the_rotation_and_deletes_nothing() {
     assert_eq!(names(&ctx, &server.name).await, before);
 
     // --keep-last implies no schedule: the newest is kept, the rest go.
-    let done = ops::snapshot_rotate(
-        &ctx,
-        Some(&server.name),
-        &RotateArgs {
-            keep_last: Some(1),
-            apply: true,
-            ..RotateArgs::default()
-        },
-    )
-    .await
-    .unwrap();
+    let keep_last = RotateArgs {
+        keep_last: Some(1),
+        ..RotateArgs::default()
+    };
+    let done = apply(&ctx, &server.name, keep_last).await.unwrap();
     assert_eq!(done.deleted.len(), 2);
     assert_eq!(done.kept[0].taken_at, taken(now - 3 * DAY_MS));
     assert_eq!(recorder.writes() - writes, 2);

@@ -11,8 +11,9 @@ use serde_json::{Map, Value, json};
 use super::routes::{App, droplet_json, id, ok, paged, with_page};
 use super::state::{Droplet, Owner, PLANS, Plan, Refusal, World};
 
-/// Virtual seconds a created droplet is `new`.
-const PROVISIONING: f64 = 20.0;
+/// Virtual seconds a created droplet is `new` (the server-creation wait a
+/// benchmark states).
+pub const PROVISIONING: f64 = 20.0;
 
 /// The regions every size is offered in.
 const REGIONS: [&str; 8] = [
@@ -50,8 +51,7 @@ impl Key {
         Self {
             id: PERSON_KEY,
             name: "laptop".into(),
-            public_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHBlcnNvbi1sYXB0b3Ata2V5 me@laptop"
-                .into(),
+            public_key: kastell_sim::PERSON_PUBLIC_KEY.into(),
             fingerprint: "3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa".into(),
         }
     }
@@ -253,8 +253,10 @@ impl World {
     }
 }
 
-/// `POST /v2/account/keys`: `name` and `public_key` required; a key already
-/// on the account is 422.
+/// `POST /v2/account/keys`: `name` and `public_key` required; a public key
+/// already on the account (the same key whatever its comment: DigitalOcean
+/// compares fingerprints) is 422 "SSH Key is already in use on your
+/// account", in DigitalOcean's envelope.
 pub(crate) async fn create_key(State(app): State<App>, body: Bytes) -> Response {
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
         return app.bad_request("The request body is not valid JSON.");
@@ -271,7 +273,11 @@ pub(crate) async fn create_key(State(app): State<App>, body: Bytes) -> Response 
         );
     }
     let (mut world, _) = app.world();
-    if world.keys.iter().any(|k| k.public_key == public_key) {
+    if world
+        .keys
+        .iter()
+        .any(|k| kastell_sim::same_public_key(&k.public_key, public_key))
+    {
         return unprocessable(&app, "SSH Key is already in use on your account");
     }
     let id = world.next_key;

@@ -39,6 +39,8 @@ use crate::ID;
 
 mod create;
 mod dialect;
+
+pub use create::PROVISIONING;
 mod routes;
 mod state;
 mod tags;
@@ -133,6 +135,10 @@ impl Simulator for DigitalOceanSim {
 
     fn person_ssh_key(&self) -> Option<String> {
         Some(create::PERSON_KEY.to_string())
+    }
+
+    fn refuses_duplicate_keys(&self) -> bool {
+        true
     }
 
     fn missing_server_id(&self) -> String {

@@ -1,7 +1,7 @@
 //! The shapes of server creation: the uploaded SSH key, the create answer
 //! and the server types' prices in `GET /pricing`.
 
-use kastell_core::types::{MANAGED_TAG, ManagedRole, ManagedSshKey};
+use kastell_core::types::{MANAGED_TAG, ManagedRole, ManagedSshKey, ssh_key_fingerprint};
 use kastell_core::{Error, Result};
 use serde::Deserialize;
 
@@ -29,6 +29,8 @@ pub(crate) struct SshKey {
     pub(crate) labels: std::collections::HashMap<String, String>,
     #[serde(default)]
     pub(crate) created: Option<String>,
+    #[serde(default)]
+    pub(crate) public_key: Option<String>,
 }
 
 impl SshKey {
@@ -43,6 +45,7 @@ impl SshKey {
             id: self.id.to_string(),
             name: self.name,
             created_at: self.created,
+            fingerprint: self.public_key.as_deref().and_then(ssh_key_fingerprint),
         }
     }
 }

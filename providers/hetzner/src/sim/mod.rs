@@ -147,6 +147,10 @@ impl Simulator for HetznerSim {
         Some(servers::PERSON_KEY.to_string())
     }
 
+    fn refuses_duplicate_keys(&self) -> bool {
+        true
+    }
+
     fn missing_server_id(&self) -> String {
         MISSING_SERVER.to_string()
     }

@@ -38,8 +38,7 @@ impl SimKey {
     pub(crate) fn person(now: f64) -> Self {
         Self {
             name: "laptop".into(),
-            public_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHBlcnNvbi1sYXB0b3Ata2V5 me@laptop"
-                .into(),
+            public_key: kastell_sim::PERSON_PUBLIC_KEY.into(),
             labels: BTreeMap::from([("owner".to_owned(), "me".to_owned())]),
             created: now - 86_400.0,
         }
@@ -313,16 +312,21 @@ pub(super) async fn create_key(State(s): S, body: Bytes) -> Answer {
     };
     let now = s.now();
     let mut world = s.world(now);
-    if world
-        .ssh_keys
-        .values()
-        .any(|k| k.name == name || k.public_key == public_key)
-    {
-        return Err(Fail::new(
+    // Hetzner compares fingerprints: the same key under another comment
+    // is a duplicate.
+    let taken = |what: &str| {
+        Fail::new(
             StatusCode::CONFLICT,
             "uniqueness_error",
-            "SSH key with the same fingerprint or name already exists",
-        ));
+            format!("SSH key with the same {what} already exists"),
+        )
+    };
+    let keys = || world.ssh_keys.values();
+    if keys().any(|k| kastell_sim::same_public_key(&k.public_key, public_key)) {
+        return Err(taken("fingerprint"));
+    }
+    if keys().any(|k| k.name == name) {
+        return Err(taken("name"));
     }
     let id = world.next_key;
     world.next_key += 1;

@@ -50,8 +50,7 @@ impl SimKey {
         Self {
             id: person_key_id(),
             name: "laptop".into(),
-            ssh_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHBlcnNvbi1sYXB0b3Ata2V5 me@laptop"
-                .into(),
+            ssh_key: kastell_sim::PERSON_PUBLIC_KEY.into(),
             created: -86_400.0,
         }
     }
