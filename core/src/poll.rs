@@ -53,6 +53,15 @@ impl PollSchedule {
         }
     }
 
+    /// This schedule with waits of at most `max` (a schedule already below
+    /// it is unchanged).
+    pub fn capped(self, max: Duration) -> Self {
+        Self {
+            max: self.max.min(max),
+            ..self
+        }
+    }
+
     /// The sequence of waits, endless.
     pub fn waits(&self) -> impl Iterator<Item = Duration> + use<> {
         let schedule = *self;
@@ -170,5 +179,15 @@ mod tests {
         };
         let waits: Vec<u128> = schedule.waits().take(5).map(|d| d.as_millis()).collect();
         assert_eq!(waits, vec![100, 200, 400, 500, 500]);
+    }
+
+    #[test]
+    fn a_cap_lowers_the_ceiling_and_never_raises_it() {
+        let schedule = PollSchedule::new(Duration::from_secs(2), Duration::from_secs(15));
+        let capped = schedule.capped(Duration::from_secs(5));
+        let waits: Vec<u64> = capped.waits().take(5).map(|d| d.as_secs()).collect();
+        assert_eq!(waits, vec![2, 3, 4, 5, 5]);
+        let quick = PollSchedule::new(Duration::from_millis(10), Duration::from_millis(50));
+        assert_eq!(quick.capped(Duration::from_secs(5)), quick);
     }
 }

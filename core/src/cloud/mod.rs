@@ -17,6 +17,14 @@ use crate::types::{
     SnapshotId, SnapshotStatus, TokenInfo, orphan_keys, ssh_key_fingerprint,
 };
 
+/// The longest wait between looks at a server being created. A creation
+/// happens once per recovery or scratch drill, and each second a look
+/// comes late adds to the recovery time (a provider's own schedule backs
+/// off to 10-15 s, meant for snapshots that take minutes); a look every
+/// 5 s over a two-minute creation is about 25 requests, far inside every
+/// provider's rate limit.
+pub const CREATE_POLL_MAX: Duration = Duration::from_secs(5);
+
 /// One account at one cloud provider.
 ///
 /// # Behaviour every implementation keeps
@@ -349,7 +357,8 @@ pub trait CloudProviderExt: CloudProvider {
     }
 
     /// Creates a server and waits until the provider reports it running
-    /// with a public IPv4, for at most `deadline`. A server that was
+    /// with a public IPv4, for at most `deadline`, looking at most
+    /// [`CREATE_POLL_MAX`] apart. A server that was
     /// created but did not come up in time is left as it is (it carries
     /// kastell's marker) and the timeout names its id.
     async fn create_server_and_wait(
@@ -390,6 +399,7 @@ pub trait CloudProviderExt: CloudProvider {
         };
         let remaining = deadline.saturating_sub(started.elapsed());
         self.poll_schedule()
+            .capped(CREATE_POLL_MAX)
             .poll_until(remaining, look, expired)
             .await
     }

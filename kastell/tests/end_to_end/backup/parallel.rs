@@ -233,7 +233,16 @@ async fn auto_dumps_in_parallel_from_what_the_database_reports() {
             ("dump_job_mb_per_sec", "4000000"),
         ],
     );
-    let slow_link = backup(&quick_jobs, tmp.path(), CompressMode::Auto, DumpJobs::Auto).await;
+    // A directory of its own: this server's earlier backups there are
+    // small, and a small server's next backup takes no link sample.
+    let fresh = tempfile::tempdir().unwrap();
+    let slow_link = backup(
+        &quick_jobs,
+        fresh.path(),
+        CompressMode::Auto,
+        DumpJobs::Auto,
+    )
+    .await;
     let (format, reason, _) = db_artifact(&slow_link);
     assert_eq!(format, ArtifactFormat::PgCustom, "{reason}");
     assert!(reason.contains("dump jobs would need to win"), "{reason}");
