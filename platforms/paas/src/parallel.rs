@@ -141,7 +141,8 @@ pub(crate) fn plan(asked: DumpJobs, facts: Option<&DbFacts>, limits: Limits) -> 
     }
     if asked == DumpJobs::Auto && limits.link_bytes_per_sec.is_none() {
         return DumpPlan::single(
-            "one stream: no link sample (--compress auto takes one) shows that a parallel dump \
+            "one stream: no link sample was taken for this backup (--compress auto takes one \
+             unless the server's last backup was small), so nothing shows that a parallel dump \
              would pay",
         );
     }

@@ -250,7 +250,8 @@ async fn auto_dumps_in_parallel_from_what_the_database_reports() {
     // At the default threshold (1 GiB) this database streams one dump,
     // with no question asked of the container when one job is asked for.
     let small = host_of(KIND, &[]);
-    let single = backup(&small, tmp.path(), CompressMode::Auto, DumpJobs::Auto).await;
+    let unknown = tempfile::tempdir().unwrap();
+    let single = backup(&small, unknown.path(), CompressMode::Auto, DumpJobs::Auto).await;
     let (format, reason, _) = db_artifact(&single);
     assert_eq!(format, ArtifactFormat::PgCustom);
     assert!(reason.contains("is below the 1.0 GiB"), "{reason}");
