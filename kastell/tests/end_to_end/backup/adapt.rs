@@ -235,25 +235,53 @@ fn levels(stderr: &[u8]) -> Vec<u8> {
         .collect()
 }
 
+/// How many times the level test may watch zstd before it fails: zstd
+/// lowers its level whenever its own CPU, not the link, holds it back, and
+/// the tests beside this one in the binary can take the cores for seconds
+/// (a PostgreSQL restore), which hides the link's effect for that attempt.
+const ADAPT_ATTEMPTS: usize = 3;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_adaptive_level_follows_the_link_mid_stream() {
     let fixture = SshdFixture::start();
-    let Some(link) = shaped(&fixture, 8) else {
+    if shaped(&fixture, 4).is_none() {
         return;
-    };
-    let transport = through(&fixture, &link);
+    }
     let data = app_rows(12, 96 << 20);
     let file = remote_file(&fixture, "rows-adapt.tsv", &data);
+    let mut tries = Vec::new();
+    for _ in 0..ADAPT_ATTEMPTS {
+        match watch_the_level(&fixture, &file, &data).await {
+            Ok(()) => return,
+            Err(why) => {
+                eprintln!("{why}");
+                tries.push(why);
+            }
+        }
+    }
+    panic!(
+        "in {ADAPT_ATTEMPTS} attempts zstd's level never followed the link:\n{}",
+        tries.join("\n")
+    );
+}
+
+/// Streams `file` through the backup's adaptive zstd over a link shaped to
+/// 4 Mbit/s for 8 s and then opened, and checks the bytes (always) and
+/// that the level rose while the link was slow and fell after it opened
+/// (`Err` saying what the levels were, when not).
+async fn watch_the_level(fixture: &SshdFixture, file: &str, data: &[u8]) -> Result<(), String> {
+    let link = shaped(fixture, 4).unwrap();
+    let transport = through(fixture, &link);
     // The backup's own command, with progress shown instead of -q.
     let adapt = WireLevel::adapt(9).zstd_command();
     const VERBOSE: &str = "zstd -T0 -B1MiB --adapt=min=1,max=9 -v --progress -c";
     assert_eq!(adapt.as_str().replace("-q", "-v --progress"), VERBOSE);
     let command = RemoteCommand::piped(
-        &RemoteCommand::template("cat {}", &[file.as_str()]).unwrap(),
+        &RemoteCommand::template("cat {}", &[file]).unwrap(),
         &RemoteCommand::fixed(VERBOSE),
     );
 
-    // 8 Mbit/s for 8 s (zstd climbs while its output waits, a level about
+    // 4 Mbit/s for 8 s (zstd climbs while its output waits, a level about
     // every second), then the link opens (it falls back while compression
     // is the bottleneck).
     let out = Kept::default();
@@ -276,6 +304,11 @@ async fn the_adaptive_level_follows_the_link_mid_stream() {
         "{}",
         String::from_utf8_lossy(&result.stderr)
     );
+    // The bytes are the file's, compressed, whatever the levels did.
+    let sent = out.0.lock().unwrap().clone();
+    assert!(sent.len() < data.len() / 2, "{}", sent.len());
+    let back = zstd::stream::decode_all(&sent[..]).unwrap();
+    assert_eq!(sha256(&back), sha256(data));
 
     let seen = levels(&result.stderr);
     eprintln!("levels: {seen:?} ({sent_while_slow} bytes while slow)");
@@ -284,21 +317,19 @@ async fn the_adaptive_level_follows_the_link_mid_stream() {
         .enumerate()
         .max_by_key(|&(i, level)| (level, std::cmp::Reverse(i)))
         .map(|(i, _)| i)
-        .unwrap();
+        .ok_or("zstd showed no level")?;
     let peak = seen[peak_at];
     let start = seen[0];
-    assert!(
-        peak >= start + 2,
-        "the slow link should have raised the level from {start}: {seen:?}"
-    );
-    let after = seen[peak_at..].iter().min().unwrap();
-    assert!(
-        *after <= peak - 2,
-        "the open link should have lowered the level from {peak}: {seen:?}"
-    );
-    // And the bytes are the file's, compressed.
-    let sent = out.0.lock().unwrap().clone();
-    assert!(sent.len() < data.len() / 2, "{}", sent.len());
-    let back = zstd::stream::decode_all(&sent[..]).unwrap();
-    assert_eq!(sha256(&back), sha256(&data));
+    if peak < start + 2 {
+        return Err(format!(
+            "the slow link should have raised the level from {start}: {seen:?}"
+        ));
+    }
+    let after = seen[peak_at..].iter().min().copied().unwrap_or(peak);
+    if after > peak - 2 {
+        return Err(format!(
+            "the open link should have lowered the level from {peak}: {seen:?}"
+        ));
+    }
+    Ok(())
 }
