@@ -5,3 +5,4 @@ pub(crate) mod common;
 mod local;
 mod platform;
 mod ssh;
+mod store;
