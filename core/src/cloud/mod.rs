@@ -20,10 +20,12 @@ use crate::types::{
 /// The longest wait between looks at a server being created. A creation
 /// happens once per recovery or scratch drill, and each second a look
 /// comes late adds to the recovery time (a provider's own schedule backs
-/// off to 10-15 s, meant for snapshots that take minutes); a look every
-/// 5 s over a two-minute creation is about 25 requests, far inside every
-/// provider's rate limit.
-pub const CREATE_POLL_MAX: Duration = Duration::from_secs(5);
+/// off to 10-15 s, meant for snapshots that take minutes; at 5 s the
+/// looks still came 4.5 s late on a 1 Gbit/s recovery, BENCHMARKS.md §2f);
+/// a look every 2 s over a two-minute creation is about 60 requests, far
+/// inside every provider's rate limit (the lowest, Hetzner's, is 3,600 an
+/// hour).
+pub const CREATE_POLL_MAX: Duration = Duration::from_secs(2);
 
 /// One account at one cloud provider.
 ///
