@@ -17,6 +17,13 @@ use crate::env::Env;
 /// The default `--max-age`: a daily backup plus two hours' slack.
 pub(crate) const DEFAULT_MAX_AGE: &str = "26h";
 
+/// How far ahead of this machine's clock a backup's time may be before it
+/// is not believed: clocks drift a little, but a snapshot's time is written
+/// by the server itself, and one dated far ahead would otherwise keep a
+/// server "fresh" long after it stopped backing up (a compromised server
+/// silencing the alert with one forged record).
+pub(crate) const CLOCK_SKEW_ALLOWED: Duration = Duration::from_secs(15 * 60);
+
 /// Parses an age such as `26h`, `90m`, `2d`, `3600s` or `1d12h`. Refuses
 /// anything else, and zero.
 pub(crate) fn parse_age(text: &str) -> Result<Duration> {
@@ -61,6 +68,10 @@ pub(crate) enum Verdict {
     Stale,
     /// The repository holds no complete backup of it.
     Never,
+    /// Its newest complete backup is dated ahead of this machine's clock by
+    /// more than [`CLOCK_SKEW_ALLOWED`]: a wrong clock on the server or a
+    /// forged record; nothing about its real backups is proven.
+    Future,
     /// The repository could not be read: nothing is proven.
     Unreadable,
 }
@@ -102,6 +113,13 @@ impl Freshness {
                 age_words(self.age_seconds.unwrap_or(0))
             ),
             Verdict::Never => format!("{}: no complete backup in {}", self.server, self.repository),
+            Verdict::Future => format!(
+                "{}: newest backup dated {}, {} ahead of this machine's clock: the server's \
+                 clock is wrong or the record is forged; its backups are not proven fresh",
+                self.server,
+                self.newest.as_deref().unwrap_or("-"),
+                age_words(-self.age_seconds.unwrap_or(0))
+            ),
             Verdict::Unreadable => format!(
                 "{}: repository {} could not be read: {}",
                 self.server,
@@ -133,7 +151,9 @@ pub(crate) fn newest_complete(snapshots: &[RepoSnapshot], server: &str) -> Optio
         .max()
 }
 
-/// Judges one server from its newest complete run.
+/// Judges one server from its newest complete run: fresh within
+/// `max_age`, stale past it, and not believed (future) when dated more
+/// than [`CLOCK_SKEW_ALLOWED`] ahead of `now`.
 pub(crate) fn judge(
     server: &str,
     repository: &str,
@@ -146,14 +166,15 @@ pub(crate) fn judge(
         Some(time) => {
             let age = (now - time).num_seconds();
             let limit = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
-            (
-                if age > limit {
-                    Verdict::Stale
-                } else {
-                    Verdict::Fresh
-                },
-                Some(age),
-            )
+            let skew = i64::try_from(CLOCK_SKEW_ALLOWED.as_secs()).unwrap_or(i64::MAX);
+            let verdict = if age < -skew {
+                Verdict::Future
+            } else if age > limit {
+                Verdict::Stale
+            } else {
+                Verdict::Fresh
+            };
+            (verdict, Some(age))
         }
     };
     Freshness {
@@ -255,5 +276,40 @@ mod tests {
         );
         assert_eq!(fresh.verdict, Verdict::Fresh);
         assert_eq!(judge("mail", "r", None, now, day).verdict, Verdict::Never);
+    }
+
+    #[test]
+    fn a_backup_dated_ahead_of_the_clock_is_not_believed_beyond_the_skew() {
+        let now = DateTime::parse_from_rfc3339("2026-12-02T04:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let day = Duration::from_secs(86_400);
+        // A forged record next to a real, stale one: the forged one is
+        // the newest, and it raises the alarm rather than hiding it.
+        let snaps = vec![
+            snapshot("web", "2026-11-20T03:00:00Z", &["kastell", COMPLETE_TAG]),
+            snapshot("web", "2099-01-01T00:00:00Z", &["kastell", COMPLETE_TAG]),
+        ];
+        let newest = newest_complete(&snaps, "web");
+        let forged = judge("web", "r", newest, now, day);
+        assert_eq!(forged.verdict, Verdict::Future);
+        assert!(forged.is_alarming());
+        assert!(forged.line().contains("2099-01-01"), "{}", forged.line());
+        assert!(forged.line().contains("forged"), "{}", forged.line());
+        // A clock a few minutes fast is still fresh; past the skew it is not.
+        let ahead = |secs: i64| now + chrono::Duration::seconds(secs);
+        let skew = i64::try_from(CLOCK_SKEW_ALLOWED.as_secs()).unwrap();
+        assert_eq!(
+            judge("web", "r", Some(ahead(300)), now, day).verdict,
+            Verdict::Fresh
+        );
+        assert_eq!(
+            judge("web", "r", Some(ahead(skew)), now, day).verdict,
+            Verdict::Fresh
+        );
+        assert_eq!(
+            judge("web", "r", Some(ahead(skew + 1)), now, day).verdict,
+            Verdict::Future
+        );
     }
 }

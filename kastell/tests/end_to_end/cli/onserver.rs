@@ -5,8 +5,9 @@
 //! logins limited to their own prefix and denied deletes. kastell lists
 //! and checks both servers' repositories, stock restic reads a backup
 //! back, one server's login can neither read nor delete the other's data
-//! (nor delete its own history), and a server whose newest backup is too
-//! old makes `backup freshness` exit 1 and raise the alert.
+//! (nor delete its own history), a server whose newest backup is too
+//! old makes `backup freshness` exit 1 and raise the alert, and one that
+//! forges a run dated in the future is not believed.
 #![cfg(all(feature = "sandbox", feature = "hetzner", feature = "bare"))]
 
 use std::os::unix::fs::PermissionsExt;
@@ -401,6 +402,56 @@ async fn servers_back_themselves_up_into_a_seaweedfs_cluster() {
         "{body}"
     );
     assert!(!body.contains("-secret-not-logged"), "{body}");
+
+    // A compromised b forges one closing run dated far ahead with its own
+    // login and stock restic (a snapshot's time is the writer's to choose):
+    // it does not make b fresh; it is reported and alarms.
+    let password_b = sandbox
+        .store()
+        .dir()
+        .join("onserver")
+        .join(format!("{b}.password"));
+    let forged = restic(
+        &repo_b,
+        &cluster.login("srvb").keys,
+        &password_b,
+        &[
+            "backup",
+            "--host",
+            &b,
+            "--tag",
+            "kastell",
+            "--tag",
+            "run-complete",
+            "--time",
+            "2099-01-01 00:00:00",
+            password_file.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        forged.status.success(),
+        "b's own login can append a snapshot: {}",
+        String::from_utf8_lossy(&forged.stderr)
+    );
+    let future = run(
+        owned(&["--json", "backup", "freshness", "--max-age", "1h"]),
+        vec![],
+    )
+    .await;
+    assert_eq!(future.status.code(), Some(1), "{}", text(&future));
+    let report: Value = serde_json::from_slice(&future.stdout).unwrap();
+    let b_row = report["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["server"] == b.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(b_row["verdict"], "future", "{report}");
+    assert!(
+        b_row["newest"].as_str().unwrap().starts_with("2099-01-01"),
+        "{report}"
+    );
 
     // Removing takes every file kastell wrote off the server; the backups
     // stay in the repository.
