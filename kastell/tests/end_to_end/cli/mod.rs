@@ -1,5 +1,6 @@
 //! The real `kastell` binary: commands, operations, fleets, doctor.
 
+mod alert;
 mod audit;
 mod auth;
 mod checks;

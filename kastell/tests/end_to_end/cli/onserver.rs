@@ -20,7 +20,7 @@ use kastell_testkit::s3::S3Keys;
 use kastell_testkit::s3_cluster::SeaweedCluster;
 use serde_json::Value;
 
-use super::schedule::listener;
+use super::alert::listener;
 use crate::support;
 
 const PASSWORD: &str = "the shared repository's passphrase";
