@@ -221,9 +221,7 @@ impl FakeHosts {
     /// Refuses a key that is not a plain name.
     pub fn fail_deploy(&self, key: &str) -> Result<()> {
         if !kastell_core::types::is_app_key(key) {
-            return Err(Error::invalid_input(format!(
-                "{key:?} is not an app key"
-            )));
+            return Err(Error::invalid_input(format!("{key:?} is not an app key")));
         }
         let path = paas_dir(self).join("common/deploy-fail");
         let mut keys = fs::read_to_string(&path).unwrap_or_default();
