@@ -37,8 +37,8 @@ use std::sync::Arc;
 
 use kastell_core::{Platform, PlatformContext, PlatformDetection, PlatformEntry, Result};
 use kastell_paas::{
-    AppContainers, AppQuery, AppsSpec, ConfigSpec, DbContainer, Interpreter, LogSpec, PaasPlatform,
-    PaasSpec, SecretSpec, ServiceSpec, UpdateSpec,
+    AppContainers, AppQuery, AppsSpec, ConfigSpec, DbContainer, DeployApi, Interpreter, LogSpec,
+    PaasPlatform, PaasSpec, SecretSpec, ServiceSpec, UpdateSpec,
 };
 
 /// A standalone database table of Coolify's: its resources' uuid and name.
@@ -75,6 +75,7 @@ pub const APPS: AppsSpec = AppsSpec {
         },
     ],
     containers: AppContainers::Named,
+    deploy: DeployApi::Coolify,
 };
 
 /// How Coolify differs from the other PostgreSQL-in-Docker platforms.

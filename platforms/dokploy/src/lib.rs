@@ -44,8 +44,8 @@ use std::sync::Arc;
 
 use kastell_core::{Platform, PlatformContext, PlatformDetection, PlatformEntry, Result};
 use kastell_paas::{
-    AppContainers, AppQuery, AppsSpec, ConfigSpec, DbContainer, Interpreter, LogSpec, PaasPlatform,
-    PaasSpec, SecretSpec, ServiceSpec, UpdateSpec,
+    AppContainers, AppQuery, AppsSpec, ConfigSpec, DbContainer, DeployApi, Interpreter, LogSpec,
+    PaasPlatform, PaasSpec, SecretSpec, ServiceSpec, UpdateSpec,
 };
 
 /// A database table of Dokploy's: its services' `appName` and name.
@@ -81,6 +81,7 @@ pub const APPS: AppsSpec = AppsSpec {
         },
     ],
     containers: AppContainers::SwarmService,
+    deploy: DeployApi::Dokploy,
 };
 
 /// How Dokploy differs from the other PostgreSQL-in-Docker platforms.

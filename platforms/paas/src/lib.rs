@@ -60,7 +60,10 @@ pub mod spec;
 mod update;
 mod version;
 
-pub use apps::STEP_RESTORE_APP;
+pub use apps::{
+    STEP_CHECK_APP, STEP_DEPLOY_APP, STEP_MINT_TOKEN, STEP_RESTORE_APP, STEP_REVOKE_TOKEN,
+    STEP_START_PLATFORM,
+};
 pub use health::HEALTH_TIMEOUT;
 pub use platform::PaasPlatform;
 pub use restore::{
@@ -68,7 +71,7 @@ pub use restore::{
 };
 pub use settings::Settings;
 pub use spec::{
-    AppContainers, AppQuery, AppsSpec, CAPABILITY, ConfigSpec, DbContainer, Interpreter, LogSpec,
-    PaasSpec, SecretSpec, ServiceSpec, UpdateSpec,
+    AppContainers, AppQuery, AppsSpec, CAPABILITY, ConfigSpec, DbContainer, DeployApi, Interpreter,
+    LogSpec, PaasSpec, SecretSpec, ServiceSpec, UpdateSpec,
 };
 pub use version::{UNKNOWN_VERSION, image_tag};

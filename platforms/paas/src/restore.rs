@@ -137,12 +137,26 @@ impl PaasPlatform {
                     "the backup has no configuration archive",
                 )),
             }
-            // Each app's data once the platform's is back.
-            self.restore_apps(source, &apps, &mut report).await
+            // Each app's data once the platform's is back: into the apps'
+            // containers, or on a fresh host (none exist yet) deployed
+            // through the platform's API first.
+            if self.apps_missing(&apps).await? {
+                self.deploy_and_restore_apps(source, &apps, &container, &mut report)
+                    .await
+            } else {
+                self.restore_apps(source, &apps, &mut report).await
+            }
         }
         .await;
         let mut report = report.conclude(outcome);
-        if let (Some(err), Some(failed)) = (report.error.take(), report.steps.last()) {
+        // Named after the first failed step (a credential's deletion runs
+        // after a failure, and succeeds).
+        let failed = report
+            .steps
+            .iter()
+            .find(|s| s.status == StepStatus::Failure)
+            .or(report.steps.last());
+        if let (Some(err), Some(failed)) = (report.error.take(), failed) {
             let message = format!("{} failed: {}", failed.name, err.message());
             let name = failed.name.clone();
             report.error = Some(err.with_message(message).with_context("failed_step", name));

@@ -152,6 +152,27 @@ pub struct AppQuery {
     pub sql: &'static str,
 }
 
+/// How the platform is asked to deploy an app on a fresh host (one
+/// recovered from a backup, where no app has a container until the
+/// platform creates it), through its own HTTP API on the server's
+/// 127.0.0.1 with a short-lived credential kastell writes into the
+/// restored platform database and always deletes after (see
+/// `kastell_paas::apps` deploy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeployApi {
+    /// kastell knows no API: an app without containers is refused, with
+    /// the advice to deploy it in the platform, then restore it alone.
+    None,
+    /// Coolify's REST API v1 on port 8000 with a Laravel Sanctum personal
+    /// access token of the root user (id 0) and root team (0):
+    /// `GET /api/v1/databases/{uuid}/start`, `GET /api/v1/deploy?uuid=`.
+    Coolify,
+    /// Dokploy's API on port 3000 with a better-auth API key of the
+    /// organization's owner (`x-api-key`): `POST /api/<kind>.deploy` with
+    /// `{"<kind>Id": ...}`, the id looked up by the resource's `appName`.
+    Dokploy,
+}
+
 /// Where a platform records its apps, and how their containers are found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppsSpec {
@@ -159,6 +180,8 @@ pub struct AppsSpec {
     pub queries: &'static [AppQuery],
     /// How their containers are found.
     pub containers: AppContainers,
+    /// How the platform is asked to deploy one on a fresh host.
+    pub deploy: DeployApi,
 }
 
 impl AppsSpec {
@@ -166,6 +189,7 @@ impl AppsSpec {
     pub const NONE: Self = Self {
         queries: &[],
         containers: AppContainers::Named,
+        deploy: DeployApi::None,
     };
 }
 

@@ -40,6 +40,75 @@ pub(crate) fn query_json(spec: &PaasSpec, container: &str, sql: &str) -> Result<
     )
 }
 
+/// Runs `sql` in the platform database as the platform's user, stopping at
+/// the first error, printing only rows, unaligned (`psql -qAt`: no
+/// command tags such as `INSERT 0 1`).
+pub(crate) fn run_sql(spec: &PaasSpec, container: &str, sql: &str) -> Result<RemoteCommand> {
+    RemoteCommand::template(
+        "docker exec {} psql -qAt -v ON_ERROR_STOP=1 -U {} -d {} -c {}",
+        &[container, spec.db_user, spec.db_name, sql],
+    )
+}
+
+/// Prints the full id of a container, running or not (`all`), of the
+/// database resource `key`, or (for a volume) one using the volume: what
+/// tells a host where the platform already deployed the app from a fresh
+/// one.
+pub(crate) fn find_any_container(
+    how: AppContainers,
+    key: &str,
+    volume: Option<&str>,
+) -> Result<RemoteCommand> {
+    let filter = match (volume, how) {
+        (Some(v), _) => format!("volume={v}"),
+        (None, AppContainers::Named) => format!("name={key}"),
+        (None, AppContainers::SwarmService) => format!("label=com.docker.swarm.service.name={key}"),
+    };
+    RemoteCommand::template(
+        "docker ps -a -q --no-trunc --filter {} | head -1",
+        &[&filter],
+    )
+}
+
+/// Prints the full id of a running container using the volume `volume`.
+pub(crate) fn find_volume_user(volume: &str) -> Result<RemoteCommand> {
+    RemoteCommand::template(
+        "docker ps -q --no-trunc --filter {} | head -1",
+        &[&format!("volume={volume}")],
+    )
+}
+
+/// Asks the platform's API on the server's loopback: `curl` with the
+/// header lines on stdin (`-H @-`: the credential never on a command
+/// line), `body` as JSON when given, the answer's body on stdout followed
+/// by a last line `kastell-http-status:<code>`.
+pub(crate) fn api_request(
+    method: &str,
+    url: &str,
+    body: Option<&str>,
+    max_secs: u64,
+) -> Result<RemoteCommand> {
+    let secs = max_secs.to_string();
+    let write_out = format!("\n{}%{{http_code}}", super::deploy::STATUS_MARK);
+    match body {
+        None => RemoteCommand::template(
+            "curl -sS --max-time {} -X {} -H @- -o - -w {} {}",
+            &[&secs, method, &write_out, url],
+        ),
+        Some(body) => RemoteCommand::template(
+            "curl -sS --max-time {} -X {} -H @- -H {} --data-binary {} -o - -w {} {}",
+            &[
+                &secs,
+                method,
+                "Content-Type: application/json",
+                body,
+                &write_out,
+                url,
+            ],
+        ),
+    }
+}
+
 /// Prints the full id of the running container of the database resource
 /// `key` (nothing when none runs): by name for Coolify (its standalone
 /// databases' containers are named after their uuid), by the Swarm

@@ -14,9 +14,14 @@
 //! - **Consistency**: a database is dumped by its own tool, which is
 //!   consistent ([`AppDataKind::consistency`]); a volume is copied with
 //!   the containers using it paused and always unpaused after.
+//! - **A fresh host** (a recovery): no app has a container until the
+//!   platform deploys it, so kastell asks the platform's API to, with a
+//!   short-lived credential it writes into the restored database and
+//!   always deletes ([`deploy`]).
 
 mod backup;
 pub(crate) mod commands;
+mod deploy;
 mod observe;
 pub(crate) mod restore;
 
@@ -28,6 +33,9 @@ use serde::Deserialize;
 
 use crate::platform::PaasPlatform;
 
+pub use deploy::{
+    STEP_CHECK_APP, STEP_DEPLOY_APP, STEP_MINT_TOKEN, STEP_REVOKE_TOKEN, STEP_START_PLATFORM,
+};
 pub use restore::STEP_RESTORE_APP;
 
 /// The longest app name kept for display.

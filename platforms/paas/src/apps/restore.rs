@@ -124,7 +124,7 @@ impl PaasPlatform {
 
     /// Waits (up to `db_ready_timeout_secs`) until the database resource of
     /// `part` runs and answers; returns its container.
-    async fn wait_for_app(&self, part: &AppData) -> Result<String> {
+    pub(crate) async fn wait_for_app(&self, part: &AppData) -> Result<String> {
         let started = Instant::now();
         let schedule = PollSchedule::new(
             std::time::Duration::from_millis(300),

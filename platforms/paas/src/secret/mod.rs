@@ -535,7 +535,7 @@ impl PaasPlatform {
             .exec_streaming(
                 command,
                 stdin,
-                Box::new(Shared(stdout.clone())),
+                Box::new(Shared::new(stdout.clone())),
                 self.settings.service_timeout,
             )
             .await?;
@@ -547,15 +547,27 @@ impl PaasPlatform {
     }
 }
 
-/// A writer into a shared buffer (a command's stdout, read after it ends).
-struct Shared(Arc<Mutex<Vec<u8>>>);
+/// A writer into a shared buffer (a command's stdout, read after it ends),
+/// keeping at most its bound (what comes after is dropped).
+pub(crate) struct Shared(Arc<Mutex<Vec<u8>>>, usize);
+
+impl Shared {
+    /// A writer into `buf` keeping everything.
+    pub(crate) fn new(buf: Arc<Mutex<Vec<u8>>>) -> Self {
+        Self(buf, usize::MAX)
+    }
+
+    /// A writer into `buf` keeping the first `max` bytes.
+    pub(crate) fn bounded(buf: Arc<Mutex<Vec<u8>>>, max: usize) -> Self {
+        Self(buf, max)
+    }
+}
 
 impl Write for Shared {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
+        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let room = self.1.saturating_sub(kept.len());
+        kept.extend_from_slice(&buf[..buf.len().min(room)]);
         Ok(buf.len())
     }
 

@@ -125,7 +125,6 @@ docker_exec() {
 }
 
 docker_ps() {
-    apps_reconcile
     quiet=0 all=0 notrunc=0 filters=''
     while [ $# -gt 0 ]; do
         case $1 in

@@ -13,11 +13,6 @@
 
 APPS="$SHIM_STATE/apps"
 
-# Brings the app containers in line with the platform's records before
-# `docker ps` lists them: nothing here (a test adds its containers
-# itself); the sandbox's hosts deploy what their platform records.
-apps_reconcile() { :; }
-
 # Called with an app container's directory when `docker start` started it
 # again: nothing here; the sandbox's hosts may inject a fault.
 app_started() { :; }

@@ -5,7 +5,9 @@
 # directory (see docker.sh and docker_apps.sh: vars, state, commands.log,
 # fail/, apps/, swarm/) and pg/: its own PostgreSQL cluster, a copy of
 # $PAAS/template started with pg_ctl, listening only on the unix socket in
-# pg/run. A host without that directory has no Docker.
+# pg/run. A host without that directory has no Docker. Apps' containers
+# exist once the platform deployed them: the seeder's, or through the
+# platform's API (api.sh), never by themselves when its database is back.
 
 # A fresh hex string of $1 random bytes.
 paas_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
@@ -77,6 +79,32 @@ paas_seed_root() {
     esac
 }
 
+# The platform's own users and API credentials, as its migrations and
+# first start leave them: Coolify's root user and team (id 0) and its
+# Sanctum tokens; Dokploy's owner, organization and better-auth API keys.
+paas_auth_tables() {
+    case $FLAVOUR in
+    coolify)
+        paas_psql coolify -c "
+CREATE TABLE users (id bigint PRIMARY KEY, name text, email text);
+INSERT INTO users VALUES (0, 'Root User', 'root@sandbox.test');
+CREATE TABLE teams (id bigint PRIMARY KEY, name text, personal_team boolean);
+INSERT INTO teams VALUES (0, 'Root Team', true);
+CREATE TABLE personal_access_tokens (id bigserial PRIMARY KEY, tokenable_type text NOT NULL, tokenable_id bigint NOT NULL, name text NOT NULL, token varchar(64) NOT NULL UNIQUE, abilities text, last_used_at timestamp, expires_at timestamp, created_at timestamp, updated_at timestamp, team_id text);"
+        ;;
+    *)
+        paas_psql dokploy -c "
+CREATE TABLE \"user\" (id text PRIMARY KEY, name text, email text);
+INSERT INTO \"user\" VALUES ('u-owner', 'Owner', 'owner@sandbox.test');
+CREATE TABLE organization (id text PRIMARY KEY, name text NOT NULL, owner_id text NOT NULL, created_at timestamp NOT NULL DEFAULT now());
+INSERT INTO organization (id, name, owner_id) VALUES ('o-main', 'Main', 'u-owner');
+CREATE TABLE member (id text PRIMARY KEY, organization_id text NOT NULL, user_id text NOT NULL, role text NOT NULL, created_at timestamp NOT NULL DEFAULT now());
+INSERT INTO member (id, organization_id, user_id, role) VALUES ('m-owner', 'o-main', 'u-owner', 'owner');
+CREATE TABLE apikey (id text PRIMARY KEY, name text, start text, prefix text, key text NOT NULL, config_id text NOT NULL DEFAULT 'default', reference_id text NOT NULL, refill_interval integer, refill_amount integer, last_refill_at timestamp, enabled boolean, rate_limit_enabled boolean, rate_limit_time_window integer, rate_limit_max integer, request_count integer, remaining integer, last_request timestamp, expires_at timestamp, created_at timestamp NOT NULL, updated_at timestamp NOT NULL, permissions text, metadata text);"
+        ;;
+    esac
+}
+
 # The platform installer (`bash install.sh [update]`, fetched by curl from
 # the platform's URL). On a host without the platform: a fresh install,
 # its own database cluster started, the platform's role and database, its
@@ -118,6 +146,7 @@ paas_install() {
         -o "-k $PG_SOCKET -p $PG_PORT -c listen_addresses= -c unix_socket_permissions=0777 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=16MB -c max_connections=40" \
         start || { cat "$SHIM_STATE/pg/log" >&2; exit 1; }
     paas_psql postgres -c "CREATE ROLE $FLAVOUR LOGIN SUPERUSER" -c "CREATE DATABASE $FLAVOUR OWNER $FLAVOUR" || exit 1
+    paas_auth_tables || exit 1
     paas_task=$(paas_hex 13 | cut -c1-25)
     case $FLAVOUR in
     coolify)
@@ -222,10 +251,11 @@ paas_deploy() {
     paas_hex 32 >"$paas_c/id"
 }
 
-# The platform deploys what it records: before `docker ps` lists the app
-# containers, every app in the platform's tables without a container gets
-# one (on a recovered host, once its database is back), under a lock.
-apps_reconcile() {
+# Deploys every app the platform's tables record that has no container
+# yet, under a lock: what the platform did when the user created them (the
+# seeder). A host recovered from a backup gets its containers only when
+# the platform is asked to deploy each one through its API (api.sh).
+paas_deploy_all() {
     [ "$(state_get db)" = running ] || return 0
     mkdir -p "$APPS"
     (
@@ -278,7 +308,7 @@ CREATE TABLE mount (\"mountId\" text PRIMARY KEY, type text, \"volumeName\" text
 INSERT INTO mount VALUES ('m1', 'volume', 'apsite0k2m9x-uploads', NULL, 'id-apsite');" || exit 1
         ;;
     esac
-    apps_reconcile || exit 1
+    paas_deploy_all || exit 1
     paas_psql blog -c "SET ROLE blog;
 CREATE TABLE posts (id int PRIMARY KEY, title text NOT NULL);
 INSERT INTO posts VALUES (1, 'hello'), (2, 'it''s'), (3, 'world');

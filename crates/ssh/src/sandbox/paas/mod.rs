@@ -12,13 +12,17 @@
 //! the installer starts the host's own PostgreSQL cluster (a copy of one
 //! made by `initdb` on first use, on a unix socket only), creates the
 //! platform's role and database and writes its files. The platform then
-//! deploys what its tables record: before `docker ps` lists containers,
-//! every database resource and application without one gets a container
-//! (a PostgreSQL its role and database in the host's cluster, a MySQL the
-//! fake tools of [`APPTOOL`], an application its Docker volumes under the
-//! host's root), so a host recovered from a backup runs its apps once the
-//! platform's database is back. Everything read back from the tables is
-//! checked to be a plain name before it names a file or a database.
+//! deploys a resource its tables record only when asked: the seeder's demo
+//! apps at once, any other through the platform's API on the host's
+//! 127.0.0.1 (the `curl` shim, with a token the platform's own table must
+//! hold: a Sanctum personal access token for Coolify, a better-auth API key
+//! for Dokploy). A deploy gives the resource its container (a PostgreSQL
+//! its role and database in the host's cluster, a MySQL the fake tools of
+//! [`APPTOOL`], an application its Docker volumes under the host's root),
+//! its data empty; so a host recovered from a backup has no app containers
+//! after its platform's database is back, as a real fresh host has none
+//! until the platform deploys them. Everything read back from the tables
+//! is checked to be a plain name before it names a file or a database.
 
 use std::fs;
 use std::net::Ipv4Addr;
@@ -59,6 +63,11 @@ pub const APPTOOLS: &[&str] = &[
 /// `curl`: the platforms' installer URLs answered with a fake installer
 /// from `$SHIM_STATE`, every other URL a 404.
 pub const CURL: &str = include_str!("curl.sh");
+/// The platform's HTTP API on a sandbox host's 127.0.0.1, as kastell
+/// calls it with `curl` on the server: the token checked against the
+/// platform's own table, a deploy creating the resource's container
+/// (sourced by the sandbox's `curl` shim).
+pub(crate) const API: &str = include_str!("api.sh");
 /// The sandbox's fake PaaS host: its installer, deployment from the
 /// platform's records and the demo apps (sourced by the sandbox's shims).
 pub(crate) const HOST: &str = include_str!("host.sh");
@@ -124,8 +133,17 @@ impl FakeHosts {
             &self.render(&docker)?,
             0o755,
         )?;
+        write(&dir.join("api.sh"), API, 0o644)?;
+        // A request to 127.0.0.1 is the host's own platform API (api.sh);
+        // every other URL is the shared installer fetcher.
         let curl = format!(
-            "{PRELUDE}PAAS=\"$STATE/paas\"\nSHIM_STATE=\"$PAAS/common\"\n. \"$PAAS/lib.sh\"\nshim_begin curl \"$@\"\n{CURL}"
+            "{PRELUDE}PAAS=\"$STATE/paas\"\n\
+             case \" $* \" in *' http://127.0.0.1:'*)\n\
+             SHIM_STATE=\"$PAAS/hosts/$(host_ip)\"\n\
+             if [ ! -f \"$SHIM_STATE/vars\" ]; then echo 'curl: (7) Failed to connect to 127.0.0.1: Connection refused' >&2; exit 7; fi\n\
+             . \"$SHIM_STATE/vars\"\n. \"$PAAS/lib.sh\"\nshim_log curl \"$@\"\n{DOCKER_APPS}\n. \"$PAAS/host.sh\"\n. \"$PAAS/api.sh\"\npaas_api \"$@\" ;;\n\
+             esac\n\
+             SHIM_STATE=\"$PAAS/common\"\n. \"$PAAS/lib.sh\"\nshim_begin curl \"$@\"\n{CURL}"
         );
         write(&self.bin_dir().join("curl"), &self.render(&curl)?, 0o755)?;
         for tool in APPTOOLS {
@@ -195,6 +213,21 @@ impl FakeHosts {
             )));
         }
         write(&paas_dir(self).join("common/drift"), file, 0o644)
+    }
+
+    /// Arms a fault of every host's platform API: a deploy of the app or
+    /// database resource `key` answers HTTP 500 (its message carrying a
+    /// terminal escape, as a hostile server's might) and creates nothing.
+    /// Refuses a key that is not a plain name.
+    pub fn fail_deploy(&self, key: &str) -> Result<()> {
+        if !kastell_core::types::is_app_key(key) {
+            return Err(Error::invalid_input(format!("{key:?} is not an app key")));
+        }
+        let path = paas_dir(self).join("common/deploy-fail");
+        let mut keys = fs::read_to_string(&path).unwrap_or_default();
+        keys.push_str(key);
+        keys.push('\n');
+        write(&path, &keys, 0o644)
     }
 
     /// Whether the platform's application runs on the host at `address`
