@@ -12,8 +12,9 @@ use serde::Serialize;
 
 use super::super::Context;
 use super::super::confirm::{Confirmation, confirm};
-use crate::engine::onserver::files::{self, Layout, ServerFile, Setup, Starter};
+use crate::engine::onserver::files::{self, Layout, ServerFile, Setup, Starter, Target};
 use crate::engine::onserver::remote::{self, Installed, Root};
+use crate::engine::onserver::sftp::{self, SftpTarget};
 use crate::engine::onserver::state::{self, OnServer, OnServerList};
 use crate::engine::onserver::{canary, capture};
 use crate::engine::repos::{self, RepoConfig, RepoRegistry};
@@ -24,10 +25,11 @@ use crate::state::store::ServerRecord;
 /// What `install --on-server` needs besides the servers.
 #[derive(Debug, Clone)]
 pub(crate) struct InstallOnServer {
-    /// The shared repository (S3).
+    /// The shared repository (S3 or SFTP).
     pub repo: String,
-    /// The directory of the servers' own key files (`<server>.env`).
-    pub keys_dir: PathBuf,
+    /// The directory of the servers' own S3 key files (`<server>.env`;
+    /// S3 only: on SFTP each server makes its own SSH key).
+    pub keys_dir: Option<PathBuf>,
     /// The healthchecks-style ping URL, if any.
     pub ping_url: Option<String>,
     /// The calendar.
@@ -49,6 +51,10 @@ struct ServerReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     started_with: Option<String>,
     storage: String,
+    /// SFTP: the storage-side `authorized_keys` line for the server's own
+    /// key (not on a dry run, which makes no key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authorized_key: Option<String>,
     /// What the storage did with the server's own login (not on a dry
     /// run, which writes nothing).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -103,11 +109,83 @@ fn place(
 
 /// What the storage must enforce for `server`, in one sentence.
 fn storage_sentence(config: &RepoConfig) -> String {
+    if SftpTarget::of(&config.location).is_some() {
+        return format!(
+            "The storage must force this server's own SSH key into `rclone serve restic --stdio \
+             --append-only` on {} with `restrict` (its authorized_keys line; README, \"On-server \
+             backups\")",
+            config.location
+        );
+    }
     format!(
         "The storage must limit this server's key to {} (read and write there only) and deny it \
          s3:DeleteObject except on */locks/* (README, \"On-server backups\")",
         config.location
     )
+}
+
+/// The S3 key of `server` from `--keys-dir`, which an S3 repository
+/// needs.
+fn s3_keys(
+    args: &InstallOnServer,
+    server: &str,
+    operator_keys: &[String],
+) -> Result<kastell_repo::backend::S3Credentials> {
+    let dir = args.keys_dir.as_deref().ok_or_else(|| {
+        Error::invalid_input(format!(
+            "repository {} is on S3: --keys-dir must name the directory of each server's own S3 \
+             key (<server>.env)",
+            args.repo
+        ))
+        .with_hint("Give --keys-dir DIR (README, \"On-server backups\")")
+    })?;
+    state::server_keys(dir, server, operator_keys)
+}
+
+/// What an SFTP target puts on a server besides the common files.
+struct RcloneParts {
+    /// The `ssh` command restic runs.
+    program: String,
+    /// The known_hosts file's text.
+    known_hosts: String,
+    /// The storage host's pinned key lines.
+    pins: Vec<String>,
+    /// The storage-side line for the server's own key (not on a dry run).
+    authorized: Option<String>,
+}
+
+impl RcloneParts {
+    /// The storage host's pinned keys (from the known_hosts file the
+    /// operator's own SFTP login checks it against) and, unless `dry_run`,
+    /// the server's own key (made there when missing) and its
+    /// storage-side line.
+    async fn prepare(
+        ctx: &Context,
+        root: Root<'_>,
+        target: &SftpTarget,
+        layout: &Layout,
+        server: &str,
+        dry_run: bool,
+    ) -> Result<Self> {
+        let location = target.location();
+        let (credentials, _) = repos::operator_credentials(&location, &ctx.env)?;
+        let login = credentials
+            .sftp
+            .ok_or_else(|| Error::unexpected("an SFTP repository was given no SFTP login"))?;
+        let pins = target.pinned_keys(&login.known_hosts)?;
+        let authorized = if dry_run {
+            None
+        } else {
+            let public = sftp::server_key(root, layout, server).await?;
+            Some(target.authorized_line(&public, server)?)
+        };
+        Ok(Self {
+            program: target.program(layout)?,
+            known_hosts: sftp::known_hosts_file(server, &pins),
+            pins,
+            authorized,
+        })
+    }
 }
 
 /// The S3 key ids the operator's own environment holds (a server's key
@@ -142,8 +220,12 @@ pub(crate) async fn install(
     let mut reports = Vec::new();
     for record in records {
         let name = record.name.clone();
-        let keys = state::server_keys(&args.keys_dir, &name, &operator_keys)?;
         let location = state::server_location(&shared, &name)?;
+        let sftp = SftpTarget::of(&location);
+        let keys = match sftp {
+            Some(_) => None,
+            None => Some(s3_keys(args, &name, &operator_keys)?),
+        };
         let (transport, privilege, layout) = place(&octx, &record)?;
         let root = Root {
             transport: transport.as_ref(),
@@ -172,10 +254,26 @@ pub(crate) async fn install(
             (config, password)
         };
         let repository = location.to_string();
+        let rclone = match &sftp {
+            Some(target) => {
+                Some(RcloneParts::prepare(ctx, root, target, &layout, &name, args.dry_run).await?)
+            }
+            None => None,
+        };
+        let target = match (&rclone, &keys) {
+            (Some(parts), _) => Target::Rclone {
+                program: &parts.program,
+                known_hosts: &parts.known_hosts,
+            },
+            (None, Some(keys)) => Target::S3 {
+                repository: &repository,
+                keys,
+            },
+            (None, None) => return Err(Error::unexpected("an S3 target without its key")),
+        };
         let setup = Setup {
             server: &name,
-            repository: &repository,
-            keys: &keys,
+            target,
             password: &password,
             ping_url: args.ping_url.as_deref(),
             calendar: &calendar,
@@ -183,10 +281,27 @@ pub(crate) async fn install(
             starter,
         };
         let rendered = files::render(&setup, &layout)?;
-        let canary = if args.dry_run {
-            None
-        } else {
-            Some(prove_append_only(root, &name, &layout, &rendered, &config).await?)
+        let authorized_key = rclone.as_ref().and_then(|parts| parts.authorized.clone());
+        let canary = match (&sftp, &rclone) {
+            _ if args.dry_run => None,
+            (Some(target), Some(parts)) => {
+                let line = parts.authorized.as_deref().unwrap_or_default();
+                let report = canary::probe_rclone(
+                    root,
+                    &name,
+                    (target, &layout),
+                    &parts.pins.join("\n"),
+                    &config.location,
+                    line,
+                )
+                .await?;
+                if !report.is_append_only() {
+                    let hint = format!("{RCLONE_RESTRICT}\n{line}");
+                    return Err(canary::refusal(&name, &report, &hint));
+                }
+                Some(report)
+            }
+            _ => Some(prove_append_only(root, &name, &layout, &rendered, &config).await?),
         };
         let started_with = if args.dry_run {
             None
@@ -212,6 +327,7 @@ pub(crate) async fn install(
             starter,
             artifacts: artifacts.iter().map(|a| a.name.clone()).collect(),
             storage: storage_sentence(&config),
+            authorized_key,
             canary,
             files: rendered
                 .into_iter()
@@ -261,6 +377,10 @@ pub(crate) async fn install(
             }
         ))?;
         ctx.out.line(format!("  {}.", server.storage))?;
+        if let Some(line) = &server.authorized_key {
+            ctx.out
+                .line(format!("  The server's key, on the storage: {line}"))?;
+        }
         if let Some(canary) = &server.canary {
             let overwrite = match canary.overwrite {
                 kastell_repo::append_only::Attempt::Kept => {
@@ -280,6 +400,12 @@ pub(crate) async fn install(
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// How to restrict a server's SSH login to SFTP storage so the canary
+/// passes (the line follows).
+const RCLONE_RESTRICT: &str = "Force the server's key into the append-only REST server: replace its \
+     line in the storage login's ~/.ssh/authorized_keys with this one (README, \"On-server \
+     backups\"), then install again:";
 
 /// How to restrict a server's S3 login so the canary passes.
 const S3_RESTRICT: &str = "Give the server a key the storage denies s3:DeleteObject (except on \
