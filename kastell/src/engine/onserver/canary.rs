@@ -277,6 +277,15 @@ mod tests {
     }
 
     #[test]
+    fn the_rest_canary_writes_overwrites_and_deletes_the_one_canary() {
+        let methods: Vec<&str> = REST_CANARY.iter().map(|r| r.method).collect();
+        assert_eq!(methods, ["POST", "POST", "DELETE"]);
+        for request in &REST_CANARY {
+            assert_eq!(request.path, format!("/{CANARY_NAME}"));
+        }
+    }
+
+    #[test]
     fn the_script_is_valid_shell() {
         let status = std::process::Command::new("sh")
             .args(["-n", "-c", S3_SCRIPT])

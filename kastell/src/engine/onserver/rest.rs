@@ -72,7 +72,11 @@ pub(crate) async fn exchange(
     let writer = tokio::net::UnixStream::from_std(ours_in).map_err(|e| pipe("request", e))?;
     let reader = tokio::net::UnixStream::from_std(ours_out).map_err(|e| pipe("answer", e))?;
     let io = tokio::io::join(reader, writer);
-    let run = root.stream(script, Box::new(theirs_in), Box::new(theirs_out));
+    let run = root.stream(
+        script,
+        Box::new(theirs_in),
+        Box::new(Answers(Some(theirs_out))),
+    );
     let talk = async move {
         let mut statuses = Vec::new();
         let broken = tokio::time::timeout(TALK_TIMEOUT, talk(io, requests, &mut statuses))
@@ -89,6 +93,38 @@ pub(crate) async fn exchange(
         status: ran.status,
         stderr: last_lines(&ran.stderr),
     })
+}
+
+/// The command's standard output on its way to kastell's HTTP/2 client:
+/// once the client has hung up (its requests answered, or given up),
+/// what the storage still sends (a closing frame) is dropped instead of
+/// failing the command.
+struct Answers(Option<UnixStream>);
+
+impl std::io::Write for Answers {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Some(stream) = self.0.as_mut() {
+            match stream.write(buf) {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+                    ) =>
+                {
+                    self.0 = None;
+                }
+                other => return other,
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.0.as_mut() {
+            Some(stream) => stream.flush(),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Sends `requests` over `io` and pushes each answer's status; the
