@@ -9,6 +9,7 @@ use kastell_core::{Error, Result};
 use serde::Serialize;
 
 mod onserver;
+mod onserver_storage;
 mod rotate;
 
 use super::Context;

@@ -12,9 +12,12 @@ use serde::Serialize;
 
 use super::super::Context;
 use super::super::confirm::{Confirmation, confirm};
+use super::onserver_storage::{
+    RCLONE_RESTRICT, RcloneParts, operator_key_ids, prove_append_only, s3_keys, storage_sentence,
+};
 use crate::engine::onserver::files::{self, Layout, ServerFile, Setup, Starter, Target};
 use crate::engine::onserver::remote::{self, Installed, Root};
-use crate::engine::onserver::sftp::{self, SftpTarget};
+use crate::engine::onserver::sftp::SftpTarget;
 use crate::engine::onserver::state::{self, OnServer, OnServerList};
 use crate::engine::onserver::{canary, capture};
 use crate::engine::repos::{self, RepoConfig, RepoRegistry};
@@ -105,96 +108,6 @@ fn place(
 )> {
     let (root, privilege) = ops::place_of(record)?;
     Ok((octx.transport_for(record), privilege, Layout::new(root)))
-}
-
-/// What the storage must enforce for `server`, in one sentence.
-fn storage_sentence(config: &RepoConfig) -> String {
-    if SftpTarget::of(&config.location).is_some() {
-        return format!(
-            "The storage must force this server's own SSH key into `rclone serve restic --stdio \
-             --append-only` on {} with `restrict` (its authorized_keys line; README, \"On-server \
-             backups\")",
-            config.location
-        );
-    }
-    format!(
-        "The storage must limit this server's key to {} (read and write there only) and deny it \
-         s3:DeleteObject except on */locks/* (README, \"On-server backups\")",
-        config.location
-    )
-}
-
-/// The S3 key of `server` from `--keys-dir`, which an S3 repository
-/// needs.
-fn s3_keys(
-    args: &InstallOnServer,
-    server: &str,
-    operator_keys: &[String],
-) -> Result<kastell_repo::backend::S3Credentials> {
-    let dir = args.keys_dir.as_deref().ok_or_else(|| {
-        Error::invalid_input(format!(
-            "repository {} is on S3: --keys-dir must name the directory of each server's own S3 \
-             key (<server>.env)",
-            args.repo
-        ))
-        .with_hint("Give --keys-dir DIR (README, \"On-server backups\")")
-    })?;
-    state::server_keys(dir, server, operator_keys)
-}
-
-/// What an SFTP target puts on a server besides the common files.
-struct RcloneParts {
-    /// The `ssh` command restic runs.
-    program: String,
-    /// The known_hosts file's text.
-    known_hosts: String,
-    /// The storage host's pinned key lines.
-    pins: Vec<String>,
-    /// The storage-side line for the server's own key (not on a dry run).
-    authorized: Option<String>,
-}
-
-impl RcloneParts {
-    /// The storage host's pinned keys (from the known_hosts file the
-    /// operator's own SFTP login checks it against) and, unless `dry_run`,
-    /// the server's own key (made there when missing) and its
-    /// storage-side line.
-    async fn prepare(
-        ctx: &Context,
-        root: Root<'_>,
-        target: &SftpTarget,
-        layout: &Layout,
-        server: &str,
-        dry_run: bool,
-    ) -> Result<Self> {
-        let location = target.location();
-        let (credentials, _) = repos::operator_credentials(&location, &ctx.env)?;
-        let login = credentials
-            .sftp
-            .ok_or_else(|| Error::unexpected("an SFTP repository was given no SFTP login"))?;
-        let pins = target.pinned_keys(&login.known_hosts)?;
-        let authorized = if dry_run {
-            None
-        } else {
-            let public = sftp::server_key(root, layout, server).await?;
-            Some(target.authorized_line(&public, server)?)
-        };
-        Ok(Self {
-            program: target.program(layout)?,
-            known_hosts: sftp::known_hosts_file(server, &pins),
-            pins,
-            authorized,
-        })
-    }
-}
-
-/// The S3 key ids the operator's own environment holds (a server's key
-/// must be none of them).
-fn operator_key_ids(ctx: &Context) -> Vec<String> {
-    ["AWS_ACCESS_KEY_ID", repos::PRUNE_AWS_ACCESS_KEY_ID_VAR]
-        .iter()
-        .filter_map(|v| ctx.env.get_nonempty(v))
-        .collect()
 }
 
 /// Installs (or, dry, shows) the on-server backup of each of `records`.
@@ -399,46 +312,6 @@ pub(crate) async fn install(
         ctx.out.line("Dry run: nothing was written.")?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// How to restrict a server's SSH login to SFTP storage so the canary
-/// passes (the line follows).
-const RCLONE_RESTRICT: &str = "Force the server's key into the append-only REST server: replace its \
-     line in the storage login's ~/.ssh/authorized_keys with this one (README, \"On-server \
-     backups\"), then install again:";
-
-/// How to restrict a server's S3 login so the canary passes.
-const S3_RESTRICT: &str = "Give the server a key the storage denies s3:DeleteObject (except on \
-     */locks/*) and turn on the bucket's versioning or Object Lock, so an overwrite keeps the \
-     earlier version (README, \"On-server backups\"); then install again";
-
-/// Runs the append-only canary on the server with its own login (the
-/// environment file `rendered` holds, sent on standard input: nothing is
-/// written on the server first) and refuses the install unless the
-/// storage refused the delete and the overwrite (or kept what it
-/// replaced).
-async fn prove_append_only(
-    root: Root<'_>,
-    server: &str,
-    layout: &Layout,
-    rendered: &[ServerFile],
-    config: &RepoConfig,
-) -> Result<kastell_repo::append_only::CanaryReport> {
-    let env_file = layout.env_file();
-    let env = rendered
-        .iter()
-        .find(|f| f.path == env_file)
-        .ok_or_else(|| Error::unexpected("the rendered files hold no environment file"))?;
-    let report = canary::probe_s3(root, &env.content, &config.location)
-        .await
-        .map_err(|e| {
-            let message = format!("{server}: {}", e.message());
-            e.with_message(message)
-        })?;
-    if !report.is_append_only() {
-        return Err(canary::refusal(server, &report, S3_RESTRICT));
-    }
-    Ok(report)
 }
 
 /// Creates `config`'s repository with the operator's credential unless it
