@@ -10,6 +10,11 @@
 //!   `0222` so every file it creates is read-only and cannot be opened
 //!   for writing again. Plain SFTP `rename` is `link()` then `unlink()` in
 //!   OpenSSH's server and never replaces an existing name.
+//! - **A server backing itself up over SSH** (restic's `rclone:` backend,
+//!   whose files stock restic writes with `fsetstat`, which the login above
+//!   must refuse): the server's key gets a forced `rclone serve restic
+//!   --stdio --append-only DIR` ([`rclone_authorized_keys_line`]), which
+//!   refuses deletes (except of locks) and overwrites and serves only DIR.
 //! - **S3**: the bucket's policy (a key that may `PutObject` but not
 //!   `DeleteObject`) plus versioning or Object Lock, so an overwrite keeps
 //!   the old version (the canary reads that from the version id the
@@ -119,6 +124,56 @@ pub fn probe(location: &RepoLocation, credentials: &BackendCredentials) -> Resul
 /// OpenSSH `.pub` file: type, base64 key, optional comment) an
 /// append-only SFTP login. Refuses text that is not one public key line.
 pub fn authorized_keys_line(public_key: &str) -> Result<String> {
+    let (kind, key) = public_key_fields(public_key)?;
+    Ok(format!(
+        "restrict,command=\"{}\" {kind} {key} kastell-append-only",
+        sftp_server_command(SFTP_SERVER_PATH)
+    ))
+}
+
+/// The `authorized_keys` line that lets `public_key` (one OpenSSH public
+/// key line) do nothing but append to the restic repository in `dir`:
+/// `restrict` (no shell, forwarding or terminal) and the forced command
+/// `rclone serve restic --stdio --append-only DIR`, which serves that one
+/// directory over the login's standard input and output (restic's
+/// `rclone:` backend) and answers a delete (except of a lock) or an
+/// overwrite with 403. Whatever command the client asks for is ignored.
+/// `comment` ends the line. Refuses text that is not one public key, a
+/// directory that is not absolute or holds anything but letters, digits
+/// and `/._-+,@` (it is read by the login's shell), or a `..` component,
+/// and a comment with anything but those characters.
+pub fn rclone_authorized_keys_line(public_key: &str, dir: &str, comment: &str) -> Result<String> {
+    let (kind, key) = public_key_fields(public_key)?;
+    let plain = |text: &str| {
+        !text.is_empty()
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/._-+,@".contains(&b))
+    };
+    if !dir.starts_with('/') || !plain(dir) || dir.split('/').any(|part| part == "..") {
+        return Err(Error::invalid_input(format!(
+            "the repository directory {dir:?} cannot be put in a forced command: it must be \
+             absolute, without `..`, and hold only letters, digits and /._-+,@"
+        ))
+        .with_hint("Give the repository a plain absolute directory, such as /srv/kastell/fleet"));
+    }
+    if !plain(comment) {
+        return Err(Error::invalid_input(format!(
+            "the key comment {comment:?} holds characters an authorized_keys line cannot carry"
+        )));
+    }
+    Ok(format!(
+        "restrict,command=\"{RCLONE_SERVE_COMMAND} {dir}\" {kind} {key} {comment}"
+    ))
+}
+
+/// The forced command of an append-only restic login served by rclone,
+/// before its directory.
+pub const RCLONE_SERVE_COMMAND: &str = "rclone serve restic --stdio --append-only";
+
+/// The type and base64 key of `public_key`, the text of an OpenSSH `.pub`
+/// file. Refuses text that is not one public key line.
+fn public_key_fields(public_key: &str) -> Result<(&str, &str)> {
     let mut lines = public_key.lines().map(str::trim).filter(|l| !l.is_empty());
     let (Some(line), None) = (lines.next(), lines.next()) else {
         return Err(not_a_public_key("expected exactly one line"));
@@ -139,10 +194,7 @@ pub fn authorized_keys_line(public_key: &str) -> Result<String> {
             "the first word is not a key type or the second not a base64 key",
         ));
     }
-    Ok(format!(
-        "restrict,command=\"{}\" {kind} {key} kastell-append-only",
-        sftp_server_command(SFTP_SERVER_PATH)
-    ))
+    Ok((kind, key))
 }
 
 /// The `sftp-server` command line of an append-only login, with the
@@ -194,6 +246,36 @@ mod tests {
                 "{refused} is allowed"
             );
         }
+    }
+
+    #[test]
+    fn the_rclone_line_forces_an_append_only_server_on_one_directory() {
+        let line = rclone_authorized_keys_line(
+            KEY,
+            "/srv/kastell/fleet/servers/web-1",
+            "kastell-onserver-web-1",
+        )
+        .unwrap();
+        assert_eq!(
+            line,
+            "restrict,command=\"rclone serve restic --stdio --append-only /srv/kastell/fleet/servers/web-1\" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ0vq2J7rX0m2oQY2b4o1b1Yb3i9mCkz0O3G8xqf5Y8E kastell-onserver-web-1"
+        );
+        for dir in [
+            "srv/x",
+            "/srv/../etc",
+            "/srv/a b",
+            "/srv/a\";sh",
+            "/srv/$(x)",
+            "/srv/x\ny",
+            "",
+        ] {
+            assert!(
+                rclone_authorized_keys_line(KEY, dir, "c").is_err(),
+                "{dir:?}"
+            );
+        }
+        assert!(rclone_authorized_keys_line(KEY, "/srv/x", "a b").is_err());
+        assert!(rclone_authorized_keys_line("ssh-ed25519 AAAA", "/srv/x", "c").is_err());
     }
 
     #[test]

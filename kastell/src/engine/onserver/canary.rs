@@ -6,6 +6,10 @@
 //! [`kastell_repo::append_only`]) made from where the backups will come
 //! from, and its verdict is the same [`CanaryReport`].
 //!
+//! On SFTP the server's own `ssh` reaches the REST server its key is
+//! forced into, and kastell sends the same three attempts through it
+//! ([`probe_rclone`], over [`super::rest`]).
+//!
 //! On S3 the server runs `curl` (SigV4): it writes
 //! [`CANARY_NAME`] at its repository's root unless it is there
 //! (`If-None-Match: *`), overwrites it (a version id in the answer means
@@ -15,9 +19,12 @@
 
 use kastell_core::{Error, ErrorKind, Result};
 use kastell_repo::RepoLocation;
-use kastell_repo::append_only::{Attempt, CANARY_NAME, CanaryReport};
+use kastell_repo::append_only::{Attempt, CANARY_CONTENT, CANARY_NAME, CanaryReport};
 
+use super::files::Layout;
 use super::remote::Root;
+use super::rest::{self, Request};
+use super::sftp::{NOT_FORCED_STATUS, SftpTarget};
 
 /// The shell script (run as root, the server's environment file on its
 /// standard input) that tries the canary on S3 and prints
@@ -109,6 +116,101 @@ pub(crate) async fn probe_s3(
     parse(&out, location.to_string(), url)
 }
 
+/// The canary's requests on an SFTP target's REST server: write it,
+/// write it again, delete it.
+const REST_CANARY: [Request; 3] = [
+    Request {
+        method: "POST",
+        path: "/kastell-canary",
+        body: Some(CANARY_CONTENT),
+    },
+    Request {
+        method: "POST",
+        path: "/kastell-canary",
+        body: Some(CANARY_CONTENT),
+    },
+    Request {
+        method: "DELETE",
+        path: "/kastell-canary",
+        body: None,
+    },
+];
+
+/// Runs the canary on the server `root` reaches through its own SSH login
+/// to the storage of the SFTP `location` (`target`, with the storage's
+/// pinned keys `known_hosts`): the server's `ssh` asks for a command only
+/// a login without a forced command would run, and kastell sends the
+/// canary's write, overwrite and delete through it to the REST server
+/// the forced command starts. `authorized` is the storage-side line the
+/// errors tell the operator to install. Refuses a login that ran the
+/// asked command (not forced into the REST server); fails, proving
+/// nothing, when the server's login was refused or the storage answered
+/// something else.
+pub(crate) async fn probe_rclone(
+    root: Root<'_>,
+    server: &str,
+    (target, layout): (&SftpTarget, &Layout),
+    known_hosts: &str,
+    location: &RepoLocation,
+    authorized: &str,
+) -> Result<CanaryReport> {
+    let script = format!(
+        "set -u\numask 077\nkh=$(mktemp) || exit 92\ntrap 'rm -f \"$kh\"' EXIT\n\
+         printf '%s\\n' {known_hosts} > \"$kh\" || exit 92\n{line}\n",
+        known_hosts = kastell_core::quote(known_hosts),
+        line = target.canary_line(layout)?,
+    );
+    let install = format!(
+        "Add this line to the storage login's ~/.ssh/authorized_keys (README, \"On-server \
+         backups\"), then install again:\n{authorized}"
+    );
+    let exchange = rest::exchange(root, &script, &REST_CANARY).await?;
+    if exchange.status == NOT_FORCED_STATUS {
+        return Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "{server}: the storage ran the command this server's own key asked for: the key \
+                 is not forced into `rclone serve restic --append-only`, so a compromised server \
+                 could delete its backups; nothing was installed there"
+            ),
+        )
+        .with_hint(format!("Replace the key's line. {install}")));
+    }
+    let [create, overwrite, delete] = exchange.statuses[..] else {
+        let error = rest::unproven(
+            &format!("{server}: the server's own login to the storage did not answer the canary"),
+            &exchange,
+        );
+        return Err(if exchange.status == 255 {
+            error.with_hint(install)
+        } else {
+            error.with_hint("Check that rclone is installed on the storage host and that the forced command names the server's directory")
+        });
+    };
+    let attempt = |what: &str, code: u16| match code {
+        200..=299 => Ok(Attempt::Allowed),
+        403 => Ok(Attempt::Refused),
+        _ => Err(rest::unproven(
+            &format!("{server}: the storage answered the canary's {what} with HTTP {code}"),
+            &exchange,
+        )),
+    };
+    if !(200..=299).contains(&create) && create != 403 {
+        return Err(rest::unproven(
+            &format!(
+                "{server}: the storage refused to let this server write the canary (HTTP {create})"
+            ),
+            &exchange,
+        ));
+    }
+    Ok(CanaryReport {
+        location: location.to_string(),
+        canary: format!("{location}/{CANARY_NAME}"),
+        overwrite: attempt("overwrite", overwrite)?,
+        delete: attempt("delete", delete)?,
+    })
+}
+
 /// Reads the script's two verdict lines; anything else is refused.
 fn parse(out: &str, location: String, canary: String) -> Result<CanaryReport> {
     let mut overwrite = None;
@@ -172,6 +274,15 @@ mod tests {
         );
         let local = RepoLocation::parse("/srv/repo").unwrap();
         assert!(s3_url(&local).is_none());
+    }
+
+    #[test]
+    fn the_rest_canary_writes_overwrites_and_deletes_the_one_canary() {
+        let methods: Vec<&str> = REST_CANARY.iter().map(|r| r.method).collect();
+        assert_eq!(methods, ["POST", "POST", "DELETE"]);
+        for request in &REST_CANARY {
+            assert_eq!(request.path, format!("/{CANARY_NAME}"));
+        }
     }
 
     #[test]

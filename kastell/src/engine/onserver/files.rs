@@ -12,6 +12,7 @@ use kastell_repo::backend::S3Credentials;
 use serde::Serialize;
 
 use super::capture::CapturedArtifact;
+use super::sftp::RCLONE_REPOSITORY;
 use crate::engine::schedule::unit::{self, Job, JobKind};
 
 /// The first line of every file kastell writes on a server for an
@@ -57,6 +58,17 @@ impl Layout {
     /// The repository password (0600).
     pub(crate) fn password_file(&self) -> String {
         self.root.join("/etc/kastell/onserver/password")
+    }
+
+    /// The server's own SSH key for an SFTP repository (0600, made on the
+    /// server; its public half beside it, `.pub`).
+    pub(crate) fn ssh_key(&self) -> String {
+        self.root.join("/etc/kastell/onserver/id_ed25519")
+    }
+
+    /// The storage host's pinned key for an SFTP repository.
+    pub(crate) fn known_hosts(&self) -> String {
+        self.root.join("/etc/kastell/onserver/known_hosts")
     }
 
     /// The script (0700).
@@ -107,6 +119,7 @@ impl Layout {
             // kastell's only while the marked environment file names it.
             self.password_file(),
             self.env_file(),
+            self.known_hosts(),
             self.last_run(),
         ]
     }
@@ -122,15 +135,54 @@ pub(crate) enum Starter {
     Cron,
 }
 
+/// Where a server's restic writes, and with which login of its own (no
+/// `Debug`: it may hold a key).
+pub(crate) enum Target<'a> {
+    /// An S3 repository (`s3:https://host/bucket/prefix`) with the
+    /// server's own key.
+    S3 {
+        /// The server's own repository.
+        repository: &'a str,
+        /// The server's own S3 key.
+        keys: &'a S3Credentials,
+    },
+    /// Its directory on an SSH host, through the append-only rclone REST
+    /// server the server's own key is forced into (see
+    /// [`super::sftp`]). Nothing here is secret: the key stays in its
+    /// file on the server.
+    Rclone {
+        /// The `ssh` command restic runs as its rclone program.
+        program: &'a str,
+        /// The known_hosts file pinning the storage host (its text).
+        known_hosts: &'a str,
+    },
+}
+
+impl Target<'_> {
+    /// `restic backup` of its standard input as `name`, for `server`,
+    /// tagged `tags` and with the run's tag (the rclone program given for
+    /// SFTP).
+    fn backup(&self, name: &str, server: &str, tags: &str) -> Result<RemoteCommand> {
+        match self {
+            Target::S3 { .. } => RemoteCommand::template(
+                "restic backup --quiet --stdin --stdin-filename {} --host {} --tag {} --tag \"run:$KASTELL_RUN\"",
+                &[name, server, tags],
+            ),
+            Target::Rclone { program, .. } => RemoteCommand::template(
+                "restic -o {} backup --quiet --stdin --stdin-filename {} --host {} --tag {} --tag \"run:$KASTELL_RUN\"",
+                &[&format!("rclone.program={program}"), name, server, tags],
+            ),
+        }
+    }
+}
+
 /// What an on-server backup of one server needs (no `Debug`: it holds
 /// the password).
 pub(crate) struct Setup<'a> {
     /// The server's name (restic's `--host`).
     pub server: &'a str,
-    /// The server's own repository (`s3:https://host/bucket/prefix`).
-    pub repository: &'a str,
-    /// The server's own S3 key.
-    pub keys: &'a S3Credentials,
+    /// Where it writes, with which login.
+    pub target: Target<'a>,
     /// The server's repository password.
     pub password: &'a str,
     /// The healthchecks-style URL pinged at start, success and failure.
@@ -256,11 +308,8 @@ fn assignments(pairs: &[(&str, &str)]) -> Result<String> {
 
 /// The script's per-artifact line: the platform's own command piped into
 /// `restic backup --stdin` (the pipe fails when either side does).
-fn store_line(server: &str, artifact: &CapturedArtifact) -> Result<String> {
-    let restic = RemoteCommand::template(
-        "restic backup --quiet --stdin --stdin-filename {} --host {} --tag {} --tag \"run:$KASTELL_RUN\"",
-        &[&artifact.name, server, &format!("kastell,{ONSERVER_TAG}")],
-    )?;
+fn store_line(target: &Target<'_>, server: &str, artifact: &CapturedArtifact) -> Result<String> {
+    let restic = target.backup(&artifact.name, server, &format!("kastell,{ONSERVER_TAG}"))?;
     let piped = RemoteCommand::piped(&artifact.command, &restic);
     Ok(format!(
         "store {} {}\n",
@@ -312,18 +361,18 @@ ping /start
 command -v restic >/dev/null 2>&1 || fail "restic is not installed: apt-get install -y restic (Debian, Ubuntu), dnf install -y restic (Fedora; EPEL on RHEL), apk add restic (Alpine), zypper install -y restic (openSUSE)"
 "#,
     );
+    if let Target::Rclone { .. } = setup.target {
+        out.push_str("command -v ssh >/dev/null 2>&1 || fail \"ssh is not installed: apt-get install -y openssh-client\"\n");
+    }
     for artifact in setup.artifacts {
-        out.push_str(&store_line(setup.server, artifact)?);
+        out.push_str(&store_line(&setup.target, setup.server, artifact)?);
     }
     let names: Vec<&str> = setup.artifacts.iter().map(|a| a.name.as_str()).collect();
     let run = serde_json::json!({ "server": setup.server, "artifacts": names }).to_string();
-    let close = RemoteCommand::template(
-        "restic backup --quiet --stdin --stdin-filename {} --host {} --tag {} --tag \"run:$KASTELL_RUN\"",
-        &[
-            RUN_FILE,
-            setup.server,
-            &format!("kastell,{ONSERVER_TAG},{COMPLETE_TAG}"),
-        ],
+    let close = setup.target.backup(
+        RUN_FILE,
+        setup.server,
+        &format!("kastell,{ONSERVER_TAG},{COMPLETE_TAG}"),
     )?;
     let _ = writeln!(
         out,
@@ -363,14 +412,14 @@ pub(crate) fn render(setup: &Setup<'_>, layout: &Layout) -> Result<Vec<ServerFil
     if setup.artifacts.is_empty() {
         return Err(Error::invalid_state("nothing to back up on this server"));
     }
-    let mut env = vec![
-        ("RESTIC_REPOSITORY", setup.repository),
-        ("AWS_ACCESS_KEY_ID", setup.keys.access_key_id.as_str()),
-        (
-            "AWS_SECRET_ACCESS_KEY",
-            setup.keys.secret_access_key.as_str(),
-        ),
-    ];
+    let mut env = match &setup.target {
+        Target::S3 { repository, keys } => vec![
+            ("RESTIC_REPOSITORY", *repository),
+            ("AWS_ACCESS_KEY_ID", keys.access_key_id.as_str()),
+            ("AWS_SECRET_ACCESS_KEY", keys.secret_access_key.as_str()),
+        ],
+        Target::Rclone { .. } => vec![("RESTIC_REPOSITORY", RCLONE_REPOSITORY)],
+    };
     let password_file = layout.password_file();
     let cache = layout.cache_dir();
     env.push(("RESTIC_PASSWORD_FILE", &password_file));
@@ -403,13 +452,21 @@ pub(crate) fn render(setup: &Setup<'_>, layout: &Layout) -> Result<Vec<ServerFil
             content: format!("{}\n", setup.password),
             secret: true,
         },
-        ServerFile {
-            path: layout.script(),
-            mode: 0o700,
-            content: script(setup, layout)?,
-            secret: false,
-        },
     ];
+    if let Target::Rclone { known_hosts, .. } = &setup.target {
+        files.push(ServerFile {
+            path: layout.known_hosts(),
+            mode: 0o644,
+            content: (*known_hosts).to_owned(),
+            secret: false,
+        });
+    }
+    files.extend([ServerFile {
+        path: layout.script(),
+        mode: 0o700,
+        content: script(setup, layout)?,
+        secret: false,
+    }]);
     match setup.starter {
         Starter::Systemd => {
             files.push(ServerFile {

@@ -4,11 +4,13 @@
 //! byte passes through it.
 //!
 //! **Trust model.** Each server writes into a restic repository of its
-//! own (`<shared prefix>/servers/<server>`, its own random password) with
-//! an S3 key of its own that the storage limits to that prefix and that
-//! may not delete there (except restic's lock files): a server cannot
-//! read, overwrite or delete another server's backups, and a compromised
-//! server cannot delete its own history. kastell checks what it can (the
+//! own (`<shared prefix or directory>/servers/<server>`, its own random
+//! password) with a login of its own that the storage limits to that
+//! place and that may not delete there (except restic's lock files): on
+//! S3 a key of its own, on SFTP an SSH key made on the server and forced
+//! by the storage into an append-only rclone REST server on its directory
+//! (`sftp`). A server cannot read, overwrite or delete another server's
+//! backups, and a compromised server cannot delete its own history. kastell checks what it can (the
 //! key is not the operator's; files are root-only) and prints the storage
 //! side (README, "On-server backups"); the storage enforces it.
 //!
@@ -28,4 +30,6 @@ pub(crate) mod capture;
 pub(crate) mod files;
 pub(crate) mod freshness;
 pub(crate) mod remote;
+pub(crate) mod rest;
+pub(crate) mod sftp;
 pub(crate) mod state;

@@ -7,7 +7,7 @@
 use std::io::Cursor;
 use std::time::Duration;
 
-use kastell_core::transport::{BoxRead, check_status};
+use kastell_core::transport::{BoxRead, BoxWrite, StreamOutput, check_status};
 use kastell_core::types::Privilege;
 use kastell_core::{Error, ErrorKind, RemoteCommand, Result, Transport};
 use serde::Serialize;
@@ -53,6 +53,23 @@ impl Root<'_> {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
         Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+}
+
+impl Root<'_> {
+    /// Runs `script` as root with `stdin` and `stdout` streamed as they
+    /// come (a conversation through the server: see
+    /// [`super::rest`]), and returns how it ended without judging it.
+    pub(crate) async fn stream(
+        &self,
+        script: &str,
+        stdin: BoxRead,
+        stdout: BoxWrite,
+    ) -> Result<StreamOutput> {
+        let command = self.command(script)?;
+        self.transport
+            .exec_streaming(&command, Some(stdin), stdout, TIMEOUT)
+            .await
     }
 }
 

@@ -104,43 +104,54 @@ impl OnServerList {
     }
 }
 
-/// `shared`'s location with `servers/<server>` added to its S3 prefix:
-/// the per-server repository. Refuses a repository that is not on S3:
-/// a local directory has no server to refuse a delete, and stock restic
-/// cannot write through an append-only SFTP login (it sets each new
-/// file's mode on the open handle, which that login must refuse).
+/// `shared`'s location with `servers/<server>` added to its S3 prefix or
+/// SFTP directory: the per-server repository. Refuses a local directory,
+/// which has no server to refuse a delete.
 pub(crate) fn server_location(shared: &RepoConfig, server: &str) -> Result<RepoLocation> {
-    let RepoLocation::S3 {
-        endpoint,
-        bucket,
-        prefix,
-    } = &shared.location
-    else {
-        return Err(Error::new(
+    let piece = name_piece(server)?;
+    match &shared.location {
+        RepoLocation::S3 {
+            endpoint,
+            bucket,
+            prefix,
+        } => {
+            let prefix = if prefix.is_empty() {
+                format!("servers/{piece}")
+            } else {
+                format!("{prefix}/servers/{piece}")
+            };
+            Ok(RepoLocation::S3 {
+                endpoint: endpoint.clone(),
+                bucket: bucket.clone(),
+                prefix,
+            })
+        }
+        RepoLocation::Sftp {
+            user,
+            host,
+            port,
+            path,
+        } => Ok(RepoLocation::Sftp {
+            user: user.clone(),
+            host: host.clone(),
+            port: *port,
+            path: path.join("servers").join(piece),
+        }),
+        RepoLocation::Local(_) => Err(Error::new(
             ErrorKind::Unsupported,
             format!(
-                "repository {} is not on S3: on-server backups write into S3 storage only",
+                "repository {} is a local directory: on-server backups write into S3 or SFTP \
+                 storage",
                 shared.name
             ),
         )
         .with_hint(
-            "Add an S3 repository (`kastell repo init NAME s3:https://host/bucket/prefix`) \
-             whose storage gives each server a login limited to its own prefix; SFTP is not \
-             offered to servers, because stock restic cannot write through an append-only SFTP \
-             login",
-        ));
-    };
-    let piece = name_piece(server)?;
-    let prefix = if prefix.is_empty() {
-        format!("servers/{piece}")
-    } else {
-        format!("{prefix}/servers/{piece}")
-    };
-    Ok(RepoLocation::S3 {
-        endpoint: endpoint.clone(),
-        bucket: bucket.clone(),
-        prefix,
-    })
+            "Add an S3 repository (`kastell repo init NAME s3:https://host/bucket/prefix`) whose \
+             storage gives each server a login limited to its own prefix, or an SFTP one \
+             (`sftp:user@host:/srv/kastell/fleet`) whose host has rclone (README, \"On-server \
+             backups\")",
+        )),
+    }
 }
 
 /// The per-server repository's name in `repositories.json`.
@@ -273,7 +284,7 @@ mod tests {
     }
 
     #[test]
-    fn each_server_gets_a_prefix_of_its_own_and_only_on_s3() {
+    fn each_server_gets_a_prefix_or_directory_of_its_own_on_s3_or_sftp() {
         let at = server_location(&shared("s3:http://127.0.0.1:9/b/backups"), "web-1").unwrap();
         assert_eq!(
             at.to_string(),
@@ -283,6 +294,11 @@ mod tests {
         assert_eq!(root.to_string(), "s3:http://127.0.0.1:9/b/servers/a_2Eb");
         let local = server_location(&shared("/srv/repo"), "web-1").unwrap_err();
         assert_eq!(local.kind(), ErrorKind::Unsupported);
+        let sftp = server_location(&shared("sftp:store@198.51.100.7:/srv/fleet"), "a.b").unwrap();
+        assert_eq!(
+            sftp.to_string(),
+            "sftp:store@198.51.100.7:/srv/fleet/servers/a_2Eb"
+        );
     }
 
     #[test]

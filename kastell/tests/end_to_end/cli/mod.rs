@@ -14,6 +14,7 @@ mod fleet_sandbox;
 mod levels;
 mod onserver;
 mod onserver_canary;
+mod onserver_sftp;
 mod ops;
 mod ops_fleet;
 mod ops_sim;

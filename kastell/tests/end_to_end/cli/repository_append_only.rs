@@ -67,6 +67,11 @@ impl RepoServer {
         )
     }
 
+    /// The directory the repositories are made in (the login user's).
+    pub(crate) fn store(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
     /// The SFTP variables: the agent's key as `identity`, and the
     /// operator's (the daemon's unrestricted key) when `operator`.
     pub(crate) fn env(&self, identity: &Path, operator: bool) -> Vec<(String, String)> {

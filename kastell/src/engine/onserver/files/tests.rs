@@ -19,8 +19,10 @@ fn render_with(starter: Starter, ping: Option<&str>) -> Result<Vec<ServerFile>> 
     let keys = keys();
     let setup = Setup {
         server: "web-1",
-        repository: "s3:http://127.0.0.1:9/b/servers/web-1",
-        keys: &keys,
+        target: Target::S3 {
+            repository: "s3:http://127.0.0.1:9/b/servers/web-1",
+            keys: &keys,
+        },
         password: "TOPSECRET-pw",
         ping_url: ping,
         calendar: "*-*-* 03:00:00",
@@ -131,4 +133,70 @@ fn cron_takes_only_a_daily_time() {
     ] {
         assert!(cron_schedule(bad).is_err(), "{bad}");
     }
+}
+
+#[test]
+fn an_sftp_target_pins_the_storage_and_runs_restic_through_ssh() {
+    let artifacts = artifacts();
+    let program = "ssh -F none -i /k -p 2222 -l store 127.0.0.1";
+    let known_hosts = format!("{MARKER}: pins.\n[127.0.0.1]:2222 ssh-ed25519 AAAA\n");
+    let setup = Setup {
+        server: "web-1",
+        target: Target::Rclone {
+            program,
+            known_hosts: &known_hosts,
+        },
+        password: "TOPSECRET-pw",
+        ping_url: None,
+        calendar: "*-*-* 03:00:00",
+        artifacts: &artifacts,
+        starter: Starter::Cron,
+    };
+    let layout = Layout::new(PlatformRoot::new("/srv/root").unwrap());
+    let files = render(&setup, &layout).unwrap();
+    let names: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "/srv/root/etc/kastell/onserver/env",
+            "/srv/root/etc/kastell/onserver/password",
+            "/srv/root/etc/kastell/onserver/known_hosts",
+            "/srv/root/usr/local/lib/kastell/onserver-backup",
+            "/srv/root/etc/cron.d/kastell-onserver-backup",
+        ]
+    );
+    assert_eq!(files[2].content, known_hosts);
+    assert!(!files[2].secret && files[2].mode == 0o644);
+    assert!(
+        files[0]
+            .content
+            .contains("RESTIC_REPOSITORY='rclone:kastell:'"),
+        "{}",
+        files[0].content
+    );
+    assert!(!files[0].content.contains("AWS_"), "{}", files[0].content);
+    let script = &files[3].content;
+    assert_eq!(
+        script
+            .matches("rclone.program=ssh -F none -i /k -p 2222 -l store 127.0.0.1")
+            .count(),
+        2,
+        "every restic call (the artifact's and the close) goes through ssh: {script}"
+    );
+    assert!(
+        script.contains(
+            "| restic -o 'rclone.program=ssh -F none -i /k -p 2222 -l store 127.0.0.1' backup"
+        ),
+        "{script}"
+    );
+    assert!(script.contains("command -v ssh "), "{script}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("script");
+    std::fs::write(&path, script).unwrap();
+    let status = std::process::Command::new("sh")
+        .arg("-n")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success());
 }

@@ -9,6 +9,7 @@ use kastell_core::{Error, Result};
 use serde::Serialize;
 
 mod onserver;
+mod onserver_storage;
 mod rotate;
 
 use super::Context;
@@ -148,18 +149,19 @@ pub struct InstallArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Install on each server (--server, --all) a timer that backs it up
-    /// there, straight into a repository of its own under --repo (S3),
-    /// with its own key: no backup byte passes through this machine
-    /// (README, "On-server backups").
+    /// there, straight into a repository of its own under --repo (S3 or
+    /// SFTP), with its own login: no backup byte passes through this
+    /// machine (README, "On-server backups").
     #[arg(
         long,
-        requires_all = ["repo", "keys_dir"],
+        requires = "repo",
         conflicts_with_all = ["prune_at", "drill_at", "no_drill", "scratch_drill_at", "rotate_keep", "env_file", "system", "unit_dir"]
     )]
     pub on_server: bool,
-    /// With --on-server: the directory holding each server's own S3 key
-    /// as `<server>.env` (AWS_ACCESS_KEY_ID=, AWS_SECRET_ACCESS_KEY=;
-    /// mode 0600).
+    /// With --on-server and an S3 repository: the directory holding each
+    /// server's own S3 key as `<server>.env` (AWS_ACCESS_KEY_ID=,
+    /// AWS_SECRET_ACCESS_KEY=; mode 0600). An SFTP repository needs none:
+    /// each server makes its own SSH key.
     #[arg(long, value_name = "DIR", requires = "on_server")]
     pub keys_dir: Option<PathBuf>,
     /// With --on-server: a healthchecks-style URL each server pings at
@@ -210,7 +212,7 @@ pub(crate) async fn run(cmd: ScheduleCommand, ctx: &Context) -> Result<ExitCode>
             let records = onserver::targets(ctx, args.server.as_deref(), args.all)?;
             let on = onserver::InstallOnServer {
                 repo: args.repo.clone().unwrap_or_default(),
-                keys_dir: args.keys_dir.clone().unwrap_or_default(),
+                keys_dir: args.keys_dir.clone(),
                 ping_url: args.ping_url.clone(),
                 calendar: args.backup_at.clone(),
                 dry_run: args.dry_run,

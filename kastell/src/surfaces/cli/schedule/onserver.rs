@@ -12,8 +12,12 @@ use serde::Serialize;
 
 use super::super::Context;
 use super::super::confirm::{Confirmation, confirm};
-use crate::engine::onserver::files::{self, Layout, ServerFile, Setup, Starter};
+use super::onserver_storage::{
+    RCLONE_RESTRICT, RcloneParts, operator_key_ids, prove_append_only, s3_keys, storage_sentence,
+};
+use crate::engine::onserver::files::{self, Layout, ServerFile, Setup, Starter, Target};
 use crate::engine::onserver::remote::{self, Installed, Root};
+use crate::engine::onserver::sftp::SftpTarget;
 use crate::engine::onserver::state::{self, OnServer, OnServerList};
 use crate::engine::onserver::{canary, capture};
 use crate::engine::repos::{self, RepoConfig, RepoRegistry};
@@ -24,10 +28,11 @@ use crate::state::store::ServerRecord;
 /// What `install --on-server` needs besides the servers.
 #[derive(Debug, Clone)]
 pub(crate) struct InstallOnServer {
-    /// The shared repository (S3).
+    /// The shared repository (S3 or SFTP).
     pub repo: String,
-    /// The directory of the servers' own key files (`<server>.env`).
-    pub keys_dir: PathBuf,
+    /// The directory of the servers' own S3 key files (`<server>.env`;
+    /// S3 only: on SFTP each server makes its own SSH key).
+    pub keys_dir: Option<PathBuf>,
     /// The healthchecks-style ping URL, if any.
     pub ping_url: Option<String>,
     /// The calendar.
@@ -49,6 +54,10 @@ struct ServerReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     started_with: Option<String>,
     storage: String,
+    /// SFTP: the storage-side `authorized_keys` line for the server's own
+    /// key (not on a dry run, which makes no key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authorized_key: Option<String>,
     /// What the storage did with the server's own login (not on a dry
     /// run, which writes nothing).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -101,24 +110,6 @@ fn place(
     Ok((octx.transport_for(record), privilege, Layout::new(root)))
 }
 
-/// What the storage must enforce for `server`, in one sentence.
-fn storage_sentence(config: &RepoConfig) -> String {
-    format!(
-        "The storage must limit this server's key to {} (read and write there only) and deny it \
-         s3:DeleteObject except on */locks/* (README, \"On-server backups\")",
-        config.location
-    )
-}
-
-/// The S3 key ids the operator's own environment holds (a server's key
-/// must be none of them).
-fn operator_key_ids(ctx: &Context) -> Vec<String> {
-    ["AWS_ACCESS_KEY_ID", repos::PRUNE_AWS_ACCESS_KEY_ID_VAR]
-        .iter()
-        .filter_map(|v| ctx.env.get_nonempty(v))
-        .collect()
-}
-
 /// Installs (or, dry, shows) the on-server backup of each of `records`.
 pub(crate) async fn install(
     ctx: &Context,
@@ -142,8 +133,12 @@ pub(crate) async fn install(
     let mut reports = Vec::new();
     for record in records {
         let name = record.name.clone();
-        let keys = state::server_keys(&args.keys_dir, &name, &operator_keys)?;
         let location = state::server_location(&shared, &name)?;
+        let sftp = SftpTarget::of(&location);
+        let keys = match sftp {
+            Some(_) => None,
+            None => Some(s3_keys(args, &name, &operator_keys)?),
+        };
         let (transport, privilege, layout) = place(&octx, &record)?;
         let root = Root {
             transport: transport.as_ref(),
@@ -172,10 +167,26 @@ pub(crate) async fn install(
             (config, password)
         };
         let repository = location.to_string();
+        let rclone = match &sftp {
+            Some(target) => {
+                Some(RcloneParts::prepare(ctx, root, target, &layout, &name, args.dry_run).await?)
+            }
+            None => None,
+        };
+        let target = match (&rclone, &keys) {
+            (Some(parts), _) => Target::Rclone {
+                program: &parts.program,
+                known_hosts: &parts.known_hosts,
+            },
+            (None, Some(keys)) => Target::S3 {
+                repository: &repository,
+                keys,
+            },
+            (None, None) => return Err(Error::unexpected("an S3 target without its key")),
+        };
         let setup = Setup {
             server: &name,
-            repository: &repository,
-            keys: &keys,
+            target,
             password: &password,
             ping_url: args.ping_url.as_deref(),
             calendar: &calendar,
@@ -183,10 +194,27 @@ pub(crate) async fn install(
             starter,
         };
         let rendered = files::render(&setup, &layout)?;
-        let canary = if args.dry_run {
-            None
-        } else {
-            Some(prove_append_only(root, &name, &layout, &rendered, &config).await?)
+        let authorized_key = rclone.as_ref().and_then(|parts| parts.authorized.clone());
+        let canary = match (&sftp, &rclone) {
+            _ if args.dry_run => None,
+            (Some(target), Some(parts)) => {
+                let line = parts.authorized.as_deref().unwrap_or_default();
+                let report = canary::probe_rclone(
+                    root,
+                    &name,
+                    (target, &layout),
+                    &parts.pins.join("\n"),
+                    &config.location,
+                    line,
+                )
+                .await?;
+                if !report.is_append_only() {
+                    let hint = format!("{RCLONE_RESTRICT}\n{line}");
+                    return Err(canary::refusal(&name, &report, &hint));
+                }
+                Some(report)
+            }
+            _ => Some(prove_append_only(root, &name, &layout, &rendered, &config).await?),
         };
         let started_with = if args.dry_run {
             None
@@ -212,6 +240,7 @@ pub(crate) async fn install(
             starter,
             artifacts: artifacts.iter().map(|a| a.name.clone()).collect(),
             storage: storage_sentence(&config),
+            authorized_key,
             canary,
             files: rendered
                 .into_iter()
@@ -261,6 +290,10 @@ pub(crate) async fn install(
             }
         ))?;
         ctx.out.line(format!("  {}.", server.storage))?;
+        if let Some(line) = &server.authorized_key {
+            ctx.out
+                .line(format!("  The server's key, on the storage: {line}"))?;
+        }
         if let Some(canary) = &server.canary {
             let overwrite = match canary.overwrite {
                 kastell_repo::append_only::Attempt::Kept => {
@@ -279,40 +312,6 @@ pub(crate) async fn install(
         ctx.out.line("Dry run: nothing was written.")?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// How to restrict a server's S3 login so the canary passes.
-const S3_RESTRICT: &str = "Give the server a key the storage denies s3:DeleteObject (except on \
-     */locks/*) and turn on the bucket's versioning or Object Lock, so an overwrite keeps the \
-     earlier version (README, \"On-server backups\"); then install again";
-
-/// Runs the append-only canary on the server with its own login (the
-/// environment file `rendered` holds, sent on standard input: nothing is
-/// written on the server first) and refuses the install unless the
-/// storage refused the delete and the overwrite (or kept what it
-/// replaced).
-async fn prove_append_only(
-    root: Root<'_>,
-    server: &str,
-    layout: &Layout,
-    rendered: &[ServerFile],
-    config: &RepoConfig,
-) -> Result<kastell_repo::append_only::CanaryReport> {
-    let env_file = layout.env_file();
-    let env = rendered
-        .iter()
-        .find(|f| f.path == env_file)
-        .ok_or_else(|| Error::unexpected("the rendered files hold no environment file"))?;
-    let report = canary::probe_s3(root, &env.content, &config.location)
-        .await
-        .map_err(|e| {
-            let message = format!("{server}: {}", e.message());
-            e.with_message(message)
-        })?;
-    if !report.is_append_only() {
-        return Err(canary::refusal(server, &report, S3_RESTRICT));
-    }
-    Ok(report)
 }
 
 /// Creates `config`'s repository with the operator's credential unless it
