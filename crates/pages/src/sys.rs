@@ -4,7 +4,8 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::OnceLock;
 
-use super::{Mapping, Outcome, Unavailable};
+use super::smaps::{Mapping, read_only_file_mappings};
+use super::{Outcome, Unavailable};
 
 /// `UFFD_API`: the only API version.
 const UFFD_API: u64 = 0xAA;
@@ -59,7 +60,7 @@ pub(super) fn run() -> Outcome {
             ..Outcome::default()
         };
     };
-    let mappings = super::read_only_file_mappings(&smaps);
+    let mappings = read_only_file_mappings(&smaps);
     let (mut outcome, fd) = register(&mappings);
     if let Some(fd) = fd {
         let _ = KEPT.set(fd);

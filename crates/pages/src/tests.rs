@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use super::smaps::{Mapping, read_only_file_mappings};
 use super::*;
 
 const SMAPS: &str = "\
