@@ -1,17 +1,19 @@
-//! Links `kastell-mcp` with the code it runs to answer `initialize` and
-//! `tools/list` placed together (release builds on Linux).
+//! Links `kastell-mcp` with its relative relocations packed (`-z
+//! pack-relative-relocs`, DT_RELR) on Linux.
 //!
-//! That code is about 1 MB of a binary of about 18 MB, spread over all of
-//! it: each first touch of a page maps the file pages around it (the
-//! kernel's fault-around, whole large folios on recent kernels), so the
-//! spread, not the code run, set the server's resident memory
-//! (BENCHMARKS.md §1b). `link/kastell-mcp.order` lists those functions
-//! (their symbol names, as `bench/scripts/mcp_order.py` records them with
-//! callgrind); the linker places them first, in that order. Names that
-//! no longer exist are skipped, so a stale list costs memory, never a
-//! build. Used only where this build's linker takes
-//! `--symbol-ordering-file` (lld, the Rust default on x86_64 Linux, and
-//! mold; GNU ld does not): an empty program is linked with it first.
+//! `kastell-mcp` is a position-independent executable: at start the
+//! dynamic loader writes its load address into about 33,000 pointers, read
+//! from `.rela.dyn` (24 bytes each, 0.8 MB, all of it read on every start
+//! and held in the server's resident memory; BENCHMARKS.md §1b). Packed,
+//! the same relocations take a few kilobytes. The executable stays
+//! position-independent (its address is still randomised).
+//!
+//! The flag is passed only where it works: an empty program is linked with
+//! it, with this rustc, its flags and linker (lld, the Rust default on
+//! x86_64 Linux, and GNU ld 2.38 and mold take it), and run, because a C
+//! library older than glibc 2.36 does not apply packed relocations. A
+//! build for another machine (cross-compiling) cannot run it, so it is
+//! linked as before, as is any build where the probe fails.
 
 // A build script speaks to cargo on stdout.
 #![allow(clippy::print_stdout)]
@@ -19,21 +21,16 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The link argument that packs relative relocations.
+const RELR: &str = "-Wl,-z,pack-relative-relocs";
+
 fn main() {
-    let order = PathBuf::from(env("CARGO_MANIFEST_DIR")).join("link/kastell-mcp.order");
-    println!("cargo:rerun-if-changed={}", order.display());
     println!("cargo:rerun-if-changed=build.rs");
-    if env("CARGO_CFG_TARGET_OS") != "linux" || env("PROFILE") != "release" || !order.is_file() {
+    if env("CARGO_CFG_TARGET_OS") != "linux" {
         return;
     }
-    let args = [
-        format!("-Wl,--symbol-ordering-file={}", order.display()),
-        "-Wl,--no-warn-symbol-ordering".to_owned(),
-    ];
-    if linker_takes(&args) {
-        for arg in args {
-            println!("cargo:rustc-link-arg-bin=kastell-mcp={arg}");
-        }
+    if linker_takes(&[RELR.to_owned()]) {
+        println!("cargo:rustc-link-arg-bin=kastell-mcp={RELR}");
     }
 }
 
@@ -42,11 +39,16 @@ fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_default()
 }
 
-/// Whether an empty program links for this target, with this rustc, its
-/// flags and linker, and the link arguments `args`.
+/// Whether this machine is the target and an empty program links, with
+/// this rustc, its flags and linker and the link arguments `args`, and
+/// runs.
 fn linker_takes(args: &[String]) -> bool {
+    if env("HOST") != env("TARGET") {
+        return false;
+    }
     let out = PathBuf::from(env("OUT_DIR"));
-    let source = out.join("ordering_probe.rs");
+    let source = out.join("link_probe.rs");
+    let program = out.join("link_probe");
     if std::fs::write(&source, "fn main() {}\n").is_err() {
         return false;
     }
@@ -55,7 +57,7 @@ fn linker_takes(args: &[String]) -> bool {
         .arg("--target")
         .arg(env("TARGET"))
         .arg("-o")
-        .arg(out.join("ordering_probe"))
+        .arg(&program)
         .arg(&source);
     if let Some(linker) = std::env::var_os("RUSTC_LINKER") {
         rustc.arg("-C").arg(linker_arg(Path::new(&linker)));
@@ -69,7 +71,12 @@ fn linker_takes(args: &[String]) -> bool {
     for arg in args {
         rustc.arg("-C").arg(format!("link-arg={arg}"));
     }
-    rustc.output().is_ok_and(|o| o.status.success())
+    if !rustc.output().is_ok_and(|o| o.status.success()) {
+        return false;
+    }
+    Command::new(&program)
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// `linker=PATH`.

@@ -11,6 +11,7 @@ mod fuzz;
 mod http;
 mod levels;
 mod paas;
+mod pages;
 mod registry_entry;
 mod repository;
 mod rollout;
