@@ -335,6 +335,7 @@ container_spec_json() {
 }
 
 service_inspect() {
+    apps_reconcile
     format='' names=''
     while [ $# -gt 0 ]; do
         case $1 in

@@ -165,8 +165,11 @@ app_scale() {
         d=${d%/}
         [ -f "$d/service" ] && [ "$(cat "$d/service")" = "$1" ] || continue
         hit=0
-        if [ "$2" = running ] && [ "$(app_state "$d")" = stopped ]; then app_load "$d"; fi
+        was=$(app_state "$d")
+        if [ "$2" = running ] && [ "$was" = stopped ]; then app_load "$d"; fi
         app_set_state "$d" "$2"
+        # Swarm started a new task: the container starts again.
+        if [ "$2" = running ] && [ "$was" = stopped ]; then app_started "$d"; fi
     done
     return $hit
 }

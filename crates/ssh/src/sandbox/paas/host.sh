@@ -223,8 +223,9 @@ paas_deploy() {
 }
 
 # The platform deploys what it records: before `docker ps` lists the app
-# containers, every app in the platform's tables without a container gets
-# one (on a recovered host, once its database is back), under a lock.
+# containers or `docker service inspect` reads a service, every app in the
+# platform's tables without a container gets one (on a recovered host, once
+# its database is back), under a lock.
 apps_reconcile() {
     [ "$(state_get db)" = running ] || return 0
     mkdir -p "$APPS"
