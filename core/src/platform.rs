@@ -83,8 +83,10 @@ pub trait Platform: Send + Sync + fmt::Debug {
     /// Reads what the app data `part` (an app artifact's
     /// [`AppData`], checked) looks like on this host now: whether its
     /// container runs, a PostgreSQL resource's rows per table, a volume's
-    /// files and their SHA-256. Only reads. A rehearsal (`drill --scratch`)
-    /// compares it with the backup before deleting its server. The default
+    /// files and their SHA-256, and what Docker's health check says of its
+    /// container where one is declared. Only reads, once: a caller waiting
+    /// for a `starting` container asks again. A rehearsal (`drill
+    /// --scratch`) compares it with the backup before deleting its server. The default
     /// refuses with `Unsupported`: the platform has no apps.
     async fn observe_app(&self, part: &AppData) -> Result<AppObserved> {
         let _ = part;

@@ -291,6 +291,32 @@ mod tests {
         );
         assert!(only.check_against(&found, "on web-1").is_ok());
     }
+
+    #[test]
+    fn dockers_health_words_are_read_exactly() {
+        assert_eq!(AppHealth::parse("none").unwrap(), None);
+        for health in [
+            AppHealth::Healthy,
+            AppHealth::Starting,
+            AppHealth::Unhealthy,
+        ] {
+            assert_eq!(AppHealth::parse(health.as_str()).unwrap(), Some(health));
+        }
+        for bad in [
+            "",
+            "Healthy",
+            "healthy ",
+            "ok",
+            "unhealthy\nhealthy",
+            "\u{1b}[31m",
+        ] {
+            let err = AppHealth::parse(bad).unwrap_err();
+            assert!(!err.message().contains('\u{1b}'), "{err}");
+        }
+        assert!(
+            AppHealth::Unhealthy > AppHealth::Starting && AppHealth::Starting > AppHealth::Healthy
+        );
+    }
 }
 
 /// What a platform found of one app's data on a host
@@ -309,4 +335,56 @@ pub struct AppObserved {
     /// For a volume: the SHA-256 (lowercase hex) of each regular file, by
     /// its path relative to the volume (`img/photo.jpg`).
     pub files: Option<BTreeMap<String, String>>,
+    /// What Docker's health check says of the app's running container
+    /// (for a volume, the worst of the containers using it); `None` when
+    /// none of them declares a health check.
+    pub health: Option<AppHealth>,
+}
+
+/// Docker's verdict on a container that declares a health check
+/// (`docker inspect`'s `.State.Health.Status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AppHealth {
+    /// The check passes.
+    Healthy,
+    /// The container is in its start period: no verdict yet.
+    Starting,
+    /// The check failed as many times in a row as the container allows.
+    Unhealthy,
+}
+
+impl AppHealth {
+    /// Docker's word for it (`healthy`, `starting`, `unhealthy`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Healthy => "healthy",
+            Self::Starting => "starting",
+            Self::Unhealthy => "unhealthy",
+        }
+    }
+
+    /// Reads Docker's word exactly: `None` for `none` (no health check);
+    /// anything else is refused as `Corrupt` (a word kastell does not know
+    /// is never taken for a verdict), shown escaped.
+    pub fn parse(word: &str) -> Result<Option<Self>> {
+        match word {
+            "none" => Ok(None),
+            "healthy" => Ok(Some(Self::Healthy)),
+            "starting" => Ok(Some(Self::Starting)),
+            "unhealthy" => Ok(Some(Self::Unhealthy)),
+            _ => {
+                let shown: String = word
+                    .chars()
+                    .take(40)
+                    .flat_map(char::escape_default)
+                    .collect();
+                Err(Error::new(
+                    crate::error::ErrorKind::Corrupt,
+                    format!(
+                        "Docker's health status \"{shown}\" is none of none, starting, healthy, unhealthy"
+                    ),
+                ))
+            }
+        }
+    }
 }

@@ -12,7 +12,7 @@ mod snapshot;
 mod step;
 
 pub use action::{ActionKind, ActionRef, ActionState, ActionStatus, RebootMode};
-pub use apps::{AppBackup, AppData, AppDataKind, AppObserved, AppSelection, is_app_key};
+pub use apps::{AppBackup, AppData, AppDataKind, AppHealth, AppObserved, AppSelection, is_app_key};
 pub use backup::{
     ArtifactFormat, ArtifactRecord, ArtifactSink, ArtifactSource, ArtifactSpec, BackupId,
     BackupReport, Compression, ScopedSource,

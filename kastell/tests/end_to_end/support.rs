@@ -118,3 +118,69 @@ pub(crate) async fn init_repo(
     ];
     ok_json(&kastell_in(sandbox, home, &args).await);
 }
+
+/// Starts `kastell args` against `sandbox`'s store and simulators in the
+/// background, its output dropped, for a test that signals it.
+#[cfg(feature = "sandbox")]
+pub(crate) fn spawn_kastell_in(
+    sandbox: &kastell::surfaces::sandbox::Sandbox,
+    home: &Path,
+    args: &[&str],
+) -> std::process::Child {
+    let mut cmd = kastell(home, args);
+    cmd.env("KASTELL_DIR", sandbox.store().dir())
+        .envs(sandbox.env_overlay())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd.spawn().unwrap()
+}
+
+/// Waits until `ready` holds, looking every 50 ms; panics naming `what`
+/// after a minute.
+#[cfg(feature = "sandbox")]
+pub(crate) async fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !ready() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "{what} did not happen within a minute"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// `kastell --json doctor`'s leftovers: marked servers outside the fleet,
+/// found at every provider, as it describes them.
+#[cfg(feature = "sandbox")]
+pub(crate) async fn leftovers(
+    sandbox: &kastell::surfaces::sandbox::Sandbox,
+    home: &Path,
+) -> Vec<String> {
+    let out = kastell_in(sandbox, home, &["--json", "doctor"]).await;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    report["leftovers"]["found"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Flips a byte in the middle of the stored artifact of `server`'s local
+/// backups whose file name starts with `prefix`; returns its path.
+#[cfg(feature = "sandbox")]
+pub(crate) fn corrupt_artifact(store: &Path, server: &str, prefix: &str) -> std::path::PathBuf {
+    let artifact = std::fs::read_dir(store.join("backups").join(server))
+        .unwrap()
+        .map(|b| b.unwrap().path())
+        .filter(|b| b.is_dir())
+        .flat_map(|b| std::fs::read_dir(b).unwrap())
+        .map(|f| f.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .unwrap_or_else(|| panic!("no artifact {prefix}* of {server}"));
+    let mut bytes = std::fs::read(&artifact).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&artifact, &bytes).unwrap();
+    artifact
+}

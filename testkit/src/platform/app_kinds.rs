@@ -130,8 +130,8 @@ pub async fn apps_mariadb_mongo_round_trip(case: PaasRoundTrip) {
 
 /// The app trials of a PaaS platform crate, as `#[tokio::test]`s over the
 /// [`PaasRoundTrip`] `$case`: every app's data on a fresh host, selection
-/// by name or key, one app in place, a host without apps, and MariaDB and
-/// MongoDB round trips.
+/// by name or key, one app in place, a host without apps, MariaDB and
+/// MongoDB round trips, and a declared Docker health check read.
 #[macro_export]
 macro_rules! paas_app_trials {
     ($case:expr) => {
@@ -158,6 +158,11 @@ macro_rules! paas_app_trials {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn mariadb_and_mongodb_dumps_round_trip() {
             $crate::platform::apps_mariadb_mongo_round_trip($case).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_declared_docker_health_check_is_read() {
+            $crate::platform::apps_health($case).await;
         }
     };
 }

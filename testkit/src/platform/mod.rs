@@ -24,12 +24,14 @@ use kastell_core::types::{ArtifactFormat, ArtifactSource, PlatformRoot, Privileg
 use kastell_core::{ErrorKind, Platform, PlatformContext, PlatformTarget, Result};
 use sha2::{Digest, Sha256};
 
+mod app_health;
 mod app_kinds;
 mod apps;
 mod bare;
 mod confine;
 mod paas;
 
+pub use app_health::apps_health;
 pub use app_kinds::{EVENTS_DB, WIKI_DB, apps_mariadb_mongo_round_trip};
 pub use apps::{
     AppsHost, BLOG_DB, CACHE, SHOP_DB, SITE, SITE_VOLUME, apps_in_place, apps_none,

@@ -15,8 +15,7 @@
 // Test helpers: a panic is the test failing, with the error shown.
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
 
 use kastell::surfaces::sandbox::{Sandbox, SandboxPlan};
 use kastell_sim::{Fault, FaultRule};
@@ -71,14 +70,7 @@ impl World {
     /// `kastell --json doctor`'s leftovers: marked servers outside the
     /// fleet, found at every provider.
     async fn leftovers(&self) -> Vec<String> {
-        let out = self.kastell(&["--json", "doctor"]).await;
-        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-        report["leftovers"]["found"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap().to_owned())
-            .collect()
+        support::leftovers(&self.sandbox, self.home.path()).await
     }
 
     fn web(&self) -> &kastell::surfaces::sandbox::SandboxServer {
@@ -218,24 +210,7 @@ async fn failures_halfway_delete_the_drills_server_or_leave_it_marked() {
     assert!(w.leftovers().await.is_empty());
 
     // A corrupt artifact: found after the server was created; deleted.
-    let backups = w.sandbox.store().dir().join("backups").join("hetzner-web");
-    let artifact = std::fs::read_dir(&backups)
-        .unwrap()
-        .map(|b| b.unwrap().path())
-        .filter(|b| b.is_dir())
-        .flat_map(|b| std::fs::read_dir(b).unwrap())
-        .map(|f| f.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("bare-config")
-        })
-        .unwrap();
-    let mut bytes = std::fs::read(&artifact).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0xff;
-    std::fs::write(&artifact, &bytes).unwrap();
+    support::corrupt_artifact(w.sandbox.store().dir(), "hetzner-web", "bare-config");
     let out = w
         .kastell(&["--json", "drill", "hetzner-web", "--scratch", "--force"])
         .await;
@@ -257,29 +232,19 @@ async fn drill_in_health_check(w: &World) -> std::process::Child {
         .set_state("system-state", "starting")
         .unwrap();
     w.sandbox.hosts().clear_log().unwrap();
-    let mut cmd = support::kastell(
+    let child = support::spawn_kastell_in(
+        &w.sandbox,
         w.home.path(),
         &["drill", "hetzner-web", "--scratch", "--force"],
     );
-    cmd.env("KASTELL_DIR", w.sandbox.store().dir())
-        .envs(w.sandbox.env_overlay())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let child = cmd.spawn().unwrap();
-    let started = Instant::now();
-    while !w
-        .sandbox
-        .hosts()
-        .log()
-        .iter()
-        .any(|l| l.contains("systemctl is-system-running"))
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the drill never reached its health check"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    support::wait_until("the drill's health check", || {
+        w.sandbox
+            .hosts()
+            .log()
+            .iter()
+            .any(|l| l.contains("systemctl is-system-running"))
+    })
+    .await;
     child
 }
 

@@ -1,14 +1,16 @@
 //! What an app's data looks like on a host now, for a rehearsal to compare
 //! with the backup ([`kastell_core::Platform::observe_app`]): whether its
 //! container runs, a PostgreSQL resource's rows per table, a volume's files
-//! and their SHA-256. It only reads. The commands are fixed text with the
+//! and their SHA-256, and Docker's health status of the containers that
+//! declare a health check (`docker inspect`'s `.State.Health.Status`). It
+//! only reads. The commands are fixed text with the
 //! app's checked key or volume as quoted arguments; what the server answers
 //! is parsed strictly (a line that is not what the command prints fails
 //! the whole answer) and never reaches a command.
 
 use std::collections::BTreeMap;
 
-use kastell_core::types::{AppData, AppDataKind, AppObserved};
+use kastell_core::types::{AppData, AppDataKind, AppHealth, AppObserved};
 use kastell_core::{Error, ErrorKind, RemoteCommand, Result, TransportExt};
 
 use super::commands;
@@ -49,10 +51,30 @@ fn volume_sums(dir: &str) -> Result<RemoteCommand> {
     )
 }
 
-/// Whether a container using volume `volume` runs (its full ids printed).
+/// The `docker inspect` template that prints a container's health status,
+/// `none` when it declares no health check.
+const HEALTH: &str = "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}";
+
+/// The health status ([`HEALTH`]) of each running container that uses
+/// volume `volume`, one line each; nothing when none runs.
 fn volume_users(volume: &str) -> Result<RemoteCommand> {
-    let filter = format!("volume={volume}");
-    RemoteCommand::template("docker ps -q --no-trunc --filter {}", &[&filter])
+    RemoteCommand::template(
+        "sh -c {} sh {} {}",
+        &[
+            "ids=$(docker ps -q --no-trunc --filter \"volume=$1\") || exit 1; \
+             [ -z \"$ids\" ] || exec docker inspect --type container --format \"$2\" $ids",
+            volume,
+            HEALTH,
+        ],
+    )
+}
+
+/// The health status ([`HEALTH`]) of the container `container`.
+fn container_health(container: &str) -> Result<RemoteCommand> {
+    RemoteCommand::template(
+        "docker inspect --type container --format {} {}",
+        &[HEALTH, container],
+    )
 }
 
 fn bad_answer(what: &str, line: &str) -> Error {
@@ -86,6 +108,24 @@ pub(crate) fn parse_rows(text: &str) -> Result<BTreeMap<String, u64>> {
         }
     }
     Ok(rows)
+}
+
+/// Parses [`HEALTH`]'s lines, one per container: each exactly one of
+/// Docker's words (`none`, `starting`, `healthy`, `unhealthy`), at most
+/// [`MOST_ENTRIES`]. Returns how many containers answered and the worst
+/// status of those that declare a check.
+pub(crate) fn parse_health(text: &str) -> Result<(usize, Option<AppHealth>)> {
+    let mut count = 0;
+    let mut worst = None;
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        let health = AppHealth::parse(line).map_err(|_| bad_answer("health status", line))?;
+        count += 1;
+        if count > MOST_ENTRIES {
+            return Err(bad_answer("health status", line));
+        }
+        worst = worst.max(health);
+    }
+    Ok((count, worst))
 }
 
 /// Undoes `sha256sum`'s escaping of a name (a line starting with `\`:
@@ -149,19 +189,29 @@ impl PaasPlatform {
                 .transport
                 .exec_checked(&volume_users(volume)?, self.settings.short_timeout)
                 .await?;
+            let (running, health) = parse_health(&users.stdout_text())?;
             let dir = commands::volume_dir(&self.settings, volume);
             let sums = self
                 .transport
                 .exec_checked(&volume_sums(&dir)?, timeout)
                 .await?;
             return Ok(AppObserved {
-                running: !users.stdout_text().trim().is_empty(),
+                running: running > 0,
                 rows: None,
                 files: Some(parse_sums(&sums.stdout_text())?),
+                health,
             });
         }
         let Some(container) = self.app_container(&part.app).await? else {
             return Ok(AppObserved::default());
+        };
+        let answer = self
+            .transport
+            .exec_checked(&container_health(&container)?, self.settings.short_timeout)
+            .await?;
+        let health = match parse_health(&answer.stdout_text())? {
+            (1, health) => health,
+            _ => return Err(bad_answer("health status", &answer.stdout_text())),
         };
         let rows = if part.kind == AppDataKind::Postgres {
             let out = self
@@ -176,6 +226,7 @@ impl PaasPlatform {
             running: true,
             rows,
             files: None,
+            health,
         })
     }
 }
@@ -220,6 +271,29 @@ mod tests {
             format!("{a}  ./x\n{a}  ./x"),
         ] {
             assert!(parse_sums(&bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn health_lines_are_parsed_strictly_and_the_worst_wins() {
+        assert_eq!(parse_health("").unwrap(), (0, None));
+        assert_eq!(parse_health("none\n").unwrap(), (1, None));
+        assert_eq!(
+            parse_health("healthy\nnone\nstarting\n").unwrap(),
+            (3, Some(AppHealth::Starting))
+        );
+        assert_eq!(
+            parse_health("unhealthy\nhealthy").unwrap(),
+            (2, Some(AppHealth::Unhealthy))
+        );
+        for bad in [
+            "Healthy",
+            "healthy ",
+            "ok",
+            "healthy\nrunning",
+            "<no value>",
+        ] {
+            assert!(parse_health(bad).is_err(), "{bad:?}");
         }
     }
 

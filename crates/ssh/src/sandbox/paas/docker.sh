@@ -202,6 +202,8 @@ docker_inspect() {
     done
     [ -n "$names" ] || die '"docker inspect" requires at least 1 argument.'
     for name in $names; do
+        ad=$(app_dir "$name")
+        if [ -n "$ad" ]; then app_inspect "$ad" "$format"; continue; fi
         which=$(which_of "$name")
         [ -n "$which" ] || die "Error: No such object: $name"
         image=$(image_of "$which")

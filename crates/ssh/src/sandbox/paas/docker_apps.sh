@@ -8,6 +8,7 @@
 #   volumes  the Docker volumes it mounts, one per line
 #   data/    its files: a MySQL's database (mysql.sql), a Redis's dataset
 #            (memory), RDB file (dump.rdb) and LASTSAVE counter (lastsave)
+#   health   (optional) its Docker health check's status (see app_health)
 # A postgres container is a database of the real cluster (its env names
 # it); the fake tools in $SHIM_APPTOOLS stand in for the others'.
 
@@ -29,6 +30,41 @@ app_dir() {
         "$n" | "$id" | "$(printf '%.12s' "$id")") printf '%s\n' "${d%/}"; return 0 ;;
         esac
     done
+}
+
+# Before app container dir $1's health is read: nothing here (a test
+# writes its health file itself); the sandbox's hosts may inject one.
+app_health_seed() { :; }
+
+# Docker's health status of app container dir $1 (`docker inspect`'s
+# .State.Health.Status): the word in its `health` file, `none` without one
+# (it declares no health check). `starting N VERDICT` is starting for N
+# more looks, then VERDICT, as a check that passes or fails after the
+# container's start period; a plain `starting` never ends.
+app_health() {
+    app_health_seed "$1"
+    [ -f "$1/health" ] || { echo none; return 0; }
+    read -r h n v <"$1/health" || true
+    if [ "$h" = starting ] && [ -n "$n" ]; then
+        if [ "$n" -gt 0 ]; then
+            printf 'starting %s %s\n' $((n - 1)) "$v" >"$1/health.new"
+        else
+            printf '%s\n' "$v" >"$1/health.new"
+            h=$v
+        fi
+        mv "$1/health.new" "$1/health"
+    fi
+    printf '%s\n' "$h"
+}
+
+# docker inspect --format $2 of app container dir $1: its state or its
+# health status.
+app_inspect() {
+    case $2 in
+    '{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}') app_health "$1" ;;
+    '{{.State.Status}}') case $(app_state "$1") in stopped) echo exited ;; *) app_state "$1" ;; esac ;;
+    *) die "template: unsupported by the kastell test shim: $2" ;;
+    esac
 }
 
 app_state() { cat "$1/state"; }
@@ -124,8 +160,11 @@ app_scale() {
         d=${d%/}
         [ -f "$d/service" ] && [ "$(cat "$d/service")" = "$1" ] || continue
         hit=0
-        if [ "$2" = running ] && [ "$(app_state "$d")" = stopped ]; then app_load "$d"; fi
+        was=$(app_state "$d")
+        if [ "$2" = running ] && [ "$was" = stopped ]; then app_load "$d"; fi
         app_set_state "$d" "$2"
+        # Swarm started a new task: the container starts again.
+        if [ "$2" = running ] && [ "$was" = stopped ]; then app_started "$d"; fi
     done
     return $hit
 }

@@ -279,6 +279,15 @@ app_started() {
     done <"$1/volumes"
 }
 
+# An injected health check (FakeHosts::set_app_health): an app container
+# of a service $PAAS/common/health names (`KEY STATUS...` lines) and with
+# no health file yet gets that status, as if it declared a health check.
+app_health_seed() {
+    [ ! -f "$1/health" ] && [ -f "$PAAS/common/health" ] || return 0
+    paas_h=$(awk -v k="$(cat "$1/service")" '$1 == k { sub(/^[^ ]+ /, ""); print; exit }' "$PAAS/common/health")
+    [ -z "$paas_h" ] || printf '%s\n' "$paas_h" >"$1/health"
+}
+
 # The demo apps of a sandbox server: a PostgreSQL database with rows, a
 # MySQL with a dump's worth of data and an application with files in a
 # Docker volume, recorded in the platform's own tables.

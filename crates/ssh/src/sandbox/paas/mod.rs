@@ -230,6 +230,44 @@ impl FakeHosts {
         write(&path, &keys, 0o644)
     }
 
+    /// Gives every host's app containers of app `key` (its Swarm or
+    /// compose service) a Docker health check whose status is `health`,
+    /// from the first time one is inspected: `healthy`, `unhealthy`,
+    /// `starting` (for ever) or `starting N VERDICT` (starting for N
+    /// looks, then `healthy` or `unhealthy`). `None` gives containers
+    /// made from then on none; one already inspected keeps its own.
+    /// Refuses a key that is not a plain name and any other status.
+    pub fn set_app_health(&self, key: &str, health: Option<&str>) -> Result<()> {
+        let plain = kastell_core::types::is_app_key(key);
+        let verdict = |w: &str| matches!(w, "healthy" | "unhealthy");
+        let words: Vec<&str> = health.unwrap_or_default().split(' ').collect();
+        let known = match words.as_slice() {
+            [""] => health.is_none(),
+            [w] => verdict(w) || *w == "starting",
+            ["starting", n, v] => n.parse::<u32>().is_ok() && verdict(v),
+            _ => false,
+        };
+        if !plain || !known {
+            return Err(Error::invalid_input(format!(
+                "{key:?} with health {health:?} is not an app key and a status of healthy, \
+                 unhealthy, starting or `starting N healthy|unhealthy`"
+            )));
+        }
+        let path = paas_dir(self).join("common/health");
+        let mut lines: Vec<String> = fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.split(' ').next() != Some(key))
+            .map(str::to_owned)
+            .collect();
+        if let Some(health) = health {
+            lines.push(format!("{key} {health}"));
+        }
+        let tmp = path.with_extension("new");
+        write(&tmp, &(lines.join("\n") + "\n"), 0o644)?;
+        fs::rename(&tmp, &path).map_err(|e| Error::io("arming a health status", e))
+    }
+
     /// Whether the platform's application runs on the host at `address`
     /// (false where it is not installed).
     pub fn platform_running(&self, address: Ipv4Addr) -> bool {

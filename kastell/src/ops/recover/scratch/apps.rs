@@ -4,7 +4,10 @@
 //! a database's container running and, for PostgreSQL, each table's rows
 //! equal to the dump's (the counts the local drill takes from the dump); a
 //! volume's files and their SHA-256 equal to the backup's tar and a
-//! container using it running. Each difference names the app, the table
+//! container using it running; where a container declares a Docker health
+//! check, its status `healthy` (a `starting` one is looked at again until
+//! it has a verdict or the drill's time limit comes near; `unhealthy` or
+//! still `starting` fails the app). Each difference names the app, the table
 //! or file, what the backup holds and what the server had. What the server
 //! sends is read by the platform's strict parsers
 //! ([`kastell_core::Platform::observe_app`]) and only ever compared and
@@ -12,15 +15,18 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::future::Future;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::time::Duration;
 
 use kastell_core::types::{
-    AppData, AppDataKind, AppObserved, ArtifactRecord, ArtifactSource, BackupId, StepReport,
-    StepTimer,
+    AppData, AppDataKind, AppHealth, AppObserved, ArtifactRecord, ArtifactSource, BackupId,
+    StepReport, StepTimer,
 };
 use kastell_core::{Error, ErrorKind, Result};
+use tokio::time::Instant;
 
 use super::super::flow::Recovered;
 use crate::engine::backup::{Digesting, VerifiedSource};
@@ -32,6 +38,9 @@ use crate::state::verifications::AppProof;
 
 /// The most differences listed per app (the rest are counted).
 const MOST_LISTED: usize = 20;
+
+/// How often an app whose health check says `starting` is looked at again.
+const HEALTH_POLL: Duration = Duration::from_secs(2);
 
 /// What the backup holds of one app's data, to compare with the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,13 +81,15 @@ pub(crate) struct Checked {
 }
 
 /// Checks backup `backup_id` of `old` and its apps on the server
-/// `recovered` (see the module). Every app is checked even after one
-/// failed, so the error names them all.
+/// `recovered` (see the module), waiting for `starting` containers until
+/// `deadline` at most. Every app is checked even after one failed, so the
+/// error names them all.
 pub(crate) async fn check(
     ctx: &Context,
     old: &ServerRecord,
     recovered: &Recovered,
     backup_id: &BackupId,
+    deadline: Instant,
 ) -> Checked {
     let mut checked = Checked::default();
     let timer = StepTimer::start("Check the backup's data");
@@ -144,7 +155,7 @@ pub(crate) async fn check(
             part.app,
             part.volume.as_deref().unwrap_or(part.kind.as_str())
         ));
-        let proof = match platform.observe_app(part).await {
+        let proof = match settled(|| platform.observe_app(part), deadline).await {
             Ok(seen) => compare(want, &seen),
             Err(e) => proof_of(
                 part,
@@ -183,6 +194,23 @@ pub(crate) async fn check(
         );
     }
     checked
+}
+
+/// Observes an app with `look` until no container using it is `starting`
+/// or the next look would come after `deadline`; returns the last
+/// observation (still `starting` when the time ran out).
+async fn settled<F, Fut>(mut look: F, deadline: Instant) -> Result<AppObserved>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<AppObserved>>,
+{
+    loop {
+        let seen = look().await?;
+        if seen.health != Some(AppHealth::Starting) || Instant::now() + HEALTH_POLL > deadline {
+            return Ok(seen);
+        }
+        tokio::time::sleep(HEALTH_POLL).await;
+    }
 }
 
 /// What the backup `source` holds per app artifact: a PostgreSQL dump's
@@ -307,6 +335,10 @@ fn proof_of(part: &AppData, mut mismatches: Vec<String>, detail: String) -> AppP
 pub(super) fn compare(want: &Expected, seen: &AppObserved) -> AppProof {
     let part = &want.part;
     let mut wrong = Vec::new();
+    let whose = match part.kind {
+        AppDataKind::Volume => "a container using it",
+        _ => "its container",
+    };
     if !seen.running {
         wrong.push(match part.kind {
             AppDataKind::Volume => format!(
@@ -316,6 +348,21 @@ pub(super) fn compare(want: &Expected, seen: &AppObserved) -> AppProof {
             kind => format!("its {} container is not running", kind.as_str()),
         });
     }
+    let running = match (seen.running, seen.health) {
+        (true, Some(AppHealth::Healthy)) => "running and healthy",
+        (false, _) | (true, None) => "running",
+        (true, Some(AppHealth::Unhealthy)) => {
+            wrong.push(format!("Docker's health check of {whose} says unhealthy"));
+            "running"
+        }
+        (true, Some(AppHealth::Starting)) => {
+            wrong.push(format!(
+                "Docker's health check of {whose} still said starting when the drill's time \
+                 limit came near"
+            ));
+            "running"
+        }
+    };
     let detail = match &want.holds {
         Holds::Rows(tables) => {
             let found = seen.rows.clone().unwrap_or_default();
@@ -334,12 +381,12 @@ pub(super) fn compare(want: &Expected, seen: &AppObserved) -> AppProof {
                 }
             }
             format!(
-                "running; {} rows in {} table(s), table by table as in the dump",
+                "{running}; {} rows in {} table(s), table by table as in the dump",
                 tables.values().sum::<u64>(),
                 tables.len()
             )
         }
-        Holds::Uncounted(why) => format!("running; rows not compared: {}", display_safe(why)),
+        Holds::Uncounted(why) => format!("{running}; rows not compared: {}", display_safe(why)),
         Holds::Files(files) => {
             let found = seen.files.clone().unwrap_or_default();
             for (path, sum) in files {
@@ -364,12 +411,13 @@ pub(super) fn compare(want: &Expected, seen: &AppObserved) -> AppProof {
                 ));
             }
             format!(
-                "running; {} file(s), each checksum as in the backup",
+                "{running}; {} file(s), each checksum as in the backup",
                 files.len()
             )
         }
         Holds::Opaque => format!(
-            "running (the {} data is not compared: kastell counts the rows of PostgreSQL dumps only)",
+            "{running}; its {} data is checked by the artifact's checksum only, not on the \
+             server (kastell counts the rows of PostgreSQL dumps only)",
             part.kind.as_str()
         ),
     };
@@ -406,6 +454,7 @@ mod tests {
                 ("public.extra".to_owned(), 1),
             ])),
             files: None,
+            health: None,
         };
         let ok = compare(&want, &seen);
         assert!(ok.passed, "{ok:?}");
@@ -442,6 +491,7 @@ mod tests {
                 ("index.html".to_owned(), b.clone()),
                 ("new\nfile".to_owned(), a.clone()),
             ])),
+            health: None,
         };
         let proof = compare(&want, &seen);
         assert!(!proof.passed);
@@ -452,6 +502,98 @@ mod tests {
             "file index.html: the backup's sha256 aaaaaaaaaaaa, the server's bbbbbbbbbbbb"
         );
         assert!(!proof.mismatches[2].contains('\n'), "{proof:?}");
+    }
+
+    #[test]
+    fn an_unhealthy_or_still_starting_container_fails_its_app() {
+        let want = Expected {
+            part: part(AppDataKind::Mysql),
+            holds: Holds::Opaque,
+        };
+        let mut seen = AppObserved {
+            running: true,
+            health: Some(AppHealth::Healthy),
+            ..AppObserved::default()
+        };
+        let ok = compare(&want, &seen);
+        assert!(ok.passed, "{ok:?}");
+        assert!(ok.detail.starts_with("running and healthy;"), "{ok:?}");
+        assert!(ok.detail.contains("artifact's checksum only"), "{ok:?}");
+        seen.health = Some(AppHealth::Unhealthy);
+        let bad = compare(&want, &seen);
+        assert_eq!(
+            bad.mismatches,
+            ["Docker's health check of its container says unhealthy"]
+        );
+        seen.health = Some(AppHealth::Starting);
+        let slow = compare(&want, &seen);
+        assert!(!slow.passed);
+        assert!(
+            slow.mismatches[0].contains("still said starting"),
+            "{slow:?}"
+        );
+        seen.health = None;
+        assert!(
+            compare(&want, &seen).passed,
+            "no health check: running is enough"
+        );
+    }
+
+    fn looks(
+        script: &[Option<AppHealth>],
+    ) -> (
+        std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        impl FnMut() -> std::future::Ready<Result<AppObserved>>,
+    ) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let count = std::sync::Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        let script = script.to_vec();
+        let look = move || {
+            let i = seen.fetch_add(1, Ordering::SeqCst);
+            let health = script[i.min(script.len() - 1)];
+            std::future::ready(Ok(AppObserved {
+                running: true,
+                health,
+                ..AppObserved::default()
+            }))
+        };
+        (count, look)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_starting_container_is_waited_for_until_it_has_a_verdict_or_the_time_is_up() {
+        use std::sync::atomic::Ordering;
+        let start = Instant::now();
+        let (count, look) = looks(&[
+            Some(AppHealth::Starting),
+            Some(AppHealth::Starting),
+            Some(AppHealth::Healthy),
+        ]);
+        let seen = settled(look, start + Duration::from_secs(600))
+            .await
+            .unwrap();
+        assert_eq!(seen.health, Some(AppHealth::Healthy));
+        assert_eq!(count.load(Ordering::SeqCst), 3);
+        assert_eq!(start.elapsed(), HEALTH_POLL * 2);
+
+        let start = Instant::now();
+        let (count, look) = looks(&[Some(AppHealth::Starting)]);
+        let seen = settled(look, start + Duration::from_secs(9)).await.unwrap();
+        assert_eq!(seen.health, Some(AppHealth::Starting), "given up");
+        assert!(start.elapsed() <= Duration::from_secs(9));
+        assert_eq!(count.load(Ordering::SeqCst), 5, "at 0, 2, 4, 6 and 8 s");
+
+        let (count, look) = looks(&[Some(AppHealth::Unhealthy), Some(AppHealth::Healthy)]);
+        let seen = settled(look, Instant::now() + Duration::from_secs(600))
+            .await
+            .unwrap();
+        assert_eq!(
+            seen.health,
+            Some(AppHealth::Unhealthy),
+            "a verdict is final"
+        );
+        assert_eq!(count.load(Ordering::SeqCst), 1);
     }
 
     #[test]

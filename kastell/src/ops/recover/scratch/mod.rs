@@ -39,6 +39,16 @@ pub(crate) const DEFAULT_MAX_COST: f64 = 1.0;
 /// The time limit when none is given.
 pub(crate) const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(3600);
 
+/// The part of the time limit an app's `starting` health check is not
+/// waited into, kept for reporting it and deleting the server: a tenth of
+/// the limit, at most [`MOST_RESERVED`].
+fn reserve(limit: Duration) -> Duration {
+    (limit / 10).min(MOST_RESERVED)
+}
+
+/// See [`reserve`].
+const MOST_RESERVED: Duration = Duration::from_secs(60);
+
 /// Every scratch drill server's name starts with this.
 pub(crate) const NAME_PREFIX: &str = "kastell-drill-";
 
@@ -257,9 +267,10 @@ pub async fn drill_scratch(
     ));
 
     let started = Instant::now();
+    let checks_until = tokio::time::Instant::now() + limit - reserve(limit);
     let work = tokio::time::timeout(limit, async {
         let recovered = flow::recover_onto(ctx, old, &priced, &backup_id).await?;
-        let checked = apps::check(ctx, old, &recovered, &backup_id).await;
+        let checked = apps::check(ctx, old, &recovered, &backup_id, checks_until).await;
         Ok::<_, flow::Failed>((recovered, checked))
     });
     let ended = run_until_signal(work).await;
@@ -487,7 +498,7 @@ impl Operation for DrillScratchOp {
                 args.time_limit.as_deref().unwrap_or("1h")
             ),
             "Delete the server (also on failure, timeout, SIGINT or SIGTERM)".to_owned(),
-            "Check the backup's data as backup drill does, then each app on the new server (rows per table, volume files and checksums, containers running); record the recovery time per phase for status".to_owned(),
+            "Check the backup's data as backup drill does, then each app on the new server (rows per table, volume files and checksums, containers running and healthy where they declare a health check); record the recovery time per phase for status".to_owned(),
         ]
     }
 
