@@ -5,7 +5,10 @@
 //! those, stock restic restores the snapshot to files of exactly those
 //! sizes and checksums (`sha256sum -c` agrees), and pushing the same
 //! backup again takes every file from the first snapshot unread and adds
-//! (almost) nothing.
+//! (almost) nothing. A backup taken without a repository and pushed later
+//! goes through the same streaming writer and restores the same way; one
+//! whose stored file was damaged is refused as it is read, writing no
+//! snapshot.
 #![cfg(all(feature = "sandbox", feature = "hetzner", feature = "bare"))]
 
 use std::path::Path;
@@ -152,4 +155,140 @@ async fn a_pushed_backup_restores_with_stock_restic_and_an_unchanged_push_reads_
             "{name} differs between the first and the unread push"
         );
     }
+}
+
+/// The stored artifacts of backup `backup_id` of `server`, decompressed,
+/// by name.
+fn stored_artifacts(sandbox: &Sandbox, server: &str, backup_id: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = sandbox
+        .store()
+        .dir()
+        .join("backups")
+        .join(server)
+        .join(backup_id);
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|artifact| {
+            let name = artifact["name"].as_str().unwrap().to_owned();
+            let stored = dir.join(format!("{name}.zst"));
+            let plain = if stored.exists() {
+                zstd::stream::decode_all(std::fs::File::open(&stored).unwrap()).unwrap()
+            } else {
+                std::fs::read(dir.join(&name)).unwrap()
+            };
+            (name, plain)
+        })
+        .collect()
+}
+
+/// A backup of `server` taken without a repository: its id.
+async fn local_backup(sandbox: &Sandbox, home: &Path, server: &str) -> String {
+    let created = support::ok_json(
+        &kastell(sandbox, home, &["--json", "backup", "create", server, "--force"]).await,
+    );
+    created["backupId"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_backup_pushed_later_restores_with_stock_restic_and_a_damaged_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let sandbox = support::one_server_sandbox(dir.path()).await;
+    let server = sandbox.servers()[0].name.clone();
+    let repo_dir = dir.path().join("offsite");
+    support::init_repo(&sandbox, home.path(), "offsite", &repo_dir, PASSWORD).await;
+
+    // A backup taken without a repository, pushed later: read from its
+    // stored files through the streaming writer.
+    let first = local_backup(&sandbox, home.path(), &server).await;
+    let pushed = support::ok_json(
+        &kastell(
+            &sandbox,
+            home.path(),
+            &["--json", "repo", "push", "offsite", &server, "--backup", &first],
+        )
+        .await,
+    );
+    assert_eq!(pushed["snapshot"]["unchanged_files"], 0, "{pushed}");
+    let snapshot = pushed["snapshot"]["id"].as_str().unwrap().to_owned();
+    restic(&repo_dir, &["check", "--read-data"]);
+    let target = dir.path().join("pushed");
+    restic(
+        &repo_dir,
+        &["restore", &snapshot, "--target", target.to_str().unwrap()],
+    );
+    let artifacts = stored_artifacts(&sandbox, &server, &first);
+    assert!(!artifacts.is_empty());
+    for (name, plain) in &artifacts {
+        assert!(
+            &std::fs::read(target.join(name)).unwrap() == plain,
+            "{name} restored by restic differs from the stored artifact"
+        );
+    }
+    let sums = Command::new("sha256sum")
+        .args(["-c", "--strict", "checksums.sha256"])
+        .current_dir(&target)
+        .output()
+        .unwrap();
+    assert!(
+        sums.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sums.stdout)
+    );
+
+    // A backup whose stored file was damaged after it was taken (same
+    // size, one byte changed): refused as it is read, no snapshot written.
+    let second = local_backup(&sandbox, home.path(), &server).await;
+    let backup_dir = sandbox
+        .store()
+        .dir()
+        .join("backups")
+        .join(&server)
+        .join(&second);
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(backup_dir.join("manifest.json")).unwrap()).unwrap();
+    let biggest = manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|a| a["size"].as_u64().unwrap())
+        .unwrap()
+        .clone();
+    let stored = std::fs::read_dir(&backup_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(biggest["name"].as_str().unwrap())
+        })
+        .unwrap();
+    let mut bytes = std::fs::read(&stored).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    std::fs::write(&stored, &bytes).unwrap();
+    let out = kastell(
+        &sandbox,
+        home.path(),
+        &["repo", "push", "offsite", &server, "--backup", &second],
+    )
+    .await;
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(said.contains("does not match its checksum"), "{said}");
+    let listed = support::ok_json(
+        &kastell(
+            &sandbox,
+            home.path(),
+            &["--json", "repo", "snapshots", "offsite"],
+        )
+        .await,
+    );
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    restic(&repo_dir, &["check"]);
 }
