@@ -27,7 +27,8 @@ pub(crate) fn take(slot: &FailureSlot) -> Option<Error> {
 pub(crate) fn copy(slot: &FailureSlot) -> Option<Error> {
     let slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
     slot.as_ref().map(|error| {
-        let mut copy = Error::new(error.kind(), error.message()).set_retryable(error.is_retryable());
+        let mut copy =
+            Error::new(error.kind(), error.message()).set_retryable(error.is_retryable());
         if let Some(hint) = error.hint() {
             copy = copy.with_hint(hint);
         }

@@ -36,6 +36,6 @@ pub mod stream;
 
 pub use location::RepoLocation;
 pub use repository::{BackupRepository, CheckReport, RepoSnapshot};
-pub use store::StoredEntry;
 pub use retention::{KeepPolicy, PruneDecision};
+pub use store::StoredEntry;
 pub use stream::{EntryWriter, StreamWriter};

@@ -114,9 +114,7 @@ impl Earlier {
             }
         };
         let Some(node) = tree.nodes.into_iter().find(|node| {
-            node.name == name
-                && node.node_type == NodeType::File
-                && node.meta.size == recorded.size
+            node.name == name && node.node_type == NodeType::File && node.meta.size == recorded.size
         }) else {
             return Ok(None);
         };

@@ -158,10 +158,7 @@ mod tests {
                 .is_err()
         );
         assert_eq!(sealer.open(&a).unwrap(), b"hello");
-        assert_eq!(
-            sealer.open(&forged).unwrap_err().kind(),
-            ErrorKind::Corrupt
-        );
+        assert_eq!(sealer.open(&forged).unwrap_err().kind(), ErrorKind::Corrupt);
         assert!(sealer.open(&a[..20]).is_err());
         assert!(format!("{sealer:?}").contains("level"));
     }

@@ -141,7 +141,9 @@ fn a_streamed_snapshot_is_restored_by_restic_and_read_by_rustic() {
 /// The bytes of the round trip: a dump over several chunks and a small
 /// file.
 fn conf(version: u8) -> Vec<u8> {
-    format!("listen 80;\nversion {version};\n").repeat(200).into_bytes()
+    format!("listen 80;\nversion {version};\n")
+        .repeat(200)
+        .into_bytes()
 }
 
 /// Writes two snapshots of `web` into `repo` in one pass each, and
@@ -200,7 +202,11 @@ pub(crate) fn restic_reads_the_round_trip(
     for (snapshot, conf) in [(first, conf(1)), (second, conf(2))] {
         let restored = restored_by(restic, &snapshot.id[..8]);
         assert!(
-            restored == [("conf.txt".to_owned(), conf), ("db.dump".to_owned(), dump.clone())],
+            restored
+                == [
+                    ("conf.txt".to_owned(), conf),
+                    ("db.dump".to_owned(), dump.clone())
+                ],
             "restic restored {:?}",
             restored
                 .iter()

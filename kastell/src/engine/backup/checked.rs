@@ -126,9 +126,8 @@ impl Read for CheckedArtifact {
 /// do.
 pub(crate) fn read_error(what: &str, error: io::Error) -> Error {
     if error.kind() == io::ErrorKind::InvalidData {
-        return Error::new(ErrorKind::Corrupt, format!("{what}: {error}")).with_hint(
-            "The file changed or was damaged after the backup; push another backup",
-        );
+        return Error::new(ErrorKind::Corrupt, format!("{what}: {error}"))
+            .with_hint("The file changed or was damaged after the backup; push another backup");
     }
     Error::io(what, error)
 }

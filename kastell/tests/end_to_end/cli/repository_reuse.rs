@@ -188,7 +188,12 @@ fn stored_artifacts(sandbox: &Sandbox, server: &str, backup_id: &str) -> Vec<(St
 /// A backup of `server` taken without a repository: its id.
 async fn local_backup(sandbox: &Sandbox, home: &Path, server: &str) -> String {
     let created = support::ok_json(
-        &kastell(sandbox, home, &["--json", "backup", "create", server, "--force"]).await,
+        &kastell(
+            sandbox,
+            home,
+            &["--json", "backup", "create", server, "--force"],
+        )
+        .await,
     );
     created["backupId"].as_str().unwrap().to_owned()
 }
@@ -209,7 +214,9 @@ async fn a_stored_backup_pushed_later_restores_with_stock_restic_and_a_damaged_o
         &kastell(
             &sandbox,
             home.path(),
-            &["--json", "repo", "push", "offsite", &server, "--backup", &first],
+            &[
+                "--json", "repo", "push", "offsite", &server, "--backup", &first,
+            ],
         )
         .await,
     );
