@@ -392,7 +392,7 @@ impl StreamWriter {
             blobs: 0,
             packed: 0,
         };
-        if earlier.holds_tree(&*id) {
+        if earlier.holds_tree(&id) {
             return Ok(written);
         }
         let mut packer = Packer::new(

@@ -6,8 +6,8 @@
 //! sizes and checksums (`sha256sum -c` agrees), and pushing the same
 //! backup again takes every file from the first snapshot unread and adds
 //! (almost) nothing. A backup taken without a repository and pushed later
-//! goes through the same streaming writer and restores the same way; one
-//! whose stored file was damaged is refused as it is read, writing no
+//! goes through the same streaming writer and restores the same way; while
+//! its stored file is damaged it is refused as it is read, writing no
 //! snapshot.
 #![cfg(all(feature = "sandbox", feature = "hetzner", feature = "bare"))]
 
@@ -199,7 +199,7 @@ async fn local_backup(sandbox: &Sandbox, home: &Path, server: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stored_backup_pushed_later_restores_with_stock_restic_and_a_damaged_one_is_refused() {
+async fn a_damaged_stored_backup_is_refused_and_once_mended_pushes_and_restores_with_restic() {
     let dir = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
     let sandbox = support::one_server_sandbox(dir.path()).await;
@@ -207,9 +207,62 @@ async fn a_stored_backup_pushed_later_restores_with_stock_restic_and_a_damaged_o
     let repo_dir = dir.path().join("offsite");
     support::init_repo(&sandbox, home.path(), "offsite", &repo_dir, PASSWORD).await;
 
-    // A backup taken without a repository, pushed later: read from its
-    // stored files through the streaming writer.
+    // A backup taken without a repository, its biggest stored file then
+    // damaged (same size, one byte changed): refused as it is read, no
+    // snapshot written.
     let first = local_backup(&sandbox, home.path(), &server).await;
+    let backup_dir = sandbox
+        .store()
+        .dir()
+        .join("backups")
+        .join(&server)
+        .join(&first);
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(backup_dir.join("manifest.json")).unwrap()).unwrap();
+    let biggest = manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|a| a["size"].as_u64().unwrap())
+        .unwrap()
+        .clone();
+    let stored = std::fs::read_dir(&backup_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(biggest["name"].as_str().unwrap())
+        })
+        .unwrap();
+    let good = std::fs::read(&stored).unwrap();
+    let mut bad = good.clone();
+    let middle = bad.len() / 2;
+    bad[middle] ^= 0x55;
+    std::fs::write(&stored, &bad).unwrap();
+    let out = kastell(
+        &sandbox,
+        home.path(),
+        &["repo", "push", "offsite", &server, "--backup", &first],
+    )
+    .await;
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(said.contains("does not match its checksum"), "{said}");
+    let listed = support::ok_json(
+        &kastell(
+            &sandbox,
+            home.path(),
+            &["--json", "repo", "snapshots", "offsite"],
+        )
+        .await,
+    );
+    assert_eq!(listed.as_array().unwrap().len(), 0, "{listed}");
+
+    // The file mended, the same backup pushed: read from its stored files
+    // through the streaming writer, restored byte for byte by restic.
+    std::fs::write(&stored, &good).unwrap();
     let pushed = support::ok_json(
         &kastell(
             &sandbox,
@@ -246,56 +299,4 @@ async fn a_stored_backup_pushed_later_restores_with_stock_restic_and_a_damaged_o
         "{}",
         String::from_utf8_lossy(&sums.stdout)
     );
-
-    // A backup whose stored file was damaged after it was taken (same
-    // size, one byte changed): refused as it is read, no snapshot written.
-    let second = local_backup(&sandbox, home.path(), &server).await;
-    let backup_dir = sandbox
-        .store()
-        .dir()
-        .join("backups")
-        .join(&server)
-        .join(&second);
-    let manifest: Value =
-        serde_json::from_slice(&std::fs::read(backup_dir.join("manifest.json")).unwrap()).unwrap();
-    let biggest = manifest["artifacts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .max_by_key(|a| a["size"].as_u64().unwrap())
-        .unwrap()
-        .clone();
-    let stored = std::fs::read_dir(&backup_dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(biggest["name"].as_str().unwrap())
-        })
-        .unwrap();
-    let mut bytes = std::fs::read(&stored).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0x55;
-    std::fs::write(&stored, &bytes).unwrap();
-    let out = kastell(
-        &sandbox,
-        home.path(),
-        &["repo", "push", "offsite", &server, "--backup", &second],
-    )
-    .await;
-    assert!(!out.status.success());
-    let said = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(said.contains("does not match its checksum"), "{said}");
-    let listed = support::ok_json(
-        &kastell(
-            &sandbox,
-            home.path(),
-            &["--json", "repo", "snapshots", "offsite"],
-        )
-        .await,
-    );
-    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
-    restic(&repo_dir, &["check"]);
 }
