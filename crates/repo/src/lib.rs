@@ -4,8 +4,10 @@
 //! directory (a mounted disk), S3-compatible object storage, or a
 //! directory on an SSH server over SFTP (its host key pinned in a
 //! known_hosts file, the login a private key file). It is a
-//! restic repository (format version 2), written through `rustic_core`, so
-//! every backup is
+//! restic repository (format version 2), opened, read, checked and pruned
+//! through `rustic_core` and written by kastell's own streaming writer
+//! (`stream`, on every core, from streams of unknown length), so every
+//! backup is
 //! - encrypted at rest (AES-256-CTR with Poly1305, the key wrapped by a
 //!   scrypt-derived key from the repository password),
 //! - deduplicated (content-defined chunks shared across backups and servers),
@@ -29,9 +31,11 @@ pub mod location;
 pub mod repository;
 pub mod retention;
 mod reuse;
+mod store;
 pub mod stream;
 
 pub use location::RepoLocation;
-pub use repository::{BackupRepository, CheckReport, RepoSnapshot, StoredEntry};
+pub use repository::{BackupRepository, CheckReport, RepoSnapshot};
 pub use retention::{KeepPolicy, PruneDecision};
+pub use store::StoredEntry;
 pub use stream::{EntryWriter, StreamWriter};

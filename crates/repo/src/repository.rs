@@ -1,25 +1,22 @@
-//! A restic repository opened with its password: storing a backup as one
-//! snapshot, listing, reading back, checking, forgetting and pruning.
+//! A restic repository opened with its password: creating and opening it,
+//! listing, reading back, checking, forgetting and pruning. Writing a
+//! snapshot is `stream`'s (and `store`'s, over it).
 
-use std::io::{Read, Write};
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::io::Write;
+use std::sync::Arc;
 
 use kastell_core::{Error, ErrorKind, Result};
 use rustic_core::repofile::{Metadata, Node, NodeType, SnapshotFile};
 use rustic_core::{
-    BackupOptions, CheckOptions, ConfigOptions, Credentials, KeyOptions, OpenStatus, ParentOptions,
-    PruneOptions, ReadSource, ReadSourceEntry, Repository, RepositoryBackends, RepositoryOptions,
-    RusticResult, SnapshotOptions, WriteBackend,
+    CheckOptions, ConfigOptions, Credentials, KeyOptions, OpenStatus, PruneOptions, Repository,
+    RepositoryBackends, RepositoryOptions, WriteBackend,
 };
 use serde::Serialize;
 
 use crate::RepoLocation;
 use crate::backend::{self, BackendCredentials, S3Credentials};
 use crate::error::{from_rustic, one_line};
-use crate::gate::{self, FailureSlot, SnapshotGate};
 use crate::retention::{SnapshotTime, time_of};
-use crate::reuse;
 
 /// The tag every snapshot kastell writes carries.
 pub const KASTELL_TAG: &str = "kastell";
@@ -32,53 +29,6 @@ pub const ZSTD_LEVEL: i32 = 1;
 
 /// The directory all of a snapshot's files are under (restic's path).
 pub(crate) const SNAPSHOT_ROOT: &str = "/";
-
-/// One file to store: its name inside the snapshot, its size, a reader
-/// that yields exactly that many bytes and, when the caller knows what it
-/// holds without reading it, a content key.
-pub struct StoredEntry {
-    /// A plain file name (no `/`).
-    pub name: String,
-    /// The number of bytes `reader` yields.
-    pub size: u64,
-    /// The content, read once while storing (never, when an earlier
-    /// snapshot already holds it: see `key`).
-    pub reader: Box<dyn Read + Send>,
-    /// What the content is, as the caller names it (equal keys mean equal
-    /// bytes: for a stored backup, `sha256:` and the SHA-256 of the file it
-    /// is read from). An entry whose name, size and key an earlier
-    /// snapshot of the same host recorded is taken from that snapshot
-    /// without reading `reader`. Up to 160 ASCII letters, digits and `:_-`.
-    pub key: Option<String>,
-}
-
-impl StoredEntry {
-    /// An entry without a content key: always read.
-    pub fn new(name: impl Into<String>, size: u64, reader: Box<dyn Read + Send>) -> Self {
-        Self {
-            name: name.into(),
-            size,
-            reader,
-            key: None,
-        }
-    }
-
-    /// This entry with content key `key` (see [`StoredEntry::key`]).
-    pub fn keyed(mut self, key: impl Into<String>) -> Self {
-        self.key = Some(key.into());
-        self
-    }
-}
-
-impl std::fmt::Debug for StoredEntry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoredEntry")
-            .field("name", &self.name)
-            .field("size", &self.size)
-            .field("key", &self.key)
-            .finish_non_exhaustive()
-    }
-}
 
 /// A snapshot in the repository, as kastell shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -289,12 +239,7 @@ impl BackupRepository {
     /// A second handle on the same repository, for the operations that
     /// consume one (reading the index does).
     fn reopened(&self) -> Result<Repository<OpenStatus>> {
-        self.reopened_on(Arc::clone(&self.backend))
-    }
-
-    /// The repository opened again, through `backend`.
-    fn reopened_on(&self, backend: Arc<dyn WriteBackend>) -> Result<Repository<OpenStatus>> {
-        unopened(backend)?
+        unopened(Arc::clone(&self.backend))?
             .open(&Credentials::password(&self.password))
             .map_err(|e| from_rustic(&format!("opening the repository at {}", self.location), &e))
     }
@@ -302,75 +247,6 @@ impl BackupRepository {
     /// Where the repository is.
     pub fn location(&self) -> &RepoLocation {
         &self.location
-    }
-
-    /// Stores `entries` as one snapshot of `host` tagged `kastell` and
-    /// `tags`. Every entry is read to its end, except one whose content
-    /// key an earlier snapshot of `host` recorded with the same name and
-    /// size (see [`StoredEntry::key`]): its content is taken from there.
-    /// What is read is chunked, deduplicated against the whole repository,
-    /// compressed and encrypted. The snapshot, and so the backup, appears
-    /// only after all of its data and index are written. Refuses entry
-    /// names that are not plain file names, duplicates, malformed keys, and
-    /// an entry whose reader yields a different number of bytes than its
-    /// `size`.
-    pub fn store(
-        &self,
-        host: &str,
-        tags: &[String],
-        entries: Vec<StoredEntry>,
-    ) -> Result<RepoSnapshot> {
-        check_entries(&entries)?;
-        let parsed_tags = snapshot_tags(tags)?;
-        let planned: Vec<reuse::Planned> = entries
-            .iter()
-            .map(|e| reuse::Planned {
-                name: e.name.clone(),
-                size: e.size,
-                key: e.key.clone(),
-            })
-            .collect();
-        // Only keyed entries can be taken from an earlier snapshot: the
-        // snapshot files are read only then.
-        let earlier = if planned.iter().any(|p| p.key.is_some()) {
-            self.repo
-                .get_all_snapshots()
-                .map_err(|e| from_rustic("listing the repository's snapshots", &e))?
-        } else {
-            Vec::new()
-        };
-        let plan = reuse::plan(&earlier, host, &planned, jiff::Timestamp::now().as_second());
-        let options = SnapshotOptions::default()
-            .host(Some(host.to_owned()))
-            .tags(parsed_tags)
-            .description(Some(plan.description.clone()));
-        let snapshot = SnapshotFile::from_options(&options)
-            .map_err(|e| from_rustic("preparing the snapshot", &e))?;
-        let source = Entries::new(entries, &plan.mtimes)?;
-        let gate = SnapshotGate {
-            inner: Arc::clone(&self.backend),
-            failure: Arc::clone(&source.failure),
-        };
-        let indexed = self
-            .reopened_on(Arc::new(gate))?
-            .to_indexed_ids()
-            .map_err(|e| from_rustic("reading the repository's index", &e))?;
-        // Without a parent every byte is read and deduplicated by content.
-        // With one, only the entries the plan reuses match it (name, size
-        // and time): see `reuse`.
-        let parents = if plan.parents.is_empty() {
-            ParentOptions::default().force(true)
-        } else {
-            ParentOptions::default().parents(plan.parents.clone())
-        };
-        let backup = BackupOptions::default().parent_opts(parents);
-        let stored = indexed
-            .archive(&backup, &source, snapshot, &[PathBuf::from(SNAPSHOT_ROOT)])
-            .map_err(|e| from_rustic("storing the backup in the repository", &e));
-        if let Some(error) = gate::take(&source.failure) {
-            return Err(error);
-        }
-        Ok(RepoSnapshot::from_file(&stored?))
     }
 
     /// Every snapshot in the repository, oldest first, kastell's and
@@ -526,23 +402,6 @@ fn check_snapshot_id(id: &str) -> Result<()> {
     Ok(())
 }
 
-fn check_entries(entries: &[StoredEntry]) -> Result<()> {
-    let mut seen = std::collections::BTreeSet::new();
-    for entry in entries {
-        check_name(&entry.name)?;
-        if !seen.insert(entry.name.as_str()) {
-            return Err(Error::invalid_input(format!(
-                "{:?} is stored twice in one snapshot",
-                entry.name
-            )));
-        }
-        if let Some(key) = &entry.key {
-            reuse::check_key(key)?;
-        }
-    }
-    Ok(())
-}
-
 /// `error` as `NotFound` when rustic_core could not find what was asked.
 fn not_found_or(error: Error, cause: &rustic_core::RusticError) -> Error {
     let text = cause.display_log().to_lowercase();
@@ -551,126 +410,6 @@ fn not_found_or(error: Error, cause: &rustic_core::RusticError) -> Error {
         return Error::new(ErrorKind::NotFound, error.message().to_owned());
     }
     error
-}
-
-/// The entries of one snapshot as rustic_core reads them: each is handed
-/// out once, and a reader that yields the wrong number of bytes is
-/// recorded as a failure (the snapshot is then not returned).
-struct Entries {
-    pending: Mutex<Vec<(StoredEntry, jiff::Timestamp)>>,
-    failure: FailureSlot,
-}
-
-impl Entries {
-    /// The entries, each with its modification time (seconds; the
-    /// plan's, in the same order), handed out sorted by name: restic's
-    /// trees are, and rustic_core walks a parent's tree in that order.
-    fn new(entries: Vec<StoredEntry>, mtimes: &[i64]) -> Result<Self> {
-        let mut timed = entries
-            .into_iter()
-            .zip(mtimes)
-            .map(|(entry, secs)| {
-                jiff::Timestamp::from_second(*secs)
-                    .map(|mtime| (entry, mtime))
-                    .map_err(|e| Error::unexpected(format!("a file time out of range: {e}")))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        timed.sort_by(|a, b| a.0.name.cmp(&b.0.name));
-        Ok(Self {
-            pending: Mutex::new(timed),
-            failure: Arc::new(Mutex::new(None)),
-        })
-    }
-}
-
-type EntryReader = Box<dyn Read + Send>;
-
-impl ReadSource for Entries {
-    type Open = EntryReader;
-    type Iter = std::vec::IntoIter<RusticResult<ReadSourceEntry<EntryReader>>>;
-
-    fn size(&self) -> RusticResult<Option<u64>> {
-        let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(Some(pending.iter().map(|(e, _)| e.size).sum()))
-    }
-
-    fn entries(&self) -> Self::Iter {
-        let pending =
-            std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
-        pending
-            .into_iter()
-            .map(|(entry, mtime)| {
-                let node = file_node(&entry.name, entry.size, mtime);
-                let reader: EntryReader = Box::new(CountedReader {
-                    inner: entry.reader,
-                    name: entry.name.clone(),
-                    expected: entry.size,
-                    seen: 0,
-                    failure: Arc::clone(&self.failure),
-                });
-                Ok(ReadSourceEntry {
-                    path: PathBuf::from(SNAPSHOT_ROOT).join(&entry.name),
-                    node,
-                    open: Some(reader),
-                })
-            })
-            .collect::<Vec<_>>()
-            .into_iter()
-    }
-}
-
-/// A reader that records a failure when its source yields more or fewer
-/// bytes than announced, or fails, so that no snapshot of a short read is
-/// kept as a backup.
-struct CountedReader {
-    inner: EntryReader,
-    name: String,
-    expected: u64,
-    seen: u64,
-    failure: FailureSlot,
-}
-
-impl CountedReader {
-    /// Records that the stream is not the size announced, and returns the
-    /// I/O error that stops rustic_core reading it.
-    fn fail(&self, message: &str) -> std::io::Error {
-        self.record(Error::new(ErrorKind::Corrupt, message));
-        std::io::Error::other(Error::new(ErrorKind::Corrupt, message))
-    }
-
-    fn record(&self, error: Error) {
-        gate::record(&self.failure, error);
-    }
-}
-
-impl Read for CountedReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self.inner.read(buf) {
-            Ok(0) if self.seen != self.expected && !buf.is_empty() => {
-                let message = format!(
-                    "{} ended after {} of its {} bytes",
-                    self.name, self.seen, self.expected
-                );
-                Err(self.fail(&message))
-            }
-            Ok(n) => {
-                self.seen += n as u64;
-                if self.seen > self.expected {
-                    let message =
-                        format!("{} is longer than its {} bytes", self.name, self.expected);
-                    return Err(self.fail(&message));
-                }
-                Ok(n)
-            }
-            Err(e) => {
-                self.record(Error::io(
-                    format!("reading {}", self.name),
-                    std::io::Error::new(e.kind(), e.to_string()),
-                ));
-                Err(e)
-            }
-        }
-    }
 }
 
 /// `dump` wants a sized writer.

@@ -71,6 +71,47 @@ fn recorded(file: &SnapshotFile) -> Option<Vec<RecordedEntry>> {
         .map(|r| r.kastell_entries)
 }
 
+/// The snapshots of `host` whose descriptions record their entries,
+/// newest first, each with what it records.
+fn candidates<'a>(
+    snapshots: &'a [SnapshotFile],
+    host: &str,
+) -> Vec<(&'a SnapshotFile, Vec<RecordedEntry>)> {
+    let mut candidates: Vec<(&SnapshotFile, Vec<RecordedEntry>)> = snapshots
+        .iter()
+        .filter(|s| s.hostname == host)
+        .filter_map(|s| recorded(s).map(|r| (s, r)))
+        .collect();
+    candidates.sort_by(|a, b| b.0.time.cmp(&a.0.time));
+    candidates
+}
+
+/// Whether `recorded` is `entry`: the same name and key, and the same
+/// size when `size` is known.
+fn same(recorded: &RecordedEntry, name: &str, key: &str, size: Option<u64>) -> bool {
+    recorded.name == name
+        && recorded.key.as_deref() == Some(key)
+        && size.is_none_or(|size| recorded.size == size)
+}
+
+/// The newest snapshot of `host` that recorded an entry `name` with
+/// content key `key` (and size `size`, when known), with that entry.
+pub(crate) fn find<'a>(
+    snapshots: &'a [SnapshotFile],
+    host: &str,
+    name: &str,
+    key: &str,
+    size: Option<u64>,
+) -> Option<(&'a SnapshotFile, RecordedEntry)> {
+    candidates(snapshots, host)
+        .into_iter()
+        .find_map(|(snapshot, rec)| {
+            rec.into_iter()
+                .find(|r| same(r, name, key, size))
+                .map(|r| (snapshot, r))
+        })
+}
+
 /// An entry of the snapshot being written, as the plan sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Planned {
@@ -103,12 +144,7 @@ pub(crate) struct Plan {
 /// content; every other entry gets a time at or after `now` that no chosen
 /// parent recorded for its name.
 pub(crate) fn plan(snapshots: &[SnapshotFile], host: &str, entries: &[Planned], now: i64) -> Plan {
-    let mut candidates: Vec<(&SnapshotFile, Vec<RecordedEntry>)> = snapshots
-        .iter()
-        .filter(|s| s.hostname == host)
-        .filter_map(|s| recorded(s).map(|r| (s, r)))
-        .collect();
-    candidates.sort_by(|a, b| b.0.time.cmp(&a.0.time));
+    let candidates = candidates(snapshots, host);
 
     // First pass: where each keyed entry's content is.
     let mut chosen: Vec<usize> = Vec::new();
@@ -118,9 +154,7 @@ pub(crate) fn plan(snapshots: &[SnapshotFile], host: &str, entries: &[Planned], 
             let key = entry.key.as_ref()?;
             candidates.iter().enumerate().find_map(|(at, (_, rec))| {
                 rec.iter()
-                    .find(|r| {
-                        r.name == entry.name && r.size == entry.size && r.key.as_ref() == Some(key)
-                    })
+                    .find(|r| same(r, &entry.name, key, Some(entry.size)))
                     .map(|r| (at, r.mtime))
             })
         })

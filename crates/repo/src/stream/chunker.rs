@@ -8,9 +8,13 @@
 //! of the chunk's minimum. The same bytes therefore cut at the same
 //! places as restic's and rustic_core's chunkers, so content written here
 //! and there deduplicates.
+//!
+//! The fingerprint is rustic_cdc's Rabin64 (its tables), rolled here with
+//! the state in locals and the window in a fixed array: this loop runs
+//! once per byte of every backup, on the one thread that cuts.
 
 use kastell_core::{Error, ErrorKind, Result};
-use rustic_cdc::{Rabin64, RollingHash64};
+use rustic_cdc::{Polynom, Rabin64};
 
 /// Bytes in the fingerprint's window (restic's: 2^6).
 const WINDOW_BITS: u32 = 6;
@@ -49,9 +53,79 @@ impl ChunkSizes {
     }
 }
 
+/// The rolling fingerprint: Rabin64 over a 64-byte window.
+struct Rolling {
+    out_table: Box<[u64; 256]>,
+    mod_table: Box<[u64; 256]>,
+    shift: u32,
+    window: [u8; WINDOW],
+    at: usize,
+    hash: u64,
+}
+
+impl Rolling {
+    fn new(poly: u64) -> Self {
+        Self {
+            out_table: Box::new(Rabin64::calculate_out_table(WINDOW, &poly)),
+            mod_table: Box::new(Rabin64::calculate_mod_table(&poly)),
+            // A polynomial of degree 53 (restic's are), so at least 8.
+            shift: u32::try_from(poly.degree() - 8).unwrap_or(0),
+            window: [0; WINDOW],
+            at: 0,
+            hash: 0,
+        }
+    }
+
+    /// Starts afresh from `bytes` (the last of a chunk's minimum): as
+    /// rustic_cdc's `reset_and_prefill_window`, the first 63 go into the
+    /// window and the hash, the window's last byte is zero.
+    fn prefill(&mut self, bytes: &[u8]) {
+        self.hash = 0;
+        self.window = [0; WINDOW];
+        self.at = 0;
+        for &byte in bytes.iter().take(WINDOW - 1) {
+            self.window[self.at] = byte;
+            let index = (self.hash >> self.shift) & 0xff;
+            self.hash = (self.hash << 8) | u64::from(byte);
+            self.hash ^= self.mod_table[index as usize];
+            self.at = (self.at + 1) & (WINDOW - 1);
+        }
+        self.window[self.at] = 0;
+    }
+
+    /// Rolls over `data` until the hash has its `mask` bits all zero
+    /// before a byte (then returns how many bytes it took, and that it
+    /// found a cut) or `data` ends.
+    fn roll(&mut self, data: &[u8], mask: u64) -> (usize, bool) {
+        let (out_table, mod_table) = (&*self.out_table, &*self.mod_table);
+        let shift = self.shift;
+        let mut hash = self.hash;
+        let mut at = self.at;
+        let mut taken = 0;
+        let mut cut = false;
+        for &byte in data {
+            if hash & mask == 0 {
+                cut = true;
+                break;
+            }
+            let out = self.window[at];
+            hash ^= out_table[usize::from(out)];
+            self.window[at] = byte;
+            let index = (hash >> shift) & 0xff;
+            hash = (hash << 8) | u64::from(byte);
+            hash ^= mod_table[index as usize];
+            at = (at + 1) & (WINDOW - 1);
+            taken += 1;
+        }
+        self.hash = hash;
+        self.at = at;
+        (taken, cut)
+    }
+}
+
 /// Cuts a stream, given in pieces, into chunks.
 pub(crate) struct Chunker {
-    rabin: Rabin64,
+    rabin: Rolling,
     mask: u64,
     sizes: ChunkSizes,
     current: Vec<u8>,
@@ -61,10 +135,10 @@ impl Chunker {
     /// A chunker for polynomial `poly` and `sizes` (checked).
     pub(crate) fn new(poly: u64, sizes: ChunkSizes) -> Self {
         Self {
-            rabin: Rabin64::new_with_polynom(WINDOW_BITS, &poly),
+            rabin: Rolling::new(poly),
             mask: sizes.average as u64 - 1,
             sizes,
-            current: Vec::with_capacity(sizes.min),
+            current: Vec::with_capacity(sizes.max.min(16 << 20)),
         }
     }
 
@@ -85,21 +159,13 @@ impl Chunker {
                     return Ok(());
                 }
                 let tail = self.current.len() - WINDOW;
-                self.rabin
-                    .reset_and_prefill_window(&mut self.current[tail..].iter().copied());
+                self.rabin.prefill(&self.current[tail..]);
             }
-            // The cut is decided before each further byte is taken.
-            let mut taken = 0;
-            let mut cut = false;
-            for &byte in data {
-                if self.current.len() + taken >= self.sizes.max || self.rabin.hash & self.mask == 0
-                {
-                    cut = true;
-                    break;
-                }
-                self.rabin.slide(byte);
-                taken += 1;
-            }
+            // The cut is decided before each further byte is taken: where
+            // the hash says, or at the maximum size.
+            let room = self.sizes.max.saturating_sub(self.current.len());
+            let (taken, found) = self.rabin.roll(&data[..room.min(data.len())], self.mask);
+            let cut = found || taken == room;
             self.current.extend_from_slice(&data[..taken]);
             data = &data[taken..];
             if cut {
@@ -123,7 +189,8 @@ impl Chunker {
     }
 
     fn take(&mut self) -> Vec<u8> {
-        std::mem::replace(&mut self.current, Vec::with_capacity(self.sizes.min))
+        let capacity = self.current.capacity();
+        std::mem::replace(&mut self.current, Vec::with_capacity(capacity))
     }
 }
 
@@ -180,6 +247,43 @@ mod tests {
         for chunk in &whole[..whole.len() - 1] {
             assert!(chunk.len() >= sizes().min && chunk.len() <= sizes().max);
         }
+    }
+
+    /// The cuts rustic_cdc's own rolling hash gives, byte by byte.
+    fn reference(data: &[u8]) -> Vec<Vec<u8>> {
+        use rustic_cdc::RollingHash64;
+        let sizes = sizes();
+        let mask = sizes.average as u64 - 1;
+        let mut rabin = Rabin64::new_with_polynom(WINDOW_BITS, &POLY);
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        while start < data.len() {
+            let rest = &data[start..];
+            if rest.len() <= sizes.min {
+                chunks.push(rest.to_vec());
+                break;
+            }
+            rabin.reset_and_prefill_window(&mut rest[sizes.min - WINDOW..].iter().copied());
+            let mut end = sizes.min;
+            while end < rest.len() && end < sizes.max && rabin.hash & mask != 0 {
+                rabin.slide(rest[end]);
+                end += 1;
+            }
+            chunks.push(rest[..end].to_vec());
+            start += end;
+        }
+        chunks
+    }
+
+    #[test]
+    fn cuts_are_rustic_cdcs() {
+        for seed in [1, 2, 3] {
+            let data = pseudo_random(200_000, seed);
+            assert_eq!(cut(&data, 4096), reference(&data), "seed {seed}");
+        }
+        // Text, which hits the maximum size more often with these sizes.
+        let text = b"id\tname\tshipped\n".repeat(20_000);
+        assert_eq!(cut(&text, 1000), reference(&text));
     }
 
     #[test]

@@ -13,16 +13,19 @@
 //! tree (with each entry's true size) and last the snapshot are written,
 //! laid out as [`BackupRepository::store`] lays them out (same root,
 //! host, tags and description), so later stores reuse what this one
-//! wrote. A write that fails, or is dropped before its end, leaves only
-//! packs no index or snapshot names: no snapshot ever points at missing
-//! data.
+//! wrote. An entry an earlier snapshot of the same host already holds
+//! (the same name and content key) is taken from it without reading
+//! anything ([`StreamWriter::reuse`], see `earlier`). A write that fails,
+//! or is dropped before its end, leaves only packs no index or snapshot
+//! names: no snapshot ever points at missing data.
 
 mod chunker;
+mod earlier;
 mod pack;
 mod pool;
 mod seal;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -30,7 +33,9 @@ use bytes::Bytes;
 use crossbeam_channel::Sender;
 use kastell_core::{Error, ErrorKind, Result};
 use rustic_core::repofile::{BlobType, IndexFile, SnapshotFile, SnapshotSummary, Tree};
-use rustic_core::{DataId, FileType, Id, SnapshotOptions, StringList};
+use rustic_core::{
+    DataId, FileType, Id, OpenStatus, Repository, SnapshotOptions, StringList, WriteBackend,
+};
 
 use crate::error::from_rustic;
 use crate::gate::{self, FailureSlot};
@@ -39,6 +44,7 @@ use crate::repository::{
 };
 use crate::reuse;
 use chunker::{ChunkSizes, Chunker};
+use earlier::{Earlier, Taken, TreeBlob};
 use pack::{PackRecord, Packer, pack_target, write_index};
 use pool::{Job, Pool};
 use seal::Sealer;
@@ -55,6 +61,21 @@ enum EntryState {
         chunks: usize,
         key: Option<String>,
     },
+    /// Taken from an earlier snapshot, unread.
+    Reused {
+        name: String,
+        key: String,
+        taken: Taken,
+    },
+}
+
+impl EntryState {
+    /// The entry's name.
+    fn name(&self) -> &str {
+        match self {
+            Self::Open(name) | Self::Done { name, .. } | Self::Reused { name, .. } => name,
+        }
+    }
 }
 
 /// What the writer and its entries share.
@@ -69,7 +90,7 @@ struct Shared {
 /// written one after another or at the same time from several threads.
 /// Dropping it before `finish` writes no snapshot.
 pub struct StreamWriter {
-    repo: Arc<BackupRepository>,
+    backend: Arc<dyn WriteBackend>,
     host: String,
     shared: Arc<Shared>,
     /// Until `finish` takes it.
@@ -77,7 +98,7 @@ pub struct StreamWriter {
     sealer: Sealer,
     poly: u64,
     sizes: ChunkSizes,
-    known_trees: HashSet<Id>,
+    earlier: Earlier,
     tree_pack: u64,
     started: jiff::Timestamp,
 }
@@ -94,14 +115,14 @@ impl BackupRepository {
     /// Starts a snapshot of `host`, written from streams (see
     /// [`StreamWriter`]) with one worker per core. Reads the repository's
     /// index first. Refuses a repository whose chunker is not restic's.
-    pub fn stream(self: &Arc<Self>, host: &str) -> Result<StreamWriter> {
+    pub fn stream(&self, host: &str) -> Result<StreamWriter> {
         let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        StreamWriter::start(Arc::clone(self), host, workers)
+        StreamWriter::start(self, host, workers)
     }
 }
 
 impl StreamWriter {
-    fn start(repo: Arc<BackupRepository>, host: &str, workers: usize) -> Result<Self> {
+    fn start(repo: &BackupRepository, host: &str, workers: usize) -> Result<Self> {
         let config = repo.repo.config();
         if config.chunker() != rustic_core::repofile::Chunker::Rabin {
             return Err(Error::new(
@@ -122,7 +143,7 @@ impl StreamWriter {
             .zstd()
             .map_err(|e| from_rustic("reading the repository's compression", &e))?;
         let sealer = Sealer::new(&repo.repo.key(), level)?;
-        let known = Known::read(&repo)?;
+        let known = Known::read(&repo.repo)?;
         let (size, grow, limit) = config.packsize(BlobType::Data);
         let data_pack = pack_target(size, grow, limit, known.data_bytes);
         let (size, grow, limit) = config.packsize(BlobType::Tree);
@@ -134,9 +155,23 @@ impl StreamWriter {
             BlobType::Data,
             data_pack,
         );
-        let pool = Pool::start(workers, sealer.clone(), known.data, packer, failure.clone())?;
+        let data = Arc::new(Mutex::new(known.data));
+        let pool = Pool::start(
+            workers,
+            sealer.clone(),
+            Arc::clone(&data),
+            packer,
+            failure.clone(),
+        )?;
+        let earlier = Earlier::read(
+            &repo.repo,
+            Arc::clone(&repo.backend),
+            sealer.clone(),
+            known.trees,
+            data,
+        )?;
         Ok(Self {
-            repo,
+            backend: Arc::clone(&repo.backend),
             host: host.to_owned(),
             shared: Arc::new(Shared {
                 entries: Mutex::new(Vec::new()),
@@ -146,7 +181,7 @@ impl StreamWriter {
             sealer,
             poly,
             sizes,
-            known_trees: known.trees,
+            earlier,
             tree_pack,
             started: jiff::Timestamp::now(),
         })
@@ -162,14 +197,7 @@ impl StreamWriter {
             .entries
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let taken = entries.iter().any(|e| match e {
-            EntryState::Open(n) | EntryState::Done { name: n, .. } => n == name,
-        });
-        if taken {
-            return Err(Error::invalid_input(format!(
-                "{name:?} is stored twice in one snapshot"
-            )));
-        }
+        check_unused(&entries, name)?;
         let jobs = self
             .pool
             .as_ref()
@@ -197,11 +225,38 @@ impl StreamWriter {
             .unwrap_or_else(PoisonError::into_inner);
         entries
             .iter()
-            .filter_map(|e| match e {
-                EntryState::Done { name, .. } => Some(name.clone()),
-                EntryState::Open(_) => None,
-            })
+            .filter(|e| !matches!(e, EntryState::Open(_)))
+            .map(|e| e.name().to_owned())
             .collect()
+    }
+
+    /// Takes the file `name` with content key `key` (see
+    /// [`crate::StoredEntry::key`]; and of `size` bytes, when the caller
+    /// knows it) from the newest earlier snapshot of this host that
+    /// recorded it, without reading anything of it. Returns its size, or
+    /// `None` when no earlier snapshot holds it whole: then write it with
+    /// [`Self::entry`] or [`Self::add`]. Refuses a name that is not a
+    /// plain file name, one already started and a malformed key.
+    pub fn reuse(&self, name: &str, key: &str, size: Option<u64>) -> Result<Option<u64>> {
+        check_name(name)?;
+        reuse::check_key(key)?;
+        let found = self.earlier.find(&self.host, name, key, size)?;
+        let Some(taken) = found else {
+            return Ok(None);
+        };
+        let mut entries = self
+            .shared
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        check_unused(&entries, name)?;
+        let size = taken.size;
+        entries.push(EntryState::Reused {
+            name: name.to_owned(),
+            key: key.to_owned(),
+            taken,
+        });
+        Ok(Some(size))
     }
 
     /// Stores all of `reader` as the file `name`, with content key `key`
@@ -245,15 +300,26 @@ impl StreamWriter {
             .ok_or_else(|| Error::unexpected("the repository writer has stopped"))?
             .finish()?;
         let mut files = Vec::with_capacity(entries.len());
+        let mut reused = 0;
         for (index, entry) in entries.into_iter().enumerate() {
-            let EntryState::Done {
-                name,
-                size,
-                chunks,
-                key,
-            } = entry
-            else {
-                continue;
+            let (name, size, chunks, key) = match entry {
+                EntryState::Done {
+                    name,
+                    size,
+                    chunks,
+                    key,
+                } => (name, size, chunks, key),
+                EntryState::Reused { name, key, taken } => {
+                    reused += 1;
+                    files.push(File {
+                        name,
+                        size: taken.size,
+                        key: Some(key),
+                        content: taken.content,
+                    });
+                    continue;
+                }
+                EntryState::Open(_) => continue,
             };
             let ids = collected.contents.get(&index).cloned().unwrap_or_default();
             if ids.len() != chunks || ids.iter().any(Option::is_none) {
@@ -277,9 +343,10 @@ impl StreamWriter {
         let tree = self.write_tree(&mut files)?;
         let mut packs: Vec<PackRecord> = collected.packs;
         packs.extend(tree.packs);
-        write_index(self.repo.backend.as_ref(), &self.sealer, &packs)?;
+        write_index(self.backend.as_ref(), &self.sealer, &packs)?;
         let mut summary = SnapshotSummary::default();
-        summary.files_new = files.len() as u64;
+        summary.files_new = (files.len() - reused) as u64;
+        summary.files_unmodified = reused as u64;
         summary.total_files_processed = files.len() as u64;
         summary.total_bytes_processed = files.iter().map(|f| f.size).sum();
         summary.data_blobs = collected.blobs;
@@ -304,16 +371,9 @@ impl StreamWriter {
                 key: file.key.clone(),
             })
             .collect();
-        let earlier = if planned.iter().any(|p| p.key.is_some()) {
-            self.repo
-                .repo
-                .get_all_snapshots()
-                .map_err(|e| from_rustic("listing the repository's snapshots", &e))?
-        } else {
-            Vec::new()
-        };
         let now = jiff::Timestamp::now().as_second();
-        let plan = reuse::plan(&earlier, &self.host, &planned, now);
+        let earlier = &self.earlier;
+        let plan = reuse::plan(earlier.snapshots(), &self.host, &planned, now);
         let mut tree = Tree::default();
         for (file, secs) in files.iter().zip(&plan.mtimes) {
             let mtime = jiff::Timestamp::from_second(*secs)
@@ -332,11 +392,11 @@ impl StreamWriter {
             blobs: 0,
             packed: 0,
         };
-        if self.known_trees.contains(&*id) {
+        if earlier.holds_tree(&id) {
             return Ok(written);
         }
         let mut packer = Packer::new(
-            Arc::clone(&self.repo.backend),
+            Arc::clone(&self.backend),
             self.sealer.clone(),
             BlobType::Tree,
             self.tree_pack,
@@ -377,8 +437,7 @@ impl StreamWriter {
         let json = serde_json::to_vec(&snapshot)
             .map_err(|e| Error::unexpected(format!("writing the snapshot: {e}")))?;
         let (file, id) = self.sealer.file(&json)?;
-        self.repo
-            .backend
+        self.backend
             .write_bytes(FileType::Snapshot, &id, true, Bytes::from(file).into())
             .map_err(|e| from_rustic("writing the snapshot", &e))?;
         snapshot.id = id.into();
@@ -407,7 +466,8 @@ struct WrittenTree {
 /// What the repository's index already holds.
 struct Known {
     data: HashSet<Id>,
-    trees: HashSet<Id>,
+    /// Each tree blob and where it is.
+    trees: HashMap<Id, TreeBlob>,
     data_bytes: u64,
     tree_bytes: u64,
 }
@@ -415,30 +475,51 @@ struct Known {
 impl Known {
     /// Reads every index file of `repo` (packs an index marks for deletion
     /// do not count).
-    fn read(repo: &BackupRepository) -> Result<Self> {
+    fn read(repo: &Repository<OpenStatus>) -> Result<Self> {
         let mut known = Self {
             data: HashSet::new(),
-            trees: HashSet::new(),
+            trees: HashMap::new(),
             data_bytes: 0,
             tree_bytes: 0,
         };
         let files = repo
-            .repo
             .stream_files::<IndexFile>()
             .map_err(|e| from_rustic("reading the repository's index", &e))?;
         for file in files {
             let (_, index) = file.map_err(|e| from_rustic("reading the repository's index", &e))?;
             for pack in index.packs {
-                let (set, bytes) = match pack.blob_type() {
-                    BlobType::Data => (&mut known.data, &mut known.data_bytes),
-                    BlobType::Tree => (&mut known.trees, &mut known.tree_bytes),
-                };
-                *bytes += u64::from(pack.pack_size());
-                set.extend(pack.blobs.iter().map(|b| *b.id));
+                match pack.blob_type() {
+                    BlobType::Data => {
+                        known.data_bytes += u64::from(pack.pack_size());
+                        known.data.extend(pack.blobs.iter().map(|b| *b.id));
+                    }
+                    BlobType::Tree => {
+                        known.tree_bytes += u64::from(pack.pack_size());
+                        for blob in &pack.blobs {
+                            let location = TreeBlob {
+                                pack: *pack.id,
+                                offset: blob.location.offset,
+                                length: blob.location.length,
+                                uncompressed: blob.location.uncompressed_length.map(u32::from),
+                            };
+                            known.trees.insert(*blob.id, location);
+                        }
+                    }
+                }
             }
         }
         Ok(known)
     }
+}
+
+/// Refuses `name` when `entries` already holds it.
+fn check_unused(entries: &[EntryState], name: &str) -> Result<()> {
+    if entries.iter().any(|e| e.name() == name) {
+        return Err(Error::invalid_input(format!(
+            "{name:?} is stored twice in one snapshot"
+        )));
+    }
+    Ok(())
 }
 
 /// One file of a [`StreamWriter`]'s snapshot, written as a stream: write
@@ -537,6 +618,13 @@ impl Write for EntryWriter {
 }
 
 impl StreamWriter {
+    /// What stopped this write (an upload that failed, a worker's error),
+    /// if anything did: a copy, for the caller whose write into an entry
+    /// failed because of it. The writer still refuses to finish.
+    pub fn failure(&self) -> Option<Error> {
+        gate::copy(&self.shared.failure)
+    }
+
     /// Marks the write failed with `error` (a source that broke off, for
     /// example): [`Self::finish`] then refuses and writes no snapshot.
     pub fn fail(&self, error: Error) {

@@ -65,19 +65,19 @@ pub(crate) struct Pool {
 
 impl Pool {
     /// Starts `workers` workers (at least one) sealing with `sealer` the
-    /// chunks not in `known`, and a packer filling `packer`. The first
-    /// failure of any thread goes to `failure`.
+    /// chunks not in `known` (each chunk sealed is added to it), and a
+    /// packer filling `packer`. The first failure of any thread goes to
+    /// `failure`.
     pub(crate) fn start(
         workers: usize,
         sealer: Sealer,
-        known: HashSet<Id>,
+        known: Arc<Mutex<HashSet<Id>>>,
         packer: Packer,
         failure: FailureSlot,
     ) -> Result<Self> {
         let workers = workers.max(1);
         let (jobs_tx, jobs_rx) = bounded::<Job>(QUEUE_PER_WORKER * workers);
         let (done_tx, done_rx) = bounded::<Hashed>(QUEUE_PER_WORKER * workers);
-        let known = Arc::new(Mutex::new(known));
         let mut handles = Vec::with_capacity(workers);
         for n in 0..workers {
             let (jobs, done) = (jobs_rx.clone(), done_tx.clone());

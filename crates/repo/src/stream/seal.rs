@@ -7,7 +7,7 @@
 
 use aes256ctr_poly1305aes::Aes256CtrPoly1305Aes;
 use aes256ctr_poly1305aes::aead::AeadInPlace;
-use kastell_core::{Error, Result};
+use kastell_core::{Error, ErrorKind, Result};
 use rustic_core::Id;
 use rustic_core::repofile::MasterKey;
 use sha2::{Digest, Sha256};
@@ -88,6 +88,30 @@ impl Sealer {
         Ok(sealed)
     }
 
+    /// `sealed` (nonce, ciphertext, tag) decrypted. Refuses (`Corrupt`) a
+    /// blob too short to hold a nonce and tag, and one whose tag does not
+    /// authenticate it under this repository's key.
+    pub(crate) fn open(&self, sealed: &[u8]) -> Result<Vec<u8>> {
+        if sealed.len() < OVERHEAD {
+            return Err(Error::new(
+                ErrorKind::Corrupt,
+                "a repository blob is too short to be encrypted data",
+            ));
+        }
+        let (nonce, rest) = sealed.split_at(16);
+        let (cipher, tag) = rest.split_at(rest.len() - 16);
+        let mut plain = cipher.to_vec();
+        Aes256CtrPoly1305Aes::new(&self.key)
+            .decrypt_in_place_detached(nonce.into(), &[], &mut plain, tag.into())
+            .map_err(|_| {
+                Error::new(
+                    ErrorKind::Corrupt,
+                    "a repository blob does not authenticate with the repository's key",
+                )
+            })?;
+        Ok(plain)
+    }
+
     /// A repository file (index, snapshot) holding `json`: compressed
     /// behind the version byte when the repository compresses, then
     /// encrypted. Returns its content and id.
@@ -133,6 +157,9 @@ mod tests {
                 .decrypt(forged[..16].into(), &forged[16..])
                 .is_err()
         );
+        assert_eq!(sealer.open(&a).unwrap(), b"hello");
+        assert_eq!(sealer.open(&forged).unwrap_err().kind(), ErrorKind::Corrupt);
+        assert!(sealer.open(&a[..20]).is_err());
         assert!(format!("{sealer:?}").contains("level"));
     }
 }

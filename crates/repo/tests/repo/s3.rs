@@ -7,6 +7,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::stream::{one_pass_round_trip, restic_reads_the_round_trip};
 use crate::support::{BUCKET, PASSWORD, SeaweedS3, credentials, entry, noise, restic_ok, tags};
 use kastell_core::ErrorKind;
 use kastell_repo::append_only::{self, Attempt};
@@ -35,6 +36,7 @@ fn location(server: &SeaweedS3, prefix: &str) -> RepoLocation {
 fn a_repository_on_a_real_s3_server() {
     let mut server = SeaweedS3::start();
     stock_restic_restores_a_backup_kastell_stored_in_s3(&server);
+    a_one_pass_write_into_s3_is_read_back_by_restic(&server);
     a_full_access_key_is_not_append_only(&server);
     wrong_s3_keys_and_a_wrong_password_are_told_apart(&server);
     the_server_killed_mid_upload_leaves_no_listed_backup_and_the_earlier_ones_intact(&mut server);
@@ -104,6 +106,25 @@ fn stock_restic_restores_a_backup_kastell_stored_in_s3(server: &SeaweedS3) {
     restic_ok(&url, PASSWORD, creds, &["check", "--read-data"]);
     let restored = restic_ok(&url, PASSWORD, creds, &["dump", &first.id, "/db.dump"]);
     assert!(restored == noise(5, 6 << 20), "restic's dump differs");
+}
+
+/// The streaming writer into S3: packs uploaded from its packer thread
+/// (not a runtime thread), an entry taken unread from the first snapshot,
+/// and stock restic checking every pack and restoring both snapshots.
+fn a_one_pass_write_into_s3_is_read_back_by_restic(server: &SeaweedS3) {
+    let at = location(server, "one-pass");
+    let keys = credentials(server);
+    let (first, second) = blocking(move || {
+        let repo = BackupRepository::init(&at, PASSWORD, Some(&keys)).unwrap();
+        one_pass_round_trip(&repo)
+    });
+    let url = format!("s3:{}/{BUCKET}/one-pass", server.endpoint);
+    let keys = credentials(server);
+    restic_reads_the_round_trip(
+        &|args| restic_ok(&url, PASSWORD, Some(&keys), args),
+        &first,
+        &second,
+    );
 }
 
 fn wrong_s3_keys_and_a_wrong_password_are_told_apart(server: &SeaweedS3) {

@@ -6,6 +6,7 @@
 
 use std::process::Command;
 
+use crate::stream::{one_pass_round_trip, restic_reads_the_round_trip};
 use crate::support::sftp::Server;
 use crate::support::{PASSWORD, entry, noise, restic_ok, tags, walk};
 use kastell_core::ErrorKind;
@@ -97,6 +98,31 @@ fn kastell_stores_over_sftp_and_stock_restic_reads_it_over_sftp() {
         PASSWORD,
         None,
         &[&sftp[..], &["check", "--read-data"]].concat(),
+    );
+}
+
+/// The streaming writer over SFTP (one SSH session shared by the packer
+/// thread and the writer), read back by stock restic over SFTP: every
+/// pack checked, both snapshots restored byte for byte.
+#[test]
+fn a_one_pass_write_over_sftp_is_read_back_by_restic() {
+    let server = Server::start();
+    let at = server.location("one-pass");
+    let repo = BackupRepository::init_with(&at, PASSWORD, &server.credentials()).unwrap();
+    let (first, second) = one_pass_round_trip(&repo);
+    drop(repo);
+    let (repo_arg, command) = server.restic_sftp("one-pass");
+    restic_reads_the_round_trip(
+        &|args| {
+            restic_ok(
+                &repo_arg,
+                PASSWORD,
+                None,
+                &[&["-o", command.as_str()][..], args].concat(),
+            )
+        },
+        &first,
+        &second,
     );
 }
 

@@ -1,15 +1,16 @@
 //! The streaming writer: a snapshot written from streams of unknown length
 //! is restored by stock restic and read by rustic_core, cuts its chunks
-//! where rustic_core does (so the two deduplicate), adds no data when the
-//! same bytes come again, keeps later pushes' reuse working, and writes
-//! no snapshot when a stream fails or does not end.
+//! where restic does (so the two deduplicate), adds no data when the same
+//! bytes come again, takes an entry an earlier snapshot holds unread, and
+//! writes no snapshot when a stream fails or does not end. The S3 and SFTP
+//! tests run [`one_pass_round_trip`] on their repositories.
 
 use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::support::{PASSWORD, noise, restic_ok, tags, walk};
-use kastell_repo::{BackupRepository, RepoLocation, StoredEntry};
+use kastell_repo::{BackupRepository, RepoLocation, RepoSnapshot, StoredEntry};
 
 /// Application-like bytes: text lines with numbers, and a stretch that
 /// does not compress, over several chunks (1 MiB on average).
@@ -41,13 +42,14 @@ fn write_in_pieces(writer: &mut impl Write, data: &[u8]) {
 
 /// Restores snapshot `id` with stock restic; each file's bytes by name.
 fn restic_restored(repo: &str, id: &str) -> Vec<(String, Vec<u8>)> {
+    restored_by(&|args| restic_ok(repo, PASSWORD, None, args), id)
+}
+
+/// Restores snapshot `id` with `restic` (stock restic on some repository,
+/// given its arguments); each file's bytes by name.
+pub(crate) fn restored_by(restic: &dyn Fn(&[&str]) -> Vec<u8>, id: &str) -> Vec<(String, Vec<u8>)> {
     let target = tempfile::tempdir().unwrap();
-    restic_ok(
-        repo,
-        PASSWORD,
-        None,
-        &["restore", id, "--target", target.path().to_str().unwrap()],
-    );
+    restic(&["restore", id, "--target", target.path().to_str().unwrap()]);
     let mut files: Vec<(String, Vec<u8>)> = walk(target.path())
         .into_iter()
         .map(|p| {
@@ -112,24 +114,124 @@ fn a_streamed_snapshot_is_restored_by_restic_and_read_by_rustic() {
     assert!(check.is_ok(), "{check:?}");
     assert_eq!(repo.snapshots().unwrap(), [snapshot]);
 
-    // rustic_core's archiver cuts the same bytes at the same places: the
-    // same dump stored through it (another host, no parent) adds nothing.
-    let through_rustic = repo
-        .store(
+    // Stock restic cuts the same bytes at the same places: the same dump
+    // backed up by restic (another host, no parent) adds no data blob.
+    let source = tempfile::tempdir().unwrap();
+    std::fs::write(source.path().join("db.dump"), &dump).unwrap();
+    let summary = restic_ok(
+        &repo_arg,
+        PASSWORD,
+        None,
+        &[
+            "backup",
+            "--json",
+            "--host",
             "other",
-            &tags("r1"),
-            vec![StoredEntry::new(
-                "db.dump",
-                dump.len() as u64,
-                Box::new(std::io::Cursor::new(dump.clone())),
-            )],
-        )
-        .unwrap();
-    assert!(
-        through_rustic.added_bytes < 4096,
-        "rustic_core added {} bytes",
-        through_rustic.added_bytes
+            source.path().join("db.dump").to_str().unwrap(),
+        ],
     );
+    let summary: serde_json::Value = String::from_utf8_lossy(&summary)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|v| v["message_type"] == "summary")
+        .unwrap();
+    assert_eq!(summary["data_blobs"], 0, "restic added data: {summary}");
+}
+
+/// The bytes of the round trip: a dump over several chunks and a small
+/// file.
+fn conf(version: u8) -> Vec<u8> {
+    format!("listen 80;\nversion {version};\n")
+        .repeat(200)
+        .into_bytes()
+}
+
+/// Writes two snapshots of `web` into `repo` in one pass each, and
+/// returns them. The first takes a dump (in pieces) and a small file at
+/// the same time from two threads; the second takes the dump from the
+/// first unread (its key) and a changed small file.
+pub(crate) fn one_pass_round_trip(repo: &BackupRepository) -> (RepoSnapshot, RepoSnapshot) {
+    let dump = dump();
+    let writer = repo.stream("web").unwrap();
+    std::thread::scope(|scope| {
+        let writer = &writer;
+        let dump = &dump;
+        let a = scope.spawn(move || {
+            let mut entry = writer.entry("db.dump").unwrap();
+            write_in_pieces(&mut entry, dump);
+            entry.finish(Some("sha256:d1")).unwrap()
+        });
+        let b = scope.spawn(move || {
+            let mut entry = writer.entry("conf.txt").unwrap();
+            write_in_pieces(&mut entry, &conf(1));
+            entry.finish(Some("sha256:c1")).unwrap()
+        });
+        assert_eq!(a.join().unwrap(), dump.len() as u64);
+        assert_eq!(b.join().unwrap(), conf(1).len() as u64);
+    });
+    let first = writer.finish(&tags("s1")).unwrap();
+    assert_eq!(first.unchanged_files, 0, "{first:?}");
+
+    let writer = repo.stream("web").unwrap();
+    let size = writer
+        .reuse("db.dump", "sha256:d1", Some(dump.len() as u64))
+        .unwrap();
+    assert_eq!(size, Some(dump.len() as u64));
+    // Another key, or another host's snapshot, is never taken.
+    assert_eq!(writer.reuse("conf.txt", "sha256:c2", None).unwrap(), None);
+    writer
+        .add("conf.txt", &mut conf(2).as_slice(), Some("sha256:c2"))
+        .unwrap();
+    let second = writer.finish(&tags("s2")).unwrap();
+    assert_eq!(second.unchanged_files, 1, "{second:?}");
+    assert_eq!(second.total_bytes, (dump.len() + conf(2).len()) as u64);
+    assert!(second.added_bytes < 64 << 10, "{second:?}");
+    (first, second)
+}
+
+/// Checks the snapshots of [`one_pass_round_trip`] with `restic` (stock
+/// restic on that repository): `check --read-data`, then each restored and
+/// compared byte for byte.
+pub(crate) fn restic_reads_the_round_trip(
+    restic: &dyn Fn(&[&str]) -> Vec<u8>,
+    first: &RepoSnapshot,
+    second: &RepoSnapshot,
+) {
+    restic(&["check", "--read-data"]);
+    let dump = dump();
+    for (snapshot, conf) in [(first, conf(1)), (second, conf(2))] {
+        let restored = restored_by(restic, &snapshot.id[..8]);
+        assert!(
+            restored
+                == [
+                    ("conf.txt".to_owned(), conf),
+                    ("db.dump".to_owned(), dump.clone())
+                ],
+            "restic restored {:?}",
+            restored
+                .iter()
+                .map(|(n, b)| (n, b.len()))
+                .collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn a_local_round_trip_is_read_back_by_restic() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo_arg = dir.path().to_str().unwrap().to_owned();
+    let repo = init(dir.path());
+    let (first, second) = one_pass_round_trip(&repo);
+    restic_reads_the_round_trip(
+        &|args| restic_ok(&repo_arg, PASSWORD, None, args),
+        &first,
+        &second,
+    );
+    // The unread entry lies in the first snapshot's packs: the second
+    // added no pack but the changed file's.
+    let mut back = Vec::new();
+    repo.read(&second.id, "db.dump", &mut back).unwrap();
+    assert!(back == dump());
 }
 
 /// A reader that fails the snapshot if anything reads it.

@@ -12,6 +12,7 @@
 //! regular file) is listed corrupt, fails verification and is never
 //! followed when reading, restoring, pushing or pruning.
 
+mod checked;
 mod digest;
 mod engine;
 mod layout;
@@ -28,6 +29,7 @@ mod transfer;
 pub mod wire;
 
 pub use crate::state::HostLock;
+pub(crate) use checked::read_error;
 pub(crate) use digest::Digesting;
 pub use engine::{BackupEngine, BackupRequest, CreatedBackup, RestoreOutcome, RestoreRequest};
 pub use layout::{BACKUPS_DIR, BackupLayout, LOCK_FILE, STAGING_PREFIX, check_component};

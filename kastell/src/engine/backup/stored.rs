@@ -3,7 +3,7 @@
 //! every checksum matched.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use kastell_core::types::{AppSelection, ArtifactRecord, ArtifactSource, BackupId, Compression};
@@ -264,13 +264,23 @@ impl ArtifactSource for VerifiedSource {
 
     fn open(&self, name: &str) -> Result<Box<dyn Read + Send>> {
         let (record, path, reader) = self.stored(name)?;
-        Ok(match record.compression {
-            Compression::None => Box::new(reader),
-            Compression::Gzip => Box::new(flate2::read::GzDecoder::new(reader)),
-            Compression::Zstd => Box::new(
-                zstd::stream::read::Decoder::with_buffer(reader)
-                    .map_err(|e| Error::io(format!("decompressing {}", path.display()), e))?,
-            ),
-        })
+        decoded(record.compression, reader, &path)
     }
+}
+
+/// `reader`, the stored file at `path`, decompressed as `compression`
+/// says.
+pub(super) fn decoded<R: BufRead + Send + 'static>(
+    compression: Compression,
+    reader: R,
+    path: &Path,
+) -> Result<Box<dyn Read + Send>> {
+    Ok(match compression {
+        Compression::None => Box::new(reader),
+        Compression::Gzip => Box::new(flate2::read::GzDecoder::new(reader)),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::with_buffer(reader)
+                .map_err(|e| Error::io(format!("decompressing {}", path.display()), e))?,
+        ),
+    })
 }

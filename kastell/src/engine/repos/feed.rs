@@ -1,18 +1,15 @@
-//! An artifact read for the repository: opened and decompressed on a
-//! thread of its own, only once the repository starts reading it (an
-//! artifact an earlier snapshot already holds is never opened), and
-//! checked against its content checksum as it ends.
-//!
-//! The decompression runs beside the repository's chunking and hashing
-//! (one thread each, a few blocks apart) instead of on the same thread.
+//! An artifact read for the repository: its stored file opened,
+//! decompressed and checked against the manifest's SHA-256 on a thread of
+//! its own (`CheckedArtifact`: one read, no verification pass before it),
+//! beside the repository's chunking and hashing, a few blocks apart.
 
 use std::io::{self, Read};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use kastell_core::types::ArtifactSource;
+use kastell_core::types::ArtifactRecord;
 
 use super::digest::Digesting;
-use crate::engine::backup::VerifiedSource;
+use crate::engine::backup::StoredBackup;
 
 /// Bytes per block handed from the decompressing thread.
 const BLOCK: usize = 1 << 20;
@@ -20,57 +17,71 @@ const BLOCK: usize = 1 << 20;
 /// Blocks the decompressing thread runs ahead, at most.
 const AHEAD: usize = 4;
 
-/// One block, or the error that ended the stream.
-type Block = io::Result<Vec<u8>>;
+/// What the decompressing thread sends.
+enum Piece {
+    /// The next bytes.
+    Block(Vec<u8>),
+    /// The end, checked: the decompressed size and SHA-256 when they were
+    /// asked for.
+    End(Option<(u64, String)>),
+}
 
-/// The decompressed bytes of artifact `name`, read on a thread of their
-/// own from the first read on; the last read fails when they do not hash
-/// to `sha256`.
+/// The decompressed bytes of one artifact, read on a thread of their own;
+/// the read that ends them fails when the stored file does not match the
+/// manifest's checksum.
 pub(super) struct ArtifactFeed {
-    source: Option<(VerifiedSource, String, String)>,
-    blocks: Option<Receiver<Block>>,
+    pieces: Receiver<io::Result<Piece>>,
     current: Vec<u8>,
     at: usize,
+    ended: bool,
+    content: Option<(u64, String)>,
 }
 
 impl ArtifactFeed {
-    /// Artifact `name` of `source`, expected to hash to `sha256` (lower-case
-    /// hex) decompressed. Nothing is opened yet.
-    pub(super) fn new(source: VerifiedSource, name: &str, sha256: &str) -> Self {
-        Self {
-            source: Some((source, name.to_owned(), sha256.to_owned())),
-            blocks: None,
-            current: Vec::new(),
-            at: 0,
-        }
-    }
-
-    /// Starts the decompressing thread.
-    fn start(&mut self) -> io::Result<()> {
-        let Some((source, name, sha256)) = self.source.take() else {
-            return Ok(());
-        };
-        let (tx, rx) = sync_channel::<Block>(AHEAD);
+    /// Artifact `record` of `backup`, its decompressed bytes also hashed
+    /// when `digest` (see [`Self::content`]). The thread starts now.
+    pub(super) fn start(
+        backup: StoredBackup,
+        record: ArtifactRecord,
+        digest: bool,
+    ) -> io::Result<Self> {
+        let (tx, rx) = sync_channel(AHEAD);
         std::thread::Builder::new()
             .name("kastell-repo-feed".into())
-            .spawn(move || decompress(&source, &name, &sha256, &tx))?;
-        self.blocks = Some(rx);
-        Ok(())
+            .spawn(move || decompress(&backup, &record, digest, &tx))?;
+        Ok(Self {
+            pieces: rx,
+            current: Vec::new(),
+            at: 0,
+            ended: false,
+            content: None,
+        })
+    }
+
+    /// The decompressed size and SHA-256, once every byte was read and
+    /// checked, when they were asked for.
+    pub(super) fn content(&self) -> Option<&(u64, String)> {
+        self.content.as_ref()
     }
 }
 
-/// Sends artifact `name` of `source` decompressed over `tx` in blocks,
-/// then an error if it did not hash to `sha256`. Stops when the reader is
+/// Sends artifact `record` of `backup` decompressed over `tx` in blocks,
+/// then its end (or the error that stopped it). Stops when the reader is
 /// gone.
-fn decompress(source: &VerifiedSource, name: &str, sha256: &str, tx: &SyncSender<Block>) {
-    let mut reader = match source.open(name) {
+fn decompress(
+    backup: &StoredBackup,
+    record: &ArtifactRecord,
+    digest: bool,
+    tx: &SyncSender<io::Result<Piece>>,
+) {
+    let mut reader = match backup.open_checked(record) {
         Ok(reader) => reader,
         Err(e) => {
             let _ = tx.send(Err(io::Error::other(e.to_string())));
             return;
         }
     };
-    let mut digest = Digesting::new(io::sink());
+    let mut content = digest.then(|| Digesting::new(io::sink()));
     loop {
         let mut block = vec![0u8; BLOCK];
         let mut filled = 0;
@@ -80,10 +91,7 @@ fn decompress(source: &VerifiedSource, name: &str, sha256: &str, tx: &SyncSender
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    let _ = tx.send(Err(io::Error::new(
-                        e.kind(),
-                        format!("decompressing {name}: {e}"),
-                    )));
+                    let _ = tx.send(Err(e));
                     return;
                 }
             }
@@ -92,19 +100,19 @@ fn decompress(source: &VerifiedSource, name: &str, sha256: &str, tx: &SyncSender
             break;
         }
         block.truncate(filled);
-        // Writing into a sink cannot fail.
-        let _ = io::Write::write_all(&mut digest, &block);
-        if tx.send(Ok(block)).is_err() {
+        if let Some(content) = &mut content {
+            // Writing into a sink cannot fail.
+            let _ = io::Write::write_all(content, &block);
+        }
+        if tx.send(Ok(Piece::Block(block))).is_err() {
             return;
         }
     }
-    let (_, _, actual) = digest.finish();
-    if actual != sha256 {
-        let _ = tx.send(Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{name} does not match the content checksum its backup recorded"),
-        )));
-    }
+    let content = content.map(|c| {
+        let (_, size, sha256) = c.finish();
+        (size, sha256)
+    });
+    let _ = tx.send(Ok(Piece::End(content)));
 }
 
 impl Read for ArtifactFeed {
@@ -112,17 +120,26 @@ impl Read for ArtifactFeed {
         if buf.is_empty() {
             return Ok(0);
         }
-        self.start()?;
         while self.at == self.current.len() {
-            let Some(blocks) = &self.blocks else {
+            if self.ended {
                 return Ok(0);
-            };
-            match blocks.recv() {
-                Ok(block) => {
-                    self.current = block?;
-                    self.at = 0;
+            }
+            match self.pieces.recv() {
+                Ok(piece) => match piece? {
+                    Piece::Block(block) => {
+                        self.current = block;
+                        self.at = 0;
+                    }
+                    Piece::End(content) => {
+                        self.ended = true;
+                        self.content = content;
+                    }
+                },
+                Err(_) => {
+                    return Err(io::Error::other(
+                        "the artifact's reading thread stopped before its end",
+                    ));
                 }
-                Err(_) => return Ok(0),
             }
         }
         let n = buf.len().min(self.current.len() - self.at);

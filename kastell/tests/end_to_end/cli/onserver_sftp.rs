@@ -22,7 +22,7 @@ use serde_json::Value;
 use sha2::Digest;
 
 use super::repository_append_only::RepoServer;
-use super::schedule::listener;
+use super::alert::listener;
 use crate::support;
 
 /// `kastell args` against the sandbox, logged in to the storage with the

@@ -5,7 +5,10 @@
 //! those, stock restic restores the snapshot to files of exactly those
 //! sizes and checksums (`sha256sum -c` agrees), and pushing the same
 //! backup again takes every file from the first snapshot unread and adds
-//! (almost) nothing.
+//! (almost) nothing. A backup taken without a repository and pushed later
+//! goes through the same streaming writer and restores the same way; while
+//! its stored file is damaged it is refused as it is read, writing no
+//! snapshot.
 #![cfg(all(feature = "sandbox", feature = "hetzner", feature = "bare"))]
 
 use std::path::Path;
@@ -152,4 +155,148 @@ async fn a_pushed_backup_restores_with_stock_restic_and_an_unchanged_push_reads_
             "{name} differs between the first and the unread push"
         );
     }
+}
+
+/// The stored artifacts of backup `backup_id` of `server`, decompressed,
+/// by name.
+fn stored_artifacts(sandbox: &Sandbox, server: &str, backup_id: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = sandbox
+        .store()
+        .dir()
+        .join("backups")
+        .join(server)
+        .join(backup_id);
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|artifact| {
+            let name = artifact["name"].as_str().unwrap().to_owned();
+            let stored = dir.join(format!("{name}.zst"));
+            let plain = if stored.exists() {
+                zstd::stream::decode_all(std::fs::File::open(&stored).unwrap()).unwrap()
+            } else {
+                std::fs::read(dir.join(&name)).unwrap()
+            };
+            (name, plain)
+        })
+        .collect()
+}
+
+/// A backup of `server` taken without a repository: its id.
+async fn local_backup(sandbox: &Sandbox, home: &Path, server: &str) -> String {
+    let created = support::ok_json(
+        &kastell(
+            sandbox,
+            home,
+            &["--json", "backup", "create", server, "--force"],
+        )
+        .await,
+    );
+    created["backupId"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_stored_backup_is_refused_and_once_mended_pushes_and_restores_with_restic() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let sandbox = support::one_server_sandbox(dir.path()).await;
+    let server = sandbox.servers()[0].name.clone();
+    let repo_dir = dir.path().join("offsite");
+    support::init_repo(&sandbox, home.path(), "offsite", &repo_dir, PASSWORD).await;
+
+    // A backup taken without a repository, its biggest stored file then
+    // damaged (same size, one byte changed): refused as it is read, no
+    // snapshot written.
+    let first = local_backup(&sandbox, home.path(), &server).await;
+    let backup_dir = sandbox
+        .store()
+        .dir()
+        .join("backups")
+        .join(&server)
+        .join(&first);
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(backup_dir.join("manifest.json")).unwrap()).unwrap();
+    let biggest = manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|a| a["size"].as_u64().unwrap())
+        .unwrap()
+        .clone();
+    let stored = std::fs::read_dir(&backup_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(biggest["name"].as_str().unwrap())
+        })
+        .unwrap();
+    let good = std::fs::read(&stored).unwrap();
+    let mut bad = good.clone();
+    let middle = bad.len() / 2;
+    bad[middle] ^= 0x55;
+    std::fs::write(&stored, &bad).unwrap();
+    let out = kastell(
+        &sandbox,
+        home.path(),
+        &["repo", "push", "offsite", &server, "--backup", &first],
+    )
+    .await;
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(said.contains("does not match its checksum"), "{said}");
+    let listed = support::ok_json(
+        &kastell(
+            &sandbox,
+            home.path(),
+            &["--json", "repo", "snapshots", "offsite"],
+        )
+        .await,
+    );
+    assert_eq!(listed.as_array().unwrap().len(), 0, "{listed}");
+
+    // The file mended, the same backup pushed: read from its stored files
+    // through the streaming writer, restored byte for byte by restic.
+    std::fs::write(&stored, &good).unwrap();
+    let pushed = support::ok_json(
+        &kastell(
+            &sandbox,
+            home.path(),
+            &[
+                "--json", "repo", "push", "offsite", &server, "--backup", &first,
+            ],
+        )
+        .await,
+    );
+    assert_eq!(pushed["snapshot"]["unchanged_files"], 0, "{pushed}");
+    let snapshot = pushed["snapshot"]["id"].as_str().unwrap().to_owned();
+    restic(&repo_dir, &["check", "--read-data"]);
+    let target = dir.path().join("pushed");
+    restic(
+        &repo_dir,
+        &["restore", &snapshot, "--target", target.to_str().unwrap()],
+    );
+    let artifacts = stored_artifacts(&sandbox, &server, &first);
+    assert!(!artifacts.is_empty());
+    for (name, plain) in &artifacts {
+        assert!(
+            &std::fs::read(target.join(name)).unwrap() == plain,
+            "{name} restored by restic differs from the stored artifact"
+        );
+    }
+    let sums = Command::new("sha256sum")
+        .args(["-c", "--strict", "checksums.sha256"])
+        .current_dir(&target)
+        .output()
+        .unwrap();
+    assert!(
+        sums.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sums.stdout)
+    );
 }
