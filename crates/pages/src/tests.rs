@@ -122,24 +122,42 @@ fn the_constructor_registered_this_process_read_only_mappings_and_nothing_else()
     );
     // This test binary's code and its writable mappings, which the loader
     // made before the constructor ran (other tests may map files since:
-    // a panic's backtrace maps the binary again, read-only).
+    // a panic's backtrace maps the binary again, read-only). One reading
+    // of smaps: the other tests map and unmap files meanwhile.
     let exe = std::env::current_exe().unwrap();
     let exe = exe.to_str().unwrap();
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-    let own: Vec<&str> = maps.lines().filter(|l| l.ends_with(exe)).collect();
-    let registered = |line: &str| {
-        let start = u64::from_str_radix(line.split('-').next().unwrap(), 16).unwrap();
-        let (flags, _) = mapping(start);
-        flags.split(' ').any(|f| f == "uw")
-    };
-    let code: Vec<&&str> = own.iter().filter(|l| l.contains(" r-xp ")).collect();
-    assert!(!code.is_empty(), "{maps}");
-    for line in code {
-        assert!(registered(line), "{line}");
+    let all = flags_of_every_mapping();
+    let registered = |flags: &str| flags.split(' ').any(|f| f == "uw");
+    let code: Vec<&(String, String)> = all
+        .iter()
+        .filter(|(head, _)| head.ends_with(exe) && head.contains(" r-xp "))
+        .collect();
+    assert!(!code.is_empty(), "{all:?}");
+    for (head, flags) in code {
+        assert!(registered(flags), "{head}: {flags}");
     }
-    for line in maps.lines().filter(|l| l.contains(" rw-p ")) {
-        assert!(!registered(line), "{line}");
+    for (head, flags) in all.iter().filter(|(head, _)| head.contains(" rw-p ")) {
+        assert!(!registered(flags), "{head}: {flags}");
     }
+}
+
+/// Every mapping of this process, as its smaps header line and its
+/// `VmFlags`, from one reading of `/proc/self/smaps`.
+fn flags_of_every_mapping() -> Vec<(String, String)> {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in smaps.lines() {
+        let is_field = line
+            .split_whitespace()
+            .next()
+            .is_some_and(|f| f.ends_with(':'));
+        if !is_field {
+            out.push((line.to_owned(), String::new()));
+        } else if let (Some(v), Some(last)) = (line.strip_prefix("VmFlags:"), out.last_mut()) {
+            last.1 = v.trim().to_owned();
+        }
+    }
+    out
 }
 
 /// A file of 1 MiB of `7`s, written just now (so all its pages are in the

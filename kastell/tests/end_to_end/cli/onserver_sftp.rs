@@ -21,8 +21,8 @@ use kastell::surfaces::sandbox::Sandbox;
 use serde_json::Value;
 use sha2::Digest;
 
-use super::repository_append_only::RepoServer;
 use super::alert::listener;
+use super::repository_append_only::RepoServer;
 use crate::support;
 
 /// `kastell args` against the sandbox, logged in to the storage with the
