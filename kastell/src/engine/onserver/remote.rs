@@ -15,7 +15,13 @@ use serde::Serialize;
 use super::files::{Layout, ServerFile, Starter, UNIT_STEM};
 use crate::engine::schedule::unit::MARKER as UNIT_MARKER;
 
+/// How long writing, reading or removing the files may take.
 const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long `schedule run --on-server` waits for the installed script: a
+/// whole backup of the server, which takes as long as its data needs (the
+/// timer's unit sets no limit); this only ends a session that hung.
+const RUN_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
 
 /// How commands reach root on one server.
 #[derive(Debug, Clone, Copy)]
@@ -37,15 +43,25 @@ impl Root<'_> {
     }
 
     /// Runs `script` as root and returns its stdout; a non-zero exit is
-    /// `CommandFailed` with its stderr.
+    /// `CommandFailed` with its stderr. Stopped after a minute.
     pub(crate) async fn run(&self, script: &str, stdin: Option<String>) -> Result<String> {
+        self.run_within(script, stdin, TIMEOUT).await
+    }
+
+    /// [`Self::run`], stopped after `timeout`.
+    async fn run_within(
+        &self,
+        script: &str,
+        stdin: Option<String>,
+        timeout: Duration,
+    ) -> Result<String> {
         let command = self.command(script)?;
         let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let reader: Option<BoxRead> =
             stdin.map(|text| Box::new(Cursor::new(text.into_bytes())) as BoxRead);
         let result = self
             .transport
-            .exec_streaming(&command, reader, Box::new(Shared(out.clone())), TIMEOUT)
+            .exec_streaming(&command, reader, Box::new(Shared(out.clone())), timeout)
             .await?;
         check_status(&command, result.status, &result.stderr)?;
         let bytes = out
@@ -267,14 +283,17 @@ pub(crate) async fn remove(root: Root<'_>, layout: &Layout) -> Result<(Vec<Strin
 
 /// Runs the installed script now, as its timer would, and returns its
 /// stderr on failure as the error (for `schedule run --on-server` and
-/// tests).
+/// tests). Waits as long as a backup takes, up to [`RUN_TIMEOUT`].
 pub(crate) async fn run_now(root: Root<'_>, layout: &Layout) -> Result<()> {
     let script = format!("/bin/sh {}", kastell_core::quote(&layout.script()));
-    root.run(&script, None).await.map(|_| ()).map_err(|e| {
-        if e.kind() == ErrorKind::CommandFailed {
-            e
-        } else {
-            Error::new(ErrorKind::CommandFailed, e.message().to_owned())
-        }
-    })
+    root.run_within(&script, None, RUN_TIMEOUT)
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            if e.kind() == ErrorKind::CommandFailed {
+                e
+            } else {
+                Error::new(ErrorKind::CommandFailed, e.message().to_owned())
+            }
+        })
 }
