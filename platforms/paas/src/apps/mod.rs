@@ -27,7 +27,7 @@ pub(crate) mod restore;
 
 use std::collections::BTreeMap;
 
-use kastell_core::types::{AppData, AppDataKind, is_app_key};
+use kastell_core::types::{AppData, AppDataKind, AppSelection, ArtifactRecord, is_app_key};
 use kastell_core::{Error, ErrorKind, Result, TransportExt};
 use serde::Deserialize;
 
@@ -143,6 +143,19 @@ pub(crate) fn parse_found(text: &str) -> Result<Found> {
         ))
     });
     Ok(found)
+}
+
+/// The app data of `records` that `selection` covers, in order: what a
+/// restore of those apps puts back.
+pub(crate) fn selected_parts(
+    records: &[(ArtifactRecord, AppData)],
+    selection: &AppSelection,
+) -> Vec<AppData> {
+    records
+        .iter()
+        .map(|(_, a)| a.clone())
+        .filter(|a| selection.covers(a))
+        .collect()
 }
 
 /// The parts of `parts` grouped by app key, in order.

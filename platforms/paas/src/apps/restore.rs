@@ -8,7 +8,7 @@ use kastell_core::types::{AppData, AppDataKind, ArtifactRecord, ArtifactSource, 
 use kastell_core::wire::restore_feed;
 use kastell_core::{Error, PollSchedule, Result};
 
-use super::{by_app, commands};
+use super::{by_app, commands, selected_parts};
 use crate::platform::PaasPlatform;
 use crate::spec::AppContainers;
 
@@ -44,11 +44,7 @@ impl PaasPlatform {
         report: &mut RestoreReport,
     ) -> Result<()> {
         let selection = source.apps();
-        let parts: Vec<AppData> = records
-            .iter()
-            .map(|(_, a)| a.clone())
-            .filter(|a| selection.covers(a))
-            .collect();
+        let parts = selected_parts(records, selection);
         for (key, app) in by_app(&parts) {
             let name = format!("{STEP_RESTORE_APP} {} ({key})", app[0].name);
             let chosen: Vec<&(ArtifactRecord, AppData)> = records

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use kastell_core::types::{AppData, AppDataKind, ArtifactRecord, ArtifactSource, RestoreReport};
 use kastell_core::{Error, PollSchedule, Result, TransportExt};
 
-use super::{by_app, commands};
+use super::{by_app, commands, selected_parts};
 use crate::platform::PaasPlatform;
 use crate::spec::DeployApi;
 use token::ApiToken;
@@ -133,11 +133,7 @@ impl PaasPlatform {
         report: &mut RestoreReport,
     ) -> Result<()> {
         let selection = source.apps();
-        let parts: Vec<AppData> = records
-            .iter()
-            .map(|(_, a)| a.clone())
-            .filter(|a| selection.covers(a))
-            .collect();
+        let parts = selected_parts(records, selection);
         let apps = by_app(&parts);
         let (databases, applications): (Vec<_>, Vec<_>) =
             apps.values().partition(|parts| is_database(parts));
